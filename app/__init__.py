@@ -1,0 +1,136 @@
+"""Tradepost: an open marketplace for services and digital products."""
+import os
+
+from dotenv import load_dotenv
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from app.config import INSTANCE_DIR, config_from_env
+from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.web import json_error, wants_json
+
+# The only pages Whop may show inside its iframe; everything else refuses framing.
+WHOP_FRAMED_PREFIXES = ("/experiences/", "/dashboard/")
+
+ERROR_TITLES = {
+    400: "That request didn't make sense",
+    403: "You can't do that",
+    404: "Page not found",
+    405: "Not allowed",
+    409: "That can't happen right now",
+    413: "That upload is too large",
+    422: "Please check what you sent",
+    429: "Slow down a little",
+    500: "Something went wrong on our side",
+}
+
+
+def create_app(config_class=None):
+    """Build the web app for `config_class` (default: chosen by TRADEPOST_ENV)."""
+    if config_class is None:
+        if os.environ.get("TRADEPOST_ENV", "development") == "development":
+            load_dotenv()
+        config_class = config_from_env()
+    config = config_class()
+    config.validate()
+
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.config.from_object(config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from app import tasks
+
+    tasks.init_app(app)
+
+    from app import models  # noqa: F401  (registers every table with the metadata)
+
+    _configure_login()
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    _register_security_headers(app)
+    _register_template_helpers(app)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _configure_login():
+    from app.models import User
+
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(user_id):
+        return db.session.get(User, int(user_id))
+
+
+def _register_blueprints(app):
+    from app.blueprints.auth import bp as auth_bp
+    from app.blueprints.main import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+
+
+def _register_error_handlers(app):
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc):
+        code = exc.code or 500
+        if code == 429:
+            db.session.rollback()
+        if wants_json():
+            return json_error(code, exc.name.lower().replace(" ", "_"), exc.description)
+        title = ERROR_TITLES.get(code, exc.name)
+        response = render_template("errors/error.html", code=code, title=title, exc=exc), code
+        if code == 429 and getattr(exc, "retry_after", None):
+            return response[0], code, {"Retry-After": str(exc.retry_after)}
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc):
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return json_error(500, "internal_error", "Something went wrong on our side.")
+        return render_template("errors/error.html", code=500, title=ERROR_TITLES[500], exc=None), 500
+
+
+def _register_security_headers(app):
+    def form_targets():
+        targets = ["'self'", "https://checkout.stripe.com", "https://connect.stripe.com"]
+        if app.config["SANDBOX_ENABLED"]:
+            targets.append(app.config["SANDBOX_URL"])
+        targets.append(app.config["WHOP_API_BASE"])
+        return " ".join(targets)
+
+    base_csp = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'self'; form-action " + form_targets()
+    )
+
+    @app.after_request
+    def set_security_headers(response):
+        framed = request.path.startswith(WHOP_FRAMED_PREFIXES)
+        ancestors = "'self' https://whop.com https://*.whop.com" if framed else "'none'"
+        response.headers.setdefault("Content-Security-Policy", f"{base_csp}; frame-ancestors {ancestors}")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if not framed:
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+def _register_template_helpers(app):
+    from app.money import format_cents
+
+    app.jinja_env.filters["money"] = format_cents

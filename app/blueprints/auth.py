@@ -1,0 +1,78 @@
+"""Sign up, sign in, sign out."""
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.extensions import db, limiter
+from app.forms.auth import SignInForm, SignUpForm
+from app.services.accounts import AccountError, authenticate_user, register_user
+from app.web import render, safe_next
+
+bp = Blueprint("auth", __name__)
+
+
+def _signin_limit():
+    return current_app.config["SIGNIN_RATE_LIMIT"]
+
+
+def _email_key():
+    return "signin-email:" + request.form.get("email", "").strip().lower()
+
+
+def _landing_for(user):
+    if user.intent == "sell" and "sell.home" in current_app.view_functions:
+        return url_for("sell.home")
+    return url_for("main.index")
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit("20/hour", methods=["POST"])
+def sign_up():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = SignUpForm()
+    if request.method == "GET" and request.args.get("intent") in ("hire", "sell"):
+        form.intent.data = request.args["intent"]
+    if form.validate_on_submit():
+        try:
+            user = register_user(form.email.data, form.password.data, form.display_name.data,
+                                 form.intent.data)
+        except AccountError as exc:
+            db.session.rollback()
+            getattr(form, exc.field).errors.append(exc.message)
+        else:
+            db.session.commit()
+            login_user(user)
+            flash(f"Welcome to Tradepost, {user.display_name}!", "success")
+            return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
+    status = 422 if form.errors else 200
+    body, headers = render("auth/sign_up.html", form=form)
+    return body, status, headers
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+@limiter.limit(_signin_limit, methods=["POST"])
+@limiter.limit(_signin_limit, key_func=_email_key, methods=["POST"])
+def sign_in():
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next"), url_for("main.index")))
+    form = SignInForm()
+    error = None
+    if form.validate_on_submit():
+        user = authenticate_user(form.email.data, form.password.data)
+        db.session.commit()
+        if user is not None:
+            login_user(user, remember=form.remember.data)
+            flash("Signed in.", "success")
+            return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
+        error = "That email and password don't match an account."
+    status = 401 if error else (422 if form.errors else 200)
+    body, headers = render("auth/sign_in.html", form=form, error=error)
+    return body, status, headers
+
+
+@bp.route("/signout", methods=["POST"])
+@login_required
+def sign_out():
+    logout_user()
+    flash("Signed out.", "info")
+    return redirect(url_for("main.index"), 303)

@@ -1,0 +1,35 @@
+"""Flask CLI commands: `flask users make-admin`, `flask seed-demo`."""
+import click
+from flask.cli import AppGroup
+
+from app.extensions import db
+from app.services.accounts import AccountError, grant_admin
+
+users_cli = AppGroup("users", help="Manage user accounts.")
+
+
+@users_cli.command("make-admin")
+@click.argument("email")
+def make_admin(email):
+    """Give the user with EMAIL admin rights."""
+    try:
+        user = grant_admin(email)
+    except AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"{user.email} is now an admin.")
+
+
+@click.command("seed-demo")
+def seed_demo():
+    """Load idempotent demo data and print the demo sign-ins (ROLE EMAIL PASSWORD)."""
+    from app.seed import seed_demo_data
+
+    for role, email, password in seed_demo_data():
+        click.echo(f"{role} {email} {password}")
+
+
+def register_cli(app):
+    app.cli.add_command(users_cli)
+    app.cli.add_command(seed_demo)

@@ -1,0 +1,15 @@
+"""The one source of "now" for app code, so tests and sweeps can move time."""
+from datetime import datetime, timezone
+
+_frozen = None
+
+
+def now():
+    """Current time as an aware UTC datetime (or the frozen time in tests)."""
+    return _frozen or datetime.now(timezone.utc)
+
+
+def freeze(moment):
+    """Pin now() to `moment` (aware UTC); pass None to release."""
+    global _frozen
+    _frozen = moment

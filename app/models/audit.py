@@ -1,0 +1,21 @@
+"""Append-only record of security-relevant actions."""
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.clock import now
+from app.extensions import db
+from app.models.types import UTCDateTime
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now, index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
+    subject_type: Mapped[str | None] = mapped_column(String(32))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)

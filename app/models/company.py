@@ -1,0 +1,80 @@
+"""Companies are tenants: the platform itself, and one company per seller."""
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.clock import now
+from app.extensions import db
+from app.models.types import UTCDateTime
+
+KYC_STATUSES = ("unstarted", "pending", "verified", "failed")
+MEMBER_ROLES = ("owner", "admin", "member")
+
+
+class Company(db.Model):
+    __tablename__ = "companies"
+    __table_args__ = (
+        CheckConstraint("kind IN ('platform', 'seller')", name="kind"),
+        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+        CheckConstraint(
+            "kyc_status IN ('unstarted', 'pending', 'verified', 'failed')", name="kyc_status"
+        ),
+        CheckConstraint(
+            "platform_fee_bps IS NULL OR (platform_fee_bps >= 0 AND platform_fee_bps <= 10000)",
+            name="platform_fee_bps",
+        ),
+        CheckConstraint(
+            "payout_minimum_cents IS NULL OR payout_minimum_cents >= 0", name="payout_minimum"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"))
+    title: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    stripe_account_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    kyc_status: Mapped[str] = mapped_column(String(16), default="unstarted")
+    payouts_enabled: Mapped[bool] = mapped_column(default=False)
+    platform_fee_bps: Mapped[int | None] = mapped_column()
+    payout_minimum_cents: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
+
+    parent = relationship("Company", remote_side=[id])
+    members = relationship("CompanyMember", back_populates="company", lazy="selectin")
+
+    def fee_bps(self, platform_default):
+        """This company's fee in basis points, or the platform default when unset."""
+        return platform_default if self.platform_fee_bps is None else self.platform_fee_bps
+
+    def payout_minimum(self, platform_default):
+        """Smallest withdrawal in cents for this company."""
+        return platform_default if self.payout_minimum_cents is None else self.payout_minimum_cents
+
+    def role_of(self, user):
+        """The user's role in this company, or None."""
+        for member in self.members:
+            if member.user_id == user.id:
+                return member.role
+        return None
+
+    def __repr__(self):
+        return f"<Company {self.id} {self.kind} {self.slug}>"
+
+
+class CompanyMember(db.Model):
+    __tablename__ = "company_members"
+    __table_args__ = (
+        UniqueConstraint("company_id", "user_id", name="uq_company_members_company_user"),
+        CheckConstraint("role IN ('owner', 'admin', 'member')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
+
+    company = relationship("Company", back_populates="members", lazy="joined")
+    user = relationship("User", back_populates="memberships")

@@ -1,0 +1,95 @@
+"""Accounts: sign-up, sign-in and admin rights."""
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+
+from app.clock import now
+from app.extensions import db
+from app.models import User
+from app.services.audit import record_audit_event
+
+MIN_PASSWORD_LENGTH = 10
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a miss costs as much as a hit.
+_DUMMY_HASH = _hasher.hash("tradepost-timing-equaliser")
+
+
+class AccountError(ValueError):
+    """A refusal a person can act on; `field` names the form field at fault."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def normalize_email(raw):
+    """Validated, normalised and lower-cased email, or AccountError."""
+    try:
+        result = validate_email((raw or "").strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise AccountError("email", str(exc)) from None
+    return result.normalized.lower()
+
+
+def find_user_by_email(email):
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def hash_password(password):
+    return _hasher.hash(password)
+
+
+def register_user(email, password, display_name, intent="hire"):
+    """Create a user with an Argon2 password hash; raises AccountError and writes nothing on bad input."""
+    email = normalize_email(email)
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise AccountError("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    if intent not in ("hire", "sell"):
+        raise AccountError("intent", "Choose whether you want to hire or to sell.")
+    if find_user_by_email(email) is not None:
+        raise AccountError("email", "An account with this email already exists. Sign in instead.")
+    user = User(
+        email=email,
+        password_hash=hash_password(password),
+        display_name=(display_name or "").strip() or email.split("@")[0],
+        intent=intent,
+    )
+    db.session.add(user)
+    db.session.flush()
+    record_audit_event("auth.sign_up", actor=user, subject=user)
+    return user
+
+
+def authenticate_user(email, password):
+    """The user whose password matches, or None. Both outcomes are written to the audit log."""
+    try:
+        email = normalize_email(email)
+    except AccountError:
+        email = (email or "").strip().lower()
+    user = find_user_by_email(email)
+    try:
+        _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password or "")
+        ok = user is not None and user.password_hash is not None and user.active
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        record_audit_event("auth.sign_in_failed", actor=user, email=email)
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_sign_in_at = now()
+    record_audit_event("auth.sign_in", actor=user, subject=user)
+    return user
+
+
+def grant_admin(email):
+    """Make the user with this email an admin; raises AccountError if there is none."""
+    user = find_user_by_email(normalize_email(email))
+    if user is None:
+        raise AccountError("email", f"No user with email {email}.")
+    user.is_admin = True
+    record_audit_event("admin.granted", subject=user)
+    db.session.flush()
+    return user

