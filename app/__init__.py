@@ -48,7 +48,7 @@ def create_app(config_class=None):
 
     tasks.init_app(app)
 
-    from app import models  # noqa: F401  (registers every table with the metadata)
+    from app import handlers, models  # noqa: F401  (tables and webhook handlers register on import)
 
     _configure_login()
     _register_blueprints(app)
@@ -75,11 +75,15 @@ def _configure_login():
 
 
 def _register_blueprints(app):
+    from app.blueprints.admin import bp as admin_bp
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.main import bp as main_bp
+    from app.blueprints.webhooks import bp as webhooks_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(admin_bp)
 
 
 def _register_error_handlers(app):

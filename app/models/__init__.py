@@ -2,7 +2,8 @@
 from app.models.audit import AuditEvent
 from app.models.category import Category
 from app.models.company import Company, CompanyMember
+from app.models.inbound import InboundEvent
 from app.models.notification import Notification
 from app.models.user import User
 
-__all__ = ["AuditEvent", "Category", "Company", "CompanyMember", "Notification", "User"]
+__all__ = ["AuditEvent", "Category", "Company", "CompanyMember", "InboundEvent", "Notification", "User"]

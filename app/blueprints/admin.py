@@ -1,0 +1,39 @@
+"""Admin pages: inbound events (later: gig review, disputes, money)."""
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from sqlalchemy import select
+
+from app.access import admin_required
+from app.extensions import db
+from app.models import InboundEvent
+from app.models.inbound import INBOUND_STATUSES
+from app.services.audit import record_audit_event
+from app.services.inbound import reset_inbound_event
+from app.tasks.inbound import enqueue_inbound_event
+from app.web import render
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+EVENTS_PER_PAGE = 50
+
+
+@bp.route("/events")
+@admin_required
+def events():
+    status = request.args.get("status", "")
+    query = select(InboundEvent).order_by(InboundEvent.id.desc()).limit(EVENTS_PER_PAGE)
+    if status in INBOUND_STATUSES:
+        query = query.where(InboundEvent.status == status)
+    rows = db.session.scalars(query).all()
+    return render("admin/events.html", "event_rows", events=rows, status=status,
+                  statuses=INBOUND_STATUSES)
+
+
+@bp.route("/events/<int:event_id>/reprocess", methods=["POST"])
+@admin_required
+def reprocess_event(event_id):
+    event = db.session.get(InboundEvent, event_id) or abort(404)
+    reset_inbound_event(event)
+    record_audit_event("admin.inbound_event_reprocessed", subject=event, event_id=event.event_id)
+    db.session.commit()
+    enqueue_inbound_event(event.id)
+    flash(f"Event {event.event_id} queued for processing.", "success")
+    return redirect(url_for("admin.events", status=request.args.get("status")), 303)

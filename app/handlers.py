@@ -1,0 +1,2 @@
+"""Imports every module that registers inbound webhook handlers (see services/inbound.py)."""
+from app.services import sellers  # noqa: F401

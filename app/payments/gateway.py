@@ -1,0 +1,345 @@
+"""The Stripe gateway: the only code path that moves money, in production and sandbox alike.
+
+One ``stripe.StripeClient`` per process, pointed at ``STRIPE_API_BASE`` (api.stripe.com in
+production, the sandbox emulator locally and in tests). Amounts are integer minor units.
+Every mutating call carries an idempotency key derived from our own ids — never from the
+clock — so a retried job or a double click cannot move money twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+import stripe
+from flask import current_app
+
+DEFAULT_API_BASE = "https://api.stripe.com"
+NETWORK_RETRIES = 2
+
+_gateway_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LineItem:
+    """One checkout line: a name, a unit price in minor units and a quantity."""
+
+    name: str
+    unit_amount: int
+    quantity: int = 1
+    description: str | None = None
+
+
+def _cents(value: Any, name: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer amount in minor units, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _key(value: str, name: str = "idempotency_key") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string derived from a local id")
+    return value
+
+
+def _metadata(values: Mapping[str, Any] | None, **ours: Any) -> dict[str, str]:
+    merged = {k: str(v) for k, v in (values or {}).items() if v is not None}
+    merged.update({k: str(v) for k, v in ours.items() if v is not None})
+    return merged
+
+
+def _line_items(items: Sequence[LineItem | Mapping[str, Any]], currency: str,
+                recurring: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    if not items:
+        raise ValueError("a checkout needs at least one line item")
+    lines = []
+    for raw in items:
+        item = raw if isinstance(raw, LineItem) else LineItem(**raw)
+        product_data: dict[str, Any] = {"name": item.name}
+        if item.description:
+            product_data["description"] = item.description
+        price_data: dict[str, Any] = {
+            "currency": currency,
+            "unit_amount": _cents(item.unit_amount, "unit_amount"),
+            "product_data": product_data,
+        }
+        if recurring:
+            price_data["recurring"] = recurring
+        lines.append({"price_data": price_data, "quantity": _cents(item.quantity, "quantity", 1)})
+    return lines
+
+
+def bps_to_percent(bps: int) -> str:
+    """Basis points as Stripe's decimal percent string: 1050 → "10.5"."""
+    value = (Decimal(_cents(bps, "application_fee_bps")) / 100).normalize()
+    return format(value, "f")
+
+
+class StripeGateway:
+    """Typed calls to the Stripe API subset Tradepost uses. Thread-safe; share one per process."""
+
+    def __init__(self, secret_key: str, api_base: str | None = None, webhook_secret: str | None = None):
+        base = (api_base or DEFAULT_API_BASE).rstrip("/")
+        self.api_base = base
+        self.webhook_secret = webhook_secret
+        self._http_client = stripe.new_default_http_client()
+        self.client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": base, "connect": base, "files": base},
+            max_network_retries=NETWORK_RETRIES,
+            http_client=self._http_client,
+        )
+
+    def close(self) -> None:
+        """Release the calling thread's pooled connections (tests, shutdown)."""
+        self._http_client.close()
+
+    # -- Connect ----------------------------------------------------------------------------------
+
+    def create_connected_account(self, company_id: int | str, email: str | None,
+                                 country: str = "US") -> stripe.Account:
+        """Create the Express account of a seller company, at most once per company.
+
+        Requests card_payments and transfers; ``metadata.company_id`` links it back to us.
+        Idempotency key: ``company:<id>:connect-account``.
+        """
+        return self.client.v1.accounts.create(
+            params={
+                "type": "express",
+                "country": country,
+                "email": email,
+                "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}},
+                "metadata": {"company_id": str(company_id)},
+            },
+            options={"idempotency_key": f"company:{company_id}:connect-account"},
+        )
+
+    def create_onboarding_link(self, account_id: str, refresh_url: str, return_url: str, *,
+                               idempotency_key: str) -> stripe.AccountLink:
+        """A single-use hosted onboarding URL for the account (expires within minutes).
+
+        Links are single-use, so the caller passes a key naming this link request
+        (e.g. ``company:<id>:onboarding-link:<n>`` with n from its own counter).
+        """
+        return self.client.v1.account_links.create(
+            params={"account": account_id, "refresh_url": refresh_url, "return_url": return_url,
+                    "type": "account_onboarding"},
+            options={"idempotency_key": _key(idempotency_key)},
+        )
+
+    def retrieve_account(self, account_id: str) -> stripe.Account:
+        """The account as Stripe sees it now (charges_enabled, payouts_enabled, requirements)."""
+        return self.client.v1.accounts.retrieve(account_id)
+
+    # -- Checkout ---------------------------------------------------------------------------------
+
+    def _create_checkout(self, local_checkout_id: int | str, params: dict[str, Any]) -> stripe.checkout.Session:
+        return self.client.v1.checkout.sessions.create(
+            params={k: v for k, v in params.items() if v is not None},
+            options={"idempotency_key": f"checkout:{local_checkout_id}"},
+        )
+
+    def create_gig_checkout(self, *, local_checkout_id: int | str, line_items: Sequence[LineItem | Mapping[str, Any]],
+                            currency: str, success_url: str, cancel_url: str, transfer_group: str | None = None,
+                            metadata: Mapping[str, Any] | None = None, customer_email: str | None = None,
+                            expires_at: int | None = None) -> stripe.checkout.Session:
+        """A Checkout Session paying the platform for a gig (escrow: separate charges and transfers).
+
+        No money goes to the seller at payment time; the later transfer shares
+        ``transfer_group`` (default ``checkout:<local_checkout_id>``). ``client_reference_id``
+        and ``metadata.checkout_id`` carry our id. Idempotency key: ``checkout:<local id>``.
+        """
+        ours = _metadata(metadata, checkout_id=local_checkout_id, kind="gig")
+        return self._create_checkout(local_checkout_id, {
+            "mode": "payment",
+            "line_items": _line_items(line_items, currency),
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "client_reference_id": str(local_checkout_id),
+            "customer_email": customer_email,
+            "expires_at": expires_at,
+            "metadata": ours,
+            "payment_intent_data": {
+                "transfer_group": transfer_group or f"checkout:{local_checkout_id}",
+                "metadata": ours,
+            },
+        })
+
+    def create_product_checkout(self, *, local_checkout_id: int | str,
+                                line_items: Sequence[LineItem | Mapping[str, Any]], currency: str,
+                                application_fee_amount: int, destination_account: str, success_url: str,
+                                cancel_url: str, metadata: Mapping[str, Any] | None = None,
+                                customer_email: str | None = None,
+                                expires_at: int | None = None) -> stripe.checkout.Session:
+        """A Checkout Session for a one-time digital product: a destination charge.
+
+        The seller's account receives the total minus ``application_fee_amount`` (the
+        platform's cut, in minor units). Idempotency key: ``checkout:<local id>``.
+        """
+        ours = _metadata(metadata, checkout_id=local_checkout_id, kind="product")
+        return self._create_checkout(local_checkout_id, {
+            "mode": "payment",
+            "line_items": _line_items(line_items, currency),
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "client_reference_id": str(local_checkout_id),
+            "customer_email": customer_email,
+            "expires_at": expires_at,
+            "metadata": ours,
+            "payment_intent_data": {
+                "application_fee_amount": _cents(application_fee_amount, "application_fee_amount"),
+                "transfer_data": {"destination": destination_account},
+                "transfer_group": f"checkout:{local_checkout_id}",
+                "metadata": ours,
+            },
+        })
+
+    def create_subscription_checkout(self, *, local_checkout_id: int | str, name: str, unit_amount: int,
+                                     currency: str, interval: Literal["month", "year"],
+                                     application_fee_bps: int, destination_account: str, success_url: str,
+                                     cancel_url: str, trial_days: int | None = None, quantity: int = 1,
+                                     description: str | None = None, metadata: Mapping[str, Any] | None = None,
+                                     customer_email: str | None = None,
+                                     expires_at: int | None = None) -> stripe.checkout.Session:
+        """A Checkout Session starting a subscription billed to the seller's account.
+
+        Each invoice is a destination charge; the platform keeps ``application_fee_bps``
+        basis points (sent as Stripe's ``application_fee_percent``). ``trial_days`` adds a
+        free trial. The subscription's metadata carries our ids too. Idempotency key:
+        ``checkout:<local id>``.
+        """
+        if interval not in ("month", "year"):
+            raise ValueError("interval must be 'month' or 'year'")
+        ours = _metadata(metadata, checkout_id=local_checkout_id, kind="subscription")
+        subscription_data: dict[str, Any] = {
+            "application_fee_percent": bps_to_percent(application_fee_bps),
+            "transfer_data": {"destination": destination_account},
+            "metadata": ours,
+        }
+        if trial_days:
+            subscription_data["trial_period_days"] = _cents(trial_days, "trial_days", 1)
+        return self._create_checkout(local_checkout_id, {
+            "mode": "subscription",
+            "line_items": _line_items([LineItem(name, unit_amount, quantity, description)], currency,
+                                      recurring={"interval": interval}),
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "client_reference_id": str(local_checkout_id),
+            "customer_email": customer_email,
+            "expires_at": expires_at,
+            "metadata": ours,
+            "subscription_data": subscription_data,
+        })
+
+    def retrieve_checkout_session(self, session_id: str) -> stripe.checkout.Session:
+        """The session now: status open|complete|expired, payment_status, payment_intent, subscription."""
+        return self.client.v1.checkout.sessions.retrieve(session_id)
+
+    def expire_checkout_session(self, session_id: str) -> stripe.checkout.Session:
+        """Close an open session so it can no longer be paid. Key: ``checkout-session:<id>:expire``."""
+        return self.client.v1.checkout.sessions.expire(
+            session_id, options={"idempotency_key": f"checkout-session:{session_id}:expire"},
+        )
+
+    # -- money movement -----------------------------------------------------------------------------
+
+    def create_transfer(self, *, amount: int, currency: str, destination: str, transfer_group: str,
+                        idempotency_key: str, source_transaction: str | None = None,
+                        metadata: Mapping[str, Any] | None = None) -> stripe.Transfer:
+        """Pay a seller's connected account from the platform balance (escrow release).
+
+        ``source_transaction`` (the buyer's charge) ties the transfer to those funds so it
+        can run before they settle. The caller's key names the local object, e.g.
+        ``order:<id>:transfer``; the same key never transfers twice.
+        """
+        params: dict[str, Any] = {
+            "amount": _cents(amount, "amount", 1),
+            "currency": currency,
+            "destination": destination,
+            "transfer_group": transfer_group,
+            "metadata": _metadata(metadata),
+        }
+        if source_transaction:
+            params["source_transaction"] = source_transaction
+        return self.client.v1.transfers.create(params=params, options={"idempotency_key": _key(idempotency_key)})
+
+    def create_refund(self, *, idempotency_key: str, payment_intent: str | None = None, charge: str | None = None,
+                      amount: int | None = None, reverse_transfer: bool = False,
+                      refund_application_fee: bool = False, reason: str | None = None,
+                      metadata: Mapping[str, Any] | None = None) -> stripe.Refund:
+        """Refund all (``amount=None``) or part of a payment, once per key (e.g. ``refund:<id>``).
+
+        For destination charges, ``reverse_transfer`` pulls the seller's share back and
+        ``refund_application_fee`` returns the platform's fee proportionally. Raises
+        ``stripe.InvalidRequestError`` when the amount exceeds what is left to refund.
+        """
+        if (payment_intent is None) == (charge is None):
+            raise ValueError("pass exactly one of payment_intent or charge")
+        params: dict[str, Any] = {"metadata": _metadata(metadata)}
+        if payment_intent:
+            params["payment_intent"] = payment_intent
+        else:
+            params["charge"] = charge
+        if amount is not None:
+            params["amount"] = _cents(amount, "amount", 1)
+        if reverse_transfer:
+            params["reverse_transfer"] = True
+        if refund_application_fee:
+            params["refund_application_fee"] = True
+        if reason:
+            params["reason"] = reason
+        return self.client.v1.refunds.create(params=params, options={"idempotency_key": _key(idempotency_key)})
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> stripe.PaymentIntent:
+        return self.client.v1.payment_intents.retrieve(payment_intent_id)
+
+    def retrieve_charge(self, charge_id: str) -> stripe.Charge:
+        return self.client.v1.charges.retrieve(charge_id)
+
+    # -- subscriptions --------------------------------------------------------------------------------
+
+    def retrieve_subscription(self, subscription_id: str) -> stripe.Subscription:
+        return self.client.v1.subscriptions.retrieve(subscription_id)
+
+    def cancel_subscription(self, subscription_id: str, *, at_period_end: bool = False) -> stripe.Subscription:
+        """Cancel now, or at the end of the paid period. Safe to repeat."""
+        if at_period_end:
+            return self.client.v1.subscriptions.update(
+                subscription_id, params={"cancel_at_period_end": True},
+                options={"idempotency_key": f"subscription:{subscription_id}:cancel-at-period-end"},
+            )
+        return self.client.v1.subscriptions.cancel(subscription_id)
+
+    # -- webhooks -------------------------------------------------------------------------------------
+
+    def construct_event(self, payload: bytes, sig_header: str | None) -> stripe.Event:
+        """Verify a webhook's ``Stripe-Signature`` over the raw body and parse the event.
+
+        Raises ``stripe.SignatureVerificationError`` (bad or stale signature) or
+        ``ValueError`` (not JSON).
+        """
+        if not self.webhook_secret:
+            raise stripe.SignatureVerificationError("No webhook secret configured", sig_header, payload)
+        return self.client.construct_event(payload, sig_header, self.webhook_secret)
+
+
+def get_gateway() -> StripeGateway:
+    """The app's gateway, built once from config and kept in ``app.extensions``."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    gateway = app.extensions.get("stripe_gateway")
+    if gateway is None:
+        with _gateway_lock:
+            gateway = app.extensions.get("stripe_gateway")
+            if gateway is None:
+                gateway = StripeGateway(
+                    app.config["STRIPE_SECRET_KEY"],
+                    app.config.get("STRIPE_API_BASE") or DEFAULT_API_BASE,
+                    app.config.get("STRIPE_WEBHOOK_SECRET"),
+                )
+                app.extensions["stripe_gateway"] = gateway
+    return gateway

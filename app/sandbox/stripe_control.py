@@ -1,0 +1,138 @@
+"""Sandbox controls: things that happen at Stripe without an API call from the app.
+
+HTML pages under /_sandbox/ for people (events and their deliveries, renewals, disputes),
+and the same actions as JSON POST endpoints for tests and demos. A POST with a JSON body
+(or ``Accept: application/json``) gets JSON back; a form POST gets a 303 to the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from app.sandbox import stripe_ops as ops
+from app.sandbox.stripe_ops import StripeError, atomic
+
+bp = Blueprint("stripe_control", __name__, url_prefix="/_sandbox")
+
+
+def wants_json() -> bool:
+    return request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+def field(name: str, default: str | None = None) -> str | None:
+    if request.is_json:
+        value = (request.get_json(silent=True) or {}).get(name, default)
+        return value if value is None else str(value)
+    return request.form.get(name, default)
+
+
+def run_action(action: Callable[[], dict], page: str) -> Response | tuple[Response, int]:
+    """Run a control action; JSON callers get the object, form callers a 303 to ``page``."""
+    try:
+        with atomic():
+            result = action()
+    except StripeError as err:
+        if wants_json():
+            return jsonify(err.body()), err.status
+        abort(err.status, err.message)
+    if wants_json():
+        return jsonify(result)
+    return redirect(page, 303)
+
+
+@bp.get("/health")
+def health() -> Response:
+    return jsonify({"status": "ok", "service": "tradepost-sandbox"})
+
+
+@bp.get("/")
+def index() -> str:
+    st = ops.store()
+    events, _ = st.list("event", limit=100)
+    deliveries = {e["id"]: st.attempts_for(e["id"]) for e in events}
+    states = {e["id"]: st.delivery_state(e["id"]) for e in events}
+    subscriptions, _ = st.list("subscription", limit=20)
+    charges, _ = st.list("charge", limit=20)
+    accounts, _ = st.list("account", limit=20)
+    return render_template("stripe/control_index.html", events=events, deliveries=deliveries, states=states,
+                           subscriptions=subscriptions, charges=charges, accounts=accounts)
+
+
+@bp.get("/events/<event_id>/deliveries")
+def event_deliveries(event_id: str) -> Response:
+    st = ops.store()
+    if st.get("event", event_id) is None:
+        abort(404)
+    state = st.delivery_state(event_id)
+    return jsonify({"event": event_id, "state": state["state"] if state else None,
+                    "attempts": st.attempts_for(event_id)})
+
+
+@bp.post("/events/<event_id>/resend")
+def resend_event(event_id: str) -> Response | tuple[Response, int]:
+    def action() -> dict[str, Any]:
+        event = ops.load("event", event_id, "event")
+        ops.store().enqueue_delivery(event_id)
+        return event
+    return run_action(action, url_for(".index"))
+
+
+@bp.get("/subscriptions/<subscription_id>")
+def subscription(subscription_id: str) -> str:
+    st = ops.store()
+    sub = st.get("subscription", subscription_id)
+    if sub is None:
+        abort(404)
+    invoices = st.find("invoice", {"$.subscription": subscription_id})
+    return render_template("stripe/control_subscription.html", sub=sub, invoices=list(reversed(invoices)))
+
+
+@bp.post("/subscriptions/<subscription_id>/advance")
+def advance_subscription(subscription_id: str) -> Response | tuple[Response, int]:
+    outcome = field("outcome", "paid") or "paid"
+    return run_action(lambda: ops.advance_subscription(subscription_id, outcome),
+                      url_for(".subscription", subscription_id=subscription_id))
+
+
+@bp.post("/subscriptions/<subscription_id>/cancel")
+def cancel_subscription(subscription_id: str) -> Response | tuple[Response, int]:
+    return run_action(lambda: ops.cancel_subscription(ops.load("subscription", subscription_id)),
+                      url_for(".subscription", subscription_id=subscription_id))
+
+
+@bp.get("/charges/<charge_id>")
+def charge(charge_id: str) -> str:
+    st = ops.store()
+    charge_obj = st.get("charge", charge_id)
+    if charge_obj is None:
+        abort(404)
+    disputes = st.find("dispute", {"$.charge": charge_id})
+    return render_template("stripe/control_charge.html", charge=charge_obj, disputes=list(reversed(disputes)))
+
+
+@bp.post("/charges/<charge_id>/dispute")
+def open_dispute(charge_id: str) -> Response | tuple[Response, int]:
+    reason = field("reason", "fraudulent") or "fraudulent"
+    return run_action(lambda: ops.open_dispute(charge_id, reason), url_for(".charge", charge_id=charge_id))
+
+
+@bp.post("/charges/<charge_id>/dispute/close")
+def close_dispute(charge_id: str) -> Response | tuple[Response, int]:
+    outcome = field("outcome", "won") or "won"
+    return run_action(lambda: ops.close_dispute(charge_id, outcome), url_for(".charge", charge_id=charge_id))
+
+
+@bp.post("/accounts/<account_id>/verify")
+def verify_account(account_id: str) -> Response | tuple[Response, int]:
+    outcome = field("outcome", "verified") or "verified"
+    return run_action(lambda: ops.complete_onboarding(account_id, outcome), url_for(".index"))
+
+
+@bp.post("/checkout/sessions/<session_id>/pay")
+def pay_checkout_session(session_id: str) -> Response | tuple[Response, int]:
+    card_number = field("card_number", ops.CARD_SUCCESS) or ops.CARD_SUCCESS
+    return run_action(lambda: ops.pay_checkout_session(session_id, card_number, field("email"), field("name")),
+                      url_for(".index"))

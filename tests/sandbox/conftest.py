@@ -1,0 +1,243 @@
+"""Fixtures for the sandbox suite: the sandbox as a real subprocess, a webhook sink it
+delivers to, and a StripeGateway talking to it over HTTP with the official library.
+
+All fixtures are prefixed ``sandbox_`` so they never clash with the app's fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from app.payments import LineItem, StripeGateway
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WEBHOOK_SECRET = "whsec_sandbox_tests_secret"
+API_KEY = "sk_test_tradepost_sandbox_tests"
+FAIL_MARKER = "fail-first-delivery"
+STARTUP_TIMEOUT = 20.0
+WAIT_TIMEOUT = 10.0
+
+
+@dataclass
+class Delivery:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    @property
+    def event(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class WebhookSink:
+    """Records every webhook POST; the first delivery of an event whose payload contains
+    ``FAIL_MARKER`` is answered with a 500 so retries can be observed."""
+
+    url: str = ""
+    fail_marker: str = FAIL_MARKER
+    deliveries: list[Delivery] = field(default_factory=list)
+    condition: threading.Condition = field(default_factory=threading.Condition)
+    _failed_once: set[str] = field(default_factory=set)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        request = Request(environ)
+        body = request.get_data()
+        status = 200
+        if self.fail_marker.encode() in body:
+            event_id = json.loads(body)["id"]
+            if event_id not in self._failed_once:
+                self._failed_once.add(event_id)
+                status = 500
+        with self.condition:
+            self.deliveries.append(Delivery(request.path, dict(request.headers), body, status))
+            self.condition.notify_all()
+        return Response("failed on purpose" if status == 500 else "ok", status=status)(environ, start_response)
+
+    def wait_for(self, predicate: Callable[[Delivery], bool], timeout: float = WAIT_TIMEOUT,
+                 count: int = 1) -> list[Delivery]:
+        """Block until ``count`` deliveries match ``predicate``; fail the test on timeout."""
+        deadline = time.monotonic() + timeout
+        with self.condition:
+            while True:
+                found = [d for d in self.deliveries if predicate(d)]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [d.event.get("type") for d in self.deliveries[-20:]]
+                    pytest.fail(f"webhook not delivered within {timeout}s; last seen: {seen}")
+                self.condition.wait(remaining)
+
+    def wait_for_event(self, event_type: str, object_id: str, timeout: float = WAIT_TIMEOUT) -> Delivery:
+        """The first successfully answered delivery of ``event_type`` about ``object_id``."""
+        return self.wait_for(
+            lambda d: d.status == 200 and d.event["type"] == event_type
+            and d.event["data"]["object"].get("id") == object_id,
+            timeout,
+        )[0]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def sandbox_sink() -> Iterator[WebhookSink]:
+    """A loopback HTTP server standing in for the app's /webhooks/stripe."""
+    sink = WebhookSink()
+    server = make_server("127.0.0.1", 0, sink, threaded=True)
+    sink.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, name="sandbox-sink", daemon=True)
+    thread.start()
+    yield sink
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(sandbox_sink: WebhookSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a sandbox started as ``python -m app.sandbox`` on a free port."""
+    workdir = tmp_path_factory.mktemp("sandbox")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "SANDBOX_DATABASE": str(workdir / "sandbox.db"),
+        "APP_BASE_URL": sandbox_sink.url,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SANDBOX_PUBLIC_URL": url,
+        "SANDBOX_DELIVER_WEBHOOKS": "true",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    log_path = workdir / "sandbox.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.sandbox", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_ready(process, url, log_path)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def _wait_until_ready(process: subprocess.Popen, url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"sandbox exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                if client.get(url + "/_sandbox/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+    pytest.fail(f"sandbox did not answer within {STARTUP_TIMEOUT}s:\n{log_path.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def sandbox_gateway(sandbox_url: str) -> Iterator[StripeGateway]:
+    """The production gateway class, pointed at the sandbox."""
+    gateway = StripeGateway(API_KEY, sandbox_url, WEBHOOK_SECRET)
+    yield gateway
+    gateway.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_http() -> Iterator[httpx.Client]:
+    """A browser stand-in: real form posts, redirects not followed."""
+    with httpx.Client(timeout=10.0, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def sandbox_id() -> Callable[[str], str]:
+    """Unique local ids, so idempotency keys never collide across tests sharing one sandbox."""
+    return lambda prefix="id": f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def sandbox_control(sandbox_url: str, sandbox_http: httpx.Client) -> Callable[..., httpx.Response]:
+    """POST to a sandbox control endpoint with a JSON body."""
+    def post(path: str, **body: Any) -> httpx.Response:
+        return sandbox_http.post(sandbox_url + path, json=body)
+    return post
+
+
+@pytest.fixture(scope="session")
+def sandbox_verified_account(sandbox_gateway: StripeGateway, sandbox_control: Callable,
+                             sandbox_id: Callable) -> Callable[..., stripe.Account]:
+    """Factory: a connected account that has passed onboarding."""
+    def make(company_id: str | None = None) -> stripe.Account:
+        account = sandbox_gateway.create_connected_account(company_id or sandbox_id("company"),
+                                                           "seller@example.com")
+        response = sandbox_control(f"/_sandbox/accounts/{account.id}/verify", outcome="verified")
+        assert response.status_code == 200, response.text
+        return sandbox_gateway.retrieve_account(account.id)
+    return make
+
+
+@pytest.fixture(scope="session")
+def sandbox_pay(sandbox_http: httpx.Client) -> Callable[..., httpx.Response]:
+    """Submit the hosted checkout form of a session like a browser would."""
+    def pay(session: stripe.checkout.Session, card_number: str = "4242 4242 4242 4242",
+            email: str = "buyer@example.com") -> httpx.Response:
+        page = sandbox_http.get(session.url)
+        assert page.status_code == 200
+        return sandbox_http.post(session.url + "/pay", data={
+            "email": email, "name": "Bea Buyer", "card_number": card_number, "exp": "12 / 34", "cvc": "123",
+        })
+    return pay
+
+
+@pytest.fixture(scope="session")
+def sandbox_paid_gig(sandbox_gateway: StripeGateway, sandbox_pay: Callable,
+                     sandbox_id: Callable) -> Callable[..., stripe.checkout.Session]:
+    """Factory: a gig checkout paid through the hosted page; returns the completed session."""
+    def make(unit_amount: int = 5000, quantity: int = 2) -> stripe.checkout.Session:
+        checkout_id = sandbox_id("checkout")
+        session = sandbox_gateway.create_gig_checkout(
+            local_checkout_id=checkout_id, line_items=[LineItem("Logo design", unit_amount, quantity)],
+            currency="usd", success_url="http://app.test/return?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url="http://app.test/cancel", customer_email="buyer@example.com",
+        )
+        response = sandbox_pay(session)
+        assert response.status_code == 303, response.text
+        return sandbox_gateway.retrieve_checkout_session(session.id)
+    return make
+
+
+@pytest.fixture(scope="session")
+def sandbox_fixture_keys() -> dict[str, list[str]]:
+    """Top-level keys of each Stripe object type, from Stripe's API fixtures."""
+    with open(Path(__file__).with_name("stripe_fixture_keys.json")) as f:
+        return json.load(f)["resources"]
