@@ -133,7 +133,7 @@ def sandbox(app, live_server, service_ports, tmp_path_factory):
 
 def _answers(url):
     try:
-        return httpx.get(url + "/_sandbox/", timeout=1).status_code < 500
+        return httpx.get(url + "/_sandbox/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 

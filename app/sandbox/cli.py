@@ -13,8 +13,10 @@ from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
 from app.sandbox.store import Store
+from app.sandbox.whop import whop_cli
 
 sandbox_cli = AppGroup("sandbox", help="Run or reset the local Stripe/Whop emulators.")
+sandbox_cli.add_command(whop_cli)
 
 
 def serve(host: str, port: int) -> None:

@@ -50,7 +50,6 @@ from flask import (
     request,
     url_for,
 )
-from flask.cli import AppGroup
 from jwt.algorithms import ECAlgorithm
 from standardwebhooks import Webhook
 
@@ -1126,7 +1125,23 @@ def resend(message_id: str):
 
 # --------------------------------------------------------------------------- CLI
 
-whop_cli = AppGroup("whop", help="Whop sandbox: users, user tokens, webhooks.")
+class _SandboxAppGroup(click.Group):
+    """Runs its commands inside a sandbox app (its database): the CLI's own app when that is
+    a sandbox app, else one built from the environment (`flask sandbox whop ...`)."""
+
+    def invoke(self, ctx):
+        from flask.cli import ScriptInfo
+
+        from app.sandbox import create_sandbox_app
+
+        app = ctx.ensure_object(ScriptInfo).load_app()
+        if "SANDBOX_DATABASE" not in app.config:
+            app = create_sandbox_app({"SANDBOX_DELIVER_WEBHOOKS": False})
+        with app.app_context():
+            return super().invoke(ctx)
+
+
+whop_cli = _SandboxAppGroup("whop", help="Whop sandbox: users, user tokens, webhooks.")
 
 
 @whop_cli.command("mint-token")
