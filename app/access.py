@@ -1,8 +1,10 @@
 """Access decorators for views: who may see a page at all."""
 from functools import wraps
 
-from flask import abort
+from flask import abort, current_app, g, redirect, request, url_for
 from flask_login import current_user, login_required
+
+from app.tenancy import set_tenant
 
 
 def admin_required(view):
@@ -16,3 +18,30 @@ def admin_required(view):
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def seller_required(view=None, *, roles=("owner", "admin", "member")):
+    """Signed-in members of a seller company, with one of `roles`.
+
+    Sets the company as the current tenant (see app/tenancy.py) and as `g.company` for the
+    rest of the request. Users without a seller company are sent to "Become a seller".
+    """
+
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            company = current_user.seller_company
+            if company is None:
+                if request.method == "GET" and "sell.become" in current_app.view_functions:
+                    return redirect(url_for("sell.become"))
+                abort(403)
+            if company.role_of(current_user) not in roles:
+                abort(403)
+            g.company = company
+            set_tenant(company.id)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate(view) if view is not None else decorate

@@ -25,6 +25,14 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+# Database-side search structures managed by raw SQL in migrations (app/db_triggers.py).
+UNMAPPED = {"search_vector", "gigs_fts"}
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    return not (reflected and (name in UNMAPPED or (name or "").startswith("gigs_fts")))
+
+
 config.set_main_option(
     "sqlalchemy.url", get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
 )
@@ -49,6 +57,7 @@ def run_migrations_online():
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("render_item", render_item)
+    conf_args.setdefault("include_object", include_object)
 
     with get_engine().connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)

@@ -73,7 +73,7 @@ def reset_database(app):
             _db.drop_all()
             with _db.engine.begin() as conn:
                 conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        upgrade()
+        upgrade(revision="heads")
 
 
 @pytest.fixture(scope="session")

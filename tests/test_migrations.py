@@ -36,12 +36,12 @@ def table_names(app):
 def test_migrations_upgrade_downgrade_and_upgrade_again(scratch_database_url, redis_url):
     app = create_app(make_test_config(scratch_database_url, redis_url))
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         tables = set(inspect(db.engine).get_table_names())
         assert {"users", "companies", "company_members", "audit_events", "notifications"} <= tables
         assert set(db.metadata.tables) <= tables
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
-        upgrade()
+        upgrade(revision="heads")
         assert set(db.metadata.tables) <= set(inspect(db.engine).get_table_names())
         db.engine.dispose()

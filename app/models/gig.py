@@ -1,0 +1,144 @@
+"""Gigs: a seller's service with basic/standard/premium packages, extras and questions."""
+from sqlalchemy import (JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.clock import now
+from app.extensions import db
+from app.models.types import UTCDateTime
+from app.tenancy import TenantOwned
+
+GIG_STATUSES = ("draft", "review", "published", "rejected", "paused")
+TIERS = ("basic", "standard", "premium")
+QUESTION_KINDS = ("short_text", "long_text", "single_choice")
+MIN_PRICE_CENTS, MAX_PRICE_CENTS = 500, 1_000_000
+MAX_IMAGES = 5
+
+
+class Gig(TenantOwned, db.Model):
+    __tablename__ = "gigs"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'review', 'published', 'rejected', 'paused')",
+                        name="status"),
+        Index("ix_gigs_status_category", "status", "category_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(140), unique=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    description_md: Mapped[str] = mapped_column(Text, default="")
+    description_html: Mapped[str] = mapped_column(Text, default="")
+    faq: Mapped[list] = mapped_column(JSON, default=list)
+    tags: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    basic_price_cents: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    min_delivery_days: Mapped[int | None] = mapped_column()
+    rating_sum: Mapped[int] = mapped_column(default=0)
+    rating_count: Mapped[int] = mapped_column(default=0)
+    orders_completed: Mapped[int] = mapped_column(default=0)
+    submitted_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+    company = relationship("Company", lazy="joined")
+    category = relationship("Category", lazy="joined")
+    packages = relationship("GigPackage", back_populates="gig", cascade="all, delete-orphan",
+                            order_by="GigPackage.position", lazy="selectin")
+    extras = relationship("GigExtra", back_populates="gig", cascade="all, delete-orphan",
+                          order_by="GigExtra.position", lazy="selectin")
+    questions = relationship("GigQuestion", back_populates="gig", cascade="all, delete-orphan",
+                             order_by="GigQuestion.position", lazy="selectin")
+    images = relationship("GigImage", back_populates="gig", cascade="all, delete-orphan",
+                          order_by="GigImage.position", lazy="selectin")
+
+    @property
+    def rating(self):
+        """Average stars to one decimal, or None without reviews."""
+        return round(self.rating_sum / self.rating_count, 1) if self.rating_count else None
+
+    @property
+    def tag_list(self):
+        return [t for t in (self.tags or "").split(",") if t]
+
+    def package(self, tier):
+        return next((p for p in self.packages if p.tier == tier), None)
+
+    def __repr__(self):
+        return f"<Gig {self.id} {self.status} {self.slug}>"
+
+
+class GigPackage(TenantOwned, db.Model):
+    __tablename__ = "gig_packages"
+    __table_args__ = (
+        UniqueConstraint("gig_id", "tier", name="uq_gig_packages_gig_tier"),
+        CheckConstraint("tier IN ('basic', 'standard', 'premium')", name="tier"),
+        CheckConstraint("price_cents BETWEEN 500 AND 1000000", name="price"),
+        CheckConstraint("delivery_days BETWEEN 1 AND 90", name="delivery_days"),
+        CheckConstraint("revisions IS NULL OR revisions BETWEEN 0 AND 10", name="revisions"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id", ondelete="CASCADE"), index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(default=0)
+    title: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text, default="")
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    delivery_days: Mapped[int] = mapped_column()
+    revisions: Mapped[int | None] = mapped_column()  # None = unlimited
+
+    gig = relationship("Gig", back_populates="packages")
+
+
+class GigExtra(TenantOwned, db.Model):
+    __tablename__ = "gig_extras"
+    __table_args__ = (
+        CheckConstraint("price_cents BETWEEN 100 AND 1000000", name="price"),
+        CheckConstraint("extra_days BETWEEN 0 AND 90", name="extra_days"),
+        CheckConstraint("max_quantity BETWEEN 1 AND 10", name="max_quantity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    title: Mapped[str] = mapped_column(String(80))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    extra_days: Mapped[int] = mapped_column(default=0)
+    max_quantity: Mapped[int] = mapped_column(default=1)
+
+    gig = relationship("Gig", back_populates="extras")
+
+
+class GigQuestion(TenantOwned, db.Model):
+    __tablename__ = "gig_questions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('short_text', 'long_text', 'single_choice')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    prompt: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(16), default="short_text")
+    choices: Mapped[list] = mapped_column(JSON, default=list)
+    required: Mapped[bool] = mapped_column(default=True)
+
+    gig = relationship("Gig", back_populates="questions")
+
+
+class GigImage(TenantOwned, db.Model):
+    __tablename__ = "gig_images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column()
+    height: Mapped[int] = mapped_column()
+    size_bytes: Mapped[int] = mapped_column()
+
+    gig = relationship("Gig", back_populates="images")
