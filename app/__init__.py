@@ -75,15 +75,10 @@ def _configure_login():
 
 
 def _register_blueprints(app):
-    from app.blueprints.admin import bp as admin_bp
-    from app.blueprints.auth import bp as auth_bp
-    from app.blueprints.main import bp as main_bp
-    from app.blueprints.webhooks import bp as webhooks_bp
+    from app.blueprints import admin, auth, browse, main, review, sell, seller_webhooks, webhooks
 
-    app.register_blueprint(main_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(webhooks_bp)
-    app.register_blueprint(admin_bp)
+    for module in (main, auth, browse, sell, review, seller_webhooks, webhooks, admin):
+        app.register_blueprint(module.bp)
 
 
 def _register_error_handlers(app):
@@ -138,3 +133,4 @@ def _register_template_helpers(app):
     from app.money import format_cents
 
     app.jinja_env.filters["money"] = format_cents
+    app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
