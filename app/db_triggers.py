@@ -100,3 +100,31 @@ def run(op, statements):
     """Execute the statements for the migration's dialect."""
     for sql in statements[op.get_bind().dialect.name]:
         op.execute(sql)
+
+LEDGER_TABLES = ("ledger_transactions", "ledger_entries")
+
+LEDGER_APPEND_ONLY = {
+    "postgresql": [
+        """
+        CREATE OR REPLACE FUNCTION ledger_reject_change() RETURNS trigger AS $$
+        BEGIN
+          RAISE EXCEPTION 'ledger_append_only: % on % is not allowed', TG_OP, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+        END $$ LANGUAGE plpgsql
+        """,
+        *[f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+          f"FOR EACH ROW EXECUTE FUNCTION ledger_reject_change()" for table in LEDGER_TABLES],
+    ],
+    "sqlite": [
+        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'ledger_append_only'); END"
+        for table in LEDGER_TABLES for op in ("UPDATE", "DELETE")
+    ],
+}
+
+DROP_LEDGER_APPEND_ONLY = {
+    "postgresql": [*[f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}" for table in LEDGER_TABLES],
+                   "DROP FUNCTION IF EXISTS ledger_reject_change()"],
+    "sqlite": [f"DROP TRIGGER IF EXISTS {table}_no_{op}" for table in LEDGER_TABLES
+               for op in ("update", "delete")],
+}

@@ -21,7 +21,7 @@ from rq import SimpleWorker
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
-from app import create_app
+from app import create_app, db_triggers
 from app.config import TestConfig
 from app.config import database_url as normalize_database_url
 from app.devredis import start_redis_server
@@ -190,8 +190,13 @@ def _truncate_all(app):
             if conn.dialect.name == "postgresql":
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:
+                # The ledger's append-only triggers would abort the DELETE: lift them briefly.
+                for sql in db_triggers.DROP_LEDGER_APPEND_ONLY["sqlite"]:
+                    conn.execute(text(sql))
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
+                for sql in db_triggers.LEDGER_APPEND_ONLY["sqlite"]:
+                    conn.execute(text(sql))
 
 
 @pytest.fixture
