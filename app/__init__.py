@@ -75,9 +75,11 @@ def _configure_login():
 
 
 def _register_blueprints(app):
-    from app.blueprints import admin, auth, browse, main, review, sell, seller_webhooks, webhooks
+    from app.blueprints import (account, admin, auth, browse, buy, docs, main, products, review,
+                                sell, seller_webhooks, webhooks)
 
-    for module in (main, auth, browse, sell, review, seller_webhooks, webhooks, admin):
+    for module in (main, auth, browse, buy, products, account, sell, review, seller_webhooks,
+                   webhooks, admin, docs):
         app.register_blueprint(module.bp)
 
 

@@ -36,7 +36,7 @@ def is_htmx():
 
 @event.listens_for(Engine, "connect")
 def _sqlite_on_connect(dbapi_connection, _record):
-    """SQLite: enforce foreign keys and let SQLAlchemy, not pysqlite, emit BEGIN.
+    """SQLite: foreign keys, WAL, and let SQLAlchemy, not pysqlite, emit BEGIN.
 
     pysqlite's own transaction handling breaks SAVEPOINT and delays BEGIN; the documented
     fix is autocommit at the driver and an explicit BEGIN on the "begin" event below.
@@ -45,11 +45,16 @@ def _sqlite_on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
         cursor.close()
 
 
 @event.listens_for(Engine, "begin")
 def _sqlite_on_begin(connection):
+    # IMMEDIATE takes the write lock up front: a deferred transaction that read first cannot
+    # upgrade to a writer once another connection has committed (SQLITE_BUSY at once, no retry).
+    # It also makes SQLite transactions serial, which is what SELECT ... FOR UPDATE gives on
+    # PostgreSQL. SQLite is the development and test database only.
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,4 +1,4 @@
-"""Admin pages: inbound events (later: gig review, disputes, money)."""
+"""Admin pages: inbound events and the platform's money (gig review lives in review.py)."""
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from sqlalchemy import select
 
@@ -8,6 +8,7 @@ from app.models import InboundEvent
 from app.models.inbound import INBOUND_STATUSES
 from app.services.audit import record_audit_event
 from app.services.inbound import reset_inbound_event
+from app.services.reports import PERIODS, platform_money
 from app.tasks.inbound import enqueue_inbound_event
 from app.web import render
 
@@ -37,3 +38,10 @@ def reprocess_event(event_id):
     enqueue_inbound_event(event.id)
     flash(f"Event {event.event_id} queued for processing.", "success")
     return redirect(url_for("admin.events", status=request.args.get("status")), 303)
+
+
+@bp.route("/money")
+@admin_required
+def money():
+    figures = platform_money(request.args.get("period", "30d"))
+    return render("admin/money.html", figures=figures, periods=PERIODS)

@@ -10,6 +10,9 @@ from app.tenancy import TenantOwned
 ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
                   "completed", "cancel_requested", "cancelled", "disputed", "refunded")
 CHECKOUT_STATUSES = ("open", "completed", "expired", "cancelled")
+# Ids of money rows go into Stripe idempotency keys (`checkout:<id>`), so they must never be
+# handed out twice — not even after rows are deleted (SQLite reuses rowids without this).
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 
 def _in(column, values):
@@ -26,6 +29,7 @@ class Checkout(db.Model):
         CheckConstraint("quantity BETWEEN 1 AND 10", name="quantity"),
         CheckConstraint("total_cents = subtotal_cents + extras_cents", name="total"),
         CheckConstraint("fee_cents >= 0 AND fee_cents <= total_cents", name="fee"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -68,6 +72,7 @@ class Order(TenantOwned, db.Model):
         CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
         CheckConstraint("seller_amount_cents + fee_cents = total_cents", name="split"),
         Index("ix_orders_company_status", "company_id", "status"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -112,6 +117,7 @@ class Payment(TenantOwned, db.Model):
             "status IN ('succeeded', 'partially_refunded', 'refunded', 'disputed')", name="status"
         ),
         CheckConstraint("refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refunded"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,6 +4,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
 from app.extensions import db
+from app.models.order import NEVER_REUSE_IDS
 from app.models.types import UTCDateTime
 from app.tenancy import TenantOwned
 
@@ -46,6 +47,7 @@ class Membership(TenantOwned, db.Model):
             "status IN ('trialing', 'active', 'past_due', 'canceled', 'expired')", name="status"
         ),
         CheckConstraint("source IN ('stripe', 'whop')", name="source"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

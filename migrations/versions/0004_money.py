@@ -78,7 +78,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['package_id'], ['gig_packages.id'], name=op.f('fk_checkouts_package_id_gig_packages')),
     sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_checkouts_product_id_products')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_checkouts')),
-    sa.UniqueConstraint('stripe_session_id', name=op.f('uq_checkouts_stripe_session_id'))
+    sa.UniqueConstraint('stripe_session_id', name=op.f('uq_checkouts_stripe_session_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('checkouts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_checkouts_buyer_id'), ['buyer_id'], unique=False)
@@ -107,7 +108,8 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_memberships')),
     sa.UniqueConstraint('checkout_id', name=op.f('uq_memberships_checkout_id')),
     sa.UniqueConstraint('stripe_subscription_id', name=op.f('uq_memberships_stripe_subscription_id')),
-    sa.UniqueConstraint('whop_membership_id', name=op.f('uq_memberships_whop_membership_id'))
+    sa.UniqueConstraint('whop_membership_id', name=op.f('uq_memberships_whop_membership_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_memberships_buyer_id'), ['buyer_id'], unique=False)
@@ -150,7 +152,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['gig_id'], ['gigs.id'], name=op.f('fk_orders_gig_id_gigs')),
     sa.ForeignKeyConstraint(['package_id'], ['gig_packages.id'], name=op.f('fk_orders_package_id_gig_packages')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_orders')),
-    sa.UniqueConstraint('checkout_id', name=op.f('uq_orders_checkout_id'))
+    sa.UniqueConstraint('checkout_id', name=op.f('uq_orders_checkout_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_orders_buyer_id'), ['buyer_id'], unique=False)
@@ -186,7 +189,8 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payments')),
     sa.UniqueConstraint('order_id', name=op.f('uq_payments_order_id')),
     sa.UniqueConstraint('stripe_invoice_id', name=op.f('uq_payments_stripe_invoice_id')),
-    sa.UniqueConstraint('stripe_payment_intent_id', name=op.f('uq_payments_stripe_payment_intent_id'))
+    sa.UniqueConstraint('stripe_payment_intent_id', name=op.f('uq_payments_stripe_payment_intent_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_payments_buyer_id'), ['buyer_id'], unique=False)

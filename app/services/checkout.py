@@ -1,0 +1,428 @@
+"""Pricing a buyer's selection and turning paid Stripe Checkout Sessions into orders and memberships.
+
+Prices are computed here from the database, never taken from the request. A local Checkout
+row snapshots the price the buyer agreed to; Stripe's `checkout.session.completed` webhook
+(not the browser) completes it, exactly once: the checkout row is locked, its status checked,
+and orders, payments and memberships have unique keys on the checkout / Stripe ids.
+"""
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.clock import now
+from app.extensions import db
+from app.models import Checkout, Membership, Order, Payment
+from app.money import fee_cents
+from app.payments import LineItem, get_gateway
+from app.services.ledger import Entry, post_ledger_transaction
+from app.services.notifications import notify_user
+
+CHECKOUT_TTL = timedelta(minutes=60)
+MAX_QUANTITY = 10
+
+
+class CheckoutError(ValueError):
+    """A refusal the buyer can act on; `field` names the input at fault."""
+
+    def __init__(self, field, message, status=422):
+        super().__init__(message)
+        self.field, self.message, self.status = field, message, status
+
+
+@dataclass
+class GigQuote:
+    gig: object
+    package: object
+    quantity: int
+    extras: list = field(default_factory=list)  # dicts: id, title, unit_cents, quantity, extra_days, line_cents
+    fee_bps: int = 0
+
+    @property
+    def subtotal_cents(self):
+        return self.package.price_cents * self.quantity
+
+    @property
+    def extras_cents(self):
+        return sum(line["line_cents"] for line in self.extras)
+
+    @property
+    def total_cents(self):
+        return self.subtotal_cents + self.extras_cents
+
+    @property
+    def fee_cents(self):
+        return fee_cents(self.total_cents, self.fee_bps)
+
+    @property
+    def delivery_days(self):
+        return self.package.delivery_days + sum(line["extra_days"] * line["quantity"] for line in self.extras)
+
+
+def _int(value, field_name, label):
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        raise CheckoutError(field_name, f"{label} must be a whole number.") from None
+
+
+def parse_gig_selection(form):
+    """(package, quantity, {extra_id: quantity}) from a checkout form; values still unchecked."""
+    package = (form.get("package") or "basic").strip()
+    quantity = _int(form.get("quantity", 1), "quantity", "Quantity")
+    extras = {}
+    for key, value in form.items():
+        if key.startswith("extra_") and str(value).strip() not in ("", "0"):
+            extra_id = _int(key.removeprefix("extra_"), key, "Extra")
+            extras[extra_id] = _int(value, key, "Extra quantity")
+    return package, quantity, extras
+
+
+def platform_fee_bps(company):
+    return company.fee_bps(current_app.config["PLATFORM_FEE_BPS"])
+
+
+def quote_gig(gig, package_ref, quantity, extra_quantities, buyer=None):
+    """Price a selection of `gig`; raises CheckoutError for anything a buyer may not buy."""
+    if gig.status != "published":
+        raise CheckoutError("gig", "This gig isn't available to buy right now.", status=409)
+    if buyer is not None and gig.company.role_of(buyer) is not None:
+        raise CheckoutError("gig", "You can't buy your own gig.", status=403)
+    package = next((p for p in gig.packages if p.tier == package_ref or str(p.id) == str(package_ref)), None)
+    if package is None:
+        raise CheckoutError("package", "Choose one of this gig's packages.")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise CheckoutError("quantity", f"Quantity must be between 1 and {MAX_QUANTITY}.")
+    extras_by_id = {extra.id: extra for extra in gig.extras}
+    lines = []
+    for extra_id, extra_quantity in sorted(extra_quantities.items()):
+        extra = extras_by_id.get(extra_id)
+        if extra is None:
+            raise CheckoutError(f"extra_{extra_id}", "That extra isn't offered with this gig.")
+        if not 0 <= extra_quantity <= extra.max_quantity:
+            raise CheckoutError(f"extra_{extra_id}",
+                                f"{extra.title}: choose between 0 and {extra.max_quantity}.")
+        if extra_quantity:
+            lines.append({"id": extra.id, "title": extra.title, "unit_cents": extra.price_cents,
+                          "quantity": extra_quantity, "extra_days": extra.extra_days,
+                          "line_cents": extra.price_cents * extra_quantity})
+    return GigQuote(gig=gig, package=package, quantity=quantity, extras=lines,
+                    fee_bps=platform_fee_bps(gig.company))
+
+
+def _urls(checkout, cancel_path):
+    base = current_app.config["APP_BASE_URL"].rstrip("/")
+    return (f"{base}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
+            f"{base}{cancel_path}")
+
+
+def _stripe_expiry(moment):
+    return int(moment.timestamp())
+
+
+def create_gig_checkout(buyer, quote, cancel_path):
+    """Snapshot `quote` as an open Checkout and create its Stripe Checkout Session.
+
+    Idempotency key `checkout:<id>` (in the gateway). Returns the Checkout; the caller
+    commits and redirects the buyer to `checkout.stripe_session_url`.
+    """
+    gig, package = quote.gig, quote.package
+    checkout = Checkout(
+        kind="gig", buyer_id=buyer.id, company_id=gig.company_id, gig_id=gig.id, package_id=package.id,
+        title=f"{gig.title} — {package.title}", quantity=quote.quantity, extras=quote.extras,
+        unit_price_cents=package.price_cents, subtotal_cents=quote.subtotal_cents,
+        extras_cents=quote.extras_cents, total_cents=quote.total_cents, fee_bps=quote.fee_bps,
+        fee_cents=quote.fee_cents, currency=current_app.config["CURRENCY"],
+        delivery_days=quote.delivery_days, expires_at=now() + CHECKOUT_TTL,
+    )
+    db.session.add(checkout)
+    db.session.flush()
+    line_items = [LineItem(f"{gig.title} — {package.title} ({package.tier})", package.price_cents, quote.quantity)]
+    line_items += [LineItem(line["title"], line["unit_cents"], line["quantity"]) for line in quote.extras]
+    success_url, cancel_url = _urls(checkout, cancel_path)
+    session = get_gateway().create_gig_checkout(
+        local_checkout_id=checkout.id, line_items=line_items, currency=checkout.currency,
+        success_url=success_url, cancel_url=cancel_url, customer_email=buyer.email,
+        expires_at=_stripe_expiry(checkout.expires_at),
+        metadata={"gig_id": gig.id, "buyer_id": buyer.id, "company_id": gig.company_id},
+    )
+    checkout.stripe_session_id, checkout.stripe_session_url = session.id, session.url
+    db.session.flush()
+    return checkout
+
+
+def quote_product(product, buyer):
+    """Refusals for buying `product`; returns the fee in basis points."""
+    if not product.active:
+        raise CheckoutError("product", "This product isn't on sale right now.", status=409)
+    if product.company.role_of(buyer) is not None:
+        raise CheckoutError("product", "You can't buy your own product.", status=403)
+    if product.company.kyc_status != "verified" or not product.company.stripe_account_id:
+        raise CheckoutError("product", "This seller can't take payments yet.", status=409)
+    return platform_fee_bps(product.company)
+
+
+def create_product_checkout(buyer, product, cancel_path):
+    """Open a Checkout for a product: a destination charge (one-time) or a subscription."""
+    bps = quote_product(product, buyer)
+    one_time_fee = 0 if product.is_subscription else fee_cents(product.price_cents, bps)
+    checkout = Checkout(
+        kind="product", buyer_id=buyer.id, company_id=product.company_id, product_id=product.id,
+        title=product.title, quantity=1, extras=[], unit_price_cents=product.price_cents,
+        subtotal_cents=product.price_cents, extras_cents=0, total_cents=product.price_cents,
+        fee_bps=bps, fee_cents=one_time_fee, currency=current_app.config["CURRENCY"],
+        expires_at=now() + CHECKOUT_TTL,
+    )
+    db.session.add(checkout)
+    db.session.flush()
+    success_url, cancel_url = _urls(checkout, cancel_path)
+    common = dict(local_checkout_id=checkout.id, currency=checkout.currency, success_url=success_url,
+                  cancel_url=cancel_url, customer_email=buyer.email,
+                  destination_account=product.company.stripe_account_id,
+                  expires_at=_stripe_expiry(checkout.expires_at),
+                  metadata={"product_id": product.id, "buyer_id": buyer.id, "company_id": product.company_id})
+    gateway = get_gateway()
+    if product.is_subscription:
+        session = gateway.create_subscription_checkout(
+            name=product.title, unit_amount=product.price_cents, interval=product.billing,
+            application_fee_bps=bps, trial_days=product.trial_days or None, **common)
+    else:
+        session = gateway.create_product_checkout(
+            line_items=[LineItem(product.title, product.price_cents, 1)],
+            application_fee_amount=one_time_fee, **common)
+    checkout.stripe_session_id, checkout.stripe_session_url = session.id, session.url
+    db.session.flush()
+    return checkout
+
+
+def _locked_checkout(checkout_id):
+    return db.session.execute(
+        select(Checkout).where(Checkout.id == checkout_id).with_for_update()
+    ).scalar_one_or_none()
+
+
+def _notify_company(company, kind, title, link=None):
+    for member in company.members:
+        if member.role in ("owner", "admin"):
+            notify_user(member.user, kind, title, link=link)
+
+
+def complete_checkout(session):
+    """Turn a paid Checkout Session into an order (gig) or membership (product), once.
+
+    Returns the Order or Membership, or None when the session isn't ours or isn't paid.
+    Safe to call any number of times and concurrently.
+    """
+    checkout_id = (session.get("metadata") or {}).get("checkout_id") or session.get("client_reference_id")
+    if not checkout_id or session.get("payment_status") not in ("paid", "no_payment_required"):
+        return None
+    checkout = _locked_checkout(int(checkout_id))
+    if checkout is None:
+        return None
+    if checkout.status == "completed":
+        return _result_of(checkout)
+    if session.get("mode") != "subscription" and session.get("amount_total") != checkout.total_cents:
+        raise ValueError(f"checkout {checkout.id}: Stripe charged {session.get('amount_total')}, "
+                         f"we quoted {checkout.total_cents}")
+    checkout.status, checkout.completed_at = "completed", now()
+    checkout.stripe_session_id = checkout.stripe_session_id or session["id"]
+    if checkout.kind == "gig":
+        result = _create_order(checkout, session)
+    elif session.get("mode") == "subscription":
+        result = ensure_subscription_membership(checkout, session["subscription"])
+    else:
+        result = _create_lifetime_membership(checkout, session)
+    db.session.flush()
+    return result
+
+
+def _result_of(checkout):
+    if checkout.kind == "gig":
+        return db.session.scalar(select(Order).where(Order.checkout_id == checkout.id))
+    return db.session.scalar(select(Membership).where(Membership.checkout_id == checkout.id))
+
+
+def _charge_of(payment_intent_id):
+    if not payment_intent_id:
+        return None
+    return get_gateway().retrieve_payment_intent(payment_intent_id).latest_charge
+
+
+def _create_order(checkout, session):
+    package = checkout.package
+    order = Order(
+        company_id=checkout.company_id, buyer_id=checkout.buyer_id, gig_id=checkout.gig_id,
+        package_id=checkout.package_id, checkout_id=checkout.id, status="awaiting_requirements",
+        title=checkout.title, package_tier=package.tier, quantity=checkout.quantity,
+        extras=checkout.extras, total_cents=checkout.total_cents, fee_cents=checkout.fee_cents,
+        seller_amount_cents=checkout.total_cents - checkout.fee_cents, currency=checkout.currency,
+        delivery_days=checkout.delivery_days, revisions_allowed=package.revisions,
+        due_at=now() + timedelta(days=checkout.delivery_days),
+    )
+    db.session.add(order)
+    db.session.flush()
+    payment = Payment(
+        company_id=checkout.company_id, kind="gig", buyer_id=checkout.buyer_id, checkout_id=checkout.id,
+        order_id=order.id, amount_cents=checkout.total_cents, fee_cents=checkout.fee_cents,
+        currency=checkout.currency, stripe_payment_intent_id=session.get("payment_intent"),
+        stripe_charge_id=_charge_of(session.get("payment_intent")),
+    )
+    db.session.add(payment)
+    db.session.flush()
+    post_ledger_transaction(
+        f"payment:{payment.id}", "gig_payment", [
+            Entry("platform_cash", checkout.total_cents),
+            Entry("seller_escrow", -order.seller_amount_cents, checkout.company_id),
+            Entry("platform_fee_revenue", -checkout.fee_cents),
+        ], currency=checkout.currency, description=f"Order #{order.id} paid into escrow",
+        order_id=order.id, payment_id=payment.id)
+    notify_user(checkout.buyer, "order.created", f"Order #{order.id} placed: {order.title}",
+                body="Tell the seller what you need to get started.", link=f"/orders/{order.id}")
+    _notify_company(order.company, "order.created", f"New order #{order.id}: {order.title}",
+                    link=f"/orders/{order.id}")
+    return order
+
+
+def _create_lifetime_membership(checkout, session):
+    membership = Membership(company_id=checkout.company_id, product_id=checkout.product_id,
+                            buyer_id=checkout.buyer_id, status="active", checkout_id=checkout.id)
+    db.session.add(membership)
+    db.session.flush()
+    payment = Payment(
+        company_id=checkout.company_id, kind="product", buyer_id=checkout.buyer_id,
+        checkout_id=checkout.id, membership_id=membership.id, amount_cents=checkout.total_cents,
+        fee_cents=checkout.fee_cents, currency=checkout.currency,
+        stripe_payment_intent_id=session.get("payment_intent"),
+        stripe_charge_id=_charge_of(session.get("payment_intent")),
+    )
+    db.session.add(payment)
+    db.session.flush()
+    _post_direct_charge_fee(payment, f"{checkout.title} sold")
+    _announce_membership(membership, checkout)
+    return membership
+
+
+def _post_direct_charge_fee(payment, description):
+    """Destination charges pay the seller directly; the platform's ledger sees only its fee."""
+    post_ledger_transaction(
+        f"payment:{payment.id}", f"{payment.kind}_fee", [
+            Entry("platform_cash", payment.fee_cents),
+            Entry("platform_fee_revenue", -payment.fee_cents),
+        ], currency=payment.currency, description=description, payment_id=payment.id)
+
+
+def _announce_membership(membership, checkout):
+    notify_user(checkout.buyer, "membership.activated", f"You now have {checkout.title}",
+                link="/account")
+    _notify_company(checkout.product.company, "membership.activated",
+                    f"New customer for {checkout.title}")
+
+
+def _period_end(subscription):
+    items = (subscription.get("items") or {}).get("data") or []
+    stamp = subscription.get("current_period_end") or (items[0].get("current_period_end") if items else None)
+    return datetime.fromtimestamp(stamp, timezone.utc) if stamp else None
+
+
+def ensure_subscription_membership(checkout, subscription_id):
+    """The membership of a subscription checkout, created on first sight (from either the
+    session or an invoice event, whichever arrives first)."""
+    membership = db.session.scalar(select(Membership).where(Membership.checkout_id == checkout.id))
+    if membership is not None:
+        return membership
+    subscription = get_gateway().retrieve_subscription(subscription_id).to_dict()
+    membership = Membership(company_id=checkout.company_id, product_id=checkout.product_id,
+                            buyer_id=checkout.buyer_id, status=_membership_status(subscription["status"]),
+                            checkout_id=checkout.id, stripe_subscription_id=subscription_id,
+                            current_period_end=_period_end(subscription))
+    db.session.add(membership)
+    db.session.flush()
+    _announce_membership(membership, checkout)
+    return membership
+
+
+_STATUS_MAP = {"trialing": "trialing", "active": "active", "past_due": "past_due",
+               "unpaid": "past_due", "canceled": "canceled", "incomplete_expired": "expired",
+               "incomplete": "past_due", "paused": "past_due"}
+
+
+def _membership_status(stripe_status):
+    return _STATUS_MAP.get(stripe_status, "past_due")
+
+
+def membership_for_subscription(subscription_id, metadata):
+    """The membership of a Stripe subscription, creating it from its checkout if needed."""
+    membership = db.session.scalar(
+        select(Membership).where(Membership.stripe_subscription_id == subscription_id))
+    if membership is not None or not (metadata or {}).get("checkout_id"):
+        return membership
+    checkout = _locked_checkout(int(metadata["checkout_id"]))
+    if checkout is None:
+        return None
+    if checkout.status != "completed":
+        checkout.status, checkout.completed_at = "completed", now()
+    return ensure_subscription_membership(checkout, subscription_id)
+
+
+def record_invoice_paid(invoice):
+    """A paid subscription invoice: payment + fee in the ledger (once per invoice), access on."""
+    subscription_id, metadata = _invoice_subscription(invoice)
+    membership = membership_for_subscription(subscription_id, metadata)
+    if membership is None:
+        return None
+    period_end = invoice.get("period_end")
+    lines = (invoice.get("lines") or {}).get("data") or []
+    if lines and (lines[0].get("period") or {}).get("end"):
+        period_end = lines[0]["period"]["end"]
+    if period_end:
+        membership.current_period_end = datetime.fromtimestamp(period_end, timezone.utc)
+    amount = invoice.get("amount_paid") or 0
+    if amount:  # a trial's zero invoice leaves the membership trialing
+        membership.status = "active"
+    if amount and db.session.scalar(select(Payment.id).where(Payment.stripe_invoice_id == invoice["id"])) is None:
+        checkout = db.session.get(Checkout, membership.checkout_id)
+        payment = Payment(company_id=membership.company_id, kind="subscription",
+                          buyer_id=membership.buyer_id, checkout_id=checkout.id,
+                          membership_id=membership.id, amount_cents=amount,
+                          fee_cents=fee_cents(amount, checkout.fee_bps), currency=invoice["currency"],
+                          stripe_invoice_id=invoice["id"])
+        db.session.add(payment)
+        db.session.flush()
+        _post_direct_charge_fee(payment, f"{checkout.title} invoice {invoice['id']}")
+    db.session.flush()
+    return membership
+
+
+def record_invoice_failed(invoice):
+    """A failed renewal: the membership goes past_due (access is kept while Stripe retries)."""
+    subscription_id, metadata = _invoice_subscription(invoice)
+    membership = membership_for_subscription(subscription_id, metadata)
+    if membership is not None and membership.status in ("active", "trialing"):
+        membership.status = "past_due"
+        notify_user(membership.buyer, "membership.payment_failed",
+                    f"Payment for {membership.product.title} failed",
+                    body="Update your card to keep access.", link="/account")
+    db.session.flush()
+    return membership
+
+
+def sync_subscription(subscription, deleted=False):
+    """customer.subscription.updated/deleted → the membership's status and period end."""
+    membership = membership_for_subscription(subscription["id"], subscription.get("metadata"))
+    if membership is None:
+        return None
+    status = "canceled" if deleted else _membership_status(subscription["status"])
+    if status != membership.status:
+        membership.status = status
+        if status in ("canceled", "expired"):
+            membership.canceled_at = now()
+    membership.current_period_end = _period_end(subscription) or membership.current_period_end
+    db.session.flush()
+    return membership
+
+
+def _invoice_subscription(invoice):
+    details = ((invoice.get("parent") or {}).get("subscription_details") or {})
+    subscription_id = invoice.get("subscription") or details.get("subscription")
+    return subscription_id, details.get("metadata") or {}

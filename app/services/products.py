@@ -1,0 +1,76 @@
+"""Digital products: a seller's catalogue of one-time and subscription products."""
+from sqlalchemy import select
+
+from app.extensions import db
+from app.markdown import render_markdown
+from app.models import Product
+from app.models.product import BILLING
+from app.services.companies import slugify
+
+
+class ProductError(ValueError):
+    def __init__(self, errors):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def _cents(raw):
+    """'12.50' → 1250; None when not a price."""
+    text = (raw or "").strip().replace(",", "").lstrip("$")
+    whole, _, frac = text.partition(".")
+    if not whole.isdigit() or (frac and (not frac.isdigit() or len(frac) > 2)):
+        return None
+    return int(whole) * 100 + int((frac + "00")[:2])
+
+
+def validate_product_form(form):
+    """Cleaned product fields from a form, or ProductError with one message per bad field."""
+    errors, data = {}, {}
+    data["title"] = (form.get("title") or "").strip()
+    if not 3 <= len(data["title"]) <= 120:
+        errors["title"] = "Give the product a title of 3 to 120 characters."
+    data["description_md"] = (form.get("description") or "").strip()
+    if len(data["description_md"]) > 20000:
+        errors["description"] = "Keep the description under 20,000 characters."
+    price = _cents(form.get("price"))
+    if price is None or not 100 <= price <= 1_000_000:
+        errors["price"] = "Price must be between 1.00 and 10,000.00."
+    data["price_cents"] = price
+    data["billing"] = form.get("billing", "one_time")
+    if data["billing"] not in BILLING:
+        errors["billing"] = "Choose one-time, monthly or yearly."
+    trial = (form.get("trial_days") or "0").strip()
+    if not trial.isdigit() or not 0 <= int(trial) <= 90:
+        errors["trial_days"] = "Trial days must be between 0 and 90."
+    else:
+        data["trial_days"] = int(trial) if data["billing"] != "one_time" else 0
+    data["active"] = form.get("active") in ("on", "1", "true", "y")
+    if errors:
+        raise ProductError(errors)
+    return data
+
+
+def _unique_slug(title, product_id=None):
+    base = slugify(title)
+    slug, n = base, 2
+    while True:
+        taken = db.session.execute(
+            select(Product.id).where(Product.slug == slug).execution_options(skip_tenant_scope=True)
+        ).scalar()
+        if taken is None or taken == product_id:
+            return slug
+        slug, n = f"{base}-{n}", n + 1
+
+
+def save_product(company, form, product=None):
+    """Create or update a product of `company` from form data; nothing is written on error."""
+    data = validate_product_form(form)
+    if product is None:
+        product = Product(company_id=company.id)
+        db.session.add(product)
+    for name, value in data.items():
+        setattr(product, name, value)
+    product.description_html = render_markdown(product.description_md)
+    product.slug = _unique_slug(product.title, product.id)
+    db.session.flush()
+    return product

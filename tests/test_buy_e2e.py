@@ -1,0 +1,192 @@
+"""Buying through the sandbox's hosted checkout over real HTTP: correct to the cent, exactly once."""
+import concurrent.futures
+
+import httpx
+import pytest
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Checkout, InboundEvent, LedgerTransaction, Membership, Order, Payment
+from app.payments import get_gateway
+from app.services.checkout import complete_checkout
+from app.services.ledger import account_balance, company_balances, unbalanced_transactions
+from tests.buy_factories import (PASSWORD, make_buyer, make_gig, make_product, make_seller,
+                                 pay_hosted_checkout)
+from tests.conftest import post_form, wait_until
+
+pytestmark = pytest.mark.committed
+
+
+def verified_stripe_account(sandbox_url, company_id):
+    account = get_gateway().create_connected_account(company_id, "seller@example.com")
+    response = httpx.post(f"{sandbox_url}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"})
+    assert response.status_code == 200, response.text
+    return account.id
+
+
+@pytest.fixture
+def shop(app, sandbox):
+    with app.app_context():
+        _, company = make_seller(fee_bps=None)
+        company.stripe_account_id = verified_stripe_account(sandbox, company.id)
+        gig = make_gig(company)
+        one_time = make_product(company, "icon-pack", "one_time", 2900)
+        monthly = make_product(company, "pro-plugin", "month", 1250)
+        buyer = make_buyer()
+        db.session.commit()
+        return {"company_id": company.id, "gig_id": gig.id, "extra_ids": [e.id for e in gig.extras],
+                "buyer_id": buyer.id, "one_time": one_time.slug, "monthly": monthly.slug}
+
+
+@pytest.fixture
+def buyer(client, shop):
+    assert post_form(client, "/signin", {"email": "buyer@example.com", "password": PASSWORD}).status_code == 303
+    return client
+
+
+def processed(app, event_type, count=1):
+    """Wait until `count` events of `event_type` are stored, then process the queue."""
+    def stored():
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(InboundEvent)
+                                     .where(InboundEvent.type == event_type)) >= count
+    wait_until(stored, timeout=15, message=f"{event_type} not delivered")
+
+
+def test_gig_with_extras_paid_end_to_end(app, buyer, shop, run_jobs):
+    source_files = shop["extra_ids"][0]
+    response = post_form(buyer, "/gigs/logo-design/checkout", {
+        "package": "standard", "quantity": "1", f"extra_{source_files}": "2",
+        "total_cents": "1", "price": "1", "fee_cents": "0"})   # ignored: the server prices
+    assert response.status_code == 303
+    with app.app_context():
+        checkout = db.session.scalars(select(Checkout)).one()
+        assert (checkout.subtotal_cents, checkout.extras_cents, checkout.total_cents) == (10000, 3000, 13000)
+        assert (checkout.fee_bps, checkout.fee_cents, checkout.delivery_days) == (1000, 1300, 7)
+        assert response.headers["Location"] == checkout.stripe_session_url
+        session_id = checkout.stripe_session_id
+
+    pending = buyer.get(f"/checkout/success?session_id={session_id}")
+    assert "Confirming your payment" in pending.get_data(as_text=True)
+    assert 'hx-trigger="every 1s"' in pending.get_data(as_text=True)
+
+    paid = pay_hosted_checkout(response.headers["Location"])
+    assert paid.status_code == 303 and session_id in paid.headers["location"]
+    processed(app, "checkout.session.completed")
+    run_jobs()
+
+    page = buyer.get(f"/checkout/success?session_id={session_id}").get_data(as_text=True)
+    assert "Order #" in page and "every 1s" not in page
+    with app.app_context():
+        order = db.session.scalars(select(Order)).one()
+        assert (order.status, order.total_cents, order.fee_cents, order.seller_amount_cents) == (
+            "awaiting_requirements", 13000, 1300, 11700)
+        assert order.revisions_allowed == 3 and order.delivery_days == 7
+        payment = db.session.scalars(select(Payment)).one()
+        assert (payment.amount_cents, payment.fee_cents, payment.order_id) == (13000, 1300, order.id)
+        assert payment.stripe_charge_id and payment.stripe_payment_intent_id
+        assert account_balance("platform_cash") == 13000
+        assert account_balance("platform_fee_revenue") == 1300
+        assert company_balances(shop["company_id"]) == {"escrow": 11700, "pending": 0, "available": 0, "paid_out": 0}
+        assert unbalanced_transactions() == []
+
+        # The same completion again — a replay or a late duplicate — changes nothing.
+        session = get_gateway().retrieve_checkout_session(session_id).to_dict()
+        assert complete_checkout(session).id == order.id
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+        assert db.session.scalar(select(func.count()).select_from(LedgerTransaction)) == 1
+
+
+def test_one_time_product_pays_seller_directly_and_platform_its_fee(app, buyer, shop, run_jobs):
+    response = post_form(buyer, f"/products/{shop['one_time']}/checkout")
+    assert response.status_code == 303
+    assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
+    processed(app, "checkout.session.completed")
+    run_jobs()
+    with app.app_context():
+        membership = db.session.scalars(select(Membership)).one()
+        assert (membership.status, membership.current_period_end) == ("active", None)
+        payment = db.session.scalars(select(Payment)).one()
+        assert (payment.kind, payment.amount_cents, payment.fee_cents) == ("product", 2900, 290)
+        intent = get_gateway().retrieve_payment_intent(payment.stripe_payment_intent_id)
+        assert intent.application_fee_amount == 290
+        assert intent.transfer_data.destination == db.session.get(Checkout, payment.checkout_id).product.company.stripe_account_id
+        assert account_balance("platform_fee_revenue") == 290
+        assert unbalanced_transactions() == []
+    assert "You own this" in buyer.get(f"/products/{shop['one_time']}").get_data(as_text=True)
+    assert "Icon Pack" in buyer.get("/account").get_data(as_text=True)
+
+
+def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run_jobs):
+    response = post_form(buyer, f"/products/{shop['monthly']}/checkout")
+    assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
+    processed(app, "invoice.paid")
+    processed(app, "checkout.session.completed")
+    run_jobs()
+    with app.app_context():
+        membership = db.session.scalars(select(Membership)).one()
+        assert membership.status == "active" and membership.stripe_subscription_id
+        first_period_end = membership.current_period_end
+        subscription_id = membership.stripe_subscription_id
+
+    renewed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
+    assert renewed.status_code == 200, renewed.text
+    processed(app, "invoice.paid", count=2)
+    run_jobs()
+    with app.app_context():
+        membership = db.session.scalars(select(Membership)).one()
+        assert membership.status == "active" and membership.current_period_end > first_period_end
+        payments = db.session.scalars(select(Payment).order_by(Payment.id)).all()
+        assert [(p.kind, p.amount_cents, p.fee_cents) for p in payments] == [
+            ("subscription", 1250, 125), ("subscription", 1250, 125)]
+
+    failed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "failed"})
+    assert failed.status_code == 200, failed.text
+    processed(app, "invoice.payment_failed")
+    run_jobs()
+    with app.app_context():
+        assert db.session.scalars(select(Membership)).one().status == "past_due"
+        assert db.session.scalar(select(func.count()).select_from(Payment)) == 2
+        assert account_balance("platform_fee_revenue") == 250
+        assert unbalanced_transactions() == []
+    assert "past due" in buyer.get("/account").get_data(as_text=True)
+
+
+def test_completion_delivered_twenty_times_at_once_creates_one_order(app, buyer, shop, live_server, run_jobs):
+    response = post_form(buyer, "/gigs/logo-design/checkout", {"package": "basic"})
+    assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
+    processed(app, "checkout.session.completed")
+    with app.app_context():
+        event = db.session.scalars(select(InboundEvent).where(InboundEvent.type == "checkout.session.completed")).one()
+        payload = event.payload
+        secret = current_app.config["STRIPE_WEBHOOK_SECRET"]
+    from tests.webhook_signing import stripe_signed
+
+    body, headers = stripe_signed(payload, secret)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: httpx.post(f"{live_server}/webhooks/stripe", content=body,
+                                                     headers=headers, timeout=20), range(20)))
+    assert all(answer.status_code == 200 for answer in answers)
+
+    def complete_in_own_session(_):
+        with app.app_context():
+            try:
+                result = complete_checkout(payload["data"]["object"])
+                db.session.commit()
+                return result.id
+            except Exception as exc:  # a loser of the race may fail on the unique key; it retries
+                db.session.rollback()
+                return type(exc).__name__
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(complete_in_own_session, range(20)))
+    run_jobs()
+    with app.app_context():
+        order_ids = db.session.scalars(select(Order.id)).all()
+        assert len(order_ids) == 1
+        assert all(outcome == order_ids[0] or outcome in ("IntegrityError", "OperationalError") for outcome in outcomes)
+        assert db.session.scalar(select(func.count()).select_from(Payment)) == 1
+        assert db.session.scalar(select(func.count()).select_from(LedgerTransaction)) == 1
+        assert unbalanced_transactions() == []
