@@ -1,7 +1,8 @@
 """Accounts: sign-up, sign-in and admin rights."""
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import select
 
 from app.clock import now
@@ -10,9 +11,18 @@ from app.models import User
 from app.services.audit import record_audit_event
 
 MIN_PASSWORD_LENGTH = 10
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so a miss costs as much as a hit.
-_DUMMY_HASH = _hasher.hash("tradepost-timing-equaliser")
+
+
+def _hasher():
+    """The app's Argon2 hasher (RFC 9106 low-memory defaults; cheaper parameters in tests)."""
+    hasher = current_app.extensions.get("password_hasher")
+    if hasher is None:
+        profile = current_app.config.get("ARGON2_PROFILE")
+        hasher = PasswordHasher.from_parameters(getattr(profiles, profile)) if profile else PasswordHasher()
+        current_app.extensions["password_hasher"] = hasher
+        # Verified against when an email is unknown, so a miss costs as much as a hit.
+        current_app.extensions["password_dummy_hash"] = hasher.hash("tradepost-timing-equaliser")
+    return hasher
 
 
 class AccountError(ValueError):
@@ -38,7 +48,7 @@ def find_user_by_email(email):
 
 
 def hash_password(password):
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def register_user(email, password, display_name, intent="hire"):
@@ -69,15 +79,17 @@ def authenticate_user(email, password):
     except AccountError:
         email = (email or "").strip().lower()
     user = find_user_by_email(email)
+    hasher = _hasher()
     try:
-        _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password or "")
+        dummy = current_app.extensions["password_dummy_hash"]
+        hasher.verify(user.password_hash if user and user.password_hash else dummy, password or "")
         ok = user is not None and user.password_hash is not None and user.active
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok:
         record_audit_event("auth.sign_in_failed", actor=user, email=email)
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_sign_in_at = now()
     record_audit_event("auth.sign_in", actor=user, subject=user)
