@@ -18,7 +18,7 @@ import pytest
 from flask import has_app_context
 from flask_migrate import upgrade
 from rq import SimpleWorker
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from werkzeug.serving import make_server
 
 from app import create_app, db_triggers
@@ -160,6 +160,7 @@ def _isolate(request, app):
         app.extensions["redis"].flushdb()
     if request.node.get_closest_marker("committed"):
         yield
+        _assert_ledger_balanced(app)
         _truncate_all(app)
         return
     with app.app_context():
@@ -174,6 +175,7 @@ def _isolate(request, app):
         _db.session.configure(join_transaction_mode="create_savepoint")
     try:
         yield
+        _assert_ledger_balanced(app)
     finally:
         with app.app_context():
             _db.session.remove()
@@ -182,11 +184,24 @@ def _isolate(request, app):
             connection.close()
 
 
+def _assert_ledger_balanced(app):
+    """Every test ends with every ledger transaction summing to zero."""
+    from app.services.ledger import unbalanced_transactions
+
+    with app.app_context():
+        try:
+            unbalanced = unbalanced_transactions()
+        finally:
+            _db.session.remove()
+    assert unbalanced == [], f"unbalanced ledger transactions: {unbalanced}"
+
+
 def _truncate_all(app):
     with app.app_context():
         _db.session.remove()
-        tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
         with _db.engine.begin() as conn:
+            existing = set(inspect(conn).get_table_names())
+            tables = [t.name for t in reversed(_db.metadata.sorted_tables) if t.name in existing]
             if conn.dialect.name == "postgresql":
                 # Keep sequences running: ids end up in Stripe idempotency keys.
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
