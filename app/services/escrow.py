@@ -8,14 +8,14 @@ fee in proportion to the amount refunded.
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.clock import now
 from app.extensions import db
 from app.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
-from app.services.ledger import Entry, post_ledger_transaction
+from app.services.ledger import Entry, post_ledger_transaction, sum_cents
 
 
 class RefundError(ValueError):
@@ -29,7 +29,7 @@ class RefundError(ValueError):
 def escrow_remaining(order):
     """Cents of this order still held in the seller's escrow."""
     total = db.session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
+        select(sum_cents(LedgerEntry.amount_cents))
         .join(LedgerTransaction)
         .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == "seller_escrow"))
     return -total
@@ -56,7 +56,7 @@ def clear_pending_funds():
     ).all()
     for order in orders:
         pending = -db.session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).join(LedgerTransaction)
+            select(sum_cents(LedgerEntry.amount_cents)).join(LedgerTransaction)
             .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == "seller_pending"))
         if pending > 0:
             post_ledger_transaction(

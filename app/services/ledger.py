@@ -6,7 +6,7 @@ the business object (e.g. `payment:12`), so posting the same movement twice is a
 """
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.clock import now
@@ -14,8 +14,12 @@ from app.extensions import db
 from app.models import LedgerEntry, LedgerTransaction
 from app.models.ledger import ACCOUNTS
 
-CREDIT_NORMAL = {"platform_fee_revenue", "seller_escrow", "seller_pending", "seller_available",
-                 "seller_paid_out"}
+CREDIT_NORMAL = {"platform_fee_revenue", "seller_escrow", "seller_pending", "seller_available"}
+
+
+def sum_cents(column):
+    """SUM of a cents column as an integer on every database (PostgreSQL's SUM(bigint) is numeric)."""
+    return cast(func.coalesce(func.sum(column), 0), BigInteger)
 
 
 class LedgerError(ValueError):
@@ -67,7 +71,7 @@ def post_ledger_transaction(reference, kind, entries, *, currency, description="
 
 def account_balance(account, company_id=None):
     """Balance of one account in cents, positive in the account's normal direction."""
-    query = select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+    query = select(sum_cents(LedgerEntry.amount_cents)).where(
         LedgerEntry.account == account)
     if company_id is not None:
         query = query.where(LedgerEntry.company_id == company_id)
@@ -76,14 +80,14 @@ def account_balance(account, company_id=None):
 
 
 def company_balances(company_id):
-    """A seller's escrow, pending, available and paid-out balances in cents."""
+    """A seller's escrow, pending and available balances in cents."""
     rows = db.session.execute(
-        select(LedgerEntry.account, func.sum(LedgerEntry.amount_cents))
+        select(LedgerEntry.account, sum_cents(LedgerEntry.amount_cents))
         .where(LedgerEntry.company_id == company_id)
         .group_by(LedgerEntry.account)
     ).all()
     sums = {account: -total for account, total in rows}
-    return {name: sums.get(f"seller_{name}", 0) for name in ("escrow", "pending", "available", "paid_out")}
+    return {name: sums.get(f"seller_{name}", 0) for name in ("escrow", "pending", "available")}
 
 
 def unbalanced_transactions():

@@ -2,14 +2,14 @@
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.clock import now
 from app.extensions import db
 from app.models import Company, LedgerEntry, LedgerTransaction, Payout
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
-from app.services.ledger import Entry, company_balances, post_ledger_transaction
+from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
 
 
 class PayoutError(ValueError):
@@ -79,5 +79,5 @@ def payout_history(company_id, limit=50):
 
 
 def lifetime_paid_out(company_id):
-    return db.session.scalar(select(func.coalesce(func.sum(Payout.amount_cents), 0))
+    return db.session.scalar(select(sum_cents(Payout.amount_cents))
                              .where(Payout.company_id == company_id, Payout.status == "paid"))
