@@ -75,11 +75,14 @@ def _configure_login():
 
 
 def _register_blueprints(app):
-    from app.blueprints import (account, admin, auth, browse, buy, docs, main, products, review,
-                                sell, seller_webhooks, webhooks)
+    from app.blueprints import (account, admin, auth, browse, buy, docs, main, payouts, products,
+                                review, sell, seller_webhooks, webhooks)
+    from app.blueprints import experiences, whop
+    from app.blueprints import licensing
+    from app.blueprints import notifications, orders
 
-    for module in (main, auth, browse, buy, products, account, sell, review, seller_webhooks,
-                   webhooks, admin, docs):
+    for module in (main, auth, browse, buy, products, account, sell, payouts, review,
+                   seller_webhooks, webhooks, admin, docs, whop, experiences, licensing, orders, notifications):
         app.register_blueprint(module.bp)
 
 

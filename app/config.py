@@ -13,6 +13,9 @@ INSTANCE_DIR = BASE_DIR / "instance"
 DEV_STRIPE_SECRET_KEY = "sk_test_tradepost_sandbox"
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_tradepost_dev_stripe_secret"
 DEV_WHOP_WEBHOOK_SECRET = "ws_tradepost_dev_whop_secret"
+DEV_WHOP_APP_ID = "app_tradepost_dev"
+DEV_WHOP_CLIENT_ID = "tradepost-dev-client"
+DEV_WHOP_CLIENT_SECRET = "tradepost-dev-client-secret"
 DEV_REDIS_PORT = 6380
 
 
@@ -51,9 +54,18 @@ class Config:
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", DEV_STRIPE_SECRET_KEY)
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET)
     WHOP_WEBHOOK_SECRET = os.environ.get("WHOP_WEBHOOK_SECRET", DEV_WHOP_WEBHOOK_SECRET)
+    WHOP_APP_ID = os.environ.get("WHOP_APP_ID") or DEV_WHOP_APP_ID
+    WHOP_CLIENT_ID = os.environ.get("WHOP_CLIENT_ID") or DEV_WHOP_CLIENT_ID
+    WHOP_CLIENT_SECRET = os.environ.get("WHOP_CLIENT_SECRET") or DEV_WHOP_CLIENT_SECRET
+    # Fernet key (urlsafe base64, 32 bytes) for stored Whop refresh tokens; unset: derived
+    # from SECRET_KEY (see app/services/whop_accounts.py).
+    WHOP_TOKEN_KEY = os.environ.get("WHOP_TOKEN_KEY") or None
 
     PLATFORM_FEE_BPS = int(os.environ.get("PLATFORM_FEE_BPS", "1000"))
     PAYOUT_MINIMUM_CENTS = int(os.environ.get("PAYOUT_MINIMUM_CENTS", "2000"))
+    CLEARANCE_DAYS = int(os.environ.get("CLEARANCE_DAYS", "14"))
+    # Uploaded files (gig images, deliveries, member files); default instance/uploads.
+    UPLOAD_DIR = os.environ.get("UPLOAD_DIR") or None
     CURRENCY = os.environ.get("CURRENCY", "usd")
 
     WTF_CSRF_TIME_LIMIT = None
@@ -66,8 +78,16 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = "tp-limits"
     SIGNIN_RATE_LIMIT = os.environ.get("SIGNIN_RATE_LIMIT", "10/minute")
+    # License API: the Ed25519 key that signs every answer (base64 of the 32-byte seed, or PEM).
+    # Unset: generated once under instance/ in development, per process in tests.
+    LICENSE_SIGNING_KEY = os.environ.get("LICENSE_SIGNING_KEY")
+    LICENSE_RATE_LIMIT_PER_IP = os.environ.get("LICENSE_RATE_LIMIT_PER_IP", "100/minute")
+    LICENSE_RATE_LIMIT_PER_KEY = os.environ.get("LICENSE_RATE_LIMIT_PER_KEY", "60/minute")
 
     RQ_QUEUES = ("default", "webhooks", "scheduled")
+    # Outbound webhooks: refuse plain http in production; private addresses only for local dev.
+    WEBHOOKS_REQUIRE_HTTPS = env_bool("WEBHOOKS_REQUIRE_HTTPS", False)
+    WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", False)
 
     def __init__(self):
         # Derived settings resolved per instance, so a subclass's overrides apply.
@@ -77,6 +97,8 @@ class Config:
         else:
             self.STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
             self.WHOP_API_BASE = os.environ.get("WHOP_API_BASE", "https://api.whop.com")
+        self.WHOP_JWKS_URL = (os.environ.get("WHOP_JWKS_URL")
+                              or self.WHOP_API_BASE.rstrip("/") + "/.well-known/jwks.json")
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL
 
     def validate(self):
@@ -93,6 +115,8 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("TEST_DATABASE_URL", "sqlite://"))
     WTF_CSRF_ENABLED = True
+    # argon2's cheapest parameters keep hundreds of test sign-ins fast; never outside tests.
+    ARGON2_PROFILE = "CHEAPEST"
 
 
 class ProductionConfig(Config):
@@ -100,6 +124,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", False)
+    WEBHOOKS_REQUIRE_HTTPS = env_bool("WEBHOOKS_REQUIRE_HTTPS", True)
 
     def validate(self):
         for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):

@@ -1,10 +1,15 @@
 """Demo data for `flask seed-demo`. Running it twice changes nothing."""
+import io
+
+from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Category, User
+from app.models import Category, Gig, User
 from app.services.accounts import hash_password
-from app.services.companies import create_seller_company, ensure_platform_company
+from app.services.companies import create_seller_company, ensure_platform_company, slugify
+from app.services.gigs import save_gig, transition_gig
+from app.services.licensing import seed_demo_licenses
 
 DEMO_PASSWORD = "tradepost-demo-1"
 
@@ -23,7 +28,10 @@ ADMINS = [("admin@tradepost.test", "Ada Admin")]
 SELLERS = [
     ("maria@tradepost.test", "Maria Design", "Maria Design Studio"),
     ("devon@tradepost.test", "Devon Codes", "Devon Codes LLC"),
+    ("sam@tradepost.test", "Sam Starter", "Sam's Sound Lab"),
 ]
+# Sellers whose identity is verified (a fake Connect account id); the others have not started.
+VERIFIED_SELLERS = {"maria@tradepost.test": "acct_demo_maria", "devon@tradepost.test": "acct_demo_devon"}
 BUYERS = [
     ("bob@tradepost.test", "Bob Buyer"),
     ("carol@tradepost.test", "Carol Client"),
@@ -51,13 +59,167 @@ def seed_demo_data():
     for email, name in ADMINS:
         _user(email, name, is_admin=True)
         logins.append(("admin", email, DEMO_PASSWORD))
+    sellers = {}
     for email, name, company_title in SELLERS:
         user = _user(email, name, intent="sell")
-        if user.seller_company is None:
-            create_seller_company(user, company_title)
+        company = user.seller_company or create_seller_company(user, company_title)
+        if email in VERIFIED_SELLERS and company.stripe_account_id is None:
+            company.stripe_account_id = VERIFIED_SELLERS[email]
+            company.kyc_status, company.payouts_enabled = "verified", True
+        sellers[email] = user
         logins.append(("seller", email, DEMO_PASSWORD))
     for email, name in BUYERS:
         _user(email, name)
         logins.append(("buyer", email, DEMO_PASSWORD))
+    db.session.flush()
+    _seed_gigs(sellers, _user(*ADMINS[0], is_admin=True))
+    logins += seed_demo_licenses()
     db.session.commit()
     return logins
+
+
+def _package(tier, title, description, price_cents, days, revisions):
+    return tier, {"title": title, "description": description, "price_cents": price_cents,
+                  "delivery_days": days, "revisions": revisions}
+
+
+def _gig(seller, category, title, description, tags, packages, extras, questions, colors, publish=True):
+    return {"seller": seller, "category": category, "title": title, "description_md": description,
+            "tags": tags, "packages": dict(packages), "extras": extras, "questions": questions,
+            "colors": colors, "publish": publish}
+
+
+def _extra(title, price_cents, days=0, max_quantity=1):
+    return {"title": title, "price_cents": price_cents, "extra_days": days, "max_quantity": max_quantity}
+
+
+def _question(prompt, kind="short_text", choices=(), required=True):
+    return {"prompt": prompt, "kind": kind, "choices": list(choices), "required": required}
+
+
+MARIA, DEVON, SAM = (email for email, _, _ in SELLERS)
+DEMO_GIGS = [
+    _gig(MARIA, "design", "I will design a minimalist logo for your brand",
+         "A **clean, timeless logo** that works from favicon to billboard.\n\n- Research into your market\n"
+         "- Vector files (SVG, PDF, PNG)\n- A one-page brand sheet with colours and type",
+         ["logo", "branding", "minimal"],
+         [_package("basic", "Starter", "One concept, PNG + SVG", 4500, 3, 2),
+          _package("standard", "Brand", "Three concepts, full file set", 12000, 5, 5),
+          _package("premium", "Identity", "Logo, brand sheet and social kit", 29000, 7, None)],
+         [_extra("Express 24-hour delivery", 3000), _extra("Extra concept", 2000, 1, 3)],
+         [_question("What is your brand called?"),
+          _question("Which style do you prefer?", "single_choice", ["Minimal", "Playful", "Classic"])],
+         ((31, 122, 92), (23, 37, 84))),
+    _gig(MARIA, "design", "I will design your social media post templates",
+         "Editable **Canva or Figma templates** for Instagram, LinkedIn and X in your brand colours.",
+         ["social media", "templates", "canva"],
+         [_package("basic", "Five posts", "Five editable templates", 3500, 3, 1),
+          _package("standard", "Fifteen posts", "Fifteen templates plus stories", 8000, 5, 3)],
+         [_extra("Animated versions", 2500, 2)],
+         [_question("Link your brand guidelines or website", "long_text")],
+         ((226, 92, 120), (88, 40, 140))),
+    _gig(MARIA, "video", "I will edit your YouTube video with captions and b-roll",
+         "Cuts, captions, colour and sound for videos up to **20 minutes**, with licensed b-roll and music.",
+         ["video editing", "youtube", "captions"],
+         [_package("basic", "Quick cut", "Up to 5 minutes of footage", 6000, 3, 1),
+          _package("standard", "Full edit", "Up to 20 minutes, captions, b-roll", 18000, 6, 2),
+          _package("premium", "Channel ready", "Full edit plus thumbnail and shorts", 32000, 8, 3)],
+         [_extra("Custom thumbnail", 2500, 1), _extra("Vertical short", 1500, 1, 5)],
+         [_question("Where can I download your footage?"),
+          _question("Preferred pace", "single_choice", ["Calm", "Punchy"], required=False)],
+         ((245, 158, 11), (190, 18, 60))),
+    _gig(MARIA, "marketing", "I will plan a month of social media content",
+         "A **30-day content calendar** with captions, hashtags and the best times to post for your audience.",
+         ["content plan", "social media", "marketing"],
+         [_package("basic", "Calendar", "30-day plan with post ideas", 5000, 4, 1),
+          _package("standard", "Calendar + captions", "Plan plus written captions", 11000, 6, 2)],
+         [_extra("Competitor review", 4000, 2)],
+         [_question("Who is your audience?", "long_text")],
+         ((14, 165, 233), (30, 64, 175))),
+    _gig(DEVON, "development", "I will build a fast Flask or Django web app",
+         "A production-ready **Python web app**: models, forms, auth, tests and a deploy script.\n\n"
+         "Clean code you can maintain, documented in a README.",
+         ["python", "flask", "django"],
+         [_package("basic", "Prototype", "One page with a form and database", 15000, 5, 2),
+          _package("standard", "MVP", "Up to five pages, auth, tests", 60000, 14, 3),
+          _package("premium", "Launch", "MVP plus payments and deployment", 150000, 30, None)],
+         [_extra("Stripe payments", 20000, 3), _extra("Admin dashboard", 15000, 3)],
+         [_question("Describe what the app should do", "long_text"),
+          _question("Hosting preference", "single_choice", ["Heroku", "Fly.io", "My own server"])],
+         ((15, 23, 42), (31, 122, 92))),
+    _gig(DEVON, "development", "I will fix bugs in your JavaScript or Python code",
+         "Send me the error and the code: I find the cause, fix it and explain what went wrong.",
+         ["bug fix", "javascript", "python"],
+         [_package("basic", "One bug", "A single, well-described bug", 2500, 1, 1),
+          _package("standard", "Three bugs", "Up to three related bugs", 6000, 3, 2)],
+         [_extra("Regression test for each fix", 1500, 1, 3)],
+         [_question("Paste the error message", "long_text"), _question("Repository link")],
+         ((99, 102, 241), (15, 23, 42))),
+    _gig(DEVON, "software", "I will set up CI and automated tests for your repo",
+         "**GitHub Actions** or GitLab CI with linting, tests on every push and a green badge for your README.",
+         ["ci", "testing", "devops"],
+         [_package("basic", "Pipeline", "Lint and test on every push", 8000, 3, 1),
+          _package("standard", "Pipeline + tests", "Pipeline plus ten new tests", 20000, 7, 2),
+          _package("premium", "Release", "Tests, builds and tagged releases", 40000, 10, 3)],
+         [_extra("Docker image build", 5000, 2)],
+         [_question("Which CI do you use?", "single_choice", ["GitHub Actions", "GitLab CI", "Other"])],
+         ((16, 185, 129), (6, 78, 59))),
+    _gig(DEVON, "business", "I will turn your spreadsheet into a clean dashboard",
+         "Messy exports in, a **clear dashboard** out: pivot tables, charts and formulas you can update.",
+         ["excel", "google sheets", "dashboard"],
+         [_package("basic", "One sheet", "Clean-up and one chart", 3000, 2, 2),
+          _package("standard", "Dashboard", "Up to five charts and a summary", 9000, 4, 3)],
+         [_extra("Automation script", 4500, 2)],
+         [_question("Share the spreadsheet (link)"), _question("What decisions should it support?", "long_text")],
+         ((234, 88, 12), (120, 53, 15))),
+    _gig(SAM, "music", "I will mix and master your song for streaming",
+         "Warm, loud-enough masters for Spotify and Apple Music, with **one stem mix** and a radio edit.",
+         ["mixing", "mastering", "audio"],
+         [_package("basic", "Master", "Master of a stereo mix", 4000, 3, 2),
+          _package("standard", "Mix + master", "Up to 24 stems", 12000, 6, 3)],
+         [_extra("Instrumental version", 2000, 1)],
+         [_question("Genre and reference tracks", "long_text")],
+         ((147, 51, 234), (30, 27, 75)), publish=False),
+]
+
+
+def banner_png(title, colors, size=(960, 540)):
+    """A gradient banner with the gig title, as PNG bytes (demo gallery images)."""
+    width, height = size
+    mask = Image.linear_gradient("L").rotate(90).resize(size)
+    image = Image.composite(Image.new("RGB", size, colors[1]), Image.new("RGB", size, colors[0]), mask)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=54)
+    text = title.replace("I will ", "")
+    words, lines = (text[:1].upper() + text[1:]).split(), [""]
+    for word in words:
+        candidate = f"{lines[-1]} {word}".strip()
+        if draw.textlength(candidate, font=font) > width - 140 and lines[-1]:
+            lines.append(word)
+        else:
+            lines[-1] = candidate
+    top = (height - 70 * len(lines)) // 2
+    for number, line in enumerate(lines):
+        draw.text((70, top + 70 * number), line, font=font, fill=(255, 255, 255))
+    draw.text((70, height - 70), "tradepost", font=ImageFont.load_default(size=28), fill=(255, 255, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _seed_gigs(sellers, admin):
+    """The demo gigs: published for verified sellers (through the review flow), a draft for Sam."""
+    categories = {c.slug: c.id for c in db.session.scalars(select(Category))}
+    for spec in DEMO_GIGS:
+        if db.session.scalar(select(Gig.id).where(Gig.slug == slugify(spec["title"])[:120])) is not None:
+            continue
+        user = sellers[spec["seller"]]
+        data = {key: spec[key] for key in ("title", "description_md", "tags", "packages", "extras", "questions")}
+        data["category_id"] = categories[spec["category"]]
+        data["faq"] = [{"question": "Can I ask for changes?",
+                        "answer": "Yes: every package includes revisions, listed on the package."}]
+        gig = save_gig(user.seller_company, user, data,
+                       uploads=[("banner.png", banner_png(spec["title"], spec["colors"]))])
+        if spec["publish"]:
+            transition_gig(gig, "submit", user)
+            transition_gig(gig, "approve", admin)

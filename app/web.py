@@ -9,7 +9,8 @@ from app.extensions import is_htmx
 
 def render(template, block=None, **context):
     """Render a page, or only its `block` for htmx requests; marks the response Vary: HX-Request."""
-    if block and is_htmx() and request.headers.get("HX-Target") != "body":
+    # Boosted links and forms swap the whole body: they get the full page, not the fragment.
+    if block and is_htmx() and not request.headers.get("HX-Boosted"):
         body = render_block(template, block, **context)
     else:
         body = render_template(template, **context)

@@ -7,7 +7,8 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Checkout, InboundEvent, LedgerTransaction, Membership, Order, Payment
+from app.models import (Checkout, InboundEvent, LedgerTransaction, Membership, Order, OutboxEvent,
+                        Payment)
 from app.payments import get_gateway
 from app.services.checkout import complete_checkout
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
@@ -88,7 +89,11 @@ def test_gig_with_extras_paid_end_to_end(app, buyer, shop, run_jobs):
         assert payment.stripe_charge_id and payment.stripe_payment_intent_id
         assert account_balance("platform_cash") == 13000
         assert account_balance("platform_fee_revenue") == 1300
-        assert company_balances(shop["company_id"]) == {"escrow": 11700, "pending": 0, "available": 0, "paid_out": 0}
+        assert company_balances(shop["company_id"]) == {"escrow": 11700, "pending": 0, "available": 0}
+        events = db.session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
+        assert [(e.type, e.company_id) for e in events] == [
+            ("order.created", shop["company_id"]), ("payment.succeeded", shop["company_id"])]
+        assert events[0].data["amount_cents"] == 13000
         assert unbalanced_transactions() == []
 
         # The same completion again — a replay or a late duplicate — changes nothing.
@@ -148,6 +153,8 @@ def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run
     run_jobs()
     with app.app_context():
         assert db.session.scalars(select(Membership)).one().status == "past_due"
+        assert sorted(e.type for e in db.session.scalars(select(OutboxEvent))) == [
+            "membership.activated", "payment.succeeded", "payment.succeeded"]
         assert db.session.scalar(select(func.count()).select_from(Payment)) == 2
         assert account_balance("platform_fee_revenue") == 250
         assert unbalanced_transactions() == []

@@ -119,7 +119,7 @@ def test_seed_demo_is_idempotent_and_prints_logins(app, db):
     assert first.exit_code == 0, first.output
     lines = first.output.strip().splitlines()
     roles = [line.split()[0] for line in lines]
-    assert roles.count("admin") == 1 and roles.count("seller") == 2 and roles.count("buyer") == 3
+    assert roles.count("admin") == 1 and roles.count("seller") == 3 and roles.count("buyer") == 3
     assert all(len(line.split()) == 3 for line in lines)
     users = db.session.scalar(select(func.count()).select_from(User))
     second = runner.invoke(args=["seed-demo"])
@@ -127,7 +127,7 @@ def test_seed_demo_is_idempotent_and_prints_logins(app, db):
     assert db.session.scalar(select(func.count()).select_from(User)) == users
     assert db.session.scalar(select(func.count()).select_from(Category)) >= 6
     sellers = db.session.scalars(select(Company).where(Company.kind == "seller")).all()
-    assert len(sellers) == 2
+    assert len(sellers) == 3
     assert all(c.parent.kind == "platform" for c in sellers)
 
 

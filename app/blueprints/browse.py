@@ -1,4 +1,44 @@
 """Browsing and searching gigs, gig pages."""
-from flask import Blueprint
+from flask import Blueprint, redirect, request, url_for
+from flask_login import current_user
+
+from app.services import search
+from app.web import render
 
 bp = Blueprint("browse", __name__)
+
+
+@bp.route("/gigs")
+def index():
+    """The listing: search, filters, sort and pages; htmx gets only the results block.
+
+    Refused filter values answer 422 with a message per field, and the listing runs without
+    them (the form keeps what the visitor typed).
+    """
+    categories = search.list_categories()
+    filters, errors = search.parse_filters(request.args, {c.slug: c.id for c in categories})
+    results = search.search_gigs(filters)
+    body, headers = render(
+        "browse/index.html", "results", filters=filters, results=results, errors=errors,
+        categories=categories, category=next((c for c in categories if c.slug == filters.category), None),
+        args=request.args, sorts=search.SORTS, delivery_choices=search.DELIVERY_CHOICES,
+        rating_choices=search.RATING_CHOICES,
+    )
+    if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+        # Show the canonical address (no empty fields from the form) in the address bar.
+        headers["HX-Push-Url"] = url_for("browse.index", **filters.query_args())
+    return body, 422 if errors else 200, headers
+
+
+@bp.route("/categories/<slug>")
+def category(slug):
+    """A category's listing is the gig listing filtered to it."""
+    search.get_category_or_404(slug)
+    return redirect(url_for("browse.index", category=slug))
+
+
+@bp.route("/gigs/<slug>")
+def detail(slug):
+    """A gig's page; drafts, paused and other unpublished gigs only for their seller and admins."""
+    gig = search.get_gig_for_viewer_or_404(slug, current_user)
+    return render("browse/detail.html", gig=gig, seller=search.seller_stats(gig.company_id))

@@ -3,6 +3,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from app.extensions import db
+from app.services import search
 from app.tasks import get_redis
 from app.web import render
 
@@ -11,7 +12,9 @@ bp = Blueprint("main", __name__)
 
 @bp.route("/")
 def index():
-    return render("main/index.html")
+    """The storefront: search, categories, popular and top-rated gigs."""
+    return render("main/index.html", categories=search.list_categories(), counts=search.category_counts(),
+                  popular=search.popular_gigs(), top_rated=search.top_rated_gigs())
 
 
 @bp.route("/healthz")

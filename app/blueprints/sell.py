@@ -1,4 +1,346 @@
-"""Seller side: onboarding, seller home, gig editor."""
-from flask import Blueprint
+"""Seller side: becoming a seller (Stripe Connect onboarding), seller home, the gig editor.
+
+Roles: owners and admins of the seller company onboard, submit, pause, resume and delete;
+members may create gigs and edit those that are not live (draft, rejected, in review).
+"""
+import secrets
+
+import stripe
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, send_file, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from app.access import seller_required
+from app.extensions import db, is_htmx
+from app.forms.sell import BecomeSellerForm, GigForm, attach_errors
+from app.models import Category, Gig, GigImage, Order
+from app.models.gig import MAX_IMAGES
+from app.services import storage
+from app.services.ledger import company_balances
+from app.services.gigs import (MAX_IMAGE_BYTES, GigForbidden, GigInputError, GigStateError,
+                               check_gig_input, delete_gig, remove_gig_image, save_gig, transition_gig)
+from app.services.sellers import (OnboardingError, become_seller, refresh_company_kyc,
+                                  start_seller_onboarding)
+from app.web import render
 
 bp = Blueprint("sell", __name__, url_prefix="/sell")
+ACTIVE_ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
+                         "cancel_requested", "disputed")
+MANAGERS = ("owner", "admin")
+MAX_REQUEST_BYTES = (MAX_IMAGES + 2) * MAX_IMAGE_BYTES
+ROW_KINDS = ("extras", "questions", "faq")
+OPTIONAL_TIERS = ("standard", "premium")
+
+
+@bp.before_request
+def _bound_upload_size():
+    request.max_content_length = MAX_REQUEST_BYTES
+
+
+# -- onboarding ---------------------------------------------------------------------------------
+
+def _app_url(endpoint):
+    return current_app.config["APP_BASE_URL"].rstrip("/") + url_for(endpoint)
+
+
+def _to_onboarding(company, country="US"):
+    """303 to a fresh hosted onboarding page, or back home with a message if Stripe is down."""
+    try:
+        url = start_seller_onboarding(company, current_user, _app_url("sell.onboarding_refresh"),
+                                      _app_url("sell.onboarding_return"), country)
+    except OnboardingError as exc:
+        db.session.rollback()
+        abort(403, str(exc))
+    except stripe.StripeError:
+        db.session.rollback()
+        current_app.logger.exception("could not start onboarding for company %s", company.id)
+        flash("We couldn't reach Stripe to start verification. Please try again in a minute.", "error")
+        return redirect(url_for("sell.home"), 303)
+    db.session.commit()
+    return redirect(url, 303)
+
+
+@bp.route("/become", methods=["GET", "POST"])
+@login_required
+def become():
+    if current_user.seller_company is not None:
+        return redirect(url_for("sell.home"), 303)
+    form = BecomeSellerForm()
+    if request.method == "GET":
+        form.title.data = form.title.data or current_user.display_name
+    if form.validate_on_submit():
+        try:
+            company = become_seller(current_user, form.title.data)
+        except OnboardingError as exc:
+            db.session.rollback()
+            form.title.errors.append(str(exc))
+        else:
+            db.session.commit()
+            return _to_onboarding(company, form.country.data)
+    body, headers = render("sell/become.html", form=form)
+    return body, 422 if form.errors else 200, headers
+
+
+@bp.route("/onboarding", methods=["POST"])
+@seller_required(roles=MANAGERS)
+def onboarding_start():
+    return _to_onboarding(g.company)
+
+
+@bp.route("/onboarding/refresh")
+@seller_required(roles=MANAGERS)
+def onboarding_refresh():
+    return _to_onboarding(g.company)
+
+
+@bp.route("/onboarding/return")
+@seller_required
+def onboarding_return():
+    reachable = True
+    try:
+        refresh_company_kyc(g.company)
+    except stripe.StripeError:
+        db.session.rollback()
+        reachable = False
+    db.session.commit()
+    return render("sell/onboarding_return.html", company=g.company, reachable=reachable)
+
+
+# -- home ---------------------------------------------------------------------------------------
+
+def _company_gigs():
+    return db.session.scalars(select(Gig).where(Gig.company_id == g.company.id)
+                              .order_by(Gig.updated_at.desc(), Gig.id.desc())).all()
+
+
+@bp.route("/")
+@seller_required
+def home():
+    recent_orders = db.session.scalars(select(Order).order_by(Order.created_at.desc()).limit(5)).all()
+    active_orders = db.session.scalar(select(func.count()).select_from(Order)
+                                      .where(Order.status.in_(ACTIVE_ORDER_STATUSES)))
+    return render("sell/home.html", company=g.company, gigs=_company_gigs(),
+                  role=g.company.role_of(current_user), recent_orders=recent_orders,
+                  active_orders=active_orders, balances=company_balances(g.company.id))
+
+
+@bp.route("/gigs")
+@seller_required
+def gigs():
+    return render("sell/gigs.html", company=g.company, gigs=_company_gigs(),
+                  role=g.company.role_of(current_user))
+
+
+# -- the editor ---------------------------------------------------------------------------------
+
+def get_gig_or_404(gig_id):
+    """The current seller's gig, else 404 (another seller's gig does not exist for them)."""
+    return db.session.scalar(select(Gig).where(Gig.id == gig_id, Gig.company_id == g.company.id)) \
+        or abort(404)
+
+
+def _new_form(**kwargs):
+    form = GigForm(**kwargs)
+    categories = db.session.scalars(select(Category).order_by(Category.position, Category.name)).all()
+    form.category_id.choices = [("", "Choose a category")] + [(str(c.id), c.name) for c in categories]
+    return form
+
+
+def _render_editor(form, gig, general_errors=None, status=200):
+    body, headers = render("sell/editor.html", form=form, gig=gig, general_errors=general_errors or {},
+                           max_images=MAX_IMAGES, role=g.company.role_of(current_user))
+    return body, status, headers
+
+
+def _apply_row_buttons(form):
+    """The no-JavaScript path of the add/remove buttons; True when one was pressed."""
+    add, remove = request.form.get("add"), request.form.get("remove")
+    if add in ROW_KINDS:
+        form[add].append_entry()
+    elif add in OPTIONAL_TIERS:
+        form[add].offered.data = "y"
+    elif remove in OPTIONAL_TIERS:
+        form[remove].offered.data = ""
+    elif remove and remove.split("-")[0] in ROW_KINDS:
+        field = form[remove.split("-")[0]]
+        field.entries = [entry for entry in field.entries if entry.name != remove]
+    else:
+        return False
+    return True
+
+
+def _uploads(form):
+    """(filename, bytes) per chosen file, reading at most one byte past the size limit."""
+    return [(upload.filename, upload.stream.read(MAX_IMAGE_BYTES + 1))
+            for upload in form.images.data or [] if getattr(upload, "filename", "")]
+
+
+def _editor(gig):
+    form = _new_form()
+    if request.method == "GET":
+        if gig is not None:
+            form.fill_from(gig)
+        else:
+            form.basic.offered.data = "y"
+        return _render_editor(form, gig)
+    if _apply_row_buttons(form):
+        return _render_editor(form, gig)
+    data, uploads = form.to_input(), _uploads(form)
+    remove_ids = {int(v) for v in request.form.getlist("remove_image") if v.isdigit()}
+    try:
+        if not form.validate():
+            kept = [image for image in (gig.images if gig else []) if image.id not in remove_ids]
+            check_gig_input(data, uploads, kept)
+            raise GigInputError({})
+        saved = save_gig(g.company, current_user, data, gig=gig, uploads=uploads,
+                         remove_image_ids=remove_ids)
+    except GigInputError as exc:
+        db.session.rollback()
+        return _render_editor(form, gig, attach_errors(form, exc.errors), status=422)
+    except GigForbidden as exc:
+        db.session.rollback()
+        abort(403, str(exc))
+    was = gig.status if gig is not None else None
+    db.session.commit()
+    if was in ("published", "paused"):
+        flash("Saved. Your changes go live after a quick review.", "info")
+    else:
+        flash("Gig saved.", "success")
+    return redirect(url_for("sell.edit_gig", gig_id=saved.id), 303)
+
+
+@bp.route("/gigs/new", methods=["GET", "POST"])
+@seller_required
+def new_gig():
+    return _editor(None)
+
+
+@bp.route("/gigs/<int:gig_id>/edit", methods=["GET", "POST"])
+@seller_required
+def edit_gig(gig_id):
+    return _editor(get_gig_or_404(gig_id))
+
+
+@bp.route("/gigs/rows/<kind>")
+@seller_required
+def editor_row(kind):
+    """htmx: one empty extra/question/FAQ row, with an index no other row uses."""
+    if kind not in ROW_KINDS:
+        abort(404)
+    form = _new_form(formdata=None)
+    form[kind].last_index = secrets.randbelow(9_000_000) + 1_000_000
+    return render("sell/fragment.html", kind=kind, entry=form[kind].append_entry())
+
+
+@bp.route("/gigs/packages/<tier>")
+@seller_required
+def editor_package(tier):
+    """htmx: the Standard/Premium package block, offered (?offered=1) or as an "add" button."""
+    if tier not in OPTIONAL_TIERS:
+        abort(404)
+    form = _new_form(formdata=None)
+    form[tier].offered.data = "y" if request.args.get("offered") == "1" else ""
+    return render("sell/fragment.html", kind="package", tier=tier, subform=form[tier])
+
+
+@bp.route("/gigs/removed-row")
+@seller_required
+def editor_removed():
+    """htmx: the empty answer a removed row is swapped for."""
+    return "", 200
+
+
+# -- status changes -----------------------------------------------------------------------------
+
+def _change_status(gig_id, action, done_message):
+    gig = get_gig_or_404(gig_id)
+    try:
+        transition_gig(gig, action, current_user)
+    except GigForbidden as exc:
+        db.session.rollback()
+        abort(403, str(exc))
+    except GigStateError as exc:
+        db.session.rollback()
+        abort(409, str(exc))
+    db.session.commit()
+    flash(done_message.format(title=gig.title), "success")
+    back_to_editor = request.form.get("back") == "edit"
+    return redirect(url_for("sell.edit_gig", gig_id=gig.id) if back_to_editor else url_for("sell.home"), 303)
+
+
+@bp.route("/gigs/<int:gig_id>/submit", methods=["POST"])
+@seller_required
+def submit_gig(gig_id):
+    return _change_status(gig_id, "submit", "“{title}” was sent for review.")
+
+
+@bp.route("/gigs/<int:gig_id>/pause", methods=["POST"])
+@seller_required
+def pause_gig(gig_id):
+    return _change_status(gig_id, "pause", "“{title}” is paused: buyers can't order it until you resume.")
+
+
+@bp.route("/gigs/<int:gig_id>/resume", methods=["POST"])
+@seller_required
+def resume_gig(gig_id):
+    return _change_status(gig_id, "resume", "“{title}” is live again.")
+
+
+@bp.route("/gigs/<int:gig_id>/delete", methods=["POST"])
+@seller_required
+def delete(gig_id):
+    gig = get_gig_or_404(gig_id)
+    title = gig.title
+    try:
+        delete_gig(gig, current_user)
+    except GigForbidden as exc:
+        db.session.rollback()
+        abort(403, str(exc))
+    except GigStateError as exc:
+        db.session.rollback()
+        abort(409, str(exc))
+    db.session.commit()
+    flash(f"“{title}” was deleted.", "info")
+    return redirect(url_for("sell.home"), 303)
+
+
+# -- images ---------------------------------------------------------------------------------------
+
+@bp.route("/gigs/<int:gig_id>/images/<int:image_id>/delete", methods=["POST"])
+@seller_required
+def delete_image(gig_id, image_id):
+    gig = get_gig_or_404(gig_id)
+    try:
+        removed = remove_gig_image(gig, current_user, image_id)
+    except GigForbidden as exc:
+        db.session.rollback()
+        abort(403, str(exc))
+    if removed is None:
+        abort(404)
+    db.session.commit()
+    if is_htmx():
+        return "", 200
+    flash("Image removed.", "info")
+    return redirect(url_for("sell.edit_gig", gig_id=gig.id), 303)
+
+
+@bp.route("/images/<path:key>")
+def image(key):
+    """A gallery image by storage key: public once its gig is published; before that only for
+    the seller's members and platform admins (404 for everyone else). Keys name the content,
+    so a published image may be cached for a long time."""
+    found = db.session.scalar(select(GigImage).where(GigImage.storage_key == key)) or abort(404)
+    gig = found.gig
+    public = gig.status == "published"
+    allowed = public or (current_user.is_authenticated
+                         and (current_user.is_admin or gig.company.role_of(current_user) is not None))
+    if not allowed:
+        abort(404)
+    path = storage.path_for(found.storage_key)
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=found.content_type, conditional=True,
+                         max_age=30 * 86400 if public else 0)
+    response.cache_control.public = public
+    response.cache_control.private = not public
+    return response

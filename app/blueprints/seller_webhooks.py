@@ -1,4 +1,213 @@
-"""Sellers' outbound webhook endpoints and delivery logs."""
-from flask import Blueprint
+"""Sellers' outbound webhook endpoints and delivery logs (owners and admins of the company)."""
+from datetime import datetime, timezone
+
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.access import seller_required
+from app.clock import now
+from app.extensions import db
+from app.models import WebhookEndpoint, WebhookMessage
+from app.models.outbound import MESSAGE_STATUSES
+from app.services import outbound
+from app.tasks.outbound import enqueue_delivery
+from app.web import render
 
 bp = Blueprint("seller_webhooks", __name__, url_prefix="/sell/webhooks")
+manage = seller_required(roles=("owner", "admin"))
+FILTER_EVENT_TYPES = (*outbound.EVENT_TYPES, outbound.TEST_EVENT_TYPE)
+EVENT_GROUPS = {}
+for _type in outbound.EVENT_TYPES:
+    EVENT_GROUPS.setdefault(_type.split(".")[0], []).append(_type)
+
+
+def get_endpoint_or_404(endpoint_id):
+    """The current company's endpoint, or 404 (other companies' endpoints do not exist here)."""
+    endpoint = db.session.scalar(select(WebhookEndpoint).where(
+        WebhookEndpoint.id == endpoint_id, WebhookEndpoint.company_id == g.company.id))
+    return endpoint or abort(404)
+
+
+def get_message_or_404(endpoint, message_id):
+    message = db.session.scalar(select(WebhookMessage).where(
+        WebhookMessage.id == message_id, WebhookMessage.endpoint_id == endpoint.id,
+        WebhookMessage.company_id == g.company.id))
+    return message or abort(404)
+
+
+def form_input():
+    return {
+        "url": request.form.get("url", ""),
+        "description": request.form.get("description", ""),
+        "event_types": request.form.getlist("event_types"),
+        "enabled": request.form.get("enabled") == "on",
+    }
+
+
+def render_form(endpoint, values, errors=None, status=200):
+    body, headers = render("seller_webhooks/form.html", endpoint=endpoint, values=values,
+                           errors=errors or {}, catalogue=outbound.EVENT_CATALOGUE,
+                           event_groups=EVENT_GROUPS)
+    return body, status, headers
+
+
+def render_detail(endpoint, secret=None, recover_error=None, since_value="", status=200,
+                  block="deliveries"):
+    event_type = request.args.get("event_type", "")
+    status_filter = request.args.get("status", "")
+    messages = outbound.list_messages(
+        endpoint, event_type=event_type if event_type in FILTER_EVENT_TYPES else None,
+        status=status_filter if status_filter in MESSAGE_STATUSES else None)
+    body, headers = render(
+        "seller_webhooks/detail.html", block, endpoint=endpoint, messages=messages,
+        event_type=event_type, status=status_filter, statuses=MESSAGE_STATUSES,
+        event_types=FILTER_EVENT_TYPES, secret=secret, recover_error=recover_error,
+        since_value=since_value, polling=any(m.status == "pending" for m in messages),
+        now_utc=now())
+    if secret:
+        headers["Cache-Control"] = "no-store"
+    return body, status, headers
+
+
+@bp.route("/")
+@manage
+def index():
+    endpoints = outbound.list_endpoints(g.company)
+    return render("seller_webhooks/index.html", endpoints=endpoints,
+                  counts=outbound.message_counts(g.company))
+
+
+@bp.route("/new")
+@manage
+def new():
+    return render_form(None, {"url": "", "description": "", "event_types": [], "enabled": True})
+
+
+@bp.route("/", methods=["POST"])
+@manage
+def create():
+    values = form_input()
+    try:
+        endpoint = outbound.create_endpoint(g.company, actor=current_user, **values)
+    except outbound.EndpointInvalid as exc:
+        db.session.rollback()
+        return render_form(None, values, exc.errors, 422)
+    db.session.commit()
+    flash("Endpoint added. Reveal its signing secret below and store it with your receiver.",
+          "success")
+    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
+
+
+@bp.route("/<int:endpoint_id>")
+@manage
+def detail(endpoint_id):
+    return render_detail(get_endpoint_or_404(endpoint_id))
+
+
+@bp.route("/<int:endpoint_id>/secret")
+@manage
+def secret(endpoint_id):
+    endpoint = get_endpoint_or_404(endpoint_id)
+    return render_detail(endpoint, secret=outbound.endpoint_secret(endpoint), block="secret")
+
+
+@bp.route("/<int:endpoint_id>/edit")
+@manage
+def edit(endpoint_id):
+    endpoint = get_endpoint_or_404(endpoint_id)
+    return render_form(endpoint, {"url": endpoint.url, "description": endpoint.description,
+                                  "event_types": endpoint.event_types, "enabled": endpoint.enabled})
+
+
+@bp.route("/<int:endpoint_id>", methods=["POST"])
+@manage
+def update(endpoint_id):
+    endpoint = get_endpoint_or_404(endpoint_id)
+    values = form_input()
+    try:
+        outbound.update_endpoint(endpoint, **values)
+    except outbound.EndpointInvalid as exc:
+        db.session.rollback()
+        return render_form(endpoint, values, exc.errors, 422)
+    db.session.commit()
+    flash("Endpoint saved.", "success")
+    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
+
+
+@bp.route("/<int:endpoint_id>/delete", methods=["POST"])
+@manage
+def delete(endpoint_id):
+    outbound.delete_endpoint(get_endpoint_or_404(endpoint_id), actor=current_user)
+    db.session.commit()
+    flash("Endpoint deleted.", "success")
+    return redirect(url_for("seller_webhooks.index"), 303)
+
+
+@bp.route("/<int:endpoint_id>/rotate", methods=["POST"])
+@manage
+def rotate(endpoint_id):
+    endpoint = outbound.rotate_endpoint_secret(get_endpoint_or_404(endpoint_id), actor=current_user)
+    db.session.commit()
+    flash("Secret rotated. The previous secret keeps signing alongside the new one for 24 hours.",
+          "success")
+    return redirect(url_for("seller_webhooks.secret", endpoint_id=endpoint.id), 303)
+
+
+@bp.route("/<int:endpoint_id>/test", methods=["POST"])
+@manage
+def send_test(endpoint_id):
+    endpoint = get_endpoint_or_404(endpoint_id)
+    if not endpoint.enabled:
+        abort(409, "Enable the endpoint before sending a test event.")
+    message = outbound.send_test_event(endpoint)
+    db.session.commit()
+    enqueue_delivery(message.id)
+    flash("Test event queued.", "success")
+    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
+
+
+@bp.route("/<int:endpoint_id>/recover", methods=["POST"])
+@manage
+def recover(endpoint_id):
+    endpoint = get_endpoint_or_404(endpoint_id)
+    since_value = request.form.get("since", "").strip()
+    try:
+        since = datetime.strptime(since_value, "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return render_detail(endpoint, recover_error="Enter a date and time, e.g. 2026-11-20 09:00.",
+                             since_value=since_value, status=422, block="recover")
+    if not endpoint.enabled:
+        abort(409, "Enable the endpoint before recovering messages.")
+    messages = outbound.recover_failed_messages(endpoint, since)
+    db.session.commit()
+    for message in messages:
+        enqueue_delivery(message.id)
+    flash(f"{len(messages)} failed message{'s' if len(messages) != 1 else ''} queued again.",
+          "success")
+    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
+
+
+@bp.route("/<int:endpoint_id>/messages/<int:message_id>")
+@manage
+def message(endpoint_id, message_id):
+    endpoint = get_endpoint_or_404(endpoint_id)
+    found = get_message_or_404(endpoint, message_id)
+    return render("seller_webhooks/message.html", "attempts", endpoint=endpoint, message=found,
+                  payload=outbound.pretty_payload(found.event))
+
+
+@bp.route("/<int:endpoint_id>/messages/<int:message_id>/resend", methods=["POST"])
+@manage
+def resend(endpoint_id, message_id):
+    endpoint = get_endpoint_or_404(endpoint_id)
+    found = get_message_or_404(endpoint, message_id)
+    if not endpoint.enabled:
+        abort(409, "Enable the endpoint before resending.")
+    if not outbound.resend_message(found):
+        abort(409, "This message is being delivered right now.")
+    db.session.commit()
+    enqueue_delivery(found.id)
+    flash(f"Message {found.public_id} queued again.", "success")
+    return redirect(url_for("seller_webhooks.message", endpoint_id=endpoint.id,
+                            message_id=found.id), 303)

@@ -14,8 +14,6 @@ ACCOUNTS = (
     "seller_escrow",         # buyers' money held for a seller until the order completes
     "seller_pending",        # a completed order's share, clearing (default 14 days)
     "seller_available",      # cleared: the seller may withdraw it
-    "seller_paid_out",       # transferred to the seller's connected account
-    "buyer_refunds",         # money returned to buyers
 )
 
 

@@ -48,6 +48,13 @@ def health() -> Response:
     return jsonify({"status": "ok", "service": "tradepost-sandbox"})
 
 
+@bp.post("/reset")
+def reset() -> Response:
+    """Forget every Stripe object, event and delivery (as `flask sandbox reset` does)."""
+    ops.store().reset()
+    return jsonify({"reset": True})
+
+
 @bp.get("/")
 def index() -> str:
     st = ops.store()

@@ -17,7 +17,9 @@ from app.models import Checkout, Membership, Order, Payment
 from app.money import fee_cents
 from app.payments import LineItem, get_gateway
 from app.services.ledger import Entry, post_ledger_transaction
+from app.services.licensing import issue_license_for_membership, sync_license_with_membership
 from app.services.notifications import notify_user
+from app.services.outbound import record_event
 
 CHECKOUT_TTL = timedelta(minutes=60)
 MAX_QUANTITY = 10
@@ -277,6 +279,11 @@ def _create_order(checkout, session):
             Entry("platform_fee_revenue", -checkout.fee_cents),
         ], currency=checkout.currency, description=f"Order #{order.id} paid into escrow",
         order_id=order.id, payment_id=payment.id)
+    record_event(order.company_id, "order.created", {
+        "order_id": order.id, "gig_id": order.gig_id, "package": order.package_tier,
+        "buyer_id": order.buyer_id, "amount_cents": order.total_cents, "currency": order.currency,
+        "status": order.status, "due_at": order.due_at.isoformat()})
+    _announce_payment(payment)
     notify_user(checkout.buyer, "order.created", f"Order #{order.id} placed: {order.title}",
                 body="Tell the seller what you need to get started.", link=f"/orders/{order.id}")
     _notify_company(order.company, "order.created", f"New order #{order.id}: {order.title}",
@@ -299,6 +306,8 @@ def _create_lifetime_membership(checkout, session):
     db.session.add(payment)
     db.session.flush()
     _post_direct_charge_fee(payment, f"{checkout.title} sold")
+    _announce_payment(payment)
+    issue_license_for_membership(membership)
     _announce_membership(membership, checkout)
     return membership
 
@@ -312,7 +321,20 @@ def _post_direct_charge_fee(payment, description):
         ], currency=payment.currency, description=description, payment_id=payment.id)
 
 
+def _announce_payment(payment):
+    record_event(payment.company_id, "payment.succeeded", {
+        "payment_id": payment.id, "amount_cents": payment.amount_cents, "currency": payment.currency,
+        "order_id": payment.order_id, "membership_id": payment.membership_id, "kind": payment.kind})
+
+
+def _membership_data(membership):
+    return {"membership_id": membership.id, "product_id": membership.product_id,
+            "buyer_id": membership.buyer_id, "status": membership.status,
+            "renews_at": membership.current_period_end.isoformat() if membership.current_period_end else None}
+
+
 def _announce_membership(membership, checkout):
+    record_event(membership.company_id, "membership.activated", _membership_data(membership))
     notify_user(checkout.buyer, "membership.activated", f"You now have {checkout.title}",
                 link="/account")
     _notify_company(checkout.product.company, "membership.activated",
@@ -338,6 +360,7 @@ def ensure_subscription_membership(checkout, subscription_id):
                             current_period_end=_period_end(subscription))
     db.session.add(membership)
     db.session.flush()
+    issue_license_for_membership(membership)
     _announce_membership(membership, checkout)
     return membership
 
@@ -390,6 +413,8 @@ def record_invoice_paid(invoice):
         db.session.add(payment)
         db.session.flush()
         _post_direct_charge_fee(payment, f"{checkout.title} invoice {invoice['id']}")
+        _announce_payment(payment)
+    sync_license_with_membership(membership)
     db.session.flush()
     return membership
 
@@ -403,6 +428,8 @@ def record_invoice_failed(invoice):
         notify_user(membership.buyer, "membership.payment_failed",
                     f"Payment for {membership.product.title} failed",
                     body="Update your card to keep access.", link="/account")
+    if membership is not None:
+        sync_license_with_membership(membership)
     db.session.flush()
     return membership
 
@@ -417,7 +444,10 @@ def sync_subscription(subscription, deleted=False):
         membership.status = status
         if status in ("canceled", "expired"):
             membership.canceled_at = now()
+            record_event(membership.company_id, "membership.deactivated",
+                         {**_membership_data(membership), "reason": status})
     membership.current_period_end = _period_end(subscription) or membership.current_period_end
+    sync_license_with_membership(membership)
     db.session.flush()
     return membership
 

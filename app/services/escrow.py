@@ -15,7 +15,8 @@ from app.extensions import db
 from app.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
-from app.services.ledger import Entry, post_ledger_transaction, sum_cents
+from app.services.outbound import record_event
+from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
 
 
 class RefundError(ValueError):
@@ -114,6 +115,7 @@ def refund_order(order, amount_cents, *, reason, actor=None):
         order_id=order.id, payment_id=payment.id)
     record_audit_event("order.refunded", actor=actor, company=order.company, subject=order,
                        amount_cents=amount_cents, refund_id=refund.id)
+    _announce_refund(payment, refund)
     db.session.flush()
     return refund
 
@@ -123,3 +125,52 @@ def refund_remaining(order, *, reason, actor=None):
     payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
     remaining = refundable_cents(payment) if payment else 0
     return refund_order(order, remaining, reason=reason, actor=actor) if remaining else None
+
+
+def record_external_refund(order, refunded_total_cents):
+    """Account for a refund made directly in Stripe, bringing the payment to `refunded_total_cents`.
+
+    Same split as `refund_order` (fee returned pro rata), but nothing is sent to Stripe. The
+    seller's part comes out of escrow first, then pending, then available (which may go
+    negative: the seller then owes the platform). Idempotent per refunded total.
+    """
+    payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
+    amount = refunded_total_cents - payment.refunded_cents if payment else 0
+    if amount <= 0:
+        return None
+    fee_returned = (order.fee_cents * amount + order.total_cents // 2) // order.total_cents
+    seller_share = amount - fee_returned
+    refund = Refund(company_id=order.company_id, payment_id=payment.id, order_id=order.id,
+                    amount_cents=amount, seller_share_cents=seller_share, fee_returned_cents=fee_returned,
+                    currency=payment.currency, reason="Refunded directly in Stripe", status="succeeded")
+    db.session.add(refund)
+    db.session.flush()
+    entries, left = [], seller_share
+    for account, held in (("seller_escrow", escrow_remaining(order)),
+                          ("seller_pending", company_balance(order.company_id, "pending")),
+                          ("seller_available", None)):
+        take = left if held is None else min(left, max(held, 0))
+        if take:
+            entries.append(Entry(account, take, order.company_id))
+            left -= take
+    payment.refunded_cents = refunded_total_cents
+    payment.status = "refunded" if payment.refunded_cents >= payment.amount_cents else "partially_refunded"
+    post_ledger_transaction(
+        f"refund:{refund.id}", "external_refund",
+        [*entries, Entry("platform_fee_revenue", fee_returned), Entry("platform_cash", -amount)],
+        currency=payment.currency, description=f"Refund made in Stripe on order #{order.id}",
+        order_id=order.id, payment_id=payment.id)
+    _announce_refund(payment, refund)
+    db.session.flush()
+    return refund
+
+
+def _announce_refund(payment, refund):
+    record_event(payment.company_id, "payment.refunded", {
+        "payment_id": payment.id, "refund_id": refund.id, "amount_refunded_cents": refund.amount_cents,
+        "total_refunded_cents": payment.refunded_cents, "currency": payment.currency,
+        "order_id": payment.order_id})
+
+
+def company_balance(company_id, name):
+    return company_balances(company_id)[name]

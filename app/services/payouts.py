@@ -9,6 +9,7 @@ from app.extensions import db
 from app.models import Company, LedgerEntry, LedgerTransaction, Payout
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
+from app.services.outbound import record_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
 
 
@@ -50,6 +51,9 @@ def withdraw_funds(company, amount_cents, actor):
     payout.stripe_transfer_id, payout.status = transfer.id, "paid"
     record_audit_event("payout.created", actor=actor, company=company, subject=payout,
                        amount_cents=amount_cents)
+    record_event(company.id, "payout.created", {
+        "payout_id": payout.id, "amount_cents": amount_cents, "currency": payout.currency,
+        "status": payout.status, "transfer_id": payout.stripe_transfer_id})
     db.session.flush()
     return payout
 

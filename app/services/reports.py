@@ -5,8 +5,8 @@ from sqlalchemy import func, select
 
 from app.clock import now
 from app.extensions import db
-from app.models import LedgerEntry, LedgerTransaction, Payment
-from app.services.ledger import account_balance
+from app.models import LedgerEntry, LedgerTransaction, Payment, Payout
+from app.services.ledger import account_balance, sum_cents
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 
@@ -17,11 +17,11 @@ def platform_money(period="30d"):
     since = now() - timedelta(days=days)
     day = func.date(Payment.created_at)
     daily = db.session.execute(
-        select(day, func.sum(Payment.amount_cents), func.sum(Payment.refunded_cents), func.count())
+        select(day, sum_cents(Payment.amount_cents), sum_cents(Payment.refunded_cents), func.count())
         .where(Payment.created_at >= since).group_by(day).order_by(day.desc())
     ).all()
     fees = db.session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
+        select(sum_cents(LedgerEntry.amount_cents))
         .join(LedgerTransaction).where(LedgerEntry.account == "platform_fee_revenue",
                                        LedgerTransaction.created_at >= since))
     return {
@@ -35,5 +35,6 @@ def platform_money(period="30d"):
         "escrow_cents": account_balance("seller_escrow"),
         "payable_cents": account_balance("seller_pending") + account_balance("seller_available"),
         "fees_total_cents": account_balance("platform_fee_revenue"),
-        "paid_out_cents": account_balance("seller_paid_out"),
+        "paid_out_cents": db.session.scalar(
+            select(sum_cents(Payout.amount_cents)).where(Payout.status == "paid")),
     }

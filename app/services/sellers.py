@@ -3,9 +3,64 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Company
+from app.payments import get_gateway
 from app.services.audit import record_audit_event
+from app.services.companies import create_seller_company
 from app.services.inbound import handles
 from app.services.notifications import notify_user
+
+ONBOARDING_ROLES = ("owner", "admin")
+
+
+class OnboardingError(RuntimeError):
+    """Seller onboarding cannot go on (already a seller, or not allowed); the message says why."""
+
+
+def become_seller(user, title):
+    """Create `user`'s seller company (tenant under the platform) with them as owner; flushed.
+
+    Refuses a user who already belongs to a seller company.
+    """
+    if user.seller_company is not None:
+        raise OnboardingError("You already have a seller account.")
+    title = (title or "").strip()
+    company = create_seller_company(user, title)
+    record_audit_event("seller.created", actor=user, company=company, subject=company)
+    return company
+
+
+def start_seller_onboarding(company, actor, refresh_url, return_url, country="US"):
+    """The URL of a fresh hosted onboarding link for `company`'s Stripe Express account.
+
+    Creates the account on first use (idempotent per company at Stripe), stores its id and
+    moves KYC from unstarted/failed to pending. Each link request is named by an audit row's
+    id, so a retried request never asks Stripe for two links under one key. Only owners and
+    admins may onboard. Flushed; the caller commits.
+    """
+    if company.role_of(actor) not in ONBOARDING_ROLES:
+        raise OnboardingError("Only the owner or an admin can set up payouts and verification.")
+    gateway = get_gateway()
+    if company.stripe_account_id is None:
+        account = gateway.create_connected_account(company.id, company.email or actor.email, country)
+        company.stripe_account_id = account.id
+    if company.kyc_status in ("unstarted", "failed"):
+        company.kyc_status = "pending"
+    request_row = record_audit_event("seller.onboarding_link", actor=actor, company=company,
+                                     subject=company, account=company.stripe_account_id)
+    link = gateway.create_onboarding_link(
+        company.stripe_account_id, refresh_url, return_url,
+        idempotency_key=f"company:{company.id}:onboarding-link:{request_row.id}")
+    db.session.flush()
+    return link.url
+
+
+def refresh_company_kyc(company):
+    """Re-read the Stripe account now (the return page must not wait for the webhook) and
+    sync KYC status; returns the company. Flushed."""
+    if company.stripe_account_id is not None:
+        account = get_gateway().retrieve_account(company.stripe_account_id)
+        sync_company_from_account(company, account.to_dict())
+    return company
 
 
 def kyc_status_from_account(account):

@@ -6,3 +6,10 @@ from app.tasks.sweeps import prune_notifications
 
 cron.register(prune_notifications, queue_name="scheduled", cron="17 3 * * *")
 cron.register(requeue_stale_inbound_events, queue_name="scheduled", interval=600)
+from app.tasks.outbound import sweep_outbound  # noqa: E402
+cron.register(sweep_outbound, queue_name="scheduled", interval=60)
+from app.tasks.orders import auto_complete_orders, clear_seller_funds, deliver_emails, flag_late_orders  # noqa: E402
+cron.register(auto_complete_orders, queue_name="scheduled", interval=600)
+cron.register(flag_late_orders, queue_name="scheduled", interval=600)
+cron.register(clear_seller_funds, queue_name="scheduled", interval=3600)
+cron.register(deliver_emails, queue_name="scheduled", interval=60)

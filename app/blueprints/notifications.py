@@ -1,0 +1,48 @@
+"""The notification bell, the list of notifications, and marking them read."""
+from flask import Blueprint, abort, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from app.extensions import db
+from app.services.messages import (mark_notifications_read, recent_notifications, unread_count,
+                                   user_notification)
+from app.web import render, safe_next
+
+bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+
+
+@bp.app_template_global()
+def unread_notification_count():
+    """Unread notifications of the signed-in user (the bell's number); 0 when signed out."""
+    return unread_count(current_user) if current_user.is_authenticated else 0
+
+
+@bp.route("")
+@login_required
+def index():
+    return render("notifications/index.html", notifications=recent_notifications(current_user),
+                  unread=unread_count(current_user))
+
+
+@bp.route("/bell")
+@login_required
+def bell():
+    """The bell alone (htmx refreshes it)."""
+    return render("notifications/_bell.html", "bell")
+
+
+@bp.route("/<int:notification_id>/read", methods=["POST"])
+@login_required
+def read(notification_id):
+    if user_notification(current_user, notification_id) is None:
+        abort(404)
+    mark_notifications_read(current_user, notification_id)
+    db.session.commit()
+    return redirect(safe_next(request.form.get("next"), url_for(".index")), 303)
+
+
+@bp.route("/read-all", methods=["POST"])
+@login_required
+def read_all():
+    mark_notifications_read(current_user)
+    db.session.commit()
+    return redirect(url_for(".index"), 303)

@@ -1,0 +1,222 @@
+"""The order workspace (buyer, seller and admins), its actions, files, messages and review;
+the seller's order list at /sell/orders; the admins' list of disputed orders."""
+import re
+
+from flask import Blueprint, abort, flash, g, redirect, request, send_file, url_for
+from flask_login import current_user, login_required
+from jinja2_fragments.flask import render_block
+from sqlalchemy import func, select
+
+from app.access import admin_required, seller_required
+from app.extensions import db
+from app.models import Order
+from app.models.order import ORDER_STATUSES
+from app.services import orders as order_service
+from app.services import reviews as review_service
+from app.services import storage
+from app.services.messages import MessageError, order_messages, post_order_message
+from app.services.orders import (ACTIONS, AUTOMATIC_ACTIONS, OrderInputError, Params, TransitionRefused,
+                                 actor_for, allowed_actions, transition_order)
+from app.tenancy import set_tenant
+from app.web import render
+
+bp = Blueprint("orders", __name__)
+
+DONE_MESSAGES = {
+    "submit_requirements": "Requirements sent — the seller can start now.",
+    "deliver": "Delivered. The buyer has 3 days to accept or ask for a revision.",
+    "request_revision": "Revision requested.",
+    "accept": "Order completed. Thanks! You can leave a review below.",
+    "request_cancel": "Cancellation requested. The other party can agree or decline.",
+    "accept_cancel": "Order cancelled and the buyer refunded.",
+    "decline_cancel": "Cancellation declined — the order continues.",
+    "withdraw_cancel": "Cancellation request withdrawn.",
+    "cancel": "Order cancelled and the buyer refunded.",
+    "open_dispute": "Dispute opened. An admin will review it.",
+    "resolve_refund": "Dispute resolved with a full refund.",
+    "resolve_partial": "Dispute resolved with a partial refund; the rest goes to the seller.",
+    "resolve_release": "Dispute resolved; the payment goes to the seller.",
+}
+_AMOUNT = re.compile(r"^\d{1,7}(\.\d{1,2})?$")
+
+
+def get_order_or_404(order_id):
+    """(order, actor) for a participant or admin; 404 for everyone else (existence never leaks).
+
+    Sellers act inside their company's tenant scope.
+    """
+    order = db.session.get(Order, order_id)
+    actor = actor_for(order, current_user) if order is not None else None
+    if actor is None:
+        abort(404)
+    if actor.role == "seller":
+        set_tenant(order.company_id)
+    return order, actor
+
+
+def parse_amount(text):
+    """Cents from '12.50'; None for anything else."""
+    text = (text or "").strip().replace(",", "").lstrip("$")
+    if not _AMOUNT.match(text):
+        return None
+    whole, _, minor = text.partition(".")
+    return int(whole) * 100 + int((minor + "00")[:2])
+
+
+def workspace_context(order, actor, errors=None, form=None, refused=None):
+    return dict(
+        order=order, actor=actor, actions=allowed_actions(order, actor), ACTIONS=ACTIONS,
+        button_actions=[a for a in allowed_actions(order, actor) if a not in order_service.FORM_ACTIONS],
+        timeline=order_service.order_timeline(order.id), answers=order_service.order_answers(order.id),
+        requirement_files=order_service.order_files(order.id, "requirements"),
+        deliveries=order_service.order_deliveries(order.id), messages=order_messages(order.id),
+        review=review_service.review_of(order.id), dispute=order_service.open_dispute_of(order.id),
+        cancel_requester=order_service.cancel_requester(order), refundable=order_service.refundable_on(order),
+        gig=order.gig, auto_complete_at=(order.delivered_at + order_service.AUTO_COMPLETE_AFTER
+                                         if order.delivered_at else None),
+        errors=errors or {}, form=form or {}, refused=refused,
+    )
+
+
+def render_workspace(order, actor, status=200, **extra):
+    body, headers = render("orders/workspace.html", None, **workspace_context(order, actor, **extra))
+    return body, status, headers
+
+
+@bp.route("/orders/<int:order_id>")
+@login_required
+def workspace(order_id):
+    order, actor = get_order_or_404(order_id)
+    return render_workspace(order, actor)
+
+
+@bp.route("/orders/<int:order_id>/actions/<action>", methods=["POST"])
+@login_required
+def act(order_id, action):
+    """Take one state-machine action; refusals re-render the workspace with 403/409/422."""
+    order, actor = get_order_or_404(order_id)
+    if action not in ACTIONS or action in AUTOMATIC_ACTIONS:
+        abort(404)
+    params = Params(note=request.form.get("note", ""), form=request.form,
+                    files=request.files.getlist("files"), amount_cents=parse_amount(request.form.get("amount")))
+    try:
+        transition_order(order, action, actor, params)
+    except TransitionRefused as exc:
+        db.session.rollback()
+        return render_workspace(order, actor, status=exc.status, refused=exc.message)
+    except OrderInputError as exc:
+        db.session.rollback()
+        return render_workspace(order, actor, status=422, errors={"action": action, **exc.errors},
+                                form=request.form)
+    db.session.commit()
+    flash(DONE_MESSAGES.get(action, "Done."), "success")
+    return redirect(url_for(".workspace", order_id=order_id), 303)
+
+
+@bp.route("/orders/<int:order_id>/files/<int:file_id>")
+@login_required
+def download(order_id, file_id):
+    """A requirement or delivery file, to the order's participants and admins only."""
+    order, _actor = get_order_or_404(order_id)
+    found = order_service.order_file(order.id, file_id) or abort(404)
+    path = storage.path_for(found.storage_key)
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype="application/octet-stream", as_attachment=True,
+                         download_name=found.filename, max_age=0)
+    response.cache_control.private = True
+    return response
+
+
+@bp.route("/orders/<int:order_id>/messages")
+@login_required
+def messages(order_id):
+    """The conversation block (htmx polls it every few seconds)."""
+    order, actor = get_order_or_404(order_id)
+    return render("orders/workspace.html", "messages", **workspace_context(order, actor))
+
+
+@bp.route("/orders/<int:order_id>/messages", methods=["POST"])
+@login_required
+def post_message(order_id):
+    """Send a message; htmx gets the refreshed list plus an emptied form (out of band)."""
+    order, actor = get_order_or_404(order_id)
+    recipients = [u for u in order_service.participants(order) if u.id != current_user.id]
+    try:
+        post_order_message(order, actor, request.form.get("body"), recipients)
+    except MessageError as exc:
+        db.session.rollback()
+        context = workspace_context(order, actor, errors={"message": exc.message}, form=request.form)
+        if request.headers.get("HX-Request"):
+            return render_block("orders/workspace.html", "messages", **context), 422, {"Vary": "HX-Request"}
+        return render_workspace(order, actor, status=422, errors={"message": exc.message}, form=request.form)
+    db.session.commit()
+    if request.headers.get("HX-Request"):
+        context = workspace_context(order, actor)
+        body = (render_block("orders/workspace.html", "messages", **context)
+                + render_block("orders/workspace.html", "message_form", oob=True, **context))
+        return body, 200, {"Vary": "HX-Request"}
+    return redirect(url_for(".workspace", order_id=order_id, _anchor="messages"), 303)
+
+
+@bp.route("/orders/<int:order_id>/review", methods=["POST"])
+@login_required
+def review(order_id):
+    order, actor = get_order_or_404(order_id)
+    try:
+        review_service.leave_review(order, current_user, request.form.get("rating"), request.form.get("body"))
+    except review_service.ReviewError as exc:
+        db.session.rollback()
+        if exc.field:
+            return render_workspace(order, actor, status=422, errors={exc.field: exc.message}, form=request.form)
+        return render_workspace(order, actor, status=exc.status, refused=exc.message)
+    db.session.commit()
+    flash("Thanks for your review!", "success")
+    return redirect(url_for(".workspace", order_id=order_id, _anchor="review"), 303)
+
+
+@bp.route("/orders/<int:order_id>/review/reply", methods=["POST"])
+@login_required
+def reply(order_id):
+    order, actor = get_order_or_404(order_id)
+    found = review_service.review_of(order.id)
+    if found is None:
+        return render_workspace(order, actor, status=409, refused="There is no review to reply to yet.")
+    try:
+        review_service.reply_to_review(found, current_user, request.form.get("reply"))
+    except review_service.ReviewError as exc:
+        db.session.rollback()
+        if exc.field:
+            return render_workspace(order, actor, status=422, errors={exc.field: exc.message}, form=request.form)
+        return render_workspace(order, actor, status=exc.status, refused=exc.message)
+    db.session.commit()
+    flash("Reply posted.", "success")
+    return redirect(url_for(".workspace", order_id=order_id, _anchor="review"), 303)
+
+
+@bp.route("/sell/orders")
+@seller_required
+def seller_orders():
+    """The seller's orders (tenant-scoped), filtered by status."""
+    status = request.args.get("status", "")
+    query = select(Order).where(Order.company_id == g.company.id).order_by(Order.created_at.desc(), Order.id.desc())
+    counts = dict(db.session.execute(select(Order.status, func.count()).where(Order.company_id == g.company.id)
+                                     .group_by(Order.status)).all())
+    if status in ORDER_STATUSES:
+        query = query.where(Order.status == status)
+    return render("orders/seller_list.html", "orders", orders=db.session.scalars(query.limit(200)).all(),
+                  status=status, statuses=ORDER_STATUSES, counts=counts, company=g.company)
+
+
+@bp.route("/orders/disputed")
+@admin_required
+def disputed():
+    """Admins: every disputed order, oldest first — the queue to resolve."""
+    found = db.session.scalars(select(Order).where(Order.status == "disputed").order_by(Order.updated_at)).all()
+    return render("orders/disputed.html", orders=found)
+
+
+@bp.app_template_global()
+def gig_reviews(gig):
+    """Reviews for the gig page's reviews section (templates/orders/_gig_reviews.html)."""
+    return review_service.gig_reviews(gig.id)

@@ -1,0 +1,274 @@
+"""Whop: "Continue with Whop" (OAuth 2.1 authorization code + PKCE S256, OpenID Connect),
+linking and unlinking Whop in settings, and the seller's links to Whop (/sell/whop)."""
+import time
+
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.flask_client import OAuth
+from flask import (Blueprint, abort, current_app, flash, g, redirect, request, session,
+                   url_for)
+from flask_login import current_user, login_required, login_user
+from requests import RequestException
+from sqlalchemy import select
+
+from app.access import seller_required
+from app.extensions import db, limiter
+from app.integrations.whop import oauth_client_kwargs
+from app.models import Product
+from app.services.whop_access import (WhopLinkError, company_link_of, link_whop_company,
+                                      link_whop_product, product_link_of)
+from app.services.whop_accounts import (WhopAccountError, confirm_whop_link, encrypt_token,
+                                        identity_of, is_placeholder_email, link_whop_identity,
+                                        sign_in_with_whop, sync_whop_profile, unlink_whop_identity)
+from app.tasks import get_redis
+from app.web import render, safe_next
+
+bp = Blueprint("whop", __name__)
+MANAGERS = ("owner", "admin")
+PENDING_LINK = "whop_pending_link"
+PENDING_LINK_TTL = 600
+OAUTH_STATE_PREFIX = "tp:whop-oauth:"
+
+OAUTH_ERRORS = {
+    "access_denied": "You cancelled signing in with Whop. Nothing was changed.",
+    "mismatching_state": "That Whop sign-in expired or was started in another window. Please try again.",
+    "invalid_grant": "Whop couldn't confirm the sign-in: the code expired or was already used. "
+                     "Please try again.",
+}
+OAUTH_FALLBACK_ERROR = "Signing in with Whop didn't work. Please try again."
+
+
+class _RedisStateStore:
+    """Authlib's cache interface over our Redis: the PKCE verifier and nonce of a pending
+    sign-in stay on the server; the session cookie only holds the state's key."""
+
+    def get(self, key):
+        value = get_redis().get(OAUTH_STATE_PREFIX + key)
+        return value.decode() if value is not None else None
+
+    def set(self, key, value, expires=None):
+        get_redis().set(OAUTH_STATE_PREFIX + key, value, ex=expires)
+
+    def delete(self, key):
+        get_redis().delete(OAUTH_STATE_PREFIX + key)
+
+
+@bp.record_once
+def _init_oauth(state):
+    app = state.app
+    oauth = OAuth(app, cache=_RedisStateStore())
+    oauth.register(
+        "whop",
+        client_id=app.config["WHOP_CLIENT_ID"],
+        client_secret=app.config["WHOP_CLIENT_SECRET"],
+        **oauth_client_kwargs(app.config["WHOP_API_BASE"], jwks_uri=app.config["WHOP_JWKS_URL"]),
+    )
+    app.extensions["whop_oauth"] = oauth
+
+
+def _client():
+    return current_app.extensions["whop_oauth"].whop
+
+
+def _start_authorization(intent):
+    session["whop_intent"] = intent
+    redirect_uri = current_app.config["APP_BASE_URL"].rstrip("/") + url_for("whop.callback")
+    return _client().authorize_redirect(redirect_uri)
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+@bp.route("/whop/login")
+@limiter.limit("30/minute")
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("whop.settings"))
+    session["whop_next"] = safe_next(request.args.get("next"), "")
+    return _start_authorization("sign_in")
+
+
+@bp.route("/whop/link", methods=["POST"])
+@login_required
+def link():
+    response = _start_authorization("link")
+    response.status_code = 303
+    return response
+
+
+def _oauth_failure(code, intent):
+    message = OAUTH_ERRORS.get(code, OAUTH_FALLBACK_ERROR)
+    flash(message, "error")
+    if intent == "link" and current_user.is_authenticated:
+        return redirect(url_for("whop.settings"), 303)
+    return redirect(url_for("auth.sign_in"), 303)
+
+
+@bp.route("/whop/callback")
+def callback():
+    intent = session.pop("whop_intent", "sign_in")
+    client = _client()
+    try:
+        token = client.authorize_access_token()
+        profile = dict(token.get("userinfo") or {})
+        profile.update(client.userinfo(token=token))
+    except OAuthError as exc:
+        current_app.logger.info("Whop sign-in failed: %s %s", exc.error, exc.description)
+        return _oauth_failure(exc.error, intent)
+    except RequestException:
+        current_app.logger.exception("Whop sign-in: Whop unreachable")
+        return _oauth_failure("unreachable", intent)
+    if not profile.get("sub"):
+        return _oauth_failure("no_subject", intent)
+
+    if intent == "link" and current_user.is_authenticated:
+        try:
+            link_whop_identity(current_user, profile, token.get("refresh_token"))
+        except WhopAccountError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("whop.settings"), 303)
+        db.session.commit()
+        flash("Your Whop account is linked.", "success")
+        return redirect(url_for("whop.settings"), 303)
+
+    try:
+        outcome, user = sign_in_with_whop(profile, token.get("refresh_token"))
+    except WhopAccountError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("auth.sign_in"), 303)
+    if outcome == "needs_password":
+        db.session.rollback()
+        session[PENDING_LINK] = {
+            "user_id": user.id, "whop_user_id": profile["sub"], "username": profile.get("preferred_username"),
+            "email": user.email, "refresh_token_encrypted": encrypt_token(token.get("refresh_token")),
+            "expires_at": time.time() + PENDING_LINK_TTL,
+        }
+        return redirect(url_for("whop.confirm_link"), 303)
+    db.session.commit()
+    login_user(user)
+    flash("Welcome to Tradepost!" if outcome == "created" else "Signed in with Whop.", "success")
+    return redirect(session.pop("whop_next", "") or url_for("main.index"), 303)
+
+
+def _pending_link():
+    pending = session.get(PENDING_LINK)
+    if not pending or pending.get("expires_at", 0) < time.time():
+        session.pop(PENDING_LINK, None)
+        return None
+    return pending
+
+
+@bp.route("/whop/confirm", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def confirm_link():
+    pending = _pending_link()
+    if pending is None:
+        flash("That Whop sign-in has expired. Please continue with Whop again.", "error")
+        return redirect(url_for("auth.sign_in"), 303)
+    error = None
+    if request.method == "POST":
+        user = confirm_whop_link(pending["user_id"], request.form.get("password", ""), pending)
+        db.session.commit()
+        if user is not None:
+            session.pop(PENDING_LINK, None)
+            login_user(user)
+            flash("Your Whop account is now linked. Next time, Continue with Whop signs you in.", "success")
+            return redirect(session.pop("whop_next", "") or url_for("main.index"), 303)
+        error = "That password doesn't match this account."
+    body, headers = render("whop/confirm.html", pending=pending, error=error)
+    return body, 401 if error else 200, headers
+
+
+@bp.route("/whop/confirm/cancel", methods=["POST"])
+def cancel_link():
+    session.pop(PENDING_LINK, None)
+    flash("Nothing was linked.", "info")
+    return redirect(url_for("auth.sign_in"), 303)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@bp.route("/whop/settings")
+@login_required
+def settings():
+    identity = identity_of(current_user)
+    body, headers = render("whop/settings.html", identity=identity,
+                           placeholder_email=is_placeholder_email(current_user.email))
+    return body, headers
+
+
+@bp.route("/whop/unlink", methods=["POST"])
+@login_required
+def unlink():
+    try:
+        unlink_whop_identity(current_user)
+    except WhopAccountError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("whop.settings"), 303)
+    db.session.commit()
+    flash("Whop is unlinked from your account.", "success")
+    return redirect(url_for("whop.settings"), 303)
+
+
+@bp.route("/whop/sync", methods=["POST"])
+@login_required
+def sync():
+    identity = identity_of(current_user) or abort(404)
+    try:
+        sync_whop_profile(identity)
+        flash("Your Whop profile is up to date.", "success")
+    except WhopAccountError as exc:
+        flash(exc.message, "error")
+    # Commit either way: a rotated refresh token must be kept even when a later step failed.
+    db.session.commit()
+    return redirect(url_for("whop.settings"), 303)
+
+
+# --------------------------------------------------------------------------- seller links
+
+
+def _seller_page(errors=None, form=None, status=200):
+    products = db.session.scalars(select(Product).order_by(Product.title)).all()
+    links = {product.id: product_link_of(product) for product in products}
+    company_link = company_link_of(g.company)
+    body, headers = render("whop/seller.html", company=g.company, company_link=company_link,
+                           products=products, links=links, errors=errors or {}, form=form or {})
+    return body, status, headers
+
+
+@bp.route("/sell/whop")
+@seller_required(roles=MANAGERS)
+def seller():
+    return _seller_page()
+
+
+@bp.route("/sell/whop/company", methods=["POST"])
+@seller_required(roles=MANAGERS)
+def link_company():
+    try:
+        link = link_whop_company(g.company, current_user, request.form.get("whop_company_id"))
+    except WhopLinkError as exc:
+        db.session.rollback()
+        return _seller_page({"company": exc.errors}, {"company": request.form}, 422)
+    db.session.commit()
+    flash("Whop company linked." if link else "Whop company unlinked.", "success")
+    return redirect(url_for("whop.seller"), 303)
+
+
+@bp.route("/sell/whop/products/<int:product_id>", methods=["POST"])
+@seller_required(roles=MANAGERS)
+def link_product(product_id):
+    product = db.session.get(Product, product_id)
+    if product is None or product.company_id != g.company.id:
+        abort(404)
+    try:
+        link = link_whop_product(product, current_user, request.form)
+    except WhopLinkError as exc:
+        db.session.rollback()
+        return _seller_page({product.id: exc.errors}, {product.id: request.form}, 422)
+    db.session.commit()
+    flash(f"“{product.title}” is {'shown in' if link else 'no longer shown in'} Whop.", "success")
+    return redirect(url_for("whop.seller"), 303)

@@ -1,0 +1,181 @@
+"""Seller forms: becoming a seller and the gig editor.
+
+The editor's forms only parse shape (numbers are numbers, money has at most two decimals);
+every limit lives in app/services/gigs.py, whose errors are attached back to these fields
+with `attach_errors`. There is deliberately no status field anywhere.
+"""
+from decimal import ROUND_HALF_UP, Decimal
+
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DecimalField, FieldList, FormField, HiddenField, IntegerField,
+                     MultipleFileField, SelectField, StringField, TextAreaField)
+from wtforms.form import Form
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from app.models.gig import TIERS
+
+COUNTRIES = [("US", "United States"), ("GB", "United Kingdom"), ("CA", "Canada"), ("AU", "Australia"),
+             ("DE", "Germany"), ("FR", "France"), ("IE", "Ireland"), ("NL", "Netherlands")]
+REVISION_CHOICES = [(str(n), str(n)) for n in range(11)] + [("unlimited", "Unlimited")]
+QUESTION_KIND_CHOICES = [("short_text", "Short answer"), ("long_text", "Long answer"),
+                         ("single_choice", "Single choice")]
+
+
+class BecomeSellerForm(FlaskForm):
+    title = StringField("Seller name", validators=[
+        DataRequired(message="Enter the name buyers will see."),
+        Length(min=2, max=120, message="Use 2 to 120 characters.")])
+    country = SelectField("Country", choices=COUNTRIES, default="US")
+
+
+def _money(_form, field):
+    if field.data is not None and (not field.data.is_finite() or field.data.as_tuple().exponent < -2):
+        raise ValidationError("Use a price like 49 or 49.99.")
+
+
+def _cents(value):
+    return None if value is None else int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+class RevisionsField(SelectField):
+    """Revisions: "0".."10" or "unlimited"; any other number is passed on for the service to refuse."""
+
+    def pre_validate(self, form):
+        if self.data != "unlimited" and not (self.data or "").lstrip("-").isdigit():
+            raise ValidationError("Choose a number of revisions, or unlimited.")
+
+    def value(self):
+        return None if self.data in (None, "", "unlimited") else int(self.data)
+
+
+class PackageForm(Form):
+    offered = HiddenField()
+    title = StringField("Package name", validators=[Optional()])
+    description = TextAreaField("What's included", validators=[Optional()])
+    price = DecimalField("Price (USD)", validators=[Optional(), _money])
+    delivery_days = IntegerField("Delivery (days)", validators=[Optional()])
+    revisions = RevisionsField("Revisions", choices=REVISION_CHOICES, default="2")
+
+    def to_input(self):
+        return {"title": self.title.data, "description": self.description.data,
+                "price_cents": _cents(self.price.data), "delivery_days": self.delivery_days.data,
+                "revisions": self.revisions.value() if not self.revisions.errors else 0}
+
+
+class ExtraForm(Form):
+    title = StringField("Extra", validators=[Optional()])
+    price = DecimalField("Price (USD)", validators=[Optional(), _money])
+    extra_days = IntegerField("Extra days", default=0, validators=[Optional()])
+    max_quantity = IntegerField("Max quantity", default=1, validators=[Optional()])
+
+    def to_input(self):
+        return {"title": self.title.data, "price_cents": _cents(self.price.data),
+                "extra_days": 0 if self.extra_days.data is None else self.extra_days.data,
+                "max_quantity": 1 if self.max_quantity.data is None else self.max_quantity.data}
+
+
+class QuestionForm(Form):
+    prompt = StringField("Question", validators=[Optional()])
+    kind = SelectField("Answer type", choices=QUESTION_KIND_CHOICES, default="short_text",
+                       validate_choice=False)
+    choices = TextAreaField("Choices", validators=[Optional()])
+    required = BooleanField("Required", default=True)
+
+    def to_input(self):
+        return {"prompt": self.prompt.data, "kind": self.kind.data,
+                "choices": (self.choices.data or "").splitlines(), "required": self.required.data}
+
+
+class FaqForm(Form):
+    question = StringField("Question", validators=[Optional()])
+    answer = TextAreaField("Answer", validators=[Optional()])
+
+    def to_input(self):
+        return {"question": self.question.data, "answer": self.answer.data}
+
+
+class GigForm(FlaskForm):
+    title = StringField("Title", validators=[Optional()])
+    category_id = SelectField("Category", coerce=str, validate_choice=False)
+    description_md = TextAreaField("Description (Markdown)", validators=[Optional()])
+    tags = StringField("Tags (comma separated)", validators=[Optional()])
+    basic = FormField(PackageForm)
+    standard = FormField(PackageForm)
+    premium = FormField(PackageForm)
+    extras = FieldList(FormField(ExtraForm))
+    questions = FieldList(FormField(QuestionForm))
+    faq = FieldList(FormField(FaqForm))
+    images = MultipleFileField("Add images")
+
+    def offered_tiers(self):
+        return [tier for tier in TIERS if tier == "basic" or self[tier].offered.data]
+
+    def to_input(self):
+        """The service's input shape (see app.services.gigs.check_gig_input)."""
+        category = self.category_id.data
+        return {
+            "title": self.title.data,
+            "category_id": int(category) if category and category.isdigit() else None,
+            "description_md": self.description_md.data,
+            "tags": (self.tags.data or "").split(","),
+            "packages": {tier: self[tier].form.to_input() for tier in self.offered_tiers()},
+            "extras": [entry.form.to_input() for entry in self.extras],
+            "questions": [entry.form.to_input() for entry in self.questions],
+            "faq": [entry.form.to_input() for entry in self.faq],
+        }
+
+    def fill_from(self, gig):
+        """Load an existing gig into the form (GET of the edit page)."""
+        self.title.data = gig.title
+        self.category_id.data = str(gig.category_id)
+        self.description_md.data = gig.description_md
+        self.tags.data = ", ".join(gig.tag_list)
+        for tier in TIERS:
+            package = gig.package(tier)
+            subform = self[tier].form
+            subform.offered.data = "y" if package else ""
+            if package:
+                subform.title.data, subform.description.data = package.title, package.description
+                subform.price.data = Decimal(package.price_cents) / 100
+                subform.delivery_days.data = package.delivery_days
+                subform.revisions.data = "unlimited" if package.revisions is None else str(package.revisions)
+        for extra in gig.extras:
+            form = self.extras.append_entry().form
+            form.title.data, form.price.data = extra.title, Decimal(extra.price_cents) / 100
+            form.extra_days.data, form.max_quantity.data = extra.extra_days, extra.max_quantity
+        for question in gig.questions:
+            form = self.questions.append_entry().form
+            form.prompt.data, form.kind.data = question.prompt, question.kind
+            form.choices.data, form.required.data = "\n".join(question.choices or []), question.required
+        for item in gig.faq or []:
+            form = self.faq.append_entry().form
+            form.question.data, form.answer.data = item.get("question"), item.get("answer")
+
+
+def attach_errors(form, errors):
+    """Put service errors (path tuples) on the matching form fields; returns leftovers.
+
+    A field that already has a parse error keeps only that one.
+    """
+    leftovers = {}
+    for path, message in errors.items():
+        field = _field_at(form, path)
+        if field is None:
+            leftovers[path] = message
+        elif not field.errors:
+            field.errors = list(field.errors) + [message]
+    return leftovers
+
+
+def _field_at(form, path):
+    head, rest = path[0], path[1:]
+    if head == "packages":
+        tier, name = rest
+        return form[tier].form[name]
+    if head in ("extras", "questions", "faq"):
+        if not rest:
+            return None
+        index, name = rest
+        entries = form[head].entries
+        return entries[index].form[name] if index < len(entries) else None
+    return form[head] if head in form else None

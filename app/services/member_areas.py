@@ -1,0 +1,133 @@
+"""Member areas: the posts and files a seller puts behind a digital product.
+
+Posts are Markdown, rendered and sanitised when saved. Files are stored by content under
+``member/<product id>/`` in the upload storage (app/services/storage.py) and are served only
+to members with access and to the seller's team (see whop_access.can_open_member_area).
+Bad input raises MemberAreaError naming the field, and nothing is written.
+"""
+import mimetypes
+import re
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.markdown import render_markdown
+from app.models import MemberFile, MemberPost
+from app.services.audit import record_audit_event
+from app.services.storage import content_key, delete_file, path_for, save_file
+
+MAX_TITLE = 160
+MAX_BODY = 20000
+MAX_FILE_BYTES = 25 * 1024 * 1024
+ALLOWED_EXTENSIONS = ("pdf", "zip", "epub", "txt", "md", "csv", "json", "png", "jpg", "jpeg",
+                      "gif", "mp3", "mp4", "psd", "fig")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+class MemberAreaError(ValueError):
+    """Bad member-area input: `errors` maps form fields to messages."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def member_area(product):
+    """The product's posts (newest first) and files (A–Z)."""
+    posts = db.session.scalars(select(MemberPost).where(MemberPost.product_id == product.id)
+                               .order_by(MemberPost.created_at.desc(), MemberPost.id.desc())
+                               .execution_options(skip_tenant_scope=True)).all()
+    files = db.session.scalars(select(MemberFile).where(MemberFile.product_id == product.id)
+                               .order_by(MemberFile.filename, MemberFile.id)
+                               .execution_options(skip_tenant_scope=True)).all()
+    return posts, files
+
+
+def add_member_post(product, author, form):
+    """Publish a Markdown post to the product's members."""
+    title = (form.get("title") or "").strip()
+    body = (form.get("body") or "").strip()
+    errors = {}
+    if not title:
+        errors["title"] = "Give the post a title."
+    elif len(title) > MAX_TITLE:
+        errors["title"] = f"Keep the title under {MAX_TITLE} characters."
+    if not body:
+        errors["body"] = "Write something for your members."
+    elif len(body) > MAX_BODY:
+        errors["body"] = f"Keep posts under {MAX_BODY:,} characters."
+    if errors:
+        raise MemberAreaError(errors)
+    post = MemberPost(company_id=product.company_id, product_id=product.id, author_id=author.id,
+                      title=title, body_md=body, body_html=render_markdown(body))
+    db.session.add(post)
+    db.session.flush()
+    record_audit_event("member_area.post_added", actor=author, company=product.company, subject=post)
+    return post
+
+
+def get_member_post(product, post_id):
+    return db.session.scalar(select(MemberPost).where(MemberPost.id == post_id,
+                                                      MemberPost.product_id == product.id))
+
+
+def delete_member_post(product, actor, post):
+    """Remove a post from the product's member area."""
+    db.session.delete(post)
+    db.session.flush()
+    record_audit_event("member_area.post_removed", actor=actor, company=product.company,
+                       post_id=post.id, product_id=product.id)
+
+
+def _clean_filename(raw):
+    name = _UNSAFE_NAME.sub("", (raw or "").replace("\\", "/").rsplit("/", 1)[-1]).strip(" .")
+    return name[:MAX_TITLE]
+
+
+def add_member_file(product, uploader, upload):
+    """Store an uploaded file (werkzeug FileStorage) in the product's member area."""
+    filename = _clean_filename(upload.filename if upload else "")
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if not filename:
+        raise MemberAreaError({"file": "Choose a file to upload."})
+    if extension not in ALLOWED_EXTENSIONS:
+        raise MemberAreaError({"file": "Upload one of: " + ", ".join(ALLOWED_EXTENSIONS) + "."})
+    data = upload.stream.read(MAX_FILE_BYTES + 1)
+    if not data:
+        raise MemberAreaError({"file": "That file is empty."})
+    if len(data) > MAX_FILE_BYTES:
+        raise MemberAreaError({"file": f"Files can be up to {MAX_FILE_BYTES // (1024 * 1024)} MB."})
+    key = save_file(content_key(f"member/{product.id}", data, extension), data)
+    member_file = MemberFile(
+        company_id=product.company_id, product_id=product.id, uploaded_by_id=uploader.id,
+        filename=filename, storage_key=key, size_bytes=len(data),
+        content_type=mimetypes.guess_type(filename)[0] or "application/octet-stream")
+    db.session.add(member_file)
+    db.session.flush()
+    record_audit_event("member_area.file_added", actor=uploader, company=product.company,
+                       subject=member_file, filename=filename)
+    return member_file
+
+
+def get_member_file(product, file_id):
+    return db.session.scalar(select(MemberFile).where(MemberFile.id == file_id,
+                                                      MemberFile.product_id == product.id)
+                             .execution_options(skip_tenant_scope=True))
+
+
+def member_file_path(member_file):
+    """Where the file's bytes are on disk."""
+    return path_for(member_file.storage_key)
+
+
+def delete_member_file(product, actor, member_file):
+    """Remove a file; its bytes go too unless another entry stores the same content."""
+    key = member_file.storage_key
+    db.session.delete(member_file)
+    db.session.flush()
+    still_used = db.session.scalar(select(MemberFile.id).where(MemberFile.storage_key == key)
+                                   .execution_options(skip_tenant_scope=True).limit(1))
+    if still_used is None:
+        delete_file(key)
+    record_audit_event("member_area.file_removed", actor=actor, company=product.company,
+                       file_id=member_file.id, filename=member_file.filename)

@@ -1,0 +1,126 @@
+"""Messages between people: an order's conversation, notifications' read state, the email outbox.
+
+Everything here flushes and never commits. Emails are rows in `email_outbox` written in the
+caller's transaction (so a rolled-back change sends nothing); `deliver_pending_emails` sends
+them from a job.
+"""
+import logging
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from app.clock import now
+from app.extensions import db
+from app.models import Notification, OrderMessage, OutgoingEmail
+from app.services.notifications import notify_user
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 5000
+EMAIL_BATCH = 200
+EMAIL_MAX_ATTEMPTS = 5
+
+
+class MessageError(ValueError):
+    """A message that can't be sent; `field` names the input at fault."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+# -- order conversation ---------------------------------------------------------------------------
+
+def post_order_message(order, actor, body, recipients):
+    """Add `body` to the order's conversation from `actor` and notify `recipients` in-app.
+
+    Raises MessageError (nothing written) for an empty or over-long message.
+    """
+    body = (body or "").strip()
+    if not body:
+        raise MessageError("body", "Write a message first.")
+    if len(body) > MAX_MESSAGE_CHARS:
+        raise MessageError("body", f"Keep messages under {MAX_MESSAGE_CHARS:,} characters.")
+    message = OrderMessage(company_id=order.company_id, order_id=order.id, sender_id=actor.user.id,
+                           sender_role=actor.role, body=body)
+    db.session.add(message)
+    db.session.flush()
+    for user in recipients:
+        notify_user(user, "order.message", f"New message on order #{order.id}",
+                    body=body[:200], link=f"/orders/{order.id}")
+    return message
+
+
+def order_messages(order_id):
+    """The order's conversation, oldest first."""
+    return db.session.scalars(select(OrderMessage).where(OrderMessage.order_id == order_id)
+                              .order_by(OrderMessage.id)).all()
+
+
+# -- notifications ----------------------------------------------------------------------------------
+
+def unread_count(user):
+    return db.session.scalar(select(func.count()).select_from(Notification)
+                             .where(Notification.user_id == user.id, Notification.read_at.is_(None)))
+
+
+def recent_notifications(user, limit=50):
+    return db.session.scalars(select(Notification).where(Notification.user_id == user.id)
+                              .order_by(Notification.id.desc()).limit(limit)).all()
+
+
+def user_notification(user, notification_id):
+    """One of the user's own notifications, or None (also for other users' ids)."""
+    return db.session.scalar(select(Notification).where(Notification.id == notification_id,
+                                                        Notification.user_id == user.id))
+
+
+def mark_notifications_read(user, notification_id=None):
+    """Mark one of the user's notifications (or all of them) read; returns how many changed.
+
+    Another user's notification id changes nothing and returns 0.
+    """
+    statement = update(Notification).where(Notification.user_id == user.id,
+                                           Notification.read_at.is_(None))
+    if notification_id is not None:
+        statement = statement.where(Notification.id == notification_id)
+    changed = db.session.execute(statement.values(read_at=now())).rowcount
+    db.session.flush()
+    return changed
+
+
+# -- email outbox -------------------------------------------------------------------------------------
+
+def queue_email(user, subject, body):
+    """Write an email to `user` into the outbox; it goes out only if the caller commits."""
+    email = OutgoingEmail(user_id=user.id, to_email=user.email, subject=subject[:200], body=body)
+    db.session.add(email)
+    db.session.flush()
+    return email
+
+
+def send_email(email):
+    """The transport: the log (development and tests); a mail relay plugs in here."""
+    log.info("email to %s: %s\n%s", email.to_email, email.subject, email.body)
+    current_app.logger.info("email #%s to %s: %s", email.id, email.to_email, email.subject)
+
+
+def deliver_pending_emails(limit=EMAIL_BATCH):
+    """Send pending emails (oldest first) and mark them sent; a failure is retried next run
+    until EMAIL_MAX_ATTEMPTS, then marked failed. Returns how many were sent."""
+    emails = db.session.scalars(select(OutgoingEmail).where(OutgoingEmail.status == "pending")
+                                .order_by(OutgoingEmail.id).limit(limit).with_for_update(skip_locked=True)).all()
+    sent = 0
+    for email in emails:
+        email.attempts += 1
+        try:
+            send_email(email)
+        except Exception as exc:  # one bad address must not stop the batch
+            email.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if email.attempts >= EMAIL_MAX_ATTEMPTS:
+                email.status = "failed"
+            continue
+        email.status, email.sent_at, email.last_error = "sent", now(), None
+        sent += 1
+    db.session.flush()
+    return sent

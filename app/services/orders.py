@@ -1,0 +1,645 @@
+"""The order state machine: the one place an order's status changes.
+
+`TRANSITIONS` maps (from status, action, actor role) to the next status. `transition_order`
+locks the order row (SELECT … FOR UPDATE on PostgreSQL; SQLite transactions are serial),
+checks the table and the action's guard, validates the input, applies the action's effects
+(escrow release, refunds, deliveries …), then writes the timeline row (`order_events`),
+notifications and emails to the other side, and one outbound webhook event — all in the
+caller's transaction, which commits or rolls back as one. A refused action raises
+`TransitionRefused` before anything is written; bad input raises `OrderInputError`.
+
+Roles: the buyer; the seller (any member of the order's company); a platform admin; and
+"system" (sweeps and Stripe webhooks).
+"""
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import PurePath
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from werkzeug.utils import secure_filename
+
+from app.clock import now
+from app.extensions import db
+from app.models import (CompanyMember, Gig, Order, OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
+                        Payment, User)
+from app.services import storage
+from app.services.escrow import (RefundError, record_external_refund, refund_order, refund_remaining,
+                                 refundable_cents, release_escrow)
+from app.services.inbound import handles
+from app.services.messages import queue_email
+from app.services.notifications import notify_user
+from app.services.outbound import record_event
+
+ROLES = ("buyer", "seller", "admin", "system")
+OPEN = ("awaiting_requirements", "in_progress", "delivered", "revision_requested")
+PREVIOUS = "previous"  # back to the status the order had before the cancellation request
+AUTO_COMPLETE_AFTER = timedelta(days=3)
+MAX_FILES, MAX_FILE_BYTES = 5, 10 * 1024 * 1024
+MAX_NOTE_CHARS = 5000
+ANSWER_LIMITS = {"short_text": 300, "long_text": 5000, "single_choice": 300}
+
+TRANSITIONS = {
+    ("awaiting_requirements", "submit_requirements", "buyer"): "in_progress",
+    ("in_progress", "deliver", "seller"): "delivered",
+    ("revision_requested", "deliver", "seller"): "delivered",
+    ("delivered", "request_revision", "buyer"): "revision_requested",
+    ("delivered", "accept", "buyer"): "completed",
+    ("delivered", "auto_complete", "system"): "completed",
+    **{(status, "request_cancel", role): "cancel_requested" for status in OPEN for role in ("buyer", "seller")},
+    **{("cancel_requested", "accept_cancel", role): "cancelled" for role in ("buyer", "seller")},
+    **{("cancel_requested", "decline_cancel", role): PREVIOUS for role in ("buyer", "seller")},
+    **{("cancel_requested", "withdraw_cancel", role): PREVIOUS for role in ("buyer", "seller")},
+    **{(status, "cancel", "admin"): "cancelled" for status in OPEN + ("cancel_requested", "disputed")},
+    **{(status, "open_dispute", role): "disputed"
+       for status in ("in_progress", "delivered", "revision_requested") for role in ("buyer", "seller")},
+    # A chargeback can arrive at any time until the order is closed, even after completion.
+    **{(status, "open_dispute", "system"): "disputed" for status in OPEN + ("cancel_requested", "completed")},
+    ("disputed", "resolve_refund", "admin"): "refunded",
+    ("disputed", "resolve_partial", "admin"): "completed",
+    ("disputed", "resolve_release", "admin"): "completed",
+    **{(status, "record_refund", "system"): "refunded"
+       for status in OPEN + ("cancel_requested", "disputed", "completed")},
+}
+
+# action -> (button label, who reads it as "X did it", outbound event type, needs a note)
+ACTIONS = {
+    "submit_requirements": ("Submit requirements", "submitted the requirements", "order.requirements_submitted", False),
+    "deliver": ("Deliver work", "delivered the work", "order.delivered", True),
+    "request_revision": ("Request a revision", "asked for a revision", "order.revision_requested", True),
+    "accept": ("Accept delivery", "accepted the delivery", "order.completed", False),
+    "auto_complete": ("Complete", "completed the order automatically", "order.completed", False),
+    "request_cancel": ("Ask to cancel", "asked to cancel the order", None, True),
+    "accept_cancel": ("Agree to cancel", "agreed to cancel; the buyer is refunded", "order.cancelled", False),
+    "decline_cancel": ("Keep the order going", "declined the cancellation", None, False),
+    "withdraw_cancel": ("Withdraw cancellation request", "withdrew the cancellation request", None, False),
+    "cancel": ("Cancel and refund", "cancelled the order and refunded the buyer", "order.cancelled", True),
+    "open_dispute": ("Open a dispute", "opened a dispute", "order.disputed", True),
+    "resolve_refund": ("Refund in full", "resolved the dispute with a full refund", "order.refunded", True),
+    "resolve_partial": ("Refund part", "resolved the dispute with a partial refund", "order.completed", True),
+    "resolve_release": ("Release to seller", "resolved the dispute in the seller's favour", "order.completed", True),
+    "record_refund": ("Record refund", "recorded a refund made in Stripe", "order.refunded", False),
+}
+# Actions a person takes with a plain button (+ note); the rest have forms of their own or are automatic.
+FORM_ACTIONS = ("submit_requirements", "deliver")
+AUTOMATIC_ACTIONS = ("auto_complete", "record_refund")
+LATE_STATUSES = ("in_progress", "revision_requested")
+
+
+class TransitionRefused(Exception):
+    """An action this actor may not take (403) or not now (409); nothing was written."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class OrderInputError(ValueError):
+    """Input the actor can fix: `errors` maps field names to messages; nothing was written."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: str
+    user: object = None
+
+    @property
+    def user_id(self):
+        return self.user.id if self.user is not None else None
+
+    @property
+    def name(self):
+        return "Tradepost" if self.user is None else self.user.display_name
+
+
+SYSTEM = Actor("system")
+
+
+@dataclass
+class Params:
+    """What an action was given: a note, form fields, uploaded files, an amount."""
+
+    note: str = ""
+    form: dict = field(default_factory=dict)
+    files: list = field(default_factory=list)
+    amount_cents: int | None = None
+    stripe_dispute_id: str | None = None
+
+
+# -- who is asking ---------------------------------------------------------------------------------
+
+def actor_for(order, user):
+    """The user's role on this order (buyer, seller, admin), or None for everyone else."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if order.buyer_id == user.id:
+        return Actor("buyer", user)
+    if db.session.scalar(select(CompanyMember.role).where(CompanyMember.company_id == order.company_id,
+                                                          CompanyMember.user_id == user.id)):
+        return Actor("seller", user)
+    if user.is_admin:
+        return Actor("admin", user)
+    return None
+
+
+def role_can_ever(action, role):
+    return any(a == action and r == role for (_s, a, r) in TRANSITIONS)
+
+
+def cancel_requester(order):
+    """The role ('buyer'/'seller') that asked to cancel, while the order is cancel_requested."""
+    if order.status != "cancel_requested":
+        return None
+    return db.session.scalar(select(OrderEvent.actor_role).where(
+        OrderEvent.order_id == order.id, OrderEvent.action == "request_cancel")
+        .order_by(OrderEvent.id.desc()).limit(1))
+
+
+def _guard(order, action, role):
+    """Why the table's transition is refused for this particular order, or None."""
+    if action == "request_revision" and order.revisions_allowed is not None \
+            and order.revisions_used >= order.revisions_allowed:
+        return "All the revisions included in this package have been used."
+    if action in ("accept_cancel", "decline_cancel") and cancel_requester(order) == role:
+        return "The other party has to answer your cancellation request."
+    if action == "withdraw_cancel" and cancel_requester(order) != role:
+        return "Only the party who asked to cancel can withdraw the request."
+    if action == "auto_complete" and (order.delivered_at is None
+                                      or order.delivered_at > now() - AUTO_COMPLETE_AFTER):
+        return "The buyer still has time to review the delivery."
+    return None
+
+
+def refusal(order, action, role):
+    """None if `role` may take `action` on the order now, else a TransitionRefused to raise."""
+    if action not in ACTIONS or not role_can_ever(action, role):
+        return TransitionRefused(403, "You can't do that on this order.")
+    if (order.status, action, role) not in TRANSITIONS:
+        return TransitionRefused(409, f"That can't be done while the order is "
+                                      f"{order.status.replace('_', ' ')}.")
+    reason = _guard(order, action, role)
+    return TransitionRefused(409, reason) if reason else None
+
+
+def allowed_actions(order, actor):
+    """The actions `actor` may take right now, in display order (exactly what the server accepts)."""
+    if actor is None:
+        return []
+    return [action for action in ACTIONS if refusal(order, action, actor.role) is None]
+
+
+# -- the transition ----------------------------------------------------------------------------------
+
+def lock_order(order_id):
+    """The order row, locked for the rest of the transaction and re-read from the database."""
+    return db.session.execute(
+        select(Order).where(Order.id == order_id).with_for_update()
+        .execution_options(populate_existing=True, skip_tenant_scope=True)
+    ).scalar_one()
+
+
+def transition_order(order, action, actor, params=None):
+    """Apply `action` by `actor` to the order; returns the locked, updated order.
+
+    Guarantees: the status changes only along TRANSITIONS; a refusal (TransitionRefused) or
+    bad input (OrderInputError) writes nothing; money moves (escrow release, Stripe refunds
+    with idempotency keys) happen in the same transaction as the status change, the timeline
+    event, notifications, emails and the outbound webhook event. Flushes, never commits.
+    """
+    params = params or Params()
+    order = lock_order(order.id)
+    refused = refusal(order, action, actor.role)
+    if refused:
+        raise refused
+    prepared = PREPARE.get(action, _prepare_note_optional)(order, actor, params)
+    from_status = order.status
+    target = TRANSITIONS[(from_status, action, actor.role)]
+    to_status = order.previous_status if target == PREVIOUS else target
+    try:
+        data = EFFECTS.get(action, _no_effect)(order, actor, prepared) or {}
+    except RefundError as exc:
+        raise TransitionRefused(409, exc.message) from exc
+    order.status = to_status
+    if target == PREVIOUS:
+        order.previous_status = None
+    event = OrderEvent(company_id=order.company_id, order_id=order.id, action=action,
+                       from_status=from_status, to_status=to_status, actor_role=actor.role,
+                       actor_user_id=actor.user_id, note=prepared.note, data=data)
+    db.session.add(event)
+    db.session.flush()
+    _announce(order, action, actor, prepared.note)
+    outbound_type = ACTIONS[action][2]
+    if outbound_type:
+        emit_order_event(order, outbound_type, {"status": order.status, **data})
+    db.session.flush()
+    return order
+
+
+def emit_order_event(order, event_type, data):
+    """Record the outbound webhook event for the seller, in the caller's transaction."""
+    return record_event(order.company_id, event_type, {"order_id": order.id, **data})
+
+
+# -- input ---------------------------------------------------------------------------------------------
+
+def _clean_note(text, required, field_name="note", label="a note"):
+    text = (text or "").strip()
+    if required and not text:
+        raise OrderInputError({field_name: f"Add {label}."})
+    if len(text) > MAX_NOTE_CHARS:
+        raise OrderInputError({field_name: f"Keep it under {MAX_NOTE_CHARS:,} characters."})
+    return text
+
+
+def _prepare_note_optional(order, actor, params):
+    params.note = _clean_note(params.note, required=False)
+    return params
+
+
+def _prepare_note_required(order, actor, params):
+    params.note = _clean_note(params.note, required=True, label="a reason")
+    return params
+
+
+def _read_uploads(files, field_name="files"):
+    """[(filename, bytes)] of the non-empty uploads; OrderInputError past the count or size limits."""
+    blobs = []
+    for upload in files or []:
+        if upload is None or not getattr(upload, "filename", ""):
+            continue
+        data = upload.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise OrderInputError({field_name: f"{upload.filename}: files can be at most 10 MB."})
+        if data:
+            blobs.append((upload.filename, data))
+    if len(blobs) > MAX_FILES:
+        raise OrderInputError({field_name: f"Attach at most {MAX_FILES} files."})
+    return blobs
+
+
+def validate_answers(gig, form):
+    """[(question or None, prompt, answer)] for the gig's questions; OrderInputError naming each bad field."""
+    errors, answers = {}, []
+    for question in gig.questions:
+        name = f"q_{question.id}"
+        value = (form.get(name) or "").strip()
+        limit = ANSWER_LIMITS[question.kind]
+        if question.required and not value:
+            errors[name] = "This question needs an answer."
+        elif len(value) > limit:
+            errors[name] = f"Keep the answer under {limit:,} characters."
+        elif value and question.kind == "single_choice" and value not in (question.choices or []):
+            errors[name] = "Choose one of the options."
+        answers.append((question, question.prompt, value))
+    notes = (form.get("notes") or "").strip()
+    if len(notes) > MAX_NOTE_CHARS:
+        errors["notes"] = f"Keep the notes under {MAX_NOTE_CHARS:,} characters."
+    if errors:
+        raise OrderInputError(errors)
+    if notes:
+        answers.append((None, "Anything else the seller should know", notes))
+    return answers
+
+
+def _prepare_requirements(order, actor, params):
+    gig = db.session.get(Gig, order.gig_id)
+    params.form = {"answers": validate_answers(gig, params.form)}
+    params.files = _read_uploads(params.files)
+    params.note = ""
+    return params
+
+
+def _prepare_delivery(order, actor, params):
+    params.note = _clean_note(params.note, required=True, field_name="note", label="a message for the buyer")
+    params.files = _read_uploads(params.files)
+    return params
+
+
+def _prepare_partial(order, actor, params):
+    params.note = _clean_note(params.note, required=True, label="a reason")
+    payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
+    refundable = refundable_cents(payment) if payment else 0
+    amount = params.amount_cents
+    if not isinstance(amount, int) or not 0 < amount < refundable:
+        raise OrderInputError({"amount": f"Refund between 0.01 and {(refundable - 1) / 100:,.2f} "
+                                          "(use a full refund for everything)."})
+    return params
+
+
+PREPARE = {
+    "submit_requirements": _prepare_requirements,
+    "deliver": _prepare_delivery,
+    "request_revision": _prepare_note_required,
+    "request_cancel": _prepare_note_required,
+    "cancel": _prepare_note_required,
+    "open_dispute": _prepare_note_required,
+    "resolve_refund": _prepare_note_optional,
+    "resolve_partial": _prepare_partial,
+    "resolve_release": _prepare_note_optional,
+}
+
+
+def _store_files(order, purpose, blobs, actor, delivery=None):
+    for filename, data in blobs:
+        suffix = PurePath(filename).suffix.lower().lstrip(".")
+        extension = suffix if re.fullmatch(r"[a-z0-9]{2,5}", suffix) else "bin"
+        key = storage.save_file(storage.content_key(f"orders/{order.id}", data, extension), data)
+        db.session.add(OrderFile(company_id=order.company_id, order_id=order.id, purpose=purpose,
+                                 delivery_id=delivery.id if delivery else None,
+                                 filename=(secure_filename(filename) or f"file.{extension}")[:200],
+                                 storage_key=key, size_bytes=len(data), uploaded_by_user_id=actor.user_id))
+
+
+# -- effects -------------------------------------------------------------------------------------------
+
+def _no_effect(order, actor, params):
+    return {}
+
+
+def _submit_requirements(order, actor, params):
+    for position, (question, prompt, answer) in enumerate(params.form["answers"]):
+        db.session.add(OrderAnswer(company_id=order.company_id, order_id=order.id, position=position,
+                                   question_id=question.id if question else None, prompt=prompt, answer=answer))
+    _store_files(order, "requirements", params.files, actor)
+    # The delivery clock starts once the seller knows what to do.
+    order.due_at = now() + timedelta(days=order.delivery_days)
+    return {"due_at": order.due_at.isoformat()}
+
+
+def _deliver(order, actor, params):
+    number = db.session.scalar(select(func.count()).select_from(OrderDelivery)
+                               .where(OrderDelivery.order_id == order.id)) + 1
+    delivery = OrderDelivery(company_id=order.company_id, order_id=order.id, number=number,
+                             message=params.note, created_by_user_id=actor.user_id)
+    db.session.add(delivery)
+    db.session.flush()
+    _store_files(order, "delivery", params.files, actor, delivery)
+    order.delivered_at = now()
+    return {"delivery_id": delivery.id, "auto_complete_at": (order.delivered_at + AUTO_COMPLETE_AFTER).isoformat()}
+
+
+def _request_revision(order, actor, params):
+    order.revisions_used += 1
+    return {"revision": order.revisions_used}
+
+
+def _complete(order, actor, params):
+    release_escrow(order)
+    if order.completed_at is None:
+        order.completed_at = now()
+        db.session.execute(update(Gig).where(Gig.id == order.gig_id)
+                           .values(orders_completed=Gig.orders_completed + 1))
+    clears_at = order.completed_at + timedelta(days=current_app.config["CLEARANCE_DAYS"])
+    return {"seller_amount_cents": order.seller_amount_cents, "currency": order.currency,
+            "clears_at": clears_at.isoformat()}
+
+
+def _request_cancel(order, actor, params):
+    order.previous_status = order.status
+    return {"requested_by": actor.role}
+
+
+def _refund_everything(order, actor, reason):
+    refund = refund_remaining(order, reason=reason[:300], actor=actor.user)
+    return refund.amount_cents if refund else 0
+
+
+def _cancel(order, actor, params):
+    reason = params.note or "Cancelled by agreement"
+    refunded = _refund_everything(order, actor, f"Cancelled: {reason}")
+    order.cancelled_at = now()
+    _close_dispute(order, actor, "cancelled", refunded)
+    return {"reason": reason[:300], "amount_refunded_cents": refunded, "currency": order.currency}
+
+
+def _open_dispute(order, actor, params):
+    db.session.add(OrderDispute(company_id=order.company_id, order_id=order.id, opened_by_role=actor.role,
+                                opened_by_user_id=actor.user_id, reason=params.note,
+                                stripe_dispute_id=params.stripe_dispute_id))
+    return {"reason": params.note[:300]}
+
+
+def _close_dispute(order, actor, resolution, refunded_cents):
+    dispute = db.session.scalar(select(OrderDispute).where(OrderDispute.order_id == order.id,
+                                                           OrderDispute.status == "open"))
+    if dispute is not None:
+        dispute.status, dispute.resolution, dispute.refunded_cents = "resolved", resolution, refunded_cents
+        dispute.resolved_by_user_id, dispute.resolved_at = actor.user_id, now()
+
+
+def _resolve_refund(order, actor, params):
+    refunded = _refund_everything(order, actor, f"Dispute resolved: {params.note or 'full refund'}")
+    _close_dispute(order, actor, "refund", refunded)
+    return {"amount_cents": refunded, "currency": order.currency}
+
+
+def _resolve_partial(order, actor, params):
+    refund_order(order, params.amount_cents, reason=f"Dispute resolved: {params.note}"[:300], actor=actor.user)
+    _close_dispute(order, actor, "partial_refund", params.amount_cents)
+    return {"amount_refunded_cents": params.amount_cents, **_complete(order, actor, params)}
+
+
+def _resolve_release(order, actor, params):
+    _close_dispute(order, actor, "release", 0)
+    return _complete(order, actor, params)
+
+
+def _record_refund(order, actor, params):
+    record_external_refund(order, params.amount_cents)
+    _close_dispute(order, actor, "refund", params.amount_cents)
+    return {"amount_cents": params.amount_cents, "currency": order.currency}
+
+
+EFFECTS = {
+    "submit_requirements": _submit_requirements,
+    "deliver": _deliver,
+    "request_revision": _request_revision,
+    "accept": _complete,
+    "auto_complete": _complete,
+    "request_cancel": _request_cancel,
+    "accept_cancel": _cancel,
+    "cancel": _cancel,
+    "open_dispute": _open_dispute,
+    "resolve_refund": _resolve_refund,
+    "resolve_partial": _resolve_partial,
+    "resolve_release": _resolve_release,
+    "record_refund": _record_refund,
+}
+
+
+# -- telling people ------------------------------------------------------------------------------------
+
+def seller_recipients(order):
+    """The seller company's owners and admins (who hear about their orders)."""
+    return db.session.scalars(select(User).join(CompanyMember, CompanyMember.user_id == User.id).where(
+        CompanyMember.company_id == order.company_id, CompanyMember.role.in_(("owner", "admin")))
+        .order_by(User.id)).all()
+
+
+def participants(order):
+    return [order.buyer, *seller_recipients(order)]
+
+
+def other_side(order, actor):
+    """Who hears about what `actor` did: the other party, or both parties for admins and the system."""
+    if actor.role == "buyer":
+        return seller_recipients(order)
+    if actor.role == "seller":
+        return [order.buyer]
+    return participants(order)
+
+
+def _announce(order, action, actor, note):
+    title = f"Order #{order.id}: {actor.name} {ACTIONS[action][1]}"
+    link = f"/orders/{order.id}"
+    base = current_app.config["APP_BASE_URL"].rstrip("/")
+    for user in other_side(order, actor):
+        if user.id == actor.user_id:
+            continue
+        notify_user(user, f"order.{action}", title[:200], body=note[:500], link=link)
+        queue_email(user, title, f"{title}.\n\n{note}\n\nOpen the order: {base}{link}\n".replace("\n\n\n", "\n\n"))
+
+
+# -- sweeps ----------------------------------------------------------------------------------------------
+
+def orders_due_for_auto_completion():
+    """Ids of orders delivered more than AUTO_COMPLETE_AFTER ago and still waiting for the buyer."""
+    return db.session.scalars(select(Order.id).where(
+        Order.status == "delivered", Order.delivered_at <= now() - AUTO_COMPLETE_AFTER)
+        .order_by(Order.id).execution_options(skip_tenant_scope=True)).all()
+
+
+def auto_complete_order(order_id):
+    """Complete one delivered order as the system, if it is (still) due; returns True if it was."""
+    order = db.session.get(Order, order_id)
+    if order is None or refusal(lock_order(order_id), "auto_complete", "system"):
+        return False
+    transition_order(order, "auto_complete", SYSTEM)
+    return True
+
+
+def orders_past_due():
+    """Ids of orders the seller still owes work on past `due_at` that aren't flagged late yet."""
+    return db.session.scalars(select(Order.id).where(
+        Order.status.in_(LATE_STATUSES), Order.due_at < now(), Order.is_late.is_(False))
+        .order_by(Order.id).execution_options(skip_tenant_scope=True)).all()
+
+
+def mark_order_late(order_id):
+    """Flag one order late (once): a timeline event and a notification to both parties."""
+    order = lock_order(order_id)
+    if order.is_late or order.status not in LATE_STATUSES or order.due_at >= now():
+        return False
+    order.is_late = True
+    db.session.add(OrderEvent(company_id=order.company_id, order_id=order.id, action="marked_late",
+                              from_status=order.status, to_status=order.status, actor_role="system",
+                              note="", data={"due_at": order.due_at.isoformat()}))
+    for user in participants(order):
+        notify_user(user, "order.late", f"Order #{order.id} is past its due date",
+                    body=order.title, link=f"/orders/{order.id}")
+    db.session.flush()
+    return True
+
+
+# -- messages and reads --------------------------------------------------------------------------------------
+
+def order_timeline(order_id):
+    return db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
+                              .order_by(OrderEvent.id)).all()
+
+
+def order_answers(order_id):
+    return db.session.scalars(select(OrderAnswer).where(OrderAnswer.order_id == order_id)
+                              .order_by(OrderAnswer.position)).all()
+
+
+def order_files(order_id, purpose):
+    return db.session.scalars(select(OrderFile).where(OrderFile.order_id == order_id,
+                                                      OrderFile.purpose == purpose).order_by(OrderFile.id)).all()
+
+
+def order_deliveries(order_id):
+    return db.session.scalars(select(OrderDelivery).where(OrderDelivery.order_id == order_id)
+                              .order_by(OrderDelivery.number)).all()
+
+
+def open_dispute_of(order_id):
+    return db.session.scalar(select(OrderDispute).where(OrderDispute.order_id == order_id)
+                             .order_by(OrderDispute.id.desc()).limit(1))
+
+
+def order_file(order_id, file_id):
+    return db.session.scalar(select(OrderFile).where(OrderFile.id == file_id, OrderFile.order_id == order_id))
+
+
+def refundable_on(order):
+    payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
+    return refundable_cents(payment) if payment else 0
+
+
+# -- Stripe ----------------------------------------------------------------------------------------------------
+
+def _order_for_charge(charge_id):
+    if not charge_id:
+        return None
+    payment = db.session.scalar(select(Payment).where(Payment.stripe_charge_id == charge_id,
+                                                      Payment.order_id.is_not(None))
+                                .execution_options(skip_tenant_scope=True))
+    return lock_order(payment.order_id) if payment else None
+
+
+def record_stripe_dispute(dispute):
+    """charge.dispute.created: the order paid by that charge becomes disputed (once per Stripe dispute).
+
+    An order that is already disputed keeps its dispute and gains the Stripe id; closed orders
+    (cancelled, refunded) are left alone. Returns the order, or None when the charge isn't an order's.
+    """
+    order = _order_for_charge(dispute.get("charge"))
+    if order is None:
+        return None
+    if db.session.scalar(select(OrderDispute.id).where(OrderDispute.stripe_dispute_id == dispute["id"])):
+        return order
+    if order.status == "disputed":
+        current = open_dispute_of(order.id)
+        if current is not None and current.stripe_dispute_id is None:
+            current.stripe_dispute_id = dispute["id"]
+        db.session.flush()
+        return order
+    if refusal(order, "open_dispute", "system"):
+        return order
+    reason = f"The buyer's bank opened a chargeback ({str(dispute.get('reason') or 'general').replace('_', ' ')})."
+    return transition_order(order, "open_dispute", SYSTEM,
+                            Params(note=reason, stripe_dispute_id=dispute["id"]))
+
+
+def record_stripe_refund(charge):
+    """charge.refunded: a charge refunded in full outside Tradepost moves its order to refunded.
+
+    Refunds Tradepost made itself are already on the payment (`refunded_cents`, written in the
+    transaction that holds the order lock), so they are recognised and ignored.
+    """
+    order = _order_for_charge(charge.get("id"))
+    if order is None or not charge.get("refunded"):
+        return None
+    payment = db.session.execute(select(Payment).where(Payment.order_id == order.id)
+                                 .execution_options(populate_existing=True)).scalar_one()
+    if payment.refunded_cents >= (charge.get("amount_refunded") or 0):
+        return order
+    if refusal(order, "record_refund", "system"):
+        return order
+    return transition_order(order, "record_refund", SYSTEM, Params(amount_cents=charge["amount_refunded"]))
+
+
+@handles("stripe", "charge.dispute.created")
+def handle_charge_dispute_created(event):
+    record_stripe_dispute(event.data_object)
+
+
+@handles("stripe", "charge.refunded")
+def handle_charge_refunded(event):
+    record_stripe_refund(event.data_object)

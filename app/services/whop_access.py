@@ -1,0 +1,400 @@
+"""Who may open a product's member area, Whop links, and Whop membership webhooks.
+
+Access to a product = a membership that grants access (``Membership.grants_access``), whether
+it came from a Stripe checkout or from Whop webhooks. The answer per (user, product) is cached
+in Redis for five minutes; every flush that touches a membership marks its key stale, and the
+keys are deleted at once and again after the commit, so access follows Stripe and Whop events
+immediately on every path that changes memberships.
+"""
+import logging
+import re
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from app.clock import now
+from app.extensions import db
+from app.models import (Membership, Order, Payment, Product, WhopCompanyLink, WhopPayment,
+                        WhopProductLink)
+from app.models.product import ACCESS_STATUSES
+from app.services.audit import record_audit_event
+from app.services.inbound import handles
+from app.services.whop_accounts import ensure_whop_user, find_identity
+from app.tasks import get_redis
+from app.tenancy import tenant_scope
+
+log = logging.getLogger(__name__)
+
+ACCESS_TTL_SECONDS = 300
+MANAGER_ROLES = ("owner", "admin")
+_STALE_KEYS = "whop_access_stale"
+_WHOP_ID = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
+_ACTIVE_WHOP_STATUSES = {"active": "active", "trialing": "trialing", "past_due": "past_due"}
+_ENDED_WHOP_STATUSES = {"canceled": "canceled", "cancelled": "canceled", "expired": "expired"}
+
+
+class WhopLinkError(ValueError):
+    """Bad link input: `errors` maps form fields to messages."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+# --------------------------------------------------------------------------- access + cache
+
+
+def access_cache_key(user_id, product_id):
+    return f"tp:access:{user_id}:{product_id}"
+
+
+def has_access(user, product):
+    """True when `user` holds a membership of `product` that grants access (cached 5 min)."""
+    key = access_cache_key(user.id, product.id)
+    redis = get_redis()
+    cached = redis.get(key)
+    if cached is not None:
+        return cached == b"1"
+    found = db.session.scalar(
+        select(Membership.id).where(Membership.buyer_id == user.id, Membership.product_id == product.id,
+                                    Membership.status.in_(ACCESS_STATUSES)).limit(1)
+        .execution_options(skip_tenant_scope=True))
+    redis.set(key, b"1" if found else b"0", ex=ACCESS_TTL_SECONDS)
+    return found is not None
+
+
+def is_seller_of(user, product, roles=("owner", "admin", "member")):
+    """True when `user` belongs to the company selling `product` with one of `roles`."""
+    return product.company.role_of(user) in roles
+
+
+def can_open_member_area(user, product):
+    """Members with access, and the seller's own team, may open the product's member area."""
+    return is_seller_of(user, product) or has_access(user, product)
+
+
+def invalidate_access(user_id, product_id):
+    """Forget the cached answer for (user, product) now."""
+    try:
+        get_redis().delete(access_cache_key(user_id, product_id))
+    except Exception:  # a Redis outage must not fail the write; the entry expires in 5 min
+        log.exception("could not invalidate access cache for user %s product %s", user_id, product_id)
+
+
+@event.listens_for(Session, "after_flush")
+def _collect_stale_access(session, _flush_context):
+    touched = {(obj.buyer_id, obj.product_id)
+               for obj in list(session.new) + list(session.dirty) + list(session.deleted)
+               if isinstance(obj, Membership)}
+    for user_id, product_id in touched:
+        invalidate_access(user_id, product_id)
+    session.info.setdefault(_STALE_KEYS, set()).update(touched)
+
+
+@event.listens_for(Session, "after_commit")
+def _drop_stale_access(session):
+    # Again after the commit: a reader between flush and commit may have cached the old answer.
+    for user_id, product_id in session.info.pop(_STALE_KEYS, set()):
+        invalidate_access(user_id, product_id)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_stale_access(session, _previous_transaction):
+    session.info.pop(_STALE_KEYS, None)
+
+
+# --------------------------------------------------------------------------- seller links
+
+
+def _whop_id(value, prefix, field, label, errors, required=True):
+    value = (value or "").strip()
+    if not value:
+        if required:
+            errors[field] = f"Enter the {label}."
+        return None
+    if not value.startswith(prefix) or not _WHOP_ID.match(value):
+        errors[field] = f"A {label} looks like {prefix}XXXX."
+    return value
+
+
+def company_link_of(company):
+    return db.session.scalar(select(WhopCompanyLink).where(WhopCompanyLink.company_id == company.id)
+                             .execution_options(skip_tenant_scope=True))
+
+
+def link_whop_company(company, actor, whop_company_id):
+    """Link `company` to a Whop company (biz_…); an empty id removes the link. Audited."""
+    errors = {}
+    whop_company_id = _whop_id(whop_company_id, "biz_", "whop_company_id", "Whop company id",
+                               errors, required=False)
+    link = company_link_of(company)
+    if whop_company_id and not errors:
+        taken = db.session.scalar(select(WhopCompanyLink).where(
+            WhopCompanyLink.whop_company_id == whop_company_id).execution_options(skip_tenant_scope=True))
+        if taken is not None and taken.company_id != company.id:
+            errors["whop_company_id"] = "That Whop company is linked to another seller."
+    if errors:
+        raise WhopLinkError(errors)
+    if not whop_company_id:
+        if link is not None:
+            db.session.delete(link)
+    elif link is None:
+        link = WhopCompanyLink(company_id=company.id, whop_company_id=whop_company_id)
+        db.session.add(link)
+    else:
+        link.whop_company_id = whop_company_id
+    db.session.flush()
+    record_audit_event("whop.company_linked" if whop_company_id else "whop.company_unlinked",
+                       actor=actor, company=company, whop_company_id=whop_company_id)
+    return link if whop_company_id else None
+
+
+def product_link_of(product):
+    return db.session.scalar(select(WhopProductLink).where(WhopProductLink.product_id == product.id)
+                             .execution_options(skip_tenant_scope=True))
+
+
+def link_whop_product(product, actor, form):
+    """Show `product` inside Whop: its experience (exp_…) and, optionally, the Whop product
+    (prod_…) whose memberships grant access. An empty experience id removes the link."""
+    errors = {}
+    experience_id = _whop_id(form.get("whop_experience_id"), "exp_", "whop_experience_id",
+                             "Whop experience id", errors, required=False)
+    whop_product_id = _whop_id(form.get("whop_product_id"), "prod_", "whop_product_id",
+                               "Whop product id", errors, required=False)
+    if whop_product_id and not experience_id and "whop_experience_id" not in errors:
+        errors["whop_experience_id"] = "Enter the Whop experience id as well."
+    link = product_link_of(product)
+    for column, value, field in ((WhopProductLink.whop_experience_id, experience_id, "whop_experience_id"),
+                                 (WhopProductLink.whop_product_id, whop_product_id, "whop_product_id")):
+        if value and field not in errors:
+            taken = db.session.scalar(select(WhopProductLink).where(column == value)
+                                      .execution_options(skip_tenant_scope=True))
+            if taken is not None and taken.product_id != product.id:
+                errors[field] = "That id is linked to another product."
+    if errors:
+        raise WhopLinkError(errors)
+    if not experience_id:
+        if link is not None:
+            db.session.delete(link)
+            db.session.flush()
+            record_audit_event("whop.product_unlinked", actor=actor, company=product.company,
+                               subject=product)
+        return None
+    if link is None:
+        link = WhopProductLink(company_id=product.company_id, product_id=product.id,
+                               whop_experience_id=experience_id)
+        db.session.add(link)
+    link.whop_experience_id, link.whop_product_id = experience_id, whop_product_id
+    db.session.flush()
+    record_audit_event("whop.product_linked", actor=actor, company=product.company, subject=product,
+                       whop_experience_id=experience_id, whop_product_id=whop_product_id)
+    return link
+
+
+def experience_link(experience_id):
+    """The product link of a Whop experience id, or None."""
+    return db.session.scalar(select(WhopProductLink).where(
+        WhopProductLink.whop_experience_id == experience_id).execution_options(skip_tenant_scope=True))
+
+
+# --------------------------------------------------------------------------- Whop webhooks
+
+
+def _link_for_whop_product(data):
+    whop_product_id = (data.get("product") or {}).get("id")
+    if not whop_product_id:
+        return None
+    link = db.session.scalar(select(WhopProductLink).where(
+        WhopProductLink.whop_product_id == whop_product_id).execution_options(skip_tenant_scope=True))
+    if link is None:
+        return None
+    company_link = company_link_of(link.product.company)
+    whop_company_id = (data.get("company") or {}).get("id")
+    if company_link is not None and whop_company_id and whop_company_id != company_link.whop_company_id:
+        log.warning("Whop event for %s names company %s, linked company is %s; ignored",
+                    whop_product_id, whop_company_id, company_link.whop_company_id)
+        return None
+    return link
+
+
+def _buyer(data):
+    user = data.get("user") or {}
+    if not user.get("id"):
+        return None
+    return ensure_whop_user(user["id"], via="webhook", name=user.get("name"), username=user.get("username"))
+
+
+def _upsert_membership(link, buyer, whop_membership_id, status):
+    membership = db.session.scalar(select(Membership).where(
+        Membership.whop_membership_id == whop_membership_id).execution_options(skip_tenant_scope=True))
+    if membership is None:
+        membership = Membership(company_id=link.company_id, product_id=link.product_id,
+                                buyer_id=buyer.id, status=status, source="whop",
+                                whop_membership_id=whop_membership_id)
+        db.session.add(membership)
+    elif membership.status != status:
+        membership.status = status
+    if status in ("canceled", "expired") and membership.canceled_at is None:
+        membership.canceled_at = now()
+    elif status not in ("canceled", "expired"):
+        membership.canceled_at = None
+    db.session.flush()
+    return membership
+
+
+def sync_whop_membership(data, activated):
+    """membership.activated / .deactivated → the Whop-sourced membership of the linked product.
+
+    Events for products nobody linked are ignored (None). Running it twice for one event
+    leaves the same state; the inbound pipeline stores each delivery id once.
+    """
+    link = _link_for_whop_product(data)
+    if link is None or not data.get("id"):
+        return None
+    buyer = _buyer(data)
+    if buyer is None:
+        return None
+    whop_status = (data.get("status") or "").lower()
+    if activated:
+        status = _ACTIVE_WHOP_STATUSES.get(whop_status, "active")
+    else:
+        status = _ENDED_WHOP_STATUSES.get(whop_status, "expired")
+    return _upsert_membership(link, buyer, data["id"], status)
+
+
+def _cents(amount):
+    try:
+        return max(int((Decimal(str(amount)) * 100).quantize(Decimal(1))), 0)
+    except (InvalidOperation, TypeError, ValueError):
+        return 0
+
+
+def record_whop_payment(data):
+    """payment.succeeded → a WhopPayment (once per Whop payment id) and an active membership."""
+    link = _link_for_whop_product(data)
+    if link is None or not data.get("id"):
+        return None
+    existing = db.session.scalar(select(WhopPayment).where(WhopPayment.whop_payment_id == data["id"])
+                                 .execution_options(skip_tenant_scope=True))
+    if existing is not None:
+        return existing
+    buyer = _buyer(data)
+    membership = None
+    whop_membership = data.get("membership") or {}
+    if buyer is not None and whop_membership.get("id"):
+        status = _ACTIVE_WHOP_STATUSES.get((whop_membership.get("status") or "").lower(), "active")
+        membership = _upsert_membership(link, buyer, whop_membership["id"], status)
+    payment = WhopPayment(company_id=link.company_id, whop_payment_id=data["id"],
+                          membership_id=membership.id if membership else None,
+                          amount_cents=_cents(data.get("total")),
+                          currency=(data.get("currency") or "usd")[:3].lower())
+    db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
+def record_whop_refund(data):
+    """refund.created → a full refund marks the payment refunded and ends its membership."""
+    whop_payment_id = (data.get("payment") or {}).get("id")
+    payment = db.session.scalar(select(WhopPayment).where(WhopPayment.whop_payment_id == whop_payment_id)
+                                .execution_options(skip_tenant_scope=True)) if whop_payment_id else None
+    if payment is None or payment.status == "refunded":
+        return payment
+    if _cents(data.get("amount")) < payment.amount_cents:
+        return payment
+    payment.status = "refunded"
+    if payment.membership_id is not None:
+        membership = db.session.get(Membership, payment.membership_id)
+        if membership.status != "canceled":
+            membership.status = "canceled"
+            membership.canceled_at = now()
+    db.session.flush()
+    return payment
+
+
+@handles("whop", "membership.activated")
+def handle_membership_activated(event):
+    sync_whop_membership(event.data_object, activated=True)
+
+
+@handles("whop", "membership.deactivated")
+def handle_membership_deactivated(event):
+    sync_whop_membership(event.data_object, activated=False)
+
+
+@handles("whop", "payment.succeeded")
+def handle_payment_succeeded(event):
+    record_whop_payment(event.data_object)
+
+
+@handles("whop", "refund.created")
+def handle_refund_created(event):
+    record_whop_refund(event.data_object)
+
+
+# --------------------------------------------------------------------------- iframe views
+
+
+class WhopViewDenied(Exception):
+    """The Whop user may not open this view: `status` and a message for the page."""
+
+    def __init__(self, status, title, message):
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+def open_experience(experience_id, claims):
+    """Resolve an experience view: ``(product, user, allowed)`` for the verified token claims.
+
+    The Whop user gets a Tradepost account on first visit. Raises WhopViewDenied(404) for an
+    experience no product is linked to.
+    """
+    link = experience_link(experience_id)
+    if link is None or not link.product.active:
+        raise WhopViewDenied(404, "Nothing here yet",
+                             "This Whop experience isn't connected to a Tradepost product.")
+    user = ensure_whop_user(claims["sub"], via="iframe")
+    if not user.active:
+        raise WhopViewDenied(403, "Account unavailable", "This Tradepost account is deactivated.")
+    return link.product, user, can_open_member_area(user, link.product)
+
+
+def open_dashboard(whop_company_id, claims):
+    """The seller company behind a Whop company, for a Whop user who is its owner or admin."""
+    link = db.session.scalar(select(WhopCompanyLink).where(
+        WhopCompanyLink.whop_company_id == whop_company_id).execution_options(skip_tenant_scope=True))
+    if link is None:
+        raise WhopViewDenied(404, "Nothing here yet",
+                             "This Whop company isn't connected to a Tradepost seller.")
+    identity = find_identity(claims["sub"])
+    if identity is None or link.company.role_of(identity.user) not in MANAGER_ROLES:
+        raise WhopViewDenied(403, "Admins only", "Only the seller's owners and admins can open this "
+                                                 "dashboard. Link your Whop account in Tradepost first.")
+    return link.company, identity.user
+
+
+def dashboard_stats(company, days=30):
+    """Counts and revenue (cents) over the last `days` days for the seller dashboard."""
+    since = now() - timedelta(days=days)
+    with tenant_scope(company.id):
+        orders = db.session.scalar(select(func.count(Order.id)).where(Order.created_at >= since))
+        active_members = db.session.scalar(select(func.count(Membership.id)).where(
+            Membership.status.in_(("trialing", "active", "past_due"))))
+        new_members = db.session.scalar(select(func.count(Membership.id)).where(
+            Membership.created_at >= since))
+        stripe_revenue = db.session.scalar(select(func.coalesce(
+            func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(Payment.created_at >= since))
+        whop_revenue = db.session.scalar(select(func.coalesce(func.sum(WhopPayment.amount_cents), 0))
+                                         .where(WhopPayment.created_at >= since,
+                                                WhopPayment.status == "succeeded"))
+        recent_orders = db.session.scalars(select(Order).order_by(Order.created_at.desc()).limit(5)).all()
+        recent_members = db.session.scalars(select(Membership).order_by(Membership.created_at.desc())
+                                            .limit(5)).all()
+        products = db.session.scalar(select(func.count(Product.id)).where(Product.active.is_(True)))
+    return {"days": days, "orders": orders, "active_members": active_members,
+            "new_members": new_members, "revenue_cents": int(stripe_revenue) + int(whop_revenue),
+            "whop_revenue_cents": int(whop_revenue), "products": products,
+            "recent_orders": recent_orders, "recent_members": recent_members}

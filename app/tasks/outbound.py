@@ -1,0 +1,70 @@
+"""Jobs of the outbound webhook pipeline, all on the "webhooks" queue except the sweep.
+
+Each job takes ids, re-loads its rows and is safe to run twice: the outbox event and each
+message are claimed by conditional UPDATEs before anything is sent.
+"""
+from app.clock import now
+from app.extensions import db
+from app.tasks import enqueue, get_queue, job_context
+
+QUEUE = "webhooks"
+
+
+def enqueue_dispatch(event_id):
+    """Queue the fan-out of a committed outbox event."""
+    return enqueue("app.tasks.outbound.dispatch_event", event_id, queue=QUEUE)
+
+
+def enqueue_delivery(message_id, at=None):
+    """Queue one delivery now, or at `at` with RQ's scheduler (the sweep is the safety net)."""
+    if at is not None and at > now():
+        return get_queue(QUEUE).enqueue_at(at, "app.tasks.outbound.deliver_message", message_id)
+    return enqueue("app.tasks.outbound.deliver_message", message_id, queue=QUEUE)
+
+
+def dispatch_event(event_id):
+    """Create the event's messages (once) and queue their first delivery."""
+    from app.services.outbound import dispatch_outbox_event
+
+    with job_context():
+        message_ids = dispatch_outbox_event(event_id)
+        db.session.commit()
+        for message_id in message_ids:
+            enqueue_delivery(message_id)
+        return len(message_ids)
+
+
+def deliver_message(message_id):
+    """Deliver one message once if it is due and not leased elsewhere; schedule the retry."""
+    from app.services import outbound
+
+    with job_context():
+        request = outbound.claim_message(message_id)
+        db.session.commit()
+        if request is None:
+            return "not sent"
+        outcome = outbound.send_request(request)
+        next_attempt_at = outbound.record_outcome(request, outcome)
+        db.session.commit()
+        if next_attempt_at is not None:
+            enqueue_delivery(message_id, at=next_attempt_at)
+        return outcome.status_code or outcome.error
+
+
+def sweep_outbound():
+    """Dispatch committed-but-undispatched events and re-queue overdue messages.
+
+    Covers a crash between commit and enqueue, a Redis outage, a lost scheduled job and a
+    worker killed mid-delivery (its lease expires, then the message is overdue).
+    """
+    from app.services.outbound import overdue_message_ids, undispatched_event_ids
+
+    with job_context():
+        event_ids = undispatched_event_ids()
+        message_ids = overdue_message_ids()
+        db.session.commit()
+        for event_id in event_ids:
+            enqueue_dispatch(event_id)
+        for message_id in message_ids:
+            enqueue_delivery(message_id)
+        return {"events": len(event_ids), "messages": len(message_ids)}

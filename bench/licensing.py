@@ -1,0 +1,331 @@
+"""License API throughput (validate, activate) as a ratio to a bare Flask SELECT+UPDATE endpoint.
+
+    .venv/bin/python -m bench.licensing                        # ~1.5 minutes
+    .venv/bin/python -m bench.licensing --rounds 3 --connections 8
+
+Creates a fresh PostgreSQL database (dropped at the end unless --keep), migrates it, issues
+--keys license keys (each already active on one machine), then serves the app
+(TRADEPOST_ENV=production, no sandbox, rate limits raised so the limiter runs but never refuses)
+and bench/licensing_baseline.py with the same gunicorn settings as the Procfile (2 sync
+workers) on loopback ports. Each target gets POSTs with random keys from wrk (a Lua script), or
+from a Python thread generator when wrk is missing, at fixed concurrency for a fixed time. One
+server is loaded at a time; the baseline is measured before and after each round.
+"""
+import argparse
+import base64
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+
+from app.services.licensing import hash_key
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tp_lic_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+APP_PORT = int(os.environ.get("BENCH_PORT", "5133"))
+BASELINE_PORT = APP_PORT + 1
+GOAL_RATIO, GOAL_P99_MS = 0.5, 25.0
+FINGERPRINT = "bench-host"
+
+
+@dataclass
+class Result:
+    requests: int
+    seconds: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rps(self):
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+# ---- database and servers -----------------------------------------------------------------
+
+def _admin_url(url):
+    return urlsplit(url)._replace(path="/postgres").geturl()
+
+
+def recreate_database(url):
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(url):
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
+
+
+def production_env():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    seed = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                                      serialization.NoEncryption())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "STRIPE_API_BASE", "WHOP_API_BASE"))}
+    env.update(TRADEPOST_ENV="production", SECRET_KEY="bench-secret-key-not-for-real-use",
+               DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, APP_BASE_URL=f"http://127.0.0.1:{APP_PORT}",
+               LICENSE_SIGNING_KEY=base64.b64encode(seed).decode(),
+               LICENSE_RATE_LIMIT_PER_IP="100000000/minute", LICENSE_RATE_LIMIT_PER_KEY="100000000/minute",
+               FLASK_APP="app", PYTHONPATH=str(ROOT))
+    return env
+
+
+def gunicorn(target, port, env, log):
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync",
+         "--bind", f"127.0.0.1:{port}", "--error-logfile", log, target],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_ready(url, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def post(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, json.loads(exc.read())
+
+
+def seed(count):
+    """Run inside the production environment: a licensed product and `count` keys, each active
+    on FINGERPRINT, plus the baseline's table with one row per key. Prints the keys as JSON."""
+    from sqlalchemy import text
+
+    from app import create_app
+    from app.extensions import db
+    from app.models import LicensePolicy, Membership, Product
+    from app.services.accounts import register_user
+    from app.services.companies import create_seller_company
+    from app.services.licensing import activate_license, issue_license_for_membership, license_key
+
+    app = create_app()
+    with app.app_context():
+        seller = register_user("bench-seller@example.com", "bench-password-1", "Bench Seller", "sell")
+        company = create_seller_company(seller, "Bench Software")
+        buyer = register_user("bench-buyer@example.com", "bench-password-1", "Bench Buyer", "hire")
+        product = Product(company_id=company.id, title="Bench App", slug="bench-app", description_md="",
+                          description_html="", price_cents=1000, billing="one_time")
+        db.session.add(product)
+        db.session.flush()
+        db.session.add(LicensePolicy(company_id=company.id, product_id=product.id, max_activations=1000))
+        db.session.flush()
+        keys = []
+        for _ in range(count):
+            membership = Membership(company_id=company.id, product_id=product.id, buyer_id=buyer.id, status="active")
+            db.session.add(membership)
+            db.session.flush()
+            keys.append(license_key(issue_license_for_membership(membership)))
+        for key in keys:
+            activate_license(key, FINGERPRINT, "bench machine")
+        db.session.execute(text("CREATE TABLE bench_baseline (id serial PRIMARY KEY, key_hash varchar(64) "
+                                "NOT NULL UNIQUE, hits integer NOT NULL DEFAULT 0)"))
+        db.session.execute(text("INSERT INTO bench_baseline (key_hash) SELECT key_hash FROM licenses"))
+        db.session.commit()
+        print(json.dumps({"keys": keys, "product_id": product.id}))
+
+
+# ---- load ---------------------------------------------------------------------------------
+
+LUA = """
+local keys = {%(keys)s}
+local counter = 0
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+  counter = counter + 1
+  local key = keys[math.random(#keys)]
+  local body = string.format(%(body)s, key, math.random(1, 2147483647), counter)
+  return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+def _ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(base, path, values, body_format, connections, seconds, workdir):
+    script = Path(workdir) / f"{abs(hash((path, body_format)))}.lua"
+    script.write_text(LUA % {"keys": ", ".join(json.dumps(v) for v in values),
+                             "body": json.dumps(body_format), "path": path})
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+                         capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    elapsed = re.search(r"requests in ([\d.]+)(us|ms|s)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    n_errors = (int(errors.group(1)) if errors else 0) + (sum(map(int, sockets.groups())) if sockets else 0)
+    return Result(requests, _ms(*elapsed.groups()) / 1000.0, _ms(*p99.groups()), n_errors)
+
+
+def run_threads(base, path, values, body_format, connections, seconds, max_requests=200_000):
+    """Fallback generator: keep-alive http.client POSTs, bounded in time and count."""
+    parts = urlsplit(base)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("benchmarks only target loopback")
+    deadline, lock = time.monotonic() + seconds, threading.Lock()
+    latencies, errors, budget = [], [0], [max_requests]
+
+    def worker(n):
+        conn, mine, rng = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10), [], random.Random(n)
+        counter = 0
+        while time.monotonic() < deadline:
+            with lock:
+                if budget[0] <= 0:
+                    break
+                budget[0] -= 1
+            counter += 1
+            body = (body_format % (rng.choice(values), rng.randrange(2**31), counter)).encode()
+            start = time.perf_counter()
+            try:
+                conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                ok = response.status < 400
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            mine.append(time.perf_counter() - start)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 15)
+    latencies.sort()
+    p99 = latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000 if latencies else 0.0
+    return Result(len(latencies), time.monotonic() - started, p99, errors[0])
+
+
+def load(target, connections, seconds, workdir):
+    base, path, values, body_format = target
+    if shutil.which("wrk"):
+        return run_wrk(base, path, values, body_format, connections, seconds, workdir)
+    return run_threads(base, path, values, body_format, connections, seconds)
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+def main():
+    parser = argparse.ArgumentParser(description="License API vs a bare SELECT+UPDATE endpoint, same run.")
+    parser.add_argument("--keys", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.seed:
+        return seed(args.seed)
+    if not 1 <= args.seconds <= 30 or not 1 <= args.rounds <= 5 or not 1 <= args.connections <= 128 \
+            or not 1 <= args.keys <= 5000:
+        parser.error("keep --seconds in 1..30, --rounds in 1..5, --connections in 1..128, --keys in 1..5000")
+
+    started = time.monotonic()
+    env = production_env()
+    generator = "wrk" if shutil.which("wrk") else "python threads (http.client)"
+    print(f"database {DATABASE_URL} (fresh), redis {REDIS_URL}, load generator: {generator}")
+    recreate_database(DATABASE_URL)
+    servers = []
+    try:
+        subprocess.run([sys.executable, "-m", "flask", "db", "upgrade", "heads"], cwd=ROOT, env=env,
+                       check=True, capture_output=True)
+        seeded = json.loads(subprocess.run([sys.executable, "-m", "bench.licensing", "--seed", str(args.keys)],
+                                           cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+                            .stdout.strip().splitlines()[-1])
+        keys = seeded["keys"]
+        hashes = [hash_key(key) for key in keys]
+        with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+
+        servers.append(gunicorn("wsgi:app", APP_PORT, env, "/tmp/lic-bench-app-gunicorn.log"))
+        servers.append(gunicorn("bench.licensing_baseline:app", BASELINE_PORT, env, "/tmp/lic-bench-baseline.log"))
+        app_base, baseline_base = f"http://127.0.0.1:{APP_PORT}", f"http://127.0.0.1:{BASELINE_PORT}"
+        wait_ready(app_base + "/api/v1/licenses/public-key")
+        wait_ready(baseline_base + "/healthz")
+
+        status, headers, body = post(app_base + "/api/v1/licenses/validate", {"key": keys[0], "fingerprint": FINGERPRINT})
+        if status != 200 or body["code"] != "VALID" or not headers["Tradepost-Signature"].startswith("ed25519 "):
+            raise RuntimeError(f"validate did not answer VALID: {status} {body}")
+        status, _, body = post(baseline_base + "/", {"key_hash": hashes[0]})
+        if status != 200 or not body["found"]:
+            raise RuntimeError(f"baseline did not find its row: {status} {body}")
+
+        targets = [
+            ("baseline SELECT+UPDATE", (baseline_base, "/", hashes, '{"key_hash":"%s","n":%d,"c":%d}')),
+            ("validate", (app_base, "/api/v1/licenses/validate", keys,
+                          '{"key":"%s","fingerprint":"' + FINGERPRINT + '","nonce":"n-%d-%d"}')),
+            ("activate (new machine)", (app_base, "/api/v1/licenses/activate", keys,
+                                        '{"key":"%s","fingerprint":"m-%d-%d"}')),
+        ]
+        with tempfile.TemporaryDirectory(prefix="lic-bench-") as workdir:
+            for _, target in targets:
+                load(target, args.connections, 2, workdir)  # warm-up: pools, imports, caches
+            results = {name: [] for name, _ in targets}
+            for _ in range(args.rounds):
+                for name, target in targets + [targets[0]]:
+                    results[name].append(load(target, args.connections, args.seconds, workdir))
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=15)
+        if not args.keep:
+            drop_database(DATABASE_URL)
+
+    base_rps = statistics.median(r.rps for r in results[targets[0][0]])
+    base_p99 = statistics.median(r.p99_ms for r in results[targets[0][0]])
+    print(f"\n{args.connections} connections, {args.seconds}s per run, {args.rounds} round(s), {args.keys} keys; "
+          f"baseline measured before and after each round; gunicorn 2 sync workers each\n")
+    print(f"{'endpoint':<26}{'req/s':>9}{'p99 ms':>9}{'errors':>8}{'rps ratio':>11}{'p99 ratio':>11}")
+    for name, _ in targets:
+        runs = results[name]
+        rps, p99 = statistics.median(r.rps for r in runs), statistics.median(r.p99_ms for r in runs)
+        flag = "" if name == targets[0][0] or (rps / base_rps >= GOAL_RATIO and p99 < GOAL_P99_MS) else "  < goal"
+        print(f"{name:<26}{rps:>9.0f}{p99:>9.1f}{sum(r.errors for r in runs):>8}{rps / base_rps:>11.2f}"
+              f"{p99 / base_p99:>11.2f}{flag}")
+    print(f"\ngoal: validate and activate >= {GOAL_RATIO} of the baseline's req/s with p99 < {GOAL_P99_MS:.0f} ms; "
+          f"total time {time.monotonic() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Outbound webhook throughput: the real pipeline against a plain loop, in the same run.
+
+    .venv/bin/python -m bench.webhooks [--messages 3000] [--database-url URL] [--redis-url URL]
+
+Steps: start a loopback sink (werkzeug, threaded); measure a plain loop of the same signed
+POSTs with one reused httpx client (the ceiling); then for 1 and 2 `rq worker` SimpleWorker
+processes, queue `--messages` deliver_message jobs and time until every message is recorded
+as delivered in the database. Prints deliveries per second, each as a ratio to the plain loop,
+and per minute against the bar of 10,000 deliveries a minute. Bounded: a fixed message count
+and a time limit per run. Defaults: a fresh SQLite file and a private Redis on a free port.
+"""
+import argparse
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from redis import Redis
+from rq import Queue, Worker
+from sqlalchemy import func, select, update
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BAR_PER_MINUTE = 10_000
+RUN_LIMIT_SECONDS = 300
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _KeepAliveHandler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+def _serve_sink(port):
+    def receive(environ, start_response):
+        Request(environ).get_data()
+        return Response(status=204)(environ, start_response)
+
+    make_server("127.0.0.1", port, receive, threaded=True,
+                request_handler=_KeepAliveHandler).serve_forever()
+
+
+def start_sink():
+    """A loopback receiver (its own process, HTTP/1.1 keep-alive) answering 204; (url, stop)."""
+    port = free_port()
+    process = multiprocessing.get_context("spawn").Process(target=_serve_sink, args=(port,),
+                                                           daemon=True)
+    process.start()
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("sink did not start") from None
+            time.sleep(0.05)
+
+    def stop():
+        process.terminate()
+        process.join(10)
+
+    return f"http://127.0.0.1:{port}/bench", stop
+
+
+def build_app(database_url, redis_url):
+    from app import create_app
+    from app.config import TestConfig, database_url as normalize
+
+    config = type("BenchConfig", (TestConfig,), {
+        "SQLALCHEMY_DATABASE_URI": normalize(database_url), "REDIS_URL": redis_url,
+        "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": True})
+    return create_app(config)
+
+
+def prepare_messages(app, sink_url, count):
+    """A seller with one endpoint and `count` pending messages; returns their ids."""
+    from flask_migrate import upgrade
+
+    from app.extensions import db
+    from app.models import OutboxEvent, User
+    from app.services import outbound
+    from app.services.accounts import register_user
+    from app.services.companies import create_seller_company
+
+    with app.app_context():
+        upgrade(revision="heads")
+        owner = db.session.scalar(select(User).where(User.email == "bench@example.com")) \
+            or register_user("bench@example.com", "bench-password-123", "Bench", "sell")
+        company = owner.seller_company or create_seller_company(owner, "Bench Studio")
+        outbound.create_endpoint(company, sink_url)
+        db.session.commit()
+        events = [outbound.record_event(company.id, "order.created", {"order_id": n, "amount_cents": 4200})
+                  for n in range(count)]
+        db.session.commit()
+        ids = []
+        for event in events:
+            ids.extend(outbound.dispatch_outbox_event(event.id))
+        db.session.commit()
+        db.session.execute(update(OutboxEvent).values(dispatched_at=OutboxEvent.created_at))
+        db.session.commit()
+        return ids
+
+
+def plain_loop(app, message_ids):
+    """The ceiling: the same signed requests POSTed in a loop with one reused client."""
+    from app.extensions import db
+    from app.services import outbound
+
+    with app.app_context():
+        requests = [outbound.claim_message(i) for i in message_ids]
+        db.session.rollback()
+    with httpx.Client(timeout=15.0) as client:
+        started = time.perf_counter()
+        for request in requests:
+            response = client.post(request.url, content=request.body, headers=request.headers)
+            assert response.status_code == 204
+        return len(requests) / (time.perf_counter() - started)
+
+
+def delivered_count(app, message_ids):
+    from app.extensions import db
+    from app.models import WebhookMessage
+
+    with app.app_context():
+        n = db.session.scalar(select(func.count()).select_from(WebhookMessage).where(
+            WebhookMessage.id.in_(message_ids), WebhookMessage.status == "delivered"))
+        db.session.rollback()
+        return n
+
+
+def run_workers(app, database_url, redis_url, message_ids, workers):
+    """Start `workers` SimpleWorker processes, queue every message, time until all delivered."""
+    env = {**os.environ, "TRADEPOST_ENV": "test", "TEST_DATABASE_URL": database_url,
+           "REDIS_URL": redis_url, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
+           "PYTHONPATH": str(REPO_ROOT)}
+    rq = str(Path(sys.executable).parent / "rq")
+    processes = [subprocess.Popen([rq, "worker", "--worker-class", "rq.worker.SimpleWorker",
+                                   "--url", redis_url, "--logging_level", "WARNING", "webhooks"],
+                                  cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL)
+                 for _ in range(workers)]
+    redis = Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 60
+        while len(Worker.all(connection=redis)) < workers:
+            if time.monotonic() > deadline:
+                raise RuntimeError("workers did not start")
+            time.sleep(0.1)
+        queue = Queue("webhooks", connection=redis)
+        started = time.perf_counter()
+        with redis.pipeline() as pipe:
+            queue.enqueue_many([Queue.prepare_data("app.tasks.outbound.deliver_message", (i,),
+                                                   result_ttl=0) for i in message_ids],
+                               pipeline=pipe)
+            pipe.execute()
+        # Watch Redis, not the database: a reader polling SQLite would stall the workers' commits.
+        registry = queue.started_job_registry
+        while queue.count or registry.count:
+            if time.perf_counter() - started > RUN_LIMIT_SECONDS:
+                raise RuntimeError("run took too long")
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        delivered = delivered_count(app, message_ids)
+        if delivered != len(message_ids):
+            raise RuntimeError(f"only {delivered} of {len(message_ids)} messages were delivered")
+        return len(message_ids) / elapsed
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL"))
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="tp-bench-webhooks-"))
+    database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    redis_process = None
+    if args.redis_url:
+        redis_url = args.redis_url
+    else:
+        from app.devredis import start_redis_server
+
+        port = free_port()
+        redis_process = start_redis_server(port, workdir)
+        redis_url = f"redis://127.0.0.1:{port}/0"
+    sink_url, stop_sink = start_sink()
+    try:
+        app = build_app(database_url, redis_url)
+        Redis.from_url(redis_url).flushdb()
+        results = {"plain loop, one httpx client": plain_loop(app, prepare_messages(app, sink_url, args.messages))}
+        for workers in (1, 2):
+            ids = prepare_messages(app, sink_url, args.messages)
+            results[f"{workers} SimpleWorker process{'es' if workers > 1 else ''}"] = run_workers(
+                app, database_url, redis_url, ids, workers)
+    finally:
+        stop_sink()
+        if redis_process:
+            redis_process.terminate()
+            redis_process.wait(10)
+    baseline = results["plain loop, one httpx client"]
+    backend = database_url.split(":", 1)[0]
+    print(f"\nOutbound webhooks, {args.messages} messages per run, {backend} + Redis, loopback sink")
+    print(f"{'run':34} {'deliveries/s':>13} {'per minute':>11} {'vs loop':>8} {'vs 10k/min bar':>15}")
+    for name, rate in results.items():
+        print(f"{name:34} {rate:13.0f} {rate * 60:11.0f} {rate / baseline:8.2f} "
+              f"{rate * 60 / BAR_PER_MINUTE:14.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Licensing over real HTTP: buying a licensed product through the sandbox issues a key, a
+subscription's key follows the subscription, and concurrent activations never pass the limit."""
+import concurrent.futures
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.clock import freeze
+from app.extensions import db
+from app.models import License, LicenseActivation, Membership
+from app.services.licensing import license_key
+from tests.buy_factories import make_buyer, make_product, make_seller, pay_hosted_checkout
+from tests.conftest import post_form
+from tests.licensing_factories import make_licensed_shop, make_policy
+from tests.test_buy_e2e import PASSWORD, processed, verified_stripe_account
+
+pytestmark = pytest.mark.committed
+
+
+@pytest.fixture
+def shop(app, sandbox):
+    with app.app_context():
+        _, company = make_seller()
+        company.stripe_account_id = verified_stripe_account(sandbox, company.id)
+        make_policy(make_product(company, "desktop-app", "one_time", 4900), max_activations=2)
+        make_policy(make_product(company, "cloud-plugin", "month", 1500), max_activations=1)
+        make_buyer()
+        db.session.commit()
+
+
+@pytest.fixture
+def buyer(client, shop):
+    assert post_form(client, "/signin", {"email": "buyer@example.com", "password": PASSWORD}).status_code == 303
+    return client
+
+
+@pytest.fixture
+def clock():
+    yield freeze
+    freeze(None)
+
+
+def validate(live_server, key, **extra):
+    return httpx.post(f"{live_server}/api/v1/licenses/validate", json={"key": key, **extra}, timeout=10).json()
+
+
+def the_key(app):
+    with app.app_context():
+        return license_key(db.session.scalars(select(License)).one())
+
+
+def test_buying_a_licensed_product_issues_a_key(app, buyer, live_server, run_jobs):
+    response = post_form(buyer, "/products/desktop-app/checkout")
+    assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
+    processed(app, "checkout.session.completed")
+    run_jobs()
+    key = the_key(app)
+    with app.app_context():
+        license = db.session.scalars(select(License)).one()
+        membership = db.session.scalars(select(Membership)).one()
+        assert (license.membership_id, license.buyer_id, license.max_activations) == (membership.id, membership.buyer_id, 2)
+        assert license.access_ends_at is None and license.expires_at is None
+    assert key in buyer.get("/account/licenses").get_data(as_text=True)
+    answer = validate(live_server, key)
+    assert answer["valid"] is True and answer["license"]["product_id"] == license.product_id
+
+    run_jobs()  # a replayed completion issues no second key
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(License)) == 1
+
+
+def test_subscription_key_expires_with_it_and_returns_on_renewal(app, buyer, sandbox, live_server, run_jobs, clock):
+    response = post_form(buyer, "/products/cloud-plugin/checkout")
+    assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
+    processed(app, "invoice.paid")
+    processed(app, "checkout.session.completed")
+    run_jobs()
+    key = the_key(app)
+    with app.app_context():
+        membership = db.session.scalars(select(Membership)).one()
+        period_end, subscription_id = membership.current_period_end, membership.stripe_subscription_id
+    assert validate(live_server, key)["code"] == "VALID"
+
+    clock(period_end + timedelta(days=2))  # the period ran out and no renewal arrived
+    assert validate(live_server, key)["code"] == "EXPIRED"
+
+    renewed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
+    assert renewed.status_code == 200, renewed.text
+    processed(app, "invoice.paid", count=2)
+    run_jobs()
+    answer = validate(live_server, key)
+    assert answer["code"] == "VALID"
+    assert datetime.fromisoformat(answer["license"]["expires_at"]) > period_end + timedelta(days=2)
+
+    canceled = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/cancel", json={})
+    assert canceled.status_code == 200, canceled.text
+    processed(app, "customer.subscription.deleted")
+    run_jobs()
+    with app.app_context():
+        assert db.session.scalars(select(Membership)).one().status == "canceled"
+    answer = validate(live_server, key)
+    assert (answer["valid"], answer["code"]) == (False, "EXPIRED")
+
+
+def test_twenty_concurrent_activations_never_pass_the_maximum(app, live_server):
+    with app.app_context():
+        key = make_licensed_shop(max_activations=5)["key"]
+
+    def activate(n):
+        return httpx.post(f"{live_server}/api/v1/licenses/activate",
+                          json={"key": key, "fingerprint": f"machine-{n}"}, timeout=30).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(activate, range(20)))
+    assert statuses.count(201) == 5 and statuses.count(409) == 15, statuses
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LicenseActivation)) == 5
+        assert db.session.scalars(select(License)).one().activation_count == 5

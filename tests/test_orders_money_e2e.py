@@ -1,0 +1,222 @@
+"""Money-moving order transitions end to end: orders bought through the sandbox's hosted
+checkout, actions taken over HTTP, refunds made by the sandbox Stripe over HTTP, and Stripe's
+own events (disputes, refunds made outside Tradepost) delivered back as signed webhooks.
+Each test ends with a ledger that sums to zero and balances right to the cent."""
+import concurrent.futures
+import re
+import threading
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Gig, InboundEvent, LedgerTransaction, Order, OrderDispute, OrderEvent, Payment, Refund
+from app.payments import get_gateway
+from app.services.accounts import register_user
+from app.services.ledger import account_balance, company_balances, unbalanced_transactions
+from tests.buy_factories import PASSWORD, make_buyer, make_gig, make_seller, pay_hosted_checkout
+from tests.conftest import csrf_token, post_form, wait_until
+from tests.order_factories import answers_for, make_cast, make_order
+
+pytestmark = pytest.mark.committed
+
+TOTAL, FEE = 5000, 500  # the basic package at the default 10% fee
+SELLER_SHARE = TOTAL - FEE
+
+
+@pytest.fixture
+def shop(app, sandbox):
+    with app.app_context():
+        _, company = make_seller()
+        account = get_gateway().create_connected_account(company.id, "seller@example.com")
+        assert httpx.post(f"{sandbox}/_sandbox/accounts/{account.id}/verify",
+                          json={"outcome": "verified"}).status_code == 200
+        company.stripe_account_id = account.id
+        make_gig(company)
+        make_buyer()
+        admin = register_user("admin@example.com", PASSWORD, "Ada Admin")
+        admin.is_admin = True
+        db.session.commit()
+        return {"company_id": company.id}
+
+
+def sign_in(client, email):
+    client.post("/signout", data={"csrf_token": csrf_token(client)})
+    assert post_form(client, "/signin", {"email": email, "password": PASSWORD}).status_code == 303
+    return client
+
+
+def stored(app, event_type, count=1):
+    def enough():
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(InboundEvent)
+                                     .where(InboundEvent.type == event_type)) >= count
+    wait_until(enough, timeout=15, message=f"{event_type} not delivered")
+
+
+def buy_order(app, client, run_jobs):
+    """A real order: checkout on our site, pay on the sandbox page, webhook creates the order."""
+    sign_in(client, "buyer@example.com")
+    response = post_form(client, "/gigs/logo-design/checkout", {"package": "basic"})
+    assert response.status_code == 303
+    assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
+    stored(app, "checkout.session.completed")
+    run_jobs()
+    with app.app_context():
+        order = db.session.scalars(select(Order)).one()
+        return order.id
+
+
+def act(client, order_id, action, data=None):
+    return post_form(client, f"/orders/{order_id}/actions/{action}", data)
+
+
+def start_work(app, client, order_id):
+    with app.app_context():
+        gig = db.session.get(Order, order_id).gig
+        answers = answers_for(gig)
+    assert act(client, order_id, "submit_requirements", answers).status_code == 303
+
+
+def settle(app, run_jobs, refunds=0):
+    """Let the sandbox's charge.refunded events arrive and be processed."""
+    if refunds:
+        stored(app, "charge.refunded", refunds)
+    run_jobs()
+
+
+def state(app, order_id, company_id):
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        payment = db.session.scalars(select(Payment).where(Payment.order_id == order_id)).one()
+        return {"status": order.status, "refunded": payment.refunded_cents, "payment": payment.status,
+                "balances": company_balances(company_id), "cash": account_balance("platform_cash"),
+                "fees": account_balance("platform_fee_revenue"), "unbalanced": unbalanced_transactions()}
+
+
+def test_mutual_cancellation_refunds_the_buyer_in_full(app, client, shop, run_jobs):
+    order_id = buy_order(app, client, run_jobs)
+    start_work(app, client, order_id)
+    assert act(client, order_id, "request_cancel", {"note": "Plans changed"}).status_code == 303
+    sign_in(client, "seller@example.com")
+    assert act(client, order_id, "accept_cancel").status_code == 303
+    settle(app, run_jobs, refunds=1)
+    assert state(app, order_id, shop["company_id"]) == {
+        "status": "cancelled", "refunded": TOTAL, "payment": "refunded",
+        "balances": {"escrow": 0, "pending": 0, "available": 0}, "cash": 0, "fees": 0, "unbalanced": []}
+    with app.app_context():
+        refund = db.session.scalars(select(Refund)).one()
+        assert refund.stripe_refund_id and refund.status == "succeeded"
+        charge = get_gateway().retrieve_charge(db.session.scalars(select(Payment)).one().stripe_charge_id)
+        assert charge.amount_refunded == TOTAL
+
+
+def test_admin_cancels_directly_with_a_full_refund(app, client, shop, run_jobs):
+    order_id = buy_order(app, client, run_jobs)
+    sign_in(client, "admin@example.com")
+    assert act(client, order_id, "cancel", {"note": "Seller unreachable"}).status_code == 303
+    settle(app, run_jobs, refunds=1)
+    assert state(app, order_id, shop["company_id"]) == {
+        "status": "cancelled", "refunded": TOTAL, "payment": "refunded",
+        "balances": {"escrow": 0, "pending": 0, "available": 0}, "cash": 0, "fees": 0, "unbalanced": []}
+
+
+def test_dispute_resolved_with_a_partial_refund_releases_the_rest(app, client, shop, run_jobs):
+    order_id = buy_order(app, client, run_jobs)
+    start_work(app, client, order_id)
+    assert act(client, order_id, "open_dispute", {"note": "Half the work is missing"}).status_code == 303
+    sign_in(client, "admin@example.com")
+    assert act(client, order_id, "resolve_partial", {"amount": "50.01", "note": "Too much"}).status_code == 422
+    assert act(client, order_id, "resolve_partial", {"amount": "20.00", "note": "Half done"}).status_code == 303
+    settle(app, run_jobs, refunds=1)
+    fee_returned = (FEE * 2000 + TOTAL // 2) // TOTAL                  # 200
+    released = SELLER_SHARE - (2000 - fee_returned)                     # 2700
+    assert state(app, order_id, shop["company_id"]) == {
+        "status": "completed", "refunded": 2000, "payment": "partially_refunded",
+        "balances": {"escrow": 0, "pending": released, "available": 0},
+        "cash": TOTAL - 2000, "fees": FEE - fee_returned, "unbalanced": []}
+    with app.app_context():
+        dispute = db.session.scalars(select(OrderDispute)).one()
+        assert (dispute.status, dispute.resolution, dispute.refunded_cents) == ("resolved", "partial_refund", 2000)
+
+
+def test_dispute_released_to_the_seller(app, client, shop, run_jobs):
+    order_id = buy_order(app, client, run_jobs)
+    start_work(app, client, order_id)
+    sign_in(client, "seller@example.com")
+    assert act(client, order_id, "open_dispute", {"note": "Buyer stopped answering"}).status_code == 303
+    sign_in(client, "admin@example.com")
+    assert act(client, order_id, "resolve_release", {"note": "Work was delivered in messages"}).status_code == 303
+    run_jobs()
+    assert state(app, order_id, shop["company_id"]) == {
+        "status": "completed", "refunded": 0, "payment": "succeeded",
+        "balances": {"escrow": 0, "pending": SELLER_SHARE, "available": 0},
+        "cash": TOTAL, "fees": FEE, "unbalanced": []}
+
+
+def test_a_stripe_chargeback_moves_the_order_to_disputed(app, client, shop, sandbox, run_jobs):
+    order_id = buy_order(app, client, run_jobs)
+    with app.app_context():
+        charge_id = db.session.scalars(select(Payment)).one().stripe_charge_id
+    opened = httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={"reason": "fraudulent"})
+    assert opened.status_code == 200, opened.text
+    stored(app, "charge.dispute.created")
+    run_jobs()
+    with app.app_context():
+        assert db.session.get(Order, order_id).status == "disputed"
+        dispute = db.session.scalars(select(OrderDispute)).one()
+        assert dispute.opened_by_role == "system" and dispute.stripe_dispute_id == opened.json()["id"]
+    page = sign_in(client, "buyer@example.com").get(f"/orders/{order_id}").get_data(as_text=True)
+    assert "chargeback" in page
+
+
+def test_a_refund_made_in_stripe_moves_the_order_to_refunded(app, client, shop, run_jobs):
+    order_id = buy_order(app, client, run_jobs)
+    with app.app_context():
+        intent = db.session.scalars(select(Payment)).one().stripe_payment_intent_id
+        get_gateway().create_refund(idempotency_key=f"dashboard-refund-{order_id}", payment_intent=intent)
+    settle(app, run_jobs, refunds=1)
+    with app.app_context():
+        assert db.session.get(Order, order_id).status == "refunded"
+        event = db.session.scalars(select(OrderEvent).where(OrderEvent.action == "record_refund")).one()
+        assert event.actor_role == "system" and event.data["amount_cents"] == TOTAL
+
+
+def test_two_accepts_at_once_complete_the_order_once(app, live_server):
+    with app.app_context():
+        cast = make_cast("race-")
+        order = make_order(cast, "delivered")
+        db.session.commit()
+        order_id, buyer_email, gig_id = order.id, cast.buyer.email, cast.gig.id
+
+    def signed_in_client():
+        client = httpx.Client(base_url=live_server, timeout=20)
+        token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/signin").text).group(1)
+        assert client.post("/signin", data={"email": buyer_email, "password": PASSWORD,
+                                            "csrf_token": token}).status_code == 303
+        page = client.get(f"/orders/{order_id}").text
+        return client, re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+    clients = [signed_in_client() for _ in range(2)]
+    barrier = threading.Barrier(2)
+
+    def accept(pair):
+        client, token = pair
+        barrier.wait()
+        return client.post(f"/orders/{order_id}/actions/accept", data={"csrf_token": token}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        codes = sorted(pool.map(accept, clients))
+    for client, _ in clients:
+        client.close()
+    assert codes == [303, 409]
+    with app.app_context():
+        assert db.session.get(Order, order_id).status == "completed"
+        releases = db.session.scalars(select(LedgerTransaction).where(
+            LedgerTransaction.order_id == order_id, LedgerTransaction.kind == "escrow_release")).all()
+        assert len(releases) == 1
+        assert db.session.scalar(select(func.count()).select_from(OrderEvent)
+                                 .where(OrderEvent.order_id == order_id, OrderEvent.action == "accept")) == 1
+        assert db.session.get(Gig, gig_id).orders_completed == 1
+        assert unbalanced_transactions() == []
