@@ -64,6 +64,8 @@ class Config:
     PLATFORM_FEE_BPS = int(os.environ.get("PLATFORM_FEE_BPS", "1000"))
     PAYOUT_MINIMUM_CENTS = int(os.environ.get("PAYOUT_MINIMUM_CENTS", "2000"))
     CLEARANCE_DAYS = int(os.environ.get("CLEARANCE_DAYS", "14"))
+    # Anonymous listing, search and gig pages are cached this long in Redis (0 = off).
+    PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "30"))
     # Uploaded files (gig images, deliveries, member files); default instance/uploads.
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR") or None
     CURRENCY = os.environ.get("CURRENCY", "usd")
@@ -117,6 +119,7 @@ class TestConfig(Config):
     WTF_CSRF_ENABLED = True
     # argon2's cheapest parameters keep hundreds of test sign-ins fast; never outside tests.
     ARGON2_PROFILE = "CHEAPEST"
+    PAGE_CACHE_SECONDS = 0  # tests of the cache turn it on explicitly
 
 
 class ProductionConfig(Config):

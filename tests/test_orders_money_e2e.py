@@ -192,7 +192,7 @@ def test_two_accepts_at_once_complete_the_order_once(app, live_server):
 
     def signed_in_client():
         client = httpx.Client(base_url=live_server, timeout=20)
-        token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/signin").text).group(1)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/signin").text).group(1)
         assert client.post("/signin", data={"email": buyer_email, "password": PASSWORD,
                                             "csrf_token": token}).status_code == 303
         page = client.get(f"/orders/{order_id}").text

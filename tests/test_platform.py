@@ -61,10 +61,12 @@ def test_security_headers_on_every_page(client):
     assert "frame-ancestors 'none'" in client.get("/nope").headers["Content-Security-Policy"]
 
 
-def test_page_has_csrf_meta_and_vendored_htmx(client):
-    page = client.get("/").get_data(as_text=True)
-    assert '<meta name="csrf-token"' in page
-    assert 'hx-boost="true"' in page
+def test_signed_in_pages_carry_the_csrf_meta_tag_and_vendored_htmx(client, make_user, sign_in):
+    anonymous = client.get("/").get_data(as_text=True)
+    assert 'hx-boost="true"' in anonymous
+    assert '<meta name="csrf-token"' not in anonymous  # anonymous pages may come from the page cache
+    sign_in(make_user())
+    assert '<meta name="csrf-token"' in client.get("/").get_data(as_text=True)
     with client.get("/static/vendor/htmx.min.js") as htmx:
         assert htmx.status_code == 200
         assert b"htmx.org 2." in htmx.data[:100]

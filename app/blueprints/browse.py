@@ -2,6 +2,7 @@
 from flask import Blueprint, redirect, request, url_for
 from flask_login import current_user
 
+from app.pagecache import cached_for_anonymous
 from app.services import search
 from app.web import render
 
@@ -9,6 +10,7 @@ bp = Blueprint("browse", __name__)
 
 
 @bp.route("/gigs")
+@cached_for_anonymous
 def index():
     """The listing: search, filters, sort and pages; htmx gets only the results block.
 
@@ -38,6 +40,7 @@ def category(slug):
 
 
 @bp.route("/gigs/<slug>")
+@cached_for_anonymous
 def detail(slug):
     """A gig's page; drafts, paused and other unpublished gigs only for their seller and admins."""
     gig = search.get_gig_for_viewer_or_404(slug, current_user)

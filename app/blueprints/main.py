@@ -3,6 +3,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from app.extensions import db
+from app.pagecache import cached_for_anonymous
 from app.services import search
 from app.tasks import get_redis
 from app.web import render
@@ -11,6 +12,7 @@ bp = Blueprint("main", __name__)
 
 
 @bp.route("/")
+@cached_for_anonymous
 def index():
     """The storefront: search, categories, popular and top-rated gigs."""
     return render("main/index.html", categories=search.list_categories(), counts=search.category_counts(),

@@ -22,6 +22,7 @@ from app.extensions import db
 from app.models import Category, Gig, GigExtra, GigImage, GigPackage, GigQuestion
 from app.models.gig import MAX_IMAGES, MAX_PRICE_CENTS, MIN_PRICE_CENTS, QUESTION_KINDS, TIERS
 from app.money import format_cents
+from app.pagecache import bump_catalog_version
 from app.services import storage
 from app.services.audit import record_audit_event
 from app.services.companies import slugify
@@ -458,6 +459,8 @@ def transition_gig(gig, action, actor, *, reason=None):
         gig.rejection_reason = reason
     record_audit_event(f"gig.{action}", actor=actor, company=gig.company, subject=gig,
                        previous=previous, status=target, **({"reason": reason} if reason else {}))
+    if "published" in (previous, target):
+        bump_catalog_version()
     if action in ("approve", "reject"):
         _notify_sellers(gig, action, reason)
         record_event(gig.company_id, f"gig.{target}", {

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from app.clock import now
 from app.extensions import db
 from app.models import Gig, Order, Review
+from app.pagecache import bump_catalog_version
 from app.services.notifications import notify_user
 from app.services.orders import actor_for, lock_order, seller_recipients
 
@@ -59,6 +60,7 @@ def leave_review(order, buyer, rating, body):
     db.session.execute(update(Gig).where(Gig.id == order.gig_id).values(
         rating_sum=Gig.rating_sum + stars, rating_count=Gig.rating_count + 1))
     db.session.flush()
+    bump_catalog_version()
     for user in seller_recipients(order):
         notify_user(user, "review.created", f"{buyer.display_name} left {stars}★ on order #{order.id}",
                     body=body[:200], link=f"/orders/{order.id}")
