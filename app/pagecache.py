@@ -3,31 +3,44 @@
 Only GET requests from visitors with an empty session are cached, so a cached page never
 carries anyone's CSRF token, flash messages or name; signed-in users always get a fresh page.
 Entries live `PAGE_CACHE_SECONDS` (0 turns the cache off) under a catalogue version that
-`bump_catalog_version()` moves whenever what these pages show changes.
+`bump_catalog_version()` moves whenever what these pages show changes. A hit costs one Redis
+GET: each process re-reads the version at most once a second.
 """
 import json
+import time
 from functools import wraps
 
 from flask import current_app, request, session
 from flask_login import current_user
 
+from app.extensions import limiter
 from app.tasks import get_redis
 
 VERSION_KEY = "pagecache:version"
+VERSION_RECHECK_SECONDS = 1.0
 KEPT_HEADERS = ("Vary", "HX-Push-Url", "Content-Type")
+_version = {"value": b"0", "read_at": float("-inf")}
 
 
-def _variant():
-    return "|".join(request.headers.get(name, "") for name in ("HX-Request", "HX-Boosted", "HX-Target"))
+def _current_version(redis):
+    moment = time.monotonic()
+    if moment - _version["read_at"] >= VERSION_RECHECK_SECONDS:
+        _version["value"] = redis.get(VERSION_KEY) or b"0"
+        _version["read_at"] = moment
+    return _version["value"].decode()
 
 
 def _key(redis):
-    version = redis.get(VERSION_KEY) or b"0"
-    return f"pagecache:{version.decode()}:{request.full_path}:{_variant()}"
+    variant = "|".join(request.headers.get(name, "") for name in ("HX-Request", "HX-Boosted", "HX-Target"))
+    return f"pagecache:2:{_current_version(redis)}:{request.full_path}:{variant}"
 
 
 def cached_for_anonymous(view):
-    """Serve the view from Redis for anonymous visitors; store its 200 answers for a while."""
+    """Serve the view from Redis for anonymous visitors; store its 200 answers for a while.
+
+    Cached views are exempt from rate limits (they have none, and the check costs a Redis
+    round trip per request).
+    """
 
     @wraps(view)
     def wrapped(*args, **kwargs):
@@ -41,23 +54,27 @@ def cached_for_anonymous(view):
         except Exception:  # a cache outage must not take the page down
             return view(*args, **kwargs)
         if hit is not None:
-            entry = json.loads(hit)
-            return entry["body"], 200, entry["headers"]
+            headers, _, body = hit.partition(b"\n")
+            return body, 200, json.loads(headers)
         response = current_app.make_response(view(*args, **kwargs))
         if response.status_code == 200 and not session:
             headers = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
             try:
-                redis.set(key, json.dumps({"body": response.get_data(as_text=True), "headers": headers}), ex=ttl)
+                redis.set(key, json.dumps(headers).encode() + b"\n" + response.get_data(), ex=ttl)
             except Exception:
                 current_app.logger.warning("page cache unavailable", exc_info=True)
         return response
 
-    return wrapped
+    return limiter.exempt(wrapped)
 
 
 def bump_catalog_version():
-    """Make every cached page stale (call when gigs, prices or ratings change)."""
+    """Make every cached page stale (call when gigs, prices or ratings change).
+
+    Other processes notice within VERSION_RECHECK_SECONDS; this one at once.
+    """
     try:
-        get_redis().incr(VERSION_KEY)
+        _version["value"] = str(get_redis().incr(VERSION_KEY)).encode()
+        _version["read_at"] = time.monotonic()
     except Exception:
         current_app.logger.warning("page cache version not bumped", exc_info=True)
