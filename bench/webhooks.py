@@ -102,6 +102,8 @@ def prepare_messages(app, sink_url, count):
         owner = db.session.scalar(select(User).where(User.email == "bench@example.com")) \
             or register_user("bench@example.com", "bench-password-123", "Bench", "sell")
         company = owner.seller_company or create_seller_company(owner, "Bench Studio")
+        for stale in outbound.list_endpoints(company):  # from an earlier run, another sink
+            outbound.delete_endpoint(stale)
         outbound.create_endpoint(company, sink_url)
         db.session.commit()
         events = [outbound.record_event(company.id, "order.created", {"order_id": n, "amount_cents": 4200})

@@ -1,7 +1,7 @@
 """outbound webhooks: endpoints, the event outbox, messages and delivery attempts
 
 Revision ID: 0009
-Revises: 0003
+Revises: 0008
 Create Date: 2026-11-23 00:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0009'
-down_revision = '0003'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

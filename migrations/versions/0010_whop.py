@@ -1,7 +1,7 @@
 """whop: linked Whop accounts, company and experience links, Whop payments, member areas
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0009
 Create Date: 2026-11-22 23:53:15.216516
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0010'
-down_revision = '0004'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
