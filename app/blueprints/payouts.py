@@ -4,6 +4,7 @@ from flask_login import current_user
 
 from app.access import seller_required
 from app.extensions import db
+from app.money import parse_amount_cents
 from app.services.ledger import company_balances
 from app.services.payouts import (PayoutError, lifetime_paid_out, payout_history, weekly_earnings,
                                   withdraw_funds)
@@ -37,18 +38,10 @@ def index():
     return _page()
 
 
-def _parse_cents(raw):
-    text = (raw or "").strip().replace(",", "").lstrip("$")
-    whole, _, frac = text.partition(".")
-    if not whole.isdigit() or len(frac) > 2 or (frac and not frac.isdigit()):
-        return None
-    return int(whole) * 100 + int((frac + "00")[:2])
-
-
 @bp.route("/withdraw", methods=["POST"])
 @seller_required(roles=("owner", "admin"))
 def withdraw():
-    amount = _parse_cents(request.form.get("amount"))
+    amount = parse_amount_cents(request.form.get("amount"))
     if amount is None:
         return _page("Enter an amount like 150.00.", request.form.get("amount", ""), 422)
     try:

@@ -74,6 +74,13 @@ def refundable_cents(payment):
     return payment.amount_cents - payment.refunded_cents
 
 
+def split_refund(order, amount_cents):
+    """(fee returned by the platform, part taken from the seller) of refunding `amount_cents`:
+    the platform gives back its fee in proportion to the amount, rounded half up."""
+    fee_returned = (order.fee_cents * amount_cents + order.total_cents // 2) // order.total_cents
+    return fee_returned, amount_cents - fee_returned
+
+
 def refund_order(order, amount_cents, *, reason, actor=None):
     """Refund `amount_cents` of an order's payment to the buyer, from escrow.
 
@@ -88,8 +95,7 @@ def refund_order(order, amount_cents, *, reason, actor=None):
         raise RefundError("Refund a positive amount.")
     if amount_cents > refundable_cents(payment):
         raise RefundError(f"At most {refundable_cents(payment)} cents can still be refunded.")
-    fee_returned = (order.fee_cents * amount_cents + order.total_cents // 2) // order.total_cents
-    seller_share = amount_cents - fee_returned
+    fee_returned, seller_share = split_refund(order, amount_cents)
     if seller_share > escrow_remaining(order):
         raise RefundError("The seller's share has already been released from escrow.")
     refund = Refund(company_id=order.company_id, payment_id=payment.id, order_id=order.id,
@@ -138,8 +144,7 @@ def record_external_refund(order, refunded_total_cents):
     amount = refunded_total_cents - payment.refunded_cents if payment else 0
     if amount <= 0:
         return None
-    fee_returned = (order.fee_cents * amount + order.total_cents // 2) // order.total_cents
-    seller_share = amount - fee_returned
+    fee_returned, seller_share = split_refund(order, amount)
     refund = Refund(company_id=order.company_id, payment_id=payment.id, order_id=order.id,
                     amount_cents=amount, seller_share_cents=seller_share, fee_returned_cents=fee_returned,
                     currency=payment.currency, reason="Refunded directly in Stripe", status="succeeded")

@@ -11,14 +11,13 @@ import io
 import re
 import warnings
 
-import nh3
 from flask import has_request_context, url_for
-from markdown_it import MarkdownIt
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from app.clock import now
 from app.extensions import db
+from app.markdown import render_markdown
 from app.models import Category, Gig, GigExtra, GigImage, GigPackage, GigQuestion
 from app.models.gig import MAX_IMAGES, MAX_PRICE_CENTS, MIN_PRICE_CENTS, QUESTION_KINDS, TIERS
 from app.money import format_cents
@@ -52,9 +51,6 @@ TRANSITIONS = {
     ("paused", "edit", "seller"): "review",
 }
 
-_markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-_ALLOWED_TAGS = {"p", "br", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
-                 "h2", "h3", "h4", "hr", "a", "table", "thead", "tbody", "tr", "th", "td"}
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9 +#.-]{0,29}$")
 
 
@@ -76,13 +72,6 @@ class KycNotVerified(GigStateError):
 
 class GigForbidden(PermissionError):
     """The actor may not do this to this gig (HTTP 403)."""
-
-
-def render_description(markdown_text):
-    """Markdown → sanitised HTML (no raw HTML, safe links)."""
-    return nh3.clean(_markdown.render(markdown_text or ""), tags=_ALLOWED_TAGS,
-                     attributes={"a": {"href", "title"}, "th": {"align"}, "td": {"align"}},
-                     link_rel="noopener noreferrer nofollow")
 
 
 def inspect_image(data):
@@ -323,7 +312,7 @@ def save_gig(company, actor, data, *, gig=None, uploads=(), remove_image_ids=())
     gig.title = clean["title"]
     gig.category_id = clean["category_id"]
     gig.description_md = clean["description_md"]
-    gig.description_html = render_description(clean["description_md"])
+    gig.description_html = render_markdown(clean["description_md"])
     gig.tags = ",".join(clean["tags"])
     gig.faq = clean["faq"]
 

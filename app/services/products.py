@@ -3,6 +3,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.markdown import render_markdown
+from app.money import parse_amount_cents
 from app.models import Product
 from app.models.product import BILLING
 from app.services.companies import slugify
@@ -14,15 +15,6 @@ class ProductError(ValueError):
         self.errors = errors
 
 
-def _cents(raw):
-    """'12.50' → 1250; None when not a price."""
-    text = (raw or "").strip().replace(",", "").lstrip("$")
-    whole, _, frac = text.partition(".")
-    if not whole.isdigit() or (frac and (not frac.isdigit() or len(frac) > 2)):
-        return None
-    return int(whole) * 100 + int((frac + "00")[:2])
-
-
 def validate_product_form(form):
     """Cleaned product fields from a form, or ProductError with one message per bad field."""
     errors, data = {}, {}
@@ -32,7 +24,7 @@ def validate_product_form(form):
     data["description_md"] = (form.get("description") or "").strip()
     if len(data["description_md"]) > 20000:
         errors["description"] = "Keep the description under 20,000 characters."
-    price = _cents(form.get("price"))
+    price = parse_amount_cents(form.get("price"))
     if price is None or not 100 <= price <= 1_000_000:
         errors["price"] = "Price must be between 1.00 and 10,000.00."
     data["price_cents"] = price
