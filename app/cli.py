@@ -1,6 +1,6 @@
 """Flask CLI commands: `flask users make-admin`, `flask seed-demo`."""
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app.extensions import db
 from app.services.accounts import AccountError, grant_admin
@@ -22,6 +22,7 @@ def make_admin(email):
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo():
     """Load idempotent demo data and print the demo sign-ins (ROLE EMAIL PASSWORD)."""
     from app.seed import seed_demo_data

@@ -50,6 +50,8 @@ class Config:
     APP_BASE_URL = os.environ.get("APP_BASE_URL", "http://127.0.0.1:5000")
     SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", True)
     SANDBOX_URL = os.environ.get("SANDBOX_URL", "http://127.0.0.1:5055")
+    # `flask seed-demo` gives demo sellers real Connect accounts in the sandbox (starting one if needed).
+    SEED_SANDBOX_ACCOUNTS = env_bool("SEED_SANDBOX_ACCOUNTS", True)
 
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", DEV_STRIPE_SECRET_KEY)
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET)
@@ -120,6 +122,7 @@ class TestConfig(Config):
     # argon2's cheapest parameters keep hundreds of test sign-ins fast; never outside tests.
     ARGON2_PROFILE = "CHEAPEST"
     PAGE_CACHE_SECONDS = 0  # tests of the cache turn it on explicitly
+    SEED_SANDBOX_ACCOUNTS = False  # the seed test that wants them uses the sandbox fixture
 
 
 class ProductionConfig(Config):

@@ -1,11 +1,20 @@
 """Demo data for `flask seed-demo`. Running it twice changes nothing."""
 import io
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from urllib.parse import urlsplit
 
+import httpx
+import stripe
+from flask import current_app
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Category, Gig, User
+from app.payments import get_gateway
 from app.services.accounts import hash_password
 from app.services.companies import create_seller_company, ensure_platform_company, slugify
 from app.services.gigs import save_gig, transition_gig
@@ -75,7 +84,60 @@ def seed_demo_data():
     _seed_gigs(sellers, _user(*ADMINS[0], is_admin=True))
     logins += seed_demo_licenses()
     db.session.commit()
+    if current_app.config["SANDBOX_ENABLED"] and current_app.config["SEED_SANDBOX_ACCOUNTS"]:
+        connect_demo_sellers_to_sandbox([sellers[email].seller_company for email in VERIFIED_SELLERS])
+        db.session.commit()
     return logins
+
+
+def connect_demo_sellers_to_sandbox(companies):
+    """Give verified demo sellers real, verified Connect accounts in the sandbox, so product
+    sales (destination charges) and payouts (transfers) work in `make run`.
+
+    Starts a sandbox process for the moment if none answers at SANDBOX_URL. Idempotent: an
+    account the sandbox still knows is kept; a placeholder or forgotten one is replaced.
+    """
+    base = current_app.config["SANDBOX_URL"]
+    with _running_sandbox(base):
+        gateway = get_gateway()
+        for company in companies:
+            if company.stripe_account_id and not company.stripe_account_id.startswith("acct_demo_"):
+                try:
+                    gateway.retrieve_account(company.stripe_account_id)
+                    continue
+                except stripe.InvalidRequestError:
+                    pass
+            account = gateway.create_connected_account(company.id, company.email)
+            httpx.post(f"{base}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"},
+                       timeout=10).raise_for_status()
+            company.stripe_account_id = account.id
+
+
+@contextmanager
+def _running_sandbox(base):
+    if _answers(base):
+        yield
+        return
+    port = urlsplit(base).port or 5055
+    process = subprocess.Popen([sys.executable, "-m", "app.sandbox", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not _answers(base):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"the sandbox did not start on {base}")
+            time.sleep(0.2)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _answers(base):
+    try:
+        return httpx.get(f"{base}/_sandbox/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _package(tier, title, description, price_cents, days, revisions):

@@ -163,3 +163,25 @@ def test_cron_schedule_registers_sweeps():
 
     names = [job["func"].__name__ for job in cron._job_data_registry]
     assert "prune_notifications" in names
+
+
+@pytest.mark.committed
+def test_seeded_sellers_get_verified_sandbox_accounts(app, sandbox, monkeypatch):
+    from app.payments import get_gateway
+
+    monkeypatch.setitem(app.config, "SEED_SANDBOX_ACCOUNTS", True)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        from app.extensions import db
+
+        verified = db.session.scalars(select(Company).where(Company.kyc_status == "verified",
+                                                            Company.kind == "seller")).all()
+        assert len(verified) == 2
+        for company in verified:
+            account = get_gateway().retrieve_account(company.stripe_account_id)
+            assert account.charges_enabled and account.payouts_enabled
+        first_ids = [company.stripe_account_id for company in verified]
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        assert [db.session.get(Company, company.id).stripe_account_id for company in verified] == first_ids

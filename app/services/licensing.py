@@ -719,7 +719,7 @@ DEMO_PRODUCT = ("devon-cli-pro", "Devon CLI Pro", "A command-line toolkit for de
 
 
 def seed_demo_licenses(seller_email="devon@tradepost.test",
-                       buyer_emails=("bob@tradepost.test", "carol@tradepost.test")):
+                       buyer_emails=("bob@tradepost.test", "carol@tradepost.test", "dan@tradepost.test")):
     """Demo: a licensed product of the seller, owned by each buyer, each key active on one
     machine. Idempotent; returns [("license", KEY, buyer email)] for `flask seed-demo` to print."""
     seller = db.session.scalar(select(User).where(User.email == seller_email))
