@@ -242,7 +242,7 @@ def test_seed_demo_prints_a_license_line_and_stays_idempotent(app, db):
     runner = app.test_cli_runner()
     first = runner.invoke(args=["seed-demo"]).output.strip().splitlines()
     lines = [line.split() for line in first if line.startswith("license ")]
-    assert [email for _, _, email in lines] == ["bob@tradepost.test", "carol@tradepost.test"]
+    assert [email for _, _, email in lines] == ["bob@tradepost.test", "carol@tradepost.test", "dan@tradepost.test"]
     assert all(re.match(r"^DEV(-[0-9A-Z]{5}){6}$", key) for _, key, _ in lines)
     assert runner.invoke(args=["seed-demo"]).output.strip().splitlines() == first
     license = db.session.scalar(select(License).where(License.key_hash == licensing.hash_key(lines[0][1])))
