@@ -246,4 +246,4 @@ def test_seed_demo_prints_a_license_line_and_stays_idempotent(app, db):
     assert all(re.match(r"^DEV(-[0-9A-Z]{5}){6}$", key) for _, key, _ in lines)
     assert runner.invoke(args=["seed-demo"]).output.strip().splitlines() == first
     license = db.session.scalar(select(License).where(License.key_hash == licensing.hash_key(lines[0][1])))
-    assert license.activation_count == 1 and db.session.scalar(select(func.count()).select_from(License)) == 2
+    assert license.activation_count == 1 and db.session.scalar(select(func.count()).select_from(License)) == 3
