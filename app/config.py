@@ -133,12 +133,13 @@ class ProductionConfig(Config):
     WEBHOOKS_REQUIRE_HTTPS = env_bool("WEBHOOKS_REQUIRE_HTTPS", True)
 
     def validate(self):
-        for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
+        for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "LICENSE_SIGNING_KEY"):
             if not os.environ.get(name):
                 raise ConfigError(f"production needs {name} set in the environment")
         if self.SANDBOX_ENABLED:
             raise ConfigError("production refuses SANDBOX_ENABLED: use real Stripe and Whop keys")
         self.SECRET_KEY = os.environ["SECRET_KEY"]
+        self.LICENSE_SIGNING_KEY = os.environ["LICENSE_SIGNING_KEY"]
         self.SQLALCHEMY_DATABASE_URI = database_url(os.environ["DATABASE_URL"])
         self.REDIS_URL = self.RATELIMIT_STORAGE_URI = os.environ["REDIS_URL"]
 

@@ -10,6 +10,7 @@ ports, and drives each URL with wrk (or a Python generator when wrk is missing) 
 time with fixed concurrency. One server is loaded at a time.
 """
 import argparse
+import base64
 import os
 import statistics
 import subprocess
@@ -48,6 +49,7 @@ def drop_database(url):
 def production_env(port):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "STRIPE_API_BASE", "WHOP_API_BASE"))}
     env.update(TRADEPOST_ENV="production", SECRET_KEY="bench-secret-key-not-for-real-use",
+               LICENSE_SIGNING_KEY=base64.b64encode(os.urandom(32)).decode(),
                DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, APP_BASE_URL=f"http://127.0.0.1:{port}",
                FLASK_APP="app", PYTHONPATH=str(ROOT))
     return env

@@ -72,9 +72,12 @@ def test_signed_in_pages_carry_the_csrf_meta_tag_and_vendored_htmx(client, make_
         assert b"htmx.org 2." in htmx.data[:100]
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "LICENSE_SIGNING_KEY")
+
+
+@pytest.mark.parametrize("missing", REQUIRED_IN_PRODUCTION)
 def test_production_refuses_to_start_without_required_settings(monkeypatch, missing):
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
+    for name in REQUIRED_IN_PRODUCTION:
         monkeypatch.setenv(name, "x")
     monkeypatch.delenv(missing)
     with pytest.raises(ConfigError, match=missing):
@@ -82,7 +85,7 @@ def test_production_refuses_to_start_without_required_settings(monkeypatch, miss
 
 
 def test_production_refuses_the_sandbox(monkeypatch):
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
+    for name in REQUIRED_IN_PRODUCTION:
         monkeypatch.setenv(name, "x")
     config = type("Sandboxed", (ProductionConfig,), {"SANDBOX_ENABLED": True})
     with pytest.raises(ConfigError, match="SANDBOX"):
@@ -93,6 +96,7 @@ def test_production_config_is_secure(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "s3cret")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
     monkeypatch.setenv("REDIS_URL", "redis://h:6379/0")
+    monkeypatch.setenv("LICENSE_SIGNING_KEY", "c2VlZA==")
     config = ProductionConfig()
     config.validate()
     assert config.SESSION_COOKIE_SECURE is True
