@@ -12,29 +12,24 @@ from a Python thread generator when wrk is missing, at fixed concurrency for a f
 server is loaded at a time; the baseline is measured before and after each round.
 """
 import argparse
-import base64
-import http.client
 import json
 import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 
 from app.services.licensing import hash_key
+from bench import harness, loadgen
+from bench.harness import ROOT, drop_database, gunicorn, recreate_database, wait_ready
 
-ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tp_lic_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 APP_PORT = int(os.environ.get("BENCH_PORT", "5133"))
@@ -43,68 +38,11 @@ GOAL_RATIO, GOAL_P99_MS = 0.5, 25.0
 FINGERPRINT = "bench-host"
 
 
-@dataclass
-class Result:
-    requests: int
-    seconds: float
-    p99_ms: float
-    errors: int
-
-    @property
-    def rps(self):
-        return self.requests / self.seconds if self.seconds else 0.0
-
-
-# ---- database and servers -----------------------------------------------------------------
-
-def _admin_url(url):
-    return urlsplit(url)._replace(path="/postgres").geturl()
-
-
-def recreate_database(url):
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url):
-    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
-
-
 def production_env():
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    seed = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                                      serialization.NoEncryption())
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "STRIPE_API_BASE", "WHOP_API_BASE"))}
-    env.update(TRADEPOST_ENV="production", SECRET_KEY="bench-secret-key-not-for-real-use",
-               DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, APP_BASE_URL=f"http://127.0.0.1:{APP_PORT}",
-               LICENSE_SIGNING_KEY=base64.b64encode(seed).decode(),
-               LICENSE_RATE_LIMIT_PER_IP="100000000/minute", LICENSE_RATE_LIMIT_PER_KEY="100000000/minute",
-               FLASK_APP="app", PYTHONPATH=str(ROOT))
-    return env
-
-
-def gunicorn(target, port, env, log):
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync",
-         "--bind", f"127.0.0.1:{port}", "--error-logfile", log, target],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_ready(url, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
+    # Rate limits raised so the limiter still runs on every request but never refuses.
+    return harness.production_env(APP_PORT, DATABASE_URL, REDIS_URL,
+                                  LICENSE_RATE_LIMIT_PER_IP="100000000/minute",
+                                  LICENSE_RATE_LIMIT_PER_KEY="100000000/minute")
 
 
 def post(url, body):
@@ -170,70 +108,22 @@ end
 """
 
 
-def _ms(value, unit):
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
 def run_wrk(base, path, values, body_format, connections, seconds, workdir):
     script = Path(workdir) / f"{abs(hash((path, body_format)))}.lua"
     script.write_text(LUA % {"keys": ", ".join(json.dumps(v) for v in values),
                              "body": json.dumps(body_format), "path": path})
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
-                         capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    elapsed = re.search(r"requests in ([\d.]+)(us|ms|s)", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    n_errors = (int(errors.group(1)) if errors else 0) + (sum(map(int, sockets.groups())) if sockets else 0)
-    return Result(requests, _ms(*elapsed.groups()) / 1000.0, _ms(*p99.groups()), n_errors)
+    return loadgen.run_wrk(base, connections, seconds, script=script)
 
 
-def run_threads(base, path, values, body_format, connections, seconds, max_requests=200_000):
-    """Fallback generator: keep-alive http.client POSTs, bounded in time and count."""
-    parts = urlsplit(base)
-    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        raise ValueError("benchmarks only target loopback")
-    deadline, lock = time.monotonic() + seconds, threading.Lock()
-    latencies, errors, budget = [], [0], [max_requests]
+def run_threads(base, path, values, body_format, connections, seconds):
+    """Fallback generator: the same POST bodies from Python threads."""
+    generators = {}
 
-    def worker(n):
-        conn, mine, rng = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10), [], random.Random(n)
-        counter = 0
-        while time.monotonic() < deadline:
-            with lock:
-                if budget[0] <= 0:
-                    break
-                budget[0] -= 1
-            counter += 1
-            body = (body_format % (rng.choice(values), rng.randrange(2**31), counter)).encode()
-            start = time.perf_counter()
-            try:
-                conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-                response = conn.getresponse()
-                response.read()
-                ok = response.status < 400
-            except (OSError, http.client.HTTPException):
-                ok = False
-                conn.close()
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-            mine.append(time.perf_counter() - start)
-            if not ok:
-                with lock:
-                    errors[0] += 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
+    def make_body(worker, number):
+        rng = generators.setdefault(worker, random.Random(worker))
+        return (body_format % (rng.choice(values), rng.randrange(2**31), number)).encode()
 
-    started = time.monotonic()
-    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(seconds + 15)
-    latencies.sort()
-    p99 = latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000 if latencies else 0.0
-    return Result(len(latencies), time.monotonic() - started, p99, errors[0])
+    return loadgen.run_threads(base + path, connections, seconds, make_body=make_body)
 
 
 def load(target, connections, seconds, workdir):

@@ -10,68 +10,27 @@ ports, and drives each URL with wrk (or a Python generator when wrk is missing) 
 time with fixed concurrency. One server is loaded at a time.
 """
 import argparse
-import base64
 import os
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 
+from bench import harness
+from bench.harness import ROOT, drop_database, gunicorn, recreate_database, wait_ready
 from bench.loadgen import generator_name, load
 
-ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tp_browse_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
 APP_PORT = int(os.environ.get("BENCH_PORT", "5112"))
 GOAL = 0.35
 
 
-def recreate_database(url):
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url):
-    parts = urlsplit(url)
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
-
-
 def production_env(port):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "STRIPE_API_BASE", "WHOP_API_BASE"))}
-    env.update(TRADEPOST_ENV="production", SECRET_KEY="bench-secret-key-not-for-real-use",
-               LICENSE_SIGNING_KEY=base64.b64encode(os.urandom(32)).decode(),
-               DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, APP_BASE_URL=f"http://127.0.0.1:{port}",
-               FLASK_APP="app", PYTHONPATH=str(ROOT))
-    return env
-
-
-def gunicorn(target, port, env, log):
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync",
-         "--bind", f"127.0.0.1:{port}", "--error-logfile", log, target],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_ready(url, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
+    return harness.production_env(port, DATABASE_URL, REDIS_URL)
 
 
 def fetch(url):

@@ -35,11 +35,13 @@ def _ms(value, unit):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url, connections, seconds, threads=2):
-    """wrk with latency percentiles; non-2xx responses count as errors."""
+def run_wrk(url, connections, seconds, threads=2, script=None):
+    """wrk with latency percentiles (optionally driven by a Lua `script`); non-2xx count as errors."""
     _check_loopback(url)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-                         capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    command += ["-s", str(script)] if script else []
+    out = subprocess.run(command + [url], capture_output=True, text=True, check=True,
+                         timeout=seconds + 30).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     elapsed = re.search(r"requests in ([\d.]+)(us|ms|s)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -51,8 +53,11 @@ def run_wrk(url, connections, seconds, threads=2):
     return Result(requests, _ms(*elapsed.groups()) / 1000.0, _ms(*p99.groups()), n_errors)
 
 
-def run_threads(url, connections, seconds, max_requests=200_000):
-    """Fixed concurrency with keep-alive http.client connections, bounded in time and count."""
+def run_threads(url, connections, seconds, max_requests=200_000, make_body=None):
+    """Fixed concurrency with keep-alive http.client connections, bounded in time and count.
+
+    GETs `url`; with `make_body(worker_number, request_number) -> bytes`, POSTs JSON instead.
+    """
     _check_loopback(url)
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -60,17 +65,22 @@ def run_threads(url, connections, seconds, max_requests=200_000):
     latencies, errors, lock = [], [0], threading.Lock()
     budget = [max_requests]
 
-    def worker():
+    def worker(number):
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-        mine = []
+        mine, sent = [], 0
         while time.monotonic() < deadline:
             with lock:
                 if budget[0] <= 0:
                     break
                 budget[0] -= 1
+            sent += 1
             start = time.perf_counter()
             try:
-                conn.request("GET", path)
+                if make_body is None:
+                    conn.request("GET", path)
+                else:
+                    conn.request("POST", path, body=make_body(number, sent),
+                                 headers={"Content-Type": "application/json"})
                 response = conn.getresponse()
                 response.read()
                 ok = response.status < 400
@@ -87,14 +97,14 @@ def run_threads(url, connections, seconds, max_requests=200_000):
             latencies.extend(mine)
 
     started = time.monotonic()
-    workers = [threading.Thread(target=worker, daemon=True) for _ in range(connections)]
+    workers = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(connections)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(seconds + 15)
     elapsed = time.monotonic() - started
     latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else 0.0
+    p99 = latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000 if latencies else 0.0
     return Result(len(latencies), elapsed, p99, errors[0])
 
 

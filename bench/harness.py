@@ -1,0 +1,64 @@
+"""What every server benchmark here shares: a scratch PostgreSQL database, the app's
+production environment, gunicorn processes like the Procfile's, and a readiness wait."""
+import base64
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _admin_url(url):
+    return urlsplit(url)._replace(path="/postgres").geturl()
+
+
+def _name(url):
+    return urlsplit(url).path.lstrip("/")
+
+
+def recreate_database(url):
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{_name(url)}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{_name(url)}"')
+
+
+def drop_database(url):
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{_name(url)}" WITH (FORCE)')
+
+
+def production_env(port, database_url, redis_url, **extra):
+    """The environment of a production app process (no sandbox) on loopback `port`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "STRIPE_API_BASE", "WHOP_API_BASE"))}
+    env.update(TRADEPOST_ENV="production", SECRET_KEY="bench-secret-key-not-for-real-use",
+               LICENSE_SIGNING_KEY=base64.b64encode(os.urandom(32)).decode(),
+               DATABASE_URL=database_url, REDIS_URL=redis_url, APP_BASE_URL=f"http://127.0.0.1:{port}",
+               FLASK_APP="app", PYTHONPATH=str(ROOT))
+    env.update(extra)
+    return env
+
+
+def gunicorn(target, port, env, log):
+    """gunicorn with the Procfile's settings (2 sync workers) on loopback."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync",
+         "--bind", f"127.0.0.1:{port}", "--error-logfile", log, target],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_ready(url, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
