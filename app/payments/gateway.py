@@ -138,7 +138,17 @@ class StripeGateway:
 
     # -- Checkout ---------------------------------------------------------------------------------
 
-    def _create_checkout(self, local_checkout_id: int | str, params: dict[str, Any]) -> stripe.checkout.Session:
+    def _create_checkout(self, local_checkout_id: int | str, *, mode: str, line_items: list[dict[str, Any]],
+                         ours: dict[str, str], success_url: str, cancel_url: str,
+                         customer_email: str | None, expires_at: int | None,
+                         **mode_data: Any) -> stripe.checkout.Session:
+        """Create the session with what all three kinds share; `mode_data` adds
+        payment_intent_data or subscription_data. Idempotency key: ``checkout:<local id>``."""
+        params = {
+            "mode": mode, "line_items": line_items, "success_url": success_url, "cancel_url": cancel_url,
+            "client_reference_id": str(local_checkout_id), "customer_email": customer_email,
+            "expires_at": expires_at, "metadata": ours, **mode_data,
+        }
         return self.client.v1.checkout.sessions.create(
             params={k: v for k, v in params.items() if v is not None},
             options={"idempotency_key": f"checkout:{local_checkout_id}"},
@@ -155,20 +165,14 @@ class StripeGateway:
         and ``metadata.checkout_id`` carry our id. Idempotency key: ``checkout:<local id>``.
         """
         ours = _metadata(metadata, checkout_id=local_checkout_id, kind="gig")
-        return self._create_checkout(local_checkout_id, {
-            "mode": "payment",
-            "line_items": _line_items(line_items, currency),
-            "success_url": success_url,
-            "cancel_url": cancel_url,
-            "client_reference_id": str(local_checkout_id),
-            "customer_email": customer_email,
-            "expires_at": expires_at,
-            "metadata": ours,
-            "payment_intent_data": {
+        return self._create_checkout(
+            local_checkout_id, mode="payment", line_items=_line_items(line_items, currency), ours=ours,
+            success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
+            expires_at=expires_at,
+            payment_intent_data={
                 "transfer_group": transfer_group or f"checkout:{local_checkout_id}",
                 "metadata": ours,
-            },
-        })
+            })
 
     def create_product_checkout(self, *, local_checkout_id: int | str,
                                 line_items: Sequence[LineItem | Mapping[str, Any]], currency: str,
@@ -182,22 +186,16 @@ class StripeGateway:
         platform's cut, in minor units). Idempotency key: ``checkout:<local id>``.
         """
         ours = _metadata(metadata, checkout_id=local_checkout_id, kind="product")
-        return self._create_checkout(local_checkout_id, {
-            "mode": "payment",
-            "line_items": _line_items(line_items, currency),
-            "success_url": success_url,
-            "cancel_url": cancel_url,
-            "client_reference_id": str(local_checkout_id),
-            "customer_email": customer_email,
-            "expires_at": expires_at,
-            "metadata": ours,
-            "payment_intent_data": {
+        return self._create_checkout(
+            local_checkout_id, mode="payment", line_items=_line_items(line_items, currency), ours=ours,
+            success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
+            expires_at=expires_at,
+            payment_intent_data={
                 "application_fee_amount": _cents(application_fee_amount, "application_fee_amount"),
                 "transfer_data": {"destination": destination_account},
                 "transfer_group": f"checkout:{local_checkout_id}",
                 "metadata": ours,
-            },
-        })
+            })
 
     def create_subscription_checkout(self, *, local_checkout_id: int | str, name: str, unit_amount: int,
                                      currency: str, interval: Literal["month", "year"],
@@ -223,18 +221,12 @@ class StripeGateway:
         }
         if trial_days:
             subscription_data["trial_period_days"] = _cents(trial_days, "trial_days", 1)
-        return self._create_checkout(local_checkout_id, {
-            "mode": "subscription",
-            "line_items": _line_items([LineItem(name, unit_amount, quantity, description)], currency,
-                                      recurring={"interval": interval}),
-            "success_url": success_url,
-            "cancel_url": cancel_url,
-            "client_reference_id": str(local_checkout_id),
-            "customer_email": customer_email,
-            "expires_at": expires_at,
-            "metadata": ours,
-            "subscription_data": subscription_data,
-        })
+        return self._create_checkout(
+            local_checkout_id, mode="subscription",
+            line_items=_line_items([LineItem(name, unit_amount, quantity, description)], currency,
+                                   recurring={"interval": interval}),
+            ours=ours, success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
+            expires_at=expires_at, subscription_data=subscription_data)
 
     def retrieve_checkout_session(self, session_id: str) -> stripe.checkout.Session:
         """The session now: status open|complete|expired, payment_status, payment_intent, subscription."""
