@@ -5,6 +5,9 @@ Models that mix in `TenantOwned` carry `company_id`. While a tenant is current (
 `company_id = :current` added through `with_loader_criteria`, new rows default to the current
 company, and a flush that would write another company's row raises `TenantViolation`.
 Public pages (browsing, gig pages) and admin pages run without a tenant.
+
+`session.get()` may answer from the identity map without a SELECT, so the scope cannot
+filter it: load tenant rows by id with `select(...).where(Model.id == id)` instead.
 """
 from contextlib import contextmanager
 

@@ -148,3 +148,16 @@ def test_another_buyer_cannot_see_a_checkout(client, db, shop):
     post_form(client, "/signin", {"email": other.email, "password": PASSWORD})
     assert client.get(f"/checkout/{checkout.id}/resume").status_code == 404
     assert client.get("/checkout/success?session_id=cs_test_mine").status_code == 404
+
+
+def test_another_seller_cannot_edit_a_product(client, db, shop):
+    from tests.buy_factories import make_product
+
+    product = make_product(shop["company"])
+    db.session.commit()
+    assert post_form(client, "/signin", {"email": "other@example.com", "password": PASSWORD}).status_code == 303
+    assert client.get(f"/sell/products/{product.id}/edit").status_code == 404
+    response = post_form(client, f"/sell/products/{product.id}/edit", {"title": "Hijacked", "price": "1.00"})
+    assert response.status_code == 404
+    db.session.refresh(product)
+    assert product.title != "Hijacked"

@@ -41,8 +41,9 @@ def create():
 
 
 def get_own_product_or_404(product_id):
-    """The current tenant's product (the tenant scope hides every other company's)."""
-    return db.session.get(Product, product_id) or abort(404)
+    """The current tenant's product. A SELECT (not session.get, which can answer from the
+    identity map without asking the database) so the tenant scope always applies."""
+    return db.session.scalar(select(Product).where(Product.id == product_id)) or abort(404)
 
 
 @bp.route("/sell/products/<int:product_id>/edit", methods=["GET", "POST"])
