@@ -173,7 +173,7 @@ def confirm_link():
         user = confirm_whop_link(pending["user_id"], request.form.get("password", ""), pending)
         if user is not None:
             next_url = session.pop("whop_next", "") or url_for("main.index")
-            begin_session(user, method="whop")
+            begin_session(user, method="whop")  # a fresh session: the pending link goes with the old one
         db.session.commit()
         if user is not None:
             flash("Your Whop account is now linked. Next time, Continue with Whop signs you in.", "success")
