@@ -50,7 +50,7 @@ def create_app(config_class=None):
 
     from app import handlers, models  # noqa: F401  (tables and webhook handlers register on import)
 
-    _configure_login()
+    _configure_login(app)
     _register_blueprints(app)
     _register_error_handlers(app)
     _register_security_headers(app)
@@ -62,16 +62,13 @@ def create_app(config_class=None):
     return app
 
 
-def _configure_login():
-    from app.models import User
+def _configure_login(app):
+    from app.session_auth import configure_login
 
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
-
-    @login_manager.user_loader
-    def load_user(user_id):
-        return db.session.get(User, int(user_id))
+    configure_login(app)
 
 
 def _register_blueprints(app):

@@ -4,6 +4,7 @@
 `.env` file is read first (python-dotenv), so a fresh clone runs with no setup at all.
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -78,6 +79,11 @@ class Config:
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Signed-in sessions (app/services/sessions.py): "Keep me signed in" lasts 30 days from
+    # sign-in; otherwise a session ends after 8 hours without a request, at most 7 days in.
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    USER_SESSION_IDLE_TIMEOUT = timedelta(hours=8)
+    USER_SESSION_MAX_AGE = timedelta(days=7)
 
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = "tp-limits"

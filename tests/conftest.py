@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from flask import has_app_context
+from flask import g, has_app_context, request, request_started, request_tearing_down
 from flask_migrate import upgrade
 from rq import SimpleWorker
 from sqlalchemy import inspect, text
@@ -91,9 +91,31 @@ def app(database_url, redis_url, service_ports, tmp_path_factory):
         SANDBOX_URL=f"http://127.0.0.1:{service_ports['sandbox']}",
     ))
     reset_database(app)
+    _fresh_globals_per_request(app)
     yield app
     with app.app_context():
         _db.engine.dispose()
+
+
+def _fresh_globals_per_request(app):
+    """Give each test-client request a `g` of its own, as every request has in production.
+
+    A request made while the test holds an app context (the `db` fixture) runs in that
+    context, so without this whatever one request put in `g` (the signed-in user, the CSRF
+    token, the tenant) would still be there for the next request, from any client.
+    """
+
+    def started(sender, **_extra):
+        request.environ["tests.g_before"] = set(vars(g))
+
+    def tearing_down(sender, **_extra):
+        before = request.environ.get("tests.g_before")
+        if before is not None:
+            for name in set(vars(g)) - before:
+                delattr(g, name)
+
+    request_started.connect(started, app, weak=False)
+    request_tearing_down.connect(tearing_down, app, weak=False)
 
 
 @pytest.fixture(scope="session")

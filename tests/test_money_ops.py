@@ -168,8 +168,8 @@ def test_members_and_buyers_cannot_withdraw(app, client, seller):
 def test_two_withdrawals_at_once_never_overdraw(app, client, seller, live_server):
     fund_available(app, seller["company_id"], 5000)
     sign_in_as(client, seller["email"])
+    token = csrf_token(client)  # before copying the cookie: the token is stored in it
     cookies = {cookie.key: cookie.value for cookie in client._cookies.values()}
-    token = csrf_token(client)
 
     def withdraw(_):
         return httpx.post(f"{live_server}/sell/payouts/withdraw", data={"amount": "40.00", "csrf_token": token},

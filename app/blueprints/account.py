@@ -1,12 +1,19 @@
-"""The buyer's account: orders and memberships."""
-from flask import Blueprint, request
+"""The buyer's account: orders and memberships; security (password, signed-in sessions)."""
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from app.extensions import db
+from app.extensions import db, limiter
+from app.forms.auth import ChangePasswordForm
 from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
+from app.services.accounts import AccountError, change_password
+from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
+from app.session_auth import begin_session, current_session, forget_session
 from app.web import render
+
+# Postgres integers end here; a larger id in a URL is simply not found.
+MAX_ID = 2**31 - 1
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -23,3 +30,86 @@ def home():
         .order_by(Membership.created_at.desc())).all()
     return render("account/home.html", "orders", orders=db.session.scalars(orders).all(),
                   memberships=memberships, status=status, statuses=ORDER_STATUSES)
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+def _password_change_key():
+    return f"password-change:{getattr(current_user, 'id', None) or request.remote_addr}"
+
+
+def _duration(delta):
+    """'30 days', '8 hours', '15 minutes' for a session lifetime."""
+    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        count, rest = divmod(int(delta.total_seconds()), seconds)
+        if count and not rest:
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{int(delta.total_seconds() // 60)} minutes"
+
+
+def _security_page(form, status=200):
+    config = current_app.config
+    lifetimes = {"idle": _duration(config["USER_SESSION_IDLE_TIMEOUT"]),
+                 "max_age": _duration(config["USER_SESSION_MAX_AGE"]),
+                 "remember": _duration(config["REMEMBER_COOKIE_DURATION"])}
+    body, headers = render("account/security.html", form=form, sessions=list_active_sessions(_user()),
+                           this_session=current_session(), lifetimes=lifetimes)
+    return body, status, headers
+
+
+@bp.route("/security")
+@login_required
+def security():
+    return _security_page(ChangePasswordForm())
+
+
+@bp.route("/security/password", methods=["POST"])
+@login_required
+@limiter.limit("10/hour", key_func=_password_change_key, methods=["POST"])
+def password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user, this = _user(), current_session()
+        try:
+            ended = change_password(user, form.current_password.data, form.new_password.data)
+        except AccountError as exc:
+            db.session.rollback()
+            getattr(form, exc.field).errors.append(exc.message)
+        else:
+            # Every session ended, this one too; this browser gets a fresh one.
+            begin_session(user, method=this.sign_in_method, remember=this.remember)
+            db.session.commit()
+            others = ended - 1
+            flash("Password changed." + (f" {others} other session{'s' if others != 1 else ''} signed out."
+                                         if others > 0 else ""), "success")
+            return redirect(url_for("account.security"), 303)
+    return _security_page(form, 422)
+
+
+@bp.route(f"/security/sessions/<int(max={MAX_ID}):session_id>/revoke", methods=["POST"])
+@login_required
+def revoke_session(session_id):
+    this = current_session()
+    row = revoke_session_of(_user(), session_id)
+    if row is None:
+        abort(404)
+    db.session.commit()
+    if this is not None and row.id == this.id:
+        forget_session()
+        flash("Signed out.", "info")
+        return redirect(url_for("auth.sign_in"), 303)
+    flash(f"Signed out {row.user_agent or 'that device'}.", "success")
+    return redirect(url_for("account.security"), 303)
+
+
+@bp.route("/security/sign-out-everywhere", methods=["POST"])
+@login_required
+def sign_out_all():
+    count = sign_out_everywhere(_user())
+    db.session.commit()
+    forget_session()
+    flash(f"Signed out everywhere ({count} session{'s' if count != 1 else ''}), this browser included.",
+          "info")
+    return redirect(url_for("auth.sign_in"), 303)

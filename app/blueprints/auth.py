@@ -1,10 +1,11 @@
 """Sign up, sign in, sign out."""
 from flask import Blueprint, current_app, flash, redirect, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
 from app.extensions import db, limiter
 from app.forms.auth import SignInForm, SignUpForm
 from app.services.accounts import AccountError, authenticate_user, register_user
+from app.session_auth import begin_session, end_session
 from app.web import render, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -40,8 +41,8 @@ def sign_up():
             db.session.rollback()
             getattr(form, exc.field).errors.append(exc.message)
         else:
+            begin_session(user, method="sign_up")
             db.session.commit()
-            login_user(user)
             flash(f"Welcome to Tradepost, {user.display_name}!", "success")
             return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
     status = 422 if form.errors else 200
@@ -59,9 +60,10 @@ def sign_in():
     error = None
     if form.validate_on_submit():
         user = authenticate_user(form.email.data, form.password.data)
+        if user is not None:
+            begin_session(user, method="password", remember=form.remember.data)
         db.session.commit()
         if user is not None:
-            login_user(user, remember=form.remember.data)
             flash("Signed in.", "success")
             return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
         error = "That email and password don't match an account."
@@ -73,6 +75,6 @@ def sign_in():
 @bp.route("/signout", methods=["POST"])
 @login_required
 def sign_out():
-    logout_user()
+    end_session()
     flash("Signed out.", "info")
     return redirect(url_for("main.index"), 303)

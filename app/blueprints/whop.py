@@ -6,7 +6,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import (Blueprint, abort, current_app, flash, g, redirect, request, session,
                    url_for)
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 from requests import RequestException
 from sqlalchemy import select
 
@@ -19,6 +19,7 @@ from app.services.whop_access import (WhopLinkError, company_link_of, link_whop_
 from app.services.whop_accounts import (WhopAccountError, confirm_whop_link, encrypt_token,
                                         identity_of, is_placeholder_email, link_whop_identity,
                                         sign_in_with_whop, sync_whop_profile, unlink_whop_identity)
+from app.session_auth import begin_session
 from app.tasks import get_redis
 from app.web import render, safe_next
 
@@ -145,10 +146,11 @@ def callback():
             "expires_at": time.time() + PENDING_LINK_TTL,
         }
         return redirect(url_for("whop.confirm_link"), 303)
+    next_url = session.pop("whop_next", "") or url_for("main.index")
+    begin_session(user, method="whop")
     db.session.commit()
-    login_user(user)
     flash("Welcome to Tradepost!" if outcome == "created" else "Signed in with Whop.", "success")
-    return redirect(session.pop("whop_next", "") or url_for("main.index"), 303)
+    return redirect(next_url, 303)
 
 
 def _pending_link():
@@ -169,12 +171,13 @@ def confirm_link():
     error = None
     if request.method == "POST":
         user = confirm_whop_link(pending["user_id"], request.form.get("password", ""), pending)
+        if user is not None:
+            next_url = session.pop("whop_next", "") or url_for("main.index")
+            begin_session(user, method="whop")  # a fresh session: the pending link goes with the old one
         db.session.commit()
         if user is not None:
-            session.pop(PENDING_LINK, None)
-            login_user(user)
             flash("Your Whop account is now linked. Next time, Continue with Whop signs you in.", "success")
-            return redirect(session.pop("whop_next", "") or url_for("main.index"), 303)
+            return redirect(next_url, 303)
         error = "That password doesn't match this account."
     body, headers = render("whop/confirm.html", pending=pending, error=error)
     return body, 401 if error else 200, headers

@@ -1,7 +1,7 @@
-"""Sign-up and sign-in forms."""
+"""Sign-up, sign-in and password-change forms."""
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, RadioField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from app.services.accounts import MIN_PASSWORD_LENGTH
 
@@ -29,3 +29,34 @@ class SignInForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(message="Enter your email.")])
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
     remember = BooleanField("Keep me signed in")
+
+
+MAX_PASSWORD_LENGTH = 256
+
+
+def no_nul(_form, field):
+    """Refuse NUL characters, which no password or name needs."""
+    if field.data and "\x00" in field.data:
+        raise ValidationError("Remove the NUL character.")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password",
+        validators=[DataRequired(message="Enter your current password."),
+                    Length(max=MAX_PASSWORD_LENGTH, message="That isn't your current password."), no_nul],
+    )
+    new_password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired(message="Choose a new password."),
+            Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH,
+                   message=f"Use {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters."),
+            no_nul,
+        ],
+    )
+    confirm_password = PasswordField(
+        "New password again",
+        validators=[DataRequired(message="Type the new password again."),
+                    EqualTo("new_password", message="The two new passwords differ."), no_nul],
+    )

@@ -14,7 +14,8 @@ from app.models.order_activity import (OrderAnswer, OrderDelivery, OrderDispute,
 from app.models.payout import Payout, Refund
 from app.models.product import Membership, Product
 from app.models.user import User
+from app.models.user_session import UserSession
 from app.models.whop import (MemberFile, MemberPost, WhopCompanyLink, WhopIdentity, WhopPayment,
                               WhopProductLink)
 
-__all__ = ["AuditEvent", "Category", "Company", "CompanyMember", "Gig", "GigExtra", "GigImage", "GigPackage", "GigQuestion", "InboundEvent", "LedgerEntry", "LedgerTransaction", "License", "LicenseActivation", "LicensePolicy", "Membership", "Notification", "OutboxEvent", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage", "Order", "Payment", "Payout", "Refund", "Product", "Checkout", "User", "MemberFile", "MemberPost", "WhopCompanyLink", "WhopIdentity", "WhopPayment", "WhopProductLink", "OrderAnswer", "OrderDelivery", "OrderDispute", "OrderEvent", "OrderFile", "OrderMessage", "OutgoingEmail", "Review"]
+__all__ = ["AuditEvent", "Category", "Company", "CompanyMember", "Gig", "GigExtra", "GigImage", "GigPackage", "GigQuestion", "InboundEvent", "LedgerEntry", "LedgerTransaction", "License", "LicenseActivation", "LicensePolicy", "Membership", "Notification", "OutboxEvent", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage", "Order", "Payment", "Payout", "Refund", "Product", "Checkout", "User", "UserSession", "MemberFile", "MemberPost", "WhopCompanyLink", "WhopIdentity", "WhopPayment", "WhopProductLink", "OrderAnswer", "OrderDelivery", "OrderDispute", "OrderEvent", "OrderFile", "OrderMessage", "OutgoingEmail", "Review"]

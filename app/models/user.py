@@ -26,9 +26,27 @@ class User(UserMixin, db.Model):
 
     memberships = relationship("CompanyMember", back_populates="user", lazy="selectin")
 
+    # The token of the session this object was signed in with or loaded for (never stored:
+    # the database keeps only its hash). Flask-Login puts get_id() in the session and
+    # remember cookies, so the cookies carry this token and not the user id.
+    session_token = None
+
     @property
     def is_active(self):
         return self.active
+
+    def get_id(self):
+        if self.session_token is None:
+            raise RuntimeError("sign users in with app.session_auth.begin_session, not login_user")
+        return self.session_token
+
+    def __eq__(self, other):
+        # Users are the same user by id (UserMixin would compare session tokens).
+        if isinstance(other, User):
+            return self is other or (self.id is not None and self.id == other.id)
+        return NotImplemented
+
+    __hash__ = object.__hash__
 
     @property
     def seller_company(self):

@@ -9,6 +9,7 @@ from app.clock import now
 from app.extensions import db
 from app.models import User
 from app.services.audit import record_audit_event
+from app.services.sessions import revoke_user_sessions
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -94,6 +95,26 @@ def authenticate_user(email, password):
     user.last_sign_in_at = now()
     record_audit_event("auth.sign_in", actor=user, subject=user)
     return user
+
+
+def change_password(user, current_password, new_password):
+    """Give `user` a new password once the current one checks out, and end every session of
+    the user (the caller signs the browser that asked in again). Audited. Raises AccountError
+    naming the field and writes nothing when the current password is wrong or the new one short.
+    """
+    if user.password_hash is None:
+        raise AccountError("current_password",
+                           "This account has no password yet: you sign in with Whop.")
+    try:
+        _hasher().verify(user.password_hash, current_password or "")
+    except (VerificationError, InvalidHashError):
+        raise AccountError("current_password", "That isn't your current password.") from None
+    if len(new_password or "") < MIN_PASSWORD_LENGTH:
+        raise AccountError("new_password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    user.password_hash = hash_password(new_password)
+    ended = revoke_user_sessions(user, "password_changed")
+    record_audit_event("auth.password_changed", actor=user, subject=user, sessions_ended=ended)
+    return ended
 
 
 def grant_admin(email):

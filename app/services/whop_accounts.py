@@ -22,6 +22,7 @@ from app.extensions import db
 from app.models import Membership, User, WhopIdentity
 from app.services.accounts import AccountError, authenticate_user, find_user_by_email, normalize_email
 from app.services.audit import record_audit_event
+from app.services.sessions import revoke_user_sessions
 
 PLACEHOLDER_EMAIL_DOMAIN = "users.whop.invalid"
 
@@ -202,6 +203,7 @@ def _adopt(identity, user):
     identity.user_id = user.id
     identity.created_via = "oauth"
     old_user.active = False
+    revoke_user_sessions(old_user, "deactivated")
     db.session.flush()
     db.session.expire(identity)
     record_audit_event("whop.account_adopted", actor=user, subject=old_user,

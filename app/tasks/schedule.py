@@ -2,9 +2,10 @@
 from rq import cron
 
 from app.tasks.inbound import requeue_stale_inbound_events
-from app.tasks.sweeps import prune_notifications
+from app.tasks.sweeps import prune_notifications, prune_user_sessions
 
 cron.register(prune_notifications, queue_name="scheduled", cron="17 3 * * *")
+cron.register(prune_user_sessions, queue_name="scheduled", cron="27 3 * * *")
 cron.register(requeue_stale_inbound_events, queue_name="scheduled", interval=600)
 from app.tasks.outbound import sweep_outbound  # noqa: E402
 cron.register(sweep_outbound, queue_name="scheduled", interval=60)

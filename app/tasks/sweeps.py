@@ -1,14 +1,16 @@
 """Periodic sweeps, registered with RQ's cron scheduler in app/tasks/schedule.py."""
 from datetime import timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 
 from app.clock import now
 from app.extensions import db
-from app.models import Notification
+from app.models import Notification, UserSession
 from app.tasks import job_context
 
 READ_NOTIFICATION_RETENTION = timedelta(days=90)
+# Ended sessions stay listed for the audit trail this long, then go.
+ENDED_SESSION_RETENTION = timedelta(days=30)
 
 
 def prune_notifications():
@@ -19,6 +21,17 @@ def prune_notifications():
             delete(Notification).where(
                 Notification.read_at.is_not(None), Notification.read_at < cutoff
             )
+        )
+        db.session.commit()
+        return result.rowcount
+
+
+def prune_user_sessions():
+    """Delete sessions that ended (expired or signed out) more than 30 days ago; idempotent."""
+    with job_context():
+        cutoff = now() - ENDED_SESSION_RETENTION
+        result = db.session.execute(
+            delete(UserSession).where(or_(UserSession.expires_at < cutoff, UserSession.revoked_at < cutoff))
         )
         db.session.commit()
         return result.rowcount

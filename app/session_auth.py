@@ -1,0 +1,92 @@
+"""Flask-Login on per-session rows: the one way a browser is signed in or out.
+
+Flask-Login's alternative-id mechanism: `User.get_id()` is the session's random token, so the
+session cookie (`_user_id`) and the remember cookie carry that token, never the user id. The
+user loader resolves it with one indexed query (services/sessions.find_active_session); a
+revoked, expired or unknown session, or a deactivated user, means signed out. The token is
+checked at the start of every request that brings a cookie (static files aside), which is
+also where activity is recorded, at most every few minutes.
+"""
+from flask import current_app, g, request, session
+from flask_login import COOKIE_NAME, current_user, login_user, logout_user
+
+from app.extensions import db, login_manager
+from app.services.sessions import (end_user_session, find_active_session, sign_out_session,
+                                   start_user_session, touch_user_session)
+
+
+def configure_login(app):
+    """Register the token loader and the per-request session check on `app`."""
+
+    @login_manager.user_loader
+    def load_user(token):
+        found = find_active_session(token)
+        if found is None:
+            return None
+        user, row = found
+        g.user_session = row
+        return user
+
+    app.before_request(_check_session)
+
+
+def _remember_cookie_name():
+    return current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)
+
+
+def _check_session():
+    if request.endpoint == "static":
+        return
+    if "_user_id" not in session and _remember_cookie_name() not in request.cookies:
+        return
+    if not current_user.is_authenticated:
+        # The cookies name a session that has ended: drop them so the browser stops sending them.
+        logout_user()
+        return
+    if touch_user_session(g.user_session):
+        db.session.commit()
+
+
+def current_session():
+    """The `user_sessions` row of this request's signed-in session, or None."""
+    if not current_user.is_authenticated:
+        return None
+    return g.get("user_session")
+
+
+def begin_session(user, *, method, remember=False):
+    """Sign this browser in as `user` with a brand-new session (flushed; the view commits).
+
+    Nothing from before survives (no session fixation): a session this browser still had is
+    ended, and the cookie's contents, CSRF token included, start afresh. Read anything you
+    need from `session` before calling this.
+    """
+    previous = current_session()
+    if previous is not None:
+        end_user_session(previous, "replaced")
+    session.clear()
+    row, _token = start_user_session(
+        user, method=method, remember=remember, ip_address=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"),
+    )
+    login_user(user, remember=remember)
+    g.user_session = row
+    return row
+
+
+def forget_session():
+    """Sign this browser out locally: empty the session cookie and delete the remember cookie.
+
+    Call after the session row was ended (and committed) by a service.
+    """
+    session.clear()
+    logout_user()
+    g.pop("user_session", None)
+
+
+def end_session():
+    """Sign this browser out: its session row is revoked (audited, committed), cookies dropped."""
+    if current_user.is_authenticated:
+        sign_out_session(current_user._get_current_object(), current_session())
+        db.session.commit()
+    forget_session()
