@@ -28,6 +28,9 @@ from app.devredis import start_redis_server
 from app.extensions import db as _db
 from app.tasks import QUEUE_NAMES, get_queue
 
+# The route coverage gate (see tests/route_coverage.py); pytester drives its self-test.
+pytest_plugins = ["tests.route_coverage", "pytester"]
+
 PASSWORD = "correct-horse-battery"
 
 
@@ -83,13 +86,17 @@ def service_ports():
 
 
 @pytest.fixture(scope="session")
-def app(database_url, redis_url, service_ports, tmp_path_factory):
-    """The app, migrated to head once per run, wired to the sandbox's port."""
+def app(database_url, redis_url, service_ports, tmp_path_factory, route_coverage):
+    """The app, migrated to head once per run, wired to the sandbox's port.
+
+    Every request it answers counts towards the route coverage gate.
+    """
     app = create_app(make_test_config(
         database_url, redis_url, UPLOAD_DIR=str(tmp_path_factory.mktemp("uploads")),
         APP_BASE_URL=f"http://127.0.0.1:{service_ports['app']}",
         SANDBOX_URL=f"http://127.0.0.1:{service_ports['sandbox']}",
     ))
+    route_coverage.watch(app)
     reset_database(app)
     yield app
     with app.app_context():
