@@ -33,6 +33,18 @@ pytest_plugins = ["tests.route_coverage", "pytester"]
 
 PASSWORD = "correct-horse-battery"
 
+# Write routes that take no input and answer every state with a redirect: the one 4xx they
+# can give is the CSRF check (a cross-site POST must not sign anyone out, mark things read,
+# or start, cancel or end a Whop link). Their tests prove it; for these alone the gate
+# counts a CSRF refusal as the route's refusal.
+REFUSED_BY_CSRF_ONLY = {"auth.sign_out", "notifications.read_all", "whop.link", "whop.unlink",
+                        "whop.cancel_link"}
+# Rules the gate lists but does not fail on, each with the reason; remove an entry as soon
+# as its test lands (the gate fails while a covered rule is still listed here).
+ROUTE_COVERAGE_KNOWN_GAPS = {
+    ("POST", "/sell/products/new"): "answers 500 today (issue 13, defect 1); its fix adds the success test",
+}
+
 
 def free_port():
     with socket.socket() as sock:
@@ -96,7 +108,7 @@ def app(database_url, redis_url, service_ports, tmp_path_factory, route_coverage
         APP_BASE_URL=f"http://127.0.0.1:{service_ports['app']}",
         SANDBOX_URL=f"http://127.0.0.1:{service_ports['sandbox']}",
     ))
-    route_coverage.watch(app)
+    route_coverage.watch(app, refused_by_guard=REFUSED_BY_CSRF_ONLY, known_gaps=ROUTE_COVERAGE_KNOWN_GAPS)
     reset_database(app)
     yield app
     with app.app_context():

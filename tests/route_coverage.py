@@ -1,32 +1,41 @@
 """Route coverage gate: every URL rule of the app is exercised by the suite.
 
-A pytest plugin (registered from tests/conftest.py). The `app` fixture hands the app to
-`route_coverage.watch(app)`; from then on every request the app answers — through a Flask
-test client or over real HTTP from the `live_server` thread — is recorded by its URL rule,
-method and outcome. At the end of a full run the session FAILS when a rule (static files
-aside) was never answered with a success for one of its methods (HEAD and OPTIONS aside),
-or when a rule taking POST, PUT, PATCH or DELETE was never answered with a refusal (4xx).
+A pytest plugin, registered from tests/conftest.py. The `app` fixture hands the app to
+`route_coverage.watch(app, ...)`; from then on every request the app answers — through a
+Flask test client or over real HTTP from the `live_server` thread, which serves the same app
+object — is recorded by URL rule, method and outcome. At the end of a full run the session
+FAILS when a rule (static files aside) was never answered with a success for one of its
+methods (HEAD and OPTIONS aside), or when a rule taking POST, PUT, PATCH or DELETE was never
+answered with a refusal (4xx). The terminal summary names each missing rule and method.
 
 Outcomes, from the status and from what answered:
   success  2xx or 3xx from the view
   refused  4xx from the view or its decorators (wrong user, other tenant, wrong state,
-           bad input, 404 for a missing object...)
+           bad input, 404 for somebody else's object...)
   sign-in  Flask-Login sent the visitor to sign in: neither a success nor a refusal,
            so an anonymous request cannot stand in for the signed-in user's test
-  guard    4xx answered by an app-wide `before_request` hook before the view was
-           reached (a missing CSRF token, a rate limit): it proves nothing about the route
+  guard    4xx answered by an app-wide `before_request` hook before the view was reached
+           (a missing CSRF token, a rate limit): not a refusal of the route itself, except
+           for the endpoints declared `refused_by_guard` (routes that take no input)
   error    5xx
 URLs that match no rule (404, 405) are not recorded.
 
-When the gate applies:
-  - ROUTE_COVERAGE=off: never; ROUTE_COVERAGE=on: always (e.g. with `-k` while writing tests).
-  - Otherwise only on a complete, green run: no `-k`/`-m`/`--lf`/`--sw`/`--ignore`, no
-    deselected tests, no file or node ids narrower than `testpaths`, no failure, no early
-    stop (`-x`, `--maxfail`), not `--collect-only`. A subset prints a one-line summary.
+Declared in the `watch()` call, reviewed like code:
+  refused_by_guard  endpoints whose only possible refusal is the app-wide guard (sign-out
+                    takes no input: refusing a cross-site POST is all it can refuse)
+  known_gaps        {(method, rule): why} missing today for a reason tracked elsewhere;
+                    listed, not failed. A known gap that is covered, or names no rule,
+                    fails the run until it is removed, so the list cannot go stale.
 
-pytest-xdist: each worker writes what it recorded (and whether its run was narrowed) to
-a JSON file in a temporary folder the controller names in `workerinput`; the controller
-merges the files in `pytest_sessionfinish` and decides there.
+When the gate applies:
+  - ROUTE_COVERAGE=off: never; ROUTE_COVERAGE=on: always (use it with -k while writing tests).
+  - Otherwise only on a complete, green run: no -k/-m/--lf/--sw/--ignore/--deselect, no
+    deselected tests, no file or node ids narrower than `testpaths`, no failure, no early
+    stop (-x, --maxfail), not --collect-only. A subset run prints a one-line summary.
+
+pytest-xdist: the controller names a temporary folder in each worker's `workerinput`; each
+worker writes what it recorded (and whether its run was narrowed) to a JSON file there at
+the end of its session; the controller merges the files in `pytest_sessionfinish`.
 """
 from __future__ import annotations
 
@@ -42,9 +51,9 @@ import pytest
 from flask import request, request_finished
 
 ENV_VAR = "ROUTE_COVERAGE"
+PLUGIN_NAME = "route-coverage-gate"
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-OUTCOMES = ("success", "refused", "sign-in", "guard", "error")
 _WORKER_DIR_KEY = "route_coverage_dir"
 # Per-request marks live in the WSGI environ: `g` belongs to the app context, which a test
 # holding one open shares across all its requests.
@@ -61,13 +70,17 @@ def pytest_configure(config):
     mode = os.environ.get(ENV_VAR, "").strip().lower() or "auto"
     if mode not in ("auto", "on", "off"):
         raise pytest.UsageError(f"{ENV_VAR} must be 'on', 'off' or unset, not {mode!r}")
-    config.pluginmanager.register(RouteCoverage(config, mode), "route-coverage-gate")
+    config.pluginmanager.register(RouteCoverage(config, mode), PLUGIN_NAME)
 
 
 @pytest.fixture(scope="session")
 def route_coverage(pytestconfig):
     """The run's route recorder: call `route_coverage.watch(app)` on each app under test."""
-    return pytestconfig.pluginmanager.get_plugin("route-coverage-gate")
+    return pytestconfig.pluginmanager.get_plugin(PLUGIN_NAME)
+
+
+def is_static(rule):
+    return rule.endpoint == "static" or rule.endpoint.endswith(".static")
 
 
 class RouteCoverage:
@@ -80,15 +93,16 @@ class RouteCoverage:
         self.counts = defaultdict(Counter)
         self.lock = threading.Lock()
         self.deselected = 0
-        self.worker_dir = None  # set on the xdist controller once a worker is configured
+        self.worker_dir = None  # the xdist controller's folder for the workers' files
         self.workers = 0
         self.verdict = None
 
-    # -- recording -------------------------------------------------------------------
+    # -- recording -----------------------------------------------------------------------
 
-    def watch(self, app, exclude=lambda rule: rule.endpoint == "static" or rule.endpoint.endswith(".static")):
-        """Record every request `app` answers; `exclude(rule)` drops rules from the gate."""
-        self.apps.append((app, exclude))
+    def watch(self, app, *, refused_by_guard=(), known_gaps=None, exclude=is_static):
+        """Record every request `app` answers. Call before its first request."""
+        self.apps.append({"app": app, "exclude": exclude, "refused_by_guard": frozenset(refused_by_guard),
+                          "known_gaps": dict(known_gaps or {})})
         # Registered after create_app, so it runs after every app-wide hook (CSRF, limits):
         # a 4xx without this mark was answered before the view was reached.
         app.before_request(_mark_passed_guards)
@@ -112,18 +126,22 @@ class RouteCoverage:
         with self.lock:
             self.counts[(rule.rule, request.method)][outcome] += 1
 
-    def expected(self):
-        """{(rule, method): endpoint} for every rule the gate covers, over all watched apps."""
-        wanted = {}
-        for app, exclude in self.apps:
-            for rule in app.url_map.iter_rules():
-                if exclude(rule):
+    def plan(self):
+        """What the watched apps require: {"expected": {(rule, method): {...}}, "known_gaps": {...}}."""
+        expected, known_gaps, unknown = {}, {}, []
+        for watched in self.apps:
+            unknown += sorted(watched["refused_by_guard"] - set(watched["app"].view_functions))
+            for rule in watched["app"].url_map.iter_rules():
+                if watched["exclude"](rule):
                     continue
                 for method in sorted((rule.methods or set()) - IGNORED_METHODS):
-                    wanted[(rule.rule, method)] = rule.endpoint
-        return wanted
+                    expected[(rule.rule, method)] = {
+                        "endpoint": rule.endpoint,
+                        "refused_by_guard": rule.endpoint in watched["refused_by_guard"]}
+            known_gaps.update({(rule, method): why for (method, rule), why in watched["known_gaps"].items()})
+        return {"expected": expected, "known_gaps": known_gaps, "unknown_refused_by_guard": unknown}
 
-    # -- deciding whether this run is complete ----------------------------------------
+    # -- is this run the whole suite? ------------------------------------------------------
 
     @pytest.hookimpl(trylast=True)
     def pytest_deselected(self, items):
@@ -144,16 +162,15 @@ class RouteCoverage:
             roots = self._test_roots()
             for arg in self.config.args:
                 if "::" in arg:
-                    return f"node {arg} selected"
+                    return f"{arg} selected"
                 path = (self.config.invocation_params.dir / arg).resolve()
                 if not any(root == path or path in root.parents for root in roots):
                     return f"{arg} selected"
         return None
 
     def _test_roots(self):
-        rootpath = self.config.rootpath
         testpaths = self.config.getini("testpaths") or ["."]
-        return [(rootpath / path).resolve() for path in testpaths]
+        return [(self.config.rootpath / path).resolve() for path in testpaths]
 
     # -- xdist ---------------------------------------------------------------------------
 
@@ -165,53 +182,59 @@ class RouteCoverage:
         self.workers += 1
         node.workerinput[_WORKER_DIR_KEY] = self.worker_dir
 
-    def _worker_input(self):
-        return getattr(self.config, "workerinput", None)
+    def _worker_dir_given(self):
+        workerinput = getattr(self.config, "workerinput", None)
+        return workerinput is not None and _WORKER_DIR_KEY in workerinput
 
     def _write_worker_file(self):
-        workerinput = self._worker_input()
-        folder = Path(workerinput[_WORKER_DIR_KEY])
+        workerinput = self.config.workerinput
+        plan = self.plan()
         payload = {
-            "expected": [[rule, method, endpoint] for (rule, method), endpoint in self.expected().items()],
+            "expected": [[rule, method, item] for (rule, method), item in plan["expected"].items()],
+            "known_gaps": [[rule, method, why] for (rule, method), why in plan["known_gaps"].items()],
+            "unknown_refused_by_guard": plan["unknown_refused_by_guard"],
             "counts": [[rule, method, dict(counter)] for (rule, method), counter in self.counts.items()],
             "narrowed_by": self.narrowed_by(),
         }
+        folder = Path(workerinput[_WORKER_DIR_KEY])
         partial = folder / f"{workerinput['workerid']}.json.part"
         partial.write_text(json.dumps(payload))
         partial.replace(folder / f"{workerinput['workerid']}.json")
 
     def _merge_worker_files(self):
-        """Controller: fold the workers' records into ours; the reason a run is partial, if any."""
+        """Controller: fold the workers' records into ours; (plan, why the run is partial)."""
         files = sorted(Path(self.worker_dir).glob("*.json"))
-        expected, narrowed = {}, None
+        plan, narrowed = {"expected": {}, "known_gaps": {}, "unknown_refused_by_guard": []}, None
         for path in files:
             payload = json.loads(path.read_text())
-            expected.update({(rule, method): endpoint for rule, method, endpoint in payload["expected"]})
+            plan["expected"].update({(rule, method): item for rule, method, item in payload["expected"]})
+            plan["known_gaps"].update({(rule, method): why for rule, method, why in payload["known_gaps"]})
+            plan["unknown_refused_by_guard"] = payload["unknown_refused_by_guard"]
             for rule, method, counter in payload["counts"]:
                 self.counts[(rule, method)].update(counter)
             narrowed = narrowed or payload["narrowed_by"]
         if len(files) < self.workers:
             narrowed = narrowed or f"only {len(files)} of {self.workers} workers reported"
-        return expected, narrowed
+        return plan, narrowed
 
-    # -- the verdict ------------------------------------------------------------------
+    # -- the verdict ---------------------------------------------------------------------
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
-        if self._worker_input() is not None and _WORKER_DIR_KEY in self._worker_input():
+        if self._worker_dir_given():
             self._write_worker_file()
             return
         if self.worker_dir is not None:
-            expected, narrowed = self._merge_worker_files()
+            plan, narrowed = self._merge_worker_files()
         else:
-            expected, narrowed = self.expected(), self.narrowed_by()
-        missing = find_missing(expected, self.counts)
-        enforce, reason = self._should_enforce(session, exitstatus, narrowed, bool(expected))
-        self.verdict = {"expected": expected, "missing": missing, "enforce": enforce, "reason": reason}
-        if enforce and (missing or not expected):
+            plan, narrowed = self.plan(), self.narrowed_by()
+        problems, gaps = find_missing(plan, self.counts)
+        enforce, reason = self._should_enforce(session, exitstatus, narrowed)
+        self.verdict = {"plan": plan, "problems": problems, "gaps": gaps, "enforce": enforce, "reason": reason}
+        if enforce and (problems or not plan["expected"]):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-    def _should_enforce(self, session, exitstatus, narrowed, watched):
+    def _should_enforce(self, session, exitstatus, narrowed):
         if self.mode == "off":
             return False, f"{ENV_VAR}=off"
         if self.mode == "on":
@@ -229,52 +252,70 @@ class RouteCoverage:
         if verdict is None:
             return
         write = terminalreporter.write_line
-        expected, missing = verdict["expected"], verdict["missing"]
-        covered = len(expected) - len({key for key, _ in missing})
-        counts = f"{covered}/{len(expected)} rule methods fully exercised"
+        expected, problems, gaps = verdict["plan"]["expected"], verdict["problems"], verdict["gaps"]
+        short = {key for key, _ in problems} | {key for key, _ in gaps}
+        tally = f"{len(expected) - len(short & expected.keys())}/{len(expected)} rule methods exercised"
         if not verdict["enforce"]:
-            write(f"route coverage: not enforced, {verdict['reason']}; {counts}")
+            write(f"route coverage: not enforced, {verdict['reason']}; {tally}")
             return
         if not expected:
             terminalreporter.write_sep("=", "route coverage: FAILED", red=True)
-            write("no app was watched: the `app` fixture must call route_coverage.watch(app)")
+            write("no app was watched: the app fixture must call route_coverage.watch(app)")
             return
-        if not missing:
-            write(f"route coverage: every rule exercised ({counts})", green=True)
-            return
-        terminalreporter.write_sep("=", f"route coverage: FAILED, {len(missing)} missing", red=True)
-        width = max(len(f"{method} {rule}") for (rule, method), _ in missing)
-        for (rule, method), what in missing:
-            seen = self.counts.get((rule, method))
-            seen_text = ", ".join(f"{n} {o}" for o, n in sorted(seen.items())) if seen else "never requested"
-            write(f"  {f'{method} {rule}':<{width}}  {what}  (seen: {seen_text}; {expected[(rule, method)]})")
-        write("Each rule needs a test answered 2xx/3xx by the view as the right user, and each "
-              "POST/PUT/PATCH/DELETE a test refused with a 4xx (wrong user, other tenant, wrong "
-              "state, bad input) asserting nothing was written. Subset runs are not gated; "
-              f"{ENV_VAR}=on forces the gate, {ENV_VAR}=off skips it.")
+        if problems:
+            terminalreporter.write_sep("=", f"route coverage: FAILED, {len(problems)} missing", red=True)
+        else:
+            terminalreporter.write_sep("=", f"route coverage: passed, {tally}", green=True)
+        width = max((len(f"{method} {rule}") for (rule, method), _ in problems + gaps), default=0)
+        for (rule, method), what in problems:
+            write(f"  {f'{method} {rule}':<{width}}  {what}  ({self._seen(rule, method, expected)})")
+        for (rule, method), why in gaps:
+            write(f"  {f'{method} {rule}':<{width}}  known gap: {why}")
+        if problems:
+            write("Each rule needs a test its view answers with a 2xx/3xx as the right user, and each "
+                  "POST/PUT/PATCH/DELETE rule a test it refuses with a 4xx (wrong user, other tenant, "
+                  "wrong state, bad input) writing nothing. Subset runs are not gated; "
+                  f"{ENV_VAR}=on forces the gate, {ENV_VAR}=off skips it.")
+
+    def _seen(self, rule, method, expected):
+        seen = self.counts.get((rule, method))
+        text = ", ".join(f"{n} {outcome}" for outcome, n in sorted(seen.items())) if seen else "never requested"
+        endpoint = expected.get((rule, method), {}).get("endpoint")
+        return f"seen: {text}; {endpoint}" if endpoint else f"seen: {text}"
 
     def pytest_unconfigure(self):
-        for app, _ in self.apps:
-            request_finished.disconnect(self._record, sender=app)
+        for watched in self.apps:
+            request_finished.disconnect(self._record, sender=watched["app"])
             if user_unauthorized is not None:
-                user_unauthorized.disconnect(_mark_sign_in, sender=app)
+                user_unauthorized.disconnect(_mark_sign_in, sender=watched["app"])
         if self.worker_dir is not None:
             shutil.rmtree(self.worker_dir, ignore_errors=True)
 
 
-def find_missing(expected, counts):
-    """[((rule, method), "what is missing"), ...] sorted by rule then method."""
-    missing = []
-    for (rule, method) in sorted(expected):
-        seen = counts.get((rule, method), Counter())
+def find_missing(plan, counts):
+    """(problems, known gaps still open): lists of ((rule, method), text), sorted by rule."""
+    problems, gaps = [], []
+    known = plan["known_gaps"]
+    for key in sorted(plan["expected"]):
+        item, seen = plan["expected"][key], counts.get(key, Counter())
+        refusals = seen["refused"] + (seen["guard"] if item["refused_by_guard"] else 0)
         lacks = []
         if not seen["success"]:
             lacks.append("no success (2xx/3xx)")
-        if method in WRITE_METHODS and not seen["refused"]:
+        if key[1] in WRITE_METHODS and not refusals:
             lacks.append("no refusal (4xx)")
-        if lacks:
-            missing.append(((rule, method), " and ".join(lacks)))
-    return missing
+        if key in known:
+            if lacks:
+                gaps.append((key, f"{known[key]} [{' and '.join(lacks)}]"))
+            else:
+                problems.append((key, "covered now: remove it from the known gaps"))
+        elif lacks:
+            problems.append((key, " and ".join(lacks)))
+    for key in sorted(set(known) - set(plan["expected"])):
+        problems.append((key, "declared a known gap, but the app has no such rule and method"))
+    for endpoint in plan["unknown_refused_by_guard"]:
+        problems.append(((endpoint, "refused_by_guard"), "declared, but the app has no such endpoint"))
+    return problems, gaps
 
 
 def _mark_passed_guards():
