@@ -283,3 +283,12 @@ def test_xdist_subset_is_not_enforced(tiny):
     result = tiny(HELLO, test_other=ADD).runpytest("-p", "xdist.plugin", "-n", "2", "-k", "hello")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["route coverage: not enforced, a subset ran (-k given); *"])
+
+
+def test_xdist_full_run_of_the_testpaths_is_enforced(tiny):
+    pytester = tiny(**{"checks/test_hello": HELLO + PRIVATE, "checks/test_items": ADD})
+    pytester.makeini("[pytest]\ntestpaths = checks\n")
+    result = pytester.runpytest("-p", "xdist.plugin", "-n", "2")
+    result.assert_outcomes(passed=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*POST /items*no refusal (4xx)  (seen: 1 success; add_item)"])
