@@ -127,7 +127,8 @@ class RouteCoverage:
             self.counts[(rule.rule, request.method)][outcome] += 1
 
     def plan(self):
-        """What the watched apps require: {"expected": {(rule, method): {...}}, "known_gaps": {...}}."""
+        """What the watched apps require: the rule methods expected, the known gaps, and any
+        `refused_by_guard` endpoint that does not exist."""
         expected, known_gaps, unknown = {}, {}, []
         for watched in self.apps:
             unknown += sorted(watched["refused_by_guard"] - set(watched["app"].view_functions))

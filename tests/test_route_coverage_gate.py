@@ -243,7 +243,8 @@ def test_known_gaps_are_listed_and_fail_once_covered(tiny):
     gap = '{"known_gaps": {("POST", "/items"): "tracked in issue 1"}}'
     result = tiny(HELLO + PRIVATE, watch=gap).runpytest()
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*POST /items*known gap: tracked in issue 1 ?no success (2xx/3xx) and no refusal (4xx)?"])
+    result.stdout.fnmatch_lines(
+        ["*POST /items*known gap: tracked in issue 1 ?no success (2xx/3xx) and no refusal (4xx)?"])
 
     covered = tiny(ALL, watch=gap).runpytest()
     assert covered.ret == pytest.ExitCode.TESTS_FAILED
@@ -266,7 +267,10 @@ def test_a_run_that_watched_no_app_fails(tiny):
     result.stdout.fnmatch_lines(["*no app was watched*"])
 
 
-@pytest.mark.parametrize("tests, outcome", [(ALL, pytest.ExitCode.OK), (HELLO + PRIVATE + ADD, pytest.ExitCode.TESTS_FAILED)])
+@pytest.mark.parametrize("tests, outcome", [
+    (ALL, pytest.ExitCode.OK),
+    (HELLO + PRIVATE + ADD, pytest.ExitCode.TESTS_FAILED),
+])
 def test_xdist_workers_records_are_merged(tiny, tests, outcome):
     """Each test in its own file, spread over two worker processes: only the merged
     records cover every route."""

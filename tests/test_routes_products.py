@@ -144,7 +144,8 @@ def content(client, db, catalogue, sign_in):
     """A post and a file in the owner's Maker Kit, added through the content page."""
     sign_in(catalogue.owner)
     pid = catalogue.kit.id
-    assert post_form(client, f"/sell/products/{pid}/content/posts", {"title": "Lesson 1", "body": "Hi"}).status_code == 303
+    posted = post_form(client, f"/sell/products/{pid}/content/posts", {"title": "Lesson 1", "body": "Hi"})
+    assert posted.status_code == 303
     assert upload(client, pid, "kit.pdf", b"%PDF kit").status_code == 303
     post_form(client, "/signout")
     return db.session.scalar(select(MemberPost)), db.session.scalar(select(MemberFile))
