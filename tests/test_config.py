@@ -272,6 +272,18 @@ def test_the_sandbox_refuses_to_start_in_production(tmp_path, production_env):
     assert not (tmp_path / "sandbox.db").exists()
 
 
+def test_the_rq_worker_refuses_production_with_a_development_secret(tmp_path, production_env):
+    worker = [sys.executable, "-m", "rq.cli", "worker", "-c", "app.rq_settings", "--burst",
+              "--worker-class", "rq.worker.SimpleWorker", "default"]
+    env = process_env(**{**production_env, "WHOP_WEBHOOK_SECRET": app_config.DEV_WHOP_WEBHOOK_SECRET})
+    refused = subprocess.run(worker, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "WHOP_WEBHOOK_SECRET is the public development value from the repository" in refused.stderr
+    started = subprocess.run(worker, env=process_env(**production_env), cwd=tmp_path, capture_output=True,
+                             text=True, timeout=60)
+    assert started.returncode == 0, started.stderr
+
+
 # -- settings are read when a config is built; .env first, the environment wins ------------------
 
 def test_settings_are_read_when_a_config_is_built_not_at_import(clean_env):
