@@ -29,13 +29,11 @@ migrate: install
 seed: migrate
 	$(BIN)/flask seed-demo
 
+# Ports: PORT (web, 5000), SANDBOX_PORT (5055), REDIS_PORT (embedded Redis, 6380), from the
+# environment or .env, e.g. `PORT=5100 SANDBOX_PORT=5155 REDIS_PORT=6390 make run`.
+# app/devrun.py resolves them (and the URLs built from them) once for every process.
 run: seed
-	@echo ""
-	@echo "  Tradepost:        http://127.0.0.1:5000"
-	@echo "  Sandbox (Stripe/Whop emulators): http://127.0.0.1:5055/_sandbox/"
-	@echo "  Demo sign-ins are listed above (ROLE EMAIL PASSWORD). Ctrl-C stops everything."
-	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m app.devrun
 
 test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)

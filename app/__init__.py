@@ -1,11 +1,11 @@
 """Tradepost: an open marketplace for services and digital products."""
 import os
 
-from dotenv import load_dotenv
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.config import INSTANCE_DIR, config_from_env
+from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.web import json_error, wants_json
 
@@ -26,17 +26,27 @@ ERROR_TITLES = {
 
 
 def create_app(config_class=None):
-    """Build the web app for `config_class` (default: chosen by TRADEPOST_ENV)."""
+    """Build the web app for `config_class` (default: chosen by TRADEPOST_ENV, after reading
+    `.env`). The config reads the environment now, not when app.config was imported."""
     if config_class is None:
-        if os.environ.get("TRADEPOST_ENV", "development") == "development":
-            load_dotenv()
+        load_env_file()
         config_class = config_from_env()
     config = config_class()
     config.validate()
 
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     app.config.from_object(config)
+    app.extensions["settings"] = config  # which settings were read, for `flask settings`
     os.makedirs(app.instance_path, exist_ok=True)
+
+    from app.logs import configure_logging
+
+    configure_logging(app)
+    if app.config["TRUSTED_PROXIES"]:
+        # The client address and scheme as the trusted proxies saw them (rate limits, audit
+        # log, secure redirects); X-Forwarded-For entries beyond that count are ignored.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
@@ -128,6 +138,9 @@ def _register_security_headers(app):
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         if not framed:
             response.headers.setdefault("X-Frame-Options", "DENY")
+        if app.config["HSTS_MAX_AGE"]:
+            response.headers.setdefault("Strict-Transport-Security",
+                                        f"max-age={app.config['HSTS_MAX_AGE']}; includeSubDomains")
         return response
 
 

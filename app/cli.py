@@ -1,5 +1,8 @@
-"""Flask CLI commands: `flask users make-admin`, `flask seed-demo`."""
+"""Flask CLI commands: `flask users make-admin`, `flask seed-demo`, `flask settings`."""
+import re
+
 import click
+from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app.extensions import db
@@ -31,9 +34,29 @@ def seed_demo():
         click.echo(f"{role} {email} {password}")
 
 
+@click.command("settings")
+@with_appcontext
+def show_settings():
+    """Print every setting as this process resolved it (environment, then .env, then the
+    default): NAME=value, one a line, secrets shown only as set or unset."""
+    from app.config import settings_of
+
+    config = current_app.extensions["settings"]
+    for attribute, setting in settings_of(type(config)):
+        value = current_app.config.get(attribute)
+        if setting.secret:
+            shown = "(set)" if value else "(unset)"
+        elif isinstance(value, str):
+            shown = re.sub(r"(://[^:/@]*:)[^@/]+@", r"\1***@", value)
+        else:
+            shown = "" if value is None else value
+        click.echo(f"{setting.env}={shown}")
+
+
 def register_cli(app):
     from app.sandbox.cli import sandbox_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(show_settings)
     app.cli.add_command(sandbox_cli)

@@ -1,7 +1,10 @@
-"""Configuration classes, all read from the environment.
+"""Configuration classes, read from the environment when a config object is created.
 
-`TRADEPOST_ENV` picks one: development (default), test, production. In development a
-`.env` file is read first (python-dotenv), so a fresh clone runs with no setup at all.
+`TRADEPOST_ENV` picks one: development (default), test, production. Every entry point (the
+web app, `flask` commands, the RQ worker and cron, the sandbox, `make run`) first reads a
+`.env` file with `load_env_file()`, so all of them see the same settings; the real
+environment always wins over `.env`. Settings are `Setting` descriptors resolved in
+`Config.__init__`, never at import, so a test can set a variable and build a new config.
 """
 import os
 from datetime import timedelta
@@ -11,20 +14,93 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
 # Development defaults shared with the sandbox process, so `make run` works without a .env.
+# They are public (they are in this repository): production refuses every one of them.
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 DEV_STRIPE_SECRET_KEY = "sk_test_tradepost_sandbox"
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_tradepost_dev_stripe_secret"
 DEV_WHOP_WEBHOOK_SECRET = "ws_tradepost_dev_whop_secret"
 DEV_WHOP_APP_ID = "app_tradepost_dev"
 DEV_WHOP_CLIENT_ID = "tradepost-dev-client"
 DEV_WHOP_CLIENT_SECRET = "tradepost-dev-client-secret"
-DEV_REDIS_PORT = 6380
+# Placeholders from .env.example and the test config: as public as the defaults above.
+PUBLIC_PLACEHOLDERS = frozenset({"change-me", "test-secret-key"})
+
+# The ports of `make run` (PORT=5100 SANDBOX_PORT=5155 REDIS_PORT=6390 make run).
+DEFAULT_PORT = 5000
+DEFAULT_SANDBOX_PORT = 5055
+DEFAULT_REDIS_PORT = 6380
+
+MIN_SECRET_KEY_LENGTH = 32
+HSTS_ONE_YEAR = 365 * 24 * 3600
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the configuration cannot run safely."""
+
+
+def load_env_file():
+    """Read `.env` from the current directory (or the nearest parent that has one) into
+    os.environ, never overriding a variable the real environment already sets.
+
+    The same file and precedence as the `flask` command's own loading; every entry point
+    calls this before building a config. Returns the path read, or None.
+    """
+    from dotenv import find_dotenv, load_dotenv
+
+    path = find_dotenv(".env", usecwd=True)
+    if path:
+        load_dotenv(path, override=False, encoding="utf-8")
+    return path or None
+
+
+def env_value(name):
+    """The variable's value, or None when it is unset or empty (`.env.example` leaves
+    optional settings empty: empty means "use the default")."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return value
+
+
+def as_bool(value):
+    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def env_bool(name, default=False):
-    value = os.environ.get(name)
+    value = env_value(name)
+    return default if value is None else as_bool(value)
+
+
+def as_port(value):
+    port = int(value)
+    if not 0 < port < 65536:
+        raise ValueError("not a TCP port")
+    return port
+
+
+def env_port(name, default):
+    """A port number from the environment (PORT, SANDBOX_PORT, REDIS_PORT)."""
+    value = env_value(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    try:
+        return as_port(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a port number (1-65535), not {value!r}") from None
+
+
+def as_count(value):
+    count = int(value)
+    if count < 0:
+        raise ValueError("negative")
+    return count
+
+
+def as_log_level(value):
+    level = value.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("unknown level")
+    return level
 
 
 def database_url(url):
@@ -35,43 +111,111 @@ def database_url(url):
     return url
 
 
-class ConfigError(RuntimeError):
-    """Raised at start-up when the configuration cannot run safely."""
+def default_app_base_url():
+    return f"http://127.0.0.1:{env_port('PORT', DEFAULT_PORT)}"
+
+
+def default_sandbox_url():
+    return f"http://127.0.0.1:{env_port('SANDBOX_PORT', DEFAULT_SANDBOX_PORT)}"
+
+
+def default_redis_url():
+    return f"redis://127.0.0.1:{env_port('REDIS_PORT', DEFAULT_REDIS_PORT)}/0"
+
+
+class Setting:
+    """One setting, read from the environment variable `env` (default: the attribute's name)
+    each time a config object is created.
+
+    `default` is a value, or a function of the config being built (for settings derived
+    from earlier ones). `cast` turns the string into the value; a value it rejects stops
+    the start with a ConfigError naming the variable. `secret` hides it in `flask settings`.
+    A subclass replaces a Setting with a plain class attribute to pin a value (tests do).
+    """
+
+    def __init__(self, default=None, *, env=None, cast=None, secret=False):
+        self.default = default
+        self.env = env
+        self.cast = cast
+        self.secret = secret
+        self.attr = None
+
+    def __set_name__(self, owner, name):
+        self.attr = name
+        self.env = self.env or name
+
+    def resolve(self, config):
+        raw = env_value(self.env)
+        if raw is None:
+            return self.default(config) if callable(self.default) else self.default
+        if self.cast is None:
+            return raw
+        try:
+            return self.cast(raw)
+        except ValueError:
+            raise ConfigError(f"{self.env} has an invalid value: {raw!r}") from None
+
+
+def settings_of(config_class):
+    """(attribute, Setting) pairs of `config_class`, in the order they were declared."""
+    seen = {}
+    for klass in reversed(config_class.__mro__):
+        for name in vars(klass):
+            seen.setdefault(name, None)
+    for name in seen:
+        value = getattr(config_class, name, None)
+        if isinstance(value, Setting):
+            yield name, value
 
 
 class Config:
     ENV_NAME = "development"
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-insecure-secret-key-change-me")
-    SQLALCHEMY_DATABASE_URI = database_url(
-        os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'tradepost.db'}")
-    )
+
+    # Ports first: the URLs below default to them.
+    PORT = Setting(DEFAULT_PORT, cast=as_port)
+    SANDBOX_PORT = Setting(DEFAULT_SANDBOX_PORT, cast=as_port)
+    REDIS_PORT = Setting(DEFAULT_REDIS_PORT, cast=as_port)
+
+    SECRET_KEY = Setting(DEV_SECRET_KEY, secret=True)
+    SQLALCHEMY_DATABASE_URI = Setting(f"sqlite:///{INSTANCE_DIR / 'tradepost.db'}", env="DATABASE_URL",
+                                      cast=database_url)
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-    REDIS_URL = os.environ.get("REDIS_URL", f"redis://127.0.0.1:{DEV_REDIS_PORT}/0")
+    REDIS_URL = Setting(lambda c: f"redis://127.0.0.1:{c.REDIS_PORT}/0")
 
-    APP_BASE_URL = os.environ.get("APP_BASE_URL", "http://127.0.0.1:5000")
-    SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", True)
-    SANDBOX_URL = os.environ.get("SANDBOX_URL", "http://127.0.0.1:5055")
+    APP_BASE_URL = Setting(lambda c: f"http://127.0.0.1:{c.PORT}")
+    SANDBOX_ENABLED = Setting(True, cast=as_bool)
+    SANDBOX_URL = Setting(lambda c: f"http://127.0.0.1:{c.SANDBOX_PORT}")
     # `flask seed-demo` gives demo sellers real Connect accounts in the sandbox (starting one if needed).
-    SEED_SANDBOX_ACCOUNTS = env_bool("SEED_SANDBOX_ACCOUNTS", True)
+    SEED_SANDBOX_ACCOUNTS = Setting(True, cast=as_bool)
 
-    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", DEV_STRIPE_SECRET_KEY)
-    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET)
-    WHOP_WEBHOOK_SECRET = os.environ.get("WHOP_WEBHOOK_SECRET", DEV_WHOP_WEBHOOK_SECRET)
-    WHOP_APP_ID = os.environ.get("WHOP_APP_ID") or DEV_WHOP_APP_ID
-    WHOP_CLIENT_ID = os.environ.get("WHOP_CLIENT_ID") or DEV_WHOP_CLIENT_ID
-    WHOP_CLIENT_SECRET = os.environ.get("WHOP_CLIENT_SECRET") or DEV_WHOP_CLIENT_SECRET
+    STRIPE_SECRET_KEY = Setting(DEV_STRIPE_SECRET_KEY, secret=True)
+    STRIPE_WEBHOOK_SECRET = Setting(DEV_STRIPE_WEBHOOK_SECRET, secret=True)
+    STRIPE_API_BASE = Setting(lambda c: c.SANDBOX_URL if c.SANDBOX_ENABLED else "https://api.stripe.com")
+    WHOP_WEBHOOK_SECRET = Setting(DEV_WHOP_WEBHOOK_SECRET, secret=True)
+    WHOP_APP_ID = Setting(DEV_WHOP_APP_ID)
+    WHOP_CLIENT_ID = Setting(DEV_WHOP_CLIENT_ID)
+    WHOP_CLIENT_SECRET = Setting(DEV_WHOP_CLIENT_SECRET, secret=True)
+    WHOP_API_BASE = Setting(lambda c: c.SANDBOX_URL + "/whop" if c.SANDBOX_ENABLED else "https://api.whop.com")
+    WHOP_JWKS_URL = Setting(lambda c: c.WHOP_API_BASE.rstrip("/") + "/.well-known/jwks.json")
     # Fernet key (urlsafe base64, 32 bytes) for stored Whop refresh tokens; unset: derived
     # from SECRET_KEY (see app/services/whop_accounts.py).
-    WHOP_TOKEN_KEY = os.environ.get("WHOP_TOKEN_KEY") or None
+    WHOP_TOKEN_KEY = Setting(None, secret=True)
 
-    PLATFORM_FEE_BPS = int(os.environ.get("PLATFORM_FEE_BPS", "1000"))
-    PAYOUT_MINIMUM_CENTS = int(os.environ.get("PAYOUT_MINIMUM_CENTS", "2000"))
-    CLEARANCE_DAYS = int(os.environ.get("CLEARANCE_DAYS", "14"))
+    PLATFORM_FEE_BPS = Setting(1000, cast=int)
+    PAYOUT_MINIMUM_CENTS = Setting(2000, cast=int)
+    CLEARANCE_DAYS = Setting(14, cast=int)
     # Anonymous listing, search and gig pages are cached this long in Redis (0 = off).
-    PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "30"))
+    PAGE_CACHE_SECONDS = Setting(30, cast=int)
     # Uploaded files (gig images, deliveries, member files); default instance/uploads.
-    UPLOAD_DIR = os.environ.get("UPLOAD_DIR") or None
-    CURRENCY = os.environ.get("CURRENCY", "usd")
+    UPLOAD_DIR = Setting(None)
+    CURRENCY = Setting("usd")
+
+    # Logging (app/logs.py): the level of the app's own loggers.
+    LOG_LEVEL = Setting("INFO", cast=as_log_level)
+    # How many reverse proxies in front of the app append X-Forwarded-For / -Proto
+    # (werkzeug ProxyFix); 0 trusts none of those headers.
+    TRUSTED_PROXIES = Setting(0, cast=as_count)
+    HSTS_MAX_AGE = 0  # Strict-Transport-Security is sent only when > 0 (production)
 
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
@@ -87,28 +231,22 @@ class Config:
 
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = "tp-limits"
-    SIGNIN_RATE_LIMIT = os.environ.get("SIGNIN_RATE_LIMIT", "10/minute")
+    SIGNIN_RATE_LIMIT = Setting("10/minute")
     # License API: the Ed25519 key that signs every answer (base64 of the 32-byte seed, or PEM).
     # Unset: generated once under instance/ in development, per process in tests.
-    LICENSE_SIGNING_KEY = os.environ.get("LICENSE_SIGNING_KEY")
-    LICENSE_RATE_LIMIT_PER_IP = os.environ.get("LICENSE_RATE_LIMIT_PER_IP", "100/minute")
-    LICENSE_RATE_LIMIT_PER_KEY = os.environ.get("LICENSE_RATE_LIMIT_PER_KEY", "60/minute")
+    LICENSE_SIGNING_KEY = Setting(None, secret=True)
+    LICENSE_RATE_LIMIT_PER_IP = Setting("100/minute")
+    LICENSE_RATE_LIMIT_PER_KEY = Setting("60/minute")
 
     RQ_QUEUES = ("default", "webhooks", "scheduled")
     # Outbound webhooks: refuse plain http in production; private addresses only for local dev.
-    WEBHOOKS_REQUIRE_HTTPS = env_bool("WEBHOOKS_REQUIRE_HTTPS", False)
-    WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", False)
+    WEBHOOKS_REQUIRE_HTTPS = Setting(False, cast=as_bool)
+    WEBHOOKS_ALLOW_PRIVATE_NETWORKS = Setting(False, cast=as_bool)
 
     def __init__(self):
-        # Derived settings resolved per instance, so a subclass's overrides apply.
-        if self.SANDBOX_ENABLED:
-            self.STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", self.SANDBOX_URL)
-            self.WHOP_API_BASE = os.environ.get("WHOP_API_BASE", self.SANDBOX_URL + "/whop")
-        else:
-            self.STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
-            self.WHOP_API_BASE = os.environ.get("WHOP_API_BASE", "https://api.whop.com")
-        self.WHOP_JWKS_URL = (os.environ.get("WHOP_JWKS_URL")
-                              or self.WHOP_API_BASE.rstrip("/") + "/.well-known/jwks.json")
+        # Declaration order, so a derived default sees the settings it is built from.
+        for name, setting in settings_of(type(self)):
+            setattr(self, name, setting.resolve(self))
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL
 
     def validate(self):
@@ -123,7 +261,7 @@ class TestConfig(Config):
     ENV_NAME = "test"
     TESTING = True
     SECRET_KEY = "test-secret-key"
-    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("TEST_DATABASE_URL", "sqlite://"))
+    SQLALCHEMY_DATABASE_URI = Setting("sqlite://", env="TEST_DATABASE_URL", cast=database_url)
     WTF_CSRF_ENABLED = True
     # argon2's cheapest parameters keep hundreds of test sign-ins fast; never outside tests.
     ARGON2_PROFILE = "CHEAPEST"
@@ -131,23 +269,90 @@ class TestConfig(Config):
     SEED_SANDBOX_ACCOUNTS = False  # the seed test that wants them uses the sandbox fixture
 
 
+# Secrets production needs from its own environment: name -> the repository's development
+# value, which anyone can read and so must never sign or authenticate anything in production.
+PRODUCTION_SECRETS = {
+    "SECRET_KEY": DEV_SECRET_KEY,
+    "STRIPE_SECRET_KEY": DEV_STRIPE_SECRET_KEY,
+    "STRIPE_WEBHOOK_SECRET": DEV_STRIPE_WEBHOOK_SECRET,
+    "WHOP_WEBHOOK_SECRET": DEV_WHOP_WEBHOOK_SECRET,
+    "WHOP_CLIENT_SECRET": DEV_WHOP_CLIENT_SECRET,
+    "WHOP_CLIENT_ID": DEV_WHOP_CLIENT_ID,
+    "WHOP_APP_ID": DEV_WHOP_APP_ID,
+    "LICENSE_SIGNING_KEY": None,
+}
+PRODUCTION_REQUIRED = ("DATABASE_URL", "REDIS_URL", *PRODUCTION_SECRETS)
+
+
 class ProductionConfig(Config):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
-    SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", False)
-    WEBHOOKS_REQUIRE_HTTPS = env_bool("WEBHOOKS_REQUIRE_HTTPS", True)
+    HSTS_MAX_AGE = HSTS_ONE_YEAR
+    SANDBOX_ENABLED = Setting(False, cast=as_bool)
+    WEBHOOKS_REQUIRE_HTTPS = Setting(True, cast=as_bool)
+    # No development fallbacks: each of these must come from the environment (validate()).
+    SECRET_KEY = Setting(None, secret=True)
+    SQLALCHEMY_DATABASE_URI = Setting(None, env="DATABASE_URL", cast=database_url)
+    REDIS_URL = Setting(None)
+    STRIPE_SECRET_KEY = Setting(None, secret=True)
+    STRIPE_WEBHOOK_SECRET = Setting(None, secret=True)
+    WHOP_WEBHOOK_SECRET = Setting(None, secret=True)
+    WHOP_APP_ID = Setting(None)
+    WHOP_CLIENT_ID = Setting(None)
+    WHOP_CLIENT_SECRET = Setting(None, secret=True)
 
     def validate(self):
-        for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "LICENSE_SIGNING_KEY"):
-            if not os.environ.get(name):
-                raise ConfigError(f"production needs {name} set in the environment")
+        """Refuse to start unless every secret is set, is not a development value from this
+        repository and is not obviously weak; one error names every variable at fault."""
+        values = {name: getattr(self, name) for name in PRODUCTION_SECRETS}
+        values["DATABASE_URL"] = self.SQLALCHEMY_DATABASE_URI
+        values["REDIS_URL"] = self.REDIS_URL
+        problems = []
+        for name in PRODUCTION_REQUIRED:
+            value = values[name]
+            if not value:
+                problems.append(f"{name} is not set")
+            elif value == PRODUCTION_SECRETS.get(name) or value.strip() in PUBLIC_PLACEHOLDERS:
+                problems.append(f"{name} is the public development value from the repository")
+            else:
+                problem = _weakness(name, value)
+                if problem:
+                    problems.append(f"{name} {problem}")
+        if self.WHOP_TOKEN_KEY and _fernet_key_problem(self.WHOP_TOKEN_KEY):
+            problems.append(_fernet_key_problem(self.WHOP_TOKEN_KEY))
         if self.SANDBOX_ENABLED:
-            raise ConfigError("production refuses SANDBOX_ENABLED: use real Stripe and Whop keys")
-        self.SECRET_KEY = os.environ["SECRET_KEY"]
-        self.LICENSE_SIGNING_KEY = os.environ["LICENSE_SIGNING_KEY"]
-        self.SQLALCHEMY_DATABASE_URI = database_url(os.environ["DATABASE_URL"])
-        self.REDIS_URL = self.RATELIMIT_STORAGE_URI = os.environ["REDIS_URL"]
+            problems.append("SANDBOX_ENABLED is on: production uses real Stripe and Whop")
+        if problems:
+            raise ConfigError("production refuses to start: " + "; ".join(problems))
+
+
+def _weakness(name, value):
+    """Why a set, non-default secret is still unusable in production, or None."""
+    if name == "SECRET_KEY" and len(value) < MIN_SECRET_KEY_LENGTH:
+        return f"is too short (at least {MIN_SECRET_KEY_LENGTH} random characters)"
+    if name == "STRIPE_SECRET_KEY" and not value.startswith(("sk_", "rk_")):
+        return "is not a Stripe secret key (sk_... or rk_...)"
+    if name == "STRIPE_WEBHOOK_SECRET" and (not value.startswith("whsec_") or len(value) < 20):
+        return "is not a Stripe webhook signing secret (whsec_...)"
+    if name == "LICENSE_SIGNING_KEY":
+        from app.services.licensing import parse_signing_key
+
+        try:
+            parse_signing_key(value)
+        except (ConfigError, ValueError, TypeError):
+            return "is not an Ed25519 private key (PEM, or base64 of a 32-byte seed)"
+    return None
+
+
+def _fernet_key_problem(value):
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(value)
+    except (ValueError, TypeError):
+        return "WHOP_TOKEN_KEY is not a Fernet key (urlsafe base64 of 32 bytes)"
+    return None
 
 
 CONFIGS = {
@@ -159,7 +364,7 @@ CONFIGS = {
 
 def config_from_env():
     """The configuration class named by TRADEPOST_ENV (development by default)."""
-    name = os.environ.get("TRADEPOST_ENV", "development")
+    name = env_value("TRADEPOST_ENV") or "development"
     try:
         return CONFIGS[name]
     except KeyError:

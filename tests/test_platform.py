@@ -3,9 +3,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from app import create_app
 from app.clock import freeze, now
-from app.config import ConfigError, ProductionConfig
 from app.models import Category, Company, Notification, User
 from app.tasks import enqueue
 from tests.conftest import free_port
@@ -72,36 +70,7 @@ def test_signed_in_pages_carry_the_csrf_meta_tag_and_vendored_htmx(client, make_
         assert b"htmx.org 2." in htmx.data[:100]
 
 
-REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "LICENSE_SIGNING_KEY")
-
-
-@pytest.mark.parametrize("missing", REQUIRED_IN_PRODUCTION)
-def test_production_refuses_to_start_without_required_settings(monkeypatch, missing):
-    for name in REQUIRED_IN_PRODUCTION:
-        monkeypatch.setenv(name, "x")
-    monkeypatch.delenv(missing)
-    with pytest.raises(ConfigError, match=missing):
-        create_app(ProductionConfig)
-
-
-def test_production_refuses_the_sandbox(monkeypatch):
-    for name in REQUIRED_IN_PRODUCTION:
-        monkeypatch.setenv(name, "x")
-    config = type("Sandboxed", (ProductionConfig,), {"SANDBOX_ENABLED": True})
-    with pytest.raises(ConfigError, match="SANDBOX"):
-        create_app(config)
-
-
-def test_production_config_is_secure(monkeypatch):
-    monkeypatch.setenv("SECRET_KEY", "s3cret")
-    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
-    monkeypatch.setenv("REDIS_URL", "redis://h:6379/0")
-    monkeypatch.setenv("LICENSE_SIGNING_KEY", "c2VlZA==")
-    config = ProductionConfig()
-    config.validate()
-    assert config.SESSION_COOKIE_SECURE is True
-    assert config.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://u@h/db"
-    assert config.STRIPE_API_BASE == "https://api.stripe.com"
+# Production configuration (secrets, .env, proxies, HSTS, ports): tests/test_config.py
 
 
 def test_make_admin_command(app, db, make_user):

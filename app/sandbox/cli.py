@@ -1,17 +1,17 @@
 """``flask sandbox run`` and ``flask sandbox reset``: the sandbox process and its state.
 
-Configuration comes from the environment (SANDBOX_DATABASE, APP_BASE_URL,
-STRIPE_WEBHOOK_SECRET, SANDBOX_PUBLIC_URL, SANDBOX_DELIVER_WEBHOOKS).
+Configuration comes from the environment (SANDBOX_PORT, SANDBOX_DATABASE, APP_BASE_URL,
+SANDBOX_PUBLIC_URL, SANDBOX_DELIVER_WEBHOOKS, STRIPE_WEBHOOK_SECRET and the WHOP_* app
+credentials); the `flask` command has read `.env` before. Refused in production.
 """
 
 from __future__ import annotations
-
-import os
 
 import click
 from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
+from app.config import DEFAULT_SANDBOX_PORT, ConfigError, env_port, env_value
 from app.sandbox.store import Store
 from app.sandbox.whop import whop_cli
 
@@ -24,7 +24,7 @@ def serve(host: str, port: int) -> None:
     from app.sandbox import create_sandbox_app
 
     overrides = {}
-    if "SANDBOX_PUBLIC_URL" not in os.environ:
+    if env_value("SANDBOX_PUBLIC_URL") is None:
         overrides["SANDBOX_PUBLIC_URL"] = f"http://{host}:{port}"
     app = create_sandbox_app(overrides)
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
@@ -32,10 +32,13 @@ def serve(host: str, port: int) -> None:
 
 @sandbox_cli.command("run", with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5055, show_default=True, type=int)
-def run_command(host: str, port: int) -> None:
+@click.option("--port", default=None, type=int, help="Default: SANDBOX_PORT, else 5055.")
+def run_command(host: str, port: int | None) -> None:
     """Serve the sandbox emulators."""
-    serve(host, port)
+    try:
+        serve(host, port or env_port("SANDBOX_PORT", DEFAULT_SANDBOX_PORT))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @sandbox_cli.command("reset", with_appcontext=False)

@@ -53,15 +53,20 @@ from flask import (
 from jwt.algorithms import ECAlgorithm
 from standardwebhooks import Webhook
 
+from app.config import (DEFAULT_PORT, DEFAULT_SANDBOX_PORT, DEV_WHOP_APP_ID, DEV_WHOP_CLIENT_ID,
+                        DEV_WHOP_CLIENT_SECRET, DEV_WHOP_WEBHOOK_SECRET)
+
 bp = Blueprint("whop", __name__, template_folder="whop_templates")
 
+# Used when the sandbox app's config lacks a key; the sandbox's own config (app/sandbox/
+# __init__.py) reads each of these from the environment, defaulting to the same values.
 CONFIG_DEFAULTS = {
-    "WHOP_APP_ID": "app_tradepost_dev",
-    "WHOP_CLIENT_ID": "tradepost-dev-client",
-    "WHOP_CLIENT_SECRET": "tradepost-dev-client-secret",
-    "WHOP_WEBHOOK_SECRET": "ws_tradepost_dev_whop_secret",
-    "APP_BASE_URL": "http://127.0.0.1:5000",
-    "SANDBOX_PUBLIC_URL": "http://127.0.0.1:5055",
+    "WHOP_APP_ID": DEV_WHOP_APP_ID,
+    "WHOP_CLIENT_ID": DEV_WHOP_CLIENT_ID,
+    "WHOP_CLIENT_SECRET": DEV_WHOP_CLIENT_SECRET,
+    "WHOP_WEBHOOK_SECRET": DEV_WHOP_WEBHOOK_SECRET,
+    "APP_BASE_URL": f"http://127.0.0.1:{DEFAULT_PORT}",
+    "SANDBOX_PUBLIC_URL": f"http://127.0.0.1:{DEFAULT_SANDBOX_PORT}",
 }
 
 USER_TOKEN_ISSUER = "urn:whopcom:exp-proxy"

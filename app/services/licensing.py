@@ -157,7 +157,8 @@ class SigningKey:
 _signing_keys = {}
 
 
-def _parse_private_key(value):
+def parse_signing_key(value):
+    """The Ed25519 private key in `value` (PEM, or base64 of a 32-byte seed); ConfigError if not."""
     text = value.strip()
     if text.startswith("-----BEGIN"):
         key = serialization.load_pem_private_key(text.encode(), password=None)
@@ -183,7 +184,7 @@ def _instance_signing_key():
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
     with open(path, encoding="ascii") as handle:
-        return _parse_private_key(handle.read())
+        return parse_signing_key(handle.read())
 
 
 def signing_key():
@@ -195,7 +196,7 @@ def signing_key():
     if cached is not None:
         return cached
     if configured:
-        private = _parse_private_key(configured)
+        private = parse_signing_key(configured)
     elif env == "development":
         private = _instance_signing_key()
     elif env == "test":
