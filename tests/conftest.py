@@ -146,6 +146,53 @@ def sandbox(app, live_server, service_ports, tmp_path_factory):
     stop_process(process)
 
 
+class OwnSandbox:
+    """A sandbox process of a test's own — on a free port, with its own database, delivering no
+    webhooks — that the test can stop (Stripe unreachable) and start again (Stripe is back,
+    remembering everything it did)."""
+
+    def __init__(self, app, directory):
+        self.app, self.port, self.database = app, free_port(), directory / "sandbox.db"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self):
+        if self.process is None:
+            self.process = start_sandbox(self.app, self.port, self.database, self.app.config["APP_BASE_URL"],
+                                         deliver_webhooks=False)
+
+    def stop(self):
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+@pytest.fixture(scope="module")
+def own_sandbox_process(app, tmp_path_factory):
+    own = OwnSandbox(app, tmp_path_factory.mktemp("own-sandbox"))
+    yield own
+    own.stop()
+
+
+@pytest.fixture
+def own_sandbox(app, own_sandbox_process):
+    """The app's Stripe gateway pointed at an `OwnSandbox` (running at the start) for one test."""
+    from app.payments import StripeGateway
+
+    own_sandbox_process.start()
+    previous = app.extensions.get("stripe_gateway")
+    gateway = StripeGateway(app.config["STRIPE_SECRET_KEY"], own_sandbox_process.url,
+                            app.config["STRIPE_WEBHOOK_SECRET"])
+    app.extensions["stripe_gateway"] = gateway
+    try:
+        yield own_sandbox_process
+    finally:
+        app.extensions["stripe_gateway"] = previous
+        if previous is None:
+            app.extensions.pop("stripe_gateway")
+        gateway.close()
+
+
 def _answers(url):
     try:
         return httpx.get(url + "/_sandbox/health", timeout=1).status_code == 200

@@ -144,7 +144,8 @@ def success():
 def resume(checkout_id):
     """Back to Stripe for an open checkout; refused once it has expired or completed."""
     checkout = get_own_checkout_or_404(checkout_id=checkout_id)
-    if checkout.status != "open" or checkout.is_expired(now()):
+    # No session: Stripe was unreachable when it was started; starting again makes one.
+    if checkout.status != "open" or checkout.is_expired(now()) or not checkout.stripe_session_url:
         body, headers = render("buy/expired.html", checkout=checkout)
         return body, 410, headers
     return redirect(checkout.stripe_session_url, 303)

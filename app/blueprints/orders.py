@@ -121,7 +121,8 @@ def act(order_id, action):
     except PaymentsUnavailable:
         db.session.rollback()
         current_app.logger.warning("Stripe unavailable: refund on order %s left pending", order_id)
-        return render_workspace(order, actor, status=503, refused=UNAVAILABLE, form=request.form)
+        return render_workspace(order, actor, status=503, refused=UNAVAILABLE, errors={"action": action},
+                                form=request.form)
     db.session.commit()
     flash(DONE_MESSAGES.get(action, "Done."), "success")
     return redirect(url_for(".workspace", order_id=order_id), 303)

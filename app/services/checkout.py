@@ -12,6 +12,7 @@ the Stripe account has checkouts with the same ids, never with the same keys.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+import stripe
 from flask import current_app
 from sqlalchemy import select
 
@@ -261,7 +262,7 @@ def checkout_payment_state(checkout):
         return "expired" if checkout.status == "expired" or checkout.is_expired(now()) else "unpaid"
     try:
         session = get_gateway().retrieve_checkout_session(checkout.stripe_session_id)
-    except PaymentsUnavailable:
+    except (PaymentsUnavailable, stripe.StripeError):
         return "unknown"
     if session.status == "complete":
         return "paid" if session.payment_status in ("paid", "no_payment_required") else "processing"

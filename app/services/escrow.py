@@ -144,8 +144,9 @@ def refund_order(order, amount_cents, *, reason, actor=None, made=None):
     this row, skips the call). Then the payment, one balanced ledger transaction (the platform
     returns its fee pro rata, the rest comes out of the seller's escrow), the audit row and the
     outbound event. Raises PaymentsUnavailable when Stripe can't be reached (the row stays
-    pending: retrying is safe), RefundError when there is no such prepared refund or the amount
-    is no longer refundable. The caller holds the order's lock.
+    pending: retrying is safe), RefundError when there is no such prepared refund, the amount
+    is no longer refundable, or Stripe reports the refund failed. The caller holds the order's
+    lock. A refund Stripe accepts as `pending` (still reaching the bank) counts as made.
     """
     payment = _payment_of(order)
     _check_refundable(order, payment, amount_cents)
@@ -157,6 +158,8 @@ def refund_order(order, amount_cents, *, reason, actor=None, made=None):
             idempotency_key=refund.idempotency_key, payment_intent=payment.stripe_payment_intent_id,
             amount=amount_cents, reason="requested_by_customer",
             metadata={"order_id": order.id, "refund_id": refund.id, "refund_key": refund.idempotency_key})
+    if made.status in ("failed", "canceled"):
+        raise RefundError(f"Stripe could not make this refund ({made.status}).")
     return record_refund_made(order, refund, made, actor=actor)
 
 
