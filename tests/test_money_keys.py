@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import (Checkout, Company, InboundEvent, LedgerTransaction, Order, Payment, Payout, Refund, User)
+from app.models import Checkout, Company, InboundEvent, LedgerTransaction, Order, Payment, Payout, Refund
 from app.payments import get_gateway
 from app.services.accounts import register_user
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, unbalanced_transactions
@@ -349,4 +349,3 @@ def test_twenty_identical_checkout_starts_at_once_open_one_session(app, client, 
     run_jobs()
     with app.app_context():
         assert count(Order) == 1 and count(LedgerTransaction) == 1
-        assert db.session.scalar(select(User.id).where(User.email == "buyer@example.com"))
