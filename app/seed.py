@@ -107,7 +107,8 @@ def connect_demo_sellers_to_sandbox(companies):
                     continue
                 except stripe.InvalidRequestError:
                     pass
-            account = gateway.create_connected_account(company.id, company.email)
+            account = gateway.create_connected_account(company.id, company.email,
+                                                       idempotency_key=company.stripe_account_key)
             httpx.post(f"{base}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"},
                        timeout=10).raise_for_status()
             company.stripe_account_id = account.id

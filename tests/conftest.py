@@ -149,27 +149,89 @@ def live_server(app, service_ports):
     thread.join(5)
 
 
-@pytest.fixture(scope="session")
-def sandbox(app, live_server, service_ports, tmp_path_factory):
-    """The Stripe/Whop sandbox as its own process, delivering webhooks to the live app."""
-    url = app.config["SANDBOX_URL"]
+def start_sandbox(app, port, database, app_base_url, deliver_webhooks=True):
+    """The Stripe/Whop sandbox as its own process on `port`, keeping its state in `database`;
+    returns the Popen once it answers."""
+    url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
-        "SANDBOX_DATABASE": str(tmp_path_factory.mktemp("sandbox") / "sandbox.db"),
-        "APP_BASE_URL": live_server,
+        "SANDBOX_DATABASE": str(database),
+        "APP_BASE_URL": app_base_url,
         "SANDBOX_PUBLIC_URL": url,
+        "SANDBOX_DELIVER_WEBHOOKS": "1" if deliver_webhooks else "0",
         "STRIPE_WEBHOOK_SECRET": app.config["STRIPE_WEBHOOK_SECRET"],
         "WHOP_WEBHOOK_SECRET": app.config["WHOP_WEBHOOK_SECRET"],
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.sandbox", "--port", str(service_ports["sandbox"])],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen([sys.executable, "-m", "app.sandbox", "--port", str(port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until(lambda: _answers(url), timeout=20, message="sandbox did not start")
-    yield url
+    return process
+
+
+def stop_process(process):
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def sandbox(app, live_server, service_ports, tmp_path_factory):
+    """The Stripe/Whop sandbox as its own process, delivering webhooks to the live app.
+
+    It lives for the whole run while each committed test empties our database (and restarts
+    its ids) — as a second deployment, or a database reset, meets a Stripe account that has
+    seen the first."""
+    process = start_sandbox(app, service_ports["sandbox"], tmp_path_factory.mktemp("sandbox") / "sandbox.db",
+                            live_server)
+    yield app.config["SANDBOX_URL"]
+    stop_process(process)
+
+
+class OwnSandbox:
+    """A sandbox process of a test's own — on a free port, with its own database, delivering no
+    webhooks — that the test can stop (Stripe unreachable) and start again (Stripe is back,
+    remembering everything it did)."""
+
+    def __init__(self, app, directory):
+        self.app, self.port, self.database = app, free_port(), directory / "sandbox.db"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self):
+        if self.process is None:
+            self.process = start_sandbox(self.app, self.port, self.database, self.app.config["APP_BASE_URL"],
+                                         deliver_webhooks=False)
+
+    def stop(self):
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+@pytest.fixture(scope="module")
+def own_sandbox_process(app, tmp_path_factory):
+    own = OwnSandbox(app, tmp_path_factory.mktemp("own-sandbox"))
+    yield own
+    own.stop()
+
+
+@pytest.fixture
+def own_sandbox(app, own_sandbox_process):
+    """The app's Stripe gateway pointed at an `OwnSandbox` (running at the start) for one test."""
+    from app.payments import StripeGateway
+
+    own_sandbox_process.start()
+    previous = app.extensions.get("stripe_gateway")
+    gateway = StripeGateway(app.config["STRIPE_SECRET_KEY"], own_sandbox_process.url,
+                            app.config["STRIPE_WEBHOOK_SECRET"])
+    app.extensions["stripe_gateway"] = gateway
+    try:
+        yield own_sandbox_process
+    finally:
+        app.extensions["stripe_gateway"] = previous
+        if previous is None:
+            app.extensions.pop("stripe_gateway")
+        gateway.close()
 
 
 def _answers(url):
@@ -201,11 +263,10 @@ def _isolate(request, app):
         app.extensions["redis"].flushdb()
     if request.node.get_closest_marker("committed"):
         yield
+        if "sandbox" in request.fixturenames:
+            _let_sandbox_deliver(app.config["SANDBOX_URL"])
         _assert_ledger_balanced(app)
         _truncate_all(app)
-        if "sandbox" in request.fixturenames:
-            # Our ids restart after the truncation; Stripe idempotency keys are built from them.
-            httpx.post(app.config["SANDBOX_URL"] + "/_sandbox/reset", timeout=10).raise_for_status()
         return
     with app.app_context():
         # Flask-SQLAlchemy picks the bind from db.engines: swap in one connection holding an
@@ -240,21 +301,34 @@ def _assert_ledger_balanced(app):
     assert unbalanced == [], f"unbalanced ledger transactions: {unbalanced}"
 
 
+def _let_sandbox_deliver(url, timeout=10.0):
+    """Wait (bounded) until the sandbox has no webhook delivery due, so events a test caused
+    arrive in that test's database rather than in the next test's."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(url + "/_sandbox/deliveries", timeout=5).json()["due"] == 0:
+            return
+        time.sleep(0.05)
+
+
 def _truncate_all(app):
+    """Empty every table and restart every id, as a freshly created database would."""
     with app.app_context():
         _db.session.remove()
         with _db.engine.begin() as conn:
             existing = set(inspect(conn).get_table_names())
             tables = [t.name for t in reversed(_db.metadata.sorted_tables) if t.name in existing]
             if conn.dialect.name == "postgresql":
-                # Keep sequences running: ids end up in Stripe idempotency keys.
-                conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:
                 # The ledger's append-only triggers would abort the DELETE: lift them briefly.
                 for sql in db_triggers.DROP_LEDGER_APPEND_ONLY["sqlite"]:
                     conn.execute(text(sql))
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
+                if "sqlite_sequence" in {row[0] for row in conn.execute(text(
+                        "SELECT name FROM sqlite_master WHERE type = 'table'"))}:
+                    conn.execute(text("DELETE FROM sqlite_sequence"))
                 for sql in db_triggers.LEDGER_APPEND_ONLY["sqlite"]:
                     conn.execute(text(sql))
 

@@ -19,8 +19,10 @@ from tests.conftest import post_form, wait_until
 pytestmark = pytest.mark.committed
 
 
-def verified_stripe_account(sandbox_url, company_id):
-    account = get_gateway().create_connected_account(company_id, "seller@example.com")
+def verified_stripe_account(sandbox_url, company):
+    """A verified Connect account in the sandbox for `company`, created with the company's key."""
+    account = get_gateway().create_connected_account(company.id, "seller@example.com",
+                                                     idempotency_key=company.stripe_account_key)
     response = httpx.post(f"{sandbox_url}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"})
     assert response.status_code == 200, response.text
     return account.id
@@ -30,7 +32,7 @@ def verified_stripe_account(sandbox_url, company_id):
 def shop(app, sandbox):
     with app.app_context():
         _, company = make_seller(fee_bps=None)
-        company.stripe_account_id = verified_stripe_account(sandbox, company.id)
+        company.stripe_account_id = verified_stripe_account(sandbox, company)
         gig = make_gig(company)
         one_time = make_product(company, "icon-pack", "one_time", 2900)
         monthly = make_product(company, "pro-plugin", "month", 1250)
@@ -68,12 +70,13 @@ def test_gig_with_extras_paid_end_to_end(app, buyer, shop, run_jobs):
         assert response.headers["Location"] == checkout.stripe_session_url
         session_id = checkout.stripe_session_id
 
-    pending = buyer.get(f"/checkout/success?session_id={session_id}")
-    assert "Confirming your payment" in pending.get_data(as_text=True)
-    assert 'hx-trigger="every 1s"' in pending.get_data(as_text=True)
+    unpaid = buyer.get(f"/checkout/success?session_id={session_id}").get_data(as_text=True)
+    assert "We haven't received your payment yet" in unpaid and "Stripe has taken your payment" not in unpaid
 
     paid = pay_hosted_checkout(response.headers["Location"])
     assert paid.status_code == 303 and session_id in paid.headers["location"]
+    pending = buyer.get(f"/checkout/success?session_id={session_id}").get_data(as_text=True)
+    assert "Confirming your payment" in pending and 'hx-trigger="every 1s"' in pending
     processed(app, "checkout.session.completed")
     run_jobs()
 

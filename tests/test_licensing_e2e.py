@@ -23,7 +23,7 @@ pytestmark = pytest.mark.committed
 def shop(app, sandbox):
     with app.app_context():
         _, company = make_seller()
-        company.stripe_account_id = verified_stripe_account(sandbox, company.id)
+        company.stripe_account_id = verified_stripe_account(sandbox, company)
         make_policy(make_product(company, "desktop-app", "one_time", 4900), max_activations=2)
         make_policy(make_product(company, "cloud-plugin", "month", 1500), max_activations=1)
         make_buyer()

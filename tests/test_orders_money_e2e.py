@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Gig, InboundEvent, LedgerTransaction, Order, OrderDispute, OrderEvent, Payment, Refund
-from app.payments import get_gateway
+from app.payments import get_gateway, new_idempotency_key
 from app.services.accounts import register_user
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
 from tests.buy_factories import PASSWORD, make_buyer, make_gig, make_seller, pay_hosted_checkout
@@ -29,7 +29,8 @@ SELLER_SHARE = TOTAL - FEE
 def shop(app, sandbox):
     with app.app_context():
         _, company = make_seller()
-        account = get_gateway().create_connected_account(company.id, "seller@example.com")
+        account = get_gateway().create_connected_account(company.id, "seller@example.com",
+                                                         idempotency_key=company.stripe_account_key)
         assert httpx.post(f"{sandbox}/_sandbox/accounts/{account.id}/verify",
                           json={"outcome": "verified"}).status_code == 200
         company.stripe_account_id = account.id
@@ -175,7 +176,7 @@ def test_a_refund_made_in_stripe_moves_the_order_to_refunded(app, client, shop, 
     order_id = buy_order(app, client, run_jobs)
     with app.app_context():
         intent = db.session.scalars(select(Payment)).one().stripe_payment_intent_id
-        get_gateway().create_refund(idempotency_key=f"dashboard-refund-{order_id}", payment_intent=intent)
+        get_gateway().create_refund(idempotency_key=new_idempotency_key(), payment_intent=intent)
     settle(app, run_jobs, refunds=1)
     with app.app_context():
         assert db.session.get(Order, order_id).status == "refunded"

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Company, InboundEvent
-from app.payments import LineItem, get_gateway
+from app.payments import LineItem, get_gateway, new_idempotency_key
 from app.services.accounts import register_user
 from app.services.companies import create_seller_company
 from tests.conftest import wait_until
@@ -26,7 +26,8 @@ def test_onboarding_verification_reaches_the_app_once(app, sandbox, run_jobs):
     with app.app_context():
         owner = register_user("seller@example.com", "long-enough-pw", "Sel Ler", "sell")
         company = create_seller_company(owner, "Sandbox Studio")
-        account = get_gateway().create_connected_account(company.id, owner.email)
+        account = get_gateway().create_connected_account(company.id, owner.email,
+                                                         idempotency_key=company.stripe_account_key)
         company.stripe_account_id = account.id
         company.kyc_status = "pending"
         db.session.commit()
@@ -34,7 +35,7 @@ def test_onboarding_verification_reaches_the_app_once(app, sandbox, run_jobs):
         link = get_gateway().create_onboarding_link(
             account.id, refresh_url=app.config["APP_BASE_URL"] + "/sell/onboarding/refresh",
             return_url=app.config["APP_BASE_URL"] + "/sell/onboarding/return",
-            idempotency_key=f"company:{company.id}:onboarding:1")
+            idempotency_key=new_idempotency_key())
 
     page = httpx.get(link.url)
     assert page.status_code == 200 and "Submit verification" in page.text
@@ -58,7 +59,7 @@ def test_checkout_paid_on_the_hosted_page_delivers_completion(app, sandbox, run_
     base = app.config["APP_BASE_URL"]
     with app.app_context():
         session = get_gateway().create_gig_checkout(
-            local_checkout_id="e2e-1", line_items=[LineItem("Logo design — Standard", 5000, 1),
+            local_checkout_id="e2e-1", idempotency_key=new_idempotency_key(), line_items=[LineItem("Logo design — Standard", 5000, 1),
                                                    LineItem("Extra revision", 1500, 2)],
             currency="usd", success_url=base + "/checkout/success?session_id={CHECKOUT_SESSION_ID}",
             cancel_url=base + "/checkout/cancelled")

@@ -1,16 +1,20 @@
 """Buying: the slide-out checkout for gigs, product checkout, and the return pages."""
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.clock import now
 from app.extensions import db, is_htmx
 from app.models import Checkout, Gig, Membership, Order, Product
-from app.services.checkout import (CheckoutError, create_gig_checkout, create_product_checkout,
-                                   parse_gig_selection, quote_gig)
+from app.payments import PaymentsUnavailable
+from app.services.checkout import (CheckoutError, checkout_payment_state, create_checkout_session,
+                                   open_gig_checkout, open_product_checkout, parse_gig_selection, quote_gig)
 from app.web import render
 
 bp = Blueprint("buy", __name__)
+UNAVAILABLE = "Payments are unavailable right now. Nothing was charged — please try again."
+# How often the return page asks again, by what Stripe said (seconds; None = it doesn't).
+POLL_SECONDS = {"paid": 1, "processing": 5, "unknown": 5, "unpaid": None, "expired": None}
 
 
 def get_published_gig_or_404(slug):
@@ -57,13 +61,22 @@ def quote(slug):
 @bp.route("/gigs/<slug>/checkout", methods=["POST"])
 @login_required
 def start(slug):
-    """Store the price snapshot, create the Stripe Checkout Session, send the buyer to pay."""
+    """Store the price snapshot and commit it, create the Stripe Checkout Session with its key,
+    send the buyer to pay. Stripe unreachable: 503, the drawer again with the selection kept."""
     gig = get_published_gig_or_404(slug)
     quote, error = _quote_from(gig, request.form)
     if error is not None:
         db.session.rollback()
         return _render_checkout(gig, None, error, block="drawer")
-    checkout = create_gig_checkout(current_user, quote, url_for("buy.cancelled", slug=gig.slug))
+    checkout = open_gig_checkout(current_user, quote)
+    db.session.commit()
+    try:
+        checkout = create_checkout_session(checkout, url_for("buy.cancelled", slug=gig.slug))
+    except PaymentsUnavailable:
+        db.session.rollback()
+        current_app.logger.warning("Stripe unavailable: checkout %s has no session yet", checkout.id)
+        quote, _ = _quote_from(gig, request.form)
+        return _render_checkout(gig, quote, CheckoutError("payment", UNAVAILABLE, status=503), block="drawer")
     db.session.commit()
     return _to_payment(checkout)
 
@@ -81,12 +94,19 @@ def start_product(slug):
     if product is None:
         abort(404)
     try:
-        checkout = create_product_checkout(current_user, product,
-                                           url_for("products.detail", slug=product.slug))
+        checkout = open_product_checkout(current_user, product)
     except CheckoutError as exc:
         db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("products.detail", slug=product.slug), 303)
+    db.session.commit()
+    try:
+        checkout = create_checkout_session(checkout, url_for("products.detail", slug=product.slug))
+    except PaymentsUnavailable:
+        db.session.rollback()
+        current_app.logger.warning("Stripe unavailable: checkout %s has no session yet", checkout.id)
+        body, headers = render("products/detail.html", product=product, owned=None, error=UNAVAILABLE)
+        return body, 503, headers
     db.session.commit()
     return _to_payment(checkout)
 
@@ -104,14 +124,19 @@ def get_own_checkout_or_404(checkout_id=None, session_id=None):
 @bp.route("/checkout/success")
 @login_required
 def success():
-    """Where Stripe returns the buyer: polls until the webhook has created the order."""
+    """Where Stripe returns the buyer. Until the webhook has created the order it says what
+    Stripe says — paid (and polls until the order exists), processing, not paid yet, expired —
+    never that money was taken when it wasn't."""
     checkout = get_own_checkout_or_404(session_id=request.args.get("session_id"))
-    order = membership = None
+    order = membership = state = None
     if checkout.kind == "gig":
         order = db.session.scalar(select(Order).where(Order.checkout_id == checkout.id))
     else:
         membership = db.session.scalar(select(Membership).where(Membership.checkout_id == checkout.id))
-    return render("buy/success.html", "status", checkout=checkout, order=order, membership=membership)
+    if order is None and membership is None:
+        state = checkout_payment_state(checkout)
+    return render("buy/success.html", "status", checkout=checkout, order=order, membership=membership,
+                  state=state, poll_seconds=POLL_SECONDS.get(state))
 
 
 @bp.route("/checkout/<int:checkout_id>/resume")
@@ -119,7 +144,8 @@ def success():
 def resume(checkout_id):
     """Back to Stripe for an open checkout; refused once it has expired or completed."""
     checkout = get_own_checkout_or_404(checkout_id=checkout_id)
-    if checkout.status != "open" or checkout.is_expired(now()):
+    # No session: Stripe was unreachable when it was started; starting again makes one.
+    if checkout.status != "open" or checkout.is_expired(now()) or not checkout.stripe_session_url:
         body, headers = render("buy/expired.html", checkout=checkout)
         return body, 410, headers
     return redirect(checkout.stripe_session_url, 303)

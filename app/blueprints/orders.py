@@ -2,7 +2,7 @@
 the seller's order list at /sell/orders; the admins' list of disputed orders."""
 import re
 
-from flask import Blueprint, abort, flash, g, redirect, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from sqlalchemy import func, select
@@ -11,12 +11,14 @@ from app.access import admin_required, seller_required
 from app.extensions import db
 from app.models import Order
 from app.models.order import ORDER_STATUSES
+from app.payments import PaymentsUnavailable
 from app.services import orders as order_service
 from app.services import reviews as review_service
 from app.services import storage
 from app.services.messages import MessageError, order_messages, post_order_message
-from app.services.orders import (ACTIONS, AUTOMATIC_ACTIONS, OrderInputError, Params, TransitionRefused,
-                                 actor_for, allowed_actions, transition_order)
+from app.services.orders import (ACTIONS, AUTOMATIC_ACTIONS, REFUND_ACTIONS, OrderInputError, Params,
+                                 TransitionRefused, actor_for, allowed_actions, prepare_order_refund,
+                                 transition_order)
 from app.tenancy import set_tenant
 from app.web import render
 
@@ -37,6 +39,7 @@ DONE_MESSAGES = {
     "resolve_partial": "Dispute resolved with a partial refund; the rest goes to the seller.",
     "resolve_release": "Dispute resolved; the payment goes to the seller.",
 }
+UNAVAILABLE = "Payments are unavailable right now. Nothing was refunded — please try again."
 _AMOUNT = re.compile(r"^\d{1,7}(\.\d{1,2})?$")
 
 
@@ -93,13 +96,20 @@ def workspace(order_id):
 @bp.route("/orders/<int:order_id>/actions/<action>", methods=["POST"])
 @login_required
 def act(order_id, action):
-    """Take one state-machine action; refusals re-render the workspace with 403/409/422."""
+    """Take one state-machine action; refusals re-render the workspace with 403/409/422.
+
+    An action that refunds the buyer first commits its pending refund (and Stripe key), then
+    asks Stripe; Stripe unreachable answers 503 with only that pending refund written, which
+    the next attempt finishes."""
     order, actor = get_order_or_404(order_id)
     if action not in ACTIONS or action in AUTOMATIC_ACTIONS:
         abort(404)
     params = Params(note=request.form.get("note", ""), form=request.form,
                     files=request.files.getlist("files"), amount_cents=parse_amount(request.form.get("amount")))
     try:
+        if action in REFUND_ACTIONS:
+            prepare_order_refund(order, action, actor, params)
+            db.session.commit()
         transition_order(order, action, actor, params)
     except TransitionRefused as exc:
         db.session.rollback()
@@ -107,6 +117,11 @@ def act(order_id, action):
     except OrderInputError as exc:
         db.session.rollback()
         return render_workspace(order, actor, status=422, errors={"action": action, **exc.errors},
+                                form=request.form)
+    except PaymentsUnavailable:
+        db.session.rollback()
+        current_app.logger.warning("Stripe unavailable: refund on order %s left pending", order_id)
+        return render_workspace(order, actor, status=503, refused=UNAVAILABLE, errors={"action": action},
                                 form=request.form)
     db.session.commit()
     flash(DONE_MESSAGES.get(action, "Done."), "success")

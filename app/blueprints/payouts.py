@@ -4,14 +4,17 @@ from flask_login import current_user
 
 from app.access import seller_required
 from app.extensions import db
+from app.models.payout import new_request_token
 from app.money import parse_amount_cents
+from app.payments import PaymentsUnavailable
 from app.services.ledger import company_balances
-from app.services.payouts import (PayoutError, lifetime_paid_out, payout_history, weekly_earnings,
-                                  withdraw_funds)
+from app.services.payouts import (REQUEST_TOKEN, PayoutError, complete_payout, lifetime_paid_out, payout_history,
+                                  request_payout, weekly_earnings)
 from app.web import render
 
 bp = Blueprint("payouts", __name__, url_prefix="/sell/payouts")
 CHART_HEIGHT = 120
+UNAVAILABLE = "Payments are unavailable right now. Nothing was withdrawn — please try again."
 
 
 def _chart(weeks):
@@ -21,14 +24,18 @@ def _chart(weeks):
             for week, cents in weeks]
 
 
-def _page(error=None, amount="", status=200):
+def _page(error=None, amount="", status=200, request_token=None):
+    """The payouts page. The withdraw form carries a fresh `request_token` naming one
+    submission; a re-rendered form (a refusal, Stripe unavailable) keeps the one it was sent,
+    so trying again finishes the same payout."""
     company = g.company
     body, headers = render(
         "payouts/index.html", "withdraw", company=company, balances=company_balances(company.id),
         paid_out=lifetime_paid_out(company.id), chart=_chart(weekly_earnings(company.id)),
         chart_height=CHART_HEIGHT, payouts=payout_history(company.id), error=error, amount=amount,
         minimum=company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"]),
-        can_withdraw=company.role_of(current_user) in ("owner", "admin"))
+        can_withdraw=company.role_of(current_user) in ("owner", "admin"),
+        request_token=request_token or new_request_token())
     return body, status, headers
 
 
@@ -41,14 +48,25 @@ def index():
 @bp.route("/withdraw", methods=["POST"])
 @seller_required(roles=("owner", "admin"))
 def withdraw():
-    amount = parse_amount_cents(request.form.get("amount"))
+    """Write the pending payout and commit, then transfer and record it and commit again."""
+    typed = request.form.get("amount", "")
+    token = request.form.get("request_token") or new_request_token()
+    if not REQUEST_TOKEN.fullmatch(token):
+        return _page("This form has expired: reload the page and try again.", typed, 422)
+    amount = parse_amount_cents(typed)
     if amount is None:
-        return _page("Enter an amount like 150.00.", request.form.get("amount", ""), 422)
+        return _page("Enter an amount like 150.00.", typed, 422, token)
     try:
-        payout = withdraw_funds(g.company, amount, current_user)
+        payout = request_payout(g.company, amount, current_user, token)
+        db.session.commit()
+        payout = complete_payout(payout, current_user)
     except PayoutError as exc:
         db.session.rollback()
-        return _page(exc.message, request.form.get("amount", ""), 409)
+        return _page(exc.message, typed, 409, token)
+    except PaymentsUnavailable:
+        db.session.rollback()
+        current_app.logger.warning("Stripe unavailable: payout for company %s left pending", g.company.id)
+        return _page(UNAVAILABLE, typed, 503, token)
     db.session.commit()
     flash(f"Payout of {payout.amount_cents / 100:,.2f} {payout.currency.upper()} is on its way.", "success")
     return redirect(url_for("payouts.index"), 303)

@@ -15,6 +15,7 @@ from app.extensions import db, is_htmx
 from app.forms.sell import BecomeSellerForm, GigForm, attach_errors
 from app.models import Category, Gig, GigImage, Order
 from app.models.gig import MAX_IMAGES
+from app.payments import PaymentsUnavailable
 from app.services import storage
 from app.services.ledger import company_balances
 from app.services.gigs import (MAX_IMAGE_BYTES, GigForbidden, GigInputError, GigStateError,
@@ -43,19 +44,23 @@ def _app_url(endpoint):
     return current_app.config["APP_BASE_URL"].rstrip("/") + url_for(endpoint)
 
 
+ONBOARDING_UNAVAILABLE = ("Payments are unavailable right now, so verification with Stripe can't start. "
+                          "Your seller account is saved — please try again in a minute.")
+
+
 def _to_onboarding(company, country="US"):
-    """303 to a fresh hosted onboarding page, or back home with a message if Stripe is down."""
+    """303 to a fresh hosted onboarding page; 503 with a way to try again if Stripe is down."""
     try:
         url = start_seller_onboarding(company, current_user, _app_url("sell.onboarding_refresh"),
                                       _app_url("sell.onboarding_return"), country)
     except OnboardingError as exc:
         db.session.rollback()
         abort(403, str(exc))
-    except stripe.StripeError:
+    except (PaymentsUnavailable, stripe.StripeError):
         db.session.rollback()
         current_app.logger.exception("could not start onboarding for company %s", company.id)
-        flash("We couldn't reach Stripe to start verification. Please try again in a minute.", "error")
-        return redirect(url_for("sell.home"), 303)
+        body, headers = render("sell/onboarding_unavailable.html", company=company, message=ONBOARDING_UNAVAILABLE)
+        return body, 503, headers
     db.session.commit()
     return redirect(url, 303)
 
@@ -99,7 +104,7 @@ def onboarding_return():
     reachable = True
     try:
         refresh_company_kyc(g.company)
-    except stripe.StripeError:
+    except (PaymentsUnavailable, stripe.StripeError):
         db.session.rollback()
         reachable = False
     db.session.commit()

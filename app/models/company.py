@@ -1,10 +1,11 @@
 """Companies are tenants: the platform itself, and one company per seller."""
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
 from app.extensions import db
 from app.models.types import UTCDateTime
+from app.payments.gateway import new_idempotency_key
 
 KYC_STATUSES = ("unstarted", "pending", "verified", "failed")
 MEMBER_ROLES = ("owner", "admin", "member")
@@ -25,6 +26,7 @@ class Company(db.Model):
         CheckConstraint(
             "payout_minimum_cents IS NULL OR payout_minimum_cents >= 0", name="payout_minimum"
         ),
+        Index("uq_companies_stripe_account_key", "stripe_account_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -35,6 +37,9 @@ class Company(db.Model):
     email: Mapped[str | None] = mapped_column(String(254))
     status: Mapped[str] = mapped_column(String(16), default="active")
     stripe_account_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The idempotency key of "create this company's Connect account", committed with the
+    # company: every attempt (a retry, a double click) asks Stripe for the same account.
+    stripe_account_key: Mapped[str] = mapped_column(String(64), default=new_idempotency_key, nullable=False)
     kyc_status: Mapped[str] = mapped_column(String(16), default="unstarted")
     payouts_enabled: Mapped[bool] = mapped_column(default=False)
     platform_fee_bps: Mapped[int | None] = mapped_column()

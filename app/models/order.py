@@ -5,14 +5,23 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.clock import now
 from app.extensions import db
 from app.models.types import UTCDateTime
+from app.payments.gateway import new_idempotency_key
 from app.tenancy import TenantOwned
 
 ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
                   "completed", "cancel_requested", "cancelled", "disputed", "refunded")
 CHECKOUT_STATUSES = ("open", "completed", "expired", "cancelled")
-# Ids of money rows go into Stripe idempotency keys (`checkout:<id>`), so they must never be
-# handed out twice — not even after rows are deleted (SQLite reuses rowids without this).
+# Ids of money rows appear in URLs, audit rows, ledger references and Stripe metadata: never
+# hand one out twice, not even after rows are deleted (SQLite reuses rowids without this).
+# Stripe idempotency keys are NOT built from ids (ids repeat after a database reset, or on a
+# second deployment sharing a Stripe account): each money row keeps a random `idempotency_key`.
 NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+IDEMPOTENCY_KEY_LENGTH = 64
+
+
+def idempotency_key_column():
+    """A random Stripe idempotency key, set when the row is created (unique: see the table's index)."""
+    return mapped_column(String(IDEMPOTENCY_KEY_LENGTH), default=new_idempotency_key, nullable=False)
 
 
 def _in(column, values):
@@ -29,6 +38,7 @@ class Checkout(db.Model):
         CheckConstraint("quantity BETWEEN 1 AND 10", name="quantity"),
         CheckConstraint("total_cents = subtotal_cents + extras_cents", name="total"),
         CheckConstraint("fee_cents >= 0 AND fee_cents <= total_cents", name="fee"),
+        Index("uq_checkouts_idempotency_key", "idempotency_key", unique=True),
         NEVER_REUSE_IDS,
     )
 
@@ -53,6 +63,8 @@ class Checkout(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="open")
     stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     stripe_session_url: Mapped[str | None] = mapped_column(Text)
+    # Committed before the session is created, so a retry asks Stripe for the same session.
+    idempotency_key: Mapped[str] = idempotency_key_column()
     expires_at: Mapped[object] = mapped_column(UTCDateTime)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
     completed_at: Mapped[object | None] = mapped_column(UTCDateTime)

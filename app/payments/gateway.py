@@ -2,14 +2,23 @@
 
 One ``stripe.StripeClient`` per process, pointed at ``STRIPE_API_BASE`` (api.stripe.com in
 production, the sandbox emulator locally and in tests). Amounts are integer minor units.
-Every mutating call carries an idempotency key derived from our own ids — never from the
-clock — so a retried job or a double click cannot move money twice.
+
+Every mutating call carries the idempotency key the caller passes: a random token
+(`new_idempotency_key`) stored on the local row and committed before the call, so it is unique
+per deployment (sequential ids repeat after a database reset, or on a second deployment
+sharing one Stripe account) and the same on every retry of that operation — a retried request,
+job or double click cannot move money twice. Never derived from the clock.
+
+When Stripe cannot be reached, or fails on its side, calls raise `PaymentsUnavailable`; the
+views answer 503 with what did not happen.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -21,6 +30,27 @@ DEFAULT_API_BASE = "https://api.stripe.com"
 NETWORK_RETRIES = 2
 
 _gateway_lock = threading.Lock()
+
+
+class PaymentsUnavailable(Exception):
+    """Stripe could not be reached, or answered with an error on its side (5xx, rate limit).
+
+    The operation may or may not have happened at Stripe: retry it with the same idempotency
+    key to find out, never with a new one.
+    """
+
+
+def new_idempotency_key() -> str:
+    """A fresh random idempotency key (32 URL-safe characters) for a local row to keep."""
+    return secrets.token_urlsafe(24)
+
+
+@contextmanager
+def _reachable():
+    try:
+        yield
+    except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
+        raise PaymentsUnavailable(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -43,7 +73,7 @@ def _cents(value: Any, name: str, minimum: int = 0) -> int:
 
 def _key(value: str, name: str = "idempotency_key") -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string derived from a local id")
+        raise ValueError(f"{name} must be a non-empty string kept on the local row")
     return value
 
 
@@ -101,80 +131,86 @@ class StripeGateway:
 
     # -- Connect ----------------------------------------------------------------------------------
 
-    def create_connected_account(self, company_id: int | str, email: str | None,
-                                 country: str = "US") -> stripe.Account:
-        """Create the Express account of a seller company, at most once per company.
+    def create_connected_account(self, company_id: int | str, email: str | None, country: str = "US", *,
+                                 idempotency_key: str) -> stripe.Account:
+        """Create the Express account of a seller company, at most once per key.
 
-        Requests card_payments and transfers; ``metadata.company_id`` links it back to us.
-        Idempotency key: ``company:<id>:connect-account``.
+        Requests card_payments and transfers; ``metadata.company_id`` links it back to us. The
+        key is the company's own (``companies.stripe_account_key``), so every attempt for one
+        company asks for the same account.
         """
-        return self.client.v1.accounts.create(
-            params={
-                "type": "express",
-                "country": country,
-                "email": email,
-                "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}},
-                "metadata": {"company_id": str(company_id)},
-            },
-            options={"idempotency_key": f"company:{company_id}:connect-account"},
-        )
+        with _reachable():
+            return self.client.v1.accounts.create(
+                params={
+                    "type": "express",
+                    "country": country,
+                    "email": email,
+                    "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}},
+                    "metadata": {"company_id": str(company_id)},
+                },
+                options={"idempotency_key": _key(idempotency_key)},
+            )
 
     def create_onboarding_link(self, account_id: str, refresh_url: str, return_url: str, *,
                                idempotency_key: str) -> stripe.AccountLink:
         """A single-use hosted onboarding URL for the account (expires within minutes).
 
-        Links are single-use, so the caller passes a key naming this link request
-        (e.g. ``company:<id>:onboarding-link:<n>`` with n from its own counter).
+        Links are single-use, so each request for one passes a fresh key.
         """
-        return self.client.v1.account_links.create(
-            params={"account": account_id, "refresh_url": refresh_url, "return_url": return_url,
-                    "type": "account_onboarding"},
-            options={"idempotency_key": _key(idempotency_key)},
-        )
+        with _reachable():
+            return self.client.v1.account_links.create(
+                params={"account": account_id, "refresh_url": refresh_url, "return_url": return_url,
+                        "type": "account_onboarding"},
+                options={"idempotency_key": _key(idempotency_key)},
+            )
 
     def retrieve_account(self, account_id: str) -> stripe.Account:
         """The account as Stripe sees it now (charges_enabled, payouts_enabled, requirements)."""
-        return self.client.v1.accounts.retrieve(account_id)
+        with _reachable():
+            return self.client.v1.accounts.retrieve(account_id)
 
     # -- Checkout ---------------------------------------------------------------------------------
 
-    def _create_checkout(self, local_checkout_id: int | str, *, mode: str, line_items: list[dict[str, Any]],
-                         ours: dict[str, str], success_url: str, cancel_url: str,
-                         customer_email: str | None, expires_at: int | None,
+    def _create_checkout(self, local_checkout_id: int | str, idempotency_key: str, *, mode: str,
+                         line_items: list[dict[str, Any]], ours: dict[str, str], success_url: str,
+                         cancel_url: str, customer_email: str | None, expires_at: int | None,
                          **mode_data: Any) -> stripe.checkout.Session:
         """Create the session with what all three kinds share; `mode_data` adds
-        payment_intent_data or subscription_data. Idempotency key: ``checkout:<local id>``."""
+        payment_intent_data or subscription_data."""
         params = {
             "mode": mode, "line_items": line_items, "success_url": success_url, "cancel_url": cancel_url,
             "client_reference_id": str(local_checkout_id), "customer_email": customer_email,
             "expires_at": expires_at, "metadata": ours, **mode_data,
         }
-        return self.client.v1.checkout.sessions.create(
-            params={k: v for k, v in params.items() if v is not None},
-            options={"idempotency_key": f"checkout:{local_checkout_id}"},
-        )
+        with _reachable():
+            return self.client.v1.checkout.sessions.create(
+                params={k: v for k, v in params.items() if v is not None},
+                options={"idempotency_key": _key(idempotency_key)},
+            )
 
-    def create_gig_checkout(self, *, local_checkout_id: int | str, line_items: Sequence[LineItem | Mapping[str, Any]],
-                            currency: str, success_url: str, cancel_url: str, transfer_group: str | None = None,
+    def create_gig_checkout(self, *, local_checkout_id: int | str, idempotency_key: str,
+                            line_items: Sequence[LineItem | Mapping[str, Any]], currency: str, success_url: str,
+                            cancel_url: str, transfer_group: str | None = None,
                             metadata: Mapping[str, Any] | None = None, customer_email: str | None = None,
                             expires_at: int | None = None) -> stripe.checkout.Session:
         """A Checkout Session paying the platform for a gig (escrow: separate charges and transfers).
 
         No money goes to the seller at payment time; the later transfer shares
-        ``transfer_group`` (default ``checkout:<local_checkout_id>``). ``client_reference_id``
-        and ``metadata.checkout_id`` carry our id. Idempotency key: ``checkout:<local id>``.
+        ``transfer_group`` (default ``checkout_<idempotency key>``). ``client_reference_id``
+        and ``metadata.checkout_id`` carry our id, ``metadata.checkout_key`` the key, which
+        tells our checkout from another deployment's with the same id.
         """
-        ours = _metadata(metadata, checkout_id=local_checkout_id, kind="gig")
+        ours = _metadata(metadata, checkout_id=local_checkout_id, checkout_key=idempotency_key, kind="gig")
         return self._create_checkout(
-            local_checkout_id, mode="payment", line_items=_line_items(line_items, currency), ours=ours,
-            success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
+            local_checkout_id, idempotency_key, mode="payment", line_items=_line_items(line_items, currency),
+            ours=ours, success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
             expires_at=expires_at,
             payment_intent_data={
-                "transfer_group": transfer_group or f"checkout:{local_checkout_id}",
+                "transfer_group": transfer_group or f"checkout_{idempotency_key}",
                 "metadata": ours,
             })
 
-    def create_product_checkout(self, *, local_checkout_id: int | str,
+    def create_product_checkout(self, *, local_checkout_id: int | str, idempotency_key: str,
                                 line_items: Sequence[LineItem | Mapping[str, Any]], currency: str,
                                 application_fee_amount: int, destination_account: str, success_url: str,
                                 cancel_url: str, metadata: Mapping[str, Any] | None = None,
@@ -183,22 +219,22 @@ class StripeGateway:
         """A Checkout Session for a one-time digital product: a destination charge.
 
         The seller's account receives the total minus ``application_fee_amount`` (the
-        platform's cut, in minor units). Idempotency key: ``checkout:<local id>``.
+        platform's cut, in minor units).
         """
-        ours = _metadata(metadata, checkout_id=local_checkout_id, kind="product")
+        ours = _metadata(metadata, checkout_id=local_checkout_id, checkout_key=idempotency_key, kind="product")
         return self._create_checkout(
-            local_checkout_id, mode="payment", line_items=_line_items(line_items, currency), ours=ours,
-            success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
+            local_checkout_id, idempotency_key, mode="payment", line_items=_line_items(line_items, currency),
+            ours=ours, success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
             expires_at=expires_at,
             payment_intent_data={
                 "application_fee_amount": _cents(application_fee_amount, "application_fee_amount"),
                 "transfer_data": {"destination": destination_account},
-                "transfer_group": f"checkout:{local_checkout_id}",
+                "transfer_group": f"checkout_{idempotency_key}",
                 "metadata": ours,
             })
 
-    def create_subscription_checkout(self, *, local_checkout_id: int | str, name: str, unit_amount: int,
-                                     currency: str, interval: Literal["month", "year"],
+    def create_subscription_checkout(self, *, local_checkout_id: int | str, idempotency_key: str, name: str,
+                                     unit_amount: int, currency: str, interval: Literal["month", "year"],
                                      application_fee_bps: int, destination_account: str, success_url: str,
                                      cancel_url: str, trial_days: int | None = None, quantity: int = 1,
                                      description: str | None = None, metadata: Mapping[str, Any] | None = None,
@@ -208,12 +244,12 @@ class StripeGateway:
 
         Each invoice is a destination charge; the platform keeps ``application_fee_bps``
         basis points (sent as Stripe's ``application_fee_percent``). ``trial_days`` adds a
-        free trial. The subscription's metadata carries our ids too. Idempotency key:
-        ``checkout:<local id>``.
+        free trial. The subscription's metadata carries our ids and key too.
         """
         if interval not in ("month", "year"):
             raise ValueError("interval must be 'month' or 'year'")
-        ours = _metadata(metadata, checkout_id=local_checkout_id, kind="subscription")
+        ours = _metadata(metadata, checkout_id=local_checkout_id, checkout_key=idempotency_key,
+                         kind="subscription")
         subscription_data: dict[str, Any] = {
             "application_fee_percent": bps_to_percent(application_fee_bps),
             "transfer_data": {"destination": destination_account},
@@ -222,7 +258,7 @@ class StripeGateway:
         if trial_days:
             subscription_data["trial_period_days"] = _cents(trial_days, "trial_days", 1)
         return self._create_checkout(
-            local_checkout_id, mode="subscription",
+            local_checkout_id, idempotency_key, mode="subscription",
             line_items=_line_items([LineItem(name, unit_amount, quantity, description)], currency,
                                    recurring={"interval": interval}),
             ours=ours, success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
@@ -230,24 +266,27 @@ class StripeGateway:
 
     def retrieve_checkout_session(self, session_id: str) -> stripe.checkout.Session:
         """The session now: status open|complete|expired, payment_status, payment_intent, subscription."""
-        return self.client.v1.checkout.sessions.retrieve(session_id)
+        with _reachable():
+            return self.client.v1.checkout.sessions.retrieve(session_id)
 
     def expire_checkout_session(self, session_id: str) -> stripe.checkout.Session:
-        """Close an open session so it can no longer be paid. Key: ``checkout-session:<id>:expire``."""
-        return self.client.v1.checkout.sessions.expire(
-            session_id, options={"idempotency_key": f"checkout-session:{session_id}:expire"},
-        )
+        """Close an open session so it can no longer be paid. Key: ``checkout-session:<id>:expire``
+        (Stripe's session ids are unique everywhere)."""
+        with _reachable():
+            return self.client.v1.checkout.sessions.expire(
+                session_id, options={"idempotency_key": f"checkout-session:{session_id}:expire"},
+            )
 
     # -- money movement -----------------------------------------------------------------------------
 
     def create_transfer(self, *, amount: int, currency: str, destination: str, transfer_group: str,
                         idempotency_key: str, source_transaction: str | None = None,
                         metadata: Mapping[str, Any] | None = None) -> stripe.Transfer:
-        """Pay a seller's connected account from the platform balance (escrow release).
+        """Pay a seller's connected account from the platform balance (escrow release, payouts).
 
         ``source_transaction`` (the buyer's charge) ties the transfer to those funds so it
-        can run before they settle. The caller's key names the local object, e.g.
-        ``order:<id>:transfer``; the same key never transfers twice.
+        can run before they settle. The key is the one stored on the local row (a payout's
+        ``idempotency_key``); the same key never transfers twice.
         """
         params: dict[str, Any] = {
             "amount": _cents(amount, "amount", 1),
@@ -258,13 +297,16 @@ class StripeGateway:
         }
         if source_transaction:
             params["source_transaction"] = source_transaction
-        return self.client.v1.transfers.create(params=params, options={"idempotency_key": _key(idempotency_key)})
+        with _reachable():
+            return self.client.v1.transfers.create(params=params,
+                                                   options={"idempotency_key": _key(idempotency_key)})
 
     def create_refund(self, *, idempotency_key: str, payment_intent: str | None = None, charge: str | None = None,
                       amount: int | None = None, reverse_transfer: bool = False,
                       refund_application_fee: bool = False, reason: str | None = None,
                       metadata: Mapping[str, Any] | None = None) -> stripe.Refund:
-        """Refund all (``amount=None``) or part of a payment, once per key (e.g. ``refund:<id>``).
+        """Refund all (``amount=None``) or part of a payment, once per key (a refund row's
+        ``idempotency_key``).
 
         For destination charges, ``reverse_transfer`` pulls the seller's share back and
         ``refund_application_fee`` returns the platform's fee proportionally. Raises
@@ -285,27 +327,38 @@ class StripeGateway:
             params["refund_application_fee"] = True
         if reason:
             params["reason"] = reason
-        return self.client.v1.refunds.create(params=params, options={"idempotency_key": _key(idempotency_key)})
+        with _reachable():
+            return self.client.v1.refunds.create(params=params, options={"idempotency_key": _key(idempotency_key)})
+
+    def list_refunds(self, *, payment_intent: str, limit: int = 100) -> list[stripe.Refund]:
+        """The refunds Stripe made on a payment intent, newest first (one page of up to ``limit``)."""
+        with _reachable():
+            return list(self.client.v1.refunds.list(params={"payment_intent": payment_intent,
+                                                            "limit": limit}).data)
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> stripe.PaymentIntent:
-        return self.client.v1.payment_intents.retrieve(payment_intent_id)
+        with _reachable():
+            return self.client.v1.payment_intents.retrieve(payment_intent_id)
 
     def retrieve_charge(self, charge_id: str) -> stripe.Charge:
-        return self.client.v1.charges.retrieve(charge_id)
+        with _reachable():
+            return self.client.v1.charges.retrieve(charge_id)
 
     # -- subscriptions --------------------------------------------------------------------------------
 
     def retrieve_subscription(self, subscription_id: str) -> stripe.Subscription:
-        return self.client.v1.subscriptions.retrieve(subscription_id)
+        with _reachable():
+            return self.client.v1.subscriptions.retrieve(subscription_id)
 
     def cancel_subscription(self, subscription_id: str, *, at_period_end: bool = False) -> stripe.Subscription:
         """Cancel now, or at the end of the paid period. Safe to repeat."""
-        if at_period_end:
-            return self.client.v1.subscriptions.update(
-                subscription_id, params={"cancel_at_period_end": True},
-                options={"idempotency_key": f"subscription:{subscription_id}:cancel-at-period-end"},
-            )
-        return self.client.v1.subscriptions.cancel(subscription_id)
+        with _reachable():
+            if at_period_end:
+                return self.client.v1.subscriptions.update(
+                    subscription_id, params={"cancel_at_period_end": True},
+                    options={"idempotency_key": f"subscription:{subscription_id}:cancel-at-period-end"},
+                )
+            return self.client.v1.subscriptions.cancel(subscription_id)
 
     # -- webhooks -------------------------------------------------------------------------------------
 

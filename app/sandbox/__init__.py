@@ -17,6 +17,7 @@ from flask import Flask, Response, jsonify, redirect, request, url_for
 
 from app import config as app_config
 from app.config import ConfigError
+from app.sandbox.faults import Faults
 from app.sandbox.store import Store
 from app.sandbox.stripe_webhooks import Deliverer
 
@@ -74,6 +75,7 @@ def create_sandbox_app(config: dict | None = None) -> Flask:
                           app.config["STRIPE_WEBHOOK_SECRET"], bool(app.config["SANDBOX_DELIVER_WEBHOOKS"]))
     app.extensions["sandbox_store"] = store
     app.extensions["sandbox_deliverer"] = deliverer
+    app.extensions["sandbox_faults"] = Faults()
 
     from app.sandbox import stripe_api, stripe_control, stripe_pages
 

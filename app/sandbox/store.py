@@ -221,6 +221,14 @@ class Store:
             (now, limit),
         ).fetchall()
 
+    def delivery_backlog(self, now: float) -> dict[str, int]:
+        """{"pending": deliveries still to attempt, "due": those due now or within two seconds}."""
+        row = self.connection().execute(
+            "SELECT COUNT(*) AS pending, COALESCE(SUM(next_attempt_at <= ?), 0) AS due"
+            " FROM delivery_queue WHERE state = 'pending'", (now + 2,)
+        ).fetchone()
+        return {"pending": row["pending"], "due": row["due"]}
+
     def next_delivery_at(self) -> float | None:
         row = self.connection().execute(
             "SELECT MIN(next_attempt_at) AS at FROM delivery_queue WHERE state = 'pending'"

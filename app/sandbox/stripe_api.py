@@ -164,6 +164,16 @@ def error_response(err: StripeError) -> Response:
     return json_response(err.body(), err.status)
 
 
+def injected_failure(when: str) -> Response | None:
+    """A 500 for this request if a fault was injected for it (see app/sandbox/faults.py)."""
+    if not current_app.extensions["sandbox_faults"].take(request.method, request.path, when):
+        return None
+    response = error_response(StripeError(500, f"Sandbox: injected failure ({when} the request was handled).",
+                                          type_="api_error"))
+    response.headers["Stripe-Should-Retry"] = "false"
+    return response
+
+
 @bp.before_request
 def authenticate() -> Response | None:
     g.stripe_request_id = so.new_id("req_", 14)
@@ -178,7 +188,7 @@ def authenticate() -> Response | None:
         shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else key
         return error_response(StripeError(401, f"Invalid API Key provided: {shown}", code="api_key_invalid"))
     g.stripe_api_key = key
-    return None
+    return injected_failure("before")
 
 
 @bp.after_request
@@ -235,7 +245,7 @@ def mutation(view: Callable[..., dict]) -> Callable[..., Response]:
             text = json.dumps(body, indent=2)
             if key:
                 st.put_idempotent(api_key, key, request.method, request.path, params_hash, status, text)
-        return Response(text, status=status, mimetype="application/json")
+        return injected_failure("after") or Response(text, status=status, mimetype="application/json")
     return wrapper
 
 

@@ -7,12 +7,14 @@ and the same actions as JSON POST endpoints for tests and demos. A POST with a J
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.sandbox import stripe_ops as ops
+from app.sandbox.faults import WHEN
 from app.sandbox.stripe_ops import StripeError, atomic
 
 bp = Blueprint("stripe_control", __name__, url_prefix="/_sandbox")
@@ -52,7 +54,39 @@ def health() -> Response:
 def reset() -> Response:
     """Forget every Stripe object, event and delivery (as `flask sandbox reset` does)."""
     ops.store().reset()
+    current_app.extensions["sandbox_faults"].clear()
     return jsonify({"reset": True})
+
+
+@bp.get("/faults")
+def list_faults() -> Response:
+    return jsonify({"faults": current_app.extensions["sandbox_faults"].listed()})
+
+
+@bp.post("/faults")
+def add_fault() -> Response | tuple[Response, int]:
+    """Fail the next ``count`` API requests to ``method`` ``path`` (JSON or form fields),
+    ``before`` doing anything or ``after`` doing the work (see app/sandbox/faults.py)."""
+    path, when = field("path") or "", field("when", "before") or "before"
+    count = field("count", "1") or "1"
+    if not path.startswith("/v1/") or when not in WHEN or not count.isdigit() or not 1 <= int(count) <= 100:
+        return jsonify({"error": {"type": "invalid_request_error",
+                                  "message": "path must start with /v1/, when be before|after, count 1-100"}}), 400
+    fault = current_app.extensions["sandbox_faults"].add(field("method", "POST") or "POST", path, when, int(count))
+    return jsonify({"fault": {"method": fault.method, "path": fault.path, "when": fault.when,
+                              "remaining": fault.remaining}})
+
+
+@bp.delete("/faults")
+def clear_faults() -> Response:
+    current_app.extensions["sandbox_faults"].clear()
+    return jsonify({"faults": []})
+
+
+@bp.get("/deliveries")
+def deliveries() -> Response:
+    """How many webhook deliveries are still to be attempted, and how many are due now."""
+    return jsonify(ops.store().delivery_backlog(time.time()))
 
 
 @bp.get("/")
@@ -140,6 +174,10 @@ def verify_account(account_id: str) -> Response | tuple[Response, int]:
 
 @bp.post("/checkout/sessions/<session_id>/pay")
 def pay_checkout_session(session_id: str) -> Response | tuple[Response, int]:
+    """Pay a session as the hosted page would; ``outcome=processing`` pays with a delayed
+    method instead: the session completes unpaid while the payment is still processing."""
     card_number = field("card_number", ops.CARD_SUCCESS) or ops.CARD_SUCCESS
-    return run_action(lambda: ops.pay_checkout_session(session_id, card_number, field("email"), field("name")),
+    processing = field("outcome") == "processing"
+    return run_action(lambda: ops.pay_checkout_session(session_id, card_number, field("email"), field("name"),
+                                                       processing=processing),
                       url_for(".index"))

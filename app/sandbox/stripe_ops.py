@@ -275,8 +275,12 @@ def expire_session(session: dict) -> dict:
     return session
 
 
-def pay_checkout_session(session_id: str, card_number: str, email: str | None, name: str | None) -> dict:
-    """The buyer submitted the hosted checkout form. Returns the completed session."""
+def pay_checkout_session(session_id: str, card_number: str, email: str | None, name: str | None,
+                         processing: bool = False) -> dict:
+    """The buyer submitted the hosted checkout form. Returns the completed session.
+
+    ``processing``: paid with a delayed method (a bank debit): the session completes with
+    ``payment_status`` "unpaid" and its payment intent "processing", as Stripe does."""
     st = store()
     session = expire_if_due(load("checkout.session", session_id, "checkout session"))
     if session["status"] != "open":
@@ -285,7 +289,11 @@ def pay_checkout_session(session_id: str, card_number: str, email: str | None, n
     private = st.get_private(session_id)
     email = email or session["customer_email"]
     card = card_for(card_number)
-    if session["mode"] == "payment":
+    if processing:
+        if session["mode"] != "payment":
+            raise invalid("Delayed payment methods are emulated for `payment` mode only.", "outcome")
+        _start_processing_payment(session, private, email)
+    elif session["mode"] == "payment":
         _pay_payment_session(session, private, card, email, name)
     else:
         _pay_subscription_session(session, private, card, email, name)
@@ -294,6 +302,22 @@ def pay_checkout_session(session_id: str, card_number: str, email: str | None, n
     st.save(session)
     emit("checkout.session.completed", session)
     return session
+
+
+def _start_processing_payment(session: dict, private: dict, email: str | None) -> None:
+    st = store()
+    data = private["payment_intent_data"]
+    intent = so.payment_intent(
+        amount=session["amount_total"], currency=session["currency"], customer=None,
+        description=data.get("description"), metadata=data.get("metadata", {}),
+        transfer_group=data.get("transfer_group"), application_fee_amount=data.get("application_fee_amount"),
+        destination=data.get("destination"), receipt_email=email,
+    )
+    intent.update(status="processing", payment_method_types=["us_bank_account"])
+    st.insert(intent)
+    emit("payment_intent.processing", intent)
+    session.update(payment_intent=intent["id"], payment_status="unpaid")
+    st.save(session)
 
 
 def _pay_payment_session(session: dict, private: dict, card: str, email: str | None, name: str | None) -> None:

@@ -1,27 +1,36 @@
 """Pricing a buyer's selection and turning paid Stripe Checkout Sessions into orders and memberships.
 
 Prices are computed here from the database, never taken from the request. A local Checkout
-row snapshots the price the buyer agreed to; Stripe's `checkout.session.completed` webhook
-(not the browser) completes it, exactly once: the checkout row is locked, its status checked,
-and orders, payments and memberships have unique keys on the checkout / Stripe ids.
+row snapshots the price the buyer agreed to, with a random Stripe idempotency key, and is
+committed before its Stripe Checkout Session is created (`open_*_checkout`, commit,
+`create_checkout_session`). Stripe's `checkout.session.completed` webhook (not the browser)
+completes it, exactly once: the checkout row is locked, its status checked, and orders,
+payments and memberships have unique keys on the checkout / Stripe ids. A session is ours only
+if it carries our checkout's key (or is the session we recorded): another deployment sharing
+the Stripe account has checkouts with the same ids, never with the same keys.
 """
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+import stripe
 from flask import current_app
 from sqlalchemy import select
 
 from app.clock import now
 from app.extensions import db
-from app.models import Checkout, Membership, Order, Payment
+from app.models import Checkout, Membership, Order, Payment, User
 from app.money import fee_cents
-from app.payments import LineItem, get_gateway
+from app.payments import LineItem, PaymentsUnavailable, get_gateway
 from app.services.ledger import Entry, post_ledger_transaction
 from app.services.licensing import issue_license_for_membership, sync_license_with_membership
 from app.services.notifications import notify_user
 from app.services.outbound import record_event
 
 CHECKOUT_TTL = timedelta(minutes=60)
+# A buyer starting the same selection again within this window gets the same checkout (and
+# Stripe session): a double click or a retry never opens a second one. Well inside the TTL, so
+# a reused checkout's session still has most of its hour.
+REUSE_WINDOW = timedelta(minutes=10)
 MAX_QUANTITY = 10
 
 
@@ -113,7 +122,7 @@ def quote_gig(gig, package_ref, quantity, extra_quantities, buyer=None):
                     fee_bps=platform_fee_bps(gig.company))
 
 
-def _urls(checkout, cancel_path):
+def _urls(cancel_path):
     base = current_app.config["APP_BASE_URL"].rstrip("/")
     return (f"{base}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
             f"{base}{cancel_path}")
@@ -123,13 +132,38 @@ def _stripe_expiry(moment):
     return int(moment.timestamp())
 
 
-def create_gig_checkout(buyer, quote, cancel_path):
-    """Snapshot `quote` as an open Checkout and create its Stripe Checkout Session.
+def _lock_buyer(buyer):
+    """Serialise one buyer's checkout starts (FOR UPDATE on PostgreSQL; SQLite transactions are serial)."""
+    db.session.execute(select(User.id).where(User.id == buyer.id).with_for_update())
 
-    Idempotency key `checkout:<id>` (in the gateway). Returns the Checkout; the caller
-    commits and redirects the buyer to `checkout.stripe_session_url`.
+
+def _reusable_checkout(buyer, **selection):
+    """The buyer's open checkout for exactly this selection started within REUSE_WINDOW, if any."""
+    extras = selection.pop("extras")
+    candidates = db.session.scalars(
+        select(Checkout).where(Checkout.buyer_id == buyer.id, Checkout.status == "open",
+                               Checkout.created_at >= now() - REUSE_WINDOW,
+                               *(getattr(Checkout, name) == value for name, value in selection.items()))
+        .order_by(Checkout.id.desc())
+        .execution_options(populate_existing=True)).all()
+    return next((checkout for checkout in candidates if (checkout.extras or []) == extras), None)
+
+
+def open_gig_checkout(buyer, quote):
+    """Step one of paying for a gig: the open Checkout snapshotting `quote`, with its random
+    Stripe idempotency key. The caller commits it, then calls `create_checkout_session`.
+
+    The buyer's open checkout for the same selection started in the last REUSE_WINDOW is
+    returned instead of a new one (the buyer's row is locked first), so a double click, twenty
+    clicks at once or a retry after Stripe was unreachable all lead to one Stripe session.
     """
     gig, package = quote.gig, quote.package
+    _lock_buyer(buyer)
+    checkout = _reusable_checkout(
+        buyer, kind="gig", gig_id=gig.id, package_id=package.id, quantity=quote.quantity,
+        total_cents=quote.total_cents, fee_cents=quote.fee_cents, extras=quote.extras)
+    if checkout is not None:
+        return checkout
     checkout = Checkout(
         kind="gig", buyer_id=buyer.id, company_id=gig.company_id, gig_id=gig.id, package_id=package.id,
         title=f"{gig.title} — {package.title}", quantity=quote.quantity, extras=quote.extras,
@@ -139,17 +173,6 @@ def create_gig_checkout(buyer, quote, cancel_path):
         delivery_days=quote.delivery_days, expires_at=now() + CHECKOUT_TTL,
     )
     db.session.add(checkout)
-    db.session.flush()
-    line_items = [LineItem(f"{gig.title} — {package.title} ({package.tier})", package.price_cents, quote.quantity)]
-    line_items += [LineItem(line["title"], line["unit_cents"], line["quantity"]) for line in quote.extras]
-    success_url, cancel_url = _urls(checkout, cancel_path)
-    session = get_gateway().create_gig_checkout(
-        local_checkout_id=checkout.id, line_items=line_items, currency=checkout.currency,
-        success_url=success_url, cancel_url=cancel_url, customer_email=buyer.email,
-        expires_at=_stripe_expiry(checkout.expires_at),
-        metadata={"gig_id": gig.id, "buyer_id": buyer.id, "company_id": gig.company_id},
-    )
-    checkout.stripe_session_id, checkout.stripe_session_url = session.id, session.url
     db.session.flush()
     return checkout
 
@@ -165,10 +188,17 @@ def quote_product(product, buyer):
     return platform_fee_bps(product.company)
 
 
-def create_product_checkout(buyer, product, cancel_path):
-    """Open a Checkout for a product: a destination charge (one-time) or a subscription."""
+def open_product_checkout(buyer, product):
+    """Step one of buying a product (one-time or subscription): the open Checkout with its
+    random Stripe idempotency key, reused as `open_gig_checkout` does. The caller commits it,
+    then calls `create_checkout_session`. Refusals raise CheckoutError, writing nothing."""
     bps = quote_product(product, buyer)
     one_time_fee = 0 if product.is_subscription else fee_cents(product.price_cents, bps)
+    _lock_buyer(buyer)
+    checkout = _reusable_checkout(buyer, kind="product", product_id=product.id, total_cents=product.price_cents,
+                                  fee_bps=bps, fee_cents=one_time_fee, extras=[])
+    if checkout is not None:
+        return checkout
     checkout = Checkout(
         kind="product", buyer_id=buyer.id, company_id=product.company_id, product_id=product.id,
         title=product.title, quantity=1, extras=[], unit_price_cents=product.price_cents,
@@ -178,30 +208,96 @@ def create_product_checkout(buyer, product, cancel_path):
     )
     db.session.add(checkout)
     db.session.flush()
-    success_url, cancel_url = _urls(checkout, cancel_path)
-    common = dict(local_checkout_id=checkout.id, currency=checkout.currency, success_url=success_url,
-                  cancel_url=cancel_url, customer_email=buyer.email,
-                  destination_account=product.company.stripe_account_id,
-                  expires_at=_stripe_expiry(checkout.expires_at),
-                  metadata={"product_id": product.id, "buyer_id": buyer.id, "company_id": product.company_id})
+    return checkout
+
+
+def create_checkout_session(checkout, cancel_path):
+    """Step two: the Stripe Checkout Session of an open checkout, created with the checkout's
+    stored key and recorded on it; returns the checkout (the caller commits and sends the buyer
+    to `checkout.stripe_session_url`).
+
+    A checkout that already has its session is returned as it is. Every parameter comes from
+    the checkout's snapshot, so a retry sends Stripe the same request and gets the same
+    session. Raises PaymentsUnavailable when Stripe can't be reached: the checkout stays open
+    without a session, nothing is charged, and retrying is safe.
+    """
+    if checkout.stripe_session_url:
+        return checkout
+    buyer = db.session.get(User, checkout.buyer_id)
+    success_url, cancel_url = _urls(cancel_path)
+    common = dict(local_checkout_id=checkout.id, idempotency_key=checkout.idempotency_key,
+                  currency=checkout.currency, success_url=success_url, cancel_url=cancel_url,
+                  customer_email=buyer.email, expires_at=_stripe_expiry(checkout.expires_at))
     gateway = get_gateway()
-    if product.is_subscription:
-        session = gateway.create_subscription_checkout(
-            name=product.title, unit_amount=product.price_cents, interval=product.billing,
-            application_fee_bps=bps, trial_days=product.trial_days or None, **common)
+    if checkout.kind == "gig":
+        package = checkout.package
+        line_items = [LineItem(f"{checkout.title} ({package.tier})", checkout.unit_price_cents, checkout.quantity)]
+        line_items += [LineItem(line["title"], line["unit_cents"], line["quantity"]) for line in checkout.extras]
+        session = gateway.create_gig_checkout(
+            line_items=line_items,
+            metadata={"gig_id": checkout.gig_id, "buyer_id": buyer.id, "company_id": checkout.company_id},
+            **common)
     else:
-        session = gateway.create_product_checkout(
-            line_items=[LineItem(product.title, product.price_cents, 1)],
-            application_fee_amount=one_time_fee, **common)
+        product = checkout.product
+        common.update(destination_account=product.company.stripe_account_id,
+                      metadata={"product_id": product.id, "buyer_id": buyer.id, "company_id": checkout.company_id})
+        if product.is_subscription:
+            session = gateway.create_subscription_checkout(
+                name=checkout.title, unit_amount=checkout.unit_price_cents, interval=product.billing,
+                application_fee_bps=checkout.fee_bps, trial_days=product.trial_days or None, **common)
+        else:
+            session = gateway.create_product_checkout(
+                line_items=[LineItem(checkout.title, checkout.unit_price_cents, 1)],
+                application_fee_amount=checkout.fee_cents, **common)
     checkout.stripe_session_id, checkout.stripe_session_url = session.id, session.url
     db.session.flush()
     return checkout
+
+
+def checkout_payment_state(checkout):
+    """What Stripe says about paying this checkout, for the return page: "paid", "processing"
+    (complete, money not yet confirmed), "unpaid" (still open), "expired", or "unknown" when
+    Stripe can't be reached right now."""
+    if not checkout.stripe_session_id:
+        return "expired" if checkout.status == "expired" or checkout.is_expired(now()) else "unpaid"
+    try:
+        session = get_gateway().retrieve_checkout_session(checkout.stripe_session_id)
+    except (PaymentsUnavailable, stripe.StripeError):
+        return "unknown"
+    if session.status == "complete":
+        return "paid" if session.payment_status in ("paid", "no_payment_required") else "processing"
+    if session.status == "expired" or checkout.status == "expired":
+        return "expired"
+    return "unpaid"
 
 
 def _locked_checkout(checkout_id):
     return db.session.execute(
         select(Checkout).where(Checkout.id == checkout_id).with_for_update()
     ).scalar_one_or_none()
+
+
+def _our_checkout(metadata, fallback_id=None, session_id=None):
+    """Our locked Checkout named by Stripe metadata, or None when it isn't ours: the id must
+    name a checkout whose key is the metadata's `checkout_key` (or whose recorded session is
+    `session_id`). Metadata without a key (sessions created before keys existed) is trusted by
+    id only where no session id can confirm it."""
+    raw_id = str(metadata.get("checkout_id") or fallback_id or "")
+    if not raw_id.isdigit():
+        return None
+    checkout = _locked_checkout(int(raw_id))
+    if checkout is None:
+        return None
+    key = metadata.get("checkout_key")
+    if key is not None:
+        return checkout if key == checkout.idempotency_key else None
+    if session_id is not None:
+        return checkout if checkout.stripe_session_id == session_id else None
+    return checkout
+
+
+def _checkout_of_session(session):
+    return _our_checkout(session.get("metadata") or {}, session.get("client_reference_id"), session.get("id"))
 
 
 def _notify_company(company, kind, title, link=None):
@@ -216,10 +312,9 @@ def complete_checkout(session):
     Returns the Order or Membership, or None when the session isn't ours or isn't paid.
     Safe to call any number of times and concurrently.
     """
-    checkout_id = (session.get("metadata") or {}).get("checkout_id") or session.get("client_reference_id")
-    if not checkout_id or session.get("payment_status") not in ("paid", "no_payment_required"):
+    if session.get("payment_status") not in ("paid", "no_payment_required"):
         return None
-    checkout = _locked_checkout(int(checkout_id))
+    checkout = _checkout_of_session(session)
     if checkout is None:
         return None
     if checkout.status == "completed":
@@ -380,7 +475,7 @@ def membership_for_subscription(subscription_id, metadata):
         select(Membership).where(Membership.stripe_subscription_id == subscription_id))
     if membership is not None or not (metadata or {}).get("checkout_id"):
         return membership
-    checkout = _locked_checkout(int(metadata["checkout_id"]))
+    checkout = _our_checkout(metadata)
     if checkout is None:
         return None
     if checkout.status != "completed":

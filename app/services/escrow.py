@@ -4,6 +4,10 @@ Gig payments sit in the seller's escrow account (services/checkout.py). Completi
 what is left of it to pending; a sweep moves pending to available after the clearance period;
 refunds go to Stripe with an idempotency key and reverse the ledger, returning the platform's
 fee in proportion to the amount refunded.
+
+A refund is two steps with a commit between: `prepare_refund` writes the pending Refund and
+its random key; `refund_order` asks Stripe with that key and records the outcome. A retry
+reuses the pending row and its key, so Stripe refunds once however often it is asked.
 """
 from datetime import timedelta
 
@@ -13,6 +17,7 @@ from sqlalchemy import select
 from app.clock import now
 from app.extensions import db
 from app.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund
+from app.money import format_cents
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
 from app.services.outbound import record_event
@@ -81,14 +86,18 @@ def split_refund(order, amount_cents):
     return fee_returned, amount_cents - fee_returned
 
 
-def refund_order(order, amount_cents, *, reason, actor=None):
-    """Refund `amount_cents` of an order's payment to the buyer, from escrow.
+def pending_refund(payment):
+    """The payment's refund that was written but not yet confirmed by Stripe, if any (at most one)."""
+    return db.session.scalar(select(Refund).where(Refund.payment_id == payment.id, Refund.status == "pending")
+                             .execution_options(populate_existing=True))
 
-    The platform returns its fee on the refunded amount, pro rata; the rest comes out of the
-    seller's escrow. Refused (RefundError, nothing written) if the amount is not positive,
-    exceeds what is refundable, or the escrow no longer holds the seller's part.
-    """
-    payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
+
+def _payment_of(order):
+    return db.session.execute(select(Payment).where(Payment.order_id == order.id)
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def _check_refundable(order, payment, amount_cents):
     if payment is None:
         raise RefundError("This order has no payment to refund.")
     if not isinstance(amount_cents, int) or amount_cents <= 0:
@@ -98,39 +107,107 @@ def refund_order(order, amount_cents, *, reason, actor=None):
     fee_returned, seller_share = split_refund(order, amount_cents)
     if seller_share > escrow_remaining(order):
         raise RefundError("The seller's share has already been released from escrow.")
+    return fee_returned, seller_share
+
+
+def prepare_refund(order, amount_cents, *, reason, action=None, note="", actor=None):
+    """Step one of a refund: the pending Refund row, with its random Stripe idempotency key.
+
+    The caller commits it before `refund_order` asks Stripe, so every attempt of this refund
+    (a retry after Stripe was unreachable, a second click) uses the same key and Stripe refunds
+    at most once. A pending refund of the same amount for the same action is returned as is;
+    a different one refuses (RefundError) until that one is finished. Refused (RefundError,
+    nothing written) if the amount is not positive, exceeds what is refundable, or the escrow no
+    longer holds the seller's part. The caller holds the order's lock. Flushed.
+    """
+    payment = _payment_of(order)
+    fee_returned, seller_share = _check_refundable(order, payment, amount_cents)
+    pending = pending_refund(payment)
+    if pending is not None:
+        if (pending.amount_cents, pending.action) == (amount_cents, action):
+            return pending
+        raise RefundError(f"A refund of {format_cents(pending.amount_cents, pending.currency)} is still "
+                          "waiting for Stripe on this order. Repeat it to finish it first.")
     refund = Refund(company_id=order.company_id, payment_id=payment.id, order_id=order.id,
                     amount_cents=amount_cents, seller_share_cents=seller_share,
-                    fee_returned_cents=fee_returned, currency=payment.currency, reason=reason,
-                    created_by_user_id=getattr(actor, "id", None))
+                    fee_returned_cents=fee_returned, currency=payment.currency, reason=reason[:300],
+                    action=action, note=note, status="pending", created_by_user_id=getattr(actor, "id", None))
     db.session.add(refund)
     db.session.flush()
-    stripe_refund = get_gateway().create_refund(
-        idempotency_key=f"refund:{refund.id}", payment_intent=payment.stripe_payment_intent_id,
-        amount=amount_cents, reason="requested_by_customer",
-        metadata={"order_id": order.id, "refund_id": refund.id})
-    refund.stripe_refund_id = stripe_refund.id
-    refund.status = "succeeded" if stripe_refund.status == "succeeded" else "pending"
-    payment.refunded_cents += amount_cents
-    payment.status = "refunded" if payment.refunded_cents == payment.amount_cents else "partially_refunded"
+    return refund
+
+
+def refund_order(order, amount_cents, *, reason, actor=None, made=None):
+    """Step two: make the order's prepared refund of `amount_cents` at Stripe and record it.
+
+    Stripe is asked with the refund row's stored key (`made`, a Stripe refund already made for
+    this row, skips the call). Then the payment, one balanced ledger transaction (the platform
+    returns its fee pro rata, the rest comes out of the seller's escrow), the audit row and the
+    outbound event. Raises PaymentsUnavailable when Stripe can't be reached (the row stays
+    pending: retrying is safe), RefundError when there is no such prepared refund, the amount
+    is no longer refundable, or Stripe reports the refund failed. The caller holds the order's
+    lock. A refund Stripe accepts as `pending` (still reaching the bank) counts as made.
+    """
+    payment = _payment_of(order)
+    _check_refundable(order, payment, amount_cents)
+    refund = pending_refund(payment)
+    if refund is None or refund.amount_cents != amount_cents:
+        raise RefundError("This refund was not prepared: prepare it and commit before asking Stripe.")
+    if made is None:
+        made = get_gateway().create_refund(
+            idempotency_key=refund.idempotency_key, payment_intent=payment.stripe_payment_intent_id,
+            amount=amount_cents, reason="requested_by_customer",
+            metadata={"order_id": order.id, "refund_id": refund.id, "refund_key": refund.idempotency_key})
+    if made.status in ("failed", "canceled"):
+        raise RefundError(f"Stripe could not make this refund ({made.status}).")
+    return record_refund_made(order, refund, made, actor=actor)
+
+
+def record_refund_made(order, refund, made, *, actor=None):
+    """Record the prepared `refund` as made by Stripe (`made`, the Stripe refund): the payment,
+    the ledger (the seller's part from escrow, then pending, then available), audit and event.
+    A refund Stripe reports failed or canceled is marked failed and moves nothing. Flushed."""
+    payment = db.session.get(Payment, refund.payment_id)
+    refund.stripe_refund_id = made.id
+    if made.status in ("failed", "canceled"):
+        refund.status = "failed"
+        db.session.flush()
+        return refund
+    refund.status = "succeeded"
+    payment.refunded_cents += refund.amount_cents
+    payment.status = "refunded" if payment.refunded_cents >= payment.amount_cents else "partially_refunded"
     post_ledger_transaction(
-        f"refund:{refund.id}", "refund", [
-            Entry("seller_escrow", seller_share, order.company_id),
-            Entry("platform_fee_revenue", fee_returned),
-            Entry("platform_cash", -amount_cents),
-        ], currency=payment.currency, description=f"Refund on order #{order.id}: {reason}"[:300],
+        f"refund:{refund.id}", "refund",
+        [*_seller_share_entries(order, refund.seller_share_cents),
+         Entry("platform_fee_revenue", refund.fee_returned_cents), Entry("platform_cash", -refund.amount_cents)],
+        currency=payment.currency, description=f"Refund on order #{order.id}: {refund.reason}"[:300],
         order_id=order.id, payment_id=payment.id)
     record_audit_event("order.refunded", actor=actor, company=order.company, subject=order,
-                       amount_cents=amount_cents, refund_id=refund.id)
+                       amount_cents=refund.amount_cents, refund_id=refund.id)
     _announce_refund(payment, refund)
     db.session.flush()
     return refund
 
 
-def refund_remaining(order, *, reason, actor=None):
-    """Refund everything still refundable on the order (cancellation, lost dispute)."""
-    payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
+def _seller_share_entries(order, seller_share):
+    """Ledger entries taking `seller_share` back from the seller: escrow first, then pending,
+    then available (which may go negative: the seller then owes the platform)."""
+    entries, left = [], seller_share
+    for account, held in (("seller_escrow", escrow_remaining(order)),
+                          ("seller_pending", company_balance(order.company_id, "pending")),
+                          ("seller_available", None)):
+        take = left if held is None else min(left, max(held, 0))
+        if take:
+            entries.append(Entry(account, take, order.company_id))
+            left -= take
+    return entries
+
+
+def refund_remaining(order, *, reason, actor=None, made=None):
+    """Make the order's prepared refund of everything still refundable (cancellation, lost dispute)."""
+    payment = _payment_of(order)
     remaining = refundable_cents(payment) if payment else 0
-    return refund_order(order, remaining, reason=reason, actor=actor) if remaining else None
+    return refund_order(order, remaining, reason=reason, actor=actor, made=made) if remaining else None
 
 
 def record_external_refund(order, refunded_total_cents):
@@ -140,7 +217,7 @@ def record_external_refund(order, refunded_total_cents):
     seller's part comes out of escrow first, then pending, then available (which may go
     negative: the seller then owes the platform). Idempotent per refunded total.
     """
-    payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
+    payment = _payment_of(order)
     amount = refunded_total_cents - payment.refunded_cents if payment else 0
     if amount <= 0:
         return None
@@ -150,19 +227,12 @@ def record_external_refund(order, refunded_total_cents):
                     currency=payment.currency, reason="Refunded directly in Stripe", status="succeeded")
     db.session.add(refund)
     db.session.flush()
-    entries, left = [], seller_share
-    for account, held in (("seller_escrow", escrow_remaining(order)),
-                          ("seller_pending", company_balance(order.company_id, "pending")),
-                          ("seller_available", None)):
-        take = left if held is None else min(left, max(held, 0))
-        if take:
-            entries.append(Entry(account, take, order.company_id))
-            left -= take
     payment.refunded_cents = refunded_total_cents
     payment.status = "refunded" if payment.refunded_cents >= payment.amount_cents else "partially_refunded"
     post_ledger_transaction(
         f"refund:{refund.id}", "external_refund",
-        [*entries, Entry("platform_fee_revenue", fee_returned), Entry("platform_cash", -amount)],
+        [*_seller_share_entries(order, seller_share), Entry("platform_fee_revenue", fee_returned),
+         Entry("platform_cash", -amount)],
         currency=payment.currency, description=f"Refund made in Stripe on order #{order.id}",
         order_id=order.id, payment_id=payment.id)
     _announce_refund(payment, refund)

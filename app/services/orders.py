@@ -25,8 +25,10 @@ from app.extensions import db
 from app.models import (CompanyMember, Gig, Order, OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
                         Payment, User)
 from app.services import storage
-from app.services.escrow import (RefundError, record_external_refund, refund_order, refund_remaining,
-                                 refundable_cents, release_escrow)
+from app.payments import get_gateway
+from app.services.escrow import (RefundError, pending_refund, prepare_refund, record_external_refund,
+                                 record_refund_made, refund_order, refund_remaining, refundable_cents,
+                                 release_escrow)
 from app.services.inbound import handles
 from app.services.messages import queue_email
 from app.services.notifications import notify_user
@@ -81,6 +83,8 @@ ACTIONS = {
     "resolve_release": ("Release to seller", "resolved the dispute in the seller's favour", "order.completed", True),
     "record_refund": ("Record refund", "recorded a refund made in Stripe", "order.refunded", False),
 }
+# Actions that refund the buyer through Stripe: prepare_order_refund, commit, then transition_order.
+REFUND_ACTIONS = ("accept_cancel", "cancel", "resolve_refund", "resolve_partial")
 # Actions a person takes with a plain button (+ note); the rest have forms of their own or are automatic.
 FORM_ACTIONS = ("submit_requirements", "deliver")
 AUTOMATIC_ACTIONS = ("auto_complete", "record_refund")
@@ -129,6 +133,7 @@ class Params:
     files: list = field(default_factory=list)
     amount_cents: int | None = None
     stripe_dispute_id: str | None = None
+    made_refund: object = None  # a Stripe refund already made for this action's prepared refund
 
 
 # -- who is asking ---------------------------------------------------------------------------------
@@ -207,9 +212,12 @@ def transition_order(order, action, actor, params=None):
     """Apply `action` by `actor` to the order; returns the locked, updated order.
 
     Guarantees: the status changes only along TRANSITIONS; a refusal (TransitionRefused) or
-    bad input (OrderInputError) writes nothing; money moves (escrow release, Stripe refunds
-    with idempotency keys) happen in the same transaction as the status change, the timeline
-    event, notifications, emails and the outbound webhook event. Flushes, never commits.
+    bad input (OrderInputError) writes nothing; money moves (escrow release, Stripe refunds)
+    happen in the same transaction as the status change, the timeline event, notifications,
+    emails and the outbound webhook event. Actions that refund the buyer (REFUND_ACTIONS) need
+    their refund prepared and committed first (`prepare_order_refund`): the Stripe call made
+    here uses its stored key, and when Stripe can't be reached PaymentsUnavailable leaves
+    everything but that pending refund unwritten. Flushes, never commits.
     """
     params = params or Params()
     order = lock_order(order.id)
@@ -238,6 +246,34 @@ def transition_order(order, action, actor, params=None):
         emit_order_event(order, outbound_type, {"status": order.status, **data})
     db.session.flush()
     return order
+
+
+def prepare_order_refund(order, action, actor, params=None):
+    """Step one of an action that refunds the buyer: check `actor` may take it now, then write
+    (or find again) the pending refund it will make, with its random Stripe idempotency key.
+
+    The caller commits before `transition_order` asks Stripe, so a retry after a failure — or a
+    second click while the first is under way — finishes this same refund and never makes a
+    second one. Returns the Refund, or None when the action refunds nothing (no payment, or
+    nothing left). Refusals and bad input raise as `transition_order` does, writing nothing.
+    Flushes, never commits.
+    """
+    params = params or Params()
+    if action not in REFUND_ACTIONS:
+        raise ValueError(f"{action} refunds nothing")
+    order = lock_order(order.id)
+    refused = refusal(order, action, actor.role)
+    if refused:
+        raise refused
+    prepared = PREPARE.get(action, _prepare_note_optional)(order, actor, params)
+    amount = prepared.amount_cents if action == "resolve_partial" else refundable_on(order)
+    if not amount:
+        return None
+    try:
+        return prepare_refund(order, amount, reason=_refund_reason(action, prepared.note), action=action,
+                              note=prepared.note, actor=actor.user)
+    except RefundError as exc:
+        raise TransitionRefused(409, exc.message) from exc
 
 
 def emit_order_event(order, event_type, data):
@@ -404,17 +440,29 @@ def _request_cancel(order, actor, params):
     return {"requested_by": actor.role}
 
 
-def _refund_everything(order, actor, reason):
-    refund = refund_remaining(order, reason=reason[:300], actor=actor.user)
+def _refund_reason(action, note):
+    """What the refund row and the ledger say the buyer was refunded for."""
+    if action in ("accept_cancel", "cancel"):
+        return f"Cancelled: {note or 'Cancelled by agreement'}"[:300]
+    return f"Dispute resolved: {note or 'full refund'}"[:300]
+
+
+def _refund_everything(order, actor, action, params):
+    refund = refund_remaining(order, reason=_refund_reason(action, params.note), actor=actor.user,
+                              made=params.made_refund)
     return refund.amount_cents if refund else 0
 
 
-def _cancel(order, actor, params):
+def _cancel(order, actor, params, action="cancel"):
     reason = params.note or "Cancelled by agreement"
-    refunded = _refund_everything(order, actor, f"Cancelled: {reason}")
+    refunded = _refund_everything(order, actor, action, params)
     order.cancelled_at = now()
     _close_dispute(order, actor, "cancelled", refunded)
     return {"reason": reason[:300], "amount_refunded_cents": refunded, "currency": order.currency}
+
+
+def _accept_cancel(order, actor, params):
+    return _cancel(order, actor, params, action="accept_cancel")
 
 
 def _open_dispute(order, actor, params):
@@ -433,13 +481,14 @@ def _close_dispute(order, actor, resolution, refunded_cents):
 
 
 def _resolve_refund(order, actor, params):
-    refunded = _refund_everything(order, actor, f"Dispute resolved: {params.note or 'full refund'}")
+    refunded = _refund_everything(order, actor, "resolve_refund", params)
     _close_dispute(order, actor, "refund", refunded)
     return {"amount_cents": refunded, "currency": order.currency}
 
 
 def _resolve_partial(order, actor, params):
-    refund_order(order, params.amount_cents, reason=f"Dispute resolved: {params.note}"[:300], actor=actor.user)
+    refund_order(order, params.amount_cents, reason=_refund_reason("resolve_partial", params.note),
+                 actor=actor.user, made=params.made_refund)
     _close_dispute(order, actor, "partial_refund", params.amount_cents)
     return {"amount_refunded_cents": params.amount_cents, **_complete(order, actor, params)}
 
@@ -462,7 +511,7 @@ EFFECTS = {
     "accept": _complete,
     "auto_complete": _complete,
     "request_cancel": _request_cancel,
-    "accept_cancel": _cancel,
+    "accept_cancel": _accept_cancel,
     "cancel": _cancel,
     "open_dispute": _open_dispute,
     "resolve_refund": _resolve_refund,
@@ -617,17 +666,51 @@ def record_stripe_dispute(dispute):
                             Params(note=reason, stripe_dispute_id=dispute["id"]))
 
 
+def finish_refund_stripe_made(order, payment):
+    """A refund we prepared but never saw Stripe's answer to (Stripe was unreachable, or the
+    answer was lost): if Stripe did make it — a refund on the payment carrying its key in
+    `metadata.refund_key` — finish the action it belonged to as the person who asked for it, or,
+    when the order has moved on since, record the money alone. Stripe is only asked what it did,
+    never to refund. Returns the refund when it was finished."""
+    refund = pending_refund(payment)
+    if refund is None or not payment.stripe_payment_intent_id:
+        return None
+    made = next((found for found in get_gateway().list_refunds(payment_intent=payment.stripe_payment_intent_id)
+                 if found.metadata.to_dict().get("refund_key") == refund.idempotency_key), None)
+    if made is None:
+        return None
+    requester = db.session.get(User, refund.created_by_user_id) if refund.created_by_user_id else None
+    actor = actor_for(order, requester) if requester is not None else None
+    if actor is not None and refund.action in REFUND_ACTIONS and refusal(order, refund.action, actor.role) is None:
+        attempt = db.session.begin_nested()
+        try:
+            transition_order(order, refund.action, actor,
+                             Params(note=refund.note, amount_cents=refund.amount_cents, made_refund=made))
+        except (TransitionRefused, OrderInputError):
+            attempt.rollback()
+        else:
+            attempt.commit()
+            return refund
+    record_refund_made(order, refund, made, actor=requester)
+    return refund
+
+
 def record_stripe_refund(charge):
     """charge.refunded: a charge refunded in full outside Tradepost moves its order to refunded.
 
     Refunds Tradepost made itself are already on the payment (`refunded_cents`, written in the
-    transaction that holds the order lock), so they are recognised and ignored.
+    transaction that holds the order lock), so they are recognised and ignored; one it prepared
+    but never heard back about is finished first (`finish_refund_stripe_made`).
     """
     order = _order_for_charge(charge.get("id"))
-    if order is None or not charge.get("refunded"):
+    if order is None:
         return None
     payment = db.session.execute(select(Payment).where(Payment.order_id == order.id)
                                  .execution_options(populate_existing=True)).scalar_one()
+    if finish_refund_stripe_made(order, payment) is not None:
+        order = lock_order(order.id)
+    if not charge.get("refunded"):
+        return order
     if payment.refunded_cents >= (charge.get("amount_refunded") or 0):
         return order
     if refusal(order, "record_refund", "system"):

@@ -1,4 +1,9 @@
-"""Seller withdrawals: a Stripe transfer to the connected account, never more than is available."""
+"""Seller withdrawals: a Stripe transfer to the connected account, never more than is available.
+
+Two steps with a commit between: `request_payout` writes the pending payout and its random
+idempotency key; `complete_payout` makes the transfer with that key and records it.
+"""
+import re
 from datetime import timedelta
 
 from flask import current_app
@@ -19,14 +24,38 @@ class PayoutError(ValueError):
         self.message = message
 
 
-def withdraw_funds(company, amount_cents, actor):
-    """Transfer `amount_cents` of the company's available balance to its Stripe account.
+REQUEST_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
-    The company row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions are
-    serial), so two withdrawals at once can never spend the same balance. Raises PayoutError
+
+def request_payout(company, amount_cents, actor, request_token):
+    """Step one of a withdrawal: the pending Payout for this form submission, with its random
+    Stripe idempotency key. The caller commits it, then calls `complete_payout`.
+
+    One submission (`request_token`, carried by the form) is one payout however often it
+    arrives: twenty clicks at once find the same row. A company has at most one pending payout;
+    asking again for the same amount retries it (same key), another amount is refused until it
+    is finished. The company row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions
+    are serial), so two withdrawals at once can never spend the same balance. Raises PayoutError
     and writes nothing when the amount is below the minimum or above what is available.
     """
-    db.session.execute(select(Company.id).where(Company.id == company.id).with_for_update())
+    if not REQUEST_TOKEN.fullmatch(request_token or ""):
+        raise PayoutError("This form has expired: reload the page and try again.")
+    _lock_company(company)
+    payout = db.session.execute(select(Payout).where(Payout.company_id == company.id,
+                                                     Payout.request_token == request_token)
+                                .execution_options(populate_existing=True)).scalar_one_or_none()
+    if payout is not None and payout.status != "pending":
+        if payout.amount_cents == amount_cents:
+            return payout
+        raise PayoutError("This form was already used for another withdrawal: reload the page first.")
+    pending = payout or db.session.execute(
+        select(Payout).where(Payout.company_id == company.id, Payout.status == "pending")
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    if pending is not None:
+        if pending.amount_cents == amount_cents:
+            return pending
+        raise PayoutError(f"A withdrawal of {pending.amount_cents / 100:,.2f} is still waiting for Stripe. "
+                          "Withdraw that amount again to finish it first.")
     minimum = company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"])
     available = company_balances(company.id)["available"]
     if not company.payouts_enabled or not company.stripe_account_id:
@@ -35,27 +64,47 @@ def withdraw_funds(company, amount_cents, actor):
         raise PayoutError(f"The smallest withdrawal is {minimum / 100:,.2f}.")
     if amount_cents > available:
         raise PayoutError(f"You can withdraw at most {available / 100:,.2f} right now.")
-    payout = Payout(company_id=company.id, amount_cents=amount_cents,
-                    currency=current_app.config["CURRENCY"], requested_by_user_id=actor.id)
+    payout = Payout(company_id=company.id, amount_cents=amount_cents, currency=current_app.config["CURRENCY"],
+                    status="pending", request_token=request_token, requested_by_user_id=actor.id)
     db.session.add(payout)
     db.session.flush()
+    return payout
+
+
+def complete_payout(payout, actor):
+    """Step two: transfer the pending payout to the company's Stripe account with the payout's
+    stored key, then record it — the ledger transaction, audit row and outbound event — once.
+
+    A payout already paid is returned as it is, so a retry or a concurrent duplicate finishes
+    without a second transfer. Raises PaymentsUnavailable when Stripe can't be reached (the
+    payout stays pending and retrying is safe). Flushed.
+    """
+    company = db.session.get(Company, payout.company_id)
+    _lock_company(company)
+    db.session.refresh(payout)
+    if payout.status != "pending":
+        return payout
+    transfer = get_gateway().create_transfer(
+        amount=payout.amount_cents, currency=payout.currency, destination=company.stripe_account_id,
+        transfer_group=f"payout_{payout.idempotency_key}", idempotency_key=payout.idempotency_key,
+        metadata={"payout_id": payout.id, "company_id": company.id, "payout_key": payout.idempotency_key})
+    payout.stripe_transfer_id, payout.status = transfer.id, "paid"
     post_ledger_transaction(
         f"payout:{payout.id}", "payout", [
-            Entry("seller_available", amount_cents, company.id),
-            Entry("platform_cash", -amount_cents),
+            Entry("seller_available", payout.amount_cents, company.id),
+            Entry("platform_cash", -payout.amount_cents),
         ], currency=payout.currency, description=f"Payout #{payout.id} to {company.title}")
-    transfer = get_gateway().create_transfer(
-        amount=amount_cents, currency=payout.currency, destination=company.stripe_account_id,
-        transfer_group=f"payout:{payout.id}", idempotency_key=f"payout:{payout.id}",
-        metadata={"payout_id": payout.id, "company_id": company.id})
-    payout.stripe_transfer_id, payout.status = transfer.id, "paid"
     record_audit_event("payout.created", actor=actor, company=company, subject=payout,
-                       amount_cents=amount_cents)
+                       amount_cents=payout.amount_cents)
     record_event(company.id, "payout.created", {
-        "payout_id": payout.id, "amount_cents": amount_cents, "currency": payout.currency,
+        "payout_id": payout.id, "amount_cents": payout.amount_cents, "currency": payout.currency,
         "status": payout.status, "transfer_id": payout.stripe_transfer_id})
     db.session.flush()
     return payout
+
+
+def _lock_company(company):
+    db.session.execute(select(Company.id).where(Company.id == company.id).with_for_update())
 
 
 def weekly_earnings(company_id, weeks=12):

@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Company
-from app.payments import get_gateway
+from app.payments import get_gateway, new_idempotency_key
 from app.services.audit import record_audit_event
 from app.services.companies import create_seller_company
 from app.services.inbound import handles
@@ -32,24 +32,26 @@ def become_seller(user, title):
 def start_seller_onboarding(company, actor, refresh_url, return_url, country="US"):
     """The URL of a fresh hosted onboarding link for `company`'s Stripe Express account.
 
-    Creates the account on first use (idempotent per company at Stripe), stores its id and
-    moves KYC from unstarted/failed to pending. Each link request is named by an audit row's
-    id, so a retried request never asks Stripe for two links under one key. Only owners and
-    admins may onboard. Flushed; the caller commits.
+    Creates the account on first use with the company's own random key
+    (`stripe_account_key`, committed with the company), so retries and concurrent clicks all
+    get the one account; stores its id and moves KYC from unstarted/failed to pending. Links
+    are single-use: each request asks for a new one under a fresh random key. Only owners and
+    admins may onboard. Raises PaymentsUnavailable when Stripe can't be reached. Flushed; the
+    caller commits.
     """
     if company.role_of(actor) not in ONBOARDING_ROLES:
         raise OnboardingError("Only the owner or an admin can set up payouts and verification.")
     gateway = get_gateway()
     if company.stripe_account_id is None:
-        account = gateway.create_connected_account(company.id, company.email or actor.email, country)
+        account = gateway.create_connected_account(company.id, company.email or actor.email, country,
+                                                   idempotency_key=company.stripe_account_key)
         company.stripe_account_id = account.id
     if company.kyc_status in ("unstarted", "failed"):
         company.kyc_status = "pending"
-    request_row = record_audit_event("seller.onboarding_link", actor=actor, company=company,
-                                     subject=company, account=company.stripe_account_id)
-    link = gateway.create_onboarding_link(
-        company.stripe_account_id, refresh_url, return_url,
-        idempotency_key=f"company:{company.id}:onboarding-link:{request_row.id}")
+    link = gateway.create_onboarding_link(company.stripe_account_id, refresh_url, return_url,
+                                          idempotency_key=new_idempotency_key())
+    record_audit_event("seller.onboarding_link", actor=actor, company=company, subject=company,
+                       account=company.stripe_account_id)
     db.session.flush()
     return link.url
 

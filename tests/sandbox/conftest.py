@@ -181,7 +181,7 @@ def sandbox_http() -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def sandbox_id() -> Callable[[str], str]:
-    """Unique local ids, so idempotency keys never collide across tests sharing one sandbox."""
+    """Unique local ids and idempotency keys, never repeated across tests sharing one sandbox."""
     return lambda prefix="id": f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
@@ -199,7 +199,7 @@ def sandbox_verified_account(sandbox_gateway: StripeGateway, sandbox_control: Ca
     """Factory: a connected account that has passed onboarding."""
     def make(company_id: str | None = None) -> stripe.Account:
         account = sandbox_gateway.create_connected_account(company_id or sandbox_id("company"),
-                                                           "seller@example.com")
+                                                           "seller@example.com", idempotency_key=sandbox_id("key"))
         response = sandbox_control(f"/_sandbox/accounts/{account.id}/verify", outcome="verified")
         assert response.status_code == 200, response.text
         return sandbox_gateway.retrieve_account(account.id)
@@ -226,7 +226,8 @@ def sandbox_paid_gig(sandbox_gateway: StripeGateway, sandbox_pay: Callable,
     def make(unit_amount: int = 5000, quantity: int = 2) -> stripe.checkout.Session:
         checkout_id = sandbox_id("checkout")
         session = sandbox_gateway.create_gig_checkout(
-            local_checkout_id=checkout_id, line_items=[LineItem("Logo design", unit_amount, quantity)],
+            local_checkout_id=checkout_id, idempotency_key=sandbox_id("key"),
+            line_items=[LineItem("Logo design", unit_amount, quantity)],
             currency="usd", success_url="http://app.test/return?session_id={CHECKOUT_SESSION_ID}",
             cancel_url="http://app.test/cancel", customer_email="buyer@example.com",
         )

@@ -9,7 +9,7 @@ from app.payments import LineItem
 
 def make_gig_session(gateway, checkout_id, **overrides):
     params = dict(
-        local_checkout_id=checkout_id,
+        local_checkout_id=checkout_id, idempotency_key=f"key-{checkout_id}",
         line_items=[LineItem("Logo design — standard", 5000, 1), LineItem("Extra revision", 1250, 2)],
         currency="usd",
         success_url="http://app.test/checkout/return?session_id={CHECKOUT_SESSION_ID}",
@@ -55,10 +55,10 @@ def test_paying_on_the_hosted_page_redirects_and_delivers_checkout_completed(
     assert paid.status == "complete" and paid.payment_status == "paid"
     intent = sandbox_gateway.retrieve_payment_intent(paid.payment_intent)
     assert intent.status == "succeeded" and intent.amount_received == 7500
-    assert intent.transfer_group == f"checkout:{checkout_id}"
+    assert intent.transfer_group == f"checkout_key-{checkout_id}"
     charge = sandbox_gateway.retrieve_charge(intent.latest_charge)
     assert charge.paid and charge.balance_transaction.startswith("txn_")
-    assert charge.transfer_group == f"checkout:{checkout_id}"
+    assert charge.transfer_group == f"checkout_key-{checkout_id}"
 
     delivery = sandbox_sink.wait_for_event("checkout.session.completed", session.id)
     event = sandbox_gateway.construct_event(delivery.body, delivery.headers["Stripe-Signature"])

@@ -7,7 +7,8 @@ import stripe
 def test_new_express_account_cannot_take_payments_yet(sandbox_gateway, sandbox_id):
     company_id = sandbox_id("company")
 
-    account = sandbox_gateway.create_connected_account(company_id, "seller@example.com")
+    account = sandbox_gateway.create_connected_account(company_id, "seller@example.com",
+                                                       idempotency_key=f"key-{company_id}")
 
     assert account.id.startswith("acct_")
     assert account.type == "express"
@@ -18,18 +19,19 @@ def test_new_express_account_cannot_take_payments_yet(sandbox_gateway, sandbox_i
     assert set(account.capabilities.to_dict()) == {"card_payments", "transfers"}
 
 
-def test_creating_the_account_twice_for_a_company_returns_the_same_account(sandbox_gateway, sandbox_id):
-    company_id = sandbox_id("company")
+def test_creating_the_account_twice_with_the_companys_key_returns_the_same_account(sandbox_gateway, sandbox_id):
+    company_id, key = sandbox_id("company"), sandbox_id("key")
 
-    first = sandbox_gateway.create_connected_account(company_id, "seller@example.com")
-    again = sandbox_gateway.create_connected_account(company_id, "seller@example.com")
+    first = sandbox_gateway.create_connected_account(company_id, "seller@example.com", idempotency_key=key)
+    again = sandbox_gateway.create_connected_account(company_id, "seller@example.com", idempotency_key=key)
 
     assert again.id == first.id
 
 
 def test_submitting_verification_enables_the_account_and_notifies_the_app(
         sandbox_gateway, sandbox_http, sandbox_sink, sandbox_id):
-    account = sandbox_gateway.create_connected_account(sandbox_id("company"), "seller@example.com")
+    account = sandbox_gateway.create_connected_account(sandbox_id("company"), "seller@example.com",
+                                                       idempotency_key=sandbox_id("key"))
     link = sandbox_gateway.create_onboarding_link(
         account.id, "http://app.test/onboarding/refresh", "http://app.test/onboarding/return",
         idempotency_key=f"{account.id}:link:1",
@@ -58,7 +60,7 @@ def test_submitting_verification_enables_the_account_and_notifies_the_app(
 
 
 def test_failed_verification_sets_a_disabled_reason(sandbox_gateway, sandbox_http, sandbox_sink, sandbox_id):
-    account = sandbox_gateway.create_connected_account(sandbox_id("company"), None)
+    account = sandbox_gateway.create_connected_account(sandbox_id("company"), None, idempotency_key=sandbox_id("key"))
     link = sandbox_gateway.create_onboarding_link(account.id, "http://app.test/refresh", "http://app.test/return",
                                                   idempotency_key=f"{account.id}:link:1")
 

@@ -79,7 +79,8 @@ def test_escrow_transfer_from_the_buyers_charge(sandbox_gateway, sandbox_paid_gi
 
 
 def test_transfer_to_an_unverified_or_unknown_account_is_refused(sandbox_gateway, sandbox_id):
-    unverified = sandbox_gateway.create_connected_account(sandbox_id("company"), "new@example.com")
+    unverified = sandbox_gateway.create_connected_account(sandbox_id("company"), "new@example.com",
+                                                          idempotency_key=sandbox_id("key"))
 
     with pytest.raises(stripe.InvalidRequestError) as not_ready:
         sandbox_gateway.create_transfer(amount=100, currency="usd", destination=unverified.id,
@@ -96,7 +97,8 @@ def test_product_checkout_is_a_destination_charge_with_an_application_fee(
         sandbox_gateway, sandbox_verified_account, sandbox_pay, sandbox_sink, sandbox_id):
     seller = sandbox_verified_account()
     session = sandbox_gateway.create_product_checkout(
-        local_checkout_id=sandbox_id("checkout"), line_items=[LineItem("Icon pack", 2900, 1)], currency="usd",
+        local_checkout_id=sandbox_id("checkout"), idempotency_key=sandbox_id("key"),
+        line_items=[LineItem("Icon pack", 2900, 1)], currency="usd",
         application_fee_amount=290, destination_account=seller.id,
         success_url="http://app.test/ok?s={CHECKOUT_SESSION_ID}", cancel_url="http://app.test/cancel",
     )
@@ -119,11 +121,13 @@ def test_product_checkout_is_a_destination_charge_with_an_application_fee(
 
 
 def test_product_checkout_to_an_unverified_seller_is_refused(sandbox_gateway, sandbox_id):
-    unverified = sandbox_gateway.create_connected_account(sandbox_id("company"), "new@example.com")
+    unverified = sandbox_gateway.create_connected_account(sandbox_id("company"), "new@example.com",
+                                                          idempotency_key=sandbox_id("key"))
 
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
         sandbox_gateway.create_product_checkout(
-            local_checkout_id=sandbox_id("checkout"), line_items=[LineItem("Icon pack", 2900, 1)], currency="usd",
+            local_checkout_id=sandbox_id("checkout"), idempotency_key=sandbox_id("key"),
+            line_items=[LineItem("Icon pack", 2900, 1)], currency="usd",
             application_fee_amount=290, destination_account=unverified.id,
             success_url="http://app.test/ok", cancel_url="http://app.test/cancel",
         )

@@ -21,7 +21,8 @@ def sandbox_objects(sandbox_gateway, sandbox_verified_account, sandbox_pay, sand
     link = gateway.create_onboarding_link(seller.id, "http://app.test/r", "http://app.test/t",
                                           idempotency_key=sandbox_id("link"))
     session = gateway.create_product_checkout(
-        local_checkout_id=sandbox_id("checkout"), line_items=[LineItem("Font", 1900, 1)], currency="usd",
+        local_checkout_id=sandbox_id("checkout"), idempotency_key=sandbox_id("key"),
+        line_items=[LineItem("Font", 1900, 1)], currency="usd",
         application_fee_amount=190, destination_account=seller.id,
         success_url="http://app.test/ok", cancel_url="http://app.test/cancel",
     )
@@ -34,7 +35,8 @@ def sandbox_objects(sandbox_gateway, sandbox_verified_account, sandbox_pay, sand
                                        idempotency_key=sandbox_id("transfer"))
     fee = gateway.client.v1.application_fees.retrieve(charge.application_fee)
     sub_session = gateway.create_subscription_checkout(
-        local_checkout_id=sandbox_id("checkout"), name="Pro", unit_amount=900, currency="usd", interval="year",
+        local_checkout_id=sandbox_id("checkout"), idempotency_key=sandbox_id("key"),
+        name="Pro", unit_amount=900, currency="usd", interval="year",
         application_fee_bps=500, destination_account=seller.id,
         success_url="http://app.test/ok", cancel_url="http://app.test/cancel",
     )

@@ -5,7 +5,8 @@ import stripe
 
 def start_subscription(gateway, pay, seller, checkout_id, trial_days=None):
     session = gateway.create_subscription_checkout(
-        local_checkout_id=checkout_id, name="Pro plan", unit_amount=1500, currency="usd", interval="month",
+        local_checkout_id=checkout_id, idempotency_key=f"key-{checkout_id}", name="Pro plan", unit_amount=1500,
+        currency="usd", interval="month",
         application_fee_bps=1050, destination_account=seller.id, trial_days=trial_days,
         success_url="http://app.test/ok?s={CHECKOUT_SESSION_ID}", cancel_url="http://app.test/cancel",
         customer_email="subscriber@example.com",

@@ -17,8 +17,9 @@ def wait_for_attempts(http, url, event_id, count, timeout=10.0):
 
 
 def test_failed_delivery_is_retried_and_every_attempt_recorded(
-        sandbox_gateway, sandbox_sink, sandbox_http, sandbox_url):
-    account = sandbox_gateway.create_connected_account(sandbox_sink.fail_marker, "retry@example.com")
+        sandbox_gateway, sandbox_sink, sandbox_http, sandbox_url, sandbox_id):
+    account = sandbox_gateway.create_connected_account(sandbox_sink.fail_marker, "retry@example.com",
+                                                       idempotency_key=sandbox_id("key"))
     sandbox_http.post(f"{sandbox_url}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"})
 
     failed, delivered = sandbox_sink.wait_for(
