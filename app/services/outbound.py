@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
@@ -430,6 +430,30 @@ def send_test_event(endpoint):
     message = _new_message(event, endpoint, moment)
     db.session.flush()
     return message
+
+
+def withdraw_test_event(message_id):
+    """Delete a test event whose delivery could not be queued (Redis down), so what the seller
+    is told is true: it was not sent and nothing is left to be sent later.
+
+    A worker that already claimed the message (the queue took the job after all) keeps it:
+    returns False then, True when the message and its event are gone. Flushed, not committed.
+    """
+    event_id = db.session.scalar(select(WebhookMessage.event_id).where(
+        WebhookMessage.id == message_id, WebhookMessage.event_type == TEST_EVENT_TYPE))
+    deleted = db.session.execute(
+        delete(WebhookMessage).where(WebhookMessage.id == message_id,
+                                     WebhookMessage.event_type == TEST_EVENT_TYPE,
+                                     WebhookMessage.attempt_count == 0,
+                                     WebhookMessage.locked_until.is_(None))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not deleted:
+        return False
+    db.session.execute(delete(OutboxEvent).where(OutboxEvent.id == event_id)
+                       .execution_options(synchronize_session=False))
+    db.session.flush()
+    return True
 
 
 def undispatched_event_ids(older_than=timedelta(seconds=30), limit=500):

@@ -3,11 +3,18 @@
 Each job takes ids, re-loads its rows and is safe to run twice: the outbox event and each
 message are claimed by conditional UPDATEs before anything is sent.
 """
+import logging
+import math
+from datetime import datetime, timezone
+
+from redis.exceptions import RedisError
+
 from app.clock import now
 from app.extensions import db
 from app.tasks import enqueue, get_queue, job_context
 
 QUEUE = "webhooks"
+log = logging.getLogger(__name__)
 
 
 def enqueue_dispatch(event_id):
@@ -20,6 +27,18 @@ def enqueue_delivery(message_id, at=None):
     if at is not None and at > now():
         return get_queue(QUEUE).enqueue_at(at, "app.tasks.outbound.deliver_message", message_id)
     return enqueue("app.tasks.outbound.deliver_message", message_id, queue=QUEUE)
+
+
+def try_enqueue_deliveries(message_ids):
+    """Queue committed, due messages for delivery now. False when the queue (Redis) is down:
+    they stay pending and due, so the sweep sends them once it is back, each once (the lease)."""
+    try:
+        for message_id in message_ids:
+            enqueue_delivery(message_id)
+    except RedisError:
+        log.warning("delivery queue unavailable; the sweep will send messages %s", list(message_ids))
+        return False
+    return True
 
 
 def dispatch_event(event_id):
