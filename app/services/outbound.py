@@ -588,6 +588,16 @@ def claim_message(message_id):
         started_at=moment, retry_index=row.retry_index, failing_since=row.failing_since)
 
 
+def due_later(message_id):
+    """When a pending, unleased message becomes due, if that is still in the future; else None
+    (delivered, failed, leased by a worker, or due already)."""
+    moment = now()
+    return db.session.scalar(select(WebhookMessage.next_attempt_at).where(
+        WebhookMessage.id == message_id, WebhookMessage.status == "pending",
+        WebhookMessage.next_attempt_at > moment,
+        or_(WebhookMessage.locked_until.is_(None), WebhookMessage.locked_until < moment)))
+
+
 def signed_headers(message_public_id, at, body, secrets_):
     """Standard Webhooks headers for `body`, one v1 signature per secret."""
     signatures = [Webhook(secret).sign(message_public_id, at, body) for secret in secrets_]
