@@ -502,6 +502,38 @@ def test_dns_that_changes_to_loopback_after_save_is_refused(db, app, sink, selle
     assert "a loopback address" in only_message(db).attempts[0].error
 
 
+@pytest.mark.parametrize("address, reason", [("169.254.169.254", "a cloud metadata address"),
+                                             ("169.254.10.1", "a link-local address"),
+                                             ("fd00:ec2::254", "a cloud metadata address")])
+def test_dns_that_changes_to_metadata_is_refused_even_with_private_networks_allowed(
+        db, app, sink, seller, run_jobs, monkeypatch, address, reason):
+    """The development setting that allows loopback and private endpoints never allows
+    link-local or cloud metadata addresses, at delivery time too."""
+    answers = {"hooks.example.test": "127.0.0.1"}
+    real_getaddrinfo = socket.getaddrinfo
+
+    def fake_getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            family = socket.AF_INET6 if ":" in answers[host] else socket.AF_INET
+            return [(family, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", fake_getaddrinfo)
+    assert app.config["WEBHOOKS_ALLOW_PRIVATE_NETWORKS"]
+    port = int(sink.url.rsplit(":", 1)[1])
+    outbound.create_endpoint(seller, f"http://hooks.example.test:{port}/meta")
+    db.session.commit()
+    commit_event(db, seller)
+    run_jobs()
+    assert len(sink.wait_for("/meta")) == 1  # loopback is fine in development
+    answers["hooks.example.test"] = address
+    commit_event(db, seller)
+    run_jobs()
+    assert len(sink.on("/meta")) == 1
+    refused = db.session.scalars(select(WebhookAttempt).order_by(WebhookAttempt.id.desc())).first()
+    assert refused.status_code is None and f"resolves to {address}, {reason}" in refused.error
+
+
 def test_delivery_connects_to_the_vetted_address_with_the_original_host(db, sink, seller, run_jobs,
                                                                        monkeypatch):
     port = int(sink.url.rsplit(":", 1)[1])

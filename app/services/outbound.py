@@ -110,7 +110,11 @@ LEASE = timedelta(seconds=60)
 RESPONSE_EXCERPT_BYTES = 2048
 ROTATION_OVERLAP = timedelta(hours=24)
 SECRET_BYTES = 24
-METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+# Cloud instance metadata services (AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba, Oracle); the
+# rest of 169.254.0.0/16 and fe80::/10 is refused as link-local.
+METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254",
+                                                        "100.100.100.200", "192.0.0.192")}
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 USER_AGENT = "Tradepost-Webhooks/1.0"
 _PENDING_KEY = "outbound_pending_event_ids"
 
@@ -200,16 +204,26 @@ def require_https():
     return bool(current_app.config.get("WEBHOOKS_REQUIRE_HTTPS", default))
 
 
-def forbidden_reason(address):
-    """Why `address` may not receive webhooks, or None for a public unicast address."""
+def forbidden_reason(address, allow_private=False):
+    """Why `address` may not receive webhooks, or None for a public unicast address.
+
+    Link-local and cloud metadata addresses are refused always, also when `allow_private`
+    (WEBHOOKS_ALLOW_PRIVATE_NETWORKS, for development) lets loopback and private ones through;
+    so are IPv6 forms that embed such an IPv4 address (mapped, NAT64, 6to4, Teredo).
+    """
     ip = ipaddress.ip_address(address)
+    for candidate in (ip, *_embedded_ipv4(ip)):
+        if candidate in METADATA_ADDRESSES:
+            return "a cloud metadata address"
+        if candidate.is_link_local:
+            return "a link-local address"
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    if ip in METADATA_ADDRESSES:
-        return "a cloud metadata address"
+    if allow_private:
+        return None
     for label, flag in (("a loopback", ip.is_loopback), ("a private", ip.is_private),
-                        ("a link-local", ip.is_link_local), ("a multicast", ip.is_multicast),
-                        ("a reserved", ip.is_reserved), ("an unspecified", ip.is_unspecified)):
+                        ("a multicast", ip.is_multicast), ("a reserved", ip.is_reserved),
+                        ("an unspecified", ip.is_unspecified)):
         if flag:
             return f"{label} address"
     if not ip.is_global:
@@ -217,11 +231,22 @@ def forbidden_reason(address):
     return None
 
 
+def _embedded_ipv4(ip):
+    """IPv4 addresses an IPv6 address carries (and may be routed to)."""
+    if ip.version != 6:
+        return []
+    found = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+    if ip in NAT64_PREFIX:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [address for address in found if address is not None]
+
+
 def resolve_url(url):
     """Check `url`'s scheme and resolve its host: the addresses it may be delivered to.
 
     Raises UnsafeUrl unless every resolved address is public (or private networks are allowed
-    by WEBHOOKS_ALLOW_PRIVATE_NETWORKS, for development and tests).
+    by WEBHOOKS_ALLOW_PRIVATE_NETWORKS, for development and tests: link-local and metadata
+    addresses never are).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -236,12 +261,12 @@ def resolve_url(url):
     except (socket.gaierror, UnicodeError, ValueError):
         raise UnsafeUrl(f"We could not resolve {parts.hostname}.") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    if not allow_private_networks():
-        for address in addresses:
-            reason = forbidden_reason(address)
-            if reason:
-                raise UnsafeUrl(f"{parts.hostname} resolves to {address}, {reason}; "
-                                "webhooks go only to public internet addresses.")
+    allow_private = allow_private_networks()
+    for address in addresses:
+        reason = forbidden_reason(address, allow_private)
+        if reason:
+            raise UnsafeUrl(f"{parts.hostname} resolves to {address}, {reason}; "
+                            "webhooks go only to public internet addresses.")
     return addresses
 
 
