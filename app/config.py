@@ -91,6 +91,9 @@ class Config:
     LICENSE_RATE_LIMIT_PER_IP = os.environ.get("LICENSE_RATE_LIMIT_PER_IP", "100/minute")
     LICENSE_RATE_LIMIT_PER_KEY = os.environ.get("LICENSE_RATE_LIMIT_PER_KEY", "60/minute")
 
+    # Inbound webhooks (/webhooks/*): larger bodies are refused with 413 before they are read.
+    WEBHOOK_MAX_BODY_BYTES = int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", str(256 * 1024)))
+
     RQ_QUEUES = ("default", "webhooks", "scheduled")
     # Outbound webhooks: refuse plain http in production; private addresses only for local dev.
     WEBHOOKS_REQUIRE_HTTPS = env_bool("WEBHOOKS_REQUIRE_HTTPS", False)
