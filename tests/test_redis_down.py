@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from app import clock, create_app
 from app.extensions import db as _db
 from app.extensions import limiter
-from app.models import InboundEvent, LicenseActivation, Membership, OutboxEvent, WebhookMessage
+from app.models import (InboundEvent, LicenseActivation, Membership, Order, OutboxEvent,
+                        WebhookMessage)
 from app.services import licensing, outbound
 from app.services.companies import create_seller_company
 from app.tasks.inbound import requeue_stale_inbound_events
@@ -32,6 +33,8 @@ from tests.buy_factories import make_gig, make_product
 from tests.buy_factories import make_seller as make_verified_seller
 from tests.conftest import PASSWORD, free_port, make_test_config, post_form
 from tests.licensing_factories import make_licensed_shop
+from tests.order_factories import PASSWORD as ORDER_PASSWORD
+from tests.order_factories import answers_for, make_cast, make_order
 from tests.test_outbound_delivery import sink, sink_server  # noqa: F401  (fixtures)
 from tests.webhook_signing import stripe_event, stripe_signed
 
@@ -229,6 +232,31 @@ def test_recover_is_recorded_for_the_sweep(db, down_client, hooked_seller):
     page = down_client.get(response.headers["Location"]).get_data(as_text=True)
     assert "1 failed message will be sent as soon as our delivery queue is back" in page
     assert message_status(db, hooked_seller["message_id"]) == "pending"
+
+
+# ---- order actions: the outbox event waits for the sweep ------------------------------------
+
+def test_an_order_action_commits_and_its_event_waits_for_the_sweep(app, db, down_client, run_jobs):
+    def build():
+        cast = make_cast()
+        order = make_order(cast)
+        return order.id, cast.buyer.email, answers_for(cast.gig)
+
+    order_id, buyer_email, answers = settled(db, build)
+    assert sign_in_on(down_client, buyer_email, ORDER_PASSWORD).status_code == 303
+    response = post_form(down_client, f"/orders/{order_id}/actions/submit_requirements", answers)
+    assert response.status_code == 303
+    assert read(db, lambda: db.session.get(Order, order_id).status) == "in_progress"
+    undispatched = select(func.count()).select_from(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
+    assert read(db, lambda: db.session.scalar(undispatched)) == 1
+
+    clock.freeze(clock.now() + timedelta(minutes=1))
+    try:
+        assert sweep_outbound()["events"] == 1
+        run_jobs()
+    finally:
+        clock.freeze(None)
+    assert read(db, lambda: db.session.scalar(undispatched)) == 0
 
 
 # ---- inbound webhooks and admin reprocess ---------------------------------------------------
