@@ -49,8 +49,10 @@ def test_the_scheduler_attempts_a_retry_at_its_due_time_and_once(app, database_u
         finally:
             worker.terminate()
             worker.wait(10)
-        assert due - first.at <= timedelta(seconds=6)  # the first retry: 5 s ±10%
-        assert due <= retried.at <= due + timedelta(seconds=4), (due, retried.at)
+        assert timedelta(seconds=4) <= due - first.at <= timedelta(seconds=10)  # the first retry: 5 s ±10%
+        # Released by RQ's scheduler (it polls every second) at its due second, not by the
+        # sweep 2-3 minutes later; the slack is for a loaded machine.
+        assert due <= retried.at <= due + timedelta(seconds=5), (due, retried.at)
         assert retried.headers["Webhook-Id"] == first.headers["Webhook-Id"]
         assert len(sink.on("/retry")) == 2
 
