@@ -2,7 +2,8 @@
 import os
 
 from flask import Flask, render_template, request
-from werkzeug.exceptions import HTTPException
+from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
@@ -22,7 +23,9 @@ ERROR_TITLES = {
     422: "Please check what you sent",
     429: "Slow down a little",
     500: "Something went wrong on our side",
+    503: "Temporarily unavailable",
 }
+REDIS_DOWN_MESSAGE = "Part of Tradepost is briefly unavailable. Please try again in a few minutes."
 
 
 def create_app(config_class=None):
@@ -103,9 +106,16 @@ def _register_error_handlers(app):
             return json_error(code, exc.name.lower().replace(" ", "_"), exc.description)
         title = ERROR_TITLES.get(code, exc.name)
         response = render_template("errors/error.html", code=code, title=title, exc=exc), code
-        if code == 429 and getattr(exc, "retry_after", None):
+        if code in (429, 503) and getattr(exc, "retry_after", None):
             return response[0], code, {"Retry-After": str(exc.retry_after)}
         return response
+
+    @app.errorhandler(RedisError)
+    def handle_redis_down(exc):
+        # The safety net: places that can do better without Redis handle it themselves.
+        db.session.rollback()
+        app.logger.error("Redis unavailable on %s %s: %s", request.method, request.path, exc)
+        return handle_http_error(ServiceUnavailable(REDIS_DOWN_MESSAGE, retry_after=30))
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc):

@@ -231,12 +231,18 @@ class Config:
 
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = "tp-limits"
+    # Redis down: Flask-Limiter counts every limit in process memory until Redis answers again,
+    # so sign-in keeps working; the license API refuses with a 503 instead (see licensing.py).
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     SIGNIN_RATE_LIMIT = Setting("10/minute")
     # License API: the Ed25519 key that signs every answer (base64 of the 32-byte seed, or PEM).
     # Unset: generated once under instance/ in development, per process in tests.
     LICENSE_SIGNING_KEY = Setting(None, secret=True)
     LICENSE_RATE_LIMIT_PER_IP = Setting("100/minute")
     LICENSE_RATE_LIMIT_PER_KEY = Setting("60/minute")
+
+    # Inbound webhooks (/webhooks/*): larger bodies are refused with 413 before they are read.
+    WEBHOOK_MAX_BODY_BYTES = Setting(256 * 1024, cast=as_count)
 
     RQ_QUEUES = ("default", "webhooks", "scheduled")
     # Outbound webhooks: refuse plain http in production; private addresses only for local dev.

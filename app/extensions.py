@@ -27,6 +27,15 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 
+def rate_limits_shared():
+    """False while Flask-Limiter counts in this process's memory because its Redis storage is
+    unreachable (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED); it returns to Redis once Redis answers.
+
+    Call it after the route's limits were checked: that check is what notices an outage.
+    """
+    return limiter.limiter.storage is limiter.storage
+
+
 def is_htmx():
     """True when the current request was made by htmx (and not a history restore)."""
     return request.headers.get("HX-Request") == "true" and not request.headers.get(

@@ -247,3 +247,8 @@ def test_seed_demo_prints_a_license_line_and_stays_idempotent(app, db):
     assert runner.invoke(args=["seed-demo"]).output.strip().splitlines() == first
     license = db.session.scalar(select(License).where(License.key_hash == licensing.hash_key(lines[0][1])))
     assert license.activation_count == 1 and db.session.scalar(select(func.count()).select_from(License)) == 3
+
+
+def test_docs_page_explains_the_signed_503(client):
+    page = " ".join(client.get("/docs/licensing").get_data(as_text=True).split())
+    assert "<strong>503</strong> <code>SERVICE_UNAVAILABLE</code>, signed like everything else" in page

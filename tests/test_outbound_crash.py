@@ -24,14 +24,15 @@ from tests.test_outbound_delivery import sink, sink_server  # noqa: F401  (fixtu
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_worker(database_url, redis_url):
-    """`rq worker` (SimpleWorker, not burst) on the webhooks queue, as production runs it."""
+def start_worker(database_url, redis_url, *options):
+    """`rq worker` (SimpleWorker, not burst) on the webhooks queue, as production runs it;
+    `options` are extra `rq worker` flags (e.g. "--with-scheduler")."""
     env = {**os.environ, "TRADEPOST_ENV": "test", "TEST_DATABASE_URL": database_url,
            "REDIS_URL": redis_url, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
            "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "rq"), "worker", "--worker-class", "rq.worker.SimpleWorker",
-         "--url", redis_url, "webhooks"],
+         "--url", redis_url, *options, "webhooks"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

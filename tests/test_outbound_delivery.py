@@ -28,6 +28,7 @@ class Received:
     path: str
     headers: dict
     body: bytes
+    at: datetime = None  # wall-clock arrival (the real clock, not app.clock)
 
     @property
     def payload(self):
@@ -61,7 +62,8 @@ class Sink:
         request = Request(environ)
         body = request.get_data()
         with self.condition:
-            self.received.append(Received(request.path, dict(request.headers), body))
+            self.received.append(Received(request.path, dict(request.headers), body,
+                                          datetime.now(timezone.utc)))
             self.condition.notify_all()
             plan = self.plans.get(request.path) or []
             answer = plan.pop(0) if plan else (200, {}, "ok")
@@ -286,6 +288,72 @@ def test_retry_after_is_honoured_on_429_and_503(db, sink, seller, make_endpoint,
     assert message.attempt_count == 2 and message.status == "pending"
 
 
+def play_scheduler(frozen, run_jobs, rounds=5):
+    """Do what RQ's scheduler does, when it does it: RQ stores a job's time in whole seconds and
+    releases it once the clock reaches that second. Moves the clock to each scheduled job's RQ
+    time, enqueues the job and runs it, until nothing is scheduled; returns the times used."""
+    queue = get_queue("webhooks")
+    registry = queue.scheduled_job_registry
+    released = []
+    for _ in range(rounds):
+        job_ids = registry.get_job_ids()
+        if not job_ids:
+            break
+        moment = min(registry.get_scheduled_time(job_id) for job_id in job_ids)
+        frozen(moment)
+        released.append(moment)
+        for job_id in job_ids:
+            if registry.get_scheduled_time(job_id) <= moment:
+                registry.remove(job_id)
+                queue.enqueue_job(Job.fetch(job_id, connection=queue.connection))
+        run_jobs()
+    return released
+
+
+def test_a_retry_due_at_t_is_attempted_at_t_and_once(db, sink, seller, make_endpoint, run_jobs, frozen):
+    """RQ keeps whole seconds: a retry due at 12:00:05.7 used to be released at 12:00:05, refused
+    as not yet due, and left for the sweep (2-3 minutes late)."""
+    make_endpoint(seller)
+    sink.plan("/hook", (500, {}, "boom"))
+    frozen(T0 + timedelta(milliseconds=250))
+    commit_event(db, seller)
+    run_jobs()
+    due = only_message(db).next_attempt_at
+    assert due.microsecond != 0  # a due time between two seconds, as real retries have
+
+    released = play_scheduler(frozen, run_jobs)
+    assert released and all(moment >= due for moment in released)
+    message = only_message(db)
+    assert message.status == "delivered" and message.attempt_count == 2
+    retried = message.attempts[1].attempted_at
+    assert due <= retried <= due + timedelta(seconds=1)
+    frozen(due + timedelta(minutes=10))
+    assert sweep_outbound() == {"events": 0, "messages": 0}
+    run_jobs()
+    assert len(sink.on("/hook")) == 2
+
+
+def test_a_retry_woken_early_is_rescheduled_for_its_due_time(db, sink, seller, make_endpoint, run_jobs,
+                                                            frozen):
+    """A scheduler whose clock runs ahead releases the job early: it is put back for the time
+    that remains, not dropped for the sweep to find minutes later."""
+    make_endpoint(seller)
+    sink.plan("/hook", (500, {}, "boom"))
+    commit_event(db, seller)
+    run_jobs()
+    due = only_message(db).next_attempt_at
+    frozen(due - timedelta(seconds=1.5))
+    run_scheduled_retries()  # released 1.5 s early
+    run_jobs()
+    assert len(sink.on("/hook")) == 1 and only_message(db).attempt_count == 1
+
+    released = play_scheduler(frozen, run_jobs)
+    assert released and released[0] >= due
+    message = only_message(db)
+    assert message.status == "delivered" and due <= message.attempts[1].attempted_at <= due + timedelta(seconds=1)
+    assert len(sink.on("/hook")) == 2
+
+
 def run_scheduled_retries():
     """Do what RQ's scheduler does when the clock reaches the retries: enqueue them now."""
     queue = get_queue("webhooks")
@@ -432,6 +500,38 @@ def test_dns_that_changes_to_loopback_after_save_is_refused(db, app, sink, selle
     run_jobs()
     assert sink.received == []
     assert "a loopback address" in only_message(db).attempts[0].error
+
+
+@pytest.mark.parametrize("address, reason", [("169.254.169.254", "a cloud metadata address"),
+                                             ("169.254.10.1", "a link-local address"),
+                                             ("fd00:ec2::254", "a cloud metadata address")])
+def test_dns_that_changes_to_metadata_is_refused_even_with_private_networks_allowed(
+        db, app, sink, seller, run_jobs, monkeypatch, address, reason):
+    """The development setting that allows loopback and private endpoints never allows
+    link-local or cloud metadata addresses, at delivery time too."""
+    answers = {"hooks.example.test": "127.0.0.1"}
+    real_getaddrinfo = socket.getaddrinfo
+
+    def fake_getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            family = socket.AF_INET6 if ":" in answers[host] else socket.AF_INET
+            return [(family, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", fake_getaddrinfo)
+    assert app.config["WEBHOOKS_ALLOW_PRIVATE_NETWORKS"]
+    port = int(sink.url.rsplit(":", 1)[1])
+    outbound.create_endpoint(seller, f"http://hooks.example.test:{port}/meta")
+    db.session.commit()
+    commit_event(db, seller)
+    run_jobs()
+    assert len(sink.wait_for("/meta")) == 1  # loopback is fine in development
+    answers["hooks.example.test"] = address
+    commit_event(db, seller)
+    run_jobs()
+    assert len(sink.on("/meta")) == 1
+    refused = db.session.scalars(select(WebhookAttempt).order_by(WebhookAttempt.id.desc())).first()
+    assert refused.status_code is None and f"resolves to {address}, {reason}" in refused.error
 
 
 def test_delivery_connects_to_the_vetted_address_with_the_original_host(db, sink, seller, run_jobs,

@@ -1,4 +1,6 @@
 """Seller webhook pages: managing endpoints, the delivery log, replay, and tenancy refusals."""
+import socket
+
 import pytest
 from sqlalchemy import func, select
 
@@ -85,6 +87,46 @@ def test_bad_urls_are_refused_with_a_field_message_and_nothing_saved(client, db,
     page = response.get_data(as_text=True)
     assert message in page and "kept text" in page
     assert endpoint_count(db) == 0
+
+
+def resolving(monkeypatch, answers):
+    """Let test hostnames resolve to chosen addresses (DNS is the one thing faked here)."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in answers:
+            family = socket.AF_INET6 if ":" in answers[host] else socket.AF_INET
+            return [(family, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("https://169.254.169.254/latest/meta-data", "a cloud metadata address"),
+    ("http://169.254.170.2/v2/credentials", "a link-local address"),
+    ("https://169.254.1.1/hook", "a link-local address"),
+    ("https://[fe80::1]/hook", "a link-local address"),
+    ("https://[fd00:ec2::254]/latest", "a cloud metadata address"),
+    ("https://[::ffff:169.254.169.254]/", "a cloud metadata address"),
+    ("https://[64:ff9b::a9fe:a9fe]/", "a cloud metadata address"),
+    ("https://metadata.example.test/computeMetadata/v1/", "a cloud metadata address"),
+    ("https://link-local.example.test/hook", "a link-local address"),
+])
+def test_metadata_and_link_local_are_refused_even_with_private_networks_allowed(
+        client, db, app, sign_in, seller_owner, monkeypatch, url, message):
+    monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS", True)
+    resolving(monkeypatch, {"metadata.example.test": "169.254.169.254",
+                            "link-local.example.test": "fe80::a1"})
+    sign_in(seller_owner[0])
+    response = post_form(client, "/sell/webhooks/", {"url": url, "description": "kept text"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert message in page and "kept text" in page
+    assert endpoint_count(db) == 0
+    # Private networks are allowed here: a loopback endpoint is accepted next to the refusals.
+    assert post_form(client, "/sell/webhooks/", {"url": "http://127.0.0.1:9/dev"}).status_code == 303
+    assert endpoint_count(db) == 1
 
 
 def test_unknown_event_type_is_refused(client, db, sign_in, seller_owner):
@@ -210,3 +252,10 @@ def test_docs_page_lists_every_event_with_an_example(client):
     for event_type in outbound.EVENT_TYPES:
         assert f'id="{event_type}"' in page
     assert "webhook-signature" in page and "10 hours later" in page
+
+
+def test_docs_page_says_delivery_is_at_least_once_and_to_deduplicate(client):
+    page = " ".join(client.get("/docs/webhooks").get_data(as_text=True).split())
+    assert 'id="delivery"' in page and "at least once" in page
+    assert "the same <code>webhook-id</code>" in page and "deduplicate on <code>webhook-id</code>" in page
+    assert "cloud metadata addresses are always refused" in page

@@ -17,19 +17,21 @@ def stripe_event(event_type, obj, event_id=None):
             "data": {"object": obj}}
 
 
-def stripe_signed(event, secret):
-    """(body bytes, headers) signed the way Stripe signs webhooks."""
-    body = json.dumps(event).encode()
-    timestamp = int(time.time())
+def stripe_signed(event, secret, timestamp=None, body=None):
+    """(body bytes, headers) signed the way Stripe signs webhooks, at `timestamp` (Unix seconds,
+    default now); `body` replaces the JSON of `event` (e.g. padded to a size)."""
+    body = body if body is not None else json.dumps(event).encode()
+    timestamp = int(time.time()) if timestamp is None else int(timestamp)
     signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return body, {"Stripe-Signature": f"t={timestamp},v1={signature}", "Content-Type": "application/json"}
 
 
-def whop_signed(payload, secret):
-    """(body bytes, headers) signed per Standard Webhooks with Whop's base64-encoded ws_ secret."""
-    body = json.dumps(payload)
+def whop_signed(payload, secret, moment=None, body=None):
+    """(body bytes, headers) signed per Standard Webhooks with Whop's base64-encoded ws_ secret,
+    at `moment` (default now); `body` replaces the JSON of `payload`."""
+    body = body if body is not None else json.dumps(payload)
     message_id = payload["id"]
-    moment = datetime.now(timezone.utc)
+    moment = moment or datetime.now(timezone.utc)
     signer = Webhook(base64.b64encode(secret.encode()).decode())
     return body.encode(), {
         "webhook-id": message_id,

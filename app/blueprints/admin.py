@@ -1,5 +1,6 @@
 """Admin pages: inbound events and the platform's money (gig review lives in review.py)."""
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.access import admin_required
@@ -34,9 +35,17 @@ def reprocess_event(event_id):
     event = db.session.get(InboundEvent, event_id) or abort(404)
     reset_inbound_event(event)
     record_audit_event("admin.inbound_event_reprocessed", subject=event, event_id=event.event_id)
+    stored_id, event_id = event.id, event.event_id
     db.session.commit()
-    enqueue_inbound_event(event.id)
-    flash(f"Event {event.event_id} queued for processing.", "success")
+    try:
+        enqueue_inbound_event(stored_id)
+    except RedisError:
+        # Committed as "received": the stale-event sweep queues it once Redis is back.
+        current_app.logger.warning("inbound event %s not queued: Redis unavailable", stored_id)
+        flash(f"Event {event_id} will be processed as soon as our job queue is back "
+              "(it is unavailable right now).", "warning")
+    else:
+        flash(f"Event {event_id} queued for processing.", "success")
     return redirect(url_for("admin.events", status=request.args.get("status")), 303)
 
 

@@ -4,17 +4,21 @@ the seller's keys (/sell/licenses), the buyer's keys (/account/licenses) and /do
 Every API answer is JSON signed with Ed25519 over the exact body bytes
 (`Tradepost-Signature: ed25519 <base64>`), carries `meta: {nonce, time}`, and is rate-limited
 per IP and per key. The API blueprint is CSRF-exempt (no session, no cookies used).
+While the limits' Redis is unreachable, the endpoints that take a key answer a signed 503.
 """
+from functools import wraps
+
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from app.access import seller_required
 from app.clock import now
 from app.config import ConfigError
-from app.extensions import csrf, db, limiter
+from app.extensions import csrf, db, limiter, rate_limits_shared
 from app.models import AuditEvent, License, LicensePolicy, Product
 from app.services import licensing as svc
 from app.web import json_error, render
@@ -46,6 +50,37 @@ def _rate_limit_key():
 per_ip = limiter.shared_limit(lambda: current_app.config["LICENSE_RATE_LIMIT_PER_IP"], scope="license-api-ip")
 per_key = limiter.shared_limit(lambda: current_app.config["LICENSE_RATE_LIMIT_PER_KEY"], scope="license-api-key",
                                key_func=_rate_limit_key)
+
+
+UNAVAILABLE_RETRY_AFTER_SECONDS = 30
+UNAVAILABLE_MESSAGE = ("License checks are temporarily unavailable; nothing was changed. Retry after the "
+                       "time in Retry-After, and keep trusting the last valid answer meanwhile.")
+
+
+def shared_limits_only(view):
+    """Answer a signed 503 SERVICE_UNAVAILABLE, without running `view`, while the rate limits
+    count in process memory because Redis is unreachable.
+
+    The per-key limits are what make guessing keys impractical; counted per process they
+    would multiply by the number of processes, so the API refuses rather than weaken them.
+    Goes under the limit decorators: their check is what notices the outage.
+    """
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if rate_limits_shared():
+            return view(*args, **kwargs)
+        current_app.logger.warning("license API refused: rate-limit storage unreachable")
+        return unavailable()
+
+    return guarded
+
+
+def unavailable():
+    """The signed 503 answered while a dependency (Redis) is down."""
+    response = api_error(503, "SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE)
+    response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_SECONDS)
+    return response
 
 
 def _nonce():
@@ -122,6 +157,13 @@ def http_error(exc):
         return json_error(exc.code, code, message)
 
 
+@api.errorhandler(RedisError)
+def redis_down(exc):
+    db.session.rollback()
+    current_app.logger.error("license API: Redis unavailable on %s: %s", request.path, exc)
+    return unavailable()
+
+
 @api.errorhandler(Exception)
 def unexpected(exc):
     db.session.rollback()
@@ -135,6 +177,7 @@ def unexpected(exc):
 @api.post("/api/v1/licenses/validate")
 @per_ip
 @per_key
+@shared_limits_only
 def validate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, 2**62)})
     result = svc.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
@@ -149,6 +192,7 @@ def validate():
 @api.post("/api/v1/licenses/activate")
 @per_ip
 @per_key
+@shared_limits_only
 def activate():
     body = parse_body(strings=dict([KEY, FINGERPRINT, NAME]), required=("key", "fingerprint"))
     license, activation, created = svc.activate_license(body["key"], body["fingerprint"], body.get("name"))
@@ -161,6 +205,7 @@ def activate():
 @api.post("/api/v1/licenses/deactivate")
 @per_ip
 @per_key
+@shared_limits_only
 def deactivate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"))
     license = svc.deactivate_license(body["key"], body["fingerprint"])
@@ -172,6 +217,7 @@ def deactivate():
 @api.post("/api/v1/licenses/checkout")
 @per_ip
 @per_key
+@shared_limits_only
 def checkout():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"),
                       ints={"ttl": (int(svc.FILE_TTL_MIN.total_seconds()), int(svc.FILE_TTL_MAX.total_seconds()))})
@@ -191,6 +237,7 @@ def public_key():
 @api.post("/api/v2/memberships/<key>/validate_license")
 @per_ip
 @per_key
+@shared_limits_only
 def whop_validate_license(key):
     data = request.get_json(silent=True)
     if not isinstance(data, dict):

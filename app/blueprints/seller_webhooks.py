@@ -1,8 +1,9 @@
 """Sellers' outbound webhook endpoints and delivery logs (owners and admins of the company)."""
 from datetime import datetime, timezone
 
-from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.access import seller_required
@@ -11,12 +12,15 @@ from app.extensions import db
 from app.models import WebhookEndpoint, WebhookMessage
 from app.models.outbound import MESSAGE_STATUSES
 from app.services import outbound
-from app.tasks.outbound import enqueue_delivery
+from app.tasks.outbound import enqueue_delivery, try_enqueue_deliveries
 from app.web import render
 
 bp = Blueprint("seller_webhooks", __name__, url_prefix="/sell/webhooks")
 manage = seller_required(roles=("owner", "admin"))
 FILTER_EVENT_TYPES = (*outbound.EVENT_TYPES, outbound.TEST_EVENT_TYPE)
+QUEUE_DOWN_TEST_EVENT = ("The test event was not sent: our delivery queue is unavailable right now, "
+                         "and nothing was saved. Please try again in a few minutes.")
+QUEUE_DOWN_LATER = "as soon as our delivery queue is back (it is unavailable right now)"
 EVENT_GROUPS = {}
 for _type in outbound.EVENT_TYPES:
     EVENT_GROUPS.setdefault(_type.split(".")[0], []).append(_type)
@@ -160,11 +164,20 @@ def send_test(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     if not endpoint.enabled:
         abort(409, "Enable the endpoint before sending a test event.")
-    message = outbound.send_test_event(endpoint)
+    endpoint_id = endpoint.id
+    message_id = outbound.send_test_event(endpoint).id
     db.session.commit()
-    enqueue_delivery(message.id)
+    try:
+        enqueue_delivery(message_id)
+    except RedisError:
+        # A test is only useful now: rather than leave it for the sweep, take it back and say so.
+        current_app.logger.warning("test event %s not queued: Redis unavailable", message_id)
+        withdrawn = outbound.withdraw_test_event(message_id)
+        db.session.commit()
+        if withdrawn:
+            abort(503, QUEUE_DOWN_TEST_EVENT)
     flash("Test event queued.", "success")
-    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
+    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint_id), 303)
 
 
 @bp.route("/<int:endpoint_id>/recover", methods=["POST"])
@@ -179,13 +192,15 @@ def recover(endpoint_id):
                              since_value=since_value, status=422, block="recover")
     if not endpoint.enabled:
         abort(409, "Enable the endpoint before recovering messages.")
-    messages = outbound.recover_failed_messages(endpoint, since)
+    endpoint_id = endpoint.id
+    message_ids = [message.id for message in outbound.recover_failed_messages(endpoint, since)]
     db.session.commit()
-    for message in messages:
-        enqueue_delivery(message.id)
-    flash(f"{len(messages)} failed message{'s' if len(messages) != 1 else ''} queued again.",
-          "success")
-    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
+    counted = f"{len(message_ids)} failed message{'s' if len(message_ids) != 1 else ''}"
+    if try_enqueue_deliveries(message_ids):
+        flash(f"{counted} queued again.", "success")
+    else:
+        flash(f"{counted} will be sent {QUEUE_DOWN_LATER}.", "warning")
+    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint_id), 303)
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>")
@@ -206,8 +221,11 @@ def resend(endpoint_id, message_id):
         abort(409, "Enable the endpoint before resending.")
     if not outbound.resend_message(found):
         abort(409, "This message is being delivered right now.")
+    endpoint_id, message_id, public_id = endpoint.id, found.id, found.public_id
     db.session.commit()
-    enqueue_delivery(found.id)
-    flash(f"Message {found.public_id} queued again.", "success")
-    return redirect(url_for("seller_webhooks.message", endpoint_id=endpoint.id,
-                            message_id=found.id), 303)
+    if try_enqueue_deliveries([message_id]):
+        flash(f"Message {public_id} queued again.", "success")
+    else:
+        flash(f"Message {public_id} will be sent {QUEUE_DOWN_LATER}.", "warning")
+    return redirect(url_for("seller_webhooks.message", endpoint_id=endpoint_id,
+                            message_id=message_id), 303)

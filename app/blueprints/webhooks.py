@@ -1,8 +1,16 @@
-"""Inbound webhooks from Stripe and Whop: verify the raw body, store once, enqueue, answer fast."""
+"""Inbound webhooks from Stripe and Whop: verify the raw body, store once, enqueue, answer fast.
+
+Bodies over WEBHOOK_MAX_BODY_BYTES get a 413 before they are read (a declared length is
+checked first; a streamed body stops at the limit). Signatures older or newer than five
+minutes are refused. With Redis down an event is still stored and answered 200: the
+stale-event sweep queues it within minutes of Redis returning. If it cannot be stored (the
+database is down) the answer is 5xx, and the provider retries.
+"""
 import json
 
 import stripe
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.extensions import csrf, db
 from app.integrations.whop import WhopWebhookError, unwrap_webhook
@@ -15,20 +23,45 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 csrf.exempt(bp)
 
 
+@bp.before_request
+def limit_body_size():
+    request.max_content_length = current_app.config["WEBHOOK_MAX_BODY_BYTES"]
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def body_too_large(_exc):
+    limit = current_app.config["WEBHOOK_MAX_BODY_BYTES"]
+    size = f"{limit // 1024} KB" if limit % 1024 == 0 else f"{limit} bytes"
+    return json_error(413, "payload_too_large", f"Webhook bodies are limited to {size}; nothing was stored.")
+
+
+def raw_body():
+    """The request body as sent, or 413 past WEBHOOK_MAX_BODY_BYTES.
+
+    A declared Content-Length over the limit is refused before anything is read. Werkzeug
+    stops a streamed (chunked) body at the limit without saying so: one that reaches the
+    limit is refused too, so a truncated body is never taken for the whole.
+    """
+    body = request.get_data()
+    if request.content_length is None and len(body) >= request.max_content_length:
+        raise RequestEntityTooLarge()
+    return body
+
+
 def _store_and_enqueue(provider, event_id, event_type, payload):
     stored_id = record_inbound_event(provider, event_id, event_type, payload)
     db.session.commit()
     if stored_id is not None:
         try:
             enqueue_inbound_event(stored_id)
-        except Exception:  # Redis down: the stored event is re-queued by the stale-event sweep
-            current_app.logger.exception("could not enqueue inbound event %s", stored_id)
+        except Exception:  # stored as "received": the stale-event sweep queues it (Redis down)
+            current_app.logger.exception("inbound event %s stored, not queued", stored_id)
     return jsonify(received=True, duplicate=stored_id is None), 200
 
 
 @bp.route("/stripe", methods=["POST"])
 def stripe_event():
-    payload = request.get_data()
+    payload = raw_body()
     try:
         event = get_gateway().construct_event(payload, request.headers.get("Stripe-Signature"))
     except stripe.SignatureVerificationError:
@@ -41,7 +74,7 @@ def stripe_event():
 @bp.route("/whop", methods=["POST"])
 def whop_event():
     try:
-        payload = unwrap_webhook(request.get_data(), request.headers,
+        payload = unwrap_webhook(raw_body(), request.headers,
                                  current_app.config["WHOP_WEBHOOK_SECRET"])
     except WhopWebhookError:
         return json_error(401, "bad_signature", "The webhook signature did not verify.")

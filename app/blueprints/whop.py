@@ -7,6 +7,7 @@ from authlib.integrations.flask_client import OAuth
 from flask import (Blueprint, abort, current_app, flash, g, redirect, request, session,
                    url_for)
 from flask_login import current_user, login_required
+from redis.exceptions import RedisError
 from requests import RequestException
 from sqlalchemy import select
 
@@ -34,8 +35,16 @@ OAUTH_ERRORS = {
     "mismatching_state": "That Whop sign-in expired or was started in another window. Please try again.",
     "invalid_grant": "Whop couldn't confirm the sign-in: the code expired or was already used. "
                      "Please try again.",
+    "unavailable": "Whop sign-in couldn't be finished because part of Tradepost is briefly "
+                   "unavailable. Please try again in a few minutes.",
 }
 OAUTH_FALLBACK_ERROR = "Signing in with Whop didn't work. Please try again."
+# The pending sign-in (PKCE verifier, nonce) lives in Redis: without it there is no Whop sign-in.
+WHOP_UNAVAILABLE = {
+    "sign_in": "Continue with Whop is unavailable for a few minutes. Sign in with your email and "
+               "password instead, or try again shortly.",
+    "link": "Linking Whop is unavailable for a few minutes. Please try again shortly.",
+}
 
 
 class _RedisStateStore:
@@ -73,7 +82,11 @@ def _client():
 def _start_authorization(intent):
     session["whop_intent"] = intent
     redirect_uri = current_app.config["APP_BASE_URL"].rstrip("/") + url_for("whop.callback")
-    return _client().authorize_redirect(redirect_uri)
+    try:
+        return _client().authorize_redirect(redirect_uri)
+    except RedisError:
+        current_app.logger.warning("Whop sign-in not started: Redis unavailable")
+        abort(503, WHOP_UNAVAILABLE[intent])
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -118,6 +131,9 @@ def callback():
     except RequestException:
         current_app.logger.exception("Whop sign-in: Whop unreachable")
         return _oauth_failure("unreachable", intent)
+    except RedisError:
+        current_app.logger.warning("Whop sign-in not finished: Redis unavailable")
+        return _oauth_failure("unavailable", intent)
     if not profile.get("sub"):
         return _oauth_failure("no_subject", intent)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from flask import current_app
 
 DEFAULT_API_BASE = "https://api.stripe.com"
 NETWORK_RETRIES = 2
+# A webhook signature's timestamp may be at most this far from our clock, either way.
+WEBHOOK_TOLERANCE_SECONDS = 300
 
 _gateway_lock = threading.Lock()
 
@@ -365,12 +368,26 @@ class StripeGateway:
     def construct_event(self, payload: bytes, sig_header: str | None) -> stripe.Event:
         """Verify a webhook's ``Stripe-Signature`` over the raw body and parse the event.
 
-        Raises ``stripe.SignatureVerificationError`` (bad or stale signature) or
-        ``ValueError`` (not JSON).
+        Raises ``stripe.SignatureVerificationError`` (bad signature, or a timestamp more than
+        five minutes in the past or the future) or ``ValueError`` (not JSON).
         """
         if not self.webhook_secret:
             raise stripe.SignatureVerificationError("No webhook secret configured", sig_header, payload)
-        return self.client.construct_event(payload, sig_header, self.webhook_secret)
+        event = self.client.construct_event(payload, sig_header, self.webhook_secret,
+                                            tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        # The library refuses old timestamps only; one from the future is as suspect.
+        if _signature_timestamp(sig_header) > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+            raise stripe.SignatureVerificationError("Timestamp outside the tolerance zone", sig_header, payload)
+        return event
+
+
+def _signature_timestamp(sig_header: str) -> int:
+    """The ``t=`` of a ``Stripe-Signature`` header the library has already verified."""
+    for item in sig_header.split(","):
+        name, _, value = item.strip().partition("=")
+        if name == "t":
+            return int(value)
+    raise stripe.SignatureVerificationError("No timestamp in the signature header", sig_header)
 
 
 def get_gateway() -> StripeGateway:

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
@@ -110,7 +110,11 @@ LEASE = timedelta(seconds=60)
 RESPONSE_EXCERPT_BYTES = 2048
 ROTATION_OVERLAP = timedelta(hours=24)
 SECRET_BYTES = 24
-METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+# Cloud instance metadata services (AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba, Oracle); the
+# rest of 169.254.0.0/16 and fe80::/10 is refused as link-local.
+METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254",
+                                                        "100.100.100.200", "192.0.0.192")}
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 USER_AGENT = "Tradepost-Webhooks/1.0"
 _PENDING_KEY = "outbound_pending_event_ids"
 
@@ -200,16 +204,26 @@ def require_https():
     return bool(current_app.config.get("WEBHOOKS_REQUIRE_HTTPS", default))
 
 
-def forbidden_reason(address):
-    """Why `address` may not receive webhooks, or None for a public unicast address."""
+def forbidden_reason(address, allow_private=False):
+    """Why `address` may not receive webhooks, or None for a public unicast address.
+
+    Link-local and cloud metadata addresses are refused always, also when `allow_private`
+    (WEBHOOKS_ALLOW_PRIVATE_NETWORKS, for development) lets loopback and private ones through;
+    so are IPv6 forms that embed such an IPv4 address (mapped, NAT64, 6to4, Teredo).
+    """
     ip = ipaddress.ip_address(address)
+    for candidate in (ip, *_embedded_ipv4(ip)):
+        if candidate in METADATA_ADDRESSES:
+            return "a cloud metadata address"
+        if candidate.is_link_local:
+            return "a link-local address"
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    if ip in METADATA_ADDRESSES:
-        return "a cloud metadata address"
+    if allow_private:
+        return None
     for label, flag in (("a loopback", ip.is_loopback), ("a private", ip.is_private),
-                        ("a link-local", ip.is_link_local), ("a multicast", ip.is_multicast),
-                        ("a reserved", ip.is_reserved), ("an unspecified", ip.is_unspecified)):
+                        ("a multicast", ip.is_multicast), ("a reserved", ip.is_reserved),
+                        ("an unspecified", ip.is_unspecified)):
         if flag:
             return f"{label} address"
     if not ip.is_global:
@@ -217,11 +231,22 @@ def forbidden_reason(address):
     return None
 
 
+def _embedded_ipv4(ip):
+    """IPv4 addresses an IPv6 address carries (and may be routed to)."""
+    if ip.version != 6:
+        return []
+    found = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+    if ip in NAT64_PREFIX:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [address for address in found if address is not None]
+
+
 def resolve_url(url):
     """Check `url`'s scheme and resolve its host: the addresses it may be delivered to.
 
     Raises UnsafeUrl unless every resolved address is public (or private networks are allowed
-    by WEBHOOKS_ALLOW_PRIVATE_NETWORKS, for development and tests).
+    by WEBHOOKS_ALLOW_PRIVATE_NETWORKS, for development and tests: link-local and metadata
+    addresses never are).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -236,12 +261,12 @@ def resolve_url(url):
     except (socket.gaierror, UnicodeError, ValueError):
         raise UnsafeUrl(f"We could not resolve {parts.hostname}.") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    if not allow_private_networks():
-        for address in addresses:
-            reason = forbidden_reason(address)
-            if reason:
-                raise UnsafeUrl(f"{parts.hostname} resolves to {address}, {reason}; "
-                                "webhooks go only to public internet addresses.")
+    allow_private = allow_private_networks()
+    for address in addresses:
+        reason = forbidden_reason(address, allow_private)
+        if reason:
+            raise UnsafeUrl(f"{parts.hostname} resolves to {address}, {reason}; "
+                            "webhooks go only to public internet addresses.")
     return addresses
 
 
@@ -432,6 +457,30 @@ def send_test_event(endpoint):
     return message
 
 
+def withdraw_test_event(message_id):
+    """Delete a test event whose delivery could not be queued (Redis down), so what the seller
+    is told is true: it was not sent and nothing is left to be sent later.
+
+    A worker that already claimed the message (the queue took the job after all) keeps it:
+    returns False then, True when the message and its event are gone. Flushed, not committed.
+    """
+    event_id = db.session.scalar(select(WebhookMessage.event_id).where(
+        WebhookMessage.id == message_id, WebhookMessage.event_type == TEST_EVENT_TYPE))
+    deleted = db.session.execute(
+        delete(WebhookMessage).where(WebhookMessage.id == message_id,
+                                     WebhookMessage.event_type == TEST_EVENT_TYPE,
+                                     WebhookMessage.attempt_count == 0,
+                                     WebhookMessage.locked_until.is_(None))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not deleted:
+        return False
+    db.session.execute(delete(OutboxEvent).where(OutboxEvent.id == event_id)
+                       .execution_options(synchronize_session=False))
+    db.session.flush()
+    return True
+
+
 def undispatched_event_ids(older_than=timedelta(seconds=30), limit=500):
     """Committed events still waiting for dispatch (their after-commit enqueue was lost)."""
     return db.session.scalars(
@@ -562,6 +611,16 @@ def claim_message(message_id):
         message_id=message_id, company_id=row.company_id, endpoint_id=row.endpoint_id,
         url=row.url, body=body, headers=signed_headers(row.public_id, moment, body, secrets_now),
         started_at=moment, retry_index=row.retry_index, failing_since=row.failing_since)
+
+
+def due_later(message_id):
+    """When a pending, unleased message becomes due, if that is still in the future; else None
+    (delivered, failed, leased by a worker, or due already)."""
+    moment = now()
+    return db.session.scalar(select(WebhookMessage.next_attempt_at).where(
+        WebhookMessage.id == message_id, WebhookMessage.status == "pending",
+        WebhookMessage.next_attempt_at > moment,
+        or_(WebhookMessage.locked_until.is_(None), WebhookMessage.locked_until < moment)))
 
 
 def signed_headers(message_public_id, at, body, secrets_):

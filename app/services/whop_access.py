@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
+from redis.exceptions import RedisError
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
@@ -51,18 +52,32 @@ def access_cache_key(user_id, product_id):
 
 
 def has_access(user, product):
-    """True when `user` holds a membership of `product` that grants access (cached 5 min)."""
+    """True when `user` holds a membership of `product` that grants access (cached 5 min).
+
+    With Redis down the answer comes from the database every time, and is not cached.
+    """
     key = access_cache_key(user.id, product.id)
     redis = get_redis()
-    cached = redis.get(key)
+    try:
+        cached = redis.get(key)
+    except RedisError:
+        log.warning("access cache unavailable; reading access from the database")
+        return _membership_grants_access(user, product)
     if cached is not None:
         return cached == b"1"
-    found = db.session.scalar(
+    found = _membership_grants_access(user, product)
+    try:
+        redis.set(key, b"1" if found else b"0", ex=ACCESS_TTL_SECONDS)
+    except RedisError:
+        log.warning("access cache unavailable; answer not cached")
+    return found
+
+
+def _membership_grants_access(user, product):
+    return db.session.scalar(
         select(Membership.id).where(Membership.buyer_id == user.id, Membership.product_id == product.id,
                                     Membership.status.in_(ACCESS_STATUSES)).limit(1)
-        .execution_options(skip_tenant_scope=True))
-    redis.set(key, b"1" if found else b"0", ex=ACCESS_TTL_SECONDS)
-    return found is not None
+        .execution_options(skip_tenant_scope=True)) is not None
 
 
 def is_seller_of(user, product, roles=("owner", "admin", "member")):
