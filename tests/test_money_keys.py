@@ -291,8 +291,9 @@ def test_stripe_failing_before_acting_leaves_the_payout_pending_and_a_reloaded_f
 
 def all_at_once(live_server, client, path, data, n=20):
     """POST the same form `n` times at once as `client`'s signed-in user; the status codes."""
-    cookies = {cookie.key: cookie.value for cookie in client._cookies.values()}
+    # The token first: fetching it may set it in the session, and so change the cookie.
     data = {**data, "csrf_token": csrf_token(client)}
+    cookies = {cookie.key: cookie.value for cookie in client._cookies.values()}
     barrier = threading.Barrier(n)
 
     def post(_):
