@@ -72,6 +72,10 @@ class Config:
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR") or None
     CURRENCY = os.environ.get("CURRENCY", "usd")
 
+    # Largest request body for any form or JSON call (413 past it); views taking file uploads
+    # declare their own allowance with app.inputs.body_limit.
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
+
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from app.access import seller_required
 from app.extensions import db, is_htmx
 from app.forms.sell import BecomeSellerForm, GigForm, attach_errors
+from app.inputs import body_limit, parse_id
 from app.models import Category, Gig, GigImage, Order
 from app.models.gig import MAX_IMAGES
 from app.services import storage
@@ -27,14 +28,10 @@ bp = Blueprint("sell", __name__, url_prefix="/sell")
 ACTIVE_ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
                          "cancel_requested", "disputed")
 MANAGERS = ("owner", "admin")
-MAX_REQUEST_BYTES = (MAX_IMAGES + 2) * MAX_IMAGE_BYTES
+# The editor's body: a full gallery of images plus the form, with room to spare.
+MAX_EDITOR_BYTES = (MAX_IMAGES + 2) * MAX_IMAGE_BYTES
 ROW_KINDS = ("extras", "questions", "faq")
 OPTIONAL_TIERS = ("standard", "premium")
-
-
-@bp.before_request
-def _bound_upload_size():
-    request.max_content_length = MAX_REQUEST_BYTES
 
 
 # -- onboarding ---------------------------------------------------------------------------------
@@ -186,7 +183,7 @@ def _editor(gig):
     if _apply_row_buttons(form):
         return _render_editor(form, gig)
     data, uploads = form.to_input(), _uploads(form)
-    remove_ids = {int(v) for v in request.form.getlist("remove_image") if v.isdigit()}
+    remove_ids = {parse_id(v) for v in request.form.getlist("remove_image")} - {None}
     try:
         if not form.validate():
             kept = [image for image in (gig.images if gig else []) if image.id not in remove_ids]
@@ -210,12 +207,14 @@ def _editor(gig):
 
 
 @bp.route("/gigs/new", methods=["GET", "POST"])
+@body_limit(MAX_EDITOR_BYTES)
 @seller_required
 def new_gig():
     return _editor(None)
 
 
 @bp.route("/gigs/<int:gig_id>/edit", methods=["GET", "POST"])
+@body_limit(MAX_EDITOR_BYTES)
 @seller_required
 def edit_gig(gig_id):
     return _editor(get_gig_or_404(gig_id))
