@@ -184,6 +184,8 @@ def _editor(gig):
         return _render_editor(form, gig)
     data, uploads = form.to_input(), _uploads(form)
     remove_ids = {parse_id(v) for v in request.form.getlist("remove_image")} - {None}
+    then_submit = request.form.get("then") == "submit"
+    was = gig.status if gig is not None else None
     try:
         if not form.validate():
             kept = [image for image in (gig.images if gig else []) if image.id not in remove_ids]
@@ -191,15 +193,21 @@ def _editor(gig):
             raise GigInputError({})
         saved = save_gig(g.company, current_user, data, gig=gig, uploads=uploads,
                          remove_image_ids=remove_ids)
+        if then_submit:
+            transition_gig(saved, "submit", current_user)
     except GigInputError as exc:
         db.session.rollback()
         return _render_editor(form, gig, attach_errors(form, exc.errors), status=422)
     except GigForbidden as exc:
         db.session.rollback()
         abort(403, str(exc))
-    was = gig.status if gig is not None else None
+    except GigStateError as exc:
+        db.session.rollback()
+        return _render_editor(form, gig, {("then",): str(exc)}, status=409)
     db.session.commit()
-    if was in ("published", "paused"):
+    if then_submit:
+        flash("Saved and sent for review.", "success")
+    elif was in ("published", "paused"):
         flash("Saved. Your changes go live after a quick review.", "info")
     else:
         flash("Gig saved.", "success")

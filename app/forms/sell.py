@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import (BooleanField, FieldList, FormField, HiddenField, IntegerField, MultipleFileField,
                      SelectField, StringField, TextAreaField)
 from wtforms.form import Form
+from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.inputs import parse_id
@@ -67,6 +68,34 @@ class RevisionsField(SelectField):
         return self.data
 
 
+_ROW_INDEX = re.compile(r"[0-9]{1,9}", re.ASCII)
+
+
+class RowList(FieldList):
+    """Editor rows (extras, questions, FAQ) in the order the page submitted them.
+
+    WTForms orders a FieldList by the numbers in the field names; rows added with htmx carry
+    large unique numbers, so that order is not the seller's. The form data arrives in page
+    order, and that is kept (read from the underlying dicts: a CombinedMultiDict of files and
+    fields iterates its keys through a set). Indices that are not plain digits are ignored.
+    """
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        super().process(formdata, data, extra_filters)
+        if formdata:
+            page_order = {index: position for position, index
+                          in enumerate(dict.fromkeys(self._extract_indices(self.name, formdata)))}
+            self.entries.sort(key=lambda entry: page_order[int(entry.name.rsplit(self._separator, 1)[1])])
+
+    def _extract_indices(self, prefix, formdata):
+        start = prefix + self._separator
+        for key in (key for part in getattr(formdata, "dicts", (formdata,)) for key in part):
+            if key.startswith(start):
+                index = key[len(start):].split(self._field_separator, 1)[0]
+                if _ROW_INDEX.fullmatch(index):
+                    yield int(index)
+
+
 class PackageForm(Form):
     offered = HiddenField()
     title = StringField("Package name", validators=[Optional()])
@@ -121,9 +150,9 @@ class GigForm(FlaskForm):
     basic = FormField(PackageForm)
     standard = FormField(PackageForm)
     premium = FormField(PackageForm)
-    extras = FieldList(FormField(ExtraForm))
-    questions = FieldList(FormField(QuestionForm))
-    faq = FieldList(FormField(FaqForm))
+    extras = RowList(FormField(ExtraForm))
+    questions = RowList(FormField(QuestionForm))
+    faq = RowList(FormField(FaqForm))
     images = MultipleFileField("Add images")
 
     def offered_tiers(self):
