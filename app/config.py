@@ -74,7 +74,7 @@ class Config:
 
     # Largest request body for any form or JSON call (413 past it); views taking file uploads
     # declare their own allowance with app.inputs.body_limit.
-    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH") or 1024 * 1024)
 
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True

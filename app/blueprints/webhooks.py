@@ -15,7 +15,15 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 csrf.exempt(bp)
 
 
+def _well_formed(event_id, event_type):
+    """A signed body still needs an id and a type that fit their columns to be stored."""
+    return all(isinstance(value, str) and 0 < len(value) <= limit
+               for value, limit in ((event_id, 255), (event_type, 100)))
+
+
 def _store_and_enqueue(provider, event_id, event_type, payload):
+    if not _well_formed(event_id, event_type):
+        return json_error(400, "bad_payload", "The event has no usable id or type.")
     stored_id = record_inbound_event(provider, event_id, event_type, payload)
     db.session.commit()
     if stored_id is not None:
@@ -30,12 +38,15 @@ def _store_and_enqueue(provider, event_id, event_type, payload):
 def stripe_event():
     payload = request.get_data()
     try:
-        event = get_gateway().construct_event(payload, request.headers.get("Stripe-Signature"))
+        get_gateway().construct_event(payload, request.headers.get("Stripe-Signature"))
     except stripe.SignatureVerificationError:
         return json_error(401, "bad_signature", "The Stripe-Signature header did not verify.")
     except ValueError:
         return json_error(400, "bad_payload", "The body is not a Stripe event.")
-    return _store_and_enqueue("stripe", event.id, event.type, json.loads(payload))
+    body = json.loads(payload)
+    if not isinstance(body, dict):
+        return json_error(400, "bad_payload", "The body is not a Stripe event.")
+    return _store_and_enqueue("stripe", body.get("id"), body.get("type"), body)
 
 
 @bp.route("/whop", methods=["POST"])
@@ -45,6 +56,8 @@ def whop_event():
                                  current_app.config["WHOP_WEBHOOK_SECRET"])
     except WhopWebhookError:
         return json_error(401, "bad_signature", "The webhook signature did not verify.")
+    if not isinstance(payload, dict):
+        return json_error(400, "bad_payload", "The body is not a Whop event.")
     event_id = request.headers.get("webhook-id") or payload.get("id")
     if not event_id or not payload.get("type"):
         return json_error(400, "bad_payload", "The body has no event id or type.")
