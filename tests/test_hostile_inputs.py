@@ -22,6 +22,7 @@ from tests.conftest import csrf_token, post_form
 from tests.hostile import HUGE_NUMBER, NUL, changed_tables, table_counts
 from tests.licensing_factories import make_licensed_shop
 from tests.order_factories import PASSWORD, answers_for, make_cast, make_order
+from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
 from tests.sell_fixtures import (category, gig_form, image_bytes, make_seller,  # noqa: F401
                                  post_multipart, uploads)
 
@@ -270,6 +271,32 @@ def test_a_partial_refund_amount_that_is_not_money_is_refused(db, cast, as_user,
     before = table_counts()
     response = post_form(admin, f"/orders/{order.id}/actions/resolve_partial", {"note": "Half", "amount": amount})
     assert response.status_code == 422
+    assert changed_tables(before, table_counts()) == {}
+
+
+def test_a_license_api_product_id_beyond_the_column_range_is_refused(client):
+    response = client.post("/api/v1/licenses/validate", json={"key": "TP-1", "product_id": 2**31})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"] == "product_id"
+
+
+@pytest.mark.parametrize("changes", [{"id": None}, {"id": ["evt_1"]}, {"type": "x" * 101}, {"type": 7},
+                                     {"id": "evt_" + "x" * 300}])
+def test_a_signed_stripe_event_without_a_usable_id_or_type_is_refused(app, db, client, changes):
+    event = {**stripe_event("checkout.session.completed", {"id": "cs_1"}), **changes}
+    body, headers = stripe_signed(event, app.config["STRIPE_WEBHOOK_SECRET"])
+    before = table_counts()
+    response = client.post("/webhooks/stripe", data=body, headers=headers)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_payload"
+    assert changed_tables(before, table_counts()) == {}
+
+
+@pytest.mark.parametrize("payload", [{"id": "msg_1", "type": "x" * 101}, {"id": "msg_" + "x" * 300, "type": "a.b"}])
+def test_a_signed_whop_event_whose_id_or_type_does_not_fit_is_refused(app, db, client, payload):
+    body, headers = whop_signed(payload, app.config["WHOP_WEBHOOK_SECRET"])
+    before = table_counts()
+    response = client.post("/webhooks/whop", data=body, headers=headers)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_payload"
     assert changed_tables(before, table_counts()) == {}
 
 

@@ -15,7 +15,7 @@ from app.access import seller_required
 from app.clock import now
 from app.config import ConfigError
 from app.extensions import csrf, db, limiter
-from app.inputs import parse_id, parse_whole_number, too_large_message
+from app.inputs import MAX_INT, parse_id, parse_whole_number, too_large_message
 from app.models import AuditEvent, License, LicensePolicy, Product
 from app.services import licensing as svc
 from app.web import json_error, render
@@ -143,7 +143,7 @@ def unexpected(exc):
 @per_ip
 @per_key
 def validate():
-    body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, 2**62)})
+    body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, MAX_INT)})
     result = svc.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
     # Serialise before commit: committing expires the rows, and reading them again costs queries.
     answer = {"valid": result.valid, "code": result.code, "message": svc.MESSAGES[result.code],

@@ -56,8 +56,6 @@ def whop_event():
                                  current_app.config["WHOP_WEBHOOK_SECRET"])
     except WhopWebhookError:
         return json_error(401, "bad_signature", "The webhook signature did not verify.")
-    if not isinstance(payload, dict):
-        return json_error(400, "bad_payload", "The body is not a Whop event.")
     event_id = request.headers.get("webhook-id") or payload.get("id")
     if not event_id or not payload.get("type"):
         return json_error(400, "bad_payload", "The body has no event id or type.")
