@@ -104,7 +104,7 @@ QUERIES = ["", "?next=%00", "?status=%00", "?page=99999999999999999999", "?next=
 class Recipe:
     """How the owner of the object posts this endpoint with valid input."""
 
-    role: str  # anon, owner (seller company owner), member, buyer, admin, newcomer, whop_pending
+    role: str  # anon, owner (of the seller company), buyer, admin, newcomer (no company yet), whop_pending
     path: dict = field(default_factory=dict)  # path parameter -> world attribute or literal
     form: dict = field(default_factory=dict)  # field -> valid value (a list for repeated fields)
     kind: str = "form"  # form, multipart, json, stripe_webhook, whop_webhook
@@ -399,8 +399,7 @@ def _build_world(app):
     )
     world.checkout = orders["in_progress"].checkout_id
     people = {role: (user.email, user.id) for role, user in (
-        ("owner", cast.owner), ("member", cast.member), ("buyer", cast.buyer), ("admin", cast.admin),
-        ("newcomer", newcomer))}
+        ("owner", cast.owner), ("buyer", cast.buyer), ("admin", cast.admin), ("newcomer", newcomer))}
     return world, people
 
 
