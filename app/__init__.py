@@ -6,6 +6,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import inputs
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.web import json_error, wants_json
@@ -19,7 +20,7 @@ ERROR_TITLES = {
     404: "Page not found",
     405: "Not allowed",
     409: "That can't happen right now",
-    413: "That upload is too large",
+    413: "That is too large to accept",
     422: "Please check what you sent",
     429: "Slow down a little",
     500: "Something went wrong on our side",
@@ -54,6 +55,7 @@ def create_app(config_class=None):
     db.init_app(app)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
     login_manager.init_app(app)
+    inputs.init_app(app)  # before CSRF: it sets the body allowance before anything reads the form
     csrf.init_app(app)
     limiter.init_app(app)
 
@@ -102,8 +104,13 @@ def _register_error_handlers(app):
         code = exc.code or 500
         if code == 429:
             db.session.rollback()
+        if code == 413:
+            db.session.rollback()
+            exc.description = inputs.too_large_message()
         if wants_json():
-            return json_error(code, exc.name.lower().replace(" ", "_"), exc.description)
+            field = getattr(exc, "field", None)
+            return json_error(code, exc.name.lower().replace(" ", "_"), exc.description,
+                              **({"field": field} if field else {}))
         title = ERROR_TITLES.get(code, exc.name)
         response = render_template("errors/error.html", code=code, title=title, exc=exc), code
         if code in (429, 503) and getattr(exc, "retry_after", None):

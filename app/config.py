@@ -217,6 +217,10 @@ class Config:
     TRUSTED_PROXIES = Setting(0, cast=as_count)
     HSTS_MAX_AGE = 0  # Strict-Transport-Security is sent only when > 0 (production)
 
+    # Largest request body for any form or JSON call (413 past it); views taking file uploads
+    # declare their own allowance with app.inputs.body_limit.
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH") or 1024 * 1024)
+
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

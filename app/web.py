@@ -35,6 +35,6 @@ def wants_json():
     return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
 
 
-def json_error(status, code, message):
-    """The API error shape: {"error": {"code", "message"}}."""
-    return jsonify(error={"code": code, "message": message}), status
+def json_error(status, code, message, **extra):
+    """The API error shape: {"error": {"code", "message", ...extra (e.g. "field")}}."""
+    return jsonify(error={"code": code, "message": message, **extra}), status

@@ -41,9 +41,7 @@ REFUSED_BY_CSRF_ONLY = {"auth.sign_out", "notifications.read_all", "whop.link", 
                         "whop.cancel_link", "account.sign_out_all"}
 # Rules the gate lists but does not fail on, each with the reason; remove an entry as soon
 # as its test lands (the gate fails while a covered rule is still listed here).
-ROUTE_COVERAGE_KNOWN_GAPS = {
-    ("POST", "/sell/products/new"): "answers 500 today (issue 13, defect 1); its fix adds the success test",
-}
+ROUTE_COVERAGE_KNOWN_GAPS: dict = {}
 
 
 def free_port():

@@ -97,7 +97,7 @@ def test_out_of_range_values_come_back_as_field_errors_and_nothing_is_saved(db, 
     assert response.status_code == 422 and gig_count(db) == 0
     unparseable = gig_form(category.id, **{"basic-price": "cheap", "basic-delivery_days": "soon"})
     page = post_multipart(client, "/sell/gigs/new", unparseable).get_data(as_text=True)
-    assert "Not a valid decimal value" in page and "Not a valid integer value" in page
+    assert "Use a price like 49 or 49.99." in page and "Not a valid integer value" in page
     assert gig_count(db) == 0
 
 

@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 
 from app.access import seller_required
 from app.extensions import db
+from app.inputs import body_limit
 from app.integrations.whop import USER_TOKEN_HEADER, WhopTokenError, verify_user_token
 from app.models import Product
 from app.services.member_areas import (MAX_FILE_BYTES, MemberAreaError, add_member_file,
@@ -114,9 +115,9 @@ def remove_post(product_id, post_id):
 
 
 @bp.route("/sell/products/<int:product_id>/content/files", methods=["POST"])
+@body_limit(MAX_FILE_BYTES + 64 * 1024)
 @seller_required(roles=MANAGERS)
 def add_file(product_id):
-    request.max_content_length = MAX_FILE_BYTES + 64 * 1024
     product = _own_product(product_id)
     try:
         add_member_file(product, current_user, request.files.get("file"))

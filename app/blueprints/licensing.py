@@ -13,12 +13,13 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.access import seller_required
 from app.clock import now
 from app.config import ConfigError
 from app.extensions import csrf, db, limiter, rate_limits_shared
+from app.inputs import MAX_INT, parse_id, parse_whole_number, too_large_message
 from app.models import AuditEvent, License, LicensePolicy, Product
 from app.services import licensing as svc
 from app.web import json_error, render
@@ -84,7 +85,10 @@ def unavailable():
 
 
 def _nonce():
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RequestEntityTooLarge:  # answering that very error: the body is never read
+        body = None
     nonce = body.get("nonce") if isinstance(body, dict) else None
     return nonce if isinstance(nonce, str) and len(nonce) <= 128 else None
 
@@ -151,10 +155,13 @@ def http_error(exc):
     db.session.rollback()
     code = "RATE_LIMITED" if exc.code == 429 else exc.name.upper().replace(" ", "_")
     message = "Too many requests; retry after the time in Retry-After." if exc.code == 429 else exc.description
+    if exc.code == 413:
+        message = too_large_message()
+    extra = {"field": exc.field} if getattr(exc, "field", None) else {}
     try:
-        return api_error(exc.code, code, message)
+        return api_error(exc.code, code, message, **extra)
     except ConfigError:
-        return json_error(exc.code, code, message)
+        return json_error(exc.code, code, message, **extra)
 
 
 @api.errorhandler(RedisError)
@@ -179,7 +186,7 @@ def unexpected(exc):
 @per_key
 @shared_limits_only
 def validate():
-    body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, 2**62)})
+    body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, MAX_INT)})
     result = svc.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
     # Serialise before commit: committing expires the rows, and reading them again costs queries.
     answer = {"valid": result.valid, "code": result.code, "message": svc.MESSAGES[result.code],
@@ -267,8 +274,7 @@ def get_own_license_or_404(license_id):
 
 
 def _int_arg(name):
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return parse_id(request.args.get(name, ""))
 
 
 @bp.route("/sell/licenses")
@@ -329,16 +335,16 @@ def act(license_id, action):
 @seller_required(roles=MANAGERS)
 def extend(license_id):
     license = get_own_license_or_404(license_id)
-    days = request.form.get("days", "").strip()
+    days = parse_whole_number(request.form.get("days", ""))
     try:
-        if not days.isdigit():
+        if days is None:
             raise svc.LicenseStateError("Enter a number of days.", status=422)
-        svc.extend_license(license, int(days), current_user)
+        svc.extend_license(license, days, current_user)
     except svc.LicenseStateError as exc:
         db.session.rollback()
         return _detail_page(get_own_license_or_404(license_id), exc.status, exc.message)
     db.session.commit()
-    flash(f"Expiry extended by {int(days)} days.", "success")
+    flash(f"Expiry extended by {days} days.", "success")
     return redirect(url_for("licensing.detail", license_id=license_id), 303)
 
 

@@ -1,7 +1,5 @@
 """The order workspace (buyer, seller and admins), its actions, files, messages and review;
 the seller's order list at /sell/orders; the admins' list of disputed orders."""
-import re
-
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
@@ -9,6 +7,8 @@ from sqlalchemy import func, select
 
 from app.access import admin_required, seller_required
 from app.extensions import db
+from app.inputs import body_limit
+from app.money import parse_amount_cents
 from app.models import Order
 from app.models.order import ORDER_STATUSES
 from app.payments import PaymentsUnavailable
@@ -40,7 +40,6 @@ DONE_MESSAGES = {
     "resolve_release": "Dispute resolved; the payment goes to the seller.",
 }
 UNAVAILABLE = "Payments are unavailable right now. Nothing was refunded — please try again."
-_AMOUNT = re.compile(r"^\d{1,7}(\.\d{1,2})?$")
 
 
 def get_order_or_404(order_id):
@@ -55,15 +54,6 @@ def get_order_or_404(order_id):
     if actor.role == "seller":
         set_tenant(order.company_id)
     return order, actor
-
-
-def parse_amount(text):
-    """Cents from '12.50'; None for anything else."""
-    text = (text or "").strip().replace(",", "").lstrip("$")
-    if not _AMOUNT.match(text):
-        return None
-    whole, _, minor = text.partition(".")
-    return int(whole) * 100 + int((minor + "00")[:2])
 
 
 def workspace_context(order, actor, errors=None, form=None, refused=None):
@@ -94,6 +84,7 @@ def workspace(order_id):
 
 
 @bp.route("/orders/<int:order_id>/actions/<action>", methods=["POST"])
+@body_limit(order_service.MAX_FILES * order_service.MAX_FILE_BYTES + 1024 * 1024)
 @login_required
 def act(order_id, action):
     """Take one state-machine action; refusals re-render the workspace with 403/409/422.
@@ -105,7 +96,7 @@ def act(order_id, action):
     if action not in ACTIONS or action in AUTOMATIC_ACTIONS:
         abort(404)
     params = Params(note=request.form.get("note", ""), form=request.form,
-                    files=request.files.getlist("files"), amount_cents=parse_amount(request.form.get("amount")))
+                    files=request.files.getlist("files"), amount_cents=parse_amount_cents(request.form.get("amount")))
     try:
         if action in REFUND_ACTIONS:
             prepare_order_refund(order, action, actor, params)

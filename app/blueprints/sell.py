@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from app.access import seller_required
 from app.extensions import db, is_htmx
 from app.forms.sell import BecomeSellerForm, GigForm, attach_errors
+from app.inputs import body_limit, parse_id
 from app.models import Category, Gig, GigImage, Order
 from app.models.gig import MAX_IMAGES
 from app.payments import PaymentsUnavailable
@@ -28,14 +29,10 @@ bp = Blueprint("sell", __name__, url_prefix="/sell")
 ACTIVE_ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
                          "cancel_requested", "disputed")
 MANAGERS = ("owner", "admin")
-MAX_REQUEST_BYTES = (MAX_IMAGES + 2) * MAX_IMAGE_BYTES
+# The editor's body: a full gallery of images plus the form, with room to spare.
+MAX_EDITOR_BYTES = (MAX_IMAGES + 2) * MAX_IMAGE_BYTES
 ROW_KINDS = ("extras", "questions", "faq")
 OPTIONAL_TIERS = ("standard", "premium")
-
-
-@bp.before_request
-def _bound_upload_size():
-    request.max_content_length = MAX_REQUEST_BYTES
 
 
 # -- onboarding ---------------------------------------------------------------------------------
@@ -191,7 +188,9 @@ def _editor(gig):
     if _apply_row_buttons(form):
         return _render_editor(form, gig)
     data, uploads = form.to_input(), _uploads(form)
-    remove_ids = {int(v) for v in request.form.getlist("remove_image") if v.isdigit()}
+    remove_ids = {parse_id(v) for v in request.form.getlist("remove_image")} - {None}
+    then_submit = request.form.get("then") == "submit"
+    was = gig.status if gig is not None else None
     try:
         if not form.validate():
             kept = [image for image in (gig.images if gig else []) if image.id not in remove_ids]
@@ -199,15 +198,21 @@ def _editor(gig):
             raise GigInputError({})
         saved = save_gig(g.company, current_user, data, gig=gig, uploads=uploads,
                          remove_image_ids=remove_ids)
+        if then_submit:
+            transition_gig(saved, "submit", current_user)
     except GigInputError as exc:
         db.session.rollback()
         return _render_editor(form, gig, attach_errors(form, exc.errors), status=422)
     except GigForbidden as exc:
         db.session.rollback()
         abort(403, str(exc))
-    was = gig.status if gig is not None else None
+    except GigStateError as exc:
+        db.session.rollback()
+        return _render_editor(form, gig, {("then",): str(exc)}, status=409)
     db.session.commit()
-    if was in ("published", "paused"):
+    if then_submit:
+        flash("Saved and sent for review.", "success")
+    elif was in ("published", "paused"):
         flash("Saved. Your changes go live after a quick review.", "info")
     else:
         flash("Gig saved.", "success")
@@ -215,12 +220,14 @@ def _editor(gig):
 
 
 @bp.route("/gigs/new", methods=["GET", "POST"])
+@body_limit(MAX_EDITOR_BYTES)
 @seller_required
 def new_gig():
     return _editor(None)
 
 
 @bp.route("/gigs/<int:gig_id>/edit", methods=["GET", "POST"])
+@body_limit(MAX_EDITOR_BYTES)
 @seller_required
 def edit_gig(gig_id):
     return _editor(get_gig_or_404(gig_id))

@@ -48,7 +48,15 @@ def raw_body():
     return body
 
 
+def _well_formed(event_id, event_type):
+    """A signed body still needs an id and a type that fit their columns to be stored."""
+    return all(isinstance(value, str) and 0 < len(value) <= limit
+               for value, limit in ((event_id, 255), (event_type, 100)))
+
+
 def _store_and_enqueue(provider, event_id, event_type, payload):
+    if not _well_formed(event_id, event_type):
+        return json_error(400, "bad_payload", "The event has no usable id or type.")
     stored_id = record_inbound_event(provider, event_id, event_type, payload)
     db.session.commit()
     if stored_id is not None:
@@ -63,12 +71,15 @@ def _store_and_enqueue(provider, event_id, event_type, payload):
 def stripe_event():
     payload = raw_body()
     try:
-        event = get_gateway().construct_event(payload, request.headers.get("Stripe-Signature"))
+        get_gateway().construct_event(payload, request.headers.get("Stripe-Signature"))
     except stripe.SignatureVerificationError:
         return json_error(401, "bad_signature", "The Stripe-Signature header did not verify.")
     except ValueError:
         return json_error(400, "bad_payload", "The body is not a Stripe event.")
-    return _store_and_enqueue("stripe", event.id, event.type, json.loads(payload))
+    body = json.loads(payload)
+    if not isinstance(body, dict):
+        return json_error(400, "bad_payload", "The body is not a Stripe event.")
+    return _store_and_enqueue("stripe", body.get("id"), body.get("type"), body)
 
 
 @bp.route("/whop", methods=["POST"])

@@ -2,17 +2,21 @@
 
 The editor's forms only parse shape (numbers are numbers, money has at most two decimals);
 every limit lives in app/services/gigs.py, whose errors are attached back to these fields
-with `attach_errors`. There is deliberately no status field anywhere.
+with `attach_errors`. Parsing never raises: what is not a number becomes a field error.
+There is deliberately no status field anywhere.
 """
-from decimal import ROUND_HALF_UP, Decimal
+import re
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DecimalField, FieldList, FormField, HiddenField, IntegerField,
-                     MultipleFileField, SelectField, StringField, TextAreaField)
+from wtforms import (BooleanField, FieldList, FormField, HiddenField, IntegerField, MultipleFileField,
+                     SelectField, StringField, TextAreaField)
 from wtforms.form import Form
+from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app.inputs import parse_id
 from app.models.gig import TIERS
+from app.money import parse_amount_cents
 
 COUNTRIES = [("US", "United States"), ("GB", "United Kingdom"), ("CA", "Canada"), ("AU", "Australia"),
              ("DE", "Germany"), ("FR", "France"), ("IE", "Ireland"), ("NL", "Netherlands")]
@@ -28,48 +32,92 @@ class BecomeSellerForm(FlaskForm):
     country = SelectField("Country", choices=COUNTRIES, default="US")
 
 
-def _money(_form, field):
-    if field.data is not None and (not field.data.is_finite() or field.data.as_tuple().exponent < -2):
-        raise ValidationError("Use a price like 49 or 49.99.")
+class MoneyField(StringField):
+    """A price typed by a person; `data` is integer cents (None when left empty). Anything that
+    is not an amount (NaN, inf, -5, 1e3, ², 99999999999999999999) is a field error."""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if valuelist and valuelist[0].strip():
+            self.data = parse_amount_cents(valuelist[0])
+            if self.data is None:
+                raise ValueError("Use a price like 49 or 49.99.")
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return "" if self.data is None else f"{self.data // 100}.{self.data % 100:02d}"
 
 
-def _cents(value):
-    return None if value is None else int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+_REVISIONS = re.compile(r"-?[0-9]+", re.ASCII)
 
 
 class RevisionsField(SelectField):
     """Revisions: "0".."10" or "unlimited"; any other number is passed on for the service to refuse."""
 
     def pre_validate(self, form):
-        if self.data != "unlimited" and not (self.data or "").lstrip("-").isdigit():
+        if self.data != "unlimited" and not _REVISIONS.fullmatch(self.data or ""):
             raise ValidationError("Choose a number of revisions, or unlimited.")
 
     def value(self):
-        return None if self.data in (None, "", "unlimited") else int(self.data)
+        """None for unlimited; the number chosen; anything else as typed, which the service refuses."""
+        if self.data in (None, "", "unlimited"):
+            return None
+        if _REVISIONS.fullmatch(self.data) and len(self.data) <= 12:
+            return int(self.data)
+        return self.data
+
+
+_ROW_INDEX = re.compile(r"[0-9]{1,9}", re.ASCII)
+
+
+class RowList(FieldList):
+    """Editor rows (extras, questions, FAQ) in the order the page submitted them.
+
+    WTForms orders a FieldList by the numbers in the field names; rows added with htmx carry
+    large unique numbers, so that order is not the seller's. The form data arrives in page
+    order, and that is kept (read from the underlying dicts: a CombinedMultiDict of files and
+    fields iterates its keys through a set). Indices that are not plain digits are ignored.
+    """
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        super().process(formdata, data, extra_filters)
+        if formdata:
+            page_order = {index: position for position, index
+                          in enumerate(dict.fromkeys(self._extract_indices(self.name, formdata)))}
+            self.entries.sort(key=lambda entry: page_order[int(entry.name.rsplit(self._separator, 1)[1])])
+
+    def _extract_indices(self, prefix, formdata):
+        start = prefix + self._separator
+        for key in (key for part in getattr(formdata, "dicts", (formdata,)) for key in part):
+            if key.startswith(start):
+                index = key[len(start):].split(self._field_separator, 1)[0]
+                if _ROW_INDEX.fullmatch(index):
+                    yield int(index)
 
 
 class PackageForm(Form):
     offered = HiddenField()
     title = StringField("Package name", validators=[Optional()])
     description = TextAreaField("What's included", validators=[Optional()])
-    price = DecimalField("Price (USD)", validators=[Optional(), _money])
+    price = MoneyField("Price (USD)", validators=[Optional()])
     delivery_days = IntegerField("Delivery (days)", validators=[Optional()])
     revisions = RevisionsField("Revisions", choices=REVISION_CHOICES, default="2")
 
     def to_input(self):
         return {"title": self.title.data, "description": self.description.data,
-                "price_cents": _cents(self.price.data), "delivery_days": self.delivery_days.data,
-                "revisions": self.revisions.value() if not self.revisions.errors else 0}
+                "price_cents": self.price.data, "delivery_days": self.delivery_days.data,
+                "revisions": self.revisions.value()}
 
 
 class ExtraForm(Form):
     title = StringField("Extra", validators=[Optional()])
-    price = DecimalField("Price (USD)", validators=[Optional(), _money])
+    price = MoneyField("Price (USD)", validators=[Optional()])
     extra_days = IntegerField("Extra days", default=0, validators=[Optional()])
     max_quantity = IntegerField("Max quantity", default=1, validators=[Optional()])
 
     def to_input(self):
-        return {"title": self.title.data, "price_cents": _cents(self.price.data),
+        return {"title": self.title.data, "price_cents": self.price.data,
                 "extra_days": 0 if self.extra_days.data is None else self.extra_days.data,
                 "max_quantity": 1 if self.max_quantity.data is None else self.max_quantity.data}
 
@@ -102,9 +150,9 @@ class GigForm(FlaskForm):
     basic = FormField(PackageForm)
     standard = FormField(PackageForm)
     premium = FormField(PackageForm)
-    extras = FieldList(FormField(ExtraForm))
-    questions = FieldList(FormField(QuestionForm))
-    faq = FieldList(FormField(FaqForm))
+    extras = RowList(FormField(ExtraForm))
+    questions = RowList(FormField(QuestionForm))
+    faq = RowList(FormField(FaqForm))
     images = MultipleFileField("Add images")
 
     def offered_tiers(self):
@@ -112,10 +160,9 @@ class GigForm(FlaskForm):
 
     def to_input(self):
         """The service's input shape (see app.services.gigs.check_gig_input)."""
-        category = self.category_id.data
         return {
             "title": self.title.data,
-            "category_id": int(category) if category and category.isdigit() else None,
+            "category_id": parse_id(self.category_id.data),
             "description_md": self.description_md.data,
             "tags": (self.tags.data or "").split(","),
             "packages": {tier: self[tier].form.to_input() for tier in self.offered_tiers()},
@@ -136,12 +183,12 @@ class GigForm(FlaskForm):
             subform.offered.data = "y" if package else ""
             if package:
                 subform.title.data, subform.description.data = package.title, package.description
-                subform.price.data = Decimal(package.price_cents) / 100
+                subform.price.data = package.price_cents
                 subform.delivery_days.data = package.delivery_days
                 subform.revisions.data = "unlimited" if package.revisions is None else str(package.revisions)
         for extra in gig.extras:
             form = self.extras.append_entry().form
-            form.title.data, form.price.data = extra.title, Decimal(extra.price_cents) / 100
+            form.title.data, form.price.data = extra.title, extra.price_cents
             form.extra_days.data, form.max_quantity.data = extra.extra_days, extra.max_quantity
         for question in gig.questions:
             form = self.questions.append_entry().form

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from app.clock import now
 from app.extensions import db
+from app.inputs import MAX_INT
 from app.markdown import render_markdown
 from app.models import Category, Gig, GigExtra, GigImage, GigPackage, GigQuestion
 from app.models.gig import MAX_IMAGES, MAX_PRICE_CENTS, MIN_PRICE_CENTS, QUESTION_KINDS, TIERS
@@ -210,7 +211,8 @@ def check_gig_input(data, uploads=(), kept_images=()):
         "tags": _check_tags(errors, data.get("tags")),
     }
     category_id = data.get("category_id")
-    if category_id is None or db.session.get(Category, category_id) is None:
+    if (isinstance(category_id, bool) or not isinstance(category_id, int) or not 1 <= category_id <= MAX_INT
+            or db.session.get(Category, category_id) is None):
         errors[("category_id",)] = "Choose a category."
     clean["category_id"] = category_id
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import joinedload
 from app.clock import now
 from app.config import ConfigError
 from app.extensions import db
+from app.inputs import parse_whole_number
 from app.models import AuditEvent, License, LicenseActivation, LicensePolicy, Membership, Product, User
 from app.models.license import KEY_FORMATS, MAX_ACTIVATIONS_LIMIT, MAX_DURATION_DAYS
 from app.services.audit import record_audit_event
@@ -522,18 +523,19 @@ def checkout_license_file(key, fingerprint, ttl_seconds=None):
 def validate_policy_form(form):
     """Cleaned policy fields, or LicensePolicyError with one message per bad field."""
     errors, data = {}, {"enabled": form.get("enabled") in ("on", "1", "true", "y")}
-    raw = (form.get("max_activations") or "").strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ACTIVATIONS_LIMIT:
+    max_activations = parse_whole_number(form.get("max_activations") or "", 1, MAX_ACTIVATIONS_LIMIT)
+    if max_activations is None:
         errors["max_activations"] = f"Allow between 1 and {MAX_ACTIVATIONS_LIMIT} machines per key."
     else:
-        data["max_activations"] = int(raw)
+        data["max_activations"] = max_activations
     raw = (form.get("duration_days") or "").strip()
+    duration = parse_whole_number(raw, 1, MAX_DURATION_DAYS)
     if raw in ("", "0"):
         data["duration_days"] = None
-    elif not raw.isdigit() or not 1 <= int(raw) <= MAX_DURATION_DAYS:
+    elif duration is None:
         errors["duration_days"] = f"Leave empty for keys that never expire, or 1 to {MAX_DURATION_DAYS} days."
     else:
-        data["duration_days"] = int(raw)
+        data["duration_days"] = duration
     prefix = (form.get("key_prefix") or "").strip().upper()
     if not 2 <= len(prefix) <= 6 or not prefix.isascii() or not prefix.isalnum():
         errors["key_prefix"] = "Use 2 to 6 letters or digits, e.g. TP."

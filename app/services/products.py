@@ -2,6 +2,7 @@
 from sqlalchemy import select
 
 from app.extensions import db
+from app.inputs import parse_whole_number
 from app.markdown import render_markdown
 from app.money import parse_amount_cents
 from app.models import Product
@@ -31,11 +32,11 @@ def validate_product_form(form):
     data["billing"] = form.get("billing", "one_time")
     if data["billing"] not in BILLING:
         errors["billing"] = "Choose one-time, monthly or yearly."
-    trial = (form.get("trial_days") or "0").strip()
-    if not trial.isdigit() or not 0 <= int(trial) <= 90:
+    trial = parse_whole_number((form.get("trial_days") or "").strip() or "0", 0, 90)
+    if trial is None:
         errors["trial_days"] = "Trial days must be between 0 and 90."
     else:
-        data["trial_days"] = int(trial) if data["billing"] != "one_time" else 0
+        data["trial_days"] = trial if data["billing"] != "one_time" else 0
     data["active"] = form.get("active") in ("on", "1", "true", "y")
     if errors:
         raise ProductError(errors)
@@ -43,7 +44,9 @@ def validate_product_form(form):
 
 
 def _unique_slug(title, product_id=None):
-    base = slugify(title)
+    """A slug for `title` that no other product (of any seller) uses. Reads only: call it
+    before the new row is in the session, or autoflush would INSERT it without a slug."""
+    base = slugify(title) if any(c.isascii() and c.isalnum() for c in title) else "product"
     slug, n = base, 2
     while True:
         taken = db.session.execute(
@@ -55,14 +58,18 @@ def _unique_slug(title, product_id=None):
 
 
 def save_product(company, form, product=None):
-    """Create or update a product of `company` from form data; nothing is written on error."""
+    """Create or update a product of `company` from form data; nothing is written on error.
+
+    The slug is chosen before the row joins the session, so no query autoflushes a
+    half-built product. Flushes; the caller commits."""
     data = validate_product_form(form)
+    slug = _unique_slug(data["title"], product.id if product is not None else None)
     if product is None:
         product = Product(company_id=company.id)
-        db.session.add(product)
     for name, value in data.items():
         setattr(product, name, value)
     product.description_html = render_markdown(product.description_md)
-    product.slug = _unique_slug(product.title, product.id)
+    product.slug = slug
+    db.session.add(product)
     db.session.flush()
     return product
