@@ -142,6 +142,7 @@ def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run
     renewed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
     assert renewed.status_code == 200, renewed.text
     processed(app, "invoice.paid", count=2)
+    processed(app, "customer.subscription.updated")  # carries the new period; sent after the invoice
     run_jobs()
     with app.app_context():
         membership = db.session.scalars(select(Membership)).one()
@@ -153,6 +154,7 @@ def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run
     failed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "failed"})
     assert failed.status_code == 200, failed.text
     processed(app, "invoice.payment_failed")
+    processed(app, "customer.subscription.updated", count=2)
     run_jobs()
     with app.app_context():
         assert db.session.scalars(select(Membership)).one().status == "past_due"

@@ -89,6 +89,7 @@ def test_subscription_key_expires_with_it_and_returns_on_renewal(app, buyer, san
     renewed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
     assert renewed.status_code == 200, renewed.text
     processed(app, "invoice.paid", count=2)
+    processed(app, "customer.subscription.updated")  # carries the new period; sent after the invoice
     run_jobs()
     answer = validate(live_server, key)
     assert answer["code"] == "VALID"
