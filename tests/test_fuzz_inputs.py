@@ -27,6 +27,7 @@ import io
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -44,6 +45,7 @@ from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
 from app.models import Company, GigExtra, GigImage, InboundEvent, OrderFile, Review, WhopIdentity
+from app.models.user_session import UserSession
 from app.payments import get_gateway
 from app.payments.gateway import StripeGateway
 from app.services import licensing as licensing_service
@@ -159,6 +161,10 @@ RECIPES = {
     "auth.sign_up": Recipe("anon", form={"email": "new@example.com", "password": "long-enough-pw",
                                          "display_name": "New Person", "intent": "sell"}),
     "auth.sign_out": Recipe("buyer"),
+    "account.password": Recipe("buyer", form={"current_password": PASSWORD, "new_password": "a-new-long-password",
+                                              "confirm_password": "a-new-long-password"}),
+    "account.revoke_session": Recipe("buyer", path={"session_id": "buyer_session"}),
+    "account.sign_out_all": Recipe("buyer"),
     # buying
     "buy.quote": Recipe("buyer", path={"slug": "gig_slug"},
                         form={"package": "basic", "quantity": "1", "extra_{extra_id}": "1"}),
@@ -263,7 +269,7 @@ QUERY_NAMES = ("q", "category", "min_price", "max_price", "delivery", "rating", 
                "quantity", "since")
 NOT_FUZZED = {"static"}  # files from disk, no parameters we read
 PAGES = sorted("""
-    main.index main.healthz account.home licensing.my_licenses experiences.member_home experiences.member_file
+    main.index main.healthz account.home account.security licensing.my_licenses experiences.member_home experiences.member_file
     admin.events review.queue admin.money licensing.api.public_key browse.category buy.resume buy.success
     experiences.dashboard licensing.docs docs.webhooks experiences.experience experiences.experience_file
     browse.index browse.detail buy.checkout buy.cancelled notifications.index notifications.bell
@@ -324,6 +330,10 @@ def world(app, quiet_sandbox, tmp_path_factory):
         # Outside any app context: each request gets its own (and its own `g`, where
         # Flask-Login keeps the signed-in user).
         world.sessions = _sign_in_everyone(app, people)
+        with app.app_context():
+            world.buyer_session = db.session.scalar(
+                select(UserSession.id).where(UserSession.user_id == people["buyer"][1]))
+            db.session.remove()
         yield world
     finally:
         _truncate_all(app)
@@ -576,7 +586,8 @@ def _fresh_stripe(app, world):
     key with new parameters as an error."""
     world.sandbox.post("/_sandbox/reset").raise_for_status()
     with app.app_context():
-        account = get_gateway().create_connected_account(world.company_id, "owner@example.com")
+        account = get_gateway().create_connected_account(world.company_id, "owner@example.com",
+                                                         idempotency_key=secrets.token_urlsafe(16))
         world.sandbox.post(f"/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"}).raise_for_status()
         db.session.execute(update(Company).where(Company.id == world.company_id)
                            .values(stripe_account_id=account.id))
