@@ -1,25 +1,31 @@
-"""The sandbox: a separate small Flask app emulating the Stripe API subset Tradepost uses
-(and, when present, Whop's OAuth/JWKS/webhooks), with hosted checkout and onboarding pages.
+"""The sandbox: a separate small Flask app emulating the Stripe API subset Tradepost uses and
+Whop's OAuth/JWKS/user tokens/webhooks, with hosted checkout and onboarding pages.
 
 It runs as its own process (``flask sandbox run`` or ``python -m app.sandbox``); the web app
 talks to it over HTTP through the same gateway code that talks to real Stripe. It signs with
 the repository's public development secrets by default, so it refuses to start when
 TRADEPOST_ENV=production.
+
+This module holds the settings and the app factory. Around it:
+
+* ``stripe/`` — the Stripe emulator (``/v1``, hosted pages, ``/_sandbox`` controls, webhooks)
+* ``whop/``   — the Whop emulator (everything under ``/whop``)
+* ``sqlite.py`` — the write transaction both emulators use on the sandbox database
+* ``cli.py``  — ``flask sandbox run|reset`` and the ``flask sandbox whop ...`` group
+* ``__main__.py`` — ``python -m app.sandbox``
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import Any
 
-from flask import Flask, Response, jsonify, redirect, request, url_for
+from flask import Flask, redirect, url_for
+from werkzeug.wrappers import Response
 
 from app import config as app_config
 from app.config import ConfigError
-from app.sandbox.faults import Faults
-from app.sandbox.store import Store
-from app.sandbox.stripe_webhooks import Deliverer
+from app.sandbox import stripe, whop
 
 
 def defaults() -> dict[str, Any]:
@@ -64,47 +70,16 @@ def sandbox_config(overrides: dict | None = None) -> dict[str, Any]:
 
 
 def create_sandbox_app(config: dict | None = None) -> Flask:
-    """Build the sandbox app; starts its webhook delivery thread unless delivery is disabled.
-    Refuses (ConfigError) when TRADEPOST_ENV=production."""
+    """Build the sandbox app: both emulators, and the Stripe webhook delivery thread unless
+    delivery is disabled. Refuses (ConfigError) when TRADEPOST_ENV=production."""
     refuse_production()
-    app = Flask(__name__, template_folder="templates")
+    app = Flask(__name__, template_folder=None)
     app.config.update(sandbox_config(config))
-
-    store = Store(app.config["SANDBOX_DATABASE"])
-    deliverer = Deliverer(store, app.config["APP_BASE_URL"] + "/webhooks/stripe",
-                          app.config["STRIPE_WEBHOOK_SECRET"], bool(app.config["SANDBOX_DELIVER_WEBHOOKS"]))
-    app.extensions["sandbox_store"] = store
-    app.extensions["sandbox_deliverer"] = deliverer
-    app.extensions["sandbox_faults"] = Faults()
-
-    from app.sandbox import stripe_api, stripe_control, stripe_pages
-
-    app.register_blueprint(stripe_api.bp)
-    app.register_blueprint(stripe_pages.bp)
-    app.register_blueprint(stripe_control.bp)
-    if importlib.util.find_spec("app.sandbox.whop") is not None:
-        from app.sandbox.whop import bp as whop_bp
-
-        app.register_blueprint(whop_bp, url_prefix="/whop")
+    stripe.init_app(app)
+    whop.init_app(app)
 
     @app.get("/")
     def home() -> Response:
         return redirect(url_for("stripe_control.index"))
 
-    @app.errorhandler(404)
-    @app.errorhandler(405)
-    def api_not_found(error: Any) -> Any:
-        if request.path.startswith("/v1/"):
-            body = {"error": {"type": "invalid_request_error",
-                              "message": f"Unrecognized request URL ({request.method}: {request.path}).",
-                              "code": None, "param": None}}
-            return jsonify({"error": {k: v for k, v in body["error"].items() if v is not None}}), 404
-        return error
-
-    @app.teardown_appcontext
-    def release_connection(exc: BaseException | None) -> None:
-        # The threaded server runs each request on a fresh thread: close its connection.
-        store.close_thread_connection()
-
-    deliverer.start()
     return app

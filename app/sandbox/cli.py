@@ -1,4 +1,4 @@
-"""``flask sandbox run`` and ``flask sandbox reset``: the sandbox process and its state.
+"""``flask sandbox run|reset`` and ``flask sandbox whop ...``: the sandbox process and its state.
 
 Configuration comes from the environment (SANDBOX_PORT, SANDBOX_DATABASE, APP_BASE_URL,
 SANDBOX_PUBLIC_URL, SANDBOX_DELIVER_WEBHOOKS, STRIPE_WEBHOOK_SECRET and the WHOP_* app
@@ -7,23 +7,39 @@ credentials); the `flask` command has read `.env` before. Refused in production.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 from werkzeug.serving import run_simple
 
 from app.config import DEFAULT_SANDBOX_PORT, ConfigError, env_port, env_value
-from app.sandbox.store import Store
-from app.sandbox.whop import whop_cli
+from app.sandbox import create_sandbox_app, sandbox_config
+from app.sandbox.stripe.store import Store
+from app.sandbox.whop import cli as whop_commands
 
+
+class _SandboxAppGroup(click.Group):
+    """Runs its commands inside a sandbox app (its database): the CLI's own app when that is
+    a sandbox app, else one built from the environment (`flask sandbox whop ...`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        app = ctx.ensure_object(ScriptInfo).load_app()
+        if "SANDBOX_DATABASE" not in app.config:
+            app = create_sandbox_app({"SANDBOX_DELIVER_WEBHOOKS": False})
+        with app.app_context():
+            return super().invoke(ctx)
+
+
+whop_cli = _SandboxAppGroup("whop", help="Whop sandbox: users, user tokens, webhooks.",
+                            commands=whop_commands.COMMANDS)
 sandbox_cli = AppGroup("sandbox", help="Run or reset the local Stripe/Whop emulators.")
 sandbox_cli.add_command(whop_cli)
 
 
 def serve(host: str, port: int) -> None:
     """Serve the sandbox with werkzeug's threaded server (no reloader: one delivery thread)."""
-    from app.sandbox import create_sandbox_app
-
-    overrides = {}
+    overrides: dict[str, str] = {}
     if env_value("SANDBOX_PUBLIC_URL") is None:
         overrides["SANDBOX_PUBLIC_URL"] = f"http://{host}:{port}"
     app = create_sandbox_app(overrides)
@@ -44,8 +60,6 @@ def run_command(host: str, port: int | None) -> None:
 @sandbox_cli.command("reset", with_appcontext=False)
 def reset_command() -> None:
     """Delete every object, event and delivery in the sandbox database."""
-    from app.sandbox import sandbox_config
-
     path = sandbox_config()["SANDBOX_DATABASE"]
     Store(path).reset()
     click.echo(f"Sandbox database {path} reset.")

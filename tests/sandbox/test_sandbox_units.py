@@ -7,9 +7,9 @@ import stripe
 from flask import Flask
 
 from app.payments import StripeGateway, bps_to_percent, get_gateway
-from app.sandbox.stripe_api import decode_form
-from app.sandbox.stripe_ops import StripeError, add_interval, percent_of
-from app.sandbox.stripe_webhooks import sign
+from app.sandbox.stripe.api import decode_form
+from app.sandbox.stripe.ops import StripeError, add_interval, percent_of
+from app.sandbox.stripe.webhooks import sign
 
 
 def test_decode_form_builds_nested_objects_and_lists():

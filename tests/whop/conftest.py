@@ -1,7 +1,7 @@
 """Fixtures for the Whop emulator and the Whop integration, all over real loopback HTTP.
 
-``whop_sandbox`` serves a minimal Flask app with ``app.sandbox.whop.bp`` at ``/whop``;
-``whop_sink`` plays our app: it records webhooks and serves ``/experiences/<id>``
+``whop_sandbox`` serves a minimal Flask app with the Whop emulator (``app.sandbox.whop``) at
+``/whop``; ``whop_sink`` plays our app: it records webhooks and serves ``/experiences/<id>``
 and ``/dashboard/<id>`` pages that echo the ``x-whop-user-token`` they received.
 """
 
@@ -20,7 +20,8 @@ import pytest
 from flask import Flask, Response, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from app.sandbox.whop import bp, whop_cli
+from app.sandbox import whop
+from app.sandbox.cli import whop_cli
 
 WHOP_TEST_CONFIG = {
     "WHOP_APP_ID": "app_whop_tests",
@@ -122,7 +123,7 @@ def whop_sink():
 
 @pytest.fixture(scope="session")
 def whop_sandbox_app(tmp_path_factory, whop_sink):
-    """The minimal sandbox app: ``bp`` at /whop, a temp SQLite file, webhooks to the sink."""
+    """The minimal sandbox app: the Whop emulator at /whop, a temp SQLite file, webhooks to the sink."""
     app = Flask(__name__)
     app.config.update(
         TESTING=True,
@@ -130,7 +131,7 @@ def whop_sandbox_app(tmp_path_factory, whop_sink):
         APP_BASE_URL=whop_sink.url,
         **WHOP_TEST_CONFIG,
     )
-    app.register_blueprint(bp, url_prefix="/whop")
+    whop.init_app(app)
     app.cli.add_command(whop_cli)
     return app
 

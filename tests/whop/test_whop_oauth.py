@@ -13,7 +13,7 @@ from authlib.integrations.base_client import OAuthError
 from flask import Flask, jsonify, session
 
 from app.integrations.whop import oauth_client_kwargs
-from app.sandbox import whop as sandbox_whop
+from app.sandbox.whop import store as whop_store
 
 
 @pytest.fixture
@@ -128,8 +128,8 @@ def test_code_is_single_use_and_replay_revokes_its_tokens(
 
 def test_code_expires_after_60_seconds(whop_oauth_client, whop_authorize, whop_api_base, whop_user, monkeypatch):
     client, verifier, location, _ = _start(whop_oauth_client, whop_authorize, whop_api_base, whop_user["id"])
-    real_now = sandbox_whop._now
-    monkeypatch.setattr(sandbox_whop, "_now", lambda: real_now() + 61)
+    real_now = whop_store.now
+    monkeypatch.setattr(whop_store, "now", lambda: real_now() + 61)
     with pytest.raises(OAuthError) as excinfo:
         client.fetch_token(whop_api_base + "/oauth/token", authorization_response=location, code_verifier=verifier)
     assert excinfo.value.error == "invalid_grant"

@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 
 from app.integrations.whop import WhopTokenError, verify_user_token
-from app.sandbox import whop as sandbox_whop
-from app.sandbox.whop import bp, mint_user_token
+from app.sandbox import whop
+from app.sandbox.whop import tokens as whop_tokens
+from app.sandbox.whop.tokens import mint_user_token
 
 
 def _verify(token, whop_config, whop_jwks_url, **kwargs):
@@ -118,7 +119,7 @@ def test_wrong_issuer_is_refused(whop_sandbox_app, whop_user, whop_config, whop_
     kid = jwt.get_unverified_header(good)["kid"]
     # Re-sign with the sandbox key itself but a different issuer.
     with whop_sandbox_app.app_context():
-        bad = sandbox_whop._sign(
+        bad = whop_tokens.sign(
             {"iss": "https://evil.example", "sub": whop_user["id"], "aud": whop_config["WHOP_APP_ID"],
              "iat": int(time.time()), "exp": int(time.time()) + 60}
         )
@@ -140,6 +141,6 @@ def test_signing_key_survives_a_restart(whop_sandbox_app, whop_http, whop_jwks_u
     """A second sandbox app on the same database publishes the same key."""
     restarted = Flask(__name__)
     restarted.config.update(SANDBOX_DATABASE=whop_sandbox_app.config["SANDBOX_DATABASE"])
-    restarted.register_blueprint(bp, url_prefix="/whop")
+    whop.init_app(restarted)
     keys_after = restarted.test_client().get("/whop/.well-known/jwks.json").get_json()["keys"]
     assert keys_after == whop_http.get(whop_jwks_url).json()["keys"]

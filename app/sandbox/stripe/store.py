@@ -1,14 +1,15 @@
-"""SQLite state of the sandbox emulators.
+"""SQLite state of the Stripe emulator.
 
-The sandbox keeps its own database file, separate from the main app's: a generic table of
-API objects (public JSON as the API returns it, plus private JSON for emulator-only fields),
-stored idempotent responses, and the webhook delivery queue with every attempt.
+The sandbox keeps its own database file (SANDBOX_DATABASE), separate from the main app's. The
+Stripe emulator's tables in it: a generic table of API objects (public JSON as the API returns
+it, plus private JSON for emulator-only fields), stored idempotent responses, and the webhook
+delivery queue with every attempt. (The Whop emulator's ``whop_*`` tables are its own.)
 
 Each thread gets its own connection (the sandbox runs on a threaded server and has a
 background delivery thread); the file is in WAL mode so readers never wait for the writer.
-Writes happen inside ``transaction()``, which takes SQLite's write lock up front
-(``BEGIN IMMEDIATE``) so a request's read-modify-write of an object cannot interleave with
-another request's.
+Writes happen inside ``transaction()`` (``app/sandbox/sqlite.py``), which takes SQLite's write
+lock up front so a request's read-modify-write of an object cannot interleave with another
+request's.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import os
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from app.sandbox import sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -68,7 +71,7 @@ TABLES = ("objects", "idempotency", "delivery_queue", "delivery_attempts")
 class Store:
     """Thread-safe access to one sandbox database file."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         self._local = threading.local()
         directory = os.path.dirname(os.path.abspath(path))
@@ -95,23 +98,9 @@ class Store:
             conn.close()
             self._local.conn = None
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run a block under SQLite's write lock; commit on success, roll back on error.
-
-        Nested use joins the outer transaction.
-        """
-        conn = self.connection()
-        if conn.in_transaction:
-            yield conn
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """This thread's connection in a write transaction (nested use joins the outer one)."""
+        return sqlite.transaction(self.connection())
 
     # -- objects ---------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from typing import Iterator
 
 from flask import current_app, g, has_request_context
 
-from app.sandbox import stripe_objects as so
-from app.sandbox.store import Store
+from app.sandbox.stripe import objects as so
+from app.sandbox.stripe.store import Store
 
 API_VERSION = "2026-10-28.endive"
 ACCOUNT_LINK_TTL = 300
@@ -43,7 +43,7 @@ class StripeError(Exception):
 
     def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
                  code: str | None = None, param: str | None = None, keep_changes: bool = False,
-                 extra: dict | None = None):
+                 extra: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from typing import Any
+from typing import Any, Callable
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -148,7 +148,7 @@ def line_item(*, currency: str, description: str, unit_amount: int, quantity: in
 
 def checkout_session(*, mode: str, currency: str, amount_total: int, success_url: str,
                      cancel_url: str | None, client_reference_id: str | None, customer_email: str | None,
-                     metadata: dict, expires_at: int, url_for_session) -> dict:
+                     metadata: dict, expires_at: int, url_for_session: Callable[[str], str]) -> dict:
     session_id = "cs_test_" + new_id("", 58)
     return {
         "after_expiration": None, "allow_promotion_codes": None, "amount_subtotal": amount_total,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from functools import wraps
 from typing import Any, Callable
@@ -18,9 +20,9 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, g, request, url_for
 
-from app.sandbox import stripe_objects as so
-from app.sandbox import stripe_ops as ops
-from app.sandbox.stripe_ops import StripeError, atomic, invalid, load
+from app.sandbox.stripe import objects as so
+from app.sandbox.stripe import ops
+from app.sandbox.stripe.ops import StripeError, atomic, invalid, load
 
 bp = Blueprint("stripe_api", __name__, url_prefix="/v1")
 
@@ -165,7 +167,7 @@ def error_response(err: StripeError) -> Response:
 
 
 def injected_failure(when: str) -> Response | None:
-    """A 500 for this request if a fault was injected for it (see app/sandbox/faults.py)."""
+    """A 500 for this request if a fault was injected for it (see app/sandbox/stripe/faults.py)."""
     if not current_app.extensions["sandbox_faults"].take(request.method, request.path, when):
         return None
     response = error_response(StripeError(500, f"Sandbox: injected failure ({when} the request was handled).",
@@ -249,18 +251,31 @@ def mutation(view: Callable[..., dict]) -> Callable[..., Response]:
     return wrapper
 
 
-def list_response(type_: str, path: str, filters: dict[str, Any] | None = None) -> Response:
+def list_response(type_: str, path: str, filter_names: tuple[str, ...] = ()) -> Response:
+    """A page of ``GET /v1/<path>``: objects of ``type_`` newest first, each query param named in
+    ``filter_names`` that is given matching the object's field of the same name."""
     data = params()
+    filters = {f"$.{name}": get_str(data, name) for name in filter_names}
     limit = get_int(data, "limit", minimum=1, maximum=100) or 10
     rows, has_more = ops.store().list(
-        type_, filters={k: v for k, v in (filters or {}).items() if v is not None}, limit=limit,
+        type_, filters={k: v for k, v in filters.items() if v is not None}, limit=limit,
         starting_after=get_str(data, "starting_after"), ending_before=get_str(data, "ending_before"),
     )
-    return json_response({"object": "list", "data": rows, "has_more": has_more, "url": path})
+    return json_response({"object": "list", "data": rows, "has_more": has_more, "url": f"/v1/{path}"})
 
 
-def retrieve(type_: str, object_id: str, label: str | None = None) -> Response:
-    return json_response(load(type_, object_id, label))
+@contextmanager
+def updating(type_: str, object_id: str, event_type: str, *fields: str) -> Iterator[tuple[dict, dict]]:
+    """``with updating(...) as (obj, data):`` — an update POST: yields the object, its
+    ``metadata`` already merged from the params ``data``, for the block to change ``fields``;
+    then saves it and emits ``event_type`` with the previous metadata and fields."""
+    data = params()
+    obj = load(type_, object_id)
+    previous = {name: obj[name] for name in ("metadata", *fields)}
+    obj["metadata"] = get_metadata(data, obj["metadata"])
+    yield obj, data
+    ops.store().save(obj)
+    ops.emit(event_type, obj, previous)
 
 
 # -- accounts ----------------------------------------------------------------------------------
@@ -289,27 +304,12 @@ def create_account() -> dict:
     return account
 
 
-@bp.get("/accounts/<account_id>")
-def retrieve_account(account_id: str) -> Response:
-    return retrieve("account", account_id)
-
-
 @bp.post("/accounts/<account_id>")
 @mutation
 def update_account(account_id: str) -> dict:
-    data = params()
-    account = load("account", account_id)
-    previous = {"metadata": account["metadata"], "email": account["email"]}
-    account["metadata"] = get_metadata(data, account["metadata"])
-    account["email"] = get_str(data, "email") or account["email"]
-    ops.store().save(account)
-    ops.emit("account.updated", account, previous)
+    with updating("account", account_id, "account.updated", "email") as (account, data):
+        account["email"] = get_str(data, "email") or account["email"]
     return account
-
-
-@bp.get("/accounts")
-def list_accounts() -> Response:
-    return list_response("account", "/v1/accounts")
 
 
 @bp.post("/account_links")
@@ -495,15 +495,10 @@ def expire_checkout_session(session_id: str) -> dict:
 
 @bp.get("/checkout/sessions")
 def list_checkout_sessions() -> Response:
-    data = params()
-    return list_response("checkout.session", "/v1/checkout/sessions", {
-        "$.payment_intent": get_str(data, "payment_intent"),
-        "$.subscription": get_str(data, "subscription"),
-        "$.status": get_str(data, "status"),
-    })
+    return list_response("checkout.session", "checkout/sessions", ("payment_intent", "subscription", "status"))
 
 
-# -- payment intents and charges -------------------------------------------------------------------
+# -- payment intents -------------------------------------------------------------------------------
 
 @bp.post("/payment_intents")
 @mutation
@@ -543,41 +538,6 @@ def confirm_payment_intent(intent_id: str) -> dict:
     if not payment_method:
         raise invalid("You must provide a `payment_method` to confirm.", "payment_method", code="parameter_missing")
     return ops.confirm_payment_intent(intent, payment_method)
-
-
-@bp.get("/payment_intents/<intent_id>")
-def retrieve_payment_intent(intent_id: str) -> Response:
-    return retrieve("payment_intent", intent_id)
-
-
-@bp.get("/payment_intents")
-def list_payment_intents() -> Response:
-    return list_response("payment_intent", "/v1/payment_intents", {"$.customer": get_str(params(), "customer")})
-
-
-@bp.get("/charges/<charge_id>")
-def retrieve_charge(charge_id: str) -> Response:
-    return retrieve("charge", charge_id)
-
-
-@bp.get("/charges")
-def list_charges() -> Response:
-    data = params()
-    return list_response("charge", "/v1/charges", {
-        "$.payment_intent": get_str(data, "payment_intent"),
-        "$.transfer_group": get_str(data, "transfer_group"),
-        "$.customer": get_str(data, "customer"),
-    })
-
-
-@bp.get("/balance_transactions/<txn_id>")
-def retrieve_balance_transaction(txn_id: str) -> Response:
-    return retrieve("balance_transaction", txn_id)
-
-
-@bp.get("/customers/<customer_id>")
-def retrieve_customer(customer_id: str) -> Response:
-    return retrieve("customer", customer_id)
 
 
 # -- refunds -------------------------------------------------------------------------------------
@@ -644,19 +604,7 @@ def create_refund() -> dict:
     return refund
 
 
-@bp.get("/refunds/<refund_id>")
-def retrieve_refund(refund_id: str) -> Response:
-    return retrieve("refund", refund_id)
-
-
-@bp.get("/refunds")
-def list_refunds() -> Response:
-    data = params()
-    return list_response("refund", "/v1/refunds", {"$.charge": get_str(data, "charge"),
-                                                   "$.payment_intent": get_str(data, "payment_intent")})
-
-
-# -- transfers and application fees ------------------------------------------------------------------
+# -- transfers -------------------------------------------------------------------------------------
 
 @bp.post("/transfers")
 @mutation
@@ -693,50 +641,19 @@ def create_transfer() -> dict:
     return transfer
 
 
-@bp.get("/transfers/<transfer_id>")
-def retrieve_transfer(transfer_id: str) -> Response:
-    return retrieve("transfer", transfer_id)
-
-
-@bp.get("/transfers")
-def list_transfers() -> Response:
-    data = params()
-    return list_response("transfer", "/v1/transfers", {"$.destination": get_str(data, "destination"),
-                                                       "$.transfer_group": get_str(data, "transfer_group")})
-
-
-@bp.get("/application_fees/<fee_id>")
-def retrieve_application_fee(fee_id: str) -> Response:
-    return retrieve("application_fee", fee_id)
-
-
-@bp.get("/application_fees")
-def list_application_fees() -> Response:
-    return list_response("application_fee", "/v1/application_fees", {"$.charge": get_str(params(), "charge")})
-
-
-# -- subscriptions and invoices ---------------------------------------------------------------------
-
-@bp.get("/subscriptions/<subscription_id>")
-def retrieve_subscription(subscription_id: str) -> Response:
-    return retrieve("subscription", subscription_id)
-
+# -- subscriptions ---------------------------------------------------------------------------------
 
 @bp.post("/subscriptions/<subscription_id>")
 @mutation
 def update_subscription(subscription_id: str) -> dict:
-    data = params()
-    sub = load("subscription", subscription_id)
-    previous = {"metadata": sub["metadata"], "cancel_at_period_end": sub["cancel_at_period_end"]}
-    sub["metadata"] = get_metadata(data, sub["metadata"])
-    if "cancel_at_period_end" in data:
-        if sub["status"] == "canceled":
-            raise invalid("A canceled subscription can only update its metadata.", "cancel_at_period_end")
-        sub["cancel_at_period_end"] = get_bool(data, "cancel_at_period_end")
-        sub["cancel_at"] = (sub["items"]["data"][0]["current_period_end"]
-                            if sub["cancel_at_period_end"] else None)
-    ops.store().save(sub)
-    ops.emit("customer.subscription.updated", sub, previous)
+    with updating("subscription", subscription_id, "customer.subscription.updated",
+                  "cancel_at_period_end") as (sub, data):
+        if "cancel_at_period_end" in data:
+            if sub["status"] == "canceled":
+                raise invalid("A canceled subscription can only update its metadata.", "cancel_at_period_end")
+            sub["cancel_at_period_end"] = get_bool(data, "cancel_at_period_end")
+            sub["cancel_at"] = (sub["items"]["data"][0]["current_period_end"]
+                                if sub["cancel_at_period_end"] else None)
     return sub
 
 
@@ -746,45 +663,35 @@ def cancel_subscription(subscription_id: str) -> dict:
     return ops.cancel_subscription(load("subscription", subscription_id))
 
 
-@bp.get("/subscriptions")
-def list_subscriptions() -> Response:
-    data = params()
-    return list_response("subscription", "/v1/subscriptions", {"$.customer": get_str(data, "customer"),
-                                                               "$.status": get_str(data, "status")})
+# -- reads ---------------------------------------------------------------------------------------
+# Each object type's GET /v1/<path>/<id> (endpoint ``retrieve_<type>``) and, unless its filters
+# are None, GET /v1/<path> (``list_<path>``) filtered by those query params. Checkout sessions
+# have their own above: reading one expires it when due.
+READS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+    ("account", "accounts", ()),
+    ("payment_intent", "payment_intents", ("customer",)),
+    ("charge", "charges", ("payment_intent", "transfer_group", "customer")),
+    ("balance_transaction", "balance_transactions", None),
+    ("customer", "customers", None),
+    ("refund", "refunds", ("charge", "payment_intent")),
+    ("transfer", "transfers", ("destination", "transfer_group")),
+    ("application_fee", "application_fees", ("charge",)),
+    ("subscription", "subscriptions", ("customer", "status")),
+    ("invoice", "invoices", ("subscription", "customer", "status")),
+    ("dispute", "disputes", ("charge", "payment_intent")),
+    ("event", "events", ("type",)),
+)
 
 
-@bp.get("/invoices/<invoice_id>")
-def retrieve_invoice(invoice_id: str) -> Response:
-    return retrieve("invoice", invoice_id)
+def _add_reads(type_: str, path: str, filter_names: tuple[str, ...] | None) -> None:
+    def retrieve(object_id: str) -> Response:
+        return json_response(load(type_, object_id))
+
+    bp.add_url_rule(f"/{path}/<object_id>", f"retrieve_{type_}", retrieve, methods=["GET"])
+    if filter_names is not None:
+        bp.add_url_rule(f"/{path}", f"list_{path}", lambda: list_response(type_, path, filter_names),
+                        methods=["GET"])
 
 
-@bp.get("/invoices")
-def list_invoices() -> Response:
-    data = params()
-    return list_response("invoice", "/v1/invoices", {"$.subscription": get_str(data, "subscription"),
-                                                     "$.customer": get_str(data, "customer"),
-                                                     "$.status": get_str(data, "status")})
-
-
-# -- disputes and events ------------------------------------------------------------------------------
-
-@bp.get("/disputes/<dispute_id>")
-def retrieve_dispute(dispute_id: str) -> Response:
-    return retrieve("dispute", dispute_id)
-
-
-@bp.get("/disputes")
-def list_disputes() -> Response:
-    data = params()
-    return list_response("dispute", "/v1/disputes", {"$.charge": get_str(data, "charge"),
-                                                     "$.payment_intent": get_str(data, "payment_intent")})
-
-
-@bp.get("/events/<event_id>")
-def retrieve_event(event_id: str) -> Response:
-    return retrieve("event", event_id)
-
-
-@bp.get("/events")
-def list_events() -> Response:
-    return list_response("event", "/v1/events", {"$.type": get_str(params(), "type")})
+for _type, _path, _filters in READS:
+    _add_reads(_type, _path, _filters)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request
 from werkzeug.wrappers import Response
 
-from app.sandbox import stripe_objects as so
-from app.sandbox import stripe_ops as ops
-from app.sandbox.stripe_ops import StripeError, atomic
+from app.sandbox.stripe import objects as so
+from app.sandbox.stripe import ops
+from app.sandbox.stripe.ops import StripeError, atomic
 
-bp = Blueprint("stripe_pages", __name__)
+bp = Blueprint("stripe_pages", __name__, template_folder="templates")
 
 
 def format_amount(cents: int | None, currency: str | None) -> str:

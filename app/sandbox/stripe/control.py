@@ -13,11 +13,11 @@ from typing import Any, Callable
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app.sandbox import stripe_ops as ops
-from app.sandbox.faults import WHEN
-from app.sandbox.stripe_ops import StripeError, atomic
+from app.sandbox.stripe import ops
+from app.sandbox.stripe.faults import WHEN
+from app.sandbox.stripe.ops import StripeError, atomic
 
-bp = Blueprint("stripe_control", __name__, url_prefix="/_sandbox")
+bp = Blueprint("stripe_control", __name__, url_prefix="/_sandbox", template_folder="templates")
 
 
 def wants_json() -> bool:
@@ -45,6 +45,20 @@ def run_action(action: Callable[[], dict], page: str) -> Response | tuple[Respon
     return redirect(page, 303)
 
 
+def object_page(type_: str, object_id: str, related_type: str) -> str:
+    """The page ``stripe/control_<type_>.html`` of one object (404 when unknown) with the
+    ``related_type`` objects pointing at it, newest first; the template gets them under the
+    type's name (``charge``) and the related type's plural (``disputes``)."""
+    st = ops.store()
+    obj = st.get(type_, object_id)
+    if obj is None:
+        abort(404)
+    related = list(reversed(st.find(related_type, {f"$.{type_}": object_id})))
+    return render_template(f"stripe/control_{type_}.html", **{type_: obj, related_type + "s": related})
+
+
+# -- JSON for tests and scripts -----------------------------------------------------------
+
 @bp.get("/health")
 def health() -> Response:
     return jsonify({"status": "ok", "service": "tradepost-sandbox"})
@@ -66,7 +80,7 @@ def list_faults() -> Response:
 @bp.post("/faults")
 def add_fault() -> Response | tuple[Response, int]:
     """Fail the next ``count`` API requests to ``method`` ``path`` (JSON or form fields),
-    ``before`` doing anything or ``after`` doing the work (see app/sandbox/faults.py)."""
+    ``before`` doing anything or ``after`` doing the work (see app/sandbox/stripe/faults.py)."""
     path, when = field("path") or "", field("when", "before") or "before"
     count = field("count", "1") or "1"
     if not path.startswith("/v1/") or when not in WHEN or not count.isdigit() or not 1 <= int(count) <= 100:
@@ -89,6 +103,18 @@ def deliveries() -> Response:
     return jsonify(ops.store().delivery_backlog(time.time()))
 
 
+@bp.get("/events/<event_id>/deliveries")
+def event_deliveries(event_id: str) -> Response:
+    st = ops.store()
+    if st.get("event", event_id) is None:
+        abort(404)
+    state = st.delivery_state(event_id)
+    return jsonify({"event": event_id, "state": state["state"] if state else None,
+                    "attempts": st.attempts_for(event_id)})
+
+
+# -- pages --------------------------------------------------------------------------------
+
 @bp.get("/")
 def index() -> str:
     st = ops.store()
@@ -102,15 +128,17 @@ def index() -> str:
                            subscriptions=subscriptions, charges=charges, accounts=accounts)
 
 
-@bp.get("/events/<event_id>/deliveries")
-def event_deliveries(event_id: str) -> Response:
-    st = ops.store()
-    if st.get("event", event_id) is None:
-        abort(404)
-    state = st.delivery_state(event_id)
-    return jsonify({"event": event_id, "state": state["state"] if state else None,
-                    "attempts": st.attempts_for(event_id)})
+@bp.get("/subscriptions/<subscription_id>")
+def subscription(subscription_id: str) -> str:
+    return object_page("subscription", subscription_id, "invoice")
 
+
+@bp.get("/charges/<charge_id>")
+def charge(charge_id: str) -> str:
+    return object_page("charge", charge_id, "dispute")
+
+
+# -- actions: JSON in, the object out; or a form post, 303 to its page ----------------------
 
 @bp.post("/events/<event_id>/resend")
 def resend_event(event_id: str) -> Response | tuple[Response, int]:
@@ -119,16 +147,6 @@ def resend_event(event_id: str) -> Response | tuple[Response, int]:
         ops.store().enqueue_delivery(event_id)
         return event
     return run_action(action, url_for(".index"))
-
-
-@bp.get("/subscriptions/<subscription_id>")
-def subscription(subscription_id: str) -> str:
-    st = ops.store()
-    sub = st.get("subscription", subscription_id)
-    if sub is None:
-        abort(404)
-    invoices = st.find("invoice", {"$.subscription": subscription_id})
-    return render_template("stripe/control_subscription.html", sub=sub, invoices=list(reversed(invoices)))
 
 
 @bp.post("/subscriptions/<subscription_id>/advance")
@@ -142,16 +160,6 @@ def advance_subscription(subscription_id: str) -> Response | tuple[Response, int
 def cancel_subscription(subscription_id: str) -> Response | tuple[Response, int]:
     return run_action(lambda: ops.cancel_subscription(ops.load("subscription", subscription_id)),
                       url_for(".subscription", subscription_id=subscription_id))
-
-
-@bp.get("/charges/<charge_id>")
-def charge(charge_id: str) -> str:
-    st = ops.store()
-    charge_obj = st.get("charge", charge_id)
-    if charge_obj is None:
-        abort(404)
-    disputes = st.find("dispute", {"$.charge": charge_id})
-    return render_template("stripe/control_charge.html", charge=charge_obj, disputes=list(reversed(disputes)))
 
 
 @bp.post("/charges/<charge_id>/dispute")

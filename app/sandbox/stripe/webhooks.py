@@ -17,7 +17,7 @@ import time
 
 import httpx
 
-from app.sandbox.store import Store
+from app.sandbox.stripe.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Deliverer:
     """Background delivery of queued events; ``notify()`` wakes it after new events commit."""
 
     def __init__(self, store: Store, url: str, secret: str, enabled: bool,
-                 retry_delays: tuple[int, ...] = RETRY_DELAYS):
+                 retry_delays: tuple[int, ...] = RETRY_DELAYS) -> None:
         self.store = store
         self.url = url
         self.secret = secret
