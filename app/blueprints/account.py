@@ -4,13 +4,15 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.extensions import db, limiter
+from app.forms import show_refusal
 from app.forms.auth import ChangePasswordForm
+from app.inputs import form_checks_characters
 from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
-from app.services.accounts import AccountError, change_password
+from app.services.accounts import change_password
 from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
 from app.session_auth import begin_session, current_session, forget_session
-from app.web import render
+from app.web import refusal_page, render
 
 # Postgres integers end here; a larger id in a URL is simply not found.
 MAX_ID = 2**31 - 1
@@ -54,9 +56,14 @@ def _security_page(form, status=200):
     lifetimes = {"idle": _duration(config["USER_SESSION_IDLE_TIMEOUT"]),
                  "max_age": _duration(config["USER_SESSION_MAX_AGE"]),
                  "remember": _duration(config["REMEMBER_COOKIE_DURATION"])}
-    body, headers = render("account/security.html", form=form, sessions=list_active_sessions(_user()),
-                           this_session=current_session(), lifetimes=lifetimes)
-    return body, status, headers
+    return render("account/security.html", form=form, sessions=list_active_sessions(_user()),
+                  this_session=current_session(), lifetimes=lifetimes, http_status=status)
+
+
+def _password_refused(exc):
+    form = ChangePasswordForm()
+    show_refusal(form, exc)
+    return _security_page(form, exc.status)
 
 
 @bp.route("/security")
@@ -66,26 +73,23 @@ def security():
 
 
 @bp.route("/security/password", methods=["POST"])
+@form_checks_characters
 @login_required
 @limiter.limit("10/hour", key_func=_password_change_key, methods=["POST"])
+@refusal_page(_password_refused)
 def password():
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        user, this = _user(), current_session()
-        try:
-            ended = change_password(user, form.current_password.data, form.new_password.data)
-        except AccountError as exc:
-            db.session.rollback()
-            getattr(form, exc.field).errors.append(exc.message)
-        else:
-            # Every session ended, this one too; this browser gets a fresh one.
-            begin_session(user, method=this.sign_in_method, remember=this.remember)
-            db.session.commit()
-            others = ended - 1
-            flash("Password changed." + (f" {others} other session{'s' if others != 1 else ''} signed out."
-                                         if others > 0 else ""), "success")
-            return redirect(url_for("account.security"), 303)
-    return _security_page(form, 422)
+    if not form.validate_on_submit():
+        return _security_page(form, 422)
+    user, this = _user(), current_session()
+    ended = change_password(user, form.current_password.data, form.new_password.data)
+    # Every session ended, this one too; this browser gets a fresh one.
+    begin_session(user, method=this.sign_in_method, remember=this.remember)
+    db.session.commit()
+    others = ended - 1
+    flash("Password changed." + (f" {others} other session{'s' if others != 1 else ''} signed out."
+                                 if others > 0 else ""), "success")
+    return redirect(url_for("account.security"), 303)
 
 
 @bp.route(f"/security/sessions/<int(max={MAX_ID}):session_id>/revoke", methods=["POST"])

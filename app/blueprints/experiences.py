@@ -15,13 +15,12 @@ from app.extensions import db
 from app.inputs import body_limit
 from app.integrations.whop import USER_TOKEN_HEADER, WhopTokenError, verify_user_token
 from app.models import Product
-from app.services.member_areas import (MAX_FILE_BYTES, MemberAreaError, add_member_file,
+from app.services.member_areas import (MAX_FILE_BYTES, add_member_file,
                                        add_member_post, delete_member_file, delete_member_post,
                                        get_member_file, get_member_post, member_area,
                                        member_file_path)
-from app.services.whop_access import (WhopViewDenied, can_open_member_area, dashboard_stats,
-                                      open_dashboard, open_experience)
-from app.web import render
+from app.services.whop_access import can_open_member_area, dashboard_stats, open_dashboard, open_experience
+from app.web import refusal_page, render
 
 bp = Blueprint("experiences", __name__)
 MANAGERS = ("owner", "admin")
@@ -53,8 +52,7 @@ def _send_member_file(product, file_id):
 def member_home(product_id):
     product = _product_or_404(product_id)
     if not can_open_member_area(current_user, product):
-        body, headers = render("member/get_access.html", product=product)
-        return body, 403, headers
+        return render("member/get_access.html", product=product, http_status=403)
     posts, files = member_area(product)
     return render("member/area.html", product=product, posts=posts, files=files)
 
@@ -70,9 +68,13 @@ def member_file(product_id, file_id):
 
 def _content_page(product, errors=None, form=None, status=200):
     posts, files = member_area(product)
-    body, headers = render("member/content.html", product=product, posts=posts, files=files,
-                           errors=errors or {}, form=form or {}, max_mb=MAX_FILE_BYTES // (1024 * 1024))
-    return body, status, headers
+    return render("member/content.html", product=product, posts=posts, files=files, errors=errors or {},
+                  form=form or {}, max_mb=MAX_FILE_BYTES // (1024 * 1024), http_status=status)
+
+
+def _content_refused(exc, product_id):
+    """The editor again with the post as typed and the errors."""
+    return _content_page(_own_product(product_id), exc.errors, request.form, exc.status)
 
 
 def _own_product(product_id):
@@ -91,16 +93,12 @@ def content(product_id):
 
 @bp.route("/sell/products/<int:product_id>/content/posts", methods=["POST"])
 @seller_required(roles=MANAGERS)
+@refusal_page(_content_refused)
 def add_post(product_id):
-    product = _own_product(product_id)
-    try:
-        add_member_post(product, current_user, request.form)
-    except MemberAreaError as exc:
-        db.session.rollback()
-        return _content_page(product, exc.errors, request.form, 422)
+    add_member_post(_own_product(product_id), current_user, request.form)
     db.session.commit()
     flash("Post published to your members.", "success")
-    return redirect(url_for("experiences.content", product_id=product.id), 303)
+    return redirect(url_for("experiences.content", product_id=product_id), 303)
 
 
 @bp.route("/sell/products/<int:product_id>/content/posts/<int:post_id>/delete", methods=["POST"])
@@ -117,16 +115,12 @@ def remove_post(product_id, post_id):
 @bp.route("/sell/products/<int:product_id>/content/files", methods=["POST"])
 @body_limit(MAX_FILE_BYTES + 64 * 1024)
 @seller_required(roles=MANAGERS)
+@refusal_page(_content_refused)
 def add_file(product_id):
-    product = _own_product(product_id)
-    try:
-        add_member_file(product, current_user, request.files.get("file"))
-    except MemberAreaError as exc:
-        db.session.rollback()
-        return _content_page(product, exc.errors, {}, 422)
+    add_member_file(_own_product(product_id), current_user, request.files.get("file"))
     db.session.commit()
     flash("File added for your members.", "success")
-    return redirect(url_for("experiences.content", product_id=product.id), 303)
+    return redirect(url_for("experiences.content", product_id=product_id), 303)
 
 
 @bp.route("/sell/products/<int:product_id>/content/files/<int:file_id>/delete", methods=["POST"])
@@ -143,41 +137,30 @@ def remove_file(product_id, file_id):
 # --------------------------------------------------------------------------- inside Whop
 
 
-class _Unauthorized(Exception):
-    def __init__(self, reason):
-        super().__init__(reason)
-        self.reason = reason
-
-
 def _whop_claims():
+    """The verified claims of Whop's user token; WhopTokenError (401) without a valid one."""
     config = current_app.config
-    try:
-        return verify_user_token(request.headers.get(USER_TOKEN_HEADER), app_id=config["WHOP_APP_ID"],
-                                 jwks_url=config["WHOP_JWKS_URL"])
-    except WhopTokenError as exc:
-        raise _Unauthorized(exc.reason) from None
+    return verify_user_token(request.headers.get(USER_TOKEN_HEADER), app_id=config["WHOP_APP_ID"],
+                             jwks_url=config["WHOP_JWKS_URL"])
 
 
 def _framed(template, status=200, **context):
-    body, headers = render(template, **context)
+    body, status, headers = render(template, http_status=status, **context)
     headers["Cache-Control"] = "private, no-store"
     return body, status, headers
 
 
-@bp.errorhandler(_Unauthorized)
-def _unauthorized(exc):
-    current_app.logger.info("Whop view refused: %s", exc.reason)
-    return _framed("experiences/unauthorized.html", 401, reason=exc.reason)
-
-
-@bp.errorhandler(WhopViewDenied)
-def _denied(exc):
-    db.session.rollback()
-    return _framed("experiences/denied.html", exc.status, code=exc.status, title=exc.title,
+def _framed_refusal(exc, **_view_args):
+    """Inside the iframe: "open this from Whop" without a valid token, else why not."""
+    if isinstance(exc, WhopTokenError):
+        current_app.logger.info("Whop view refused: %s", exc.reason)
+        return _framed("experiences/unauthorized.html", 401, reason=exc.reason)
+    return _framed("experiences/denied.html", exc.status, code=exc.status, title=getattr(exc, "title", "That didn't work"),
                    message=exc.message)
 
 
 @bp.route("/experiences/<experience_id>")
+@refusal_page(_framed_refusal)
 def experience(experience_id):
     claims = _whop_claims()
     product, user, allowed = open_experience(experience_id, claims)
@@ -190,6 +173,7 @@ def experience(experience_id):
 
 
 @bp.route("/experiences/<experience_id>/files/<int:file_id>")
+@refusal_page(_framed_refusal)
 def experience_file(experience_id, file_id):
     claims = _whop_claims()
     product, _user, allowed = open_experience(experience_id, claims)
@@ -200,6 +184,7 @@ def experience_file(experience_id, file_id):
 
 
 @bp.route("/dashboard/<whop_company_id>")
+@refusal_page(_framed_refusal)
 def dashboard(whop_company_id):
     claims = _whop_claims()
     company, user = open_dashboard(whop_company_id, claims)

@@ -18,11 +18,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from app.access import seller_required
 from app.clock import now
 from app.config import ConfigError
+from app.errors import InputError, ServiceError
 from app.extensions import csrf, db, limiter, rate_limits_shared
 from app.inputs import MAX_INT, parse_id, parse_whole_number, too_large_message
 from app.models import AuditEvent, License, LicensePolicy, Product
 from app.services import licensing as svc
-from app.web import json_error, render
+from app.web import handle_refusal, json_error, refusal_page, render
 
 bp = Blueprint("licensing", __name__)
 api = Blueprint("api", __name__)
@@ -32,10 +33,11 @@ MANAGERS = ("owner", "admin")
 
 # ---- the public API -----------------------------------------------------------------------
 
-class BadBody(Exception):
+class BadBody(ServiceError):
+    """A request body the API can't use: 422 INVALID_REQUEST naming the field (null for the body)."""
+
     def __init__(self, field, message):
-        super().__init__(message)
-        self.field, self.message = field, message
+        super().__init__(422, "INVALID_REQUEST", message, field=field)
 
 
 def _rate_limit_key():
@@ -138,16 +140,16 @@ def parse_body(strings=(), required=(), ints=None):
 KEY, FINGERPRINT, NAME = ("key", 128), ("fingerprint", 255), ("name", 255)
 
 
-@api.errorhandler(BadBody)
-def bad_body(exc):
-    db.session.rollback()
-    return api_error(422, "INVALID_REQUEST", exc.message, field=exc.field)
+def signed_refusal(exc, **_view_args):
+    """A refusal of the API, as every API answer: signed JSON (BadBody always names a field)."""
+    extra = {"field": exc.field} if isinstance(exc, BadBody) or exc.field is not None else {}
+    return api_error(exc.status, exc.code.upper(), exc.message, **extra)
 
 
-@api.errorhandler(svc.LicenseApiError)
-def refused(exc):
-    db.session.rollback()
-    return api_error(exc.status, exc.code, exc.message)
+# Refusals go to the app's one handler, which shows them with the page each view declares
+# (signed_refusal); it is registered here too, or the catch-all below would take them first.
+# The others answer what is not a refusal (limits, sizes, outages, bugs) in the same signed shape.
+api.register_error_handler(ServiceError, handle_refusal)
 
 
 @api.errorhandler(HTTPException)
@@ -185,6 +187,7 @@ def unexpected(exc):
 @per_ip
 @per_key
 @shared_limits_only
+@refusal_page(signed_refusal)
 def validate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, MAX_INT)})
     result = svc.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
@@ -200,6 +203,7 @@ def validate():
 @per_ip
 @per_key
 @shared_limits_only
+@refusal_page(signed_refusal)
 def activate():
     body = parse_body(strings=dict([KEY, FINGERPRINT, NAME]), required=("key", "fingerprint"))
     license, activation, created = svc.activate_license(body["key"], body["fingerprint"], body.get("name"))
@@ -213,6 +217,7 @@ def activate():
 @per_ip
 @per_key
 @shared_limits_only
+@refusal_page(signed_refusal)
 def deactivate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"))
     license = svc.deactivate_license(body["key"], body["fingerprint"])
@@ -225,6 +230,7 @@ def deactivate():
 @per_ip
 @per_key
 @shared_limits_only
+@refusal_page(signed_refusal)
 def checkout():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"),
                       ints={"ttl": (int(svc.FILE_TTL_MIN.total_seconds()), int(svc.FILE_TTL_MAX.total_seconds()))})
@@ -245,6 +251,7 @@ def public_key():
 @per_ip
 @per_key
 @shared_limits_only
+@refusal_page(signed_refusal)
 def whop_validate_license(key):
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -293,9 +300,8 @@ def _detail_page(license, status=200, error=None):
     history = db.session.scalars(select(AuditEvent).where(
         AuditEvent.subject_type == "license", AuditEvent.subject_id == str(license.id))
         .order_by(AuditEvent.created_at.desc()).limit(20)).all()
-    body, headers = render("licensing/detail.html", license=license, key=svc.license_key(license),
-                           history=history, error=error, now=now(), can_manage=_can_manage())
-    return body, status, headers
+    return render("licensing/detail.html", license=license, key=svc.license_key(license), history=history,
+                  error=error, now=now(), can_manage=_can_manage(), http_status=status)
 
 
 def _can_manage():
@@ -316,16 +322,16 @@ ACTIONS = {
 }
 
 
+def _detail_refused(exc, license_id, **_action):
+    return _detail_page(get_own_license_or_404(license_id), exc.status, exc.message)
+
+
 @bp.post("/sell/licenses/<int:license_id>/<any(suspend, reinstate, revoke, reset):action>")
 @seller_required(roles=MANAGERS)
+@refusal_page(_detail_refused)
 def act(license_id, action):
-    license = get_own_license_or_404(license_id)
     service, message = ACTIONS[action]
-    try:
-        service(license, current_user)
-    except svc.LicenseStateError as exc:
-        db.session.rollback()
-        return _detail_page(get_own_license_or_404(license_id), exc.status, exc.message)
+    service(get_own_license_or_404(license_id), current_user)
     db.session.commit()
     flash(message, "success")
     return redirect(url_for("licensing.detail", license_id=license_id), 303)
@@ -333,45 +339,49 @@ def act(license_id, action):
 
 @bp.post("/sell/licenses/<int:license_id>/extend")
 @seller_required(roles=MANAGERS)
+@refusal_page(_detail_refused)
 def extend(license_id):
     license = get_own_license_or_404(license_id)
     days = parse_whole_number(request.form.get("days", ""))
-    try:
-        if days is None:
-            raise svc.LicenseStateError("Enter a number of days.", status=422)
-        svc.extend_license(license, days, current_user)
-    except svc.LicenseStateError as exc:
-        db.session.rollback()
-        return _detail_page(get_own_license_or_404(license_id), exc.status, exc.message)
+    if days is None:
+        raise InputError("days", "Enter a number of days.")
+    svc.extend_license(license, days, current_user)
     db.session.commit()
     flash(f"Expiry extended by {days} days.", "success")
     return redirect(url_for("licensing.detail", license_id=license_id), 303)
 
 
+def get_own_product_or_404(product_id):
+    return db.session.scalar(select(Product).where(Product.id == product_id)) or abort(404)
+
+
+def _policy_page(product, form, errors=None, status=200):
+    return render("licensing/policy.html", product=product, policy=svc.policy_for(product.id), form=form,
+                  errors=errors or {}, http_status=status)
+
+
+def _policy_refused(exc, product_id):
+    return _policy_page(get_own_product_or_404(product_id), request.form, exc.errors, exc.status)
+
+
 @bp.route("/sell/licenses/policy/<int:product_id>", methods=["GET", "POST"])
 @seller_required(roles=MANAGERS)
+@refusal_page(_policy_refused)
 def policy(product_id):
-    product = db.session.scalar(select(Product).where(Product.id == product_id)) or abort(404)
-    current = svc.policy_for(product.id)
+    product = get_own_product_or_404(product_id)
     if request.method == "POST":
-        try:
-            _, issued = svc.save_license_policy(product, request.form, current_user)
-        except svc.LicensePolicyError as exc:
-            db.session.rollback()
-            body, headers = render("licensing/policy.html", product=product, policy=current,
-                                   form=request.form, errors=exc.errors)
-            return body, 422, headers
+        _, issued = svc.save_license_policy(product, request.form, current_user)
         db.session.commit()
         note = f" {issued} existing buyer{'s' if issued != 1 else ''} got a key." if issued else ""
         flash(f"License policy for “{product.title}” saved.{note}", "success")
         return redirect(url_for("licensing.index", product=product.id), 303)
+    current = svc.policy_for(product.id)
     form = {"enabled": "on", "max_activations": 3, "duration_days": "", "key_prefix": "TP", "key_format": "grouped"}
     if current is not None:
         form = {"enabled": "on" if current.enabled else "", "max_activations": current.max_activations,
                 "duration_days": current.duration_days or "", "key_prefix": current.key_prefix,
                 "key_format": current.key_format}
-    body, headers = render("licensing/policy.html", product=product, policy=current, form=form, errors={})
-    return body, headers
+    return _policy_page(product, form)
 
 
 # ---- buyer pages --------------------------------------------------------------------------
@@ -381,9 +391,8 @@ def _account_page(status=200, error=None):
     resets_left = {lic.id: max(svc.SELF_SERVICE_RESETS - svc.self_service_resets_used(lic), 0) for lic in licenses}
     keys = {lic.id: svc.license_key(lic) for lic in licenses}
     api_base = current_app.config["APP_BASE_URL"].rstrip("/")
-    body, headers = render("licensing/account.html", licenses=licenses, keys=keys, resets_left=resets_left,
-                           error=error, api_base=api_base, now=now(), resets_per_window=svc.SELF_SERVICE_RESETS)
-    return body, status, headers
+    return render("licensing/account.html", licenses=licenses, keys=keys, resets_left=resets_left, error=error,
+                  api_base=api_base, now=now(), resets_per_window=svc.SELF_SERVICE_RESETS, http_status=status)
 
 
 @bp.route("/account/licenses")
@@ -394,15 +403,9 @@ def my_licenses():
 
 @bp.post("/account/licenses/activations/<int:activation_id>/deactivate")
 @login_required
+@refusal_page(lambda exc, activation_id: _account_page(exc.status, exc.message))
 def deactivate_machine(activation_id):
-    try:
-        svc.deactivate_own_activation(current_user, activation_id)
-    except LookupError:
-        db.session.rollback()
-        abort(404)
-    except svc.LicenseStateError as exc:
-        db.session.rollback()
-        return _account_page(exc.status, exc.message)
+    svc.deactivate_own_activation(current_user, activation_id)
     db.session.commit()
     flash("Machine deactivated: its seat is free again.", "success")
     return redirect(url_for("licensing.my_licenses"), 303)

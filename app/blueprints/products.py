@@ -6,8 +6,8 @@ from sqlalchemy import select
 from app.access import seller_required
 from app.extensions import db
 from app.models import Membership, Product
-from app.services.products import ProductError, save_product
-from app.web import render
+from app.services.products import save_product
+from app.web import refusal_page, render
 
 bp = Blueprint("products", __name__)
 MANAGERS = ("owner", "admin")
@@ -20,24 +20,8 @@ def index():
     return render("products/index.html", products=products)
 
 
-def _form_page(product, form, errors, status=200):
-    body, headers = render("products/form.html", product=product, form=form, errors=errors)
-    return body, status, headers
-
-
-@bp.route("/sell/products/new", methods=["GET", "POST"])
-@seller_required(roles=MANAGERS)
-def create():
-    if request.method == "POST":
-        try:
-            product = save_product(g.company, request.form)
-        except ProductError as exc:
-            db.session.rollback()
-            return _form_page(None, request.form, exc.errors, 422)
-        db.session.commit()
-        flash(f"“{product.title}” is saved.", "success")
-        return redirect(url_for("products.index"), 303)
-    return _form_page(None, {"billing": "one_time", "active": "on"}, {})
+def _form_page(product, form, errors=None, status=200):
+    return render("products/form.html", product=product, form=form, errors=errors or {}, http_status=status)
 
 
 def get_own_product_or_404(product_id):
@@ -46,23 +30,38 @@ def get_own_product_or_404(product_id):
     return db.session.scalar(select(Product).where(Product.id == product_id)) or abort(404)
 
 
+def _form_refused(exc, product_id=None):
+    """The form again as typed, each field's error next to it."""
+    product = get_own_product_or_404(product_id) if product_id is not None else None
+    return _form_page(product, request.form, exc.errors, exc.status)
+
+
+@bp.route("/sell/products/new", methods=["GET", "POST"])
+@seller_required(roles=MANAGERS)
+@refusal_page(_form_refused)
+def create():
+    if request.method == "POST":
+        product = save_product(g.company, request.form)
+        db.session.commit()
+        flash(f"“{product.title}” is saved.", "success")
+        return redirect(url_for("products.index"), 303)
+    return _form_page(None, {"billing": "one_time", "active": "on"})
+
+
 @bp.route("/sell/products/<int:product_id>/edit", methods=["GET", "POST"])
 @seller_required(roles=MANAGERS)
+@refusal_page(_form_refused)
 def update(product_id):
     product = get_own_product_or_404(product_id)
     if request.method == "POST":
-        try:
-            save_product(g.company, request.form, product)
-        except ProductError as exc:
-            db.session.rollback()
-            return _form_page(product, request.form, exc.errors, 422)
+        save_product(g.company, request.form, product)
         db.session.commit()
         flash(f"“{product.title}” is updated.", "success")
         return redirect(url_for("products.index"), 303)
     form = {"title": product.title, "description": product.description_md,
             "price": f"{product.price_cents / 100:.2f}", "billing": product.billing,
             "trial_days": product.trial_days, "active": "on" if product.active else ""}
-    return _form_page(product, form, {})
+    return _form_page(product, form)
 
 
 @bp.route("/products/<slug>")

@@ -5,13 +5,13 @@ members may create gigs and edit those that are not live (draft, rejected, in re
 """
 import secrets
 
-import stripe
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from app.access import seller_required
 from app.extensions import db, is_htmx
+from app.forms import show_refusal
 from app.forms.sell import BecomeSellerForm, GigForm, attach_errors
 from app.inputs import body_limit, parse_id
 from app.models import Category, Gig, GigImage, Order
@@ -21,9 +21,8 @@ from app.services import storage
 from app.services.ledger import company_balances
 from app.services.gigs import (MAX_IMAGE_BYTES, GigForbidden, GigInputError, GigStateError,
                                check_gig_input, delete_gig, remove_gig_image, save_gig, transition_gig)
-from app.services.sellers import (OnboardingError, become_seller, refresh_company_kyc,
-                                  start_seller_onboarding)
-from app.web import render
+from app.services.sellers import become_seller, refresh_company_kyc, start_seller_onboarding
+from app.web import error_page, refusal_page, render
 
 bp = Blueprint("sell", __name__, url_prefix="/sell")
 ACTIVE_ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
@@ -46,51 +45,57 @@ ONBOARDING_UNAVAILABLE = ("Payments are unavailable right now, so verification w
 
 
 def _to_onboarding(company, country="US"):
-    """303 to a fresh hosted onboarding page; 503 with a way to try again if Stripe is down."""
-    try:
-        url = start_seller_onboarding(company, current_user, _app_url("sell.onboarding_refresh"),
-                                      _app_url("sell.onboarding_return"), country)
-    except OnboardingError as exc:
-        db.session.rollback()
-        abort(403, str(exc))
-    except (PaymentsUnavailable, stripe.StripeError):
-        db.session.rollback()
-        current_app.logger.exception("could not start onboarding for company %s", company.id)
-        body, headers = render("sell/onboarding_unavailable.html", company=company, message=ONBOARDING_UNAVAILABLE)
-        return body, 503, headers
+    """303 to a fresh hosted onboarding page (the seller company is committed before)."""
+    url = start_seller_onboarding(company, current_user, _app_url("sell.onboarding_refresh"),
+                                  _app_url("sell.onboarding_return"), country)
     db.session.commit()
     return redirect(url, 303)
 
 
+def _onboarding_refused(exc):
+    """Stripe unreachable: 503 with a way to try again (the seller account is kept); any other
+    refusal on the error page."""
+    if not isinstance(exc, PaymentsUnavailable):
+        return error_page(exc.status, exc.message)
+    company = current_user.seller_company
+    return render("sell/onboarding_unavailable.html", company=company, message=ONBOARDING_UNAVAILABLE,
+                  http_status=exc.status)
+
+
+def _become_refused(exc):
+    if exc.field is None:
+        return _onboarding_refused(exc)
+    form = BecomeSellerForm()
+    show_refusal(form, exc)
+    return render("sell/become.html", form=form, http_status=exc.status)
+
+
 @bp.route("/become", methods=["GET", "POST"])
 @login_required
+@refusal_page(_become_refused)
 def become():
     if current_user.seller_company is not None:
         return redirect(url_for("sell.home"), 303)
     form = BecomeSellerForm()
     if request.method == "GET":
         form.title.data = form.title.data or current_user.display_name
-    if form.validate_on_submit():
-        try:
-            company = become_seller(current_user, form.title.data)
-        except OnboardingError as exc:
-            db.session.rollback()
-            form.title.errors.append(str(exc))
-        else:
-            db.session.commit()
-            return _to_onboarding(company, form.country.data)
-    body, headers = render("sell/become.html", form=form)
-    return body, 422 if form.errors else 200, headers
+    if not form.validate_on_submit():
+        return render("sell/become.html", form=form, http_status=422 if form.errors else 200)
+    company = become_seller(current_user, form.title.data)
+    db.session.commit()
+    return _to_onboarding(company, form.country.data)
 
 
 @bp.route("/onboarding", methods=["POST"])
 @seller_required(roles=MANAGERS)
+@refusal_page(_onboarding_refused)
 def onboarding_start():
     return _to_onboarding(g.company)
 
 
 @bp.route("/onboarding/refresh")
 @seller_required(roles=MANAGERS)
+@refusal_page(_onboarding_refused)
 def onboarding_refresh():
     return _to_onboarding(g.company)
 
@@ -98,12 +103,7 @@ def onboarding_refresh():
 @bp.route("/onboarding/return")
 @seller_required
 def onboarding_return():
-    reachable = True
-    try:
-        refresh_company_kyc(g.company)
-    except (PaymentsUnavailable, stripe.StripeError):
-        db.session.rollback()
-        reachable = False
+    reachable = refresh_company_kyc(g.company)
     db.session.commit()
     return render("sell/onboarding_return.html", company=g.company, reachable=reachable)
 
@@ -149,9 +149,21 @@ def _new_form(**kwargs):
 
 
 def _render_editor(form, gig, general_errors=None, status=200):
-    body, headers = render("sell/editor.html", form=form, gig=gig, general_errors=general_errors or {},
-                           max_images=MAX_IMAGES, role=g.company.role_of(current_user))
-    return body, status, headers
+    return render("sell/editor.html", form=form, gig=gig, general_errors=general_errors or {},
+                  max_images=MAX_IMAGES, role=g.company.role_of(current_user), http_status=status)
+
+
+def _editor_refused(exc, gig_id=None):
+    """The editor again as submitted: each error on its field (what fits no field, and a
+    refused "save and submit", above the form); a change this member may not make is a 403."""
+    if isinstance(exc, GigForbidden):
+        return error_page(403, exc.message)
+    gig = get_gig_or_404(gig_id) if gig_id is not None else None
+    form = _new_form()
+    form.validate()
+    if isinstance(exc, GigStateError):
+        return _render_editor(form, gig, {("then",): exc.message}, exc.status)
+    return _render_editor(form, gig, attach_errors(form, exc.errors), exc.status)
 
 
 def _apply_row_buttons(form):
@@ -191,24 +203,14 @@ def _editor(gig):
     remove_ids = {parse_id(v) for v in request.form.getlist("remove_image")} - {None}
     then_submit = request.form.get("then") == "submit"
     was = gig.status if gig is not None else None
-    try:
-        if not form.validate():
-            kept = [image for image in (gig.images if gig else []) if image.id not in remove_ids]
-            check_gig_input(data, uploads, kept)
-            raise GigInputError({})
-        saved = save_gig(g.company, current_user, data, gig=gig, uploads=uploads,
-                         remove_image_ids=remove_ids)
-        if then_submit:
-            transition_gig(saved, "submit", current_user)
-    except GigInputError as exc:
-        db.session.rollback()
-        return _render_editor(form, gig, attach_errors(form, exc.errors), status=422)
-    except GigForbidden as exc:
-        db.session.rollback()
-        abort(403, str(exc))
-    except GigStateError as exc:
-        db.session.rollback()
-        return _render_editor(form, gig, {("then",): str(exc)}, status=409)
+    if not form.validate():
+        # Parse errors are on the form; the service's checks add what else is wrong.
+        kept = [image for image in (gig.images if gig else []) if image.id not in remove_ids]
+        check_gig_input(data, uploads, kept)
+        raise GigInputError({})
+    saved = save_gig(g.company, current_user, data, gig=gig, uploads=uploads, remove_image_ids=remove_ids)
+    if then_submit:
+        transition_gig(saved, "submit", current_user)
     db.session.commit()
     if then_submit:
         flash("Saved and sent for review.", "success")
@@ -222,6 +224,7 @@ def _editor(gig):
 @bp.route("/gigs/new", methods=["GET", "POST"])
 @body_limit(MAX_EDITOR_BYTES)
 @seller_required
+@refusal_page(_editor_refused)
 def new_gig():
     return _editor(None)
 
@@ -229,6 +232,7 @@ def new_gig():
 @bp.route("/gigs/<int:gig_id>/edit", methods=["GET", "POST"])
 @body_limit(MAX_EDITOR_BYTES)
 @seller_required
+@refusal_page(_editor_refused)
 def edit_gig(gig_id):
     return _editor(get_gig_or_404(gig_id))
 
@@ -266,14 +270,7 @@ def editor_removed():
 
 def _change_status(gig_id, action, done_message):
     gig = get_gig_or_404(gig_id)
-    try:
-        transition_gig(gig, action, current_user)
-    except GigForbidden as exc:
-        db.session.rollback()
-        abort(403, str(exc))
-    except GigStateError as exc:
-        db.session.rollback()
-        abort(409, str(exc))
+    transition_gig(gig, action, current_user)
     db.session.commit()
     flash(done_message.format(title=gig.title), "success")
     back_to_editor = request.form.get("back") == "edit"
@@ -303,14 +300,7 @@ def resume_gig(gig_id):
 def delete(gig_id):
     gig = get_gig_or_404(gig_id)
     title = gig.title
-    try:
-        delete_gig(gig, current_user)
-    except GigForbidden as exc:
-        db.session.rollback()
-        abort(403, str(exc))
-    except GigStateError as exc:
-        db.session.rollback()
-        abort(409, str(exc))
+    delete_gig(gig, current_user)
     db.session.commit()
     flash(f"“{title}” was deleted.", "info")
     return redirect(url_for("sell.home"), 303)
@@ -322,12 +312,7 @@ def delete(gig_id):
 @seller_required
 def delete_image(gig_id, image_id):
     gig = get_gig_or_404(gig_id)
-    try:
-        removed = remove_gig_image(gig, current_user, image_id)
-    except GigForbidden as exc:
-        db.session.rollback()
-        abort(403, str(exc))
-    if removed is None:
+    if remove_gig_image(gig, current_user, image_id) is None:
         abort(404)
     db.session.commit()
     if is_htmx():

@@ -8,12 +8,13 @@ from sqlalchemy import select
 
 from app.access import seller_required
 from app.clock import now
+from app.errors import InputError
 from app.extensions import db
 from app.models import WebhookEndpoint, WebhookMessage
 from app.models.outbound import MESSAGE_STATUSES
 from app.services import outbound
 from app.tasks.outbound import enqueue_delivery, try_enqueue_deliveries
-from app.web import render
+from app.web import refusal_page, render
 
 bp = Blueprint("seller_webhooks", __name__, url_prefix="/sell/webhooks")
 manage = seller_required(roles=("owner", "admin"))
@@ -50,10 +51,14 @@ def form_input():
 
 
 def render_form(endpoint, values, errors=None, status=200):
-    body, headers = render("seller_webhooks/form.html", endpoint=endpoint, values=values,
-                           errors=errors or {}, catalogue=outbound.EVENT_CATALOGUE,
-                           event_groups=EVENT_GROUPS)
-    return body, status, headers
+    return render("seller_webhooks/form.html", endpoint=endpoint, values=values, errors=errors or {},
+                  catalogue=outbound.EVENT_CATALOGUE, event_groups=EVENT_GROUPS, http_status=status)
+
+
+def form_refused(exc, endpoint_id=None):
+    """The form again as typed, each field's error next to it."""
+    endpoint = get_endpoint_or_404(endpoint_id) if endpoint_id is not None else None
+    return render_form(endpoint, form_input(), exc.errors, exc.status)
 
 
 def render_detail(endpoint, secret=None, recover_error=None, since_value="", status=200,
@@ -63,12 +68,12 @@ def render_detail(endpoint, secret=None, recover_error=None, since_value="", sta
     messages = outbound.list_messages(
         endpoint, event_type=event_type if event_type in FILTER_EVENT_TYPES else None,
         status=status_filter if status_filter in MESSAGE_STATUSES else None)
-    body, headers = render(
+    body, status, headers = render(
         "seller_webhooks/detail.html", block, endpoint=endpoint, messages=messages,
         event_type=event_type, status=status_filter, statuses=MESSAGE_STATUSES,
         event_types=FILTER_EVENT_TYPES, secret=secret, recover_error=recover_error,
         since_value=since_value, polling=any(m.status == "pending" for m in messages),
-        now_utc=now())
+        now_utc=now(), http_status=status)
     if secret:
         headers["Cache-Control"] = "no-store"
     return body, status, headers
@@ -90,13 +95,9 @@ def new():
 
 @bp.route("/", methods=["POST"])
 @manage
+@refusal_page(form_refused)
 def create():
-    values = form_input()
-    try:
-        endpoint = outbound.create_endpoint(g.company, actor=current_user, **values)
-    except outbound.EndpointInvalid as exc:
-        db.session.rollback()
-        return render_form(None, values, exc.errors, 422)
+    endpoint = outbound.create_endpoint(g.company, actor=current_user, **form_input())
     db.session.commit()
     flash("Endpoint added. Reveal its signing secret below and store it with your receiver.",
           "success")
@@ -126,14 +127,10 @@ def edit(endpoint_id):
 
 @bp.route("/<int:endpoint_id>", methods=["POST"])
 @manage
+@refusal_page(form_refused)
 def update(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
-    values = form_input()
-    try:
-        outbound.update_endpoint(endpoint, **values)
-    except outbound.EndpointInvalid as exc:
-        db.session.rollback()
-        return render_form(endpoint, values, exc.errors, 422)
+    outbound.update_endpoint(endpoint, **form_input())
     db.session.commit()
     flash("Endpoint saved.", "success")
     return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
@@ -180,16 +177,25 @@ def send_test(endpoint_id):
     return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint_id), 303)
 
 
+def parse_since(text):
+    """The UTC moment a datetime-local field holds; InputError naming `since` otherwise."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise InputError("since", "Enter a date and time, e.g. 2026-11-20 09:00.") from None
+
+
+def recover_refused(exc, endpoint_id):
+    return render_detail(get_endpoint_or_404(endpoint_id), recover_error=exc.message,
+                         since_value=request.form.get("since", "").strip(), status=exc.status, block="recover")
+
+
 @bp.route("/<int:endpoint_id>/recover", methods=["POST"])
 @manage
+@refusal_page(recover_refused)
 def recover(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
-    since_value = request.form.get("since", "").strip()
-    try:
-        since = datetime.strptime(since_value, "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return render_detail(endpoint, recover_error="Enter a date and time, e.g. 2026-11-20 09:00.",
-                             since_value=since_value, status=422, block="recover")
+    since = parse_since(request.form.get("since", ""))
     if not endpoint.enabled:
         abort(409, "Enable the endpoint before recovering messages.")
     endpoint_id = endpoint.id

@@ -15,14 +15,13 @@ from app.access import seller_required
 from app.extensions import db, limiter
 from app.integrations.whop import oauth_client_kwargs
 from app.models import Product
-from app.services.whop_access import (WhopLinkError, company_link_of, link_whop_company,
-                                      link_whop_product, product_link_of)
-from app.services.whop_accounts import (WhopAccountError, confirm_whop_link, encrypt_token,
-                                        identity_of, is_placeholder_email, link_whop_identity,
-                                        sign_in_with_whop, sync_whop_profile, unlink_whop_identity)
+from app.services.whop_access import company_link_of, link_whop_company, link_whop_product, product_link_of
+from app.services.whop_accounts import (confirm_whop_link, encrypt_token, identity_of, is_placeholder_email,
+                                        link_whop_identity, sign_in_with_whop, sync_whop_profile,
+                                        unlink_whop_identity)
 from app.session_auth import begin_session
 from app.tasks import get_redis
-from app.web import render, safe_next
+from app.web import refusal_page, render, safe_next
 
 bp = Blueprint("whop", __name__)
 MANAGERS = ("owner", "admin")
@@ -110,14 +109,24 @@ def link():
 
 
 def _oauth_failure(code, intent):
-    message = OAUTH_ERRORS.get(code, OAUTH_FALLBACK_ERROR)
+    return _back_with(OAUTH_ERRORS.get(code, OAUTH_FALLBACK_ERROR), intent)
+
+
+def _back_with(message, intent):
+    """Back where the person started (Whop settings when linking, else sign-in), saying why."""
     flash(message, "error")
     if intent == "link" and current_user.is_authenticated:
         return redirect(url_for("whop.settings"), 303)
     return redirect(url_for("auth.sign_in"), 303)
 
 
+def _callback_refused(exc):
+    # The intent was taken from the session; only a signed-in person can have been linking.
+    return _back_with(exc.message, "link")
+
+
 @bp.route("/whop/callback")
+@refusal_page(_callback_refused)
 def callback():
     intent = session.pop("whop_intent", "sign_in")
     client = _client()
@@ -138,22 +147,12 @@ def callback():
         return _oauth_failure("no_subject", intent)
 
     if intent == "link" and current_user.is_authenticated:
-        try:
-            link_whop_identity(current_user, profile, token.get("refresh_token"))
-        except WhopAccountError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return redirect(url_for("whop.settings"), 303)
+        link_whop_identity(current_user, profile, token.get("refresh_token"))
         db.session.commit()
         flash("Your Whop account is linked.", "success")
         return redirect(url_for("whop.settings"), 303)
 
-    try:
-        outcome, user = sign_in_with_whop(profile, token.get("refresh_token"))
-    except WhopAccountError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("auth.sign_in"), 303)
+    outcome, user = sign_in_with_whop(profile, token.get("refresh_token"))
     if outcome == "needs_password":
         db.session.rollback()
         session[PENDING_LINK] = {
@@ -195,8 +194,7 @@ def confirm_link():
             flash("Your Whop account is now linked. Next time, Continue with Whop signs you in.", "success")
             return redirect(next_url, 303)
         error = "That password doesn't match this account."
-    body, headers = render("whop/confirm.html", pending=pending, error=error)
-    return body, 401 if error else 200, headers
+    return render("whop/confirm.html", pending=pending, error=error, http_status=401 if error else 200)
 
 
 @bp.route("/whop/confirm/cancel", methods=["POST"])
@@ -212,21 +210,15 @@ def cancel_link():
 @bp.route("/whop/settings")
 @login_required
 def settings():
-    identity = identity_of(current_user)
-    body, headers = render("whop/settings.html", identity=identity,
-                           placeholder_email=is_placeholder_email(current_user.email))
-    return body, headers
+    return render("whop/settings.html", identity=identity_of(current_user),
+                  placeholder_email=is_placeholder_email(current_user.email))
 
 
 @bp.route("/whop/unlink", methods=["POST"])
 @login_required
+@refusal_page(lambda exc: _back_with(exc.message, "link"))
 def unlink():
-    try:
-        unlink_whop_identity(current_user)
-    except WhopAccountError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("whop.settings"), 303)
+    unlink_whop_identity(current_user)
     db.session.commit()
     flash("Whop is unlinked from your account.", "success")
     return redirect(url_for("whop.settings"), 303)
@@ -236,13 +228,13 @@ def unlink():
 @login_required
 def sync():
     identity = identity_of(current_user) or abort(404)
-    try:
-        sync_whop_profile(identity)
-        flash("Your Whop profile is up to date.", "success")
-    except WhopAccountError as exc:
-        flash(exc.message, "error")
-    # Commit either way: a rotated refresh token must be kept even when a later step failed.
+    problem = sync_whop_profile(identity)
+    # Committed either way: a rotated (or a dead, forgotten) refresh token must be kept.
     db.session.commit()
+    if problem is None:
+        flash("Your Whop profile is up to date.", "success")
+    else:
+        flash(problem.message, "error")
     return redirect(url_for("whop.settings"), 303)
 
 
@@ -252,10 +244,13 @@ def sync():
 def _seller_page(errors=None, form=None, status=200):
     products = db.session.scalars(select(Product).order_by(Product.title)).all()
     links = {product.id: product_link_of(product) for product in products}
-    company_link = company_link_of(g.company)
-    body, headers = render("whop/seller.html", company=g.company, company_link=company_link,
-                           products=products, links=links, errors=errors or {}, form=form or {})
-    return body, status, headers
+    return render("whop/seller.html", company=g.company, company_link=company_link_of(g.company),
+                  products=products, links=links, errors=errors or {}, form=form or {}, http_status=status)
+
+
+def _link_refused(exc, product_id="company"):
+    """The page again with the refused form (the company's, or one product's) as typed."""
+    return _seller_page({product_id: exc.errors}, {product_id: request.form}, exc.status)
 
 
 @bp.route("/sell/whop")
@@ -266,12 +261,9 @@ def seller():
 
 @bp.route("/sell/whop/company", methods=["POST"])
 @seller_required(roles=MANAGERS)
+@refusal_page(_link_refused)
 def link_company():
-    try:
-        link = link_whop_company(g.company, current_user, request.form.get("whop_company_id"))
-    except WhopLinkError as exc:
-        db.session.rollback()
-        return _seller_page({"company": exc.errors}, {"company": request.form}, 422)
+    link = link_whop_company(g.company, current_user, request.form.get("whop_company_id"))
     db.session.commit()
     flash("Whop company linked." if link else "Whop company unlinked.", "success")
     return redirect(url_for("whop.seller"), 303)
@@ -279,15 +271,12 @@ def link_company():
 
 @bp.route("/sell/whop/products/<int:product_id>", methods=["POST"])
 @seller_required(roles=MANAGERS)
+@refusal_page(_link_refused)
 def link_product(product_id):
     product = db.session.get(Product, product_id)
     if product is None or product.company_id != g.company.id:
         abort(404)
-    try:
-        link = link_whop_product(product, current_user, request.form)
-    except WhopLinkError as exc:
-        db.session.rollback()
-        return _seller_page({product.id: exc.errors}, {product.id: request.form}, 422)
+    link = link_whop_product(product, current_user, request.form)
     db.session.commit()
     flash(f"“{product.title}” is {'shown in' if link else 'no longer shown in'} Whop.", "success")
     return redirect(url_for("whop.seller"), 303)

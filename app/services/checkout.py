@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import Checkout, Membership, Order, Payment, User
 from app.money import fee_cents
@@ -34,12 +35,11 @@ REUSE_WINDOW = timedelta(minutes=10)
 MAX_QUANTITY = 10
 
 
-class CheckoutError(ValueError):
-    """A refusal the buyer can act on; `field` names the input at fault."""
+class CheckoutError(ServiceError):
+    """A refusal the buyer can act on; `field` names the input at fault (422 unless said)."""
 
     def __init__(self, field, message, status=422):
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status
+        super().__init__(status, "checkout_refused", message, field=field)
 
 
 @dataclass

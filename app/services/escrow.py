@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund
 from app.money import format_cents
@@ -24,12 +25,11 @@ from app.services.outbound import record_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
 
 
-class RefundError(ValueError):
-    """A refund that cannot be made; `message` says why."""
+class RefundError(ServiceError):
+    """A refund that cannot be made; `message` says why (409)."""
 
     def __init__(self, message):
-        super().__init__(message)
-        self.message = message
+        super().__init__(409, "refund_refused", message)
 
 
 def escrow_remaining(order):

@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.inputs import MAX_INT
 from app.markdown import render_markdown
@@ -55,24 +56,29 @@ TRANSITIONS = {
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9 +#.-]{0,29}$")
 
 
-class GigInputError(ValueError):
-    """Bad input: `errors` maps a field path (tuple) to a message a person can act on."""
+class GigInputError(ServiceError):
+    """Bad input: `errors` maps a field path (tuple) to a message a person can act on (422)."""
 
     def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+        super().__init__(422, "invalid_gig", "; ".join(errors.values()), errors=errors)
 
 
-class GigStateError(RuntimeError):
+class GigStateError(ServiceError):
     """The action is not possible in the gig's current state (HTTP 409)."""
+
+    def __init__(self, message):
+        super().__init__(409, "gig_state", message)
 
 
 class KycNotVerified(GigStateError):
     """The seller company has not finished identity verification."""
 
 
-class GigForbidden(PermissionError):
+class GigForbidden(ServiceError):
     """The actor may not do this to this gig (HTTP 403)."""
+
+    def __init__(self, message):
+        super().__init__(403, "forbidden", message)
 
 
 def inspect_image(data):

@@ -33,6 +33,7 @@ from sqlalchemy.orm import joinedload
 
 from app.clock import now
 from app.config import ConfigError
+from app.errors import NotFound, ServiceError
 from app.extensions import db
 from app.inputs import parse_whole_number
 from app.models import AuditEvent, License, LicenseActivation, LicensePolicy, Membership, Product, User
@@ -71,28 +72,25 @@ MESSAGES = {
 }
 
 
-class LicenseApiError(Exception):
+class LicenseApiError(ServiceError):
     """A refusal of the public API: HTTP status, result code and a message for the developer."""
 
     def __init__(self, status, code, message=None):
-        super().__init__(message or MESSAGES.get(code, code))
-        self.status, self.code, self.message = status, code, message or MESSAGES.get(code, code)
+        super().__init__(status, code, message or MESSAGES.get(code, code))
 
 
-class LicenseStateError(ValueError):
+class LicenseStateError(ServiceError):
     """A seller or buyer action the license's current state does not allow (409)."""
 
     def __init__(self, message, status=409):
-        super().__init__(message)
-        self.message, self.status = message, status
+        super().__init__(status, "license_state", message)
 
 
-class LicensePolicyError(ValueError):
-    """Policy form input that cannot be saved; `errors` maps field name → message."""
+class LicensePolicyError(ServiceError):
+    """Policy form input that cannot be saved; `errors` maps field name → message (422)."""
 
     def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+        super().__init__(422, "invalid_policy", "; ".join(errors.values()), errors=errors)
 
 
 # ---- keys ---------------------------------------------------------------------------------
@@ -700,11 +698,11 @@ def self_service_resets_used(license, at=None):
 
 def deactivate_own_activation(user, activation_id):
     """The buyer frees one of their machines: at most SELF_SERVICE_RESETS per key in
-    SELF_SERVICE_WINDOW (LicenseStateError 429 past that). 404 (LookupError) for machines of
+    SELF_SERVICE_WINDOW (LicenseStateError 429 past that). NotFound (404) for machines of
     other people's keys. Audited."""
     activation = db.session.get(LicenseActivation, activation_id)
     if activation is None or activation.license.buyer_id != user.id:
-        raise LookupError("no such activation")
+        raise NotFound("There is no such machine on your keys.")
     license = _lock(activation.license)
     if self_service_resets_used(license) >= SELF_SERVICE_RESETS:
         raise LicenseStateError(f"You can free {SELF_SERVICE_RESETS} machines per key every 30 days; "

@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import Notification, OrderMessage, OutgoingEmail
 from app.services.notifications import notify_user
@@ -21,12 +22,11 @@ EMAIL_BATCH = 200
 EMAIL_MAX_ATTEMPTS = 5
 
 
-class MessageError(ValueError):
-    """A message that can't be sent; `field` names the input at fault."""
+class MessageError(ServiceError):
+    """A message that can't be sent; `field` names the input at fault (422)."""
 
     def __init__(self, field, message):
-        super().__init__(message)
-        self.field, self.message = field, message
+        super().__init__(422, "message_refused", message, field=field)
 
 
 # -- order conversation ---------------------------------------------------------------------------

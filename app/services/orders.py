@@ -21,6 +21,7 @@ from sqlalchemy import func, select, update
 from werkzeug.utils import secure_filename
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import (CompanyMember, Gig, Order, OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
                         Payment, User)
@@ -91,20 +92,19 @@ AUTOMATIC_ACTIONS = ("auto_complete", "record_refund")
 LATE_STATUSES = ("in_progress", "revision_requested")
 
 
-class TransitionRefused(Exception):
+class TransitionRefused(ServiceError):
     """An action this actor may not take (403) or not now (409); nothing was written."""
 
     def __init__(self, status, message):
-        super().__init__(message)
-        self.status, self.message = status, message
+        super().__init__(status, "transition_refused", message)
 
 
-class OrderInputError(ValueError):
-    """Input the actor can fix: `errors` maps field names to messages; nothing was written."""
+class OrderInputError(ServiceError):
+    """Input the actor can fix: `errors` maps field names to messages; nothing was written (422)."""
 
     def __init__(self, errors):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
+        super().__init__(422, "invalid_order_input", "; ".join(f"{k}: {v}" for k, v in errors.items()),
+                         errors=errors)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import CompanyMember, OutboxEvent, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from app.services.audit import record_audit_event
@@ -119,16 +120,18 @@ USER_AGENT = "Tradepost-Webhooks/1.0"
 _PENDING_KEY = "outbound_pending_event_ids"
 
 
-class EndpointInvalid(ValueError):
-    """Endpoint input that cannot be saved; `errors` maps field name → message."""
+class EndpointInvalid(ServiceError):
+    """Endpoint input that cannot be saved; `errors` maps field name → message (422)."""
 
     def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+        super().__init__(422, "invalid_endpoint", "; ".join(errors.values()), errors=errors)
 
 
-class UnsafeUrl(ValueError):
+class UnsafeUrl(ServiceError):
     """A URL we refuse to send to (bad scheme, unresolvable, or a non-public address)."""
+
+    def __init__(self, message):
+        super().__init__(422, "unsafe_url", message, field="url")
 
 
 # ---- secrets ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Digital products: a seller's catalogue of one-time and subscription products."""
 from sqlalchemy import select
 
+from app.errors import ServiceError
 from app.extensions import db
 from app.inputs import parse_whole_number
 from app.markdown import render_markdown
@@ -10,10 +11,11 @@ from app.models.product import BILLING
 from app.services.companies import slugify
 
 
-class ProductError(ValueError):
+class ProductError(ServiceError):
+    """Product form input that cannot be saved; `errors` maps field name → message (422)."""
+
     def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+        super().__init__(422, "invalid_product", "; ".join(errors.values()), errors=errors)
 
 
 def validate_product_form(form):

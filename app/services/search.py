@@ -16,10 +16,10 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from flask import abort
 from sqlalchemy import Float, Integer, cast, func, literal_column, select, text
 from sqlalchemy.orm import joinedload, load_only, raiseload, selectinload
 
+from app.errors import NotFound
 from app.extensions import db
 from app.models import Category, Company, Gig
 from app.models.gig import MAX_PRICE_CENTS
@@ -317,9 +317,10 @@ def category_counts():
 
 
 def get_category_or_404(slug):
+    """The category at `slug`; NotFound (404) when there is none."""
     category = db.session.scalar(select(Category).where(Category.slug == slug))
     if category is None:
-        abort(404)
+        raise NotFound("There is no such category.")
     return category
 
 
@@ -362,7 +363,7 @@ def get_gig_for_viewer_or_404(slug, user):
                      raiseload(Gig.questions)))
     gig = db.session.scalars(stmt).unique().one_or_none()
     if gig is None or (gig.status != "published" and not can_preview(gig, user)):
-        abort(404)
+        raise NotFound("There is no such gig.")
     return gig
 
 

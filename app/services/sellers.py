@@ -1,9 +1,11 @@
 """Seller companies and their Stripe Connect accounts (KYC)."""
+import stripe
 from sqlalchemy import select
 
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import Company
-from app.payments import get_gateway, new_idempotency_key
+from app.payments import PaymentsUnavailable, get_gateway, new_idempotency_key
 from app.services.audit import record_audit_event
 from app.services.companies import create_seller_company
 from app.services.inbound import handles
@@ -12,8 +14,11 @@ from app.services.notifications import notify_user
 ONBOARDING_ROLES = ("owner", "admin")
 
 
-class OnboardingError(RuntimeError):
-    """Seller onboarding cannot go on (already a seller, or not allowed); the message says why."""
+class OnboardingError(ServiceError):
+    """Seller onboarding cannot go on (already a seller: 422 on the name; not allowed: 403)."""
+
+    def __init__(self, message, status=403, field=None):
+        super().__init__(status, "onboarding_refused", message, field=field)
 
 
 def become_seller(user, title):
@@ -22,7 +27,7 @@ def become_seller(user, title):
     Refuses a user who already belongs to a seller company.
     """
     if user.seller_company is not None:
-        raise OnboardingError("You already have a seller account.")
+        raise OnboardingError("You already have a seller account.", status=422, field="title")
     title = (title or "").strip()
     company = create_seller_company(user, title)
     record_audit_event("seller.created", actor=user, company=company, subject=company)
@@ -58,11 +63,16 @@ def start_seller_onboarding(company, actor, refresh_url, return_url, country="US
 
 def refresh_company_kyc(company):
     """Re-read the Stripe account now (the return page must not wait for the webhook) and
-    sync KYC status; returns the company. Flushed."""
-    if company.stripe_account_id is not None:
+    sync KYC status. Returns False, changing nothing, when Stripe could not say (unreachable,
+    or it refused); the webhook still brings the news. Flushed."""
+    if company.stripe_account_id is None:
+        return True
+    try:
         account = get_gateway().retrieve_account(company.stripe_account_id)
-        sync_company_from_account(company, account.to_dict())
-    return company
+    except (PaymentsUnavailable, stripe.StripeError):
+        return False
+    sync_company_from_account(company, account.to_dict())
+    return True
 
 
 def kyc_status_from_account(account):

@@ -16,6 +16,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import (Membership, Order, Payment, Product, WhopCompanyLink, WhopPayment,
                         WhopProductLink)
@@ -36,12 +37,11 @@ _ACTIVE_WHOP_STATUSES = {"active": "active", "trialing": "trialing", "past_due":
 _ENDED_WHOP_STATUSES = {"canceled": "canceled", "cancelled": "canceled", "expired": "expired"}
 
 
-class WhopLinkError(ValueError):
-    """Bad link input: `errors` maps form fields to messages."""
+class WhopLinkError(ServiceError):
+    """Bad link input: `errors` maps form fields to messages (422)."""
 
     def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+        super().__init__(422, "invalid_whop_link", "; ".join(errors.values()), errors=errors)
 
 
 # --------------------------------------------------------------------------- access + cache
@@ -353,12 +353,12 @@ def handle_refund_created(event):
 # --------------------------------------------------------------------------- iframe views
 
 
-class WhopViewDenied(Exception):
-    """The Whop user may not open this view: `status` and a message for the page."""
+class WhopViewDenied(ServiceError):
+    """The Whop user may not open this view: `status`, and a `title` and message for the page."""
 
     def __init__(self, status, title, message):
-        super().__init__(message)
-        self.status, self.title, self.message = status, title, message
+        super().__init__(status, "whop_view_denied", message)
+        self.title = title
 
 
 def open_experience(experience_id, claims):
