@@ -76,14 +76,11 @@ def _configure_login(app):
 
 
 def _register_blueprints(app):
-    from app.blueprints import (account, admin, auth, browse, buy, docs, main, payouts, products,
-                                review, sell, seller_webhooks, webhooks)
-    from app.blueprints import experiences, whop
-    from app.blueprints import licensing
-    from app.blueprints import notifications, orders
+    from app.blueprints import (account, admin, auth, browse, buy, docs, experiences, license_api, main,
+                                member_areas, notifications, orders, review, sell, webhooks, whop)
 
-    for module in (main, auth, browse, buy, products, account, sell, payouts, review,
-                   seller_webhooks, webhooks, admin, docs, whop, experiences, licensing, orders, notifications):
+    for module in (main, auth, account, member_areas, browse, buy, orders, notifications, sell, review, admin,
+                   docs, license_api, webhooks, whop, experiences):
         app.register_blueprint(module.bp)
 
 

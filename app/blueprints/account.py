@@ -1,21 +1,23 @@
-"""The buyer's account: orders and memberships; security (password, signed-in sessions)."""
+"""The buyer's account: orders and memberships, security (password, signed-in sessions) and
+license keys (machines can be freed here).
+
+Member areas are member_areas.py."""
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from app.clock import now
 from app.extensions import db, limiter
 from app.forms import show_refusal
 from app.forms.auth import ChangePasswordForm
 from app.inputs import form_checks_characters
 from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
+from app.services import licensing as license_service
 from app.services.accounts import change_password
 from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
 from app.session_auth import begin_session, current_session, forget_session
 from app.web import refusal_page, render
-
-# Postgres integers end here; a larger id in a URL is simply not found.
-MAX_ID = 2**31 - 1
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -92,7 +94,7 @@ def password():
     return redirect(url_for("account.security"), 303)
 
 
-@bp.route(f"/security/sessions/<int(max={MAX_ID}):session_id>/revoke", methods=["POST"])
+@bp.route("/security/sessions/<int:session_id>/revoke", methods=["POST"])
 @login_required
 def revoke_session(session_id):
     this = current_session()
@@ -117,3 +119,31 @@ def sign_out_all():
     flash(f"Signed out everywhere ({count} session{'s' if count != 1 else ''}), this browser included.",
           "info")
     return redirect(url_for("auth.sign_in"), 303)
+
+
+# -- license keys -------------------------------------------------------------------------------
+
+def _licenses_page(status=200, error=None):
+    owned = license_service.buyer_licenses(current_user)
+    allowance = license_service.SELF_SERVICE_RESETS
+    resets_left = {lic.id: max(allowance - license_service.self_service_resets_used(lic), 0) for lic in owned}
+    keys = {lic.id: license_service.license_key(lic) for lic in owned}
+    api_base = current_app.config["APP_BASE_URL"].rstrip("/")
+    return render("licensing/account.html", licenses=owned, keys=keys, resets_left=resets_left, error=error,
+                  api_base=api_base, now=now(), resets_per_window=allowance, http_status=status)
+
+
+@bp.route("/licenses")
+@login_required
+def licenses():
+    return _licenses_page()
+
+
+@bp.post("/licenses/activations/<int:activation_id>/deactivate")
+@login_required
+@refusal_page(lambda exc, activation_id: _licenses_page(exc.status, exc.message))
+def deactivate_machine(activation_id):
+    license_service.deactivate_own_activation(current_user, activation_id)
+    db.session.commit()
+    flash("Machine deactivated: its seat is free again.", "success")
+    return redirect(url_for(".licenses"), 303)

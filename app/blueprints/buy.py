@@ -1,4 +1,5 @@
-"""Buying: the slide-out checkout for gigs, product checkout, and the return pages."""
+"""Buying: the slide-out checkout for gigs, product pages and their checkout, and the pages Stripe
+returns the buyer to."""
 from functools import partial
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
@@ -90,6 +91,18 @@ def get_active_product_or_404(slug):
     return product or abort(404)
 
 
+@bp.route("/products/<slug>")
+def product(slug):
+    """A product's page: what it is, its price, and "Buy" (or what the buyer already owns)."""
+    found = get_active_product_or_404(slug)
+    owned = None
+    if current_user.is_authenticated:
+        owned = db.session.scalar(select(Membership).where(
+            Membership.product_id == found.id, Membership.buyer_id == current_user.id,
+            Membership.status.in_(("trialing", "active", "past_due"))))
+    return render("products/detail.html", product=found, owned=owned)
+
+
 def _product_checkout_refused(exc, slug):
     """The product page again, saying why (Stripe unreachable: that nothing was charged)."""
     message = UNAVAILABLE if isinstance(exc, PaymentsUnavailable) else exc.message
@@ -104,7 +117,7 @@ def start_product(slug):
     product = get_active_product_or_404(slug)
     checkout = open_product_checkout(current_user, product)
     db.session.commit()
-    checkout = create_checkout_session(checkout, url_for("products.detail", slug=product.slug))
+    checkout = create_checkout_session(checkout, url_for("buy.product", slug=product.slug))
     db.session.commit()
     return _to_payment(checkout)
 

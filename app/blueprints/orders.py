@@ -1,16 +1,17 @@
-"""The order workspace (buyer, seller and admins), its actions, files, messages and review;
-the seller's order list at /sell/orders; the admins' list of disputed orders."""
-from flask import Blueprint, abort, flash, g, redirect, request, send_file, url_for
+"""The order workspace (buyer, seller and admins): its actions, files, messages and review;
+the admins' list of disputed orders.
+
+The seller's list of orders is sell/orders.py."""
+from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.access import admin_required, seller_required
+from app.access import admin_required
 from app.extensions import db
 from app.inputs import body_limit
 from app.money import parse_amount_cents
 from app.models import Order
-from app.models.order import ORDER_STATUSES
 from app.payments import PaymentsUnavailable
 from app.services import orders as order_service
 from app.services import reviews as review_service
@@ -21,7 +22,7 @@ from app.services.orders import (ACTIONS, AUTOMATIC_ACTIONS, REFUND_ACTIONS, Par
 from app.tenancy import set_tenant
 from app.web import refusal_page, render
 
-bp = Blueprint("orders", __name__)
+bp = Blueprint("orders", __name__, url_prefix="/orders")
 
 DONE_MESSAGES = {
     "submit_requirements": "Requirements sent — the seller can start now.",
@@ -86,14 +87,14 @@ def workspace_refused(exc, order_id, action=None):
     return render_workspace(order, actor, exc.status, refused=exc.message)
 
 
-@bp.route("/orders/<int:order_id>")
+@bp.route("/<int:order_id>")
 @login_required
 def workspace(order_id):
     order, actor = get_order_or_404(order_id)
     return render_workspace(order, actor)
 
 
-@bp.route("/orders/<int:order_id>/actions/<action>", methods=["POST"])
+@bp.route("/<int:order_id>/actions/<action>", methods=["POST"])
 @body_limit(order_service.MAX_FILES * order_service.MAX_FILE_BYTES + 1024 * 1024)
 @login_required
 @refusal_page(workspace_refused)
@@ -117,7 +118,7 @@ def act(order_id, action):
     return redirect(url_for(".workspace", order_id=order_id), 303)
 
 
-@bp.route("/orders/<int:order_id>/files/<int:file_id>")
+@bp.route("/<int:order_id>/files/<int:file_id>")
 @login_required
 def download(order_id, file_id):
     """A requirement or delivery file, to the order's participants and admins only."""
@@ -132,7 +133,7 @@ def download(order_id, file_id):
     return response
 
 
-@bp.route("/orders/<int:order_id>/messages")
+@bp.route("/<int:order_id>/messages")
 @login_required
 def messages(order_id):
     """The conversation block (htmx polls it every few seconds)."""
@@ -147,7 +148,7 @@ def _message_refused(exc, order_id):
     return render("orders/workspace.html", "messages", **context, http_status=exc.status)
 
 
-@bp.route("/orders/<int:order_id>/messages", methods=["POST"])
+@bp.route("/<int:order_id>/messages", methods=["POST"])
 @login_required
 @refusal_page(_message_refused)
 def post_message(order_id):
@@ -164,7 +165,7 @@ def post_message(order_id):
     return redirect(url_for(".workspace", order_id=order_id, _anchor="messages"), 303)
 
 
-@bp.route("/orders/<int:order_id>/review", methods=["POST"])
+@bp.route("/<int:order_id>/review", methods=["POST"])
 @login_required
 @refusal_page(workspace_refused)
 def review(order_id):
@@ -175,7 +176,7 @@ def review(order_id):
     return redirect(url_for(".workspace", order_id=order_id, _anchor="review"), 303)
 
 
-@bp.route("/orders/<int:order_id>/review/reply", methods=["POST"])
+@bp.route("/<int:order_id>/review/reply", methods=["POST"])
 @login_required
 @refusal_page(workspace_refused)
 def reply(order_id):
@@ -189,21 +190,7 @@ def reply(order_id):
     return redirect(url_for(".workspace", order_id=order_id, _anchor="review"), 303)
 
 
-@bp.route("/sell/orders")
-@seller_required
-def seller_orders():
-    """The seller's orders (tenant-scoped), filtered by status."""
-    status = request.args.get("status", "")
-    query = select(Order).where(Order.company_id == g.company.id).order_by(Order.created_at.desc(), Order.id.desc())
-    counts = dict(db.session.execute(select(Order.status, func.count()).where(Order.company_id == g.company.id)
-                                     .group_by(Order.status)).all())
-    if status in ORDER_STATUSES:
-        query = query.where(Order.status == status)
-    return render("orders/seller_list.html", "orders", orders=db.session.scalars(query.limit(200)).all(),
-                  status=status, statuses=ORDER_STATUSES, counts=counts, company=g.company)
-
-
-@bp.route("/orders/disputed")
+@bp.route("/disputed")
 @admin_required
 def disputed():
     """Admins: every disputed order, oldest first — the queue to resolve."""

@@ -1,21 +1,19 @@
-"""Whop: "Continue with Whop" (OAuth 2.1 authorization code + PKCE S256, OpenID Connect),
-linking and unlinking Whop in settings, and the seller's links to Whop (/sell/whop)."""
+"""Whop accounts: "Continue with Whop" (OAuth 2.1 authorization code + PKCE S256, OpenID
+Connect), and linking, refreshing and unlinking Whop in settings.
+
+The seller's links to Whop are sell/whop.py; the iframe views experiences.py."""
 import time
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import (Blueprint, abort, current_app, flash, g, redirect, request, session,
+from flask import (Blueprint, abort, current_app, flash, redirect, request, session,
                    url_for)
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 from requests import RequestException
-from sqlalchemy import select
 
-from app.access import seller_required
 from app.extensions import db, limiter
 from app.integrations.whop import oauth_client_kwargs
-from app.models import Product
-from app.services.whop_access import company_link_of, link_whop_company, link_whop_product, product_link_of
 from app.services.whop_accounts import (confirm_whop_link, encrypt_token, identity_of, is_placeholder_email,
                                         link_whop_identity, sign_in_with_whop, sync_whop_profile,
                                         unlink_whop_identity)
@@ -23,8 +21,7 @@ from app.session_auth import begin_session
 from app.tasks import get_redis
 from app.web import refusal_page, render, safe_next
 
-bp = Blueprint("whop", __name__)
-MANAGERS = ("owner", "admin")
+bp = Blueprint("whop", __name__, url_prefix="/whop")
 PENDING_LINK = "whop_pending_link"
 PENDING_LINK_TTL = 600
 OAUTH_STATE_PREFIX = "tp:whop-oauth:"
@@ -91,7 +88,7 @@ def _start_authorization(intent):
 # --------------------------------------------------------------------------- sign-in
 
 
-@bp.route("/whop/login")
+@bp.route("/login")
 @limiter.limit("30/minute")
 def login():
     if current_user.is_authenticated:
@@ -100,7 +97,7 @@ def login():
     return _start_authorization("sign_in")
 
 
-@bp.route("/whop/link", methods=["POST"])
+@bp.route("/link", methods=["POST"])
 @login_required
 def link():
     response = _start_authorization("link")
@@ -125,7 +122,7 @@ def _callback_refused(exc):
     return _back_with(exc.message, "link")
 
 
-@bp.route("/whop/callback")
+@bp.route("/callback")
 @refusal_page(_callback_refused)
 def callback():
     intent = session.pop("whop_intent", "sign_in")
@@ -176,7 +173,7 @@ def _pending_link():
     return pending
 
 
-@bp.route("/whop/confirm", methods=["GET", "POST"])
+@bp.route("/confirm", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"])
 def confirm_link():
     pending = _pending_link()
@@ -197,7 +194,7 @@ def confirm_link():
     return render("whop/confirm.html", pending=pending, error=error, http_status=401 if error else 200)
 
 
-@bp.route("/whop/confirm/cancel", methods=["POST"])
+@bp.route("/confirm/cancel", methods=["POST"])
 def cancel_link():
     session.pop(PENDING_LINK, None)
     flash("Nothing was linked.", "info")
@@ -207,14 +204,14 @@ def cancel_link():
 # --------------------------------------------------------------------------- settings
 
 
-@bp.route("/whop/settings")
+@bp.route("/settings")
 @login_required
 def settings():
     return render("whop/settings.html", identity=identity_of(current_user),
                   placeholder_email=is_placeholder_email(current_user.email))
 
 
-@bp.route("/whop/unlink", methods=["POST"])
+@bp.route("/unlink", methods=["POST"])
 @login_required
 @refusal_page(lambda exc: _back_with(exc.message, "link"))
 def unlink():
@@ -224,7 +221,7 @@ def unlink():
     return redirect(url_for("whop.settings"), 303)
 
 
-@bp.route("/whop/sync", methods=["POST"])
+@bp.route("/sync", methods=["POST"])
 @login_required
 def sync():
     identity = identity_of(current_user) or abort(404)
@@ -236,47 +233,3 @@ def sync():
     else:
         flash(problem.message, "error")
     return redirect(url_for("whop.settings"), 303)
-
-
-# --------------------------------------------------------------------------- seller links
-
-
-def _seller_page(errors=None, form=None, status=200):
-    products = db.session.scalars(select(Product).order_by(Product.title)).all()
-    links = {product.id: product_link_of(product) for product in products}
-    return render("whop/seller.html", company=g.company, company_link=company_link_of(g.company),
-                  products=products, links=links, errors=errors or {}, form=form or {}, http_status=status)
-
-
-def _link_refused(exc, product_id="company"):
-    """The page again with the refused form (the company's, or one product's) as typed."""
-    return _seller_page({product_id: exc.errors}, {product_id: request.form}, exc.status)
-
-
-@bp.route("/sell/whop")
-@seller_required(roles=MANAGERS)
-def seller():
-    return _seller_page()
-
-
-@bp.route("/sell/whop/company", methods=["POST"])
-@seller_required(roles=MANAGERS)
-@refusal_page(_link_refused)
-def link_company():
-    link = link_whop_company(g.company, current_user, request.form.get("whop_company_id"))
-    db.session.commit()
-    flash("Whop company linked." if link else "Whop company unlinked.", "success")
-    return redirect(url_for("whop.seller"), 303)
-
-
-@bp.route("/sell/whop/products/<int:product_id>", methods=["POST"])
-@seller_required(roles=MANAGERS)
-@refusal_page(_link_refused)
-def link_product(product_id):
-    product = db.session.get(Product, product_id)
-    if product is None or product.company_id != g.company.id:
-        abort(404)
-    link = link_whop_product(product, current_user, request.form)
-    db.session.commit()
-    flash(f"“{product.title}” is {'shown in' if link else 'no longer shown in'} Whop.", "success")
-    return redirect(url_for("whop.seller"), 303)

@@ -472,7 +472,7 @@ def _past(action):
 
 
 def _notify_sellers(gig, action, reason):
-    link = url_for("sell.edit_gig", gig_id=gig.id) if has_request_context() else None
+    link = url_for("sell.gigs.update", gig_id=gig.id) if has_request_context() else None
     if action == "approve":
         title, body = f"Your gig “{gig.title}” is live", "Buyers can now find and order it."
     else:
@@ -483,6 +483,12 @@ def _notify_sellers(gig, action, reason):
 
 
 # -- reads ----------------------------------------------------------------------------------------
+
+def company_gigs(company):
+    """A seller's gigs in every status, most recently changed first."""
+    return db.session.scalars(select(Gig).where(Gig.company_id == company.id)
+                              .order_by(Gig.updated_at.desc(), Gig.id.desc())).all()
+
 
 def gigs_for_review(limit=50):
     """Gigs waiting for review, oldest submission first (admin side: no tenant)."""

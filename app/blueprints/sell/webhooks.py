@@ -1,4 +1,5 @@
-"""Sellers' outbound webhook endpoints and delivery logs (owners and admins of the company)."""
+"""The seller's outbound webhooks (owners and admins): endpoints, their signing secrets, delivery
+logs, resending, recovering failed messages and test events."""
 from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
@@ -16,7 +17,7 @@ from app.services import outbound
 from app.tasks.outbound import enqueue_delivery, try_enqueue_deliveries
 from app.web import refusal_page, render
 
-bp = Blueprint("seller_webhooks", __name__, url_prefix="/sell/webhooks")
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 manage = seller_required(roles=("owner", "admin"))
 FILTER_EVENT_TYPES = (*outbound.EVENT_TYPES, outbound.TEST_EVENT_TYPE)
 QUEUE_DOWN_TEST_EVENT = ("The test event was not sent: our delivery queue is unavailable right now, "
@@ -101,7 +102,7 @@ def create():
     db.session.commit()
     flash("Endpoint added. Reveal its signing secret below and store it with your receiver.",
           "success")
-    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
+    return redirect(url_for(".detail", endpoint_id=endpoint.id), 303)
 
 
 @bp.route("/<int:endpoint_id>")
@@ -133,7 +134,7 @@ def update(endpoint_id):
     outbound.update_endpoint(endpoint, **form_input())
     db.session.commit()
     flash("Endpoint saved.", "success")
-    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
+    return redirect(url_for(".detail", endpoint_id=endpoint.id), 303)
 
 
 @bp.route("/<int:endpoint_id>/delete", methods=["POST"])
@@ -142,7 +143,7 @@ def delete(endpoint_id):
     outbound.delete_endpoint(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
     flash("Endpoint deleted.", "success")
-    return redirect(url_for("seller_webhooks.index"), 303)
+    return redirect(url_for(".index"), 303)
 
 
 @bp.route("/<int:endpoint_id>/rotate", methods=["POST"])
@@ -152,7 +153,7 @@ def rotate(endpoint_id):
     db.session.commit()
     flash("Secret rotated. The previous secret keeps signing alongside the new one for 24 hours.",
           "success")
-    return redirect(url_for("seller_webhooks.secret", endpoint_id=endpoint.id), 303)
+    return redirect(url_for(".secret", endpoint_id=endpoint.id), 303)
 
 
 @bp.route("/<int:endpoint_id>/test", methods=["POST"])
@@ -174,7 +175,7 @@ def send_test(endpoint_id):
         if withdrawn:
             abort(503, QUEUE_DOWN_TEST_EVENT)
     flash("Test event queued.", "success")
-    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint_id), 303)
+    return redirect(url_for(".detail", endpoint_id=endpoint_id), 303)
 
 
 def parse_since(text):
@@ -206,7 +207,7 @@ def recover(endpoint_id):
         flash(f"{counted} queued again.", "success")
     else:
         flash(f"{counted} will be sent {QUEUE_DOWN_LATER}.", "warning")
-    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint_id), 303)
+    return redirect(url_for(".detail", endpoint_id=endpoint_id), 303)
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>")
@@ -233,5 +234,5 @@ def resend(endpoint_id, message_id):
         flash(f"Message {public_id} queued again.", "success")
     else:
         flash(f"Message {public_id} will be sent {QUEUE_DOWN_LATER}.", "warning")
-    return redirect(url_for("seller_webhooks.message", endpoint_id=endpoint_id,
+    return redirect(url_for(".message", endpoint_id=endpoint_id,
                             message_id=message_id), 303)

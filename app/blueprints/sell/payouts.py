@@ -1,4 +1,4 @@
-"""Seller earnings and withdrawals at /sell/payouts."""
+"""The seller's earnings (balances, weekly chart, payout history) and withdrawals."""
 from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
 
@@ -13,7 +13,7 @@ from app.services.payouts import (REQUEST_TOKEN, complete_payout, lifetime_paid_
                                   request_payout, weekly_earnings)
 from app.web import refusal_page, render
 
-bp = Blueprint("payouts", __name__, url_prefix="/sell/payouts")
+bp = Blueprint("payouts", __name__, url_prefix="/payouts")
 CHART_HEIGHT = 120
 UNAVAILABLE = "Payments are unavailable right now. Nothing was withdrawn — please try again."
 
@@ -70,4 +70,4 @@ def withdraw():
     payout = complete_payout(payout, current_user)
     db.session.commit()
     flash(f"Payout of {payout.amount_cents / 100:,.2f} {payout.currency.upper()} is on its way.", "success")
-    return redirect(url_for("payouts.index"), 303)
+    return redirect(url_for(".index"), 303)

@@ -1,19 +1,26 @@
-"""Digital products: the seller's catalogue (/sell/products) and public product pages."""
+"""The seller's digital products: the catalogue, new and edit (owners and admins).
+
+A product's member content, license policy and Whop link have their own modules."""
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
-from flask_login import current_user
 from sqlalchemy import select
 
 from app.access import seller_required
 from app.extensions import db
-from app.models import Membership, Product
+from app.models import Product
 from app.services.products import save_product
 from app.web import refusal_page, render
 
-bp = Blueprint("products", __name__)
+bp = Blueprint("products", __name__, url_prefix="/products")
 MANAGERS = ("owner", "admin")
 
 
-@bp.route("/sell/products")
+def get_own_product_or_404(product_id):
+    """The current tenant's product. A SELECT (not session.get, which can answer from the
+    identity map without asking the database) so the tenant scope always applies."""
+    return db.session.scalar(select(Product).where(Product.id == product_id)) or abort(404)
+
+
+@bp.route("")
 @seller_required
 def index():
     products = db.session.scalars(select(Product).order_by(Product.created_at.desc())).all()
@@ -24,19 +31,13 @@ def _form_page(product, form, errors=None, status=200):
     return render("products/form.html", product=product, form=form, errors=errors or {}, http_status=status)
 
 
-def get_own_product_or_404(product_id):
-    """The current tenant's product. A SELECT (not session.get, which can answer from the
-    identity map without asking the database) so the tenant scope always applies."""
-    return db.session.scalar(select(Product).where(Product.id == product_id)) or abort(404)
-
-
 def _form_refused(exc, product_id=None):
     """The form again as typed, each field's error next to it."""
     product = get_own_product_or_404(product_id) if product_id is not None else None
     return _form_page(product, request.form, exc.errors, exc.status)
 
 
-@bp.route("/sell/products/new", methods=["GET", "POST"])
+@bp.route("/new", methods=["GET", "POST"])
 @seller_required(roles=MANAGERS)
 @refusal_page(_form_refused)
 def create():
@@ -44,11 +45,11 @@ def create():
         product = save_product(g.company, request.form)
         db.session.commit()
         flash(f"“{product.title}” is saved.", "success")
-        return redirect(url_for("products.index"), 303)
+        return redirect(url_for(".index"), 303)
     return _form_page(None, {"billing": "one_time", "active": "on"})
 
 
-@bp.route("/sell/products/<int:product_id>/edit", methods=["GET", "POST"])
+@bp.route("/<int:product_id>/edit", methods=["GET", "POST"])
 @seller_required(roles=MANAGERS)
 @refusal_page(_form_refused)
 def update(product_id):
@@ -57,21 +58,8 @@ def update(product_id):
         save_product(g.company, request.form, product)
         db.session.commit()
         flash(f"“{product.title}” is updated.", "success")
-        return redirect(url_for("products.index"), 303)
+        return redirect(url_for(".index"), 303)
     form = {"title": product.title, "description": product.description_md,
             "price": f"{product.price_cents / 100:.2f}", "billing": product.billing,
             "trial_days": product.trial_days, "active": "on" if product.active else ""}
     return _form_page(product, form)
-
-
-@bp.route("/products/<slug>")
-def detail(slug):
-    product = db.session.scalar(select(Product).where(Product.slug == slug))
-    if product is None or not product.active:
-        abort(404)
-    owned = None
-    if current_user.is_authenticated:
-        owned = db.session.scalar(select(Membership).where(
-            Membership.product_id == product.id, Membership.buyer_id == current_user.id,
-            Membership.status.in_(("trialing", "active", "past_due"))))
-    return render("products/detail.html", product=product, owned=owned)
