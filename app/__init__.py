@@ -10,7 +10,7 @@ from app import inputs
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.errors import ServiceError
 from app.extensions import csrf, db, limiter, login_manager, migrate
-from app.web import ERROR_TITLES, error_page, handle_refusal, json_error, wants_json
+from app.web import ERROR_TITLES, error_page, handle_refusal, json_error, page_url, wants_json
 
 # The only pages Whop may show inside its iframe; everything else refuses framing.
 WHOP_FRAMED_PREFIXES = ("/experiences/", "/dashboard/")
@@ -151,4 +151,4 @@ def _register_template_helpers(app):
     from app.money import format_cents
 
     app.jinja_env.filters["money"] = format_cents
-    app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
+    app.jinja_env.globals["page_url"] = page_url

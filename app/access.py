@@ -1,9 +1,10 @@
 """Access decorators for views: who may see a page at all."""
 from functools import wraps
 
-from flask import abort, current_app, g, redirect, request, url_for
+from flask import abort, g, redirect, request, url_for
 from flask_login import current_user, login_required
 
+from app.models.company import MANAGER_ROLES, MEMBER_ROLES
 from app.tenancy import set_tenant
 
 
@@ -20,7 +21,7 @@ def admin_required(view):
     return wrapped
 
 
-def seller_required(view=None, *, roles=("owner", "admin", "member")):
+def seller_required(view=None, *, roles=MEMBER_ROLES):
     """Signed-in members of a seller company, with one of `roles`.
 
     Sets the company as the current tenant (see app/tenancy.py) and as `g.company` for the
@@ -33,7 +34,7 @@ def seller_required(view=None, *, roles=("owner", "admin", "member")):
         def wrapped(*args, **kwargs):
             company = current_user.seller_company
             if company is None:
-                if request.method == "GET" and "sell.become" in current_app.view_functions:
+                if request.method == "GET":
                     return redirect(url_for("sell.become"))
                 abort(403)
             if company.role_of(current_user) not in roles:
@@ -45,3 +46,8 @@ def seller_required(view=None, *, roles=("owner", "admin", "member")):
         return wrapped
 
     return decorate(view) if view is not None else decorate
+
+
+def manager_required(view):
+    """seller_required for the company's owners and admins only (Company.is_manager)."""
+    return seller_required(view, roles=MANAGER_ROLES)

@@ -4,12 +4,13 @@ web layer hands the client's address to the audit log."""
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import current_app, has_request_context, jsonify, render_template, request
+from flask import current_app, has_request_context, jsonify, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.extensions import db, is_htmx
+from app.inputs import parse_whole_number
 from app.models import AuditEvent
 from app.payments import PaymentsUnavailable
 
@@ -86,6 +87,29 @@ def error_page(status, message=None, title=None, headers=None):
     title = title or ERROR_TITLES.get(status, "That didn't work")
     body = render_template("errors/error.html", code=status, title=title, message=message)
     return body, status, headers or {}
+
+
+def paginate(query, per_page):
+    """The page of `query` the `page` query argument asks for, as a Flask-SQLAlchemy Pagination
+    (`items`, `page`, `pages`, `total`...): page 1 when the argument is not a page number, the
+    last page when it is past the end. Templates show the links with `_partials/pager.html`."""
+    page = parse_whole_number(request.args.get("page", ""), low=1) or 1
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False)
+    if pagination.pages and page > pagination.pages:
+        pagination = db.paginate(query, page=pagination.pages, per_page=per_page, error_out=False)
+    return pagination
+
+
+def filter_by_status(query, column, statuses):
+    """(`query` narrowed to `column` == the `status` query argument when that is one of
+    `statuses`, the argument as sent) for list pages with a status filter."""
+    status = request.args.get("status", "")
+    return (query.where(column == status) if status in statuses else query), status
+
+
+def page_url(page):
+    """This page's URL with `page` instead of the current one (other query arguments kept)."""
+    return url_for(request.endpoint, **(request.view_args or {}), **{**request.args.to_dict(), "page": page})
 
 
 def safe_next(target, default):

@@ -17,22 +17,22 @@ from app.services import licensing as license_service
 from app.services.accounts import change_password
 from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
 from app.session_auth import begin_session, current_session, forget_session
-from app.web import refusal_page, render
+from app.web import filter_by_status, paginate, refusal_page, render
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+ORDERS_PER_PAGE = 25
 
 
 @bp.route("")
 @login_required
 def home():
-    status = request.args.get("status", "")
-    orders = select(Order).where(Order.buyer_id == current_user.id).order_by(Order.created_at.desc())
-    if status in ORDER_STATUSES:
-        orders = orders.where(Order.status == status)
+    orders, status = filter_by_status(select(Order).where(Order.buyer_id == current_user.id)
+                                      .order_by(Order.created_at.desc(), Order.id.desc()), Order.status, ORDER_STATUSES)
+    pagination = paginate(orders, ORDERS_PER_PAGE)
     memberships = db.session.scalars(
         select(Membership).where(Membership.buyer_id == current_user.id)
         .order_by(Membership.created_at.desc())).all()
-    return render("account/home.html", "orders", orders=db.session.scalars(orders).all(),
+    return render("account/home.html", "orders", orders=pagination.items, pagination=pagination,
                   memberships=memberships, status=status, statuses=ORDER_STATUSES)
 
 

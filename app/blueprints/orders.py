@@ -20,7 +20,7 @@ from app.services.messages import order_messages, post_order_message
 from app.services.orders import (ACTIONS, AUTOMATIC_ACTIONS, REFUND_ACTIONS, Params, actor_for, allowed_actions,
                                  prepare_order_refund, transition_order)
 from app.tenancy import set_tenant
-from app.web import refusal_page, render
+from app.web import paginate, refusal_page, render
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -39,6 +39,7 @@ DONE_MESSAGES = {
     "resolve_partial": "Dispute resolved with a partial refund; the rest goes to the seller.",
     "resolve_release": "Dispute resolved; the payment goes to the seller.",
 }
+ORDERS_PER_PAGE = 50
 REFUND_UNAVAILABLE = "Payments are unavailable right now. Nothing was refunded — please try again."
 
 
@@ -194,8 +195,9 @@ def reply(order_id):
 @admin_required
 def disputed():
     """Admins: every disputed order, oldest first — the queue to resolve."""
-    found = db.session.scalars(select(Order).where(Order.status == "disputed").order_by(Order.updated_at)).all()
-    return render("orders/disputed.html", orders=found)
+    pagination = paginate(select(Order).where(Order.status == "disputed").order_by(Order.updated_at, Order.id),
+                          ORDERS_PER_PAGE)
+    return render("orders/disputed.html", orders=pagination.items, pagination=pagination)
 
 
 @bp.app_template_global()

@@ -5,14 +5,16 @@ from flask_login import current_user
 from app.access import admin_required
 from app.extensions import db, is_htmx
 from app.models import Gig
-from app.services.gigs import gigs_for_review, recently_reviewed_gigs, transition_gig
-from app.web import error_page, refusal_page, render
+from app.services.gigs import recently_reviewed_gigs, review_queue, transition_gig
+from app.web import error_page, paginate, refusal_page, render
 
 bp = Blueprint("review", __name__, url_prefix="/admin/gigs")
+GIGS_PER_PAGE = 50
 
 
 def _page(row_errors=None, reasons=None, status=200):
-    return render("review/queue.html", gigs=gigs_for_review(), recent=recently_reviewed_gigs(),
+    pagination = paginate(review_queue(), GIGS_PER_PAGE)
+    return render("review/queue.html", gigs=pagination.items, pagination=pagination, recent=recently_reviewed_gigs(),
                   row_errors=row_errors or {}, reasons=reasons or {}, http_status=status)
 
 

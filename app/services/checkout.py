@@ -301,9 +301,8 @@ def _checkout_of_session(session):
 
 
 def _notify_company(company, kind, title, link=None):
-    for member in company.members:
-        if member.role in ("owner", "admin"):
-            notify_user(member.user, kind, title, link=link)
+    for manager in company.managers():
+        notify_user(manager, kind, title, link=link)
 
 
 def complete_checkout(session):

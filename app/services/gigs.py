@@ -21,6 +21,7 @@ from app.extensions import db
 from app.inputs import MAX_INT
 from app.markdown import render_markdown
 from app.models import Category, Gig, GigExtra, GigImage, GigPackage, GigQuestion
+from app.models.company import MANAGER_ROLES
 from app.models.gig import MAX_IMAGES, MAX_PRICE_CENTS, MIN_PRICE_CENTS, QUESTION_KINDS, TIERS
 from app.money import format_cents
 from app.pagecache import bump_catalog_version
@@ -38,7 +39,6 @@ MAX_DELIVERY_DAYS = 90
 MAX_REVISIONS = 10
 MAX_EXTRAS, MAX_QUESTIONS, MAX_FAQ, MAX_TAGS, MAX_CHOICES = 10, 10, 10, 5, 10
 TIER_NAMES = {"basic": "Basic", "standard": "Standard", "premium": "Premium"}
-SELLER_MANAGERS = ("owner", "admin")
 
 # The whole status flow. Actors: "seller" = an owner/admin of the gig's company,
 # "admin" = a platform admin who is not a member of that company.
@@ -304,7 +304,7 @@ def save_gig(company, actor, data, *, gig=None, uploads=(), remove_image_ids=())
         raise GigForbidden("You are not a member of this seller.")
     if gig is not None and gig.company_id != company.id:
         raise GigForbidden("This gig belongs to another seller.")
-    if gig is not None and gig.status in ("published", "paused") and role not in SELLER_MANAGERS:
+    if gig is not None and gig.status in ("published", "paused") and role not in MANAGER_ROLES:
         raise GigForbidden("Only owners and admins can change a live gig.")
     removing = set(remove_image_ids)
     kept = [image for image in (gig.images if gig else []) if image.id not in removing]
@@ -365,7 +365,7 @@ def remove_gig_image(gig, actor, image_id):
     image = next((image for image in gig.images if image.id == image_id), None)
     if image is None:
         return None
-    if gig.status in ("published", "paused") and gig.company.role_of(actor) not in SELLER_MANAGERS:
+    if gig.status in ("published", "paused") and not gig.company.is_manager(actor):
         raise GigForbidden("Only owners and admins can change a live gig.")
     gig.images.remove(image)
     for position, rest in enumerate(gig.images):
@@ -378,7 +378,7 @@ def remove_gig_image(gig, actor, image_id):
 
 def delete_gig(gig, actor):
     """Delete a gig that never went live (draft or rejected); flushed."""
-    if gig.company.role_of(actor) not in SELLER_MANAGERS:
+    if not gig.company.is_manager(actor):
         raise GigForbidden("Only owners and admins can delete gigs.")
     if gig.status not in ("draft", "rejected"):
         raise GigStateError("Only drafts and rejected gigs can be deleted; pause a live gig instead.")
@@ -393,7 +393,7 @@ def actor_role(gig, user):
     """"seller" (owner/admin of the gig's company), "member", "admin" (platform admin from
     outside the company) or None."""
     role = gig.company.role_of(user)
-    if role in SELLER_MANAGERS:
+    if role in MANAGER_ROLES:
         return "seller"
     if role is not None:
         return "member"
@@ -477,9 +477,8 @@ def _notify_sellers(gig, action, reason):
         title, body = f"Your gig “{gig.title}” is live", "Buyers can now find and order it."
     else:
         title, body = f"Your gig “{gig.title}” needs changes", reason
-    for member in gig.company.members:
-        if member.role in SELLER_MANAGERS:
-            notify_user(member.user, f"gig.{_past(action)}", title, body, link=link)
+    for manager in gig.company.managers():
+        notify_user(manager, f"gig.{_past(action)}", title, body, link=link)
 
 
 # -- reads ----------------------------------------------------------------------------------------
@@ -490,11 +489,9 @@ def company_gigs(company):
                               .order_by(Gig.updated_at.desc(), Gig.id.desc())).all()
 
 
-def gigs_for_review(limit=50):
-    """Gigs waiting for review, oldest submission first (admin side: no tenant)."""
-    return db.session.scalars(
-        select(Gig).where(Gig.status == "review").order_by(Gig.submitted_at, Gig.id).limit(limit)
-    ).all()
+def review_queue():
+    """The SELECT of gigs waiting for review, oldest submission first (admin side: no tenant)."""
+    return select(Gig).where(Gig.status == "review").order_by(Gig.submitted_at, Gig.id)
 
 
 def recently_reviewed_gigs(limit=10):

@@ -64,9 +64,9 @@ def unread_count(user):
                              .where(Notification.user_id == user.id, Notification.read_at.is_(None)))
 
 
-def recent_notifications(user, limit=50):
-    return db.session.scalars(select(Notification).where(Notification.user_id == user.id)
-                              .order_by(Notification.id.desc()).limit(limit)).all()
+def notifications_of(user):
+    """The SELECT of `user`'s notifications, newest first (the list pages through it)."""
+    return select(Notification).where(Notification.user_id == user.id).order_by(Notification.id.desc())
 
 
 def user_notification(user, notification_id):

@@ -25,6 +25,7 @@ from app.errors import ServiceError
 from app.extensions import db
 from app.models import (CompanyMember, Gig, Order, OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
                         Payment, User)
+from app.models.company import MANAGER_ROLES
 from app.services import storage
 from app.payments import get_gateway
 from app.services.escrow import (RefundError, pending_refund, prepare_refund, record_external_refund,
@@ -526,7 +527,7 @@ EFFECTS = {
 def seller_recipients(order):
     """The seller company's owners and admins (who hear about their orders)."""
     return db.session.scalars(select(User).join(CompanyMember, CompanyMember.user_id == User.id).where(
-        CompanyMember.company_id == order.company_id, CompanyMember.role.in_(("owner", "admin")))
+        CompanyMember.company_id == order.company_id, CompanyMember.role.in_(MANAGER_ROLES))
         .order_by(User.id)).all()
 
 

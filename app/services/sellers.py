@@ -11,8 +11,6 @@ from app.services.companies import create_seller_company
 from app.services.inbound import handles
 from app.services.notifications import notify_user
 
-ONBOARDING_ROLES = ("owner", "admin")
-
 
 class OnboardingError(ServiceError):
     """Seller onboarding cannot go on (already a seller: 422 on the name; not allowed: 403)."""
@@ -44,7 +42,7 @@ def start_seller_onboarding(company, actor, refresh_url, return_url, country="US
     admins may onboard. Raises PaymentsUnavailable when Stripe can't be reached. Flushed; the
     caller commits.
     """
-    if company.role_of(actor) not in ONBOARDING_ROLES:
+    if not company.is_manager(actor):
         raise OnboardingError("Only the owner or an admin can set up payouts and verification.")
     gateway = get_gateway()
     if company.stripe_account_id is None:
@@ -97,9 +95,8 @@ def sync_company_from_account(company, account):
         record_audit_event("seller.kyc_updated", company=company, subject=company,
                            previous=previous, status=status, payouts_enabled=payouts)
         if status != previous:
-            for member in company.members:
-                if member.role in ("owner", "admin"):
-                    notify_user(member.user, "kyc." + status, _KYC_MESSAGES[status])
+            for manager in company.managers():
+                notify_user(manager, "kyc." + status, _KYC_MESSAGES[status])
     db.session.flush()
     return changed
 

@@ -20,6 +20,7 @@ from app.errors import ServiceError
 from app.extensions import db
 from app.models import (Membership, Order, Payment, Product, WhopCompanyLink, WhopPayment,
                         WhopProductLink)
+from app.models.company import MEMBER_ROLES
 from app.models.product import ACCESS_STATUSES
 from app.services.audit import record_audit_event
 from app.services.inbound import handles
@@ -30,7 +31,6 @@ from app.tenancy import tenant_scope
 log = logging.getLogger(__name__)
 
 ACCESS_TTL_SECONDS = 300
-MANAGER_ROLES = ("owner", "admin")
 _STALE_KEYS = "whop_access_stale"
 _WHOP_ID = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
 _ACTIVE_WHOP_STATUSES = {"active": "active", "trialing": "trialing", "past_due": "past_due"}
@@ -80,7 +80,7 @@ def _membership_grants_access(user, product):
         .execution_options(skip_tenant_scope=True)) is not None
 
 
-def is_seller_of(user, product, roles=("owner", "admin", "member")):
+def is_seller_of(user, product, roles=MEMBER_ROLES):
     """True when `user` belongs to the company selling `product` with one of `roles`."""
     return product.company.role_of(user) in roles
 
@@ -385,7 +385,7 @@ def open_dashboard(whop_company_id, claims):
         raise WhopViewDenied(404, "Nothing here yet",
                              "This Whop company isn't connected to a Tradepost seller.")
     identity = find_identity(claims["sub"])
-    if identity is None or link.company.role_of(identity.user) not in MANAGER_ROLES:
+    if identity is None or not link.company.is_manager(identity.user):
         raise WhopViewDenied(403, "Admins only", "Only the seller's owners and admins can open this "
                                                  "dashboard. Link your Whop account in Tradepost first.")
     return link.company, identity.user

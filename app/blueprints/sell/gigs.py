@@ -32,7 +32,7 @@ OPTIONAL_TIERS = ("standard", "premium")
 @seller_required
 def index():
     return render("sell/gigs.html", company=g.company, gigs=company_gigs(g.company),
-                  role=g.company.role_of(current_user))
+                  manager=g.company.is_manager(current_user))
 
 
 def get_gig_or_404(gig_id):
@@ -52,7 +52,7 @@ def _new_form(**kwargs):
 
 def _render_editor(form, gig, general_errors=None, status=200):
     return render("sell/editor.html", form=form, gig=gig, general_errors=general_errors or {},
-                  max_images=MAX_IMAGES, role=g.company.role_of(current_user), http_status=status)
+                  max_images=MAX_IMAGES, manager=g.company.is_manager(current_user), http_status=status)
 
 
 def _editor_refused(exc, gig_id=None):

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, g, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from app.access import seller_required
+from app.access import manager_required, seller_required
 from app.extensions import db
 from app.forms import show_refusal
 from app.forms.sell import BecomeSellerForm
@@ -22,7 +22,6 @@ from app.web import error_page, refusal_page, render
 bp = Blueprint("sell", __name__, url_prefix="/sell")
 ACTIVE_ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
                          "cancel_requested", "disputed")
-MANAGERS = ("owner", "admin")
 ONBOARDING_UNAVAILABLE = ("Payments are unavailable right now, so verification with Stripe can't start. "
                           "Your seller account is saved — please try again in a minute.")
 
@@ -34,7 +33,7 @@ def home():
     active_orders = db.session.scalar(select(func.count()).select_from(Order)
                                       .where(Order.status.in_(ACTIVE_ORDER_STATUSES)))
     return render("sell/home.html", company=g.company, gigs=company_gigs(g.company),
-                  role=g.company.role_of(current_user), recent_orders=recent_orders,
+                  manager=g.company.is_manager(current_user), recent_orders=recent_orders,
                   active_orders=active_orders, balances=company_balances(g.company.id))
 
 
@@ -86,14 +85,14 @@ def become():
 
 
 @bp.route("/onboarding", methods=["POST"])
-@seller_required(roles=MANAGERS)
+@manager_required
 @refusal_page(_onboarding_refused)
 def onboarding_start():
     return _to_onboarding(g.company)
 
 
 @bp.route("/onboarding/refresh")
-@seller_required(roles=MANAGERS)
+@manager_required
 @refusal_page(_onboarding_refused)
 def onboarding_refresh():
     return _to_onboarding(g.company)

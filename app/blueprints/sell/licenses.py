@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import seller_required
+from app.access import manager_required, seller_required
 from app.blueprints.sell.products import get_own_product_or_404
 from app.clock import now
 from app.errors import InputError
@@ -16,7 +16,6 @@ from app.services import licensing as svc
 from app.web import refusal_page, render
 
 bp = Blueprint("licenses", __name__, url_prefix="/licenses")
-MANAGERS = ("owner", "admin")
 
 
 def get_own_license_or_404(license_id):
@@ -47,11 +46,7 @@ def _detail_page(license, status=200, error=None):
         AuditEvent.subject_type == "license", AuditEvent.subject_id == str(license.id))
         .order_by(AuditEvent.created_at.desc()).limit(20)).all()
     return render("licensing/detail.html", license=license, key=svc.license_key(license), history=history,
-                  error=error, now=now(), can_manage=_can_manage(), http_status=status)
-
-
-def _can_manage():
-    return g.company.role_of(current_user) in MANAGERS
+                  error=error, now=now(), can_manage=g.company.is_manager(current_user), http_status=status)
 
 
 @bp.route("/<int:license_id>")
@@ -73,7 +68,7 @@ def _detail_refused(exc, license_id, **_action):
 
 
 @bp.post("/<int:license_id>/<any(suspend, reinstate, revoke, reset):action>")
-@seller_required(roles=MANAGERS)
+@manager_required
 @refusal_page(_detail_refused)
 def act(license_id, action):
     service, message = ACTIONS[action]
@@ -84,7 +79,7 @@ def act(license_id, action):
 
 
 @bp.post("/<int:license_id>/extend")
-@seller_required(roles=MANAGERS)
+@manager_required
 @refusal_page(_detail_refused)
 def extend(license_id):
     license = get_own_license_or_404(license_id)
@@ -107,7 +102,7 @@ def _policy_refused(exc, product_id):
 
 
 @bp.route("/policy/<int:product_id>", methods=["GET", "POST"])
-@seller_required(roles=MANAGERS)
+@manager_required
 @refusal_page(_policy_refused)
 def policy(product_id):
     product = get_own_product_or_404(product_id)

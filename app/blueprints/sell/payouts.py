@@ -2,7 +2,7 @@
 from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
 
-from app.access import seller_required
+from app.access import manager_required, seller_required
 from app.errors import InputError
 from app.extensions import db
 from app.models.payout import new_request_token
@@ -35,7 +35,7 @@ def _page(error=None, amount="", status=200, request_token=None):
         paid_out=lifetime_paid_out(company.id), chart=_chart(weekly_earnings(company.id)),
         chart_height=CHART_HEIGHT, payouts=payout_history(company.id), error=error, amount=amount,
         minimum=company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"]),
-        can_withdraw=company.role_of(current_user) in ("owner", "admin"),
+        can_withdraw=company.is_manager(current_user),
         request_token=request_token or new_request_token(), http_status=status)
 
 
@@ -55,7 +55,7 @@ def index():
 
 
 @bp.route("/withdraw", methods=["POST"])
-@seller_required(roles=("owner", "admin"))
+@manager_required
 @refusal_page(_withdraw_refused)
 def withdraw():
     """Write the pending payout and commit, then transfer and record it and commit again."""

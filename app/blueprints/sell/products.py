@@ -4,14 +4,13 @@ A product's member content, license policy and Whop link have their own modules.
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from sqlalchemy import select
 
-from app.access import seller_required
+from app.access import manager_required, seller_required
 from app.extensions import db
 from app.models import Product
 from app.services.products import save_product
 from app.web import refusal_page, render
 
 bp = Blueprint("products", __name__, url_prefix="/products")
-MANAGERS = ("owner", "admin")
 
 
 def get_own_product_or_404(product_id):
@@ -38,7 +37,7 @@ def _form_refused(exc, product_id=None):
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@seller_required(roles=MANAGERS)
+@manager_required
 @refusal_page(_form_refused)
 def create():
     if request.method == "POST":
@@ -50,7 +49,7 @@ def create():
 
 
 @bp.route("/<int:product_id>/edit", methods=["GET", "POST"])
-@seller_required(roles=MANAGERS)
+@manager_required
 @refusal_page(_form_refused)
 def update(product_id):
     product = get_own_product_or_404(product_id)

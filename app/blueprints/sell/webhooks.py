@@ -7,7 +7,7 @@ from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from app.access import seller_required
+from app.access import manager_required
 from app.clock import now
 from app.errors import InputError
 from app.extensions import db
@@ -18,7 +18,6 @@ from app.tasks.outbound import enqueue_delivery, try_enqueue_deliveries
 from app.web import refusal_page, render
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-manage = seller_required(roles=("owner", "admin"))
 FILTER_EVENT_TYPES = (*outbound.EVENT_TYPES, outbound.TEST_EVENT_TYPE)
 QUEUE_DOWN_TEST_EVENT = ("The test event was not sent: our delivery queue is unavailable right now, "
                          "and nothing was saved. Please try again in a few minutes.")
@@ -81,7 +80,7 @@ def render_detail(endpoint, secret=None, recover_error=None, since_value="", sta
 
 
 @bp.route("/")
-@manage
+@manager_required
 def index():
     endpoints = outbound.list_endpoints(g.company)
     return render("seller_webhooks/index.html", endpoints=endpoints,
@@ -89,13 +88,13 @@ def index():
 
 
 @bp.route("/new")
-@manage
+@manager_required
 def new():
     return render_form(None, {"url": "", "description": "", "event_types": [], "enabled": True})
 
 
 @bp.route("/", methods=["POST"])
-@manage
+@manager_required
 @refusal_page(form_refused)
 def create():
     endpoint = outbound.create_endpoint(g.company, actor=current_user, **form_input())
@@ -106,20 +105,20 @@ def create():
 
 
 @bp.route("/<int:endpoint_id>")
-@manage
+@manager_required
 def detail(endpoint_id):
     return render_detail(get_endpoint_or_404(endpoint_id))
 
 
 @bp.route("/<int:endpoint_id>/secret")
-@manage
+@manager_required
 def secret(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     return render_detail(endpoint, secret=outbound.endpoint_secret(endpoint), block="secret")
 
 
 @bp.route("/<int:endpoint_id>/edit")
-@manage
+@manager_required
 def edit(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     return render_form(endpoint, {"url": endpoint.url, "description": endpoint.description,
@@ -127,7 +126,7 @@ def edit(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>", methods=["POST"])
-@manage
+@manager_required
 @refusal_page(form_refused)
 def update(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
@@ -138,7 +137,7 @@ def update(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>/delete", methods=["POST"])
-@manage
+@manager_required
 def delete(endpoint_id):
     outbound.delete_endpoint(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
@@ -147,7 +146,7 @@ def delete(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>/rotate", methods=["POST"])
-@manage
+@manager_required
 def rotate(endpoint_id):
     endpoint = outbound.rotate_endpoint_secret(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
@@ -157,7 +156,7 @@ def rotate(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>/test", methods=["POST"])
-@manage
+@manager_required
 def send_test(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     if not endpoint.enabled:
@@ -192,7 +191,7 @@ def recover_refused(exc, endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>/recover", methods=["POST"])
-@manage
+@manager_required
 @refusal_page(recover_refused)
 def recover(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
@@ -211,7 +210,7 @@ def recover(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>")
-@manage
+@manager_required
 def message(endpoint_id, message_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     found = get_message_or_404(endpoint, message_id)
@@ -220,7 +219,7 @@ def message(endpoint_id, message_id):
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>/resend", methods=["POST"])
-@manage
+@manager_required
 def resend(endpoint_id, message_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     found = get_message_or_404(endpoint, message_id)

@@ -4,7 +4,7 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import seller_required
+from app.access import manager_required
 from app.blueprints.sell.products import get_own_product_or_404
 from app.extensions import db
 from app.models import Product
@@ -12,7 +12,6 @@ from app.services.whop_access import company_link_of, link_whop_company, link_wh
 from app.web import refusal_page, render
 
 bp = Blueprint("whop", __name__, url_prefix="/whop")
-MANAGERS = ("owner", "admin")
 
 
 def _page(errors=None, form=None, status=200):
@@ -28,13 +27,13 @@ def _link_refused(exc, product_id="company"):
 
 
 @bp.route("")
-@seller_required(roles=MANAGERS)
+@manager_required
 def index():
     return _page()
 
 
 @bp.route("/company", methods=["POST"])
-@seller_required(roles=MANAGERS)
+@manager_required
 @refusal_page(_link_refused)
 def link_company():
     link = link_whop_company(g.company, current_user, request.form.get("whop_company_id"))
@@ -44,7 +43,7 @@ def link_company():
 
 
 @bp.route("/products/<int:product_id>", methods=["POST"])
-@seller_required(roles=MANAGERS)
+@manager_required
 @refusal_page(_link_refused)
 def link_product(product_id):
     product = get_own_product_or_404(product_id)
