@@ -150,8 +150,7 @@ def callback():
         return redirect(url_for("whop.settings"), 303)
 
     outcome, user = sign_in_with_whop(profile, token.get("refresh_token"))
-    if outcome == "needs_password":
-        db.session.rollback()
+    if outcome == "needs_password":  # nothing was written: the password confirms the link
         session[PENDING_LINK] = {
             "user_id": user.id, "whop_user_id": profile["sub"], "username": profile.get("preferred_username"),
             "email": user.email, "refresh_token_encrypted": encrypt_token(token.get("refresh_token")),
