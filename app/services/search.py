@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import Float, Integer, cast, func, literal_column, select, text
-from sqlalchemy.orm import joinedload, load_only, raiseload, selectinload
+from sqlalchemy.orm import joinedload, lazyload, load_only, raiseload, selectinload
 
 from app.errors import NotFound
 from app.extensions import db
@@ -207,12 +207,17 @@ _CARD_GIG_COLUMNS = (Gig.id, Gig.slug, Gig.title, Gig.basic_price_cents, Gig.min
 
 def _listing_options():
     """Eager loads for gig cards, all joined into the page query (SQLAlchemy applies LIMIT
-    in a subquery before joining images); anything else raises if a template touches it."""
+    in a subquery before joining images); anything else raises if a template touches it.
+
+    Except on the company: the same Company object serves the rest of the session (it may be
+    the signed-in seller's own, whose members the access checks read), so what the cards leave
+    out loads when asked rather than raising.
+    """
     return (
         load_only(*_CARD_GIG_COLUMNS, raiseload=True),
         joinedload(Gig.category).load_only(Category.name, Category.slug, Category.position, raiseload=True),
-        joinedload(Gig.company).options(load_only(Company.title, raiseload=True),
-                                        raiseload(Company.members), raiseload(Company.parent)),
+        joinedload(Gig.company).options(load_only(Company.title), lazyload(Company.members),
+                                        lazyload(Company.parent)),
         joinedload(Gig.images),
         raiseload(Gig.packages),
         raiseload(Gig.extras),
