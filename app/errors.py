@@ -6,10 +6,11 @@ services/orders.py, ...) carrying the HTTP status, a short machine `code`, a `me
 person can act on and, for bad input, the `field` at fault or `errors` (field → message) for
 several. Nothing a service wrote stands after a refusal.
 
-The one handler (`handle_refusal` in app/__init__.py) rolls the transaction back and shows the
-refusal: on the page the view declared with `app.web.refusal_page` (the form again with the
-input kept and each field's error next to it), else as JSON `{"error": {"code", "message",
-"field"}}` for API clients, else on the error page. Views do not catch refusals.
+The one handler (`handle_refusal` in app/web.py, registered by create_app) rolls the
+transaction back and shows the refusal: on the page the view declared with
+`app.web.refusal_page` (the form again with the input kept and each field's error next to it),
+else as JSON `{"error": {"code", "message", "field"}}` for API clients, else on the error
+page. Views do not catch refusals.
 
 This module imports nothing from the app, so any layer may raise these.
 """

@@ -34,7 +34,7 @@ def refusal_page(page):
     """View decorator: a refusal (ServiceError) raised while the view runs — by the view or a
     service it calls — is shown with `page(exc, **view_args)`, usually the view's own template
     again with the input kept (`request.form`), each field's error from `exc.errors`, and
-    status `exc.status`. The one handler (app/__init__.py) rolls back before calling it.
+    status `exc.status`. The one handler (`handle_refusal` below) rolls back before calling it.
 
     Put it last, directly above the `def`: the page is declared once the access decorators
     above it have let the request through, so it is only shown to someone the view serves.
