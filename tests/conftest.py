@@ -26,7 +26,7 @@ from app.config import TestConfig
 from app.config import database_url as normalize_database_url
 from app.devredis import start_redis_server
 from app.extensions import db as _db
-from app.tasks import QUEUE_NAMES, get_queue
+from app.queue import QUEUE_NAMES, get_queue
 
 # The route coverage gate (see tests/route_coverage.py); pytester drives its self-test.
 pytest_plugins = ["tests.route_coverage", "pytester"]

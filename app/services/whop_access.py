@@ -21,9 +21,8 @@ from app.models import (Membership, Order, Payment, Product, WhopCompanyLink, Wh
                         WhopProductLink)
 from app.models.product import ACCESS_STATUSES
 from app.services.audit import record_audit_event
-from app.services.inbound import handles
 from app.services.whop_accounts import ensure_whop_user, find_identity
-from app.tasks import get_redis
+from app.queue import get_redis
 from app.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
@@ -328,26 +327,6 @@ def record_whop_refund(data):
             membership.canceled_at = now()
     db.session.flush()
     return payment
-
-
-@handles("whop", "membership.activated")
-def handle_membership_activated(event):
-    sync_whop_membership(event.data_object, activated=True)
-
-
-@handles("whop", "membership.deactivated")
-def handle_membership_deactivated(event):
-    sync_whop_membership(event.data_object, activated=False)
-
-
-@handles("whop", "payment.succeeded")
-def handle_payment_succeeded(event):
-    record_whop_payment(event.data_object)
-
-
-@handles("whop", "refund.created")
-def handle_refund_created(event):
-    record_whop_refund(event.data_object)
 
 
 # --------------------------------------------------------------------------- iframe views
