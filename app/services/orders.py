@@ -29,10 +29,9 @@ from app.payments import get_gateway
 from app.services.escrow import (RefundError, pending_refund, prepare_refund, record_external_refund,
                                  record_refund_made, refund_order, refund_remaining, refundable_cents,
                                  release_escrow)
-from app.services.inbound import handles
 from app.services.messages import queue_email
 from app.services.notifications import notify_user
-from app.services.outbound import record_event
+from app.services.outbound.outbox import record_event
 
 ROLES = ("buyer", "seller", "admin", "system")
 OPEN = ("awaiting_requirements", "in_progress", "delivered", "revision_requested")
@@ -717,12 +716,3 @@ def record_stripe_refund(charge):
         return order
     return transition_order(order, "record_refund", SYSTEM, Params(amount_cents=charge["amount_refunded"]))
 
-
-@handles("stripe", "charge.dispute.created")
-def handle_charge_dispute_created(event):
-    record_stripe_dispute(event.data_object)
-
-
-@handles("stripe", "charge.refunded")
-def handle_charge_refunded(event):
-    record_stripe_refund(event.data_object)

@@ -6,7 +6,6 @@ from app.models import Company
 from app.payments import get_gateway, new_idempotency_key
 from app.services.audit import record_audit_event
 from app.services.companies import create_seller_company
-from app.services.inbound import handles
 from app.services.notifications import notify_user
 
 ONBOARDING_ROLES = ("owner", "admin")
@@ -102,10 +101,10 @@ _KYC_MESSAGES = {
 }
 
 
-@handles("stripe", "account.updated")
-def handle_account_updated(event):
-    """account.updated → the seller company's kyc_status and payouts_enabled."""
-    account = event.data_object
+def sync_connected_account(account):
+    """account.updated → the kyc_status and payouts_enabled of the seller company whose Connect
+    account it is; returns the company, or None for an account that is no seller's."""
     company = db.session.scalar(select(Company).where(Company.stripe_account_id == account["id"]))
     if company is not None:
         sync_company_from_account(company, account)
+    return company
