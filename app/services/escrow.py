@@ -20,7 +20,7 @@ from app.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund
 from app.money import format_cents
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
-from app.services.outbound import record_event
+from app.services.outbound.outbox import record_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
 
 

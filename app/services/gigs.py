@@ -27,7 +27,7 @@ from app.services import storage
 from app.services.audit import record_audit_event
 from app.services.companies import slugify
 from app.services.notifications import notify_user
-from app.services.outbound import record_event
+from app.services.outbound.outbox import record_event
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}

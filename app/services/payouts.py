@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import Company, LedgerEntry, LedgerTransaction, Payout
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
-from app.services.outbound import record_event
+from app.services.outbound.outbox import record_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
 
 
