@@ -346,11 +346,11 @@ def _weakness(name, value):
     if name == "STRIPE_WEBHOOK_SECRET" and (not value.startswith("whsec_") or len(value) < 20):
         return "is not a Stripe webhook signing secret (whsec_...)"
     if name == "LICENSE_SIGNING_KEY":
-        from app.services.licensing import parse_signing_key
+        from app.signing_keys import parse_signing_key
 
         try:
             parse_signing_key(value)
-        except (ConfigError, ValueError, TypeError):
+        except (ValueError, TypeError):
             return "is not an Ed25519 private key (PEM, or base64 of a 32-byte seed)"
     return None
 

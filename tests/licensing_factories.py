@@ -6,7 +6,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from app.extensions import db
 from app.models import LicensePolicy, Membership
-from app.services.licensing import issue_license_for_membership, license_key
+from app.services.licensing.issuing import issue_license_for_membership
+from app.services.licensing.license_keys import license_key
 from tests.buy_factories import make_buyer, make_product, make_seller
 
 

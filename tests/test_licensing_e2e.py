@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.clock import freeze
 from app.extensions import db
 from app.models import License, LicenseActivation, Membership
-from app.services.licensing import license_key
+from app.services.licensing.license_keys import license_key
 from tests.buy_factories import make_buyer, make_product, make_seller, pay_hosted_checkout
 from tests.conftest import post_form
 from tests.licensing_factories import make_licensed_shop, make_policy

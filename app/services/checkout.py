@@ -22,9 +22,9 @@ from app.models import Checkout, Membership, Order, Payment, User
 from app.money import fee_cents
 from app.payments import LineItem, PaymentsUnavailable, get_gateway
 from app.services.ledger import Entry, post_ledger_transaction
-from app.services.licensing import issue_license_for_membership, sync_license_with_membership
+from app.services.licensing.issuing import issue_license_for_membership, sync_license_with_membership
 from app.services.notifications import notify_user
-from app.services.outbound import record_event
+from app.services.outbound.outbox import record_event
 
 CHECKOUT_TTL = timedelta(minutes=60)
 # A buyer starting the same selection again within this window gets the same checkout (and
