@@ -345,12 +345,7 @@ def save_gig(company, actor, data, *, gig=None, uploads=(), remove_image_ids=())
         storage.save_file(key, image["content"])
         gig.images.append(GigImage(company_id=company.id, storage_key=key, content_type=image["content_type"],
                                    width=image["width"], height=image["height"], size_bytes=image["size_bytes"]))
-    for position, image in enumerate(gig.images):
-        image.position = position
-
-    if gig.status in ("published", "paused"):
-        transition_gig(gig, "edit", actor)
-    db.session.flush()
+    _finish_edit(gig, actor)
     return gig
 
 
@@ -362,12 +357,17 @@ def remove_gig_image(gig, actor, image_id):
     if gig.status in ("published", "paused") and gig.company.role_of(actor) not in SELLER_MANAGERS:
         raise GigForbidden("Only owners and admins can change a live gig.")
     gig.images.remove(image)
-    for position, rest in enumerate(gig.images):
-        rest.position = position
+    _finish_edit(gig, actor)
+    return image
+
+
+def _finish_edit(gig, actor):
+    """Number the gallery in its order; a live gig goes back to review. Flushed."""
+    for position, image in enumerate(gig.images):
+        image.position = position
     if gig.status in ("published", "paused"):
         transition_gig(gig, "edit", actor)
     db.session.flush()
-    return image
 
 
 def delete_gig(gig, actor):

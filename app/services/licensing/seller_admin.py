@@ -128,24 +128,28 @@ def _audit(action: str, license: License, actor: User, **data: Any) -> None:
                        key_hint=license.key_hint, **data)
 
 
+def _move(license: License, actor: User, expected: str, to_status: str, audit_action: str,
+          refusal: str) -> License:
+    """`license` locked and moved from `expected` to `to_status`, audited; LicenseStateError
+    (`refusal`, with the status it is in) from any other status."""
+    license = lock_license(license)
+    if license.status != expected:
+        raise LicenseStateError(refusal.format(status=license.status))
+    license.status = to_status
+    _audit(audit_action, license, actor)
+    return license
+
+
 def suspend_license(license: License, actor: User) -> License:
     """active → suspended: validation answers SUSPENDED until reinstated. Audited."""
-    license = lock_license(license)
-    if license.status != "active":
-        raise LicenseStateError(f"Only active keys can be suspended; this one is {license.status}.")
-    license.status = "suspended"
-    _audit("license.suspended", license, actor)
-    return license
+    return _move(license, actor, "active", "suspended", "license.suspended",
+                 "Only active keys can be suspended; this one is {status}.")
 
 
 def reinstate_license(license: License, actor: User) -> License:
     """suspended → active. Revoked keys stay revoked. Audited."""
-    license = lock_license(license)
-    if license.status != "suspended":
-        raise LicenseStateError(f"Only suspended keys can be reinstated; this one is {license.status}.")
-    license.status = "active"
-    _audit("license.reinstated", license, actor)
-    return license
+    return _move(license, actor, "suspended", "active", "license.reinstated",
+                 "Only suspended keys can be reinstated; this one is {status}.")
 
 
 def revoke_license(license: License, actor: User) -> License:
