@@ -29,8 +29,8 @@ from app.clock import now
 from app.extensions import db
 from app.models import (CompanyMember, Gig, Order, OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
                         OutboxEvent, Payment, Refund, User)
-from app.services import storage
 from app.payments import get_gateway
+from app.services import storage
 from app.services.escrow import (RefundError, pending_refund, prepare_refund, record_external_refund,
                                  record_refund_made, refund_order, refund_remaining, refundable_cents,
                                  release_escrow)

@@ -4,7 +4,8 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, event as sa_event, select
+from sqlalchemy import delete, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.clock import now
