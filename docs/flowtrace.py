@@ -19,6 +19,8 @@ import sys
 import threading
 from pathlib import Path
 
+from tests.test_import_cycles import _path, import_graph
+
 APP = Path(__file__).resolve().parents[1] / "app"
 SKIPPED = ("sandbox/", "__init__.py", "tenancy.py", "session_auth.py", "inputs.py", "logs.py",
            "extensions.py", "models/types.py")
@@ -51,7 +53,6 @@ class Recorder:
 
     def __init__(self):
         self.calls: dict[str, dict[str, list[str]]] = {flow: {} for flow in FLOWS}
-        self.edges: dict[str, set[tuple[str, str]]] = {flow: set() for flow in FLOWS}
         self.local = threading.local()
         self.entries = {(entry_file, name): (flow, match)
                         for flow, (_title, _tests, entries) in FLOWS.items()
@@ -94,28 +95,36 @@ class Recorder:
         if parent is not None and listed:
             for outer in stack:
                 outer["busy"] = True
-            caller = next((outer["relative"] for outer in reversed(stack) if outer["listed"]), None)
-            if caller is not None and caller != relative and not ignored:
-                self.edges[flow].add(("app/" + caller, "app/" + relative))
         stack.append({"frame": frame, "flow": flow, "ignored": ignored, "hook": hook and listed,
-                      "busy": False, "relative": relative, "name": name, "listed": listed})
+                      "busy": False, "relative": relative, "name": name})
         if listed and not hook and not ignored:
             self.record(flow, relative, name)
 
     def markdown(self) -> str:
+        graph = import_graph(APP)
         lines = []
-        for flow, (title, tests, _entries) in FLOWS.items():
+        for flow, (title, _tests, _entries) in FLOWS.items():
             files = self.calls[flow]
             count = sum(len(functions) for functions in files.values())
-            edges = self.edges[flow]
-            both_ways = sorted({tuple(sorted(edge)) for edge in edges if edge[::-1] in edges})
+            sizes = {path: len((APP.parent / path).read_text(encoding="utf-8").splitlines()) for path in files}
+            largest = max(sizes, key=sizes.__getitem__)
+            modules = {_module(path) for path in files}
+            tangled = sorted({tuple(sorted((a, b))) for a in modules for b in modules
+                              if a != b and b in graph.get(a, ()) and _path(graph, b, a)})
             lines.append(f"### ({flow}) {title}: {len(files)} files, {count} functions\n")
-            lines.append(f"{len(edges)} calls from one file into another; files calling each other back: "
-                         + (", ".join(f"`{a}` ⇄ `{b}`" for a, b in both_ways) or "none") + "\n")
+            lines.append(f"Files opened: {sum(sizes.values()):,} lines, the largest `{largest}` "
+                         f"({sizes[largest]:,}). Of these files, importing each other back (a cycle): "
+                         + (", ".join(f"`{a}` ⇄ `{b}`" for a, b in tangled) or "none") + ".\n")
             for path, functions in files.items():
-                lines.append(f"- `{path}`: " + ", ".join(f"`{f}`" for f in functions))
+                lines.append(f"- `{path}` ({sizes[path]} lines): " + ", ".join(f"`{f}`" for f in functions))
             lines.append("")
         return "\n".join(lines)
+
+
+def _module(path: str) -> str:
+    """`app/services/orders.py` -> `app.services.orders` (a package by its `__init__`)."""
+    parts = list(Path(path).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 _recorder = Recorder()
