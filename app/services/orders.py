@@ -389,7 +389,7 @@ def _record_refund(order: Order, actor: Actor, params: Params) -> dict[str, Any]
 
 # -- the actions -----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderAction:
     """One thing that can be done to an order; TRANSITIONS says by whom and from which status.
 
@@ -413,48 +413,57 @@ class OrderAction:
 # In display order: the order workspace lists the actions a person may take in this order.
 ACTIONS: dict[str, OrderAction] = {
     "submit_requirements": OrderAction(
-        "Submit requirements", "submitted the requirements", "order.requirements_submitted", False,
+        label="Submit requirements", verb="submitted the requirements",
+        event_type="order.requirements_submitted", needs_note=False,
         prepare=_prepare_requirements, effect=_submit_requirements, kind="form"),
     "deliver": OrderAction(
-        "Deliver work", "delivered the work", "order.delivered", True,
+        label="Deliver work", verb="delivered the work",
+        event_type="order.delivered", needs_note=True,
         prepare=_prepare_delivery, effect=_deliver, kind="form"),
     "request_revision": OrderAction(
-        "Request a revision", "asked for a revision", "order.revision_requested", True,
+        label="Request a revision", verb="asked for a revision",
+        event_type="order.revision_requested", needs_note=True,
         guard=_revisions_left, prepare=_prepare_note_required, effect=_request_revision),
     "accept": OrderAction(
-        "Accept delivery", "accepted the delivery", "order.completed", False, effect=_complete),
+        label="Accept delivery", verb="accepted the delivery",
+        event_type="order.completed", needs_note=False, effect=_complete),
     "auto_complete": OrderAction(
-        "Complete", "completed the order automatically", "order.completed", False,
+        label="Complete", verb="completed the order automatically",
+        event_type="order.completed", needs_note=False,
         guard=_review_time_over, effect=_complete, kind="automatic"),
     "request_cancel": OrderAction(
-        "Ask to cancel", "asked to cancel the order", None, True,
-        prepare=_prepare_note_required, effect=_request_cancel),
+        label="Ask to cancel", verb="asked to cancel the order",
+        event_type=None, needs_note=True, prepare=_prepare_note_required, effect=_request_cancel),
     "accept_cancel": OrderAction(
-        "Agree to cancel", "agreed to cancel; the buyer is refunded", "order.cancelled", False,
+        label="Agree to cancel", verb="agreed to cancel; the buyer is refunded",
+        event_type="order.cancelled", needs_note=False,
         guard=_other_party_answers, effect=_accept_cancel, refunds=True),
     "decline_cancel": OrderAction(
-        "Keep the order going", "declined the cancellation", None, False, guard=_other_party_answers),
+        label="Keep the order going", verb="declined the cancellation",
+        event_type=None, needs_note=False, guard=_other_party_answers),
     "withdraw_cancel": OrderAction(
-        "Withdraw cancellation request", "withdrew the cancellation request", None, False,
-        guard=_requester_withdraws),
+        label="Withdraw cancellation request", verb="withdrew the cancellation request",
+        event_type=None, needs_note=False, guard=_requester_withdraws),
     "cancel": OrderAction(
-        "Cancel and refund", "cancelled the order and refunded the buyer", "order.cancelled", True,
+        label="Cancel and refund", verb="cancelled the order and refunded the buyer",
+        event_type="order.cancelled", needs_note=True,
         prepare=_prepare_note_required, effect=_cancel, refunds=True),
     "open_dispute": OrderAction(
-        "Open a dispute", "opened a dispute", "order.disputed", True,
-        prepare=_prepare_note_required, effect=_open_dispute),
+        label="Open a dispute", verb="opened a dispute",
+        event_type="order.disputed", needs_note=True, prepare=_prepare_note_required, effect=_open_dispute),
     "resolve_refund": OrderAction(
-        "Refund in full", "resolved the dispute with a full refund", "order.refunded", True,
-        effect=_resolve_refund, refunds=True),
+        label="Refund in full", verb="resolved the dispute with a full refund",
+        event_type="order.refunded", needs_note=True, effect=_resolve_refund, refunds=True),
     "resolve_partial": OrderAction(
-        "Refund part", "resolved the dispute with a partial refund", "order.completed", True,
+        label="Refund part", verb="resolved the dispute with a partial refund",
+        event_type="order.completed", needs_note=True,
         prepare=_prepare_partial, effect=_resolve_partial, refunds=True),
     "resolve_release": OrderAction(
-        "Release to seller", "resolved the dispute in the seller's favour", "order.completed", True,
-        effect=_resolve_release),
+        label="Release to seller", verb="resolved the dispute in the seller's favour",
+        event_type="order.completed", needs_note=True, effect=_resolve_release),
     "record_refund": OrderAction(
-        "Record refund", "recorded a refund made in Stripe", "order.refunded", False,
-        effect=_record_refund, kind="automatic"),
+        label="Record refund", verb="recorded a refund made in Stripe",
+        event_type="order.refunded", needs_note=False, effect=_record_refund, kind="automatic"),
 }
 REFUND_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.refunds)
 FORM_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.kind == "form")
