@@ -177,6 +177,8 @@ class PageChecks:
                     screenshot_to(page, self.artifacts / "failures" / name)
         finally:
             page.set_viewport_size(original)
+        if self.problems and not found:  # console / CSP problems only: one screenshot as it is
+            screenshot_to(page, self.artifacts / "failures" / f"FAILED-{self.owner}-{self.checked:02d}-{_slug(label)}.png")
         found += self.problems
         self.problems = []
         if found:
