@@ -8,6 +8,8 @@ the page at 1280×800 and at 390×844:
   sticks out past its edge (position: fixed ones included, which never widen the document),
   and no box scrolls sideways unless it is meant to (a table or code wrapper, see
   SIDEWAYS_SCROLLERS); the failure names the widest offenders;
+- boxes keep their shape: one the stylesheet gives an aspect-ratio has it, and a picture
+  drawn with object-fit: fill is not stretched;
 - no console errors, page errors or CSP violations since the last check;
 - no serious or critical axe-core violations (axe.min.js vendored under vendor/).
 
@@ -66,10 +68,21 @@ OVERFLOW_JS = """
     }
     return false;
   };
-  const sticking = [], scrolling = [];
+  const sticking = [], scrolling = [], misshapen = [];
+  const ratioOff = (want, rect) => Math.abs(rect.width / rect.height - want) / want > 0.03;
   for (const el of document.body.querySelectorAll("*")) {
     const rect = el.getBoundingClientRect();
     if (!visible(el, rect)) continue;
+    // A box whose stylesheet gives it an aspect-ratio must have it (height= attributes beat
+    // aspect-ratio unless height is auto: the tall-strip card images), and a picture drawn
+    // with object-fit: fill must keep its own shape.
+    const declared = getComputedStyle(el).aspectRatio.match(/^([\\d.]+)\\s*\\/\\s*([\\d.]+)$/);
+    if (declared && ratioOff(declared[1] / declared[2], rect)) {
+      misshapen.push(`${describe(el)} is ${Math.round(rect.width)}×${Math.round(rect.height)}, not ${declared[1]}:${declared[2]}`);
+    } else if (el.tagName === "IMG" && el.naturalWidth && getComputedStyle(el).objectFit === "fill"
+               && ratioOff(el.naturalWidth / el.naturalHeight, rect)) {
+      misshapen.push(`${describe(el)} is drawn ${Math.round(rect.width)}×${Math.round(rect.height)} from a ${el.naturalWidth}×${el.naturalHeight} picture`);
+    }
     if (rect.left >= vw) continue;  // wholly off-canvas (a closed drawer), not overflow
     if ((rect.right > vw + 0.5 || rect.left < -0.5) && !clippedInside(el)) {
       sticking.push({el, what: describe(el), width: Math.round(rect.width), left: Math.round(rect.left), right: Math.round(rect.right)});
@@ -85,7 +98,7 @@ OVERFLOW_JS = """
   const plain = (list) => list.slice(0, 4).map(({el, ...rest}) => rest);
   sticking.sort((a, b) => b.width - a.width);
   return {viewport: vw, document: root.scrollWidth, sticking: plain(sticking), innermost: plain(innermost),
-          scrolling: scrolling.slice(0, 6)};
+          scrolling: scrolling.slice(0, 6), misshapen: misshapen.slice(0, 24)};
 }
 """
 
@@ -194,6 +207,8 @@ class PageChecks:
             problems.append(f"at {width}px the page is {result['document']}px wide for a "
                             f"{result['viewport']}px viewport; widest offenders: {listed(result['sticking'])}; "
                             f"innermost: {listed(result['innermost'])}")
+        shapes = {what: result["misshapen"].count(what) for what in result["misshapen"]}
+        problems += [f"at {width}px {what}" + (f" (×{n})" if n > 1 else "") for what, n in shapes.items()]
         for box in result["scrolling"]:
             problems.append(f"at {width}px {box['what']} scrolls sideways: {box['content']}px of "
                             f"content in {box['width']}px")

@@ -51,18 +51,18 @@ def stack(artifacts):
         yield stack
     finally:
         stack.stop()
-    problems = stack.web_log_errors()
-    assert not problems, "the web log shows errors:\n" + "\n".join(problems)
+    problems = stack.log_errors()
+    assert not problems, "the process logs show errors:\n" + "\n".join(problems)
 
 
 @pytest.fixture(autouse=True)
-def web_log_clean(stack):
-    """Each journey ends with no 5xx answer and no traceback in the web log."""
-    start = stack.web_log_size()
+def logs_clean(stack):
+    """Each test ends with no 5xx answer and no traceback in the web or worker log."""
+    start = stack.log_sizes()
     yield
-    problems = stack.web_log_errors(start)
+    problems = stack.log_errors(start)
     if problems:
-        pytest.fail("the web log shows errors during this test (see test-artifacts/browser/logs/web.log):\n"
+        pytest.fail(f"the process logs show errors during this test (see {stack.logs}):\n"
                     + "\n".join(problems), pytrace=False)
 
 

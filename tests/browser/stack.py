@@ -4,7 +4,8 @@ What an operator runs, configured the way an operator configures it (environment
 only): a fresh database migrated with `flask db upgrade heads`, a private redis-server, the
 web app under gunicorn with sync workers (as in the Procfile), an RQ SimpleWorker, the RQ
 cron process and the Stripe/Whop sandbox. Each process writes its output to a log file
-under the artifacts directory.
+under the artifacts directory; `log_errors()` reads the web and worker logs for 5xx answers
+and tracebacks.
 
 `python -m tests.browser.stack` starts the stack, prints its URLs and waits for Ctrl-C
 (handy to look at the pages the tests see).
@@ -102,7 +103,6 @@ class Stack:
             "UPLOAD_DIR": str(self.workdir / "uploads"),
             "PAGE_CACHE_SECONDS": "0",
         }
-        self.web_log = self.logs / "web.log"
 
     # -- processes ---------------------------------------------------------------------
 
@@ -196,33 +196,39 @@ class Stack:
             conn.execute("CREATE SCHEMA public")
 
     def stop(self):
-        """Stop every process (TERM, then KILL after 10 s) and close the logs."""
+        """Stop every process, last started first, each before the next (so the worker never
+        sees Redis vanish under it): TERM, then KILL after 15 s. Closes the logs."""
         for process in reversed(self.processes):
             if process.running():
                 os.killpg(process.popen.pid, signal.SIGTERM)
-        for process in reversed(self.processes):
-            try:
-                process.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.popen.pid, signal.SIGKILL)
-                process.popen.wait(timeout=10)
+                try:
+                    process.popen.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.popen.pid, signal.SIGKILL)
+                    process.popen.wait(timeout=10)
             process.log_file.close()
         self.processes.clear()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- log checks ---------------------------------------------------------------------
 
-    def web_log_size(self) -> int:
-        return self.web_log.stat().st_size if self.web_log.exists() else 0
+    CHECKED_LOGS = ("web", "worker")
 
-    def web_log_errors(self, since: int = 0) -> list[str]:
-        """5xx answers and tracebacks the web log shows after byte offset `since`."""
-        with open(self.web_log, "rb") as log:
-            log.seek(since)
-            text = log.read().decode(errors="replace")
-        problems = [f"{status} {request}" for status, request in ACCESS_5XX.findall(text)]
-        if TRACEBACK.search(text):
-            problems.append("traceback in the web log:\n" + text[TRACEBACK.search(text).start():][:4000])
+    def log_sizes(self) -> dict[str, int]:
+        return {name: (self.logs / f"{name}.log").stat().st_size for name in self.CHECKED_LOGS
+                if (self.logs / f"{name}.log").exists()}
+
+    def log_errors(self, since: dict[str, int] | None = None) -> list[str]:
+        """5xx answers in the web log, and tracebacks in the web or worker log (a failed job),
+        written after the byte offsets in `since`."""
+        problems = []
+        for name in self.CHECKED_LOGS:
+            with open(self.logs / f"{name}.log", "rb") as log:
+                log.seek((since or {}).get(name, 0))
+                text = log.read().decode(errors="replace")
+            problems += [f"{name}: {status} {request}" for status, request in ACCESS_5XX.findall(text)]
+            if match := TRACEBACK.search(text):
+                problems.append(f"{name}: traceback:\n" + text[match.start():][:4000])
         return problems
 
 

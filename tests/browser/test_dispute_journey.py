@@ -23,6 +23,10 @@ def test_dispute_resolved_with_a_full_refund(people):
     page.locator("#gig-filters").get_by_role("searchbox", name="Search gigs").type("javascript bugs", delay=20)
     page.wait_for_url(re.compile(r".*/gigs\?.*q=javascript"))
     expect(page.locator(".gig-card")).to_have_count(1)
+    # The spinner is styled by app.css: htmx was told not to inject its inline <style>
+    # (the CSP would refuse it; the checker reports any such violation).
+    assert page.evaluate("htmx.config.includeIndicatorStyles") is False
+    expect(page.locator("#results-loading")).to_be_hidden()
     buyer.check("live search results")
     page.locator(".gig-card").get_by_role("link", name=GIG).click()
     expect(page.get_by_role("heading", name=GIG, level=1)).to_be_visible()

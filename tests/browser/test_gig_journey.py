@@ -12,7 +12,7 @@ from .flows import (act_with_note, banner_png, become_seller, checkout_gig, make
 
 
 def create_gig(seller, title: str):
-    """The gig editor: overview, description, two packages, an extra, a question, images."""
+    """The gig editor: overview, description, three packages, an extra, a question, five images."""
     page = seller.page
     page.get_by_role("link", name="+ New gig").click()
     expect(page.get_by_role("heading", name="New gig")).to_be_visible()
@@ -36,6 +36,14 @@ def create_gig(seller, title: str):
     standard.get_by_label("Price (USD)").fill("90")
     standard.get_by_label("Delivery (days)").fill("5")
     standard.get_by_label("Revisions").select_option("unlimited")
+    page.get_by_role("button", name="+ Add Premium").click()
+    premium = page.locator("#package-premium")
+    expect(premium.get_by_label("Package name")).to_be_visible()
+    premium.get_by_label("Package name").fill("Brand book")
+    premium.get_by_label("What's included").fill("The full kit plus a twelve-page brand book")
+    premium.get_by_label("Price (USD)").fill("180")
+    premium.get_by_label("Delivery (days)").fill("10")
+    premium.get_by_label("Revisions").select_option("5")
     page.get_by_role("button", name="+ Add extra").click()
     extra = page.locator("#extras-rows .extra-row").last
     expect(extra.get_by_label("Extra", exact=True)).to_be_visible()
@@ -46,10 +54,10 @@ def create_gig(seller, title: str):
     question = page.locator("#question-rows .question-row").last
     expect(question.get_by_label("Question", exact=True)).to_be_visible()
     question.get_by_label("Question", exact=True).fill("What is your business called?")
-    page.get_by_label("Add images").set_input_files([
-        {"name": "cover.png", "mimeType": "image/png", "buffer": banner_png(title)},
-        {"name": "sample.png", "mimeType": "image/png", "buffer": banner_png("Sample", color=(40, 60, 140))},
-    ])
+    page.get_by_label("Add images").set_input_files(
+        [{"name": "cover.png", "mimeType": "image/png", "buffer": banner_png(title)}]
+        + [{"name": f"sample-{n}.png", "mimeType": "image/png", "buffer": banner_png(f"Sample {n}", color=color)}
+           for n, color in enumerate([(40, 60, 140), (140, 60, 40), (90, 40, 120), (30, 100, 130)], start=1)])
     seller.check("gig editor filled in")
     page.get_by_role("button", name="Save draft").click()
     expect(page.get_by_text("Gig saved.")).to_be_visible()

@@ -16,6 +16,8 @@ PLANT = {
     "inline style attribute": """() => { document.querySelector("main").insertAdjacentHTML("beforeend",
         '<p style="color: red">inline</p>'); }""",
     "console error": """() => console.error("planted console error")""",
+    "card image of the wrong shape": """() => { const img = document.querySelector("img.gig-media-card");
+        img.id = "planted-strip"; img.style.height = "600px"; }""",
     "nameless button": """() => { const b = document.createElement("button"); b.id = "planted-button";
         document.querySelector("main").append(b); }""",
 }
@@ -25,6 +27,7 @@ EXPECTED = {
     "sideways scroller": r"at 1280px div#planted-scroller .*scrolls sideways",
     "inline style attribute": r"CSP violation: .*style-src-attr",
     "console error": r"console error: planted console error",
+    "card image of the wrong shape": r"at 1280px img#planted-strip.gig-media.gig-media-card is \d+×600, not 16:10",
     "nameless button": r"axe critical button-name",
 }
 
@@ -49,3 +52,24 @@ def test_checker_allows_a_table_wrapper_to_scroll(people):
         t.innerHTML = "<tr><th scope='col'>Wide</th></tr><tr><td><a href='/'>table</a></td></tr>"; d.append(t);
         document.querySelector("main").append(d); }""")
     person.check("home page with a scrolling table wrapper")
+
+
+def test_log_check_finds_5xx_answers_and_tracebacks(tmp_path):
+    from .stack import Stack
+
+    logs = Stack(tmp_path)
+    try:
+        (tmp_path / "logs" / "web.log").write_text(
+            'access 200 "GET / HTTP/1.1" 3ms\naccess 404 "GET /nope HTTP/1.1" 2ms\n')
+        (tmp_path / "logs" / "worker.log").write_text("12:00:00 default: Job OK (1)\n")
+        assert logs.log_errors() == []
+        start = logs.log_sizes()
+        with open(tmp_path / "logs" / "web.log", "a") as web:
+            web.write('access 500 "POST /sell/products/new HTTP/1.1" 9ms\n')
+        with open(tmp_path / "logs" / "worker.log", "a") as worker:
+            worker.write("Traceback (most recent call last):\n  File \"job.py\"\nValueError: boom\n")
+        problems = logs.log_errors(start)
+        assert problems[0] == 'web: 500 POST /sell/products/new HTTP/1.1'
+        assert problems[1].startswith("worker: traceback:") and "ValueError: boom" in problems[1]
+    finally:
+        logs.stop()
