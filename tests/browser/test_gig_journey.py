@@ -92,7 +92,7 @@ def test_gig_from_listing_to_review(people, stack):
     # The seller's home now shows the live gig.
     seller.page.get_by_role("link", name="Selling").click()
     expect(seller.page.locator(".stat").filter(has_text="Live gigs")).to_contain_text("1")
-    seller.check("seller home with a live gig", screenshot="seller-home")
+    seller.check("seller home with a live gig")
 
     # A buyer finds it, orders the Full kit with the social media kit, and pays.
     buyer = people("Bea Buyer")
@@ -149,3 +149,8 @@ def test_gig_from_listing_to_review(people, stack):
     page.get_by_role("link", name=title).click()
     expect(page.locator("#reviews")).to_contain_text("Lovely logo, quick and friendly.")
     buyer.check("gig page with the review")
+
+    # The seller's home shows the completed order and the earnings waiting to clear.
+    seller.page.get_by_role("link", name="Selling").click()
+    expect(seller.page.get_by_role("link", name=f"#{order_id}")).to_be_visible()
+    seller.check("seller home after the order", screenshot="seller-home")
