@@ -160,6 +160,8 @@ class PageChecks:
 
     def _on_console(self, message):
         text = message.text
+        if text.startswith("Failed to load resource") and message.location.get("url") == self.page.url:
+            return  # the page's own status (a 404 page is meant to answer 404), not a broken resource
         if message.type == "error" or "Content Security Policy" in text:
             self._note(f"console {message.type}: {text}")
 
