@@ -2,7 +2,8 @@
 
 Run with `make test-browser` (or `pytest tests/browser`); `make test` leaves them out.
 Chromium is Debian's (`/usr/bin/chromium`), driven by Playwright for Python; never
-`playwright install`. Screenshots and process logs go to test-artifacts/browser/.
+`playwright install`. Screenshots and process logs go to test-artifacts/browser/ (emptied at
+the start of a run; BROWSER_ARTIFACTS=DIR puts them elsewhere).
 """
 from __future__ import annotations
 
@@ -85,9 +86,9 @@ class Person:
         self.password = PASSWORD
         self.context = context
         self.stack = stack
+        context.expose_binding("__tpReportCsp", lambda source, report: self.checks.on_csp_violation(report))
         self.page = context.new_page()
         self.checks = PageChecks(self.page, base_url=stack.base_url, artifacts=artifacts, owner=self.slug)
-        context.expose_binding("__tpReportCsp", lambda source, report: self.checks.on_csp_violation(report))
 
     def url(self, path: str) -> str:
         return self.stack.base_url + path

@@ -149,7 +149,7 @@ def open_order(person, order_id: int):
 def act_with_note(person, action: str, note: str, status: str):
     """An order action whose panel asks for words (revision, dispute): open, write, send."""
     page = person.page
-    actions = page.get_by_role("region", name="Actions") if page.get_by_role("region", name="Actions").count() else page
+    actions = page.get_by_role("region", name="Actions")
     actions.locator("summary", has_text=action).click()
     panel = actions.locator("details[open]")
     panel.get_by_role("textbox").fill(note)

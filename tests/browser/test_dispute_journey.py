@@ -20,7 +20,7 @@ def test_dispute_resolved_with_a_full_refund(people):
     page.get_by_role("link", name="Browse", exact=True).click()
     expect(page.get_by_role("heading", name="Find the right service")).to_be_visible()
     buyer.check("listing")
-    page.locator("#gig-filters").get_by_role("searchbox", name="Search gigs").type("javascript bugs", delay=20)
+    page.locator("#gig-filters").get_by_role("searchbox", name="Search gigs").press_sequentially("javascript bugs", delay=20)
     page.wait_for_url(re.compile(r".*/gigs\?.*q=javascript"))
     expect(page.locator(".gig-card")).to_have_count(1)
     # The spinner is styled by app.css: htmx was told not to inject its inline <style>

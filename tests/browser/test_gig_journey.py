@@ -2,7 +2,6 @@
 the order through requirements, a delivery, a revision, acceptance and a review."""
 from __future__ import annotations
 
-import re
 import uuid
 
 from playwright.sync_api import expect
