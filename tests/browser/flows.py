@@ -140,9 +140,12 @@ def submit_requirements(person, answers: dict[str, str]):
 
 
 def open_order(person, order_id: int):
-    """The order page, as each party reaches it (the order links on their own pages)."""
+    """The order page, fresh: reloaded when the person has it open, else opened by its link."""
     page = person.page
-    page.goto(person.url(f"/orders/{order_id}"))
+    if page.url == person.url(f"/orders/{order_id}"):
+        page.reload()
+    else:
+        page.goto(person.url(f"/orders/{order_id}"))
     expect(page.get_by_role("region", name="Requirements")).to_be_visible()
 
 
