@@ -13,6 +13,7 @@ and tracebacks.
 from __future__ import annotations
 
 import base64
+import ctypes
 import os
 import re
 import secrets
@@ -34,9 +35,23 @@ from app.devredis import server_args
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-# A 5xx in gunicorn's access log (format below) or a traceback anywhere in the web log.
+# A 5xx in gunicorn's access log (format below); a traceback in the web or worker log.
 ACCESS_5XX = re.compile(r'^access (5\d\d) "([^"]*)"', re.MULTILINE)
 TRACEBACK = re.compile(r"^Traceback \(most recent call last\)|unhandled error on", re.MULTILINE)
+
+
+try:  # resolved here, in the parent: the child between fork and exec only calls it
+    _PRCTL = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+except OSError:
+    _PRCTL = None
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child, before exec: receive SIGTERM when the test run dies, even by SIGKILL,
+    so no web, worker or sandbox process outlives it (Linux; a no-op elsewhere)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -111,7 +126,7 @@ class Stack:
         log_file = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
         popen = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log_file,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True)
+                                 start_new_session=True, preexec_fn=_die_with_parent)
         process = Process(name, popen, log_path, log_file)
         self.processes.append(process)
         return process
