@@ -42,7 +42,7 @@ test: install-dev
 # never `playwright install`) against the real stack on free ports. PostgreSQL when
 # TEST_DATABASE_URL is set. Screenshots and logs: test-artifacts/browser/.
 test-browser: install-dev
-	$(BIN)/pytest tests/browser $(PYTEST_ARGS)
+	ROUTE_COVERAGE=off $(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

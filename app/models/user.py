@@ -49,12 +49,18 @@ class User(UserMixin, db.Model):
     __hash__ = object.__hash__
 
     @property
-    def seller_company(self):
-        """The seller company this user belongs to, if any."""
+    def seller_membership(self):
+        """This user's membership (company and role) of a seller company, if any."""
         for membership in self.memberships:
             if membership.company.kind == "seller":
-                return membership.company
+                return membership
         return None
+
+    @property
+    def seller_company(self):
+        """The seller company this user belongs to, if any."""
+        membership = self.seller_membership
+        return membership.company if membership is not None else None
 
     def __repr__(self):
         return f"<User {self.id} {self.email}>"
