@@ -63,7 +63,7 @@ def create_gig(seller, title: str):
     expect(page.get_by_role("heading", name=title)).to_be_visible()
     seller.check("saved draft")
     page.get_by_role("button", name="Submit for review").click()
-    expect(page.get_by_text(f"“{title}” was sent for review.")).to_be_visible()
+    expect(page.get_by_text("Saved and sent for review.")).to_be_visible()
     seller.check("gig in review")
 
 
