@@ -2,16 +2,15 @@
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
-from app.models.types import UTCDateTime
+from app.models.mixins import CreatedAt
 from app.payments.gateway import new_idempotency_key
 
 KYC_STATUSES = ("unstarted", "pending", "verified", "failed")
 MEMBER_ROLES = ("owner", "admin", "member")
 
 
-class Company(db.Model):
+class Company(CreatedAt, db.Model):
     __tablename__ = "companies"
     __table_args__ = (
         CheckConstraint("kind IN ('platform', 'seller')", name="kind"),
@@ -44,7 +43,6 @@ class Company(db.Model):
     payouts_enabled: Mapped[bool] = mapped_column(default=False)
     platform_fee_bps: Mapped[int | None] = mapped_column()
     payout_minimum_cents: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
     parent = relationship("Company", remote_side=[id])
     members = relationship("CompanyMember", back_populates="company", lazy="selectin")
@@ -68,7 +66,7 @@ class Company(db.Model):
         return f"<Company {self.id} {self.kind} {self.slug}>"
 
 
-class CompanyMember(db.Model):
+class CompanyMember(CreatedAt, db.Model):
     __tablename__ = "company_members"
     __table_args__ = (
         UniqueConstraint("company_id", "user_id", name="uq_company_members_company_user"),
@@ -79,7 +77,6 @@ class CompanyMember(db.Model):
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
     company = relationship("Company", back_populates="members", lazy="joined")
     user = relationship("User", back_populates="memberships")

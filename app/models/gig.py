@@ -1,10 +1,12 @@
 """Gigs: a seller's service with basic/standard/premium packages, extras and questions."""
+from datetime import datetime
+
 from sqlalchemy import (JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
+from app.models.mixins import Timestamps
 from app.models.types import UTCDateTime
 from app.tenancy import TenantOwned
 
@@ -15,7 +17,7 @@ MIN_PRICE_CENTS, MAX_PRICE_CENTS = 500, 1_000_000
 MAX_IMAGES = 5
 
 
-class Gig(TenantOwned, db.Model):
+class Gig(TenantOwned, Timestamps, db.Model):
     __tablename__ = "gigs"
     __table_args__ = (
         CheckConstraint("status IN ('draft', 'review', 'published', 'rejected', 'paused')",
@@ -38,10 +40,8 @@ class Gig(TenantOwned, db.Model):
     rating_sum: Mapped[int] = mapped_column(default=0)
     rating_count: Mapped[int] = mapped_column(default=0)
     orders_completed: Mapped[int] = mapped_column(default=0)
-    submitted_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    published_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=now, onupdate=now)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     company = relationship("Company", lazy="joined")
     category = relationship("Category", lazy="joined")

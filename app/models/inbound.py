@@ -1,4 +1,6 @@
 """Webhook events received from Stripe and Whop, stored once before processing."""
+from datetime import datetime
+
 from sqlalchemy import JSON, CheckConstraint, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,9 +29,9 @@ class InboundEvent(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="received", index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    received_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    claimed_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    processed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def data_object(self):

@@ -1,9 +1,11 @@
 """Checkouts (a buyer's priced selection), orders (a gig purchase) and payments."""
+from datetime import datetime
+
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
+from app.models.mixins import CreatedAt, Timestamps
 from app.models.types import UTCDateTime
 from app.payments.gateway import new_idempotency_key
 from app.tenancy import TenantOwned
@@ -28,7 +30,7 @@ def _in(column, values):
     return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-class Checkout(db.Model):
+class Checkout(CreatedAt, db.Model):
     """The price snapshot a buyer agreed to; the webhook turns it into an order or membership."""
 
     __tablename__ = "checkouts"
@@ -65,9 +67,8 @@ class Checkout(db.Model):
     stripe_session_url: Mapped[str | None] = mapped_column(Text)
     # Committed before the session is created, so a retry asks Stripe for the same session.
     idempotency_key: Mapped[str] = idempotency_key_column()
-    expires_at: Mapped[object] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    completed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     buyer = relationship("User")
     gig = relationship("Gig")
@@ -78,7 +79,7 @@ class Checkout(db.Model):
         return self.status == "open" and moment >= self.expires_at
 
 
-class Order(TenantOwned, db.Model):
+class Order(TenantOwned, Timestamps, db.Model):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
@@ -105,21 +106,19 @@ class Order(TenantOwned, db.Model):
     delivery_days: Mapped[int] = mapped_column()
     revisions_allowed: Mapped[int | None] = mapped_column()  # None = unlimited
     revisions_used: Mapped[int] = mapped_column(default=0)
-    due_at: Mapped[object] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     is_late: Mapped[bool] = mapped_column(default=False)
-    delivered_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    completed_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    cleared_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    cancelled_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=now, onupdate=now)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     buyer = relationship("User")
     gig = relationship("Gig")
     company = relationship("Company")
 
 
-class Payment(TenantOwned, db.Model):
+class Payment(TenantOwned, CreatedAt, db.Model):
     """Money a buyer paid: one per checkout (gig or product) or subscription invoice."""
 
     __tablename__ = "payments"
@@ -146,4 +145,3 @@ class Payment(TenantOwned, db.Model):
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     stripe_charge_id: Mapped[str | None] = mapped_column(String(64), index=True)
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)

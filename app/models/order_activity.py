@@ -4,12 +4,14 @@ disputes, the buyer's review, and the email outbox that carries notifications ou
 Rows that belong to an order carry the seller's `company_id` (TenantOwned), so seller-side
 queries see only their own; buyers reach them through the order they placed.
 """
+from datetime import datetime
+
 from sqlalchemy import (JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
+from app.models.mixins import CreatedAt
 from app.models.types import UTCDateTime
 from app.tenancy import TenantOwned
 
@@ -17,7 +19,7 @@ ACTOR_ROLES = ("buyer", "seller", "admin", "system")
 EMAIL_STATUSES = ("pending", "sent", "failed")
 
 
-class OrderEvent(TenantOwned, db.Model):
+class OrderEvent(TenantOwned, CreatedAt, db.Model):
     """One line of an order's timeline: a status change (or a flag such as "late") and who did it."""
 
     __tablename__ = "order_events"
@@ -35,7 +37,6 @@ class OrderEvent(TenantOwned, db.Model):
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     note: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
     actor = relationship("User")
 
@@ -53,7 +54,7 @@ class OrderAnswer(TenantOwned, db.Model):
     answer: Mapped[str] = mapped_column(Text, default="")
 
 
-class OrderDelivery(TenantOwned, db.Model):
+class OrderDelivery(TenantOwned, CreatedAt, db.Model):
     """Work the seller handed over: a message and files; the latest one is the one under review."""
 
     __tablename__ = "order_deliveries"
@@ -64,12 +65,11 @@ class OrderDelivery(TenantOwned, db.Model):
     number: Mapped[int] = mapped_column()
     message: Mapped[str] = mapped_column(Text)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
     files = relationship("OrderFile", order_by="OrderFile.id", lazy="selectin")
 
 
-class OrderFile(TenantOwned, db.Model):
+class OrderFile(TenantOwned, CreatedAt, db.Model):
     """A file attached to the requirements or to a delivery; served to participants only."""
 
     __tablename__ = "order_files"
@@ -86,10 +86,9 @@ class OrderFile(TenantOwned, db.Model):
     storage_key: Mapped[str] = mapped_column(String(200))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     uploaded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
 
-class OrderMessage(TenantOwned, db.Model):
+class OrderMessage(TenantOwned, CreatedAt, db.Model):
     """A message in an order's conversation between buyer, seller (and admins)."""
 
     __tablename__ = "order_messages"
@@ -100,12 +99,11 @@ class OrderMessage(TenantOwned, db.Model):
     sender_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     sender_role: Mapped[str] = mapped_column(String(8))
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
     sender = relationship("User", lazy="joined")
 
 
-class OrderDispute(TenantOwned, db.Model):
+class OrderDispute(TenantOwned, CreatedAt, db.Model):
     """A dispute opened by a party (or by the card holder's bank through Stripe) and its outcome."""
 
     __tablename__ = "order_disputes"
@@ -127,11 +125,10 @@ class OrderDispute(TenantOwned, db.Model):
     resolution: Mapped[str | None] = mapped_column(String(16))
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     resolved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    resolved_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Review(TenantOwned, db.Model):
+class Review(TenantOwned, CreatedAt, db.Model):
     """A buyer's stars and words about a completed order (once), and the seller's one reply."""
 
     __tablename__ = "reviews"
@@ -147,13 +144,12 @@ class Review(TenantOwned, db.Model):
     rating: Mapped[int] = mapped_column()
     body: Mapped[str] = mapped_column(Text)
     reply: Mapped[str | None] = mapped_column(Text)
-    replied_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     buyer = relationship("User", lazy="joined")
 
 
-class OutgoingEmail(db.Model):
+class OutgoingEmail(CreatedAt, db.Model):
     """An email waiting to be sent (or sent) by the delivery job; written in the caller's transaction."""
 
     __tablename__ = "email_outbox"
@@ -170,5 +166,4 @@ class OutgoingEmail(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    sent_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

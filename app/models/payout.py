@@ -1,11 +1,13 @@
 """Refunds to buyers and payouts to sellers: each mirrors a Stripe object and a ledger transaction."""
 import secrets
+from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import now
 from app.extensions import db
+from app.models.mixins import CreatedAt
 from app.models.order import NEVER_REUSE_IDS, idempotency_key_column
 from app.models.types import UTCDateTime
 from app.tenancy import TenantOwned
@@ -19,7 +21,7 @@ def new_request_token():
     return secrets.token_urlsafe(16)
 
 
-class Refund(TenantOwned, db.Model):
+class Refund(TenantOwned, CreatedAt, db.Model):
     """A refund to the buyer. Written `pending` (with its key) and committed before Stripe is
     asked; `succeeded` once Stripe's refund is recorded in the ledger. At most one is pending
     per payment: a retry finishes that one instead of starting another."""
@@ -50,7 +52,6 @@ class Refund(TenantOwned, db.Model):
     action: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str] = mapped_column(Text, default="")
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
 
 class Payout(TenantOwned, db.Model):
@@ -78,4 +79,4 @@ class Payout(TenantOwned, db.Model):
     idempotency_key: Mapped[str] = idempotency_key_column()
     request_token: Mapped[str] = mapped_column(String(64), default=new_request_token)
     requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)

@@ -1,9 +1,11 @@
 """Digital products (one-time or subscription) and the memberships buyers hold in them."""
+from datetime import datetime
+
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
+from app.models.mixins import Timestamps
 from app.models.order import NEVER_REUSE_IDS
 from app.models.types import UTCDateTime
 from app.tenancy import TenantOwned
@@ -13,7 +15,7 @@ MEMBERSHIP_STATUSES = ("trialing", "active", "past_due", "canceled", "expired")
 ACCESS_STATUSES = ("trialing", "active", "past_due")
 
 
-class Product(TenantOwned, db.Model):
+class Product(TenantOwned, Timestamps, db.Model):
     __tablename__ = "products"
     __table_args__ = (
         CheckConstraint("billing IN ('one_time', 'month', 'year')", name="billing"),
@@ -30,8 +32,6 @@ class Product(TenantOwned, db.Model):
     billing: Mapped[str] = mapped_column(String(16), default="one_time")
     trial_days: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=now, onupdate=now)
 
     company = relationship("Company", lazy="joined")
 
@@ -40,7 +40,7 @@ class Product(TenantOwned, db.Model):
         return self.billing != "one_time"
 
 
-class Membership(TenantOwned, db.Model):
+class Membership(TenantOwned, Timestamps, db.Model):
     __tablename__ = "memberships"
     __table_args__ = (
         CheckConstraint(
@@ -58,10 +58,8 @@ class Membership(TenantOwned, db.Model):
     checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), unique=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     whop_membership_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    current_period_end: Mapped[object | None] = mapped_column(UTCDateTime)
-    canceled_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=now, onupdate=now)
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     product = relationship("Product", lazy="joined")
     buyer = relationship("User")

@@ -1,11 +1,11 @@
 """Column types shared by the models."""
-from datetime import timezone
+from datetime import datetime, timezone
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, returns aware UTC — identical on SQLite and PostgreSQL."""
 
     impl = DateTime

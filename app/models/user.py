@@ -1,16 +1,18 @@
 """People who sign in: buyers, sellers and admins."""
+from datetime import datetime
+
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
+from app.models.mixins import CreatedAt
 from app.models.types import UTCDateTime
 
 INTENTS = ("hire", "sell")
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, CreatedAt, db.Model):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("intent IN ('hire', 'sell')", name="intent"),)
 
@@ -21,8 +23,7 @@ class User(UserMixin, db.Model):
     intent: Mapped[str] = mapped_column(String(8), default="hire")
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    last_sign_in_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships = relationship("CompanyMember", back_populates="user", lazy="selectin")
 

@@ -1,9 +1,12 @@
 """Signed-in sessions: one row per sign-in, checked on every request (see app/session_auth.py)."""
+from datetime import datetime
+
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import now
 from app.extensions import db
+from app.models.mixins import CreatedAt
 from app.models.types import UTCDateTime
 
 SIGN_IN_METHODS = ("password", "sign_up", "whop")
@@ -16,7 +19,7 @@ def _quoted(values):
     return ", ".join(f"'{value}'" for value in values)
 
 
-class UserSession(db.Model):
+class UserSession(CreatedAt, db.Model):
     """A browser's signed-in session. The cookie holds a random token; only its SHA-256 is stored.
 
     Active while `revoked_at` is NULL, `expires_at` is in the future and the user is active.
@@ -38,10 +41,9 @@ class UserSession(db.Model):
     remember: Mapped[bool] = mapped_column(default=False)
     ip_address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(120))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    last_seen_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    expires_at: Mapped[object] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_reason: Mapped[str | None] = mapped_column(String(24))
 
     def is_active_at(self, moment):
