@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.clock import now
 from app.extensions import db
 from app.models.mixins import CreatedAt, Timestamps
-from app.models.types import UTCDateTime
+from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
 
 LICENSE_STATUSES = ("active", "suspended", "revoked")
@@ -29,7 +29,6 @@ class LicensePolicy(TenantOwned, Timestamps, db.Model):
         CheckConstraint(f"max_activations BETWEEN 1 AND {MAX_ACTIVATIONS_LIMIT}", name="max_activations"),
         CheckConstraint(f"duration_days IS NULL OR duration_days BETWEEN 1 AND {MAX_DURATION_DAYS}",
                         name="duration_days"),
-        CheckConstraint("key_format IN ('grouped', 'compact')", name="key_format"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,7 +37,7 @@ class LicensePolicy(TenantOwned, Timestamps, db.Model):
     max_activations: Mapped[int] = mapped_column(default=1)
     duration_days: Mapped[int | None] = mapped_column()
     key_prefix: Mapped[str] = mapped_column(String(6), default="TP")
-    key_format: Mapped[str] = mapped_column(String(16), default="grouped")
+    key_format: Mapped[str] = mapped_column(string_enum(KEY_FORMATS, "key_format"), default="grouped")
 
     product = relationship("Product")
 
@@ -48,7 +47,6 @@ class License(TenantOwned, Timestamps, db.Model):
 
     __tablename__ = "licenses"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'suspended', 'revoked')", name="status"),
         CheckConstraint(f"max_activations BETWEEN 1 AND {MAX_ACTIVATIONS_LIMIT}", name="max_activations"),
         CheckConstraint("activation_count >= 0", name="activation_count"),
         CheckConstraint("reset_count >= 0", name="reset_count"),
@@ -61,7 +59,7 @@ class License(TenantOwned, Timestamps, db.Model):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_encrypted: Mapped[str] = mapped_column(Text)
     key_hint: Mapped[str] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(string_enum(LICENSE_STATUSES, "status"), default="active")
     max_activations: Mapped[int] = mapped_column(default=1)
     activation_count: Mapped[int] = mapped_column(default=0)
     reset_count: Mapped[int] = mapped_column(default=0)

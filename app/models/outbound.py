@@ -1,13 +1,13 @@
 """Outbound webhooks: sellers' endpoints, the event outbox, one message per endpoint, attempts."""
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
 from app.extensions import db
 from app.models.mixins import CreatedAt, Timestamps
-from app.models.types import UTCDateTime
+from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
 
 MESSAGE_STATUSES = ("pending", "delivered", "failed")
@@ -53,7 +53,6 @@ class WebhookMessage(TenantOwned, CreatedAt, db.Model):
     __tablename__ = "webhook_messages"
     __table_args__ = (
         UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_messages_event_endpoint"),
-        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
         Index("ix_webhook_messages_due", "status", "next_attempt_at"),
         Index("ix_webhook_messages_endpoint_created", "endpoint_id", "created_at"),
     )
@@ -63,7 +62,7 @@ class WebhookMessage(TenantOwned, CreatedAt, db.Model):
     event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     event_type: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(string_enum(MESSAGE_STATUSES, "status"), default="pending")
     attempt_count: Mapped[int] = mapped_column(default=0)
     retry_index: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

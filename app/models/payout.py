@@ -9,11 +9,13 @@ from app.clock import now
 from app.extensions import db
 from app.models.mixins import CreatedAt
 from app.models.order import NEVER_REUSE_IDS, idempotency_key_column
-from app.models.types import UTCDateTime
+from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
 
 
 PENDING = text("status = 'pending'")
+REFUND_STATUSES = ("pending", "succeeded", "failed")
+PAYOUT_STATUSES = ("pending", "paid", "failed")
 
 
 def new_request_token():
@@ -30,7 +32,6 @@ class Refund(TenantOwned, CreatedAt, db.Model):
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount"),
         CheckConstraint("seller_share_cents + fee_returned_cents = amount_cents", name="split"),
-        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
         Index("uq_refunds_idempotency_key", "idempotency_key", unique=True),
         Index("uq_refunds_pending_payment", "payment_id", unique=True,
               sqlite_where=PENDING, postgresql_where=PENDING),
@@ -45,7 +46,7 @@ class Refund(TenantOwned, CreatedAt, db.Model):
     fee_returned_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(300), default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(string_enum(REFUND_STATUSES, "status"), default="pending")
     stripe_refund_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str] = idempotency_key_column()
     # The order action this refund is part of, and its note: what finishing it later must do.
@@ -63,7 +64,6 @@ class Payout(TenantOwned, db.Model):
     __tablename__ = "payouts"
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount"),
-        CheckConstraint("status IN ('pending', 'paid', 'failed')", name="status"),
         Index("uq_payouts_idempotency_key", "idempotency_key", unique=True),
         Index("uq_payouts_company_request_token", "company_id", "request_token", unique=True),
         Index("uq_payouts_pending_company", "company_id", unique=True,
@@ -74,7 +74,7 @@ class Payout(TenantOwned, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(string_enum(PAYOUT_STATUSES, "status"), default="pending")
     stripe_transfer_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str] = idempotency_key_column()
     request_token: Mapped[str] = mapped_column(String(64), default=new_request_token)

@@ -2,25 +2,24 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.mixins import CreatedAt
-from app.models.types import UTCDateTime
+from app.models.types import UTCDateTime, string_enum
 
 INTENTS = ("hire", "sell")
 
 
 class User(UserMixin, CreatedAt, db.Model):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("intent IN ('hire', 'sell')", name="intent"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(80))
-    intent: Mapped[str] = mapped_column(String(8), default="hire")
+    intent: Mapped[str] = mapped_column(string_enum(INTENTS, "intent", 8), default="hire")
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,25 +7,24 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.mixins import CreatedAt
-from app.models.types import UTCDateTime
+from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
+
+IDENTITY_ORIGINS = ("oauth", "iframe", "webhook")
+WHOP_PAYMENT_STATUSES = ("succeeded", "refunded")
 
 
 class WhopIdentity(CreatedAt, db.Model):
     """One Whop account linked to one Tradepost user (either side at most once)."""
 
     __tablename__ = "whop_identities"
-    __table_args__ = (
-        CheckConstraint("created_via IN ('oauth', 'iframe', 'webhook')", name="created_via"),
-    )
-
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     whop_user_id: Mapped[str] = mapped_column(String(64), unique=True)
     username: Mapped[str | None] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(254))
     # How the identity first appeared; "iframe" and "webhook" ones own a user made for them.
-    created_via: Mapped[str] = mapped_column(String(16))
+    created_via: Mapped[str] = mapped_column(string_enum(IDENTITY_ORIGINS, "created_via"))
     # Fernet-encrypted; rotated on every refresh.
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -63,17 +62,14 @@ class WhopPayment(TenantOwned, CreatedAt, db.Model):
     """A Whop payment for a linked product, kept so a later refund finds its membership."""
 
     __tablename__ = "whop_payments"
-    __table_args__ = (
-        CheckConstraint("status IN ('succeeded', 'refunded')", name="status"),
-        CheckConstraint("amount_cents >= 0", name="amount"),
-    )
+    __table_args__ = (CheckConstraint("amount_cents >= 0", name="amount"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     whop_payment_id: Mapped[str] = mapped_column(String(64), unique=True)
     membership_id: Mapped[int | None] = mapped_column(ForeignKey("memberships.id"), index=True)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16), default="succeeded")
+    status: Mapped[str] = mapped_column(string_enum(WHOP_PAYMENT_STATUSES, "status"), default="succeeded")
 
 
 class MemberPost(TenantOwned, CreatedAt, db.Model):
