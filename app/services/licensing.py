@@ -4,8 +4,7 @@ seller's and buyer's management actions.
 Keys look like `TP-XXXXX-XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`: a seller-chosen prefix and 30
 characters of Crockford base32 (`0-9A-Z` without I, L, O, U), 150 bits from `secrets`. Lookups
 normalise what a person typed (case, dashes, spaces; O→0, I/L→1) and hash it with sha256; the
-hash is unique in the database. The key itself is kept Fernet-encrypted with a key derived from
-SECRET_KEY, so buyers and sellers can read it in their pages while a copy of the database alone
+hash is unique in the database. The key itself is kept encrypted (app/crypto.py), so buyers and sellers can read it in their pages while a copy of the database alone
 (a backup, a replica) reveals no usable key.
 
 Hot path (validate, activate): one indexed SELECT of the license by hash, one of the activation
@@ -23,16 +22,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from app.clock import now
 from app.config import ConfigError
+from app.crypto import DecryptionError, decrypt, encrypt
 from app.extensions import db
 from app.inputs import parse_whole_number
 from app.models import AuditEvent, License, LicenseActivation, LicensePolicy, Membership, Product, User
@@ -121,25 +119,12 @@ def hash_key(raw):
     return hashlib.sha256(normalised.encode()).hexdigest() if normalised else None
 
 
-_fernets = {}
-
-
-def _fernet():
-    secret = current_app.config["SECRET_KEY"]
-    fernet = _fernets.get(secret)
-    if fernet is None:
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tradepost-license-keys",
-                       info=b"fernet").derive(secret.encode())
-        fernet = _fernets[secret] = Fernet(base64.urlsafe_b64encode(derived))
-    return fernet
-
-
 def license_key(license):
     """The plain key of `license`, for its buyer's and seller's pages."""
     try:
-        return _fernet().decrypt(license.key_encrypted.encode()).decode()
-    except InvalidToken:
-        raise RuntimeError(f"license {license.id}: key cannot be decrypted (SECRET_KEY changed?)") from None
+        return decrypt(license.key_encrypted)
+    except DecryptionError as exc:
+        raise DecryptionError(f"license {license.id}: {exc}") from None
 
 
 def masked_key(license):
@@ -280,7 +265,7 @@ def issue_license_for_membership(membership):
     license = License(
         company_id=membership.company_id, product_id=membership.product_id,
         membership_id=membership.id, buyer_id=membership.buyer_id, key_hash=hash_key(key),
-        key_encrypted=_fernet().encrypt(key.encode()).decode(), key_hint=key[-GROUP:],
+        key_encrypted=encrypt(key), key_hint=key[-GROUP:],
         status="active", max_activations=policy.max_activations, activation_count=0,
         expires_at=issued + timedelta(days=policy.duration_days) if policy.duration_days else None,
         access_ends_at=_access_end(membership), created_at=issued,

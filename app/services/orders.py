@@ -24,6 +24,7 @@ from app.clock import now
 from app.extensions import db
 from app.models import (CompanyMember, Gig, Order, OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
                         Payment, User)
+from app.money import format_money
 from app.services import storage
 from app.payments import get_gateway
 from app.services.escrow import (RefundError, pending_refund, prepare_refund, record_external_refund,
@@ -362,7 +363,8 @@ def _prepare_partial(order, actor, params):
     refundable = refundable_cents(payment) if payment else 0
     amount = params.amount_cents
     if not isinstance(amount, int) or not 0 < amount < refundable:
-        raise OrderInputError({"amount": f"Refund between 0.01 and {(refundable - 1) / 100:,.2f} "
+        raise OrderInputError({"amount": f"Refund between {format_money(1, order.currency)} and "
+                                          f"{format_money(refundable - 1, order.currency)} "
                                           "(use a full refund for everything)."})
     return params
 

@@ -8,12 +8,9 @@ on the "webhooks" queue. The database, not Redis, is the source of truth: a swee
 committed events that were never dispatched and messages whose delivery is overdue (a lost
 job, a worker killed mid-request), and a lease on each message makes duplicate jobs harmless.
 
-Secrets are Standard Webhooks `whsec_` secrets, stored encrypted with Fernet under a key
-derived from SECRET_KEY by HKDF-SHA256 (changing SECRET_KEY makes them unreadable: rotate the
-endpoints' secrets afterwards).
+Secrets are Standard Webhooks `whsec_` secrets, stored encrypted (app/crypto.py).
 """
 import base64
-import functools
 import ipaddress
 import json
 import logging
@@ -28,9 +25,6 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpx
-from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import event as sa_event
 from sqlalchemy import delete, func, insert, or_, select, update
@@ -38,6 +32,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from app.clock import now
+from app.crypto import decrypt, encrypt
 from app.extensions import db
 from app.models import CompanyMember, OutboxEvent, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from app.services.audit import record_audit_event
@@ -138,28 +133,9 @@ def generate_secret():
     return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def _fernet():
-    return _fernet_for(current_app.config["SECRET_KEY"])
-
-
-@functools.lru_cache(maxsize=4)
-def _fernet_for(secret_key):
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tradepost-webhook-secrets",
-               info=b"fernet").derive(secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
-def _encrypt(secret):
-    return _fernet().encrypt(secret.encode()).decode()
-
-
-def _decrypt(token):
-    return _fernet().decrypt(token.encode()).decode()
-
-
 def endpoint_secret(endpoint):
     """The endpoint's current signing secret in clear, for the owner's "reveal"."""
-    return _decrypt(endpoint.secret_encrypted)
+    return decrypt(endpoint.secret_encrypted)
 
 
 def signing_secrets(endpoint, at=None):
@@ -169,9 +145,9 @@ def signing_secrets(endpoint, at=None):
 
 
 def _active_secrets(current, previous, previous_expires_at, at):
-    result = [_decrypt(current)]
+    result = [decrypt(current)]
     if previous and previous_expires_at and previous_expires_at > at:
-        result.append(_decrypt(previous))
+        result.append(decrypt(previous))
     return result
 
 
@@ -179,7 +155,7 @@ def rotate_endpoint_secret(endpoint, actor=None):
     """Give the endpoint a new secret; the old one keeps signing alongside it for 24 hours."""
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted
     endpoint.previous_secret_expires_at = now() + ROTATION_OVERLAP
-    endpoint.secret_encrypted = _encrypt(generate_secret())
+    endpoint.secret_encrypted = encrypt(generate_secret())
     record_audit_event("webhook.secret_rotated", actor=actor, company=endpoint_company(endpoint),
                        subject=endpoint)
     db.session.flush()
@@ -301,7 +277,7 @@ def create_endpoint(company, url, description="", event_types=(), enabled=True, 
     url, description, event_types = _clean_endpoint_input(url, description, event_types)
     endpoint = WebhookEndpoint(company_id=company.id, url=url, description=description,
                                event_types=event_types, enabled=bool(enabled),
-                               secret_encrypted=_encrypt(generate_secret()))
+                               secret_encrypted=encrypt(generate_secret()))
     db.session.add(endpoint)
     db.session.flush()
     record_audit_event("webhook.endpoint_created", actor=actor, company=company, subject=endpoint,

@@ -20,6 +20,7 @@ from app.extensions import db
 from app.models import (Membership, Order, Payment, Product, WhopCompanyLink, WhopPayment,
                         WhopProductLink)
 from app.models.product import ACCESS_STATUSES
+from app.money import to_minor
 from app.services.audit import record_audit_event
 from app.services.inbound import handles
 from app.services.whop_accounts import ensure_whop_user, find_identity
@@ -280,9 +281,10 @@ def sync_whop_membership(data, activated):
     return _upsert_membership(link, buyer, data["id"], status)
 
 
-def _cents(amount):
+def _cents(amount, currency):
+    """Whop's decimal amount (19.99) in minor units of `currency`; 0 when it is not a number."""
     try:
-        return max(int((Decimal(str(amount)) * 100).quantize(Decimal(1))), 0)
+        return max(to_minor(Decimal(str(amount)), currency), 0)
     except (InvalidOperation, TypeError, ValueError):
         return 0
 
@@ -302,10 +304,11 @@ def record_whop_payment(data):
     if buyer is not None and whop_membership.get("id"):
         status = _ACTIVE_WHOP_STATUSES.get((whop_membership.get("status") or "").lower(), "active")
         membership = _upsert_membership(link, buyer, whop_membership["id"], status)
+    currency = (data.get("currency") or "usd")[:3].lower()
     payment = WhopPayment(company_id=link.company_id, whop_payment_id=data["id"],
                           membership_id=membership.id if membership else None,
-                          amount_cents=_cents(data.get("total")),
-                          currency=(data.get("currency") or "usd")[:3].lower())
+                          amount_cents=_cents(data.get("total"), currency),
+                          currency=currency)
     db.session.add(payment)
     db.session.flush()
     return payment
@@ -318,7 +321,7 @@ def record_whop_refund(data):
                                 .execution_options(skip_tenant_scope=True)) if whop_payment_id else None
     if payment is None or payment.status == "refunded":
         return payment
-    if _cents(data.get("amount")) < payment.amount_cents:
+    if _cents(data.get("amount"), payment.currency) < payment.amount_cents:
         return payment
     payment.status = "refunded"
     if payment.membership_id is not None:
