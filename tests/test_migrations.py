@@ -8,7 +8,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import db
-from tests.conftest import make_test_config
+from tests.database import make_test_config
 
 
 @pytest.fixture
