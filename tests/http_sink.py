@@ -25,14 +25,16 @@ HANG_TIMEOUT = 30.0
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log(self, type, message, *args):  # noqa: A002 - werkzeug's signature
+    """Logs errors, not every request."""
+
+    def log_request(self, code="-", size="-"):
         pass
 
 
 @contextmanager
 def serve_wsgi(app, port=0):
-    """Serve the WSGI `app` on 127.0.0.1:`port` (0: any free port) in a thread, quietly;
-    yields its base URL and shuts it down afterwards."""
+    """Serve the WSGI `app` on 127.0.0.1:`port` (0: any free port) in a thread; yields its base
+    URL and shuts the server down afterwards."""
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name=f"serve-{server.port}", daemon=True)
     thread.start()
@@ -73,6 +75,9 @@ class _Answer:
     def matches(self, request):
         return (self.times is None or self.times > 0) and self.path in (None, request.path) and (
             self.when is None or self.when(request))
+
+
+_OK = _Answer(200, "ok", {}, None, None, None, False)
 
 
 class HttpSink:
@@ -128,20 +133,22 @@ class HttpSink:
     def __call__(self, environ, start_response):
         request = Request(environ)
         received = Received(request.method, request.path, dict(request.headers), request.get_data())
+        answer = self._take_answer(received)
+        if answer is None and self.app is not None:
+            return self._pass_to_app(received, environ, start_response)
+        answer = answer or _OK
+        received.status = answer.status
+        self._record(received)
+        if answer.hang:
+            self._released.wait(HANG_TIMEOUT)
+        return Response(answer.body, status=answer.status, headers=answer.headers)(environ, start_response)
+
+    def _take_answer(self, received):
         with self._condition:
             answer = next((a for a in self._answers if a.matches(received)), None)
             if answer is not None and answer.times is not None:
                 answer.times -= 1
-        if answer is None and self.app is not None:
-            return self._pass_to_app(received, environ, start_response)
-        if answer is not None:
-            received.status = answer.status
-        self._record(received)
-        if answer is None:
-            return Response("ok")(environ, start_response)
-        if answer.hang:
-            self._released.wait(HANG_TIMEOUT)
-        return Response(answer.body, status=answer.status, headers=answer.headers)(environ, start_response)
+            return answer
 
     def _pass_to_app(self, received, environ, start_response):
         environ["wsgi.input"] = io.BytesIO(received.body)  # the sink has read the body

@@ -12,7 +12,7 @@ from app.models import (Checkout, InboundEvent, LedgerTransaction, Membership, O
 from app.payments import get_gateway
 from app.services.checkout import complete_checkout
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
-from tests.factories import LOGO_GIG, make_connected_account, make_gig, make_product, make_seller, make_user
+from tests.factories import make_logo_shop, make_product
 from tests.forms import pay_hosted_checkout, post_form, sign_in_as
 from tests.waiting import wait_for_inbound
 from tests.webhook_signing import stripe_signed
@@ -23,14 +23,11 @@ pytestmark = pytest.mark.committed
 @pytest.fixture
 def shop(app, sandbox):
     with app.app_context():
-        _, company = make_seller("seller@example.com")
-        make_connected_account(sandbox, company)
-        gig = make_gig(company, slug="logo-design", **LOGO_GIG)
-        one_time = make_product(company, "icon-pack", "one_time", 2900)
-        monthly = make_product(company, "pro-plugin", "month", 1250)
-        buyer = make_user("buyer@example.com")
-        return {"company_id": company.id, "gig_id": gig.id, "extra_ids": [e.id for e in gig.extras],
-                "buyer_id": buyer.id, "one_time": one_time.slug, "monthly": monthly.slug}
+        shop = make_logo_shop(sandbox)
+        one_time = make_product(shop.company, "icon-pack", "one_time", 2900)
+        monthly = make_product(shop.company, "pro-plugin", "month", 1250)
+        return {"company_id": shop.company.id, "gig_id": shop.gig.id, "buyer_id": shop.buyer.id,
+                "extra_ids": [e.id for e in shop.gig.extras], "one_time": one_time.slug, "monthly": monthly.slug}
 
 
 @pytest.fixture

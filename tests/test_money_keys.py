@@ -24,8 +24,7 @@ from app.models import Checkout, Company, LedgerTransaction, Order, Payment, Pay
 from app.payments import get_gateway
 from app.services.ledger import company_balances, unbalanced_transactions
 from tests.database import truncate_all
-from tests.factories import (LOGO_GIG, answers_for, fund_available, make_connected_account, make_gig, make_seller,
-                             make_user)
+from tests.factories import LOGO_GIG, answers_for, fund_available, make_gig, make_logo_shop, make_user
 from tests.forms import buy_order, csrf_token, pay_hosted_checkout, post_form, sign_in_as
 from tests.waiting import wait_for_inbound
 
@@ -61,10 +60,7 @@ def transfers_at_stripe(app, account_id):
 def shop(app, sandbox):
     """A verified seller with a gig and an account in the sandbox, a buyer and an admin."""
     with app.app_context():
-        _, company = make_seller("seller@example.com")
-        make_connected_account(sandbox, company)
-        make_gig(company, slug="logo-design", **LOGO_GIG)
-        make_user("buyer@example.com")
+        company = make_logo_shop(sandbox).company
         make_user("admin@example.com", display_name="Ada Admin", is_admin=True)
         return {"company_id": company.id, "account_id": company.stripe_account_id}
 

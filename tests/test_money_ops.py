@@ -12,8 +12,8 @@ from app.models import Company, GigExtra, Order, Payment, Payout, Refund
 from app.payments import get_gateway
 from app.services.escrow import (RefundError, clear_pending_funds, escrow_remaining, prepare_refund, refund_order,
                                  release_escrow)
-from app.services.ledger import (account_balance, company_balances, unbalanced_transactions)
-from tests.factories import LOGO_GIG, fund_available, make_connected_account, make_gig, make_seller, make_user
+from app.services.ledger import account_balance, company_balances, unbalanced_transactions
+from tests.factories import fund_available, make_logo_shop
 from tests.forms import csrf_token, pay_hosted_checkout, post_form, sign_in_as
 from tests.waiting import wait_for_inbound
 
@@ -23,11 +23,8 @@ pytestmark = pytest.mark.committed
 @pytest.fixture
 def seller(app, sandbox):
     with app.app_context():
-        owner, company = make_seller("seller@example.com")
-        make_connected_account(sandbox, company)
-        make_gig(company, slug="logo-design", **LOGO_GIG)
-        make_user("buyer@example.com")
-        return {"company_id": company.id, "email": owner.email}
+        shop = make_logo_shop(sandbox)
+        return {"company_id": shop.company.id, "email": shop.owner.email}
 
 
 @pytest.fixture

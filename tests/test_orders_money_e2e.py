@@ -14,8 +14,7 @@ from app.extensions import db
 from app.models import Gig, LedgerTransaction, Order, OrderDispute, OrderEvent, Payment, Refund
 from app.payments import get_gateway, new_idempotency_key
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
-from tests.factories import (LOGO_GIG, PASSWORD, answers_for, make_cast, make_connected_account, make_gig, make_order,
-                             make_seller, make_user)
+from tests.factories import PASSWORD, answers_for, make_cast, make_logo_shop, make_order, make_user
 from tests.forms import buy_order, post_form, sign_in_as
 from tests.waiting import wait_for_inbound
 
@@ -28,10 +27,7 @@ SELLER_SHARE = TOTAL - FEE
 @pytest.fixture
 def shop(app, sandbox):
     with app.app_context():
-        _, company = make_seller("seller@example.com")
-        make_connected_account(sandbox, company)
-        make_gig(company, slug="logo-design", **LOGO_GIG)
-        make_user("buyer@example.com")
+        company = make_logo_shop(sandbox).company
         make_user("admin@example.com", display_name="Ada Admin", is_admin=True)
         return {"company_id": company.id}
 

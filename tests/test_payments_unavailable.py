@@ -16,8 +16,8 @@ from app.models import (AuditEvent, Checkout, Company, LedgerTransaction, Notifi
                         Payout, Refund)
 from app.payments import get_gateway
 from app.services.ledger import company_balances
-from tests.factories import (LOGO_GIG, fund_available, make_cast, make_connected_account, make_gig, make_order,
-                             make_product, make_seller, make_user)
+from tests.factories import (fund_available, make_cast, make_connected_account, make_logo_shop, make_order, make_product,
+                             make_seller)
 from tests.forms import post_form, sign_in_as
 
 CHARGED = "Payments are unavailable right now. Nothing was charged — please try again."
@@ -42,12 +42,9 @@ def html(response):
 @pytest.fixture
 def shop(db, own_sandbox):
     """A verified seller (account in the own sandbox) with a gig and a product, and a buyer."""
-    owner, company = make_seller("seller@example.com")
-    make_connected_account(own_sandbox.url, company)
-    make_gig(company, slug="logo-design", **LOGO_GIG)
-    make_product(company, "icon-pack", "one_time", 2900)
-    make_user("buyer@example.com")
-    return {"company_id": company.id, "owner": owner}
+    shop = make_logo_shop(own_sandbox.url)
+    make_product(shop.company, "icon-pack", "one_time", 2900)
+    return {"company_id": shop.company.id, "owner": shop.owner}
 
 
 # -- checkouts -----------------------------------------------------------------------------------

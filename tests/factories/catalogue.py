@@ -70,8 +70,8 @@ def make_gig(company=None, title="A gig", *, slug=None, status="published", desc
     for position, question in enumerate(questions):
         gig.questions.append(GigQuestion(company_id=company.id, position=position, **question))
     for position in range(images):
-        gig.images.append(GigImage(company_id=company.id, position=position, content_type="image/png",
-                                   storage_key=f"gigs/{number}-{position}.png", width=1280, height=800, size_bytes=1000))
+        gig.images.append(GigImage(company_id=company.id, position=position, content_type="image/png", width=1280,
+                                   height=800, size_bytes=1000, storage_key=f"gigs/{number}-{position}.png"))
     db.session.add(gig)
     db.session.commit()
     return gig

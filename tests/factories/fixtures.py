@@ -16,7 +16,7 @@ def make_user(db):
 @pytest.fixture
 def make_seller(db):
     """make_seller(email=None, title=None, *, kyc="verified", connected=False, company=None,
-    role="owner", ...) → (user, company)."""
+    role="owner", **user_columns) → (user, company)."""
     return people.make_seller
 
 

@@ -23,14 +23,14 @@ def make_user(email=None, password=PASSWORD, display_name=None, intent="hire", *
     return user
 
 
-def make_seller(email=None, title=None, *, kyc="verified", connected=False, stripe_account_id=None, fee_bps=None,
-                company=None, role="owner", **user_columns):
+def make_seller(email=None, title=None, *, kyc="verified", connected=False, company=None, role="owner",
+                **user_columns):
     """(user, company): a user (intent "sell") who owns a new seller company `title` whose KYC
     is `kyc` — or, given `company`, a user who joins it as `role` ("member", "admin"...).
 
-    connected=True: the company is a Stripe merchant as far as our rows go — payouts enabled,
-    `stripe_account_id` (default `acct_test_<id>`, an account the sandbox does not know) and
-    `fee_bps` (None: the platform's default fee). `user_columns` go to `make_user`.
+    connected=True: the company is a Stripe merchant as far as our rows go — payouts enabled
+    and a `stripe_account_id` ("acct_test_<id>", an account no sandbox knows; for a real one see
+    `make_connected_account`). `user_columns` go to `make_user`.
     """
     user = make_user(email, intent="sell", **user_columns)
     if company is not None:
@@ -40,8 +40,6 @@ def make_seller(email=None, title=None, *, kyc="verified", connected=False, stri
     company = create_seller_company(user, title or f"Studio {next(_numbers)}")
     company.kyc_status = kyc
     if connected:
-        company.payouts_enabled = True
-        company.stripe_account_id = stripe_account_id or f"acct_test_{company.id}"
-        company.platform_fee_bps = fee_bps
+        company.payouts_enabled, company.stripe_account_id = True, f"acct_test_{company.id}"
     db.session.commit()
     return user, company
