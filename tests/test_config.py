@@ -24,7 +24,11 @@ from app.config import TestConfig as _TestConfig  # not a test class
 from app.extensions import db as _db
 from app.logs import configure_logging
 from app.models import AuditEvent, InboundEvent, Order
-from tests.conftest import PASSWORD, free_port, make_test_config, post_form, wait_until
+from tests.database import make_test_config
+from tests.factories import PASSWORD
+from tests.forms import post_form
+from tests.processes import free_port
+from tests.waiting import wait_until
 from tests.webhook_signing import stripe_event, stripe_signed
 
 ROOT = Path(__file__).resolve().parents[1]

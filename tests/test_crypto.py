@@ -15,9 +15,8 @@ from app.models import License, WebhookEndpoint, WhopIdentity
 from app.services import outbound
 from app.services.licensing import license_key
 from app.services.whop_accounts import decrypt_token, encrypt_token
-from tests.buy_factories import PASSWORD
-from tests.conftest import post_form
-from tests.licensing_factories import make_licensed_shop
+from tests.factories import PASSWORD, make_licensed_shop
+from tests.forms import post_form
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 

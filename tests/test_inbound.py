@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from app.models import AuditEvent, Company, InboundEvent
 from app.services.companies import create_seller_company
 from app.services.inbound import HANDLERS, handles, process_inbound_event
-from tests.conftest import post_form
+from tests.forms import post_form
 from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
 
 VERIFIED_ACCOUNT = {"id": "acct_verified1", "object": "account", "charges_enabled": True,

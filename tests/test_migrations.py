@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from app import create_app
 from app.extensions import db
 from app.models import OrderDispute
-from tests.conftest import make_test_config
-from tests.order_factories import make_cast, make_order
+from tests.database import make_test_config
+from tests.factories import make_cast, make_order
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from flask import render_template_string
 
 from app.money import (format_amount, format_money, minor_digits, parse_amount_cents, to_major,
                        to_minor)
-from tests.browse_factories import make_category, make_gig, make_seller  # noqa: F401
 
 
 @pytest.mark.parametrize("cents, currency, shown", [
@@ -101,7 +100,7 @@ def test_money_filter_defaults_to_the_marketplace_currency(app, monkeypatch):
 
 
 def test_a_gig_page_in_a_zero_decimal_currency_shows_whole_yen(app, client, make_gig, monkeypatch):
-    gig = make_gig("Yen logo design", tiers=("basic",), extras=[("Source files", 1500)], price_cents=123450)
+    gig = make_gig(title="Yen logo design", tiers=("basic",), extras=[("Source files", 1500)], price_cents=123450)
     monkeypatch.setitem(app.config, "CURRENCY", "jpy")
     monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 0)
     page = client.get(f"/gigs/{gig.slug}").get_data(as_text=True)

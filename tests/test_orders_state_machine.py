@@ -16,14 +16,9 @@ from app.models.order import ORDER_STATUSES
 from app.services.ledger import company_balances, unbalanced_transactions
 from app.services.orders import (ACTIONS, PREVIOUS, ROLES, TRANSITIONS, Actor, OrderInputError, Params,
                                  TransitionRefused, allowed_actions, transition_order)
-from tests.order_factories import answers_for, make_cast, make_order, request_cancel_event
+from tests.factories import answers_for, make_cast, make_order, request_cancel_event
 
 COMBINATIONS = list(itertools.product(ORDER_STATUSES, ACTIONS, ROLES))
-
-
-@pytest.fixture
-def cast(db):
-    return make_cast()
 
 
 def actor_of(cast, role):

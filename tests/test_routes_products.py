@@ -8,15 +8,10 @@ from sqlalchemy import func, select
 
 from app.models import MemberFile, MemberPost, Product
 from app.tenancy import without_tenant
-from tests.buy_factories import make_product
-from tests.conftest import post_form
-from tests.sell_fixtures import make_seller  # noqa: F401  (fixture)
+from tests.factories import make_product
+from tests.forms import post_form
 
-
-@pytest.fixture(autouse=True)
-def uploads(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("uploads")
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from app.clock import now
 from app.extensions import db as _db
 from app.models import (InboundEvent, OrderEvent, OrderFile, OutboxEvent, OutgoingEmail, Payment, Payout,
                         Refund, UserSession, WebhookEndpoint, WebhookMessage, WhopIdentity, WhopPayment)
-from tests.licensing_factories import make_licensed_shop
-from tests.order_factories import make_cast, make_order
+from tests.factories import make_cast, make_licensed_shop, make_order
 
 ENUM_COLUMNS = sorted((table.name, column.name) for table in _db.metadata.tables.values()
                       for column in table.columns if isinstance(column.type, Enum))
