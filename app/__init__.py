@@ -160,7 +160,8 @@ def _register_security_headers(app):
 
 
 def _register_template_helpers(app):
-    from app.money import format_cents
+    from app.money import amount_input_filter, money_filter
 
-    app.jinja_env.filters["money"] = format_cents
+    app.jinja_env.filters["money"] = money_filter
+    app.jinja_env.filters["amount_input"] = amount_input_filter
     app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions

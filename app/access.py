@@ -31,13 +31,16 @@ def seller_required(view=None, *, roles=("owner", "admin", "member")):
         @wraps(view)
         @login_required
         def wrapped(*args, **kwargs):
-            company = current_user.seller_company
-            if company is None:
+            membership = current_user.seller_membership
+            if membership is None:
                 if request.method == "GET" and "sell.become" in current_app.view_functions:
                     return redirect(url_for("sell.become"))
                 abort(403)
-            if company.role_of(current_user) not in roles:
+            # The role from the user's own memberships: the company row may have been loaded
+            # elsewhere in this session without its members (listing cards raise-load them).
+            if membership.role not in roles:
                 abort(403)
+            company = membership.company
             g.company = company
             set_tenant(company.id)
             return view(*args, **kwargs)

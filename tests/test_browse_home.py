@@ -1,11 +1,10 @@
 """The home page: hero search, categories, popular and top-rated published gigs."""
-from tests.browse_factories import make_category, make_gig, make_seller  # noqa: F401
 
 
 def test_home_shows_categories_and_published_gigs(client, make_gig, make_category):
     make_category("writing", "Writing & Translation", position=2)
-    make_gig("Busy logo studio", orders=40, rating=(48, 10))
-    make_gig("Secret draft", status="draft", orders=99, rating=(50, 10))
+    make_gig(title="Busy logo studio", orders=40, rating=(48, 10))
+    make_gig(title="Secret draft", status="draft", orders=99, rating=(50, 10))
     response = client.get("/")
     assert response.status_code == 200
     page = response.get_data(as_text=True)

@@ -9,7 +9,7 @@ from app.models import AuditEvent, Company, InboundEvent
 from app.services.companies import create_seller_company
 from app.services.inbound import handle_inbound_event
 from app.services.inbound_handlers import HANDLERS
-from tests.conftest import post_form
+from tests.forms import post_form
 from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
 
 VERIFIED_ACCOUNT = {"id": "acct_verified1", "object": "account", "charges_enabled": True,

@@ -13,8 +13,8 @@ from app.clock import freeze, now
 from app.extensions import db
 from app.models import License, LicenseActivation
 from app.services.licensing import issuing, license_keys, public_api, records, seller_admin, signing
-from tests.licensing_factories import Api, make_licensed_shop, make_membership, make_policy
-from tests.buy_factories import make_buyer, make_product, make_seller
+from tests.factories import make_licensed_shop, make_membership, make_policy, make_product, make_seller, make_user
+from tests.license_api import LicenseApi
 
 KEY_PATTERN = re.compile(r"^TP(-[0-9A-HJKMNP-TV-Z]{5}){6}$")
 
@@ -26,7 +26,7 @@ def shop(db):
 
 @pytest.fixture
 def api(client):
-    return Api(client)
+    return LicenseApi(client)
 
 
 @pytest.fixture
@@ -290,7 +290,7 @@ def test_rate_limit_per_key_answers_429_with_retry_after(api, shop, client):
 
 
 def test_rate_limit_per_ip(api, client):
-    for n in range(99):  # the Api helper already spent one request on the public key
+    for n in range(99):  # the LicenseApi helper already spent one request on the public key
         key = f"TP-{n:05d}-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"
         assert client.post("/api/v1/licenses/validate", json={"key": key}).status_code == 200
     response = client.post("/api/v1/licenses/validate", json={"key": "TP-ZZZZZ-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"})
@@ -317,10 +317,10 @@ def test_api_needs_no_csrf_token_or_session(app, shop):
 
 
 def test_each_shop_issues_keys_in_its_own_prefix_and_format(db):
-    other_owner, other_company = make_seller("other@example.com", title="Other Shop")
+    other_owner, other_company = make_seller("other@example.com", title="Other Shop", connected=True)
     product = make_product(other_company, "other-tool")
     make_policy(product, key_prefix="OT", key_format="compact")
-    license = issuing.issue_license_for_membership(make_membership(product, make_buyer("b2@example.com")))
+    license = issuing.issue_license_for_membership(make_membership(product, make_user("b2@example.com")))
     assert license_keys.license_key(license).startswith("OT-") and license.company_id == other_company.id
 
 

@@ -10,13 +10,9 @@ from app.extensions import db
 from app.models import AuditEvent, CompanyMember, License, LicenseActivation, LicensePolicy
 from app.services.licensing import license_keys, public_api
 from app.services.accounts import register_user
-from tests.buy_factories import PASSWORD, make_buyer, make_product
-from tests.conftest import post_form
-from tests.licensing_factories import Api, make_licensed_shop, make_membership
-
-
-def sign_in_as(client, email):
-    assert post_form(client, "/signin", {"email": email, "password": PASSWORD}).status_code == 303
+from tests.factories import PASSWORD, make_licensed_shop, make_membership, make_product, make_user
+from tests.forms import post_form, sign_in_as
+from tests.license_api import LicenseApi
 
 
 @pytest.fixture
@@ -45,7 +41,7 @@ def reload(license_id):
 
 
 def test_seller_lists_and_searches_keys(seller, shop):
-    other_buyer = make_buyer("zed@example.com")
+    other_buyer = make_user("zed@example.com")
     make_membership(shop["product"], other_buyer)
     db.session.commit()
     page = seller.get("/sell/licenses").get_data(as_text=True)
@@ -75,7 +71,7 @@ def test_seller_key_page_shows_the_key_and_machines(seller, shop):
 
 def test_seller_actions_change_the_key_and_are_audited(seller, shop):
     license_id = shop["license"].id
-    api = Api(seller)
+    api = LicenseApi(seller)
     response = post_form(seller, f"/sell/licenses/{license_id}/suspend")
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/sell/licenses/{license_id}")
     assert api.validate(key=shop["key"])[1]["code"] == "SUSPENDED"
@@ -199,7 +195,7 @@ def test_buyer_sees_keys_and_frees_machines_three_times_a_month(client, shop):
 
 
 def test_buyers_cannot_touch_other_peoples_machines(client, shop):
-    make_buyer("intruder@example.com")
+    make_user("intruder@example.com")
     db.session.commit()
     sign_in_as(client, "intruder@example.com")
     assert "No license keys yet" in client.get("/account/licenses").get_data(as_text=True)

@@ -18,7 +18,7 @@ from app.models.order import ORDER_STATUSES
 from app.services.ledger import company_balances, unbalanced_transactions
 from app.services.orders import (ACTIONS, ROLES, TRANSITIONS, Actor, OrderInputError, Params, TransitionRefused,
                                  allowed_actions, transition_order)
-from tests.order_factories import answers_for, make_cast, make_order, request_cancel_event
+from tests.factories import answers_for, make_cast, make_order, request_cancel_event
 
 STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested", "completed",
             "cancel_requested", "cancelled", "disputed", "refunded")
@@ -87,11 +87,6 @@ EXPECTED_TRANSITIONS = {
 }
 
 COMBINATIONS = list(itertools.product(STATUSES, ACTION_NAMES, ROLE_NAMES))
-
-
-@pytest.fixture
-def cast(db):
-    return make_cast()
 
 
 def actor_of(cast, role):

@@ -4,11 +4,7 @@ in flight; the message's lease expires, the sweep re-queues it and a fresh worke
 Nothing is mocked: the worker is the `rq` CLI running a SimpleWorker against the test Redis
 and database, the receiver is a loopback HTTP server that holds the first request open.
 """
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -18,22 +14,8 @@ from app.models import WebhookMessage
 from app.services.outbound import endpoints, outbox, signing
 from app.services.companies import create_seller_company
 from app.tasks.outbound import sweep_outbound
-from tests.conftest import wait_until
-from tests.test_outbound_delivery import sink, sink_server  # noqa: F401  (fixtures)
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def start_worker(database_url, redis_url, *options):
-    """`rq worker` (SimpleWorker, not burst) on the webhooks queue, as production runs it;
-    `options` are extra `rq worker` flags (e.g. "--with-scheduler")."""
-    env = {**os.environ, "TRADEPOST_ENV": "test", "TEST_DATABASE_URL": database_url,
-           "REDIS_URL": redis_url, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
-           "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen(
-        [str(Path(sys.executable).parent / "rq"), "worker", "--worker-class", "rq.worker.SimpleWorker",
-         "--url", redis_url, *options, "webhooks"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+from tests.processes import start_worker
+from tests.waiting import wait_until
 
 
 @pytest.mark.committed
@@ -46,7 +28,7 @@ def test_worker_killed_mid_delivery_loses_nothing(app, database_url, redis_url, 
         endpoint = endpoints.create_endpoint(company, sink.url + "/slow")
         db.session.commit()
         secret = signing.endpoint_secret(endpoint)
-        sink.plan("/slow", "hang")
+        sink.respond_with(200, "ok after hanging", path="/slow", hang=True)
         worker = start_worker(database_url, redis_url)
         try:
             outbox.record_event(company.id, "order.completed", {"order_id": 5})

@@ -1,17 +1,12 @@
 """Outbound webhooks over real HTTP: a loopback sink receives signed deliveries; retries follow
 the schedule under a controllable clock; Retry-After, 410, rotation and SSRF refusals."""
-import json
 import socket
-import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from rq.job import Job
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from app import clock
 from app.models import Notification, OutboxEvent, WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -21,89 +16,6 @@ from app.queue import get_queue
 from app.tasks.outbound import sweep_outbound
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict
-    body: bytes
-    at: datetime = None  # wall-clock arrival (the real clock, not app.clock)
-
-    @property
-    def payload(self):
-        return json.loads(self.body)
-
-
-class Sink:
-    """A loopback webhook receiver. `plan(path, *answers)` scripts its next answers on a path:
-    (status, headers, body) tuples, or "hang" to hold the request until `release()`."""
-
-    def __init__(self):
-        self.received = []
-        self.plans = {}
-        self.condition = threading.Condition()
-        self.released = threading.Event()
-        self.url = ""
-
-    def reset(self):
-        with self.condition:
-            self.received.clear()
-            self.plans.clear()
-            self.released.clear()
-
-    def plan(self, path, *answers):
-        self.plans[path] = list(answers)
-
-    def release(self):
-        self.released.set()
-
-    def __call__(self, environ, start_response):
-        request = Request(environ)
-        body = request.get_data()
-        with self.condition:
-            self.received.append(Received(request.path, dict(request.headers), body,
-                                          datetime.now(timezone.utc)))
-            self.condition.notify_all()
-            plan = self.plans.get(request.path) or []
-            answer = plan.pop(0) if plan else (200, {}, "ok")
-        if answer == "hang":
-            self.released.wait(30)
-            answer = (200, {}, "ok after hanging")
-        status, headers, text = answer
-        return Response(text, status=status, headers=headers)(environ, start_response)
-
-    def on(self, path):
-        return [r for r in self.received if r.path == path]
-
-    def wait_for(self, path, count=1, timeout=10.0):
-        with self.condition:
-            ok = self.condition.wait_for(lambda: len(self.on(path)) >= count, timeout)
-        assert ok, f"sink got {len(self.on(path))} requests on {path}, wanted {count}"
-        return self.on(path)
-
-
-@pytest.fixture(scope="module")
-def sink_server():
-    sink = Sink()
-    server = make_server("127.0.0.1", 0, sink, threaded=True)
-    sink.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name="webhook-sink", daemon=True)
-    thread.start()
-    yield sink
-    sink.release()
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-@pytest.fixture
-def sink(sink_server, app, monkeypatch):
-    """The loopback sink, with private networks allowed for this test only."""
-    sink_server.reset()
-    monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS", True)
-    yield sink_server
-    sink_server.release()
 
 
 @pytest.fixture
@@ -182,7 +94,7 @@ def test_rolled_back_transaction_sends_nothing(db, sink, seller, make_endpoint, 
     sweep_outbound()
     assert run_jobs() == 0
     assert db.session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
-    assert sink.received == []
+    assert sink.requests == []
 
 
 def test_sweep_dispatches_a_committed_event_whose_enqueue_was_lost(db, sink, seller, make_endpoint,
@@ -228,7 +140,7 @@ def test_message_for_an_endpoint_disabled_meanwhile_is_not_sent(db, sink, seller
     assert deliver_message(message_id) == "not sent"
     message = only_message(db)
     assert (message.status, message.last_error) == ("failed", "Not sent: the endpoint is disabled.")
-    assert sink.received == []
+    assert sink.requests == []
 
 
 def test_other_companies_endpoints_never_receive(db, sink, seller, make_endpoint, make_user, run_jobs):
@@ -243,7 +155,7 @@ def test_other_companies_endpoints_never_receive(db, sink, seller, make_endpoint
 def test_failures_are_retried_on_the_schedule(db, sink, seller, make_endpoint, run_jobs, frozen):
     endpoint = make_endpoint(seller)
     secret = signing.endpoint_secret(endpoint)
-    sink.plan("/hook", *[(500, {}, "boom")] * 8)
+    sink.respond_with(500, "boom", path="/hook", times=8)
     commit_event(db, seller)
     run_jobs()
     queue = get_queue("webhooks")
@@ -273,8 +185,8 @@ def test_failures_are_retried_on_the_schedule(db, sink, seller, make_endpoint, r
 
 def test_retry_after_is_honoured_on_429_and_503(db, sink, seller, make_endpoint, run_jobs, frozen):
     make_endpoint(seller)
-    sink.plan("/hook", (429, {"Retry-After": "120"}, "slow down"),
-              (503, {"Retry-After": "Sun, 22 Nov 2026 15:00:00 GMT"}, "maintenance"))
+    sink.respond_with(429, "slow down", {"Retry-After": "120"}, path="/hook")
+    sink.respond_with(503, "maintenance", {"Retry-After": "Sun, 22 Nov 2026 15:00:00 GMT"}, path="/hook")
     commit_event(db, seller)
     run_jobs()
     message = only_message(db)
@@ -314,7 +226,7 @@ def test_a_retry_due_at_t_is_attempted_at_t_and_once(db, sink, seller, make_endp
     """RQ keeps whole seconds: a retry due at 12:00:05.7 used to be released at 12:00:05, refused
     as not yet due, and left for the sweep (2-3 minutes late)."""
     make_endpoint(seller)
-    sink.plan("/hook", (500, {}, "boom"))
+    sink.respond_with(500, "boom", path="/hook")
     frozen(T0 + timedelta(milliseconds=250))
     commit_event(db, seller)
     run_jobs()
@@ -338,7 +250,7 @@ def test_a_retry_woken_early_is_rescheduled_for_its_due_time(db, sink, seller, m
     """A scheduler whose clock runs ahead releases the job early: it is put back for the time
     that remains, not dropped for the sweep to find minutes later."""
     make_endpoint(seller)
-    sink.plan("/hook", (500, {}, "boom"))
+    sink.respond_with(500, "boom", path="/hook")
     commit_event(db, seller)
     run_jobs()
     due = only_message(db).next_attempt_at
@@ -364,7 +276,7 @@ def run_scheduled_retries():
 
 def test_410_disables_the_endpoint_and_tells_the_owner(db, sink, seller, make_endpoint, run_jobs):
     endpoint = make_endpoint(seller)
-    sink.plan("/hook", (410, {}, "gone"))
+    sink.respond_with(410, "gone", path="/hook")
     commit_event(db, seller)
     run_jobs()
     message = only_message(db)
@@ -381,7 +293,7 @@ def test_410_disables_the_endpoint_and_tells_the_owner(db, sink, seller, make_en
 
 def test_five_days_of_failures_disable_the_endpoint(db, sink, seller, make_endpoint, run_jobs, frozen):
     endpoint = make_endpoint(seller)
-    sink.plan("/hook", *[(500, {}, "down")] * 3)
+    sink.respond_with(500, "down", path="/hook", times=3)
     commit_event(db, seller)
     run_jobs()
     assert db.session.get(WebhookEndpoint, endpoint.id).failing_since == T0
@@ -401,7 +313,7 @@ def test_five_days_of_failures_disable_the_endpoint(db, sink, seller, make_endpo
 
 def test_a_success_clears_the_failure_record(db, sink, seller, make_endpoint, run_jobs, frozen):
     endpoint = make_endpoint(seller)
-    sink.plan("/hook", (500, {}, "down"))
+    sink.respond_with(500, "down", path="/hook")
     commit_event(db, seller)
     run_jobs()
     frozen(T0 + timedelta(days=5, minutes=1))
@@ -475,7 +387,7 @@ def test_private_address_is_refused_again_at_delivery(db, app, sink, seller, mak
     commit_event(db, seller)
     run_jobs()
     message = only_message(db)
-    assert sink.received == []
+    assert sink.requests == []
     assert message.status == "pending" and message.attempt_count == 1
     assert message.attempts[0].error.startswith("Refused: 127.0.0.1 resolves to 127.0.0.1, a loopback")
 
@@ -498,7 +410,7 @@ def test_dns_that_changes_to_loopback_after_save_is_refused(db, app, sink, selle
     answers["hooks.example.test"] = "127.0.0.1"
     commit_event(db, seller)
     run_jobs()
-    assert sink.received == []
+    assert sink.requests == []
     assert "a loopback address" in only_message(db).attempts[0].error
 
 
@@ -550,7 +462,8 @@ def test_delivery_connects_to_the_vetted_address_with_the_original_host(db, sink
 
 def test_redirects_are_not_followed_and_bodies_are_capped(db, sink, seller, make_endpoint, run_jobs):
     make_endpoint(seller)
-    sink.plan("/hook", (302, {"Location": sink.url + "/elsewhere"}, "moved"), (500, {}, "x" * 100_000))
+    sink.respond_with(302, "moved", {"Location": sink.url + "/elsewhere"}, path="/hook")
+    sink.respond_with(500, "x" * 100_000, path="/hook")
     commit_event(db, seller)
     commit_event(db, seller)
     run_jobs()
@@ -576,7 +489,7 @@ def test_unreachable_endpoint_records_the_error(db, sink, seller, run_jobs):
 
 def test_resend_and_recover_reuse_the_message_id(db, sink, seller, make_endpoint, run_jobs, frozen):
     make_endpoint(seller)
-    sink.plan("/hook", (500, {}, "down"))
+    sink.respond_with(500, "down", path="/hook")
     commit_event(db, seller)
     run_jobs()
     message = only_message(db)

@@ -10,9 +10,8 @@ from app.extensions import db
 from app.models import WebhookMessage
 from app.services.outbound import endpoints, outbox
 from app.services.companies import create_seller_company
-from tests.conftest import wait_until
-from tests.test_outbound_crash import start_worker
-from tests.test_outbound_delivery import sink, sink_server  # noqa: F401  (fixtures)
+from tests.processes import start_worker
+from tests.waiting import wait_until
 
 
 def pending_retry(message_id):
@@ -26,9 +25,9 @@ def pending_retry(message_id):
 
 
 @pytest.mark.committed
-def test_the_scheduler_attempts_a_retry_at_its_due_time_and_once(app, database_url, redis_url, sink,  # noqa: F811
+def test_the_scheduler_attempts_a_retry_at_its_due_time_and_once(app, database_url, redis_url, sink,
                                                                  make_user):
-    sink.plan("/retry", (500, {}, "not yet"))
+    sink.respond_with(500, "not yet", path="/retry")
     with app.app_context():
         company = create_seller_company(make_user(intent="sell"), "Punctual Studio")
         endpoints.create_endpoint(company, sink.url + "/retry")

@@ -8,8 +8,7 @@ from app.models import AuditEvent, CompanyMember, WebhookEndpoint, WebhookMessag
 from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing, ssrf
 from app.services.companies import create_seller_company
 from app.tenancy import without_tenant
-from tests.conftest import post_form
-from tests.test_outbound_delivery import sink, sink_server  # noqa: F401  (fixtures)
+from tests.forms import post_form
 
 
 @pytest.fixture
@@ -162,7 +161,7 @@ def test_test_event_resend_and_log_filters(client, db, app, sign_in, seller_owne
     endpoint = endpoints.create_endpoint(company, sink.url + "/alpha")
     db.session.commit()
     sign_in(owner)
-    sink.plan("/alpha", (500, {}, "receiver crashed"))
+    sink.respond_with(500, "receiver crashed", path="/alpha")
     assert post_form(client, f"/sell/webhooks/{endpoint.id}/test").status_code == 303
     outbox.record_event(company.id, "order.created", {"order_id": 7})
     db.session.commit()

@@ -96,7 +96,7 @@ def act(order_id, action):
     if action not in ACTIONS or action in AUTOMATIC_ACTIONS:
         abort(404)
     params = Params(note=request.form.get("note", ""), form=request.form,
-                    files=request.files.getlist("files"), amount_cents=parse_amount_cents(request.form.get("amount")))
+                    files=request.files.getlist("files"), amount_cents=parse_amount_cents(request.form.get("amount"), order.currency))
     try:
         if action in REFUND_ACTIONS:
             prepare_order_refund(order, action, actor, params)

@@ -5,7 +5,7 @@ from flask_login import current_user
 from app.access import seller_required
 from app.extensions import db
 from app.models.payout import new_request_token
-from app.money import parse_amount_cents
+from app.money import format_money, marketplace_currency, parse_amount_cents
 from app.payments import PaymentsUnavailable
 from app.services.ledger import company_balances
 from app.services.payouts import (REQUEST_TOKEN, PayoutError, complete_payout, lifetime_paid_out, payout_history,
@@ -53,7 +53,7 @@ def withdraw():
     token = request.form.get("request_token") or new_request_token()
     if not REQUEST_TOKEN.fullmatch(token):
         return _page("This form has expired: reload the page and try again.", typed, 422)
-    amount = parse_amount_cents(typed)
+    amount = parse_amount_cents(typed, marketplace_currency())
     if amount is None:
         return _page("Enter an amount like 150.00.", typed, 422, token)
     try:
@@ -68,5 +68,5 @@ def withdraw():
         current_app.logger.warning("Stripe unavailable: payout for company %s left pending", g.company.id)
         return _page(UNAVAILABLE, typed, 503, token)
     db.session.commit()
-    flash(f"Payout of {payout.amount_cents / 100:,.2f} {payout.currency.upper()} is on its way.", "success")
+    flash(f"Payout of {format_money(payout.amount_cents, payout.currency)} is on its way.", "success")
     return redirect(url_for("payouts.index"), 303)

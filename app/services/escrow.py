@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.clock import now
 from app.extensions import db
 from app.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund, User
-from app.money import format_cents
+from app.money import format_money
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
@@ -129,7 +129,7 @@ def prepare_refund(order: Order, amount_cents: int, *, reason: str, action: str 
     if pending is not None:
         if (pending.amount_cents, pending.action) == (amount_cents, action):
             return pending
-        raise RefundError(f"A refund of {format_cents(pending.amount_cents, pending.currency)} is still "
+        raise RefundError(f"A refund of {format_money(pending.amount_cents, pending.currency)} is still "
                           "waiting for Stripe on this order. Repeat it to finish it first.")
     refund = Refund(company_id=order.company_id, payment_id=payment.id, order_id=order.id,
                     amount_cents=amount_cents, seller_share_cents=seller_share,

@@ -23,7 +23,7 @@ from app.inputs import MAX_INT
 from app.markdown import render_markdown
 from app.models import Category, Company, Gig, GigExtra, GigImage, GigPackage, GigQuestion, User
 from app.models.gig import MAX_IMAGES, MAX_PRICE_CENTS, MIN_PRICE_CENTS, QUESTION_KINDS, TIERS
-from app.money import format_cents
+from app.money import format_money, marketplace_currency
 from app.pagecache import bump_catalog_version
 from app.services import storage
 from app.services.audit import record_audit_event
@@ -140,8 +140,8 @@ def _check_package(errors: Errors, tier: str, raw: Mapping[str, Any]) -> dict[st
         "description": _text(errors, path + ("description",), raw.get("description"),
                              "what the package includes", max_length=500),
         "price_cents": _number(errors, path + ("price",), raw.get("price_cents"), MIN_PRICE_CENTS,
-                               MAX_PRICE_CENTS, f"Price must be between {format_cents(MIN_PRICE_CENTS)} and "
-                               f"{format_cents(MAX_PRICE_CENTS)}.", "Enter a price."),
+                               MAX_PRICE_CENTS, f"Price must be between {format_money(MIN_PRICE_CENTS, marketplace_currency())} and "
+                               f"{format_money(MAX_PRICE_CENTS, marketplace_currency())}.", "Enter a price."),
         "delivery_days": _number(errors, path + ("delivery_days",), raw.get("delivery_days"), 1,
                                  MAX_DELIVERY_DAYS, f"Delivery must take 1 to {MAX_DELIVERY_DAYS} days.",
                                  "Enter the delivery time in days."),
@@ -159,8 +159,8 @@ def _check_extra(errors: Errors, index: int, raw: Mapping[str, Any]) -> dict[str
     return {
         "title": _text(errors, path + ("title",), raw.get("title"), "a name for the extra", max_length=80),
         "price_cents": _number(errors, path + ("price",), raw.get("price_cents"), MIN_EXTRA_CENTS,
-                               MAX_EXTRA_CENTS, f"Extras cost between {format_cents(MIN_EXTRA_CENTS)} and "
-                               f"{format_cents(MAX_EXTRA_CENTS)}.", "Enter a price."),
+                               MAX_EXTRA_CENTS, f"Extras cost between {format_money(MIN_EXTRA_CENTS, marketplace_currency())} and "
+                               f"{format_money(MAX_EXTRA_CENTS, marketplace_currency())}.", "Enter a price."),
         "extra_days": _number(errors, path + ("extra_days",), raw.get("extra_days", 0), 0,
                               MAX_DELIVERY_DAYS, f"Extra days must be 0 to {MAX_DELIVERY_DAYS}."),
         "max_quantity": _number(errors, path + ("max_quantity",), raw.get("max_quantity", 1), 1, 10,

@@ -29,6 +29,7 @@ from app.clock import now
 from app.extensions import db
 from app.models import (CompanyMember, Gig, Order, OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
                         OutboxEvent, Payment, Refund, User)
+from app.money import format_money
 from app.payments import get_gateway
 from app.services import storage
 from app.services.escrow import (RefundError, pending_refund, prepare_refund, record_external_refund,
@@ -257,7 +258,8 @@ def _prepare_partial(order: Order, actor: Actor, params: Params) -> Params:
     refundable = refundable_on(order)
     amount = params.amount_cents
     if not isinstance(amount, int) or not 0 < amount < refundable:
-        raise OrderInputError({"amount": f"Refund between 0.01 and {(refundable - 1) / 100:,.2f} "
+        raise OrderInputError({"amount": f"Refund between {format_money(1, order.currency)} and "
+                                          f"{format_money(refundable - 1, order.currency)} "
                                           "(use a full refund for everything)."})
     return params
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.clock import now
 from app.extensions import db
 from app.models import Company, LedgerEntry, LedgerTransaction, Payout, User
+from app.money import format_money, marketplace_currency
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
@@ -55,16 +56,16 @@ def request_payout(company: Company, amount_cents: int | None, actor: User, requ
     if pending is not None:
         if pending.amount_cents == amount_cents:
             return pending
-        raise PayoutError(f"A withdrawal of {pending.amount_cents / 100:,.2f} is still waiting for Stripe. "
+        raise PayoutError(f"A withdrawal of {format_money(pending.amount_cents, pending.currency)} is still waiting for Stripe. "
                           "Withdraw that amount again to finish it first.")
     minimum = company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"])
     available = company_balances(company.id)["available"]
     if not company.payouts_enabled or not company.stripe_account_id:
         raise PayoutError("Finish identity verification with Stripe to receive payouts.")
     if amount_cents < minimum:
-        raise PayoutError(f"The smallest withdrawal is {minimum / 100:,.2f}.")
+        raise PayoutError(f"The smallest withdrawal is {format_money(minimum, marketplace_currency())}.")
     if amount_cents > available:
-        raise PayoutError(f"You can withdraw at most {available / 100:,.2f} right now.")
+        raise PayoutError(f"You can withdraw at most {format_money(available, marketplace_currency())} right now.")
     payout = Payout(company_id=company.id, amount_cents=amount_cents, currency=current_app.config["CURRENCY"],
                     status="pending", request_token=request_token, requested_by_user_id=actor.id)
     db.session.add(payout)

@@ -9,7 +9,7 @@ from app.inputs import parse_whole_number
 from app.markdown import render_markdown
 from app.models import Company, Product
 from app.models.product import BILLING
-from app.money import parse_amount_cents
+from app.money import format_money, marketplace_currency, parse_amount_cents
 from app.services.companies import slugify
 
 
@@ -29,9 +29,10 @@ def validate_product_form(form: Mapping[str, str]) -> dict[str, Any]:
     data["description_md"] = (form.get("description") or "").strip()
     if len(data["description_md"]) > 20000:
         errors["description"] = "Keep the description under 20,000 characters."
-    price = parse_amount_cents(form.get("price"))
+    currency = marketplace_currency()
+    price = parse_amount_cents(form.get("price"), currency)
     if price is None or not 100 <= price <= 1_000_000:
-        errors["price"] = "Price must be between 1.00 and 10,000.00."
+        errors["price"] = f"Price must be between {format_money(100, currency)} and {format_money(1_000_000, currency)}."
     data["price_cents"] = price
     data["billing"] = form.get("billing", "one_time")
     if data["billing"] not in BILLING:

@@ -26,10 +26,10 @@ from sqlalchemy.orm.interfaces import LoaderOption
 from app.extensions import db
 from app.models import Category, Company, Gig, User
 from app.models.gig import MAX_PRICE_CENTS
+from app.money import marketplace_currency, to_major, to_minor
 
 PAGE_SIZE = 24
 MAX_QUERY_LENGTH = 200
-MAX_PRICE_UNITS = MAX_PRICE_CENTS // 100
 MAX_DELIVERY_DAYS = 90
 SORTS = {
     "relevance": "Best match",
@@ -81,8 +81,8 @@ class GigFilters:
         values = {
             "q": self.q or None,
             "category": self.category,
-            "min_price": None if self.min_price_cents is None else self.min_price_cents // 100,
-            "max_price": None if self.max_price_cents is None else self.max_price_cents // 100,
+            "min_price": _whole_units(self.min_price_cents),
+            "max_price": _whole_units(self.max_price_cents),
             "delivery": self.max_days,
             "rating": None if self.min_rating_tenths is None else _format_tenths(self.min_rating_tenths),
             "sort": self.sort if self.sort != default_sort(self.q) else None,
@@ -136,14 +136,20 @@ def _format_tenths(tenths: int) -> str:
     return str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
 
 
+def _whole_units(cents: int | None) -> int | None:
+    """A price filter for the query string: whole units of the marketplace currency."""
+    return None if cents is None else int(to_major(cents, marketplace_currency()))
+
+
 def _parse_price(raw: str, label: str, errors: dict[str, str], key: str) -> int | None:
     raw = raw.strip().replace(",", "").lstrip("$")
     if not raw:
         return None
-    if not _WHOLE_NUMBER.fullmatch(raw) or int(raw) > MAX_PRICE_UNITS:
-        errors[key] = f"{label} must be a whole number of dollars from 0 to {MAX_PRICE_UNITS:,}."
+    max_units = _whole_units(MAX_PRICE_CENTS)
+    if not _WHOLE_NUMBER.fullmatch(raw) or int(raw) > max_units:
+        errors[key] = f"{label} must be a whole number of dollars from 0 to {max_units:,}."
         return None
-    return int(raw) * 100
+    return to_minor(int(raw), marketplace_currency())
 
 
 def parse_filters(args: Mapping[str, str], category_ids: Mapping[str, int]) -> tuple[GigFilters, dict[str, str]]:

@@ -22,6 +22,7 @@ from app.extensions import db
 from app.models import (Company, Membership, Order, Payment, Product, User, WhopCompanyLink, WhopPayment,
                         WhopProductLink)
 from app.models.product import ACCESS_STATUSES
+from app.money import to_minor
 from app.queue import get_redis
 from app.services.audit import record_audit_event
 from app.services.whop_accounts import ensure_whop_user, find_identity
@@ -285,9 +286,10 @@ def sync_whop_membership(data: Mapping[str, Any], activated: bool) -> Membership
     return _upsert_membership(link, buyer, data["id"], status)
 
 
-def _cents(amount: object) -> int:
+def _cents(amount: object, currency: str) -> int:
+    """Whop's decimal amount (19.99) in minor units of `currency`; 0 when it is not a number."""
     try:
-        return max(int((Decimal(str(amount)) * 100).quantize(Decimal(1))), 0)
+        return max(to_minor(Decimal(str(amount)), currency), 0)
     except (InvalidOperation, TypeError, ValueError):
         return 0
 
@@ -307,10 +309,11 @@ def record_whop_payment(data: Mapping[str, Any]) -> WhopPayment | None:
     if buyer is not None and whop_membership.get("id"):
         status = _ACTIVE_WHOP_STATUSES.get((whop_membership.get("status") or "").lower(), "active")
         membership = _upsert_membership(link, buyer, whop_membership["id"], status)
+    currency = (data.get("currency") or "usd")[:3].lower()
     payment = WhopPayment(company_id=link.company_id, whop_payment_id=data["id"],
                           membership_id=membership.id if membership else None,
-                          amount_cents=_cents(data.get("total")),
-                          currency=(data.get("currency") or "usd")[:3].lower())
+                          amount_cents=_cents(data.get("total"), currency),
+                          currency=currency)
     db.session.add(payment)
     db.session.flush()
     return payment
@@ -323,7 +326,7 @@ def record_whop_refund(data: Mapping[str, Any]) -> WhopPayment | None:
                                 .execution_options(skip_tenant_scope=True)) if whop_payment_id else None
     if payment is None or payment.status == "refunded":
         return payment
-    if _cents(data.get("amount")) < payment.amount_cents:
+    if _cents(data.get("amount"), payment.currency) < payment.amount_cents:
         return payment
     payment.status = "refunded"
     if payment.membership_id is not None:

@@ -1,25 +1,23 @@
 """Tradepost accounts and Whop accounts: sign-in with Whop, linking, unlinking, token storage.
 
 A Whop account (``user_…``) maps to at most one Tradepost user through a ``WhopIdentity``.
-Whop refresh tokens are stored Fernet-encrypted and replaced on every refresh (Whop rotates
+Whop refresh tokens are stored encrypted (app/crypto.py) and replaced on every refresh (Whop rotates
 them). An existing Tradepost account is never linked on email alone: the person proves it
 with the account's password first (see ``confirm_whop_link``). Users met only through
 Whop's iframe or webhooks get an account of their own with an address under
 ``users.whop.invalid`` and no password, which a real account adopts when it links.
 """
-import base64
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
-from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from requests import RequestException
 from sqlalchemy import select, update
 
 from app.clock import now
+from app.crypto import DecryptionError, decrypt, encrypt
 from app.extensions import db
 from app.models import Membership, User, WhopIdentity
 from app.services.accounts import AccountError, authenticate_user, find_user_by_email, normalize_email
@@ -40,17 +38,9 @@ class WhopAccountError(Exception):
 # --------------------------------------------------------------------------- token storage
 
 
-def _fernet() -> Fernet:
-    key = current_app.config.get("WHOP_TOKEN_KEY")
-    if not key:
-        digest = hashlib.sha256(b"tradepost:whop-token-key:" + current_app.config["SECRET_KEY"].encode())
-        key = base64.urlsafe_b64encode(digest.digest())
-    return Fernet(key)
-
-
 def encrypt_token(value: str | None) -> str | None:
-    """Fernet ciphertext of a token (None stays None)."""
-    return _fernet().encrypt(value.encode()).decode() if value else None
+    """The stored, encrypted form of a token (None stays None)."""
+    return encrypt(value) if value else None
 
 
 def decrypt_token(ciphertext: str | None) -> str | None:
@@ -58,8 +48,8 @@ def decrypt_token(ciphertext: str | None) -> str | None:
     if not ciphertext:
         return None
     try:
-        return _fernet().decrypt(ciphertext.encode()).decode()
-    except InvalidToken:
+        return decrypt(ciphertext)
+    except DecryptionError:
         return None
 
 

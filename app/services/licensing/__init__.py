@@ -4,7 +4,7 @@ sellers and buyers.
 Keys look like `TP-XXXXX-XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`: a seller-chosen prefix and 30
 characters of Crockford base32, 150 bits from `secrets`. Lookups normalise what a person typed
 and hash it with sha256; the hash is unique in the database. The key itself is kept
-Fernet-encrypted, so buyers and sellers can read it in their pages while a copy of the
+encrypted (app/crypto.py), so buyers and sellers can read it in their pages while a copy of the
 database alone (a backup, a replica) reveals no usable key.
 
 Hot path (validate, activate): one indexed SELECT of the license by hash, one of the

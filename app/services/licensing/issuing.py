@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from app.clock import now
+from app.crypto import encrypt
 from app.extensions import db
 from app.models import License, LicensePolicy, Membership
-from app.services.licensing.license_keys import encrypt_key, generate_key, hash_key, key_hint
+from app.services.licensing.license_keys import generate_key, hash_key, key_hint
 from app.services.outbound.outbox import record_event
 
 # A renewal webhook may land a little after the period ends: keys stay valid this long past it.
@@ -49,7 +50,7 @@ def issue_license_for_membership(membership: Membership) -> License | None:
     license = License(
         company_id=membership.company_id, product_id=membership.product_id,
         membership_id=membership.id, buyer_id=membership.buyer_id, key_hash=hash_key(key),
-        key_encrypted=encrypt_key(key), key_hint=key_hint(key),
+        key_encrypted=encrypt(key), key_hint=key_hint(key),
         status="active", max_activations=policy.max_activations, activation_count=0,
         expires_at=issued + timedelta(days=policy.duration_days) if policy.duration_days else None,
         access_ends_at=_access_end(membership), created_at=issued,

@@ -1,14 +1,9 @@
 """License key strings: generating, normalising what a person typed, hashing, and keeping the
-key readable to its buyer and seller (Fernet under a key derived from SECRET_KEY)."""
-import base64
+key readable to its buyer and seller (encrypted by app/crypto.py)."""
 import hashlib
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
-
+from app.crypto import DecryptionError, decrypt
 from app.models import License
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -52,27 +47,9 @@ def key_hint(key: str) -> str:
     return _canonical(key)[-GROUP:]
 
 
-_fernets: dict[str, Fernet] = {}
-
-
-def _fernet() -> Fernet:
-    secret = current_app.config["SECRET_KEY"]
-    fernet = _fernets.get(secret)
-    if fernet is None:
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tradepost-license-keys",
-                       info=b"fernet").derive(secret.encode())
-        fernet = _fernets[secret] = Fernet(base64.urlsafe_b64encode(derived))
-    return fernet
-
-
-def encrypt_key(key: str) -> str:
-    """`key` encrypted for `License.key_encrypted`."""
-    return _fernet().encrypt(key.encode()).decode()
-
-
 def license_key(license: License) -> str:
     """The plain key of `license`, for its buyer's and seller's pages."""
     try:
-        return _fernet().decrypt(license.key_encrypted.encode()).decode()
-    except InvalidToken:
-        raise RuntimeError(f"license {license.id}: key cannot be decrypted (SECRET_KEY changed?)") from None
+        return decrypt(license.key_encrypted)
+    except DecryptionError as exc:
+        raise DecryptionError(f"license {license.id}: {exc}") from None

@@ -5,12 +5,13 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from app.clock import now
+from app.crypto import encrypt
 from app.extensions import db
 from app.models import Company, CompanyMember, User, WebhookEndpoint, WebhookMessage
 from app.services.audit import record_audit_event
 from app.services.notifications import notify_user
 from app.services.outbound.catalogue import EVENT_CATALOGUE
-from app.services.outbound.signing import encrypt_secret, generate_secret
+from app.services.outbound.signing import generate_secret
 from app.services.outbound.ssrf import UnsafeUrl, resolve_url
 
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -61,7 +62,7 @@ def create_endpoint(company: Company, url: str | None, description: str | None =
     url, description, event_types = _clean_endpoint_input(url, description, event_types)
     endpoint = WebhookEndpoint(company_id=company.id, url=url, description=description,
                                event_types=event_types, enabled=bool(enabled),
-                               secret_encrypted=encrypt_secret(generate_secret()))
+                               secret_encrypted=encrypt(generate_secret()))
     db.session.add(endpoint)
     db.session.flush()
     record_audit_event("webhook.endpoint_created", actor=actor, company=company, subject=endpoint,
@@ -94,7 +95,7 @@ def rotate_endpoint_secret(endpoint: WebhookEndpoint, actor: User | None = None)
     """Give the endpoint a new secret; the old one keeps signing alongside it for 24 hours."""
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted
     endpoint.previous_secret_expires_at = now() + ROTATION_OVERLAP
-    endpoint.secret_encrypted = encrypt_secret(generate_secret())
+    endpoint.secret_encrypted = encrypt(generate_secret())
     record_audit_event("webhook.secret_rotated", actor=actor, company=endpoint_company(endpoint),
                        subject=endpoint)
     db.session.flush()

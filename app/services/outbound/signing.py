@@ -1,24 +1,18 @@
 """What is sent and how it is signed: endpoint secrets at rest, the event body, the headers.
 
-Secrets are Standard Webhooks `whsec_` secrets, stored encrypted with Fernet under a key
-derived from SECRET_KEY by HKDF-SHA256 (changing SECRET_KEY makes them unreadable: rotate the
-endpoints' secrets afterwards). The body of an event is the same bytes on every attempt; the
+Secrets are Standard Webhooks `whsec_` secrets, stored encrypted (app/crypto.py). The body of an event is the same bytes on every attempt; the
 `webhook-signature` header carries one v1 signature per active secret (two during rotation).
 """
 import base64
-import functools
 import json
 import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
 from standardwebhooks import Webhook
 
 from app.clock import now
+from app.crypto import decrypt
 from app.models import OutboxEvent, WebhookEndpoint
 
 SECRET_BYTES = 24
@@ -29,29 +23,9 @@ def generate_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def _fernet() -> Fernet:
-    return _fernet_for(current_app.config["SECRET_KEY"])
-
-
-@functools.lru_cache(maxsize=4)
-def _fernet_for(secret_key: str) -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tradepost-webhook-secrets",
-               info=b"fernet").derive(secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
-def encrypt_secret(secret: str) -> str:
-    """`secret` encrypted for storage on the endpoint row."""
-    return _fernet().encrypt(secret.encode()).decode()
-
-
-def _decrypt(token: str) -> str:
-    return _fernet().decrypt(token.encode()).decode()
-
-
 def endpoint_secret(endpoint: WebhookEndpoint) -> str:
     """The endpoint's current signing secret in clear, for the owner's "reveal"."""
-    return _decrypt(endpoint.secret_encrypted)
+    return decrypt(endpoint.secret_encrypted)
 
 
 def signing_secrets(endpoint: WebhookEndpoint, at: datetime | None = None) -> list[str]:
@@ -63,9 +37,9 @@ def signing_secrets(endpoint: WebhookEndpoint, at: datetime | None = None) -> li
 def active_secrets(current: str, previous: str | None, previous_expires_at: datetime | None,
                    at: datetime) -> list[str]:
     """The secrets in clear that sign at `at`, from an endpoint's encrypted columns."""
-    result = [_decrypt(current)]
+    result = [decrypt(current)]
     if previous and previous_expires_at and previous_expires_at > at:
-        result.append(_decrypt(previous))
+        result.append(decrypt(previous))
     return result
 
 
