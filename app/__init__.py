@@ -6,7 +6,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import inputs
+from app import inputs, queue
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.web import json_error, wants_json
@@ -59,11 +59,9 @@ def create_app(config_class=None):
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from app import tasks
+    queue.init_app(app)
 
-    tasks.init_app(app)
-
-    from app import handlers, models  # noqa: F401  (tables and webhook handlers register on import)
+    from app import models  # noqa: F401  (tables register on import)
 
     _configure_login(app)
     _register_blueprints(app)

@@ -363,11 +363,11 @@ def _weakness(name, value):
         problem = fernet_key_problem(name, value)
         return problem and problem.removeprefix(f"{name} ")
     if name == "LICENSE_SIGNING_KEY":
-        from app.services.licensing import parse_signing_key
+        from app.signing_keys import parse_signing_key
 
         try:
             parse_signing_key(value)
-        except (ConfigError, ValueError, TypeError):
+        except (ValueError, TypeError):
             return "is not an Ed25519 private key (PEM, or base64 of a 32-byte seed)"
     return None
 

@@ -24,7 +24,7 @@ from app import create_app
 from app.config import database_url as normalize_database_url
 from app.devredis import start_redis_server
 from app.extensions import db as _db
-from app.tasks import QUEUE_NAMES, get_queue
+from app.queue import QUEUE_NAMES, get_queue
 from tests.database import make_test_config, reset_database, truncate_all
 from tests.factories import PASSWORD
 from tests.forms import sign_in_as

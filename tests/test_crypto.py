@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from app import crypto
 from app.models import License, WebhookEndpoint, WhopIdentity
-from app.services import outbound
-from app.services.licensing import license_key
+from app.services.licensing.license_keys import license_key
+from app.services.outbound import endpoints, signing
 from app.services.whop_accounts import decrypt_token, encrypt_token
 from tests.factories import PASSWORD, make_licensed_shop
 from tests.forms import post_form
@@ -33,14 +33,14 @@ def secrets_under_old_key(app, db, keys, monkeypatch):
     keys(OLD)
     monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS", True)
     shop = make_licensed_shop()
-    endpoint = outbound.create_endpoint(shop["company"], "http://127.0.0.1:9/hook")
-    outbound.rotate_endpoint_secret(endpoint)
+    endpoint = endpoints.create_endpoint(shop["company"], "http://127.0.0.1:9/hook")
+    endpoints.rotate_endpoint_secret(endpoint)
     identity = WhopIdentity(user_id=shop["buyer"].id, whop_user_id="user_rotating", created_via="oauth",
                             refresh_token_encrypted=encrypt_token("whop_rt_kept"))
     db.session.add(identity)
     db.session.commit()
     return {"shop": shop, "endpoint": endpoint, "identity": identity,
-            "signing": outbound.signing_secrets(endpoint), "stored": stored_values(db)}
+            "signing": signing.signing_secrets(endpoint), "stored": stored_values(db)}
 
 
 def stored_values(db):
@@ -61,7 +61,7 @@ def test_values_under_an_old_key_open_after_a_new_key_is_added(db, keys, secrets
     keys(f"{NEW},{OLD}")
     db.session.expire_all()
     assert license_key(db.session.get(License, old["shop"]["license"].id)) == old["shop"]["key"]
-    assert outbound.signing_secrets(db.session.get(WebhookEndpoint, old["endpoint"].id)) == old["signing"]
+    assert signing.signing_secrets(db.session.get(WebhookEndpoint, old["endpoint"].id)) == old["signing"]
     assert decrypt_token(db.session.get(WhopIdentity, old["identity"].id).refresh_token_encrypted) == "whop_rt_kept"
     fresh = crypto.encrypt("new value")
     assert crypto.is_current(fresh) and not crypto.is_current(old["stored"]["license"])
@@ -88,7 +88,7 @@ def test_rotate_re_encrypts_every_stored_secret_with_the_newest_key(app, db, key
 
     keys(NEW)  # the old key can go now
     assert license_key(db.session.get(License, old["shop"]["license"].id)) == old["shop"]["key"]
-    assert outbound.signing_secrets(db.session.get(WebhookEndpoint, old["endpoint"].id)) == old["signing"]
+    assert signing.signing_secrets(db.session.get(WebhookEndpoint, old["endpoint"].id)) == old["signing"]
     assert decrypt_token(now_stored["whop"]) == "whop_rt_kept"
 
     again = run_rotate(app)

@@ -44,8 +44,8 @@ from app.models import Company, GigExtra, GigImage, InboundEvent, OrderFile, Rev
 from app.models.user_session import UserSession
 from app.payments import get_gateway
 from app.payments.gateway import StripeGateway
-from app.services import licensing as licensing_service
-from app.services import outbound
+from app.services.licensing import issuing, license_keys, public_api
+from app.services.outbound import endpoints, outbox
 from app.services.member_areas import add_member_file, add_member_post
 from app.services.notifications import notify_user
 from app.services.orders import ACTIONS, AUTOMATIC_ACTIONS
@@ -364,15 +364,15 @@ def _build_world(app):
     product = make_product(company, slug="fuzz-kit", billing="month", price_cents=1900)
     make_policy(product, max_activations=3, duration_days=365)
     membership = make_membership(product, cast.buyer)
-    license = licensing_service.issue_license_for_membership(membership)
-    key = licensing_service.license_key(license)
-    _, activation, _ = licensing_service.activate_license(key, "machine-1", "Laptop")
+    license = issuing.issue_license_for_membership(membership)
+    key = license_keys.license_key(license)
+    _, activation, _ = public_api.activate_license(key, "machine-1", "Laptop")
     post = add_member_post(product, cast.owner, {"title": "Welcome", "body": "Hello members"})
     member_file = add_member_file(product, cast.owner, FileStorage(io.BytesIO(b"%PDF-1.4"), filename="guide.pdf"))
 
     app.config["WEBHOOKS_ALLOW_PRIVATE_NETWORKS"] = True
-    endpoint = outbound.create_endpoint(company, "https://127.0.0.1/hooks", "Main", ["order.created"])
-    message = outbound.send_test_event(endpoint)
+    endpoint = endpoints.create_endpoint(company, "https://127.0.0.1/hooks", "Main", ["order.created"])
+    message = outbox.send_test_event(endpoint)
     notification = notify_user(cast.buyer, "order.message", "Hello", link="/account")
     db.session.add(WhopIdentity(user_id=cast.buyer.id, whop_user_id="user_fuzz", username="bea",
                                 created_via="oauth"))

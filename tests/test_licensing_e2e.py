@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.clock import freeze
 from app.extensions import db
 from app.models import License, LicenseActivation, Membership
-from app.services.licensing import license_key
+from app.services.licensing.license_keys import license_key
 from tests.factories import (make_connected_account, make_licensed_shop, make_policy, make_product, make_seller,
                              make_user)
 from tests.forms import pay_hosted_checkout, post_form, sign_in_as

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app import clock
 from app.models import WebhookMessage
-from app.services import outbound
+from app.services.outbound import endpoints, outbox, signing
 from app.services.companies import create_seller_company
 from app.tasks.outbound import sweep_outbound
 from tests.processes import start_worker
@@ -25,13 +25,13 @@ def test_worker_killed_mid_delivery_loses_nothing(app, database_url, redis_url, 
         from app.extensions import db
 
         company = create_seller_company(make_user(intent="sell"), "Crashy Studio")
-        endpoint = outbound.create_endpoint(company, sink.url + "/slow")
+        endpoint = endpoints.create_endpoint(company, sink.url + "/slow")
         db.session.commit()
-        secret = outbound.endpoint_secret(endpoint)
+        secret = signing.endpoint_secret(endpoint)
         sink.respond_with(200, "ok after hanging", path="/slow", hang=True)
         worker = start_worker(database_url, redis_url)
         try:
-            outbound.record_event(company.id, "order.completed", {"order_id": 5})
+            outbox.record_event(company.id, "order.completed", {"order_id": 5})
             db.session.commit()  # the after-commit hook queues dispatch for the worker process
             [in_flight] = sink.wait_for("/slow", timeout=30)
             worker.kill()  # SIGKILL mid-request: no outcome can be recorded

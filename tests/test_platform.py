@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from app.clock import freeze, now
 from app.models import Category, Company, Notification, User
-from app.tasks import enqueue
+from app.queue import enqueue
 from tests.forms import post_form
 from tests.processes import free_port
 

@@ -24,7 +24,8 @@ from app.extensions import db as _db
 from app.extensions import limiter
 from app.models import (InboundEvent, LicenseActivation, Membership, Order, OutboxEvent,
                         WebhookMessage)
-from app.services import licensing, outbound
+from app.services.licensing import signing
+from app.services.outbound import dispatch, endpoints, outbox
 from app.services.companies import create_seller_company
 from app.tasks.inbound import requeue_stale_inbound_events
 from app.tasks.outbound import sweep_outbound
@@ -121,7 +122,7 @@ def test_sign_in_keeps_working_and_keeps_its_limits_in_memory(db, make_user, dow
 
 def verify_signed(app, response):
     with app.app_context():
-        public_key = licensing.signing_key().private.public_key()
+        public_key = signing.signing_key().private.public_key()
     scheme, _, signature = response.headers["Tradepost-Signature"].partition(" ")
     assert scheme == "ed25519"
     public_key.verify(base64.b64decode(signature), response.data)  # raises if it does not verify
@@ -170,10 +171,10 @@ def hooked_seller(db, make_seller, sink):
 
     def build():
         owner, company = make_seller("hooks@example.com", "Hooked Studio", kyc="unstarted")
-        endpoint = outbound.create_endpoint(company, sink.url + "/down")  # the sink allows loopback
-        event = outbound.record_event(company.id, "order.created", {"order_id": 1})
+        endpoint = endpoints.create_endpoint(company, sink.url + "/down")  # the sink allows loopback
+        event = outbox.record_event(company.id, "order.created", {"order_id": 1})
         db.session.flush()
-        [message_id] = outbound.dispatch_outbox_event(event.id)
+        [message_id] = dispatch.dispatch_outbox_event(event.id)
         message = db.session.get(WebhookMessage, message_id)
         message.status, message.next_attempt_at, message.attempt_count = "failed", None, 8
         return {"email": owner.email, "endpoint_id": endpoint.id, "message_id": message.id,
@@ -349,7 +350,7 @@ def test_healthz_names_redis(down_client):
 
 
 def test_any_other_redis_failure_answers_503_not_500(down_app):
-    from app.tasks import get_redis
+    from app.queue import get_redis
 
     down_app.add_url_rule("/_probe", "probe", lambda: str(get_redis().ping()))
     probe = down_app.test_client()

@@ -19,7 +19,7 @@ from flask_login.utils import encode_cookie
 from app.clock import freeze, now
 from app.models import AuditEvent, User, UserSession
 from app.services.sessions import hash_session_token, summarize_user_agent
-from app.tasks import enqueue
+from app.queue import enqueue
 from tests.factories import PASSWORD
 from tests.forms import CSRF_INPUT, CSRF_META, post_form, sign_in_with_whop
 

@@ -3,8 +3,8 @@ import json
 
 from flask import Blueprint, render_template
 
-from app.services.outbound import (EVENT_CATALOGUE, RETRY_DELAYS, TEST_EVENT_TYPE,
-                                   example_payload)
+from app.services.outbound.catalogue import EVENT_CATALOGUE, TEST_EVENT_TYPE, example_payload
+from app.services.outbound.retries import RETRY_DELAYS
 
 bp = Blueprint("docs", __name__, url_prefix="/docs")
 

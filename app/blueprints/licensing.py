@@ -21,7 +21,8 @@ from app.config import ConfigError
 from app.extensions import csrf, db, limiter, rate_limits_shared
 from app.inputs import MAX_INT, parse_id, parse_whole_number, too_large_message
 from app.models import AuditEvent, License, LicensePolicy, Product
-from app.services import licensing as svc
+from app.services.licensing import (issuing, license_keys, public_api, records, self_service, seller_admin, signing,
+                                    whop_compat)
 from app.web import json_error, render
 
 bp = Blueprint("licensing", __name__)
@@ -44,7 +45,7 @@ def _rate_limit_key():
     if key is None:
         body = request.get_json(silent=True)
         key = body.get("key") if isinstance(body, dict) else None
-    key_hash = svc.hash_key(key)
+    key_hash = license_keys.hash_key(key)
     return f"key:{key_hash[:32]}" if key_hash else f"nokey:{get_remote_address()}"
 
 
@@ -95,10 +96,10 @@ def _nonce():
 
 def signed(payload, status=200):
     """A JSON answer with meta {nonce, time}, signed over its exact bytes."""
-    payload["meta"] = {"nonce": _nonce(), "time": svc.iso(now())}
-    body = svc.canonical_json(payload)
+    payload["meta"] = {"nonce": _nonce(), "time": public_api.iso(now())}
+    body = signing.canonical_json(payload)
     return Response(body, status, mimetype="application/json",
-                    headers={"Tradepost-Signature": svc.sign_body(body), "Cache-Control": "no-store"})
+                    headers={"Tradepost-Signature": signing.sign_body(body), "Cache-Control": "no-store"})
 
 
 def api_error(status, code, message, **extra):
@@ -144,7 +145,7 @@ def bad_body(exc):
     return api_error(422, "INVALID_REQUEST", exc.message, field=exc.field)
 
 
-@api.errorhandler(svc.LicenseApiError)
+@api.errorhandler(public_api.LicenseApiError)
 def refused(exc):
     db.session.rollback()
     return api_error(exc.status, exc.code, exc.message)
@@ -187,11 +188,11 @@ def unexpected(exc):
 @shared_limits_only
 def validate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, MAX_INT)})
-    result = svc.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
+    result = public_api.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
     # Serialise before commit: committing expires the rows, and reading them again costs queries.
-    answer = {"valid": result.valid, "code": result.code, "message": svc.MESSAGES[result.code],
-              "license": svc.license_json(result.license) if result.license else None,
-              "activation": svc.activation_json(result.activation)}
+    answer = {"valid": result.valid, "code": result.code, "message": public_api.MESSAGES[result.code],
+              "license": public_api.license_json(result.license) if result.license else None,
+              "activation": public_api.activation_json(result.activation)}
     db.session.commit()
     return signed(answer)
 
@@ -202,9 +203,9 @@ def validate():
 @shared_limits_only
 def activate():
     body = parse_body(strings=dict([KEY, FINGERPRINT, NAME]), required=("key", "fingerprint"))
-    license, activation, created = svc.activate_license(body["key"], body["fingerprint"], body.get("name"))
+    license, activation, created = public_api.activate_license(body["key"], body["fingerprint"], body.get("name"))
     answer = {"activated": True, "code": "ACTIVATED" if created else "ALREADY_ACTIVE",
-              "license": svc.license_json(license), "activation": svc.activation_json(activation)}
+              "license": public_api.license_json(license), "activation": public_api.activation_json(activation)}
     db.session.commit()
     return signed(answer, 201 if created else 200)
 
@@ -215,8 +216,8 @@ def activate():
 @shared_limits_only
 def deactivate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"))
-    license = svc.deactivate_license(body["key"], body["fingerprint"])
-    answer = {"deactivated": True, "code": "DEACTIVATED", "license": svc.license_json(license)}
+    license = public_api.deactivate_license(body["key"], body["fingerprint"])
+    answer = {"deactivated": True, "code": "DEACTIVATED", "license": public_api.license_json(license)}
     db.session.commit()
     return signed(answer)
 
@@ -227,8 +228,8 @@ def deactivate():
 @shared_limits_only
 def checkout():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"),
-                      ints={"ttl": (int(svc.FILE_TTL_MIN.total_seconds()), int(svc.FILE_TTL_MAX.total_seconds()))})
-    license_file = svc.checkout_license_file(body["key"], body["fingerprint"], body.get("ttl"))
+                      ints={"ttl": (int(public_api.FILE_TTL_MIN.total_seconds()), int(public_api.FILE_TTL_MAX.total_seconds()))})
+    license_file = public_api.checkout_license_file(body["key"], body["fingerprint"], body.get("ttl"))
     db.session.commit()
     return signed({"license_file": license_file})
 
@@ -236,7 +237,7 @@ def checkout():
 @api.get("/api/v1/licenses/public-key")
 @per_ip
 def public_key():
-    key = svc.signing_key()
+    key = signing.signing_key()
     return signed({"algorithm": "ed25519", "public_key": key.public_raw_b64, "public_key_pem": key.public_pem,
                    "signature_header": "Tradepost-Signature"})
 
@@ -255,8 +256,8 @@ def whop_validate_license(key):
     hardware_id = (metadata or {}).get("hardware_id", data.get("hardware_id"))
     if not isinstance(hardware_id, str) or not hardware_id.strip() or len(hardware_id) > 255:
         raise BadBody("hardware_id", "metadata.hardware_id must be a non-empty string of at most 255 characters.")
-    result = svc.validate_whop_license(key, hardware_id.strip())
-    answer = svc.whop_membership_json(result)
+    result = whop_compat.validate_whop_license(key, hardware_id.strip())
+    answer = whop_compat.whop_membership_json(result)
     db.session.commit()
     return signed(answer, 201)
 
@@ -283,17 +284,17 @@ def index():
     product_id, status, q = _int_arg("product"), request.args.get("status", ""), request.args.get("q", "")
     products = db.session.scalars(select(Product).order_by(Product.title)).all()
     policies = {policy.product_id: policy for policy in db.session.scalars(select(LicensePolicy))}
-    licenses = svc.list_licenses(product_id, status, q)
+    licenses = seller_admin.list_licenses(product_id, status, q)
     return render("licensing/index.html", "license_table", products=products, policies=policies,
                   licenses=licenses, product_id=product_id, status=status, q=q,
-                  statuses=svc.LIST_STATUSES, page_size=svc.PAGE_SIZE, now=now())
+                  statuses=seller_admin.LIST_STATUSES, page_size=seller_admin.PAGE_SIZE, now=now())
 
 
 def _detail_page(license, status=200, error=None):
     history = db.session.scalars(select(AuditEvent).where(
         AuditEvent.subject_type == "license", AuditEvent.subject_id == str(license.id))
         .order_by(AuditEvent.created_at.desc()).limit(20)).all()
-    body, headers = render("licensing/detail.html", license=license, key=svc.license_key(license),
+    body, headers = render("licensing/detail.html", license=license, key=license_keys.license_key(license),
                            history=history, error=error, now=now(), can_manage=_can_manage())
     return body, status, headers
 
@@ -309,10 +310,10 @@ def detail(license_id):
 
 
 ACTIONS = {
-    "suspend": (svc.suspend_license, "Key suspended: validation now answers SUSPENDED."),
-    "reinstate": (svc.reinstate_license, "Key reinstated."),
-    "revoke": (svc.revoke_license, "Key revoked for good."),
-    "reset": (svc.reset_license_activations, "All machines removed from the key."),
+    "suspend": (seller_admin.suspend_license, "Key suspended: validation now answers SUSPENDED."),
+    "reinstate": (seller_admin.reinstate_license, "Key reinstated."),
+    "revoke": (seller_admin.revoke_license, "Key revoked for good."),
+    "reset": (seller_admin.reset_license_activations, "All machines removed from the key."),
 }
 
 
@@ -323,7 +324,7 @@ def act(license_id, action):
     service, message = ACTIONS[action]
     try:
         service(license, current_user)
-    except svc.LicenseStateError as exc:
+    except records.LicenseStateError as exc:
         db.session.rollback()
         return _detail_page(get_own_license_or_404(license_id), exc.status, exc.message)
     db.session.commit()
@@ -338,9 +339,9 @@ def extend(license_id):
     days = parse_whole_number(request.form.get("days", ""))
     try:
         if days is None:
-            raise svc.LicenseStateError("Enter a number of days.", status=422)
-        svc.extend_license(license, days, current_user)
-    except svc.LicenseStateError as exc:
+            raise records.LicenseStateError("Enter a number of days.", status=422)
+        seller_admin.extend_license(license, days, current_user)
+    except records.LicenseStateError as exc:
         db.session.rollback()
         return _detail_page(get_own_license_or_404(license_id), exc.status, exc.message)
     db.session.commit()
@@ -352,11 +353,11 @@ def extend(license_id):
 @seller_required(roles=MANAGERS)
 def policy(product_id):
     product = db.session.scalar(select(Product).where(Product.id == product_id)) or abort(404)
-    current = svc.policy_for(product.id)
+    current = issuing.policy_for(product.id)
     if request.method == "POST":
         try:
-            _, issued = svc.save_license_policy(product, request.form, current_user)
-        except svc.LicensePolicyError as exc:
+            _, issued = seller_admin.save_license_policy(product, request.form, current_user)
+        except seller_admin.LicensePolicyError as exc:
             db.session.rollback()
             body, headers = render("licensing/policy.html", product=product, policy=current,
                                    form=request.form, errors=exc.errors)
@@ -377,12 +378,12 @@ def policy(product_id):
 # ---- buyer pages --------------------------------------------------------------------------
 
 def _account_page(status=200, error=None):
-    licenses = svc.buyer_licenses(current_user)
-    resets_left = {lic.id: max(svc.SELF_SERVICE_RESETS - svc.self_service_resets_used(lic), 0) for lic in licenses}
-    keys = {lic.id: svc.license_key(lic) for lic in licenses}
+    licenses = self_service.buyer_licenses(current_user)
+    resets_left = {lic.id: max(self_service.SELF_SERVICE_RESETS - self_service.self_service_resets_used(lic), 0) for lic in licenses}
+    keys = {lic.id: license_keys.license_key(lic) for lic in licenses}
     api_base = current_app.config["APP_BASE_URL"].rstrip("/")
     body, headers = render("licensing/account.html", licenses=licenses, keys=keys, resets_left=resets_left,
-                           error=error, api_base=api_base, now=now(), resets_per_window=svc.SELF_SERVICE_RESETS)
+                           error=error, api_base=api_base, now=now(), resets_per_window=self_service.SELF_SERVICE_RESETS)
     return body, status, headers
 
 
@@ -396,11 +397,11 @@ def my_licenses():
 @login_required
 def deactivate_machine(activation_id):
     try:
-        svc.deactivate_own_activation(current_user, activation_id)
+        self_service.deactivate_own_activation(current_user, activation_id)
     except LookupError:
         db.session.rollback()
         abort(404)
-    except svc.LicenseStateError as exc:
+    except records.LicenseStateError as exc:
         db.session.rollback()
         return _account_page(exc.status, exc.message)
     db.session.commit()
@@ -414,9 +415,9 @@ def deactivate_machine(activation_id):
 def docs():
     base = current_app.config["APP_BASE_URL"].rstrip("/")
     try:
-        public_key_pem = svc.signing_key().public_pem.strip()
+        public_key_pem = signing.signing_key().public_pem.strip()
     except ConfigError:
         public_key_pem = "paste public_key_pem from /api/v1/licenses/public-key here"
-    return render("docs/licensing.html", api_base=base, codes=svc.CODES, messages=svc.MESSAGES,
-                  public_key_pem=public_key_pem, ttl_default_days=svc.FILE_TTL_DEFAULT.days,
-                  ttl_max_days=svc.FILE_TTL_MAX.days)
+    return render("docs/licensing.html", api_base=base, codes=public_api.CODES, messages=public_api.MESSAGES,
+                  public_key_pem=public_key_pem, ttl_default_days=public_api.FILE_TTL_DEFAULT.days,
+                  ttl_max_days=public_api.FILE_TTL_MAX.days)

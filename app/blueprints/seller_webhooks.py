@@ -11,18 +11,18 @@ from app.clock import now
 from app.extensions import db
 from app.models import WebhookEndpoint, WebhookMessage
 from app.models.outbound import MESSAGE_STATUSES
-from app.services import outbound
-from app.tasks.outbound import enqueue_delivery, try_enqueue_deliveries
+from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing
+from app.services.outbound.queueing import enqueue_delivery, try_enqueue_deliveries
 from app.web import render
 
 bp = Blueprint("seller_webhooks", __name__, url_prefix="/sell/webhooks")
 manage = seller_required(roles=("owner", "admin"))
-FILTER_EVENT_TYPES = (*outbound.EVENT_TYPES, outbound.TEST_EVENT_TYPE)
+FILTER_EVENT_TYPES = (*catalogue.EVENT_TYPES, catalogue.TEST_EVENT_TYPE)
 QUEUE_DOWN_TEST_EVENT = ("The test event was not sent: our delivery queue is unavailable right now, "
                          "and nothing was saved. Please try again in a few minutes.")
 QUEUE_DOWN_LATER = "as soon as our delivery queue is back (it is unavailable right now)"
 EVENT_GROUPS = {}
-for _type in outbound.EVENT_TYPES:
+for _type in catalogue.EVENT_TYPES:
     EVENT_GROUPS.setdefault(_type.split(".")[0], []).append(_type)
 
 
@@ -51,7 +51,7 @@ def form_input():
 
 def render_form(endpoint, values, errors=None, status=200):
     body, headers = render("seller_webhooks/form.html", endpoint=endpoint, values=values,
-                           errors=errors or {}, catalogue=outbound.EVENT_CATALOGUE,
+                           errors=errors or {}, catalogue=catalogue.EVENT_CATALOGUE,
                            event_groups=EVENT_GROUPS)
     return body, status, headers
 
@@ -60,7 +60,7 @@ def render_detail(endpoint, secret=None, recover_error=None, since_value="", sta
                   block="deliveries"):
     event_type = request.args.get("event_type", "")
     status_filter = request.args.get("status", "")
-    messages = outbound.list_messages(
+    messages = endpoints.list_messages(
         endpoint, event_type=event_type if event_type in FILTER_EVENT_TYPES else None,
         status=status_filter if status_filter in MESSAGE_STATUSES else None)
     body, headers = render(
@@ -77,9 +77,8 @@ def render_detail(endpoint, secret=None, recover_error=None, since_value="", sta
 @bp.route("/")
 @manage
 def index():
-    endpoints = outbound.list_endpoints(g.company)
-    return render("seller_webhooks/index.html", endpoints=endpoints,
-                  counts=outbound.message_counts(g.company))
+    return render("seller_webhooks/index.html", endpoints=endpoints.list_endpoints(g.company),
+                  counts=endpoints.message_counts(g.company))
 
 
 @bp.route("/new")
@@ -93,8 +92,8 @@ def new():
 def create():
     values = form_input()
     try:
-        endpoint = outbound.create_endpoint(g.company, actor=current_user, **values)
-    except outbound.EndpointInvalid as exc:
+        endpoint = endpoints.create_endpoint(g.company, actor=current_user, **values)
+    except endpoints.EndpointInvalid as exc:
         db.session.rollback()
         return render_form(None, values, exc.errors, 422)
     db.session.commit()
@@ -113,7 +112,7 @@ def detail(endpoint_id):
 @manage
 def secret(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
-    return render_detail(endpoint, secret=outbound.endpoint_secret(endpoint), block="secret")
+    return render_detail(endpoint, secret=signing.endpoint_secret(endpoint), block="secret")
 
 
 @bp.route("/<int:endpoint_id>/edit")
@@ -130,8 +129,8 @@ def update(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     values = form_input()
     try:
-        outbound.update_endpoint(endpoint, **values)
-    except outbound.EndpointInvalid as exc:
+        endpoints.update_endpoint(endpoint, **values)
+    except endpoints.EndpointInvalid as exc:
         db.session.rollback()
         return render_form(endpoint, values, exc.errors, 422)
     db.session.commit()
@@ -142,7 +141,7 @@ def update(endpoint_id):
 @bp.route("/<int:endpoint_id>/delete", methods=["POST"])
 @manage
 def delete(endpoint_id):
-    outbound.delete_endpoint(get_endpoint_or_404(endpoint_id), actor=current_user)
+    endpoints.delete_endpoint(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
     flash("Endpoint deleted.", "success")
     return redirect(url_for("seller_webhooks.index"), 303)
@@ -151,7 +150,7 @@ def delete(endpoint_id):
 @bp.route("/<int:endpoint_id>/rotate", methods=["POST"])
 @manage
 def rotate(endpoint_id):
-    endpoint = outbound.rotate_endpoint_secret(get_endpoint_or_404(endpoint_id), actor=current_user)
+    endpoint = endpoints.rotate_endpoint_secret(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
     flash("Secret rotated. The previous secret keeps signing alongside the new one for 24 hours.",
           "success")
@@ -165,14 +164,14 @@ def send_test(endpoint_id):
     if not endpoint.enabled:
         abort(409, "Enable the endpoint before sending a test event.")
     endpoint_id = endpoint.id
-    message_id = outbound.send_test_event(endpoint).id
+    message_id = outbox.send_test_event(endpoint).id
     db.session.commit()
     try:
         enqueue_delivery(message_id)
     except RedisError:
         # A test is only useful now: rather than leave it for the sweep, take it back and say so.
         current_app.logger.warning("test event %s not queued: Redis unavailable", message_id)
-        withdrawn = outbound.withdraw_test_event(message_id)
+        withdrawn = outbox.withdraw_test_event(message_id)
         db.session.commit()
         if withdrawn:
             abort(503, QUEUE_DOWN_TEST_EVENT)
@@ -193,7 +192,7 @@ def recover(endpoint_id):
     if not endpoint.enabled:
         abort(409, "Enable the endpoint before recovering messages.")
     endpoint_id = endpoint.id
-    message_ids = [message.id for message in outbound.recover_failed_messages(endpoint, since)]
+    message_ids = [message.id for message in dispatch.recover_failed_messages(endpoint, since)]
     db.session.commit()
     counted = f"{len(message_ids)} failed message{'s' if len(message_ids) != 1 else ''}"
     if try_enqueue_deliveries(message_ids):
@@ -209,7 +208,7 @@ def message(endpoint_id, message_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     found = get_message_or_404(endpoint, message_id)
     return render("seller_webhooks/message.html", "attempts", endpoint=endpoint, message=found,
-                  payload=outbound.pretty_payload(found.event))
+                  payload=signing.pretty_payload(found.event))
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>/resend", methods=["POST"])
@@ -219,7 +218,7 @@ def resend(endpoint_id, message_id):
     found = get_message_or_404(endpoint, message_id)
     if not endpoint.enabled:
         abort(409, "Enable the endpoint before resending.")
-    if not outbound.resend_message(found):
+    if not dispatch.resend_message(found):
         abort(409, "This message is being delivered right now.")
     endpoint_id, message_id, public_id = endpoint.id, found.id, found.public_id
     db.session.commit()

@@ -21,7 +21,7 @@ from app.services.whop_accounts import (WhopAccountError, confirm_whop_link, enc
                                         identity_of, is_placeholder_email, link_whop_identity,
                                         sign_in_with_whop, sync_whop_profile, unlink_whop_identity)
 from app.session_auth import begin_session
-from app.tasks import get_redis
+from app.queue import get_redis
 from app.web import render, safe_next
 
 bp = Blueprint("whop", __name__)

@@ -1,7 +1,7 @@
 """License keys: a product's license policy, the keys buyers hold, and the machines using them.
 
 A key is stored twice: `key_hash` (sha256 of the normalised key, unique) is what the public
-API looks keys up by; `key_encrypted` (Fernet, see services/licensing.py) lets the buyer and
+API looks keys up by; `key_encrypted` (app/crypto.py, see services/licensing/license_keys.py) lets the buyer and
 the seller read the key again in their pages. The plain key never reaches the database.
 """
 from datetime import datetime

@@ -1,12 +1,15 @@
 """Digital products: a seller's catalogue of one-time and subscription products."""
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import select
 
 from app.extensions import db
 from app.inputs import parse_whole_number
 from app.markdown import render_markdown
-from app.money import format_money, marketplace_currency, parse_amount_cents
-from app.models import Product
+from app.models import Company, Product
 from app.models.product import BILLING
+from app.money import format_money, marketplace_currency, parse_amount_cents
 from app.services.companies import slugify
 
 
@@ -16,9 +19,10 @@ class ProductError(ValueError):
         self.errors = errors
 
 
-def validate_product_form(form):
+def validate_product_form(form: Mapping[str, str]) -> dict[str, Any]:
     """Cleaned product fields from a form, or ProductError with one message per bad field."""
-    errors, data = {}, {}
+    errors: dict[str, str] = {}
+    data: dict[str, Any] = {}
     data["title"] = (form.get("title") or "").strip()
     if not 3 <= len(data["title"]) <= 120:
         errors["title"] = "Give the product a title of 3 to 120 characters."
@@ -44,7 +48,7 @@ def validate_product_form(form):
     return data
 
 
-def _unique_slug(title, product_id=None):
+def _unique_slug(title: str, product_id: int | None = None) -> str:
     """A slug for `title` that no other product (of any seller) uses. Reads only: call it
     before the new row is in the session, or autoflush would INSERT it without a slug."""
     base = slugify(title) if any(c.isascii() and c.isalnum() for c in title) else "product"
@@ -58,7 +62,7 @@ def _unique_slug(title, product_id=None):
         slug, n = f"{base}-{n}", n + 1
 
 
-def save_product(company, form, product=None):
+def save_product(company: Company, form: Mapping[str, str], product: Product | None = None) -> Product:
     """Create or update a product of `company` from form data; nothing is written on error.
 
     The slug is chosen before the row joins the session, so no query autoflushes a

@@ -7,6 +7,9 @@ with the account's password first (see ``confirm_whop_link``). Users met only th
 Whop's iframe or webhooks get an account of their own with an address under
 ``users.whop.invalid`` and no password, which a real account adopts when it links.
 """
+from collections.abc import Mapping
+from typing import Any
+
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from flask import current_app
@@ -35,12 +38,12 @@ class WhopAccountError(Exception):
 # --------------------------------------------------------------------------- token storage
 
 
-def encrypt_token(value):
+def encrypt_token(value: str | None) -> str | None:
     """The stored, encrypted form of a token (None stays None)."""
     return encrypt(value) if value else None
 
 
-def decrypt_token(ciphertext):
+def decrypt_token(ciphertext: str | None) -> str | None:
     """The token inside `ciphertext`, or None when it is missing or was made with another key."""
     if not ciphertext:
         return None
@@ -53,24 +56,27 @@ def decrypt_token(ciphertext):
 # --------------------------------------------------------------------------- lookups
 
 
-def find_identity(whop_user_id):
+def find_identity(whop_user_id: str) -> WhopIdentity | None:
+    """The link of the Whop user `user_…` to a Tradepost user, or None."""
     return db.session.scalar(select(WhopIdentity).where(WhopIdentity.whop_user_id == whop_user_id))
 
 
-def identity_of(user):
+def identity_of(user: User) -> WhopIdentity | None:
+    """The user's link to a Whop account, or None."""
     return db.session.scalar(select(WhopIdentity).where(WhopIdentity.user_id == user.id))
 
 
-def is_placeholder_email(email):
+def is_placeholder_email(email: str | None) -> bool:
+    """Whether `email` is one we made up for a Whop user we know no address of."""
     return (email or "").endswith("@" + PLACEHOLDER_EMAIL_DOMAIN)
 
 
-def _is_whop_made(identity):
+def _is_whop_made(identity: WhopIdentity) -> bool:
     """True when the identity's user was created for Whop and has no other way to sign in."""
     return identity.created_via != "oauth" and identity.user.password_hash is None
 
 
-def _verified_email(profile):
+def _verified_email(profile: Mapping[str, Any]) -> str | None:
     if not profile.get("email") or profile.get("email_verified") is not True:
         return None
     try:
@@ -79,26 +85,26 @@ def _verified_email(profile):
         return None
 
 
-def _display_name(profile):
+def _display_name(profile: Mapping[str, Any]) -> str:
     return ((profile.get("name") or profile.get("preferred_username") or "").strip()[:80]
             or "Whop member")
 
 
-def _new_user(display_name, email):
+def _new_user(display_name: str, email: str) -> User:
     user = User(email=email, password_hash=None, display_name=display_name, intent="hire")
     db.session.add(user)
     db.session.flush()
     return user
 
 
-def _placeholder_email(whop_user_id):
+def _placeholder_email(whop_user_id: str) -> str:
     return f"{whop_user_id.lower()}@{PLACEHOLDER_EMAIL_DOMAIN}"
 
 
 # --------------------------------------------------------------------------- sign-in & linking
 
 
-def ensure_whop_user(whop_user_id, *, via, name=None, username=None):
+def ensure_whop_user(whop_user_id: str, *, via: str, name: str | None = None, username: str | None = None) -> User:
     """The Tradepost user of a Whop user, creating a password-less one (and its identity) on
     first sight. `via` is "iframe" or "webhook". Flushed, not committed."""
     identity = find_identity(whop_user_id)
@@ -113,7 +119,7 @@ def ensure_whop_user(whop_user_id, *, via, name=None, username=None):
     return user
 
 
-def sign_in_with_whop(profile, refresh_token=None):
+def sign_in_with_whop(profile: Mapping[str, Any], refresh_token: str | None = None) -> tuple[str, User]:
     """Resolve a Whop sign-in (OpenID userinfo `profile`) to a user.
 
     Returns ``("signed_in", user)`` for a linked account, ``("created", user)`` for a new
@@ -150,7 +156,7 @@ def sign_in_with_whop(profile, refresh_token=None):
     return "created", user
 
 
-def _refresh_identity(identity, profile, refresh_token):
+def _refresh_identity(identity: WhopIdentity, profile: Mapping[str, Any], refresh_token: str | None) -> None:
     identity.username = (profile.get("preferred_username") or identity.username or "")[:64] or None
     identity.email = _verified_email(profile) or identity.email
     if refresh_token:
@@ -158,7 +164,7 @@ def _refresh_identity(identity, profile, refresh_token):
     db.session.flush()
 
 
-def link_whop_identity(user, profile, refresh_token=None):
+def link_whop_identity(user: User, profile: Mapping[str, Any], refresh_token: str | None = None) -> WhopIdentity:
     """Link the Whop account in `profile` to `user` (who has proved they own `user`).
 
     A Whop account already linked elsewhere is refused, unless that other account was only
@@ -183,7 +189,7 @@ def link_whop_identity(user, profile, refresh_token=None):
     return identity
 
 
-def _adopt(identity, user):
+def _adopt(identity: WhopIdentity, user: User) -> None:
     """Move a Whop-made account's identity and Whop memberships to `user`; retire it."""
     old_user = identity.user
     db.session.execute(update(Membership).where(Membership.buyer_id == old_user.id,
@@ -199,7 +205,7 @@ def _adopt(identity, user):
                        whop_user_id=identity.whop_user_id)
 
 
-def confirm_whop_link(user_id, password, pending):
+def confirm_whop_link(user_id: int, password: str | None, pending: Mapping[str, Any]) -> User | None:
     """Link the pending Whop account after checking the password of account `user_id`.
 
     `pending` holds the profile fields and the encrypted refresh token stashed at callback.
@@ -220,7 +226,7 @@ def confirm_whop_link(user_id, password, pending):
     return user
 
 
-def unlink_whop_identity(user):
+def unlink_whop_identity(user: User) -> None:
     """Remove the user's Whop link. Refused when it is the account's only way to sign in."""
     identity = identity_of(user)
     if identity is None:
@@ -237,12 +243,12 @@ def unlink_whop_identity(user):
 # --------------------------------------------------------------------------- token refresh
 
 
-def _oauth_session(**kwargs):
+def _oauth_session(**kwargs: Any) -> OAuth2Session:
     config = current_app.config
     return OAuth2Session(config["WHOP_CLIENT_ID"], config["WHOP_CLIENT_SECRET"], **kwargs)
 
 
-def sync_whop_profile(identity):
+def sync_whop_profile(identity: WhopIdentity) -> WhopIdentity:
     """Refresh the identity's tokens (storing the rotated refresh token) and re-read its profile.
 
     Raises WhopAccountError("reconnect") when Whop refuses the stored refresh token (the

@@ -1,7 +1,8 @@
 """Licensing: license policies on products, memberships, and a whole licensed shop."""
 from app.extensions import db
 from app.models import LicensePolicy, Membership
-from app.services.licensing import issue_license_for_membership, license_key
+from app.services.licensing.issuing import issue_license_for_membership
+from app.services.licensing.license_keys import license_key
 from tests.factories.catalogue import make_product
 from tests.factories.people import make_seller, make_user
 
