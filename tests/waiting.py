@@ -8,7 +8,7 @@ from app.extensions import db
 from app.models import InboundEvent
 
 
-def wait_until(predicate, timeout=10.0, interval=0.05, message="condition not met"):
+def wait_until(predicate, timeout=30.0, interval=0.05, message="condition not met"):
     """Poll `predicate` until it returns something truthy (returned); fail the test after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
