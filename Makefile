@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := app
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test install install-dev migrate seed clean
+.PHONY: run test test-browser install install-dev migrate seed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ run: seed
 
 test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Browser journeys: Playwright driving Debian's /usr/bin/chromium (apt-get install -y chromium;
+# never `playwright install`) against the real stack on free ports. PostgreSQL when
+# TEST_DATABASE_URL is set. Screenshots and logs: test-artifacts/browser/.
+test-browser: install-dev
+	ROUTE_COVERAGE=off $(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

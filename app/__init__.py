@@ -6,7 +6,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import inputs
+from app import inputs, queue
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.errors import ServiceError
 from app.extensions import csrf, db, limiter, login_manager, migrate
@@ -48,11 +48,9 @@ def create_app(config_class=None):
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from app import tasks
+    queue.init_app(app)
 
-    tasks.init_app(app)
-
-    from app import handlers, models  # noqa: F401  (tables and webhook handlers register on import)
+    from app import models  # noqa: F401  (tables register on import)
 
     _configure_login(app)
     _register_blueprints(app)
@@ -148,7 +146,8 @@ def _register_security_headers(app):
 
 
 def _register_template_helpers(app):
-    from app.money import format_cents
+    from app.money import amount_input_filter, money_filter
 
-    app.jinja_env.filters["money"] = format_cents
+    app.jinja_env.filters["money"] = money_filter
+    app.jinja_env.filters["amount_input"] = amount_input_filter
     app.jinja_env.globals["page_url"] = page_url

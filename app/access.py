@@ -32,13 +32,16 @@ def seller_required(view=None, *, roles=MEMBER_ROLES):
         @wraps(view)
         @login_required
         def wrapped(*args, **kwargs):
-            company = current_user.seller_company
-            if company is None:
+            membership = current_user.seller_membership
+            if membership is None:
                 if request.method == "GET":
                     return redirect(url_for("sell.become"))
                 abort(403)
-            if company.role_of(current_user) not in roles:
+            # The role from the user's own memberships, not from the company's member list: the
+            # company row may have been loaded elsewhere in this session with only a few columns.
+            if membership.role not in roles:
                 abort(403)
+            company = membership.company
             g.company = company
             set_tenant(company.id)
             return view(*args, **kwargs)

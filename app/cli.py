@@ -1,5 +1,5 @@
 """Flask CLI commands: `flask users make-admin`, `flask seed-demo`, `flask settings`,
-`flask routes-table`."""
+`flask crypto rotate`, `flask routes-table`."""
 import re
 
 import click
@@ -10,6 +10,7 @@ from app.extensions import db
 from app.services.accounts import AccountError, grant_admin
 
 users_cli = AppGroup("users", help="Manage user accounts.")
+crypto_cli = AppGroup("crypto", help="Manage the encryption of stored secrets.")
 
 
 @users_cli.command("make-admin")
@@ -54,6 +55,22 @@ def show_settings():
         click.echo(f"{setting.env}={shown}")
 
 
+@crypto_cli.command("rotate")
+def rotate_secrets():
+    """Re-encrypt every stored secret with the newest key in ENCRYPTION_KEYS. Safe to repeat;
+    once it reports nothing unreadable, older keys can be removed."""
+    from app.crypto import rotate_stored_secrets
+
+    rotated, unreadable = rotate_stored_secrets()
+    db.session.commit()
+    for column, count in rotated.items():
+        click.echo(f"{column}: {count} re-encrypted")
+    if unreadable:
+        raise click.ClickException(f"{len(unreadable)} stored secrets open with no key in ENCRYPTION_KEYS "
+                                   f"(left as they are): {', '.join(unreadable)}")
+    click.echo("Every stored secret is encrypted with the newest key.")
+
+
 @click.command("routes-table")
 @click.option("--write", "readme", type=click.Path(exists=True, dir_okay=False),
               help="Replace the table under \"## What is where\" in this file (README.md) instead of printing.")
@@ -77,6 +94,7 @@ def register_cli(app):
     from app.sandbox.cli import sandbox_cli
 
     app.cli.add_command(users_cli)
+    app.cli.add_command(crypto_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(show_settings)
     app.cli.add_command(routes_table_command)

@@ -22,6 +22,7 @@ DEV_WHOP_WEBHOOK_SECRET = "ws_tradepost_dev_whop_secret"
 DEV_WHOP_APP_ID = "app_tradepost_dev"
 DEV_WHOP_CLIENT_ID = "tradepost-dev-client"
 DEV_WHOP_CLIENT_SECRET = "tradepost-dev-client-secret"
+DEV_ENCRYPTION_KEY = "apcEUmuZ6Gp4Z6UKeDazKKNQkKB7x8XcQ7JeGq2O-RY="
 # Placeholders from .env.example and the test config: as public as the defaults above.
 PUBLIC_PLACEHOLDERS = frozenset({"change-me", "test-secret-key"})
 
@@ -197,8 +198,11 @@ class Config:
     WHOP_CLIENT_SECRET = Setting(DEV_WHOP_CLIENT_SECRET, secret=True)
     WHOP_API_BASE = Setting(lambda c: c.SANDBOX_URL + "/whop" if c.SANDBOX_ENABLED else "https://api.whop.com")
     WHOP_JWKS_URL = Setting(lambda c: c.WHOP_API_BASE.rstrip("/") + "/.well-known/jwks.json")
-    # Fernet key (urlsafe base64, 32 bytes) for stored Whop refresh tokens; unset: derived
-    # from SECRET_KEY (see app/services/whop_accounts.py).
+    # Fernet keys (urlsafe base64 of 32 bytes), comma-separated, newest first, encrypting the
+    # secrets we store (app/crypto.py): the newest encrypts, any decrypts.
+    ENCRYPTION_KEYS = Setting(DEV_ENCRYPTION_KEY, secret=True)
+    # The Fernet key Whop refresh tokens were encrypted with before ENCRYPTION_KEYS (if it was
+    # set): still decrypts them until `flask crypto rotate` has re-encrypted them.
     WHOP_TOKEN_KEY = Setting(None, secret=True)
 
     PLATFORM_FEE_BPS = Setting(1000, cast=int)
@@ -290,6 +294,7 @@ PRODUCTION_SECRETS = {
     "WHOP_CLIENT_ID": DEV_WHOP_CLIENT_ID,
     "WHOP_APP_ID": DEV_WHOP_APP_ID,
     "LICENSE_SIGNING_KEY": None,
+    "ENCRYPTION_KEYS": DEV_ENCRYPTION_KEY,
 }
 PRODUCTION_REQUIRED = ("DATABASE_URL", "REDIS_URL", *PRODUCTION_SECRETS)
 
@@ -311,6 +316,7 @@ class ProductionConfig(Config):
     WHOP_APP_ID = Setting(None)
     WHOP_CLIENT_ID = Setting(None)
     WHOP_CLIENT_SECRET = Setting(None, secret=True)
+    ENCRYPTION_KEYS = Setting(None, secret=True)
 
     def validate(self):
         """Refuse to start unless every secret is set, is not a development value from this
@@ -329,8 +335,12 @@ class ProductionConfig(Config):
                 problem = _weakness(name, value)
                 if problem:
                     problems.append(f"{name} {problem}")
-        if self.WHOP_TOKEN_KEY and _fernet_key_problem(self.WHOP_TOKEN_KEY):
-            problems.append(_fernet_key_problem(self.WHOP_TOKEN_KEY))
+        if self.WHOP_TOKEN_KEY:
+            from app.crypto import fernet_key_problem
+
+            problem = fernet_key_problem("WHOP_TOKEN_KEY", self.WHOP_TOKEN_KEY, many=False)
+            if problem:
+                problems.append(problem)
         if self.SANDBOX_ENABLED:
             problems.append("SANDBOX_ENABLED is on: production uses real Stripe and Whop")
         if problems:
@@ -345,23 +355,20 @@ def _weakness(name, value):
         return "is not a Stripe secret key (sk_... or rk_...)"
     if name == "STRIPE_WEBHOOK_SECRET" and (not value.startswith("whsec_") or len(value) < 20):
         return "is not a Stripe webhook signing secret (whsec_...)"
+    if name == "ENCRYPTION_KEYS":
+        from app.crypto import fernet_key_problem, parse_keys
+
+        if DEV_ENCRYPTION_KEY in parse_keys(value):
+            return "holds the public development key from the repository"
+        problem = fernet_key_problem(name, value)
+        return problem and problem.removeprefix(f"{name} ")
     if name == "LICENSE_SIGNING_KEY":
-        from app.services.licensing import parse_signing_key
+        from app.signing_keys import parse_signing_key
 
         try:
             parse_signing_key(value)
-        except (ConfigError, ValueError, TypeError):
+        except (ValueError, TypeError):
             return "is not an Ed25519 private key (PEM, or base64 of a 32-byte seed)"
-    return None
-
-
-def _fernet_key_problem(value):
-    from cryptography.fernet import Fernet
-
-    try:
-        Fernet(value)
-    except (ValueError, TypeError):
-        return "WHOP_TOKEN_KEY is not a Fernet key (urlsafe base64 of 32 bytes)"
     return None
 
 

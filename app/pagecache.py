@@ -14,7 +14,7 @@ from flask import current_app, request, session
 from flask_login import current_user
 
 from app.extensions import limiter
-from app.tasks import get_redis
+from app.queue import get_redis
 
 VERSION_KEY = "pagecache:version"
 VERSION_RECHECK_SECONDS = 1.0

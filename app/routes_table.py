@@ -75,13 +75,23 @@ def _summary(docstring):
 
 
 def _layer_imports(path):
-    """services/… and integrations/… modules the file imports, as paths under app/."""
+    """services/… and integrations/… modules the file imports, as paths under app/
+    (`from app.services.licensing import issuing` names services/licensing/issuing.py)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(_LAYERS):
-            names = [node.module] if node.module not in _LAYERS else \
-                [f"{node.module}.{alias.name}" for alias in node.names]
-            found.update(names)
+            for alias in node.names:
+                submodule = _module_file(f"{node.module}.{alias.name}")
+                found.add(submodule or _module_file(node.module))
         elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith(_LAYERS))
-    return sorted(name.removeprefix("app.").replace(".", "/") + ".py" for name in found)
+            found.update(_module_file(alias.name) for alias in node.names if alias.name.startswith(_LAYERS))
+    return sorted(name for name in found if name is not None)
+
+
+def _module_file(dotted):
+    """The file of module `dotted` ("app.services.orders") as a path under app/, or None."""
+    base = APP_ROOT.parent.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate.relative_to(APP_ROOT).as_posix()
+    return None

@@ -13,12 +13,13 @@ from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Category, Gig, User
+from app.models import Category, Gig, LicenseActivation, LicensePolicy, Membership, Product, User
 from app.payments import get_gateway
 from app.services.accounts import hash_password
 from app.services.companies import create_seller_company, ensure_platform_company, slugify
 from app.services.gigs import save_gig, transition_gig
-from app.services.licensing import seed_demo_licenses
+from app.services.licensing.issuing import issue_license_for_membership, policy_for
+from app.services.licensing.license_keys import license_key
 
 DEMO_PASSWORD = "tradepost-demo-1"
 
@@ -286,3 +287,47 @@ def _seed_gigs(sellers, admin):
         if spec["publish"]:
             transition_gig(gig, "submit", user)
             transition_gig(gig, "approve", admin)
+
+
+DEMO_PRODUCT = ("devon-cli-pro", "Devon CLI Pro", "A command-line toolkit for deploys. Needs a license key.")
+
+
+def seed_demo_licenses(seller_email: str = "devon@tradepost.test",
+                       buyer_emails: tuple[str, ...] = tuple(email for email, _name in BUYERS)
+                       ) -> list[tuple[str, str, str]]:
+    """Demo: a licensed product of the seller, owned by each buyer, each key active on one
+    machine. Idempotent; returns [("license", KEY, buyer email)] for `flask seed-demo` to print."""
+    seller = db.session.scalar(select(User).where(User.email == seller_email))
+    if seller is None or seller.seller_company is None:
+        return []
+    company = seller.seller_company
+    slug, title, description = DEMO_PRODUCT
+    product = db.session.scalar(select(Product).where(Product.slug == slug))
+    if product is None:
+        product = Product(company_id=company.id, title=title, slug=slug, description_md=description,
+                          description_html=f"<p>{description}</p>", price_cents=4900, billing="one_time")
+        db.session.add(product)
+        db.session.flush()
+    if policy_for(product.id) is None:
+        db.session.add(LicensePolicy(company_id=company.id, product_id=product.id, max_activations=3,
+                                     key_prefix="DEV", key_format="grouped"))
+        db.session.flush()
+    lines = []
+    for buyer in db.session.scalars(select(User).where(User.email.in_(buyer_emails)).order_by(User.id)):
+        membership = db.session.scalar(select(Membership).where(Membership.product_id == product.id,
+                                                                Membership.buyer_id == buyer.id))
+        if membership is None:
+            membership = Membership(company_id=company.id, product_id=product.id, buyer_id=buyer.id,
+                                    status="active")
+            db.session.add(membership)
+            db.session.flush()
+        license = issue_license_for_membership(membership)
+        if license.activation_count == 0 and license.reset_count == 0:
+            name = buyer.display_name.split()[0]
+            db.session.add(LicenseActivation(company_id=company.id, license_id=license.id,
+                                             fingerprint=f"{name.lower()}-laptop-{license.id:04d}",
+                                             name=f"{name}'s laptop"))
+            license.activation_count = 1
+            db.session.flush()
+        lines.append(("license", license_key(license), buyer.email))
+    return lines

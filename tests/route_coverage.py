@@ -55,6 +55,9 @@ PLUGIN_NAME = "route-coverage-gate"
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _WORKER_DIR_KEY = "route_coverage_dir"
+# Suites run on their own, with their own processes (`make test-browser`): ignoring them
+# (pytest.ini does) does not make a run of this suite a subset.
+SEPARATE_SUITES = ("tests/browser",)
 # Per-request marks live in the WSGI environ: `g` belongs to the app context, which a test
 # holding one open shares across all its requests.
 _PASSED_GUARDS = "route_coverage.passed_guards"
@@ -155,7 +158,11 @@ class RouteCoverage:
                  ("--ignore", "ignore"), ("--ignore-glob", "ignore_glob"), ("--deselect", "deselect"),
                  ("--collect-only", "collectonly")]
         for flag, name in flags:
-            if getattr(option, name, None):
+            value = getattr(option, name, None)
+            if name == "ignore" and value:
+                # Suites that run on their own (the browser journeys) are not part of this one.
+                value = [path for path in value if self._resolve(path) not in self._separate_suites()]
+            if value:
                 return f"{flag} given"
         if self.deselected:
             return f"{self.deselected} tests deselected"
@@ -168,6 +175,12 @@ class RouteCoverage:
                 if not any(root == path or path in root.parents for root in roots):
                     return f"{arg} selected"
         return None
+
+    def _resolve(self, path):
+        return (self.config.invocation_params.dir / path).resolve()
+
+    def _separate_suites(self):
+        return [(self.config.rootpath / path).resolve() for path in SEPARATE_SUITES]
 
     def _test_roots(self):
         testpaths = self.config.getini("testpaths") or ["."]

@@ -4,7 +4,8 @@ import re
 from sqlalchemy import func, select
 
 from app.models import AuditEvent, User
-from tests.conftest import PASSWORD, csrf_token, post_form
+from tests.factories import PASSWORD
+from tests.forms import csrf_token, post_form
 
 
 def count_users(db):

@@ -2,14 +2,13 @@
 import pytest
 from flask import url_for
 
-from tests.browse_factories import make_category, make_gig, make_seller  # noqa: F401
 
 FAQ = [{"question": "Do you do vector files?", "answer": "Yes, SVG and PDF."}]
 
 
 @pytest.fixture
 def full_gig(make_gig):
-    return make_gig("Lighthouse logo design", description="Crisp <strong>marks</strong> for brands",
+    return make_gig(title="Lighthouse logo design", description="Crisp <strong>marks</strong> for brands",
                     tiers=("basic", "standard", "premium"), extras=[("Source files", 1500)], faq=FAQ,
                     tags="logo,branding", price_cents=123450, orders=7)
 
@@ -41,14 +40,14 @@ def test_continue_buttons_open_checkout_in_the_drawer(app, client, full_gig, mak
 
 
 def test_gig_with_reviews_shows_its_rating(client, make_gig):
-    gig = make_gig("Rated", rating=(47, 10))
+    gig = make_gig(title="Rated", rating=(47, 10))
     page = client.get(f"/gigs/{gig.slug}").get_data(as_text=True)
     assert "4.7" in page and "(10)" in page
 
 
 @pytest.mark.parametrize("status", ["draft", "review", "rejected", "paused"])
 def test_unpublished_gigs_are_404_for_the_public(client, make_gig, make_user, sign_in, status):
-    gig = make_gig("Hidden", status=status)
+    gig = make_gig(title="Hidden", status=status)
     assert client.get(f"/gigs/{gig.slug}").status_code == 404
     sign_in(make_user())
     assert client.get(f"/gigs/{gig.slug}").status_code == 404
@@ -59,7 +58,7 @@ def test_unknown_gig_is_404(client):
 
 
 def test_another_seller_cannot_preview(client, make_gig, make_seller, sign_in):
-    gig = make_gig("Hidden", status="draft")
+    gig = make_gig(title="Hidden", status="draft")
     other, _ = make_seller()
     sign_in(other)
     assert client.get(f"/gigs/{gig.slug}").status_code == 404
@@ -68,7 +67,7 @@ def test_another_seller_cannot_preview(client, make_gig, make_seller, sign_in):
 @pytest.mark.parametrize("status", ["draft", "paused"])
 def test_seller_previews_own_unpublished_gig(client, make_gig, make_seller, sign_in, status):
     owner, company = make_seller()
-    gig = make_gig("My draft", status=status, company=company)
+    gig = make_gig(title="My draft", status=status, company=company)
     sign_in(owner)
     response = client.get(f"/gigs/{gig.slug}")
     assert response.status_code == 200
@@ -78,7 +77,7 @@ def test_seller_previews_own_unpublished_gig(client, make_gig, make_seller, sign
 
 
 def test_admin_previews_any_gig(client, make_gig, make_user, sign_in):
-    gig = make_gig("Under review", status="review")
+    gig = make_gig(title="Under review", status="review")
     sign_in(make_user(is_admin=True))
     response = client.get(f"/gigs/{gig.slug}")
     assert response.status_code == 200

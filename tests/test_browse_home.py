@@ -1,13 +1,12 @@
 """The home page: hero search, categories, popular and top-rated published gigs."""
 from app.models import User
 from app.services.search import popular_gigs
-from tests.browse_factories import make_category, make_gig, make_seller  # noqa: F401
 
 
 def test_home_shows_categories_and_published_gigs(client, make_gig, make_category):
     make_category("writing", "Writing & Translation", position=2)
-    make_gig("Busy logo studio", orders=40, rating=(48, 10))
-    make_gig("Secret draft", status="draft", orders=99, rating=(50, 10))
+    make_gig(title="Busy logo studio", orders=40, rating=(48, 10))
+    make_gig(title="Secret draft", status="draft", orders=99, rating=(50, 10))
     response = client.get("/")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
@@ -37,7 +36,7 @@ def test_a_company_shown_on_the_cards_still_answers_who_its_members_are(db, make
     """The cards load only the company's name; the same Company object serves the rest of the
     session (a seller's own company on the home page), so access checks can still read it."""
     owner, company = make_seller()
-    make_gig("Studio work", company=company)
+    make_gig(company, "Studio work")
     owner_id = owner.id
     db.session.expunge_all()  # the cards' query is the first to load the company
     card_company = popular_gigs()[0].company

@@ -5,7 +5,6 @@ import pytest
 from sqlalchemy import event
 
 from app.extensions import db as _db
-from tests.browse_factories import make_category, make_gig, make_seller  # noqa: F401
 
 HTMX = {"HX-Request": "true", "HX-Target": "results", "HX-Current-URL": "http://localhost/gigs"}
 
@@ -16,9 +15,9 @@ def cards(response):
 
 
 def test_listing_shows_published_gigs_only(client, make_gig):
-    make_gig("Published logo")
-    make_gig("Draft logo", status="draft")
-    make_gig("Paused logo", status="paused")
+    make_gig(title="Published logo")
+    make_gig(title="Draft logo", status="draft")
+    make_gig(title="Paused logo", status="paused")
     response = client.get("/gigs")
     assert response.status_code == 200
     assert cards(response) == ["Published logo"]
@@ -26,9 +25,9 @@ def test_listing_shows_published_gigs_only(client, make_gig):
 
 
 def test_search_and_filters_over_http(client, make_gig):
-    make_gig("Lighthouse logo", category="design", price_cents=4000, days=2, rating=(45, 10))
-    make_gig("Lighthouse logo premium", category="design", price_cents=40000, days=2, rating=(45, 10))
-    make_gig("Lighthouse copy", category="writing", price_cents=4000, days=2, rating=(45, 10))
+    make_gig(title="Lighthouse logo", category="design", price_cents=4000, days=2, rating=(45, 10))
+    make_gig(title="Lighthouse logo premium", category="design", price_cents=40000, days=2, rating=(45, 10))
+    make_gig(title="Lighthouse copy", category="writing", price_cents=4000, days=2, rating=(45, 10))
     response = client.get("/gigs?q=lighthouse&category=design&min_price=10&max_price=100&delivery=3&rating=4")
     assert response.status_code == 200
     assert cards(response) == ["Lighthouse logo"]
@@ -38,7 +37,7 @@ def test_search_and_filters_over_http(client, make_gig):
 
 
 def test_bad_filter_values_answer_422_with_messages_and_still_list(client, make_gig):
-    make_gig("Still listed", price_cents=4000)
+    make_gig(title="Still listed", price_cents=4000)
     response = client.get("/gigs?min_price=cheap&delivery=0&rating=9&category=nope&sort=weird")
     assert response.status_code == 422
     page = response.get_data(as_text=True)
@@ -52,14 +51,14 @@ def test_bad_filter_values_answer_422_with_messages_and_still_list(client, make_
 
 
 def test_hostile_queries_do_not_error(client, make_gig):
-    make_gig("Logo")
+    make_gig(title="Logo")
     for q in ['"', "AND", "foo*(", "NEAR(", "'--", "%", "\\"]:
         assert client.get("/gigs", query_string={"q": q}).status_code == 200
 
 
 def test_pagination_links_and_out_of_range_page(client, make_gig):
     for i in range(26):
-        make_gig(f"Gig {i:02d}")
+        make_gig(title=f"Gig {i:02d}")
     first = client.get("/gigs?sort=price_asc")
     assert len(cards(first)) == 24
     assert 'href="/gigs?sort=price_asc&amp;page=2"' in first.get_data(as_text=True)
@@ -76,8 +75,8 @@ def test_empty_state(client, make_gig):
 
 
 def test_htmx_request_gets_only_the_results_block(client, make_gig):
-    make_gig("Lighthouse logo")
-    make_gig("Other thing")
+    make_gig(title="Lighthouse logo")
+    make_gig(title="Other thing")
     response = client.get("/gigs?q=lighthouse&category=&min_price=&max_price=&delivery=&rating=&sort=",
                           headers=HTMX)
     assert response.status_code == 200
@@ -90,7 +89,7 @@ def test_htmx_request_gets_only_the_results_block(client, make_gig):
 
 
 def test_full_page_without_htmx_and_for_boosted_navigation(client, make_gig):
-    make_gig("Lighthouse logo")
+    make_gig(title="Lighthouse logo")
     plain = client.get("/gigs?q=lighthouse")
     boosted = client.get("/gigs?q=lighthouse", headers={"HX-Request": "true", "HX-Boosted": "true"})
     for response in (plain, boosted):
@@ -132,13 +131,13 @@ def count_queries(app, client, url):
 def test_query_count_does_not_grow_with_page_size(app, client, db, make_gig, make_seller, url):
     sellers = [make_seller()[1] for _ in range(3)]
     for i in range(3):
-        make_gig(f"Widget {i}", company=sellers[i % 3], images=2, tiers=("basic", "standard", "premium"),
+        make_gig(title=f"Widget {i}", company=sellers[i % 3], images=2, tiers=("basic", "standard", "premium"),
                  extras=[("Fast", 1000)], rating=(9, 2), orders=i)
     db.session.expire_all()
     few, response = count_queries(app, client, url)
     assert len(cards(response)) == (6 if url == "/" else 3)  # home: popular + top rated
     for i in range(3, 24):
-        make_gig(f"Widget {i}", company=sellers[i % 3], images=2, tiers=("basic", "standard", "premium"),
+        make_gig(title=f"Widget {i}", company=sellers[i % 3], images=2, tiers=("basic", "standard", "premium"),
                  extras=[("Fast", 1000)], rating=(9, 2), orders=i)
     db.session.expire_all()
     many, response = count_queries(app, client, url)
@@ -158,8 +157,8 @@ def test_category_page_redirects_to_the_filtered_listing(client, make_category):
 
 
 def test_category_listing_has_its_heading(client, make_gig):
-    make_gig("Logo", category="design")
-    make_gig("Article", category="writing")
+    make_gig(title="Logo", category="design")
+    make_gig(title="Article", category="writing")
     response = client.get("/gigs?category=design")
     assert cards(response) == ["Logo"]
     assert "<h1>Design</h1>" in response.get_data(as_text=True)

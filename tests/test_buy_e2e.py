@@ -12,49 +12,27 @@ from app.models import (Checkout, InboundEvent, LedgerTransaction, Membership, O
 from app.payments import get_gateway
 from app.services.checkout import complete_checkout
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
-from tests.buy_factories import (PASSWORD, make_buyer, make_gig, make_product, make_seller,
-                                 pay_hosted_checkout)
-from tests.conftest import post_form, wait_until
+from tests.factories import make_logo_shop, make_product
+from tests.forms import pay_hosted_checkout, post_form, sign_in_as
+from tests.waiting import wait_for_inbound
+from tests.webhook_signing import stripe_signed
 
 pytestmark = pytest.mark.committed
-
-
-def verified_stripe_account(sandbox_url, company):
-    """A verified Connect account in the sandbox for `company`, created with the company's key."""
-    account = get_gateway().create_connected_account(company.id, "seller@example.com",
-                                                     idempotency_key=company.stripe_account_key)
-    response = httpx.post(f"{sandbox_url}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"})
-    assert response.status_code == 200, response.text
-    return account.id
 
 
 @pytest.fixture
 def shop(app, sandbox):
     with app.app_context():
-        _, company = make_seller(fee_bps=None)
-        company.stripe_account_id = verified_stripe_account(sandbox, company)
-        gig = make_gig(company)
-        one_time = make_product(company, "icon-pack", "one_time", 2900)
-        monthly = make_product(company, "pro-plugin", "month", 1250)
-        buyer = make_buyer()
-        db.session.commit()
-        return {"company_id": company.id, "gig_id": gig.id, "extra_ids": [e.id for e in gig.extras],
-                "buyer_id": buyer.id, "one_time": one_time.slug, "monthly": monthly.slug}
+        shop = make_logo_shop(sandbox)
+        one_time = make_product(shop.company, "icon-pack", "one_time", 2900)
+        monthly = make_product(shop.company, "pro-plugin", "month", 1250)
+        return {"company_id": shop.company.id, "gig_id": shop.gig.id, "buyer_id": shop.buyer.id,
+                "extra_ids": [e.id for e in shop.gig.extras], "one_time": one_time.slug, "monthly": monthly.slug}
 
 
 @pytest.fixture
 def buyer(client, shop):
-    assert post_form(client, "/signin", {"email": "buyer@example.com", "password": PASSWORD}).status_code == 303
-    return client
-
-
-def processed(app, event_type, count=1):
-    """Wait until `count` events of `event_type` are stored, then process the queue."""
-    def stored():
-        with app.app_context():
-            return db.session.scalar(select(func.count()).select_from(InboundEvent)
-                                     .where(InboundEvent.type == event_type)) >= count
-    wait_until(stored, timeout=15, message=f"{event_type} not delivered")
+    return sign_in_as(client, "buyer@example.com")
 
 
 def test_gig_with_extras_paid_end_to_end(app, buyer, shop, run_jobs):
@@ -77,7 +55,7 @@ def test_gig_with_extras_paid_end_to_end(app, buyer, shop, run_jobs):
     assert paid.status_code == 303 and session_id in paid.headers["location"]
     pending = buyer.get(f"/checkout/success?session_id={session_id}").get_data(as_text=True)
     assert "Confirming your payment" in pending and 'hx-trigger="every 1s"' in pending
-    processed(app, "checkout.session.completed")
+    wait_for_inbound(app, "checkout.session.completed")
     run_jobs()
 
     page = buyer.get(f"/checkout/success?session_id={session_id}").get_data(as_text=True)
@@ -111,7 +89,7 @@ def test_one_time_product_pays_seller_directly_and_platform_its_fee(app, buyer, 
     response = post_form(buyer, f"/products/{shop['one_time']}/checkout")
     assert response.status_code == 303
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
-    processed(app, "checkout.session.completed")
+    wait_for_inbound(app, "checkout.session.completed")
     run_jobs()
     with app.app_context():
         membership = db.session.scalars(select(Membership)).one()
@@ -130,8 +108,8 @@ def test_one_time_product_pays_seller_directly_and_platform_its_fee(app, buyer, 
 def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run_jobs):
     response = post_form(buyer, f"/products/{shop['monthly']}/checkout")
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
-    processed(app, "invoice.paid")
-    processed(app, "checkout.session.completed")
+    wait_for_inbound(app, "invoice.paid")
+    wait_for_inbound(app, "checkout.session.completed")
     run_jobs()
     with app.app_context():
         membership = db.session.scalars(select(Membership)).one()
@@ -141,8 +119,8 @@ def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run
 
     renewed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
     assert renewed.status_code == 200, renewed.text
-    processed(app, "invoice.paid", count=2)
-    processed(app, "customer.subscription.updated")  # carries the new period; sent after the invoice
+    wait_for_inbound(app, "invoice.paid", count=2)
+    wait_for_inbound(app, "customer.subscription.updated")  # carries the new period; sent after the invoice
     run_jobs()
     with app.app_context():
         membership = db.session.scalars(select(Membership)).one()
@@ -153,8 +131,8 @@ def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run
 
     failed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "failed"})
     assert failed.status_code == 200, failed.text
-    processed(app, "invoice.payment_failed")
-    processed(app, "customer.subscription.updated", count=2)
+    wait_for_inbound(app, "invoice.payment_failed")
+    wait_for_inbound(app, "customer.subscription.updated", count=2)
     run_jobs()
     with app.app_context():
         assert db.session.scalars(select(Membership)).one().status == "past_due"
@@ -169,13 +147,11 @@ def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run
 def test_completion_delivered_twenty_times_at_once_creates_one_order(app, buyer, shop, live_server, run_jobs):
     response = post_form(buyer, "/gigs/logo-design/checkout", {"package": "basic"})
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
-    processed(app, "checkout.session.completed")
+    wait_for_inbound(app, "checkout.session.completed")
     with app.app_context():
         event = db.session.scalars(select(InboundEvent).where(InboundEvent.type == "checkout.session.completed")).one()
         payload = event.payload
         secret = current_app.config["STRIPE_WEBHOOK_SECRET"]
-    from tests.webhook_signing import stripe_signed
-
     body, headers = stripe_signed(payload, secret)
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
         answers = list(pool.map(lambda _: httpx.post(f"{live_server}/webhooks/stripe", content=body,

@@ -6,26 +6,23 @@ from sqlalchemy import func, select
 
 from app.clock import now
 from app.models import Checkout, GigPackage
-from tests.buy_factories import PASSWORD, make_buyer, make_gig, make_seller
-from tests.conftest import post_form
+from tests.factories import LOGO_GIG, PASSWORD, make_gig, make_product, make_seller, make_user
+from tests.forms import post_form, sign_in_as
 
 
 @pytest.fixture
 def shop(db):
-    _, company = make_seller()
-    gig = make_gig(company)
-    other_company = make_seller("other@example.com", "Other Studio")[1]
-    other_gig = make_gig(other_company, slug="other-gig")
-    buyer = make_buyer()
-    db.session.commit()
+    _, company = make_seller("seller@example.com", connected=True)
+    gig = make_gig(company, slug="logo-design", **LOGO_GIG)
+    other_company = make_seller("other@example.com", "Other Studio", connected=True)[1]
+    other_gig = make_gig(other_company, slug="other-gig", **LOGO_GIG)
+    buyer = make_user("buyer@example.com")
     return {"gig": gig, "company": company, "other_gig": other_gig, "buyer": buyer}
 
 
 @pytest.fixture
 def buyer_client(client, shop):
-    response = post_form(client, "/signin", {"email": shop["buyer"].email, "password": PASSWORD})
-    assert response.status_code == 303
-    return client
+    return sign_in_as(client, shop["buyer"])
 
 
 def checkouts(db):
@@ -136,7 +133,7 @@ def test_expired_checkout_cannot_be_resumed(buyer_client, db, shop):
 
 
 def test_another_buyer_cannot_see_a_checkout(client, db, shop):
-    other = make_buyer("nosy@example.com")
+    other = make_user("nosy@example.com")
     checkout = Checkout(kind="gig", buyer_id=shop["buyer"].id, company_id=shop["company"].id,
                         gig_id=shop["gig"].id, package_id=shop["gig"].packages[0].id, title="x",
                         unit_price_cents=5000, subtotal_cents=5000, extras_cents=0, total_cents=5000,
@@ -151,8 +148,6 @@ def test_another_buyer_cannot_see_a_checkout(client, db, shop):
 
 
 def test_another_seller_cannot_edit_a_product(client, db, shop):
-    from tests.buy_factories import make_product
-
     product = make_product(shop["company"])
     db.session.commit()
     assert post_form(client, "/signin", {"email": "other@example.com", "password": PASSWORD}).status_code == 303

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from app import config as app_config
@@ -23,7 +24,11 @@ from app.config import TestConfig as _TestConfig  # not a test class
 from app.extensions import db as _db
 from app.logs import configure_logging
 from app.models import AuditEvent, InboundEvent, Order
-from tests.conftest import PASSWORD, free_port, make_test_config, post_form, wait_until
+from tests.database import make_test_config
+from tests.factories import PASSWORD
+from tests.forms import post_form
+from tests.processes import free_port
+from tests.waiting import wait_until
 from tests.webhook_signing import stripe_event, stripe_signed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +108,7 @@ def random_secrets():
         "WHOP_APP_ID": "app_" + secrets.token_hex(7),
         "WHOP_CLIENT_ID": secrets.token_hex(10),
         "WHOP_CLIENT_SECRET": secrets.token_urlsafe(32),
+        "ENCRYPTION_KEYS": f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
     }
 
 
@@ -169,6 +175,11 @@ def test_production_refuses_each_development_secret_from_the_repository(producti
     ("LICENSE_SIGNING_KEY", "x", "is not an Ed25519 private key"),
     ("LICENSE_SIGNING_KEY", base64.b64encode(b"seed").decode(), "is not an Ed25519 private key"),
     ("WHOP_TOKEN_KEY", "not-a-fernet-key", "is not a Fernet key"),
+    ("ENCRYPTION_KEYS", "not-a-fernet-key", "is not a Fernet key"),
+    ("ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},short", "is not a Fernet key"),
+    ("ENCRYPTION_KEYS", " , ", "has no key"),
+    ("ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},{app_config.DEV_ENCRYPTION_KEY}",
+     "holds the public development key"),
     ("SANDBOX_ENABLED", "1", "is on"),
 ])
 def test_production_refuses_weak_values(production_env, clean_env, name, value, reason):

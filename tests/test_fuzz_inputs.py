@@ -25,14 +25,10 @@ arrives from outside while a test holds its transaction.
 """
 import io
 import json
-import os
 import re
 import secrets
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote, urlencode
 
@@ -48,17 +44,17 @@ from app.models import Company, GigExtra, GigImage, InboundEvent, OrderFile, Rev
 from app.models.user_session import UserSession
 from app.payments import get_gateway
 from app.payments.gateway import StripeGateway
-from app.services import licensing as licensing_service
-from app.services import outbound
+from app.services.licensing import issuing, license_keys, public_api
+from app.services.outbound import endpoints, outbox
 from app.services.member_areas import add_member_file, add_member_post
 from app.services.notifications import notify_user
 from app.services.orders import ACTIONS, AUTOMATIC_ACTIONS
-from tests.buy_factories import make_gig, make_product
-from tests.conftest import _answers, _truncate_all, csrf_token, free_port, post_form, wait_until
+from tests.database import truncate_all
+from tests.factories import (LOGO_GIG, PASSWORD, answers_for, make_cast, make_gig, make_membership, make_order,
+                             make_policy, make_product)
+from tests.forms import csrf_token, image_bytes, post_form
 from tests.hostile import changed_tables, table_counts
-from tests.licensing_factories import make_membership, make_policy
-from tests.order_factories import PASSWORD, answers_for, make_cast, make_order
-from tests.sell_fixtures import image_bytes
+from tests.processes import free_port, start_sandbox, stop_process
 from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
 
 POST_EXAMPLES = 16
@@ -298,19 +294,14 @@ def role_for_page(rule):
 def quiet_sandbox(app, tmp_path_factory):
     """A sandbox process of our own that records Stripe calls and delivers no webhooks."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "SANDBOX_DATABASE": str(tmp_path_factory.mktemp("fuzz-sandbox") / "sandbox.db"),
-           "SANDBOX_DELIVER_WEBHOOKS": "0", "SANDBOX_PUBLIC_URL": url,
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    process = subprocess.Popen([sys.executable, "-m", "app.sandbox", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = start_sandbox(app, port, tmp_path_factory.mktemp("fuzz-sandbox") / "sandbox.db",
+                            app.config["APP_BASE_URL"], deliver_webhooks=False)
     try:
-        wait_until(lambda: _answers(url), timeout=20, message="fuzz sandbox did not start")
-        with httpx.Client(base_url=url, timeout=10) as http:  # one client: each new one loads the CA store
+        # One client for the module: each new one loads the CA store.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             yield http
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
 
 
 @pytest.fixture(scope="module")
@@ -336,7 +327,7 @@ def world(app, quiet_sandbox, tmp_path_factory):
             db.session.remove()
         yield world
     finally:
-        _truncate_all(app)
+        truncate_all(app)
         app.config.update(saved)
         if saved_gateway is None:
             app.extensions.pop("stripe_gateway", None)
@@ -351,11 +342,11 @@ def _build_world(app):
     gig.extras.append(GigExtra(company_id=company.id, title="Source files", price_cents=1500, position=0,
                                max_quantity=3))
     gig.packages[0].delivery_days = 3
-    draft = make_gig(company, slug="draft-logo", status="draft")
+    draft = make_gig(company, slug="draft-logo", status="draft", **LOGO_GIG)
     draft.images.append(GigImage(company_id=company.id, storage_key="gigs/fuzz/cover.png",
                                  content_type="image/png", width=10, height=10, size_bytes=10, position=0))
-    review = make_gig(company, slug="review-logo", status="draft")
-    paused = make_gig(company, slug="paused-logo", status="draft")
+    review = make_gig(company, slug="review-logo", status="draft", **LOGO_GIG)
+    paused = make_gig(company, slug="paused-logo", status="draft", **LOGO_GIG)
     db.session.flush()
     review.status, paused.status = "review", "paused"
 
@@ -373,15 +364,15 @@ def _build_world(app):
     product = make_product(company, slug="fuzz-kit", billing="month", price_cents=1900)
     make_policy(product, max_activations=3, duration_days=365)
     membership = make_membership(product, cast.buyer)
-    license = licensing_service.issue_license_for_membership(membership)
-    key = licensing_service.license_key(license)
-    _, activation, _ = licensing_service.activate_license(key, "machine-1", "Laptop")
+    license = issuing.issue_license_for_membership(membership)
+    key = license_keys.license_key(license)
+    _, activation, _ = public_api.activate_license(key, "machine-1", "Laptop")
     post = add_member_post(product, cast.owner, {"title": "Welcome", "body": "Hello members"})
     member_file = add_member_file(product, cast.owner, FileStorage(io.BytesIO(b"%PDF-1.4"), filename="guide.pdf"))
 
     app.config["WEBHOOKS_ALLOW_PRIVATE_NETWORKS"] = True
-    endpoint = outbound.create_endpoint(company, "https://127.0.0.1/hooks", "Main", ["order.created"])
-    message = outbound.send_test_event(endpoint)
+    endpoint = endpoints.create_endpoint(company, "https://127.0.0.1/hooks", "Main", ["order.created"])
+    message = outbox.send_test_event(endpoint)
     notification = notify_user(cast.buyer, "order.message", "Hello", link="/account")
     db.session.add(WhopIdentity(user_id=cast.buyer.id, whop_user_id="user_fuzz", username="bea",
                                 created_via="oauth"))

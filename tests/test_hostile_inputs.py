@@ -17,14 +17,12 @@ from werkzeug.test import encode_multipart
 
 from app.models import (Gig, LicensePolicy, MemberPost, Order, OrderEvent, OrderMessage, Payout,
                         Product)
-from tests.buy_factories import make_product
-from tests.conftest import csrf_token, post_form
+from tests.factories import answers_for, make_licensed_shop, make_order, make_product
+from tests.forms import csrf_token, gig_form, image_bytes, post_form, post_multipart
 from tests.hostile import HUGE_NUMBER, NUL, changed_tables, table_counts
-from tests.licensing_factories import make_licensed_shop
-from tests.order_factories import PASSWORD, answers_for, make_cast, make_order
 from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
-from tests.sell_fixtures import (category, gig_form, image_bytes, make_seller,  # noqa: F401
-                                 post_multipart, uploads)
+
+pytestmark = pytest.mark.usefixtures("uploads")
 
 
 def count(db, model):
@@ -44,25 +42,6 @@ def seller_client(client, sign_in, make_seller):
     user, company = make_seller()
     sign_in(user)
     return client
-
-
-@pytest.fixture
-def cast(db):
-    cast = make_cast()
-    db.session.commit()
-    return cast
-
-
-@pytest.fixture
-def as_user(client):
-    """as_user(user) signs the client in as a user of the order cast (shared password)."""
-
-    def sign_in(user):
-        response = post_form(client, "/signin", {"email": user.email, "password": PASSWORD})
-        assert response.status_code == 303
-        return client
-
-    return sign_in
 
 
 # -- NUL bytes and lone surrogates, anywhere ------------------------------------------------------
@@ -88,12 +67,12 @@ def test_nul_in_a_field_name_or_an_uploaded_file_name_is_refused(db, seller_clie
     assert count(db, Gig) == 0
 
 
-def test_nul_in_an_order_message_a_note_or_an_answer_is_refused(db, cast, as_user):
+def test_nul_in_an_order_message_a_note_or_an_answer_is_refused(db, cast, sign_in):
     order = make_order(cast, status="in_progress")
     fresh = make_order(cast)
     db.session.commit()
     valid_answers = answers_for(cast.gig)
-    buyer = as_user(cast.buyer)
+    buyer = sign_in(cast.buyer)
     before = table_counts()
     assert_names_field(post_form(buyer, f"/orders/{order.id}/messages", {"body": "hi" + NUL}), "“body”")
     first = next(iter(valid_answers))
@@ -244,7 +223,7 @@ def test_withdrawing_an_amount_that_is_not_money_is_refused(db, client, sign_in,
 ])
 def test_license_policy_numbers_are_refused_on_their_field(db, client, sign_in, field, value):
     shop = make_licensed_shop()
-    sign_in(shop["owner"], password="long-enough-pw")
+    sign_in(shop["owner"])
     policies = count(db, LicensePolicy)
     form = {"enabled": "on", "max_activations": "3", "duration_days": "", "key_prefix": "TP",
             "key_format": "grouped", field: value}
@@ -256,7 +235,7 @@ def test_license_policy_numbers_are_refused_on_their_field(db, client, sign_in, 
 @pytest.mark.parametrize("days", ["²", HUGE_NUMBER, "-3"])
 def test_extending_a_license_by_a_non_number_is_refused(db, client, sign_in, days):
     shop = make_licensed_shop()
-    sign_in(shop["owner"], password="long-enough-pw")
+    sign_in(shop["owner"])
     before = table_counts()
     response = post_form(client, f"/sell/licenses/{shop['license'].id}/extend", {"days": days})
     assert response.status_code == 422
@@ -264,10 +243,10 @@ def test_extending_a_license_by_a_non_number_is_refused(db, client, sign_in, day
 
 
 @pytest.mark.parametrize("amount", ["²", "NaN", HUGE_NUMBER])
-def test_a_partial_refund_amount_that_is_not_money_is_refused(db, cast, as_user, amount):
+def test_a_partial_refund_amount_that_is_not_money_is_refused(db, cast, sign_in, amount):
     order = make_order(cast, status="disputed")
     db.session.commit()
-    admin = as_user(cast.admin)
+    admin = sign_in(cast.admin)
     before = table_counts()
     response = post_form(admin, f"/orders/{order.id}/actions/resolve_partial", {"note": "Half", "amount": amount})
     assert response.status_code == 422
@@ -332,10 +311,10 @@ def test_forms_with_uploads_get_a_larger_allowance_and_their_own_limit(app, db, 
     assert count(db, Gig) == 0
 
 
-def test_a_delivery_may_carry_files_larger_than_the_form_limit(app, db, cast, as_user):
+def test_a_delivery_may_carry_files_larger_than_the_form_limit(app, db, cast, sign_in):
     order = make_order(cast, status="in_progress")
     db.session.commit()
-    seller = as_user(cast.owner)
+    seller = sign_in(cast.owner)
     fields = MultiDict({"csrf_token": csrf_token(seller), "note": "Here it is"})
     fields.add("files", FileStorage(io.BytesIO(b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)), filename="logo.ai"))
     boundary, body = encode_multipart(fields)  # in memory: the client's own encoder leaks a temp file

@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 
 from app.models import AuditEvent, Company, InboundEvent
 from app.services.companies import create_seller_company
-from app.services.inbound import HANDLERS, handles, process_inbound_event
-from tests.conftest import post_form
+from app.services.inbound import handle_inbound_event
+from app.services.inbound_handlers import HANDLERS
+from tests.forms import post_form
 from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
 
 VERIFIED_ACCOUNT = {"id": "acct_verified1", "object": "account", "charges_enabled": True,
@@ -64,7 +65,7 @@ def test_account_updated_is_stored_once_and_processed_once(client, app, db, sell
     assert (stored.status, stored.attempts, stored.type) == ("processed", 1, "account.updated")
     company = db.session.get(Company, seller_company.id)
     assert (company.kyc_status, company.payouts_enabled) == ("verified", True)
-    assert process_inbound_event(stored.id) is None
+    assert handle_inbound_event(stored.id) is None
     kyc_audits = db.session.scalar(select(func.count()).select_from(AuditEvent)
                                    .where(AuditEvent.action == "seller.kyc_updated"))
     assert kyc_audits == 1
@@ -84,33 +85,31 @@ def test_unknown_event_type_is_stored_and_ignored(client, app, db, run_jobs):
     assert db.session.scalars(select(InboundEvent)).one().status == "ignored"
 
 
-def test_failing_handler_records_error_and_admin_can_reprocess(client, app, db, make_user, sign_in, run_jobs):
+def test_failing_handler_records_error_and_admin_can_reprocess(client, app, db, make_user, sign_in, run_jobs,
+                                                               monkeypatch):
     calls = []
 
-    @handles("stripe", "test.flaky")
-    def flaky(event):
-        calls.append(event.id)
+    def flaky(data):
+        calls.append(data["id"])
         if len(calls) == 1:
             raise RuntimeError("upstream hiccup")
 
-    try:
-        post_stripe(client, app, stripe_event("test.flaky", {"id": "obj_1"}))
-        stored_id = db.session.scalars(select(InboundEvent.id)).one()
-        with pytest.raises(RuntimeError):
-            process_inbound_event(stored_id)
-        stored = db.session.get(InboundEvent, stored_id)
-        assert stored.status == "failed" and "upstream hiccup" in stored.last_error
-        admin = make_user(is_admin=True)
-        sign_in(admin)
-        page = client.get("/admin/events?status=failed").get_data(as_text=True)
-        assert "test.flaky" in page and "upstream hiccup" in page
-        assert post_form(client, f"/admin/events/{stored_id}/reprocess").status_code == 303
-        run_jobs()
-        db.session.expire_all()
-        assert db.session.get(InboundEvent, stored_id).status == "processed"
-        assert len(calls) == 2
-    finally:
-        HANDLERS.pop(("stripe", "test.flaky"))
+    monkeypatch.setitem(HANDLERS, ("stripe", "test.flaky"), flaky)
+    post_stripe(client, app, stripe_event("test.flaky", {"id": "obj_1"}))
+    stored_id = db.session.scalars(select(InboundEvent.id)).one()
+    with pytest.raises(RuntimeError):
+        handle_inbound_event(stored_id)
+    stored = db.session.get(InboundEvent, stored_id)
+    assert stored.status == "failed" and "upstream hiccup" in stored.last_error
+    admin = make_user(is_admin=True)
+    sign_in(admin)
+    page = client.get("/admin/events?status=failed").get_data(as_text=True)
+    assert "test.flaky" in page and "upstream hiccup" in page
+    assert post_form(client, f"/admin/events/{stored_id}/reprocess").status_code == 303
+    run_jobs()
+    db.session.expire_all()
+    assert db.session.get(InboundEvent, stored_id).status == "processed"
+    assert len(calls) == 2
 
 
 def test_admin_event_pages_refuse_non_admins(client, db, make_user, sign_in):

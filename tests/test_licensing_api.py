@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from app.clock import freeze, now
 from app.extensions import db
 from app.models import License, LicenseActivation
-from app.services import licensing
-from tests.licensing_factories import Api, make_licensed_shop, make_membership, make_policy
-from tests.buy_factories import make_buyer, make_product, make_seller
+from app.services.licensing import issuing, license_keys, public_api, records, seller_admin, signing
+from tests.factories import make_licensed_shop, make_membership, make_policy, make_product, make_seller, make_user
+from tests.license_api import LicenseApi
 
 KEY_PATTERN = re.compile(r"^TP(-[0-9A-HJKMNP-TV-Z]{5}){6}$")
 
@@ -26,7 +26,7 @@ def shop(db):
 
 @pytest.fixture
 def api(client):
-    return Api(client)
+    return LicenseApi(client)
 
 
 @pytest.fixture
@@ -37,27 +37,27 @@ def clock():
 
 def activation_count(key):
     db.session.expire_all()
-    return db.session.scalar(select(License.activation_count).where(License.key_hash == licensing.hash_key(key)))
+    return db.session.scalar(select(License.activation_count).where(License.key_hash == license_keys.hash_key(key)))
 
 
 def test_issued_key_has_150_random_bits_in_crockford_groups(shop):
     assert KEY_PATTERN.match(shop["key"])
     assert len(shop["key"].replace("TP-", "").replace("-", "")) * 5 >= 128
     license = shop["license"]
-    assert license.key_hash == licensing.hash_key(shop["key"]) and shop["key"] not in license.key_encrypted
+    assert license.key_hash == license_keys.hash_key(shop["key"]) and shop["key"] not in license.key_encrypted
     assert license.key_hint == shop["key"][-5:]
-    compact = licensing.generate_key("ACME", "compact")
+    compact = license_keys.generate_key("ACME", "compact")
     assert re.match(r"^ACME-[0-9A-HJKMNP-TV-Z]{30}$", compact)
-    assert len({licensing.generate_key() for _ in range(200)}) == 200
+    assert len({license_keys.generate_key() for _ in range(200)}) == 200
 
 
 def test_issuing_is_idempotent_and_needs_an_enabled_policy(db, shop):
-    assert licensing.issue_license_for_membership(shop["membership"]).id == shop["license"].id
+    assert issuing.issue_license_for_membership(shop["membership"]).id == shop["license"].id
     plain = make_product(shop["company"], "no-keys")
-    assert licensing.issue_license_for_membership(make_membership(plain, shop["buyer"])) is None
+    assert issuing.issue_license_for_membership(make_membership(plain, shop["buyer"])) is None
     paused = make_product(shop["company"], "paused-keys")
     make_policy(paused, enabled=False)
-    assert licensing.issue_license_for_membership(make_membership(paused, shop["buyer"])) is None
+    assert issuing.issue_license_for_membership(make_membership(paused, shop["buyer"])) is None
     assert db.session.scalar(select(func.count()).select_from(License)) == 1
 
 
@@ -137,23 +137,23 @@ def test_activation_limit_and_deactivation(api, shop):
 def test_suspended_and_revoked_keys(api, shop, db):
     assert api.activate(key=shop["key"], fingerprint="host-a")[0] == 201
     license = db.session.get(License, shop["license"].id)
-    licensing.suspend_license(license, shop["owner"])
+    seller_admin.suspend_license(license, shop["owner"])
     db.session.commit()
     status, body = api.validate(key=shop["key"], fingerprint="host-a")
     assert (body["valid"], body["code"], body["license"]["status"]) == (False, "SUSPENDED", "suspended")
     status, body = api.activate(key=shop["key"], fingerprint="host-b")
     assert (status, body["error"]["code"]) == (403, "SUSPENDED")
 
-    licensing.reinstate_license(license, shop["owner"])
+    seller_admin.reinstate_license(license, shop["owner"])
     db.session.commit()
     assert api.validate(key=shop["key"], fingerprint="host-a")[1]["code"] == "VALID"
 
-    licensing.revoke_license(license, shop["owner"])
+    seller_admin.revoke_license(license, shop["owner"])
     db.session.commit()
     assert api.validate(key=shop["key"])[1]["code"] == "REVOKED"
     assert api.activate(key=shop["key"], fingerprint="host-b")[1]["error"]["code"] == "REVOKED"
-    with pytest.raises(licensing.LicenseStateError):
-        licensing.reinstate_license(license, shop["owner"])
+    with pytest.raises(records.LicenseStateError):
+        seller_admin.reinstate_license(license, shop["owner"])
 
 
 def test_keys_expire_after_the_policy_duration(api, db, clock):
@@ -168,7 +168,7 @@ def test_keys_expire_after_the_policy_duration(api, db, clock):
     assert (body["valid"], body["code"], body["license"]["status"]) == (False, "EXPIRED", "expired")
     assert api.activate(key=shop["key"], fingerprint="host-b")[1]["error"]["code"] == "EXPIRED"
 
-    licensing.extend_license(db.session.get(License, license.id), 10, shop["owner"])
+    seller_admin.extend_license(db.session.get(License, license.id), 10, shop["owner"])
     db.session.commit()
     assert api.validate(key=shop["key"], fingerprint="host-a")[1]["code"] == "VALID"
 
@@ -230,7 +230,7 @@ def test_whop_compatible_validate_binds_the_first_hardware_id(api, shop):
 
 
 def test_whop_endpoint_reports_invalid_keys_without_binding(api, shop, db):
-    licensing.suspend_license(db.session.get(License, shop["license"].id), shop["owner"])
+    seller_admin.suspend_license(db.session.get(License, shop["license"].id), shop["owner"])
     db.session.commit()
     status, body = api.post(f"/api/v2/memberships/{shop['key']}/validate_license", {"metadata": {"hardware_id": "hw-1"}})
     assert (status, body["valid"], body["status"], body["metadata"]) == (201, False, "canceled", {"hardware_id": None})
@@ -255,8 +255,8 @@ def test_offline_license_file_verifies_and_expires(api, shop, clock):
     assert (license_file["format"], license_file["alg"]) == ("tradepost-license-file/1", "ed25519")
     document = _read_file(api, license_file)
     assert document["fingerprint"] == "host-a" and document["license"]["status"] == "active"
-    assert document["issued_at"] == licensing.iso(moment)
-    assert document["expires_at"] == licensing.iso(moment + timedelta(seconds=7200))
+    assert document["issued_at"] == public_api.iso(moment)
+    assert document["expires_at"] == public_api.iso(moment + timedelta(seconds=7200))
 
     forged = dict(license_file, data=base64.b64encode(
         base64.b64decode(license_file["data"]).replace(b"host-a", b"host-z")).decode())
@@ -264,14 +264,14 @@ def test_offline_license_file_verifies_and_expires(api, shop, clock):
         _read_file(api, forged)
 
     default = _read_file(api, api.checkout(key=shop["key"], fingerprint="host-a")[1]["license_file"])
-    assert default["expires_at"] == licensing.iso(moment + timedelta(days=30))
+    assert default["expires_at"] == public_api.iso(moment + timedelta(days=30))
 
 
 def test_offline_file_never_outlives_the_key(api, db, clock):
     shop = make_licensed_shop(duration_days=10)
     api.activate(key=shop["key"], fingerprint="host-a")
     document = _read_file(api, api.checkout(key=shop["key"], fingerprint="host-a")[1]["license_file"])
-    assert document["expires_at"] == licensing.iso(shop["license"].expires_at)
+    assert document["expires_at"] == public_api.iso(shop["license"].expires_at)
     clock(shop["license"].expires_at + timedelta(seconds=1))
     assert api.checkout(key=shop["key"], fingerprint="host-a")[1]["error"]["code"] == "EXPIRED"
 
@@ -290,7 +290,7 @@ def test_rate_limit_per_key_answers_429_with_retry_after(api, shop, client):
 
 
 def test_rate_limit_per_ip(api, client):
-    for n in range(99):  # the Api helper already spent one request on the public key
+    for n in range(99):  # the LicenseApi helper already spent one request on the public key
         key = f"TP-{n:05d}-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"
         assert client.post("/api/v1/licenses/validate", json={"key": key}).status_code == 200
     response = client.post("/api/v1/licenses/validate", json={"key": "TP-ZZZZZ-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"})
@@ -317,11 +317,11 @@ def test_api_needs_no_csrf_token_or_session(app, shop):
 
 
 def test_each_shop_issues_keys_in_its_own_prefix_and_format(db):
-    other_owner, other_company = make_seller("other@example.com", title="Other Shop")
+    other_owner, other_company = make_seller("other@example.com", title="Other Shop", connected=True)
     product = make_product(other_company, "other-tool")
     make_policy(product, key_prefix="OT", key_format="compact")
-    license = licensing.issue_license_for_membership(make_membership(product, make_buyer("b2@example.com")))
-    assert licensing.license_key(license).startswith("OT-") and license.company_id == other_company.id
+    license = issuing.issue_license_for_membership(make_membership(product, make_user("b2@example.com")))
+    assert license_keys.license_key(license).startswith("OT-") and license.company_id == other_company.id
 
 
 def test_configured_signing_keys_in_base64_or_pem(app, client, monkeypatch):
@@ -341,9 +341,9 @@ def test_configured_signing_keys_in_base64_or_pem(app, client, monkeypatch):
         assert json.loads(answer.data)["public_key"] == raw_public
         private.public_key().verify(base64.b64decode(answer.headers["Tradepost-Signature"][8:]), answer.data)
     for bad in ("bm90IGEga2V5", "%%%"):
-        with app.test_request_context(), pytest.raises(licensing.ConfigError):
+        with app.test_request_context(), pytest.raises(signing.ConfigError):
             monkeypatch.setitem(app.config, "LICENSE_SIGNING_KEY", bad)
-            licensing.signing_key()
+            signing.signing_key()
 
 
 def test_production_without_a_signing_key_answers_500_unsigned(app, client, monkeypatch):

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from app.clock import freeze
 from app.extensions import db
 from app.models import License, LicenseActivation, Membership
-from app.services.licensing import license_key
-from tests.buy_factories import make_buyer, make_product, make_seller, pay_hosted_checkout
-from tests.conftest import post_form
-from tests.licensing_factories import make_licensed_shop, make_policy
-from tests.test_buy_e2e import PASSWORD, processed, verified_stripe_account
+from app.services.licensing.license_keys import license_key
+from tests.factories import (make_connected_account, make_licensed_shop, make_policy, make_product, make_seller,
+                             make_user)
+from tests.forms import pay_hosted_checkout, post_form, sign_in_as
+from tests.waiting import wait_for_inbound
 
 pytestmark = pytest.mark.committed
 
@@ -22,18 +22,16 @@ pytestmark = pytest.mark.committed
 @pytest.fixture
 def shop(app, sandbox):
     with app.app_context():
-        _, company = make_seller()
-        company.stripe_account_id = verified_stripe_account(sandbox, company)
+        _, company = make_seller("seller@example.com")
+        make_connected_account(sandbox, company)
         make_policy(make_product(company, "desktop-app", "one_time", 4900), max_activations=2)
         make_policy(make_product(company, "cloud-plugin", "month", 1500), max_activations=1)
-        make_buyer()
-        db.session.commit()
+        make_user("buyer@example.com")
 
 
 @pytest.fixture
 def buyer(client, shop):
-    assert post_form(client, "/signin", {"email": "buyer@example.com", "password": PASSWORD}).status_code == 303
-    return client
+    return sign_in_as(client, "buyer@example.com")
 
 
 @pytest.fixture
@@ -54,7 +52,7 @@ def the_key(app):
 def test_buying_a_licensed_product_issues_a_key(app, buyer, live_server, run_jobs):
     response = post_form(buyer, "/products/desktop-app/checkout")
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
-    processed(app, "checkout.session.completed")
+    wait_for_inbound(app, "checkout.session.completed")
     run_jobs()
     key = the_key(app)
     with app.app_context():
@@ -74,8 +72,8 @@ def test_buying_a_licensed_product_issues_a_key(app, buyer, live_server, run_job
 def test_subscription_key_expires_with_it_and_returns_on_renewal(app, buyer, sandbox, live_server, run_jobs, clock):
     response = post_form(buyer, "/products/cloud-plugin/checkout")
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
-    processed(app, "invoice.paid")
-    processed(app, "checkout.session.completed")
+    wait_for_inbound(app, "invoice.paid")
+    wait_for_inbound(app, "checkout.session.completed")
     run_jobs()
     key = the_key(app)
     with app.app_context():
@@ -88,8 +86,8 @@ def test_subscription_key_expires_with_it_and_returns_on_renewal(app, buyer, san
 
     renewed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
     assert renewed.status_code == 200, renewed.text
-    processed(app, "invoice.paid", count=2)
-    processed(app, "customer.subscription.updated")  # carries the new period; sent after the invoice
+    wait_for_inbound(app, "invoice.paid", count=2)
+    wait_for_inbound(app, "customer.subscription.updated")  # carries the new period; sent after the invoice
     run_jobs()
     answer = validate(live_server, key)
     assert answer["code"] == "VALID"
@@ -97,7 +95,7 @@ def test_subscription_key_expires_with_it_and_returns_on_renewal(app, buyer, san
 
     canceled = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/cancel", json={})
     assert canceled.status_code == 200, canceled.text
-    processed(app, "customer.subscription.deleted")
+    wait_for_inbound(app, "customer.subscription.deleted")
     run_jobs()
     with app.app_context():
         assert db.session.scalars(select(Membership)).one().status == "canceled"

@@ -8,22 +8,18 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, CompanyMember, License, LicenseActivation, LicensePolicy
-from app.services import licensing
+from app.services.licensing import license_keys, public_api
 from app.services.accounts import register_user
-from tests.buy_factories import PASSWORD, make_buyer, make_product
-from tests.conftest import post_form
-from tests.licensing_factories import Api, make_licensed_shop, make_membership
-
-
-def sign_in_as(client, email):
-    assert post_form(client, "/signin", {"email": email, "password": PASSWORD}).status_code == 303
+from tests.factories import PASSWORD, make_licensed_shop, make_membership, make_product, make_user
+from tests.forms import post_form, sign_in_as
+from tests.license_api import LicenseApi
 
 
 @pytest.fixture
 def shop(db):
     shop = make_licensed_shop(max_activations=3, duration_days=365)
     for fingerprint in ("host-a", "host-b"):
-        licensing.activate_license(shop["key"], fingerprint, f"Machine {fingerprint}")
+        public_api.activate_license(shop["key"], fingerprint, f"Machine {fingerprint}")
     db.session.commit()
     return shop
 
@@ -45,7 +41,7 @@ def reload(license_id):
 
 
 def test_seller_lists_and_searches_keys(seller, shop):
-    other_buyer = make_buyer("zed@example.com")
+    other_buyer = make_user("zed@example.com")
     make_membership(shop["product"], other_buyer)
     db.session.commit()
     page = seller.get("/sell/licenses").get_data(as_text=True)
@@ -75,7 +71,7 @@ def test_seller_key_page_shows_the_key_and_machines(seller, shop):
 
 def test_seller_actions_change_the_key_and_are_audited(seller, shop):
     license_id = shop["license"].id
-    api = Api(seller)
+    api = LicenseApi(seller)
     response = post_form(seller, f"/sell/licenses/{license_id}/suspend")
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/sell/licenses/{license_id}")
     assert api.validate(key=shop["key"])[1]["code"] == "SUSPENDED"
@@ -167,7 +163,7 @@ def test_policy_form_creates_a_policy_and_issues_keys_to_existing_buyers(client,
     policy = db.session.scalar(select(LicensePolicy).where(LicensePolicy.product_id == product.id))
     assert (policy.max_activations, policy.duration_days, policy.key_prefix, policy.key_format) == (5, None, "APP", "compact")
     issued = db.session.scalar(select(License).where(License.membership_id == holder.id))
-    assert licensing.license_key(issued).startswith("APP-") and issued.max_activations == 5
+    assert license_keys.license_key(issued).startswith("APP-") and issued.max_activations == 5
     assert "1 existing buyer got a key" in client.get("/sell/licenses").get_data(as_text=True)
 
     post_form(client, f"/sell/licenses/policy/{shop['product'].id}",
@@ -187,7 +183,7 @@ def test_buyer_sees_keys_and_frees_machines_three_times_a_month(client, shop):
     assert post_form(client, f"/account/licenses/activations/{activations[0].id}/deactivate").status_code == 303
     assert reload(shop["license"].id).activation_count == 1
     for fingerprint in ("host-c", "host-d"):
-        licensing.activate_license(shop["key"], fingerprint)
+        public_api.activate_license(shop["key"], fingerprint)
         db.session.commit()
     remaining = db.session.scalars(select(LicenseActivation.id).order_by(LicenseActivation.id)).all()
     assert post_form(client, f"/account/licenses/activations/{remaining[0]}/deactivate").status_code == 303
@@ -199,7 +195,7 @@ def test_buyer_sees_keys_and_frees_machines_three_times_a_month(client, shop):
 
 
 def test_buyers_cannot_touch_other_peoples_machines(client, shop):
-    make_buyer("intruder@example.com")
+    make_user("intruder@example.com")
     db.session.commit()
     sign_in_as(client, "intruder@example.com")
     assert "No license keys yet" in client.get("/account/licenses").get_data(as_text=True)
@@ -219,7 +215,7 @@ def test_license_pages_need_sign_in(client, shop):
 def test_docs_page_has_curl_examples_and_a_working_python_client(client, shop):
     page = client.get("/docs/licensing").get_data(as_text=True)
     assert "curl -s -X POST" in page and "/api/v2/memberships/" in page
-    for code in licensing.CODES:
+    for code in public_api.CODES:
         assert code in page
     source = html.unescape(re.search(r'<pre class="lic-code" id="python-client"><code>(.*?)</code></pre>', page, re.S).group(1))
     assert 20 <= len(source.splitlines()) <= 40
@@ -245,7 +241,7 @@ def test_seed_demo_prints_a_license_line_and_stays_idempotent(app, db):
     assert [email for _, _, email in lines] == ["bob@tradepost.test", "carol@tradepost.test", "dan@tradepost.test"]
     assert all(re.match(r"^DEV(-[0-9A-Z]{5}){6}$", key) for _, key, _ in lines)
     assert runner.invoke(args=["seed-demo"]).output.strip().splitlines() == first
-    license = db.session.scalar(select(License).where(License.key_hash == licensing.hash_key(lines[0][1])))
+    license = db.session.scalar(select(License).where(License.key_hash == license_keys.hash_key(lines[0][1])))
     assert license.activation_count == 1 and db.session.scalar(select(func.count()).select_from(License)) == 3
 
 

@@ -20,33 +20,18 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Checkout, Company, InboundEvent, LedgerTransaction, Order, Payment, Payout, Refund
+from app.models import Checkout, Company, LedgerTransaction, Order, Payment, Payout, Refund
 from app.payments import get_gateway
-from app.services.accounts import register_user
-from app.services.ledger import Entry, company_balances, post_ledger_transaction, unbalanced_transactions
-from tests.buy_factories import PASSWORD, make_buyer, make_gig, make_seller, pay_hosted_checkout
-from tests.conftest import _truncate_all, csrf_token, post_form, wait_until
-from tests.order_factories import answers_for
-from tests.test_buy_e2e import verified_stripe_account
+from app.services.ledger import company_balances, unbalanced_transactions
+from tests.database import truncate_all
+from tests.factories import LOGO_GIG, answers_for, fund_available, make_gig, make_logo_shop, make_user
+from tests.forms import buy_order, csrf_token, pay_hosted_checkout, post_form, sign_in_as
+from tests.waiting import wait_for_inbound
 
 pytestmark = pytest.mark.committed
 TOTAL = 5000  # the basic package
 UNAVAILABLE_REFUND = "Nothing was refunded — please try again."
 UNAVAILABLE_WITHDRAWAL = "Nothing was withdrawn — please try again."
-
-
-def sign_in(client, email):
-    client.post("/signout", data={"csrf_token": csrf_token(client)})
-    assert post_form(client, "/signin", {"email": email, "password": PASSWORD}).status_code == 303
-    return client
-
-
-def stored(app, event_type, count=1):
-    def enough():
-        with app.app_context():
-            return db.session.scalar(select(func.count()).select_from(InboundEvent)
-                                     .where(InboundEvent.type == event_type)) >= count
-    wait_until(enough, timeout=15, message=f"{event_type} not delivered")
 
 
 def count(model, *where):
@@ -71,38 +56,13 @@ def transfers_at_stripe(app, account_id):
         return get_gateway().client.v1.transfers.list(params={"destination": account_id, "limit": 100}).data
 
 
-def fund_available(app, company_id, cents):
-    with app.app_context():
-        post_ledger_transaction("test:seed", "test_seed", [Entry("platform_cash", cents),
-                                                          Entry("seller_available", -cents, company_id)],
-                                currency="usd")
-        db.session.commit()
-
-
 @pytest.fixture
 def shop(app, sandbox):
     """A verified seller with a gig and an account in the sandbox, a buyer and an admin."""
     with app.app_context():
-        _, company = make_seller()
-        company.stripe_account_id = verified_stripe_account(sandbox, company)
-        make_gig(company)
-        make_buyer()
-        register_user("admin@example.com", PASSWORD, "Ada Admin").is_admin = True
-        db.session.commit()
+        company = make_logo_shop(sandbox).company
+        make_user("admin@example.com", display_name="Ada Admin", is_admin=True)
         return {"company_id": company.id, "account_id": company.stripe_account_id}
-
-
-def buy_order(app, client, run_jobs):
-    """A real order, paid on the sandbox's hosted page; returns (order id, payment intent id)."""
-    sign_in(client, "buyer@example.com")
-    response = post_form(client, "/gigs/logo-design/checkout", {"package": "basic"})
-    assert response.status_code == 303
-    assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
-    stored(app, "checkout.session.completed")
-    run_jobs()
-    with app.app_context():
-        order = db.session.scalars(select(Order)).one()
-        return order.id, db.session.scalars(select(Payment)).one().stripe_payment_intent_id
 
 
 # -- (a) a fresh database against a Stripe that served an earlier one --------------------------------
@@ -111,11 +71,10 @@ def every_flow(app, client, sandbox, run_jobs):
     """Onboard a seller, sell a gig, refund it, pay the seller out — all through the pages.
     Returns our ids and Stripe's ids of what was made."""
     with app.app_context():
-        register_user("sam@example.com", PASSWORD, "Sam Seller", "sell")
-        make_buyer()
-        register_user("admin@example.com", PASSWORD, "Ada Admin").is_admin = True
-        db.session.commit()
-    sign_in(client, "sam@example.com")
+        make_user("sam@example.com", display_name="Sam Seller", intent="sell")
+        make_user("buyer@example.com")
+        make_user("admin@example.com", display_name="Ada Admin", is_admin=True)
+    sign_in_as(client, "sam@example.com")
     onboarding = post_form(client, "/sell/become", {"title": "Sam's Studio", "country": "US"})
     assert onboarding.status_code == 303 and onboarding.headers["Location"].startswith(sandbox)
     with app.app_context():
@@ -124,15 +83,15 @@ def every_flow(app, client, sandbox, run_jobs):
     assert httpx.post(f"{sandbox}/_sandbox/accounts/{account_id}/verify", json={"outcome": "verified"}).is_success
     assert "You're verified" in client.get("/sell/onboarding/return").get_data(as_text=True)
     with app.app_context():
-        make_gig(db.session.get(Company, company.id))
-        db.session.commit()
+        make_gig(db.session.get(Company, company.id), slug="logo-design", **LOGO_GIG)
 
     order_id, intent_id = buy_order(app, client, run_jobs)
-    sign_in(client, "admin@example.com")
+    sign_in_as(client, "admin@example.com")
     assert post_form(client, f"/orders/{order_id}/actions/cancel", {"note": "Seller unreachable"}).status_code == 303
 
-    fund_available(app, company.id, 12345)
-    sign_in(client, "sam@example.com")
+    with app.app_context():
+        fund_available(company.id, 12345)
+    sign_in_as(client, "sam@example.com")
     assert post_form(client, "/sell/payouts/withdraw", {"amount": "100.00"}).status_code == 303
     with app.app_context():
         checkout = db.session.scalars(select(Checkout)).one()
@@ -146,9 +105,9 @@ def every_flow(app, client, sandbox, run_jobs):
 
 
 def test_a_fresh_database_against_the_same_stripe_repeats_every_flow(app, client, sandbox, run_jobs):
-    _truncate_all(app)  # PostgreSQL sequences keep what rolled-back tests took: start from 1
+    truncate_all(app)  # PostgreSQL sequences keep what rolled-back tests took: start from 1
     first = every_flow(app, client, sandbox, run_jobs)
-    _truncate_all(app)
+    truncate_all(app)
     with app.app_context():
         app.extensions["redis"].flushdb()
     second = every_flow(app, client, sandbox, run_jobs)
@@ -164,7 +123,7 @@ def test_a_fresh_database_against_the_same_stripe_repeats_every_flow(app, client
 def test_a_session_from_another_deployment_with_our_ids_completes_nothing(app, client, shop, sandbox, run_jobs):
     """Another deployment on the same Stripe account numbers its checkouts from 1 too: its
     paid session names our checkout's id but not our checkout's key, and is ignored."""
-    sign_in(client, "buyer@example.com")
+    sign_in_as(client, "buyer@example.com")
     ours = post_form(client, "/gigs/logo-design/checkout", {"package": "basic"})
     assert ours.status_code == 303
     with app.app_context():
@@ -174,13 +133,13 @@ def test_a_session_from_another_deployment_with_our_ids_completes_nothing(app, c
             line_items=[{"name": "Their logo", "unit_amount": TOTAL}],
             success_url=f"{sandbox}/elsewhere", cancel_url=f"{sandbox}/elsewhere")
     assert httpx.post(f"{sandbox}/_sandbox/checkout/sessions/{theirs.id}/pay", json={}).status_code == 200
-    stored(app, "checkout.session.completed")
+    wait_for_inbound(app, "checkout.session.completed")
     run_jobs()
     with app.app_context():
         assert count(Order) == 0 and count(LedgerTransaction) == 0
         assert db.session.scalars(select(Checkout)).one().status == "open"
     assert pay_hosted_checkout(ours.headers["Location"]).status_code == 303
-    stored(app, "checkout.session.completed", 2)
+    wait_for_inbound(app, "checkout.session.completed", 2)
     run_jobs()
     with app.app_context():
         assert count(Order) == 1 and db.session.scalars(select(Checkout)).one().status == "completed"
@@ -194,7 +153,7 @@ def test_a_lost_refund_answer_retried_reuses_the_key_and_refunds_once(app, clien
         answers = answers_for(db.session.get(Order, order_id).gig)
     assert post_form(client, f"/orders/{order_id}/actions/submit_requirements", answers).status_code == 303
     assert post_form(client, f"/orders/{order_id}/actions/open_dispute", {"note": "Half missing"}).status_code == 303
-    sign_in(client, "admin@example.com")
+    sign_in_as(client, "admin@example.com")
     fail_next(sandbox, "/v1/refunds")
     form = {"amount": "20.00", "note": "Half done"}
     response = post_form(client, f"/orders/{order_id}/actions/resolve_partial", form)
@@ -209,7 +168,7 @@ def test_a_lost_refund_answer_retried_reuses_the_key_and_refunds_once(app, clien
     assert [(r.amount, r.metadata["refund_key"]) for r in made] == [(2000, key)]
 
     assert post_form(client, f"/orders/{order_id}/actions/resolve_partial", form).status_code == 303
-    stored(app, "charge.refunded")
+    wait_for_inbound(app, "charge.refunded")
     run_jobs()
     assert [r.id for r in refunds_at_stripe(app, intent_id)] == [made[0].id]
     with app.app_context():
@@ -225,10 +184,10 @@ def test_a_lost_refund_answer_retried_reuses_the_key_and_refunds_once(app, clien
 
 def test_a_lost_refund_answer_is_finished_by_stripes_event_before_any_retry(app, client, shop, sandbox, run_jobs):
     order_id, intent_id = buy_order(app, client, run_jobs)
-    sign_in(client, "admin@example.com")
+    sign_in_as(client, "admin@example.com")
     fail_next(sandbox, "/v1/refunds")
     assert post_form(client, f"/orders/{order_id}/actions/cancel", {"note": "Seller unreachable"}).status_code == 503
-    stored(app, "charge.refunded")
+    wait_for_inbound(app, "charge.refunded")
     run_jobs()  # Stripe's charge.refunded names a refund carrying our pending refund's key
     with app.app_context():
         order = db.session.get(Order, order_id)
@@ -244,8 +203,9 @@ def test_a_lost_refund_answer_is_finished_by_stripes_event_before_any_retry(app,
 
 
 def test_a_lost_transfer_answer_retried_reuses_the_key_and_pays_out_once(app, client, shop, sandbox):
-    fund_available(app, shop["company_id"], 12345)
-    sign_in(client, "seller@example.com")
+    with app.app_context():
+        fund_available(shop["company_id"], 12345)
+    sign_in_as(client, "seller@example.com")
     fail_next(sandbox, "/v1/transfers")
     form = {"amount": "100.00", "request_token": "lost-answer-withdrawal-1"}
     response = post_form(client, "/sell/payouts/withdraw", form)
@@ -273,8 +233,9 @@ def test_a_lost_transfer_answer_retried_reuses_the_key_and_pays_out_once(app, cl
 
 def test_stripe_failing_before_acting_leaves_the_payout_pending_and_a_reloaded_form_finishes_it(
         app, client, shop, sandbox):
-    fund_available(app, shop["company_id"], 5000)
-    sign_in(client, "seller@example.com")
+    with app.app_context():
+        fund_available(shop["company_id"], 5000)
+    sign_in_as(client, "seller@example.com")
     fail_next(sandbox, "/v1/transfers", when="before")
     response = post_form(client, "/sell/payouts/withdraw", {"amount": "30.00", "request_token": "first-form-00000001"})
     assert response.status_code == 503
@@ -308,7 +269,7 @@ def all_at_once(live_server, client, path, data, n=20):
 
 def test_twenty_identical_refunds_at_once_refund_once(app, client, shop, live_server, run_jobs):
     order_id, intent_id = buy_order(app, client, run_jobs)
-    sign_in(client, "admin@example.com")
+    sign_in_as(client, "admin@example.com")
     answers = all_at_once(live_server, client, f"/orders/{order_id}/actions/cancel", {"note": "Duplicate order"})
     statuses = sorted(status for status, _ in answers)
     assert set(statuses) <= {303, 409} and statuses[0] == 303, statuses
@@ -321,8 +282,9 @@ def test_twenty_identical_refunds_at_once_refund_once(app, client, shop, live_se
 
 
 def test_twenty_identical_withdrawals_at_once_pay_out_once(app, client, shop, live_server):
-    fund_available(app, shop["company_id"], 50000)
-    sign_in(client, "seller@example.com")
+    with app.app_context():
+        fund_available(shop["company_id"], 50000)
+    sign_in_as(client, "seller@example.com")
     answers = all_at_once(live_server, client, "/sell/payouts/withdraw",
                           {"amount": "100.00", "request_token": "double-clicked-form-1"})
     assert {status for status, _ in answers} == {303}
@@ -335,7 +297,7 @@ def test_twenty_identical_withdrawals_at_once_pay_out_once(app, client, shop, li
 
 
 def test_twenty_identical_checkout_starts_at_once_open_one_session(app, client, shop, live_server, run_jobs):
-    sign_in(client, "buyer@example.com")
+    sign_in_as(client, "buyer@example.com")
     answers = all_at_once(live_server, client, "/gigs/logo-design/checkout", {"package": "basic"})
     assert {status for status, _ in answers} == {303}
     locations = {location for _, location in answers}
@@ -346,7 +308,7 @@ def test_twenty_identical_checkout_starts_at_once_open_one_session(app, client, 
         assert [s.id for s in sessions if s.metadata.to_dict().get("checkout_key") == checkout.idempotency_key] == [
             checkout.stripe_session_id]
     assert pay_hosted_checkout(checkout.stripe_session_url).status_code == 303
-    stored(app, "checkout.session.completed")
+    wait_for_inbound(app, "checkout.session.completed")
     run_jobs()
     with app.app_context():
         assert count(Order) == 1 and count(LedgerTransaction) == 1

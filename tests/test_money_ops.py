@@ -12,11 +12,10 @@ from app.models import Company, GigExtra, Order, Payment, Payout, Refund
 from app.payments import get_gateway
 from app.services.escrow import (RefundError, clear_pending_funds, escrow_remaining, prepare_refund, refund_order,
                                  release_escrow)
-from app.services.ledger import (Entry, account_balance, company_balances, post_ledger_transaction,
-                                 unbalanced_transactions)
-from tests.buy_factories import PASSWORD, make_buyer, make_gig, make_seller, pay_hosted_checkout
-from tests.conftest import csrf_token, post_form
-from tests.test_buy_e2e import processed, verified_stripe_account
+from app.services.ledger import account_balance, company_balances, unbalanced_transactions
+from tests.factories import fund_available, make_logo_shop
+from tests.forms import csrf_token, pay_hosted_checkout, post_form, sign_in_as
+from tests.waiting import wait_for_inbound
 
 pytestmark = pytest.mark.committed
 
@@ -24,25 +23,8 @@ pytestmark = pytest.mark.committed
 @pytest.fixture
 def seller(app, sandbox):
     with app.app_context():
-        owner, company = make_seller()
-        company.stripe_account_id = verified_stripe_account(sandbox, company)
-        make_gig(company)
-        make_buyer()
-        db.session.commit()
-        return {"company_id": company.id, "email": owner.email}
-
-
-def fund_available(app, company_id, cents, reference="test:seed"):
-    """Give a seller an available balance (as if orders had completed and cleared)."""
-    with app.app_context():
-        post_ledger_transaction(reference, "test_seed", [Entry("platform_cash", cents),
-                                                          Entry("seller_available", -cents, company_id)],
-                                currency="usd")
-        db.session.commit()
-
-
-def sign_in_as(client, email):
-    assert post_form(client, "/signin", {"email": email, "password": PASSWORD}).status_code == 303
+        shop = make_logo_shop(sandbox)
+        return {"company_id": shop.company.id, "email": shop.owner.email}
 
 
 @pytest.fixture
@@ -53,7 +35,7 @@ def paid_order(app, client, seller, run_jobs):
         extra_id = db.session.scalars(select(GigExtra.id).order_by(GigExtra.id)).first()
     response = post_form(client, "/gigs/logo-design/checkout", {"package": "basic", f"extra_{extra_id}": "2"})
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
-    processed(app, "checkout.session.completed")
+    wait_for_inbound(app, "checkout.session.completed")
     run_jobs()
     post_form(client, "/signout")
     with app.app_context():
@@ -136,7 +118,8 @@ def test_full_refund_empties_escrow(app, seller, paid_order):
 
 
 def test_withdrawal_transfers_available_funds(app, client, seller):
-    fund_available(app, seller["company_id"], 12345)
+    with app.app_context():
+        fund_available(seller["company_id"], 12345)
     sign_in_as(client, seller["email"])
     page = client.get("/sell/payouts").get_data(as_text=True)
     assert "$123.45" in page and "Weekly earnings" in page
@@ -154,12 +137,13 @@ def test_withdrawal_transfers_available_funds(app, client, seller):
 
 
 @pytest.mark.parametrize("amount, status, message", [
-    ("10.00", 409, "The smallest withdrawal is 20.00."),
-    ("500.00", 409, "at most 123.45"),
+    ("10.00", 409, "The smallest withdrawal is $20.00."),
+    ("500.00", 409, "at most $123.45"),
     ("lots", 422, "Enter an amount like 150.00."),
 ])
 def test_withdrawal_refusals_write_nothing(app, client, seller, amount, status, message):
-    fund_available(app, seller["company_id"], 12345)
+    with app.app_context():
+        fund_available(seller["company_id"], 12345)
     sign_in_as(client, seller["email"])
     response = post_form(client, "/sell/payouts/withdraw", {"amount": amount})
     assert response.status_code == status
@@ -176,7 +160,8 @@ def test_members_and_buyers_cannot_withdraw(app, client, seller):
 
 
 def test_two_withdrawals_at_once_never_overdraw(app, client, seller, live_server):
-    fund_available(app, seller["company_id"], 5000)
+    with app.app_context():
+        fund_available(seller["company_id"], 5000)
     sign_in_as(client, seller["email"])
     token = csrf_token(client)  # before copying the cookie: the token is stored in it
     cookies = {cookie.key: cookie.value for cookie in client._cookies.values()}

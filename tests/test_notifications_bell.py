@@ -4,14 +4,14 @@ from sqlalchemy import select
 
 from app.models import Notification
 from app.services.notifications import notify_user
-from tests.conftest import csrf_token, post_form
-from tests.order_factories import PASSWORD, make_person
+from tests.factories import PASSWORD, make_user
+from tests.forms import csrf_token, post_form
 
 
 @pytest.fixture
 def people(db):
-    alice = make_person("alice@example.com", "Alice")
-    bob = make_person("bob@example.com", "Bob")
+    alice = make_user("alice@example.com", display_name="Alice")
+    bob = make_user("bob@example.com", display_name="Bob")
     first = notify_user(alice, "order.deliver", "Order #1 delivered", link="/orders/1")
     notify_user(alice, "order.message", "New message on order #1", body="Hello")
     theirs = notify_user(bob, "order.message", "Bob's news")

@@ -11,13 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Gig, InboundEvent, LedgerTransaction, Order, OrderDispute, OrderEvent, Payment, Refund
+from app.models import Gig, LedgerTransaction, Order, OrderDispute, OrderEvent, Payment, Refund
 from app.payments import get_gateway, new_idempotency_key
-from app.services.accounts import register_user
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
-from tests.buy_factories import PASSWORD, make_buyer, make_gig, make_seller, pay_hosted_checkout
-from tests.conftest import csrf_token, post_form, wait_until
-from tests.order_factories import answers_for, make_cast, make_order
+from tests.factories import PASSWORD, answers_for, make_cast, make_logo_shop, make_order, make_user
+from tests.forms import buy_order, post_form, sign_in_as
+from tests.waiting import wait_for_inbound
 
 pytestmark = pytest.mark.committed
 
@@ -28,45 +27,9 @@ SELLER_SHARE = TOTAL - FEE
 @pytest.fixture
 def shop(app, sandbox):
     with app.app_context():
-        _, company = make_seller()
-        account = get_gateway().create_connected_account(company.id, "seller@example.com",
-                                                         idempotency_key=company.stripe_account_key)
-        assert httpx.post(f"{sandbox}/_sandbox/accounts/{account.id}/verify",
-                          json={"outcome": "verified"}).status_code == 200
-        company.stripe_account_id = account.id
-        make_gig(company)
-        make_buyer()
-        admin = register_user("admin@example.com", PASSWORD, "Ada Admin")
-        admin.is_admin = True
-        db.session.commit()
+        company = make_logo_shop(sandbox).company
+        make_user("admin@example.com", display_name="Ada Admin", is_admin=True)
         return {"company_id": company.id}
-
-
-def sign_in(client, email):
-    client.post("/signout", data={"csrf_token": csrf_token(client)})
-    assert post_form(client, "/signin", {"email": email, "password": PASSWORD}).status_code == 303
-    return client
-
-
-def stored(app, event_type, count=1):
-    def enough():
-        with app.app_context():
-            return db.session.scalar(select(func.count()).select_from(InboundEvent)
-                                     .where(InboundEvent.type == event_type)) >= count
-    wait_until(enough, timeout=15, message=f"{event_type} not delivered")
-
-
-def buy_order(app, client, run_jobs):
-    """A real order: checkout on our site, pay on the sandbox page, webhook creates the order."""
-    sign_in(client, "buyer@example.com")
-    response = post_form(client, "/gigs/logo-design/checkout", {"package": "basic"})
-    assert response.status_code == 303
-    assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
-    stored(app, "checkout.session.completed")
-    run_jobs()
-    with app.app_context():
-        order = db.session.scalars(select(Order)).one()
-        return order.id
 
 
 def act(client, order_id, action, data=None):
@@ -83,7 +46,7 @@ def start_work(app, client, order_id):
 def settle(app, run_jobs, refunds=0):
     """Let the sandbox's charge.refunded events arrive and be processed."""
     if refunds:
-        stored(app, "charge.refunded", refunds)
+        wait_for_inbound(app, "charge.refunded", refunds)
     run_jobs()
 
 
@@ -97,10 +60,10 @@ def state(app, order_id, company_id):
 
 
 def test_mutual_cancellation_refunds_the_buyer_in_full(app, client, shop, run_jobs):
-    order_id = buy_order(app, client, run_jobs)
+    order_id, _ = buy_order(app, client, run_jobs)
     start_work(app, client, order_id)
     assert act(client, order_id, "request_cancel", {"note": "Plans changed"}).status_code == 303
-    sign_in(client, "seller@example.com")
+    sign_in_as(client, "seller@example.com")
     assert act(client, order_id, "accept_cancel").status_code == 303
     settle(app, run_jobs, refunds=1)
     assert state(app, order_id, shop["company_id"]) == {
@@ -114,8 +77,8 @@ def test_mutual_cancellation_refunds_the_buyer_in_full(app, client, shop, run_jo
 
 
 def test_admin_cancels_directly_with_a_full_refund(app, client, shop, run_jobs):
-    order_id = buy_order(app, client, run_jobs)
-    sign_in(client, "admin@example.com")
+    order_id, _ = buy_order(app, client, run_jobs)
+    sign_in_as(client, "admin@example.com")
     assert act(client, order_id, "cancel", {"note": "Seller unreachable"}).status_code == 303
     settle(app, run_jobs, refunds=1)
     assert state(app, order_id, shop["company_id"]) == {
@@ -124,10 +87,10 @@ def test_admin_cancels_directly_with_a_full_refund(app, client, shop, run_jobs):
 
 
 def test_dispute_resolved_with_a_partial_refund_releases_the_rest(app, client, shop, run_jobs):
-    order_id = buy_order(app, client, run_jobs)
+    order_id, _ = buy_order(app, client, run_jobs)
     start_work(app, client, order_id)
     assert act(client, order_id, "open_dispute", {"note": "Half the work is missing"}).status_code == 303
-    sign_in(client, "admin@example.com")
+    sign_in_as(client, "admin@example.com")
     assert act(client, order_id, "resolve_partial", {"amount": "50.01", "note": "Too much"}).status_code == 422
     assert act(client, order_id, "resolve_partial", {"amount": "20.00", "note": "Half done"}).status_code == 303
     settle(app, run_jobs, refunds=1)
@@ -143,11 +106,11 @@ def test_dispute_resolved_with_a_partial_refund_releases_the_rest(app, client, s
 
 
 def test_dispute_released_to_the_seller(app, client, shop, run_jobs):
-    order_id = buy_order(app, client, run_jobs)
+    order_id, _ = buy_order(app, client, run_jobs)
     start_work(app, client, order_id)
-    sign_in(client, "seller@example.com")
+    sign_in_as(client, "seller@example.com")
     assert act(client, order_id, "open_dispute", {"note": "Buyer stopped answering"}).status_code == 303
-    sign_in(client, "admin@example.com")
+    sign_in_as(client, "admin@example.com")
     assert act(client, order_id, "resolve_release", {"note": "Work was delivered in messages"}).status_code == 303
     run_jobs()
     assert state(app, order_id, shop["company_id"]) == {
@@ -157,23 +120,23 @@ def test_dispute_released_to_the_seller(app, client, shop, run_jobs):
 
 
 def test_a_stripe_chargeback_moves_the_order_to_disputed(app, client, shop, sandbox, run_jobs):
-    order_id = buy_order(app, client, run_jobs)
+    order_id, _ = buy_order(app, client, run_jobs)
     with app.app_context():
         charge_id = db.session.scalars(select(Payment)).one().stripe_charge_id
     opened = httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={"reason": "fraudulent"})
     assert opened.status_code == 200, opened.text
-    stored(app, "charge.dispute.created")
+    wait_for_inbound(app, "charge.dispute.created")
     run_jobs()
     with app.app_context():
         assert db.session.get(Order, order_id).status == "disputed"
         dispute = db.session.scalars(select(OrderDispute)).one()
         assert dispute.opened_by_role == "system" and dispute.stripe_dispute_id == opened.json()["id"]
-    page = sign_in(client, "buyer@example.com").get(f"/orders/{order_id}").get_data(as_text=True)
+    page = sign_in_as(client, "buyer@example.com").get(f"/orders/{order_id}").get_data(as_text=True)
     assert "chargeback" in page
 
 
 def test_a_refund_made_in_stripe_moves_the_order_to_refunded(app, client, shop, run_jobs):
-    order_id = buy_order(app, client, run_jobs)
+    order_id, _ = buy_order(app, client, run_jobs)
     with app.app_context():
         intent = db.session.scalars(select(Payment)).one().stripe_payment_intent_id
         get_gateway().create_refund(idempotency_key=new_idempotency_key(), payment_intent=intent)

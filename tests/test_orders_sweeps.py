@@ -9,7 +9,7 @@ from app.models import Notification, OrderEvent, OutgoingEmail
 from app.services.ledger import company_balances, unbalanced_transactions
 from app.services.orders import Actor, Params, transition_order
 from app.tasks.orders import auto_complete_orders, clear_seller_funds, deliver_emails, flag_late_orders
-from tests.order_factories import make_cast, make_order
+from tests.factories import make_order
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -24,11 +24,6 @@ def frozen():
 
     yield move
     clock.freeze(None)
-
-
-@pytest.fixture
-def cast(db):
-    return make_cast()
 
 
 def test_delivered_orders_auto_complete_after_three_days_then_clear(db, cast, frozen, app):

@@ -5,30 +5,10 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Notification, OrderEvent, OrderFile, OrderMessage
-from tests.conftest import csrf_token, post_form
-from tests.order_factories import PASSWORD, answers_for, make_cast, make_order
+from tests.factories import answers_for, make_order
+from tests.forms import post_form
 
-
-@pytest.fixture(autouse=True)
-def uploads(app, monkeypatch, tmp_path):
-    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path / "uploads"))
-
-
-@pytest.fixture
-def cast(db):
-    cast = make_cast()
-    db.session.commit()
-    return cast
-
-
-@pytest.fixture
-def signed_in(client):
-    def sign_in(user):
-        client.post("/signout", data={"csrf_token": csrf_token(client)})
-        response = post_form(client, "/signin", {"email": user.email, "password": PASSWORD})
-        assert response.status_code == 303
-        return client
-    return sign_in
+pytestmark = pytest.mark.usefixtures("uploads")
 
 
 def events(db, order):
@@ -39,10 +19,10 @@ def act(client, order, action, data=None, **kwargs):
     return post_form(client, f"/orders/{order.id}/actions/{action}", data, **kwargs)
 
 
-def test_buyer_submits_requirements_with_an_attachment_and_the_seller_sees_them(db, cast, signed_in):
+def test_buyer_submits_requirements_with_an_attachment_and_the_seller_sees_them(db, cast, sign_in):
     order = make_order(cast)
     db.session.commit()
-    buyer = signed_in(cast.buyer)
+    buyer = sign_in(cast.buyer)
     page = buyer.get(f"/orders/{order.id}").get_data(as_text=True)
     assert "Business name" in page and 'data-action="submit_requirements"' in page
     data = {**answers_for(cast.gig), "notes": "Green, please",
@@ -54,7 +34,7 @@ def test_buyer_submits_requirements_with_an_attachment_and_the_seller_sees_them(
     stored = db.session.scalars(select(OrderFile)).one()
     assert stored.filename == "brief.pdf" and stored.storage_key.startswith(f"orders/{order.id}/")
 
-    seller = signed_in(cast.member)
+    seller = sign_in(cast.member)
     page = seller.get(f"/orders/{order.id}").get_data(as_text=True)
     assert "Acme Bakery" in page and "Green, please" in page and "brief.pdf" in page
     assert 'data-action="deliver"' in page and 'data-action="accept"' not in page
@@ -64,15 +44,15 @@ def test_buyer_submits_requirements_with_an_attachment_and_the_seller_sees_them(
     download.close()
 
 
-def test_seller_delivers_and_buyer_accepts(db, cast, signed_in):
+def test_seller_delivers_and_buyer_accepts(db, cast, sign_in):
     order = make_order(cast, "in_progress")
     db.session.commit()
-    seller = signed_in(cast.owner)
+    seller = sign_in(cast.owner)
     response = act(seller, order, "deliver", {"note": "Three concepts attached.",
                                               "files": (io.BytesIO(b"PNG"), "logo.png")},
                    content_type="multipart/form-data")
     assert response.status_code == 303
-    buyer = signed_in(cast.buyer)
+    buyer = sign_in(cast.buyer)
     page = buyer.get(f"/orders/{order.id}").get_data(as_text=True)
     assert "Three concepts attached." in page and "logo.png" in page
     assert 'data-action="accept"' in page and 'data-action="request_revision"' in page
@@ -82,10 +62,10 @@ def test_seller_delivers_and_buyer_accepts(db, cast, signed_in):
     assert "How did it go?" in buyer.get(f"/orders/{order.id}").get_data(as_text=True)
 
 
-def test_wrong_state_is_409_and_writes_nothing(db, cast, signed_in):
+def test_wrong_state_is_409_and_writes_nothing(db, cast, sign_in):
     order = make_order(cast, "in_progress")
     db.session.commit()
-    buyer = signed_in(cast.buyer)
+    buyer = sign_in(cast.buyer)
     response = act(buyer, order, "accept")
     assert response.status_code == 409
     assert "data-refused" in response.get_data(as_text=True)
@@ -93,10 +73,10 @@ def test_wrong_state_is_409_and_writes_nothing(db, cast, signed_in):
     assert order.status == "in_progress" and events(db, order) == 0
 
 
-def test_an_action_the_role_never_has_is_403(db, cast, signed_in):
+def test_an_action_the_role_never_has_is_403(db, cast, sign_in):
     order = make_order(cast, "disputed")
     db.session.commit()
-    buyer = signed_in(cast.buyer)
+    buyer = sign_in(cast.buyer)
     assert act(buyer, order, "resolve_release", {"note": "Mine now"}).status_code == 403
     assert act(buyer, order, "auto_complete").status_code == 404
     assert act(buyer, order, "no_such_action").status_code == 404
@@ -104,10 +84,10 @@ def test_an_action_the_role_never_has_is_403(db, cast, signed_in):
     assert order.status == "disputed" and events(db, order) == 0
 
 
-def test_missing_reason_is_422_with_the_field_and_nothing_written(db, cast, signed_in):
+def test_missing_reason_is_422_with_the_field_and_nothing_written(db, cast, sign_in):
     order = make_order(cast, "delivered")
     db.session.commit()
-    buyer = signed_in(cast.buyer)
+    buyer = sign_in(cast.buyer)
     response = act(buyer, order, "request_revision", {"note": "  "})
     assert response.status_code == 422
     assert 'data-field="note"' in response.get_data(as_text=True)
@@ -115,10 +95,10 @@ def test_missing_reason_is_422_with_the_field_and_nothing_written(db, cast, sign
     assert order.status == "delivered" and order.revisions_used == 0 and events(db, order) == 0
 
 
-def test_bad_requirements_are_422_and_keep_the_input(db, cast, signed_in):
+def test_bad_requirements_are_422_and_keep_the_input(db, cast, sign_in):
     order = make_order(cast)
     db.session.commit()
-    buyer = signed_in(cast.buyer)
+    buyer = sign_in(cast.buyer)
     first = cast.gig.questions[0]
     style = cast.gig.questions[1]
     response = act(buyer, order, "submit_requirements", {f"q_{first.id}": "Acme", f"q_{style.id}": "Gothic"})
@@ -129,15 +109,15 @@ def test_bad_requirements_are_422_and_keep_the_input(db, cast, signed_in):
     assert order.status == "awaiting_requirements" and events(db, order) == 0
 
 
-def test_cancellation_request_and_answer(db, cast, signed_in):
+def test_cancellation_request_and_answer(db, cast, sign_in):
     order = make_order(cast, "in_progress")
     db.session.commit()
-    buyer = signed_in(cast.buyer)
+    buyer = sign_in(cast.buyer)
     assert act(buyer, order, "request_cancel", {"note": "No longer needed"}).status_code == 303
     page = buyer.get(f"/orders/{order.id}").get_data(as_text=True)
     assert 'data-action="withdraw_cancel"' in page and 'data-action="accept_cancel"' not in page
     assert act(buyer, order, "accept_cancel").status_code == 409
-    seller = signed_in(cast.owner)
+    seller = sign_in(cast.owner)
     page = seller.get(f"/orders/{order.id}").get_data(as_text=True)
     assert "No longer needed" in page and 'data-action="decline_cancel"' in page
     assert act(seller, order, "decline_cancel").status_code == 303
@@ -145,10 +125,10 @@ def test_cancellation_request_and_answer(db, cast, signed_in):
     assert (order.status, order.previous_status) == ("in_progress", None)
 
 
-def test_admin_sees_resolution_actions_only_on_disputes(db, cast, signed_in):
+def test_admin_sees_resolution_actions_only_on_disputes(db, cast, sign_in):
     order = make_order(cast, "disputed")
     db.session.commit()
-    admin = signed_in(cast.admin)
+    admin = sign_in(cast.admin)
     page = admin.get(f"/orders/{order.id}").get_data(as_text=True)
     for action in ("resolve_refund", "resolve_partial", "resolve_release", "cancel"):
         assert f'data-action="{action}"' in page
@@ -157,10 +137,10 @@ def test_admin_sees_resolution_actions_only_on_disputes(db, cast, signed_in):
 
 
 @pytest.mark.parametrize("who", ["other_buyer", "other_seller"])
-def test_other_users_get_404_for_workspace_files_actions_and_messages(db, cast, signed_in, who):
+def test_other_users_get_404_for_workspace_files_actions_and_messages(db, cast, sign_in, who):
     order = make_order(cast, "delivered")
     db.session.commit()
-    stranger = signed_in(getattr(cast, who))
+    stranger = sign_in(getattr(cast, who))
     assert stranger.get(f"/orders/{order.id}").status_code == 404
     assert stranger.get(f"/orders/{order.id}/messages").status_code == 404
     assert stranger.get(f"/orders/{order.id}/files/1").status_code == 404
@@ -183,10 +163,10 @@ def test_signed_out_visitors_are_sent_to_sign_in(db, cast, client):
     assert order.status == "delivered"
 
 
-def test_messages_post_with_htmx_and_the_list_polls(db, cast, signed_in):
+def test_messages_post_with_htmx_and_the_list_polls(db, cast, sign_in):
     order = make_order(cast, "in_progress")
     db.session.commit()
-    buyer = signed_in(cast.buyer)
+    buyer = sign_in(cast.buyer)
     page = buyer.get(f"/orders/{order.id}").get_data(as_text=True)
     assert 'hx-trigger="every 5s"' in page
     htmx = {"HX-Request": "true", "HX-Target": "message-list"}
@@ -205,14 +185,14 @@ def test_messages_post_with_htmx_and_the_list_polls(db, cast, signed_in):
     assert plain.status_code == 303
 
 
-def test_seller_order_list_filters_by_status_within_the_company(db, cast, signed_in):
+def test_seller_order_list_filters_by_status_within_the_company(db, cast, sign_in):
     delivered = make_order(cast, "delivered")
     make_order(cast, "in_progress")
     db.session.commit()
-    seller = signed_in(cast.member)
+    seller = sign_in(cast.member)
     page = seller.get("/sell/orders?status=delivered").get_data(as_text=True)
     assert f"#{delivered.id}" in page and page.count('href="/orders/') == 1
-    rival = signed_in(cast.other_seller)
+    rival = sign_in(cast.other_seller)
     assert "No orders yet" in rival.get("/sell/orders").get_data(as_text=True)
     fragment = seller.get("/sell/orders?status=in_progress", headers={"HX-Request": "true", "HX-Target": "orders"})
     assert "<html" not in fragment.get_data(as_text=True)

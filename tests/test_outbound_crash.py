@@ -4,36 +4,18 @@ in flight; the message's lease expires, the sweep re-queues it and a fresh worke
 Nothing is mocked: the worker is the `rq` CLI running a SimpleWorker against the test Redis
 and database, the receiver is a loopback HTTP server that holds the first request open.
 """
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from app import clock
 from app.models import WebhookMessage
-from app.services import outbound
+from app.services.outbound import endpoints, outbox, signing
 from app.services.companies import create_seller_company
 from app.tasks.outbound import sweep_outbound
-from tests.conftest import wait_until
-from tests.test_outbound_delivery import sink, sink_server  # noqa: F401  (fixtures)
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def start_worker(database_url, redis_url, *options):
-    """`rq worker` (SimpleWorker, not burst) on the webhooks queue, as production runs it;
-    `options` are extra `rq worker` flags (e.g. "--with-scheduler")."""
-    env = {**os.environ, "TRADEPOST_ENV": "test", "TEST_DATABASE_URL": database_url,
-           "REDIS_URL": redis_url, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
-           "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen(
-        [str(Path(sys.executable).parent / "rq"), "worker", "--worker-class", "rq.worker.SimpleWorker",
-         "--url", redis_url, *options, "webhooks"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+from tests.processes import start_worker
+from tests.waiting import wait_until
 
 
 @pytest.mark.committed
@@ -43,13 +25,13 @@ def test_worker_killed_mid_delivery_loses_nothing(app, database_url, redis_url, 
         from app.extensions import db
 
         company = create_seller_company(make_user(intent="sell"), "Crashy Studio")
-        endpoint = outbound.create_endpoint(company, sink.url + "/slow")
+        endpoint = endpoints.create_endpoint(company, sink.url + "/slow")
         db.session.commit()
-        secret = outbound.endpoint_secret(endpoint)
-        sink.plan("/slow", "hang")
+        secret = signing.endpoint_secret(endpoint)
+        sink.respond_with(200, "ok after hanging", path="/slow", hang=True)
         worker = start_worker(database_url, redis_url)
         try:
-            outbound.record_event(company.id, "order.completed", {"order_id": 5})
+            outbox.record_event(company.id, "order.completed", {"order_id": 5})
             db.session.commit()  # the after-commit hook queues dispatch for the worker process
             [in_flight] = sink.wait_for("/slow", timeout=30)
             worker.kill()  # SIGKILL mid-request: no outcome can be recorded

@@ -1,109 +1,21 @@
 """Outbound webhooks over real HTTP: a loopback sink receives signed deliveries; retries follow
 the schedule under a controllable clock; Retry-After, 410, rotation and SSRF refusals."""
-import json
 import socket
-import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from rq.job import Job
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from app import clock
 from app.models import Notification, OutboxEvent, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from app.services import outbound
+from app.services.outbound import delivery, dispatch, endpoints, outbox, retries, signing, ssrf
 from app.services.companies import create_seller_company
-from app.tasks import get_queue
+from app.queue import get_queue
 from app.tasks.outbound import sweep_outbound
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict
-    body: bytes
-    at: datetime = None  # wall-clock arrival (the real clock, not app.clock)
-
-    @property
-    def payload(self):
-        return json.loads(self.body)
-
-
-class Sink:
-    """A loopback webhook receiver. `plan(path, *answers)` scripts its next answers on a path:
-    (status, headers, body) tuples, or "hang" to hold the request until `release()`."""
-
-    def __init__(self):
-        self.received = []
-        self.plans = {}
-        self.condition = threading.Condition()
-        self.released = threading.Event()
-        self.url = ""
-
-    def reset(self):
-        with self.condition:
-            self.received.clear()
-            self.plans.clear()
-            self.released.clear()
-
-    def plan(self, path, *answers):
-        self.plans[path] = list(answers)
-
-    def release(self):
-        self.released.set()
-
-    def __call__(self, environ, start_response):
-        request = Request(environ)
-        body = request.get_data()
-        with self.condition:
-            self.received.append(Received(request.path, dict(request.headers), body,
-                                          datetime.now(timezone.utc)))
-            self.condition.notify_all()
-            plan = self.plans.get(request.path) or []
-            answer = plan.pop(0) if plan else (200, {}, "ok")
-        if answer == "hang":
-            self.released.wait(30)
-            answer = (200, {}, "ok after hanging")
-        status, headers, text = answer
-        return Response(text, status=status, headers=headers)(environ, start_response)
-
-    def on(self, path):
-        return [r for r in self.received if r.path == path]
-
-    def wait_for(self, path, count=1, timeout=10.0):
-        with self.condition:
-            ok = self.condition.wait_for(lambda: len(self.on(path)) >= count, timeout)
-        assert ok, f"sink got {len(self.on(path))} requests on {path}, wanted {count}"
-        return self.on(path)
-
-
-@pytest.fixture(scope="module")
-def sink_server():
-    sink = Sink()
-    server = make_server("127.0.0.1", 0, sink, threaded=True)
-    sink.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name="webhook-sink", daemon=True)
-    thread.start()
-    yield sink
-    sink.release()
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-@pytest.fixture
-def sink(sink_server, app, monkeypatch):
-    """The loopback sink, with private networks allowed for this test only."""
-    sink_server.reset()
-    monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS", True)
-    yield sink_server
-    sink_server.release()
 
 
 @pytest.fixture
@@ -125,7 +37,7 @@ def seller(db, make_user):
 @pytest.fixture
 def make_endpoint(db, sink):
     def make(company, path="/hook", **columns):
-        endpoint = outbound.create_endpoint(company, sink.url + path, **columns)
+        endpoint = endpoints.create_endpoint(company, sink.url + path, **columns)
         db.session.commit()
         return endpoint
 
@@ -133,7 +45,7 @@ def make_endpoint(db, sink):
 
 
 def commit_event(db, company, event_type="order.created", data=None):
-    event = outbound.record_event(company.id, event_type, data or {"order_id": 1})
+    event = outbox.record_event(company.id, event_type, data or {"order_id": 1})
     db.session.commit()
     return event
 
@@ -160,7 +72,7 @@ def test_committed_event_is_delivered_signed_and_logged(db, sink, seller, make_e
     event = commit_event(db, seller, data={"order_id": 42, "amount_cents": 12000})
     run_jobs()
     [received] = sink.wait_for("/hook")
-    payload = Webhook(outbound.endpoint_secret(endpoint)).verify(received.body, received.headers)
+    payload = Webhook(signing.endpoint_secret(endpoint)).verify(received.body, received.headers)
     assert payload == {"id": event.public_id, "type": "order.created", "company_id": seller.id,
                        "created": payload["created"], "data": {"order_id": 42, "amount_cents": 12000}}
     assert payload["id"].startswith("evt_") and payload["created"].endswith("Z")
@@ -175,14 +87,14 @@ def test_committed_event_is_delivered_signed_and_logged(db, sink, seller, make_e
 
 def test_rolled_back_transaction_sends_nothing(db, sink, seller, make_endpoint, run_jobs, frozen):
     make_endpoint(seller)
-    outbound.record_event(seller.id, "order.created", {"order_id": 1})
+    outbox.record_event(seller.id, "order.created", {"order_id": 1})
     db.session.rollback()
     assert run_jobs() == 0
     frozen(T0 + timedelta(hours=1))
     sweep_outbound()
     assert run_jobs() == 0
     assert db.session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
-    assert sink.received == []
+    assert sink.requests == []
 
 
 def test_sweep_dispatches_a_committed_event_whose_enqueue_was_lost(db, sink, seller, make_endpoint,
@@ -193,7 +105,7 @@ def test_sweep_dispatches_a_committed_event_whose_enqueue_was_lost(db, sink, sel
         raise ConnectionError("Redis is down")
 
     with monkeypatch.context() as patch:
-        patch.setattr("app.tasks.outbound.enqueue_dispatch", redis_down)
+        patch.setattr("app.services.outbound.outbox.enqueue_dispatch", redis_down)
         commit_event(db, seller)
     assert run_jobs() == 0
     assert sweep_outbound() == {"events": 0, "messages": 0}  # too fresh: its own job may be running
@@ -211,16 +123,16 @@ def test_dispatch_is_idempotent_and_respects_filters(db, sink, seller, make_endp
     make_endpoint(seller, "/off", enabled=False)
     event = commit_event(db, seller, "payment.succeeded", {"payment_id": 9})
     run_jobs()
-    assert outbound.dispatch_outbox_event(event.id) == []
+    assert dispatch.dispatch_outbox_event(event.id) == []
     assert [len(sink.on(p)) for p in ("/all", "/orders-only", "/off")] == [1, 0, 0]
 
 
 def test_message_for_an_endpoint_disabled_meanwhile_is_not_sent(db, sink, seller, make_endpoint,
                                                                  run_jobs):
     endpoint = make_endpoint(seller)
-    event = outbound.record_event(seller.id, "order.created", {"order_id": 1})
+    event = outbox.record_event(seller.id, "order.created", {"order_id": 1})
     db.session.flush()
-    [message_id] = outbound.dispatch_outbox_event(event.id)
+    [message_id] = dispatch.dispatch_outbox_event(event.id)
     endpoint.enabled = False
     db.session.commit()
     from app.tasks.outbound import deliver_message
@@ -228,7 +140,7 @@ def test_message_for_an_endpoint_disabled_meanwhile_is_not_sent(db, sink, seller
     assert deliver_message(message_id) == "not sent"
     message = only_message(db)
     assert (message.status, message.last_error) == ("failed", "Not sent: the endpoint is disabled.")
-    assert sink.received == []
+    assert sink.requests == []
 
 
 def test_other_companies_endpoints_never_receive(db, sink, seller, make_endpoint, make_user, run_jobs):
@@ -242,12 +154,12 @@ def test_other_companies_endpoints_never_receive(db, sink, seller, make_endpoint
 
 def test_failures_are_retried_on_the_schedule(db, sink, seller, make_endpoint, run_jobs, frozen):
     endpoint = make_endpoint(seller)
-    secret = outbound.endpoint_secret(endpoint)
-    sink.plan("/hook", *[(500, {}, "boom")] * 8)
+    secret = signing.endpoint_secret(endpoint)
+    sink.respond_with(500, "boom", path="/hook", times=8)
     commit_event(db, seller)
     run_jobs()
     queue = get_queue("webhooks")
-    for n, delay in enumerate(outbound.RETRY_DELAYS, start=1):
+    for n, delay in enumerate(retries.RETRY_DELAYS, start=1):
         message = only_message(db)
         attempts = message.attempts
         assert (message.status, message.attempt_count, len(attempts)) == ("pending", n, n)
@@ -273,8 +185,8 @@ def test_failures_are_retried_on_the_schedule(db, sink, seller, make_endpoint, r
 
 def test_retry_after_is_honoured_on_429_and_503(db, sink, seller, make_endpoint, run_jobs, frozen):
     make_endpoint(seller)
-    sink.plan("/hook", (429, {"Retry-After": "120"}, "slow down"),
-              (503, {"Retry-After": "Sun, 22 Nov 2026 15:00:00 GMT"}, "maintenance"))
+    sink.respond_with(429, "slow down", {"Retry-After": "120"}, path="/hook")
+    sink.respond_with(503, "maintenance", {"Retry-After": "Sun, 22 Nov 2026 15:00:00 GMT"}, path="/hook")
     commit_event(db, seller)
     run_jobs()
     message = only_message(db)
@@ -314,7 +226,7 @@ def test_a_retry_due_at_t_is_attempted_at_t_and_once(db, sink, seller, make_endp
     """RQ keeps whole seconds: a retry due at 12:00:05.7 used to be released at 12:00:05, refused
     as not yet due, and left for the sweep (2-3 minutes late)."""
     make_endpoint(seller)
-    sink.plan("/hook", (500, {}, "boom"))
+    sink.respond_with(500, "boom", path="/hook")
     frozen(T0 + timedelta(milliseconds=250))
     commit_event(db, seller)
     run_jobs()
@@ -338,7 +250,7 @@ def test_a_retry_woken_early_is_rescheduled_for_its_due_time(db, sink, seller, m
     """A scheduler whose clock runs ahead releases the job early: it is put back for the time
     that remains, not dropped for the sweep to find minutes later."""
     make_endpoint(seller)
-    sink.plan("/hook", (500, {}, "boom"))
+    sink.respond_with(500, "boom", path="/hook")
     commit_event(db, seller)
     run_jobs()
     due = only_message(db).next_attempt_at
@@ -364,7 +276,7 @@ def run_scheduled_retries():
 
 def test_410_disables_the_endpoint_and_tells_the_owner(db, sink, seller, make_endpoint, run_jobs):
     endpoint = make_endpoint(seller)
-    sink.plan("/hook", (410, {}, "gone"))
+    sink.respond_with(410, "gone", path="/hook")
     commit_event(db, seller)
     run_jobs()
     message = only_message(db)
@@ -381,7 +293,7 @@ def test_410_disables_the_endpoint_and_tells_the_owner(db, sink, seller, make_en
 
 def test_five_days_of_failures_disable_the_endpoint(db, sink, seller, make_endpoint, run_jobs, frozen):
     endpoint = make_endpoint(seller)
-    sink.plan("/hook", *[(500, {}, "down")] * 3)
+    sink.respond_with(500, "down", path="/hook", times=3)
     commit_event(db, seller)
     run_jobs()
     assert db.session.get(WebhookEndpoint, endpoint.id).failing_since == T0
@@ -401,7 +313,7 @@ def test_five_days_of_failures_disable_the_endpoint(db, sink, seller, make_endpo
 
 def test_a_success_clears_the_failure_record(db, sink, seller, make_endpoint, run_jobs, frozen):
     endpoint = make_endpoint(seller)
-    sink.plan("/hook", (500, {}, "down"))
+    sink.respond_with(500, "down", path="/hook")
     commit_event(db, seller)
     run_jobs()
     frozen(T0 + timedelta(days=5, minutes=1))
@@ -413,11 +325,11 @@ def test_a_success_clears_the_failure_record(db, sink, seller, make_endpoint, ru
 
 def test_rotation_signs_with_both_secrets_for_24_hours(db, sink, seller, make_endpoint, run_jobs, frozen):
     endpoint = make_endpoint(seller)
-    old_secret = outbound.endpoint_secret(endpoint)
+    old_secret = signing.endpoint_secret(endpoint)
     clock.freeze(None)
-    outbound.rotate_endpoint_secret(endpoint)
+    endpoints.rotate_endpoint_secret(endpoint)
     db.session.commit()
-    new_secret = outbound.endpoint_secret(endpoint)
+    new_secret = signing.endpoint_secret(endpoint)
     assert new_secret != old_secret and new_secret.startswith("whsec_")
     commit_event(db, seller)
     run_jobs()
@@ -435,7 +347,7 @@ def test_rotation_signs_with_both_secrets_for_24_hours(db, sink, seller, make_en
 
 def test_secrets_are_standard_and_encrypted_at_rest(db, seller, make_endpoint):
     endpoint = make_endpoint(seller)
-    secret = outbound.endpoint_secret(endpoint)
+    secret = signing.endpoint_secret(endpoint)
     assert secret.startswith("whsec_") and len(Webhook(secret)._whsecret) == 24
     assert secret not in endpoint.secret_encrypted and "whsec_" not in endpoint.secret_encrypted
 
@@ -446,27 +358,27 @@ def test_secrets_are_standard_and_encrypted_at_rest(db, seller, make_endpoint):
     "https://224.0.0.1/", "https://0.0.0.0/", "https://[::ffff:127.0.0.1]/",
 ])
 def test_private_and_metadata_urls_are_refused_at_save(db, seller, url):
-    with pytest.raises(outbound.EndpointInvalid) as refused:
-        outbound.create_endpoint(seller, url)
+    with pytest.raises(endpoints.EndpointInvalid) as refused:
+        endpoints.create_endpoint(seller, url)
     assert "public internet" in refused.value.errors["url"]
 
 
 def test_public_https_url_is_accepted_and_https_is_required_when_configured(db, app, seller, monkeypatch):
-    assert outbound.create_endpoint(seller, "https://93.184.215.14/hook").id
+    assert endpoints.create_endpoint(seller, "https://93.184.215.14/hook").id
     monkeypatch.setitem(app.config, "WEBHOOKS_REQUIRE_HTTPS", True)
-    with pytest.raises(outbound.EndpointInvalid) as refused:
-        outbound.create_endpoint(seller, "http://93.184.215.14/hook")
+    with pytest.raises(endpoints.EndpointInvalid) as refused:
+        endpoints.create_endpoint(seller, "http://93.184.215.14/hook")
     assert refused.value.errors["url"] == "Use an https:// URL."
     for bad in ("ftp://93.184.215.14/", "https://user:pw@93.184.215.14/", "not a url"):
-        with pytest.raises(outbound.EndpointInvalid):
-            outbound.create_endpoint(seller, bad)
+        with pytest.raises(endpoints.EndpointInvalid):
+            endpoints.create_endpoint(seller, bad)
 
 
 def test_production_requires_https_by_default(app, monkeypatch):
     monkeypatch.delitem(app.config, "WEBHOOKS_REQUIRE_HTTPS")
     monkeypatch.setitem(app.config, "ENV_NAME", "production")
     with app.app_context():
-        assert outbound.require_https()
+        assert ssrf.require_https()
 
 
 def test_private_address_is_refused_again_at_delivery(db, app, sink, seller, make_endpoint, run_jobs):
@@ -475,7 +387,7 @@ def test_private_address_is_refused_again_at_delivery(db, app, sink, seller, mak
     commit_event(db, seller)
     run_jobs()
     message = only_message(db)
-    assert sink.received == []
+    assert sink.requests == []
     assert message.status == "pending" and message.attempt_count == 1
     assert message.attempts[0].error.startswith("Refused: 127.0.0.1 resolves to 127.0.0.1, a loopback")
 
@@ -490,15 +402,15 @@ def test_dns_that_changes_to_loopback_after_save_is_refused(db, app, sink, selle
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
         return real_getaddrinfo(host, port, *args, **kwargs)
 
-    monkeypatch.setattr(outbound.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", fake_getaddrinfo)
     app.config["WEBHOOKS_ALLOW_PRIVATE_NETWORKS"] = False
     port = int(sink.url.rsplit(":", 1)[1])
-    outbound.create_endpoint(seller, f"http://hooks.example.test:{port}/rebind")
+    endpoints.create_endpoint(seller, f"http://hooks.example.test:{port}/rebind")
     db.session.commit()
     answers["hooks.example.test"] = "127.0.0.1"
     commit_event(db, seller)
     run_jobs()
-    assert sink.received == []
+    assert sink.requests == []
     assert "a loopback address" in only_message(db).attempts[0].error
 
 
@@ -518,10 +430,10 @@ def test_dns_that_changes_to_metadata_is_refused_even_with_private_networks_allo
             return [(family, socket.SOCK_STREAM, 6, "", (answers[host], port))]
         return real_getaddrinfo(host, port, *args, **kwargs)
 
-    monkeypatch.setattr(outbound.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", fake_getaddrinfo)
     assert app.config["WEBHOOKS_ALLOW_PRIVATE_NETWORKS"]
     port = int(sink.url.rsplit(":", 1)[1])
-    outbound.create_endpoint(seller, f"http://hooks.example.test:{port}/meta")
+    endpoints.create_endpoint(seller, f"http://hooks.example.test:{port}/meta")
     db.session.commit()
     commit_event(db, seller)
     run_jobs()
@@ -538,9 +450,9 @@ def test_delivery_connects_to_the_vetted_address_with_the_original_host(db, sink
                                                                        monkeypatch):
     port = int(sink.url.rsplit(":", 1)[1])
     real_getaddrinfo = socket.getaddrinfo
-    monkeypatch.setattr(outbound.socket, "getaddrinfo", lambda host, p, *a, **k: real_getaddrinfo(
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", lambda host, p, *a, **k: real_getaddrinfo(
         "127.0.0.1" if host == "hooks.example.test" else host, p, *a, **k))
-    outbound.create_endpoint(seller, f"http://hooks.example.test:{port}/pinned")
+    endpoints.create_endpoint(seller, f"http://hooks.example.test:{port}/pinned")
     db.session.commit()
     commit_event(db, seller)
     run_jobs()
@@ -550,7 +462,8 @@ def test_delivery_connects_to_the_vetted_address_with_the_original_host(db, sink
 
 def test_redirects_are_not_followed_and_bodies_are_capped(db, sink, seller, make_endpoint, run_jobs):
     make_endpoint(seller)
-    sink.plan("/hook", (302, {"Location": sink.url + "/elsewhere"}, "moved"), (500, {}, "x" * 100_000))
+    sink.respond_with(302, "moved", {"Location": sink.url + "/elsewhere"}, path="/hook")
+    sink.respond_with(500, "x" * 100_000, path="/hook")
     commit_event(db, seller)
     commit_event(db, seller)
     run_jobs()
@@ -558,14 +471,14 @@ def test_redirects_are_not_followed_and_bodies_are_capped(db, sink, seller, make
     attempts = db.session.scalars(select(WebhookAttempt).order_by(WebhookAttempt.id)).all()
     assert [a.status_code for a in attempts] == [302, 500]
     assert not attempts[0].succeeded
-    assert len(attempts[1].response_excerpt) == outbound.RESPONSE_EXCERPT_BYTES
+    assert len(attempts[1].response_excerpt) == delivery.RESPONSE_EXCERPT_BYTES
 
 
 def test_unreachable_endpoint_records_the_error(db, sink, seller, run_jobs):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    outbound.create_endpoint(seller, f"http://127.0.0.1:{closed_port}/nobody")
+    endpoints.create_endpoint(seller, f"http://127.0.0.1:{closed_port}/nobody")
     db.session.commit()
     commit_event(db, seller)
     run_jobs()
@@ -576,26 +489,26 @@ def test_unreachable_endpoint_records_the_error(db, sink, seller, run_jobs):
 
 def test_resend_and_recover_reuse_the_message_id(db, sink, seller, make_endpoint, run_jobs, frozen):
     make_endpoint(seller)
-    sink.plan("/hook", (500, {}, "down"))
+    sink.respond_with(500, "down", path="/hook")
     commit_event(db, seller)
     run_jobs()
     message = only_message(db)
     message.status, message.next_attempt_at = "failed", None
     db.session.commit()
-    failed = outbound.recover_failed_messages(message.endpoint, T0 - timedelta(minutes=1))
+    failed = dispatch.recover_failed_messages(message.endpoint, T0 - timedelta(minutes=1))
     assert [m.id for m in failed] == [message.id]
     db.session.commit()
-    from app.tasks.outbound import enqueue_delivery
+    from app.services.outbound.queueing import enqueue_delivery
 
     enqueue_delivery(message.id)
     run_jobs()
     message = only_message(db)
     assert message.status == "delivered" and message.attempt_count == 2
     assert {r.headers["Webhook-Id"] for r in sink.on("/hook")} == {message.public_id}
-    assert outbound.recover_failed_messages(message.endpoint, T0) == []
+    assert dispatch.recover_failed_messages(message.endpoint, T0) == []
 
 
 def test_unknown_event_types_are_refused(db, seller):
     with pytest.raises(ValueError):
-        outbound.record_event(seller.id, "order.exploded", {})
+        outbox.record_event(seller.id, "order.exploded", {})
 

@@ -8,11 +8,10 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import WebhookMessage
-from app.services import outbound
+from app.services.outbound import endpoints, outbox
 from app.services.companies import create_seller_company
-from tests.conftest import wait_until
-from tests.test_outbound_crash import start_worker
-from tests.test_outbound_delivery import sink, sink_server  # noqa: F401  (fixtures)
+from tests.processes import start_worker
+from tests.waiting import wait_until
 
 
 def pending_retry(message_id):
@@ -26,16 +25,16 @@ def pending_retry(message_id):
 
 
 @pytest.mark.committed
-def test_the_scheduler_attempts_a_retry_at_its_due_time_and_once(app, database_url, redis_url, sink,  # noqa: F811
+def test_the_scheduler_attempts_a_retry_at_its_due_time_and_once(app, database_url, redis_url, sink,
                                                                  make_user):
-    sink.plan("/retry", (500, {}, "not yet"))
+    sink.respond_with(500, "not yet", path="/retry")
     with app.app_context():
         company = create_seller_company(make_user(intent="sell"), "Punctual Studio")
-        outbound.create_endpoint(company, sink.url + "/retry")
+        endpoints.create_endpoint(company, sink.url + "/retry")
         db.session.commit()
         worker = start_worker(database_url, redis_url, "--with-scheduler")
         try:
-            outbound.record_event(company.id, "order.created", {"order_id": 7})
+            outbox.record_event(company.id, "order.created", {"order_id": 7})
             db.session.commit()  # the after-commit hook queues dispatch for the worker process
             company_id = company.id
             db.session.remove()

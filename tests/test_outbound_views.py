@@ -5,11 +5,10 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import AuditEvent, CompanyMember, WebhookEndpoint, WebhookMessage
-from app.services import outbound
+from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing, ssrf
 from app.services.companies import create_seller_company
 from app.tenancy import without_tenant
-from tests.conftest import post_form
-from tests.test_outbound_delivery import sink, sink_server  # noqa: F401  (fixtures)
+from tests.forms import post_form
 
 
 @pytest.fixture
@@ -23,7 +22,7 @@ def seller_owner(db, make_user):
 @pytest.fixture
 def endpoint(db, app, seller_owner, monkeypatch):
     monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS", True)
-    endpoint = outbound.create_endpoint(seller_owner[1], "http://127.0.0.1:9/alpha",
+    endpoint = endpoints.create_endpoint(seller_owner[1], "http://127.0.0.1:9/alpha",
                                         description="Alpha CRM")
     db.session.commit()
     return endpoint
@@ -61,7 +60,7 @@ def test_owner_adds_an_endpoint_and_reveals_its_secret(client, db, sign_in, sell
     assert (endpoint.company_id, endpoint.event_types, endpoint.enabled) == (
         company.id, ["order.created", "payment.succeeded"], True)
     detail = client.get(response.headers["Location"]).get_data(as_text=True)
-    secret = outbound.endpoint_secret(endpoint)
+    secret = signing.endpoint_secret(endpoint)
     assert "https://93.184.215.14/hooks" in detail and secret not in detail
     revealed = client.get(f"/sell/webhooks/{endpoint.id}/secret")
     assert secret in revealed.get_data(as_text=True)
@@ -99,7 +98,7 @@ def resolving(monkeypatch, answers):
             return [(family, socket.SOCK_STREAM, 6, "", (answers[host], port))]
         return real_getaddrinfo(host, port, *args, **kwargs)
 
-    monkeypatch.setattr(outbound.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.mark.parametrize("url, message", [
@@ -147,11 +146,11 @@ def test_edit_disable_rotate_and_delete(client, db, sign_in, seller_owner, endpo
     endpoint = db.session.get(WebhookEndpoint, endpoint.id)
     assert (endpoint.url, endpoint.enabled, endpoint.event_types) == (
         "http://127.0.0.1:9/alpha2", False, ["gig.published"])
-    old = outbound.endpoint_secret(endpoint)
+    old = signing.endpoint_secret(endpoint)
     assert post_form(client, f"/sell/webhooks/{endpoint.id}/rotate").status_code == 303
     db.session.expire_all()
     endpoint = db.session.get(WebhookEndpoint, endpoint.id)
-    assert outbound.signing_secrets(endpoint)[1] == old and outbound.endpoint_secret(endpoint) != old
+    assert signing.signing_secrets(endpoint)[1] == old and signing.endpoint_secret(endpoint) != old
     assert post_form(client, f"/sell/webhooks/{endpoint.id}/test").status_code == 409
     assert post_form(client, f"/sell/webhooks/{endpoint.id}/delete").status_code == 303
     assert endpoint_count(db) == 0
@@ -159,12 +158,12 @@ def test_edit_disable_rotate_and_delete(client, db, sign_in, seller_owner, endpo
 
 def test_test_event_resend_and_log_filters(client, db, app, sign_in, seller_owner, sink, run_jobs):
     owner, company = seller_owner
-    endpoint = outbound.create_endpoint(company, sink.url + "/alpha")
+    endpoint = endpoints.create_endpoint(company, sink.url + "/alpha")
     db.session.commit()
     sign_in(owner)
-    sink.plan("/alpha", (500, {}, "receiver crashed"))
+    sink.respond_with(500, "receiver crashed", path="/alpha")
     assert post_form(client, f"/sell/webhooks/{endpoint.id}/test").status_code == 303
-    outbound.record_event(company.id, "order.created", {"order_id": 7})
+    outbox.record_event(company.id, "order.created", {"order_id": 7})
     db.session.commit()
     run_jobs()
     assert len(sink.wait_for("/alpha", 2)) == 2
@@ -189,9 +188,9 @@ def test_test_event_resend_and_log_filters(client, db, app, sign_in, seller_owne
 
 def test_recover_failed_since(client, db, sign_in, seller_owner, sink, run_jobs):
     owner, company = seller_owner
-    endpoint = outbound.create_endpoint(company, sink.url + "/recover")
+    endpoint = endpoints.create_endpoint(company, sink.url + "/recover")
     db.session.commit()
-    outbound.record_event(company.id, "order.created", {"order_id": 1})
+    outbox.record_event(company.id, "order.created", {"order_id": 1})
     db.session.commit()
     run_jobs()
     message = db.session.scalars(select(WebhookMessage)).one()
@@ -213,8 +212,8 @@ def test_recover_failed_since(client, db, sign_in, seller_owner, sink, run_jobs)
 def test_seller_b_cannot_see_or_manage_seller_a_endpoints(client, db, make_user, sign_in, seller_owner,
                                                          endpoint):
     owner_a, company_a = seller_owner
-    event = outbound.record_event(company_a.id, "order.created", {"order_id": 1})
-    [message_id] = outbound.dispatch_outbox_event(event.id)
+    event = outbox.record_event(company_a.id, "order.created", {"order_id": 1})
+    [message_id] = dispatch.dispatch_outbox_event(event.id)
     db.session.commit()
     owner_b = make_user(intent="sell")
     create_seller_company(owner_b, "Beta Studio")
@@ -238,9 +237,9 @@ def test_seller_b_cannot_see_or_manage_seller_a_endpoints(client, db, make_user,
 
 def test_own_message_under_another_endpoint_is_404(client, db, sign_in, seller_owner, endpoint):
     owner, company = seller_owner
-    other = outbound.create_endpoint(company, "http://127.0.0.1:9/second")
-    event = outbound.record_event(company.id, "order.created", {"order_id": 1})
-    outbound.dispatch_outbox_event(event.id)
+    other = endpoints.create_endpoint(company, "http://127.0.0.1:9/second")
+    event = outbox.record_event(company.id, "order.created", {"order_id": 1})
+    dispatch.dispatch_outbox_event(event.id)
     db.session.commit()
     message = db.session.scalars(select(WebhookMessage).where(WebhookMessage.endpoint_id == endpoint.id)).one()
     sign_in(owner)
@@ -249,7 +248,7 @@ def test_own_message_under_another_endpoint_is_404(client, db, sign_in, seller_o
 
 def test_docs_page_lists_every_event_with_an_example(client):
     page = client.get("/docs/webhooks").get_data(as_text=True)
-    for event_type in outbound.EVENT_TYPES:
+    for event_type in catalogue.EVENT_TYPES:
         assert f'id="{event_type}"' in page
     assert "webhook-signature" in page and "10 hours later" in page
 

@@ -4,16 +4,15 @@ from sqlalchemy import select
 
 from app.models import Gig
 from app.pagecache import bump_catalog_version
-from tests.buy_factories import make_gig, make_seller
-from tests.conftest import PASSWORD, post_form
+from tests.factories import LOGO_GIG, PASSWORD
+from tests.forms import post_form
 
 
 @pytest.fixture
-def cached(app, monkeypatch, db):
+def cached(app, monkeypatch, make_seller, make_gig):
     monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 30)
-    _, company = make_seller()
-    make_gig(company)
-    db.session.commit()
+    _, company = make_seller(connected=True)
+    make_gig(company, slug="logo-design", **LOGO_GIG)
     return company
 
 

@@ -12,20 +12,8 @@ from app.blueprints.sell import orders as sell_orders
 from app.clock import now
 from app.models import InboundEvent
 from app.services.notifications import notify_user
-from tests.buy_factories import make_gig
-from tests.conftest import post_form
-from tests.order_factories import PASSWORD, make_cast, make_order
-
-
-@pytest.fixture
-def cast(db):
-    cast = make_cast()
-    db.session.commit()
-    return cast
-
-
-def sign_in_as(client, user):
-    assert post_form(client, "/signin", {"email": user.email, "password": PASSWORD}).status_code == 303
+from tests.factories import make_gig, make_order
+from tests.forms import sign_in_as
 
 
 def order_links(page):

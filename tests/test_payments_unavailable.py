@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from app.models import (AuditEvent, Checkout, Company, LedgerTransaction, Notification, Order, OutboxEvent, Payment,
                         Payout, Refund)
 from app.payments import get_gateway
-from app.services.ledger import Entry, company_balances, post_ledger_transaction
-from tests.buy_factories import PASSWORD, make_buyer, make_gig, make_product, make_seller
-from tests.conftest import post_form
-from tests.order_factories import make_cast, make_order
+from app.services.ledger import company_balances
+from tests.factories import (fund_available, make_cast, make_connected_account, make_logo_shop, make_order, make_product,
+                             make_seller)
+from tests.forms import post_form, sign_in_as
 
 CHARGED = "Payments are unavailable right now. Nothing was charged — please try again."
 REFUNDED = "Payments are unavailable right now. Nothing was refunded — please try again."
@@ -39,37 +39,18 @@ def html(response):
     return response.get_data(as_text=True).replace("&#39;", "'")
 
 
-def verified_account(own_sandbox, company):
-    """A verified Connect account for `company` in the test's own sandbox."""
-    account = get_gateway().create_connected_account(company.id, company.email,
-                                                     idempotency_key=company.stripe_account_key)
-    assert httpx.post(f"{own_sandbox.url}/_sandbox/accounts/{account.id}/verify",
-                      json={"outcome": "verified"}).status_code == 200
-    company.stripe_account_id = account.id
-    return account.id
-
-
 @pytest.fixture
 def shop(db, own_sandbox):
     """A verified seller (account in the own sandbox) with a gig and a product, and a buyer."""
-    owner, company = make_seller()
-    verified_account(own_sandbox, company)
-    make_gig(company)
-    make_product(company, "icon-pack", "one_time", 2900)
-    make_buyer()
-    db.session.commit()
-    return {"company_id": company.id, "owner": owner}
-
-
-def sign_in(client, email):
-    assert post_form(client, "/signin", {"email": email, "password": PASSWORD}).status_code == 303
-    return client
+    shop = make_logo_shop(own_sandbox.url)
+    make_product(shop.company, "icon-pack", "one_time", 2900)
+    return {"company_id": shop.company.id, "owner": shop.owner}
 
 
 # -- checkouts -----------------------------------------------------------------------------------
 
 def test_gig_checkout_with_stripe_down_is_503_keeps_the_selection_and_charges_nothing(client, db, shop, own_sandbox):
-    sign_in(client, "buyer@example.com")
+    sign_in_as(client, "buyer@example.com")
     before = written(db)
     own_sandbox.stop()
     response = post_form(client, "/gigs/logo-design/checkout", {"package": "standard", "quantity": "2"})
@@ -93,7 +74,7 @@ def test_gig_checkout_with_stripe_down_is_503_keeps_the_selection_and_charges_no
 
 
 def test_product_checkout_with_stripe_down_is_503_and_charges_nothing(client, db, shop, own_sandbox):
-    sign_in(client, "buyer@example.com")
+    sign_in_as(client, "buyer@example.com")
     before = written(db)
     own_sandbox.stop()
     response = post_form(client, "/products/icon-pack/checkout")
@@ -152,7 +133,7 @@ def paid_order(db, own_sandbox):
 def test_refund_with_stripe_down_is_503_writes_only_the_pending_refund_and_the_retry_refunds_once(
         client, db, paid_order, own_sandbox):
     cast, order, intent_id = paid_order
-    sign_in(client, cast.admin.email)
+    sign_in_as(client, cast.admin.email)
     before = written(db)
     own_sandbox.stop()
     response = post_form(client, f"/orders/{order.id}/actions/cancel", {"note": "Seller vanished"})
@@ -181,19 +162,16 @@ def test_refund_with_stripe_down_is_503_writes_only_the_pending_refund_and_the_r
 
 @pytest.fixture
 def funded_seller(db, own_sandbox):
-    owner, company = make_seller()
-    verified_account(own_sandbox, company)
-    post_ledger_transaction("test:seed", "test_seed", [Entry("platform_cash", 12345),
-                                                      Entry("seller_available", -12345, company.id)],
-                            currency="usd")
-    db.session.commit()
+    owner, company = make_seller("seller@example.com")
+    make_connected_account(own_sandbox.url, company)
+    fund_available(company.id, 12345)
     return owner, company
 
 
 def test_withdrawal_with_stripe_down_is_503_keeps_the_form_and_the_retry_transfers_once(
         client, db, funded_seller, own_sandbox):
     owner, company = funded_seller
-    sign_in(client, owner.email)
+    sign_in_as(client, owner.email)
     form = {"amount": "100.00", "request_token": "outage-withdrawal-token-1"}
     before = written(db)
     own_sandbox.stop()
@@ -234,7 +212,7 @@ def success_page(client, checkout):
 
 
 def test_return_page_while_unpaid_says_so_and_offers_the_payment_page(client, db, shop, own_sandbox):
-    sign_in(client, "buyer@example.com")
+    sign_in_as(client, "buyer@example.com")
     checkout = start_checkout(client, db)
     page, poll = success_page(client, checkout)
     assert "We haven't received your payment yet" in page and "Nothing has been charged" in page
@@ -243,7 +221,7 @@ def test_return_page_while_unpaid_says_so_and_offers_the_payment_page(client, db
 
 
 def test_return_page_while_the_payment_processes_says_processing_and_keeps_checking(client, db, shop, own_sandbox):
-    sign_in(client, "buyer@example.com")
+    sign_in_as(client, "buyer@example.com")
     checkout = start_checkout(client, db)
     paid = httpx.post(f"{own_sandbox.url}/_sandbox/checkout/sessions/{checkout.stripe_session_id}/pay",
                       json={"outcome": "processing"})
@@ -254,7 +232,7 @@ def test_return_page_while_the_payment_processes_says_processing_and_keeps_check
 
 
 def test_return_page_after_expiry_says_expired_with_a_link_back(client, db, shop, own_sandbox):
-    sign_in(client, "buyer@example.com")
+    sign_in_as(client, "buyer@example.com")
     checkout = start_checkout(client, db)
     get_gateway().expire_checkout_session(checkout.stripe_session_id)
     page, poll = success_page(client, checkout)
@@ -263,7 +241,7 @@ def test_return_page_after_expiry_says_expired_with_a_link_back(client, db, shop
 
 
 def test_return_page_when_paid_confirms_and_polls_for_the_order(client, db, shop, own_sandbox):
-    sign_in(client, "buyer@example.com")
+    sign_in_as(client, "buyer@example.com")
     checkout = start_checkout(client, db)
     paid = httpx.post(f"{own_sandbox.url}/_sandbox/checkout/sessions/{checkout.stripe_session_id}/pay", json={})
     assert paid.status_code == 200 and paid.json()["payment_status"] == "paid"
@@ -272,7 +250,7 @@ def test_return_page_when_paid_confirms_and_polls_for_the_order(client, db, shop
 
 
 def test_return_page_with_stripe_down_says_it_cannot_tell_yet(client, db, shop, own_sandbox):
-    sign_in(client, "buyer@example.com")
+    sign_in_as(client, "buyer@example.com")
     checkout = start_checkout(client, db)
     own_sandbox.stop()
     page, poll = success_page(client, checkout)

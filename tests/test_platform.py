@@ -5,8 +5,9 @@ from sqlalchemy import func, select
 
 from app.clock import freeze, now
 from app.models import Category, Company, Notification, User
-from app.tasks import enqueue
-from tests.conftest import free_port
+from app.queue import enqueue
+from tests.forms import post_form
+from tests.processes import free_port
 
 
 def test_healthz_ok(client):
@@ -109,8 +110,6 @@ def test_seed_demo_is_idempotent_and_prints_logins(app, db):
 def test_seeded_accounts_can_sign_in(app, client, db):
     output = app.test_cli_runner().invoke(args=["seed-demo"]).output
     role, email, password = output.splitlines()[0].split()
-    from tests.conftest import post_form
-
     assert post_form(client, "/signin", {"email": email, "password": password}).status_code == 303
 
 

@@ -5,8 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Product
-from tests.conftest import post_form
-from tests.sell_fixtures import make_seller  # noqa: F401
+from tests.forms import post_form
 
 
 def product_count(db):

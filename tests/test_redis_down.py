@@ -24,18 +24,17 @@ from app.extensions import db as _db
 from app.extensions import limiter
 from app.models import (InboundEvent, LicenseActivation, Membership, Order, OutboxEvent,
                         WebhookMessage)
-from app.services import licensing, outbound
+from app.services.licensing import signing
+from app.services.outbound import dispatch, endpoints, outbox
 from app.services.companies import create_seller_company
 from app.tasks.inbound import requeue_stale_inbound_events
 from app.tasks.outbound import sweep_outbound
 from app.devredis import start_redis_server
-from tests.buy_factories import make_gig, make_product
-from tests.buy_factories import make_seller as make_verified_seller
-from tests.conftest import PASSWORD, free_port, make_test_config, post_form
-from tests.licensing_factories import make_licensed_shop
-from tests.order_factories import PASSWORD as ORDER_PASSWORD
-from tests.order_factories import answers_for, make_cast, make_order
-from tests.test_outbound_delivery import sink, sink_server  # noqa: F401  (fixtures)
+from tests.database import make_test_config
+from tests.factories import (LOGO_GIG, PASSWORD, answers_for, make_cast, make_gig, make_licensed_shop, make_order,
+                             make_product, make_seller)
+from tests.forms import post_form
+from tests.processes import free_port
 from tests.webhook_signing import stripe_event, stripe_signed
 
 pytestmark = pytest.mark.committed
@@ -123,7 +122,7 @@ def test_sign_in_keeps_working_and_keeps_its_limits_in_memory(db, make_user, dow
 
 def verify_signed(app, response):
     with app.app_context():
-        public_key = licensing.signing_key().private.public_key()
+        public_key = signing.signing_key().private.public_key()
     scheme, _, signature = response.headers["Tradepost-Signature"].partition(" ")
     assert scheme == "ed25519"
     public_key.verify(base64.b64decode(signature), response.data)  # raises if it does not verify
@@ -166,17 +165,16 @@ def test_license_public_key_is_still_served(app, down_client):
 # ---- seller webhooks: test event, resend, recover -------------------------------------------
 
 @pytest.fixture
-def hooked_seller(db, make_user, sink):  # noqa: F811
+def hooked_seller(db, make_seller, sink):
     """A seller's owner and one endpoint on the loopback sink, with one failed message:
     plain values (email, endpoint id, message id and public id, message creation time)."""
 
     def build():
-        owner = make_user(intent="sell", email="hooks@example.com")
-        company = create_seller_company(owner, "Hooked Studio")
-        endpoint = outbound.create_endpoint(company, sink.url + "/down")  # the sink allows loopback
-        event = outbound.record_event(company.id, "order.created", {"order_id": 1})
+        owner, company = make_seller("hooks@example.com", "Hooked Studio", kyc="unstarted")
+        endpoint = endpoints.create_endpoint(company, sink.url + "/down")  # the sink allows loopback
+        event = outbox.record_event(company.id, "order.created", {"order_id": 1})
         db.session.flush()
-        [message_id] = outbound.dispatch_outbox_event(event.id)
+        [message_id] = dispatch.dispatch_outbox_event(event.id)
         message = db.session.get(WebhookMessage, message_id)
         message.status, message.next_attempt_at, message.attempt_count = "failed", None, 8
         return {"email": owner.email, "endpoint_id": endpoint.id, "message_id": message.id,
@@ -189,7 +187,7 @@ def message_status(db, message_id):
     return read(db, lambda: db.session.get(WebhookMessage, message_id).status)
 
 
-def test_send_test_event_answers_503_and_writes_nothing(db, down_client, hooked_seller, sink):  # noqa: F811
+def test_send_test_event_answers_503_and_writes_nothing(db, down_client, hooked_seller, sink):
     assert sign_in_on(down_client, hooked_seller["email"]).status_code == 303
     before = (count(db, WebhookMessage), count(db, OutboxEvent))
     response = post_form(down_client, f"/sell/webhooks/{hooked_seller['endpoint_id']}/test")
@@ -197,10 +195,10 @@ def test_send_test_event_answers_503_and_writes_nothing(db, down_client, hooked_
     page = response.get_data(as_text=True)
     assert "The test event was not sent" in page and "try again in a few minutes" in page
     assert (count(db, WebhookMessage), count(db, OutboxEvent)) == before
-    assert sink.received == []
+    assert sink.requests == []
 
 
-def test_resend_is_recorded_and_the_sweep_sends_it_exactly_once(db, down_client, hooked_seller, sink,  # noqa: F811
+def test_resend_is_recorded_and_the_sweep_sends_it_exactly_once(db, down_client, hooked_seller, sink,
                                                                 run_jobs):
     endpoint_id, message_id = hooked_seller["endpoint_id"], hooked_seller["message_id"]
     assert sign_in_on(down_client, hooked_seller["email"]).status_code == 303
@@ -243,7 +241,7 @@ def test_an_order_action_commits_and_its_event_waits_for_the_sweep(app, db, down
         return order.id, cast.buyer.email, answers_for(cast.gig)
 
     order_id, buyer_email, answers = settled(db, build)
-    assert sign_in_on(down_client, buyer_email, ORDER_PASSWORD).status_code == 303
+    assert sign_in_on(down_client, buyer_email).status_code == 303
     response = post_form(down_client, f"/orders/{order_id}/actions/submit_requirements", answers)
     assert response.status_code == 303
     assert read(db, lambda: db.session.get(Order, order_id).status) == "in_progress"
@@ -302,8 +300,8 @@ def test_admin_reprocess_is_recorded_for_the_sweep(db, make_user, down_client):
 
 def test_anonymous_pages_render_without_the_page_cache(db, down_client):
     def build():
-        _, company = make_verified_seller()
-        make_gig(company, slug="logo-design")
+        _, company = make_seller("seller@example.com", connected=True)
+        make_gig(company, slug="logo-design", **LOGO_GIG)
 
     settled(db, build)
     for path in ("/", "/gigs", "/gigs?q=logo", "/gigs/logo-design"):
@@ -352,7 +350,7 @@ def test_healthz_names_redis(down_client):
 
 
 def test_any_other_redis_failure_answers_503_not_500(down_app):
-    from app.tasks import get_redis
+    from app.queue import get_redis
 
     down_app.add_url_rule("/_probe", "probe", lambda: str(get_redis().ping()))
     probe = down_app.test_client()

@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 from app.errors import InputError, NotFound, ServiceError
 from app.models import AuditEvent, Gig
 from app.services.gigs import GigInputError
-from tests.buy_factories import make_gig
-from tests.conftest import csrf_token, post_form
-from tests.sell_fixtures import make_seller  # noqa: F401
+from tests.factories import make_gig
+from tests.forms import csrf_token, post_form
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ from sqlalchemy import select
 
 from app.models import AuditEvent, Gig, Notification
 from app.services.gigs import save_gig, transition_gig
-from tests.conftest import post_form
-from tests.sell_fixtures import category, image_bytes, make_seller, uploads  # noqa: F401
+from tests.forms import image_bytes, post_form
+
+pytestmark = pytest.mark.usefixtures("uploads")
 
 HTMX = {"HX-Request": "true", "HX-Target": "review-gig-1"}
 

@@ -3,46 +3,30 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Review
-from tests.conftest import csrf_token, post_form
-from tests.order_factories import PASSWORD, make_cast, make_order
-
-
-@pytest.fixture
-def cast(db):
-    cast = make_cast()
-    db.session.commit()
-    return cast
-
-
-@pytest.fixture
-def signed_in(client):
-    def sign_in(user):
-        client.post("/signout", data={"csrf_token": csrf_token(client)})
-        assert post_form(client, "/signin", {"email": user.email, "password": PASSWORD}).status_code == 303
-        return client
-    return sign_in
+from tests.factories import make_order
+from tests.forms import post_form
 
 
 def reviews(db):
     return db.session.scalar(select(func.count()).select_from(Review))
 
 
-def test_buyer_reviews_once_seller_replies_once_and_the_gig_page_shows_it(db, cast, signed_in):
+def test_buyer_reviews_once_seller_replies_once_and_the_gig_page_shows_it(db, cast, sign_in):
     order = make_order(cast, "completed")
     db.session.commit()
-    buyer = signed_in(cast.buyer)
+    buyer = sign_in(cast.buyer)
     assert post_form(buyer, f"/orders/{order.id}/review", {"rating": "4", "body": "Great logo, fast."}).status_code == 303
     db.session.refresh(cast.gig)
     assert (cast.gig.rating_sum, cast.gig.rating_count) == (4, 1)
     again = post_form(buyer, f"/orders/{order.id}/review", {"rating": "1", "body": "Changed my mind"})
     assert again.status_code == 409 and reviews(db) == 1
 
-    seller = signed_in(cast.owner)
+    seller = sign_in(cast.owner)
     assert post_form(seller, f"/orders/{order.id}/review/reply", {"reply": "Thank you!"}).status_code == 303
     assert post_form(seller, f"/orders/{order.id}/review/reply", {"reply": "Again"}).status_code == 409
     assert post_form(seller, f"/orders/{order.id}/review", {"rating": "5", "body": "Self-praise"}).status_code == 403
 
-    page = signed_in(cast.other_buyer).get(f"/gigs/{cast.gig.slug}").get_data(as_text=True)
+    page = sign_in(cast.other_buyer).get(f"/gigs/{cast.gig.slug}").get_data(as_text=True)
     assert "Great logo, fast." in page and "Thank you!" in page and "Bea Buyer" in page
 
 
@@ -51,19 +35,19 @@ def test_buyer_reviews_once_seller_replies_once_and_the_gig_page_shows_it(db, ca
     ({"rating": "zero", "body": "Not a number"}, "rating"),
     ({"rating": "5", "body": "  "}, "body"),
 ])
-def test_bad_reviews_are_422_and_write_nothing(db, cast, signed_in, form, field):
+def test_bad_reviews_are_422_and_write_nothing(db, cast, sign_in, form, field):
     order = make_order(cast, "completed")
     db.session.commit()
-    response = post_form(signed_in(cast.buyer), f"/orders/{order.id}/review", form)
+    response = post_form(sign_in(cast.buyer), f"/orders/{order.id}/review", form)
     assert response.status_code == 422 and f'data-field="{field}"' in response.get_data(as_text=True)
     db.session.refresh(cast.gig)
     assert reviews(db) == 0 and cast.gig.rating_count == 0
 
 
-def test_orders_that_are_not_completed_cannot_be_reviewed(db, cast, signed_in):
+def test_orders_that_are_not_completed_cannot_be_reviewed(db, cast, sign_in):
     order = make_order(cast, "delivered")
     db.session.commit()
-    response = post_form(signed_in(cast.buyer), f"/orders/{order.id}/review", {"rating": "5", "body": "Early"})
+    response = post_form(sign_in(cast.buyer), f"/orders/{order.id}/review", {"rating": "5", "body": "Early"})
     assert response.status_code == 409 and reviews(db) == 0
-    reply = post_form(signed_in(cast.owner), f"/orders/{order.id}/review/reply", {"reply": "Nothing to reply to"})
+    reply = post_form(sign_in(cast.owner), f"/orders/{order.id}/review/reply", {"reply": "Nothing to reply to"})
     assert reply.status_code == 409

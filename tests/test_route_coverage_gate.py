@@ -209,6 +209,24 @@ def test_a_subset_is_not_enforced(tiny, args, reason):
     result.stdout.fnmatch_lines([f"route coverage: not enforced, {reason}; */4 rule methods exercised"])
 
 
+def test_ignoring_the_separately_run_browser_suite_is_not_a_subset(tiny):
+    pytester = tiny(HELLO)
+    (pytester.path / "tests" / "browser").mkdir(parents=True)
+    result = pytester.runpytest("--ignore=tests/browser")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*route coverage: FAILED*"])
+
+
+def test_rerunning_the_last_failures_is_a_subset(tiny):
+    pytester = tiny(ALL + "\ndef test_flaky():\n    assert False\n")
+    assert pytester.runpytest().ret == pytest.ExitCode.TESTS_FAILED
+    tiny(ALL + "\ndef test_flaky():\n    assert True\n")
+    result = pytester.runpytest("--lf")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["route coverage: not enforced, a subset ran (--lf given); *"])
+
+
 def test_the_whole_tree_named_explicitly_is_enforced(tiny):
     pytester = tiny(HELLO)
     assert pytester.runpytest(str(pytester.path)).ret == pytest.ExitCode.TESTS_FAILED

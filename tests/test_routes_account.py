@@ -4,8 +4,8 @@ from sqlalchemy import func, select
 
 from app.models import Notification, WhopIdentity
 from app.services.notifications import notify_user
-from tests.conftest import PASSWORD, post_form
-from tests.test_whop_app_oauth import sign_in_with_whop, whop  # noqa: F401  (fixture)
+from tests.factories import PASSWORD
+from tests.forms import post_form, sign_in_with_whop
 
 
 def unread(db, user):
@@ -52,7 +52,7 @@ def test_refreshing_a_whop_profile_without_a_whop_link_is_404(client, db, make_u
     assert db.session.scalar(select(func.count(WhopIdentity.id))) == 0
 
 
-def test_cancelling_a_pending_whop_link_links_nothing(client, db, whop, make_user):  # noqa: F811
+def test_cancelling_a_pending_whop_link_links_nothing(client, db, whop, make_user):
     make_user(email="owner@example.com")
     whop_user = whop.make_user(email="owner@example.com")
     assert sign_in_with_whop(client, whop_user).headers["Location"] == "/whop/confirm"

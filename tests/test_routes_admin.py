@@ -1,21 +1,16 @@
 """The admin's platform money page (/admin/money)."""
 import pytest
 
-from tests.conftest import post_form
-from tests.order_factories import PASSWORD, make_cast, make_order
+from tests.factories import make_order
+from tests.forms import sign_in_as
 
 
 @pytest.fixture
-def cast(db):
-    cast = make_cast()
+def cast(cast):
+    """The cast, with two orders paid into escrow: $100.00 (fee $10.00) and $40.00 (fee $4.00)."""
     make_order(cast, total_cents=10000, fee_cents=1000)
     make_order(cast, total_cents=4000, fee_cents=400)
-    db.session.commit()
     return cast
-
-
-def sign_in_as(client, user):
-    assert post_form(client, "/signin", {"email": user.email, "password": PASSWORD}).status_code == 303
 
 
 def test_admin_sees_escrow_and_fees_from_the_ledger(client, cast):

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Checkout
-from tests.buy_factories import PASSWORD, make_buyer, make_gig, make_product, make_seller
-from tests.conftest import post_form
+from tests.factories import LOGO_GIG, PASSWORD, make_gig, make_product, make_seller, make_user
+from tests.forms import post_form, sign_in_as
 
 CANCEL_LINK = re.compile(r'<a href="([^"]+)">Cancel and return to Tradepost</a>')
 
@@ -23,27 +23,25 @@ def checkout_count():
 
 @pytest.fixture
 def shop(db):
-    _, company = make_seller()
-    gig = make_gig(company)
+    _, company = make_seller("seller@example.com", connected=True)
+    gig = make_gig(company, slug="logo-design", **LOGO_GIG)
     make_product(company, "retired-pack").active = False
-    make_buyer()
+    make_user("buyer@example.com")
     db.session.commit()
     return SimpleNamespace(company=company, gig=gig)
 
 
 @pytest.fixture
 def buyer(client, shop):
-    assert post_form(client, "/signin", {"email": "buyer@example.com", "password": PASSWORD}).status_code == 303
-    return client
+    return sign_in_as(client, "buyer@example.com")
 
 
 @pytest.mark.committed
 def test_buyer_resumes_an_open_checkout_then_cancels_it_on_the_hosted_page(app, client, sandbox):
     with app.app_context():
-        _, company = make_seller()
-        make_gig(company)
-        make_buyer()
-        db.session.commit()
+        _, company = make_seller("seller@example.com", connected=True)
+        make_gig(company, slug="logo-design", **LOGO_GIG)
+        make_user("buyer@example.com")
     assert post_form(client, "/signin", {"email": "buyer@example.com", "password": PASSWORD}).status_code == 303
     started = post_form(client, "/gigs/logo-design/checkout", {"package": "standard"})
     assert started.status_code == 303

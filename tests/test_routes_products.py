@@ -8,15 +8,10 @@ from sqlalchemy import func, select
 
 from app.models import MemberFile, MemberPost, Product
 from app.tenancy import without_tenant
-from tests.buy_factories import make_product
-from tests.conftest import post_form
-from tests.sell_fixtures import make_seller  # noqa: F401  (fixture)
+from tests.factories import make_product
+from tests.forms import post_form
 
-
-@pytest.fixture(autouse=True)
-def uploads(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("uploads")
 
 
 @pytest.fixture
@@ -62,9 +57,9 @@ def test_new_product_form_is_for_owners_and_admins(client, db, catalogue, make_s
 
 
 @pytest.mark.parametrize("form, field, message", [
-    ({"title": "Kit", "price": "abc"}, "price", "Price must be between 1.00 and 10,000.00."),
-    ({"title": "Kit", "price": "NaN"}, "price", "Price must be between 1.00 and 10,000.00."),
-    ({"title": "Kit", "price": "0.50"}, "price", "Price must be between 1.00 and 10,000.00."),
+    ({"title": "Kit", "price": "abc"}, "price", "Price must be between $1.00 and $10,000.00."),
+    ({"title": "Kit", "price": "NaN"}, "price", "Price must be between $1.00 and $10,000.00."),
+    ({"title": "Kit", "price": "0.50"}, "price", "Price must be between $1.00 and $10,000.00."),
     ({"title": "Ki", "price": "9.00"}, "title", "Give the product a title of 3 to 120 characters."),
     ({"title": "Kit", "price": "9.00", "billing": "weekly"}, "billing", "Choose one-time, monthly or yearly."),
     ({"title": "Kit", "price": "9.00", "billing": "month", "trial_days": "-1"}, "trial_days",
@@ -117,7 +112,7 @@ def test_edit_with_bad_input_is_refused_and_changes_nothing(client, db, catalogu
     kit = catalogue.kit
     response = post_form(client, f"/sell/products/{kit.id}/edit", {"title": "Maker Kit", "price": "-5"})
     assert response.status_code == 422
-    assert "Price must be between 1.00 and 10,000.00." in response.get_data(as_text=True)
+    assert "Price must be between $1.00 and $10,000.00." in response.get_data(as_text=True)
     db.session.refresh(kit)
     assert (kit.title, kit.price_cents) == ("Maker Kit", 2900)
 

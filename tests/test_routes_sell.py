@@ -3,17 +3,16 @@
 import re
 from html import unescape
 
-from tests.buy_factories import make_gig
-from tests.sell_fixtures import make_seller  # noqa: F401  (fixture)
+from tests.factories import LOGO_GIG, make_gig
 
 REMOVE_ROW = re.compile(r'hx-get="([^"]+)" hx-target="closest \.editor-row"')
 
 
 def test_seller_lists_their_own_gigs_only(client, db, make_seller, sign_in):
     owner, company = make_seller()
-    make_gig(company, slug="own-logo").title = "I will paint your storefront"
+    make_gig(company, slug="own-logo", **LOGO_GIG).title = "I will paint your storefront"
     _, rival = make_seller()
-    make_gig(rival, slug="rival-logo").title = "I will rival your storefront"
+    make_gig(rival, slug="rival-logo", **LOGO_GIG).title = "I will rival your storefront"
     db.session.commit()
     sign_in(owner)
     response = client.get("/sell/gigs")
@@ -25,7 +24,7 @@ def test_seller_lists_their_own_gigs_only(client, db, make_seller, sign_in):
 
 def test_member_sees_their_gigs_without_status_buttons(client, db, make_seller, sign_in):
     _, company = make_seller()
-    make_gig(company).title = "I will paint your storefront"
+    make_gig(company, **LOGO_GIG).title = "I will paint your storefront"
     member, _ = make_seller(company=company, role="member")
     db.session.commit()
     sign_in(member)
@@ -41,7 +40,7 @@ def test_user_without_a_seller_company_is_sent_to_become_a_seller(client, make_u
 
 def test_removing_an_editor_row_swaps_it_for_nothing(client, db, make_seller, sign_in):
     owner, company = make_seller()
-    gig = make_gig(company)
+    gig = make_gig(company, **LOGO_GIG)
     db.session.commit()
     sign_in(owner)
     editor = client.get(f"/sell/gigs/{gig.id}/edit").get_data(as_text=True)

@@ -10,7 +10,7 @@ from app.models import Company, InboundEvent
 from app.payments import LineItem, get_gateway, new_idempotency_key
 from app.services.accounts import register_user
 from app.services.companies import create_seller_company
-from tests.conftest import wait_until
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.committed
 FORM_ACTION = re.compile(r'<form method="post" action="([^"]+)"')

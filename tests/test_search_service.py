@@ -4,7 +4,6 @@ from werkzeug.datastructures import MultiDict
 
 from app.services.search import (PAGE_SIZE, fts5_match_expression, list_categories,
                                  parse_filters, popular_gigs, search_gigs, seller_stats, top_rated_gigs)
-from tests.browse_factories import make_category, make_gig, make_seller  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +21,10 @@ def parse(**args):
 
 
 def test_title_match_ranks_above_description_only_match(make_gig):
-    make_gig("Brand kit for bakeries", description="I also draw a lighthouse mascot on request.")
-    make_gig("Lighthouse logo design", description="A clean mark for your brand.")
-    make_gig("Tag only", tags="lighthouse,logo")
-    make_gig("Unrelated", description="Spreadsheets.")
+    make_gig(title="Brand kit for bakeries", description="I also draw a lighthouse mascot on request.")
+    make_gig(title="Lighthouse logo design", description="A clean mark for your brand.")
+    make_gig(title="Tag only", tags="lighthouse,logo")
+    make_gig(title="Unrelated", description="Spreadsheets.")
     page = search_gigs(parse(q="lighthouse")[0])
     assert titles(page)[0] == "Lighthouse logo design"
     assert set(titles(page)[1:]) == {"Brand kit for bakeries", "Tag only"}
@@ -33,20 +32,20 @@ def test_title_match_ranks_above_description_only_match(make_gig):
 
 
 def test_search_matches_word_forms_and_requires_every_word(make_gig):
-    make_gig("Designing logos for startups")
-    make_gig("Logo animation", description="Motion only.")
+    make_gig(title="Designing logos for startups")
+    make_gig(title="Logo animation", description="Motion only.")
     assert set(titles(search_gigs(parse(q="logo")[0]))) == {"Logo animation", "Designing logos for startups"}
     assert titles(search_gigs(parse(q="logo startups")[0])) == ["Designing logos for startups"]
 
 
 def test_filters_combine(make_gig):
-    target = make_gig("Python API build", category="development", price_cents=5000, days=3, rating=(47, 10))
-    make_gig("Python API build cheap", category="development", price_cents=1000, days=3, rating=(47, 10))
-    make_gig("Python API build slow", category="development", price_cents=5000, days=14, rating=(47, 10))
-    make_gig("Python API build poorly rated", category="development", price_cents=5000, days=3, rating=(30, 10))
-    make_gig("Python API build unrated", category="development", price_cents=5000, days=3)
-    make_gig("Python API build in writing", category="writing", price_cents=5000, days=3, rating=(47, 10))
-    make_gig("Flask dashboard", category="development", price_cents=5000, days=3, rating=(47, 10))
+    target = make_gig(title="Python API build", category="development", price_cents=5000, days=3, rating=(47, 10))
+    make_gig(title="Python API build cheap", category="development", price_cents=1000, days=3, rating=(47, 10))
+    make_gig(title="Python API build slow", category="development", price_cents=5000, days=14, rating=(47, 10))
+    make_gig(title="Python API build poorly rated", category="development", price_cents=5000, days=3, rating=(30, 10))
+    make_gig(title="Python API build unrated", category="development", price_cents=5000, days=3)
+    make_gig(title="Python API build in writing", category="writing", price_cents=5000, days=3, rating=(47, 10))
+    make_gig(title="Flask dashboard", category="development", price_cents=5000, days=3, rating=(47, 10))
     filters, errors = parse(q="python api", category="development", min_price="20", max_price="60",
                             delivery="7", rating="4.5")
     assert errors == {}
@@ -57,17 +56,17 @@ def test_filters_combine(make_gig):
 
 
 def test_price_bounds_are_inclusive_on_the_basic_package(make_gig):
-    make_gig("Exactly twenty", price_cents=2000)
-    make_gig("Twenty and a cent", price_cents=2001)
+    make_gig(title="Exactly twenty", price_cents=2000)
+    make_gig(title="Twenty and a cent", price_cents=2001)
     assert titles(search_gigs(parse(max_price="20")[0])) == ["Exactly twenty"]
     assert titles(search_gigs(parse(min_price="20", max_price="20")[0])) == ["Exactly twenty"]
 
 
 def test_sorts(make_gig):
-    make_gig("Middle", price_cents=3000, rating=(40, 10), age_days=2)
-    make_gig("Cheap", price_cents=1000, rating=(49, 10), age_days=3)
-    make_gig("Dear", price_cents=9000, rating=(9, 2), age_days=1)
-    make_gig("Unrated", price_cents=5000, age_days=0)
+    make_gig(title="Middle", price_cents=3000, rating=(40, 10), age_days=2)
+    make_gig(title="Cheap", price_cents=1000, rating=(49, 10), age_days=3)
+    make_gig(title="Dear", price_cents=9000, rating=(9, 2), age_days=1)
+    make_gig(title="Unrated", price_cents=5000, age_days=0)
     assert titles(search_gigs(parse()[0])) == ["Unrated", "Dear", "Middle", "Cheap"]
     assert titles(search_gigs(parse(sort="newest")[0])) == ["Unrated", "Dear", "Middle", "Cheap"]
     assert titles(search_gigs(parse(sort="price_asc")[0])) == ["Cheap", "Middle", "Unrated", "Dear"]
@@ -83,7 +82,7 @@ def test_relevance_without_a_query_means_newest():
 
 def test_pages_do_not_overlap_and_clamp_to_the_last(make_gig):
     for i in range(PAGE_SIZE + 5):
-        make_gig(f"Gig {i:02d}", price_cents=1000)  # same price: the id breaks ties
+        make_gig(title=f"Gig {i:02d}", price_cents=1000)  # same price: the id breaks ties
     first = search_gigs(parse(sort="price_asc")[0])
     second = search_gigs(parse(sort="price_asc", page="2")[0])
     assert (first.total, first.pages, len(first.gigs), len(second.gigs)) == (PAGE_SIZE + 5, 2, PAGE_SIZE, 5)
@@ -134,8 +133,8 @@ def test_prices_accept_dollar_signs_and_thousands_separators():
 
 @pytest.mark.parametrize("status", ["draft", "review", "rejected", "paused"])
 def test_unpublished_gigs_never_appear(make_gig, status):
-    make_gig("Hidden lighthouse", status=status, rating=(50, 10), orders=99)
-    make_gig("Visible lighthouse", rating=(40, 10))
+    make_gig(title="Hidden lighthouse", status=status, rating=(50, 10), orders=99)
+    make_gig(title="Visible lighthouse", rating=(40, 10))
     assert titles(search_gigs(parse(q="lighthouse")[0])) == ["Visible lighthouse"]
     assert titles(search_gigs(parse()[0])) == ["Visible lighthouse"]
     assert titles(search_gigs(parse(sort="rating")[0])) == ["Visible lighthouse"]
@@ -147,7 +146,7 @@ def test_unpublished_gigs_never_appear(make_gig, status):
                                "'; DROP TABLE gigs; --", "***", "\"unterminated", "a" * 500, "日本語 ロゴ",
                                "(", ")", "{title}: x", "!!", "<&>"])
 def test_hostile_search_input_does_not_error(make_gig, q):
-    make_gig("Logo design", description="AND foo title near")
+    make_gig(title="Logo design", description="AND foo title near")
     page = search_gigs(parse(q=q)[0])
     assert page.total == len(page.gigs)
 
@@ -164,17 +163,17 @@ def test_query_is_trimmed_and_capped():
 
 
 def test_home_sections(make_gig):
-    make_gig("Busy", orders=50)
-    make_gig("Quiet", orders=1, rating=(50, 10))
-    make_gig("Unrated", orders=5)
+    make_gig(title="Busy", orders=50)
+    make_gig(title="Quiet", orders=1, rating=(50, 10))
+    make_gig(title="Unrated", orders=5)
     assert [g.title for g in popular_gigs()] == ["Busy", "Unrated", "Quiet"]
     assert [g.title for g in top_rated_gigs()] == ["Quiet"]
 
 
 def test_seller_stats_count_published_gigs_only(make_gig, make_seller):
     _, company = make_seller()
-    make_gig("One", company=company, orders=3, rating=(9, 2))
-    make_gig("Two", company=company, orders=4, rating=(5, 1))
-    make_gig("Draft", company=company, status="draft", orders=100, rating=(100, 20))
+    make_gig(title="One", company=company, orders=3, rating=(9, 2))
+    make_gig(title="Two", company=company, orders=4, rating=(5, 1))
+    make_gig(title="Draft", company=company, status="draft", orders=100, rating=(100, 20))
     stats = seller_stats(company.id)
     assert (stats.gigs, stats.orders_completed, stats.rating_count, stats.rating) == (2, 7, 3, 4.7)

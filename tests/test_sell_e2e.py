@@ -9,12 +9,12 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Category, Company, Gig, InboundEvent, User
 from app.services.accounts import register_user
-from tests.conftest import csrf_token, post_form, wait_until
-from tests.sell_fixtures import gig_form, image_bytes, post_multipart, uploads  # noqa: F401
+from tests.factories import PASSWORD
+from tests.forms import csrf_token, gig_form, image_bytes, post_form, post_multipart
+from tests.waiting import wait_until
 
-pytestmark = pytest.mark.committed
+pytestmark = [pytest.mark.committed, pytest.mark.usefixtures("uploads")]
 FORM_ACTION = re.compile(r'<form method="post" action="([^"]+)"')
-PASSWORD = "long-enough-pw"
 
 
 def sign_up_seller(client, email):

@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from app.models import Gig
 from app.services.gigs import transition_gig
-from tests.conftest import post_form
-from tests.sell_fixtures import (category, gig_form, image_bytes, make_seller,  # noqa: F401
-                                 post_multipart, uploads)
+from tests.forms import gig_form, image_bytes, post_form, post_multipart
+
+pytestmark = pytest.mark.usefixtures("uploads")
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from sqlalchemy.exc import DBAPIError
 from app.models import AuditEvent, Gig, GigImage
 from app.services.gigs import KycNotVerified, transition_gig
 from app.tenancy import without_tenant
-from tests.conftest import post_form
-from tests.sell_fixtures import (category, gig_form, image_bytes, make_seller,  # noqa: F401
-                                 post_multipart, uploads)
+from tests.forms import gig_form, image_bytes, post_form, post_multipart
+
+pytestmark = pytest.mark.usefixtures("uploads")
 
 
 def gig_count(db):

@@ -13,9 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from app.models import Membership, Payment, WhopCompanyLink, WhopIdentity, WhopProductLink
-from app.services.companies import create_seller_company
 from app.services.member_areas import add_member_post
-from tests.buy_factories import make_product
+from tests.factories import make_product
 
 WHOP_FRAMING = "frame-ancestors 'self' https://whop.com https://*.whop.com"
 
@@ -34,10 +33,9 @@ def mint(sandbox):
 
 
 @pytest.fixture
-def shop(db, make_user):
+def shop(db, make_seller):
     """A seller with a product linked to a Whop experience and a member post."""
-    owner = make_user(intent="sell", display_name="Olive Owner")
-    company = create_seller_company(owner, "Olive Studio")
+    owner, company = make_seller(title="Olive Studio", kyc="unstarted", display_name="Olive Owner")
     product = make_product(company, slug="studio-course-" + secrets.token_hex(3))
     experience_id = "exp_" + secrets.token_hex(6)
     db.session.add(WhopProductLink(company_id=company.id, product_id=product.id,

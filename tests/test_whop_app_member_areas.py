@@ -8,22 +8,16 @@ from sqlalchemy import func, select
 from app.models import MemberFile, MemberPost, Membership, WhopCompanyLink, WhopProductLink
 from app.services.companies import create_seller_company
 from app.tenancy import without_tenant
-from tests.buy_factories import make_product
-from tests.conftest import post_form
+from tests.factories import make_product
+from tests.forms import post_form
 
-
-@pytest.fixture(autouse=True)
-def uploads(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("uploads")
 
 
 @pytest.fixture
-def seller(db, make_user):
-    owner = make_user(intent="sell", display_name="Mo Maker")
-    company = create_seller_company(owner, "Maker Co")
+def seller(make_seller):
+    owner, company = make_seller(title="Maker Co", kyc="unstarted", display_name="Mo Maker")
     product = make_product(company, slug="maker-kit")
-    db.session.commit()
     return type("Seller", (), {"owner": owner, "company": company, "product": product})
 
 

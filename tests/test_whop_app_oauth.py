@@ -6,67 +6,15 @@ our /whop/callback with code and state → the test client GETs it.
 """
 import json
 import re
-import secrets
-from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from app.models import AuditEvent, User, WhopIdentity
 from app.services.whop_accounts import decrypt_token, encrypt_token
-from tests.conftest import PASSWORD, post_form
-
-HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
-
-
-@pytest.fixture
-def whop(sandbox):
-    """The emulator's base URL and a helper to create Whop users there."""
-    base = sandbox + "/whop"
-
-    def make_user(email=None, name="Wanda Whop"):
-        username = "w" + secrets.token_hex(6)
-        response = httpx.post(base + "/users", json={"username": username, "name": name,
-                                                     "email": email or f"{username}@example.com"})
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    return type("Whop", (), {"base": base, "make_user": staticmethod(make_user)})
-
-
-def authorize(url, decision="allow", account=None):
-    """Answer the emulator's consent page like a person; returns where it redirects."""
-    page = httpx.get(url)
-    assert page.status_code == 200, page.text[:300]
-    fields = {name: unescape(value) for name, value in HIDDEN.findall(page.text)}
-    response = httpx.post(url.split("?")[0], data={**fields, "account": account or "", "decision": decision})
-    assert response.status_code == 302, response.text[:300]
-    return response.headers["location"]
-
-
-def start(client, path="/whop/login", method="get"):
-    response = client.post(path, data={"csrf_token": _csrf(client)}) if method == "post" else client.get(path)
-    assert response.status_code in (302, 303), response.get_data(as_text=True)[:300]
-    return response.headers["Location"]
-
-
-def _csrf(client):
-    page = client.get("/whop/settings").get_data(as_text=True)
-    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-
-
-def back(client, location):
-    """Follow the emulator's redirect to our callback with the test client."""
-    parts = urlsplit(location)
-    return client.get(f"{parts.path}?{parts.query}")
-
-
-def sign_in_with_whop(client, whop_user):
-    response = back(client, authorize(start(client), account=whop_user["id"]))
-    assert response.status_code == 303
-    return response
+from tests.factories import PASSWORD
+from tests.forms import authorize_on_whop, back_from_whop, csrf_token, post_form, sign_in_with_whop, start_whop_sign_in
 
 
 def audit_actions(db):
@@ -74,7 +22,7 @@ def audit_actions(db):
 
 
 def test_authorization_request_uses_pkce_s256_state_nonce_and_scopes(client, db, whop):
-    url = start(client)
+    url = start_whop_sign_in(client)
     assert url.startswith(whop.base + "/oauth/authorize?")
     query = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
     assert query["code_challenge_method"] == "S256"
@@ -107,7 +55,7 @@ def test_new_whop_user_gets_an_account_and_is_signed_in(client, db, whop):
 def test_returning_whop_user_signs_in_to_the_same_account(client, db, whop):
     whop_user = whop.make_user()
     sign_in_with_whop(client, whop_user)
-    client.post("/signout", data={"csrf_token": _csrf(client)})
+    client.post("/signout", data={"csrf_token": csrf_token(client, "/whop/settings")})
     users_before = db.session.scalar(select(func.count(User.id)))
     response = sign_in_with_whop(client, whop_user)
     assert response.headers["Location"] == "/"
@@ -140,9 +88,9 @@ def test_existing_account_is_linked_only_after_its_password(client, db, whop, ma
 
 def test_denied_consent_lands_on_sign_in_with_a_message(client, db, whop):
     whop_user = whop.make_user()
-    location = authorize(start(client), decision="deny", account=whop_user["id"])
+    location = authorize_on_whop(start_whop_sign_in(client), decision="deny", account=whop_user["id"])
     assert "error=access_denied" in location
-    response = back(client, location)
+    response = back_from_whop(client, location)
     assert response.headers["Location"] == "/signin"
     page = client.get("/signin").get_data(as_text=True)
     assert "You cancelled signing in with Whop" in page
@@ -151,9 +99,9 @@ def test_denied_consent_lands_on_sign_in_with_a_message(client, db, whop):
 
 def test_state_mismatch_is_refused_with_a_message(client, db, whop):
     whop_user = whop.make_user()
-    location = authorize(start(client), account=whop_user["id"])
+    location = authorize_on_whop(start_whop_sign_in(client), account=whop_user["id"])
     forged = re.sub(r"state=[^&]+", "state=forged-state", location)
-    response = back(client, forged)
+    response = back_from_whop(client, forged)
     assert response.headers["Location"] == "/signin"
     assert "expired or was started in another window" in client.get("/signin").get_data(as_text=True)
     assert db.session.scalar(select(func.count(WhopIdentity.id))) == 0
@@ -161,16 +109,16 @@ def test_state_mismatch_is_refused_with_a_message(client, db, whop):
 
 def test_callback_from_another_browser_is_refused(app, client, db, whop):
     whop_user = whop.make_user()
-    location = authorize(start(client), account=whop_user["id"])
+    location = authorize_on_whop(start_whop_sign_in(client), account=whop_user["id"])
     other_browser = app.test_client()
-    response = back(other_browser, location)
+    response = back_from_whop(other_browser, location)
     assert response.headers["Location"] == "/signin"
     assert "another window" in other_browser.get("/signin").get_data(as_text=True)
 
 
 def test_tampered_pkce_verifier_fails_gracefully(app, client, db, whop):
     whop_user = whop.make_user()
-    url = start(client)
+    url = start_whop_sign_in(client)
     state = parse_qs(urlsplit(url).query)["state"][0]
     redis = app.extensions["redis"]
     key = f"tp:whop-oauth:_state_whop_{state}"
@@ -178,7 +126,7 @@ def test_tampered_pkce_verifier_fails_gracefully(app, client, db, whop):
     stored["data"]["code_verifier"] = "x" * 64
     redis.set(key, json.dumps(stored))
 
-    response = back(client, authorize(url, account=whop_user["id"]))
+    response = back_from_whop(client, authorize_on_whop(url, account=whop_user["id"]))
     assert response.headers["Location"] == "/signin"
     assert "Whop couldn" in client.get("/signin").get_data(as_text=True)
     assert db.session.scalar(select(func.count(WhopIdentity.id))) == 0
@@ -189,7 +137,8 @@ def test_signed_in_user_links_and_unlinks_whop_in_settings(client, db, whop, mak
     sign_in(user)
     assert "Link Whop account" in client.get("/whop/settings").get_data(as_text=True)
     whop_user = whop.make_user()
-    response = back(client, authorize(start(client, "/whop/link", method="post"), account=whop_user["id"]))
+    location = authorize_on_whop(start_whop_sign_in(client, "/whop/link", method="post"), account=whop_user["id"])
+    response = back_from_whop(client, location)
     assert response.headers["Location"] == "/whop/settings"
     identity = db.session.scalar(select(WhopIdentity))
     assert (identity.user_id, identity.whop_user_id) == (user.id, whop_user["id"])
@@ -207,7 +156,8 @@ def test_whop_account_linked_elsewhere_cannot_be_linked_again(client, db, whop, 
     db.session.add(WhopIdentity(user_id=other.id, whop_user_id=whop_user["id"], created_via="oauth"))
     db.session.commit()
     sign_in(make_user())
-    response = back(client, authorize(start(client, "/whop/link", method="post"), account=whop_user["id"]))
+    location = authorize_on_whop(start_whop_sign_in(client, "/whop/link", method="post"), account=whop_user["id"])
+    response = back_from_whop(client, location)
     assert response.headers["Location"] == "/whop/settings"
     assert "linked to another Tradepost account" in client.get("/whop/settings").get_data(as_text=True)
     assert db.session.scalar(select(func.count(WhopIdentity.id))) == 1

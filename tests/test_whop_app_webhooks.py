@@ -10,7 +10,7 @@ from app.models import InboundEvent, Membership, Product, User, WhopPayment, Who
 from app.services.companies import create_seller_company
 from app.services.whop_access import (access_cache_key, has_access, record_whop_payment,
                                       record_whop_refund, sync_whop_membership)
-from tests.buy_factories import make_product
+from tests.factories import make_product
 
 
 def _link_product(db, make_user):

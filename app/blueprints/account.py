@@ -13,7 +13,7 @@ from app.forms.auth import ChangePasswordForm
 from app.inputs import form_checks_characters
 from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
-from app.services import licensing as license_service
+from app.services.licensing import license_keys, self_service
 from app.services.accounts import change_password
 from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
 from app.session_auth import begin_session, current_session, forget_session
@@ -124,10 +124,10 @@ def sign_out_all():
 # -- license keys -------------------------------------------------------------------------------
 
 def _licenses_page(status=200, error=None):
-    owned = license_service.buyer_licenses(current_user)
-    allowance = license_service.SELF_SERVICE_RESETS
-    resets_left = {lic.id: max(allowance - license_service.self_service_resets_used(lic), 0) for lic in owned}
-    keys = {lic.id: license_service.license_key(lic) for lic in owned}
+    owned = self_service.buyer_licenses(current_user)
+    allowance = self_service.SELF_SERVICE_RESETS
+    resets_left = {lic.id: max(allowance - self_service.self_service_resets_used(lic), 0) for lic in owned}
+    keys = {lic.id: license_keys.license_key(lic) for lic in owned}
     api_base = current_app.config["APP_BASE_URL"].rstrip("/")
     return render("licensing/account.html", licenses=owned, keys=keys, resets_left=resets_left, error=error,
                   api_base=api_base, now=now(), resets_per_window=allowance, http_status=status)
@@ -143,7 +143,7 @@ def licenses():
 @login_required
 @refusal_page(lambda exc, activation_id: _licenses_page(exc.status, exc.message))
 def deactivate_machine(activation_id):
-    license_service.deactivate_own_activation(current_user, activation_id)
+    self_service.deactivate_own_activation(current_user, activation_id)
     db.session.commit()
     flash("Machine deactivated: its seat is free again.", "success")
     return redirect(url_for(".licenses"), 303)

@@ -8,9 +8,8 @@ from app.extensions import db
 from app.models import InboundEvent
 from app.models.inbound import INBOUND_STATUSES
 from app.services.audit import record_audit_event
-from app.services.inbound import reset_inbound_event
+from app.services.inbound import enqueue_inbound_event, reset_inbound_event
 from app.services.reports import PERIODS, platform_money
-from app.tasks.inbound import enqueue_inbound_event
 from app.web import filter_by_status, paginate, render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -4,8 +4,9 @@ import json
 from flask import Blueprint, current_app
 
 from app.config import ConfigError
-from app.services import licensing as license_service
-from app.services.outbound import EVENT_CATALOGUE, RETRY_DELAYS, TEST_EVENT_TYPE, example_payload
+from app.services.licensing import public_api, signing
+from app.services.outbound.catalogue import EVENT_CATALOGUE, TEST_EVENT_TYPE, example_payload
+from app.services.outbound.retries import RETRY_DELAYS
 from app.web import render
 
 bp = Blueprint("docs", __name__, url_prefix="/docs")
@@ -23,9 +24,9 @@ def webhooks():
 def licensing():
     base = current_app.config["APP_BASE_URL"].rstrip("/")
     try:
-        public_key_pem = license_service.signing_key().public_pem.strip()
+        public_key_pem = signing.signing_key().public_pem.strip()
     except ConfigError:
         public_key_pem = "paste public_key_pem from /api/v1/licenses/public-key here"
-    return render("docs/licensing.html", api_base=base, codes=license_service.CODES,
-                  messages=license_service.MESSAGES, public_key_pem=public_key_pem,
-                  ttl_default_days=license_service.FILE_TTL_DEFAULT.days, ttl_max_days=license_service.FILE_TTL_MAX.days)
+    return render("docs/licensing.html", api_base=base, codes=public_api.CODES,
+                  messages=public_api.MESSAGES, public_key_pem=public_key_pem,
+                  ttl_default_days=public_api.FILE_TTL_DEFAULT.days, ttl_max_days=public_api.FILE_TTL_MAX.days)

@@ -17,7 +17,7 @@ from app.config import ConfigError
 from app.errors import ServiceError
 from app.extensions import csrf, db, limiter, rate_limits_shared
 from app.inputs import MAX_INT, too_large_message
-from app.services import licensing as svc
+from app.services.licensing import license_keys, public_api, signing, whop_compat
 from app.web import handle_refusal, json_error, refusal_page
 
 bp = Blueprint("license_api", __name__, url_prefix="/api")
@@ -37,7 +37,7 @@ def _rate_limit_key():
     if key is None:
         body = request.get_json(silent=True)
         key = body.get("key") if isinstance(body, dict) else None
-    key_hash = svc.hash_key(key)
+    key_hash = license_keys.hash_key(key)
     return f"key:{key_hash[:32]}" if key_hash else f"nokey:{get_remote_address()}"
 
 
@@ -88,10 +88,10 @@ def _nonce():
 
 def signed(payload, status=200):
     """A JSON answer with meta {nonce, time}, signed over its exact bytes."""
-    payload["meta"] = {"nonce": _nonce(), "time": svc.iso(now())}
-    body = svc.canonical_json(payload)
+    payload["meta"] = {"nonce": _nonce(), "time": public_api.iso(now())}
+    body = signing.canonical_json(payload)
     return Response(body, status, mimetype="application/json",
-                    headers={"Tradepost-Signature": svc.sign_body(body), "Cache-Control": "no-store"})
+                    headers={"Tradepost-Signature": signing.sign_body(body), "Cache-Control": "no-store"})
 
 
 def api_error(status, code, message, **extra):
@@ -181,11 +181,11 @@ def unexpected(exc):
 @refusal_page(signed_refusal)
 def validate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, MAX_INT)})
-    result = svc.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
+    result = public_api.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
     # Serialise before commit: committing expires the rows, and reading them again costs queries.
-    answer = {"valid": result.valid, "code": result.code, "message": svc.MESSAGES[result.code],
-              "license": svc.license_json(result.license) if result.license else None,
-              "activation": svc.activation_json(result.activation)}
+    answer = {"valid": result.valid, "code": result.code, "message": public_api.MESSAGES[result.code],
+              "license": public_api.license_json(result.license) if result.license else None,
+              "activation": public_api.activation_json(result.activation)}
     db.session.commit()
     return signed(answer)
 
@@ -197,9 +197,9 @@ def validate():
 @refusal_page(signed_refusal)
 def activate():
     body = parse_body(strings=dict([KEY, FINGERPRINT, NAME]), required=("key", "fingerprint"))
-    license, activation, created = svc.activate_license(body["key"], body["fingerprint"], body.get("name"))
+    license, activation, created = public_api.activate_license(body["key"], body["fingerprint"], body.get("name"))
     answer = {"activated": True, "code": "ACTIVATED" if created else "ALREADY_ACTIVE",
-              "license": svc.license_json(license), "activation": svc.activation_json(activation)}
+              "license": public_api.license_json(license), "activation": public_api.activation_json(activation)}
     db.session.commit()
     return signed(answer, 201 if created else 200)
 
@@ -211,8 +211,8 @@ def activate():
 @refusal_page(signed_refusal)
 def deactivate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"))
-    license = svc.deactivate_license(body["key"], body["fingerprint"])
-    answer = {"deactivated": True, "code": "DEACTIVATED", "license": svc.license_json(license)}
+    license = public_api.deactivate_license(body["key"], body["fingerprint"])
+    answer = {"deactivated": True, "code": "DEACTIVATED", "license": public_api.license_json(license)}
     db.session.commit()
     return signed(answer)
 
@@ -224,8 +224,8 @@ def deactivate():
 @refusal_page(signed_refusal)
 def checkout():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"),
-                      ints={"ttl": (int(svc.FILE_TTL_MIN.total_seconds()), int(svc.FILE_TTL_MAX.total_seconds()))})
-    license_file = svc.checkout_license_file(body["key"], body["fingerprint"], body.get("ttl"))
+                      ints={"ttl": (int(public_api.FILE_TTL_MIN.total_seconds()), int(public_api.FILE_TTL_MAX.total_seconds()))})
+    license_file = public_api.checkout_license_file(body["key"], body["fingerprint"], body.get("ttl"))
     db.session.commit()
     return signed({"license_file": license_file})
 
@@ -233,7 +233,7 @@ def checkout():
 @bp.get("/v1/licenses/public-key")
 @per_ip
 def public_key():
-    key = svc.signing_key()
+    key = signing.signing_key()
     return signed({"algorithm": "ed25519", "public_key": key.public_raw_b64, "public_key_pem": key.public_pem,
                    "signature_header": "Tradepost-Signature"})
 
@@ -253,7 +253,7 @@ def whop_validate_license(key):
     hardware_id = (metadata or {}).get("hardware_id", data.get("hardware_id"))
     if not isinstance(hardware_id, str) or not hardware_id.strip() or len(hardware_id) > 255:
         raise BadBody("hardware_id", "metadata.hardware_id must be a non-empty string of at most 255 characters.")
-    result = svc.validate_whop_license(key, hardware_id.strip())
-    answer = svc.whop_membership_json(result)
+    result = whop_compat.validate_whop_license(key, hardware_id.strip())
+    answer = whop_compat.whop_membership_json(result)
     db.session.commit()
     return signed(answer, 201)

@@ -5,7 +5,7 @@ from sqlalchemy import text
 from app.extensions import db
 from app.pagecache import cached_for_anonymous
 from app.services import search
-from app.tasks import get_redis
+from app.queue import get_redis
 from app.web import render
 
 bp = Blueprint("main", __name__)

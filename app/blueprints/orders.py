@@ -109,7 +109,8 @@ def act(order_id, action):
     if action not in ACTIONS or action in AUTOMATIC_ACTIONS:
         abort(404)
     params = Params(note=request.form.get("note", ""), form=request.form,
-                    files=request.files.getlist("files"), amount_cents=parse_amount_cents(request.form.get("amount")))
+                    files=request.files.getlist("files"),
+                    amount_cents=parse_amount_cents(request.form.get("amount"), order.currency))
     if action in REFUND_ACTIONS:
         prepare_order_refund(order, action, actor, params)
         db.session.commit()

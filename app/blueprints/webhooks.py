@@ -15,8 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app.extensions import csrf, db
 from app.integrations.whop import unwrap_webhook
 from app.payments import get_gateway
-from app.services.inbound import record_inbound_event
-from app.tasks.inbound import enqueue_inbound_event
+from app.services.inbound import enqueue_inbound_event, record_inbound_event
 from app.web import json_error, refusal_page
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")

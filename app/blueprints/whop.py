@@ -18,7 +18,7 @@ from app.services.whop_accounts import (confirm_whop_link, encrypt_token, identi
                                         link_whop_identity, sign_in_with_whop, sync_whop_profile,
                                         unlink_whop_identity)
 from app.session_auth import begin_session
-from app.tasks import get_redis
+from app.queue import get_redis
 from app.web import refusal_page, render, safe_next
 
 bp = Blueprint("whop", __name__, url_prefix="/whop")

@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.inputs import parse_id
 from app.models.gig import TIERS
-from app.money import parse_amount_cents
+from app.money import format_amount, marketplace_currency, parse_amount_cents
 
 COUNTRIES = [("US", "United States"), ("GB", "United Kingdom"), ("CA", "Canada"), ("AU", "Australia"),
              ("DE", "Germany"), ("FR", "France"), ("IE", "Ireland"), ("NL", "Netherlands")]
@@ -39,14 +39,14 @@ class MoneyField(StringField):
     def process_formdata(self, valuelist):
         self.data = None
         if valuelist and valuelist[0].strip():
-            self.data = parse_amount_cents(valuelist[0])
+            self.data = parse_amount_cents(valuelist[0], marketplace_currency())
             if self.data is None:
                 raise ValueError("Use a price like 49 or 49.99.")
 
     def _value(self):
         if self.raw_data:
             return self.raw_data[0]
-        return "" if self.data is None else f"{self.data // 100}.{self.data % 100:02d}"
+        return "" if self.data is None else format_amount(self.data, marketplace_currency())
 
 
 _REVISIONS = re.compile(r"-?[0-9]+", re.ASCII)

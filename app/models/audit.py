@@ -1,4 +1,6 @@
 """Append-only record of security-relevant actions."""
+from datetime import datetime
+
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -11,7 +13,7 @@ class AuditEvent(db.Model):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))

@@ -2,24 +2,21 @@
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
-from app.models.types import UTCDateTime
+from app.models.mixins import CreatedAt
+from app.models.types import string_enum
 from app.payments.gateway import new_idempotency_key
 
+COMPANY_KINDS = ("platform", "seller")
+COMPANY_STATUSES = ("active", "suspended")
 KYC_STATUSES = ("unstarted", "pending", "verified", "failed")
 MEMBER_ROLES = ("owner", "admin", "member")
 MANAGER_ROLES = ("owner", "admin")  # who runs the company: onboarding, money, keys, webhooks
 
 
-class Company(db.Model):
+class Company(CreatedAt, db.Model):
     __tablename__ = "companies"
     __table_args__ = (
-        CheckConstraint("kind IN ('platform', 'seller')", name="kind"),
-        CheckConstraint("status IN ('active', 'suspended')", name="status"),
-        CheckConstraint(
-            "kyc_status IN ('unstarted', 'pending', 'verified', 'failed')", name="kyc_status"
-        ),
         CheckConstraint(
             "platform_fee_bps IS NULL OR (platform_fee_bps >= 0 AND platform_fee_bps <= 10000)",
             name="platform_fee_bps",
@@ -31,21 +28,20 @@ class Company(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(string_enum(COMPANY_KINDS, "kind"))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"))
     title: Mapped[str] = mapped_column(String(120))
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     email: Mapped[str | None] = mapped_column(String(254))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(string_enum(COMPANY_STATUSES, "status"), default="active")
     stripe_account_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     # The idempotency key of "create this company's Connect account", committed with the
     # company: every attempt (a retry, a double click) asks Stripe for the same account.
     stripe_account_key: Mapped[str] = mapped_column(String(64), default=new_idempotency_key, nullable=False)
-    kyc_status: Mapped[str] = mapped_column(String(16), default="unstarted")
+    kyc_status: Mapped[str] = mapped_column(string_enum(KYC_STATUSES, "kyc_status"), default="unstarted")
     payouts_enabled: Mapped[bool] = mapped_column(default=False)
     platform_fee_bps: Mapped[int | None] = mapped_column()
     payout_minimum_cents: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
     parent = relationship("Company", remote_side=[id])
     members = relationship("CompanyMember", back_populates="company", lazy="selectin")
@@ -78,18 +74,16 @@ class Company(db.Model):
         return f"<Company {self.id} {self.kind} {self.slug}>"
 
 
-class CompanyMember(db.Model):
+class CompanyMember(CreatedAt, db.Model):
     __tablename__ = "company_members"
     __table_args__ = (
         UniqueConstraint("company_id", "user_id", name="uq_company_members_company_user"),
-        CheckConstraint("role IN ('owner', 'admin', 'member')", name="role"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
+    role: Mapped[str] = mapped_column(string_enum(MEMBER_ROLES, "role"))
 
     company = relationship("Company", back_populates="members", lazy="joined")
     user = relationship("User", back_populates="memberships")

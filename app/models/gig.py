@@ -1,11 +1,13 @@
 """Gigs: a seller's service with basic/standard/premium packages, extras and questions."""
+from datetime import datetime
+
 from sqlalchemy import (JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
-from app.models.types import UTCDateTime
+from app.models.mixins import Timestamps
+from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
 
 GIG_STATUSES = ("draft", "review", "published", "rejected", "paused")
@@ -15,13 +17,15 @@ MIN_PRICE_CENTS, MAX_PRICE_CENTS = 500, 1_000_000
 MAX_IMAGES = 5
 
 
-class Gig(TenantOwned, db.Model):
+def _parts(model):
+    """One gig's packages, extras, questions or images: in editor order, deleted with the gig."""
+    return relationship(model, back_populates="gig", cascade="all, delete-orphan",
+                        order_by=f"{model}.position", lazy="selectin")
+
+
+class Gig(TenantOwned, Timestamps, db.Model):
     __tablename__ = "gigs"
-    __table_args__ = (
-        CheckConstraint("status IN ('draft', 'review', 'published', 'rejected', 'paused')",
-                        name="status"),
-        Index("ix_gigs_status_category", "status", "category_id"),
-    )
+    __table_args__ = (Index("ix_gigs_status_category", "status", "category_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(120))
@@ -31,28 +35,22 @@ class Gig(TenantOwned, db.Model):
     description_html: Mapped[str] = mapped_column(Text, default="")
     faq: Mapped[list] = mapped_column(JSON, default=list)
     tags: Mapped[str] = mapped_column(String(300), default="")
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(string_enum(GIG_STATUSES, "status"), default="draft")
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     basic_price_cents: Mapped[int | None] = mapped_column(BigInteger, index=True)
     min_delivery_days: Mapped[int | None] = mapped_column()
     rating_sum: Mapped[int] = mapped_column(default=0)
     rating_count: Mapped[int] = mapped_column(default=0)
     orders_completed: Mapped[int] = mapped_column(default=0)
-    submitted_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    published_at: Mapped[object | None] = mapped_column(UTCDateTime, index=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=now, onupdate=now)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     company = relationship("Company", lazy="joined")
     category = relationship("Category", lazy="joined")
-    packages = relationship("GigPackage", back_populates="gig", cascade="all, delete-orphan",
-                            order_by="GigPackage.position", lazy="selectin")
-    extras = relationship("GigExtra", back_populates="gig", cascade="all, delete-orphan",
-                          order_by="GigExtra.position", lazy="selectin")
-    questions = relationship("GigQuestion", back_populates="gig", cascade="all, delete-orphan",
-                             order_by="GigQuestion.position", lazy="selectin")
-    images = relationship("GigImage", back_populates="gig", cascade="all, delete-orphan",
-                          order_by="GigImage.position", lazy="selectin")
+    packages = _parts("GigPackage")
+    extras = _parts("GigExtra")
+    questions = _parts("GigQuestion")
+    images = _parts("GigImage")
 
     @property
     def rating(self):
@@ -70,20 +68,24 @@ class Gig(TenantOwned, db.Model):
         return f"<Gig {self.id} {self.status} {self.slug}>"
 
 
-class GigPackage(TenantOwned, db.Model):
+class GigPart(TenantOwned):
+    """A row of one gig's editor (package, extra, question, image): its gig, and its place in the list."""
+
+    gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class GigPackage(GigPart, db.Model):
     __tablename__ = "gig_packages"
     __table_args__ = (
         UniqueConstraint("gig_id", "tier", name="uq_gig_packages_gig_tier"),
-        CheckConstraint("tier IN ('basic', 'standard', 'premium')", name="tier"),
         CheckConstraint("price_cents BETWEEN 500 AND 1000000", name="price"),
         CheckConstraint("delivery_days BETWEEN 1 AND 90", name="delivery_days"),
         CheckConstraint("revisions IS NULL OR revisions BETWEEN 0 AND 10", name="revisions"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id", ondelete="CASCADE"), index=True)
-    tier: Mapped[str] = mapped_column(String(16))
-    position: Mapped[int] = mapped_column(default=0)
+    tier: Mapped[str] = mapped_column(string_enum(TIERS, "tier"))
     title: Mapped[str] = mapped_column(String(80))
     description: Mapped[str] = mapped_column(Text, default="")
     price_cents: Mapped[int] = mapped_column(BigInteger)
@@ -93,7 +95,7 @@ class GigPackage(TenantOwned, db.Model):
     gig = relationship("Gig", back_populates="packages")
 
 
-class GigExtra(TenantOwned, db.Model):
+class GigExtra(GigPart, db.Model):
     __tablename__ = "gig_extras"
     __table_args__ = (
         CheckConstraint("price_cents BETWEEN 100 AND 1000000", name="price"),
@@ -102,8 +104,6 @@ class GigExtra(TenantOwned, db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(default=0)
     title: Mapped[str] = mapped_column(String(80))
     price_cents: Mapped[int] = mapped_column(BigInteger)
     extra_days: Mapped[int] = mapped_column(default=0)
@@ -112,29 +112,22 @@ class GigExtra(TenantOwned, db.Model):
     gig = relationship("Gig", back_populates="extras")
 
 
-class GigQuestion(TenantOwned, db.Model):
+class GigQuestion(GigPart, db.Model):
     __tablename__ = "gig_questions"
-    __table_args__ = (
-        CheckConstraint("kind IN ('short_text', 'long_text', 'single_choice')", name="kind"),
-    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(default=0)
     prompt: Mapped[str] = mapped_column(String(300))
-    kind: Mapped[str] = mapped_column(String(16), default="short_text")
+    kind: Mapped[str] = mapped_column(string_enum(QUESTION_KINDS, "kind"), default="short_text")
     choices: Mapped[list] = mapped_column(JSON, default=list)
     required: Mapped[bool] = mapped_column(default=True)
 
     gig = relationship("Gig", back_populates="questions")
 
 
-class GigImage(TenantOwned, db.Model):
+class GigImage(GigPart, db.Model):
     __tablename__ = "gig_images"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id", ondelete="CASCADE"), index=True)
-    position: Mapped[int] = mapped_column(default=0)
     storage_key: Mapped[str] = mapped_column(String(200), unique=True)
     content_type: Mapped[str] = mapped_column(String(32))
     width: Mapped[int] = mapped_column()

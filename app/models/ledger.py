@@ -1,5 +1,7 @@
 """The append-only double-entry ledger. Positive amounts are debits, negative are credits;
 every transaction's entries sum to zero. A database trigger rejects UPDATE and DELETE."""
+from datetime import datetime
+
 from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -26,7 +28,7 @@ class LedgerTransaction(db.Model):
     description: Mapped[str] = mapped_column(String(300), default="")
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
 
     entries = relationship("LedgerEntry", back_populates="transaction", lazy="selectin")
 

@@ -1,15 +1,18 @@
 """License keys: a product's license policy, the keys buyers hold, and the machines using them.
 
 A key is stored twice: `key_hash` (sha256 of the normalised key, unique) is what the public
-API looks keys up by; `key_encrypted` (Fernet, see services/licensing.py) lets the buyer and
+API looks keys up by; `key_encrypted` (app/crypto.py, see services/licensing/license_keys.py) lets the buyer and
 the seller read the key again in their pages. The plain key never reaches the database.
 """
+from datetime import datetime
+
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
 from app.extensions import db
-from app.models.types import UTCDateTime
+from app.models.mixins import CreatedAt, Timestamps
+from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
 
 LICENSE_STATUSES = ("active", "suspended", "revoked")
@@ -18,7 +21,7 @@ MAX_ACTIVATIONS_LIMIT = 1000
 MAX_DURATION_DAYS = 3650
 
 
-class LicensePolicy(TenantOwned, db.Model):
+class LicensePolicy(TenantOwned, Timestamps, db.Model):
     """How keys of one product behave; a product without an enabled policy issues no keys."""
 
     __tablename__ = "license_policies"
@@ -26,7 +29,6 @@ class LicensePolicy(TenantOwned, db.Model):
         CheckConstraint(f"max_activations BETWEEN 1 AND {MAX_ACTIVATIONS_LIMIT}", name="max_activations"),
         CheckConstraint(f"duration_days IS NULL OR duration_days BETWEEN 1 AND {MAX_DURATION_DAYS}",
                         name="duration_days"),
-        CheckConstraint("key_format IN ('grouped', 'compact')", name="key_format"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -35,19 +37,16 @@ class LicensePolicy(TenantOwned, db.Model):
     max_activations: Mapped[int] = mapped_column(default=1)
     duration_days: Mapped[int | None] = mapped_column()
     key_prefix: Mapped[str] = mapped_column(String(6), default="TP")
-    key_format: Mapped[str] = mapped_column(String(16), default="grouped")
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=now, onupdate=now)
+    key_format: Mapped[str] = mapped_column(string_enum(KEY_FORMATS, "key_format"), default="grouped")
 
     product = relationship("Product")
 
 
-class License(TenantOwned, db.Model):
+class License(TenantOwned, Timestamps, db.Model):
     """One key per membership. Valid while active and before its effective expiry."""
 
     __tablename__ = "licenses"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'suspended', 'revoked')", name="status"),
         CheckConstraint(f"max_activations BETWEEN 1 AND {MAX_ACTIVATIONS_LIMIT}", name="max_activations"),
         CheckConstraint("activation_count >= 0", name="activation_count"),
         CheckConstraint("reset_count >= 0", name="reset_count"),
@@ -60,17 +59,15 @@ class License(TenantOwned, db.Model):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_encrypted: Mapped[str] = mapped_column(Text)
     key_hint: Mapped[str] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(string_enum(LICENSE_STATUSES, "status"), default="active")
     max_activations: Mapped[int] = mapped_column(default=1)
     activation_count: Mapped[int] = mapped_column(default=0)
     reset_count: Mapped[int] = mapped_column(default=0)
     # The key's own end (policy duration from purchase, extended by the seller); None = never.
-    expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # For subscription keys: the end of the paid period (plus grace), or when access ended.
-    access_ends_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    last_validated_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=now, onupdate=now)
+    access_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     product = relationship("Product")
     buyer = relationship("User")
@@ -96,7 +93,7 @@ class License(TenantOwned, db.Model):
         return self.status
 
 
-class LicenseActivation(TenantOwned, db.Model):
+class LicenseActivation(TenantOwned, CreatedAt, db.Model):
     """A machine (identified by the client's fingerprint) using a license key."""
 
     __tablename__ = "license_activations"
@@ -106,6 +103,5 @@ class LicenseActivation(TenantOwned, db.Model):
     license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id", ondelete="CASCADE"))
     fingerprint: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
     license = relationship("License", back_populates="activations")

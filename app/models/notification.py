@@ -1,13 +1,15 @@
 """In-app notifications shown under the bell."""
+from datetime import datetime
+
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.clock import now
 from app.extensions import db
+from app.models.mixins import CreatedAt
 from app.models.types import UTCDateTime
 
 
-class Notification(db.Model):
+class Notification(CreatedAt, db.Model):
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at"),)
 
@@ -17,5 +19,4 @@ class Notification(db.Model):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     link: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    read_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,16 +1,21 @@
 """Checkouts (a buyer's priced selection), orders (a gig purchase) and payments."""
+from datetime import datetime
+
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
-from app.models.types import UTCDateTime
+from app.models.mixins import CreatedAt, Timestamps
+from app.models.types import UTCDateTime, string_enum
 from app.payments.gateway import new_idempotency_key
 from app.tenancy import TenantOwned
 
 ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
                   "completed", "cancel_requested", "cancelled", "disputed", "refunded")
+CHECKOUT_KINDS = ("gig", "product")
 CHECKOUT_STATUSES = ("open", "completed", "expired", "cancelled")
+PAYMENT_KINDS = ("gig", "product", "subscription")
+PAYMENT_STATUSES = ("succeeded", "partially_refunded", "refunded", "disputed")
 # Ids of money rows appear in URLs, audit rows, ledger references and Stripe metadata: never
 # hand one out twice, not even after rows are deleted (SQLite reuses rowids without this).
 # Stripe idempotency keys are NOT built from ids (ids repeat after a database reset, or on a
@@ -24,17 +29,11 @@ def idempotency_key_column():
     return mapped_column(String(IDEMPOTENCY_KEY_LENGTH), default=new_idempotency_key, nullable=False)
 
 
-def _in(column, values):
-    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
-class Checkout(db.Model):
+class Checkout(CreatedAt, db.Model):
     """The price snapshot a buyer agreed to; the webhook turns it into an order or membership."""
 
     __tablename__ = "checkouts"
     __table_args__ = (
-        CheckConstraint("kind IN ('gig', 'product')", name="kind"),
-        CheckConstraint(_in("status", CHECKOUT_STATUSES), name="status"),
         CheckConstraint("quantity BETWEEN 1 AND 10", name="quantity"),
         CheckConstraint("total_cents = subtotal_cents + extras_cents", name="total"),
         CheckConstraint("fee_cents >= 0 AND fee_cents <= total_cents", name="fee"),
@@ -43,7 +42,7 @@ class Checkout(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(string_enum(CHECKOUT_KINDS, "kind"))
     buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
     gig_id: Mapped[int | None] = mapped_column(ForeignKey("gigs.id"))
@@ -60,14 +59,13 @@ class Checkout(db.Model):
     fee_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     delivery_days: Mapped[int | None] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(string_enum(CHECKOUT_STATUSES, "status"), default="open")
     stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     stripe_session_url: Mapped[str | None] = mapped_column(Text)
     # Committed before the session is created, so a retry asks Stripe for the same session.
     idempotency_key: Mapped[str] = idempotency_key_column()
-    expires_at: Mapped[object] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    completed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     buyer = relationship("User")
     gig = relationship("Gig")
@@ -78,10 +76,9 @@ class Checkout(db.Model):
         return self.status == "open" and moment >= self.expires_at
 
 
-class Order(TenantOwned, db.Model):
+class Order(TenantOwned, Timestamps, db.Model):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
         CheckConstraint("seller_amount_cents + fee_cents = total_cents", name="split"),
         Index("ix_orders_company_status", "company_id", "status"),
         NEVER_REUSE_IDS,
@@ -92,7 +89,7 @@ class Order(TenantOwned, db.Model):
     gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id"), index=True)
     package_id: Mapped[int] = mapped_column(ForeignKey("gig_packages.id"))
     checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), unique=True)
-    status: Mapped[str] = mapped_column(String(24), default="awaiting_requirements")
+    status: Mapped[str] = mapped_column(string_enum(ORDER_STATUSES, "status", 24), default="awaiting_requirements")
     previous_status: Mapped[str | None] = mapped_column(String(24))
     title: Mapped[str] = mapped_column(String(200))
     package_tier: Mapped[str] = mapped_column(String(16))
@@ -105,35 +102,29 @@ class Order(TenantOwned, db.Model):
     delivery_days: Mapped[int] = mapped_column()
     revisions_allowed: Mapped[int | None] = mapped_column()  # None = unlimited
     revisions_used: Mapped[int] = mapped_column(default=0)
-    due_at: Mapped[object] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     is_late: Mapped[bool] = mapped_column(default=False)
-    delivered_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    completed_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    cleared_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    cancelled_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=now, onupdate=now)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     buyer = relationship("User")
     gig = relationship("Gig")
     company = relationship("Company")
 
 
-class Payment(TenantOwned, db.Model):
+class Payment(TenantOwned, CreatedAt, db.Model):
     """Money a buyer paid: one per checkout (gig or product) or subscription invoice."""
 
     __tablename__ = "payments"
     __table_args__ = (
-        CheckConstraint("kind IN ('gig', 'product', 'subscription')", name="kind"),
-        CheckConstraint(
-            "status IN ('succeeded', 'partially_refunded', 'refunded', 'disputed')", name="status"
-        ),
         CheckConstraint("refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refunded"),
         NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(string_enum(PAYMENT_KINDS, "kind"))
     buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
@@ -142,8 +133,7 @@ class Payment(TenantOwned, db.Model):
     fee_cents: Mapped[int] = mapped_column(BigInteger)
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(24), default="succeeded")
+    status: Mapped[str] = mapped_column(string_enum(PAYMENT_STATUSES, "status", 24), default="succeeded")
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     stripe_charge_id: Mapped[str | None] = mapped_column(String(64), index=True)
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)

@@ -4,25 +4,30 @@ disputes, the buyer's review, and the email outbox that carries notifications ou
 Rows that belong to an order carry the seller's `company_id` (TenantOwned), so seller-side
 queries see only their own; buyers reach them through the order they placed.
 """
+from datetime import datetime
+
 from sqlalchemy import (JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
-from app.models.types import UTCDateTime
+from app.models.mixins import CreatedAt
+from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
 
 ACTOR_ROLES = ("buyer", "seller", "admin", "system")
+FILE_PURPOSES = ("requirements", "delivery")
+DISPUTE_OPENERS = ("buyer", "seller", "system")
+DISPUTE_STATUSES = ("open", "resolved")
+DISPUTE_RESOLUTIONS = ("refund", "partial_refund", "release", "cancelled")
 EMAIL_STATUSES = ("pending", "sent", "failed")
 
 
-class OrderEvent(TenantOwned, db.Model):
+class OrderEvent(TenantOwned, CreatedAt, db.Model):
     """One line of an order's timeline: a status change (or a flag such as "late") and who did it."""
 
     __tablename__ = "order_events"
     __table_args__ = (
-        CheckConstraint("actor_role IN ('buyer', 'seller', 'admin', 'system')", name="actor_role"),
         Index("ix_order_events_order_id_id", "order_id", "id"),
     )
 
@@ -31,11 +36,10 @@ class OrderEvent(TenantOwned, db.Model):
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(24))
     to_status: Mapped[str | None] = mapped_column(String(24))
-    actor_role: Mapped[str] = mapped_column(String(8))
+    actor_role: Mapped[str] = mapped_column(string_enum(ACTOR_ROLES, "actor_role", 8))
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     note: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
     actor = relationship("User")
 
@@ -53,7 +57,7 @@ class OrderAnswer(TenantOwned, db.Model):
     answer: Mapped[str] = mapped_column(Text, default="")
 
 
-class OrderDelivery(TenantOwned, db.Model):
+class OrderDelivery(TenantOwned, CreatedAt, db.Model):
     """Work the seller handed over: a message and files; the latest one is the one under review."""
 
     __tablename__ = "order_deliveries"
@@ -64,32 +68,27 @@ class OrderDelivery(TenantOwned, db.Model):
     number: Mapped[int] = mapped_column()
     message: Mapped[str] = mapped_column(Text)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
     files = relationship("OrderFile", order_by="OrderFile.id", lazy="selectin")
 
 
-class OrderFile(TenantOwned, db.Model):
+class OrderFile(TenantOwned, CreatedAt, db.Model):
     """A file attached to the requirements or to a delivery; served to participants only."""
 
     __tablename__ = "order_files"
-    __table_args__ = (
-        CheckConstraint("purpose IN ('requirements', 'delivery')", name="purpose"),
-        CheckConstraint("size_bytes >= 0", name="size"),
-    )
+    __table_args__ = (CheckConstraint("size_bytes >= 0", name="size"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("order_deliveries.id", ondelete="CASCADE"))
-    purpose: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(string_enum(FILE_PURPOSES, "purpose"))
     filename: Mapped[str] = mapped_column(String(200))
     storage_key: Mapped[str] = mapped_column(String(200))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     uploaded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
 
-class OrderMessage(TenantOwned, db.Model):
+class OrderMessage(TenantOwned, CreatedAt, db.Model):
     """A message in an order's conversation between buyer, seller (and admins)."""
 
     __tablename__ = "order_messages"
@@ -100,38 +99,30 @@ class OrderMessage(TenantOwned, db.Model):
     sender_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     sender_role: Mapped[str] = mapped_column(String(8))
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
 
     sender = relationship("User", lazy="joined")
 
 
-class OrderDispute(TenantOwned, db.Model):
+class OrderDispute(TenantOwned, CreatedAt, db.Model):
     """A dispute opened by a party (or by the card holder's bank through Stripe) and its outcome."""
 
     __tablename__ = "order_disputes"
-    __table_args__ = (
-        CheckConstraint("opened_by_role IN ('buyer', 'seller', 'system')", name="opened_by_role"),
-        CheckConstraint("status IN ('open', 'resolved')", name="status"),
-        CheckConstraint("resolution IS NULL OR resolution IN ('refund', 'partial_refund', 'release', "
-                        "'cancelled')", name="resolution"),
-        CheckConstraint("refunded_cents >= 0", name="refunded"),
-    )
+    __table_args__ = (CheckConstraint("refunded_cents >= 0", name="refunded"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    opened_by_role: Mapped[str] = mapped_column(String(8))
+    opened_by_role: Mapped[str] = mapped_column(string_enum(DISPUTE_OPENERS, "opened_by_role", 8))
     opened_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     reason: Mapped[str] = mapped_column(Text)
     stripe_dispute_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="open")
-    resolution: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(string_enum(DISPUTE_STATUSES, "status"), default="open")
+    resolution: Mapped[str | None] = mapped_column(string_enum(DISPUTE_RESOLUTIONS, "resolution"))
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     resolved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    resolved_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Review(TenantOwned, db.Model):
+class Review(TenantOwned, CreatedAt, db.Model):
     """A buyer's stars and words about a completed order (once), and the seller's one reply."""
 
     __tablename__ = "reviews"
@@ -147,18 +138,16 @@ class Review(TenantOwned, db.Model):
     rating: Mapped[int] = mapped_column()
     body: Mapped[str] = mapped_column(Text)
     reply: Mapped[str | None] = mapped_column(Text)
-    replied_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     buyer = relationship("User", lazy="joined")
 
 
-class OutgoingEmail(db.Model):
+class OutgoingEmail(CreatedAt, db.Model):
     """An email waiting to be sent (or sent) by the delivery job; written in the caller's transaction."""
 
     __tablename__ = "email_outbox"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
         Index("ix_email_outbox_status_id", "status", "id"),
     )
 
@@ -167,8 +156,7 @@ class OutgoingEmail(db.Model):
     to_email: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(string_enum(EMAIL_STATUSES, "status"), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    sent_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,16 +1,19 @@
 """Outbound webhooks: sellers' endpoints, the event outbox, one message per endpoint, attempts."""
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
 from app.extensions import db
-from app.models.types import UTCDateTime
+from app.models.mixins import CreatedAt, Timestamps
+from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
 
 MESSAGE_STATUSES = ("pending", "delivered", "failed")
 
 
-class WebhookEndpoint(TenantOwned, db.Model):
+class WebhookEndpoint(TenantOwned, Timestamps, db.Model):
     """A seller's HTTPS receiver. Secrets are stored Fernet-encrypted (see services/outbound)."""
 
     __tablename__ = "webhook_endpoints"
@@ -23,17 +26,15 @@ class WebhookEndpoint(TenantOwned, db.Model):
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     secret_encrypted: Mapped[str] = mapped_column(Text)
     previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
-    previous_secret_expires_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    failing_since: Mapped[object | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=now, onupdate=now)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def receives(self, event_type):
         """True when this endpoint subscribes to `event_type` (an empty filter means all)."""
         return not self.event_types or event_type in self.event_types
 
 
-class OutboxEvent(TenantOwned, db.Model):
+class OutboxEvent(TenantOwned, CreatedAt, db.Model):
     """One business event, written in the transaction that caused it; fanned out after commit."""
 
     __tablename__ = "outbox_events"
@@ -43,17 +44,15 @@ class OutboxEvent(TenantOwned, db.Model):
     public_id: Mapped[str] = mapped_column(String(40), unique=True)
     type: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    dispatched_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class WebhookMessage(TenantOwned, db.Model):
+class WebhookMessage(TenantOwned, CreatedAt, db.Model):
     """One event for one endpoint; its public id is the stable `webhook-id` header."""
 
     __tablename__ = "webhook_messages"
     __table_args__ = (
         UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_messages_event_endpoint"),
-        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
         Index("ix_webhook_messages_due", "status", "next_attempt_at"),
         Index("ix_webhook_messages_endpoint_created", "endpoint_id", "created_at"),
     )
@@ -63,15 +62,14 @@ class WebhookMessage(TenantOwned, db.Model):
     event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     event_type: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(string_enum(MESSAGE_STATUSES, "status"), default="pending")
     attempt_count: Mapped[int] = mapped_column(default=0)
     retry_index: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    locked_until: Mapped[object | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status_code: Mapped[int | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(String(500))
-    delivered_at: Mapped[object | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event = relationship("OutboxEvent", lazy="joined")
     endpoint = relationship("WebhookEndpoint", lazy="joined")
@@ -87,7 +85,7 @@ class WebhookAttempt(TenantOwned, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("webhook_messages.id", ondelete="CASCADE"),
                                             index=True)
-    attempted_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     succeeded: Mapped[bool] = mapped_column(default=False)
     status_code: Mapped[int | None] = mapped_column()
     duration_ms: Mapped[int] = mapped_column(default=0)

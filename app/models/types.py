@@ -1,11 +1,11 @@
 """Column types shared by the models."""
-from datetime import timezone
+from datetime import datetime, timezone
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Enum
 from sqlalchemy.types import TypeDecorator
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, returns aware UTC — identical on SQLite and PostgreSQL."""
 
     impl = DateTime
@@ -22,3 +22,13 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc)
+
+
+def string_enum(values, name, length=16):
+    """The type of a string column limited to `values`: VARCHAR(length) plus CHECK (name IN
+    (...)), named ck_<table>_<name> by the naming convention, on every database.
+
+    Python does not check the value (validate_strings is off): a wrong one reaches the
+    database, which refuses it with an IntegrityError, as it refuses any other broken row.
+    """
+    return Enum(*values, name=name, native_enum=False, create_constraint=True, length=length)

@@ -1,28 +1,28 @@
 """People who sign in: buyers, sellers and admins."""
+from datetime import datetime
+
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import now
 from app.extensions import db
-from app.models.types import UTCDateTime
+from app.models.mixins import CreatedAt
+from app.models.types import UTCDateTime, string_enum
 
 INTENTS = ("hire", "sell")
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, CreatedAt, db.Model):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("intent IN ('hire', 'sell')", name="intent"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(80))
-    intent: Mapped[str] = mapped_column(String(8), default="hire")
+    intent: Mapped[str] = mapped_column(string_enum(INTENTS, "intent", 8), default="hire")
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=now)
-    last_sign_in_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships = relationship("CompanyMember", back_populates="user", lazy="selectin")
 
@@ -49,12 +49,18 @@ class User(UserMixin, db.Model):
     __hash__ = object.__hash__
 
     @property
-    def seller_company(self):
-        """The seller company this user belongs to, if any."""
+    def seller_membership(self):
+        """This user's membership (company and role) of a seller company, if any."""
         for membership in self.memberships:
             if membership.company.kind == "seller":
-                return membership.company
+                return membership
         return None
+
+    @property
+    def seller_company(self):
+        """The seller company this user belongs to, if any."""
+        membership = self.seller_membership
+        return membership.company if membership is not None else None
 
     def __repr__(self):
         return f"<User {self.id} {self.email}>"

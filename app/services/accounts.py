@@ -15,7 +15,7 @@ from app.services.sessions import revoke_user_sessions
 MIN_PASSWORD_LENGTH = 10
 
 
-def _hasher():
+def _hasher() -> PasswordHasher:
     """The app's Argon2 hasher (RFC 9106 low-memory defaults; cheaper parameters in tests)."""
     hasher = current_app.extensions.get("password_hasher")
     if hasher is None:
@@ -34,7 +34,7 @@ class AccountError(ServiceError):
         super().__init__(422, "account_refused", message, field=field)
 
 
-def normalize_email(raw):
+def normalize_email(raw: str | None) -> str:
     """Validated, normalised and lower-cased email, or AccountError."""
     try:
         result = validate_email((raw or "").strip(), check_deliverability=False)
@@ -43,15 +43,17 @@ def normalize_email(raw):
     return result.normalized.lower()
 
 
-def find_user_by_email(email):
+def find_user_by_email(email: str) -> User | None:
+    """The user with this (normalised) email, or None."""
     return db.session.scalar(select(User).where(User.email == email))
 
 
-def hash_password(password):
+def hash_password(password: str) -> str:
+    """An Argon2 hash of `password` with the app's parameters."""
     return _hasher().hash(password)
 
 
-def register_user(email, password, display_name, intent="hire"):
+def register_user(email: str | None, password: str | None, display_name: str | None, intent: str = "hire") -> User:
     """Create a user with an Argon2 password hash; raises AccountError and writes nothing on bad input."""
     email = normalize_email(email)
     if len(password or "") < MIN_PASSWORD_LENGTH:
@@ -72,7 +74,7 @@ def register_user(email, password, display_name, intent="hire"):
     return user
 
 
-def authenticate_user(email, password):
+def authenticate_user(email: str | None, password: str | None) -> User | None:
     """The user whose password matches, or None. Both outcomes are written to the audit log."""
     try:
         email = normalize_email(email)
@@ -96,7 +98,7 @@ def authenticate_user(email, password):
     return user
 
 
-def change_password(user, current_password, new_password):
+def change_password(user: User, current_password: str | None, new_password: str | None) -> int:
     """Give `user` a new password once the current one checks out, and end every session of
     the user (the caller signs the browser that asked in again). Audited. Raises AccountError
     naming the field and writes nothing when the current password is wrong or the new one short.
@@ -116,7 +118,7 @@ def change_password(user, current_password, new_password):
     return ended
 
 
-def grant_admin(email):
+def grant_admin(email: str) -> User:
     """Make the user with this email an admin; raises AccountError if there is none."""
     user = find_user_by_email(normalize_email(email))
     if user is None:

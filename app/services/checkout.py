@@ -9,8 +9,10 @@ payments and memberships have unique keys on the checkout / Stripe ids. A sessio
 if it carries our checkout's key (or is the session we recorded): another deployment sharing
 the Stripe account has checkouts with the same ids, never with the same keys.
 """
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import stripe
 from flask import current_app
@@ -19,13 +21,13 @@ from sqlalchemy import select
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import Checkout, Membership, Order, Payment, User
+from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Product, User
 from app.money import fee_cents
 from app.payments import LineItem, PaymentsUnavailable, get_gateway
 from app.services.ledger import Entry, post_ledger_transaction
-from app.services.licensing import issue_license_for_membership, sync_license_with_membership
+from app.services.licensing.issuing import issue_license_for_membership, sync_license_with_membership
 from app.services.notifications import notify_user
-from app.services.outbound import record_event
+from app.services.outbound.outbox import record_event
 
 CHECKOUT_TTL = timedelta(minutes=60)
 # A buyer starting the same selection again within this window gets the same checkout (and
@@ -44,41 +46,41 @@ class CheckoutError(ServiceError):
 
 @dataclass
 class GigQuote:
-    gig: object
-    package: object
+    gig: Gig
+    package: GigPackage
     quantity: int
-    extras: list = field(default_factory=list)  # dicts: id, title, unit_cents, quantity, extra_days, line_cents
+    extras: list[dict[str, Any]] = field(default_factory=list)  # dicts: id, title, unit_cents, quantity, extra_days, line_cents
     fee_bps: int = 0
 
     @property
-    def subtotal_cents(self):
+    def subtotal_cents(self) -> int:
         return self.package.price_cents * self.quantity
 
     @property
-    def extras_cents(self):
+    def extras_cents(self) -> int:
         return sum(line["line_cents"] for line in self.extras)
 
     @property
-    def total_cents(self):
+    def total_cents(self) -> int:
         return self.subtotal_cents + self.extras_cents
 
     @property
-    def fee_cents(self):
+    def fee_cents(self) -> int:
         return fee_cents(self.total_cents, self.fee_bps)
 
     @property
-    def delivery_days(self):
+    def delivery_days(self) -> int:
         return self.package.delivery_days + sum(line["extra_days"] * line["quantity"] for line in self.extras)
 
 
-def _int(value, field_name, label):
+def _int(value: object, field_name: str, label: str) -> int:
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
         raise CheckoutError(field_name, f"{label} must be a whole number.") from None
 
 
-def parse_gig_selection(form):
+def parse_gig_selection(form: Mapping[str, Any]) -> tuple[str, int, dict[int, int]]:
     """(package, quantity, {extra_id: quantity}) from a checkout form; values still unchecked."""
     package = (form.get("package") or "basic").strip()
     quantity = _int(form.get("quantity", 1), "quantity", "Quantity")
@@ -90,11 +92,13 @@ def parse_gig_selection(form):
     return package, quantity, extras
 
 
-def platform_fee_bps(company):
+def platform_fee_bps(company: Company) -> int:
+    """The company's platform fee in basis points (its own rate, else PLATFORM_FEE_BPS)."""
     return company.fee_bps(current_app.config["PLATFORM_FEE_BPS"])
 
 
-def quote_gig(gig, package_ref, quantity, extra_quantities, buyer=None):
+def quote_gig(gig: Gig, package_ref: str, quantity: int, extra_quantities: Mapping[int, int],
+              buyer: User | None = None) -> GigQuote:
     """Price a selection of `gig`; raises CheckoutError for anything a buyer may not buy."""
     if gig.status != "published":
         raise CheckoutError("gig", "This gig isn't available to buy right now.", status=409)
@@ -122,22 +126,22 @@ def quote_gig(gig, package_ref, quantity, extra_quantities, buyer=None):
                     fee_bps=platform_fee_bps(gig.company))
 
 
-def _urls(cancel_path):
+def _urls(cancel_path: str) -> tuple[str, str]:
     base = current_app.config["APP_BASE_URL"].rstrip("/")
     return (f"{base}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
             f"{base}{cancel_path}")
 
 
-def _stripe_expiry(moment):
+def _stripe_expiry(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def _lock_buyer(buyer):
+def _lock_buyer(buyer: User) -> None:
     """Serialise one buyer's checkout starts (FOR UPDATE on PostgreSQL; SQLite transactions are serial)."""
     db.session.execute(select(User.id).where(User.id == buyer.id).with_for_update())
 
 
-def _reusable_checkout(buyer, **selection):
+def _reusable_checkout(buyer: User, **selection: Any) -> Checkout | None:
     """The buyer's open checkout for exactly this selection started within REUSE_WINDOW, if any."""
     extras = selection.pop("extras")
     candidates = db.session.scalars(
@@ -149,7 +153,7 @@ def _reusable_checkout(buyer, **selection):
     return next((checkout for checkout in candidates if (checkout.extras or []) == extras), None)
 
 
-def open_gig_checkout(buyer, quote):
+def open_gig_checkout(buyer: User, quote: GigQuote) -> Checkout:
     """Step one of paying for a gig: the open Checkout snapshotting `quote`, with its random
     Stripe idempotency key. The caller commits it, then calls `create_checkout_session`.
 
@@ -177,7 +181,7 @@ def open_gig_checkout(buyer, quote):
     return checkout
 
 
-def quote_product(product, buyer):
+def quote_product(product: Product, buyer: User) -> int:
     """Refusals for buying `product`; returns the fee in basis points."""
     if not product.active:
         raise CheckoutError("product", "This product isn't on sale right now.", status=409)
@@ -188,7 +192,7 @@ def quote_product(product, buyer):
     return platform_fee_bps(product.company)
 
 
-def open_product_checkout(buyer, product):
+def open_product_checkout(buyer: User, product: Product) -> Checkout:
     """Step one of buying a product (one-time or subscription): the open Checkout with its
     random Stripe idempotency key, reused as `open_gig_checkout` does. The caller commits it,
     then calls `create_checkout_session`. Refusals raise CheckoutError, writing nothing."""
@@ -211,7 +215,7 @@ def open_product_checkout(buyer, product):
     return checkout
 
 
-def create_checkout_session(checkout, cancel_path):
+def create_checkout_session(checkout: Checkout, cancel_path: str) -> Checkout:
     """Step two: the Stripe Checkout Session of an open checkout, created with the checkout's
     stored key and recorded on it; returns the checkout (the caller commits and sends the buyer
     to `checkout.stripe_session_url`).
@@ -254,7 +258,7 @@ def create_checkout_session(checkout, cancel_path):
     return checkout
 
 
-def checkout_payment_state(checkout):
+def checkout_payment_state(checkout: Checkout) -> str:
     """What Stripe says about paying this checkout, for the return page: "paid", "processing"
     (complete, money not yet confirmed), "unpaid" (still open), "expired", or "unknown" when
     Stripe can't be reached right now."""
@@ -271,13 +275,13 @@ def checkout_payment_state(checkout):
     return "unpaid"
 
 
-def _locked_checkout(checkout_id):
+def _locked_checkout(checkout_id: int) -> Checkout | None:
     return db.session.execute(
         select(Checkout).where(Checkout.id == checkout_id).with_for_update()
     ).scalar_one_or_none()
 
 
-def _our_checkout(metadata, fallback_id=None, session_id=None):
+def _our_checkout(metadata: Mapping[str, Any], fallback_id: object = None, session_id: str | None = None) -> Checkout | None:
     """Our locked Checkout named by Stripe metadata, or None when it isn't ours: the id must
     name a checkout whose key is the metadata's `checkout_key` (or whose recorded session is
     `session_id`). Metadata without a key (sessions created before keys existed) is trusted by
@@ -296,16 +300,16 @@ def _our_checkout(metadata, fallback_id=None, session_id=None):
     return checkout
 
 
-def _checkout_of_session(session):
+def _checkout_of_session(session: Mapping[str, Any]) -> Checkout | None:
     return _our_checkout(session.get("metadata") or {}, session.get("client_reference_id"), session.get("id"))
 
 
-def _notify_company(company, kind, title, link=None):
+def _notify_company(company: Company, kind: str, title: str, link: str | None = None) -> None:
     for manager in company.managers():
         notify_user(manager, kind, title, link=link)
 
 
-def complete_checkout(session):
+def complete_checkout(session: Mapping[str, Any]) -> Order | Membership | None:
     """Turn a paid Checkout Session into an order (gig) or membership (product), once.
 
     Returns the Order or Membership, or None when the session isn't ours or isn't paid.
@@ -333,19 +337,19 @@ def complete_checkout(session):
     return result
 
 
-def _result_of(checkout):
+def _result_of(checkout: Checkout) -> Order | Membership | None:
     if checkout.kind == "gig":
         return db.session.scalar(select(Order).where(Order.checkout_id == checkout.id))
     return db.session.scalar(select(Membership).where(Membership.checkout_id == checkout.id))
 
 
-def _charge_of(payment_intent_id):
+def _charge_of(payment_intent_id: str | None) -> str | None:
     if not payment_intent_id:
         return None
     return get_gateway().retrieve_payment_intent(payment_intent_id).latest_charge
 
 
-def _create_order(checkout, session):
+def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
     package = checkout.package
     order = Order(
         company_id=checkout.company_id, buyer_id=checkout.buyer_id, gig_id=checkout.gig_id,
@@ -385,7 +389,7 @@ def _create_order(checkout, session):
     return order
 
 
-def _create_lifetime_membership(checkout, session):
+def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) -> Membership:
     membership = Membership(company_id=checkout.company_id, product_id=checkout.product_id,
                             buyer_id=checkout.buyer_id, status="active", checkout_id=checkout.id)
     db.session.add(membership)
@@ -406,7 +410,7 @@ def _create_lifetime_membership(checkout, session):
     return membership
 
 
-def _post_direct_charge_fee(payment, description):
+def _post_direct_charge_fee(payment: Payment, description: str) -> None:
     """Destination charges pay the seller directly; the platform's ledger sees only its fee."""
     post_ledger_transaction(
         f"payment:{payment.id}", f"{payment.kind}_fee", [
@@ -415,19 +419,19 @@ def _post_direct_charge_fee(payment, description):
         ], currency=payment.currency, description=description, payment_id=payment.id)
 
 
-def _announce_payment(payment):
+def _announce_payment(payment: Payment) -> None:
     record_event(payment.company_id, "payment.succeeded", {
         "payment_id": payment.id, "amount_cents": payment.amount_cents, "currency": payment.currency,
         "order_id": payment.order_id, "membership_id": payment.membership_id, "kind": payment.kind})
 
 
-def _membership_data(membership):
+def _membership_data(membership: Membership) -> dict[str, Any]:
     return {"membership_id": membership.id, "product_id": membership.product_id,
             "buyer_id": membership.buyer_id, "status": membership.status,
             "renews_at": membership.current_period_end.isoformat() if membership.current_period_end else None}
 
 
-def _announce_membership(membership, checkout):
+def _announce_membership(membership: Membership, checkout: Checkout) -> None:
     record_event(membership.company_id, "membership.activated", _membership_data(membership))
     notify_user(checkout.buyer, "membership.activated", f"You now have {checkout.title}",
                 link="/account")
@@ -435,13 +439,13 @@ def _announce_membership(membership, checkout):
                     f"New customer for {checkout.title}")
 
 
-def _period_end(subscription):
+def _period_end(subscription: Mapping[str, Any]) -> datetime | None:
     items = (subscription.get("items") or {}).get("data") or []
     stamp = subscription.get("current_period_end") or (items[0].get("current_period_end") if items else None)
     return datetime.fromtimestamp(stamp, timezone.utc) if stamp else None
 
 
-def ensure_subscription_membership(checkout, subscription_id):
+def ensure_subscription_membership(checkout: Checkout, subscription_id: str) -> Membership:
     """The membership of a subscription checkout, created on first sight (from either the
     session or an invoice event, whichever arrives first)."""
     membership = db.session.scalar(select(Membership).where(Membership.checkout_id == checkout.id))
@@ -464,11 +468,11 @@ _STATUS_MAP = {"trialing": "trialing", "active": "active", "past_due": "past_due
                "incomplete": "past_due", "paused": "past_due"}
 
 
-def _membership_status(stripe_status):
+def _membership_status(stripe_status: str) -> str:
     return _STATUS_MAP.get(stripe_status, "past_due")
 
 
-def membership_for_subscription(subscription_id, metadata):
+def membership_for_subscription(subscription_id: str | None, metadata: Mapping[str, Any] | None) -> Membership | None:
     """The membership of a Stripe subscription, creating it from its checkout if needed."""
     membership = db.session.scalar(
         select(Membership).where(Membership.stripe_subscription_id == subscription_id))
@@ -482,7 +486,7 @@ def membership_for_subscription(subscription_id, metadata):
     return ensure_subscription_membership(checkout, subscription_id)
 
 
-def record_invoice_paid(invoice):
+def record_invoice_paid(invoice: Mapping[str, Any]) -> Membership | None:
     """A paid subscription invoice: payment + fee in the ledger (once per invoice), access on."""
     subscription_id, metadata = _invoice_subscription(invoice)
     membership = membership_for_subscription(subscription_id, metadata)
@@ -513,7 +517,7 @@ def record_invoice_paid(invoice):
     return membership
 
 
-def record_invoice_failed(invoice):
+def record_invoice_failed(invoice: Mapping[str, Any]) -> Membership | None:
     """A failed renewal: the membership goes past_due (access is kept while Stripe retries)."""
     subscription_id, metadata = _invoice_subscription(invoice)
     membership = membership_for_subscription(subscription_id, metadata)
@@ -528,7 +532,7 @@ def record_invoice_failed(invoice):
     return membership
 
 
-def sync_subscription(subscription, deleted=False):
+def sync_subscription(subscription: Mapping[str, Any], deleted: bool = False) -> Membership | None:
     """customer.subscription.updated/deleted → the membership's status and period end."""
     membership = membership_for_subscription(subscription["id"], subscription.get("metadata"))
     if membership is None:
@@ -546,7 +550,7 @@ def sync_subscription(subscription, deleted=False):
     return membership
 
 
-def _invoice_subscription(invoice):
+def _invoice_subscription(invoice: Mapping[str, Any]) -> tuple[str | None, Mapping[str, Any]]:
     details = ((invoice.get("parent") or {}).get("subscription_details") or {})
     subscription_id = invoice.get("subscription") or details.get("subscription")
     return subscription_id, details.get("metadata") or {}

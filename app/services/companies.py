@@ -4,17 +4,18 @@ import re
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Company, CompanyMember
+from app.models import Company, CompanyMember, User
 
 PLATFORM_SLUG = "tradepost"
 
 
-def slugify(text):
+def slugify(text: str | None) -> str:
+    """A URL slug of `text` (lowercase letters, digits and dashes, at most 60), "company" when empty."""
     slug = re.sub(r"[^a-z0-9]+", "-", (text or "").lower()).strip("-")
     return slug[:60] or "company"
 
 
-def unique_company_slug(title):
+def unique_company_slug(title: str) -> str:
     """A slug for `title` that no company uses yet."""
     base = slugify(title)
     slug, n = base, 2
@@ -23,7 +24,7 @@ def unique_company_slug(title):
     return slug
 
 
-def ensure_platform_company():
+def ensure_platform_company() -> Company:
     """The platform company, created on first use."""
     platform = db.session.scalar(select(Company).where(Company.kind == "platform"))
     if platform is None:
@@ -34,7 +35,7 @@ def ensure_platform_company():
     return platform
 
 
-def create_seller_company(owner, title, email=None):
+def create_seller_company(owner: User, title: str, email: str | None = None) -> Company:
     """A seller company under the platform with `owner` as its owner member."""
     company = Company(kind="seller", parent_id=ensure_platform_company().id, title=title.strip(),
                       slug=unique_company_slug(title), email=email or owner.email)

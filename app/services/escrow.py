@@ -11,18 +11,19 @@ reuses the pending row and its key, so Stripe refunds once however often it is a
 """
 from datetime import timedelta
 
+import stripe
 from flask import current_app
 from sqlalchemy import select
 
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund
-from app.money import format_cents
+from app.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund, User
+from app.money import format_money
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
-from app.services.outbound import record_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
+from app.services.outbound.outbox import record_event
 
 
 class RefundError(ServiceError):
@@ -32,7 +33,7 @@ class RefundError(ServiceError):
         super().__init__(409, "refund_refused", message)
 
 
-def escrow_remaining(order):
+def escrow_remaining(order: Order) -> int:
     """Cents of this order still held in the seller's escrow."""
     total = db.session.scalar(
         select(sum_cents(LedgerEntry.amount_cents))
@@ -41,7 +42,7 @@ def escrow_remaining(order):
     return -total
 
 
-def release_escrow(order):
+def release_escrow(order: Order) -> LedgerTransaction | None:
     """Move what is left of the order's escrow to the seller's pending balance (once)."""
     amount = escrow_remaining(order)
     if amount <= 0:
@@ -53,7 +54,7 @@ def release_escrow(order):
         ], currency=order.currency, description=f"Order #{order.id} completed", order_id=order.id)
 
 
-def clear_pending_funds():
+def clear_pending_funds() -> int:
     """Sweep: completed orders past the clearance period → pending becomes available. Idempotent."""
     cutoff = now() - timedelta(days=current_app.config["CLEARANCE_DAYS"])
     orders = db.session.scalars(
@@ -75,29 +76,30 @@ def clear_pending_funds():
     return len(orders)
 
 
-def refundable_cents(payment):
+def refundable_cents(payment: Payment) -> int:
+    """Cents of `payment` not refunded yet."""
     return payment.amount_cents - payment.refunded_cents
 
 
-def split_refund(order, amount_cents):
+def split_refund(order: Order, amount_cents: int) -> tuple[int, int]:
     """(fee returned by the platform, part taken from the seller) of refunding `amount_cents`:
     the platform gives back its fee in proportion to the amount, rounded half up."""
     fee_returned = (order.fee_cents * amount_cents + order.total_cents // 2) // order.total_cents
     return fee_returned, amount_cents - fee_returned
 
 
-def pending_refund(payment):
+def pending_refund(payment: Payment) -> Refund | None:
     """The payment's refund that was written but not yet confirmed by Stripe, if any (at most one)."""
     return db.session.scalar(select(Refund).where(Refund.payment_id == payment.id, Refund.status == "pending")
                              .execution_options(populate_existing=True))
 
 
-def _payment_of(order):
+def _payment_of(order: Order) -> Payment | None:
     return db.session.execute(select(Payment).where(Payment.order_id == order.id)
                               .execution_options(populate_existing=True)).scalar_one_or_none()
 
 
-def _check_refundable(order, payment, amount_cents):
+def _check_refundable(order: Order, payment: Payment | None, amount_cents: int | None) -> tuple[int, int]:
     if payment is None:
         raise RefundError("This order has no payment to refund.")
     if not isinstance(amount_cents, int) or amount_cents <= 0:
@@ -110,7 +112,8 @@ def _check_refundable(order, payment, amount_cents):
     return fee_returned, seller_share
 
 
-def prepare_refund(order, amount_cents, *, reason, action=None, note="", actor=None):
+def prepare_refund(order: Order, amount_cents: int, *, reason: str, action: str | None = None, note: str = "",
+                   actor: User | None = None) -> Refund:
     """Step one of a refund: the pending Refund row, with its random Stripe idempotency key.
 
     The caller commits it before `refund_order` asks Stripe, so every attempt of this refund
@@ -126,7 +129,7 @@ def prepare_refund(order, amount_cents, *, reason, action=None, note="", actor=N
     if pending is not None:
         if (pending.amount_cents, pending.action) == (amount_cents, action):
             return pending
-        raise RefundError(f"A refund of {format_cents(pending.amount_cents, pending.currency)} is still "
+        raise RefundError(f"A refund of {format_money(pending.amount_cents, pending.currency)} is still "
                           "waiting for Stripe on this order. Repeat it to finish it first.")
     refund = Refund(company_id=order.company_id, payment_id=payment.id, order_id=order.id,
                     amount_cents=amount_cents, seller_share_cents=seller_share,
@@ -137,7 +140,8 @@ def prepare_refund(order, amount_cents, *, reason, action=None, note="", actor=N
     return refund
 
 
-def refund_order(order, amount_cents, *, reason, actor=None, made=None):
+def refund_order(order: Order, amount_cents: int | None, *, reason: str, actor: User | None = None,
+                 made: stripe.Refund | None = None) -> Refund:
     """Step two: make the order's prepared refund of `amount_cents` at Stripe and record it.
 
     Stripe is asked with the refund row's stored key (`made`, a Stripe refund already made for
@@ -163,7 +167,7 @@ def refund_order(order, amount_cents, *, reason, actor=None, made=None):
     return record_refund_made(order, refund, made, actor=actor)
 
 
-def record_refund_made(order, refund, made, *, actor=None):
+def record_refund_made(order: Order, refund: Refund, made: stripe.Refund, *, actor: User | None = None) -> Refund:
     """Record the prepared `refund` as made by Stripe (`made`, the Stripe refund): the payment,
     the ledger (the seller's part from escrow, then pending, then available), audit and event.
     A refund Stripe reports failed or canceled is marked failed and moves nothing. Flushed."""
@@ -189,7 +193,7 @@ def record_refund_made(order, refund, made, *, actor=None):
     return refund
 
 
-def _seller_share_entries(order, seller_share):
+def _seller_share_entries(order: Order, seller_share: int) -> list[Entry]:
     """Ledger entries taking `seller_share` back from the seller: escrow first, then pending,
     then available (which may go negative: the seller then owes the platform)."""
     entries, left = [], seller_share
@@ -203,14 +207,15 @@ def _seller_share_entries(order, seller_share):
     return entries
 
 
-def refund_remaining(order, *, reason, actor=None, made=None):
+def refund_remaining(order: Order, *, reason: str, actor: User | None = None,
+                     made: stripe.Refund | None = None) -> Refund | None:
     """Make the order's prepared refund of everything still refundable (cancellation, lost dispute)."""
     payment = _payment_of(order)
     remaining = refundable_cents(payment) if payment else 0
     return refund_order(order, remaining, reason=reason, actor=actor, made=made) if remaining else None
 
 
-def record_external_refund(order, refunded_total_cents):
+def record_external_refund(order: Order, refunded_total_cents: int | None) -> Refund | None:
     """Account for a refund made directly in Stripe, bringing the payment to `refunded_total_cents`.
 
     Same split as `refund_order` (fee returned pro rata), but nothing is sent to Stripe. The
@@ -240,12 +245,13 @@ def record_external_refund(order, refunded_total_cents):
     return refund
 
 
-def _announce_refund(payment, refund):
+def _announce_refund(payment: Payment, refund: Refund) -> None:
     record_event(payment.company_id, "payment.refunded", {
         "payment_id": payment.id, "refund_id": refund.id, "amount_refunded_cents": refund.amount_cents,
         "total_refunded_cents": payment.refunded_cents, "currency": payment.currency,
         "order_id": payment.order_id})
 
 
-def company_balance(company_id, name):
+def company_balance(company_id: int, name: str) -> int:
+    """One of the seller's balances in cents: "escrow", "pending" or "available"."""
     return company_balances(company_id)[name]

@@ -10,26 +10,28 @@ app/db_triggers.py) as the last line of defence.
 import io
 import re
 import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from flask import has_request_context, url_for
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
 from app.inputs import MAX_INT
 from app.markdown import render_markdown
-from app.models import Category, Gig, GigExtra, GigImage, GigPackage, GigQuestion
+from app.models import Category, Company, Gig, GigExtra, GigImage, GigPackage, GigQuestion, User
 from app.models.company import MANAGER_ROLES
 from app.models.gig import MAX_IMAGES, MAX_PRICE_CENTS, MIN_PRICE_CENTS, QUESTION_KINDS, TIERS
-from app.money import format_cents
+from app.money import format_money, marketplace_currency
 from app.pagecache import bump_catalog_version
 from app.services import storage
 from app.services.audit import record_audit_event
 from app.services.companies import slugify
 from app.services.notifications import notify_user
-from app.services.outbound import record_event
+from app.services.outbound.outbox import record_event
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
@@ -52,6 +54,10 @@ TRANSITIONS = {
     ("published", "edit", "seller"): "review",
     ("paused", "edit", "seller"): "review",
 }
+
+# A field's place in the gig form, e.g. ("packages", "basic", "price"), and its error messages.
+FieldPath = tuple[str | int, ...]
+Errors = dict[FieldPath, str]
 
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9 +#.-]{0,29}$")
 
@@ -81,7 +87,7 @@ class GigForbidden(ServiceError):
         super().__init__(403, "forbidden", message)
 
 
-def inspect_image(data):
+def inspect_image(data: bytes) -> tuple[str, str, int, int]:
     """(content_type, extension, width, height) of a JPEG/PNG/WebP judged by its bytes.
 
     Raises ValueError with a message for anything else, for files over 5 MB and for images
@@ -110,7 +116,8 @@ def inspect_image(data):
 
 # -- validation ---------------------------------------------------------------------------------
 
-def _text(errors, path, value, label, *, required=True, min_length=1, max_length=200):
+def _text(errors: Errors, path: FieldPath, value: str | None, label: str, *, required: bool = True,
+          min_length: int = 1, max_length: int = 200) -> str:
     value = (value or "").strip()
     if not value:
         if required:
@@ -123,7 +130,8 @@ def _text(errors, path, value, label, *, required=True, min_length=1, max_length
     return value
 
 
-def _number(errors, path, value, low, high, out_of_range, missing=None):
+def _number(errors: Errors, path: FieldPath, value: object, low: int, high: int, out_of_range: str,
+            missing: str | None = None) -> Any:
     if value is None:
         errors[path] = missing or out_of_range
     elif isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -131,15 +139,15 @@ def _number(errors, path, value, low, high, out_of_range, missing=None):
     return value
 
 
-def _check_package(errors, tier, raw):
+def _check_package(errors: Errors, tier: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     path = ("packages", tier)
     package = {
         "title": _text(errors, path + ("title",), raw.get("title"), "a package name", max_length=80),
         "description": _text(errors, path + ("description",), raw.get("description"),
                              "what the package includes", max_length=500),
         "price_cents": _number(errors, path + ("price",), raw.get("price_cents"), MIN_PRICE_CENTS,
-                               MAX_PRICE_CENTS, f"Price must be between {format_cents(MIN_PRICE_CENTS)} and "
-                               f"{format_cents(MAX_PRICE_CENTS)}.", "Enter a price."),
+                               MAX_PRICE_CENTS, f"Price must be between {format_money(MIN_PRICE_CENTS, marketplace_currency())} and "
+                               f"{format_money(MAX_PRICE_CENTS, marketplace_currency())}.", "Enter a price."),
         "delivery_days": _number(errors, path + ("delivery_days",), raw.get("delivery_days"), 1,
                                  MAX_DELIVERY_DAYS, f"Delivery must take 1 to {MAX_DELIVERY_DAYS} days.",
                                  "Enter the delivery time in days."),
@@ -152,13 +160,13 @@ def _check_package(errors, tier, raw):
     return package
 
 
-def _check_extra(errors, index, raw):
+def _check_extra(errors: Errors, index: int, raw: Mapping[str, Any]) -> dict[str, Any]:
     path = ("extras", index)
     return {
         "title": _text(errors, path + ("title",), raw.get("title"), "a name for the extra", max_length=80),
         "price_cents": _number(errors, path + ("price",), raw.get("price_cents"), MIN_EXTRA_CENTS,
-                               MAX_EXTRA_CENTS, f"Extras cost between {format_cents(MIN_EXTRA_CENTS)} and "
-                               f"{format_cents(MAX_EXTRA_CENTS)}.", "Enter a price."),
+                               MAX_EXTRA_CENTS, f"Extras cost between {format_money(MIN_EXTRA_CENTS, marketplace_currency())} and "
+                               f"{format_money(MAX_EXTRA_CENTS, marketplace_currency())}.", "Enter a price."),
         "extra_days": _number(errors, path + ("extra_days",), raw.get("extra_days", 0), 0,
                               MAX_DELIVERY_DAYS, f"Extra days must be 0 to {MAX_DELIVERY_DAYS}."),
         "max_quantity": _number(errors, path + ("max_quantity",), raw.get("max_quantity", 1), 1, 10,
@@ -166,7 +174,7 @@ def _check_extra(errors, index, raw):
     }
 
 
-def _check_question(errors, index, raw):
+def _check_question(errors: Errors, index: int, raw: Mapping[str, Any]) -> dict[str, Any]:
     path = ("questions", index)
     kind = raw.get("kind") or "short_text"
     if kind not in QUESTION_KINDS:
@@ -189,7 +197,7 @@ def _check_question(errors, index, raw):
     }
 
 
-def _check_tags(errors, raw):
+def _check_tags(errors: Errors, raw: Iterable[str] | None) -> list[str]:
     tags = []
     for tag in raw or []:
         tag = " ".join(tag.lower().split())
@@ -202,15 +210,16 @@ def _check_tags(errors, raw):
     return tags
 
 
-def check_gig_input(data, uploads=(), kept_images=()):
+def check_gig_input(data: Mapping[str, Any], uploads: Iterable[tuple[str, bytes]] = (),
+                    kept_images: Sequence[GigImage] = ()) -> dict[str, Any]:
     """The cleaned gig input, or GigInputError listing every problem. Pure: writes nothing.
 
     `data` holds title, category_id, description_md, tags (list), packages ({tier: dict or
     None}), extras, questions and faq (lists of dicts); prices in cents, revisions None for
     unlimited. `uploads` are (filename, bytes) pairs; `kept_images` the GigImages staying.
     """
-    errors = {}
-    clean = {
+    errors: Errors = {}
+    clean: dict[str, Any] = {
         "title": _text(errors, ("title",), data.get("title"), "a title", min_length=10, max_length=120),
         "description_md": _text(errors, ("description_md",), data.get("description_md"),
                                 "a description", min_length=50, max_length=10_000),
@@ -265,7 +274,7 @@ def check_gig_input(data, uploads=(), kept_images=()):
 
 # -- writes ---------------------------------------------------------------------------------------
 
-def unique_gig_slug(title, gig_id=None):
+def unique_gig_slug(title: str, gig_id: int | None = None) -> str:
     """A slug for `title` that no other gig (of any seller) uses."""
     base = slugify(title)[:120] or "gig"
     slug, n = base, 2
@@ -277,7 +286,8 @@ def unique_gig_slug(title, gig_id=None):
         slug, n = f"{base}-{n}", n + 1
 
 
-def _sync_rows(existing, wanted, make, company_id):
+def _sync_rows(existing: list[Any], wanted: Sequence[Mapping[str, Any]], make: Callable[..., Any],
+               company_id: int) -> None:
     """Update rows in place by position, append new ones, drop the surplus (keeps ids stable)."""
     for position, values in enumerate(wanted):
         if position < len(existing):
@@ -291,7 +301,8 @@ def _sync_rows(existing, wanted, make, company_id):
     del existing[len(wanted):]
 
 
-def save_gig(company, actor, data, *, gig=None, uploads=(), remove_image_ids=()):
+def save_gig(company: Company, actor: User, data: Mapping[str, Any], *, gig: Gig | None = None,
+             uploads: Iterable[tuple[str, bytes]] = (), remove_image_ids: Iterable[int] = ()) -> Gig:
     """Create (`gig` None) or update a gig of `company` from form input, all or nothing.
 
     Validates everything first (GigInputError, nothing written). Members may edit gigs that
@@ -351,16 +362,11 @@ def save_gig(company, actor, data, *, gig=None, uploads=(), remove_image_ids=())
         storage.save_file(key, image["content"])
         gig.images.append(GigImage(company_id=company.id, storage_key=key, content_type=image["content_type"],
                                    width=image["width"], height=image["height"], size_bytes=image["size_bytes"]))
-    for position, image in enumerate(gig.images):
-        image.position = position
-
-    if gig.status in ("published", "paused"):
-        transition_gig(gig, "edit", actor)
-    db.session.flush()
+    _finish_edit(gig, actor)
     return gig
 
 
-def remove_gig_image(gig, actor, image_id):
+def remove_gig_image(gig: Gig, actor: User, image_id: int) -> GigImage | None:
     """Drop one image from the gallery (same rules as editing); flushed."""
     image = next((image for image in gig.images if image.id == image_id), None)
     if image is None:
@@ -368,15 +374,20 @@ def remove_gig_image(gig, actor, image_id):
     if gig.status in ("published", "paused") and not gig.company.is_manager(actor):
         raise GigForbidden("Only owners and admins can change a live gig.")
     gig.images.remove(image)
-    for position, rest in enumerate(gig.images):
-        rest.position = position
-    if gig.status in ("published", "paused"):
-        transition_gig(gig, "edit", actor)
-    db.session.flush()
+    _finish_edit(gig, actor)
     return image
 
 
-def delete_gig(gig, actor):
+def _finish_edit(gig: Gig, actor: User) -> None:
+    """Number the gallery in its order; a live gig goes back to review. Flushed."""
+    for position, image in enumerate(gig.images):
+        image.position = position
+    if gig.status in ("published", "paused"):
+        transition_gig(gig, "edit", actor)
+    db.session.flush()
+
+
+def delete_gig(gig: Gig, actor: User) -> None:
     """Delete a gig that never went live (draft or rejected); flushed."""
     if not gig.company.is_manager(actor):
         raise GigForbidden("Only owners and admins can delete gigs.")
@@ -389,7 +400,7 @@ def delete_gig(gig, actor):
 
 # -- the state machine --------------------------------------------------------------------------
 
-def actor_role(gig, user):
+def actor_role(gig: Gig, user: User) -> str | None:
     """"seller" (owner/admin of the gig's company), "member", "admin" (platform admin from
     outside the company) or None."""
     role = gig.company.role_of(user)
@@ -402,7 +413,7 @@ def actor_role(gig, user):
     return None
 
 
-def _lock(gig):
+def _lock(gig: Gig) -> Gig:
     """Re-read the gig row, locked for the rest of the transaction on PostgreSQL."""
     return db.session.scalars(
         select(Gig).where(Gig.id == gig.id).with_for_update(of=Gig)
@@ -410,13 +421,13 @@ def _lock(gig):
     ).one()
 
 
-def _require_verified(gig, action):
+def _require_verified(gig: Gig, action: str) -> None:
     if gig.company.kyc_status != "verified":
         who = "The seller has" if action == "approve" else "You have"
         raise KycNotVerified(f"{who} not finished identity verification, so this gig cannot go live yet.")
 
 
-def transition_gig(gig, action, actor, *, reason=None):
+def transition_gig(gig: Gig, action: str, actor: User, *, reason: str | None = None) -> Gig:
     """Apply `action` by `actor` to `gig` per TRANSITIONS; the only writer of Gig.status.
 
     Raises GigForbidden (actor may never do this), GigStateError (not from this status),
@@ -466,12 +477,12 @@ def transition_gig(gig, action, actor, *, reason=None):
     return gig
 
 
-def _past(action):
+def _past(action: str) -> str:
     return {"submit": "submitted", "approve": "approved", "reject": "rejected", "pause": "paused",
             "resume": "resumed", "edit": "edited"}[action]
 
 
-def _notify_sellers(gig, action, reason):
+def _notify_sellers(gig: Gig, action: str, reason: str | None) -> None:
     link = url_for("sell.gigs.update", gig_id=gig.id) if has_request_context() else None
     if action == "approve":
         title, body = f"Your gig “{gig.title}” is live", "Buyers can now find and order it."
@@ -483,18 +494,19 @@ def _notify_sellers(gig, action, reason):
 
 # -- reads ----------------------------------------------------------------------------------------
 
-def company_gigs(company):
+def company_gigs(company: Company) -> Sequence[Gig]:
     """A seller's gigs in every status, most recently changed first."""
     return db.session.scalars(select(Gig).where(Gig.company_id == company.id)
                               .order_by(Gig.updated_at.desc(), Gig.id.desc())).all()
 
 
-def review_queue():
+def review_queue() -> Select[tuple[Gig]]:
     """The SELECT of gigs waiting for review, oldest submission first (admin side: no tenant)."""
     return select(Gig).where(Gig.status == "review").order_by(Gig.submitted_at, Gig.id)
 
 
-def recently_reviewed_gigs(limit=10):
+def recently_reviewed_gigs(limit: int = 10) -> Sequence[Gig]:
+    """Gigs an admin approved or rejected lately, newest decision first."""
     return db.session.scalars(
         select(Gig).where(Gig.status.in_(("published", "rejected")))
         .order_by(Gig.updated_at.desc()).limit(limit)

@@ -1,32 +1,33 @@
-"""The inbound webhook pipeline: store once, then process idempotently by registered handler.
+"""The inbound webhook pipeline: store once, then handle idempotently by the handler table.
 
-Views call `record_inbound_event` (one INSERT, ignored on replay); the job calls
-`process_inbound_event`. Handlers register per (provider, event type) with `@handles` and
-must be idempotent: the pipeline may run one twice after a crash.
+Views call `record_inbound_event` (one INSERT, ignored on replay) and, after committing,
+`enqueue_inbound_event`; the job `app.tasks.inbound.process_inbound_event` calls
+`handle_inbound_event`, which runs the function `services/inbound_handlers.py` lists for the
+event's (provider, type). Handlers must be idempotent: the pipeline may run one twice after a
+crash. Types without a handler are logged and marked ignored.
 """
-from sqlalchemy import update
+import logging
+from datetime import timedelta
+
+from rq import Retry
+from rq.job import Job
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.clock import now
 from app.extensions import db
 from app.models import InboundEvent
+from app.queue import enqueue
+from app.services.inbound_handlers import HANDLERS
 
-HANDLERS = {}
+log = logging.getLogger(__name__)
+
 CLAIMABLE = ("received", "failed")
+RETRY = Retry(max=5, interval=[10, 60, 300, 1800, 7200])
+STALE_AFTER = timedelta(minutes=10)
 
 
-def handles(provider, *event_types):
-    """Register the decorated function as the handler of these event types."""
-
-    def register(func):
-        for event_type in event_types:
-            HANDLERS[(provider, event_type)] = func
-        return func
-
-    return register
-
-
-def record_inbound_event(provider, event_id, event_type, payload):
+def record_inbound_event(provider: str, event_id: str, event_type: str, payload: dict) -> int | None:
     """Insert the event unless (provider, event_id) is already stored; returns its id or None on replay."""
     insert = (postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert)
     statement = (
@@ -39,7 +40,13 @@ def record_inbound_event(provider, event_id, event_type, payload):
     return db.session.execute(statement).scalar()
 
 
-def claim_inbound_event(event_id):
+def enqueue_inbound_event(event_id: int) -> Job:
+    """Queue handling of a committed, stored event, retried by RQ on failure. Raises RedisError
+    when the queue is down: the event stays "received" and `release_stale_inbound_events` finds it."""
+    return enqueue("app.tasks.inbound.process_inbound_event", event_id, retry=RETRY)
+
+
+def claim_inbound_event(event_id: int) -> bool:
     """Atomically move a received/failed event to processing; False if someone else has it or it is done."""
     result = db.session.execute(
         update(InboundEvent)
@@ -49,11 +56,13 @@ def claim_inbound_event(event_id):
     return result.rowcount == 1
 
 
-def process_inbound_event(event_id):
+def handle_inbound_event(event_id: int) -> str | None:
     """Run the handler for one stored event exactly once; commits. Re-raises handler errors.
 
-    The claim is committed first, so a concurrent run sees `processing` and stops; the
-    handler's writes and the `processed` mark then commit together.
+    The claim is committed first, so a concurrent run sees `processing` and stops (None); the
+    handler's writes and the `processed` mark then commit together. An event whose type has no
+    handler is marked `ignored`. A failing handler leaves the event `failed` with its error.
+    Returns the event's new status.
     """
     if not claim_inbound_event(event_id):
         db.session.rollback()
@@ -61,9 +70,11 @@ def process_inbound_event(event_id):
     db.session.commit()
     event = db.session.get(InboundEvent, event_id)
     handler = HANDLERS.get((event.provider, event.type))
+    if handler is None:
+        log.info("no handler for %s event %s (%s); ignored", event.provider, event.type, event.event_id)
     try:
         if handler is not None:
-            handler(event)
+            handler(event.data_object)
         event.status = "processed" if handler is not None else "ignored"
         event.processed_at = now()
         event.last_error = None
@@ -78,8 +89,26 @@ def process_inbound_event(event_id):
     return event.status
 
 
-def reset_inbound_event(event):
+def reset_inbound_event(event: InboundEvent) -> None:
     """Make a stored event processable again (admin "reprocess"); flushed, not committed."""
     event.status = "received"
     event.last_error = None
     db.session.flush()
+
+
+def release_stale_inbound_events() -> list[int]:
+    """Events never queued (Redis was down) or stuck in processing after a crash, made
+    processable again; returns their ids for the caller to queue after committing. Flushed."""
+    cutoff = now() - STALE_AFTER
+    stale = db.session.scalars(
+        select(InboundEvent).where(
+            or_(
+                (InboundEvent.status == "received") & (InboundEvent.received_at < cutoff),
+                (InboundEvent.status == "processing") & (InboundEvent.claimed_at < cutoff),
+            )
+        )
+    ).all()
+    for event in stale:
+        event.status = "received"
+    db.session.flush()
+    return [event.id for event in stale]

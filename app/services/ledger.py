@@ -4,9 +4,10 @@ Every movement of money is one ledger transaction with ≥ 2 entries summing to 
 (positive = debit, negative = credit). A transaction's `reference` is unique and derived from
 the business object (e.g. `payment:12`), so posting the same movement twice is a no-op.
 """
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, ColumnExpressionArgument, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.clock import now
@@ -17,7 +18,7 @@ from app.models.ledger import ACCOUNTS
 CREDIT_NORMAL = {"platform_fee_revenue", "seller_escrow", "seller_pending", "seller_available"}
 
 
-def sum_cents(column):
+def sum_cents(column: ColumnExpressionArgument[int]) -> ColumnElement[int]:
     """SUM of a cents column as an integer on every database (PostgreSQL's SUM(bigint) is numeric)."""
     return cast(func.coalesce(func.sum(column), 0), BigInteger)
 
@@ -33,8 +34,9 @@ class Entry:
     company_id: int | None = None
 
 
-def post_ledger_transaction(reference, kind, entries, *, currency, description="", order_id=None,
-                            payment_id=None):
+def post_ledger_transaction(reference: str, kind: str, entries: Sequence[Entry], *, currency: str,
+                            description: str = "", order_id: int | None = None,
+                            payment_id: int | None = None) -> LedgerTransaction | None:
     """Write one balanced transaction unless `reference` was already posted.
 
     Returns the new LedgerTransaction, or None when the reference exists (a replay).
@@ -69,7 +71,7 @@ def post_ledger_transaction(reference, kind, entries, *, currency, description="
     return db.session.get(LedgerTransaction, transaction_id)
 
 
-def account_balance(account, company_id=None):
+def account_balance(account: str, company_id: int | None = None) -> int:
     """Balance of one account in cents, positive in the account's normal direction."""
     query = select(sum_cents(LedgerEntry.amount_cents)).where(
         LedgerEntry.account == account)
@@ -79,7 +81,7 @@ def account_balance(account, company_id=None):
     return -total if account in CREDIT_NORMAL else total
 
 
-def company_balances(company_id):
+def company_balances(company_id: int) -> dict[str, int]:
     """A seller's escrow, pending and available balances in cents."""
     rows = db.session.execute(
         select(LedgerEntry.account, sum_cents(LedgerEntry.amount_cents))
@@ -90,7 +92,7 @@ def company_balances(company_id):
     return {name: sums.get(f"seller_{name}", 0) for name in ("escrow", "pending", "available")}
 
 
-def unbalanced_transactions():
+def unbalanced_transactions() -> Sequence[str]:
     """References of transactions whose entries don't sum to zero (should always be empty)."""
     return db.session.scalars(
         select(LedgerTransaction.reference)

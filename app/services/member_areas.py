@@ -7,13 +7,16 @@ Bad input raises MemberAreaError naming the field, and nothing is written.
 """
 import mimetypes
 import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
 
 from app.errors import ServiceError
 from app.extensions import db
 from app.markdown import render_markdown
-from app.models import MemberFile, MemberPost
+from app.models import MemberFile, MemberPost, Product, User
 from app.services.audit import record_audit_event
 from app.services.storage import content_key, delete_file, path_for, save_file
 
@@ -32,7 +35,7 @@ class MemberAreaError(ServiceError):
         super().__init__(422, "invalid_member_content", "; ".join(errors.values()), errors=errors)
 
 
-def member_area(product):
+def member_area(product: Product) -> tuple[Sequence[MemberPost], Sequence[MemberFile]]:
     """The product's posts (newest first) and files (A–Z)."""
     posts = db.session.scalars(select(MemberPost).where(MemberPost.product_id == product.id)
                                .order_by(MemberPost.created_at.desc(), MemberPost.id.desc())
@@ -43,7 +46,7 @@ def member_area(product):
     return posts, files
 
 
-def add_member_post(product, author, form):
+def add_member_post(product: Product, author: User, form: Mapping[str, str]) -> MemberPost:
     """Publish a Markdown post to the product's members."""
     title = (form.get("title") or "").strip()
     body = (form.get("body") or "").strip()
@@ -66,12 +69,13 @@ def add_member_post(product, author, form):
     return post
 
 
-def get_member_post(product, post_id):
+def get_member_post(product: Product, post_id: int) -> MemberPost | None:
+    """The product's post `post_id`, or None (also for another product's post)."""
     return db.session.scalar(select(MemberPost).where(MemberPost.id == post_id,
                                                       MemberPost.product_id == product.id))
 
 
-def delete_member_post(product, actor, post):
+def delete_member_post(product: Product, actor: User, post: MemberPost) -> None:
     """Remove a post from the product's member area."""
     db.session.delete(post)
     db.session.flush()
@@ -79,12 +83,12 @@ def delete_member_post(product, actor, post):
                        post_id=post.id, product_id=product.id)
 
 
-def _clean_filename(raw):
+def _clean_filename(raw: str | None) -> str:
     name = _UNSAFE_NAME.sub("", (raw or "").replace("\\", "/").rsplit("/", 1)[-1]).strip(" .")
     return name[:MAX_TITLE]
 
 
-def add_member_file(product, uploader, upload):
+def add_member_file(product: Product, uploader: User, upload: FileStorage | None) -> MemberFile:
     """Store an uploaded file (werkzeug FileStorage) in the product's member area."""
     filename = _clean_filename(upload.filename if upload else "")
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
@@ -109,18 +113,19 @@ def add_member_file(product, uploader, upload):
     return member_file
 
 
-def get_member_file(product, file_id):
+def get_member_file(product: Product, file_id: int) -> MemberFile | None:
+    """The product's file `file_id`, or None (also for another product's file)."""
     return db.session.scalar(select(MemberFile).where(MemberFile.id == file_id,
                                                       MemberFile.product_id == product.id)
                              .execution_options(skip_tenant_scope=True))
 
 
-def member_file_path(member_file):
+def member_file_path(member_file: MemberFile) -> Path:
     """Where the file's bytes are on disk."""
     return path_for(member_file.storage_key)
 
 
-def delete_member_file(product, actor, member_file):
+def delete_member_file(product: Product, actor: User, member_file: MemberFile) -> None:
     """Remove a file; its bytes go too unless another entry stores the same content."""
     key = member_file.storage_key
     db.session.delete(member_file)

@@ -5,14 +5,16 @@ caller's transaction (so a rolled-back change sends nothing); `deliver_pending_e
 them from a job.
 """
 import logging
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import Notification, OrderMessage, OutgoingEmail
+from app.models import Notification, Order, OrderMessage, OutgoingEmail, User
 from app.services.notifications import notify_user
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,17 @@ class MessageError(ServiceError):
 
 # -- order conversation ---------------------------------------------------------------------------
 
-def post_order_message(order, actor, body, recipients):
+class Sender(Protocol):
+    """Who posts to an order's conversation (an `app.services.orders.Actor`)."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def user(self) -> User | None: ...
+
+
+def post_order_message(order: Order, actor: Sender, body: str | None, recipients: Iterable[User]) -> OrderMessage:
     """Add `body` to the order's conversation from `actor` and notify `recipients` in-app.
 
     Raises MessageError (nothing written) for an empty or over-long message.
@@ -51,7 +63,7 @@ def post_order_message(order, actor, body, recipients):
     return message
 
 
-def order_messages(order_id):
+def order_messages(order_id: int) -> Sequence[OrderMessage]:
     """The order's conversation, oldest first."""
     return db.session.scalars(select(OrderMessage).where(OrderMessage.order_id == order_id)
                               .order_by(OrderMessage.id)).all()
@@ -59,23 +71,24 @@ def order_messages(order_id):
 
 # -- notifications ----------------------------------------------------------------------------------
 
-def unread_count(user):
+def unread_count(user: User) -> int:
+    """How many of the user's notifications are unread."""
     return db.session.scalar(select(func.count()).select_from(Notification)
                              .where(Notification.user_id == user.id, Notification.read_at.is_(None)))
 
 
-def notifications_of(user):
+def notifications_of(user: User) -> Select[tuple[Notification]]:
     """The SELECT of `user`'s notifications, newest first (the list pages through it)."""
     return select(Notification).where(Notification.user_id == user.id).order_by(Notification.id.desc())
 
 
-def user_notification(user, notification_id):
+def user_notification(user: User, notification_id: int) -> Notification | None:
     """One of the user's own notifications, or None (also for other users' ids)."""
     return db.session.scalar(select(Notification).where(Notification.id == notification_id,
                                                         Notification.user_id == user.id))
 
 
-def mark_notifications_read(user, notification_id=None):
+def mark_notifications_read(user: User, notification_id: int | None = None) -> int:
     """Mark one of the user's notifications (or all of them) read; returns how many changed.
 
     Another user's notification id changes nothing and returns 0.
@@ -91,7 +104,7 @@ def mark_notifications_read(user, notification_id=None):
 
 # -- email outbox -------------------------------------------------------------------------------------
 
-def queue_email(user, subject, body):
+def queue_email(user: User, subject: str, body: str) -> OutgoingEmail:
     """Write an email to `user` into the outbox; it goes out only if the caller commits."""
     email = OutgoingEmail(user_id=user.id, to_email=user.email, subject=subject[:200], body=body)
     db.session.add(email)
@@ -99,13 +112,13 @@ def queue_email(user, subject, body):
     return email
 
 
-def send_email(email):
+def send_email(email: OutgoingEmail) -> None:
     """The transport: the log (development and tests); a mail relay plugs in here."""
     log.info("email to %s: %s\n%s", email.to_email, email.subject, email.body)
     current_app.logger.info("email #%s to %s: %s", email.id, email.to_email, email.subject)
 
 
-def deliver_pending_emails(limit=EMAIL_BATCH):
+def deliver_pending_emails(limit: int = EMAIL_BATCH) -> int:
     """Send pending emails (oldest first) and mark them sent; a failure is retried next run
     until EMAIL_MAX_ATTEMPTS, then marked failed. Returns how many were sent."""
     emails = db.session.scalars(select(OutgoingEmail).where(OutgoingEmail.status == "pending")

@@ -1,8 +1,10 @@
 """The order state machine: the one place an order's status changes.
 
-`TRANSITIONS` maps (from status, action, actor role) to the next status. `transition_order`
+`TRANSITIONS` maps (from status, action, actor role) to the next status; `ACTIONS` says what
+each action is (`OrderAction`: its button, its timeline verb, the outbound event it records,
+whether it needs a note, its guard, its input check and its effect). `transition_order`
 locks the order row (SELECT … FOR UPDATE on PostgreSQL; SQLite transactions are serial),
-checks the table and the action's guard, validates the input, applies the action's effects
+checks the table and the action's guard, validates the input, applies the action's effect
 (escrow release, refunds, deliveries …), then writes the timeline row (`order_events`),
 notifications and emails to the other side, and one outbound webhook event — all in the
 caller's transaction, which commits or rolls back as one. A refused action raises
@@ -12,29 +14,32 @@ Roles: the buyer; the seller (any member of the order's company); a platform adm
 "system" (sweeps and Stripe webhooks).
 """
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import PurePath
+from typing import Any, Literal
 
 from flask import current_app
 from sqlalchemy import func, select, update
+from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
 from app.models import (CompanyMember, Gig, Order, OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
-                        Payment, User)
+                        OutboxEvent, Payment, Refund, User)
 from app.models.company import MANAGER_ROLES
-from app.services import storage
+from app.money import format_money
 from app.payments import get_gateway
+from app.services import storage
 from app.services.escrow import (RefundError, pending_refund, prepare_refund, record_external_refund,
                                  record_refund_made, refund_order, refund_remaining, refundable_cents,
                                  release_escrow)
-from app.services.inbound import handles
 from app.services.messages import queue_email
 from app.services.notifications import notify_user
-from app.services.outbound import record_event
+from app.services.outbound.outbox import record_event
 
 ROLES = ("buyer", "seller", "admin", "system")
 OPEN = ("awaiting_requirements", "in_progress", "delivered", "revision_requested")
@@ -66,44 +71,20 @@ TRANSITIONS = {
     **{(status, "record_refund", "system"): "refunded"
        for status in OPEN + ("cancel_requested", "disputed", "completed")},
 }
-
-# action -> (button label, who reads it as "X did it", outbound event type, needs a note)
-ACTIONS = {
-    "submit_requirements": ("Submit requirements", "submitted the requirements", "order.requirements_submitted", False),
-    "deliver": ("Deliver work", "delivered the work", "order.delivered", True),
-    "request_revision": ("Request a revision", "asked for a revision", "order.revision_requested", True),
-    "accept": ("Accept delivery", "accepted the delivery", "order.completed", False),
-    "auto_complete": ("Complete", "completed the order automatically", "order.completed", False),
-    "request_cancel": ("Ask to cancel", "asked to cancel the order", None, True),
-    "accept_cancel": ("Agree to cancel", "agreed to cancel; the buyer is refunded", "order.cancelled", False),
-    "decline_cancel": ("Keep the order going", "declined the cancellation", None, False),
-    "withdraw_cancel": ("Withdraw cancellation request", "withdrew the cancellation request", None, False),
-    "cancel": ("Cancel and refund", "cancelled the order and refunded the buyer", "order.cancelled", True),
-    "open_dispute": ("Open a dispute", "opened a dispute", "order.disputed", True),
-    "resolve_refund": ("Refund in full", "resolved the dispute with a full refund", "order.refunded", True),
-    "resolve_partial": ("Refund part", "resolved the dispute with a partial refund", "order.completed", True),
-    "resolve_release": ("Release to seller", "resolved the dispute in the seller's favour", "order.completed", True),
-    "record_refund": ("Record refund", "recorded a refund made in Stripe", "order.refunded", False),
-}
-# Actions that refund the buyer through Stripe: prepare_order_refund, commit, then transition_order.
-REFUND_ACTIONS = ("accept_cancel", "cancel", "resolve_refund", "resolve_partial")
-# Actions a person takes with a plain button (+ note); the rest have forms of their own or are automatic.
-FORM_ACTIONS = ("submit_requirements", "deliver")
-AUTOMATIC_ACTIONS = ("auto_complete", "record_refund")
 LATE_STATUSES = ("in_progress", "revision_requested")
 
 
 class TransitionRefused(ServiceError):
     """An action this actor may not take (403) or not now (409); nothing was written."""
 
-    def __init__(self, status, message):
+    def __init__(self, status: int, message: str):
         super().__init__(status, "transition_refused", message)
 
 
 class OrderInputError(ServiceError):
     """Input the actor can fix: `errors` maps field names to messages; nothing was written (422)."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: dict[str, str]):
         super().__init__(422, "invalid_order_input", "; ".join(f"{k}: {v}" for k, v in errors.items()),
                          errors=errors)
 
@@ -111,14 +92,14 @@ class OrderInputError(ServiceError):
 @dataclass(frozen=True)
 class Actor:
     role: str
-    user: object = None
+    user: User | None = None
 
     @property
-    def user_id(self):
+    def user_id(self) -> int | None:
         return self.user.id if self.user is not None else None
 
     @property
-    def name(self):
+    def name(self) -> str:
         return "Tradepost" if self.user is None else self.user.display_name
 
 
@@ -130,16 +111,21 @@ class Params:
     """What an action was given: a note, form fields, uploaded files, an amount."""
 
     note: str = ""
-    form: dict = field(default_factory=dict)
-    files: list = field(default_factory=list)
+    form: Mapping[str, Any] = field(default_factory=dict)
+    files: list[Any] = field(default_factory=list)
     amount_cents: int | None = None
     stripe_dispute_id: str | None = None
-    made_refund: object = None  # a Stripe refund already made for this action's prepared refund
+    made_refund: Any = None  # a Stripe refund already made for this action's prepared refund
+
+
+Guard = Callable[[Order, str], str | None]
+Prepare = Callable[[Order, Actor, Params], Params]
+Effect = Callable[[Order, Actor, Params], dict[str, Any]]
 
 
 # -- who is asking ---------------------------------------------------------------------------------
 
-def actor_for(order, user):
+def actor_for(order: Order, user: User | None) -> Actor | None:
     """The user's role on this order (buyer, seller, admin), or None for everyone else."""
     if user is None or not getattr(user, "is_authenticated", False):
         return None
@@ -153,11 +139,12 @@ def actor_for(order, user):
     return None
 
 
-def role_can_ever(action, role):
+def role_can_ever(action: str, role: str) -> bool:
+    """Whether the table lets `role` take `action` from any status."""
     return any(a == action and r == role for (_s, a, r) in TRANSITIONS)
 
 
-def cancel_requester(order):
+def cancel_requester(order: Order) -> str | None:
     """The role ('buyer'/'seller') that asked to cancel, while the order is cancel_requested."""
     if order.status != "cancel_requested":
         return None
@@ -166,125 +153,35 @@ def cancel_requester(order):
         .order_by(OrderEvent.id.desc()).limit(1))
 
 
-def _guard(order, action, role):
-    """Why the table's transition is refused for this particular order, or None."""
-    if action == "request_revision" and order.revisions_allowed is not None \
-            and order.revisions_used >= order.revisions_allowed:
+# -- guards: why the table's transition is refused for this particular order, or None ------------
+
+def _revisions_left(order: Order, role: str) -> str | None:
+    if order.revisions_allowed is not None and order.revisions_used >= order.revisions_allowed:
         return "All the revisions included in this package have been used."
-    if action in ("accept_cancel", "decline_cancel") and cancel_requester(order) == role:
+    return None
+
+
+def _other_party_answers(order: Order, role: str) -> str | None:
+    if cancel_requester(order) == role:
         return "The other party has to answer your cancellation request."
-    if action == "withdraw_cancel" and cancel_requester(order) != role:
+    return None
+
+
+def _requester_withdraws(order: Order, role: str) -> str | None:
+    if cancel_requester(order) != role:
         return "Only the party who asked to cancel can withdraw the request."
-    if action == "auto_complete" and (order.delivered_at is None
-                                      or order.delivered_at > now() - AUTO_COMPLETE_AFTER):
+    return None
+
+
+def _review_time_over(order: Order, role: str) -> str | None:
+    if order.delivered_at is None or order.delivered_at > now() - AUTO_COMPLETE_AFTER:
         return "The buyer still has time to review the delivery."
     return None
 
 
-def refusal(order, action, role):
-    """None if `role` may take `action` on the order now, else a TransitionRefused to raise."""
-    if action not in ACTIONS or not role_can_ever(action, role):
-        return TransitionRefused(403, "You can't do that on this order.")
-    if (order.status, action, role) not in TRANSITIONS:
-        return TransitionRefused(409, f"That can't be done while the order is "
-                                      f"{order.status.replace('_', ' ')}.")
-    reason = _guard(order, action, role)
-    return TransitionRefused(409, reason) if reason else None
-
-
-def allowed_actions(order, actor):
-    """The actions `actor` may take right now, in display order (exactly what the server accepts)."""
-    if actor is None:
-        return []
-    return [action for action in ACTIONS if refusal(order, action, actor.role) is None]
-
-
-# -- the transition ----------------------------------------------------------------------------------
-
-def lock_order(order_id):
-    """The order row, locked for the rest of the transaction and re-read from the database."""
-    return db.session.execute(
-        select(Order).where(Order.id == order_id).with_for_update()
-        .execution_options(populate_existing=True, skip_tenant_scope=True)
-    ).scalar_one()
-
-
-def transition_order(order, action, actor, params=None):
-    """Apply `action` by `actor` to the order; returns the locked, updated order.
-
-    Guarantees: the status changes only along TRANSITIONS; a refusal (TransitionRefused) or
-    bad input (OrderInputError) writes nothing; money moves (escrow release, Stripe refunds)
-    happen in the same transaction as the status change, the timeline event, notifications,
-    emails and the outbound webhook event. Actions that refund the buyer (REFUND_ACTIONS) need
-    their refund prepared and committed first (`prepare_order_refund`): the Stripe call made
-    here uses its stored key, and when Stripe can't be reached PaymentsUnavailable leaves
-    everything but that pending refund unwritten. Flushes, never commits.
-    """
-    params = params or Params()
-    order = lock_order(order.id)
-    refused = refusal(order, action, actor.role)
-    if refused:
-        raise refused
-    prepared = PREPARE.get(action, _prepare_note_optional)(order, actor, params)
-    from_status = order.status
-    target = TRANSITIONS[(from_status, action, actor.role)]
-    to_status = order.previous_status if target == PREVIOUS else target
-    try:
-        data = EFFECTS.get(action, _no_effect)(order, actor, prepared) or {}
-    except RefundError as exc:
-        raise TransitionRefused(409, exc.message) from exc
-    order.status = to_status
-    if target == PREVIOUS:
-        order.previous_status = None
-    event = OrderEvent(company_id=order.company_id, order_id=order.id, action=action,
-                       from_status=from_status, to_status=to_status, actor_role=actor.role,
-                       actor_user_id=actor.user_id, note=prepared.note, data=data)
-    db.session.add(event)
-    db.session.flush()
-    _announce(order, action, actor, prepared.note)
-    outbound_type = ACTIONS[action][2]
-    if outbound_type:
-        emit_order_event(order, outbound_type, {"status": order.status, **data})
-    db.session.flush()
-    return order
-
-
-def prepare_order_refund(order, action, actor, params=None):
-    """Step one of an action that refunds the buyer: check `actor` may take it now, then write
-    (or find again) the pending refund it will make, with its random Stripe idempotency key.
-
-    The caller commits before `transition_order` asks Stripe, so a retry after a failure — or a
-    second click while the first is under way — finishes this same refund and never makes a
-    second one. Returns the Refund, or None when the action refunds nothing (no payment, or
-    nothing left). Refusals and bad input raise as `transition_order` does, writing nothing.
-    Flushes, never commits.
-    """
-    params = params or Params()
-    if action not in REFUND_ACTIONS:
-        raise ValueError(f"{action} refunds nothing")
-    order = lock_order(order.id)
-    refused = refusal(order, action, actor.role)
-    if refused:
-        raise refused
-    prepared = PREPARE.get(action, _prepare_note_optional)(order, actor, params)
-    amount = prepared.amount_cents if action == "resolve_partial" else refundable_on(order)
-    if not amount:
-        return None
-    try:
-        return prepare_refund(order, amount, reason=_refund_reason(action, prepared.note), action=action,
-                              note=prepared.note, actor=actor.user)
-    except RefundError as exc:
-        raise TransitionRefused(409, exc.message) from exc
-
-
-def emit_order_event(order, event_type, data):
-    """Record the outbound webhook event for the seller, in the caller's transaction."""
-    return record_event(order.company_id, event_type, {"order_id": order.id, **data})
-
-
 # -- input ---------------------------------------------------------------------------------------------
 
-def _clean_note(text, required, field_name="note", label="a note"):
+def _clean_note(text: str | None, required: bool, field_name: str = "note", label: str = "a note") -> str:
     text = (text or "").strip()
     if required and not text:
         raise OrderInputError({field_name: f"Add {label}."})
@@ -293,17 +190,17 @@ def _clean_note(text, required, field_name="note", label="a note"):
     return text
 
 
-def _prepare_note_optional(order, actor, params):
+def _prepare_note_optional(order: Order, actor: Actor, params: Params) -> Params:
     params.note = _clean_note(params.note, required=False)
     return params
 
 
-def _prepare_note_required(order, actor, params):
+def _prepare_note_required(order: Order, actor: Actor, params: Params) -> Params:
     params.note = _clean_note(params.note, required=True, label="a reason")
     return params
 
 
-def _read_uploads(files, field_name="files"):
+def _read_uploads(files: Sequence[FileStorage | None] | None, field_name: str = "files") -> list[tuple[str, bytes]]:
     """[(filename, bytes)] of the non-empty uploads; OrderInputError past the count or size limits."""
     blobs = []
     for upload in files or []:
@@ -319,7 +216,7 @@ def _read_uploads(files, field_name="files"):
     return blobs
 
 
-def validate_answers(gig, form):
+def validate_answers(gig: Gig, form: Mapping[str, Any]) -> list[tuple[Any, str, str]]:
     """[(question or None, prompt, answer)] for the gig's questions; OrderInputError naming each bad field."""
     errors, answers = {}, []
     for question in gig.questions:
@@ -343,7 +240,7 @@ def validate_answers(gig, form):
     return answers
 
 
-def _prepare_requirements(order, actor, params):
+def _prepare_requirements(order: Order, actor: Actor, params: Params) -> Params:
     gig = db.session.get(Gig, order.gig_id)
     params.form = {"answers": validate_answers(gig, params.form)}
     params.files = _read_uploads(params.files)
@@ -351,37 +248,25 @@ def _prepare_requirements(order, actor, params):
     return params
 
 
-def _prepare_delivery(order, actor, params):
+def _prepare_delivery(order: Order, actor: Actor, params: Params) -> Params:
     params.note = _clean_note(params.note, required=True, field_name="note", label="a message for the buyer")
     params.files = _read_uploads(params.files)
     return params
 
 
-def _prepare_partial(order, actor, params):
+def _prepare_partial(order: Order, actor: Actor, params: Params) -> Params:
     params.note = _clean_note(params.note, required=True, label="a reason")
-    payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
-    refundable = refundable_cents(payment) if payment else 0
+    refundable = refundable_on(order)
     amount = params.amount_cents
     if not isinstance(amount, int) or not 0 < amount < refundable:
-        raise OrderInputError({"amount": f"Refund between 0.01 and {(refundable - 1) / 100:,.2f} "
+        raise OrderInputError({"amount": f"Refund between {format_money(1, order.currency)} and "
+                                          f"{format_money(refundable - 1, order.currency)} "
                                           "(use a full refund for everything)."})
     return params
 
 
-PREPARE = {
-    "submit_requirements": _prepare_requirements,
-    "deliver": _prepare_delivery,
-    "request_revision": _prepare_note_required,
-    "request_cancel": _prepare_note_required,
-    "cancel": _prepare_note_required,
-    "open_dispute": _prepare_note_required,
-    "resolve_refund": _prepare_note_optional,
-    "resolve_partial": _prepare_partial,
-    "resolve_release": _prepare_note_optional,
-}
-
-
-def _store_files(order, purpose, blobs, actor, delivery=None):
+def _store_files(order: Order, purpose: str, blobs: list[tuple[str, bytes]], actor: Actor,
+                 delivery: OrderDelivery | None = None) -> None:
     for filename, data in blobs:
         suffix = PurePath(filename).suffix.lower().lstrip(".")
         extension = suffix if re.fullmatch(r"[a-z0-9]{2,5}", suffix) else "bin"
@@ -392,13 +277,13 @@ def _store_files(order, purpose, blobs, actor, delivery=None):
                                  storage_key=key, size_bytes=len(data), uploaded_by_user_id=actor.user_id))
 
 
-# -- effects -------------------------------------------------------------------------------------------
+# -- effects: what an action does besides the status change; returns the event's data -----------------
 
-def _no_effect(order, actor, params):
+def _no_effect(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     return {}
 
 
-def _submit_requirements(order, actor, params):
+def _submit_requirements(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     for position, (question, prompt, answer) in enumerate(params.form["answers"]):
         db.session.add(OrderAnswer(company_id=order.company_id, order_id=order.id, position=position,
                                    question_id=question.id if question else None, prompt=prompt, answer=answer))
@@ -408,7 +293,7 @@ def _submit_requirements(order, actor, params):
     return {"due_at": order.due_at.isoformat()}
 
 
-def _deliver(order, actor, params):
+def _deliver(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     number = db.session.scalar(select(func.count()).select_from(OrderDelivery)
                                .where(OrderDelivery.order_id == order.id)) + 1
     delivery = OrderDelivery(company_id=order.company_id, order_id=order.id, number=number,
@@ -420,12 +305,12 @@ def _deliver(order, actor, params):
     return {"delivery_id": delivery.id, "auto_complete_at": (order.delivered_at + AUTO_COMPLETE_AFTER).isoformat()}
 
 
-def _request_revision(order, actor, params):
+def _request_revision(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     order.revisions_used += 1
     return {"revision": order.revisions_used}
 
 
-def _complete(order, actor, params):
+def _complete(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     release_escrow(order)
     if order.completed_at is None:
         order.completed_at = now()
@@ -436,25 +321,25 @@ def _complete(order, actor, params):
             "clears_at": clears_at.isoformat()}
 
 
-def _request_cancel(order, actor, params):
+def _request_cancel(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     order.previous_status = order.status
     return {"requested_by": actor.role}
 
 
-def _refund_reason(action, note):
+def _refund_reason(action: str, note: str) -> str:
     """What the refund row and the ledger say the buyer was refunded for."""
     if action in ("accept_cancel", "cancel"):
         return f"Cancelled: {note or 'Cancelled by agreement'}"[:300]
     return f"Dispute resolved: {note or 'full refund'}"[:300]
 
 
-def _refund_everything(order, actor, action, params):
+def _refund_everything(order: Order, actor: Actor, action: str, params: Params) -> int:
     refund = refund_remaining(order, reason=_refund_reason(action, params.note), actor=actor.user,
                               made=params.made_refund)
     return refund.amount_cents if refund else 0
 
 
-def _cancel(order, actor, params, action="cancel"):
+def _cancel(order: Order, actor: Actor, params: Params, action: str = "cancel") -> dict[str, Any]:
     reason = params.note or "Cancelled by agreement"
     refunded = _refund_everything(order, actor, action, params)
     order.cancelled_at = now()
@@ -462,18 +347,18 @@ def _cancel(order, actor, params, action="cancel"):
     return {"reason": reason[:300], "amount_refunded_cents": refunded, "currency": order.currency}
 
 
-def _accept_cancel(order, actor, params):
+def _accept_cancel(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     return _cancel(order, actor, params, action="accept_cancel")
 
 
-def _open_dispute(order, actor, params):
+def _open_dispute(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     db.session.add(OrderDispute(company_id=order.company_id, order_id=order.id, opened_by_role=actor.role,
                                 opened_by_user_id=actor.user_id, reason=params.note,
                                 stripe_dispute_id=params.stripe_dispute_id))
     return {"reason": params.note[:300]}
 
 
-def _close_dispute(order, actor, resolution, refunded_cents):
+def _close_dispute(order: Order, actor: Actor, resolution: str, refunded_cents: int | None) -> None:
     dispute = db.session.scalar(select(OrderDispute).where(OrderDispute.order_id == order.id,
                                                            OrderDispute.status == "open"))
     if dispute is not None:
@@ -481,61 +366,230 @@ def _close_dispute(order, actor, resolution, refunded_cents):
         dispute.resolved_by_user_id, dispute.resolved_at = actor.user_id, now()
 
 
-def _resolve_refund(order, actor, params):
+def _resolve_refund(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     refunded = _refund_everything(order, actor, "resolve_refund", params)
     _close_dispute(order, actor, "refund", refunded)
     return {"amount_cents": refunded, "currency": order.currency}
 
 
-def _resolve_partial(order, actor, params):
+def _resolve_partial(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     refund_order(order, params.amount_cents, reason=_refund_reason("resolve_partial", params.note),
                  actor=actor.user, made=params.made_refund)
     _close_dispute(order, actor, "partial_refund", params.amount_cents)
     return {"amount_refunded_cents": params.amount_cents, **_complete(order, actor, params)}
 
 
-def _resolve_release(order, actor, params):
+def _resolve_release(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     _close_dispute(order, actor, "release", 0)
     return _complete(order, actor, params)
 
 
-def _record_refund(order, actor, params):
+def _record_refund(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     record_external_refund(order, params.amount_cents)
     _close_dispute(order, actor, "refund", params.amount_cents)
     return {"amount_cents": params.amount_cents, "currency": order.currency}
 
 
-EFFECTS = {
-    "submit_requirements": _submit_requirements,
-    "deliver": _deliver,
-    "request_revision": _request_revision,
-    "accept": _complete,
-    "auto_complete": _complete,
-    "request_cancel": _request_cancel,
-    "accept_cancel": _accept_cancel,
-    "cancel": _cancel,
-    "open_dispute": _open_dispute,
-    "resolve_refund": _resolve_refund,
-    "resolve_partial": _resolve_partial,
-    "resolve_release": _resolve_release,
-    "record_refund": _record_refund,
+# -- the actions -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class OrderAction:
+    """One thing that can be done to an order; TRANSITIONS says by whom and from which status.
+
+    `verb` completes "<who> …" on the timeline, in notifications and emails. `kind` says how
+    people take it: a plain button (with a note when `needs_note`), a form of its own, or
+    never (automatic: sweeps and Stripe webhooks). `refunds`: it refunds the buyer through
+    Stripe, so `prepare_order_refund` runs and commits first.
+    """
+
+    label: str
+    verb: str
+    event_type: str | None
+    needs_note: bool
+    guard: Guard | None = None
+    prepare: Prepare = _prepare_note_optional
+    effect: Effect = _no_effect
+    kind: Literal["button", "form", "automatic"] = "button"
+    refunds: bool = False
+
+
+# In display order: the order workspace lists the actions a person may take in this order.
+ACTIONS: dict[str, OrderAction] = {
+    "submit_requirements": OrderAction(
+        label="Submit requirements", verb="submitted the requirements",
+        event_type="order.requirements_submitted", needs_note=False,
+        prepare=_prepare_requirements, effect=_submit_requirements, kind="form"),
+    "deliver": OrderAction(
+        label="Deliver work", verb="delivered the work",
+        event_type="order.delivered", needs_note=True,
+        prepare=_prepare_delivery, effect=_deliver, kind="form"),
+    "request_revision": OrderAction(
+        label="Request a revision", verb="asked for a revision",
+        event_type="order.revision_requested", needs_note=True,
+        guard=_revisions_left, prepare=_prepare_note_required, effect=_request_revision),
+    "accept": OrderAction(
+        label="Accept delivery", verb="accepted the delivery",
+        event_type="order.completed", needs_note=False, effect=_complete),
+    "auto_complete": OrderAction(
+        label="Complete", verb="completed the order automatically",
+        event_type="order.completed", needs_note=False,
+        guard=_review_time_over, effect=_complete, kind="automatic"),
+    "request_cancel": OrderAction(
+        label="Ask to cancel", verb="asked to cancel the order",
+        event_type=None, needs_note=True, prepare=_prepare_note_required, effect=_request_cancel),
+    "accept_cancel": OrderAction(
+        label="Agree to cancel", verb="agreed to cancel; the buyer is refunded",
+        event_type="order.cancelled", needs_note=False,
+        guard=_other_party_answers, effect=_accept_cancel, refunds=True),
+    "decline_cancel": OrderAction(
+        label="Keep the order going", verb="declined the cancellation",
+        event_type=None, needs_note=False, guard=_other_party_answers),
+    "withdraw_cancel": OrderAction(
+        label="Withdraw cancellation request", verb="withdrew the cancellation request",
+        event_type=None, needs_note=False, guard=_requester_withdraws),
+    "cancel": OrderAction(
+        label="Cancel and refund", verb="cancelled the order and refunded the buyer",
+        event_type="order.cancelled", needs_note=True,
+        prepare=_prepare_note_required, effect=_cancel, refunds=True),
+    "open_dispute": OrderAction(
+        label="Open a dispute", verb="opened a dispute",
+        event_type="order.disputed", needs_note=True, prepare=_prepare_note_required, effect=_open_dispute),
+    "resolve_refund": OrderAction(
+        label="Refund in full", verb="resolved the dispute with a full refund",
+        event_type="order.refunded", needs_note=True, effect=_resolve_refund, refunds=True),
+    "resolve_partial": OrderAction(
+        label="Refund part", verb="resolved the dispute with a partial refund",
+        event_type="order.completed", needs_note=True,
+        prepare=_prepare_partial, effect=_resolve_partial, refunds=True),
+    "resolve_release": OrderAction(
+        label="Release to seller", verb="resolved the dispute in the seller's favour",
+        event_type="order.completed", needs_note=True, effect=_resolve_release),
+    "record_refund": OrderAction(
+        label="Record refund", verb="recorded a refund made in Stripe",
+        event_type="order.refunded", needs_note=False, effect=_record_refund, kind="automatic"),
 }
+REFUND_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.refunds)
+FORM_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.kind == "form")
+AUTOMATIC_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.kind == "automatic")
+
+
+def refusal(order: Order, action: str, role: str) -> TransitionRefused | None:
+    """None if `role` may take `action` on the order now, else a TransitionRefused to raise."""
+    if action not in ACTIONS or not role_can_ever(action, role):
+        return TransitionRefused(403, "You can't do that on this order.")
+    if (order.status, action, role) not in TRANSITIONS:
+        return TransitionRefused(409, f"That can't be done while the order is "
+                                      f"{order.status.replace('_', ' ')}.")
+    guard = ACTIONS[action].guard
+    reason = guard(order, role) if guard is not None else None
+    return TransitionRefused(409, reason) if reason else None
+
+
+def allowed_actions(order: Order, actor: Actor | None) -> list[str]:
+    """The actions `actor` may take right now, in display order (exactly what the server accepts)."""
+    if actor is None:
+        return []
+    return [action for action in ACTIONS if refusal(order, action, actor.role) is None]
+
+
+# -- the transition ----------------------------------------------------------------------------------
+
+def lock_order(order_id: int) -> Order:
+    """The order row, locked for the rest of the transaction and re-read from the database."""
+    return db.session.execute(
+        select(Order).where(Order.id == order_id).with_for_update()
+        .execution_options(populate_existing=True, skip_tenant_scope=True)
+    ).scalar_one()
+
+
+def transition_order(order: Order, action: str, actor: Actor, params: Params | None = None) -> Order:
+    """Apply `action` by `actor` to the order; returns the locked, updated order.
+
+    Guarantees: the status changes only along TRANSITIONS; a refusal (TransitionRefused) or
+    bad input (OrderInputError) writes nothing; money moves (escrow release, Stripe refunds)
+    happen in the same transaction as the status change, the timeline event, notifications,
+    emails and the outbound webhook event. Actions that refund the buyer (REFUND_ACTIONS) need
+    their refund prepared and committed first (`prepare_order_refund`): the Stripe call made
+    here uses its stored key, and when Stripe can't be reached PaymentsUnavailable leaves
+    everything but that pending refund unwritten. Flushes, never commits.
+    """
+    params = params or Params()
+    order = lock_order(order.id)
+    refused = refusal(order, action, actor.role)
+    if refused:
+        raise refused
+    spec = ACTIONS[action]
+    prepared = spec.prepare(order, actor, params)
+    from_status = order.status
+    target = TRANSITIONS[(from_status, action, actor.role)]
+    to_status = order.previous_status if target == PREVIOUS else target
+    try:
+        data = spec.effect(order, actor, prepared) or {}
+    except RefundError as exc:
+        raise TransitionRefused(409, exc.message) from exc
+    order.status = to_status
+    if target == PREVIOUS:
+        order.previous_status = None
+    event = OrderEvent(company_id=order.company_id, order_id=order.id, action=action,
+                       from_status=from_status, to_status=to_status, actor_role=actor.role,
+                       actor_user_id=actor.user_id, note=prepared.note, data=data)
+    db.session.add(event)
+    db.session.flush()
+    _announce(order, action, actor, prepared.note)
+    if spec.event_type:
+        emit_order_event(order, spec.event_type, {"status": order.status, **data})
+    db.session.flush()
+    return order
+
+
+def prepare_order_refund(order: Order, action: str, actor: Actor, params: Params | None = None) -> Refund | None:
+    """Step one of an action that refunds the buyer: check `actor` may take it now, then write
+    (or find again) the pending refund it will make, with its random Stripe idempotency key.
+
+    The caller commits before `transition_order` asks Stripe, so a retry after a failure — or a
+    second click while the first is under way — finishes this same refund and never makes a
+    second one. Returns the Refund, or None when the action refunds nothing (no payment, or
+    nothing left). Refusals and bad input raise as `transition_order` does, writing nothing.
+    Flushes, never commits.
+    """
+    params = params or Params()
+    if action not in REFUND_ACTIONS:
+        raise ValueError(f"{action} refunds nothing")
+    order = lock_order(order.id)
+    refused = refusal(order, action, actor.role)
+    if refused:
+        raise refused
+    prepared = ACTIONS[action].prepare(order, actor, params)
+    amount = prepared.amount_cents if action == "resolve_partial" else refundable_on(order)
+    if not amount:
+        return None
+    try:
+        return prepare_refund(order, amount, reason=_refund_reason(action, prepared.note), action=action,
+                              note=prepared.note, actor=actor.user)
+    except RefundError as exc:
+        raise TransitionRefused(409, exc.message) from exc
+
+
+def emit_order_event(order: Order, event_type: str, data: dict[str, Any]) -> OutboxEvent:
+    """Record the outbound webhook event for the seller, in the caller's transaction."""
+    return record_event(order.company_id, event_type, {"order_id": order.id, **data})
 
 
 # -- telling people ------------------------------------------------------------------------------------
 
-def seller_recipients(order):
+def seller_recipients(order: Order) -> list[User]:
     """The seller company's owners and admins (who hear about their orders)."""
-    return db.session.scalars(select(User).join(CompanyMember, CompanyMember.user_id == User.id).where(
+    return list(db.session.scalars(select(User).join(CompanyMember, CompanyMember.user_id == User.id).where(
         CompanyMember.company_id == order.company_id, CompanyMember.role.in_(MANAGER_ROLES))
-        .order_by(User.id)).all()
+        .order_by(User.id)).all())
 
 
-def participants(order):
+def participants(order: Order) -> list[User]:
+    """The buyer and the seller company's owners and admins."""
     return [order.buyer, *seller_recipients(order)]
 
 
-def other_side(order, actor):
+def other_side(order: Order, actor: Actor) -> list[User]:
     """Who hears about what `actor` did: the other party, or both parties for admins and the system."""
     if actor.role == "buyer":
         return seller_recipients(order)
@@ -544,8 +598,8 @@ def other_side(order, actor):
     return participants(order)
 
 
-def _announce(order, action, actor, note):
-    title = f"Order #{order.id}: {actor.name} {ACTIONS[action][1]}"
+def _announce(order: Order, action: str, actor: Actor, note: str) -> None:
+    title = f"Order #{order.id}: {actor.name} {ACTIONS[action].verb}"
     link = f"/orders/{order.id}"
     base = current_app.config["APP_BASE_URL"].rstrip("/")
     for user in other_side(order, actor):
@@ -557,14 +611,14 @@ def _announce(order, action, actor, note):
 
 # -- sweeps ----------------------------------------------------------------------------------------------
 
-def orders_due_for_auto_completion():
+def orders_due_for_auto_completion() -> Sequence[int]:
     """Ids of orders delivered more than AUTO_COMPLETE_AFTER ago and still waiting for the buyer."""
     return db.session.scalars(select(Order.id).where(
         Order.status == "delivered", Order.delivered_at <= now() - AUTO_COMPLETE_AFTER)
         .order_by(Order.id).execution_options(skip_tenant_scope=True)).all()
 
 
-def auto_complete_order(order_id):
+def auto_complete_order(order_id: int) -> bool:
     """Complete one delivered order as the system, if it is (still) due; returns True if it was."""
     order = db.session.get(Order, order_id)
     if order is None or refusal(lock_order(order_id), "auto_complete", "system"):
@@ -573,14 +627,14 @@ def auto_complete_order(order_id):
     return True
 
 
-def orders_past_due():
+def orders_past_due() -> Sequence[int]:
     """Ids of orders the seller still owes work on past `due_at` that aren't flagged late yet."""
     return db.session.scalars(select(Order.id).where(
         Order.status.in_(LATE_STATUSES), Order.due_at < now(), Order.is_late.is_(False))
         .order_by(Order.id).execution_options(skip_tenant_scope=True)).all()
 
 
-def mark_order_late(order_id):
+def mark_order_late(order_id: int) -> bool:
     """Flag one order late (once): a timeline event and a notification to both parties."""
     order = lock_order(order_id)
     if order.is_late or order.status not in LATE_STATUSES or order.due_at >= now():
@@ -596,45 +650,52 @@ def mark_order_late(order_id):
     return True
 
 
-# -- messages and reads --------------------------------------------------------------------------------------
+# -- reads --------------------------------------------------------------------------------------
 
-def order_timeline(order_id):
+def order_timeline(order_id: int) -> Sequence[OrderEvent]:
+    """The order's timeline, oldest first."""
     return db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
                               .order_by(OrderEvent.id)).all()
 
 
-def order_answers(order_id):
+def order_answers(order_id: int) -> Sequence[OrderAnswer]:
+    """The buyer's answers to the gig's questions, in the questions' order."""
     return db.session.scalars(select(OrderAnswer).where(OrderAnswer.order_id == order_id)
                               .order_by(OrderAnswer.position)).all()
 
 
-def order_files(order_id, purpose):
+def order_files(order_id: int, purpose: str) -> Sequence[OrderFile]:
+    """The order's files for `purpose` ("requirements" or "delivery"), oldest first."""
     return db.session.scalars(select(OrderFile).where(OrderFile.order_id == order_id,
                                                       OrderFile.purpose == purpose).order_by(OrderFile.id)).all()
 
 
-def order_deliveries(order_id):
+def order_deliveries(order_id: int) -> Sequence[OrderDelivery]:
+    """The seller's deliveries, first first."""
     return db.session.scalars(select(OrderDelivery).where(OrderDelivery.order_id == order_id)
                               .order_by(OrderDelivery.number)).all()
 
 
-def open_dispute_of(order_id):
+def open_dispute_of(order_id: int) -> OrderDispute | None:
+    """The order's latest dispute (open or resolved), or None."""
     return db.session.scalar(select(OrderDispute).where(OrderDispute.order_id == order_id)
                              .order_by(OrderDispute.id.desc()).limit(1))
 
 
-def order_file(order_id, file_id):
+def order_file(order_id: int, file_id: int) -> OrderFile | None:
+    """The file `file_id` if it belongs to the order, else None."""
     return db.session.scalar(select(OrderFile).where(OrderFile.id == file_id, OrderFile.order_id == order_id))
 
 
-def refundable_on(order):
+def refundable_on(order: Order) -> int:
+    """Cents of the order's payment not yet refunded (0 without a payment)."""
     payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
     return refundable_cents(payment) if payment else 0
 
 
 # -- Stripe ----------------------------------------------------------------------------------------------------
 
-def _order_for_charge(charge_id):
+def _order_for_charge(charge_id: str | None) -> Order | None:
     if not charge_id:
         return None
     payment = db.session.scalar(select(Payment).where(Payment.stripe_charge_id == charge_id,
@@ -643,7 +704,7 @@ def _order_for_charge(charge_id):
     return lock_order(payment.order_id) if payment else None
 
 
-def record_stripe_dispute(dispute):
+def record_stripe_dispute(dispute: Mapping[str, Any]) -> Order | None:
     """charge.dispute.created: the order paid by that charge becomes disputed (once per Stripe dispute).
 
     An order that is already disputed keeps its dispute and gains the Stripe id; closed orders
@@ -667,7 +728,7 @@ def record_stripe_dispute(dispute):
                             Params(note=reason, stripe_dispute_id=dispute["id"]))
 
 
-def finish_refund_stripe_made(order, payment):
+def finish_refund_stripe_made(order: Order, payment: Payment) -> Refund | None:
     """A refund we prepared but never saw Stripe's answer to (Stripe was unreachable, or the
     answer was lost): if Stripe did make it — a refund on the payment carrying its key in
     `metadata.refund_key` — finish the action it belonged to as the person who asked for it, or,
@@ -696,7 +757,7 @@ def finish_refund_stripe_made(order, payment):
     return refund
 
 
-def record_stripe_refund(charge):
+def record_stripe_refund(charge: Mapping[str, Any]) -> Order | None:
     """charge.refunded: a charge refunded in full outside Tradepost moves its order to refunded.
 
     Refunds Tradepost made itself are already on the payment (`refunded_cents`, written in the
@@ -718,12 +779,3 @@ def record_stripe_refund(charge):
         return order
     return transition_order(order, "record_refund", SYSTEM, Params(amount_cents=charge["amount_refunded"]))
 
-
-@handles("stripe", "charge.dispute.created")
-def handle_charge_dispute_created(event):
-    record_stripe_dispute(event.data_object)
-
-
-@handles("stripe", "charge.refunded")
-def handle_charge_refunded(event):
-    record_stripe_refund(event.data_object)

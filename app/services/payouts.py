@@ -4,7 +4,8 @@ Two steps with a commit between: `request_payout` writes the pending payout and 
 idempotency key; `complete_payout` makes the transfer with that key and records it.
 """
 import re
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import date, timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -12,11 +13,12 @@ from sqlalchemy import select
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import Company, LedgerEntry, LedgerTransaction, Payout
+from app.models import Company, LedgerEntry, LedgerTransaction, Payout, User
+from app.money import format_money, marketplace_currency
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
-from app.services.outbound import record_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
+from app.services.outbound.outbox import record_event
 
 
 class PayoutError(ServiceError):
@@ -29,7 +31,7 @@ class PayoutError(ServiceError):
 REQUEST_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
-def request_payout(company, amount_cents, actor, request_token):
+def request_payout(company: Company, amount_cents: int | None, actor: User, request_token: str | None) -> Payout:
     """Step one of a withdrawal: the pending Payout for this form submission, with its random
     Stripe idempotency key. The caller commits it, then calls `complete_payout`.
 
@@ -56,16 +58,16 @@ def request_payout(company, amount_cents, actor, request_token):
     if pending is not None:
         if pending.amount_cents == amount_cents:
             return pending
-        raise PayoutError(f"A withdrawal of {pending.amount_cents / 100:,.2f} is still waiting for Stripe. "
+        raise PayoutError(f"A withdrawal of {format_money(pending.amount_cents, pending.currency)} is still waiting for Stripe. "
                           "Withdraw that amount again to finish it first.")
     minimum = company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"])
     available = company_balances(company.id)["available"]
     if not company.payouts_enabled or not company.stripe_account_id:
         raise PayoutError("Finish identity verification with Stripe to receive payouts.")
     if amount_cents < minimum:
-        raise PayoutError(f"The smallest withdrawal is {minimum / 100:,.2f}.")
+        raise PayoutError(f"The smallest withdrawal is {format_money(minimum, marketplace_currency())}.")
     if amount_cents > available:
-        raise PayoutError(f"You can withdraw at most {available / 100:,.2f} right now.")
+        raise PayoutError(f"You can withdraw at most {format_money(available, marketplace_currency())} right now.")
     payout = Payout(company_id=company.id, amount_cents=amount_cents, currency=current_app.config["CURRENCY"],
                     status="pending", request_token=request_token, requested_by_user_id=actor.id)
     db.session.add(payout)
@@ -73,7 +75,7 @@ def request_payout(company, amount_cents, actor, request_token):
     return payout
 
 
-def complete_payout(payout, actor):
+def complete_payout(payout: Payout, actor: User) -> Payout:
     """Step two: transfer the pending payout to the company's Stripe account with the payout's
     stored key, then record it — the ledger transaction, audit row and outbound event — once.
 
@@ -105,11 +107,11 @@ def complete_payout(payout, actor):
     return payout
 
 
-def _lock_company(company):
+def _lock_company(company: Company) -> None:
     db.session.execute(select(Company.id).where(Company.id == company.id).with_for_update())
 
 
-def weekly_earnings(company_id, weeks=12):
+def weekly_earnings(company_id: int, weeks: int = 12) -> list[tuple[date, int]]:
     """[(week start date, cents released to the seller that week)] for the last `weeks` weeks."""
     today = now().date()
     start = today - timedelta(days=today.weekday(), weeks=weeks - 1)
@@ -128,11 +130,13 @@ def weekly_earnings(company_id, weeks=12):
     return sorted(buckets.items())
 
 
-def payout_history(company_id, limit=50):
+def payout_history(company_id: int, limit: int = 50) -> Sequence[Payout]:
+    """The company's newest payouts."""
     return db.session.scalars(select(Payout).where(Payout.company_id == company_id)
                               .order_by(Payout.created_at.desc()).limit(limit)).all()
 
 
-def lifetime_paid_out(company_id):
+def lifetime_paid_out(company_id: int) -> int:
+    """Cents paid out to the company so far."""
     return db.session.scalar(select(sum_cents(Payout.amount_cents))
                              .where(Payout.company_id == company_id, Payout.status == "paid"))

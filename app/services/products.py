@@ -1,13 +1,16 @@
 """Digital products: a seller's catalogue of one-time and subscription products."""
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import select
 
 from app.errors import ServiceError
 from app.extensions import db
 from app.inputs import parse_whole_number
 from app.markdown import render_markdown
-from app.money import parse_amount_cents
-from app.models import Product
+from app.models import Company, Product
 from app.models.product import BILLING
+from app.money import format_money, marketplace_currency, parse_amount_cents
 from app.services.companies import slugify
 
 
@@ -18,18 +21,20 @@ class ProductError(ServiceError):
         super().__init__(422, "invalid_product", "; ".join(errors.values()), errors=errors)
 
 
-def validate_product_form(form):
+def validate_product_form(form: Mapping[str, str]) -> dict[str, Any]:
     """Cleaned product fields from a form, or ProductError with one message per bad field."""
-    errors, data = {}, {}
+    errors: dict[str, str] = {}
+    data: dict[str, Any] = {}
     data["title"] = (form.get("title") or "").strip()
     if not 3 <= len(data["title"]) <= 120:
         errors["title"] = "Give the product a title of 3 to 120 characters."
     data["description_md"] = (form.get("description") or "").strip()
     if len(data["description_md"]) > 20000:
         errors["description"] = "Keep the description under 20,000 characters."
-    price = parse_amount_cents(form.get("price"))
+    currency = marketplace_currency()
+    price = parse_amount_cents(form.get("price"), currency)
     if price is None or not 100 <= price <= 1_000_000:
-        errors["price"] = "Price must be between 1.00 and 10,000.00."
+        errors["price"] = f"Price must be between {format_money(100, currency)} and {format_money(1_000_000, currency)}."
     data["price_cents"] = price
     data["billing"] = form.get("billing", "one_time")
     if data["billing"] not in BILLING:
@@ -45,7 +50,7 @@ def validate_product_form(form):
     return data
 
 
-def _unique_slug(title, product_id=None):
+def _unique_slug(title: str, product_id: int | None = None) -> str:
     """A slug for `title` that no other product (of any seller) uses. Reads only: call it
     before the new row is in the session, or autoflush would INSERT it without a slug."""
     base = slugify(title) if any(c.isascii() and c.isalnum() for c in title) else "product"
@@ -59,7 +64,7 @@ def _unique_slug(title, product_id=None):
         slug, n = f"{base}-{n}", n + 1
 
 
-def save_product(company, form, product=None):
+def save_product(company: Company, form: Mapping[str, str], product: Product | None = None) -> Product:
     """Create or update a product of `company` from form data; nothing is written on error.
 
     The slug is chosen before the row joins the session, so no query autoflushes a

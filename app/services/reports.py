@@ -1,5 +1,6 @@
 """Platform money figures for admins, computed from payments and the ledger."""
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -11,7 +12,7 @@ from app.services.ledger import account_balance, sum_cents
 PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 
 
-def platform_money(period="30d"):
+def platform_money(period: str = "30d") -> dict[str, Any]:
     """GMV and fees in the period, per day, plus balances held right now (all in cents)."""
     days = PERIODS.get(period, 30)
     since = now() - timedelta(days=days)

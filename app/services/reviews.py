@@ -5,12 +5,14 @@ with an UPDATE that adds to the stored values (never read-modify-write in Python
 concurrent reviews of one gig cannot lose a rating; `reviews.order_id` is unique, so an
 order is reviewed at most once even when two requests race.
 """
+from collections.abc import Sequence
+
 from sqlalchemy import select, update
 
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import Gig, Order, Review
+from app.models import Gig, Order, Review, User
 from app.pagecache import bump_catalog_version
 from app.services.notifications import notify_user
 from app.services.orders import actor_for, lock_order, seller_recipients
@@ -25,11 +27,12 @@ class ReviewError(ServiceError):
         super().__init__(status, "review_refused", message, field=field)
 
 
-def review_of(order_id):
+def review_of(order_id: int) -> Review | None:
+    """The buyer's review of the order, or None."""
     return db.session.scalar(select(Review).where(Review.order_id == order_id))
 
 
-def _clean_text(text, field, label):
+def _clean_text(text: str | None, field: str, label: str) -> str:
     text = (text or "").strip()
     if not text:
         raise ReviewError(422, f"Write {label}.", field)
@@ -38,7 +41,7 @@ def _clean_text(text, field, label):
     return text
 
 
-def leave_review(order, buyer, rating, body):
+def leave_review(order: Order, buyer: User, rating: object, body: str | None) -> Review:
     """The buyer's review of a completed order; updates the gig's rating aggregates atomically."""
     order = lock_order(order.id)
     if order.buyer_id != buyer.id:
@@ -67,7 +70,7 @@ def leave_review(order, buyer, rating, body):
     return review
 
 
-def reply_to_review(review, seller_user, text):
+def reply_to_review(review: Review, seller_user: User, text: str | None) -> Review:
     """The seller's one public reply to a review of their gig."""
     review = db.session.execute(select(Review).where(Review.id == review.id).with_for_update(of=Review)
                                 .execution_options(populate_existing=True)).scalar_one()
@@ -83,7 +86,7 @@ def reply_to_review(review, seller_user, text):
     return review
 
 
-def gig_reviews(gig_id, limit=20):
+def gig_reviews(gig_id: int, limit: int = 20) -> Sequence[Review]:
     """The gig's most recent reviews, newest first."""
     return db.session.scalars(select(Review).where(Review.gig_id == gig_id)
                               .order_by(Review.created_at.desc(), Review.id.desc()).limit(limit)).all()

@@ -14,19 +14,22 @@ Full-text search uses the structures migration 0003 created:
 """
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Float, Integer, cast, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Float, Integer, Select, Subquery, cast, func, literal_column, select, text
 from sqlalchemy.orm import joinedload, lazyload, load_only, raiseload, selectinload
+from sqlalchemy.orm.interfaces import LoaderOption
 
 from app.errors import NotFound
 from app.extensions import db
-from app.models import Category, Company, Gig
+from app.models import Category, Company, Gig, User
 from app.models.gig import MAX_PRICE_CENTS
+from app.money import marketplace_currency, to_major, to_minor
 
 PAGE_SIZE = 24
 MAX_QUERY_LENGTH = 200
-MAX_PRICE_UNITS = MAX_PRICE_CENTS // 100
 MAX_DELIVERY_DAYS = 90
 SORTS = {
     "relevance": "Best match",
@@ -58,26 +61,28 @@ class GigFilters:
     page: int = 1
 
     @property
-    def terms(self):
+    def terms(self) -> list[str]:
         """The query's word tokens (what the search actually matches)."""
         return _WORD.findall(self.q)
 
     @property
-    def is_search(self):
+    def is_search(self) -> bool:
+        """Whether the query has words to search for."""
         return bool(self.terms)
 
     @property
-    def is_filtered(self):
+    def is_filtered(self) -> bool:
+        """Whether any filter besides the query is set."""
         return any(v is not None for v in (self.category, self.min_price_cents, self.max_price_cents,
                                           self.max_days, self.min_rating_tenths))
 
-    def query_args(self, **overrides):
+    def query_args(self, **overrides: Any) -> dict[str, Any]:
         """The query-string arguments that reproduce these filters (for links), with overrides."""
         values = {
             "q": self.q or None,
             "category": self.category,
-            "min_price": None if self.min_price_cents is None else self.min_price_cents // 100,
-            "max_price": None if self.max_price_cents is None else self.max_price_cents // 100,
+            "min_price": _whole_units(self.min_price_cents),
+            "max_price": _whole_units(self.max_price_cents),
             "delivery": self.max_days,
             "rating": None if self.min_rating_tenths is None else _format_tenths(self.min_rating_tenths),
             "sort": self.sort if self.sort != default_sort(self.q) else None,
@@ -91,24 +96,26 @@ class GigFilters:
 class GigPage:
     """One page of listing results."""
 
-    gigs: list
+    gigs: list[Gig]
     total: int
     page: int
     page_size: int = PAGE_SIZE
     pages: int = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.pages = max(1, math.ceil(self.total / self.page_size))
 
     @property
-    def first_index(self):
+    def first_index(self) -> int:
+        """The 1-based position of the page's first gig in the whole listing (0 when empty)."""
         return (self.page - 1) * self.page_size + 1 if self.gigs else 0
 
     @property
-    def last_index(self):
+    def last_index(self) -> int:
+        """The 1-based position of the page's last gig in the whole listing."""
         return (self.page - 1) * self.page_size + len(self.gigs)
 
-    def page_numbers(self, around=2):
+    def page_numbers(self, around: int = 2) -> list[int | None]:
         """Page numbers to link, with None where a gap (…) goes: 1 … 4 5 [6] 7 8 … 20."""
         wanted = {1, self.pages, *range(self.page - around, self.page + around + 1)}
         numbers, previous = [], 0
@@ -120,25 +127,32 @@ class GigPage:
         return numbers
 
 
-def default_sort(q):
+def default_sort(q: str | None) -> str:
+    """Relevance when there are words to search for, else newest first."""
     return "relevance" if _WORD.search(q or "") else "newest"
 
 
-def _format_tenths(tenths):
+def _format_tenths(tenths: int) -> str:
     return str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
 
 
-def _parse_price(raw, label, errors, key):
+def _whole_units(cents: int | None) -> int | None:
+    """A price filter for the query string: whole units of the marketplace currency."""
+    return None if cents is None else int(to_major(cents, marketplace_currency()))
+
+
+def _parse_price(raw: str, label: str, errors: dict[str, str], key: str) -> int | None:
     raw = raw.strip().replace(",", "").lstrip("$")
     if not raw:
         return None
-    if not _WHOLE_NUMBER.fullmatch(raw) or int(raw) > MAX_PRICE_UNITS:
-        errors[key] = f"{label} must be a whole number of dollars from 0 to {MAX_PRICE_UNITS:,}."
+    max_units = _whole_units(MAX_PRICE_CENTS)
+    if not _WHOLE_NUMBER.fullmatch(raw) or int(raw) > max_units:
+        errors[key] = f"{label} must be a whole number of dollars from 0 to {max_units:,}."
         return None
-    return int(raw) * 100
+    return to_minor(int(raw), marketplace_currency())
 
 
-def parse_filters(args, category_ids):
+def parse_filters(args: Mapping[str, str], category_ids: Mapping[str, int]) -> tuple[GigFilters, dict[str, str]]:
     """GigFilters from request args, and {field: message} for every value that was refused.
 
     A refused value is dropped (the listing runs without it) so the page still answers.
@@ -191,7 +205,7 @@ def parse_filters(args, category_ids):
     return filters, errors
 
 
-def fts5_match_expression(q):
+def fts5_match_expression(q: str) -> str:
     """An FTS5 MATCH string for free text: every word token quoted, all required.
 
     Quoting makes each token a plain string (FTS5 keywords and operators lose their meaning);
@@ -205,7 +219,7 @@ _CARD_GIG_COLUMNS = (Gig.id, Gig.slug, Gig.title, Gig.basic_price_cents, Gig.min
                      Gig.rating_sum, Gig.rating_count, Gig.orders_completed, Gig.company_id, Gig.category_id)
 
 
-def _listing_options():
+def _listing_options() -> tuple[LoaderOption, ...]:
     """Eager loads for gig cards, all joined into the page query (SQLAlchemy applies LIMIT
     in a subquery before joining images); anything else raises if a template touches it.
 
@@ -225,11 +239,12 @@ def _listing_options():
     )
 
 
-def _rating_value():
+def _rating_value() -> ColumnElement[Any]:
     return cast(Gig.rating_sum, Float) / func.nullif(Gig.rating_count, 0)
 
 
-def _text_match(q):
+def _text_match(q: str) -> tuple[tuple[Subquery, ColumnElement[bool]] | None, ColumnElement[bool] | None,
+                                 ColumnElement[Any]]:
     """(join target and on-clause or None, where-clause or None, rank ordering) for `q`."""
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -246,7 +261,7 @@ def _text_match(q):
     return (hits, hits.c.gig_id == Gig.id), None, hits.c.score.asc()
 
 
-def search_gigs(filters):
+def search_gigs(filters: GigFilters) -> GigPage:
     """The page of published gigs matching `filters`, in the requested order.
 
     Guarantees: only `published` gigs; every filter combines with AND; a page past the end
@@ -271,7 +286,7 @@ def search_gigs(filters):
         if where is not None:
             conditions.append(where)
 
-    def restrict(stmt):
+    def restrict(stmt: Select[Any]) -> Select[Any]:
         if join is not None:
             stmt = stmt.join(*join)
         return stmt.where(*conditions)
@@ -288,7 +303,7 @@ def search_gigs(filters):
     # count(*) OVER () would instead fetch every matching row from the heap (10x slower here).
     count = restrict(select(func.count()).select_from(Gig)).scalar_subquery()
 
-    def fetch(page):
+    def fetch(page: int) -> Sequence[Any]:
         stmt = (restrict(select(Gig, count)).options(*_listing_options())
                 .order_by(*order, Gig.id.desc())
                 .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))
@@ -308,12 +323,12 @@ def search_gigs(filters):
     return GigPage(gigs=gigs, total=total, page=page)
 
 
-def list_categories():
+def list_categories() -> list[Category]:
     """All categories in display order."""
     return list(db.session.scalars(select(Category).order_by(Category.position, Category.name)))
 
 
-def category_counts():
+def category_counts() -> dict[int, int]:
     """{category_id: number of published gigs}."""
     rows = db.session.execute(
         select(Gig.category_id, func.count(Gig.id)).where(Gig.status == "published")
@@ -321,7 +336,7 @@ def category_counts():
     return dict(rows.all())
 
 
-def get_category_or_404(slug):
+def get_category_or_404(slug: str) -> Category:
     """The category at `slug`; NotFound (404) when there is none."""
     category = db.session.scalar(select(Category).where(Category.slug == slug))
     if category is None:
@@ -329,7 +344,7 @@ def get_category_or_404(slug):
     return category
 
 
-def popular_gigs(limit=8):
+def popular_gigs(limit: int = 8) -> list[Gig]:
     """Published gigs with the most completed orders (newest first among equals)."""
     stmt = (select(Gig).where(Gig.status == "published")
             .options(*_listing_options())
@@ -338,7 +353,7 @@ def popular_gigs(limit=8):
     return list(db.session.scalars(stmt).unique())
 
 
-def top_rated_gigs(limit=8):
+def top_rated_gigs(limit: int = 8) -> list[Gig]:
     """Published gigs with reviews, best average first, more reviews breaking ties."""
     stmt = (select(Gig).where(Gig.status == "published", Gig.rating_count > 0)
             .options(*_listing_options())
@@ -347,14 +362,14 @@ def top_rated_gigs(limit=8):
     return list(db.session.scalars(stmt).unique())
 
 
-def can_preview(gig, user):
+def can_preview(gig: Gig, user: User | None) -> bool:
     """Admins and members of the gig's company may see it in any status."""
     if user is None or not user.is_authenticated:
         return False
     return bool(user.is_admin or gig.company.role_of(user))
 
 
-def get_gig_for_viewer_or_404(slug, user):
+def get_gig_for_viewer_or_404(slug: str, user: User | None) -> Gig:
     """The gig at `slug` with everything its page shows, loaded up front.
 
     Published gigs are public. Any other status is a 404, except for admins and members of
@@ -382,11 +397,12 @@ class SellerStats:
     rating_count: int
 
     @property
-    def rating(self):
+    def rating(self) -> float | None:
+        """The average star rating to one decimal, None without reviews."""
         return round(self.rating_sum / self.rating_count, 1) if self.rating_count else None
 
 
-def seller_stats(company_id):
+def seller_stats(company_id: int) -> SellerStats:
     """Published gigs, completed orders and review totals of one seller, in one query."""
     row = db.session.execute(
         select(func.count(Gig.id), func.coalesce(func.sum(Gig.orders_completed), 0),

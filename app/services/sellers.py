@@ -1,25 +1,27 @@
 """Seller companies and their Stripe Connect accounts (KYC)."""
+from collections.abc import Mapping
+from typing import Any
+
 import stripe
 from sqlalchemy import select
 
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import Company
+from app.models import Company, User
 from app.payments import PaymentsUnavailable, get_gateway, new_idempotency_key
 from app.services.audit import record_audit_event
 from app.services.companies import create_seller_company
-from app.services.inbound import handles
 from app.services.notifications import notify_user
 
 
 class OnboardingError(ServiceError):
     """Seller onboarding cannot go on (already a seller: 422 on the name; not allowed: 403)."""
 
-    def __init__(self, message, status=403, field=None):
+    def __init__(self, message: str, status: int = 403, field: str | None = None):
         super().__init__(status, "onboarding_refused", message, field=field)
 
 
-def become_seller(user, title):
+def become_seller(user: User, title: str | None) -> Company:
     """Create `user`'s seller company (tenant under the platform) with them as owner; flushed.
 
     Refuses a user who already belongs to a seller company.
@@ -32,7 +34,8 @@ def become_seller(user, title):
     return company
 
 
-def start_seller_onboarding(company, actor, refresh_url, return_url, country="US"):
+def start_seller_onboarding(company: Company, actor: User, refresh_url: str, return_url: str,
+                            country: str = "US") -> str:
     """The URL of a fresh hosted onboarding link for `company`'s Stripe Express account.
 
     Creates the account on first use with the company's own random key
@@ -59,9 +62,9 @@ def start_seller_onboarding(company, actor, refresh_url, return_url, country="US
     return link.url
 
 
-def refresh_company_kyc(company):
+def refresh_company_kyc(company: Company) -> bool:
     """Re-read the Stripe account now (the return page must not wait for the webhook) and
-    sync KYC status. Returns False, changing nothing, when Stripe could not say (unreachable,
+    sync KYC status; True when it did. Returns False, changing nothing, when Stripe could not say (unreachable,
     or it refused); the webhook still brings the news. Flushed."""
     if company.stripe_account_id is None:
         return True
@@ -73,7 +76,7 @@ def refresh_company_kyc(company):
     return True
 
 
-def kyc_status_from_account(account):
+def kyc_status_from_account(account: Mapping[str, Any]) -> str:
     """Our KYC status for a Stripe account object (dict-like)."""
     requirements = account.get("requirements") or {}
     if requirements.get("disabled_reason"):
@@ -83,7 +86,7 @@ def kyc_status_from_account(account):
     return "pending"
 
 
-def sync_company_from_account(company, account):
+def sync_company_from_account(company: Company, account: Mapping[str, Any]) -> bool:
     """Copy KYC status and payouts flag from the Stripe account; notifies owners on change."""
     status = kyc_status_from_account(account)
     payouts = bool(account.get("payouts_enabled"))
@@ -109,10 +112,10 @@ _KYC_MESSAGES = {
 }
 
 
-@handles("stripe", "account.updated")
-def handle_account_updated(event):
-    """account.updated → the seller company's kyc_status and payouts_enabled."""
-    account = event.data_object
+def sync_connected_account(account: Mapping[str, Any]) -> Company | None:
+    """account.updated → the kyc_status and payouts_enabled of the seller company whose Connect
+    account it is; returns the company, or None for an account that is no seller's."""
     company = db.session.scalar(select(Company).where(Company.stripe_account_id == account["id"]))
     if company is not None:
         sync_company_from_account(company, account)
+    return company

@@ -15,10 +15,11 @@ Lifetimes (settings, see README "Sessions"):
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import lazyload
 
 from app.clock import now
@@ -30,24 +31,25 @@ TOUCH_INTERVAL = timedelta(minutes=5)
 TOKEN_BYTES = 32
 
 
-def hash_session_token(token):
+def hash_session_token(token: str) -> str:
     """The stored form of a session token (hex SHA-256; the token has 256 random bits)."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _lifetimes():
+def _lifetimes() -> tuple[timedelta, timedelta, timedelta]:
     config = current_app.config
     return (config["REMEMBER_COOKIE_DURATION"], config["USER_SESSION_IDLE_TIMEOUT"],
             config["USER_SESSION_MAX_AGE"])
 
 
-def _plain_expiry(created_at, moment):
+def _plain_expiry(created_at: datetime, moment: datetime) -> datetime:
     """Where a session without "Keep me signed in" ends if nothing happens after `moment`."""
     _, idle, max_age = _lifetimes()
     return min(moment + idle, created_at + max_age)
 
 
-def start_user_session(user, *, method, remember=False, ip_address=None, user_agent=None):
+def start_user_session(user: User, *, method: str, remember: bool = False, ip_address: str | None = None,
+                       user_agent: str | None = None) -> tuple[UserSession, str]:
     """Create an active session for `user`; returns (row, token). Flushed, not committed.
 
     The token is returned once and set on `user.session_token` (what Flask-Login stores);
@@ -68,7 +70,7 @@ def start_user_session(user, *, method, remember=False, ip_address=None, user_ag
     return row, token
 
 
-def find_active_session(token):
+def find_active_session(token: str | None) -> tuple[User, UserSession] | None:
     """(user, row) for an active session with this token, else None. Exactly one indexed query.
 
     Revoked, expired and unknown tokens, and sessions of deactivated users, all answer None.
@@ -92,7 +94,7 @@ def find_active_session(token):
     return user, row
 
 
-def touch_user_session(row):
+def touch_user_session(row: UserSession) -> bool:
     """Record activity on `row` if the last record is older than TOUCH_INTERVAL.
 
     Slides a plain session's idle expiry forward (never past its maximum age); a remembered
@@ -114,7 +116,7 @@ def touch_user_session(row):
     return result.rowcount == 1
 
 
-def _revoke(conditions, reason):
+def _revoke(conditions: Sequence[ColumnElement[bool]], reason: str) -> int:
     """Revoke the active sessions matching `conditions` in one UPDATE; returns how many."""
     moment = now()
     ended = db.session.scalars(
@@ -127,7 +129,7 @@ def _revoke(conditions, reason):
     return len(ended)
 
 
-def revoke_user_sessions(user, reason, *, keep=None):
+def revoke_user_sessions(user: User, reason: str, *, keep: UserSession | None = None) -> int:
     """End every active session of `user` (except `keep`, a row); returns how many ended."""
     conditions = [UserSession.user_id == user.id]
     if keep is not None:
@@ -135,12 +137,12 @@ def revoke_user_sessions(user, reason, *, keep=None):
     return _revoke(conditions, reason)
 
 
-def end_user_session(row, reason):
+def end_user_session(row: UserSession, reason: str) -> bool:
     """End the one session `row` (if still active) for `reason`; returns whether it ended."""
     return _revoke([UserSession.id == row.id], reason) == 1
 
 
-def sign_out_session(user, row):
+def sign_out_session(user: User, row: UserSession | None) -> None:
     """End the session `row` of `user` because they signed out; audited."""
     if row is not None:
         _revoke([UserSession.id == row.id, UserSession.user_id == user.id], "sign_out")
@@ -148,14 +150,14 @@ def sign_out_session(user, row):
                        session_id=row.id if row is not None else None)
 
 
-def sign_out_everywhere(user):
+def sign_out_everywhere(user: User) -> int:
     """End every session of `user`, this one included; audited. Returns how many ended."""
     count = revoke_user_sessions(user, "sign_out_everywhere")
     record_audit_event("auth.sign_out_everywhere", actor=user, subject=user, sessions_ended=count)
     return count
 
 
-def revoke_session_of(user, session_id):
+def revoke_session_of(user: User, session_id: int) -> UserSession | None:
     """End `user`'s active session `session_id`; audited. None when `user` has no such
     active session (another user's, unknown, expired or already ended)."""
     row = db.session.scalar(select(UserSession).where(UserSession.id == session_id,
@@ -167,7 +169,7 @@ def revoke_session_of(user, session_id):
     return row
 
 
-def list_active_sessions(user):
+def list_active_sessions(user: User) -> Sequence[UserSession]:
     """`user`'s active sessions, most recently used first."""
     return db.session.scalars(
         select(UserSession)
@@ -191,7 +193,7 @@ _SYSTEMS = (
 _PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,39}")
 
 
-def summarize_user_agent(raw):
+def summarize_user_agent(raw: str | None) -> str | None:
     """A short, display-safe description of a User-Agent header ("Firefox on Linux"), or None.
 
     Only the summary is stored: the full header is a fingerprint we do not need.

@@ -26,34 +26,34 @@ class StorageError(ServiceError):
         super().__init__(404, "not_found", message)
 
 
-def upload_root():
+def upload_root() -> Path:
     """The folder files are stored under."""
     return Path(current_app.config.get("UPLOAD_DIR") or Path(current_app.instance_path) / "uploads")
 
 
-def content_digest(data):
+def content_digest(data: bytes) -> str:
     """The content part of a key: a truncated SHA-256 of the bytes."""
     return hashlib.sha256(data).hexdigest()[:40]
 
 
-def content_key(folder, data, extension):
+def content_key(folder: str, data: bytes, extension: str) -> str:
     """The key `data` gets in `folder`: its content digest plus the extension."""
     return f"{folder.strip('/')}/{content_digest(data)}.{extension}"
 
 
-def key_digest(key):
+def key_digest(key: str) -> str:
     """The content digest inside a key made by `content_key`."""
     return key.rsplit("/", 1)[-1].split(".", 1)[0]
 
 
-def path_for(key):
+def path_for(key: str) -> Path:
     """The filesystem path of `key`; refuses keys that could escape the upload folder."""
     if not _KEY.match(key or "") or ".." in key or "//" in key:
         raise StorageError(f"bad storage key {key!r}")
     return upload_root() / key
 
 
-def save_file(key, data):
+def save_file(key: str, data: bytes) -> str:
     """Store `data` under `key` atomically; returns the key."""
     path = path_for(key)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,10 +64,11 @@ def save_file(key, data):
     return key
 
 
-def file_exists(key):
+def file_exists(key: str) -> bool:
+    """Whether a file is stored under `key`."""
     return path_for(key).is_file()
 
 
-def delete_file(key):
+def delete_file(key: str) -> None:
     """Remove the file stored under `key`; a missing file is not an error."""
     path_for(key).unlink(missing_ok=True)

@@ -8,24 +8,26 @@ immediately on every path that changes memberships.
 """
 import logging
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import (Membership, Order, Payment, Product, WhopCompanyLink, WhopPayment,
+from app.models import (Company, Membership, Order, Payment, Product, User, WhopCompanyLink, WhopPayment,
                         WhopProductLink)
 from app.models.company import MEMBER_ROLES
 from app.models.product import ACCESS_STATUSES
+from app.money import to_minor
+from app.queue import get_redis
 from app.services.audit import record_audit_event
-from app.services.inbound import handles
 from app.services.whop_accounts import ensure_whop_user, find_identity
-from app.tasks import get_redis
 from app.tenancy import tenant_scope
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,12 @@ class WhopLinkError(ServiceError):
 # --------------------------------------------------------------------------- access + cache
 
 
-def access_cache_key(user_id, product_id):
+def access_cache_key(user_id: int, product_id: int) -> str:
+    """The Redis key caching whether the user may open the product."""
     return f"tp:access:{user_id}:{product_id}"
 
 
-def has_access(user, product):
+def has_access(user: User, product: Product) -> bool:
     """True when `user` holds a membership of `product` that grants access (cached 5 min).
 
     With Redis down the answer comes from the database every time, and is not cached.
@@ -73,24 +76,24 @@ def has_access(user, product):
     return found
 
 
-def _membership_grants_access(user, product):
+def _membership_grants_access(user: User, product: Product) -> bool:
     return db.session.scalar(
         select(Membership.id).where(Membership.buyer_id == user.id, Membership.product_id == product.id,
                                     Membership.status.in_(ACCESS_STATUSES)).limit(1)
         .execution_options(skip_tenant_scope=True)) is not None
 
 
-def is_seller_of(user, product, roles=MEMBER_ROLES):
+def is_seller_of(user: User, product: Product, roles: tuple[str, ...] = MEMBER_ROLES) -> bool:
     """True when `user` belongs to the company selling `product` with one of `roles`."""
     return product.company.role_of(user) in roles
 
 
-def can_open_member_area(user, product):
+def can_open_member_area(user: User, product: Product) -> bool:
     """Members with access, and the seller's own team, may open the product's member area."""
     return is_seller_of(user, product) or has_access(user, product)
 
 
-def invalidate_access(user_id, product_id):
+def invalidate_access(user_id: int, product_id: int) -> None:
     """Forget the cached answer for (user, product) now."""
     try:
         get_redis().delete(access_cache_key(user_id, product_id))
@@ -99,7 +102,7 @@ def invalidate_access(user_id, product_id):
 
 
 @event.listens_for(Session, "after_flush")
-def _collect_stale_access(session, _flush_context):
+def _collect_stale_access(session: Session, _flush_context: UOWTransaction) -> None:
     touched = {(obj.buyer_id, obj.product_id)
                for obj in list(session.new) + list(session.dirty) + list(session.deleted)
                if isinstance(obj, Membership)}
@@ -109,21 +112,22 @@ def _collect_stale_access(session, _flush_context):
 
 
 @event.listens_for(Session, "after_commit")
-def _drop_stale_access(session):
+def _drop_stale_access(session: Session) -> None:
     # Again after the commit: a reader between flush and commit may have cached the old answer.
     for user_id, product_id in session.info.pop(_STALE_KEYS, set()):
         invalidate_access(user_id, product_id)
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _forget_stale_access(session, _previous_transaction):
+def _forget_stale_access(session: Session, _previous_transaction: SessionTransaction) -> None:
     session.info.pop(_STALE_KEYS, None)
 
 
 # --------------------------------------------------------------------------- seller links
 
 
-def _whop_id(value, prefix, field, label, errors, required=True):
+def _whop_id(value: str | None, prefix: str, field: str, label: str, errors: dict[str, str],
+             required: bool = True) -> str | None:
     value = (value or "").strip()
     if not value:
         if required:
@@ -134,12 +138,13 @@ def _whop_id(value, prefix, field, label, errors, required=True):
     return value
 
 
-def company_link_of(company):
+def company_link_of(company: Company) -> WhopCompanyLink | None:
+    """The company's link to a Whop company, or None."""
     return db.session.scalar(select(WhopCompanyLink).where(WhopCompanyLink.company_id == company.id)
                              .execution_options(skip_tenant_scope=True))
 
 
-def link_whop_company(company, actor, whop_company_id):
+def link_whop_company(company: Company, actor: User, whop_company_id: str | None) -> WhopCompanyLink | None:
     """Link `company` to a Whop company (biz_…); an empty id removes the link. Audited."""
     errors = {}
     whop_company_id = _whop_id(whop_company_id, "biz_", "whop_company_id", "Whop company id",
@@ -166,12 +171,13 @@ def link_whop_company(company, actor, whop_company_id):
     return link if whop_company_id else None
 
 
-def product_link_of(product):
+def product_link_of(product: Product) -> WhopProductLink | None:
+    """The product's link to a Whop experience (and product), or None."""
     return db.session.scalar(select(WhopProductLink).where(WhopProductLink.product_id == product.id)
                              .execution_options(skip_tenant_scope=True))
 
 
-def link_whop_product(product, actor, form):
+def link_whop_product(product: Product, actor: User, form: Mapping[str, str]) -> WhopProductLink | None:
     """Show `product` inside Whop: its experience (exp_…) and, optionally, the Whop product
     (prod_…) whose memberships grant access. An empty experience id removes the link."""
     errors = {}
@@ -209,7 +215,7 @@ def link_whop_product(product, actor, form):
     return link
 
 
-def experience_link(experience_id):
+def experience_link(experience_id: str) -> WhopProductLink | None:
     """The product link of a Whop experience id, or None."""
     return db.session.scalar(select(WhopProductLink).where(
         WhopProductLink.whop_experience_id == experience_id).execution_options(skip_tenant_scope=True))
@@ -218,7 +224,7 @@ def experience_link(experience_id):
 # --------------------------------------------------------------------------- Whop webhooks
 
 
-def _link_for_whop_product(data):
+def _link_for_whop_product(data: Mapping[str, Any]) -> WhopProductLink | None:
     whop_product_id = (data.get("product") or {}).get("id")
     if not whop_product_id:
         return None
@@ -235,14 +241,14 @@ def _link_for_whop_product(data):
     return link
 
 
-def _buyer(data):
+def _buyer(data: Mapping[str, Any]) -> User | None:
     user = data.get("user") or {}
     if not user.get("id"):
         return None
     return ensure_whop_user(user["id"], via="webhook", name=user.get("name"), username=user.get("username"))
 
 
-def _upsert_membership(link, buyer, whop_membership_id, status):
+def _upsert_membership(link: WhopProductLink, buyer: User, whop_membership_id: str, status: str) -> Membership:
     membership = db.session.scalar(select(Membership).where(
         Membership.whop_membership_id == whop_membership_id).execution_options(skip_tenant_scope=True))
     if membership is None:
@@ -260,7 +266,7 @@ def _upsert_membership(link, buyer, whop_membership_id, status):
     return membership
 
 
-def sync_whop_membership(data, activated):
+def sync_whop_membership(data: Mapping[str, Any], activated: bool) -> Membership | None:
     """membership.activated / .deactivated → the Whop-sourced membership of the linked product.
 
     Events for products nobody linked are ignored (None). Running it twice for one event
@@ -280,14 +286,15 @@ def sync_whop_membership(data, activated):
     return _upsert_membership(link, buyer, data["id"], status)
 
 
-def _cents(amount):
+def _cents(amount: object, currency: str) -> int:
+    """Whop's decimal amount (19.99) in minor units of `currency`; 0 when it is not a number."""
     try:
-        return max(int((Decimal(str(amount)) * 100).quantize(Decimal(1))), 0)
+        return max(to_minor(Decimal(str(amount)), currency), 0)
     except (InvalidOperation, TypeError, ValueError):
         return 0
 
 
-def record_whop_payment(data):
+def record_whop_payment(data: Mapping[str, Any]) -> WhopPayment | None:
     """payment.succeeded → a WhopPayment (once per Whop payment id) and an active membership."""
     link = _link_for_whop_product(data)
     if link is None or not data.get("id"):
@@ -302,23 +309,24 @@ def record_whop_payment(data):
     if buyer is not None and whop_membership.get("id"):
         status = _ACTIVE_WHOP_STATUSES.get((whop_membership.get("status") or "").lower(), "active")
         membership = _upsert_membership(link, buyer, whop_membership["id"], status)
+    currency = (data.get("currency") or "usd")[:3].lower()
     payment = WhopPayment(company_id=link.company_id, whop_payment_id=data["id"],
                           membership_id=membership.id if membership else None,
-                          amount_cents=_cents(data.get("total")),
-                          currency=(data.get("currency") or "usd")[:3].lower())
+                          amount_cents=_cents(data.get("total"), currency),
+                          currency=currency)
     db.session.add(payment)
     db.session.flush()
     return payment
 
 
-def record_whop_refund(data):
+def record_whop_refund(data: Mapping[str, Any]) -> WhopPayment | None:
     """refund.created → a full refund marks the payment refunded and ends its membership."""
     whop_payment_id = (data.get("payment") or {}).get("id")
     payment = db.session.scalar(select(WhopPayment).where(WhopPayment.whop_payment_id == whop_payment_id)
                                 .execution_options(skip_tenant_scope=True)) if whop_payment_id else None
     if payment is None or payment.status == "refunded":
         return payment
-    if _cents(data.get("amount")) < payment.amount_cents:
+    if _cents(data.get("amount"), payment.currency) < payment.amount_cents:
         return payment
     payment.status = "refunded"
     if payment.membership_id is not None:
@@ -328,26 +336,6 @@ def record_whop_refund(data):
             membership.canceled_at = now()
     db.session.flush()
     return payment
-
-
-@handles("whop", "membership.activated")
-def handle_membership_activated(event):
-    sync_whop_membership(event.data_object, activated=True)
-
-
-@handles("whop", "membership.deactivated")
-def handle_membership_deactivated(event):
-    sync_whop_membership(event.data_object, activated=False)
-
-
-@handles("whop", "payment.succeeded")
-def handle_payment_succeeded(event):
-    record_whop_payment(event.data_object)
-
-
-@handles("whop", "refund.created")
-def handle_refund_created(event):
-    record_whop_refund(event.data_object)
 
 
 # --------------------------------------------------------------------------- iframe views
@@ -361,7 +349,7 @@ class WhopViewDenied(ServiceError):
         self.title = title
 
 
-def open_experience(experience_id, claims):
+def open_experience(experience_id: str, claims: Mapping[str, Any]) -> tuple[Product, User, bool]:
     """Resolve an experience view: ``(product, user, allowed)`` for the verified token claims.
 
     The Whop user gets a Tradepost account on first visit. Raises WhopViewDenied(404) for an
@@ -377,7 +365,7 @@ def open_experience(experience_id, claims):
     return link.product, user, can_open_member_area(user, link.product)
 
 
-def open_dashboard(whop_company_id, claims):
+def open_dashboard(whop_company_id: str, claims: Mapping[str, Any]) -> tuple[Company, User]:
     """The seller company behind a Whop company, for a Whop user who is its owner or admin."""
     link = db.session.scalar(select(WhopCompanyLink).where(
         WhopCompanyLink.whop_company_id == whop_company_id).execution_options(skip_tenant_scope=True))
@@ -391,7 +379,7 @@ def open_dashboard(whop_company_id, claims):
     return link.company, identity.user
 
 
-def dashboard_stats(company, days=30):
+def dashboard_stats(company: Company, days: int = 30) -> dict[str, Any]:
     """Counts and revenue (cents) over the last `days` days for the seller dashboard."""
     since = now() - timedelta(days=days)
     with tenant_scope(company.id):

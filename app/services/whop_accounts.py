@@ -1,23 +1,23 @@
 """Tradepost accounts and Whop accounts: sign-in with Whop, linking, unlinking, token storage.
 
 A Whop account (``user_…``) maps to at most one Tradepost user through a ``WhopIdentity``.
-Whop refresh tokens are stored Fernet-encrypted and replaced on every refresh (Whop rotates
+Whop refresh tokens are stored encrypted (app/crypto.py) and replaced on every refresh (Whop rotates
 them). An existing Tradepost account is never linked on email alone: the person proves it
 with the account's password first (see ``confirm_whop_link``). Users met only through
 Whop's iframe or webhooks get an account of their own with an address under
 ``users.whop.invalid`` and no password, which a real account adopts when it links.
 """
-import base64
-import hashlib
+from collections.abc import Mapping
+from typing import Any
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
-from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from requests import RequestException
 from sqlalchemy import select, update
 
 from app.clock import now
+from app.crypto import DecryptionError, decrypt, encrypt
 from app.errors import ServiceError
 from app.extensions import db
 from app.models import Membership, User, WhopIdentity
@@ -38,50 +38,45 @@ class WhopAccountError(ServiceError):
 # --------------------------------------------------------------------------- token storage
 
 
-def _fernet():
-    key = current_app.config.get("WHOP_TOKEN_KEY")
-    if not key:
-        digest = hashlib.sha256(b"tradepost:whop-token-key:" + current_app.config["SECRET_KEY"].encode())
-        key = base64.urlsafe_b64encode(digest.digest())
-    return Fernet(key)
+def encrypt_token(value: str | None) -> str | None:
+    """The stored, encrypted form of a token (None stays None)."""
+    return encrypt(value) if value else None
 
 
-def encrypt_token(value):
-    """Fernet ciphertext of a token (None stays None)."""
-    return _fernet().encrypt(value.encode()).decode() if value else None
-
-
-def decrypt_token(ciphertext):
+def decrypt_token(ciphertext: str | None) -> str | None:
     """The token inside `ciphertext`, or None when it is missing or was made with another key."""
     if not ciphertext:
         return None
     try:
-        return _fernet().decrypt(ciphertext.encode()).decode()
-    except InvalidToken:
+        return decrypt(ciphertext)
+    except DecryptionError:
         return None
 
 
 # --------------------------------------------------------------------------- lookups
 
 
-def find_identity(whop_user_id):
+def find_identity(whop_user_id: str) -> WhopIdentity | None:
+    """The link of the Whop user `user_…` to a Tradepost user, or None."""
     return db.session.scalar(select(WhopIdentity).where(WhopIdentity.whop_user_id == whop_user_id))
 
 
-def identity_of(user):
+def identity_of(user: User) -> WhopIdentity | None:
+    """The user's link to a Whop account, or None."""
     return db.session.scalar(select(WhopIdentity).where(WhopIdentity.user_id == user.id))
 
 
-def is_placeholder_email(email):
+def is_placeholder_email(email: str | None) -> bool:
+    """Whether `email` is one we made up for a Whop user we know no address of."""
     return (email or "").endswith("@" + PLACEHOLDER_EMAIL_DOMAIN)
 
 
-def _is_whop_made(identity):
+def _is_whop_made(identity: WhopIdentity) -> bool:
     """True when the identity's user was created for Whop and has no other way to sign in."""
     return identity.created_via != "oauth" and identity.user.password_hash is None
 
 
-def _verified_email(profile):
+def _verified_email(profile: Mapping[str, Any]) -> str | None:
     if not profile.get("email") or profile.get("email_verified") is not True:
         return None
     try:
@@ -90,26 +85,26 @@ def _verified_email(profile):
         return None
 
 
-def _display_name(profile):
+def _display_name(profile: Mapping[str, Any]) -> str:
     return ((profile.get("name") or profile.get("preferred_username") or "").strip()[:80]
             or "Whop member")
 
 
-def _new_user(display_name, email):
+def _new_user(display_name: str, email: str) -> User:
     user = User(email=email, password_hash=None, display_name=display_name, intent="hire")
     db.session.add(user)
     db.session.flush()
     return user
 
 
-def _placeholder_email(whop_user_id):
+def _placeholder_email(whop_user_id: str) -> str:
     return f"{whop_user_id.lower()}@{PLACEHOLDER_EMAIL_DOMAIN}"
 
 
 # --------------------------------------------------------------------------- sign-in & linking
 
 
-def ensure_whop_user(whop_user_id, *, via, name=None, username=None):
+def ensure_whop_user(whop_user_id: str, *, via: str, name: str | None = None, username: str | None = None) -> User:
     """The Tradepost user of a Whop user, creating a password-less one (and its identity) on
     first sight. `via` is "iframe" or "webhook". Flushed, not committed."""
     identity = find_identity(whop_user_id)
@@ -124,7 +119,7 @@ def ensure_whop_user(whop_user_id, *, via, name=None, username=None):
     return user
 
 
-def sign_in_with_whop(profile, refresh_token=None):
+def sign_in_with_whop(profile: Mapping[str, Any], refresh_token: str | None = None) -> tuple[str, User]:
     """Resolve a Whop sign-in (OpenID userinfo `profile`) to a user.
 
     Returns ``("signed_in", user)`` for a linked account, ``("created", user)`` for a new
@@ -161,7 +156,7 @@ def sign_in_with_whop(profile, refresh_token=None):
     return "created", user
 
 
-def _refresh_identity(identity, profile, refresh_token):
+def _refresh_identity(identity: WhopIdentity, profile: Mapping[str, Any], refresh_token: str | None) -> None:
     identity.username = (profile.get("preferred_username") or identity.username or "")[:64] or None
     identity.email = _verified_email(profile) or identity.email
     if refresh_token:
@@ -169,7 +164,7 @@ def _refresh_identity(identity, profile, refresh_token):
     db.session.flush()
 
 
-def link_whop_identity(user, profile, refresh_token=None):
+def link_whop_identity(user: User, profile: Mapping[str, Any], refresh_token: str | None = None) -> WhopIdentity:
     """Link the Whop account in `profile` to `user` (who has proved they own `user`).
 
     A Whop account already linked elsewhere is refused, unless that other account was only
@@ -194,7 +189,7 @@ def link_whop_identity(user, profile, refresh_token=None):
     return identity
 
 
-def _adopt(identity, user):
+def _adopt(identity: WhopIdentity, user: User) -> None:
     """Move a Whop-made account's identity and Whop memberships to `user`; retire it."""
     old_user = identity.user
     db.session.execute(update(Membership).where(Membership.buyer_id == old_user.id,
@@ -210,7 +205,7 @@ def _adopt(identity, user):
                        whop_user_id=identity.whop_user_id)
 
 
-def confirm_whop_link(user_id, password, pending):
+def confirm_whop_link(user_id: int, password: str | None, pending: Mapping[str, Any]) -> User | None:
     """Link the pending Whop account after checking the password of account `user_id`.
 
     `pending` holds the profile fields and the encrypted refresh token stashed at callback.
@@ -231,7 +226,7 @@ def confirm_whop_link(user_id, password, pending):
     return user
 
 
-def unlink_whop_identity(user):
+def unlink_whop_identity(user: User) -> None:
     """Remove the user's Whop link. Refused when it is the account's only way to sign in."""
     identity = identity_of(user)
     if identity is None:
@@ -248,12 +243,12 @@ def unlink_whop_identity(user):
 # --------------------------------------------------------------------------- token refresh
 
 
-def _oauth_session(**kwargs):
+def _oauth_session(**kwargs: Any) -> OAuth2Session:
     config = current_app.config
     return OAuth2Session(config["WHOP_CLIENT_ID"], config["WHOP_CLIENT_SECRET"], **kwargs)
 
 
-def sync_whop_profile(identity):
+def sync_whop_profile(identity: WhopIdentity) -> WhopAccountError | None:
     """Refresh the identity's tokens (storing the rotated refresh token) and re-read its profile.
 
     Returns None when done, else the WhopAccountError saying what went wrong: "reconnect" when
@@ -268,7 +263,7 @@ def sync_whop_profile(identity):
     return None
 
 
-def _sync_whop_profile(identity):
+def _sync_whop_profile(identity: WhopIdentity) -> WhopIdentity:
     refresh_token = decrypt_token(identity.refresh_token_encrypted)
     if not refresh_token:
         raise WhopAccountError("reconnect", "Sign in with Whop again to refresh your Whop profile.")

@@ -5,6 +5,7 @@ order at a time so one failure doesn't hold up the rest, and is safe to run any 
 times and concurrently: every step re-checks the order under its row lock.
 """
 import logging
+from collections.abc import Callable, Iterable
 
 from app.extensions import db
 from app.services import orders
@@ -15,7 +16,8 @@ from app.tasks import job_context
 log = logging.getLogger(__name__)
 
 
-def _each_order(order_ids, step):
+def _each_order(order_ids: Iterable[int], step: Callable[[int], bool]) -> int:
+    """Run `step` on each order, committing each alone; a failure is logged and the rest go on."""
     done = 0
     for order_id in order_ids:
         try:
@@ -27,19 +29,19 @@ def _each_order(order_ids, step):
     return done
 
 
-def auto_complete_orders():
+def auto_complete_orders() -> int:
     """Complete orders delivered more than 3 days ago (actor: system). Returns how many."""
     with job_context():
         return _each_order(orders.orders_due_for_auto_completion(), orders.auto_complete_order)
 
 
-def flag_late_orders():
+def flag_late_orders() -> int:
     """Flag orders past their due date as late and tell both parties. Returns how many."""
     with job_context():
         return _each_order(orders.orders_past_due(), orders.mark_order_late)
 
 
-def clear_seller_funds():
+def clear_seller_funds() -> int:
     """Move sellers' pending funds to available once the clearance period has passed."""
     with job_context():
         cleared = clear_pending_funds()
@@ -47,7 +49,7 @@ def clear_seller_funds():
         return cleared
 
 
-def deliver_emails():
+def deliver_emails() -> int:
     """Send what is waiting in the email outbox. Returns how many were sent."""
     with job_context():
         sent = deliver_pending_emails()

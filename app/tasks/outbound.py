@@ -1,58 +1,20 @@
-"""Jobs of the outbound webhook pipeline, all on the "webhooks" queue except the sweep.
+"""Jobs of the outbound webhook pipeline (app/services/outbound/), all on the "webhooks" queue
+except the sweep.
 
 Each job takes ids, re-loads its rows and is safe to run twice: the outbox event and each
 message are claimed by conditional UPDATEs before anything is sent.
 """
-import logging
-import math
-from datetime import datetime, timezone
-
-from redis.exceptions import RedisError
-
-from app.clock import now
 from app.extensions import db
-from app.tasks import enqueue, get_queue, job_context
-
-QUEUE = "webhooks"
-log = logging.getLogger(__name__)
-
-
-def enqueue_dispatch(event_id):
-    """Queue the fan-out of a committed outbox event."""
-    return enqueue("app.tasks.outbound.dispatch_event", event_id, queue=QUEUE)
+from app.services.outbound.delivery import send_request
+from app.services.outbound.dispatch import (claim_message, dispatch_outbox_event, due_later, overdue_message_ids,
+                                            undispatched_event_ids)
+from app.services.outbound.queueing import enqueue_delivery, enqueue_dispatch
+from app.services.outbound.retries import record_outcome
+from app.tasks import job_context
 
 
-def enqueue_delivery(message_id, at=None):
-    """Queue one delivery now, or at `at` with RQ's scheduler (the sweep is the safety net)."""
-    if at is not None and at > now():
-        return get_queue(QUEUE).enqueue_at(scheduler_time(at), "app.tasks.outbound.deliver_message",
-                                           message_id)
-    return enqueue("app.tasks.outbound.deliver_message", message_id, queue=QUEUE)
-
-
-def scheduler_time(at):
-    """`at` rounded up to a whole second. RQ's scheduler keeps whole seconds (it truncates) and
-    releases a job as soon as its clock reaches that second: 12:00:05.7 would run at 12:00:05,
-    before the message is due."""
-    return datetime.fromtimestamp(math.ceil(at.timestamp()), timezone.utc)
-
-
-def try_enqueue_deliveries(message_ids):
-    """Queue committed, due messages for delivery now. False when the queue (Redis) is down:
-    they stay pending and due, so the sweep sends them once it is back, each once (the lease)."""
-    try:
-        for message_id in message_ids:
-            enqueue_delivery(message_id)
-    except RedisError:
-        log.warning("delivery queue unavailable; the sweep will send messages %s", list(message_ids))
-        return False
-    return True
-
-
-def dispatch_event(event_id):
+def dispatch_event(event_id: int) -> int:
     """Create the event's messages (once) and queue their first delivery."""
-    from app.services.outbound import dispatch_outbox_event
-
     with job_context():
         message_ids = dispatch_outbox_event(event_id)
         db.session.commit()
@@ -61,37 +23,33 @@ def dispatch_event(event_id):
         return len(message_ids)
 
 
-def deliver_message(message_id):
+def deliver_message(message_id: int) -> int | str | None:
     """Deliver one message once if it is due and not leased elsewhere; schedule the retry."""
-    from app.services import outbound
-
     with job_context():
-        request = outbound.claim_message(message_id)
+        request = claim_message(message_id)
         db.session.commit()
         if request is None:
-            due_at = outbound.due_later(message_id)
+            due_at = due_later(message_id)
             if due_at is not None:
                 # Woken early (a scheduler whose clock runs ahead): wait out the rest, don't
                 # leave the retry to the sweep minutes later.
                 enqueue_delivery(message_id, at=due_at)
                 return "rescheduled"
             return "not sent"
-        outcome = outbound.send_request(request)
-        next_attempt_at = outbound.record_outcome(request, outcome)
+        outcome = send_request(request)
+        next_attempt_at = record_outcome(request, outcome)
         db.session.commit()
         if next_attempt_at is not None:
             enqueue_delivery(message_id, at=next_attempt_at)
         return outcome.status_code or outcome.error
 
 
-def sweep_outbound():
+def sweep_outbound() -> dict[str, int]:
     """Dispatch committed-but-undispatched events and re-queue overdue messages.
 
     Covers a crash between commit and enqueue, a Redis outage, a lost scheduled job and a
     worker killed mid-delivery (its lease expires, then the message is overdue).
     """
-    from app.services.outbound import overdue_message_ids, undispatched_event_ids
-
     with job_context():
         event_ids = undispatched_event_ids()
         message_ids = overdue_message_ids()

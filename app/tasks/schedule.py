@@ -1,15 +1,15 @@
-"""RQ cron configuration: `rq cron app.tasks.schedule`. Later sweeps register here."""
+"""RQ cron configuration: `rq cron app.tasks.schedule`. Every periodic job registers here."""
 from rq import cron
 
 from app.tasks.inbound import requeue_stale_inbound_events
+from app.tasks.orders import auto_complete_orders, clear_seller_funds, deliver_emails, flag_late_orders
+from app.tasks.outbound import sweep_outbound
 from app.tasks.sweeps import prune_notifications, prune_user_sessions
 
 cron.register(prune_notifications, queue_name="scheduled", cron="17 3 * * *")
 cron.register(prune_user_sessions, queue_name="scheduled", cron="27 3 * * *")
 cron.register(requeue_stale_inbound_events, queue_name="scheduled", interval=600)
-from app.tasks.outbound import sweep_outbound  # noqa: E402
 cron.register(sweep_outbound, queue_name="scheduled", interval=60)
-from app.tasks.orders import auto_complete_orders, clear_seller_funds, deliver_emails, flag_late_orders  # noqa: E402
 cron.register(auto_complete_orders, queue_name="scheduled", interval=600)
 cron.register(flag_late_orders, queue_name="scheduled", interval=600)
 cron.register(clear_seller_funds, queue_name="scheduled", interval=3600)

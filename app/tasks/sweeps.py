@@ -13,7 +13,7 @@ READ_NOTIFICATION_RETENTION = timedelta(days=90)
 ENDED_SESSION_RETENTION = timedelta(days=30)
 
 
-def prune_notifications():
+def prune_notifications() -> int:
     """Delete notifications read more than 90 days ago; safe to run any number of times."""
     with job_context():
         cutoff = now() - READ_NOTIFICATION_RETENTION
@@ -26,7 +26,7 @@ def prune_notifications():
         return result.rowcount
 
 
-def prune_user_sessions():
+def prune_user_sessions() -> int:
     """Delete sessions that ended (expired or signed out) more than 30 days ago; idempotent."""
     with job_context():
         cutoff = now() - ENDED_SESSION_RETENTION

@@ -8,119 +8,72 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import stripe
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from app.payments import LineItem, StripeGateway
+from tests.http_sink import HttpSink, Received, serve_wsgi
+from tests.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "whsec_sandbox_tests_secret"
 API_KEY = "sk_test_tradepost_sandbox_tests"
 FAIL_MARKER = "fail-first-delivery"
 STARTUP_TIMEOUT = 20.0
-WAIT_TIMEOUT = 10.0
+WAIT_TIMEOUT = 30.0  # an upper bound: a loaded CI machine delivers slowly, a passing test never waits it out
 
 
-@dataclass
-class Delivery:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    status: int
+class StripeWebhookSink(HttpSink):
+    """The loopback receiver the sandbox delivers webhooks to, standing in for the app's
+    /webhooks/stripe: it answers 200, except the first delivery of an event whose payload
+    contains ``fail_marker`` (put it in an account's company id), which gets a 500 so the
+    sandbox's retry can be watched."""
 
-    @property
-    def event(self) -> dict:
-        return json.loads(self.body)
+    fail_marker = FAIL_MARKER
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._failed: set[str] = set()
+        self.respond_with(500, "failed on purpose", when=self._first_delivery_of_a_marked_event, times=None)
 
-@dataclass
-class WebhookSink:
-    """Records every webhook POST; the first delivery of an event whose payload contains
-    ``FAIL_MARKER`` is answered with a 500 so retries can be observed."""
+    def _first_delivery_of_a_marked_event(self, received: Received) -> bool:
+        if self.fail_marker.encode() not in received.body or received.json["id"] in self._failed:
+            return False
+        self._failed.add(received.json["id"])
+        return True
 
-    url: str = ""
-    fail_marker: str = FAIL_MARKER
-    deliveries: list[Delivery] = field(default_factory=list)
-    condition: threading.Condition = field(default_factory=threading.Condition)
-    _failed_once: set[str] = field(default_factory=set)
-
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
-        request = Request(environ)
-        body = request.get_data()
-        status = 200
-        if self.fail_marker.encode() in body:
-            event_id = json.loads(body)["id"]
-            if event_id not in self._failed_once:
-                self._failed_once.add(event_id)
-                status = 500
-        with self.condition:
-            self.deliveries.append(Delivery(request.path, dict(request.headers), body, status))
-            self.condition.notify_all()
-        return Response("failed on purpose" if status == 500 else "ok", status=status)(environ, start_response)
-
-    def wait_for(self, predicate: Callable[[Delivery], bool], timeout: float = WAIT_TIMEOUT,
-                 count: int = 1) -> list[Delivery]:
-        """Block until ``count`` deliveries match ``predicate``; fail the test on timeout."""
-        deadline = time.monotonic() + timeout
-        with self.condition:
-            while True:
-                found = [d for d in self.deliveries if predicate(d)]
-                if len(found) >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    seen = [d.event.get("type") for d in self.deliveries[-20:]]
-                    pytest.fail(f"webhook not delivered within {timeout}s; last seen: {seen}")
-                self.condition.wait(remaining)
-
-    def wait_for_event(self, event_type: str, object_id: str, timeout: float = WAIT_TIMEOUT) -> Delivery:
+    def wait_for_event(self, event_type: str, object_id: str, timeout: float = WAIT_TIMEOUT) -> Received:
         """The first successfully answered delivery of ``event_type`` about ``object_id``."""
         return self.wait_for(
-            lambda d: d.status == 200 and d.event["type"] == event_type
-            and d.event["data"]["object"].get("id") == object_id,
-            timeout,
+            lambda r: r.status == 200 and r.json["type"] == event_type
+            and r.json["data"]["object"].get("id") == object_id,
+            timeout=timeout,
         )[0]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
-def sandbox_sink() -> Iterator[WebhookSink]:
+def sandbox_sink() -> Iterator[StripeWebhookSink]:
     """A loopback HTTP server standing in for the app's /webhooks/stripe."""
-    sink = WebhookSink()
-    server = make_server("127.0.0.1", 0, sink, threaded=True)
-    sink.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name="sandbox-sink", daemon=True)
-    thread.start()
-    yield sink
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    sink = StripeWebhookSink()
+    with serve_wsgi(sink) as url:
+        sink.url = url
+        yield sink
 
 
 @pytest.fixture(scope="session")
-def sandbox_url(sandbox_sink: WebhookSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def sandbox_url(sandbox_sink: StripeWebhookSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a sandbox started as ``python -m app.sandbox`` on a free port."""
     workdir = tmp_path_factory.mktemp("sandbox")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,

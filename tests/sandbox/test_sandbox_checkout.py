@@ -78,7 +78,7 @@ def test_declined_card_shows_the_decline_and_leaves_the_session_open(
     still_open = sandbox_gateway.retrieve_checkout_session(session.id)
     assert still_open.status == "open" and still_open.payment_status == "unpaid"
     failed = sandbox_sink.wait_for_event("payment_intent.payment_failed", still_open.payment_intent)
-    assert failed.event["data"]["object"]["last_payment_error"]["decline_code"] == "generic_decline"
+    assert failed.json["data"]["object"]["last_payment_error"]["decline_code"] == "generic_decline"
 
     retry = sandbox_pay(session)
     assert retry.status_code == 303

@@ -72,7 +72,7 @@ def test_failed_verification_sets_a_disabled_reason(sandbox_gateway, sandbox_htt
     assert failed.requirements.disabled_reason == "requirements.past_due"
     assert failed.requirements.errors[0].code == "verification_failed_other"
     delivery = sandbox_sink.wait_for_event("account.updated", account.id)
-    assert delivery.event["data"]["object"]["requirements"]["disabled_reason"] == "requirements.past_due"
+    assert delivery.json["data"]["object"]["requirements"]["disabled_reason"] == "requirements.past_due"
 
 
 def test_onboarding_link_for_unknown_account_is_rejected(sandbox_gateway):

@@ -19,9 +19,9 @@ def test_partial_then_full_refund(sandbox_gateway, sandbox_paid_gig, sandbox_sin
     assert charge.amount_refunded == 10000 and charge.refunded is True
     assert [r.id for r in charge.refunds.data] == [rest.id, partial.id]
     deliveries = sandbox_sink.wait_for(
-        lambda d: d.status == 200 and d.event["type"] == "charge.refunded"
-        and d.event["data"]["object"]["id"] == charge.id, count=2)
-    assert sorted(d.event["data"]["object"]["amount_refunded"] for d in deliveries) == [2500, 10000]
+        lambda d: d.status == 200 and d.json["type"] == "charge.refunded"
+        and d.json["data"]["object"]["id"] == charge.id, count=2)
+    assert sorted(d.json["data"]["object"]["amount_refunded"] for d in deliveries) == [2500, 10000]
 
 
 def test_refunding_more_than_is_left_is_refused(sandbox_gateway, sandbox_paid_gig, sandbox_id):
@@ -149,7 +149,7 @@ def test_dispute_opens_and_closes(sandbox_gateway, sandbox_paid_gig, sandbox_con
     assert twice.status_code == 400
     assert sandbox_gateway.retrieve_charge(charge_id).disputed is True
     created = sandbox_sink.wait_for_event("charge.dispute.created", dispute["id"])
-    assert created.event["data"]["object"]["charge"] == charge_id
+    assert created.json["data"]["object"]["charge"] == charge_id
     assert sandbox_gateway.client.v1.disputes.retrieve(dispute["id"]).reason == "product_not_received"
 
     page = sandbox_http.get(f"{sandbox_url}/_sandbox/charges/{charge_id}")

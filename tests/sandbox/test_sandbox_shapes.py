@@ -71,8 +71,8 @@ def test_top_level_keys_match_stripe(sandbox_objects, sandbox_fixture_keys, obje
 def test_webhook_payload_keys_match_stripe(sandbox_sink, sandbox_fixture_keys, sandbox_objects):
     delivery = sandbox_sink.wait_for_event("charge.dispute.created", sandbox_objects["dispute"].id)
 
-    assert sorted(delivery.event) == sandbox_fixture_keys["event"]
-    assert sorted(delivery.event["data"]["object"]) == sandbox_fixture_keys["dispute"]
+    assert sorted(delivery.json) == sandbox_fixture_keys["event"]
+    assert sorted(delivery.json["data"]["object"]) == sandbox_fixture_keys["dispute"]
 
 
 def test_key_snapshot_matches_stripe_fixtures(sandbox_fixture_keys):

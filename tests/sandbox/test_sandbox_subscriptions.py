@@ -53,23 +53,23 @@ def test_trial_then_paid_renewal_then_failed_renewal(
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "active"
     paid_invoice = sandbox_sink.wait_for(
-        lambda d: d.event["type"] == "invoice.paid" and d.event["data"]["object"]["subscription"] == sub.id
-        and d.event["data"]["object"]["billing_reason"] == "subscription_cycle")[0]
-    assert paid_invoice.event["data"]["object"]["amount_paid"] == 1500
+        lambda d: d.json["type"] == "invoice.paid" and d.json["data"]["object"]["subscription"] == sub.id
+        and d.json["data"]["object"]["billing_reason"] == "subscription_cycle")[0]
+    assert paid_invoice.json["data"]["object"]["amount_paid"] == 1500
     renewed = sandbox_gateway.retrieve_subscription(sub.id)
     assert renewed["items"].data[0].current_period_start == first_end
 
     failed = sandbox_control(f"/_sandbox/subscriptions/{sub.id}/advance", outcome="failed")
     assert failed.json()["status"] == "past_due"
     failed_invoice = sandbox_sink.wait_for(
-        lambda d: d.event["type"] == "invoice.payment_failed"
-        and d.event["data"]["object"]["subscription"] == sub.id)[0]
-    assert failed_invoice.event["data"]["object"]["status"] == "open"
+        lambda d: d.json["type"] == "invoice.payment_failed"
+        and d.json["data"]["object"]["subscription"] == sub.id)[0]
+    assert failed_invoice.json["data"]["object"]["status"] == "open"
     updates = sandbox_sink.wait_for(
-        lambda d: d.event["type"] == "customer.subscription.updated" and d.event["data"]["object"]["id"] == sub.id,
+        lambda d: d.json["type"] == "customer.subscription.updated" and d.json["data"]["object"]["id"] == sub.id,
         count=2)
-    assert updates[-1].event["data"]["object"]["status"] == "past_due"
-    assert updates[-1].event["data"]["previous_attributes"]["status"] == "active"
+    assert updates[-1].json["data"]["object"]["status"] == "past_due"
+    assert updates[-1].json["data"]["previous_attributes"]["status"] == "active"
     assert sandbox_gateway.retrieve_subscription(sub.id).status == "past_due"
 
 

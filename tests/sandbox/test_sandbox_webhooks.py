@@ -23,12 +23,12 @@ def test_failed_delivery_is_retried_and_every_attempt_recorded(
     sandbox_http.post(f"{sandbox_url}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"})
 
     failed, delivered = sandbox_sink.wait_for(
-        lambda d: d.event["type"] == "account.updated" and d.event["data"]["object"]["id"] == account.id,
+        lambda d: d.json["type"] == "account.updated" and d.json["data"]["object"]["id"] == account.id,
         count=2, timeout=8)
 
     assert (failed.status, delivered.status) == (500, 200)
-    assert failed.event["id"] == delivered.event["id"]
-    record = wait_for_attempts(sandbox_http, sandbox_url, delivered.event["id"], 2)
+    assert failed.json["id"] == delivered.json["id"]
+    record = wait_for_attempts(sandbox_http, sandbox_url, delivered.json["id"], 2)
     assert record["state"] == "delivered"
     assert [a["status_code"] for a in record["attempts"]] == [500, 200]
     assert record["attempts"][0]["error"] == "failed on purpose"
@@ -40,13 +40,13 @@ def test_resend_delivers_the_same_event_again(sandbox_gateway, sandbox_sink, san
     account = sandbox_verified_account()
     first = sandbox_sink.wait_for_event("account.updated", account.id)
 
-    response = sandbox_http.post(f"{sandbox_url}/_sandbox/events/{first.event['id']}/resend", json={})
+    response = sandbox_http.post(f"{sandbox_url}/_sandbox/events/{first.json['id']}/resend", json={})
 
     assert response.status_code == 200
-    deliveries = sandbox_sink.wait_for(lambda d: d.event["id"] == first.event["id"], count=2)
+    deliveries = sandbox_sink.wait_for(lambda d: d.json["id"] == first.json["id"], count=2)
     assert deliveries[0].body == deliveries[1].body
     index = sandbox_http.get(f"{sandbox_url}/_sandbox/")
-    assert first.event["id"] in index.text and "Resend" in index.text
+    assert first.json["id"] in index.text and "Resend" in index.text
 
 
 def test_signature_is_bound_to_the_payload_and_the_secret(sandbox_sink, sandbox_verified_account,
@@ -57,7 +57,7 @@ def test_signature_is_bound_to_the_payload_and_the_secret(sandbox_sink, sandbox_
 
     assert header.startswith("t=") and ",v1=" in header
     event = stripe.Webhook.construct_event(delivery.body, header, sandbox_gateway.webhook_secret)
-    assert event.id == delivery.event["id"]
+    assert event.id == delivery.json["id"]
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.Webhook.construct_event(delivery.body.replace(b"true", b"false"), header,
                                        sandbox_gateway.webhook_secret)

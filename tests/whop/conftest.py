@@ -1,27 +1,26 @@
 """Fixtures for the Whop emulator and the Whop integration, all over real loopback HTTP.
 
 ``whop_sandbox`` serves a minimal Flask app with the Whop emulator (``app.sandbox.whop``) at
-``/whop``; ``whop_sink`` plays our app: it records webhooks and serves ``/experiences/<id>``
-and ``/dashboard/<id>`` pages that echo the ``x-whop-user-token`` they received.
+``/whop``; ``whop_sink`` plays our app: an ``HttpSink`` (tests/http_sink.py) that records
+webhooks and serves ``/experiences/<id>`` and ``/dashboard/<id>`` pages that echo the
+``x-whop-user-token`` they received.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-import threading
 import warnings
-from dataclasses import dataclass, field
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from flask import Flask, Response, request
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app.sandbox import whop
 from app.sandbox.cli import whop_cli
+from tests.http_sink import HttpSink, serve_wsgi
 
 WHOP_TEST_CONFIG = {
     "WHOP_APP_ID": "app_whop_tests",
@@ -37,60 +36,17 @@ def _isolate():
     yield
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log(self, type, message, *args):  # noqa: A002 - werkzeug's signature
-        pass
-
-
-@dataclass
-class WhopServer:
-    """A WSGI app served on a free 127.0.0.1 port in a background thread."""
-
-    app: Flask
-    url: str
-    _server: object = field(repr=False)
-    _thread: threading.Thread = field(repr=False)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=5)
-        self._server.server_close()
-
-
-def _serve(app: Flask) -> WhopServer:
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name=f"serve-{app.name}", daemon=True)
-    thread.start()
-    return WhopServer(app=app, url=f"http://127.0.0.1:{server.port}", _server=server, _thread=thread)
-
-
-@dataclass
-class WhopSink:
-    """Our app's stand-in: received webhooks and the status code it answers them with."""
-
-    url: str
-    webhooks: list[dict] = field(default_factory=list)
-    webhook_status: int = 200
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.webhooks.clear()
-            self.webhook_status = 200
-
-
 @pytest.fixture(scope="session")
 def whop_sink():
-    """Serve a fake Tradepost: POST /webhooks/whop, GET|POST /experiences/<id>, /dashboard/<id>."""
-    app = Flask(__name__)
-    sink = WhopSink(url="")
+    """A fake Tradepost: an `HttpSink` recording every request, whose unscripted answers come
+    from pages that echo what they received — POST /webhooks/whop ("ok"), GET|POST
+    /experiences/<id> and /dashboard/<id> (the ``x-whop-user-token`` header, query and body),
+    GET /callback."""
+    pages = Flask(__name__)
 
-    @app.post("/webhooks/whop")
+    @pages.post("/webhooks/whop")
     def receive_webhook():
-        with sink.lock:
-            sink.webhooks.append({"body": request.get_data(), "headers": dict(request.headers)})
-            status = sink.webhook_status
-        return ("ok" if status < 300 else "boom"), status
+        return "ok"
 
     def echo(kind: str, target_id: str):
         token = request.headers.get("x-whop-user-token")
@@ -103,22 +59,22 @@ def whop_sink():
         ]
         return Response("\n".join(lines), content_type="text/html; charset=utf-8")
 
-    @app.route("/experiences/<experience_id>", methods=["GET", "POST"])
+    @pages.route("/experiences/<experience_id>", methods=["GET", "POST"])
     def experience(experience_id):
         return echo("experience", experience_id)
 
-    @app.route("/dashboard/<company_id>", methods=["GET", "POST"])
+    @pages.route("/dashboard/<company_id>", methods=["GET", "POST"])
     def dashboard(company_id):
         return echo("dashboard", company_id)
 
-    @app.get("/callback")
+    @pages.get("/callback")
     def callback():
         return "callback"
 
-    server = _serve(app)
-    sink.url = server.url
-    yield sink
-    server.stop()
+    sink = HttpSink(app=pages)
+    with serve_wsgi(sink) as url:
+        sink.url = url
+        yield sink
 
 
 @pytest.fixture(scope="session")
@@ -138,17 +94,16 @@ def whop_sandbox_app(tmp_path_factory, whop_sink):
 
 @pytest.fixture(scope="session")
 def whop_sandbox_server(whop_sandbox_app):
-    """The sandbox app served over HTTP; SANDBOX_PUBLIC_URL set to where it listens."""
-    server = _serve(whop_sandbox_app)
-    whop_sandbox_app.config["SANDBOX_PUBLIC_URL"] = server.url
-    yield server
-    server.stop()
+    """The sandbox app served over HTTP (its base URL); SANDBOX_PUBLIC_URL set to where it listens."""
+    with serve_wsgi(whop_sandbox_app) as url:
+        whop_sandbox_app.config["SANDBOX_PUBLIC_URL"] = url
+        yield url
 
 
 @pytest.fixture(scope="session")
 def whop_api_base(whop_sandbox_server):
     """The emulator's API base (what production calls https://api.whop.com)."""
-    return whop_sandbox_server.url + "/whop"
+    return whop_sandbox_server + "/whop"
 
 
 @pytest.fixture(scope="session")
@@ -191,10 +146,10 @@ def whop_user(whop_make_user):
 
 @pytest.fixture
 def whop_sink_clean(whop_sink):
-    """The sink with no recorded webhooks and answering 200."""
-    whop_sink.clear()
+    """The sink with nothing recorded or scripted."""
+    whop_sink.reset()
     yield whop_sink
-    whop_sink.clear()
+    whop_sink.reset()
 
 
 def whop_hidden_fields(html: str) -> dict[str, str]:

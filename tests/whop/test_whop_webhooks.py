@@ -28,26 +28,26 @@ def test_delivery_arrives_signed_per_standard_webhooks(
     delivery = _send(whop_http, whop_api_base, event_type, {"user": {"id": whop_user["id"]}})
     assert delivery["status"] == "delivered" and delivery["status_code"] == 200
 
-    [received] = whop_sink_clean.webhooks
-    headers = {k.lower(): v for k, v in received["headers"].items()}
+    [received] = whop_sink_clean.on("/webhooks/whop")
+    headers = {k.lower(): v for k, v in received.headers.items()}
     assert headers["webhook-id"] == delivery["id"]
     assert headers["webhook-signature"].startswith("v1,")
 
     secret = base64.b64encode(whop_config["WHOP_WEBHOOK_SECRET"].encode()).decode()
-    event = Webhook(secret).verify(received["body"], headers)
+    event = Webhook(secret).verify(received.body, headers)
     assert event["id"] == delivery["id"]
     assert event["type"] == event_type
     assert event["api_version"] == "v1"
     assert event["timestamp"].endswith("Z")
     assert event["data"]["user"]["id"] == whop_user["id"]
 
-    assert unwrap_webhook(received["body"], received["headers"], whop_config["WHOP_WEBHOOK_SECRET"]) == event
+    assert unwrap_webhook(received.body, received.headers, whop_config["WHOP_WEBHOOK_SECRET"]) == event
 
 
 def test_sample_data_is_overridable(whop_http, whop_api_base, whop_sink_clean, whop_config):
     _send(whop_http, whop_api_base, "payment.succeeded", {"id": "pay_fixed", "total": 42.5, "metadata": {"order": "7"}})
-    [received] = whop_sink_clean.webhooks
-    event = unwrap_webhook(received["body"], received["headers"], whop_config["WHOP_WEBHOOK_SECRET"])
+    [received] = whop_sink_clean.on("/webhooks/whop")
+    event = unwrap_webhook(received.body, received.headers, whop_config["WHOP_WEBHOOK_SECRET"])
     assert event["data"]["id"] == "pay_fixed"
     assert event["data"]["total"] == 42.5
     assert event["data"]["metadata"] == {"order": "7"}
@@ -56,24 +56,24 @@ def test_sample_data_is_overridable(whop_http, whop_api_base, whop_sink_clean, w
 
 def test_tampered_body_or_wrong_secret_fails(whop_http, whop_api_base, whop_sink_clean, whop_config):
     _send(whop_http, whop_api_base, "membership.activated")
-    [received] = whop_sink_clean.webhooks
-    tampered = received["body"].replace(b"membership.activated", b"membership.deactivated")
+    [received] = whop_sink_clean.on("/webhooks/whop")
+    tampered = received.body.replace(b"membership.activated", b"membership.deactivated")
     secret = base64.b64encode(whop_config["WHOP_WEBHOOK_SECRET"].encode()).decode()
 
     with pytest.raises(WebhookVerificationError):
-        Webhook(secret).verify(tampered, received["headers"])
+        Webhook(secret).verify(tampered, received.headers)
     with pytest.raises(WhopWebhookError):
-        unwrap_webhook(tampered, received["headers"], whop_config["WHOP_WEBHOOK_SECRET"])
+        unwrap_webhook(tampered, received.headers, whop_config["WHOP_WEBHOOK_SECRET"])
     with pytest.raises(WhopWebhookError):
-        unwrap_webhook(received["body"], received["headers"], "ws_some_other_secret")
+        unwrap_webhook(received.body, received.headers, "ws_some_other_secret")
     with pytest.raises(WhopWebhookError):
-        unwrap_webhook(received["body"], {}, whop_config["WHOP_WEBHOOK_SECRET"])
+        unwrap_webhook(received.body, {}, whop_config["WHOP_WEBHOOK_SECRET"])
 
 
 def test_failed_delivery_is_recorded_and_resend_keeps_the_message_id(
     whop_http, whop_api_base, whop_sink_clean, whop_config
 ):
-    whop_sink_clean.webhook_status = 500
+    whop_sink_clean.respond_with(500, "boom", path="/webhooks/whop")  # the first delivery only
     delivery = _send(whop_http, whop_api_base, "refund.created")
     assert delivery["status"] == "failed"
     assert delivery["status_code"] == 500
@@ -82,7 +82,6 @@ def test_failed_delivery_is_recorded_and_resend_keeps_the_message_id(
     index = whop_http.get(whop_api_base + "/")
     assert delivery["id"] in index.text and "Resend" in index.text
 
-    whop_sink_clean.webhook_status = 200
     resent = whop_http.post(
         whop_api_base + f"/webhooks/deliveries/{delivery['id']}/resend", headers={"Accept": "application/json"}
     )
@@ -90,10 +89,10 @@ def test_failed_delivery_is_recorded_and_resend_keeps_the_message_id(
     assert resent.json()["status"] == "delivered"
     assert resent.json()["attempts"] == 2
 
-    first, second = whop_sink_clean.webhooks
-    assert first["body"] == second["body"]
-    assert first["headers"]["Webhook-Id"] == second["headers"]["Webhook-Id"] == delivery["id"]
-    assert unwrap_webhook(second["body"], second["headers"], whop_config["WHOP_WEBHOOK_SECRET"])["id"] == delivery["id"]
+    first, second = whop_sink_clean.on("/webhooks/whop")
+    assert first.body == second.body
+    assert first.headers["Webhook-Id"] == second.headers["Webhook-Id"] == delivery["id"]
+    assert unwrap_webhook(second.body, second.headers, whop_config["WHOP_WEBHOOK_SECRET"])["id"] == delivery["id"]
 
 
 def test_html_form_sends_and_redirects_to_the_index(whop_http, whop_api_base, whop_sink_clean):
@@ -102,7 +101,7 @@ def test_html_form_sends_and_redirects_to_the_index(whop_http, whop_api_base, wh
     )
     assert response.status_code == 303
     assert response.headers["location"].endswith("/whop/")
-    assert json.loads(whop_sink_clean.webhooks[0]["body"])["data"]["status"] == "canceled"
+    assert json.loads(whop_sink_clean.on("/webhooks/whop")[0].body)["data"]["status"] == "canceled"
 
 
 def test_unsupported_type_and_bad_data_are_refused(whop_http, whop_api_base, whop_sink_clean):
@@ -111,7 +110,7 @@ def test_unsupported_type_and_bad_data_are_refused(whop_http, whop_api_base, who
     assert response.json()["error"]["code"] == "invalid_type"
     response = whop_http.post(whop_api_base + "/webhooks/send", json={"type": "payment.succeeded", "data": [1]})
     assert response.status_code == 422
-    assert whop_sink_clean.webhooks == []
+    assert whop_sink_clean.on("/webhooks/whop") == []
 
 
 def test_cli_creates_users_and_sends_webhooks(whop_sandbox_app, whop_sandbox_server, whop_sink_clean, whop_config):
@@ -127,6 +126,6 @@ def test_cli_creates_users_and_sends_webhooks(whop_sandbox_app, whop_sandbox_ser
     assert sent.exit_code == 0, sent.output
     assert " delivered 200" in sent.output
     event = unwrap_webhook(
-        whop_sink_clean.webhooks[0]["body"], whop_sink_clean.webhooks[0]["headers"], whop_config["WHOP_WEBHOOK_SECRET"]
+        whop_sink_clean.on("/webhooks/whop")[0].body, whop_sink_clean.on("/webhooks/whop")[0].headers, whop_config["WHOP_WEBHOOK_SECRET"]
     )
     assert event["data"]["user"]["id"] == user_id

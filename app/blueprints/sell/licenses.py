@@ -12,7 +12,7 @@ from app.errors import InputError
 from app.extensions import db
 from app.inputs import parse_id, parse_whole_number
 from app.models import AuditEvent, License, LicensePolicy, Product
-from app.services import licensing as svc
+from app.services.licensing import issuing, license_keys, seller_admin
 from app.web import refusal_page, render
 
 bp = Blueprint("licenses", __name__, url_prefix="/licenses")
@@ -35,17 +35,17 @@ def index():
     product_id, status, q = _int_arg("product"), request.args.get("status", ""), request.args.get("q", "")
     products = db.session.scalars(select(Product).order_by(Product.title)).all()
     policies = {policy.product_id: policy for policy in db.session.scalars(select(LicensePolicy))}
-    licenses = svc.list_licenses(product_id, status, q)
+    licenses = seller_admin.list_licenses(product_id, status, q)
     return render("licensing/index.html", "license_table", products=products, policies=policies,
                   licenses=licenses, product_id=product_id, status=status, q=q,
-                  statuses=svc.LIST_STATUSES, page_size=svc.PAGE_SIZE, now=now())
+                  statuses=seller_admin.LIST_STATUSES, page_size=seller_admin.PAGE_SIZE, now=now())
 
 
 def _detail_page(license, status=200, error=None):
     history = db.session.scalars(select(AuditEvent).where(
         AuditEvent.subject_type == "license", AuditEvent.subject_id == str(license.id))
         .order_by(AuditEvent.created_at.desc()).limit(20)).all()
-    return render("licensing/detail.html", license=license, key=svc.license_key(license), history=history,
+    return render("licensing/detail.html", license=license, key=license_keys.license_key(license), history=history,
                   error=error, now=now(), can_manage=g.company.is_manager(current_user), http_status=status)
 
 
@@ -56,10 +56,10 @@ def detail(license_id):
 
 
 ACTIONS = {
-    "suspend": (svc.suspend_license, "Key suspended: validation now answers SUSPENDED."),
-    "reinstate": (svc.reinstate_license, "Key reinstated."),
-    "revoke": (svc.revoke_license, "Key revoked for good."),
-    "reset": (svc.reset_license_activations, "All machines removed from the key."),
+    "suspend": (seller_admin.suspend_license, "Key suspended: validation now answers SUSPENDED."),
+    "reinstate": (seller_admin.reinstate_license, "Key reinstated."),
+    "revoke": (seller_admin.revoke_license, "Key revoked for good."),
+    "reset": (seller_admin.reset_license_activations, "All machines removed from the key."),
 }
 
 
@@ -86,14 +86,14 @@ def extend(license_id):
     days = parse_whole_number(request.form.get("days", ""))
     if days is None:
         raise InputError("days", "Enter a number of days.")
-    svc.extend_license(license, days, current_user)
+    seller_admin.extend_license(license, days, current_user)
     db.session.commit()
     flash(f"Expiry extended by {days} days.", "success")
     return redirect(url_for(".detail", license_id=license_id), 303)
 
 
 def _policy_page(product, form, errors=None, status=200):
-    return render("licensing/policy.html", product=product, policy=svc.policy_for(product.id), form=form,
+    return render("licensing/policy.html", product=product, policy=issuing.policy_for(product.id), form=form,
                   errors=errors or {}, http_status=status)
 
 
@@ -107,12 +107,12 @@ def _policy_refused(exc, product_id):
 def policy(product_id):
     product = get_own_product_or_404(product_id)
     if request.method == "POST":
-        _, issued = svc.save_license_policy(product, request.form, current_user)
+        _, issued = seller_admin.save_license_policy(product, request.form, current_user)
         db.session.commit()
         note = f" {issued} existing buyer{'s' if issued != 1 else ''} got a key." if issued else ""
         flash(f"License policy for “{product.title}” saved.{note}", "success")
         return redirect(url_for(".index", product=product.id), 303)
-    current = svc.policy_for(product.id)
+    current = issuing.policy_for(product.id)
     form = {"enabled": "on", "max_activations": 3, "duration_days": "", "key_prefix": "TP", "key_format": "grouped"}
     if current is not None:
         form = {"enabled": "on" if current.enabled else "", "max_activations": current.max_activations,

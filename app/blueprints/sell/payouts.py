@@ -6,7 +6,7 @@ from app.access import manager_required, seller_required
 from app.errors import InputError
 from app.extensions import db
 from app.models.payout import new_request_token
-from app.money import parse_amount_cents
+from app.money import format_money, marketplace_currency, parse_amount_cents
 from app.payments import PaymentsUnavailable
 from app.services.ledger import company_balances
 from app.services.payouts import (REQUEST_TOKEN, complete_payout, lifetime_paid_out, payout_history,
@@ -62,12 +62,12 @@ def withdraw():
     token = request.form.get("request_token") or new_request_token()
     if not REQUEST_TOKEN.fullmatch(token):
         raise InputError("request_token", "This form has expired: reload the page and try again.")
-    amount = parse_amount_cents(request.form.get("amount", ""))
+    amount = parse_amount_cents(request.form.get("amount", ""), marketplace_currency())
     if amount is None:
         raise InputError("amount", "Enter an amount like 150.00.")
     payout = request_payout(g.company, amount, current_user, token)
     db.session.commit()
     payout = complete_payout(payout, current_user)
     db.session.commit()
-    flash(f"Payout of {payout.amount_cents / 100:,.2f} {payout.currency.upper()} is on its way.", "success")
+    flash(f"Payout of {format_money(payout.amount_cents, payout.currency)} is on its way.", "success")
     return redirect(url_for(".index"), 303)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from app.access import manager_required, seller_required
 from app.extensions import db
 from app.models import Product
+from app.money import format_amount, marketplace_currency
 from app.services.products import save_product
 from app.web import refusal_page, render
 
@@ -59,6 +60,6 @@ def update(product_id):
         flash(f"“{product.title}” is updated.", "success")
         return redirect(url_for(".index"), 303)
     form = {"title": product.title, "description": product.description_md,
-            "price": f"{product.price_cents / 100:.2f}", "billing": product.billing,
+            "price": format_amount(product.price_cents, marketplace_currency()), "billing": product.billing,
             "trial_days": product.trial_days, "active": "on" if product.active else ""}
     return _form_page(product, form)

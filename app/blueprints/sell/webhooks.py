@@ -13,17 +13,17 @@ from app.errors import InputError
 from app.extensions import db
 from app.models import WebhookEndpoint, WebhookMessage
 from app.models.outbound import MESSAGE_STATUSES
-from app.services import outbound
-from app.tasks.outbound import enqueue_delivery, try_enqueue_deliveries
+from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing
+from app.services.outbound.queueing import enqueue_delivery, try_enqueue_deliveries
 from app.web import refusal_page, render
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-FILTER_EVENT_TYPES = (*outbound.EVENT_TYPES, outbound.TEST_EVENT_TYPE)
+FILTER_EVENT_TYPES = (*catalogue.EVENT_TYPES, catalogue.TEST_EVENT_TYPE)
 QUEUE_DOWN_TEST_EVENT = ("The test event was not sent: our delivery queue is unavailable right now, "
                          "and nothing was saved. Please try again in a few minutes.")
 QUEUE_DOWN_LATER = "as soon as our delivery queue is back (it is unavailable right now)"
 EVENT_GROUPS = {}
-for _type in outbound.EVENT_TYPES:
+for _type in catalogue.EVENT_TYPES:
     EVENT_GROUPS.setdefault(_type.split(".")[0], []).append(_type)
 
 
@@ -52,7 +52,7 @@ def form_input():
 
 def render_form(endpoint, values, errors=None, status=200):
     return render("seller_webhooks/form.html", endpoint=endpoint, values=values, errors=errors or {},
-                  catalogue=outbound.EVENT_CATALOGUE, event_groups=EVENT_GROUPS, http_status=status)
+                  catalogue=catalogue.EVENT_CATALOGUE, event_groups=EVENT_GROUPS, http_status=status)
 
 
 def form_refused(exc, endpoint_id=None):
@@ -65,7 +65,7 @@ def render_detail(endpoint, secret=None, recover_error=None, since_value="", sta
                   block="deliveries"):
     event_type = request.args.get("event_type", "")
     status_filter = request.args.get("status", "")
-    messages = outbound.list_messages(
+    messages = endpoints.list_messages(
         endpoint, event_type=event_type if event_type in FILTER_EVENT_TYPES else None,
         status=status_filter if status_filter in MESSAGE_STATUSES else None)
     body, status, headers = render(
@@ -82,9 +82,8 @@ def render_detail(endpoint, secret=None, recover_error=None, since_value="", sta
 @bp.route("/")
 @manager_required
 def index():
-    endpoints = outbound.list_endpoints(g.company)
-    return render("seller_webhooks/index.html", endpoints=endpoints,
-                  counts=outbound.message_counts(g.company))
+    return render("seller_webhooks/index.html", endpoints=endpoints.list_endpoints(g.company),
+                  counts=endpoints.message_counts(g.company))
 
 
 @bp.route("/new")
@@ -97,7 +96,7 @@ def new():
 @manager_required
 @refusal_page(form_refused)
 def create():
-    endpoint = outbound.create_endpoint(g.company, actor=current_user, **form_input())
+    endpoint = endpoints.create_endpoint(g.company, actor=current_user, **form_input())
     db.session.commit()
     flash("Endpoint added. Reveal its signing secret below and store it with your receiver.",
           "success")
@@ -114,7 +113,7 @@ def detail(endpoint_id):
 @manager_required
 def secret(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
-    return render_detail(endpoint, secret=outbound.endpoint_secret(endpoint), block="secret")
+    return render_detail(endpoint, secret=signing.endpoint_secret(endpoint), block="secret")
 
 
 @bp.route("/<int:endpoint_id>/edit")
@@ -130,7 +129,7 @@ def edit(endpoint_id):
 @refusal_page(form_refused)
 def update(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
-    outbound.update_endpoint(endpoint, **form_input())
+    endpoints.update_endpoint(endpoint, **form_input())
     db.session.commit()
     flash("Endpoint saved.", "success")
     return redirect(url_for(".detail", endpoint_id=endpoint.id), 303)
@@ -139,7 +138,7 @@ def update(endpoint_id):
 @bp.route("/<int:endpoint_id>/delete", methods=["POST"])
 @manager_required
 def delete(endpoint_id):
-    outbound.delete_endpoint(get_endpoint_or_404(endpoint_id), actor=current_user)
+    endpoints.delete_endpoint(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
     flash("Endpoint deleted.", "success")
     return redirect(url_for(".index"), 303)
@@ -148,7 +147,7 @@ def delete(endpoint_id):
 @bp.route("/<int:endpoint_id>/rotate", methods=["POST"])
 @manager_required
 def rotate(endpoint_id):
-    endpoint = outbound.rotate_endpoint_secret(get_endpoint_or_404(endpoint_id), actor=current_user)
+    endpoint = endpoints.rotate_endpoint_secret(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
     flash("Secret rotated. The previous secret keeps signing alongside the new one for 24 hours.",
           "success")
@@ -162,14 +161,14 @@ def send_test(endpoint_id):
     if not endpoint.enabled:
         abort(409, "Enable the endpoint before sending a test event.")
     endpoint_id = endpoint.id
-    message_id = outbound.send_test_event(endpoint).id
+    message_id = outbox.send_test_event(endpoint).id
     db.session.commit()
     try:
         enqueue_delivery(message_id)
     except RedisError:
         # A test is only useful now: rather than leave it for the sweep, take it back and say so.
         current_app.logger.warning("test event %s not queued: Redis unavailable", message_id)
-        withdrawn = outbound.withdraw_test_event(message_id)
+        withdrawn = outbox.withdraw_test_event(message_id)
         db.session.commit()
         if withdrawn:
             abort(503, QUEUE_DOWN_TEST_EVENT)
@@ -199,7 +198,7 @@ def recover(endpoint_id):
     if not endpoint.enabled:
         abort(409, "Enable the endpoint before recovering messages.")
     endpoint_id = endpoint.id
-    message_ids = [message.id for message in outbound.recover_failed_messages(endpoint, since)]
+    message_ids = [message.id for message in dispatch.recover_failed_messages(endpoint, since)]
     db.session.commit()
     counted = f"{len(message_ids)} failed message{'s' if len(message_ids) != 1 else ''}"
     if try_enqueue_deliveries(message_ids):
@@ -215,7 +214,7 @@ def message(endpoint_id, message_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     found = get_message_or_404(endpoint, message_id)
     return render("seller_webhooks/message.html", "attempts", endpoint=endpoint, message=found,
-                  payload=outbound.pretty_payload(found.event))
+                  payload=signing.pretty_payload(found.event))
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>/resend", methods=["POST"])
@@ -225,7 +224,7 @@ def resend(endpoint_id, message_id):
     found = get_message_or_404(endpoint, message_id)
     if not endpoint.enabled:
         abort(409, "Enable the endpoint before resending.")
-    if not outbound.resend_message(found):
+    if not dispatch.resend_message(found):
         abort(409, "This message is being delivered right now.")
     endpoint_id, message_id, public_id = endpoint.id, found.id, found.public_id
     db.session.commit()

@@ -1,0 +1,37 @@
+"""Redis and the RQ queues: the one connection pool, and enqueueing jobs by dotted path.
+
+Views and services schedule work through `enqueue("app.tasks.module.job", ids...)`: they
+name a job, never import it, so `app/tasks/` (which builds the app to run jobs) is imported
+by nothing in the web app. Jobs take ids, never ORM objects.
+"""
+from typing import Any
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+
+QUEUE_NAMES = ("default", "webhooks", "scheduled")
+
+
+def init_app(app: Flask) -> None:
+    """Attach one Redis connection pool to the app."""
+    app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"], socket_timeout=5,
+                                             socket_connect_timeout=2)
+
+
+def get_redis() -> Redis:
+    """The app's Redis connection (pooled)."""
+    return current_app.extensions["redis"]
+
+
+def get_queue(name: str = "default") -> Queue:
+    """The RQ queue `name`, one of QUEUE_NAMES."""
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=get_redis())
+
+
+def enqueue(dotted_path: str, *args: Any, queue: str = "default", **kwargs: Any) -> Job:
+    """Enqueue the function at `dotted_path` (e.g. 'app.tasks.sweeps.prune_notifications')."""
+    return get_queue(queue).enqueue(dotted_path, *args, **kwargs)

@@ -1,0 +1,36 @@
+"""Which function handles each inbound webhook event: one table, read by services/inbound.py.
+
+A handler takes the event's object (Stripe's `data.object`, Whop's `data`) and must be
+idempotent: the pipeline may run it twice after a crash, and providers deliver events more
+than once and out of order. A type not listed here is stored, logged and marked ignored.
+"""
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from app.services.checkout import complete_checkout, record_invoice_failed, record_invoice_paid, sync_subscription
+from app.services.orders import record_stripe_dispute, record_stripe_refund
+from app.services.sellers import sync_connected_account
+from app.services.whop_access import record_whop_payment, record_whop_refund, sync_whop_membership
+
+Handler = Callable[[dict[str, Any]], object]
+
+HANDLERS: dict[tuple[str, str], Handler] = {
+    # Payments (services/checkout.py): the webhook, not the browser, creates orders and memberships.
+    ("stripe", "checkout.session.completed"): complete_checkout,
+    ("stripe", "invoice.paid"): record_invoice_paid,
+    ("stripe", "invoice.payment_failed"): record_invoice_failed,
+    ("stripe", "customer.subscription.created"): sync_subscription,
+    ("stripe", "customer.subscription.updated"): sync_subscription,
+    ("stripe", "customer.subscription.deleted"): partial(sync_subscription, deleted=True),
+    # Orders (services/orders.py): chargebacks and refunds made in Stripe's dashboard.
+    ("stripe", "charge.dispute.created"): record_stripe_dispute,
+    ("stripe", "charge.refunded"): record_stripe_refund,
+    # Sellers (services/sellers.py): KYC and payouts of a connected account.
+    ("stripe", "account.updated"): sync_connected_account,
+    # Whop (services/whop_access.py): memberships and payments of linked products.
+    ("whop", "membership.activated"): partial(sync_whop_membership, activated=True),
+    ("whop", "membership.deactivated"): partial(sync_whop_membership, activated=False),
+    ("whop", "payment.succeeded"): record_whop_payment,
+    ("whop", "refund.created"): record_whop_refund,
+}

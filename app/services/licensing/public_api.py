@@ -1,0 +1,191 @@
+"""The public license API's operations: validate, activate, deactivate, and signed license
+files for offline use; and the JSON shapes of licenses and activations in its answers.
+
+Refusals raise LicenseApiError (HTTP status, result code, message for the developer).
+"""
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from app.clock import now
+from app.errors import ServiceError
+from app.extensions import db
+from app.models import License, LicenseActivation
+from app.services.licensing.license_keys import hash_key
+from app.services.licensing.records import find_activation, find_license, refusal_code, remove_activation
+from app.services.licensing.signing import canonical_json, signature_of
+
+VALIDATION_TOUCH_INTERVAL = timedelta(seconds=60)
+FILE_TTL_DEFAULT = timedelta(days=30)
+FILE_TTL_MIN = timedelta(hours=1)
+FILE_TTL_MAX = timedelta(days=90)
+LICENSE_FILE_FORMAT = "tradepost-license-file/1"
+
+CODES = ("VALID", "NOT_FOUND", "SUSPENDED", "REVOKED", "EXPIRED", "NO_ACTIVATION", "PRODUCT_MISMATCH")
+MESSAGES = {
+    "VALID": "The license key is valid.",
+    "NOT_FOUND": "No license has that key.",
+    "SUSPENDED": "This license is suspended by the seller.",
+    "REVOKED": "This license was revoked.",
+    "EXPIRED": "This license has expired.",
+    "NO_ACTIVATION": "This license is not activated on this machine.",
+    "PRODUCT_MISMATCH": "This license key belongs to another product.",
+    "TOO_MANY_ACTIVATIONS": "This license is active on the maximum number of machines.",
+    "HARDWARE_MISMATCH": "Hardware mismatch",
+}
+
+
+class LicenseApiError(ServiceError):
+    """A refusal of the public API: HTTP status, result code and a message for the developer."""
+
+    def __init__(self, status: int, code: str, message: str | None = None):
+        super().__init__(status, code, message or MESSAGES.get(code, code))
+
+
+# ---- serialisation ------------------------------------------------------------------------
+
+def iso(moment: datetime | None) -> str | None:
+    """`moment` as UTC ISO 8601 to the second ("2026-11-22T17:00:00Z"), None for None."""
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def license_json(license: License, at: datetime | None = None) -> dict[str, Any]:
+    """The license as the API shows it (never the key itself)."""
+    return {"id": license.id, "product_id": license.product_id, "status": license.display_status(at),
+            "key_hint": license.key_hint, "expires_at": iso(license.effective_expires_at),
+            "max_activations": license.max_activations, "activations": license.activation_count}
+
+
+def activation_json(activation: LicenseActivation | None) -> dict[str, Any] | None:
+    """One machine's activation as the API shows it."""
+    if activation is None:
+        return None
+    return {"id": activation.id, "fingerprint": activation.fingerprint, "name": activation.name,
+            "created_at": iso(activation.created_at)}
+
+
+# ---- operations ---------------------------------------------------------------------------
+
+@dataclass
+class Validation:
+    code: str
+    license: License | None = None
+    activation: LicenseActivation | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.code == "VALID"
+
+
+def _touch(license: License, at: datetime) -> None:
+    # At most one small UPDATE a minute per key, so sellers see "last checked"; the WHERE keeps
+    # concurrent requests from writing it twice.
+    seen = license.last_validated_at
+    if seen is not None and seen >= at - VALIDATION_TOUCH_INTERVAL:
+        return
+    db.session.execute(
+        update(License).where(License.id == license.id, or_(
+            License.last_validated_at.is_(None),
+            License.last_validated_at < at - VALIDATION_TOUCH_INTERVAL))
+        .values(last_validated_at=at).execution_options(synchronize_session=False))
+
+
+def validate_license(key: object, fingerprint: str | None = None, product_id: int | None = None) -> Validation:
+    """Check a key (and, with a fingerprint, that this machine is activated). Never activates.
+
+    Returns a Validation whose code is one of CODES.
+    """
+    key_hash = hash_key(key)
+    if key_hash is None:
+        return Validation("NOT_FOUND")
+    # One round trip: the license and, when a fingerprint is sent, that machine's activation.
+    query = select(License, LicenseActivation).where(License.key_hash == key_hash).outerjoin(
+        LicenseActivation, and_(LicenseActivation.license_id == License.id,
+                                LicenseActivation.fingerprint == (fingerprint or "")))
+    row = db.session.execute(query).first()
+    if row is None:
+        return Validation("NOT_FOUND")
+    license, activation = row
+    if product_id is not None and product_id != license.product_id:
+        return Validation("PRODUCT_MISMATCH")
+    at = now()
+    _touch(license, at)
+    code = refusal_code(license, at)
+    if code:
+        return Validation(code, license)
+    if fingerprint is None:
+        return Validation("VALID", license)
+    return Validation("VALID" if activation else "NO_ACTIVATION", license, activation)
+
+
+def usable_license(key: object, lock: bool = True) -> License:
+    """The license with `key` if it works now; LicenseApiError 404 NOT_FOUND, or 403 with the
+    code saying why not."""
+    license = find_license(key, lock=lock)
+    if license is None:
+        raise LicenseApiError(404, "NOT_FOUND")
+    code = refusal_code(license, now())
+    if code:
+        raise LicenseApiError(403, code)
+    return license
+
+
+def activate_license(key: object, fingerprint: str,
+                     name: str | None = None) -> tuple[License, LicenseActivation, bool]:
+    """Activate the machine `fingerprint` on a usable key, race-free.
+
+    Returns (license, activation, created). Raises LicenseApiError: 404 NOT_FOUND, 403
+    SUSPENDED/REVOKED/EXPIRED, 409 TOO_MANY_ACTIVATIONS. The license row stays locked until the
+    caller's transaction ends, so concurrent activations are counted one after another.
+    """
+    license = usable_license(key)
+    activation = find_activation(license, fingerprint)
+    if activation is not None:
+        return license, activation, False
+    if license.activation_count >= license.max_activations:
+        raise LicenseApiError(409, "TOO_MANY_ACTIVATIONS")
+    activation = LicenseActivation(company_id=license.company_id, license_id=license.id,
+                                   fingerprint=fingerprint, name=name)
+    db.session.add(activation)
+    license.activation_count += 1
+    db.session.flush()
+    return license, activation, True
+
+
+def deactivate_license(key: object, fingerprint: str) -> License:
+    """Free the machine `fingerprint`'s seat. Raises LicenseApiError 404 for an unknown key or
+    a machine that is not activated. Works on any key state (uninstalling is always allowed)."""
+    license = find_license(key, lock=True)
+    activation = find_activation(license, fingerprint) if license is not None else None
+    if license is None or activation is None:
+        raise LicenseApiError(404, "NOT_FOUND", "No activation of that key on that machine.")
+    remove_activation(license, activation)
+    return license
+
+
+def checkout_license_file(key: object, fingerprint: str, ttl_seconds: int | None = None) -> dict[str, str]:
+    """A signed license file for offline use by an activated machine.
+
+    The file is {"format", "alg", "data", "signature"}: `data` is base64 of a JSON document
+    (license, activation, issued_at, expires_at) and `signature` is Ed25519 over those bytes.
+    It expires after `ttl_seconds` (default 30 days, 1 hour to 90 days) or when the key does,
+    whichever is first. Raises LicenseApiError like activation, and 403 NO_ACTIVATION.
+    """
+    ttl = FILE_TTL_DEFAULT if ttl_seconds is None else timedelta(seconds=ttl_seconds)
+    license = usable_license(key, lock=False)
+    activation = find_activation(license, fingerprint)
+    if activation is None:
+        raise LicenseApiError(403, "NO_ACTIVATION")
+    issued = now()
+    expires = issued + ttl
+    if license.effective_expires_at is not None:
+        expires = min(expires, license.effective_expires_at)
+    document = canonical_json({"license": license_json(license, issued), "activation": activation_json(activation),
+                               "fingerprint": fingerprint, "issued_at": iso(issued), "expires_at": iso(expires)})
+    return {"format": LICENSE_FILE_FORMAT, "alg": "ed25519",
+            "data": base64.b64encode(document).decode(), "signature": signature_of(document)}

@@ -1,0 +1,124 @@
+"""One delivery attempt over HTTP: the process-wide client, the request, what came back.
+
+Nothing here touches the database: `dispatch.claim_message` hands over a signed
+`DeliveryRequest`, and `retries.record_outcome` records the `Outcome`, so no transaction stays
+open while the request runs.
+"""
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from app.services.outbound.ssrf import UnsafeUrl, resolve_url
+
+REQUEST_TIMEOUT = 15.0
+RESPONSE_EXCERPT_BYTES = 2048
+MAX_RETRY_AFTER = timedelta(hours=24)
+USER_AGENT = "Tradepost-Webhooks/1.0"
+
+
+@dataclass(frozen=True)
+class DeliveryRequest:
+    """One claimed message, signed and detached from the session; carries what
+    `record_outcome` needs afterwards."""
+
+    message_id: int
+    company_id: int
+    endpoint_id: int
+    url: str
+    body: str
+    headers: dict[str, str]
+    started_at: datetime
+    retry_index: int
+    failing_since: datetime | None
+
+
+@dataclass
+class Outcome:
+    """What one delivery attempt produced."""
+
+    started_at: datetime
+    status_code: int | None = None
+    duration_ms: int = 0
+    excerpt: str = ""
+    error: str | None = None
+    retry_after: timedelta | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+_client: httpx.Client | None = None
+_client_pid: int | None = None
+
+
+def http_client() -> httpx.Client:
+    """The one httpx client of this process (rebuilt only after a fork)."""
+    global _client, _client_pid
+    if _client is None or _client_pid != os.getpid():
+        _client = httpx.Client(
+            timeout=httpx.Timeout(REQUEST_TIMEOUT), follow_redirects=False, trust_env=False,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            headers={"User-Agent": USER_AGENT},
+        )
+        _client_pid = os.getpid()
+    return _client
+
+
+def send_request(request: DeliveryRequest) -> Outcome:
+    """POST once: vet the URL's addresses now, connect to a vetted one (no redirects), read a
+    capped excerpt of the answer. Never raises for network trouble: the Outcome has the error."""
+    url = httpx.URL(request.url)
+    clock_start = time.monotonic()
+    try:
+        addresses = resolve_url(request.url)
+    except UnsafeUrl as exc:
+        return Outcome(request.started_at, error=f"Refused: {exc}"[:500])
+    headers = {**request.headers, "host": url.netloc.decode("ascii")}
+    # Connect to the address we vetted (DNS may change between check and connect); TLS still
+    # verifies the certificate against the endpoint's own hostname.
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    try:
+        with http_client().stream("POST", url.copy_with(host=addresses[0]),
+                                  content=request.body.encode(), headers=headers,
+                                  extensions=extensions) as response:
+            outcome = Outcome(request.started_at, status_code=response.status_code,
+                              excerpt=_read_capped(response),
+                              retry_after=_retry_after(response, request.started_at))
+    except httpx.TimeoutException:
+        outcome = Outcome(request.started_at, error=f"Timed out after {REQUEST_TIMEOUT:.0f} s.")
+    except httpx.HTTPError as exc:
+        outcome = Outcome(request.started_at, error=f"{type(exc).__name__}: {exc}"[:500])
+    outcome.duration_ms = int((time.monotonic() - clock_start) * 1000)
+    return outcome
+
+
+def _read_capped(response: httpx.Response) -> str:
+    chunks, size = [], 0
+    for chunk in response.iter_raw():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= RESPONSE_EXCERPT_BYTES:
+            break
+    return b"".join(chunks)[:RESPONSE_EXCERPT_BYTES].decode("utf-8", "replace")
+
+
+def _retry_after(response: httpx.Response, at: datetime) -> timedelta | None:
+    """The wait a 429 or 503 asks for (seconds or an HTTP date), at most MAX_RETRY_AFTER."""
+    if response.status_code not in (429, 503):
+        return None
+    value = (response.headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        delay = timedelta(seconds=int(value))
+    else:
+        try:
+            delay = parsedate_to_datetime(value) - at
+        except (TypeError, ValueError):
+            return None
+    return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)

@@ -1,0 +1,85 @@
+"""Processes and ports the tests start: the sandbox, an `rq worker`, free loopback ports."""
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.waiting import wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sandbox_answers(url):
+    """True when the sandbox at `url` answers its health check."""
+    try:
+        return httpx.get(url + "/_sandbox/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_sandbox(app, port, database, app_base_url, deliver_webhooks=True):
+    """The Stripe/Whop sandbox as its own process on `port`, keeping its state in `database`;
+    returns the Popen once it answers."""
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "SANDBOX_DATABASE": str(database),
+        "APP_BASE_URL": app_base_url,
+        "SANDBOX_PUBLIC_URL": url,
+        "SANDBOX_DELIVER_WEBHOOKS": "1" if deliver_webhooks else "0",
+        "STRIPE_WEBHOOK_SECRET": app.config["STRIPE_WEBHOOK_SECRET"],
+        "WHOP_WEBHOOK_SECRET": app.config["WHOP_WEBHOOK_SECRET"],
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    process = subprocess.Popen([sys.executable, "-m", "app.sandbox", "--port", str(port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: sandbox_answers(url), timeout=20, message="sandbox did not start")
+    return process
+
+
+def stop_process(process):
+    process.terminate()
+    process.wait(timeout=10)
+
+
+class OwnSandbox:
+    """A sandbox process of a test's own — on a free port, with its own database, delivering no
+    webhooks — that the test can stop (Stripe unreachable) and start again (Stripe is back,
+    remembering everything it did)."""
+
+    def __init__(self, app, directory):
+        self.app, self.port, self.database = app, free_port(), directory / "sandbox.db"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self):
+        if self.process is None:
+            self.process = start_sandbox(self.app, self.port, self.database, self.app.config["APP_BASE_URL"],
+                                         deliver_webhooks=False)
+
+    def stop(self):
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+def start_worker(database_url, redis_url, *options):
+    """`rq worker` (SimpleWorker, not burst) on the webhooks queue, as production runs it;
+    `options` are extra `rq worker` flags (e.g. "--with-scheduler")."""
+    env = {**os.environ, "TRADEPOST_ENV": "test", "TEST_DATABASE_URL": database_url,
+           "REDIS_URL": redis_url, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
+           "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "rq"), "worker", "--worker-class", "rq.worker.SimpleWorker",
+         "--url", redis_url, *options, "webhooks"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
