@@ -14,34 +14,40 @@ page. Views do not catch refusals.
 
 This module imports nothing from the app, so any layer may raise these.
 """
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+# A form field's name, or a path into a nested form (("extras", 0, "title") in the gig editor).
+Field = Hashable
 
 
 class ServiceError(Exception):
     """A refusal: `status` (HTTP), `code`, `message`, and the `field` or `errors` at fault."""
 
-    def __init__(self, status, code, message, field=None, errors=None):
+    def __init__(self, status: int, code: str, message: str, field: Field | None = None,
+                 errors: Mapping[Any, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.errors = dict(errors) if errors else ({field: message} if field is not None else {})
         self.field = field if field is not None else next(iter(self.errors), None)
 
-    def field_name(self):
+    def field_name(self) -> str | None:
         """The field at fault as one string (editor paths like ("extras", 0, "title") joined
         with "-", as the form names them), or None."""
         if isinstance(self.field, tuple):
             return "-".join(str(part) for part in self.field)
-        return self.field
+        return None if self.field is None else str(self.field)
 
 
 class InputError(ServiceError):
     """Input a view could not parse (a number that is not one, a date in the wrong shape): 422."""
 
-    def __init__(self, field, message):
+    def __init__(self, field: Field | None, message: str):
         super().__init__(422, "invalid_input", message, field=field)
 
 
 class NotFound(ServiceError):
     """What was asked for does not exist for this person: 404 (existence is never leaked)."""
 
-    def __init__(self, message="Not found."):
+    def __init__(self, message: str = "Not found."):
         super().__init__(404, "not_found", message)

@@ -1,6 +1,6 @@
 """Response helpers shared by the blueprints: rendering (whole pages or htmx fragments), the
-page a view shows a refusal on and the one handler of refusals, safe redirects, the JSON error shape, and the one place the
-web layer hands the client's address to the audit log."""
+page a view shows a refusal on and the one handler of refusals, safe redirects, the JSON error
+shape, and the one place the web layer hands the client's address to the audit log."""
 from functools import wraps
 from urllib.parse import urlsplit
 

@@ -270,9 +270,10 @@ PAGES = sorted("""
     experiences.dashboard docs.licensing docs.webhooks experiences.experience experiences.experience_file
     browse.index browse.detail buy.checkout buy.cancelled notifications.index notifications.bell
     orders.workspace orders.download orders.messages orders.disputed buy.product sell.home sell.become
-    sell.gigs.index sell.gigs.update sell.gigs.create sell.gigs.package sell.gigs.removed_row sell.gigs.row sell.images.show
-    sell.licenses.index sell.licenses.detail sell.licenses.policy sell.onboarding_refresh sell.onboarding_return
-    sell.orders.index sell.payouts.index sell.products.index sell.member_content.index sell.products.update sell.products.create
+    sell.gigs.index sell.gigs.update sell.gigs.create sell.gigs.package sell.gigs.removed_row sell.gigs.row
+    sell.images.show sell.licenses.index sell.licenses.detail sell.licenses.policy sell.onboarding_refresh
+    sell.onboarding_return sell.orders.index sell.payouts.index sell.products.index sell.member_content.index
+    sell.products.update sell.products.create
     sell.webhooks.index sell.webhooks.detail sell.webhooks.edit sell.webhooks.message
     sell.webhooks.secret sell.webhooks.new sell.whop.index auth.sign_in auth.sign_up whop.callback
     whop.confirm_link whop.login whop.settings

@@ -13,8 +13,8 @@ from app.forms.auth import ChangePasswordForm
 from app.inputs import form_checks_characters
 from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
-from app.services.licensing import license_keys, self_service
 from app.services.accounts import change_password
+from app.services.licensing import license_keys, self_service
 from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
 from app.session_auth import begin_session, current_session, forget_session
 from app.web import filter_by_status, paginate, refusal_page, render

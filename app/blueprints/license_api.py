@@ -223,8 +223,8 @@ def deactivate():
 @shared_limits_only
 @refusal_page(signed_refusal)
 def checkout():
-    body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"),
-                      ints={"ttl": (int(public_api.FILE_TTL_MIN.total_seconds()), int(public_api.FILE_TTL_MAX.total_seconds()))})
+    ttl = (int(public_api.FILE_TTL_MIN.total_seconds()), int(public_api.FILE_TTL_MAX.total_seconds()))
+    body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"), ints={"ttl": ttl})
     license_file = public_api.checkout_license_file(body["key"], body["fingerprint"], body.get("ttl"))
     db.session.commit()
     return signed({"license_file": license_file})

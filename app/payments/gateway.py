@@ -46,7 +46,7 @@ class PaymentsUnavailable(ServiceError):
     key to find out, never with a new one. `detail` is what the library said, for the log.
     """
 
-    def __init__(self, detail):
+    def __init__(self, detail: str):
         super().__init__(503, "payments_unavailable", PAYMENTS_UNAVAILABLE)
         self.detail = detail
 

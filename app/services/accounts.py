@@ -30,7 +30,7 @@ def _hasher() -> PasswordHasher:
 class AccountError(ServiceError):
     """A refusal a person can act on; `field` names the form field at fault (422)."""
 
-    def __init__(self, field, message):
+    def __init__(self, field: str, message: str):
         super().__init__(422, "account_refused", message, field=field)
 
 

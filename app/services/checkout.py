@@ -40,7 +40,7 @@ MAX_QUANTITY = 10
 class CheckoutError(ServiceError):
     """A refusal the buyer can act on; `field` names the input at fault (422 unless said)."""
 
-    def __init__(self, field, message, status=422):
+    def __init__(self, field: str | None, message: str, status: int = 422):
         super().__init__(status, "checkout_refused", message, field=field)
 
 

@@ -29,7 +29,7 @@ from app.services.outbound.outbox import record_event
 class RefundError(ServiceError):
     """A refund that cannot be made; `message` says why (409)."""
 
-    def __init__(self, message):
+    def __init__(self, message: str):
         super().__init__(409, "refund_refused", message)
 
 

@@ -65,14 +65,14 @@ _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9 +#.-]{0,29}$")
 class GigInputError(ServiceError):
     """Bad input: `errors` maps a field path (tuple) to a message a person can act on (422)."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: Errors):
         super().__init__(422, "invalid_gig", "; ".join(errors.values()), errors=errors)
 
 
 class GigStateError(ServiceError):
     """The action is not possible in the gig's current state (HTTP 409)."""
 
-    def __init__(self, message):
+    def __init__(self, message: str):
         super().__init__(409, "gig_state", message)
 
 
@@ -83,7 +83,7 @@ class KycNotVerified(GigStateError):
 class GigForbidden(ServiceError):
     """The actor may not do this to this gig (HTTP 403)."""
 
-    def __init__(self, message):
+    def __init__(self, message: str):
         super().__init__(403, "forbidden", message)
 
 

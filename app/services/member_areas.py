@@ -31,7 +31,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 class MemberAreaError(ServiceError):
     """Bad member-area input: `errors` maps form fields to messages (422)."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: dict[str, str]):
         super().__init__(422, "invalid_member_content", "; ".join(errors.values()), errors=errors)
 
 

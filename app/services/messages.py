@@ -27,7 +27,7 @@ EMAIL_MAX_ATTEMPTS = 5
 class MessageError(ServiceError):
     """A message that can't be sent; `field` names the input at fault (422)."""
 
-    def __init__(self, field, message):
+    def __init__(self, field: str, message: str):
         super().__init__(422, "message_refused", message, field=field)
 
 

@@ -24,7 +24,7 @@ from app.services.outbound.outbox import record_event
 class PayoutError(ServiceError):
     """A withdrawal that cannot be made (too little, too much, one still pending): 409."""
 
-    def __init__(self, message):
+    def __init__(self, message: str):
         super().__init__(409, "payout_refused", message, field="amount")
 
 

@@ -17,7 +17,7 @@ from app.services.companies import slugify
 class ProductError(ServiceError):
     """Product form input that cannot be saved; `errors` maps field name → message (422)."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: dict[str, str]):
         super().__init__(422, "invalid_product", "; ".join(errors.values()), errors=errors)
 
 

@@ -23,7 +23,7 @@ MAX_REVIEW_CHARS = 2000
 class ReviewError(ServiceError):
     """A refused review: `status` 409 (not now / already done) or 422 (`field` at fault)."""
 
-    def __init__(self, status, message, field=None):
+    def __init__(self, status: int, message: str, field: str | None = None):
         super().__init__(status, "review_refused", message, field=field)
 
 

@@ -42,7 +42,7 @@ _ENDED_WHOP_STATUSES = {"canceled": "canceled", "cancelled": "canceled", "expire
 class WhopLinkError(ServiceError):
     """Bad link input: `errors` maps form fields to messages (422)."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: dict[str, str]):
         super().__init__(422, "invalid_whop_link", "; ".join(errors.values()), errors=errors)
 
 
@@ -344,7 +344,7 @@ def record_whop_refund(data: Mapping[str, Any]) -> WhopPayment | None:
 class WhopViewDenied(ServiceError):
     """The Whop user may not open this view: `status`, and a `title` and message for the page."""
 
-    def __init__(self, status, title, message):
+    def __init__(self, status: int, title: str, message: str):
         super().__init__(status, "whop_view_denied", message)
         self.title = title
 

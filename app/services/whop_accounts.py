@@ -31,7 +31,7 @@ PLACEHOLDER_EMAIL_DOMAIN = "users.whop.invalid"
 class WhopAccountError(ServiceError):
     """A refusal a person can act on: `code` for tests and logs, `message` for the page."""
 
-    def __init__(self, code, message, status=409):
+    def __init__(self, code: str, message: str, status: int = 409):
         super().__init__(status, code, message)
 
 
