@@ -1,31 +1,20 @@
 """Tradepost: an open marketplace for services and digital products."""
 import os
 
-from flask import Flask, render_template, request
+from flask import Flask, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import inputs, queue
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
+from app.errors import ServiceError
 from app.extensions import csrf, db, limiter, login_manager, migrate
-from app.web import json_error, wants_json
+from app.web import ERROR_TITLES, error_page, handle_refusal, json_error, page_url, wants_json
 
 # The only pages Whop may show inside its iframe; everything else refuses framing.
 WHOP_FRAMED_PREFIXES = ("/experiences/", "/dashboard/")
 
-ERROR_TITLES = {
-    400: "That request didn't make sense",
-    403: "You can't do that",
-    404: "Page not found",
-    405: "Not allowed",
-    409: "That can't happen right now",
-    413: "That is too large to accept",
-    422: "Please check what you sent",
-    429: "Slow down a little",
-    500: "Something went wrong on our side",
-    503: "Temporarily unavailable",
-}
 REDIS_DOWN_MESSAGE = "Part of Tradepost is briefly unavailable. Please try again in a few minutes."
 
 
@@ -85,18 +74,17 @@ def _configure_login(app):
 
 
 def _register_blueprints(app):
-    from app.blueprints import (account, admin, auth, browse, buy, docs, main, payouts, products,
-                                review, sell, seller_webhooks, webhooks)
-    from app.blueprints import experiences, whop
-    from app.blueprints import licensing
-    from app.blueprints import notifications, orders
+    from app.blueprints import (account, admin, auth, browse, buy, docs, experiences, license_api, main,
+                                member_areas, notifications, orders, review, sell, webhooks, whop)
 
-    for module in (main, auth, browse, buy, products, account, sell, payouts, review,
-                   seller_webhooks, webhooks, admin, docs, whop, experiences, licensing, orders, notifications):
+    for module in (main, auth, account, member_areas, browse, buy, orders, notifications, sell, review, admin,
+                   docs, license_api, webhooks, whop, experiences):
         app.register_blueprint(module.bp)
 
 
 def _register_error_handlers(app):
+    app.register_error_handler(ServiceError, handle_refusal)
+
     @app.errorhandler(HTTPException)
     def handle_http_error(exc):
         code = exc.code or 500
@@ -106,14 +94,12 @@ def _register_error_handlers(app):
             db.session.rollback()
             exc.description = inputs.too_large_message()
         if wants_json():
-            field = getattr(exc, "field", None)
+            field = getattr(exc, "field", None)  # the request check's 400 names the field
             return json_error(code, exc.name.lower().replace(" ", "_"), exc.description,
                               **({"field": field} if field else {}))
-        title = ERROR_TITLES.get(code, exc.name)
-        response = render_template("errors/error.html", code=code, title=title, exc=exc), code
-        if code in (429, 503) and getattr(exc, "retry_after", None):
-            return response[0], code, {"Retry-After": str(exc.retry_after)}
-        return response
+        retry_after = getattr(exc, "retry_after", None)
+        return error_page(code, exc.description, title=ERROR_TITLES.get(code, exc.name),
+                          headers={"Retry-After": str(retry_after)} if code in (429, 503) and retry_after else None)
 
     @app.errorhandler(RedisError)
     def handle_redis_down(exc):
@@ -128,7 +114,7 @@ def _register_error_handlers(app):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return json_error(500, "internal_error", "Something went wrong on our side.")
-        return render_template("errors/error.html", code=500, title=ERROR_TITLES[500], exc=None), 500
+        return error_page(500)
 
 
 def _register_security_headers(app):
@@ -164,4 +150,4 @@ def _register_template_helpers(app):
 
     app.jinja_env.filters["money"] = money_filter
     app.jinja_env.filters["amount_input"] = amount_input_filter
-    app.jinja_env.globals["has_endpoint"] = lambda name: name in app.view_functions
+    app.jinja_env.globals["page_url"] = page_url

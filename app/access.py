@@ -1,9 +1,10 @@
 """Access decorators for views: who may see a page at all."""
 from functools import wraps
 
-from flask import abort, current_app, g, redirect, request, url_for
+from flask import abort, g, redirect, request, url_for
 from flask_login import current_user, login_required
 
+from app.models.company import MANAGER_ROLES, MEMBER_ROLES
 from app.tenancy import set_tenant
 
 
@@ -20,7 +21,7 @@ def admin_required(view):
     return wrapped
 
 
-def seller_required(view=None, *, roles=("owner", "admin", "member")):
+def seller_required(view=None, *, roles=MEMBER_ROLES):
     """Signed-in members of a seller company, with one of `roles`.
 
     Sets the company as the current tenant (see app/tenancy.py) and as `g.company` for the
@@ -33,11 +34,11 @@ def seller_required(view=None, *, roles=("owner", "admin", "member")):
         def wrapped(*args, **kwargs):
             membership = current_user.seller_membership
             if membership is None:
-                if request.method == "GET" and "sell.become" in current_app.view_functions:
+                if request.method == "GET":
                     return redirect(url_for("sell.become"))
                 abort(403)
-            # The role from the user's own memberships: the company row may have been loaded
-            # elsewhere in this session without its members (listing cards raise-load them).
+            # The role from the user's own memberships, not from the company's member list: the
+            # company row may have been loaded elsewhere in this session with only a few columns.
             if membership.role not in roles:
                 abort(403)
             company = membership.company
@@ -48,3 +49,8 @@ def seller_required(view=None, *, roles=("owner", "admin", "member")):
         return wrapped
 
     return decorate(view) if view is not None else decorate
+
+
+def manager_required(view):
+    """seller_required for the company's owners and admins only (Company.is_manager)."""
+    return seller_required(view, roles=MANAGER_ROLES)

@@ -1,5 +1,5 @@
 """Flask CLI commands: `flask users make-admin`, `flask seed-demo`, `flask settings`,
-`flask crypto rotate`."""
+`flask crypto rotate`, `flask routes-table`."""
 import re
 
 import click
@@ -71,6 +71,25 @@ def rotate_secrets():
     click.echo("Every stored secret is encrypted with the newest key.")
 
 
+@click.command("routes-table")
+@click.option("--write", "readme", type=click.Path(exists=True, dir_okay=False),
+              help="Replace the table under \"## What is where\" in this file (README.md) instead of printing.")
+@with_appcontext
+def routes_table_command(readme):
+    """Print the "What is where" table: each blueprint module, its URLs, what it is, what it calls."""
+    from app.routes_table import replace_table, routes_table
+
+    table = routes_table(current_app)
+    if readme is None:
+        click.echo(table, nl=False)
+        return
+    with open(readme, encoding="utf-8") as file:
+        text = file.read()
+    with open(readme, "w", encoding="utf-8") as file:
+        file.write(replace_table(text, table))
+    click.echo(f"{readme}: the table is up to date.")
+
+
 def register_cli(app):
     from app.sandbox.cli import sandbox_cli
 
@@ -78,4 +97,5 @@ def register_cli(app):
     app.cli.add_command(crypto_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(show_settings)
+    app.cli.add_command(routes_table_command)
     app.cli.add_command(sandbox_cli)

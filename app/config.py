@@ -240,7 +240,7 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = "tp-limits"
     # Redis down: Flask-Limiter counts every limit in process memory until Redis answers again,
-    # so sign-in keeps working; the license API refuses with a 503 instead (see licensing.py).
+    # so sign-in keeps working; the license API refuses with a 503 instead (see blueprints/license_api.py).
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     SIGNIN_RATE_LIMIT = Setting("10/minute")
     # License API: the Ed25519 key that signs every answer (base64 of the 32-byte seed, or PEM).

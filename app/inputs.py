@@ -57,6 +57,19 @@ def body_limit(max_bytes):
     return decorate
 
 
+def form_checks_characters(view):
+    """Decorator for a view (directly under its route) whose form refuses unstorable characters
+    itself, marking the field on the form it shows again (a password form, which never echoes
+    what was typed): the request check leaves that view's form fields to it."""
+    view.form_checks_characters = True
+    return view
+
+
+def has_unstorable_characters(text):
+    """True when `text` holds a NUL or a lone surrogate."""
+    return bool(_FORBIDDEN.search(text))
+
+
 def init_app(app):
     """Register the URL converter and the request check.
 
@@ -79,7 +92,8 @@ def check_request():
     _check_pairs(request.args)
     if request.blueprint in RAW_BODY_BLUEPRINTS:
         return
-    _check_pairs(request.form)
+    if not getattr(view, "form_checks_characters", False):
+        _check_pairs(request.form)
     for name, upload in request.files.items(multi=True):
         _check_text(name, name)
         _check_text(name, upload.filename or "")

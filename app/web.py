@@ -1,20 +1,115 @@
-"""Response helpers shared by the blueprints: fragment rendering, safe redirects, JSON errors."""
+"""Response helpers shared by the blueprints: rendering (whole pages or htmx fragments), the
+page a view shows a refusal on and the one handler of refusals, safe redirects, the JSON error
+shape, and the one place the web layer hands the client's address to the audit log."""
+from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import jsonify, render_template, request
+from flask import current_app, has_request_context, jsonify, render_template, request, url_for
 from jinja2_fragments.flask import render_block
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
-from app.extensions import is_htmx
+from app.extensions import db, is_htmx
+from app.inputs import parse_whole_number
+from app.models import AuditEvent
+from app.payments import PaymentsUnavailable
+
+# Where a view's refusal page waits for the handler: in the request's environ, not in `g`,
+# which belongs to the app context (shared by every request of a test that holds one open).
+_REFUSAL_PAGE = "tradepost.refusal_page"
 
 
-def render(template, block=None, **context):
-    """Render a page, or only its `block` for htmx requests; marks the response Vary: HX-Request."""
+def render(template, block=None, *, http_status=200, **context):
+    """(body, status, headers) for `template`, or only its `block` for htmx requests; marks the
+    response Vary: HX-Request."""
     # Boosted links and forms swap the whole body: they get the full page, not the fragment.
     if block and is_htmx() and not request.headers.get("HX-Boosted"):
         body = render_block(template, block, **context)
     else:
         body = render_template(template, **context)
-    return body, {"Vary": "HX-Request"}
+    return body, http_status, {"Vary": "HX-Request"}
+
+
+def refusal_page(page):
+    """View decorator: a refusal (ServiceError) raised while the view runs — by the view or a
+    service it calls — is shown with `page(exc, **view_args)`, usually the view's own template
+    again with the input kept (`request.form`), each field's error from `exc.errors`, and
+    status `exc.status`. The one handler (`handle_refusal` below) rolls back before calling it.
+
+    Put it last, directly above the `def`: the page is declared once the access decorators
+    above it have let the request through, so it is only shown to someone the view serves.
+    """
+
+    def decorate(view):
+        @wraps(view)
+        def declared(*args, **kwargs):
+            request.environ[_REFUSAL_PAGE] = lambda exc: page(exc, *args, **kwargs)
+            return view(*args, **kwargs)
+
+        return declared
+
+    return decorate
+
+
+def handle_refusal(exc):
+    """The one handler of ServiceError (registered by create_app): nothing the request wrote
+    stands; then the page the view declared, else the JSON envelope for API clients, else the
+    error page."""
+    db.session.rollback()
+    if isinstance(exc, PaymentsUnavailable):
+        current_app.logger.warning("Stripe unavailable on %s %s: %s", request.method, request.path, exc.detail)
+    page = request.environ.get(_REFUSAL_PAGE)
+    if page is not None:
+        return page(exc)
+    if wants_json():
+        return json_error(exc.status, exc.code, exc.message,
+                          **({"field": exc.field_name()} if exc.field is not None else {}))
+    return error_page(exc.status, exc.message)
+
+
+ERROR_TITLES = {
+    400: "That request didn't make sense",
+    403: "You can't do that",
+    404: "Page not found",
+    405: "Not allowed",
+    409: "That can't happen right now",
+    413: "That is too large to accept",
+    422: "Please check what you sent",
+    429: "Slow down a little",
+    500: "Something went wrong on our side",
+    502: "Something went wrong further along",
+    503: "Temporarily unavailable",
+}
+
+
+def error_page(status, message=None, title=None, headers=None):
+    """The error page for `status` with `message` (pages for 403, 404, 429 and 500 say their own)."""
+    title = title or ERROR_TITLES.get(status, "That didn't work")
+    body = render_template("errors/error.html", code=status, title=title, message=message)
+    return body, status, headers or {}
+
+
+def paginate(query, per_page):
+    """The page of `query` the `page` query argument asks for, as a Flask-SQLAlchemy Pagination
+    (`items`, `page`, `pages`, `total`...): page 1 when the argument is not a page number, the
+    last page when it is past the end. Templates show the links with `_partials/pager.html`."""
+    page = parse_whole_number(request.args.get("page", ""), low=1) or 1
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False)
+    if pagination.pages and page > pagination.pages:
+        pagination = db.paginate(query, page=pagination.pages, per_page=per_page, error_out=False)
+    return pagination
+
+
+def filter_by_status(query, column, statuses):
+    """(`query` narrowed to `column` == the `status` query argument when that is one of
+    `statuses`, the argument as sent) for list pages with a status filter."""
+    status = request.args.get("status", "")
+    return (query.where(column == status) if status in statuses else query), status
+
+
+def page_url(page):
+    """This page's URL with `page` instead of the current one (other query arguments kept)."""
+    return url_for(request.endpoint, **(request.view_args or {}), **{**request.args.to_dict(), "page": page})
 
 
 def safe_next(target, default):
@@ -38,3 +133,14 @@ def wants_json():
 def json_error(status, code, message, **extra):
     """The API error shape: {"error": {"code", "message", ...extra (e.g. "field")}}."""
     return jsonify(error={"code": code, "message": message, **extra}), status
+
+
+@event.listens_for(Session, "before_flush")
+def stamp_client_address(session, _flush_context, _instances):
+    """Audit rows written while answering a request get the client's address (as the trusted
+    proxies saw it), so services never read the request."""
+    if not has_request_context():
+        return
+    for row in session.new:
+        if isinstance(row, AuditEvent) and row.ip_address is None:
+            row.ip_address = request.remote_addr

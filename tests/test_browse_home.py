@@ -1,4 +1,6 @@
 """The home page: hero search, categories, popular and top-rated published gigs."""
+from app.models import User
+from app.services.search import popular_gigs
 
 
 def test_home_shows_categories_and_published_gigs(client, make_gig, make_category):
@@ -28,3 +30,15 @@ def test_home_keeps_the_calls_to_action_for_visitors(client, make_user, sign_in)
 def test_empty_marketplace_home(client):
     page = client.get("/").get_data(as_text=True)
     assert "Popular services" not in page and "How Tradepost works" in page
+
+
+def test_a_company_shown_on_the_cards_still_answers_who_its_members_are(db, make_gig, make_seller):
+    """The cards load only the company's name; the same Company object serves the rest of the
+    session (a seller's own company on the home page), so access checks can still read it."""
+    owner, company = make_seller()
+    make_gig(company, "Studio work")
+    owner_id = owner.id
+    db.session.expunge_all()  # the cards' query is the first to load the company
+    card_company = popular_gigs()[0].company
+    assert card_company.role_of(db.session.get(User, owner_id)) == "owner"
+    assert card_company.kind == "seller" and card_company.is_manager(card_company.managers()[0])

@@ -179,50 +179,50 @@ RECIPES = {
     # selling: gigs
     "sell.become": Recipe("newcomer", form={"title": "New Studio", "country": "GB"}, stripe=True),
     "sell.onboarding_start": Recipe("owner", stripe=True),
-    "sell.new_gig": Recipe("owner", kind="multipart", files=("images",), choose=lambda draw, w: {
+    "sell.gigs.create": Recipe("owner", kind="multipart", files=("images",), choose=lambda draw, w: {
         "form": _editor_form(w)}),
-    "sell.edit_gig": Recipe("owner", kind="multipart", files=("images",), path={"gig_id": "draft_gig"},
+    "sell.gigs.update": Recipe("owner", kind="multipart", files=("images",), path={"gig_id": "draft_gig"},
                             choose=lambda draw, w: {"form": {**_editor_form(w), "remove_image": str(w.image),
                                                              "then": "submit"}}),
-    "sell.delete": Recipe("owner", path={"gig_id": "draft_gig"}),
-    "sell.delete_image": Recipe("owner", path={"gig_id": "draft_gig", "image_id": "image"}),
-    "sell.submit_gig": Recipe("owner", path={"gig_id": "draft_gig"}, form={"back": "edit"}),
-    "sell.pause_gig": Recipe("owner", path={"gig_id": "published_gig"}, form={"back": "edit"}),
-    "sell.resume_gig": Recipe("owner", path={"gig_id": "paused_gig"}, form={"back": "edit"}),
+    "sell.gigs.delete": Recipe("owner", path={"gig_id": "draft_gig"}),
+    "sell.gigs.delete_image": Recipe("owner", path={"gig_id": "draft_gig", "image_id": "image"}),
+    "sell.gigs.submit": Recipe("owner", path={"gig_id": "draft_gig"}, form={"back": "edit"}),
+    "sell.gigs.pause": Recipe("owner", path={"gig_id": "published_gig"}, form={"back": "edit"}),
+    "sell.gigs.resume": Recipe("owner", path={"gig_id": "paused_gig"}, form={"back": "edit"}),
     "review.approve": Recipe("admin", path={"gig_id": "review_gig"}),
     "review.reject": Recipe("admin", path={"gig_id": "review_gig"}, form={"reason": "Show your own work."}),
     # selling: products, member areas, licenses, money, webhooks, Whop
-    "products.create": Recipe("owner", form={"title": "Icon pack", "description": "200 icons", "price": "29.00",
+    "sell.products.create": Recipe("owner", form={"title": "Icon pack", "description": "200 icons", "price": "29.00",
                                              "billing": "month", "trial_days": "7", "active": "on"}),
-    "products.update": Recipe("owner", path={"product_id": "product"},
+    "sell.products.update": Recipe("owner", path={"product_id": "product"},
                               form={"title": "Icon pack 2", "description": "300 icons", "price": "39",
                                     "billing": "one_time", "trial_days": "0", "active": "on"}),
-    "experiences.add_post": Recipe("owner", path={"product_id": "product"},
+    "sell.member_content.add_post": Recipe("owner", path={"product_id": "product"},
                                    form={"title": "Lesson 1", "body": "Read *this*."}),
-    "experiences.remove_post": Recipe("owner", path={"product_id": "product", "post_id": "member_post"}),
-    "experiences.add_file": Recipe("owner", kind="multipart", files=("file",), path={"product_id": "product"}),
-    "experiences.remove_file": Recipe("owner", path={"product_id": "product", "file_id": "member_file"}),
-    "licensing.act": Recipe("owner", path={"license_id": "license", "action": "suspend"},
+    "sell.member_content.remove_post": Recipe("owner", path={"product_id": "product", "post_id": "member_post"}),
+    "sell.member_content.add_file": Recipe("owner", kind="multipart", files=("file",), path={"product_id": "product"}),
+    "sell.member_content.remove_file": Recipe("owner", path={"product_id": "product", "file_id": "member_file"}),
+    "sell.licenses.act": Recipe("owner", path={"license_id": "license", "action": "suspend"},
                             path_choices={"action": ["reinstate", "revoke", "reset"]}),
-    "licensing.extend": Recipe("owner", path={"license_id": "license"}, form={"days": "30"}),
-    "licensing.policy": Recipe("owner", path={"product_id": "product"},
+    "sell.licenses.extend": Recipe("owner", path={"license_id": "license"}, form={"days": "30"}),
+    "sell.licenses.policy": Recipe("owner", path={"product_id": "product"},
                                form={"enabled": "on", "max_activations": "3", "duration_days": "365",
                                      "key_prefix": "TP", "key_format": "compact"}),
-    "licensing.deactivate_machine": Recipe("buyer", path={"activation_id": "activation"}),
-    "payouts.withdraw": Recipe("owner", form={"amount": "150.00"}),
-    "seller_webhooks.create": Recipe("owner", form={"url": "https://127.0.0.1/hooks", "description": "Prod",
+    "account.deactivate_machine": Recipe("buyer", path={"activation_id": "activation"}),
+    "sell.payouts.withdraw": Recipe("owner", form={"amount": "150.00"}),
+    "sell.webhooks.create": Recipe("owner", form={"url": "https://127.0.0.1/hooks", "description": "Prod",
                                                     "event_types": ["order.created", "order.completed"],
                                                     "enabled": "on"}),
-    "seller_webhooks.update": Recipe("owner", path={"endpoint_id": "endpoint"},
+    "sell.webhooks.update": Recipe("owner", path={"endpoint_id": "endpoint"},
                                      form={"url": "https://127.0.0.1/v2", "description": "v2",
                                            "event_types": ["order.created"], "enabled": "on"}),
-    "seller_webhooks.delete": Recipe("owner", path={"endpoint_id": "endpoint"}),
-    "seller_webhooks.rotate": Recipe("owner", path={"endpoint_id": "endpoint"}),
-    "seller_webhooks.send_test": Recipe("owner", path={"endpoint_id": "endpoint"}),
-    "seller_webhooks.recover": Recipe("owner", path={"endpoint_id": "endpoint"}, form={"since": "2026-01-01T09:00"}),
-    "seller_webhooks.resend": Recipe("owner", path={"endpoint_id": "endpoint", "message_id": "message"}),
-    "whop.link_company": Recipe("owner", form={"whop_company_id": "biz_fuzz123"}),
-    "whop.link_product": Recipe("owner", path={"product_id": "product"},
+    "sell.webhooks.delete": Recipe("owner", path={"endpoint_id": "endpoint"}),
+    "sell.webhooks.rotate": Recipe("owner", path={"endpoint_id": "endpoint"}),
+    "sell.webhooks.send_test": Recipe("owner", path={"endpoint_id": "endpoint"}),
+    "sell.webhooks.recover": Recipe("owner", path={"endpoint_id": "endpoint"}, form={"since": "2026-01-01T09:00"}),
+    "sell.webhooks.resend": Recipe("owner", path={"endpoint_id": "endpoint", "message_id": "message"}),
+    "sell.whop.link_company": Recipe("owner", form={"whop_company_id": "biz_fuzz123"}),
+    "sell.whop.link_product": Recipe("owner", path={"product_id": "product"},
                                 form={"whop_experience_id": "exp_fuzz123", "whop_product_id": "prod_fuzz123"}),
     "whop.link": Recipe("buyer"),
     "whop.sync": Recipe("buyer"),
@@ -232,11 +232,11 @@ RECIPES = {
     # admin
     "admin.reprocess_event": Recipe("admin", path={"event_id": "inbound_event"}),
     # public JSON APIs
-    "licensing.api.validate": Recipe("anon", kind="json", form={**LICENSE_JSON, "product_id": "product"}),
-    "licensing.api.activate": Recipe("anon", kind="json", form=LICENSE_JSON),
-    "licensing.api.deactivate": Recipe("anon", kind="json", form=LICENSE_JSON),
-    "licensing.api.checkout": Recipe("anon", kind="json", form={**LICENSE_JSON, "ttl": 86400}),
-    "licensing.api.whop_validate_license": Recipe("anon", kind="json", path={"key": "license_key"},
+    "license_api.validate": Recipe("anon", kind="json", form={**LICENSE_JSON, "product_id": "product"}),
+    "license_api.activate": Recipe("anon", kind="json", form=LICENSE_JSON),
+    "license_api.deactivate": Recipe("anon", kind="json", form=LICENSE_JSON),
+    "license_api.checkout": Recipe("anon", kind="json", form={**LICENSE_JSON, "ttl": 86400}),
+    "license_api.whop_validate_license": Recipe("anon", kind="json", path={"key": "license_key"},
                                                   form={"metadata": {"hardware_id": "machine-1"}}),
     # inbound webhooks, signed as the provider would sign them
     "webhooks.stripe_event": Recipe("anon", kind="stripe_webhook",
@@ -254,10 +254,10 @@ PATH_VALUES = {
 }
 GET_PATH_OVERRIDES = {
     "orders.download": {"file_id": "order_file"},
-    "experiences.member_file": {"file_id": "member_file"},
+    "member_areas.file": {"file_id": "member_file"},
     "experiences.experience_file": {"file_id": "member_file"},
     "browse.category": {"slug": "category_slug"},
-    "products.detail": {"slug": "product_slug"},
+    "buy.product": {"slug": "product_slug"},
     "buy.checkout": {"slug": "gig_slug"},
 }
 QUERY_NAMES = ("q", "category", "min_price", "max_price", "delivery", "rating", "sort", "page", "status",
@@ -265,16 +265,17 @@ QUERY_NAMES = ("q", "category", "min_price", "max_price", "delivery", "rating", 
                "quantity", "since")
 NOT_FUZZED = {"static"}  # files from disk, no parameters we read
 PAGES = sorted("""
-    main.index main.healthz account.home account.security licensing.my_licenses experiences.member_home experiences.member_file
-    admin.events review.queue admin.money licensing.api.public_key browse.category buy.resume buy.success
-    experiences.dashboard licensing.docs docs.webhooks experiences.experience experiences.experience_file
+    main.index main.healthz account.home account.security account.licenses member_areas.home member_areas.file
+    admin.events review.queue admin.money license_api.public_key browse.category buy.resume buy.success
+    experiences.dashboard docs.licensing docs.webhooks experiences.experience experiences.experience_file
     browse.index browse.detail buy.checkout buy.cancelled notifications.index notifications.bell
-    orders.workspace orders.download orders.messages orders.disputed products.detail sell.home sell.become
-    sell.gigs sell.edit_gig sell.new_gig sell.editor_package sell.editor_removed sell.editor_row sell.image
-    licensing.index licensing.detail licensing.policy sell.onboarding_refresh sell.onboarding_return
-    orders.seller_orders payouts.index products.index experiences.content products.update products.create
-    seller_webhooks.index seller_webhooks.detail seller_webhooks.edit seller_webhooks.message
-    seller_webhooks.secret seller_webhooks.new whop.seller auth.sign_in auth.sign_up whop.callback
+    orders.workspace orders.download orders.messages orders.disputed buy.product sell.home sell.become
+    sell.gigs.index sell.gigs.update sell.gigs.create sell.gigs.package sell.gigs.removed_row sell.gigs.row
+    sell.images.show sell.licenses.index sell.licenses.detail sell.licenses.policy sell.onboarding_refresh
+    sell.onboarding_return sell.orders.index sell.payouts.index sell.products.index sell.member_content.index
+    sell.products.update sell.products.create
+    sell.webhooks.index sell.webhooks.detail sell.webhooks.edit sell.webhooks.message
+    sell.webhooks.secret sell.webhooks.new sell.whop.index auth.sign_in auth.sign_up whop.callback
     whop.confirm_link whop.login whop.settings
 """.split())
 STRIPE_PAGES = {"sell.onboarding_refresh", "sell.onboarding_return"}
@@ -639,7 +640,7 @@ def test_every_page_is_fuzzed_and_has_values_for_its_parameters(app):
 # Recipes refused as written, and why: everything else must succeed unbroken, or the sweep
 # would only ever exercise a refusal.
 REFUSED_AS_WRITTEN = {
-    "payouts.withdraw": (409, "the seller has no cleared balance to withdraw (and no Stripe transfer is made)"),
+    "sell.payouts.withdraw": (409, "the seller has no cleared balance to withdraw (and no Stripe transfer is made)"),
     "orders.act:resolve_partial": (422, "the factories' orders have no Payment to refund part of; partial "
                                         "refunds through Stripe are in tests/test_orders_money_e2e.py"),
 }

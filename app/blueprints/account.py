@@ -1,34 +1,38 @@
-"""The buyer's account: orders and memberships; security (password, signed-in sessions)."""
+"""The buyer's account: orders and memberships, security (password, signed-in sessions) and
+license keys (machines can be freed here).
+
+Member areas are member_areas.py."""
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from app.clock import now
 from app.extensions import db, limiter
+from app.forms import show_refusal
 from app.forms.auth import ChangePasswordForm
+from app.inputs import form_checks_characters
 from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
-from app.services.accounts import AccountError, change_password
+from app.services.accounts import change_password
+from app.services.licensing import license_keys, self_service
 from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
 from app.session_auth import begin_session, current_session, forget_session
-from app.web import render
-
-# Postgres integers end here; a larger id in a URL is simply not found.
-MAX_ID = 2**31 - 1
+from app.web import filter_by_status, paginate, refusal_page, render
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+ORDERS_PER_PAGE = 25
 
 
 @bp.route("")
 @login_required
 def home():
-    status = request.args.get("status", "")
-    orders = select(Order).where(Order.buyer_id == current_user.id).order_by(Order.created_at.desc())
-    if status in ORDER_STATUSES:
-        orders = orders.where(Order.status == status)
+    orders, status = filter_by_status(select(Order).where(Order.buyer_id == current_user.id)
+                                      .order_by(Order.created_at.desc(), Order.id.desc()), Order.status, ORDER_STATUSES)
+    pagination = paginate(orders, ORDERS_PER_PAGE)
     memberships = db.session.scalars(
         select(Membership).where(Membership.buyer_id == current_user.id)
         .order_by(Membership.created_at.desc())).all()
-    return render("account/home.html", "orders", orders=db.session.scalars(orders).all(),
+    return render("account/home.html", "orders", orders=pagination.items, pagination=pagination,
                   memberships=memberships, status=status, statuses=ORDER_STATUSES)
 
 
@@ -54,9 +58,14 @@ def _security_page(form, status=200):
     lifetimes = {"idle": _duration(config["USER_SESSION_IDLE_TIMEOUT"]),
                  "max_age": _duration(config["USER_SESSION_MAX_AGE"]),
                  "remember": _duration(config["REMEMBER_COOKIE_DURATION"])}
-    body, headers = render("account/security.html", form=form, sessions=list_active_sessions(_user()),
-                           this_session=current_session(), lifetimes=lifetimes)
-    return body, status, headers
+    return render("account/security.html", form=form, sessions=list_active_sessions(_user()),
+                  this_session=current_session(), lifetimes=lifetimes, http_status=status)
+
+
+def _password_refused(exc):
+    form = ChangePasswordForm()
+    show_refusal(form, exc)
+    return _security_page(form, exc.status)
 
 
 @bp.route("/security")
@@ -66,29 +75,26 @@ def security():
 
 
 @bp.route("/security/password", methods=["POST"])
+@form_checks_characters
 @login_required
 @limiter.limit("10/hour", key_func=_password_change_key, methods=["POST"])
+@refusal_page(_password_refused)
 def password():
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        user, this = _user(), current_session()
-        try:
-            ended = change_password(user, form.current_password.data, form.new_password.data)
-        except AccountError as exc:
-            db.session.rollback()
-            getattr(form, exc.field).errors.append(exc.message)
-        else:
-            # Every session ended, this one too; this browser gets a fresh one.
-            begin_session(user, method=this.sign_in_method, remember=this.remember)
-            db.session.commit()
-            others = ended - 1
-            flash("Password changed." + (f" {others} other session{'s' if others != 1 else ''} signed out."
-                                         if others > 0 else ""), "success")
-            return redirect(url_for("account.security"), 303)
-    return _security_page(form, 422)
+    if not form.validate_on_submit():
+        return _security_page(form, 422)
+    user, this = _user(), current_session()
+    ended = change_password(user, form.current_password.data, form.new_password.data)
+    # Every session ended, this one too; this browser gets a fresh one.
+    begin_session(user, method=this.sign_in_method, remember=this.remember)
+    db.session.commit()
+    others = ended - 1
+    flash("Password changed." + (f" {others} other session{'s' if others != 1 else ''} signed out."
+                                 if others > 0 else ""), "success")
+    return redirect(url_for("account.security"), 303)
 
 
-@bp.route(f"/security/sessions/<int(max={MAX_ID}):session_id>/revoke", methods=["POST"])
+@bp.route("/security/sessions/<int:session_id>/revoke", methods=["POST"])
 @login_required
 def revoke_session(session_id):
     this = current_session()
@@ -113,3 +119,31 @@ def sign_out_all():
     flash(f"Signed out everywhere ({count} session{'s' if count != 1 else ''}), this browser included.",
           "info")
     return redirect(url_for("auth.sign_in"), 303)
+
+
+# -- license keys -------------------------------------------------------------------------------
+
+def _licenses_page(status=200, error=None):
+    owned = self_service.buyer_licenses(current_user)
+    allowance = self_service.SELF_SERVICE_RESETS
+    resets_left = {lic.id: max(allowance - self_service.self_service_resets_used(lic), 0) for lic in owned}
+    keys = {lic.id: license_keys.license_key(lic) for lic in owned}
+    api_base = current_app.config["APP_BASE_URL"].rstrip("/")
+    return render("licensing/account.html", licenses=owned, keys=keys, resets_left=resets_left, error=error,
+                  api_base=api_base, now=now(), resets_per_window=allowance, http_status=status)
+
+
+@bp.route("/licenses")
+@login_required
+def licenses():
+    return _licenses_page()
+
+
+@bp.post("/licenses/activations/<int:activation_id>/deactivate")
+@login_required
+@refusal_page(lambda exc, activation_id: _licenses_page(exc.status, exc.message))
+def deactivate_machine(activation_id):
+    self_service.deactivate_own_activation(current_user, activation_id)
+    db.session.commit()
+    flash("Machine deactivated: its seat is free again.", "success")
+    return redirect(url_for(".licenses"), 303)

@@ -10,7 +10,7 @@ from app.models.inbound import INBOUND_STATUSES
 from app.services.audit import record_audit_event
 from app.services.inbound import enqueue_inbound_event, reset_inbound_event
 from app.services.reports import PERIODS, platform_money
-from app.web import render
+from app.web import filter_by_status, paginate, render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 EVENTS_PER_PAGE = 50
@@ -19,12 +19,10 @@ EVENTS_PER_PAGE = 50
 @bp.route("/events")
 @admin_required
 def events():
-    status = request.args.get("status", "")
-    query = select(InboundEvent).order_by(InboundEvent.id.desc()).limit(EVENTS_PER_PAGE)
-    if status in INBOUND_STATUSES:
-        query = query.where(InboundEvent.status == status)
-    rows = db.session.scalars(query).all()
-    return render("admin/events.html", "event_rows", events=rows, status=status,
+    query, status = filter_by_status(select(InboundEvent).order_by(InboundEvent.id.desc()), InboundEvent.status,
+                                     INBOUND_STATUSES)
+    pagination = paginate(query, EVENTS_PER_PAGE)
+    return render("admin/events.html", "event_rows", events=pagination.items, pagination=pagination, status=status,
                   statuses=INBOUND_STATUSES)
 
 

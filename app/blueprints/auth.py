@@ -3,10 +3,11 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import db, limiter
+from app.forms import show_refusal
 from app.forms.auth import SignInForm, SignUpForm
-from app.services.accounts import AccountError, authenticate_user, register_user
+from app.services.accounts import authenticate_user, register_user
 from app.session_auth import begin_session, end_session
-from app.web import render, safe_next
+from app.web import refusal_page, render, safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -20,34 +21,33 @@ def _email_key():
 
 
 def _landing_for(user):
-    if user.intent == "sell" and "sell.home" in current_app.view_functions:
+    if user.intent == "sell":
         return url_for("sell.home")
     return url_for("main.index")
 
 
+def _sign_up_refused(exc):
+    form = SignUpForm()
+    show_refusal(form, exc)
+    return render("auth/sign_up.html", form=form, http_status=exc.status)
+
+
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit("20/hour", methods=["POST"])
+@refusal_page(_sign_up_refused)
 def sign_up():
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = SignUpForm()
     if request.method == "GET" and request.args.get("intent") in ("hire", "sell"):
         form.intent.data = request.args["intent"]
-    if form.validate_on_submit():
-        try:
-            user = register_user(form.email.data, form.password.data, form.display_name.data,
-                                 form.intent.data)
-        except AccountError as exc:
-            db.session.rollback()
-            getattr(form, exc.field).errors.append(exc.message)
-        else:
-            begin_session(user, method="sign_up")
-            db.session.commit()
-            flash(f"Welcome to Tradepost, {user.display_name}!", "success")
-            return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
-    status = 422 if form.errors else 200
-    body, headers = render("auth/sign_up.html", form=form)
-    return body, status, headers
+    if not form.validate_on_submit():
+        return render("auth/sign_up.html", form=form, http_status=422 if form.errors else 200)
+    user = register_user(form.email.data, form.password.data, form.display_name.data, form.intent.data)
+    begin_session(user, method="sign_up")
+    db.session.commit()
+    flash(f"Welcome to Tradepost, {user.display_name}!", "success")
+    return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -67,9 +67,8 @@ def sign_in():
             flash("Signed in.", "success")
             return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
         error = "That email and password don't match an account."
-    status = 401 if error else (422 if form.errors else 200)
-    body, headers = render("auth/sign_in.html", form=form, error=error)
-    return body, status, headers
+    return render("auth/sign_in.html", form=form, error=error,
+                  http_status=401 if error else (422 if form.errors else 200))
 
 
 @bp.route("/signout", methods=["POST"])

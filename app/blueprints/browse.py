@@ -20,16 +20,16 @@ def index():
     categories = search.list_categories()
     filters, errors = search.parse_filters(request.args, {c.slug: c.id for c in categories})
     results = search.search_gigs(filters)
-    body, headers = render(
+    body, status, headers = render(
         "browse/index.html", "results", filters=filters, results=results, errors=errors,
         categories=categories, category=next((c for c in categories if c.slug == filters.category), None),
         args=request.args, sorts=search.SORTS, delivery_choices=search.DELIVERY_CHOICES,
-        rating_choices=search.RATING_CHOICES,
+        rating_choices=search.RATING_CHOICES, http_status=422 if errors else 200,
     )
     if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
         # Show the canonical address (no empty fields from the form) in the address bar.
         headers["HX-Push-Url"] = url_for("browse.index", **filters.query_args())
-    return body, 422 if errors else 200, headers
+    return body, status, headers
 
 
 @bp.route("/categories/<slug>")

@@ -1,5 +1,8 @@
-"""Buying: the slide-out checkout for gigs, product checkout, and the return pages."""
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+"""Buying: the slide-out checkout for gigs, product pages and their checkout, and the pages Stripe
+returns the buyer to."""
+from functools import partial
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -9,7 +12,7 @@ from app.models import Checkout, Gig, Membership, Order, Product
 from app.payments import PaymentsUnavailable
 from app.services.checkout import (CheckoutError, checkout_payment_state, create_checkout_session,
                                    open_gig_checkout, open_product_checkout, parse_gig_selection, quote_gig)
-from app.web import render
+from app.web import refusal_page, render
 
 bp = Blueprint("buy", __name__)
 UNAVAILABLE = "Payments are unavailable right now. Nothing was charged — please try again."
@@ -25,58 +28,54 @@ def get_published_gig_or_404(slug):
 
 
 def _quote_from(gig, source):
-    """(quote, error) for the selection in `source` (query args or form)."""
-    try:
-        package, quantity, extras = parse_gig_selection(source)
-        return quote_gig(gig, package, quantity, extras, buyer=current_user), None
-    except CheckoutError as exc:
-        return None, exc
+    """The price of the selection in `source` (query args or form); CheckoutError if refused."""
+    package, quantity, extras = parse_gig_selection(source)
+    return quote_gig(gig, package, quantity, extras, buyer=current_user)
 
 
-def _render_checkout(gig, quote, error, status=200, block="drawer"):
-    selection = request.values
-    body, headers = render("buy/checkout.html", block, gig=gig, quote=quote, error=error,
-                           selection=selection, drawer=is_htmx())
-    return body, status if error is None else error.status, headers
+def _render_checkout(gig, quote, error=None, block="drawer"):
+    return render("buy/checkout.html", block, gig=gig, quote=quote, error=error, selection=request.values,
+                  drawer=is_htmx(), http_status=200 if error is None else error.status)
+
+
+def _checkout_refused(exc, slug, block="drawer"):
+    """The drawer again with the selection kept: the refusal, or — Stripe unreachable — the
+    quote and what did not happen."""
+    gig = get_published_gig_or_404(slug)
+    if isinstance(exc, PaymentsUnavailable):
+        return _render_checkout(gig, _quote_from(gig, request.values), CheckoutError("payment", UNAVAILABLE, 503),
+                                block)
+    return _render_checkout(gig, None, exc, block)
 
 
 @bp.route("/gigs/<slug>/checkout")
 @login_required
+@refusal_page(_checkout_refused)
 def checkout(slug):
     """The checkout drawer (htmx) or page: package, quantity, extras, live total."""
     gig = get_published_gig_or_404(slug)
-    quote, error = _quote_from(gig, request.args)
-    return _render_checkout(gig, quote, error)
+    return _render_checkout(gig, _quote_from(gig, request.args))
 
 
 @bp.route("/gigs/<slug>/checkout/quote", methods=["POST"])
 @login_required
+@refusal_page(partial(_checkout_refused, block="summary"))
 def quote(slug):
     """Re-price the selection on every change; htmx swaps just the summary."""
     gig = get_published_gig_or_404(slug)
-    quote, error = _quote_from(gig, request.form)
-    return _render_checkout(gig, quote, error, block="summary")
+    return _render_checkout(gig, _quote_from(gig, request.form), block="summary")
 
 
 @bp.route("/gigs/<slug>/checkout", methods=["POST"])
 @login_required
+@refusal_page(_checkout_refused)
 def start(slug):
     """Store the price snapshot and commit it, create the Stripe Checkout Session with its key,
     send the buyer to pay. Stripe unreachable: 503, the drawer again with the selection kept."""
     gig = get_published_gig_or_404(slug)
-    quote, error = _quote_from(gig, request.form)
-    if error is not None:
-        db.session.rollback()
-        return _render_checkout(gig, None, error, block="drawer")
-    checkout = open_gig_checkout(current_user, quote)
+    checkout = open_gig_checkout(current_user, _quote_from(gig, request.form))
     db.session.commit()
-    try:
-        checkout = create_checkout_session(checkout, url_for("buy.cancelled", slug=gig.slug))
-    except PaymentsUnavailable:
-        db.session.rollback()
-        current_app.logger.warning("Stripe unavailable: checkout %s has no session yet", checkout.id)
-        quote, _ = _quote_from(gig, request.form)
-        return _render_checkout(gig, quote, CheckoutError("payment", UNAVAILABLE, status=503), block="drawer")
+    checkout = create_checkout_session(checkout, url_for("buy.cancelled", slug=gig.slug))
     db.session.commit()
     return _to_payment(checkout)
 
@@ -87,26 +86,38 @@ def _to_payment(checkout):
     return redirect(checkout.stripe_session_url, 303)
 
 
+def get_active_product_or_404(slug):
+    product = db.session.scalar(select(Product).where(Product.slug == slug, Product.active.is_(True)))
+    return product or abort(404)
+
+
+@bp.route("/products/<slug>")
+def product(slug):
+    """A product's page: what it is, its price, and "Buy" (or what the buyer already owns)."""
+    found = get_active_product_or_404(slug)
+    owned = None
+    if current_user.is_authenticated:
+        owned = db.session.scalar(select(Membership).where(
+            Membership.product_id == found.id, Membership.buyer_id == current_user.id,
+            Membership.status.in_(("trialing", "active", "past_due"))))
+    return render("products/detail.html", product=found, owned=owned)
+
+
+def _product_checkout_refused(exc, slug):
+    """The product page again, saying why (Stripe unreachable: that nothing was charged)."""
+    message = UNAVAILABLE if isinstance(exc, PaymentsUnavailable) else exc.message
+    return render("products/detail.html", product=get_active_product_or_404(slug), owned=None, error=message,
+                  http_status=exc.status)
+
+
 @bp.route("/products/<slug>/checkout", methods=["POST"])
 @login_required
+@refusal_page(_product_checkout_refused)
 def start_product(slug):
-    product = db.session.scalar(select(Product).where(Product.slug == slug, Product.active.is_(True)))
-    if product is None:
-        abort(404)
-    try:
-        checkout = open_product_checkout(current_user, product)
-    except CheckoutError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("products.detail", slug=product.slug), 303)
+    product = get_active_product_or_404(slug)
+    checkout = open_product_checkout(current_user, product)
     db.session.commit()
-    try:
-        checkout = create_checkout_session(checkout, url_for("products.detail", slug=product.slug))
-    except PaymentsUnavailable:
-        db.session.rollback()
-        current_app.logger.warning("Stripe unavailable: checkout %s has no session yet", checkout.id)
-        body, headers = render("products/detail.html", product=product, owned=None, error=UNAVAILABLE)
-        return body, 503, headers
+    checkout = create_checkout_session(checkout, url_for("buy.product", slug=product.slug))
     db.session.commit()
     return _to_payment(checkout)
 
@@ -146,8 +157,7 @@ def resume(checkout_id):
     checkout = get_own_checkout_or_404(checkout_id=checkout_id)
     # No session: Stripe was unreachable when it was started; starting again makes one.
     if checkout.status != "open" or checkout.is_expired(now()) or not checkout.stripe_session_url:
-        body, headers = render("buy/expired.html", checkout=checkout)
-        return body, 410, headers
+        return render("buy/expired.html", checkout=checkout, http_status=410)
     return redirect(checkout.stripe_session_url, 303)
 
 

@@ -3,11 +3,11 @@ from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import db
-from app.services.messages import (mark_notifications_read, recent_notifications, unread_count,
-                                   user_notification)
-from app.web import render, safe_next
+from app.services.messages import mark_notifications_read, notifications_of, unread_count, user_notification
+from app.web import paginate, render, safe_next
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+NOTIFICATIONS_PER_PAGE = 50
 
 
 @bp.app_template_global()
@@ -19,7 +19,8 @@ def unread_notification_count():
 @bp.route("")
 @login_required
 def index():
-    return render("notifications/index.html", notifications=recent_notifications(current_user),
+    pagination = paginate(notifications_of(current_user), NOTIFICATIONS_PER_PAGE)
+    return render("notifications/index.html", notifications=pagination.items, pagination=pagination,
                   unread=unread_count(current_user))
 
 

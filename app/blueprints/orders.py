@@ -1,28 +1,28 @@
-"""The order workspace (buyer, seller and admins), its actions, files, messages and review;
-the seller's order list at /sell/orders; the admins' list of disputed orders."""
-from flask import Blueprint, abort, current_app, flash, g, redirect, request, send_file, url_for
+"""The order workspace (buyer, seller and admins): its actions, files, messages and review;
+the admins' list of disputed orders.
+
+The seller's list of orders is sell/orders.py."""
+from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.access import admin_required, seller_required
+from app.access import admin_required
 from app.extensions import db
 from app.inputs import body_limit
 from app.money import parse_amount_cents
 from app.models import Order
-from app.models.order import ORDER_STATUSES
 from app.payments import PaymentsUnavailable
 from app.services import orders as order_service
 from app.services import reviews as review_service
 from app.services import storage
-from app.services.messages import MessageError, order_messages, post_order_message
-from app.services.orders import (ACTIONS, AUTOMATIC_ACTIONS, REFUND_ACTIONS, OrderInputError, Params,
-                                 TransitionRefused, actor_for, allowed_actions, prepare_order_refund,
-                                 transition_order)
+from app.services.messages import order_messages, post_order_message
+from app.services.orders import (ACTIONS, AUTOMATIC_ACTIONS, REFUND_ACTIONS, Params, actor_for, allowed_actions,
+                                 prepare_order_refund, transition_order)
 from app.tenancy import set_tenant
-from app.web import render
+from app.web import paginate, refusal_page, render
 
-bp = Blueprint("orders", __name__)
+bp = Blueprint("orders", __name__, url_prefix="/orders")
 
 DONE_MESSAGES = {
     "submit_requirements": "Requirements sent — the seller can start now.",
@@ -39,7 +39,8 @@ DONE_MESSAGES = {
     "resolve_partial": "Dispute resolved with a partial refund; the rest goes to the seller.",
     "resolve_release": "Dispute resolved; the payment goes to the seller.",
 }
-UNAVAILABLE = "Payments are unavailable right now. Nothing was refunded — please try again."
+ORDERS_PER_PAGE = 50
+REFUND_UNAVAILABLE = "Payments are unavailable right now. Nothing was refunded — please try again."
 
 
 def get_order_or_404(order_id):
@@ -72,20 +73,32 @@ def workspace_context(order, actor, errors=None, form=None, refused=None):
 
 
 def render_workspace(order, actor, status=200, **extra):
-    body, headers = render("orders/workspace.html", None, **workspace_context(order, actor, **extra))
-    return body, status, headers
+    return render("orders/workspace.html", **workspace_context(order, actor, **extra), http_status=status)
 
 
-@bp.route("/orders/<int:order_id>")
+def workspace_refused(exc, order_id, action=None):
+    """The workspace again, input kept: field errors next to their fields (in the form of
+    `action`), or what was refused and why."""
+    order, actor = get_order_or_404(order_id)
+    if isinstance(exc, PaymentsUnavailable):
+        return render_workspace(order, actor, exc.status, refused=REFUND_UNAVAILABLE, errors={"action": action},
+                                form=request.form)
+    if exc.errors:
+        return render_workspace(order, actor, exc.status, errors={"action": action, **exc.errors}, form=request.form)
+    return render_workspace(order, actor, exc.status, refused=exc.message)
+
+
+@bp.route("/<int:order_id>")
 @login_required
 def workspace(order_id):
     order, actor = get_order_or_404(order_id)
     return render_workspace(order, actor)
 
 
-@bp.route("/orders/<int:order_id>/actions/<action>", methods=["POST"])
+@bp.route("/<int:order_id>/actions/<action>", methods=["POST"])
 @body_limit(order_service.MAX_FILES * order_service.MAX_FILE_BYTES + 1024 * 1024)
 @login_required
+@refusal_page(workspace_refused)
 def act(order_id, action):
     """Take one state-machine action; refusals re-render the workspace with 403/409/422.
 
@@ -96,30 +109,18 @@ def act(order_id, action):
     if action not in ACTIONS or action in AUTOMATIC_ACTIONS:
         abort(404)
     params = Params(note=request.form.get("note", ""), form=request.form,
-                    files=request.files.getlist("files"), amount_cents=parse_amount_cents(request.form.get("amount"), order.currency))
-    try:
-        if action in REFUND_ACTIONS:
-            prepare_order_refund(order, action, actor, params)
-            db.session.commit()
-        transition_order(order, action, actor, params)
-    except TransitionRefused as exc:
-        db.session.rollback()
-        return render_workspace(order, actor, status=exc.status, refused=exc.message)
-    except OrderInputError as exc:
-        db.session.rollback()
-        return render_workspace(order, actor, status=422, errors={"action": action, **exc.errors},
-                                form=request.form)
-    except PaymentsUnavailable:
-        db.session.rollback()
-        current_app.logger.warning("Stripe unavailable: refund on order %s left pending", order_id)
-        return render_workspace(order, actor, status=503, refused=UNAVAILABLE, errors={"action": action},
-                                form=request.form)
+                    files=request.files.getlist("files"),
+                    amount_cents=parse_amount_cents(request.form.get("amount"), order.currency))
+    if action in REFUND_ACTIONS:
+        prepare_order_refund(order, action, actor, params)
+        db.session.commit()
+    transition_order(order, action, actor, params)
     db.session.commit()
     flash(DONE_MESSAGES.get(action, "Done."), "success")
     return redirect(url_for(".workspace", order_id=order_id), 303)
 
 
-@bp.route("/orders/<int:order_id>/files/<int:file_id>")
+@bp.route("/<int:order_id>/files/<int:file_id>")
 @login_required
 def download(order_id, file_id):
     """A requirement or delivery file, to the order's participants and admins only."""
@@ -134,7 +135,7 @@ def download(order_id, file_id):
     return response
 
 
-@bp.route("/orders/<int:order_id>/messages")
+@bp.route("/<int:order_id>/messages")
 @login_required
 def messages(order_id):
     """The conversation block (htmx polls it every few seconds)."""
@@ -142,20 +143,21 @@ def messages(order_id):
     return render("orders/workspace.html", "messages", **workspace_context(order, actor))
 
 
-@bp.route("/orders/<int:order_id>/messages", methods=["POST"])
+def _message_refused(exc, order_id):
+    """The conversation again with the message as typed and why it was not sent."""
+    order, actor = get_order_or_404(order_id)
+    context = workspace_context(order, actor, errors={"message": exc.message}, form=request.form)
+    return render("orders/workspace.html", "messages", **context, http_status=exc.status)
+
+
+@bp.route("/<int:order_id>/messages", methods=["POST"])
 @login_required
+@refusal_page(_message_refused)
 def post_message(order_id):
     """Send a message; htmx gets the refreshed list plus an emptied form (out of band)."""
     order, actor = get_order_or_404(order_id)
     recipients = [u for u in order_service.participants(order) if u.id != current_user.id]
-    try:
-        post_order_message(order, actor, request.form.get("body"), recipients)
-    except MessageError as exc:
-        db.session.rollback()
-        context = workspace_context(order, actor, errors={"message": exc.message}, form=request.form)
-        if request.headers.get("HX-Request"):
-            return render_block("orders/workspace.html", "messages", **context), 422, {"Vary": "HX-Request"}
-        return render_workspace(order, actor, status=422, errors={"message": exc.message}, form=request.form)
+    post_order_message(order, actor, request.form.get("body"), recipients)
     db.session.commit()
     if request.headers.get("HX-Request"):
         context = workspace_context(order, actor)
@@ -165,61 +167,38 @@ def post_message(order_id):
     return redirect(url_for(".workspace", order_id=order_id, _anchor="messages"), 303)
 
 
-@bp.route("/orders/<int:order_id>/review", methods=["POST"])
+@bp.route("/<int:order_id>/review", methods=["POST"])
 @login_required
+@refusal_page(workspace_refused)
 def review(order_id):
-    order, actor = get_order_or_404(order_id)
-    try:
-        review_service.leave_review(order, current_user, request.form.get("rating"), request.form.get("body"))
-    except review_service.ReviewError as exc:
-        db.session.rollback()
-        if exc.field:
-            return render_workspace(order, actor, status=422, errors={exc.field: exc.message}, form=request.form)
-        return render_workspace(order, actor, status=exc.status, refused=exc.message)
+    order, _actor = get_order_or_404(order_id)
+    review_service.leave_review(order, current_user, request.form.get("rating"), request.form.get("body"))
     db.session.commit()
     flash("Thanks for your review!", "success")
     return redirect(url_for(".workspace", order_id=order_id, _anchor="review"), 303)
 
 
-@bp.route("/orders/<int:order_id>/review/reply", methods=["POST"])
+@bp.route("/<int:order_id>/review/reply", methods=["POST"])
 @login_required
+@refusal_page(workspace_refused)
 def reply(order_id):
-    order, actor = get_order_or_404(order_id)
+    order, _actor = get_order_or_404(order_id)
     found = review_service.review_of(order.id)
     if found is None:
-        return render_workspace(order, actor, status=409, refused="There is no review to reply to yet.")
-    try:
-        review_service.reply_to_review(found, current_user, request.form.get("reply"))
-    except review_service.ReviewError as exc:
-        db.session.rollback()
-        if exc.field:
-            return render_workspace(order, actor, status=422, errors={exc.field: exc.message}, form=request.form)
-        return render_workspace(order, actor, status=exc.status, refused=exc.message)
+        raise review_service.ReviewError(409, "There is no review to reply to yet.")
+    review_service.reply_to_review(found, current_user, request.form.get("reply"))
     db.session.commit()
     flash("Reply posted.", "success")
     return redirect(url_for(".workspace", order_id=order_id, _anchor="review"), 303)
 
 
-@bp.route("/sell/orders")
-@seller_required
-def seller_orders():
-    """The seller's orders (tenant-scoped), filtered by status."""
-    status = request.args.get("status", "")
-    query = select(Order).where(Order.company_id == g.company.id).order_by(Order.created_at.desc(), Order.id.desc())
-    counts = dict(db.session.execute(select(Order.status, func.count()).where(Order.company_id == g.company.id)
-                                     .group_by(Order.status)).all())
-    if status in ORDER_STATUSES:
-        query = query.where(Order.status == status)
-    return render("orders/seller_list.html", "orders", orders=db.session.scalars(query.limit(200)).all(),
-                  status=status, statuses=ORDER_STATUSES, counts=counts, company=g.company)
-
-
-@bp.route("/orders/disputed")
+@bp.route("/disputed")
 @admin_required
 def disputed():
     """Admins: every disputed order, oldest first — the queue to resolve."""
-    found = db.session.scalars(select(Order).where(Order.status == "disputed").order_by(Order.updated_at)).all()
-    return render("orders/disputed.html", orders=found)
+    pagination = paginate(select(Order).where(Order.status == "disputed").order_by(Order.updated_at, Order.id),
+                          ORDERS_PER_PAGE)
+    return render("orders/disputed.html", orders=pagination.items, pagination=pagination)
 
 
 @bp.app_template_global()

@@ -13,10 +13,10 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.extensions import csrf, db
-from app.integrations.whop import WhopWebhookError, unwrap_webhook
+from app.integrations.whop import unwrap_webhook
 from app.payments import get_gateway
 from app.services.inbound import enqueue_inbound_event, record_inbound_event
-from app.web import json_error
+from app.web import json_error, refusal_page
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 csrf.exempt(bp)
@@ -82,12 +82,9 @@ def stripe_event():
 
 
 @bp.route("/whop", methods=["POST"])
+@refusal_page(lambda _refused: json_error(401, "bad_signature", "The webhook signature did not verify."))
 def whop_event():
-    try:
-        payload = unwrap_webhook(raw_body(), request.headers,
-                                 current_app.config["WHOP_WEBHOOK_SECRET"])
-    except WhopWebhookError:
-        return json_error(401, "bad_signature", "The webhook signature did not verify.")
+    payload = unwrap_webhook(raw_body(), request.headers, current_app.config["WHOP_WEBHOOK_SECRET"])
     event_id = request.headers.get("webhook-id") or payload.get("id")
     if not event_id or not payload.get("type"):
         return json_error(400, "bad_payload", "The body has no event id or type.")

@@ -1,31 +1,27 @@
-"""Whop: "Continue with Whop" (OAuth 2.1 authorization code + PKCE S256, OpenID Connect),
-linking and unlinking Whop in settings, and the seller's links to Whop (/sell/whop)."""
+"""Whop accounts: "Continue with Whop" (OAuth 2.1 authorization code + PKCE S256, OpenID
+Connect), and linking, refreshing and unlinking Whop in settings.
+
+The seller's links to Whop are sell/whop.py; the iframe views experiences.py."""
 import time
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import (Blueprint, abort, current_app, flash, g, redirect, request, session,
+from flask import (Blueprint, abort, current_app, flash, redirect, request, session,
                    url_for)
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 from requests import RequestException
-from sqlalchemy import select
 
-from app.access import seller_required
 from app.extensions import db, limiter
 from app.integrations.whop import oauth_client_kwargs
-from app.models import Product
-from app.services.whop_access import (WhopLinkError, company_link_of, link_whop_company,
-                                      link_whop_product, product_link_of)
-from app.services.whop_accounts import (WhopAccountError, confirm_whop_link, encrypt_token,
-                                        identity_of, is_placeholder_email, link_whop_identity,
-                                        sign_in_with_whop, sync_whop_profile, unlink_whop_identity)
+from app.services.whop_accounts import (confirm_whop_link, encrypt_token, identity_of, is_placeholder_email,
+                                        link_whop_identity, sign_in_with_whop, sync_whop_profile,
+                                        unlink_whop_identity)
 from app.session_auth import begin_session
 from app.queue import get_redis
-from app.web import render, safe_next
+from app.web import refusal_page, render, safe_next
 
-bp = Blueprint("whop", __name__)
-MANAGERS = ("owner", "admin")
+bp = Blueprint("whop", __name__, url_prefix="/whop")
 PENDING_LINK = "whop_pending_link"
 PENDING_LINK_TTL = 600
 OAUTH_STATE_PREFIX = "tp:whop-oauth:"
@@ -92,7 +88,7 @@ def _start_authorization(intent):
 # --------------------------------------------------------------------------- sign-in
 
 
-@bp.route("/whop/login")
+@bp.route("/login")
 @limiter.limit("30/minute")
 def login():
     if current_user.is_authenticated:
@@ -101,7 +97,7 @@ def login():
     return _start_authorization("sign_in")
 
 
-@bp.route("/whop/link", methods=["POST"])
+@bp.route("/link", methods=["POST"])
 @login_required
 def link():
     response = _start_authorization("link")
@@ -110,14 +106,24 @@ def link():
 
 
 def _oauth_failure(code, intent):
-    message = OAUTH_ERRORS.get(code, OAUTH_FALLBACK_ERROR)
+    return _back_with(OAUTH_ERRORS.get(code, OAUTH_FALLBACK_ERROR), intent)
+
+
+def _back_with(message, intent):
+    """Back where the person started (Whop settings when linking, else sign-in), saying why."""
     flash(message, "error")
     if intent == "link" and current_user.is_authenticated:
         return redirect(url_for("whop.settings"), 303)
     return redirect(url_for("auth.sign_in"), 303)
 
 
-@bp.route("/whop/callback")
+def _callback_refused(exc):
+    # The intent was taken from the session; only a signed-in person can have been linking.
+    return _back_with(exc.message, "link")
+
+
+@bp.route("/callback")
+@refusal_page(_callback_refused)
 def callback():
     intent = session.pop("whop_intent", "sign_in")
     client = _client()
@@ -138,24 +144,13 @@ def callback():
         return _oauth_failure("no_subject", intent)
 
     if intent == "link" and current_user.is_authenticated:
-        try:
-            link_whop_identity(current_user, profile, token.get("refresh_token"))
-        except WhopAccountError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return redirect(url_for("whop.settings"), 303)
+        link_whop_identity(current_user, profile, token.get("refresh_token"))
         db.session.commit()
         flash("Your Whop account is linked.", "success")
         return redirect(url_for("whop.settings"), 303)
 
-    try:
-        outcome, user = sign_in_with_whop(profile, token.get("refresh_token"))
-    except WhopAccountError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("auth.sign_in"), 303)
-    if outcome == "needs_password":
-        db.session.rollback()
+    outcome, user = sign_in_with_whop(profile, token.get("refresh_token"))
+    if outcome == "needs_password":  # nothing was written: the password confirms the link
         session[PENDING_LINK] = {
             "user_id": user.id, "whop_user_id": profile["sub"], "username": profile.get("preferred_username"),
             "email": user.email, "refresh_token_encrypted": encrypt_token(token.get("refresh_token")),
@@ -177,7 +172,7 @@ def _pending_link():
     return pending
 
 
-@bp.route("/whop/confirm", methods=["GET", "POST"])
+@bp.route("/confirm", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"])
 def confirm_link():
     pending = _pending_link()
@@ -195,11 +190,10 @@ def confirm_link():
             flash("Your Whop account is now linked. Next time, Continue with Whop signs you in.", "success")
             return redirect(next_url, 303)
         error = "That password doesn't match this account."
-    body, headers = render("whop/confirm.html", pending=pending, error=error)
-    return body, 401 if error else 200, headers
+    return render("whop/confirm.html", pending=pending, error=error, http_status=401 if error else 200)
 
 
-@bp.route("/whop/confirm/cancel", methods=["POST"])
+@bp.route("/confirm/cancel", methods=["POST"])
 def cancel_link():
     session.pop(PENDING_LINK, None)
     flash("Nothing was linked.", "info")
@@ -209,85 +203,32 @@ def cancel_link():
 # --------------------------------------------------------------------------- settings
 
 
-@bp.route("/whop/settings")
+@bp.route("/settings")
 @login_required
 def settings():
-    identity = identity_of(current_user)
-    body, headers = render("whop/settings.html", identity=identity,
-                           placeholder_email=is_placeholder_email(current_user.email))
-    return body, headers
+    return render("whop/settings.html", identity=identity_of(current_user),
+                  placeholder_email=is_placeholder_email(current_user.email))
 
 
-@bp.route("/whop/unlink", methods=["POST"])
+@bp.route("/unlink", methods=["POST"])
 @login_required
+@refusal_page(lambda exc: _back_with(exc.message, "link"))
 def unlink():
-    try:
-        unlink_whop_identity(current_user)
-    except WhopAccountError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("whop.settings"), 303)
+    unlink_whop_identity(current_user)
     db.session.commit()
     flash("Whop is unlinked from your account.", "success")
     return redirect(url_for("whop.settings"), 303)
 
 
-@bp.route("/whop/sync", methods=["POST"])
+@bp.route("/sync", methods=["POST"])
 @login_required
 def sync():
     identity = identity_of(current_user) or abort(404)
-    try:
-        sync_whop_profile(identity)
+    problem = sync_whop_profile(identity)
+    # Committed either way: a rotated (or a dead, forgotten) refresh token must be kept.
+    db.session.commit()
+    if problem is None:
         flash("Your Whop profile is up to date.", "success")
-    except WhopAccountError as exc:
-        flash(exc.message, "error")
-    # Commit either way: a rotated refresh token must be kept even when a later step failed.
-    db.session.commit()
+    else:
+        flash(problem.message, "error")
     return redirect(url_for("whop.settings"), 303)
-
-
-# --------------------------------------------------------------------------- seller links
-
-
-def _seller_page(errors=None, form=None, status=200):
-    products = db.session.scalars(select(Product).order_by(Product.title)).all()
-    links = {product.id: product_link_of(product) for product in products}
-    company_link = company_link_of(g.company)
-    body, headers = render("whop/seller.html", company=g.company, company_link=company_link,
-                           products=products, links=links, errors=errors or {}, form=form or {})
-    return body, status, headers
-
-
-@bp.route("/sell/whop")
-@seller_required(roles=MANAGERS)
-def seller():
-    return _seller_page()
-
-
-@bp.route("/sell/whop/company", methods=["POST"])
-@seller_required(roles=MANAGERS)
-def link_company():
-    try:
-        link = link_whop_company(g.company, current_user, request.form.get("whop_company_id"))
-    except WhopLinkError as exc:
-        db.session.rollback()
-        return _seller_page({"company": exc.errors}, {"company": request.form}, 422)
-    db.session.commit()
-    flash("Whop company linked." if link else "Whop company unlinked.", "success")
-    return redirect(url_for("whop.seller"), 303)
-
-
-@bp.route("/sell/whop/products/<int:product_id>", methods=["POST"])
-@seller_required(roles=MANAGERS)
-def link_product(product_id):
-    product = db.session.get(Product, product_id)
-    if product is None or product.company_id != g.company.id:
-        abort(404)
-    try:
-        link = link_whop_product(product, current_user, request.form)
-    except WhopLinkError as exc:
-        db.session.rollback()
-        return _seller_page({product.id: exc.errors}, {product.id: request.form}, 422)
-    db.session.commit()
-    flash(f"“{product.title}” is {'shown in' if link else 'no longer shown in'} Whop.", "success")
-    return redirect(url_for("whop.seller"), 303)

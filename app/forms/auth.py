@@ -3,6 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
+from app.inputs import has_unstorable_characters
 from app.services.accounts import MIN_PASSWORD_LENGTH
 
 
@@ -35,9 +36,10 @@ MAX_PASSWORD_LENGTH = 256
 
 
 def no_nul(_form, field):
-    """Refuse NUL characters, which no password or name needs."""
-    if field.data and "\x00" in field.data:
-        raise ValidationError("Remove the NUL character.")
+    """Refuse NUL characters and lone surrogates, which no password needs and none can hash."""
+    if field.data and has_unstorable_characters(field.data):
+        raise ValidationError("Remove the NUL character." if "\x00" in field.data
+                              else "Remove the character that can't be typed (an unpaired surrogate).")
 
 
 class ChangePasswordForm(FlaskForm):

@@ -25,6 +25,8 @@ import jwt
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from app.errors import ServiceError
+
 USER_TOKEN_HEADER = "x-whop-user-token"
 USER_TOKEN_ISSUER = "urn:whopcom:exp-proxy"
 USER_TOKEN_ALGORITHM = "ES256"
@@ -36,16 +38,19 @@ _jwks_clients: dict[str, jwt.PyJWKClient] = {}
 _jwks_clients_lock = threading.Lock()
 
 
-class WhopTokenError(Exception):
-    """An ``x-whop-user-token`` was missing, malformed, expired or not for us."""
+class WhopTokenError(ServiceError):
+    """An ``x-whop-user-token`` was missing, malformed, expired or not for us (401)."""
 
     def __init__(self, reason: str):
-        super().__init__(reason)
+        super().__init__(401, "unauthorized", reason)
         self.reason = reason
 
 
-class WhopWebhookError(Exception):
-    """A Whop webhook delivery failed signature or payload checks."""
+class WhopWebhookError(ServiceError):
+    """A Whop webhook delivery failed signature or payload checks (401)."""
+
+    def __init__(self, message: str):
+        super().__init__(401, "bad_signature", message)
 
 
 def oauth_client_kwargs(

@@ -11,6 +11,7 @@ COMPANY_KINDS = ("platform", "seller")
 COMPANY_STATUSES = ("active", "suspended")
 KYC_STATUSES = ("unstarted", "pending", "verified", "failed")
 MEMBER_ROLES = ("owner", "admin", "member")
+MANAGER_ROLES = ("owner", "admin")  # who runs the company: onboarding, money, keys, webhooks
 
 
 class Company(CreatedAt, db.Model):
@@ -59,6 +60,15 @@ class Company(CreatedAt, db.Model):
             if member.user_id == user.id:
                 return member.role
         return None
+
+    def managers(self):
+        """The users who run this company (its owners and admins, MANAGER_ROLES), by user id."""
+        return sorted((member.user for member in self.members if member.role in MANAGER_ROLES),
+                      key=lambda user: user.id)
+
+    def is_manager(self, user):
+        """True when `user` is one of this company's owners or admins."""
+        return self.role_of(user) in MANAGER_ROLES
 
     def __repr__(self):
         return f"<Company {self.id} {self.kind} {self.slug}>"

@@ -27,20 +27,28 @@ from typing import Any, Literal
 import stripe
 from flask import current_app
 
+from app.errors import ServiceError
+
 DEFAULT_API_BASE = "https://api.stripe.com"
 NETWORK_RETRIES = 2
 # A webhook signature's timestamp may be at most this far from our clock, either way.
 WEBHOOK_TOLERANCE_SECONDS = 300
 
+PAYMENTS_UNAVAILABLE = "Payments are unavailable right now, so nothing was done. Please try again."
+
 _gateway_lock = threading.Lock()
 
 
-class PaymentsUnavailable(Exception):
-    """Stripe could not be reached, or answered with an error on its side (5xx, rate limit).
+class PaymentsUnavailable(ServiceError):
+    """Stripe could not be reached, or answered with an error on its side (5xx, rate limit): 503.
 
     The operation may or may not have happened at Stripe: retry it with the same idempotency
-    key to find out, never with a new one.
+    key to find out, never with a new one. `detail` is what the library said, for the log.
     """
+
+    def __init__(self, detail: str):
+        super().__init__(503, "payments_unavailable", PAYMENTS_UNAVAILABLE)
+        self.detail = detail
 
 
 def new_idempotency_key() -> str:

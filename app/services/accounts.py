@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import User
 from app.services.audit import record_audit_event
@@ -26,13 +27,11 @@ def _hasher() -> PasswordHasher:
     return hasher
 
 
-class AccountError(ValueError):
-    """A refusal a person can act on; `field` names the form field at fault."""
+class AccountError(ServiceError):
+    """A refusal a person can act on; `field` names the form field at fault (422)."""
 
-    def __init__(self, field, message):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    def __init__(self, field: str, message: str):
+        super().__init__(422, "account_refused", message, field=field)
 
 
 def normalize_email(raw: str | None) -> str:

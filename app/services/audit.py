@@ -1,7 +1,6 @@
-"""Writing the audit log."""
+"""Writing the audit log. Rows written while answering a request get the client's address
+from the web layer (app.web.stamp_client_address)."""
 from typing import Any
-
-from flask import has_request_context, request
 
 from app.extensions import db
 from app.models import AuditEvent, Company, User
@@ -16,7 +15,6 @@ def record_audit_event(action: str, *, actor: User | None = None, company: Compa
         company_id=getattr(company, "id", None),
         subject_type=type(subject).__name__.lower() if subject is not None else None,
         subject_id=str(subject.id) if subject is not None else None,
-        ip_address=request.remote_addr if has_request_context() else None,
         data=data,
     )
     db.session.add(event)

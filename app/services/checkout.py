@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Product, User
 from app.money import fee_cents
@@ -36,12 +37,11 @@ REUSE_WINDOW = timedelta(minutes=10)
 MAX_QUANTITY = 10
 
 
-class CheckoutError(ValueError):
-    """A refusal the buyer can act on; `field` names the input at fault."""
+class CheckoutError(ServiceError):
+    """A refusal the buyer can act on; `field` names the input at fault (422 unless said)."""
 
-    def __init__(self, field, message, status=422):
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status
+    def __init__(self, field: str | None, message: str, status: int = 422):
+        super().__init__(status, "checkout_refused", message, field=field)
 
 
 @dataclass
@@ -305,9 +305,8 @@ def _checkout_of_session(session: Mapping[str, Any]) -> Checkout | None:
 
 
 def _notify_company(company: Company, kind: str, title: str, link: str | None = None) -> None:
-    for member in company.members:
-        if member.role in ("owner", "admin"):
-            notify_user(member.user, kind, title, link=link)
+    for manager in company.managers():
+        notify_user(manager, kind, title, link=link)
 
 
 def complete_checkout(session: Mapping[str, Any]) -> Order | Membership | None:

@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund, User
 from app.money import format_money
@@ -25,12 +26,11 @@ from app.services.ledger import Entry, company_balances, post_ledger_transaction
 from app.services.outbound.outbox import record_event
 
 
-class RefundError(ValueError):
-    """A refund that cannot be made; `message` says why."""
+class RefundError(ServiceError):
+    """A refund that cannot be made; `message` says why (409)."""
 
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str):
+        super().__init__(409, "refund_refused", message)
 
 
 def escrow_remaining(order: Order) -> int:

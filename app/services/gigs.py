@@ -15,13 +15,15 @@ from typing import Any
 
 from flask import has_request_context, url_for
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.inputs import MAX_INT
 from app.markdown import render_markdown
 from app.models import Category, Company, Gig, GigExtra, GigImage, GigPackage, GigQuestion, User
+from app.models.company import MANAGER_ROLES
 from app.models.gig import MAX_IMAGES, MAX_PRICE_CENTS, MIN_PRICE_CENTS, QUESTION_KINDS, TIERS
 from app.money import format_money, marketplace_currency
 from app.pagecache import bump_catalog_version
@@ -39,7 +41,6 @@ MAX_DELIVERY_DAYS = 90
 MAX_REVISIONS = 10
 MAX_EXTRAS, MAX_QUESTIONS, MAX_FAQ, MAX_TAGS, MAX_CHOICES = 10, 10, 10, 5, 10
 TIER_NAMES = {"basic": "Basic", "standard": "Standard", "premium": "Premium"}
-SELLER_MANAGERS = ("owner", "admin")
 
 # The whole status flow. Actors: "seller" = an owner/admin of the gig's company,
 # "admin" = a platform admin who is not a member of that company.
@@ -61,24 +62,29 @@ Errors = dict[FieldPath, str]
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9 +#.-]{0,29}$")
 
 
-class GigInputError(ValueError):
-    """Bad input: `errors` maps a field path (tuple) to a message a person can act on."""
+class GigInputError(ServiceError):
+    """Bad input: `errors` maps a field path (tuple) to a message a person can act on (422)."""
 
-    def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+    def __init__(self, errors: Errors):
+        super().__init__(422, "invalid_gig", "; ".join(errors.values()), errors=errors)
 
 
-class GigStateError(RuntimeError):
+class GigStateError(ServiceError):
     """The action is not possible in the gig's current state (HTTP 409)."""
+
+    def __init__(self, message: str):
+        super().__init__(409, "gig_state", message)
 
 
 class KycNotVerified(GigStateError):
     """The seller company has not finished identity verification."""
 
 
-class GigForbidden(PermissionError):
+class GigForbidden(ServiceError):
     """The actor may not do this to this gig (HTTP 403)."""
+
+    def __init__(self, message: str):
+        super().__init__(403, "forbidden", message)
 
 
 def inspect_image(data: bytes) -> tuple[str, str, int, int]:
@@ -309,7 +315,7 @@ def save_gig(company: Company, actor: User, data: Mapping[str, Any], *, gig: Gig
         raise GigForbidden("You are not a member of this seller.")
     if gig is not None and gig.company_id != company.id:
         raise GigForbidden("This gig belongs to another seller.")
-    if gig is not None and gig.status in ("published", "paused") and role not in SELLER_MANAGERS:
+    if gig is not None and gig.status in ("published", "paused") and role not in MANAGER_ROLES:
         raise GigForbidden("Only owners and admins can change a live gig.")
     removing = set(remove_image_ids)
     kept = [image for image in (gig.images if gig else []) if image.id not in removing]
@@ -365,7 +371,7 @@ def remove_gig_image(gig: Gig, actor: User, image_id: int) -> GigImage | None:
     image = next((image for image in gig.images if image.id == image_id), None)
     if image is None:
         return None
-    if gig.status in ("published", "paused") and gig.company.role_of(actor) not in SELLER_MANAGERS:
+    if gig.status in ("published", "paused") and not gig.company.is_manager(actor):
         raise GigForbidden("Only owners and admins can change a live gig.")
     gig.images.remove(image)
     _finish_edit(gig, actor)
@@ -383,7 +389,7 @@ def _finish_edit(gig: Gig, actor: User) -> None:
 
 def delete_gig(gig: Gig, actor: User) -> None:
     """Delete a gig that never went live (draft or rejected); flushed."""
-    if gig.company.role_of(actor) not in SELLER_MANAGERS:
+    if not gig.company.is_manager(actor):
         raise GigForbidden("Only owners and admins can delete gigs.")
     if gig.status not in ("draft", "rejected"):
         raise GigStateError("Only drafts and rejected gigs can be deleted; pause a live gig instead.")
@@ -398,7 +404,7 @@ def actor_role(gig: Gig, user: User) -> str | None:
     """"seller" (owner/admin of the gig's company), "member", "admin" (platform admin from
     outside the company) or None."""
     role = gig.company.role_of(user)
-    if role in SELLER_MANAGERS:
+    if role in MANAGER_ROLES:
         return "seller"
     if role is not None:
         return "member"
@@ -477,23 +483,26 @@ def _past(action: str) -> str:
 
 
 def _notify_sellers(gig: Gig, action: str, reason: str | None) -> None:
-    link = url_for("sell.edit_gig", gig_id=gig.id) if has_request_context() else None
+    link = url_for("sell.gigs.update", gig_id=gig.id) if has_request_context() else None
     if action == "approve":
         title, body = f"Your gig “{gig.title}” is live", "Buyers can now find and order it."
     else:
         title, body = f"Your gig “{gig.title}” needs changes", reason
-    for member in gig.company.members:
-        if member.role in SELLER_MANAGERS:
-            notify_user(member.user, f"gig.{_past(action)}", title, body, link=link)
+    for manager in gig.company.managers():
+        notify_user(manager, f"gig.{_past(action)}", title, body, link=link)
 
 
 # -- reads ----------------------------------------------------------------------------------------
 
-def gigs_for_review(limit: int = 50) -> Sequence[Gig]:
-    """Gigs waiting for review, oldest submission first (admin side: no tenant)."""
-    return db.session.scalars(
-        select(Gig).where(Gig.status == "review").order_by(Gig.submitted_at, Gig.id).limit(limit)
-    ).all()
+def company_gigs(company: Company) -> Sequence[Gig]:
+    """A seller's gigs in every status, most recently changed first."""
+    return db.session.scalars(select(Gig).where(Gig.company_id == company.id)
+                              .order_by(Gig.updated_at.desc(), Gig.id.desc())).all()
+
+
+def review_queue() -> Select[tuple[Gig]]:
+    """The SELECT of gigs waiting for review, oldest submission first (admin side: no tenant)."""
+    return select(Gig).where(Gig.status == "review").order_by(Gig.submitted_at, Gig.id)
 
 
 def recently_reviewed_gigs(limit: int = 10) -> Sequence[Gig]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
+from app.errors import ServiceError
 from app.extensions import db
 from app.markdown import render_markdown
 from app.models import MemberFile, MemberPost, Product, User
@@ -27,12 +28,11 @@ ALLOWED_EXTENSIONS = ("pdf", "zip", "epub", "txt", "md", "csv", "json", "png", "
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
-class MemberAreaError(ValueError):
-    """Bad member-area input: `errors` maps form fields to messages."""
+class MemberAreaError(ServiceError):
+    """Bad member-area input: `errors` maps form fields to messages (422)."""
 
-    def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(422, "invalid_member_content", "; ".join(errors.values()), errors=errors)
 
 
 def member_area(product: Product) -> tuple[Sequence[MemberPost], Sequence[MemberFile]]:

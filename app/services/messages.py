@@ -9,9 +9,10 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import Notification, Order, OrderMessage, OutgoingEmail, User
 from app.services.notifications import notify_user
@@ -23,12 +24,11 @@ EMAIL_BATCH = 200
 EMAIL_MAX_ATTEMPTS = 5
 
 
-class MessageError(ValueError):
-    """A message that can't be sent; `field` names the input at fault."""
+class MessageError(ServiceError):
+    """A message that can't be sent; `field` names the input at fault (422)."""
 
-    def __init__(self, field, message):
-        super().__init__(message)
-        self.field, self.message = field, message
+    def __init__(self, field: str, message: str):
+        super().__init__(422, "message_refused", message, field=field)
 
 
 # -- order conversation ---------------------------------------------------------------------------
@@ -77,10 +77,9 @@ def unread_count(user: User) -> int:
                              .where(Notification.user_id == user.id, Notification.read_at.is_(None)))
 
 
-def recent_notifications(user: User, limit: int = 50) -> Sequence[Notification]:
-    """The user's newest notifications, read or not."""
-    return db.session.scalars(select(Notification).where(Notification.user_id == user.id)
-                              .order_by(Notification.id.desc()).limit(limit)).all()
+def notifications_of(user: User) -> Select[tuple[Notification]]:
+    """The SELECT of `user`'s notifications, newest first (the list pages through it)."""
+    return select(Notification).where(Notification.user_id == user.id).order_by(Notification.id.desc())
 
 
 def user_notification(user: User, notification_id: int) -> Notification | None:

@@ -26,9 +26,11 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import (CompanyMember, Gig, Order, OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
                         OutboxEvent, Payment, Refund, User)
+from app.models.company import MANAGER_ROLES
 from app.money import format_money
 from app.payments import get_gateway
 from app.services import storage
@@ -72,20 +74,19 @@ TRANSITIONS = {
 LATE_STATUSES = ("in_progress", "revision_requested")
 
 
-class TransitionRefused(Exception):
+class TransitionRefused(ServiceError):
     """An action this actor may not take (403) or not now (409); nothing was written."""
 
     def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
+        super().__init__(status, "transition_refused", message)
 
 
-class OrderInputError(ValueError):
-    """Input the actor can fix: `errors` maps field names to messages; nothing was written."""
+class OrderInputError(ServiceError):
+    """Input the actor can fix: `errors` maps field names to messages; nothing was written (422)."""
 
     def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
+        super().__init__(422, "invalid_order_input", "; ".join(f"{k}: {v}" for k, v in errors.items()),
+                         errors=errors)
 
 
 @dataclass(frozen=True)
@@ -579,7 +580,7 @@ def emit_order_event(order: Order, event_type: str, data: dict[str, Any]) -> Out
 def seller_recipients(order: Order) -> list[User]:
     """The seller company's owners and admins (who hear about their orders)."""
     return list(db.session.scalars(select(User).join(CompanyMember, CompanyMember.user_id == User.id).where(
-        CompanyMember.company_id == order.company_id, CompanyMember.role.in_(("owner", "admin")))
+        CompanyMember.company_id == order.company_id, CompanyMember.role.in_(MANAGER_ROLES))
         .order_by(User.id)).all())
 
 

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import Company, LedgerEntry, LedgerTransaction, Payout, User
 from app.money import format_money, marketplace_currency
@@ -20,10 +21,11 @@ from app.services.ledger import Entry, company_balances, post_ledger_transaction
 from app.services.outbound.outbox import record_event
 
 
-class PayoutError(ValueError):
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
+class PayoutError(ServiceError):
+    """A withdrawal that cannot be made (too little, too much, one still pending): 409."""
+
+    def __init__(self, message: str):
+        super().__init__(409, "payout_refused", message, field="amount")
 
 
 REQUEST_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")

@@ -4,6 +4,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.errors import ServiceError
 from app.extensions import db
 from app.inputs import parse_whole_number
 from app.markdown import render_markdown
@@ -13,10 +14,11 @@ from app.money import format_money, marketplace_currency, parse_amount_cents
 from app.services.companies import slugify
 
 
-class ProductError(ValueError):
-    def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+class ProductError(ServiceError):
+    """Product form input that cannot be saved; `errors` maps field name → message (422)."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(422, "invalid_product", "; ".join(errors.values()), errors=errors)
 
 
 def validate_product_form(form: Mapping[str, str]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import Gig, Order, Review, User
 from app.pagecache import bump_catalog_version
@@ -19,12 +20,11 @@ from app.services.orders import actor_for, lock_order, seller_recipients
 MAX_REVIEW_CHARS = 2000
 
 
-class ReviewError(ValueError):
+class ReviewError(ServiceError):
     """A refused review: `status` 409 (not now / already done) or 422 (`field` at fault)."""
 
-    def __init__(self, status, message, field=None):
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(status, "review_refused", message, field=field)
 
 
 def review_of(order_id: int) -> Review | None:

@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import abort
 from sqlalchemy import ColumnElement, Float, Integer, Select, Subquery, cast, func, literal_column, select, text
-from sqlalchemy.orm import joinedload, load_only, raiseload, selectinload
+from sqlalchemy.orm import joinedload, lazyload, load_only, raiseload, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
+from app.errors import NotFound
 from app.extensions import db
 from app.models import Category, Company, Gig, User
 from app.models.gig import MAX_PRICE_CENTS
@@ -221,12 +221,17 @@ _CARD_GIG_COLUMNS = (Gig.id, Gig.slug, Gig.title, Gig.basic_price_cents, Gig.min
 
 def _listing_options() -> tuple[LoaderOption, ...]:
     """Eager loads for gig cards, all joined into the page query (SQLAlchemy applies LIMIT
-    in a subquery before joining images); anything else raises if a template touches it."""
+    in a subquery before joining images); anything else raises if a template touches it.
+
+    Except on the company: the same Company object serves the rest of the session (it may be
+    the signed-in seller's own, whose members the access checks read), so what the cards leave
+    out loads when asked rather than raising.
+    """
     return (
         load_only(*_CARD_GIG_COLUMNS, raiseload=True),
         joinedload(Gig.category).load_only(Category.name, Category.slug, Category.position, raiseload=True),
-        joinedload(Gig.company).options(load_only(Company.title, raiseload=True),
-                                        raiseload(Company.members), raiseload(Company.parent)),
+        joinedload(Gig.company).options(load_only(Company.title), lazyload(Company.members),
+                                        lazyload(Company.parent)),
         joinedload(Gig.images),
         raiseload(Gig.packages),
         raiseload(Gig.extras),
@@ -332,10 +337,10 @@ def category_counts() -> dict[int, int]:
 
 
 def get_category_or_404(slug: str) -> Category:
-    """The category at `slug`; 404 when there is none."""
+    """The category at `slug`; NotFound (404) when there is none."""
     category = db.session.scalar(select(Category).where(Category.slug == slug))
     if category is None:
-        abort(404)
+        raise NotFound("There is no such category.")
     return category
 
 
@@ -378,7 +383,7 @@ def get_gig_for_viewer_or_404(slug: str, user: User | None) -> Gig:
                      raiseload(Gig.questions)))
     gig = db.session.scalars(stmt).unique().one_or_none()
     if gig is None or (gig.status != "published" and not can_preview(gig, user)):
-        abort(404)
+        raise NotFound("There is no such gig.")
     return gig
 
 

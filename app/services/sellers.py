@@ -2,20 +2,23 @@
 from collections.abc import Mapping
 from typing import Any
 
+import stripe
 from sqlalchemy import select
 
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import Company, User
-from app.payments import get_gateway, new_idempotency_key
+from app.payments import PaymentsUnavailable, get_gateway, new_idempotency_key
 from app.services.audit import record_audit_event
 from app.services.companies import create_seller_company
 from app.services.notifications import notify_user
 
-ONBOARDING_ROLES = ("owner", "admin")
 
+class OnboardingError(ServiceError):
+    """Seller onboarding cannot go on (already a seller: 422 on the name; not allowed: 403)."""
 
-class OnboardingError(RuntimeError):
-    """Seller onboarding cannot go on (already a seller, or not allowed); the message says why."""
+    def __init__(self, message: str, status: int = 403, field: str | None = None):
+        super().__init__(status, "onboarding_refused", message, field=field)
 
 
 def become_seller(user: User, title: str | None) -> Company:
@@ -24,7 +27,7 @@ def become_seller(user: User, title: str | None) -> Company:
     Refuses a user who already belongs to a seller company.
     """
     if user.seller_company is not None:
-        raise OnboardingError("You already have a seller account.")
+        raise OnboardingError("You already have a seller account.", status=422, field="title")
     title = (title or "").strip()
     company = create_seller_company(user, title)
     record_audit_event("seller.created", actor=user, company=company, subject=company)
@@ -42,7 +45,7 @@ def start_seller_onboarding(company: Company, actor: User, refresh_url: str, ret
     admins may onboard. Raises PaymentsUnavailable when Stripe can't be reached. Flushed; the
     caller commits.
     """
-    if company.role_of(actor) not in ONBOARDING_ROLES:
+    if not company.is_manager(actor):
         raise OnboardingError("Only the owner or an admin can set up payouts and verification.")
     gateway = get_gateway()
     if company.stripe_account_id is None:
@@ -59,13 +62,18 @@ def start_seller_onboarding(company: Company, actor: User, refresh_url: str, ret
     return link.url
 
 
-def refresh_company_kyc(company: Company) -> Company:
+def refresh_company_kyc(company: Company) -> bool:
     """Re-read the Stripe account now (the return page must not wait for the webhook) and
-    sync KYC status; returns the company. Flushed."""
-    if company.stripe_account_id is not None:
+    sync KYC status; True when it did. Returns False, changing nothing, when Stripe could not say (unreachable,
+    or it refused); the webhook still brings the news. Flushed."""
+    if company.stripe_account_id is None:
+        return True
+    try:
         account = get_gateway().retrieve_account(company.stripe_account_id)
-        sync_company_from_account(company, account.to_dict())
-    return company
+    except (PaymentsUnavailable, stripe.StripeError):
+        return False
+    sync_company_from_account(company, account.to_dict())
+    return True
 
 
 def kyc_status_from_account(account: Mapping[str, Any]) -> str:
@@ -90,9 +98,8 @@ def sync_company_from_account(company: Company, account: Mapping[str, Any]) -> b
         record_audit_event("seller.kyc_updated", company=company, subject=company,
                            previous=previous, status=status, payouts_enabled=payouts)
         if status != previous:
-            for member in company.members:
-                if member.role in ("owner", "admin"):
-                    notify_user(member.user, "kyc." + status, _KYC_MESSAGES[status])
+            for manager in company.managers():
+                notify_user(manager, "kyc." + status, _KYC_MESSAGES[status])
     db.session.flush()
     return changed
 

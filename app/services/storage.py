@@ -14,11 +14,16 @@ from pathlib import Path
 
 from flask import current_app
 
+from app.errors import ServiceError
+
 _KEY = re.compile(r"^[a-z0-9][a-z0-9/_-]*\.[a-z0-9]{2,5}$")
 
 
-class StorageError(ValueError):
-    """A key that is malformed or points outside the upload folder."""
+class StorageError(ServiceError):
+    """A key that is malformed or points outside the upload folder: nothing is there (404)."""
+
+    def __init__(self, message: str):
+        super().__init__(404, "not_found", message)
 
 
 def upload_root() -> Path:

@@ -18,9 +18,11 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import (Company, Membership, Order, Payment, Product, User, WhopCompanyLink, WhopPayment,
                         WhopProductLink)
+from app.models.company import MEMBER_ROLES
 from app.models.product import ACCESS_STATUSES
 from app.money import to_minor
 from app.queue import get_redis
@@ -31,19 +33,17 @@ from app.tenancy import tenant_scope
 log = logging.getLogger(__name__)
 
 ACCESS_TTL_SECONDS = 300
-MANAGER_ROLES = ("owner", "admin")
 _STALE_KEYS = "whop_access_stale"
 _WHOP_ID = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
 _ACTIVE_WHOP_STATUSES = {"active": "active", "trialing": "trialing", "past_due": "past_due"}
 _ENDED_WHOP_STATUSES = {"canceled": "canceled", "cancelled": "canceled", "expired": "expired"}
 
 
-class WhopLinkError(ValueError):
-    """Bad link input: `errors` maps form fields to messages."""
+class WhopLinkError(ServiceError):
+    """Bad link input: `errors` maps form fields to messages (422)."""
 
-    def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(422, "invalid_whop_link", "; ".join(errors.values()), errors=errors)
 
 
 # --------------------------------------------------------------------------- access + cache
@@ -83,7 +83,7 @@ def _membership_grants_access(user: User, product: Product) -> bool:
         .execution_options(skip_tenant_scope=True)) is not None
 
 
-def is_seller_of(user: User, product: Product, roles: tuple[str, ...] = ("owner", "admin", "member")) -> bool:
+def is_seller_of(user: User, product: Product, roles: tuple[str, ...] = MEMBER_ROLES) -> bool:
     """True when `user` belongs to the company selling `product` with one of `roles`."""
     return product.company.role_of(user) in roles
 
@@ -341,12 +341,12 @@ def record_whop_refund(data: Mapping[str, Any]) -> WhopPayment | None:
 # --------------------------------------------------------------------------- iframe views
 
 
-class WhopViewDenied(Exception):
-    """The Whop user may not open this view: `status` and a message for the page."""
+class WhopViewDenied(ServiceError):
+    """The Whop user may not open this view: `status`, and a `title` and message for the page."""
 
-    def __init__(self, status, title, message):
-        super().__init__(message)
-        self.status, self.title, self.message = status, title, message
+    def __init__(self, status: int, title: str, message: str):
+        super().__init__(status, "whop_view_denied", message)
+        self.title = title
 
 
 def open_experience(experience_id: str, claims: Mapping[str, Any]) -> tuple[Product, User, bool]:
@@ -373,7 +373,7 @@ def open_dashboard(whop_company_id: str, claims: Mapping[str, Any]) -> tuple[Com
         raise WhopViewDenied(404, "Nothing here yet",
                              "This Whop company isn't connected to a Tradepost seller.")
     identity = find_identity(claims["sub"])
-    if identity is None or link.company.role_of(identity.user) not in MANAGER_ROLES:
+    if identity is None or not link.company.is_manager(identity.user):
         raise WhopViewDenied(403, "Admins only", "Only the seller's owners and admins can open this "
                                                  "dashboard. Link your Whop account in Tradepost first.")
     return link.company, identity.user

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from app.clock import now
 from app.crypto import DecryptionError, decrypt, encrypt
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import Membership, User, WhopIdentity
 from app.services.accounts import AccountError, authenticate_user, find_user_by_email, normalize_email
@@ -27,12 +28,11 @@ from app.services.sessions import revoke_user_sessions
 PLACEHOLDER_EMAIL_DOMAIN = "users.whop.invalid"
 
 
-class WhopAccountError(Exception):
+class WhopAccountError(ServiceError):
     """A refusal a person can act on: `code` for tests and logs, `message` for the page."""
 
-    def __init__(self, code, message, status=409):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+    def __init__(self, code: str, message: str, status: int = 409):
+        super().__init__(status, code, message)
 
 
 # --------------------------------------------------------------------------- token storage
@@ -248,12 +248,22 @@ def _oauth_session(**kwargs: Any) -> OAuth2Session:
     return OAuth2Session(config["WHOP_CLIENT_ID"], config["WHOP_CLIENT_SECRET"], **kwargs)
 
 
-def sync_whop_profile(identity: WhopIdentity) -> WhopIdentity:
+def sync_whop_profile(identity: WhopIdentity) -> WhopAccountError | None:
     """Refresh the identity's tokens (storing the rotated refresh token) and re-read its profile.
 
-    Raises WhopAccountError("reconnect") when Whop refuses the stored refresh token (the
-    stored one is then forgotten), and ("unreachable") when Whop cannot be reached.
+    Returns None when done, else the WhopAccountError saying what went wrong: "reconnect" when
+    Whop refuses the stored refresh token (which is then forgotten), "unreachable", "mismatch".
+    It is returned, not raised, because what changed before the failure (a rotated or a
+    forgotten refresh token) must be committed either way.
     """
+    try:
+        _sync_whop_profile(identity)
+    except WhopAccountError as exc:
+        return exc
+    return None
+
+
+def _sync_whop_profile(identity: WhopIdentity) -> WhopIdentity:
     refresh_token = decrypt_token(identity.refresh_token_encrypted)
     if not refresh_token:
         raise WhopAccountError("reconnect", "Sign in with Whop again to refresh your Whop profile.")

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import License, LicenseActivation
 from app.services.licensing.license_keys import hash_key
@@ -37,12 +38,11 @@ MESSAGES = {
 }
 
 
-class LicenseApiError(Exception):
+class LicenseApiError(ServiceError):
     """A refusal of the public API: HTTP status, result code and a message for the developer."""
 
     def __init__(self, status: int, code: str, message: str | None = None):
-        super().__init__(message or MESSAGES.get(code, code))
-        self.status, self.code, self.message = status, code, message or MESSAGES.get(code, code)
+        super().__init__(status, code, message or MESSAGES.get(code, code))
 
 
 # ---- serialisation ------------------------------------------------------------------------

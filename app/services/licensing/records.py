@@ -4,17 +4,17 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import License, LicenseActivation
 from app.services.licensing.license_keys import hash_key
 
 
-class LicenseStateError(ValueError):
+class LicenseStateError(ServiceError):
     """A seller or buyer action the license's current state does not allow (409)."""
 
     def __init__(self, message: str, status: int = 409):
-        super().__init__(message)
-        self.message, self.status = message, status
+        super().__init__(status, "license_state", message)
 
 
 def find_license(key: object, lock: bool = False) -> License | None:

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from app.clock import now
+from app.errors import NotFound
 from app.extensions import db
 from app.models import AuditEvent, License, LicenseActivation, Product, User
 from app.services.audit import record_audit_event
@@ -34,11 +35,11 @@ def self_service_resets_used(license: License, at: datetime | None = None) -> in
 
 def deactivate_own_activation(user: User, activation_id: int) -> License:
     """The buyer frees one of their machines: at most SELF_SERVICE_RESETS per key in
-    SELF_SERVICE_WINDOW (LicenseStateError 429 past that). 404 (LookupError) for machines of
+    SELF_SERVICE_WINDOW (LicenseStateError 429 past that). NotFound (404) for machines of
     other people's keys. Audited."""
     activation = db.session.get(LicenseActivation, activation_id)
     if activation is None or activation.license.buyer_id != user.id:
-        raise LookupError("no such activation")
+        raise NotFound("There is no such machine on your keys.")
     license = lock_license(activation.license)
     if self_service_resets_used(license) >= SELF_SERVICE_RESETS:
         raise LicenseStateError(f"You can free {SELF_SERVICE_RESETS} machines per key every 30 days; "

@@ -8,6 +8,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from app.clock import now
+from app.errors import ServiceError
 from app.extensions import db
 from app.inputs import parse_whole_number
 from app.models import License, LicenseActivation, LicensePolicy, Membership, Product, User
@@ -22,12 +23,11 @@ LIST_STATUSES = ("active", "expired", "suspended", "revoked")
 PAGE_SIZE = 50
 
 
-class LicensePolicyError(ValueError):
-    """Policy form input that cannot be saved; `errors` maps field name → message."""
+class LicensePolicyError(ServiceError):
+    """Policy form input that cannot be saved; `errors` maps field name → message (422)."""
 
     def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+        super().__init__(422, "invalid_policy", "; ".join(errors.values()), errors=errors)
 
 
 # ---- policies -----------------------------------------------------------------------------

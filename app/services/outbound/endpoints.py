@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from app.clock import now
 from app.crypto import encrypt
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import Company, CompanyMember, User, WebhookEndpoint, WebhookMessage
 from app.services.audit import record_audit_event
@@ -17,12 +18,11 @@ from app.services.outbound.ssrf import UnsafeUrl, resolve_url
 ROTATION_OVERLAP = timedelta(hours=24)
 
 
-class EndpointInvalid(ValueError):
-    """Endpoint input that cannot be saved; `errors` maps field name → message."""
+class EndpointInvalid(ServiceError):
+    """Endpoint input that cannot be saved; `errors` maps field name → message (422)."""
 
     def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
+        super().__init__(422, "invalid_endpoint", "; ".join(errors.values()), errors=errors)
 
 
 def endpoint_company(endpoint: WebhookEndpoint) -> Company | None:

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
+from app.errors import ServiceError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Cloud instance metadata services (AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba, Oracle); the
@@ -22,8 +24,11 @@ METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 
 
-class UnsafeUrl(ValueError):
-    """A URL we refuse to send to (bad scheme, unresolvable, or a non-public address)."""
+class UnsafeUrl(ServiceError):
+    """A URL we refuse to send to (bad scheme, unresolvable, or a non-public address): 422."""
+
+    def __init__(self, message: str):
+        super().__init__(422, "unsafe_url", message, field="url")
 
 
 def allow_private_networks() -> bool:

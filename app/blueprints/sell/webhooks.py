@@ -1,4 +1,5 @@
-"""Sellers' outbound webhook endpoints and delivery logs (owners and admins of the company)."""
+"""The seller's outbound webhooks (owners and admins): endpoints, their signing secrets, delivery
+logs, resending, recovering failed messages and test events."""
 from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
@@ -6,17 +7,17 @@ from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from app.access import seller_required
+from app.access import manager_required
 from app.clock import now
+from app.errors import InputError
 from app.extensions import db
 from app.models import WebhookEndpoint, WebhookMessage
 from app.models.outbound import MESSAGE_STATUSES
 from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing
 from app.services.outbound.queueing import enqueue_delivery, try_enqueue_deliveries
-from app.web import render
+from app.web import refusal_page, render
 
-bp = Blueprint("seller_webhooks", __name__, url_prefix="/sell/webhooks")
-manage = seller_required(roles=("owner", "admin"))
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 FILTER_EVENT_TYPES = (*catalogue.EVENT_TYPES, catalogue.TEST_EVENT_TYPE)
 QUEUE_DOWN_TEST_EVENT = ("The test event was not sent: our delivery queue is unavailable right now, "
                          "and nothing was saved. Please try again in a few minutes.")
@@ -50,10 +51,14 @@ def form_input():
 
 
 def render_form(endpoint, values, errors=None, status=200):
-    body, headers = render("seller_webhooks/form.html", endpoint=endpoint, values=values,
-                           errors=errors or {}, catalogue=catalogue.EVENT_CATALOGUE,
-                           event_groups=EVENT_GROUPS)
-    return body, status, headers
+    return render("seller_webhooks/form.html", endpoint=endpoint, values=values, errors=errors or {},
+                  catalogue=catalogue.EVENT_CATALOGUE, event_groups=EVENT_GROUPS, http_status=status)
+
+
+def form_refused(exc, endpoint_id=None):
+    """The form again as typed, each field's error next to it."""
+    endpoint = get_endpoint_or_404(endpoint_id) if endpoint_id is not None else None
+    return render_form(endpoint, form_input(), exc.errors, exc.status)
 
 
 def render_detail(endpoint, secret=None, recover_error=None, since_value="", status=200,
@@ -63,60 +68,56 @@ def render_detail(endpoint, secret=None, recover_error=None, since_value="", sta
     messages = endpoints.list_messages(
         endpoint, event_type=event_type if event_type in FILTER_EVENT_TYPES else None,
         status=status_filter if status_filter in MESSAGE_STATUSES else None)
-    body, headers = render(
+    body, status, headers = render(
         "seller_webhooks/detail.html", block, endpoint=endpoint, messages=messages,
         event_type=event_type, status=status_filter, statuses=MESSAGE_STATUSES,
         event_types=FILTER_EVENT_TYPES, secret=secret, recover_error=recover_error,
         since_value=since_value, polling=any(m.status == "pending" for m in messages),
-        now_utc=now())
+        now_utc=now(), http_status=status)
     if secret:
         headers["Cache-Control"] = "no-store"
     return body, status, headers
 
 
 @bp.route("/")
-@manage
+@manager_required
 def index():
     return render("seller_webhooks/index.html", endpoints=endpoints.list_endpoints(g.company),
                   counts=endpoints.message_counts(g.company))
 
 
 @bp.route("/new")
-@manage
+@manager_required
 def new():
     return render_form(None, {"url": "", "description": "", "event_types": [], "enabled": True})
 
 
 @bp.route("/", methods=["POST"])
-@manage
+@manager_required
+@refusal_page(form_refused)
 def create():
-    values = form_input()
-    try:
-        endpoint = endpoints.create_endpoint(g.company, actor=current_user, **values)
-    except endpoints.EndpointInvalid as exc:
-        db.session.rollback()
-        return render_form(None, values, exc.errors, 422)
+    endpoint = endpoints.create_endpoint(g.company, actor=current_user, **form_input())
     db.session.commit()
     flash("Endpoint added. Reveal its signing secret below and store it with your receiver.",
           "success")
-    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
+    return redirect(url_for(".detail", endpoint_id=endpoint.id), 303)
 
 
 @bp.route("/<int:endpoint_id>")
-@manage
+@manager_required
 def detail(endpoint_id):
     return render_detail(get_endpoint_or_404(endpoint_id))
 
 
 @bp.route("/<int:endpoint_id>/secret")
-@manage
+@manager_required
 def secret(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     return render_detail(endpoint, secret=signing.endpoint_secret(endpoint), block="secret")
 
 
 @bp.route("/<int:endpoint_id>/edit")
-@manage
+@manager_required
 def edit(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     return render_form(endpoint, {"url": endpoint.url, "description": endpoint.description,
@@ -124,41 +125,37 @@ def edit(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>", methods=["POST"])
-@manage
+@manager_required
+@refusal_page(form_refused)
 def update(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
-    values = form_input()
-    try:
-        endpoints.update_endpoint(endpoint, **values)
-    except endpoints.EndpointInvalid as exc:
-        db.session.rollback()
-        return render_form(endpoint, values, exc.errors, 422)
+    endpoints.update_endpoint(endpoint, **form_input())
     db.session.commit()
     flash("Endpoint saved.", "success")
-    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint.id), 303)
+    return redirect(url_for(".detail", endpoint_id=endpoint.id), 303)
 
 
 @bp.route("/<int:endpoint_id>/delete", methods=["POST"])
-@manage
+@manager_required
 def delete(endpoint_id):
     endpoints.delete_endpoint(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
     flash("Endpoint deleted.", "success")
-    return redirect(url_for("seller_webhooks.index"), 303)
+    return redirect(url_for(".index"), 303)
 
 
 @bp.route("/<int:endpoint_id>/rotate", methods=["POST"])
-@manage
+@manager_required
 def rotate(endpoint_id):
     endpoint = endpoints.rotate_endpoint_secret(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
     flash("Secret rotated. The previous secret keeps signing alongside the new one for 24 hours.",
           "success")
-    return redirect(url_for("seller_webhooks.secret", endpoint_id=endpoint.id), 303)
+    return redirect(url_for(".secret", endpoint_id=endpoint.id), 303)
 
 
 @bp.route("/<int:endpoint_id>/test", methods=["POST"])
-@manage
+@manager_required
 def send_test(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     if not endpoint.enabled:
@@ -176,19 +173,28 @@ def send_test(endpoint_id):
         if withdrawn:
             abort(503, QUEUE_DOWN_TEST_EVENT)
     flash("Test event queued.", "success")
-    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint_id), 303)
+    return redirect(url_for(".detail", endpoint_id=endpoint_id), 303)
+
+
+def parse_since(text):
+    """The UTC moment a datetime-local field holds; InputError naming `since` otherwise."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise InputError("since", "Enter a date and time, e.g. 2026-11-20 09:00.") from None
+
+
+def recover_refused(exc, endpoint_id):
+    return render_detail(get_endpoint_or_404(endpoint_id), recover_error=exc.message,
+                         since_value=request.form.get("since", "").strip(), status=exc.status, block="recover")
 
 
 @bp.route("/<int:endpoint_id>/recover", methods=["POST"])
-@manage
+@manager_required
+@refusal_page(recover_refused)
 def recover(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
-    since_value = request.form.get("since", "").strip()
-    try:
-        since = datetime.strptime(since_value, "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return render_detail(endpoint, recover_error="Enter a date and time, e.g. 2026-11-20 09:00.",
-                             since_value=since_value, status=422, block="recover")
+    since = parse_since(request.form.get("since", ""))
     if not endpoint.enabled:
         abort(409, "Enable the endpoint before recovering messages.")
     endpoint_id = endpoint.id
@@ -199,11 +205,11 @@ def recover(endpoint_id):
         flash(f"{counted} queued again.", "success")
     else:
         flash(f"{counted} will be sent {QUEUE_DOWN_LATER}.", "warning")
-    return redirect(url_for("seller_webhooks.detail", endpoint_id=endpoint_id), 303)
+    return redirect(url_for(".detail", endpoint_id=endpoint_id), 303)
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>")
-@manage
+@manager_required
 def message(endpoint_id, message_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     found = get_message_or_404(endpoint, message_id)
@@ -212,7 +218,7 @@ def message(endpoint_id, message_id):
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>/resend", methods=["POST"])
-@manage
+@manager_required
 def resend(endpoint_id, message_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     found = get_message_or_404(endpoint, message_id)
@@ -226,5 +232,5 @@ def resend(endpoint_id, message_id):
         flash(f"Message {public_id} queued again.", "success")
     else:
         flash(f"Message {public_id} will be sent {QUEUE_DOWN_LATER}.", "warning")
-    return redirect(url_for("seller_webhooks.message", endpoint_id=endpoint_id,
+    return redirect(url_for(".message", endpoint_id=endpoint_id,
                             message_id=message_id), 303)

@@ -1,0 +1,259 @@
+"""The public license-key API, and a Whop-compatible validate_license (documented at /docs/licensing).
+
+Every answer is JSON signed with Ed25519 over the exact body bytes
+(`Tradepost-Signature: ed25519 <base64>`), carries `meta: {nonce, time}`, and is rate-limited
+per IP and per key. The blueprint is CSRF-exempt (no session, no cookies used). While the
+limits' Redis is unreachable, the endpoints that take a key answer a signed 503.
+"""
+from functools import wraps
+
+from flask import Blueprint, Response, current_app, request
+from flask_limiter.util import get_remote_address
+from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app.clock import now
+from app.config import ConfigError
+from app.errors import ServiceError
+from app.extensions import csrf, db, limiter, rate_limits_shared
+from app.inputs import MAX_INT, too_large_message
+from app.services.licensing import license_keys, public_api, signing, whop_compat
+from app.web import handle_refusal, json_error, refusal_page
+
+bp = Blueprint("license_api", __name__, url_prefix="/api")
+csrf.exempt(bp)
+
+
+class BadBody(ServiceError):
+    """A request body the API can't use: 422 INVALID_REQUEST naming the field (null for the body)."""
+
+    def __init__(self, field, message):
+        super().__init__(422, "INVALID_REQUEST", message, field=field)
+
+
+def _rate_limit_key():
+    """Per-key bucket: a hash of the normalised key from the path or the JSON body."""
+    key = (request.view_args or {}).get("key")
+    if key is None:
+        body = request.get_json(silent=True)
+        key = body.get("key") if isinstance(body, dict) else None
+    key_hash = license_keys.hash_key(key)
+    return f"key:{key_hash[:32]}" if key_hash else f"nokey:{get_remote_address()}"
+
+
+per_ip = limiter.shared_limit(lambda: current_app.config["LICENSE_RATE_LIMIT_PER_IP"], scope="license-api-ip")
+per_key = limiter.shared_limit(lambda: current_app.config["LICENSE_RATE_LIMIT_PER_KEY"], scope="license-api-key",
+                               key_func=_rate_limit_key)
+
+
+UNAVAILABLE_RETRY_AFTER_SECONDS = 30
+UNAVAILABLE_MESSAGE = ("License checks are temporarily unavailable; nothing was changed. Retry after the "
+                       "time in Retry-After, and keep trusting the last valid answer meanwhile.")
+
+
+def shared_limits_only(view):
+    """Answer a signed 503 SERVICE_UNAVAILABLE, without running `view`, while the rate limits
+    count in process memory because Redis is unreachable.
+
+    The per-key limits are what make guessing keys impractical; counted per process they
+    would multiply by the number of processes, so the API refuses rather than weaken them.
+    Goes under the limit decorators: their check is what notices the outage.
+    """
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if rate_limits_shared():
+            return view(*args, **kwargs)
+        current_app.logger.warning("license API refused: rate-limit storage unreachable")
+        return unavailable()
+
+    return guarded
+
+
+def unavailable():
+    """The signed 503 answered while a dependency (Redis) is down."""
+    response = api_error(503, "SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE)
+    response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_SECONDS)
+    return response
+
+
+def _nonce():
+    try:
+        body = request.get_json(silent=True)
+    except RequestEntityTooLarge:  # answering that very error: the body is never read
+        body = None
+    nonce = body.get("nonce") if isinstance(body, dict) else None
+    return nonce if isinstance(nonce, str) and len(nonce) <= 128 else None
+
+
+def signed(payload, status=200):
+    """A JSON answer with meta {nonce, time}, signed over its exact bytes."""
+    payload["meta"] = {"nonce": _nonce(), "time": public_api.iso(now())}
+    body = signing.canonical_json(payload)
+    return Response(body, status, mimetype="application/json",
+                    headers={"Tradepost-Signature": signing.sign_body(body), "Cache-Control": "no-store"})
+
+
+def api_error(status, code, message, **extra):
+    return signed({"error": {"code": code, "message": message, **extra}}, status)
+
+
+def parse_body(strings=(), required=(), ints=None):
+    """The JSON object of the request with its fields checked: `strings` maps field → max
+    length, `ints` maps field → (min, max). Raises BadBody naming the first bad field."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadBody(None, "Send a JSON object with Content-Type: application/json.")
+    clean = {}
+    for name, max_length in dict(strings).items():
+        value = data.get(name)
+        if value is None:
+            if name in required:
+                raise BadBody(name, f"{name} is required.")
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise BadBody(name, f"{name} must be a non-empty string.")
+        if len(value) > max_length:
+            raise BadBody(name, f"{name} must be at most {max_length} characters.")
+        clean[name] = value.strip()
+    for name, (low, high) in (ints or {}).items():
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise BadBody(name, f"{name} must be a whole number between {low} and {high}.")
+        clean[name] = value
+    if "nonce" in data and (not isinstance(data["nonce"], str) or len(data["nonce"]) > 128):
+        raise BadBody("nonce", "nonce must be a string of at most 128 characters.")
+    return clean
+
+
+KEY, FINGERPRINT, NAME = ("key", 128), ("fingerprint", 255), ("name", 255)
+
+
+def signed_refusal(exc, **_view_args):
+    """A refusal of the API, as every API answer: signed JSON (BadBody always names a field)."""
+    extra = {"field": exc.field} if isinstance(exc, BadBody) or exc.field is not None else {}
+    return api_error(exc.status, exc.code.upper(), exc.message, **extra)
+
+
+# Refusals go to the app's one handler, which shows them with the page each view declares
+# (signed_refusal); it is registered here too, or the catch-all below would take them first.
+# The others answer what is not a refusal (limits, sizes, outages, bugs) in the same signed shape.
+bp.register_error_handler(ServiceError, handle_refusal)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc):
+    db.session.rollback()
+    code = "RATE_LIMITED" if exc.code == 429 else exc.name.upper().replace(" ", "_")
+    message = "Too many requests; retry after the time in Retry-After." if exc.code == 429 else exc.description
+    if exc.code == 413:
+        message = too_large_message()
+    extra = {"field": exc.field} if getattr(exc, "field", None) else {}
+    try:
+        return api_error(exc.code, code, message, **extra)
+    except ConfigError:
+        return json_error(exc.code, code, message, **extra)
+
+
+@bp.errorhandler(RedisError)
+def redis_down(exc):
+    db.session.rollback()
+    current_app.logger.error("license API: Redis unavailable on %s: %s", request.path, exc)
+    return unavailable()
+
+
+@bp.errorhandler(Exception)
+def unexpected(exc):
+    db.session.rollback()
+    current_app.logger.exception("license API error on %s", request.path)
+    try:
+        return api_error(500, "INTERNAL_ERROR", "Something went wrong on our side.")
+    except ConfigError:
+        return json_error(500, "INTERNAL_ERROR", "Something went wrong on our side.")
+
+
+@bp.post("/v1/licenses/validate")
+@per_ip
+@per_key
+@shared_limits_only
+@refusal_page(signed_refusal)
+def validate():
+    body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, MAX_INT)})
+    result = public_api.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
+    # Serialise before commit: committing expires the rows, and reading them again costs queries.
+    answer = {"valid": result.valid, "code": result.code, "message": public_api.MESSAGES[result.code],
+              "license": public_api.license_json(result.license) if result.license else None,
+              "activation": public_api.activation_json(result.activation)}
+    db.session.commit()
+    return signed(answer)
+
+
+@bp.post("/v1/licenses/activate")
+@per_ip
+@per_key
+@shared_limits_only
+@refusal_page(signed_refusal)
+def activate():
+    body = parse_body(strings=dict([KEY, FINGERPRINT, NAME]), required=("key", "fingerprint"))
+    license, activation, created = public_api.activate_license(body["key"], body["fingerprint"], body.get("name"))
+    answer = {"activated": True, "code": "ACTIVATED" if created else "ALREADY_ACTIVE",
+              "license": public_api.license_json(license), "activation": public_api.activation_json(activation)}
+    db.session.commit()
+    return signed(answer, 201 if created else 200)
+
+
+@bp.post("/v1/licenses/deactivate")
+@per_ip
+@per_key
+@shared_limits_only
+@refusal_page(signed_refusal)
+def deactivate():
+    body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"))
+    license = public_api.deactivate_license(body["key"], body["fingerprint"])
+    answer = {"deactivated": True, "code": "DEACTIVATED", "license": public_api.license_json(license)}
+    db.session.commit()
+    return signed(answer)
+
+
+@bp.post("/v1/licenses/checkout")
+@per_ip
+@per_key
+@shared_limits_only
+@refusal_page(signed_refusal)
+def checkout():
+    ttl = (int(public_api.FILE_TTL_MIN.total_seconds()), int(public_api.FILE_TTL_MAX.total_seconds()))
+    body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"), ints={"ttl": ttl})
+    license_file = public_api.checkout_license_file(body["key"], body["fingerprint"], body.get("ttl"))
+    db.session.commit()
+    return signed({"license_file": license_file})
+
+
+@bp.get("/v1/licenses/public-key")
+@per_ip
+def public_key():
+    key = signing.signing_key()
+    return signed({"algorithm": "ed25519", "public_key": key.public_raw_b64, "public_key_pem": key.public_pem,
+                   "signature_header": "Tradepost-Signature"})
+
+
+@bp.post("/v2/memberships/<key>/validate_license")
+@per_ip
+@per_key
+@shared_limits_only
+@refusal_page(signed_refusal)
+def whop_validate_license(key):
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadBody(None, "Send a JSON object with Content-Type: application/json.")
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadBody("metadata", "metadata must be an object.")
+    hardware_id = (metadata or {}).get("hardware_id", data.get("hardware_id"))
+    if not isinstance(hardware_id, str) or not hardware_id.strip() or len(hardware_id) > 255:
+        raise BadBody("hardware_id", "metadata.hardware_id must be a non-empty string of at most 255 characters.")
+    result = whop_compat.validate_whop_license(key, hardware_id.strip())
+    answer = whop_compat.whop_membership_json(result)
+    db.session.commit()
+    return signed(answer, 201)

@@ -1,0 +1,106 @@
+"""The seller's home (KYC banner, gigs, orders, earnings) and becoming a seller: the name, then
+Stripe Connect onboarding with its refresh and return pages.
+
+Owners and admins onboard. This module's blueprint is the `sell` blueprint itself, mounted at
+/sell; every other page under /sell is a module of this package, registered under it.
+"""
+from flask import Blueprint, current_app, g, redirect, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from app.access import manager_required, seller_required
+from app.extensions import db
+from app.forms import show_refusal
+from app.forms.sell import BecomeSellerForm
+from app.models import Order
+from app.payments import PaymentsUnavailable
+from app.services.gigs import company_gigs
+from app.services.ledger import company_balances
+from app.services.sellers import become_seller, refresh_company_kyc, start_seller_onboarding
+from app.web import error_page, refusal_page, render
+
+bp = Blueprint("sell", __name__, url_prefix="/sell")
+ACTIVE_ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
+                         "cancel_requested", "disputed")
+ONBOARDING_UNAVAILABLE = ("Payments are unavailable right now, so verification with Stripe can't start. "
+                          "Your seller account is saved — please try again in a minute.")
+
+
+@bp.route("/")
+@seller_required
+def home():
+    recent_orders = db.session.scalars(select(Order).order_by(Order.created_at.desc()).limit(5)).all()
+    active_orders = db.session.scalar(select(func.count()).select_from(Order)
+                                      .where(Order.status.in_(ACTIVE_ORDER_STATUSES)))
+    return render("sell/home.html", company=g.company, gigs=company_gigs(g.company),
+                  manager=g.company.is_manager(current_user), recent_orders=recent_orders,
+                  active_orders=active_orders, balances=company_balances(g.company.id))
+
+
+# -- becoming a seller ----------------------------------------------------------------------------
+
+def _app_url(endpoint):
+    return current_app.config["APP_BASE_URL"].rstrip("/") + url_for(endpoint)
+
+
+def _to_onboarding(company, country="US"):
+    """303 to a fresh hosted onboarding page (the seller company is committed before)."""
+    url = start_seller_onboarding(company, current_user, _app_url("sell.onboarding_refresh"),
+                                  _app_url("sell.onboarding_return"), country)
+    db.session.commit()
+    return redirect(url, 303)
+
+
+def _onboarding_refused(exc):
+    """Stripe unreachable: 503 with a way to try again (the seller account is kept); any other
+    refusal on the error page."""
+    if not isinstance(exc, PaymentsUnavailable):
+        return error_page(exc.status, exc.message)
+    return render("sell/onboarding_unavailable.html", company=current_user.seller_company,
+                  message=ONBOARDING_UNAVAILABLE, http_status=exc.status)
+
+
+def _become_refused(exc):
+    if exc.field is None:
+        return _onboarding_refused(exc)
+    form = BecomeSellerForm()
+    show_refusal(form, exc)
+    return render("sell/become.html", form=form, http_status=exc.status)
+
+
+@bp.route("/become", methods=["GET", "POST"])
+@login_required
+@refusal_page(_become_refused)
+def become():
+    if current_user.seller_company is not None:
+        return redirect(url_for("sell.home"), 303)
+    form = BecomeSellerForm()
+    if request.method == "GET":
+        form.title.data = form.title.data or current_user.display_name
+    if not form.validate_on_submit():
+        return render("sell/become.html", form=form, http_status=422 if form.errors else 200)
+    company = become_seller(current_user, form.title.data)
+    db.session.commit()
+    return _to_onboarding(company, form.country.data)
+
+
+@bp.route("/onboarding", methods=["POST"])
+@manager_required
+@refusal_page(_onboarding_refused)
+def onboarding_start():
+    return _to_onboarding(g.company)
+
+
+@bp.route("/onboarding/refresh")
+@manager_required
+@refusal_page(_onboarding_refused)
+def onboarding_refresh():
+    return _to_onboarding(g.company)
+
+
+@bp.route("/onboarding/return")
+@seller_required
+def onboarding_return():
+    reachable = refresh_company_kyc(g.company)
+    db.session.commit()
+    return render("sell/onboarding_return.html", company=g.company, reachable=reachable)
