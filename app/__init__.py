@@ -1,4 +1,5 @@
 """Tradepost: an open marketplace for services and digital products."""
+
 import os
 
 from flask import Flask, request
@@ -74,11 +75,43 @@ def _configure_login(app):
 
 
 def _register_blueprints(app):
-    from app.blueprints import (account, admin, auth, browse, buy, docs, experiences, license_api, main,
-                                member_areas, notifications, orders, review, sell, webhooks, whop)
+    from app.blueprints import (
+        account,
+        admin,
+        auth,
+        browse,
+        buy,
+        docs,
+        experiences,
+        license_api,
+        main,
+        member_areas,
+        notifications,
+        orders,
+        review,
+        sell,
+        webhooks,
+        whop,
+    )
 
-    for module in (main, auth, account, member_areas, browse, buy, orders, notifications, sell, review, admin,
-                   docs, license_api, webhooks, whop, experiences):
+    for module in (
+        main,
+        auth,
+        account,
+        member_areas,
+        browse,
+        buy,
+        orders,
+        notifications,
+        sell,
+        review,
+        admin,
+        docs,
+        license_api,
+        webhooks,
+        whop,
+        experiences,
+    ):
         app.register_blueprint(module.bp)
 
 
@@ -95,11 +128,16 @@ def _register_error_handlers(app):
             exc.description = inputs.too_large_message()
         if wants_json():
             field = getattr(exc, "field", None)  # the request check's 400 names the field
-            return json_error(code, exc.name.lower().replace(" ", "_"), exc.description,
-                              **({"field": field} if field else {}))
+            return json_error(
+                code, exc.name.lower().replace(" ", "_"), exc.description, **({"field": field} if field else {})
+            )
         retry_after = getattr(exc, "retry_after", None)
-        return error_page(code, exc.description, title=ERROR_TITLES.get(code, exc.name),
-                          headers={"Retry-After": str(retry_after)} if code in (429, 503) and retry_after else None)
+        return error_page(
+            code,
+            exc.description,
+            title=ERROR_TITLES.get(code, exc.name),
+            headers={"Retry-After": str(retry_after)} if code in (429, 503) and retry_after else None,
+        )
 
     @app.errorhandler(RedisError)
     def handle_redis_down(exc):
@@ -140,8 +178,9 @@ def _register_security_headers(app):
         if not framed:
             response.headers.setdefault("X-Frame-Options", "DENY")
         if app.config["HSTS_MAX_AGE"]:
-            response.headers.setdefault("Strict-Transport-Security",
-                                        f"max-age={app.config['HSTS_MAX_AGE']}; includeSubDomains")
+            response.headers.setdefault(
+                "Strict-Transport-Security", f"max-age={app.config['HSTS_MAX_AGE']}; includeSubDomains"
+            )
         return response
 
 

@@ -1,4 +1,5 @@
 """Access decorators for views: who may see a page at all."""
+
 from functools import wraps
 
 from flask import abort, g, redirect, request, url_for

@@ -1,5 +1,6 @@
 """Flask CLI commands: `flask users make-admin`, `flask seed-demo`, `flask settings`,
 `flask crypto rotate`, `flask routes-table`."""
+
 import re
 
 import click
@@ -66,14 +67,20 @@ def rotate_secrets():
     for column, count in rotated.items():
         click.echo(f"{column}: {count} re-encrypted")
     if unreadable:
-        raise click.ClickException(f"{len(unreadable)} stored secrets open with no key in ENCRYPTION_KEYS "
-                                   f"(left as they are): {', '.join(unreadable)}")
+        raise click.ClickException(
+            f"{len(unreadable)} stored secrets open with no key in ENCRYPTION_KEYS "
+            f"(left as they are): {', '.join(unreadable)}"
+        )
     click.echo("Every stored secret is encrypted with the newest key.")
 
 
 @click.command("routes-table")
-@click.option("--write", "readme", type=click.Path(exists=True, dir_okay=False),
-              help="Replace the table under \"## What is where\" in this file (README.md) instead of printing.")
+@click.option(
+    "--write",
+    "readme",
+    type=click.Path(exists=True, dir_okay=False),
+    help='Replace the table under "## What is where" in this file (README.md) instead of printing.',
+)
 @with_appcontext
 def routes_table_command(readme):
     """Print the "What is where" table: each blueprint module, its URLs, what it is, what it calls."""

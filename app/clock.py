@@ -1,12 +1,13 @@
 """The one source of "now" for app code, so tests and sweeps can move time."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 _frozen = None
 
 
 def now():
     """Current time as an aware UTC datetime (or the frozen time in tests)."""
-    return _frozen or datetime.now(timezone.utc)
+    return _frozen or datetime.now(UTC)
 
 
 def freeze(moment):

@@ -6,6 +6,7 @@ web app, `flask` commands, the RQ worker and cron, the sandbox, `make run`) firs
 environment always wins over `.env`. Settings are `Setting` descriptors resolved in
 `Config.__init__`, never at import, so a test can set a variable and build a new config.
 """
+
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -108,7 +109,7 @@ def database_url(url):
     """Point plain PostgreSQL URLs at the psycopg 3 driver we install."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -178,8 +179,9 @@ class Config:
     REDIS_PORT = Setting(DEFAULT_REDIS_PORT, cast=as_port)
 
     SECRET_KEY = Setting(DEV_SECRET_KEY, secret=True)
-    SQLALCHEMY_DATABASE_URI = Setting(f"sqlite:///{INSTANCE_DIR / 'tradepost.db'}", env="DATABASE_URL",
-                                      cast=database_url)
+    SQLALCHEMY_DATABASE_URI = Setting(
+        f"sqlite:///{INSTANCE_DIR / 'tradepost.db'}", env="DATABASE_URL", cast=database_url
+    )
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = Setting(lambda c: f"redis://127.0.0.1:{c.REDIS_PORT}/0")
 

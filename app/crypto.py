@@ -10,6 +10,7 @@ Values stored before `ENCRYPTION_KEYS` existed were encrypted with keys derived 
 set). Those keys stay at the end of the list, for decryption only, so such values still open;
 `flask crypto rotate` rewrites them with the newest key.
 """
+
 import base64
 import functools
 import hashlib
@@ -64,9 +65,13 @@ def legacy_keys(secret_key, whop_token_key=None):
     """The keys values were encrypted with before ENCRYPTION_KEYS: Whop tokens, license keys,
     webhook secrets. Used to decrypt only."""
     whop = whop_token_key or base64.urlsafe_b64encode(
-        hashlib.sha256(b"tradepost:whop-token-key:" + secret_key.encode()).digest())
-    return [whop, _derived_key(secret_key, b"tradepost-license-keys"),
-            _derived_key(secret_key, b"tradepost-webhook-secrets")]
+        hashlib.sha256(b"tradepost:whop-token-key:" + secret_key.encode()).digest()
+    )
+    return [
+        whop,
+        _derived_key(secret_key, b"tradepost-license-keys"),
+        _derived_key(secret_key, b"tradepost-webhook-secrets"),
+    ]
 
 
 @functools.lru_cache(maxsize=8)
@@ -80,8 +85,7 @@ def _keyring(keys, secret_key, whop_token_key):
 
 def _keys():
     config = current_app.config
-    return _keyring(tuple(parse_keys(config["ENCRYPTION_KEYS"])), config["SECRET_KEY"],
-                    config.get("WHOP_TOKEN_KEY"))
+    return _keyring(tuple(parse_keys(config["ENCRYPTION_KEYS"])), config["SECRET_KEY"], config.get("WHOP_TOKEN_KEY"))
 
 
 def encrypt(text):
@@ -94,8 +98,10 @@ def decrypt(token):
     try:
         return _keys()[1].decrypt(token.encode()).decode()
     except InvalidToken:
-        raise DecryptionError("a stored secret opens with none of the keys in ENCRYPTION_KEYS (was the key "
-                              "it was encrypted with removed, or SECRET_KEY changed?)") from None
+        raise DecryptionError(
+            "a stored secret opens with none of the keys in ENCRYPTION_KEYS (was the key "
+            "it was encrypted with removed, or SECRET_KEY changed?)"
+        ) from None
 
 
 def is_current(token):
@@ -132,8 +138,9 @@ def rotate_stored_secrets():
                 except InvalidToken:
                     unreadable.append(f"{table_name}.{column_name} id {row_id}")
                     continue
-                db.session.execute(update(table).where(table.c.id == row_id, column == token)
-                                   .values({column_name: fresh, **keep}))
+                db.session.execute(
+                    update(table).where(table.c.id == row_id, column == token).values({column_name: fresh, **keep})
+                )
                 count += 1
             rotated[f"{table_name}.{column_name}"] = count
     db.session.flush()

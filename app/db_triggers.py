@@ -40,10 +40,11 @@ KYC_GATE = {
 }
 
 DROP_KYC_GATE = {
-    "postgresql": ["DROP TRIGGER IF EXISTS gigs_kyc_gate ON gigs",
-                   "DROP FUNCTION IF EXISTS gigs_require_verified_kyc()"],
-    "sqlite": ["DROP TRIGGER IF EXISTS gigs_kyc_gate_insert",
-               "DROP TRIGGER IF EXISTS gigs_kyc_gate_update"],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS gigs_kyc_gate ON gigs",
+        "DROP FUNCTION IF EXISTS gigs_require_verified_kyc()",
+    ],
+    "sqlite": ["DROP TRIGGER IF EXISTS gigs_kyc_gate_insert", "DROP TRIGGER IF EXISTS gigs_kyc_gate_update"],
 }
 
 GIG_SEARCH = {
@@ -87,12 +88,16 @@ GIG_SEARCH = {
 }
 
 DROP_GIG_SEARCH = {
-    "postgresql": ["DROP INDEX IF EXISTS ix_gigs_search_vector",
-                   "ALTER TABLE gigs DROP COLUMN IF EXISTS search_vector"],
-    "sqlite": ["DROP TRIGGER IF EXISTS gigs_fts_after_insert",
-               "DROP TRIGGER IF EXISTS gigs_fts_after_delete",
-               "DROP TRIGGER IF EXISTS gigs_fts_after_update",
-               "DROP TABLE IF EXISTS gigs_fts"],
+    "postgresql": [
+        "DROP INDEX IF EXISTS ix_gigs_search_vector",
+        "ALTER TABLE gigs DROP COLUMN IF EXISTS search_vector",
+    ],
+    "sqlite": [
+        "DROP TRIGGER IF EXISTS gigs_fts_after_insert",
+        "DROP TRIGGER IF EXISTS gigs_fts_after_delete",
+        "DROP TRIGGER IF EXISTS gigs_fts_after_update",
+        "DROP TABLE IF EXISTS gigs_fts",
+    ],
 }
 
 
@@ -100,6 +105,7 @@ def run(op, statements):
     """Execute the statements for the migration's dialect."""
     for sql in statements[op.get_bind().dialect.name]:
         op.execute(sql)
+
 
 LEDGER_TABLES = ("ledger_transactions", "ledger_entries")
 
@@ -112,19 +118,24 @@ LEDGER_APPEND_ONLY = {
             USING ERRCODE = 'insufficient_privilege';
         END $$ LANGUAGE plpgsql
         """,
-        *[f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-          f"FOR EACH ROW EXECUTE FUNCTION ledger_reject_change()" for table in LEDGER_TABLES],
+        *[
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION ledger_reject_change()"
+            for table in LEDGER_TABLES
+        ],
     ],
     "sqlite": [
         f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
         f"BEGIN SELECT RAISE(ABORT, 'ledger_append_only'); END"
-        for table in LEDGER_TABLES for op in ("UPDATE", "DELETE")
+        for table in LEDGER_TABLES
+        for op in ("UPDATE", "DELETE")
     ],
 }
 
 DROP_LEDGER_APPEND_ONLY = {
-    "postgresql": [*[f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}" for table in LEDGER_TABLES],
-                   "DROP FUNCTION IF EXISTS ledger_reject_change()"],
-    "sqlite": [f"DROP TRIGGER IF EXISTS {table}_no_{op}" for table in LEDGER_TABLES
-               for op in ("update", "delete")],
+    "postgresql": [
+        *[f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}" for table in LEDGER_TABLES],
+        "DROP FUNCTION IF EXISTS ledger_reject_change()",
+    ],
+    "sqlite": [f"DROP TRIGGER IF EXISTS {table}_no_{op}" for table in LEDGER_TABLES for op in ("update", "delete")],
 }

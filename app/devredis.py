@@ -5,6 +5,7 @@
 REDIS_URL is set the process just waits, so the Procfile can always list it. `--wait` blocks
 until the configured Redis answers. Both read `.env` first, like every entry point.
 """
+
 import os
 import shutil
 import signal
@@ -28,14 +29,26 @@ def redis_server_binary():
 
 
 def server_args(port, directory):
-    return [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(directory), "--daemonize", "no"]
+    return [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+        "--daemonize",
+        "no",
+    ]
 
 
 def start_redis_server(port, directory, timeout=10.0):
     """Start a private Redis on `port` and wait until it answers PING; returns the Popen."""
-    process = subprocess.Popen(server_args(port, directory), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(server_args(port, directory), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     client = Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

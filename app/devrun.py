@@ -9,11 +9,12 @@ would let `.env` override the real environment) and gives each process type its 
 (web first gets the base port we pass), so the URLs the other processes need are pinned
 here rather than derived from their PORT.
 """
+
 import os
 import shutil
 import sys
 
-from app.config import DevelopmentConfig, ConfigError, env_value, load_env_file
+from app.config import ConfigError, DevelopmentConfig, env_value, load_env_file
 
 
 def stack_environment(environ=None):
@@ -39,11 +40,13 @@ def main():
         env, config = stack_environment()
     except ConfigError as exc:
         sys.exit(f"make run: {exc}")
-    print(f"\n  Tradepost:        {config.APP_BASE_URL}  (listening on 127.0.0.1:{config.PORT})\n"
-          f"  Sandbox (Stripe/Whop emulators): {config.SANDBOX_URL}/_sandbox/\n"
-          f"  Redis:            {config.REDIS_URL}\n"
-          "  Demo sign-ins are listed above (ROLE EMAIL PASSWORD). Ctrl-C stops everything.\n",
-          flush=True)
+    print(
+        f"\n  Tradepost:        {config.APP_BASE_URL}  (listening on 127.0.0.1:{config.PORT})\n"
+        f"  Sandbox (Stripe/Whop emulators): {config.SANDBOX_URL}/_sandbox/\n"
+        f"  Redis:            {config.REDIS_URL}\n"
+        "  Demo sign-ins are listed above (ROLE EMAIL PASSWORD). Ctrl-C stops everything.\n",
+        flush=True,
+    )
     honcho = shutil.which("honcho", path=env.get("PATH")) or "honcho"
     os.execvpe(honcho, [honcho, "start", "-f", "Procfile.dev", "-e", os.devnull, "-p", str(config.PORT)], env)
 

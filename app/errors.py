@@ -14,6 +14,7 @@ page. Views do not catch refusals.
 
 This module imports nothing from the app, so any layer may raise these.
 """
+
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -24,8 +25,9 @@ Field = Hashable
 class ServiceError(Exception):
     """A refusal: `status` (HTTP), `code`, `message`, and the `field` or `errors` at fault."""
 
-    def __init__(self, status: int, code: str, message: str, field: Field | None = None,
-                 errors: Mapping[Any, str] | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, field: Field | None = None, errors: Mapping[Any, str] | None = None
+    ):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.errors = dict(errors) if errors else ({field: message} if field is not None else {})

@@ -1,4 +1,5 @@
 """Extension singletons, created here and bound to the app in create_app()."""
+
 import sqlite3
 
 from flask import request
@@ -38,9 +39,7 @@ def rate_limits_shared():
 
 def is_htmx():
     """True when the current request was made by htmx (and not a history restore)."""
-    return request.headers.get("HX-Request") == "true" and not request.headers.get(
-        "HX-History-Restore-Request"
-    )
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
 
 
 @event.listens_for(Engine, "connect")

@@ -11,6 +11,7 @@ use for the numbers people type.
 * Numbers: `parse_whole_number` and `parse_id` accept ASCII digits only, within bounds, so
   "²", "NaN" or 99999999999999999999 never reach int() or an integer column.
 """
+
 import re
 
 from flask import current_app, request
@@ -32,8 +33,10 @@ class InvalidCharacters(BadRequest):
 
     def __init__(self, field):
         self.field = field
-        super().__init__(f"The field “{field}” contains a character we can't accept (a NUL byte or an "
-                         "unpaired surrogate). Remove it and send again; nothing was saved.")
+        super().__init__(
+            f"The field “{field}” contains a character we can't accept (a NUL byte or an "
+            "unpaired surrogate). Remove it and send again; nothing was saved."
+        )
 
 
 class IdConverter(IntegerConverter):
@@ -134,8 +137,10 @@ def _check_text(field, value):
 
 def printable(text):
     """`text` with NULs and surrogates written as escapes, safe to show and to encode."""
-    return _FORBIDDEN.sub(lambda match: f"\\x{ord(match.group()):02x}" if match.group() == "\x00"
-                          else f"\\u{ord(match.group()):04x}", text)
+    return _FORBIDDEN.sub(
+        lambda match: f"\\x{ord(match.group()):02x}" if match.group() == "\x00" else f"\\u{ord(match.group()):04x}",
+        text,
+    )
 
 
 def parse_whole_number(text, low=0, high=MAX_INT):

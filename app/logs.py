@@ -6,6 +6,7 @@ at LOG_LEVEL (INFO by default), so INFO lines such as the development email tran
 seen. The root logger is left alone: libraries (werkzeug, RQ) keep their own handlers, and
 under pytest the app's records reach pytest's capture through propagation.
 """
+
 import logging
 import sys
 

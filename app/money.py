@@ -6,6 +6,7 @@ How many minor units a currency has comes from Babel's currency data (USD and EU
 BHD 3), never from a hard-coded 100; amounts become `Decimal`s only to be shown or read,
 never floats.
 """
+
 import re
 from decimal import ROUND_HALF_UP, Decimal
 

@@ -6,6 +6,7 @@ Entries live `PAGE_CACHE_SECONDS` (0 turns the cache off) under a catalogue vers
 `bump_catalog_version()` moves whenever what these pages show changes. A hit costs one Redis
 GET: each process re-reads the version at most once a second.
 """
+
 import json
 import time
 from functools import wraps

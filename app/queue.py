@@ -4,6 +4,7 @@ Views and services schedule work through `enqueue("app.tasks.module.job", ids...
 name a job, never import it, so `app/tasks/` (which builds the app to run jobs) is imported
 by nothing in the web app. Jobs take ids, never ORM objects.
 """
+
 from typing import Any
 
 from flask import Flask, current_app
@@ -16,8 +17,7 @@ QUEUE_NAMES = ("default", "webhooks", "scheduled")
 
 def init_app(app: Flask) -> None:
     """Attach one Redis connection pool to the app."""
-    app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"], socket_timeout=5,
-                                             socket_connect_timeout=2)
+    app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=2)
 
 
 def get_redis() -> Redis:

@@ -6,6 +6,7 @@ and the services and integrations it imports. `flask routes-table` prints the ta
 `flask routes-table --write README.md` puts it in place of the one under "## What is where".
 tests/test_routes_table.py fails when README.md's table differs from this one.
 """
+
 import ast
 import re
 import sys
@@ -13,8 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 HEADING = "## What is where"
-HEADER = ("| code | pages and APIs | what it is | services it calls |\n"
-          "|---|---|---|---|")
+HEADER = "| code | pages and APIs | what it is | services it calls |\n|---|---|---|---|"
 APP_ROOT = Path(__file__).resolve().parent
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")  # <int:gig_id> -> <gig_id>
 _LAYERS = ("app.services", "app.integrations")

@@ -5,6 +5,7 @@ the same configuration as the web app (REDIS_URL or REDIS_PORT) instead of a `--
 shell had to expand. In production the configuration is validated here too: a worker
 refuses to start with missing or development secrets, as the web app does.
 """
+
 from app.config import config_from_env, load_env_file
 
 load_env_file()

@@ -1,4 +1,5 @@
 """Demo data for `flask seed-demo`. Running it twice changes nothing."""
+
 import io
 import subprocess
 import sys
@@ -52,8 +53,9 @@ BUYERS = [
 def _user(email, name, intent="hire", is_admin=False):
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None:
-        user = User(email=email, display_name=name, intent=intent, is_admin=is_admin,
-                    password_hash=hash_password(DEMO_PASSWORD))
+        user = User(
+            email=email, display_name=name, intent=intent, is_admin=is_admin, password_hash=hash_password(DEMO_PASSWORD)
+        )
         db.session.add(user)
         db.session.flush()
     return user
@@ -108,10 +110,12 @@ def connect_demo_sellers_to_sandbox(companies):
                     continue
                 except stripe.InvalidRequestError:
                     pass
-            account = gateway.create_connected_account(company.id, company.email,
-                                                       idempotency_key=company.stripe_account_key)
-            httpx.post(f"{base}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"},
-                       timeout=10).raise_for_status()
+            account = gateway.create_connected_account(
+                company.id, company.email, idempotency_key=company.stripe_account_key
+            )
+            httpx.post(
+                f"{base}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"}, timeout=10
+            ).raise_for_status()
             company.stripe_account_id = account.id
 
 
@@ -121,8 +125,9 @@ def _running_sandbox(base):
         yield
         return
     port = urlsplit(base).port or 5055
-    process = subprocess.Popen([sys.executable, "-m", "app.sandbox", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.sandbox", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 20
         while not _answers(base):
@@ -143,14 +148,28 @@ def _answers(base):
 
 
 def _package(tier, title, description, price_cents, days, revisions):
-    return tier, {"title": title, "description": description, "price_cents": price_cents,
-                  "delivery_days": days, "revisions": revisions}
+    return tier, {
+        "title": title,
+        "description": description,
+        "price_cents": price_cents,
+        "delivery_days": days,
+        "revisions": revisions,
+    }
 
 
 def _gig(seller, category, title, description, tags, packages, extras, questions, colors, publish=True):
-    return {"seller": seller, "category": category, "title": title, "description_md": description,
-            "tags": tags, "packages": dict(packages), "extras": extras, "questions": questions,
-            "colors": colors, "publish": publish}
+    return {
+        "seller": seller,
+        "category": category,
+        "title": title,
+        "description_md": description,
+        "tags": tags,
+        "packages": dict(packages),
+        "extras": extras,
+        "questions": questions,
+        "colors": colors,
+        "publish": publish,
+    }
 
 
 def _extra(title, price_cents, days=0, max_quantity=1):
@@ -163,87 +182,148 @@ def _question(prompt, kind="short_text", choices=(), required=True):
 
 MARIA, DEVON, SAM = (email for email, _, _ in SELLERS)
 DEMO_GIGS = [
-    _gig(MARIA, "design", "I will design a minimalist logo for your brand",
-         "A **clean, timeless logo** that works from favicon to billboard.\n\n- Research into your market\n"
-         "- Vector files (SVG, PDF, PNG)\n- A one-page brand sheet with colours and type",
-         ["logo", "branding", "minimal"],
-         [_package("basic", "Starter", "One concept, PNG + SVG", 4500, 3, 2),
-          _package("standard", "Brand", "Three concepts, full file set", 12000, 5, 5),
-          _package("premium", "Identity", "Logo, brand sheet and social kit", 29000, 7, None)],
-         [_extra("Express 24-hour delivery", 3000), _extra("Extra concept", 2000, 1, 3)],
-         [_question("What is your brand called?"),
-          _question("Which style do you prefer?", "single_choice", ["Minimal", "Playful", "Classic"])],
-         ((31, 122, 92), (23, 37, 84))),
-    _gig(MARIA, "design", "I will design your social media post templates",
-         "Editable **Canva or Figma templates** for Instagram, LinkedIn and X in your brand colours.",
-         ["social media", "templates", "canva"],
-         [_package("basic", "Five posts", "Five editable templates", 3500, 3, 1),
-          _package("standard", "Fifteen posts", "Fifteen templates plus stories", 8000, 5, 3)],
-         [_extra("Animated versions", 2500, 2)],
-         [_question("Link your brand guidelines or website", "long_text")],
-         ((226, 92, 120), (88, 40, 140))),
-    _gig(MARIA, "video", "I will edit your YouTube video with captions and b-roll",
-         "Cuts, captions, colour and sound for videos up to **20 minutes**, with licensed b-roll and music.",
-         ["video editing", "youtube", "captions"],
-         [_package("basic", "Quick cut", "Up to 5 minutes of footage", 6000, 3, 1),
-          _package("standard", "Full edit", "Up to 20 minutes, captions, b-roll", 18000, 6, 2),
-          _package("premium", "Channel ready", "Full edit plus thumbnail and shorts", 32000, 8, 3)],
-         [_extra("Custom thumbnail", 2500, 1), _extra("Vertical short", 1500, 1, 5)],
-         [_question("Where can I download your footage?"),
-          _question("Preferred pace", "single_choice", ["Calm", "Punchy"], required=False)],
-         ((245, 158, 11), (190, 18, 60))),
-    _gig(MARIA, "marketing", "I will plan a month of social media content",
-         "A **30-day content calendar** with captions, hashtags and the best times to post for your audience.",
-         ["content plan", "social media", "marketing"],
-         [_package("basic", "Calendar", "30-day plan with post ideas", 5000, 4, 1),
-          _package("standard", "Calendar + captions", "Plan plus written captions", 11000, 6, 2)],
-         [_extra("Competitor review", 4000, 2)],
-         [_question("Who is your audience?", "long_text")],
-         ((14, 165, 233), (30, 64, 175))),
-    _gig(DEVON, "development", "I will build a fast Flask or Django web app",
-         "A production-ready **Python web app**: models, forms, auth, tests and a deploy script.\n\n"
-         "Clean code you can maintain, documented in a README.",
-         ["python", "flask", "django"],
-         [_package("basic", "Prototype", "One page with a form and database", 15000, 5, 2),
-          _package("standard", "MVP", "Up to five pages, auth, tests", 60000, 14, 3),
-          _package("premium", "Launch", "MVP plus payments and deployment", 150000, 30, None)],
-         [_extra("Stripe payments", 20000, 3), _extra("Admin dashboard", 15000, 3)],
-         [_question("Describe what the app should do", "long_text"),
-          _question("Hosting preference", "single_choice", ["Heroku", "Fly.io", "My own server"])],
-         ((15, 23, 42), (31, 122, 92))),
-    _gig(DEVON, "development", "I will fix bugs in your JavaScript or Python code",
-         "Send me the error and the code: I find the cause, fix it and explain what went wrong.",
-         ["bug fix", "javascript", "python"],
-         [_package("basic", "One bug", "A single, well-described bug", 2500, 1, 1),
-          _package("standard", "Three bugs", "Up to three related bugs", 6000, 3, 2)],
-         [_extra("Regression test for each fix", 1500, 1, 3)],
-         [_question("Paste the error message", "long_text"), _question("Repository link")],
-         ((99, 102, 241), (15, 23, 42))),
-    _gig(DEVON, "software", "I will set up CI and automated tests for your repo",
-         "**GitHub Actions** or GitLab CI with linting, tests on every push and a green badge for your README.",
-         ["ci", "testing", "devops"],
-         [_package("basic", "Pipeline", "Lint and test on every push", 8000, 3, 1),
-          _package("standard", "Pipeline + tests", "Pipeline plus ten new tests", 20000, 7, 2),
-          _package("premium", "Release", "Tests, builds and tagged releases", 40000, 10, 3)],
-         [_extra("Docker image build", 5000, 2)],
-         [_question("Which CI do you use?", "single_choice", ["GitHub Actions", "GitLab CI", "Other"])],
-         ((16, 185, 129), (6, 78, 59))),
-    _gig(DEVON, "business", "I will turn your spreadsheet into a clean dashboard",
-         "Messy exports in, a **clear dashboard** out: pivot tables, charts and formulas you can update.",
-         ["excel", "google sheets", "dashboard"],
-         [_package("basic", "One sheet", "Clean-up and one chart", 3000, 2, 2),
-          _package("standard", "Dashboard", "Up to five charts and a summary", 9000, 4, 3)],
-         [_extra("Automation script", 4500, 2)],
-         [_question("Share the spreadsheet (link)"), _question("What decisions should it support?", "long_text")],
-         ((234, 88, 12), (120, 53, 15))),
-    _gig(SAM, "music", "I will mix and master your song for streaming",
-         "Warm, loud-enough masters for Spotify and Apple Music, with **one stem mix** and a radio edit.",
-         ["mixing", "mastering", "audio"],
-         [_package("basic", "Master", "Master of a stereo mix", 4000, 3, 2),
-          _package("standard", "Mix + master", "Up to 24 stems", 12000, 6, 3)],
-         [_extra("Instrumental version", 2000, 1)],
-         [_question("Genre and reference tracks", "long_text")],
-         ((147, 51, 234), (30, 27, 75)), publish=False),
+    _gig(
+        MARIA,
+        "design",
+        "I will design a minimalist logo for your brand",
+        "A **clean, timeless logo** that works from favicon to billboard.\n\n- Research into your market\n"
+        "- Vector files (SVG, PDF, PNG)\n- A one-page brand sheet with colours and type",
+        ["logo", "branding", "minimal"],
+        [
+            _package("basic", "Starter", "One concept, PNG + SVG", 4500, 3, 2),
+            _package("standard", "Brand", "Three concepts, full file set", 12000, 5, 5),
+            _package("premium", "Identity", "Logo, brand sheet and social kit", 29000, 7, None),
+        ],
+        [_extra("Express 24-hour delivery", 3000), _extra("Extra concept", 2000, 1, 3)],
+        [
+            _question("What is your brand called?"),
+            _question("Which style do you prefer?", "single_choice", ["Minimal", "Playful", "Classic"]),
+        ],
+        ((31, 122, 92), (23, 37, 84)),
+    ),
+    _gig(
+        MARIA,
+        "design",
+        "I will design your social media post templates",
+        "Editable **Canva or Figma templates** for Instagram, LinkedIn and X in your brand colours.",
+        ["social media", "templates", "canva"],
+        [
+            _package("basic", "Five posts", "Five editable templates", 3500, 3, 1),
+            _package("standard", "Fifteen posts", "Fifteen templates plus stories", 8000, 5, 3),
+        ],
+        [_extra("Animated versions", 2500, 2)],
+        [_question("Link your brand guidelines or website", "long_text")],
+        ((226, 92, 120), (88, 40, 140)),
+    ),
+    _gig(
+        MARIA,
+        "video",
+        "I will edit your YouTube video with captions and b-roll",
+        "Cuts, captions, colour and sound for videos up to **20 minutes**, with licensed b-roll and music.",
+        ["video editing", "youtube", "captions"],
+        [
+            _package("basic", "Quick cut", "Up to 5 minutes of footage", 6000, 3, 1),
+            _package("standard", "Full edit", "Up to 20 minutes, captions, b-roll", 18000, 6, 2),
+            _package("premium", "Channel ready", "Full edit plus thumbnail and shorts", 32000, 8, 3),
+        ],
+        [_extra("Custom thumbnail", 2500, 1), _extra("Vertical short", 1500, 1, 5)],
+        [
+            _question("Where can I download your footage?"),
+            _question("Preferred pace", "single_choice", ["Calm", "Punchy"], required=False),
+        ],
+        ((245, 158, 11), (190, 18, 60)),
+    ),
+    _gig(
+        MARIA,
+        "marketing",
+        "I will plan a month of social media content",
+        "A **30-day content calendar** with captions, hashtags and the best times to post for your audience.",
+        ["content plan", "social media", "marketing"],
+        [
+            _package("basic", "Calendar", "30-day plan with post ideas", 5000, 4, 1),
+            _package("standard", "Calendar + captions", "Plan plus written captions", 11000, 6, 2),
+        ],
+        [_extra("Competitor review", 4000, 2)],
+        [_question("Who is your audience?", "long_text")],
+        ((14, 165, 233), (30, 64, 175)),
+    ),
+    _gig(
+        DEVON,
+        "development",
+        "I will build a fast Flask or Django web app",
+        "A production-ready **Python web app**: models, forms, auth, tests and a deploy script.\n\n"
+        "Clean code you can maintain, documented in a README.",
+        ["python", "flask", "django"],
+        [
+            _package("basic", "Prototype", "One page with a form and database", 15000, 5, 2),
+            _package("standard", "MVP", "Up to five pages, auth, tests", 60000, 14, 3),
+            _package("premium", "Launch", "MVP plus payments and deployment", 150000, 30, None),
+        ],
+        [_extra("Stripe payments", 20000, 3), _extra("Admin dashboard", 15000, 3)],
+        [
+            _question("Describe what the app should do", "long_text"),
+            _question("Hosting preference", "single_choice", ["Heroku", "Fly.io", "My own server"]),
+        ],
+        ((15, 23, 42), (31, 122, 92)),
+    ),
+    _gig(
+        DEVON,
+        "development",
+        "I will fix bugs in your JavaScript or Python code",
+        "Send me the error and the code: I find the cause, fix it and explain what went wrong.",
+        ["bug fix", "javascript", "python"],
+        [
+            _package("basic", "One bug", "A single, well-described bug", 2500, 1, 1),
+            _package("standard", "Three bugs", "Up to three related bugs", 6000, 3, 2),
+        ],
+        [_extra("Regression test for each fix", 1500, 1, 3)],
+        [_question("Paste the error message", "long_text"), _question("Repository link")],
+        ((99, 102, 241), (15, 23, 42)),
+    ),
+    _gig(
+        DEVON,
+        "software",
+        "I will set up CI and automated tests for your repo",
+        "**GitHub Actions** or GitLab CI with linting, tests on every push and a green badge for your README.",
+        ["ci", "testing", "devops"],
+        [
+            _package("basic", "Pipeline", "Lint and test on every push", 8000, 3, 1),
+            _package("standard", "Pipeline + tests", "Pipeline plus ten new tests", 20000, 7, 2),
+            _package("premium", "Release", "Tests, builds and tagged releases", 40000, 10, 3),
+        ],
+        [_extra("Docker image build", 5000, 2)],
+        [_question("Which CI do you use?", "single_choice", ["GitHub Actions", "GitLab CI", "Other"])],
+        ((16, 185, 129), (6, 78, 59)),
+    ),
+    _gig(
+        DEVON,
+        "business",
+        "I will turn your spreadsheet into a clean dashboard",
+        "Messy exports in, a **clear dashboard** out: pivot tables, charts and formulas you can update.",
+        ["excel", "google sheets", "dashboard"],
+        [
+            _package("basic", "One sheet", "Clean-up and one chart", 3000, 2, 2),
+            _package("standard", "Dashboard", "Up to five charts and a summary", 9000, 4, 3),
+        ],
+        [_extra("Automation script", 4500, 2)],
+        [_question("Share the spreadsheet (link)"), _question("What decisions should it support?", "long_text")],
+        ((234, 88, 12), (120, 53, 15)),
+    ),
+    _gig(
+        SAM,
+        "music",
+        "I will mix and master your song for streaming",
+        "Warm, loud-enough masters for Spotify and Apple Music, with **one stem mix** and a radio edit.",
+        ["mixing", "mastering", "audio"],
+        [
+            _package("basic", "Master", "Master of a stereo mix", 4000, 3, 2),
+            _package("standard", "Mix + master", "Up to 24 stems", 12000, 6, 3),
+        ],
+        [_extra("Instrumental version", 2000, 1)],
+        [_question("Genre and reference tracks", "long_text")],
+        ((147, 51, 234), (30, 27, 75)),
+        publish=False,
+    ),
 ]
 
 
@@ -280,10 +360,15 @@ def _seed_gigs(sellers, admin):
         user = sellers[spec["seller"]]
         data = {key: spec[key] for key in ("title", "description_md", "tags", "packages", "extras", "questions")}
         data["category_id"] = categories[spec["category"]]
-        data["faq"] = [{"question": "Can I ask for changes?",
-                        "answer": "Yes: every package includes revisions, listed on the package."}]
-        gig = save_gig(user.seller_company, user, data,
-                       uploads=[("banner.png", banner_png(spec["title"], spec["colors"]))])
+        data["faq"] = [
+            {
+                "question": "Can I ask for changes?",
+                "answer": "Yes: every package includes revisions, listed on the package.",
+            }
+        ]
+        gig = save_gig(
+            user.seller_company, user, data, uploads=[("banner.png", banner_png(spec["title"], spec["colors"]))]
+        )
         if spec["publish"]:
             transition_gig(gig, "submit", user)
             transition_gig(gig, "approve", admin)
@@ -292,9 +377,9 @@ def _seed_gigs(sellers, admin):
 DEMO_PRODUCT = ("devon-cli-pro", "Devon CLI Pro", "A command-line toolkit for deploys. Needs a license key.")
 
 
-def seed_demo_licenses(seller_email: str = "devon@tradepost.test",
-                       buyer_emails: tuple[str, ...] = tuple(email for email, _name in BUYERS)
-                       ) -> list[tuple[str, str, str]]:
+def seed_demo_licenses(
+    seller_email: str = "devon@tradepost.test", buyer_emails: tuple[str, ...] = tuple(email for email, _name in BUYERS)
+) -> list[tuple[str, str, str]]:
     """Demo: a licensed product of the seller, owned by each buyer, each key active on one
     machine. Idempotent; returns [("license", KEY, buyer email)] for `flask seed-demo` to print."""
     seller = db.session.scalar(select(User).where(User.email == seller_email))
@@ -304,29 +389,44 @@ def seed_demo_licenses(seller_email: str = "devon@tradepost.test",
     slug, title, description = DEMO_PRODUCT
     product = db.session.scalar(select(Product).where(Product.slug == slug))
     if product is None:
-        product = Product(company_id=company.id, title=title, slug=slug, description_md=description,
-                          description_html=f"<p>{description}</p>", price_cents=4900, billing="one_time")
+        product = Product(
+            company_id=company.id,
+            title=title,
+            slug=slug,
+            description_md=description,
+            description_html=f"<p>{description}</p>",
+            price_cents=4900,
+            billing="one_time",
+        )
         db.session.add(product)
         db.session.flush()
     if policy_for(product.id) is None:
-        db.session.add(LicensePolicy(company_id=company.id, product_id=product.id, max_activations=3,
-                                     key_prefix="DEV", key_format="grouped"))
+        db.session.add(
+            LicensePolicy(
+                company_id=company.id, product_id=product.id, max_activations=3, key_prefix="DEV", key_format="grouped"
+            )
+        )
         db.session.flush()
     lines = []
     for buyer in db.session.scalars(select(User).where(User.email.in_(buyer_emails)).order_by(User.id)):
-        membership = db.session.scalar(select(Membership).where(Membership.product_id == product.id,
-                                                                Membership.buyer_id == buyer.id))
+        membership = db.session.scalar(
+            select(Membership).where(Membership.product_id == product.id, Membership.buyer_id == buyer.id)
+        )
         if membership is None:
-            membership = Membership(company_id=company.id, product_id=product.id, buyer_id=buyer.id,
-                                    status="active")
+            membership = Membership(company_id=company.id, product_id=product.id, buyer_id=buyer.id, status="active")
             db.session.add(membership)
             db.session.flush()
         license = issue_license_for_membership(membership)
         if license.activation_count == 0 and license.reset_count == 0:
             name = buyer.display_name.split()[0]
-            db.session.add(LicenseActivation(company_id=company.id, license_id=license.id,
-                                             fingerprint=f"{name.lower()}-laptop-{license.id:04d}",
-                                             name=f"{name}'s laptop"))
+            db.session.add(
+                LicenseActivation(
+                    company_id=company.id,
+                    license_id=license.id,
+                    fingerprint=f"{name.lower()}-laptop-{license.id:04d}",
+                    name=f"{name}'s laptop",
+                )
+            )
             license.activation_count = 1
             db.session.flush()
         lines.append(("license", license_key(license), buyer.email))

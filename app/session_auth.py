@@ -7,12 +7,18 @@ revoked, expired or unknown session, or a deactivated user, means signed out. Th
 checked at the start of every request that brings a cookie (static files aside), which is
 also where activity is recorded, at most every few minutes.
 """
+
 from flask import current_app, g, request, session
 from flask_login import COOKIE_NAME, current_user, login_user, logout_user
 
 from app.extensions import db, login_manager
-from app.services.sessions import (end_user_session, find_active_session, sign_out_session,
-                                   start_user_session, touch_user_session)
+from app.services.sessions import (
+    end_user_session,
+    find_active_session,
+    sign_out_session,
+    start_user_session,
+    touch_user_session,
+)
 
 
 def configure_login(app):
@@ -66,7 +72,10 @@ def begin_session(user, *, method, remember=False):
         end_user_session(previous, "replaced")
     session.clear()
     row, _token = start_user_session(
-        user, method=method, remember=remember, ip_address=request.remote_addr,
+        user,
+        method=method,
+        remember=remember,
+        ip_address=request.remote_addr,
         user_agent=request.headers.get("User-Agent"),
     )
     login_user(user, remember=remember)

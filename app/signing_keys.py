@@ -3,6 +3,7 @@
 Shared by app/config.py (production refuses a key it cannot read) and the license API's
 signer (services/licensing/signing.py), so the configuration imports no service.
 """
+
 import base64
 
 from cryptography.hazmat.primitives import serialization

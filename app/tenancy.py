@@ -9,6 +9,7 @@ Public pages (browsing, gig pages) and admin pages run without a tenant.
 `session.get()` may answer from the identity map without a SELECT, so the scope cannot
 filter it: load tenant rows by id with `select(...).where(Model.id == id)` instead.
 """
+
 from contextlib import contextmanager
 
 from flask import g, has_app_context
@@ -63,8 +64,7 @@ def _scope_selects(state):
     if company_id is None or not state.is_select or state.execution_options.get("skip_tenant_scope"):
         return
     state.statement = state.statement.options(
-        with_loader_criteria(TenantOwned, lambda cls: cls.company_id == company_id,
-                             include_aliases=True)
+        with_loader_criteria(TenantOwned, lambda cls: cls.company_id == company_id, include_aliases=True)
     )
 
 

@@ -1,6 +1,7 @@
 """Response helpers shared by the blueprints: rendering (whole pages or htmx fragments), the
 page a view shows a refusal on and the one handler of refusals, safe redirects, the JSON error
 shape, and the one place the web layer hands the client's address to the audit log."""
+
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -62,8 +63,9 @@ def handle_refusal(exc):
     if page is not None:
         return page(exc)
     if wants_json():
-        return json_error(exc.status, exc.code, exc.message,
-                          **({"field": exc.field_name()} if exc.field is not None else {}))
+        return json_error(
+            exc.status, exc.code, exc.message, **({"field": exc.field_name()} if exc.field is not None else {})
+        )
     return error_page(exc.status, exc.message)
 
 
@@ -117,8 +119,7 @@ def safe_next(target, default):
     if not target:
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target:
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
 

@@ -1,5 +1,6 @@
 """What every server benchmark here shares: a scratch PostgreSQL database, the app's
 production environment, gunicorn processes like the Procfile's, and a readiness wait."""
+
 import base64
 import os
 import secrets
@@ -52,9 +53,15 @@ def random_production_secrets():
 def production_env(port, database_url, redis_url, **extra):
     """The environment of a production app process (no sandbox) on loopback `port`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "STRIPE_API_BASE", "WHOP_API_BASE"))}
-    env.update(TRADEPOST_ENV="production", DATABASE_URL=database_url, REDIS_URL=redis_url,
-               APP_BASE_URL=f"http://127.0.0.1:{port}", FLASK_APP="app", PYTHONPATH=str(ROOT),
-               **random_production_secrets())
+    env.update(
+        TRADEPOST_ENV="production",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        APP_BASE_URL=f"http://127.0.0.1:{port}",
+        FLASK_APP="app",
+        PYTHONPATH=str(ROOT),
+        **random_production_secrets(),
+    )
     env.update(extra)
     return env
 
@@ -62,9 +69,25 @@ def production_env(port, database_url, redis_url, **extra):
 def gunicorn(target, port, env, log):
     """gunicorn with the Procfile's settings (2 sync workers) on loopback."""
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync",
-         "--bind", f"127.0.0.1:{port}", "--error-logfile", log, target],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--error-logfile",
+            log,
+            target,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_ready(url, timeout=30):

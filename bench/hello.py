@@ -1,4 +1,5 @@
 """The baseline: a bare Flask "hello", served by gunicorn exactly like the app."""
+
 from flask import Flask
 
 app = Flask(__name__)

@@ -11,6 +11,7 @@ workers) on loopback ports. Each target gets POSTs with random keys from wrk (a 
 from a Python thread generator when wrk is missing, at fixed concurrency for a fixed time. One
 server is loaded at a time; the baseline is measured before and after each round.
 """
+
 import argparse
 import json
 import os
@@ -40,14 +41,19 @@ FINGERPRINT = "bench-host"
 
 def production_env():
     # Rate limits raised so the limiter still runs on every request but never refuses.
-    return harness.production_env(APP_PORT, DATABASE_URL, REDIS_URL,
-                                  LICENSE_RATE_LIMIT_PER_IP="100000000/minute",
-                                  LICENSE_RATE_LIMIT_PER_KEY="100000000/minute")
+    return harness.production_env(
+        APP_PORT,
+        DATABASE_URL,
+        REDIS_URL,
+        LICENSE_RATE_LIMIT_PER_IP="100000000/minute",
+        LICENSE_RATE_LIMIT_PER_KEY="100000000/minute",
+    )
 
 
 def post(url, body):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.headers, json.loads(response.read())
@@ -74,8 +80,15 @@ def seed(count):
         seller = register_user("bench-seller@example.com", "bench-password-1", "Bench Seller", "sell")
         company = create_seller_company(seller, "Bench Software")
         buyer = register_user("bench-buyer@example.com", "bench-password-1", "Bench Buyer", "hire")
-        product = Product(company_id=company.id, title="Bench App", slug="bench-app", description_md="",
-                          description_html="", price_cents=1000, billing="one_time")
+        product = Product(
+            company_id=company.id,
+            title="Bench App",
+            slug="bench-app",
+            description_md="",
+            description_html="",
+            price_cents=1000,
+            billing="one_time",
+        )
         db.session.add(product)
         db.session.flush()
         db.session.add(LicensePolicy(company_id=company.id, product_id=product.id, max_activations=1000))
@@ -88,8 +101,12 @@ def seed(count):
             keys.append(license_key(issue_license_for_membership(membership)))
         for key in keys:
             activate_license(key, FINGERPRINT, "bench machine")
-        db.session.execute(text("CREATE TABLE bench_baseline (id serial PRIMARY KEY, key_hash varchar(64) "
-                                "NOT NULL UNIQUE, hits integer NOT NULL DEFAULT 0)"))
+        db.session.execute(
+            text(
+                "CREATE TABLE bench_baseline (id serial PRIMARY KEY, key_hash varchar(64) "
+                "NOT NULL UNIQUE, hits integer NOT NULL DEFAULT 0)"
+            )
+        )
         db.session.execute(text("INSERT INTO bench_baseline (key_hash) SELECT key_hash FROM licenses"))
         db.session.commit()
         print(json.dumps({"keys": keys, "product_id": product.id}))
@@ -112,8 +129,9 @@ end
 
 def run_wrk(base, path, values, body_format, connections, seconds, workdir):
     script = Path(workdir) / f"{abs(hash((path, body_format)))}.lua"
-    script.write_text(LUA % {"keys": ", ".join(json.dumps(v) for v in values),
-                             "body": json.dumps(body_format), "path": path})
+    script.write_text(
+        LUA % {"keys": ", ".join(json.dumps(v) for v in values), "body": json.dumps(body_format), "path": path}
+    )
     return loadgen.run_wrk(base, connections, seconds, script=script)
 
 
@@ -137,6 +155,7 @@ def load(target, connections, seconds, workdir):
 
 # ---- main ---------------------------------------------------------------------------------
 
+
 def main():
     parser = argparse.ArgumentParser(description="License API vs a bare SELECT+UPDATE endpoint, same run.")
     parser.add_argument("--keys", type=int, default=200)
@@ -148,8 +167,12 @@ def main():
     args = parser.parse_args()
     if args.seed:
         return seed(args.seed)
-    if not 1 <= args.seconds <= 30 or not 1 <= args.rounds <= 5 or not 1 <= args.connections <= 128 \
-            or not 1 <= args.keys <= 5000:
+    if (
+        not 1 <= args.seconds <= 30
+        or not 1 <= args.rounds <= 5
+        or not 1 <= args.connections <= 128
+        or not 1 <= args.keys <= 5000
+    ):
         parser.error("keep --seconds in 1..30, --rounds in 1..5, --connections in 1..128, --keys in 1..5000")
 
     started = time.monotonic()
@@ -159,11 +182,25 @@ def main():
     recreate_database(DATABASE_URL)
     servers = []
     try:
-        subprocess.run([sys.executable, "-m", "flask", "db", "upgrade", "heads"], cwd=ROOT, env=env,
-                       check=True, capture_output=True)
-        seeded = json.loads(subprocess.run([sys.executable, "-m", "bench.licensing", "--seed", str(args.keys)],
-                                           cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-                            .stdout.strip().splitlines()[-1])
+        subprocess.run(
+            [sys.executable, "-m", "flask", "db", "upgrade", "heads"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        seeded = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "bench.licensing", "--seed", str(args.keys)],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         keys = seeded["keys"]
         hashes = [hash_key(key) for key in keys]
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
@@ -175,7 +212,9 @@ def main():
         wait_ready(app_base + "/api/v1/licenses/public-key")
         wait_ready(baseline_base + "/healthz")
 
-        status, headers, body = post(app_base + "/api/v1/licenses/validate", {"key": keys[0], "fingerprint": FINGERPRINT})
+        status, headers, body = post(
+            app_base + "/api/v1/licenses/validate", {"key": keys[0], "fingerprint": FINGERPRINT}
+        )
         if status != 200 or body["code"] != "VALID" or not headers["Tradepost-Signature"].startswith("ed25519 "):
             raise RuntimeError(f"validate did not answer VALID: {status} {body}")
         status, _, body = post(baseline_base + "/", {"key_hash": hashes[0]})
@@ -184,10 +223,19 @@ def main():
 
         targets = [
             ("baseline SELECT+UPDATE", (baseline_base, "/", hashes, '{"key_hash":"%s","n":%d,"c":%d}')),
-            ("validate", (app_base, "/api/v1/licenses/validate", keys,
-                          '{"key":"%s","fingerprint":"' + FINGERPRINT + '","nonce":"n-%d-%d"}')),
-            ("activate (new machine)", (app_base, "/api/v1/licenses/activate", keys,
-                                        '{"key":"%s","fingerprint":"m-%d-%d"}')),
+            (
+                "validate",
+                (
+                    app_base,
+                    "/api/v1/licenses/validate",
+                    keys,
+                    '{"key":"%s","fingerprint":"' + FINGERPRINT + '","nonce":"n-%d-%d"}',
+                ),
+            ),
+            (
+                "activate (new machine)",
+                (app_base, "/api/v1/licenses/activate", keys, '{"key":"%s","fingerprint":"m-%d-%d"}'),
+            ),
         ]
         with tempfile.TemporaryDirectory(prefix="lic-bench-") as workdir:
             for _, target in targets:
@@ -206,17 +254,23 @@ def main():
 
     base_rps = statistics.median(r.rps for r in results[targets[0][0]])
     base_p99 = statistics.median(r.p99_ms for r in results[targets[0][0]])
-    print(f"\n{args.connections} connections, {args.seconds}s per run, {args.rounds} round(s), {args.keys} keys; "
-          f"baseline measured before and after each round; gunicorn 2 sync workers each\n")
+    print(
+        f"\n{args.connections} connections, {args.seconds}s per run, {args.rounds} round(s), {args.keys} keys; "
+        f"baseline measured before and after each round; gunicorn 2 sync workers each\n"
+    )
     print(f"{'endpoint':<26}{'req/s':>9}{'p99 ms':>9}{'errors':>8}{'rps ratio':>11}{'p99 ratio':>11}")
     for name, _ in targets:
         runs = results[name]
         rps, p99 = statistics.median(r.rps for r in runs), statistics.median(r.p99_ms for r in runs)
         flag = "" if name == targets[0][0] or (rps / base_rps >= GOAL_RATIO and p99 < GOAL_P99_MS) else "  < goal"
-        print(f"{name:<26}{rps:>9.0f}{p99:>9.1f}{sum(r.errors for r in runs):>8}{rps / base_rps:>11.2f}"
-              f"{p99 / base_p99:>11.2f}{flag}")
-    print(f"\ngoal: validate and activate >= {GOAL_RATIO} of the baseline's req/s with p99 < {GOAL_P99_MS:.0f} ms; "
-          f"total time {time.monotonic() - started:.0f}s")
+        print(
+            f"{name:<26}{rps:>9.0f}{p99:>9.1f}{sum(r.errors for r in runs):>8}{rps / base_rps:>11.2f}"
+            f"{p99 / base_p99:>11.2f}{flag}"
+        )
+    print(
+        f"\ngoal: validate and activate >= {GOAL_RATIO} of the baseline's req/s with p99 < {GOAL_P99_MS:.0f} ms; "
+        f"total time {time.monotonic() - started:.0f}s"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The baseline for bench/licensing.py: a bare Flask endpoint doing one indexed SELECT and one
 UPDATE on PostgreSQL (SQLAlchemy Core, pooled), served by gunicorn exactly like the app."""
+
 import os
 
 from flask import Flask, jsonify, request

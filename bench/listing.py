@@ -9,6 +9,7 @@ bench/hello.py with the same gunicorn settings as the Procfile (2 sync workers) 
 ports, and drives each URL with wrk (or a Python generator when wrk is missing) for a fixed
 time with fixed concurrency. One server is loaded at a time.
 """
+
 import argparse
 import os
 import statistics
@@ -56,15 +57,27 @@ def main():
     recreate_database(DATABASE_URL)
     servers = []
     try:
-        subprocess.run([sys.executable, "-m", "flask", "db", "upgrade", "heads"], cwd=ROOT, env=env,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "flask", "db", "upgrade", "heads"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         t = time.monotonic()
-        out = subprocess.run([sys.executable, "-m", "bench.catalog", "--gigs", str(args.gigs)], cwd=ROOT,
-                             env=env, check=True, capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.catalog", "--gigs", str(args.gigs)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         print(f"{out} in {time.monotonic() - t:.1f}s")
         with psycopg.connect(DATABASE_URL) as conn:
-            slug = conn.execute("SELECT slug FROM gigs WHERE status = 'published' ORDER BY id OFFSET 100 LIMIT 1") \
-                .fetchone()[0]
+            slug = conn.execute(
+                "SELECT slug FROM gigs WHERE status = 'published' ORDER BY id OFFSET 100 LIMIT 1"
+            ).fetchone()[0]
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
 
@@ -72,8 +85,11 @@ def main():
         servers.append(gunicorn("wsgi:app", APP_PORT, env, "/tmp/bench-app-gunicorn.log"))
         servers.append(gunicorn("bench.hello:app", hello_port, env, "/tmp/bench-hello-gunicorn.log"))
         # The same app with the anonymous page cache off: what every cache miss costs.
-        servers.append(gunicorn("wsgi:app", APP_PORT + 2, {**env, "PAGE_CACHE_SECONDS": "0"},
-                                "/tmp/bench-app-nocache-gunicorn.log"))
+        servers.append(
+            gunicorn(
+                "wsgi:app", APP_PORT + 2, {**env, "PAGE_CACHE_SECONDS": "0"}, "/tmp/bench-app-nocache-gunicorn.log"
+            )
+        )
         app_base, hello_url = f"http://127.0.0.1:{APP_PORT}", f"http://127.0.0.1:{hello_port}/"
         nocache_base = f"http://127.0.0.1:{APP_PORT + 2}"
         wait_ready(hello_url)
@@ -82,13 +98,16 @@ def main():
 
         # /signin renders base.html with a small form and no SQL: the floor any page of the
         # app pays (session, CSRF token, nav), to read the other ratios against.
-        targets = [("bare hello", hello_url), ("/signin (app floor)", app_base + "/signin"),
-                   ("/gigs", app_base + "/gigs"),
-                   (f"/gigs?q={args.word}", f"{app_base}/gigs?q={args.word}"),
-                   ("gig page", f"{app_base}/gigs/{slug}"),
-                   ("/gigs, no cache", nocache_base + "/gigs"),
-                   (f"/gigs?q={args.word}, no cache", f"{nocache_base}/gigs?q={args.word}"),
-                   ("gig page, no cache", f"{nocache_base}/gigs/{slug}")]
+        targets = [
+            ("bare hello", hello_url),
+            ("/signin (app floor)", app_base + "/signin"),
+            ("/gigs", app_base + "/gigs"),
+            (f"/gigs?q={args.word}", f"{app_base}/gigs?q={args.word}"),
+            ("gig page", f"{app_base}/gigs/{slug}"),
+            ("/gigs, no cache", nocache_base + "/gigs"),
+            (f"/gigs?q={args.word}, no cache", f"{nocache_base}/gigs?q={args.word}"),
+            ("gig page, no cache", f"{nocache_base}/gigs/{slug}"),
+        ]
         for name, url in targets[2:]:
             status, body = fetch(url)
             if status != 200 or not ("gig-card" in body or "gig-title" in body):
@@ -109,8 +128,10 @@ def main():
             drop_database(DATABASE_URL)
 
     hello_rps = statistics.median(r.rps for r in results["bare hello"])
-    print(f"\n{args.connections} connections, {args.seconds}s per run, {args.rounds} round(s); "
-          f"hello measured before and after each round\n")
+    print(
+        f"\n{args.connections} connections, {args.seconds}s per run, {args.rounds} round(s); "
+        f"hello measured before and after each round\n"
+    )
     print(f"{'endpoint':<28}{'req/s':>10}{'p99 ms':>10}{'errors':>8}{'ratio':>8}")
     for name, _ in targets:
         runs = results[name]

@@ -3,6 +3,7 @@
 Both run a fixed number of connections for a fixed time and stop by themselves; the Python
 generator also stops after `max_requests`. Targets must be on this machine (loopback).
 """
+
 import http.client
 import re
 import shutil
@@ -40,8 +41,7 @@ def run_wrk(url, connections, seconds, threads=2, script=None):
     _check_loopback(url)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     command += ["-s", str(script)] if script else []
-    out = subprocess.run(command + [url], capture_output=True, text=True, check=True,
-                         timeout=seconds + 30).stdout
+    out = subprocess.run(command + [url], capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     elapsed = re.search(r"requests in ([\d.]+)(us|ms|s)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -79,8 +79,9 @@ def run_threads(url, connections, seconds, max_requests=200_000, make_body=None)
                 if make_body is None:
                     conn.request("GET", path)
                 else:
-                    conn.request("POST", path, body=make_body(number, sent),
-                                 headers={"Content-Type": "application/json"})
+                    conn.request(
+                        "POST", path, body=make_body(number, sent), headers={"Content-Type": "application/json"}
+                    )
                 response = conn.getresponse()
                 response.read()
                 ok = response.status < 400

@@ -9,6 +9,7 @@ as delivered in the database. Prints deliveries per second, each as a ratio to t
 and per minute against the bar of 10,000 deliveries a minute. Bounded: a fixed message count
 and a time limit per run. Defaults: a fresh SQLite file and a private Redis on a free port.
 """
+
 import argparse
 import multiprocessing
 import os
@@ -50,15 +51,13 @@ def _serve_sink(port):
         Request(environ).get_data()
         return Response(status=204)(environ, start_response)
 
-    make_server("127.0.0.1", port, receive, threaded=True,
-                request_handler=_KeepAliveHandler).serve_forever()
+    make_server("127.0.0.1", port, receive, threaded=True, request_handler=_KeepAliveHandler).serve_forever()
 
 
 def start_sink():
     """A loopback receiver (its own process, HTTP/1.1 keep-alive) answering 204; (url, stop)."""
     port = free_port()
-    process = multiprocessing.get_context("spawn").Process(target=_serve_sink, args=(port,),
-                                                           daemon=True)
+    process = multiprocessing.get_context("spawn").Process(target=_serve_sink, args=(port,), daemon=True)
     process.start()
     deadline = time.monotonic() + 20
     while True:
@@ -79,11 +78,18 @@ def start_sink():
 
 def build_app(database_url, redis_url):
     from app import create_app
-    from app.config import TestConfig, database_url as normalize
+    from app.config import TestConfig
+    from app.config import database_url as normalize
 
-    config = type("BenchConfig", (TestConfig,), {
-        "SQLALCHEMY_DATABASE_URI": normalize(database_url), "REDIS_URL": redis_url,
-        "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": True})
+    config = type(
+        "BenchConfig",
+        (TestConfig,),
+        {
+            "SQLALCHEMY_DATABASE_URI": normalize(database_url),
+            "REDIS_URL": redis_url,
+            "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": True,
+        },
+    )
     return create_app(config)
 
 
@@ -93,21 +99,24 @@ def prepare_messages(app, sink_url, count):
 
     from app.extensions import db
     from app.models import User
-    from app.services.outbound import dispatch, endpoints, outbox
     from app.services.accounts import register_user
     from app.services.companies import create_seller_company
+    from app.services.outbound import dispatch, endpoints, outbox
 
     with app.app_context():
         upgrade(revision="heads")
-        owner = db.session.scalar(select(User).where(User.email == "bench@example.com")) \
-            or register_user("bench@example.com", "bench-password-123", "Bench", "sell")
+        owner = db.session.scalar(select(User).where(User.email == "bench@example.com")) or register_user(
+            "bench@example.com", "bench-password-123", "Bench", "sell"
+        )
         company = owner.seller_company or create_seller_company(owner, "Bench Studio")
         for stale in endpoints.list_endpoints(company):  # from an earlier run, another sink
             endpoints.delete_endpoint(stale)
         endpoints.create_endpoint(company, sink_url)
         db.session.commit()
-        events = [outbox.record_event(company.id, "order.created", {"order_id": n, "amount_cents": 4200})
-                  for n in range(count)]
+        events = [
+            outbox.record_event(company.id, "order.created", {"order_id": n, "amount_cents": 4200})
+            for n in range(count)
+        ]
         db.session.commit()
         ids = []
         for event in events:
@@ -139,22 +148,45 @@ def delivered_count(app, message_ids):
     from app.models import WebhookMessage
 
     with app.app_context():
-        n = db.session.scalar(select(func.count()).select_from(WebhookMessage).where(
-            WebhookMessage.id.in_(message_ids), WebhookMessage.status == "delivered"))
+        n = db.session.scalar(
+            select(func.count())
+            .select_from(WebhookMessage)
+            .where(WebhookMessage.id.in_(message_ids), WebhookMessage.status == "delivered")
+        )
         db.session.rollback()
         return n
 
 
 def run_workers(app, database_url, redis_url, message_ids, workers):
     """Start `workers` SimpleWorker processes, queue every message, time until all delivered."""
-    env = {**os.environ, "TRADEPOST_ENV": "test", "TEST_DATABASE_URL": database_url,
-           "REDIS_URL": redis_url, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
-           "PYTHONPATH": str(REPO_ROOT)}
+    env = {
+        **os.environ,
+        "TRADEPOST_ENV": "test",
+        "TEST_DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
     rq = str(Path(sys.executable).parent / "rq")
-    processes = [subprocess.Popen([rq, "worker", "--worker-class", "rq.worker.SimpleWorker",
-                                   "--url", redis_url, "--logging_level", "WARNING", "webhooks"],
-                                  cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL)
-                 for _ in range(workers)]
+    processes = [
+        subprocess.Popen(
+            [
+                rq,
+                "worker",
+                "--worker-class",
+                "rq.worker.SimpleWorker",
+                "--url",
+                redis_url,
+                "--logging_level",
+                "WARNING",
+                "webhooks",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
     redis = Redis.from_url(redis_url)
     try:
         deadline = time.monotonic() + 60
@@ -165,9 +197,10 @@ def run_workers(app, database_url, redis_url, message_ids, workers):
         queue = Queue("webhooks", connection=redis)
         started = time.perf_counter()
         with redis.pipeline() as pipe:
-            queue.enqueue_many([Queue.prepare_data("app.tasks.outbound.deliver_message", (i,),
-                                                   result_ttl=0) for i in message_ids],
-                               pipeline=pipe)
+            queue.enqueue_many(
+                [Queue.prepare_data("app.tasks.outbound.deliver_message", (i,), result_ttl=0) for i in message_ids],
+                pipeline=pipe,
+            )
             pipe.execute()
         # Watch Redis, not the database: a reader polling SQLite would stall the workers' commits.
         registry = queue.started_job_registry
@@ -216,7 +249,8 @@ def main():
         for workers in (1, 2):
             ids = prepare_messages(app, sink_url, args.messages)
             results[f"{workers} SimpleWorker process{'es' if workers > 1 else ''}"] = run_workers(
-                app, database_url, redis_url, ids, workers)
+                app, database_url, redis_url, ids, workers
+            )
     finally:
         stop_sink()
         if redis_process:
@@ -227,8 +261,7 @@ def main():
     print(f"\nOutbound webhooks, {args.messages} messages per run, {backend} + Redis, loopback sink")
     print(f"{'run':34} {'deliveries/s':>13} {'per minute':>11} {'vs loop':>8} {'vs 10k/min bar':>15}")
     for name, rate in results.items():
-        print(f"{name:34} {rate:13.0f} {rate * 60:11.0f} {rate / baseline:8.2f} "
-              f"{rate * 60 / BAR_PER_MINUTE:14.2f}x")
+        print(f"{name:34} {rate:13.0f} {rate * 60:11.0f} {rate / baseline:8.2f} {rate * 60 / BAR_PER_MINUTE:14.2f}x")
 
 
 if __name__ == "__main__":

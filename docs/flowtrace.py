@@ -13,6 +13,7 @@ whatever the flow (``app/__init__.py``'s hooks, ``tenancy``, ``session_auth``, `
 prints the four traces as Markdown after the tests; ``python -m docs.flowtrace`` prints the
 test ids that drive them.
 """
+
 from __future__ import annotations
 
 import sys
@@ -22,30 +23,50 @@ from pathlib import Path
 from tests.test_import_cycles import _path, import_graph
 
 APP = Path(__file__).resolve().parents[1] / "app"
-SKIPPED = ("sandbox/", "__init__.py", "tenancy.py", "session_auth.py", "inputs.py", "logs.py",
-           "extensions.py", "models/types.py")
+SKIPPED = (
+    "sandbox/",
+    "__init__.py",
+    "tenancy.py",
+    "session_auth.py",
+    "inputs.py",
+    "logs.py",
+    "extensions.py",
+    "models/types.py",
+)
 # Work the tests' set-up causes inside an entry point, not part of the flow: the sandbox's
 # `account.updated` for the seller verified before the purchase.
 IGNORED_SUBTREES = {"handle_account_updated", "sync_connected_account"}
 
 # flow -> (title, tests that drive it, entry points (file under app/, function, {argument: value}))
 FLOWS = {
-    "a": ("A buyer pays for a gig",
-          ["tests/test_buy_e2e.py::test_gig_with_extras_paid_end_to_end"],
-          [("blueprints/buy.py", "start", {}), ("blueprints/webhooks.py", "stripe_event", {}),
-           ("tasks/inbound.py", "process_inbound_event", {})]),
-    "b": ("Order completion",
-          ["tests/test_orders_views.py::test_seller_delivers_and_buyer_accepts",
-           "tests/test_orders_sweeps.py::test_delivered_orders_auto_complete_after_three_days_then_clear"],
-          [("blueprints/orders.py", "act", {"action": "accept"}),
-           ("tasks/orders.py", "clear_seller_funds", {})]),
-    "c": ("License activation",
-          ["tests/test_licensing_api.py::test_activation_then_validation_with_fingerprints"],
-          # blueprints/licensing.py before the view layer's rework (for the *before* column)
-          [("blueprints/license_api.py", "activate", {}), ("blueprints/licensing.py", "activate", {})]),
-    "d": ("An outbound webhook is retried",
-          ["tests/test_outbound_delivery.py::test_a_retry_due_at_t_is_attempted_at_t_and_once"],
-          [("tasks/outbound.py", "deliver_message", {})]),
+    "a": (
+        "A buyer pays for a gig",
+        ["tests/test_buy_e2e.py::test_gig_with_extras_paid_end_to_end"],
+        [
+            ("blueprints/buy.py", "start", {}),
+            ("blueprints/webhooks.py", "stripe_event", {}),
+            ("tasks/inbound.py", "process_inbound_event", {}),
+        ],
+    ),
+    "b": (
+        "Order completion",
+        [
+            "tests/test_orders_views.py::test_seller_delivers_and_buyer_accepts",
+            "tests/test_orders_sweeps.py::test_delivered_orders_auto_complete_after_three_days_then_clear",
+        ],
+        [("blueprints/orders.py", "act", {"action": "accept"}), ("tasks/orders.py", "clear_seller_funds", {})],
+    ),
+    "c": (
+        "License activation",
+        ["tests/test_licensing_api.py::test_activation_then_validation_with_fingerprints"],
+        # blueprints/licensing.py before the view layer's rework (for the *before* column)
+        [("blueprints/license_api.py", "activate", {}), ("blueprints/licensing.py", "activate", {})],
+    ),
+    "d": (
+        "An outbound webhook is retried",
+        ["tests/test_outbound_delivery.py::test_a_retry_due_at_t_is_attempted_at_t_and_once"],
+        [("tasks/outbound.py", "deliver_message", {})],
+    ),
 }
 
 
@@ -55,9 +76,11 @@ class Recorder:
     def __init__(self):
         self.calls: dict[str, dict[str, list[str]]] = {flow: {} for flow in FLOWS}
         self.local = threading.local()
-        self.entries = {(entry_file, name): (flow, match)
-                        for flow, (_title, _tests, entries) in FLOWS.items()
-                        for entry_file, name, match in entries}
+        self.entries = {
+            (entry_file, name): (flow, match)
+            for flow, (_title, _tests, entries) in FLOWS.items()
+            for entry_file, name, match in entries
+        }
 
     def record(self, flow, relative, name):
         functions = self.calls[flow].setdefault("app/" + relative, [])
@@ -80,7 +103,7 @@ class Recorder:
         filename = frame.f_code.co_filename
         if not filename.startswith(str(APP)):
             return
-        relative = filename[len(str(APP)) + 1:]
+        relative = filename[len(str(APP)) + 1 :]
         name = frame.f_code.co_qualname
         parent = stack[-1] if stack else None
         if parent is None:
@@ -96,8 +119,17 @@ class Recorder:
         if parent is not None and listed:
             for outer in stack:
                 outer["busy"] = True
-        stack.append({"frame": frame, "flow": flow, "ignored": ignored, "hook": hook and listed,
-                      "busy": False, "relative": relative, "name": name})
+        stack.append(
+            {
+                "frame": frame,
+                "flow": flow,
+                "ignored": ignored,
+                "hook": hook and listed,
+                "busy": False,
+                "relative": relative,
+                "name": name,
+            }
+        )
         if listed and not hook and not ignored:
             self.record(flow, relative, name)
 
@@ -110,12 +142,21 @@ class Recorder:
             sizes = {path: len((APP.parent / path).read_text(encoding="utf-8").splitlines()) for path in files}
             largest = max(sizes, key=sizes.__getitem__)
             modules = {_module(path) for path in files}
-            tangled = sorted({tuple(sorted((a, b))) for a in modules for b in modules
-                              if a != b and b in graph.get(a, ()) and _path(graph, b, a)})
+            tangled = sorted(
+                {
+                    tuple(sorted((a, b)))
+                    for a in modules
+                    for b in modules
+                    if a != b and b in graph.get(a, ()) and _path(graph, b, a)
+                }
+            )
             lines.append(f"### ({flow}) {title}: {len(files)} files, {count} functions\n")
-            lines.append(f"Files opened: {sum(sizes.values()):,} lines, the largest `{largest}` "
-                         f"({sizes[largest]:,}). Of these files, importing each other back (a cycle): "
-                         + (", ".join(f"`{a}` ⇄ `{b}`" for a, b in tangled) or "none") + ".\n")
+            lines.append(
+                f"Files opened: {sum(sizes.values()):,} lines, the largest `{largest}` "
+                f"({sizes[largest]:,}). Of these files, importing each other back (a cycle): "
+                + (", ".join(f"`{a}` ⇄ `{b}`" for a, b in tangled) or "none")
+                + ".\n"
+            )
             for path, functions in files.items():
                 lines.append(f"- `{path}` ({sizes[path]} lines): " + ", ".join(f"`{f}`" for f in functions))
             lines.append("")

@@ -1,4 +1,5 @@
 """Alembic environment for Flask-Migrate (Flask-SQLAlchemy 3)."""
+
 import logging
 from logging.config import fileConfig
 
@@ -34,15 +35,16 @@ def include_object(obj, name, type_, reflected, compare_to):
     return not (reflected and (name in UNMAPPED or (name or "").startswith("gigs_fts")))
 
 
-config.set_main_option(
-    "sqlalchemy.url", get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
-)
+config.set_main_option("sqlalchemy.url", get_engine().url.render_as_string(hide_password=False).replace("%", "%%"))
 
 
 def run_migrations_offline():
-    context.configure(url=config.get_main_option("sqlalchemy.url"),
-                      target_metadata=target_db.metadata, literal_binds=True,
-                      render_item=render_item)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_db.metadata,
+        literal_binds=True,
+        render_item=render_item,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

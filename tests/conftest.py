@@ -9,6 +9,7 @@ tests/forms.py (CSRF, posting forms, signing in), tests/http_sink.py (the `sink`
 serving WSGI apps), tests/waiting.py, tests/processes.py, tests/database.py,
 tests/webhook_signing.py, tests/hostile.py, tests/license_api.py.
 """
+
 import os
 import secrets
 import time
@@ -39,12 +40,17 @@ pytest_plugins = ["tests.factories.fixtures", "tests.route_coverage", "pytester"
 # can give is the CSRF check (a cross-site POST must not sign anyone out, mark things read,
 # or start, cancel or end a Whop link). Their tests prove it; for these alone the gate
 # counts a CSRF refusal as the route's refusal.
-REFUSED_BY_CSRF_ONLY = {"auth.sign_out", "notifications.read_all", "whop.link", "whop.unlink",
-                        "whop.cancel_link", "account.sign_out_all"}
+REFUSED_BY_CSRF_ONLY = {
+    "auth.sign_out",
+    "notifications.read_all",
+    "whop.link",
+    "whop.unlink",
+    "whop.cancel_link",
+    "account.sign_out_all",
+}
 # Rules the gate lists but does not fail on, each with the reason; remove an entry as soon
 # as its test lands (the gate fails while a covered rule is still listed here).
 ROUTE_COVERAGE_KNOWN_GAPS: dict = {}
-
 
 
 @pytest.fixture(scope="session")
@@ -78,11 +84,15 @@ def app(database_url, redis_url, service_ports, tmp_path_factory, route_coverage
 
     Every request it answers counts towards the route coverage gate.
     """
-    app = create_app(make_test_config(
-        database_url, redis_url, UPLOAD_DIR=str(tmp_path_factory.mktemp("uploads")),
-        APP_BASE_URL=f"http://127.0.0.1:{service_ports['app']}",
-        SANDBOX_URL=f"http://127.0.0.1:{service_ports['sandbox']}",
-    ))
+    app = create_app(
+        make_test_config(
+            database_url,
+            redis_url,
+            UPLOAD_DIR=str(tmp_path_factory.mktemp("uploads")),
+            APP_BASE_URL=f"http://127.0.0.1:{service_ports['app']}",
+            SANDBOX_URL=f"http://127.0.0.1:{service_ports['sandbox']}",
+        )
+    )
     route_coverage.watch(app, refused_by_guard=REFUSED_BY_CSRF_ONLY, known_gaps=ROUTE_COVERAGE_KNOWN_GAPS)
     reset_database(app)
     _fresh_globals_per_request(app)
@@ -126,8 +136,9 @@ def sandbox(app, live_server, service_ports, tmp_path_factory):
     It lives for the whole run while each committed test empties our database (and restarts
     its ids) — as a second deployment, or a database reset, meets a Stripe account that has
     seen the first."""
-    process = start_sandbox(app, service_ports["sandbox"], tmp_path_factory.mktemp("sandbox") / "sandbox.db",
-                            live_server)
+    process = start_sandbox(
+        app, service_ports["sandbox"], tmp_path_factory.mktemp("sandbox") / "sandbox.db", live_server
+    )
     yield app.config["SANDBOX_URL"]
     stop_process(process)
 
@@ -146,8 +157,9 @@ def own_sandbox(app, own_sandbox_process):
 
     own_sandbox_process.start()
     previous = app.extensions.get("stripe_gateway")
-    gateway = StripeGateway(app.config["STRIPE_SECRET_KEY"], own_sandbox_process.url,
-                            app.config["STRIPE_WEBHOOK_SECRET"])
+    gateway = StripeGateway(
+        app.config["STRIPE_SECRET_KEY"], own_sandbox_process.url, app.config["STRIPE_WEBHOOK_SECRET"]
+    )
     app.extensions["stripe_gateway"] = gateway
     try:
         yield own_sandbox_process
@@ -166,8 +178,9 @@ def whop(sandbox):
 
     def make_user(email=None, name="Wanda Whop"):
         username = "w" + secrets.token_hex(6)
-        response = httpx.post(base + "/users", json={"username": username, "name": name,
-                                                     "email": email or f"{username}@example.com"})
+        response = httpx.post(
+            base + "/users", json={"username": username, "name": name, "email": email or f"{username}@example.com"}
+        )
         assert response.status_code == 201, response.text
         return response.json()
 
@@ -291,7 +304,7 @@ def run_jobs(app):
     def run(allow_failures=False):
         # Jobs share the test's app context (and so its session) when there is one: two
         # sessions nesting SAVEPOINTs on the one test connection would undo each other.
-        with (nullcontext() if has_app_context() else app.app_context()):
+        with nullcontext() if has_app_context() else app.app_context():
             queues = [get_queue(name) for name in QUEUE_NAMES]
             job_ids = [job_id for queue in queues for job_id in queue.job_ids]
             SimpleWorker(queues, connection=app.extensions["redis"]).work(burst=True)

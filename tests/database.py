@@ -1,5 +1,6 @@
 """The suite's database and configuration: an app config bound to a test database and Redis,
 migrating a database from scratch, and emptying it after a committed test."""
+
 from flask_migrate import upgrade
 from sqlalchemy import inspect, text
 
@@ -43,8 +44,9 @@ def truncate_all(app):
                     conn.execute(text(sql))
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
-                if "sqlite_sequence" in {row[0] for row in conn.execute(text(
-                        "SELECT name FROM sqlite_master WHERE type = 'table'"))}:
+                if "sqlite_sequence" in {
+                    row[0] for row in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
+                }:
                     conn.execute(text("DELETE FROM sqlite_sequence"))
                 for sql in db_triggers.LEDGER_APPEND_ONLY["sqlite"]:
                     conn.execute(text(sql))

@@ -2,6 +2,7 @@
 (urlencoded or multipart), sign in (with a password, or with Whop through the sandbox's
 emulator), fill in the sandbox's hosted checkout page, buy a gig end to end. Also the bodies
 tests post: a complete gig editor form and real image bytes."""
+
 import io
 import re
 from html import unescape
@@ -64,8 +65,14 @@ def sign_in_as(client, who, password=PASSWORD):
         client.post("/signout", data={"csrf_token": csrf_token(client)})
         form = client.get("/signin")
     token = CSRF_INPUT.search(form.get_data(as_text=True))
-    response = client.post("/signin", data={"email": getattr(who, "email", who), "password": password,
-                                            "csrf_token": token.group(1) or token.group(2)})
+    response = client.post(
+        "/signin",
+        data={
+            "email": getattr(who, "email", who),
+            "password": password,
+            "csrf_token": token.group(1) or token.group(2),
+        },
+    )
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
     return client
 
@@ -77,15 +84,23 @@ def gig_form(category_id, **overrides):
         "title": "I will design a minimalist logo for your brand",
         "category_id": str(category_id),
         "description_md": "A **clean, timeless** logo for your business.\n\n- Vector files\n- Colour palette\n"
-                          "<script>alert(1)</script>",
+        "<script>alert(1)</script>",
         "tags": "logo, Branding, minimal",
-        "basic-offered": "y", "basic-title": "Starter", "basic-description": "One logo concept",
-        "basic-price": "25.00", "basic-delivery_days": "3", "basic-revisions": "2",
-        "extras-0-title": "Source files", "extras-0-price": "10", "extras-0-extra_days": "1",
+        "basic-offered": "y",
+        "basic-title": "Starter",
+        "basic-description": "One logo concept",
+        "basic-price": "25.00",
+        "basic-delivery_days": "3",
+        "basic-revisions": "2",
+        "extras-0-title": "Source files",
+        "extras-0-price": "10",
+        "extras-0-extra_days": "1",
         "extras-0-max_quantity": "1",
-        "questions-0-prompt": "What is your brand called?", "questions-0-kind": "short_text",
+        "questions-0-prompt": "What is your brand called?",
+        "questions-0-kind": "short_text",
         "questions-0-required": "y",
-        "faq-0-question": "Do I own the copyright?", "faq-0-answer": "Yes, all rights transfer on completion.",
+        "faq-0-question": "Do I own the copyright?",
+        "faq-0-answer": "Yes, all rights transfer on completion.",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -102,8 +117,10 @@ def pay_hosted_checkout(url, card="4242 4242 4242 4242"):
     """Pay a sandbox-hosted checkout page with a real form POST, as a browser would."""
     page = httpx.get(url)
     assert page.status_code == 200, page.text[:300]
-    return httpx.post(url + "/pay", data={"email": "buyer@example.com", "name": "Bea Buyer",
-                                          "card_number": card, "exp": "12 / 34", "cvc": "123"})
+    return httpx.post(
+        url + "/pay",
+        data={"email": "buyer@example.com", "name": "Bea Buyer", "card_number": card, "exp": "12 / 34", "cvc": "123"},
+    )
 
 
 def buy_order(app, client, run_jobs):
@@ -123,6 +140,7 @@ def buy_order(app, client, run_jobs):
 
 
 # -- Continue with Whop, against the sandbox's emulator (the `whop` fixture) ----------------------
+
 
 def start_whop_sign_in(client, path="/whop/login", method="get"):
     """Press "Continue with Whop" (or another button starting the flow at `path`); returns the

@@ -1,5 +1,6 @@
 """Helpers for hostile-input tests: row counts of every table, and the values people should
 never be able to crash us with."""
+
 from sqlalchemy import text
 
 from app.extensions import db
@@ -17,5 +18,4 @@ def table_counts():
 
 def changed_tables(before, after, ignore=()):
     """The tables whose row count differs between two `table_counts()` snapshots."""
-    return {name: (before[name], after[name]) for name in before
-            if before[name] != after[name] and name not in ignore}
+    return {name: (before[name], after[name]) for name in before if before[name] != after[name] and name not in ignore}

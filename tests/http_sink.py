@@ -9,12 +9,13 @@ The `sink` fixture (tests/conftest.py) is such a receiver for the app's outbound
     [first, retried] = sink.wait_for("/hook", count=2)  # fails the test after 10 s
     assert first.status == 500 and retried.json["type"] == "order.created"
 """
+
 import io
 import json
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -55,7 +56,7 @@ class Received:
     headers: dict
     body: bytes
     status: int = 200
-    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))  # the real clock, not app.clock
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # the real clock, not app.clock
 
     @property
     def json(self):
@@ -73,8 +74,11 @@ class _Answer:
     hang: bool
 
     def matches(self, request):
-        return (self.times is None or self.times > 0) and self.path in (None, request.path) and (
-            self.when is None or self.when(request))
+        return (
+            (self.times is None or self.times > 0)
+            and self.path in (None, request.path)
+            and (self.when is None or self.when(request))
+        )
 
 
 _OK = _Answer(200, "ok", {}, None, None, None, False)
@@ -126,8 +130,9 @@ class HttpSink:
             seen = [f"{r.method} {r.path} → {r.status}" for r in self.requests[-20:]]
             matching = [r for r in self.requests if test(r)]
         if not found:
-            pytest.fail(f"the sink got {len(matching)} of {count} requests for {match!r} within {timeout}s; "
-                        f"last seen: {seen}")
+            pytest.fail(
+                f"the sink got {len(matching)} of {count} requests for {match!r} within {timeout}s; last seen: {seen}"
+            )
         return matching
 
     def __call__(self, environ, start_response):
@@ -157,6 +162,7 @@ class HttpSink:
             received.status = int(status.split(" ", 1)[0])
             self._record(received)
             return start_response(status, headers, exc_info)
+
         return self.app(environ, recording_start_response)
 
     def _record(self, received):

@@ -1,4 +1,5 @@
 """A client of the public license API that checks every answer's Ed25519 signature."""
+
 import base64
 import json
 

@@ -1,4 +1,5 @@
 """Processes and ports the tests start: the sandbox, an `rq worker`, free loopback ports."""
+
 import os
 import socket
 import subprocess
@@ -41,8 +42,12 @@ def start_sandbox(app, port, database, app_base_url, deliver_webhooks=True):
         "WHOP_WEBHOOK_SECRET": app.config["WHOP_WEBHOOK_SECRET"],
         "PYTHONPATH": str(REPO_ROOT),
     }
-    process = subprocess.Popen([sys.executable, "-m", "app.sandbox", "--port", str(port)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.sandbox", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_until(lambda: sandbox_answers(url), timeout=20, message="sandbox did not start")
     return process
 
@@ -64,8 +69,9 @@ class OwnSandbox:
 
     def start(self):
         if self.process is None:
-            self.process = start_sandbox(self.app, self.port, self.database, self.app.config["APP_BASE_URL"],
-                                         deliver_webhooks=False)
+            self.process = start_sandbox(
+                self.app, self.port, self.database, self.app.config["APP_BASE_URL"], deliver_webhooks=False
+            )
 
     def stop(self):
         if self.process is not None:
@@ -76,10 +82,27 @@ class OwnSandbox:
 def start_worker(database_url, redis_url, *options):
     """`rq worker` (SimpleWorker, not burst) on the webhooks queue, as production runs it;
     `options` are extra `rq worker` flags (e.g. "--with-scheduler")."""
-    env = {**os.environ, "TRADEPOST_ENV": "test", "TEST_DATABASE_URL": database_url,
-           "REDIS_URL": redis_url, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
-           "PYTHONPATH": str(REPO_ROOT)}
+    env = {
+        **os.environ,
+        "TRADEPOST_ENV": "test",
+        "TEST_DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "rq"), "worker", "--worker-class", "rq.worker.SimpleWorker",
-         "--url", redis_url, *options, "webhooks"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(Path(sys.executable).parent / "rq"),
+            "worker",
+            "--worker-class",
+            "rq.worker.SimpleWorker",
+            "--url",
+            redis_url,
+            *options,
+            "webhooks",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

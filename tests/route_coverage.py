@@ -37,6 +37,7 @@ pytest-xdist: the controller names a temporary folder in each worker's `workerin
 worker writes what it recorded (and whether its run was narrowed) to a JSON file there at
 the end of its session; the controller merges the files in `pytest_sessionfinish`.
 """
+
 from __future__ import annotations
 
 import json
@@ -104,8 +105,14 @@ class RouteCoverage:
 
     def watch(self, app, *, refused_by_guard=(), known_gaps=None, exclude=is_static):
         """Record every request `app` answers. Call before its first request."""
-        self.apps.append({"app": app, "exclude": exclude, "refused_by_guard": frozenset(refused_by_guard),
-                          "known_gaps": dict(known_gaps or {})})
+        self.apps.append(
+            {
+                "app": app,
+                "exclude": exclude,
+                "refused_by_guard": frozenset(refused_by_guard),
+                "known_gaps": dict(known_gaps or {}),
+            }
+        )
         # Registered after create_app, so it runs after every app-wide hook (CSRF, limits):
         # a 4xx without this mark was answered before the view was reached.
         app.before_request(_mark_passed_guards)
@@ -141,7 +148,8 @@ class RouteCoverage:
                 for method in sorted((rule.methods or set()) - IGNORED_METHODS):
                     expected[(rule.rule, method)] = {
                         "endpoint": rule.endpoint,
-                        "refused_by_guard": rule.endpoint in watched["refused_by_guard"]}
+                        "refused_by_guard": rule.endpoint in watched["refused_by_guard"],
+                    }
             known_gaps.update({(rule, method): why for (method, rule), why in watched["known_gaps"].items()})
         return {"expected": expected, "known_gaps": known_gaps, "unknown_refused_by_guard": unknown}
 
@@ -154,9 +162,16 @@ class RouteCoverage:
     def narrowed_by(self):
         """Why this run is a subset of the suite, or None when it is the whole suite."""
         option = self.config.option
-        flags = [("-k", "keyword"), ("-m", "markexpr"), ("--lf", "lf"), ("--sw", "stepwise"),
-                 ("--ignore", "ignore"), ("--ignore-glob", "ignore_glob"), ("--deselect", "deselect"),
-                 ("--collect-only", "collectonly")]
+        flags = [
+            ("-k", "keyword"),
+            ("-m", "markexpr"),
+            ("--lf", "lf"),
+            ("--sw", "stepwise"),
+            ("--ignore", "ignore"),
+            ("--ignore-glob", "ignore_glob"),
+            ("--deselect", "deselect"),
+            ("--collect-only", "collectonly"),
+        ]
         for flag, name in flags:
             value = getattr(option, name, None)
             if name == "ignore" and value:
@@ -286,10 +301,12 @@ class RouteCoverage:
         for (rule, method), why in gaps:
             write(f"  {f'{method} {rule}':<{width}}  known gap: {why}")
         if problems:
-            write("Each rule needs a test its view answers with a 2xx/3xx as the right user, and each "
-                  "POST/PUT/PATCH/DELETE rule a test it refuses with a 4xx (wrong user, other tenant, "
-                  "wrong state, bad input) writing nothing. Subset runs are not gated; "
-                  f"{ENV_VAR}=on forces the gate, {ENV_VAR}=off skips it.")
+            write(
+                "Each rule needs a test its view answers with a 2xx/3xx as the right user, and each "
+                "POST/PUT/PATCH/DELETE rule a test it refuses with a 4xx (wrong user, other tenant, "
+                "wrong state, bad input) writing nothing. Subset runs are not gated; "
+                f"{ENV_VAR}=on forces the gate, {ENV_VAR}=off skips it."
+            )
 
     def _seen(self, rule, method, expected):
         seen = self.counts.get((rule, method))

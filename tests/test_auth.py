@@ -1,4 +1,5 @@
 """Sign-up, sign-in, sign-out: the successes and every refusal a person can hit."""
+
 import re
 
 from sqlalchemy import func, select
@@ -17,8 +18,11 @@ def audit_actions(db):
 
 
 def test_sign_up_creates_account_and_signs_in(client, db):
-    response = post_form(client, "/signup", {"display_name": "Ana", "email": " Ana@Example.COM ",
-                                             "password": "long-enough-pw", "intent": "hire"})
+    response = post_form(
+        client,
+        "/signup",
+        {"display_name": "Ana", "email": " Ana@Example.COM ", "password": "long-enough-pw", "intent": "hire"},
+    )
     assert response.status_code == 303
     user = db.session.scalar(select(User))
     assert user.email == "ana@example.com"
@@ -37,8 +41,11 @@ def test_sign_up_intent_is_preselected_and_stored(client, db):
 
 
 def test_sign_up_refuses_bad_email_keeping_input(client, db):
-    response = post_form(client, "/signup", {"display_name": "Keep Me", "email": "not-an-email",
-                                             "password": "long-enough-pw", "intent": "hire"})
+    response = post_form(
+        client,
+        "/signup",
+        {"display_name": "Keep Me", "email": "not-an-email", "password": "long-enough-pw", "intent": "hire"},
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "not valid" in body or "must have an @-sign" in body
@@ -56,32 +63,33 @@ def test_sign_up_refuses_short_password(client, db):
 
 def test_sign_up_refuses_duplicate_email_case_insensitively(client, db, make_user):
     make_user(email="taken@example.com")
-    response = post_form(client, "/signup", {"email": "TAKEN@example.com",
-                                             "password": "long-enough-pw", "intent": "hire"})
+    response = post_form(
+        client, "/signup", {"email": "TAKEN@example.com", "password": "long-enough-pw", "intent": "hire"}
+    )
     assert response.status_code == 422
     assert "already exists" in response.get_data(as_text=True)
     assert count_users(db) == 1
 
 
 def test_sign_up_refuses_unknown_intent(client, db):
-    response = post_form(client, "/signup", {"email": "a@example.com", "password": "long-enough-pw",
-                                             "intent": "admin"})
+    response = post_form(client, "/signup", {"email": "a@example.com", "password": "long-enough-pw", "intent": "admin"})
     assert response.status_code == 422
     assert count_users(db) == 0
 
 
 def test_post_without_csrf_token_is_refused(client, db):
-    response = client.post("/signup", data={"email": "a@example.com", "password": "long-enough-pw",
-                                            "intent": "hire"})
+    response = client.post("/signup", data={"email": "a@example.com", "password": "long-enough-pw", "intent": "hire"})
     assert response.status_code == 400
     assert count_users(db) == 0
 
 
 def test_htmx_post_with_csrf_header_is_accepted(client, db):
     token = csrf_token(client)
-    response = client.post("/signup", data={"email": "h@example.com", "password": "long-enough-pw",
-                                            "intent": "hire"},
-                           headers={"HX-Request": "true", "X-CSRFToken": token})
+    response = client.post(
+        "/signup",
+        data={"email": "h@example.com", "password": "long-enough-pw", "intent": "hire"},
+        headers={"HX-Request": "true", "X-CSRFToken": token},
+    )
     assert response.status_code == 303
     assert count_users(db) == 1
 
@@ -120,8 +128,9 @@ def test_inactive_user_cannot_sign_in(client, db, make_user):
 def test_eleventh_sign_in_in_a_minute_is_rate_limited_per_ip(client, db):
     token = csrf_token(client)
     statuses = [
-        client.post("/signin", data={"email": f"x{i}@example.com", "password": "nope-nope-nope",
-                                     "csrf_token": token}).status_code
+        client.post(
+            "/signin", data={"email": f"x{i}@example.com", "password": "nope-nope-nope", "csrf_token": token}
+        ).status_code
         for i in range(11)
     ]
     assert statuses[:10] == [401] * 10
@@ -137,9 +146,13 @@ def test_sign_in_is_rate_limited_per_email_across_ips(client, db, make_user):
     token = csrf_token(client)
     statuses = []
     for i in range(11):
-        statuses.append(client.post("/signin", data={"email": "target@example.com", "password": "bad-guess-123",
-                                                     "csrf_token": token},
-                                    environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"}).status_code)
+        statuses.append(
+            client.post(
+                "/signin",
+                data={"email": "target@example.com", "password": "bad-guess-123", "csrf_token": token},
+                environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"},
+            ).status_code
+        )
     assert statuses[:10] == [401] * 10
     assert statuses[10] == 429
 

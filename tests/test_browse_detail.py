@@ -1,23 +1,30 @@
 """/gigs/<slug>: the public gig page, 404s for unpublished gigs, previews for seller and admin."""
+
 import pytest
 from flask import url_for
-
 
 FAQ = [{"question": "Do you do vector files?", "answer": "Yes, SVG and PDF."}]
 
 
 @pytest.fixture
 def full_gig(make_gig):
-    return make_gig(title="Lighthouse logo design", description="Crisp <strong>marks</strong> for brands",
-                    tiers=("basic", "standard", "premium"), extras=[("Source files", 1500)], faq=FAQ,
-                    tags="logo,branding", price_cents=123450, orders=7)
+    return make_gig(
+        title="Lighthouse logo design",
+        description="Crisp <strong>marks</strong> for brands",
+        tiers=("basic", "standard", "premium"),
+        extras=[("Source files", 1500)],
+        faq=FAQ,
+        tags="logo,branding",
+        price_cents=123450,
+        orders=7,
+    )
 
 
 def test_gig_page_shows_everything_a_buyer_needs(client, full_gig):
     response = client.get(f"/gigs/{full_gig.slug}")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "<h1 class=\"gig-title\">Lighthouse logo design</h1>" in page
+    assert '<h1 class="gig-title">Lighthouse logo design</h1>' in page
     assert "Crisp <strong>marks</strong> for brands" in page  # sanitised HTML, rendered as HTML
     assert "$1,234.50" in page and "$2,469.00" in page and "$3,703.50" in page  # money filter
     assert "Unlimited" in page  # premium revisions = None

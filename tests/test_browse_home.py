@@ -1,4 +1,5 @@
 """The home page: hero search, categories, popular and top-rated published gigs."""
+
 from app.models import User
 from app.services.search import popular_gigs
 

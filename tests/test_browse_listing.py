@@ -1,4 +1,5 @@
 """/gigs and /categories/<slug>: the listing over HTTP, htmx fragments, query count."""
+
 import re
 
 import pytest
@@ -77,8 +78,7 @@ def test_empty_state(client, make_gig):
 def test_htmx_request_gets_only_the_results_block(client, make_gig):
     make_gig(title="Lighthouse logo")
     make_gig(title="Other thing")
-    response = client.get("/gigs?q=lighthouse&category=&min_price=&max_price=&delivery=&rating=&sort=",
-                          headers=HTMX)
+    response = client.get("/gigs?q=lighthouse&category=&min_price=&max_price=&delivery=&rating=&sort=", headers=HTMX)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert page.lstrip().startswith('<section id="results"')
@@ -131,14 +131,28 @@ def count_queries(app, client, url):
 def test_query_count_does_not_grow_with_page_size(app, client, db, make_gig, make_seller, url):
     sellers = [make_seller()[1] for _ in range(3)]
     for i in range(3):
-        make_gig(title=f"Widget {i}", company=sellers[i % 3], images=2, tiers=("basic", "standard", "premium"),
-                 extras=[("Fast", 1000)], rating=(9, 2), orders=i)
+        make_gig(
+            title=f"Widget {i}",
+            company=sellers[i % 3],
+            images=2,
+            tiers=("basic", "standard", "premium"),
+            extras=[("Fast", 1000)],
+            rating=(9, 2),
+            orders=i,
+        )
     db.session.expire_all()
     few, response = count_queries(app, client, url)
     assert len(cards(response)) == (6 if url == "/" else 3)  # home: popular + top rated
     for i in range(3, 24):
-        make_gig(title=f"Widget {i}", company=sellers[i % 3], images=2, tiers=("basic", "standard", "premium"),
-                 extras=[("Fast", 1000)], rating=(9, 2), orders=i)
+        make_gig(
+            title=f"Widget {i}",
+            company=sellers[i % 3],
+            images=2,
+            tiers=("basic", "standard", "premium"),
+            extras=[("Fast", 1000)],
+            rating=(9, 2),
+            orders=i,
+        )
     db.session.expire_all()
     many, response = count_queries(app, client, url)
     assert len(cards(response)) == (16 if url == "/" else 24)

@@ -1,4 +1,5 @@
 """Buying through the sandbox's hosted checkout over real HTTP: correct to the cent, exactly once."""
+
 import concurrent.futures
 
 import httpx
@@ -7,8 +8,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import (Checkout, InboundEvent, LedgerTransaction, Membership, Order, OutboxEvent,
-                        Payment)
+from app.models import Checkout, InboundEvent, LedgerTransaction, Membership, Order, OutboxEvent, Payment
 from app.payments import get_gateway
 from app.services.checkout import complete_checkout
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
@@ -26,8 +26,14 @@ def shop(app, sandbox):
         shop = make_logo_shop(sandbox)
         one_time = make_product(shop.company, "icon-pack", "one_time", 2900)
         monthly = make_product(shop.company, "pro-plugin", "month", 1250)
-        return {"company_id": shop.company.id, "gig_id": shop.gig.id, "buyer_id": shop.buyer.id,
-                "extra_ids": [e.id for e in shop.gig.extras], "one_time": one_time.slug, "monthly": monthly.slug}
+        return {
+            "company_id": shop.company.id,
+            "gig_id": shop.gig.id,
+            "buyer_id": shop.buyer.id,
+            "extra_ids": [e.id for e in shop.gig.extras],
+            "one_time": one_time.slug,
+            "monthly": monthly.slug,
+        }
 
 
 @pytest.fixture
@@ -37,9 +43,18 @@ def buyer(client, shop):
 
 def test_gig_with_extras_paid_end_to_end(app, buyer, shop, run_jobs):
     source_files = shop["extra_ids"][0]
-    response = post_form(buyer, "/gigs/logo-design/checkout", {
-        "package": "standard", "quantity": "1", f"extra_{source_files}": "2",
-        "total_cents": "1", "price": "1", "fee_cents": "0"})   # ignored: the server prices
+    response = post_form(
+        buyer,
+        "/gigs/logo-design/checkout",
+        {
+            "package": "standard",
+            "quantity": "1",
+            f"extra_{source_files}": "2",
+            "total_cents": "1",
+            "price": "1",
+            "fee_cents": "0",
+        },
+    )  # ignored: the server prices
     assert response.status_code == 303
     with app.app_context():
         checkout = db.session.scalars(select(Checkout)).one()
@@ -63,7 +78,11 @@ def test_gig_with_extras_paid_end_to_end(app, buyer, shop, run_jobs):
     with app.app_context():
         order = db.session.scalars(select(Order)).one()
         assert (order.status, order.total_cents, order.fee_cents, order.seller_amount_cents) == (
-            "awaiting_requirements", 13000, 1300, 11700)
+            "awaiting_requirements",
+            13000,
+            1300,
+            11700,
+        )
         assert order.revisions_allowed == 3 and order.delivery_days == 7
         payment = db.session.scalars(select(Payment)).one()
         assert (payment.amount_cents, payment.fee_cents, payment.order_id) == (13000, 1300, order.id)
@@ -73,7 +92,9 @@ def test_gig_with_extras_paid_end_to_end(app, buyer, shop, run_jobs):
         assert company_balances(shop["company_id"]) == {"escrow": 11700, "pending": 0, "available": 0}
         events = db.session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
         assert [(e.type, e.company_id) for e in events] == [
-            ("order.created", shop["company_id"]), ("payment.succeeded", shop["company_id"])]
+            ("order.created", shop["company_id"]),
+            ("payment.succeeded", shop["company_id"]),
+        ]
         assert events[0].data["amount_cents"] == 13000
         assert unbalanced_transactions() == []
 
@@ -98,7 +119,10 @@ def test_one_time_product_pays_seller_directly_and_platform_its_fee(app, buyer, 
         assert (payment.kind, payment.amount_cents, payment.fee_cents) == ("product", 2900, 290)
         intent = get_gateway().retrieve_payment_intent(payment.stripe_payment_intent_id)
         assert intent.application_fee_amount == 290
-        assert intent.transfer_data.destination == db.session.get(Checkout, payment.checkout_id).product.company.stripe_account_id
+        assert (
+            intent.transfer_data.destination
+            == db.session.get(Checkout, payment.checkout_id).product.company.stripe_account_id
+        )
         assert account_balance("platform_fee_revenue") == 290
         assert unbalanced_transactions() == []
     assert "You own this" in buyer.get(f"/products/{shop['one_time']}").get_data(as_text=True)
@@ -127,7 +151,9 @@ def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run
         assert membership.status == "active" and membership.current_period_end > first_period_end
         payments = db.session.scalars(select(Payment).order_by(Payment.id)).all()
         assert [(p.kind, p.amount_cents, p.fee_cents) for p in payments] == [
-            ("subscription", 1250, 125), ("subscription", 1250, 125)]
+            ("subscription", 1250, 125),
+            ("subscription", 1250, 125),
+        ]
 
     failed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "failed"})
     assert failed.status_code == 200, failed.text
@@ -137,7 +163,10 @@ def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run
     with app.app_context():
         assert db.session.scalars(select(Membership)).one().status == "past_due"
         assert sorted(e.type for e in db.session.scalars(select(OutboxEvent))) == [
-            "membership.activated", "payment.succeeded", "payment.succeeded"]
+            "membership.activated",
+            "payment.succeeded",
+            "payment.succeeded",
+        ]
         assert db.session.scalar(select(func.count()).select_from(Payment)) == 2
         assert account_balance("platform_fee_revenue") == 250
         assert unbalanced_transactions() == []
@@ -154,8 +183,12 @@ def test_completion_delivered_twenty_times_at_once_creates_one_order(app, buyer,
         secret = current_app.config["STRIPE_WEBHOOK_SECRET"]
     body, headers = stripe_signed(payload, secret)
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-        answers = list(pool.map(lambda _: httpx.post(f"{live_server}/webhooks/stripe", content=body,
-                                                     headers=headers, timeout=20), range(20)))
+        answers = list(
+            pool.map(
+                lambda _: httpx.post(f"{live_server}/webhooks/stripe", content=body, headers=headers, timeout=20),
+                range(20),
+            )
+        )
     assert all(answer.status_code == 200 for answer in answers)
 
     def complete_in_own_session(_):

@@ -1,4 +1,5 @@
 """Checkout refusals: nothing is created, and the server alone decides the price."""
+
 from datetime import timedelta
 
 import pytest
@@ -30,7 +31,7 @@ def checkouts(db):
 
 
 def test_checkout_drawer_prices_on_the_server(buyer_client, shop):
-    page = buyer_client.get("/gigs/logo-design/checkout?package=standard&extra_%d=2" % shop["gig"].extras[0].id)
+    page = buyer_client.get(f"/gigs/logo-design/checkout?package=standard&extra_{shop['gig'].extras[0].id}=2")
     assert page.status_code == 200
     assert "$130.00" in page.get_data(as_text=True)
     drawer = buyer_client.get("/gigs/logo-design/checkout", headers={"HX-Request": "true", "HX-Target": "drawer"})
@@ -41,21 +42,27 @@ def test_checkout_drawer_prices_on_the_server(buyer_client, shop):
 
 def test_quote_endpoint_returns_the_summary(buyer_client, shop):
     extra = shop["gig"].extras[1]
-    response = post_form(buyer_client, "/gigs/logo-design/checkout/quote",
-                         {"package": "basic", "quantity": "2", f"extra_{extra.id}": "1", "total_cents": "1"},
-                         headers={"HX-Request": "true", "HX-Target": "checkout-summary"})
+    response = post_form(
+        buyer_client,
+        "/gigs/logo-design/checkout/quote",
+        {"package": "basic", "quantity": "2", f"extra_{extra.id}": "1", "total_cents": "1"},
+        headers={"HX-Request": "true", "HX-Target": "checkout-summary"},
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "$120.00" in body and 'id="checkout-summary"' in body and "<html" not in body
 
 
-@pytest.mark.parametrize("form, field, status", [
-    ({"package": "premium"}, "package", 422),
-    ({"package": "basic", "quantity": "0"}, "quantity", 422),
-    ({"package": "basic", "quantity": "11"}, "quantity", 422),
-    ({"package": "basic", "quantity": "two"}, "quantity", 422),
-    ({"package": "basic", "extra_999999": "1"}, "extra_999999", 422),
-])
+@pytest.mark.parametrize(
+    "form, field, status",
+    [
+        ({"package": "premium"}, "package", 422),
+        ({"package": "basic", "quantity": "0"}, "quantity", 422),
+        ({"package": "basic", "quantity": "11"}, "quantity", 422),
+        ({"package": "basic", "quantity": "two"}, "quantity", 422),
+        ({"package": "basic", "extra_999999": "1"}, "extra_999999", 422),
+    ],
+)
 def test_bad_selections_are_refused_and_create_nothing(buyer_client, db, shop, form, field, status):
     response = post_form(buyer_client, "/gigs/logo-design/checkout", form)
     assert response.status_code == status
@@ -81,7 +88,9 @@ def test_package_of_another_gig_is_refused(buyer_client, db, shop):
 
 def test_extra_of_another_gig_is_refused(buyer_client, db, shop):
     foreign_extra = shop["other_gig"].extras[0]
-    response = post_form(buyer_client, "/gigs/logo-design/checkout", {"package": "basic", f"extra_{foreign_extra.id}": "1"})
+    response = post_form(
+        buyer_client, "/gigs/logo-design/checkout", {"package": "basic", f"extra_{foreign_extra.id}": "1"}
+    )
     assert response.status_code == 422
     assert checkouts(db) == 0
 
@@ -113,18 +122,33 @@ def test_signed_out_buyer_keeps_the_chosen_options_through_sign_in(client, shop)
     next_url = parse_qs(urlsplit(location).query)["next"][0]
     sign_in_page = client.get(location).get_data(as_text=True)
     assert "package%3Dstandard%26quantity%3D2" in sign_in_page
-    signed_in = post_form(client, f"/signin?next={quote(next_url)}", {"email": "buyer@example.com", "password": PASSWORD})
+    signed_in = post_form(
+        client, f"/signin?next={quote(next_url)}", {"email": "buyer@example.com", "password": PASSWORD}
+    )
     assert signed_in.headers["Location"] == next_url
     assert "$200.00" in client.get(next_url).get_data(as_text=True)
 
 
 def test_expired_checkout_cannot_be_resumed(buyer_client, db, shop):
-    checkout = Checkout(kind="gig", buyer_id=shop["buyer"].id, company_id=shop["company"].id,
-                        gig_id=shop["gig"].id, package_id=shop["gig"].packages[0].id, title="x",
-                        unit_price_cents=5000, subtotal_cents=5000, extras_cents=0, total_cents=5000,
-                        fee_bps=1000, fee_cents=500, currency="usd", delivery_days=3,
-                        stripe_session_id="cs_test_old", stripe_session_url="http://127.0.0.1:1/old",
-                        expires_at=now() - timedelta(minutes=1))
+    checkout = Checkout(
+        kind="gig",
+        buyer_id=shop["buyer"].id,
+        company_id=shop["company"].id,
+        gig_id=shop["gig"].id,
+        package_id=shop["gig"].packages[0].id,
+        title="x",
+        unit_price_cents=5000,
+        subtotal_cents=5000,
+        extras_cents=0,
+        total_cents=5000,
+        fee_bps=1000,
+        fee_cents=500,
+        currency="usd",
+        delivery_days=3,
+        stripe_session_id="cs_test_old",
+        stripe_session_url="http://127.0.0.1:1/old",
+        expires_at=now() - timedelta(minutes=1),
+    )
     db.session.add(checkout)
     db.session.commit()
     response = buyer_client.get(f"/checkout/{checkout.id}/resume")
@@ -134,12 +158,25 @@ def test_expired_checkout_cannot_be_resumed(buyer_client, db, shop):
 
 def test_another_buyer_cannot_see_a_checkout(client, db, shop):
     other = make_user("nosy@example.com")
-    checkout = Checkout(kind="gig", buyer_id=shop["buyer"].id, company_id=shop["company"].id,
-                        gig_id=shop["gig"].id, package_id=shop["gig"].packages[0].id, title="x",
-                        unit_price_cents=5000, subtotal_cents=5000, extras_cents=0, total_cents=5000,
-                        fee_bps=1000, fee_cents=500, currency="usd", delivery_days=3,
-                        stripe_session_id="cs_test_mine", stripe_session_url="http://127.0.0.1:1/x",
-                        expires_at=now() + timedelta(minutes=30))
+    checkout = Checkout(
+        kind="gig",
+        buyer_id=shop["buyer"].id,
+        company_id=shop["company"].id,
+        gig_id=shop["gig"].id,
+        package_id=shop["gig"].packages[0].id,
+        title="x",
+        unit_price_cents=5000,
+        subtotal_cents=5000,
+        extras_cents=0,
+        total_cents=5000,
+        fee_bps=1000,
+        fee_cents=500,
+        currency="usd",
+        delivery_days=3,
+        stripe_session_id="cs_test_mine",
+        stripe_session_url="http://127.0.0.1:1/x",
+        expires_at=now() + timedelta(minutes=30),
+    )
     db.session.add(checkout)
     db.session.commit()
     post_form(client, "/signin", {"email": other.email, "password": PASSWORD})

@@ -1,6 +1,7 @@
 """Configuration: production refuses public secrets, `.env` is read first by every entry
 point, settings are read when a config is built, logging, proxies, HSTS, the ports of
 `make run`, and the README's table of settings."""
+
 import base64
 import json
 import os
@@ -18,8 +19,15 @@ from sqlalchemy import func, select
 
 from app import config as app_config
 from app import create_app, sandbox
-from app.config import (PRODUCTION_REQUIRED, PRODUCTION_SECRETS, Config, ConfigError, DevelopmentConfig,
-                        ProductionConfig, settings_of)
+from app.config import (
+    PRODUCTION_REQUIRED,
+    PRODUCTION_SECRETS,
+    Config,
+    ConfigError,
+    DevelopmentConfig,
+    ProductionConfig,
+    settings_of,
+)
 from app.config import TestConfig as _TestConfig  # not a test class
 from app.extensions import db as _db
 from app.logs import configure_logging
@@ -44,8 +52,7 @@ def settings_read_in_code():
     """Every environment variable the app, worker, sandbox, Procfiles and benchmarks read:
     literal reads found in the source, plus the Setting declarations and sandbox defaults."""
     names = {}
-    sources = [*ROOT.glob("app/**/*.py"), *ROOT.glob("bench/**/*.py"), ROOT / "wsgi.py",
-               ROOT / "tests" / "conftest.py"]
+    sources = [*ROOT.glob("app/**/*.py"), *ROOT.glob("bench/**/*.py"), ROOT / "wsgi.py", ROOT / "tests" / "conftest.py"]
     for path in sources:
         text = path.read_text(encoding="utf-8")
         for name in ENV_READ.findall(text) + IN_ENVIRON.findall(text):
@@ -82,9 +89,20 @@ def test_readme_table_lists_every_setting_read_in_code():
     missing = {name: where for name, where in read.items() if name not in table}
     assert not missing, f"settings read in code but missing from README's configuration table: {missing}"
     # and the scan sees the reads it must see (a scan that finds nothing would pass too)
-    assert {"SANDBOX_DATABASE", "SANDBOX_PUBLIC_URL", "SANDBOX_DELIVER_WEBHOOKS", "PORT", "SANDBOX_PORT",
-            "REDIS_PORT", "TRUSTED_PROXIES", "DATABASE_URL", "TEST_DATABASE_URL", "WEB_CONCURRENCY",
-            "BENCH_PORT", "CURRENCY"} <= set(read)
+    assert {
+        "SANDBOX_DATABASE",
+        "SANDBOX_PUBLIC_URL",
+        "SANDBOX_DELIVER_WEBHOOKS",
+        "PORT",
+        "SANDBOX_PORT",
+        "REDIS_PORT",
+        "TRUSTED_PROXIES",
+        "DATABASE_URL",
+        "TEST_DATABASE_URL",
+        "WEB_CONCURRENCY",
+        "BENCH_PORT",
+        "CURRENCY",
+    } <= set(read)
 
 
 def test_readme_table_and_env_example_agree():
@@ -97,6 +115,7 @@ def test_readme_table_and_env_example_agree():
 
 
 # -- production refuses public secrets -----------------------------------------------------------
+
 
 def random_secrets():
     return {
@@ -123,8 +142,7 @@ def clean_env(monkeypatch):
 @pytest.fixture
 def production_env(clean_env, database_url, redis_url):
     """A complete, valid production environment on the test database and Redis."""
-    values = {"TRADEPOST_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-              **random_secrets()}
+    values = {"TRADEPOST_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis_url, **random_secrets()}
     for name, value in values.items():
         clean_env.setenv(name, value)
     return values
@@ -162,26 +180,33 @@ def test_production_refuses_each_development_secret_from_the_repository(producti
     clean_env.setenv(name, PRODUCTION_SECRETS[name])
     with pytest.raises(ConfigError) as refused:
         create_app(ProductionConfig)
-    assert str(refused.value) == (f"production refuses to start: {name} is the public development "
-                                  "value from the repository")
+    assert str(refused.value) == (
+        f"production refuses to start: {name} is the public development value from the repository"
+    )
 
 
-@pytest.mark.parametrize("name, value, reason", [
-    ("SECRET_KEY", "change-me", "is the public development value"),
-    ("SECRET_KEY", "test-secret-key", "is the public development value"),
-    ("SECRET_KEY", "s3cret-but-only-31-characters!!", "is too short"),
-    ("STRIPE_SECRET_KEY", "pk_live_" + "a" * 24, "is not a Stripe secret key"),
-    ("STRIPE_WEBHOOK_SECRET", "a" * 40, "is not a Stripe webhook signing secret"),
-    ("LICENSE_SIGNING_KEY", "x", "is not an Ed25519 private key"),
-    ("LICENSE_SIGNING_KEY", base64.b64encode(b"seed").decode(), "is not an Ed25519 private key"),
-    ("WHOP_TOKEN_KEY", "not-a-fernet-key", "is not a Fernet key"),
-    ("ENCRYPTION_KEYS", "not-a-fernet-key", "is not a Fernet key"),
-    ("ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},short", "is not a Fernet key"),
-    ("ENCRYPTION_KEYS", " , ", "has no key"),
-    ("ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},{app_config.DEV_ENCRYPTION_KEY}",
-     "holds the public development key"),
-    ("SANDBOX_ENABLED", "1", "is on"),
-])
+@pytest.mark.parametrize(
+    "name, value, reason",
+    [
+        ("SECRET_KEY", "change-me", "is the public development value"),
+        ("SECRET_KEY", "test-secret-key", "is the public development value"),
+        ("SECRET_KEY", "s3cret-but-only-31-characters!!", "is too short"),
+        ("STRIPE_SECRET_KEY", "pk_live_" + "a" * 24, "is not a Stripe secret key"),
+        ("STRIPE_WEBHOOK_SECRET", "a" * 40, "is not a Stripe webhook signing secret"),
+        ("LICENSE_SIGNING_KEY", "x", "is not an Ed25519 private key"),
+        ("LICENSE_SIGNING_KEY", base64.b64encode(b"seed").decode(), "is not an Ed25519 private key"),
+        ("WHOP_TOKEN_KEY", "not-a-fernet-key", "is not a Fernet key"),
+        ("ENCRYPTION_KEYS", "not-a-fernet-key", "is not a Fernet key"),
+        ("ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},short", "is not a Fernet key"),
+        ("ENCRYPTION_KEYS", " , ", "has no key"),
+        (
+            "ENCRYPTION_KEYS",
+            f"{Fernet.generate_key().decode()},{app_config.DEV_ENCRYPTION_KEY}",
+            "holds the public development key",
+        ),
+        ("SANDBOX_ENABLED", "1", "is on"),
+    ],
+)
 def test_production_refuses_weak_values(production_env, clean_env, name, value, reason):
     clean_env.setenv(name, value)
     with pytest.raises(ConfigError, match=f"{name} {reason}"):
@@ -202,8 +227,17 @@ def test_a_full_production_environment_starts(production_env, build_app):
     production = build_app(ProductionConfig)
     config = production.config
     assert config["ENV_NAME"] == "production"
-    for name in ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "WHOP_WEBHOOK_SECRET",
-                 "WHOP_CLIENT_SECRET", "WHOP_CLIENT_ID", "WHOP_APP_ID", "LICENSE_SIGNING_KEY", "REDIS_URL"):
+    for name in (
+        "SECRET_KEY",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "WHOP_WEBHOOK_SECRET",
+        "WHOP_CLIENT_SECRET",
+        "WHOP_CLIENT_ID",
+        "WHOP_APP_ID",
+        "LICENSE_SIGNING_KEY",
+        "REDIS_URL",
+    ):
         assert config[name] == production_env[name]
     assert config["SQLALCHEMY_DATABASE_URI"] == production_env["DATABASE_URL"]
     assert config["SANDBOX_ENABLED"] is False
@@ -220,8 +254,9 @@ def count(model):
 
 
 @pytest.mark.committed
-def test_production_refuses_a_paid_checkout_signed_with_the_repository_secret(production_env, build_app,
-                                                                             clean_env, run_jobs):
+def test_production_refuses_a_paid_checkout_signed_with_the_repository_secret(
+    production_env, build_app, clean_env, run_jobs
+):
     # With the secret missing, the production app that would have fallen back to the
     # repository's value cannot even be built...
     clean_env.delenv("STRIPE_WEBHOOK_SECRET")
@@ -230,9 +265,18 @@ def test_production_refuses_a_paid_checkout_signed_with_the_repository_secret(pr
     clean_env.setenv("STRIPE_WEBHOOK_SECRET", production_env["STRIPE_WEBHOOK_SECRET"])
     production = build_app(ProductionConfig)
     client = production.test_client()
-    session = {"id": "cs_forged_1", "object": "checkout.session", "mode": "payment",
-               "payment_status": "paid", "status": "complete", "amount_total": 50000, "currency": "usd",
-               "client_reference_id": "1", "metadata": {"checkout_id": "1"}, "payment_intent": "pi_forged"}
+    session = {
+        "id": "cs_forged_1",
+        "object": "checkout.session",
+        "mode": "payment",
+        "payment_status": "paid",
+        "status": "complete",
+        "amount_total": 50000,
+        "currency": "usd",
+        "client_reference_id": "1",
+        "metadata": {"checkout_id": "1"},
+        "payment_intent": "pi_forged",
+    }
     forged = stripe_event("checkout.session.completed", session)
     # ...and the one that has real secrets refuses an event signed with the repository's value.
     body, headers = stripe_signed(forged, app_config.DEV_STRIPE_WEBHOOK_SECRET)
@@ -243,8 +287,9 @@ def test_production_refuses_a_paid_checkout_signed_with_the_repository_secret(pr
         assert count(InboundEvent) == 0 and count(Order) == 0
         assert run_jobs() == 0
     # The same door takes an event signed with the deployment's own secret.
-    body, headers = stripe_signed(stripe_event("account.updated", {"id": "acct_x", "object": "account"}),
-                                  production_env["STRIPE_WEBHOOK_SECRET"])
+    body, headers = stripe_signed(
+        stripe_event("account.updated", {"id": "acct_x", "object": "account"}), production_env["STRIPE_WEBHOOK_SECRET"]
+    )
     accepted = client.post("/webhooks/stripe", data=body, headers=headers)
     assert accepted.status_code == 200 and accepted.json == {"received": True, "duplicate": False}
     with production.app_context():
@@ -252,8 +297,7 @@ def test_production_refuses_a_paid_checkout_signed_with_the_repository_secret(pr
 
 
 def run_python(args, env, cwd, timeout=60):
-    return subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def process_env(**values):
@@ -284,25 +328,41 @@ def test_the_sandbox_refuses_to_start_in_production(tmp_path, production_env):
 
 
 def test_the_rq_worker_refuses_production_with_a_development_secret(tmp_path, production_env):
-    worker = [sys.executable, "-m", "rq.cli", "worker", "-c", "app.rq_settings", "--burst",
-              "--worker-class", "rq.worker.SimpleWorker", "default"]
+    worker = [
+        sys.executable,
+        "-m",
+        "rq.cli",
+        "worker",
+        "-c",
+        "app.rq_settings",
+        "--burst",
+        "--worker-class",
+        "rq.worker.SimpleWorker",
+        "default",
+    ]
     env = process_env(**{**production_env, "WHOP_WEBHOOK_SECRET": app_config.DEV_WHOP_WEBHOOK_SECRET})
     refused = subprocess.run(worker, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0
     assert "WHOP_WEBHOOK_SECRET is the public development value from the repository" in refused.stderr
-    started = subprocess.run(worker, env=process_env(**production_env), cwd=tmp_path, capture_output=True,
-                             text=True, timeout=60)
+    started = subprocess.run(
+        worker, env=process_env(**production_env), cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert started.returncode == 0, started.stderr
 
 
 # -- settings are read when a config is built; .env first, the environment wins ------------------
+
 
 def test_settings_are_read_when_a_config_is_built_not_at_import(clean_env):
     clean_env.setenv("PLATFORM_FEE_BPS", "1234")
     clean_env.setenv("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "yes")
     clean_env.setenv("LOG_LEVEL", "warning")
     config = DevelopmentConfig()
-    assert (config.PLATFORM_FEE_BPS, config.WEBHOOKS_ALLOW_PRIVATE_NETWORKS, config.LOG_LEVEL) == (1234, True, "WARNING")
+    assert (config.PLATFORM_FEE_BPS, config.WEBHOOKS_ALLOW_PRIVATE_NETWORKS, config.LOG_LEVEL) == (
+        1234,
+        True,
+        "WARNING",
+    )
     clean_env.setenv("PLATFORM_FEE_BPS", "")  # empty, as .env.example leaves it: the default
     assert DevelopmentConfig().PLATFORM_FEE_BPS == 1000
     clean_env.setenv("PLATFORM_FEE_BPS", "ten")
@@ -327,12 +387,30 @@ def resolved_everywhere(tmp_path, env):
     """What the web app (wsgi), the `flask` CLI and the RQ worker's settings each resolve,
     started as processes in `tmp_path` (where the .env is)."""
     procs = {
-        "web": subprocess.Popen([sys.executable, "-c", WEB_SCRIPT], env=env, cwd=tmp_path, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE),
-        "cli": subprocess.Popen([sys.executable, "-m", "flask", "settings"], env=env, cwd=tmp_path, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE),
-        "worker": subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], env=env, cwd=tmp_path, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+        "web": subprocess.Popen(
+            [sys.executable, "-c", WEB_SCRIPT],
+            env=env,
+            cwd=tmp_path,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ),
+        "cli": subprocess.Popen(
+            [sys.executable, "-m", "flask", "settings"],
+            env=env,
+            cwd=tmp_path,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ),
+        "worker": subprocess.Popen(
+            [sys.executable, "-c", WORKER_SCRIPT],
+            env=env,
+            cwd=tmp_path,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ),
     }
     outputs = {}
     for name, proc in procs.items():
@@ -346,8 +424,9 @@ def resolved_everywhere(tmp_path, env):
 
 def test_dotenv_fills_unset_settings_and_loses_to_the_environment_in_every_entry_point(tmp_path):
     dotenv_db = f"sqlite:///{tmp_path / 'from-dotenv.db'}"
-    (tmp_path / ".env").write_text(f"DATABASE_URL={dotenv_db}\nREDIS_PORT=6391\nPLATFORM_FEE_BPS=1234\n"
-                                   "# a comment\nSECRET_KEY=\n")
+    (tmp_path / ".env").write_text(
+        f"DATABASE_URL={dotenv_db}\nREDIS_PORT=6391\nPLATFORM_FEE_BPS=1234\n# a comment\nSECRET_KEY=\n"
+    )
     from_dotenv = {"DATABASE_URL": dotenv_db, "REDIS_URL": "redis://127.0.0.1:6391/0", "PLATFORM_FEE_BPS": "1234"}
     web, cli, worker = resolved_everywhere(tmp_path, process_env())
     assert web == from_dotenv
@@ -383,13 +462,18 @@ def test_info_lines_and_the_development_mail_transport_are_logged(tmp_path):
     env = process_env(DATABASE_URL=f"sqlite:///{tmp_path / 'dev.db'}")
     shown = run_python(["-c", MAIL_SCRIPT], env, tmp_path)
     assert shown.returncode == 0, shown.stderr
-    assert re.search(r"^\d{4}-\d\d-\d\d [\d:,]+ INFO \[app\.services\.messages\] email to ada@example\.com: "
-                     r"Your order is in$", shown.stderr, flags=re.MULTILINE), shown.stderr
+    assert re.search(
+        r"^\d{4}-\d\d-\d\d [\d:,]+ INFO \[app\.services\.messages\] email to ada@example\.com: "
+        r"Your order is in$",
+        shown.stderr,
+        flags=re.MULTILINE,
+    ), shown.stderr
     assert "INFO [app] email #7 to ada@example.com: Your order is in" in shown.stderr
     assert "quiet@example.com" not in shown.stderr  # LOG_LEVEL=WARNING hides INFO
 
 
 # -- proxies and HSTS ----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def app_with_proxies(clean_env, build_app, database_url, redis_url):
@@ -412,14 +496,16 @@ def signed_up(db, make_user):
 
 
 def sign_in_from(client, email, forwarded_for, password=PASSWORD):
-    return post_form(client, "/signin", {"email": email, "password": password},
-                     headers={"X-Forwarded-For": forwarded_for})
+    return post_form(
+        client, "/signin", {"email": email, "password": password}, headers={"X-Forwarded-For": forwarded_for}
+    )
 
 
 def audit_ips(proxied, action):
     with proxied.app_context():
-        return _db.session.scalars(select(AuditEvent.ip_address).where(AuditEvent.action == action)
-                                   .order_by(AuditEvent.id)).all()
+        return _db.session.scalars(
+            select(AuditEvent.ip_address).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        ).all()
 
 
 @pytest.mark.committed
@@ -474,6 +560,7 @@ def test_hsts_only_in_production(client, clean_env, build_app, database_url, red
 
 # -- the ports of `make run` ---------------------------------------------------------------------
 
+
 def test_ports_flow_into_every_default_url(clean_env):
     from app.devrun import stack_environment
 
@@ -507,7 +594,10 @@ def test_ports_flow_into_every_default_url(clean_env):
 def test_defaults_are_the_documented_ports(clean_env):
     config = DevelopmentConfig()
     assert (config.APP_BASE_URL, config.SANDBOX_URL, config.REDIS_URL) == (
-        "http://127.0.0.1:5000", "http://127.0.0.1:5055", "redis://127.0.0.1:6380/0")
+        "http://127.0.0.1:5000",
+        "http://127.0.0.1:5055",
+        "redis://127.0.0.1:6380/0",
+    )
 
 
 def test_procfile_dev_serves_web_and_sandbox_on_the_chosen_ports():
@@ -526,8 +616,13 @@ def test_procfile_dev_serves_web_and_sandbox_on_the_chosen_ports():
 def test_devredis_serves_redis_port_read_from_dotenv(tmp_path):
     port = free_port()
     (tmp_path / ".env").write_text(f"REDIS_PORT={port}\n")
-    process = subprocess.Popen([sys.executable, "-m", "app.devredis"], env=process_env(), cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.devredis"],
+        env=process_env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         from redis import Redis
 
@@ -552,8 +647,13 @@ def test_the_sandbox_delivers_webhooks_to_the_app_on_port(tmp_path):
     """`python -m app.sandbox` serves SANDBOX_PORT and targets APP_BASE_URL built from PORT."""
     app_port, sandbox_port = free_port(), free_port()
     env = process_env(PORT=app_port, SANDBOX_PORT=sandbox_port, SANDBOX_DATABASE=tmp_path / "s.db")
-    process = subprocess.Popen([sys.executable, "-m", "app.sandbox"], env=env, cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.sandbox"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         base = f"http://127.0.0.1:{sandbox_port}"
 

@@ -1,6 +1,7 @@
 """Stored secrets (license keys, webhook signing secrets, Whop refresh tokens) are encrypted by
 app/crypto.py under ENCRYPTION_KEYS, newest first: keys can be added, values re-encrypted with
 `flask crypto rotate`, and old keys removed; values from before ENCRYPTION_KEYS still open."""
+
 import base64
 import hashlib
 
@@ -35,19 +36,29 @@ def secrets_under_old_key(app, db, keys, monkeypatch):
     shop = make_licensed_shop()
     endpoint = endpoints.create_endpoint(shop["company"], "http://127.0.0.1:9/hook")
     endpoints.rotate_endpoint_secret(endpoint)
-    identity = WhopIdentity(user_id=shop["buyer"].id, whop_user_id="user_rotating", created_via="oauth",
-                            refresh_token_encrypted=encrypt_token("whop_rt_kept"))
+    identity = WhopIdentity(
+        user_id=shop["buyer"].id,
+        whop_user_id="user_rotating",
+        created_via="oauth",
+        refresh_token_encrypted=encrypt_token("whop_rt_kept"),
+    )
     db.session.add(identity)
     db.session.commit()
-    return {"shop": shop, "endpoint": endpoint, "identity": identity,
-            "signing": signing.signing_secrets(endpoint), "stored": stored_values(db)}
+    return {
+        "shop": shop,
+        "endpoint": endpoint,
+        "identity": identity,
+        "signing": signing.signing_secrets(endpoint),
+        "stored": stored_values(db),
+    }
 
 
 def stored_values(db):
     return {
         "license": db.session.scalar(select(License.key_encrypted)),
-        "endpoint": db.session.execute(select(WebhookEndpoint.secret_encrypted,
-                                              WebhookEndpoint.previous_secret_encrypted)).one(),
+        "endpoint": db.session.execute(
+            select(WebhookEndpoint.secret_encrypted, WebhookEndpoint.previous_secret_encrypted)
+        ).one(),
         "whop": db.session.scalar(select(WhopIdentity.refresh_token_encrypted)),
     }
 
@@ -82,8 +93,9 @@ def test_rotate_re_encrypts_every_stored_secret_with_the_newest_key(app, db, key
     db.session.expire_all()
     now_stored = stored_values(db)
     assert now_stored["license"] != old["stored"]["license"]
-    assert all(crypto.is_current(value) for value in (now_stored["license"], *now_stored["endpoint"],
-                                                       now_stored["whop"]))
+    assert all(
+        crypto.is_current(value) for value in (now_stored["license"], *now_stored["endpoint"], now_stored["whop"])
+    )
     assert db.session.scalar(select(License.updated_at)) == updated_at  # a re-encryption is not an edit
 
     keys(NEW)  # the old key can go now
@@ -119,8 +131,11 @@ def test_a_removed_key_fails_clearly(app, db, client, keys, secrets_under_old_ke
 
 
 def _legacy(secret, salt):
-    return Fernet(base64.urlsafe_b64encode(HKDF(algorithm=hashes.SHA256(), length=32, salt=salt,
-                                                info=b"fernet").derive(secret.encode())))
+    return Fernet(
+        base64.urlsafe_b64encode(
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"fernet").derive(secret.encode())
+        )
+    )
 
 
 def test_values_stored_before_encryption_keys_existed_still_open_and_rotate(app, db, monkeypatch):
@@ -129,10 +144,16 @@ def test_values_stored_before_encryption_keys_existed_still_open_and_rotate(app,
     secret = app.config["SECRET_KEY"]
     license_token = _legacy(secret, b"tradepost-license-keys").encrypt(b"TP-LEGACY").decode()
     webhook_token = _legacy(secret, b"tradepost-webhook-secrets").encrypt(b"whsec_legacy").decode()
-    whop_derived = Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"tradepost:whop-token-key:" + secret.encode())
-                                                   .digest())).encrypt(b"whop_rt_derived").decode()
-    for token, text in ((license_token, "TP-LEGACY"), (webhook_token, "whsec_legacy"),
-                        (whop_derived, "whop_rt_derived")):
+    whop_derived = (
+        Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"tradepost:whop-token-key:" + secret.encode()).digest()))
+        .encrypt(b"whop_rt_derived")
+        .decode()
+    )
+    for token, text in (
+        (license_token, "TP-LEGACY"),
+        (webhook_token, "whsec_legacy"),
+        (whop_derived, "whop_rt_derived"),
+    ):
         assert crypto.decrypt(token) == text and not crypto.is_current(token)
 
     whop_key = Fernet.generate_key().decode()
@@ -154,17 +175,28 @@ def test_values_stored_before_encryption_keys_existed_still_open_and_rotate(app,
 def test_every_encrypted_column_is_rotated():
     from app.extensions import db
 
-    encrypted = {(table.name, column.name) for table in db.metadata.tables.values()
-                 for column in table.columns if column.name.endswith("_encrypted")}
+    encrypted = {
+        (table.name, column.name)
+        for table in db.metadata.tables.values()
+        for column in table.columns
+        if column.name.endswith("_encrypted")
+    }
     listed = {(table, column) for table, columns in crypto.ENCRYPTED_COLUMNS.items() for column in columns}
     assert encrypted == listed
 
 
-@pytest.mark.parametrize("value, problem", [
-    ("", "has no key"), (" , ", "has no key"), ("not-a-key", "is not a Fernet key"),
-    (f"{NEW},not-a-key", "is not a Fernet key"), (NEW + "x", "is not a Fernet key"),
-])
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        ("", "has no key"),
+        (" , ", "has no key"),
+        ("not-a-key", "is not a Fernet key"),
+        (f"{NEW},not-a-key", "is not a Fernet key"),
+        (NEW + "x", "is not a Fernet key"),
+    ],
+)
 def test_malformed_keys_are_named(value, problem):
     assert crypto.fernet_key_problem("ENCRYPTION_KEYS", value) == f"ENCRYPTION_KEYS {problem}" + (
-        " (urlsafe base64 of 32 bytes)" if "Fernet" in problem else "")
+        " (urlsafe base64 of 32 bytes)" if "Fernet" in problem else ""
+    )
     assert crypto.fernet_key_problem("ENCRYPTION_KEYS", f"{NEW}, {OLD}") is None

@@ -23,6 +23,7 @@ built once per module and committed (the module empties the tables when it is do
 Payments go to a sandbox process of this module's own that sends no webhooks, so nothing
 arrives from outside while a test holds its transaction.
 """
+
 import io
 import json
 import re
@@ -45,13 +46,22 @@ from app.models.user_session import UserSession
 from app.payments import get_gateway
 from app.payments.gateway import StripeGateway
 from app.services.licensing import issuing, license_keys, public_api
-from app.services.outbound import endpoints, outbox
 from app.services.member_areas import add_member_file, add_member_post
 from app.services.notifications import notify_user
 from app.services.orders import ACTIONS, AUTOMATIC_ACTIONS
+from app.services.outbound import endpoints, outbox
 from tests.database import truncate_all
-from tests.factories import (LOGO_GIG, PASSWORD, answers_for, make_cast, make_gig, make_membership, make_order,
-                             make_policy, make_product)
+from tests.factories import (
+    LOGO_GIG,
+    PASSWORD,
+    answers_for,
+    make_cast,
+    make_gig,
+    make_membership,
+    make_order,
+    make_policy,
+    make_product,
+)
 from tests.forms import csrf_token, image_bytes, post_form
 from tests.hostile import changed_tables, table_counts
 from tests.processes import free_port, start_sandbox, stop_process
@@ -68,35 +78,85 @@ FUZZ = settings(
     # The per-test transaction (conftest's autouse _isolate) and the module's objects and
     # clients are set up once per test, not per example; every example restores its own state
     # (SAVEPOINT rolled back, session cookie copied, Redis flushed), so sharing them is safe.
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.data_too_large],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 # -- hostile values ---------------------------------------------------------------------------
 
 NASTY = [
-    "\x00", "a\x00b", "\ud800", "x\udfffy", "", " ", "\t\r\n", "x" * 20_000, "💥" * 2_000,
-    "\u202eevil\u202c", "\u200b\ufeff", "Z̸̢̛͇a̷l̵g̶o̴", "العربية", "-1", "-0", "0", "-99999999999999999999",
-    "99999999999999999999", "2147483648", "9223372036854775808", "1" * 5_000, "NaN", "nan", "-inf",
-    "Infinity", "1e999", "0x1F", "1_000", "²", "١٢", "½", "1,5", " 7 ", "1.999", "$-5", "null", "true",
-    "[]", "{}", "<script>alert(1)</script>", "' OR 1=1 --", "%00", "../../etc/passwd", "https://127.0.0.1/x",
-    "http://169.254.169.254/", "unlimited", "single_choice", "month", "on",
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x\udfffy",
+    "",
+    " ",
+    "\t\r\n",
+    "x" * 20_000,
+    "💥" * 2_000,
+    "\u202eevil\u202c",
+    "\u200b\ufeff",
+    "Z̸̢̛͇a̷l̵g̶o̴",
+    "العربية",
+    "-1",
+    "-0",
+    "0",
+    "-99999999999999999999",
+    "99999999999999999999",
+    "2147483648",
+    "9223372036854775808",
+    "1" * 5_000,
+    "NaN",
+    "nan",
+    "-inf",
+    "Infinity",
+    "1e999",
+    "0x1F",
+    "1_000",
+    "²",
+    "١٢",
+    "½",
+    "1,5",
+    " 7 ",
+    "1.999",
+    "$-5",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "%00",
+    "../../etc/passwd",
+    "https://127.0.0.1/x",
+    "http://169.254.169.254/",
+    "unlimited",
+    "single_choice",
+    "month",
+    "on",
 ]
 text_values = st.one_of(st.sampled_from(NASTY), st.text(max_size=40))
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(NASTY), st.text(max_size=20))
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(NASTY),
+    st.text(max_size=20),
+)
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(NASTY[:8] + ["k", "id"]),
-                                                                       children, max_size=3),
-    max_leaves=6)
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(NASTY[:8] + ["k", "id"]), children, max_size=3)
+    ),
+    max_leaves=6,
+)
 int_path_values = st.sampled_from(["0", "2147483647", "2147483648", "99999999999999999999", "-1", "1e3", "²"])
 MISSING = object()
 QUERIES = ["", "?next=%00", "?status=%00", "?page=99999999999999999999", "?next=%ED%A0%80", "?back=%FF"]
 
 
 # -- recipes ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Recipe:
@@ -114,12 +174,18 @@ class Recipe:
 
 
 _ORDER_PLANS = {  # action -> (the order it applies to, who may take it)
-    "submit_requirements": ("awaiting_order", "buyer"), "deliver": ("in_progress_order", "owner"),
-    "request_revision": ("delivered_order", "buyer"), "accept": ("delivered_order", "buyer"),
-    "request_cancel": ("in_progress_order", "buyer"), "accept_cancel": ("cancel_order", "buyer"),
-    "decline_cancel": ("cancel_order", "buyer"), "withdraw_cancel": ("cancel_order", "owner"),
-    "cancel": ("in_progress_order", "admin"), "open_dispute": ("delivered_order", "buyer"),
-    "resolve_refund": ("disputed_order", "admin"), "resolve_partial": ("disputed_order", "admin"),
+    "submit_requirements": ("awaiting_order", "buyer"),
+    "deliver": ("in_progress_order", "owner"),
+    "request_revision": ("delivered_order", "buyer"),
+    "accept": ("delivered_order", "buyer"),
+    "request_cancel": ("in_progress_order", "buyer"),
+    "accept_cancel": ("cancel_order", "buyer"),
+    "decline_cancel": ("cancel_order", "buyer"),
+    "withdraw_cancel": ("cancel_order", "owner"),
+    "cancel": ("in_progress_order", "admin"),
+    "open_dispute": ("delivered_order", "buyer"),
+    "resolve_refund": ("disputed_order", "admin"),
+    "resolve_partial": ("disputed_order", "admin"),
     "resolve_release": ("disputed_order", "admin"),
 }
 
@@ -134,17 +200,36 @@ def _order_act(draw, world):
 
 def _editor_form(world):
     return {
-        "title": "I will design a minimalist logo for your brand", "category_id": str(world.category_id),
+        "title": "I will design a minimalist logo for your brand",
+        "category_id": str(world.category_id),
         "description_md": "A **clean, timeless** logo for your business, with vector files and a palette.",
-        "tags": "logo, branding", "basic-offered": "y", "basic-title": "Starter",
-        "basic-description": "One logo concept", "basic-price": "25.00", "basic-delivery_days": "3",
-        "basic-revisions": "2", "standard-offered": "y", "standard-title": "Pro", "standard-description": "Three",
-        "standard-price": "60", "standard-delivery_days": "5", "standard-revisions": "unlimited",
-        "extras-0-title": "Source files", "extras-0-price": "10", "extras-0-extra_days": "1",
-        "extras-0-max_quantity": "1", "questions-5000000-prompt": "Brand name?",
-        "questions-5000000-kind": "single_choice", "questions-5000000-choices": "A\nB",
-        "questions-5000000-required": "y", "faq-0-question": "Copyright?", "faq-0-answer": "Yours.",
-        "remove_image": "0", "then": "save", "add": "", "remove": "",
+        "tags": "logo, branding",
+        "basic-offered": "y",
+        "basic-title": "Starter",
+        "basic-description": "One logo concept",
+        "basic-price": "25.00",
+        "basic-delivery_days": "3",
+        "basic-revisions": "2",
+        "standard-offered": "y",
+        "standard-title": "Pro",
+        "standard-description": "Three",
+        "standard-price": "60",
+        "standard-delivery_days": "5",
+        "standard-revisions": "unlimited",
+        "extras-0-title": "Source files",
+        "extras-0-price": "10",
+        "extras-0-extra_days": "1",
+        "extras-0-max_quantity": "1",
+        "questions-5000000-prompt": "Brand name?",
+        "questions-5000000-kind": "single_choice",
+        "questions-5000000-choices": "A\nB",
+        "questions-5000000-required": "y",
+        "faq-0-question": "Copyright?",
+        "faq-0-answer": "Yours.",
+        "remove_image": "0",
+        "then": "save",
+        "add": "",
+        "remove": "",
     }
 
 
@@ -152,25 +237,52 @@ LICENSE_JSON = {"key": "license_key", "fingerprint": "machine-1", "name": "Lapto
 
 RECIPES = {
     # accounts
-    "auth.sign_in": Recipe("anon", form={"email": "buyer@example.com", "password": PASSWORD, "remember": "y"},
-                           may_write_on_refusal=("audit_events",)),
-    "auth.sign_up": Recipe("anon", form={"email": "new@example.com", "password": "long-enough-pw",
-                                         "display_name": "New Person", "intent": "sell"}),
+    "auth.sign_in": Recipe(
+        "anon",
+        form={"email": "buyer@example.com", "password": PASSWORD, "remember": "y"},
+        may_write_on_refusal=("audit_events",),
+    ),
+    "auth.sign_up": Recipe(
+        "anon",
+        form={"email": "new@example.com", "password": "long-enough-pw", "display_name": "New Person", "intent": "sell"},
+    ),
     "auth.sign_out": Recipe("buyer"),
-    "account.password": Recipe("buyer", form={"current_password": PASSWORD, "new_password": "a-new-long-password",
-                                              "confirm_password": "a-new-long-password"}),
+    "account.password": Recipe(
+        "buyer",
+        form={
+            "current_password": PASSWORD,
+            "new_password": "a-new-long-password",
+            "confirm_password": "a-new-long-password",
+        },
+    ),
     "account.revoke_session": Recipe("buyer", path={"session_id": "buyer_session"}),
     "account.sign_out_all": Recipe("buyer"),
     # buying
-    "buy.quote": Recipe("buyer", path={"slug": "gig_slug"},
-                        form={"package": "basic", "quantity": "1", "extra_{extra_id}": "1"}),
-    "buy.start": Recipe("buyer", path={"slug": "gig_slug"},
-                        form={"package": "basic", "quantity": "2", "extra_{extra_id}": "1"}, stripe=True),
+    "buy.quote": Recipe(
+        "buyer", path={"slug": "gig_slug"}, form={"package": "basic", "quantity": "1", "extra_{extra_id}": "1"}
+    ),
+    "buy.start": Recipe(
+        "buyer",
+        path={"slug": "gig_slug"},
+        form={"package": "basic", "quantity": "2", "extra_{extra_id}": "1"},
+        stripe=True,
+    ),
     "buy.start_product": Recipe("buyer", path={"slug": "product_slug"}, stripe=True),
     # orders
-    "orders.act": Recipe("buyer", kind="multipart", files=("files",), choose=_order_act,
-                         form={"note": "Here you go", "amount": "10.00", "notes": "Green please",
-                               "{answer_1}": "Acme", "{answer_2}": "Modern", "{answer_3}": "Nothing"}),
+    "orders.act": Recipe(
+        "buyer",
+        kind="multipart",
+        files=("files",),
+        choose=_order_act,
+        form={
+            "note": "Here you go",
+            "amount": "10.00",
+            "notes": "Green please",
+            "{answer_1}": "Acme",
+            "{answer_2}": "Modern",
+            "{answer_3}": "Nothing",
+        },
+    ),
     "orders.post_message": Recipe("buyer", path={"order_id": "in_progress_order"}, form={"body": "Hello there"}),
     "orders.review": Recipe("buyer", path={"order_id": "completed_order"}, form={"rating": "5", "body": "Great"}),
     "orders.reply": Recipe("owner", path={"order_id": "reviewed_order"}, form={"reply": "Thank you!"}),
@@ -179,11 +291,16 @@ RECIPES = {
     # selling: gigs
     "sell.become": Recipe("newcomer", form={"title": "New Studio", "country": "GB"}, stripe=True),
     "sell.onboarding_start": Recipe("owner", stripe=True),
-    "sell.gigs.create": Recipe("owner", kind="multipart", files=("images",), choose=lambda draw, w: {
-        "form": _editor_form(w)}),
-    "sell.gigs.update": Recipe("owner", kind="multipart", files=("images",), path={"gig_id": "draft_gig"},
-                            choose=lambda draw, w: {"form": {**_editor_form(w), "remove_image": str(w.image),
-                                                             "then": "submit"}}),
+    "sell.gigs.create": Recipe(
+        "owner", kind="multipart", files=("images",), choose=lambda draw, w: {"form": _editor_form(w)}
+    ),
+    "sell.gigs.update": Recipe(
+        "owner",
+        kind="multipart",
+        files=("images",),
+        path={"gig_id": "draft_gig"},
+        choose=lambda draw, w: {"form": {**_editor_form(w), "remove_image": str(w.image), "then": "submit"}},
+    ),
     "sell.gigs.delete": Recipe("owner", path={"gig_id": "draft_gig"}),
     "sell.gigs.delete_image": Recipe("owner", path={"gig_id": "draft_gig", "image_id": "image"}),
     "sell.gigs.submit": Recipe("owner", path={"gig_id": "draft_gig"}, form={"back": "edit"}),
@@ -192,38 +309,79 @@ RECIPES = {
     "review.approve": Recipe("admin", path={"gig_id": "review_gig"}),
     "review.reject": Recipe("admin", path={"gig_id": "review_gig"}, form={"reason": "Show your own work."}),
     # selling: products, member areas, licenses, money, webhooks, Whop
-    "sell.products.create": Recipe("owner", form={"title": "Icon pack", "description": "200 icons", "price": "29.00",
-                                             "billing": "month", "trial_days": "7", "active": "on"}),
-    "sell.products.update": Recipe("owner", path={"product_id": "product"},
-                              form={"title": "Icon pack 2", "description": "300 icons", "price": "39",
-                                    "billing": "one_time", "trial_days": "0", "active": "on"}),
-    "sell.member_content.add_post": Recipe("owner", path={"product_id": "product"},
-                                   form={"title": "Lesson 1", "body": "Read *this*."}),
+    "sell.products.create": Recipe(
+        "owner",
+        form={
+            "title": "Icon pack",
+            "description": "200 icons",
+            "price": "29.00",
+            "billing": "month",
+            "trial_days": "7",
+            "active": "on",
+        },
+    ),
+    "sell.products.update": Recipe(
+        "owner",
+        path={"product_id": "product"},
+        form={
+            "title": "Icon pack 2",
+            "description": "300 icons",
+            "price": "39",
+            "billing": "one_time",
+            "trial_days": "0",
+            "active": "on",
+        },
+    ),
+    "sell.member_content.add_post": Recipe(
+        "owner", path={"product_id": "product"}, form={"title": "Lesson 1", "body": "Read *this*."}
+    ),
     "sell.member_content.remove_post": Recipe("owner", path={"product_id": "product", "post_id": "member_post"}),
     "sell.member_content.add_file": Recipe("owner", kind="multipart", files=("file",), path={"product_id": "product"}),
     "sell.member_content.remove_file": Recipe("owner", path={"product_id": "product", "file_id": "member_file"}),
-    "sell.licenses.act": Recipe("owner", path={"license_id": "license", "action": "suspend"},
-                            path_choices={"action": ["reinstate", "revoke", "reset"]}),
+    "sell.licenses.act": Recipe(
+        "owner",
+        path={"license_id": "license", "action": "suspend"},
+        path_choices={"action": ["reinstate", "revoke", "reset"]},
+    ),
     "sell.licenses.extend": Recipe("owner", path={"license_id": "license"}, form={"days": "30"}),
-    "sell.licenses.policy": Recipe("owner", path={"product_id": "product"},
-                               form={"enabled": "on", "max_activations": "3", "duration_days": "365",
-                                     "key_prefix": "TP", "key_format": "compact"}),
+    "sell.licenses.policy": Recipe(
+        "owner",
+        path={"product_id": "product"},
+        form={
+            "enabled": "on",
+            "max_activations": "3",
+            "duration_days": "365",
+            "key_prefix": "TP",
+            "key_format": "compact",
+        },
+    ),
     "account.deactivate_machine": Recipe("buyer", path={"activation_id": "activation"}),
     "sell.payouts.withdraw": Recipe("owner", form={"amount": "150.00"}),
-    "sell.webhooks.create": Recipe("owner", form={"url": "https://127.0.0.1/hooks", "description": "Prod",
-                                                    "event_types": ["order.created", "order.completed"],
-                                                    "enabled": "on"}),
-    "sell.webhooks.update": Recipe("owner", path={"endpoint_id": "endpoint"},
-                                     form={"url": "https://127.0.0.1/v2", "description": "v2",
-                                           "event_types": ["order.created"], "enabled": "on"}),
+    "sell.webhooks.create": Recipe(
+        "owner",
+        form={
+            "url": "https://127.0.0.1/hooks",
+            "description": "Prod",
+            "event_types": ["order.created", "order.completed"],
+            "enabled": "on",
+        },
+    ),
+    "sell.webhooks.update": Recipe(
+        "owner",
+        path={"endpoint_id": "endpoint"},
+        form={"url": "https://127.0.0.1/v2", "description": "v2", "event_types": ["order.created"], "enabled": "on"},
+    ),
     "sell.webhooks.delete": Recipe("owner", path={"endpoint_id": "endpoint"}),
     "sell.webhooks.rotate": Recipe("owner", path={"endpoint_id": "endpoint"}),
     "sell.webhooks.send_test": Recipe("owner", path={"endpoint_id": "endpoint"}),
     "sell.webhooks.recover": Recipe("owner", path={"endpoint_id": "endpoint"}, form={"since": "2026-01-01T09:00"}),
     "sell.webhooks.resend": Recipe("owner", path={"endpoint_id": "endpoint", "message_id": "message"}),
     "sell.whop.link_company": Recipe("owner", form={"whop_company_id": "biz_fuzz123"}),
-    "sell.whop.link_product": Recipe("owner", path={"product_id": "product"},
-                                form={"whop_experience_id": "exp_fuzz123", "whop_product_id": "prod_fuzz123"}),
+    "sell.whop.link_product": Recipe(
+        "owner",
+        path={"product_id": "product"},
+        form={"whop_experience_id": "exp_fuzz123", "whop_product_id": "prod_fuzz123"},
+    ),
     "whop.link": Recipe("buyer"),
     "whop.sync": Recipe("buyer"),
     "whop.unlink": Recipe("buyer"),
@@ -236,20 +394,33 @@ RECIPES = {
     "license_api.activate": Recipe("anon", kind="json", form=LICENSE_JSON),
     "license_api.deactivate": Recipe("anon", kind="json", form=LICENSE_JSON),
     "license_api.checkout": Recipe("anon", kind="json", form={**LICENSE_JSON, "ttl": 86400}),
-    "license_api.whop_validate_license": Recipe("anon", kind="json", path={"key": "license_key"},
-                                                  form={"metadata": {"hardware_id": "machine-1"}}),
+    "license_api.whop_validate_license": Recipe(
+        "anon", kind="json", path={"key": "license_key"}, form={"metadata": {"hardware_id": "machine-1"}}
+    ),
     # inbound webhooks, signed as the provider would sign them
-    "webhooks.stripe_event": Recipe("anon", kind="stripe_webhook",
-                                    form={"type": "checkout.session.completed", "object": {"id": "cs_fuzz"}}),
-    "webhooks.whop_event": Recipe("anon", kind="whop_webhook",
-                                  form={"type": "membership.activated", "data": {"id": "mem_fuzz"}}),
+    "webhooks.stripe_event": Recipe(
+        "anon", kind="stripe_webhook", form={"type": "checkout.session.completed", "object": {"id": "cs_fuzz"}}
+    ),
+    "webhooks.whop_event": Recipe(
+        "anon", kind="whop_webhook", form={"type": "membership.activated", "data": {"id": "mem_fuzz"}}
+    ),
 }
 
 # Path parameters of pages (GET), by name: the world attribute that holds a valid value.
 PATH_VALUES = {
-    "order_id": "in_progress_order", "gig_id": "draft_gig", "image_id": "image", "product_id": "product",
-    "license_id": "license", "endpoint_id": "endpoint", "message_id": "message", "checkout_id": "checkout",
-    "slug": "gig_slug", "kind": "questions", "tier": "premium", "key": "image_key", "experience_id": "exp_fuzz123",
+    "order_id": "in_progress_order",
+    "gig_id": "draft_gig",
+    "image_id": "image",
+    "product_id": "product",
+    "license_id": "license",
+    "endpoint_id": "endpoint",
+    "message_id": "message",
+    "checkout_id": "checkout",
+    "slug": "gig_slug",
+    "kind": "questions",
+    "tier": "premium",
+    "key": "image_key",
+    "experience_id": "exp_fuzz123",
     "whop_company_id": "biz_fuzz123",
 }
 GET_PATH_OVERRIDES = {
@@ -260,24 +431,95 @@ GET_PATH_OVERRIDES = {
     "buy.product": {"slug": "product_slug"},
     "buy.checkout": {"slug": "gig_slug"},
 }
-QUERY_NAMES = ("q", "category", "min_price", "max_price", "delivery", "rating", "sort", "page", "status",
-               "product", "event_type", "period", "next", "intent", "session_id", "offered", "package",
-               "quantity", "since")
+QUERY_NAMES = (
+    "q",
+    "category",
+    "min_price",
+    "max_price",
+    "delivery",
+    "rating",
+    "sort",
+    "page",
+    "status",
+    "product",
+    "event_type",
+    "period",
+    "next",
+    "intent",
+    "session_id",
+    "offered",
+    "package",
+    "quantity",
+    "since",
+)
 NOT_FUZZED = {"static"}  # files from disk, no parameters we read
-PAGES = sorted("""
-    main.index main.healthz account.home account.security account.licenses member_areas.home member_areas.file
-    admin.events review.queue admin.money license_api.public_key browse.category buy.resume buy.success
-    experiences.dashboard docs.licensing docs.webhooks experiences.experience experiences.experience_file
-    browse.index browse.detail buy.checkout buy.cancelled notifications.index notifications.bell
-    orders.workspace orders.download orders.messages orders.disputed buy.product sell.home sell.become
-    sell.gigs.index sell.gigs.update sell.gigs.create sell.gigs.package sell.gigs.removed_row sell.gigs.row
-    sell.images.show sell.licenses.index sell.licenses.detail sell.licenses.policy sell.onboarding_refresh
-    sell.onboarding_return sell.orders.index sell.payouts.index sell.products.index sell.member_content.index
-    sell.products.update sell.products.create
-    sell.webhooks.index sell.webhooks.detail sell.webhooks.edit sell.webhooks.message
-    sell.webhooks.secret sell.webhooks.new sell.whop.index auth.sign_in auth.sign_up whop.callback
-    whop.confirm_link whop.login whop.settings
-""".split())
+PAGES = sorted(
+    [
+        "main.index",
+        "main.healthz",
+        "account.home",
+        "account.security",
+        "account.licenses",
+        "member_areas.home",
+        "member_areas.file",
+        "admin.events",
+        "review.queue",
+        "admin.money",
+        "license_api.public_key",
+        "browse.category",
+        "buy.resume",
+        "buy.success",
+        "experiences.dashboard",
+        "docs.licensing",
+        "docs.webhooks",
+        "experiences.experience",
+        "experiences.experience_file",
+        "browse.index",
+        "browse.detail",
+        "buy.checkout",
+        "buy.cancelled",
+        "notifications.index",
+        "notifications.bell",
+        "orders.workspace",
+        "orders.download",
+        "orders.messages",
+        "orders.disputed",
+        "buy.product",
+        "sell.home",
+        "sell.become",
+        "sell.gigs.index",
+        "sell.gigs.update",
+        "sell.gigs.create",
+        "sell.gigs.package",
+        "sell.gigs.removed_row",
+        "sell.gigs.row",
+        "sell.images.show",
+        "sell.licenses.index",
+        "sell.licenses.detail",
+        "sell.licenses.policy",
+        "sell.onboarding_refresh",
+        "sell.onboarding_return",
+        "sell.orders.index",
+        "sell.payouts.index",
+        "sell.products.index",
+        "sell.member_content.index",
+        "sell.products.update",
+        "sell.products.create",
+        "sell.webhooks.index",
+        "sell.webhooks.detail",
+        "sell.webhooks.edit",
+        "sell.webhooks.message",
+        "sell.webhooks.secret",
+        "sell.webhooks.new",
+        "sell.whop.index",
+        "auth.sign_in",
+        "auth.sign_up",
+        "whop.callback",
+        "whop.confirm_link",
+        "whop.login",
+        "whop.settings",
+    ]
+)
 STRIPE_PAGES = {"sell.onboarding_refresh", "sell.onboarding_return"}
 
 
@@ -291,12 +533,18 @@ def role_for_page(rule):
 
 # -- the world: objects, signed-in sessions, a quiet sandbox -----------------------------------
 
+
 @pytest.fixture(scope="module")
 def quiet_sandbox(app, tmp_path_factory):
     """A sandbox process of our own that records Stripe calls and delivers no webhooks."""
     port = free_port()
-    process = start_sandbox(app, port, tmp_path_factory.mktemp("fuzz-sandbox") / "sandbox.db",
-                            app.config["APP_BASE_URL"], deliver_webhooks=False)
+    process = start_sandbox(
+        app,
+        port,
+        tmp_path_factory.mktemp("fuzz-sandbox") / "sandbox.db",
+        app.config["APP_BASE_URL"],
+        deliver_webhooks=False,
+    )
     try:
         # One client for the module: each new one loads the CA store.
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
@@ -312,8 +560,9 @@ def world(app, quiet_sandbox, tmp_path_factory):
     saved_gateway = app.extensions.get("stripe_gateway")
     app.config["UPLOAD_DIR"] = str(tmp_path_factory.mktemp("fuzz-uploads"))
     app.config["WEBHOOKS_ALLOW_PRIVATE_NETWORKS"] = True
-    app.extensions["stripe_gateway"] = StripeGateway(app.config["STRIPE_SECRET_KEY"], str(quiet_sandbox.base_url),
-                                                     app.config["STRIPE_WEBHOOK_SECRET"])
+    app.extensions["stripe_gateway"] = StripeGateway(
+        app.config["STRIPE_SECRET_KEY"], str(quiet_sandbox.base_url), app.config["STRIPE_WEBHOOK_SECRET"]
+    )
     try:
         with app.app_context():
             world, people = _build_world(app)
@@ -324,7 +573,8 @@ def world(app, quiet_sandbox, tmp_path_factory):
         world.sessions = _sign_in_everyone(app, people)
         with app.app_context():
             world.buyer_session = db.session.scalar(
-                select(UserSession.id).where(UserSession.user_id == people["buyer"][1]))
+                select(UserSession.id).where(UserSession.user_id == people["buyer"][1])
+            )
             db.session.remove()
         yield world
     finally:
@@ -340,26 +590,52 @@ def _build_world(app):
     cast = make_cast()
     company, gig = cast.company, cast.gig
     newcomer = cast.other_buyer
-    gig.extras.append(GigExtra(company_id=company.id, title="Source files", price_cents=1500, position=0,
-                               max_quantity=3))
+    gig.extras.append(
+        GigExtra(company_id=company.id, title="Source files", price_cents=1500, position=0, max_quantity=3)
+    )
     gig.packages[0].delivery_days = 3
     draft = make_gig(company, slug="draft-logo", status="draft", **LOGO_GIG)
-    draft.images.append(GigImage(company_id=company.id, storage_key="gigs/fuzz/cover.png",
-                                 content_type="image/png", width=10, height=10, size_bytes=10, position=0))
+    draft.images.append(
+        GigImage(
+            company_id=company.id,
+            storage_key="gigs/fuzz/cover.png",
+            content_type="image/png",
+            width=10,
+            height=10,
+            size_bytes=10,
+            position=0,
+        )
+    )
     review = make_gig(company, slug="review-logo", status="draft", **LOGO_GIG)
     paused = make_gig(company, slug="paused-logo", status="draft", **LOGO_GIG)
     db.session.flush()
     review.status, paused.status = "review", "paused"
 
-    orders = {status: make_order(cast, status=status) for status in (
-        "awaiting_requirements", "in_progress", "delivered", "completed", "disputed")}
+    orders = {
+        status: make_order(cast, status=status)
+        for status in ("awaiting_requirements", "in_progress", "delivered", "completed", "disputed")
+    }
     cancel = make_order(cast, status="cancel_requested", requested_by="seller")
     reviewed = make_order(cast, status="completed")
-    db.session.add(Review(company_id=company.id, order_id=reviewed.id, gig_id=gig.id, buyer_id=cast.buyer.id,
-                          rating=4, body="Nice work"))
-    order_file = OrderFile(company_id=company.id, order_id=orders["in_progress"].id, purpose="requirements",
-                           filename="brief.pdf", storage_key="orders/fuzz/brief.pdf", size_bytes=5,
-                           uploaded_by_user_id=cast.buyer.id)
+    db.session.add(
+        Review(
+            company_id=company.id,
+            order_id=reviewed.id,
+            gig_id=gig.id,
+            buyer_id=cast.buyer.id,
+            rating=4,
+            body="Nice work",
+        )
+    )
+    order_file = OrderFile(
+        company_id=company.id,
+        order_id=orders["in_progress"].id,
+        purpose="requirements",
+        filename="brief.pdf",
+        storage_key="orders/fuzz/brief.pdf",
+        size_bytes=5,
+        uploaded_by_user_id=cast.buyer.id,
+    )
     db.session.add(order_file)
 
     product = make_product(company, slug="fuzz-kit", billing="month", price_cents=1900)
@@ -375,33 +651,67 @@ def _build_world(app):
     endpoint = endpoints.create_endpoint(company, "https://127.0.0.1/hooks", "Main", ["order.created"])
     message = outbox.send_test_event(endpoint)
     notification = notify_user(cast.buyer, "order.message", "Hello", link="/account")
-    db.session.add(WhopIdentity(user_id=cast.buyer.id, whop_user_id="user_fuzz", username="bea",
-                                created_via="oauth"))
-    db.session.add(InboundEvent(provider="stripe", event_id="evt_fuzz", type="account.updated",
-                                payload={"id": "evt_fuzz", "type": "account.updated", "data": {"object": {}}},
-                                status="failed", attempts=1))
+    db.session.add(WhopIdentity(user_id=cast.buyer.id, whop_user_id="user_fuzz", username="bea", created_via="oauth"))
+    db.session.add(
+        InboundEvent(
+            provider="stripe",
+            event_id="evt_fuzz",
+            type="account.updated",
+            payload={"id": "evt_fuzz", "type": "account.updated", "data": {"object": {}}},
+            status="failed",
+            attempts=1,
+        )
+    )
     db.session.commit()
     inbound_id = db.session.scalar(select(InboundEvent.id).where(InboundEvent.event_id == "evt_fuzz"))
 
     questions = gig.questions
     world = SimpleNamespace(
-        company_id=company.id, category_id=gig.category_id, category_slug=gig.category.slug,
-        gig_slug=gig.slug, extra_id=gig.extras[0].id, product_slug=product.slug,
-        answer_1=f"q_{questions[0].id}", answer_2=f"q_{questions[1].id}", answer_3=f"q_{questions[2].id}",
-        draft_gig=draft.id, image=draft.images[0].id, image_key=draft.images[0].storage_key,
-        review_gig=review.id, paused_gig=paused.id, published_gig=gig.id,
-        awaiting_order=orders["awaiting_requirements"].id, in_progress_order=orders["in_progress"].id,
-        delivered_order=orders["delivered"].id, completed_order=orders["completed"].id,
-        disputed_order=orders["disputed"].id, cancel_order=cancel.id, reviewed_order=reviewed.id,
-        order_file=order_file.id, product=product.id, license=license.id, license_key=key,
-        activation=activation.id, member_post=post.id, member_file=member_file.id, endpoint=endpoint.id,
-        message=message.id, notification=notification.id, inbound_event=inbound_id, checkout=None,
-        questions="questions", premium="premium", exp_fuzz123="exp_fuzz123", biz_fuzz123="biz_fuzz123",
+        company_id=company.id,
+        category_id=gig.category_id,
+        category_slug=gig.category.slug,
+        gig_slug=gig.slug,
+        extra_id=gig.extras[0].id,
+        product_slug=product.slug,
+        answer_1=f"q_{questions[0].id}",
+        answer_2=f"q_{questions[1].id}",
+        answer_3=f"q_{questions[2].id}",
+        draft_gig=draft.id,
+        image=draft.images[0].id,
+        image_key=draft.images[0].storage_key,
+        review_gig=review.id,
+        paused_gig=paused.id,
+        published_gig=gig.id,
+        awaiting_order=orders["awaiting_requirements"].id,
+        in_progress_order=orders["in_progress"].id,
+        delivered_order=orders["delivered"].id,
+        completed_order=orders["completed"].id,
+        disputed_order=orders["disputed"].id,
+        cancel_order=cancel.id,
+        reviewed_order=reviewed.id,
+        order_file=order_file.id,
+        product=product.id,
+        license=license.id,
+        license_key=key,
+        activation=activation.id,
+        member_post=post.id,
+        member_file=member_file.id,
+        endpoint=endpoint.id,
+        message=message.id,
+        notification=notification.id,
+        inbound_event=inbound_id,
+        checkout=None,
+        questions="questions",
+        premium="premium",
+        exp_fuzz123="exp_fuzz123",
+        biz_fuzz123="biz_fuzz123",
         valid_answers=answers_for(gig),
     )
     world.checkout = orders["in_progress"].checkout_id
-    people = {role: (user.email, user.id) for role, user in (
-        ("owner", cast.owner), ("buyer", cast.buyer), ("admin", cast.admin), ("newcomer", newcomer))}
+    people = {
+        role: (user.email, user.id)
+        for role, user in (("owner", cast.owner), ("buyer", cast.buyer), ("admin", cast.admin), ("newcomer", newcomer))
+    }
     return world, people
 
 
@@ -421,13 +731,19 @@ def _sign_in_everyone(app, people):
             email, user_id = people["newcomer"]
             with client.session_transaction() as session:
                 session["whop_pending_link"] = {
-                    "user_id": user_id, "whop_user_id": "user_pending", "username": "pending", "email": email,
-                    "refresh_token_encrypted": None, "expires_at": time.time() + 10**6}
+                    "user_id": user_id,
+                    "whop_user_id": "user_pending",
+                    "username": "pending",
+                    "email": email,
+                    "refresh_token_encrypted": None,
+                    "expires_at": time.time() + 10**6,
+                }
         sessions[role] = (client.get_cookie("session").value, token)
     return sessions
 
 
 # -- one example --------------------------------------------------------------------------------
+
 
 def client_for(app, world, role):
     """A fresh client carrying a copy of `role`'s session cookie, and its CSRF token."""
@@ -522,8 +838,14 @@ class Drawer:
             note(text)
 
 
-UPLOADS = [("cover.png", image_bytes()), ("notes.pdf", b"%PDF-1.4 fuzz"), ("", b""), ("a\x00b.png", image_bytes()),
-           ("\u202egnp.exe", b"MZ"), ("x" * 300 + ".pdf", b"%PDF")]
+UPLOADS = [
+    ("cover.png", image_bytes()),
+    ("notes.pdf", b"%PDF-1.4 fuzz"),
+    ("", b""),
+    ("a\x00b.png", image_bytes()),
+    ("\u202egnp.exe", b"MZ"),
+    ("x" * 300 + ".pdf", b"%PDF"),
+]
 
 
 def run_request(app, world, recipe, rule, draw):
@@ -548,8 +870,10 @@ def run_request(app, world, recipe, rule, draw):
         return _send_json(client, url, recipe.kind, body, app, draw)
     fields = apply_changes({"csrf_token": token, **form}, draw_changes(draw, set(form) | {"csrf_token"}, text_values))
     if recipe.kind == "multipart":
-        files = {name: draw(st.sampled_from(UPLOADS), UPLOADS[0] if name == "images" else UPLOADS[1], f"file {name}")
-                 for name in recipe.files}
+        files = {
+            name: draw(st.sampled_from(UPLOADS), UPLOADS[0] if name == "images" else UPLOADS[1], f"file {name}")
+            for name in recipe.files
+        }
         body, content_type = encode_multipart(fields, files)
     else:
         body, content_type = encode_form(fields), "application/x-www-form-urlencoded"
@@ -578,11 +902,11 @@ def _fresh_stripe(app, world):
     key with new parameters as an error."""
     world.sandbox.post("/_sandbox/reset").raise_for_status()
     with app.app_context():
-        account = get_gateway().create_connected_account(world.company_id, "owner@example.com",
-                                                         idempotency_key=secrets.token_urlsafe(16))
+        account = get_gateway().create_connected_account(
+            world.company_id, "owner@example.com", idempotency_key=secrets.token_urlsafe(16)
+        )
         world.sandbox.post(f"/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"}).raise_for_status()
-        db.session.execute(update(Company).where(Company.id == world.company_id)
-                           .values(stripe_account_id=account.id))
+        db.session.execute(update(Company).where(Company.id == world.company_id).values(stripe_account_id=account.id))
         db.session.commit()
 
 
@@ -612,14 +936,21 @@ def in_savepoint(app, action):
 
 # -- the tests ----------------------------------------------------------------------------------
 
+
 def post_rules(app):
-    return {rule.endpoint: rule for rule in app.url_map.iter_rules()
-            if "POST" in rule.methods and rule.endpoint not in NOT_FUZZED}
+    return {
+        rule.endpoint: rule
+        for rule in app.url_map.iter_rules()
+        if "POST" in rule.methods and rule.endpoint not in NOT_FUZZED
+    }
 
 
 def get_rules(app):
-    return {rule.endpoint: rule for rule in app.url_map.iter_rules()
-            if "GET" in rule.methods and rule.endpoint not in NOT_FUZZED}
+    return {
+        rule.endpoint: rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and rule.endpoint not in NOT_FUZZED
+    }
 
 
 def test_every_post_endpoint_has_a_fuzz_recipe(app):
@@ -632,8 +963,12 @@ def test_every_post_endpoint_has_a_fuzz_recipe(app):
 def test_every_page_is_fuzzed_and_has_values_for_its_parameters(app):
     missing = sorted(set(get_rules(app)) - set(PAGES))
     assert not missing, f"GET endpoints missing from PAGES in {__file__}: {', '.join(missing)}"
-    unknown = sorted(f"{endpoint}: <{name}>" for endpoint, rule in get_rules(app).items() for name in rule.arguments
-                     if name not in PATH_VALUES and name not in GET_PATH_OVERRIDES.get(endpoint, {}))
+    unknown = sorted(
+        f"{endpoint}: <{name}>"
+        for endpoint, rule in get_rules(app).items()
+        for name in rule.arguments
+        if name not in PATH_VALUES and name not in GET_PATH_OVERRIDES.get(endpoint, {})
+    )
     assert not unknown, f"page parameters with no value in PATH_VALUES: {', '.join(unknown)}"
 
 
@@ -641,8 +976,11 @@ def test_every_page_is_fuzzed_and_has_values_for_its_parameters(app):
 # would only ever exercise a refusal.
 REFUSED_AS_WRITTEN = {
     "sell.payouts.withdraw": (409, "the seller has no cleared balance to withdraw (and no Stripe transfer is made)"),
-    "orders.act:resolve_partial": (422, "the factories' orders have no Payment to refund part of; partial "
-                                        "refunds through Stripe are in tests/test_orders_money_e2e.py"),
+    "orders.act:resolve_partial": (
+        422,
+        "the factories' orders have no Payment to refund part of; partial "
+        "refunds through Stripe are in tests/test_orders_money_e2e.py",
+    ),
 }
 
 
@@ -653,7 +991,7 @@ def test_every_recipe_is_accepted_as_written(app, world, endpoint):
     for forced in choices:
         key = ":".join([endpoint, *forced.values()])
 
-        def attempt(before):
+        def attempt(before, forced=forced, key=key):
             response = run_request(app, world, recipe, rule, Drawer(forced=forced))
             expected = REFUSED_AS_WRITTEN.get(key, (None,))[0]
             body = response.get_data(as_text=True)[:3000]

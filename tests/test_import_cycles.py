@@ -39,8 +39,7 @@ def package_modules(root: Path) -> dict[str, Path]:
     return modules
 
 
-def _imported(node: ast.Import | ast.ImportFrom, module: str, is_package: bool,
-              modules: dict[str, Path]) -> set[str]:
+def _imported(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, modules: dict[str, Path]) -> set[str]:
     """The modules of ``modules`` that one import statement in ``module`` imports."""
     found = set()
     if isinstance(node, ast.Import):
@@ -155,8 +154,7 @@ def test_the_walker_resolves_every_kind_of_import(tmp_path):
 def test_no_cyclic_import_in_app():
     cycles = cyclic_imports(import_graph(REPO_ROOT / "app"))
     assert not cycles, (
-        "import cycles (each import below imports its importer back; a shortest cycle follows):\n"
-        + describe(cycles)
+        "import cycles (each import below imports its importer back; a shortest cycle follows):\n" + describe(cycles)
     )
 
 

@@ -1,4 +1,5 @@
 """Inbound webhooks: verified on the raw body, stored once, processed once, reprocessable."""
+
 import concurrent.futures
 
 import httpx
@@ -12,9 +13,14 @@ from app.services.inbound_handlers import HANDLERS
 from tests.forms import post_form
 from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
 
-VERIFIED_ACCOUNT = {"id": "acct_verified1", "object": "account", "charges_enabled": True,
-                    "payouts_enabled": True, "details_submitted": True,
-                    "requirements": {"currently_due": [], "disabled_reason": None}}
+VERIFIED_ACCOUNT = {
+    "id": "acct_verified1",
+    "object": "account",
+    "charges_enabled": True,
+    "payouts_enabled": True,
+    "details_submitted": True,
+    "requirements": {"currently_due": [], "disabled_reason": None},
+}
 
 
 def count_events(db):
@@ -37,8 +43,7 @@ def seller_company(db, make_user):
 
 
 def test_bad_stripe_signature_is_refused_and_nothing_stored(client, app, db):
-    response = post_stripe(client, app, stripe_event("account.updated", VERIFIED_ACCOUNT),
-                           secret="whsec_wrong")
+    response = post_stripe(client, app, stripe_event("account.updated", VERIFIED_ACCOUNT), secret="whsec_wrong")
     assert response.status_code == 401
     assert response.json["error"]["code"] == "bad_signature"
     assert client.post("/webhooks/stripe", data=b"{}").status_code == 401
@@ -46,8 +51,9 @@ def test_bad_stripe_signature_is_refused_and_nothing_stored(client, app, db):
 
 
 def test_tampered_stripe_body_is_refused(client, app, db):
-    body, headers = stripe_signed(stripe_event("account.updated", VERIFIED_ACCOUNT),
-                                  app.config["STRIPE_WEBHOOK_SECRET"])
+    body, headers = stripe_signed(
+        stripe_event("account.updated", VERIFIED_ACCOUNT), app.config["STRIPE_WEBHOOK_SECRET"]
+    )
     response = client.post("/webhooks/stripe", data=body.replace(b"true", b"false"), headers=headers)
     assert response.status_code == 401
     assert count_events(db) == 0
@@ -66,14 +72,19 @@ def test_account_updated_is_stored_once_and_processed_once(client, app, db, sell
     company = db.session.get(Company, seller_company.id)
     assert (company.kyc_status, company.payouts_enabled) == ("verified", True)
     assert handle_inbound_event(stored.id) is None
-    kyc_audits = db.session.scalar(select(func.count()).select_from(AuditEvent)
-                                   .where(AuditEvent.action == "seller.kyc_updated"))
+    kyc_audits = db.session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "seller.kyc_updated")
+    )
     assert kyc_audits == 1
 
 
 def test_failed_verification_marks_company_failed(client, app, db, seller_company, run_jobs):
-    account = {**VERIFIED_ACCOUNT, "charges_enabled": False, "payouts_enabled": False,
-               "requirements": {"currently_due": ["individual.id_number"], "disabled_reason": "rejected.other"}}
+    account = {
+        **VERIFIED_ACCOUNT,
+        "charges_enabled": False,
+        "payouts_enabled": False,
+        "requirements": {"currently_due": ["individual.id_number"], "disabled_reason": "rejected.other"},
+    }
     post_stripe(client, app, stripe_event("account.updated", account))
     run_jobs()
     assert db.session.get(Company, seller_company.id).kyc_status == "failed"
@@ -85,8 +96,9 @@ def test_unknown_event_type_is_stored_and_ignored(client, app, db, run_jobs):
     assert db.session.scalars(select(InboundEvent)).one().status == "ignored"
 
 
-def test_failing_handler_records_error_and_admin_can_reprocess(client, app, db, make_user, sign_in, run_jobs,
-                                                               monkeypatch):
+def test_failing_handler_records_error_and_admin_can_reprocess(
+    client, app, db, make_user, sign_in, run_jobs, monkeypatch
+):
     calls = []
 
     def flaky(data):
@@ -120,8 +132,7 @@ def test_admin_event_pages_refuse_non_admins(client, db, make_user, sign_in):
 
 
 def test_whop_webhook_verified_with_base64_secret(client, app, db, run_jobs):
-    payload = {"id": "msg_abc123", "api_version": "v1", "type": "membership.activated",
-               "data": {"id": "mem_1"}}
+    payload = {"id": "msg_abc123", "api_version": "v1", "type": "membership.activated", "data": {"id": "mem_1"}}
     body, headers = whop_signed(payload, app.config["WHOP_WEBHOOK_SECRET"])
     assert client.post("/webhooks/whop", data=body, headers=headers).status_code == 200
     assert client.post("/webhooks/whop", data=body, headers=headers).json["duplicate"] is True

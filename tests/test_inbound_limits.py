@@ -1,9 +1,10 @@
 """Inbound webhooks refuse stale and future signatures (±5 minutes, Stripe and Whop alike) and
 bodies over WEBHOOK_MAX_BODY_BYTES (413, answered before the body is read; nothing stored).
 Every request here is properly signed: only the timestamp or the size is wrong."""
+
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -21,23 +22,30 @@ def stored(db):
 
 def post_stripe_at(client, app, offset_seconds, event_id):
     event = stripe_event("customer.created", {"id": "cus_1", "object": "customer"}, event_id=event_id)
-    body, headers = stripe_signed(event, app.config["STRIPE_WEBHOOK_SECRET"],
-                                  timestamp=time.time() + offset_seconds)
+    body, headers = stripe_signed(event, app.config["STRIPE_WEBHOOK_SECRET"], timestamp=time.time() + offset_seconds)
     return client.post("/webhooks/stripe", data=body, headers=headers)
 
 
 def post_whop_at(client, app, offset_seconds, event_id):
     payload = {"id": event_id, "type": "membership.activated", "data": {"id": "mem_1"}}
-    moment = datetime.now(timezone.utc) + timedelta(seconds=offset_seconds)
+    moment = datetime.now(UTC) + timedelta(seconds=offset_seconds)
     body, headers = whop_signed(payload, app.config["WHOP_WEBHOOK_SECRET"], moment=moment)
     return client.post("/webhooks/whop", data=body, headers=headers)
 
 
 @pytest.mark.parametrize("post", [post_stripe_at, post_whop_at], ids=["stripe", "whop"])
-@pytest.mark.parametrize("offset, status", [
-    (+10 * MINUTE, 401), (-10 * MINUTE, 401), (+6 * MINUTE, 401), (-6 * MINUTE, 401),
-    (+4 * MINUTE, 200), (-4 * MINUTE, 200), (0, 200),
-])
+@pytest.mark.parametrize(
+    "offset, status",
+    [
+        (+10 * MINUTE, 401),
+        (-10 * MINUTE, 401),
+        (+6 * MINUTE, 401),
+        (-6 * MINUTE, 401),
+        (+4 * MINUTE, 200),
+        (-4 * MINUTE, 200),
+        (0, 200),
+    ],
+)
 def test_signature_timestamp_tolerance_is_five_minutes_either_way(client, app, db, post, offset, status):
     response = post(client, app, offset, f"evt_at_{offset}")
     assert response.status_code == status, response.get_data(as_text=True)
@@ -102,8 +110,11 @@ class Unreadable:
 
 
 def test_an_oversized_declared_length_is_refused_before_reading(client, db):
-    response = client.post("/webhooks/stripe", input_stream=Unreadable(5 * 1024 * 1024),
-                           headers={"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=00"})
+    response = client.post(
+        "/webhooks/stripe",
+        input_stream=Unreadable(5 * 1024 * 1024),
+        headers={"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=00"},
+    )
     assert response.status_code == 413
     assert stored(db) == 0
 
@@ -116,7 +127,7 @@ def test_a_streamed_body_without_length_stops_at_the_limit(app, live_server, db)
 
     def chunks():
         for start in range(0, len(body), 64 * 1024):
-            yield body[start:start + 64 * 1024]
+            yield body[start : start + 64 * 1024]
 
     response = httpx.post(f"{live_server}/webhooks/stripe", content=chunks(), headers=headers, timeout=30)
     assert response.status_code == 413

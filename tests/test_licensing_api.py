@@ -1,5 +1,6 @@
 """The public license API: result codes, activation limits, expiry, signatures, offline files,
 the Whop-compatible endpoint, bad bodies and rate limits."""
+
 import base64
 import json
 import re
@@ -65,9 +66,15 @@ def test_valid_key_answer_is_signed_and_echoes_the_nonce(api, shop, client):
     status, body = api.validate(key=shop["key"], nonce="n-123")
     assert status == 200
     assert (body["valid"], body["code"], body["activation"]) == (True, "VALID", None)
-    assert body["license"] == {"id": shop["license"].id, "product_id": shop["product"].id, "status": "active",
-                               "key_hint": shop["key"][-5:], "expires_at": None, "max_activations": 2,
-                               "activations": 0}
+    assert body["license"] == {
+        "id": shop["license"].id,
+        "product_id": shop["product"].id,
+        "status": "active",
+        "key_hint": shop["key"][-5:],
+        "expires_at": None,
+        "max_activations": 2,
+        "activations": 0,
+    }
     assert body["meta"]["nonce"] == "n-123" and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", body["meta"]["time"])
 
 
@@ -173,8 +180,15 @@ def test_keys_expire_after_the_policy_duration(api, db, clock):
     assert api.validate(key=shop["key"], fingerprint="host-a")[1]["code"] == "VALID"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/licenses/validate", "/api/v1/licenses/activate",
-                                  "/api/v1/licenses/deactivate", "/api/v1/licenses/checkout"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/licenses/validate",
+        "/api/v1/licenses/activate",
+        "/api/v1/licenses/deactivate",
+        "/api/v1/licenses/checkout",
+    ],
+)
 def test_bad_bodies_are_422_and_change_nothing(api, shop, client, path):
     key = shop["key"]
     bad = [
@@ -196,9 +210,11 @@ def test_bad_bodies_are_422_and_change_nothing(api, shop, client, path):
     if path == "/api/v1/licenses/activate":
         bad += [dict(json={"key": key, "fingerprint": "host-a", "name": "n" * 256})]
     if path.endswith("checkout"):
-        bad += [dict(json={"key": key, "fingerprint": "host-a", "ttl": 10}),
-                dict(json={"key": key, "fingerprint": "host-a", "ttl": 91 * 86400}),
-                dict(json={"key": key, "fingerprint": "host-a", "ttl": "3600"})]
+        bad += [
+            dict(json={"key": key, "fingerprint": "host-a", "ttl": 10}),
+            dict(json={"key": key, "fingerprint": "host-a", "ttl": 91 * 86400}),
+            dict(json={"key": key, "fingerprint": "host-a", "ttl": "3600"}),
+        ]
     for kwargs in bad:
         response = client.post(path, **kwargs)
         assert response.status_code == 422, (kwargs, response.data)
@@ -223,8 +239,13 @@ def test_whop_compatible_validate_binds_the_first_hardware_id(api, shop):
     assert (status, body["error"]["message"]) == (403, "Hardware mismatch")
     assert activation_count(shop["key"]) == 1
 
-    assert api.post("/api/v2/memberships/TP-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA/validate_license",
-                    {"metadata": {"hardware_id": "hw-1"}})[0] == 404
+    assert (
+        api.post(
+            "/api/v2/memberships/TP-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA/validate_license",
+            {"metadata": {"hardware_id": "hw-1"}},
+        )[0]
+        == 404
+    )
     for bad in ({"metadata": {}}, {"metadata": "hw-1"}, {"metadata": {"hardware_id": 7}}):
         assert api.post(path, bad)[0] == 422
 
@@ -232,7 +253,9 @@ def test_whop_compatible_validate_binds_the_first_hardware_id(api, shop):
 def test_whop_endpoint_reports_invalid_keys_without_binding(api, shop, db):
     seller_admin.suspend_license(db.session.get(License, shop["license"].id), shop["owner"])
     db.session.commit()
-    status, body = api.post(f"/api/v2/memberships/{shop['key']}/validate_license", {"metadata": {"hardware_id": "hw-1"}})
+    status, body = api.post(
+        f"/api/v2/memberships/{shop['key']}/validate_license", {"metadata": {"hardware_id": "hw-1"}}
+    )
     assert (status, body["valid"], body["status"], body["metadata"]) == (201, False, "canceled", {"hardware_id": None})
     assert activation_count(shop["key"]) == 0
 
@@ -258,8 +281,10 @@ def test_offline_license_file_verifies_and_expires(api, shop, clock):
     assert document["issued_at"] == public_api.iso(moment)
     assert document["expires_at"] == public_api.iso(moment + timedelta(seconds=7200))
 
-    forged = dict(license_file, data=base64.b64encode(
-        base64.b64decode(license_file["data"]).replace(b"host-a", b"host-z")).decode())
+    forged = dict(
+        license_file,
+        data=base64.b64encode(base64.b64decode(license_file["data"]).replace(b"host-a", b"host-z")).decode(),
+    )
     with pytest.raises(InvalidSignature):
         _read_file(api, forged)
 
@@ -329,12 +354,15 @@ def test_configured_signing_keys_in_base64_or_pem(app, client, monkeypatch):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     private = Ed25519PrivateKey.generate()
-    raw_public = base64.b64encode(private.public_key().public_bytes(serialization.Encoding.Raw,
-                                                                    serialization.PublicFormat.Raw)).decode()
-    seed = base64.b64encode(private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                                  serialization.NoEncryption())).decode()
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    raw_public = base64.b64encode(
+        private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    ).decode()
+    seed = base64.b64encode(
+        private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    ).decode()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     for value in (seed, pem):
         monkeypatch.setitem(app.config, "LICENSE_SIGNING_KEY", value)
         answer = client.get("/api/v1/licenses/public-key")

@@ -1,5 +1,6 @@
 """Licensing over real HTTP: buying a licensed product through the sandbox issues a key, a
 subscription's key follows the subscription, and concurrent activations never pass the limit."""
+
 import concurrent.futures
 from datetime import datetime, timedelta
 
@@ -11,8 +12,14 @@ from app.clock import freeze
 from app.extensions import db
 from app.models import License, LicenseActivation, Membership
 from app.services.licensing.license_keys import license_key
-from tests.factories import (make_connected_account, make_licensed_shop, make_policy, make_product, make_seller,
-                             make_user)
+from tests.factories import (
+    make_connected_account,
+    make_licensed_shop,
+    make_policy,
+    make_product,
+    make_seller,
+    make_user,
+)
 from tests.forms import pay_hosted_checkout, post_form, sign_in_as
 from tests.waiting import wait_for_inbound
 
@@ -58,7 +65,11 @@ def test_buying_a_licensed_product_issues_a_key(app, buyer, live_server, run_job
     with app.app_context():
         license = db.session.scalars(select(License)).one()
         membership = db.session.scalars(select(Membership)).one()
-        assert (license.membership_id, license.buyer_id, license.max_activations) == (membership.id, membership.buyer_id, 2)
+        assert (license.membership_id, license.buyer_id, license.max_activations) == (
+            membership.id,
+            membership.buyer_id,
+            2,
+        )
         assert license.access_ends_at is None and license.expires_at is None
     assert key in buyer.get("/account/licenses").get_data(as_text=True)
     answer = validate(live_server, key)
@@ -108,8 +119,9 @@ def test_twenty_concurrent_activations_never_pass_the_maximum(app, live_server):
         key = make_licensed_shop(max_activations=5)["key"]
 
     def activate(n):
-        return httpx.post(f"{live_server}/api/v1/licenses/activate",
-                          json={"key": key, "fingerprint": f"machine-{n}"}, timeout=30).status_code
+        return httpx.post(
+            f"{live_server}/api/v1/licenses/activate", json={"key": key, "fingerprint": f"machine-{n}"}, timeout=30
+        ).status_code
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
         statuses = list(pool.map(activate, range(20)))

@@ -1,5 +1,6 @@
 """Seller (/sell/licenses) and buyer (/account/licenses) license pages, docs and demo data:
 success and refusals, tenant isolation, audit rows."""
+
 import html
 import re
 
@@ -8,8 +9,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, CompanyMember, License, LicenseActivation, LicensePolicy
-from app.services.licensing import license_keys, public_api
 from app.services.accounts import register_user
+from app.services.licensing import license_keys, public_api
 from tests.factories import PASSWORD, make_licensed_shop, make_membership, make_product, make_user
 from tests.forms import post_form, sign_in_as
 from tests.license_api import LicenseApi
@@ -31,8 +32,11 @@ def seller(client, shop):
 
 
 def audit_actions(license_id):
-    return db.session.scalars(select(AuditEvent.action).where(
-        AuditEvent.subject_type == "license", AuditEvent.subject_id == str(license_id)).order_by(AuditEvent.id)).all()
+    return db.session.scalars(
+        select(AuditEvent.action)
+        .where(AuditEvent.subject_type == "license", AuditEvent.subject_id == str(license_id))
+        .order_by(AuditEvent.id)
+    ).all()
 
 
 def reload(license_id):
@@ -51,8 +55,12 @@ def test_seller_lists_and_searches_keys(seller, shop):
 
     found = seller.get("/sell/licenses", query_string={"q": "buyer@exa"}).get_data(as_text=True)
     assert "buyer@example.com" in found
-    assert "buyer@example.com" in seller.get("/sell/licenses", query_string={"q": shop["key"].lower()}).get_data(as_text=True)
-    assert "buyer@example.com" in seller.get("/sell/licenses", query_string={"q": shop["key"][-5:]}).get_data(as_text=True)
+    assert "buyer@example.com" in seller.get("/sell/licenses", query_string={"q": shop["key"].lower()}).get_data(
+        as_text=True
+    )
+    assert "buyer@example.com" in seller.get("/sell/licenses", query_string={"q": shop["key"][-5:]}).get_data(
+        as_text=True
+    )
     assert "No keys match." in seller.get("/sell/licenses", query_string={"q": "nobody@"}).get_data(as_text=True)
     assert "No keys match." in seller.get("/sell/licenses", query_string={"status": "revoked"}).get_data(as_text=True)
     assert "buyer@example.com" in seller.get("/sell/licenses", query_string={"status": "active"}).get_data(as_text=True)
@@ -95,8 +103,13 @@ def test_seller_actions_change_the_key_and_are_audited(seller, shop):
     assert api.validate(key=shop["key"])[1]["code"] == "REVOKED"
     again = post_form(seller, f"/sell/licenses/{license_id}/reinstate")
     assert again.status_code == 409 and "Only suspended keys" in again.get_data(as_text=True)
-    assert audit_actions(license_id) == ["license.suspended", "license.reinstated", "license.activations_reset",
-                                         "license.extended", "license.revoked"]
+    assert audit_actions(license_id) == [
+        "license.suspended",
+        "license.reinstated",
+        "license.activations_reset",
+        "license.extended",
+        "license.revoked",
+    ]
     assert "activations reset" in seller.get(f"/sell/licenses/{license_id}").get_data(as_text=True)
 
 
@@ -130,8 +143,14 @@ def test_seller_b_cannot_see_or_touch_seller_a_keys(client, shop):
         assert post_form(client, f"/sell/licenses/{license_id}/{action}").status_code == 404
     assert post_form(client, f"/sell/licenses/{license_id}/extend", {"days": "5"}).status_code == 404
     assert client.get(f"/sell/licenses/policy/{shop['product'].id}").status_code == 404
-    assert post_form(client, f"/sell/licenses/policy/{shop['product'].id}",
-                     {"enabled": "on", "max_activations": "9", "key_prefix": "XX", "key_format": "grouped"}).status_code == 404
+    assert (
+        post_form(
+            client,
+            f"/sell/licenses/policy/{shop['product'].id}",
+            {"enabled": "on", "max_activations": "9", "key_prefix": "XX", "key_format": "grouped"},
+        ).status_code
+        == 404
+    )
     license = reload(license_id)
     assert (license.status, license.activation_count, license.max_activations) == ("active", 2, 3)
     assert audit_actions(license_id) == [] and other["license"].company_id != license.company_id
@@ -146,28 +165,40 @@ def test_policy_form_creates_a_policy_and_issues_keys_to_existing_buyers(client,
     form = client.get(f"/sell/licenses/policy/{product.id}").get_data(as_text=True)
     assert "Machines per key" in form and 'value="TP"' in form
 
-    refused = post_form(client, f"/sell/licenses/policy/{product.id}",
-                        {"enabled": "on", "max_activations": "0", "duration_days": "-3", "key_prefix": "T!",
-                         "key_format": "weird"})
+    refused = post_form(
+        client,
+        f"/sell/licenses/policy/{product.id}",
+        {"enabled": "on", "max_activations": "0", "duration_days": "-3", "key_prefix": "T!", "key_format": "weird"},
+    )
     assert refused.status_code == 422
     text = refused.get_data(as_text=True)
     for message in ("between 1 and 1000", "never expire", "2 to 6 letters", "grouped or compact"):
         assert message in text
     assert db.session.scalar(select(LicensePolicy).where(LicensePolicy.product_id == product.id)) is None
 
-    saved = post_form(client, f"/sell/licenses/policy/{product.id}",
-                      {"enabled": "on", "max_activations": "5", "duration_days": "", "key_prefix": "app",
-                       "key_format": "compact"})
+    saved = post_form(
+        client,
+        f"/sell/licenses/policy/{product.id}",
+        {"enabled": "on", "max_activations": "5", "duration_days": "", "key_prefix": "app", "key_format": "compact"},
+    )
     assert saved.status_code == 303
     db.session.expire_all()
     policy = db.session.scalar(select(LicensePolicy).where(LicensePolicy.product_id == product.id))
-    assert (policy.max_activations, policy.duration_days, policy.key_prefix, policy.key_format) == (5, None, "APP", "compact")
+    assert (policy.max_activations, policy.duration_days, policy.key_prefix, policy.key_format) == (
+        5,
+        None,
+        "APP",
+        "compact",
+    )
     issued = db.session.scalar(select(License).where(License.membership_id == holder.id))
     assert license_keys.license_key(issued).startswith("APP-") and issued.max_activations == 5
     assert "1 existing buyer got a key" in client.get("/sell/licenses").get_data(as_text=True)
 
-    post_form(client, f"/sell/licenses/policy/{shop['product'].id}",
-              {"enabled": "on", "max_activations": "7", "key_prefix": "TP", "key_format": "grouped"})
+    post_form(
+        client,
+        f"/sell/licenses/policy/{shop['product'].id}",
+        {"enabled": "on", "max_activations": "7", "key_prefix": "TP", "key_format": "grouped"},
+    )
     assert reload(shop["license"].id).max_activations == 7  # a new limit applies to existing keys
 
 
@@ -217,19 +248,25 @@ def test_docs_page_has_curl_examples_and_a_working_python_client(client, shop):
     assert "curl -s -X POST" in page and "/api/v2/memberships/" in page
     for code in public_api.CODES:
         assert code in page
-    source = html.unescape(re.search(r'<pre class="lic-code" id="python-client"><code>(.*?)</code></pre>', page, re.S).group(1))
+    source = html.unescape(
+        re.search(r'<pre class="lic-code" id="python-client"><code>(.*?)</code></pre>', page, re.S).group(1)
+    )
     assert 20 <= len(source.splitlines()) <= 40
     namespace = {}
     exec(compile(source, "docs-client", "exec"), namespace)  # the client exactly as documented
 
-    response = client.post("/api/v1/licenses/validate", json={"key": shop["key"], "fingerprint": "host-a", "nonce": "abc"})
+    response = client.post(
+        "/api/v1/licenses/validate", json={"key": shop["key"], "fingerprint": "host-a", "nonce": "abc"}
+    )
     body = namespace["verified"](response.headers, response.data, "abc")
     assert body["valid"] is True
     with pytest.raises(ValueError, match="replayed"):
         namespace["verified"](response.headers, response.data, "other-nonce")
     with pytest.raises(Exception, match="InvalidSignature|^$"):
         namespace["verified"](response.headers, response.data.replace(b"true", b"fals"), "abc")
-    license_file = client.post("/api/v1/licenses/checkout", json={"key": shop["key"], "fingerprint": "host-a"}).get_json()["license_file"]
+    license_file = client.post(
+        "/api/v1/licenses/checkout", json={"key": shop["key"], "fingerprint": "host-a"}
+    ).get_json()["license_file"]
     assert namespace["license_file_ok"](license_file, "host-a") is True
     assert namespace["license_file_ok"](license_file, "host-z") is False
 

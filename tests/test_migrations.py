@@ -1,5 +1,6 @@
 """Every Alembic revision upgrades and downgrades, on SQLite and (in CI) PostgreSQL, with
 rows in the tables; a migrated database has exactly the models' CHECK constraints."""
+
 import re
 import uuid
 
@@ -70,8 +71,11 @@ def check_constraints(app):
     """{(table, constraint name): its SQL, whitespace folded} as the database reports them."""
     with app.app_context():
         inspector = inspect(db.engine)
-        found = {(table, check["name"]): re.sub(r"\s+", " ", check["sqltext"]).strip()
-                 for table in inspector.get_table_names() for check in inspector.get_check_constraints(table)}
+        found = {
+            (table, check["name"]): re.sub(r"\s+", " ", check["sqltext"]).strip()
+            for table in inspector.get_table_names()
+            for check in inspector.get_check_constraints(table)
+        }
         db.engine.dispose()
     return found
 
@@ -88,15 +92,20 @@ def test_a_migrated_database_has_exactly_the_models_check_constraints(make_scrat
 
     from_migrations, from_models = check_constraints(migrated), check_constraints(modelled)
     assert from_migrations == from_models
-    assert {("orders", "ck_orders_status"), ("payouts", "ck_payouts_status"), ("users", "ck_users_intent"),
-            ("order_disputes", "ck_order_disputes_resolution")} <= set(from_models)
+    assert {
+        ("orders", "ck_orders_status"),
+        ("payouts", "ck_payouts_status"),
+        ("users", "ck_users_intent"),
+        ("order_disputes", "ck_order_disputes_resolution"),
+    } <= set(from_models)
     assert len(from_models) >= 60
 
 
 def row_counts():
     """Rows per table; the session is closed again (SQLite: its transaction holds the write lock)."""
-    counts = {table.name: db.session.scalar(select(func.count()).select_from(table))
-              for table in db.metadata.sorted_tables}
+    counts = {
+        table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
+    }
     db.session.remove()
     return counts
 
@@ -115,10 +124,11 @@ def test_the_status_enum_revision_keeps_rows_and_refuses_unknown_values(scratch_
         def refused(resolution):
             try:
                 with db.engine.begin() as conn:
-                    conn.execute(text("UPDATE order_disputes SET resolution = :value WHERE id = :id"),
-                                 {"value": resolution, "id": dispute_id})
-                    conn.execute(text("UPDATE order_disputes SET resolution = NULL WHERE id = :id"),
-                                 {"id": dispute_id})
+                    conn.execute(
+                        text("UPDATE order_disputes SET resolution = :value WHERE id = :id"),
+                        {"value": resolution, "id": dispute_id},
+                    )
+                    conn.execute(text("UPDATE order_disputes SET resolution = NULL WHERE id = :id"), {"id": dispute_id})
             except IntegrityError:
                 return True
             return False

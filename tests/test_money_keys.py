@@ -12,6 +12,7 @@ Every money row keeps a random key, committed before Stripe is asked. So:
 The suite's sandbox process lives for the whole run while every committed test starts from an
 emptied database whose ids restart, so every test here meets a Stripe that has seen ids 1, 2, 3…
 """
+
 import concurrent.futures
 import threading
 
@@ -67,6 +68,7 @@ def shop(app, sandbox):
 
 # -- (a) a fresh database against a Stripe that served an earlier one --------------------------------
 
+
 def every_flow(app, client, sandbox, run_jobs):
     """Onboard a seller, sell a gig, refund it, pay the seller out — all through the pages.
     Returns our ids and Stripe's ids of what was made."""
@@ -99,9 +101,16 @@ def every_flow(app, client, sandbox, run_jobs):
         payout = db.session.scalars(select(Payout)).one()
         assert (refund.status, payout.status) == ("succeeded", "paid")
         assert unbalanced_transactions() == []
-        return {"ids": (company.id, checkout.id, order_id, refund.id, payout.id),
-                "stripe": {"account": account_id, "session": checkout.stripe_session_id, "intent": intent_id,
-                           "refund": refund.stripe_refund_id, "transfer": payout.stripe_transfer_id}}
+        return {
+            "ids": (company.id, checkout.id, order_id, refund.id, payout.id),
+            "stripe": {
+                "account": account_id,
+                "session": checkout.stripe_session_id,
+                "intent": intent_id,
+                "refund": refund.stripe_refund_id,
+                "transfer": payout.stripe_transfer_id,
+            },
+        }
 
 
 def test_a_fresh_database_against_the_same_stripe_repeats_every_flow(app, client, sandbox, run_jobs):
@@ -129,9 +138,13 @@ def test_a_session_from_another_deployment_with_our_ids_completes_nothing(app, c
     with app.app_context():
         checkout = db.session.scalars(select(Checkout)).one()
         theirs = get_gateway().create_gig_checkout(
-            local_checkout_id=checkout.id, idempotency_key="another-deployments-key", currency="usd",
+            local_checkout_id=checkout.id,
+            idempotency_key="another-deployments-key",
+            currency="usd",
             line_items=[{"name": "Their logo", "unit_amount": TOTAL}],
-            success_url=f"{sandbox}/elsewhere", cancel_url=f"{sandbox}/elsewhere")
+            success_url=f"{sandbox}/elsewhere",
+            cancel_url=f"{sandbox}/elsewhere",
+        )
     assert httpx.post(f"{sandbox}/_sandbox/checkout/sessions/{theirs.id}/pay", json={}).status_code == 200
     wait_for_inbound(app, "checkout.session.completed")
     run_jobs()
@@ -146,6 +159,7 @@ def test_a_session_from_another_deployment_with_our_ids_completes_nothing(app, c
 
 
 # -- (b) an attempt whose answer was lost, retried ------------------------------------------------------
+
 
 def test_a_lost_refund_answer_retried_reuses_the_key_and_refunds_once(app, client, shop, sandbox, run_jobs):
     order_id, intent_id = buy_order(app, client, run_jobs)
@@ -232,7 +246,8 @@ def test_a_lost_transfer_answer_retried_reuses_the_key_and_pays_out_once(app, cl
 
 
 def test_stripe_failing_before_acting_leaves_the_payout_pending_and_a_reloaded_form_finishes_it(
-        app, client, shop, sandbox):
+    app, client, shop, sandbox
+):
     with app.app_context():
         fund_available(shop["company_id"], 5000)
     sign_in_as(client, "seller@example.com")
@@ -249,6 +264,7 @@ def test_stripe_failing_before_acting_leaves_the_payout_pending_and_a_reloaded_f
 
 
 # -- (c) twenty identical requests at once ----------------------------------------------------------------
+
 
 def all_at_once(live_server, client, path, data, n=20):
     """POST the same form `n` times at once as `client`'s signed-in user; the status codes."""
@@ -285,8 +301,9 @@ def test_twenty_identical_withdrawals_at_once_pay_out_once(app, client, shop, li
     with app.app_context():
         fund_available(shop["company_id"], 50000)
     sign_in_as(client, "seller@example.com")
-    answers = all_at_once(live_server, client, "/sell/payouts/withdraw",
-                          {"amount": "100.00", "request_token": "double-clicked-form-1"})
+    answers = all_at_once(
+        live_server, client, "/sell/payouts/withdraw", {"amount": "100.00", "request_token": "double-clicked-form-1"}
+    )
     assert {status for status, _ in answers} == {303}
     assert [t.amount for t in transfers_at_stripe(app, shop["account_id"])] == [10000]
     with app.app_context():
@@ -306,7 +323,8 @@ def test_twenty_identical_checkout_starts_at_once_open_one_session(app, client, 
         assert locations == {checkout.stripe_session_url}
         sessions = get_gateway().client.v1.checkout.sessions.list(params={"limit": 100}).data
         assert [s.id for s in sessions if s.metadata.to_dict().get("checkout_key") == checkout.idempotency_key] == [
-            checkout.stripe_session_id]
+            checkout.stripe_session_id
+        ]
     assert pay_hosted_checkout(checkout.stripe_session_url).status_code == 303
     wait_for_inbound(app, "checkout.session.completed")
     run_jobs()

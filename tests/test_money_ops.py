@@ -1,4 +1,5 @@
 """Escrow release, clearance, refunds and payouts against the sandbox, to the cent."""
+
 import concurrent.futures
 from datetime import timedelta
 
@@ -10,8 +11,14 @@ from app.clock import freeze, now
 from app.extensions import db
 from app.models import Company, GigExtra, Order, Payment, Payout, Refund
 from app.payments import get_gateway
-from app.services.escrow import (RefundError, clear_pending_funds, escrow_remaining, prepare_refund, refund_order,
-                                 release_escrow)
+from app.services.escrow import (
+    RefundError,
+    clear_pending_funds,
+    escrow_remaining,
+    prepare_refund,
+    refund_order,
+    release_escrow,
+)
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
 from tests.factories import fund_available, make_logo_shop
 from tests.forms import csrf_token, pay_hosted_checkout, post_form, sign_in_as
@@ -136,11 +143,14 @@ def test_withdrawal_transfers_available_funds(app, client, seller):
     assert "is on its way" in client.get("/sell/payouts").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("amount, status, message", [
-    ("10.00", 409, "The smallest withdrawal is $20.00."),
-    ("500.00", 409, "at most $123.45"),
-    ("lots", 422, "Enter an amount like 150.00."),
-])
+@pytest.mark.parametrize(
+    "amount, status, message",
+    [
+        ("10.00", 409, "The smallest withdrawal is $20.00."),
+        ("500.00", 409, "at most $123.45"),
+        ("lots", 422, "Enter an amount like 150.00."),
+    ],
+)
 def test_withdrawal_refusals_write_nothing(app, client, seller, amount, status, message):
     with app.app_context():
         fund_available(seller["company_id"], 12345)
@@ -167,8 +177,12 @@ def test_two_withdrawals_at_once_never_overdraw(app, client, seller, live_server
     cookies = {cookie.key: cookie.value for cookie in client._cookies.values()}
 
     def withdraw(_):
-        return httpx.post(f"{live_server}/sell/payouts/withdraw", data={"amount": "40.00", "csrf_token": token},
-                          cookies=cookies, timeout=30).status_code
+        return httpx.post(
+            f"{live_server}/sell/payouts/withdraw",
+            data={"amount": "40.00", "csrf_token": token},
+            cookies=cookies,
+            timeout=30,
+        ).status_code
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         statuses = sorted(pool.map(withdraw, range(2)))

@@ -1,4 +1,5 @@
 """The bell, the notification list and marking notifications read."""
+
 import pytest
 from sqlalchemy import select
 

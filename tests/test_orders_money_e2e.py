@@ -2,6 +2,7 @@
 checkout, actions taken over HTTP, refunds made by the sandbox Stripe over HTTP, and Stripe's
 own events (disputes, refunds made outside Tradepost) delivered back as signed webhooks.
 Each test ends with a ledger that sums to zero and balances right to the cent."""
+
 import concurrent.futures
 import re
 import threading
@@ -54,9 +55,15 @@ def state(app, order_id, company_id):
     with app.app_context():
         order = db.session.get(Order, order_id)
         payment = db.session.scalars(select(Payment).where(Payment.order_id == order_id)).one()
-        return {"status": order.status, "refunded": payment.refunded_cents, "payment": payment.status,
-                "balances": company_balances(company_id), "cash": account_balance("platform_cash"),
-                "fees": account_balance("platform_fee_revenue"), "unbalanced": unbalanced_transactions()}
+        return {
+            "status": order.status,
+            "refunded": payment.refunded_cents,
+            "payment": payment.status,
+            "balances": company_balances(company_id),
+            "cash": account_balance("platform_cash"),
+            "fees": account_balance("platform_fee_revenue"),
+            "unbalanced": unbalanced_transactions(),
+        }
 
 
 def test_mutual_cancellation_refunds_the_buyer_in_full(app, client, shop, run_jobs):
@@ -67,8 +74,14 @@ def test_mutual_cancellation_refunds_the_buyer_in_full(app, client, shop, run_jo
     assert act(client, order_id, "accept_cancel").status_code == 303
     settle(app, run_jobs, refunds=1)
     assert state(app, order_id, shop["company_id"]) == {
-        "status": "cancelled", "refunded": TOTAL, "payment": "refunded",
-        "balances": {"escrow": 0, "pending": 0, "available": 0}, "cash": 0, "fees": 0, "unbalanced": []}
+        "status": "cancelled",
+        "refunded": TOTAL,
+        "payment": "refunded",
+        "balances": {"escrow": 0, "pending": 0, "available": 0},
+        "cash": 0,
+        "fees": 0,
+        "unbalanced": [],
+    }
     with app.app_context():
         refund = db.session.scalars(select(Refund)).one()
         assert refund.stripe_refund_id and refund.status == "succeeded"
@@ -82,8 +95,14 @@ def test_admin_cancels_directly_with_a_full_refund(app, client, shop, run_jobs):
     assert act(client, order_id, "cancel", {"note": "Seller unreachable"}).status_code == 303
     settle(app, run_jobs, refunds=1)
     assert state(app, order_id, shop["company_id"]) == {
-        "status": "cancelled", "refunded": TOTAL, "payment": "refunded",
-        "balances": {"escrow": 0, "pending": 0, "available": 0}, "cash": 0, "fees": 0, "unbalanced": []}
+        "status": "cancelled",
+        "refunded": TOTAL,
+        "payment": "refunded",
+        "balances": {"escrow": 0, "pending": 0, "available": 0},
+        "cash": 0,
+        "fees": 0,
+        "unbalanced": [],
+    }
 
 
 def test_dispute_resolved_with_a_partial_refund_releases_the_rest(app, client, shop, run_jobs):
@@ -94,12 +113,17 @@ def test_dispute_resolved_with_a_partial_refund_releases_the_rest(app, client, s
     assert act(client, order_id, "resolve_partial", {"amount": "50.01", "note": "Too much"}).status_code == 422
     assert act(client, order_id, "resolve_partial", {"amount": "20.00", "note": "Half done"}).status_code == 303
     settle(app, run_jobs, refunds=1)
-    fee_returned = (FEE * 2000 + TOTAL // 2) // TOTAL                  # 200
-    released = SELLER_SHARE - (2000 - fee_returned)                     # 2700
+    fee_returned = (FEE * 2000 + TOTAL // 2) // TOTAL  # 200
+    released = SELLER_SHARE - (2000 - fee_returned)  # 2700
     assert state(app, order_id, shop["company_id"]) == {
-        "status": "completed", "refunded": 2000, "payment": "partially_refunded",
+        "status": "completed",
+        "refunded": 2000,
+        "payment": "partially_refunded",
         "balances": {"escrow": 0, "pending": released, "available": 0},
-        "cash": TOTAL - 2000, "fees": FEE - fee_returned, "unbalanced": []}
+        "cash": TOTAL - 2000,
+        "fees": FEE - fee_returned,
+        "unbalanced": [],
+    }
     with app.app_context():
         dispute = db.session.scalars(select(OrderDispute)).one()
         assert (dispute.status, dispute.resolution, dispute.refunded_cents) == ("resolved", "partial_refund", 2000)
@@ -114,9 +138,14 @@ def test_dispute_released_to_the_seller(app, client, shop, run_jobs):
     assert act(client, order_id, "resolve_release", {"note": "Work was delivered in messages"}).status_code == 303
     run_jobs()
     assert state(app, order_id, shop["company_id"]) == {
-        "status": "completed", "refunded": 0, "payment": "succeeded",
+        "status": "completed",
+        "refunded": 0,
+        "payment": "succeeded",
         "balances": {"escrow": 0, "pending": SELLER_SHARE, "available": 0},
-        "cash": TOTAL, "fees": FEE, "unbalanced": []}
+        "cash": TOTAL,
+        "fees": FEE,
+        "unbalanced": [],
+    }
 
 
 def test_a_stripe_chargeback_moves_the_order_to_disputed(app, client, shop, sandbox, run_jobs):
@@ -157,8 +186,10 @@ def test_two_accepts_at_once_complete_the_order_once(app, live_server):
     def signed_in_client():
         client = httpx.Client(base_url=live_server, timeout=20)
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/signin").text).group(1)
-        assert client.post("/signin", data={"email": buyer_email, "password": PASSWORD,
-                                            "csrf_token": token}).status_code == 303
+        assert (
+            client.post("/signin", data={"email": buyer_email, "password": PASSWORD, "csrf_token": token}).status_code
+            == 303
+        )
         page = client.get(f"/orders/{order_id}").text
         return client, re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
@@ -177,10 +208,19 @@ def test_two_accepts_at_once_complete_the_order_once(app, live_server):
     assert codes == [303, 409]
     with app.app_context():
         assert db.session.get(Order, order_id).status == "completed"
-        releases = db.session.scalars(select(LedgerTransaction).where(
-            LedgerTransaction.order_id == order_id, LedgerTransaction.kind == "escrow_release")).all()
+        releases = db.session.scalars(
+            select(LedgerTransaction).where(
+                LedgerTransaction.order_id == order_id, LedgerTransaction.kind == "escrow_release"
+            )
+        ).all()
         assert len(releases) == 1
-        assert db.session.scalar(select(func.count()).select_from(OrderEvent)
-                                 .where(OrderEvent.order_id == order_id, OrderEvent.action == "accept")) == 1
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(OrderEvent)
+                .where(OrderEvent.order_id == order_id, OrderEvent.action == "accept")
+            )
+            == 1
+        )
         assert db.session.get(Gig, gig_id).orders_completed == 1
         assert unbalanced_transactions() == []

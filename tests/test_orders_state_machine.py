@@ -7,6 +7,7 @@ every other combination raises TransitionRefused (403 when the role can never ta
 action, 409 when it can't now) and changes nothing: no status change, no event, no
 notification, no email, no outbound event.
 """
+
 import itertools
 
 import pytest
@@ -16,15 +17,47 @@ from app.extensions import db as _db
 from app.models import Notification, OrderEvent, OutboxEvent, OutgoingEmail
 from app.models.order import ORDER_STATUSES
 from app.services.ledger import company_balances, unbalanced_transactions
-from app.services.orders import (ACTIONS, ROLES, TRANSITIONS, Actor, OrderInputError, Params, TransitionRefused,
-                                 allowed_actions, transition_order)
+from app.services.orders import (
+    ACTIONS,
+    ROLES,
+    TRANSITIONS,
+    Actor,
+    OrderInputError,
+    Params,
+    TransitionRefused,
+    allowed_actions,
+    transition_order,
+)
 from tests.factories import answers_for, make_cast, make_order, request_cancel_event
 
-STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested", "completed",
-            "cancel_requested", "cancelled", "disputed", "refunded")
-ACTION_NAMES = ("submit_requirements", "deliver", "request_revision", "accept", "auto_complete",
-                "request_cancel", "accept_cancel", "decline_cancel", "withdraw_cancel", "cancel",
-                "open_dispute", "resolve_refund", "resolve_partial", "resolve_release", "record_refund")
+STATUSES = (
+    "awaiting_requirements",
+    "in_progress",
+    "delivered",
+    "revision_requested",
+    "completed",
+    "cancel_requested",
+    "cancelled",
+    "disputed",
+    "refunded",
+)
+ACTION_NAMES = (
+    "submit_requirements",
+    "deliver",
+    "request_revision",
+    "accept",
+    "auto_complete",
+    "request_cancel",
+    "accept_cancel",
+    "decline_cancel",
+    "withdraw_cancel",
+    "cancel",
+    "open_dispute",
+    "resolve_refund",
+    "resolve_partial",
+    "resolve_release",
+    "record_refund",
+)
 ROLE_NAMES = ("buyer", "seller", "admin", "system")
 PREVIOUS = "previous"  # back to the status the order had before the cancellation request
 
@@ -36,7 +69,6 @@ EXPECTED_TRANSITIONS = {
     ("awaiting_requirements", "cancel", "admin"): "cancelled",
     ("awaiting_requirements", "open_dispute", "system"): "disputed",
     ("awaiting_requirements", "record_refund", "system"): "refunded",
-
     ("in_progress", "deliver", "seller"): "delivered",
     ("in_progress", "request_cancel", "buyer"): "cancel_requested",
     ("in_progress", "request_cancel", "seller"): "cancel_requested",
@@ -45,7 +77,6 @@ EXPECTED_TRANSITIONS = {
     ("in_progress", "open_dispute", "seller"): "disputed",
     ("in_progress", "open_dispute", "system"): "disputed",
     ("in_progress", "record_refund", "system"): "refunded",
-
     ("delivered", "request_revision", "buyer"): "revision_requested",
     ("delivered", "accept", "buyer"): "completed",
     ("delivered", "auto_complete", "system"): "completed",
@@ -56,7 +87,6 @@ EXPECTED_TRANSITIONS = {
     ("delivered", "open_dispute", "seller"): "disputed",
     ("delivered", "open_dispute", "system"): "disputed",
     ("delivered", "record_refund", "system"): "refunded",
-
     ("revision_requested", "deliver", "seller"): "delivered",
     ("revision_requested", "request_cancel", "buyer"): "cancel_requested",
     ("revision_requested", "request_cancel", "seller"): "cancel_requested",
@@ -65,10 +95,8 @@ EXPECTED_TRANSITIONS = {
     ("revision_requested", "open_dispute", "seller"): "disputed",
     ("revision_requested", "open_dispute", "system"): "disputed",
     ("revision_requested", "record_refund", "system"): "refunded",
-
     ("completed", "open_dispute", "system"): "disputed",
     ("completed", "record_refund", "system"): "refunded",
-
     ("cancel_requested", "accept_cancel", "buyer"): "cancelled",
     ("cancel_requested", "accept_cancel", "seller"): "cancelled",
     ("cancel_requested", "decline_cancel", "buyer"): "previous",
@@ -78,7 +106,6 @@ EXPECTED_TRANSITIONS = {
     ("cancel_requested", "cancel", "admin"): "cancelled",
     ("cancel_requested", "open_dispute", "system"): "disputed",
     ("cancel_requested", "record_refund", "system"): "refunded",
-
     ("disputed", "cancel", "admin"): "cancelled",
     ("disputed", "resolve_refund", "admin"): "refunded",
     ("disputed", "resolve_partial", "admin"): "completed",
@@ -101,8 +128,14 @@ def params_for(cast, action):
 
 def counts(db):
     """Rows of everything a transition writes besides the order itself."""
-    return db.session.execute(select(*(select(func.count()).select_from(model).scalar_subquery()
-                                       for model in (OrderEvent, Notification, OutgoingEmail, OutboxEvent)))).one()
+    return db.session.execute(
+        select(
+            *(
+                select(func.count()).select_from(model).scalar_subquery()
+                for model in (OrderEvent, Notification, OutgoingEmail, OutboxEvent)
+            )
+        )
+    ).one()
 
 
 def test_the_service_has_exactly_this_table_of_statuses_actions_and_roles():
@@ -134,11 +167,12 @@ def try_combination(db, cast, status, action, role):
             result.update(outcome="input", fields=sorted(exc.errors))
         return result
     attempt.commit()
-    events = db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id,
-                                                         OrderEvent.actor_role == role,
-                                                         OrderEvent.action == action)).all()
-    result.update(outcome="done", status=order.status,
-                  events=[(e.from_status, e.to_status) for e in events])
+    events = db.session.scalars(
+        select(OrderEvent).where(
+            OrderEvent.order_id == order.id, OrderEvent.actor_role == role, OrderEvent.action == action
+        )
+    ).all()
+    result.update(outcome="done", status=order.status, events=[(e.from_status, e.to_status) for e in events])
     return result
 
 
@@ -253,12 +287,15 @@ def test_each_transition_tells_the_other_side(db, cast):
     assert "delivered the work" in emails[0].subject
 
 
-@pytest.mark.parametrize("form, field", [
-    ({}, "q_{0}"),
-    ({"q_{0}": "Acme", "q_{1}": "Baroque"}, "q_{1}"),
-    ({"q_{0}": "x" * 301, "q_{1}": "Modern"}, "q_{0}"),
-    ({"q_{0}": "Acme", "q_{1}": "Modern", "q_{2}": "x" * 5001}, "q_{2}"),
-])
+@pytest.mark.parametrize(
+    "form, field",
+    [
+        ({}, "q_{0}"),
+        ({"q_{0}": "Acme", "q_{1}": "Baroque"}, "q_{1}"),
+        ({"q_{0}": "x" * 301, "q_{1}": "Modern"}, "q_{0}"),
+        ({"q_{0}": "Acme", "q_{1}": "Modern", "q_{2}": "x" * 5001}, "q_{2}"),
+    ],
+)
 def test_requirements_are_validated_against_the_gig_questions(db, cast, form, field):
     ids = [q.id for q in cast.gig.questions]
     order = make_order(cast)

@@ -1,5 +1,6 @@
 """Sweeps under a controllable clock: auto-completion, the late flag, clearance, email delivery."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from app.services.orders import Actor, Params, transition_order
 from app.tasks.orders import auto_complete_orders, clear_seller_funds, deliver_emails, flag_late_orders
 from tests.factories import make_order
 
-START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -83,4 +84,3 @@ def test_the_email_job_sends_the_outbox_and_marks_it_sent(db, cast, frozen, capl
     email = db.session.scalars(select(OutgoingEmail)).one()
     assert (email.status, email.sent_at, email.attempts) == ("sent", START, 1)
     assert deliver_emails() == 0
-

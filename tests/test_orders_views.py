@@ -1,4 +1,5 @@
 """The order workspace over HTTP: who sees it, what each party can do, refusals and files."""
+
 import io
 
 import pytest
@@ -25,8 +26,7 @@ def test_buyer_submits_requirements_with_an_attachment_and_the_seller_sees_them(
     buyer = sign_in(cast.buyer)
     page = buyer.get(f"/orders/{order.id}").get_data(as_text=True)
     assert "Business name" in page and 'data-action="submit_requirements"' in page
-    data = {**answers_for(cast.gig), "notes": "Green, please",
-            "files": (io.BytesIO(b"%PDF-1.4 brief"), "brief.pdf")}
+    data = {**answers_for(cast.gig), "notes": "Green, please", "files": (io.BytesIO(b"%PDF-1.4 brief"), "brief.pdf")}
     response = act(buyer, order, "submit_requirements", data, content_type="multipart/form-data")
     assert response.status_code == 303
     db.session.refresh(order)
@@ -48,9 +48,13 @@ def test_seller_delivers_and_buyer_accepts(db, cast, sign_in):
     order = make_order(cast, "in_progress")
     db.session.commit()
     seller = sign_in(cast.owner)
-    response = act(seller, order, "deliver", {"note": "Three concepts attached.",
-                                              "files": (io.BytesIO(b"PNG"), "logo.png")},
-                   content_type="multipart/form-data")
+    response = act(
+        seller,
+        order,
+        "deliver",
+        {"note": "Three concepts attached.", "files": (io.BytesIO(b"PNG"), "logo.png")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 303
     buyer = sign_in(cast.buyer)
     page = buyer.get(f"/orders/{order.id}").get_data(as_text=True)
@@ -177,7 +181,9 @@ def test_messages_post_with_htmx_and_the_list_polls(db, cast, sign_in):
     seller_note = db.session.scalars(select(Notification).where(Notification.kind == "order.message")).all()
     assert [n.user_id for n in seller_note] == [cast.owner.id]
     polled = buyer.get(f"/orders/{order.id}/messages", headers=htmx)
-    assert "Quick question about colours" in polled.get_data(as_text=True) and "<html" not in polled.get_data(as_text=True)
+    assert "Quick question about colours" in polled.get_data(as_text=True) and "<html" not in polled.get_data(
+        as_text=True
+    )
     empty = post_form(buyer, f"/orders/{order.id}/messages", {"body": " "}, headers=htmx)
     assert empty.status_code == 422 and "Write a message first." in empty.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(OrderMessage)) == 1

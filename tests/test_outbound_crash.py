@@ -4,6 +4,7 @@ in flight; the message's lease expires, the sweep re-queues it and a fresh worke
 Nothing is mocked: the worker is the `rq` CLI running a SimpleWorker against the test Redis
 and database, the receiver is a loopback HTTP server that holds the first request open.
 """
+
 from datetime import timedelta
 
 import pytest
@@ -11,16 +12,15 @@ from sqlalchemy import select
 
 from app import clock
 from app.models import WebhookMessage
-from app.services.outbound import endpoints, outbox, signing
 from app.services.companies import create_seller_company
+from app.services.outbound import endpoints, outbox, signing
 from app.tasks.outbound import sweep_outbound
 from tests.processes import start_worker
 from tests.waiting import wait_until
 
 
 @pytest.mark.committed
-def test_worker_killed_mid_delivery_loses_nothing(app, database_url, redis_url, sink, make_user,
-                                                  run_jobs):
+def test_worker_killed_mid_delivery_loses_nothing(app, database_url, redis_url, sink, make_user, run_jobs):
     with app.app_context():
         from app.extensions import db
 

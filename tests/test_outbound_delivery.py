@@ -1,7 +1,8 @@
 """Outbound webhooks over real HTTP: a loopback sink receives signed deliveries; retries follow
 the schedule under a controllable clock; Retry-After, 410, rotation and SSRF refusals."""
+
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq.job import Job
@@ -10,12 +11,12 @@ from standardwebhooks import Webhook
 
 from app import clock
 from app.models import Notification, OutboxEvent, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from app.services.outbound import delivery, dispatch, endpoints, outbox, retries, signing, ssrf
-from app.services.companies import create_seller_company
 from app.queue import get_queue
+from app.services.companies import create_seller_company
+from app.services.outbound import delivery, dispatch, endpoints, outbox, retries, signing, ssrf
 from app.tasks.outbound import sweep_outbound
 
-T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def signatures(received):
 def signed_by(received, secret):
     """Whether `secret` produced one of the request's signatures (the clock may be moved, so
     this recomputes with the package rather than checking the timestamp's freshness)."""
-    moment = datetime.fromtimestamp(int(received.headers["Webhook-Timestamp"]), timezone.utc)
+    moment = datetime.fromtimestamp(int(received.headers["Webhook-Timestamp"]), UTC)
     expected = Webhook(secret).sign(received.headers["Webhook-Id"], moment, received.body.decode())
     return expected in signatures(received)
 
@@ -73,8 +74,13 @@ def test_committed_event_is_delivered_signed_and_logged(db, sink, seller, make_e
     run_jobs()
     [received] = sink.wait_for("/hook")
     payload = Webhook(signing.endpoint_secret(endpoint)).verify(received.body, received.headers)
-    assert payload == {"id": event.public_id, "type": "order.created", "company_id": seller.id,
-                       "created": payload["created"], "data": {"order_id": 42, "amount_cents": 12000}}
+    assert payload == {
+        "id": event.public_id,
+        "type": "order.created",
+        "company_id": seller.id,
+        "created": payload["created"],
+        "data": {"order_id": 42, "amount_cents": 12000},
+    }
     assert payload["id"].startswith("evt_") and payload["created"].endswith("Z")
     message = only_message(db)
     assert received.headers["Webhook-Id"] == message.public_id
@@ -97,8 +103,9 @@ def test_rolled_back_transaction_sends_nothing(db, sink, seller, make_endpoint, 
     assert sink.requests == []
 
 
-def test_sweep_dispatches_a_committed_event_whose_enqueue_was_lost(db, sink, seller, make_endpoint,
-                                                                    run_jobs, frozen, monkeypatch):
+def test_sweep_dispatches_a_committed_event_whose_enqueue_was_lost(
+    db, sink, seller, make_endpoint, run_jobs, frozen, monkeypatch
+):
     make_endpoint(seller)
 
     def redis_down(event_id):
@@ -127,8 +134,7 @@ def test_dispatch_is_idempotent_and_respects_filters(db, sink, seller, make_endp
     assert [len(sink.on(p)) for p in ("/all", "/orders-only", "/off")] == [1, 0, 0]
 
 
-def test_message_for_an_endpoint_disabled_meanwhile_is_not_sent(db, sink, seller, make_endpoint,
-                                                                 run_jobs):
+def test_message_for_an_endpoint_disabled_meanwhile_is_not_sent(db, sink, seller, make_endpoint, run_jobs):
     endpoint = make_endpoint(seller)
     event = outbox.record_event(seller.id, "order.created", {"order_id": 1})
     db.session.flush()
@@ -196,7 +202,7 @@ def test_retry_after_is_honoured_on_429_and_503(db, sink, seller, make_endpoint,
     run_scheduled_retries()
     run_jobs()
     message = only_message(db)
-    assert message.next_attempt_at == datetime(2026, 11, 22, 15, 0, tzinfo=timezone.utc)
+    assert message.next_attempt_at == datetime(2026, 11, 22, 15, 0, tzinfo=UTC)
     assert message.attempt_count == 2 and message.status == "pending"
 
 
@@ -245,8 +251,7 @@ def test_a_retry_due_at_t_is_attempted_at_t_and_once(db, sink, seller, make_endp
     assert len(sink.on("/hook")) == 2
 
 
-def test_a_retry_woken_early_is_rescheduled_for_its_due_time(db, sink, seller, make_endpoint, run_jobs,
-                                                            frozen):
+def test_a_retry_woken_early_is_rescheduled_for_its_due_time(db, sink, seller, make_endpoint, run_jobs, frozen):
     """A scheduler whose clock runs ahead releases the job early: it is put back for the time
     that remains, not dropped for the sweep to find minutes later."""
     make_endpoint(seller)
@@ -307,8 +312,12 @@ def test_five_days_of_failures_disable_the_endpoint(db, sink, seller, make_endpo
     db.session.expire_all()
     endpoint = db.session.get(WebhookEndpoint, endpoint.id)
     assert not endpoint.enabled and "5 days" in endpoint.disabled_reason
-    assert db.session.scalar(select(func.count()).select_from(Notification)
-                             .where(Notification.kind == "webhook_endpoint_disabled")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(Notification).where(Notification.kind == "webhook_endpoint_disabled")
+        )
+        == 1
+    )
 
 
 def test_a_success_clears_the_failure_record(db, sink, seller, make_endpoint, run_jobs, frozen):
@@ -352,11 +361,21 @@ def test_secrets_are_standard_and_encrypted_at_rest(db, seller, make_endpoint):
     assert secret not in endpoint.secret_encrypted and "whsec_" not in endpoint.secret_encrypted
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1/hook", "https://10.1.2.3/hook", "https://169.254.169.254/latest/meta-data",
-    "https://localhost/hook", "https://[::1]/hook", "https://[fd00:ec2::254]/", "https://192.168.0.10/",
-    "https://224.0.0.1/", "https://0.0.0.0/", "https://[::ffff:127.0.0.1]/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook",
+        "https://10.1.2.3/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://localhost/hook",
+        "https://[::1]/hook",
+        "https://[fd00:ec2::254]/",
+        "https://192.168.0.10/",
+        "https://224.0.0.1/",
+        "https://0.0.0.0/",
+        "https://[::ffff:127.0.0.1]/",
+    ],
+)
 def test_private_and_metadata_urls_are_refused_at_save(db, seller, url):
     with pytest.raises(endpoints.EndpointInvalid) as refused:
         endpoints.create_endpoint(seller, url)
@@ -414,11 +433,17 @@ def test_dns_that_changes_to_loopback_after_save_is_refused(db, app, sink, selle
     assert "a loopback address" in only_message(db).attempts[0].error
 
 
-@pytest.mark.parametrize("address, reason", [("169.254.169.254", "a cloud metadata address"),
-                                             ("169.254.10.1", "a link-local address"),
-                                             ("fd00:ec2::254", "a cloud metadata address")])
+@pytest.mark.parametrize(
+    "address, reason",
+    [
+        ("169.254.169.254", "a cloud metadata address"),
+        ("169.254.10.1", "a link-local address"),
+        ("fd00:ec2::254", "a cloud metadata address"),
+    ],
+)
 def test_dns_that_changes_to_metadata_is_refused_even_with_private_networks_allowed(
-        db, app, sink, seller, run_jobs, monkeypatch, address, reason):
+    db, app, sink, seller, run_jobs, monkeypatch, address, reason
+):
     """The development setting that allows loopback and private endpoints never allows
     link-local or cloud metadata addresses, at delivery time too."""
     answers = {"hooks.example.test": "127.0.0.1"}
@@ -446,12 +471,14 @@ def test_dns_that_changes_to_metadata_is_refused_even_with_private_networks_allo
     assert refused.status_code is None and f"resolves to {address}, {reason}" in refused.error
 
 
-def test_delivery_connects_to_the_vetted_address_with_the_original_host(db, sink, seller, run_jobs,
-                                                                       monkeypatch):
+def test_delivery_connects_to_the_vetted_address_with_the_original_host(db, sink, seller, run_jobs, monkeypatch):
     port = int(sink.url.rsplit(":", 1)[1])
     real_getaddrinfo = socket.getaddrinfo
-    monkeypatch.setattr(ssrf.socket, "getaddrinfo", lambda host, p, *a, **k: real_getaddrinfo(
-        "127.0.0.1" if host == "hooks.example.test" else host, p, *a, **k))
+    monkeypatch.setattr(
+        ssrf.socket,
+        "getaddrinfo",
+        lambda host, p, *a, **k: real_getaddrinfo("127.0.0.1" if host == "hooks.example.test" else host, p, *a, **k),
+    )
     endpoints.create_endpoint(seller, f"http://hooks.example.test:{port}/pinned")
     db.session.commit()
     commit_event(db, seller)
@@ -511,4 +538,3 @@ def test_resend_and_recover_reuse_the_message_id(db, sink, seller, make_endpoint
 def test_unknown_event_types_are_refused(db, seller):
     with pytest.raises(ValueError):
         outbox.record_event(seller.id, "order.exploded", {})
-

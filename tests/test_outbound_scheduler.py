@@ -1,6 +1,7 @@
 """Retries on time, for real: an `rq worker --with-scheduler` process delivers a message whose
 first attempt fails; the retry must reach the receiver at its due time, not minutes later when
 the sweep would find it, and only once."""
+
 from datetime import timedelta
 
 import pytest
@@ -8,8 +9,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import WebhookMessage
-from app.services.outbound import endpoints, outbox
 from app.services.companies import create_seller_company
+from app.services.outbound import endpoints, outbox
 from tests.processes import start_worker
 from tests.waiting import wait_until
 
@@ -25,8 +26,7 @@ def pending_retry(message_id):
 
 
 @pytest.mark.committed
-def test_the_scheduler_attempts_a_retry_at_its_due_time_and_once(app, database_url, redis_url, sink,
-                                                                 make_user):
+def test_the_scheduler_attempts_a_retry_at_its_due_time_and_once(app, database_url, redis_url, sink, make_user):
     sink.respond_with(500, "not yet", path="/retry")
     with app.app_context():
         company = create_seller_company(make_user(intent="sell"), "Punctual Studio")
@@ -39,8 +39,11 @@ def test_the_scheduler_attempts_a_retry_at_its_due_time_and_once(app, database_u
             company_id = company.id
             db.session.remove()
             sink.wait_for("/retry", timeout=30)
-            message_id = wait_until(lambda: db.session.scalar(select(WebhookMessage.id).where(
-                WebhookMessage.company_id == company_id)), timeout=10, message="no message")
+            message_id = wait_until(
+                lambda: db.session.scalar(select(WebhookMessage.id).where(WebhookMessage.company_id == company_id)),
+                timeout=10,
+                message="no message",
+            )
             db.session.remove()
             due = wait_until(lambda: pending_retry(message_id), timeout=10, message="no retry planned")
             first, retried = sink.wait_for("/retry", count=2, timeout=30)

@@ -1,12 +1,13 @@
 """Seller webhook pages: managing endpoints, the delivery log, replay, and tenancy refusals."""
+
 import socket
 
 import pytest
 from sqlalchemy import func, select
 
 from app.models import AuditEvent, CompanyMember, WebhookEndpoint, WebhookMessage
-from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing, ssrf
 from app.services.companies import create_seller_company
+from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing, ssrf
 from app.tenancy import without_tenant
 from tests.forms import post_form
 
@@ -22,8 +23,7 @@ def seller_owner(db, make_user):
 @pytest.fixture
 def endpoint(db, app, seller_owner, monkeypatch):
     monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS", True)
-    endpoint = endpoints.create_endpoint(seller_owner[1], "http://127.0.0.1:9/alpha",
-                                        description="Alpha CRM")
+    endpoint = endpoints.create_endpoint(seller_owner[1], "http://127.0.0.1:9/alpha", description="Alpha CRM")
     db.session.commit()
     return endpoint
 
@@ -52,13 +52,23 @@ def test_owner_adds_an_endpoint_and_reveals_its_secret(client, db, sign_in, sell
     sign_in(owner)
     assert "No endpoints yet" in client.get("/sell/webhooks/").get_data(as_text=True)
     assert "order.requirements_submitted" in client.get("/sell/webhooks/new").get_data(as_text=True)
-    response = post_form(client, "/sell/webhooks/", {
-        "url": "https://93.184.215.14/hooks", "description": "CRM sync",
-        "event_types": ["order.created", "payment.succeeded"], "enabled": "on"})
+    response = post_form(
+        client,
+        "/sell/webhooks/",
+        {
+            "url": "https://93.184.215.14/hooks",
+            "description": "CRM sync",
+            "event_types": ["order.created", "payment.succeeded"],
+            "enabled": "on",
+        },
+    )
     assert response.status_code == 303
     endpoint = db.session.scalars(select(WebhookEndpoint)).one()
     assert (endpoint.company_id, endpoint.event_types, endpoint.enabled) == (
-        company.id, ["order.created", "payment.succeeded"], True)
+        company.id,
+        ["order.created", "payment.succeeded"],
+        True,
+    )
     detail = client.get(response.headers["Location"]).get_data(as_text=True)
     secret = signing.endpoint_secret(endpoint)
     assert "https://93.184.215.14/hooks" in detail and secret not in detail
@@ -67,19 +77,25 @@ def test_owner_adds_an_endpoint_and_reveals_its_secret(client, db, sign_in, sell
     assert revealed.headers["Cache-Control"] == "no-store"
     fragment = client.get(f"/sell/webhooks/{endpoint.id}/secret", headers={"HX-Request": "true"})
     assert secret in fragment.get_data(as_text=True) and "<html" not in fragment.get_data(as_text=True)
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
-                             .where(AuditEvent.action == "webhook.endpoint_created")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "webhook.endpoint_created")
+        )
+        == 1
+    )
 
 
-@pytest.mark.parametrize("url, message", [
-    ("", "Enter the URL"),
-    ("https://10.0.0.7/hook", "public internet"),
-    ("https://169.254.169.254/latest", "metadata"),
-    ("https://localhost/hook", "loopback"),
-    ("gopher://93.184.215.14/", "http:// or https://"),
-])
-def test_bad_urls_are_refused_with_a_field_message_and_nothing_saved(client, db, sign_in, seller_owner,
-                                                                     url, message):
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("", "Enter the URL"),
+        ("https://10.0.0.7/hook", "public internet"),
+        ("https://169.254.169.254/latest", "metadata"),
+        ("https://localhost/hook", "loopback"),
+        ("gopher://93.184.215.14/", "http:// or https://"),
+    ],
+)
+def test_bad_urls_are_refused_with_a_field_message_and_nothing_saved(client, db, sign_in, seller_owner, url, message):
     sign_in(seller_owner[0])
     response = post_form(client, "/sell/webhooks/", {"url": url, "description": "kept text"})
     assert response.status_code == 422
@@ -101,22 +117,25 @@ def resolving(monkeypatch, answers):
     monkeypatch.setattr(ssrf.socket, "getaddrinfo", getaddrinfo)
 
 
-@pytest.mark.parametrize("url, message", [
-    ("https://169.254.169.254/latest/meta-data", "a cloud metadata address"),
-    ("http://169.254.170.2/v2/credentials", "a link-local address"),
-    ("https://169.254.1.1/hook", "a link-local address"),
-    ("https://[fe80::1]/hook", "a link-local address"),
-    ("https://[fd00:ec2::254]/latest", "a cloud metadata address"),
-    ("https://[::ffff:169.254.169.254]/", "a cloud metadata address"),
-    ("https://[64:ff9b::a9fe:a9fe]/", "a cloud metadata address"),
-    ("https://metadata.example.test/computeMetadata/v1/", "a cloud metadata address"),
-    ("https://link-local.example.test/hook", "a link-local address"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("https://169.254.169.254/latest/meta-data", "a cloud metadata address"),
+        ("http://169.254.170.2/v2/credentials", "a link-local address"),
+        ("https://169.254.1.1/hook", "a link-local address"),
+        ("https://[fe80::1]/hook", "a link-local address"),
+        ("https://[fd00:ec2::254]/latest", "a cloud metadata address"),
+        ("https://[::ffff:169.254.169.254]/", "a cloud metadata address"),
+        ("https://[64:ff9b::a9fe:a9fe]/", "a cloud metadata address"),
+        ("https://metadata.example.test/computeMetadata/v1/", "a cloud metadata address"),
+        ("https://link-local.example.test/hook", "a link-local address"),
+    ],
+)
 def test_metadata_and_link_local_are_refused_even_with_private_networks_allowed(
-        client, db, app, sign_in, seller_owner, monkeypatch, url, message):
+    client, db, app, sign_in, seller_owner, monkeypatch, url, message
+):
     monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE_NETWORKS", True)
-    resolving(monkeypatch, {"metadata.example.test": "169.254.169.254",
-                            "link-local.example.test": "fe80::a1"})
+    resolving(monkeypatch, {"metadata.example.test": "169.254.169.254", "link-local.example.test": "fe80::a1"})
     sign_in(seller_owner[0])
     response = post_form(client, "/sell/webhooks/", {"url": url, "description": "kept text"})
     assert response.status_code == 422
@@ -130,8 +149,9 @@ def test_metadata_and_link_local_are_refused_even_with_private_networks_allowed(
 
 def test_unknown_event_type_is_refused(client, db, sign_in, seller_owner):
     sign_in(seller_owner[0])
-    response = post_form(client, "/sell/webhooks/", {"url": "https://93.184.215.14/",
-                                                     "event_types": ["order.exploded"]})
+    response = post_form(
+        client, "/sell/webhooks/", {"url": "https://93.184.215.14/", "event_types": ["order.exploded"]}
+    )
     assert response.status_code == 422 and "Unknown event type" in response.get_data(as_text=True)
     assert endpoint_count(db) == 0
 
@@ -139,13 +159,19 @@ def test_unknown_event_type_is_refused(client, db, sign_in, seller_owner):
 def test_edit_disable_rotate_and_delete(client, db, sign_in, seller_owner, endpoint):
     sign_in(seller_owner[0])
     assert "Alpha CRM" in client.get(f"/sell/webhooks/{endpoint.id}/edit").get_data(as_text=True)
-    response = post_form(client, f"/sell/webhooks/{endpoint.id}", {
-        "url": "http://127.0.0.1:9/alpha2", "description": "Renamed", "event_types": ["gig.published"]})
+    response = post_form(
+        client,
+        f"/sell/webhooks/{endpoint.id}",
+        {"url": "http://127.0.0.1:9/alpha2", "description": "Renamed", "event_types": ["gig.published"]},
+    )
     assert response.status_code == 303
     db.session.expire_all()
     endpoint = db.session.get(WebhookEndpoint, endpoint.id)
     assert (endpoint.url, endpoint.enabled, endpoint.event_types) == (
-        "http://127.0.0.1:9/alpha2", False, ["gig.published"])
+        "http://127.0.0.1:9/alpha2",
+        False,
+        ["gig.published"],
+    )
     old = signing.endpoint_secret(endpoint)
     assert post_form(client, f"/sell/webhooks/{endpoint.id}/rotate").status_code == 303
     db.session.expire_all()
@@ -171,12 +197,13 @@ def test_test_event_resend_and_log_filters(client, db, app, sign_in, seller_owne
     assert "webhook.test" in page and "order.created" in page
     failed = client.get(f"/sell/webhooks/{endpoint.id}?status=pending").get_data(as_text=True)
     assert "webhook.test" in failed and "<code>order.created</code>" not in failed
-    fragment = client.get(f"/sell/webhooks/{endpoint.id}?event_type=order.created",
-                          headers={"HX-Request": "true", "HX-Target": "deliveries"}).get_data(as_text=True)
+    fragment = client.get(
+        f"/sell/webhooks/{endpoint.id}?event_type=order.created",
+        headers={"HX-Request": "true", "HX-Target": "deliveries"},
+    ).get_data(as_text=True)
     assert "<html" not in fragment and "<code>order.created</code>" in fragment
     assert "webhook.test</code>" not in fragment
-    message = db.session.scalars(select(WebhookMessage)
-                                 .where(WebhookMessage.event_type == "webhook.test")).one()
+    message = db.session.scalars(select(WebhookMessage).where(WebhookMessage.event_type == "webhook.test")).one()
     detail = client.get(f"/sell/webhooks/{endpoint.id}/messages/{message.id}").get_data(as_text=True)
     assert message.public_id in detail and "receiver crashed" in detail and "This is a test event" in detail
     assert post_form(client, f"/sell/webhooks/{endpoint.id}/messages/{message.id}/resend").status_code == 303
@@ -209,8 +236,7 @@ def test_recover_failed_since(client, db, sign_in, seller_owner, sink, run_jobs)
     assert len(sink.on("/recover")) == 2
 
 
-def test_seller_b_cannot_see_or_manage_seller_a_endpoints(client, db, make_user, sign_in, seller_owner,
-                                                         endpoint):
+def test_seller_b_cannot_see_or_manage_seller_a_endpoints(client, db, make_user, sign_in, seller_owner, endpoint):
     owner_a, company_a = seller_owner
     event = outbox.record_event(company_a.id, "order.created", {"order_id": 1})
     [message_id] = dispatch.dispatch_outbox_event(event.id)
@@ -223,10 +249,14 @@ def test_seller_b_cannot_see_or_manage_seller_a_endpoints(client, db, make_user,
     base = f"/sell/webhooks/{endpoint.id}"
     for path in (base, base + "/edit", base + "/secret", f"{base}/messages/{message_id}"):
         assert client.get(path).status_code == 404, path
-    for path, data in ((base, {"url": "https://93.184.215.14/stolen", "enabled": "on"}),
-                       (base + "/rotate", {}), (base + "/test", {}), (base + "/delete", {}),
-                       (base + "/recover", {"since": "2026-01-01T00:00"}),
-                       (f"{base}/messages/{message_id}/resend", {})):
+    for path, data in (
+        (base, {"url": "https://93.184.215.14/stolen", "enabled": "on"}),
+        (base + "/rotate", {}),
+        (base + "/test", {}),
+        (base + "/delete", {}),
+        (base + "/recover", {"since": "2026-01-01T00:00"}),
+        (f"{base}/messages/{message_id}/resend", {}),
+    ):
         assert post_form(client, path, data).status_code == 404, path
     db.session.expire_all()
     with without_tenant():  # the test client's requests share this app context and its tenant

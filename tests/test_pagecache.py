@@ -1,4 +1,5 @@
 """The anonymous page cache: served from Redis, never for signed-in users, stale on changes."""
+
 import pytest
 from sqlalchemy import select
 

@@ -2,6 +2,7 @@
 the seller's orders, the buyer's orders, disputed orders, admin events, notifications and the
 gig review queue. A page number that is not one shows the first page; one past the end, the
 last."""
+
 import re
 from datetime import timedelta
 
@@ -45,10 +46,12 @@ def test_the_sellers_orders_come_a_page_at_a_time(client, cast, five_orders, mon
     assert "status=in_progress" in third.get_data(as_text=True).split('class="pagination"')[1]  # filter kept
 
 
-@pytest.mark.parametrize("page, shown", [("abc", 1), ("0", 1), ("-2", 1), ("99999999999999999999", 1),
-                                         ("4", 3), ("2147483647", 3)])
-def test_a_page_that_is_not_one_shows_the_first_and_past_the_end_the_last(client, cast, five_orders, monkeypatch,
-                                                                           page, shown):
+@pytest.mark.parametrize(
+    "page, shown", [("abc", 1), ("0", 1), ("-2", 1), ("99999999999999999999", 1), ("4", 3), ("2147483647", 3)]
+)
+def test_a_page_that_is_not_one_shows_the_first_and_past_the_end_the_last(
+    client, cast, five_orders, monkeypatch, page, shown
+):
     monkeypatch.setattr(sell_orders, "ORDERS_PER_PAGE", 2)
     sign_in_as(client, cast.owner)
     response = client.get(f"/sell/orders?page={page}")
@@ -79,16 +82,26 @@ def test_the_buyers_and_the_disputed_orders_are_paged_too(client, db, cast, monk
 
 def test_admin_events_notifications_and_the_review_queue_are_paged(client, db, cast, monkeypatch):
     for n in range(3):
-        db.session.add(InboundEvent(provider="stripe", event_id=f"evt_page_{n}", type="account.updated",
-                                    payload={"id": f"evt_page_{n}"}, status="processed"))
+        db.session.add(
+            InboundEvent(
+                provider="stripe",
+                event_id=f"evt_page_{n}",
+                type="account.updated",
+                payload={"id": f"evt_page_{n}"},
+                status="processed",
+            )
+        )
         notify_user(cast.admin, "test", f"Notice number {n}")
         gig = make_gig(cast.company, slug=f"waiting-{n}", status="draft")
         gig.title = f"Waiting gig {n}"
         db.session.flush()
         gig.status, gig.submitted_at = "review", now() + timedelta(minutes=n)
     db.session.commit()
-    for module, name in ((admin, "EVENTS_PER_PAGE"), (notifications, "NOTIFICATIONS_PER_PAGE"),
-                         (review, "GIGS_PER_PAGE")):
+    for module, name in (
+        (admin, "EVENTS_PER_PAGE"),
+        (notifications, "NOTIFICATIONS_PER_PAGE"),
+        (review, "GIGS_PER_PAGE"),
+    ):
         monkeypatch.setattr(module, name, 2)
     sign_in_as(client, cast.admin)
     events = client.get("/admin/events?page=2").get_data(as_text=True)

@@ -6,18 +6,36 @@ true: not paid yet, processing, expired, paid, or "can't tell right now".
 Stripe here is a sandbox process of the test's own (`own_sandbox`), stopped and started again
 as a real process.
 """
+
 import re
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.models import (AuditEvent, Checkout, Company, LedgerTransaction, Notification, Order, OutboxEvent, Payment,
-                        Payout, Refund)
+from app.models import (
+    AuditEvent,
+    Checkout,
+    Company,
+    LedgerTransaction,
+    Notification,
+    Order,
+    OutboxEvent,
+    Payment,
+    Payout,
+    Refund,
+)
 from app.payments import get_gateway
 from app.services.ledger import company_balances
-from tests.factories import (fund_available, make_cast, make_connected_account, make_logo_shop, make_order, make_product,
-                             make_seller)
+from tests.factories import (
+    fund_available,
+    make_cast,
+    make_connected_account,
+    make_logo_shop,
+    make_order,
+    make_product,
+    make_seller,
+)
 from tests.forms import post_form, sign_in_as
 
 CHARGED = "Payments are unavailable right now. Nothing was charged — please try again."
@@ -31,8 +49,10 @@ def count(db, model):
 
 def written(db):
     """Rows of everything a money action writes besides its own pending row."""
-    return {model.__name__: count(db, model)
-            for model in (LedgerTransaction, OutboxEvent, AuditEvent, Notification, Payment, Order)}
+    return {
+        model.__name__: count(db, model)
+        for model in (LedgerTransaction, OutboxEvent, AuditEvent, Notification, Payment, Order)
+    }
 
 
 def html(response):
@@ -48,6 +68,7 @@ def shop(db, own_sandbox):
 
 
 # -- checkouts -----------------------------------------------------------------------------------
+
 
 def test_gig_checkout_with_stripe_down_is_503_keeps_the_selection_and_charges_nothing(client, db, shop, own_sandbox):
     sign_in_as(client, "buyer@example.com")
@@ -93,8 +114,10 @@ def test_product_checkout_with_stripe_down_is_503_and_charges_nothing(client, db
 
 # -- Connect onboarding --------------------------------------------------------------------------------
 
-def test_onboarding_with_stripe_down_is_503_and_the_retry_creates_the_account(client, db, make_user, sign_in,
-                                                                              own_sandbox):
+
+def test_onboarding_with_stripe_down_is_503_and_the_retry_creates_the_account(
+    client, db, make_user, sign_in, own_sandbox
+):
     user = make_user(intent="sell")
     sign_in(user)
     own_sandbox.stop()
@@ -116,22 +139,36 @@ def test_onboarding_with_stripe_down_is_503_and_the_retry_creates_the_account(cl
 
 # -- refunds ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def paid_order(db, own_sandbox):
     """An in-progress order whose payment is a real charge in the own sandbox."""
     cast = make_cast()
     order = make_order(cast, "in_progress", total_cents=10000, fee_cents=1000)
-    intent = get_gateway().client.v1.payment_intents.create(params={
-        "amount": 10000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True})
-    db.session.add(Payment(company_id=order.company_id, kind="gig", buyer_id=order.buyer_id,
-                           checkout_id=order.checkout_id, order_id=order.id, amount_cents=10000, fee_cents=1000,
-                           currency="usd", stripe_payment_intent_id=intent.id, stripe_charge_id=intent.latest_charge))
+    intent = get_gateway().client.v1.payment_intents.create(
+        params={"amount": 10000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+    )
+    db.session.add(
+        Payment(
+            company_id=order.company_id,
+            kind="gig",
+            buyer_id=order.buyer_id,
+            checkout_id=order.checkout_id,
+            order_id=order.id,
+            amount_cents=10000,
+            fee_cents=1000,
+            currency="usd",
+            stripe_payment_intent_id=intent.id,
+            stripe_charge_id=intent.latest_charge,
+        )
+    )
     db.session.commit()
     return cast, order, intent.id
 
 
 def test_refund_with_stripe_down_is_503_writes_only_the_pending_refund_and_the_retry_refunds_once(
-        client, db, paid_order, own_sandbox):
+    client, db, paid_order, own_sandbox
+):
     cast, order, intent_id = paid_order
     sign_in_as(client, cast.admin.email)
     before = written(db)
@@ -153,12 +190,14 @@ def test_refund_with_stripe_down_is_503_writes_only_the_pending_refund_and_the_r
     assert order.status == "cancelled" and refund.status == "succeeded"
     made = get_gateway().list_refunds(payment_intent=intent_id)
     assert [(r.id, r.amount, r.metadata["refund_key"]) for r in made] == [
-        (refund.stripe_refund_id, 10000, refund.idempotency_key)]
+        (refund.stripe_refund_id, 10000, refund.idempotency_key)
+    ]
     assert count(db, LedgerTransaction) == before["LedgerTransaction"] + 1
     assert company_balances(cast.company.id)["escrow"] == 0
 
 
 # -- withdrawals --------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def funded_seller(db, own_sandbox):
@@ -169,7 +208,8 @@ def funded_seller(db, own_sandbox):
 
 
 def test_withdrawal_with_stripe_down_is_503_keeps_the_form_and_the_retry_transfers_once(
-        client, db, funded_seller, own_sandbox):
+    client, db, funded_seller, own_sandbox
+):
     owner, company = funded_seller
     sign_in_as(client, owner.email)
     form = {"amount": "100.00", "request_token": "outage-withdrawal-token-1"}
@@ -190,11 +230,13 @@ def test_withdrawal_with_stripe_down_is_503_keeps_the_form_and_the_retry_transfe
     assert payout.status == "paid" and company_balances(company.id)["available"] == 2345
     transfers = get_gateway().client.v1.transfers.list(params={"destination": company.stripe_account_id}).data
     assert [(t.id, t.amount, t.metadata["payout_key"]) for t in transfers] == [
-        (payout.stripe_transfer_id, 10000, payout.idempotency_key)]
+        (payout.stripe_transfer_id, 10000, payout.idempotency_key)
+    ]
     assert count(db, LedgerTransaction) == before["LedgerTransaction"] + 1
 
 
 # -- the checkout return page --------------------------------------------------------------------------
+
 
 def start_checkout(client, db):
     response = post_form(client, "/gigs/logo-design/checkout", {"package": "basic"})
@@ -223,8 +265,9 @@ def test_return_page_while_unpaid_says_so_and_offers_the_payment_page(client, db
 def test_return_page_while_the_payment_processes_says_processing_and_keeps_checking(client, db, shop, own_sandbox):
     sign_in_as(client, "buyer@example.com")
     checkout = start_checkout(client, db)
-    paid = httpx.post(f"{own_sandbox.url}/_sandbox/checkout/sessions/{checkout.stripe_session_id}/pay",
-                      json={"outcome": "processing"})
+    paid = httpx.post(
+        f"{own_sandbox.url}/_sandbox/checkout/sessions/{checkout.stripe_session_id}/pay", json={"outcome": "processing"}
+    )
     assert paid.status_code == 200 and (paid.json()["status"], paid.json()["payment_status"]) == ("complete", "unpaid")
     page, poll = success_page(client, checkout)
     assert "Your payment is processing" in page and poll == 5

@@ -1,4 +1,5 @@
 """The plumbing people rely on: health, errors, headers, config, CLI, jobs."""
+
 import pytest
 from redis import Redis
 from sqlalchemy import func, select
@@ -22,8 +23,7 @@ def test_healthz_names_redis_when_it_is_stopped(app, client, tmp_path):
     port = free_port()
     server = start_redis_server(port, tmp_path)
     original = app.extensions["redis"]
-    app.extensions["redis"] = Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5,
-                                    socket_timeout=0.5)
+    app.extensions["redis"] = Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
     try:
         assert client.get("/healthz").status_code == 200
         server.terminate()
@@ -147,8 +147,9 @@ def test_seeded_sellers_get_verified_sandbox_accounts(app, sandbox, monkeypatch)
     with app.app_context():
         from app.extensions import db
 
-        verified = db.session.scalars(select(Company).where(Company.kyc_status == "verified",
-                                                            Company.kind == "seller")).all()
+        verified = db.session.scalars(
+            select(Company).where(Company.kyc_status == "verified", Company.kind == "seller")
+        ).all()
         assert len(verified) == 2
         for company in verified:
             account = get_gateway().retrieve_account(company.stripe_account_id)

@@ -1,4 +1,5 @@
 """The seller's product form (/sell/products/new and /edit), posted as a seller's browser would."""
+
 import re
 
 import pytest
@@ -13,8 +14,14 @@ def product_count(db):
 
 
 def product_form(**overrides):
-    data = {"title": "Icon pack", "description": "**200** icons.", "price": "29.00",
-            "billing": "one_time", "trial_days": "0", "active": "on"}
+    data = {
+        "title": "Icon pack",
+        "description": "**200** icons.",
+        "price": "29.00",
+        "billing": "one_time",
+        "trial_days": "0",
+        "active": "on",
+    }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -36,7 +43,11 @@ def test_a_seller_creates_a_product_with_the_real_form(db, seller_client):
     assert response.headers["Location"].endswith("/sell/products")
     product = db.session.scalars(select(Product)).one()
     assert (product.company_id, product.title, product.slug, product.price_cents) == (
-        company.id, "Icon pack", "icon-pack", 2900)
+        company.id,
+        "Icon pack",
+        "icon-pack",
+        2900,
+    )
     assert "<strong>200</strong>" in product.description_html
     assert "Icon pack" in client.get("/sell/products").get_data(as_text=True)
 
@@ -58,15 +69,32 @@ def test_editing_keeps_the_slug_unless_the_title_changes(db, seller_client):
     assert (product.slug, product.price_cents) == ("icon-pack", 3500)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("title", ""), ("title", "x" * 121), ("price", "abc"), ("price", "0.50"), ("price", "-5"),
-    ("price", "NaN"), ("price", "inf"), ("price", "1e3"), ("price", "99999999999999999999"), ("price", "²"),
-    ("billing", "weekly"), ("trial_days", "-1"), ("trial_days", "99999999999999999999"), ("trial_days", "³"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("title", ""),
+        ("title", "x" * 121),
+        ("price", "abc"),
+        ("price", "0.50"),
+        ("price", "-5"),
+        ("price", "NaN"),
+        ("price", "inf"),
+        ("price", "1e3"),
+        ("price", "99999999999999999999"),
+        ("price", "²"),
+        ("billing", "weekly"),
+        ("trial_days", "-1"),
+        ("trial_days", "99999999999999999999"),
+        ("trial_days", "³"),
+    ],
+)
 def test_bad_input_is_refused_with_the_field_named_and_nothing_saved(db, seller_client, field, value):
     client, _ = seller_client
-    response = post_form(client, "/sell/products/new", product_form(**{field: value}, billing="month")
-                         if field == "trial_days" else product_form(**{field: value}))
+    response = post_form(
+        client,
+        "/sell/products/new",
+        product_form(**{field: value}, billing="month") if field == "trial_days" else product_form(**{field: value}),
+    )
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert re.search(rf'<div class="field has-error">\s*<label for="{field}">', page), page

@@ -12,6 +12,7 @@ What each piece does without Redis (README, "When Redis is down"):
 - "Continue with Whop" answers 503 naming the alternative; /healthz answers 503 naming Redis;
 - any other Redis failure answers 503, never 500.
 """
+
 import base64
 import json
 from datetime import timedelta
@@ -20,19 +21,27 @@ import pytest
 from sqlalchemy import func, select
 
 from app import clock, create_app
+from app.devredis import start_redis_server
 from app.extensions import db as _db
 from app.extensions import limiter
-from app.models import (InboundEvent, LicenseActivation, Membership, Order, OutboxEvent,
-                        WebhookMessage)
+from app.models import InboundEvent, LicenseActivation, Membership, Order, OutboxEvent, WebhookMessage
+from app.services.companies import create_seller_company
 from app.services.licensing import signing
 from app.services.outbound import dispatch, endpoints, outbox
-from app.services.companies import create_seller_company
 from app.tasks.inbound import requeue_stale_inbound_events
 from app.tasks.outbound import sweep_outbound
-from app.devredis import start_redis_server
 from tests.database import make_test_config
-from tests.factories import (LOGO_GIG, PASSWORD, answers_for, make_cast, make_gig, make_licensed_shop, make_order,
-                             make_product, make_seller)
+from tests.factories import (
+    LOGO_GIG,
+    PASSWORD,
+    answers_for,
+    make_cast,
+    make_gig,
+    make_licensed_shop,
+    make_order,
+    make_product,
+    make_seller,
+)
 from tests.forms import post_form
 from tests.processes import free_port
 from tests.webhook_signing import stripe_event, stripe_signed
@@ -50,10 +59,17 @@ def down_app(app, database_url, tmp_path):
     """
     port = free_port()
     redis_process = start_redis_server(port, tmp_path)
-    down = create_app(make_test_config(
-        database_url, f"redis://127.0.0.1:{port}/0", PAGE_CACHE_SECONDS=30,
-        WEBHOOKS_ALLOW_PRIVATE_NETWORKS=True, UPLOAD_DIR=app.config["UPLOAD_DIR"],
-        APP_BASE_URL=app.config["APP_BASE_URL"], SANDBOX_URL=app.config["SANDBOX_URL"]))
+    down = create_app(
+        make_test_config(
+            database_url,
+            f"redis://127.0.0.1:{port}/0",
+            PAGE_CACHE_SECONDS=30,
+            WEBHOOKS_ALLOW_PRIVATE_NETWORKS=True,
+            UPLOAD_DIR=app.config["UPLOAD_DIR"],
+            APP_BASE_URL=app.config["APP_BASE_URL"],
+            SANDBOX_URL=app.config["SANDBOX_URL"],
+        )
+    )
     with down.app_context():
         assert down.extensions["redis"].ping()
     redis_process.terminate()
@@ -105,6 +121,7 @@ def count(db, model):
 
 # ---- sign-in: Flask-Limiter's in-memory fallback ------------------------------------------
 
+
 def test_sign_in_keeps_working_and_keeps_its_limits_in_memory(db, make_user, down_client, down_app):
     settled(db, lambda: make_user(email="ada@example.com", display_name="Ada Lovelace").id)
     response = sign_in_on(down_client, "ada@example.com")
@@ -120,6 +137,7 @@ def test_sign_in_keeps_working_and_keeps_its_limits_in_memory(db, make_user, dow
 
 # ---- the license API: a signed 503 ----------------------------------------------------------
 
+
 def verify_signed(app, response):
     with app.app_context():
         public_key = signing.signing_key().private.public_key()
@@ -133,8 +151,15 @@ def licensed_key(db):
     return settled(db, lambda: make_licensed_shop()["key"])
 
 
-@pytest.mark.parametrize("path", ["/api/v1/licenses/validate", "/api/v1/licenses/activate",
-                                  "/api/v1/licenses/checkout", "/api/v1/licenses/deactivate"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/licenses/validate",
+        "/api/v1/licenses/activate",
+        "/api/v1/licenses/checkout",
+        "/api/v1/licenses/deactivate",
+    ],
+)
 def test_license_api_answers_a_signed_503_and_changes_nothing(app, db, down_client, path):
     key = licensed_key(db)
     response = down_client.post(path, json={"key": key, "fingerprint": "host-1", "nonce": "n-1"})
@@ -149,8 +174,9 @@ def test_license_api_answers_a_signed_503_and_changes_nothing(app, db, down_clie
 
 def test_whop_compatible_license_endpoint_answers_a_signed_503(app, db, down_client):
     key = licensed_key(db)
-    response = down_client.post(f"/api/v2/memberships/{key}/validate_license",
-                                json={"metadata": {"hardware_id": "host-1"}})
+    response = down_client.post(
+        f"/api/v2/memberships/{key}/validate_license", json={"metadata": {"hardware_id": "host-1"}}
+    )
     assert response.status_code == 503
     assert verify_signed(app, response)["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert count(db, LicenseActivation) == 0
@@ -163,6 +189,7 @@ def test_license_public_key_is_still_served(app, down_client):
 
 
 # ---- seller webhooks: test event, resend, recover -------------------------------------------
+
 
 @pytest.fixture
 def hooked_seller(db, make_seller, sink):
@@ -177,8 +204,13 @@ def hooked_seller(db, make_seller, sink):
         [message_id] = dispatch.dispatch_outbox_event(event.id)
         message = db.session.get(WebhookMessage, message_id)
         message.status, message.next_attempt_at, message.attempt_count = "failed", None, 8
-        return {"email": owner.email, "endpoint_id": endpoint.id, "message_id": message.id,
-                "webhook_id": message.public_id, "created_at": message.created_at}
+        return {
+            "email": owner.email,
+            "endpoint_id": endpoint.id,
+            "message_id": message.id,
+            "webhook_id": message.public_id,
+            "created_at": message.created_at,
+        }
 
     return settled(db, build)
 
@@ -198,8 +230,7 @@ def test_send_test_event_answers_503_and_writes_nothing(db, down_client, hooked_
     assert sink.requests == []
 
 
-def test_resend_is_recorded_and_the_sweep_sends_it_exactly_once(db, down_client, hooked_seller, sink,
-                                                                run_jobs):
+def test_resend_is_recorded_and_the_sweep_sends_it_exactly_once(db, down_client, hooked_seller, sink, run_jobs):
     endpoint_id, message_id = hooked_seller["endpoint_id"], hooked_seller["message_id"]
     assert sign_in_on(down_client, hooked_seller["email"]).status_code == 303
     response = post_form(down_client, f"/sell/webhooks/{endpoint_id}/messages/{message_id}/resend")
@@ -234,6 +265,7 @@ def test_recover_is_recorded_for_the_sweep(db, down_client, hooked_seller):
 
 # ---- order actions: the outbox event waits for the sweep ------------------------------------
 
+
 def test_an_order_action_commits_and_its_event_waits_for_the_sweep(app, db, down_client, run_jobs):
     def build():
         cast = make_cast()
@@ -259,10 +291,19 @@ def test_an_order_action_commits_and_its_event_waits_for_the_sweep(app, db, down
 
 # ---- inbound webhooks and admin reprocess ---------------------------------------------------
 
+
 def test_inbound_webhook_is_stored_and_the_sweep_processes_it(app, db, down_client, run_jobs):
-    event = stripe_event("account.updated", {"id": "acct_none", "object": "account",
-                                             "charges_enabled": False, "payouts_enabled": False,
-                                             "details_submitted": False, "requirements": {}})
+    event = stripe_event(
+        "account.updated",
+        {
+            "id": "acct_none",
+            "object": "account",
+            "charges_enabled": False,
+            "payouts_enabled": False,
+            "details_submitted": False,
+            "requirements": {},
+        },
+    )
     body, headers = stripe_signed(event, app.config["STRIPE_WEBHOOK_SECRET"])
     response = down_client.post("/webhooks/stripe", data=body, headers=headers)
     assert response.status_code == 200 and response.json == {"received": True, "duplicate": False}
@@ -281,8 +322,14 @@ def test_inbound_webhook_is_stored_and_the_sweep_processes_it(app, db, down_clie
 def test_admin_reprocess_is_recorded_for_the_sweep(db, make_user, down_client):
     def build():
         admin = make_user(email="root@example.com", is_admin=True)
-        event = InboundEvent(provider="stripe", event_id="evt_failed_1", type="account.updated",
-                             payload={"id": "evt_failed_1"}, status="failed", last_error="boom")
+        event = InboundEvent(
+            provider="stripe",
+            event_id="evt_failed_1",
+            type="account.updated",
+            payload={"id": "evt_failed_1"},
+            status="failed",
+            last_error="boom",
+        )
         db.session.add(event)
         db.session.flush()
         return admin.email, event.id
@@ -297,6 +344,7 @@ def test_admin_reprocess_is_recorded_for_the_sweep(db, make_user, down_client):
 
 
 # ---- pages that read Redis ------------------------------------------------------------------
+
 
 def test_anonymous_pages_render_without_the_page_cache(db, down_client):
     def build():
@@ -316,8 +364,7 @@ def test_member_area_reads_access_from_the_database(db, make_user, down_client, 
         product = make_product(company, slug="maker-kit")
         member = make_user(email="member@example.com")
         make_user(email="stranger@example.com")
-        db.session.add(Membership(company_id=company.id, product_id=product.id, buyer_id=member.id,
-                                  status="active"))
+        db.session.add(Membership(company_id=company.id, product_id=product.id, buyer_id=member.id, status="active"))
         db.session.flush()
         return product.id
 

@@ -1,6 +1,7 @@
 """One way errors travel (app/errors.py, app/web.py): a service's refusal is answered by the
 one handler — rolled back, then the page the view declared, else the JSON envelope for API
 clients, else the error page — and never by a view catching it."""
+
 import html
 
 import pytest
@@ -22,8 +23,13 @@ def seller_client(client, make_seller, sign_in):
 
 def test_a_refusal_carries_its_status_code_message_and_fields():
     refused = ServiceError(409, "busy", "Not now.")
-    assert (refused.status, refused.code, refused.message, refused.field, refused.errors) == \
-        (409, "busy", "Not now.", None, {})
+    assert (refused.status, refused.code, refused.message, refused.field, refused.errors) == (
+        409,
+        "busy",
+        "Not now.",
+        None,
+        {},
+    )
     assert InputError("days", "Enter a number.").errors == {"days": "Enter a number."}
     several = GigInputError({("extras", 0, "title"): "Name it.", ("title",): "Too short."})
     assert several.status == 422 and several.field_name() == "extras-0-title"
@@ -45,8 +51,9 @@ def test_api_clients_get_the_json_envelope(db, seller_client):
     client, company = seller_client
     gig = make_gig(company, slug="a-draft", status="draft")
     db.session.commit()
-    response = client.post(f"/sell/gigs/{gig.id}/pause", data={"csrf_token": csrf_token(client)},
-                           headers={"Accept": "application/json"})
+    response = client.post(
+        f"/sell/gigs/{gig.id}/pause", data={"csrf_token": csrf_token(client)}, headers={"Accept": "application/json"}
+    )
     assert response.status_code == 409
     error = response.get_json()["error"]
     assert error["code"] == "gig_state" and error["message"] and "field" not in error
@@ -55,8 +62,7 @@ def test_api_clients_get_the_json_envelope(db, seller_client):
 def test_the_declared_page_shows_the_form_again_and_nothing_written_stays(db, seller_client):
     client, company = seller_client
     audits = db.session.scalar(select(func.count(AuditEvent.id)))
-    response = post_form(client, "/sell/products/new", {"title": "Kept title", "price": "0.10",
-                                                        "billing": "one_time"})
+    response = post_form(client, "/sell/products/new", {"title": "Kept title", "price": "0.10", "billing": "one_time"})
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert 'value="Kept title"' in page and "Price must be between" in page

@@ -1,4 +1,5 @@
 """Admin gig review: the queue with a full preview, approve / reject inline, audit and notices."""
+
 import pytest
 from sqlalchemy import select
 
@@ -14,18 +15,35 @@ HTMX = {"HX-Request": "true", "HX-Target": "review-gig-1"}
 def form_input(category_id, **overrides):
     """The service input a full editor submission becomes (see GigForm.to_input)."""
     data = {
-        "title": "I will write a landing page that converts", "category_id": category_id,
+        "title": "I will write a landing page that converts",
+        "category_id": category_id,
         "description_md": "## What you get\n\nA *persuasive* landing page, researched and proofread.",
         "tags": ["copywriting", "landing page"],
         "packages": {
-            "basic": {"title": "Short page", "description": "Up to 300 words", "price_cents": 4000,
-                      "delivery_days": 4, "revisions": 1},
-            "premium": {"title": "Long page", "description": "Up to 1500 words", "price_cents": 15000,
-                        "delivery_days": 7, "revisions": None},
+            "basic": {
+                "title": "Short page",
+                "description": "Up to 300 words",
+                "price_cents": 4000,
+                "delivery_days": 4,
+                "revisions": 1,
+            },
+            "premium": {
+                "title": "Long page",
+                "description": "Up to 1500 words",
+                "price_cents": 15000,
+                "delivery_days": 7,
+                "revisions": None,
+            },
         },
         "extras": [{"title": "Rush delivery", "price_cents": 2500, "extra_days": 0, "max_quantity": 1}],
-        "questions": [{"prompt": "Which tone suits you?", "kind": "single_choice",
-                       "choices": ["Playful", "Formal"], "required": True}],
+        "questions": [
+            {
+                "prompt": "Which tone suits you?",
+                "kind": "single_choice",
+                "choices": ["Playful", "Formal"],
+                "required": True,
+            }
+        ],
         "faq": [{"question": "Do you do SEO?", "answer": "Basic on-page SEO is included."}],
     }
     data.update(overrides)
@@ -51,10 +69,24 @@ def admin_client(client, sign_in, make_user):
 def test_queue_shows_a_full_preview(pending_gig, admin_client):
     client, _ = admin_client
     page = client.get("/admin/gigs/").get_data(as_text=True)
-    for text in ("I will write a landing page that converts", "<h2>What you get</h2>", "<em>persuasive</em>",
-                 "Short page", "Long page", "$40.00", "$150.00", "Unlimited", "Rush delivery — $25.00",
-                 "Which tone suits you?", "Playful / Formal", "Do you do SEO?", "copywriting",
-                 f"/sell/images/{pending_gig.images[0].storage_key}", "Approve and publish", "Request changes"):
+    for text in (
+        "I will write a landing page that converts",
+        "<h2>What you get</h2>",
+        "<em>persuasive</em>",
+        "Short page",
+        "Long page",
+        "$40.00",
+        "$150.00",
+        "Unlimited",
+        "Rush delivery — $25.00",
+        "Which tone suits you?",
+        "Playful / Formal",
+        "Do you do SEO?",
+        "copywriting",
+        f"/sell/images/{pending_gig.images[0].storage_key}",
+        "Approve and publish",
+        "Request changes",
+    ):
         assert text in page, text
     image = client.get(f"/sell/images/{pending_gig.images[0].storage_key}")
     assert image.status_code == 200  # admins see images of gigs that are not live yet
@@ -84,15 +116,18 @@ def test_rejecting_needs_a_reason(db, pending_gig, admin_client):
     assert "Tell the seller what to change." in response.get_data(as_text=True)
     assert db.session.get(Gig, pending_gig.id).status == "review"
 
-    response = post_form(client, f"/admin/gigs/{pending_gig.id}/reject",
-                         {"reason": "The gallery shows someone else's work."})
+    response = post_form(
+        client, f"/admin/gigs/{pending_gig.id}/reject", {"reason": "The gallery shows someone else's work."}
+    )
     assert response.status_code == 303
     gig = db.session.get(Gig, pending_gig.id)
     assert (gig.status, gig.rejection_reason) == ("rejected", "The gallery shows someone else's work.")
     notice = db.session.scalars(select(Notification).where(Notification.kind == "gig.rejected")).one()
     assert notice.body == "The gallery shows someone else's work."
-    assert db.session.scalars(select(AuditEvent.data).where(AuditEvent.action == "gig.reject")).one()["reason"] \
+    assert (
+        db.session.scalars(select(AuditEvent.data).where(AuditEvent.action == "gig.reject")).one()["reason"]
         == "The gallery shows someone else's work."
+    )
     page = client.get("/admin/gigs/").get_data(as_text=True)
     assert "Nothing to review" in page and "Recently decided" in page
 

@@ -1,4 +1,5 @@
 """Reviews: the buyer rates a completed order once, the seller replies once, the gig page shows them."""
+
 import pytest
 from sqlalchemy import func, select
 
@@ -15,7 +16,9 @@ def test_buyer_reviews_once_seller_replies_once_and_the_gig_page_shows_it(db, ca
     order = make_order(cast, "completed")
     db.session.commit()
     buyer = sign_in(cast.buyer)
-    assert post_form(buyer, f"/orders/{order.id}/review", {"rating": "4", "body": "Great logo, fast."}).status_code == 303
+    assert (
+        post_form(buyer, f"/orders/{order.id}/review", {"rating": "4", "body": "Great logo, fast."}).status_code == 303
+    )
     db.session.refresh(cast.gig)
     assert (cast.gig.rating_sum, cast.gig.rating_count) == (4, 1)
     again = post_form(buyer, f"/orders/{order.id}/review", {"rating": "1", "body": "Changed my mind"})
@@ -30,11 +33,14 @@ def test_buyer_reviews_once_seller_replies_once_and_the_gig_page_shows_it(db, ca
     assert "Great logo, fast." in page and "Thank you!" in page and "Bea Buyer" in page
 
 
-@pytest.mark.parametrize("form, field", [
-    ({"rating": "6", "body": "Too many stars"}, "rating"),
-    ({"rating": "zero", "body": "Not a number"}, "rating"),
-    ({"rating": "5", "body": "  "}, "body"),
-])
+@pytest.mark.parametrize(
+    "form, field",
+    [
+        ({"rating": "6", "body": "Too many stars"}, "rating"),
+        ({"rating": "zero", "body": "Not a number"}, "rating"),
+        ({"rating": "5", "body": "  "}, "body"),
+    ],
+)
 def test_bad_reviews_are_422_and_write_nothing(db, cast, sign_in, form, field):
     order = make_order(cast, "completed")
     db.session.commit()

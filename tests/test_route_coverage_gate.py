@@ -4,6 +4,7 @@ The tiny app has a page (GET /hello), a form (POST /items: 303 when named, 422 w
 an app-wide guard standing in for CSRF (POST without `X-Token: ok` → 400), and a signed-in
 page behind Flask-Login (GET /private).
 """
+
 import os
 import textwrap
 from pathlib import Path
@@ -142,10 +143,12 @@ def test_a_route_never_requested_fails_the_run_and_is_named(tiny):
     result = tiny(HELLO + PRIVATE).runpytest()
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*route coverage: FAILED, 1 missing*",
-        "*POST /items*no success (2xx/3xx) and no refusal (4xx)*never requested; add_item*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*route coverage: FAILED, 1 missing*",
+            "*POST /items*no success (2xx/3xx) and no refusal (4xx)*never requested; add_item*",
+        ]
+    )
     assert "GET /hello" not in result.stdout.str()
 
 
@@ -195,14 +198,17 @@ def test_requests_over_http_to_the_live_server_count(tiny):
     assert result.ret == pytest.ExitCode.OK
 
 
-@pytest.mark.parametrize("args, reason", [
-    (["-k", "hello"], "a subset ran (-k given)"),
-    (["-m", "not slow"], "a subset ran (-m given)"),
-    (["test_tiny.py"], "a subset ran (test_tiny.py selected)"),
-    (["test_tiny.py::test_hello"], "a subset ran (test_tiny.py::test_hello selected)"),
-    (["--deselect", "test_other.py::test_add"], "a subset ran (--deselect given)"),
-    (["--ignore", "test_other.py"], "a subset ran (--ignore given)"),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (["-k", "hello"], "a subset ran (-k given)"),
+        (["-m", "not slow"], "a subset ran (-m given)"),
+        (["test_tiny.py"], "a subset ran (test_tiny.py selected)"),
+        (["test_tiny.py::test_hello"], "a subset ran (test_tiny.py::test_hello selected)"),
+        (["--deselect", "test_other.py::test_add"], "a subset ran (--deselect given)"),
+        (["--ignore", "test_other.py"], "a subset ran (--ignore given)"),
+    ],
+)
 def test_a_subset_is_not_enforced(tiny, args, reason):
     result = tiny(HELLO, test_other=ADD).runpytest(*args)
     assert result.ret == pytest.ExitCode.OK
@@ -262,7 +268,8 @@ def test_known_gaps_are_listed_and_fail_once_covered(tiny):
     result = tiny(HELLO + PRIVATE, watch=gap).runpytest()
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
-        ["*POST /items*known gap: tracked in issue 1 ?no success (2xx/3xx) and no refusal (4xx)?"])
+        ["*POST /items*known gap: tracked in issue 1 ?no success (2xx/3xx) and no refusal (4xx)?"]
+    )
 
     covered = tiny(ALL, watch=gap).runpytest()
     assert covered.ret == pytest.ExitCode.TESTS_FAILED
@@ -273,10 +280,12 @@ def test_declarations_naming_nothing_fail(tiny):
     watch = '{"known_gaps": {("PUT", "/items"): "old"}, "refused_by_guard": {"gone"}}'
     result = tiny(ALL, watch=watch).runpytest()
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*PUT /items*declared a known gap, but the app has no such rule and method*",
-        "*refused_by_guard gone*declared, but the app has no such endpoint*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*PUT /items*declared a known gap, but the app has no such rule and method*",
+            "*refused_by_guard gone*declared, but the app has no such endpoint*",
+        ]
+    )
 
 
 def test_a_run_that_watched_no_app_fails(tiny):
@@ -285,10 +294,13 @@ def test_a_run_that_watched_no_app_fails(tiny):
     result.stdout.fnmatch_lines(["*no app was watched*"])
 
 
-@pytest.mark.parametrize("tests, outcome", [
-    (ALL, pytest.ExitCode.OK),
-    (HELLO + PRIVATE + ADD, pytest.ExitCode.TESTS_FAILED),
-])
+@pytest.mark.parametrize(
+    "tests, outcome",
+    [
+        (ALL, pytest.ExitCode.OK),
+        (HELLO + PRIVATE + ADD, pytest.ExitCode.TESTS_FAILED),
+    ],
+)
 def test_xdist_workers_records_are_merged(tiny, tests, outcome):
     """Each test in its own file, spread over two worker processes: only the merged
     records cover every route."""

@@ -1,5 +1,6 @@
 """Account routes that take no input: what they refuse (a cross-site POST without the CSRF
 token, a Whop profile refresh with no Whop link), and cancelling a pending Whop link."""
+
 from sqlalchemy import func, select
 
 from app.models import Notification, WhopIdentity
@@ -9,8 +10,9 @@ from tests.forms import post_form, sign_in_with_whop
 
 
 def unread(db, user):
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None)))
+    return db.session.scalar(
+        select(func.count(Notification.id)).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    )
 
 
 def test_marking_all_read_from_another_site_is_refused(client, db, make_user, sign_in):

@@ -1,4 +1,5 @@
 """The admin's platform money page (/admin/money)."""
+
 import pytest
 
 from tests.factories import make_order

@@ -1,5 +1,6 @@
 """Buying routes the other buy tests leave out: resuming and cancelling a checkout on the
 sandbox's hosted page, the live quote's refusals, and product checkout refusals."""
+
 import re
 from html import unescape
 from types import SimpleNamespace
@@ -72,14 +73,18 @@ def test_signed_out_visitor_returning_from_a_cancelled_checkout_is_asked_to_sign
     assert response.status_code == 302 and "/signin" in response.headers["Location"]
 
 
-@pytest.mark.parametrize("form, field", [
-    ({"package": "basic", "quantity": "two"}, "quantity"),
-    ({"package": "basic", "quantity": "0"}, "quantity"),
-    ({"package": "premium"}, "package"),
-])
+@pytest.mark.parametrize(
+    "form, field",
+    [
+        ({"package": "basic", "quantity": "two"}, "quantity"),
+        ({"package": "basic", "quantity": "0"}, "quantity"),
+        ({"package": "premium"}, "package"),
+    ],
+)
 def test_quote_refuses_a_bad_selection_naming_the_field(buyer, form, field):
-    response = post_form(buyer, "/gigs/logo-design/checkout/quote", form,
-                         headers={"HX-Request": "true", "HX-Target": "checkout-summary"})
+    response = post_form(
+        buyer, "/gigs/logo-design/checkout/quote", form, headers={"HX-Request": "true", "HX-Target": "checkout-summary"}
+    )
     assert response.status_code == 422
     body = response.get_data(as_text=True)
     assert f'data-field="{field}"' in body and "<html" not in body

@@ -1,5 +1,6 @@
 """The seller's product catalogue (/sell/products: list, new, edit) and the refusals of the
 member-content delete buttons."""
+
 import re
 from io import BytesIO
 
@@ -23,8 +24,11 @@ def catalogue(db, make_seller):
     rival, rival_company = make_seller()
     rival_product = make_product(rival_company, slug="rival-pack")
     db.session.commit()
-    return type("Catalogue", (), {"owner": owner, "company": company, "kit": kit, "rival": rival,
-                                  "rival_product": rival_product})
+    return type(
+        "Catalogue",
+        (),
+        {"owner": owner, "company": company, "kit": kit, "rival": rival, "rival_product": rival_product},
+    )
 
 
 def product_count(db):
@@ -56,17 +60,22 @@ def test_new_product_form_is_for_owners_and_admins(client, db, catalogue, make_s
     assert client.get("/sell/products/new").status_code == 403
 
 
-@pytest.mark.parametrize("form, field, message", [
-    ({"title": "Kit", "price": "abc"}, "price", "Price must be between $1.00 and $10,000.00."),
-    ({"title": "Kit", "price": "NaN"}, "price", "Price must be between $1.00 and $10,000.00."),
-    ({"title": "Kit", "price": "0.50"}, "price", "Price must be between $1.00 and $10,000.00."),
-    ({"title": "Ki", "price": "9.00"}, "title", "Give the product a title of 3 to 120 characters."),
-    ({"title": "Kit", "price": "9.00", "billing": "weekly"}, "billing", "Choose one-time, monthly or yearly."),
-    ({"title": "Kit", "price": "9.00", "billing": "month", "trial_days": "-1"}, "trial_days",
-     "Trial days must be between 0 and 90."),
-])
-def test_new_product_with_bad_input_is_refused_naming_the_field(client, db, catalogue, sign_in, form, field,
-                                                               message):
+@pytest.mark.parametrize(
+    "form, field, message",
+    [
+        ({"title": "Kit", "price": "abc"}, "price", "Price must be between $1.00 and $10,000.00."),
+        ({"title": "Kit", "price": "NaN"}, "price", "Price must be between $1.00 and $10,000.00."),
+        ({"title": "Kit", "price": "0.50"}, "price", "Price must be between $1.00 and $10,000.00."),
+        ({"title": "Ki", "price": "9.00"}, "title", "Give the product a title of 3 to 120 characters."),
+        ({"title": "Kit", "price": "9.00", "billing": "weekly"}, "billing", "Choose one-time, monthly or yearly."),
+        (
+            {"title": "Kit", "price": "9.00", "billing": "month", "trial_days": "-1"},
+            "trial_days",
+            "Trial days must be between 0 and 90.",
+        ),
+    ],
+)
+def test_new_product_with_bad_input_is_refused_naming_the_field(client, db, catalogue, sign_in, form, field, message):
     sign_in(catalogue.owner)
     before = product_count(db)
     response = post_form(client, "/sell/products/new", {"description": "Kept *text*", **form})
@@ -94,13 +103,27 @@ def test_edit_form_shows_the_product_and_saving_updates_it(client, db, catalogue
     body = page.get_data(as_text=True)
     assert "Edit Maker Kit" in body and 'value="29.00"' in body and "checked" in body
 
-    response = post_form(client, f"/sell/products/{kit.id}/edit", {
-        "title": "Maker Kit Deluxe", "description": "Now with **more**", "price": "39.50",
-        "billing": "year", "trial_days": "14", "active": "on"})
+    response = post_form(
+        client,
+        f"/sell/products/{kit.id}/edit",
+        {
+            "title": "Maker Kit Deluxe",
+            "description": "Now with **more**",
+            "price": "39.50",
+            "billing": "year",
+            "trial_days": "14",
+            "active": "on",
+        },
+    )
     assert response.status_code == 303 and response.headers["Location"] == "/sell/products"
     db.session.refresh(kit)
     assert (kit.title, kit.price_cents, kit.billing, kit.trial_days, kit.active) == (
-        "Maker Kit Deluxe", 3950, "year", 14, True)
+        "Maker Kit Deluxe",
+        3950,
+        "year",
+        14,
+        True,
+    )
     assert "<strong>more</strong>" in kit.description_html
     listing = client.get("/sell/products").get_data(as_text=True)
     assert "“Maker Kit Deluxe” is updated." in listing and "$39.50" in listing
@@ -123,15 +146,22 @@ def test_unhiding_a_product_puts_it_back_on_sale(client, db, catalogue, sign_in)
     db.session.commit()
     assert client.get(f"/products/{kit.slug}").status_code == 404
     sign_in(catalogue.owner)
-    response = post_form(client, f"/sell/products/{kit.id}/edit", {
-        "title": "Maker Kit", "price": "29.00", "billing": "one_time", "active": "on"})
+    response = post_form(
+        client,
+        f"/sell/products/{kit.id}/edit",
+        {"title": "Maker Kit", "price": "29.00", "billing": "one_time", "active": "on"},
+    )
     assert response.status_code == 303
     assert client.get(f"/products/{kit.slug}").status_code == 200
 
 
 def upload(client, product_id, name, data):
-    return post_form(client, f"/sell/products/{product_id}/content/files",
-                     {"file": (BytesIO(data), name)}, content_type="multipart/form-data")
+    return post_form(
+        client,
+        f"/sell/products/{product_id}/content/files",
+        {"file": (BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
 
 
 @pytest.fixture
@@ -148,8 +178,10 @@ def content(client, db, catalogue, sign_in):
 
 def content_counts(db):
     with without_tenant():
-        return (db.session.scalar(select(func.count(MemberPost.id))),
-                db.session.scalar(select(func.count(MemberFile.id))))
+        return (
+            db.session.scalar(select(func.count(MemberPost.id))),
+            db.session.scalar(select(func.count(MemberFile.id))),
+        )
 
 
 def test_another_seller_cannot_delete_posts_or_files(client, db, catalogue, content, sign_in, uploads):
@@ -166,8 +198,7 @@ def test_another_seller_cannot_delete_posts_or_files(client, db, catalogue, cont
     assert (uploads / member_file.storage_key).is_file()
 
 
-def test_posts_and_files_of_another_product_cannot_be_deleted_through_this_one(client, db, catalogue, content,
-                                                                                sign_in):
+def test_posts_and_files_of_another_product_cannot_be_deleted_through_this_one(client, db, catalogue, content, sign_in):
     post, member_file = content
     other = db.session.scalar(select(Product).where(Product.slug == "pro-plugin"))
     sign_in(catalogue.owner)

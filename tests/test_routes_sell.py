@@ -1,5 +1,6 @@
 """Seller pages the editor tests leave out: the list of one's gigs and the editor's
 "remove row" fragment."""
+
 import re
 from html import unescape
 

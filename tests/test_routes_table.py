@@ -1,4 +1,5 @@
 """README.md's "What is where" table is the one the code makes (app/routes_table.py)."""
+
 from pathlib import Path
 
 from app.routes_table import HEADER, replace_table, routes_table, table_in
@@ -8,7 +9,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_the_readme_table_is_the_one_the_code_makes(app):
     assert table_in(README.read_text(encoding="utf-8")) == routes_table(app), (
-        "README.md's \"What is where\" table is out of date: run `flask routes-table --write README.md`")
+        'README.md\'s "What is where" table is out of date: run `flask routes-table --write README.md`'
+    )
 
 
 def test_every_blueprint_url_has_a_row_with_its_module_and_methods(app):
@@ -17,8 +19,9 @@ def test_every_blueprint_url_has_a_row_with_its_module_and_methods(app):
     assert "| `blueprints/sell/gigs.py` | `/sell/gigs`, `GET POST /sell/gigs/new`," in table
     assert "`POST /api/v1/licenses/validate`" in table and "`services/licensing/public_api.py`" in table
     assert "/static/" not in table  # only blueprint modules have rows
-    modules = {app.view_functions[rule.endpoint].__module__ for rule in app.url_map.iter_rules()
-               if rule.endpoint != "static"}
+    modules = {
+        app.view_functions[rule.endpoint].__module__ for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+    }
     assert len(table.splitlines()[2:]) == len(modules)
 
 

@@ -1,9 +1,18 @@
 """app.services.search: ranking, filters, sorts, pages, refused values, hostile input."""
+
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from app.services.search import (PAGE_SIZE, fts5_match_expression, list_categories,
-                                 parse_filters, popular_gigs, search_gigs, seller_stats, top_rated_gigs)
+from app.services.search import (
+    PAGE_SIZE,
+    fts5_match_expression,
+    list_categories,
+    parse_filters,
+    popular_gigs,
+    search_gigs,
+    seller_stats,
+    top_rated_gigs,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -46,11 +55,16 @@ def test_filters_combine(make_gig):
     make_gig(title="Python API build unrated", category="development", price_cents=5000, days=3)
     make_gig(title="Python API build in writing", category="writing", price_cents=5000, days=3, rating=(47, 10))
     make_gig(title="Flask dashboard", category="development", price_cents=5000, days=3, rating=(47, 10))
-    filters, errors = parse(q="python api", category="development", min_price="20", max_price="60",
-                            delivery="7", rating="4.5")
+    filters, errors = parse(
+        q="python api", category="development", min_price="20", max_price="60", delivery="7", rating="4.5"
+    )
     assert errors == {}
-    assert (filters.min_price_cents, filters.max_price_cents, filters.max_days, filters.min_rating_tenths) \
-        == (2000, 6000, 7, 45)
+    assert (filters.min_price_cents, filters.max_price_cents, filters.max_days, filters.min_rating_tenths) == (
+        2000,
+        6000,
+        7,
+        45,
+    )
     page = search_gigs(filters)
     assert [g.id for g in page.gigs] == [target.id]
 
@@ -104,19 +118,22 @@ def test_empty_results_are_a_page_of_nothing(make_gig):
     assert (page.gigs, page.total, page.page, page.pages) == ([], 0, 1, 1)
 
 
-@pytest.mark.parametrize("args, field", [
-    ({"min_price": "abc"}, "min_price"),
-    ({"min_price": "-5"}, "min_price"),
-    ({"max_price": "12.50"}, "max_price"),
-    ({"max_price": "99999999999999999999"}, "max_price"),
-    ({"min_price": "50", "max_price": "10"}, "max_price"),
-    ({"delivery": "0"}, "delivery"),
-    ({"delivery": "soon"}, "delivery"),
-    ({"rating": "6"}, "rating"),
-    ({"rating": "4.55"}, "rating"),
-    ({"category": "nope"}, "category"),
-    ({"sort": "cheapest"}, "sort"),
-])
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        ({"min_price": "abc"}, "min_price"),
+        ({"min_price": "-5"}, "min_price"),
+        ({"max_price": "12.50"}, "max_price"),
+        ({"max_price": "99999999999999999999"}, "max_price"),
+        ({"min_price": "50", "max_price": "10"}, "max_price"),
+        ({"delivery": "0"}, "delivery"),
+        ({"delivery": "soon"}, "delivery"),
+        ({"rating": "6"}, "rating"),
+        ({"rating": "4.55"}, "rating"),
+        ({"category": "nope"}, "category"),
+        ({"sort": "cheapest"}, "sort"),
+    ],
+)
 def test_refused_values_name_the_field_and_are_dropped(args, field):
     filters, errors = parse(**args)
     assert list(errors) == [field]
@@ -142,9 +159,29 @@ def test_unpublished_gigs_never_appear(make_gig, status):
     assert [g.title for g in top_rated_gigs()] == ["Visible lighthouse"]
 
 
-@pytest.mark.parametrize("q", ['"', "AND", "foo*(", "NEAR(a b)", "title:foo", "-x", "^start", "OR OR NOT",
-                               "'; DROP TABLE gigs; --", "***", "\"unterminated", "a" * 500, "日本語 ロゴ",
-                               "(", ")", "{title}: x", "!!", "<&>"])
+@pytest.mark.parametrize(
+    "q",
+    [
+        '"',
+        "AND",
+        "foo*(",
+        "NEAR(a b)",
+        "title:foo",
+        "-x",
+        "^start",
+        "OR OR NOT",
+        "'; DROP TABLE gigs; --",
+        "***",
+        '"unterminated',
+        "a" * 500,
+        "日本語 ロゴ",
+        "(",
+        ")",
+        "{title}: x",
+        "!!",
+        "<&>",
+    ],
+)
 def test_hostile_search_input_does_not_error(make_gig, q):
     make_gig(title="Logo design", description="AND foo title near")
     page = search_gigs(parse(q=q)[0])

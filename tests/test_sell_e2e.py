@@ -1,4 +1,5 @@
 """Seller onboarding to a published gig, through the real sandbox over HTTP."""
+
 import re
 
 import httpx
@@ -18,8 +19,9 @@ FORM_ACTION = re.compile(r'<form method="post" action="([^"]+)"')
 
 
 def sign_up_seller(client, email):
-    response = post_form(client, "/signup", {"email": email, "password": PASSWORD, "display_name": "Sam Seller",
-                                             "intent": "sell"})
+    response = post_form(
+        client, "/signup", {"email": email, "password": PASSWORD, "display_name": "Sam Seller", "intent": "sell"}
+    )
     assert response.status_code == 303 and response.headers["Location"].endswith("/sell/")
     assert client.get("/sell/").headers["Location"].endswith("/sell/become")
 

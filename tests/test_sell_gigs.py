@@ -1,4 +1,5 @@
 """The gig editor, gallery uploads, the status flow, the KYC gate and seller isolation."""
+
 import re
 
 import pytest
@@ -27,8 +28,7 @@ def seller_client(client, sign_in, make_seller):
 @pytest.fixture
 def saved_gig(db, seller_client, category):
     client, user, company = seller_client
-    response = post_multipart(client, "/sell/gigs/new", gig_form(category.id),
-                              files=[("cover.png", image_bytes())])
+    response = post_multipart(client, "/sell/gigs/new", gig_form(category.id), files=[("cover.png", image_bytes())])
     assert response.status_code == 303, response.get_data(as_text=True)[:2000]
     return db.session.scalars(select(Gig)).one()
 
@@ -38,12 +38,12 @@ def test_saving_a_new_gig_writes_every_part(db, saved_gig, seller_client, upload
     gig = saved_gig
     assert (gig.status, gig.company_id) == ("draft", company.id)
     assert gig.slug == "i-will-design-a-minimalist-logo-for-your-brand"
-    assert [(p.tier, p.price_cents, p.delivery_days, p.revisions) for p in gig.packages] == [
-        ("basic", 2500, 3, 2)]
+    assert [(p.tier, p.price_cents, p.delivery_days, p.revisions) for p in gig.packages] == [("basic", 2500, 3, 2)]
     assert (gig.basic_price_cents, gig.min_delivery_days) == (2500, 3)
     assert [(e.title, e.price_cents, e.extra_days) for e in gig.extras] == [("Source files", 1000, 1)]
     assert [(q.prompt, q.kind, q.required) for q in gig.questions] == [
-        ("What is your brand called?", "short_text", True)]
+        ("What is your brand called?", "short_text", True)
+    ]
     assert gig.faq == [{"question": "Do I own the copyright?", "answer": "Yes, all rights transfer on completion."}]
     assert gig.tag_list == ["logo", "branding", "minimal"]
     assert "<strong>clean, timeless</strong>" in gig.description_html
@@ -63,11 +63,21 @@ def test_edit_page_round_trips_the_gig(db, saved_gig, seller_client):
     client, _, _ = seller_client
     page = client.get(f"/sell/gigs/{saved_gig.id}/edit").get_data(as_text=True)
     assert 'value="25.00"' in page and "Source files" in page and "What is your brand called?" in page
-    data = gig_form(saved_gig.category_id, **{"standard-offered": "y", "standard-title": "Pro",
-                                               "standard-description": "Three concepts", "standard-price": "60",
-                                               "standard-delivery_days": "2", "standard-revisions": "unlimited",
-                                               "extras-0-title": None, "extras-0-price": None,
-                                               "extras-0-extra_days": None, "extras-0-max_quantity": None})
+    data = gig_form(
+        saved_gig.category_id,
+        **{
+            "standard-offered": "y",
+            "standard-title": "Pro",
+            "standard-description": "Three concepts",
+            "standard-price": "60",
+            "standard-delivery_days": "2",
+            "standard-revisions": "unlimited",
+            "extras-0-title": None,
+            "extras-0-price": None,
+            "extras-0-extra_days": None,
+            "extras-0-max_quantity": None,
+        },
+    )
     response = post_multipart(client, f"/sell/gigs/{saved_gig.id}/edit", data)
     assert response.status_code == 303
     db.session.expire_all()
@@ -79,14 +89,29 @@ def test_edit_page_round_trips_the_gig(db, saved_gig, seller_client):
 
 def test_out_of_range_values_come_back_as_field_errors_and_nothing_is_saved(db, seller_client, category):
     client, _, _ = seller_client
-    data = gig_form(category.id, **{"basic-price": "4.99", "basic-delivery_days": "91", "basic-revisions": "11",
-                                    "extras-0-price": "0.50", "extras-0-max_quantity": "11", "title": "Short"})
+    data = gig_form(
+        category.id,
+        **{
+            "basic-price": "4.99",
+            "basic-delivery_days": "91",
+            "basic-revisions": "11",
+            "extras-0-price": "0.50",
+            "extras-0-max_quantity": "11",
+            "title": "Short",
+        },
+    )
     response = post_multipart(client, "/sell/gigs/new", data, files=[("cover.png", image_bytes())])
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    for message in ("Price must be between $5.00 and $10,000.00.", "Delivery must take 1 to 90 days.",
-                    "Choose 0 to 10 revisions, or unlimited.", "Extras cost between $1.00 and $10,000.00.",
-                    "A buyer can order 1 to 10 of an extra.", "Use at least 10 characters.", "Nothing was saved"):
+    for message in (
+        "Price must be between $5.00 and $10,000.00.",
+        "Delivery must take 1 to 90 days.",
+        "Choose 0 to 10 revisions, or unlimited.",
+        "Extras cost between $1.00 and $10,000.00.",
+        "A buyer can order 1 to 10 of an extra.",
+        "Use at least 10 characters.",
+        "Nothing was saved",
+    ):
         assert message in page
     assert 'value="4.99"' in page  # the seller's input is kept
     assert gig_count(db) == 0
@@ -111,11 +136,14 @@ def test_single_choice_questions_need_choices(db, seller_client, category):
     assert db.session.scalars(select(Gig)).one().questions[0].choices == ["Modern", "Classic"]
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("x.png", b"just some text, not a picture", "Upload a JPEG, PNG or WebP image."),
-    ("huge.png", image_bytes()[:64] + b"\0" * (6 * 1024 * 1024), "Images must be 5 MB or smaller."),
-    ("anim.gif", image_bytes("GIF"), "Upload a JPEG, PNG or WebP image."),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("x.png", b"just some text, not a picture", "Upload a JPEG, PNG or WebP image."),
+        ("huge.png", image_bytes()[:64] + b"\0" * (6 * 1024 * 1024), "Images must be 5 MB or smaller."),
+        ("anim.gif", image_bytes("GIF"), "Upload a JPEG, PNG or WebP image."),
+    ],
+)
 def test_bad_uploads_are_refused_by_content(db, seller_client, category, name, content, message):
     client, _, _ = seller_client
     response = post_multipart(client, "/sell/gigs/new", gig_form(category.id), files=[(name, content)])
@@ -127,11 +155,18 @@ def test_bad_uploads_are_refused_by_content(db, seller_client, category, name, c
 def test_jpeg_and_webp_are_accepted_and_the_gallery_holds_five(db, saved_gig, seller_client):
     client, _, _ = seller_client
     files = [("a.jpg", image_bytes("JPEG")), ("b.webp", image_bytes("WEBP", color=(1, 2, 3)))]
-    assert post_multipart(client, f"/sell/gigs/{saved_gig.id}/edit", gig_form(saved_gig.category_id),
-                          files=files).status_code == 303
+    assert (
+        post_multipart(
+            client, f"/sell/gigs/{saved_gig.id}/edit", gig_form(saved_gig.category_id), files=files
+        ).status_code
+        == 303
+    )
     db.session.expire_all()
     assert [i.content_type for i in db.session.get(Gig, saved_gig.id).images] == [
-        "image/png", "image/jpeg", "image/webp"]
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+    ]
     more = [(f"{n}.png", image_bytes(color=(n, n, n))) for n in range(3)]
     response = post_multipart(client, f"/sell/gigs/{saved_gig.id}/edit", gig_form(saved_gig.category_id), files=more)
     assert response.status_code == 422 and "at most 5 images" in response.get_data(as_text=True)
@@ -164,12 +199,15 @@ def test_another_seller_gets_404_for_every_gig_url(db, saved_gig, client, sign_i
         assert (gig.status, gig.title, len(gig.images)) == ("draft", saved_gig.title, 1)
 
 
-def test_unverified_seller_cannot_submit_and_admins_cannot_publish_for_them(db, client, sign_in, make_seller,
-                                                                          make_user, category):
+def test_unverified_seller_cannot_submit_and_admins_cannot_publish_for_them(
+    db, client, sign_in, make_seller, make_user, category
+):
     user, company = make_seller(kyc="pending")
     sign_in(user)
-    assert post_multipart(client, "/sell/gigs/new", gig_form(category.id),
-                          files=[("c.png", image_bytes())]).status_code == 303
+    assert (
+        post_multipart(client, "/sell/gigs/new", gig_form(category.id), files=[("c.png", image_bytes())]).status_code
+        == 303
+    )
     gig = db.session.scalars(select(Gig)).one()
     response = post_form(client, f"/sell/gigs/{gig.id}/submit")
     assert response.status_code == 409
@@ -188,9 +226,8 @@ def test_the_database_trigger_stops_a_direct_publish(db, make_seller, category):
     gig = Gig(company_id=company.id, title="Raw SQL gig", slug="raw-sql-gig", category_id=category.id)
     db.session.add(gig)
     db.session.commit()
-    with pytest.raises(DBAPIError, match="kyc_not_verified"):
-        with db.session.begin_nested():
-            db.session.execute(text("UPDATE gigs SET status = 'published' WHERE id = :id"), {"id": gig.id})
+    with pytest.raises(DBAPIError, match="kyc_not_verified"), db.session.begin_nested():
+        db.session.execute(text("UPDATE gigs SET status = 'published' WHERE id = :id"), {"id": gig.id})
     assert db.session.execute(text("SELECT status FROM gigs WHERE id = :id"), {"id": gig.id}).scalar() == "draft"
     company.kyc_status = "verified"
     db.session.commit()
@@ -226,11 +263,12 @@ def test_the_status_flow(db, saved_gig, seller_client, make_user):
     db.session.commit()
     assert post_form(client, f"/sell/gigs/{gig_id}/submit").status_code == 303
     assert db.session.get(Gig, gig_id).status == "review"
-    actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.subject_type == "gig",
-                                                              AuditEvent.subject_id == str(gig_id))
-                                 .order_by(AuditEvent.id)).all()
-    assert actions == ["gig.submit", "gig.approve", "gig.pause", "gig.resume", "gig.edit", "gig.reject",
-                       "gig.submit"]
+    actions = db.session.scalars(
+        select(AuditEvent.action)
+        .where(AuditEvent.subject_type == "gig", AuditEvent.subject_id == str(gig_id))
+        .order_by(AuditEvent.id)
+    ).all()
+    assert actions == ["gig.submit", "gig.approve", "gig.pause", "gig.resume", "gig.edit", "gig.reject", "gig.submit"]
 
 
 def test_sellers_cannot_review_their_own_gigs(db, saved_gig, seller_client):
@@ -248,8 +286,14 @@ def test_members_edit_drafts_but_cannot_submit(db, saved_gig, client, sign_in, m
     member, _ = make_seller(company=saved_gig.company, role="member")
     post_form(client, "/signout")
     sign_in(member)
-    assert post_multipart(client, f"/sell/gigs/{saved_gig.id}/edit",
-                          gig_form(saved_gig.category_id, title="I will design a friendly logo")).status_code == 303
+    assert (
+        post_multipart(
+            client,
+            f"/sell/gigs/{saved_gig.id}/edit",
+            gig_form(saved_gig.category_id, title="I will design a friendly logo"),
+        ).status_code
+        == 303
+    )
     assert post_form(client, f"/sell/gigs/{saved_gig.id}/submit").status_code == 403
     assert post_form(client, "/sell/onboarding").status_code == 403
     assert db.session.get(Gig, saved_gig.id).status == "draft"

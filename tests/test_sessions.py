@@ -5,28 +5,30 @@ cookie" gives another client the exact cookie value a browser held, as an attack
 it would use it. A browser counts as signed in when /account/security answers 200; signed
 out when it is sent to sign-in.
 """
+
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
+from flask_login.utils import encode_cookie
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.engine import Engine
 
-from flask_login.utils import encode_cookie
-
 from app.clock import freeze, now
 from app.models import AuditEvent, User, UserSession
-from app.services.sessions import hash_session_token, summarize_user_agent
 from app.queue import enqueue
+from app.services.sessions import hash_session_token, summarize_user_agent
 from tests.factories import PASSWORD
 from tests.forms import CSRF_INPUT, CSRF_META, post_form, sign_in_with_whop
 
 NEW_PASSWORD = "a-brand-new-password"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-          "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -66,8 +68,7 @@ def browser_with(app, **cookies):
 
 def sessions_of(db, user):
     db.session.expire_all()
-    return db.session.scalars(select(UserSession).where(UserSession.user_id == user.id)
-                              .order_by(UserSession.id)).all()
+    return db.session.scalars(select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.id)).all()
 
 
 def active_sessions(db, user):
@@ -75,8 +76,7 @@ def active_sessions(db, user):
 
 
 def audit_rows(db, action):
-    return db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                              .order_by(AuditEvent.id)).all()
+    return db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
 
 
 def audit_count(db):
@@ -124,8 +124,12 @@ def test_sign_in_starts_a_session_whose_random_token_is_in_the_cookie(client, db
         token = session["_user_id"]
     assert token != str(user.id) and len(token) >= 40
     assert row.token_hash == hash_session_token(token) and token not in row.token_hash
-    assert (row.sign_in_method, row.remember, row.ip_address, row.user_agent) == \
-        ("password", False, "203.0.113.9", "Firefox on Linux")
+    assert (row.sign_in_method, row.remember, row.ip_address, row.user_agent) == (
+        "password",
+        False,
+        "203.0.113.9",
+        "Firefox on Linux",
+    )
     assert row.revoked_at is None
     assert row.expires_at - row.created_at == timedelta(hours=8)
     assert cookie(client, "remember_token") is None
@@ -133,8 +137,9 @@ def test_sign_in_starts_a_session_whose_random_token_is_in_the_cookie(client, db
 
 
 def test_sign_up_starts_a_session_too(client, db):
-    response = post_form(client, "/signup", {"email": "new@example.com", "password": "long-enough-pw",
-                                             "intent": "hire"})
+    response = post_form(
+        client, "/signup", {"email": "new@example.com", "password": "long-enough-pw", "intent": "hire"}
+    )
     assert response.status_code == 303
     user = db.session.scalar(select(User).where(User.email == "new@example.com"))
     assert [row.sign_in_method for row in active_sessions(db, user)] == ["sign_up"]
@@ -216,7 +221,7 @@ def test_remember_cookie_and_session_last_30_days(client, db, make_user):
     response = sign_in_as(client, user, remember=True)
     [header] = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("remember_token=")]
     expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", header).group(1))
-    expected = datetime.now(timezone.utc) + timedelta(days=30)
+    expected = datetime.now(UTC) + timedelta(days=30)
     assert abs(expires - expected) < timedelta(minutes=2)
     assert "HttpOnly" in header and "SameSite=Lax" in header
     [row] = sessions_of(db, user)
@@ -256,8 +261,7 @@ def test_security_page_lists_active_sessions_and_marks_this_device(app, client, 
     user = make_user()
     sign_in_as(client, user, headers={"User-Agent": FIREFOX}, environ_base={"REMOTE_ADDR": "198.51.100.7"})
     phone = app.test_client()
-    sign_in_as(phone, user, remember=True, headers={"User-Agent": IPHONE},
-               environ_base={"REMOTE_ADDR": "192.0.2.44"})
+    sign_in_as(phone, user, remember=True, headers={"User-Agent": IPHONE}, environ_base={"REMOTE_ADDR": "192.0.2.44"})
     ended = app.test_client()
     sign_in_as(ended, user)
     post_form(ended, "/signout")
@@ -299,8 +303,9 @@ def test_signing_out_this_session_from_the_list_signs_this_browser_out(client, d
     assert not signed_in(client)
 
 
-@pytest.mark.parametrize("session_id", ["other-users", "unknown", "99999999999999999999", "-1", "abc", "1.5",
-                                        "%00", "0"])
+@pytest.mark.parametrize(
+    "session_id", ["other-users", "unknown", "99999999999999999999", "-1", "abc", "1.5", "%00", "0"]
+)
 def test_revoking_a_session_that_is_not_mine_is_404(app, client, db, make_user, session_id):
     user, victim = make_user(), make_user()
     theirs = app.test_client()
@@ -376,8 +381,7 @@ HOSTILE_PASSWORD_CHANGES = {
     "current-unicode": ({"current_password": "пароль-ünïcødé-🔑"}, "current_password"),
     "new-short": ({"new_password": "short", "confirm_password": "short"}, "new_password"),
     "new-unicode-short": ({"new_password": "🔑" * 9, "confirm_password": "🔑" * 9}, "new_password"),
-    "new-nul": ({"new_password": "has-a-nul\x00-inside", "confirm_password": "has-a-nul\x00-inside"},
-                "new_password"),
+    "new-nul": ({"new_password": "has-a-nul\x00-inside", "confirm_password": "has-a-nul\x00-inside"}, "new_password"),
     "new-huge": ({"new_password": "y" * 5000, "confirm_password": "y" * 5000}, "new_password"),
     "confirm-differs": ({"confirm_password": NEW_PASSWORD + "!"}, "confirm_password"),
     "confirm-nul": ({"confirm_password": NEW_PASSWORD + "\x00"}, "confirm_password"),
@@ -528,17 +532,25 @@ def test_ended_sessions_are_pruned_after_thirty_days(app, client, db, make_user,
     assert kept.remember and kept.revoked_at is None
 
 
-@pytest.mark.parametrize("raw, summary", [
-    (FIREFOX, "Firefox on Linux"),
-    (IPHONE, "Safari on iPhone"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-     "Chrome/126.0 Safari/537.36 Edg/126.0", "Edge on Windows"),
-    ("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",
-     "Chrome on Android"),
-    ("python-httpx/0.28.1", "python-httpx"),
-    ("\x00<script>", "Unknown device"),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "raw, summary",
+    [
+        (FIREFOX, "Firefox on Linux"),
+        (IPHONE, "Safari on iPhone"),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0 Safari/537.36 Edg/126.0",
+            "Edge on Windows",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",
+            "Chrome on Android",
+        ),
+        ("python-httpx/0.28.1", "python-httpx"),
+        ("\x00<script>", "Unknown device"),
+        ("", None),
+    ],
+)
 def test_user_agents_are_stored_as_a_short_summary(raw, summary):
     assert summarize_user_agent(raw) == summary
 
@@ -637,8 +649,11 @@ def test_over_http_sign_out_everywhere_and_password_change(db, make_user, browse
     for browser in (laptop, phone, tablet):
         http_sign_in(browser, email)
 
-    response = http_post(laptop, "/account/security/password", {
-        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD})
+    response = http_post(
+        laptop,
+        "/account/security/password",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+    )
     assert response.status_code == 303
     assert http_signed_in(laptop) and not http_signed_in(phone) and not http_signed_in(tablet)
 

@@ -1,5 +1,6 @@
 """Status-like columns (statuses, kinds, roles, tiers...) are `string_enum` columns: the
 database takes every value the model lists and refuses any other, whoever writes the row."""
+
 from datetime import timedelta
 
 import pytest
@@ -8,12 +9,29 @@ from sqlalchemy.exc import IntegrityError
 
 from app.clock import now
 from app.extensions import db as _db
-from app.models import (InboundEvent, OrderEvent, OrderFile, OutboxEvent, OutgoingEmail, Payment, Payout,
-                        Refund, UserSession, WebhookEndpoint, WebhookMessage, WhopIdentity, WhopPayment)
+from app.models import (
+    InboundEvent,
+    OrderEvent,
+    OrderFile,
+    OutboxEvent,
+    OutgoingEmail,
+    Payment,
+    Payout,
+    Refund,
+    UserSession,
+    WebhookEndpoint,
+    WebhookMessage,
+    WhopIdentity,
+    WhopPayment,
+)
 from tests.factories import make_cast, make_licensed_shop, make_order
 
-ENUM_COLUMNS = sorted((table.name, column.name) for table in _db.metadata.tables.values()
-                      for column in table.columns if isinstance(column.type, Enum))
+ENUM_COLUMNS = sorted(
+    (table.name, column.name)
+    for table in _db.metadata.tables.values()
+    for column in table.columns
+    if isinstance(column.type, Enum)
+)
 
 
 @pytest.fixture
@@ -23,37 +41,78 @@ def one_row_each(db):
     order = make_order(cast, status="disputed")
     company = cast.company
     shop = make_licensed_shop(seller_email="lic-seller@example.com", buyer_email="lic-buyer@example.com")
-    payment = Payment(company_id=company.id, kind="gig", buyer_id=cast.buyer.id, order_id=order.id,
-                      amount_cents=10000, fee_cents=1000, currency="usd")
+    payment = Payment(
+        company_id=company.id,
+        kind="gig",
+        buyer_id=cast.buyer.id,
+        order_id=order.id,
+        amount_cents=10000,
+        fee_cents=1000,
+        currency="usd",
+    )
     endpoint = WebhookEndpoint(company_id=company.id, url="https://example.com/hook", secret_encrypted="x")
     event = OutboxEvent(company_id=company.id, public_id="evt_enum", type="order.created", data={})
     db.session.add_all([payment, endpoint, event])
     db.session.flush()
-    db.session.add_all([
-        Refund(company_id=company.id, payment_id=payment.id, order_id=order.id, amount_cents=500,
-               seller_share_cents=450, fee_returned_cents=50, currency="usd"),
-        Payout(company_id=company.id, amount_cents=2000, currency="usd"),
-        OrderEvent(company_id=company.id, order_id=order.id, action="open_dispute", actor_role="buyer"),
-        OrderFile(company_id=company.id, order_id=order.id, purpose="delivery", filename="a.txt",
-                  storage_key="enum/a.txt", size_bytes=1),
-        OutgoingEmail(to_email="bea@example.com", subject="Hi", body="Hello"),
-        InboundEvent(provider="stripe", event_id="evt_enum", type="charge.refunded", payload={}),
-        WebhookMessage(company_id=company.id, public_id="msg_enum", event_id=event.id, endpoint_id=endpoint.id,
-                       event_type="order.created"),
-        # Revoked, so that revoked_reason may hold a value (revoked_at and revoked_reason go together).
-        UserSession(user_id=cast.buyer.id, token_hash="0" * 64, sign_in_method="password",
-                    expires_at=now() + timedelta(hours=1), revoked_at=now(), revoked_reason="sign_out"),
-        WhopIdentity(user_id=cast.buyer.id, whop_user_id="user_enum", created_via="oauth"),
-        WhopPayment(company_id=shop["company"].id, whop_payment_id="pay_enum", amount_cents=100, currency="usd"),
-    ])
+    db.session.add_all(
+        [
+            Refund(
+                company_id=company.id,
+                payment_id=payment.id,
+                order_id=order.id,
+                amount_cents=500,
+                seller_share_cents=450,
+                fee_returned_cents=50,
+                currency="usd",
+            ),
+            Payout(company_id=company.id, amount_cents=2000, currency="usd"),
+            OrderEvent(company_id=company.id, order_id=order.id, action="open_dispute", actor_role="buyer"),
+            OrderFile(
+                company_id=company.id,
+                order_id=order.id,
+                purpose="delivery",
+                filename="a.txt",
+                storage_key="enum/a.txt",
+                size_bytes=1,
+            ),
+            OutgoingEmail(to_email="bea@example.com", subject="Hi", body="Hello"),
+            InboundEvent(provider="stripe", event_id="evt_enum", type="charge.refunded", payload={}),
+            WebhookMessage(
+                company_id=company.id,
+                public_id="msg_enum",
+                event_id=event.id,
+                endpoint_id=endpoint.id,
+                event_type="order.created",
+            ),
+            # Revoked, so that revoked_reason may hold a value (revoked_at and revoked_reason go together).
+            UserSession(
+                user_id=cast.buyer.id,
+                token_hash="0" * 64,
+                sign_in_method="password",
+                expires_at=now() + timedelta(hours=1),
+                revoked_at=now(),
+                revoked_reason="sign_out",
+            ),
+            WhopIdentity(user_id=cast.buyer.id, whop_user_id="user_enum", created_via="oauth"),
+            WhopPayment(company_id=shop["company"].id, whop_payment_id="pay_enum", amount_cents=100, currency="usd"),
+        ]
+    )
     db.session.flush()
 
 
 def test_the_enum_columns_are_the_status_like_columns():
     assert len(ENUM_COLUMNS) == 33
-    assert {("orders", "status"), ("payments", "status"), ("payouts", "status"), ("refunds", "status"),
-            ("companies", "kyc_status"), ("company_members", "role"), ("users", "intent"),
-            ("order_disputes", "resolution"), ("user_sessions", "revoked_reason")} <= set(ENUM_COLUMNS)
+    assert {
+        ("orders", "status"),
+        ("payments", "status"),
+        ("payouts", "status"),
+        ("refunds", "status"),
+        ("companies", "kyc_status"),
+        ("company_members", "role"),
+        ("users", "intent"),
+        ("order_disputes", "resolution"),
+        ("user_sessions", "revoked_reason"),
+    } <= set(ENUM_COLUMNS)
 
 
 @pytest.mark.parametrize("table_name, column_name", ENUM_COLUMNS)

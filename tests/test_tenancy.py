@@ -1,4 +1,5 @@
 """The tenant scope: reads filtered to the current company, writes to others refused."""
+
 import pytest
 from sqlalchemy import func, select, text
 
@@ -14,10 +15,10 @@ def two_sellers(db, make_user):
     companies = []
     for name in ("Alpha", "Beta"):
         company = create_seller_company(make_user(intent="sell"), f"{name} Studio")
-        gig = Gig(company_id=company.id, title=f"{name} logo", slug=f"{name.lower()}-logo",
-                  category=category)
-        gig.packages.append(GigPackage(company_id=company.id, tier="basic", title="Basic",
-                                       price_cents=1000, delivery_days=3))
+        gig = Gig(company_id=company.id, title=f"{name} logo", slug=f"{name.lower()}-logo", category=category)
+        gig.packages.append(
+            GigPackage(company_id=company.id, tier="basic", title="Basic", price_cents=1000, delivery_days=3)
+        )
         db.session.add(gig)
         companies.append(company)
     db.session.commit()
@@ -30,8 +31,7 @@ def test_selects_see_only_the_current_tenant(db, two_sellers):
         titles = db.session.scalars(select(Gig.title)).all()
         assert titles == ["Alpha logo"]
         assert db.session.scalar(select(func.count()).select_from(GigPackage)) == 1
-        beta_gig_id = db.session.execute(text("SELECT id FROM gigs WHERE company_id = :c"),
-                                         {"c": beta.id}).scalar()
+        beta_gig_id = db.session.execute(text("SELECT id FROM gigs WHERE company_id = :c"), {"c": beta.id}).scalar()
         db.session.expunge_all()
         assert db.session.get(Gig, beta_gig_id) is None
     assert len(db.session.scalars(select(Gig)).all()) == 2

@@ -3,6 +3,7 @@
 Tokens are minted by the sandbox's Whop emulator (the app fetches its JWKS over HTTP), or
 signed here with a key Whop never published.
 """
+
 import secrets
 from datetime import datetime, timedelta
 
@@ -38,12 +39,17 @@ def shop(db, make_seller):
     owner, company = make_seller(title="Olive Studio", kyc="unstarted", display_name="Olive Owner")
     product = make_product(company, slug="studio-course-" + secrets.token_hex(3))
     experience_id = "exp_" + secrets.token_hex(6)
-    db.session.add(WhopProductLink(company_id=company.id, product_id=product.id,
-                                   whop_experience_id=experience_id, whop_product_id="prod_" + secrets.token_hex(6)))
+    db.session.add(
+        WhopProductLink(
+            company_id=company.id,
+            product_id=product.id,
+            whop_experience_id=experience_id,
+            whop_product_id="prod_" + secrets.token_hex(6),
+        )
+    )
     add_member_post(product, owner, {"title": "Welcome aboard", "body": "Start with **lesson one**."})
     db.session.commit()
-    return type("Shop", (), {"owner": owner, "company": company, "product": product,
-                             "experience_id": experience_id})
+    return type("Shop", (), {"owner": owner, "company": company, "product": product, "experience_id": experience_id})
 
 
 def whop_user_id():
@@ -52,8 +58,15 @@ def whop_user_id():
 
 def grant(db, user_id_whop, product, status="active"):
     identity = db.session.scalar(select(WhopIdentity).where(WhopIdentity.whop_user_id == user_id_whop))
-    db.session.add(Membership(company_id=product.company_id, product_id=product.id,
-                              buyer_id=identity.user_id, status=status, source="stripe"))
+    db.session.add(
+        Membership(
+            company_id=product.company_id,
+            product_id=product.id,
+            buyer_id=identity.user_id,
+            status=status,
+            source="stripe",
+        )
+    )
     db.session.commit()
 
 
@@ -136,9 +149,18 @@ def test_expired_token_gets_401(client, db, shop, mint, monkeypatch):
 def test_token_signed_by_another_key_gets_401(client, db, shop, mint, sandbox):
     published = httpx.get(sandbox + "/whop/.well-known/jwks.json").json()["keys"][0]
     impostor = ec.generate_private_key(ec.SECP256R1())
-    token = jwt.encode({"iss": "urn:whopcom:exp-proxy", "sub": whop_user_id(), "aud": "app_tradepost_dev",
-                        "iat": int(datetime.now().timestamp()), "exp": int(datetime.now().timestamp()) + 300},
-                       impostor, algorithm="ES256", headers={"kid": published["kid"]})
+    token = jwt.encode(
+        {
+            "iss": "urn:whopcom:exp-proxy",
+            "sub": whop_user_id(),
+            "aud": "app_tradepost_dev",
+            "iat": int(datetime.now().timestamp()),
+            "exp": int(datetime.now().timestamp()) + 300,
+        },
+        impostor,
+        algorithm="ES256",
+        headers={"kid": published["kid"]},
+    )
     response = open_experience(client, shop, token)
     assert response.status_code == 401
     assert "bad signature" in response.get_data(as_text=True)
@@ -179,8 +201,16 @@ def test_experience_file_download_needs_a_valid_token_and_access(client, db, sho
 def linked_company(db, shop):
     whop_company_id = "biz_" + secrets.token_hex(6)
     db.session.add(WhopCompanyLink(company_id=shop.company.id, whop_company_id=whop_company_id))
-    db.session.add(Payment(company_id=shop.company.id, kind="product", buyer_id=shop.owner.id,
-                           amount_cents=2900, fee_cents=290, currency="usd"))
+    db.session.add(
+        Payment(
+            company_id=shop.company.id,
+            kind="product",
+            buyer_id=shop.owner.id,
+            amount_cents=2900,
+            fee_cents=290,
+            currency="usd",
+        )
+    )
     db.session.commit()
     return whop_company_id
 

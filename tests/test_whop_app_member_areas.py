@@ -1,5 +1,6 @@
 """Member areas on Tradepost (/account/products, /sell/products/<id>/content) and the seller's
 Whop links (/sell/whop)."""
+
 from io import BytesIO
 
 import pytest
@@ -22,23 +23,31 @@ def seller(make_seller):
 
 
 def upload(client, product_id, name, data):
-    return post_form(client, f"/sell/products/{product_id}/content/files",
-                     {"file": (BytesIO(data), name)}, content_type="multipart/form-data")
+    return post_form(
+        client,
+        f"/sell/products/{product_id}/content/files",
+        {"file": (BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
 
 
 def test_seller_publishes_posts_and_files_members_see_them(client, db, seller, make_user, sign_in):
     sign_in(seller.owner)
     pid = seller.product.id
     assert "New post" in client.get(f"/sell/products/{pid}/content").get_data(as_text=True)
-    response = post_form(client, f"/sell/products/{pid}/content/posts",
-                         {"title": "Lesson 1", "body": "Read *this* <script>x</script>"})
+    response = post_form(
+        client, f"/sell/products/{pid}/content/posts", {"title": "Lesson 1", "body": "Read *this* <script>x</script>"}
+    )
     assert response.status_code == 303
     post = db.session.scalar(select(MemberPost))
     assert "<em>this</em>" in post.body_html and "<script>" not in post.body_html
     assert upload(client, pid, "kit.zip", b"PK\x03\x04 kit").status_code == 303
     member_file = db.session.scalar(select(MemberFile))
     assert (member_file.filename, member_file.size_bytes, member_file.content_type) == ("kit.zip", 8, "application/zip")
-    client.post("/signout", data={"csrf_token": client.get("/").get_data(as_text=True).split('csrf-token" content="')[1].split('"')[0]})
+    client.post(
+        "/signout",
+        data={"csrf_token": client.get("/").get_data(as_text=True).split('csrf-token" content="')[1].split('"')[0]},
+    )
 
     buyer = make_user()
     sign_in(buyer)
@@ -106,8 +115,12 @@ def test_seller_links_company_and_product_to_whop(client, db, seller, sign_in):
     pid = seller.product.id
     missing = post_form(client, f"/sell/whop/products/{pid}", {"whop_product_id": "prod_maker"})
     assert missing.status_code == 422 and "experience id as well" in missing.get_data(as_text=True)
-    assert post_form(client, f"/sell/whop/products/{pid}",
-                     {"whop_experience_id": "exp_maker", "whop_product_id": "prod_maker"}).status_code == 303
+    assert (
+        post_form(
+            client, f"/sell/whop/products/{pid}", {"whop_experience_id": "exp_maker", "whop_product_id": "prod_maker"}
+        ).status_code
+        == 303
+    )
     link = db.session.scalar(select(WhopProductLink))
     assert (link.whop_experience_id, link.whop_product_id) == ("exp_maker", "prod_maker")
 
@@ -119,8 +132,9 @@ def test_seller_links_company_and_product_to_whop(client, db, seller, sign_in):
 
 def test_whop_ids_of_another_seller_are_refused(client, db, seller, make_user, sign_in):
     db.session.add(WhopCompanyLink(company_id=seller.company.id, whop_company_id="biz_taken"))
-    db.session.add(WhopProductLink(company_id=seller.company.id, product_id=seller.product.id,
-                                   whop_experience_id="exp_taken"))
+    db.session.add(
+        WhopProductLink(company_id=seller.company.id, product_id=seller.product.id, whop_experience_id="exp_taken")
+    )
     other = make_user(intent="sell")
     rival = create_seller_company(other, "Rival Co")
     rival_product = make_product(rival, slug="rival-kit")
@@ -130,8 +144,10 @@ def test_whop_ids_of_another_seller_are_refused(client, db, seller, make_user, s
     assert taken.status_code == 422 and "another seller" in taken.get_data(as_text=True)
     taken = post_form(client, f"/sell/whop/products/{rival_product.id}", {"whop_experience_id": "exp_taken"})
     assert taken.status_code == 422 and "another product" in taken.get_data(as_text=True)
-    assert post_form(client, f"/sell/whop/products/{seller.product.id}",
-                     {"whop_experience_id": "exp_mine"}).status_code == 404
+    assert (
+        post_form(client, f"/sell/whop/products/{seller.product.id}", {"whop_experience_id": "exp_mine"}).status_code
+        == 404
+    )
     with without_tenant():
         assert db.session.scalar(select(WhopProductLink.whop_experience_id)) == "exp_taken"
 

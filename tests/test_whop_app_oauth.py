@@ -4,6 +4,7 @@ The test client plays the browser on our side; httpx plays it on Whop's authoriz
 flow: GET /whop/login → the emulator's authorize page → POST Allow/Deny → the redirect back to
 our /whop/callback with code and state → the test client GETs it.
 """
+
 import json
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -184,8 +185,11 @@ def test_profile_refresh_rotates_the_stored_refresh_token(client, db, whop):
     assert "up to date" in client.get("/whop/settings").get_data(as_text=True)
 
     # The rotated-out token is dead: replaying it revokes the grant at Whop...
-    replay = httpx.post(whop.base + "/oauth/token", data={"grant_type": "refresh_token", "refresh_token": first},
-                        auth=("tradepost-dev-client", "tradepost-dev-client-secret"))
+    replay = httpx.post(
+        whop.base + "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": first},
+        auth=("tradepost-dev-client", "tradepost-dev-client-secret"),
+    )
     assert replay.json()["error"] == "invalid_grant"
     # ...so the next refresh is refused, and we forget the token and ask to reconnect.
     post_form(client, "/whop/sync")

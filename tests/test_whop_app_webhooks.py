@@ -1,4 +1,5 @@
 """Whop webhooks through the inbound pipeline decide access, and the access cache follows them."""
+
 import secrets
 
 import httpx
@@ -8,8 +9,13 @@ from sqlalchemy import select
 from app.extensions import db as _db
 from app.models import InboundEvent, Membership, Product, User, WhopPayment, WhopProductLink
 from app.services.companies import create_seller_company
-from app.services.whop_access import (access_cache_key, has_access, record_whop_payment,
-                                      record_whop_refund, sync_whop_membership)
+from app.services.whop_access import (
+    access_cache_key,
+    has_access,
+    record_whop_payment,
+    record_whop_refund,
+    sync_whop_membership,
+)
 from tests.factories import make_product
 
 
@@ -17,9 +23,12 @@ def _link_product(db, make_user):
     owner = make_user(intent="sell")
     company = create_seller_company(owner, "Hook Studio " + secrets.token_hex(2))
     product = make_product(company, slug="hook-course-" + secrets.token_hex(3))
-    link = WhopProductLink(company_id=company.id, product_id=product.id,
-                           whop_experience_id="exp_" + secrets.token_hex(5),
-                           whop_product_id="prod_" + secrets.token_hex(5))
+    link = WhopProductLink(
+        company_id=company.id,
+        product_id=product.id,
+        whop_experience_id="exp_" + secrets.token_hex(5),
+        whop_product_id="prod_" + secrets.token_hex(5),
+    )
     db.session.add(link)
     db.session.commit()
     return product, link
@@ -33,13 +42,15 @@ def test_deactivation_webhook_removes_access_at_once_and_replays_change_nothing(
         owner = register_user("hook-owner@example.com", "long-enough-pw", "Hook Owner", "sell")
         company = create_seller_company(owner, "Hook Studio")
         product = make_product(company, slug="hook-course")
-        link = WhopProductLink(company_id=company.id, product_id=product.id,
-                               whop_experience_id="exp_hooks", whop_product_id="prod_hooks")
+        link = WhopProductLink(
+            company_id=company.id, product_id=product.id, whop_experience_id="exp_hooks", whop_product_id="prod_hooks"
+        )
         _db.session.add(link)
         _db.session.commit()
         product_id = product.id
-    whop_user = httpx.post(sandbox + "/whop/users", json={"username": "hookfan", "name": "Hook Fan",
-                                                          "email": "hookfan@example.com"}).json()
+    whop_user = httpx.post(
+        sandbox + "/whop/users", json={"username": "hookfan", "name": "Hook Fan", "email": "hookfan@example.com"}
+    ).json()
     data = {"id": "mem_hook1", "user": whop_user, "product": {"id": "prod_hooks"}}
     token = httpx.post(sandbox + "/whop/tokens", json={"user_id": whop_user["id"]}).json()["token"]
     client = app.test_client()
@@ -65,8 +76,9 @@ def test_deactivation_webhook_removes_access_at_once_and_replays_change_nothing(
     assert client.get("/experiences/exp_hooks", headers={"x-whop-user-token": token}).status_code == 403
 
     # Whop redelivers the earlier activation: stored once, so nothing runs and nothing changes.
-    resent = httpx.post(f"{sandbox}/whop/webhooks/deliveries/{activated['id']}/resend",
-                        headers={"accept": "application/json"})
+    resent = httpx.post(
+        f"{sandbox}/whop/webhooks/deliveries/{activated['id']}/resend", headers={"accept": "application/json"}
+    )
     assert resent.json()["status"] == "delivered"
     assert run_jobs() == 0
     with app.app_context():
@@ -78,20 +90,32 @@ def test_deactivation_webhook_removes_access_at_once_and_replays_change_nothing(
 
 def test_handlers_are_idempotent_and_ignore_unlinked_products(app, db, make_user):
     product, link = _link_product(db, make_user)
-    data = {"id": "mem_idem", "status": "active", "user": {"id": "user_idem1", "name": "Ida"},
-            "product": {"id": link.whop_product_id}}
+    data = {
+        "id": "mem_idem",
+        "status": "active",
+        "user": {"id": "user_idem1", "name": "Ida"},
+        "product": {"id": link.whop_product_id},
+    }
     first = sync_whop_membership(data, activated=True)
     again = sync_whop_membership(data, activated=True)
     assert first.id == again.id and again.status == "active"
     assert sync_whop_membership({**data, "product": {"id": "prod_unknown"}}, activated=True) is None
-    assert db.session.scalar(select(Membership).where(Membership.whop_membership_id == "mem_idem")).buyer.email \
+    assert (
+        db.session.scalar(select(Membership).where(Membership.whop_membership_id == "mem_idem")).buyer.email
         == "user_idem1@users.whop.invalid"
+    )
 
 
 def test_payment_then_full_refund_ends_access(app, db, make_user):
     product, link = _link_product(db, make_user)
-    payment = {"id": "pay_1", "total": 19.99, "currency": "usd", "user": {"id": "user_payer1"},
-               "membership": {"id": "mem_paid", "status": "active"}, "product": {"id": link.whop_product_id}}
+    payment = {
+        "id": "pay_1",
+        "total": 19.99,
+        "currency": "usd",
+        "user": {"id": "user_payer1"},
+        "membership": {"id": "mem_paid", "status": "active"},
+        "product": {"id": link.whop_product_id},
+    }
     recorded = record_whop_payment(payment)
     assert recorded.amount_cents == 1999
     assert record_whop_payment(payment).id == recorded.id
@@ -115,8 +139,9 @@ def test_access_is_cached_and_invalidated_by_stripe_side_changes(app, db, make_u
     assert redis.get(access_cache_key(buyer.id, product.id)) == b"0"
     assert 0 < redis.ttl(access_cache_key(buyer.id, product.id)) <= 300
 
-    membership = Membership(company_id=product.company_id, product_id=product.id, buyer_id=buyer.id,
-                            status="active", source="stripe")
+    membership = Membership(
+        company_id=product.company_id, product_id=product.id, buyer_id=buyer.id, status="active", source="stripe"
+    )
     db.session.add(membership)
     db.session.commit()  # as complete_checkout's caller does
     assert has_access(buyer, product) is True

@@ -1,4 +1,5 @@
 """Waiting for what happens in another thread or process: poll until true, or fail the test."""
+
 import time
 
 import pytest
@@ -23,8 +24,12 @@ def wait_until(predicate, timeout=30.0, interval=0.05, message="condition not me
 def wait_for_inbound(app, event_type, count=1, timeout=15):
     """Wait until `count` inbound events of `event_type` (webhooks the sandbox delivered to the
     live app) are stored; processing them is the test's `run_jobs()`."""
+
     def stored():
         with app.app_context():
-            return db.session.scalar(select(func.count()).select_from(InboundEvent)
-                                     .where(InboundEvent.type == event_type)) >= count
+            return (
+                db.session.scalar(select(func.count()).select_from(InboundEvent).where(InboundEvent.type == event_type))
+                >= count
+            )
+
     wait_until(stored, timeout=timeout, message=f"{event_type} not delivered")

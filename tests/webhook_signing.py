@@ -1,20 +1,28 @@
 """Signing helpers for tests that post webhooks as Stripe and Whop would."""
+
 import base64
 import hashlib
 import hmac
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
 
 def stripe_event(event_type, obj, event_id=None):
-    return {"id": event_id or f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "type": event_type,
-            "created": int(time.time()), "api_version": "2025-01-01", "livemode": False,
-            "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
-            "data": {"object": obj}}
+    return {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "api_version": "2025-01-01",
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": obj},
+    }
 
 
 def stripe_signed(event, secret, timestamp=None, body=None):
@@ -31,7 +39,7 @@ def whop_signed(payload, secret, moment=None, body=None):
     at `moment` (default now); `body` replaces the JSON of `payload`."""
     body = body if body is not None else json.dumps(payload)
     message_id = payload["id"]
-    moment = moment or datetime.now(timezone.utc)
+    moment = moment or datetime.now(UTC)
     signer = Webhook(base64.b64encode(secret.encode()).decode())
     return body.encode(), {
         "webhook-id": message_id,

@@ -2,6 +2,7 @@
 license keys (machines can be freed here).
 
 Member areas are member_areas.py."""
+
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -26,14 +27,24 @@ ORDERS_PER_PAGE = 25
 @bp.route("")
 @login_required
 def home():
-    orders, status = filter_by_status(select(Order).where(Order.buyer_id == current_user.id)
-                                      .order_by(Order.created_at.desc(), Order.id.desc()), Order.status, ORDER_STATUSES)
+    orders, status = filter_by_status(
+        select(Order).where(Order.buyer_id == current_user.id).order_by(Order.created_at.desc(), Order.id.desc()),
+        Order.status,
+        ORDER_STATUSES,
+    )
     pagination = paginate(orders, ORDERS_PER_PAGE)
     memberships = db.session.scalars(
-        select(Membership).where(Membership.buyer_id == current_user.id)
-        .order_by(Membership.created_at.desc())).all()
-    return render("account/home.html", "orders", orders=pagination.items, pagination=pagination,
-                  memberships=memberships, status=status, statuses=ORDER_STATUSES)
+        select(Membership).where(Membership.buyer_id == current_user.id).order_by(Membership.created_at.desc())
+    ).all()
+    return render(
+        "account/home.html",
+        "orders",
+        orders=pagination.items,
+        pagination=pagination,
+        memberships=memberships,
+        status=status,
+        statuses=ORDER_STATUSES,
+    )
 
 
 def _user():
@@ -55,11 +66,19 @@ def _duration(delta):
 
 def _security_page(form, status=200):
     config = current_app.config
-    lifetimes = {"idle": _duration(config["USER_SESSION_IDLE_TIMEOUT"]),
-                 "max_age": _duration(config["USER_SESSION_MAX_AGE"]),
-                 "remember": _duration(config["REMEMBER_COOKIE_DURATION"])}
-    return render("account/security.html", form=form, sessions=list_active_sessions(_user()),
-                  this_session=current_session(), lifetimes=lifetimes, http_status=status)
+    lifetimes = {
+        "idle": _duration(config["USER_SESSION_IDLE_TIMEOUT"]),
+        "max_age": _duration(config["USER_SESSION_MAX_AGE"]),
+        "remember": _duration(config["REMEMBER_COOKIE_DURATION"]),
+    }
+    return render(
+        "account/security.html",
+        form=form,
+        sessions=list_active_sessions(_user()),
+        this_session=current_session(),
+        lifetimes=lifetimes,
+        http_status=status,
+    )
 
 
 def _password_refused(exc):
@@ -89,8 +108,11 @@ def password():
     begin_session(user, method=this.sign_in_method, remember=this.remember)
     db.session.commit()
     others = ended - 1
-    flash("Password changed." + (f" {others} other session{'s' if others != 1 else ''} signed out."
-                                 if others > 0 else ""), "success")
+    flash(
+        "Password changed."
+        + (f" {others} other session{'s' if others != 1 else ''} signed out." if others > 0 else ""),
+        "success",
+    )
     return redirect(url_for("account.security"), 303)
 
 
@@ -116,12 +138,12 @@ def sign_out_all():
     count = sign_out_everywhere(_user())
     db.session.commit()
     forget_session()
-    flash(f"Signed out everywhere ({count} session{'s' if count != 1 else ''}), this browser included.",
-          "info")
+    flash(f"Signed out everywhere ({count} session{'s' if count != 1 else ''}), this browser included.", "info")
     return redirect(url_for("auth.sign_in"), 303)
 
 
 # -- license keys -------------------------------------------------------------------------------
+
 
 def _licenses_page(status=200, error=None):
     owned = self_service.buyer_licenses(current_user)
@@ -129,8 +151,17 @@ def _licenses_page(status=200, error=None):
     resets_left = {lic.id: max(allowance - self_service.self_service_resets_used(lic), 0) for lic in owned}
     keys = {lic.id: license_keys.license_key(lic) for lic in owned}
     api_base = current_app.config["APP_BASE_URL"].rstrip("/")
-    return render("licensing/account.html", licenses=owned, keys=keys, resets_left=resets_left, error=error,
-                  api_base=api_base, now=now(), resets_per_window=allowance, http_status=status)
+    return render(
+        "licensing/account.html",
+        licenses=owned,
+        keys=keys,
+        resets_left=resets_left,
+        error=error,
+        api_base=api_base,
+        now=now(),
+        resets_per_window=allowance,
+        http_status=status,
+    )
 
 
 @bp.route("/licenses")

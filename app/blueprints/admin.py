@@ -1,4 +1,5 @@
 """Admin pages: inbound events and the platform's money (gig review lives in review.py)."""
+
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -19,11 +20,18 @@ EVENTS_PER_PAGE = 50
 @bp.route("/events")
 @admin_required
 def events():
-    query, status = filter_by_status(select(InboundEvent).order_by(InboundEvent.id.desc()), InboundEvent.status,
-                                     INBOUND_STATUSES)
+    query, status = filter_by_status(
+        select(InboundEvent).order_by(InboundEvent.id.desc()), InboundEvent.status, INBOUND_STATUSES
+    )
     pagination = paginate(query, EVENTS_PER_PAGE)
-    return render("admin/events.html", "event_rows", events=pagination.items, pagination=pagination, status=status,
-                  statuses=INBOUND_STATUSES)
+    return render(
+        "admin/events.html",
+        "event_rows",
+        events=pagination.items,
+        pagination=pagination,
+        status=status,
+        statuses=INBOUND_STATUSES,
+    )
 
 
 @bp.route("/events/<int:event_id>/reprocess", methods=["POST"])
@@ -39,8 +47,10 @@ def reprocess_event(event_id):
     except RedisError:
         # Committed as "received": the stale-event sweep queues it once Redis is back.
         current_app.logger.warning("inbound event %s not queued: Redis unavailable", stored_id)
-        flash(f"Event {event_id} will be processed as soon as our job queue is back "
-              "(it is unavailable right now).", "warning")
+        flash(
+            f"Event {event_id} will be processed as soon as our job queue is back (it is unavailable right now).",
+            "warning",
+        )
     else:
         flash(f"Event {event_id} queued for processing.", "success")
     return redirect(url_for("admin.events", status=request.args.get("status")), 303)

@@ -1,4 +1,5 @@
 """Sign up, sign in, sign out."""
+
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
@@ -67,8 +68,9 @@ def sign_in():
             flash("Signed in.", "success")
             return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
         error = "That email and password don't match an account."
-    return render("auth/sign_in.html", form=form, error=error,
-                  http_status=401 if error else (422 if form.errors else 200))
+    return render(
+        "auth/sign_in.html", form=form, error=error, http_status=401 if error else (422 if form.errors else 200)
+    )
 
 
 @bp.route("/signout", methods=["POST"])

@@ -1,4 +1,5 @@
 """Browsing and searching gigs, gig pages."""
+
 from flask import Blueprint, redirect, request, url_for
 from flask_login import current_user
 
@@ -21,10 +22,18 @@ def index():
     filters, errors = search.parse_filters(request.args, {c.slug: c.id for c in categories})
     results = search.search_gigs(filters)
     body, status, headers = render(
-        "browse/index.html", "results", filters=filters, results=results, errors=errors,
-        categories=categories, category=next((c for c in categories if c.slug == filters.category), None),
-        args=request.args, sorts=search.SORTS, delivery_choices=search.DELIVERY_CHOICES,
-        rating_choices=search.RATING_CHOICES, http_status=422 if errors else 200,
+        "browse/index.html",
+        "results",
+        filters=filters,
+        results=results,
+        errors=errors,
+        categories=categories,
+        category=next((c for c in categories if c.slug == filters.category), None),
+        args=request.args,
+        sorts=search.SORTS,
+        delivery_choices=search.DELIVERY_CHOICES,
+        rating_choices=search.RATING_CHOICES,
+        http_status=422 if errors else 200,
     )
     if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
         # Show the canonical address (no empty fields from the form) in the address bar.

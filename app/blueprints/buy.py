@@ -1,5 +1,6 @@
 """Buying: the slide-out checkout for gigs, product pages and their checkout, and the pages Stripe
 returns the buyer to."""
+
 from functools import partial
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
@@ -10,8 +11,15 @@ from app.clock import now
 from app.extensions import db, is_htmx
 from app.models import Checkout, Gig, Membership, Order, Product
 from app.payments import PaymentsUnavailable
-from app.services.checkout import (CheckoutError, checkout_payment_state, create_checkout_session,
-                                   open_gig_checkout, open_product_checkout, parse_gig_selection, quote_gig)
+from app.services.checkout import (
+    CheckoutError,
+    checkout_payment_state,
+    create_checkout_session,
+    open_gig_checkout,
+    open_product_checkout,
+    parse_gig_selection,
+    quote_gig,
+)
 from app.web import refusal_page, render
 
 bp = Blueprint("buy", __name__)
@@ -34,8 +42,16 @@ def _quote_from(gig, source):
 
 
 def _render_checkout(gig, quote, error=None, block="drawer"):
-    return render("buy/checkout.html", block, gig=gig, quote=quote, error=error, selection=request.values,
-                  drawer=is_htmx(), http_status=200 if error is None else error.status)
+    return render(
+        "buy/checkout.html",
+        block,
+        gig=gig,
+        quote=quote,
+        error=error,
+        selection=request.values,
+        drawer=is_htmx(),
+        http_status=200 if error is None else error.status,
+    )
 
 
 def _checkout_refused(exc, slug, block="drawer"):
@@ -43,8 +59,9 @@ def _checkout_refused(exc, slug, block="drawer"):
     quote and what did not happen."""
     gig = get_published_gig_or_404(slug)
     if isinstance(exc, PaymentsUnavailable):
-        return _render_checkout(gig, _quote_from(gig, request.values), CheckoutError("payment", UNAVAILABLE, 503),
-                                block)
+        return _render_checkout(
+            gig, _quote_from(gig, request.values), CheckoutError("payment", UNAVAILABLE, 503), block
+        )
     return _render_checkout(gig, None, exc, block)
 
 
@@ -97,17 +114,26 @@ def product(slug):
     found = get_active_product_or_404(slug)
     owned = None
     if current_user.is_authenticated:
-        owned = db.session.scalar(select(Membership).where(
-            Membership.product_id == found.id, Membership.buyer_id == current_user.id,
-            Membership.status.in_(("trialing", "active", "past_due"))))
+        owned = db.session.scalar(
+            select(Membership).where(
+                Membership.product_id == found.id,
+                Membership.buyer_id == current_user.id,
+                Membership.status.in_(("trialing", "active", "past_due")),
+            )
+        )
     return render("products/detail.html", product=found, owned=owned)
 
 
 def _product_checkout_refused(exc, slug):
     """The product page again, saying why (Stripe unreachable: that nothing was charged)."""
     message = UNAVAILABLE if isinstance(exc, PaymentsUnavailable) else exc.message
-    return render("products/detail.html", product=get_active_product_or_404(slug), owned=None, error=message,
-                  http_status=exc.status)
+    return render(
+        "products/detail.html",
+        product=get_active_product_or_404(slug),
+        owned=None,
+        error=message,
+        http_status=exc.status,
+    )
 
 
 @bp.route("/products/<slug>/checkout", methods=["POST"])
@@ -124,8 +150,11 @@ def start_product(slug):
 
 def get_own_checkout_or_404(checkout_id=None, session_id=None):
     query = select(Checkout).where(Checkout.buyer_id == current_user.id)
-    query = query.where(Checkout.id == checkout_id) if checkout_id else query.where(
-        Checkout.stripe_session_id == session_id)
+    query = (
+        query.where(Checkout.id == checkout_id)
+        if checkout_id
+        else query.where(Checkout.stripe_session_id == session_id)
+    )
     checkout = db.session.scalar(query) if (checkout_id or session_id) else None
     if checkout is None:
         abort(404)
@@ -146,8 +175,15 @@ def success():
         membership = db.session.scalar(select(Membership).where(Membership.checkout_id == checkout.id))
     if order is None and membership is None:
         state = checkout_payment_state(checkout)
-    return render("buy/success.html", "status", checkout=checkout, order=order, membership=membership,
-                  state=state, poll_seconds=POLL_SECONDS.get(state))
+    return render(
+        "buy/success.html",
+        "status",
+        checkout=checkout,
+        order=order,
+        membership=membership,
+        state=state,
+        poll_seconds=POLL_SECONDS.get(state),
+    )
 
 
 @bp.route("/checkout/<int:checkout_id>/resume")

@@ -1,4 +1,5 @@
 """Public developer documentation: outbound webhooks and the license-key API."""
+
 import json
 
 from flask import Blueprint, current_app
@@ -14,10 +15,17 @@ bp = Blueprint("docs", __name__, url_prefix="/docs")
 
 @bp.route("/webhooks")
 def webhooks():
-    examples = {event_type: json.dumps(example_payload(event_type), indent=2)
-                for event_type in (*EVENT_CATALOGUE, TEST_EVENT_TYPE)}
-    return render("docs/webhooks.html", catalogue=EVENT_CATALOGUE, examples=examples, retry_delays=RETRY_DELAYS,
-                  test_event_type=TEST_EVENT_TYPE)
+    examples = {
+        event_type: json.dumps(example_payload(event_type), indent=2)
+        for event_type in (*EVENT_CATALOGUE, TEST_EVENT_TYPE)
+    }
+    return render(
+        "docs/webhooks.html",
+        catalogue=EVENT_CATALOGUE,
+        examples=examples,
+        retry_delays=RETRY_DELAYS,
+        test_event_type=TEST_EVENT_TYPE,
+    )
 
 
 @bp.route("/licensing")
@@ -27,6 +35,12 @@ def licensing():
         public_key_pem = signing.signing_key().public_pem.strip()
     except ConfigError:
         public_key_pem = "paste public_key_pem from /api/v1/licenses/public-key here"
-    return render("docs/licensing.html", api_base=base, codes=public_api.CODES,
-                  messages=public_api.MESSAGES, public_key_pem=public_key_pem,
-                  ttl_default_days=public_api.FILE_TTL_DEFAULT.days, ttl_max_days=public_api.FILE_TTL_MAX.days)
+    return render(
+        "docs/licensing.html",
+        api_base=base,
+        codes=public_api.CODES,
+        messages=public_api.MESSAGES,
+        public_key_pem=public_key_pem,
+        ttl_default_days=public_api.FILE_TTL_DEFAULT.days,
+        ttl_max_days=public_api.FILE_TTL_MAX.days,
+    )

@@ -5,6 +5,7 @@ Each request is authenticated by Whop's ``x-whop-user-token`` header alone (no c
 the iframe); a missing or invalid token gets the 401 page. app/__init__.py lets Whop frame
 exactly these two prefixes. Tradepost's own member areas are in member_areas.py.
 """
+
 from flask import Blueprint, abort, current_app, request
 
 from app.blueprints.member_areas import send_member_file
@@ -20,8 +21,9 @@ bp = Blueprint("experiences", __name__)
 def _whop_claims():
     """The verified claims of Whop's user token; WhopTokenError (401) without a valid one."""
     config = current_app.config
-    return verify_user_token(request.headers.get(USER_TOKEN_HEADER), app_id=config["WHOP_APP_ID"],
-                             jwks_url=config["WHOP_JWKS_URL"])
+    return verify_user_token(
+        request.headers.get(USER_TOKEN_HEADER), app_id=config["WHOP_APP_ID"], jwks_url=config["WHOP_JWKS_URL"]
+    )
 
 
 def _framed(template, status=200, **context):
@@ -35,8 +37,13 @@ def _framed_refusal(exc, **_view_args):
     if isinstance(exc, WhopTokenError):
         current_app.logger.info("Whop view refused: %s", exc.reason)
         return _framed("experiences/unauthorized.html", 401, reason=exc.reason)
-    return _framed("experiences/denied.html", exc.status, code=exc.status,
-                   title=getattr(exc, "title", "That didn't work"), message=exc.message)
+    return _framed(
+        "experiences/denied.html",
+        exc.status,
+        code=exc.status,
+        title=getattr(exc, "title", "That didn't work"),
+        message=exc.message,
+    )
 
 
 @bp.route("/experiences/<experience_id>")
@@ -47,8 +54,14 @@ def experience(experience_id):
     if not allowed:
         return _framed("experiences/get_access.html", 403, product=product, viewer=user)
     posts, files = member_area(product)
-    return _framed("experiences/experience.html", product=product, viewer=user, posts=posts,
-                   files=files, experience_id=experience_id)
+    return _framed(
+        "experiences/experience.html",
+        product=product,
+        viewer=user,
+        posts=posts,
+        files=files,
+        experience_id=experience_id,
+    )
 
 
 @bp.route("/experiences/<experience_id>/files/<int:file_id>")
@@ -65,5 +78,10 @@ def experience_file(experience_id, file_id):
 @refusal_page(_framed_refusal)
 def dashboard(whop_company_id):
     company, user = open_dashboard(whop_company_id, _whop_claims())
-    return _framed("experiences/dashboard.html", company=company, viewer=user,
-                   stats=dashboard_stats(company), whop_company_id=whop_company_id)
+    return _framed(
+        "experiences/dashboard.html",
+        company=company,
+        viewer=user,
+        stats=dashboard_stats(company),
+        whop_company_id=whop_company_id,
+    )

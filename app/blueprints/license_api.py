@@ -5,6 +5,7 @@ Every answer is JSON signed with Ed25519 over the exact body bytes
 per IP and per key. The blueprint is CSRF-exempt (no session, no cookies used). While the
 limits' Redis is unreachable, the endpoints that take a key answer a signed 503.
 """
+
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, request
@@ -42,13 +43,16 @@ def _rate_limit_key():
 
 
 per_ip = limiter.shared_limit(lambda: current_app.config["LICENSE_RATE_LIMIT_PER_IP"], scope="license-api-ip")
-per_key = limiter.shared_limit(lambda: current_app.config["LICENSE_RATE_LIMIT_PER_KEY"], scope="license-api-key",
-                               key_func=_rate_limit_key)
+per_key = limiter.shared_limit(
+    lambda: current_app.config["LICENSE_RATE_LIMIT_PER_KEY"], scope="license-api-key", key_func=_rate_limit_key
+)
 
 
 UNAVAILABLE_RETRY_AFTER_SECONDS = 30
-UNAVAILABLE_MESSAGE = ("License checks are temporarily unavailable; nothing was changed. Retry after the "
-                       "time in Retry-After, and keep trusting the last valid answer meanwhile.")
+UNAVAILABLE_MESSAGE = (
+    "License checks are temporarily unavailable; nothing was changed. Retry after the "
+    "time in Retry-After, and keep trusting the last valid answer meanwhile."
+)
 
 
 def shared_limits_only(view):
@@ -90,8 +94,12 @@ def signed(payload, status=200):
     """A JSON answer with meta {nonce, time}, signed over its exact bytes."""
     payload["meta"] = {"nonce": _nonce(), "time": public_api.iso(now())}
     body = signing.canonical_json(payload)
-    return Response(body, status, mimetype="application/json",
-                    headers={"Tradepost-Signature": signing.sign_body(body), "Cache-Control": "no-store"})
+    return Response(
+        body,
+        status,
+        mimetype="application/json",
+        headers={"Tradepost-Signature": signing.sign_body(body), "Cache-Control": "no-store"},
+    )
 
 
 def api_error(status, code, message, **extra):
@@ -183,9 +191,13 @@ def validate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, MAX_INT)})
     result = public_api.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
     # Serialise before commit: committing expires the rows, and reading them again costs queries.
-    answer = {"valid": result.valid, "code": result.code, "message": public_api.MESSAGES[result.code],
-              "license": public_api.license_json(result.license) if result.license else None,
-              "activation": public_api.activation_json(result.activation)}
+    answer = {
+        "valid": result.valid,
+        "code": result.code,
+        "message": public_api.MESSAGES[result.code],
+        "license": public_api.license_json(result.license) if result.license else None,
+        "activation": public_api.activation_json(result.activation),
+    }
     db.session.commit()
     return signed(answer)
 
@@ -198,8 +210,12 @@ def validate():
 def activate():
     body = parse_body(strings=dict([KEY, FINGERPRINT, NAME]), required=("key", "fingerprint"))
     license, activation, created = public_api.activate_license(body["key"], body["fingerprint"], body.get("name"))
-    answer = {"activated": True, "code": "ACTIVATED" if created else "ALREADY_ACTIVE",
-              "license": public_api.license_json(license), "activation": public_api.activation_json(activation)}
+    answer = {
+        "activated": True,
+        "code": "ACTIVATED" if created else "ALREADY_ACTIVE",
+        "license": public_api.license_json(license),
+        "activation": public_api.activation_json(activation),
+    }
     db.session.commit()
     return signed(answer, 201 if created else 200)
 
@@ -234,8 +250,14 @@ def checkout():
 @per_ip
 def public_key():
     key = signing.signing_key()
-    return signed({"algorithm": "ed25519", "public_key": key.public_raw_b64, "public_key_pem": key.public_pem,
-                   "signature_header": "Tradepost-Signature"})
+    return signed(
+        {
+            "algorithm": "ed25519",
+            "public_key": key.public_raw_b64,
+            "public_key_pem": key.public_pem,
+            "signature_header": "Tradepost-Signature",
+        }
+    )
 
 
 @bp.post("/v2/memberships/<key>/validate_license")

@@ -1,11 +1,12 @@
 """Home page and health check."""
+
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from app.extensions import db
 from app.pagecache import cached_for_anonymous
-from app.services import search
 from app.queue import get_redis
+from app.services import search
 from app.web import render
 
 bp = Blueprint("main", __name__)
@@ -15,8 +16,13 @@ bp = Blueprint("main", __name__)
 @cached_for_anonymous
 def index():
     """The storefront: search, categories, popular and top-rated gigs."""
-    return render("main/index.html", categories=search.list_categories(), counts=search.category_counts(),
-                  popular=search.popular_gigs(), top_rated=search.top_rated_gigs())
+    return render(
+        "main/index.html",
+        categories=search.list_categories(),
+        counts=search.category_counts(),
+        popular=search.popular_gigs(),
+        top_rated=search.top_rated_gigs(),
+    )
 
 
 @bp.route("/healthz")

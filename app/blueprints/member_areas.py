@@ -2,6 +2,7 @@
 
 Whop members see the same content in the iframe views of experiences.py; sellers edit it in
 sell/member_content.py."""
+
 from flask import Blueprint, abort, send_file
 from flask_login import current_user, login_required
 
@@ -20,8 +21,9 @@ def send_member_file(product, file_id):
     path = member_file_path(member_file)
     if not path.is_file():
         abort(404)
-    response = send_file(path, mimetype=member_file.content_type, as_attachment=True,
-                         download_name=member_file.filename, max_age=0)
+    response = send_file(
+        path, mimetype=member_file.content_type, as_attachment=True, download_name=member_file.filename, max_age=0
+    )
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -1,4 +1,5 @@
 """The notification bell, the list of notifications, and marking them read."""
+
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
@@ -20,8 +21,12 @@ def unread_notification_count():
 @login_required
 def index():
     pagination = paginate(notifications_of(current_user), NOTIFICATIONS_PER_PAGE)
-    return render("notifications/index.html", notifications=pagination.items, pagination=pagination,
-                  unread=unread_count(current_user))
+    return render(
+        "notifications/index.html",
+        notifications=pagination.items,
+        pagination=pagination,
+        unread=unread_count(current_user),
+    )
 
 
 @bp.route("/bell")

@@ -2,6 +2,7 @@
 the admins' list of disputed orders.
 
 The seller's list of orders is sell/orders.py."""
+
 from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
@@ -10,15 +11,23 @@ from sqlalchemy import select
 from app.access import admin_required
 from app.extensions import db
 from app.inputs import body_limit
-from app.money import parse_amount_cents
 from app.models import Order
+from app.money import parse_amount_cents
 from app.payments import PaymentsUnavailable
 from app.services import orders as order_service
 from app.services import reviews as review_service
 from app.services import storage
 from app.services.messages import order_messages, post_order_message
-from app.services.orders import (ACTIONS, AUTOMATIC_ACTIONS, REFUND_ACTIONS, Params, actor_for, allowed_actions,
-                                 prepare_order_refund, transition_order)
+from app.services.orders import (
+    ACTIONS,
+    AUTOMATIC_ACTIONS,
+    REFUND_ACTIONS,
+    Params,
+    actor_for,
+    allowed_actions,
+    prepare_order_refund,
+    transition_order,
+)
 from app.tenancy import set_tenant
 from app.web import paginate, refusal_page, render
 
@@ -59,16 +68,25 @@ def get_order_or_404(order_id):
 
 def workspace_context(order, actor, errors=None, form=None, refused=None):
     return dict(
-        order=order, actor=actor, actions=allowed_actions(order, actor), ACTIONS=ACTIONS,
+        order=order,
+        actor=actor,
+        actions=allowed_actions(order, actor),
+        ACTIONS=ACTIONS,
         button_actions=[a for a in allowed_actions(order, actor) if a not in order_service.FORM_ACTIONS],
-        timeline=order_service.order_timeline(order.id), answers=order_service.order_answers(order.id),
+        timeline=order_service.order_timeline(order.id),
+        answers=order_service.order_answers(order.id),
         requirement_files=order_service.order_files(order.id, "requirements"),
-        deliveries=order_service.order_deliveries(order.id), messages=order_messages(order.id),
-        review=review_service.review_of(order.id), dispute=order_service.open_dispute_of(order.id),
-        cancel_requester=order_service.cancel_requester(order), refundable=order_service.refundable_on(order),
-        gig=order.gig, auto_complete_at=(order.delivered_at + order_service.AUTO_COMPLETE_AFTER
-                                         if order.delivered_at else None),
-        errors=errors or {}, form=form or {}, refused=refused,
+        deliveries=order_service.order_deliveries(order.id),
+        messages=order_messages(order.id),
+        review=review_service.review_of(order.id),
+        dispute=order_service.open_dispute_of(order.id),
+        cancel_requester=order_service.cancel_requester(order),
+        refundable=order_service.refundable_on(order),
+        gig=order.gig,
+        auto_complete_at=(order.delivered_at + order_service.AUTO_COMPLETE_AFTER if order.delivered_at else None),
+        errors=errors or {},
+        form=form or {},
+        refused=refused,
     )
 
 
@@ -81,8 +99,9 @@ def workspace_refused(exc, order_id, action=None):
     `action`), or what was refused and why."""
     order, actor = get_order_or_404(order_id)
     if isinstance(exc, PaymentsUnavailable):
-        return render_workspace(order, actor, exc.status, refused=REFUND_UNAVAILABLE, errors={"action": action},
-                                form=request.form)
+        return render_workspace(
+            order, actor, exc.status, refused=REFUND_UNAVAILABLE, errors={"action": action}, form=request.form
+        )
     if exc.errors:
         return render_workspace(order, actor, exc.status, errors={"action": action, **exc.errors}, form=request.form)
     return render_workspace(order, actor, exc.status, refused=exc.message)
@@ -108,9 +127,12 @@ def act(order_id, action):
     order, actor = get_order_or_404(order_id)
     if action not in ACTIONS or action in AUTOMATIC_ACTIONS:
         abort(404)
-    params = Params(note=request.form.get("note", ""), form=request.form,
-                    files=request.files.getlist("files"),
-                    amount_cents=parse_amount_cents(request.form.get("amount"), order.currency))
+    params = Params(
+        note=request.form.get("note", ""),
+        form=request.form,
+        files=request.files.getlist("files"),
+        amount_cents=parse_amount_cents(request.form.get("amount"), order.currency),
+    )
     if action in REFUND_ACTIONS:
         prepare_order_refund(order, action, actor, params)
         db.session.commit()
@@ -129,8 +151,9 @@ def download(order_id, file_id):
     path = storage.path_for(found.storage_key)
     if not path.is_file():
         abort(404)
-    response = send_file(path, mimetype="application/octet-stream", as_attachment=True,
-                         download_name=found.filename, max_age=0)
+    response = send_file(
+        path, mimetype="application/octet-stream", as_attachment=True, download_name=found.filename, max_age=0
+    )
     response.cache_control.private = True
     return response
 
@@ -161,8 +184,9 @@ def post_message(order_id):
     db.session.commit()
     if request.headers.get("HX-Request"):
         context = workspace_context(order, actor)
-        body = (render_block("orders/workspace.html", "messages", **context)
-                + render_block("orders/workspace.html", "message_form", oob=True, **context))
+        body = render_block("orders/workspace.html", "messages", **context) + render_block(
+            "orders/workspace.html", "message_form", oob=True, **context
+        )
         return body, 200, {"Vary": "HX-Request"}
     return redirect(url_for(".workspace", order_id=order_id, _anchor="messages"), 303)
 
@@ -196,8 +220,9 @@ def reply(order_id):
 @admin_required
 def disputed():
     """Admins: every disputed order, oldest first — the queue to resolve."""
-    pagination = paginate(select(Order).where(Order.status == "disputed").order_by(Order.updated_at, Order.id),
-                          ORDERS_PER_PAGE)
+    pagination = paginate(
+        select(Order).where(Order.status == "disputed").order_by(Order.updated_at, Order.id), ORDERS_PER_PAGE
+    )
     return render("orders/disputed.html", orders=pagination.items, pagination=pagination)
 
 

@@ -1,4 +1,5 @@
 """Admin review of gigs before they go live: the queue, approve, reject with a reason."""
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -14,13 +15,26 @@ GIGS_PER_PAGE = 50
 
 def _page(row_errors=None, reasons=None, status=200):
     pagination = paginate(review_queue(), GIGS_PER_PAGE)
-    return render("review/queue.html", gigs=pagination.items, pagination=pagination, recent=recently_reviewed_gigs(),
-                  row_errors=row_errors or {}, reasons=reasons or {}, http_status=status)
+    return render(
+        "review/queue.html",
+        gigs=pagination.items,
+        pagination=pagination,
+        recent=recently_reviewed_gigs(),
+        row_errors=row_errors or {},
+        reasons=reasons or {},
+        http_status=status,
+    )
 
 
 def _row(gig, error=None, reason="", status=200):
-    return render("review/queue.html", "gig_row", gig=gig, row_errors={gig.id: error} if error else {},
-                  reasons={gig.id: reason}, http_status=status)
+    return render(
+        "review/queue.html",
+        "gig_row",
+        gig=gig,
+        row_errors={gig.id: error} if error else {},
+        reasons={gig.id: reason},
+        http_status=status,
+    )
 
 
 def _decision_refused(exc, gig_id):
@@ -46,8 +60,9 @@ def _decide(gig_id, action):
     db.session.commit()
     if is_htmx():
         return _row(gig)
-    flash(f"“{gig.title}” was {'approved and is live' if action == 'approve' else 'sent back to the seller'}.",
-          "success")
+    flash(
+        f"“{gig.title}” was {'approved and is live' if action == 'approve' else 'sent back to the seller'}.", "success"
+    )
     return redirect(url_for("review.queue"), 303)
 
 

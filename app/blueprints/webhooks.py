@@ -6,6 +6,7 @@ minutes are refused. With Redis down an event is still stored and answered 200: 
 stale-event sweep queues it within minutes of Redis returning. If it cannot be stored (the
 database is down) the answer is 5xx, and the provider retries.
 """
+
 import json
 
 import stripe
@@ -49,8 +50,9 @@ def raw_body():
 
 def _well_formed(event_id, event_type):
     """A signed body still needs an id and a type that fit their columns to be stored."""
-    return all(isinstance(value, str) and 0 < len(value) <= limit
-               for value, limit in ((event_id, 255), (event_type, 100)))
+    return all(
+        isinstance(value, str) and 0 < len(value) <= limit for value, limit in ((event_id, 255), (event_type, 100))
+    )
 
 
 def _store_and_enqueue(provider, event_id, event_type, payload):

@@ -2,23 +2,30 @@
 Connect), and linking, refreshing and unlinking Whop in settings.
 
 The seller's links to Whop are sell/whop.py; the iframe views experiences.py."""
+
 import time
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import (Blueprint, abort, current_app, flash, redirect, request, session,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 from requests import RequestException
 
 from app.extensions import db, limiter
 from app.integrations.whop import oauth_client_kwargs
-from app.services.whop_accounts import (confirm_whop_link, encrypt_token, identity_of, is_placeholder_email,
-                                        link_whop_identity, sign_in_with_whop, sync_whop_profile,
-                                        unlink_whop_identity)
-from app.session_auth import begin_session
 from app.queue import get_redis
+from app.services.whop_accounts import (
+    confirm_whop_link,
+    encrypt_token,
+    identity_of,
+    is_placeholder_email,
+    link_whop_identity,
+    sign_in_with_whop,
+    sync_whop_profile,
+    unlink_whop_identity,
+)
+from app.session_auth import begin_session
 from app.web import refusal_page, render, safe_next
 
 bp = Blueprint("whop", __name__, url_prefix="/whop")
@@ -29,16 +36,15 @@ OAUTH_STATE_PREFIX = "tp:whop-oauth:"
 OAUTH_ERRORS = {
     "access_denied": "You cancelled signing in with Whop. Nothing was changed.",
     "mismatching_state": "That Whop sign-in expired or was started in another window. Please try again.",
-    "invalid_grant": "Whop couldn't confirm the sign-in: the code expired or was already used. "
-                     "Please try again.",
+    "invalid_grant": "Whop couldn't confirm the sign-in: the code expired or was already used. Please try again.",
     "unavailable": "Whop sign-in couldn't be finished because part of Tradepost is briefly "
-                   "unavailable. Please try again in a few minutes.",
+    "unavailable. Please try again in a few minutes.",
 }
 OAUTH_FALLBACK_ERROR = "Signing in with Whop didn't work. Please try again."
 # The pending sign-in (PKCE verifier, nonce) lives in Redis: without it there is no Whop sign-in.
 WHOP_UNAVAILABLE = {
     "sign_in": "Continue with Whop is unavailable for a few minutes. Sign in with your email and "
-               "password instead, or try again shortly.",
+    "password instead, or try again shortly.",
     "link": "Linking Whop is unavailable for a few minutes. Please try again shortly.",
 }
 
@@ -152,8 +158,11 @@ def callback():
     outcome, user = sign_in_with_whop(profile, token.get("refresh_token"))
     if outcome == "needs_password":  # nothing was written: the password confirms the link
         session[PENDING_LINK] = {
-            "user_id": user.id, "whop_user_id": profile["sub"], "username": profile.get("preferred_username"),
-            "email": user.email, "refresh_token_encrypted": encrypt_token(token.get("refresh_token")),
+            "user_id": user.id,
+            "whop_user_id": profile["sub"],
+            "username": profile.get("preferred_username"),
+            "email": user.email,
+            "refresh_token_encrypted": encrypt_token(token.get("refresh_token")),
             "expires_at": time.time() + PENDING_LINK_TTL,
         }
         return redirect(url_for("whop.confirm_link"), 303)
@@ -206,8 +215,11 @@ def cancel_link():
 @bp.route("/settings")
 @login_required
 def settings():
-    return render("whop/settings.html", identity=identity_of(current_user),
-                  placeholder_email=is_placeholder_email(current_user.email))
+    return render(
+        "whop/settings.html",
+        identity=identity_of(current_user),
+        placeholder_email=is_placeholder_email(current_user.email),
+    )
 
 
 @bp.route("/unlink", methods=["POST"])

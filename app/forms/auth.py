@@ -1,4 +1,5 @@
 """Sign-up, sign-in and password-change forms."""
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
@@ -14,8 +15,7 @@ class SignUpForm(FlaskForm):
         "Password",
         validators=[
             DataRequired(message="Choose a password."),
-            Length(min=MIN_PASSWORD_LENGTH, max=256,
-                   message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
+            Length(min=MIN_PASSWORD_LENGTH, max=256, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
         ],
     )
     intent = RadioField(
@@ -38,27 +38,39 @@ MAX_PASSWORD_LENGTH = 256
 def no_nul(_form, field):
     """Refuse NUL characters and lone surrogates, which no password needs and none can hash."""
     if field.data and has_unstorable_characters(field.data):
-        raise ValidationError("Remove the NUL character." if "\x00" in field.data
-                              else "Remove the character that can't be typed (an unpaired surrogate).")
+        raise ValidationError(
+            "Remove the NUL character."
+            if "\x00" in field.data
+            else "Remove the character that can't be typed (an unpaired surrogate)."
+        )
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
         "Current password",
-        validators=[DataRequired(message="Enter your current password."),
-                    Length(max=MAX_PASSWORD_LENGTH, message="That isn't your current password."), no_nul],
+        validators=[
+            DataRequired(message="Enter your current password."),
+            Length(max=MAX_PASSWORD_LENGTH, message="That isn't your current password."),
+            no_nul,
+        ],
     )
     new_password = PasswordField(
         "New password",
         validators=[
             DataRequired(message="Choose a new password."),
-            Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH,
-                   message=f"Use {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
+                message=f"Use {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
+            ),
             no_nul,
         ],
     )
     confirm_password = PasswordField(
         "New password again",
-        validators=[DataRequired(message="Type the new password again."),
-                    EqualTo("new_password", message="The two new passwords differ."), no_nul],
+        validators=[
+            DataRequired(message="Type the new password again."),
+            EqualTo("new_password", message="The two new passwords differ."),
+            no_nul,
+        ],
     )

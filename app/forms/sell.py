@@ -5,11 +5,21 @@ every limit lives in app/services/gigs.py, whose errors are attached back to the
 with `attach_errors`. Parsing never raises: what is not a number becomes a field error.
 There is deliberately no status field anywhere.
 """
+
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, FieldList, FormField, HiddenField, IntegerField, MultipleFileField,
-                     SelectField, StringField, TextAreaField)
+from wtforms import (
+    BooleanField,
+    FieldList,
+    FormField,
+    HiddenField,
+    IntegerField,
+    MultipleFileField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.form import Form
 from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
@@ -18,17 +28,32 @@ from app.inputs import parse_id
 from app.models.gig import TIERS
 from app.money import format_amount, marketplace_currency, parse_amount_cents
 
-COUNTRIES = [("US", "United States"), ("GB", "United Kingdom"), ("CA", "Canada"), ("AU", "Australia"),
-             ("DE", "Germany"), ("FR", "France"), ("IE", "Ireland"), ("NL", "Netherlands")]
+COUNTRIES = [
+    ("US", "United States"),
+    ("GB", "United Kingdom"),
+    ("CA", "Canada"),
+    ("AU", "Australia"),
+    ("DE", "Germany"),
+    ("FR", "France"),
+    ("IE", "Ireland"),
+    ("NL", "Netherlands"),
+]
 REVISION_CHOICES = [(str(n), str(n)) for n in range(11)] + [("unlimited", "Unlimited")]
-QUESTION_KIND_CHOICES = [("short_text", "Short answer"), ("long_text", "Long answer"),
-                         ("single_choice", "Single choice")]
+QUESTION_KIND_CHOICES = [
+    ("short_text", "Short answer"),
+    ("long_text", "Long answer"),
+    ("single_choice", "Single choice"),
+]
 
 
 class BecomeSellerForm(FlaskForm):
-    title = StringField("Seller name", validators=[
-        DataRequired(message="Enter the name buyers will see."),
-        Length(min=2, max=120, message="Use 2 to 120 characters.")])
+    title = StringField(
+        "Seller name",
+        validators=[
+            DataRequired(message="Enter the name buyers will see."),
+            Length(min=2, max=120, message="Use 2 to 120 characters."),
+        ],
+    )
     country = SelectField("Country", choices=COUNTRIES, default="US")
 
 
@@ -83,15 +108,17 @@ class RowList(FieldList):
     def process(self, formdata, data=unset_value, extra_filters=None):
         super().process(formdata, data, extra_filters)
         if formdata:
-            page_order = {index: position for position, index
-                          in enumerate(dict.fromkeys(self._extract_indices(self.name, formdata)))}
+            page_order = {
+                index: position
+                for position, index in enumerate(dict.fromkeys(self._extract_indices(self.name, formdata)))
+            }
             self.entries.sort(key=lambda entry: page_order[int(entry.name.rsplit(self._separator, 1)[1])])
 
     def _extract_indices(self, prefix, formdata):
         start = prefix + self._separator
         for key in (key for part in getattr(formdata, "dicts", (formdata,)) for key in part):
             if key.startswith(start):
-                index = key[len(start):].split(self._field_separator, 1)[0]
+                index = key[len(start) :].split(self._field_separator, 1)[0]
                 if _ROW_INDEX.fullmatch(index):
                     yield int(index)
 
@@ -105,9 +132,13 @@ class PackageForm(Form):
     revisions = RevisionsField("Revisions", choices=REVISION_CHOICES, default="2")
 
     def to_input(self):
-        return {"title": self.title.data, "description": self.description.data,
-                "price_cents": self.price.data, "delivery_days": self.delivery_days.data,
-                "revisions": self.revisions.value()}
+        return {
+            "title": self.title.data,
+            "description": self.description.data,
+            "price_cents": self.price.data,
+            "delivery_days": self.delivery_days.data,
+            "revisions": self.revisions.value(),
+        }
 
 
 class ExtraForm(Form):
@@ -117,21 +148,27 @@ class ExtraForm(Form):
     max_quantity = IntegerField("Max quantity", default=1, validators=[Optional()])
 
     def to_input(self):
-        return {"title": self.title.data, "price_cents": self.price.data,
-                "extra_days": 0 if self.extra_days.data is None else self.extra_days.data,
-                "max_quantity": 1 if self.max_quantity.data is None else self.max_quantity.data}
+        return {
+            "title": self.title.data,
+            "price_cents": self.price.data,
+            "extra_days": 0 if self.extra_days.data is None else self.extra_days.data,
+            "max_quantity": 1 if self.max_quantity.data is None else self.max_quantity.data,
+        }
 
 
 class QuestionForm(Form):
     prompt = StringField("Question", validators=[Optional()])
-    kind = SelectField("Answer type", choices=QUESTION_KIND_CHOICES, default="short_text",
-                       validate_choice=False)
+    kind = SelectField("Answer type", choices=QUESTION_KIND_CHOICES, default="short_text", validate_choice=False)
     choices = TextAreaField("Choices", validators=[Optional()])
     required = BooleanField("Required", default=True)
 
     def to_input(self):
-        return {"prompt": self.prompt.data, "kind": self.kind.data,
-                "choices": (self.choices.data or "").splitlines(), "required": self.required.data}
+        return {
+            "prompt": self.prompt.data,
+            "kind": self.kind.data,
+            "choices": (self.choices.data or "").splitlines(),
+            "required": self.required.data,
+        }
 
 
 class FaqForm(Form):
@@ -225,4 +262,4 @@ def _field_at(form, path):
         index, name = rest
         entries = form[head].entries
         return entries[index].form[name] if index < len(entries) else None
-    return form[head] if head in form else None
+    return form[head] if head in form else None  # noqa: SIM401 (a WTForms form has no .get)

@@ -53,9 +53,7 @@ class WhopWebhookError(ServiceError):
         super().__init__(401, "bad_signature", message)
 
 
-def oauth_client_kwargs(
-    api_base: str, *, issuer: str | None = None, jwks_uri: str | None = None
-) -> dict[str, Any]:
+def oauth_client_kwargs(api_base: str, *, issuer: str | None = None, jwks_uri: str | None = None) -> dict[str, Any]:
     """Return Authlib ``oauth.register(...)`` parameters for Whop at ``api_base``.
 
     Pass client_id and client_secret next to these. ``issuer`` and ``jwks_uri``
@@ -85,9 +83,7 @@ def _jwks_client(jwks_url: str) -> jwt.PyJWKClient:
     return client
 
 
-def verify_user_token(
-    token: str | None, *, app_id: str, jwks_url: str, leeway: int = 10
-) -> dict[str, Any]:
+def verify_user_token(token: str | None, *, app_id: str, jwks_url: str, leeway: int = 10) -> dict[str, Any]:
     """Verify a Whop ``x-whop-user-token`` and return its claims.
 
     Accepts only ES256 tokens issued by ``urn:whopcom:exp-proxy`` for ``app_id``,

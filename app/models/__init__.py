@@ -1,4 +1,5 @@
 """All models, imported here so Alembic and the app see every table."""
+
 from app.models.audit import AuditEvent
 from app.models.category import Category
 from app.models.company import Company, CompanyMember
@@ -7,15 +8,66 @@ from app.models.inbound import InboundEvent
 from app.models.ledger import LedgerEntry, LedgerTransaction
 from app.models.license import License, LicenseActivation, LicensePolicy
 from app.models.notification import Notification
-from app.models.outbound import OutboxEvent, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from app.models.order import Checkout, Order, Payment
-from app.models.order_activity import (OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
-                                       OrderMessage, OutgoingEmail, Review)
+from app.models.order_activity import (
+    OrderAnswer,
+    OrderDelivery,
+    OrderDispute,
+    OrderEvent,
+    OrderFile,
+    OrderMessage,
+    OutgoingEmail,
+    Review,
+)
+from app.models.outbound import OutboxEvent, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from app.models.payout import Payout, Refund
 from app.models.product import Membership, Product
 from app.models.user import User
 from app.models.user_session import UserSession
-from app.models.whop import (MemberFile, MemberPost, WhopCompanyLink, WhopIdentity, WhopPayment,
-                              WhopProductLink)
+from app.models.whop import MemberFile, MemberPost, WhopCompanyLink, WhopIdentity, WhopPayment, WhopProductLink
 
-__all__ = ["AuditEvent", "Category", "Company", "CompanyMember", "Gig", "GigExtra", "GigImage", "GigPackage", "GigQuestion", "InboundEvent", "LedgerEntry", "LedgerTransaction", "License", "LicenseActivation", "LicensePolicy", "Membership", "Notification", "OutboxEvent", "WebhookAttempt", "WebhookEndpoint", "WebhookMessage", "Order", "Payment", "Payout", "Refund", "Product", "Checkout", "User", "UserSession", "MemberFile", "MemberPost", "WhopCompanyLink", "WhopIdentity", "WhopPayment", "WhopProductLink", "OrderAnswer", "OrderDelivery", "OrderDispute", "OrderEvent", "OrderFile", "OrderMessage", "OutgoingEmail", "Review"]
+__all__ = [
+    "AuditEvent",
+    "Category",
+    "Company",
+    "CompanyMember",
+    "Gig",
+    "GigExtra",
+    "GigImage",
+    "GigPackage",
+    "GigQuestion",
+    "InboundEvent",
+    "LedgerEntry",
+    "LedgerTransaction",
+    "License",
+    "LicenseActivation",
+    "LicensePolicy",
+    "Membership",
+    "Notification",
+    "OutboxEvent",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
+    "Order",
+    "Payment",
+    "Payout",
+    "Refund",
+    "Product",
+    "Checkout",
+    "User",
+    "UserSession",
+    "MemberFile",
+    "MemberPost",
+    "WhopCompanyLink",
+    "WhopIdentity",
+    "WhopPayment",
+    "WhopProductLink",
+    "OrderAnswer",
+    "OrderDelivery",
+    "OrderDispute",
+    "OrderEvent",
+    "OrderFile",
+    "OrderMessage",
+    "OutgoingEmail",
+    "Review",
+]

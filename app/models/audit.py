@@ -1,4 +1,5 @@
 """Append-only record of security-relevant actions."""
+
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, String

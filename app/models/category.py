@@ -1,4 +1,5 @@
 """Marketplace categories that gigs and products are filed under."""
+
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -1,4 +1,5 @@
 """Companies are tenants: the platform itself, and one company per seller."""
+
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -21,9 +22,7 @@ class Company(CreatedAt, db.Model):
             "platform_fee_bps IS NULL OR (platform_fee_bps >= 0 AND platform_fee_bps <= 10000)",
             name="platform_fee_bps",
         ),
-        CheckConstraint(
-            "payout_minimum_cents IS NULL OR payout_minimum_cents >= 0", name="payout_minimum"
-        ),
+        CheckConstraint("payout_minimum_cents IS NULL OR payout_minimum_cents >= 0", name="payout_minimum"),
         Index("uq_companies_stripe_account_key", "stripe_account_key", unique=True),
     )
 
@@ -63,8 +62,9 @@ class Company(CreatedAt, db.Model):
 
     def managers(self):
         """The users who run this company (its owners and admins, MANAGER_ROLES), by user id."""
-        return sorted((member.user for member in self.members if member.role in MANAGER_ROLES),
-                      key=lambda user: user.id)
+        return sorted(
+            (member.user for member in self.members if member.role in MANAGER_ROLES), key=lambda user: user.id
+        )
 
     def is_manager(self, user):
         """True when `user` is one of this company's owners or admins."""
@@ -76,9 +76,7 @@ class Company(CreatedAt, db.Model):
 
 class CompanyMember(CreatedAt, db.Model):
     __tablename__ = "company_members"
-    __table_args__ = (
-        UniqueConstraint("company_id", "user_id", name="uq_company_members_company_user"),
-    )
+    __table_args__ = (UniqueConstraint("company_id", "user_id", name="uq_company_members_company_user"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))

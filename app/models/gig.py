@@ -1,8 +1,8 @@
 """Gigs: a seller's service with basic/standard/premium packages, extras and questions."""
+
 from datetime import datetime
 
-from sqlalchemy import (JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -19,8 +19,9 @@ MAX_IMAGES = 5
 
 def _parts(model):
     """One gig's packages, extras, questions or images: in editor order, deleted with the gig."""
-    return relationship(model, back_populates="gig", cascade="all, delete-orphan",
-                        order_by=f"{model}.position", lazy="selectin")
+    return relationship(
+        model, back_populates="gig", cascade="all, delete-orphan", order_by=f"{model}.position", lazy="selectin"
+    )
 
 
 class Gig(TenantOwned, Timestamps, db.Model):

@@ -1,4 +1,5 @@
 """Webhook events received from Stripe and Whop, stored once before processing."""
+
 from datetime import datetime
 
 from sqlalchemy import JSON, String, Text, UniqueConstraint
@@ -14,9 +15,7 @@ INBOUND_STATUSES = ("received", "processing", "processed", "failed", "ignored")
 
 class InboundEvent(db.Model):
     __tablename__ = "inbound_events"
-    __table_args__ = (
-        UniqueConstraint("provider", "event_id", name="uq_inbound_events_provider_event"),
-    )
+    __table_args__ = (UniqueConstraint("provider", "event_id", name="uq_inbound_events_provider_event"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     provider: Mapped[str] = mapped_column(string_enum(PROVIDERS, "provider"))

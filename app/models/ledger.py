@@ -1,5 +1,6 @@
 """The append-only double-entry ledger. Positive amounts are debits, negative are credits;
 every transaction's entries sum to zero. A database trigger rejects UPDATE and DELETE."""
+
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String
@@ -11,11 +12,11 @@ from app.models.types import UTCDateTime
 
 # Platform-level accounts have company_id NULL; seller accounts carry their company.
 ACCOUNTS = (
-    "platform_cash",         # money held in the platform's Stripe balance
+    "platform_cash",  # money held in the platform's Stripe balance
     "platform_fee_revenue",  # fees the platform earned (credit-normal)
-    "seller_escrow",         # buyers' money held for a seller until the order completes
-    "seller_pending",        # a completed order's share, clearing (default 14 days)
-    "seller_available",      # cleared: the seller may withdraw it
+    "seller_escrow",  # buyers' money held for a seller until the order completes
+    "seller_pending",  # a completed order's share, clearing (default 14 days)
+    "seller_available",  # cleared: the seller may withdraw it
 )
 
 

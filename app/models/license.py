@@ -4,6 +4,7 @@ A key is stored twice: `key_hash` (sha256 of the normalised key, unique) is what
 API looks keys up by; `key_encrypted` (app/crypto.py, see services/licensing/license_keys.py) lets the buyer and
 the seller read the key again in their pages. The plain key never reaches the database.
 """
+
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
@@ -27,8 +28,9 @@ class LicensePolicy(TenantOwned, Timestamps, db.Model):
     __tablename__ = "license_policies"
     __table_args__ = (
         CheckConstraint(f"max_activations BETWEEN 1 AND {MAX_ACTIVATIONS_LIMIT}", name="max_activations"),
-        CheckConstraint(f"duration_days IS NULL OR duration_days BETWEEN 1 AND {MAX_DURATION_DAYS}",
-                        name="duration_days"),
+        CheckConstraint(
+            f"duration_days IS NULL OR duration_days BETWEEN 1 AND {MAX_DURATION_DAYS}", name="duration_days"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -72,9 +74,13 @@ class License(TenantOwned, Timestamps, db.Model):
     product = relationship("Product")
     buyer = relationship("User")
     membership = relationship("Membership")
-    activations = relationship("LicenseActivation", back_populates="license",
-                               order_by="LicenseActivation.created_at", cascade="all, delete-orphan",
-                               passive_deletes=True)
+    activations = relationship(
+        "LicenseActivation",
+        back_populates="license",
+        order_by="LicenseActivation.created_at",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
 
     @property
     def effective_expires_at(self):

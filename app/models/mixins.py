@@ -1,4 +1,5 @@
 """Columns that many models share."""
+
 from datetime import datetime
 
 from sqlalchemy.orm import Mapped, mapped_column

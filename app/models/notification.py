@@ -1,4 +1,5 @@
 """In-app notifications shown under the bell."""
+
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text

@@ -1,4 +1,5 @@
 """Checkouts (a buyer's priced selection), orders (a gig purchase) and payments."""
+
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
@@ -10,8 +11,17 @@ from app.models.types import UTCDateTime, string_enum
 from app.payments.gateway import new_idempotency_key
 from app.tenancy import TenantOwned
 
-ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
-                  "completed", "cancel_requested", "cancelled", "disputed", "refunded")
+ORDER_STATUSES = (
+    "awaiting_requirements",
+    "in_progress",
+    "delivered",
+    "revision_requested",
+    "completed",
+    "cancel_requested",
+    "cancelled",
+    "disputed",
+    "refunded",
+)
 CHECKOUT_KINDS = ("gig", "product")
 CHECKOUT_STATUSES = ("open", "completed", "expired", "cancelled")
 PAYMENT_KINDS = ("gig", "product", "subscription")

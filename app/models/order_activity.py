@@ -4,10 +4,10 @@ disputes, the buyer's review, and the email outbox that carries notifications ou
 Rows that belong to an order carry the seller's `company_id` (TenantOwned), so seller-side
 queries see only their own; buyers reach them through the order they placed.
 """
+
 from datetime import datetime
 
-from sqlalchemy import (JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -27,9 +27,7 @@ class OrderEvent(TenantOwned, CreatedAt, db.Model):
     """One line of an order's timeline: a status change (or a flag such as "late") and who did it."""
 
     __tablename__ = "order_events"
-    __table_args__ = (
-        Index("ix_order_events_order_id_id", "order_id", "id"),
-    )
+    __table_args__ = (Index("ix_order_events_order_id_id", "order_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
@@ -147,9 +145,7 @@ class OutgoingEmail(CreatedAt, db.Model):
     """An email waiting to be sent (or sent) by the delivery job; written in the caller's transaction."""
 
     __tablename__ = "email_outbox"
-    __table_args__ = (
-        Index("ix_email_outbox_status_id", "status", "id"),
-    )
+    __table_args__ = (Index("ix_email_outbox_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -1,4 +1,5 @@
 """Outbound webhooks: sellers' endpoints, the event outbox, one message per endpoint, attempts."""
+
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
@@ -73,8 +74,13 @@ class WebhookMessage(TenantOwned, CreatedAt, db.Model):
 
     event = relationship("OutboxEvent", lazy="joined")
     endpoint = relationship("WebhookEndpoint", lazy="joined")
-    attempts = relationship("WebhookAttempt", back_populates="message", order_by="WebhookAttempt.id",
-                            cascade="all, delete-orphan", passive_deletes=True)
+    attempts = relationship(
+        "WebhookAttempt",
+        back_populates="message",
+        order_by="WebhookAttempt.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
 
 
 class WebhookAttempt(TenantOwned, db.Model):
@@ -83,8 +89,7 @@ class WebhookAttempt(TenantOwned, db.Model):
     __tablename__ = "webhook_attempts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("webhook_messages.id", ondelete="CASCADE"),
-                                            index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("webhook_messages.id", ondelete="CASCADE"), index=True)
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     succeeded: Mapped[bool] = mapped_column(default=False)
     status_code: Mapped[int | None] = mapped_column()

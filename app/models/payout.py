@@ -1,4 +1,5 @@
 """Refunds to buyers and payouts to sellers: each mirrors a Stripe object and a ledger transaction."""
+
 import secrets
 from datetime import datetime
 
@@ -11,7 +12,6 @@ from app.models.mixins import CreatedAt
 from app.models.order import NEVER_REUSE_IDS, idempotency_key_column
 from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
-
 
 PENDING = text("status = 'pending'")
 REFUND_STATUSES = ("pending", "succeeded", "failed")
@@ -33,8 +33,7 @@ class Refund(TenantOwned, CreatedAt, db.Model):
         CheckConstraint("amount_cents > 0", name="amount"),
         CheckConstraint("seller_share_cents + fee_returned_cents = amount_cents", name="split"),
         Index("uq_refunds_idempotency_key", "idempotency_key", unique=True),
-        Index("uq_refunds_pending_payment", "payment_id", unique=True,
-              sqlite_where=PENDING, postgresql_where=PENDING),
+        Index("uq_refunds_pending_payment", "payment_id", unique=True, sqlite_where=PENDING, postgresql_where=PENDING),
         NEVER_REUSE_IDS,
     )
 
@@ -66,8 +65,7 @@ class Payout(TenantOwned, db.Model):
         CheckConstraint("amount_cents > 0", name="amount"),
         Index("uq_payouts_idempotency_key", "idempotency_key", unique=True),
         Index("uq_payouts_company_request_token", "company_id", "request_token", unique=True),
-        Index("uq_payouts_pending_company", "company_id", unique=True,
-              sqlite_where=PENDING, postgresql_where=PENDING),
+        Index("uq_payouts_pending_company", "company_id", unique=True, sqlite_where=PENDING, postgresql_where=PENDING),
         NEVER_REUSE_IDS,
     )
 

@@ -1,4 +1,5 @@
 """Digital products (one-time or subscription) and the memberships buyers hold in them."""
+
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text

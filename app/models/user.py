@@ -1,4 +1,5 @@
 """People who sign in: buyers, sellers and admins."""
+
 from datetime import datetime
 
 from flask_login import UserMixin

@@ -1,4 +1,5 @@
 """Signed-in sessions: one row per sign-in, checked on every request (see app/session_auth.py)."""
+
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
@@ -11,8 +12,7 @@ from app.models.types import UTCDateTime, string_enum
 
 SIGN_IN_METHODS = ("password", "sign_up", "whop")
 # Why a session ended early; expiry needs no reason (expires_at says it).
-REVOKE_REASONS = ("sign_out", "sign_out_everywhere", "password_changed", "revoked", "replaced",
-                  "deactivated")
+REVOKE_REASONS = ("sign_out", "sign_out_everywhere", "password_changed", "revoked", "replaced", "deactivated")
 
 
 class UserSession(CreatedAt, db.Model):

@@ -1,5 +1,6 @@
 """Whop: linked Whop accounts, seller links to Whop companies and experiences, Whop payments,
 and the member areas (posts and files) that members see on Tradepost and inside Whop."""
+
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, UniqueConstraint

@@ -94,8 +94,9 @@ def _metadata(values: Mapping[str, Any] | None, **ours: Any) -> dict[str, str]:
     return merged
 
 
-def _line_items(items: Sequence[LineItem | Mapping[str, Any]], currency: str,
-                recurring: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def _line_items(
+    items: Sequence[LineItem | Mapping[str, Any]], currency: str, recurring: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     if not items:
         raise ValueError("a checkout needs at least one line item")
     lines = []
@@ -142,8 +143,9 @@ class StripeGateway:
 
     # -- Connect ----------------------------------------------------------------------------------
 
-    def create_connected_account(self, company_id: int | str, email: str | None, country: str = "US", *,
-                                 idempotency_key: str) -> stripe.Account:
+    def create_connected_account(
+        self, company_id: int | str, email: str | None, country: str = "US", *, idempotency_key: str
+    ) -> stripe.Account:
         """Create the Express account of a seller company, at most once per key.
 
         Requests card_payments and transfers; ``metadata.company_id`` links it back to us. The
@@ -162,16 +164,21 @@ class StripeGateway:
                 options={"idempotency_key": _key(idempotency_key)},
             )
 
-    def create_onboarding_link(self, account_id: str, refresh_url: str, return_url: str, *,
-                               idempotency_key: str) -> stripe.AccountLink:
+    def create_onboarding_link(
+        self, account_id: str, refresh_url: str, return_url: str, *, idempotency_key: str
+    ) -> stripe.AccountLink:
         """A single-use hosted onboarding URL for the account (expires within minutes).
 
         Links are single-use, so each request for one passes a fresh key.
         """
         with _reachable():
             return self.client.v1.account_links.create(
-                params={"account": account_id, "refresh_url": refresh_url, "return_url": return_url,
-                        "type": "account_onboarding"},
+                params={
+                    "account": account_id,
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                    "type": "account_onboarding",
+                },
                 options={"idempotency_key": _key(idempotency_key)},
             )
 
@@ -182,16 +189,32 @@ class StripeGateway:
 
     # -- Checkout ---------------------------------------------------------------------------------
 
-    def _create_checkout(self, local_checkout_id: int | str, idempotency_key: str, *, mode: str,
-                         line_items: list[dict[str, Any]], ours: dict[str, str], success_url: str,
-                         cancel_url: str, customer_email: str | None, expires_at: int | None,
-                         **mode_data: Any) -> stripe.checkout.Session:
+    def _create_checkout(
+        self,
+        local_checkout_id: int | str,
+        idempotency_key: str,
+        *,
+        mode: str,
+        line_items: list[dict[str, Any]],
+        ours: dict[str, str],
+        success_url: str,
+        cancel_url: str,
+        customer_email: str | None,
+        expires_at: int | None,
+        **mode_data: Any,
+    ) -> stripe.checkout.Session:
         """Create the session with what all three kinds share; `mode_data` adds
         payment_intent_data or subscription_data."""
         params = {
-            "mode": mode, "line_items": line_items, "success_url": success_url, "cancel_url": cancel_url,
-            "client_reference_id": str(local_checkout_id), "customer_email": customer_email,
-            "expires_at": expires_at, "metadata": ours, **mode_data,
+            "mode": mode,
+            "line_items": line_items,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "client_reference_id": str(local_checkout_id),
+            "customer_email": customer_email,
+            "expires_at": expires_at,
+            "metadata": ours,
+            **mode_data,
         }
         with _reachable():
             return self.client.v1.checkout.sessions.create(
@@ -199,11 +222,20 @@ class StripeGateway:
                 options={"idempotency_key": _key(idempotency_key)},
             )
 
-    def create_gig_checkout(self, *, local_checkout_id: int | str, idempotency_key: str,
-                            line_items: Sequence[LineItem | Mapping[str, Any]], currency: str, success_url: str,
-                            cancel_url: str, transfer_group: str | None = None,
-                            metadata: Mapping[str, Any] | None = None, customer_email: str | None = None,
-                            expires_at: int | None = None) -> stripe.checkout.Session:
+    def create_gig_checkout(
+        self,
+        *,
+        local_checkout_id: int | str,
+        idempotency_key: str,
+        line_items: Sequence[LineItem | Mapping[str, Any]],
+        currency: str,
+        success_url: str,
+        cancel_url: str,
+        transfer_group: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        customer_email: str | None = None,
+        expires_at: int | None = None,
+    ) -> stripe.checkout.Session:
         """A Checkout Session paying the platform for a gig (escrow: separate charges and transfers).
 
         No money goes to the seller at payment time; the later transfer shares
@@ -213,20 +245,36 @@ class StripeGateway:
         """
         ours = _metadata(metadata, checkout_id=local_checkout_id, checkout_key=idempotency_key, kind="gig")
         return self._create_checkout(
-            local_checkout_id, idempotency_key, mode="payment", line_items=_line_items(line_items, currency),
-            ours=ours, success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
+            local_checkout_id,
+            idempotency_key,
+            mode="payment",
+            line_items=_line_items(line_items, currency),
+            ours=ours,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            customer_email=customer_email,
             expires_at=expires_at,
             payment_intent_data={
                 "transfer_group": transfer_group or f"checkout_{idempotency_key}",
                 "metadata": ours,
-            })
+            },
+        )
 
-    def create_product_checkout(self, *, local_checkout_id: int | str, idempotency_key: str,
-                                line_items: Sequence[LineItem | Mapping[str, Any]], currency: str,
-                                application_fee_amount: int, destination_account: str, success_url: str,
-                                cancel_url: str, metadata: Mapping[str, Any] | None = None,
-                                customer_email: str | None = None,
-                                expires_at: int | None = None) -> stripe.checkout.Session:
+    def create_product_checkout(
+        self,
+        *,
+        local_checkout_id: int | str,
+        idempotency_key: str,
+        line_items: Sequence[LineItem | Mapping[str, Any]],
+        currency: str,
+        application_fee_amount: int,
+        destination_account: str,
+        success_url: str,
+        cancel_url: str,
+        metadata: Mapping[str, Any] | None = None,
+        customer_email: str | None = None,
+        expires_at: int | None = None,
+    ) -> stripe.checkout.Session:
         """A Checkout Session for a one-time digital product: a destination charge.
 
         The seller's account receives the total minus ``application_fee_amount`` (the
@@ -234,23 +282,43 @@ class StripeGateway:
         """
         ours = _metadata(metadata, checkout_id=local_checkout_id, checkout_key=idempotency_key, kind="product")
         return self._create_checkout(
-            local_checkout_id, idempotency_key, mode="payment", line_items=_line_items(line_items, currency),
-            ours=ours, success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
+            local_checkout_id,
+            idempotency_key,
+            mode="payment",
+            line_items=_line_items(line_items, currency),
+            ours=ours,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            customer_email=customer_email,
             expires_at=expires_at,
             payment_intent_data={
                 "application_fee_amount": _cents(application_fee_amount, "application_fee_amount"),
                 "transfer_data": {"destination": destination_account},
                 "transfer_group": f"checkout_{idempotency_key}",
                 "metadata": ours,
-            })
+            },
+        )
 
-    def create_subscription_checkout(self, *, local_checkout_id: int | str, idempotency_key: str, name: str,
-                                     unit_amount: int, currency: str, interval: Literal["month", "year"],
-                                     application_fee_bps: int, destination_account: str, success_url: str,
-                                     cancel_url: str, trial_days: int | None = None, quantity: int = 1,
-                                     description: str | None = None, metadata: Mapping[str, Any] | None = None,
-                                     customer_email: str | None = None,
-                                     expires_at: int | None = None) -> stripe.checkout.Session:
+    def create_subscription_checkout(
+        self,
+        *,
+        local_checkout_id: int | str,
+        idempotency_key: str,
+        name: str,
+        unit_amount: int,
+        currency: str,
+        interval: Literal["month", "year"],
+        application_fee_bps: int,
+        destination_account: str,
+        success_url: str,
+        cancel_url: str,
+        trial_days: int | None = None,
+        quantity: int = 1,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        customer_email: str | None = None,
+        expires_at: int | None = None,
+    ) -> stripe.checkout.Session:
         """A Checkout Session starting a subscription billed to the seller's account.
 
         Each invoice is a destination charge; the platform keeps ``application_fee_bps``
@@ -259,8 +327,7 @@ class StripeGateway:
         """
         if interval not in ("month", "year"):
             raise ValueError("interval must be 'month' or 'year'")
-        ours = _metadata(metadata, checkout_id=local_checkout_id, checkout_key=idempotency_key,
-                         kind="subscription")
+        ours = _metadata(metadata, checkout_id=local_checkout_id, checkout_key=idempotency_key, kind="subscription")
         subscription_data: dict[str, Any] = {
             "application_fee_percent": bps_to_percent(application_fee_bps),
             "transfer_data": {"destination": destination_account},
@@ -269,11 +336,19 @@ class StripeGateway:
         if trial_days:
             subscription_data["trial_period_days"] = _cents(trial_days, "trial_days", 1)
         return self._create_checkout(
-            local_checkout_id, idempotency_key, mode="subscription",
-            line_items=_line_items([LineItem(name, unit_amount, quantity, description)], currency,
-                                   recurring={"interval": interval}),
-            ours=ours, success_url=success_url, cancel_url=cancel_url, customer_email=customer_email,
-            expires_at=expires_at, subscription_data=subscription_data)
+            local_checkout_id,
+            idempotency_key,
+            mode="subscription",
+            line_items=_line_items(
+                [LineItem(name, unit_amount, quantity, description)], currency, recurring={"interval": interval}
+            ),
+            ours=ours,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            customer_email=customer_email,
+            expires_at=expires_at,
+            subscription_data=subscription_data,
+        )
 
     def retrieve_checkout_session(self, session_id: str) -> stripe.checkout.Session:
         """The session now: status open|complete|expired, payment_status, payment_intent, subscription."""
@@ -285,14 +360,23 @@ class StripeGateway:
         (Stripe's session ids are unique everywhere)."""
         with _reachable():
             return self.client.v1.checkout.sessions.expire(
-                session_id, options={"idempotency_key": f"checkout-session:{session_id}:expire"},
+                session_id,
+                options={"idempotency_key": f"checkout-session:{session_id}:expire"},
             )
 
     # -- money movement -----------------------------------------------------------------------------
 
-    def create_transfer(self, *, amount: int, currency: str, destination: str, transfer_group: str,
-                        idempotency_key: str, source_transaction: str | None = None,
-                        metadata: Mapping[str, Any] | None = None) -> stripe.Transfer:
+    def create_transfer(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        transfer_group: str,
+        idempotency_key: str,
+        source_transaction: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> stripe.Transfer:
         """Pay a seller's connected account from the platform balance (escrow release, payouts).
 
         ``source_transaction`` (the buyer's charge) ties the transfer to those funds so it
@@ -309,13 +393,20 @@ class StripeGateway:
         if source_transaction:
             params["source_transaction"] = source_transaction
         with _reachable():
-            return self.client.v1.transfers.create(params=params,
-                                                   options={"idempotency_key": _key(idempotency_key)})
+            return self.client.v1.transfers.create(params=params, options={"idempotency_key": _key(idempotency_key)})
 
-    def create_refund(self, *, idempotency_key: str, payment_intent: str | None = None, charge: str | None = None,
-                      amount: int | None = None, reverse_transfer: bool = False,
-                      refund_application_fee: bool = False, reason: str | None = None,
-                      metadata: Mapping[str, Any] | None = None) -> stripe.Refund:
+    def create_refund(
+        self,
+        *,
+        idempotency_key: str,
+        payment_intent: str | None = None,
+        charge: str | None = None,
+        amount: int | None = None,
+        reverse_transfer: bool = False,
+        refund_application_fee: bool = False,
+        reason: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> stripe.Refund:
         """Refund all (``amount=None``) or part of a payment, once per key (a refund row's
         ``idempotency_key``).
 
@@ -344,8 +435,7 @@ class StripeGateway:
     def list_refunds(self, *, payment_intent: str, limit: int = 100) -> list[stripe.Refund]:
         """The refunds Stripe made on a payment intent, newest first (one page of up to ``limit``)."""
         with _reachable():
-            return list(self.client.v1.refunds.list(params={"payment_intent": payment_intent,
-                                                            "limit": limit}).data)
+            return list(self.client.v1.refunds.list(params={"payment_intent": payment_intent, "limit": limit}).data)
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> stripe.PaymentIntent:
         with _reachable():
@@ -366,7 +456,8 @@ class StripeGateway:
         with _reachable():
             if at_period_end:
                 return self.client.v1.subscriptions.update(
-                    subscription_id, params={"cancel_at_period_end": True},
+                    subscription_id,
+                    params={"cancel_at_period_end": True},
                     options={"idempotency_key": f"subscription:{subscription_id}:cancel-at-period-end"},
                 )
             return self.client.v1.subscriptions.cancel(subscription_id)
@@ -381,8 +472,9 @@ class StripeGateway:
         """
         if not self.webhook_secret:
             raise stripe.SignatureVerificationError("No webhook secret configured", sig_header, payload)
-        event = self.client.construct_event(payload, sig_header, self.webhook_secret,
-                                            tolerance=WEBHOOK_TOLERANCE_SECONDS)
+        event = self.client.construct_event(
+            payload, sig_header, self.webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+        )
         # The library refuses old timestamps only; one from the future is as suspect.
         if _signature_timestamp(sig_header) > time.time() + WEBHOOK_TOLERANCE_SECONDS:
             raise stripe.SignatureVerificationError("Timestamp outside the tolerance zone", sig_header, payload)

@@ -1,4 +1,5 @@
 """Accounts: sign-up, sign-in and admin rights."""
+
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
@@ -104,8 +105,7 @@ def change_password(user: User, current_password: str | None, new_password: str 
     naming the field and writes nothing when the current password is wrong or the new one short.
     """
     if user.password_hash is None:
-        raise AccountError("current_password",
-                           "This account has no password yet: you sign in with Whop.")
+        raise AccountError("current_password", "This account has no password yet: you sign in with Whop.")
     try:
         _hasher().verify(user.password_hash, current_password or "")
     except (VerificationError, InvalidHashError):

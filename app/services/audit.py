@@ -1,13 +1,15 @@
 """Writing the audit log. Rows written while answering a request get the client's address
 from the web layer (app.web.stamp_client_address)."""
+
 from typing import Any
 
 from app.extensions import db
 from app.models import AuditEvent, Company, User
 
 
-def record_audit_event(action: str, *, actor: User | None = None, company: Company | None = None,
-                       subject: Any = None, **data: Any) -> AuditEvent:
+def record_audit_event(
+    action: str, *, actor: User | None = None, company: Company | None = None, subject: Any = None, **data: Any
+) -> AuditEvent:
     """Add one audit row for `action` (never pass secrets in `data`); flushed, not committed."""
     event = AuditEvent(
         action=action,

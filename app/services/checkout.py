@@ -9,9 +9,10 @@ payments and memberships have unique keys on the checkout / Stripe ids. A sessio
 if it carries our checkout's key (or is the session we recorded): another deployment sharing
 the Stripe account has checkouts with the same ids, never with the same keys.
 """
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import stripe
@@ -49,7 +50,9 @@ class GigQuote:
     gig: Gig
     package: GigPackage
     quantity: int
-    extras: list[dict[str, Any]] = field(default_factory=list)  # dicts: id, title, unit_cents, quantity, extra_days, line_cents
+    extras: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # dicts: id, title, unit_cents, quantity, extra_days, line_cents
     fee_bps: int = 0
 
     @property
@@ -97,8 +100,9 @@ def platform_fee_bps(company: Company) -> int:
     return company.fee_bps(current_app.config["PLATFORM_FEE_BPS"])
 
 
-def quote_gig(gig: Gig, package_ref: str, quantity: int, extra_quantities: Mapping[int, int],
-              buyer: User | None = None) -> GigQuote:
+def quote_gig(
+    gig: Gig, package_ref: str, quantity: int, extra_quantities: Mapping[int, int], buyer: User | None = None
+) -> GigQuote:
     """Price a selection of `gig`; raises CheckoutError for anything a buyer may not buy."""
     if gig.status != "published":
         raise CheckoutError("gig", "This gig isn't available to buy right now.", status=409)
@@ -116,20 +120,24 @@ def quote_gig(gig: Gig, package_ref: str, quantity: int, extra_quantities: Mappi
         if extra is None:
             raise CheckoutError(f"extra_{extra_id}", "That extra isn't offered with this gig.")
         if not 0 <= extra_quantity <= extra.max_quantity:
-            raise CheckoutError(f"extra_{extra_id}",
-                                f"{extra.title}: choose between 0 and {extra.max_quantity}.")
+            raise CheckoutError(f"extra_{extra_id}", f"{extra.title}: choose between 0 and {extra.max_quantity}.")
         if extra_quantity:
-            lines.append({"id": extra.id, "title": extra.title, "unit_cents": extra.price_cents,
-                          "quantity": extra_quantity, "extra_days": extra.extra_days,
-                          "line_cents": extra.price_cents * extra_quantity})
-    return GigQuote(gig=gig, package=package, quantity=quantity, extras=lines,
-                    fee_bps=platform_fee_bps(gig.company))
+            lines.append(
+                {
+                    "id": extra.id,
+                    "title": extra.title,
+                    "unit_cents": extra.price_cents,
+                    "quantity": extra_quantity,
+                    "extra_days": extra.extra_days,
+                    "line_cents": extra.price_cents * extra_quantity,
+                }
+            )
+    return GigQuote(gig=gig, package=package, quantity=quantity, extras=lines, fee_bps=platform_fee_bps(gig.company))
 
 
 def _urls(cancel_path: str) -> tuple[str, str]:
     base = current_app.config["APP_BASE_URL"].rstrip("/")
-    return (f"{base}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
-            f"{base}{cancel_path}")
+    return (f"{base}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}", f"{base}{cancel_path}")
 
 
 def _stripe_expiry(moment: datetime) -> int:
@@ -145,11 +153,16 @@ def _reusable_checkout(buyer: User, **selection: Any) -> Checkout | None:
     """The buyer's open checkout for exactly this selection started within REUSE_WINDOW, if any."""
     extras = selection.pop("extras")
     candidates = db.session.scalars(
-        select(Checkout).where(Checkout.buyer_id == buyer.id, Checkout.status == "open",
-                               Checkout.created_at >= now() - REUSE_WINDOW,
-                               *(getattr(Checkout, name) == value for name, value in selection.items()))
+        select(Checkout)
+        .where(
+            Checkout.buyer_id == buyer.id,
+            Checkout.status == "open",
+            Checkout.created_at >= now() - REUSE_WINDOW,
+            *(getattr(Checkout, name) == value for name, value in selection.items()),
+        )
         .order_by(Checkout.id.desc())
-        .execution_options(populate_existing=True)).all()
+        .execution_options(populate_existing=True)
+    ).all()
     return next((checkout for checkout in candidates if (checkout.extras or []) == extras), None)
 
 
@@ -164,17 +177,35 @@ def open_gig_checkout(buyer: User, quote: GigQuote) -> Checkout:
     gig, package = quote.gig, quote.package
     _lock_buyer(buyer)
     checkout = _reusable_checkout(
-        buyer, kind="gig", gig_id=gig.id, package_id=package.id, quantity=quote.quantity,
-        total_cents=quote.total_cents, fee_cents=quote.fee_cents, extras=quote.extras)
+        buyer,
+        kind="gig",
+        gig_id=gig.id,
+        package_id=package.id,
+        quantity=quote.quantity,
+        total_cents=quote.total_cents,
+        fee_cents=quote.fee_cents,
+        extras=quote.extras,
+    )
     if checkout is not None:
         return checkout
     checkout = Checkout(
-        kind="gig", buyer_id=buyer.id, company_id=gig.company_id, gig_id=gig.id, package_id=package.id,
-        title=f"{gig.title} — {package.title}", quantity=quote.quantity, extras=quote.extras,
-        unit_price_cents=package.price_cents, subtotal_cents=quote.subtotal_cents,
-        extras_cents=quote.extras_cents, total_cents=quote.total_cents, fee_bps=quote.fee_bps,
-        fee_cents=quote.fee_cents, currency=current_app.config["CURRENCY"],
-        delivery_days=quote.delivery_days, expires_at=now() + CHECKOUT_TTL,
+        kind="gig",
+        buyer_id=buyer.id,
+        company_id=gig.company_id,
+        gig_id=gig.id,
+        package_id=package.id,
+        title=f"{gig.title} — {package.title}",
+        quantity=quote.quantity,
+        extras=quote.extras,
+        unit_price_cents=package.price_cents,
+        subtotal_cents=quote.subtotal_cents,
+        extras_cents=quote.extras_cents,
+        total_cents=quote.total_cents,
+        fee_bps=quote.fee_bps,
+        fee_cents=quote.fee_cents,
+        currency=current_app.config["CURRENCY"],
+        delivery_days=quote.delivery_days,
+        expires_at=now() + CHECKOUT_TTL,
     )
     db.session.add(checkout)
     db.session.flush()
@@ -199,15 +230,32 @@ def open_product_checkout(buyer: User, product: Product) -> Checkout:
     bps = quote_product(product, buyer)
     one_time_fee = 0 if product.is_subscription else fee_cents(product.price_cents, bps)
     _lock_buyer(buyer)
-    checkout = _reusable_checkout(buyer, kind="product", product_id=product.id, total_cents=product.price_cents,
-                                  fee_bps=bps, fee_cents=one_time_fee, extras=[])
+    checkout = _reusable_checkout(
+        buyer,
+        kind="product",
+        product_id=product.id,
+        total_cents=product.price_cents,
+        fee_bps=bps,
+        fee_cents=one_time_fee,
+        extras=[],
+    )
     if checkout is not None:
         return checkout
     checkout = Checkout(
-        kind="product", buyer_id=buyer.id, company_id=product.company_id, product_id=product.id,
-        title=product.title, quantity=1, extras=[], unit_price_cents=product.price_cents,
-        subtotal_cents=product.price_cents, extras_cents=0, total_cents=product.price_cents,
-        fee_bps=bps, fee_cents=one_time_fee, currency=current_app.config["CURRENCY"],
+        kind="product",
+        buyer_id=buyer.id,
+        company_id=product.company_id,
+        product_id=product.id,
+        title=product.title,
+        quantity=1,
+        extras=[],
+        unit_price_cents=product.price_cents,
+        subtotal_cents=product.price_cents,
+        extras_cents=0,
+        total_cents=product.price_cents,
+        fee_bps=bps,
+        fee_cents=one_time_fee,
+        currency=current_app.config["CURRENCY"],
         expires_at=now() + CHECKOUT_TTL,
     )
     db.session.add(checkout)
@@ -229,9 +277,15 @@ def create_checkout_session(checkout: Checkout, cancel_path: str) -> Checkout:
         return checkout
     buyer = db.session.get(User, checkout.buyer_id)
     success_url, cancel_url = _urls(cancel_path)
-    common = dict(local_checkout_id=checkout.id, idempotency_key=checkout.idempotency_key,
-                  currency=checkout.currency, success_url=success_url, cancel_url=cancel_url,
-                  customer_email=buyer.email, expires_at=_stripe_expiry(checkout.expires_at))
+    common = dict(
+        local_checkout_id=checkout.id,
+        idempotency_key=checkout.idempotency_key,
+        currency=checkout.currency,
+        success_url=success_url,
+        cancel_url=cancel_url,
+        customer_email=buyer.email,
+        expires_at=_stripe_expiry(checkout.expires_at),
+    )
     gateway = get_gateway()
     if checkout.kind == "gig":
         package = checkout.package
@@ -240,19 +294,29 @@ def create_checkout_session(checkout: Checkout, cancel_path: str) -> Checkout:
         session = gateway.create_gig_checkout(
             line_items=line_items,
             metadata={"gig_id": checkout.gig_id, "buyer_id": buyer.id, "company_id": checkout.company_id},
-            **common)
+            **common,
+        )
     else:
         product = checkout.product
-        common.update(destination_account=product.company.stripe_account_id,
-                      metadata={"product_id": product.id, "buyer_id": buyer.id, "company_id": checkout.company_id})
+        common.update(
+            destination_account=product.company.stripe_account_id,
+            metadata={"product_id": product.id, "buyer_id": buyer.id, "company_id": checkout.company_id},
+        )
         if product.is_subscription:
             session = gateway.create_subscription_checkout(
-                name=checkout.title, unit_amount=checkout.unit_price_cents, interval=product.billing,
-                application_fee_bps=checkout.fee_bps, trial_days=product.trial_days or None, **common)
+                name=checkout.title,
+                unit_amount=checkout.unit_price_cents,
+                interval=product.billing,
+                application_fee_bps=checkout.fee_bps,
+                trial_days=product.trial_days or None,
+                **common,
+            )
         else:
             session = gateway.create_product_checkout(
                 line_items=[LineItem(checkout.title, checkout.unit_price_cents, 1)],
-                application_fee_amount=checkout.fee_cents, **common)
+                application_fee_amount=checkout.fee_cents,
+                **common,
+            )
     checkout.stripe_session_id, checkout.stripe_session_url = session.id, session.url
     db.session.flush()
     return checkout
@@ -276,12 +340,12 @@ def checkout_payment_state(checkout: Checkout) -> str:
 
 
 def _locked_checkout(checkout_id: int) -> Checkout | None:
-    return db.session.execute(
-        select(Checkout).where(Checkout.id == checkout_id).with_for_update()
-    ).scalar_one_or_none()
+    return db.session.execute(select(Checkout).where(Checkout.id == checkout_id).with_for_update()).scalar_one_or_none()
 
 
-def _our_checkout(metadata: Mapping[str, Any], fallback_id: object = None, session_id: str | None = None) -> Checkout | None:
+def _our_checkout(
+    metadata: Mapping[str, Any], fallback_id: object = None, session_id: str | None = None
+) -> Checkout | None:
     """Our locked Checkout named by Stripe metadata, or None when it isn't ours: the id must
     name a checkout whose key is the metadata's `checkout_key` (or whose recorded session is
     `session_id`). Metadata without a key (sessions created before keys existed) is trusted by
@@ -323,8 +387,9 @@ def complete_checkout(session: Mapping[str, Any]) -> Order | Membership | None:
     if checkout.status == "completed":
         return _result_of(checkout)
     if session.get("mode") != "subscription" and session.get("amount_total") != checkout.total_cents:
-        raise ValueError(f"checkout {checkout.id}: Stripe charged {session.get('amount_total')}, "
-                         f"we quoted {checkout.total_cents}")
+        raise ValueError(
+            f"checkout {checkout.id}: Stripe charged {session.get('amount_total')}, we quoted {checkout.total_cents}"
+        )
     checkout.status, checkout.completed_at = "completed", now()
     checkout.stripe_session_id = checkout.stripe_session_id or session["id"]
     if checkout.kind == "gig":
@@ -352,52 +417,98 @@ def _charge_of(payment_intent_id: str | None) -> str | None:
 def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
     package = checkout.package
     order = Order(
-        company_id=checkout.company_id, buyer_id=checkout.buyer_id, gig_id=checkout.gig_id,
-        package_id=checkout.package_id, checkout_id=checkout.id, status="awaiting_requirements",
-        title=checkout.title, package_tier=package.tier, quantity=checkout.quantity,
-        extras=checkout.extras, total_cents=checkout.total_cents, fee_cents=checkout.fee_cents,
-        seller_amount_cents=checkout.total_cents - checkout.fee_cents, currency=checkout.currency,
-        delivery_days=checkout.delivery_days, revisions_allowed=package.revisions,
+        company_id=checkout.company_id,
+        buyer_id=checkout.buyer_id,
+        gig_id=checkout.gig_id,
+        package_id=checkout.package_id,
+        checkout_id=checkout.id,
+        status="awaiting_requirements",
+        title=checkout.title,
+        package_tier=package.tier,
+        quantity=checkout.quantity,
+        extras=checkout.extras,
+        total_cents=checkout.total_cents,
+        fee_cents=checkout.fee_cents,
+        seller_amount_cents=checkout.total_cents - checkout.fee_cents,
+        currency=checkout.currency,
+        delivery_days=checkout.delivery_days,
+        revisions_allowed=package.revisions,
         due_at=now() + timedelta(days=checkout.delivery_days),
     )
     db.session.add(order)
     db.session.flush()
     payment = Payment(
-        company_id=checkout.company_id, kind="gig", buyer_id=checkout.buyer_id, checkout_id=checkout.id,
-        order_id=order.id, amount_cents=checkout.total_cents, fee_cents=checkout.fee_cents,
-        currency=checkout.currency, stripe_payment_intent_id=session.get("payment_intent"),
+        company_id=checkout.company_id,
+        kind="gig",
+        buyer_id=checkout.buyer_id,
+        checkout_id=checkout.id,
+        order_id=order.id,
+        amount_cents=checkout.total_cents,
+        fee_cents=checkout.fee_cents,
+        currency=checkout.currency,
+        stripe_payment_intent_id=session.get("payment_intent"),
         stripe_charge_id=_charge_of(session.get("payment_intent")),
     )
     db.session.add(payment)
     db.session.flush()
     post_ledger_transaction(
-        f"payment:{payment.id}", "gig_payment", [
+        f"payment:{payment.id}",
+        "gig_payment",
+        [
             Entry("platform_cash", checkout.total_cents),
             Entry("seller_escrow", -order.seller_amount_cents, checkout.company_id),
             Entry("platform_fee_revenue", -checkout.fee_cents),
-        ], currency=checkout.currency, description=f"Order #{order.id} paid into escrow",
-        order_id=order.id, payment_id=payment.id)
-    record_event(order.company_id, "order.created", {
-        "order_id": order.id, "gig_id": order.gig_id, "package": order.package_tier,
-        "buyer_id": order.buyer_id, "amount_cents": order.total_cents, "currency": order.currency,
-        "status": order.status, "due_at": order.due_at.isoformat()})
+        ],
+        currency=checkout.currency,
+        description=f"Order #{order.id} paid into escrow",
+        order_id=order.id,
+        payment_id=payment.id,
+    )
+    record_event(
+        order.company_id,
+        "order.created",
+        {
+            "order_id": order.id,
+            "gig_id": order.gig_id,
+            "package": order.package_tier,
+            "buyer_id": order.buyer_id,
+            "amount_cents": order.total_cents,
+            "currency": order.currency,
+            "status": order.status,
+            "due_at": order.due_at.isoformat(),
+        },
+    )
     _announce_payment(payment)
-    notify_user(checkout.buyer, "order.created", f"Order #{order.id} placed: {order.title}",
-                body="Tell the seller what you need to get started.", link=f"/orders/{order.id}")
-    _notify_company(order.company, "order.created", f"New order #{order.id}: {order.title}",
-                    link=f"/orders/{order.id}")
+    notify_user(
+        checkout.buyer,
+        "order.created",
+        f"Order #{order.id} placed: {order.title}",
+        body="Tell the seller what you need to get started.",
+        link=f"/orders/{order.id}",
+    )
+    _notify_company(order.company, "order.created", f"New order #{order.id}: {order.title}", link=f"/orders/{order.id}")
     return order
 
 
 def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) -> Membership:
-    membership = Membership(company_id=checkout.company_id, product_id=checkout.product_id,
-                            buyer_id=checkout.buyer_id, status="active", checkout_id=checkout.id)
+    membership = Membership(
+        company_id=checkout.company_id,
+        product_id=checkout.product_id,
+        buyer_id=checkout.buyer_id,
+        status="active",
+        checkout_id=checkout.id,
+    )
     db.session.add(membership)
     db.session.flush()
     payment = Payment(
-        company_id=checkout.company_id, kind="product", buyer_id=checkout.buyer_id,
-        checkout_id=checkout.id, membership_id=membership.id, amount_cents=checkout.total_cents,
-        fee_cents=checkout.fee_cents, currency=checkout.currency,
+        company_id=checkout.company_id,
+        kind="product",
+        buyer_id=checkout.buyer_id,
+        checkout_id=checkout.id,
+        membership_id=membership.id,
+        amount_cents=checkout.total_cents,
+        fee_cents=checkout.fee_cents,
+        currency=checkout.currency,
         stripe_payment_intent_id=session.get("payment_intent"),
         stripe_charge_id=_charge_of(session.get("payment_intent")),
     )
@@ -413,36 +524,53 @@ def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) 
 def _post_direct_charge_fee(payment: Payment, description: str) -> None:
     """Destination charges pay the seller directly; the platform's ledger sees only its fee."""
     post_ledger_transaction(
-        f"payment:{payment.id}", f"{payment.kind}_fee", [
+        f"payment:{payment.id}",
+        f"{payment.kind}_fee",
+        [
             Entry("platform_cash", payment.fee_cents),
             Entry("platform_fee_revenue", -payment.fee_cents),
-        ], currency=payment.currency, description=description, payment_id=payment.id)
+        ],
+        currency=payment.currency,
+        description=description,
+        payment_id=payment.id,
+    )
 
 
 def _announce_payment(payment: Payment) -> None:
-    record_event(payment.company_id, "payment.succeeded", {
-        "payment_id": payment.id, "amount_cents": payment.amount_cents, "currency": payment.currency,
-        "order_id": payment.order_id, "membership_id": payment.membership_id, "kind": payment.kind})
+    record_event(
+        payment.company_id,
+        "payment.succeeded",
+        {
+            "payment_id": payment.id,
+            "amount_cents": payment.amount_cents,
+            "currency": payment.currency,
+            "order_id": payment.order_id,
+            "membership_id": payment.membership_id,
+            "kind": payment.kind,
+        },
+    )
 
 
 def _membership_data(membership: Membership) -> dict[str, Any]:
-    return {"membership_id": membership.id, "product_id": membership.product_id,
-            "buyer_id": membership.buyer_id, "status": membership.status,
-            "renews_at": membership.current_period_end.isoformat() if membership.current_period_end else None}
+    return {
+        "membership_id": membership.id,
+        "product_id": membership.product_id,
+        "buyer_id": membership.buyer_id,
+        "status": membership.status,
+        "renews_at": membership.current_period_end.isoformat() if membership.current_period_end else None,
+    }
 
 
 def _announce_membership(membership: Membership, checkout: Checkout) -> None:
     record_event(membership.company_id, "membership.activated", _membership_data(membership))
-    notify_user(checkout.buyer, "membership.activated", f"You now have {checkout.title}",
-                link="/account")
-    _notify_company(checkout.product.company, "membership.activated",
-                    f"New customer for {checkout.title}")
+    notify_user(checkout.buyer, "membership.activated", f"You now have {checkout.title}", link="/account")
+    _notify_company(checkout.product.company, "membership.activated", f"New customer for {checkout.title}")
 
 
 def _period_end(subscription: Mapping[str, Any]) -> datetime | None:
     items = (subscription.get("items") or {}).get("data") or []
     stamp = subscription.get("current_period_end") or (items[0].get("current_period_end") if items else None)
-    return datetime.fromtimestamp(stamp, timezone.utc) if stamp else None
+    return datetime.fromtimestamp(stamp, UTC) if stamp else None
 
 
 def ensure_subscription_membership(checkout: Checkout, subscription_id: str) -> Membership:
@@ -452,10 +580,15 @@ def ensure_subscription_membership(checkout: Checkout, subscription_id: str) -> 
     if membership is not None:
         return membership
     subscription = get_gateway().retrieve_subscription(subscription_id).to_dict()
-    membership = Membership(company_id=checkout.company_id, product_id=checkout.product_id,
-                            buyer_id=checkout.buyer_id, status=_membership_status(subscription["status"]),
-                            checkout_id=checkout.id, stripe_subscription_id=subscription_id,
-                            current_period_end=_period_end(subscription))
+    membership = Membership(
+        company_id=checkout.company_id,
+        product_id=checkout.product_id,
+        buyer_id=checkout.buyer_id,
+        status=_membership_status(subscription["status"]),
+        checkout_id=checkout.id,
+        stripe_subscription_id=subscription_id,
+        current_period_end=_period_end(subscription),
+    )
     db.session.add(membership)
     db.session.flush()
     issue_license_for_membership(membership)
@@ -463,9 +596,16 @@ def ensure_subscription_membership(checkout: Checkout, subscription_id: str) -> 
     return membership
 
 
-_STATUS_MAP = {"trialing": "trialing", "active": "active", "past_due": "past_due",
-               "unpaid": "past_due", "canceled": "canceled", "incomplete_expired": "expired",
-               "incomplete": "past_due", "paused": "past_due"}
+_STATUS_MAP = {
+    "trialing": "trialing",
+    "active": "active",
+    "past_due": "past_due",
+    "unpaid": "past_due",
+    "canceled": "canceled",
+    "incomplete_expired": "expired",
+    "incomplete": "past_due",
+    "paused": "past_due",
+}
 
 
 def _membership_status(stripe_status: str) -> str:
@@ -474,8 +614,7 @@ def _membership_status(stripe_status: str) -> str:
 
 def membership_for_subscription(subscription_id: str | None, metadata: Mapping[str, Any] | None) -> Membership | None:
     """The membership of a Stripe subscription, creating it from its checkout if needed."""
-    membership = db.session.scalar(
-        select(Membership).where(Membership.stripe_subscription_id == subscription_id))
+    membership = db.session.scalar(select(Membership).where(Membership.stripe_subscription_id == subscription_id))
     if membership is not None or not (metadata or {}).get("checkout_id"):
         return membership
     checkout = _our_checkout(metadata)
@@ -497,17 +636,23 @@ def record_invoice_paid(invoice: Mapping[str, Any]) -> Membership | None:
     if lines and (lines[0].get("period") or {}).get("end"):
         period_end = lines[0]["period"]["end"]
     if period_end:
-        membership.current_period_end = datetime.fromtimestamp(period_end, timezone.utc)
+        membership.current_period_end = datetime.fromtimestamp(period_end, UTC)
     amount = invoice.get("amount_paid") or 0
     if amount:  # a trial's zero invoice leaves the membership trialing
         membership.status = "active"
     if amount and db.session.scalar(select(Payment.id).where(Payment.stripe_invoice_id == invoice["id"])) is None:
         checkout = db.session.get(Checkout, membership.checkout_id)
-        payment = Payment(company_id=membership.company_id, kind="subscription",
-                          buyer_id=membership.buyer_id, checkout_id=checkout.id,
-                          membership_id=membership.id, amount_cents=amount,
-                          fee_cents=fee_cents(amount, checkout.fee_bps), currency=invoice["currency"],
-                          stripe_invoice_id=invoice["id"])
+        payment = Payment(
+            company_id=membership.company_id,
+            kind="subscription",
+            buyer_id=membership.buyer_id,
+            checkout_id=checkout.id,
+            membership_id=membership.id,
+            amount_cents=amount,
+            fee_cents=fee_cents(amount, checkout.fee_bps),
+            currency=invoice["currency"],
+            stripe_invoice_id=invoice["id"],
+        )
         db.session.add(payment)
         db.session.flush()
         _post_direct_charge_fee(payment, f"{checkout.title} invoice {invoice['id']}")
@@ -523,9 +668,13 @@ def record_invoice_failed(invoice: Mapping[str, Any]) -> Membership | None:
     membership = membership_for_subscription(subscription_id, metadata)
     if membership is not None and membership.status in ("active", "trialing"):
         membership.status = "past_due"
-        notify_user(membership.buyer, "membership.payment_failed",
-                    f"Payment for {membership.product.title} failed",
-                    body="Update your card to keep access.", link="/account")
+        notify_user(
+            membership.buyer,
+            "membership.payment_failed",
+            f"Payment for {membership.product.title} failed",
+            body="Update your card to keep access.",
+            link="/account",
+        )
     if membership is not None:
         sync_license_with_membership(membership)
     db.session.flush()
@@ -542,8 +691,9 @@ def sync_subscription(subscription: Mapping[str, Any], deleted: bool = False) ->
         membership.status = status
         if status in ("canceled", "expired"):
             membership.canceled_at = now()
-            record_event(membership.company_id, "membership.deactivated",
-                         {**_membership_data(membership), "reason": status})
+            record_event(
+                membership.company_id, "membership.deactivated", {**_membership_data(membership), "reason": status}
+            )
     membership.current_period_end = _period_end(subscription) or membership.current_period_end
     sync_license_with_membership(membership)
     db.session.flush()
@@ -551,6 +701,6 @@ def sync_subscription(subscription: Mapping[str, Any], deleted: bool = False) ->
 
 
 def _invoice_subscription(invoice: Mapping[str, Any]) -> tuple[str | None, Mapping[str, Any]]:
-    details = ((invoice.get("parent") or {}).get("subscription_details") or {})
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
     subscription_id = invoice.get("subscription") or details.get("subscription")
     return subscription_id, details.get("metadata") or {}

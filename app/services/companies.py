@@ -1,4 +1,5 @@
 """Companies (tenants) and their members."""
+
 import re
 
 from sqlalchemy import select
@@ -28,8 +29,9 @@ def ensure_platform_company() -> Company:
     """The platform company, created on first use."""
     platform = db.session.scalar(select(Company).where(Company.kind == "platform"))
     if platform is None:
-        platform = Company(kind="platform", title="Tradepost", slug=PLATFORM_SLUG,
-                           kyc_status="verified", payouts_enabled=False)
+        platform = Company(
+            kind="platform", title="Tradepost", slug=PLATFORM_SLUG, kyc_status="verified", payouts_enabled=False
+        )
         db.session.add(platform)
         db.session.flush()
     return platform
@@ -37,8 +39,13 @@ def ensure_platform_company() -> Company:
 
 def create_seller_company(owner: User, title: str, email: str | None = None) -> Company:
     """A seller company under the platform with `owner` as its owner member."""
-    company = Company(kind="seller", parent_id=ensure_platform_company().id, title=title.strip(),
-                      slug=unique_company_slug(title), email=email or owner.email)
+    company = Company(
+        kind="seller",
+        parent_id=ensure_platform_company().id,
+        title=title.strip(),
+        slug=unique_company_slug(title),
+        email=email or owner.email,
+    )
     db.session.add(company)
     db.session.flush()
     db.session.add(CompanyMember(company_id=company.id, user_id=owner.id, role="owner"))

@@ -9,6 +9,7 @@ A refund is two steps with a commit between: `prepare_refund` writes the pending
 its random key; `refund_order` asks Stripe with that key and records the outcome. A retry
 reuses the pending row and its key, so Stripe refunds once however often it is asked.
 """
+
 from datetime import timedelta
 
 import stripe
@@ -38,7 +39,8 @@ def escrow_remaining(order: Order) -> int:
     total = db.session.scalar(
         select(sum_cents(LedgerEntry.amount_cents))
         .join(LedgerTransaction)
-        .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == "seller_escrow"))
+        .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == "seller_escrow")
+    )
     return -total
 
 
@@ -48,29 +50,44 @@ def release_escrow(order: Order) -> LedgerTransaction | None:
     if amount <= 0:
         return None
     return post_ledger_transaction(
-        f"order:{order.id}:release", "escrow_release", [
+        f"order:{order.id}:release",
+        "escrow_release",
+        [
             Entry("seller_escrow", amount, order.company_id),
             Entry("seller_pending", -amount, order.company_id),
-        ], currency=order.currency, description=f"Order #{order.id} completed", order_id=order.id)
+        ],
+        currency=order.currency,
+        description=f"Order #{order.id} completed",
+        order_id=order.id,
+    )
 
 
 def clear_pending_funds() -> int:
     """Sweep: completed orders past the clearance period → pending becomes available. Idempotent."""
     cutoff = now() - timedelta(days=current_app.config["CLEARANCE_DAYS"])
     orders = db.session.scalars(
-        select(Order).where(Order.status == "completed", Order.completed_at <= cutoff,
-                            Order.cleared_at.is_(None)).execution_options(skip_tenant_scope=True)
+        select(Order)
+        .where(Order.status == "completed", Order.completed_at <= cutoff, Order.cleared_at.is_(None))
+        .execution_options(skip_tenant_scope=True)
     ).all()
     for order in orders:
         pending = -db.session.scalar(
-            select(sum_cents(LedgerEntry.amount_cents)).join(LedgerTransaction)
-            .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == "seller_pending"))
+            select(sum_cents(LedgerEntry.amount_cents))
+            .join(LedgerTransaction)
+            .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == "seller_pending")
+        )
         if pending > 0:
             post_ledger_transaction(
-                f"order:{order.id}:clear", "clearance", [
+                f"order:{order.id}:clear",
+                "clearance",
+                [
                     Entry("seller_pending", pending, order.company_id),
                     Entry("seller_available", -pending, order.company_id),
-                ], currency=order.currency, description=f"Order #{order.id} cleared", order_id=order.id)
+                ],
+                currency=order.currency,
+                description=f"Order #{order.id} cleared",
+                order_id=order.id,
+            )
         order.cleared_at = now()
     db.session.flush()
     return len(orders)
@@ -90,13 +107,17 @@ def split_refund(order: Order, amount_cents: int) -> tuple[int, int]:
 
 def pending_refund(payment: Payment) -> Refund | None:
     """The payment's refund that was written but not yet confirmed by Stripe, if any (at most one)."""
-    return db.session.scalar(select(Refund).where(Refund.payment_id == payment.id, Refund.status == "pending")
-                             .execution_options(populate_existing=True))
+    return db.session.scalar(
+        select(Refund)
+        .where(Refund.payment_id == payment.id, Refund.status == "pending")
+        .execution_options(populate_existing=True)
+    )
 
 
 def _payment_of(order: Order) -> Payment | None:
-    return db.session.execute(select(Payment).where(Payment.order_id == order.id)
-                              .execution_options(populate_existing=True)).scalar_one_or_none()
+    return db.session.execute(
+        select(Payment).where(Payment.order_id == order.id).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
 
 
 def _check_refundable(order: Order, payment: Payment | None, amount_cents: int | None) -> tuple[int, int]:
@@ -112,8 +133,15 @@ def _check_refundable(order: Order, payment: Payment | None, amount_cents: int |
     return fee_returned, seller_share
 
 
-def prepare_refund(order: Order, amount_cents: int, *, reason: str, action: str | None = None, note: str = "",
-                   actor: User | None = None) -> Refund:
+def prepare_refund(
+    order: Order,
+    amount_cents: int,
+    *,
+    reason: str,
+    action: str | None = None,
+    note: str = "",
+    actor: User | None = None,
+) -> Refund:
     """Step one of a refund: the pending Refund row, with its random Stripe idempotency key.
 
     The caller commits it before `refund_order` asks Stripe, so every attempt of this refund
@@ -129,19 +157,32 @@ def prepare_refund(order: Order, amount_cents: int, *, reason: str, action: str 
     if pending is not None:
         if (pending.amount_cents, pending.action) == (amount_cents, action):
             return pending
-        raise RefundError(f"A refund of {format_money(pending.amount_cents, pending.currency)} is still "
-                          "waiting for Stripe on this order. Repeat it to finish it first.")
-    refund = Refund(company_id=order.company_id, payment_id=payment.id, order_id=order.id,
-                    amount_cents=amount_cents, seller_share_cents=seller_share,
-                    fee_returned_cents=fee_returned, currency=payment.currency, reason=reason[:300],
-                    action=action, note=note, status="pending", created_by_user_id=getattr(actor, "id", None))
+        raise RefundError(
+            f"A refund of {format_money(pending.amount_cents, pending.currency)} is still "
+            "waiting for Stripe on this order. Repeat it to finish it first."
+        )
+    refund = Refund(
+        company_id=order.company_id,
+        payment_id=payment.id,
+        order_id=order.id,
+        amount_cents=amount_cents,
+        seller_share_cents=seller_share,
+        fee_returned_cents=fee_returned,
+        currency=payment.currency,
+        reason=reason[:300],
+        action=action,
+        note=note,
+        status="pending",
+        created_by_user_id=getattr(actor, "id", None),
+    )
     db.session.add(refund)
     db.session.flush()
     return refund
 
 
-def refund_order(order: Order, amount_cents: int | None, *, reason: str, actor: User | None = None,
-                 made: stripe.Refund | None = None) -> Refund:
+def refund_order(
+    order: Order, amount_cents: int | None, *, reason: str, actor: User | None = None, made: stripe.Refund | None = None
+) -> Refund:
     """Step two: make the order's prepared refund of `amount_cents` at Stripe and record it.
 
     Stripe is asked with the refund row's stored key (`made`, a Stripe refund already made for
@@ -159,9 +200,12 @@ def refund_order(order: Order, amount_cents: int | None, *, reason: str, actor: 
         raise RefundError("This refund was not prepared: prepare it and commit before asking Stripe.")
     if made is None:
         made = get_gateway().create_refund(
-            idempotency_key=refund.idempotency_key, payment_intent=payment.stripe_payment_intent_id,
-            amount=amount_cents, reason="requested_by_customer",
-            metadata={"order_id": order.id, "refund_id": refund.id, "refund_key": refund.idempotency_key})
+            idempotency_key=refund.idempotency_key,
+            payment_intent=payment.stripe_payment_intent_id,
+            amount=amount_cents,
+            reason="requested_by_customer",
+            metadata={"order_id": order.id, "refund_id": refund.id, "refund_key": refund.idempotency_key},
+        )
     if made.status in ("failed", "canceled"):
         raise RefundError(f"Stripe could not make this refund ({made.status}).")
     return record_refund_made(order, refund, made, actor=actor)
@@ -181,13 +225,26 @@ def record_refund_made(order: Order, refund: Refund, made: stripe.Refund, *, act
     payment.refunded_cents += refund.amount_cents
     payment.status = "refunded" if payment.refunded_cents >= payment.amount_cents else "partially_refunded"
     post_ledger_transaction(
-        f"refund:{refund.id}", "refund",
-        [*_seller_share_entries(order, refund.seller_share_cents),
-         Entry("platform_fee_revenue", refund.fee_returned_cents), Entry("platform_cash", -refund.amount_cents)],
-        currency=payment.currency, description=f"Refund on order #{order.id}: {refund.reason}"[:300],
-        order_id=order.id, payment_id=payment.id)
-    record_audit_event("order.refunded", actor=actor, company=order.company, subject=order,
-                       amount_cents=refund.amount_cents, refund_id=refund.id)
+        f"refund:{refund.id}",
+        "refund",
+        [
+            *_seller_share_entries(order, refund.seller_share_cents),
+            Entry("platform_fee_revenue", refund.fee_returned_cents),
+            Entry("platform_cash", -refund.amount_cents),
+        ],
+        currency=payment.currency,
+        description=f"Refund on order #{order.id}: {refund.reason}"[:300],
+        order_id=order.id,
+        payment_id=payment.id,
+    )
+    record_audit_event(
+        "order.refunded",
+        actor=actor,
+        company=order.company,
+        subject=order,
+        amount_cents=refund.amount_cents,
+        refund_id=refund.id,
+    )
     _announce_refund(payment, refund)
     db.session.flush()
     return refund
@@ -197,9 +254,11 @@ def _seller_share_entries(order: Order, seller_share: int) -> list[Entry]:
     """Ledger entries taking `seller_share` back from the seller: escrow first, then pending,
     then available (which may go negative: the seller then owes the platform)."""
     entries, left = [], seller_share
-    for account, held in (("seller_escrow", escrow_remaining(order)),
-                          ("seller_pending", company_balance(order.company_id, "pending")),
-                          ("seller_available", None)):
+    for account, held in (
+        ("seller_escrow", escrow_remaining(order)),
+        ("seller_pending", company_balance(order.company_id, "pending")),
+        ("seller_available", None),
+    ):
         take = left if held is None else min(left, max(held, 0))
         if take:
             entries.append(Entry(account, take, order.company_id))
@@ -207,8 +266,9 @@ def _seller_share_entries(order: Order, seller_share: int) -> list[Entry]:
     return entries
 
 
-def refund_remaining(order: Order, *, reason: str, actor: User | None = None,
-                     made: stripe.Refund | None = None) -> Refund | None:
+def refund_remaining(
+    order: Order, *, reason: str, actor: User | None = None, made: stripe.Refund | None = None
+) -> Refund | None:
     """Make the order's prepared refund of everything still refundable (cancellation, lost dispute)."""
     payment = _payment_of(order)
     remaining = refundable_cents(payment) if payment else 0
@@ -227,29 +287,52 @@ def record_external_refund(order: Order, refunded_total_cents: int | None) -> Re
     if amount <= 0:
         return None
     fee_returned, seller_share = split_refund(order, amount)
-    refund = Refund(company_id=order.company_id, payment_id=payment.id, order_id=order.id,
-                    amount_cents=amount, seller_share_cents=seller_share, fee_returned_cents=fee_returned,
-                    currency=payment.currency, reason="Refunded directly in Stripe", status="succeeded")
+    refund = Refund(
+        company_id=order.company_id,
+        payment_id=payment.id,
+        order_id=order.id,
+        amount_cents=amount,
+        seller_share_cents=seller_share,
+        fee_returned_cents=fee_returned,
+        currency=payment.currency,
+        reason="Refunded directly in Stripe",
+        status="succeeded",
+    )
     db.session.add(refund)
     db.session.flush()
     payment.refunded_cents = refunded_total_cents
     payment.status = "refunded" if payment.refunded_cents >= payment.amount_cents else "partially_refunded"
     post_ledger_transaction(
-        f"refund:{refund.id}", "external_refund",
-        [*_seller_share_entries(order, seller_share), Entry("platform_fee_revenue", fee_returned),
-         Entry("platform_cash", -amount)],
-        currency=payment.currency, description=f"Refund made in Stripe on order #{order.id}",
-        order_id=order.id, payment_id=payment.id)
+        f"refund:{refund.id}",
+        "external_refund",
+        [
+            *_seller_share_entries(order, seller_share),
+            Entry("platform_fee_revenue", fee_returned),
+            Entry("platform_cash", -amount),
+        ],
+        currency=payment.currency,
+        description=f"Refund made in Stripe on order #{order.id}",
+        order_id=order.id,
+        payment_id=payment.id,
+    )
     _announce_refund(payment, refund)
     db.session.flush()
     return refund
 
 
 def _announce_refund(payment: Payment, refund: Refund) -> None:
-    record_event(payment.company_id, "payment.refunded", {
-        "payment_id": payment.id, "refund_id": refund.id, "amount_refunded_cents": refund.amount_cents,
-        "total_refunded_cents": payment.refunded_cents, "currency": payment.currency,
-        "order_id": payment.order_id})
+    record_event(
+        payment.company_id,
+        "payment.refunded",
+        {
+            "payment_id": payment.id,
+            "refund_id": refund.id,
+            "amount_refunded_cents": refund.amount_cents,
+            "total_refunded_cents": payment.refunded_cents,
+            "currency": payment.currency,
+            "order_id": payment.order_id,
+        },
+    )
 
 
 def company_balance(company_id: int, name: str) -> int:

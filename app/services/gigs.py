@@ -7,6 +7,7 @@ Every status change goes through `transition_gig`, driven by `TRANSITIONS`: a ta
 KYC-verified company: checked here with a clear message, and by a database trigger (see
 app/db_triggers.py) as the last line of defence.
 """
+
 import io
 import re
 import warnings
@@ -105,8 +106,7 @@ def inspect_image(data: bytes) -> tuple[str, str, int, int]:
                 if width * height > MAX_IMAGE_PIXELS:
                     raise ValueError("That image has too many pixels.")
                 image.verify()
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            OSError, SyntaxError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError, SyntaxError):
         raise ValueError("Upload a JPEG, PNG or WebP image.") from None
     if kind not in IMAGE_FORMATS:
         raise ValueError("Upload a JPEG, PNG or WebP image.")
@@ -116,8 +116,17 @@ def inspect_image(data: bytes) -> tuple[str, str, int, int]:
 
 # -- validation ---------------------------------------------------------------------------------
 
-def _text(errors: Errors, path: FieldPath, value: str | None, label: str, *, required: bool = True,
-          min_length: int = 1, max_length: int = 200) -> str:
+
+def _text(
+    errors: Errors,
+    path: FieldPath,
+    value: str | None,
+    label: str,
+    *,
+    required: bool = True,
+    min_length: int = 1,
+    max_length: int = 200,
+) -> str:
     value = (value or "").strip()
     if not value:
         if required:
@@ -130,8 +139,9 @@ def _text(errors: Errors, path: FieldPath, value: str | None, label: str, *, req
     return value
 
 
-def _number(errors: Errors, path: FieldPath, value: object, low: int, high: int, out_of_range: str,
-            missing: str | None = None) -> Any:
+def _number(
+    errors: Errors, path: FieldPath, value: object, low: int, high: int, out_of_range: str, missing: str | None = None
+) -> Any:
     if value is None:
         errors[path] = missing or out_of_range
     elif isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -143,19 +153,34 @@ def _check_package(errors: Errors, tier: str, raw: Mapping[str, Any]) -> dict[st
     path = ("packages", tier)
     package = {
         "title": _text(errors, path + ("title",), raw.get("title"), "a package name", max_length=80),
-        "description": _text(errors, path + ("description",), raw.get("description"),
-                             "what the package includes", max_length=500),
-        "price_cents": _number(errors, path + ("price",), raw.get("price_cents"), MIN_PRICE_CENTS,
-                               MAX_PRICE_CENTS, f"Price must be between {format_money(MIN_PRICE_CENTS, marketplace_currency())} and "
-                               f"{format_money(MAX_PRICE_CENTS, marketplace_currency())}.", "Enter a price."),
-        "delivery_days": _number(errors, path + ("delivery_days",), raw.get("delivery_days"), 1,
-                                 MAX_DELIVERY_DAYS, f"Delivery must take 1 to {MAX_DELIVERY_DAYS} days.",
-                                 "Enter the delivery time in days."),
+        "description": _text(
+            errors, path + ("description",), raw.get("description"), "what the package includes", max_length=500
+        ),
+        "price_cents": _number(
+            errors,
+            path + ("price",),
+            raw.get("price_cents"),
+            MIN_PRICE_CENTS,
+            MAX_PRICE_CENTS,
+            f"Price must be between {format_money(MIN_PRICE_CENTS, marketplace_currency())} and "
+            f"{format_money(MAX_PRICE_CENTS, marketplace_currency())}.",
+            "Enter a price.",
+        ),
+        "delivery_days": _number(
+            errors,
+            path + ("delivery_days",),
+            raw.get("delivery_days"),
+            1,
+            MAX_DELIVERY_DAYS,
+            f"Delivery must take 1 to {MAX_DELIVERY_DAYS} days.",
+            "Enter the delivery time in days.",
+        ),
         "revisions": raw.get("revisions"),
     }
     revisions = package["revisions"]
-    if revisions is not None and (isinstance(revisions, bool) or not isinstance(revisions, int)
-                                  or not 0 <= revisions <= MAX_REVISIONS):
+    if revisions is not None and (
+        isinstance(revisions, bool) or not isinstance(revisions, int) or not 0 <= revisions <= MAX_REVISIONS
+    ):
         errors[path + ("revisions",)] = f"Choose 0 to {MAX_REVISIONS} revisions, or unlimited."
     return package
 
@@ -164,13 +189,32 @@ def _check_extra(errors: Errors, index: int, raw: Mapping[str, Any]) -> dict[str
     path = ("extras", index)
     return {
         "title": _text(errors, path + ("title",), raw.get("title"), "a name for the extra", max_length=80),
-        "price_cents": _number(errors, path + ("price",), raw.get("price_cents"), MIN_EXTRA_CENTS,
-                               MAX_EXTRA_CENTS, f"Extras cost between {format_money(MIN_EXTRA_CENTS, marketplace_currency())} and "
-                               f"{format_money(MAX_EXTRA_CENTS, marketplace_currency())}.", "Enter a price."),
-        "extra_days": _number(errors, path + ("extra_days",), raw.get("extra_days", 0), 0,
-                              MAX_DELIVERY_DAYS, f"Extra days must be 0 to {MAX_DELIVERY_DAYS}."),
-        "max_quantity": _number(errors, path + ("max_quantity",), raw.get("max_quantity", 1), 1, 10,
-                                "A buyer can order 1 to 10 of an extra."),
+        "price_cents": _number(
+            errors,
+            path + ("price",),
+            raw.get("price_cents"),
+            MIN_EXTRA_CENTS,
+            MAX_EXTRA_CENTS,
+            f"Extras cost between {format_money(MIN_EXTRA_CENTS, marketplace_currency())} and "
+            f"{format_money(MAX_EXTRA_CENTS, marketplace_currency())}.",
+            "Enter a price.",
+        ),
+        "extra_days": _number(
+            errors,
+            path + ("extra_days",),
+            raw.get("extra_days", 0),
+            0,
+            MAX_DELIVERY_DAYS,
+            f"Extra days must be 0 to {MAX_DELIVERY_DAYS}.",
+        ),
+        "max_quantity": _number(
+            errors,
+            path + ("max_quantity",),
+            raw.get("max_quantity", 1),
+            1,
+            10,
+            "A buyer can order 1 to 10 of an extra.",
+        ),
     }
 
 
@@ -210,8 +254,9 @@ def _check_tags(errors: Errors, raw: Iterable[str] | None) -> list[str]:
     return tags
 
 
-def check_gig_input(data: Mapping[str, Any], uploads: Iterable[tuple[str, bytes]] = (),
-                    kept_images: Sequence[GigImage] = ()) -> dict[str, Any]:
+def check_gig_input(
+    data: Mapping[str, Any], uploads: Iterable[tuple[str, bytes]] = (), kept_images: Sequence[GigImage] = ()
+) -> dict[str, Any]:
     """The cleaned gig input, or GigInputError listing every problem. Pure: writes nothing.
 
     `data` holds title, category_id, description_md, tags (list), packages ({tier: dict or
@@ -221,21 +266,25 @@ def check_gig_input(data: Mapping[str, Any], uploads: Iterable[tuple[str, bytes]
     errors: Errors = {}
     clean: dict[str, Any] = {
         "title": _text(errors, ("title",), data.get("title"), "a title", min_length=10, max_length=120),
-        "description_md": _text(errors, ("description_md",), data.get("description_md"),
-                                "a description", min_length=50, max_length=10_000),
+        "description_md": _text(
+            errors, ("description_md",), data.get("description_md"), "a description", min_length=50, max_length=10_000
+        ),
         "tags": _check_tags(errors, data.get("tags")),
     }
     category_id = data.get("category_id")
-    if (isinstance(category_id, bool) or not isinstance(category_id, int) or not 1 <= category_id <= MAX_INT
-            or db.session.get(Category, category_id) is None):
+    if (
+        isinstance(category_id, bool)
+        or not isinstance(category_id, int)
+        or not 1 <= category_id <= MAX_INT
+        or db.session.get(Category, category_id) is None
+    ):
         errors[("category_id",)] = "Choose a category."
     clean["category_id"] = category_id
 
     packages = data.get("packages") or {}
     if not packages.get("basic"):
         errors[("packages", "basic", "title")] = "Every gig needs a Basic package."
-    clean["packages"] = {tier: _check_package(errors, tier, packages[tier])
-                         for tier in TIERS if packages.get(tier)}
+    clean["packages"] = {tier: _check_package(errors, tier, packages[tier]) for tier in TIERS if packages.get(tier)}
 
     extras, questions, faq = data.get("extras") or [], data.get("questions") or [], data.get("faq") or []
     if len(extras) > MAX_EXTRAS:
@@ -246,10 +295,13 @@ def check_gig_input(data: Mapping[str, Any], uploads: Iterable[tuple[str, bytes]
         errors[("faq",)] = f"Add at most {MAX_FAQ} FAQ entries."
     clean["extras"] = [_check_extra(errors, i, raw) for i, raw in enumerate(extras)]
     clean["questions"] = [_check_question(errors, i, raw) for i, raw in enumerate(questions)]
-    clean["faq"] = [{
-        "question": _text(errors, ("faq", i, "question"), raw.get("question"), "the question", max_length=200),
-        "answer": _text(errors, ("faq", i, "answer"), raw.get("answer"), "the answer", max_length=1000),
-    } for i, raw in enumerate(faq)]
+    clean["faq"] = [
+        {
+            "question": _text(errors, ("faq", i, "question"), raw.get("question"), "the question", max_length=200),
+            "answer": _text(errors, ("faq", i, "answer"), raw.get("answer"), "the answer", max_length=1000),
+        }
+        for i, raw in enumerate(faq)
+    ]
 
     clean["images"] = []
     digests = {storage.key_digest(image.storage_key) for image in kept_images}
@@ -263,8 +315,16 @@ def check_gig_input(data: Mapping[str, Any], uploads: Iterable[tuple[str, bytes]
         if digest in digests:
             continue
         digests.add(digest)
-        clean["images"].append({"content": content, "content_type": content_type, "extension": extension,
-                                "width": width, "height": height, "size_bytes": len(content)})
+        clean["images"].append(
+            {
+                "content": content,
+                "content_type": content_type,
+                "extension": extension,
+                "width": width,
+                "height": height,
+                "size_bytes": len(content),
+            }
+        )
     if len(kept_images) + len(clean["images"]) > MAX_IMAGES:
         errors[("images",)] = f"A gallery holds at most {MAX_IMAGES} images."
     if errors:
@@ -273,6 +333,7 @@ def check_gig_input(data: Mapping[str, Any], uploads: Iterable[tuple[str, bytes]
 
 
 # -- writes ---------------------------------------------------------------------------------------
+
 
 def unique_gig_slug(title: str, gig_id: int | None = None) -> str:
     """A slug for `title` that no other gig (of any seller) uses."""
@@ -286,8 +347,9 @@ def unique_gig_slug(title: str, gig_id: int | None = None) -> str:
         slug, n = f"{base}-{n}", n + 1
 
 
-def _sync_rows(existing: list[Any], wanted: Sequence[Mapping[str, Any]], make: Callable[..., Any],
-               company_id: int) -> None:
+def _sync_rows(
+    existing: list[Any], wanted: Sequence[Mapping[str, Any]], make: Callable[..., Any], company_id: int
+) -> None:
     """Update rows in place by position, append new ones, drop the surplus (keeps ids stable)."""
     for position, values in enumerate(wanted):
         if position < len(existing):
@@ -298,11 +360,18 @@ def _sync_rows(existing: list[Any], wanted: Sequence[Mapping[str, Any]], make: C
         row.position = position
         for name, value in values.items():
             setattr(row, name, value)
-    del existing[len(wanted):]
+    del existing[len(wanted) :]
 
 
-def save_gig(company: Company, actor: User, data: Mapping[str, Any], *, gig: Gig | None = None,
-             uploads: Iterable[tuple[str, bytes]] = (), remove_image_ids: Iterable[int] = ()) -> Gig:
+def save_gig(
+    company: Company,
+    actor: User,
+    data: Mapping[str, Any],
+    *,
+    gig: Gig | None = None,
+    uploads: Iterable[tuple[str, bytes]] = (),
+    remove_image_ids: Iterable[int] = (),
+) -> Gig:
     """Create (`gig` None) or update a gig of `company` from form input, all or nothing.
 
     Validates everything first (GigInputError, nothing written). Members may edit gigs that
@@ -360,8 +429,16 @@ def save_gig(company: Company, actor: User, data: Mapping[str, Any], *, gig: Gig
     for image in clean["images"]:
         key = storage.content_key(f"gigs/{gig.id}", image["content"], image["extension"])
         storage.save_file(key, image["content"])
-        gig.images.append(GigImage(company_id=company.id, storage_key=key, content_type=image["content_type"],
-                                   width=image["width"], height=image["height"], size_bytes=image["size_bytes"]))
+        gig.images.append(
+            GigImage(
+                company_id=company.id,
+                storage_key=key,
+                content_type=image["content_type"],
+                width=image["width"],
+                height=image["height"],
+                size_bytes=image["size_bytes"],
+            )
+        )
     _finish_edit(gig, actor)
     return gig
 
@@ -400,8 +477,9 @@ def delete_gig(gig: Gig, actor: User) -> None:
 
 # -- the state machine --------------------------------------------------------------------------
 
+
 def actor_role(gig: Gig, user: User) -> str | None:
-    """"seller" (owner/admin of the gig's company), "member", "admin" (platform admin from
+    """ "seller" (owner/admin of the gig's company), "member", "admin" (platform admin from
     outside the company) or None."""
     role = gig.company.role_of(user)
     if role in MANAGER_ROLES:
@@ -416,8 +494,7 @@ def actor_role(gig: Gig, user: User) -> str | None:
 def _lock(gig: Gig) -> Gig:
     """Re-read the gig row, locked for the rest of the transaction on PostgreSQL."""
     return db.session.scalars(
-        select(Gig).where(Gig.id == gig.id).with_for_update(of=Gig)
-        .execution_options(populate_existing=True)
+        select(Gig).where(Gig.id == gig.id).with_for_update(of=Gig).execution_options(populate_existing=True)
     ).one()
 
 
@@ -465,21 +542,37 @@ def transition_gig(gig: Gig, action: str, actor: User, *, reason: str | None = N
         gig.published_at = gig.published_at if action == "resume" else now()
     elif target == "rejected":
         gig.rejection_reason = reason
-    record_audit_event(f"gig.{action}", actor=actor, company=gig.company, subject=gig,
-                       previous=previous, status=target, **({"reason": reason} if reason else {}))
+    record_audit_event(
+        f"gig.{action}",
+        actor=actor,
+        company=gig.company,
+        subject=gig,
+        previous=previous,
+        status=target,
+        **({"reason": reason} if reason else {}),
+    )
     if "published" in (previous, target):
         bump_catalog_version()
     if action in ("approve", "reject"):
         _notify_sellers(gig, action, reason)
-        record_event(gig.company_id, f"gig.{target}", {
-            "gig_id": gig.id, "slug": gig.slug, "status": target, **({"reason": reason} if reason else {})})
+        record_event(
+            gig.company_id,
+            f"gig.{target}",
+            {"gig_id": gig.id, "slug": gig.slug, "status": target, **({"reason": reason} if reason else {})},
+        )
     db.session.flush()
     return gig
 
 
 def _past(action: str) -> str:
-    return {"submit": "submitted", "approve": "approved", "reject": "rejected", "pause": "paused",
-            "resume": "resumed", "edit": "edited"}[action]
+    return {
+        "submit": "submitted",
+        "approve": "approved",
+        "reject": "rejected",
+        "pause": "paused",
+        "resume": "resumed",
+        "edit": "edited",
+    }[action]
 
 
 def _notify_sellers(gig: Gig, action: str, reason: str | None) -> None:
@@ -494,10 +587,12 @@ def _notify_sellers(gig: Gig, action: str, reason: str | None) -> None:
 
 # -- reads ----------------------------------------------------------------------------------------
 
+
 def company_gigs(company: Company) -> Sequence[Gig]:
     """A seller's gigs in every status, most recently changed first."""
-    return db.session.scalars(select(Gig).where(Gig.company_id == company.id)
-                              .order_by(Gig.updated_at.desc(), Gig.id.desc())).all()
+    return db.session.scalars(
+        select(Gig).where(Gig.company_id == company.id).order_by(Gig.updated_at.desc(), Gig.id.desc())
+    ).all()
 
 
 def review_queue() -> Select[tuple[Gig]]:
@@ -508,6 +603,5 @@ def review_queue() -> Select[tuple[Gig]]:
 def recently_reviewed_gigs(limit: int = 10) -> Sequence[Gig]:
     """Gigs an admin approved or rejected lately, newest decision first."""
     return db.session.scalars(
-        select(Gig).where(Gig.status.in_(("published", "rejected")))
-        .order_by(Gig.updated_at.desc()).limit(limit)
+        select(Gig).where(Gig.status.in_(("published", "rejected"))).order_by(Gig.updated_at.desc()).limit(limit)
     ).all()

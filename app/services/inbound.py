@@ -6,6 +6,7 @@ Views call `record_inbound_event` (one INSERT, ignored on replay) and, after com
 event's (provider, type). Handlers must be idempotent: the pipeline may run one twice after a
 crash. Types without a handler are logged and marked ignored.
 """
+
 import logging
 from datetime import timedelta
 
@@ -29,11 +30,18 @@ STALE_AFTER = timedelta(minutes=10)
 
 def record_inbound_event(provider: str, event_id: str, event_type: str, payload: dict) -> int | None:
     """Insert the event unless (provider, event_id) is already stored; returns its id or None on replay."""
-    insert = (postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert)
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(InboundEvent)
-        .values(provider=provider, event_id=event_id, type=event_type, payload=payload,
-                status="received", attempts=0, received_at=now())
+        .values(
+            provider=provider,
+            event_id=event_id,
+            type=event_type,
+            payload=payload,
+            status="received",
+            attempts=0,
+            received_at=now(),
+        )
         .on_conflict_do_nothing(index_elements=["provider", "event_id"])
         .returning(InboundEvent.id)
     )

@@ -4,6 +4,7 @@ A handler takes the event's object (Stripe's `data.object`, Whop's `data`) and m
 idempotent: the pipeline may run it twice after a crash, and providers deliver events more
 than once and out of order. A type not listed here is stored, logged and marked ignored.
 """
+
 from collections.abc import Callable
 from functools import partial
 from typing import Any

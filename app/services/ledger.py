@@ -4,6 +4,7 @@ Every movement of money is one ledger transaction with ≥ 2 entries summing to 
 (positive = debit, negative = credit). A transaction's `reference` is unique and derived from
 the business object (e.g. `payment:12`), so posting the same movement twice is a no-op.
 """
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,9 +35,16 @@ class Entry:
     company_id: int | None = None
 
 
-def post_ledger_transaction(reference: str, kind: str, entries: Sequence[Entry], *, currency: str,
-                            description: str = "", order_id: int | None = None,
-                            payment_id: int | None = None) -> LedgerTransaction | None:
+def post_ledger_transaction(
+    reference: str,
+    kind: str,
+    entries: Sequence[Entry],
+    *,
+    currency: str,
+    description: str = "",
+    order_id: int | None = None,
+    payment_id: int | None = None,
+) -> LedgerTransaction | None:
     """Write one balanced transaction unless `reference` was already posted.
 
     Returns the new LedgerTransaction, or None when the reference exists (a replay).
@@ -55,17 +63,29 @@ def post_ledger_transaction(reference: str, kind: str, entries: Sequence[Entry],
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     transaction_id = db.session.execute(
         insert(LedgerTransaction)
-        .values(reference=reference, kind=kind, description=description, order_id=order_id,
-                payment_id=payment_id, created_at=now())
+        .values(
+            reference=reference,
+            kind=kind,
+            description=description,
+            order_id=order_id,
+            payment_id=payment_id,
+            created_at=now(),
+        )
         .on_conflict_do_nothing(index_elements=["reference"])
         .returning(LedgerTransaction.id)
     ).scalar()
     if transaction_id is None:
         return None
     db.session.add_all(
-        LedgerEntry(transaction_id=transaction_id, account=entry.account, company_id=entry.company_id,
-                    amount_cents=entry.amount_cents, currency=currency)
-        for entry in entries if entry.amount_cents != 0
+        LedgerEntry(
+            transaction_id=transaction_id,
+            account=entry.account,
+            company_id=entry.company_id,
+            amount_cents=entry.amount_cents,
+            currency=currency,
+        )
+        for entry in entries
+        if entry.amount_cents != 0
     )
     db.session.flush()
     return db.session.get(LedgerTransaction, transaction_id)
@@ -73,8 +93,7 @@ def post_ledger_transaction(reference: str, kind: str, entries: Sequence[Entry],
 
 def account_balance(account: str, company_id: int | None = None) -> int:
     """Balance of one account in cents, positive in the account's normal direction."""
-    query = select(sum_cents(LedgerEntry.amount_cents)).where(
-        LedgerEntry.account == account)
+    query = select(sum_cents(LedgerEntry.amount_cents)).where(LedgerEntry.account == account)
     if company_id is not None:
         query = query.where(LedgerEntry.company_id == company_id)
     total = db.session.scalar(query)

@@ -5,6 +5,7 @@ Posts are Markdown, rendered and sanitised when saved. Files are stored by conte
 to members with access and to the seller's team (see whop_access.can_open_member_area).
 Bad input raises MemberAreaError naming the field, and nothing is written.
 """
+
 import mimetypes
 import re
 from collections.abc import Mapping, Sequence
@@ -23,8 +24,23 @@ from app.services.storage import content_key, delete_file, path_for, save_file
 MAX_TITLE = 160
 MAX_BODY = 20000
 MAX_FILE_BYTES = 25 * 1024 * 1024
-ALLOWED_EXTENSIONS = ("pdf", "zip", "epub", "txt", "md", "csv", "json", "png", "jpg", "jpeg",
-                      "gif", "mp3", "mp4", "psd", "fig")
+ALLOWED_EXTENSIONS = (
+    "pdf",
+    "zip",
+    "epub",
+    "txt",
+    "md",
+    "csv",
+    "json",
+    "png",
+    "jpg",
+    "jpeg",
+    "gif",
+    "mp3",
+    "mp4",
+    "psd",
+    "fig",
+)
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
@@ -37,12 +53,18 @@ class MemberAreaError(ServiceError):
 
 def member_area(product: Product) -> tuple[Sequence[MemberPost], Sequence[MemberFile]]:
     """The product's posts (newest first) and files (A–Z)."""
-    posts = db.session.scalars(select(MemberPost).where(MemberPost.product_id == product.id)
-                               .order_by(MemberPost.created_at.desc(), MemberPost.id.desc())
-                               .execution_options(skip_tenant_scope=True)).all()
-    files = db.session.scalars(select(MemberFile).where(MemberFile.product_id == product.id)
-                               .order_by(MemberFile.filename, MemberFile.id)
-                               .execution_options(skip_tenant_scope=True)).all()
+    posts = db.session.scalars(
+        select(MemberPost)
+        .where(MemberPost.product_id == product.id)
+        .order_by(MemberPost.created_at.desc(), MemberPost.id.desc())
+        .execution_options(skip_tenant_scope=True)
+    ).all()
+    files = db.session.scalars(
+        select(MemberFile)
+        .where(MemberFile.product_id == product.id)
+        .order_by(MemberFile.filename, MemberFile.id)
+        .execution_options(skip_tenant_scope=True)
+    ).all()
     return posts, files
 
 
@@ -61,8 +83,14 @@ def add_member_post(product: Product, author: User, form: Mapping[str, str]) -> 
         errors["body"] = f"Keep posts under {MAX_BODY:,} characters."
     if errors:
         raise MemberAreaError(errors)
-    post = MemberPost(company_id=product.company_id, product_id=product.id, author_id=author.id,
-                      title=title, body_md=body, body_html=render_markdown(body))
+    post = MemberPost(
+        company_id=product.company_id,
+        product_id=product.id,
+        author_id=author.id,
+        title=title,
+        body_md=body,
+        body_html=render_markdown(body),
+    )
     db.session.add(post)
     db.session.flush()
     record_audit_event("member_area.post_added", actor=author, company=product.company, subject=post)
@@ -71,16 +99,16 @@ def add_member_post(product: Product, author: User, form: Mapping[str, str]) -> 
 
 def get_member_post(product: Product, post_id: int) -> MemberPost | None:
     """The product's post `post_id`, or None (also for another product's post)."""
-    return db.session.scalar(select(MemberPost).where(MemberPost.id == post_id,
-                                                      MemberPost.product_id == product.id))
+    return db.session.scalar(select(MemberPost).where(MemberPost.id == post_id, MemberPost.product_id == product.id))
 
 
 def delete_member_post(product: Product, actor: User, post: MemberPost) -> None:
     """Remove a post from the product's member area."""
     db.session.delete(post)
     db.session.flush()
-    record_audit_event("member_area.post_removed", actor=actor, company=product.company,
-                       post_id=post.id, product_id=product.id)
+    record_audit_event(
+        "member_area.post_removed", actor=actor, company=product.company, post_id=post.id, product_id=product.id
+    )
 
 
 def _clean_filename(raw: str | None) -> str:
@@ -103,21 +131,29 @@ def add_member_file(product: Product, uploader: User, upload: FileStorage | None
         raise MemberAreaError({"file": f"Files can be up to {MAX_FILE_BYTES // (1024 * 1024)} MB."})
     key = save_file(content_key(f"member/{product.id}", data, extension), data)
     member_file = MemberFile(
-        company_id=product.company_id, product_id=product.id, uploaded_by_id=uploader.id,
-        filename=filename, storage_key=key, size_bytes=len(data),
-        content_type=mimetypes.guess_type(filename)[0] or "application/octet-stream")
+        company_id=product.company_id,
+        product_id=product.id,
+        uploaded_by_id=uploader.id,
+        filename=filename,
+        storage_key=key,
+        size_bytes=len(data),
+        content_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
+    )
     db.session.add(member_file)
     db.session.flush()
-    record_audit_event("member_area.file_added", actor=uploader, company=product.company,
-                       subject=member_file, filename=filename)
+    record_audit_event(
+        "member_area.file_added", actor=uploader, company=product.company, subject=member_file, filename=filename
+    )
     return member_file
 
 
 def get_member_file(product: Product, file_id: int) -> MemberFile | None:
     """The product's file `file_id`, or None (also for another product's file)."""
-    return db.session.scalar(select(MemberFile).where(MemberFile.id == file_id,
-                                                      MemberFile.product_id == product.id)
-                             .execution_options(skip_tenant_scope=True))
+    return db.session.scalar(
+        select(MemberFile)
+        .where(MemberFile.id == file_id, MemberFile.product_id == product.id)
+        .execution_options(skip_tenant_scope=True)
+    )
 
 
 def member_file_path(member_file: MemberFile) -> Path:
@@ -130,9 +166,15 @@ def delete_member_file(product: Product, actor: User, member_file: MemberFile) -
     key = member_file.storage_key
     db.session.delete(member_file)
     db.session.flush()
-    still_used = db.session.scalar(select(MemberFile.id).where(MemberFile.storage_key == key)
-                                   .execution_options(skip_tenant_scope=True).limit(1))
+    still_used = db.session.scalar(
+        select(MemberFile.id).where(MemberFile.storage_key == key).execution_options(skip_tenant_scope=True).limit(1)
+    )
     if still_used is None:
         delete_file(key)
-    record_audit_event("member_area.file_removed", actor=actor, company=product.company,
-                       file_id=member_file.id, filename=member_file.filename)
+    record_audit_event(
+        "member_area.file_removed",
+        actor=actor,
+        company=product.company,
+        file_id=member_file.id,
+        filename=member_file.filename,
+    )

@@ -4,6 +4,7 @@ Everything here flushes and never commits. Emails are rows in `email_outbox` wri
 caller's transaction (so a rolled-back change sends nothing); `deliver_pending_emails` sends
 them from a job.
 """
+
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -33,6 +34,7 @@ class MessageError(ServiceError):
 
 # -- order conversation ---------------------------------------------------------------------------
 
+
 class Sender(Protocol):
     """Who posts to an order's conversation (an `app.services.orders.Actor`)."""
 
@@ -53,28 +55,35 @@ def post_order_message(order: Order, actor: Sender, body: str | None, recipients
         raise MessageError("body", "Write a message first.")
     if len(body) > MAX_MESSAGE_CHARS:
         raise MessageError("body", f"Keep messages under {MAX_MESSAGE_CHARS:,} characters.")
-    message = OrderMessage(company_id=order.company_id, order_id=order.id, sender_id=actor.user.id,
-                           sender_role=actor.role, body=body)
+    message = OrderMessage(
+        company_id=order.company_id, order_id=order.id, sender_id=actor.user.id, sender_role=actor.role, body=body
+    )
     db.session.add(message)
     db.session.flush()
     for user in recipients:
-        notify_user(user, "order.message", f"New message on order #{order.id}",
-                    body=body[:200], link=f"/orders/{order.id}")
+        notify_user(
+            user, "order.message", f"New message on order #{order.id}", body=body[:200], link=f"/orders/{order.id}"
+        )
     return message
 
 
 def order_messages(order_id: int) -> Sequence[OrderMessage]:
     """The order's conversation, oldest first."""
-    return db.session.scalars(select(OrderMessage).where(OrderMessage.order_id == order_id)
-                              .order_by(OrderMessage.id)).all()
+    return db.session.scalars(
+        select(OrderMessage).where(OrderMessage.order_id == order_id).order_by(OrderMessage.id)
+    ).all()
 
 
 # -- notifications ----------------------------------------------------------------------------------
 
+
 def unread_count(user: User) -> int:
     """How many of the user's notifications are unread."""
-    return db.session.scalar(select(func.count()).select_from(Notification)
-                             .where(Notification.user_id == user.id, Notification.read_at.is_(None)))
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    )
 
 
 def notifications_of(user: User) -> Select[tuple[Notification]]:
@@ -84,8 +93,9 @@ def notifications_of(user: User) -> Select[tuple[Notification]]:
 
 def user_notification(user: User, notification_id: int) -> Notification | None:
     """One of the user's own notifications, or None (also for other users' ids)."""
-    return db.session.scalar(select(Notification).where(Notification.id == notification_id,
-                                                        Notification.user_id == user.id))
+    return db.session.scalar(
+        select(Notification).where(Notification.id == notification_id, Notification.user_id == user.id)
+    )
 
 
 def mark_notifications_read(user: User, notification_id: int | None = None) -> int:
@@ -93,8 +103,7 @@ def mark_notifications_read(user: User, notification_id: int | None = None) -> i
 
     Another user's notification id changes nothing and returns 0.
     """
-    statement = update(Notification).where(Notification.user_id == user.id,
-                                           Notification.read_at.is_(None))
+    statement = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     if notification_id is not None:
         statement = statement.where(Notification.id == notification_id)
     changed = db.session.execute(statement.values(read_at=now())).rowcount
@@ -103,6 +112,7 @@ def mark_notifications_read(user: User, notification_id: int | None = None) -> i
 
 
 # -- email outbox -------------------------------------------------------------------------------------
+
 
 def queue_email(user: User, subject: str, body: str) -> OutgoingEmail:
     """Write an email to `user` into the outbox; it goes out only if the caller commits."""
@@ -121,8 +131,13 @@ def send_email(email: OutgoingEmail) -> None:
 def deliver_pending_emails(limit: int = EMAIL_BATCH) -> int:
     """Send pending emails (oldest first) and mark them sent; a failure is retried next run
     until EMAIL_MAX_ATTEMPTS, then marked failed. Returns how many were sent."""
-    emails = db.session.scalars(select(OutgoingEmail).where(OutgoingEmail.status == "pending")
-                                .order_by(OutgoingEmail.id).limit(limit).with_for_update(skip_locked=True)).all()
+    emails = db.session.scalars(
+        select(OutgoingEmail)
+        .where(OutgoingEmail.status == "pending")
+        .order_by(OutgoingEmail.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
     sent = 0
     for email in emails:
         email.attempts += 1

@@ -1,4 +1,5 @@
 """Creating in-app notifications."""
+
 from app.extensions import db
 from app.models import Notification, User
 

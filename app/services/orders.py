@@ -13,6 +13,7 @@ caller's transaction, which commits or rolls back as one. A refused action raise
 Roles: the buyer; the seller (any member of the order's company); a platform admin; and
 "system" (sweeps and Stripe webhooks).
 """
+
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,15 +29,35 @@ from werkzeug.utils import secure_filename
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import (CompanyMember, Gig, Order, OrderAnswer, OrderDelivery, OrderDispute, OrderEvent, OrderFile,
-                        OutboxEvent, Payment, Refund, User)
+from app.models import (
+    CompanyMember,
+    Gig,
+    Order,
+    OrderAnswer,
+    OrderDelivery,
+    OrderDispute,
+    OrderEvent,
+    OrderFile,
+    OutboxEvent,
+    Payment,
+    Refund,
+    User,
+)
 from app.models.company import MANAGER_ROLES
 from app.money import format_money
 from app.payments import get_gateway
 from app.services import storage
-from app.services.escrow import (RefundError, pending_refund, prepare_refund, record_external_refund,
-                                 record_refund_made, refund_order, refund_remaining, refundable_cents,
-                                 release_escrow)
+from app.services.escrow import (
+    RefundError,
+    pending_refund,
+    prepare_refund,
+    record_external_refund,
+    record_refund_made,
+    refund_order,
+    refund_remaining,
+    refundable_cents,
+    release_escrow,
+)
 from app.services.messages import queue_email
 from app.services.notifications import notify_user
 from app.services.outbound.outbox import record_event
@@ -61,15 +82,20 @@ TRANSITIONS = {
     **{("cancel_requested", "decline_cancel", role): PREVIOUS for role in ("buyer", "seller")},
     **{("cancel_requested", "withdraw_cancel", role): PREVIOUS for role in ("buyer", "seller")},
     **{(status, "cancel", "admin"): "cancelled" for status in OPEN + ("cancel_requested", "disputed")},
-    **{(status, "open_dispute", role): "disputed"
-       for status in ("in_progress", "delivered", "revision_requested") for role in ("buyer", "seller")},
+    **{
+        (status, "open_dispute", role): "disputed"
+        for status in ("in_progress", "delivered", "revision_requested")
+        for role in ("buyer", "seller")
+    },
     # A chargeback can arrive at any time until the order is closed, even after completion.
     **{(status, "open_dispute", "system"): "disputed" for status in OPEN + ("cancel_requested", "completed")},
     ("disputed", "resolve_refund", "admin"): "refunded",
     ("disputed", "resolve_partial", "admin"): "completed",
     ("disputed", "resolve_release", "admin"): "completed",
-    **{(status, "record_refund", "system"): "refunded"
-       for status in OPEN + ("cancel_requested", "disputed", "completed")},
+    **{
+        (status, "record_refund", "system"): "refunded"
+        for status in OPEN + ("cancel_requested", "disputed", "completed")
+    },
 }
 LATE_STATUSES = ("in_progress", "revision_requested")
 
@@ -85,8 +111,7 @@ class OrderInputError(ServiceError):
     """Input the actor can fix: `errors` maps field names to messages; nothing was written (422)."""
 
     def __init__(self, errors: dict[str, str]):
-        super().__init__(422, "invalid_order_input", "; ".join(f"{k}: {v}" for k, v in errors.items()),
-                         errors=errors)
+        super().__init__(422, "invalid_order_input", "; ".join(f"{k}: {v}" for k, v in errors.items()), errors=errors)
 
 
 @dataclass(frozen=True)
@@ -125,14 +150,16 @@ Effect = Callable[[Order, Actor, Params], dict[str, Any]]
 
 # -- who is asking ---------------------------------------------------------------------------------
 
+
 def actor_for(order: Order, user: User | None) -> Actor | None:
     """The user's role on this order (buyer, seller, admin), or None for everyone else."""
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     if order.buyer_id == user.id:
         return Actor("buyer", user)
-    if db.session.scalar(select(CompanyMember.role).where(CompanyMember.company_id == order.company_id,
-                                                          CompanyMember.user_id == user.id)):
+    if db.session.scalar(
+        select(CompanyMember.role).where(CompanyMember.company_id == order.company_id, CompanyMember.user_id == user.id)
+    ):
         return Actor("seller", user)
     if user.is_admin:
         return Actor("admin", user)
@@ -148,12 +175,16 @@ def cancel_requester(order: Order) -> str | None:
     """The role ('buyer'/'seller') that asked to cancel, while the order is cancel_requested."""
     if order.status != "cancel_requested":
         return None
-    return db.session.scalar(select(OrderEvent.actor_role).where(
-        OrderEvent.order_id == order.id, OrderEvent.action == "request_cancel")
-        .order_by(OrderEvent.id.desc()).limit(1))
+    return db.session.scalar(
+        select(OrderEvent.actor_role)
+        .where(OrderEvent.order_id == order.id, OrderEvent.action == "request_cancel")
+        .order_by(OrderEvent.id.desc())
+        .limit(1)
+    )
 
 
 # -- guards: why the table's transition is refused for this particular order, or None ------------
+
 
 def _revisions_left(order: Order, role: str) -> str | None:
     if order.revisions_allowed is not None and order.revisions_used >= order.revisions_allowed:
@@ -180,6 +211,7 @@ def _review_time_over(order: Order, role: str) -> str | None:
 
 
 # -- input ---------------------------------------------------------------------------------------------
+
 
 def _clean_note(text: str | None, required: bool, field_name: str = "note", label: str = "a note") -> str:
     text = (text or "").strip()
@@ -259,25 +291,39 @@ def _prepare_partial(order: Order, actor: Actor, params: Params) -> Params:
     refundable = refundable_on(order)
     amount = params.amount_cents
     if not isinstance(amount, int) or not 0 < amount < refundable:
-        raise OrderInputError({"amount": f"Refund between {format_money(1, order.currency)} and "
-                                          f"{format_money(refundable - 1, order.currency)} "
-                                          "(use a full refund for everything)."})
+        raise OrderInputError(
+            {
+                "amount": f"Refund between {format_money(1, order.currency)} and "
+                f"{format_money(refundable - 1, order.currency)} "
+                "(use a full refund for everything)."
+            }
+        )
     return params
 
 
-def _store_files(order: Order, purpose: str, blobs: list[tuple[str, bytes]], actor: Actor,
-                 delivery: OrderDelivery | None = None) -> None:
+def _store_files(
+    order: Order, purpose: str, blobs: list[tuple[str, bytes]], actor: Actor, delivery: OrderDelivery | None = None
+) -> None:
     for filename, data in blobs:
         suffix = PurePath(filename).suffix.lower().lstrip(".")
         extension = suffix if re.fullmatch(r"[a-z0-9]{2,5}", suffix) else "bin"
         key = storage.save_file(storage.content_key(f"orders/{order.id}", data, extension), data)
-        db.session.add(OrderFile(company_id=order.company_id, order_id=order.id, purpose=purpose,
-                                 delivery_id=delivery.id if delivery else None,
-                                 filename=(secure_filename(filename) or f"file.{extension}")[:200],
-                                 storage_key=key, size_bytes=len(data), uploaded_by_user_id=actor.user_id))
+        db.session.add(
+            OrderFile(
+                company_id=order.company_id,
+                order_id=order.id,
+                purpose=purpose,
+                delivery_id=delivery.id if delivery else None,
+                filename=(secure_filename(filename) or f"file.{extension}")[:200],
+                storage_key=key,
+                size_bytes=len(data),
+                uploaded_by_user_id=actor.user_id,
+            )
+        )
 
 
 # -- effects: what an action does besides the status change; returns the event's data -----------------
+
 
 def _no_effect(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     return {}
@@ -285,8 +331,16 @@ def _no_effect(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
 
 def _submit_requirements(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     for position, (question, prompt, answer) in enumerate(params.form["answers"]):
-        db.session.add(OrderAnswer(company_id=order.company_id, order_id=order.id, position=position,
-                                   question_id=question.id if question else None, prompt=prompt, answer=answer))
+        db.session.add(
+            OrderAnswer(
+                company_id=order.company_id,
+                order_id=order.id,
+                position=position,
+                question_id=question.id if question else None,
+                prompt=prompt,
+                answer=answer,
+            )
+        )
     _store_files(order, "requirements", params.files, actor)
     # The delivery clock starts once the seller knows what to do.
     order.due_at = now() + timedelta(days=order.delivery_days)
@@ -294,10 +348,16 @@ def _submit_requirements(order: Order, actor: Actor, params: Params) -> dict[str
 
 
 def _deliver(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
-    number = db.session.scalar(select(func.count()).select_from(OrderDelivery)
-                               .where(OrderDelivery.order_id == order.id)) + 1
-    delivery = OrderDelivery(company_id=order.company_id, order_id=order.id, number=number,
-                             message=params.note, created_by_user_id=actor.user_id)
+    number = (
+        db.session.scalar(select(func.count()).select_from(OrderDelivery).where(OrderDelivery.order_id == order.id)) + 1
+    )
+    delivery = OrderDelivery(
+        company_id=order.company_id,
+        order_id=order.id,
+        number=number,
+        message=params.note,
+        created_by_user_id=actor.user_id,
+    )
     db.session.add(delivery)
     db.session.flush()
     _store_files(order, "delivery", params.files, actor, delivery)
@@ -314,11 +374,13 @@ def _complete(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     release_escrow(order)
     if order.completed_at is None:
         order.completed_at = now()
-        db.session.execute(update(Gig).where(Gig.id == order.gig_id)
-                           .values(orders_completed=Gig.orders_completed + 1))
+        db.session.execute(update(Gig).where(Gig.id == order.gig_id).values(orders_completed=Gig.orders_completed + 1))
     clears_at = order.completed_at + timedelta(days=current_app.config["CLEARANCE_DAYS"])
-    return {"seller_amount_cents": order.seller_amount_cents, "currency": order.currency,
-            "clears_at": clears_at.isoformat()}
+    return {
+        "seller_amount_cents": order.seller_amount_cents,
+        "currency": order.currency,
+        "clears_at": clears_at.isoformat(),
+    }
 
 
 def _request_cancel(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
@@ -334,8 +396,9 @@ def _refund_reason(action: str, note: str) -> str:
 
 
 def _refund_everything(order: Order, actor: Actor, action: str, params: Params) -> int:
-    refund = refund_remaining(order, reason=_refund_reason(action, params.note), actor=actor.user,
-                              made=params.made_refund)
+    refund = refund_remaining(
+        order, reason=_refund_reason(action, params.note), actor=actor.user, made=params.made_refund
+    )
     return refund.amount_cents if refund else 0
 
 
@@ -352,15 +415,23 @@ def _accept_cancel(order: Order, actor: Actor, params: Params) -> dict[str, Any]
 
 
 def _open_dispute(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
-    db.session.add(OrderDispute(company_id=order.company_id, order_id=order.id, opened_by_role=actor.role,
-                                opened_by_user_id=actor.user_id, reason=params.note,
-                                stripe_dispute_id=params.stripe_dispute_id))
+    db.session.add(
+        OrderDispute(
+            company_id=order.company_id,
+            order_id=order.id,
+            opened_by_role=actor.role,
+            opened_by_user_id=actor.user_id,
+            reason=params.note,
+            stripe_dispute_id=params.stripe_dispute_id,
+        )
+    )
     return {"reason": params.note[:300]}
 
 
 def _close_dispute(order: Order, actor: Actor, resolution: str, refunded_cents: int | None) -> None:
-    dispute = db.session.scalar(select(OrderDispute).where(OrderDispute.order_id == order.id,
-                                                           OrderDispute.status == "open"))
+    dispute = db.session.scalar(
+        select(OrderDispute).where(OrderDispute.order_id == order.id, OrderDispute.status == "open")
+    )
     if dispute is not None:
         dispute.status, dispute.resolution, dispute.refunded_cents = "resolved", resolution, refunded_cents
         dispute.resolved_by_user_id, dispute.resolved_at = actor.user_id, now()
@@ -373,8 +444,13 @@ def _resolve_refund(order: Order, actor: Actor, params: Params) -> dict[str, Any
 
 
 def _resolve_partial(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
-    refund_order(order, params.amount_cents, reason=_refund_reason("resolve_partial", params.note),
-                 actor=actor.user, made=params.made_refund)
+    refund_order(
+        order,
+        params.amount_cents,
+        reason=_refund_reason("resolve_partial", params.note),
+        actor=actor.user,
+        made=params.made_refund,
+    )
     _close_dispute(order, actor, "partial_refund", params.amount_cents)
     return {"amount_refunded_cents": params.amount_cents, **_complete(order, actor, params)}
 
@@ -391,6 +467,7 @@ def _record_refund(order: Order, actor: Actor, params: Params) -> dict[str, Any]
 
 
 # -- the actions -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, kw_only=True)
 class OrderAction:
@@ -416,57 +493,128 @@ class OrderAction:
 # In display order: the order workspace lists the actions a person may take in this order.
 ACTIONS: dict[str, OrderAction] = {
     "submit_requirements": OrderAction(
-        label="Submit requirements", verb="submitted the requirements",
-        event_type="order.requirements_submitted", needs_note=False,
-        prepare=_prepare_requirements, effect=_submit_requirements, kind="form"),
+        label="Submit requirements",
+        verb="submitted the requirements",
+        event_type="order.requirements_submitted",
+        needs_note=False,
+        prepare=_prepare_requirements,
+        effect=_submit_requirements,
+        kind="form",
+    ),
     "deliver": OrderAction(
-        label="Deliver work", verb="delivered the work",
-        event_type="order.delivered", needs_note=True,
-        prepare=_prepare_delivery, effect=_deliver, kind="form"),
+        label="Deliver work",
+        verb="delivered the work",
+        event_type="order.delivered",
+        needs_note=True,
+        prepare=_prepare_delivery,
+        effect=_deliver,
+        kind="form",
+    ),
     "request_revision": OrderAction(
-        label="Request a revision", verb="asked for a revision",
-        event_type="order.revision_requested", needs_note=True,
-        guard=_revisions_left, prepare=_prepare_note_required, effect=_request_revision),
+        label="Request a revision",
+        verb="asked for a revision",
+        event_type="order.revision_requested",
+        needs_note=True,
+        guard=_revisions_left,
+        prepare=_prepare_note_required,
+        effect=_request_revision,
+    ),
     "accept": OrderAction(
-        label="Accept delivery", verb="accepted the delivery",
-        event_type="order.completed", needs_note=False, effect=_complete),
+        label="Accept delivery",
+        verb="accepted the delivery",
+        event_type="order.completed",
+        needs_note=False,
+        effect=_complete,
+    ),
     "auto_complete": OrderAction(
-        label="Complete", verb="completed the order automatically",
-        event_type="order.completed", needs_note=False,
-        guard=_review_time_over, effect=_complete, kind="automatic"),
+        label="Complete",
+        verb="completed the order automatically",
+        event_type="order.completed",
+        needs_note=False,
+        guard=_review_time_over,
+        effect=_complete,
+        kind="automatic",
+    ),
     "request_cancel": OrderAction(
-        label="Ask to cancel", verb="asked to cancel the order",
-        event_type=None, needs_note=True, prepare=_prepare_note_required, effect=_request_cancel),
+        label="Ask to cancel",
+        verb="asked to cancel the order",
+        event_type=None,
+        needs_note=True,
+        prepare=_prepare_note_required,
+        effect=_request_cancel,
+    ),
     "accept_cancel": OrderAction(
-        label="Agree to cancel", verb="agreed to cancel; the buyer is refunded",
-        event_type="order.cancelled", needs_note=False,
-        guard=_other_party_answers, effect=_accept_cancel, refunds=True),
+        label="Agree to cancel",
+        verb="agreed to cancel; the buyer is refunded",
+        event_type="order.cancelled",
+        needs_note=False,
+        guard=_other_party_answers,
+        effect=_accept_cancel,
+        refunds=True,
+    ),
     "decline_cancel": OrderAction(
-        label="Keep the order going", verb="declined the cancellation",
-        event_type=None, needs_note=False, guard=_other_party_answers),
+        label="Keep the order going",
+        verb="declined the cancellation",
+        event_type=None,
+        needs_note=False,
+        guard=_other_party_answers,
+    ),
     "withdraw_cancel": OrderAction(
-        label="Withdraw cancellation request", verb="withdrew the cancellation request",
-        event_type=None, needs_note=False, guard=_requester_withdraws),
+        label="Withdraw cancellation request",
+        verb="withdrew the cancellation request",
+        event_type=None,
+        needs_note=False,
+        guard=_requester_withdraws,
+    ),
     "cancel": OrderAction(
-        label="Cancel and refund", verb="cancelled the order and refunded the buyer",
-        event_type="order.cancelled", needs_note=True,
-        prepare=_prepare_note_required, effect=_cancel, refunds=True),
+        label="Cancel and refund",
+        verb="cancelled the order and refunded the buyer",
+        event_type="order.cancelled",
+        needs_note=True,
+        prepare=_prepare_note_required,
+        effect=_cancel,
+        refunds=True,
+    ),
     "open_dispute": OrderAction(
-        label="Open a dispute", verb="opened a dispute",
-        event_type="order.disputed", needs_note=True, prepare=_prepare_note_required, effect=_open_dispute),
+        label="Open a dispute",
+        verb="opened a dispute",
+        event_type="order.disputed",
+        needs_note=True,
+        prepare=_prepare_note_required,
+        effect=_open_dispute,
+    ),
     "resolve_refund": OrderAction(
-        label="Refund in full", verb="resolved the dispute with a full refund",
-        event_type="order.refunded", needs_note=True, effect=_resolve_refund, refunds=True),
+        label="Refund in full",
+        verb="resolved the dispute with a full refund",
+        event_type="order.refunded",
+        needs_note=True,
+        effect=_resolve_refund,
+        refunds=True,
+    ),
     "resolve_partial": OrderAction(
-        label="Refund part", verb="resolved the dispute with a partial refund",
-        event_type="order.completed", needs_note=True,
-        prepare=_prepare_partial, effect=_resolve_partial, refunds=True),
+        label="Refund part",
+        verb="resolved the dispute with a partial refund",
+        event_type="order.completed",
+        needs_note=True,
+        prepare=_prepare_partial,
+        effect=_resolve_partial,
+        refunds=True,
+    ),
     "resolve_release": OrderAction(
-        label="Release to seller", verb="resolved the dispute in the seller's favour",
-        event_type="order.completed", needs_note=True, effect=_resolve_release),
+        label="Release to seller",
+        verb="resolved the dispute in the seller's favour",
+        event_type="order.completed",
+        needs_note=True,
+        effect=_resolve_release,
+    ),
     "record_refund": OrderAction(
-        label="Record refund", verb="recorded a refund made in Stripe",
-        event_type="order.refunded", needs_note=False, effect=_record_refund, kind="automatic"),
+        label="Record refund",
+        verb="recorded a refund made in Stripe",
+        event_type="order.refunded",
+        needs_note=False,
+        effect=_record_refund,
+        kind="automatic",
+    ),
 }
 REFUND_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.refunds)
 FORM_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.kind == "form")
@@ -478,8 +626,7 @@ def refusal(order: Order, action: str, role: str) -> TransitionRefused | None:
     if action not in ACTIONS or not role_can_ever(action, role):
         return TransitionRefused(403, "You can't do that on this order.")
     if (order.status, action, role) not in TRANSITIONS:
-        return TransitionRefused(409, f"That can't be done while the order is "
-                                      f"{order.status.replace('_', ' ')}.")
+        return TransitionRefused(409, f"That can't be done while the order is {order.status.replace('_', ' ')}.")
     guard = ACTIONS[action].guard
     reason = guard(order, role) if guard is not None else None
     return TransitionRefused(409, reason) if reason else None
@@ -494,10 +641,13 @@ def allowed_actions(order: Order, actor: Actor | None) -> list[str]:
 
 # -- the transition ----------------------------------------------------------------------------------
 
+
 def lock_order(order_id: int) -> Order:
     """The order row, locked for the rest of the transaction and re-read from the database."""
     return db.session.execute(
-        select(Order).where(Order.id == order_id).with_for_update()
+        select(Order)
+        .where(Order.id == order_id)
+        .with_for_update()
         .execution_options(populate_existing=True, skip_tenant_scope=True)
     ).scalar_one()
 
@@ -530,9 +680,17 @@ def transition_order(order: Order, action: str, actor: Actor, params: Params | N
     order.status = to_status
     if target == PREVIOUS:
         order.previous_status = None
-    event = OrderEvent(company_id=order.company_id, order_id=order.id, action=action,
-                       from_status=from_status, to_status=to_status, actor_role=actor.role,
-                       actor_user_id=actor.user_id, note=prepared.note, data=data)
+    event = OrderEvent(
+        company_id=order.company_id,
+        order_id=order.id,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor_role=actor.role,
+        actor_user_id=actor.user_id,
+        note=prepared.note,
+        data=data,
+    )
     db.session.add(event)
     db.session.flush()
     _announce(order, action, actor, prepared.note)
@@ -564,8 +722,14 @@ def prepare_order_refund(order: Order, action: str, actor: Actor, params: Params
     if not amount:
         return None
     try:
-        return prepare_refund(order, amount, reason=_refund_reason(action, prepared.note), action=action,
-                              note=prepared.note, actor=actor.user)
+        return prepare_refund(
+            order,
+            amount,
+            reason=_refund_reason(action, prepared.note),
+            action=action,
+            note=prepared.note,
+            actor=actor.user,
+        )
     except RefundError as exc:
         raise TransitionRefused(409, exc.message) from exc
 
@@ -577,11 +741,17 @@ def emit_order_event(order: Order, event_type: str, data: dict[str, Any]) -> Out
 
 # -- telling people ------------------------------------------------------------------------------------
 
+
 def seller_recipients(order: Order) -> list[User]:
     """The seller company's owners and admins (who hear about their orders)."""
-    return list(db.session.scalars(select(User).join(CompanyMember, CompanyMember.user_id == User.id).where(
-        CompanyMember.company_id == order.company_id, CompanyMember.role.in_(MANAGER_ROLES))
-        .order_by(User.id)).all())
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(CompanyMember, CompanyMember.user_id == User.id)
+            .where(CompanyMember.company_id == order.company_id, CompanyMember.role.in_(MANAGER_ROLES))
+            .order_by(User.id)
+        ).all()
+    )
 
 
 def participants(order: Order) -> list[User]:
@@ -611,11 +781,15 @@ def _announce(order: Order, action: str, actor: Actor, note: str) -> None:
 
 # -- sweeps ----------------------------------------------------------------------------------------------
 
+
 def orders_due_for_auto_completion() -> Sequence[int]:
     """Ids of orders delivered more than AUTO_COMPLETE_AFTER ago and still waiting for the buyer."""
-    return db.session.scalars(select(Order.id).where(
-        Order.status == "delivered", Order.delivered_at <= now() - AUTO_COMPLETE_AFTER)
-        .order_by(Order.id).execution_options(skip_tenant_scope=True)).all()
+    return db.session.scalars(
+        select(Order.id)
+        .where(Order.status == "delivered", Order.delivered_at <= now() - AUTO_COMPLETE_AFTER)
+        .order_by(Order.id)
+        .execution_options(skip_tenant_scope=True)
+    ).all()
 
 
 def auto_complete_order(order_id: int) -> bool:
@@ -629,9 +803,12 @@ def auto_complete_order(order_id: int) -> bool:
 
 def orders_past_due() -> Sequence[int]:
     """Ids of orders the seller still owes work on past `due_at` that aren't flagged late yet."""
-    return db.session.scalars(select(Order.id).where(
-        Order.status.in_(LATE_STATUSES), Order.due_at < now(), Order.is_late.is_(False))
-        .order_by(Order.id).execution_options(skip_tenant_scope=True)).all()
+    return db.session.scalars(
+        select(Order.id)
+        .where(Order.status.in_(LATE_STATUSES), Order.due_at < now(), Order.is_late.is_(False))
+        .order_by(Order.id)
+        .execution_options(skip_tenant_scope=True)
+    ).all()
 
 
 def mark_order_late(order_id: int) -> bool:
@@ -640,46 +817,60 @@ def mark_order_late(order_id: int) -> bool:
     if order.is_late or order.status not in LATE_STATUSES or order.due_at >= now():
         return False
     order.is_late = True
-    db.session.add(OrderEvent(company_id=order.company_id, order_id=order.id, action="marked_late",
-                              from_status=order.status, to_status=order.status, actor_role="system",
-                              note="", data={"due_at": order.due_at.isoformat()}))
+    db.session.add(
+        OrderEvent(
+            company_id=order.company_id,
+            order_id=order.id,
+            action="marked_late",
+            from_status=order.status,
+            to_status=order.status,
+            actor_role="system",
+            note="",
+            data={"due_at": order.due_at.isoformat()},
+        )
+    )
     for user in participants(order):
-        notify_user(user, "order.late", f"Order #{order.id} is past its due date",
-                    body=order.title, link=f"/orders/{order.id}")
+        notify_user(
+            user, "order.late", f"Order #{order.id} is past its due date", body=order.title, link=f"/orders/{order.id}"
+        )
     db.session.flush()
     return True
 
 
 # -- reads --------------------------------------------------------------------------------------
 
+
 def order_timeline(order_id: int) -> Sequence[OrderEvent]:
     """The order's timeline, oldest first."""
-    return db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
-                              .order_by(OrderEvent.id)).all()
+    return db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)).all()
 
 
 def order_answers(order_id: int) -> Sequence[OrderAnswer]:
     """The buyer's answers to the gig's questions, in the questions' order."""
-    return db.session.scalars(select(OrderAnswer).where(OrderAnswer.order_id == order_id)
-                              .order_by(OrderAnswer.position)).all()
+    return db.session.scalars(
+        select(OrderAnswer).where(OrderAnswer.order_id == order_id).order_by(OrderAnswer.position)
+    ).all()
 
 
 def order_files(order_id: int, purpose: str) -> Sequence[OrderFile]:
     """The order's files for `purpose` ("requirements" or "delivery"), oldest first."""
-    return db.session.scalars(select(OrderFile).where(OrderFile.order_id == order_id,
-                                                      OrderFile.purpose == purpose).order_by(OrderFile.id)).all()
+    return db.session.scalars(
+        select(OrderFile).where(OrderFile.order_id == order_id, OrderFile.purpose == purpose).order_by(OrderFile.id)
+    ).all()
 
 
 def order_deliveries(order_id: int) -> Sequence[OrderDelivery]:
     """The seller's deliveries, first first."""
-    return db.session.scalars(select(OrderDelivery).where(OrderDelivery.order_id == order_id)
-                              .order_by(OrderDelivery.number)).all()
+    return db.session.scalars(
+        select(OrderDelivery).where(OrderDelivery.order_id == order_id).order_by(OrderDelivery.number)
+    ).all()
 
 
 def open_dispute_of(order_id: int) -> OrderDispute | None:
     """The order's latest dispute (open or resolved), or None."""
-    return db.session.scalar(select(OrderDispute).where(OrderDispute.order_id == order_id)
-                             .order_by(OrderDispute.id.desc()).limit(1))
+    return db.session.scalar(
+        select(OrderDispute).where(OrderDispute.order_id == order_id).order_by(OrderDispute.id.desc()).limit(1)
+    )
 
 
 def order_file(order_id: int, file_id: int) -> OrderFile | None:
@@ -695,12 +886,15 @@ def refundable_on(order: Order) -> int:
 
 # -- Stripe ----------------------------------------------------------------------------------------------------
 
+
 def _order_for_charge(charge_id: str | None) -> Order | None:
     if not charge_id:
         return None
-    payment = db.session.scalar(select(Payment).where(Payment.stripe_charge_id == charge_id,
-                                                      Payment.order_id.is_not(None))
-                                .execution_options(skip_tenant_scope=True))
+    payment = db.session.scalar(
+        select(Payment)
+        .where(Payment.stripe_charge_id == charge_id, Payment.order_id.is_not(None))
+        .execution_options(skip_tenant_scope=True)
+    )
     return lock_order(payment.order_id) if payment else None
 
 
@@ -724,8 +918,7 @@ def record_stripe_dispute(dispute: Mapping[str, Any]) -> Order | None:
     if refusal(order, "open_dispute", "system"):
         return order
     reason = f"The buyer's bank opened a chargeback ({str(dispute.get('reason') or 'general').replace('_', ' ')})."
-    return transition_order(order, "open_dispute", SYSTEM,
-                            Params(note=reason, stripe_dispute_id=dispute["id"]))
+    return transition_order(order, "open_dispute", SYSTEM, Params(note=reason, stripe_dispute_id=dispute["id"]))
 
 
 def finish_refund_stripe_made(order: Order, payment: Payment) -> Refund | None:
@@ -737,8 +930,14 @@ def finish_refund_stripe_made(order: Order, payment: Payment) -> Refund | None:
     refund = pending_refund(payment)
     if refund is None or not payment.stripe_payment_intent_id:
         return None
-    made = next((found for found in get_gateway().list_refunds(payment_intent=payment.stripe_payment_intent_id)
-                 if found.metadata.to_dict().get("refund_key") == refund.idempotency_key), None)
+    made = next(
+        (
+            found
+            for found in get_gateway().list_refunds(payment_intent=payment.stripe_payment_intent_id)
+            if found.metadata.to_dict().get("refund_key") == refund.idempotency_key
+        ),
+        None,
+    )
     if made is None:
         return None
     requester = db.session.get(User, refund.created_by_user_id) if refund.created_by_user_id else None
@@ -746,8 +945,12 @@ def finish_refund_stripe_made(order: Order, payment: Payment) -> Refund | None:
     if actor is not None and refund.action in REFUND_ACTIONS and refusal(order, refund.action, actor.role) is None:
         attempt = db.session.begin_nested()
         try:
-            transition_order(order, refund.action, actor,
-                             Params(note=refund.note, amount_cents=refund.amount_cents, made_refund=made))
+            transition_order(
+                order,
+                refund.action,
+                actor,
+                Params(note=refund.note, amount_cents=refund.amount_cents, made_refund=made),
+            )
         except (TransitionRefused, OrderInputError):
             attempt.rollback()
         else:
@@ -767,8 +970,9 @@ def record_stripe_refund(charge: Mapping[str, Any]) -> Order | None:
     order = _order_for_charge(charge.get("id"))
     if order is None:
         return None
-    payment = db.session.execute(select(Payment).where(Payment.order_id == order.id)
-                                 .execution_options(populate_existing=True)).scalar_one()
+    payment = db.session.execute(
+        select(Payment).where(Payment.order_id == order.id).execution_options(populate_existing=True)
+    ).scalar_one()
     if finish_refund_stripe_made(order, payment) is not None:
         order = lock_order(order.id)
     if not charge.get("refunded"):
@@ -778,4 +982,3 @@ def record_stripe_refund(charge: Mapping[str, Any]) -> Order | None:
     if refusal(order, "record_refund", "system"):
         return order
     return transition_order(order, "record_refund", SYSTEM, Params(amount_cents=charge["amount_refunded"]))
-

@@ -3,6 +3,7 @@
 Two steps with a commit between: `request_payout` writes the pending payout and its random
 idempotency key; `complete_payout` makes the transfer with that key and records it.
 """
+
 import re
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -45,21 +46,30 @@ def request_payout(company: Company, amount_cents: int | None, actor: User, requ
     if not REQUEST_TOKEN.fullmatch(request_token or ""):
         raise PayoutError("This form has expired: reload the page and try again.")
     _lock_company(company)
-    payout = db.session.execute(select(Payout).where(Payout.company_id == company.id,
-                                                     Payout.request_token == request_token)
-                                .execution_options(populate_existing=True)).scalar_one_or_none()
+    payout = db.session.execute(
+        select(Payout)
+        .where(Payout.company_id == company.id, Payout.request_token == request_token)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     if payout is not None and payout.status != "pending":
         if payout.amount_cents == amount_cents:
             return payout
         raise PayoutError("This form was already used for another withdrawal: reload the page first.")
-    pending = payout or db.session.execute(
-        select(Payout).where(Payout.company_id == company.id, Payout.status == "pending")
-        .execution_options(populate_existing=True)).scalar_one_or_none()
+    pending = (
+        payout
+        or db.session.execute(
+            select(Payout)
+            .where(Payout.company_id == company.id, Payout.status == "pending")
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+    )
     if pending is not None:
         if pending.amount_cents == amount_cents:
             return pending
-        raise PayoutError(f"A withdrawal of {format_money(pending.amount_cents, pending.currency)} is still waiting for Stripe. "
-                          "Withdraw that amount again to finish it first.")
+        raise PayoutError(
+            f"A withdrawal of {format_money(pending.amount_cents, pending.currency)} is still waiting for Stripe. "
+            "Withdraw that amount again to finish it first."
+        )
     minimum = company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"])
     available = company_balances(company.id)["available"]
     if not company.payouts_enabled or not company.stripe_account_id:
@@ -68,8 +78,14 @@ def request_payout(company: Company, amount_cents: int | None, actor: User, requ
         raise PayoutError(f"The smallest withdrawal is {format_money(minimum, marketplace_currency())}.")
     if amount_cents > available:
         raise PayoutError(f"You can withdraw at most {format_money(available, marketplace_currency())} right now.")
-    payout = Payout(company_id=company.id, amount_cents=amount_cents, currency=current_app.config["CURRENCY"],
-                    status="pending", request_token=request_token, requested_by_user_id=actor.id)
+    payout = Payout(
+        company_id=company.id,
+        amount_cents=amount_cents,
+        currency=current_app.config["CURRENCY"],
+        status="pending",
+        request_token=request_token,
+        requested_by_user_id=actor.id,
+    )
     db.session.add(payout)
     db.session.flush()
     return payout
@@ -89,20 +105,36 @@ def complete_payout(payout: Payout, actor: User) -> Payout:
     if payout.status != "pending":
         return payout
     transfer = get_gateway().create_transfer(
-        amount=payout.amount_cents, currency=payout.currency, destination=company.stripe_account_id,
-        transfer_group=f"payout_{payout.idempotency_key}", idempotency_key=payout.idempotency_key,
-        metadata={"payout_id": payout.id, "company_id": company.id, "payout_key": payout.idempotency_key})
+        amount=payout.amount_cents,
+        currency=payout.currency,
+        destination=company.stripe_account_id,
+        transfer_group=f"payout_{payout.idempotency_key}",
+        idempotency_key=payout.idempotency_key,
+        metadata={"payout_id": payout.id, "company_id": company.id, "payout_key": payout.idempotency_key},
+    )
     payout.stripe_transfer_id, payout.status = transfer.id, "paid"
     post_ledger_transaction(
-        f"payout:{payout.id}", "payout", [
+        f"payout:{payout.id}",
+        "payout",
+        [
             Entry("seller_available", payout.amount_cents, company.id),
             Entry("platform_cash", -payout.amount_cents),
-        ], currency=payout.currency, description=f"Payout #{payout.id} to {company.title}")
-    record_audit_event("payout.created", actor=actor, company=company, subject=payout,
-                       amount_cents=payout.amount_cents)
-    record_event(company.id, "payout.created", {
-        "payout_id": payout.id, "amount_cents": payout.amount_cents, "currency": payout.currency,
-        "status": payout.status, "transfer_id": payout.stripe_transfer_id})
+        ],
+        currency=payout.currency,
+        description=f"Payout #{payout.id} to {company.title}",
+    )
+    record_audit_event("payout.created", actor=actor, company=company, subject=payout, amount_cents=payout.amount_cents)
+    record_event(
+        company.id,
+        "payout.created",
+        {
+            "payout_id": payout.id,
+            "amount_cents": payout.amount_cents,
+            "currency": payout.currency,
+            "status": payout.status,
+            "transfer_id": payout.stripe_transfer_id,
+        },
+    )
     db.session.flush()
     return payout
 
@@ -118,10 +150,13 @@ def weekly_earnings(company_id: int, weeks: int = 12) -> list[tuple[date, int]]:
     rows = db.session.execute(
         select(LedgerTransaction.created_at, LedgerEntry.amount_cents)
         .join(LedgerEntry)
-        .where(LedgerTransaction.kind == "escrow_release", LedgerEntry.company_id == company_id,
-               LedgerEntry.account == "seller_pending",
-               LedgerTransaction.created_at >= now().replace(hour=0, minute=0, second=0, microsecond=0)
-               - timedelta(days=(today - start).days))
+        .where(
+            LedgerTransaction.kind == "escrow_release",
+            LedgerEntry.company_id == company_id,
+            LedgerEntry.account == "seller_pending",
+            LedgerTransaction.created_at
+            >= now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=(today - start).days),
+        )
     ).all()
     buckets = {start + timedelta(weeks=i): 0 for i in range(weeks)}
     for created_at, amount in rows:
@@ -132,11 +167,13 @@ def weekly_earnings(company_id: int, weeks: int = 12) -> list[tuple[date, int]]:
 
 def payout_history(company_id: int, limit: int = 50) -> Sequence[Payout]:
     """The company's newest payouts."""
-    return db.session.scalars(select(Payout).where(Payout.company_id == company_id)
-                              .order_by(Payout.created_at.desc()).limit(limit)).all()
+    return db.session.scalars(
+        select(Payout).where(Payout.company_id == company_id).order_by(Payout.created_at.desc()).limit(limit)
+    ).all()
 
 
 def lifetime_paid_out(company_id: int) -> int:
     """Cents paid out to the company so far."""
-    return db.session.scalar(select(sum_cents(Payout.amount_cents))
-                             .where(Payout.company_id == company_id, Payout.status == "paid"))
+    return db.session.scalar(
+        select(sum_cents(Payout.amount_cents)).where(Payout.company_id == company_id, Payout.status == "paid")
+    )

@@ -1,4 +1,5 @@
 """Digital products: a seller's catalogue of one-time and subscription products."""
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +35,9 @@ def validate_product_form(form: Mapping[str, str]) -> dict[str, Any]:
     currency = marketplace_currency()
     price = parse_amount_cents(form.get("price"), currency)
     if price is None or not 100 <= price <= 1_000_000:
-        errors["price"] = f"Price must be between {format_money(100, currency)} and {format_money(1_000_000, currency)}."
+        errors["price"] = (
+            f"Price must be between {format_money(100, currency)} and {format_money(1_000_000, currency)}."
+        )
     data["price_cents"] = price
     data["billing"] = form.get("billing", "one_time")
     if data["billing"] not in BILLING:

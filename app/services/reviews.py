@@ -5,6 +5,7 @@ with an UPDATE that adds to the stored values (never read-modify-write in Python
 concurrent reviews of one gig cannot lose a rating; `reviews.order_id` is unique, so an
 order is reviewed at most once even when two requests race.
 """
+
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
@@ -57,23 +58,36 @@ def leave_review(order: Order, buyer: User, rating: object, body: str | None) ->
     if not 1 <= stars <= 5:
         raise ReviewError(422, "Choose between 1 and 5 stars.", "rating")
     body = _clean_text(body, "body", "a few words about your experience")
-    review = Review(company_id=order.company_id, order_id=order.id, gig_id=order.gig_id,
-                    buyer_id=buyer.id, rating=stars, body=body)
+    review = Review(
+        company_id=order.company_id, order_id=order.id, gig_id=order.gig_id, buyer_id=buyer.id, rating=stars, body=body
+    )
     db.session.add(review)
-    db.session.execute(update(Gig).where(Gig.id == order.gig_id).values(
-        rating_sum=Gig.rating_sum + stars, rating_count=Gig.rating_count + 1))
+    db.session.execute(
+        update(Gig)
+        .where(Gig.id == order.gig_id)
+        .values(rating_sum=Gig.rating_sum + stars, rating_count=Gig.rating_count + 1)
+    )
     db.session.flush()
     bump_catalog_version()
     for user in seller_recipients(order):
-        notify_user(user, "review.created", f"{buyer.display_name} left {stars}★ on order #{order.id}",
-                    body=body[:200], link=f"/orders/{order.id}")
+        notify_user(
+            user,
+            "review.created",
+            f"{buyer.display_name} left {stars}★ on order #{order.id}",
+            body=body[:200],
+            link=f"/orders/{order.id}",
+        )
     return review
 
 
 def reply_to_review(review: Review, seller_user: User, text: str | None) -> Review:
     """The seller's one public reply to a review of their gig."""
-    review = db.session.execute(select(Review).where(Review.id == review.id).with_for_update(of=Review)
-                                .execution_options(populate_existing=True)).scalar_one()
+    review = db.session.execute(
+        select(Review)
+        .where(Review.id == review.id)
+        .with_for_update(of=Review)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     order = db.session.get(Order, review.order_id)
     actor = actor_for(order, seller_user)
     if actor is None or actor.role != "seller":
@@ -88,5 +102,6 @@ def reply_to_review(review: Review, seller_user: User, text: str | None) -> Revi
 
 def gig_reviews(gig_id: int, limit: int = 20) -> Sequence[Review]:
     """The gig's most recent reviews, newest first."""
-    return db.session.scalars(select(Review).where(Review.gig_id == gig_id)
-                              .order_by(Review.created_at.desc(), Review.id.desc()).limit(limit)).all()
+    return db.session.scalars(
+        select(Review).where(Review.gig_id == gig_id).order_by(Review.created_at.desc(), Review.id.desc()).limit(limit)
+    ).all()

@@ -12,6 +12,7 @@ Full-text search uses the structures migration 0003 created:
   `bm25(gigs_fts, 10.0, 4.0, 2.0)`. User input is never passed as FTS5 syntax: it is split
   into word tokens, each one quoted, so `"`, `AND` or `foo*(` are plain words.
 """
+
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -73,8 +74,10 @@ class GigFilters:
     @property
     def is_filtered(self) -> bool:
         """Whether any filter besides the query is set."""
-        return any(v is not None for v in (self.category, self.min_price_cents, self.max_price_cents,
-                                          self.max_days, self.min_rating_tenths))
+        return any(
+            v is not None
+            for v in (self.category, self.min_price_cents, self.max_price_cents, self.max_days, self.min_rating_tenths)
+        )
 
     def query_args(self, **overrides: Any) -> dict[str, Any]:
         """The query-string arguments that reproduce these filters (for links), with overrides."""
@@ -200,8 +203,17 @@ def parse_filters(args: Mapping[str, str], category_ids: Mapping[str, int]) -> t
     raw_page = (args.get("page") or "").strip()
     page = int(raw_page) if _WHOLE_NUMBER.fullmatch(raw_page) and int(raw_page) > 0 else 1
 
-    filters = GigFilters(q=q, category=category, category_id=category_ids.get(category), min_price_cents=min_price, max_price_cents=max_price,
-                         max_days=max_days, min_rating_tenths=min_rating, sort=sort, page=page)
+    filters = GigFilters(
+        q=q,
+        category=category,
+        category_id=category_ids.get(category),
+        min_price_cents=min_price,
+        max_price_cents=max_price,
+        max_days=max_days,
+        min_rating_tenths=min_rating,
+        sort=sort,
+        page=page,
+    )
     return filters, errors
 
 
@@ -215,8 +227,18 @@ def fts5_match_expression(q: str) -> str:
 
 
 # What a gig card shows; loading only these keeps long text and JSON out of the hot path.
-_CARD_GIG_COLUMNS = (Gig.id, Gig.slug, Gig.title, Gig.basic_price_cents, Gig.min_delivery_days,
-                     Gig.rating_sum, Gig.rating_count, Gig.orders_completed, Gig.company_id, Gig.category_id)
+_CARD_GIG_COLUMNS = (
+    Gig.id,
+    Gig.slug,
+    Gig.title,
+    Gig.basic_price_cents,
+    Gig.min_delivery_days,
+    Gig.rating_sum,
+    Gig.rating_count,
+    Gig.orders_completed,
+    Gig.company_id,
+    Gig.category_id,
+)
 
 
 def _listing_options() -> tuple[LoaderOption, ...]:
@@ -230,8 +252,7 @@ def _listing_options() -> tuple[LoaderOption, ...]:
     return (
         load_only(*_CARD_GIG_COLUMNS, raiseload=True),
         joinedload(Gig.category).load_only(Category.name, Category.slug, Category.position, raiseload=True),
-        joinedload(Gig.company).options(load_only(Company.title), lazyload(Company.members),
-                                        lazyload(Company.parent)),
+        joinedload(Gig.company).options(load_only(Company.title), lazyload(Company.members), lazyload(Company.parent)),
         joinedload(Gig.images),
         raiseload(Gig.packages),
         raiseload(Gig.extras),
@@ -243,8 +264,9 @@ def _rating_value() -> ColumnElement[Any]:
     return cast(Gig.rating_sum, Float) / func.nullif(Gig.rating_count, 0)
 
 
-def _text_match(q: str) -> tuple[tuple[Subquery, ColumnElement[bool]] | None, ColumnElement[bool] | None,
-                                 ColumnElement[Any]]:
+def _text_match(
+    q: str,
+) -> tuple[tuple[Subquery, ColumnElement[bool]] | None, ColumnElement[bool] | None, ColumnElement[Any]]:
     """(join target and on-clause or None, where-clause or None, rank ordering) for `q`."""
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -252,8 +274,9 @@ def _text_match(q: str) -> tuple[tuple[Subquery, ColumnElement[bool]] | None, Co
         query = func.websearch_to_tsquery(literal_column("'english'"), q)
         return None, vector.op("@@")(query), func.ts_rank(vector, query).desc()
     hits = (
-        text("SELECT rowid AS gig_id, bm25(gigs_fts, 10.0, 4.0, 2.0) AS score "
-             "FROM gigs_fts WHERE gigs_fts MATCH :match")
+        text(
+            "SELECT rowid AS gig_id, bm25(gigs_fts, 10.0, 4.0, 2.0) AS score FROM gigs_fts WHERE gigs_fts MATCH :match"
+        )
         .bindparams(match=fts5_match_expression(q))
         .columns(gig_id=Integer, score=Float)
         .subquery("hits")
@@ -304,9 +327,13 @@ def search_gigs(filters: GigFilters) -> GigPage:
     count = restrict(select(func.count()).select_from(Gig)).scalar_subquery()
 
     def fetch(page: int) -> Sequence[Any]:
-        stmt = (restrict(select(Gig, count)).options(*_listing_options())
-                .order_by(*order, Gig.id.desc())
-                .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))
+        stmt = (
+            restrict(select(Gig, count))
+            .options(*_listing_options())
+            .order_by(*order, Gig.id.desc())
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        )
         return db.session.execute(stmt).unique().all()
 
     page = filters.page
@@ -331,8 +358,8 @@ def list_categories() -> list[Category]:
 def category_counts() -> dict[int, int]:
     """{category_id: number of published gigs}."""
     rows = db.session.execute(
-        select(Gig.category_id, func.count(Gig.id)).where(Gig.status == "published")
-        .group_by(Gig.category_id))
+        select(Gig.category_id, func.count(Gig.id)).where(Gig.status == "published").group_by(Gig.category_id)
+    )
     return dict(rows.all())
 
 
@@ -346,19 +373,25 @@ def get_category_or_404(slug: str) -> Category:
 
 def popular_gigs(limit: int = 8) -> list[Gig]:
     """Published gigs with the most completed orders (newest first among equals)."""
-    stmt = (select(Gig).where(Gig.status == "published")
-            .options(*_listing_options())
-            .order_by(Gig.orders_completed.desc(), Gig.published_at.desc(), Gig.id.desc())
-            .limit(limit))
+    stmt = (
+        select(Gig)
+        .where(Gig.status == "published")
+        .options(*_listing_options())
+        .order_by(Gig.orders_completed.desc(), Gig.published_at.desc(), Gig.id.desc())
+        .limit(limit)
+    )
     return list(db.session.scalars(stmt).unique())
 
 
 def top_rated_gigs(limit: int = 8) -> list[Gig]:
     """Published gigs with reviews, best average first, more reviews breaking ties."""
-    stmt = (select(Gig).where(Gig.status == "published", Gig.rating_count > 0)
-            .options(*_listing_options())
-            .order_by(_rating_value().desc(), Gig.rating_count.desc(), Gig.id.desc())
-            .limit(limit))
+    stmt = (
+        select(Gig)
+        .where(Gig.status == "published", Gig.rating_count > 0)
+        .options(*_listing_options())
+        .order_by(_rating_value().desc(), Gig.rating_count.desc(), Gig.id.desc())
+        .limit(limit)
+    )
     return list(db.session.scalars(stmt).unique())
 
 
@@ -377,10 +410,18 @@ def get_gig_for_viewer_or_404(slug: str, user: User | None) -> Gig:
     """
     # Packages (at most three) join into the gig's row; extras and images would multiply it,
     # so they come in one SELECT each. Members load only when a preview has to be checked.
-    stmt = (select(Gig).where(Gig.slug == slug)
-            .options(joinedload(Gig.category), joinedload(Gig.company).lazyload(Company.members),
-                     joinedload(Gig.packages), selectinload(Gig.extras), selectinload(Gig.images),
-                     raiseload(Gig.questions)))
+    stmt = (
+        select(Gig)
+        .where(Gig.slug == slug)
+        .options(
+            joinedload(Gig.category),
+            joinedload(Gig.company).lazyload(Company.members),
+            joinedload(Gig.packages),
+            selectinload(Gig.extras),
+            selectinload(Gig.images),
+            raiseload(Gig.questions),
+        )
+    )
     gig = db.session.scalars(stmt).unique().one_or_none()
     if gig is None or (gig.status != "published" and not can_preview(gig, user)):
         raise NotFound("There is no such gig.")
@@ -405,8 +446,11 @@ class SellerStats:
 def seller_stats(company_id: int) -> SellerStats:
     """Published gigs, completed orders and review totals of one seller, in one query."""
     row = db.session.execute(
-        select(func.count(Gig.id), func.coalesce(func.sum(Gig.orders_completed), 0),
-               func.coalesce(func.sum(Gig.rating_sum), 0), func.coalesce(func.sum(Gig.rating_count), 0))
-        .where(Gig.company_id == company_id, Gig.status == "published")
+        select(
+            func.count(Gig.id),
+            func.coalesce(func.sum(Gig.orders_completed), 0),
+            func.coalesce(func.sum(Gig.rating_sum), 0),
+            func.coalesce(func.sum(Gig.rating_count), 0),
+        ).where(Gig.company_id == company_id, Gig.status == "published")
     ).one()
     return SellerStats(*(int(v) for v in row))

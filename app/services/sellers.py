@@ -1,4 +1,5 @@
 """Seller companies and their Stripe Connect accounts (KYC)."""
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,8 +35,9 @@ def become_seller(user: User, title: str | None) -> Company:
     return company
 
 
-def start_seller_onboarding(company: Company, actor: User, refresh_url: str, return_url: str,
-                            country: str = "US") -> str:
+def start_seller_onboarding(
+    company: Company, actor: User, refresh_url: str, return_url: str, country: str = "US"
+) -> str:
     """The URL of a fresh hosted onboarding link for `company`'s Stripe Express account.
 
     Creates the account on first use with the company's own random key
@@ -49,15 +51,18 @@ def start_seller_onboarding(company: Company, actor: User, refresh_url: str, ret
         raise OnboardingError("Only the owner or an admin can set up payouts and verification.")
     gateway = get_gateway()
     if company.stripe_account_id is None:
-        account = gateway.create_connected_account(company.id, company.email or actor.email, country,
-                                                   idempotency_key=company.stripe_account_key)
+        account = gateway.create_connected_account(
+            company.id, company.email or actor.email, country, idempotency_key=company.stripe_account_key
+        )
         company.stripe_account_id = account.id
     if company.kyc_status in ("unstarted", "failed"):
         company.kyc_status = "pending"
-    link = gateway.create_onboarding_link(company.stripe_account_id, refresh_url, return_url,
-                                          idempotency_key=new_idempotency_key())
-    record_audit_event("seller.onboarding_link", actor=actor, company=company, subject=company,
-                       account=company.stripe_account_id)
+    link = gateway.create_onboarding_link(
+        company.stripe_account_id, refresh_url, return_url, idempotency_key=new_idempotency_key()
+    )
+    record_audit_event(
+        "seller.onboarding_link", actor=actor, company=company, subject=company, account=company.stripe_account_id
+    )
     db.session.flush()
     return link.url
 
@@ -95,8 +100,14 @@ def sync_company_from_account(company: Company, account: Mapping[str, Any]) -> b
     company.kyc_status = status
     company.payouts_enabled = payouts
     if changed:
-        record_audit_event("seller.kyc_updated", company=company, subject=company,
-                           previous=previous, status=status, payouts_enabled=payouts)
+        record_audit_event(
+            "seller.kyc_updated",
+            company=company,
+            subject=company,
+            previous=previous,
+            status=status,
+            payouts_enabled=payouts,
+        )
         if status != previous:
             for manager in company.managers():
                 notify_user(manager, "kyc." + status, _KYC_MESSAGES[status])

@@ -12,6 +12,7 @@ Lifetimes (settings, see README "Sessions"):
   which is written at most every `TOUCH_INTERVAL` (5 min), so a session may end up to that
   much before a full idle timeout has passed.
 """
+
 import hashlib
 import re
 import secrets
@@ -38,8 +39,7 @@ def hash_session_token(token: str) -> str:
 
 def _lifetimes() -> tuple[timedelta, timedelta, timedelta]:
     config = current_app.config
-    return (config["REMEMBER_COOKIE_DURATION"], config["USER_SESSION_IDLE_TIMEOUT"],
-            config["USER_SESSION_MAX_AGE"])
+    return (config["REMEMBER_COOKIE_DURATION"], config["USER_SESSION_IDLE_TIMEOUT"], config["USER_SESSION_MAX_AGE"])
 
 
 def _plain_expiry(created_at: datetime, moment: datetime) -> datetime:
@@ -48,8 +48,9 @@ def _plain_expiry(created_at: datetime, moment: datetime) -> datetime:
     return min(moment + idle, created_at + max_age)
 
 
-def start_user_session(user: User, *, method: str, remember: bool = False, ip_address: str | None = None,
-                       user_agent: str | None = None) -> tuple[UserSession, str]:
+def start_user_session(
+    user: User, *, method: str, remember: bool = False, ip_address: str | None = None, user_agent: str | None = None
+) -> tuple[UserSession, str]:
     """Create an active session for `user`; returns (row, token). Flushed, not committed.
 
     The token is returned once and set on `user.session_token` (what Flask-Login stores);
@@ -59,9 +60,14 @@ def start_user_session(user: User, *, method: str, remember: bool = False, ip_ad
     moment = now()
     remember_for, _, _ = _lifetimes()
     row = UserSession(
-        user_id=user.id, token_hash=hash_session_token(token), sign_in_method=method,
-        remember=bool(remember), ip_address=(ip_address or None) and ip_address[:45],
-        user_agent=summarize_user_agent(user_agent), created_at=moment, last_seen_at=moment,
+        user_id=user.id,
+        token_hash=hash_session_token(token),
+        sign_in_method=method,
+        remember=bool(remember),
+        ip_address=(ip_address or None) and ip_address[:45],
+        user_agent=summarize_user_agent(user_agent),
+        created_at=moment,
+        last_seen_at=moment,
         expires_at=moment + remember_for if remember else _plain_expiry(moment, moment),
     )
     db.session.add(row)
@@ -80,10 +86,12 @@ def find_active_session(token: str | None) -> tuple[User, UserSession] | None:
     found = db.session.execute(
         select(User, UserSession)
         .join(UserSession, UserSession.user_id == User.id)
-        .where(UserSession.token_hash == hash_session_token(token),
-               UserSession.revoked_at.is_(None),
-               UserSession.expires_at > now(),
-               User.active.is_(True))
+        .where(
+            UserSession.token_hash == hash_session_token(token),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now(),
+            User.active.is_(True),
+        )
         # base.html may never look at memberships; load them only when something does.
         .options(lazyload(User.memberships))
     ).first()
@@ -108,8 +116,11 @@ def touch_user_session(row: UserSession) -> bool:
         values["expires_at"] = _plain_expiry(row.created_at, moment)
     result = db.session.execute(
         update(UserSession)
-        .where(UserSession.id == row.id, UserSession.revoked_at.is_(None),
-               UserSession.last_seen_at < moment - TOUCH_INTERVAL)
+        .where(
+            UserSession.id == row.id,
+            UserSession.revoked_at.is_(None),
+            UserSession.last_seen_at < moment - TOUCH_INTERVAL,
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -146,8 +157,7 @@ def sign_out_session(user: User, row: UserSession | None) -> None:
     """End the session `row` of `user` because they signed out; audited."""
     if row is not None:
         _revoke([UserSession.id == row.id, UserSession.user_id == user.id], "sign_out")
-    record_audit_event("auth.sign_out", actor=user, subject=user,
-                       session_id=row.id if row is not None else None)
+    record_audit_event("auth.sign_out", actor=user, subject=user, session_id=row.id if row is not None else None)
 
 
 def sign_out_everywhere(user: User) -> int:
@@ -160,8 +170,7 @@ def sign_out_everywhere(user: User) -> int:
 def revoke_session_of(user: User, session_id: int) -> UserSession | None:
     """End `user`'s active session `session_id`; audited. None when `user` has no such
     active session (another user's, unknown, expired or already ended)."""
-    row = db.session.scalar(select(UserSession).where(UserSession.id == session_id,
-                                                      UserSession.user_id == user.id))
+    row = db.session.scalar(select(UserSession).where(UserSession.id == session_id, UserSession.user_id == user.id))
     if row is None or not row.is_active_at(now()):
         return None
     end_user_session(row, "revoked")
@@ -173,8 +182,7 @@ def list_active_sessions(user: User) -> Sequence[UserSession]:
     """`user`'s active sessions, most recently used first."""
     return db.session.scalars(
         select(UserSession)
-        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None),
-               UserSession.expires_at > now())
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None), UserSession.expires_at > now())
         .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
     ).all()
 
@@ -182,13 +190,24 @@ def list_active_sessions(user: User) -> Sequence[UserSession]:
 # --------------------------------------------------------------------------- user agents
 
 _BROWSERS = (  # checked in order: Edge and Opera also say "Chrome", Chrome also says "Safari"
-    ("Edg/", "Edge"), ("OPR/", "Opera"), ("SamsungBrowser/", "Samsung Internet"),
-    ("Firefox/", "Firefox"), ("FxiOS/", "Firefox"), ("CriOS/", "Chrome"), ("Chrome/", "Chrome"),
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("SamsungBrowser/", "Samsung Internet"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("Chrome/", "Chrome"),
     ("Safari/", "Safari"),
 )
 _SYSTEMS = (
-    ("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("CrOS", "ChromeOS"),
-    ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Macintosh", "macOS"), ("Linux", "Linux"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("CrOS", "ChromeOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("Linux", "Linux"),
 )
 _PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,39}")
 

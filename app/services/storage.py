@@ -6,6 +6,7 @@ bytes twice writes one file. Writes go to a temporary file and are renamed into 
 reader never sees half a file. An object store can replace this module behind the same
 functions.
 """
+
 import hashlib
 import os
 import re

@@ -6,6 +6,7 @@ in Redis for five minutes; every flush that touches a membership marks its key s
 keys are deleted at once and again after the commit, so access follows Stripe and Whop events
 immediately on every path that changes memberships.
 """
+
 import logging
 import re
 from collections.abc import Mapping
@@ -20,8 +21,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import (Company, Membership, Order, Payment, Product, User, WhopCompanyLink, WhopPayment,
-                        WhopProductLink)
+from app.models import Company, Membership, Order, Payment, Product, User, WhopCompanyLink, WhopPayment, WhopProductLink
 from app.models.company import MEMBER_ROLES
 from app.models.product import ACCESS_STATUSES
 from app.money import to_minor
@@ -77,10 +77,19 @@ def has_access(user: User, product: Product) -> bool:
 
 
 def _membership_grants_access(user: User, product: Product) -> bool:
-    return db.session.scalar(
-        select(Membership.id).where(Membership.buyer_id == user.id, Membership.product_id == product.id,
-                                    Membership.status.in_(ACCESS_STATUSES)).limit(1)
-        .execution_options(skip_tenant_scope=True)) is not None
+    return (
+        db.session.scalar(
+            select(Membership.id)
+            .where(
+                Membership.buyer_id == user.id,
+                Membership.product_id == product.id,
+                Membership.status.in_(ACCESS_STATUSES),
+            )
+            .limit(1)
+            .execution_options(skip_tenant_scope=True)
+        )
+        is not None
+    )
 
 
 def is_seller_of(user: User, product: Product, roles: tuple[str, ...] = MEMBER_ROLES) -> bool:
@@ -103,9 +112,11 @@ def invalidate_access(user_id: int, product_id: int) -> None:
 
 @event.listens_for(Session, "after_flush")
 def _collect_stale_access(session: Session, _flush_context: UOWTransaction) -> None:
-    touched = {(obj.buyer_id, obj.product_id)
-               for obj in list(session.new) + list(session.dirty) + list(session.deleted)
-               if isinstance(obj, Membership)}
+    touched = {
+        (obj.buyer_id, obj.product_id)
+        for obj in list(session.new) + list(session.dirty) + list(session.deleted)
+        if isinstance(obj, Membership)
+    }
     for user_id, product_id in touched:
         invalidate_access(user_id, product_id)
     session.info.setdefault(_STALE_KEYS, set()).update(touched)
@@ -126,8 +137,9 @@ def _forget_stale_access(session: Session, _previous_transaction: SessionTransac
 # --------------------------------------------------------------------------- seller links
 
 
-def _whop_id(value: str | None, prefix: str, field: str, label: str, errors: dict[str, str],
-             required: bool = True) -> str | None:
+def _whop_id(
+    value: str | None, prefix: str, field: str, label: str, errors: dict[str, str], required: bool = True
+) -> str | None:
     value = (value or "").strip()
     if not value:
         if required:
@@ -140,19 +152,24 @@ def _whop_id(value: str | None, prefix: str, field: str, label: str, errors: dic
 
 def company_link_of(company: Company) -> WhopCompanyLink | None:
     """The company's link to a Whop company, or None."""
-    return db.session.scalar(select(WhopCompanyLink).where(WhopCompanyLink.company_id == company.id)
-                             .execution_options(skip_tenant_scope=True))
+    return db.session.scalar(
+        select(WhopCompanyLink)
+        .where(WhopCompanyLink.company_id == company.id)
+        .execution_options(skip_tenant_scope=True)
+    )
 
 
 def link_whop_company(company: Company, actor: User, whop_company_id: str | None) -> WhopCompanyLink | None:
     """Link `company` to a Whop company (biz_…); an empty id removes the link. Audited."""
     errors = {}
-    whop_company_id = _whop_id(whop_company_id, "biz_", "whop_company_id", "Whop company id",
-                               errors, required=False)
+    whop_company_id = _whop_id(whop_company_id, "biz_", "whop_company_id", "Whop company id", errors, required=False)
     link = company_link_of(company)
     if whop_company_id and not errors:
-        taken = db.session.scalar(select(WhopCompanyLink).where(
-            WhopCompanyLink.whop_company_id == whop_company_id).execution_options(skip_tenant_scope=True))
+        taken = db.session.scalar(
+            select(WhopCompanyLink)
+            .where(WhopCompanyLink.whop_company_id == whop_company_id)
+            .execution_options(skip_tenant_scope=True)
+        )
         if taken is not None and taken.company_id != company.id:
             errors["whop_company_id"] = "That Whop company is linked to another seller."
     if errors:
@@ -166,33 +183,45 @@ def link_whop_company(company: Company, actor: User, whop_company_id: str | None
     else:
         link.whop_company_id = whop_company_id
     db.session.flush()
-    record_audit_event("whop.company_linked" if whop_company_id else "whop.company_unlinked",
-                       actor=actor, company=company, whop_company_id=whop_company_id)
+    record_audit_event(
+        "whop.company_linked" if whop_company_id else "whop.company_unlinked",
+        actor=actor,
+        company=company,
+        whop_company_id=whop_company_id,
+    )
     return link if whop_company_id else None
 
 
 def product_link_of(product: Product) -> WhopProductLink | None:
     """The product's link to a Whop experience (and product), or None."""
-    return db.session.scalar(select(WhopProductLink).where(WhopProductLink.product_id == product.id)
-                             .execution_options(skip_tenant_scope=True))
+    return db.session.scalar(
+        select(WhopProductLink)
+        .where(WhopProductLink.product_id == product.id)
+        .execution_options(skip_tenant_scope=True)
+    )
 
 
 def link_whop_product(product: Product, actor: User, form: Mapping[str, str]) -> WhopProductLink | None:
     """Show `product` inside Whop: its experience (exp_…) and, optionally, the Whop product
     (prod_…) whose memberships grant access. An empty experience id removes the link."""
     errors = {}
-    experience_id = _whop_id(form.get("whop_experience_id"), "exp_", "whop_experience_id",
-                             "Whop experience id", errors, required=False)
-    whop_product_id = _whop_id(form.get("whop_product_id"), "prod_", "whop_product_id",
-                               "Whop product id", errors, required=False)
+    experience_id = _whop_id(
+        form.get("whop_experience_id"), "exp_", "whop_experience_id", "Whop experience id", errors, required=False
+    )
+    whop_product_id = _whop_id(
+        form.get("whop_product_id"), "prod_", "whop_product_id", "Whop product id", errors, required=False
+    )
     if whop_product_id and not experience_id and "whop_experience_id" not in errors:
         errors["whop_experience_id"] = "Enter the Whop experience id as well."
     link = product_link_of(product)
-    for column, value, field in ((WhopProductLink.whop_experience_id, experience_id, "whop_experience_id"),
-                                 (WhopProductLink.whop_product_id, whop_product_id, "whop_product_id")):
+    for column, value, field in (
+        (WhopProductLink.whop_experience_id, experience_id, "whop_experience_id"),
+        (WhopProductLink.whop_product_id, whop_product_id, "whop_product_id"),
+    ):
         if value and field not in errors:
-            taken = db.session.scalar(select(WhopProductLink).where(column == value)
-                                      .execution_options(skip_tenant_scope=True))
+            taken = db.session.scalar(
+                select(WhopProductLink).where(column == value).execution_options(skip_tenant_scope=True)
+            )
             if taken is not None and taken.product_id != product.id:
                 errors[field] = "That id is linked to another product."
     if errors:
@@ -201,24 +230,31 @@ def link_whop_product(product: Product, actor: User, form: Mapping[str, str]) ->
         if link is not None:
             db.session.delete(link)
             db.session.flush()
-            record_audit_event("whop.product_unlinked", actor=actor, company=product.company,
-                               subject=product)
+            record_audit_event("whop.product_unlinked", actor=actor, company=product.company, subject=product)
         return None
     if link is None:
-        link = WhopProductLink(company_id=product.company_id, product_id=product.id,
-                               whop_experience_id=experience_id)
+        link = WhopProductLink(company_id=product.company_id, product_id=product.id, whop_experience_id=experience_id)
         db.session.add(link)
     link.whop_experience_id, link.whop_product_id = experience_id, whop_product_id
     db.session.flush()
-    record_audit_event("whop.product_linked", actor=actor, company=product.company, subject=product,
-                       whop_experience_id=experience_id, whop_product_id=whop_product_id)
+    record_audit_event(
+        "whop.product_linked",
+        actor=actor,
+        company=product.company,
+        subject=product,
+        whop_experience_id=experience_id,
+        whop_product_id=whop_product_id,
+    )
     return link
 
 
 def experience_link(experience_id: str) -> WhopProductLink | None:
     """The product link of a Whop experience id, or None."""
-    return db.session.scalar(select(WhopProductLink).where(
-        WhopProductLink.whop_experience_id == experience_id).execution_options(skip_tenant_scope=True))
+    return db.session.scalar(
+        select(WhopProductLink)
+        .where(WhopProductLink.whop_experience_id == experience_id)
+        .execution_options(skip_tenant_scope=True)
+    )
 
 
 # --------------------------------------------------------------------------- Whop webhooks
@@ -228,15 +264,22 @@ def _link_for_whop_product(data: Mapping[str, Any]) -> WhopProductLink | None:
     whop_product_id = (data.get("product") or {}).get("id")
     if not whop_product_id:
         return None
-    link = db.session.scalar(select(WhopProductLink).where(
-        WhopProductLink.whop_product_id == whop_product_id).execution_options(skip_tenant_scope=True))
+    link = db.session.scalar(
+        select(WhopProductLink)
+        .where(WhopProductLink.whop_product_id == whop_product_id)
+        .execution_options(skip_tenant_scope=True)
+    )
     if link is None:
         return None
     company_link = company_link_of(link.product.company)
     whop_company_id = (data.get("company") or {}).get("id")
     if company_link is not None and whop_company_id and whop_company_id != company_link.whop_company_id:
-        log.warning("Whop event for %s names company %s, linked company is %s; ignored",
-                    whop_product_id, whop_company_id, company_link.whop_company_id)
+        log.warning(
+            "Whop event for %s names company %s, linked company is %s; ignored",
+            whop_product_id,
+            whop_company_id,
+            company_link.whop_company_id,
+        )
         return None
     return link
 
@@ -249,12 +292,20 @@ def _buyer(data: Mapping[str, Any]) -> User | None:
 
 
 def _upsert_membership(link: WhopProductLink, buyer: User, whop_membership_id: str, status: str) -> Membership:
-    membership = db.session.scalar(select(Membership).where(
-        Membership.whop_membership_id == whop_membership_id).execution_options(skip_tenant_scope=True))
+    membership = db.session.scalar(
+        select(Membership)
+        .where(Membership.whop_membership_id == whop_membership_id)
+        .execution_options(skip_tenant_scope=True)
+    )
     if membership is None:
-        membership = Membership(company_id=link.company_id, product_id=link.product_id,
-                                buyer_id=buyer.id, status=status, source="whop",
-                                whop_membership_id=whop_membership_id)
+        membership = Membership(
+            company_id=link.company_id,
+            product_id=link.product_id,
+            buyer_id=buyer.id,
+            status=status,
+            source="whop",
+            whop_membership_id=whop_membership_id,
+        )
         db.session.add(membership)
     elif membership.status != status:
         membership.status = status
@@ -299,8 +350,9 @@ def record_whop_payment(data: Mapping[str, Any]) -> WhopPayment | None:
     link = _link_for_whop_product(data)
     if link is None or not data.get("id"):
         return None
-    existing = db.session.scalar(select(WhopPayment).where(WhopPayment.whop_payment_id == data["id"])
-                                 .execution_options(skip_tenant_scope=True))
+    existing = db.session.scalar(
+        select(WhopPayment).where(WhopPayment.whop_payment_id == data["id"]).execution_options(skip_tenant_scope=True)
+    )
     if existing is not None:
         return existing
     buyer = _buyer(data)
@@ -310,10 +362,13 @@ def record_whop_payment(data: Mapping[str, Any]) -> WhopPayment | None:
         status = _ACTIVE_WHOP_STATUSES.get((whop_membership.get("status") or "").lower(), "active")
         membership = _upsert_membership(link, buyer, whop_membership["id"], status)
     currency = (data.get("currency") or "usd")[:3].lower()
-    payment = WhopPayment(company_id=link.company_id, whop_payment_id=data["id"],
-                          membership_id=membership.id if membership else None,
-                          amount_cents=_cents(data.get("total"), currency),
-                          currency=currency)
+    payment = WhopPayment(
+        company_id=link.company_id,
+        whop_payment_id=data["id"],
+        membership_id=membership.id if membership else None,
+        amount_cents=_cents(data.get("total"), currency),
+        currency=currency,
+    )
     db.session.add(payment)
     db.session.flush()
     return payment
@@ -322,8 +377,15 @@ def record_whop_payment(data: Mapping[str, Any]) -> WhopPayment | None:
 def record_whop_refund(data: Mapping[str, Any]) -> WhopPayment | None:
     """refund.created → a full refund marks the payment refunded and ends its membership."""
     whop_payment_id = (data.get("payment") or {}).get("id")
-    payment = db.session.scalar(select(WhopPayment).where(WhopPayment.whop_payment_id == whop_payment_id)
-                                .execution_options(skip_tenant_scope=True)) if whop_payment_id else None
+    payment = (
+        db.session.scalar(
+            select(WhopPayment)
+            .where(WhopPayment.whop_payment_id == whop_payment_id)
+            .execution_options(skip_tenant_scope=True)
+        )
+        if whop_payment_id
+        else None
+    )
     if payment is None or payment.status == "refunded":
         return payment
     if _cents(data.get("amount"), payment.currency) < payment.amount_cents:
@@ -357,8 +419,7 @@ def open_experience(experience_id: str, claims: Mapping[str, Any]) -> tuple[Prod
     """
     link = experience_link(experience_id)
     if link is None or not link.product.active:
-        raise WhopViewDenied(404, "Nothing here yet",
-                             "This Whop experience isn't connected to a Tradepost product.")
+        raise WhopViewDenied(404, "Nothing here yet", "This Whop experience isn't connected to a Tradepost product.")
     user = ensure_whop_user(claims["sub"], via="iframe")
     if not user.active:
         raise WhopViewDenied(403, "Account unavailable", "This Tradepost account is deactivated.")
@@ -367,15 +428,20 @@ def open_experience(experience_id: str, claims: Mapping[str, Any]) -> tuple[Prod
 
 def open_dashboard(whop_company_id: str, claims: Mapping[str, Any]) -> tuple[Company, User]:
     """The seller company behind a Whop company, for a Whop user who is its owner or admin."""
-    link = db.session.scalar(select(WhopCompanyLink).where(
-        WhopCompanyLink.whop_company_id == whop_company_id).execution_options(skip_tenant_scope=True))
+    link = db.session.scalar(
+        select(WhopCompanyLink)
+        .where(WhopCompanyLink.whop_company_id == whop_company_id)
+        .execution_options(skip_tenant_scope=True)
+    )
     if link is None:
-        raise WhopViewDenied(404, "Nothing here yet",
-                             "This Whop company isn't connected to a Tradepost seller.")
+        raise WhopViewDenied(404, "Nothing here yet", "This Whop company isn't connected to a Tradepost seller.")
     identity = find_identity(claims["sub"])
     if identity is None or not link.company.is_manager(identity.user):
-        raise WhopViewDenied(403, "Admins only", "Only the seller's owners and admins can open this "
-                                                 "dashboard. Link your Whop account in Tradepost first.")
+        raise WhopViewDenied(
+            403,
+            "Admins only",
+            "Only the seller's owners and admins can open this dashboard. Link your Whop account in Tradepost first.",
+        )
     return link.company, identity.user
 
 
@@ -384,20 +450,31 @@ def dashboard_stats(company: Company, days: int = 30) -> dict[str, Any]:
     since = now() - timedelta(days=days)
     with tenant_scope(company.id):
         orders = db.session.scalar(select(func.count(Order.id)).where(Order.created_at >= since))
-        active_members = db.session.scalar(select(func.count(Membership.id)).where(
-            Membership.status.in_(("trialing", "active", "past_due"))))
-        new_members = db.session.scalar(select(func.count(Membership.id)).where(
-            Membership.created_at >= since))
-        stripe_revenue = db.session.scalar(select(func.coalesce(
-            func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(Payment.created_at >= since))
-        whop_revenue = db.session.scalar(select(func.coalesce(func.sum(WhopPayment.amount_cents), 0))
-                                         .where(WhopPayment.created_at >= since,
-                                                WhopPayment.status == "succeeded"))
+        active_members = db.session.scalar(
+            select(func.count(Membership.id)).where(Membership.status.in_(("trialing", "active", "past_due")))
+        )
+        new_members = db.session.scalar(select(func.count(Membership.id)).where(Membership.created_at >= since))
+        stripe_revenue = db.session.scalar(
+            select(func.coalesce(func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(
+                Payment.created_at >= since
+            )
+        )
+        whop_revenue = db.session.scalar(
+            select(func.coalesce(func.sum(WhopPayment.amount_cents), 0)).where(
+                WhopPayment.created_at >= since, WhopPayment.status == "succeeded"
+            )
+        )
         recent_orders = db.session.scalars(select(Order).order_by(Order.created_at.desc()).limit(5)).all()
-        recent_members = db.session.scalars(select(Membership).order_by(Membership.created_at.desc())
-                                            .limit(5)).all()
+        recent_members = db.session.scalars(select(Membership).order_by(Membership.created_at.desc()).limit(5)).all()
         products = db.session.scalar(select(func.count(Product.id)).where(Product.active.is_(True)))
-    return {"days": days, "orders": orders, "active_members": active_members,
-            "new_members": new_members, "revenue_cents": int(stripe_revenue) + int(whop_revenue),
-            "whop_revenue_cents": int(whop_revenue), "products": products,
-            "recent_orders": recent_orders, "recent_members": recent_members}
+    return {
+        "days": days,
+        "orders": orders,
+        "active_members": active_members,
+        "new_members": new_members,
+        "revenue_cents": int(stripe_revenue) + int(whop_revenue),
+        "whop_revenue_cents": int(whop_revenue),
+        "products": products,
+        "recent_orders": recent_orders,
+        "recent_members": recent_members,
+    }

@@ -7,6 +7,7 @@ with the account's password first (see ``confirm_whop_link``). Users met only th
 Whop's iframe or webhooks get an account of their own with an address under
 ``users.whop.invalid`` and no password, which a real account adopts when it links.
 """
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,8 +87,7 @@ def _verified_email(profile: Mapping[str, Any]) -> str | None:
 
 
 def _display_name(profile: Mapping[str, Any]) -> str:
-    return ((profile.get("name") or profile.get("preferred_username") or "").strip()[:80]
-            or "Whop member")
+    return (profile.get("name") or profile.get("preferred_username") or "").strip()[:80] or "Whop member"
 
 
 def _new_user(display_name: str, email: str) -> User:
@@ -110,10 +110,8 @@ def ensure_whop_user(whop_user_id: str, *, via: str, name: str | None = None, us
     identity = find_identity(whop_user_id)
     if identity is not None:
         return identity.user
-    user = _new_user(_display_name({"name": name, "preferred_username": username}),
-                     _placeholder_email(whop_user_id))
-    db.session.add(WhopIdentity(user_id=user.id, whop_user_id=whop_user_id, username=username,
-                                created_via=via))
+    user = _new_user(_display_name({"name": name, "preferred_username": username}), _placeholder_email(whop_user_id))
+    db.session.add(WhopIdentity(user_id=user.id, whop_user_id=whop_user_id, username=username, created_via=via))
     db.session.flush()
     record_audit_event("whop.user_created", actor=user, subject=user, whop_user_id=whop_user_id, via=via)
     return user
@@ -174,8 +172,9 @@ def link_whop_identity(user: User, profile: Mapping[str, Any], refresh_token: st
     whop_user_id = profile["sub"]
     own = identity_of(user)
     if own is not None and own.whop_user_id != whop_user_id:
-        raise WhopAccountError("already_linked", "Your account is already linked to another Whop "
-                                                 "account. Unlink it first.")
+        raise WhopAccountError(
+            "already_linked", "Your account is already linked to another Whop account. Unlink it first."
+        )
     identity = find_identity(whop_user_id)
     if identity is not None and identity.user_id != user.id:
         if not _is_whop_made(identity):
@@ -192,17 +191,19 @@ def link_whop_identity(user: User, profile: Mapping[str, Any], refresh_token: st
 def _adopt(identity: WhopIdentity, user: User) -> None:
     """Move a Whop-made account's identity and Whop memberships to `user`; retire it."""
     old_user = identity.user
-    db.session.execute(update(Membership).where(Membership.buyer_id == old_user.id,
-                                                Membership.source == "whop")
-                       .values(buyer_id=user.id).execution_options(synchronize_session=False))
+    db.session.execute(
+        update(Membership)
+        .where(Membership.buyer_id == old_user.id, Membership.source == "whop")
+        .values(buyer_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
     identity.user_id = user.id
     identity.created_via = "oauth"
     old_user.active = False
     revoke_user_sessions(old_user, "deactivated")
     db.session.flush()
     db.session.expire(identity)
-    record_audit_event("whop.account_adopted", actor=user, subject=old_user,
-                       whop_user_id=identity.whop_user_id)
+    record_audit_event("whop.account_adopted", actor=user, subject=old_user, whop_user_id=identity.whop_user_id)
 
 
 def confirm_whop_link(user_id: int, password: str | None, pending: Mapping[str, Any]) -> User | None:
@@ -216,8 +217,12 @@ def confirm_whop_link(user_id: int, password: str | None, pending: Mapping[str, 
         return None
     if authenticate_user(user.email, password) is None:
         return None
-    profile = {"sub": pending["whop_user_id"], "preferred_username": pending.get("username"),
-               "email": pending.get("email"), "email_verified": bool(pending.get("email"))}
+    profile = {
+        "sub": pending["whop_user_id"],
+        "preferred_username": pending.get("username"),
+        "email": pending.get("email"),
+        "email_verified": bool(pending.get("email")),
+    }
     identity = link_whop_identity(user, profile)
     if pending.get("refresh_token_encrypted"):
         identity.refresh_token_encrypted = pending["refresh_token_encrypted"]
@@ -232,8 +237,10 @@ def unlink_whop_identity(user: User) -> None:
     if identity is None:
         raise WhopAccountError("not_linked", "Your account isn't linked to Whop.", 404)
     if user.password_hash is None:
-        raise WhopAccountError("only_sign_in", "You sign in only with Whop, so the link can't be "
-                                               "removed: it is how you get into your account.")
+        raise WhopAccountError(
+            "only_sign_in",
+            "You sign in only with Whop, so the link can't be removed: it is how you get into your account.",
+        )
     whop_user_id = identity.whop_user_id
     db.session.delete(identity)
     db.session.flush()
@@ -278,11 +285,11 @@ def _sync_whop_profile(identity: WhopIdentity) -> WhopIdentity:
     except OAuthError:
         identity.refresh_token_encrypted = None
         db.session.flush()
-        raise WhopAccountError("reconnect", "Whop no longer accepts this link. Sign in with Whop "
-                                            "again to reconnect.") from None
+        raise WhopAccountError(
+            "reconnect", "Whop no longer accepts this link. Sign in with Whop again to reconnect."
+        ) from None
     except RequestException:
-        raise WhopAccountError("unreachable", "Whop can't be reached right now. Try again soon.",
-                               503) from None
+        raise WhopAccountError("unreachable", "Whop can't be reached right now. Try again soon.", 503) from None
     if profile.get("sub") != identity.whop_user_id:
         raise WhopAccountError("mismatch", "Whop answered for a different account.", 502)
     _refresh_identity(identity, profile, None)

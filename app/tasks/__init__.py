@@ -4,6 +4,7 @@ Jobs are enqueued by dotted path with ids (`app.queue.enqueue`), re-load their r
 inside an app context built once per worker process (`job_context`). Workers are RQ
 `SimpleWorker`s: no fork per job. Jobs call services; services never import jobs.
 """
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 

@@ -1,4 +1,5 @@
 """Jobs of the inbound webhook pipeline (services/inbound.py does the work)."""
+
 from app.extensions import db
 from app.services.inbound import enqueue_inbound_event, handle_inbound_event, release_stale_inbound_events
 from app.tasks import job_context

@@ -4,6 +4,7 @@ Each sweep works under app.clock.now() (tests move it with app.clock.freeze), co
 order at a time so one failure doesn't hold up the rest, and is safe to run any number of
 times and concurrently: every step re-checks the order under its row lock.
 """
+
 import logging
 from collections.abc import Callable, Iterable
 

@@ -4,10 +4,16 @@ except the sweep.
 Each job takes ids, re-loads its rows and is safe to run twice: the outbox event and each
 message are claimed by conditional UPDATEs before anything is sent.
 """
+
 from app.extensions import db
 from app.services.outbound.delivery import send_request
-from app.services.outbound.dispatch import (claim_message, dispatch_outbox_event, due_later, overdue_message_ids,
-                                            undispatched_event_ids)
+from app.services.outbound.dispatch import (
+    claim_message,
+    dispatch_outbox_event,
+    due_later,
+    overdue_message_ids,
+    undispatched_event_ids,
+)
 from app.services.outbound.queueing import enqueue_delivery, enqueue_dispatch
 from app.services.outbound.retries import record_outcome
 from app.tasks import job_context

@@ -1,4 +1,5 @@
 """RQ cron configuration: `rq cron app.tasks.schedule`. Every periodic job registers here."""
+
 from rq import cron
 
 from app.tasks.inbound import requeue_stale_inbound_events

@@ -1,4 +1,5 @@
 """Periodic sweeps, registered with RQ's cron scheduler in app/tasks/schedule.py."""
+
 from datetime import timedelta
 
 from sqlalchemy import delete, or_
@@ -18,9 +19,7 @@ def prune_notifications() -> int:
     with job_context():
         cutoff = now() - READ_NOTIFICATION_RETENTION
         result = db.session.execute(
-            delete(Notification).where(
-                Notification.read_at.is_not(None), Notification.read_at < cutoff
-            )
+            delete(Notification).where(Notification.read_at.is_not(None), Notification.read_at < cutoff)
         )
         db.session.commit()
         return result.rowcount

@@ -20,12 +20,12 @@ Revises: 0012
 Create Date: 2026-12-01 10:00:00.000000
 
 """
+
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
-revision = '0013'
-down_revision = '0012'
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
@@ -34,9 +34,9 @@ RESOLUTIONS = "'refund', 'partial_refund', 'release', 'cancelled'"
 
 
 def _replace_resolution_check(sqltext):
-    with op.batch_alter_table('order_disputes', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_order_disputes_resolution'), type_='check')
-        batch_op.create_check_constraint(op.f('ck_order_disputes_resolution'), sqltext)
+    with op.batch_alter_table("order_disputes", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_order_disputes_resolution"), type_="check")
+        batch_op.create_check_constraint(op.f("ck_order_disputes_resolution"), sqltext)
 
 
 def upgrade():

@@ -17,6 +17,7 @@ A failure keeps a full-page screenshot under the artifacts directory; `screensho
 always saves NAME-1280.png and NAME-390.png there (the whole page, or the viewport with
 `full_page=False`, which shows an overlay such as the checkout drawer as a person sees it).
 """
+
 from __future__ import annotations
 
 import json
@@ -193,7 +194,9 @@ class PageChecks:
         finally:
             page.set_viewport_size(original)
         if self.problems and not found:  # console / CSP problems only: one screenshot as it is
-            screenshot_to(page, self.artifacts / "failures" / f"FAILED-{self.owner}-{self.checked:02d}-{_slug(label)}.png")
+            screenshot_to(
+                page, self.artifacts / "failures" / f"FAILED-{self.owner}-{self.checked:02d}-{_slug(label)}.png"
+            )
         found += self.problems
         self.problems = []
         if found:
@@ -203,25 +206,35 @@ class PageChecks:
         result = self.page.evaluate(OVERFLOW_JS, SIDEWAYS_SCROLLERS)
         problems = []
         if result["document"] > result["viewport"] or result["sticking"]:
+
             def listed(offenders):
-                return "; ".join(f"{o['what']} {o['width']}px wide, x {o['left']}…{o['right']}"
-                                 for o in offenders) or "none found"
-            problems.append(f"at {width}px the page is {result['document']}px wide for a "
-                            f"{result['viewport']}px viewport; widest offenders: {listed(result['sticking'])}; "
-                            f"innermost: {listed(result['innermost'])}")
+                return (
+                    "; ".join(f"{o['what']} {o['width']}px wide, x {o['left']}…{o['right']}" for o in offenders)
+                    or "none found"
+                )
+
+            problems.append(
+                f"at {width}px the page is {result['document']}px wide for a "
+                f"{result['viewport']}px viewport; widest offenders: {listed(result['sticking'])}; "
+                f"innermost: {listed(result['innermost'])}"
+            )
         shapes = {what: result["misshapen"].count(what) for what in result["misshapen"]}
         problems += [f"at {width}px {what}" + (f" (×{n})" if n > 1 else "") for what, n in shapes.items()]
         for box in result["scrolling"]:
-            problems.append(f"at {width}px {box['what']} scrolls sideways: {box['content']}px of "
-                            f"content in {box['width']}px")
+            problems.append(
+                f"at {width}px {box['what']} scrolls sideways: {box['content']}px of content in {box['width']}px"
+            )
         return problems
 
     def _axe(self, width: int) -> list[str]:
         if not self.page.evaluate("typeof window.axe !== 'undefined'"):
             self.page.add_script_tag(url=AXE_PATH)
         violations = self.page.evaluate(AXE_RUN)
-        return [f"at {width}px axe {v['impact']} {v['id']}: {v['help']} — {'; '.join(v['nodes'])}"
-                for v in violations if v["impact"] in SERIOUS]
+        return [
+            f"at {width}px axe {v['impact']} {v['id']}: {v['help']} — {'; '.join(v['nodes'])}"
+            for v in violations
+            if v["impact"] in SERIOUS
+        ]
 
     def assert_quiet(self, label: str = "end of test"):
         """No console errors or CSP violations left unreported (e.g. after the last check)."""

@@ -5,6 +5,7 @@ Chromium is Debian's (`/usr/bin/chromium`), driven by Playwright for Python; nev
 `playwright install`. Screenshots and process logs go to test-artifacts/browser/ (emptied at
 the start of a run; BROWSER_ARTIFACTS=DIR puts them elsewhere).
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,15 @@ from .stack import ROOT, Stack
 
 ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", ROOT / "test-artifacts" / "browser"))
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "browser-journey-pw-1"
 
 expect.set_options(timeout=15_000)
@@ -63,8 +71,9 @@ def logs_clean(stack):
     yield
     problems = stack.log_errors(start)
     if problems:
-        pytest.fail(f"the process logs show errors during this test (see {stack.logs}):\n"
-                    + "\n".join(problems), pytrace=False)
+        pytest.fail(
+            f"the process logs show errors during this test (see {stack.logs}):\n" + "\n".join(problems), pytrace=False
+        )
 
 
 @pytest.fixture(scope="session")
@@ -113,8 +122,9 @@ def people(browser, stack, artifacts, request):
         context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=stack.base_url)
         context.set_default_timeout(20_000)
         context.add_init_script(CSP_LISTENER)
-        context.route(f"{stack.base_url}{AXE_PATH}",
-                      lambda route: route.fulfill(body=AXE_SOURCE, content_type="text/javascript"))
+        context.route(
+            f"{stack.base_url}{AXE_PATH}", lambda route: route.fulfill(body=AXE_SOURCE, content_type="text/javascript")
+        )
         person = Person(name, context, stack, artifacts)
         made.append(person)
         return person

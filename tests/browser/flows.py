@@ -1,4 +1,5 @@
 """Steps people take through the UI, shared by the journeys: clicking and typing only."""
+
 from __future__ import annotations
 
 import io
@@ -99,8 +100,9 @@ def search_and_open_gig(person, words: str, title: str):
     expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
 
 
-def checkout_gig(person, package: str, package_total: str, extras: dict[str, int], total: str,
-                 screenshot: str | None = None):
+def checkout_gig(
+    person, package: str, package_total: str, extras: dict[str, int], total: str, screenshot: str | None = None
+):
     """The slide-out checkout drawer on the gig page: package, extras, live total, then pay."""
     page = person.page
     page.locator(".gig-side").get_by_role("link", name=re.compile(r"^Continue \(")).first.click()

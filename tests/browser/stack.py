@@ -10,6 +10,7 @@ and tracebacks.
 `python -m tests.browser.stack` starts the stack, prints its URLs and waits for Ctrl-C
 (handy to look at the pages the tests see).
 """
+
 from __future__ import annotations
 
 import base64
@@ -97,8 +98,11 @@ class Stack:
         self.redis_url = f"redis://127.0.0.1:{self.ports['redis']}/0"
         self.database_url = self.database or f"sqlite:///{self.workdir / 'tradepost.db'}"
         self.env = {
-            **{k: v for k, v in os.environ.items()
-               if not k.startswith(("TRADEPOST_", "DATABASE_", "REDIS_", "SANDBOX_", "STRIPE_", "WHOP_"))},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("TRADEPOST_", "DATABASE_", "REDIS_", "SANDBOX_", "STRIPE_", "WHOP_"))
+            },
             "TRADEPOST_ENV": "development",
             "FLASK_APP": "app",
             "PYTHONPATH": str(ROOT),
@@ -124,17 +128,25 @@ class Stack:
     def spawn(self, name: str, args: list[str]) -> Process:
         log_path = self.logs / f"{name}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 (closed in stop())
-        popen = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log_file,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True, preexec_fn=_die_with_parent)
+        popen = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         process = Process(name, popen, log_path, log_file)
         self.processes.append(process)
         return process
 
     def flask(self, *args: str, timeout: float = 120) -> str:
         """Run `flask ARGS` as an operator would; returns its output, raises on failure."""
-        result = subprocess.run([str(BIN / "flask"), *args], cwd=ROOT, env=self.env,
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [str(BIN / "flask"), *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         with open(self.logs / "cli.log", "a") as log:
             log.write(f"$ flask {' '.join(args)}\n{result.stdout}{result.stderr}\n")
         if result.returncode != 0:
@@ -167,20 +179,48 @@ class Stack:
         redis = self.spawn("redis", server_args(self.ports["redis"], self.workdir))
         self._wait_for_redis(redis)
         self.flask("db", "upgrade", "heads")
-        sandbox = self.spawn("sandbox", [sys.executable, "-m", "app.sandbox", "--host", "127.0.0.1",
-                                         "--port", str(self.ports["sandbox"])])
+        sandbox = self.spawn(
+            "sandbox",
+            [sys.executable, "-m", "app.sandbox", "--host", "127.0.0.1", "--port", str(self.ports["sandbox"])],
+        )
         self.wait_for(self.sandbox_url + "/_sandbox/health", sandbox)
-        self.spawn("worker", [str(BIN / "rq"), "worker", "--with-scheduler", "--worker-class",
-                              "rq.worker.SimpleWorker", "--url", self.redis_url,
-                              "default", "webhooks", "scheduled"])
+        self.spawn(
+            "worker",
+            [
+                str(BIN / "rq"),
+                "worker",
+                "--with-scheduler",
+                "--worker-class",
+                "rq.worker.SimpleWorker",
+                "--url",
+                self.redis_url,
+                "default",
+                "webhooks",
+                "scheduled",
+            ],
+        )
         self.spawn("cron", [str(BIN / "rq"), "cron", "--url", self.redis_url, "app.tasks.schedule"])
-        web = self.spawn("web", [
-            str(BIN / "gunicorn"), "--workers", "2", "--worker-class", "sync",
-            "--bind", f"127.0.0.1:{self.ports['web']}", "--timeout", "60",
-            "--access-logfile", "-", "--error-logfile", "-",
-            "--access-logformat", 'access %(s)s "%(r)s" %(M)sms',
-            "wsgi:app",
-        ])
+        web = self.spawn(
+            "web",
+            [
+                str(BIN / "gunicorn"),
+                "--workers",
+                "2",
+                "--worker-class",
+                "sync",
+                "--bind",
+                f"127.0.0.1:{self.ports['web']}",
+                "--timeout",
+                "60",
+                "--access-logfile",
+                "-",
+                "--error-logfile",
+                "-",
+                "--access-logformat",
+                'access %(s)s "%(r)s" %(M)sms',
+                "wsgi:app",
+            ],
+        )
         self.wait_for(self.base_url + "/healthz", web)
 
     def _wait_for_redis(self, process: Process, timeout: float = 10):
@@ -230,8 +270,11 @@ class Stack:
     CHECKED_LOGS = ("web", "worker")
 
     def log_sizes(self) -> dict[str, int]:
-        return {name: (self.logs / f"{name}.log").stat().st_size for name in self.CHECKED_LOGS
-                if (self.logs / f"{name}.log").exists()}
+        return {
+            name: (self.logs / f"{name}.log").stat().st_size
+            for name in self.CHECKED_LOGS
+            if (self.logs / f"{name}.log").exists()
+        }
 
     def log_errors(self, since: dict[str, int] | None = None) -> list[str]:
         """5xx answers in the web log, and tracebacks in the web or worker log (a failed job),
@@ -243,7 +286,7 @@ class Stack:
                 text = log.read().decode(errors="replace")
             problems += [f"{name}: {status} {request}" for status, request in ACCESS_5XX.findall(text)]
             if match := TRACEBACK.search(text):
-                problems.append(f"{name}: traceback:\n" + text[match.start():][:4000])
+                problems.append(f"{name}: traceback:\n" + text[match.start() :][:4000])
         return problems
 
 

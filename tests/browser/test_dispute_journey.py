@@ -1,5 +1,6 @@
 """Journey (c): a buyer opens a dispute on an order; an admin refunds it in full; the buyer
 sees the outcome."""
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,9 @@ def test_dispute_resolved_with_a_full_refund(people):
     page.get_by_role("link", name="Browse", exact=True).click()
     expect(page.get_by_role("heading", name="Find the right service")).to_be_visible()
     buyer.check("listing")
-    page.locator("#gig-filters").get_by_role("searchbox", name="Search gigs").press_sequentially("javascript bugs", delay=20)
+    page.locator("#gig-filters").get_by_role("searchbox", name="Search gigs").press_sequentially(
+        "javascript bugs", delay=20
+    )
     page.wait_for_url(re.compile(r".*/gigs\?.*q=javascript"))
     expect(page.locator(".gig-card")).to_have_count(1)
     # The spinner is styled by app.css: htmx was told not to inject its inline <style>
@@ -34,8 +37,13 @@ def test_dispute_resolved_with_a_full_refund(people):
 
     checkout_gig(buyer, "One bug", "$25.00", {}, "$25.00")
     order_id = wait_for_order(buyer)
-    submit_requirements(buyer, {"Paste the error message": "TypeError: undefined is not a function",
-                                "Repository link": "https://example.com/dee/app"})
+    submit_requirements(
+        buyer,
+        {
+            "Paste the error message": "TypeError: undefined is not a function",
+            "Repository link": "https://example.com/dee/app",
+        },
+    )
 
     # Nothing arrives; the buyer opens a dispute.
     act_with_note(buyer, "Open a dispute", "No word from the seller for days.", "disputed")

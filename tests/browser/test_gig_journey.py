@@ -1,13 +1,24 @@
 """Journey (a): a seller lists a gig, an admin approves it, a buyer orders it, and they see
 the order through requirements, a delivery, a revision, acceptance and a review."""
+
 from __future__ import annotations
 
 import uuid
 
 from playwright.sync_api import expect
 
-from .flows import (act_with_note, banner_png, become_seller, checkout_gig, make_admin, open_order,
-                    search_and_open_gig, sign_up, submit_requirements, wait_for_order)
+from .flows import (
+    act_with_note,
+    banner_png,
+    become_seller,
+    checkout_gig,
+    make_admin,
+    open_order,
+    search_and_open_gig,
+    sign_up,
+    submit_requirements,
+    wait_for_order,
+)
 
 
 def create_gig(seller, title: str):
@@ -20,7 +31,8 @@ def create_gig(seller, title: str):
     page.get_by_label("Category").select_option(label="Graphics & Design")
     page.get_by_label("Tags (comma separated)").fill("logo, branding, illustration")
     page.get_by_label("Description (Markdown)").fill(
-        "Hand-drawn **illustrated logos** for small businesses.\n\n- Two concepts\n- Vector files\n- Colour palette")
+        "Hand-drawn **illustrated logos** for small businesses.\n\n- Two concepts\n- Vector files\n- Colour palette"
+    )
     basic = page.locator("#package-basic")
     basic.get_by_label("Package name").fill("Sketch")
     basic.get_by_label("What's included").fill("One illustrated logo concept")
@@ -55,8 +67,11 @@ def create_gig(seller, title: str):
     question.get_by_label("Question", exact=True).fill("What is your business called?")
     page.get_by_label("Add images").set_input_files(
         [{"name": "cover.png", "mimeType": "image/png", "buffer": banner_png(title)}]
-        + [{"name": f"sample-{n}.png", "mimeType": "image/png", "buffer": banner_png(f"Sample {n}", color=color)}
-           for n, color in enumerate([(40, 60, 140), (140, 60, 40), (90, 40, 120), (30, 100, 130)], start=1)])
+        + [
+            {"name": f"sample-{n}.png", "mimeType": "image/png", "buffer": banner_png(f"Sample {n}", color=color)}
+            for n, color in enumerate([(40, 60, 140), (140, 60, 40), (90, 40, 120), (30, 100, 130)], start=1)
+        ]
+    )
     seller.check("gig editor filled in")
     page.get_by_role("button", name="Save draft").click()
     expect(page.get_by_text("Gig saved.")).to_be_visible()
@@ -112,14 +127,17 @@ def test_gig_from_listing_to_review(people, stack):
     seller.check("order page, seller side")
     page.get_by_label("Message to the buyer").fill("Here are two concepts for Bea's Bakery.")
     page.get_by_label("Files").set_input_files(
-        {"name": "concepts.png", "mimeType": "image/png", "buffer": banner_png("Concepts")})
+        {"name": "concepts.png", "mimeType": "image/png", "buffer": banner_png("Concepts")}
+    )
     page.get_by_role("button", name="Deliver", exact=True).click()
     expect(page.locator(".ow-status")).to_have_text("delivered")
     seller.check("delivered")
 
     # The buyer asks for a revision; the seller delivers again; the buyer accepts.
     open_order(buyer, order_id)
-    expect(buyer.page.get_by_role("region", name="Deliveries")).to_contain_text("Here are two concepts for Bea's Bakery.")
+    expect(buyer.page.get_by_role("region", name="Deliveries")).to_contain_text(
+        "Here are two concepts for Bea's Bakery."
+    )
     buyer.check("delivery to check", screenshot="order-page")
     act_with_note(buyer, "Request a revision", "Could the croissant be bigger?", "revision requested")
     buyer.check("revision requested")

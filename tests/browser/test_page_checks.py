@@ -1,5 +1,6 @@
 """The page checker catches what it promises to: each defect planted on a real page of ours
 makes `check()` fail and name it, and the clean page passes."""
+
 from __future__ import annotations
 
 import pytest
@@ -60,16 +61,17 @@ def test_log_check_finds_5xx_answers_and_tracebacks(tmp_path):
     logs = Stack(tmp_path)
     try:
         (tmp_path / "logs" / "web.log").write_text(
-            'access 200 "GET / HTTP/1.1" 3ms\naccess 404 "GET /nope HTTP/1.1" 2ms\n')
+            'access 200 "GET / HTTP/1.1" 3ms\naccess 404 "GET /nope HTTP/1.1" 2ms\n'
+        )
         (tmp_path / "logs" / "worker.log").write_text("12:00:00 default: Job OK (1)\n")
         assert logs.log_errors() == []
         start = logs.log_sizes()
         with open(tmp_path / "logs" / "web.log", "a") as web:
             web.write('access 500 "POST /sell/products/new HTTP/1.1" 9ms\n')
         with open(tmp_path / "logs" / "worker.log", "a") as worker:
-            worker.write("Traceback (most recent call last):\n  File \"job.py\"\nValueError: boom\n")
+            worker.write('Traceback (most recent call last):\n  File "job.py"\nValueError: boom\n')
         problems = logs.log_errors(start)
-        assert problems[0] == 'web: 500 POST /sell/products/new HTTP/1.1'
+        assert problems[0] == "web: 500 POST /sell/products/new HTTP/1.1"
         assert problems[1].startswith("worker: traceback:") and "ValueError: boom" in problems[1]
     finally:
         logs.stop()

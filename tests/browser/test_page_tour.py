@@ -1,5 +1,6 @@
 """The pages the journeys pass by: a visitor, a buyer, a seller and an admin from the demo
 seed look around, and every page they open gets the same checks."""
+
 from __future__ import annotations
 
 import re
@@ -27,9 +28,13 @@ def test_a_visitor_looks_around(people):
     page.locator(".gig-card").first.get_by_role("heading").get_by_role("link").click()
     expect(page.get_by_role("heading", name="Compare packages")).to_be_visible()
     visitor.check("gig page, signed out")
-    for path, label in (("/docs/licensing", "licensing docs"), ("/docs/webhooks", "webhook docs"),
-                        ("/signin", "sign-in form"), ("/gigs?q=zzzz-no-such-gig", "search with no results"),
-                        ("/no/such/page", "not found page")):
+    for path, label in (
+        ("/docs/licensing", "licensing docs"),
+        ("/docs/webhooks", "webhook docs"),
+        ("/signin", "sign-in form"),
+        ("/gigs?q=zzzz-no-such-gig", "search with no results"),
+        ("/no/such/page", "not found page"),
+    ):
         visitor.visit(path, label, screenshot="docs-licensing" if path == "/docs/licensing" else None)
 
 
@@ -54,9 +59,15 @@ def test_a_seller_looks_around(people):
     page.get_by_role("banner").get_by_role("link", name="Selling").click()
     expect(page.get_by_role("heading", name="Devon Codes LLC")).to_be_visible()
     seller.check("seller home")
-    for name, path in (("Gigs", "/sell/gigs"), ("Orders", "/sell/orders"), ("Products", "/sell/products"),
-                       ("License keys", "/sell/licenses"), ("Earnings & payouts", "/sell/payouts"),
-                       ("Webhooks", "/sell/webhooks/"), ("Whop", "/sell/whop")):
+    for name, path in (
+        ("Gigs", "/sell/gigs"),
+        ("Orders", "/sell/orders"),
+        ("Products", "/sell/products"),
+        ("License keys", "/sell/licenses"),
+        ("Earnings & payouts", "/sell/payouts"),
+        ("Webhooks", "/sell/webhooks/"),
+        ("Whop", "/sell/whop"),
+    ):
         page.get_by_role("navigation", name="Seller sections").get_by_role("link", name=name, exact=True).click()
         page.wait_for_url(re.compile(re.escape(path) + "$"))
         expect(page.get_by_role("heading", level=1)).to_be_visible()

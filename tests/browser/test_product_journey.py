@@ -1,4 +1,5 @@
 """Journey (b): a buyer buys a seller's digital product and finds it in their account."""
+
 from __future__ import annotations
 
 import re

@@ -13,6 +13,7 @@ orders       make_cast, make_order, answers_for, request_cancel_event
 licensing    make_policy, make_membership, make_licensed_shop
 money        make_connected_account, make_logo_shop, fund_available
 """
+
 from tests.factories.catalogue import LOGO_GIG, LOGO_QUESTIONS, make_category, make_gig, make_product
 from tests.factories.licensing import make_licensed_shop, make_membership, make_policy
 from tests.factories.money import fund_available, make_connected_account, make_logo_shop
@@ -20,7 +21,22 @@ from tests.factories.orders import answers_for, make_cast, make_order, request_c
 from tests.factories.people import PASSWORD, make_seller, make_user
 
 __all__ = [
-    "LOGO_GIG", "LOGO_QUESTIONS", "PASSWORD", "answers_for", "fund_available", "make_cast", "make_category",
-    "make_connected_account", "make_gig", "make_licensed_shop", "make_logo_shop", "make_membership", "make_order",
-    "make_policy", "make_product", "make_seller", "make_user", "request_cancel_event",
+    "LOGO_GIG",
+    "LOGO_QUESTIONS",
+    "PASSWORD",
+    "answers_for",
+    "fund_available",
+    "make_cast",
+    "make_category",
+    "make_connected_account",
+    "make_gig",
+    "make_licensed_shop",
+    "make_logo_shop",
+    "make_membership",
+    "make_order",
+    "make_policy",
+    "make_product",
+    "make_seller",
+    "make_user",
+    "request_cancel_event",
 ]

@@ -2,6 +2,7 @@
 the factory, to call in the test's app context, so a test asks for `make_gig` instead of
 importing it; and two ready-made rows, `category` and `cast`. See tests/factories/__init__.py
 for what every factory makes."""
+
 import pytest
 
 from tests.factories import catalogue, orders, people

@@ -1,4 +1,5 @@
 """Licensing: license policies on products, memberships, and a whole licensed shop."""
+
 from app.extensions import db
 from app.models import LicensePolicy, Membership
 from app.services.licensing.issuing import issue_license_for_membership
@@ -9,9 +10,15 @@ from tests.factories.people import make_seller, make_user
 
 def make_policy(product, max_activations=2, duration_days=None, key_prefix="TP", key_format="grouped", enabled=True):
     """The LicensePolicy of `product`: keys are issued to its members."""
-    policy = LicensePolicy(company_id=product.company_id, product_id=product.id, enabled=enabled,
-                           max_activations=max_activations, duration_days=duration_days,
-                           key_prefix=key_prefix, key_format=key_format)
+    policy = LicensePolicy(
+        company_id=product.company_id,
+        product_id=product.id,
+        enabled=enabled,
+        max_activations=max_activations,
+        duration_days=duration_days,
+        key_prefix=key_prefix,
+        key_format=key_format,
+    )
     db.session.add(policy)
     db.session.commit()
     return policy
@@ -19,15 +26,19 @@ def make_policy(product, max_activations=2, duration_days=None, key_prefix="TP",
 
 def make_membership(product, buyer, status="active", current_period_end=None):
     """`buyer`'s Membership of `product`, written directly (no checkout, no license issued)."""
-    membership = Membership(company_id=product.company_id, product_id=product.id, buyer_id=buyer.id,
-                            status=status, current_period_end=current_period_end)
+    membership = Membership(
+        company_id=product.company_id,
+        product_id=product.id,
+        buyer_id=buyer.id,
+        status=status,
+        current_period_end=current_period_end,
+    )
     db.session.add(membership)
     db.session.commit()
     return membership
 
 
-def make_licensed_shop(seller_email="seller@example.com", buyer_email="buyer@example.com", slug="pro-tool",
-                       **policy):
+def make_licensed_shop(seller_email="seller@example.com", buyer_email="buyer@example.com", slug="pro-tool", **policy):
     """A connected seller with a licensed product `slug` (policy options in `policy`), a buyer
     holding it, and the buyer's license. Returns a dict: owner, company, product, buyer,
     membership, license and the plain `key`."""
@@ -38,5 +49,12 @@ def make_licensed_shop(seller_email="seller@example.com", buyer_email="buyer@exa
     membership = make_membership(product, buyer)
     license = issue_license_for_membership(membership)
     db.session.commit()
-    return {"owner": owner, "company": company, "product": product, "buyer": buyer,
-            "membership": membership, "license": license, "key": license_key(license)}
+    return {
+        "owner": owner,
+        "company": company,
+        "product": product,
+        "buyer": buyer,
+        "membership": membership,
+        "license": license,
+        "key": license_key(license),
+    }

@@ -1,5 +1,6 @@
 """Money state: a seller's Stripe account in the sandbox, a shop ready to be paid, and an
 available balance to withdraw."""
+
 from types import SimpleNamespace
 
 import httpx
@@ -15,8 +16,9 @@ def make_connected_account(sandbox_url, company):
     """A verified Stripe Connect account for `company`, made through the app's gateway (with the
     company's idempotency key) and verified on the sandbox at `sandbox_url`; stored as the
     company's `stripe_account_id` (returned), payouts enabled."""
-    account = get_gateway().create_connected_account(company.id, company.email,
-                                                     idempotency_key=company.stripe_account_key)
+    account = get_gateway().create_connected_account(
+        company.id, company.email, idempotency_key=company.stripe_account_key
+    )
     response = httpx.post(f"{sandbox_url}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"})
     assert response.status_code == 200, response.text
     company.stripe_account_id, company.payouts_enabled = account.id, True
@@ -37,7 +39,10 @@ def make_logo_shop(sandbox_url):
 def fund_available(company_id, cents, reference="test:seed"):
     """Give a seller `cents` of available balance, as if orders had completed and cleared (a
     balanced ledger transaction `reference`)."""
-    post_ledger_transaction(reference, "test_seed", [Entry("platform_cash", cents),
-                                                      Entry("seller_available", -cents, company_id)],
-                            currency="usd")
+    post_ledger_transaction(
+        reference,
+        "test_seed",
+        [Entry("platform_cash", cents), Entry("seller_available", -cents, company_id)],
+        currency="usd",
+    )
     db.session.commit()

@@ -5,6 +5,7 @@ to the database with their payment in escrow.
 escrow holds the seller's share and release/clearance work; it writes no Payment row, so
 refunds find nothing to send to Stripe (the sandbox tests cover real refunds).
 """
+
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -29,12 +30,22 @@ def make_cast(prefix=""):
     company.payouts_enabled = True
     member = make_user(f"{prefix}member@example.com", display_name="Max Member")
     db.session.add(CompanyMember(company_id=company.id, user_id=member.id, role="member"))
-    gig = make_gig(company, LOGO_GIG["title"], slug=f"{prefix}logo-design", description="Logos.",
-                   price_cents=LOGO_GIG["price_cents"], days=LOGO_GIG["days"], questions=LOGO_QUESTIONS)
+    gig = make_gig(
+        company,
+        LOGO_GIG["title"],
+        slug=f"{prefix}logo-design",
+        description="Logos.",
+        price_cents=LOGO_GIG["price_cents"],
+        days=LOGO_GIG["days"],
+        questions=LOGO_QUESTIONS,
+    )
     other_seller = make_user(f"{prefix}rival@example.com", display_name="Rita Rival", intent="sell")
     create_seller_company(other_seller, f"{prefix}Rival Studio")
     cast = SimpleNamespace(
-        owner=owner, member=member, company=company, gig=gig,
+        owner=owner,
+        member=member,
+        company=company,
+        gig=gig,
         buyer=make_user(f"{prefix}buyer@example.com", display_name="Bea Buyer"),
         admin=make_user(f"{prefix}admin@example.com", display_name="Ada Admin", is_admin=True),
         other_buyer=make_user(f"{prefix}stranger@example.com", display_name="Stan Stranger"),
@@ -49,23 +60,52 @@ def answers_for(gig):
     return {f"q_{q.id}": ("Modern" if q.kind == "single_choice" else "Acme Bakery") for q in gig.questions}
 
 
-def make_order(cast, status="awaiting_requirements", total_cents=10000, fee_cents=1000, requested_by="seller",
-               **columns):
+def make_order(
+    cast, status="awaiting_requirements", total_cents=10000, fee_cents=1000, requested_by="seller", **columns
+):
     """An order of `cast.buyer` for the cast's gig in `status`, paid into escrow;
     cancel_requested/disputed get their request (by `requested_by`) or dispute."""
     company, gig = cast.company, cast.gig
     package = gig.packages[0]
-    checkout = Checkout(kind="gig", buyer_id=cast.buyer.id, company_id=company.id, gig_id=gig.id,
-                        package_id=package.id, title=f"{gig.title} — Basic", quantity=1, extras=[],
-                        unit_price_cents=total_cents, subtotal_cents=total_cents, extras_cents=0,
-                        total_cents=total_cents, fee_bps=1000, fee_cents=fee_cents, currency="usd",
-                        delivery_days=3, status="completed", expires_at=now() + timedelta(hours=1))
+    checkout = Checkout(
+        kind="gig",
+        buyer_id=cast.buyer.id,
+        company_id=company.id,
+        gig_id=gig.id,
+        package_id=package.id,
+        title=f"{gig.title} — Basic",
+        quantity=1,
+        extras=[],
+        unit_price_cents=total_cents,
+        subtotal_cents=total_cents,
+        extras_cents=0,
+        total_cents=total_cents,
+        fee_bps=1000,
+        fee_cents=fee_cents,
+        currency="usd",
+        delivery_days=3,
+        status="completed",
+        expires_at=now() + timedelta(hours=1),
+    )
     db.session.add(checkout)
     db.session.flush()
-    values = dict(company_id=company.id, buyer_id=cast.buyer.id, gig_id=gig.id, package_id=package.id,
-                  checkout_id=checkout.id, status=status, title=checkout.title, package_tier="basic",
-                  total_cents=total_cents, fee_cents=fee_cents, seller_amount_cents=total_cents - fee_cents,
-                  currency="usd", delivery_days=3, revisions_allowed=1, due_at=now() + timedelta(days=3))
+    values = dict(
+        company_id=company.id,
+        buyer_id=cast.buyer.id,
+        gig_id=gig.id,
+        package_id=package.id,
+        checkout_id=checkout.id,
+        status=status,
+        title=checkout.title,
+        package_tier="basic",
+        total_cents=total_cents,
+        fee_cents=fee_cents,
+        seller_amount_cents=total_cents - fee_cents,
+        currency="usd",
+        delivery_days=3,
+        revisions_allowed=1,
+        due_at=now() + timedelta(days=3),
+    )
     if status in ("delivered", "completed"):
         values["delivered_at"] = now() - timedelta(days=4)
     if status == "completed":
@@ -76,23 +116,46 @@ def make_order(cast, status="awaiting_requirements", total_cents=10000, fee_cent
     order = Order(**values)
     db.session.add(order)
     db.session.flush()
-    post_ledger_transaction(f"test-payment:{order.id}", "gig_payment", [
-        Entry("platform_cash", total_cents),
-        Entry("seller_escrow", -(total_cents - fee_cents), company.id),
-        Entry("platform_fee_revenue", -fee_cents),
-    ], currency="usd", description=f"Order #{order.id} paid into escrow", order_id=order.id)
+    post_ledger_transaction(
+        f"test-payment:{order.id}",
+        "gig_payment",
+        [
+            Entry("platform_cash", total_cents),
+            Entry("seller_escrow", -(total_cents - fee_cents), company.id),
+            Entry("platform_fee_revenue", -fee_cents),
+        ],
+        currency="usd",
+        description=f"Order #{order.id} paid into escrow",
+        order_id=order.id,
+    )
     if status == "cancel_requested":
         request_cancel_event(order, requested_by)
     if status == "disputed":
-        db.session.add(OrderDispute(company_id=company.id, order_id=order.id, opened_by_role="buyer",
-                                    opened_by_user_id=cast.buyer.id, reason="Not as described"))
+        db.session.add(
+            OrderDispute(
+                company_id=company.id,
+                order_id=order.id,
+                opened_by_role="buyer",
+                opened_by_user_id=cast.buyer.id,
+                reason="Not as described",
+            )
+        )
     db.session.commit()
     return order
 
 
 def request_cancel_event(order, role):
     """The timeline event of `role` ("buyer"/"seller") asking to cancel `order`."""
-    db.session.add(OrderEvent(company_id=order.company_id, order_id=order.id, action="request_cancel",
-                              from_status=order.previous_status, to_status="cancel_requested",
-                              actor_role=role, note="Plans changed", data={"requested_by": role}))
+    db.session.add(
+        OrderEvent(
+            company_id=order.company_id,
+            order_id=order.id,
+            action="request_cancel",
+            from_status=order.previous_status,
+            to_status="cancel_requested",
+            actor_role=role,
+            note="Plans changed",
+            data={"requested_by": role},
+        )
+    )
     db.session.commit()

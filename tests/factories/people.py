@@ -1,4 +1,5 @@
 """People: users, and sellers (a user owning, or belonging to, a seller company)."""
+
 import itertools
 
 from app.extensions import db
@@ -23,8 +24,7 @@ def make_user(email=None, password=PASSWORD, display_name=None, intent="hire", *
     return user
 
 
-def make_seller(email=None, title=None, *, kyc="verified", connected=False, company=None, role="owner",
-                **user_columns):
+def make_seller(email=None, title=None, *, kyc="verified", connected=False, company=None, role="owner", **user_columns):
     """(user, company): a user (intent "sell") who owns a new seller company `title` whose KYC
     is `kyc` — or, given `company`, a user who joins it as `role` ("member", "admin"...).
 

@@ -27,9 +27,7 @@ def whop_signed_in(whop_oauth_client, whop_authorize, whop_api_base, whop_user):
     )
     location, params = whop_authorize(url, account=whop_user["id"])
     assert params["state"] == state
-    token = client.fetch_token(
-        whop_api_base + "/oauth/token", authorization_response=location, code_verifier=verifier
-    )
+    token = client.fetch_token(whop_api_base + "/oauth/token", authorization_response=location, code_verifier=verifier)
     return client, token, {"nonce": nonce, "location": location, "verifier": verifier}
 
 
@@ -138,9 +136,7 @@ def test_code_expires_after_60_seconds(whop_oauth_client, whop_authorize, whop_a
 
 def test_deny_redirects_with_access_denied(whop_oauth_client, whop_authorize, whop_api_base, whop_user, whop_sink):
     client = whop_oauth_client()
-    url, state = client.create_authorization_url(
-        whop_api_base + "/oauth/authorize", code_verifier=generate_token(48)
-    )
+    url, state = client.create_authorization_url(whop_api_base + "/oauth/authorize", code_verifier=generate_token(48))
     location, params = whop_authorize(url, decision="deny", account=whop_user["id"])
     assert location.startswith(whop_sink.url + "/callback?")
     assert params["error"] == "access_denied"
@@ -185,7 +181,9 @@ def test_authorize_page_keeps_input_on_invalid_new_user(whop_oauth_client, whop_
         ({"redirect_uri": "javascript:alert(1)"}, "redirect_uri"),
     ],
 )
-def test_bad_authorization_requests_get_an_error_page(whop_http, whop_api_base, whop_config, whop_sink, change, message):
+def test_bad_authorization_requests_get_an_error_page(
+    whop_http, whop_api_base, whop_config, whop_sink, change, message
+):
     challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 43).digest()).rstrip(b"=").decode()
     params = {
         "client_id": whop_config["WHOP_CLIENT_ID"],
@@ -241,8 +239,11 @@ def test_client_secret_post_and_bad_client_credentials(whop_http, whop_api_base,
 
     unsupported = whop_http.post(
         whop_api_base + "/oauth/token",
-        data={"grant_type": "password", "client_id": whop_config["WHOP_CLIENT_ID"],
-              "client_secret": whop_config["WHOP_CLIENT_SECRET"]},
+        data={
+            "grant_type": "password",
+            "client_id": whop_config["WHOP_CLIENT_ID"],
+            "client_secret": whop_config["WHOP_CLIENT_SECRET"],
+        },
     )
     assert unsupported.status_code == 400
     assert unsupported.json()["error"] == "unsupported_grant_type"

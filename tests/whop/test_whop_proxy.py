@@ -23,9 +23,7 @@ def test_proxy_adds_a_verifiable_user_token(
     assert "token-present: yes" in response.text
     assert target in response.text
     assert "<p id=query>tab=2</p>" in response.text  # the sandbox's own ?user= is not forwarded
-    claims = verify_user_token(
-        _echoed_token(response.text), app_id=whop_config["WHOP_APP_ID"], jwks_url=whop_jwks_url
-    )
+    claims = verify_user_token(_echoed_token(response.text), app_id=whop_config["WHOP_APP_ID"], jwks_url=whop_jwks_url)
     assert claims["sub"] == whop_user["id"]
 
 

@@ -41,9 +41,7 @@ def test_token_header_names_the_jwks_key(whop_http, whop_api_base, whop_user, wh
 def test_tokens_page_shows_a_minted_token(whop_http, whop_api_base, whop_user):
     page = whop_http.get(whop_api_base + "/tokens")
     assert page.status_code == 200 and whop_user["id"] in page.text
-    shown = whop_http.post(
-        whop_api_base + "/tokens", data={"user_id": whop_user["id"], "experience_id": "exp_page"}
-    )
+    shown = whop_http.post(whop_api_base + "/tokens", data={"user_id": whop_user["id"], "experience_id": "exp_page"})
     assert shown.status_code == 200
     assert 'id="token"' in shown.text
     assert "exp_page" in shown.text
@@ -88,7 +86,13 @@ def test_token_for_another_app_is_refused(whop_http, whop_api_base, whop_user, w
 
 def _forged(kid: str, whop_config, sub: str, **overrides) -> str:
     now = int(time.time())
-    claims = {"iss": "urn:whopcom:exp-proxy", "sub": sub, "aud": whop_config["WHOP_APP_ID"], "iat": now, "exp": now + 300}
+    claims = {
+        "iss": "urn:whopcom:exp-proxy",
+        "sub": sub,
+        "aud": whop_config["WHOP_APP_ID"],
+        "iat": now,
+        "exp": now + 300,
+    }
     claims.update(overrides)
     return jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": kid})
 
@@ -120,8 +124,13 @@ def test_wrong_issuer_is_refused(whop_sandbox_app, whop_user, whop_config, whop_
     # Re-sign with the sandbox key itself but a different issuer.
     with whop_sandbox_app.app_context():
         bad = whop_tokens.sign(
-            {"iss": "https://evil.example", "sub": whop_user["id"], "aud": whop_config["WHOP_APP_ID"],
-             "iat": int(time.time()), "exp": int(time.time()) + 60}
+            {
+                "iss": "https://evil.example",
+                "sub": whop_user["id"],
+                "aud": whop_config["WHOP_APP_ID"],
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 60,
+            }
         )
     assert jwt.get_unverified_header(bad)["kid"] == kid
     with pytest.raises(WhopTokenError) as excinfo:

@@ -97,7 +97,8 @@ def test_failed_delivery_is_recorded_and_resend_keeps_the_message_id(
 
 def test_html_form_sends_and_redirects_to_the_index(whop_http, whop_api_base, whop_sink_clean):
     response = whop_http.post(
-        whop_api_base + "/webhooks/send", data={"type": "membership.deactivated", "data": json.dumps({"status": "canceled"})}
+        whop_api_base + "/webhooks/send",
+        data={"type": "membership.deactivated", "data": json.dumps({"status": "canceled"})},
     )
     assert response.status_code == 303
     assert response.headers["location"].endswith("/whop/")
@@ -126,6 +127,8 @@ def test_cli_creates_users_and_sends_webhooks(whop_sandbox_app, whop_sandbox_ser
     assert sent.exit_code == 0, sent.output
     assert " delivered 200" in sent.output
     event = unwrap_webhook(
-        whop_sink_clean.on("/webhooks/whop")[0].body, whop_sink_clean.on("/webhooks/whop")[0].headers, whop_config["WHOP_WEBHOOK_SECRET"]
+        whop_sink_clean.on("/webhooks/whop")[0].body,
+        whop_sink_clean.on("/webhooks/whop")[0].headers,
+        whop_config["WHOP_WEBHOOK_SECRET"],
     )
     assert event["data"]["user"]["id"] == user_id

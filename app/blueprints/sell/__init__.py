@@ -13,6 +13,7 @@ payouts.py          /sell/payouts...                             sell.payouts.*
 webhooks.py         /sell/webhooks...                            sell.webhooks.*
 whop.py             /sell/whop...                                sell.whop.*
 """
+
 from app.blueprints.sell import gigs, images, licenses, member_content, orders, payouts, products, webhooks, whop
 from app.blueprints.sell.home import bp
 

@@ -5,6 +5,7 @@ Members may create gigs and edit those that are not live (draft, rejected, in re
 and admins also submit, pause, resume and delete. Who may do what is checked by
 services/gigs.py, whose refusals come back onto the editor's fields.
 """
+
 import secrets
 
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
@@ -17,8 +18,18 @@ from app.forms.sell import GigForm, attach_errors
 from app.inputs import body_limit, parse_id
 from app.models import Category, Gig
 from app.models.gig import MAX_IMAGES
-from app.services.gigs import (MAX_IMAGE_BYTES, GigForbidden, GigInputError, GigStateError, check_gig_input,
-                               company_gigs, delete_gig, remove_gig_image, save_gig, transition_gig)
+from app.services.gigs import (
+    MAX_IMAGE_BYTES,
+    GigForbidden,
+    GigInputError,
+    GigStateError,
+    check_gig_input,
+    company_gigs,
+    delete_gig,
+    remove_gig_image,
+    save_gig,
+    transition_gig,
+)
 from app.web import error_page, refusal_page, render
 
 bp = Blueprint("gigs", __name__, url_prefix="/gigs")
@@ -31,17 +42,18 @@ OPTIONAL_TIERS = ("standard", "premium")
 @bp.route("")
 @seller_required
 def index():
-    return render("sell/gigs.html", company=g.company, gigs=company_gigs(g.company),
-                  manager=g.company.is_manager(current_user))
+    return render(
+        "sell/gigs.html", company=g.company, gigs=company_gigs(g.company), manager=g.company.is_manager(current_user)
+    )
 
 
 def get_gig_or_404(gig_id):
     """The current seller's gig, else 404 (another seller's gig does not exist for them)."""
-    return db.session.scalar(select(Gig).where(Gig.id == gig_id, Gig.company_id == g.company.id)) \
-        or abort(404)
+    return db.session.scalar(select(Gig).where(Gig.id == gig_id, Gig.company_id == g.company.id)) or abort(404)
 
 
 # -- the editor ---------------------------------------------------------------------------------
+
 
 def _new_form(**kwargs):
     form = GigForm(**kwargs)
@@ -51,8 +63,15 @@ def _new_form(**kwargs):
 
 
 def _render_editor(form, gig, general_errors=None, status=200):
-    return render("sell/editor.html", form=form, gig=gig, general_errors=general_errors or {},
-                  max_images=MAX_IMAGES, manager=g.company.is_manager(current_user), http_status=status)
+    return render(
+        "sell/editor.html",
+        form=form,
+        gig=gig,
+        general_errors=general_errors or {},
+        max_images=MAX_IMAGES,
+        manager=g.company.is_manager(current_user),
+        http_status=status,
+    )
 
 
 def _editor_refused(exc, gig_id=None):
@@ -87,8 +106,11 @@ def _apply_row_buttons(form):
 
 def _uploads(form):
     """(filename, bytes) per chosen file, reading at most one byte past the size limit."""
-    return [(upload.filename, upload.stream.read(MAX_IMAGE_BYTES + 1))
-            for upload in form.images.data or [] if getattr(upload, "filename", "")]
+    return [
+        (upload.filename, upload.stream.read(MAX_IMAGE_BYTES + 1))
+        for upload in form.images.data or []
+        if getattr(upload, "filename", "")
+    ]
 
 
 def _editor(gig):
@@ -169,6 +191,7 @@ def removed_row():
 
 
 # -- status changes -----------------------------------------------------------------------------
+
 
 def _change_status(gig_id, action, done_message):
     gig = get_gig_or_404(gig_id)

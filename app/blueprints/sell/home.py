@@ -4,6 +4,7 @@ Stripe Connect onboarding with its refresh and return pages.
 Owners and admins onboard. This module's blueprint is the `sell` blueprint itself, mounted at
 /sell; every other page under /sell is a module of this package, registered under it.
 """
+
 from flask import Blueprint, current_app, g, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
@@ -20,24 +21,40 @@ from app.services.sellers import become_seller, refresh_company_kyc, start_selle
 from app.web import error_page, refusal_page, render
 
 bp = Blueprint("sell", __name__, url_prefix="/sell")
-ACTIVE_ORDER_STATUSES = ("awaiting_requirements", "in_progress", "delivered", "revision_requested",
-                         "cancel_requested", "disputed")
-ONBOARDING_UNAVAILABLE = ("Payments are unavailable right now, so verification with Stripe can't start. "
-                          "Your seller account is saved — please try again in a minute.")
+ACTIVE_ORDER_STATUSES = (
+    "awaiting_requirements",
+    "in_progress",
+    "delivered",
+    "revision_requested",
+    "cancel_requested",
+    "disputed",
+)
+ONBOARDING_UNAVAILABLE = (
+    "Payments are unavailable right now, so verification with Stripe can't start. "
+    "Your seller account is saved — please try again in a minute."
+)
 
 
 @bp.route("/")
 @seller_required
 def home():
     recent_orders = db.session.scalars(select(Order).order_by(Order.created_at.desc()).limit(5)).all()
-    active_orders = db.session.scalar(select(func.count()).select_from(Order)
-                                      .where(Order.status.in_(ACTIVE_ORDER_STATUSES)))
-    return render("sell/home.html", company=g.company, gigs=company_gigs(g.company),
-                  manager=g.company.is_manager(current_user), recent_orders=recent_orders,
-                  active_orders=active_orders, balances=company_balances(g.company.id))
+    active_orders = db.session.scalar(
+        select(func.count()).select_from(Order).where(Order.status.in_(ACTIVE_ORDER_STATUSES))
+    )
+    return render(
+        "sell/home.html",
+        company=g.company,
+        gigs=company_gigs(g.company),
+        manager=g.company.is_manager(current_user),
+        recent_orders=recent_orders,
+        active_orders=active_orders,
+        balances=company_balances(g.company.id),
+    )
 
 
 # -- becoming a seller ----------------------------------------------------------------------------
+
 
 def _app_url(endpoint):
     return current_app.config["APP_BASE_URL"].rstrip("/") + url_for(endpoint)
@@ -45,8 +62,9 @@ def _app_url(endpoint):
 
 def _to_onboarding(company, country="US"):
     """303 to a fresh hosted onboarding page (the seller company is committed before)."""
-    url = start_seller_onboarding(company, current_user, _app_url("sell.onboarding_refresh"),
-                                  _app_url("sell.onboarding_return"), country)
+    url = start_seller_onboarding(
+        company, current_user, _app_url("sell.onboarding_refresh"), _app_url("sell.onboarding_return"), country
+    )
     db.session.commit()
     return redirect(url, 303)
 
@@ -56,8 +74,12 @@ def _onboarding_refused(exc):
     refusal on the error page."""
     if not isinstance(exc, PaymentsUnavailable):
         return error_page(exc.status, exc.message)
-    return render("sell/onboarding_unavailable.html", company=current_user.seller_company,
-                  message=ONBOARDING_UNAVAILABLE, http_status=exc.status)
+    return render(
+        "sell/onboarding_unavailable.html",
+        company=current_user.seller_company,
+        message=ONBOARDING_UNAVAILABLE,
+        http_status=exc.status,
+    )
 
 
 def _become_refused(exc):

@@ -1,6 +1,7 @@
 """The seller's license keys: the list (search, filters), a key's page with its history,
 suspend / reinstate / revoke / reset / extend (owners and admins), and each product's license
 policy."""
+
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -36,17 +37,38 @@ def index():
     products = db.session.scalars(select(Product).order_by(Product.title)).all()
     policies = {policy.product_id: policy for policy in db.session.scalars(select(LicensePolicy))}
     licenses = seller_admin.list_licenses(product_id, status, q)
-    return render("licensing/index.html", "license_table", products=products, policies=policies,
-                  licenses=licenses, product_id=product_id, status=status, q=q,
-                  statuses=seller_admin.LIST_STATUSES, page_size=seller_admin.PAGE_SIZE, now=now())
+    return render(
+        "licensing/index.html",
+        "license_table",
+        products=products,
+        policies=policies,
+        licenses=licenses,
+        product_id=product_id,
+        status=status,
+        q=q,
+        statuses=seller_admin.LIST_STATUSES,
+        page_size=seller_admin.PAGE_SIZE,
+        now=now(),
+    )
 
 
 def _detail_page(license, status=200, error=None):
-    history = db.session.scalars(select(AuditEvent).where(
-        AuditEvent.subject_type == "license", AuditEvent.subject_id == str(license.id))
-        .order_by(AuditEvent.created_at.desc()).limit(20)).all()
-    return render("licensing/detail.html", license=license, key=license_keys.license_key(license), history=history,
-                  error=error, now=now(), can_manage=g.company.is_manager(current_user), http_status=status)
+    history = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.subject_type == "license", AuditEvent.subject_id == str(license.id))
+        .order_by(AuditEvent.created_at.desc())
+        .limit(20)
+    ).all()
+    return render(
+        "licensing/detail.html",
+        license=license,
+        key=license_keys.license_key(license),
+        history=history,
+        error=error,
+        now=now(),
+        can_manage=g.company.is_manager(current_user),
+        http_status=status,
+    )
 
 
 @bp.route("/<int:license_id>")
@@ -93,8 +115,14 @@ def extend(license_id):
 
 
 def _policy_page(product, form, errors=None, status=200):
-    return render("licensing/policy.html", product=product, policy=issuing.policy_for(product.id), form=form,
-                  errors=errors or {}, http_status=status)
+    return render(
+        "licensing/policy.html",
+        product=product,
+        policy=issuing.policy_for(product.id),
+        form=form,
+        errors=errors or {},
+        http_status=status,
+    )
 
 
 def _policy_refused(exc, product_id):
@@ -115,7 +143,11 @@ def policy(product_id):
     current = issuing.policy_for(product.id)
     form = {"enabled": "on", "max_activations": 3, "duration_days": "", "key_prefix": "TP", "key_format": "grouped"}
     if current is not None:
-        form = {"enabled": "on" if current.enabled else "", "max_activations": current.max_activations,
-                "duration_days": current.duration_days or "", "key_prefix": current.key_prefix,
-                "key_format": current.key_format}
+        form = {
+            "enabled": "on" if current.enabled else "",
+            "max_activations": current.max_activations,
+            "duration_days": current.duration_days or "",
+            "key_prefix": current.key_prefix,
+            "key_format": current.key_format,
+        }
     return _policy_page(product, form)

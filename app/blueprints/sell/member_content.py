@@ -1,5 +1,6 @@
 """The seller's member-content editor (owners and admins): the posts and files that buyers of a
 product see in its member area."""
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -7,8 +8,16 @@ from app.access import manager_required
 from app.blueprints.sell.products import get_own_product_or_404
 from app.extensions import db
 from app.inputs import body_limit
-from app.services.member_areas import (MAX_FILE_BYTES, add_member_file, add_member_post, delete_member_file,
-                                       delete_member_post, get_member_file, get_member_post, member_area)
+from app.services.member_areas import (
+    MAX_FILE_BYTES,
+    add_member_file,
+    add_member_post,
+    delete_member_file,
+    delete_member_post,
+    get_member_file,
+    get_member_post,
+    member_area,
+)
 from app.web import refusal_page, render
 
 bp = Blueprint("member_content", __name__, url_prefix="/products/<int:product_id>/content")
@@ -16,8 +25,16 @@ bp = Blueprint("member_content", __name__, url_prefix="/products/<int:product_id
 
 def _content_page(product, errors=None, form=None, status=200):
     posts, files = member_area(product)
-    return render("member/content.html", product=product, posts=posts, files=files, errors=errors or {},
-                  form=form or {}, max_mb=MAX_FILE_BYTES // (1024 * 1024), http_status=status)
+    return render(
+        "member/content.html",
+        product=product,
+        posts=posts,
+        files=files,
+        errors=errors or {},
+        form=form or {},
+        max_mb=MAX_FILE_BYTES // (1024 * 1024),
+        http_status=status,
+    )
 
 
 def _content_refused(exc, product_id):

@@ -1,4 +1,5 @@
 """The seller's orders, filtered by status; each opens in the order workspace (orders.py)."""
+
 from flask import Blueprint, g
 from sqlalchemy import func, select
 
@@ -16,10 +17,24 @@ ORDERS_PER_PAGE = 50
 @seller_required
 def index():
     """The seller's orders (tenant-scoped), filtered by status."""
-    query, status = filter_by_status(select(Order).where(Order.company_id == g.company.id)
-                                     .order_by(Order.created_at.desc(), Order.id.desc()), Order.status, ORDER_STATUSES)
+    query, status = filter_by_status(
+        select(Order).where(Order.company_id == g.company.id).order_by(Order.created_at.desc(), Order.id.desc()),
+        Order.status,
+        ORDER_STATUSES,
+    )
     pagination = paginate(query, ORDERS_PER_PAGE)
-    counts = dict(db.session.execute(select(Order.status, func.count()).where(Order.company_id == g.company.id)
-                                     .group_by(Order.status)).all())
-    return render("orders/seller_list.html", "orders", orders=pagination.items, pagination=pagination,
-                  status=status, statuses=ORDER_STATUSES, counts=counts, company=g.company)
+    counts = dict(
+        db.session.execute(
+            select(Order.status, func.count()).where(Order.company_id == g.company.id).group_by(Order.status)
+        ).all()
+    )
+    return render(
+        "orders/seller_list.html",
+        "orders",
+        orders=pagination.items,
+        pagination=pagination,
+        status=status,
+        statuses=ORDER_STATUSES,
+        counts=counts,
+        company=g.company,
+    )

@@ -1,4 +1,5 @@
 """The seller's earnings (balances, weekly chart, payout history) and withdrawals."""
+
 from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
 
@@ -9,8 +10,14 @@ from app.models.payout import new_request_token
 from app.money import format_money, marketplace_currency, parse_amount_cents
 from app.payments import PaymentsUnavailable
 from app.services.ledger import company_balances
-from app.services.payouts import (REQUEST_TOKEN, complete_payout, lifetime_paid_out, payout_history,
-                                  request_payout, weekly_earnings)
+from app.services.payouts import (
+    REQUEST_TOKEN,
+    complete_payout,
+    lifetime_paid_out,
+    payout_history,
+    request_payout,
+    weekly_earnings,
+)
 from app.web import refusal_page, render
 
 bp = Blueprint("payouts", __name__, url_prefix="/payouts")
@@ -21,8 +28,7 @@ UNAVAILABLE = "Payments are unavailable right now. Nothing was withdrawn — ple
 def _chart(weeks):
     """Bars for the weekly earnings chart, scaled to the largest week (server-rendered SVG)."""
     peak = max((cents for _, cents in weeks), default=0) or 1
-    return [{"week": week, "cents": cents, "height": round(CHART_HEIGHT * cents / peak)}
-            for week, cents in weeks]
+    return [{"week": week, "cents": cents, "height": round(CHART_HEIGHT * cents / peak)} for week, cents in weeks]
 
 
 def _page(error=None, amount="", status=200, request_token=None):
@@ -31,12 +37,21 @@ def _page(error=None, amount="", status=200, request_token=None):
     so trying again finishes the same payout."""
     company = g.company
     return render(
-        "payouts/index.html", "withdraw", company=company, balances=company_balances(company.id),
-        paid_out=lifetime_paid_out(company.id), chart=_chart(weekly_earnings(company.id)),
-        chart_height=CHART_HEIGHT, payouts=payout_history(company.id), error=error, amount=amount,
+        "payouts/index.html",
+        "withdraw",
+        company=company,
+        balances=company_balances(company.id),
+        paid_out=lifetime_paid_out(company.id),
+        chart=_chart(weekly_earnings(company.id)),
+        chart_height=CHART_HEIGHT,
+        payouts=payout_history(company.id),
+        error=error,
+        amount=amount,
         minimum=company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"]),
         can_withdraw=company.is_manager(current_user),
-        request_token=request_token or new_request_token(), http_status=status)
+        request_token=request_token or new_request_token(),
+        http_status=status,
+    )
 
 
 def _withdraw_refused(exc):
@@ -44,8 +59,7 @@ def _withdraw_refused(exc):
     when the form's had expired)."""
     message = UNAVAILABLE if isinstance(exc, PaymentsUnavailable) else exc.message
     token = request.form.get("request_token", "")
-    return _page(message, request.form.get("amount", ""), exc.status,
-                 token if exc.field != "request_token" else None)
+    return _page(message, request.form.get("amount", ""), exc.status, token if exc.field != "request_token" else None)
 
 
 @bp.route("")

@@ -1,6 +1,7 @@
 """The seller's digital products: the catalogue, new and edit (owners and admins).
 
 A product's member content, license policy and Whop link have their own modules."""
+
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from sqlalchemy import select
 
@@ -59,7 +60,12 @@ def update(product_id):
         db.session.commit()
         flash(f"“{product.title}” is updated.", "success")
         return redirect(url_for(".index"), 303)
-    form = {"title": product.title, "description": product.description_md,
-            "price": format_amount(product.price_cents, marketplace_currency()), "billing": product.billing,
-            "trial_days": product.trial_days, "active": "on" if product.active else ""}
+    form = {
+        "title": product.title,
+        "description": product.description_md,
+        "price": format_amount(product.price_cents, marketplace_currency()),
+        "billing": product.billing,
+        "trial_days": product.trial_days,
+        "active": "on" if product.active else "",
+    }
     return _form_page(product, form)

@@ -1,6 +1,7 @@
 """The seller's outbound webhooks (owners and admins): endpoints, their signing secrets, delivery
 logs, resending, recovering failed messages and test events."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
@@ -19,8 +20,10 @@ from app.web import refusal_page, render
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 FILTER_EVENT_TYPES = (*catalogue.EVENT_TYPES, catalogue.TEST_EVENT_TYPE)
-QUEUE_DOWN_TEST_EVENT = ("The test event was not sent: our delivery queue is unavailable right now, "
-                         "and nothing was saved. Please try again in a few minutes.")
+QUEUE_DOWN_TEST_EVENT = (
+    "The test event was not sent: our delivery queue is unavailable right now, "
+    "and nothing was saved. Please try again in a few minutes."
+)
 QUEUE_DOWN_LATER = "as soon as our delivery queue is back (it is unavailable right now)"
 EVENT_GROUPS = {}
 for _type in catalogue.EVENT_TYPES:
@@ -29,15 +32,20 @@ for _type in catalogue.EVENT_TYPES:
 
 def get_endpoint_or_404(endpoint_id):
     """The current company's endpoint, or 404 (other companies' endpoints do not exist here)."""
-    endpoint = db.session.scalar(select(WebhookEndpoint).where(
-        WebhookEndpoint.id == endpoint_id, WebhookEndpoint.company_id == g.company.id))
+    endpoint = db.session.scalar(
+        select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.company_id == g.company.id)
+    )
     return endpoint or abort(404)
 
 
 def get_message_or_404(endpoint, message_id):
-    message = db.session.scalar(select(WebhookMessage).where(
-        WebhookMessage.id == message_id, WebhookMessage.endpoint_id == endpoint.id,
-        WebhookMessage.company_id == g.company.id))
+    message = db.session.scalar(
+        select(WebhookMessage).where(
+            WebhookMessage.id == message_id,
+            WebhookMessage.endpoint_id == endpoint.id,
+            WebhookMessage.company_id == g.company.id,
+        )
+    )
     return message or abort(404)
 
 
@@ -51,8 +59,15 @@ def form_input():
 
 
 def render_form(endpoint, values, errors=None, status=200):
-    return render("seller_webhooks/form.html", endpoint=endpoint, values=values, errors=errors or {},
-                  catalogue=catalogue.EVENT_CATALOGUE, event_groups=EVENT_GROUPS, http_status=status)
+    return render(
+        "seller_webhooks/form.html",
+        endpoint=endpoint,
+        values=values,
+        errors=errors or {},
+        catalogue=catalogue.EVENT_CATALOGUE,
+        event_groups=EVENT_GROUPS,
+        http_status=status,
+    )
 
 
 def form_refused(exc, endpoint_id=None):
@@ -61,19 +76,30 @@ def form_refused(exc, endpoint_id=None):
     return render_form(endpoint, form_input(), exc.errors, exc.status)
 
 
-def render_detail(endpoint, secret=None, recover_error=None, since_value="", status=200,
-                  block="deliveries"):
+def render_detail(endpoint, secret=None, recover_error=None, since_value="", status=200, block="deliveries"):
     event_type = request.args.get("event_type", "")
     status_filter = request.args.get("status", "")
     messages = endpoints.list_messages(
-        endpoint, event_type=event_type if event_type in FILTER_EVENT_TYPES else None,
-        status=status_filter if status_filter in MESSAGE_STATUSES else None)
+        endpoint,
+        event_type=event_type if event_type in FILTER_EVENT_TYPES else None,
+        status=status_filter if status_filter in MESSAGE_STATUSES else None,
+    )
     body, status, headers = render(
-        "seller_webhooks/detail.html", block, endpoint=endpoint, messages=messages,
-        event_type=event_type, status=status_filter, statuses=MESSAGE_STATUSES,
-        event_types=FILTER_EVENT_TYPES, secret=secret, recover_error=recover_error,
-        since_value=since_value, polling=any(m.status == "pending" for m in messages),
-        now_utc=now(), http_status=status)
+        "seller_webhooks/detail.html",
+        block,
+        endpoint=endpoint,
+        messages=messages,
+        event_type=event_type,
+        status=status_filter,
+        statuses=MESSAGE_STATUSES,
+        event_types=FILTER_EVENT_TYPES,
+        secret=secret,
+        recover_error=recover_error,
+        since_value=since_value,
+        polling=any(m.status == "pending" for m in messages),
+        now_utc=now(),
+        http_status=status,
+    )
     if secret:
         headers["Cache-Control"] = "no-store"
     return body, status, headers
@@ -82,8 +108,11 @@ def render_detail(endpoint, secret=None, recover_error=None, since_value="", sta
 @bp.route("/")
 @manager_required
 def index():
-    return render("seller_webhooks/index.html", endpoints=endpoints.list_endpoints(g.company),
-                  counts=endpoints.message_counts(g.company))
+    return render(
+        "seller_webhooks/index.html",
+        endpoints=endpoints.list_endpoints(g.company),
+        counts=endpoints.message_counts(g.company),
+    )
 
 
 @bp.route("/new")
@@ -98,8 +127,7 @@ def new():
 def create():
     endpoint = endpoints.create_endpoint(g.company, actor=current_user, **form_input())
     db.session.commit()
-    flash("Endpoint added. Reveal its signing secret below and store it with your receiver.",
-          "success")
+    flash("Endpoint added. Reveal its signing secret below and store it with your receiver.", "success")
     return redirect(url_for(".detail", endpoint_id=endpoint.id), 303)
 
 
@@ -120,8 +148,15 @@ def secret(endpoint_id):
 @manager_required
 def edit(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
-    return render_form(endpoint, {"url": endpoint.url, "description": endpoint.description,
-                                  "event_types": endpoint.event_types, "enabled": endpoint.enabled})
+    return render_form(
+        endpoint,
+        {
+            "url": endpoint.url,
+            "description": endpoint.description,
+            "event_types": endpoint.event_types,
+            "enabled": endpoint.enabled,
+        },
+    )
 
 
 @bp.route("/<int:endpoint_id>", methods=["POST"])
@@ -149,8 +184,7 @@ def delete(endpoint_id):
 def rotate(endpoint_id):
     endpoint = endpoints.rotate_endpoint_secret(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
-    flash("Secret rotated. The previous secret keeps signing alongside the new one for 24 hours.",
-          "success")
+    flash("Secret rotated. The previous secret keeps signing alongside the new one for 24 hours.", "success")
     return redirect(url_for(".secret", endpoint_id=endpoint.id), 303)
 
 
@@ -179,14 +213,19 @@ def send_test(endpoint_id):
 def parse_since(text):
     """The UTC moment a datetime-local field holds; InputError naming `since` otherwise."""
     try:
-        return datetime.strptime(text.strip(), "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc)
+        return datetime.strptime(text.strip(), "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
     except ValueError:
         raise InputError("since", "Enter a date and time, e.g. 2026-11-20 09:00.") from None
 
 
 def recover_refused(exc, endpoint_id):
-    return render_detail(get_endpoint_or_404(endpoint_id), recover_error=exc.message,
-                         since_value=request.form.get("since", "").strip(), status=exc.status, block="recover")
+    return render_detail(
+        get_endpoint_or_404(endpoint_id),
+        recover_error=exc.message,
+        since_value=request.form.get("since", "").strip(),
+        status=exc.status,
+        block="recover",
+    )
 
 
 @bp.route("/<int:endpoint_id>/recover", methods=["POST"])
@@ -213,8 +252,13 @@ def recover(endpoint_id):
 def message(endpoint_id, message_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     found = get_message_or_404(endpoint, message_id)
-    return render("seller_webhooks/message.html", "attempts", endpoint=endpoint, message=found,
-                  payload=signing.pretty_payload(found.event))
+    return render(
+        "seller_webhooks/message.html",
+        "attempts",
+        endpoint=endpoint,
+        message=found,
+        payload=signing.pretty_payload(found.event),
+    )
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>/resend", methods=["POST"])
@@ -232,5 +276,4 @@ def resend(endpoint_id, message_id):
         flash(f"Message {public_id} queued again.", "success")
     else:
         flash(f"Message {public_id} will be sent {QUEUE_DOWN_LATER}.", "warning")
-    return redirect(url_for(".message", endpoint_id=endpoint_id,
-                            message_id=message_id), 303)
+    return redirect(url_for(".message", endpoint_id=endpoint_id, message_id=message_id), 303)

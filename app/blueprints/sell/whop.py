@@ -1,5 +1,6 @@
 """The seller's links to Whop (owners and admins): which Whop company is theirs (for the
 dashboard view) and which products show as Whop experiences."""
+
 from flask import Blueprint, flash, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -17,8 +18,16 @@ bp = Blueprint("whop", __name__, url_prefix="/whop")
 def _page(errors=None, form=None, status=200):
     products = db.session.scalars(select(Product).order_by(Product.title)).all()
     links = {product.id: product_link_of(product) for product in products}
-    return render("whop/seller.html", company=g.company, company_link=company_link_of(g.company),
-                  products=products, links=links, errors=errors or {}, form=form or {}, http_status=status)
+    return render(
+        "whop/seller.html",
+        company=g.company,
+        company_link=company_link_of(g.company),
+        products=products,
+        links=links,
+        errors=errors or {},
+        form=form or {},
+        http_status=status,
+    )
 
 
 def _link_refused(exc, product_id="company"):

@@ -1,6 +1,7 @@
 """Issuing keys on purchase and keeping them in step with their memberships: a
 subscription's key expires when the subscription ends (or its paid period runs out, after a
 day's grace) and works again when it renews."""
+
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -48,12 +49,19 @@ def issue_license_for_membership(membership: Membership) -> License | None:
     key = generate_key(policy.key_prefix, policy.key_format)
     issued = now()
     license = License(
-        company_id=membership.company_id, product_id=membership.product_id,
-        membership_id=membership.id, buyer_id=membership.buyer_id, key_hash=hash_key(key),
-        key_encrypted=encrypt(key), key_hint=key_hint(key),
-        status="active", max_activations=policy.max_activations, activation_count=0,
+        company_id=membership.company_id,
+        product_id=membership.product_id,
+        membership_id=membership.id,
+        buyer_id=membership.buyer_id,
+        key_hash=hash_key(key),
+        key_encrypted=encrypt(key),
+        key_hint=key_hint(key),
+        status="active",
+        max_activations=policy.max_activations,
+        activation_count=0,
         expires_at=issued + timedelta(days=policy.duration_days) if policy.duration_days else None,
-        access_ends_at=_access_end(membership), created_at=issued,
+        access_ends_at=_access_end(membership),
+        created_at=issued,
     )
     db.session.add(license)
     db.session.flush()
@@ -63,9 +71,16 @@ def issue_license_for_membership(membership: Membership) -> License | None:
 
 def announce_license(license: License, event_type: str) -> None:
     """Record the outbound `license.*` event for the seller, in the caller's transaction."""
-    record_event(license.company_id, event_type, {
-        "license_id": license.id, "product_id": license.product_id, "key_last4": license.key_hint[-4:],
-        "status": license.status})
+    record_event(
+        license.company_id,
+        event_type,
+        {
+            "license_id": license.id,
+            "product_id": license.product_id,
+            "key_last4": license.key_hint[-4:],
+            "status": license.status,
+        },
+    )
 
 
 def sync_license_with_membership(membership: Membership) -> License | None:

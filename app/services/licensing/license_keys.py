@@ -1,5 +1,6 @@
 """License key strings: generating, normalising what a person typed, hashing, and keeping the
 key readable to its buyer and seller (encrypted by app/crypto.py)."""
+
 import hashlib
 import secrets
 
@@ -18,7 +19,7 @@ def generate_key(prefix: str = "TP", key_format: str = "grouped") -> str:
     body = "".join(secrets.choice(ALPHABET) for _ in range(KEY_CHARS))
     if key_format == "compact":
         return f"{prefix}-{body}"
-    return prefix + "".join(f"-{body[i:i + GROUP]}" for i in range(0, KEY_CHARS, GROUP))
+    return prefix + "".join(f"-{body[i : i + GROUP]}" for i in range(0, KEY_CHARS, GROUP))
 
 
 def _canonical(text: str) -> str:

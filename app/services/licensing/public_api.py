@@ -3,9 +3,10 @@ files for offline use; and the JSON shapes of licenses and activations in its an
 
 Refusals raise LicenseApiError (HTTP status, result code, message for the developer).
 """
+
 import base64
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -47,29 +48,41 @@ class LicenseApiError(ServiceError):
 
 # ---- serialisation ------------------------------------------------------------------------
 
+
 def iso(moment: datetime | None) -> str | None:
     """`moment` as UTC ISO 8601 to the second ("2026-11-22T17:00:00Z"), None for None."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def license_json(license: License, at: datetime | None = None) -> dict[str, Any]:
     """The license as the API shows it (never the key itself)."""
-    return {"id": license.id, "product_id": license.product_id, "status": license.display_status(at),
-            "key_hint": license.key_hint, "expires_at": iso(license.effective_expires_at),
-            "max_activations": license.max_activations, "activations": license.activation_count}
+    return {
+        "id": license.id,
+        "product_id": license.product_id,
+        "status": license.display_status(at),
+        "key_hint": license.key_hint,
+        "expires_at": iso(license.effective_expires_at),
+        "max_activations": license.max_activations,
+        "activations": license.activation_count,
+    }
 
 
 def activation_json(activation: LicenseActivation | None) -> dict[str, Any] | None:
     """One machine's activation as the API shows it."""
     if activation is None:
         return None
-    return {"id": activation.id, "fingerprint": activation.fingerprint, "name": activation.name,
-            "created_at": iso(activation.created_at)}
+    return {
+        "id": activation.id,
+        "fingerprint": activation.fingerprint,
+        "name": activation.name,
+        "created_at": iso(activation.created_at),
+    }
 
 
 # ---- operations ---------------------------------------------------------------------------
+
 
 @dataclass
 class Validation:
@@ -89,10 +102,14 @@ def _touch(license: License, at: datetime) -> None:
     if seen is not None and seen >= at - VALIDATION_TOUCH_INTERVAL:
         return
     db.session.execute(
-        update(License).where(License.id == license.id, or_(
-            License.last_validated_at.is_(None),
-            License.last_validated_at < at - VALIDATION_TOUCH_INTERVAL))
-        .values(last_validated_at=at).execution_options(synchronize_session=False))
+        update(License)
+        .where(
+            License.id == license.id,
+            or_(License.last_validated_at.is_(None), License.last_validated_at < at - VALIDATION_TOUCH_INTERVAL),
+        )
+        .values(last_validated_at=at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def validate_license(key: object, fingerprint: str | None = None, product_id: int | None = None) -> Validation:
@@ -104,9 +121,14 @@ def validate_license(key: object, fingerprint: str | None = None, product_id: in
     if key_hash is None:
         return Validation("NOT_FOUND")
     # One round trip: the license and, when a fingerprint is sent, that machine's activation.
-    query = select(License, LicenseActivation).where(License.key_hash == key_hash).outerjoin(
-        LicenseActivation, and_(LicenseActivation.license_id == License.id,
-                                LicenseActivation.fingerprint == (fingerprint or "")))
+    query = (
+        select(License, LicenseActivation)
+        .where(License.key_hash == key_hash)
+        .outerjoin(
+            LicenseActivation,
+            and_(LicenseActivation.license_id == License.id, LicenseActivation.fingerprint == (fingerprint or "")),
+        )
+    )
     row = db.session.execute(query).first()
     if row is None:
         return Validation("NOT_FOUND")
@@ -135,8 +157,7 @@ def usable_license(key: object, lock: bool = True) -> License:
     return license
 
 
-def activate_license(key: object, fingerprint: str,
-                     name: str | None = None) -> tuple[License, LicenseActivation, bool]:
+def activate_license(key: object, fingerprint: str, name: str | None = None) -> tuple[License, LicenseActivation, bool]:
     """Activate the machine `fingerprint` on a usable key, race-free.
 
     Returns (license, activation, created). Raises LicenseApiError: 404 NOT_FOUND, 403
@@ -149,8 +170,9 @@ def activate_license(key: object, fingerprint: str,
         return license, activation, False
     if license.activation_count >= license.max_activations:
         raise LicenseApiError(409, "TOO_MANY_ACTIVATIONS")
-    activation = LicenseActivation(company_id=license.company_id, license_id=license.id,
-                                   fingerprint=fingerprint, name=name)
+    activation = LicenseActivation(
+        company_id=license.company_id, license_id=license.id, fingerprint=fingerprint, name=name
+    )
     db.session.add(activation)
     license.activation_count += 1
     db.session.flush()
@@ -185,7 +207,18 @@ def checkout_license_file(key: object, fingerprint: str, ttl_seconds: int | None
     expires = issued + ttl
     if license.effective_expires_at is not None:
         expires = min(expires, license.effective_expires_at)
-    document = canonical_json({"license": license_json(license, issued), "activation": activation_json(activation),
-                               "fingerprint": fingerprint, "issued_at": iso(issued), "expires_at": iso(expires)})
-    return {"format": LICENSE_FILE_FORMAT, "alg": "ed25519",
-            "data": base64.b64encode(document).decode(), "signature": signature_of(document)}
+    document = canonical_json(
+        {
+            "license": license_json(license, issued),
+            "activation": activation_json(activation),
+            "fingerprint": fingerprint,
+            "issued_at": iso(issued),
+            "expires_at": iso(expires),
+        }
+    )
+    return {
+        "format": LICENSE_FILE_FORMAT,
+        "alg": "ed25519",
+        "data": base64.b64encode(document).decode(),
+        "signature": signature_of(document),
+    }

@@ -1,5 +1,6 @@
 """Finding and locking license rows and their machines, and what a license's state refuses:
 shared by the public API, the seller's actions and the buyer's self-service."""
+
 from datetime import datetime
 
 from sqlalchemy import select
@@ -30,14 +31,18 @@ def find_license(key: object, lock: bool = False) -> License | None:
 
 def lock_license(license: License) -> License:
     """`license` re-read and row-locked for the rest of the transaction."""
-    return db.session.scalars(select(License).where(License.id == license.id).with_for_update()
-                              .execution_options(populate_existing=True)).one()
+    return db.session.scalars(
+        select(License).where(License.id == license.id).with_for_update().execution_options(populate_existing=True)
+    ).one()
 
 
 def find_activation(license: License, fingerprint: str) -> LicenseActivation | None:
     """The activation of machine `fingerprint` on `license`, or None."""
-    return db.session.scalar(select(LicenseActivation).where(
-        LicenseActivation.license_id == license.id, LicenseActivation.fingerprint == fingerprint))
+    return db.session.scalar(
+        select(LicenseActivation).where(
+            LicenseActivation.license_id == license.id, LicenseActivation.fingerprint == fingerprint
+        )
+    )
 
 
 def remove_activation(license: License, activation: LicenseActivation) -> None:

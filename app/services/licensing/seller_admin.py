@@ -1,5 +1,6 @@
 """The seller's side of licensing: the product's license policy, and finding, suspending,
 reinstating, revoking, resetting and extending keys. Every action is audited."""
+
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,7 @@ class LicensePolicyError(ServiceError):
 
 
 # ---- policies -----------------------------------------------------------------------------
+
 
 def validate_policy_form(form: Mapping[str, str]) -> dict[str, Any]:
     """Cleaned policy fields, or LicensePolicyError with one message per bad field."""
@@ -77,39 +79,59 @@ def save_license_policy(product: Product, form: Mapping[str, str], actor: User) 
         setattr(policy, name, value)
     db.session.flush()
     db.session.execute(
-        update(License).where(License.company_id == product.company_id, License.product_id == product.id)
-        .values(max_activations=policy.max_activations).execution_options(synchronize_session=False))
+        update(License)
+        .where(License.company_id == product.company_id, License.product_id == product.id)
+        .values(max_activations=policy.max_activations)
+        .execution_options(synchronize_session=False)
+    )
     issued = 0
     if policy.enabled:
-        holders = db.session.scalars(select(Membership).where(
-            Membership.product_id == product.id, Membership.status.in_(("trialing", "active", "past_due")),
-            ~select(License.id).where(License.membership_id == Membership.id).exists())).all()
+        holders = db.session.scalars(
+            select(Membership).where(
+                Membership.product_id == product.id,
+                Membership.status.in_(("trialing", "active", "past_due")),
+                ~select(License.id).where(License.membership_id == Membership.id).exists(),
+            )
+        ).all()
         for membership in holders:
             issue_license_for_membership(membership)
         issued = len(holders)
-    record_audit_event("license.policy_saved", actor=actor, company=product.company, subject=product,
-                       issued=issued, **{k: v for k, v in data.items()})
+    record_audit_event(
+        "license.policy_saved",
+        actor=actor,
+        company=product.company,
+        subject=product,
+        issued=issued,
+        **data,
+    )
     return policy, issued
 
 
 # ---- keys ---------------------------------------------------------------------------------
 
-def list_licenses(product_id: int | None = None, status: str | None = None, q: str | None = None,
-                  limit: int = PAGE_SIZE) -> list[License]:
+
+def list_licenses(
+    product_id: int | None = None, status: str | None = None, q: str | None = None, limit: int = PAGE_SIZE
+) -> list[License]:
     """The current tenant's keys, newest first, filtered by product, status and a search for a
     buyer email, a full key or its last five characters."""
     at = now()
-    query = (select(License).options(joinedload(License.product), joinedload(License.buyer))
-             .order_by(License.created_at.desc(), License.id.desc()).limit(limit))
+    query = (
+        select(License)
+        .options(joinedload(License.product), joinedload(License.buyer))
+        .order_by(License.created_at.desc(), License.id.desc())
+        .limit(limit)
+    )
     if product_id:
         query = query.where(License.product_id == product_id)
     if status == "expired":
-        query = query.where(License.status == "active",
-                            or_(License.expires_at <= at, License.access_ends_at <= at))
+        query = query.where(License.status == "active", or_(License.expires_at <= at, License.access_ends_at <= at))
     elif status == "active":
-        query = query.where(License.status == "active",
-                            or_(License.expires_at.is_(None), License.expires_at > at),
-                            or_(License.access_ends_at.is_(None), License.access_ends_at > at))
+        query = query.where(
+            License.status == "active",
+            or_(License.expires_at.is_(None), License.expires_at > at),
+            or_(License.access_ends_at.is_(None), License.access_ends_at > at),
+        )
     elif status in LIST_STATUSES:
         query = query.where(License.status == status)
     q = (q or "").strip()
@@ -119,17 +141,18 @@ def list_licenses(product_id: int | None = None, status: str | None = None, q: s
             query = query.where(License.key_hash == key_hash)
         else:
             query = query.join(User, User.id == License.buyer_id).where(
-                or_(User.email.ilike(f"%{q}%"), License.key_hint == key_hint(q)))
+                or_(User.email.ilike(f"%{q}%"), License.key_hint == key_hint(q))
+            )
     return list(db.session.scalars(query).unique().all())
 
 
 def _audit(action: str, license: License, actor: User, **data: Any) -> None:
-    record_audit_event(action, actor=actor, company=license.product.company, subject=license,
-                       key_hint=license.key_hint, **data)
+    record_audit_event(
+        action, actor=actor, company=license.product.company, subject=license, key_hint=license.key_hint, **data
+    )
 
 
-def _move(license: License, actor: User, expected: str, to_status: str, audit_action: str,
-          refusal: str) -> License:
+def _move(license: License, actor: User, expected: str, to_status: str, audit_action: str, refusal: str) -> License:
     """`license` locked and moved from `expected` to `to_status`, audited; LicenseStateError
     (`refusal`, with the status it is in) from any other status."""
     license = lock_license(license)
@@ -142,14 +165,26 @@ def _move(license: License, actor: User, expected: str, to_status: str, audit_ac
 
 def suspend_license(license: License, actor: User) -> License:
     """active → suspended: validation answers SUSPENDED until reinstated. Audited."""
-    return _move(license, actor, "active", "suspended", "license.suspended",
-                 "Only active keys can be suspended; this one is {status}.")
+    return _move(
+        license,
+        actor,
+        "active",
+        "suspended",
+        "license.suspended",
+        "Only active keys can be suspended; this one is {status}.",
+    )
 
 
 def reinstate_license(license: License, actor: User) -> License:
     """suspended → active. Revoked keys stay revoked. Audited."""
-    return _move(license, actor, "suspended", "active", "license.reinstated",
-                 "Only suspended keys can be reinstated; this one is {status}.")
+    return _move(
+        license,
+        actor,
+        "suspended",
+        "active",
+        "license.reinstated",
+        "Only suspended keys can be reinstated; this one is {status}.",
+    )
 
 
 def revoke_license(license: License, actor: User) -> License:
@@ -167,8 +202,11 @@ def reset_license_activations(license: License, actor: User) -> License:
     """Remove every machine from the key and count the reset. Audited."""
     license = lock_license(license)
     removed = license.activation_count
-    db.session.execute(delete(LicenseActivation).where(LicenseActivation.license_id == license.id)
-                       .execution_options(synchronize_session=False))
+    db.session.execute(
+        delete(LicenseActivation)
+        .where(LicenseActivation.license_id == license.id)
+        .execution_options(synchronize_session=False)
+    )
     db.session.expire(license, ["activations"])
     license.activation_count = 0
     license.reset_count += 1

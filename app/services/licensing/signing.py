@@ -3,6 +3,7 @@
 LICENSE_SIGNING_KEY (PEM, or base64 of a 32-byte seed) in production; unset, a key generated
 once under instance/ in development and one per process in tests. Loaded once per process.
 """
+
 import base64
 import json
 import os
@@ -41,7 +42,8 @@ def _instance_signing_key() -> Ed25519PrivateKey:
     path = os.path.join(current_app.instance_path, SIGNING_KEY_FILE)
     if not os.path.exists(path):
         pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
@@ -71,10 +73,12 @@ def signing_key() -> SigningKey:
     public = private.public_key()
     cached = _signing_keys[source] = SigningKey(
         private=private,
-        public_pem=public.public_bytes(serialization.Encoding.PEM,
-                                       serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
-        public_raw_b64=base64.b64encode(public.public_bytes(serialization.Encoding.Raw,
-                                                            serialization.PublicFormat.Raw)).decode(),
+        public_pem=public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+        public_raw_b64=base64.b64encode(
+            public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        ).decode(),
     )
     return cached
 

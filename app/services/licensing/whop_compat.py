@@ -1,5 +1,6 @@
 """The Whop-compatible license check (`POST /api/v2/memberships/<key>/validate_license`):
 software written against Whop's API validates our keys unchanged."""
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,13 +30,17 @@ def validate_whop_license(key: object, hardware_id: str) -> WhopValidation:
     if license is None:
         raise LicenseApiError(404, "NOT_FOUND")
     valid = refusal_code(license, now()) is None
-    bound = db.session.scalars(select(LicenseActivation.fingerprint)
-                               .where(LicenseActivation.license_id == license.id)).all()
+    bound = db.session.scalars(
+        select(LicenseActivation.fingerprint).where(LicenseActivation.license_id == license.id)
+    ).all()
     if bound and hardware_id not in bound:
         raise LicenseApiError(403, "HARDWARE_MISMATCH")
     if not bound and valid:
-        db.session.add(LicenseActivation(company_id=license.company_id, license_id=license.id,
-                                         fingerprint=hardware_id, name="Whop hardware id"))
+        db.session.add(
+            LicenseActivation(
+                company_id=license.company_id, license_id=license.id, fingerprint=hardware_id, name="Whop hardware id"
+            )
+        )
         license.activation_count += 1
         db.session.flush()
         bound = [hardware_id]
@@ -57,13 +62,21 @@ def whop_membership_json(result: WhopValidation) -> dict[str, Any]:
     base = current_app.config["APP_BASE_URL"].rstrip("/")
     return {
         "id": f"mem_{license.membership_id}" if license.membership_id else f"lic_{license.id}",
-        "product": f"prod_{license.product_id}", "user": f"user_{license.buyer_id}",
-        "plan": None, "promo_code": None, "status": status, "valid": result.valid,
-        "cancel_at_period_end": False, "payment_processor": "stripe",
+        "product": f"prod_{license.product_id}",
+        "user": f"user_{license.buyer_id}",
+        "plan": None,
+        "promo_code": None,
+        "status": status,
+        "valid": result.valid,
+        "cancel_at_period_end": False,
+        "payment_processor": "stripe",
         "stripe_subscription_id": membership.stripe_subscription_id if membership else None,
-        "license_key": license_key(license), "metadata": {"hardware_id": result.hardware_id},
-        "quantity": 1, "expires_at": int(ends.timestamp()) if ends else None,
+        "license_key": license_key(license),
+        "metadata": {"hardware_id": result.hardware_id},
+        "quantity": 1,
+        "expires_at": int(ends.timestamp()) if ends else None,
         "renewal_period_start": None,
         "renewal_period_end": int(period_end.timestamp()) if period_end else None,
-        "created_at": int(license.created_at.timestamp()), "manage_url": f"{base}/account/licenses",
+        "created_at": int(license.created_at.timestamp()),
+        "manage_url": f"{base}/account/licenses",
     }

@@ -1,57 +1,101 @@
 """The outbound event catalogue: every event type a seller's endpoint can receive, when it is
 sent, and an example of its `data`. The docs page, the endpoint form and `record_event` read it."""
+
 from typing import Any
 
 TEST_EVENT_TYPE = "webhook.test"
 
 # type -> (when it is sent, example `data`).
 EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
-    "order.created": ("A buyer paid for a gig; the order is waiting for requirements.",
-                      {"order_id": 1042, "gig_id": 77, "package": "standard", "buyer_id": 311,
-                       "amount_cents": 12000, "currency": "usd", "status": "awaiting_requirements",
-                       "due_at": None}),
-    "order.requirements_submitted": ("The buyer answered the gig's questions; work starts now.",
-                                     {"order_id": 1042, "status": "in_progress",
-                                      "due_at": "2026-12-01T17:00:00Z"}),
-    "order.delivered": ("You delivered the work; the buyer can accept it or ask for a revision.",
-                        {"order_id": 1042, "status": "delivered", "delivery_id": 5,
-                         "auto_complete_at": "2026-12-04T17:00:00Z"}),
-    "order.revision_requested": ("The buyer asked for changes to a delivery.",
-                                 {"order_id": 1042, "status": "revision_requested",
-                                  "message": "Could the logo be a little larger?"}),
-    "order.completed": ("The buyer accepted the delivery (or it auto-completed); funds start clearing.",
-                        {"order_id": 1042, "status": "completed", "seller_amount_cents": 10800,
-                         "currency": "usd", "clears_at": "2026-12-18T17:00:00Z"}),
-    "order.cancelled": ("The order was cancelled by agreement or by an admin.",
-                        {"order_id": 1042, "status": "cancelled", "reason": "mutual"}),
-    "order.disputed": ("The buyer opened a dispute; an admin will review it.",
-                       {"order_id": 1042, "status": "disputed", "reason": "not_as_described"}),
-    "order.refunded": ("The buyer was refunded.",
-                       {"order_id": 1042, "status": "refunded", "amount_cents": 12000,
-                        "currency": "usd"}),
-    "payment.succeeded": ("A payment for one of your products or gigs succeeded.",
-                          {"payment_id": 901, "amount_cents": 4900, "currency": "usd",
-                           "product_id": 12, "order_id": None}),
-    "payment.refunded": ("A payment was refunded in full or in part.",
-                         {"payment_id": 901, "amount_refunded_cents": 4900, "currency": "usd"}),
-    "membership.activated": ("A buyer's subscription to one of your products became active.",
-                             {"membership_id": 58, "product_id": 12, "buyer_id": 311,
-                              "status": "active", "renews_at": "2027-01-01T00:00:00Z"}),
-    "membership.deactivated": ("A subscription ended (cancelled, unpaid or refunded).",
-                               {"membership_id": 58, "product_id": 12, "status": "inactive",
-                                "reason": "cancelled"}),
-    "license.activated": ("A license key was issued or re-activated.",
-                          {"license_id": 230, "product_id": 12, "key_last4": "9F2C",
-                           "status": "active"}),
-    "license.deactivated": ("A license key was revoked or its membership ended.",
-                            {"license_id": 230, "product_id": 12, "status": "revoked"}),
-    "gig.published": ("An admin approved your gig; it is live in search.",
-                      {"gig_id": 77, "slug": "minimal-logo-design", "status": "published"}),
-    "gig.rejected": ("An admin sent your gig back with a reason.",
-                     {"gig_id": 77, "status": "rejected", "reason": "Images are blurry."}),
-    "payout.created": ("A payout of your available balance was started.",
-                       {"payout_id": 19, "amount_cents": 25000, "currency": "usd",
-                        "status": "pending"}),
+    "order.created": (
+        "A buyer paid for a gig; the order is waiting for requirements.",
+        {
+            "order_id": 1042,
+            "gig_id": 77,
+            "package": "standard",
+            "buyer_id": 311,
+            "amount_cents": 12000,
+            "currency": "usd",
+            "status": "awaiting_requirements",
+            "due_at": None,
+        },
+    ),
+    "order.requirements_submitted": (
+        "The buyer answered the gig's questions; work starts now.",
+        {"order_id": 1042, "status": "in_progress", "due_at": "2026-12-01T17:00:00Z"},
+    ),
+    "order.delivered": (
+        "You delivered the work; the buyer can accept it or ask for a revision.",
+        {"order_id": 1042, "status": "delivered", "delivery_id": 5, "auto_complete_at": "2026-12-04T17:00:00Z"},
+    ),
+    "order.revision_requested": (
+        "The buyer asked for changes to a delivery.",
+        {"order_id": 1042, "status": "revision_requested", "message": "Could the logo be a little larger?"},
+    ),
+    "order.completed": (
+        "The buyer accepted the delivery (or it auto-completed); funds start clearing.",
+        {
+            "order_id": 1042,
+            "status": "completed",
+            "seller_amount_cents": 10800,
+            "currency": "usd",
+            "clears_at": "2026-12-18T17:00:00Z",
+        },
+    ),
+    "order.cancelled": (
+        "The order was cancelled by agreement or by an admin.",
+        {"order_id": 1042, "status": "cancelled", "reason": "mutual"},
+    ),
+    "order.disputed": (
+        "The buyer opened a dispute; an admin will review it.",
+        {"order_id": 1042, "status": "disputed", "reason": "not_as_described"},
+    ),
+    "order.refunded": (
+        "The buyer was refunded.",
+        {"order_id": 1042, "status": "refunded", "amount_cents": 12000, "currency": "usd"},
+    ),
+    "payment.succeeded": (
+        "A payment for one of your products or gigs succeeded.",
+        {"payment_id": 901, "amount_cents": 4900, "currency": "usd", "product_id": 12, "order_id": None},
+    ),
+    "payment.refunded": (
+        "A payment was refunded in full or in part.",
+        {"payment_id": 901, "amount_refunded_cents": 4900, "currency": "usd"},
+    ),
+    "membership.activated": (
+        "A buyer's subscription to one of your products became active.",
+        {
+            "membership_id": 58,
+            "product_id": 12,
+            "buyer_id": 311,
+            "status": "active",
+            "renews_at": "2027-01-01T00:00:00Z",
+        },
+    ),
+    "membership.deactivated": (
+        "A subscription ended (cancelled, unpaid or refunded).",
+        {"membership_id": 58, "product_id": 12, "status": "inactive", "reason": "cancelled"},
+    ),
+    "license.activated": (
+        "A license key was issued or re-activated.",
+        {"license_id": 230, "product_id": 12, "key_last4": "9F2C", "status": "active"},
+    ),
+    "license.deactivated": (
+        "A license key was revoked or its membership ended.",
+        {"license_id": 230, "product_id": 12, "status": "revoked"},
+    ),
+    "gig.published": (
+        "An admin approved your gig; it is live in search.",
+        {"gig_id": 77, "slug": "minimal-logo-design", "status": "published"},
+    ),
+    "gig.rejected": (
+        "An admin sent your gig back with a reason.",
+        {"gig_id": 77, "status": "rejected", "reason": "Images are blurry."},
+    ),
+    "payout.created": (
+        "A payout of your available balance was started.",
+        {"payout_id": 19, "amount_cents": 25000, "currency": "usd", "status": "pending"},
+    ),
 }
 EVENT_TYPES = tuple(EVENT_CATALOGUE)
 TEST_EVENT_DATA_MESSAGE = "This is a test event from Tradepost."
@@ -59,7 +103,15 @@ TEST_EVENT_DATA_MESSAGE = "This is a test event from Tradepost."
 
 def example_payload(event_type: str) -> dict[str, Any]:
     """A documented example body for `event_type` (the docs page shows one per type)."""
-    data = ({"endpoint_id": 7, "message": TEST_EVENT_DATA_MESSAGE}
-            if event_type == TEST_EVENT_TYPE else EVENT_CATALOGUE[event_type][1])
-    return {"company_id": 12, "created": "2026-11-22T17:00:00.000000Z", "data": data,
-            "id": "evt_5f0c2a9b7e1d4c3b8a6f0e21", "type": event_type}
+    data = (
+        {"endpoint_id": 7, "message": TEST_EVENT_DATA_MESSAGE}
+        if event_type == TEST_EVENT_TYPE
+        else EVENT_CATALOGUE[event_type][1]
+    )
+    return {
+        "company_id": 12,
+        "created": "2026-11-22T17:00:00.000000Z",
+        "data": data,
+        "id": "evt_5f0c2a9b7e1d4c3b8a6f0e21",
+        "type": event_type,
+    }

@@ -4,6 +4,7 @@ Nothing here touches the database: `dispatch.claim_message` hands over a signed
 `DeliveryRequest`, and `retries.record_outcome` records the `Outcome`, so no transaction stays
 open while the request runs.
 """
+
 import os
 import time
 from dataclasses import dataclass
@@ -61,7 +62,9 @@ def http_client() -> httpx.Client:
     global _client, _client_pid
     if _client is None or _client_pid != os.getpid():
         _client = httpx.Client(
-            timeout=httpx.Timeout(REQUEST_TIMEOUT), follow_redirects=False, trust_env=False,
+            timeout=httpx.Timeout(REQUEST_TIMEOUT),
+            follow_redirects=False,
+            trust_env=False,
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
             headers={"User-Agent": USER_AGENT},
         )
@@ -83,12 +86,19 @@ def send_request(request: DeliveryRequest) -> Outcome:
     # verifies the certificate against the endpoint's own hostname.
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
     try:
-        with http_client().stream("POST", url.copy_with(host=addresses[0]),
-                                  content=request.body.encode(), headers=headers,
-                                  extensions=extensions) as response:
-            outcome = Outcome(request.started_at, status_code=response.status_code,
-                              excerpt=_read_capped(response),
-                              retry_after=_retry_after(response, request.started_at))
+        with http_client().stream(
+            "POST",
+            url.copy_with(host=addresses[0]),
+            content=request.body.encode(),
+            headers=headers,
+            extensions=extensions,
+        ) as response:
+            outcome = Outcome(
+                request.started_at,
+                status_code=response.status_code,
+                excerpt=_read_capped(response),
+                retry_after=_retry_after(response, request.started_at),
+            )
     except httpx.TimeoutException:
         outcome = Outcome(request.started_at, error=f"Timed out after {REQUEST_TIMEOUT:.0f} s.")
     except httpx.HTTPError as exc:

@@ -4,6 +4,7 @@ for one delivery under a lease, finding what the sweep must queue again, and rep
 Every step is a conditional UPDATE, so duplicate jobs (the after-commit job racing the sweep,
 a job RQ runs twice) create or send nothing twice. Flushes, never commits.
 """
+
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -28,39 +29,57 @@ def dispatch_outbox_event(event_id: int) -> list[int]:
     """
     moment = now()
     claimed = db.session.execute(
-        update(OutboxEvent).where(OutboxEvent.id == event_id, OutboxEvent.dispatched_at.is_(None))
-        .values(dispatched_at=moment).execution_options(synchronize_session=False)
+        update(OutboxEvent)
+        .where(OutboxEvent.id == event_id, OutboxEvent.dispatched_at.is_(None))
+        .values(dispatched_at=moment)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if not claimed:
         return []
     event = db.session.get(OutboxEvent, event_id, populate_existing=True)
     endpoints = db.session.scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.company_id == event.company_id,
-                                      WebhookEndpoint.enabled.is_(True))
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.company_id == event.company_id, WebhookEndpoint.enabled.is_(True))
         .order_by(WebhookEndpoint.id)
     ).all()
-    messages = [new_message(event, endpoint, moment) for endpoint in endpoints
-                if endpoint.receives(event.type)]
+    messages = [new_message(event, endpoint, moment) for endpoint in endpoints if endpoint.receives(event.type)]
     db.session.flush()
     return [message.id for message in messages]
 
 
 def new_message(event: OutboxEvent, endpoint: WebhookEndpoint, moment: datetime) -> WebhookMessage:
     """A pending message of `event` for `endpoint`, due at `moment` (added, not flushed)."""
-    message = WebhookMessage(company_id=event.company_id, public_id="msg_" + secrets.token_hex(12),
-                             event_id=event.id, endpoint_id=endpoint.id, event_type=event.type,
-                             status="pending", next_attempt_at=moment, created_at=moment)
+    message = WebhookMessage(
+        company_id=event.company_id,
+        public_id="msg_" + secrets.token_hex(12),
+        event_id=event.id,
+        endpoint_id=endpoint.id,
+        event_type=event.type,
+        status="pending",
+        next_attempt_at=moment,
+        created_at=moment,
+    )
     db.session.add(message)
     return message
 
 
 _CLAIM_COLUMNS = (
-    WebhookMessage.id, WebhookMessage.public_id, WebhookMessage.company_id,
-    WebhookMessage.endpoint_id, WebhookMessage.attempt_count, WebhookMessage.retry_index,
-    WebhookMessage.locked_until, OutboxEvent.public_id.label("event_public_id"),
-    OutboxEvent.type, OutboxEvent.created_at, OutboxEvent.data, WebhookEndpoint.url,
-    WebhookEndpoint.enabled, WebhookEndpoint.secret_encrypted,
-    WebhookEndpoint.previous_secret_encrypted, WebhookEndpoint.previous_secret_expires_at,
+    WebhookMessage.id,
+    WebhookMessage.public_id,
+    WebhookMessage.company_id,
+    WebhookMessage.endpoint_id,
+    WebhookMessage.attempt_count,
+    WebhookMessage.retry_index,
+    WebhookMessage.locked_until,
+    OutboxEvent.public_id.label("event_public_id"),
+    OutboxEvent.type,
+    OutboxEvent.created_at,
+    OutboxEvent.data,
+    WebhookEndpoint.url,
+    WebhookEndpoint.enabled,
+    WebhookEndpoint.secret_encrypted,
+    WebhookEndpoint.previous_secret_encrypted,
+    WebhookEndpoint.previous_secret_expires_at,
     WebhookEndpoint.failing_since,
 )
 
@@ -75,7 +94,8 @@ def claim_message(message_id: int) -> DeliveryRequest | None:
     """
     moment = now()
     row = db.session.execute(
-        select(*_CLAIM_COLUMNS).join(OutboxEvent, OutboxEvent.id == WebhookMessage.event_id)
+        select(*_CLAIM_COLUMNS)
+        .join(OutboxEvent, OutboxEvent.id == WebhookMessage.event_id)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
         .where(WebhookMessage.id == message_id)
     ).one_or_none()
@@ -83,53 +103,83 @@ def claim_message(message_id: int) -> DeliveryRequest | None:
         return None
     interrupted = row.locked_until is not None
     claimed = db.session.execute(
-        update(WebhookMessage).where(
-            WebhookMessage.id == message_id, WebhookMessage.status == "pending",
+        update(WebhookMessage)
+        .where(
+            WebhookMessage.id == message_id,
+            WebhookMessage.status == "pending",
             WebhookMessage.next_attempt_at <= moment,
             WebhookMessage.attempt_count == row.attempt_count,
             WebhookMessage.retry_index == row.retry_index,
             or_(WebhookMessage.locked_until.is_(None), WebhookMessage.locked_until < moment),
-        ).values(locked_until=moment + LEASE, attempt_count=row.attempt_count + int(interrupted))
+        )
+        .values(locked_until=moment + LEASE, attempt_count=row.attempt_count + int(interrupted))
         .execution_options(synchronize_session=False)
     ).rowcount
     if not claimed:
         return None
     if interrupted:
-        db.session.execute(insert(WebhookAttempt).values(
-            company_id=row.company_id, message_id=message_id, attempted_at=row.locked_until - LEASE,
-            succeeded=False, duration_ms=0, response_excerpt="",
-            error="Interrupted: the worker stopped before recording an outcome; sending again."))
+        db.session.execute(
+            insert(WebhookAttempt).values(
+                company_id=row.company_id,
+                message_id=message_id,
+                attempted_at=row.locked_until - LEASE,
+                succeeded=False,
+                duration_ms=0,
+                response_excerpt="",
+                error="Interrupted: the worker stopped before recording an outcome; sending again.",
+            )
+        )
     if not row.enabled:
-        db.session.execute(update(WebhookMessage).where(WebhookMessage.id == message_id).values(
-            status="failed", locked_until=None, next_attempt_at=None,
-            last_error="Not sent: the endpoint is disabled.").execution_options(
-            synchronize_session=False))
+        db.session.execute(
+            update(WebhookMessage)
+            .where(WebhookMessage.id == message_id)
+            .values(
+                status="failed",
+                locked_until=None,
+                next_attempt_at=None,
+                last_error="Not sent: the endpoint is disabled.",
+            )
+            .execution_options(synchronize_session=False)
+        )
         return None
     body = payload_json(row.event_public_id, row.type, row.created_at, row.company_id, row.data)
-    secrets_now = active_secrets(row.secret_encrypted, row.previous_secret_encrypted,
-                                 row.previous_secret_expires_at, moment)
+    secrets_now = active_secrets(
+        row.secret_encrypted, row.previous_secret_encrypted, row.previous_secret_expires_at, moment
+    )
     return DeliveryRequest(
-        message_id=message_id, company_id=row.company_id, endpoint_id=row.endpoint_id,
-        url=row.url, body=body, headers=signed_headers(row.public_id, moment, body, secrets_now),
-        started_at=moment, retry_index=row.retry_index, failing_since=row.failing_since)
+        message_id=message_id,
+        company_id=row.company_id,
+        endpoint_id=row.endpoint_id,
+        url=row.url,
+        body=body,
+        headers=signed_headers(row.public_id, moment, body, secrets_now),
+        started_at=moment,
+        retry_index=row.retry_index,
+        failing_since=row.failing_since,
+    )
 
 
 def due_later(message_id: int) -> datetime | None:
     """When a pending, unleased message becomes due, if that is still in the future; else None
     (delivered, failed, leased by a worker, or due already)."""
     moment = now()
-    return db.session.scalar(select(WebhookMessage.next_attempt_at).where(
-        WebhookMessage.id == message_id, WebhookMessage.status == "pending",
-        WebhookMessage.next_attempt_at > moment,
-        or_(WebhookMessage.locked_until.is_(None), WebhookMessage.locked_until < moment)))
+    return db.session.scalar(
+        select(WebhookMessage.next_attempt_at).where(
+            WebhookMessage.id == message_id,
+            WebhookMessage.status == "pending",
+            WebhookMessage.next_attempt_at > moment,
+            or_(WebhookMessage.locked_until.is_(None), WebhookMessage.locked_until < moment),
+        )
+    )
 
 
 def undispatched_event_ids(older_than: timedelta = timedelta(seconds=30), limit: int = 500) -> Sequence[int]:
     """Committed events still waiting for dispatch (their after-commit enqueue was lost)."""
     return db.session.scalars(
-        select(OutboxEvent.id).where(OutboxEvent.dispatched_at.is_(None),
-                                     OutboxEvent.created_at <= now() - older_than)
-        .order_by(OutboxEvent.id).limit(limit)
+        select(OutboxEvent.id)
+        .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.created_at <= now() - older_than)
+        .order_by(OutboxEvent.id)
+        .limit(limit)
     ).all()
 
 
@@ -137,11 +187,14 @@ def overdue_message_ids(grace: timedelta = timedelta(minutes=2), limit: int = 10
     """Pending messages whose delivery job should have run by now but did not (lost or killed)."""
     moment = now()
     return db.session.scalars(
-        select(WebhookMessage.id).where(
+        select(WebhookMessage.id)
+        .where(
             WebhookMessage.status == "pending",
             WebhookMessage.next_attempt_at <= moment - grace,
             or_(WebhookMessage.locked_until.is_(None), WebhookMessage.locked_until < moment),
-        ).order_by(WebhookMessage.next_attempt_at).limit(limit)
+        )
+        .order_by(WebhookMessage.next_attempt_at)
+        .limit(limit)
     ).all()
 
 
@@ -166,12 +219,17 @@ def resend_message(message: WebhookMessage) -> bool:
 
 def recover_failed_messages(endpoint: WebhookEndpoint, since: datetime) -> list[WebhookMessage]:
     """Resend every failed message of the endpoint created at or after `since`; returns them."""
-    messages = list(db.session.scalars(
-        select(WebhookMessage).where(WebhookMessage.endpoint_id == endpoint.id,
-                                     WebhookMessage.status == "failed",
-                                     WebhookMessage.created_at >= since)
-        .order_by(WebhookMessage.id)
-    ).all())
+    messages = list(
+        db.session.scalars(
+            select(WebhookMessage)
+            .where(
+                WebhookMessage.endpoint_id == endpoint.id,
+                WebhookMessage.status == "failed",
+                WebhookMessage.created_at >= since,
+            )
+            .order_by(WebhookMessage.id)
+        ).all()
+    )
     for message in messages:
         _requeue(message)
     db.session.flush()

@@ -1,5 +1,6 @@
 """Sellers' webhook endpoints: adding, changing, removing, rotating secrets, disabling, and
 the lists their pages show. Every function flushes, never commits."""
+
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -30,8 +31,9 @@ def endpoint_company(endpoint: WebhookEndpoint) -> Company | None:
     return db.session.get(Company, endpoint.company_id)
 
 
-def _clean_endpoint_input(url: str | None, description: str | None,
-                          event_types: list[str] | tuple[str, ...] | None) -> tuple[str, str, list[str]]:
+def _clean_endpoint_input(
+    url: str | None, description: str | None, event_types: list[str] | tuple[str, ...] | None
+) -> tuple[str, str, list[str]]:
     errors = {}
     url = (url or "").strip()
     description = (description or "").strip()
@@ -55,23 +57,37 @@ def _clean_endpoint_input(url: str | None, description: str | None,
     return url, description, event_types
 
 
-def create_endpoint(company: Company, url: str | None, description: str | None = "",
-                    event_types: list[str] | tuple[str, ...] = (), enabled: bool = True,
-                    actor: User | None = None) -> WebhookEndpoint:
+def create_endpoint(
+    company: Company,
+    url: str | None,
+    description: str | None = "",
+    event_types: list[str] | tuple[str, ...] = (),
+    enabled: bool = True,
+    actor: User | None = None,
+) -> WebhookEndpoint:
     """Validate and add an endpoint with a fresh secret; raises EndpointInvalid, writing nothing."""
     url, description, event_types = _clean_endpoint_input(url, description, event_types)
-    endpoint = WebhookEndpoint(company_id=company.id, url=url, description=description,
-                               event_types=event_types, enabled=bool(enabled),
-                               secret_encrypted=encrypt(generate_secret()))
+    endpoint = WebhookEndpoint(
+        company_id=company.id,
+        url=url,
+        description=description,
+        event_types=event_types,
+        enabled=bool(enabled),
+        secret_encrypted=encrypt(generate_secret()),
+    )
     db.session.add(endpoint)
     db.session.flush()
-    record_audit_event("webhook.endpoint_created", actor=actor, company=company, subject=endpoint,
-                       url=url)
+    record_audit_event("webhook.endpoint_created", actor=actor, company=company, subject=endpoint, url=url)
     return endpoint
 
 
-def update_endpoint(endpoint: WebhookEndpoint, url: str | None, description: str | None = "",
-                    event_types: list[str] | tuple[str, ...] = (), enabled: bool = True) -> WebhookEndpoint:
+def update_endpoint(
+    endpoint: WebhookEndpoint,
+    url: str | None,
+    description: str | None = "",
+    event_types: list[str] | tuple[str, ...] = (),
+    enabled: bool = True,
+) -> WebhookEndpoint:
     """Validate and change an endpoint; re-enabling clears its failure record."""
     url, description, event_types = _clean_endpoint_input(url, description, event_types)
     endpoint.url, endpoint.description, endpoint.event_types = url, description, event_types
@@ -85,8 +101,9 @@ def update_endpoint(endpoint: WebhookEndpoint, url: str | None, description: str
 
 def delete_endpoint(endpoint: WebhookEndpoint, actor: User | None = None) -> None:
     """Remove an endpoint with its messages and delivery log."""
-    record_audit_event("webhook.endpoint_deleted", actor=actor, company=endpoint_company(endpoint),
-                       subject=endpoint, url=endpoint.url)
+    record_audit_event(
+        "webhook.endpoint_deleted", actor=actor, company=endpoint_company(endpoint), subject=endpoint, url=endpoint.url
+    )
     db.session.delete(endpoint)
     db.session.flush()
 
@@ -96,8 +113,7 @@ def rotate_endpoint_secret(endpoint: WebhookEndpoint, actor: User | None = None)
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted
     endpoint.previous_secret_expires_at = now() + ROTATION_OVERLAP
     endpoint.secret_encrypted = encrypt(generate_secret())
-    record_audit_event("webhook.secret_rotated", actor=actor, company=endpoint_company(endpoint),
-                       subject=endpoint)
+    record_audit_event("webhook.secret_rotated", actor=actor, company=endpoint_company(endpoint), subject=endpoint)
     db.session.flush()
     return endpoint
 
@@ -107,37 +123,44 @@ def disable_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:
     endpoint.enabled = False
     endpoint.disabled_reason = reason[:200]
     owners = db.session.scalars(
-        select(CompanyMember).where(CompanyMember.company_id == endpoint.company_id,
-                                    CompanyMember.role == "owner")
+        select(CompanyMember).where(CompanyMember.company_id == endpoint.company_id, CompanyMember.role == "owner")
     ).all()
     for member in owners:
-        notify_user(member.user, "webhook_endpoint_disabled", "A webhook endpoint was disabled",
-                    f"We stopped sending events to {endpoint.url}: {reason}",
-                    link=f"/sell/webhooks/{endpoint.id}")
-    record_audit_event("webhook.endpoint_disabled", company=endpoint_company(endpoint),
-                       subject=endpoint, reason=reason)
+        notify_user(
+            member.user,
+            "webhook_endpoint_disabled",
+            "A webhook endpoint was disabled",
+            f"We stopped sending events to {endpoint.url}: {reason}",
+            link=f"/sell/webhooks/{endpoint.id}",
+        )
+    record_audit_event("webhook.endpoint_disabled", company=endpoint_company(endpoint), subject=endpoint, reason=reason)
     db.session.flush()
 
 
 def list_endpoints(company: Company) -> list[WebhookEndpoint]:
     """The company's endpoints, oldest first."""
-    return list(db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.company_id == company.id)
-                                   .order_by(WebhookEndpoint.id)).all())
+    return list(
+        db.session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.company_id == company.id).order_by(WebhookEndpoint.id)
+        ).all()
+    )
 
 
 def message_counts(company: Company) -> dict[int, dict[str, int]]:
     """{endpoint id: {status: number of messages}} for the company's endpoints."""
     counts: dict[int, dict[str, int]] = {}
     for endpoint_id, status, n in db.session.execute(
-            select(WebhookMessage.endpoint_id, WebhookMessage.status, func.count())
-            .where(WebhookMessage.company_id == company.id)
-            .group_by(WebhookMessage.endpoint_id, WebhookMessage.status)):
+        select(WebhookMessage.endpoint_id, WebhookMessage.status, func.count())
+        .where(WebhookMessage.company_id == company.id)
+        .group_by(WebhookMessage.endpoint_id, WebhookMessage.status)
+    ):
         counts.setdefault(endpoint_id, {})[status] = n
     return counts
 
 
-def list_messages(endpoint: WebhookEndpoint, event_type: str | None = None, status: str | None = None,
-                  limit: int = 50) -> list[WebhookMessage]:
+def list_messages(
+    endpoint: WebhookEndpoint, event_type: str | None = None, status: str | None = None, limit: int = 50
+) -> list[WebhookMessage]:
     """The endpoint's newest messages, optionally filtered by event type and status."""
     query = select(WebhookMessage).where(WebhookMessage.endpoint_id == endpoint.id)
     if event_type:
@@ -145,4 +168,3 @@ def list_messages(endpoint: WebhookEndpoint, event_type: str | None = None, stat
     if status:
         query = query.where(WebhookMessage.status == status)
     return list(db.session.scalars(query.order_by(WebhookMessage.id.desc()).limit(limit)).all())
-

@@ -1,5 +1,6 @@
 """Recording outbound events: the outbox row commits or rolls back with the change that caused
 it, and its dispatch is queued only after the commit. Also the seller's "send a test event"."""
+
 import logging
 import secrets
 from typing import Any
@@ -63,9 +64,14 @@ def send_test_event(endpoint: WebhookEndpoint) -> WebhookMessage:
     """A `webhook.test` event addressed to this endpoint only; returns its pending message
     (flushed: the caller commits, then queues its delivery)."""
     moment = now()
-    event = OutboxEvent(company_id=endpoint.company_id, public_id=new_event_id(),
-                        type=TEST_EVENT_TYPE, created_at=moment, dispatched_at=moment,
-                        data={"endpoint_id": endpoint.id, "message": TEST_EVENT_DATA_MESSAGE})
+    event = OutboxEvent(
+        company_id=endpoint.company_id,
+        public_id=new_event_id(),
+        type=TEST_EVENT_TYPE,
+        created_at=moment,
+        dispatched_at=moment,
+        data={"endpoint_id": endpoint.id, "message": TEST_EVENT_DATA_MESSAGE},
+    )
     db.session.add(event)
     db.session.flush()
     message = new_message(event, endpoint, moment)
@@ -80,18 +86,25 @@ def withdraw_test_event(message_id: int) -> bool:
     A worker that already claimed the message (the queue took the job after all) keeps it:
     returns False then, True when the message and its event are gone. Flushed, not committed.
     """
-    event_id = db.session.scalar(select(WebhookMessage.event_id).where(
-        WebhookMessage.id == message_id, WebhookMessage.event_type == TEST_EVENT_TYPE))
+    event_id = db.session.scalar(
+        select(WebhookMessage.event_id).where(
+            WebhookMessage.id == message_id, WebhookMessage.event_type == TEST_EVENT_TYPE
+        )
+    )
     deleted = db.session.execute(
-        delete(WebhookMessage).where(WebhookMessage.id == message_id,
-                                     WebhookMessage.event_type == TEST_EVENT_TYPE,
-                                     WebhookMessage.attempt_count == 0,
-                                     WebhookMessage.locked_until.is_(None))
+        delete(WebhookMessage)
+        .where(
+            WebhookMessage.id == message_id,
+            WebhookMessage.event_type == TEST_EVENT_TYPE,
+            WebhookMessage.attempt_count == 0,
+            WebhookMessage.locked_until.is_(None),
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
     if not deleted:
         return False
-    db.session.execute(delete(OutboxEvent).where(OutboxEvent.id == event_id)
-                       .execution_options(synchronize_session=False))
+    db.session.execute(
+        delete(OutboxEvent).where(OutboxEvent.id == event_id).execution_options(synchronize_session=False)
+    )
     db.session.flush()
     return True

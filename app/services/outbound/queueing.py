@@ -4,10 +4,11 @@ Dispatch and first deliveries go on the "webhooks" queue now; a retry is enqueue
 time with RQ's scheduler. Redis is not the source of truth: what could not be queued stays
 pending in the database and the sweep (`app.tasks.outbound.sweep_outbound`) queues it later.
 """
+
 import logging
 import math
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
 from rq.job import Job
@@ -37,7 +38,7 @@ def scheduler_time(at: datetime) -> datetime:
     """`at` rounded up to a whole second. RQ's scheduler keeps whole seconds (it truncates) and
     releases a job as soon as its clock reaches that second: 12:00:05.7 would run at 12:00:05,
     before the message is due."""
-    return datetime.fromtimestamp(math.ceil(at.timestamp()), timezone.utc)
+    return datetime.fromtimestamp(math.ceil(at.timestamp()), UTC)
 
 
 def try_enqueue_deliveries(message_ids: Iterable[int]) -> bool:

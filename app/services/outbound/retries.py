@@ -5,6 +5,7 @@ The schedule: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±10% 
 sooner or later when a 429/503 says `Retry-After`. 410 Gone disables the endpoint at once;
 an endpoint whose every delivery has failed for 5 days is disabled and its owners told.
 """
+
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,8 +19,15 @@ from app.services.outbound.delivery import DeliveryRequest, Outcome
 from app.services.outbound.endpoints import disable_endpoint
 
 # After attempt n fails, attempt n+1 runs RETRY_DELAYS[n-1] later (±10% jitter): 8 attempts.
-RETRY_DELAYS = (timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30),
-                timedelta(hours=2), timedelta(hours=5), timedelta(hours=10), timedelta(hours=10))
+RETRY_DELAYS = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=10),
+)
 JITTER = 0.1
 DISABLE_AFTER = timedelta(days=5)
 
@@ -31,15 +39,25 @@ def record_outcome(request: DeliveryRequest, outcome: Outcome) -> datetime | Non
     its owners notified. Returns when the next attempt is due, or None. Flushed, not committed.
     """
     moment = now()
-    db.session.execute(insert(WebhookAttempt).values(
-        company_id=request.company_id, message_id=request.message_id,
-        attempted_at=outcome.started_at, succeeded=outcome.succeeded,
-        status_code=outcome.status_code, duration_ms=outcome.duration_ms,
-        response_excerpt=outcome.excerpt, error=outcome.error))
+    db.session.execute(
+        insert(WebhookAttempt).values(
+            company_id=request.company_id,
+            message_id=request.message_id,
+            attempted_at=outcome.started_at,
+            succeeded=outcome.succeeded,
+            status_code=outcome.status_code,
+            duration_ms=outcome.duration_ms,
+            response_excerpt=outcome.excerpt,
+            error=outcome.error,
+        )
+    )
     values: dict[str, Any] = {
-        "attempt_count": WebhookMessage.attempt_count + 1, "locked_until": None,
-        "next_attempt_at": None, "last_status_code": outcome.status_code,
-        "last_error": outcome.error or (None if outcome.succeeded else f"HTTP {outcome.status_code}")}
+        "attempt_count": WebhookMessage.attempt_count + 1,
+        "locked_until": None,
+        "next_attempt_at": None,
+        "last_status_code": outcome.status_code,
+        "last_error": outcome.error or (None if outcome.succeeded else f"HTTP {outcome.status_code}"),
+    }
     endpoint_values: dict[str, Any] = {}
     disable_reason = None
     if outcome.succeeded:
@@ -54,17 +72,26 @@ def record_outcome(request: DeliveryRequest, outcome: Outcome) -> datetime | Non
         if request.failing_since is None:
             endpoint_values["failing_since"] = failing_since
         if request.retry_index < len(RETRY_DELAYS):
-            values.update(retry_index=request.retry_index + 1,
-                          next_attempt_at=moment + retry_delay(request.retry_index, outcome))
+            values.update(
+                retry_index=request.retry_index + 1, next_attempt_at=moment + retry_delay(request.retry_index, outcome)
+            )
         else:
             values["status"] = "failed"
         if moment - failing_since >= DISABLE_AFTER:
             disable_reason = "every delivery has failed for 5 days."
-    db.session.execute(update(WebhookMessage).where(WebhookMessage.id == request.message_id)
-                       .values(**values).execution_options(synchronize_session=False))
+    db.session.execute(
+        update(WebhookMessage)
+        .where(WebhookMessage.id == request.message_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     if endpoint_values:
-        db.session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == request.endpoint_id)
-                           .values(**endpoint_values).execution_options(synchronize_session=False))
+        db.session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == request.endpoint_id)
+            .values(**endpoint_values)
+            .execution_options(synchronize_session=False)
+        )
     if disable_reason:
         endpoint = db.session.get(WebhookEndpoint, request.endpoint_id, populate_existing=True)
         if endpoint.enabled:

@@ -1,12 +1,14 @@
 """What is sent and how it is signed: endpoint secrets at rest, the event body, the headers.
 
-Secrets are Standard Webhooks `whsec_` secrets, stored encrypted (app/crypto.py). The body of an event is the same bytes on every attempt; the
-`webhook-signature` header carries one v1 signature per active secret (two during rotation).
+Secrets are Standard Webhooks `whsec_` secrets, stored encrypted (app/crypto.py). The body of an
+event is the same bytes on every attempt; the `webhook-signature` header carries one v1 signature
+per active secret (two during rotation).
 """
+
 import base64
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from standardwebhooks import Webhook
@@ -30,12 +32,12 @@ def endpoint_secret(endpoint: WebhookEndpoint) -> str:
 
 def signing_secrets(endpoint: WebhookEndpoint, at: datetime | None = None) -> list[str]:
     """Secrets that sign a delivery at `at`: the current one, plus the previous during rotation."""
-    return active_secrets(endpoint.secret_encrypted, endpoint.previous_secret_encrypted,
-                          endpoint.previous_secret_expires_at, at or now())
+    return active_secrets(
+        endpoint.secret_encrypted, endpoint.previous_secret_encrypted, endpoint.previous_secret_expires_at, at or now()
+    )
 
 
-def active_secrets(current: str, previous: str | None, previous_expires_at: datetime | None,
-                   at: datetime) -> list[str]:
+def active_secrets(current: str, previous: str | None, previous_expires_at: datetime | None, at: datetime) -> list[str]:
     """The secrets in clear that sign at `at`, from an endpoint's encrypted columns."""
     result = [decrypt(current)]
     if previous and previous_expires_at and previous_expires_at > at:
@@ -43,13 +45,14 @@ def active_secrets(current: str, previous: str | None, previous_expires_at: date
     return result
 
 
-def payload_json(public_id: str, event_type: str, created_at: datetime, company_id: int,
-                 data: dict[str, Any]) -> str:
+def payload_json(public_id: str, event_type: str, created_at: datetime, company_id: int, data: dict[str, Any]) -> str:
     """The JSON body of an event: identical bytes on every attempt (sorted keys, no spaces)."""
-    created = created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return json.dumps({"id": public_id, "type": event_type, "created": created,
-                       "company_id": company_id, "data": data},
-                      separators=(",", ":"), sort_keys=True)
+    created = created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps(
+        {"id": public_id, "type": event_type, "created": created, "company_id": company_id, "data": data},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
 
 
 def event_payload(event: OutboxEvent) -> str:

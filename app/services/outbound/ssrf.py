@@ -7,6 +7,7 @@ embed an IPv4 address. Refused unless WEBHOOKS_ALLOW_PRIVATE_NETWORKS (developme
 loopback, private, multicast, reserved and other non-public addresses. Production requires
 https (WEBHOOKS_REQUIRE_HTTPS).
 """
+
 import ipaddress
 import socket
 from urllib.parse import urlsplit
@@ -19,8 +20,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Cloud instance metadata services (AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba, Oracle); the
 # rest of 169.254.0.0/16 and fe80::/10 is refused as link-local.
-METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254",
-                                                        "100.100.100.200", "192.0.0.192")}
+METADATA_ADDRESSES = {
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
+}
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -59,9 +61,13 @@ def forbidden_reason(address: str, allow_private: bool = False) -> str | None:
         ip = ip.ipv4_mapped
     if allow_private:
         return None
-    for label, flag in (("a loopback", ip.is_loopback), ("a private", ip.is_private),
-                        ("a multicast", ip.is_multicast), ("a reserved", ip.is_reserved),
-                        ("an unspecified", ip.is_unspecified)):
+    for label, flag in (
+        ("a loopback", ip.is_loopback),
+        ("a private", ip.is_private),
+        ("a multicast", ip.is_multicast),
+        ("a reserved", ip.is_reserved),
+        ("an unspecified", ip.is_unspecified),
+    ):
         if flag:
             return f"{label} address"
     if not ip.is_global:
@@ -103,6 +109,7 @@ def resolve_url(url: str) -> list[str]:
     for address in addresses:
         reason = forbidden_reason(address, allow_private)
         if reason:
-            raise UnsafeUrl(f"{parts.hostname} resolves to {address}, {reason}; "
-                            "webhooks go only to public internet addresses.")
+            raise UnsafeUrl(
+                f"{parts.hostname} resolves to {address}, {reason}; webhooks go only to public internet addresses."
+            )
     return addresses
