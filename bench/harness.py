@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +47,7 @@ def random_production_secrets():
         "WHOP_APP_ID": "app_bench_" + secrets.token_hex(6),
         "WHOP_CLIENT_ID": "bench-" + secrets.token_hex(8),
         "WHOP_CLIENT_SECRET": secrets.token_urlsafe(32),
+        "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
 
 
@@ -54,6 +56,7 @@ def production_env(port, database_url, redis_url, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "STRIPE_API_BASE", "WHOP_API_BASE"))}
     env.update(TRADEPOST_ENV="production", DATABASE_URL=database_url, REDIS_URL=redis_url,
                APP_BASE_URL=f"http://127.0.0.1:{port}", FLASK_APP="app", PYTHONPATH=str(ROOT),
+               MAIL_SERVER="127.0.0.1", MAIL_DEFAULT_SENDER="Bench <bench@example.com>",
                **random_production_secrets())
     env.update(extra)
     return env
