@@ -60,6 +60,7 @@ def _log_to_stderr() -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(name)s] %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        logger.propagate = False  # under `flask sandbox run` the app's own "app" handler would repeat it
 
 
 @sandbox_cli.command("run", with_appcontext=False)

@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from tests.mailbox import last_mail_id, mail_json, wait_for_mail
-from tests.processes import REPO_ROOT, free_port
+from tests.processes import REPO_ROOT, free_port, sandbox_answers
+from tests.waiting import wait_until
 
 SENDER = "Tradepost <no-reply@tradepost.test>"
 TEN_MB = 10 * 1024 * 1024
@@ -321,6 +322,30 @@ def run_sandbox(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
                               cwd=tmp_path, capture_output=True, text=True, timeout=30)
     except subprocess.TimeoutExpired:
         pytest.fail("the sandbox kept running")
+
+
+def test_flask_sandbox_run_as_make_run_starts_it_logs_each_message_once(tmp_path):
+    smtp_port, http_port = free_port(), free_port()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "LANG": "C.UTF-8", "FLASK_APP": "app",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}", "SANDBOX_DATABASE": str(tmp_path / "sandbox.db"),
+           "SANDBOX_SMTP_PORT": str(smtp_port), "SANDBOX_DELIVER_WEBHOOKS": "0"}
+    log_path = tmp_path / "sandbox.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "flask", "sandbox", "run", "--port", str(http_port)],
+                                   env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{http_port}"
+        wait_until(lambda: process.poll() is not None or sandbox_answers(url), timeout=30,
+                   message="flask sandbox run did not answer")
+        assert process.poll() is None, log_path.read_text()
+        gus = address("gus")
+        send(smtp_port, message(gus, "Logged once"))
+        caught = only_mail_to(url, gus)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    line = f"mail #{caught['id']} to {gus}: Logged once  {url}/_sandbox/mail/{caught['id']}"
+    assert log_path.read_text().count(line) == 1, log_path.read_text()
 
 
 def test_a_taken_smtp_port_stops_the_sandbox_saying_which(tmp_path):
