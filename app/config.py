@@ -24,13 +24,17 @@ DEV_WHOP_APP_ID = "app_tradepost_dev"
 DEV_WHOP_CLIENT_ID = "tradepost-dev-client"
 DEV_WHOP_CLIENT_SECRET = "tradepost-dev-client-secret"
 DEV_ENCRYPTION_KEY = "apcEUmuZ6Gp4Z6UKeDazKKNQkKB7x8XcQ7JeGq2O-RY="
+# The From of development mail (a reserved .test domain): production must name its own sender.
+DEV_MAIL_DEFAULT_SENDER = "Tradepost <no-reply@tradepost.test>"
 # Placeholders from .env.example and the test config: as public as the defaults above.
 PUBLIC_PLACEHOLDERS = frozenset({"change-me", "test-secret-key"})
 
-# The ports of `make run` (PORT=5100 SANDBOX_PORT=5155 REDIS_PORT=6390 make run).
+# The ports of `make run` (PORT=5100 SANDBOX_PORT=5155 REDIS_PORT=6390 make run), and the
+# sandbox's mail catcher (SMTP), where development and tests send their mail.
 DEFAULT_PORT = 5000
 DEFAULT_SANDBOX_PORT = 5055
 DEFAULT_REDIS_PORT = 6380
+DEFAULT_SANDBOX_SMTP_PORT = 1025
 
 MIN_SECRET_KEY_LENGTH = 32
 HSTS_ONE_YEAR = 365 * 24 * 3600
@@ -78,6 +82,21 @@ def as_port(value):
     if not 0 < port < 65536:
         raise ValueError("not a TCP port")
     return port
+
+
+def as_port_or_off(value):
+    """A port number, or 0 for "off" (SANDBOX_SMTP_PORT)."""
+    port = int(value)
+    if not 0 <= port < 65536:
+        raise ValueError("not a TCP port")
+    return port
+
+
+def as_seconds(value):
+    seconds = float(value)
+    if not 0 < seconds <= 3600:
+        raise ValueError("not a timeout")
+    return seconds
 
 
 def env_port(name, default):
@@ -177,6 +196,8 @@ class Config:
     PORT = Setting(DEFAULT_PORT, cast=as_port)
     SANDBOX_PORT = Setting(DEFAULT_SANDBOX_PORT, cast=as_port)
     REDIS_PORT = Setting(DEFAULT_REDIS_PORT, cast=as_port)
+    # The sandbox's mail catcher listens here (0: off); development mail goes to it.
+    SANDBOX_SMTP_PORT = Setting(DEFAULT_SANDBOX_SMTP_PORT, cast=as_port_or_off)
 
     SECRET_KEY = Setting(DEV_SECRET_KEY, secret=True)
     SQLALCHEMY_DATABASE_URI = Setting(
@@ -206,6 +227,20 @@ class Config:
     # The Fernet key Whop refresh tokens were encrypted with before ENCRYPTION_KEYS (if it was
     # set): still decrypts them until `flask crypto rotate` has re-encrypted them.
     WHOP_TOKEN_KEY = Setting(None, secret=True)
+
+    # Email over SMTP, under the names Flask-Mailman reads. Development and tests send to the
+    # sandbox's mail catcher (plain SMTP on 127.0.0.1:SANDBOX_SMTP_PORT, any login accepted);
+    # production names its relay. MAIL_USE_TLS: STARTTLS after connecting (port 587);
+    # MAIL_USE_SSL: TLS from the first byte (port 465).
+    MAIL_SERVER = Setting("127.0.0.1")
+    MAIL_USE_SSL = Setting(False, cast=as_bool)
+    MAIL_USE_TLS = Setting(False, cast=as_bool)
+    MAIL_PORT = Setting(lambda c: c.SANDBOX_SMTP_PORT or 25, cast=as_port)
+    MAIL_USERNAME = Setting(None)
+    MAIL_PASSWORD = Setting(None, secret=True)
+    MAIL_DEFAULT_SENDER = Setting(DEV_MAIL_DEFAULT_SENDER)
+    # Seconds to wait for the SMTP server (connecting, and each answer).
+    MAIL_TIMEOUT = Setting(10.0, cast=as_seconds)
 
     PLATFORM_FEE_BPS = Setting(1000, cast=int)
     PAYOUT_MINIMUM_CENTS = Setting(2000, cast=int)
@@ -298,7 +333,11 @@ PRODUCTION_SECRETS = {
     "LICENSE_SIGNING_KEY": None,
     "ENCRYPTION_KEYS": DEV_ENCRYPTION_KEY,
 }
-PRODUCTION_REQUIRED = ("DATABASE_URL", "REDIS_URL", *PRODUCTION_SECRETS)
+# Settings production needs from its own environment that are not secrets: where mail goes,
+# and who it comes from.
+PRODUCTION_MAIL = {"MAIL_SERVER": None, "MAIL_DEFAULT_SENDER": DEV_MAIL_DEFAULT_SENDER}
+PRODUCTION_REQUIRED = ("DATABASE_URL", "REDIS_URL", *PRODUCTION_SECRETS, *PRODUCTION_MAIL)
+DEVELOPMENT_VALUES = {**PRODUCTION_SECRETS, **PRODUCTION_MAIL}
 
 
 class ProductionConfig(Config):
@@ -319,11 +358,17 @@ class ProductionConfig(Config):
     WHOP_CLIENT_ID = Setting(None)
     WHOP_CLIENT_SECRET = Setting(None, secret=True)
     ENCRYPTION_KEYS = Setting(None, secret=True)
+    # A mail relay of its own, submitted to with STARTTLS on 587 unless MAIL_USE_SSL (465).
+    MAIL_SERVER = Setting(None)
+    MAIL_USE_TLS = Setting(lambda c: not c.MAIL_USE_SSL, cast=as_bool)
+    MAIL_PORT = Setting(lambda c: 465 if c.MAIL_USE_SSL else 587, cast=as_port)
+    MAIL_DEFAULT_SENDER = Setting(None)
 
     def validate(self):
-        """Refuse to start unless every secret is set, is not a development value from this
-        repository and is not obviously weak; one error names every variable at fault."""
-        values = {name: getattr(self, name) for name in PRODUCTION_SECRETS}
+        """Refuse to start unless every secret and the mail settings are set, are not a
+        development value from this repository and are not obviously unusable; one error
+        names every variable at fault."""
+        values = {name: getattr(self, name) for name in DEVELOPMENT_VALUES}
         values["DATABASE_URL"] = self.SQLALCHEMY_DATABASE_URI
         values["REDIS_URL"] = self.REDIS_URL
         problems = []
@@ -331,7 +376,7 @@ class ProductionConfig(Config):
             value = values[name]
             if not value:
                 problems.append(f"{name} is not set")
-            elif value == PRODUCTION_SECRETS.get(name) or value.strip() in PUBLIC_PLACEHOLDERS:
+            elif value == DEVELOPMENT_VALUES.get(name) or value.strip() in PUBLIC_PLACEHOLDERS:
                 problems.append(f"{name} is the public development value from the repository")
             else:
                 problem = _weakness(name, value)
@@ -343,6 +388,11 @@ class ProductionConfig(Config):
             problem = fernet_key_problem("WHOP_TOKEN_KEY", self.WHOP_TOKEN_KEY, many=False)
             if problem:
                 problems.append(problem)
+        if self.MAIL_USE_TLS and self.MAIL_USE_SSL:
+            problems.append(
+                "MAIL_USE_TLS and MAIL_USE_SSL are both on: pick STARTTLS (MAIL_USE_TLS, port 587) "
+                "or TLS from the start (MAIL_USE_SSL, port 465)"
+            )
         if self.SANDBOX_ENABLED:
             problems.append("SANDBOX_ENABLED is on: production uses real Stripe and Whop")
         if problems:
@@ -364,6 +414,8 @@ def _weakness(name, value):
             return "holds the public development key from the repository"
         problem = fernet_key_problem(name, value)
         return problem and problem.removeprefix(f"{name} ")
+    if name == "MAIL_DEFAULT_SENDER":
+        return _sender_problem(value)
     if name == "LICENSE_SIGNING_KEY":
         from app.signing_keys import parse_signing_key
 
@@ -371,6 +423,20 @@ def _weakness(name, value):
             parse_signing_key(value)
         except (ValueError, TypeError):
             return "is not an Ed25519 private key (PEM, or base64 of a 32-byte seed)"
+    return None
+
+
+def _sender_problem(value):
+    """Why MAIL_DEFAULT_SENDER cannot be the From of production mail, or None."""
+    from email.utils import parseaddr
+
+    from email_validator import EmailNotValidError, validate_email
+
+    _name, address = parseaddr(value)
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return f"is not an address mail can come from ('Tradepost <no-reply@your-domain>'): {exc}"
     return None
 
 

@@ -1,6 +1,6 @@
 """`make run`: the whole development stack under honcho, on the ports you choose.
 
-    PORT=5100 SANDBOX_PORT=5155 REDIS_PORT=6390 make run
+    PORT=5100 SANDBOX_PORT=5155 REDIS_PORT=6390 SANDBOX_SMTP_PORT=1125 make run
 
 Reads `.env` (the real environment wins), resolves the ports and the URLs built from them
 with the app's own configuration, then starts honcho on Procfile.dev with every one of
@@ -27,6 +27,10 @@ def stack_environment(environ=None):
         REDIS_PORT=str(config.REDIS_PORT),
         APP_BASE_URL=config.APP_BASE_URL,
         SANDBOX_URL=config.SANDBOX_URL,
+        # the sandbox's mail catcher listens where the app sends (unless MAIL_* say otherwise)
+        SANDBOX_SMTP_PORT=str(config.SANDBOX_SMTP_PORT),
+        MAIL_SERVER=config.MAIL_SERVER,
+        MAIL_PORT=str(config.MAIL_PORT),
     )
     # Left unset, REDIS_URL means "devredis serves REDIS_PORT" (set, devredis just waits).
     if env_value("REDIS_URL") is None:
@@ -43,6 +47,8 @@ def main():
     print(
         f"\n  Tradepost:        {config.APP_BASE_URL}  (listening on 127.0.0.1:{config.PORT})\n"
         f"  Sandbox (Stripe/Whop emulators): {config.SANDBOX_URL}/_sandbox/\n"
+        f"  Mail:             {config.SANDBOX_URL}/_sandbox/mail  (the app sends to "
+        f"{config.MAIL_SERVER}:{config.MAIL_PORT})\n"
         f"  Redis:            {config.REDIS_URL}\n"
         "  Demo sign-ins are listed above (ROLE EMAIL PASSWORD). Ctrl-C stops everything.\n",
         flush=True,

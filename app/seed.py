@@ -1,6 +1,7 @@
 """Demo data for `flask seed-demo`. Running it twice changes nothing."""
 
 import io
+import os
 import subprocess
 import sys
 import time
@@ -125,8 +126,12 @@ def _running_sandbox(base):
         yield
         return
     port = urlsplit(base).port or 5055
+    # Only for its Stripe API: no mail catcher, which could find its port taken.
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.sandbox", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "app.sandbox", "--port", str(port)],
+        env={**os.environ, "SANDBOX_SMTP_PORT": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 20

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +48,7 @@ def random_production_secrets():
         "WHOP_APP_ID": "app_bench_" + secrets.token_hex(6),
         "WHOP_CLIENT_ID": "bench-" + secrets.token_hex(8),
         "WHOP_CLIENT_SECRET": secrets.token_urlsafe(32),
+        "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
 
 
@@ -60,6 +62,8 @@ def production_env(port, database_url, redis_url, **extra):
         APP_BASE_URL=f"http://127.0.0.1:{port}",
         FLASK_APP="app",
         PYTHONPATH=str(ROOT),
+        MAIL_SERVER="127.0.0.1",
+        MAIL_DEFAULT_SENDER="Bench <bench@example.com>",
         **random_production_secrets(),
     )
     env.update(extra)

@@ -74,13 +74,14 @@ def database_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def service_ports():
-    """Loopback ports for the live app and the sandbox, fixed for the run."""
-    return {"app": free_port(), "sandbox": free_port()}
+    """Loopback ports for the live app, the sandbox and its mail catcher, fixed for the run."""
+    return {"app": free_port(), "sandbox": free_port(), "smtp": free_port()}
 
 
 @pytest.fixture(scope="session")
 def app(database_url, redis_url, service_ports, tmp_path_factory, route_coverage):
-    """The app, migrated to head once per run, wired to the sandbox's port.
+    """The app, migrated to head once per run, wired to the sandbox's ports (its mail goes to
+    the `sandbox` fixture's mail catcher).
 
     Every request it answers counts towards the route coverage gate.
     """
@@ -91,6 +92,9 @@ def app(database_url, redis_url, service_ports, tmp_path_factory, route_coverage
             UPLOAD_DIR=str(tmp_path_factory.mktemp("uploads")),
             APP_BASE_URL=f"http://127.0.0.1:{service_ports['app']}",
             SANDBOX_URL=f"http://127.0.0.1:{service_ports['sandbox']}",
+            SANDBOX_SMTP_PORT=service_ports["smtp"],
+            MAIL_SERVER="127.0.0.1",
+            MAIL_PORT=service_ports["smtp"],
         )
     )
     route_coverage.watch(app, refused_by_guard=REFUSED_BY_CSRF_ONLY, known_gaps=ROUTE_COVERAGE_KNOWN_GAPS)
@@ -131,13 +135,18 @@ def live_server(app, service_ports):
 
 @pytest.fixture(scope="session")
 def sandbox(app, live_server, service_ports, tmp_path_factory):
-    """The Stripe/Whop sandbox as its own process, delivering webhooks to the live app.
+    """The Stripe/Whop sandbox as its own process, delivering webhooks to the live app and
+    catching the app's mail (MAIL_PORT) at `SANDBOX_URL/_sandbox/mail.json`.
 
     It lives for the whole run while each committed test empties our database (and restarts
     its ids) — as a second deployment, or a database reset, meets a Stripe account that has
     seen the first."""
     process = start_sandbox(
-        app, service_ports["sandbox"], tmp_path_factory.mktemp("sandbox") / "sandbox.db", live_server
+        app,
+        service_ports["sandbox"],
+        tmp_path_factory.mktemp("sandbox") / "sandbox.db",
+        live_server,
+        smtp_port=service_ports["smtp"],
     )
     yield app.config["SANDBOX_URL"]
     stop_process(process)

@@ -28,13 +28,14 @@ def sandbox_answers(url):
         return False
 
 
-def start_sandbox(app, port, database, app_base_url, deliver_webhooks=True):
-    """The Stripe/Whop sandbox as its own process on `port`, keeping its state in `database`;
-    returns the Popen once it answers."""
+def start_sandbox(app, port, database, app_base_url, deliver_webhooks=True, smtp_port=0):
+    """The Stripe/Whop sandbox as its own process on `port`, keeping its state in `database`,
+    with its mail catcher on `smtp_port` (0: none); returns the Popen once it answers."""
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "SANDBOX_DATABASE": str(database),
+        "SANDBOX_SMTP_PORT": str(smtp_port),
         "APP_BASE_URL": app_base_url,
         "SANDBOX_PUBLIC_URL": url,
         "SANDBOX_DELIVER_WEBHOOKS": "1" if deliver_webhooks else "0",

@@ -8,8 +8,10 @@ import os
 import re
 import secrets
 import signal
+import smtplib
 import subprocess
 import sys
+from email.utils import parseaddr
 from pathlib import Path
 
 import httpx
@@ -35,6 +37,7 @@ from app.models import AuditEvent, InboundEvent, Order
 from tests.database import make_test_config
 from tests.factories import PASSWORD
 from tests.forms import post_form
+from tests.mailbox import mail_json
 from tests.processes import free_port
 from tests.waiting import wait_until
 from tests.webhook_signing import stripe_event, stripe_signed
@@ -102,6 +105,10 @@ def test_readme_table_lists_every_setting_read_in_code():
         "WEB_CONCURRENCY",
         "BENCH_PORT",
         "CURRENCY",
+        "SANDBOX_SMTP_PORT",
+        "SANDBOX_MAIL_KEEP",
+        "MAIL_SERVER",
+        "MAIL_DEFAULT_SENDER",
     } <= set(read)
 
 
@@ -142,7 +149,14 @@ def clean_env(monkeypatch):
 @pytest.fixture
 def production_env(clean_env, database_url, redis_url):
     """A complete, valid production environment on the test database and Redis."""
-    values = {"TRADEPOST_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis_url, **random_secrets()}
+    values = {
+        "TRADEPOST_ENV": "production",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MAIL_SERVER": "smtp.mail.example.com",
+        "MAIL_DEFAULT_SENDER": "Tradepost <no-reply@example.com>",
+        **random_secrets(),
+    }
     for name, value in values.items():
         clean_env.setenv(name, value)
     return values
@@ -205,12 +219,70 @@ def test_production_refuses_each_development_secret_from_the_repository(producti
             "holds the public development key",
         ),
         ("SANDBOX_ENABLED", "1", "is on"),
+        ("MAIL_DEFAULT_SENDER", app_config.DEV_MAIL_DEFAULT_SENDER, "is the public development value"),
+        ("MAIL_DEFAULT_SENDER", "Tradepost", "is not an address mail can come from"),
+        ("MAIL_DEFAULT_SENDER", "Shop <shop@tradepost.test>", "is not an address mail can come from"),
+        ("MAIL_DEFAULT_SENDER", "change-me", "is the public development value"),
     ],
 )
 def test_production_refuses_weak_values(production_env, clean_env, name, value, reason):
     clean_env.setenv(name, value)
     with pytest.raises(ConfigError, match=f"{name} {reason}"):
         create_app(ProductionConfig)
+
+
+def test_production_mail_reads_every_mail_setting_and_refuses_tls_with_ssl(production_env, clean_env):
+    for name, value in {
+        "MAIL_PORT": "2525",
+        "MAIL_USERNAME": "apikey",
+        "MAIL_PASSWORD": "s3cret-relay-password",
+        "MAIL_TIMEOUT": "2.5",
+        "MAIL_USE_TLS": "1",
+    }.items():
+        clean_env.setenv(name, value)
+    config = ProductionConfig()
+    config.validate()
+    assert (config.MAIL_PORT, config.MAIL_USERNAME, config.MAIL_PASSWORD, config.MAIL_TIMEOUT) == (
+        2525,
+        "apikey",
+        "s3cret-relay-password",
+        2.5,
+    )
+    assert (config.MAIL_USE_TLS, config.MAIL_USE_SSL) == (True, False)
+    # TLS from the first byte: port 465 and no STARTTLS unless asked for ...
+    clean_env.delenv("MAIL_PORT")
+    clean_env.delenv("MAIL_USE_TLS")
+    clean_env.setenv("MAIL_USE_SSL", "true")
+    config = ProductionConfig()
+    config.validate()
+    assert (config.MAIL_PORT, config.MAIL_USE_TLS, config.MAIL_USE_SSL) == (465, False, True)
+    # ... and both at once is refused
+    clean_env.setenv("MAIL_USE_TLS", "1")
+    with pytest.raises(ConfigError, match="MAIL_USE_TLS and MAIL_USE_SSL are both on"):
+        create_app(ProductionConfig)
+    clean_env.setenv("MAIL_TIMEOUT", "0")
+    with pytest.raises(ConfigError, match="MAIL_TIMEOUT has an invalid value: '0'"):
+        ProductionConfig()
+
+
+def test_development_and_tests_mail_the_sandbox(clean_env):
+    config = DevelopmentConfig()
+    assert (config.MAIL_SERVER, config.MAIL_PORT, config.SANDBOX_SMTP_PORT) == ("127.0.0.1", 1025, 1025)
+    assert (config.MAIL_USE_TLS, config.MAIL_USE_SSL, config.MAIL_USERNAME, config.MAIL_PASSWORD) == (
+        False,
+        False,
+        None,
+        None,
+    )
+    assert config.MAIL_DEFAULT_SENDER == app_config.DEV_MAIL_DEFAULT_SENDER
+    assert _TestConfig().MAIL_PORT == 1025
+    config.validate()  # outside production nothing is required
+    clean_env.setenv("SANDBOX_SMTP_PORT", "0")  # no catcher: port 25 unless MAIL_PORT says
+    assert (DevelopmentConfig().SANDBOX_SMTP_PORT, DevelopmentConfig().MAIL_PORT) == (0, 25)
+    for value in ("-1", "65536", "smtp"):
+        clean_env.setenv("SANDBOX_SMTP_PORT", value)
+        with pytest.raises(ConfigError, match="SANDBOX_SMTP_PORT has an invalid value"):
+            DevelopmentConfig()
 
 
 def test_production_error_names_every_variable_at_fault(clean_env):
@@ -244,6 +316,13 @@ def test_a_full_production_environment_starts(production_env, build_app):
     assert config["STRIPE_API_BASE"] == "https://api.stripe.com"
     assert config["WHOP_API_BASE"] == "https://api.whop.com"
     assert config["SESSION_COOKIE_SECURE"] is True and config["WEBHOOKS_REQUIRE_HTTPS"] is True
+    # mail: the deployment's relay, submitted to with STARTTLS on 587
+    assert (config["MAIL_SERVER"], config["MAIL_DEFAULT_SENDER"]) == (
+        production_env["MAIL_SERVER"],
+        production_env["MAIL_DEFAULT_SENDER"],
+    )
+    assert (config["MAIL_PORT"], config["MAIL_USE_TLS"], config["MAIL_USE_SSL"]) == (587, True, False)
+    assert (config["MAIL_USERNAME"], config["MAIL_PASSWORD"], config["MAIL_TIMEOUT"]) == (None, None, 10.0)
     response = production.test_client().get("/signin")
     assert response.status_code == 200
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
@@ -567,18 +646,22 @@ def test_ports_flow_into_every_default_url(clean_env):
     clean_env.setenv("PORT", "5100")
     clean_env.setenv("SANDBOX_PORT", "5155")
     clean_env.setenv("REDIS_PORT", "6390")
+    clean_env.setenv("SANDBOX_SMTP_PORT", "1125")
     config = DevelopmentConfig()
     assert config.APP_BASE_URL == "http://127.0.0.1:5100"
+    assert (config.MAIL_SERVER, config.MAIL_PORT) == ("127.0.0.1", 1125)  # the app mails the catcher
     assert config.SANDBOX_URL == config.STRIPE_API_BASE == "http://127.0.0.1:5155"
     assert config.WHOP_API_BASE == "http://127.0.0.1:5155/whop"
     assert config.REDIS_URL == config.RATELIMIT_STORAGE_URI == "redis://127.0.0.1:6390/0"
     sandbox_settings = sandbox.sandbox_config()
     assert sandbox_settings["APP_BASE_URL"] == "http://127.0.0.1:5100"  # where it delivers webhooks
     assert sandbox_settings["SANDBOX_PUBLIC_URL"] == "http://127.0.0.1:5155"
+    assert sandbox_settings["SANDBOX_SMTP_PORT"] == 1125  # where the catcher listens
     # make run pins the URLs for every process: honcho gives each process type its own PORT.
     env, _ = stack_environment()
     assert (env["PORT"], env["SANDBOX_PORT"], env["REDIS_PORT"]) == ("5100", "5155", "6390")
     assert (env["APP_BASE_URL"], env["SANDBOX_URL"]) == ("http://127.0.0.1:5100", "http://127.0.0.1:5155")
+    assert (env["SANDBOX_SMTP_PORT"], env["MAIL_SERVER"], env["MAIL_PORT"]) == ("1125", "127.0.0.1", "1125")
     assert "REDIS_URL" not in env  # devredis serves REDIS_PORT
     # An explicit URL still wins over the port it would be derived from.
     clean_env.setenv("APP_BASE_URL", "https://shop.example.com")
@@ -586,9 +669,24 @@ def test_ports_flow_into_every_default_url(clean_env):
     config = DevelopmentConfig()
     assert (config.APP_BASE_URL, config.REDIS_URL) == ("https://shop.example.com", "redis://cache.internal:6379/2")
     assert sandbox.sandbox_config()["APP_BASE_URL"] == "https://shop.example.com"
+    clean_env.setenv("MAIL_SERVER", "mail.internal")
+    clean_env.setenv("MAIL_PORT", "2525")
+    env, _ = stack_environment()
+    assert (env["SANDBOX_SMTP_PORT"], env["MAIL_SERVER"], env["MAIL_PORT"]) == ("1125", "mail.internal", "2525")
     clean_env.setenv("SANDBOX_PORT", "70000")
     with pytest.raises(ConfigError, match="SANDBOX_PORT"):
         DevelopmentConfig()
+
+
+@pytest.mark.committed
+def test_the_suites_app_mails_the_sandbox_fixtures_catcher(app, sandbox):
+    """The app's MAIL_* settings in the suite reach the `sandbox` fixture's mail catcher,
+    where tests read what was sent (tests/mailbox.py)."""
+    to = f"wired-{secrets.token_hex(4)}@example.com"
+    sender = parseaddr(app.config["MAIL_DEFAULT_SENDER"])[1]
+    with smtplib.SMTP(app.config["MAIL_SERVER"], app.config["MAIL_PORT"], timeout=app.config["MAIL_TIMEOUT"]) as smtp:
+        smtp.sendmail(sender, [to], b"Subject: Wired\r\n\r\nHello\r\n")
+    assert [(m["from"], m["subject"]) for m in mail_json(sandbox, to=to)] == [(sender, "Wired")]
 
 
 def test_defaults_are_the_documented_ports(clean_env):
@@ -644,8 +742,10 @@ def test_devredis_serves_redis_port_read_from_dotenv(tmp_path):
 
 
 def test_the_sandbox_delivers_webhooks_to_the_app_on_port(tmp_path):
-    """`python -m app.sandbox` serves SANDBOX_PORT and targets APP_BASE_URL built from PORT."""
-    app_port, sandbox_port = free_port(), free_port()
+    """`python -m app.sandbox` serves SANDBOX_PORT, catches mail on SANDBOX_SMTP_PORT (read
+    from .env), and targets APP_BASE_URL built from PORT."""
+    app_port, sandbox_port, smtp_port = free_port(), free_port(), free_port()
+    (tmp_path / ".env").write_text(f"SANDBOX_SMTP_PORT={smtp_port}\n")
     env = process_env(PORT=app_port, SANDBOX_PORT=sandbox_port, SANDBOX_DATABASE=tmp_path / "s.db")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.sandbox"],
@@ -667,6 +767,10 @@ def test_the_sandbox_delivers_webhooks_to_the_app_on_port(tmp_path):
         page = httpx.get(base + "/_sandbox/", timeout=5)
         assert page.status_code == 200
         assert f"http://127.0.0.1:{app_port}/webhooks/stripe" in page.text
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+            smtp.sendmail("no-reply@tradepost.test", ["ada@example.com"], b"Subject: Hi\r\n\r\nHello\r\n")
+        caught = httpx.get(base + "/_sandbox/mail.json", timeout=5).json()
+        assert [(m["to"], m["subject"], m["text"]) for m in caught] == [(["ada@example.com"], "Hi", "Hello\n")]
     finally:
         process.terminate()
         process.wait(timeout=10)

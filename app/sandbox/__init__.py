@@ -10,6 +10,7 @@ This module holds the settings and the app factory. Around it:
 
 * ``stripe/`` — the Stripe emulator (``/v1``, hosted pages, ``/_sandbox`` controls, webhooks)
 * ``whop/``   — the Whop emulator (everything under ``/whop``)
+* ``mail/``   — the mail catcher: SMTP on SANDBOX_SMTP_PORT, messages at ``/_sandbox/mail``
 * ``sqlite.py`` — the write transaction both emulators use on the sandbox database
 * ``cli.py``  — ``flask sandbox run|reset`` and the ``flask sandbox whop ...`` group
 * ``__main__.py`` — ``python -m app.sandbox``
@@ -25,12 +26,20 @@ from werkzeug.wrappers import Response
 
 from app import config as app_config
 from app.config import ConfigError
-from app.sandbox import stripe, whop
+from app.sandbox import mail, stripe, whop
+
+# Whole-number settings and the values they may take.
+LIMITS = {
+    "SANDBOX_SMTP_PORT": (0, 65535),  # 0: no mail catcher
+    "SANDBOX_MAIL_KEEP": (1, 100_000),
+    "SANDBOX_MAIL_MAX_BYTES": (1024, 1024**3),
+}
 
 
 def defaults() -> dict[str, Any]:
     """The sandbox's settings when the environment leaves them unset: the app's development
-    secrets, and URLs on the ports of `make run` (PORT, SANDBOX_PORT)."""
+    secrets, URLs on the ports of `make run` (PORT, SANDBOX_PORT), and the mail catcher's
+    port, how many messages it keeps and how large one may be."""
     return {
         "SANDBOX_DATABASE": os.path.join("instance", "sandbox.db"),
         "APP_BASE_URL": app_config.default_app_base_url(),
@@ -41,6 +50,9 @@ def defaults() -> dict[str, Any]:
         "WHOP_APP_ID": app_config.DEV_WHOP_APP_ID,
         "WHOP_CLIENT_ID": app_config.DEV_WHOP_CLIENT_ID,
         "WHOP_CLIENT_SECRET": app_config.DEV_WHOP_CLIENT_SECRET,
+        "SANDBOX_SMTP_PORT": app_config.DEFAULT_SANDBOX_SMTP_PORT,
+        "SANDBOX_MAIL_KEEP": 1000,
+        "SANDBOX_MAIL_MAX_BYTES": 10 * 1024 * 1024,
     }
 
 
@@ -50,6 +62,12 @@ def _from_env(name: str, default: Any) -> Any:
         return default
     if isinstance(default, bool):
         return raw.strip().lower() not in ("0", "false", "no", "off")
+    if isinstance(default, int):
+        low, high = LIMITS[name]
+        value = int(raw) if raw.strip().isascii() and raw.strip().isdigit() else None
+        if value is None or not low <= value <= high:
+            raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+        return value
     return raw
 
 
@@ -70,13 +88,15 @@ def sandbox_config(overrides: dict | None = None) -> dict[str, Any]:
 
 
 def create_sandbox_app(config: dict | None = None) -> Flask:
-    """Build the sandbox app: both emulators, and the Stripe webhook delivery thread unless
-    delivery is disabled. Refuses (ConfigError) when TRADEPOST_ENV=production."""
+    """Build the sandbox app: both emulators, the mail pages, and the Stripe webhook delivery
+    thread unless delivery is disabled (the SMTP server is started by ``cli.serve``).
+    Refuses (ConfigError) when TRADEPOST_ENV=production or a setting is out of range."""
     refuse_production()
     app = Flask(__name__, template_folder=None)
     app.config.update(sandbox_config(config))
     stripe.init_app(app)
     whop.init_app(app)
+    mail.init_app(app)
 
     @app.get("/")
     def home() -> Response:

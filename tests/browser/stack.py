@@ -92,7 +92,7 @@ class Stack:
         self.logs = self.artifacts / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.workdir = Path(tempfile.mkdtemp(prefix="tp-browser-"))
-        self.ports = {"web": free_port(), "sandbox": free_port(), "redis": free_port()}
+        self.ports = {"web": free_port(), "sandbox": free_port(), "redis": free_port(), "smtp": free_port()}
         self.base_url = f"http://127.0.0.1:{self.ports['web']}"
         self.sandbox_url = f"http://127.0.0.1:{self.ports['sandbox']}"
         self.redis_url = f"redis://127.0.0.1:{self.ports['redis']}/0"
@@ -101,7 +101,7 @@ class Stack:
             **{
                 k: v
                 for k, v in os.environ.items()
-                if not k.startswith(("TRADEPOST_", "DATABASE_", "REDIS_", "SANDBOX_", "STRIPE_", "WHOP_"))
+                if not k.startswith(("TRADEPOST_", "DATABASE_", "REDIS_", "SANDBOX_", "STRIPE_", "WHOP_", "MAIL_"))
             },
             "TRADEPOST_ENV": "development",
             "FLASK_APP": "app",
@@ -115,6 +115,10 @@ class Stack:
             "SANDBOX_URL": self.sandbox_url,
             "SANDBOX_PUBLIC_URL": self.sandbox_url,
             "SANDBOX_DATABASE": str(self.workdir / "sandbox.db"),
+            # the sandbox's mail catcher, where the app's mail goes (SANDBOX_URL/_sandbox/mail.json)
+            "SANDBOX_SMTP_PORT": str(self.ports["smtp"]),
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(self.ports["smtp"]),
             "STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(12),
             "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
             "WHOP_WEBHOOK_SECRET": "ws_" + secrets.token_hex(16),
@@ -294,7 +298,11 @@ def main():
     artifacts = ROOT / "test-artifacts" / "browser"
     stack = Stack(artifacts, database=os.environ.get("TEST_DATABASE_URL")).start()
     print(stack.flask("seed-demo"))
-    print(f"web {stack.base_url}\nsandbox {stack.sandbox_url}\nlogs {stack.logs}\nCtrl-C stops.", flush=True)
+    print(
+        f"web {stack.base_url}\nsandbox {stack.sandbox_url}\nmail {stack.sandbox_url}/_sandbox/mail\n"
+        f"logs {stack.logs}\nCtrl-C stops.",
+        flush=True,
+    )
     try:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:

@@ -1,5 +1,6 @@
-"""Fixtures for the sandbox suite: the sandbox as a real subprocess, a webhook sink it
-delivers to, and a StripeGateway talking to it over HTTP with the official library.
+"""Fixtures for the sandbox suite: the sandbox as a real subprocess (its mail catcher on
+``sandbox_smtp_port``), a webhook sink it delivers to, and a StripeGateway talking to it over
+HTTP with the official library.
 
 All fixtures are prefixed ``sandbox_`` so they never clash with the app's fixtures.
 """
@@ -13,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,20 +71,19 @@ def sandbox_sink() -> Iterator[StripeWebhookSink]:
         yield sink
 
 
-@pytest.fixture(scope="session")
-def sandbox_url(sandbox_sink: StripeWebhookSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a sandbox started as ``python -m app.sandbox`` on a free port."""
-    workdir = tmp_path_factory.mktemp("sandbox")
+@contextmanager
+def running_sandbox(workdir: Path, **settings: str) -> Iterator[str]:
+    """``python -m app.sandbox`` on a free port with its state in ``workdir`` and the given
+    environment ``settings`` (SANDBOX_SMTP_PORT, ...); yields its base URL, stops it after."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "SANDBOX_DATABASE": str(workdir / "sandbox.db"),
-        "APP_BASE_URL": sandbox_sink.url,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "SANDBOX_PUBLIC_URL": url,
-        "SANDBOX_DELIVER_WEBHOOKS": "true",
+        "SANDBOX_SMTP_PORT": "0",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        **settings,
     }
     log_path = workdir / "sandbox.log"
     with open(log_path, "wb") as log:
@@ -100,6 +101,30 @@ def sandbox_url(sandbox_sink: StripeWebhookSink, tmp_path_factory: pytest.TempPa
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+
+
+@pytest.fixture(scope="session")
+def sandbox_of_its_own() -> Callable[..., Any]:
+    """``with sandbox_of_its_own(tmp_path, SANDBOX_MAIL_KEEP="3") as url:`` — a sandbox process
+    of the test's own, with these settings (its mail catcher off unless SANDBOX_SMTP_PORT)."""
+    return running_sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox_smtp_port() -> int:
+    """The port of the session sandbox's mail catcher (SMTP on 127.0.0.1)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(sandbox_sink: StripeWebhookSink, sandbox_smtp_port: int,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a sandbox started as ``python -m app.sandbox`` on a free port, its mail
+    catcher on ``sandbox_smtp_port``."""
+    with running_sandbox(tmp_path_factory.mktemp("sandbox"), APP_BASE_URL=sandbox_sink.url,
+                         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, SANDBOX_DELIVER_WEBHOOKS="true",
+                         SANDBOX_SMTP_PORT=str(sandbox_smtp_port)) as url:
+        yield url
 
 
 def _wait_until_ready(process: subprocess.Popen, url: str, log_path: Path) -> None:
