@@ -199,6 +199,10 @@ def test_production_refuses_each_development_secret_from_the_repository(producti
     )
 
 
+# Fixed, so the test ids are the same in every pytest-xdist worker.
+FIXED_FERNET_KEY = base64.urlsafe_b64encode(b"fixed-test-key-of-32-bytes-long!").decode()
+
+
 @pytest.mark.parametrize(
     "name, value, reason",
     [
@@ -211,11 +215,11 @@ def test_production_refuses_each_development_secret_from_the_repository(producti
         ("LICENSE_SIGNING_KEY", base64.b64encode(b"seed").decode(), "is not an Ed25519 private key"),
         ("WHOP_TOKEN_KEY", "not-a-fernet-key", "is not a Fernet key"),
         ("ENCRYPTION_KEYS", "not-a-fernet-key", "is not a Fernet key"),
-        ("ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},short", "is not a Fernet key"),
+        ("ENCRYPTION_KEYS", f"{FIXED_FERNET_KEY},short", "is not a Fernet key"),
         ("ENCRYPTION_KEYS", " , ", "has no key"),
         (
             "ENCRYPTION_KEYS",
-            f"{Fernet.generate_key().decode()},{app_config.DEV_ENCRYPTION_KEY}",
+            f"{FIXED_FERNET_KEY},{app_config.DEV_ENCRYPTION_KEY}",
             "holds the public development key",
         ),
         ("SANDBOX_ENABLED", "1", "is on"),

@@ -74,8 +74,10 @@ def _from_env(name: str, default: Any) -> Any:
 def refuse_production() -> None:
     """The sandbox is a development emulator signing with public secrets: never in production."""
     if (app_config.env_value("TRADEPOST_ENV") or "development") == "production":
-        raise ConfigError("the sandbox refuses to start with TRADEPOST_ENV=production: it is a "
-                          "development emulator signing with the repository's public secrets")
+        raise ConfigError(
+            "the sandbox refuses to start with TRADEPOST_ENV=production: it is a "
+            "development emulator signing with the repository's public secrets"
+        )
 
 
 def sandbox_config(overrides: dict | None = None) -> dict[str, Any]:

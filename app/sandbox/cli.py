@@ -33,8 +33,7 @@ class _SandboxAppGroup(click.Group):
             return super().invoke(ctx)
 
 
-whop_cli = _SandboxAppGroup("whop", help="Whop sandbox: users, user tokens, webhooks.",
-                            commands=whop_commands.COMMANDS)
+whop_cli = _SandboxAppGroup("whop", help="Whop sandbox: users, user tokens, webhooks.", commands=whop_commands.COMMANDS)
 sandbox_cli = AppGroup("sandbox", help="Run or reset the local Stripe/Whop emulators.")
 sandbox_cli.add_command(whop_cli)
 

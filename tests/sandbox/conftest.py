@@ -56,8 +56,9 @@ class StripeWebhookSink(HttpSink):
     def wait_for_event(self, event_type: str, object_id: str, timeout: float = WAIT_TIMEOUT) -> Received:
         """The first successfully answered delivery of ``event_type`` about ``object_id``."""
         return self.wait_for(
-            lambda r: r.status == 200 and r.json["type"] == event_type
-            and r.json["data"]["object"].get("id") == object_id,
+            lambda r: (
+                r.status == 200 and r.json["type"] == event_type and r.json["data"]["object"].get("id") == object_id
+            ),
             timeout=timeout,
         )[0]
 
@@ -89,7 +90,10 @@ def running_sandbox(workdir: Path, **settings: str) -> Iterator[str]:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.sandbox", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             _wait_until_ready(process, url, log_path)
@@ -117,13 +121,18 @@ def sandbox_smtp_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def sandbox_url(sandbox_sink: StripeWebhookSink, sandbox_smtp_port: int,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def sandbox_url(
+    sandbox_sink: StripeWebhookSink, sandbox_smtp_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """Base URL of a sandbox started as ``python -m app.sandbox`` on a free port, its mail
     catcher on ``sandbox_smtp_port``."""
-    with running_sandbox(tmp_path_factory.mktemp("sandbox"), APP_BASE_URL=sandbox_sink.url,
-                         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, SANDBOX_DELIVER_WEBHOOKS="true",
-                         SANDBOX_SMTP_PORT=str(sandbox_smtp_port)) as url:
+    with running_sandbox(
+        tmp_path_factory.mktemp("sandbox"),
+        APP_BASE_URL=sandbox_sink.url,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        SANDBOX_DELIVER_WEBHOOKS="true",
+        SANDBOX_SMTP_PORT=str(sandbox_smtp_port),
+    ) as url:
         yield url
 
 
@@ -166,52 +175,74 @@ def sandbox_id() -> Callable[[str], str]:
 @pytest.fixture(scope="session")
 def sandbox_control(sandbox_url: str, sandbox_http: httpx.Client) -> Callable[..., httpx.Response]:
     """POST to a sandbox control endpoint with a JSON body."""
+
     def post(path: str, **body: Any) -> httpx.Response:
         return sandbox_http.post(sandbox_url + path, json=body)
+
     return post
 
 
 @pytest.fixture(scope="session")
-def sandbox_verified_account(sandbox_gateway: StripeGateway, sandbox_control: Callable,
-                             sandbox_id: Callable) -> Callable[..., stripe.Account]:
+def sandbox_verified_account(
+    sandbox_gateway: StripeGateway, sandbox_control: Callable, sandbox_id: Callable
+) -> Callable[..., stripe.Account]:
     """Factory: a connected account that has passed onboarding."""
+
     def make(company_id: str | None = None) -> stripe.Account:
-        account = sandbox_gateway.create_connected_account(company_id or sandbox_id("company"),
-                                                           "seller@example.com", idempotency_key=sandbox_id("key"))
+        account = sandbox_gateway.create_connected_account(
+            company_id or sandbox_id("company"), "seller@example.com", idempotency_key=sandbox_id("key")
+        )
         response = sandbox_control(f"/_sandbox/accounts/{account.id}/verify", outcome="verified")
         assert response.status_code == 200, response.text
         return sandbox_gateway.retrieve_account(account.id)
+
     return make
 
 
 @pytest.fixture(scope="session")
 def sandbox_pay(sandbox_http: httpx.Client) -> Callable[..., httpx.Response]:
     """Submit the hosted checkout form of a session like a browser would."""
-    def pay(session: stripe.checkout.Session, card_number: str = "4242 4242 4242 4242",
-            email: str = "buyer@example.com") -> httpx.Response:
+
+    def pay(
+        session: stripe.checkout.Session, card_number: str = "4242 4242 4242 4242", email: str = "buyer@example.com"
+    ) -> httpx.Response:
         page = sandbox_http.get(session.url)
         assert page.status_code == 200
-        return sandbox_http.post(session.url + "/pay", data={
-            "email": email, "name": "Bea Buyer", "card_number": card_number, "exp": "12 / 34", "cvc": "123",
-        })
+        return sandbox_http.post(
+            session.url + "/pay",
+            data={
+                "email": email,
+                "name": "Bea Buyer",
+                "card_number": card_number,
+                "exp": "12 / 34",
+                "cvc": "123",
+            },
+        )
+
     return pay
 
 
 @pytest.fixture(scope="session")
-def sandbox_paid_gig(sandbox_gateway: StripeGateway, sandbox_pay: Callable,
-                     sandbox_id: Callable) -> Callable[..., stripe.checkout.Session]:
+def sandbox_paid_gig(
+    sandbox_gateway: StripeGateway, sandbox_pay: Callable, sandbox_id: Callable
+) -> Callable[..., stripe.checkout.Session]:
     """Factory: a gig checkout paid through the hosted page; returns the completed session."""
+
     def make(unit_amount: int = 5000, quantity: int = 2) -> stripe.checkout.Session:
         checkout_id = sandbox_id("checkout")
         session = sandbox_gateway.create_gig_checkout(
-            local_checkout_id=checkout_id, idempotency_key=sandbox_id("key"),
+            local_checkout_id=checkout_id,
+            idempotency_key=sandbox_id("key"),
             line_items=[LineItem("Logo design", unit_amount, quantity)],
-            currency="usd", success_url="http://app.test/return?session_id={CHECKOUT_SESSION_ID}",
-            cancel_url="http://app.test/cancel", customer_email="buyer@example.com",
+            currency="usd",
+            success_url="http://app.test/return?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url="http://app.test/cancel",
+            customer_email="buyer@example.com",
         )
         response = sandbox_pay(session)
         assert response.status_code == 303, response.text
         return sandbox_gateway.retrieve_checkout_session(session.id)
+
     return make
 
 

@@ -9,7 +9,8 @@ from app.payments import LineItem
 
 def make_gig_session(gateway, checkout_id, **overrides):
     params = dict(
-        local_checkout_id=checkout_id, idempotency_key=f"key-{checkout_id}",
+        local_checkout_id=checkout_id,
+        idempotency_key=f"key-{checkout_id}",
         line_items=[LineItem("Logo design — standard", 5000, 1), LineItem("Extra revision", 1250, 2)],
         currency="usd",
         success_url="http://app.test/checkout/return?session_id={CHECKOUT_SESSION_ID}",
@@ -35,7 +36,8 @@ def test_gig_checkout_session_carries_our_ids(sandbox_gateway, sandbox_id):
 
 
 def test_paying_on_the_hosted_page_redirects_and_delivers_checkout_completed(
-        sandbox_gateway, sandbox_http, sandbox_sink, sandbox_id):
+    sandbox_gateway, sandbox_http, sandbox_sink, sandbox_id
+):
     checkout_id = sandbox_id("checkout")
     session = make_gig_session(sandbox_gateway, checkout_id)
 
@@ -44,10 +46,16 @@ def test_paying_on_the_hosted_page_redirects_and_delivers_checkout_completed(
     assert "Logo design — standard" in page.text and "Extra revision" in page.text
     assert "$75.00" in page.text
     assert 'href="http://app.test/checkout/cancel"' in page.text
-    response = sandbox_http.post(session.url + "/pay", data={
-        "email": "buyer@example.com", "name": "Bea Buyer", "card_number": "4242 4242 4242 4242",
-        "exp": "12 / 34", "cvc": "123",
-    })
+    response = sandbox_http.post(
+        session.url + "/pay",
+        data={
+            "email": "buyer@example.com",
+            "name": "Bea Buyer",
+            "card_number": "4242 4242 4242 4242",
+            "exp": "12 / 34",
+            "cvc": "123",
+        },
+    )
 
     assert response.status_code == 303
     assert response.headers["location"] == f"http://app.test/checkout/return?session_id={session.id}"
@@ -68,7 +76,8 @@ def test_paying_on_the_hosted_page_redirects_and_delivers_checkout_completed(
 
 
 def test_declined_card_shows_the_decline_and_leaves_the_session_open(
-        sandbox_gateway, sandbox_pay, sandbox_sink, sandbox_id):
+    sandbox_gateway, sandbox_pay, sandbox_sink, sandbox_id
+):
     session = make_gig_session(sandbox_gateway, sandbox_id("checkout"))
 
     response = sandbox_pay(session, card_number="4000 0000 0000 0002")
@@ -127,26 +136,61 @@ def test_same_idempotency_key_with_different_parameters_is_an_idempotency_error(
         make_gig_session(sandbox_gateway, checkout_id, line_items=[LineItem("Something else", 999, 1)])
 
 
-@pytest.mark.parametrize(("params", "param"), [
-    ({"mode": "payment", "success_url": "http://a/s"}, "line_items"),
-    ({"mode": "payment", "success_url": "http://a/s",
-      "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "product_data": {"name": "X"}}}]},
-     "line_items[0][price_data][unit_amount]"),
-    ({"mode": "payment", "success_url": "http://a/s",
-      "line_items": [{"quantity": 0, "price_data": {"currency": "usd", "unit_amount": 100,
-                                                    "product_data": {"name": "X"}}}]},
-     "line_items[0][quantity]"),
-    ({"mode": "subscription", "success_url": "http://a/s",
-      "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "unit_amount": 100,
-                                                    "product_data": {"name": "X"}}}]},
-     "line_items[0][price_data][recurring]"),
-    ({"mode": "bogus", "success_url": "http://a/s"}, "mode"),
-    ({"mode": "payment", "success_url": "http://a/s",
-      "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "unit_amount": 100,
-                                                    "product_data": {"name": "X"}}}],
-      "payment_intent_data": {"application_fee_amount": 10, "transfer_data": {"destination": "acct_nope"}}},
-     "payment_intent_data[transfer_data][destination]"),
-])
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"mode": "payment", "success_url": "http://a/s"}, "line_items"),
+        (
+            {
+                "mode": "payment",
+                "success_url": "http://a/s",
+                "line_items": [{"quantity": 1, "price_data": {"currency": "usd", "product_data": {"name": "X"}}}],
+            },
+            "line_items[0][price_data][unit_amount]",
+        ),
+        (
+            {
+                "mode": "payment",
+                "success_url": "http://a/s",
+                "line_items": [
+                    {
+                        "quantity": 0,
+                        "price_data": {"currency": "usd", "unit_amount": 100, "product_data": {"name": "X"}},
+                    }
+                ],
+            },
+            "line_items[0][quantity]",
+        ),
+        (
+            {
+                "mode": "subscription",
+                "success_url": "http://a/s",
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {"currency": "usd", "unit_amount": 100, "product_data": {"name": "X"}},
+                    }
+                ],
+            },
+            "line_items[0][price_data][recurring]",
+        ),
+        ({"mode": "bogus", "success_url": "http://a/s"}, "mode"),
+        (
+            {
+                "mode": "payment",
+                "success_url": "http://a/s",
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {"currency": "usd", "unit_amount": 100, "product_data": {"name": "X"}},
+                    }
+                ],
+                "payment_intent_data": {"application_fee_amount": 10, "transfer_data": {"destination": "acct_nope"}},
+            },
+            "payment_intent_data[transfer_data][destination]",
+        ),
+    ],
+)
 def test_bad_checkout_params_are_invalid_request_errors(sandbox_gateway, params, param):
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
         sandbox_gateway.client.v1.checkout.sessions.create(params=params)
@@ -163,9 +207,14 @@ def test_gateway_refuses_non_integer_amounts(sandbox_gateway, sandbox_id):
 
 def test_confirming_a_payment_with_a_declined_card_raises_card_error(sandbox_gateway, sandbox_sink):
     with pytest.raises(stripe.CardError) as excinfo:
-        sandbox_gateway.client.v1.payment_intents.create(params={
-            "amount": 2000, "currency": "usd", "payment_method": "pm_card_chargeDeclined", "confirm": True,
-        })
+        sandbox_gateway.client.v1.payment_intents.create(
+            params={
+                "amount": 2000,
+                "currency": "usd",
+                "payment_method": "pm_card_chargeDeclined",
+                "confirm": True,
+            }
+        )
 
     assert excinfo.value.http_status == 402
     assert excinfo.value.code == "card_declined"
@@ -176,9 +225,14 @@ def test_confirming_a_payment_with_a_declined_card_raises_card_error(sandbox_gat
 
 
 def test_confirming_a_payment_with_a_good_card_succeeds(sandbox_gateway):
-    intent = sandbox_gateway.client.v1.payment_intents.create(params={
-        "amount": 2000, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
-    })
+    intent = sandbox_gateway.client.v1.payment_intents.create(
+        params={
+            "amount": 2000,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
+    )
 
     assert intent.status == "succeeded"
     assert sandbox_gateway.retrieve_charge(intent.latest_charge).amount_captured == 2000
@@ -189,7 +243,8 @@ def test_list_endpoints_paginate(sandbox_gateway, sandbox_id):
 
     first_page = sandbox_gateway.client.v1.checkout.sessions.list(params={"limit": 2})
     second_page = sandbox_gateway.client.v1.checkout.sessions.list(
-        params={"limit": 2, "starting_after": first_page.data[-1].id})
+        params={"limit": 2, "starting_after": first_page.data[-1].id}
+    )
 
     assert first_page.object == "list" and first_page.url == "/v1/checkout/sessions"
     assert [s.id for s in first_page.data] == created[::-1][:2]

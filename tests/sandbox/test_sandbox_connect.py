@@ -7,8 +7,9 @@ import stripe
 def test_new_express_account_cannot_take_payments_yet(sandbox_gateway, sandbox_id):
     company_id = sandbox_id("company")
 
-    account = sandbox_gateway.create_connected_account(company_id, "seller@example.com",
-                                                       idempotency_key=f"key-{company_id}")
+    account = sandbox_gateway.create_connected_account(
+        company_id, "seller@example.com", idempotency_key=f"key-{company_id}"
+    )
 
     assert account.id.startswith("acct_")
     assert account.type == "express"
@@ -29,11 +30,15 @@ def test_creating_the_account_twice_with_the_companys_key_returns_the_same_accou
 
 
 def test_submitting_verification_enables_the_account_and_notifies_the_app(
-        sandbox_gateway, sandbox_http, sandbox_sink, sandbox_id):
-    account = sandbox_gateway.create_connected_account(sandbox_id("company"), "seller@example.com",
-                                                       idempotency_key=sandbox_id("key"))
+    sandbox_gateway, sandbox_http, sandbox_sink, sandbox_id
+):
+    account = sandbox_gateway.create_connected_account(
+        sandbox_id("company"), "seller@example.com", idempotency_key=sandbox_id("key")
+    )
     link = sandbox_gateway.create_onboarding_link(
-        account.id, "http://app.test/onboarding/refresh", "http://app.test/onboarding/return",
+        account.id,
+        "http://app.test/onboarding/refresh",
+        "http://app.test/onboarding/return",
         idempotency_key=f"{account.id}:link:1",
     )
 
@@ -52,8 +57,9 @@ def test_submitting_verification_enables_the_account_and_notifies_the_app(
     assert verified.requirements.disabled_reason is None
 
     delivery = sandbox_sink.wait_for_event("account.updated", account.id)
-    event = stripe.Webhook.construct_event(delivery.body, delivery.headers["Stripe-Signature"],
-                                           sandbox_gateway.webhook_secret)
+    event = stripe.Webhook.construct_event(
+        delivery.body, delivery.headers["Stripe-Signature"], sandbox_gateway.webhook_secret
+    )
     assert event.type == "account.updated"
     assert event.data.object.charges_enabled is True
     assert sandbox_gateway.construct_event(delivery.body, delivery.headers["Stripe-Signature"]).id == event.id
@@ -61,8 +67,9 @@ def test_submitting_verification_enables_the_account_and_notifies_the_app(
 
 def test_failed_verification_sets_a_disabled_reason(sandbox_gateway, sandbox_http, sandbox_sink, sandbox_id):
     account = sandbox_gateway.create_connected_account(sandbox_id("company"), None, idempotency_key=sandbox_id("key"))
-    link = sandbox_gateway.create_onboarding_link(account.id, "http://app.test/refresh", "http://app.test/return",
-                                                  idempotency_key=f"{account.id}:link:1")
+    link = sandbox_gateway.create_onboarding_link(
+        account.id, "http://app.test/refresh", "http://app.test/return", idempotency_key=f"{account.id}:link:1"
+    )
 
     response = sandbox_http.post(link.url + "/failed")
 

@@ -33,8 +33,13 @@ def address(name: str = "ada") -> str:
     return f"{name}-{uuid.uuid4().hex[:10]}@example.com"
 
 
-def message(to: str | list[str], subject: str = "Hello", text: str | None = "Hello there.",
-            html: str | None = None, **headers: str) -> EmailMessage:
+def message(
+    to: str | list[str],
+    subject: str = "Hello",
+    text: str | None = "Hello there.",
+    html: str | None = None,
+    **headers: str,
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = SENDER
     msg["To"] = to if isinstance(to, str) else ", ".join(to)
@@ -69,10 +74,13 @@ def only_mail_to(sandbox_url: str, to: str) -> dict:
 
 # -- what a developer sees -------------------------------------------------------------------------
 
+
 def test_a_plain_text_message_is_listed_with_its_links_clickable(sandbox_url, sandbox_smtp_port, sandbox_http):
     ada = address()
-    text = ("Welcome! Confirm your address: https://shop.example/verify?token=a1&next=%2F.\n"
-            "<script>alert('not run')</script> (see https://shop.example/help)")
+    text = (
+        "Welcome! Confirm your address: https://shop.example/verify?token=a1&next=%2F.\n"
+        "<script>alert('not run')</script> (see https://shop.example/help)"
+    )
     send(sandbox_smtp_port, message(ada, "Confirm your address", text))
 
     caught = only_mail_to(sandbox_url, ada)
@@ -93,8 +101,10 @@ def test_a_plain_text_message_is_listed_with_its_links_clickable(sandbox_url, sa
 
     page = sandbox_http.get(sandbox_url + detail_url)
     assert page.status_code == 200
-    assert ('<a href="https://shop.example/verify?token=a1&amp;next=%2F" target="_blank" rel="noopener noreferrer">'
-            in page.text)
+    assert (
+        '<a href="https://shop.example/verify?token=a1&amp;next=%2F" target="_blank" rel="noopener noreferrer">'
+        in page.text
+    )
     assert '<a href="https://shop.example/help" target="_blank"' in page.text  # without the ")"
     assert "&lt;script&gt;alert(" in page.text and "<script>" not in page.text
     assert "This message has no HTML part." in page.text
@@ -105,9 +115,11 @@ def test_multipart_alternative_with_utf8_subject_and_encoded_bodies(sandbox_url,
     zoe = address("zoe")
     subject = "Vérifiez votre adresse — ✓ 注文"
     text = "Bonjour Zoë,\nconfirmez ici : https://shop.example/v/é?x=1\n" + "Ça marche. " * 20
-    html = ('<html><head><title>t</title></head><body><p>Bonjour <b>Zoë</b> — '
-            '<a href="https://shop.example/v/%C3%A9?x=1">confirmer</a></p>'
-            '<script>document.title = "ran"</script><img src="https://shop.example/logo.png" alt=""></body></html>')
+    html = (
+        "<html><head><title>t</title></head><body><p>Bonjour <b>Zoë</b> — "
+        '<a href="https://shop.example/v/%C3%A9?x=1">confirmer</a></p>'
+        '<script>document.title = "ran"</script><img src="https://shop.example/logo.png" alt=""></body></html>'
+    )
     msg = message(zoe, subject, text, html)
     msg.get_body(("plain",)).set_content(text, cte="quoted-printable")
     msg.get_body(("html",)).set_content(html, subtype="html", cte="base64")
@@ -142,8 +154,9 @@ def test_multipart_alternative_with_utf8_subject_and_encoded_bodies(sandbox_url,
     assert preview.text.startswith('<html><head><base target="_blank"><title>t</title>')  # links open a new tab
 
 
-def test_attachments_are_listed_with_names_and_sizes_and_the_eml_downloads(sandbox_url, sandbox_smtp_port,
-                                                                            sandbox_http):
+def test_attachments_are_listed_with_names_and_sizes_and_the_eml_downloads(
+    sandbox_url, sandbox_smtp_port, sandbox_http
+):
     bob = address("bob")
     msg = message(bob, "Your receipt", "Attached.", "<p>Attached.</p>")
     pdf = bytes(range(256)) * 4096  # 1 MiB
@@ -203,8 +216,9 @@ def test_a_message_over_the_size_limit_is_refused_with_552_and_not_stored(sandbo
     assert [m["subject"] for m in mail_json(sandbox_url, to=big)] == ["Small"]
 
 
-def test_since_takes_an_id_or_a_time_and_bad_filters_are_refused_naming_the_field(sandbox_url, sandbox_smtp_port,
-                                                                                    sandbox_http):
+def test_since_takes_an_id_or_a_time_and_bad_filters_are_refused_naming_the_field(
+    sandbox_url, sandbox_smtp_port, sandbox_http
+):
     cleo = address("cleo")
     send(sandbox_smtp_port, message(cleo, "First"))
     first = only_mail_to(sandbox_url, cleo)
@@ -231,16 +245,24 @@ def test_since_takes_an_id_or_a_time_and_bad_filters_are_refused_naming_the_fiel
 
 
 def test_unknown_messages_are_404_never_500(sandbox_url, sandbox_http):
-    for path in ("/_sandbox/mail/999999999", "/_sandbox/mail/999999999/html", "/_sandbox/mail/999999999.eml",
-                 "/_sandbox/mail/" + "9" * 40, "/_sandbox/mail/" + "9" * 40 + ".eml", "/_sandbox/mail/-1",
-                 "/_sandbox/mail/abc"):
+    for path in (
+        "/_sandbox/mail/999999999",
+        "/_sandbox/mail/999999999/html",
+        "/_sandbox/mail/999999999.eml",
+        "/_sandbox/mail/" + "9" * 40,
+        "/_sandbox/mail/" + "9" * 40 + ".eml",
+        "/_sandbox/mail/-1",
+        "/_sandbox/mail/abc",
+    ):
         assert sandbox_http.get(sandbox_url + path).status_code == 404, path
 
 
 def test_unreadable_mail_is_still_caught(sandbox_url, sandbox_smtp_port):
     odd = address("odd")
-    raw = (b"Subject: =?x-unknown?q?caf=E9?=\r\nContent-Type: text/plain; charset=x-unknown\r\n"
-           b"Content-Transfer-Encoding: base64\r\n\r\n%%% not base64 \xff\xfe\r\n")
+    raw = (
+        b"Subject: =?x-unknown?q?caf=E9?=\r\nContent-Type: text/plain; charset=x-unknown\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n%%% not base64 \xff\xfe\r\n"
+    )
     with smtplib.SMTP("127.0.0.1", sandbox_smtp_port, timeout=30) as smtp:
         smtp.sendmail("", [odd], raw)
     caught = only_mail_to(sandbox_url, odd)
@@ -294,6 +316,7 @@ def test_waiting_for_mail_returns_once_it_arrived(sandbox_url, sandbox_smtp_port
 
 # -- settings: how many it keeps, off, a taken port ------------------------------------------------
 
+
 def test_only_the_newest_messages_are_kept(tmp_path, sandbox_of_its_own):
     port = free_port()
     with sandbox_of_its_own(tmp_path, SANDBOX_SMTP_PORT=str(port), SANDBOX_MAIL_KEEP="3") as url:
@@ -315,28 +338,54 @@ def test_smtp_port_zero_turns_the_catcher_off(tmp_path, sandbox_of_its_own):
 
 
 def run_sandbox(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "LANG": "C.UTF-8",
-           "SANDBOX_DATABASE": str(tmp_path / "sandbox.db"), **settings}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO_ROOT),
+        "LANG": "C.UTF-8",
+        "SANDBOX_DATABASE": str(tmp_path / "sandbox.db"),
+        **settings,
+    }
     try:
-        return subprocess.run([sys.executable, "-m", "app.sandbox", "--port", str(free_port())], env=env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [sys.executable, "-m", "app.sandbox", "--port", str(free_port())],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("the sandbox kept running")
 
 
 def test_flask_sandbox_run_as_make_run_starts_it_logs_each_message_once(tmp_path):
     smtp_port, http_port = free_port(), free_port()
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "LANG": "C.UTF-8", "FLASK_APP": "app",
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}", "SANDBOX_DATABASE": str(tmp_path / "sandbox.db"),
-           "SANDBOX_SMTP_PORT": str(smtp_port), "SANDBOX_DELIVER_WEBHOOKS": "0"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO_ROOT),
+        "LANG": "C.UTF-8",
+        "FLASK_APP": "app",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "SANDBOX_DATABASE": str(tmp_path / "sandbox.db"),
+        "SANDBOX_SMTP_PORT": str(smtp_port),
+        "SANDBOX_DELIVER_WEBHOOKS": "0",
+    }
     log_path = tmp_path / "sandbox.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "flask", "sandbox", "run", "--port", str(http_port)],
-                                   env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "sandbox", "run", "--port", str(http_port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         url = f"http://127.0.0.1:{http_port}"
-        wait_until(lambda: process.poll() is not None or sandbox_answers(url), timeout=30,
-                   message="flask sandbox run did not answer")
+        wait_until(
+            lambda: process.poll() is not None or sandbox_answers(url),
+            timeout=30,
+            message="flask sandbox run did not answer",
+        )
         assert process.poll() is None, log_path.read_text()
         gus = address("gus")
         send(smtp_port, message(gus, "Logged once"))
@@ -359,8 +408,15 @@ def test_a_taken_smtp_port_stops_the_sandbox_saying_which(tmp_path):
     assert "set SANDBOX_SMTP_PORT to a free port, or 0 to turn it off" in refused.stderr
 
 
-@pytest.mark.parametrize("name, value", [("SANDBOX_SMTP_PORT", "70000"), ("SANDBOX_SMTP_PORT", "smtp"),
-                                         ("SANDBOX_MAIL_KEEP", "0"), ("SANDBOX_MAIL_MAX_BYTES", "-5")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SANDBOX_SMTP_PORT", "70000"),
+        ("SANDBOX_SMTP_PORT", "smtp"),
+        ("SANDBOX_MAIL_KEEP", "0"),
+        ("SANDBOX_MAIL_MAX_BYTES", "-5"),
+    ],
+)
 def test_out_of_range_mail_settings_stop_the_sandbox_naming_the_setting(tmp_path, name, value):
     refused = run_sandbox(tmp_path, **{name: value})
     assert refused.returncode != 0

@@ -8,37 +8,54 @@ import pytest
 from app.payments import LineItem
 
 # shared/ sits beside the checkout (in CI and on developer machines).
-FIXTURE_CANDIDATES = (Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json",
-                      Path("/work/shared/stripe/fixtures3.json"))
+FIXTURE_CANDIDATES = (
+    Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json",
+    Path("/work/shared/stripe/fixtures3.json"),
+)
 
 
 @pytest.fixture(scope="module")
-def sandbox_objects(sandbox_gateway, sandbox_verified_account, sandbox_pay, sandbox_control, sandbox_sink,
-                    sandbox_id):
+def sandbox_objects(sandbox_gateway, sandbox_verified_account, sandbox_pay, sandbox_control, sandbox_sink, sandbox_id):
     """One object of each emulated type, produced by the real flows."""
     gateway = sandbox_gateway
     seller = sandbox_verified_account()
-    link = gateway.create_onboarding_link(seller.id, "http://app.test/r", "http://app.test/t",
-                                          idempotency_key=sandbox_id("link"))
+    link = gateway.create_onboarding_link(
+        seller.id, "http://app.test/r", "http://app.test/t", idempotency_key=sandbox_id("link")
+    )
     session = gateway.create_product_checkout(
-        local_checkout_id=sandbox_id("checkout"), idempotency_key=sandbox_id("key"),
-        line_items=[LineItem("Font", 1900, 1)], currency="usd",
-        application_fee_amount=190, destination_account=seller.id,
-        success_url="http://app.test/ok", cancel_url="http://app.test/cancel",
+        local_checkout_id=sandbox_id("checkout"),
+        idempotency_key=sandbox_id("key"),
+        line_items=[LineItem("Font", 1900, 1)],
+        currency="usd",
+        application_fee_amount=190,
+        destination_account=seller.id,
+        success_url="http://app.test/ok",
+        cancel_url="http://app.test/cancel",
     )
     assert sandbox_pay(session).status_code == 303
     session = gateway.retrieve_checkout_session(session.id)
     intent = gateway.retrieve_payment_intent(session.payment_intent)
     charge = gateway.retrieve_charge(intent.latest_charge)
     refund = gateway.create_refund(idempotency_key=sandbox_id("refund"), charge=charge.id, amount=100)
-    transfer = gateway.create_transfer(amount=500, currency="usd", destination=seller.id, transfer_group="order:s",
-                                       idempotency_key=sandbox_id("transfer"))
+    transfer = gateway.create_transfer(
+        amount=500,
+        currency="usd",
+        destination=seller.id,
+        transfer_group="order:s",
+        idempotency_key=sandbox_id("transfer"),
+    )
     fee = gateway.client.v1.application_fees.retrieve(charge.application_fee)
     sub_session = gateway.create_subscription_checkout(
-        local_checkout_id=sandbox_id("checkout"), idempotency_key=sandbox_id("key"),
-        name="Pro", unit_amount=900, currency="usd", interval="year",
-        application_fee_bps=500, destination_account=seller.id,
-        success_url="http://app.test/ok", cancel_url="http://app.test/cancel",
+        local_checkout_id=sandbox_id("checkout"),
+        idempotency_key=sandbox_id("key"),
+        name="Pro",
+        unit_amount=900,
+        currency="usd",
+        interval="year",
+        application_fee_bps=500,
+        destination_account=seller.id,
+        success_url="http://app.test/ok",
+        cancel_url="http://app.test/cancel",
     )
     assert sandbox_pay(sub_session).status_code == 303
     subscription = gateway.retrieve_subscription(gateway.retrieve_checkout_session(sub_session.id).subscription)
@@ -50,17 +67,44 @@ def sandbox_objects(sandbox_gateway, sandbox_verified_account, sandbox_pay, sand
     balance_transaction = gateway.client.v1.balance_transactions.retrieve(charge.balance_transaction)
     item = gateway.client.v1.checkout.sessions.line_items.list(session.id).data[0]
     return {
-        "account": seller, "account_link": link, "checkout.session": session, "payment_intent": intent,
-        "charge": charge, "refund": refund, "transfer": transfer, "application_fee": fee,
-        "subscription": subscription, "invoice": invoice, "dispute": dispute, "event": event,
-        "customer": customer, "balance_transaction": balance_transaction, "item": item,
+        "account": seller,
+        "account_link": link,
+        "checkout.session": session,
+        "payment_intent": intent,
+        "charge": charge,
+        "refund": refund,
+        "transfer": transfer,
+        "application_fee": fee,
+        "subscription": subscription,
+        "invoice": invoice,
+        "dispute": dispute,
+        "event": event,
+        "customer": customer,
+        "balance_transaction": balance_transaction,
+        "item": item,
     }
 
 
-@pytest.mark.parametrize("object_type", [
-    "account", "account_link", "checkout.session", "payment_intent", "charge", "refund", "transfer",
-    "application_fee", "subscription", "invoice", "dispute", "event", "customer", "balance_transaction", "item",
-])
+@pytest.mark.parametrize(
+    "object_type",
+    [
+        "account",
+        "account_link",
+        "checkout.session",
+        "payment_intent",
+        "charge",
+        "refund",
+        "transfer",
+        "application_fee",
+        "subscription",
+        "invoice",
+        "dispute",
+        "event",
+        "customer",
+        "balance_transaction",
+        "item",
+    ],
+)
 def test_top_level_keys_match_stripe(sandbox_objects, sandbox_fixture_keys, object_type):
     obj = sandbox_objects[object_type].to_dict()
 

@@ -5,10 +5,17 @@ import stripe
 
 def start_subscription(gateway, pay, seller, checkout_id, trial_days=None):
     session = gateway.create_subscription_checkout(
-        local_checkout_id=checkout_id, idempotency_key=f"key-{checkout_id}", name="Pro plan", unit_amount=1500,
-        currency="usd", interval="month",
-        application_fee_bps=1050, destination_account=seller.id, trial_days=trial_days,
-        success_url="http://app.test/ok?s={CHECKOUT_SESSION_ID}", cancel_url="http://app.test/cancel",
+        local_checkout_id=checkout_id,
+        idempotency_key=f"key-{checkout_id}",
+        name="Pro plan",
+        unit_amount=1500,
+        currency="usd",
+        interval="month",
+        application_fee_bps=1050,
+        destination_account=seller.id,
+        trial_days=trial_days,
+        success_url="http://app.test/ok?s={CHECKOUT_SESSION_ID}",
+        cancel_url="http://app.test/cancel",
         customer_email="subscriber@example.com",
     )
     assert pay(session).status_code == 303
@@ -16,7 +23,8 @@ def start_subscription(gateway, pay, seller, checkout_id, trial_days=None):
 
 
 def test_subscription_checkout_starts_an_active_subscription(
-        sandbox_gateway, sandbox_pay, sandbox_verified_account, sandbox_sink, sandbox_id):
+    sandbox_gateway, sandbox_pay, sandbox_verified_account, sandbox_sink, sandbox_id
+):
     seller = sandbox_verified_account()
     checkout_id = sandbox_id("checkout")
 
@@ -41,7 +49,8 @@ def test_subscription_checkout_starts_an_active_subscription(
 
 
 def test_trial_then_paid_renewal_then_failed_renewal(
-        sandbox_gateway, sandbox_pay, sandbox_verified_account, sandbox_control, sandbox_sink, sandbox_id):
+    sandbox_gateway, sandbox_pay, sandbox_verified_account, sandbox_control, sandbox_sink, sandbox_id
+):
     seller = sandbox_verified_account()
     session = start_subscription(sandbox_gateway, sandbox_pay, seller, sandbox_id("checkout"), trial_days=14)
     assert session.payment_status == "no_payment_required"
@@ -53,8 +62,12 @@ def test_trial_then_paid_renewal_then_failed_renewal(
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "active"
     paid_invoice = sandbox_sink.wait_for(
-        lambda d: d.json["type"] == "invoice.paid" and d.json["data"]["object"]["subscription"] == sub.id
-        and d.json["data"]["object"]["billing_reason"] == "subscription_cycle")[0]
+        lambda d: (
+            d.json["type"] == "invoice.paid"
+            and d.json["data"]["object"]["subscription"] == sub.id
+            and d.json["data"]["object"]["billing_reason"] == "subscription_cycle"
+        )
+    )[0]
     assert paid_invoice.json["data"]["object"]["amount_paid"] == 1500
     renewed = sandbox_gateway.retrieve_subscription(sub.id)
     assert renewed["items"].data[0].current_period_start == first_end
@@ -62,19 +75,21 @@ def test_trial_then_paid_renewal_then_failed_renewal(
     failed = sandbox_control(f"/_sandbox/subscriptions/{sub.id}/advance", outcome="failed")
     assert failed.json()["status"] == "past_due"
     failed_invoice = sandbox_sink.wait_for(
-        lambda d: d.json["type"] == "invoice.payment_failed"
-        and d.json["data"]["object"]["subscription"] == sub.id)[0]
+        lambda d: d.json["type"] == "invoice.payment_failed" and d.json["data"]["object"]["subscription"] == sub.id
+    )[0]
     assert failed_invoice.json["data"]["object"]["status"] == "open"
     updates = sandbox_sink.wait_for(
         lambda d: d.json["type"] == "customer.subscription.updated" and d.json["data"]["object"]["id"] == sub.id,
-        count=2)
+        count=2,
+    )
     assert updates[-1].json["data"]["object"]["status"] == "past_due"
     assert updates[-1].json["data"]["previous_attributes"]["status"] == "active"
     assert sandbox_gateway.retrieve_subscription(sub.id).status == "past_due"
 
 
-def test_cancel_subscription(sandbox_gateway, sandbox_pay, sandbox_verified_account, sandbox_sink, sandbox_id,
-                             sandbox_control):
+def test_cancel_subscription(
+    sandbox_gateway, sandbox_pay, sandbox_verified_account, sandbox_sink, sandbox_id, sandbox_control
+):
     seller = sandbox_verified_account()
     session = start_subscription(sandbox_gateway, sandbox_pay, seller, sandbox_id("checkout"))
 
@@ -90,14 +105,16 @@ def test_cancel_subscription(sandbox_gateway, sandbox_pay, sandbox_verified_acco
     assert refused.status_code == 400
 
 
-def test_subscription_page_offers_renewal_controls(sandbox_gateway, sandbox_pay, sandbox_verified_account,
-                                                   sandbox_http, sandbox_url, sandbox_id):
+def test_subscription_page_offers_renewal_controls(
+    sandbox_gateway, sandbox_pay, sandbox_verified_account, sandbox_http, sandbox_url, sandbox_id
+):
     seller = sandbox_verified_account()
     session = start_subscription(sandbox_gateway, sandbox_pay, seller, sandbox_id("checkout"))
 
     page = sandbox_http.get(f"{sandbox_url}/_sandbox/subscriptions/{session.subscription}")
-    advanced = sandbox_http.post(f"{sandbox_url}/_sandbox/subscriptions/{session.subscription}/advance",
-                                 data={"outcome": "failed"})
+    advanced = sandbox_http.post(
+        f"{sandbox_url}/_sandbox/subscriptions/{session.subscription}/advance", data={"outcome": "failed"}
+    )
 
     assert "Advance to next period — paid" in page.text and "Advance to next period — failed" in page.text
     assert advanced.status_code == 303

@@ -79,8 +79,9 @@ def test_monthly_interval_clamps_to_month_end():
 
 def test_get_gateway_is_built_once_per_app():
     app = Flask(__name__)
-    app.config.update(STRIPE_SECRET_KEY="sk_test_x", STRIPE_API_BASE="http://127.0.0.1:9",
-                      STRIPE_WEBHOOK_SECRET="whsec_x")
+    app.config.update(
+        STRIPE_SECRET_KEY="sk_test_x", STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_WEBHOOK_SECRET="whsec_x"
+    )
 
     with app.app_context():
         first = get_gateway()
@@ -95,8 +96,9 @@ def test_gateway_requires_keys_for_money_movement():
     gateway = StripeGateway("sk_test_x", "http://127.0.0.1:9")
 
     with pytest.raises(ValueError):
-        gateway.create_transfer(amount=100, currency="usd", destination="acct_1", transfer_group="g",
-                                idempotency_key="")
+        gateway.create_transfer(
+            amount=100, currency="usd", destination="acct_1", transfer_group="g", idempotency_key=""
+        )
     with pytest.raises(ValueError):
         gateway.create_refund(idempotency_key="refund:1")
     with pytest.raises(stripe.SignatureVerificationError):

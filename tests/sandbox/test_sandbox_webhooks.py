@@ -17,14 +17,18 @@ def wait_for_attempts(http, url, event_id, count, timeout=10.0):
 
 
 def test_failed_delivery_is_retried_and_every_attempt_recorded(
-        sandbox_gateway, sandbox_sink, sandbox_http, sandbox_url, sandbox_id):
-    account = sandbox_gateway.create_connected_account(sandbox_sink.fail_marker, "retry@example.com",
-                                                       idempotency_key=sandbox_id("key"))
+    sandbox_gateway, sandbox_sink, sandbox_http, sandbox_url, sandbox_id
+):
+    account = sandbox_gateway.create_connected_account(
+        sandbox_sink.fail_marker, "retry@example.com", idempotency_key=sandbox_id("key")
+    )
     sandbox_http.post(f"{sandbox_url}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"})
 
     failed, delivered = sandbox_sink.wait_for(
         lambda d: d.json["type"] == "account.updated" and d.json["data"]["object"]["id"] == account.id,
-        count=2, timeout=8)
+        count=2,
+        timeout=8,
+    )
 
     assert (failed.status, delivered.status) == (500, 200)
     assert failed.json["id"] == delivered.json["id"]
@@ -35,8 +39,9 @@ def test_failed_delivery_is_retried_and_every_attempt_recorded(
     assert record["attempts"][1]["attempted_at"] - record["attempts"][0]["attempted_at"] >= 0.9
 
 
-def test_resend_delivers_the_same_event_again(sandbox_gateway, sandbox_sink, sandbox_http, sandbox_url,
-                                              sandbox_verified_account):
+def test_resend_delivers_the_same_event_again(
+    sandbox_gateway, sandbox_sink, sandbox_http, sandbox_url, sandbox_verified_account
+):
     account = sandbox_verified_account()
     first = sandbox_sink.wait_for_event("account.updated", account.id)
 
@@ -49,8 +54,7 @@ def test_resend_delivers_the_same_event_again(sandbox_gateway, sandbox_sink, san
     assert first.json["id"] in index.text and "Resend" in index.text
 
 
-def test_signature_is_bound_to_the_payload_and_the_secret(sandbox_sink, sandbox_verified_account,
-                                                          sandbox_gateway):
+def test_signature_is_bound_to_the_payload_and_the_secret(sandbox_sink, sandbox_verified_account, sandbox_gateway):
     account = sandbox_verified_account()
     delivery = sandbox_sink.wait_for_event("account.updated", account.id)
     header = delivery.headers["Stripe-Signature"]
@@ -59,8 +63,7 @@ def test_signature_is_bound_to_the_payload_and_the_secret(sandbox_sink, sandbox_
     event = stripe.Webhook.construct_event(delivery.body, header, sandbox_gateway.webhook_secret)
     assert event.id == delivery.json["id"]
     with pytest.raises(stripe.SignatureVerificationError):
-        stripe.Webhook.construct_event(delivery.body.replace(b"true", b"false"), header,
-                                       sandbox_gateway.webhook_secret)
+        stripe.Webhook.construct_event(delivery.body.replace(b"true", b"false"), header, sandbox_gateway.webhook_secret)
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.Webhook.construct_event(delivery.body, header, "whsec_someone_else")
 

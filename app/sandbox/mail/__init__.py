@@ -35,6 +35,7 @@ def start_smtp(app: Flask) -> None:
     port = app.config["SANDBOX_SMTP_PORT"]
     if not port:
         return
-    start_smtp_server(app.extensions["sandbox_mail"], port, app.config["SANDBOX_MAIL_MAX_BYTES"],
-                      app.config["SANDBOX_PUBLIC_URL"])
+    start_smtp_server(
+        app.extensions["sandbox_mail"], port, app.config["SANDBOX_MAIL_MAX_BYTES"], app.config["SANDBOX_PUBLIC_URL"]
+    )
     app.extensions["sandbox_smtp"] = {"host": HOST, "port": port}

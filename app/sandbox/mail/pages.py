@@ -29,17 +29,22 @@ from app.sandbox.mail.store import MAX_ID, MailStore
 bp = Blueprint("sandbox_mail", __name__, url_prefix="/_sandbox", template_folder="templates")
 
 # The mail pages show only escaped text and frame the preview from this origin.
-PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; frame-src 'self'; img-src 'self' data:; "
-            "form-action 'self'; base-uri 'none'; frame-ancestors 'self'")
+PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; frame-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'self'"
+)
 # The preview: images, styles and fonts as an email client would load them, and nothing that
 # runs. `sandbox` without allow-scripts also stops scripts when the URL is opened directly;
 # allow-popups lets its links open (unsandboxed) in a new tab.
-PREVIEW_CSP = ("default-src 'none'; img-src data: http: https:; style-src 'unsafe-inline' http: https:; "
-               "font-src data: http: https:; form-action 'none'; frame-ancestors 'self'; "
-               "sandbox allow-popups allow-popups-to-escape-sandbox")
+PREVIEW_CSP = (
+    "default-src 'none'; img-src data: http: https:; style-src 'unsafe-inline' http: https:; "
+    "font-src data: http: https:; form-action 'none'; frame-ancestors 'self'; "
+    "sandbox allow-popups allow-popups-to-escape-sandbox"
+)
 PREVIEW_BASE = '<base target="_blank">'
-_PREVIEW_ANCHORS = [re.compile(pattern, re.IGNORECASE) for pattern in (r"<head\b[^>]*>", r"<html\b[^>]*>",
-                                                                        r"<!doctype\b[^>]*>")]
+_PREVIEW_ANCHORS = [
+    re.compile(pattern, re.IGNORECASE) for pattern in (r"<head\b[^>]*>", r"<html\b[^>]*>", r"<!doctype\b[^>]*>")
+]
 _ID_RE = re.compile(r"[0-9]{1,19}")
 MAX_ADDRESS_LENGTH = 320
 
@@ -61,7 +66,7 @@ def linkify(text: str) -> Markup:
     pieces, position = [], 0
     for match in URL_RE.finditer(text):
         url = trim_url(match.group())
-        pieces.append(escape(text[position:match.start()]))
+        pieces.append(escape(text[position : match.start()]))
         pieces.append(Markup('<a href="{0}" target="_blank" rel="noopener noreferrer">{0}</a>').format(url))
         position = match.start() + len(url)
     pieces.append(escape(text[position:]))
@@ -73,7 +78,7 @@ def preview_document(html: str) -> str:
     for anchor in _PREVIEW_ANCHORS:
         found = anchor.search(html)
         if found:
-            return html[:found.end()] + PREVIEW_BASE + html[found.end():]
+            return html[: found.end()] + PREVIEW_BASE + html[found.end() :]
     return PREVIEW_BASE + html
 
 
@@ -99,8 +104,11 @@ def _since(value: str) -> dict[str, Any]:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise BadFilter("since", "since must be a message id (messages after it) or an ISO 8601 time "
-                                 "such as 2026-11-30T10:00:00Z (messages received at or after it).") from None
+        raise BadFilter(
+            "since",
+            "since must be a message id (messages after it) or an ISO 8601 time "
+            "such as 2026-11-30T10:00:00Z (messages received at or after it).",
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return {"since": moment}
@@ -151,9 +159,14 @@ def index() -> str | tuple[str, int]:
     else:
         error = None
     messages = [] if error else store().messages(**filters)
-    return render_template("mail/index.html", messages=messages, total=store().count(), error=error,
-                           to=request.args.get("to", ""), smtp=current_app.extensions.get("sandbox_smtp")), \
-        400 if error else 200
+    return render_template(
+        "mail/index.html",
+        messages=messages,
+        total=store().count(),
+        error=error,
+        to=request.args.get("to", ""),
+        smtp=current_app.extensions.get("sandbox_smtp"),
+    ), 400 if error else 200
 
 
 @bp.get("/mail/<int:message_id>")

@@ -139,10 +139,19 @@ def parse_message(raw: bytes, envelope_from: str, envelope_to: list[str]) -> dic
     try:
         return _parse(raw, envelope_from, envelope_to)
     except Exception as exc:
-        return {"from": envelope_from, "to": _unique(list(envelope_to)), "cc": [], "subject": "", "text": None,
-                "html": None, "attachments": [], "headers": {}, "links": [],
-                "envelope": {"from": envelope_from, "to": list(envelope_to)},
-                "defects": [f"unreadable: {type(exc).__name__}: {exc}"]}
+        return {
+            "from": envelope_from,
+            "to": _unique(list(envelope_to)),
+            "cc": [],
+            "subject": "",
+            "text": None,
+            "html": None,
+            "attachments": [],
+            "headers": {},
+            "links": [],
+            "envelope": {"from": envelope_from, "to": list(envelope_to)},
+            "defects": [f"unreadable: {type(exc).__name__}: {exc}"],
+        }
 
 
 def _parse(raw: bytes, envelope_from: str, envelope_to: list[str]) -> dict[str, Any]:

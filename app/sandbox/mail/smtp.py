@@ -40,18 +40,22 @@ class CatchAll:
         recipients = [str(address) for address in envelope.rcpt_tos]
         sender = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)  # <>: a bounce
         try:
-            message = await asyncio.get_running_loop().run_in_executor(
-                None, self.store.add, raw, sender, recipients)
+            message = await asyncio.get_running_loop().run_in_executor(None, self.store.add, raw, sender, recipients)
         except Exception:
             log.exception("could not store a message from %s", sender)
             return "451 Requested action aborted: the sandbox could not store the message"
-        log.info("mail #%s to %s: %s  %s/_sandbox/mail/%s", message["id"], ", ".join(message["to"]),
-                 message["subject"], self.public_url, message["id"])
+        log.info(
+            "mail #%s to %s: %s  %s/_sandbox/mail/%s",
+            message["id"],
+            ", ".join(message["to"]),
+            message["subject"],
+            self.public_url,
+            message["id"],
+        )
         return f"250 OK: stored as message {message['id']}"
 
 
-def accept_any_login(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                     auth_data: Any) -> AuthResult:
+def accept_any_login(server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
     """Any user name and password log in: the catcher stands in for a relay, not a mailbox."""
     return AuthResult(success=True)
 
@@ -65,9 +69,15 @@ def start_smtp_server(store: MailStore, port: int, max_bytes: int, public_url: s
     except OSError as exc:
         raise _port_error(port, exc) from None
     controller = Controller(
-        CatchAll(store, public_url), hostname=HOST, port=port, ready_timeout=READY_TIMEOUT,
-        server_hostname=SERVER_NAME, ident="Tradepost sandbox mail catcher",
-        data_size_limit=max_bytes, authenticator=accept_any_login, auth_require_tls=False,
+        CatchAll(store, public_url),
+        hostname=HOST,
+        port=port,
+        ready_timeout=READY_TIMEOUT,
+        server_hostname=SERVER_NAME,
+        ident="Tradepost sandbox mail catcher",
+        data_size_limit=max_bytes,
+        authenticator=accept_any_login,
+        auth_require_tls=False,
     )
     try:
         controller.start()
@@ -83,5 +93,7 @@ def _probe(port: int) -> None:
 
 
 def _port_error(port: int, exc: OSError) -> ConfigError:
-    return ConfigError(f"the mail catcher cannot listen on {HOST}:{port} ({exc.strerror or exc}): "
-                       "set SANDBOX_SMTP_PORT to a free port, or 0 to turn it off")
+    return ConfigError(
+        f"the mail catcher cannot listen on {HOST}:{port} ({exc.strerror or exc}): "
+        "set SANDBOX_SMTP_PORT to a free port, or 0 to turn it off"
+    )

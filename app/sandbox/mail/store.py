@@ -78,8 +78,9 @@ class MailStore:
                 (microseconds(datetime.now(UTC)), json.dumps(recipients), json.dumps(parsed), raw),
             )
             conn.execute("DELETE FROM mail_messages WHERE id <= ?", ((cursor.lastrowid or 0) - self.keep,))
-            row = conn.execute("SELECT id, received_us, parsed FROM mail_messages WHERE id = ?",
-                               (cursor.lastrowid,)).fetchone()
+            row = conn.execute(
+                "SELECT id, received_us, parsed FROM mail_messages WHERE id = ?", (cursor.lastrowid,)
+            ).fetchone()
         return self._message(row)
 
     @staticmethod
@@ -87,8 +88,9 @@ class MailStore:
         message = json.loads(row["parsed"])
         return {"id": row["id"], **message, "sent_at": iso(row["received_us"])}
 
-    def messages(self, *, to: str | None = None, after_id: int | None = None,
-                 since: datetime | None = None) -> list[dict[str, Any]]:
+    def messages(
+        self, *, to: str | None = None, after_id: int | None = None, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """Newest first; only those delivered to ``to`` (any case), with an id above
         ``after_id``, or received at or after ``since`` (an aware time), when given."""
         sql = "SELECT id, received_us, parsed FROM mail_messages WHERE 1 = 1"
@@ -110,8 +112,9 @@ class MailStore:
         if not 0 < message_id <= MAX_ID:
             return None
         with self._connection() as conn:
-            row = conn.execute("SELECT id, received_us, parsed FROM mail_messages WHERE id = ?",
-                               (message_id,)).fetchone()
+            row = conn.execute(
+                "SELECT id, received_us, parsed FROM mail_messages WHERE id = ?", (message_id,)
+            ).fetchone()
         return self._message(row) if row else None
 
     def raw(self, message_id: int) -> bytes | None:

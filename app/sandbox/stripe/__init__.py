@@ -32,8 +32,12 @@ def init_app(app: Flask) -> None:
     """Mount the emulator on ``app`` (whose config holds the sandbox settings) and start the
     webhook delivery thread unless SANDBOX_DELIVER_WEBHOOKS is off."""
     store = Store(app.config["SANDBOX_DATABASE"])
-    deliverer = Deliverer(store, app.config["APP_BASE_URL"] + "/webhooks/stripe",
-                          app.config["STRIPE_WEBHOOK_SECRET"], bool(app.config["SANDBOX_DELIVER_WEBHOOKS"]))
+    deliverer = Deliverer(
+        store,
+        app.config["APP_BASE_URL"] + "/webhooks/stripe",
+        app.config["STRIPE_WEBHOOK_SECRET"],
+        bool(app.config["SANDBOX_DELIVER_WEBHOOKS"]),
+    )
     app.extensions["sandbox_store"] = store
     app.extensions["sandbox_deliverer"] = deliverer
     app.extensions["sandbox_faults"] = Faults()

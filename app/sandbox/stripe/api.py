@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, g, request, url_for
@@ -34,6 +34,7 @@ INTERVALS = {"day", "week", "month", "year"}
 
 # -- request decoding --------------------------------------------------------------------------
 
+
 def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Nested params from Stripe's form encoding: ``a[b]=1&a[c][0][d]=2`` → {"a": {...}}.
 
@@ -46,7 +47,7 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
             raise invalid(f"Invalid parameter name: {key}", key, code="parameter_unknown")
         tokens = [match.group(1)] + re.findall(r"\[([^\[\]]*)\]", match.group(2))
         node: Any = root
-        for token, following in zip(tokens, tokens[1:] + [None]):
+        for token, following in zip(tokens, tokens[1:] + [None], strict=True):
             if token == "":
                 token = str(len(node))
             if following is None:
@@ -83,8 +84,9 @@ def label(prefix: str, name: str) -> str:
     return f"{prefix}{name}]" if prefix else name
 
 
-def get_str(data: dict, name: str, *, required: bool = False, prefix: str = "",
-            choices: set[str] | None = None) -> str | None:
+def get_str(
+    data: dict, name: str, *, required: bool = False, prefix: str = "", choices: set[str] | None = None
+) -> str | None:
     value = data.get(name)
     param = label(prefix, name)
     if value in (None, ""):
@@ -98,8 +100,15 @@ def get_str(data: dict, name: str, *, required: bool = False, prefix: str = "",
     return value
 
 
-def get_int(data: dict, name: str, *, required: bool = False, prefix: str = "", minimum: int | None = None,
-            maximum: int | None = None) -> int | None:
+def get_int(
+    data: dict,
+    name: str,
+    *,
+    required: bool = False,
+    prefix: str = "",
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None:
     raw = get_str(data, name, required=required, prefix=prefix)
     param = label(prefix, name)
     if raw is None:
@@ -158,6 +167,7 @@ def get_currency(data: dict, name: str = "currency", *, prefix: str = "", requir
 
 # -- plumbing ----------------------------------------------------------------------------------
 
+
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, indent=2), status=status, mimetype="application/json")
 
@@ -170,8 +180,9 @@ def injected_failure(when: str) -> Response | None:
     """A 500 for this request if a fault was injected for it (see app/sandbox/stripe/faults.py)."""
     if not current_app.extensions["sandbox_faults"].take(request.method, request.path, when):
         return None
-    response = error_response(StripeError(500, f"Sandbox: injected failure ({when} the request was handled).",
-                                          type_="api_error"))
+    response = error_response(
+        StripeError(500, f"Sandbox: injected failure ({when} the request was handled).", type_="api_error")
+    )
     response.headers["Stripe-Should-Retry"] = "false"
     return response
 
@@ -182,10 +193,13 @@ def authenticate() -> Response | None:
     header = request.headers.get("Authorization", "")
     key = header[7:].strip() if header.startswith("Bearer ") else ""
     if not key:
-        return error_response(StripeError(
-            401, "You did not provide an API key. You need to provide your API key in the Authorization "
-                 "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
-        ))
+        return error_response(
+            StripeError(
+                401,
+                "You did not provide an API key. You need to provide your API key in the Authorization "
+                "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            )
+        )
     if not key.startswith("sk_test_"):
         shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else key
         return error_response(StripeError(401, f"Invalid API Key provided: {shown}", code="api_key_invalid"))
@@ -216,6 +230,7 @@ def mutation(view: Callable[..., dict]) -> Callable[..., Response]:
     Validation errors are not stored (a corrected retry with the same key may succeed);
     successful results and card errors are, as at Stripe.
     """
+
     @wraps(view)
     def wrapper(**kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key") or None
@@ -227,7 +242,10 @@ def mutation(view: Callable[..., dict]) -> Callable[..., Response]:
                 stored = st.get_idempotent(api_key, key)
                 if stored is not None:
                     if (stored["method"], stored["path"], stored["params_hash"]) != (
-                            request.method, request.path, params_hash):
+                        request.method,
+                        request.path,
+                        params_hash,
+                    ):
                         raise StripeError(
                             400,
                             "Keys for idempotent requests can only be used with the same parameters they "
@@ -248,6 +266,7 @@ def mutation(view: Callable[..., dict]) -> Callable[..., Response]:
             if key:
                 st.put_idempotent(api_key, key, request.method, request.path, params_hash, status, text)
         return injected_failure("after") or Response(text, status=status, mimetype="application/json")
+
     return wrapper
 
 
@@ -258,8 +277,11 @@ def list_response(type_: str, path: str, filter_names: tuple[str, ...] = ()) -> 
     filters = {f"$.{name}": get_str(data, name) for name in filter_names}
     limit = get_int(data, "limit", minimum=1, maximum=100) or 10
     rows, has_more = ops.store().list(
-        type_, filters={k: v for k, v in filters.items() if v is not None}, limit=limit,
-        starting_after=get_str(data, "starting_after"), ending_before=get_str(data, "ending_before"),
+        type_,
+        filters={k: v for k, v in filters.items() if v is not None},
+        limit=limit,
+        starting_after=get_str(data, "starting_after"),
+        ending_before=get_str(data, "ending_before"),
     )
     return json_response({"object": "list", "data": rows, "has_more": has_more, "url": f"/v1/{path}"})
 
@@ -280,6 +302,7 @@ def updating(type_: str, object_id: str, event_type: str, *fields: str) -> Itera
 
 # -- accounts ----------------------------------------------------------------------------------
 
+
 @bp.post("/accounts")
 @mutation
 def create_account() -> dict:
@@ -288,18 +311,29 @@ def create_account() -> dict:
     type_ = get_str(data, "type", choices={"express", "standard", "custom"})
     if type_ is None:
         dashboard = get_dict(controller, "stripe_dashboard", prefix="controller[")
-        type_ = {"express": "express", "full": "standard"}.get(dashboard.get("type"), "custom") if controller else "standard"
+        type_ = (
+            {"express": "express", "full": "standard"}.get(dashboard.get("type"), "custom")
+            if controller
+            else "standard"
+        )
     country = (get_str(data, "country") or "US").upper()
     if len(country) != 2:
         raise invalid(f"Invalid country: {country}", "country")
-    requested = [name for name, cap in get_dict(data, "capabilities").items()
-                 if isinstance(cap, dict) and cap.get("requested") == "true"]
-    account = so.account(type_=type_, country=country, email=get_str(data, "email"),
-                         metadata=get_metadata(data),
-                         business_type=get_str(data, "business_type",
-                                               choices={"individual", "company", "non_profit",
-                                                        "government_entity"}),
-                         requested_capabilities=requested or ["card_payments", "transfers"])
+    requested = [
+        name
+        for name, cap in get_dict(data, "capabilities").items()
+        if isinstance(cap, dict) and cap.get("requested") == "true"
+    ]
+    account = so.account(
+        type_=type_,
+        country=country,
+        email=get_str(data, "email"),
+        metadata=get_metadata(data),
+        business_type=get_str(
+            data, "business_type", choices={"individual", "company", "non_profit", "government_entity"}
+        ),
+        requested_capabilities=requested or ["card_payments", "transfers"],
+    )
     ops.store().insert(account)
     return account
 
@@ -325,13 +359,15 @@ def create_account_link() -> dict:
     expires_at = so.now() + ops.ACCOUNT_LINK_TTL
     url = current_app.config["SANDBOX_PUBLIC_URL"] + url_for("stripe_pages.onboarding", token=token)
     link = so.account_link(url=url, expires_at=expires_at)
-    ops.store().insert({**link, "id": "acctlink_" + token},
-                       {"account": account_id, "type": link_type, "refresh_url": refresh_url,
-                        "return_url": return_url})
+    ops.store().insert(
+        {**link, "id": "acctlink_" + token},
+        {"account": account_id, "type": link_type, "refresh_url": refresh_url, "return_url": return_url},
+    )
     return link
 
 
 # -- checkout sessions ---------------------------------------------------------------------------
+
 
 def _line_items(data: dict, mode: str) -> tuple[list[dict], str]:
     raw_items = data.get("line_items")
@@ -349,32 +385,46 @@ def _line_items(data: dict, mode: str) -> tuple[list[dict], str]:
             raise ops.missing("price", raw["price"], f"line_items[{index}][price]")
         price_data = get_dict(raw, "price_data", prefix=prefix)
         if not price_data:
-            raise invalid("You must specify either `price` or `price_data` for each line item.",
-                          f"line_items[{index}][price_data]", code="parameter_missing")
+            raise invalid(
+                "You must specify either `price` or `price_data` for each line item.",
+                f"line_items[{index}][price_data]",
+                code="parameter_missing",
+            )
         pprefix = f"line_items[{index}][price_data]["
         currency = get_currency(price_data, prefix=pprefix)
-        unit_amount = get_int(price_data, "unit_amount", required=True, prefix=pprefix, minimum=0,
-                              maximum=99_999_999)
+        unit_amount = get_int(price_data, "unit_amount", required=True, prefix=pprefix, minimum=0, maximum=99_999_999)
         product_data = get_dict(price_data, "product_data", prefix=pprefix)
         name = get_str(product_data, "name", required=True, prefix=pprefix + "product_data][")
         recurring_data = get_dict(price_data, "recurring", prefix=pprefix)
         recurring = None
         if recurring_data:
-            interval = get_str(recurring_data, "interval", required=True, prefix=pprefix + "recurring][",
-                               choices=INTERVALS)
+            interval = get_str(
+                recurring_data, "interval", required=True, prefix=pprefix + "recurring][", choices=INTERVALS
+            )
             count = get_int(recurring_data, "interval_count", prefix=pprefix + "recurring][", minimum=1) or 1
-            recurring = {"interval": interval, "interval_count": count, "meter": None,
-                         "trial_period_days": None, "usage_type": "licensed"}
+            recurring = {
+                "interval": interval,
+                "interval_count": count,
+                "meter": None,
+                "trial_period_days": None,
+                "usage_type": "licensed",
+            }
         if mode == "payment" and recurring:
-            raise invalid("You specified `payment` mode but passed a recurring price. Either switch to "
-                          "`subscription` mode or use only one-time prices.", f"line_items[{index}][price_data]")
+            raise invalid(
+                "You specified `payment` mode but passed a recurring price. Either switch to "
+                "`subscription` mode or use only one-time prices.",
+                f"line_items[{index}][price_data]",
+            )
         if mode == "subscription" and not recurring:
-            raise invalid("You must specify at least one recurring price in `subscription` mode.",
-                          f"line_items[{index}][price_data][recurring]")
+            raise invalid(
+                "You must specify at least one recurring price in `subscription` mode.",
+                f"line_items[{index}][price_data][recurring]",
+            )
         quantity = get_int(raw, "quantity", required=True, prefix=prefix, minimum=1, maximum=999_999)
         currencies.add(currency)
-        item = so.line_item(currency=currency, description=name, unit_amount=unit_amount, quantity=quantity,
-                            recurring=recurring)
+        item = so.line_item(
+            currency=currency, description=name, unit_amount=unit_amount, quantity=quantity, recurring=recurring
+        )
         description = get_str(product_data, "description")
         item["price"]["metadata"] = {"product_description": description} if description else {}
         items.append(item)
@@ -392,12 +442,15 @@ def _payment_intent_data(data: dict, amount_total: int) -> dict:
     if destination:
         ops.require_transfers_capability(destination, "payment_intent_data[transfer_data][destination]")
     if fee is not None and not destination:
-        raise invalid("`application_fee_amount` requires a connected account: set "
-                      "`payment_intent_data[transfer_data][destination]`.",
-                      "payment_intent_data[application_fee_amount]")
+        raise invalid(
+            "`application_fee_amount` requires a connected account: set "
+            "`payment_intent_data[transfer_data][destination]`.",
+            "payment_intent_data[application_fee_amount]",
+        )
     if fee is not None and fee > amount_total:
-        raise invalid("The application fee cannot exceed the total amount.",
-                      "payment_intent_data[application_fee_amount]")
+        raise invalid(
+            "The application fee cannot exceed the total amount.", "payment_intent_data[application_fee_amount]"
+        )
     return {
         "application_fee_amount": fee,
         "destination": destination,
@@ -418,16 +471,19 @@ def _subscription_data(data: dict) -> dict:
         except InvalidOperation:
             raise invalid(f"Invalid decimal: {percent_raw}", "subscription_data[application_fee_percent]") from None
         if not Decimal(0) <= percent_value <= Decimal(100):
-            raise invalid("application_fee_percent must be between 0 and 100.",
-                          "subscription_data[application_fee_percent]")
+            raise invalid(
+                "application_fee_percent must be between 0 and 100.", "subscription_data[application_fee_percent]"
+            )
         percent = float(percent_value)
     transfer_data = get_dict(raw, "transfer_data", prefix=prefix)
     destination = get_str(transfer_data, "destination", prefix=prefix + "transfer_data][")
     if destination:
         ops.require_transfers_capability(destination, "subscription_data[transfer_data][destination]")
     if percent is not None and not destination:
-        raise invalid("`application_fee_percent` requires `subscription_data[transfer_data][destination]`.",
-                      "subscription_data[application_fee_percent]")
+        raise invalid(
+            "`application_fee_percent` requires `subscription_data[transfer_data][destination]`.",
+            "subscription_data[application_fee_percent]",
+        )
     return {
         "application_fee_percent": percent,
         "destination": destination,
@@ -453,14 +509,24 @@ def create_checkout_session() -> dict:
     if "subscription_data" in data and mode != "subscription":
         raise invalid("You can only pass `subscription_data` in `subscription` mode.", "subscription_data")
     created = so.now()
-    expires_at = get_int(data, "expires_at", minimum=created + ops.SESSION_MIN_TTL - 5,
-                         maximum=created + ops.SESSION_MAX_TTL + 5) or created + ops.SESSION_MAX_TTL
+    expires_at = (
+        get_int(
+            data, "expires_at", minimum=created + ops.SESSION_MIN_TTL - 5, maximum=created + ops.SESSION_MAX_TTL + 5
+        )
+        or created + ops.SESSION_MAX_TTL
+    )
     customer_email = get_str(data, "customer_email")
     public_url = current_app.config["SANDBOX_PUBLIC_URL"]
     session = so.checkout_session(
-        mode=mode, currency=currency, amount_total=amount_total, success_url=success_url,
-        cancel_url=cancel_url, client_reference_id=get_str(data, "client_reference_id"),
-        customer_email=customer_email, metadata=get_metadata(data), expires_at=expires_at,
+        mode=mode,
+        currency=currency,
+        amount_total=amount_total,
+        success_url=success_url,
+        cancel_url=cancel_url,
+        client_reference_id=get_str(data, "client_reference_id"),
+        customer_email=customer_email,
+        metadata=get_metadata(data),
+        expires_at=expires_at,
         url_for_session=lambda sid: public_url + url_for("stripe_pages.checkout", session_id=sid),
     )
     private: dict[str, Any] = {"line_items": items}
@@ -483,8 +549,9 @@ def retrieve_checkout_session(session_id: str) -> Response:
 def list_checkout_line_items(session_id: str) -> Response:
     load("checkout.session", session_id, "checkout.session")
     items = ops.store().get_private(session_id)["line_items"]
-    return json_response({"object": "list", "data": items, "has_more": False,
-                          "url": f"/v1/checkout/sessions/{session_id}/line_items"})
+    return json_response(
+        {"object": "list", "data": items, "has_more": False, "url": f"/v1/checkout/sessions/{session_id}/line_items"}
+    )
 
 
 @bp.post("/checkout/sessions/<session_id>/expire")
@@ -500,6 +567,7 @@ def list_checkout_sessions() -> Response:
 
 # -- payment intents -------------------------------------------------------------------------------
 
+
 @bp.post("/payment_intents")
 @mutation
 def create_payment_intent() -> dict:
@@ -511,18 +579,24 @@ def create_payment_intent() -> dict:
     if destination:
         ops.require_transfers_capability(destination, "transfer_data[destination]")
     fee = get_int(data, "application_fee_amount", minimum=0, maximum=amount)
-    intent = so.payment_intent(amount=amount, currency=currency, customer=None,
-                               description=get_str(data, "description"), metadata=get_metadata(data),
-                               transfer_group=get_str(data, "transfer_group"), application_fee_amount=fee,
-                               destination=destination, receipt_email=get_str(data, "receipt_email"))
+    intent = so.payment_intent(
+        amount=amount,
+        currency=currency,
+        customer=None,
+        description=get_str(data, "description"),
+        metadata=get_metadata(data),
+        transfer_group=get_str(data, "transfer_group"),
+        application_fee_amount=fee,
+        destination=destination,
+        receipt_email=get_str(data, "receipt_email"),
+    )
     payment_method = get_str(data, "payment_method")
     if payment_method and payment_method not in ops.PAYMENT_METHOD_CARDS:
         raise ops.missing("PaymentMethod", payment_method, "payment_method")
     ops.store().insert(intent)
     if get_bool(data, "confirm"):
         if not payment_method:
-            raise invalid("You must provide a `payment_method` to confirm.", "payment_method",
-                          code="parameter_missing")
+            raise invalid("You must provide a `payment_method` to confirm.", "payment_method", code="parameter_missing")
         return ops.confirm_payment_intent(intent, payment_method)
     if payment_method:
         intent.update(payment_method=payment_method, status="requires_confirmation")
@@ -542,6 +616,7 @@ def confirm_payment_intent(intent_id: str) -> dict:
 
 # -- refunds -------------------------------------------------------------------------------------
 
+
 @bp.post("/refunds")
 @mutation
 def create_refund() -> dict:
@@ -550,13 +625,17 @@ def create_refund() -> dict:
     charge_id = get_str(data, "charge")
     intent_id = get_str(data, "payment_intent")
     if bool(charge_id) == bool(intent_id):
-        raise invalid("You must pass either `charge` or `payment_intent` (but not both).", "charge",
-                      code="parameter_missing")
+        raise invalid(
+            "You must pass either `charge` or `payment_intent` (but not both).", "charge", code="parameter_missing"
+        )
     if intent_id:
         intent = load("payment_intent", intent_id, "payment_intent", "payment_intent")
         if intent["status"] != "succeeded" or not intent["latest_charge"]:
-            raise invalid(f"This PaymentIntent ({intent_id}) does not have a successful charge to refund.",
-                          "payment_intent", code="charge_not_refundable")
+            raise invalid(
+                f"This PaymentIntent ({intent_id}) does not have a successful charge to refund.",
+                "payment_intent",
+                code="charge_not_refundable",
+            )
         charge_id = intent["latest_charge"]
     charge = load("charge", charge_id, "charge", "charge")
     if charge["status"] != "succeeded":
@@ -568,8 +647,11 @@ def create_refund() -> dict:
     if amount is None:
         amount = remaining
     if amount > remaining:
-        raise invalid(f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
-                      "amount", code="amount_too_large")
+        raise invalid(
+            f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+            "amount",
+            code="amount_too_large",
+        )
     reason = get_str(data, "reason", choices={"duplicate", "fraudulent", "requested_by_customer"})
     reverse_transfer = get_bool(data, "reverse_transfer")
     refund_fee = get_bool(data, "refund_application_fee")
@@ -577,14 +659,21 @@ def create_refund() -> dict:
     if reverse_transfer and not destination:
         raise invalid("`reverse_transfer` can only be used with destination charges.", "reverse_transfer")
     if refund_fee and not charge["application_fee"]:
-        raise invalid("`refund_application_fee` requires a charge with an application fee.",
-                      "refund_application_fee")
-    txn = so.balance_transaction(amount=-amount, currency=charge["currency"], source="", type_="refund",
-                                 description="REFUND FOR CHARGE")
+        raise invalid("`refund_application_fee` requires a charge with an application fee.", "refund_application_fee")
+    txn = so.balance_transaction(
+        amount=-amount, currency=charge["currency"], source="", type_="refund", description="REFUND FOR CHARGE"
+    )
     transfer_reversal = so.new_id("trr_") if reverse_transfer else None
-    refund = so.refund(amount=amount, charge_id=charge_id, currency=charge["currency"],
-                       payment_intent=charge["payment_intent"], metadata=get_metadata(data), reason=reason,
-                       balance_transaction=txn["id"], transfer_reversal=transfer_reversal)
+    refund = so.refund(
+        amount=amount,
+        charge_id=charge_id,
+        currency=charge["currency"],
+        payment_intent=charge["payment_intent"],
+        metadata=get_metadata(data),
+        reason=reason,
+        balance_transaction=txn["id"],
+        transfer_reversal=transfer_reversal,
+    )
     txn["source"] = refund["id"]
     st.insert(txn)
     st.insert(refund)
@@ -606,6 +695,7 @@ def create_refund() -> dict:
 
 # -- transfers -------------------------------------------------------------------------------------
 
+
 @bp.post("/transfers")
 @mutation
 def create_transfer() -> dict:
@@ -620,20 +710,33 @@ def create_transfer() -> dict:
         charge = load("charge", source_transaction, "charge", "source_transaction")
         if charge["status"] != "succeeded":
             raise invalid("The source transaction has not succeeded.", "source_transaction")
-        already = sum(t["amount"] - t["amount_reversed"]
-                      for t in st.find("transfer", {"$.source_transaction": source_transaction}))
+        already = sum(
+            t["amount"] - t["amount_reversed"]
+            for t in st.find("transfer", {"$.source_transaction": source_transaction})
+        )
         available = charge["amount"] - charge["amount_refunded"] - already
         if amount > available:
-            raise invalid(f"Insufficient funds on source transaction {source_transaction}: {available} "
-                          f"{charge['currency']} available to transfer.", "amount", code="balance_insufficient")
+            raise invalid(
+                f"Insufficient funds on source transaction {source_transaction}: {available} "
+                f"{charge['currency']} available to transfer.",
+                "amount",
+                code="balance_insufficient",
+            )
         if currency != charge["currency"]:
             raise invalid("The currency of the transfer must match the source transaction.", "currency")
-    txn = so.balance_transaction(amount=-amount, currency=currency, source="", type_="transfer",
-                                 description=get_str(data, "description"))
-    transfer = so.transfer(amount=amount, currency=currency, destination=destination,
-                           description=get_str(data, "description"), metadata=get_metadata(data),
-                           source_transaction=source_transaction,
-                           transfer_group=get_str(data, "transfer_group"), balance_transaction=txn["id"])
+    txn = so.balance_transaction(
+        amount=-amount, currency=currency, source="", type_="transfer", description=get_str(data, "description")
+    )
+    transfer = so.transfer(
+        amount=amount,
+        currency=currency,
+        destination=destination,
+        description=get_str(data, "description"),
+        metadata=get_metadata(data),
+        source_transaction=source_transaction,
+        transfer_group=get_str(data, "transfer_group"),
+        balance_transaction=txn["id"],
+    )
     txn["source"] = transfer["id"]
     st.insert(txn)
     st.insert(transfer)
@@ -643,17 +746,19 @@ def create_transfer() -> dict:
 
 # -- subscriptions ---------------------------------------------------------------------------------
 
+
 @bp.post("/subscriptions/<subscription_id>")
 @mutation
 def update_subscription(subscription_id: str) -> dict:
-    with updating("subscription", subscription_id, "customer.subscription.updated",
-                  "cancel_at_period_end") as (sub, data):
+    with updating("subscription", subscription_id, "customer.subscription.updated", "cancel_at_period_end") as (
+        sub,
+        data,
+    ):
         if "cancel_at_period_end" in data:
             if sub["status"] == "canceled":
                 raise invalid("A canceled subscription can only update its metadata.", "cancel_at_period_end")
             sub["cancel_at_period_end"] = get_bool(data, "cancel_at_period_end")
-            sub["cancel_at"] = (sub["items"]["data"][0]["current_period_end"]
-                                if sub["cancel_at_period_end"] else None)
+            sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] if sub["cancel_at_period_end"] else None
     return sub
 
 
@@ -689,8 +794,7 @@ def _add_reads(type_: str, path: str, filter_names: tuple[str, ...] | None) -> N
 
     bp.add_url_rule(f"/{path}/<object_id>", f"retrieve_{type_}", retrieve, methods=["GET"])
     if filter_names is not None:
-        bp.add_url_rule(f"/{path}", f"list_{path}", lambda: list_response(type_, path, filter_names),
-                        methods=["GET"])
+        bp.add_url_rule(f"/{path}", f"list_{path}", lambda: list_response(type_, path, filter_names), methods=["GET"])
 
 
 for _type, _path, _filters in READS:

@@ -8,7 +8,8 @@ and the same actions as JSON POST endpoints for tests and demos. A POST with a J
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -59,6 +60,7 @@ def object_page(type_: str, object_id: str, related_type: str) -> str:
 
 # -- JSON for tests and scripts -----------------------------------------------------------
 
+
 @bp.get("/health")
 def health() -> Response:
     return jsonify({"status": "ok", "service": "tradepost-sandbox"})
@@ -84,11 +86,18 @@ def add_fault() -> Response | tuple[Response, int]:
     path, when = field("path") or "", field("when", "before") or "before"
     count = field("count", "1") or "1"
     if not path.startswith("/v1/") or when not in WHEN or not count.isdigit() or not 1 <= int(count) <= 100:
-        return jsonify({"error": {"type": "invalid_request_error",
-                                  "message": "path must start with /v1/, when be before|after, count 1-100"}}), 400
+        return jsonify(
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "path must start with /v1/, when be before|after, count 1-100",
+                }
+            }
+        ), 400
     fault = current_app.extensions["sandbox_faults"].add(field("method", "POST") or "POST", path, when, int(count))
-    return jsonify({"fault": {"method": fault.method, "path": fault.path, "when": fault.when,
-                              "remaining": fault.remaining}})
+    return jsonify(
+        {"fault": {"method": fault.method, "path": fault.path, "when": fault.when, "remaining": fault.remaining}}
+    )
 
 
 @bp.delete("/faults")
@@ -109,11 +118,13 @@ def event_deliveries(event_id: str) -> Response:
     if st.get("event", event_id) is None:
         abort(404)
     state = st.delivery_state(event_id)
-    return jsonify({"event": event_id, "state": state["state"] if state else None,
-                    "attempts": st.attempts_for(event_id)})
+    return jsonify(
+        {"event": event_id, "state": state["state"] if state else None, "attempts": st.attempts_for(event_id)}
+    )
 
 
 # -- pages --------------------------------------------------------------------------------
+
 
 @bp.get("/")
 def index() -> str:
@@ -124,8 +135,15 @@ def index() -> str:
     subscriptions, _ = st.list("subscription", limit=20)
     charges, _ = st.list("charge", limit=20)
     accounts, _ = st.list("account", limit=20)
-    return render_template("stripe/control_index.html", events=events, deliveries=deliveries, states=states,
-                           subscriptions=subscriptions, charges=charges, accounts=accounts)
+    return render_template(
+        "stripe/control_index.html",
+        events=events,
+        deliveries=deliveries,
+        states=states,
+        subscriptions=subscriptions,
+        charges=charges,
+        accounts=accounts,
+    )
 
 
 @bp.get("/subscriptions/<subscription_id>")
@@ -140,26 +158,32 @@ def charge(charge_id: str) -> str:
 
 # -- actions: JSON in, the object out; or a form post, 303 to its page ----------------------
 
+
 @bp.post("/events/<event_id>/resend")
 def resend_event(event_id: str) -> Response | tuple[Response, int]:
     def action() -> dict[str, Any]:
         event = ops.load("event", event_id, "event")
         ops.store().enqueue_delivery(event_id)
         return event
+
     return run_action(action, url_for(".index"))
 
 
 @bp.post("/subscriptions/<subscription_id>/advance")
 def advance_subscription(subscription_id: str) -> Response | tuple[Response, int]:
     outcome = field("outcome", "paid") or "paid"
-    return run_action(lambda: ops.advance_subscription(subscription_id, outcome),
-                      url_for(".subscription", subscription_id=subscription_id))
+    return run_action(
+        lambda: ops.advance_subscription(subscription_id, outcome),
+        url_for(".subscription", subscription_id=subscription_id),
+    )
 
 
 @bp.post("/subscriptions/<subscription_id>/cancel")
 def cancel_subscription(subscription_id: str) -> Response | tuple[Response, int]:
-    return run_action(lambda: ops.cancel_subscription(ops.load("subscription", subscription_id)),
-                      url_for(".subscription", subscription_id=subscription_id))
+    return run_action(
+        lambda: ops.cancel_subscription(ops.load("subscription", subscription_id)),
+        url_for(".subscription", subscription_id=subscription_id),
+    )
 
 
 @bp.post("/charges/<charge_id>/dispute")
@@ -186,6 +210,7 @@ def pay_checkout_session(session_id: str) -> Response | tuple[Response, int]:
     method instead: the session completes unpaid while the payment is still processing."""
     card_number = field("card_number", ops.CARD_SUCCESS) or ops.CARD_SUCCESS
     processing = field("outcome") == "processing"
-    return run_action(lambda: ops.pay_checkout_session(session_id, card_number, field("email"), field("name"),
-                                                       processing=processing),
-                      url_for(".index"))
+    return run_action(
+        lambda: ops.pay_checkout_session(session_id, card_number, field("email"), field("name"), processing=processing),
+        url_for(".index"),
+    )

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Iterator
 
 from flask import current_app, g, has_request_context
 
@@ -41,9 +41,17 @@ DECLINES = {
 class StripeError(Exception):
     """An API error in Stripe's wire format."""
 
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None, keep_changes: bool = False,
-                 extra: dict | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        keep_changes: bool = False,
+        extra: dict | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -103,9 +111,15 @@ def emit(type_: str, obj: dict, previous_attributes: dict | None = None) -> dict
     deliver = current_app.config["SANDBOX_DELIVER_WEBHOOKS"]
     request_id = g.get("stripe_request_id") if has_request_context() else None
     idempotency_key = g.get("stripe_idempotency_key") if has_request_context() else None
-    event = so.event(type_=type_, obj=obj, api_version=API_VERSION, request_id=request_id,
-                     idempotency_key=idempotency_key, pending_webhooks=1 if deliver else 0,
-                     previous_attributes=previous_attributes)
+    event = so.event(
+        type_=type_,
+        obj=obj,
+        api_version=API_VERSION,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        pending_webhooks=1 if deliver else 0,
+        previous_attributes=previous_attributes,
+    )
     st = store()
     st.insert(event)
     if deliver:
@@ -114,7 +128,7 @@ def emit(type_: str, obj: dict, previous_attributes: dict | None = None) -> dict
 
 
 def add_interval(timestamp: int, interval: str, count: int = 1) -> int:
-    moment = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
     if interval == "day":
         moment += dt.timedelta(days=count)
     elif interval == "week":
@@ -139,12 +153,14 @@ def require_transfers_capability(account_id: str, param: str) -> dict:
             400,
             "Your destination account needs to have at least one of the following capabilities "
             "enabled: transfers, crypto_transfers, legacy_payments",
-            code="insufficient_capabilities_for_transfer", param=param,
+            code="insufficient_capabilities_for_transfer",
+            param=param,
         )
     return account
 
 
 # -- accounts -------------------------------------------------------------------------------
+
 
 def complete_onboarding(account_id: str, outcome: str) -> dict:
     """The seller finished the hosted onboarding form: verified, or failed verification."""
@@ -160,19 +176,25 @@ def complete_onboarding(account_id: str, outcome: str) -> dict:
         account["charges_enabled"] = True
         account["payouts_enabled"] = True
         account["requirements"] = so.requirements([], None)
-        account["capabilities"] = {name: "active" for name in account["capabilities"]}
+        account["capabilities"] = dict.fromkeys(account["capabilities"], "active")
         account["tos_acceptance"]["date"] = so.now()
         account["tos_acceptance"]["ip"] = "127.0.0.1"
     elif outcome == "failed":
         account["charges_enabled"] = False
         account["payouts_enabled"] = False
         due = ["individual.verification.document"]
-        account["requirements"] = so.requirements(due, "requirements.past_due", errors=[{
-            "code": "verification_failed_other",
-            "reason": "The identity document could not be verified.",
-            "requirement": "individual.verification.document",
-        }])
-        account["capabilities"] = {name: "inactive" for name in account["capabilities"]}
+        account["requirements"] = so.requirements(
+            due,
+            "requirements.past_due",
+            errors=[
+                {
+                    "code": "verification_failed_other",
+                    "reason": "The identity document could not be verified.",
+                    "requirement": "individual.verification.document",
+                }
+            ],
+        )
+        account["capabilities"] = dict.fromkeys(account["capabilities"], "inactive")
     else:
         raise invalid("outcome must be one of: verified, failed", "outcome")
     store().save(account)
@@ -182,11 +204,13 @@ def complete_onboarding(account_id: str, outcome: str) -> dict:
 
 # -- payments -------------------------------------------------------------------------------
 
+
 def card_for(number: str) -> str:
     digits = "".join(ch for ch in number if ch.isdigit())
     if digits not in (CARD_SUCCESS, *DECLINES):
-        raise StripeError(402, "Your card number is incorrect.", type_="card_error",
-                          code="incorrect_number", param="number")
+        raise StripeError(
+            402, "Your card number is incorrect.", type_="card_error", code="incorrect_number", param="number"
+        )
     return digits
 
 
@@ -200,42 +224,88 @@ def settle_payment(intent: dict, card: str, email: str | None, name: str | None)
     decline = DECLINES.get(card)
     if decline:
         decline_code, message = decline
-        failed = so.charge(intent=intent, payment_method=payment_method, last4=card[-4:],
-                           billing_email=email, billing_name=name, balance_transaction=None,
-                           succeeded=False, failure_code="card_declined", failure_message=message)
+        failed = so.charge(
+            intent=intent,
+            payment_method=payment_method,
+            last4=card[-4:],
+            billing_email=email,
+            billing_name=name,
+            balance_transaction=None,
+            succeeded=False,
+            failure_code="card_declined",
+            failure_message=message,
+        )
         st.insert(failed)
-        intent.update(status="requires_payment_method", latest_charge=failed["id"], last_payment_error={
-            "type": "card_error", "code": "card_declined", "decline_code": decline_code,
-            "message": message, "charge": failed["id"], "payment_method": {"id": payment_method,
-                                                                           "object": "payment_method"},
-        })
+        intent.update(
+            status="requires_payment_method",
+            latest_charge=failed["id"],
+            last_payment_error={
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": decline_code,
+                "message": message,
+                "charge": failed["id"],
+                "payment_method": {"id": payment_method, "object": "payment_method"},
+            },
+        )
         st.save(intent)
         emit("charge.failed", failed)
         emit("payment_intent.payment_failed", intent)
-        raise StripeError(402, message, type_="card_error", code="card_declined", keep_changes=True,
-                          extra={"decline_code": decline_code, "charge": failed["id"],
-                                 "payment_intent": intent})
-    txn = so.balance_transaction(amount=intent["amount"], currency=intent["currency"], source="",
-                                 type_="charge", description=intent["description"])
-    charge = so.charge(intent=intent, payment_method=payment_method, last4=card[-4:], billing_email=email,
-                       billing_name=name, balance_transaction=txn["id"], succeeded=True)
+        raise StripeError(
+            402,
+            message,
+            type_="card_error",
+            code="card_declined",
+            keep_changes=True,
+            extra={"decline_code": decline_code, "charge": failed["id"], "payment_intent": intent},
+        )
+    txn = so.balance_transaction(
+        amount=intent["amount"],
+        currency=intent["currency"],
+        source="",
+        type_="charge",
+        description=intent["description"],
+    )
+    charge = so.charge(
+        intent=intent,
+        payment_method=payment_method,
+        last4=card[-4:],
+        billing_email=email,
+        billing_name=name,
+        balance_transaction=txn["id"],
+        succeeded=True,
+    )
     txn["source"] = charge["id"]
     st.insert(txn)
     destination = (intent.get("transfer_data") or {}).get("destination")
     fee = None
     if intent["application_fee_amount"] and destination:
-        fee_txn = so.balance_transaction(amount=intent["application_fee_amount"], currency=intent["currency"],
-                                         source="", type_="application_fee", description=None)
-        fee = so.application_fee(account=destination, amount=intent["application_fee_amount"],
-                                 charge_id=charge["id"], currency=intent["currency"],
-                                 balance_transaction=fee_txn["id"])
+        fee_txn = so.balance_transaction(
+            amount=intent["application_fee_amount"],
+            currency=intent["currency"],
+            source="",
+            type_="application_fee",
+            description=None,
+        )
+        fee = so.application_fee(
+            account=destination,
+            amount=intent["application_fee_amount"],
+            charge_id=charge["id"],
+            currency=intent["currency"],
+            balance_transaction=fee_txn["id"],
+        )
         fee_txn["source"] = fee["id"]
         st.insert(fee_txn)
         st.insert(fee)
         charge["application_fee"] = fee["id"]
     st.insert(charge)
-    intent.update(status="succeeded", amount_received=intent["amount"], latest_charge=charge["id"],
-                  payment_method=payment_method, last_payment_error=None)
+    intent.update(
+        status="succeeded",
+        amount_received=intent["amount"],
+        latest_charge=charge["id"],
+        payment_method=payment_method,
+        last_payment_error=None,
+    )
     st.save(intent)
     emit("charge.succeeded", charge)
     if fee:
@@ -246,8 +316,11 @@ def settle_payment(intent: dict, card: str, email: str | None, name: str | None)
 
 def confirm_payment_intent(intent: dict, payment_method: str) -> dict:
     if intent["status"] == "succeeded":
-        raise StripeError(400, "This PaymentIntent's payment_method could not be updated because it has a "
-                               "status of succeeded.", code="payment_intent_unexpected_state")
+        raise StripeError(
+            400,
+            "This PaymentIntent's payment_method could not be updated because it has a status of succeeded.",
+            code="payment_intent_unexpected_state",
+        )
     card = PAYMENT_METHOD_CARDS.get(payment_method)
     if card is None:
         raise missing("PaymentMethod", payment_method, "payment_method")
@@ -257,6 +330,7 @@ def confirm_payment_intent(intent: dict, payment_method: str) -> dict:
 
 # -- checkout -------------------------------------------------------------------------------
 
+
 def expire_if_due(session: dict) -> dict:
     if session["status"] == "open" and session["expires_at"] <= so.now():
         return expire_session(session)
@@ -265,9 +339,12 @@ def expire_if_due(session: dict) -> dict:
 
 def expire_session(session: dict) -> dict:
     if session["status"] != "open":
-        raise StripeError(400, f"Only Checkout Sessions with a status in [\"open\"] can be expired. "
-                               f"This Checkout Session has a status of \"{session['status']}\".",
-                          code="checkout_session_unexpected_state")
+        raise StripeError(
+            400,
+            f'Only Checkout Sessions with a status in ["open"] can be expired. '
+            f'This Checkout Session has a status of "{session["status"]}".',
+            code="checkout_session_unexpected_state",
+        )
     session["status"] = "expired"
     session["url"] = None
     store().save(session)
@@ -275,8 +352,9 @@ def expire_session(session: dict) -> dict:
     return session
 
 
-def pay_checkout_session(session_id: str, card_number: str, email: str | None, name: str | None,
-                         processing: bool = False) -> dict:
+def pay_checkout_session(
+    session_id: str, card_number: str, email: str | None, name: str | None, processing: bool = False
+) -> dict:
     """The buyer submitted the hosted checkout form. Returns the completed session.
 
     ``processing``: paid with a delayed method (a bank debit): the session completes with
@@ -284,8 +362,9 @@ def pay_checkout_session(session_id: str, card_number: str, email: str | None, n
     st = store()
     session = expire_if_due(load("checkout.session", session_id, "checkout session"))
     if session["status"] != "open":
-        raise StripeError(400, f"This Checkout Session is {session['status']}.",
-                          code="checkout_session_unexpected_state")
+        raise StripeError(
+            400, f"This Checkout Session is {session['status']}.", code="checkout_session_unexpected_state"
+        )
     private = st.get_private(session_id)
     email = email or session["customer_email"]
     card = card_for(card_number)
@@ -308,10 +387,15 @@ def _start_processing_payment(session: dict, private: dict, email: str | None) -
     st = store()
     data = private["payment_intent_data"]
     intent = so.payment_intent(
-        amount=session["amount_total"], currency=session["currency"], customer=None,
-        description=data.get("description"), metadata=data.get("metadata", {}),
-        transfer_group=data.get("transfer_group"), application_fee_amount=data.get("application_fee_amount"),
-        destination=data.get("destination"), receipt_email=email,
+        amount=session["amount_total"],
+        currency=session["currency"],
+        customer=None,
+        description=data.get("description"),
+        metadata=data.get("metadata", {}),
+        transfer_group=data.get("transfer_group"),
+        application_fee_amount=data.get("application_fee_amount"),
+        destination=data.get("destination"),
+        receipt_email=email,
     )
     intent.update(status="processing", payment_method_types=["us_bank_account"])
     st.insert(intent)
@@ -326,11 +410,15 @@ def _pay_payment_session(session: dict, private: dict, card: str, email: str | N
     if intent is None:
         data = private["payment_intent_data"]
         intent = so.payment_intent(
-            amount=session["amount_total"], currency=session["currency"], customer=None,
-            description=data.get("description"), metadata=data.get("metadata", {}),
+            amount=session["amount_total"],
+            currency=session["currency"],
+            customer=None,
+            description=data.get("description"),
+            metadata=data.get("metadata", {}),
             transfer_group=data.get("transfer_group"),
             application_fee_amount=data.get("application_fee_amount"),
-            destination=data.get("destination"), receipt_email=email,
+            destination=data.get("destination"),
+            receipt_email=email,
         )
         st.insert(intent)
         session["payment_intent"] = intent["id"]
@@ -357,17 +445,38 @@ def _pay_subscription_session(session: dict, private: dict, card: str, email: st
     recurring = item_data["price"]["recurring"]
     period_end = trial_end or add_interval(start, recurring["interval"], recurring["interval_count"])
     subscription_id = so.new_id("sub_")
-    items = [so.subscription_item(subscription_id=subscription_id, price_obj=item["price"],
-                                  quantity=item["quantity"], period_start=start, period_end=period_end)
-             for item in private["line_items"]]
-    sub = so.subscription(subscription_id=subscription_id, customer_id=customer["id"],
-                          currency=session["currency"], items=items, metadata=data.get("metadata", {}),
-                          application_fee_percent=data.get("application_fee_percent"),
-                          destination=data.get("destination"),
-                          trial_start=start if trial_end else None, trial_end=trial_end, start=start)
+    items = [
+        so.subscription_item(
+            subscription_id=subscription_id,
+            price_obj=item["price"],
+            quantity=item["quantity"],
+            period_start=start,
+            period_end=period_end,
+        )
+        for item in private["line_items"]
+    ]
+    sub = so.subscription(
+        subscription_id=subscription_id,
+        customer_id=customer["id"],
+        currency=session["currency"],
+        items=items,
+        metadata=data.get("metadata", {}),
+        application_fee_percent=data.get("application_fee_percent"),
+        destination=data.get("destination"),
+        trial_start=start if trial_end else None,
+        trial_end=trial_end,
+        start=start,
+    )
     amount = 0 if trial_end else session["amount_total"]
-    invoice = so.invoice(sub=sub, customer=customer, amount=amount, billing_reason="subscription_create",
-                         period_start=start, period_end=start if trial_end else period_end, paid=True)
+    invoice = so.invoice(
+        sub=sub,
+        customer=customer,
+        amount=amount,
+        billing_reason="subscription_create",
+        period_start=start,
+        period_end=start if trial_end else period_end,
+        paid=True,
+    )
     sub["latest_invoice"] = invoice["id"]
     st.insert(sub)
     st.insert(invoice)
@@ -376,8 +485,12 @@ def _pay_subscription_session(session: dict, private: dict, card: str, email: st
     if amount:
         _charge_invoice(sub, invoice, customer, card, name)
     emit("invoice.paid", invoice)
-    session.update(customer=customer["id"], subscription=sub["id"], invoice=invoice["id"],
-                   payment_status="paid" if amount else "no_payment_required")
+    session.update(
+        customer=customer["id"],
+        subscription=sub["id"],
+        invoice=invoice["id"],
+        payment_status="paid" if amount else "no_payment_required",
+    )
     st.save(session)
 
 
@@ -390,18 +503,24 @@ def _charge_invoice(sub: dict, invoice: dict, customer: dict, card: str, name: s
     destination = (sub.get("transfer_data") or {}).get("destination")
     fee_percent = sub.get("application_fee_percent")
     intent = so.payment_intent(
-        amount=invoice["amount_due"], currency=invoice["currency"], customer=customer["id"],
-        description="Subscription creation" if invoice["billing_reason"] == "subscription_create"
+        amount=invoice["amount_due"],
+        currency=invoice["currency"],
+        customer=customer["id"],
+        description="Subscription creation"
+        if invoice["billing_reason"] == "subscription_create"
         else "Subscription update",
-        metadata={}, transfer_group=None,
+        metadata={},
+        transfer_group=None,
         application_fee_amount=percent_of(invoice["amount_due"], fee_percent) if fee_percent and destination else None,
-        destination=destination, receipt_email=customer["email"],
+        destination=destination,
+        receipt_email=customer["email"],
     )
     store().insert(intent)
     return settle_payment(intent, card, customer["email"], name)
 
 
 # -- subscriptions --------------------------------------------------------------------------
+
 
 def advance_subscription(subscription_id: str, outcome: str) -> dict:
     """Move a subscription into its next billing period, with a paid or failed renewal."""
@@ -410,8 +529,9 @@ def advance_subscription(subscription_id: str, outcome: str) -> dict:
     st = store()
     sub = load("subscription", subscription_id, "subscription")
     if sub["status"] in ("canceled", "incomplete_expired"):
-        raise StripeError(400, f"Subscription {subscription_id} is {sub['status']}.",
-                          code="subscription_unexpected_state")
+        raise StripeError(
+            400, f"Subscription {subscription_id} is {sub['status']}.", code="subscription_unexpected_state"
+        )
     customer = load("customer", sub["customer"], "customer")
     previous = {"status": sub["status"], "items": sub["items"], "latest_invoice": sub["latest_invoice"]}
     amount = 0
@@ -422,9 +542,15 @@ def advance_subscription(subscription_id: str, outcome: str) -> dict:
         item["current_period_end"] = add_interval(start, recurring["interval"], recurring["interval_count"])
         amount += item["price"]["unit_amount"] * item["quantity"]
     first = sub["items"]["data"][0]
-    invoice = so.invoice(sub=sub, customer=customer, amount=amount, billing_reason="subscription_cycle",
-                         period_start=previous["items"]["data"][0]["current_period_start"],
-                         period_end=first["current_period_start"], paid=outcome == "paid")
+    invoice = so.invoice(
+        sub=sub,
+        customer=customer,
+        amount=amount,
+        billing_reason="subscription_cycle",
+        period_start=previous["items"]["data"][0]["current_period_start"],
+        period_end=first["current_period_start"],
+        paid=outcome == "paid",
+    )
     st.insert(invoice)
     _bump_invoice_sequence(customer)
     sub["latest_invoice"] = invoice["id"]
@@ -453,6 +579,7 @@ def cancel_subscription(sub: dict) -> dict:
 
 
 # -- disputes -------------------------------------------------------------------------------
+
 
 def open_dispute(charge_id: str, reason: str = "fraudulent") -> dict:
     st = store()

@@ -18,7 +18,9 @@ bp = Blueprint("stripe_pages", __name__, template_folder="templates")
 
 def format_amount(cents: int | None, currency: str | None) -> str:
     symbol = {"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$", "aud": "A$"}.get(currency or "", "")
-    return f"{symbol}{(cents or 0) // 100:,}.{(cents or 0) % 100:02d}" + ("" if symbol else f" {currency or ''}".upper())
+    return f"{symbol}{(cents or 0) // 100:,}.{(cents or 0) % 100:02d}" + (
+        "" if symbol else f" {currency or ''}".upper()
+    )
 
 
 @bp.app_template_filter("money")
@@ -34,14 +36,18 @@ def _session_or_404(session_id: str) -> dict:
         return ops.expire_if_due(session)
 
 
-def _render_checkout(session: dict, status: int = 200, error: str | None = None,
-                     form: dict | None = None) -> tuple[str, int]:
+def _render_checkout(
+    session: dict, status: int = 200, error: str | None = None, form: dict | None = None
+) -> tuple[str, int]:
     st = ops.store()
     private = st.get_private(session["id"])
     return render_template(
-        "stripe/checkout.html", session=session, items=private["line_items"],
+        "stripe/checkout.html",
+        session=session,
+        items=private["line_items"],
         trial_days=private.get("subscription_data", {}).get("trial_period_days"),
-        error=error, form=form or {},
+        error=error,
+        form=form or {},
     ), status
 
 
@@ -53,14 +59,18 @@ def checkout(session_id: str) -> tuple[str, int]:
 @bp.post("/checkout/<session_id>/pay")
 def pay(session_id: str) -> Response | tuple[str, int]:
     session = _session_or_404(session_id)
-    form = {"email": request.form.get("email", "").strip(), "name": request.form.get("name", "").strip(),
-            "card_number": request.form.get("card_number", "").strip()}
+    form = {
+        "email": request.form.get("email", "").strip(),
+        "name": request.form.get("name", "").strip(),
+        "card_number": request.form.get("card_number", "").strip(),
+    }
     if not form["card_number"]:
         return _render_checkout(session, 422, "Enter a card number.", form)
     try:
         with atomic():
-            session = ops.pay_checkout_session(session_id, form["card_number"], form["email"] or None,
-                                               form["name"] or None)
+            session = ops.pay_checkout_session(
+                session_id, form["card_number"], form["email"] or None, form["name"] or None
+            )
     except StripeError as err:
         return _render_checkout(ops.store().get("checkout.session", session_id), err.status, err.message, form)
     return redirect(session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"]), 303)
@@ -79,8 +89,14 @@ def _link_or_404(token: str) -> tuple[dict, dict, dict]:
 @bp.get("/connect/onboarding/<token>")
 def onboarding(token: str) -> str:
     link, private, account = _link_or_404(token)
-    return render_template("stripe/onboarding.html", token=token, link=link, account=account,
-                           private=private, expired=link["expires_at"] < so.now())
+    return render_template(
+        "stripe/onboarding.html",
+        token=token,
+        link=link,
+        account=account,
+        private=private,
+        expired=link["expires_at"] < so.now(),
+    )
 
 
 @bp.post("/connect/onboarding/<token>/<outcome>")

@@ -113,9 +113,7 @@ class Store:
 
     def save(self, obj: dict, private: dict | None = None) -> dict:
         if private is None:
-            self.connection().execute(
-                "UPDATE objects SET data = ? WHERE id = ?", (json.dumps(obj), obj["id"])
-            )
+            self.connection().execute("UPDATE objects SET data = ? WHERE id = ?", (json.dumps(obj), obj["id"]))
         else:
             self.connection().execute(
                 "UPDATE objects SET data = ?, private = ? WHERE id = ?",
@@ -124,15 +122,15 @@ class Store:
         return obj
 
     def get(self, type_: str, object_id: str) -> dict | None:
-        row = self.connection().execute(
-            "SELECT data FROM objects WHERE id = ? AND type = ?", (object_id, type_)
-        ).fetchone()
+        row = (
+            self.connection()
+            .execute("SELECT data FROM objects WHERE id = ? AND type = ?", (object_id, type_))
+            .fetchone()
+        )
         return json.loads(row["data"]) if row else None
 
     def get_private(self, object_id: str) -> dict:
-        row = self.connection().execute(
-            "SELECT private FROM objects WHERE id = ?", (object_id,)
-        ).fetchone()
+        row = self.connection().execute("SELECT private FROM objects WHERE id = ?", (object_id,)).fetchone()
         return json.loads(row["private"]) if row else {}
 
     def list(
@@ -180,9 +178,11 @@ class Store:
     # -- idempotency -------------------------------------------------------------------
 
     def get_idempotent(self, api_key: str, key: str) -> sqlite3.Row | None:
-        return self.connection().execute(
-            "SELECT * FROM idempotency WHERE api_key = ? AND key = ?", (api_key, key)
-        ).fetchone()
+        return (
+            self.connection()
+            .execute("SELECT * FROM idempotency WHERE api_key = ? AND key = ?", (api_key, key))
+            .fetchone()
+        )
 
     def put_idempotent(
         self, api_key: str, key: str, method: str, path: str, params_hash: str, status: int, body: str
@@ -204,24 +204,35 @@ class Store:
         )
 
     def due_deliveries(self, now: float, limit: int = 50) -> list[sqlite3.Row]:
-        return self.connection().execute(
-            "SELECT * FROM delivery_queue WHERE state = 'pending' AND next_attempt_at <= ?"
-            " ORDER BY next_attempt_at, rowid LIMIT ?",
-            (now, limit),
-        ).fetchall()
+        return (
+            self.connection()
+            .execute(
+                "SELECT * FROM delivery_queue WHERE state = 'pending' AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, rowid LIMIT ?",
+                (now, limit),
+            )
+            .fetchall()
+        )
 
     def delivery_backlog(self, now: float) -> dict[str, int]:
         """{"pending": deliveries still to attempt, "due": those due now or within two seconds}."""
-        row = self.connection().execute(
-            "SELECT COUNT(*) AS pending, COALESCE(SUM(next_attempt_at <= ?), 0) AS due"
-            " FROM delivery_queue WHERE state = 'pending'", (now + 2,)
-        ).fetchone()
+        row = (
+            self.connection()
+            .execute(
+                "SELECT COUNT(*) AS pending, COALESCE(SUM(next_attempt_at <= ?), 0) AS due"
+                " FROM delivery_queue WHERE state = 'pending'",
+                (now + 2,),
+            )
+            .fetchone()
+        )
         return {"pending": row["pending"], "due": row["due"]}
 
     def next_delivery_at(self) -> float | None:
-        row = self.connection().execute(
-            "SELECT MIN(next_attempt_at) AS at FROM delivery_queue WHERE state = 'pending'"
-        ).fetchone()
+        row = (
+            self.connection()
+            .execute("SELECT MIN(next_attempt_at) AS at FROM delivery_queue WHERE state = 'pending'")
+            .fetchone()
+        )
         return row["at"]
 
     def record_attempt(
@@ -243,15 +254,12 @@ class Store:
                 (event_id, attempt, url, status_code, error, duration_ms, time.time()),
             )
             conn.execute(
-                "UPDATE delivery_queue SET state = ?, attempts = ?, next_attempt_at = ?"
-                " WHERE event_id = ?",
+                "UPDATE delivery_queue SET state = ?, attempts = ?, next_attempt_at = ? WHERE event_id = ?",
                 (state, attempt, next_attempt_at, event_id),
             )
 
     def delivery_state(self, event_id: str) -> sqlite3.Row | None:
-        return self.connection().execute(
-            "SELECT * FROM delivery_queue WHERE event_id = ?", (event_id,)
-        ).fetchone()
+        return self.connection().execute("SELECT * FROM delivery_queue WHERE event_id = ?", (event_id,)).fetchone()
 
     def attempts_for(self, event_id: str) -> list[dict]:
         rows = self.connection().execute(

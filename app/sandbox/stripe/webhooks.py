@@ -47,8 +47,9 @@ def sign(payload: bytes, secret: str, timestamp: int) -> str:
 class Deliverer:
     """Background delivery of queued events; ``notify()`` wakes it after new events commit."""
 
-    def __init__(self, store: Store, url: str, secret: str, enabled: bool,
-                 retry_delays: tuple[int, ...] = RETRY_DELAYS) -> None:
+    def __init__(
+        self, store: Store, url: str, secret: str, enabled: bool, retry_delays: tuple[int, ...] = RETRY_DELAYS
+    ) -> None:
         self.store = store
         self.url = url
         self.secret = secret
@@ -77,8 +78,7 @@ class Deliverer:
             except Exception:  # the loop must survive a bad row or a locked database
                 log.exception("webhook delivery loop failed")
                 next_at = None
-            timeout = IDLE_POLL_SECONDS if next_at is None else max(0.0, min(next_at - time.time(),
-                                                                           IDLE_POLL_SECONDS))
+            timeout = IDLE_POLL_SECONDS if next_at is None else max(0.0, min(next_at - time.time(), IDLE_POLL_SECONDS))
             self._wake.wait(timeout)
             self._wake.clear()
 

@@ -103,8 +103,9 @@ def _parse_authorization_request(params: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _render_authorize(auth: dict[str, Any], status: int = 200, errors: dict[str, str] | None = None,
-                      form: Mapping[str, str] | None = None) -> tuple[str, int]:
+def _render_authorize(
+    auth: dict[str, Any], status: int = 200, errors: dict[str, str] | None = None, form: Mapping[str, str] | None = None
+) -> tuple[str, int]:
     return (
         render_template(
             "whop/authorize.html",
@@ -398,11 +399,15 @@ def userinfo() -> Response:
     challenge = 'Bearer realm="whop-sandbox", error="invalid_token"'
     if scheme.lower() != "bearer" or not access_token:
         return _oauth_error("invalid_token", "Bearer access token required.", 401, {"WWW-Authenticate": challenge})
-    row = store.db().execute(
-        "SELECT t.scope, u.* FROM whop_access_tokens t JOIN whop_users u ON u.id = t.user_id"
-        " WHERE t.token = ? AND t.revoked_at IS NULL AND t.expires_at > ?",
-        (access_token.strip(), store.now()),
-    ).fetchone()
+    row = (
+        store.db()
+        .execute(
+            "SELECT t.scope, u.* FROM whop_access_tokens t JOIN whop_users u ON u.id = t.user_id"
+            " WHERE t.token = ? AND t.revoked_at IS NULL AND t.expires_at > ?",
+            (access_token.strip(), store.now()),
+        )
+        .fetchone()
+    )
     if row is None:
         return _oauth_error(
             "invalid_token", "Access token is invalid or expired.", 401, {"WWW-Authenticate": challenge}

@@ -38,11 +38,14 @@ def _token_table(name: str, *extra_columns: str) -> str:
         "revoked_at INTEGER",
         *extra_columns,
     )
-    return (f"CREATE TABLE IF NOT EXISTS {name} (\n    " + ",\n    ".join(columns) + "\n);\n"
-            f"CREATE INDEX IF NOT EXISTS {name}_grant ON {name} (grant_id);\n")
+    return (
+        f"CREATE TABLE IF NOT EXISTS {name} (\n    " + ",\n    ".join(columns) + "\n);\n"
+        f"CREATE INDEX IF NOT EXISTS {name}_grant ON {name} (grant_id);\n"
+    )
 
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS whop_signing_keys (
     kid TEXT PRIMARY KEY,
     private_pem TEXT NOT NULL,
@@ -67,7 +70,10 @@ CREATE TABLE IF NOT EXISTS whop_auth_codes (
     expires_at INTEGER NOT NULL,
     used_at INTEGER
 );
-""" + _token_table("whop_access_tokens") + _token_table("whop_refresh_tokens", "replaced_at INTEGER") + """
+"""
+    + _token_table("whop_access_tokens")
+    + _token_table("whop_refresh_tokens", "replaced_at INTEGER")
+    + """
 CREATE TABLE IF NOT EXISTS whop_webhook_deliveries (
     id TEXT PRIMARY KEY,
     event_type TEXT NOT NULL,
@@ -81,6 +87,7 @@ CREATE TABLE IF NOT EXISTS whop_webhook_deliveries (
     last_attempt_at INTEGER
 );
 """
+)
 
 
 def now() -> int:

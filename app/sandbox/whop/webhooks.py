@@ -13,7 +13,7 @@ import copy
 import json
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -36,9 +36,7 @@ WEBHOOK_TYPES = (
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def sample_data(event_type: str, user: sqlite3.Row | dict | None = None) -> dict[str, Any]:
@@ -139,7 +137,7 @@ def _delivery_dict(row: sqlite3.Row) -> dict[str, Any]:
 def _deliver(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
     """POST the stored message, freshly signed, and record the outcome of the attempt."""
     row = conn.execute("SELECT * FROM whop_webhook_deliveries WHERE id = ?", (message_id,)).fetchone()
-    sent_at = datetime.now(tz=timezone.utc)
+    sent_at = datetime.now(tz=UTC)
     key = base64.b64encode(setting("WHOP_WEBHOOK_SECRET").encode()).decode()
     headers = {
         "content-type": "application/json",
@@ -165,8 +163,9 @@ def _deliver(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
     return _delivery_dict(conn.execute("SELECT * FROM whop_webhook_deliveries WHERE id = ?", (message_id,)).fetchone())
 
 
-def send_webhook(event_type: str, data: dict[str, Any] | None = None, *,
-                 company_id: str | None = None) -> dict[str, Any]:
+def send_webhook(
+    event_type: str, data: dict[str, Any] | None = None, *, company_id: str | None = None
+) -> dict[str, Any]:
     """Send one Whop webhook to ``APP_BASE_URL/webhooks/whop`` and return the delivery record.
 
     The body follows Whop's v1 envelope — ``{"id": "msg_…", "api_version": "v1",
