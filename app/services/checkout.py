@@ -416,6 +416,26 @@ def _charge_of(payment_intent_id: str | None) -> str | None:
     return charge.id if isinstance(charge, stripe.Charge) else charge  # an id unless expanded
 
 
+def _record_checkout_payment(checkout: Checkout, session: Mapping[str, Any], kind: str, **paid_for: int) -> Payment:
+    """The buyer's one-time payment of a completed checkout, for the order or membership named
+    in `paid_for` (`order_id=` or `membership_id=`), with its Stripe intent and charge. Flushed."""
+    payment = Payment(
+        company_id=checkout.company_id,
+        kind=kind,
+        buyer_id=checkout.buyer_id,
+        checkout_id=checkout.id,
+        amount_cents=checkout.total_cents,
+        fee_cents=checkout.fee_cents,
+        currency=checkout.currency,
+        stripe_payment_intent_id=session.get("payment_intent"),
+        stripe_charge_id=_charge_of(session.get("payment_intent")),
+        **paid_for,
+    )
+    db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
 def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
     if checkout.delivery_days is None:
         raise ValueError(f"checkout {checkout.id}: a gig checkout without its delivery time")
@@ -441,20 +461,7 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
     )
     db.session.add(order)
     db.session.flush()
-    payment = Payment(
-        company_id=checkout.company_id,
-        kind="gig",
-        buyer_id=checkout.buyer_id,
-        checkout_id=checkout.id,
-        order_id=order.id,
-        amount_cents=checkout.total_cents,
-        fee_cents=checkout.fee_cents,
-        currency=checkout.currency,
-        stripe_payment_intent_id=session.get("payment_intent"),
-        stripe_charge_id=_charge_of(session.get("payment_intent")),
-    )
-    db.session.add(payment)
-    db.session.flush()
+    payment = _record_checkout_payment(checkout, session, "gig", order_id=order.id)
     post_ledger_transaction(
         f"payment:{payment.id}",
         "gig_payment",
@@ -504,20 +511,7 @@ def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) 
     )
     db.session.add(membership)
     db.session.flush()
-    payment = Payment(
-        company_id=checkout.company_id,
-        kind="product",
-        buyer_id=checkout.buyer_id,
-        checkout_id=checkout.id,
-        membership_id=membership.id,
-        amount_cents=checkout.total_cents,
-        fee_cents=checkout.fee_cents,
-        currency=checkout.currency,
-        stripe_payment_intent_id=session.get("payment_intent"),
-        stripe_charge_id=_charge_of(session.get("payment_intent")),
-    )
-    db.session.add(payment)
-    db.session.flush()
+    payment = _record_checkout_payment(checkout, session, "product", membership_id=membership.id)
     _post_direct_charge_fee(payment, f"{checkout.title} sold")
     _announce_payment(payment)
     issue_license_for_membership(membership)

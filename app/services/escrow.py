@@ -34,14 +34,37 @@ class RefundError(ServiceError):
         super().__init__(409, "refund_refused", message)
 
 
-def escrow_remaining(order: Order) -> int:
-    """Cents of this order still held in the seller's escrow."""
+def _order_balance(order: Order, account: str) -> int:
+    """Cents of this order in one of the seller's (credit-normal) accounts."""
     total = db.session.execute(
         select(sum_cents(LedgerEntry.amount_cents))
         .join(LedgerTransaction)
-        .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == "seller_escrow")
+        .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == account)
     ).scalar_one()
     return -total
+
+
+def _move_order_funds(
+    order: Order, amount: int, source: str, target: str, step: str, kind: str, done: str
+) -> LedgerTransaction | None:
+    """Move `amount` of the order's money from the seller's `source` account to `target`, once
+    per `step` of the order (the transaction's reference)."""
+    return post_ledger_transaction(
+        f"order:{order.id}:{step}",
+        kind,
+        [
+            Entry(source, amount, order.company_id),
+            Entry(target, -amount, order.company_id),
+        ],
+        currency=order.currency,
+        description=f"Order #{order.id} {done}",
+        order_id=order.id,
+    )
+
+
+def escrow_remaining(order: Order) -> int:
+    """Cents of this order still held in the seller's escrow."""
+    return _order_balance(order, "seller_escrow")
 
 
 def release_escrow(order: Order) -> LedgerTransaction | None:
@@ -49,17 +72,7 @@ def release_escrow(order: Order) -> LedgerTransaction | None:
     amount = escrow_remaining(order)
     if amount <= 0:
         return None
-    return post_ledger_transaction(
-        f"order:{order.id}:release",
-        "escrow_release",
-        [
-            Entry("seller_escrow", amount, order.company_id),
-            Entry("seller_pending", -amount, order.company_id),
-        ],
-        currency=order.currency,
-        description=f"Order #{order.id} completed",
-        order_id=order.id,
-    )
+    return _move_order_funds(order, amount, "seller_escrow", "seller_pending", "release", "escrow_release", "completed")
 
 
 def clear_pending_funds() -> int:
@@ -71,23 +84,9 @@ def clear_pending_funds() -> int:
         .execution_options(skip_tenant_scope=True)
     ).all()
     for order in orders:
-        pending = -db.session.execute(
-            select(sum_cents(LedgerEntry.amount_cents))
-            .join(LedgerTransaction)
-            .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == "seller_pending")
-        ).scalar_one()
+        pending = _order_balance(order, "seller_pending")
         if pending > 0:
-            post_ledger_transaction(
-                f"order:{order.id}:clear",
-                "clearance",
-                [
-                    Entry("seller_pending", pending, order.company_id),
-                    Entry("seller_available", -pending, order.company_id),
-                ],
-                currency=order.currency,
-                description=f"Order #{order.id} cleared",
-                order_id=order.id,
-            )
+            _move_order_funds(order, pending, "seller_pending", "seller_available", "clear", "clearance", "cleared")
         order.cleared_at = now()
     db.session.flush()
     return len(orders)
