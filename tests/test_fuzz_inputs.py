@@ -468,6 +468,7 @@ PAGES = sorted(
         "admin.events",
         "review.queue",
         "admin.money",
+        "admin.operations",
         "license_api.public_key",
         "browse.category",
         "buy.resume",
