@@ -96,11 +96,15 @@ def handle_inbound_event(event_id: int) -> str | None:
         db.session.commit()
         _outcome(event, "failed")
         raise
-    _outcome(event, event.status)
-    return event.status
+    status = event.status
+    _outcome(event, status)
+    return status
 
 
-def _outcome(event: InboundEvent, outcome: str) -> None:
+def _outcome(event: InboundEvent | None, outcome: str) -> None:
+    """Count the handled event and log one line about it."""
+    if event is None:
+        return
     metrics.INBOUND_EVENTS.labels(provider=event.provider, outcome=outcome).inc()
     log.log(
         logging.WARNING if outcome == "failed" else logging.INFO,

@@ -70,21 +70,28 @@ def window_figures(name: str) -> WindowFigures:
     """The database's figures for the window `name` ("hour" or "day") ending now."""
     since = now() - WINDOWS[name]
     figures = WindowFigures(name)
-    figures.payments_succeeded = db.session.scalar(
-        select(func.count()).select_from(Payment).where(Payment.created_at >= since)
+    figures.payments_succeeded = (
+        db.session.scalar(select(func.count()).select_from(Payment).where(Payment.created_at >= since)) or 0
     )
-    figures.payments_failed = db.session.scalar(
-        select(func.count())
-        .select_from(InboundEvent)
-        .where(InboundEvent.received_at >= since, InboundEvent.type.in_(PAYMENT_FAILURE_EVENTS))
+    figures.payments_failed = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(InboundEvent)
+            .where(InboundEvent.received_at >= since, InboundEvent.type.in_(PAYMENT_FAILURE_EVENTS))
+        )
+        or 0
     )
-    figures.messages_delivered = db.session.scalar(
-        select(func.count()).select_from(WebhookMessage).where(WebhookMessage.delivered_at >= since)
+    figures.messages_delivered = (
+        db.session.scalar(select(func.count()).select_from(WebhookMessage).where(WebhookMessage.delivered_at >= since))
+        or 0
     )
-    figures.messages_failed = db.session.scalar(
-        select(func.count(distinct(WebhookMessage.id)))
-        .join(WebhookAttempt, WebhookAttempt.message_id == WebhookMessage.id)
-        .where(WebhookMessage.status == "failed", WebhookAttempt.attempted_at >= since)
+    figures.messages_failed = (
+        db.session.scalar(
+            select(func.count(distinct(WebhookMessage.id)))
+            .join(WebhookAttempt, WebhookAttempt.message_id == WebhookMessage.id)
+            .where(WebhookMessage.status == "failed", WebhookAttempt.attempted_at >= since)
+        )
+        or 0
     )
     attempts = db.session.execute(
         select(func.count(), func.count().filter(WebhookAttempt.succeeded)).where(WebhookAttempt.attempted_at >= since)
