@@ -9,6 +9,7 @@ user and company — health probes and static files at DEBUG so they don't drown
 """
 
 import logging
+import os
 import time
 from contextlib import suppress
 from typing import Any
@@ -30,6 +31,9 @@ def init_app(app: Flask) -> None:
     """Register the request hooks first, so a request refused by a later hook (CSRF, body
     size, rate limits) still has its id, its log line and its metrics."""
     init_sentry(app)
+    directory = metrics.multiprocess_dir()
+    if directory:  # prometheus_client writes there at the first count; make sure it can
+        os.makedirs(directory, exist_ok=True)
     if app.config["METRICS_ENABLED"]:
         metrics.watch_pools()
         with app.app_context():
