@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.extensions import db
 from app.services.companies import create_seller_company
 from app.services.outbound import endpoints, outbox
-from tests.processes import REPO_ROOT, free_port, start_worker, stop_process
+from tests.processes import REPO_ROOT, free_port, start_worker
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.committed
@@ -85,6 +85,11 @@ def test_web_and_worker_processes_add_up_in_one_metrics_answer(app, database_url
         assert f"counter_{worker.pid}.db" in files  # the worker's own file...
         assert len([name for name in files if name.startswith("counter_")]) >= 2  # ...and gunicorn's
     finally:
-        stop_process(web)
-        worker.kill()
-        worker.wait(timeout=10)
+        for process in (web, worker):
+            process.terminate()
+        for process in (web, worker):
+            try:
+                process.wait(timeout=60)  # gunicorn stops its workers gracefully; slow on a busy machine
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
