@@ -11,7 +11,7 @@ import pytest
 from app.logs import JsonFormatter, TextFormatter, bind_context, clean_request_id
 from app.queue import get_queue
 from app.services.companies import create_seller_company
-from app.services.outbound import endpoints
+from app.services.outbound import endpoints, outbox
 from tests.factories import PASSWORD
 from tests.forms import csrf_token, post_form
 
@@ -95,15 +95,21 @@ def test_jobs_and_outbound_webhooks_carry_the_request_id(client, db, make_user, 
     assert outcome.job_id == job.id
 
 
-def test_a_job_without_a_request_gets_an_id_of_its_own(db, app, run_jobs, records):
-    from app.queue import enqueue
-
-    with app.app_context():
-        job = enqueue("app.tasks.sweeps.prune_notifications")
+def test_a_job_without_a_request_gets_an_id_of_its_own(db, make_user, sink, run_jobs, records):
+    owner = make_user(intent="sell")
+    company = create_seller_company(owner, "Cron Studio")
+    endpoints.create_endpoint(company, sink.url + "/cron")
+    db.session.commit()
+    outbox.record_event(company.id, "order.created", {"order_id": 3})  # as a sweep would: no request
+    db.session.commit()
+    [job] = get_queue("webhooks").get_jobs()
     assert "request_id" not in job.meta
+    records.clear()
     run_jobs()
-    ids = {r.request_id for r in records.records if r.name.startswith("app.")}
-    assert all(ids) and len(ids) <= 1
+    [received] = sink.wait_for("/cron")
+    [outcome] = [r for r in records.records if r.name == "app.webhooks"]
+    assert outcome.event == "webhook.delivered" and re.fullmatch(r"[0-9a-f]{32}", outcome.request_id)
+    assert received.headers["X-Request-Id"] == outcome.request_id  # dispatch passed it to delivery
 
 
 def test_formats_json_for_machines_and_text_for_people():
