@@ -10,6 +10,7 @@ if it carries our checkout's key (or is the session we recorded): another deploy
 the Stripe account has checkouts with the same ids, never with the same keys.
 """
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ import stripe
 from flask import current_app
 from sqlalchemy import select
 
+from app import metrics
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
@@ -29,6 +31,8 @@ from app.services.ledger import Entry, post_ledger_transaction
 from app.services.licensing.issuing import issue_license_for_membership, sync_license_with_membership
 from app.services.notifications import notify_user
 from app.services.outbound.outbox import record_event
+
+money_log = logging.getLogger("app.money")
 
 CHECKOUT_TTL = timedelta(minutes=60)
 # A buyer starting the same selection again within this window gets the same checkout (and
@@ -535,6 +539,19 @@ def _post_direct_charge_fee(payment: Payment, description: str) -> None:
 
 
 def _announce_payment(payment: Payment) -> None:
+    metrics.PAYMENTS.labels(kind=payment.kind, outcome="succeeded").inc()
+    money_log.info(
+        "payment %s succeeded",
+        payment.id,
+        extra={
+            "event": "payment.succeeded",
+            "payment_id": payment.id,
+            "kind": payment.kind,
+            "amount_cents": payment.amount_cents,
+            "currency": payment.currency,
+            "seller_company_id": payment.company_id,
+        },
+    )
     record_event(
         payment.company_id,
         "payment.succeeded",
@@ -667,6 +684,16 @@ def record_invoice_failed(invoice: Mapping[str, Any]) -> Membership | None:
     """A failed renewal: the membership goes past_due (access is kept while Stripe retries)."""
     subscription_id, metadata = _invoice_subscription(invoice)
     membership = membership_for_subscription(subscription_id, metadata)
+    metrics.PAYMENTS.labels(kind="subscription", outcome="failed").inc()
+    money_log.info(
+        "subscription payment failed",
+        extra={
+            "event": "payment.failed",
+            "kind": "subscription",
+            "invoice": invoice.get("id"),
+            "amount_cents": invoice.get("amount_due"),
+        },
+    )
     if membership is not None and membership.status in ("active", "trialing"):
         membership.status = "past_due"
         notify_user(

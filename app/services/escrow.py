@@ -16,6 +16,7 @@ import stripe
 from flask import current_app
 from sqlalchemy import select
 
+from app import metrics
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
@@ -327,6 +328,7 @@ def record_external_refund(order: Order, refunded_total_cents: int | None) -> Re
 
 
 def _announce_refund(payment: Payment, refund: Refund) -> None:
+    metrics.PAYMENTS.labels(kind=payment.kind, outcome="refunded").inc()
     record_event(
         payment.company_id,
         "payment.refunded",

@@ -15,6 +15,7 @@ from rq.job import Job
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app import metrics
 from app.clock import now
 from app.extensions import db, rows_matched
 from app.models import InboundEvent
@@ -93,8 +94,33 @@ def handle_inbound_event(event_id: int) -> str | None:
         event.status = "failed"
         event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         db.session.commit()
+        _outcome(event, "failed")
         raise
-    return event.status
+    status = event.status
+    _outcome(event, status)
+    return status
+
+
+def _outcome(event: InboundEvent | None, outcome: str) -> None:
+    """Count the handled event and log one line about it."""
+    if event is None:
+        return
+    metrics.INBOUND_EVENTS.labels(provider=event.provider, outcome=outcome).inc()
+    log.log(
+        logging.WARNING if outcome == "failed" else logging.INFO,
+        "%s event %s %s: %s",
+        event.provider,
+        event.type,
+        event.event_id,
+        outcome,
+        extra={
+            "event": f"inbound.{outcome}",
+            "provider": event.provider,
+            "event_type": event.type,
+            "event_id": event.event_id,
+            "error": event.last_error,
+        },
+    )
 
 
 def reset_inbound_event(event: InboundEvent) -> None:

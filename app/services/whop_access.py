@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
+from app import metrics
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
@@ -371,6 +372,7 @@ def record_whop_payment(data: Mapping[str, Any]) -> WhopPayment | None:
     )
     db.session.add(payment)
     db.session.flush()
+    metrics.PAYMENTS.labels(kind="whop", outcome="succeeded").inc()
     return payment
 
 

@@ -71,6 +71,7 @@ _CLAIM_COLUMNS = (
     WebhookMessage.attempt_count,
     WebhookMessage.retry_index,
     WebhookMessage.locked_until,
+    WebhookMessage.next_attempt_at,
     OutboxEvent.public_id.label("event_public_id"),
     OutboxEvent.type,
     OutboxEvent.created_at,
@@ -156,6 +157,7 @@ def claim_message(message_id: int) -> DeliveryRequest | None:
         started_at=moment,
         retry_index=row.retry_index,
         failing_since=row.failing_since,
+        lag_seconds=max(0.0, (moment - (row.next_attempt_at or moment)).total_seconds()),
     )
 
 
