@@ -31,6 +31,9 @@ class User(UserMixin, CreatedAt, db.Model):
     # the database keeps only its hash). Flask-Login puts get_id() in the session and
     # remember cookies, so the cookies carry this token and not the user id.
     session_token = None
+    # The company the user chose to work in (the session's choice, set by the web layer on
+    # each request; seller_membership checks it against the memberships).
+    chosen_company_id = None
 
     @property
     def is_active(self):
@@ -50,12 +53,22 @@ class User(UserMixin, CreatedAt, db.Model):
     __hash__ = object.__hash__
 
     @property
+    def seller_memberships(self):
+        """This user's memberships of seller companies, oldest company first."""
+        return sorted(
+            (membership for membership in self.memberships if membership.company.kind == "seller"),
+            key=lambda membership: membership.company_id,
+        )
+
+    @property
     def seller_membership(self):
-        """This user's membership (company and role) of a seller company, if any."""
-        for membership in self.memberships:
-            if membership.company.kind == "seller":
+        """The membership (company and role) of the seller company this user works in: the
+        one they chose if they still belong to it, else their first; None when they have none."""
+        memberships = self.seller_memberships
+        for membership in memberships:
+            if membership.company_id == self.chosen_company_id:
                 return membership
-        return None
+        return memberships[0] if memberships else None
 
     @property
     def seller_company(self):
