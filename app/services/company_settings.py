@@ -19,6 +19,7 @@ MAX_DESCRIPTION = 2000
 MAX_REASON = 500
 MAX_PAYOUT_MINIMUM_UNITS = 1_000_000
 _URL = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
+_HTTPS_URL = re.compile(r"https://[^\s/$.?#][^\s\"'<>]*", re.IGNORECASE)
 
 
 class SettingsRefused(ServiceError):
@@ -28,11 +29,11 @@ class SettingsRefused(ServiceError):
         super().__init__(422, "settings_refused", next(iter(errors.values())), errors=errors)
 
 
-def _url(value: str | None, field: str, errors: dict[str, str]) -> str | None:
+def _url(value: str | None, field: str, errors: dict[str, str], pattern: re.Pattern[str] = _URL) -> str | None:
     value = (value or "").strip()
     if not value:
         return None
-    if len(value) > MAX_URL or not _URL.fullmatch(value):
+    if len(value) > MAX_URL or not pattern.fullmatch(value):
         errors[field] = f"Enter a web address starting with https:// (at most {MAX_URL} characters)."
     return value
 
@@ -44,7 +45,7 @@ def update_company_settings(company: Company, actor: User, form: dict[str, Any])
     title = (form.get("title") or "").strip()
     if not title or len(title) > MAX_TITLE:
         errors["title"] = f"Enter the company's name (at most {MAX_TITLE} characters)."
-    logo_url = _url(form.get("logo_url"), "logo_url", errors)
+    logo_url = _url(form.get("logo_url"), "logo_url", errors, _HTTPS_URL)
     website = _url(form.get("website"), "website", errors)
     description = (form.get("description") or "").strip()
     if len(description) > MAX_DESCRIPTION:
