@@ -57,7 +57,7 @@ def update_company_settings(company: Company, actor: User, form: dict[str, Any])
         errors["payout_minimum"] = (
             f"Enter an amount of at least {format_money(platform_minimum, currency)}, like 50.00."
         )
-    schedule = form.get("payout_schedule")
+    schedule = str(form.get("payout_schedule") or "")
     if schedule not in PAYOUT_SCHEDULES:
         errors["payout_schedule"] = "Choose manual, daily, weekly or monthly."
     if errors:

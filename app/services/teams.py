@@ -161,7 +161,7 @@ def accept_invitation(token: str | None, user: User) -> CompanyMember:
             company_id=invitation.company_id,
             invitation_id=invitation.id,
         )
-    claimed = db.session.execute(
+    claimed = db.session.execute(  # type: ignore[attr-defined]  # a CursorResult for UPDATE
         update(CompanyInvitation)
         .where(
             CompanyInvitation.id == invitation.id,
