@@ -171,8 +171,9 @@ def _register_security_headers(app):
         targets.append(app.config["WHOP_API_BASE"])
         return " ".join(targets)
 
+    # img-src https: for the logos companies link in their public profile (https only).
     base_csp = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
         "object-src 'none'; base-uri 'self'; form-action " + form_targets()
     )
 

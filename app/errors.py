@@ -23,7 +23,13 @@ Field = Hashable
 
 
 class ServiceError(Exception):
-    """A refusal: `status` (HTTP), `code`, `message`, and the `field` or `errors` at fault."""
+    """A refusal: `status` (HTTP), `code`, `message`, and the `field` or `errors` at fault.
+
+    `audit`, when set to (action, company id, data), is a refusal that belongs in the audit
+    log: the one handler writes that row after rolling back, and commits it.
+    """
+
+    audit: tuple[str, int | None, dict[str, Any]] | None = None
 
     def __init__(
         self, status: int, code: str, message: str, field: Field | None = None, errors: Mapping[Any, str] | None = None

@@ -11,6 +11,7 @@ also where activity is recorded, at most every few minutes.
 from flask import current_app, g, request, session
 from flask_login import COOKIE_NAME, current_user, login_user, logout_user
 
+from app.access import chosen_company_id
 from app.extensions import db, login_manager
 from app.services.sessions import (
     end_user_session,
@@ -31,6 +32,7 @@ def configure_login(app):
             return None
         user, row = found
         g.user_session = row
+        user.chosen_company_id = chosen_company_id()
         return user
 
     app.before_request(_check_session)

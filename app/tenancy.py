@@ -1,7 +1,7 @@
 """Tenant scope: seller-side requests see and change only their own company's rows.
 
 Models that mix in `TenantOwned` carry `company_id`. While a tenant is current (set by
-`seller_required` views or the `tenant_scope` context manager), every ORM SELECT gets
+`company_required` views (app/access.py) or the `tenant_scope` context manager), every ORM SELECT gets
 `company_id = :current` added through `with_loader_criteria`, new rows default to the current
 company, and a flush that would write another company's row raises `TenantViolation`.
 Public pages (browsing, gig pages) and admin pages run without a tenant.

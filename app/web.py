@@ -6,6 +6,7 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import current_app, has_request_context, jsonify, render_template, request, url_for
+from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -57,6 +58,8 @@ def handle_refusal(exc):
     stands; then the page the view declared, else the JSON envelope for API clients, else the
     error page."""
     db.session.rollback()
+    if exc.audit is not None:
+        _audit_refusal(exc)
     if isinstance(exc, PaymentsUnavailable):
         current_app.logger.warning("Stripe unavailable on %s %s: %s", request.method, request.path, exc.detail)
     page = request.environ.get(_REFUSAL_PAGE)
@@ -67,6 +70,22 @@ def handle_refusal(exc):
             exc.status, exc.code, exc.message, **({"field": exc.field_name()} if exc.field is not None else {})
         )
     return error_page(exc.status, exc.message)
+
+
+def _audit_refusal(exc):
+    """The audit row of a refusal that must be on the record (ServiceError.audit), in a
+    transaction of its own after the rollback."""
+    action, company_id, data = exc.audit
+    actor_id = current_user.id if current_user.is_authenticated else None
+    db.session.add(
+        AuditEvent(
+            action=action,
+            actor_user_id=actor_id,
+            company_id=company_id,
+            data={**data, "code": exc.code, "path": request.path[:300]},
+        )
+    )
+    db.session.commit()
 
 
 ERROR_TITLES = {

@@ -539,7 +539,10 @@ for level, to in ((None, "ada@example.com"), ("WARNING", "quiet@example.com")):
         os.environ["LOG_LEVEL"] = level
     web = create_app()
     with web.app_context():
-        send_email(OutgoingEmail(id=7, to_email=to, subject="Your order is in", body="Hello"))
+        try:
+            send_email(OutgoingEmail(id=7, to_email=to, subject="Your order is in", body="Hello"))
+        except OSError:
+            pass  # logged first; no SMTP server listens in this test
 """
 
 

@@ -41,7 +41,17 @@ from sqlalchemy import select, update
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
-from app.models import Company, GigExtra, GigImage, InboundEvent, OrderFile, Review, WhopIdentity
+from app.models import (
+    Company,
+    CompanyInvitation,
+    CompanyMember,
+    GigExtra,
+    GigImage,
+    InboundEvent,
+    OrderFile,
+    Review,
+    WhopIdentity,
+)
 from app.models.user_session import UserSession
 from app.payments import get_gateway
 from app.payments.gateway import StripeGateway
@@ -50,6 +60,7 @@ from app.services.member_areas import add_member_file, add_member_post
 from app.services.notifications import notify_user
 from app.services.orders import ACTIONS, AUTOMATIC_ACTIONS
 from app.services.outbound import endpoints, outbox
+from app.services.teams import hash_token, invite_member
 from tests.database import truncate_all
 from tests.factories import (
     LOGO_GIG,
@@ -387,8 +398,32 @@ RECIPES = {
     "whop.unlink": Recipe("buyer"),
     "whop.confirm_link": Recipe("whop_pending", form={"password": PASSWORD}, may_write_on_refusal=("audit_events",)),
     "whop.cancel_link": Recipe("whop_pending"),
+    # teams and company settings (team.* refusals of another company's ids are audited)
+    "sell.switch": Recipe("owner", form={"company_id": "company_id"}),
+    "sell.team.invite": Recipe("owner", form={"email": "invitee@example.com", "role": "admin"}),
+    "sell.team.revoke": Recipe("owner", path={"invitation_id": "invitation"}, may_write_on_refusal=("audit_events",)),
+    "sell.team.update_role": Recipe(
+        "owner", path={"member_id": "team_member"}, form={"role": "admin"}, may_write_on_refusal=("audit_events",)
+    ),
+    "sell.team.remove": Recipe("owner", path={"member_id": "team_member"}, may_write_on_refusal=("audit_events",)),
+    "sell.team.transfer": Recipe("owner", form={"member_id": "team_member"}, may_write_on_refusal=("audit_events",)),
+    "sell.team.join": Recipe("newcomer", path={"token": "invitation_token"}, may_write_on_refusal=("audit_events",)),
+    "sell.settings.edit": Recipe(
+        "owner",
+        form={
+            "title": "Pixel Studio",
+            "logo_url": "https://cdn.example.com/logo.png",
+            "website": "https://pixel.example.com",
+            "description": "Logos since 2010.",
+            "payout_minimum": "50.00",
+            "payout_schedule": "weekly",
+        },
+    ),
     # admin
     "admin.reprocess_event": Recipe("admin", path={"event_id": "inbound_event"}),
+    "admin.set_fee": Recipe("admin", path={"company_id": "company_id"}, form={"fee_bps": "250"}),
+    "admin.suspend": Recipe("admin", path={"company_id": "company_id"}, form={"reason": "Unpaid chargebacks"}),
+    "admin.reinstate": Recipe("admin", path={"company_id": "suspended_company"}),
     # public JSON APIs
     "license_api.validate": Recipe("anon", kind="json", form={**LICENSE_JSON, "product_id": "product"}),
     "license_api.activate": Recipe("anon", kind="json", form=LICENSE_JSON),
@@ -422,6 +457,8 @@ PATH_VALUES = {
     "key": "image_key",
     "experience_id": "exp_fuzz123",
     "whop_company_id": "biz_fuzz123",
+    "token": "invitation_token",
+    "company_id": "company_id",
 }
 GET_PATH_OVERRIDES = {
     "orders.download": {"file_id": "order_file"},
@@ -451,6 +488,10 @@ QUERY_NAMES = (
     "package",
     "quantity",
     "since",
+    "until",
+    "actor",
+    "action",
+    "company",
 )
 # static: files from disk, no parameters we read. ops.readyz: takes no input and answers 503
 # by design while no worker or scheduler runs (here, none does); tests/test_ops_health.py.
@@ -469,6 +510,12 @@ PAGES = sorted(
         "review.queue",
         "admin.money",
         "admin.operations",
+        "admin.companies",
+        "admin.company",
+        "admin.audit",
+        "sell.team.index",
+        "sell.team.join",
+        "sell.settings.edit",
         "license_api.public_key",
         "browse.category",
         "buy.resume",
@@ -668,6 +715,18 @@ def _build_world(app):
     )
     db.session.commit()
     inbound_id = db.session.scalar(select(InboundEvent.id).where(InboundEvent.event_id == "evt_fuzz"))
+    link = lambda token: f"http://x/{token}"  # noqa: E731
+    invitation_token = invite_member(company, cast.owner, newcomer.email, "member", link)
+    other_token = invite_member(company, cast.owner, "maybe@example.com", "admin", link)
+    invitation = db.session.scalar(
+        select(CompanyInvitation).where(CompanyInvitation.token_hash == hash_token(other_token))
+    )
+    team_member = db.session.scalar(
+        select(CompanyMember.id).where(CompanyMember.company_id == company.id, CompanyMember.user_id == cast.member.id)
+    )
+    suspended = cast.other_seller.seller_company
+    suspended.status, suspended.suspended_reason = "suspended", "Fuzzing"
+    db.session.commit()
 
     questions = gig.questions
     world = SimpleNamespace(
@@ -704,6 +763,10 @@ def _build_world(app):
         message=message.id,
         notification=notification.id,
         inbound_event=inbound_id,
+        invitation_token=invitation_token,
+        invitation=invitation.id,
+        team_member=team_member,
+        suspended_company=suspended.id,
         checkout=None,
         questions="questions",
         premium="premium",

@@ -120,12 +120,12 @@ def test_extending_a_key_without_expiry_is_refused(client, db):
     assert response.status_code == 409 and reload(shop["license"].id).expires_at is None
 
 
-def test_team_members_may_look_but_not_act(client, shop):
+def test_team_members_may_not_open_license_keys(client, shop):
     member = register_user("member@example.com", PASSWORD, "Mo Member", "sell")
     db.session.add(CompanyMember(company_id=shop["company"].id, user_id=member.id, role="member"))
     db.session.commit()
     sign_in_as(client, "member@example.com")
-    assert client.get(f"/sell/licenses/{shop['license'].id}").status_code == 200
+    assert client.get(f"/sell/licenses/{shop['license'].id}").status_code == 403
     assert post_form(client, f"/sell/licenses/{shop['license'].id}/revoke").status_code == 403
     assert client.get(f"/sell/licenses/policy/{shop['product'].id}").status_code == 403
     assert reload(shop["license"].id).status == "active"

@@ -11,6 +11,7 @@ from app.services.ledger import company_balances, unbalanced_transactions
 from app.services.orders import Actor, Params, transition_order
 from app.tasks.orders import auto_complete_orders, clear_seller_funds, deliver_emails, flag_late_orders
 from tests.factories import make_order
+from tests.mailbox import mail_json
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -72,7 +73,7 @@ def test_orders_past_due_are_flagged_late_once(db, cast, frozen, client):
     assert sorted(told) == sorted([cast.buyer.id, cast.owner.id])
 
 
-def test_the_email_job_sends_the_outbox_and_marks_it_sent(db, cast, frozen, caplog):
+def test_the_email_job_sends_the_outbox_and_marks_it_sent(db, cast, frozen, caplog, sandbox):
     order = make_order(cast, "in_progress")
     transition_order(order, "deliver", Actor("seller", cast.owner), Params(note="Files inside"))
     db.session.commit()
@@ -83,4 +84,5 @@ def test_the_email_job_sends_the_outbox_and_marks_it_sent(db, cast, frozen, capl
     assert cast.buyer.email in caplog.text
     email = db.session.scalars(select(OutgoingEmail)).one()
     assert (email.status, email.sent_at, email.attempts) == ("sent", START, 1)
+    assert [m["subject"] for m in mail_json(sandbox, to=cast.buyer.email)][:1] == [email.subject]
     assert deliver_emails() == 0

@@ -282,7 +282,7 @@ def test_sellers_cannot_review_their_own_gigs(db, saved_gig, seller_client):
     assert db.session.get(Gig, saved_gig.id).status == "review"
 
 
-def test_members_edit_drafts_but_cannot_submit(db, saved_gig, client, sign_in, make_seller):
+def test_members_neither_edit_nor_submit_gigs(db, saved_gig, client, sign_in, make_seller):
     member, _ = make_seller(company=saved_gig.company, role="member")
     post_form(client, "/signout")
     sign_in(member)
@@ -292,7 +292,7 @@ def test_members_edit_drafts_but_cannot_submit(db, saved_gig, client, sign_in, m
             f"/sell/gigs/{saved_gig.id}/edit",
             gig_form(saved_gig.category_id, title="I will design a friendly logo"),
         ).status_code
-        == 303
+        == 403
     )
     assert post_form(client, f"/sell/gigs/{saved_gig.id}/submit").status_code == 403
     assert post_form(client, "/sell/onboarding").status_code == 403

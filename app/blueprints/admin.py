@@ -1,22 +1,38 @@
-"""Admin pages: inbound events, the platform's money and operations (gig review lives in review.py)."""
+"""Admin pages: inbound events, the platform's money and operations, companies (search, fee, suspension)
+and the audit log (gig review lives in review.py, disputes in orders.py)."""
+
+from datetime import date
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app import metrics
 from app.access import admin_required
 from app.extensions import db
-from app.models import InboundEvent
+from app.inputs import parse_id
+from app.models import Company, InboundEvent, User
 from app.models.inbound import INBOUND_STATUSES
+from app.services.admin_views import audit_actions, audit_query, companies_query, open_dispute_count
 from app.services.audit import record_audit_event
+from app.services.company_settings import reinstate_company, set_platform_fee, suspend_company
 from app.services.inbound import enqueue_inbound_event, reset_inbound_event
 from app.services.operations import operations_figures
 from app.services.reports import PERIODS, platform_money
-from app.web import filter_by_status, paginate, render
+from app.services.teams import team_members
+from app.web import filter_by_status, paginate, refusal_page, render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 EVENTS_PER_PAGE = 50
+COMPANIES_PER_PAGE = 50
+AUDIT_PER_PAGE = 100
+
+
+@bp.app_context_processor
+def admin_navigation():
+    """`dispute_count()` for the admin navigation (counted only when an admin's page renders)."""
+    return {"dispute_count": open_dispute_count}
 
 
 @bp.route("/events")
@@ -71,3 +87,118 @@ def operations():
     """The alert targets over the last hour and day (database) and the live metrics."""
     text = metrics.exposition(current_app.extensions.get("metrics_live")).decode()
     return render("admin/operations.html", figures=operations_figures(list(metrics.sample_values(text))))
+
+
+# -- companies ------------------------------------------------------------------------------------
+
+
+@bp.route("/companies")
+@admin_required
+def companies():
+    q = request.args.get("q", "")
+    pagination = paginate(companies_query(q), COMPANIES_PER_PAGE)
+    return render("admin/companies.html", "company_rows", companies=pagination.items, pagination=pagination, q=q)
+
+
+def _company_or_404(company_id):
+    company = db.session.get(Company, company_id)
+    if company is None or company.kind != "seller":
+        abort(404)
+    return company
+
+
+def _company_page(company, errors=None, form=None, status=200, message=None):
+    return render(
+        "admin/company.html",
+        company=company,
+        members=team_members(company),
+        default_fee_bps=current_app.config["PLATFORM_FEE_BPS"],
+        errors=errors or {},
+        form=form or {},
+        message=message,
+        http_status=status,
+    )
+
+
+def _company_refused(exc, company_id):
+    return _company_page(_company_or_404(company_id), exc.errors, request.form, exc.status, exc.message)
+
+
+@bp.route("/companies/<int:company_id>")
+@admin_required
+def company(company_id):
+    return _company_page(_company_or_404(company_id))
+
+
+@bp.route("/companies/<int:company_id>/fee", methods=["POST"])
+@admin_required
+@refusal_page(_company_refused)
+def set_fee(company_id):
+    company = set_platform_fee(_company_or_404(company_id), current_user, request.form.get("fee_bps"))
+    db.session.commit()
+    flash(f"Platform fee for {company.title} saved.", "success")
+    return redirect(url_for(".company", company_id=company_id), 303)
+
+
+@bp.route("/companies/<int:company_id>/suspend", methods=["POST"])
+@admin_required
+@refusal_page(_company_refused)
+def suspend(company_id):
+    company = suspend_company(_company_or_404(company_id), current_user, request.form.get("reason"))
+    db.session.commit()
+    flash(f"{company.title} is suspended.", "success")
+    return redirect(url_for(".company", company_id=company_id), 303)
+
+
+@bp.route("/companies/<int:company_id>/reinstate", methods=["POST"])
+@admin_required
+@refusal_page(_company_refused)
+def reinstate(company_id):
+    company = reinstate_company(_company_or_404(company_id), current_user)
+    db.session.commit()
+    flash(f"{company.title} is reinstated.", "success")
+    return redirect(url_for(".company", company_id=company_id), 303)
+
+
+# -- audit log -------------------------------------------------------------------------------------
+
+
+def _date_arg(name):
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10]) if len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+@bp.route("/audit")
+@admin_required
+def audit():
+    args = request.args
+    company_id = parse_id(args.get("company", ""))
+    since, until = _date_arg("since"), _date_arg("until")
+    query = audit_query(args.get("actor", ""), args.get("action", ""), company_id, since, until)
+    pagination = paginate(query, AUDIT_PER_PAGE)
+    rows = pagination.items
+    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_({r.actor_user_id for r in rows})))}
+    companies = {
+        c.id: c for c in db.session.scalars(select(Company).where(Company.id.in_({r.company_id for r in rows})))
+    }
+    return render(
+        "admin/audit.html",
+        "audit_rows",
+        rows=rows,
+        users=users,
+        companies=companies,
+        pagination=pagination,
+        actions=audit_actions(),
+        filters={
+            "actor": args.get("actor", ""),
+            "action": args.get("action", ""),
+            "company": company_id or "",
+            "since": since.isoformat() if since else "",
+            "until": until.isoformat() if until else "",
+        },
+    )

@@ -2,7 +2,7 @@
 
 from app.models.audit import AuditEvent
 from app.models.category import Category
-from app.models.company import Company, CompanyMember
+from app.models.company import Company, CompanyInvitation, CompanyMember
 from app.models.gig import Gig, GigExtra, GigImage, GigPackage, GigQuestion
 from app.models.inbound import InboundEvent
 from app.models.ledger import LedgerEntry, LedgerTransaction
@@ -30,6 +30,7 @@ __all__ = [
     "AuditEvent",
     "Category",
     "Company",
+    "CompanyInvitation",
     "CompanyMember",
     "Gig",
     "GigExtra",

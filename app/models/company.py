@@ -1,18 +1,23 @@
 """Companies are tenants: the platform itself, and one company per seller."""
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
 from app.models.mixins import CreatedAt
-from app.models.types import string_enum
+from app.models.types import UTCDateTime, string_enum
 from app.payments.gateway import new_idempotency_key
+from app.tenancy import TenantOwned
 
 COMPANY_KINDS = ("platform", "seller")
 COMPANY_STATUSES = ("active", "suspended")
 KYC_STATUSES = ("unstarted", "pending", "verified", "failed")
 MEMBER_ROLES = ("owner", "admin", "member")
 MANAGER_ROLES = ("owner", "admin")  # who runs the company: onboarding, money, keys, webhooks
+INVITABLE_ROLES = ("admin", "member")  # an owner is made by transferring ownership, never invited
+PAYOUT_SCHEDULES = ("manual", "daily", "weekly", "monthly")
 
 
 class Company(CreatedAt, Model):
@@ -41,6 +46,17 @@ class Company(CreatedAt, Model):
     payouts_enabled: Mapped[bool] = mapped_column(default=False)
     platform_fee_bps: Mapped[int | None] = mapped_column()
     payout_minimum_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # Public profile, shown on the company's gig and product pages.
+    logo_url: Mapped[str | None] = mapped_column(String(500))
+    website: Mapped[str | None] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # "manual": only the withdrawal form; otherwise the scheduler pays out the available
+    # balance once per day / ISO week / month (app/tasks/payouts.py).
+    payout_schedule: Mapped[str] = mapped_column(
+        string_enum(PAYOUT_SCHEDULES, "payout_schedule"), default="manual", server_default="manual"
+    )
+    # Why an admin suspended the company (shown to its members), while it is suspended.
+    suspended_reason: Mapped[str | None] = mapped_column(String(500))
 
     parent = relationship("Company", remote_side=[id])
     members = relationship("CompanyMember", back_populates="company", lazy="selectin")
@@ -59,6 +75,10 @@ class Company(CreatedAt, Model):
             if member.user_id == user.id:
                 return member.role
         return None
+
+    @property
+    def is_suspended(self):
+        return self.status == "suspended"
 
     def managers(self):
         """The users who run this company (its owners and admins, MANAGER_ROLES), by user id."""
@@ -85,3 +105,27 @@ class CompanyMember(CreatedAt, Model):
 
     company = relationship("Company", back_populates="members", lazy="joined")
     user = relationship("User", back_populates="memberships")
+
+
+class CompanyInvitation(TenantOwned, CreatedAt, Model):
+    """An emailed invitation to join a company with a role. Only the hash of its token is
+    stored; it is used once (`accepted_at`), before `expires_at`, by the user whose email it
+    names."""
+
+    __tablename__ = "company_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(string_enum(INVITABLE_ROLES, "role"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    company = relationship("Company", lazy="joined")
+
+    @property
+    def is_open(self):
+        return self.accepted_at is None and self.revoked_at is None

@@ -34,6 +34,9 @@ class User(UserMixin, CreatedAt, Model):
     if TYPE_CHECKING:  # typed for mypy alone: an annotation the ORM sees would declare a column
         session_token: str | None
     session_token = None
+    # The company the user chose to work in (the session's choice, set by the web layer on
+    # each request; seller_membership checks it against the memberships).
+    chosen_company_id = None
 
     @property
     def is_active(self):
@@ -53,12 +56,22 @@ class User(UserMixin, CreatedAt, Model):
     __hash__ = object.__hash__
 
     @property
+    def seller_memberships(self):
+        """This user's memberships of seller companies, oldest company first."""
+        return sorted(
+            (membership for membership in self.memberships if membership.company.kind == "seller"),
+            key=lambda membership: membership.company_id,
+        )
+
+    @property
     def seller_membership(self):
-        """This user's membership (company and role) of a seller company, if any."""
-        for membership in self.memberships:
-            if membership.company.kind == "seller":
+        """The membership (company and role) of the seller company this user works in: the
+        one they chose if they still belong to it, else their first; None when they have none."""
+        memberships = self.seller_memberships
+        for membership in memberships:
+            if membership.company_id == self.chosen_company_id:
                 return membership
-        return None
+        return memberships[0] if memberships else None
 
     @property
     def seller_company(self):

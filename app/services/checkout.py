@@ -104,12 +104,25 @@ def platform_fee_bps(company: Company) -> int:
     return company.fee_bps(current_app.config["PLATFORM_FEE_BPS"])
 
 
+def _refuse_suspended(company: Company, listing: Gig | Product) -> None:
+    """A suspended company's listings can't be bought; the attempt goes in the audit log."""
+    if company.status == "suspended":
+        refusal = CheckoutError(None, "This seller is suspended: their listings can't be bought right now.", status=409)
+        refusal.audit = (
+            "checkout.refused_suspended",
+            company.id,
+            {"listing": type(listing).__name__.lower(), "listing_id": listing.id},
+        )
+        raise refusal
+
+
 def quote_gig(
     gig: Gig, package_ref: str, quantity: int, extra_quantities: Mapping[int, int], buyer: User | None = None
 ) -> GigQuote:
     """Price a selection of `gig`; raises CheckoutError for anything a buyer may not buy."""
     if gig.status != "published":
         raise CheckoutError("gig", "This gig isn't available to buy right now.", status=409)
+    _refuse_suspended(gig.company, gig)
     if buyer is not None and gig.company.role_of(buyer) is not None:
         raise CheckoutError("gig", "You can't buy your own gig.", status=403)
     package = next((p for p in gig.packages if p.tier == package_ref or str(p.id) == str(package_ref)), None)
@@ -220,6 +233,7 @@ def quote_product(product: Product, buyer: User) -> int:
     """Refusals for buying `product`; returns the fee in basis points."""
     if not product.active:
         raise CheckoutError("product", "This product isn't on sale right now.", status=409)
+    _refuse_suspended(product.company, product)
     if product.company.role_of(buyer) is not None:
         raise CheckoutError("product", "You can't buy your own product.", status=403)
     if product.company.kyc_status != "verified" or not product.company.stripe_account_id:

@@ -6,7 +6,9 @@ them from a job.
 """
 
 import logging
+import smtplib
 from collections.abc import Iterable, Sequence
+from email.message import EmailMessage
 from typing import Protocol
 
 from flask import current_app
@@ -124,10 +126,30 @@ def queue_email(user: User, subject: str, body: str) -> OutgoingEmail:
     return email
 
 
+def queue_email_to_address(to_email: str, subject: str, body: str, user: User | None = None) -> OutgoingEmail:
+    """Write an email to an address that may have no account yet (an invitation) into the outbox."""
+    email = OutgoingEmail(user_id=getattr(user, "id", None), to_email=to_email, subject=subject[:200], body=body)
+    db.session.add(email)
+    db.session.flush()
+    return email
+
+
 def send_email(email: OutgoingEmail) -> None:
-    """The transport: the log (development and tests); a mail relay plugs in here."""
+    """The transport: logged, then sent as plain text over SMTP with the MAIL_* settings (the
+    sandbox's mail catcher in development and tests). Raises OSError/SMTPException on failure."""
     log.info("email to %s: %s\n%s", email.to_email, email.subject, email.body)
     current_app.logger.info("email #%s to %s: %s", email.id, email.to_email, email.subject)
+    config = current_app.config
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = config["MAIL_DEFAULT_SENDER"], email.to_email, email.subject
+    message.set_content(email.body)
+    smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
+    with smtp_class(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"]) as smtp:
+        if config["MAIL_USE_TLS"]:
+            smtp.starttls()
+        if config["MAIL_USERNAME"]:
+            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
+        smtp.send_message(message)
 
 
 def deliver_pending_emails(limit: int = EMAIL_BATCH) -> int:

@@ -429,7 +429,19 @@ def _open_dispute(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
             stripe_dispute_id=params.stripe_dispute_id,
         )
     )
+    _tell_admins_of_dispute(order, params.note)
     return {"reason": params.note[:300]}
+
+
+def _tell_admins_of_dispute(order: Order, reason: str) -> None:
+    """Every active admin hears that an order went into dispute (the queue to resolve)."""
+    admins = db.session.scalars(
+        select(User).where(User.is_admin.is_(True), User.active.is_(True)).order_by(User.id)
+    ).all()
+    for admin in admins:
+        notify_user(
+            admin, "dispute.opened", f"Order #{order.id} is in dispute", body=reason[:500], link="/orders/disputed"
+        )
 
 
 def _close_dispute(order: Order, actor: Actor, resolution: str, refunded_cents: int | None) -> None:

@@ -6,7 +6,7 @@ idempotency key; `complete_payout` makes the transfer with that key and records 
 
 import re
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -72,6 +72,8 @@ def request_payout(company: Company, amount_cents: int, actor: User, request_tok
         )
     minimum = company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"])
     available = company_balances(company.id)["available"]
+    if company.is_suspended:
+        raise PayoutError("Payouts are frozen while the company is suspended.")
     if not company.payouts_enabled or not company.stripe_account_id:
         raise PayoutError("Finish identity verification with Stripe to receive payouts.")
     if amount_cents < minimum:
@@ -91,7 +93,7 @@ def request_payout(company: Company, amount_cents: int, actor: User, request_tok
     return payout
 
 
-def complete_payout(payout: Payout, actor: User) -> Payout:
+def complete_payout(payout: Payout, actor: User | None) -> Payout:
     """Step two: transfer the pending payout to the company's Stripe account with the payout's
     stored key, then record it — the ledger transaction, audit row and outbound event — once.
 
@@ -137,6 +139,76 @@ def complete_payout(payout: Payout, actor: User) -> Payout:
             "transfer_id": payout.stripe_transfer_id,
         },
     )
+    db.session.flush()
+    return payout
+
+
+# -- automatic payouts (the company's payout schedule) -------------------------------------------
+
+
+def schedule_period(schedule: str, moment: datetime) -> str:
+    """The period of `schedule` that `moment` falls in: 2026-11-30, 2026-W49 or 2026-11."""
+    if schedule == "daily":
+        return moment.strftime("%Y-%m-%d")
+    if schedule == "weekly":
+        year, week, _ = moment.isocalendar()
+        return f"{year}-W{week:02d}"
+    if schedule == "monthly":
+        return moment.strftime("%Y-%m")
+    raise ValueError(f"no periods for schedule {schedule!r}")
+
+
+def companies_with_payout_schedules() -> Sequence[int]:
+    """Ids of active seller companies paid out automatically (any schedule but manual)."""
+    return db.session.scalars(
+        select(Company.id)
+        .where(
+            Company.kind == "seller",
+            Company.status == "active",
+            Company.payout_schedule != "manual",
+            Company.payouts_enabled.is_(True),
+        )
+        .order_by(Company.id)
+    ).all()
+
+
+def request_scheduled_payout(company_id: int) -> Payout | None:
+    """Step one of this period's automatic payout of the whole available balance: the pending
+    Payout (new, or this period's that is still pending), else None — already paid this
+    period, nothing due (below the company's minimum), payouts frozen or not set up.
+
+    The period's request token (`auto-<schedule>-<period>`, unique per company) makes it one
+    payout per period however many workers run the schedule at once; the company row is
+    locked first, as for withdrawals. The caller commits, then calls `complete_payout`.
+    """
+    company = db.session.get(Company, company_id)
+    if company is None or company.payout_schedule == "manual":
+        return None
+    _lock_company(company)
+    db.session.refresh(company)
+    token = f"auto-{company.payout_schedule}-{schedule_period(company.payout_schedule, now())}"
+    existing = db.session.execute(
+        select(Payout)
+        .where(Payout.company_id == company.id, Payout.request_token == token)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing if existing.status == "pending" else None
+    if company.is_suspended or not company.payouts_enabled or not company.stripe_account_id:
+        return None
+    pending = db.session.scalar(select(Payout.id).where(Payout.company_id == company.id, Payout.status == "pending"))
+    available = company_balances(company.id)["available"]
+    if pending is not None or available < max(1, company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"])):
+        return None
+    payout = Payout(
+        company_id=company.id,
+        amount_cents=available,
+        currency=current_app.config["CURRENCY"],
+        status="pending",
+        request_token=token,
+        requested_by_user_id=None,
+    )
+    db.session.add(payout)
     db.session.flush()
     return payout
 

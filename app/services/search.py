@@ -285,13 +285,20 @@ def _text_match(
     return (hits, hits.c.gig_id == Gig.id), None, hits.c.score.asc()
 
 
+def listed() -> ColumnElement[bool]:
+    """Gigs buyers can find: published, by a company that is not suspended."""
+    return Gig.status.in_(("published",)) & Gig.company_id.not_in(
+        select(Company.id).where(Company.status == "suspended").scalar_subquery()
+    )
+
+
 def search_gigs(filters: GigFilters) -> GigPage:
     """The page of published gigs matching `filters`, in the requested order.
 
     Guarantees: only `published` gigs; every filter combines with AND; a page past the end
     is clamped to the last page; ties break on id so pages never overlap.
     """
-    conditions = [Gig.status == "published"]
+    conditions = [listed()]
     if filters.category_id is not None:
         conditions.append(Gig.category_id == filters.category_id)
     if filters.min_price_cents is not None:
@@ -359,9 +366,7 @@ def list_categories() -> list[Category]:
 
 def category_counts() -> dict[int, int]:
     """{category_id: number of published gigs}."""
-    rows = db.session.execute(
-        select(Gig.category_id, func.count(Gig.id)).where(Gig.status == "published").group_by(Gig.category_id)
-    )
+    rows = db.session.execute(select(Gig.category_id, func.count(Gig.id)).where(listed()).group_by(Gig.category_id))
     return dict(rows.tuples().all())
 
 
@@ -377,7 +382,7 @@ def popular_gigs(limit: int = 8) -> list[Gig]:
     """Published gigs with the most completed orders (newest first among equals)."""
     stmt = (
         select(Gig)
-        .where(Gig.status == "published")
+        .where(listed())
         .options(*_listing_options())
         .order_by(Gig.orders_completed.desc(), Gig.published_at.desc(), Gig.id.desc())
         .limit(limit)
@@ -389,7 +394,7 @@ def top_rated_gigs(limit: int = 8) -> list[Gig]:
     """Published gigs with reviews, best average first, more reviews breaking ties."""
     stmt = (
         select(Gig)
-        .where(Gig.status == "published", Gig.rating_count > 0)
+        .where(listed(), Gig.rating_count > 0)
         .options(*_listing_options())
         .order_by(_rating_value().desc(), Gig.rating_count.desc(), Gig.id.desc())
         .limit(limit)
@@ -453,6 +458,6 @@ def seller_stats(company_id: int) -> SellerStats:
             func.coalesce(func.sum(Gig.orders_completed), 0),
             func.coalesce(func.sum(Gig.rating_sum), 0),
             func.coalesce(func.sum(Gig.rating_count), 0),
-        ).where(Gig.company_id == company_id, Gig.status == "published")
+        ).where(Gig.company_id == company_id, listed())
     ).one()
     return SellerStats(*(int(v) for v in row))

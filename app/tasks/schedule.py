@@ -5,6 +5,7 @@ from rq import cron
 from app.tasks.inbound import requeue_stale_inbound_events
 from app.tasks.orders import auto_complete_orders, clear_seller_funds, deliver_emails, flag_late_orders
 from app.tasks.outbound import sweep_outbound
+from app.tasks.payouts import run_payout_schedule
 from app.tasks.sweeps import prune_notifications, prune_user_sessions
 
 cron.register(prune_notifications, queue_name="scheduled", cron="17 3 * * *")
@@ -15,3 +16,4 @@ cron.register(auto_complete_orders, queue_name="scheduled", interval=600)
 cron.register(flag_late_orders, queue_name="scheduled", interval=600)
 cron.register(clear_seller_funds, queue_name="scheduled", interval=3600)
 cron.register(deliver_emails, queue_name="scheduled", interval=60)
+cron.register(run_payout_schedule, queue_name="scheduled", interval=3600)

@@ -67,6 +67,8 @@ def test_a_seller_looks_around(people):
         ("Earnings & payouts", "/sell/payouts"),
         ("Webhooks", "/sell/webhooks/"),
         ("Whop", "/sell/whop"),
+        ("Team", "/sell/team"),
+        ("Company settings", "/sell/settings"),
     ):
         page.get_by_role("navigation", name="Seller sections").get_by_role("link", name=name, exact=True).click()
         page.wait_for_url(re.compile(re.escape(path) + "$"))
@@ -88,8 +90,13 @@ def test_a_seller_looks_around(people):
 def test_an_admin_looks_around(people):
     admin = people("Ada Admin")
     page = demo(admin, "admin@tradepost.test")
-    for name in ("Review", "Money", "Events"):
+    for name in ("Review", "Money", "Events", "Companies", "Audit"):
         page.get_by_role("link", name=name, exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_be_visible()
         admin.check(f"admin {name}")
+    admin.visit("/admin/companies?q=devon", "companies, searched")
+    page.locator("#company-rows").get_by_role("link", name="Devon Codes LLC").click()
+    expect(page.get_by_role("heading", name=re.compile("Devon Codes LLC"), level=1)).to_be_visible()
+    admin.check("a company, admin view")
+    admin.visit("/admin/audit?action=auth.", "audit log, sign-ins")
     admin.visit("/orders/disputed", "disputed orders")

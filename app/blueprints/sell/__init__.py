@@ -12,12 +12,26 @@ licenses.py         /sell/licenses...                            sell.licenses.*
 payouts.py          /sell/payouts...                             sell.payouts.*
 webhooks.py         /sell/webhooks...                            sell.webhooks.*
 whop.py             /sell/whop...                                sell.whop.*
+team.py             /sell/team...                                sell.team.*
+settings.py         /sell/settings                               sell.settings.*
 """
 
-from app.blueprints.sell import gigs, images, licenses, member_content, orders, payouts, products, webhooks, whop
+from app.blueprints.sell import (
+    gigs,
+    images,
+    licenses,
+    member_content,
+    orders,
+    payouts,
+    products,
+    settings,
+    team,
+    webhooks,
+    whop,
+)
 from app.blueprints.sell.home import bp
 
-for _module in (gigs, images, products, member_content, orders, licenses, payouts, webhooks, whop):
+for _module in (gigs, images, products, member_content, orders, licenses, payouts, webhooks, whop, team, settings):
     bp.register_blueprint(_module.bp)
 
 __all__ = ["bp"]

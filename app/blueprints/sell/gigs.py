@@ -12,7 +12,7 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import seller_required
+from app.access import company_required
 from app.extensions import db, is_htmx
 from app.forms.sell import GigForm, attach_errors
 from app.inputs import body_limit, parse_id
@@ -40,7 +40,7 @@ OPTIONAL_TIERS = ("standard", "premium")
 
 
 @bp.route("")
-@seller_required
+@company_required("gigs")
 def index():
     return render(
         "sell/gigs.html", company=g.company, gigs=company_gigs(g.company), manager=g.company.is_manager(current_user)
@@ -147,7 +147,7 @@ def _editor(gig):
 
 @bp.route("/new", methods=["GET", "POST"])
 @body_limit(MAX_EDITOR_BYTES)
-@seller_required
+@company_required("gigs")
 @refusal_page(_editor_refused)
 def create():
     return _editor(None)
@@ -155,14 +155,14 @@ def create():
 
 @bp.route("/<int:gig_id>/edit", methods=["GET", "POST"])
 @body_limit(MAX_EDITOR_BYTES)
-@seller_required
+@company_required("gigs")
 @refusal_page(_editor_refused)
 def update(gig_id):
     return _editor(get_gig_or_404(gig_id))
 
 
 @bp.route("/rows/<kind>")
-@seller_required
+@company_required("gigs")
 def row(kind):
     """htmx: one empty extra/question/FAQ row, with an index no other row uses."""
     if kind not in ROW_KINDS:
@@ -173,7 +173,7 @@ def row(kind):
 
 
 @bp.route("/packages/<tier>")
-@seller_required
+@company_required("gigs")
 def package(tier):
     """htmx: the Standard/Premium package block, offered (?offered=1) or as an "add" button."""
     if tier not in OPTIONAL_TIERS:
@@ -184,7 +184,7 @@ def package(tier):
 
 
 @bp.route("/removed-row")
-@seller_required
+@company_required("gigs")
 def removed_row():
     """htmx: the empty answer a removed row is swapped for."""
     return "", 200
@@ -203,25 +203,25 @@ def _change_status(gig_id, action, done_message):
 
 
 @bp.route("/<int:gig_id>/submit", methods=["POST"])
-@seller_required
+@company_required("gigs")
 def submit(gig_id):
     return _change_status(gig_id, "submit", "“{title}” was sent for review.")
 
 
 @bp.route("/<int:gig_id>/pause", methods=["POST"])
-@seller_required
+@company_required("gigs")
 def pause(gig_id):
     return _change_status(gig_id, "pause", "“{title}” is paused: buyers can't order it until you resume.")
 
 
 @bp.route("/<int:gig_id>/resume", methods=["POST"])
-@seller_required
+@company_required("gigs")
 def resume(gig_id):
     return _change_status(gig_id, "resume", "“{title}” is live again.")
 
 
 @bp.route("/<int:gig_id>/delete", methods=["POST"])
-@seller_required
+@company_required("gigs")
 def delete(gig_id):
     gig = get_gig_or_404(gig_id)
     title = gig.title
@@ -232,7 +232,7 @@ def delete(gig_id):
 
 
 @bp.route("/<int:gig_id>/images/<int:image_id>/delete", methods=["POST"])
-@seller_required
+@company_required("gigs")
 def delete_image(gig_id, image_id):
     gig = get_gig_or_404(gig_id)
     if remove_gig_image(gig, current_user, image_id) is None:

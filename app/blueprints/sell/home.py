@@ -5,14 +5,15 @@ Owners and admins onboard. This module's blueprint is the `sell` blueprint itsel
 /sell; every other page under /sell is a module of this package, registered under it.
 """
 
-from flask import Blueprint, current_app, g, redirect, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from app.access import manager_required, seller_required
+from app.access import choose_company, company_required, role_may
 from app.extensions import db
 from app.forms import show_refusal
 from app.forms.sell import BecomeSellerForm
+from app.inputs import parse_id
 from app.models import Order
 from app.payments import PaymentsUnavailable
 from app.services.gigs import company_gigs
@@ -36,7 +37,7 @@ ONBOARDING_UNAVAILABLE = (
 
 
 @bp.route("/")
-@seller_required
+@company_required("orders")
 def home():
     recent_orders = db.session.scalars(select(Order).order_by(Order.created_at.desc()).limit(5)).all()
     active_orders = db.session.scalar(
@@ -47,10 +48,26 @@ def home():
         company=g.company,
         gigs=company_gigs(g.company),
         manager=g.company.is_manager(current_user),
+        role=current_user.seller_membership.role,
+        role_may=role_may,
         recent_orders=recent_orders,
         active_orders=active_orders,
         balances=company_balances(g.company.id),
     )
+
+
+@bp.route("/switch", methods=["POST"])
+@login_required
+def switch():
+    """Work in another of the user's companies: remembered in the session and checked against
+    their memberships on every request (a company they left falls back to their first)."""
+    company_id = parse_id(request.form.get("company_id", ""))
+    membership = next((m for m in current_user.seller_memberships if m.company_id == company_id), None)
+    if membership is None:
+        return error_page(403, "You are not a member of that company.")
+    choose_company(membership.company_id)
+    flash(f"You are working in {membership.company.title}.", "success")
+    return redirect(url_for("sell.home"), 303)
 
 
 # -- becoming a seller ----------------------------------------------------------------------------
@@ -107,21 +124,21 @@ def become():
 
 
 @bp.route("/onboarding", methods=["POST"])
-@manager_required
+@company_required("settings")
 @refusal_page(_onboarding_refused)
 def onboarding_start():
     return _to_onboarding(g.company)
 
 
 @bp.route("/onboarding/refresh")
-@manager_required
+@company_required("settings")
 @refusal_page(_onboarding_refused)
 def onboarding_refresh():
     return _to_onboarding(g.company)
 
 
 @bp.route("/onboarding/return")
-@seller_required
+@company_required("orders")
 def onboarding_return():
     reachable = refresh_company_kyc(g.company)
     db.session.commit()

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import manager_required, seller_required
+from app.access import company_required
 from app.blueprints.sell.products import get_own_product_or_404
 from app.clock import now
 from app.errors import InputError
@@ -31,7 +31,7 @@ def _int_arg(name):
 
 
 @bp.route("")
-@seller_required
+@company_required("licenses")
 def index():
     product_id, status, q = _int_arg("product"), request.args.get("status", ""), request.args.get("q", "")
     products = db.session.scalars(select(Product).order_by(Product.title)).all()
@@ -72,7 +72,7 @@ def _detail_page(license, status=200, error=None):
 
 
 @bp.route("/<int:license_id>")
-@seller_required
+@company_required("licenses")
 def detail(license_id):
     return _detail_page(get_own_license_or_404(license_id))
 
@@ -90,7 +90,7 @@ def _detail_refused(exc, license_id, **_action):
 
 
 @bp.post("/<int:license_id>/<any(suspend, reinstate, revoke, reset):action>")
-@manager_required
+@company_required("licenses")
 @refusal_page(_detail_refused)
 def act(license_id, action):
     service, message = ACTIONS[action]
@@ -101,7 +101,7 @@ def act(license_id, action):
 
 
 @bp.post("/<int:license_id>/extend")
-@manager_required
+@company_required("licenses")
 @refusal_page(_detail_refused)
 def extend(license_id):
     license = get_own_license_or_404(license_id)
@@ -130,7 +130,7 @@ def _policy_refused(exc, product_id):
 
 
 @bp.route("/policy/<int:product_id>", methods=["GET", "POST"])
-@manager_required
+@company_required("licenses")
 @refusal_page(_policy_refused)
 def policy(product_id):
     product = get_own_product_or_404(product_id)

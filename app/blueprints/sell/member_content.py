@@ -4,7 +4,7 @@ product see in its member area."""
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from app.access import manager_required
+from app.access import company_required
 from app.blueprints.sell.products import get_own_product_or_404
 from app.extensions import db
 from app.inputs import body_limit
@@ -48,13 +48,13 @@ def _back_to_content(product_id, message):
 
 
 @bp.route("")
-@manager_required
+@company_required("products")
 def index(product_id):
     return _content_page(get_own_product_or_404(product_id))
 
 
 @bp.route("/posts", methods=["POST"])
-@manager_required
+@company_required("products")
 @refusal_page(_content_refused)
 def add_post(product_id):
     add_member_post(get_own_product_or_404(product_id), current_user, request.form)
@@ -63,7 +63,7 @@ def add_post(product_id):
 
 
 @bp.route("/posts/<int:post_id>/delete", methods=["POST"])
-@manager_required
+@company_required("products")
 def remove_post(product_id, post_id):
     product = get_own_product_or_404(product_id)
     delete_member_post(product, current_user, get_member_post(product, post_id) or abort(404))
@@ -73,7 +73,7 @@ def remove_post(product_id, post_id):
 
 @bp.route("/files", methods=["POST"])
 @body_limit(MAX_FILE_BYTES + 64 * 1024)
-@manager_required
+@company_required("products")
 @refusal_page(_content_refused)
 def add_file(product_id):
     add_member_file(get_own_product_or_404(product_id), current_user, request.files.get("file"))
@@ -82,7 +82,7 @@ def add_file(product_id):
 
 
 @bp.route("/files/<int:file_id>/delete", methods=["POST"])
-@manager_required
+@company_required("products")
 def remove_file(product_id, file_id):
     product = get_own_product_or_404(product_id)
     delete_member_file(product, current_user, get_member_file(product, file_id) or abort(404))

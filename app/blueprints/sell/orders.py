@@ -3,7 +3,7 @@
 from flask import Blueprint, g
 from sqlalchemy import func, select
 
-from app.access import seller_required
+from app.access import company_required
 from app.extensions import db
 from app.models import Order
 from app.models.order import ORDER_STATUSES
@@ -14,7 +14,7 @@ ORDERS_PER_PAGE = 50
 
 
 @bp.route("")
-@seller_required
+@company_required("orders")
 def index():
     """The seller's orders (tenant-scoped), filtered by status."""
     query, status = filter_by_status(

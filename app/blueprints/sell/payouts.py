@@ -3,7 +3,7 @@
 from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
 
-from app.access import manager_required, seller_required
+from app.access import company_required
 from app.errors import InputError
 from app.extensions import db
 from app.models.payout import new_request_token
@@ -63,13 +63,13 @@ def _withdraw_refused(exc):
 
 
 @bp.route("")
-@seller_required
+@company_required("payouts")
 def index():
     return _page()
 
 
 @bp.route("/withdraw", methods=["POST"])
-@manager_required
+@company_required("payouts")
 @refusal_page(_withdraw_refused)
 def withdraw():
     """Write the pending payout and commit, then transfer and record it and commit again."""

@@ -5,7 +5,7 @@ A product's member content, license policy and Whop link have their own modules.
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from sqlalchemy import select
 
-from app.access import manager_required, seller_required
+from app.access import company_required
 from app.extensions import db
 from app.models import Product
 from app.money import format_amount, marketplace_currency
@@ -22,7 +22,7 @@ def get_own_product_or_404(product_id):
 
 
 @bp.route("")
-@seller_required
+@company_required("products")
 def index():
     products = db.session.scalars(select(Product).order_by(Product.created_at.desc())).all()
     return render("products/index.html", products=products)
@@ -39,7 +39,7 @@ def _form_refused(exc, product_id=None):
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@manager_required
+@company_required("products")
 @refusal_page(_form_refused)
 def create():
     if request.method == "POST":
@@ -51,7 +51,7 @@ def create():
 
 
 @bp.route("/<int:product_id>/edit", methods=["GET", "POST"])
-@manager_required
+@company_required("products")
 @refusal_page(_form_refused)
 def update(product_id):
     product = get_own_product_or_404(product_id)

@@ -8,7 +8,7 @@ from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from app.access import manager_required
+from app.access import company_required
 from app.clock import now
 from app.errors import InputError
 from app.extensions import db
@@ -106,7 +106,7 @@ def render_detail(endpoint, secret=None, recover_error=None, since_value="", sta
 
 
 @bp.route("/")
-@manager_required
+@company_required("webhooks")
 def index():
     return render(
         "seller_webhooks/index.html",
@@ -116,13 +116,13 @@ def index():
 
 
 @bp.route("/new")
-@manager_required
+@company_required("webhooks")
 def new():
     return render_form(None, {"url": "", "description": "", "event_types": [], "enabled": True})
 
 
 @bp.route("/", methods=["POST"])
-@manager_required
+@company_required("webhooks")
 @refusal_page(form_refused)
 def create():
     endpoint = endpoints.create_endpoint(g.company, actor=current_user, **form_input())
@@ -132,20 +132,20 @@ def create():
 
 
 @bp.route("/<int:endpoint_id>")
-@manager_required
+@company_required("webhooks")
 def detail(endpoint_id):
     return render_detail(get_endpoint_or_404(endpoint_id))
 
 
 @bp.route("/<int:endpoint_id>/secret")
-@manager_required
+@company_required("webhooks")
 def secret(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     return render_detail(endpoint, secret=signing.endpoint_secret(endpoint), block="secret")
 
 
 @bp.route("/<int:endpoint_id>/edit")
-@manager_required
+@company_required("webhooks")
 def edit(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     return render_form(
@@ -160,7 +160,7 @@ def edit(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>", methods=["POST"])
-@manager_required
+@company_required("webhooks")
 @refusal_page(form_refused)
 def update(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
@@ -171,7 +171,7 @@ def update(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>/delete", methods=["POST"])
-@manager_required
+@company_required("webhooks")
 def delete(endpoint_id):
     endpoints.delete_endpoint(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
@@ -180,7 +180,7 @@ def delete(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>/rotate", methods=["POST"])
-@manager_required
+@company_required("webhooks")
 def rotate(endpoint_id):
     endpoint = endpoints.rotate_endpoint_secret(get_endpoint_or_404(endpoint_id), actor=current_user)
     db.session.commit()
@@ -189,7 +189,7 @@ def rotate(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>/test", methods=["POST"])
-@manager_required
+@company_required("webhooks")
 def send_test(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     if not endpoint.enabled:
@@ -229,7 +229,7 @@ def recover_refused(exc, endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>/recover", methods=["POST"])
-@manager_required
+@company_required("webhooks")
 @refusal_page(recover_refused)
 def recover(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
@@ -248,7 +248,7 @@ def recover(endpoint_id):
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>")
-@manager_required
+@company_required("webhooks")
 def message(endpoint_id, message_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     found = get_message_or_404(endpoint, message_id)
@@ -262,7 +262,7 @@ def message(endpoint_id, message_id):
 
 
 @bp.route("/<int:endpoint_id>/messages/<int:message_id>/resend", methods=["POST"])
-@manager_required
+@company_required("webhooks")
 def resend(endpoint_id, message_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     found = get_message_or_404(endpoint, message_id)

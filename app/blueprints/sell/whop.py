@@ -5,7 +5,7 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import manager_required
+from app.access import company_required
 from app.blueprints.sell.products import get_own_product_or_404
 from app.extensions import db
 from app.models import Product
@@ -36,13 +36,13 @@ def _link_refused(exc, product_id="company"):
 
 
 @bp.route("")
-@manager_required
+@company_required("settings")
 def index():
     return _page()
 
 
 @bp.route("/company", methods=["POST"])
-@manager_required
+@company_required("settings")
 @refusal_page(_link_refused)
 def link_company():
     link = link_whop_company(g.company, current_user, request.form.get("whop_company_id"))
@@ -52,7 +52,7 @@ def link_company():
 
 
 @bp.route("/products/<int:product_id>", methods=["POST"])
-@manager_required
+@company_required("settings")
 @refusal_page(_link_refused)
 def link_product(product_id):
     product = get_own_product_or_404(product_id)
