@@ -49,7 +49,7 @@ def start_sandbox(app, port, database, app_base_url, deliver_webhooks=True, smtp
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_until(lambda: sandbox_answers(url), timeout=20, message="sandbox did not start")
+    wait_until(lambda: sandbox_answers(url), timeout=60, message="sandbox did not start")
     return process
 
 

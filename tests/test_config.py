@@ -745,7 +745,7 @@ def test_devredis_serves_redis_port_read_from_dotenv(tmp_path):
             except Exception:
                 return False
 
-        wait_until(answers, timeout=20, message=f"devredis did not serve REDIS_PORT={port}")
+        wait_until(answers, timeout=60, message=f"devredis did not serve REDIS_PORT={port}")
         waited = run_python(["-m", "app.devredis", "--wait"], process_env(), tmp_path, timeout=30)
         assert waited.returncode == 0, waited.stderr
         client.close()
@@ -776,7 +776,7 @@ def test_the_sandbox_delivers_webhooks_to_the_app_on_port(tmp_path):
             except httpx.HTTPError:
                 return False
 
-        wait_until(health, timeout=20, message="the sandbox did not serve SANDBOX_PORT")
+        wait_until(health, timeout=60, message="the sandbox did not serve SANDBOX_PORT")
         page = httpx.get(base + "/_sandbox/", timeout=5)
         assert page.status_code == 200
         assert f"http://127.0.0.1:{app_port}/webhooks/stripe" in page.text
