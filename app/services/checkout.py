@@ -22,13 +22,14 @@ from sqlalchemy import select
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Product, User
+from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Plan, Product, User
 from app.money import fee_cents
 from app.payments import LineItem, PaymentsUnavailable, get_gateway
 from app.services.ledger import Entry, post_ledger_transaction
 from app.services.licensing.issuing import issue_license_for_membership, sync_license_with_membership
 from app.services.notifications import notify_user
 from app.services.outbound.outbox import record_event
+from app.services.plans import PlanRefused, choose_plan
 
 CHECKOUT_TTL = timedelta(minutes=60)
 # A buyer starting the same selection again within this window gets the same checkout (and
@@ -223,39 +224,69 @@ def quote_product(product: Product, buyer: User) -> int:
     return platform_fee_bps(product.company)
 
 
-def open_product_checkout(buyer: User, product: Product) -> Checkout:
-    """Step one of buying a product (one-time or subscription): the open Checkout with its
-    random Stripe idempotency key, reused as `open_gig_checkout` does. The caller commits it,
-    then calls `create_checkout_session`. Refusals raise CheckoutError, writing nothing."""
+def trial_days_for(buyer: User, plan: Plan) -> int:
+    """The plan's free trial, or 0 for a buyer who subscribed to the product before (one trial
+    per buyer and product, whichever plan)."""
+    if not plan.is_subscription or not plan.trial_days:
+        return 0
+    earlier = db.session.scalar(
+        select(Membership.id)
+        .where(
+            Membership.buyer_id == buyer.id,
+            Membership.product_id == plan.product_id,
+            Membership.stripe_subscription_id.is_not(None),
+        )
+        .limit(1)
+        .execution_options(skip_tenant_scope=True)
+    )
+    return 0 if earlier is not None else plan.trial_days
+
+
+def open_product_checkout(buyer: User, product: Product, plan: Plan | None = None) -> Checkout:
+    """Step one of buying a product on one of its plans (default: its first enabled plan):
+    the open Checkout with its random Stripe idempotency key, reused as `open_gig_checkout`
+    does. The caller commits it, then calls `create_checkout_session`. Refusals raise
+    CheckoutError (or PlanRefused for `plan`), writing nothing."""
     bps = quote_product(product, buyer)
-    one_time_fee = 0 if product.is_subscription else fee_cents(product.price_cents, bps)
+    plan = plan if plan is not None else choose_plan(product, None)
+    if plan.product_id != product.id:
+        raise PlanRefused("Choose one of this product's plans.")
+    if not plan.enabled:
+        raise PlanRefused("That plan isn't on sale any more. Choose another.", status=409)
+    one_time_fee = 0 if plan.is_subscription else fee_cents(plan.price_cents, bps)
     _lock_buyer(buyer)
+    trial_days = trial_days_for(buyer, plan)
     checkout = _reusable_checkout(
         buyer,
         kind="product",
         product_id=product.id,
-        total_cents=product.price_cents,
+        plan_id=plan.id,
+        trial_days=trial_days,
+        total_cents=plan.price_cents,
         fee_bps=bps,
         fee_cents=one_time_fee,
         extras=[],
     )
     if checkout is not None:
         return checkout
+    title = product.title if len(product.plans) <= 1 else f"{product.title} — {plan.name}"
     checkout = Checkout(
         kind="product",
         buyer_id=buyer.id,
         company_id=product.company_id,
         product_id=product.id,
-        title=product.title,
+        plan_id=plan.id,
+        trial_days=trial_days,
+        title=title[:200],
         quantity=1,
         extras=[],
-        unit_price_cents=product.price_cents,
-        subtotal_cents=product.price_cents,
+        unit_price_cents=plan.price_cents,
+        subtotal_cents=plan.price_cents,
         extras_cents=0,
-        total_cents=product.price_cents,
+        total_cents=plan.price_cents,
         fee_bps=bps,
         fee_cents=one_time_fee,
-        currency=current_app.config["CURRENCY"],
+        currency=plan.currency,
         expires_at=now() + CHECKOUT_TTL,
     )
     db.session.add(checkout)
@@ -297,18 +328,24 @@ def create_checkout_session(checkout: Checkout, cancel_path: str) -> Checkout:
             **common,
         )
     else:
-        product = checkout.product
+        product, plan = checkout.product, checkout.plan
+        billing = plan.billing if plan is not None else product.billing
         common.update(
             destination_account=product.company.stripe_account_id,
-            metadata={"product_id": product.id, "buyer_id": buyer.id, "company_id": checkout.company_id},
+            metadata={
+                "product_id": product.id,
+                "plan_id": checkout.plan_id,
+                "buyer_id": buyer.id,
+                "company_id": checkout.company_id,
+            },
         )
-        if product.is_subscription:
+        if billing != "one_time":
             session = gateway.create_subscription_checkout(
                 name=checkout.title,
                 unit_amount=checkout.unit_price_cents,
-                interval=product.billing,
+                interval=billing,
                 application_fee_bps=checkout.fee_bps,
-                trial_days=product.trial_days or None,
+                trial_days=checkout.trial_days or None,
                 **common,
             )
         else:
@@ -497,6 +534,7 @@ def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) 
         buyer_id=checkout.buyer_id,
         status="active",
         checkout_id=checkout.id,
+        plan_id=checkout.plan_id,
     )
     db.session.add(membership)
     db.session.flush()
@@ -586,6 +624,7 @@ def ensure_subscription_membership(checkout: Checkout, subscription_id: str) -> 
         buyer_id=checkout.buyer_id,
         status=_membership_status(subscription["status"]),
         checkout_id=checkout.id,
+        plan_id=checkout.plan_id,
         stripe_subscription_id=subscription_id,
         current_period_end=_period_end(subscription),
     )
