@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import License, MemberFile, Membership, User
+from app.models import License, MemberFile, Membership, Product, User
 from app.services.licensing.license_keys import license_key
 from app.services.member_areas import member_area
 
@@ -24,7 +24,7 @@ class LibraryItem:
     files: list[MemberFile] = field(default_factory=list)
 
     @property
-    def product(self):
+    def product(self) -> Product:
         return self.membership.product
 
     @property
