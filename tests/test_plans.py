@@ -391,3 +391,27 @@ def download_status(client, url):
 
 def _token(client, product):
     return csrf_token(client)
+
+
+def test_seed_demo_adds_a_subscription_product_with_monthly_trial_and_yearly_plans(app, db, client):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    products = [line.split() for line in first.output.splitlines() if line.startswith("product ")]
+    base = app.config["APP_BASE_URL"].rstrip("/")
+    assert products == [
+        ["product", f"{base}/products/devon-cli-pro"],
+        ["product", f"{base}/products/devon-cloud-sync"],
+    ]
+    assert runner.invoke(args=["seed-demo"]).output == first.output
+    from app.models import Product
+
+    sync = db.session.scalars(select(Product).where(Product.slug == "devon-cloud-sync")).one()
+    assert [(p.name, p.billing, p.price_cents, p.trial_days, p.enabled) for p in plans_of(db, sync)] == [
+        ("Monthly", "month", 900, 7, True),
+        ("Yearly", "year", 9000, 0, True),
+    ]
+    page = client.get("/products/devon-cloud-sync").get_data(as_text=True)
+    assert "7 days" in page and "$90.00 / year" in page
+    cli_pro = db.session.scalars(select(Product).where(Product.slug == "devon-cli-pro")).one()
+    assert len(plans_of(db, cli_pro)) == 1

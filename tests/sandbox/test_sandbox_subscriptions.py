@@ -128,6 +128,26 @@ def test_subscription_page_offers_renewal_controls(
     )
 
     assert "Advance to next period — paid" in page.text and "Advance to next period — failed" in page.text
+    assert "Period ends — paid" in page.text and "Retries exhausted" in page.text
     assert advanced.status_code == 303
     assert sandbox_gateway.retrieve_subscription(session.subscription).status == "past_due"
     assert isinstance(sandbox_gateway.retrieve_subscription(session.subscription), stripe.Subscription)
+
+
+def test_clock_form_posts_answer_with_the_subscription_page(
+    sandbox_gateway, sandbox_pay, sandbox_verified_account, sandbox_http, sandbox_url, sandbox_id
+):
+    seller = sandbox_verified_account()
+    session = start_subscription(sandbox_gateway, sandbox_pay, seller, sandbox_id("checkout"))
+    sandbox_gateway.cancel_subscription(session.subscription, at_period_end=True)
+    period_end = sandbox_gateway.retrieve_subscription(session.subscription)["items"].data[0].current_period_end
+
+    ended = sandbox_http.post(
+        f"{sandbox_url}/_sandbox/clock/subscriptions/{session.subscription}/advance", data={"outcome": "paid"}
+    )
+
+    assert ended.status_code == 303 and ended.headers["location"].endswith(
+        f"/_sandbox/subscriptions/{session.subscription}"
+    )
+    sub = sandbox_gateway.retrieve_subscription(session.subscription)
+    assert (sub.status, sub.ended_at) == ("canceled", period_end)
