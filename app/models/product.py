@@ -6,7 +6,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import Timestamps
 from app.models.order import NEVER_REUSE_IDS
 from app.models.types import UTCDateTime, string_enum
@@ -20,7 +20,7 @@ ACCESS_STATUSES = ("trialing", "active", "past_due")
 MEMBERSHIP_SOURCES = ("stripe", "whop")
 
 
-class Product(TenantOwned, Timestamps, db.Model):
+class Product(TenantOwned, Timestamps, Model):
     __tablename__ = "products"
     __table_args__ = (
         CheckConstraint("price_cents BETWEEN 100 AND 1000000", name="price"),
@@ -52,7 +52,7 @@ class Product(TenantOwned, Timestamps, db.Model):
         )
 
 
-class Plan(TenantOwned, Timestamps, db.Model):
+class Plan(TenantOwned, Timestamps, Model):
     """One way to buy a product: one-time or a monthly/yearly subscription, with its price,
     free trial and optional tier rank (higher ranks open more member content). A product has
     one or more; disabled plans stay for their members but can't be bought."""
@@ -87,7 +87,7 @@ class Plan(TenantOwned, Timestamps, db.Model):
         return BILLING_LABELS[self.billing]
 
 
-class Membership(TenantOwned, Timestamps, db.Model):
+class Membership(TenantOwned, Timestamps, Model):
     __tablename__ = "memberships"
     __table_args__ = (NEVER_REUSE_IDS,)
 

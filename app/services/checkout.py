@@ -312,9 +312,9 @@ def create_checkout_session(checkout: Checkout, cancel_path: str) -> Checkout:
     """
     if checkout.stripe_session_url:
         return checkout
-    buyer = db.session.get(User, checkout.buyer_id)
+    buyer = db.session.get_one(User, checkout.buyer_id)
     success_url, cancel_url = _urls(cancel_path)
-    common = dict(
+    common: dict[str, Any] = dict(
         local_checkout_id=checkout.id,
         idempotency_key=checkout.idempotency_key,
         currency=checkout.currency,
@@ -435,6 +435,7 @@ def complete_checkout(session: Mapping[str, Any]) -> Order | Membership | None:
         )
     checkout.status, checkout.completed_at = "completed", now()
     checkout.stripe_session_id = checkout.stripe_session_id or session["id"]
+    result: Order | Membership
     if checkout.kind == "gig":
         result = _create_order(checkout, session)
     elif session.get("mode") == "subscription":
@@ -454,10 +455,33 @@ def _result_of(checkout: Checkout) -> Order | Membership | None:
 def _charge_of(payment_intent_id: str | None) -> str | None:
     if not payment_intent_id:
         return None
-    return get_gateway().retrieve_payment_intent(payment_intent_id).latest_charge
+    charge = get_gateway().retrieve_payment_intent(payment_intent_id).latest_charge
+    return charge.id if isinstance(charge, stripe.Charge) else charge  # an id unless expanded
+
+
+def _record_checkout_payment(checkout: Checkout, session: Mapping[str, Any], kind: str, **paid_for: int) -> Payment:
+    """The buyer's one-time payment of a completed checkout, for the order or membership named
+    in `paid_for` (`order_id=` or `membership_id=`), with its Stripe intent and charge. Flushed."""
+    payment = Payment(
+        company_id=checkout.company_id,
+        kind=kind,
+        buyer_id=checkout.buyer_id,
+        checkout_id=checkout.id,
+        amount_cents=checkout.total_cents,
+        fee_cents=checkout.fee_cents,
+        currency=checkout.currency,
+        stripe_payment_intent_id=session.get("payment_intent"),
+        stripe_charge_id=_charge_of(session.get("payment_intent")),
+        **paid_for,
+    )
+    db.session.add(payment)
+    db.session.flush()
+    return payment
 
 
 def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
+    if checkout.delivery_days is None:
+        raise ValueError(f"checkout {checkout.id}: a gig checkout without its delivery time")
     package = checkout.package
     order = Order(
         company_id=checkout.company_id,
@@ -480,20 +504,7 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
     )
     db.session.add(order)
     db.session.flush()
-    payment = Payment(
-        company_id=checkout.company_id,
-        kind="gig",
-        buyer_id=checkout.buyer_id,
-        checkout_id=checkout.id,
-        order_id=order.id,
-        amount_cents=checkout.total_cents,
-        fee_cents=checkout.fee_cents,
-        currency=checkout.currency,
-        stripe_payment_intent_id=session.get("payment_intent"),
-        stripe_charge_id=_charge_of(session.get("payment_intent")),
-    )
-    db.session.add(payment)
-    db.session.flush()
+    payment = _record_checkout_payment(checkout, session, "gig", order_id=order.id)
     post_ledger_transaction(
         f"payment:{payment.id}",
         "gig_payment",
@@ -544,20 +555,7 @@ def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) 
     )
     db.session.add(membership)
     db.session.flush()
-    payment = Payment(
-        company_id=checkout.company_id,
-        kind="product",
-        buyer_id=checkout.buyer_id,
-        checkout_id=checkout.id,
-        membership_id=membership.id,
-        amount_cents=checkout.total_cents,
-        fee_cents=checkout.fee_cents,
-        currency=checkout.currency,
-        stripe_payment_intent_id=session.get("payment_intent"),
-        stripe_charge_id=_charge_of(session.get("payment_intent")),
-    )
-    db.session.add(payment)
-    db.session.flush()
+    payment = _record_checkout_payment(checkout, session, "product", membership_id=membership.id)
     _post_direct_charge_fee(payment, f"{checkout.title} sold")
     _announce_payment(payment)
     refresh_access(membership)
@@ -698,11 +696,13 @@ def _membership_status(stripe_status: str) -> str:
 
 def membership_for_subscription(subscription_id: str | None, metadata: Mapping[str, Any] | None) -> Membership | None:
     """The membership of a Stripe subscription (row locked), creating it from its checkout if
-    needed."""
+    needed; None without a subscription id (`== None` would match every membership without one)."""
+    if not subscription_id:
+        return None
     membership = db.session.scalar(
         select(Membership).where(Membership.stripe_subscription_id == subscription_id).with_for_update(of=Membership)
     )
-    if membership is not None or not (metadata or {}).get("checkout_id"):
+    if membership is not None or metadata is None or not metadata.get("checkout_id"):
         return membership
     checkout = _our_checkout(metadata)
     if checkout is None:
@@ -749,7 +749,7 @@ def record_invoice_paid(invoice: Mapping[str, Any]) -> Membership | None:
                 link=library_link(membership),
             )
     if amount and db.session.scalar(select(Payment.id).where(Payment.stripe_invoice_id == invoice["id"])) is None:
-        checkout = db.session.get(Checkout, membership.checkout_id)
+        checkout = db.session.get_one(Checkout, membership.checkout_id)
         payment = Payment(
             company_id=membership.company_id,
             kind="subscription",

@@ -96,7 +96,7 @@ def account_balance(account: str, company_id: int | None = None) -> int:
     query = select(sum_cents(LedgerEntry.amount_cents)).where(LedgerEntry.account == account)
     if company_id is not None:
         query = query.where(LedgerEntry.company_id == company_id)
-    total = db.session.scalar(query)
+    total = db.session.execute(query).scalar_one()
     return -total if account in CREDIT_NORMAL else total
 
 

@@ -93,7 +93,7 @@ def record_outcome(request: DeliveryRequest, outcome: Outcome) -> datetime | Non
             .execution_options(synchronize_session=False)
         )
     if disable_reason:
-        endpoint = db.session.get(WebhookEndpoint, request.endpoint_id, populate_existing=True)
+        endpoint = db.session.get_one(WebhookEndpoint, request.endpoint_id, populate_existing=True)
         if endpoint.enabled:
             disable_endpoint(endpoint, disable_reason)
     return values["next_attempt_at"]
