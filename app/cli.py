@@ -30,11 +30,12 @@ def make_admin(email):
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo():
-    """Load idempotent demo data and print the demo sign-ins (ROLE EMAIL PASSWORD)."""
+    """Load idempotent demo data and print the demo sign-ins (ROLE EMAIL PASSWORD), license
+    keys (license KEY EMAIL) and products (product URL), one a line."""
     from app.seed import seed_demo_data
 
-    for role, email, password in seed_demo_data():
-        click.echo(f"{role} {email} {password}")
+    for line in seed_demo_data():
+        click.echo(" ".join(line))
 
 
 @click.command("settings")

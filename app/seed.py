@@ -15,13 +15,15 @@ from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Category, Gig, LicenseActivation, LicensePolicy, Membership, Product, User
+from app.markdown import render_markdown
+from app.models import Category, Gig, LicenseActivation, LicensePolicy, Membership, Plan, Product, User
 from app.payments import get_gateway
 from app.services.accounts import hash_password
 from app.services.companies import create_seller_company, ensure_platform_company, slugify
 from app.services.gigs import save_gig, transition_gig
 from app.services.licensing.issuing import issue_license_for_membership, policy_for
 from app.services.licensing.license_keys import license_key
+from app.services.plans import sync_first_plan
 
 DEMO_PASSWORD = "tradepost-demo-1"
 
@@ -63,7 +65,8 @@ def _user(email, name, intent="hire", is_admin=False):
 
 
 def seed_demo_data():
-    """Create the demo accounts and categories; returns [(role, email, password)]."""
+    """Create the demo accounts, categories, gigs and products; returns the lines `flask
+    seed-demo` prints: (role, email, password), ("license", key, email) and ("product", url)."""
     ensure_platform_company()
     for position, (slug, name, description) in enumerate(CATEGORIES):
         if db.session.scalar(select(Category).where(Category.slug == slug)) is None:
@@ -87,11 +90,12 @@ def seed_demo_data():
     db.session.flush()
     _seed_gigs(sellers, _user(*ADMINS[0], is_admin=True))
     logins += seed_demo_licenses()
+    products = seed_demo_subscription()
     db.session.commit()
     if current_app.config["SANDBOX_ENABLED"] and current_app.config["SEED_SANDBOX_ACCOUNTS"]:
         connect_demo_sellers_to_sandbox([sellers[email].seller_company for email in VERIFIED_SELLERS])
         db.session.commit()
-    return logins
+    return logins + products
 
 
 def connect_demo_sellers_to_sandbox(companies):
@@ -405,6 +409,7 @@ def seed_demo_licenses(
         )
         db.session.add(product)
         db.session.flush()
+    sync_first_plan(product)
     if policy_for(product.id) is None:
         db.session.add(
             LicensePolicy(
@@ -418,7 +423,13 @@ def seed_demo_licenses(
             select(Membership).where(Membership.product_id == product.id, Membership.buyer_id == buyer.id)
         )
         if membership is None:
-            membership = Membership(company_id=company.id, product_id=product.id, buyer_id=buyer.id, status="active")
+            membership = Membership(
+                company_id=company.id,
+                product_id=product.id,
+                buyer_id=buyer.id,
+                plan_id=product.plans[0].id if product.plans else None,
+                status="active",
+            )
             db.session.add(membership)
             db.session.flush()
         license = issue_license_for_membership(membership)
@@ -436,3 +447,57 @@ def seed_demo_licenses(
             db.session.flush()
         lines.append(("license", license_key(license), buyer.email))
     return lines
+
+
+DEMO_SUBSCRIPTION = (
+    "devon-cloud-sync",
+    "Devon Cloud Sync",
+    "Encrypted sync for your deploy configs, with a members' area of guides.\n\n"
+    "Try it free for 7 days on the monthly plan, or save with the yearly plan.",
+)
+
+
+def seed_demo_subscription(seller_email: str = "devon@tradepost.test") -> list[tuple[str, str]]:
+    """Demo: a subscription product with a monthly plan (7-day free trial) and a yearly plan,
+    beside the licensed one-time product. Idempotent; returns one ("product", URL) line per
+    demo product for `flask seed-demo` to print."""
+    seller = db.session.scalar(select(User).where(User.email == seller_email))
+    if seller is None or seller.seller_company is None:
+        return []
+    company = seller.seller_company
+    slug, title, description = DEMO_SUBSCRIPTION
+    product = db.session.scalar(select(Product).where(Product.slug == slug))
+    if product is None:
+        product = Product(
+            company_id=company.id,
+            title=title,
+            slug=slug,
+            description_md=description,
+            description_html=render_markdown(description),
+            price_cents=900,
+            billing="month",
+            trial_days=7,
+        )
+        db.session.add(product)
+        db.session.flush()
+        monthly = sync_first_plan(product)
+        monthly.tier_rank = 1
+        db.session.add(
+            Plan(
+                company_id=company.id,
+                product_id=product.id,
+                name="Yearly",
+                billing="year",
+                price_cents=9000,
+                currency=monthly.currency,
+                trial_days=0,
+                tier_rank=2,
+            )
+        )
+        db.session.flush()
+    base = current_app.config["APP_BASE_URL"].rstrip("/")
+    demo_slugs = (DEMO_PRODUCT[0], slug)
+    return [
+        ("product", f"{base}/products/{found}")
+        for found in db.session.scalars(select(Product.slug).where(Product.slug.in_(demo_slugs)).order_by(Product.id))
+    ]

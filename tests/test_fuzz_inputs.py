@@ -278,7 +278,7 @@ RECIPES = {
         form={"package": "basic", "quantity": "2", "extra_{extra_id}": "1"},
         stripe=True,
     ),
-    "buy.start_product": Recipe("buyer", path={"slug": "product_slug"}, stripe=True),
+    "buy.start_product": Recipe("buyer", path={"slug": "product_slug"}, form={"plan": "plan"}, stripe=True),
     # orders
     "orders.act": Recipe(
         "buyer",
@@ -344,7 +344,22 @@ RECIPES = {
         },
     ),
     "sell.member_content.add_post": Recipe(
-        "owner", path={"product_id": "product"}, form={"title": "Lesson 1", "body": "Read *this*."}
+        "owner",
+        path={"product_id": "product"},
+        form={"title": "Lesson 1", "body": "Read *this*.", "min_tier_rank": "2"},
+    ),
+    "sell.products.add_plan": Recipe(
+        "owner",
+        path={"product_id": "product"},
+        form={"name": "Pro", "billing": "year", "price": "190.00", "trial_days": "7", "tier_rank": "2"},
+    ),
+    "sell.products.update_plan": Recipe(
+        "owner",
+        path={"product_id": "product", "plan_id": "plan"},
+        form={"name": "Monthly", "billing": "month", "price": "19.00", "trial_days": "0", "tier_rank": ""},
+    ),
+    "sell.products.plan_status": Recipe(
+        "owner", path={"product_id": "product", "plan_id": "plan"}, form={"enabled": "off"}
     ),
     "sell.member_content.remove_post": Recipe("owner", path={"product_id": "product", "post_id": "member_post"}),
     "sell.member_content.add_file": Recipe("owner", kind="multipart", files=("file",), path={"product_id": "product"}),
@@ -447,6 +462,7 @@ PATH_VALUES = {
     "gig_id": "draft_gig",
     "image_id": "image",
     "product_id": "product",
+    "plan_id": "plan",
     "license_id": "license",
     "endpoint_id": "endpoint",
     "message_id": "message",
@@ -536,6 +552,7 @@ PAGES = sorted(
         "orders.messages",
         "orders.disputed",
         "buy.product",
+        "account.library",
         "sell.home",
         "sell.become",
         "sell.gigs.index",
@@ -555,6 +572,7 @@ PAGES = sorted(
         "sell.products.index",
         "sell.member_content.index",
         "sell.products.update",
+        "sell.products.update_plan",
         "sell.products.create",
         "sell.webhooks.index",
         "sell.webhooks.detail",
@@ -754,6 +772,7 @@ def _build_world(app):
         reviewed_order=reviewed.id,
         order_file=order_file.id,
         product=product.id,
+        plan=product.plans[0].id,
         license=license.id,
         license_key=key,
         activation=activation.id,

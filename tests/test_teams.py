@@ -53,7 +53,10 @@ SELL_RIGHTS = {
         )
     },
     **{f"sell.licenses.{view}": "licenses" for view in ("act", "detail", "extend", "index", "policy")},
-    **{f"sell.products.{view}": "products" for view in ("create", "index", "update")},
+    **{
+        f"sell.products.{view}": "products"
+        for view in ("add_plan", "create", "index", "plan_status", "update", "update_plan")
+    },
     **{
         f"sell.member_content.{view}": "products"
         for view in ("add_file", "add_post", "index", "remove_file", "remove_post")

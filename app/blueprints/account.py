@@ -15,6 +15,7 @@ from app.inputs import form_checks_characters
 from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
 from app.services.accounts import change_password
+from app.services.library import buyer_library
 from app.services.licensing import license_keys, self_service
 from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
 from app.session_auth import begin_session, current_session, forget_session
@@ -44,6 +45,19 @@ def home():
         memberships=memberships,
         status=status,
         statuses=ORDER_STATUSES,
+    )
+
+
+@bp.route("/library")
+@login_required
+def library():
+    """Everything the buyer owns: plan and status, renewal or end, grace, member area, files,
+    license keys and their machines."""
+    return render(
+        "account/library.html",
+        items=buyer_library(current_user),
+        grace_days=current_app.config["SUBSCRIPTION_GRACE_DAYS"],
+        now=now(),
     )
 
 

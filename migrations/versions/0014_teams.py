@@ -5,7 +5,7 @@ Company members already have roles (owner / admin / member). This adds emailed i
 website, description), its automatic payout schedule, why it is suspended, and indexes for
 the admin's audit log filters (actor, company).
 
-Revision ID: 0016_teams
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-11-30 11:38:45.447173
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0016_teams"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
