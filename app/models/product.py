@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -55,6 +55,13 @@ class Membership(TenantOwned, Timestamps, db.Model):
     whop_membership_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the member set in Stripe's customer portal (services/billing_portal.py).
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    stripe_price_id: Mapped[str | None] = mapped_column(String(64))
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False, server_default=false())
+    cancel_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    card_brand: Mapped[str | None] = mapped_column(String(20))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
 
     product = relationship("Product", lazy="joined")
     buyer = relationship("User")
@@ -62,3 +69,8 @@ class Membership(TenantOwned, Timestamps, db.Model):
     @property
     def grants_access(self):
         return self.status in ACCESS_STATUSES
+
+    @property
+    def is_manageable(self):
+        """A Stripe subscription still running: its member can open the billing portal."""
+        return self.source == "stripe" and bool(self.stripe_subscription_id) and self.grants_access

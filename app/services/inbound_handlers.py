@@ -9,7 +9,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from app.services.checkout import complete_checkout, record_invoice_failed, record_invoice_paid, sync_subscription
+from app.services.billing_portal import record_default_card, sync_subscription_from_portal
+from app.services.checkout import complete_checkout, record_invoice_failed, record_invoice_paid
 from app.services.orders import record_stripe_dispute, record_stripe_refund
 from app.services.sellers import sync_connected_account
 from app.services.whop_access import record_whop_payment, record_whop_refund, sync_whop_membership
@@ -21,9 +22,12 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("stripe", "checkout.session.completed"): complete_checkout,
     ("stripe", "invoice.paid"): record_invoice_paid,
     ("stripe", "invoice.payment_failed"): record_invoice_failed,
-    ("stripe", "customer.subscription.created"): sync_subscription,
-    ("stripe", "customer.subscription.updated"): sync_subscription,
-    ("stripe", "customer.subscription.deleted"): partial(sync_subscription, deleted=True),
+    # Subscriptions: status and period (services/checkout.py), then what the member changed in
+    # the customer portal (services/billing_portal.py): cancel at period end, renew, plan, card.
+    ("stripe", "customer.subscription.created"): sync_subscription_from_portal,
+    ("stripe", "customer.subscription.updated"): sync_subscription_from_portal,
+    ("stripe", "customer.subscription.deleted"): partial(sync_subscription_from_portal, deleted=True),
+    ("stripe", "customer.updated"): record_default_card,
     # Orders (services/orders.py): chargebacks and refunds made in Stripe's dashboard.
     ("stripe", "charge.dispute.created"): record_stripe_dispute,
     ("stripe", "charge.refunded"): record_stripe_refund,

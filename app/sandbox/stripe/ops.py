@@ -532,6 +532,13 @@ def advance_subscription(subscription_id: str, outcome: str) -> dict:
         raise StripeError(
             400, f"Subscription {subscription_id} is {sub['status']}.", code="subscription_unexpected_state"
         )
+    if sub["cancel_at_period_end"]:
+        # Cancelled at period end (the customer portal): the period ends, nothing renews.
+        previous = {"status": sub["status"], "ended_at": None}
+        sub.update(status="canceled", ended_at=sub["cancel_at"] or so.now())
+        store().save(sub)
+        emit("customer.subscription.deleted", sub, previous)
+        return sub
     customer = load("customer", sub["customer"], "customer")
     previous = {"status": sub["status"], "items": sub["items"], "latest_invoice": sub["latest_invoice"]}
     amount = 0
@@ -558,7 +565,8 @@ def advance_subscription(subscription_id: str, outcome: str) -> dict:
     st.save(sub)
     if outcome == "paid":
         if amount:
-            _charge_invoice(sub, invoice, customer, CARD_SUCCESS, customer["name"])
+            card = st.get_private(customer["id"]).get("card", CARD_SUCCESS)  # a card from the portal
+            _charge_invoice(sub, invoice, customer, card, customer["name"])
         emit("invoice.paid", invoice)
     else:
         emit("invoice.payment_failed", invoice)

@@ -76,6 +76,23 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
         "A subscription ended (cancelled, unpaid or refunded).",
         {"membership_id": 58, "product_id": 12, "status": "inactive", "reason": "cancelled"},
     ),
+    "membership.updated": (
+        "A member changed their subscription in the billing portal: scheduled its cancellation "
+        "at the end of the period (cancel_scheduled), renewed it before then (cancel_withdrawn), "
+        "switched plan (plan_changed) or replaced their card (card_updated).",
+        {
+            "membership_id": 58,
+            "product_id": 12,
+            "buyer_id": 311,
+            "status": "active",
+            "change": "cancel_scheduled",
+            "cancel_at_period_end": True,
+            "cancel_at": "2027-01-01T00:00:00Z",
+            "renews_at": None,
+            "price_id": "price_1QxYz2AbCdEfGhIjKlMnOpQr",
+            "card_last4": "4242",
+        },
+    ),
     "license.activated": (
         "A license key was issued or re-activated.",
         {"license_id": 230, "product_id": 12, "key_last4": "9F2C", "status": "active"},

@@ -1,0 +1,138 @@
+"""Self-service billing through Stripe's customer portal (Billing Portal sessions).
+
+A buyer with a running Stripe subscription opens the portal from their account
+(`open_billing_portal`): Stripe's hosted page lets them cancel at the end of the period and
+renew before it ends, switch plan among the product's prices, and replace their card. Nothing
+changes here when they click: Stripe's webhooks tell us, and the handlers below (listed in
+services/inbound_handlers.py) bring the membership in line and tell the seller
+(`membership.updated`).
+
+The handlers re-read the subscription from Stripe rather than trusting the event's copy, so
+events arriving late, twice or out of order all leave the membership as Stripe has it now.
+"""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from app.clock import iso_z
+from app.errors import NotFound, ServiceError
+from app.extensions import db
+from app.models import Membership, User
+from app.payments import get_gateway
+from app.services.checkout import sync_subscription
+from app.services.outbound.outbox import record_event
+
+CHANGES = ("cancel_scheduled", "cancel_withdrawn", "plan_changed", "card_updated")
+
+
+class PortalRefused(ServiceError):
+    """This membership has no subscription the buyer can manage: 409."""
+
+    def __init__(self, message: str):
+        super().__init__(409, "portal_refused", message)
+
+
+def _own_membership(buyer: User, membership_id: int) -> Membership:
+    membership = db.session.scalar(select(Membership).where(Membership.id == membership_id))
+    if membership is None or membership.buyer_id != buyer.id:
+        raise NotFound("No such membership.")
+    return membership
+
+
+def open_billing_portal(buyer: User, membership_id: int, return_url: str) -> str:
+    """The URL of a fresh Billing Portal session for the buyer's own subscription membership.
+
+    Refuses another buyer's membership (404, its existence not leaked), a one-time purchase,
+    a Whop membership and an ended subscription (409). Raises PaymentsUnavailable (503) when
+    Stripe can't be reached; nothing is written then. Records the subscription's Stripe
+    customer on the membership the first time (the caller commits)."""
+    membership = _own_membership(buyer, membership_id)
+    if membership.source != "stripe" or not membership.stripe_subscription_id:
+        raise PortalRefused("A one-time purchase has no subscription to manage.")
+    if not membership.grants_access:
+        raise PortalRefused("This subscription has ended; there is nothing left to manage.")
+    gateway = get_gateway()
+    if not membership.stripe_customer_id:
+        membership.stripe_customer_id = gateway.retrieve_subscription(membership.stripe_subscription_id).customer
+        db.session.flush()
+    session = gateway.create_billing_portal_session(customer=membership.stripe_customer_id, return_url=return_url)
+    return session.url
+
+
+def _stamp(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+def membership_update_data(membership: Membership, change: str) -> dict[str, Any]:
+    """The `data` of a `membership.updated` event."""
+    return {
+        "membership_id": membership.id,
+        "product_id": membership.product_id,
+        "buyer_id": membership.buyer_id,
+        "status": membership.status,
+        "change": change,
+        "cancel_at_period_end": membership.cancel_at_period_end,
+        "cancel_at": iso_z(membership.cancel_at),
+        "renews_at": None if membership.cancel_at_period_end else iso_z(membership.current_period_end),
+        "price_id": membership.stripe_price_id,
+        "card_last4": membership.card_last4,
+    }
+
+
+def _announce(membership: Membership, change: str) -> None:
+    record_event(membership.company_id, "membership.updated", membership_update_data(membership, change))
+
+
+def apply_subscription_changes(membership: Membership, subscription: Mapping[str, Any]) -> list[str]:
+    """Copy what the portal changes (cancel at period end, price, customer) from Stripe's
+    subscription onto the membership; announce each change once. Returns the changes."""
+    changes = []
+    membership.stripe_customer_id = subscription.get("customer") or membership.stripe_customer_id
+    cancelling = bool(subscription.get("cancel_at_period_end"))
+    cancel_at = _stamp(subscription.get("cancel_at")) if cancelling else None
+    if cancelling != membership.cancel_at_period_end:
+        changes.append("cancel_scheduled" if cancelling else "cancel_withdrawn")
+    membership.cancel_at_period_end, membership.cancel_at = cancelling, cancel_at
+    items = (subscription.get("items") or {}).get("data") or []
+    price_id = (items[0].get("price") or {}).get("id") if items else None
+    if price_id and price_id != membership.stripe_price_id:
+        if membership.stripe_price_id is not None:
+            changes.append("plan_changed")
+        membership.stripe_price_id = price_id
+    db.session.flush()
+    for change in changes:
+        _announce(membership, change)
+    return changes
+
+
+def sync_subscription_from_portal(subscription: Mapping[str, Any], deleted: bool = False) -> Membership | None:
+    """customer.subscription.created/updated/deleted: status and period (services/checkout.py),
+    then what the portal changes, as Stripe has the subscription now."""
+    membership = sync_subscription(subscription, deleted=deleted)
+    if membership is None:
+        return None
+    current = subscription if deleted else get_gateway().retrieve_subscription(subscription["id"]).to_dict()
+    apply_subscription_changes(membership, current)
+    return membership
+
+
+def record_default_card(customer: Mapping[str, Any]) -> list[Membership]:
+    """customer.updated: the card the customer's invoices are charged to now (a portal card
+    update) is recorded on their memberships (brand and last four digits), announced once."""
+    memberships = db.session.scalars(select(Membership).where(Membership.stripe_customer_id == customer["id"])).all()
+    method_id = (customer.get("invoice_settings") or {}).get("default_payment_method")
+    if not memberships or not method_id:
+        return []
+    fresh = get_gateway().retrieve_customer(customer["id"]).to_dict()
+    method_id = (fresh.get("invoice_settings") or {}).get("default_payment_method") or method_id
+    card = get_gateway().retrieve_payment_method(method_id).to_dict().get("card") or {}
+    brand, last4 = card.get("brand"), card.get("last4")
+    for membership in memberships:
+        if (membership.card_brand, membership.card_last4) != (brand, last4):
+            membership.card_brand, membership.card_last4 = brand, last4
+            db.session.flush()
+            _announce(membership, "card_updated")
+    return list(memberships)
