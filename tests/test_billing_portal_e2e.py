@@ -40,9 +40,10 @@ def buyer(client, shop):
 
 def subscribe(app, buyer, run_jobs, slug="pro-plugin"):
     """Buy `slug` through the hosted checkout; returns the membership's id once it exists."""
+    seen = inbound_count(app, "checkout.session.completed")
     response = post_form(buyer, f"/products/{slug}/checkout")
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
-    wait_for_inbound(app, "checkout.session.completed")
+    wait_for_inbound(app, "checkout.session.completed", count=seen + 1)
     run_jobs()
     with app.app_context():
         return db.session.scalars(select(Membership).where(Membership.product.has(slug=slug))).one().id

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from app.models import AuditEvent, CompanyMember, WebhookEndpoint, WebhookMessage
 from app.services.companies import create_seller_company
 from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing, ssrf
+from app.services.outbound.catalogue import example_data
 from app.tenancy import without_tenant
 from tests.forms import post_form
 
@@ -205,7 +206,7 @@ def test_test_event_resend_and_log_filters(client, db, app, sign_in, seller_owne
     sign_in(owner)
     sink.respond_with(500, "receiver crashed", path="/alpha")
     assert post_form(client, f"/sell/webhooks/{endpoint.id}/test").status_code == 303
-    outbox.record_event(company.id, "order.created", {"order_id": 7})
+    outbox.record_event(company.id, "order.created", example_data("order.created", order_id=7))
     db.session.commit()
     run_jobs()
     assert len(sink.wait_for("/alpha", 2)) == 2
@@ -233,7 +234,7 @@ def test_recover_failed_since(client, db, sign_in, seller_owner, sink, run_jobs)
     owner, company = seller_owner
     endpoint = endpoints.create_endpoint(company, sink.url + "/recover")
     db.session.commit()
-    outbox.record_event(company.id, "order.created", {"order_id": 1})
+    outbox.record_event(company.id, "order.created", example_data("order.created", order_id=1))
     db.session.commit()
     run_jobs()
     message = db.session.scalars(select(WebhookMessage)).one()
@@ -254,7 +255,7 @@ def test_recover_failed_since(client, db, sign_in, seller_owner, sink, run_jobs)
 
 def test_seller_b_cannot_see_or_manage_seller_a_endpoints(client, db, make_user, sign_in, seller_owner, endpoint):
     owner_a, company_a = seller_owner
-    event = outbox.record_event(company_a.id, "order.created", {"order_id": 1})
+    event = outbox.record_event(company_a.id, "order.created", example_data("order.created", order_id=1))
     [message_id] = dispatch.dispatch_outbox_event(event.id)
     db.session.commit()
     owner_b = make_user(intent="sell")
@@ -291,7 +292,7 @@ def test_seller_b_cannot_see_or_manage_seller_a_endpoints(client, db, make_user,
 def test_own_message_under_another_endpoint_is_404(client, db, sign_in, seller_owner, endpoint):
     owner, company = seller_owner
     other = endpoints.create_endpoint(company, "http://127.0.0.1:9/second")
-    event = outbox.record_event(company.id, "order.created", {"order_id": 1})
+    event = outbox.record_event(company.id, "order.created", example_data("order.created", order_id=1))
     dispatch.dispatch_outbox_event(event.id)
     db.session.commit()
     message = db.session.scalars(select(WebhookMessage).where(WebhookMessage.endpoint_id == endpoint.id)).one()

@@ -19,7 +19,7 @@ import stripe
 from flask import current_app
 from sqlalchemy import select
 
-from app.clock import now
+from app.clock import iso_z, now
 from app.errors import ServiceError
 from app.extensions import db
 from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Product, User
@@ -475,7 +475,7 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
             "amount_cents": order.total_cents,
             "currency": order.currency,
             "status": order.status,
-            "due_at": order.due_at.isoformat(),
+            "due_at": iso_z(order.due_at),
         },
     )
     _announce_payment(payment)
@@ -557,7 +557,7 @@ def _membership_data(membership: Membership) -> dict[str, Any]:
         "product_id": membership.product_id,
         "buyer_id": membership.buyer_id,
         "status": membership.status,
-        "renews_at": membership.current_period_end.isoformat() if membership.current_period_end else None,
+        "renews_at": iso_z(membership.current_period_end),
     }
 
 
