@@ -245,6 +245,9 @@ class Config:
     PLATFORM_FEE_BPS = Setting(1000, cast=int)
     PAYOUT_MINIMUM_CENTS = Setting(2000, cast=int)
     CLEARANCE_DAYS = Setting(14, cast=int)
+    # Days a subscriber keeps access after a failed renewal (membership past_due) while Stripe
+    # retries the card; past them access ends unless the invoice is paid.
+    SUBSCRIPTION_GRACE_DAYS = Setting(3, cast=as_count)
     # Anonymous listing, search and gig pages are cached this long in Redis (0 = off).
     PAGE_CACHE_SECONDS = Setting(30, cast=int)
     # Uploaded files (gig images, deliveries, member files); default instance/uploads.

@@ -170,7 +170,7 @@ def test_cancellation_ends_access_at_period_end(app, buyer, shop, sandbox, run_j
 
     # The period ends (the sandbox's clock): Stripe ends the subscription instead of renewing it.
     subscription_id = membership(app, membership_id).stripe_subscription_id
-    ended = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
+    ended = httpx.post(f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
     assert ended.status_code == 200, ended.text
     after(app, run_jobs, "customer.subscription.deleted", 1)
     gone = membership(app, membership_id)

@@ -267,7 +267,7 @@ RECIPES = {
         form={"package": "basic", "quantity": "2", "extra_{extra_id}": "1"},
         stripe=True,
     ),
-    "buy.start_product": Recipe("buyer", path={"slug": "product_slug"}, stripe=True),
+    "buy.start_product": Recipe("buyer", path={"slug": "product_slug"}, form={"plan": "plan"}, stripe=True),
     # orders
     "orders.act": Recipe(
         "buyer",
@@ -333,7 +333,22 @@ RECIPES = {
         },
     ),
     "sell.member_content.add_post": Recipe(
-        "owner", path={"product_id": "product"}, form={"title": "Lesson 1", "body": "Read *this*."}
+        "owner",
+        path={"product_id": "product"},
+        form={"title": "Lesson 1", "body": "Read *this*.", "min_tier_rank": "2"},
+    ),
+    "sell.products.add_plan": Recipe(
+        "owner",
+        path={"product_id": "product"},
+        form={"name": "Pro", "billing": "year", "price": "190.00", "trial_days": "7", "tier_rank": "2"},
+    ),
+    "sell.products.update_plan": Recipe(
+        "owner",
+        path={"product_id": "product", "plan_id": "plan"},
+        form={"name": "Monthly", "billing": "month", "price": "19.00", "trial_days": "0", "tier_rank": ""},
+    ),
+    "sell.products.plan_status": Recipe(
+        "owner", path={"product_id": "product", "plan_id": "plan"}, form={"enabled": "off"}
     ),
     "sell.member_content.remove_post": Recipe("owner", path={"product_id": "product", "post_id": "member_post"}),
     "sell.member_content.add_file": Recipe("owner", kind="multipart", files=("file",), path={"product_id": "product"}),
@@ -414,6 +429,7 @@ PATH_VALUES = {
     "gig_id": "draft_gig",
     "image_id": "image",
     "product_id": "product",
+    "plan_id": "plan",
     "license_id": "license",
     "endpoint_id": "endpoint",
     "message_id": "message",
@@ -487,6 +503,7 @@ PAGES = sorted(
         "orders.messages",
         "orders.disputed",
         "buy.product",
+        "account.library",
         "sell.home",
         "sell.become",
         "sell.gigs.index",
@@ -507,6 +524,7 @@ PAGES = sorted(
         "sell.products.index",
         "sell.member_content.index",
         "sell.products.update",
+        "sell.products.update_plan",
         "sell.products.create",
         "sell.webhooks.index",
         "sell.webhooks.detail",
@@ -696,6 +714,7 @@ def _build_world(app):
         reviewed_order=reviewed.id,
         order_file=order_file.id,
         product=product.id,
+        plan=product.plans[0].id,
         license=license.id,
         membership=membership.id,
         license_key=key,

@@ -16,6 +16,7 @@ from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
 from app.services.accounts import change_password
 from app.services.billing_portal import open_billing_portal
+from app.services.library import buyer_library
 from app.services.licensing import license_keys, self_service
 from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
 from app.session_auth import begin_session, current_session, forget_session
@@ -57,6 +58,19 @@ def manage_membership(membership_id):
     url = open_billing_portal(_user(), membership_id, return_url)
     db.session.commit()
     return redirect(url, 303)
+
+
+@bp.route("/library")
+@login_required
+def library():
+    """Everything the buyer owns: plan and status, renewal or end, grace, member area, files,
+    license keys and their machines."""
+    return render(
+        "account/library.html",
+        items=buyer_library(current_user),
+        grace_days=current_app.config["SUBSCRIPTION_GRACE_DAYS"],
+        now=now(),
+    )
 
 
 def _user():

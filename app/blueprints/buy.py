@@ -20,6 +20,7 @@ from app.services.checkout import (
     parse_gig_selection,
     quote_gig,
 )
+from app.services.plans import choose_plan
 from app.web import refusal_page, render
 
 bp = Blueprint("buy", __name__)
@@ -112,26 +113,31 @@ def get_active_product_or_404(slug):
 def product(slug):
     """A product's page: what it is, its price, and "Buy" (or what the buyer already owns)."""
     found = get_active_product_or_404(slug)
-    owned = None
-    if current_user.is_authenticated:
-        owned = db.session.scalar(
-            select(Membership).where(
-                Membership.product_id == found.id,
-                Membership.buyer_id == current_user.id,
-                Membership.status.in_(("trialing", "active", "past_due")),
-            )
-        )
-    return render("products/detail.html", product=found, owned=owned)
+    return render("products/detail.html", product=found, owned=_owned(found))
+
+
+def _owned(product):
+    """The signed-in buyer's membership of `product` that still grants access, or None."""
+    if not current_user.is_authenticated:
+        return None
+    memberships = db.session.scalars(
+        select(Membership)
+        .where(Membership.product_id == product.id, Membership.buyer_id == current_user.id)
+        .order_by(Membership.id.desc())
+    ).all()
+    return next((membership for membership in memberships if membership.grants_access), None)
 
 
 def _product_checkout_refused(exc, slug):
     """The product page again, saying why (Stripe unreachable: that nothing was charged)."""
     message = UNAVAILABLE if isinstance(exc, PaymentsUnavailable) else exc.message
+    found = get_active_product_or_404(slug)
     return render(
         "products/detail.html",
-        product=get_active_product_or_404(slug),
-        owned=None,
+        product=found,
+        owned=_owned(found),
         error=message,
+        error_field=getattr(exc, "field", None),
         http_status=exc.status,
     )
 
@@ -140,8 +146,9 @@ def _product_checkout_refused(exc, slug):
 @login_required
 @refusal_page(_product_checkout_refused)
 def start_product(slug):
+    """Buy the product on the plan in the form's `plan` field (default: its first plan on sale)."""
     product = get_active_product_or_404(slug)
-    checkout = open_product_checkout(current_user, product)
+    checkout = open_product_checkout(current_user, product, choose_plan(product, request.form.get("plan")))
     db.session.commit()
     checkout = create_checkout_session(checkout, url_for("buy.product", slug=product.slug))
     db.session.commit()

@@ -11,8 +11,8 @@ from flask import Blueprint, abort, current_app, request
 from app.blueprints.member_areas import send_member_file
 from app.extensions import db
 from app.integrations.whop import USER_TOKEN_HEADER, WhopTokenError, verify_user_token
-from app.services.member_areas import member_area
-from app.services.whop_access import dashboard_stats, open_dashboard, open_experience
+from app.services.member_areas import member_area, member_tier
+from app.services.whop_access import dashboard_stats, is_seller_of, open_dashboard, open_experience
 from app.web import refusal_page, render
 
 bp = Blueprint("experiences", __name__)
@@ -53,7 +53,7 @@ def experience(experience_id):
     db.session.commit()
     if not allowed:
         return _framed("experiences/get_access.html", 403, product=product, viewer=user)
-    posts, files = member_area(product)
+    posts, files = member_area(product, _tier_of(user, product))
     return _framed(
         "experiences/experience.html",
         product=product,
@@ -67,11 +67,16 @@ def experience(experience_id):
 @bp.route("/experiences/<experience_id>/files/<int:file_id>")
 @refusal_page(_framed_refusal)
 def experience_file(experience_id, file_id):
-    product, _user, allowed = open_experience(experience_id, _whop_claims())
+    product, user, allowed = open_experience(experience_id, _whop_claims())
     db.session.commit()
     if not allowed:
         abort(403)
-    return send_member_file(product, file_id)
+    return send_member_file(product, file_id, _tier_of(user, product))
+
+
+def _tier_of(user, product):
+    """The Whop viewer's tier (None: the seller's team, who see everything)."""
+    return None if is_seller_of(user, product) else member_tier(user, product)
 
 
 @bp.route("/dashboard/<whop_company_id>")

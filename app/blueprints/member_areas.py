@@ -8,16 +8,19 @@ from flask_login import current_user, login_required
 
 from app.extensions import db
 from app.models import Product
-from app.services.member_areas import get_member_file, member_area, member_file_path
-from app.services.whop_access import can_open_member_area
+from app.services.member_areas import get_member_file, member_area, member_file_path, member_tier
+from app.services.whop_access import can_open_member_area, is_seller_of
 from app.web import render
 
 bp = Blueprint("member_areas", __name__, url_prefix="/account/products")
 
 
-def send_member_file(product, file_id):
-    """A member file of `product` as a private download (404 when it is not there)."""
+def send_member_file(product, file_id, tier_rank=None):
+    """A member file of `product` as a private download (404 when it is not there; 403 when
+    it asks for a higher tier than `tier_rank`, None = any)."""
     member_file = get_member_file(product, file_id) or abort(404)
+    if tier_rank is not None and (member_file.min_tier_rank or 0) > tier_rank:
+        abort(403)
     path = member_file_path(member_file)
     if not path.is_file():
         abort(404)
@@ -38,8 +41,13 @@ def home(product_id):
     product = _product_or_404(product_id)
     if not can_open_member_area(current_user, product):
         return render("member/get_access.html", product=product, http_status=403)
-    posts, files = member_area(product)
+    posts, files = member_area(product, viewer_tier(product))
     return render("member/area.html", product=product, posts=posts, files=files)
+
+
+def viewer_tier(product):
+    """The signed-in user's tier in `product` (None: the seller's team, who see everything)."""
+    return None if is_seller_of(current_user, product) else member_tier(current_user, product)
 
 
 @bp.route("/<int:product_id>/files/<int:file_id>")
@@ -48,4 +56,4 @@ def file(product_id, file_id):
     product = _product_or_404(product_id)
     if not can_open_member_area(current_user, product):
         abort(403)
-    return send_member_file(product, file_id)
+    return send_member_file(product, file_id, viewer_tier(product))

@@ -58,6 +58,9 @@ class Checkout(CreatedAt, db.Model):
     gig_id: Mapped[int | None] = mapped_column(ForeignKey("gigs.id"))
     package_id: Mapped[int | None] = mapped_column(ForeignKey("gig_packages.id"))
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    # The free trial this checkout offers (0 for a returning subscriber of the product).
+    trial_days: Mapped[int] = mapped_column(default=0)
     title: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[int] = mapped_column(default=1)
     extras: Mapped[list] = mapped_column(JSON, default=list)
@@ -81,6 +84,7 @@ class Checkout(CreatedAt, db.Model):
     gig = relationship("Gig")
     package = relationship("GigPackage")
     product = relationship("Product")
+    plan = relationship("Plan")
 
     def is_expired(self, moment):
         return self.status == "open" and moment >= self.expires_at

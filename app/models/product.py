@@ -2,9 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, false
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.clock import now
 from app.extensions import db
 from app.models.mixins import Timestamps
 from app.models.order import NEVER_REUSE_IDS
@@ -12,6 +13,8 @@ from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
 
 BILLING = ("one_time", "month", "year")
+BILLING_LABELS = {"one_time": "one-time", "month": "monthly", "year": "yearly"}
+MAX_TIER_RANK = 100
 MEMBERSHIP_STATUSES = ("trialing", "active", "past_due", "canceled", "expired")
 ACCESS_STATUSES = ("trialing", "active", "past_due")
 MEMBERSHIP_SOURCES = ("stripe", "whop")
@@ -35,10 +38,53 @@ class Product(TenantOwned, Timestamps, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
 
     company = relationship("Company", lazy="joined")
+    plans = relationship("Plan", back_populates="product", order_by="Plan.id", viewonly=True)
 
     @property
     def is_subscription(self):
         return self.billing != "one_time"
+
+    @property
+    def enabled_plans(self):
+        """The plans a buyer can choose, cheapest tier first."""
+        return sorted(
+            (plan for plan in self.plans if plan.enabled), key=lambda p: (p.tier_rank or 0, p.price_cents, p.id)
+        )
+
+
+class Plan(TenantOwned, Timestamps, db.Model):
+    """One way to buy a product: one-time or a monthly/yearly subscription, with its price,
+    free trial and optional tier rank (higher ranks open more member content). A product has
+    one or more; disabled plans stay for their members but can't be bought."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        CheckConstraint("price_cents BETWEEN 100 AND 1000000", name="price"),
+        CheckConstraint("trial_days BETWEEN 0 AND 90", name="trial_days"),
+        CheckConstraint("billing <> 'one_time' OR trial_days = 0", name="one_time_trial"),
+        CheckConstraint(f"tier_rank IS NULL OR tier_rank BETWEEN 1 AND {MAX_TIER_RANK}", name="tier_rank"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    billing: Mapped[str] = mapped_column(string_enum(BILLING, "billing"), default="one_time")
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    trial_days: Mapped[int] = mapped_column(default=0)
+    tier_rank: Mapped[int | None] = mapped_column()
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+    product = relationship("Product", back_populates="plans")
+
+    @property
+    def is_subscription(self):
+        return self.billing != "one_time"
+
+    @property
+    def billing_label(self):
+        return BILLING_LABELS[self.billing]
 
 
 class Membership(TenantOwned, Timestamps, db.Model):
@@ -51,24 +97,39 @@ class Membership(TenantOwned, Timestamps, db.Model):
     status: Mapped[str] = mapped_column(string_enum(MEMBERSHIP_STATUSES, "status"))
     source: Mapped[str] = mapped_column(string_enum(MEMBERSHIP_SOURCES, "source"), default="stripe")
     checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), unique=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     whop_membership_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Stripe's current period end: the renewal date (or, when cancel_at_period_end, the end).
     current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The end of the last period actually paid for (or of the free trial): access never
+    # reaches past it, except for the grace period after a failed renewal.
+    paid_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # past_due only: access ends here unless the renewal is paid (SUBSCRIPTION_GRACE_DAYS).
+    grace_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When access ends (None: never), kept by services/subscriptions.py from the above.
+    access_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What the member set in Stripe's customer portal (services/billing_portal.py).
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
     stripe_price_id: Mapped[str | None] = mapped_column(String(64))
-    cancel_at_period_end: Mapped[bool] = mapped_column(default=False, server_default=false())
     cancel_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     card_brand: Mapped[str | None] = mapped_column(String(20))
     card_last4: Mapped[str | None] = mapped_column(String(4))
 
     product = relationship("Product", lazy="joined")
+    plan = relationship("Plan", lazy="joined")
     buyer = relationship("User")
 
     @property
     def grants_access(self):
-        return self.status in ACCESS_STATUSES
+        """True while the status allows access and its end has not come."""
+        return self.status in ACCESS_STATUSES and (self.access_ends_at is None or now() < self.access_ends_at)
+
+    @property
+    def tier_rank(self):
+        return (self.plan.tier_rank if self.plan is not None else None) or 0
 
     @property
     def is_manageable(self):

@@ -84,6 +84,8 @@ class MemberPost(TenantOwned, CreatedAt, db.Model):
     title: Mapped[str] = mapped_column(String(160))
     body_md: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
+    # Members of plans with a lower tier rank (or none) don't see it; None = every member.
+    min_tier_rank: Mapped[int | None] = mapped_column()
 
 
 class MemberFile(TenantOwned, CreatedAt, db.Model):
@@ -99,3 +101,4 @@ class MemberFile(TenantOwned, CreatedAt, db.Model):
     storage_key: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(100))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
+    min_tier_rank: Mapped[int | None] = mapped_column()

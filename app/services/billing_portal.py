@@ -22,7 +22,7 @@ from app.errors import NotFound, ServiceError
 from app.extensions import db
 from app.models import Membership, User
 from app.payments import get_gateway
-from app.services.checkout import sync_subscription
+from app.services.checkout import _membership_data, sync_subscription
 from app.services.outbound.outbox import record_event
 
 CHANGES = ("cancel_scheduled", "cancel_withdrawn", "plan_changed", "card_updated")
@@ -67,16 +67,13 @@ def _stamp(value: int | None) -> datetime | None:
 
 
 def membership_update_data(membership: Membership, change: str) -> dict[str, Any]:
-    """The `data` of a `membership.updated` event."""
+    """The `data` of a `membership.updated` event: the membership as `membership.activated`
+    shows it, what changed, and the portal's fields."""
     return {
-        "membership_id": membership.id,
-        "product_id": membership.product_id,
-        "buyer_id": membership.buyer_id,
-        "status": membership.status,
+        **_membership_data(membership),
         "change": change,
         "cancel_at_period_end": membership.cancel_at_period_end,
         "cancel_at": iso_z(membership.cancel_at),
-        "renews_at": None if membership.cancel_at_period_end else iso_z(membership.current_period_end),
         "price_id": membership.stripe_price_id,
         "card_last4": membership.card_last4,
     }
@@ -86,14 +83,17 @@ def _announce(membership: Membership, change: str) -> None:
     record_event(membership.company_id, "membership.updated", membership_update_data(membership, change))
 
 
-def apply_subscription_changes(membership: Membership, subscription: Mapping[str, Any]) -> list[str]:
+def apply_subscription_changes(
+    membership: Membership, subscription: Mapping[str, Any], was_cancelling: bool
+) -> list[str]:
     """Copy what the portal changes (cancel at period end, price, customer) from Stripe's
-    subscription onto the membership; announce each change once. Returns the changes."""
+    subscription onto the membership; announce each change once (`was_cancelling`: the flag
+    before this event). Returns the changes."""
     changes = []
     membership.stripe_customer_id = subscription.get("customer") or membership.stripe_customer_id
     cancelling = bool(subscription.get("cancel_at_period_end"))
     cancel_at = _stamp(subscription.get("cancel_at")) if cancelling else None
-    if cancelling != membership.cancel_at_period_end:
+    if cancelling != was_cancelling:
         changes.append("cancel_scheduled" if cancelling else "cancel_withdrawn")
     membership.cancel_at_period_end, membership.cancel_at = cancelling, cancel_at
     items = (subscription.get("items") or {}).get("data") or []
@@ -111,11 +111,14 @@ def apply_subscription_changes(membership: Membership, subscription: Mapping[str
 def sync_subscription_from_portal(subscription: Mapping[str, Any], deleted: bool = False) -> Membership | None:
     """customer.subscription.created/updated/deleted: status and period (services/checkout.py),
     then what the portal changes, as Stripe has the subscription now."""
+    before = db.session.scalar(select(Membership).where(Membership.stripe_subscription_id == subscription["id"]))
+    was_cancelling = bool(before and before.cancel_at_period_end)
     membership = sync_subscription(subscription, deleted=deleted)
     if membership is None:
         return None
     current = subscription if deleted else get_gateway().retrieve_subscription(subscription["id"]).to_dict()
-    apply_subscription_changes(membership, current)
+    membership.cancel_at_period_end = bool(current.get("cancel_at_period_end"))
+    apply_subscription_changes(membership, current, was_cancelling)
     return membership
 
 

@@ -12,7 +12,7 @@ the Stripe account has checkouts with the same ids, never with the same keys.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import stripe
@@ -22,13 +22,20 @@ from sqlalchemy import select
 from app.clock import iso_z, now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Product, User
+from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Plan, Product, User
 from app.money import fee_cents
 from app.payments import LineItem, PaymentsUnavailable, get_gateway
 from app.services.ledger import Entry, post_ledger_transaction
-from app.services.licensing.issuing import issue_license_for_membership, sync_license_with_membership
+from app.services.licensing.issuing import (
+    announce_license,
+    issue_license_for_membership,
+    sync_license_with_membership,
+)
+from app.services.messages import queue_email
 from app.services.notifications import notify_user
 from app.services.outbound.outbox import record_event
+from app.services.plans import PlanRefused, choose_plan
+from app.services.subscriptions import extend_paid_through, from_stamp, refresh_access, start_grace
 
 CHECKOUT_TTL = timedelta(minutes=60)
 # A buyer starting the same selection again within this window gets the same checkout (and
@@ -223,39 +230,69 @@ def quote_product(product: Product, buyer: User) -> int:
     return platform_fee_bps(product.company)
 
 
-def open_product_checkout(buyer: User, product: Product) -> Checkout:
-    """Step one of buying a product (one-time or subscription): the open Checkout with its
-    random Stripe idempotency key, reused as `open_gig_checkout` does. The caller commits it,
-    then calls `create_checkout_session`. Refusals raise CheckoutError, writing nothing."""
+def trial_days_for(buyer: User, plan: Plan) -> int:
+    """The plan's free trial, or 0 for a buyer who subscribed to the product before (one trial
+    per buyer and product, whichever plan)."""
+    if not plan.is_subscription or not plan.trial_days:
+        return 0
+    earlier = db.session.scalar(
+        select(Membership.id)
+        .where(
+            Membership.buyer_id == buyer.id,
+            Membership.product_id == plan.product_id,
+            Membership.stripe_subscription_id.is_not(None),
+        )
+        .limit(1)
+        .execution_options(skip_tenant_scope=True)
+    )
+    return 0 if earlier is not None else plan.trial_days
+
+
+def open_product_checkout(buyer: User, product: Product, plan: Plan | None = None) -> Checkout:
+    """Step one of buying a product on one of its plans (default: its first enabled plan):
+    the open Checkout with its random Stripe idempotency key, reused as `open_gig_checkout`
+    does. The caller commits it, then calls `create_checkout_session`. Refusals raise
+    CheckoutError (or PlanRefused for `plan`), writing nothing."""
     bps = quote_product(product, buyer)
-    one_time_fee = 0 if product.is_subscription else fee_cents(product.price_cents, bps)
+    plan = plan if plan is not None else choose_plan(product, None)
+    if plan.product_id != product.id:
+        raise PlanRefused("Choose one of this product's plans.")
+    if not plan.enabled:
+        raise PlanRefused("That plan isn't on sale any more. Choose another.", status=409)
+    one_time_fee = 0 if plan.is_subscription else fee_cents(plan.price_cents, bps)
     _lock_buyer(buyer)
+    trial_days = trial_days_for(buyer, plan)
     checkout = _reusable_checkout(
         buyer,
         kind="product",
         product_id=product.id,
-        total_cents=product.price_cents,
+        plan_id=plan.id,
+        trial_days=trial_days,
+        total_cents=plan.price_cents,
         fee_bps=bps,
         fee_cents=one_time_fee,
         extras=[],
     )
     if checkout is not None:
         return checkout
+    title = product.title if len(product.plans) <= 1 else f"{product.title} — {plan.name}"
     checkout = Checkout(
         kind="product",
         buyer_id=buyer.id,
         company_id=product.company_id,
         product_id=product.id,
-        title=product.title,
+        plan_id=plan.id,
+        trial_days=trial_days,
+        title=title[:200],
         quantity=1,
         extras=[],
-        unit_price_cents=product.price_cents,
-        subtotal_cents=product.price_cents,
+        unit_price_cents=plan.price_cents,
+        subtotal_cents=plan.price_cents,
         extras_cents=0,
-        total_cents=product.price_cents,
+        total_cents=plan.price_cents,
         fee_bps=bps,
         fee_cents=one_time_fee,
-        currency=current_app.config["CURRENCY"],
+        currency=plan.currency,
         expires_at=now() + CHECKOUT_TTL,
     )
     db.session.add(checkout)
@@ -297,18 +334,24 @@ def create_checkout_session(checkout: Checkout, cancel_path: str) -> Checkout:
             **common,
         )
     else:
-        product = checkout.product
+        product, plan = checkout.product, checkout.plan
+        billing = plan.billing if plan is not None else product.billing
         common.update(
             destination_account=product.company.stripe_account_id,
-            metadata={"product_id": product.id, "buyer_id": buyer.id, "company_id": checkout.company_id},
+            metadata={
+                "product_id": product.id,
+                "plan_id": checkout.plan_id,
+                "buyer_id": buyer.id,
+                "company_id": checkout.company_id,
+            },
         )
-        if product.is_subscription:
+        if billing != "one_time":
             session = gateway.create_subscription_checkout(
                 name=checkout.title,
                 unit_amount=checkout.unit_price_cents,
-                interval=product.billing,
+                interval=billing,
                 application_fee_bps=checkout.fee_bps,
-                trial_days=product.trial_days or None,
+                trial_days=checkout.trial_days or None,
                 **common,
             )
         else:
@@ -497,6 +540,7 @@ def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) 
         buyer_id=checkout.buyer_id,
         status="active",
         checkout_id=checkout.id,
+        plan_id=checkout.plan_id,
     )
     db.session.add(membership)
     db.session.flush()
@@ -516,6 +560,7 @@ def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) 
     db.session.flush()
     _post_direct_charge_fee(payment, f"{checkout.title} sold")
     _announce_payment(payment)
+    refresh_access(membership)
     issue_license_for_membership(membership)
     _announce_membership(membership, checkout)
     return membership
@@ -552,25 +597,60 @@ def _announce_payment(payment: Payment) -> None:
 
 
 def _membership_data(membership: Membership) -> dict[str, Any]:
+    renews = membership.current_period_end if membership.status in ("trialing", "active") else None
     return {
         "membership_id": membership.id,
         "product_id": membership.product_id,
+        "plan_id": membership.plan_id,
         "buyer_id": membership.buyer_id,
         "status": membership.status,
-        "renews_at": iso_z(membership.current_period_end),
+        "renews_at": iso_z(renews) if renews and not membership.cancel_at_period_end else None,
+        "access_ends_at": iso_z(membership.access_ends_at),
     }
+
+
+def library_link(membership: Membership) -> str:
+    """The buyer's library, at this product."""
+    return f"/account/library#product-{membership.product_id}"
+
+
+def _email_buyer(membership: Membership, subject: str, text: str) -> None:
+    base = current_app.config["APP_BASE_URL"].rstrip("/")
+    queue_email(
+        membership.buyer,
+        subject,
+        f"{text}\n\nOpen it in your library: {base}{library_link(membership)}\n",
+    )
 
 
 def _announce_membership(membership: Membership, checkout: Checkout) -> None:
     record_event(membership.company_id, "membership.activated", _membership_data(membership))
-    notify_user(checkout.buyer, "membership.activated", f"You now have {checkout.title}", link="/account")
+    notify_user(checkout.buyer, "membership.activated", f"You now have {checkout.title}", link=library_link(membership))
+    trial = (
+        f" Your free trial runs until {membership.paid_through:%b %d, %Y}."
+        if membership.status == "trialing" and membership.paid_through
+        else ""
+    )
+    _email_buyer(membership, f"You now have {checkout.title}", f"Thanks for buying {checkout.title}.{trial}")
     _notify_company(checkout.product.company, "membership.activated", f"New customer for {checkout.title}")
 
 
 def _period_end(subscription: Mapping[str, Any]) -> datetime | None:
     items = (subscription.get("items") or {}).get("data") or []
     stamp = subscription.get("current_period_end") or (items[0].get("current_period_end") if items else None)
-    return datetime.fromtimestamp(stamp, UTC) if stamp else None
+    return from_stamp(stamp)
+
+
+def _apply_subscription(membership: Membership, subscription: Mapping[str, Any]) -> None:
+    """What a subscription object says about the paid period: its current period end, whether
+    it ends there, and — while `active` or `trialing` — that the period (or trial) is paid."""
+    membership.current_period_end = _period_end(subscription) or membership.current_period_end
+    membership.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
+    stripe_status = subscription.get("status")
+    if stripe_status == "trialing":
+        extend_paid_through(membership, from_stamp(subscription.get("trial_end")) or membership.current_period_end)
+    elif stripe_status == "active":
+        extend_paid_through(membership, membership.current_period_end)
 
 
 def ensure_subscription_membership(checkout: Checkout, subscription_id: str) -> Membership:
@@ -586,9 +666,13 @@ def ensure_subscription_membership(checkout: Checkout, subscription_id: str) -> 
         buyer_id=checkout.buyer_id,
         status=_membership_status(subscription["status"]),
         checkout_id=checkout.id,
+        plan_id=checkout.plan_id,
         stripe_subscription_id=subscription_id,
-        current_period_end=_period_end(subscription),
     )
+    _apply_subscription(membership, subscription)
+    if membership.status == "past_due":
+        start_grace(membership)
+    refresh_access(membership)
     db.session.add(membership)
     db.session.flush()
     issue_license_for_membership(membership)
@@ -613,8 +697,11 @@ def _membership_status(stripe_status: str) -> str:
 
 
 def membership_for_subscription(subscription_id: str | None, metadata: Mapping[str, Any] | None) -> Membership | None:
-    """The membership of a Stripe subscription, creating it from its checkout if needed."""
-    membership = db.session.scalar(select(Membership).where(Membership.stripe_subscription_id == subscription_id))
+    """The membership of a Stripe subscription (row locked), creating it from its checkout if
+    needed."""
+    membership = db.session.scalar(
+        select(Membership).where(Membership.stripe_subscription_id == subscription_id).with_for_update(of=Membership)
+    )
     if membership is not None or not (metadata or {}).get("checkout_id"):
         return membership
     checkout = _our_checkout(metadata)
@@ -625,21 +712,42 @@ def membership_for_subscription(subscription_id: str | None, metadata: Mapping[s
     return ensure_subscription_membership(checkout, subscription_id)
 
 
+def _subscription_line_period(invoice: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """(start, end) of the period the invoice's subscription lines pay for. Not the invoice's
+    own period_start/period_end: for a renewal those name the period that just ended."""
+    lines = (invoice.get("lines") or {}).get("data") or []
+    periods = [line.get("period") or {} for line in lines if line.get("subscription") or line.get("parent")]
+    starts = [from_stamp(period.get("start")) for period in periods]
+    ends = [from_stamp(period.get("end")) for period in periods]
+    return (
+        min((s for s in starts if s), default=None),
+        max((e for e in ends if e), default=None),
+    )
+
+
 def record_invoice_paid(invoice: Mapping[str, Any]) -> Membership | None:
-    """A paid subscription invoice: payment + fee in the ledger (once per invoice), access on."""
+    """A paid subscription invoice: payment + fee in the ledger (once per invoice), and access
+    through the period its lines pay for. A `$0` invoice (a trial's) leaves the membership as
+    it is and never shortens its trial; a paid renewal ends a past_due grace period."""
     subscription_id, metadata = _invoice_subscription(invoice)
     membership = membership_for_subscription(subscription_id, metadata)
     if membership is None:
         return None
-    period_end = invoice.get("period_end")
-    lines = (invoice.get("lines") or {}).get("data") or []
-    if lines and (lines[0].get("period") or {}).get("end"):
-        period_end = lines[0]["period"]["end"]
-    if period_end:
-        membership.current_period_end = datetime.fromtimestamp(period_end, UTC)
+    _, paid_until = _subscription_line_period(invoice)
+    extend_paid_through(membership, paid_until)
+    if paid_until and (membership.current_period_end is None or paid_until > membership.current_period_end):
+        membership.current_period_end = paid_until
     amount = invoice.get("amount_paid") or 0
-    if amount:  # a trial's zero invoice leaves the membership trialing
-        membership.status = "active"
+    if amount and membership.status in ("trialing", "active", "past_due"):
+        recovered = membership.status == "past_due"
+        membership.status, membership.grace_ends_at = "active", None
+        if recovered:
+            notify_user(
+                membership.buyer,
+                "membership.recovered",
+                f"Payment for {membership.product.title} went through",
+                link=library_link(membership),
+            )
     if amount and db.session.scalar(select(Payment.id).where(Payment.stripe_invoice_id == invoice["id"])) is None:
         checkout = db.session.get(Checkout, membership.checkout_id)
         payment = Payment(
@@ -663,39 +771,59 @@ def record_invoice_paid(invoice: Mapping[str, Any]) -> Membership | None:
 
 
 def record_invoice_failed(invoice: Mapping[str, Any]) -> Membership | None:
-    """A failed renewal: the membership goes past_due (access is kept while Stripe retries)."""
+    """A failed renewal: the membership goes past_due with SUBSCRIPTION_GRACE_DAYS of access
+    after its paid period (once: retries that fail again do not move it), and the buyer is
+    told until when. Access never reaches into the unpaid period beyond the grace."""
     subscription_id, metadata = _invoice_subscription(invoice)
     membership = membership_for_subscription(subscription_id, metadata)
-    if membership is not None and membership.status in ("active", "trialing"):
+    if membership is None:
+        return None
+    if membership.status in ("active", "trialing", "past_due"):
+        first_failure = membership.grace_ends_at is None
         membership.status = "past_due"
-        notify_user(
-            membership.buyer,
-            "membership.payment_failed",
-            f"Payment for {membership.product.title} failed",
-            body="Update your card to keep access.",
-            link="/account",
-        )
-    if membership is not None:
-        sync_license_with_membership(membership)
+        start_grace(membership)
+        if first_failure:
+            until = f"{membership.grace_ends_at:%b %d, %Y %H:%M} UTC"
+            title = f"Payment for {membership.product.title} failed"
+            text = f"We couldn't charge your card. You keep access until {until}; update your card to keep it after."
+            notify_user(membership.buyer, "membership.payment_failed", title, body=text, link=library_link(membership))
+            _email_buyer(membership, title, text)
+    sync_license_with_membership(membership)
     db.session.flush()
     return membership
 
 
 def sync_subscription(subscription: Mapping[str, Any], deleted: bool = False) -> Membership | None:
-    """customer.subscription.updated/deleted → the membership's status and period end."""
+    """customer.subscription.created/updated/deleted → the membership's status and periods.
+
+    When the subscription ends, access (member area, files, key) ends at once and
+    `membership.deactivated` and `license.deactivated` go out, once."""
     membership = membership_for_subscription(subscription["id"], subscription.get("metadata"))
     if membership is None:
         return None
     status = "canceled" if deleted else _membership_status(subscription["status"])
-    if status != membership.status:
-        membership.status = status
-        if status in ("canceled", "expired"):
-            membership.canceled_at = now()
-            record_event(
-                membership.company_id, "membership.deactivated", {**_membership_data(membership), "reason": status}
-            )
-    membership.current_period_end = _period_end(subscription) or membership.current_period_end
-    sync_license_with_membership(membership)
+    ended = membership.status in ("canceled", "expired")
+    if ended and status not in ("canceled", "expired"):
+        status = membership.status  # an older update arriving after the end changes nothing
+    _apply_subscription(membership, subscription)
+    if status == "past_due":
+        start_grace(membership)
+    elif status in ("trialing", "active"):
+        membership.grace_ends_at = None
+    changed = status != membership.status
+    membership.status = status
+    if changed and status in ("canceled", "expired"):
+        membership.canceled_at = now()
+    license = sync_license_with_membership(membership)
+    if changed and status in ("canceled", "expired"):
+        record_event(
+            membership.company_id, "membership.deactivated", {**_membership_data(membership), "reason": status}
+        )
+        if license is not None:
+            announce_license(license, "license.deactivated")
+        title = f"Your access to {membership.product.title} has ended"
+        notify_user(membership.buyer, "membership.deactivated", title, link=library_link(membership))
+        _email_buyer(membership, title, f"Your subscription to {membership.product.title} has ended.")
     db.session.flush()
     return membership
 

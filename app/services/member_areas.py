@@ -11,13 +11,15 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from werkzeug.datastructures import FileStorage
 
 from app.errors import ServiceError
 from app.extensions import db
+from app.inputs import parse_whole_number
 from app.markdown import render_markdown
-from app.models import MemberFile, MemberPost, Product, User
+from app.models import MemberFile, MemberPost, Membership, Product, User
+from app.models.product import MAX_TIER_RANK
 from app.services.audit import record_audit_event
 from app.services.storage import content_key, delete_file, path_for, save_file
 
@@ -51,28 +53,52 @@ class MemberAreaError(ServiceError):
         super().__init__(422, "invalid_member_content", "; ".join(errors.values()), errors=errors)
 
 
-def member_area(product: Product) -> tuple[Sequence[MemberPost], Sequence[MemberFile]]:
-    """The product's posts (newest first) and files (A–Z)."""
+def member_area(product: Product, tier_rank: int | None = None) -> tuple[Sequence[MemberPost], Sequence[MemberFile]]:
+    """The product's posts (newest first) and files (A–Z); with `tier_rank`, only those a
+    member of that tier may see (no minimum, or a minimum up to it). None: all (the seller)."""
+    post_query = select(MemberPost).where(MemberPost.product_id == product.id)
+    file_query = select(MemberFile).where(MemberFile.product_id == product.id)
+    if tier_rank is not None:
+        post_query = post_query.where(or_(MemberPost.min_tier_rank.is_(None), MemberPost.min_tier_rank <= tier_rank))
+        file_query = file_query.where(or_(MemberFile.min_tier_rank.is_(None), MemberFile.min_tier_rank <= tier_rank))
     posts = db.session.scalars(
-        select(MemberPost)
-        .where(MemberPost.product_id == product.id)
-        .order_by(MemberPost.created_at.desc(), MemberPost.id.desc())
-        .execution_options(skip_tenant_scope=True)
+        post_query.order_by(MemberPost.created_at.desc(), MemberPost.id.desc()).execution_options(
+            skip_tenant_scope=True
+        )
     ).all()
     files = db.session.scalars(
-        select(MemberFile)
-        .where(MemberFile.product_id == product.id)
-        .order_by(MemberFile.filename, MemberFile.id)
-        .execution_options(skip_tenant_scope=True)
+        file_query.order_by(MemberFile.filename, MemberFile.id).execution_options(skip_tenant_scope=True)
     ).all()
     return posts, files
+
+
+def member_tier(user: User, product: Product) -> int:
+    """The highest tier rank among the user's memberships of `product` that grant access (0
+    for plans without a rank and for memberships without a plan, such as Whop's)."""
+    memberships = db.session.scalars(
+        select(Membership)
+        .where(Membership.buyer_id == user.id, Membership.product_id == product.id)
+        .execution_options(skip_tenant_scope=True)
+    ).all()
+    return max((m.tier_rank for m in memberships if m.grants_access), default=0)
+
+
+def _min_tier(form: Mapping[str, str]) -> tuple[int | None, dict[str, str]]:
+    """The optional `min_tier_rank` field: empty = every member."""
+    raw = (form.get("min_tier_rank") or "").strip()
+    if not raw:
+        return None, {}
+    rank = parse_whole_number(raw, 1, MAX_TIER_RANK)
+    if rank is None:
+        return None, {"min_tier_rank": f"Minimum tier must be a whole number from 1 to {MAX_TIER_RANK}, or empty."}
+    return rank, {}
 
 
 def add_member_post(product: Product, author: User, form: Mapping[str, str]) -> MemberPost:
     """Publish a Markdown post to the product's members."""
     title = (form.get("title") or "").strip()
     body = (form.get("body") or "").strip()
-    errors = {}
+    min_tier_rank, errors = _min_tier(form)
     if not title:
         errors["title"] = "Give the post a title."
     elif len(title) > MAX_TITLE:
@@ -90,6 +116,7 @@ def add_member_post(product: Product, author: User, form: Mapping[str, str]) -> 
         title=title,
         body_md=body,
         body_html=render_markdown(body),
+        min_tier_rank=min_tier_rank,
     )
     db.session.add(post)
     db.session.flush()
@@ -116,8 +143,14 @@ def _clean_filename(raw: str | None) -> str:
     return name[:MAX_TITLE]
 
 
-def add_member_file(product: Product, uploader: User, upload: FileStorage | None) -> MemberFile:
-    """Store an uploaded file (werkzeug FileStorage) in the product's member area."""
+def add_member_file(
+    product: Product, uploader: User, upload: FileStorage | None, form: Mapping[str, str] | None = None
+) -> MemberFile:
+    """Store an uploaded file (werkzeug FileStorage) in the product's member area, for members
+    of the form's `min_tier_rank` and up (empty: every member)."""
+    min_tier_rank, errors = _min_tier(form or {})
+    if errors:
+        raise MemberAreaError(errors)
     filename = _clean_filename(upload.filename if upload else "")
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if not filename:
@@ -138,6 +171,7 @@ def add_member_file(product: Product, uploader: User, upload: FileStorage | None
         storage_key=key,
         size_bytes=len(data),
         content_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
+        min_tier_rank=min_tier_rank,
     )
     db.session.add(member_file)
     db.session.flush()

@@ -13,6 +13,7 @@ from app.models import Company, Product
 from app.models.product import BILLING
 from app.money import format_money, marketplace_currency, parse_amount_cents
 from app.services.companies import slugify
+from app.services.plans import sync_first_plan
 
 
 class ProductError(ServiceError):
@@ -71,7 +72,8 @@ def save_product(company: Company, form: Mapping[str, str], product: Product | N
     """Create or update a product of `company` from form data; nothing is written on error.
 
     The slug is chosen before the row joins the session, so no query autoflushes a
-    half-built product. Flushes; the caller commits."""
+    half-built product. Its price, billing and trial are its first plan's (created here for a
+    new product). Flushes; the caller commits."""
     data = validate_product_form(form)
     slug = _unique_slug(data["title"], product.id if product is not None else None)
     if product is None:
@@ -82,4 +84,5 @@ def save_product(company: Company, form: Mapping[str, str], product: Product | N
     product.slug = slug
     db.session.add(product)
     db.session.flush()
+    sync_first_plan(product)
     return product

@@ -10,12 +10,12 @@ immediately on every path that changes memberships.
 import logging
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, or_, select
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from app.clock import now
@@ -56,7 +56,8 @@ def access_cache_key(user_id: int, product_id: int) -> str:
 
 
 def has_access(user: User, product: Product) -> bool:
-    """True when `user` holds a membership of `product` that grants access (cached 5 min).
+    """True when `user` holds a membership of `product` that grants access now (cached 5 min,
+    never past the moment that access ends).
 
     With Redis down the answer comes from the database every time, and is not cached.
     """
@@ -68,29 +69,43 @@ def has_access(user: User, product: Product) -> bool:
         log.warning("access cache unavailable; reading access from the database")
         return _membership_grants_access(user, product)
     if cached is not None:
-        return cached == b"1"
-    found = _membership_grants_access(user, product)
+        # b"0", b"1" (no end) or b"1:<unix time access ends>": a cached yes lapses with access.
+        text = cached.decode() if isinstance(cached, bytes) else str(cached)
+        yes, _, until = text.partition(":")
+        return yes == "1" and (not until or now().timestamp() < float(until))
+    ends = _access_ends(user, product)
+    found = ends is not False
+    value = b"1" if found else b"0"
+    if isinstance(ends, datetime):
+        value += b":" + str(ends.timestamp()).encode()
     try:
-        redis.set(key, b"1" if found else b"0", ex=ACCESS_TTL_SECONDS)
+        redis.set(key, value, ex=ACCESS_TTL_SECONDS)
     except RedisError:
         log.warning("access cache unavailable; answer not cached")
     return found
 
 
-def _membership_grants_access(user: User, product: Product) -> bool:
-    return (
-        db.session.scalar(
-            select(Membership.id)
-            .where(
-                Membership.buyer_id == user.id,
-                Membership.product_id == product.id,
-                Membership.status.in_(ACCESS_STATUSES),
-            )
-            .limit(1)
-            .execution_options(skip_tenant_scope=True)
+def _access_ends(user: User, product: Product) -> datetime | None | bool:
+    """When the user's access to the product ends: None (never), the latest end among their
+    memberships that grant access now, or False when none does."""
+    moment = now()
+    ends = db.session.scalars(
+        select(Membership.access_ends_at)
+        .where(
+            Membership.buyer_id == user.id,
+            Membership.product_id == product.id,
+            Membership.status.in_(ACCESS_STATUSES),
+            or_(Membership.access_ends_at.is_(None), Membership.access_ends_at > moment),
         )
-        is not None
-    )
+        .execution_options(skip_tenant_scope=True)
+    ).all()
+    if not ends:
+        return False
+    return None if any(end is None for end in ends) else max(end for end in ends if end is not None)
+
+
+def _membership_grants_access(user: User, product: Product) -> bool:
+    return _access_ends(user, product) is not False
 
 
 def is_seller_of(user: User, product: Product, roles: tuple[str, ...] = MEMBER_ROLES) -> bool:

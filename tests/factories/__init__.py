@@ -8,13 +8,13 @@ test's fixtures — a committed test's `with app.app_context():`, a module-scope
 imports the same functions from here.
 
 people       PASSWORD, make_user, make_seller
-catalogue    make_category, make_gig (LOGO_GIG, LOGO_QUESTIONS), make_product
+catalogue    make_category, make_gig (LOGO_GIG, LOGO_QUESTIONS), make_product, make_plan
 orders       make_cast, make_order, answers_for, request_cancel_event
 licensing    make_policy, make_membership, make_licensed_shop
 money        make_connected_account, make_logo_shop, fund_available
 """
 
-from tests.factories.catalogue import LOGO_GIG, LOGO_QUESTIONS, make_category, make_gig, make_product
+from tests.factories.catalogue import LOGO_GIG, LOGO_QUESTIONS, make_category, make_gig, make_plan, make_product
 from tests.factories.licensing import make_licensed_shop, make_membership, make_policy
 from tests.factories.money import fund_available, make_connected_account, make_logo_shop
 from tests.factories.orders import answers_for, make_cast, make_order, request_cancel_event
@@ -35,6 +35,7 @@ __all__ = [
     "make_membership",
     "make_order",
     "make_policy",
+    "make_plan",
     "make_product",
     "make_seller",
     "make_user",

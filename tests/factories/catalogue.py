@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from app.clock import now
 from app.extensions import db
-from app.models import Category, Gig, GigExtra, GigImage, GigPackage, GigQuestion, Product
+from app.models import Category, Gig, GigExtra, GigImage, GigPackage, GigQuestion, Plan, Product
+from app.services.plans import sync_first_plan
 from tests.factories.people import make_seller
 
 _numbers = itertools.count(1)
@@ -147,5 +148,25 @@ def make_product(company, slug="icon-pack", billing="one_time", price_cents=2900
         trial_days=trial_days,
     )
     db.session.add(product)
+    db.session.flush()
+    sync_first_plan(product)
     db.session.commit()
     return product
+
+
+def make_plan(product, name="Pro", billing="month", price_cents=1900, trial_days=0, tier_rank=None, enabled=True):
+    """Another Plan of `product` (its first plan comes with `make_product`)."""
+    plan = Plan(
+        company_id=product.company_id,
+        product_id=product.id,
+        name=name,
+        billing=billing,
+        price_cents=price_cents,
+        currency="usd",
+        trial_days=trial_days,
+        tier_rank=tier_rank,
+        enabled=enabled,
+    )
+    db.session.add(plan)
+    db.session.commit()
+    return plan

@@ -24,12 +24,14 @@ def make_policy(product, max_activations=2, duration_days=None, key_prefix="TP",
     return policy
 
 
-def make_membership(product, buyer, status="active", current_period_end=None):
-    """`buyer`'s Membership of `product`, written directly (no checkout, no license issued)."""
+def make_membership(product, buyer, status="active", current_period_end=None, plan=None):
+    """`buyer`'s Membership of `product` on `plan` (default: its first), written directly (no
+    checkout, no license issued)."""
     membership = Membership(
         company_id=product.company_id,
         product_id=product.id,
         buyer_id=buyer.id,
+        plan_id=plan.id if plan is not None else (product.plans[0].id if product.plans else None),
         status=status,
         current_period_end=current_period_end,
     )

@@ -111,7 +111,9 @@ def test_the_period_ends_a_subscription_set_to_cancel(
 ):
     _, page = portal_page(sandbox_http, sandbox_gateway, subscription.customer)
     assert post(sandbox_http, page, "/cancel").status_code == 303
-    assert sandbox_control(f"/_sandbox/subscriptions/{subscription.id}/advance", outcome="paid").status_code == 200
+    assert (
+        sandbox_control(f"/_sandbox/clock/subscriptions/{subscription.id}/advance", outcome="paid").status_code == 200
+    )
     ended = sandbox_gateway.retrieve_subscription(subscription.id)
     assert ended.status == "canceled" and ended.ended_at
     events_about(sandbox_sink, "customer.subscription.deleted", subscription.id, 1)

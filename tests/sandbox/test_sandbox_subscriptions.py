@@ -57,6 +57,13 @@ def test_trial_then_paid_renewal_then_failed_renewal(
     sub = sandbox_gateway.retrieve_subscription(session.subscription)
     assert sub.status == "trialing" and sub.trial_end - sub.trial_start == 14 * 86400
     first_end = sub["items"].data[0].current_period_end
+    trial_invoice = sandbox_gateway.client.v1.invoices.retrieve(sub.latest_invoice)
+    # The $0 invoice's line covers the trial (what the app keeps access for), as at Stripe.
+    assert trial_invoice.amount_paid == 0
+    assert (trial_invoice.lines.data[0].period.start, trial_invoice.lines.data[0].period.end) == (
+        sub.trial_start,
+        sub.trial_end,
+    )
 
     paid = sandbox_control(f"/_sandbox/subscriptions/{sub.id}/advance", outcome="paid")
     assert paid.status_code == 200, paid.text
@@ -71,6 +78,10 @@ def test_trial_then_paid_renewal_then_failed_renewal(
     assert paid_invoice.json["data"]["object"]["amount_paid"] == 1500
     renewed = sandbox_gateway.retrieve_subscription(sub.id)
     assert renewed["items"].data[0].current_period_start == first_end
+    # The renewal's line pays for the new period; the invoice's own period is the one that ended.
+    line = paid_invoice.json["data"]["object"]["lines"]["data"][0]["period"]
+    assert (line["start"], line["end"]) == (first_end, renewed["items"].data[0].current_period_end)
+    assert paid_invoice.json["data"]["object"]["period_end"] == first_end
 
     failed = sandbox_control(f"/_sandbox/subscriptions/{sub.id}/advance", outcome="failed")
     assert failed.json()["status"] == "past_due"

@@ -76,7 +76,7 @@ def remove_post(product_id, post_id):
 @manager_required
 @refusal_page(_content_refused)
 def add_file(product_id):
-    add_member_file(get_own_product_or_404(product_id), current_user, request.files.get("file"))
+    add_member_file(get_own_product_or_404(product_id), current_user, request.files.get("file"), request.form)
     db.session.commit()
     return _back_to_content(product_id, "File added for your members.")
 

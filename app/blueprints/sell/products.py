@@ -7,8 +7,9 @@ from sqlalchemy import select
 
 from app.access import manager_required, seller_required
 from app.extensions import db
-from app.models import Product
+from app.models import Plan, Product
 from app.money import format_amount, marketplace_currency
+from app.services.plans import PlanError, get_product_plan, save_plan, set_plan_enabled
 from app.services.products import save_product
 from app.web import refusal_page, render
 
@@ -28,8 +29,34 @@ def index():
     return render("products/index.html", products=products)
 
 
-def _form_page(product, form, errors=None, status=200):
-    return render("products/form.html", product=product, form=form, errors=errors or {}, http_status=status)
+def _form_page(product, form, errors=None, status=200, plan_form=None, plan_errors=None):
+    return render(
+        "products/form.html",
+        product=product,
+        form=form,
+        errors=errors or {},
+        plans=_plans_of(product),
+        plan_form=plan_form or {"billing": "month"},
+        plan_errors=plan_errors or {},
+        http_status=status,
+    )
+
+
+def _plans_of(product):
+    if product is None:
+        return []
+    return db.session.scalars(select(Plan).where(Plan.product_id == product.id).order_by(Plan.id)).all()
+
+
+def _product_form(product):
+    return {
+        "title": product.title,
+        "description": product.description_md,
+        "price": format_amount(product.price_cents, marketplace_currency()),
+        "billing": product.billing,
+        "trial_days": product.trial_days,
+        "active": "on" if product.active else "",
+    }
 
 
 def _form_refused(exc, product_id=None):
@@ -60,12 +87,71 @@ def update(product_id):
         db.session.commit()
         flash(f"“{product.title}” is updated.", "success")
         return redirect(url_for(".index"), 303)
+    return _form_page(product, _product_form(product))
+
+
+# -- plans: on the product's own page ------------------------------------------------------
+
+
+def get_own_plan_or_404(product, plan_id):
+    return get_product_plan(product, plan_id) or abort(404)
+
+
+def _plan_refused(exc, product_id, plan_id=None):
+    """The product page again with the new plan as typed and each field's error."""
+    product = get_own_product_or_404(product_id)
+    if plan_id is not None:
+        return _plan_page(product, get_own_plan_or_404(product, plan_id), request.form, exc.errors, exc.status)
+    return _form_page(product, _product_form(product), None, exc.status, request.form, exc.errors)
+
+
+def _plan_page(product, plan, form, errors=None, status=200):
+    return render("products/plan.html", product=product, plan=plan, form=form, errors=errors or {}, http_status=status)
+
+
+@bp.route("/<int:product_id>/plans", methods=["POST"])
+@manager_required
+@refusal_page(_plan_refused)
+def add_plan(product_id):
+    product = get_own_product_or_404(product_id)
+    plan = save_plan(product, request.form)
+    db.session.commit()
+    flash(f"Plan “{plan.name}” added.", "success")
+    return redirect(url_for(".update", product_id=product.id, _anchor="plans"), 303)
+
+
+@bp.route("/<int:product_id>/plans/<int:plan_id>/edit", methods=["GET", "POST"])
+@manager_required
+@refusal_page(_plan_refused)
+def update_plan(product_id, plan_id):
+    product = get_own_product_or_404(product_id)
+    plan = get_own_plan_or_404(product, plan_id)
+    if request.method == "POST":
+        save_plan(product, request.form, plan)
+        db.session.commit()
+        flash(f"Plan “{plan.name}” updated. Members keep the price they signed up at.", "success")
+        return redirect(url_for(".update", product_id=product.id, _anchor="plans"), 303)
     form = {
-        "title": product.title,
-        "description": product.description_md,
-        "price": format_amount(product.price_cents, marketplace_currency()),
-        "billing": product.billing,
-        "trial_days": product.trial_days,
-        "active": "on" if product.active else "",
+        "name": plan.name,
+        "billing": plan.billing,
+        "price": format_amount(plan.price_cents, plan.currency),
+        "trial_days": plan.trial_days,
+        "tier_rank": plan.tier_rank or "",
     }
-    return _form_page(product, form)
+    return _plan_page(product, plan, form)
+
+
+@bp.route("/<int:product_id>/plans/<int:plan_id>/status", methods=["POST"])
+@manager_required
+@refusal_page(_plan_refused)
+def plan_status(product_id, plan_id):
+    """Take a plan off sale (`enabled=off`) or put it on sale again (`enabled=on`)."""
+    product = get_own_product_or_404(product_id)
+    plan = get_own_plan_or_404(product, plan_id)
+    choice = request.form.get("enabled")
+    if choice not in ("on", "off"):
+        raise PlanError({"enabled": "Choose on or off."})
+    set_plan_enabled(product, plan, choice == "on")
+    db.session.commit()
+    flash(f"Plan “{plan.name}” is {'on sale' if plan.enabled else 'off sale; its members keep access'}.", "success")
+    return redirect(url_for(".update", product_id=product.id, _anchor="plans"), 303)

@@ -10,6 +10,8 @@
                      (``/p/session/<token>``: cancel, renew, switch plan, update card)
 * ``control.py``   — ``/_sandbox/...``: what happens at Stripe without an API call (renewals,
                      disputes, verification, resending events), as pages and JSON endpoints
+* ``clock.py``     — ``/_sandbox/clock/...``: test-clock style period ends (renew, fail, end
+                     at period end) and invoice retries, with Stripe's events
 * ``ops.py``       — the state changes behind all three, and the events they emit
 * ``objects.py``   — builders of Stripe-shaped objects (ids, defaults, nested lists)
 * ``store.py``     — the SQLite state: objects, idempotent responses, the delivery queue
@@ -24,7 +26,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from app.sandbox.stripe import api, control, pages, portal
+from app.sandbox.stripe import api, clock, control, pages, portal
 from app.sandbox.stripe.faults import Faults
 from app.sandbox.stripe.store import Store
 from app.sandbox.stripe.webhooks import Deliverer
@@ -48,6 +50,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(control.bp)
+    app.register_blueprint(clock.bp)
 
     @app.errorhandler(404)
     @app.errorhandler(405)

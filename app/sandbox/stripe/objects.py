@@ -683,8 +683,19 @@ def subscription(
 
 
 def invoice(
-    *, sub: dict, customer: dict, amount: int, billing_reason: str, period_start: int, period_end: int, paid: bool
+    *,
+    sub: dict,
+    customer: dict,
+    amount: int,
+    billing_reason: str,
+    period_start: int,
+    period_end: int,
+    paid: bool,
+    line_period: tuple[int, int] | None = None,
 ) -> dict:
+    """An invoice of ``sub``. As at Stripe, ``period_start``/``period_end`` are the invoice's
+    usage period (for a renewal: the period that just ended), while its subscription line
+    covers ``line_period``: the period being paid for (the trial, or the new period)."""
     invoice_id = new_id("in_")
     created = now()
     item = sub["items"]["data"][0]
@@ -703,7 +714,9 @@ def invoice(
         "livemode": False,
         "metadata": {},
         "object": "line_item",
-        "period": {"end": period_end, "start": period_start},
+        "period": {"end": line_period[1], "start": line_period[0]}
+        if line_period
+        else {"end": period_end, "start": period_start},
         "quantity": item["quantity"],
         "subscription": sub["id"],
         "pretax_credit_amounts": [],

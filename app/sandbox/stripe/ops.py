@@ -9,6 +9,7 @@ leaves a failed charge behind, as at Stripe).
 from __future__ import annotations
 
 import calendar
+import copy
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -476,6 +477,7 @@ def _pay_subscription_session(session: dict, private: dict, card: str, email: st
         period_start=start,
         period_end=start if trial_end else period_end,
         paid=True,
+        line_period=(start, period_end),
     )
     sub["latest_invoice"] = invoice["id"]
     st.insert(sub)
@@ -532,15 +534,12 @@ def advance_subscription(subscription_id: str, outcome: str) -> dict:
         raise StripeError(
             400, f"Subscription {subscription_id} is {sub['status']}.", code="subscription_unexpected_state"
         )
-    if sub["cancel_at_period_end"]:
-        # Cancelled at period end (the customer portal): the period ends, nothing renews.
-        previous = {"status": sub["status"], "ended_at": None}
-        sub.update(status="canceled", ended_at=sub["cancel_at"] or so.now())
-        store().save(sub)
-        emit("customer.subscription.deleted", sub, previous)
-        return sub
     customer = load("customer", sub["customer"], "customer")
-    previous = {"status": sub["status"], "items": sub["items"], "latest_invoice": sub["latest_invoice"]}
+    previous = {
+        "status": sub["status"],
+        "items": copy.deepcopy(sub["items"]),
+        "latest_invoice": sub["latest_invoice"],
+    }
     amount = 0
     for item in sub["items"]["data"]:
         recurring = item["price"]["recurring"]
@@ -557,6 +556,7 @@ def advance_subscription(subscription_id: str, outcome: str) -> dict:
         period_start=previous["items"]["data"][0]["current_period_start"],
         period_end=first["current_period_start"],
         paid=outcome == "paid",
+        line_period=(first["current_period_start"], first["current_period_end"]),
     )
     st.insert(invoice)
     _bump_invoice_sequence(customer)

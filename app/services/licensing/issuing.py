@@ -1,8 +1,9 @@
-"""Issuing keys on purchase and keeping them in step with their memberships: a
-subscription's key expires when the subscription ends (or its paid period runs out, after a
-day's grace) and works again when it renews."""
+"""Issuing keys on purchase and keeping them in step with their memberships: a subscription's
+key stops working when the membership's access ends (services/subscriptions.py: the paid
+period or trial, the grace period after a failed renewal, or the moment it ends) and works
+again when it renews."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -12,26 +13,12 @@ from app.extensions import db
 from app.models import License, LicensePolicy, Membership
 from app.services.licensing.license_keys import generate_key, hash_key, key_hint
 from app.services.outbound.outbox import record_event
-
-# A renewal webhook may land a little after the period ends: keys stay valid this long past it.
-SUBSCRIPTION_GRACE = timedelta(days=1)
+from app.services.subscriptions import refresh_access
 
 
 def policy_for(product_id: int) -> LicensePolicy | None:
     """The product's license policy, or None when it issues no keys."""
     return db.session.scalar(select(LicensePolicy).where(LicensePolicy.product_id == product_id))
-
-
-def _access_end(membership: Membership, license: License | None = None) -> datetime | None:
-    """When a membership's key stops working because of the membership (None: never)."""
-    if membership.grants_access:
-        if membership.current_period_end is None:
-            return None
-        return membership.current_period_end + SUBSCRIPTION_GRACE
-    moment = now()
-    if license is not None and license.access_ends_at is not None and license.access_ends_at <= moment:
-        return license.access_ends_at
-    return min(membership.canceled_at or moment, moment)
 
 
 def issue_license_for_membership(membership: Membership) -> License | None:
@@ -60,7 +47,7 @@ def issue_license_for_membership(membership: Membership) -> License | None:
         max_activations=policy.max_activations,
         activation_count=0,
         expires_at=issued + timedelta(days=policy.duration_days) if policy.duration_days else None,
-        access_ends_at=_access_end(membership),
+        access_ends_at=refresh_access(membership),
         created_at=issued,
     )
     db.session.add(license)
@@ -78,7 +65,7 @@ def announce_license(license: License, event_type: str) -> None:
             "license_id": license.id,
             "product_id": license.product_id,
             "key_last4": license.key_hint[-4:],
-            "status": license.status,
+            "status": license.display_status(),
         },
     )
 
@@ -89,6 +76,6 @@ def sync_license_with_membership(membership: Membership) -> License | None:
     license = db.session.scalar(select(License).where(License.membership_id == membership.id))
     if license is None:
         return issue_license_for_membership(membership)
-    license.access_ends_at = _access_end(membership, license)
+    license.access_ends_at = refresh_access(membership)
     db.session.flush()
     return license

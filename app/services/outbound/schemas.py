@@ -50,6 +50,15 @@ def data_schema(required: dict[str, Any], optional: dict[str, Any] | None = None
 
 
 ORDER = {"order_id": ID}
+# What every membership.* event says about the membership (services/checkout.py `_membership_data`).
+MEMBERSHIP = {
+    "membership_id": ID,
+    "product_id": ID,
+    "plan_id": nullable(ID),
+    "buyer_id": ID,
+    "renews_at": nullable(TIMESTAMP),
+    "access_ends_at": nullable(TIMESTAMP),
+}
 MEMBERSHIP_CHANGES = ("cancel_scheduled", "cancel_withdrawn", "plan_changed", "card_updated")
 MEMBERSHIP_END_REASONS = ("canceled", "expired", "refunded", "unpaid")
 
@@ -118,34 +127,25 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "membership.activated": data_schema(
         {
-            "membership_id": ID,
-            "product_id": ID,
-            "buyer_id": ID,
+            **MEMBERSHIP,
             "status": one_of(("trialing", "active", "past_due")),
-            "renews_at": nullable(TIMESTAMP),
         }
     ),
     "membership.updated": data_schema(
         {
-            "membership_id": ID,
-            "product_id": ID,
-            "buyer_id": ID,
+            **MEMBERSHIP,
             "status": one_of(MEMBERSHIP_STATUSES),
             "change": one_of(MEMBERSHIP_CHANGES),
             "cancel_at_period_end": {"type": "boolean"},
             "cancel_at": nullable(TIMESTAMP),
-            "renews_at": nullable(TIMESTAMP),
             "price_id": nullable({"type": "string", "maxLength": 64}),
             "card_last4": nullable({"type": "string", "pattern": r"^\d{4}$"}),
         }
     ),
     "membership.deactivated": data_schema(
         {
-            "membership_id": ID,
-            "product_id": ID,
-            "buyer_id": ID,
+            **MEMBERSHIP,
             "status": one_of(("canceled", "expired")),
-            "renews_at": nullable(TIMESTAMP),
             "reason": one_of(MEMBERSHIP_END_REASONS),
         }
     ),
@@ -162,7 +162,7 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
             "license_id": ID,
             "product_id": ID,
             "key_last4": {"type": "string", "minLength": 1, "maxLength": 4},
-            "status": one_of(LICENSE_STATUSES),
+            "status": one_of((*LICENSE_STATUSES, "expired")),  # expired: its membership ended
         }
     ),
     "gig.published": data_schema({"gig_id": ID, "slug": {"type": "string"}, "status": status("published")}),
