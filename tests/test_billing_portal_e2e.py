@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import InboundEvent, Membership, OutboxEvent
+from app.models import InboundEvent, Membership, OutboxEvent, Payment
 from app.payments import get_gateway
-from tests.factories import make_logo_shop, make_product, make_user
+from tests.factories import make_logo_shop, make_plan, make_product, make_user
 from tests.forms import pay_hosted_checkout, post_form, sign_in_as
 from tests.waiting import wait_for_inbound
 
@@ -27,10 +27,14 @@ FORM_ACTION = re.compile(r'<form method="post" action="([^"]+)"')
 def shop(app, sandbox):
     with app.app_context():
         shop = make_logo_shop(sandbox)
-        make_product(shop.company, "pro-plugin", "month", 1250, trial_days=7)
-        make_product(shop.company, "icon-pack", "one_time", 2900)
+        pro = make_product(shop.company, "pro-plugin", "month", 1250, trial_days=7)
+        yearly = make_plan(pro, "Yearly", "year", 12000)
+        make_plan(pro, "Legacy", "month", 900, enabled=False)
+        make_plan(pro, "Lifetime", "one_time", 30000)
+        icons = make_product(shop.company, "icon-pack", "one_time", 2900)
+        make_plan(icons, "Icons monthly", "month", 9900)
         make_user("other@example.com")
-        return {"company_id": shop.company.id}
+        return {"company_id": shop.company.id, "yearly_plan_id": yearly.id, "monthly_plan_id": pro.plans[0].id}
 
 
 @pytest.fixture
@@ -140,6 +144,39 @@ def test_trial_cancel_at_period_end_then_renew(app, buyer, shop, run_jobs):
         db.session.commit()
     assert not membership(app, membership_id).cancel_at_period_end
     assert updates(app) == ["cancel_scheduled", "cancel_withdrawn"]
+
+
+def test_switch_plan_in_the_portal(app, buyer, shop, sandbox, run_jobs):
+    membership_id = subscribe(app, buyer, run_jobs)
+    before = membership(app, membership_id)
+    assert before.plan_id == shop["monthly_plan_id"] and before.stripe_price_id
+    seen = inbound_count(app, "customer.subscription.updated")
+
+    page = open_portal(buyer, membership_id)
+    options = re.findall(r'<option value="(price_[^"]+)">([^<]+)</option>', page.text)
+    assert [label.split(" —")[0] for _, label in options] == ["Yearly"]  # not disabled, one-time or others' plans
+    assert "$120.00 per year" in options[0][1]
+    submit(page, "/update", {"price": options[0][0]})
+    after(app, run_jobs, "customer.subscription.updated", seen + 1)
+    switched = membership(app, membership_id)
+    assert switched.plan_id == shop["yearly_plan_id"] and switched.stripe_price_id == options[0][0]
+    assert switched.status == "trialing" and switched.grants_access
+    assert updates(app) == ["plan_changed"]
+    with app.app_context():
+        event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "membership.updated")).one()
+        assert (event.data["plan_id"], event.data["price_id"]) == (shop["yearly_plan_id"], options[0][0])
+
+    # Opening the portal again offers the monthly plan back.
+    again = re.findall(r'<option value="(price_[^"]+)">([^<]+)</option>', open_portal(buyer, membership_id).text)
+    assert len(again) == 1 and "$12.50 per month" in again[0][1]
+
+    # The next period is billed at the yearly price.
+    subscription_id = switched.stripe_subscription_id
+    assert httpx.post(f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/advance", json={}).status_code == 200
+    after(app, run_jobs, "invoice.paid", 2)
+    with app.app_context():
+        payment = db.session.scalars(select(Payment).where(Payment.membership_id == membership_id)).one()
+        assert payment.amount_cents == 12000
 
 
 def test_card_update_is_recorded_and_a_declined_card_changes_nothing(app, buyer, shop, run_jobs):

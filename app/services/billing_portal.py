@@ -11,6 +11,7 @@ The handlers re-read the subscription from Stripe rather than trusting the event
 events arriving late, twice or out of order all leave the membership as Stripe has it now.
 """
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from app.clock import iso_z
 from app.errors import NotFound, ServiceError
 from app.extensions import db
-from app.models import Membership, User
+from app.models import Checkout, Membership, Plan, User
 from app.payments import get_gateway
 from app.services.checkout import _membership_data, sync_subscription
 from app.services.outbound.outbox import record_event
@@ -55,11 +56,70 @@ def open_billing_portal(buyer: User, membership_id: int, return_url: str) -> str
     if not membership.grants_access:
         raise PortalRefused("This subscription has ended; there is nothing left to manage.")
     gateway = get_gateway()
-    if not membership.stripe_customer_id:
-        membership.stripe_customer_id = gateway.retrieve_subscription(membership.stripe_subscription_id).customer
+    configuration = None
+    if not membership.stripe_customer_id or len(_switchable_plans(membership)) > 1:
+        subscription = gateway.retrieve_subscription(membership.stripe_subscription_id).to_dict()
+        membership.stripe_customer_id = subscription["customer"]
         db.session.flush()
-    session = gateway.create_billing_portal_session(customer=membership.stripe_customer_id, return_url=return_url)
+        configuration = _portal_configuration(membership, subscription)
+    session = gateway.create_billing_portal_session(
+        customer=membership.stripe_customer_id, return_url=return_url, configuration=configuration
+    )
     return session.url
+
+
+def _switchable_plans(membership: Membership) -> list[Plan]:
+    """The product's enabled subscription plans (monthly and yearly) a member may switch among."""
+    return [plan for plan in membership.product.enabled_plans if plan.is_subscription]
+
+
+def _portal_configuration(membership: Membership, subscription: Mapping[str, Any]) -> str | None:
+    """A portal configuration offering the product's other subscription plans as prices of the
+    subscription's own Stripe product (made here, once per membership, plan and price: the keys
+    come from the membership's checkout key), or None when there is nothing to switch to."""
+    checkout = db.session.get(Checkout, membership.checkout_id) if membership.checkout_id else None
+    item = (subscription.get("items") or {}).get("data", [{}])[0]
+    price = item.get("price") or {}
+    plans = [p for p in _switchable_plans(membership) if p.currency == subscription.get("currency", p.currency)]
+    if checkout is None or not price.get("product") or len(plans) < 2:
+        return None
+    gateway = get_gateway()
+    price_ids = [price["id"]]
+    for plan in plans:
+        if _price_plan_id(price, membership) == plan.id and _same_terms(price, plan):
+            continue
+        created = gateway.create_price(
+            unit_amount=plan.price_cents,
+            currency=plan.currency,
+            interval="year" if plan.billing == "year" else "month",
+            product=price["product"],
+            nickname=plan.name,
+            metadata={"plan_id": plan.id, "product_id": membership.product_id},
+            idempotency_key=f"{checkout.idempotency_key}:plan-price:{plan.id}:{plan.billing}:{plan.price_cents}",
+        )
+        price_ids.append(created.id)
+    digest = hashlib.sha256(",".join(price_ids).encode()).hexdigest()[:24]
+    config = gateway.create_portal_configuration(
+        products=[{"product": price["product"], "prices": price_ids}],
+        idempotency_key=f"{checkout.idempotency_key}:portal:{digest}",
+    )
+    return config.id
+
+
+def _same_terms(price: Mapping[str, Any], plan: Plan) -> bool:
+    interval = ((price.get("recurring") or {}).get("interval")) or ""
+    return price.get("unit_amount") == plan.price_cents and interval == plan.billing
+
+
+def _price_plan_id(price: Mapping[str, Any], membership: Membership) -> int | None:
+    """The plan a Stripe price stands for: its `metadata.plan_id` (a plan of the membership's
+    product), else — the price the member subscribed with — the plan of their checkout."""
+    raw = str((price.get("metadata") or {}).get("plan_id") or "")
+    if raw.isdigit():
+        plan = db.session.get(Plan, int(raw))
+        return plan.id if plan is not None and plan.product_id == membership.product_id else None
+    checkout = db.session.get(Checkout, membership.checkout_id) if membership.checkout_id else None
+    return checkout.plan_id if checkout is not None else membership.plan_id
 
 
 def _stamp(value: int | None) -> datetime | None:
@@ -101,6 +161,7 @@ def apply_subscription_changes(
     if price_id and price_id != membership.stripe_price_id:
         if membership.stripe_price_id is not None:
             changes.append("plan_changed")
+            membership.plan_id = _price_plan_id(items[0]["price"], membership) or membership.plan_id
         membership.stripe_price_id = price_id
     db.session.flush()
     for change in changes:

@@ -560,7 +560,11 @@ def create_checkout_session() -> dict:
         private["payment_intent_data"] = _payment_intent_data(data, amount_total)
     else:
         private["subscription_data"] = _subscription_data(data)
-    ops.store().insert(session, private)
+    st = ops.store()
+    for item in items:  # Stripe makes a Price (and a Product) of each price_data, as here
+        if st.get("price", item["price"]["id"]) is None:
+            st.insert(item["price"], {"product_name": item["description"]})
+    st.insert(session, private)
     return session
 
 
