@@ -16,7 +16,7 @@ from app.models import InboundEvent, Membership, OutboxEvent, Payment
 from app.payments import get_gateway
 from tests.factories import make_logo_shop, make_plan, make_product, make_user
 from tests.forms import pay_hosted_checkout, post_form, sign_in_as
-from tests.waiting import wait_for_inbound
+from tests.waiting import wait_for_inbound, wait_until
 
 pytestmark = pytest.mark.committed
 
@@ -47,8 +47,7 @@ def subscribe(app, buyer, run_jobs, slug="pro-plugin"):
     seen = inbound_count(app, "checkout.session.completed")
     response = post_form(buyer, f"/products/{slug}/checkout")
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
-    wait_for_inbound(app, "checkout.session.completed", count=seen + 1)
-    run_jobs()
+    after(app, run_jobs, "checkout.session.completed", seen + 1)
     with app.app_context():
         return db.session.scalars(select(Membership).where(Membership.product.has(slug=slug))).one().id
 
@@ -96,8 +95,23 @@ def submit(page, label, data=None, expect=303):
 
 
 def after(app, run_jobs, event_type, count):
+    """Wait until `count` events of `event_type` have arrived and been handled (each one's job
+    is queued just after its row commits, so jobs run until they have)."""
     wait_for_inbound(app, event_type, count=count)
-    run_jobs()
+
+    def handled():
+        run_jobs()
+        with app.app_context():
+            return (
+                db.session.scalar(
+                    select(func.count())
+                    .select_from(InboundEvent)
+                    .where(InboundEvent.type == event_type, InboundEvent.status == "processed")
+                )
+                >= count
+            )
+
+    wait_until(handled, message=f"{event_type} not handled")
 
 
 def test_trial_cancel_at_period_end_then_renew(app, buyer, shop, run_jobs):
