@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import stripe
 from flask import current_app
@@ -506,7 +506,10 @@ class StripeGateway:
         if nickname:
             params["nickname"] = nickname
         with _reachable():
-            return self.client.v1.prices.create(params=params, options={"idempotency_key": _key(idempotency_key)})
+            return self.client.v1.prices.create(
+                params=cast("stripe.params.PriceCreateParams", params),
+                options={"idempotency_key": _key(idempotency_key)},
+            )
 
     def create_portal_configuration(
         self, *, products: Sequence[Mapping[str, Any]], idempotency_key: str, default_return_url: str | None = None
@@ -529,7 +532,8 @@ class StripeGateway:
             params["default_return_url"] = default_return_url
         with _reachable():
             return self.client.v1.billing_portal.configurations.create(
-                params=params, options={"idempotency_key": _key(idempotency_key)}
+                params=cast("stripe.params.billing_portal.ConfigurationCreateParams", params),
+                options={"idempotency_key": _key(idempotency_key)},
             )
 
     def retrieve_customer(self, customer_id: str) -> stripe.Customer:
