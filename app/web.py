@@ -11,6 +11,7 @@ from jinja2_fragments.flask import render_block
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.errors import ServiceError
 from app.extensions import db, is_htmx
 from app.inputs import parse_whole_number
 from app.models import AuditEvent
@@ -86,6 +87,37 @@ def _audit_refusal(exc):
         )
     )
     db.session.commit()
+
+
+class ConfirmationRequired(ServiceError):
+    """A destructive action posted without its confirmation step: 422, nothing changed."""
+
+    def __init__(self, message: str):
+        super().__init__(422, "confirmation_required", message, field="confirm")
+
+
+def require_confirmation(word, message):
+    """Destructive POSTs (revoke a key, delete an endpoint, rotate a secret) go through a
+    confirmation page (`confirm_page`) whose form sends `confirm=<word>`; a POST without it —
+    a stray button, a replayed request, a page without JavaScript that skipped `hx-confirm` —
+    raises ConfirmationRequired, and the view's refusal page shows the confirmation again."""
+    if request.form.get("confirm") != word:
+        raise ConfirmationRequired(message)
+
+
+def confirm_page(*, title, message, action, word, button, cancel, error=None, status=200):
+    """The confirmation step of a destructive action: what will happen, a POST form to `action`
+    carrying `confirm=<word>`, and a way back to `cancel`. Works without JavaScript."""
+    confirm = {
+        "title": title,
+        "message": message,
+        "action": action,
+        "word": word,
+        "button": button,
+        "cancel": cancel,
+        "error": error,
+    }
+    return render("_partials/confirm.html", confirm=confirm, http_status=status)
 
 
 ERROR_TITLES = {

@@ -32,9 +32,10 @@ from tests.forms import sign_in_as
 from tests.http_sink import HttpSink, serve_wsgi
 from tests.processes import OwnSandbox, free_port, start_sandbox, stop_process
 
-# The factories as fixtures, the route coverage gate (see tests/route_coverage.py); pytester
-# drives the gate's self-test.
-pytest_plugins = ["tests.factories.fixtures", "tests.route_coverage", "pytester"]
+# The factories as fixtures, the route coverage gate (see tests/route_coverage.py), every
+# outbound event checked against its JSON Schema (tests/event_schemas.py); pytester drives the
+# gate's self-test.
+pytest_plugins = ["tests.factories.fixtures", "tests.route_coverage", "tests.event_schemas", "pytester"]
 
 # Write routes that take no input and answer every state with a redirect: the one 4xx they
 # can give is the CSRF check (a cross-site POST must not sign anyone out, mark things read,

@@ -368,6 +368,7 @@ RECIPES = {
         "owner",
         path={"license_id": "license", "action": "suspend"},
         path_choices={"action": ["reinstate", "revoke", "reset"]},
+        form={"confirm": "revoke"},
     ),
     "sell.licenses.extend": Recipe("owner", path={"license_id": "license"}, form={"days": "30"}),
     "sell.licenses.policy": Recipe(
@@ -382,6 +383,7 @@ RECIPES = {
         },
     ),
     "account.deactivate_machine": Recipe("buyer", path={"activation_id": "activation"}),
+    "account.manage_membership": Recipe("buyer", path={"membership_id": "membership"}),
     "sell.payouts.withdraw": Recipe("owner", form={"amount": "150.00"}),
     "sell.webhooks.create": Recipe(
         "owner",
@@ -397,8 +399,8 @@ RECIPES = {
         path={"endpoint_id": "endpoint"},
         form={"url": "https://127.0.0.1/v2", "description": "v2", "event_types": ["order.created"], "enabled": "on"},
     ),
-    "sell.webhooks.delete": Recipe("owner", path={"endpoint_id": "endpoint"}),
-    "sell.webhooks.rotate": Recipe("owner", path={"endpoint_id": "endpoint"}),
+    "sell.webhooks.delete": Recipe("owner", path={"endpoint_id": "endpoint"}, form={"confirm": "delete"}),
+    "sell.webhooks.rotate": Recipe("owner", path={"endpoint_id": "endpoint"}, form={"confirm": "rotate"}),
     "sell.webhooks.send_test": Recipe("owner", path={"endpoint_id": "endpoint"}),
     "sell.webhooks.recover": Recipe("owner", path={"endpoint_id": "endpoint"}, form={"since": "2026-01-01T09:00"}),
     "sell.webhooks.resend": Recipe("owner", path={"endpoint_id": "endpoint", "message_id": "message"}),
@@ -564,6 +566,7 @@ PAGES = sorted(
         "sell.images.show",
         "sell.licenses.index",
         "sell.licenses.detail",
+        "sell.licenses.confirm_revoke",
         "sell.licenses.policy",
         "sell.onboarding_refresh",
         "sell.onboarding_return",
@@ -579,6 +582,8 @@ PAGES = sorted(
         "sell.webhooks.edit",
         "sell.webhooks.message",
         "sell.webhooks.secret",
+        "sell.webhooks.confirm_delete",
+        "sell.webhooks.confirm_rotate",
         "sell.webhooks.new",
         "sell.whop.index",
         "auth.sign_in",
@@ -774,6 +779,7 @@ def _build_world(app):
         product=product.id,
         plan=product.plans[0].id,
         license=license.id,
+        membership=membership.id,
         license_key=key,
         activation=activation.id,
         member_post=post.id,
@@ -1061,6 +1067,11 @@ def test_every_page_is_fuzzed_and_has_values_for_its_parameters(app):
 # Recipes refused as written, and why: everything else must succeed unbroken, or the sweep
 # would only ever exercise a refusal.
 REFUSED_AS_WRITTEN = {
+    "account.manage_membership": (
+        409,
+        "the factories' membership has no Stripe subscription to manage; the billing portal "
+        "through Stripe is in tests/test_billing_portal_e2e.py",
+    ),
     "sell.payouts.withdraw": (409, "the seller has no cleared balance to withdraw (and no Stripe transfer is made)"),
     "orders.act:resolve_partial": (
         422,

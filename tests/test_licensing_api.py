@@ -250,13 +250,23 @@ def test_whop_compatible_validate_binds_the_first_hardware_id(api, shop):
         assert api.post(path, bad)[0] == 422
 
 
-def test_whop_endpoint_reports_invalid_keys_without_binding(api, shop, db):
-    seller_admin.suspend_license(db.session.get(License, shop["license"].id), shop["owner"])
+@pytest.mark.parametrize("reason", ["SUSPENDED", "REVOKED", "EXPIRED"])
+def test_whop_endpoint_refuses_unusable_keys_with_403_without_binding(api, shop, db, clock, reason):
+    license = db.session.get(License, shop["license"].id)
+    if reason == "SUSPENDED":
+        seller_admin.suspend_license(license, shop["owner"])
+    elif reason == "REVOKED":
+        seller_admin.revoke_license(license, shop["owner"])
+    else:
+        license.expires_at = now() + timedelta(days=1)
+        clock(now() + timedelta(days=2))
     db.session.commit()
     status, body = api.post(
         f"/api/v2/memberships/{shop['key']}/validate_license", {"metadata": {"hardware_id": "hw-1"}}
     )
-    assert (status, body["valid"], body["status"], body["metadata"]) == (201, False, "canceled", {"hardware_id": None})
+    assert (status, body["valid"], body["reason"], body["metadata"]) == (403, False, reason, {"hardware_id": None})
+    assert body["status"] == ("expired" if reason == "EXPIRED" else "canceled")
+    assert body["error"]["code"] == reason and body["error"]["message"]
     assert activation_count(shop["key"]) == 0
 
 

@@ -99,7 +99,15 @@ def test_seller_actions_change_the_key_and_are_audited(seller, shop):
     assert refused.status_code == 422 and "Enter a number of days." in refused.get_data(as_text=True)
     assert post_form(seller, f"/sell/licenses/{license_id}/extend", {"days": "0"}).status_code == 422
 
-    assert post_form(seller, f"/sell/licenses/{license_id}/revoke").status_code == 303
+    # Revoking for good asks first: the key page links to a confirmation page whose form says so.
+    assert f"/sell/licenses/{license_id}/revoke" in seller.get(f"/sell/licenses/{license_id}").get_data(as_text=True)
+    confirm = seller.get(f"/sell/licenses/{license_id}/revoke")
+    assert confirm.status_code == 200 and 'name="confirm" value="revoke"' in confirm.get_data(as_text=True)
+    unconfirmed = post_form(seller, f"/sell/licenses/{license_id}/revoke")
+    assert unconfirmed.status_code == 422 and "Confirm that this key" in unconfirmed.get_data(as_text=True)
+    assert reload(license_id).status == "active" and api.validate(key=shop["key"])[1]["code"] != "REVOKED"
+    assert post_form(seller, f"/sell/licenses/{license_id}/revoke", {"confirm": "no"}).status_code == 422
+    assert post_form(seller, f"/sell/licenses/{license_id}/revoke", {"confirm": "revoke"}).status_code == 303
     assert api.validate(key=shop["key"])[1]["code"] == "REVOKED"
     again = post_form(seller, f"/sell/licenses/{license_id}/reinstate")
     assert again.status_code == 409 and "Only suspended keys" in again.get_data(as_text=True)
@@ -126,7 +134,8 @@ def test_team_members_may_not_open_license_keys(client, shop):
     db.session.commit()
     sign_in_as(client, "member@example.com")
     assert client.get(f"/sell/licenses/{shop['license'].id}").status_code == 403
-    assert post_form(client, f"/sell/licenses/{shop['license'].id}/revoke").status_code == 403
+    assert post_form(client, f"/sell/licenses/{shop['license'].id}/revoke", {"confirm": "revoke"}).status_code == 403
+    assert client.get(f"/sell/licenses/{shop['license'].id}/revoke").status_code == 403
     assert client.get(f"/sell/licenses/policy/{shop['product'].id}").status_code == 403
     assert reload(shop["license"].id).status == "active"
 
@@ -140,7 +149,8 @@ def test_seller_b_cannot_see_or_touch_seller_a_keys(client, shop):
     assert "No keys match." in client.get("/sell/licenses", query_string={"q": shop["key"]}).get_data(as_text=True)
     assert client.get(f"/sell/licenses/{license_id}").status_code == 404
     for action in ("suspend", "reinstate", "revoke", "reset"):
-        assert post_form(client, f"/sell/licenses/{license_id}/{action}").status_code == 404
+        assert post_form(client, f"/sell/licenses/{license_id}/{action}", {"confirm": "revoke"}).status_code == 404
+    assert client.get(f"/sell/licenses/{license_id}/revoke").status_code == 404
     assert post_form(client, f"/sell/licenses/{license_id}/extend", {"days": "5"}).status_code == 404
     assert client.get(f"/sell/licenses/policy/{shop['product'].id}").status_code == 404
     assert (

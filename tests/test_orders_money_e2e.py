@@ -12,12 +12,22 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Gig, LedgerTransaction, Order, OrderDispute, OrderEvent, Payment, Refund
+from app.models import (
+    Gig,
+    InboundEvent,
+    LedgerTransaction,
+    Order,
+    OrderDispute,
+    OrderEvent,
+    OutboxEvent,
+    Payment,
+    Refund,
+)
 from app.payments import get_gateway, new_idempotency_key
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
 from tests.factories import PASSWORD, answers_for, make_cast, make_logo_shop, make_order, make_user
 from tests.forms import buy_order, post_form, sign_in_as
-from tests.waiting import wait_for_inbound
+from tests.waiting import wait_for_inbound, wait_until
 
 pytestmark = pytest.mark.committed
 
@@ -162,6 +172,110 @@ def test_a_stripe_chargeback_moves_the_order_to_disputed(app, client, shop, sand
         assert dispute.opened_by_role == "system" and dispute.stripe_dispute_id == opened.json()["id"]
     page = sign_in_as(client, "buyer@example.com").get(f"/orders/{order_id}").get_data(as_text=True)
     assert "chargeback" in page
+
+
+def chargeback(app, client, sandbox, run_jobs, outcome):
+    """Buy an order, have the buyer's bank open a chargeback on it, then close it `outcome`."""
+    order_id, _ = buy_order(app, client, run_jobs)
+    with app.app_context():
+        charge_id = db.session.scalars(select(Payment)).one().stripe_charge_id
+    assert httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={}).status_code == 200
+    wait_for_inbound(app, "charge.dispute.created")
+    run_jobs()
+    closed = httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute/close", json={"outcome": outcome})
+    assert closed.status_code == 200, closed.text
+    processed(app, run_jobs, "charge.dispute.closed")
+    return order_id, closed.json()
+
+
+def processed(app, run_jobs, event_type):
+    """Run jobs until the inbound event of `event_type` has been handled (its job is queued
+    just after the webhook's row commits)."""
+
+    def done():
+        run_jobs()
+        with app.app_context():
+            return db.session.scalar(
+                select(func.count())
+                .select_from(InboundEvent)
+                .where(InboundEvent.type == event_type, InboundEvent.status == "processed")
+            )
+
+    wait_until(done, message=f"{event_type} not processed")
+
+
+def outbound_types(app):
+    with app.app_context():
+        return [e.type for e in db.session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))]
+
+
+def test_a_chargeback_won_resolves_the_order_for_the_seller(app, client, shop, sandbox, run_jobs):
+    order_id, closed = chargeback(app, client, sandbox, run_jobs, "won")
+    assert state(app, order_id, shop["company_id"])["status"] == "completed"
+    with app.app_context():
+        dispute = db.session.scalars(select(OrderDispute)).one()
+        assert (dispute.status, dispute.resolution, dispute.stripe_dispute_id) == ("resolved", "release", closed["id"])
+        assert company_balances(shop["company_id"])["escrow"] == 0
+        assert company_balances(shop["company_id"])["pending"] == SELLER_SHARE
+        assert db.session.scalar(select(func.count()).select_from(Refund)) == 0
+    assert outbound_types(app)[-2:] == ["order.disputed", "order.completed"]
+
+    # The same event again changes nothing.
+    with app.app_context():
+        from app.services.orders import record_stripe_dispute_closed
+
+        record_stripe_dispute_closed(closed)
+        db.session.commit()
+    assert outbound_types(app).count("order.completed") == 1
+
+
+def test_a_chargeback_lost_refunds_the_buyer_out_of_escrow(app, client, shop, sandbox, run_jobs):
+    order_id, closed = chargeback(app, client, sandbox, run_jobs, "lost")
+    after = state(app, order_id, shop["company_id"])
+    assert (after["status"], after["refunded"]) == ("refunded", TOTAL)
+    with app.app_context():
+        dispute = db.session.scalars(select(OrderDispute)).one()
+        assert (dispute.status, dispute.resolution, dispute.refunded_cents) == ("resolved", "refund", TOTAL)
+        assert company_balances(shop["company_id"]) == {"escrow": 0, "pending": 0, "available": 0}
+        assert unbalanced_transactions() == []
+        from app.services.orders import record_stripe_dispute_closed
+
+        record_stripe_dispute_closed(closed)
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(Refund)) == 1
+    assert outbound_types(app)[-3:] == ["order.disputed", "payment.refunded", "order.refunded"]
+
+
+def test_a_lost_chargeback_handled_twenty_times_at_once_refunds_once(app, client, shop, sandbox, run_jobs):
+    order_id, _ = buy_order(app, client, run_jobs)
+    with app.app_context():
+        charge_id = db.session.scalars(select(Payment)).one().stripe_charge_id
+    assert httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={}).status_code == 200
+    wait_for_inbound(app, "charge.dispute.created")
+    run_jobs()
+    closed = httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute/close", json={"outcome": "lost"}).json()
+
+    def close_in_own_session(_):
+        from app.services.orders import record_stripe_dispute_closed
+
+        with app.app_context():
+            try:
+                record_stripe_dispute_closed(closed)
+                db.session.commit()
+                return "ok"
+            except Exception as exc:  # SQLite: a loser of the write race may find the database locked
+                db.session.rollback()
+                return type(exc).__name__
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(close_in_own_session, range(20)))
+    assert outcomes.count("ok") >= 1 and set(outcomes) <= {"ok", "OperationalError"}
+    processed(app, run_jobs, "charge.dispute.closed")
+    after = state(app, order_id, shop["company_id"])
+    assert (after["status"], after["refunded"], after["unbalanced"]) == ("refunded", TOTAL, [])
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Refund)) == 1
+    assert outbound_types(app).count("order.refunded") == 1
 
 
 def test_a_refund_made_in_stripe_moves_the_order_to_refunded(app, client, shop, run_jobs):

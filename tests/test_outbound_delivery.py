@@ -14,6 +14,7 @@ from app.models import Notification, OutboxEvent, WebhookAttempt, WebhookEndpoin
 from app.queue import get_queue
 from app.services.companies import create_seller_company
 from app.services.outbound import delivery, dispatch, endpoints, outbox, retries, signing, ssrf
+from app.services.outbound.catalogue import example_data
 from app.tasks.outbound import sweep_outbound
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -46,7 +47,7 @@ def make_endpoint(db, sink):
 
 
 def commit_event(db, company, event_type="order.created", data=None):
-    event = outbox.record_event(company.id, event_type, data or {"order_id": 1})
+    event = outbox.record_event(company.id, event_type, data or example_data(event_type, order_id=1))
     db.session.commit()
     return event
 
@@ -70,7 +71,8 @@ def only_message(db):
 
 def test_committed_event_is_delivered_signed_and_logged(db, sink, seller, make_endpoint, run_jobs):
     endpoint = make_endpoint(seller)
-    event = commit_event(db, seller, data={"order_id": 42, "amount_cents": 12000})
+    data = example_data("order.created", order_id=42, amount_cents=12000)
+    event = commit_event(db, seller, data=data)
     run_jobs()
     [received] = sink.wait_for("/hook")
     payload = Webhook(signing.endpoint_secret(endpoint)).verify(received.body, received.headers)
@@ -79,7 +81,7 @@ def test_committed_event_is_delivered_signed_and_logged(db, sink, seller, make_e
         "type": "order.created",
         "company_id": seller.id,
         "created": payload["created"],
-        "data": {"order_id": 42, "amount_cents": 12000},
+        "data": data,
     }
     assert payload["id"].startswith("evt_") and payload["created"].endswith("Z")
     message = only_message(db)
@@ -93,7 +95,7 @@ def test_committed_event_is_delivered_signed_and_logged(db, sink, seller, make_e
 
 def test_rolled_back_transaction_sends_nothing(db, sink, seller, make_endpoint, run_jobs, frozen):
     make_endpoint(seller)
-    outbox.record_event(seller.id, "order.created", {"order_id": 1})
+    outbox.record_event(seller.id, "order.created", example_data("order.created", order_id=1))
     db.session.rollback()
     assert run_jobs() == 0
     frozen(T0 + timedelta(hours=1))
@@ -128,7 +130,7 @@ def test_dispatch_is_idempotent_and_respects_filters(db, sink, seller, make_endp
     make_endpoint(seller, "/all")
     make_endpoint(seller, "/orders-only", event_types=["order.created"])
     make_endpoint(seller, "/off", enabled=False)
-    event = commit_event(db, seller, "payment.succeeded", {"payment_id": 9})
+    event = commit_event(db, seller, "payment.succeeded", example_data("payment.succeeded", payment_id=9))
     run_jobs()
     assert dispatch.dispatch_outbox_event(event.id) == []
     assert [len(sink.on(p)) for p in ("/all", "/orders-only", "/off")] == [1, 0, 0]
@@ -136,7 +138,7 @@ def test_dispatch_is_idempotent_and_respects_filters(db, sink, seller, make_endp
 
 def test_message_for_an_endpoint_disabled_meanwhile_is_not_sent(db, sink, seller, make_endpoint, run_jobs):
     endpoint = make_endpoint(seller)
-    event = outbox.record_event(seller.id, "order.created", {"order_id": 1})
+    event = outbox.record_event(seller.id, "order.created", example_data("order.created", order_id=1))
     db.session.flush()
     [message_id] = dispatch.dispatch_outbox_event(event.id)
     endpoint.enabled = False

@@ -11,6 +11,7 @@ from app.extensions import db
 from app.models import WebhookMessage
 from app.services.companies import create_seller_company
 from app.services.outbound import endpoints, outbox
+from app.services.outbound.catalogue import example_data
 from tests.processes import start_worker
 from tests.waiting import wait_until
 
@@ -34,7 +35,7 @@ def test_the_scheduler_attempts_a_retry_at_its_due_time_and_once(app, database_u
         db.session.commit()
         worker = start_worker(database_url, redis_url, "--with-scheduler")
         try:
-            outbox.record_event(company.id, "order.created", {"order_id": 7})
+            outbox.record_event(company.id, "order.created", example_data("order.created", order_id=7))
             db.session.commit()  # the after-commit hook queues dispatch for the worker process
             company_id = company.id
             db.session.remove()

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from app.models import AuditEvent, CompanyMember, WebhookEndpoint, WebhookMessage
 from app.services.companies import create_seller_company
 from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing, ssrf
+from app.services.outbound.catalogue import example_data
 from app.tenancy import without_tenant
 from tests.forms import post_form
 
@@ -173,12 +174,28 @@ def test_edit_disable_rotate_and_delete(client, db, sign_in, seller_owner, endpo
         ["gig.published"],
     )
     old = signing.endpoint_secret(endpoint)
-    assert post_form(client, f"/sell/webhooks/{endpoint.id}/rotate").status_code == 303
+    # Rotating and deleting ask first: the page links to confirmation pages whose forms say so;
+    # a POST without the confirmation changes nothing.
+    detail = client.get(f"/sell/webhooks/{endpoint.id}").get_data(as_text=True)
+    assert f"/sell/webhooks/{endpoint.id}/rotate" in detail and f"/sell/webhooks/{endpoint.id}/delete" in detail
+    confirm = client.get(f"/sell/webhooks/{endpoint.id}/rotate")
+    assert confirm.status_code == 200 and 'name="confirm" value="rotate"' in confirm.get_data(as_text=True)
+    unconfirmed = post_form(client, f"/sell/webhooks/{endpoint.id}/rotate")
+    assert unconfirmed.status_code == 422 and "Rotate the signing secret?" in unconfirmed.get_data(as_text=True)
+    assert post_form(client, f"/sell/webhooks/{endpoint.id}/rotate", {"confirm": "delete"}).status_code == 422
+    db.session.expire_all()
+    assert signing.endpoint_secret(db.session.get(WebhookEndpoint, endpoint.id)) == old
+    assert post_form(client, f"/sell/webhooks/{endpoint.id}/rotate", {"confirm": "rotate"}).status_code == 303
     db.session.expire_all()
     endpoint = db.session.get(WebhookEndpoint, endpoint.id)
     assert signing.signing_secrets(endpoint)[1] == old and signing.endpoint_secret(endpoint) != old
     assert post_form(client, f"/sell/webhooks/{endpoint.id}/test").status_code == 409
-    assert post_form(client, f"/sell/webhooks/{endpoint.id}/delete").status_code == 303
+    confirm = client.get(f"/sell/webhooks/{endpoint.id}/delete")
+    assert confirm.status_code == 200 and 'name="confirm" value="delete"' in confirm.get_data(as_text=True)
+    unconfirmed = post_form(client, f"/sell/webhooks/{endpoint.id}/delete")
+    assert unconfirmed.status_code == 422 and "Delete this endpoint?" in unconfirmed.get_data(as_text=True)
+    assert endpoint_count(db) == 1
+    assert post_form(client, f"/sell/webhooks/{endpoint.id}/delete", {"confirm": "delete"}).status_code == 303
     assert endpoint_count(db) == 0
 
 
@@ -189,7 +206,7 @@ def test_test_event_resend_and_log_filters(client, db, app, sign_in, seller_owne
     sign_in(owner)
     sink.respond_with(500, "receiver crashed", path="/alpha")
     assert post_form(client, f"/sell/webhooks/{endpoint.id}/test").status_code == 303
-    outbox.record_event(company.id, "order.created", {"order_id": 7})
+    outbox.record_event(company.id, "order.created", example_data("order.created", order_id=7))
     db.session.commit()
     run_jobs()
     assert len(sink.wait_for("/alpha", 2)) == 2
@@ -217,7 +234,7 @@ def test_recover_failed_since(client, db, sign_in, seller_owner, sink, run_jobs)
     owner, company = seller_owner
     endpoint = endpoints.create_endpoint(company, sink.url + "/recover")
     db.session.commit()
-    outbox.record_event(company.id, "order.created", {"order_id": 1})
+    outbox.record_event(company.id, "order.created", example_data("order.created", order_id=1))
     db.session.commit()
     run_jobs()
     message = db.session.scalars(select(WebhookMessage)).one()
@@ -238,7 +255,7 @@ def test_recover_failed_since(client, db, sign_in, seller_owner, sink, run_jobs)
 
 def test_seller_b_cannot_see_or_manage_seller_a_endpoints(client, db, make_user, sign_in, seller_owner, endpoint):
     owner_a, company_a = seller_owner
-    event = outbox.record_event(company_a.id, "order.created", {"order_id": 1})
+    event = outbox.record_event(company_a.id, "order.created", example_data("order.created", order_id=1))
     [message_id] = dispatch.dispatch_outbox_event(event.id)
     db.session.commit()
     owner_b = make_user(intent="sell")
@@ -247,13 +264,20 @@ def test_seller_b_cannot_see_or_manage_seller_a_endpoints(client, db, make_user,
     sign_in(owner_b)
     assert "alpha" not in client.get("/sell/webhooks/").get_data(as_text=True)
     base = f"/sell/webhooks/{endpoint.id}"
-    for path in (base, base + "/edit", base + "/secret", f"{base}/messages/{message_id}"):
+    for path in (
+        base,
+        base + "/edit",
+        base + "/secret",
+        base + "/rotate",
+        base + "/delete",
+        f"{base}/messages/{message_id}",
+    ):
         assert client.get(path).status_code == 404, path
     for path, data in (
         (base, {"url": "https://93.184.215.14/stolen", "enabled": "on"}),
-        (base + "/rotate", {}),
+        (base + "/rotate", {"confirm": "rotate"}),
         (base + "/test", {}),
-        (base + "/delete", {}),
+        (base + "/delete", {"confirm": "delete"}),
         (base + "/recover", {"since": "2026-01-01T00:00"}),
         (f"{base}/messages/{message_id}/resend", {}),
     ):
@@ -268,7 +292,7 @@ def test_seller_b_cannot_see_or_manage_seller_a_endpoints(client, db, make_user,
 def test_own_message_under_another_endpoint_is_404(client, db, sign_in, seller_owner, endpoint):
     owner, company = seller_owner
     other = endpoints.create_endpoint(company, "http://127.0.0.1:9/second")
-    event = outbox.record_event(company.id, "order.created", {"order_id": 1})
+    event = outbox.record_event(company.id, "order.created", example_data("order.created", order_id=1))
     dispatch.dispatch_outbox_event(event.id)
     db.session.commit()
     message = db.session.scalars(select(WebhookMessage).where(WebhookMessage.endpoint_id == endpoint.id)).one()

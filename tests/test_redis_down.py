@@ -28,6 +28,7 @@ from app.models import InboundEvent, LicenseActivation, Membership, Order, Outbo
 from app.services.companies import create_seller_company
 from app.services.licensing import signing
 from app.services.outbound import dispatch, endpoints, outbox
+from app.services.outbound.catalogue import example_data
 from app.tasks.inbound import requeue_stale_inbound_events
 from app.tasks.outbound import sweep_outbound
 from tests.database import make_test_config
@@ -199,7 +200,7 @@ def hooked_seller(db, make_seller, sink):
     def build():
         owner, company = make_seller("hooks@example.com", "Hooked Studio", kyc="unstarted")
         endpoint = endpoints.create_endpoint(company, sink.url + "/down")  # the sink allows loopback
-        event = outbox.record_event(company.id, "order.created", {"order_id": 1})
+        event = outbox.record_event(company.id, "order.created", example_data("order.created", order_id=1))
         db.session.flush()
         [message_id] = dispatch.dispatch_outbox_event(event.id)
         message = db.session.get(WebhookMessage, message_id)

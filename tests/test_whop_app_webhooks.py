@@ -13,6 +13,7 @@ from app.services.whop_access import (
     access_cache_key,
     has_access,
     record_whop_payment,
+    record_whop_payment_failed,
     record_whop_refund,
     sync_whop_membership,
 )
@@ -129,6 +130,55 @@ def test_payment_then_full_refund_ends_access(app, db, make_user):
     assert db.session.scalar(select(WhopPayment)).status == "refunded"
     assert membership.status == "canceled"
     assert not has_access(membership.buyer, product)
+
+
+@pytest.mark.committed
+def test_a_failed_whop_payment_makes_the_membership_past_due_once(app, sandbox, run_jobs):
+    from app.models import Notification
+    from app.services.accounts import register_user
+
+    with app.app_context():
+        owner = register_user("fail-owner@example.com", "long-enough-pw", "Fail Owner", "sell")
+        company = create_seller_company(owner, "Fail Studio")
+        product = make_product(company, slug="fail-course")
+        _db.session.add(
+            WhopProductLink(
+                company_id=company.id, product_id=product.id, whop_experience_id="exp_fail", whop_product_id="prod_fail"
+            )
+        )
+        _db.session.commit()
+        product_id = product.id
+    whop_user = httpx.post(
+        sandbox + "/whop/users", json={"username": "failfan", "name": "Fail Fan", "email": "failfan@example.com"}
+    ).json()
+
+    def send(event_type, data):
+        delivery = httpx.post(sandbox + "/whop/webhooks/send", json={"type": event_type, "data": data})
+        assert delivery.status_code == 201 and delivery.json()["status"] == "delivered", delivery.text
+        assert run_jobs() == 1
+
+    def membership():
+        with app.app_context():
+            return _db.session.scalar(select(Membership).where(Membership.whop_membership_id == "mem_fail1"))
+
+    product_ref, user = {"id": "prod_fail"}, whop_user
+    # A failure for a membership we don't know makes none.
+    send("payment.failed", {"user": user, "product": product_ref, "membership": {"id": "mem_fail1"}})
+    assert membership() is None
+    send("membership.activated", {"id": "mem_fail1", "user": user, "product": product_ref})
+    assert membership().status == "active"
+    failed = {"user": user, "product": product_ref, "membership": {"id": "mem_fail1", "status": "past_due"}}
+    send("payment.failed", failed)
+    assert membership().status == "past_due" and membership().source == "whop"
+    send("payment.failed", failed)  # a second failed retry: still past due, told once
+    with app.app_context():
+        buyer_id = membership().buyer_id
+        notes = _db.session.scalars(select(Notification).where(Notification.user_id == buyer_id)).all()
+        assert [n.kind for n in notes] == ["membership.payment_failed"]
+        assert "Your card was declined." in notes[0].body
+        assert has_access(_db.session.get(User, buyer_id), _db.session.get(Product, product_id))  # grace: kept
+        unknown = {"product": {"id": "prod_unknown"}, "membership": {"id": "mem_fail1"}}
+        assert record_whop_payment_failed(unknown) is None
 
 
 def test_access_is_cached_and_invalidated_by_stripe_side_changes(app, db, make_user):

@@ -15,6 +15,7 @@ from app.inputs import form_checks_characters
 from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
 from app.services.accounts import change_password
+from app.services.billing_portal import open_billing_portal
 from app.services.library import buyer_library
 from app.services.licensing import license_keys, self_service
 from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
@@ -46,6 +47,17 @@ def home():
         status=status,
         statuses=ORDER_STATUSES,
     )
+
+
+@bp.post("/memberships/<int:membership_id>/manage")
+@login_required
+def manage_membership(membership_id):
+    """Send the buyer to Stripe's billing portal for their own subscription (cancel, renew,
+    switch plan, update card); Stripe brings them back to their account."""
+    return_url = current_app.config["APP_BASE_URL"].rstrip("/") + url_for(".home")
+    url = open_billing_portal(_user(), membership_id, return_url)
+    db.session.commit()
+    return redirect(url, 303)
 
 
 @bp.route("/library")

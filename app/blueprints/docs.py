@@ -8,6 +8,7 @@ from app.config import ConfigError
 from app.services.licensing import public_api, signing
 from app.services.outbound.catalogue import EVENT_CATALOGUE, TEST_EVENT_TYPE, example_payload
 from app.services.outbound.retries import RETRY_DELAYS
+from app.services.outbound.schemas import event_schema
 from app.web import render
 
 bp = Blueprint("docs", __name__, url_prefix="/docs")
@@ -19,10 +20,12 @@ def webhooks():
         event_type: json.dumps(example_payload(event_type), indent=2)
         for event_type in (*EVENT_CATALOGUE, TEST_EVENT_TYPE)
     }
+    schemas = {event_type: json.dumps(event_schema(event_type), indent=2) for event_type in examples}
     return render(
         "docs/webhooks.html",
         catalogue=EVENT_CATALOGUE,
         examples=examples,
+        schemas=schemas,
         retry_delays=RETRY_DELAYS,
         test_event_type=TEST_EVENT_TYPE,
     )

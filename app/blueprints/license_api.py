@@ -282,4 +282,4 @@ def whop_validate_license(key):
     result = whop_compat.validate_whop_license(key, hardware_id.strip())
     answer = whop_compat.whop_membership_json(result)
     db.session.commit()
-    return signed(answer, 201)
+    return signed(answer, 201 if result.valid else 403)

@@ -111,6 +111,12 @@ class Membership(TenantOwned, Timestamps, Model):
     access_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_at_period_end: Mapped[bool] = mapped_column(default=False)
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the member set in Stripe's customer portal (services/billing_portal.py).
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    stripe_price_id: Mapped[str | None] = mapped_column(String(64))
+    cancel_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    card_brand: Mapped[str | None] = mapped_column(String(20))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
 
     product = relationship("Product", lazy="joined")
     plan = relationship("Plan", lazy="joined")
@@ -124,3 +130,8 @@ class Membership(TenantOwned, Timestamps, Model):
     @property
     def tier_rank(self):
         return (self.plan.tier_rank if self.plan is not None else None) or 0
+
+    @property
+    def is_manageable(self):
+        """A Stripe subscription still running: its member can open the billing portal."""
+        return self.source == "stripe" and bool(self.stripe_subscription_id) and self.grants_access

@@ -466,6 +466,92 @@ class StripeGateway:
                 )
             return self.client.v1.subscriptions.cancel(subscription_id)
 
+    # -- the customer portal -------------------------------------------------------------------------
+
+    def create_billing_portal_session(
+        self, *, customer: str, return_url: str, configuration: str | None = None
+    ) -> stripe.billing_portal.Session:
+        """A short-lived Billing Portal URL where the customer manages their subscriptions
+        (cancel at period end, renew, switch plan, update the card) and comes back to
+        ``return_url``. Creates nothing billable, so no idempotency key: each visit gets a fresh
+        session. ``configuration`` defaults to the account's default portal configuration."""
+        params: dict[str, Any] = {"customer": customer, "return_url": return_url}
+        if configuration:
+            params["configuration"] = configuration
+        with _reachable():
+            return self.client.v1.billing_portal.sessions.create(
+                params=cast("stripe.params.billing_portal.SessionCreateParams", params)
+            )
+
+    def create_price(
+        self,
+        *,
+        unit_amount: int,
+        currency: str,
+        interval: Literal["month", "year"],
+        idempotency_key: str,
+        product: str | None = None,
+        product_name: str | None = None,
+        nickname: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> stripe.Price:
+        """A recurring price: of ``product`` (a Stripe product id), or of a new product named
+        ``product_name``. Plans that a member may switch between are prices of one product."""
+        if (product is None) == (product_name is None):
+            raise ValueError("pass exactly one of product or product_name")
+        params: dict[str, Any] = {
+            "unit_amount": _cents(unit_amount, "unit_amount"),
+            "currency": currency,
+            "recurring": {"interval": interval},
+            "metadata": _metadata(metadata),
+        }
+        if product:
+            params["product"] = product
+        else:
+            params["product_data"] = {"name": product_name}
+        if nickname:
+            params["nickname"] = nickname
+        with _reachable():
+            return self.client.v1.prices.create(
+                params=cast("stripe.params.PriceCreateParams", params),
+                options={"idempotency_key": _key(idempotency_key)},
+            )
+
+    def create_portal_configuration(
+        self, *, products: Sequence[Mapping[str, Any]], idempotency_key: str, default_return_url: str | None = None
+    ) -> stripe.billing_portal.Configuration:
+        """A customer-portal configuration letting members cancel at period end, update their
+        card and switch among ``products`` (``[{"product": id, "prices": [price ids]}]``)."""
+        features: dict[str, Any] = {
+            "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+            "payment_method_update": {"enabled": True},
+            "invoice_history": {"enabled": True},
+            "subscription_update": {
+                "enabled": bool(products),
+                "default_allowed_updates": ["price"] if products else [],
+                "proration_behavior": "none",
+                "products": [{"product": p["product"], "prices": list(p["prices"])} for p in products],
+            },
+        }
+        params: dict[str, Any] = {"features": features}
+        if default_return_url:
+            params["default_return_url"] = default_return_url
+        with _reachable():
+            return self.client.v1.billing_portal.configurations.create(
+                params=cast("stripe.params.billing_portal.ConfigurationCreateParams", params),
+                options={"idempotency_key": _key(idempotency_key)},
+            )
+
+    def retrieve_customer(self, customer_id: str) -> stripe.Customer:
+        """A customer: email, ``invoice_settings.default_payment_method`` (the card renewals charge)."""
+        with _reachable():
+            return self.client.v1.customers.retrieve(customer_id)
+
+    def retrieve_payment_method(self, payment_method_id: str) -> stripe.PaymentMethod:
+        """A payment method: its ``card`` (brand, last4, expiry) and customer."""
+        with _reachable():
+            return self.client.v1.payment_methods.retrieve(payment_method_id)
+
     # -- webhooks -------------------------------------------------------------------------------------
 
     def construct_event(self, payload: bytes, sig_header: str | None) -> stripe.Event:

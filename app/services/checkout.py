@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app import metrics
-from app.clock import now
+from app.clock import iso_z, now
 from app.errors import ServiceError
 from app.extensions import db
 from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Plan, Product, User
@@ -547,7 +547,7 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
             "amount_cents": order.total_cents,
             "currency": order.currency,
             "status": order.status,
-            "due_at": order.due_at.isoformat(),
+            "due_at": iso_z(order.due_at),
         },
     )
     _announce_payment(payment)
@@ -633,8 +633,8 @@ def _membership_data(membership: Membership) -> dict[str, Any]:
         "plan_id": membership.plan_id,
         "buyer_id": membership.buyer_id,
         "status": membership.status,
-        "renews_at": renews.isoformat() if renews and not membership.cancel_at_period_end else None,
-        "access_ends_at": membership.access_ends_at.isoformat() if membership.access_ends_at else None,
+        "renews_at": iso_z(renews) if renews and not membership.cancel_at_period_end else None,
+        "access_ends_at": iso_z(membership.access_ends_at),
     }
 
 

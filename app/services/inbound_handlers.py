@@ -9,10 +9,16 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from app.services.checkout import complete_checkout, record_invoice_failed, record_invoice_paid, sync_subscription
-from app.services.orders import record_stripe_dispute, record_stripe_refund
+from app.services.billing_portal import record_default_card, sync_subscription_from_portal
+from app.services.checkout import complete_checkout, record_invoice_failed, record_invoice_paid
+from app.services.orders import record_stripe_dispute, record_stripe_dispute_closed, record_stripe_refund
 from app.services.sellers import sync_connected_account
-from app.services.whop_access import record_whop_payment, record_whop_refund, sync_whop_membership
+from app.services.whop_access import (
+    record_whop_payment,
+    record_whop_payment_failed,
+    record_whop_refund,
+    sync_whop_membership,
+)
 
 Handler = Callable[[dict[str, Any]], object]
 
@@ -21,11 +27,15 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("stripe", "checkout.session.completed"): complete_checkout,
     ("stripe", "invoice.paid"): record_invoice_paid,
     ("stripe", "invoice.payment_failed"): record_invoice_failed,
-    ("stripe", "customer.subscription.created"): sync_subscription,
-    ("stripe", "customer.subscription.updated"): sync_subscription,
-    ("stripe", "customer.subscription.deleted"): partial(sync_subscription, deleted=True),
+    # Subscriptions: status and period (services/checkout.py), then what the member changed in
+    # the customer portal (services/billing_portal.py): cancel at period end, renew, plan, card.
+    ("stripe", "customer.subscription.created"): sync_subscription_from_portal,
+    ("stripe", "customer.subscription.updated"): sync_subscription_from_portal,
+    ("stripe", "customer.subscription.deleted"): partial(sync_subscription_from_portal, deleted=True),
+    ("stripe", "customer.updated"): record_default_card,
     # Orders (services/orders.py): chargebacks and refunds made in Stripe's dashboard.
     ("stripe", "charge.dispute.created"): record_stripe_dispute,
+    ("stripe", "charge.dispute.closed"): record_stripe_dispute_closed,
     ("stripe", "charge.refunded"): record_stripe_refund,
     # Sellers (services/sellers.py): KYC and payouts of a connected account.
     ("stripe", "account.updated"): sync_connected_account,
@@ -33,5 +43,6 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("whop", "membership.activated"): partial(sync_whop_membership, activated=True),
     ("whop", "membership.deactivated"): partial(sync_whop_membership, activated=False),
     ("whop", "payment.succeeded"): record_whop_payment,
+    ("whop", "payment.failed"): record_whop_payment_failed,
     ("whop", "refund.created"): record_whop_refund,
 }

@@ -26,7 +26,7 @@ from sqlalchemy import func, select, update
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from app.clock import now
+from app.clock import iso_z, now
 from app.errors import ServiceError
 from app.extensions import db
 from app.models import (
@@ -92,6 +92,7 @@ TRANSITIONS = {
     ("disputed", "resolve_refund", "admin"): "refunded",
     ("disputed", "resolve_partial", "admin"): "completed",
     ("disputed", "resolve_release", "admin"): "completed",
+    ("disputed", "resolve_release", "system"): "completed",  # the bank decided a chargeback for the seller
     **{
         (status, "record_refund", "system"): "refunded"
         for status in OPEN + ("cancel_requested", "disputed", "completed")
@@ -345,7 +346,7 @@ def _submit_requirements(order: Order, actor: Actor, params: Params) -> dict[str
     _store_files(order, "requirements", params.files, actor)
     # The delivery clock starts once the seller knows what to do.
     order.due_at = now() + timedelta(days=order.delivery_days)
-    return {"due_at": order.due_at.isoformat()}
+    return {"due_at": iso_z(order.due_at)}
 
 
 def _deliver(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
@@ -366,7 +367,7 @@ def _deliver(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     db.session.flush()
     _store_files(order, "delivery", params.files, actor, delivery)
     order.delivered_at = now()
-    return {"delivery_id": delivery.id, "auto_complete_at": (order.delivered_at + AUTO_COMPLETE_AFTER).isoformat()}
+    return {"delivery_id": delivery.id, "auto_complete_at": iso_z(order.delivered_at + AUTO_COMPLETE_AFTER)}
 
 
 def _request_revision(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
@@ -383,7 +384,7 @@ def _complete(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     return {
         "seller_amount_cents": order.seller_amount_cents,
         "currency": order.currency,
-        "clears_at": clears_at.isoformat(),
+        "clears_at": iso_z(clears_at),
     }
 
 
@@ -937,6 +938,53 @@ def record_stripe_dispute(dispute: Mapping[str, Any]) -> Order | None:
         return order
     reason = f"The buyer's bank opened a chargeback ({str(dispute.get('reason') or 'general').replace('_', ' ')})."
     return transition_order(order, "open_dispute", SYSTEM, Params(note=reason, stripe_dispute_id=dispute["id"]))
+
+
+CHARGEBACK_WON = "The bank decided the chargeback in the seller's favour."
+
+
+def record_stripe_dispute_closed(dispute: Mapping[str, Any]) -> Order | None:
+    """charge.dispute.closed: the bank's decision on a chargeback, applied once.
+
+    Won (or closed with a warning only): the seller keeps the money — a still-disputed order
+    is resolved in the seller's favour (completed, escrow released). Lost: the bank took the
+    disputed amount back for the buyer — recorded as a refund made outside Tradepost (order
+    refunded, seller's share out of escrow, fee returned pro rata). A dispute we never saw
+    open, or already resolved by an admin, changes only what the money requires. Returns the
+    order, or None when the charge isn't an order's."""
+    order = _order_for_charge(dispute.get("charge"))
+    if order is None:
+        return None
+    outcome = dispute.get("status")
+    if outcome in ("won", "warning_closed"):
+        ours = db.session.scalar(
+            select(OrderDispute).where(
+                OrderDispute.order_id == order.id,
+                OrderDispute.status == "open",
+                OrderDispute.stripe_dispute_id == dispute["id"],
+            )
+        )
+        if ours is None or refusal(order, "resolve_release", "system"):
+            return order
+        return transition_order(order, "resolve_release", SYSTEM, Params(note=CHARGEBACK_WON))
+    if outcome != "lost":
+        return order
+    payment = db.session.execute(
+        select(Payment).where(Payment.order_id == order.id).execution_options(populate_existing=True)
+    ).scalar_one()
+    lost_total = min(payment.amount_cents, payment.refunded_cents + (dispute.get("amount") or 0))
+    already = db.session.scalar(
+        select(OrderEvent.id).where(
+            OrderEvent.order_id == order.id,
+            OrderEvent.action == "record_refund",
+            OrderEvent.note == f"Chargeback {dispute['id']} lost.",
+        )
+    )
+    if already is not None or lost_total <= payment.refunded_cents or refusal(order, "record_refund", "system"):
+        return order
+    return transition_order(
+        order, "record_refund", SYSTEM, Params(note=f"Chargeback {dispute['id']} lost.", amount_cents=lost_total)
+    )
 
 
 def finish_refund_stripe_made(order: Order, payment: Payment) -> Refund | None:

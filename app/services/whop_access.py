@@ -28,6 +28,7 @@ from app.models.product import ACCESS_STATUSES
 from app.money import to_minor
 from app.queue import get_redis
 from app.services.audit import record_audit_event
+from app.services.notifications import notify_user
 from app.services.whop_accounts import ensure_whop_user, find_identity
 from app.tenancy import tenant_scope
 
@@ -389,6 +390,35 @@ def record_whop_payment(data: Mapping[str, Any]) -> WhopPayment | None:
     db.session.flush()
     metrics.PAYMENTS.labels(kind="whop", outcome="succeeded").inc()
     return payment
+
+
+def record_whop_payment_failed(data: Mapping[str, Any]) -> Membership | None:
+    """payment.failed → a renewal Whop could not charge: the buyer's Whop membership of the
+    linked product goes past_due (access kept while Whop retries, as with Stripe) and the buyer
+    is told once. No money is recorded, and no membership is made from a failed payment.
+    Returns the membership, or None when the event is not about one of ours."""
+    link = _link_for_whop_product(data)
+    whop_membership_id = (data.get("membership") or {}).get("id")
+    if link is None or not whop_membership_id:
+        return None
+    membership = db.session.scalar(
+        select(Membership)
+        .where(Membership.whop_membership_id == whop_membership_id, Membership.product_id == link.product_id)
+        .execution_options(skip_tenant_scope=True)
+    )
+    if membership is None:
+        return None
+    if membership.status in ("active", "trialing"):
+        membership.status = "past_due"
+        notify_user(
+            membership.buyer,
+            "membership.payment_failed",
+            f"Payment for {membership.product.title} failed",
+            body=str(data.get("failure_message") or "Update your payment method on Whop to keep access.")[:500],
+            link="/account",
+        )
+    db.session.flush()
+    return membership
 
 
 def record_whop_refund(data: Mapping[str, Any]) -> WhopPayment | None:

@@ -14,7 +14,7 @@ from app.extensions import db
 from app.inputs import parse_id, parse_whole_number
 from app.models import AuditEvent, License, LicensePolicy, Product
 from app.services.licensing import issuing, license_keys, seller_admin
-from app.web import refusal_page, render
+from app.web import ConfirmationRequired, confirm_page, refusal_page, render, require_confirmation
 
 bp = Blueprint("licenses", __name__, url_prefix="/licenses")
 
@@ -85,8 +85,37 @@ ACTIONS = {
 }
 
 
+REVOKE_CONFIRMATION = "Confirm that this key is to be revoked for good."
+
+
+def _revoke_confirmation(license, error=None, status=200):
+    return confirm_page(
+        title=f"Revoke key …{license.key_hint} for good?",
+        message=(
+            "Validation will answer REVOKED from now on, on every machine, and the key can't be "
+            "reinstated. To pause it instead, suspend it."
+        ),
+        action=url_for(".act", license_id=license.id, action="revoke"),
+        word="revoke",
+        button="Revoke for good",
+        cancel=url_for(".detail", license_id=license.id),
+        error=error,
+        status=status,
+    )
+
+
 def _detail_refused(exc, license_id, **_action):
-    return _detail_page(get_own_license_or_404(license_id), exc.status, exc.message)
+    license = get_own_license_or_404(license_id)
+    if isinstance(exc, ConfirmationRequired):
+        return _revoke_confirmation(license, exc.message, exc.status)
+    return _detail_page(license, exc.status, exc.message)
+
+
+@bp.get("/<int:license_id>/revoke")
+@company_required("licenses")
+def confirm_revoke(license_id):
+    """The confirmation step before revoking a key for good."""
+    return _revoke_confirmation(get_own_license_or_404(license_id))
 
 
 @bp.post("/<int:license_id>/<any(suspend, reinstate, revoke, reset):action>")
@@ -94,7 +123,10 @@ def _detail_refused(exc, license_id, **_action):
 @refusal_page(_detail_refused)
 def act(license_id, action):
     service, message = ACTIONS[action]
-    service(get_own_license_or_404(license_id), current_user)
+    license = get_own_license_or_404(license_id)
+    if action == "revoke":
+        require_confirmation("revoke", REVOKE_CONFIRMATION)
+    service(license, current_user)
     db.session.commit()
     flash(message, "success")
     return redirect(url_for(".detail", license_id=license_id), 303)

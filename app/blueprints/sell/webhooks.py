@@ -16,7 +16,7 @@ from app.models import WebhookEndpoint, WebhookMessage
 from app.models.outbound import MESSAGE_STATUSES
 from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing
 from app.services.outbound.queueing import enqueue_delivery, try_enqueue_deliveries
-from app.web import refusal_page, render
+from app.web import confirm_page, refusal_page, render, require_confirmation
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 FILTER_EVENT_TYPES = (*catalogue.EVENT_TYPES, catalogue.TEST_EVENT_TYPE)
@@ -170,19 +170,71 @@ def update(endpoint_id):
     return redirect(url_for(".detail", endpoint_id=endpoint.id), 303)
 
 
+def _delete_confirmation(endpoint, error=None, status=200):
+    return confirm_page(
+        title="Delete this endpoint?",
+        message=(
+            f"{endpoint.url} will receive no more events, and its delivery log goes with it. "
+            "To stop deliveries for a while instead, disable it."
+        ),
+        action=url_for(".delete", endpoint_id=endpoint.id),
+        word="delete",
+        button="Delete endpoint",
+        cancel=url_for(".detail", endpoint_id=endpoint.id),
+        error=error,
+        status=status,
+    )
+
+
+def _rotate_confirmation(endpoint, error=None, status=200):
+    return confirm_page(
+        title="Rotate the signing secret?",
+        message=(
+            f"Deliveries to {endpoint.url} will be signed with a new secret. The current one keeps "
+            "signing alongside it for 24 hours: update your receiver within that time."
+        ),
+        action=url_for(".rotate", endpoint_id=endpoint.id),
+        word="rotate",
+        button="Rotate secret",
+        cancel=url_for(".detail", endpoint_id=endpoint.id),
+        error=error,
+        status=status,
+    )
+
+
+@bp.get("/<int:endpoint_id>/delete")
+@company_required("webhooks")
+def confirm_delete(endpoint_id):
+    """The confirmation step before deleting an endpoint."""
+    return _delete_confirmation(get_endpoint_or_404(endpoint_id))
+
+
 @bp.route("/<int:endpoint_id>/delete", methods=["POST"])
 @company_required("webhooks")
+@refusal_page(lambda exc, endpoint_id: _delete_confirmation(get_endpoint_or_404(endpoint_id), exc.message, exc.status))
 def delete(endpoint_id):
-    endpoints.delete_endpoint(get_endpoint_or_404(endpoint_id), actor=current_user)
+    endpoint = get_endpoint_or_404(endpoint_id)
+    require_confirmation("delete", "Confirm that this endpoint is to be deleted.")
+    endpoints.delete_endpoint(endpoint, actor=current_user)
     db.session.commit()
     flash("Endpoint deleted.", "success")
     return redirect(url_for(".index"), 303)
 
 
+@bp.get("/<int:endpoint_id>/rotate")
+@company_required("webhooks")
+def confirm_rotate(endpoint_id):
+    """The confirmation step before rotating an endpoint's signing secret."""
+    return _rotate_confirmation(get_endpoint_or_404(endpoint_id))
+
+
 @bp.route("/<int:endpoint_id>/rotate", methods=["POST"])
 @company_required("webhooks")
+@refusal_page(lambda exc, endpoint_id: _rotate_confirmation(get_endpoint_or_404(endpoint_id), exc.message, exc.status))
 def rotate(endpoint_id):
-    endpoint = endpoints.rotate_endpoint_secret(get_endpoint_or_404(endpoint_id), actor=current_user)
+    endpoint = get_endpoint_or_404(endpoint_id)
+    require_confirmation("rotate", "Confirm that the signing secret is to be rotated.")
+    endpoint = endpoints.rotate_endpoint_secret(endpoint, actor=current_user)
     db.session.commit()
     flash("Secret rotated. The previous secret keeps signing alongside the new one for 24 hours.", "success")
     return redirect(url_for(".secret", endpoint_id=endpoint.id), 303)

@@ -6,6 +6,8 @@
                      API keys, idempotency keys, Stripe's error shapes)
 * ``pages.py``     — hosted Checkout (``/checkout/<id>``) and Connect onboarding
                      (``/connect/onboarding/<token>``), standing in for stripe.com's pages
+* ``portal.py``    — the customer portal: configurations, sessions and the hosted portal page
+                     (``/p/session/<token>``: cancel, renew, switch plan, update card)
 * ``control.py``   — ``/_sandbox/...``: what happens at Stripe without an API call (renewals,
                      disputes, verification, resending events), as pages and JSON endpoints
 * ``clock.py``     — ``/_sandbox/clock/...``: test-clock style period ends (renew, fail, end
@@ -24,7 +26,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from app.sandbox.stripe import api, clock, control, pages
+from app.sandbox.stripe import api, clock, control, pages, portal
 from app.sandbox.stripe.faults import Faults
 from app.sandbox.stripe.store import Store
 from app.sandbox.stripe.webhooks import Deliverer
@@ -46,6 +48,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(portal.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(clock.bp)
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, current_app, g, request, url_for
 
 from app.sandbox.stripe import objects as so
-from app.sandbox.stripe import ops
+from app.sandbox.stripe import ops, portal
 from app.sandbox.stripe.ops import StripeError, atomic, invalid, load
 
 bp = Blueprint("stripe_api", __name__, url_prefix="/v1")
@@ -382,7 +382,9 @@ def _line_items(data: dict, mode: str) -> tuple[list[dict], str]:
         if not isinstance(raw, dict):
             raise invalid("Invalid object", f"line_items[{index}]")
         if raw.get("price"):
-            raise ops.missing("price", raw["price"], f"line_items[{index}][price]")
+            items.append(_stored_price_line_item(raw, index, mode))
+            currencies.add(items[-1]["currency"])
+            continue
         price_data = get_dict(raw, "price_data", prefix=prefix)
         if not price_data:
             raise invalid(
@@ -440,6 +442,30 @@ def _transfer_destination(raw: dict, section: str) -> str | None:
     if destination:
         ops.require_transfers_capability(destination, f"{section}[transfer_data][destination]")
     return destination
+
+
+def _stored_price_line_item(raw: dict, index: int, mode: str) -> dict:
+    """A line item of a price made earlier (``POST /v1/prices``), named after its product."""
+    prefix = f"line_items[{index}]["
+    price_id = get_str(raw, "price", prefix=prefix)
+    price = load("price", price_id, "price", f"line_items[{index}][price]")
+    if (mode == "subscription") != (price["recurring"] is not None):
+        raise invalid(
+            f"The price {price_id} is {'not ' if price['recurring'] is None else ''}recurring; "
+            f"it can't be used in `{mode}` mode.",
+            f"line_items[{index}][price]",
+        )
+    quantity = get_int(raw, "quantity", required=True, prefix=prefix, minimum=1, maximum=999_999)
+    name = ops.store().get_private(price_id).get("product_name") or price["product"]
+    item = so.line_item(
+        currency=price["currency"],
+        description=name,
+        unit_amount=price["unit_amount"],
+        quantity=quantity,
+        recurring=price["recurring"],
+    )
+    item["price"] = price
+    return item
 
 
 def _payment_intent_data(data: dict, amount_total: int) -> dict:
@@ -537,7 +563,11 @@ def create_checkout_session() -> dict:
         private["payment_intent_data"] = _payment_intent_data(data, amount_total)
     else:
         private["subscription_data"] = _subscription_data(data)
-    ops.store().insert(session, private)
+    st = ops.store()
+    for item in items:  # Stripe makes a Price (and a Product) of each price_data, as here
+        if st.get("price", item["price"]["id"]) is None:
+            st.insert(item["price"], {"product_name": item["description"]})
+    st.insert(session, private)
     return session
 
 
@@ -771,6 +801,85 @@ def cancel_subscription(subscription_id: str) -> dict:
     return ops.cancel_subscription(load("subscription", subscription_id))
 
 
+# -- prices and the customer portal ------------------------------------------------------------
+
+
+@bp.post("/prices")
+@mutation
+def create_price() -> dict:
+    """A price of a product (``product_data[name]`` makes a new product; ``product`` names one
+    an earlier price made), recurring or one-time. The sandbox keeps no product objects: the
+    product's name stays with its prices."""
+    data = params()
+    currency = get_currency(data)
+    unit_amount = get_int(data, "unit_amount", required=True, minimum=0, maximum=99_999_999)
+    product = get_str(data, "product")
+    if product is None:
+        product_data = get_dict(data, "product_data")
+        name = get_str(product_data, "name", required=True, prefix="product_data[")
+        product = so.new_id("prod_", 14)
+    else:
+        siblings = ops.store().find("price", {"$.product": product})
+        if not siblings:
+            raise ops.missing("product", product, "product")
+        name = ops.store().get_private(siblings[0]["id"]).get("product_name")
+    recurring_data = get_dict(data, "recurring")
+    recurring = None
+    if recurring_data:
+        recurring = {
+            "interval": get_str(recurring_data, "interval", required=True, prefix="recurring[", choices=INTERVALS),
+            "interval_count": get_int(recurring_data, "interval_count", prefix="recurring[", minimum=1) or 1,
+            "meter": None,
+            "trial_period_days": None,
+            "usage_type": "licensed",
+        }
+    price = so.price(currency=currency, unit_amount=unit_amount, product=product, recurring=recurring)
+    price.update(
+        metadata=get_metadata(data), nickname=get_str(data, "nickname"), lookup_key=get_str(data, "lookup_key")
+    )
+    return ops.store().insert(price, {"product_name": name})
+
+
+def _portal_products(data: dict) -> list[dict]:
+    features = get_dict(data, "features")
+    update = get_dict(features, "subscription_update", prefix="features[")
+    raw = update.get("products") or []
+    if not isinstance(raw, list):
+        raise invalid("Invalid array", "features[subscription_update][products]")
+    products = []
+    for index, entry in enumerate(raw):
+        prefix = f"features[subscription_update][products][{index}]["
+        if not isinstance(entry, dict):
+            raise invalid("Invalid object", prefix[:-1])
+        product = get_str(entry, "product", required=True, prefix=prefix)
+        prices = entry.get("prices")
+        if not isinstance(prices, list) or not prices or not all(isinstance(p, str) and p for p in prices):
+            raise invalid("Invalid array", prefix + "prices]")
+        products.append({"product": product, "prices": prices})
+    return products
+
+
+@bp.post("/billing_portal/configurations")
+@mutation
+def create_billing_portal_configuration() -> dict:
+    data = params()
+    return portal.create_configuration(
+        _portal_products(data), get_str(data, "default_return_url"), get_metadata(data), get_str(data, "name")
+    )
+
+
+@bp.post("/billing_portal/sessions")
+@mutation
+def create_billing_portal_session() -> dict:
+    data = params()
+    return portal.create_session(
+        get_str(data, "customer", required=True),
+        get_str(data, "return_url"),
+        get_str(data, "configuration"),
+        get_str(data, "locale"),
+    )
+
+
 # -- reads ---------------------------------------------------------------------------------------
 # Each object type's GET /v1/<path>/<id> (endpoint ``retrieve_<type>``) and, unless its filters
 # are None, GET /v1/<path> (``list_<path>``) filtered by those query params. Checkout sessions
@@ -788,6 +897,9 @@ READS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("invoice", "invoices", ("subscription", "customer", "status")),
     ("dispute", "disputes", ("charge", "payment_intent")),
     ("event", "events", ("type",)),
+    ("payment_method", "payment_methods", None),
+    ("price", "prices", ("product", "lookup_key")),
+    ("billing_portal.configuration", "billing_portal/configurations", ()),
 )
 
 
@@ -795,9 +907,15 @@ def _add_reads(type_: str, path: str, filter_names: tuple[str, ...] | None) -> N
     def retrieve(object_id: str) -> Response:
         return json_response(load(type_, object_id))
 
-    bp.add_url_rule(f"/{path}/<object_id>", f"retrieve_{type_}", retrieve, methods=["GET"])
+    name = type_.replace(".", "_")
+    bp.add_url_rule(f"/{path}/<object_id>", f"retrieve_{name}", retrieve, methods=["GET"])
     if filter_names is not None:
-        bp.add_url_rule(f"/{path}", f"list_{path}", lambda: list_response(type_, path, filter_names), methods=["GET"])
+        bp.add_url_rule(
+            f"/{path}",
+            f"list_{path.replace('/', '_')}",
+            lambda: list_response(type_, path, filter_names),
+            methods=["GET"],
+        )
 
 
 for _type, _path, _filters in READS:

@@ -919,3 +919,115 @@ def event(
         "request": {"id": request_id, "idempotency_key": idempotency_key},
         "type": type_,
     }
+
+
+def payment_method(*, customer: str | None, last4: str, email: str | None, name: str | None) -> dict:
+    return {
+        "allow_redisplay": "unspecified",
+        "billing_details": {
+            "address": {
+                "city": None,
+                "country": None,
+                "line1": None,
+                "line2": None,
+                "postal_code": None,
+                "state": None,
+            },
+            "email": email,
+            "name": name,
+            "phone": None,
+            "tax_id": None,
+        },
+        "card": {
+            "brand": "visa",
+            "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+            "country": "US",
+            "display_brand": "visa",
+            "exp_month": 12,
+            "exp_year": 2034,
+            "fingerprint": new_id("", 16),
+            "funding": "credit",
+            "generated_from": None,
+            "last4": last4,
+            "networks": {"available": ["visa"], "preferred": None},
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+            "regulated_status": "unregulated",
+        },
+        "created": now(),
+        "customer": customer,
+        "id": new_id("pm_"),
+        "livemode": False,
+        "metadata": {},
+        "object": "payment_method",
+        "type": "card",
+        "customer_account": None,
+    }
+
+
+def billing_portal_configuration(
+    *,
+    is_default: bool,
+    products: list[dict],
+    default_return_url: str | None = None,
+    metadata: dict | None = None,
+    name: str | None = None,
+) -> dict:
+    """A portal configuration. The default one lets a customer cancel at period end, update the
+    payment method and see invoices; switching plans is on when ``products`` lists prices."""
+    created = now()
+    return {
+        "active": True,
+        "application": None,
+        "business_profile": {"headline": None, "privacy_policy_url": None, "terms_of_service_url": None},
+        "created": created,
+        "default_return_url": default_return_url,
+        "features": {
+            "customer_update": {"allowed_updates": ["email"], "enabled": True},
+            "invoice_history": {"enabled": True},
+            "payment_method_update": {"enabled": True, "payment_method_configuration": None},
+            "subscription_cancel": {
+                "cancellation_reason": {"enabled": False, "options": []},
+                "enabled": True,
+                "mode": "at_period_end",
+                "proration_behavior": "none",
+            },
+            "subscription_update": {
+                "default_allowed_updates": ["price"] if products else [],
+                "enabled": bool(products),
+                "products": products,
+                "proration_behavior": "none",
+                "schedule_at_period_end": {"conditions": []},
+                "trial_update_behavior": "end_trial",
+                "billing_cycle_anchor": None,
+            },
+        },
+        "id": new_id("bpc_"),
+        "is_default": is_default,
+        "livemode": False,
+        "login_page": {"enabled": False, "url": None},
+        "metadata": metadata or {},
+        "object": "billing_portal.configuration",
+        "updated": created,
+        "name": name,
+    }
+
+
+def billing_portal_session(
+    *, configuration: str, customer: str, return_url: str | None, locale: str | None, url_for_session: Callable
+) -> dict:
+    session_id = new_id("bps_")
+    return {
+        "configuration": configuration,
+        "created": now(),
+        "customer": customer,
+        "flow": None,
+        "id": session_id,
+        "livemode": False,
+        "locale": locale,
+        "object": "billing_portal.session",
+        "on_behalf_of": None,
+        "return_url": return_url,
+        "url": url_for_session(session_id),
+        "customer_account": None,
+    }

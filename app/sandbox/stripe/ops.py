@@ -559,7 +559,8 @@ def advance_subscription(subscription_id: str, outcome: str) -> dict:
     st.save(sub)
     if outcome == "paid":
         if amount:
-            _charge_invoice(sub, invoice, customer, CARD_SUCCESS, customer["name"])
+            card = st.get_private(customer["id"]).get("card", CARD_SUCCESS)  # a card from the portal
+            _charge_invoice(sub, invoice, customer, card, customer["name"])
         emit("invoice.paid", invoice)
     else:
         emit("invoice.payment_failed", invoice)

@@ -29,6 +29,7 @@ bp = Blueprint("whop_webhooks", __name__, url_prefix="/whop", template_folder="t
 
 WEBHOOK_TYPES = (
     "payment.succeeded",
+    "payment.failed",
     "membership.activated",
     "membership.deactivated",
     "refund.created",
@@ -64,6 +65,27 @@ def sample_data(event_type: str, user: sqlite3.Row | dict | None = None) -> dict
             "refunded_amount": 0.0,
             "user": user_obj,
             "membership": {"id": store.new_id("mem"), "status": "active"},
+            "product": product,
+            "plan": plan,
+            "company": company,
+            "metadata": {},
+        }
+    if event_type == "payment.failed":
+        return {
+            "id": store.new_id("pay"),
+            "status": "open",
+            "substatus": "failed",
+            "created_at": now,
+            "paid_at": None,
+            "currency": "usd",
+            "total": 10.0,
+            "subtotal": 10.0,
+            "usd_total": 10.0,
+            "refunded_amount": 0.0,
+            "failure_message": "Your card was declined.",
+            "billing_reason": "subscription_cycle",
+            "user": user_obj,
+            "membership": {"id": store.new_id("mem"), "status": "past_due"},
             "product": product,
             "plan": plan,
             "company": company,

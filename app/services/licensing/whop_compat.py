@@ -21,6 +21,7 @@ class WhopValidation:
     membership: Membership | None
     hardware_id: str | None
     valid: bool
+    reason: str | None = None
 
 
 def validate_whop_license(key: object, hardware_id: str) -> WhopValidation:
@@ -29,7 +30,8 @@ def validate_whop_license(key: object, hardware_id: str) -> WhopValidation:
     license = find_license(key, lock=True)
     if license is None:
         raise LicenseApiError(404, "NOT_FOUND")
-    valid = refusal_code(license, now()) is None
+    reason = refusal_code(license, now())
+    valid = reason is None
     bound = db.session.scalars(
         select(LicenseActivation.fingerprint).where(LicenseActivation.license_id == license.id)
     ).all()
@@ -45,11 +47,22 @@ def validate_whop_license(key: object, hardware_id: str) -> WhopValidation:
         db.session.flush()
         bound = [hardware_id]
     membership = db.session.get(Membership, license.membership_id) if license.membership_id else None
-    return WhopValidation(license, membership, hardware_id if bound else None, valid)
+    return WhopValidation(license, membership, hardware_id if bound else None, valid, reason)
+
+
+REASONS = {
+    "REVOKED": "This license key was revoked.",
+    "SUSPENDED": "This license key is suspended.",
+    "EXPIRED": "This license key has expired.",
+}
 
 
 def whop_membership_json(result: WhopValidation) -> dict[str, Any]:
-    """The membership object of Whop's validate_license answer, filled from our records."""
+    """The membership object of Whop's validate_license answer, filled from our records.
+
+    An unusable key (revoked, suspended, expired) adds ``reason`` (REVOKED / SUSPENDED /
+    EXPIRED) and an ``error`` object; the view answers it with 403, as Whop refuses an
+    unusable membership rather than answering success."""
     license, membership = result.license, result.membership
     if not result.valid:
         status = "expired" if license.display_status() == "expired" else "canceled"
@@ -60,7 +73,7 @@ def whop_membership_json(result: WhopValidation) -> dict[str, Any]:
     period_end = membership.current_period_end if membership else None
     ends = license.effective_expires_at
     base = current_app.config["APP_BASE_URL"].rstrip("/")
-    return {
+    answer = {
         "id": f"mem_{license.membership_id}" if license.membership_id else f"lic_{license.id}",
         "product": f"prod_{license.product_id}",
         "user": f"user_{license.buyer_id}",
@@ -80,3 +93,7 @@ def whop_membership_json(result: WhopValidation) -> dict[str, Any]:
         "created_at": int(license.created_at.timestamp()),
         "manage_url": f"{base}/account/licenses",
     }
+    if result.reason is not None:
+        answer["reason"] = result.reason
+        answer["error"] = {"code": result.reason, "message": REASONS[result.reason]}
+    return answer

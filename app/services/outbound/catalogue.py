@@ -1,6 +1,7 @@
 """The outbound event catalogue: every event type a seller's endpoint can receive, when it is
 sent, and an example of its `data`. The docs page, the endpoint form and `record_event` read it."""
 
+import copy
 from typing import Any
 
 TEST_EVENT_TYPE = "webhook.test"
@@ -17,7 +18,7 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
             "amount_cents": 12000,
             "currency": "usd",
             "status": "awaiting_requirements",
-            "due_at": None,
+            "due_at": "2026-11-29T17:00:00Z",
         },
     ),
     "order.requirements_submitted": (
@@ -30,7 +31,7 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "order.revision_requested": (
         "The buyer asked for changes to a delivery.",
-        {"order_id": 1042, "status": "revision_requested", "message": "Could the logo be a little larger?"},
+        {"order_id": 1042, "status": "revision_requested", "revision": 1},
     ),
     "order.completed": (
         "The buyer accepted the delivery (or it auto-completed); funds start clearing.",
@@ -44,7 +45,13 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "order.cancelled": (
         "The order was cancelled by agreement or by an admin.",
-        {"order_id": 1042, "status": "cancelled", "reason": "mutual"},
+        {
+            "order_id": 1042,
+            "status": "cancelled",
+            "reason": "Cancelled by agreement",
+            "amount_refunded_cents": 12000,
+            "currency": "usd",
+        },
     ),
     "order.disputed": (
         "The buyer opened a dispute; an admin will review it.",
@@ -56,25 +63,69 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "payment.succeeded": (
         "A payment for one of your products or gigs succeeded.",
-        {"payment_id": 901, "amount_cents": 4900, "currency": "usd", "product_id": 12, "order_id": None},
+        {
+            "payment_id": 901,
+            "amount_cents": 4900,
+            "currency": "usd",
+            "order_id": None,
+            "membership_id": 58,
+            "kind": "subscription",
+        },
     ),
     "payment.refunded": (
         "A payment was refunded in full or in part.",
-        {"payment_id": 901, "amount_refunded_cents": 4900, "currency": "usd"},
+        {
+            "payment_id": 901,
+            "refund_id": 33,
+            "amount_refunded_cents": 4900,
+            "total_refunded_cents": 4900,
+            "currency": "usd",
+            "order_id": 1042,
+        },
     ),
     "membership.activated": (
         "A buyer's subscription to one of your products became active.",
         {
             "membership_id": 58,
             "product_id": 12,
+            "plan_id": 21,
             "buyer_id": 311,
             "status": "active",
             "renews_at": "2027-01-01T00:00:00Z",
+            "access_ends_at": "2027-01-01T00:00:00Z",
         },
     ),
     "membership.deactivated": (
         "A subscription ended (cancelled, unpaid or refunded).",
-        {"membership_id": 58, "product_id": 12, "status": "inactive", "reason": "cancelled"},
+        {
+            "membership_id": 58,
+            "product_id": 12,
+            "plan_id": 21,
+            "buyer_id": 311,
+            "status": "canceled",
+            "renews_at": None,
+            "access_ends_at": "2026-12-01T17:00:00Z",
+            "reason": "canceled",
+        },
+    ),
+    "membership.updated": (
+        "A member changed their subscription in the billing portal: scheduled its cancellation "
+        "at the end of the period (cancel_scheduled), renewed it before then (cancel_withdrawn), "
+        "switched plan (plan_changed) or replaced their card (card_updated).",
+        {
+            "membership_id": 58,
+            "product_id": 12,
+            "plan_id": 21,
+            "buyer_id": 311,
+            "status": "active",
+            "renews_at": None,
+            "access_ends_at": "2027-01-01T00:00:00Z",
+            "change": "cancel_scheduled",
+            "cancel_at_period_end": True,
+            "cancel_at": "2027-01-01T00:00:00Z",
+            "price_id": "price_1QxYz2AbCdEfGhIjKlMnOpQr",
+            "card_last4": "4242",
+        },
     ),
     "license.activated": (
         "A license key was issued or re-activated.",
@@ -82,7 +133,7 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "license.deactivated": (
         "A license key was revoked or its membership ended.",
-        {"license_id": 230, "product_id": 12, "status": "revoked"},
+        {"license_id": 230, "product_id": 12, "key_last4": "9F2C", "status": "revoked"},
     ),
     "gig.published": (
         "An admin approved your gig; it is live in search.",
@@ -90,15 +141,20 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "gig.rejected": (
         "An admin sent your gig back with a reason.",
-        {"gig_id": 77, "status": "rejected", "reason": "Images are blurry."},
+        {"gig_id": 77, "slug": "minimal-logo-design", "status": "rejected", "reason": "Images are blurry."},
     ),
     "payout.created": (
         "A payout of your available balance was started.",
-        {"payout_id": 19, "amount_cents": 25000, "currency": "usd", "status": "pending"},
+        {"payout_id": 19, "amount_cents": 25000, "currency": "usd", "status": "pending", "transfer_id": None},
     ),
 }
 EVENT_TYPES = tuple(EVENT_CATALOGUE)
 TEST_EVENT_DATA_MESSAGE = "This is a test event from Tradepost."
+
+
+def example_data(event_type: str, **overrides: Any) -> dict[str, Any]:
+    """A fresh copy of the documented example `data` of `event_type`, with `overrides`."""
+    return {**copy.deepcopy(EVENT_CATALOGUE[event_type][1]), **overrides}
 
 
 def example_payload(event_type: str) -> dict[str, Any]:
