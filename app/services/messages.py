@@ -1,28 +1,21 @@
-"""Messages between people: an order's conversation, notifications' read state, the email outbox.
+"""Messages between people: an order's conversation and notifications' read state (email is
+app/services/mail.py).
 
-Everything here flushes and never commits. Emails are rows in `email_outbox` written in the
-caller's transaction (so a rolled-back change sends nothing); `deliver_pending_emails` sends
-them from a job.
+Everything here flushes and never commits.
 """
 
-import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from flask import current_app
 from sqlalchemy import Select, func, select, update
 
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import Notification, Order, OrderMessage, OutgoingEmail, User
+from app.models import Notification, Order, OrderMessage, User
 from app.services.notifications import notify_user
 
-log = logging.getLogger(__name__)
-
 MAX_MESSAGE_CHARS = 5000
-EMAIL_BATCH = 200
-EMAIL_MAX_ATTEMPTS = 5
 
 
 class MessageError(ServiceError):
@@ -109,46 +102,3 @@ def mark_notifications_read(user: User, notification_id: int | None = None) -> i
     changed = db.session.execute(statement.values(read_at=now())).rowcount
     db.session.flush()
     return changed
-
-
-# -- email outbox -------------------------------------------------------------------------------------
-
-
-def queue_email(user: User, subject: str, body: str) -> OutgoingEmail:
-    """Write an email to `user` into the outbox; it goes out only if the caller commits."""
-    email = OutgoingEmail(user_id=user.id, to_email=user.email, subject=subject[:200], body=body)
-    db.session.add(email)
-    db.session.flush()
-    return email
-
-
-def send_email(email: OutgoingEmail) -> None:
-    """The transport: the log (development and tests); a mail relay plugs in here."""
-    log.info("email to %s: %s\n%s", email.to_email, email.subject, email.body)
-    current_app.logger.info("email #%s to %s: %s", email.id, email.to_email, email.subject)
-
-
-def deliver_pending_emails(limit: int = EMAIL_BATCH) -> int:
-    """Send pending emails (oldest first) and mark them sent; a failure is retried next run
-    until EMAIL_MAX_ATTEMPTS, then marked failed. Returns how many were sent."""
-    emails = db.session.scalars(
-        select(OutgoingEmail)
-        .where(OutgoingEmail.status == "pending")
-        .order_by(OutgoingEmail.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    sent = 0
-    for email in emails:
-        email.attempts += 1
-        try:
-            send_email(email)
-        except Exception as exc:  # one bad address must not stop the batch
-            email.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if email.attempts >= EMAIL_MAX_ATTEMPTS:
-                email.status = "failed"
-            continue
-        email.status, email.sent_at, email.last_error = "sent", now(), None
-        sent += 1
-    db.session.flush()
-    return sent
