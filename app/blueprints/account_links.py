@@ -39,7 +39,14 @@ def _forgot_limit():
     return current_app.config["PASSWORD_RESET_RATE_LIMIT"]
 
 
+def _link_refused(exc, token):
+    """A link that cannot be used (unknown, used, expired, another account's), or an address
+    taken since: what happened, and where to go on."""
+    return render("auth/link_refused.html", code=exc.status, message=exc.message, http_status=exc.status)
+
+
 @bp.route("/email/verify/<token>")
+@refusal_page(_link_refused)
 def verify_email(token):
     user = account_lifecycle.verify_email(token, _signed_in())
     db.session.commit()
@@ -110,6 +117,7 @@ def reset_password(token):
 
 
 @bp.route("/account/email/confirm/<token>")
+@refusal_page(_link_refused)
 def confirm_email_change(token):
     user = account_lifecycle.confirm_email_change(token, _signed_in())
     db.session.commit()
