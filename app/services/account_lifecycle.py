@@ -71,8 +71,9 @@ def hash_link_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _issue(user: User, purpose: str, email: str, valid_for: timedelta) -> str:
-    """A fresh link token for `user` and `purpose`; earlier unused ones of that purpose end."""
+def issue_link(user: User, purpose: str, email: str, valid_for: timedelta) -> str:
+    """A fresh link token for `user` and `purpose` to mail to `email` (valid `valid_for`);
+    earlier unused ones of that purpose end. Flushed."""
     moment = now()
     db.session.execute(
         update(AccountToken)
@@ -143,7 +144,7 @@ def send_verification_email(user: User) -> bool:
     end). Returns False and sends nothing when the address is already confirmed."""
     if user.email_verified:
         return False
-    token = _issue(user, "verify_email", user.email, VERIFY_VALID_FOR)
+    token = issue_link(user, "verify_email", user.email, VERIFY_VALID_FOR)
     send_template(
         user,
         "verify_email",
@@ -177,7 +178,7 @@ def request_password_reset(raw_email: str | None) -> None:
     user = find_user_by_email(email)
     if user is None or not user.active:
         return
-    token = _issue(user, "reset_password", user.email, RESET_VALID_FOR)
+    token = issue_link(user, "reset_password", user.email, RESET_VALID_FOR)
     send_template(
         user,
         "password_reset",
@@ -243,7 +244,7 @@ def request_email_change(user: User, new_email: str | None, current_password: st
         raise AccountError("current_password", "That isn't your current password.")
     if find_user_by_email(email) is not None:
         raise AccountError("email", "Another account uses this email address.")
-    token = _issue(user, "change_email", email, EMAIL_CHANGE_VALID_FOR)
+    token = issue_link(user, "change_email", email, EMAIL_CHANGE_VALID_FOR)
     send_template(
         email,
         "email_change",
