@@ -9,7 +9,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from app.services.checkout import complete_checkout, record_invoice_failed, record_invoice_paid, sync_subscription
+from app.services.checkout import (
+    complete_checkout,
+    record_invoice_failed,
+    record_invoice_paid,
+    record_invoice_upcoming,
+    sync_subscription,
+)
 from app.services.orders import record_stripe_dispute, record_stripe_refund
 from app.services.sellers import sync_connected_account
 from app.services.whop_access import record_whop_payment, record_whop_refund, sync_whop_membership
@@ -21,6 +27,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("stripe", "checkout.session.completed"): complete_checkout,
     ("stripe", "invoice.paid"): record_invoice_paid,
     ("stripe", "invoice.payment_failed"): record_invoice_failed,
+    ("stripe", "invoice.upcoming"): record_invoice_upcoming,
     ("stripe", "customer.subscription.created"): sync_subscription,
     ("stripe", "customer.subscription.updated"): sync_subscription,
     ("stripe", "customer.subscription.deleted"): partial(sync_subscription, deleted=True),

@@ -223,3 +223,20 @@ def due_email_ids(limit: int = EMAIL_BATCH) -> list[int]:
             .limit(limit)
         ).all()
     )
+
+
+def send_team_invitation(
+    to_email: str, *, company_name: str, inviter_name: str, role: str, accept_url: str, valid_for: str | None = None
+) -> OutgoingEmail:
+    """Queue the invitation to join `company_name` as `role` (an address: the invitee may have
+    no account yet), with the absolute `accept_url` (build it with `app_url`) and how long it
+    works (`valid_for`, e.g. "7 days"). Flushed; goes out when the caller commits."""
+    return send_template(
+        to_email,
+        "team_invitation",
+        company_name=company_name,
+        inviter_name=inviter_name,
+        role=role,
+        link=accept_url,
+        valid_for=valid_for,
+    )

@@ -20,6 +20,7 @@ from app.payments import get_gateway
 from app.services.accounts import require_verified_email
 from app.services.audit import record_audit_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
+from app.services.mail import app_url, send_template
 from app.services.outbound.outbox import record_event
 
 
@@ -138,6 +139,14 @@ def complete_payout(payout: Payout, actor: User) -> Payout:
             "transfer_id": payout.stripe_transfer_id,
         },
     )
+    for manager in company.managers():
+        send_template(
+            manager,
+            "payout_sent",
+            company_name=company.title,
+            amount=format_money(payout.amount_cents, payout.currency),
+            link=app_url("sell.payouts.index"),
+        )
     db.session.flush()
     return payout
 
