@@ -346,7 +346,7 @@ def test_wrong_current_password_is_refused_when_changing_it(client, db, make_use
 
 
 def delete(client, password=PASSWORD, confirmation="DELETE"):
-    return post_form(client, "/account/delete", {"current_password": password, "confirmation": confirmation})
+    return post_form(client, "/account/delete", {"password": password, "confirmation": confirmation})
 
 
 def test_deleting_an_account_anonymises_it_and_keeps_the_books(app, client, db, cast):
@@ -389,12 +389,12 @@ def test_deletion_is_refused_while_the_owners_company_holds_money(client, db, ma
 @pytest.mark.parametrize(
     "password, confirmation, field, status",
     [
-        ("wrong-password", "DELETE", "current_password", 422),
+        ("wrong-password", "DELETE", "password", 422),
         (PASSWORD, "delete me", "confirmation", 422),
         (PASSWORD, "", "confirmation", 422),
         (PASSWORD, "D\x00ELETE", "confirmation", 422),
-        ("\x00", "DELETE", "current_password", 422),
-        ("x" * 5000, "DELETE", "current_password", 422),
+        ("\x00", "DELETE", "password", 422),
+        ("x" * 5000, "DELETE", "password", 422),
     ],
 )
 def test_deletion_needs_the_password_and_the_word(client, db, make_user, password, confirmation, field, status):

@@ -261,7 +261,7 @@ RECIPES = {
     "account.sign_out_all": Recipe("buyer"),
     "account.update_profile": Recipe("buyer", form={"display_name": "Bea B. Buyer"}),
     "account.change_email": Recipe("buyer", form={"email": "bea.new@example.com", "current_password": PASSWORD}),
-    "account.delete": Recipe("newcomer", form={"current_password": PASSWORD, "confirmation": "DELETE"}),
+    "account.delete": Recipe("newcomer", form={"password": PASSWORD, "confirmation": "DELETE"}),
     "account_links.resend_verification": Recipe("buyer"),
     "account_links.forgot_password": Recipe("anon", form={"email": "buyer@example.com"}),
     "account_links.reset_password": Recipe(

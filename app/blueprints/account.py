@@ -212,7 +212,7 @@ def delete():
     form = DeleteAccountForm()
     if not form.validate_on_submit():
         return _settings_page(422, delete_form=form)
-    account_lifecycle.delete_account(_user(), form.current_password.data, form.confirmation.data)
+    account_lifecycle.delete_account(_user(), form.password.data, form.confirmation.data)
     db.session.commit()
     forget_session()
     flash("Your account is deleted. Thank you for using Tradepost.", "info")

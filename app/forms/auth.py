@@ -123,8 +123,9 @@ class ChangeEmailForm(FlaskForm):
 
 
 class DeleteAccountForm(FlaskForm):
-    current_password = PasswordField(
-        "Current password",
+    # Not `current_password`: the email form on the same page has that field (ids are unique).
+    password = PasswordField(
+        "Your password",
         validators=[Length(max=MAX_PASSWORD_LENGTH, message="That isn't your current password."), no_nul],
     )
     confirmation = StringField(

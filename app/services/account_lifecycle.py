@@ -324,19 +324,19 @@ def deletion_blockers(user: User) -> list[str]:
     return reasons
 
 
-def delete_account(user: User, current_password: str | None, confirmation: str | None) -> User:
+def delete_account(user: User, password: str | None, confirmation: str | None) -> User:
     """Delete `user`'s account, keeping what the books need: the row stays (orders, payments,
     refunds and the ledger refer to it, untouched) with its personal data replaced, and every
     session, emailed link, Whop link and company membership of it ends; audited.
 
-    Refused (AccountError) without the current password (Whop-only accounts: without the
+    Refused (AccountError) without the account's password (Whop-only accounts: without the
     word DELETE), and while deletion_blockers() has reasons: orders in progress, active
     memberships, money held by a company the user owns, a payout on its way.
     """
     if (confirmation or "").strip() != "DELETE":
         raise AccountError("confirmation", "Type DELETE to confirm.")
-    if user.password_hash is not None and not check_password(user, current_password):
-        raise AccountError("current_password", "That isn't your current password.")
+    if user.password_hash is not None and not check_password(user, password):
+        raise AccountError("password", "That isn't your current password.")
     reasons = deletion_blockers(user)
     if reasons:
         raise ServiceError(409, "account_busy", " ".join(reasons), field="confirmation")

@@ -48,10 +48,12 @@ def confirm_email(person, screenshot: str | None = None):
     page.goto(f"{person.stack.sandbox_url}/_sandbox/mail?to={person.email}")
     page.get_by_role("link", name="Confirm your email address").first.click()
     expect(page.get_by_role("heading", name="Confirm your email address")).to_be_visible()
+    button = page.frame_locator("iframe.preview").get_by_role("link", name="Confirm my email")
+    expect(button).to_be_visible()
     if screenshot:
         screenshot_to(page, person.checks.artifacts / "screens" / f"{screenshot}-mail.png")
     with person.context.expect_page() as opened:
-        page.frame_locator("iframe.preview").get_by_role("link", name="Confirm my email").click()
+        button.click()
     tab = opened.value
     tab.wait_for_url(re.compile(re.escape(person.stack.base_url) + r"/account/settings$"))
     expect(tab.get_by_text(f"Thank you: {person.email} is confirmed.")).to_be_visible()
