@@ -122,13 +122,14 @@ def find_link(token: str | None, purpose: str, signed_in: User | None = None) ->
 def _use(token: str | None, purpose: str, signed_in: User | None) -> tuple[AccountToken, User]:
     """Use the link once (conditional UPDATE); (row, its user). LinkError when it can't be."""
     row = find_link(token, purpose, signed_in)
-    used = db.session.execute(
+    used = db.session.scalar(
         update(AccountToken)
         .where(AccountToken.id == row.id, AccountToken.used_at.is_(None), AccountToken.expires_at > now())
         .values(used_at=now())
+        .returning(AccountToken.id)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if not used:
+    )
+    if used is None:
         raise LinkError(410, "This link has already been used. Ask for a new one.")
     user = db.session.get(User, row.user_id)
     if user is None or not user.active:

@@ -564,9 +564,9 @@ def _announce_payment(payment: Payment) -> None:
 
 
 def _email_receipt(payment: Payment) -> None:
-    buyer = db.session.get(User, payment.buyer_id)
+    buyer = db.session.get_one(User, payment.buyer_id)
     checkout = db.session.get(Checkout, payment.checkout_id) if payment.checkout_id else None
-    company = db.session.get(Company, payment.company_id)
+    company = db.session.get_one(Company, payment.company_id)
     if payment.order_id is not None:
         link = app_url("orders.workspace", order_id=payment.order_id)
     else:

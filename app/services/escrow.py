@@ -334,7 +334,7 @@ def _announce_refund(payment: Payment, refund: Refund) -> None:
             "order_id": payment.order_id,
         },
     )
-    buyer = db.session.get(User, payment.buyer_id)
+    buyer = db.session.get_one(User, payment.buyer_id)
     checkout = db.session.get(Checkout, payment.checkout_id) if payment.checkout_id else None
     send_template(
         buyer,

@@ -147,7 +147,7 @@ def claim_email(email_id: int) -> OutgoingEmail | None:
     counts the attempt and holds it for SEND_LEASE. None otherwise. Flushed; commit before
     sending, so another sender sees the hold."""
     moment = now()
-    claimed = db.session.execute(
+    claimed = db.session.scalar(
         update(OutgoingEmail)
         .where(
             OutgoingEmail.id == email_id,
@@ -156,12 +156,12 @@ def claim_email(email_id: int) -> OutgoingEmail | None:
             or_(OutgoingEmail.locked_until.is_(None), OutgoingEmail.locked_until <= moment),
         )
         .values(attempts=OutgoingEmail.attempts + 1, locked_until=moment + SEND_LEASE)
+        .returning(OutgoingEmail.id)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if not claimed:
+    )
+    if claimed is None:
         return None
-    email = db.session.get(OutgoingEmail, email_id, populate_existing=True)
-    return email
+    return db.session.get(OutgoingEmail, email_id, populate_existing=True)
 
 
 def transmit(email: OutgoingEmail) -> None:

@@ -139,11 +139,12 @@ def complete_payout(payout: Payout, actor: User) -> Payout:
             "transfer_id": payout.stripe_transfer_id,
         },
     )
-    for manager in company.managers():
+    payout_company = db.session.get_one(Company, payout.company_id)
+    for manager in payout_company.managers():
         send_template(
             manager,
             "payout_sent",
-            company_name=company.title,
+            company_name=payout_company.title,
             amount=format_money(payout.amount_cents, payout.currency),
             link=app_url("sell.payouts.index"),
         )
