@@ -42,7 +42,8 @@ def sign_up(person, intent: str = "hire"):
 
 def confirm_email(person, screenshot: str | None = None):
     """Open the verification email in the sandbox's mail viewer (/_sandbox/mail) and click its
-    button in the HTML preview; the link opens in a new tab, signed in as this person."""
+    button in the HTML preview; the link opens in a new tab, signed in as this person. Ends
+    back on the home page, the banner gone."""
     page = person.page
     wait_for_mail(person.stack.sandbox_url, person.email)
     page.goto(f"{person.stack.sandbox_url}/_sandbox/mail?to={person.email}")
@@ -61,6 +62,8 @@ def confirm_email(person, screenshot: str | None = None):
     if screenshot:
         screenshot_to(tab, person.checks.artifacts / "screens" / f"{screenshot}-confirmed.png")
     tab.close()
+    person.visit("/", "home, email confirmed")
+    expect(page.get_by_test_id("verify-banner")).to_have_count(0)
 
 
 def sign_in(person):
