@@ -3,6 +3,7 @@ its port, the RQ job sends the mail over SMTP to the sandbox's catcher, and the 
 from /_sandbox/mail.json and follows the link it carries, as a person would."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -143,3 +144,37 @@ def test_email_change_confirmed_from_the_new_inbox(app, sandbox, run_jobs, brows
     assert notice["subject"] == "Your Tradepost email address was changed"
     assert browser().sign_in("http.new@example.com")
     assert audited(app, "account.email_changed", "http.new@example.com")
+
+
+def test_a_reset_link_clicked_twenty_times_at_once_works_once(app, sandbox, run_jobs, browser):
+    with app.app_context():
+        make_user(email="http.twenty@example.com")
+        db.session.remove()
+    person = browser()
+    since = last_mail_id(sandbox)
+    person.submit("/password/forgot", {"email": "http.twenty@example.com"})
+    link = link_in(the_mail(app, sandbox, run_jobs, "http.twenty@example.com", since), "/password/reset/")
+    token = person.token(link)
+    cookies = dict(person.http.cookies)
+
+    def click(number):
+        password = f"concurrent-password-{number:02d}"
+        with httpx.Client(cookies=cookies, timeout=30) as http:
+            form = {"password": password, "confirm_password": password, "csrf_token": token}
+            return http.post(link, data=form).status_code, password
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(click, range(20)))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [303] + [410] * 19, statuses
+    [winner] = [password for status, password in answers if status == 303]
+    assert browser().sign_in("http.twenty@example.com", winner)
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "http.twenty@example.com"))
+        resets = db.session.scalars(
+            select(AuditEvent.id).where(
+                AuditEvent.action == "auth.password_reset", AuditEvent.subject_id == str(user.id)
+            )
+        ).all()
+        db.session.remove()
+    assert len(resets) == 1
