@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := app
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-browser install install-dev migrate seed clean
+.PHONY: run test test-browser lint db-check install install-dev migrate seed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,23 @@ run: seed
 
 test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Lint and types, before the tests in CI: ruff (lint rules, then formatting), mypy (the packages
+# in pyproject.toml), then db-check.
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	@$(MAKE) --no-print-directory db-check
+
+# Models and migrations agree (`flask db check`) on a fresh database migrated to head: a
+# throwaway SQLite file, or DB_CHECK_URL=postgresql://… (an empty database) for another engine.
+db-check: install
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	export DATABASE_URL="$${DB_CHECK_URL:-sqlite:///$$tmp/check.db}"; \
+	echo "flask db upgrade heads && flask db check"; \
+	$(BIN)/flask db upgrade heads 2>"$$tmp/upgrade.log" || { cat "$$tmp/upgrade.log"; exit 1; }; \
+	$(BIN)/flask db check
 
 # Browser journeys: Playwright driving Debian's /usr/bin/chromium (apt-get install -y chromium;
 # never `playwright install`) against the real stack on free ports. PostgreSQL when

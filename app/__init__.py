@@ -44,6 +44,9 @@ def create_app(config_class=None):
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
+    from app import observability
+
+    observability.init_app(app)  # first request hooks: every request gets its id and metrics
     login_manager.init_app(app)
     inputs.init_app(app)  # before CSRF: it sets the body allowance before anything reads the form
     csrf.init_app(app)
@@ -89,6 +92,7 @@ def _register_blueprints(app):
         main,
         member_areas,
         notifications,
+        ops,
         orders,
         review,
         sell,
@@ -97,6 +101,7 @@ def _register_blueprints(app):
     )
 
     for module in (
+        ops,
         main,
         auth,
         account,
@@ -151,7 +156,10 @@ def _register_error_handlers(app):
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc):
+        from app.observability import count_unexpected_error
+
         db.session.rollback()
+        count_unexpected_error("web", exc)
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return json_error(500, "internal_error", "Something went wrong on our side.")

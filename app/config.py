@@ -37,6 +37,7 @@ DEFAULT_REDIS_PORT = 6380
 DEFAULT_SANDBOX_SMTP_PORT = 1025
 
 MIN_SECRET_KEY_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 24
 HSTS_ONE_YEAR = 365 * 24 * 3600
 
 
@@ -122,6 +123,20 @@ def as_log_level(value):
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ValueError("unknown level")
     return level
+
+
+def as_log_format(value):
+    fmt = value.strip().lower()
+    if fmt not in {"json", "text"}:
+        raise ValueError("unknown log format")
+    return fmt
+
+
+def as_fraction(value):
+    fraction = float(value)
+    if not 0 <= fraction <= 1:
+        raise ValueError("not between 0 and 1")
+    return fraction
 
 
 def database_url(url):
@@ -256,6 +271,22 @@ class Config:
 
     # Logging (app/logs.py): the level of the app's own loggers.
     LOG_LEVEL = Setting("INFO", cast=as_log_level)
+    # `json`: one JSON object per line (production's default); `text`: human-readable lines.
+    LOG_FORMAT = Setting("text", cast=as_log_format)
+    # Operations (app/observability.py, app/metrics.py, app/health.py). /metrics answers only
+    # `Authorization: Bearer <METRICS_TOKEN>`; unset (development only) it answers anyone.
+    METRICS_TOKEN = Setting(None, secret=True)
+    # Off: no request metrics are counted (the overhead bench's baseline); /metrics still answers.
+    METRICS_ENABLED = Setting(True, cast=as_bool)
+    # /readyz: a worker whose last heartbeat is older than this is dead (workers beat every
+    # `--worker-ttl` - 15 s: Procfile runs them with --worker-ttl 60); the cron scheduler beats
+    # at least every 60 s; a queue whose oldest job waited longer than QUEUE_LAG_SECONDS is late.
+    WORKER_HEARTBEAT_SECONDS = Setting(60.0, cast=as_seconds)
+    SCHEDULER_HEARTBEAT_SECONDS = Setting(180.0, cast=as_seconds)
+    QUEUE_LAG_SECONDS = Setting(300.0, cast=as_seconds)
+    # Errors to Sentry when set (off by default); traces sampled at this rate (0: none).
+    SENTRY_DSN = Setting(None, secret=True)
+    SENTRY_TRACES_SAMPLE_RATE = Setting(0.0, cast=as_fraction)
     # How many reverse proxies in front of the app append X-Forwarded-For / -Proto
     # (werkzeug ProxyFix); 0 trusts none of those headers.
     TRUSTED_PROXIES = Setting(0, cast=as_count)
@@ -337,6 +368,7 @@ PRODUCTION_SECRETS = {
     "WHOP_APP_ID": DEV_WHOP_APP_ID,
     "LICENSE_SIGNING_KEY": None,
     "ENCRYPTION_KEYS": DEV_ENCRYPTION_KEY,
+    "METRICS_TOKEN": None,
 }
 # Settings production needs from its own environment that are not secrets: where mail goes,
 # and who it comes from.
@@ -351,6 +383,7 @@ class ProductionConfig(Config):
     REMEMBER_COOKIE_SECURE = True
     HSTS_MAX_AGE = HSTS_ONE_YEAR
     SANDBOX_ENABLED = Setting(False, cast=as_bool)
+    LOG_FORMAT = Setting("json", cast=as_log_format)
     WEBHOOKS_REQUIRE_HTTPS = Setting(True, cast=as_bool)
     # No development fallbacks: each of these must come from the environment (validate()).
     SECRET_KEY = Setting(None, secret=True)
@@ -421,6 +454,8 @@ def _weakness(name, value):
         return problem and problem.removeprefix(f"{name} ")
     if name == "MAIL_DEFAULT_SENDER":
         return _sender_problem(value)
+    if name == "METRICS_TOKEN" and len(value) < MIN_METRICS_TOKEN_LENGTH:
+        return f"is too short (at least {MIN_METRICS_TOKEN_LENGTH} random characters)"
     if name == "LICENSE_SIGNING_KEY":
         from app.signing_keys import parse_signing_key
 

@@ -14,7 +14,11 @@ import os
 import shutil
 import sys
 
-from app.config import ConfigError, DevelopmentConfig, env_value, load_env_file
+from app.config import INSTANCE_DIR, ConfigError, DevelopmentConfig, env_value, load_env_file
+
+# Where the web process and the RQ worker write their metrics (prometheus_client multiprocess
+# mode), emptied at each start: /metrics then adds up both processes.
+DEFAULT_METRICS_DIR = INSTANCE_DIR / "prometheus"
 
 
 def stack_environment(environ=None):
@@ -35,7 +39,15 @@ def stack_environment(environ=None):
     # Left unset, REDIS_URL means "devredis serves REDIS_PORT" (set, devredis just waits).
     if env_value("REDIS_URL") is None:
         env.pop("REDIS_URL", None)
+    env["PROMETHEUS_MULTIPROC_DIR"] = env_value("PROMETHEUS_MULTIPROC_DIR") or str(DEFAULT_METRICS_DIR)
     return env, config
+
+
+def fresh_metrics_dir(path):
+    """An empty metrics directory: values left by the processes of an earlier run would be
+    added to this run's."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
 
 
 def main():
@@ -44,6 +56,7 @@ def main():
         env, config = stack_environment()
     except ConfigError as exc:
         sys.exit(f"make run: {exc}")
+    fresh_metrics_dir(env["PROMETHEUS_MULTIPROC_DIR"])
     print(
         f"\n  Tradepost:        {config.APP_BASE_URL}  (listening on 127.0.0.1:{config.PORT})\n"
         f"  Sandbox (Stripe/Whop emulators): {config.SANDBOX_URL}/_sandbox/\n"

@@ -1,6 +1,7 @@
 """Extension singletons, created here and bound to the app in create_app()."""
 
 import sqlite3
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import request
 from flask_limiter import Limiter
@@ -10,8 +11,8 @@ from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import Executable, MetaData, event
+from sqlalchemy.engine import CursorResult, Engine
 
 # Deterministic constraint names, so Alembic can drop them on every database.
 NAMING_CONVENTION = {
@@ -23,11 +24,35 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskSQLAlchemyModel
+    from sqlalchemy.orm import DeclarativeBase
+
+    class Model(DeclarativeBase, _FlaskSQLAlchemyModel):
+        """What `db.Model` is at run time: a declarative base with Flask-SQLAlchemy's helpers.
+
+        mypy cannot take a base class from an attribute set at run time (python/mypy#8603),
+        so the models subclass `Model`, which is `db.Model` itself when the code runs.
+        """
+
+        __abstract__ = True
+else:
+    Model = db.Model
 migrate = Migrate(render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 mail = Mail()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def rows_matched(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the session; the number of rows its WHERE matched.
+
+    SQLAlchemy types `Session.execute` as returning `Result`; for DML it is a `CursorResult`,
+    which has the row count (the cast its typing documentation recommends).
+    """
+    return cast(CursorResult[Any], db.session.execute(statement)).rowcount
 
 
 def rate_limits_shared():

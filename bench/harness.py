@@ -49,6 +49,7 @@ def random_production_secrets():
         "WHOP_CLIENT_ID": "bench-" + secrets.token_hex(8),
         "WHOP_CLIENT_SECRET": secrets.token_urlsafe(32),
         "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
     }
 
 

@@ -80,11 +80,12 @@ class OwnSandbox:
             self.process = None
 
 
-def start_worker(database_url, redis_url, *options):
+def start_worker(database_url, redis_url, *options, env=None):
     """`rq worker` (SimpleWorker, not burst) on the webhooks queue, as production runs it;
-    `options` are extra `rq worker` flags (e.g. "--with-scheduler")."""
+    `options` are extra `rq worker` flags (e.g. "--with-scheduler"), `env` extra variables."""
     env = {
         **os.environ,
+        **(env or {}),
         "TRADEPOST_ENV": "test",
         "TEST_DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -102,6 +103,18 @@ def start_worker(database_url, redis_url, *options):
             *options,
             "webhooks",
         ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_cron(redis_url):
+    """`rq cron` with the app's schedule (app/tasks/schedule.py), as production runs it."""
+    env = {**os.environ, "TRADEPOST_ENV": "test", "REDIS_URL": redis_url, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "rq"), "cron", "--url", redis_url, "app.tasks.schedule"],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

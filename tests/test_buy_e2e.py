@@ -15,7 +15,7 @@ from app.services.ledger import account_balance, company_balances, unbalanced_tr
 from tests.factories import make_logo_shop, make_product
 from tests.forms import pay_hosted_checkout, post_form, sign_in_as
 from tests.waiting import wait_for_inbound
-from tests.webhook_signing import stripe_signed
+from tests.webhook_signing import stripe_event, stripe_signed
 
 pytestmark = pytest.mark.committed
 
@@ -127,6 +127,22 @@ def test_one_time_product_pays_seller_directly_and_platform_its_fee(app, buyer, 
         assert unbalanced_transactions() == []
     assert "You own this" in buyer.get(f"/products/{shop['one_time']}").get_data(as_text=True)
     assert "Icon Pack" in buyer.get("/account").get_data(as_text=True)
+
+
+def test_a_paid_invoice_without_a_subscription_leaves_lifetime_memberships_alone(app, buyer, shop, run_jobs):
+    response = post_form(buyer, f"/products/{shop['one_time']}/checkout")
+    assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
+    wait_for_inbound(app, "checkout.session.completed")
+    run_jobs()
+    invoice = {"id": "in_oneoff1", "object": "invoice", "amount_paid": 500, "currency": "usd", "subscription": None}
+    body, headers = stripe_signed(stripe_event("invoice.paid", invoice), app.config["STRIPE_WEBHOOK_SECRET"])
+    assert buyer.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
+    run_jobs()
+    with app.app_context():
+        event = db.session.scalars(select(InboundEvent).where(InboundEvent.type == "invoice.paid")).one()
+        assert event.status == "processed"
+        assert [p.kind for p in db.session.scalars(select(Payment))] == ["product"]
+        assert account_balance("platform_fee_revenue") == 290
 
 
 def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run_jobs):

@@ -135,6 +135,7 @@ def random_secrets():
         "WHOP_CLIENT_ID": secrets.token_hex(10),
         "WHOP_CLIENT_SECRET": secrets.token_urlsafe(32),
         "ENCRYPTION_KEYS": f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}",
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
     }
 
 
@@ -223,6 +224,7 @@ FIXED_FERNET_KEY = base64.urlsafe_b64encode(b"fixed-test-key-of-32-bytes-long!")
             "holds the public development key",
         ),
         ("SANDBOX_ENABLED", "1", "is on"),
+        ("METRICS_TOKEN", "short-token", "is too short"),
         ("MAIL_DEFAULT_SENDER", app_config.DEV_MAIL_DEFAULT_SENDER, "is the public development value"),
         ("MAIL_DEFAULT_SENDER", "Tradepost", "is not an address mail can come from"),
         ("MAIL_DEFAULT_SENDER", "Shop <shop@tradepost.test>", "is not an address mail can come from"),
@@ -670,6 +672,10 @@ def test_ports_flow_into_every_default_url(clean_env):
     assert (env["APP_BASE_URL"], env["SANDBOX_URL"]) == ("http://127.0.0.1:5100", "http://127.0.0.1:5155")
     assert (env["SANDBOX_SMTP_PORT"], env["MAIL_SERVER"], env["MAIL_PORT"]) == ("1125", "127.0.0.1", "1125")
     assert "REDIS_URL" not in env  # devredis serves REDIS_PORT
+    # the web process and the worker write their metrics to one directory (/metrics adds them up)
+    from app.devrun import DEFAULT_METRICS_DIR
+
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == str(DEFAULT_METRICS_DIR)
     # An explicit URL still wins over the port it would be derived from.
     clean_env.setenv("APP_BASE_URL", "https://shop.example.com")
     clean_env.setenv("REDIS_URL", "redis://cache.internal:6379/2")

@@ -390,10 +390,12 @@ def test_whop_callback_sends_back_to_sign_in_with_the_reason(down_client):
     assert "part of Tradepost is briefly unavailable" in page
 
 
-def test_healthz_names_redis(down_client):
-    response = down_client.get("/healthz")
+def test_readyz_names_redis(down_client):
+    response = down_client.get("/readyz")
     assert response.status_code == 503
-    assert response.json["failing"] == ["redis"] and response.json["checks"]["database"] == "ok"
+    assert "redis" in response.json["failing"] and response.json["checks"]["database"] == "ok"
+    assert response.json["checks"]["redis"] == "error: ConnectionError"
+    assert down_client.get("/healthz").status_code == 200
 
 
 def test_any_other_redis_failure_answers_503_not_500(down_app):

@@ -1,15 +1,17 @@
-"""Admin pages: inbound events and the platform's money (gig review lives in review.py)."""
+"""Admin pages: inbound events, the platform's money and operations (gig review lives in review.py)."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from app import metrics
 from app.access import admin_required
 from app.extensions import db
 from app.models import InboundEvent
 from app.models.inbound import INBOUND_STATUSES
 from app.services.audit import record_audit_event
 from app.services.inbound import enqueue_inbound_event, reset_inbound_event
+from app.services.operations import operations_figures
 from app.services.reports import PERIODS, platform_money
 from app.web import filter_by_status, paginate, render
 
@@ -61,3 +63,11 @@ def reprocess_event(event_id):
 def money():
     figures = platform_money(request.args.get("period", "30d"))
     return render("admin/money.html", figures=figures, periods=PERIODS)
+
+
+@bp.route("/operations")
+@admin_required
+def operations():
+    """The alert targets over the last hour and day (database) and the live metrics."""
+    text = metrics.exposition(current_app.extensions.get("metrics_live")).decode()
+    return render("admin/operations.html", figures=operations_figures(list(metrics.sample_values(text))))

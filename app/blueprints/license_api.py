@@ -13,6 +13,7 @@ from flask_limiter.util import get_remote_address
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app import metrics
 from app.clock import now
 from app.config import ConfigError
 from app.errors import ServiceError
@@ -92,6 +93,9 @@ def _nonce():
 
 def signed(payload, status=200):
     """A JSON answer with meta {nonce, time}, signed over its exact bytes."""
+    result = payload.get("code") or (payload.get("error") or {}).get("code") or "ok"
+    action = (request.endpoint or "unmatched").rpartition(".")[2]
+    metrics.LICENSE_API.labels(action=action, result=str(result).lower()).inc()
     payload["meta"] = {"nonce": _nonce(), "time": public_api.iso(now())}
     body = signing.canonical_json(payload)
     return Response(

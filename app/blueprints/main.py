@@ -1,11 +1,8 @@
-"""Home page and health check."""
+"""Home page."""
 
-from flask import Blueprint, jsonify
-from sqlalchemy import text
+from flask import Blueprint
 
-from app.extensions import db
 from app.pagecache import cached_for_anonymous
-from app.queue import get_redis
 from app.services import search
 from app.web import render
 
@@ -23,23 +20,3 @@ def index():
         popular=search.popular_gigs(),
         top_rated=search.top_rated_gigs(),
     )
-
-
-@bp.route("/healthz")
-def healthz():
-    """200 when the database and Redis answer; 503 naming whichever does not."""
-    checks = {}
-    try:
-        db.session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means unhealthy; the name is what operators need
-        db.session.rollback()
-        checks["database"] = f"error: {type(exc).__name__}"
-    try:
-        get_redis().ping()
-        checks["redis"] = "ok"
-    except Exception as exc:
-        checks["redis"] = f"error: {type(exc).__name__}"
-    failing = [name for name, state in checks.items() if state != "ok"]
-    status = 503 if failing else 200
-    return jsonify(status="ok" if not failing else "unavailable", failing=failing, checks=checks), status

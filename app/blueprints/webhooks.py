@@ -13,6 +13,7 @@ import stripe
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app import metrics
 from app.extensions import csrf, db
 from app.integrations.whop import unwrap_webhook
 from app.payments import get_gateway
@@ -26,6 +27,15 @@ csrf.exempt(bp)
 @bp.before_request
 def limit_body_size():
     request.max_content_length = current_app.config["WEBHOOK_MAX_BODY_BYTES"]
+
+
+@bp.after_request
+def count_refusals(response):
+    """A refused delivery (bad signature, malformed, too large) counts as `rejected`."""
+    if response.status_code >= 400:
+        provider = (request.endpoint or "").removeprefix("webhooks.").removesuffix("_event") or "unknown"
+        metrics.INBOUND_EVENTS.labels(provider=provider, outcome="rejected").inc()
+    return response
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -60,6 +70,7 @@ def _store_and_enqueue(provider, event_id, event_type, payload):
         return json_error(400, "bad_payload", "The event has no usable id or type.")
     stored_id = record_inbound_event(provider, event_id, event_type, payload)
     db.session.commit()
+    metrics.INBOUND_EVENTS.labels(provider=provider, outcome="received" if stored_id else "duplicate").inc()
     if stored_id is not None:
         try:
             enqueue_inbound_event(stored_id)

@@ -5,14 +5,14 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt
 from app.models.types import UTCDateTime, string_enum
 
 TOKEN_PURPOSES = ("verify_email", "reset_password", "change_email")
 
 
-class AccountToken(CreatedAt, db.Model):
+class AccountToken(CreatedAt, Model):
     """One emailed link. The link holds a random token; only its SHA-256 is stored.
 
     Usable while `used_at` is NULL and `expires_at` is in the future; using it sets `used_at`

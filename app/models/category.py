@@ -3,10 +3,10 @@
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 
 
-class Category(db.Model):
+class Category(Model):
     __tablename__ = "categories"
 
     id: Mapped[int] = mapped_column(primary_key=True)

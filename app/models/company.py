@@ -3,7 +3,7 @@
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt
 from app.models.types import string_enum
 from app.payments.gateway import new_idempotency_key
@@ -15,7 +15,7 @@ MEMBER_ROLES = ("owner", "admin", "member")
 MANAGER_ROLES = ("owner", "admin")  # who runs the company: onboarding, money, keys, webhooks
 
 
-class Company(CreatedAt, db.Model):
+class Company(CreatedAt, Model):
     __tablename__ = "companies"
     __table_args__ = (
         CheckConstraint(
@@ -45,11 +45,11 @@ class Company(CreatedAt, db.Model):
     parent = relationship("Company", remote_side=[id])
     members = relationship("CompanyMember", back_populates="company", lazy="selectin")
 
-    def fee_bps(self, platform_default):
+    def fee_bps(self, platform_default: int) -> int:
         """This company's fee in basis points, or the platform default when unset."""
         return platform_default if self.platform_fee_bps is None else self.platform_fee_bps
 
-    def payout_minimum(self, platform_default):
+    def payout_minimum(self, platform_default: int) -> int:
         """Smallest withdrawal in cents for this company."""
         return platform_default if self.payout_minimum_cents is None else self.payout_minimum_cents
 
@@ -74,7 +74,7 @@ class Company(CreatedAt, db.Model):
         return f"<Company {self.id} {self.kind} {self.slug}>"
 
 
-class CompanyMember(CreatedAt, db.Model):
+class CompanyMember(CreatedAt, Model):
     __tablename__ = "company_members"
     __table_args__ = (UniqueConstraint("company_id", "user_id", name="uq_company_members_company_user"),)
 

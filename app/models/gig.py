@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import Timestamps
 from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
@@ -24,7 +24,7 @@ def _parts(model):
     )
 
 
-class Gig(TenantOwned, Timestamps, db.Model):
+class Gig(TenantOwned, Timestamps, Model):
     __tablename__ = "gigs"
     __table_args__ = (Index("ix_gigs_status_category", "status", "category_id"),)
 
@@ -76,7 +76,7 @@ class GigPart(TenantOwned):
     position: Mapped[int] = mapped_column(default=0)
 
 
-class GigPackage(GigPart, db.Model):
+class GigPackage(GigPart, Model):
     __tablename__ = "gig_packages"
     __table_args__ = (
         UniqueConstraint("gig_id", "tier", name="uq_gig_packages_gig_tier"),
@@ -96,7 +96,7 @@ class GigPackage(GigPart, db.Model):
     gig = relationship("Gig", back_populates="packages")
 
 
-class GigExtra(GigPart, db.Model):
+class GigExtra(GigPart, Model):
     __tablename__ = "gig_extras"
     __table_args__ = (
         CheckConstraint("price_cents BETWEEN 100 AND 1000000", name="price"),
@@ -113,7 +113,7 @@ class GigExtra(GigPart, db.Model):
     gig = relationship("Gig", back_populates="extras")
 
 
-class GigQuestion(GigPart, db.Model):
+class GigQuestion(GigPart, Model):
     __tablename__ = "gig_questions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -125,7 +125,7 @@ class GigQuestion(GigPart, db.Model):
     gig = relationship("Gig", back_populates="questions")
 
 
-class GigImage(GigPart, db.Model):
+class GigImage(GigPart, Model):
     __tablename__ = "gig_images"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -6,14 +6,14 @@ from sqlalchemy import JSON, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import now
-from app.extensions import db
+from app.extensions import Model
 from app.models.types import UTCDateTime, string_enum
 
 PROVIDERS = ("stripe", "whop")
 INBOUND_STATUSES = ("received", "processing", "processed", "failed", "ignored")
 
 
-class InboundEvent(db.Model):
+class InboundEvent(Model):
     __tablename__ = "inbound_events"
     __table_args__ = (UniqueConstraint("provider", "event_id", name="uq_inbound_events_provider_event"),)
 

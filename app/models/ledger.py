@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
-from app.extensions import db
+from app.extensions import Model
 from app.models.types import UTCDateTime
 
 # Platform-level accounts have company_id NULL; seller accounts carry their company.
@@ -20,7 +20,7 @@ ACCOUNTS = (
 )
 
 
-class LedgerTransaction(db.Model):
+class LedgerTransaction(Model):
     __tablename__ = "ledger_transactions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -34,7 +34,7 @@ class LedgerTransaction(db.Model):
     entries = relationship("LedgerEntry", back_populates="transaction", lazy="selectin")
 
 
-class LedgerEntry(db.Model):
+class LedgerEntry(Model):
     __tablename__ = "ledger_entries"
     __table_args__ = (Index("ix_ledger_entries_account_company", "account", "company_id"),)
 

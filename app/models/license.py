@@ -11,7 +11,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt, Timestamps
 from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
@@ -22,7 +22,7 @@ MAX_ACTIVATIONS_LIMIT = 1000
 MAX_DURATION_DAYS = 3650
 
 
-class LicensePolicy(TenantOwned, Timestamps, db.Model):
+class LicensePolicy(TenantOwned, Timestamps, Model):
     """How keys of one product behave; a product without an enabled policy issues no keys."""
 
     __tablename__ = "license_policies"
@@ -44,7 +44,7 @@ class LicensePolicy(TenantOwned, Timestamps, db.Model):
     product = relationship("Product")
 
 
-class License(TenantOwned, Timestamps, db.Model):
+class License(TenantOwned, Timestamps, Model):
     """One key per membership. Valid while active and before its effective expiry."""
 
     __tablename__ = "licenses"
@@ -99,7 +99,7 @@ class License(TenantOwned, Timestamps, db.Model):
         return self.status
 
 
-class LicenseActivation(TenantOwned, CreatedAt, db.Model):
+class LicenseActivation(TenantOwned, CreatedAt, Model):
     """A machine (identified by the client's fingerprint) using a license key."""
 
     __tablename__ = "license_activations"

@@ -5,12 +5,12 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt
 from app.models.types import UTCDateTime
 
 
-class Notification(CreatedAt, db.Model):
+class Notification(CreatedAt, Model):
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at"),)
 

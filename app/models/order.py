@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt, Timestamps
 from app.models.types import UTCDateTime, string_enum
 from app.payments.gateway import new_idempotency_key
@@ -39,7 +39,7 @@ def idempotency_key_column():
     return mapped_column(String(IDEMPOTENCY_KEY_LENGTH), default=new_idempotency_key, nullable=False)
 
 
-class Checkout(CreatedAt, db.Model):
+class Checkout(CreatedAt, Model):
     """The price snapshot a buyer agreed to; the webhook turns it into an order or membership."""
 
     __tablename__ = "checkouts"
@@ -86,7 +86,7 @@ class Checkout(CreatedAt, db.Model):
         return self.status == "open" and moment >= self.expires_at
 
 
-class Order(TenantOwned, Timestamps, db.Model):
+class Order(TenantOwned, Timestamps, Model):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint("seller_amount_cents + fee_cents = total_cents", name="split"),
@@ -124,7 +124,7 @@ class Order(TenantOwned, Timestamps, db.Model):
     company = relationship("Company")
 
 
-class Payment(TenantOwned, CreatedAt, db.Model):
+class Payment(TenantOwned, CreatedAt, Model):
     """Money a buyer paid: one per checkout (gig or product) or subscription invoice."""
 
     __tablename__ = "payments"

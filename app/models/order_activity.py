@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt
 from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
@@ -23,7 +23,7 @@ DISPUTE_RESOLUTIONS = ("refund", "partial_refund", "release", "cancelled")
 EMAIL_STATUSES = ("pending", "sent", "failed")
 
 
-class OrderEvent(TenantOwned, CreatedAt, db.Model):
+class OrderEvent(TenantOwned, CreatedAt, Model):
     """One line of an order's timeline: a status change (or a flag such as "late") and who did it."""
 
     __tablename__ = "order_events"
@@ -42,7 +42,7 @@ class OrderEvent(TenantOwned, CreatedAt, db.Model):
     actor = relationship("User")
 
 
-class OrderAnswer(TenantOwned, db.Model):
+class OrderAnswer(TenantOwned, Model):
     """The buyer's answer to one of the gig's questions, with the question as it was asked."""
 
     __tablename__ = "order_answers"
@@ -55,7 +55,7 @@ class OrderAnswer(TenantOwned, db.Model):
     answer: Mapped[str] = mapped_column(Text, default="")
 
 
-class OrderDelivery(TenantOwned, CreatedAt, db.Model):
+class OrderDelivery(TenantOwned, CreatedAt, Model):
     """Work the seller handed over: a message and files; the latest one is the one under review."""
 
     __tablename__ = "order_deliveries"
@@ -70,7 +70,7 @@ class OrderDelivery(TenantOwned, CreatedAt, db.Model):
     files = relationship("OrderFile", order_by="OrderFile.id", lazy="selectin")
 
 
-class OrderFile(TenantOwned, CreatedAt, db.Model):
+class OrderFile(TenantOwned, CreatedAt, Model):
     """A file attached to the requirements or to a delivery; served to participants only."""
 
     __tablename__ = "order_files"
@@ -86,7 +86,7 @@ class OrderFile(TenantOwned, CreatedAt, db.Model):
     uploaded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
-class OrderMessage(TenantOwned, CreatedAt, db.Model):
+class OrderMessage(TenantOwned, CreatedAt, Model):
     """A message in an order's conversation between buyer, seller (and admins)."""
 
     __tablename__ = "order_messages"
@@ -101,7 +101,7 @@ class OrderMessage(TenantOwned, CreatedAt, db.Model):
     sender = relationship("User", lazy="joined")
 
 
-class OrderDispute(TenantOwned, CreatedAt, db.Model):
+class OrderDispute(TenantOwned, CreatedAt, Model):
     """A dispute opened by a party (or by the card holder's bank through Stripe) and its outcome."""
 
     __tablename__ = "order_disputes"
@@ -120,7 +120,7 @@ class OrderDispute(TenantOwned, CreatedAt, db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Review(TenantOwned, CreatedAt, db.Model):
+class Review(TenantOwned, CreatedAt, Model):
     """A buyer's stars and words about a completed order (once), and the seller's one reply."""
 
     __tablename__ = "reviews"
@@ -141,7 +141,7 @@ class Review(TenantOwned, CreatedAt, db.Model):
     buyer = relationship("User", lazy="joined")
 
 
-class OutgoingEmail(CreatedAt, db.Model):
+class OutgoingEmail(CreatedAt, Model):
     """An email waiting to be sent (or sent) by the delivery job; written in the caller's transaction."""
 
     __tablename__ = "email_outbox"

@@ -6,7 +6,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt, Timestamps
 from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
@@ -14,7 +14,7 @@ from app.tenancy import TenantOwned
 MESSAGE_STATUSES = ("pending", "delivered", "failed")
 
 
-class WebhookEndpoint(TenantOwned, Timestamps, db.Model):
+class WebhookEndpoint(TenantOwned, Timestamps, Model):
     """A seller's HTTPS receiver. Secrets are stored Fernet-encrypted (see services/outbound)."""
 
     __tablename__ = "webhook_endpoints"
@@ -35,7 +35,7 @@ class WebhookEndpoint(TenantOwned, Timestamps, db.Model):
         return not self.event_types or event_type in self.event_types
 
 
-class OutboxEvent(TenantOwned, CreatedAt, db.Model):
+class OutboxEvent(TenantOwned, CreatedAt, Model):
     """One business event, written in the transaction that caused it; fanned out after commit."""
 
     __tablename__ = "outbox_events"
@@ -48,7 +48,7 @@ class OutboxEvent(TenantOwned, CreatedAt, db.Model):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class WebhookMessage(TenantOwned, CreatedAt, db.Model):
+class WebhookMessage(TenantOwned, CreatedAt, Model):
     """One event for one endpoint; its public id is the stable `webhook-id` header."""
 
     __tablename__ = "webhook_messages"
@@ -83,7 +83,7 @@ class WebhookMessage(TenantOwned, CreatedAt, db.Model):
     )
 
 
-class WebhookAttempt(TenantOwned, db.Model):
+class WebhookAttempt(TenantOwned, Model):
     """One HTTP attempt (or a refusal before sending); the delivery log's rows."""
 
     __tablename__ = "webhook_attempts"

@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, T
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import now
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt
 from app.models.order import NEVER_REUSE_IDS, idempotency_key_column
 from app.models.types import UTCDateTime, string_enum
@@ -23,7 +23,7 @@ def new_request_token():
     return secrets.token_urlsafe(16)
 
 
-class Refund(TenantOwned, CreatedAt, db.Model):
+class Refund(TenantOwned, CreatedAt, Model):
     """A refund to the buyer. Written `pending` (with its key) and committed before Stripe is
     asked; `succeeded` once Stripe's refund is recorded in the ledger. At most one is pending
     per payment: a retry finishes that one instead of starting another."""
@@ -54,7 +54,7 @@ class Refund(TenantOwned, CreatedAt, db.Model):
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
-class Payout(TenantOwned, db.Model):
+class Payout(TenantOwned, Model):
     """A withdrawal to the seller's Stripe account. Written `pending` (with its key) and
     committed before the transfer; `paid` once the transfer is recorded in the ledger. One
     withdrawal form submission (`request_token`) is one payout however often it arrives, and

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import Timestamps
 from app.models.order import NEVER_REUSE_IDS
 from app.models.types import UTCDateTime, string_enum
@@ -17,7 +17,7 @@ ACCESS_STATUSES = ("trialing", "active", "past_due")
 MEMBERSHIP_SOURCES = ("stripe", "whop")
 
 
-class Product(TenantOwned, Timestamps, db.Model):
+class Product(TenantOwned, Timestamps, Model):
     __tablename__ = "products"
     __table_args__ = (
         CheckConstraint("price_cents BETWEEN 100 AND 1000000", name="price"),
@@ -41,7 +41,7 @@ class Product(TenantOwned, Timestamps, db.Model):
         return self.billing != "one_time"
 
 
-class Membership(TenantOwned, Timestamps, db.Model):
+class Membership(TenantOwned, Timestamps, Model):
     __tablename__ = "memberships"
     __table_args__ = (NEVER_REUSE_IDS,)
 

@@ -1,19 +1,20 @@
 """People who sign in: buyers, sellers and admins."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt
 from app.models.types import UTCDateTime, string_enum
 
 INTENTS = ("hire", "sell")
 
 
-class User(UserMixin, CreatedAt, db.Model):
+class User(UserMixin, CreatedAt, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -36,6 +37,8 @@ class User(UserMixin, CreatedAt, db.Model):
     # The token of the session this object was signed in with or loaded for (never stored:
     # the database keeps only its hash). Flask-Login puts get_id() in the session and
     # remember cookies, so the cookies carry this token and not the user id.
+    if TYPE_CHECKING:  # typed for mypy alone: an annotation the ORM sees would declare a column
+        session_token: str | None
     session_token = None
 
     @property

@@ -6,7 +6,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import now
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt
 from app.models.types import UTCDateTime, string_enum
 
@@ -15,7 +15,7 @@ SIGN_IN_METHODS = ("password", "sign_up", "whop")
 REVOKE_REASONS = ("sign_out", "sign_out_everywhere", "password_changed", "revoked", "replaced", "deactivated")
 
 
-class UserSession(CreatedAt, db.Model):
+class UserSession(CreatedAt, Model):
     """A browser's signed-in session. The cookie holds a random token; only its SHA-256 is stored.
 
     Active while `revoked_at` is NULL, `expires_at` is in the future and the user is active.

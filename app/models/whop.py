@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.mixins import CreatedAt
 from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
@@ -15,7 +15,7 @@ IDENTITY_ORIGINS = ("oauth", "iframe", "webhook")
 WHOP_PAYMENT_STATUSES = ("succeeded", "refunded")
 
 
-class WhopIdentity(CreatedAt, db.Model):
+class WhopIdentity(CreatedAt, Model):
     """One Whop account linked to one Tradepost user (either side at most once)."""
 
     __tablename__ = "whop_identities"
@@ -33,7 +33,7 @@ class WhopIdentity(CreatedAt, db.Model):
     user = relationship("User")
 
 
-class WhopCompanyLink(TenantOwned, CreatedAt, db.Model):
+class WhopCompanyLink(TenantOwned, CreatedAt, Model):
     """A seller company's Whop company (biz_…), whose admins may open the Whop dashboard view."""
 
     __tablename__ = "whop_company_links"
@@ -45,7 +45,7 @@ class WhopCompanyLink(TenantOwned, CreatedAt, db.Model):
     company = relationship("Company")
 
 
-class WhopProductLink(TenantOwned, CreatedAt, db.Model):
+class WhopProductLink(TenantOwned, CreatedAt, Model):
     """A product shown inside Whop: its experience (exp_…) and the Whop product (prod_…)
     whose memberships grant access to it."""
 
@@ -59,7 +59,7 @@ class WhopProductLink(TenantOwned, CreatedAt, db.Model):
     product = relationship("Product", lazy="joined")
 
 
-class WhopPayment(TenantOwned, CreatedAt, db.Model):
+class WhopPayment(TenantOwned, CreatedAt, Model):
     """A Whop payment for a linked product, kept so a later refund finds its membership."""
 
     __tablename__ = "whop_payments"
@@ -73,7 +73,7 @@ class WhopPayment(TenantOwned, CreatedAt, db.Model):
     status: Mapped[str] = mapped_column(string_enum(WHOP_PAYMENT_STATUSES, "status"), default="succeeded")
 
 
-class MemberPost(TenantOwned, CreatedAt, db.Model):
+class MemberPost(TenantOwned, CreatedAt, Model):
     """A post in a product's member area, written by the seller in Markdown."""
 
     __tablename__ = "member_posts"
@@ -86,7 +86,7 @@ class MemberPost(TenantOwned, CreatedAt, db.Model):
     body_html: Mapped[str] = mapped_column(Text)
 
 
-class MemberFile(TenantOwned, CreatedAt, db.Model):
+class MemberFile(TenantOwned, CreatedAt, Model):
     """A downloadable file in a product's member area (bytes in storage under `storage_key`)."""
 
     __tablename__ = "member_files"

@@ -74,7 +74,8 @@ def hash_password(password: str) -> str:
 def register_user(email: str | None, password: str | None, display_name: str | None, intent: str = "hire") -> User:
     """Create a user with an Argon2 password hash; raises AccountError and writes nothing on bad input."""
     email = normalize_email(email)
-    if len(password or "") < MIN_PASSWORD_LENGTH:
+    password = password or ""
+    if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
     if intent not in ("hire", "sell"):
         raise AccountError("intent", "Choose whether you want to hire or to sell.")
@@ -106,11 +107,11 @@ def authenticate_user(email: str | None, password: str | None) -> User | None:
         ok = user is not None and user.password_hash is not None and user.active
     except (VerificationError, InvalidHashError):
         ok = False
-    if not ok:
+    if not ok or user is None or user.password_hash is None:
         record_audit_event("auth.sign_in_failed", actor=user, email=email)
         return None
     if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = hash_password(password or "")
     user.last_sign_in_at = now()
     record_audit_event("auth.sign_in", actor=user, subject=user)
     return user
@@ -137,7 +138,8 @@ def change_password(user: User, current_password: str | None, new_password: str 
         _hasher().verify(user.password_hash, current_password or "")
     except (VerificationError, InvalidHashError):
         raise AccountError("current_password", "That isn't your current password.") from None
-    if len(new_password or "") < MIN_PASSWORD_LENGTH:
+    new_password = new_password or ""
+    if len(new_password) < MIN_PASSWORD_LENGTH:
         raise AccountError("new_password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
     user.password_hash = hash_password(new_password)
     ended = revoke_user_sessions(user, "password_changed")

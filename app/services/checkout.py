@@ -10,6 +10,7 @@ if it carries our checkout's key (or is the session we recorded): another deploy
 the Stripe account has checkouts with the same ids, never with the same keys.
 """
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ import stripe
 from flask import current_app
 from sqlalchemy import select
 
+from app import metrics
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
@@ -30,6 +32,8 @@ from app.services.licensing.issuing import issue_license_for_membership, sync_li
 from app.services.mail import app_url, send_template
 from app.services.notifications import notify_user
 from app.services.outbound.outbox import record_event
+
+money_log = logging.getLogger("app.money")
 
 CHECKOUT_TTL = timedelta(minutes=60)
 # A buyer starting the same selection again within this window gets the same checkout (and
@@ -276,9 +280,9 @@ def create_checkout_session(checkout: Checkout, cancel_path: str) -> Checkout:
     """
     if checkout.stripe_session_url:
         return checkout
-    buyer = db.session.get(User, checkout.buyer_id)
+    buyer = db.session.get_one(User, checkout.buyer_id)
     success_url, cancel_url = _urls(cancel_path)
-    common = dict(
+    common: dict[str, Any] = dict(
         local_checkout_id=checkout.id,
         idempotency_key=checkout.idempotency_key,
         currency=checkout.currency,
@@ -393,6 +397,7 @@ def complete_checkout(session: Mapping[str, Any]) -> Order | Membership | None:
         )
     checkout.status, checkout.completed_at = "completed", now()
     checkout.stripe_session_id = checkout.stripe_session_id or session["id"]
+    result: Order | Membership
     if checkout.kind == "gig":
         result = _create_order(checkout, session)
     elif session.get("mode") == "subscription":
@@ -412,10 +417,33 @@ def _result_of(checkout: Checkout) -> Order | Membership | None:
 def _charge_of(payment_intent_id: str | None) -> str | None:
     if not payment_intent_id:
         return None
-    return get_gateway().retrieve_payment_intent(payment_intent_id).latest_charge
+    charge = get_gateway().retrieve_payment_intent(payment_intent_id).latest_charge
+    return charge.id if isinstance(charge, stripe.Charge) else charge  # an id unless expanded
+
+
+def _record_checkout_payment(checkout: Checkout, session: Mapping[str, Any], kind: str, **paid_for: int) -> Payment:
+    """The buyer's one-time payment of a completed checkout, for the order or membership named
+    in `paid_for` (`order_id=` or `membership_id=`), with its Stripe intent and charge. Flushed."""
+    payment = Payment(
+        company_id=checkout.company_id,
+        kind=kind,
+        buyer_id=checkout.buyer_id,
+        checkout_id=checkout.id,
+        amount_cents=checkout.total_cents,
+        fee_cents=checkout.fee_cents,
+        currency=checkout.currency,
+        stripe_payment_intent_id=session.get("payment_intent"),
+        stripe_charge_id=_charge_of(session.get("payment_intent")),
+        **paid_for,
+    )
+    db.session.add(payment)
+    db.session.flush()
+    return payment
 
 
 def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
+    if checkout.delivery_days is None:
+        raise ValueError(f"checkout {checkout.id}: a gig checkout without its delivery time")
     package = checkout.package
     order = Order(
         company_id=checkout.company_id,
@@ -438,20 +466,7 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
     )
     db.session.add(order)
     db.session.flush()
-    payment = Payment(
-        company_id=checkout.company_id,
-        kind="gig",
-        buyer_id=checkout.buyer_id,
-        checkout_id=checkout.id,
-        order_id=order.id,
-        amount_cents=checkout.total_cents,
-        fee_cents=checkout.fee_cents,
-        currency=checkout.currency,
-        stripe_payment_intent_id=session.get("payment_intent"),
-        stripe_charge_id=_charge_of(session.get("payment_intent")),
-    )
-    db.session.add(payment)
-    db.session.flush()
+    payment = _record_checkout_payment(checkout, session, "gig", order_id=order.id)
     post_ledger_transaction(
         f"payment:{payment.id}",
         "gig_payment",
@@ -510,20 +525,7 @@ def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) 
     )
     db.session.add(membership)
     db.session.flush()
-    payment = Payment(
-        company_id=checkout.company_id,
-        kind="product",
-        buyer_id=checkout.buyer_id,
-        checkout_id=checkout.id,
-        membership_id=membership.id,
-        amount_cents=checkout.total_cents,
-        fee_cents=checkout.fee_cents,
-        currency=checkout.currency,
-        stripe_payment_intent_id=session.get("payment_intent"),
-        stripe_charge_id=_charge_of(session.get("payment_intent")),
-    )
-    db.session.add(payment)
-    db.session.flush()
+    payment = _record_checkout_payment(checkout, session, "product", membership_id=membership.id)
     _post_direct_charge_fee(payment, f"{checkout.title} sold")
     _announce_payment(payment)
     issue_license_for_membership(membership)
@@ -549,6 +551,19 @@ def _post_direct_charge_fee(payment: Payment, description: str) -> None:
 def _announce_payment(payment: Payment) -> None:
     """The outbound `payment.succeeded` event, and the buyer's emailed receipt."""
     _email_receipt(payment)
+    metrics.PAYMENTS.labels(kind=payment.kind, outcome="succeeded").inc()
+    money_log.info(
+        "payment %s succeeded",
+        payment.id,
+        extra={
+            "event": "payment.succeeded",
+            "payment_id": payment.id,
+            "kind": payment.kind,
+            "amount_cents": payment.amount_cents,
+            "currency": payment.currency,
+            "seller_company_id": payment.company_id,
+        },
+    )
     record_event(
         payment.company_id,
         "payment.succeeded",
@@ -645,9 +660,12 @@ def _membership_status(stripe_status: str) -> str:
 
 
 def membership_for_subscription(subscription_id: str | None, metadata: Mapping[str, Any] | None) -> Membership | None:
-    """The membership of a Stripe subscription, creating it from its checkout if needed."""
+    """The membership of a Stripe subscription, creating it from its checkout if needed; None
+    without a subscription id (`== None` would match every membership without one)."""
+    if not subscription_id:
+        return None
     membership = db.session.scalar(select(Membership).where(Membership.stripe_subscription_id == subscription_id))
-    if membership is not None or not (metadata or {}).get("checkout_id"):
+    if membership is not None or metadata is None or not metadata.get("checkout_id"):
         return membership
     checkout = _our_checkout(metadata)
     if checkout is None:
@@ -673,7 +691,7 @@ def record_invoice_paid(invoice: Mapping[str, Any]) -> Membership | None:
     if amount:  # a trial's zero invoice leaves the membership trialing
         membership.status = "active"
     if amount and db.session.scalar(select(Payment.id).where(Payment.stripe_invoice_id == invoice["id"])) is None:
-        checkout = db.session.get(Checkout, membership.checkout_id)
+        checkout = db.session.get_one(Checkout, membership.checkout_id)
         payment = Payment(
             company_id=membership.company_id,
             kind="subscription",
@@ -698,6 +716,16 @@ def record_invoice_failed(invoice: Mapping[str, Any]) -> Membership | None:
     """A failed renewal: the membership goes past_due (access is kept while Stripe retries)."""
     subscription_id, metadata = _invoice_subscription(invoice)
     membership = membership_for_subscription(subscription_id, metadata)
+    metrics.PAYMENTS.labels(kind="subscription", outcome="failed").inc()
+    money_log.info(
+        "subscription payment failed",
+        extra={
+            "event": "payment.failed",
+            "kind": "subscription",
+            "invoice": invoice.get("id"),
+            "amount_cents": invoice.get("amount_due"),
+        },
+    )
     if membership is not None and membership.status in ("active", "trialing"):
         membership.status = "past_due"
         notify_user(

@@ -16,6 +16,7 @@ import stripe
 from flask import current_app
 from sqlalchemy import select
 
+from app import metrics
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
@@ -35,14 +36,37 @@ class RefundError(ServiceError):
         super().__init__(409, "refund_refused", message)
 
 
-def escrow_remaining(order: Order) -> int:
-    """Cents of this order still held in the seller's escrow."""
-    total = db.session.scalar(
+def _order_balance(order: Order, account: str) -> int:
+    """Cents of this order in one of the seller's (credit-normal) accounts."""
+    total = db.session.execute(
         select(sum_cents(LedgerEntry.amount_cents))
         .join(LedgerTransaction)
-        .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == "seller_escrow")
-    )
+        .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == account)
+    ).scalar_one()
     return -total
+
+
+def _move_order_funds(
+    order: Order, amount: int, source: str, target: str, step: str, kind: str, done: str
+) -> LedgerTransaction | None:
+    """Move `amount` of the order's money from the seller's `source` account to `target`, once
+    per `step` of the order (the transaction's reference)."""
+    return post_ledger_transaction(
+        f"order:{order.id}:{step}",
+        kind,
+        [
+            Entry(source, amount, order.company_id),
+            Entry(target, -amount, order.company_id),
+        ],
+        currency=order.currency,
+        description=f"Order #{order.id} {done}",
+        order_id=order.id,
+    )
+
+
+def escrow_remaining(order: Order) -> int:
+    """Cents of this order still held in the seller's escrow."""
+    return _order_balance(order, "seller_escrow")
 
 
 def release_escrow(order: Order) -> LedgerTransaction | None:
@@ -50,17 +74,7 @@ def release_escrow(order: Order) -> LedgerTransaction | None:
     amount = escrow_remaining(order)
     if amount <= 0:
         return None
-    return post_ledger_transaction(
-        f"order:{order.id}:release",
-        "escrow_release",
-        [
-            Entry("seller_escrow", amount, order.company_id),
-            Entry("seller_pending", -amount, order.company_id),
-        ],
-        currency=order.currency,
-        description=f"Order #{order.id} completed",
-        order_id=order.id,
-    )
+    return _move_order_funds(order, amount, "seller_escrow", "seller_pending", "release", "escrow_release", "completed")
 
 
 def clear_pending_funds() -> int:
@@ -72,23 +86,9 @@ def clear_pending_funds() -> int:
         .execution_options(skip_tenant_scope=True)
     ).all()
     for order in orders:
-        pending = -db.session.scalar(
-            select(sum_cents(LedgerEntry.amount_cents))
-            .join(LedgerTransaction)
-            .where(LedgerTransaction.order_id == order.id, LedgerEntry.account == "seller_pending")
-        )
+        pending = _order_balance(order, "seller_pending")
         if pending > 0:
-            post_ledger_transaction(
-                f"order:{order.id}:clear",
-                "clearance",
-                [
-                    Entry("seller_pending", pending, order.company_id),
-                    Entry("seller_available", -pending, order.company_id),
-                ],
-                currency=order.currency,
-                description=f"Order #{order.id} cleared",
-                order_id=order.id,
-            )
+            _move_order_funds(order, pending, "seller_pending", "seller_available", "clear", "clearance", "cleared")
         order.cleared_at = now()
     db.session.flush()
     return len(orders)
@@ -121,9 +121,14 @@ def _payment_of(order: Order) -> Payment | None:
     ).scalar_one_or_none()
 
 
-def _check_refundable(order: Order, payment: Payment | None, amount_cents: int | None) -> tuple[int, int]:
+def _payment_to_refund(order: Order) -> Payment:
+    payment = _payment_of(order)
     if payment is None:
         raise RefundError("This order has no payment to refund.")
+    return payment
+
+
+def _check_refundable(order: Order, payment: Payment, amount_cents: int | None) -> tuple[int, int]:
     if not isinstance(amount_cents, int) or amount_cents <= 0:
         raise RefundError("Refund a positive amount.")
     if amount_cents > refundable_cents(payment):
@@ -152,7 +157,7 @@ def prepare_refund(
     nothing written) if the amount is not positive, exceeds what is refundable, or the escrow no
     longer holds the seller's part. The caller holds the order's lock. Flushed.
     """
-    payment = _payment_of(order)
+    payment = _payment_to_refund(order)
     fee_returned, seller_share = _check_refundable(order, payment, amount_cents)
     pending = pending_refund(payment)
     if pending is not None:
@@ -194,7 +199,7 @@ def refund_order(
     is no longer refundable, or Stripe reports the refund failed. The caller holds the order's
     lock. A refund Stripe accepts as `pending` (still reaching the bank) counts as made.
     """
-    payment = _payment_of(order)
+    payment = _payment_to_refund(order)
     _check_refundable(order, payment, amount_cents)
     refund = pending_refund(payment)
     if refund is None or refund.amount_cents != amount_cents:
@@ -216,7 +221,7 @@ def record_refund_made(order: Order, refund: Refund, made: stripe.Refund, *, act
     """Record the prepared `refund` as made by Stripe (`made`, the Stripe refund): the payment,
     the ledger (the seller's part from escrow, then pending, then available), audit and event.
     A refund Stripe reports failed or canceled is marked failed and moves nothing. Flushed."""
-    payment = db.session.get(Payment, refund.payment_id)
+    payment = db.session.get_one(Payment, refund.payment_id)
     refund.stripe_refund_id = made.id
     if made.status in ("failed", "canceled"):
         refund.status = "failed"
@@ -284,7 +289,9 @@ def record_external_refund(order: Order, refunded_total_cents: int | None) -> Re
     negative: the seller then owes the platform). Idempotent per refunded total.
     """
     payment = _payment_of(order)
-    amount = refunded_total_cents - payment.refunded_cents if payment else 0
+    if payment is None or refunded_total_cents is None:
+        return None
+    amount = refunded_total_cents - payment.refunded_cents
     if amount <= 0:
         return None
     fee_returned, seller_share = split_refund(order, amount)
@@ -322,6 +329,7 @@ def record_external_refund(order: Order, refunded_total_cents: int | None) -> Re
 
 
 def _announce_refund(payment: Payment, refund: Refund) -> None:
+    metrics.PAYMENTS.labels(kind=payment.kind, outcome="refunded").inc()
     record_event(
         payment.company_id,
         "payment.refunded",

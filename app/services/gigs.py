@@ -580,7 +580,7 @@ def _notify_sellers(gig: Gig, action: str, reason: str | None) -> None:
     if action == "approve":
         title, body = f"Your gig “{gig.title}” is live", "Buyers can now find and order it."
     else:
-        title, body = f"Your gig “{gig.title}” needs changes", reason
+        title, body = f"Your gig “{gig.title}” needs changes", reason or ""
     for manager in gig.company.managers():
         notify_user(manager, f"gig.{_past(action)}", title, body, link=link)
 

@@ -15,8 +15,9 @@ from rq.job import Job
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app import metrics
 from app.clock import now
-from app.extensions import db
+from app.extensions import db, rows_matched
 from app.models import InboundEvent
 from app.queue import enqueue
 from app.services.inbound_handlers import HANDLERS
@@ -56,12 +57,12 @@ def enqueue_inbound_event(event_id: int) -> Job:
 
 def claim_inbound_event(event_id: int) -> bool:
     """Atomically move a received/failed event to processing; False if someone else has it or it is done."""
-    result = db.session.execute(
+    matched = rows_matched(
         update(InboundEvent)
         .where(InboundEvent.id == event_id, InboundEvent.status.in_(CLAIMABLE))
         .values(status="processing", attempts=InboundEvent.attempts + 1, claimed_at=now())
     )
-    return result.rowcount == 1
+    return matched == 1
 
 
 def handle_inbound_event(event_id: int) -> str | None:
@@ -76,7 +77,7 @@ def handle_inbound_event(event_id: int) -> str | None:
         db.session.rollback()
         return None
     db.session.commit()
-    event = db.session.get(InboundEvent, event_id)
+    event = db.session.get_one(InboundEvent, event_id)
     handler = HANDLERS.get((event.provider, event.type))
     if handler is None:
         log.info("no handler for %s event %s (%s); ignored", event.provider, event.type, event.event_id)
@@ -89,12 +90,37 @@ def handle_inbound_event(event_id: int) -> str | None:
         db.session.commit()
     except Exception as exc:
         db.session.rollback()
-        event = db.session.get(InboundEvent, event_id)
+        event = db.session.get_one(InboundEvent, event_id)
         event.status = "failed"
         event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         db.session.commit()
+        _outcome(event, "failed")
         raise
-    return event.status
+    status = event.status
+    _outcome(event, status)
+    return status
+
+
+def _outcome(event: InboundEvent | None, outcome: str) -> None:
+    """Count the handled event and log one line about it."""
+    if event is None:
+        return
+    metrics.INBOUND_EVENTS.labels(provider=event.provider, outcome=outcome).inc()
+    log.log(
+        logging.WARNING if outcome == "failed" else logging.INFO,
+        "%s event %s %s: %s",
+        event.provider,
+        event.type,
+        event.event_id,
+        outcome,
+        extra={
+            "event": f"inbound.{outcome}",
+            "provider": event.provider,
+            "event_type": event.type,
+            "event_id": event.event_id,
+            "error": event.last_error,
+        },
+    )
 
 
 def reset_inbound_event(event: InboundEvent) -> None:

@@ -5,6 +5,7 @@ Every movement of money is one ledger transaction with ≥ 2 entries summing to 
 the business object (e.g. `payment:12`), so posting the same movement twice is a no-op.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from app.extensions import db
 from app.models import LedgerEntry, LedgerTransaction
 from app.models.ledger import ACCOUNTS
 
+money_log = logging.getLogger("app.money")
 CREDIT_NORMAL = {"platform_fee_revenue", "seller_escrow", "seller_pending", "seller_available"}
 
 
@@ -88,6 +90,23 @@ def post_ledger_transaction(
         if entry.amount_cents != 0
     )
     db.session.flush()
+    moved = sum(entry.amount_cents for entry in entries if entry.amount_cents > 0)
+    money_log.info(
+        "ledger %s %s: %s %s",
+        kind,
+        reference,
+        moved,
+        currency,
+        extra={
+            "event": "ledger.posted",
+            "kind": kind,
+            "reference": reference,
+            "amount_cents": moved,
+            "currency": currency,
+            "order_id": order_id,
+            "payment_id": payment_id,
+        },
+    )
     return db.session.get(LedgerTransaction, transaction_id)
 
 
@@ -96,7 +115,7 @@ def account_balance(account: str, company_id: int | None = None) -> int:
     query = select(sum_cents(LedgerEntry.amount_cents)).where(LedgerEntry.account == account)
     if company_id is not None:
         query = query.where(LedgerEntry.company_id == company_id)
-    total = db.session.scalar(query)
+    total = db.session.execute(query).scalar_one()
     return -total if account in CREDIT_NORMAL else total
 
 

@@ -120,7 +120,7 @@ def add_member_file(product: Product, uploader: User, upload: FileStorage | None
     """Store an uploaded file (werkzeug FileStorage) in the product's member area."""
     filename = _clean_filename(upload.filename if upload else "")
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    if not filename:
+    if upload is None or not filename:
         raise MemberAreaError({"file": "Choose a file to upload."})
     if extension not in ALLOWED_EXTENSIONS:
         raise MemberAreaError({"file": "Upload one of: " + ", ".join(ALLOWED_EXTENSIONS) + "."})

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select, update
 
 from app.clock import now
 from app.errors import ServiceError
-from app.extensions import db
+from app.extensions import db, rows_matched
 from app.models import Notification, Order, OrderMessage, User
 from app.services.notifications import notify_user
 
@@ -43,6 +43,8 @@ def post_order_message(order: Order, actor: Sender, body: str | None, recipients
 
     Raises MessageError (nothing written) for an empty or over-long message.
     """
+    if actor.user is None:
+        raise ValueError("only a signed-in buyer or seller posts to an order's conversation")
     body = (body or "").strip()
     if not body:
         raise MessageError("body", "Write a message first.")
@@ -72,11 +74,11 @@ def order_messages(order_id: int) -> Sequence[OrderMessage]:
 
 def unread_count(user: User) -> int:
     """How many of the user's notifications are unread."""
-    return db.session.scalar(
+    return db.session.execute(
         select(func.count())
         .select_from(Notification)
         .where(Notification.user_id == user.id, Notification.read_at.is_(None))
-    )
+    ).scalar_one()
 
 
 def notifications_of(user: User) -> Select[tuple[Notification]]:
@@ -99,6 +101,6 @@ def mark_notifications_read(user: User, notification_id: int | None = None) -> i
     statement = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     if notification_id is not None:
         statement = statement.where(Notification.id == notification_id)
-    changed = db.session.execute(statement.values(read_at=now())).rowcount
+    changed = rows_matched(statement.values(read_at=now()))
     db.session.flush()
     return changed

@@ -234,15 +234,16 @@ def _prepare_note_required(order: Order, actor: Actor, params: Params) -> Params
 
 def _read_uploads(files: Sequence[FileStorage | None] | None, field_name: str = "files") -> list[tuple[str, bytes]]:
     """[(filename, bytes)] of the non-empty uploads; OrderInputError past the count or size limits."""
-    blobs = []
+    blobs: list[tuple[str, bytes]] = []
     for upload in files or []:
-        if upload is None or not getattr(upload, "filename", ""):
+        filename = getattr(upload, "filename", "")
+        if upload is None or not filename:
             continue
         data = upload.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
-            raise OrderInputError({field_name: f"{upload.filename}: files can be at most 10 MB."})
+            raise OrderInputError({field_name: f"{filename}: files can be at most 10 MB."})
         if data:
-            blobs.append((upload.filename, data))
+            blobs.append((filename, data))
     if len(blobs) > MAX_FILES:
         raise OrderInputError({field_name: f"Attach at most {MAX_FILES} files."})
     return blobs
@@ -273,7 +274,7 @@ def validate_answers(gig: Gig, form: Mapping[str, Any]) -> list[tuple[Any, str, 
 
 
 def _prepare_requirements(order: Order, actor: Actor, params: Params) -> Params:
-    gig = db.session.get(Gig, order.gig_id)
+    gig = db.session.get_one(Gig, order.gig_id)
     params.form = {"answers": validate_answers(gig, params.form)}
     params.files = _read_uploads(params.files)
     params.note = ""
@@ -349,7 +350,10 @@ def _submit_requirements(order: Order, actor: Actor, params: Params) -> dict[str
 
 def _deliver(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     number = (
-        db.session.scalar(select(func.count()).select_from(OrderDelivery).where(OrderDelivery.order_id == order.id)) + 1
+        db.session.execute(
+            select(func.count()).select_from(OrderDelivery).where(OrderDelivery.order_id == order.id)
+        ).scalar_one()
+        + 1
     )
     delivery = OrderDelivery(
         company_id=order.company_id,
@@ -433,7 +437,7 @@ def _close_dispute(order: Order, actor: Actor, resolution: str, refunded_cents: 
         select(OrderDispute).where(OrderDispute.order_id == order.id, OrderDispute.status == "open")
     )
     if dispute is not None:
-        dispute.status, dispute.resolution, dispute.refunded_cents = "resolved", resolution, refunded_cents
+        dispute.status, dispute.resolution, dispute.refunded_cents = "resolved", resolution, refunded_cents or 0
         dispute.resolved_by_user_id, dispute.resolved_at = actor.user_id, now()
 
 
@@ -673,6 +677,8 @@ def transition_order(order: Order, action: str, actor: Actor, params: Params | N
     from_status = order.status
     target = TRANSITIONS[(from_status, action, actor.role)]
     to_status = order.previous_status if target == PREVIOUS else target
+    if to_status is None:  # every cancellation request records the status it interrupted
+        raise RuntimeError(f"order {order.id} is {from_status} without the status it came from")
     try:
         data = spec.effect(order, actor, prepared) or {}
     except RefundError as exc:
@@ -906,7 +912,7 @@ def _order_for_charge(charge_id: str | None) -> Order | None:
         .where(Payment.stripe_charge_id == charge_id, Payment.order_id.is_not(None))
         .execution_options(skip_tenant_scope=True)
     )
-    return lock_order(payment.order_id) if payment else None
+    return lock_order(payment.order_id) if payment is not None and payment.order_id is not None else None
 
 
 def record_stripe_dispute(dispute: Mapping[str, Any]) -> Order | None:
@@ -945,7 +951,7 @@ def finish_refund_stripe_made(order: Order, payment: Payment) -> Refund | None:
         (
             found
             for found in get_gateway().list_refunds(payment_intent=payment.stripe_payment_intent_id)
-            if found.metadata.to_dict().get("refund_key") == refund.idempotency_key
+            if found.metadata is not None and found.metadata.to_dict().get("refund_key") == refund.idempotency_key
         ),
         None,
     )

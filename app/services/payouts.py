@@ -34,7 +34,7 @@ class PayoutError(ServiceError):
 REQUEST_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
-def request_payout(company: Company, amount_cents: int | None, actor: User, request_token: str | None) -> Payout:
+def request_payout(company: Company, amount_cents: int, actor: User, request_token: str | None) -> Payout:
     """Step one of a withdrawal: the pending Payout for this form submission, with its random
     Stripe idempotency key. The caller commits it, then calls `complete_payout`.
 
@@ -103,11 +103,13 @@ def complete_payout(payout: Payout, actor: User) -> Payout:
     without a second transfer. Raises PaymentsUnavailable when Stripe can't be reached (the
     payout stays pending and retrying is safe). Flushed.
     """
-    company = db.session.get(Company, payout.company_id)
+    company = db.session.get_one(Company, payout.company_id)
     _lock_company(company)
     db.session.refresh(payout)
     if payout.status != "pending":
         return payout
+    if not company.stripe_account_id:  # checked when the payout was requested
+        raise PayoutError("Finish identity verification with Stripe to receive payouts.")
     transfer = get_gateway().create_transfer(
         amount=payout.amount_cents,
         currency=payout.currency,
@@ -187,6 +189,6 @@ def payout_history(company_id: int, limit: int = 50) -> Sequence[Payout]:
 
 def lifetime_paid_out(company_id: int) -> int:
     """Cents paid out to the company so far."""
-    return db.session.scalar(
+    return db.session.execute(
         select(sum_cents(Payout.amount_cents)).where(Payout.company_id == company_id, Payout.status == "paid")
-    )
+    ).scalar_one()

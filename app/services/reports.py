@@ -24,11 +24,11 @@ def platform_money(period: str = "30d") -> dict[str, Any]:
         .group_by(day)
         .order_by(day.desc())
     ).all()
-    fees = db.session.scalar(
+    fees = db.session.execute(
         select(sum_cents(LedgerEntry.amount_cents))
         .join(LedgerTransaction)
         .where(LedgerEntry.account == "platform_fee_revenue", LedgerTransaction.created_at >= since)
-    )
+    ).scalar_one()
     return {
         "period": period if period in PERIODS else "30d",
         "gmv_cents": sum(row[1] for row in daily),

@@ -88,7 +88,7 @@ def reply_to_review(review: Review, seller_user: User, text: str | None) -> Revi
         .with_for_update(of=Review)
         .execution_options(populate_existing=True)
     ).scalar_one()
-    order = db.session.get(Order, review.order_id)
+    order = db.session.get_one(Order, review.order_id)
     actor = actor_for(order, seller_user)
     if actor is None or actor.role != "seller":
         raise ReviewError(403, "Only the seller can reply to this review.")

@@ -84,8 +84,8 @@ class GigFilters:
         values = {
             "q": self.q or None,
             "category": self.category,
-            "min_price": _whole_units(self.min_price_cents),
-            "max_price": _whole_units(self.max_price_cents),
+            "min_price": None if self.min_price_cents is None else _whole_units(self.min_price_cents),
+            "max_price": None if self.max_price_cents is None else _whole_units(self.max_price_cents),
             "delivery": self.max_days,
             "rating": None if self.min_rating_tenths is None else _format_tenths(self.min_rating_tenths),
             "sort": self.sort if self.sort != default_sort(self.q) else None,
@@ -121,7 +121,8 @@ class GigPage:
     def page_numbers(self, around: int = 2) -> list[int | None]:
         """Page numbers to link, with None where a gap (…) goes: 1 … 4 5 [6] 7 8 … 20."""
         wanted = {1, self.pages, *range(self.page - around, self.page + around + 1)}
-        numbers, previous = [], 0
+        numbers: list[int | None] = []
+        previous = 0
         for n in sorted(p for p in wanted if 1 <= p <= self.pages):
             if n - previous > 1:
                 numbers.append(None)
@@ -139,9 +140,9 @@ def _format_tenths(tenths: int) -> str:
     return str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
 
 
-def _whole_units(cents: int | None) -> int | None:
-    """A price filter for the query string: whole units of the marketplace currency."""
-    return None if cents is None else int(to_major(cents, marketplace_currency()))
+def _whole_units(cents: int) -> int:
+    """A price in whole units of the marketplace currency, as the query string states it."""
+    return int(to_major(cents, marketplace_currency()))
 
 
 def _parse_price(raw: str, label: str, errors: dict[str, str], key: str) -> int | None:
@@ -206,7 +207,7 @@ def parse_filters(args: Mapping[str, str], category_ids: Mapping[str, int]) -> t
     filters = GigFilters(
         q=q,
         category=category,
-        category_id=category_ids.get(category),
+        category_id=None if category is None else category_ids.get(category),
         min_price_cents=min_price,
         max_price_cents=max_price,
         max_days=max_days,
@@ -270,7 +271,7 @@ def _text_match(
     """(join target and on-clause or None, where-clause or None, rank ordering) for `q`."""
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        vector = literal_column("gigs.search_vector")
+        vector: ColumnElement[Any] = literal_column("gigs.search_vector")
         query = func.websearch_to_tsquery(literal_column("'english'"), q)
         return None, vector.op("@@")(query), func.ts_rank(vector, query).desc()
     hits = (
@@ -314,13 +315,14 @@ def search_gigs(filters: GigFilters) -> GigPage:
             stmt = stmt.join(*join)
         return stmt.where(*conditions)
 
-    order = {
+    orders: dict[str, list[ColumnElement[Any]]] = {
         "relevance": [rank] if rank is not None else [],
         "newest": [Gig.published_at.desc()],
         "price_asc": [Gig.basic_price_cents.asc()],
         "price_desc": [Gig.basic_price_cents.desc()],
         "rating": [_rating_value().desc().nulls_last(), Gig.rating_count.desc()],
-    }[filters.sort]
+    }
+    order = orders[filters.sort]
     # The total rides along as an uncorrelated scalar subquery: PostgreSQL runs it once (an
     # index-only scan for plain listings) in the same round trip as the page. A window
     # count(*) OVER () would instead fetch every matching row from the heap (10x slower here).
@@ -341,7 +343,7 @@ def search_gigs(filters: GigFilters) -> GigPage:
     if rows:
         total = rows[0][1]
     else:  # nothing on this page: is there nothing at all, or is the page past the end?
-        total = db.session.scalar(select(count)) if page > 1 else 0
+        total = (db.session.scalar(select(count)) or 0) if page > 1 else 0
         last = max(1, math.ceil(total / PAGE_SIZE))
         if page > last:
             page = last
@@ -360,7 +362,7 @@ def category_counts() -> dict[int, int]:
     rows = db.session.execute(
         select(Gig.category_id, func.count(Gig.id)).where(Gig.status == "published").group_by(Gig.category_id)
     )
-    return dict(rows.all())
+    return dict(rows.tuples().all())
 
 
 def get_category_or_404(slug: str) -> Category:

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import lazyload
 
 from app.clock import now
-from app.extensions import db
+from app.extensions import db, rows_matched
 from app.models import User, UserSession
 from app.services.audit import record_audit_event
 
@@ -114,7 +114,7 @@ def touch_user_session(row: UserSession) -> bool:
     values = {"last_seen_at": moment}
     if not row.remember:
         values["expires_at"] = _plain_expiry(row.created_at, moment)
-    result = db.session.execute(
+    matched = rows_matched(
         update(UserSession)
         .where(
             UserSession.id == row.id,
@@ -124,7 +124,7 @@ def touch_user_session(row: UserSession) -> bool:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return matched == 1
 
 
 def _revoke(conditions: Sequence[ColumnElement[bool]], reason: str) -> int:

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
+from app import metrics
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
@@ -161,7 +162,7 @@ def company_link_of(company: Company) -> WhopCompanyLink | None:
 
 def link_whop_company(company: Company, actor: User, whop_company_id: str | None) -> WhopCompanyLink | None:
     """Link `company` to a Whop company (biz_…); an empty id removes the link. Audited."""
-    errors = {}
+    errors: dict[str, str] = {}
     whop_company_id = _whop_id(whop_company_id, "biz_", "whop_company_id", "Whop company id", errors, required=False)
     link = company_link_of(company)
     if whop_company_id and not errors:
@@ -204,7 +205,7 @@ def product_link_of(product: Product) -> WhopProductLink | None:
 def link_whop_product(product: Product, actor: User, form: Mapping[str, str]) -> WhopProductLink | None:
     """Show `product` inside Whop: its experience (exp_…) and, optionally, the Whop product
     (prod_…) whose memberships grant access. An empty experience id removes the link."""
-    errors = {}
+    errors: dict[str, str] = {}
     experience_id = _whop_id(
         form.get("whop_experience_id"), "exp_", "whop_experience_id", "Whop experience id", errors, required=False
     )
@@ -371,6 +372,7 @@ def record_whop_payment(data: Mapping[str, Any]) -> WhopPayment | None:
     )
     db.session.add(payment)
     db.session.flush()
+    metrics.PAYMENTS.labels(kind="whop", outcome="succeeded").inc()
     return payment
 
 
@@ -392,7 +394,7 @@ def record_whop_refund(data: Mapping[str, Any]) -> WhopPayment | None:
         return payment
     payment.status = "refunded"
     if payment.membership_id is not None:
-        membership = db.session.get(Membership, payment.membership_id)
+        membership = db.session.get_one(Membership, payment.membership_id)
         if membership.status != "canceled":
             membership.status = "canceled"
             membership.canceled_at = now()
@@ -454,16 +456,16 @@ def dashboard_stats(company: Company, days: int = 30) -> dict[str, Any]:
             select(func.count(Membership.id)).where(Membership.status.in_(("trialing", "active", "past_due")))
         )
         new_members = db.session.scalar(select(func.count(Membership.id)).where(Membership.created_at >= since))
-        stripe_revenue = db.session.scalar(
+        stripe_revenue = db.session.execute(
             select(func.coalesce(func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(
                 Payment.created_at >= since
             )
-        )
-        whop_revenue = db.session.scalar(
+        ).scalar_one()
+        whop_revenue = db.session.execute(
             select(func.coalesce(func.sum(WhopPayment.amount_cents), 0)).where(
                 WhopPayment.created_at >= since, WhopPayment.status == "succeeded"
             )
-        )
+        ).scalar_one()
         recent_orders = db.session.scalars(select(Order).order_by(Order.created_at.desc()).limit(5)).all()
         recent_members = db.session.scalars(select(Membership).order_by(Membership.created_at.desc()).limit(5)).all()
         products = db.session.scalar(select(func.count(Product.id)).where(Product.active.is_(True)))

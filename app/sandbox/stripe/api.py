@@ -433,14 +433,20 @@ def _line_items(data: dict, mode: str) -> tuple[list[dict], str]:
     return items, currencies.pop()
 
 
+def _transfer_destination(raw: dict, section: str) -> str | None:
+    """`<section>[transfer_data][destination]`: a connected account able to take transfers, or None."""
+    transfer_data = get_dict(raw, "transfer_data", prefix=section + "[")
+    destination = get_str(transfer_data, "destination", prefix=section + "[transfer_data][")
+    if destination:
+        ops.require_transfers_capability(destination, f"{section}[transfer_data][destination]")
+    return destination
+
+
 def _payment_intent_data(data: dict, amount_total: int) -> dict:
     raw = get_dict(data, "payment_intent_data")
     prefix = "payment_intent_data["
     fee = get_int(raw, "application_fee_amount", prefix=prefix, minimum=0)
-    transfer_data = get_dict(raw, "transfer_data", prefix=prefix)
-    destination = get_str(transfer_data, "destination", prefix=prefix + "transfer_data][")
-    if destination:
-        ops.require_transfers_capability(destination, "payment_intent_data[transfer_data][destination]")
+    destination = _transfer_destination(raw, "payment_intent_data")
     if fee is not None and not destination:
         raise invalid(
             "`application_fee_amount` requires a connected account: set "
@@ -475,10 +481,7 @@ def _subscription_data(data: dict) -> dict:
                 "application_fee_percent must be between 0 and 100.", "subscription_data[application_fee_percent]"
             )
         percent = float(percent_value)
-    transfer_data = get_dict(raw, "transfer_data", prefix=prefix)
-    destination = get_str(transfer_data, "destination", prefix=prefix + "transfer_data][")
-    if destination:
-        ops.require_transfers_capability(destination, "subscription_data[transfer_data][destination]")
+    destination = _transfer_destination(raw, "subscription_data")
     if percent is not None and not destination:
         raise invalid(
             "`application_fee_percent` requires `subscription_data[transfer_data][destination]`.",

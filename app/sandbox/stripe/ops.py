@@ -383,10 +383,10 @@ def pay_checkout_session(
     return session
 
 
-def _start_processing_payment(session: dict, private: dict, email: str | None) -> None:
-    st = store()
+def _session_payment_intent(session: dict, private: dict, email: str | None) -> dict:
+    """A new payment intent for a payment-mode session, from the session's payment_intent_data."""
     data = private["payment_intent_data"]
-    intent = so.payment_intent(
+    return so.payment_intent(
         amount=session["amount_total"],
         currency=session["currency"],
         customer=None,
@@ -397,6 +397,11 @@ def _start_processing_payment(session: dict, private: dict, email: str | None) -
         destination=data.get("destination"),
         receipt_email=email,
     )
+
+
+def _start_processing_payment(session: dict, private: dict, email: str | None) -> None:
+    st = store()
+    intent = _session_payment_intent(session, private, email)
     intent.update(status="processing", payment_method_types=["us_bank_account"])
     st.insert(intent)
     emit("payment_intent.processing", intent)
@@ -408,18 +413,7 @@ def _pay_payment_session(session: dict, private: dict, card: str, email: str | N
     st = store()
     intent = st.get("payment_intent", session["payment_intent"]) if session["payment_intent"] else None
     if intent is None:
-        data = private["payment_intent_data"]
-        intent = so.payment_intent(
-            amount=session["amount_total"],
-            currency=session["currency"],
-            customer=None,
-            description=data.get("description"),
-            metadata=data.get("metadata", {}),
-            transfer_group=data.get("transfer_group"),
-            application_fee_amount=data.get("application_fee_amount"),
-            destination=data.get("destination"),
-            receipt_email=email,
-        )
+        intent = _session_payment_intent(session, private, email)
         st.insert(intent)
         session["payment_intent"] = intent["id"]
         st.save(session)

@@ -13,12 +13,14 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from app.logs import current_request_id
 from app.services.outbound.ssrf import UnsafeUrl, resolve_url
 
 REQUEST_TIMEOUT = 15.0
 RESPONSE_EXCERPT_BYTES = 2048
 MAX_RETRY_AFTER = timedelta(hours=24)
 USER_AGENT = "Tradepost-Webhooks/1.0"
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class DeliveryRequest:
     started_at: datetime
     retry_index: int
     failing_since: datetime | None
+    lag_seconds: float = 0.0  # how late the attempt started after it was due
 
 
 @dataclass
@@ -82,6 +85,9 @@ def send_request(request: DeliveryRequest) -> Outcome:
     except UnsafeUrl as exc:
         return Outcome(request.started_at, error=f"Refused: {exc}"[:500])
     headers = {**request.headers, "host": url.netloc.decode("ascii")}
+    request_id = current_request_id()
+    if request_id is not None:  # the request (or job) this delivery stems from, for support
+        headers[REQUEST_ID_HEADER] = request_id
     # Connect to the address we vetted (DNS may change between check and connect); TLS still
     # verifies the certificate against the endpoint's own hostname.
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}

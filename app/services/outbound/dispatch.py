@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, or_, select, update
 
 from app.clock import now
-from app.extensions import db
+from app.extensions import db, rows_matched
 from app.models import OutboxEvent, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from app.services.outbound.delivery import DeliveryRequest
 from app.services.outbound.signing import active_secrets, payload_json, signed_headers
@@ -28,15 +28,15 @@ def dispatch_outbox_event(event_id: int) -> list[int]:
     racing the after-commit job) creates nothing. Returns the new messages' ids.
     """
     moment = now()
-    claimed = db.session.execute(
+    claimed = rows_matched(
         update(OutboxEvent)
         .where(OutboxEvent.id == event_id, OutboxEvent.dispatched_at.is_(None))
         .values(dispatched_at=moment)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not claimed:
         return []
-    event = db.session.get(OutboxEvent, event_id, populate_existing=True)
+    event = db.session.get_one(OutboxEvent, event_id, populate_existing=True)
     endpoints = db.session.scalars(
         select(WebhookEndpoint)
         .where(WebhookEndpoint.company_id == event.company_id, WebhookEndpoint.enabled.is_(True))
@@ -71,6 +71,7 @@ _CLAIM_COLUMNS = (
     WebhookMessage.attempt_count,
     WebhookMessage.retry_index,
     WebhookMessage.locked_until,
+    WebhookMessage.next_attempt_at,
     OutboxEvent.public_id.label("event_public_id"),
     OutboxEvent.type,
     OutboxEvent.created_at,
@@ -102,7 +103,7 @@ def claim_message(message_id: int) -> DeliveryRequest | None:
     if row is None:
         return None
     interrupted = row.locked_until is not None
-    claimed = db.session.execute(
+    claimed = rows_matched(
         update(WebhookMessage)
         .where(
             WebhookMessage.id == message_id,
@@ -114,7 +115,7 @@ def claim_message(message_id: int) -> DeliveryRequest | None:
         )
         .values(locked_until=moment + LEASE, attempt_count=row.attempt_count + int(interrupted))
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not claimed:
         return None
     if interrupted:
@@ -156,6 +157,7 @@ def claim_message(message_id: int) -> DeliveryRequest | None:
         started_at=moment,
         retry_index=row.retry_index,
         failing_since=row.failing_since,
+        lag_seconds=max(0.0, (moment - (row.next_attempt_at or moment)).total_seconds()),
     )
 
 

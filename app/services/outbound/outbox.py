@@ -10,7 +10,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.clock import now
-from app.extensions import db
+from app.extensions import db, rows_matched
 from app.models import OutboxEvent, WebhookEndpoint, WebhookMessage
 from app.services.outbound.catalogue import EVENT_CATALOGUE, TEST_EVENT_DATA_MESSAGE, TEST_EVENT_TYPE
 from app.services.outbound.dispatch import new_message
@@ -91,7 +91,7 @@ def withdraw_test_event(message_id: int) -> bool:
             WebhookMessage.id == message_id, WebhookMessage.event_type == TEST_EVENT_TYPE
         )
     )
-    deleted = db.session.execute(
+    deleted = rows_matched(
         delete(WebhookMessage)
         .where(
             WebhookMessage.id == message_id,
@@ -100,7 +100,7 @@ def withdraw_test_event(message_id: int) -> bool:
             WebhookMessage.locked_until.is_(None),
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not deleted:
         return False
     db.session.execute(

@@ -6,12 +6,14 @@ sooner or later when a 429/503 says `Retry-After`. 410 Gone disables the endpoin
 an endpoint whose every delivery has failed for 5 days is disabled and its owners told.
 """
 
+import logging
 import random
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, update
 
+from app import metrics
 from app.clock import now
 from app.extensions import db
 from app.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
@@ -30,6 +32,7 @@ RETRY_DELAYS = (
 )
 JITTER = 0.1
 DISABLE_AFTER = timedelta(days=5)
+log = logging.getLogger("app.webhooks")
 
 
 def record_outcome(request: DeliveryRequest, outcome: Outcome) -> datetime | None:
@@ -92,8 +95,27 @@ def record_outcome(request: DeliveryRequest, outcome: Outcome) -> datetime | Non
             .values(**endpoint_values)
             .execution_options(synchronize_session=False)
         )
+    outcome_name = "delivered" if outcome.succeeded else ("failed" if values.get("status") == "failed" else "retrying")
+    metrics.DELIVERIES.labels(outcome=outcome_name).inc()
+    metrics.DELIVERY_LAG.observe(request.lag_seconds)
+    log.log(
+        logging.INFO if outcome.succeeded else logging.WARNING,
+        "webhook message %s %s",
+        request.message_id,
+        outcome_name,
+        extra={
+            "event": f"webhook.{outcome_name}",
+            "message_id": request.message_id,
+            "endpoint_id": request.endpoint_id,
+            "status_code": outcome.status_code,
+            "error": outcome.error,
+            "duration_ms": outcome.duration_ms,
+            "lag_seconds": round(request.lag_seconds, 3),
+            "attempt": request.retry_index + 1,
+        },
+    )
     if disable_reason:
-        endpoint = db.session.get(WebhookEndpoint, request.endpoint_id, populate_existing=True)
+        endpoint = db.session.get_one(WebhookEndpoint, request.endpoint_id, populate_existing=True)
         if endpoint.enabled:
             disable_endpoint(endpoint, disable_reason)
     return values["next_attempt_at"]
