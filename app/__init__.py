@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import inputs, queue
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.errors import ServiceError
-from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.extensions import csrf, db, limiter, login_manager, mail, migrate
 from app.web import ERROR_TITLES, error_page, handle_refusal, json_error, page_url, wants_json
 
 # The only pages Whop may show inside its iframe; everything else refuses framing.
@@ -51,6 +51,7 @@ def create_app(config_class=None):
     inputs.init_app(app)  # before CSRF: it sets the body allowance before anything reads the form
     csrf.init_app(app)
     limiter.init_app(app)
+    mail.init_app(app)
 
     queue.init_app(app)
 
@@ -80,6 +81,7 @@ def _configure_login(app):
 def _register_blueprints(app):
     from app.blueprints import (
         account,
+        account_links,
         admin,
         auth,
         browse,
@@ -103,6 +105,7 @@ def _register_blueprints(app):
         main,
         auth,
         account,
+        account_links,
         member_areas,
         browse,
         buy,

@@ -256,6 +256,9 @@ class Config:
     MAIL_DEFAULT_SENDER = Setting(DEV_MAIL_DEFAULT_SENDER)
     # Seconds to wait for the SMTP server (connecting, and each answer).
     MAIL_TIMEOUT = Setting(10.0, cast=as_seconds)
+    # Flask-Mailman's transport: SMTP everywhere, tests included (they read the sandbox's
+    # catcher); Flask-Mailman would otherwise keep test mail in memory.
+    MAIL_BACKEND = "smtp"
 
     PLATFORM_FEE_BPS = Setting(1000, cast=int)
     PAYOUT_MINIMUM_CENTS = Setting(2000, cast=int)
@@ -314,6 +317,8 @@ class Config:
     # so sign-in keeps working; the license API refuses with a 503 instead (see blueprints/license_api.py).
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     SIGNIN_RATE_LIMIT = Setting("10/minute")
+    # "Forgot password" emails, per client address and per address asked about.
+    PASSWORD_RESET_RATE_LIMIT = Setting("5/hour")
     # License API: the Ed25519 key that signs every answer (base64 of the 32-byte seed, or PEM).
     # Unset: generated once under instance/ in development, per process in tests.
     LICENSE_SIGNING_KEY = Setting(None, secret=True)

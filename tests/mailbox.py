@@ -6,6 +6,9 @@ the test's own process (an RQ job drained with `run_jobs()`) can be read at once
 by another process (the browser suite's worker) is waited for with `wait_for_mail`.
 """
 
+import re
+from urllib.parse import urlsplit
+
 import httpx
 
 from tests.waiting import wait_until
@@ -33,3 +36,24 @@ def wait_for_mail(sandbox_url, to, since=0, count=1, timeout=30.0):
         return messages if len(messages) >= count else None
 
     return wait_until(arrived, timeout=timeout, message=f"{count} message(s) to {to} did not arrive")
+
+
+LINK = re.compile(r"https?://[^\s<>\"']+")
+
+
+def links_in(message, path_part=""):
+    """The absolute links in a message's text part (in order) whose URL contains `path_part`."""
+    return [link for link in LINK.findall(message["text"]) if path_part in link]
+
+
+def link_in(message, path_part):
+    """The one link in the message whose URL contains `path_part` (e.g. "/email/verify/")."""
+    found = sorted(set(links_in(message, path_part)))
+    assert len(found) == 1, f"expected one {path_part} link in {message['subject']!r}: {found}"
+    return found[0]
+
+
+def path_of(url):
+    """The path (and query) of an absolute URL, to request with a Flask test client."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")

@@ -55,6 +55,7 @@ from app.models import (
 from app.models.user_session import UserSession
 from app.payments import get_gateway
 from app.payments.gateway import StripeGateway
+from app.services.account_lifecycle import RESET_VALID_FOR, issue_link
 from app.services.licensing import issuing, license_keys, public_api
 from app.services.member_areas import add_member_file, add_member_post
 from app.services.notifications import notify_user
@@ -72,6 +73,7 @@ from tests.factories import (
     make_order,
     make_policy,
     make_product,
+    make_user,
 )
 from tests.forms import csrf_token, image_bytes, post_form
 from tests.hostile import changed_tables, table_counts
@@ -268,6 +270,16 @@ RECIPES = {
     ),
     "account.revoke_session": Recipe("buyer", path={"session_id": "buyer_session"}),
     "account.sign_out_all": Recipe("buyer"),
+    "account.update_profile": Recipe("buyer", form={"display_name": "Bea B. Buyer"}),
+    "account.change_email": Recipe("buyer", form={"email": "bea.new@example.com", "current_password": PASSWORD}),
+    "account.delete": Recipe("newcomer", form={"password": PASSWORD, "confirmation": "DELETE"}),
+    "account_links.resend_verification": Recipe("buyer"),
+    "account_links.forgot_password": Recipe("anon", form={"email": "buyer@example.com"}),
+    "account_links.reset_password": Recipe(
+        "anon",
+        path={"token": "reset_token"},
+        form={"password": "a-new-long-password", "confirm_password": "a-new-long-password"},
+    ),
     # buying
     "buy.quote": Recipe(
         "buyer", path={"slug": "gig_slug"}, form={"package": "basic", "quantity": "1", "extra_{extra_id}": "1"}
@@ -475,10 +487,13 @@ PATH_VALUES = {
     "key": "image_key",
     "experience_id": "exp_fuzz123",
     "whop_company_id": "biz_fuzz123",
-    "token": "invitation_token",
+    "token": "verify_token",
     "company_id": "company_id",
 }
 GET_PATH_OVERRIDES = {
+    "sell.team.join": {"token": "invitation_token"},
+    "account_links.reset_password": {"token": "reset_token"},
+    "account_links.confirm_email_change": {"token": "change_token"},
     "orders.download": {"file_id": "order_file"},
     "member_areas.file": {"file_id": "member_file"},
     "experiences.experience_file": {"file_id": "member_file"},
@@ -521,7 +536,12 @@ PAGES = sorted(
         "ops.metrics_text",
         "account.home",
         "account.security",
+        "account.settings",
         "account.licenses",
+        "account_links.verify_email",
+        "account_links.confirm_email_change",
+        "account_links.forgot_password",
+        "account_links.reset_password",
         "member_areas.home",
         "member_areas.file",
         "admin.events",
@@ -736,6 +756,10 @@ def _build_world(app):
             attempts=1,
         )
     )
+    resetter = make_user(email="resetter@example.com")
+    reset_token = issue_link(resetter, "reset_password", resetter.email, RESET_VALID_FOR)
+    verify_token = issue_link(cast.buyer, "verify_email", cast.buyer.email, RESET_VALID_FOR)
+    change_token = issue_link(cast.buyer, "change_email", "bea.changed@example.com", RESET_VALID_FOR)
     db.session.commit()
     inbound_id = db.session.scalar(select(InboundEvent.id).where(InboundEvent.event_id == "evt_fuzz"))
     link = lambda token: f"http://x/{token}"  # noqa: E731
@@ -798,6 +822,9 @@ def _build_world(app):
         exp_fuzz123="exp_fuzz123",
         biz_fuzz123="biz_fuzz123",
         valid_answers=answers_for(gig),
+        reset_token=reset_token,
+        verify_token=verify_token,
+        change_token=change_token,
     )
     world.checkout = orders["in_progress"].checkout_id
     people = {

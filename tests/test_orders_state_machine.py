@@ -285,7 +285,7 @@ def test_each_transition_tells_the_other_side(db, cast):
     assert [n.user_id for n in notes] == [cast.buyer.id]
     emails = db.session.scalars(select(OutgoingEmail)).all()
     assert [e.to_email for e in emails] == [cast.buyer.email] and emails[0].status == "pending"
-    assert "delivered the work" in emails[0].subject
+    assert emails[0].subject == f"Order #{order.id} was delivered" and "Here you go" in emails[0].body
 
 
 @pytest.mark.parametrize(

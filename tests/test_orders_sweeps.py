@@ -9,9 +9,10 @@ from app import clock
 from app.models import Notification, OrderEvent, OutgoingEmail
 from app.services.ledger import company_balances, unbalanced_transactions
 from app.services.orders import Actor, Params, transition_order
-from app.tasks.orders import auto_complete_orders, clear_seller_funds, deliver_emails, flag_late_orders
+from app.tasks.mail import deliver_emails
+from app.tasks.orders import auto_complete_orders, clear_seller_funds, flag_late_orders
 from tests.factories import make_order
-from tests.mailbox import mail_json
+from tests.mailbox import last_mail_id, mail_json
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -73,7 +74,8 @@ def test_orders_past_due_are_flagged_late_once(db, cast, frozen, client):
     assert sorted(told) == sorted([cast.buyer.id, cast.owner.id])
 
 
-def test_the_email_job_sends_the_outbox_and_marks_it_sent(db, cast, frozen, caplog, sandbox):
+def test_the_email_sweep_sends_the_outbox_over_smtp_and_marks_it_sent(db, cast, frozen, caplog, sandbox):
+    since = last_mail_id(sandbox)
     order = make_order(cast, "in_progress")
     transition_order(order, "deliver", Actor("seller", cast.owner), Params(note="Files inside"))
     db.session.commit()
@@ -82,6 +84,10 @@ def test_the_email_job_sends_the_outbox_and_marks_it_sent(db, cast, frozen, capl
     with caplog.at_level("INFO"):
         assert deliver_emails() == 1
     assert cast.buyer.email in caplog.text
+    [message] = mail_json(sandbox, to=cast.buyer.email, since=since)
+    assert message["subject"] == f"Order #{order.id} was delivered"
+    assert "Files inside" in message["text"] and "Files inside" in message["html"]
+    assert f"/orders/{order.id}" in message["text"]
     email = db.session.scalars(select(OutgoingEmail)).one()
     assert (email.status, email.sent_at, email.attempts) == ("sent", START, 1)
     assert [m["subject"] for m in mail_json(sandbox, to=cast.buyer.email)][:1] == [email.subject]

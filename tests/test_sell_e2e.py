@@ -12,18 +12,24 @@ from app.models import Category, Company, Gig, InboundEvent, User
 from app.services.accounts import register_user
 from tests.factories import PASSWORD
 from tests.forms import csrf_token, gig_form, image_bytes, post_form, post_multipart
+from tests.mailbox import last_mail_id, link_in, mail_json, path_of
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.committed, pytest.mark.usefixtures("uploads")]
 FORM_ACTION = re.compile(r'<form method="post" action="([^"]+)"')
 
 
-def sign_up_seller(client, email):
+def sign_up_seller(client, email, sandbox, run_jobs):
+    """Sign up over the form, then confirm the address with the link the app emailed."""
+    since = last_mail_id(sandbox)
     response = post_form(
         client, "/signup", {"email": email, "password": PASSWORD, "display_name": "Sam Seller", "intent": "sell"}
     )
     assert response.status_code == 303 and response.headers["Location"].endswith("/sell/")
     assert client.get("/sell/").headers["Location"].endswith("/sell/become")
+    run_jobs()
+    [message] = mail_json(sandbox, to=email, since=since)
+    assert client.get(path_of(link_in(message, "/email/verify/"))).status_code == 303
 
 
 def become_seller(client, title):
@@ -63,7 +69,7 @@ def test_from_sign_up_to_a_published_gig(app, sandbox, run_jobs):
         category_id = db.session.scalar(select(Category.id))
 
     seller = app.test_client()
-    sign_up_seller(seller, "sam@example.com")
+    sign_up_seller(seller, "sam@example.com", sandbox, run_jobs)
     link = become_seller(seller, "Sam's Studio")
     assert link.startswith(sandbox + "/")
     company = company_of(app, "sam@example.com")
@@ -104,7 +110,7 @@ def test_from_sign_up_to_a_published_gig(app, sandbox, run_jobs):
 
 def test_failed_verification_can_be_restarted(app, sandbox, run_jobs):
     seller = app.test_client()
-    sign_up_seller(seller, "fay@example.com")
+    sign_up_seller(seller, "fay@example.com", sandbox, run_jobs)
     link = become_seller(seller, "Fay Films")
     company = company_of(app, "fay@example.com")
     submit_hosted_onboarding(link, "failed")

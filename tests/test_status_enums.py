@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from app.clock import now
 from app.extensions import db as _db
 from app.models import (
+    AccountToken,
     CompanyInvitation,
     InboundEvent,
     OrderEvent,
@@ -102,6 +103,13 @@ def one_row_each(db):
                 revoked_reason="sign_out",
             ),
             WhopIdentity(user_id=cast.buyer.id, whop_user_id="user_enum", created_via="oauth"),
+            AccountToken(
+                user_id=cast.buyer.id,
+                purpose="verify_email",
+                token_hash="1" * 64,
+                email=cast.buyer.email,
+                expires_at=now() + timedelta(hours=1),
+            ),
             WhopPayment(company_id=shop["company"].id, whop_payment_id="pay_enum", amount_cents=100, currency="usd"),
         ]
     )
@@ -109,7 +117,7 @@ def one_row_each(db):
 
 
 def test_the_enum_columns_are_the_status_like_columns():
-    assert len(ENUM_COLUMNS) == 36
+    assert len(ENUM_COLUMNS) == 37
     assert {
         ("orders", "status"),
         ("payments", "status"),

@@ -10,10 +10,11 @@ from sqlalchemy import select
 from app.clock import now
 from app.extensions import db, limiter
 from app.forms import show_refusal
-from app.forms.auth import ChangePasswordForm
+from app.forms.auth import ChangeEmailForm, ChangePasswordForm, DeleteAccountForm, ProfileForm
 from app.inputs import form_checks_characters
 from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
+from app.services import account_lifecycle
 from app.services.accounts import change_password
 from app.services.billing_portal import open_billing_portal
 from app.services.library import buyer_library
@@ -166,6 +167,82 @@ def sign_out_all():
     forget_session()
     flash(f"Signed out everywhere ({count} session{'s' if count != 1 else ''}), this browser included.", "info")
     return redirect(url_for("auth.sign_in"), 303)
+
+
+# -- settings: name, email, deletion ------------------------------------------------------------
+
+
+def _settings_page(status=200, profile_form=None, email_form=None, delete_form=None):
+    user = _user()
+    profile_form = profile_form or ProfileForm(display_name=user.display_name)
+    return render(
+        "account/settings.html",
+        profile_form=profile_form,
+        email_form=email_form or ChangeEmailForm(formdata=None),
+        delete_form=delete_form or DeleteAccountForm(formdata=None),
+        blockers=account_lifecycle.deletion_blockers(user),
+        deleted_name=account_lifecycle.DELETED_NAME,
+        http_status=status,
+    )
+
+
+def _settings_refused(form_class, slot):
+    def page(exc):
+        form = form_class()
+        show_refusal(form, exc)
+        return _settings_page(exc.status, **{slot: form})
+
+    return page
+
+
+@bp.route("/settings")
+@login_required
+def settings():
+    return _settings_page()
+
+
+@bp.route("/settings/profile", methods=["POST"])
+@login_required
+@refusal_page(_settings_refused(ProfileForm, "profile_form"))
+def update_profile():
+    form = ProfileForm()
+    if not form.validate_on_submit():
+        return _settings_page(422, profile_form=form)
+    account_lifecycle.update_profile(_user(), form.display_name.data)
+    db.session.commit()
+    flash("Name saved.", "success")
+    return redirect(url_for(".settings"), 303)
+
+
+@bp.route("/settings/email", methods=["POST"])
+@form_checks_characters
+@login_required
+@limiter.limit("10/hour", key_func=_password_change_key, methods=["POST"])
+@refusal_page(_settings_refused(ChangeEmailForm, "email_form"))
+def change_email():
+    form = ChangeEmailForm()
+    if not form.validate_on_submit():
+        return _settings_page(422, email_form=form)
+    email = account_lifecycle.request_email_change(_user(), form.email.data, form.current_password.data)
+    db.session.commit()
+    flash(f"We sent a link to {email}. Your address changes when you open it.", "info")
+    return redirect(url_for(".settings"), 303)
+
+
+@bp.route("/delete", methods=["POST"])
+@form_checks_characters
+@login_required
+@limiter.limit("10/hour", key_func=_password_change_key, methods=["POST"])
+@refusal_page(_settings_refused(DeleteAccountForm, "delete_form"))
+def delete():
+    form = DeleteAccountForm()
+    if not form.validate_on_submit():
+        return _settings_page(422, delete_form=form)
+    account_lifecycle.delete_account(_user(), form.password.data, form.confirmation.data)
+    db.session.commit()
+    forget_session()
+    flash("Your account is deleted. Thank you for using Tradepost.", "info")
+    return redirect(url_for("main.index"), 303)
 
 
 # -- license keys -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 from app.extensions import db, limiter
 from app.forms import show_refusal
 from app.forms.auth import SignInForm, SignUpForm
+from app.services.account_lifecycle import send_verification_email
 from app.services.accounts import authenticate_user, register_user
 from app.session_auth import begin_session, end_session
 from app.web import refusal_page, render, safe_next
@@ -45,9 +46,10 @@ def sign_up():
     if not form.validate_on_submit():
         return render("auth/sign_up.html", form=form, http_status=422 if form.errors else 200)
     user = register_user(form.email.data, form.password.data, form.display_name.data, form.intent.data)
+    send_verification_email(user)
     begin_session(user, method="sign_up")
     db.session.commit()
-    flash(f"Welcome to Tradepost, {user.display_name}!", "success")
+    flash(f"Welcome to Tradepost, {user.display_name}! We sent you a link to confirm your email.", "success")
     return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
 
 

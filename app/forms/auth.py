@@ -74,3 +74,61 @@ class ChangePasswordForm(FlaskForm):
             no_nul,
         ],
     )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(message="Enter your email."), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password",
+        validators=[
+            DataRequired(message="Choose a new password."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
+                message=f"Use {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
+            ),
+            no_nul,
+        ],
+    )
+    confirm_password = PasswordField(
+        "New password again",
+        validators=[
+            DataRequired(message="Type the new password again."),
+            EqualTo("password", message="The two passwords differ."),
+            no_nul,
+        ],
+    )
+
+
+class ProfileForm(FlaskForm):
+    display_name = StringField(
+        "Your name",
+        validators=[DataRequired(message="Enter your name."), Length(max=80, message="Use at most 80 characters.")],
+    )
+
+
+class ChangeEmailForm(FlaskForm):
+    email = EmailField("New email", validators=[DataRequired(message="Enter the new address."), Length(max=254)])
+    current_password = PasswordField(
+        "Current password",
+        validators=[
+            DataRequired(message="Enter your current password."),
+            Length(max=MAX_PASSWORD_LENGTH, message="That isn't your current password."),
+            no_nul,
+        ],
+    )
+
+
+class DeleteAccountForm(FlaskForm):
+    # Not `current_password`: the email form on the same page has that field (ids are unique).
+    password = PasswordField(
+        "Your password",
+        validators=[Length(max=MAX_PASSWORD_LENGTH, message="That isn't your current password."), no_nul],
+    )
+    confirmation = StringField(
+        "Type DELETE to confirm",
+        validators=[DataRequired(message="Type DELETE to confirm."), Length(max=20, message="Type DELETE to confirm.")],
+    )

@@ -1,5 +1,6 @@
 """All models, imported here so Alembic and the app see every table."""
 
+from app.models.account_token import AccountToken
 from app.models.audit import AuditEvent
 from app.models.category import Category
 from app.models.company import Company, CompanyInvitation, CompanyMember
@@ -27,6 +28,7 @@ from app.models.user_session import UserSession
 from app.models.whop import MemberFile, MemberPost, WhopCompanyLink, WhopIdentity, WhopPayment, WhopProductLink
 
 __all__ = [
+    "AccountToken",
     "AuditEvent",
     "Category",
     "Company",

@@ -152,7 +152,14 @@ class OutgoingEmail(CreatedAt, Model):
     to_email: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    # The HTML alternative of `body` (multipart/alternative), and the template both came from.
+    html_body: Mapped[str | None] = mapped_column(Text)
+    template: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(string_enum(EMAIL_STATUSES, "status"), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Not before this moment (the retry schedule after a failed attempt); NULL: now.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A sender (job or sweep) holds the row until then while it talks to the SMTP server.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -25,6 +25,12 @@ class User(UserMixin, CreatedAt, Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the address in `email` was proven to be theirs (a link we mailed to it was opened);
+    # NULL until then. Selling and withdrawing wait for it.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the account was deleted: the row stays (orders and the ledger point at it) with
+    # its personal data replaced (services/account_lifecycle.delete_account).
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships = relationship("CompanyMember", back_populates="user", lazy="selectin")
 
@@ -41,6 +47,10 @@ class User(UserMixin, CreatedAt, Model):
     @property
     def is_active(self):
         return self.active
+
+    @property
+    def email_verified(self):
+        return self.email_verified_at is not None
 
     def get_id(self):
         if self.session_token is None:

@@ -35,6 +35,23 @@ class AccountError(ServiceError):
         super().__init__(422, "account_refused", message, field=field)
 
 
+class VerificationRequired(ServiceError):
+    """Selling and withdrawing wait until the account's email address is confirmed (403)."""
+
+    def __init__(self, action: str):
+        super().__init__(
+            403,
+            "email_unverified",
+            f"Confirm your email address before {action}: open the link we emailed you, or send a new one.",
+        )
+
+
+def require_verified_email(user: User, action: str) -> None:
+    """Refuse (VerificationRequired) unless `user` has confirmed their email address."""
+    if not user.email_verified:
+        raise VerificationRequired(action)
+
+
 def normalize_email(raw: str | None) -> str:
     """Validated, normalised and lower-cased email, or AccountError."""
     try:
@@ -98,6 +115,16 @@ def authenticate_user(email: str | None, password: str | None) -> User | None:
     user.last_sign_in_at = now()
     record_audit_event("auth.sign_in", actor=user, subject=user)
     return user
+
+
+def check_password(user: User, password: str | None) -> bool:
+    """Whether `password` is `user`'s current password (False for accounts without one)."""
+    if user.password_hash is None:
+        return False
+    try:
+        return _hasher().verify(user.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def change_password(user: User, current_password: str | None, new_password: str | None) -> int:

@@ -25,7 +25,7 @@ from app.clock import iso_z, now
 from app.errors import ServiceError
 from app.extensions import db
 from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Plan, Product, User
-from app.money import fee_cents
+from app.money import fee_cents, format_money
 from app.payments import LineItem, PaymentsUnavailable, get_gateway
 from app.services.ledger import Entry, post_ledger_transaction
 from app.services.licensing.issuing import (
@@ -33,7 +33,7 @@ from app.services.licensing.issuing import (
     issue_license_for_membership,
     sync_license_with_membership,
 )
-from app.services.messages import queue_email
+from app.services.mail import app_url, queue_email, send_template
 from app.services.notifications import notify_user
 from app.services.outbound.outbox import record_event
 from app.services.plans import PlanRefused, choose_plan
@@ -559,6 +559,15 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
         link=f"/orders/{order.id}",
     )
     _notify_company(order.company, "order.created", f"New order #{order.id}: {order.title}", link=f"/orders/{order.id}")
+    for manager in order.company.managers():
+        send_template(
+            manager,
+            "order_placed",
+            order=order,
+            buyer_name=checkout.buyer.display_name,
+            amount=format_money(order.total_cents, order.currency),
+            link=app_url("orders.workspace", order_id=order.id),
+        )
     return order
 
 
@@ -598,6 +607,8 @@ def _post_direct_charge_fee(payment: Payment, description: str) -> None:
 
 
 def _announce_payment(payment: Payment) -> None:
+    """The outbound `payment.succeeded` event, and the buyer's emailed receipt."""
+    _email_receipt(payment)
     metrics.PAYMENTS.labels(kind=payment.kind, outcome="succeeded").inc()
     money_log.info(
         "payment %s succeeded",
@@ -622,6 +633,26 @@ def _announce_payment(payment: Payment) -> None:
             "membership_id": payment.membership_id,
             "kind": payment.kind,
         },
+    )
+
+
+def _email_receipt(payment: Payment) -> None:
+    buyer = db.session.get_one(User, payment.buyer_id)
+    checkout = db.session.get(Checkout, payment.checkout_id) if payment.checkout_id else None
+    company = db.session.get_one(Company, payment.company_id)
+    if payment.order_id is not None:
+        link = app_url("orders.workspace", order_id=payment.order_id)
+    else:
+        link = app_url("account.home")
+    send_template(
+        buyer,
+        "payment_receipt",
+        item=checkout.title if checkout is not None else "Your purchase",
+        seller_name=company.title,
+        amount=format_money(payment.amount_cents, payment.currency),
+        paid_on=now().strftime("%B %-d, %Y"),
+        reference=f"TP-{payment.id:06d}",
+        link=link,
     )
 
 
@@ -828,7 +859,13 @@ def record_invoice_failed(invoice: Mapping[str, Any]) -> Membership | None:
             title = f"Payment for {membership.product.title} failed"
             text = f"We couldn't charge your card. You keep access until {until}; update your card to keep it after."
             notify_user(membership.buyer, "membership.payment_failed", title, body=text, link=library_link(membership))
-            _email_buyer(membership, title, text)
+            send_template(
+                membership.buyer,
+                "subscription_payment_failed",
+                product_title=membership.product.title,
+                until=until,
+                link=app_url("account.library") + f"#product-{membership.product_id}",
+            )
     sync_license_with_membership(membership)
     db.session.flush()
     return membership
@@ -864,8 +901,34 @@ def sync_subscription(subscription: Mapping[str, Any], deleted: bool = False) ->
             announce_license(license, "license.deactivated")
         title = f"Your access to {membership.product.title} has ended"
         notify_user(membership.buyer, "membership.deactivated", title, link=library_link(membership))
-        _email_buyer(membership, title, f"Your subscription to {membership.product.title} has ended.")
+        send_template(
+            membership.buyer,
+            "subscription_ended",
+            product_title=membership.product.title,
+            link=app_url("buy.product", slug=membership.product.slug),
+        )
     db.session.flush()
+    return membership
+
+
+def record_invoice_upcoming(invoice: Mapping[str, Any]) -> Membership | None:
+    """Stripe's notice a few days before a subscription renews: the buyer is told by email
+    when and for how much (once per invoice event; the inbound event is processed once)."""
+    subscription_id, metadata = _invoice_subscription(invoice)
+    membership = membership_for_subscription(subscription_id, metadata)
+    if membership is None or membership.status not in ("active", "trialing", "past_due"):
+        return None
+    renews_at = invoice.get("next_payment_attempt") or invoice.get("period_end")
+    renews_on = from_stamp(renews_at) or membership.current_period_end or now()
+    amount = invoice.get("amount_due")
+    send_template(
+        membership.buyer,
+        "subscription_renewing",
+        product_title=membership.product.title,
+        renews_on=renews_on.strftime("%B %-d, %Y"),
+        amount=format_money(amount, invoice.get("currency") or "usd") if amount else None,
+        link=app_url("account.home"),
+    )
     return membership
 
 

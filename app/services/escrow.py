@@ -20,11 +20,12 @@ from app import metrics
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund, User
+from app.models import Checkout, LedgerEntry, LedgerTransaction, Order, Payment, Refund, User
 from app.money import format_money
 from app.payments import get_gateway
 from app.services.audit import record_audit_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
+from app.services.mail import app_url, send_template
 from app.services.outbound.outbox import record_event
 
 
@@ -340,6 +341,15 @@ def _announce_refund(payment: Payment, refund: Refund) -> None:
             "currency": payment.currency,
             "order_id": payment.order_id,
         },
+    )
+    buyer = db.session.get_one(User, payment.buyer_id)
+    checkout = db.session.get(Checkout, payment.checkout_id) if payment.checkout_id else None
+    send_template(
+        buyer,
+        "refund",
+        amount=format_money(refund.amount_cents, payment.currency),
+        item=checkout.title if checkout is not None else f"payment TP-{payment.id:06d}",
+        link=app_url("orders.workspace", order_id=payment.order_id) if payment.order_id else app_url("account.home"),
     )
 
 

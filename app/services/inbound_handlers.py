@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from app.services.billing_portal import record_default_card, sync_subscription_from_portal
-from app.services.checkout import complete_checkout, record_invoice_failed, record_invoice_paid
+from app.services.checkout import complete_checkout, record_invoice_failed, record_invoice_paid, record_invoice_upcoming
 from app.services.orders import record_stripe_dispute, record_stripe_dispute_closed, record_stripe_refund
 from app.services.sellers import sync_connected_account
 from app.services.whop_access import (
@@ -27,6 +27,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("stripe", "checkout.session.completed"): complete_checkout,
     ("stripe", "invoice.paid"): record_invoice_paid,
     ("stripe", "invoice.payment_failed"): record_invoice_failed,
+    ("stripe", "invoice.upcoming"): record_invoice_upcoming,
     # Subscriptions: status and period (services/checkout.py), then what the member changed in
     # the customer portal (services/billing_portal.py): cancel at period end, renew, plan, card.
     ("stripe", "customer.subscription.created"): sync_subscription_from_portal,

@@ -1,30 +1,21 @@
-"""Messages between people: an order's conversation, notifications' read state, the email outbox.
+"""Messages between people: an order's conversation and notifications' read state (email is
+app/services/mail.py).
 
-Everything here flushes and never commits. Emails are rows in `email_outbox` written in the
-caller's transaction (so a rolled-back change sends nothing); `deliver_pending_emails` sends
-them from a job.
+Everything here flushes and never commits.
 """
 
-import logging
-import smtplib
 from collections.abc import Iterable, Sequence
-from email.message import EmailMessage
 from typing import Protocol
 
-from flask import current_app
 from sqlalchemy import Select, func, select, update
 
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db, rows_matched
-from app.models import Notification, Order, OrderMessage, OutgoingEmail, User
+from app.models import Notification, Order, OrderMessage, User
 from app.services.notifications import notify_user
 
-log = logging.getLogger(__name__)
-
 MAX_MESSAGE_CHARS = 5000
-EMAIL_BATCH = 200
-EMAIL_MAX_ATTEMPTS = 5
 
 
 class MessageError(ServiceError):
@@ -113,66 +104,3 @@ def mark_notifications_read(user: User, notification_id: int | None = None) -> i
     changed = rows_matched(statement.values(read_at=now()))
     db.session.flush()
     return changed
-
-
-# -- email outbox -------------------------------------------------------------------------------------
-
-
-def queue_email(user: User, subject: str, body: str) -> OutgoingEmail:
-    """Write an email to `user` into the outbox; it goes out only if the caller commits."""
-    email = OutgoingEmail(user_id=user.id, to_email=user.email, subject=subject[:200], body=body)
-    db.session.add(email)
-    db.session.flush()
-    return email
-
-
-def queue_email_to_address(to_email: str, subject: str, body: str, user: User | None = None) -> OutgoingEmail:
-    """Write an email to an address that may have no account yet (an invitation) into the outbox."""
-    email = OutgoingEmail(user_id=getattr(user, "id", None), to_email=to_email, subject=subject[:200], body=body)
-    db.session.add(email)
-    db.session.flush()
-    return email
-
-
-def send_email(email: OutgoingEmail) -> None:
-    """The transport: logged, then sent as plain text over SMTP with the MAIL_* settings (the
-    sandbox's mail catcher in development and tests). Raises OSError/SMTPException on failure."""
-    log.info("email to %s: %s\n%s", email.to_email, email.subject, email.body)
-    current_app.logger.info("email #%s to %s: %s", email.id, email.to_email, email.subject)
-    config = current_app.config
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = config["MAIL_DEFAULT_SENDER"], email.to_email, email.subject
-    message.set_content(email.body)
-    smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
-    with smtp_class(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"]) as smtp:
-        if config["MAIL_USE_TLS"]:
-            smtp.starttls()
-        if config["MAIL_USERNAME"]:
-            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
-        smtp.send_message(message)
-
-
-def deliver_pending_emails(limit: int = EMAIL_BATCH) -> int:
-    """Send pending emails (oldest first) and mark them sent; a failure is retried next run
-    until EMAIL_MAX_ATTEMPTS, then marked failed. Returns how many were sent."""
-    emails = db.session.scalars(
-        select(OutgoingEmail)
-        .where(OutgoingEmail.status == "pending")
-        .order_by(OutgoingEmail.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    sent = 0
-    for email in emails:
-        email.attempts += 1
-        try:
-            send_email(email)
-        except Exception as exc:  # one bad address must not stop the batch
-            email.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if email.attempts >= EMAIL_MAX_ATTEMPTS:
-                email.status = "failed"
-            continue
-        email.status, email.sent_at, email.last_error = "sent", now(), None
-        sent += 1
-    db.session.flush()
-    return sent

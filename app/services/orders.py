@@ -58,7 +58,7 @@ from app.services.escrow import (
     refundable_cents,
     release_escrow,
 )
-from app.services.messages import queue_email
+from app.services.mail import app_url, send_template
 from app.services.notifications import notify_user
 from app.services.outbound.outbox import record_event
 
@@ -787,15 +787,26 @@ def other_side(order: Order, actor: Actor) -> list[User]:
     return participants(order)
 
 
+# The email each action sends (order_update, the generic one, for the rest).
+ACTION_EMAILS = {"deliver": "order_delivered", "accept": "order_completed", "auto_complete": "order_completed"}
+
+
 def _announce(order: Order, action: str, actor: Actor, note: str) -> None:
     title = f"Order #{order.id}: {actor.name} {ACTIONS[action].verb}"
     link = f"/orders/{order.id}"
-    base = current_app.config["APP_BASE_URL"].rstrip("/")
     for user in other_side(order, actor):
         if user.id == actor.user_id:
             continue
         notify_user(user, f"order.{action}", title[:200], body=note[:500], link=link)
-        queue_email(user, title, f"{title}.\n\n{note}\n\nOpen the order: {base}{link}\n".replace("\n\n\n", "\n\n"))
+        send_template(
+            user,
+            ACTION_EMAILS.get(action, "order_update"),
+            order=order,
+            title=title,
+            note=note,
+            seller_name=order.company.title,
+            link=app_url("orders.workspace", order_id=order.id),
+        )
 
 
 # -- sweeps ----------------------------------------------------------------------------------------------

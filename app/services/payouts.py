@@ -17,8 +17,10 @@ from app.extensions import db
 from app.models import Company, LedgerEntry, LedgerTransaction, Payout, User
 from app.money import format_money, marketplace_currency
 from app.payments import get_gateway
+from app.services.accounts import require_verified_email
 from app.services.audit import record_audit_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
+from app.services.mail import app_url, send_template
 from app.services.outbound.outbox import record_event
 
 
@@ -41,8 +43,10 @@ def request_payout(company: Company, amount_cents: int, actor: User, request_tok
     asking again for the same amount retries it (same key), another amount is refused until it
     is finished. The company row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions
     are serial), so two withdrawals at once can never spend the same balance. Raises PayoutError
-    and writes nothing when the amount is below the minimum or above what is available.
+    and writes nothing when the amount is below the minimum or above what is available, and
+    VerificationRequired (403) while the actor's email address is not confirmed.
     """
+    require_verified_email(actor, "you withdraw money")
     if not REQUEST_TOKEN.fullmatch(request_token or ""):
         raise PayoutError("This form has expired: reload the page and try again.")
     _lock_company(company)
@@ -139,6 +143,15 @@ def complete_payout(payout: Payout, actor: User | None) -> Payout:
             "transfer_id": payout.stripe_transfer_id,
         },
     )
+    payout_company = db.session.get_one(Company, payout.company_id)
+    for manager in payout_company.managers():
+        send_template(
+            manager,
+            "payout_sent",
+            company_name=payout_company.title,
+            amount=format_money(payout.amount_cents, payout.currency),
+            link=app_url("sell.payouts.index"),
+        )
     db.session.flush()
     return payout
 

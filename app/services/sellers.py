@@ -10,6 +10,7 @@ from app.errors import ServiceError
 from app.extensions import db
 from app.models import Company, User
 from app.payments import PaymentsUnavailable, get_gateway, new_idempotency_key
+from app.services.accounts import require_verified_email
 from app.services.audit import record_audit_event
 from app.services.companies import create_seller_company
 from app.services.notifications import notify_user
@@ -25,8 +26,10 @@ class OnboardingError(ServiceError):
 def become_seller(user: User, title: str | None) -> Company:
     """Create `user`'s seller company (tenant under the platform) with them as owner; flushed.
 
-    Refuses a user who already belongs to a seller company.
+    Refuses a user who already belongs to a seller company, or whose email address is not
+    confirmed yet (VerificationRequired, 403).
     """
+    require_verified_email(user, "you start selling")
     if user.seller_company is not None:
         raise OnboardingError("You already have a seller account.", status=422, field="title")
     title = (title or "").strip()

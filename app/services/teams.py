@@ -22,7 +22,7 @@ from app.models import Company, CompanyInvitation, CompanyMember, User
 from app.models.company import INVITABLE_ROLES, MEMBER_ROLES
 from app.services.accounts import AccountError, normalize_email
 from app.services.audit import record_audit_event
-from app.services.messages import queue_email_to_address
+from app.services.mail import send_team_invitation
 
 INVITATION_TTL = timedelta(days=7)
 # Which roles may invite, and which roles each may hand out.
@@ -123,12 +123,13 @@ def invite_member(
     db.session.flush()
     record_audit_event("team.invited", actor=inviter, company=company, subject=invitation, email=address, role=role)
     link = link_for(token)
-    queue_email_to_address(
+    send_team_invitation(
         address,
-        f"{inviter.display_name} invited you to {company.title} on Tradepost",
-        f"{inviter.display_name} invited you to join {company.title} on Tradepost as "
-        f"{'an' if role == 'admin' else 'a'} {role}.\n\nAccept the invitation (the link works once, for {address}, for "
-        f"{INVITATION_TTL.days} days):\n{link}\n\nIf you don't know {company.title}, ignore this email.\n",
+        company_name=company.title,
+        inviter_name=inviter.display_name,
+        role=role,
+        accept_url=link,
+        valid_for=f"{INVITATION_TTL.days} days",
     )
     return token
 

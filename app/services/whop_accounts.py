@@ -135,6 +135,7 @@ def sign_in_with_whop(profile: Mapping[str, Any], refresh_token: str | None = No
         email = _verified_email(profile)
         if is_placeholder_email(user.email) and email and find_user_by_email(email) is None:
             user.email = email
+            user.email_verified_at = now()  # Whop vouches for it (email_verified)
         user.last_sign_in_at = identity.last_sign_in_at = now()
         record_audit_event("auth.whop_sign_in", actor=user, subject=user, whop_user_id=whop_user_id)
         return "signed_in", user
@@ -145,6 +146,8 @@ def sign_in_with_whop(profile: Mapping[str, Any], refresh_token: str | None = No
         return "needs_password", existing
 
     user = _new_user(_display_name(profile), email or _placeholder_email(whop_user_id))
+    if email:
+        user.email_verified_at = now()  # Whop vouches for it (email_verified)
     identity = WhopIdentity(user_id=user.id, whop_user_id=whop_user_id, created_via="oauth")
     db.session.add(identity)
     _refresh_identity(identity, profile, refresh_token)

@@ -1,4 +1,4 @@
-"""Order sweeps and the email outbox job, registered with RQ cron in app/tasks/schedule.py.
+"""Order sweeps, registered with RQ cron in app/tasks/schedule.py.
 
 Each sweep works under app.clock.now() (tests move it with app.clock.freeze), commits one
 order at a time so one failure doesn't hold up the rest, and is safe to run any number of
@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable
 from app.extensions import db
 from app.services import orders
 from app.services.escrow import clear_pending_funds
-from app.services.messages import deliver_pending_emails
 from app.tasks import job_context
 
 log = logging.getLogger(__name__)
@@ -48,11 +47,3 @@ def clear_seller_funds() -> int:
         cleared = clear_pending_funds()
         db.session.commit()
         return cleared
-
-
-def deliver_emails() -> int:
-    """Send what is waiting in the email outbox. Returns how many were sent."""
-    with job_context():
-        sent = deliver_pending_emails()
-        db.session.commit()
-        return sent

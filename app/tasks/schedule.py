@@ -3,7 +3,8 @@
 from rq import cron
 
 from app.tasks.inbound import requeue_stale_inbound_events
-from app.tasks.orders import auto_complete_orders, clear_seller_funds, deliver_emails, flag_late_orders
+from app.tasks.mail import deliver_emails
+from app.tasks.orders import auto_complete_orders, clear_seller_funds, flag_late_orders
 from app.tasks.outbound import sweep_outbound
 from app.tasks.payouts import run_payout_schedule
 from app.tasks.sweeps import prune_notifications, prune_user_sessions

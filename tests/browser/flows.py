@@ -8,6 +8,10 @@ import re
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
+from tests.mailbox import wait_for_mail
+
+from .checks import screenshot_to
+
 TEST_CARD = "4242 4242 4242 4242"
 
 
@@ -34,6 +38,32 @@ def sign_up(person, intent: str = "hire"):
     page.get_by_label("Password").fill(person.password)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_text(f"Welcome to Tradepost, {person.name}!")).to_be_visible()
+
+
+def confirm_email(person, screenshot: str | None = None):
+    """Open the verification email in the sandbox's mail viewer (/_sandbox/mail) and click its
+    button in the HTML preview; the link opens in a new tab, signed in as this person. Ends
+    back on the home page, the banner gone."""
+    page = person.page
+    wait_for_mail(person.stack.sandbox_url, person.email)
+    page.goto(f"{person.stack.sandbox_url}/_sandbox/mail?to={person.email}")
+    page.get_by_role("link", name="Confirm your email address").first.click()
+    expect(page.get_by_role("heading", name="Confirm your email address")).to_be_visible()
+    button = page.frame_locator("iframe.preview").get_by_role("link", name="Confirm my email")
+    expect(button).to_be_visible()
+    if screenshot:
+        screenshot_to(page, person.checks.artifacts / "screens" / f"{screenshot}-mail.png")
+    with person.context.expect_page() as opened:
+        button.click()
+    tab = opened.value
+    tab.wait_for_url(re.compile(re.escape(person.stack.base_url) + r"/account/settings$"))
+    expect(tab.get_by_text(f"Thank you: {person.email} is confirmed.")).to_be_visible()
+    expect(tab.get_by_test_id("verify-banner")).to_have_count(0)
+    if screenshot:
+        screenshot_to(tab, person.checks.artifacts / "screens" / f"{screenshot}-confirmed.png")
+    tab.close()
+    person.visit("/", "home, email confirmed")
+    expect(page.get_by_test_id("verify-banner")).to_have_count(0)
 
 
 def sign_in(person):

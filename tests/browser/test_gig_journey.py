@@ -12,6 +12,7 @@ from .flows import (
     banner_png,
     become_seller,
     checkout_gig,
+    confirm_email,
     make_admin,
     open_order,
     search_and_open_gig,
@@ -88,6 +89,7 @@ def test_gig_from_listing_to_review(people, stack):
 
     seller.visit("/", "home page", screenshot="home")
     sign_up(seller, intent="sell")
+    confirm_email(seller)
     become_seller(seller, "Sam's Logo Studio")
     create_gig(seller, title)
 

@@ -2,6 +2,7 @@
 
 import itertools
 
+from app.clock import now
 from app.extensions import db
 from app.models import CompanyMember
 from app.services.accounts import register_user
@@ -13,11 +14,14 @@ PASSWORD = "correct-horse-battery"
 _numbers = itertools.count(1)
 
 
-def make_user(email=None, password=PASSWORD, display_name=None, intent="hire", **columns):
+def make_user(email=None, password=PASSWORD, display_name=None, intent="hire", verified=True, **columns):
     """A User signed up through `register_user` (so with its `auth.sign_up` audit row), then
-    given `columns` (`is_admin=True`...). Email and name default to unique ones."""
+    given `columns` (`is_admin=True`...). Email and name default to unique ones. Its email
+    address is confirmed unless `verified=False` (selling and withdrawing need it)."""
     number = next(_numbers)
     user = register_user(email or f"user{number}@example.com", password, display_name or f"User {number}", intent)
+    if verified:
+        user.email_verified_at = now()
     for name, value in columns.items():
         setattr(user, name, value)
     db.session.commit()

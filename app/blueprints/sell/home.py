@@ -100,6 +100,8 @@ def _onboarding_refused(exc):
 
 
 def _become_refused(exc):
+    if exc.code == "email_unverified":
+        return render("sell/become.html", form=BecomeSellerForm(), error=exc.message, http_status=exc.status)
     if exc.field is None:
         return _onboarding_refused(exc)
     form = BecomeSellerForm()
