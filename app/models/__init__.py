@@ -3,7 +3,7 @@
 from app.models.audit import AuditEvent
 from app.models.category import Category
 from app.models.company import Company, CompanyMember
-from app.models.gig import Gig, GigExtra, GigImage, GigPackage, GigQuestion
+from app.models.gig import Gig, GigExtra, GigImage, GigPackage, GigQuestion, GigRevision
 from app.models.inbound import InboundEvent
 from app.models.ledger import LedgerEntry, LedgerTransaction
 from app.models.license import License, LicenseActivation, LicensePolicy
@@ -36,6 +36,7 @@ __all__ = [
     "GigImage",
     "GigPackage",
     "GigQuestion",
+    "GigRevision",
     "InboundEvent",
     "LedgerEntry",
     "LedgerTransaction",
