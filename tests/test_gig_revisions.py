@@ -239,6 +239,8 @@ def test_other_sellers_members_and_non_admins_are_refused(client, sign_in, live_
     assert post_form(client, f"/admin/gigs/revisions/{revision.id}/approve").status_code == 403
     # A member of the seller may not change or withdraw a live gig's content.
     sign_in(people["member"])
+    editor = client.get(f"/sell/gigs/{live_gig.id}/edit").get_data(as_text=True)
+    assert "only the seller's owners and admins can change it" in editor and "Send changes for review" not in editor
     assert _edit(client, live_gig, title="I will change the live gig as a member").status_code == 403
     assert post_form(client, f"/sell/gigs/{live_gig.id}/revisions/{revision.id}/withdraw").status_code == 403
     # The seller's owner may not approve their own change, even as a platform admin.
