@@ -28,8 +28,9 @@ def test_a_live_gig_stays_live_until_the_edit_is_approved(people):
     seller.email, seller.password = "maria@tradepost.test", DEMO_PASSWORD
     sign_in(seller)
     page = seller.page
-    page.get_by_role("link", name="Selling").click()
-    page.get_by_role("link", name=GIG).first.click()
+    seller.visit("/sell/", "seller home")
+    expect(page.get_by_role("heading", name="Maria Design Studio", level=1)).to_be_visible()
+    page.locator(".gig-table").get_by_role("link", name=GIG).click()
     expect(page.get_by_role("heading", name=GIG, level=1)).to_be_visible()
     seller.check("live gig editor")
     old_price = page.locator("#package-basic").get_by_label("Price (USD)").input_value()
