@@ -154,6 +154,7 @@ def test_admin_sees_the_diff_and_approving_applies_it_at_once(client, sign_in, l
     post_form(client, "/signout")
     page = client.get(f"/gigs/{gig.slug}").get_data(as_text=True)
     assert NEW_TITLE in page and "$40.00" in page
+    assert NEW_TITLE in client.get("/gigs?q=wordmark").get_data(as_text=True)  # the search index follows
     assert image_status(client, new_key) == 200  # public now it is live
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from app.clock import now
 from app.extensions import db as _db
 from app.models import (
+    GigRevision,
     InboundEvent,
     OrderEvent,
     OrderFile,
@@ -95,13 +96,24 @@ def one_row_each(db):
             ),
             WhopIdentity(user_id=cast.buyer.id, whop_user_id="user_enum", created_via="oauth"),
             WhopPayment(company_id=shop["company"].id, whop_payment_id="pay_enum", amount_cents=100, currency="usd"),
+            # Decided, with a reason, so that every status is allowed by its other checks.
+            GigRevision(
+                company_id=company.id,
+                gig_id=cast.gig.id,
+                kind="submission",
+                status="rejected",
+                content={},
+                submitted_at=now(),
+                decided_at=now(),
+                rejection_reason="Show your own work.",
+            ),
         ]
     )
     db.session.flush()
 
 
 def test_the_enum_columns_are_the_status_like_columns():
-    assert len(ENUM_COLUMNS) == 33
+    assert len(ENUM_COLUMNS) == 35  # 33 at 0013, then gig_revisions.kind and .status (0014)
     assert {
         ("orders", "status"),
         ("payments", "status"),
@@ -112,6 +124,8 @@ def test_the_enum_columns_are_the_status_like_columns():
         ("users", "intent"),
         ("order_disputes", "resolution"),
         ("user_sessions", "revoked_reason"),
+        ("gig_revisions", "kind"),
+        ("gig_revisions", "status"),
     } <= set(ENUM_COLUMNS)
 
 
