@@ -40,6 +40,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 from werkzeug.datastructures import FileStorage
 
+from app.clock import now
 from app.extensions import db
 from app.models import (
     Company,
@@ -47,6 +48,7 @@ from app.models import (
     CompanyMember,
     GigExtra,
     GigImage,
+    GigRevision,
     InboundEvent,
     OrderFile,
     Review,
@@ -56,6 +58,7 @@ from app.models.user_session import UserSession
 from app.payments import get_gateway
 from app.payments.gateway import StripeGateway
 from app.services.account_lifecycle import RESET_VALID_FOR, issue_link
+from app.services.gigs import gig_content
 from app.services.licensing import issuing, license_keys, public_api
 from app.services.member_areas import add_member_file, add_member_post
 from app.services.notifications import notify_user
@@ -322,7 +325,11 @@ RECIPES = {
         kind="multipart",
         files=("images",),
         path={"gig_id": "draft_gig"},
-        choose=lambda draw, w: {"form": {**_editor_form(w), "remove_image": str(w.image), "then": "submit"}},
+        # A live gig's editor makes a pending revision instead of changing the gig.
+        choose=lambda draw, w: {
+            "path": {"gig_id": draw(st.sampled_from(["draft_gig", "published_gig"]), "draft_gig", "gig")},
+            "form": {**_editor_form(w), "remove_image": str(w.image), "then": "submit"},
+        },
     ),
     "sell.gigs.delete": Recipe("owner", path={"gig_id": "draft_gig"}),
     "sell.gigs.delete_image": Recipe("owner", path={"gig_id": "draft_gig", "image_id": "image"}),
@@ -331,6 +338,9 @@ RECIPES = {
     "sell.gigs.resume": Recipe("owner", path={"gig_id": "paused_gig"}, form={"back": "edit"}),
     "review.approve": Recipe("admin", path={"gig_id": "review_gig"}),
     "review.reject": Recipe("admin", path={"gig_id": "review_gig"}, form={"reason": "Show your own work."}),
+    "sell.gigs.withdraw_revision": Recipe("owner", path={"gig_id": "published_gig", "revision_id": "revision"}),
+    "review.approve_revision": Recipe("admin", path={"revision_id": "revision"}),
+    "review.reject_revision": Recipe("admin", path={"revision_id": "revision"}, form={"reason": "Keep the old price."}),
     # selling: products, member areas, licenses, money, webhooks, Whop
     "sell.products.create": Recipe(
         "owner",
@@ -704,6 +714,13 @@ def _build_world(app):
     paused = make_gig(company, slug="paused-logo", status="draft", **LOGO_GIG)
     db.session.flush()
     review.status, paused.status = "review", "paused"
+    revision = GigRevision(
+        company_id=company.id,
+        gig_id=gig.id,
+        content={**gig_content(gig), "title": "I will design a bolder logo for you"},
+        submitted_at=now(),
+    )
+    db.session.add(revision)
 
     orders = {
         status: make_order(cast, status=status)
@@ -792,6 +809,7 @@ def _build_world(app):
         review_gig=review.id,
         paused_gig=paused.id,
         published_gig=gig.id,
+        revision=revision.id,
         awaiting_order=orders["awaiting_requirements"].id,
         in_progress_order=orders["in_progress"].id,
         delivered_order=orders["delivered"].id,

@@ -147,4 +147,8 @@ def test_the_status_enum_revision_keeps_rows_and_refuses_unknown_values(scratch_
             assert not refused("partial_refund") and not refused("refund")
             assert db.session.scalar(select(OrderDispute.resolution).where(OrderDispute.id == dispute_id)) is None
             db.session.remove()
+        # The gig revisions migration gave the checkout the revisions of the package it was for
+        # (the cast's Basic: 1).
+        assert db.session.scalar(text("SELECT package_revisions FROM checkouts")) == 1
+        db.session.remove()
         db.engine.dispose()

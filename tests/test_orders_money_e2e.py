@@ -115,6 +115,40 @@ def test_admin_cancels_directly_with_a_full_refund(app, client, shop, run_jobs):
     }
 
 
+def page_text(client, order_id):
+    return re.sub(r"\s+", " ", client.get(f"/orders/{order_id}").get_data(as_text=True))
+
+
+def test_refund_wording_says_who_gets_what_how_much_and_when(app, client, shop, run_jobs):
+    order_id, _ = buy_order(app, client, run_jobs)
+    start_work(app, client, order_id)
+    assert act(client, order_id, "open_dispute", {"note": "Nothing was delivered"}).status_code == 303
+    sign_in_as(client, "admin@example.com")
+    page = page_text(client, order_id)
+    # Both full refunds are offered in a dispute; each says what it does.
+    assert "Cancel and refund" in page and "Refund in full" in page
+    assert (
+        "Stops the order without deciding who was right: the buyer gets back $50.00, the seller is paid nothing, "
+        "and the order ends as cancelled." in page
+    )
+    assert (
+        "Decides the dispute for the buyer: they get back $50.00, the seller is paid nothing, and the order ends "
+        "as refunded with the dispute closed in the buyer&#39;s favour." in page
+    )
+    assert act(client, order_id, "resolve_refund", {"note": "No delivery"}).status_code == 303
+    settle(app, run_jobs, refunds=1)
+    assert "The buyer was refunded <strong>$50.00</strong> on " in page_text(client, order_id)
+    sign_in_as(client, "buyer@example.com")
+    page = page_text(client, order_id)
+    assert "The buyer was refunded." not in page
+    assert "You were refunded <strong>$50.00</strong> on " in page
+    assert "to the card you paid with. Refunds usually reach your card in 5–10 business days." in page
+    sign_in_as(client, "seller@example.com")
+    page = page_text(client, order_id)
+    assert "The buyer was refunded <strong>$50.00</strong> on " in page
+    assert "nothing from this order is paid to you." in page
+
+
 def test_dispute_resolved_with_a_partial_refund_releases_the_rest(app, client, shop, run_jobs):
     order_id, _ = buy_order(app, client, run_jobs)
     start_work(app, client, order_id)
@@ -123,6 +157,9 @@ def test_dispute_resolved_with_a_partial_refund_releases_the_rest(app, client, s
     assert act(client, order_id, "resolve_partial", {"amount": "50.01", "note": "Too much"}).status_code == 422
     assert act(client, order_id, "resolve_partial", {"amount": "20.00", "note": "Half done"}).status_code == 303
     settle(app, run_jobs, refunds=1)
+    sign_in_as(client, "seller@example.com")
+    assert "The buyer was refunded <strong>$20.00</strong> on " in page_text(client, order_id)
+    assert "your share of the rest clears as usual." in page_text(client, order_id)
     fee_returned = (FEE * 2000 + TOTAL // 2) // TOTAL  # 200
     released = SELLER_SHARE - (2000 - fee_returned)  # 2700
     assert state(app, order_id, shop["company_id"]) == {

@@ -12,6 +12,7 @@ from app.extensions import db as _db
 from app.models import (
     AccountToken,
     CompanyInvitation,
+    GigRevision,
     InboundEvent,
     OrderEvent,
     OrderFile,
@@ -111,13 +112,24 @@ def one_row_each(db):
                 expires_at=now() + timedelta(hours=1),
             ),
             WhopPayment(company_id=shop["company"].id, whop_payment_id="pay_enum", amount_cents=100, currency="usd"),
+            # Decided, with a reason, so that every status is allowed by its other checks.
+            GigRevision(
+                company_id=company.id,
+                gig_id=cast.gig.id,
+                kind="submission",
+                status="rejected",
+                content={},
+                submitted_at=now(),
+                decided_at=now(),
+                rejection_reason="Show your own work.",
+            ),
         ]
     )
     db.session.flush()
 
 
 def test_the_enum_columns_are_the_status_like_columns():
-    assert len(ENUM_COLUMNS) == 37
+    assert len(ENUM_COLUMNS) == 39
     assert {
         ("orders", "status"),
         ("payments", "status"),
@@ -130,6 +142,8 @@ def test_the_enum_columns_are_the_status_like_columns():
         ("users", "intent"),
         ("order_disputes", "resolution"),
         ("user_sessions", "revoked_reason"),
+        ("gig_revisions", "kind"),
+        ("gig_revisions", "status"),
     } <= set(ENUM_COLUMNS)
 
 

@@ -48,6 +48,7 @@ SELL_RIGHTS = {
             "removed_row",
             "resume",
             "row",
+            "withdraw_revision",
             "submit",
             "update",
         )

@@ -82,6 +82,7 @@ def workspace_context(order, actor, errors=None, form=None, refused=None):
         dispute=order_service.open_dispute_of(order.id),
         cancel_requester=order_service.cancel_requester(order),
         refundable=order_service.refundable_on(order),
+        refunds=order_service.refund_summary(order),
         gig=order.gig,
         auto_complete_at=(order.delivered_at + order_service.AUTO_COMPLETE_AFTER if order.delivered_at else None),
         errors=errors or {},

@@ -208,30 +208,32 @@ class GigForm(FlaskForm):
             "faq": [entry.form.to_input() for entry in self.faq],
         }
 
-    def fill_from(self, gig):
-        """Load an existing gig into the form (GET of the edit page)."""
-        self.title.data = gig.title
-        self.category_id.data = str(gig.category_id)
-        self.description_md.data = gig.description_md
-        self.tags.data = ", ".join(gig.tag_list)
+    def fill_from(self, content):
+        """Load a gig's content (services.gigs.gig_content, or a pending revision's) into the
+        form (GET of the edit page)."""
+        self.title.data = content["title"]
+        self.category_id.data = str(content["category_id"])
+        self.description_md.data = content["description_md"]
+        self.tags.data = ", ".join(content["tags"])
         for tier in TIERS:
-            package = gig.package(tier)
+            package = content["packages"].get(tier)
             subform = self[tier].form
             subform.offered.data = "y" if package else ""
             if package:
-                subform.title.data, subform.description.data = package.title, package.description
-                subform.price.data = package.price_cents
-                subform.delivery_days.data = package.delivery_days
-                subform.revisions.data = "unlimited" if package.revisions is None else str(package.revisions)
-        for extra in gig.extras:
+                subform.title.data, subform.description.data = package["title"], package["description"]
+                subform.price.data = package["price_cents"]
+                subform.delivery_days.data = package["delivery_days"]
+                revisions = package["revisions"]
+                subform.revisions.data = "unlimited" if revisions is None else str(revisions)
+        for extra in content["extras"]:
             form = self.extras.append_entry().form
-            form.title.data, form.price.data = extra.title, extra.price_cents
-            form.extra_days.data, form.max_quantity.data = extra.extra_days, extra.max_quantity
-        for question in gig.questions:
+            form.title.data, form.price.data = extra["title"], extra["price_cents"]
+            form.extra_days.data, form.max_quantity.data = extra["extra_days"], extra["max_quantity"]
+        for question in content["questions"]:
             form = self.questions.append_entry().form
-            form.prompt.data, form.kind.data = question.prompt, question.kind
-            form.choices.data, form.required.data = "\n".join(question.choices or []), question.required
-        for item in gig.faq or []:
+            form.prompt.data, form.kind.data = question["prompt"], question["kind"]
+            form.choices.data, form.required.data = "\n".join(question["choices"] or []), question["required"]
+        for item in content["faq"]:
             form = self.faq.append_entry().form
             form.question.data, form.answer.data = item.get("question"), item.get("answer")
 

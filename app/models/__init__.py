@@ -4,7 +4,7 @@ from app.models.account_token import AccountToken
 from app.models.audit import AuditEvent
 from app.models.category import Category
 from app.models.company import Company, CompanyInvitation, CompanyMember
-from app.models.gig import Gig, GigExtra, GigImage, GigPackage, GigQuestion
+from app.models.gig import Gig, GigExtra, GigImage, GigPackage, GigQuestion, GigRevision
 from app.models.inbound import InboundEvent
 from app.models.ledger import LedgerEntry, LedgerTransaction
 from app.models.license import License, LicenseActivation, LicensePolicy
@@ -39,6 +39,7 @@ __all__ = [
     "GigImage",
     "GigPackage",
     "GigQuestion",
+    "GigRevision",
     "InboundEvent",
     "LedgerEntry",
     "LedgerTransaction",

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
@@ -13,6 +13,8 @@ from app.tenancy import TenantOwned
 GIG_STATUSES = ("draft", "review", "published", "rejected", "paused")
 TIERS = ("basic", "standard", "premium")
 QUESTION_KINDS = ("short_text", "long_text", "single_choice")
+REVISION_KINDS = ("edit", "submission")
+REVISION_STATUSES = ("pending", "approved", "rejected", "withdrawn")
 MIN_PRICE_CENTS, MAX_PRICE_CENTS = 500, 1_000_000
 MAX_IMAGES = 5
 
@@ -136,3 +138,48 @@ class GigImage(GigPart, Model):
     size_bytes: Mapped[int] = mapped_column()
 
     gig = relationship("Gig", back_populates="images")
+
+
+class GigRevision(TenantOwned, Timestamps, Model):
+    """A version of a gig's content that went to review, kept apart from the live gig.
+
+    kind "edit": a change to a gig that has been live. The live gig stays as it is while the
+    revision is `pending`; approving it applies `content` to the gig in one transaction,
+    rejecting or withdrawing it leaves the gig unchanged. At most one is pending per gig (a
+    partial unique index); the seller keeps editing that one.
+    kind "submission": the snapshot of a not-yet-live gig an admin rejected, so the next review
+    can show the reason and what changed since (always `rejected`).
+
+    `content` has the shape of the gig editor's cleaned input (see services/gigs.py
+    `gig_content`), with `images` as stored-image descriptors.
+    """
+
+    __tablename__ = "gig_revisions"
+    __table_args__ = (
+        Index(
+            "uq_gig_revisions_pending_gig",
+            "gig_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_gig_revisions_status_submitted_at", "status", "submitted_at"),
+        CheckConstraint("status = 'pending' OR decided_at IS NOT NULL", name="decided"),
+        CheckConstraint("status <> 'rejected' OR rejection_reason IS NOT NULL", name="reason"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(string_enum(REVISION_KINDS, "kind"), default="edit")
+    status: Mapped[str] = mapped_column(string_enum(REVISION_STATUSES, "status"), default="pending")
+    content: Mapped[dict] = mapped_column(JSON)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+
+    gig = relationship("Gig", lazy="joined")
+
+    def __repr__(self):
+        return f"<GigRevision {self.id} {self.kind} {self.status} gig={self.gig_id}>"

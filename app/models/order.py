@@ -72,6 +72,9 @@ class Checkout(CreatedAt, Model):
     fee_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     delivery_days: Mapped[int | None] = mapped_column()
+    # The package's revisions when the buyer agreed (None = unlimited): the order gets these
+    # even if the seller's change to the gig is approved before the payment arrives.
+    package_revisions: Mapped[int | None] = mapped_column()
     status: Mapped[str] = mapped_column(string_enum(CHECKOUT_STATUSES, "status"), default="open")
     stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     stripe_session_url: Mapped[str | None] = mapped_column(Text)

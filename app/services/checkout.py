@@ -229,6 +229,7 @@ def open_gig_checkout(buyer: User, quote: GigQuote) -> Checkout:
         fee_cents=quote.fee_cents,
         currency=current_app.config["CURRENCY"],
         delivery_days=quote.delivery_days,
+        package_revisions=package.revisions,
         expires_at=now() + CHECKOUT_TTL,
     )
     db.session.add(checkout)
@@ -517,7 +518,7 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
         seller_amount_cents=checkout.total_cents - checkout.fee_cents,
         currency=checkout.currency,
         delivery_days=checkout.delivery_days,
-        revisions_allowed=package.revisions,
+        revisions_allowed=checkout.package_revisions,
         due_at=now() + timedelta(days=checkout.delivery_days),
     )
     db.session.add(order)

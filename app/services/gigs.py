@@ -12,7 +12,7 @@ import io
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from flask import has_request_context, url_for
 from PIL import Image, UnidentifiedImageError
@@ -23,7 +23,7 @@ from app.errors import ServiceError
 from app.extensions import db
 from app.inputs import MAX_INT
 from app.markdown import render_markdown
-from app.models import Category, Company, Gig, GigExtra, GigImage, GigPackage, GigQuestion, User
+from app.models import Category, Company, Gig, GigExtra, GigImage, GigPackage, GigQuestion, GigRevision, User
 from app.models.company import MANAGER_ROLES
 from app.models.gig import MAX_IMAGES, MAX_PRICE_CENTS, MIN_PRICE_CENTS, QUESTION_KINDS, TIERS
 from app.money import format_money, marketplace_currency
@@ -52,9 +52,9 @@ TRANSITIONS = {
     ("review", "reject", "admin"): "rejected",
     ("published", "pause", "seller"): "paused",
     ("paused", "resume", "seller"): "published",
-    ("published", "edit", "seller"): "review",
-    ("paused", "edit", "seller"): "review",
 }
+# Gigs that have been approved: changes to them wait in a GigRevision while they stay as they are.
+LIVE_STATUSES = ("published", "paused")
 
 # A field's place in the gig form, e.g. ("packages", "basic", "price"), and its error messages.
 FieldPath = tuple[str | int, ...]
@@ -254,8 +254,14 @@ def _check_tags(errors: Errors, raw: Iterable[str] | None) -> list[str]:
     return tags
 
 
+class StoredImage(Protocol):
+    """An image staying in a gallery: a GigImage, or one of a revision's."""
+
+    storage_key: str
+
+
 def check_gig_input(
-    data: Mapping[str, Any], uploads: Iterable[tuple[str, bytes]] = (), kept_images: Sequence[GigImage] = ()
+    data: Mapping[str, Any], uploads: Iterable[tuple[str, bytes]] = (), kept_images: Sequence[StoredImage] = ()
 ) -> dict[str, Any]:
     """The cleaned gig input, or GigInputError listing every problem. Pure: writes nothing.
 
@@ -363,6 +369,83 @@ def _sync_rows(
     del existing[len(wanted) :]
 
 
+def is_live(gig: Gig) -> bool:
+    """True for a gig that has been approved (published or paused): edits to it are revisions."""
+    return gig.status in LIVE_STATUSES and gig.published_at is not None
+
+
+def gig_content(gig: Gig) -> dict[str, Any]:
+    """The gig's editable content in the shape `check_gig_input` returns, with the gallery as
+    image descriptors: what a GigRevision stores and what revisions are compared with."""
+    return {
+        "title": gig.title,
+        "category_id": gig.category_id,
+        "description_md": gig.description_md,
+        "tags": gig.tag_list,
+        "packages": {
+            p.tier: {
+                "title": p.title,
+                "description": p.description,
+                "price_cents": p.price_cents,
+                "delivery_days": p.delivery_days,
+                "revisions": p.revisions,
+            }
+            for p in gig.packages
+        },
+        "extras": [
+            {"title": e.title, "price_cents": e.price_cents, "extra_days": e.extra_days, "max_quantity": e.max_quantity}
+            for e in gig.extras
+        ],
+        "questions": [
+            {"prompt": q.prompt, "kind": q.kind, "choices": list(q.choices or []), "required": q.required}
+            for q in gig.questions
+        ],
+        "faq": [{"question": item.get("question"), "answer": item.get("answer")} for item in gig.faq or []],
+        "images": [image_descriptor(image) for image in gig.images],
+    }
+
+
+def image_descriptor(image: GigImage) -> dict[str, Any]:
+    """What a revision keeps of a gallery image (enough to re-create its row)."""
+    return {
+        "storage_key": image.storage_key,
+        "content_type": image.content_type,
+        "width": image.width,
+        "height": image.height,
+        "size_bytes": image.size_bytes,
+    }
+
+
+def write_content(gig: Gig, content: Mapping[str, Any]) -> None:
+    """Set the gig's text, category, packages, extras, questions and FAQ from cleaned content
+    (not the gallery, not the status); rows are updated in place so their ids stay."""
+    company_id = gig.company_id
+    gig.title = content["title"]
+    gig.category_id = content["category_id"]
+    gig.description_md = content["description_md"]
+    gig.description_html = render_markdown(content["description_md"])
+    gig.tags = ",".join(content["tags"])
+    gig.faq = [dict(item) for item in content["faq"]]
+
+    for position, tier in enumerate(TIERS):
+        values = content["packages"].get(tier)
+        package = gig.package(tier)
+        if values is None:
+            if package is not None:
+                gig.packages.remove(package)
+            continue
+        if package is None:
+            package = GigPackage(company_id=company_id, tier=tier)
+            gig.packages.append(package)
+        package.position = position
+        for name, value in values.items():
+            setattr(package, name, value)
+    _sync_rows(gig.extras, content["extras"], GigExtra, company_id)
+    _sync_rows(gig.questions, content["questions"], GigQuestion, company_id)
+    gig.basic_price_cents = content["packages"]["basic"]["price_cents"]
+    gig.min_delivery_days = min(p["delivery_days"] for p in content["packages"].values())
+
+
 def save_gig(
     company: Company,
     actor: User,
@@ -372,11 +455,12 @@ def save_gig(
     uploads: Iterable[tuple[str, bytes]] = (),
     remove_image_ids: Iterable[int] = (),
 ) -> Gig:
-    """Create (`gig` None) or update a gig of `company` from form input, all or nothing.
+    """Create (`gig` None) or update a gig of `company` that is not live, all or nothing.
 
     Validates everything first (GigInputError, nothing written). Members may edit gigs that
-    are not live; changing a published or paused gig needs an owner/admin and sends it back
-    to review. Keeps `basic_price_cents` and `min_delivery_days` in step with the packages.
+    are not live. A live gig is never changed here: its edits are revisions
+    (services/gig_revisions.py `save_gig_revision`), so this refuses one (GigStateError).
+    Keeps `basic_price_cents` and `min_delivery_days` in step with the packages.
     Flushes; the caller commits.
     """
     role = company.role_of(actor)
@@ -384,8 +468,8 @@ def save_gig(
         raise GigForbidden("You are not a member of this seller.")
     if gig is not None and gig.company_id != company.id:
         raise GigForbidden("This gig belongs to another seller.")
-    if gig is not None and gig.status in ("published", "paused") and role not in MANAGER_ROLES:
-        raise GigForbidden("Only owners and admins can change a live gig.")
+    if gig is not None and is_live(gig):
+        raise GigStateError("This gig is live: changes to it are sent for review as a revision.")
     removing = set(remove_image_ids)
     kept = [image for image in (gig.images if gig else []) if image.id not in removing]
     clean = check_gig_input(data, uploads, kept)
@@ -397,50 +481,34 @@ def save_gig(
         db.session.add(gig)
     elif gig.published_at is None:
         gig.slug = slug
-    gig.title = clean["title"]
-    gig.category_id = clean["category_id"]
-    gig.description_md = clean["description_md"]
-    gig.description_html = render_markdown(clean["description_md"])
-    gig.tags = ",".join(clean["tags"])
-    gig.faq = clean["faq"]
-
-    for position, tier in enumerate(TIERS):
-        values = clean["packages"].get(tier)
-        package = gig.package(tier)
-        if values is None:
-            if package is not None:
-                gig.packages.remove(package)
-            continue
-        if package is None:
-            package = GigPackage(company_id=company.id, tier=tier)
-            gig.packages.append(package)
-        package.position = position
-        for name, value in values.items():
-            setattr(package, name, value)
-    _sync_rows(gig.extras, clean["extras"], GigExtra, company.id)
-    _sync_rows(gig.questions, clean["questions"], GigQuestion, company.id)
-    gig.basic_price_cents = clean["packages"]["basic"]["price_cents"]
-    gig.min_delivery_days = min(p["delivery_days"] for p in clean["packages"].values())
+    write_content(gig, clean)
 
     for image in list(gig.images):
         if image.id in removing:
             gig.images.remove(image)
     db.session.flush()
-    for image in clean["images"]:
+    for values in store_uploads(gig, clean["images"]):
+        gig.images.append(GigImage(company_id=company.id, **values))
+    _number_images(gig)
+    return gig
+
+
+def store_uploads(gig: Gig, images: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Save checked uploads (from `check_gig_input`) to storage under the gig; their descriptors."""
+    stored = []
+    for image in images:
         key = storage.content_key(f"gigs/{gig.id}", image["content"], image["extension"])
         storage.save_file(key, image["content"])
-        gig.images.append(
-            GigImage(
-                company_id=company.id,
-                storage_key=key,
-                content_type=image["content_type"],
-                width=image["width"],
-                height=image["height"],
-                size_bytes=image["size_bytes"],
-            )
+        stored.append(
+            {
+                "storage_key": key,
+                "content_type": image["content_type"],
+                "width": image["width"],
+                "height": image["height"],
+                "size_bytes": image["size_bytes"],
+            }
         )
-    _finish_edit(gig, actor)
-    return gig
+    return stored
 
 
 def remove_gig_image(gig: Gig, actor: User, image_id: int) -> GigImage | None:
@@ -448,19 +516,17 @@ def remove_gig_image(gig: Gig, actor: User, image_id: int) -> GigImage | None:
     image = next((image for image in gig.images if image.id == image_id), None)
     if image is None:
         return None
-    if gig.status in ("published", "paused") and not gig.company.is_manager(actor):
-        raise GigForbidden("Only owners and admins can change a live gig.")
+    if is_live(gig):
+        raise GigStateError("This gig is live: untick the image in the editor and save, and the change goes to review.")
     gig.images.remove(image)
-    _finish_edit(gig, actor)
+    _number_images(gig)
     return image
 
 
-def _finish_edit(gig: Gig, actor: User) -> None:
-    """Number the gallery in its order; a live gig goes back to review. Flushed."""
+def _number_images(gig: Gig) -> None:
+    """Number the gallery in its order. Flushed."""
     for position, image in enumerate(gig.images):
         image.position = position
-    if gig.status in ("published", "paused"):
-        transition_gig(gig, "edit", actor)
     db.session.flush()
 
 
@@ -512,8 +578,7 @@ def transition_gig(gig: Gig, action: str, actor: User, *, reason: str | None = N
     a reason). Writes an audit row; tells the seller about admin decisions. Flushed.
     """
     role = actor_role(gig, actor)
-    if action != "edit":
-        gig = _lock(gig)
+    gig = _lock(gig)
     allowed_roles = {key[2] for key in TRANSITIONS if key[1] == action}
     if role not in allowed_roles:
         if action in ("approve", "reject") and role in ("seller", "member"):
@@ -527,11 +592,8 @@ def transition_gig(gig: Gig, action: str, actor: User, *, reason: str | None = N
     if action == "submit" and not gig.images:
         raise GigStateError("Add at least one gallery image before submitting.")
     if action == "reject":
-        reason = (reason or "").strip()
-        if not reason:
-            raise GigInputError({("reason",): "Tell the seller what to change."})
-        if len(reason) > 1000:
-            raise GigInputError({("reason",): "Keep the reason under 1000 characters."})
+        reason = check_reason(reason)
+        _keep_rejected_submission(gig, actor, reason)
 
     previous = gig.status
     gig.status = target
@@ -564,6 +626,33 @@ def transition_gig(gig: Gig, action: str, actor: User, *, reason: str | None = N
     return gig
 
 
+def check_reason(reason: str | None) -> str:
+    """A rejection reason, stripped; GigInputError on the `reason` field when empty or too long."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise GigInputError({("reason",): "Tell the seller what to change."})
+    if len(reason) > 1000:
+        raise GigInputError({("reason",): "Keep the reason under 1000 characters."})
+    return reason
+
+
+def _keep_rejected_submission(gig: Gig, actor: User, reason: str) -> None:
+    """Keep what was rejected, so the next review shows the reason and what changed since."""
+    db.session.add(
+        GigRevision(
+            company_id=gig.company_id,
+            gig_id=gig.id,
+            kind="submission",
+            status="rejected",
+            content=gig_content(gig),
+            submitted_at=gig.submitted_at or now(),
+            decided_at=now(),
+            decided_by_id=actor.id,
+            rejection_reason=reason,
+        )
+    )
+
+
 def _past(action: str) -> str:
     return {
         "submit": "submitted",
@@ -571,7 +660,6 @@ def _past(action: str) -> str:
         "reject": "rejected",
         "pause": "paused",
         "resume": "resumed",
-        "edit": "edited",
     }[action]
 
 

@@ -17,7 +17,7 @@ Roles: the buyer; the seller (any member of the order's company); a platform adm
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import PurePath
 from typing import Any, Literal
 
@@ -505,6 +505,9 @@ class OrderAction:
     effect: Effect = _no_effect
     kind: Literal["button", "form", "automatic"] = "button"
     refunds: bool = False
+    # One line under the button saying who gets what and how the order ends; `{amount}` is
+    # what is still refundable, formatted with its currency.
+    explains: str = ""
 
 
 # In display order: the order workspace lists the actions a person may take in this order.
@@ -562,6 +565,7 @@ ACTIONS: dict[str, OrderAction] = {
     ),
     "accept_cancel": OrderAction(
         label="Agree to cancel",
+        explains="The order ends as cancelled and the buyer gets back {amount}; the seller is paid nothing.",
         verb="agreed to cancel; the buyer is refunded",
         event_type="order.cancelled",
         needs_note=False,
@@ -585,6 +589,8 @@ ACTIONS: dict[str, OrderAction] = {
     ),
     "cancel": OrderAction(
         label="Cancel and refund",
+        explains="Stops the order without deciding who was right: the buyer gets back {amount}, the seller is paid "
+        "nothing, and the order ends as cancelled.",
         verb="cancelled the order and refunded the buyer",
         event_type="order.cancelled",
         needs_note=True,
@@ -602,6 +608,8 @@ ACTIONS: dict[str, OrderAction] = {
     ),
     "resolve_refund": OrderAction(
         label="Refund in full",
+        explains="Decides the dispute for the buyer: they get back {amount}, the seller is paid nothing, and the "
+        "order ends as refunded with the dispute closed in the buyer's favour.",
         verb="resolved the dispute with a full refund",
         event_type="order.refunded",
         needs_note=True,
@@ -610,6 +618,8 @@ ACTIONS: dict[str, OrderAction] = {
     ),
     "resolve_partial": OrderAction(
         label="Refund part",
+        explains="Splits it: the buyer gets back the amount you enter, the seller's share of the rest clears as "
+        "usual, and the order ends as completed.",
         verb="resolved the dispute with a partial refund",
         event_type="order.completed",
         needs_note=True,
@@ -619,6 +629,8 @@ ACTIONS: dict[str, OrderAction] = {
     ),
     "resolve_release": OrderAction(
         label="Release to seller",
+        explains="Decides the dispute for the seller: the buyer gets nothing back, the order ends as completed "
+        "and the seller's share clears as usual.",
         verb="resolved the dispute in the seller's favour",
         event_type="order.completed",
         needs_note=True,
@@ -906,6 +918,27 @@ def open_dispute_of(order_id: int) -> OrderDispute | None:
 def order_file(order_id: int, file_id: int) -> OrderFile | None:
     """The file `file_id` if it belongs to the order, else None."""
     return db.session.scalar(select(OrderFile).where(OrderFile.id == file_id, OrderFile.order_id == order_id))
+
+
+@dataclass(frozen=True)
+class RefundSummary:
+    """What the buyer got back for an order: refunds Stripe confirmed, refunds still being
+    made, and when the last one was confirmed."""
+
+    refunded_cents: int
+    pending_cents: int
+    refunded_at: datetime | None
+
+
+def refund_summary(order: Order) -> RefundSummary:
+    """The order's refunds, summed by status (failed ones are not money the buyer got)."""
+    refunds = db.session.scalars(select(Refund).where(Refund.order_id == order.id)).all()
+    done = [refund for refund in refunds if refund.status == "succeeded"]
+    return RefundSummary(
+        refunded_cents=sum(refund.amount_cents for refund in done),
+        pending_cents=sum(refund.amount_cents for refund in refunds if refund.status == "pending"),
+        refunded_at=max((refund.created_at for refund in done), default=None),
+    )
 
 
 def refundable_on(order: Order) -> int:

@@ -78,7 +78,7 @@ def test_a_seller_looks_around(people):
         expect(page.get_by_role("heading", name="Devon Codes LLC")).to_be_visible()
     page.get_by_role("link", name="All gigs").click()
     page.get_by_role("link", name="Edit").first.click()
-    expect(page.get_by_role("button", name="Save changes")).to_be_visible()
+    expect(page.get_by_role("button", name="Send changes for review")).to_be_visible()
     seller.check("gig editor, live gig")
     seller.visit("/sell/licenses", "license keys")
     page.locator("table a[href*='/sell/licenses/']").first.click()

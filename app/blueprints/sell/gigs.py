@@ -1,6 +1,10 @@
 """The seller's gigs: the list, the editor (new and edit, with its htmx rows and package
 blocks), submitting for review, pausing, resuming, deleting, and removing images.
 
+The editor of a live gig edits its pending revision (services/gig_revisions.py): saving
+sends the changes to review while the approved version stays live, and the seller can keep
+editing or withdraw them.
+
 Members may create gigs and edit those that are not live (draft, rejected, in review); owners
 and admins also submit, pause, resume and delete. Who may do what is checked by
 services/gigs.py, whose refusals come back onto the editor's fields.
@@ -16,8 +20,15 @@ from app.access import company_required
 from app.extensions import db, is_htmx
 from app.forms.sell import GigForm, attach_errors
 from app.inputs import body_limit, parse_id
-from app.models import Category, Gig
+from app.models import Category, Gig, GigRevision
 from app.models.gig import MAX_IMAGES
+from app.services.gig_revisions import (
+    REVIEW_SUBMITTED,
+    last_decided_edit,
+    pending_revision,
+    save_gig_revision,
+    withdraw_gig_revision,
+)
 from app.services.gigs import (
     MAX_IMAGE_BYTES,
     GigForbidden,
@@ -26,6 +37,8 @@ from app.services.gigs import (
     check_gig_input,
     company_gigs,
     delete_gig,
+    gig_content,
+    is_live,
     remove_gig_image,
     save_gig,
     transition_gig,
@@ -62,6 +75,21 @@ def _new_form(**kwargs):
     return form
 
 
+def _revision_context(gig):
+    """What the editor shows of a live gig's revisions: the pending one (edited on this page),
+    else the last decision on one (a rejection's reason), and the gallery being edited."""
+    if gig is None or not is_live(gig):
+        return {"live": False, "pending": None, "last_decided": None, "gallery": gig.images if gig else []}
+    pending = pending_revision(gig)
+    content = pending.content if pending else gig_content(gig)
+    return {
+        "live": True,
+        "pending": pending,
+        "last_decided": None if pending else last_decided_edit(gig),
+        "gallery": content["images"],
+    }
+
+
 def _render_editor(form, gig, general_errors=None, status=200):
     return render(
         "sell/editor.html",
@@ -71,6 +99,7 @@ def _render_editor(form, gig, general_errors=None, status=200):
         max_images=MAX_IMAGES,
         manager=g.company.is_manager(current_user),
         http_status=status,
+        **_revision_context(gig),
     )
 
 
@@ -117,16 +146,18 @@ def _editor(gig):
     form = _new_form()
     if request.method == "GET":
         if gig is not None:
-            form.fill_from(gig)
+            pending = pending_revision(gig) if is_live(gig) else None
+            form.fill_from(pending.content if pending else gig_content(gig))
         else:
             form.basic.offered.data = "y"
         return _render_editor(form, gig)
     if _apply_row_buttons(form):
         return _render_editor(form, gig)
     data, uploads = form.to_input(), _uploads(form)
+    if gig is not None and is_live(gig):
+        return _save_revision(form, gig, data, uploads)
     remove_ids = {parse_id(v) for v in request.form.getlist("remove_image")} - {None}
     then_submit = request.form.get("then") == "submit"
-    was = gig.status if gig is not None else None
     if not form.validate():
         # Parse errors are on the form; the service's checks add what else is wrong.
         kept = [image for image in (gig.images if gig else []) if image.id not in remove_ids]
@@ -136,13 +167,23 @@ def _editor(gig):
     if then_submit:
         transition_gig(saved, "submit", current_user)
     db.session.commit()
-    if then_submit:
-        flash("Saved and sent for review.", "success")
-    elif was in ("published", "paused"):
-        flash("Saved. Your changes go live after a quick review.", "info")
-    else:
-        flash("Gig saved.", "success")
+    flash("Saved and sent for review." if then_submit else "Gig saved.", "success")
     return redirect(url_for(".update", gig_id=saved.id), 303)
+
+
+def _save_revision(form, gig, data, uploads):
+    """A live gig's editor saved: its pending revision, the live version untouched."""
+    remove_keys = [key for key in request.form.getlist("remove_image_key") if key]
+    if not form.validate():
+        check_gig_input(data, uploads)
+        raise GigInputError({})
+    revision = save_gig_revision(g.company, current_user, gig, data, uploads=uploads, remove_image_keys=remove_keys)
+    db.session.commit()
+    if revision is None:
+        flash("Nothing to review: what you saved is the live version.", "info")
+    else:
+        flash(REVIEW_SUBMITTED, "success")
+    return redirect(url_for(".update", gig_id=gig.id), 303)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -229,6 +270,20 @@ def delete(gig_id):
     db.session.commit()
     flash(f"“{title}” was deleted.", "info")
     return redirect(url_for("sell.home"), 303)
+
+
+@bp.route("/<int:gig_id>/revisions/<int:revision_id>/withdraw", methods=["POST"])
+@company_required("gigs")
+def withdraw_revision(gig_id, revision_id):
+    """Take back the changes waiting for review; the live version stays as it is."""
+    gig = get_gig_or_404(gig_id)
+    revision = db.session.scalar(
+        select(GigRevision).where(GigRevision.id == revision_id, GigRevision.gig_id == gig.id)
+    ) or abort(404)
+    withdraw_gig_revision(revision, current_user)
+    db.session.commit()
+    flash("Your changes were withdrawn; the live version is unchanged.", "info")
+    return redirect(url_for(".update", gig_id=gig.id), 303)
 
 
 @bp.route("/<int:gig_id>/images/<int:image_id>/delete", methods=["POST"])
