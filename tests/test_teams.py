@@ -53,7 +53,9 @@ SELL_RIGHTS = {
             "update",
         )
     },
-    **{f"sell.licenses.{view}": "licenses" for view in ("act", "detail", "extend", "index", "policy")},
+    **{
+        f"sell.licenses.{view}": "licenses" for view in ("act", "confirm_revoke", "detail", "extend", "index", "policy")
+    },
     **{
         f"sell.products.{view}": "products"
         for view in ("add_plan", "create", "index", "plan_status", "update", "update_plan")
@@ -65,6 +67,8 @@ SELL_RIGHTS = {
     **{
         f"sell.webhooks.{view}": "webhooks"
         for view in (
+            "confirm_delete",
+            "confirm_rotate",
             "create",
             "delete",
             "detail",
