@@ -1050,6 +1050,7 @@ def _fresh_stripe(app, world):
 def check(app, response, before, allowed):
     status = response.status_code
     body = response.get_data(as_text=True)
+    response.close()  # a file download holds its file open until closed
     assert status < 500, f"{status}: {body[:3000]}"
     if 400 <= status < 500:
         with app.app_context():

@@ -11,6 +11,7 @@ from app.models import InboundEvent, Payment, WebhookMessage
 from app.services.companies import create_seller_company
 from app.services.operations import quantile
 from app.services.outbound import endpoints, outbox
+from app.services.outbound.catalogue import example_data
 from tests.factories.orders import make_order
 
 
@@ -53,8 +54,8 @@ def test_operations_page_shows_the_targets_over_the_hour_and_the_day(
     endpoints.create_endpoint(company, sink.url + "/ops")
     db.session.commit()
     sink.respond_with(500, "down", path="/ops", times=2)
-    outbox.record_event(company.id, "order.created", {"order_id": 1})
-    outbox.record_event(company.id, "order.created", {"order_id": 2})
+    outbox.record_event(company.id, "order.created", example_data("order.created", order_id=1))
+    outbox.record_event(company.id, "order.created", example_data("order.created", order_id=2))
     db.session.commit()
     run_jobs()
     sink.wait_for("/ops", 2)

@@ -12,6 +12,7 @@ from app.logs import JsonFormatter, TextFormatter, bind_context, clean_request_i
 from app.queue import get_queue
 from app.services.companies import create_seller_company
 from app.services.outbound import endpoints, outbox
+from app.services.outbound.catalogue import example_data
 from tests.factories import PASSWORD
 from tests.forms import csrf_token, post_form
 
@@ -100,7 +101,9 @@ def test_a_job_without_a_request_gets_an_id_of_its_own(db, make_user, sink, run_
     company = create_seller_company(owner, "Cron Studio")
     endpoints.create_endpoint(company, sink.url + "/cron")
     db.session.commit()
-    outbox.record_event(company.id, "order.created", {"order_id": 3})  # as a sweep would: no request
+    outbox.record_event(
+        company.id, "order.created", example_data("order.created", order_id=3)
+    )  # as a sweep would: no request
     db.session.commit()
     [job] = get_queue("webhooks").get_jobs()
     assert "request_id" not in job.meta

@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.extensions import db
 from app.services.outbound import endpoints, outbox
+from app.services.outbound.catalogue import example_data
 from tests.factories import make_logo_shop
 from tests.factories.licensing import make_licensed_shop
 from tests.forms import buy_order
@@ -47,7 +48,7 @@ def test_checkout_failed_delivery_and_license_call_are_counted(app, client, sand
         endpoints.create_endpoint(db.session.get(type(shop.company), company_id), sink.url + "/down")
         db.session.commit()
         sink.respond_with(500, "down", path="/down")
-        outbox.record_event(company_id, "order.created", {"order_id": 1})
+        outbox.record_event(company_id, "order.created", example_data("order.created", order_id=1))
         db.session.commit()
     run_jobs()
     sink.wait_for("/down")

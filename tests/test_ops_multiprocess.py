@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.extensions import db
 from app.services.companies import create_seller_company
 from app.services.outbound import endpoints, outbox
+from app.services.outbound.catalogue import example_data
 from tests.processes import REPO_ROOT, free_port, start_worker
 from tests.waiting import wait_until
 
@@ -69,7 +70,7 @@ def test_web_and_worker_processes_add_up_in_one_metrics_answer(app, database_url
             endpoints.create_endpoint(company, sink.url + "/mp")
             db.session.commit()
             sink.respond_with(500, "down", path="/mp")
-            outbox.record_event(company.id, "order.created", {"order_id": 1})
+            outbox.record_event(company.id, "order.created", example_data("order.created", order_id=1))
             db.session.commit()  # the dispatch job goes to Redis, where the worker process takes it
         sink.wait_for("/mp")
         retrying = (("outcome", "retrying"),)

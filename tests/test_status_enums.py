@@ -27,6 +27,7 @@ from app.models import (
     WhopIdentity,
     WhopPayment,
 )
+from app.services.outbound.catalogue import example_data
 from tests.factories import make_cast, make_licensed_shop, make_order
 
 ENUM_COLUMNS = sorted(
@@ -54,7 +55,9 @@ def one_row_each(db):
         currency="usd",
     )
     endpoint = WebhookEndpoint(company_id=company.id, url="https://example.com/hook", secret_encrypted="x")
-    event = OutboxEvent(company_id=company.id, public_id="evt_enum", type="order.created", data={})
+    event = OutboxEvent(
+        company_id=company.id, public_id="evt_" + "e" * 24, type="order.created", data=example_data("order.created")
+    )
     db.session.add_all([payment, endpoint, event])
     db.session.flush()
     db.session.add_all(

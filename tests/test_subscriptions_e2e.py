@@ -246,7 +246,7 @@ def test_cancel_at_period_end_ends_access_then_and_a_returning_buyer_gets_no_tri
     deactivated = dict(events(app))
     assert deactivated["membership.deactivated"]["reason"] == "canceled"
     assert deactivated["license.deactivated"]["status"] == "expired"
-    assert emails(app)[-1][0] == "Your access to Pro Plugin has ended"
+    assert emails(app)[-1][0] == "Your subscription to Pro Plugin ended"
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Payment)) == 0  # a trial, never paid
 

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import AuditEvent, CompanyInvitation, CompanyMember, LedgerTransaction, Payout
 from app.payments import get_gateway
 from app.services.ledger import company_balances, unbalanced_transactions
-from app.tasks.orders import deliver_emails
+from app.tasks.mail import deliver_emails
 from app.tasks.payouts import run_payout_schedule
 from tests.factories import fund_available, make_connected_account, make_seller, make_user
 from tests.forms import csrf_token, post_form, sign_in_as
