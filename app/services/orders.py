@@ -769,7 +769,9 @@ def other_side(order: Order, actor: Actor) -> list[User]:
 
 
 def _announce(order: Order, action: str, actor: Actor, note: str) -> None:
-    title = f"Order #{order.id}: {actor.name} {ACTIONS[action].verb}"
+    # The seller's side is named as the order page names it: the shop, not the person.
+    name = order.company.title if actor.role == "seller" else actor.name
+    title = f"Order #{order.id}: {name} {ACTIONS[action].verb}"
     link = f"/orders/{order.id}"
     base = current_app.config["APP_BASE_URL"].rstrip("/")
     for user in other_side(order, actor):
