@@ -90,6 +90,7 @@ def _register_blueprints(app):
         orders,
         review,
         sell,
+        site,
         webhooks,
         whop,
     )
@@ -107,6 +108,7 @@ def _register_blueprints(app):
         review,
         admin,
         docs,
+        site,
         license_api,
         webhooks,
         whop,
