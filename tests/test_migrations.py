@@ -102,9 +102,13 @@ def test_a_migrated_database_has_exactly_the_models_check_constraints(make_scrat
 
 
 def row_counts():
-    """Rows per table; the session is closed again (SQLite: its transaction holds the write lock)."""
+    """Rows per table the database has at its revision (later revisions add tables); the session
+    is closed again (SQLite: its transaction holds the write lock)."""
+    present = set(inspect(db.engine).get_table_names())
     counts = {
-        table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
+        table.name: db.session.scalar(select(func.count()).select_from(table))
+        for table in db.metadata.sorted_tables
+        if table.name in present
     }
     db.session.remove()
     return counts
@@ -135,7 +139,9 @@ def test_the_status_enum_revision_keeps_rows_and_refuses_unknown_values(scratch_
 
         for revision, step in (("0013", upgrade), ("0012", downgrade), ("heads", upgrade)):
             step(revision=revision)
-            assert row_counts() == before, revision
+            after = row_counts()  # tables of later revisions start empty
+            assert {name: after[name] for name in before} == before, revision
+            assert all(after[name] == 0 for name in after.keys() - before.keys()), revision
             assert refused("bogus") and refused("REFUND") and refused("")
             assert not refused("partial_refund") and not refused("refund")
             assert db.session.scalar(select(OrderDispute.resolution).where(OrderDispute.id == dispute_id)) is None

@@ -21,7 +21,7 @@ from app.models.order_activity import (
 )
 from app.models.outbound import OutboxEvent, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from app.models.payout import Payout, Refund
-from app.models.product import Membership, Product
+from app.models.product import Membership, Product, ProductReview
 from app.models.user import User
 from app.models.user_session import UserSession
 from app.models.whop import MemberFile, MemberPost, WhopCompanyLink, WhopIdentity, WhopPayment, WhopProductLink
@@ -53,6 +53,7 @@ __all__ = [
     "Payout",
     "Refund",
     "Product",
+    "ProductReview",
     "Checkout",
     "User",
     "UserSession",
