@@ -110,7 +110,7 @@ def test_a_review_without_stars_is_refused_next_to_the_stars_in_view_and_focused
     order = make_order(cast, "completed")
     buyer = sign_in(cast.buyer)
     page = buyer.get(f"/orders/{order.id}").get_data(as_text=True)
-    assert f'action="/orders/{order.id}/review#review"' in page
+    assert f'action="/orders/{order.id}/review" class="ow-form" hx-boost="false"' in page
     response = post_form(buyer, f"/orders/{order.id}/review", {"body": "Lovely work"})
     text = response.get_data(as_text=True)
     assert response.status_code == 422

@@ -64,7 +64,7 @@ def post_order_message(order: Order, actor: Sender, body: str | None, recipients
     )
     db.session.add(message)
     db.session.flush()
-    sender = order.company.title if actor.role == "seller" else actor.user.display_name
+    sender = order.company.title if actor.role == "seller" else actor.user.display_name if actor.user else "Tradepost"
     for user in recipients:
         notify_user(
             user,

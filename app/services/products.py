@@ -96,7 +96,7 @@ def save_product(
     (content-addressed under products/<id>/); `remove_image` takes it off the product. The
     slug is chosen before the row joins the session, so no query autoflushes a half-built
     product. Flushes; the caller commits."""
-    errors: dict[str, str] = {}
+    errors: dict[Any, Any] = {}  # field → message, from both checks
     try:
         data = validate_product_form(form)
     except ProductError as exc:

@@ -157,9 +157,16 @@ def test_gig_from_listing_to_review(people, stack):
     buyer.check("order completed")
 
     # The buyer reviews it, and the review shows on the gig page.
+    # Forgetting the stars: the error is next to them, in view, with the cursor on them.
+    review = page.get_by_role("region", name="Review")
+    review.get_by_label("Your review (shown on the gig page)").fill("Lovely logo, quick and friendly.")
+    review.get_by_role("button", name="Post review").click()
+    expect(page.locator("#rating-error")).to_have_text("Choose between 1 and 5 stars.")
+    expect(page.locator("#rating-5")).to_be_focused()
+    expect(page.locator("#rating-error")).to_be_in_viewport()
+    buyer.check("review refused without stars")
     review = page.get_by_role("region", name="Review")
     review.locator('label[title="5 stars"]').click()
-    review.get_by_label("Your review (shown on the gig page)").fill("Lovely logo, quick and friendly.")
     review.get_by_role("button", name="Post review").click()
     expect(page.get_by_role("region", name="Review")).to_contain_text("Lovely logo, quick and friendly.")
     buyer.check("order reviewed")
