@@ -3,6 +3,7 @@ the order through requirements, a delivery, a revision, acceptance and a review.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from playwright.sync_api import expect
@@ -178,3 +179,13 @@ def test_gig_from_listing_to_review(people, stack):
     seller.page.get_by_role("link", name="Selling").click()
     expect(seller.page.get_by_role("link", name=f"#{order_id}")).to_be_visible()
     seller.check("seller home after the order", screenshot="seller-home")
+
+    # The payouts page says when that money clears, why Withdraw is disabled, and charts it.
+    seller.page.get_by_role("navigation", name="Seller sections").get_by_role("link", name="Earnings & payouts").click()
+    withdraw = seller.page.get_by_role("button", name="Withdraw")
+    expect(withdraw).to_be_disabled()
+    expect(seller.page.locator("#withdraw-why")).to_contain_text(
+        re.compile(r"^Nothing available yet\. \$[\d.,]+ USD clears on \w{3} \d{2}, \d{4}\.$")
+    )
+    expect(seller.page.locator(".chart-value")).to_have_count(1)
+    seller.check("payouts with money pending", screenshot="seller-payouts-pending")
