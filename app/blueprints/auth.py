@@ -47,7 +47,8 @@ def sign_up():
     user = register_user(form.email.data, form.password.data, form.display_name.data, form.intent.data)
     begin_session(user, method="sign_up")
     db.session.commit()
-    flash(f"Welcome to Tradepost, {user.display_name}!", "success")
+    # Its own category: the home page then leaves out its "Welcome back" (one greeting, not two).
+    flash(f"Welcome to Tradepost, {user.display_name}!", "welcome")
     return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
 
 
