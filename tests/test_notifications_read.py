@@ -72,3 +72,11 @@ def test_seller_actions_are_announced_in_the_shops_name(db, cast, sign_in):
     assert "Sally Seller" not in titles[0]
     page = sign_in(cast.buyer).get(f"/orders/{order.id}").get_data(as_text=True)
     assert "Pixel Studio delivered the work" in page  # the timeline names the shop too
+
+
+def test_pages_no_notification_links_to_read_nothing_and_write_nothing(db, cast, order, sign_in):
+    buyer = sign_in(cast.buyer)
+    notify_user(cast.buyer, "misc", "About the listing", link="/gigs")
+    db.session.commit()
+    assert buyer.get("/gigs").status_code == 200
+    assert "About the listing" in unread(db, cast.buyer)  # /gigs is no notification's page

@@ -17,11 +17,18 @@ def unread_notification_count():
     return unread_count(current_user) if current_user.is_authenticated else 0
 
 
+# The pages notifications link to. Only these try to read notifications when opened, so no
+# other request (a health check, an API call, a listing) pays for the UPDATE.
+READ_ON_OPEN = frozenset(
+    {"orders.workspace", "account.home", "buy.product", "sell.gigs.update", "sell.webhooks.detail"}
+)
+
+
 @bp.before_app_request
 def read_notifications_of_this_page():
     """Opening the page a notification links to (an order, the account) reads it: the badge
     counts only what the user has not seen yet. Polls and fragments (htmx, not boosted) don't."""
-    if request.method != "GET" or request.endpoint in (None, "static") or request.blueprint == "notifications":
+    if request.method != "GET" or request.endpoint not in READ_ON_OPEN:
         return
     if is_htmx() and not request.headers.get("HX-Boosted"):
         return
