@@ -96,6 +96,7 @@ def _register_blueprints(app):
         orders,
         review,
         sell,
+        site,
         webhooks,
         whop,
     )
@@ -115,6 +116,7 @@ def _register_blueprints(app):
         review,
         admin,
         docs,
+        site,
         license_api,
         webhooks,
         whop,
@@ -197,8 +199,10 @@ def _register_security_headers(app):
 
 
 def _register_template_helpers(app):
+    from app.markdown import autolink
     from app.money import amount_input_filter, money_filter
 
+    app.jinja_env.filters["autolink"] = autolink
     app.jinja_env.filters["money"] = money_filter
     app.jinja_env.filters["amount_input"] = amount_input_filter
     app.jinja_env.globals["page_url"] = page_url

@@ -271,6 +271,8 @@ class Config:
     # Uploaded files (gig images, deliveries, member files); default instance/uploads.
     UPLOAD_DIR = Setting(None)
     CURRENCY = Setting("usd")
+    # Where people write for help: shown on the contact and help pages (a mailto link).
+    SUPPORT_EMAIL = Setting("support@tradepost.test")
 
     # Logging (app/logs.py): the level of the app's own loggers.
     LOG_LEVEL = Setting("INFO", cast=as_log_level)

@@ -51,6 +51,7 @@ from app.models import (
     GigRevision,
     InboundEvent,
     OrderFile,
+    Payment,
     Review,
     WhopIdentity,
 )
@@ -294,6 +295,7 @@ RECIPES = {
         stripe=True,
     ),
     "buy.start_product": Recipe("buyer", path={"slug": "product_slug"}, form={"plan": "plan"}, stripe=True),
+    "buy.review_product": Recipe("buyer", path={"slug": "product_slug"}, form={"rating": "4", "body": "Handy kit"}),
     # orders
     "orders.act": Recipe(
         "buyer",
@@ -509,6 +511,7 @@ GET_PATH_OVERRIDES = {
     "experiences.experience_file": {"file_id": "member_file"},
     "browse.category": {"slug": "category_slug"},
     "buy.product": {"slug": "product_slug"},
+    "browse.shop": {"slug": "company_slug"},
     "buy.checkout": {"slug": "gig_slug"},
 }
 QUERY_NAMES = (
@@ -585,6 +588,11 @@ PAGES = sorted(
         "orders.disputed",
         "buy.product",
         "account.library",
+        "browse.shop",
+        "site.terms",
+        "site.privacy",
+        "site.help",
+        "site.contact",
         "sell.home",
         "sell.become",
         "sell.gigs.index",
@@ -752,6 +760,17 @@ def _build_world(app):
     product = make_product(company, slug="fuzz-kit", billing="month", price_cents=1900)
     make_policy(product, max_activations=3, duration_days=365)
     membership = make_membership(product, cast.buyer)
+    db.session.add(  # the buyer paid for it, so they may review it
+        Payment(
+            company_id=company.id,
+            kind="subscription",
+            buyer_id=cast.buyer.id,
+            membership_id=membership.id,
+            amount_cents=1900,
+            fee_cents=190,
+            currency="usd",
+        )
+    )
     license = issuing.issue_license_for_membership(membership)
     key = license_keys.license_key(license)
     _, activation, _ = public_api.activate_license(key, "machine-1", "Laptop")
@@ -800,6 +819,7 @@ def _build_world(app):
         gig_slug=gig.slug,
         extra_id=gig.extras[0].id,
         product_slug=product.slug,
+        company_slug=company.slug,
         answer_1=f"q_{questions[0].id}",
         answer_2=f"q_{questions[1].id}",
         answer_3=f"q_{questions[2].id}",

@@ -146,8 +146,8 @@ def test_withdrawal_transfers_available_funds(app, client, seller):
 @pytest.mark.parametrize(
     "amount, status, message",
     [
-        ("10.00", 409, "The smallest withdrawal is $20.00."),
-        ("500.00", 409, "at most $123.45"),
+        ("10.00", 409, "The smallest withdrawal is $20.00 USD."),
+        ("500.00", 409, "at most $123.45 USD"),
         ("lots", 422, "Enter an amount like 150.00."),
     ],
 )

@@ -34,9 +34,7 @@ def test_bell_shows_the_unread_count_and_refreshes(alice):
     assert "<html" not in body and 'data-unread="2"' in body
 
 
-def test_list_and_mark_one_then_all_read(db, alice, people):
-    page = alice.get("/notifications").get_data(as_text=True)
-    assert "Order #1 delivered" in page and "Bob&#39;s news" not in page and "Bob's news" not in page
+def test_mark_one_then_all_read(db, alice, people):
     assert post_form(alice, f"/notifications/{people['first'].id}/read").status_code == 303
     assert 'data-unread="1"' in alice.get("/").get_data(as_text=True)
     assert post_form(alice, f"/notifications/{people['first'].id}/read").status_code == 303  # idempotent

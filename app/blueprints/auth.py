@@ -49,7 +49,8 @@ def sign_up():
     send_verification_email(user)
     begin_session(user, method="sign_up")
     db.session.commit()
-    flash(f"Welcome to Tradepost, {user.display_name}! We sent you a link to confirm your email.", "success")
+    # Its own category: the home page then leaves out its "Welcome back" (one greeting, not two).
+    flash(f"Welcome to Tradepost, {user.display_name}! We sent you a link to confirm your email.", "welcome")
     return redirect(safe_next(request.args.get("next"), _landing_for(user)), 303)
 
 

@@ -1,8 +1,11 @@
-"""Browsing and searching gigs, gig pages."""
+"""Browsing and searching gigs, gig pages, sellers' shop pages."""
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
+from app.extensions import db
+from app.models import Company, Product
 from app.pagecache import cached_for_anonymous
 from app.services import search
 from app.web import render
@@ -54,3 +57,25 @@ def detail(slug):
     """A gig's page; drafts, paused and other unpublished gigs only for their seller and admins."""
     gig = search.get_gig_for_viewer_or_404(slug, current_user)
     return render("browse/detail.html", gig=gig, seller=search.seller_stats(gig.company_id))
+
+
+@bp.route("/shops/<slug>")
+@cached_for_anonymous
+def shop(slug):
+    """A seller's shop: who they are, their record, their live gigs and products on sale."""
+    company = db.session.scalar(select(Company).where(Company.slug == slug, Company.kind == "seller"))
+    if company is None or company.status != "active":
+        abort(404)
+    products = db.session.scalars(
+        select(Product)
+        .where(Product.company_id == company.id, Product.active.is_(True))
+        .order_by(Product.created_at.desc(), Product.id.desc())
+        .execution_options(skip_tenant_scope=True)
+    ).all()
+    return render(
+        "browse/shop.html",
+        company=company,
+        seller=search.seller_stats(company.id),
+        gigs=search.shop_gigs(company.id),
+        products=products,
+    )

@@ -11,6 +11,7 @@ from app.clock import now
 from app.extensions import db, is_htmx
 from app.models import Checkout, Gig, Membership, Order, Product
 from app.payments import PaymentsUnavailable
+from app.services import product_reviews, search
 from app.services.checkout import (
     CheckoutError,
     checkout_payment_state,
@@ -109,13 +110,6 @@ def get_active_product_or_404(slug):
     return product or abort(404)
 
 
-@bp.route("/products/<slug>")
-def product(slug):
-    """A product's page: what it is, its price, and "Buy" (or what the buyer already owns)."""
-    found = get_active_product_or_404(slug)
-    return render("products/detail.html", product=found, owned=_owned(found))
-
-
 def _owned(product):
     """The signed-in buyer's membership of `product` that still grants access, or None."""
     if not current_user.is_authenticated:
@@ -128,18 +122,58 @@ def _owned(product):
     return next((membership for membership in memberships if membership.grants_access), None)
 
 
-def _product_checkout_refused(exc, slug):
-    """The product page again, saying why (Stripe unreachable: that nothing was charged)."""
-    message = UNAVAILABLE if isinstance(exc, PaymentsUnavailable) else exc.message
-    found = get_active_product_or_404(slug)
+def _product_page(found, *, error=None, error_field=None, errors=None, form=None, status=200):
+    """The product page: picture, description, price and "Buy" (or what the buyer owns), the
+    seller's card, and reviews with the form for a buyer who paid and hasn't reviewed yet."""
     return render(
         "products/detail.html",
         product=found,
         owned=_owned(found),
-        error=message,
-        error_field=getattr(exc, "field", None),
-        http_status=exc.status,
+        error=error,
+        error_field=error_field,
+        seller=search.seller_stats(found.company_id),
+        rating=product_reviews.product_rating(found.id),
+        reviews=product_reviews.product_reviews(found.id),
+        can_review=product_reviews.can_review(found, current_user),
+        errors=errors or {},
+        form=form or {},
+        http_status=status,
     )
+
+
+@bp.route("/products/<slug>")
+def product(slug):
+    """A product's page: what it is, who sells it, what buyers say, and "Buy"."""
+    return _product_page(get_active_product_or_404(slug))
+
+
+def _product_checkout_refused(exc, slug):
+    """The product page again, saying why (Stripe unreachable: that nothing was charged)."""
+    message = UNAVAILABLE if isinstance(exc, PaymentsUnavailable) else exc.message
+    return _product_page(
+        get_active_product_or_404(slug), error=message, error_field=getattr(exc, "field", None), status=exc.status
+    )
+
+
+def _product_review_refused(exc, slug):
+    """The product page again: a field's error next to it (the stars, the text) with what was
+    typed, anything else (never paid, already reviewed) said in the reviews section."""
+    found = get_active_product_or_404(slug)
+    if exc.errors:
+        return _product_page(found, errors=exc.errors, form=request.form, status=exc.status)
+    return _product_page(found, errors={"review": exc.message}, status=exc.status)
+
+
+@bp.route("/products/<slug>/reviews", methods=["POST"])
+@login_required
+@refusal_page(_product_review_refused)
+def review_product(slug):
+    """A buyer who paid for the product reviews it, once."""
+    found = get_active_product_or_404(slug)
+    product_reviews.leave_product_review(found, current_user, request.form.get("rating"), request.form.get("body"))
+    db.session.commit()
+    flash("Thanks for your review!", "success")
+    return redirect(url_for(".product", slug=found.slug, _anchor="reviews"), 303)
 
 
 @bp.route("/products/<slug>/checkout", methods=["POST"])

@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from app.extensions import db
+from app.extensions import db, is_htmx
 from app.services.messages import mark_notifications_read, notifications_of, unread_count, user_notification
 from app.web import paginate, render, safe_next
 
@@ -17,14 +17,40 @@ def unread_notification_count():
     return unread_count(current_user) if current_user.is_authenticated else 0
 
 
+# The pages notifications link to. Only these try to read notifications when opened, so no
+# other request (a health check, an API call, a listing) pays for the UPDATE.
+READ_ON_OPEN = frozenset(
+    {"orders.workspace", "account.home", "buy.product", "sell.gigs.update", "sell.webhooks.detail"}
+)
+
+
+@bp.before_app_request
+def read_notifications_of_this_page():
+    """Opening the page a notification links to (an order, the account) reads it: the badge
+    counts only what the user has not seen yet. Polls and fragments (htmx, not boosted) don't."""
+    if request.method != "GET" or request.endpoint not in READ_ON_OPEN:
+        return
+    if is_htmx() and not request.headers.get("HX-Boosted"):
+        return
+    if current_user.is_authenticated and mark_notifications_read(current_user, link=request.path):
+        db.session.commit()
+
+
 @bp.route("")
 @login_required
 def index():
+    """The list, newest first. Opening it reads what it shows (marked "new" this once), so
+    the bell in this very page already counts only what is left."""
     pagination = paginate(notifications_of(current_user), NOTIFICATIONS_PER_PAGE)
+    new_ids = {n.id for n in pagination.items if n.read_at is None}
+    if new_ids:
+        mark_notifications_read(current_user, ids=new_ids)
+        db.session.commit()
     return render(
         "notifications/index.html",
         notifications=pagination.items,
         pagination=pagination,
+        new_ids=new_ids,
         unread=unread_count(current_user),
     )
 

@@ -9,7 +9,7 @@ from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 
 from app.access import admin_required
-from app.extensions import db
+from app.extensions import db, is_htmx
 from app.inputs import body_limit
 from app.models import Order
 from app.money import parse_amount_cents
@@ -17,7 +17,7 @@ from app.payments import PaymentsUnavailable
 from app.services import orders as order_service
 from app.services import reviews as review_service
 from app.services import storage
-from app.services.messages import order_messages, post_order_message
+from app.services.messages import MAX_MESSAGE_CHARS, order_messages, post_order_message
 from app.services.orders import (
     ACTIONS,
     AUTOMATIC_ACTIONS,
@@ -78,6 +78,7 @@ def workspace_context(order, actor, errors=None, form=None, refused=None):
         requirement_files=order_service.order_files(order.id, "requirements"),
         deliveries=order_service.order_deliveries(order.id),
         messages=order_messages(order.id),
+        MAX_MESSAGE_CHARS=MAX_MESSAGE_CHARS,
         review=review_service.review_of(order.id),
         dispute=order_service.open_dispute_of(order.id),
         cancel_requester=order_service.cancel_requester(order),
@@ -168,10 +169,16 @@ def messages(order_id):
 
 
 def _message_refused(exc, order_id):
-    """The conversation again with the message as typed and why it was not sent."""
+    """The conversation again, and the form with the message as typed and why it was not sent
+    under it (htmx: the list plus the form out of band; without htmx: the whole page)."""
     order, actor = get_order_or_404(order_id)
     context = workspace_context(order, actor, errors={"message": exc.message}, form=request.form)
-    return render("orders/workspace.html", "messages", **context, http_status=exc.status)
+    if is_htmx() and not request.headers.get("HX-Boosted"):
+        body = render_block("orders/workspace.html", "messages", **context) + render_block(
+            "orders/workspace.html", "message_form", oob=True, **context
+        )
+        return body, exc.status, {"Vary": "HX-Request"}
+    return render("orders/workspace.html", **context, http_status=exc.status)
 
 
 @bp.route("/<int:order_id>/messages", methods=["POST"])

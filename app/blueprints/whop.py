@@ -169,7 +169,10 @@ def callback():
     next_url = session.pop("whop_next", "") or url_for("main.index")
     begin_session(user, method="whop")
     db.session.commit()
-    flash("Welcome to Tradepost!" if outcome == "created" else "Signed in with Whop.", "success")
+    if outcome == "created":
+        flash("Welcome to Tradepost!", "welcome")
+    else:
+        flash("Signed in with Whop.", "success")
     return redirect(next_url, 303)
 
 

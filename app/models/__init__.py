@@ -22,7 +22,7 @@ from app.models.order_activity import (
 )
 from app.models.outbound import OutboxEvent, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from app.models.payout import Payout, Refund
-from app.models.product import Membership, Plan, Product
+from app.models.product import Membership, Plan, Product, ProductReview
 from app.models.user import User
 from app.models.user_session import UserSession
 from app.models.whop import MemberFile, MemberPost, WhopCompanyLink, WhopIdentity, WhopPayment, WhopProductLink
@@ -58,6 +58,7 @@ __all__ = [
     "Refund",
     "Plan",
     "Product",
+    "ProductReview",
     "Checkout",
     "User",
     "UserSession",

@@ -2,12 +2,12 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
 from app.extensions import Model
-from app.models.mixins import Timestamps
+from app.models.mixins import CreatedAt, Timestamps
 from app.models.order import NEVER_REUSE_IDS
 from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
@@ -25,6 +25,8 @@ class Product(TenantOwned, Timestamps, Model):
     __table_args__ = (
         CheckConstraint("price_cents BETWEEN 100 AND 1000000", name="price"),
         CheckConstraint("trial_days BETWEEN 0 AND 90", name="trial_days"),
+        # A unique index, not a constraint: added to SQLite without rebuilding the table.
+        Index("uq_products_image_key", "image_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -36,6 +38,12 @@ class Product(TenantOwned, Timestamps, Model):
     billing: Mapped[str] = mapped_column(string_enum(BILLING, "billing"), default="one_time")
     trial_days: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
+    # The product's picture, stored like gig images (services/storage.py, key
+    # products/<id>/<content digest>.<ext>) and served by sell.images.show.
+    image_key: Mapped[str | None] = mapped_column(String(200))
+    image_content_type: Mapped[str | None] = mapped_column(String(32))
+    image_width: Mapped[int | None] = mapped_column()
+    image_height: Mapped[int | None] = mapped_column()
 
     company = relationship("Company", lazy="joined")
     plans = relationship("Plan", back_populates="product", order_by="Plan.id", viewonly=True)
@@ -135,3 +143,22 @@ class Membership(TenantOwned, Timestamps, Model):
     def is_manageable(self):
         """A Stripe subscription still running: its member can open the billing portal."""
         return self.source == "stripe" and bool(self.stripe_subscription_id) and self.grants_access
+
+
+class ProductReview(TenantOwned, CreatedAt, Model):
+    """A buyer's stars and words about a product they paid for: one per buyer and product."""
+
+    __tablename__ = "product_reviews"
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+        UniqueConstraint("product_id", "buyer_id", name="uq_product_reviews_product_buyer"),
+        Index("ix_product_reviews_product_id_created_at", "product_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    rating: Mapped[int] = mapped_column()
+    body: Mapped[str] = mapped_column(Text)
+
+    buyer = relationship("User", lazy="joined")

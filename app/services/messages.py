@@ -49,15 +49,24 @@ def post_order_message(order: Order, actor: Sender, body: str | None, recipients
     if not body:
         raise MessageError("body", "Write a message first.")
     if len(body) > MAX_MESSAGE_CHARS:
-        raise MessageError("body", f"Keep messages under {MAX_MESSAGE_CHARS:,} characters.")
+        raise MessageError(
+            "body",
+            f"Message is too long: {len(body):,} characters, and a message can have at most "
+            f"{MAX_MESSAGE_CHARS:,}. Nothing was sent — shorten it or split it in two.",
+        )
     message = OrderMessage(
         company_id=order.company_id, order_id=order.id, sender_id=actor.user.id, sender_role=actor.role, body=body
     )
     db.session.add(message)
     db.session.flush()
+    sender = order.company.title if actor.role == "seller" else actor.user.display_name if actor.user else "Tradepost"
     for user in recipients:
         notify_user(
-            user, "order.message", f"New message on order #{order.id}", body=body[:200], link=f"/orders/{order.id}"
+            user,
+            "order.message",
+            f"{sender} sent a message on order #{order.id}"[:200],
+            body=body[:200],
+            link=f"/orders/{order.id}",
         )
     return message
 
@@ -93,14 +102,20 @@ def user_notification(user: User, notification_id: int) -> Notification | None:
     )
 
 
-def mark_notifications_read(user: User, notification_id: int | None = None) -> int:
-    """Mark one of the user's notifications (or all of them) read; returns how many changed.
-
-    Another user's notification id changes nothing and returns 0.
+def mark_notifications_read(
+    user: User, notification_id: int | None = None, *, ids: Iterable[int] | None = None, link: str | None = None
+) -> int:
+    """Mark the user's unread notifications read — one (`notification_id`), those in `ids`,
+    those pointing at `link` (the page the user just opened), or all of them; returns how many
+    changed. Another user's notifications are never touched.
     """
     statement = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     if notification_id is not None:
         statement = statement.where(Notification.id == notification_id)
+    if ids is not None:
+        statement = statement.where(Notification.id.in_(list(ids)))
+    if link is not None:
+        statement = statement.where(Notification.link == link)
     changed = rows_matched(statement.values(read_at=now()))
     db.session.flush()
     return changed

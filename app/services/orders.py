@@ -804,7 +804,9 @@ ACTION_EMAILS = {"deliver": "order_delivered", "accept": "order_completed", "aut
 
 
 def _announce(order: Order, action: str, actor: Actor, note: str) -> None:
-    title = f"Order #{order.id}: {actor.name} {ACTIONS[action].verb}"
+    # The seller's side is named as the order page names it: the shop, not the person.
+    name = order.company.title if actor.role == "seller" else actor.name
+    title = f"Order #{order.id}: {name} {ACTIONS[action].verb}"
     link = f"/orders/{order.id}"
     for user in other_side(order, actor):
         if user.id == actor.user_id:

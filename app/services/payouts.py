@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import Company, LedgerEntry, LedgerTransaction, Payout, User
+from app.models import Company, LedgerEntry, LedgerTransaction, Order, Payout, User
 from app.money import format_money, marketplace_currency
 from app.payments import get_gateway
 from app.services.accounts import require_verified_email
@@ -80,10 +80,14 @@ def request_payout(company: Company, amount_cents: int, actor: User, request_tok
         raise PayoutError("Payouts are frozen while the company is suspended.")
     if not company.payouts_enabled or not company.stripe_account_id:
         raise PayoutError("Finish identity verification with Stripe to receive payouts.")
+    currency = marketplace_currency()
     if amount_cents < minimum:
-        raise PayoutError(f"The smallest withdrawal is {format_money(minimum, marketplace_currency())}.")
+        raise PayoutError(f"The smallest withdrawal is {money_with_code(minimum, currency)}.")
     if amount_cents > available:
-        raise PayoutError(f"You can withdraw at most {format_money(available, marketplace_currency())} right now.")
+        raise PayoutError(
+            f"You can withdraw at most {money_with_code(available, currency)} right now."
+            + clearing_note(pending_clearances(company.id), currency)
+        )
     payout = Payout(
         company_id=company.id,
         amount_cents=amount_cents,
@@ -224,6 +228,45 @@ def request_scheduled_payout(company_id: int) -> Payout | None:
     db.session.add(payout)
     db.session.flush()
     return payout
+
+
+def money_with_code(cents: int, currency: str) -> str:
+    """'$12.00 USD': the amount with the currency's code, so a refusal can't be misread."""
+    return f"{format_money(cents, currency)} {currency.upper()}"
+
+
+def pending_clearances(company_id: int) -> list[tuple[date, int]]:
+    """[(day, cents)] of the company's pending money, by the day it becomes available (soonest
+    first): each completed, not yet cleared order's pending balance, due CLEARANCE_DAYS after
+    its completion (the clearance sweep moves it on its next run that day)."""
+    rows = db.session.execute(
+        select(Order.completed_at, sum_cents(LedgerEntry.amount_cents))
+        .join(LedgerTransaction, LedgerTransaction.order_id == Order.id)
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(
+            Order.company_id == company_id,
+            Order.status == "completed",
+            Order.cleared_at.is_(None),
+            LedgerEntry.account == "seller_pending",
+        )
+        .group_by(Order.id, Order.completed_at)
+        .execution_options(skip_tenant_scope=True)
+    ).all()
+    days: dict[date, int] = {}
+    clearance = timedelta(days=current_app.config["CLEARANCE_DAYS"])
+    for completed_at, total in rows:
+        if -total > 0:
+            day = (completed_at + clearance).date()
+            days[day] = days.get(day, 0) - total
+    return sorted(days.items())
+
+
+def clearing_note(clearances: Sequence[tuple[date, int]], currency: str) -> str:
+    """' $12.00 USD clears on Dec 03, 2026.' for the soonest pending money, or '' when none is pending."""
+    if not clearances:
+        return ""
+    day, cents = clearances[0]
+    return f" {money_with_code(cents, currency)} clears on {day.strftime('%b %d, %Y')}."
 
 
 def _lock_company(company: Company) -> None:

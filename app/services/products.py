@@ -12,7 +12,9 @@ from app.markdown import render_markdown
 from app.models import Company, Product
 from app.models.product import BILLING
 from app.money import format_money, marketplace_currency, parse_amount_cents
+from app.services import storage
 from app.services.companies import slugify
+from app.services.gigs import inspect_image
 from app.services.plans import sync_first_plan
 
 
@@ -68,13 +70,45 @@ def _unique_slug(title: str, product_id: int | None = None) -> str:
         slug, n = f"{base}-{n}", n + 1
 
 
-def save_product(company: Company, form: Mapping[str, str], product: Product | None = None) -> Product:
+def check_product_image(upload: tuple[str, bytes] | None) -> dict[str, Any] | None:
+    """The product picture from an upload ((filename, bytes), or None / empty bytes for no new
+    picture), judged by its bytes like gig images: JPEG, PNG or WebP, at most 5 MB. Raises
+    ProductError naming the `image` field otherwise."""
+    if upload is None or not upload[1]:
+        return None
+    filename, content = upload
+    try:
+        content_type, extension, width, height = inspect_image(content)
+    except ValueError as exc:
+        raise ProductError({"image": f"{filename or 'Upload'}: {exc}"}) from None
+    return {"content": content, "content_type": content_type, "extension": extension, "width": width, "height": height}
+
+
+def save_product(
+    company: Company,
+    form: Mapping[str, str],
+    product: Product | None = None,
+    image: tuple[str, bytes] | None = None,
+    remove_image: bool = False,
+) -> Product:
     """Create or update a product of `company` from form data; nothing is written on error.
 
-    The slug is chosen before the row joins the session, so no query autoflushes a
-    half-built product. Its price, billing and trial are its first plan's (created here for a
-    new product). Flushes; the caller commits."""
-    data = validate_product_form(form)
+    `image` ((filename, bytes)) replaces the product's picture, stored the way gig images are
+    (content-addressed under products/<id>/); `remove_image` takes it off the product. The
+    slug is chosen before the row joins the session, so no query autoflushes a half-built
+    product. Its price, billing and trial are its first plan's (created here for a new
+    product). Flushes; the caller commits."""
+    errors: dict[Any, Any] = {}  # field → message, from both checks
+    try:
+        data = validate_product_form(form)
+    except ProductError as exc:
+        errors.update(exc.errors or {})
+    try:
+        picture = check_product_image(image)
+    except ProductError as exc:
+        errors.update(exc.errors or {})
+    if errors:
+        raise ProductError(errors)
     slug = _unique_slug(data["title"], product.id if product is not None else None)
     if product is None:
         product = Product(company_id=company.id)
@@ -85,4 +119,12 @@ def save_product(company: Company, form: Mapping[str, str], product: Product | N
     db.session.add(product)
     db.session.flush()
     sync_first_plan(product)
+    if picture is not None:
+        key = storage.content_key(f"products/{product.id}", picture["content"], picture["extension"])
+        storage.save_file(key, picture["content"])
+        product.image_key, product.image_content_type = key, picture["content_type"]
+        product.image_width, product.image_height = picture["width"], picture["height"]
+    elif remove_image:
+        product.image_key = product.image_content_type = product.image_width = product.image_height = None
+    db.session.flush()
     return product

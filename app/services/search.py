@@ -390,6 +390,18 @@ def popular_gigs(limit: int = 8) -> list[Gig]:
     return list(db.session.scalars(stmt).unique())
 
 
+def shop_gigs(company_id: int, limit: int = 24) -> list[Gig]:
+    """One seller's published gigs as cards, most ordered first (the shop page)."""
+    stmt = (
+        select(Gig)
+        .where(Gig.status == "published", Gig.company_id == company_id)
+        .options(*_listing_options())
+        .order_by(Gig.orders_completed.desc(), Gig.published_at.desc(), Gig.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt).unique())
+
+
 def top_rated_gigs(limit: int = 8) -> list[Gig]:
     """Published gigs with reviews, best average first, more reviews breaking ties."""
     stmt = (

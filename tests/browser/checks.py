@@ -161,8 +161,9 @@ class PageChecks:
 
     def _on_console(self, message):
         text = message.text
-        if text.startswith("Failed to load resource") and message.location.get("url") == self.page.url:
-            return  # the page's own status (a 404 page is meant to answer 404), not a broken resource
+        own = message.location.get("url", "").split("#")[0] == self.page.url.split("#")[0]
+        if text.startswith("Failed to load resource") and own:
+            return  # the page's own status (a 404 page, a 422 form), not a broken resource
         if message.type == "error" or "Content Security Policy" in text:
             self._note(f"console {message.type}: {text}")
 

@@ -38,6 +38,7 @@ def sign_up(person, intent: str = "hire"):
     page.get_by_label("Password").fill(person.password)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_text(f"Welcome to Tradepost, {person.name}!")).to_be_visible()
+    expect(page.get_by_text("Welcome back")).to_have_count(0)  # one greeting, not two
 
 
 def confirm_email(person, screenshot: str | None = None):

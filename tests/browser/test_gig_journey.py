@@ -3,6 +3,7 @@ the order through requirements, a delivery, a revision, acceptance and a review.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from playwright.sync_api import expect
@@ -159,9 +160,16 @@ def test_gig_from_listing_to_review(people, stack):
     buyer.check("order completed")
 
     # The buyer reviews it, and the review shows on the gig page.
+    # Forgetting the stars: the error is next to them, in view, with the cursor on them.
+    review = page.get_by_role("region", name="Review")
+    review.get_by_label("Your review (shown on the gig page)").fill("Lovely logo, quick and friendly.")
+    review.get_by_role("button", name="Post review").click()
+    expect(page.locator("#rating-error")).to_have_text("Choose between 1 and 5 stars.")
+    expect(page.locator("#rating-5")).to_be_focused()
+    expect(page.locator("#rating-error")).to_be_in_viewport()
+    buyer.check("review refused without stars")
     review = page.get_by_role("region", name="Review")
     review.locator('label[title="5 stars"]').click()
-    review.get_by_label("Your review (shown on the gig page)").fill("Lovely logo, quick and friendly.")
     review.get_by_role("button", name="Post review").click()
     expect(page.get_by_role("region", name="Review")).to_contain_text("Lovely logo, quick and friendly.")
     buyer.check("order reviewed")
@@ -173,3 +181,13 @@ def test_gig_from_listing_to_review(people, stack):
     seller.page.get_by_role("link", name="Selling").click()
     expect(seller.page.get_by_role("link", name=f"#{order_id}")).to_be_visible()
     seller.check("seller home after the order", screenshot="seller-home")
+
+    # The payouts page says when that money clears, why Withdraw is disabled, and charts it.
+    seller.page.get_by_role("navigation", name="Seller sections").get_by_role("link", name="Earnings & payouts").click()
+    withdraw = seller.page.get_by_role("button", name="Withdraw")
+    expect(withdraw).to_be_disabled()
+    expect(seller.page.locator("#withdraw-why")).to_contain_text(
+        re.compile(r"^Nothing available yet\. \$[\d.,]+ USD clears on \w{3} \d{2}, \d{4}\.$")
+    )
+    expect(seller.page.locator(".chart-value")).to_have_count(1)
+    seller.check("payouts with money pending", screenshot="seller-payouts-pending")

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from .flows import sign_in
+from .flows import banner_png, sign_in
 
 DEMO_PASSWORD = "tradepost-demo-1"  # printed by `flask seed-demo` with each demo sign-in
 
@@ -36,6 +36,23 @@ def test_a_visitor_looks_around(people):
         ("/no/such/page", "not found page"),
     ):
         visitor.visit(path, label, screenshot="docs-licensing" if path == "/docs/licensing" else None)
+    # The footer's pages, reached from the footer of any page.
+    visitor.visit("/", "home page")
+    for name, heading, shot in (
+        ("Help", "Help", "help"),
+        ("Contact", "Contact us", "contact"),
+        ("Terms", "Terms of service", "terms"),
+        ("Privacy", "Privacy", "privacy"),
+    ):
+        page.get_by_role("contentinfo").get_by_role("link", name=name, exact=True).click()
+        expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+        visitor.check(f"footer page {name}", screenshot=shot)
+    expect(page.get_by_role("link", name="support@tradepost.test")).to_have_count(1)
+    # A product page leads to its seller's shop.
+    visitor.visit("/products/devon-cli-pro", "product page, signed out")
+    page.locator(".seller-card").get_by_role("link", name="Devon Codes LLC", exact=True).click()
+    expect(page.get_by_role("heading", name="Devon Codes LLC", level=1)).to_be_visible()
+    visitor.check("shop page", screenshot="shop-page")
 
 
 def test_a_buyer_looks_around(people):
@@ -76,6 +93,18 @@ def test_a_seller_looks_around(people):
         seller.check(f"seller section {name}", screenshot="seller-payouts" if name == "Earnings & payouts" else None)
         page.get_by_role("banner").get_by_role("link", name="Selling").click()
         expect(page.get_by_role("heading", name="Devon Codes LLC")).to_be_visible()
+    # A picture for a product: the form takes it, the product page shows it.
+    page.get_by_role("navigation", name="Seller sections").get_by_role("link", name="Products", exact=True).click()
+    page.get_by_role("row").filter(has_text="Devon CLI Pro").get_by_role("link", name="Edit").click()
+    page.get_by_label(re.compile(r"^Picture")).set_input_files(
+        files=[{"name": "cover.png", "mimeType": "image/png", "buffer": banner_png("Devon CLI Pro")}]
+    )
+    seller.check("product form with a picture chosen")
+    page.get_by_role("button", name="Save product").click()
+    expect(page.get_by_text(re.compile(r"is updated\.$"))).to_be_visible()
+    seller.visit("/products/devon-cli-pro", "product page with its picture", screenshot="product-page")
+    expect(page.locator(".product-image img")).to_be_visible()
+    page.get_by_role("banner").get_by_role("link", name="Selling").click()
     page.get_by_role("link", name="All gigs").click()
     page.get_by_role("link", name="Edit").first.click()
     expect(page.get_by_role("button", name="Send changes for review")).to_be_visible()

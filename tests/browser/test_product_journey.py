@@ -51,3 +51,17 @@ def test_product_purchase_shows_in_the_account(people):
     products.get_by_role("link", name=PRODUCT).click()
     expect(page.get_by_text("You own this (active).")).to_be_visible()
     buyer.check("product page, owned")
+
+    # Having paid, the buyer reviews it: without stars first, then properly.
+    reviews = page.locator("#reviews")
+    reviews.get_by_label("Your review").fill("Saves me an hour a day.")
+    reviews.get_by_role("button", name="Post review").click()
+    expect(page.locator("#product-rating-error")).to_have_text("Choose between 1 and 5 stars.")
+    expect(page.locator("#product-rating-5")).to_be_focused()
+    expect(page.locator("#product-rating-error")).to_be_in_viewport()
+    buyer.check("product review refused without stars")
+    page.locator("label[for=product-rating-5]").click()
+    page.locator("#reviews").get_by_role("button", name="Post review").click()
+    expect(page.get_by_text("Thanks for your review!")).to_be_visible()
+    expect(page.locator("#reviews").get_by_text("Saves me an hour a day.")).to_be_visible()
+    buyer.check("product page with a review", screenshot="product-page-reviewed")

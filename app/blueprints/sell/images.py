@@ -1,6 +1,6 @@
-"""Gig gallery images: public once the gig is published, before that only for the seller's
-members and platform admins. Images of a change waiting for review (not yet in the gallery)
-are shown to the same people only."""
+"""Gig gallery images and product pictures: public once the gig is published (the product on
+sale), before that only for the seller's members and platform admins. Images of a gig change
+waiting for review (not yet in the gallery) are shown to the same people only."""
 
 import re
 
@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Gig, GigImage
+from app.models import Gig, GigImage, Product
 from app.services import storage
 from app.services.gigs import IMAGE_FORMATS
 
@@ -35,21 +35,37 @@ def _revision_image(key):
     return response
 
 
+def _image_by_key(key):
+    """(content type, company, public) of the gig image or product picture stored under `key`,
+    or None."""
+    found = db.session.scalar(select(GigImage).where(GigImage.storage_key == key))
+    if found is not None:
+        return found.content_type, found.gig.company, found.gig.status == "published"
+    product = db.session.scalar(
+        select(Product).where(Product.image_key == key).execution_options(skip_tenant_scope=True)
+    )
+    if product is not None:
+        return product.image_content_type, product.company, product.active
+    return None  # perhaps an image of a gig change in review
+
+
 @bp.route("/<path:key>")
 def show(key):
-    """A gallery image by storage key (404 for anyone who may not see it). Keys name the
-    content, so a published image may be cached for a long time."""
-    found = db.session.scalar(select(GigImage).where(GigImage.storage_key == key))
+    """An image by storage key (404 for anyone who may not see it). Keys name the content, so
+    a public image may be cached for a long time."""
+    found = _image_by_key(key)
     if found is None:
         return _revision_image(key)
-    gig = found.gig
-    public = gig.status == "published"
-    if not (public or _insider(gig)):
+    content_type, company, public = found
+    allowed = public or (
+        current_user.is_authenticated and (current_user.is_admin or company.role_of(current_user) is not None)
+    )
+    if not allowed:
         abort(404)
-    path = storage.path_for(found.storage_key)
+    path = storage.path_for(key)
     if not path.is_file():
         abort(404)
-    response = send_file(path, mimetype=found.content_type, conditional=True, max_age=30 * 86400 if public else 0)
+    response = send_file(path, mimetype=content_type, conditional=True, max_age=30 * 86400 if public else 0)
     response.cache_control.public = public
     response.cache_control.private = not public
     return response

@@ -7,28 +7,84 @@ from app.access import company_required
 from app.errors import InputError
 from app.extensions import db
 from app.models.payout import new_request_token
-from app.money import format_money, marketplace_currency, parse_amount_cents
+from app.money import format_money, marketplace_currency, minor_digits, parse_amount_cents
 from app.payments import PaymentsUnavailable
 from app.services.ledger import company_balances
 from app.services.payouts import (
     REQUEST_TOKEN,
+    clearing_note,
     complete_payout,
     lifetime_paid_out,
+    money_with_code,
     payout_history,
+    pending_clearances,
     request_payout,
     weekly_earnings,
 )
 from app.web import refusal_page, render
 
 bp = Blueprint("payouts", __name__, url_prefix="/payouts")
-CHART_HEIGHT = 120
 UNAVAILABLE = "Payments are unavailable right now. Nothing was withdrawn — please try again."
 
+# The earnings chart's geometry (SVG user units): a value axis on the left, one bar per week.
+CHART = {"height": 160, "top": 18, "left": 64, "bar_step": 44, "bar_width": 30, "bottom": 28}
+NICE_STEPS = (1, 2, 2.5, 5, 10)
 
-def _chart(weeks):
-    """Bars for the weekly earnings chart, scaled to the largest week (server-rendered SVG)."""
-    peak = max((cents for _, cents in weeks), default=0) or 1
-    return [{"week": week, "cents": cents, "height": round(CHART_HEIGHT * cents / peak)} for week, cents in weeks]
+
+def _axis_top(peak_cents, currency):
+    """The value axis' top: the smallest 'nice' whole amount (1, 2, 2.5 or 5 × 10ⁿ major units)
+    at or above the best week, so the ticks read as round numbers."""
+    unit = 10 ** minor_digits(currency)
+    if peak_cents <= 0:
+        return 100 * unit
+    scale = unit
+    while True:
+        for step in NICE_STEPS:
+            if step * scale >= peak_cents:
+                return int(step * scale)
+        scale *= 10
+
+
+def _chart(weeks, currency):
+    """The weekly earnings chart, laid out on the server: bars with their value labels, a value
+    axis with four gridlines labelled in money, and week labels under the bars."""
+    top = _axis_top(max((cents for _, cents in weeks), default=0), currency)
+    height, offset = CHART["height"], CHART["top"]
+
+    def y(cents):
+        return offset + height - round(height * cents / top)
+
+    bars = []
+    for index, (week, cents) in enumerate(weeks):
+        x = CHART["left"] + index * CHART["bar_step"] + (CHART["bar_step"] - CHART["bar_width"]) // 2
+        bars.append(
+            {
+                "week": week,
+                "cents": cents,
+                "x": x,
+                "y": y(cents),
+                "height": offset + height - y(cents),
+                "center": x + CHART["bar_width"] // 2,
+                "label": format_money(cents, currency).removesuffix(".00") if cents else "",
+            }
+        )
+    ticks = [{"cents": top * i // 4, "y": y(top * i // 4)} for i in range(5)]
+    for tick in ticks:
+        tick["label"] = format_money(tick["cents"], currency).removesuffix(".00")
+    total = sum(cents for _, cents in weeks)
+    return {
+        "bars": bars,
+        "ticks": ticks,
+        "width": CHART["left"] + len(weeks) * CHART["bar_step"] + 8,
+        "height": offset + height + CHART["bottom"],
+        "left": CHART["left"],
+        "baseline": offset + height,
+        "bar_width": CHART["bar_width"],
+        "summary": (
+            f"Weekly earnings for the last {len(weeks)} weeks: {money_with_code(total, currency)} in total, "
+            f"best week {money_with_code(max((c for _, c in weeks), default=0), currency)}."
+        ),
+    }
 
 
 def _page(error=None, amount="", status=200, request_token=None):
@@ -36,21 +92,42 @@ def _page(error=None, amount="", status=200, request_token=None):
     submission; a re-rendered form (a refusal, Stripe unavailable) keeps the one it was sent,
     so trying again finishes the same payout."""
     company = g.company
+    currency = marketplace_currency()
+    balances = company_balances(company.id)
+    minimum = company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"])
+    clearances = pending_clearances(company.id)
     return render(
         "payouts/index.html",
         "withdraw",
         company=company,
-        balances=company_balances(company.id),
+        balances=balances,
         paid_out=lifetime_paid_out(company.id),
-        chart=_chart(weekly_earnings(company.id)),
-        chart_height=CHART_HEIGHT,
+        chart=_chart(weekly_earnings(company.id), currency),
         payouts=payout_history(company.id),
         error=error,
         amount=amount,
-        minimum=company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"]),
+        minimum=minimum,
+        clearances=clearances,
+        withdraw_blocked=_why_not_withdrawable(balances["available"], minimum, clearances, currency),
         can_withdraw=company.is_manager(current_user),
         request_token=request_token or new_request_token(),
         http_status=status,
+    )
+
+
+def _why_not_withdrawable(available, minimum, clearances, currency):
+    """Why the Withdraw button is disabled, said next to it; None when it is enabled."""
+    if available >= minimum:
+        return None
+    if available <= 0:
+        reason = "Nothing available yet."
+    else:
+        reason = (
+            f"{money_with_code(available, currency)} is available; "
+            f"the smallest withdrawal is {money_with_code(minimum, currency)}."
+        )
+    return reason + (
+        clearing_note(clearances, currency) or " Money becomes available after an order completes and clears."
     )
 
 

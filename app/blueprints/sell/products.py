@@ -7,8 +7,10 @@ from sqlalchemy import select
 
 from app.access import company_required
 from app.extensions import db
+from app.inputs import body_limit
 from app.models import Plan, Product
 from app.money import format_amount, marketplace_currency
+from app.services.gigs import MAX_IMAGE_BYTES
 from app.services.plans import PlanError, get_product_plan, save_plan, set_plan_enabled
 from app.services.products import save_product
 from app.web import refusal_page, render
@@ -27,6 +29,18 @@ def get_own_product_or_404(product_id):
 def index():
     products = db.session.scalars(select(Product).order_by(Product.created_at.desc())).all()
     return render("products/index.html", products=products)
+
+
+# The product form may carry one picture (5 MB at most) besides its fields.
+MAX_FORM_BYTES = MAX_IMAGE_BYTES + 256 * 1024
+
+
+def _uploaded_image():
+    """(filename, bytes) of the picture sent with the form, or None when none was chosen."""
+    upload = request.files.get("image")
+    if upload is None or not upload.filename:
+        return None
+    return upload.filename, upload.read(MAX_IMAGE_BYTES + 1)
 
 
 def _form_page(product, form, errors=None, status=200, plan_form=None, plan_errors=None):
@@ -66,11 +80,12 @@ def _form_refused(exc, product_id=None):
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@body_limit(MAX_FORM_BYTES)
 @company_required("products")
 @refusal_page(_form_refused)
 def create():
     if request.method == "POST":
-        product = save_product(g.company, request.form)
+        product = save_product(g.company, request.form, image=_uploaded_image())
         db.session.commit()
         flash(f"“{product.title}” is saved.", "success")
         return redirect(url_for(".index"), 303)
@@ -78,12 +93,19 @@ def create():
 
 
 @bp.route("/<int:product_id>/edit", methods=["GET", "POST"])
+@body_limit(MAX_FORM_BYTES)
 @company_required("products")
 @refusal_page(_form_refused)
 def update(product_id):
     product = get_own_product_or_404(product_id)
     if request.method == "POST":
-        save_product(g.company, request.form, product)
+        save_product(
+            g.company,
+            request.form,
+            product,
+            image=_uploaded_image(),
+            remove_image=request.form.get("remove_image") in ("on", "1", "true", "y"),
+        )
         db.session.commit()
         flash(f"“{product.title}” is updated.", "success")
         return redirect(url_for(".index"), 303)
