@@ -8,6 +8,24 @@ from app.inputs import has_unstorable_characters
 from app.services.accounts import MIN_PASSWORD_LENGTH
 
 
+def _new_password_validators() -> list:
+    """A new password's rules (sign-up, change, reset)."""
+    return [
+        DataRequired(message="Choose a new password."),
+        Length(
+            min=MIN_PASSWORD_LENGTH,
+            max=MAX_PASSWORD_LENGTH,
+            message=f"Use {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
+        ),
+        no_nul,
+    ]
+
+
+def _repeat_validators(field: str, message: str) -> list:
+    """The "again" box of a new password: the same as `field`."""
+    return [DataRequired(message="Type the new password again."), EqualTo(field, message=message), no_nul]
+
+
 class SignUpForm(FlaskForm):
     display_name = StringField("Your name", validators=[Length(max=80)])
     email = EmailField("Email", validators=[DataRequired(message="Enter your email.")])
@@ -56,23 +74,11 @@ class ChangePasswordForm(FlaskForm):
     )
     new_password = PasswordField(
         "New password",
-        validators=[
-            DataRequired(message="Choose a new password."),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                max=MAX_PASSWORD_LENGTH,
-                message=f"Use {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
-            ),
-            no_nul,
-        ],
+        validators=_new_password_validators(),
     )
     confirm_password = PasswordField(
         "New password again",
-        validators=[
-            DataRequired(message="Type the new password again."),
-            EqualTo("new_password", message="The two new passwords differ."),
-            no_nul,
-        ],
+        validators=_repeat_validators("new_password", "The two new passwords differ."),
     )
 
 
@@ -83,23 +89,11 @@ class ForgotPasswordForm(FlaskForm):
 class ResetPasswordForm(FlaskForm):
     password = PasswordField(
         "New password",
-        validators=[
-            DataRequired(message="Choose a new password."),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                max=MAX_PASSWORD_LENGTH,
-                message=f"Use {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
-            ),
-            no_nul,
-        ],
+        validators=_new_password_validators(),
     )
     confirm_password = PasswordField(
         "New password again",
-        validators=[
-            DataRequired(message="Type the new password again."),
-            EqualTo("password", message="The two passwords differ."),
-            no_nul,
-        ],
+        validators=_repeat_validators("password", "The two passwords differ."),
     )
 
 

@@ -38,6 +38,18 @@ class PlanRefused(ServiceError):
         super().__init__(status, "plan_refused", message, field="plan")
 
 
+def checked_price(value: str | None, errors: dict[str, str]) -> int | None:
+    """A plan's or product's price typed in the marketplace currency, in minor units; an error
+    under "price" when it is not between 1.00 and 10,000.00."""
+    currency = marketplace_currency()
+    price = parse_amount_cents(value, currency)
+    if price is None or not 100 <= price <= 1_000_000:
+        errors["price"] = (
+            f"Price must be between {format_money(100, currency)} and {format_money(1_000_000, currency)}."
+        )
+    return price
+
+
 def validate_plan_form(form: Mapping[str, str]) -> dict[str, Any]:
     """Cleaned plan fields from a form (name, billing, price, trial_days, tier_rank), or
     PlanError with one message per bad field."""
@@ -49,13 +61,7 @@ def validate_plan_form(form: Mapping[str, str]) -> dict[str, Any]:
     data["billing"] = form.get("billing", "")
     if data["billing"] not in BILLING:
         errors["billing"] = "Choose one-time, monthly or yearly."
-    currency = marketplace_currency()
-    price = parse_amount_cents(form.get("price"), currency)
-    if price is None or not 100 <= price <= 1_000_000:
-        errors["price"] = (
-            f"Price must be between {format_money(100, currency)} and {format_money(1_000_000, currency)}."
-        )
-    data["price_cents"] = price
+    data["price_cents"] = checked_price(form.get("price"), errors)
     trial = parse_whole_number((form.get("trial_days") or "").strip() or "0", 0, 90)
     if trial is None:
         errors["trial_days"] = "Trial days must be between 0 and 90."

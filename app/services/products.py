@@ -11,11 +11,10 @@ from app.inputs import parse_whole_number
 from app.markdown import render_markdown
 from app.models import Company, Product
 from app.models.product import BILLING
-from app.money import format_money, marketplace_currency, parse_amount_cents
 from app.services import storage
 from app.services.companies import slugify
 from app.services.gigs import inspect_image
-from app.services.plans import sync_first_plan
+from app.services.plans import checked_price, sync_first_plan
 
 
 class ProductError(ServiceError):
@@ -35,13 +34,7 @@ def validate_product_form(form: Mapping[str, str]) -> dict[str, Any]:
     data["description_md"] = (form.get("description") or "").strip()
     if len(data["description_md"]) > 20000:
         errors["description"] = "Keep the description under 20,000 characters."
-    currency = marketplace_currency()
-    price = parse_amount_cents(form.get("price"), currency)
-    if price is None or not 100 <= price <= 1_000_000:
-        errors["price"] = (
-            f"Price must be between {format_money(100, currency)} and {format_money(1_000_000, currency)}."
-        )
-    data["price_cents"] = price
+    data["price_cents"] = checked_price(form.get("price"), errors)
     data["billing"] = form.get("billing", "one_time")
     if data["billing"] not in BILLING:
         errors["billing"] = "Choose one-time, monthly or yearly."
