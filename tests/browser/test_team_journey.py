@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from tests.mailbox import last_mail_id, wait_for_mail
 
-from .flows import become_seller, sign_up
+from .flows import become_seller, confirm_email, sign_up
 
 LINK = re.compile(r"(https?://\S+/sell/team/join/[A-Za-z0-9_-]+)")
 
@@ -18,10 +18,12 @@ LINK = re.compile(r"(https?://\S+/sell/team/join/[A-Za-z0-9_-]+)")
 def test_owner_invites_a_member_who_accepts_from_the_email_and_switches_company(people):
     member = people("Mia Member")
     sign_up(member, intent="sell")
+    confirm_email(member)  # selling needs a confirmed address
     become_seller(member, "Mia Makes")
 
     owner = people("Olive Owner")
     sign_up(owner, intent="sell")
+    confirm_email(owner)
     become_seller(owner, "Olive Studio")
     page = owner.page
     page.get_by_role("navigation", name="Seller sections").get_by_role("link", name="Team").click()
