@@ -46,6 +46,14 @@ def test_product_purchase_shows_in_the_account(people):
     expect(page.get_by_text(re.compile(r"\bDEV-[0-9A-Z]{5}-")).first).to_be_visible()
     buyer.check("license keys")
 
+    # The library (header link) has the product with its plan, status and key.
+    page.get_by_role("link", name="Library").click()
+    page.wait_for_url(re.compile(r".*/account/library$"))
+    item = page.locator(".library-item").filter(has_text=PRODUCT)
+    expect(item).to_contain_text("Standard")
+    expect(item).to_contain_text(re.compile(r"\bDEV-[0-9A-Z]{5}-"))
+    buyer.check("library", screenshot="library")
+
     # The product page now knows the buyer owns it.
     page.get_by_role("link", name="My orders").click()
     products.get_by_role("link", name=PRODUCT).click()
