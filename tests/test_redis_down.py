@@ -399,6 +399,14 @@ def test_readyz_names_redis(down_client):
     assert down_client.get("/healthz").status_code == 200
 
 
+def test_metrics_still_answer_and_say_redis_is_down(down_client):
+    response = down_client.get("/metrics")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert "tradepost_redis_up 0.0" in text
+    assert "tradepost_queue_depth{" not in text  # read from Redis: left out, not guessed
+
+
 def test_any_other_redis_failure_answers_503_not_500(down_app):
     from app.queue import get_redis
 
