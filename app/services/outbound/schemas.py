@@ -59,6 +59,20 @@ MEMBERSHIP = {
     "renews_at": nullable(TIMESTAMP),
     "access_ends_at": nullable(TIMESTAMP),
 }
+# What every commission.* event says about the commission (the referrals service, issue 18).
+COMMISSION = {
+    "commission_id": ID,
+    "referral_id": ID,
+    "program_id": ID,
+    "affiliate_user_id": ID,
+    "payment_id": ID,
+    "base_amount_cents": CENTS,
+    "amount_cents": CENTS,
+    "currency": CURRENCY,
+    "clears_at": nullable(TIMESTAMP),
+}
+LISTING_TYPES = ("gig", "product")
+COMMISSION_REVERSAL_REASONS = ("refunded", "dispute_lost", "cancelled")
 MEMBERSHIP_CHANGES = ("cancel_scheduled", "cancel_withdrawn", "plan_changed", "card_updated")
 MEMBERSHIP_END_REASONS = ("canceled", "expired", "refunded", "unpaid")
 
@@ -178,6 +192,25 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
             "transfer_id": nullable({"type": "string"}),
         }
     ),
+    "referral.converted": data_schema(
+        {
+            "referral_id": ID,
+            "program_id": ID,
+            "affiliate_user_id": ID,
+            "buyer_id": ID,
+            "listing_type": one_of(LISTING_TYPES),
+            "listing_id": ID,
+            "payment_id": ID,
+            "amount_cents": CENTS,
+            "currency": CURRENCY,
+        }
+    ),
+    "commission.created": data_schema({**COMMISSION, "status": status("pending")}),
+    "commission.cleared": data_schema({**COMMISSION, "status": status("available")}),
+    "commission.reversed": data_schema(
+        {**COMMISSION, "status": status("reversed"), "reason": one_of(COMMISSION_REVERSAL_REASONS)}
+    ),
+    "commission.paid": data_schema({**COMMISSION, "status": status("paid"), "payout_id": ID}),
     TEST_EVENT_TYPE: data_schema({"endpoint_id": ID, "message": TEXT}),
 }
 

@@ -1,0 +1,1 @@
+"""Legends: the referral game of a seller company's community (issue 19)."""
