@@ -1,6 +1,16 @@
 """All models, imported here so Alembic and the app see every table."""
 
 from app.models.account_token import AccountToken
+from app.models.affiliate import (
+    AffiliateAccount,
+    AffiliateBan,
+    AffiliateProgram,
+    AffiliateProgramListing,
+    Commission,
+    Referral,
+    ReferralClick,
+    ReferralCode,
+)
 from app.models.audit import AuditEvent
 from app.models.category import Category
 from app.models.company import Company, CompanyInvitation, CompanyMember
@@ -29,6 +39,14 @@ from app.models.whop import MemberFile, MemberPost, WhopCompanyLink, WhopIdentit
 
 __all__ = [
     "AccountToken",
+    "AffiliateAccount",
+    "AffiliateBan",
+    "AffiliateProgram",
+    "AffiliateProgramListing",
+    "Commission",
+    "Referral",
+    "ReferralClick",
+    "ReferralCode",
     "AuditEvent",
     "Category",
     "Company",

@@ -17,6 +17,8 @@ ACCOUNTS = (
     "seller_escrow",  # buyers' money held for a seller until the order completes
     "seller_pending",  # a completed order's share, clearing (default 14 days)
     "seller_available",  # cleared: the seller may withdraw it
+    "affiliate_pending",  # commissions earned by an affiliate's payout company, clearing
+    "affiliate_available",  # cleared commissions: the affiliate may withdraw them (may go negative)
 )
 
 

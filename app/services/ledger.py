@@ -18,7 +18,14 @@ from app.models import LedgerEntry, LedgerTransaction
 from app.models.ledger import ACCOUNTS
 
 money_log = logging.getLogger("app.money")
-CREDIT_NORMAL = {"platform_fee_revenue", "seller_escrow", "seller_pending", "seller_available"}
+CREDIT_NORMAL = {
+    "platform_fee_revenue",
+    "seller_escrow",
+    "seller_pending",
+    "seller_available",
+    "affiliate_pending",
+    "affiliate_available",
+}
 
 
 def sum_cents(column: ColumnExpressionArgument[int]) -> ColumnElement[int]:
