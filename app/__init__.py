@@ -94,6 +94,7 @@ def _register_blueprints(app):
         notifications,
         ops,
         orders,
+        referrals,
         review,
         sell,
         site,
@@ -121,6 +122,7 @@ def _register_blueprints(app):
         webhooks,
         whop,
         experiences,
+        referrals,
     ):
         app.register_blueprint(module.bp)
 
