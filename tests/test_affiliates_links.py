@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ReferralClick, ReferralCode
-from app.services.affiliates.clicks import CLICKS_PER_IP_PER_MINUTE, hash_ip
+from app.services.affiliates.clicks import hash_ip
 from app.services.affiliates.links import ANY_SHOP, COOKIE_NAME, dump_claims, load_claims, referral_code_for
 from app.services.affiliates.programs import ProgramSettings, save_program
 from tests.affiliate_flows import referral_cookie
@@ -83,15 +83,16 @@ def test_a_forged_or_edited_cookie_is_ignored(client, shop):
 
 def test_bots_are_ignored_and_the_page_is_served(client, shop):
     _, code = shop
-    for agent in ("Mozilla/5.0 (compatible; Googlebot/2.1)", "curl/8.1", "python-requests/2.31", ""):
+    for agent in ("Mozilla/5.0 (compatible; Googlebot/2.1)", "curl/8.1", "python-requests/2.31", "facebookexternalhit/1.1"):
         response = land(client, f"/gigs/logo-design?ref={code}", agent=agent)
         assert response.status_code == 200 and referral_cookie(response) is None
     assert clicks() == []
 
 
-def test_clicks_are_rate_limited_per_ip(client, shop):
+def test_clicks_are_rate_limited_per_ip(app, client, shop):
     _, code = shop
-    for _ in range(CLICKS_PER_IP_PER_MINUTE + 5):
+    limit = app.config["REFERRAL_CLICKS_PER_MINUTE"]
+    for _ in range(limit + 5):
         assert land(client, f"/gigs/logo-design?ref={code}").status_code == 200
     assert land(client, f"/gigs/logo-design?ref={code}", ip="198.51.100.9").status_code == 200
     counts = dict(
@@ -101,7 +102,7 @@ def test_clicks_are_rate_limited_per_ip(client, shop):
             .execution_options(skip_tenant_scope=True)
         ).all()
     )
-    assert counts == {hash_ip("203.0.113.7"): CLICKS_PER_IP_PER_MINUTE, hash_ip("198.51.100.9"): 1}
+    assert counts == {hash_ip("203.0.113.7"): limit, hash_ip("198.51.100.9"): 1}
 
 
 def test_the_affiliates_own_clicks_are_not_counted(client, shop):
