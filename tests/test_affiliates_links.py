@@ -83,7 +83,12 @@ def test_a_forged_or_edited_cookie_is_ignored(client, shop):
 
 def test_bots_are_ignored_and_the_page_is_served(client, shop):
     _, code = shop
-    for agent in ("Mozilla/5.0 (compatible; Googlebot/2.1)", "curl/8.1", "python-requests/2.31", "facebookexternalhit/1.1"):
+    for agent in (
+        "Mozilla/5.0 (compatible; Googlebot/2.1)",
+        "curl/8.1",
+        "python-requests/2.31",
+        "facebookexternalhit/1.1",
+    ):
         response = land(client, f"/gigs/logo-design?ref={code}", agent=agent)
         assert response.status_code == 200 and referral_cookie(response) is None
     assert clicks() == []
