@@ -2,21 +2,16 @@
 processed concurrently in twenty sessions): one order, one binding, one commission, one
 commission ledger transaction. Meaningful on PostgreSQL (row locks); runs on SQLite too."""
 
-import concurrent.futures
-
-import httpx
 import pytest
-from flask import current_app
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Commission, InboundEvent, LedgerTransaction, Order, OutboxEvent
-from app.services.checkout import complete_checkout
+from app.models import Commission, LedgerTransaction, Order, OutboxEvent
 from app.services.ledger import unbalanced_transactions
 from tests.affiliate_flows import make_program_shop, referrals, start_checkout
 from tests.forms import pay_hosted_checkout, sign_in_as
+from tests.replays import replay_checkout_completed
 from tests.waiting import wait_for_inbound
-from tests.webhook_signing import stripe_signed
 
 pytestmark = pytest.mark.committed
 
@@ -31,31 +26,7 @@ def test_twenty_concurrent_replays_of_the_paying_webhook_make_one_commission(
     response = start_checkout(client, "/gigs/logo-design/checkout", {"package": "basic"})
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
     wait_for_inbound(app, "checkout.session.completed")
-    with app.app_context():
-        event = db.session.scalars(select(InboundEvent).where(InboundEvent.type == "checkout.session.completed")).one()
-        payload, secret = event.payload, current_app.config["STRIPE_WEBHOOK_SECRET"]
-    body, headers = stripe_signed(payload, secret)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-        answers = list(
-            pool.map(
-                lambda _: httpx.post(f"{live_server}/webhooks/stripe", content=body, headers=headers, timeout=20),
-                range(20),
-            )
-        )
-    assert all(answer.status_code == 200 for answer in answers)
-
-    def complete_in_own_session(_):
-        with app.app_context():
-            try:
-                result = complete_checkout(payload["data"]["object"])
-                db.session.commit()
-                return result.id
-            except Exception as exc:  # a loser of the race may fail on a unique key; Stripe retries
-                db.session.rollback()
-                return type(exc).__name__
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-        outcomes = list(pool.map(complete_in_own_session, range(20)))
+    outcomes = replay_checkout_completed(app, live_server)
     run_jobs()
     with app.app_context():
         order_id = db.session.scalars(select(Order.id)).one()
