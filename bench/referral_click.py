@@ -127,7 +127,10 @@ def main():
         for server in servers:
             server.terminate()
         for server in servers:
-            server.wait(timeout=15)
+            try:
+                server.wait(timeout=60)  # graceful: sync workers finish their request first
+            except subprocess.TimeoutExpired:
+                server.kill()
         if not args.keep:
             drop_database(DATABASE_URL)
 
