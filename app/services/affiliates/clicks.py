@@ -84,8 +84,8 @@ def queue_click(
     or Redis down (logged as a warning). Never raises."""
     if is_bot(user_agent):
         return False
-    ip_hash = hash_ip(ip)
-    click = {
+    ip_hash, moment = hash_ip(ip), int(now().timestamp())
+    click: dict[str, object] = {
         "t": token,
         "c": code,
         "lt": listing_type,
@@ -95,10 +95,10 @@ def queue_click(
         "ua": _clean(user_agent, 300),
         "r": _clean(referrer, 500),
         "p": _clean(landing_path, 500),
-        "at": int(now().timestamp()),
+        "at": moment,
         "u": visitor_id,
     }
-    minute_key = f"referral:rate:{ip_hash[:32]}:{click['at'] // 60}"
+    minute_key = f"referral:rate:{ip_hash[:32]}:{moment // 60}"
     limit = current_app.config["REFERRAL_CLICKS_PER_MINUTE"]
     try:
         count = get_redis().eval(ENQUEUE, 2, minute_key, QUEUE_KEY, limit, json.dumps(click), QUEUE_CAP)
@@ -119,7 +119,7 @@ def flush_clicks(batch: int = BATCH) -> int:
     redis = get_redis()
     while True:
         raw = redis.lpop(QUEUE_KEY, batch)
-        if not raw:
+        if not isinstance(raw, list) or not raw:
             return written
         for item in raw:
             click = _click_row(item)
@@ -149,7 +149,7 @@ def _click_row(item: bytes | str) -> ReferralClick | None:
     program = get_program(company_id)
     if program is None or not program.enabled:
         return None
-    if listing_id is not None and not program_includes(program, listing_type, listing_id):
+    if listing_id is not None and not program_includes(program, str(listing_type), listing_id):
         return None
     return ReferralClick(
         company_id=company_id,
