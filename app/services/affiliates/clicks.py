@@ -1,8 +1,10 @@
 """Recording a landing through an affiliate link, off the request's database work.
 
-On the page, a click costs one Redis round trip and no SQL: a small Lua script counts the
-visitor IP's clicks this minute and, under REFERRAL_CLICKS_PER_MINUTE, appends the click to
-the `referral:clicks` list (capped at QUEUE_CAP: a flood drops the oldest). `flush_clicks`
+On the page, a click costs one write to a socket and no SQL: a small Lua script, sent to Redis
+on this process's fire-and-forget connection (`CLIENT REPLY OFF`: the page never waits for
+Redis's answer), counts the visitor IP's clicks this minute and, under
+REFERRAL_CLICKS_PER_MINUTE, appends the click to the `referral:clicks` list (capped at
+QUEUE_CAP: a flood drops the oldest). `flush_clicks`
 (an RQ cron job every minute, app/tasks/referrals.py) drains the list in batches and writes
 the ReferralClick rows that count: a known code, not the affiliate's own visit, a seller whose
 program is on and includes the listing. Bots never reach Redis. With Redis down the click is
@@ -14,8 +16,10 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import secrets
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +54,49 @@ return n
 """
 
 
+_senders: dict[tuple[int, int], Any] = {}
+_senders_lock = threading.Lock()
+
+
+def _send(*command: object) -> None:
+    """Send `command` to the app's Redis without waiting for (or ever reading) an answer, on a
+    connection of this process set to `CLIENT REPLY OFF` — never one of the shared pool's,
+    whose next reader would get the answer. Raises when Redis can't be reached (the connection
+    is then dropped and made again next time)."""
+    pool = get_redis().connection_pool
+    key = (os.getpid(), id(pool))
+    with _senders_lock:
+        connection = _senders.get(key)
+        try:
+            if connection is None:
+                connection = pool.connection_class(**pool.connection_kwargs)
+                connection.connect()
+                connection.send_command("CLIENT", "REPLY", "OFF", check_health=False)
+                _senders[key] = connection
+            connection.send_command(*command, check_health=False)
+        except Exception:
+            _senders.pop(key, None)
+            if connection is not None:
+                connection.disconnect()
+            raise
+
+
+def _wait_for_sent() -> None:
+    """Return once Redis has run every command this process sent (so a flush in the same
+    process — a test — sees them): `CLIENT REPLY ON` is answered only after them."""
+    with _senders_lock:
+        connection = _senders.get((os.getpid(), id(get_redis().connection_pool)))
+        if connection is None:
+            return
+        try:
+            connection.send_command("CLIENT", "REPLY", "ON", check_health=False)
+            connection.read_response()
+            connection.send_command("CLIENT", "REPLY", "OFF", check_health=False)
+        except Exception:  # a broken connection: what it carried is lost, the next click reconnects
+            _senders.pop((os.getpid(), id(get_redis().connection_pool)), None)
+            connection.disconnect()
+
+
 def is_bot(user_agent: str | None) -> bool:
     """True for a user agent that names a crawler, a link previewer or a script."""
     return bool(BOT_PATTERN.search((user_agent or "").strip()))
@@ -79,9 +126,9 @@ def queue_click(
     landing_path: str,
     visitor_id: int | None,
 ) -> bool:
-    """Queue one click for `flush_clicks` (a listing by type and slug, or a shop by company id):
-    one Redis round trip. False when it is not queued: a bot, over the IP's limit this minute,
-    or Redis down (logged as a warning). Never raises."""
+    """Queue one click for `flush_clicks` (a listing by type and slug, or a shop by company id)
+    without waiting for Redis. False when it is not sent: a bot, or Redis down (logged as a
+    warning); Redis itself drops it past the IP's limit this minute. Never raises."""
     if is_bot(user_agent):
         return False
     ip_hash, moment = hash_ip(ip), int(now().timestamp())
@@ -101,11 +148,11 @@ def queue_click(
     minute_key = f"referral:rate:{ip_hash[:32]}:{moment // 60}"
     limit = current_app.config["REFERRAL_CLICKS_PER_MINUTE"]
     try:
-        count = get_redis().eval(ENQUEUE, 2, minute_key, QUEUE_KEY, limit, json.dumps(click), QUEUE_CAP)
+        _send("EVAL", ENQUEUE, 2, minute_key, QUEUE_KEY, limit, json.dumps(click), QUEUE_CAP)
     except Exception:  # a Redis outage loses the click, never the page
         log.warning("referral click not recorded: Redis unavailable")
         return False
-    return int(count) <= limit
+    return True
 
 
 def _clean(text: str | None, length: int) -> str:
@@ -116,6 +163,7 @@ def flush_clicks(batch: int = BATCH) -> int:
     """Write the queued clicks that count (see the module docstring) and drop the rest;
     returns how many rows were written. Runs until the queue is empty. Flushed, not committed."""
     written = 0
+    _wait_for_sent()
     redis = get_redis()
     while True:
         raw = redis.lpop(QUEUE_KEY, batch)
