@@ -10,8 +10,9 @@ referral code, then serves the app in production mode with the Procfile's gunico
 (2 sync workers) and bench/hello.py, and drives one URL at a time for a fixed time:
 
 - the gig page without `ref` and with `?ref=<code>`, page cache off, every click queued
-  (REFERRAL_CLICKS_PER_MINUTE raised so no click is rate limited: one Redis EVAL
-  per request that counts the IP and appends the click; no SQL — the job writes the rows);
+  (REFERRAL_CLICKS_PER_MINUTE raised so no click is rate limited: one Redis EVAL per request,
+  sent without waiting for the answer, that counts the IP and appends the click; no SQL — the
+  job writes the rows);
 - the same `?ref=` page at the default per-IP limit (a flood from one address);
 - both pages with the anonymous page cache on (production's default).
 The ratio that matters is "gig page ?ref=" / "gig page" (time per request is 1 / req/s).

@@ -3,8 +3,8 @@ pages, which queue a click and set the signed first-party cookie `tp_ref`.
 
 The gig and product views are not touched: an app-wide before-request hook notices `ref` on
 those two endpoints and an after-request hook sets the cookie. On those pages tracking costs
-no SQL, only one Redis round trip (services/affiliates/clicks.py); the click rows are written
-by a job. Nothing here can break or slow a page: a bad code is ignored, Redis down loses the
+no SQL, only one Redis command the page does not wait for (services/affiliates/clicks.py);
+the click rows are written by a job. Nothing here can break or slow a page: a bad code is ignored, Redis down loses the
 click (a warning is logged), and the page is served.
 """
 

@@ -54,8 +54,14 @@ return n
 """
 
 
-_senders: dict[tuple[int, int], Any] = {}
+_senders: dict[tuple[object, ...], Any] = {}
 _senders_lock = threading.Lock()
+
+
+def _sender_key() -> tuple[object, ...]:
+    """This process's sender for the app's Redis server and database."""
+    kwargs = get_redis().connection_pool.connection_kwargs
+    return (os.getpid(), *(kwargs.get(name) for name in ("host", "port", "path", "db")))
 
 
 def _send(*command: object) -> None:
@@ -64,7 +70,7 @@ def _send(*command: object) -> None:
     whose next reader would get the answer. Raises when Redis can't be reached (the connection
     is then dropped and made again next time)."""
     pool = get_redis().connection_pool
-    key = (os.getpid(), id(pool))
+    key = _sender_key()
     with _senders_lock:
         connection = _senders.get(key)
         try:
@@ -85,7 +91,7 @@ def _wait_for_sent() -> None:
     """Return once Redis has run every command this process sent (so a flush in the same
     process — a test — sees them): `CLIENT REPLY ON` is answered only after them."""
     with _senders_lock:
-        connection = _senders.get((os.getpid(), id(get_redis().connection_pool)))
+        connection = _senders.get(_sender_key())
         if connection is None:
             return
         try:
@@ -93,7 +99,7 @@ def _wait_for_sent() -> None:
             connection.read_response()
             connection.send_command("CLIENT", "REPLY", "OFF", check_health=False)
         except Exception:  # a broken connection: what it carried is lost, the next click reconnects
-            _senders.pop((os.getpid(), id(get_redis().connection_pool)), None)
+            _senders.pop(_sender_key(), None)
             connection.disconnect()
 
 
