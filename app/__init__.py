@@ -95,6 +95,7 @@ def _register_blueprints(app):
         notifications,
         ops,
         orders,
+        referrals,
         review,
         sell,
         site,
@@ -123,6 +124,7 @@ def _register_blueprints(app):
         webhooks,
         whop,
         experiences,
+        referrals,
     ):
         app.register_blueprint(module.bp)
 

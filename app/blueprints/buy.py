@@ -7,11 +7,13 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from app.blueprints.referrals import referral_claims
 from app.clock import now
 from app.extensions import db, is_htmx
 from app.models import Checkout, Gig, Membership, Order, Product
 from app.payments import PaymentsUnavailable
 from app.services import product_reviews, search
+from app.services.affiliates.attribution import attach_referral
 from app.services.checkout import (
     CheckoutError,
     checkout_payment_state,
@@ -93,6 +95,7 @@ def start(slug):
     send the buyer to pay. Stripe unreachable: 503, the drawer again with the selection kept."""
     gig = get_published_gig_or_404(slug)
     checkout = open_gig_checkout(current_user, _quote_from(gig, request.form))
+    attach_referral(checkout, referral_claims())
     db.session.commit()
     checkout = create_checkout_session(checkout, url_for("buy.cancelled", slug=gig.slug))
     db.session.commit()
@@ -183,6 +186,7 @@ def start_product(slug):
     """Buy the product on the plan in the form's `plan` field (default: its first plan on sale)."""
     product = get_active_product_or_404(slug)
     checkout = open_product_checkout(current_user, product, choose_plan(product, request.form.get("plan")))
+    attach_referral(checkout, referral_claims())
     db.session.commit()
     checkout = create_checkout_session(checkout, url_for("buy.product", slug=product.slug))
     db.session.commit()

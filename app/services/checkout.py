@@ -27,6 +27,8 @@ from app.extensions import db
 from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Plan, Product, User
 from app.money import fee_cents, format_money
 from app.payments import LineItem, PaymentsUnavailable, get_gateway
+from app.services.affiliates.attribution import referral_metadata
+from app.services.affiliates.commissions import record_payment_commission
 from app.services.ledger import Entry, post_ledger_transaction
 from app.services.licensing.issuing import (
     announce_license,
@@ -349,7 +351,12 @@ def create_checkout_session(checkout: Checkout, cancel_path: str) -> Checkout:
         line_items += [LineItem(line["title"], line["unit_cents"], line["quantity"]) for line in checkout.extras]
         session = gateway.create_gig_checkout(
             line_items=line_items,
-            metadata={"gig_id": checkout.gig_id, "buyer_id": buyer.id, "company_id": checkout.company_id},
+            metadata={
+                "gig_id": checkout.gig_id,
+                "buyer_id": buyer.id,
+                "company_id": checkout.company_id,
+                **referral_metadata(checkout),
+            },
             **common,
         )
     else:
@@ -362,6 +369,7 @@ def create_checkout_session(checkout: Checkout, cancel_path: str) -> Checkout:
                 "plan_id": checkout.plan_id,
                 "buyer_id": buyer.id,
                 "company_id": checkout.company_id,
+                **referral_metadata(checkout),
             },
         )
         if billing != "one_time":
@@ -537,6 +545,7 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
         order_id=order.id,
         payment_id=payment.id,
     )
+    record_payment_commission(payment)
     record_event(
         order.company_id,
         "order.created",
@@ -585,6 +594,7 @@ def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) 
     db.session.flush()
     payment = _record_checkout_payment(checkout, session, "product", membership_id=membership.id)
     _post_direct_charge_fee(payment, f"{checkout.title} sold")
+    record_payment_commission(payment)
     _announce_payment(payment)
     refresh_access(membership)
     issue_license_for_membership(membership)
@@ -827,6 +837,7 @@ def record_invoice_paid(invoice: Mapping[str, Any]) -> Membership | None:
         db.session.add(payment)
         db.session.flush()
         _post_direct_charge_fee(payment, f"{checkout.title} invoice {invoice['id']}")
+        record_payment_commission(payment)
         _announce_payment(payment)
     sync_license_with_membership(membership)
     db.session.flush()

@@ -23,6 +23,13 @@ from app.extensions import db
 from app.models import Checkout, LedgerEntry, LedgerTransaction, Order, Payment, Refund, User
 from app.money import format_money
 from app.payments import get_gateway
+from app.services.affiliates.commissions import (
+    clear_due_commissions,
+    clear_order_commissions,
+    outstanding_for_order,
+    reversal_reason,
+    reverse_payment_commission,
+)
 from app.services.audit import record_audit_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
 from app.services.mail import app_url, send_template
@@ -90,6 +97,8 @@ def clear_pending_funds() -> int:
         if pending > 0:
             _move_order_funds(order, pending, "seller_pending", "seller_available", "clear", "clearance", "cleared")
         order.cleared_at = now()
+        clear_order_commissions(order)
+    clear_due_commissions()
     db.session.flush()
     return len(orders)
 
@@ -134,7 +143,8 @@ def _check_refundable(order: Order, payment: Payment, amount_cents: int | None) 
     if amount_cents > refundable_cents(payment):
         raise RefundError(f"At most {refundable_cents(payment)} cents can still be refunded.")
     fee_returned, seller_share = split_refund(order, amount_cents)
-    if seller_share > escrow_remaining(order):
+    # An affiliate's commission taken from the escrow comes back to it with the refund.
+    if seller_share > escrow_remaining(order) + outstanding_for_order(order):
         raise RefundError("The seller's share has already been released from escrow.")
     return fee_returned, seller_share
 
@@ -230,6 +240,7 @@ def record_refund_made(order: Order, refund: Refund, made: stripe.Refund, *, act
     refund.status = "succeeded"
     payment.refunded_cents += refund.amount_cents
     payment.status = "refunded" if payment.refunded_cents >= payment.amount_cents else "partially_refunded"
+    reverse_payment_commission(payment, payment.refunded_cents, reversal_reason(order, refund.action))
     post_ledger_transaction(
         f"refund:{refund.id}",
         "refund",
@@ -310,6 +321,7 @@ def record_external_refund(order: Order, refunded_total_cents: int | None) -> Re
     db.session.flush()
     payment.refunded_cents = refunded_total_cents
     payment.status = "refunded" if payment.refunded_cents >= payment.amount_cents else "partially_refunded"
+    reverse_payment_commission(payment, payment.refunded_cents, reversal_reason(order, None))
     post_ledger_transaction(
         f"refund:{refund.id}",
         "external_refund",

@@ -127,14 +127,18 @@ def account_balance(account: str, company_id: int | None = None) -> int:
 
 
 def company_balances(company_id: int) -> dict[str, int]:
-    """A seller's escrow, pending and available balances in cents."""
+    """A company's escrow, pending and available balances in cents (an affiliate payout
+    company's pending and available are its affiliate_* accounts; a seller has none)."""
     rows = db.session.execute(
         select(LedgerEntry.account, sum_cents(LedgerEntry.amount_cents))
         .where(LedgerEntry.company_id == company_id)
         .group_by(LedgerEntry.account)
     ).all()
     sums = {account: -total for account, total in rows}
-    return {name: sums.get(f"seller_{name}", 0) for name in ("escrow", "pending", "available")}
+    return {
+        name: sums.get(f"seller_{name}", 0) + sums.get(f"affiliate_{name}", 0)
+        for name in ("escrow", "pending", "available")
+    }
 
 
 def unbalanced_transactions() -> Sequence[str]:

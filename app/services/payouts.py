@@ -18,6 +18,7 @@ from app.models import Company, LedgerEntry, LedgerTransaction, Order, Payout, U
 from app.money import format_money, marketplace_currency
 from app.payments import get_gateway
 from app.services.accounts import require_verified_email
+from app.services.affiliates.commissions import mark_commissions_paid, payout_account
 from app.services.audit import record_audit_event
 from app.services.ledger import Entry, company_balances, post_ledger_transaction, sum_cents
 from app.services.mail import app_url, send_template
@@ -129,12 +130,13 @@ def complete_payout(payout: Payout, actor: User | None) -> Payout:
         f"payout:{payout.id}",
         "payout",
         [
-            Entry("seller_available", payout.amount_cents, company.id),
+            Entry(payout_account(company.id), payout.amount_cents, company.id),
             Entry("platform_cash", -payout.amount_cents),
         ],
         currency=payout.currency,
         description=f"Payout #{payout.id} to {company.title}",
     )
+    mark_commissions_paid(payout)
     record_audit_event("payout.created", actor=actor, company=company, subject=payout, amount_cents=payout.amount_cents)
     record_event(
         company.id,

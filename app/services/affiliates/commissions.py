@@ -403,3 +403,13 @@ def mark_commissions_paid(payout: Payout) -> list[Commission]:
     for commission in paid:
         record_event(commission.company_id, "commission.paid", _event_data(commission, payout_id=payout.id))
     return paid
+
+
+def reversal_reason(order: Order, refund_action: str | None) -> str:
+    """Why a refund of `order` claws back its commission: `cancelled` for a cancellation,
+    `dispute_lost` for a dispute resolved for the buyer or a chargeback, else `refunded`."""
+    if refund_action in ("cancel", "accept_cancel"):
+        return "cancelled"
+    if (refund_action or "").startswith("resolve_") or order.status == "disputed":
+        return "dispute_lost"
+    return "refunded"
