@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError
 
 from app.clock import now
 from app.extensions import db
-from app.models import AffiliateAccount, AffiliateProgram, ReferralCode, User
+from app.models import AffiliateProgram, ReferralCode, User
 from app.money import format_money, marketplace_currency
 from app.services.affiliates import reports
+from app.services.affiliates.commissions import affiliate_balances, affiliate_company_for
 from app.services.affiliates.links import referral_code_for
 from app.services.affiliates.programs import get_program, program_includes
 from app.web import render
@@ -138,8 +139,7 @@ def _chart(weeks: list[tuple[date, reports.Figures]]) -> dict:
 def dashboard():
     """The signed-in user's affiliate dashboard."""
     code = personal_code(current_user)
-    summary = reports.affiliate_summary(current_user.id)
-    account = db.session.scalar(select(AffiliateAccount).where(AffiliateAccount.user_id == current_user.id))
+    figures = reports.affiliate_summary(current_user.id)
     listings = reports.listing_breakdown(current_user.id)
     programs = reports.active_programs()
     base = current_app.config["APP_BASE_URL"].rstrip("/")
@@ -147,11 +147,14 @@ def dashboard():
         "affiliates/dashboard.html",
         code=code,
         home_link=base + url_for("referrals.link", code=code),
-        summary=summary,
-        rate=_percent(summary.figures.conversion_rate),
+        figures=figures,
+        balances=affiliate_balances(current_user),
+        account=affiliate_company_for(current_user, create=False),
+        rate=_percent(figures.conversion_rate),
         chart=_chart(reports.weekly_activity(current_user.id)),
         listings=listings,
-        links={(row.listing_type, row.listing_id): listing_url(row.listing_type, row.slug, code)
+        links={
+            (row.listing_type, row.listing_id): listing_url(row.listing_type, row.slug, code)
             for row in listings
             if row.slug
         },
@@ -164,7 +167,6 @@ def dashboard():
             }
             for program, company in programs
         ],
-        account=account,
         percent=_percent,
     )
 

@@ -33,7 +33,20 @@ from app.blueprints.sell import (
 )
 from app.blueprints.sell.home import bp
 
-for _module in (gigs, images, products, member_content, orders, licenses, payouts, webhooks, whop, team, settings, affiliates):
+for _module in (
+    gigs,
+    images,
+    products,
+    member_content,
+    orders,
+    licenses,
+    payouts,
+    webhooks,
+    whop,
+    team,
+    settings,
+    affiliates,
+):
     bp.register_blueprint(_module.bp)
 
 __all__ = ["bp"]

@@ -31,9 +31,9 @@ def _listings(company_id):
     ]
 
 
-def _page(form, errors=None, status=200):
+def _page(form, errors=None, status=200, program=None):
     company = g.company
-    program = get_program(company.id)
+    program = program or get_program(company.id)
     affiliates = rows = totals = None
     if program is not None:
         affiliates = paginate(reports.program_affiliates_query(program), PER_PAGE)
@@ -66,7 +66,8 @@ def _refused(exc):
 def edit():
     """The program's settings and affiliates; POST saves the settings."""
     if request.method == "GET":
-        return _page(program_form_values(get_program(g.company.id)))
+        program = get_program(g.company.id)
+        return _page(program_form_values(program), program=program)
     program = save_program(g.company, parse_program_form(request.form), current_user)
     db.session.commit()
     flash("Affiliate program saved." + (" It is on." if program.enabled else " It is off."), "success")

@@ -15,7 +15,7 @@ Definitions used everywhere:
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,6 @@ from app.models import (
     ReferralClick,
     User,
 )
-from app.models.affiliate import COMMISSION_STATUSES
 from app.services.ledger import sum_cents
 
 UNSCOPED = {"skip_tenant_scope": True}
@@ -78,15 +77,6 @@ class ListingRow:
     figures: Figures
 
 
-@dataclass
-class Summary:
-    """An affiliate's totals: activity and commissions by status (cents)."""
-
-    figures: Figures
-    by_status: dict[str, int] = field(default_factory=dict)
-    reversed_cents: int = 0
-
-
 # -- seller side --------------------------------------------------------------------------------
 
 
@@ -94,9 +84,7 @@ def program_affiliates_query(program: AffiliateProgram) -> Select[tuple[User]]:
     """The users who clicked for, referred buyers to or were banned from `program`, newest
     first, as a select for `web.paginate`; `affiliate_rows` adds their figures per page."""
     people = union(
-        select(ReferralClick.affiliate_user_id.label("user_id")).where(
-            ReferralClick.company_id == program.company_id
-        ),
+        select(ReferralClick.affiliate_user_id.label("user_id")).where(ReferralClick.company_id == program.company_id),
         select(Referral.affiliate_user_id).where(Referral.program_id == program.id),
         select(AffiliateBan.affiliate_user_id).where(AffiliateBan.program_id == program.id),
     ).subquery()
@@ -191,9 +179,9 @@ def is_program_affiliate(program: AffiliateProgram, user_id: int) -> bool:
 # -- affiliate side -----------------------------------------------------------------------------
 
 
-def affiliate_summary(user_id: int) -> Summary:
-    """The affiliate's clicks, conversions, revenue and commission, and their commissions by
-    status (net of reversals) plus everything reversed, across every program."""
+def affiliate_summary(user_id: int) -> Figures:
+    """The affiliate's clicks, conversions, referred revenue and net commission across every
+    program (their money by status is `commissions.affiliate_balances`, from the ledger)."""
     clicks = db.session.scalar(
         select(func.count())
         .select_from(ReferralClick)
@@ -206,28 +194,12 @@ def affiliate_summary(user_id: int) -> Summary:
         .where(Referral.affiliate_user_id == user_id, Referral.status == "completed")
         .execution_options(**UNSCOPED)
     )
-    rows = db.session.execute(
-        select(
-            Commission.status,
-            sum_cents(Commission.base_amount_cents),
-            sum_cents(Commission.amount_cents - Commission.reversed_cents),
-            sum_cents(Commission.reversed_cents),
-        )
+    revenue, commission = db.session.execute(
+        select(sum_cents(Commission.base_amount_cents), sum_cents(Commission.amount_cents - Commission.reversed_cents))
         .where(Commission.affiliate_user_id == user_id)
-        .group_by(Commission.status)
         .execution_options(**UNSCOPED)
-    ).all()
-    by_status = dict.fromkeys(COMMISSION_STATUSES, 0)
-    for status, _revenue, net, _reversed in rows:
-        by_status[status] = net
-    by_status.pop("reversed", None)
-    figures = Figures(
-        clicks=clicks or 0,
-        conversions=conversions or 0,
-        revenue_cents=sum(row[1] for row in rows),
-        commission_cents=sum(row[2] for row in rows),
-    )
-    return Summary(figures=figures, by_status=by_status, reversed_cents=sum(row[3] for row in rows))
+    ).one()
+    return Figures(clicks or 0, conversions or 0, revenue, commission)
 
 
 def _week_of(moment: datetime) -> date:
@@ -252,9 +224,7 @@ def weekly_activity(user_id: int, weeks: int = CHART_WEEKS) -> list[tuple[date, 
         buckets[_week_of(moment)].clicks += 1
     conversions = db.session.scalars(
         select(Referral.converted_at)
-        .where(
-            Referral.affiliate_user_id == user_id, Referral.status == "completed", Referral.converted_at >= since
-        )
+        .where(Referral.affiliate_user_id == user_id, Referral.status == "completed", Referral.converted_at >= since)
         .execution_options(**UNSCOPED)
     ).all()
     for moment in conversions:
