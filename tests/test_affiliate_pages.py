@@ -10,17 +10,18 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.clock import now
 from app.extensions import db as _db
 from app.models import AffiliateBan, AffiliateProgram, AuditEvent, Commission, Payment, Referral, ReferralClick
 from app.services.affiliates.commissions import record_payment_commission
 from app.services.affiliates.links import referral_code_for
-from app.services.affiliates.programs import ProgramSettings, save_program
+from app.services.affiliates.programs import ProgramSettings, ban_affiliate, save_program
 from tests.factories import make_order, make_product, make_seller, make_user
 from tests.forms import post_form
 from tests.hostile import HUGE_NUMBER, NUL, changed_tables, table_counts
+from tests.test_browse_listing import count_queries
 
 PROGRAM_FORM = {
     "enabled": "on",
@@ -100,22 +101,25 @@ def refer_and_pay(cast, program, affiliate, buyer, total_cents=10000):
     return commission
 
 
-def count_queries(app, client, url):
-    statements = []
-    _db.session.expire_all()  # every row is loaded by the request, as in production
+def queries(app, client, url):
+    """The statements a GET of `url` runs with nothing loaded beforehand (the test's SAVEPOINT
+    already open, so it is not counted)."""
+    _db.session.expire_all()
+    _db.session.execute(select(1))
+    return count_queries(app, client, url)[0]
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
 
-    with app.app_context():
-        engine = _db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        response = client.get(url)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert response.status_code == 200
-    return len([statement for statement in statements if not statement.startswith(("SAVEPOINT", "RELEASE"))])
+def make_program_with_affiliates(cast):
+    """The cast's program (on, 10 %), an affiliate who clicked for it and one it banned (for
+    the fuzz sweep's world): returns (affiliate, banned affiliate)."""
+    program = run_program(cast)
+    affiliate = make_user("fuzz-affiliate@example.com", display_name="Fay Affiliate")
+    banned = make_user("fuzz-banned@example.com", display_name="Bo Banned")
+    click(program, affiliate, cast.gig)
+    click(program, banned, cast.gig)
+    ban_affiliate(program, banned, cast.owner, "spam")
+    _db.session.commit()
+    return affiliate, banned
 
 
 # -- /sell/affiliates: settings ---------------------------------------------------------------------
@@ -269,11 +273,11 @@ def test_the_table_is_paginated_with_a_constant_query_count(app, client, db, cas
     program = run_program(cast)
     click(program, make_user("first@example.com", display_name="First"), cast.gig)
     sign_in(cast.owner)
-    few = count_queries(app, client, "/sell/affiliates")
+    few = queries(app, client, "/sell/affiliates")
     for n in range(30):
         person = make_user(f"aff{n}@example.com", display_name=f"Affiliate {n:02d}")
         click(program, person, cast.gig)
-    many = count_queries(app, client, "/sell/affiliates")
+    many = queries(app, client, "/sell/affiliates")
     assert few == many
     page = text_of(client.get("/sell/affiliates"))
     assert page.count("data-affiliate=") == 25
@@ -378,12 +382,12 @@ def test_the_dashboard_query_count_does_not_grow_with_activity(app, client, db, 
     refer_and_pay(cast, program, ann, cast.buyer)
     sign_in(ann)
     client.get("/affiliate")
-    few = count_queries(app, client, "/affiliate")
+    few = queries(app, client, "/affiliate")
     for n in range(5):
         buyer = make_user(f"b{n}@example.com")
         click(program, ann, cast.gig)
         refer_and_pay(cast, program, ann, buyer)
-    many = count_queries(app, client, "/affiliate")
+    many = queries(app, client, "/affiliate")
     assert few == many
 
 
@@ -477,10 +481,10 @@ def test_the_share_box_adds_a_constant_number_of_queries(app, client, db, cast, 
     run_program(cast)
     sign_in(cast.buyer)
     client.get(f"/gigs/{cast.gig.slug}")  # the code is made on the first visit
-    with_box = count_queries(app, client, f"/gigs/{cast.gig.slug}")
+    with_box = queries(app, client, f"/gigs/{cast.gig.slug}")
     product = make_product(cast.company, slug="other")
     run_program(cast, all_listings=False, listings=[("product", product.id), ("gig", cast.gig.id)])
-    assert count_queries(app, client, f"/gigs/{cast.gig.slug}") == with_box
+    assert queries(app, client, f"/gigs/{cast.gig.slug}") == with_box
 
 
 def test_commission_rows_never_leak_into_the_seller_tenant_scope(client, db, cast, sign_in):

@@ -97,15 +97,15 @@ def affiliate_rows(program: AffiliateProgram, users: Sequence[User]) -> list[Aff
     ids = [user.id for user in users]
     if not ids:
         return []
-    clicks = dict(
-        db.session.execute(
+    clicks: dict[int, int] = dict(
+        db.session.execute(  # type: ignore[arg-type]
             select(ReferralClick.affiliate_user_id, func.count())
             .where(ReferralClick.company_id == program.company_id, ReferralClick.affiliate_user_id.in_(ids))
             .group_by(ReferralClick.affiliate_user_id)
         ).all()
     )
-    conversions = dict(
-        db.session.execute(
+    conversions: dict[int, int] = dict(
+        db.session.execute(  # type: ignore[arg-type]
             select(Referral.affiliate_user_id, func.count())
             .where(
                 Referral.program_id == program.id,
@@ -227,8 +227,9 @@ def weekly_activity(user_id: int, weeks: int = CHART_WEEKS) -> list[tuple[date, 
         .where(Referral.affiliate_user_id == user_id, Referral.status == "completed", Referral.converted_at >= since)
         .execution_options(**UNSCOPED)
     ).all()
-    for moment in conversions:
-        buckets[_week_of(moment)].conversions += 1
+    for converted_at in conversions:
+        if converted_at is not None:
+            buckets[_week_of(converted_at)].conversions += 1
     earned = db.session.execute(
         select(Commission.created_at, Commission.base_amount_cents, Commission.amount_cents - Commission.reversed_cents)
         .where(Commission.affiliate_user_id == user_id, Commission.created_at >= since)
@@ -282,16 +283,16 @@ def listing_breakdown(user_id: int) -> list[ListingRow]:
         found.revenue_cents += revenue  # type: ignore[union-attr]
         found.commission_cents += net  # type: ignore[union-attr]
     names = _listing_names(keys)
-    rows = [
-        ListingRow(kind, listing_id, *names.get((kind, listing_id), ("(removed listing)", None, "")), figures=found)
-        for (kind, listing_id), found in keys.items()
-    ]
+    rows = []
+    for (kind, listing_id), found in keys.items():
+        title, slug, company_title = names.get((kind, listing_id), ("(removed listing)", None, ""))
+        rows.append(ListingRow(kind, listing_id, title, slug, company_title, found))
     return sorted(rows, key=lambda row: (-row.figures.commission_cents, -row.figures.clicks, row.title))
 
 
-def _listing_names(keys: Any) -> dict[tuple[str, int], tuple[str, str, str]]:
+def _listing_names(keys: Any) -> dict[tuple[str, int], tuple[str, str | None, str]]:
     """{(kind, id): (title, slug, seller title)} for the listings named in `keys`."""
-    names: dict[tuple[str, int], tuple[str, str, str]] = {}
+    names: dict[tuple[str, int], tuple[str, str | None, str]] = {}
     for kind, model in (("gig", Gig), ("product", Product)):
         ids = [listing_id for listing_type, listing_id in keys if listing_type == kind]
         if not ids:
