@@ -55,6 +55,7 @@ from app.services.companies import ensure_platform_company
 from app.services.ledger import Entry, account_balance, post_ledger_transaction
 from app.services.notifications import notify_user
 from app.services.outbound.outbox import record_event
+from app.tenancy import without_tenant
 
 AFFILIATE_LINK = "/affiliate"
 
@@ -224,8 +225,8 @@ def record_payment_commission(payment: Payment) -> Commission | None:
         payment_id=payment.id,
         order_id=payment.order_id,
         membership_id=payment.membership_id,
-        listing_type=earning.listing_type,
-        listing_id=earning.listing_id,
+        listing_type=referral.listing_type,
+        listing_id=referral.listing_id,
         payment_number=number,
         base_amount_cents=payment.amount_cents,
         amount_cents=amount,
@@ -389,19 +390,20 @@ def mark_commissions_paid(payout: Payout) -> list[Commission]:
     if not is_affiliate_company(payout.company_id):
         return []
     left, paid = payout.amount_cents, []
-    for commission in db.session.scalars(
-        select(Commission)
-        .where(Commission.payee_company_id == payout.company_id, Commission.status == "available")
-        .order_by(Commission.cleared_at, Commission.id)
-        .execution_options(skip_tenant_scope=True)
-    ):
-        if 0 < commission.net_cents <= left:
-            left -= commission.net_cents
-            commission.status, commission.paid_at, commission.payout_id = "paid", now(), payout.id
-            paid.append(commission)
-    db.session.flush()
-    for commission in paid:
-        record_event(commission.company_id, "commission.paid", _event_data(commission, payout_id=payout.id))
+    # The payout runs in the payout company's tenant scope; the commissions belong to sellers.
+    with without_tenant():
+        for commission in db.session.scalars(
+            select(Commission)
+            .where(Commission.payee_company_id == payout.company_id, Commission.status == "available")
+            .order_by(Commission.cleared_at, Commission.id)
+        ):
+            if 0 < commission.net_cents <= left:
+                left -= commission.net_cents
+                commission.status, commission.paid_at, commission.payout_id = "paid", now(), payout.id
+                paid.append(commission)
+        db.session.flush()
+        for commission in paid:
+            record_event(commission.company_id, "commission.paid", _event_data(commission, payout_id=payout.id))
     return paid
 
 
