@@ -268,6 +268,8 @@ class Config:
     SUBSCRIPTION_GRACE_DAYS = Setting(3, cast=as_count)
     # Anonymous listing, search and gig pages are cached this long in Redis (0 = off).
     PAGE_CACHE_SECONDS = Setting(30, cast=int)
+    # Affiliate-link clicks stored per visitor IP and minute; more are served but not counted.
+    REFERRAL_CLICKS_PER_MINUTE = Setting(30, cast=as_count)
     # Uploaded files (gig images, deliveries, member files); default instance/uploads.
     UPLOAD_DIR = Setting(None)
     CURRENCY = Setting("usd")

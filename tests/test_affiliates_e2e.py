@@ -228,3 +228,33 @@ def test_a_cancelled_order_claws_the_whole_commission_back_into_escrow(app, clie
         assert account_balance("platform_cash") == 0
         assert events_of("commission.reversed")[0]["reason"] == "cancelled"
         assert unbalanced_transactions() == []
+
+
+def test_a_partial_refund_claws_back_in_proportion_rounded_for_the_seller(app, client, world, run_jobs):
+    assert client.get(f"/gigs/logo-design?ref={world.code}").status_code == 200
+    sign_in_as(client, "buyer@example.com")
+    pay(app, run_jobs, start_checkout(client, "/gigs/logo-design/checkout", {"package": "basic"}))
+    with app.app_context():
+        order = db.session.scalars(select(Order)).one()
+        order_id, answers = order.id, answers_for(order.gig)
+    act(client, order_id, "submit_requirements", answers)
+    act(client, order_id, "open_dispute", {"note": "Half the work is missing"})
+    sign_in_as(client, "admin@example.com")
+    act(client, order_id, "resolve_partial", {"amount": "20.01", "note": "Half done"})
+    wait_for_inbound(app, "charge.refunded")
+    run_jobs()
+    reversed_cents = -(-GIG_COMMISSION * 2001 // GIG_TOTAL)  # ceil(250.125) = 251: the seller's favour
+    fee_returned = (GIG_FEE * 2001 + GIG_TOTAL // 2) // GIG_TOTAL  # 200
+    with app.app_context():
+        [commission] = commissions()
+        assert (commission.reversed_cents, commission.status, commission.reversal_reason) == (
+            reversed_cents,
+            "pending",
+            "dispute_lost",
+        )
+        wallet = affiliate_company_for(db.session.get(User, world.affiliate_id), create=False)
+        assert account_balance("affiliate_pending", wallet.id) == GIG_COMMISSION - reversed_cents == 374
+        seller_kept = GIG_TOTAL - GIG_FEE - GIG_COMMISSION + reversed_cents - (2001 - fee_returned)
+        assert company_balances(world.company_id) == {"escrow": 0, "pending": seller_kept, "available": 0}
+        assert events_of("commission.reversed")[0]["reason"] == "dispute_lost"
+        assert unbalanced_transactions() == []

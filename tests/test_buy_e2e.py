@@ -1,10 +1,7 @@
 """Buying through the sandbox's hosted checkout over real HTTP: correct to the cent, exactly once."""
 
-import concurrent.futures
-
 import httpx
 import pytest
-from flask import current_app
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -14,6 +11,7 @@ from app.services.checkout import complete_checkout
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
 from tests.factories import make_logo_shop, make_product
 from tests.forms import pay_hosted_checkout, post_form, sign_in_as
+from tests.replays import replay_checkout_completed
 from tests.waiting import wait_for_inbound
 from tests.webhook_signing import stripe_event, stripe_signed
 
@@ -193,32 +191,7 @@ def test_completion_delivered_twenty_times_at_once_creates_one_order(app, buyer,
     response = post_form(buyer, "/gigs/logo-design/checkout", {"package": "basic"})
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
     wait_for_inbound(app, "checkout.session.completed")
-    with app.app_context():
-        event = db.session.scalars(select(InboundEvent).where(InboundEvent.type == "checkout.session.completed")).one()
-        payload = event.payload
-        secret = current_app.config["STRIPE_WEBHOOK_SECRET"]
-    body, headers = stripe_signed(payload, secret)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-        answers = list(
-            pool.map(
-                lambda _: httpx.post(f"{live_server}/webhooks/stripe", content=body, headers=headers, timeout=20),
-                range(20),
-            )
-        )
-    assert all(answer.status_code == 200 for answer in answers)
-
-    def complete_in_own_session(_):
-        with app.app_context():
-            try:
-                result = complete_checkout(payload["data"]["object"])
-                db.session.commit()
-                return result.id
-            except Exception as exc:  # a loser of the race may fail on the unique key; it retries
-                db.session.rollback()
-                return type(exc).__name__
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-        outcomes = list(pool.map(complete_in_own_session, range(20)))
+    outcomes = replay_checkout_completed(app, live_server)
     run_jobs()
     with app.app_context():
         order_ids = db.session.scalars(select(Order.id)).all()

@@ -124,17 +124,18 @@ def convert_referral(referral: Referral, payment: Payment) -> Referral | None:
     referral becomes `completed`) unless someone bound them first in this program (the
     referral is refused `already_bound`). Returns the referral that earns — the binding — or
     None when nothing earns. The caller holds the checkout's row lock. Flushed."""
+    program_id = referral.program_id
+    if program_id is None:
+        return None
     if referral.status == "refused":
-        if referral.refusal_reason != "already_bound" or referral.program_id is None:
-            return None
-        return binding_of(referral.program_id, referral.buyer_id)
+        return binding_of(program_id, referral.buyer_id) if referral.refusal_reason == "already_bound" else None
     if referral.status == "completed":
         return referral
-    if is_banned(referral.program_id, referral.affiliate_user_id):
+    if is_banned(program_id, referral.affiliate_user_id):
         referral.status, referral.refusal_reason = "refused", "banned"
         db.session.flush()
-        return binding_of(referral.program_id, referral.buyer_id)
-    bound = binding_of(referral.program_id, referral.buyer_id)
+        return binding_of(program_id, referral.buyer_id)
+    bound = binding_of(program_id, referral.buyer_id)
     if bound is not None:
         referral.status, referral.refusal_reason = "refused", "already_bound"
         db.session.flush()

@@ -20,16 +20,15 @@ from app.queue import get_redis
 
 log = logging.getLogger(__name__)
 
-CLICKS_PER_IP_PER_MINUTE = 30
 BOT_PATTERN = re.compile(
     r"bot|crawl|spider|slurp|scrape|facebookexternalhit|embedly|preview|headless|phantom|lighthouse"
-    r"|curl/|wget/|python-requests|go-http-client|java/|okhttp|libwww|httpclient|^$",
+    r"|curl/|wget/|python-requests|go-http-client|java/|okhttp|libwww|httpclient",
     re.IGNORECASE,
 )
 
 
 def is_bot(user_agent: str | None) -> bool:
-    """True for an empty user agent or one that names a crawler, a link previewer or a script."""
+    """True for a user agent that names a crawler, a link previewer or a script."""
     return bool(BOT_PATTERN.search((user_agent or "").strip()))
 
 
@@ -40,7 +39,7 @@ def hash_ip(ip: str | None) -> str:
 
 
 def within_rate_limit(ip_hash: str) -> bool | None:
-    """True while this IP recorded fewer than CLICKS_PER_IP_PER_MINUTE clicks this minute;
+    """True while this IP recorded at most REFERRAL_CLICKS_PER_MINUTE clicks this minute;
     None when Redis cannot be asked (the caller then drops the click)."""
     key = f"referral:clicks:{ip_hash[:32]}:{int(now().timestamp()) // 60}"
     try:
@@ -51,7 +50,7 @@ def within_rate_limit(ip_hash: str) -> bool | None:
     except Exception:  # a Redis outage loses the click, never the page
         log.warning("referral click not recorded: Redis unavailable")
         return None
-    return int(count) <= CLICKS_PER_IP_PER_MINUTE
+    return int(count) <= current_app.config["REFERRAL_CLICKS_PER_MINUTE"]
 
 
 def record_click(

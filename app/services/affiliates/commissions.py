@@ -311,7 +311,10 @@ def clear_due_commissions() -> int:
 
 
 def outstanding_for_order(order: Order) -> int:
-    """Cents of the order's commissions not clawed back (what a refund may take back)."""
+    """Cents of the order's commissions taken from its escrow and not clawed back yet: what a
+    refund before the escrow is released gets back into it (0 once released)."""
+    if _released(order):
+        return 0
     return int(
         db.session.scalar(
             select(func.coalesce(func.sum(Commission.amount_cents - Commission.reversed_cents), 0))
@@ -329,10 +332,13 @@ def _seller_account_now(commission: Commission) -> str:
     order = db.session.get_one(Order, commission.order_id)
     if order.cleared_at is not None:
         return "seller_available"
-    released = db.session.scalar(
-        select(LedgerTransaction.id).where(LedgerTransaction.reference == f"order:{order.id}:release")
-    )
-    return "seller_pending" if released is not None else "seller_escrow"
+    return "seller_pending" if _released(order) else "seller_escrow"
+
+
+def _released(order: Order) -> bool:
+    """True once the order's escrow was released to the seller (escrow.release_escrow)."""
+    reference = f"order:{order.id}:release"
+    return db.session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.reference == reference)) is not None
 
 
 def reverse_payment_commission(payment: Payment, refunded_total_cents: int, reason: str) -> Commission | None:

@@ -73,8 +73,11 @@ def validate_program(company: Company, settings: ProgramSettings) -> None:
     if len(settings.terms) > MAX_TERMS:
         raise ProgramError("terms", f"Keep the terms under {MAX_TERMS} characters.")
     for listing_type, listing_id in settings.listings:
-        model = {"gig": Gig, "product": Product}.get(listing_type)
-        found = db.session.get(model, listing_id) if model is not None else None
+        found: Gig | Product | None = None
+        if listing_type == "gig":
+            found = db.session.get(Gig, listing_id)
+        elif listing_type == "product":
+            found = db.session.get(Product, listing_id)
         if found is None or found.company_id != company.id:
             raise ProgramError("listings", "Choose listings of your own shop.")
     if not settings.all_listings and not settings.listings and settings.enabled:
@@ -161,17 +164,18 @@ def ban_affiliate(program: AffiliateProgram, affiliate: User, actor: User, reaso
 
 def unban_affiliate(program: AffiliateProgram, affiliate: User, actor: User) -> bool:
     """Lift a ban; False when there was none. Audited. Flushed."""
-    removed = db.session.execute(
-        delete(AffiliateBan).where(
+    ban = db.session.scalar(
+        select(AffiliateBan).where(
             AffiliateBan.program_id == program.id, AffiliateBan.affiliate_user_id == affiliate.id
         )
-    ).rowcount
-    if removed:
+    )
+    if ban is not None:
+        db.session.delete(ban)
         record_audit_event(
             "affiliate.unbanned", actor=actor, company=program.company, subject=program, affiliate_user_id=affiliate.id
         )
     db.session.flush()
-    return bool(removed)
+    return ban is not None
 
 
 def commission_cents(program: AffiliateProgram, base_cents: int, seller_share_cents: int) -> int:
