@@ -41,10 +41,10 @@ def _page(form, errors=None, status=200, program=None):
         totals = reports.program_totals(program)
     return render(
         "sell/affiliates.html",
+        errors=errors or {},
         company=company,
         program=program,
         form=form,
-        errors=errors or {},
         listings=_listings(company.id),
         affiliates=affiliates,
         rows=rows,
