@@ -82,6 +82,7 @@ from tests.factories import (
 from tests.forms import csrf_token, image_bytes, post_form
 from tests.hostile import changed_tables, table_counts
 from tests.processes import free_port, start_sandbox, stop_process
+from tests.test_affiliate_pages import make_program_with_affiliates
 from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
 
 POST_EXAMPLES = 16
@@ -460,6 +461,27 @@ RECIPES = {
             "payout_schedule": "weekly",
         },
     ),
+    "sell.affiliates.edit": Recipe(
+        "owner",
+        choose=lambda draw, w: {
+            "form": {
+                "enabled": "on",
+                "commission_kind": "percent",
+                "commission_percent": "12.5",
+                "commission_amount": "5.00",
+                "attribution_days": "30",
+                "recurring_rule": "first_n",
+                "recurring_n": "3",
+                "scope": "selected",
+                "listings": [f"gig:{w.published_gig}", f"product:{w.product}"],
+                "terms": "No paid search.",
+            }
+        },
+    ),
+    "sell.affiliates.ban": Recipe(
+        "owner", path={"user_id": "affiliate"}, form={"confirm": "ban", "reason": "Coupon spam"}
+    ),
+    "sell.affiliates.unban": Recipe("owner", path={"user_id": "banned_affiliate"}),
     # admin
     "admin.reprocess_event": Recipe("admin", path={"event_id": "inbound_event"}),
     "admin.set_fee": Recipe("admin", path={"company_id": "company_id"}, form={"fee_bps": "250"}),
@@ -501,6 +523,7 @@ PATH_VALUES = {
     "whop_company_id": "biz_fuzz123",
     "token": "verify_token",
     "company_id": "company_id",
+    "user_id": "affiliate",
 }
 GET_PATH_OVERRIDES = {
     "sell.team.join": {"token": "invitation_token"},
@@ -624,6 +647,10 @@ PAGES = sorted(
         "sell.webhooks.confirm_rotate",
         "sell.webhooks.new",
         "sell.whop.index",
+        "sell.affiliates.edit",
+        "sell.affiliates.ban",
+        "affiliate.dashboard",
+        "affiliate.export",
         "auth.sign_in",
         "auth.sign_up",
         "whop.callback",
@@ -809,6 +836,7 @@ def _build_world(app):
     )
     suspended = cast.other_seller.seller_company
     suspended.status, suspended.suspended_reason = "suspended", "Fuzzing"
+    affiliate, banned_affiliate = make_program_with_affiliates(cast)
     db.session.commit()
 
     questions = gig.questions
@@ -863,6 +891,8 @@ def _build_world(app):
         reset_token=reset_token,
         verify_token=verify_token,
         change_token=change_token,
+        affiliate=affiliate.id,
+        banned_affiliate=banned_affiliate.id,
     )
     world.checkout = orders["in_progress"].checkout_id
     people = {

@@ -14,9 +14,11 @@ webhooks.py         /sell/webhooks...                            sell.webhooks.*
 whop.py             /sell/whop...                                sell.whop.*
 team.py             /sell/team...                                sell.team.*
 settings.py         /sell/settings                               sell.settings.*
+affiliates.py       /sell/affiliates...                          sell.affiliates.*
 """
 
 from app.blueprints.sell import (
+    affiliates,
     gigs,
     images,
     licenses,
@@ -31,7 +33,20 @@ from app.blueprints.sell import (
 )
 from app.blueprints.sell.home import bp
 
-for _module in (gigs, images, products, member_content, orders, licenses, payouts, webhooks, whop, team, settings):
+for _module in (
+    gigs,
+    images,
+    products,
+    member_content,
+    orders,
+    licenses,
+    payouts,
+    webhooks,
+    whop,
+    team,
+    settings,
+    affiliates,
+):
     bp.register_blueprint(_module.bp)
 
 __all__ = ["bp"]
