@@ -1,12 +1,16 @@
-"""One delivery attempt over HTTP: the process-wide client, the request, what came back.
+"""Delivery attempts over HTTP: the process-wide keep-alive client and sender threads, the
+SSRF vetting of a batch, the request, what came back.
 
-Nothing here touches the database: `dispatch.claim_message` hands over a signed
-`DeliveryRequest`, and `retries.record_outcome` records the `Outcome`, so no transaction stays
-open while the request runs.
+Nothing here touches the database: `dispatch.claim_due_messages` hands over signed
+`DeliveryRequest`s, and `retries.record_outcomes` records the `Outcome`s, so no transaction
+stays open while requests run. Sending needs no app context: a batch's `UrlVetting` carries
+the guard's settings, so `send_request` runs in the sender threads.
 """
 
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -14,7 +18,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from app.logs import current_request_id
-from app.services.outbound.ssrf import UnsafeUrl, resolve_url
+from app.services.outbound.ssrf import UnsafeUrl, UrlPolicy, current_policy, resolve_url
 
 REQUEST_TIMEOUT = 15.0
 RESPONSE_EXCERPT_BYTES = 2048
@@ -56,32 +60,78 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+# Keep-alive connections the client holds open; above the sender threads of any sane setting.
+MAX_CONNECTIONS = 200
 _client: httpx.Client | None = None
 _client_pid: int | None = None
+_pool: ThreadPoolExecutor | None = None
+_pool_key: tuple[int, int] | None = None
 
 
 def http_client() -> httpx.Client:
-    """The one httpx client of this process (rebuilt only after a fork)."""
+    """The one httpx client of this process (rebuilt only after a fork); thread-safe, shared
+    by every sender thread, so connections to an endpoint are kept alive across batches."""
     global _client, _client_pid
     if _client is None or _client_pid != os.getpid():
         _client = httpx.Client(
             timeout=httpx.Timeout(REQUEST_TIMEOUT),
             follow_redirects=False,
             trust_env=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
             headers={"User-Agent": USER_AGENT},
         )
         _client_pid = os.getpid()
     return _client
 
 
-def send_request(request: DeliveryRequest) -> Outcome:
-    """POST once: vet the URL's addresses now, connect to a vetted one (no redirects), read a
-    capped excerpt of the answer. Never raises for network trouble: the Outcome has the error."""
+def sender_pool(threads: int) -> ThreadPoolExecutor:
+    """The process's sender threads (`threads` of them; rebuilt after a fork or a new size)."""
+    global _pool, _pool_key
+    key = (os.getpid(), threads)
+    if _pool is None or _pool_key != key:
+        if _pool is not None and _pool_key is not None and _pool_key[0] == os.getpid():
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook-sender")
+        _pool_key = key
+    return _pool
+
+
+class UrlVetting:
+    """The SSRF guard for one claimed batch: each endpoint URL is resolved and vetted once per
+    batch (not once per message) and never skipped. Thread-safe; the guard's settings are read
+    when it is made (in the job's app context), so sender threads need no app context."""
+
+    def __init__(self, policy: UrlPolicy | None = None):
+        self.policy = policy or current_policy()
+        self._lock = threading.Lock()
+        self._url_locks: dict[str, threading.Lock] = {}
+        self._answers: dict[str, list[str] | str] = {}
+
+    def addresses(self, url: str) -> list[str]:
+        """The vetted addresses of `url`; raises UnsafeUrl as `ssrf.resolve_url` does. A slow
+        lookup of one URL holds only the threads sending to that URL."""
+        with self._lock:
+            url_lock = self._url_locks.setdefault(url, threading.Lock())
+        with url_lock:
+            if url not in self._answers:
+                try:
+                    self._answers[url] = resolve_url(url, self.policy)
+                except UnsafeUrl as exc:
+                    self._answers[url] = str(exc)
+            answer = self._answers[url]
+        if isinstance(answer, str):
+            raise UnsafeUrl(answer)
+        return answer
+
+
+def send_request(request: DeliveryRequest, vetting: UrlVetting | None = None) -> Outcome:
+    """POST once: vet the URL's addresses (once per batch with `vetting`, else now), connect to
+    a vetted one (no redirects), read a capped excerpt of the answer. Never raises for network
+    trouble: the Outcome has the error."""
     url = httpx.URL(request.url)
     clock_start = time.monotonic()
     try:
-        addresses = resolve_url(request.url)
+        addresses = (vetting or UrlVetting()).addresses(request.url)
     except UnsafeUrl as exc:
         return Outcome(request.started_at, error=f"Refused: {exc}"[:500])
     headers = {**request.headers, "host": url.netloc.decode("ascii")}
