@@ -12,20 +12,24 @@ requests start, so a worker killed mid-batch loses nothing: the leases expire an
 are sent again, with the same webhook-id.
 """
 
-import contextvars
 import time
-from collections import Counter, deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
 
 from flask import current_app
 
 from app.extensions import db
-from app.services.outbound.delivery import DeliveryRequest, Outcome, UrlVetting, send_request, sender_pool
+from app.services.outbound.delivery import (
+    DeliveryRequest,
+    Outcome,
+    SenderLanes,
+    UrlVetting,
+    Waiting,
+    sender_pool,
+)
 from app.services.outbound.dispatch import (
     LEASE,
+    ClaimedBatch,
     claim_due_messages,
     dispatch_outbox_event,
     due_later,
@@ -92,23 +96,16 @@ def deliver_message(message_id: int) -> int | str | None:
         return "not sent"
 
 
-class _Waiting(NamedTuple):
-    """A leased, signed request waiting for a sender thread."""
-
-    request: DeliveryRequest
-    vetting: UrlVetting
-    claimed_at: float  # time.monotonic()
-
-
 @dataclass
 class DeliveryRun:
-    """One worker's delivery loop. Claims (leases committed before sending), hands requests to
-    the sender threads as endpoint and pool capacity allow, and commits finished outcomes in
-    groups together with the next claim.
+    """One worker's delivery loop: claims due messages in batches (leases committed before any
+    request starts), queues them in per-endpoint lanes that feed the sender threads
+    (`SenderLanes`), and commits finished outcomes in groups together with the next claim.
 
-    Holds at most `per_endpoint` requests of one endpoint in flight and as many again leased and
-    waiting, so a slow endpoint occupies at most `per_endpoint` of the `concurrency` threads
-    while the others keep sending and committing.
+    Each endpoint may hold a full batch leased (so one busy endpoint gets big batches), but
+    counts at most 2 × `per_endpoint` against the batch, so messages for other endpoints are
+    still claimed while one endpoint is slow; leased messages not started within START_WITHIN
+    are given back rather than sent late.
     """
 
     batch_size: int
@@ -120,14 +117,7 @@ class DeliveryRun:
     more_due: bool = False
     claims: int = 0
     commits: int = 0
-    _ready: deque[_Waiting] = field(default_factory=deque)
-    _in_flight: dict[Future[Outcome], DeliveryRequest] = field(default_factory=dict)
-    _sending: Counter[int] = field(default_factory=Counter)  # endpoint id → requests in flight
-    _held: Counter[int] = field(default_factory=Counter)  # endpoint id → in flight or waiting
-    _finished: list[tuple[DeliveryRequest, Outcome]] = field(default_factory=list)
-    _finished_since: float = 0.0
-    _since_claim: int = 1  # attempts finished since the last claim (1: claim at once)
-    _claiming: bool = True
+    _asked_for_help: bool = False
 
     @classmethod
     def from_config(cls, message_ids: list[int] | None = None) -> "DeliveryRun":
@@ -140,132 +130,83 @@ class DeliveryRun:
         )
 
     def totals(self) -> dict[str, int]:
-        delivered = sum(1 for outcome in self.outcomes.values() if outcome.succeeded)
         return {
             "attempts": len(self.outcomes),
-            "delivered": delivered,
+            "delivered": sum(1 for outcome in self.outcomes.values() if outcome.succeeded),
             "claims": self.claims,
             "commits": self.commits,
         }
 
     def run(self) -> None:
-        pool = sender_pool(self.concurrency)
+        lanes = SenderLanes(sender_pool(self.concurrency), self.per_endpoint)
         stop_claiming_at = time.monotonic() + self.run_seconds
+        claiming, look = True, True  # look: the next claim may find something
         while True:
-            clock = time.monotonic()
-            if self._claiming and clock >= stop_claiming_at:
-                self._claiming = False
+            if claiming and time.monotonic() >= stop_claiming_at:
+                claiming = False
                 self.more_due = True  # maybe; the next run finds out
-            claim = self._claiming and (
-                self._since_claim >= self.per_endpoint
-                or (self._since_claim > 0 and (not self._in_flight or clock - self._finished_since >= GROUP_WAIT))
-            )
-            group = bool(self._finished) and (
-                claim
-                or not self._in_flight
-                or len(self._finished) >= self.batch_size
-                or clock - self._finished_since >= GROUP_WAIT
-            )
-            if claim or group or (not self._claiming and self._ready):
-                self._commit_group(claim)
-            self._start(pool)
-            if not self._in_flight and not self._finished:
-                if not self._claiming or self._since_claim == 0:
-                    break
-                continue
-            if self._in_flight:
-                self._collect(clock)
+            finished = lanes.take_finished(at_least=max(1, self.batch_size // 2), timeout=GROUP_WAIT)
+            look = look or bool(finished)
+            stale = lanes.withdraw(None if not claiming else time.monotonic() - START_WITHIN.total_seconds())
+            claimed = self._commit_group(finished, stale, lanes.held() if claiming and look else None)
+            if claimed is not None:
+                look = bool(claimed.examined)
+                vetting = UrlVetting()  # one DNS lookup and check per endpoint URL of this batch
+                claimed_at = time.monotonic()
+                lanes.add([Waiting(request, vetting, claimed_at) for request in claimed.requests])
+            if lanes.idle() and (not claiming or not look):
+                break
 
-    def _commit_group(self, claim: bool) -> None:
-        """Record finished outcomes, give back what will not be sent, claim more: one commit."""
-        finished, self._finished = self._finished, []
+    def _commit_group(
+        self,
+        finished: list[tuple[DeliveryRequest, Outcome]],
+        stale: list[DeliveryRequest],
+        held: dict[int, int] | None,
+    ) -> ClaimedBatch | None:
+        """Record finished outcomes, give back stale leases and (when `held` is given) claim
+        more, in one commit; then schedule the retries. Returns the claim, if one was made."""
+        claimed = None
+        if held is not None:
+            room = self.batch_size - sum(min(n, 2 * self.per_endpoint) for n in held.values())
+            pending = self._pending_ids(finished)
+            if pending == []:
+                claimed = ClaimedBatch([], 0)
+            elif room > 0:
+                claimed = claim_due_messages(room, per_endpoint=self.batch_size, held=held, message_ids=pending)
+                self.claims += 1
+                if claimed.examined == room and self.message_ids is None and not self._asked_for_help:
+                    # A full batch: more may be due; let an idle worker start on them now.
+                    self._ask_for_help()
+        if not finished and not stale and not (claimed and claimed.examined):
+            db.session.commit()  # ends the claim's read-only transaction
+            return claimed
         retries = record_outcomes(finished)
         for request, outcome in finished:
             self.outcomes[request.message_id] = outcome
-        self._release_stale()
-        claimed: list[DeliveryRequest] = []
-        if claim:
-            room = self.batch_size - len(self._ready) - len(self._in_flight)
-            self._since_claim = 0
-            if room > 0:
-                batch = claim_due_messages(
-                    room, per_endpoint=2 * self.per_endpoint, held=self._held, message_ids=self._pending_ids()
-                )
-                claimed = batch.requests
-                self.claims += 1
-                if batch.examined == room and self.message_ids is None:
-                    # A full batch: more may be due; let an idle worker start on them now.
-                    self._ask_for_help()
-                if batch.examined and not claimed:
-                    self._since_claim = 1  # all taken meanwhile or disabled: look again
+        by_lease: dict[datetime, list[int]] = {}
+        for request in stale:
+            by_lease.setdefault(request.started_at, []).append(request.message_id)
+            self.more_due = True
+        for leased_at, ids in by_lease.items():
+            release_messages(ids, leased_at)
         db.session.commit()
         self.commits += 1
         for message_id, at in retries:
             enqueue_delivery(message_id, at=at)
-        if claimed:
-            vetting = UrlVetting()  # one DNS lookup and check per endpoint URL of this batch
-            claimed_at = time.monotonic()
-            for request in claimed:
-                self._ready.append(_Waiting(request, vetting, claimed_at))
-                self._held[request.endpoint_id] += 1
+        return claimed
 
-    def _pending_ids(self) -> list[int] | None:
+    def _pending_ids(self, finished: list[tuple[DeliveryRequest, Outcome]]) -> list[int] | None:
         if self.message_ids is None:
             return None
-        return [i for i in self.message_ids if i not in self.outcomes]
+        done = set(self.outcomes) | {request.message_id for request, _ in finished}
+        return [i for i in self.message_ids if i not in done]
 
     def _ask_for_help(self) -> None:
+        self._asked_for_help = True
         try:
             request_delivery_run()
         except Exception:  # Redis trouble: this run carries on alone; the sweep is the net
             current_app.logger.warning("could not queue a second delivery run", exc_info=True)
-
-    def _release_stale(self) -> None:
-        """Give back claimed messages that could not start in time, and all that wait once the
-        run stops claiming (they are due: the next run sends them)."""
-        too_old = time.monotonic() - START_WITHIN.total_seconds()
-        keep: deque[_Waiting] = deque()
-        release: dict[datetime, list[int]] = {}
-        for waiting in self._ready:
-            if self._claiming and waiting.claimed_at > too_old:
-                keep.append(waiting)
-                continue
-            request = waiting.request
-            release.setdefault(request.started_at, []).append(request.message_id)
-            self._held[request.endpoint_id] -= 1
-            self.more_due = True
-        self._ready = keep
-        for leased_at, ids in release.items():
-            release_messages(ids, leased_at)
-
-    def _start(self, pool: ThreadPoolExecutor) -> None:
-        """Hand waiting requests to the sender threads, respecting both bounds, oldest first."""
-        if not self._ready or len(self._in_flight) >= self.concurrency:
-            return
-        still: deque[_Waiting] = deque()
-        for waiting in self._ready:
-            request = waiting.request
-            if len(self._in_flight) >= self.concurrency or self._sending[request.endpoint_id] >= self.per_endpoint:
-                still.append(waiting)
-                continue
-            context = contextvars.copy_context()  # the job's request id, for the X-Request-ID header
-            future = pool.submit(context.run, send_request, request, waiting.vetting)
-            self._in_flight[future] = request
-            self._sending[request.endpoint_id] += 1
-        self._ready = still
-
-    def _collect(self, clock: float) -> None:
-        """Wait for at least one request to finish (or the group's time to be up)."""
-        timeout = max(0.0, GROUP_WAIT - (clock - self._finished_since)) if self._finished else GROUP_WAIT
-        done, _ = wait(list(self._in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in done:
-            request = self._in_flight.pop(future)
-            self._sending[request.endpoint_id] -= 1
-            self._held[request.endpoint_id] -= 1
-            if not self._finished:
-                self._finished_since = time.monotonic()
-            self._finished.append((request, future.result()))
-            self._since_claim += 1
 
 
 def sweep_outbound() -> dict[str, int]:

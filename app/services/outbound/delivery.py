@@ -7,13 +7,16 @@ stays open while requests run. Sending needs no app context: a batch's `UrlVetti
 the guard's settings, so `send_request` runs in the sender threads.
 """
 
+import contextvars
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 
 import httpx
 
@@ -188,3 +191,87 @@ def _retry_after(response: httpx.Response, at: datetime) -> timedelta | None:
         except (TypeError, ValueError):
             return None
     return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A leased, signed request waiting in its endpoint's lane."""
+
+    request: DeliveryRequest
+    vetting: UrlVetting
+    claimed_at: float  # time.monotonic()
+
+
+class SenderLanes:
+    """One FIFO lane per endpoint feeding the shared sender threads: at most `per_endpoint`
+    requests of one endpoint are handed to the pool at a time, the next one as soon as one of
+    them finishes (from the sender thread, so the lanes keep moving while the job is busy with
+    the database). A slow endpoint therefore holds at most `per_endpoint` threads. Thread-safe.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, per_endpoint: int):
+        self._pool = pool
+        self._per_endpoint = per_endpoint
+        self._changed = threading.Condition(threading.RLock())
+        self._waiting: dict[int, deque[Waiting]] = defaultdict(deque)
+        self._sending: Counter[int] = Counter()
+        self._finished: list[tuple[DeliveryRequest, Outcome]] = []
+
+    def add(self, waiting: list[Waiting]) -> None:
+        """Queue claimed requests in their endpoints' lanes (in order) and start what may start."""
+        with self._changed:
+            for item in waiting:
+                self._waiting[item.request.endpoint_id].append(item)
+            for endpoint_id in {item.request.endpoint_id for item in waiting}:
+                self._start_next(endpoint_id)
+
+    def held(self) -> dict[int, int]:
+        """Endpoint id → requests waiting or in flight."""
+        with self._changed:
+            return {e: len(self._waiting[e]) + self._sending[e] for e in set(self._waiting) | set(self._sending)}
+
+    def idle(self) -> bool:
+        """Nothing waiting, nothing in flight, nothing finished and not yet taken."""
+        with self._changed:
+            return not self._finished and not any(self._sending.values()) and not any(self._waiting.values())
+
+    def take_finished(self, at_least: int, timeout: float) -> list[tuple[DeliveryRequest, Outcome]]:
+        """Finished attempts in the order they finished, once `at_least` have (or everything
+        held has), or after `timeout` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._finished) >= at_least or not any(self._sending.values()), timeout)
+            finished, self._finished = self._finished, []
+            return finished
+
+    def withdraw(self, claimed_before: float | None = None) -> list[DeliveryRequest]:
+        """Take back waiting (not started) requests claimed before `claimed_before` (all if None)."""
+        taken = []
+        with self._changed:
+            for lane in self._waiting.values():
+                keep = []
+                for item in lane:
+                    if claimed_before is not None and item.claimed_at >= claimed_before:
+                        keep.append(item)
+                    else:
+                        taken.append(item.request)
+                lane.clear()
+                lane.extend(keep)
+        return taken
+
+    def _start_next(self, endpoint_id: int) -> None:
+        lane = self._waiting[endpoint_id]
+        while lane and self._sending[endpoint_id] < self._per_endpoint:
+            item = lane.popleft()
+            self._sending[endpoint_id] += 1
+            context = contextvars.copy_context()  # the job's request id, for X-Request-ID
+            future = self._pool.submit(context.run, send_request, item.request, item.vetting)
+            future.add_done_callback(partial(self._finish, item.request))
+
+    def _finish(self, request: DeliveryRequest, future: "Future[Outcome]") -> None:
+        error = future.exception()
+        outcome = future.result() if error is None else Outcome(request.started_at, error=f"Error: {error!r}"[:500])
+        with self._changed:
+            self._finished.append((request, outcome))
+            self._sending[request.endpoint_id] -= 1
+            self._start_next(request.endpoint_id)
+            self._changed.notify_all()
