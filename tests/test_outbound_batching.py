@@ -19,8 +19,9 @@ from app.queue import get_queue
 from app.services.companies import create_seller_company
 from app.services.outbound import dispatch, endpoints, outbox, ssrf
 from app.services.outbound.catalogue import example_data
+from app.services.outbound.queueing import request_delivery_run
 from app.tasks.outbound import deliver_due, sweep_outbound
-from tests.processes import start_worker
+from tests.processes import start_worker, worker_process
 from tests.waiting import wait_until
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -131,8 +132,6 @@ def test_a_slow_endpoint_holds_only_its_own_bound_and_delays_no_other(app, datab
         _db.session.remove()
         worker = start_worker(database_url, redis_url, env={"WEBHOOKS_ENDPOINT_CONCURRENCY": "2"})
         try:
-            from app.services.outbound.queueing import request_delivery_run
-
             assert request_delivery_run()
             sink.wait_for("/fast", count=12, timeout=30)
             # Every fast delivery is recorded while the slow endpoint still holds its requests.
@@ -174,20 +173,13 @@ def test_a_worker_killed_mid_batch_loses_nothing(app, database_url, redis_url, s
         _db.session.commit()
         made = due_messages(_db, company, {"/slow": 5, "/fast": 4}, sink)
         _db.session.remove()  # no read transaction of ours may hold SQLite's lock
-        worker = start_worker(database_url, redis_url, env={"WEBHOOKS_ENDPOINT_CONCURRENCY": "2"})
-        try:
-            from app.services.outbound.queueing import request_delivery_run
-
+        with worker_process(database_url, redis_url, env={"WEBHOOKS_ENDPOINT_CONCURRENCY": "2"}) as worker:
             assert request_delivery_run()
             in_flight = sink.wait_for("/slow", count=2, timeout=30)
             sink.wait_for("/fast", count=4, timeout=30)
             wait_until(lambda: delivered(made["/fast"]) == 4, timeout=15, message="fast outcomes not committed")
             worker.kill()  # SIGKILL: two requests in flight, three leased and waiting
             worker.wait(10)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait(10)
         sink.release()
 
         slow = [_db.session.get(WebhookMessage, i) for i in made["/slow"]]

@@ -170,16 +170,12 @@ def claim_due_messages(
         )
     disabled = [row.id for row in rows if not row.enabled]
     if disabled:
-        db.session.execute(
-            update(WebhookMessage)
-            .where(WebhookMessage.id.in_(disabled))
-            .values(
-                status="failed",
-                locked_until=None,
-                next_attempt_at=None,
-                last_error="Not sent: the endpoint is disabled.",
-            )
-            .execution_options(synchronize_session=False)
+        update_messages(
+            disabled,
+            status="failed",
+            locked_until=None,
+            next_attempt_at=None,
+            last_error="Not sent: the endpoint is disabled.",
         )
     secrets_by_endpoint: dict[int, list[str]] = {}
     requests = []
@@ -206,6 +202,16 @@ def claim_due_messages(
             )
         )
     return ClaimedBatch(requests, len(found))
+
+
+def update_messages(message_ids: Collection[int], **values: Any) -> None:
+    """One UPDATE giving the messages `values` (flushed; the session's objects are not synced)."""
+    db.session.execute(
+        update(WebhookMessage)
+        .where(WebhookMessage.id.in_(list(message_ids)))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _claimable(moment: datetime) -> tuple[ColumnElement[bool], ...]:

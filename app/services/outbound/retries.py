@@ -20,6 +20,7 @@ from app.clock import now
 from app.extensions import db
 from app.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from app.services.outbound.delivery import DeliveryRequest, Outcome
+from app.services.outbound.dispatch import update_messages
 from app.services.outbound.endpoints import disable_endpoint
 
 # After attempt n fails, attempt n+1 runs RETRY_DELAYS[n-1] later (±10% jitter): 8 attempts.
@@ -91,19 +92,15 @@ def record_outcomes(results: Sequence[tuple[DeliveryRequest, Outcome]]) -> list[
                 retrying.append((request.message_id, next_attempt_at))
         _count_and_log(request, outcome, outcome_name)
     for status_code, message_ids in delivered.items():
-        db.session.execute(
-            update(WebhookMessage)
-            .where(WebhookMessage.id.in_(message_ids))
-            .values(
-                status="delivered",
-                delivered_at=moment,
-                attempt_count=WebhookMessage.attempt_count + 1,
-                locked_until=None,
-                next_attempt_at=None,
-                last_status_code=status_code,
-                last_error=None,
-            )
-            .execution_options(synchronize_session=False)
+        update_messages(
+            message_ids,
+            status="delivered",
+            delivered_at=moment,
+            attempt_count=WebhookMessage.attempt_count + 1,
+            locked_until=None,
+            next_attempt_at=None,
+            last_status_code=status_code,
+            last_error=None,
         )
     for endpoint_id, failing_since in failing.items():
         statement = update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
@@ -149,12 +146,7 @@ def _record_failure(
             values["status"] = "failed"
         if moment - failing_since >= DISABLE_AFTER:
             disable.setdefault(request.endpoint_id, "every delivery has failed for 5 days.")
-    db.session.execute(
-        update(WebhookMessage)
-        .where(WebhookMessage.id == request.message_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    update_messages([request.message_id], **values)
     return ("failed" if values.get("status") == "failed" else "retrying"), values["next_attempt_at"]
 
 
