@@ -12,11 +12,13 @@ requests start, so a worker killed mid-batch loses nothing: the leases expire an
 are sent again, with the same webhook-id.
 """
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
+from redis.exceptions import RedisError
 
 from app.extensions import db
 from app.services.outbound.delivery import (
@@ -46,13 +48,15 @@ from app.services.outbound.queueing import (
 from app.services.outbound.retries import record_outcomes
 from app.tasks import job_context
 
+log = logging.getLogger(__name__)
 # A run stops claiming after this long (then finishes what it holds and asks for the next run),
 # so the worker's other queues get their turn.
 RUN_SECONDS = 10.0
 # Finished attempts wait at most this long to be committed with the next group.
 GROUP_WAIT = 0.05
-# A claimed message not started within this share of its lease is given back, not sent late.
-START_WITHIN = LEASE / 2
+# A claimed message not started within this share of its lease is given back, not sent late
+# (what is left of the lease must outlast the request).
+START_WITHIN = LEASE / 4
 
 
 def dispatch_event(event_id: int) -> int:
@@ -191,8 +195,11 @@ class DeliveryRun:
             release_messages(ids, leased_at)
         db.session.commit()
         self.commits += 1
-        for message_id, at in retries:
-            enqueue_delivery(message_id, at=at)
+        try:
+            for message_id, at in retries:
+                enqueue_delivery(message_id, at=at)
+        except RedisError:  # recorded as due in the database: the sweep queues them
+            log.warning("could not schedule retries of messages %s", [message_id for message_id, _ in retries])
         return claimed
 
     def _pending_ids(self, finished: list[tuple[DeliveryRequest, Outcome]]) -> list[int] | None:
@@ -205,8 +212,8 @@ class DeliveryRun:
         self._asked_for_help = True
         try:
             request_delivery_run()
-        except Exception:  # Redis trouble: this run carries on alone; the sweep is the net
-            current_app.logger.warning("could not queue a second delivery run", exc_info=True)
+        except RedisError:  # this run carries on alone; the sweep is the net
+            log.warning("could not queue a second delivery run")
 
 
 def sweep_outbound() -> dict[str, int]:
