@@ -77,7 +77,7 @@ def deliver_due(message_ids: list[int] | None = None) -> dict[str, int]:
             delivery_run_started()
         run = DeliveryRun.from_config(message_ids=message_ids)
         run.run()
-        if run.more_due and message_ids is None:
+        if run.more_due:  # stopped with messages left (or given back): a general run sends them
             request_delivery_run()
         return run.totals()
 
