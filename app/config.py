@@ -336,6 +336,11 @@ class Config:
     # Outbound webhooks: refuse plain http in production; private addresses only for local dev.
     WEBHOOKS_REQUIRE_HTTPS = Setting(False, cast=as_bool)
     WEBHOOKS_ALLOW_PRIVATE_NETWORKS = Setting(False, cast=as_bool)
+    # Outbound delivery runs: messages leased per claim, requests in flight per worker process,
+    # and per endpoint (so one slow endpoint holds at most that many of the sender threads).
+    WEBHOOKS_BATCH_SIZE = Setting(100, cast=as_count)
+    WEBHOOKS_CONCURRENCY = Setting(32, cast=as_count)
+    WEBHOOKS_ENDPOINT_CONCURRENCY = Setting(8, cast=as_count)
 
     def __init__(self):
         # Declaration order, so a derived default sees the settings it is built from.

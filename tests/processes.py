@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -108,6 +109,18 @@ def start_worker(database_url, redis_url, *options, env=None):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+@contextmanager
+def worker_process(database_url, redis_url, *options, env=None):
+    """`start_worker` for the block; killed (SIGKILL) at its end if it is still running."""
+    worker = start_worker(database_url, redis_url, *options, env=env)
+    try:
+        yield worker
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
 
 
 def start_cron(redis_url):

@@ -16,7 +16,7 @@ from app.services.companies import create_seller_company
 from app.services.outbound import endpoints, outbox, signing
 from app.services.outbound.catalogue import example_data
 from app.tasks.outbound import sweep_outbound
-from tests.processes import start_worker
+from tests.processes import worker_process
 from tests.waiting import wait_until
 
 
@@ -30,17 +30,12 @@ def test_worker_killed_mid_delivery_loses_nothing(app, database_url, redis_url, 
         db.session.commit()
         secret = signing.endpoint_secret(endpoint)
         sink.respond_with(200, "ok after hanging", path="/slow", hang=True)
-        worker = start_worker(database_url, redis_url)
-        try:
+        with worker_process(database_url, redis_url) as worker:
             outbox.record_event(company.id, "order.completed", example_data("order.completed", order_id=5))
             db.session.commit()  # the after-commit hook queues dispatch for the worker process
             [in_flight] = sink.wait_for("/slow", timeout=30)
             worker.kill()  # SIGKILL mid-request: no outcome can be recorded
             worker.wait(10)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait(10)
         sink.release()
 
         db.session.expire_all()

@@ -1,20 +1,27 @@
-"""One delivery attempt over HTTP: the process-wide client, the request, what came back.
+"""Delivery attempts over HTTP: the process-wide keep-alive client and sender threads, the
+SSRF vetting of a batch, the request, what came back.
 
-Nothing here touches the database: `dispatch.claim_message` hands over a signed
-`DeliveryRequest`, and `retries.record_outcome` records the `Outcome`, so no transaction stays
-open while the request runs.
+Nothing here touches the database: `dispatch.claim_due_messages` hands over signed
+`DeliveryRequest`s, and `retries.record_outcomes` records the `Outcome`s, so no transaction
+stays open while requests run. Sending needs no app context: a batch's `UrlVetting` carries
+the guard's settings, so `send_request` runs in the sender threads.
 """
 
+import contextvars
 import os
+import threading
 import time
+from collections import Counter, defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 
 import httpx
 
 from app.logs import current_request_id
-from app.services.outbound.ssrf import UnsafeUrl, resolve_url
+from app.services.outbound.ssrf import UnsafeUrl, UrlPolicy, current_policy, resolve_url
 
 REQUEST_TIMEOUT = 15.0
 RESPONSE_EXCERPT_BYTES = 2048
@@ -56,32 +63,78 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+# Keep-alive connections the client holds open; above the sender threads of any sane setting.
+MAX_CONNECTIONS = 200
 _client: httpx.Client | None = None
 _client_pid: int | None = None
+_pool: ThreadPoolExecutor | None = None
+_pool_key: tuple[int, int] | None = None
 
 
 def http_client() -> httpx.Client:
-    """The one httpx client of this process (rebuilt only after a fork)."""
+    """The one httpx client of this process (rebuilt only after a fork); thread-safe, shared
+    by every sender thread, so connections to an endpoint are kept alive across batches."""
     global _client, _client_pid
     if _client is None or _client_pid != os.getpid():
         _client = httpx.Client(
             timeout=httpx.Timeout(REQUEST_TIMEOUT),
             follow_redirects=False,
             trust_env=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
             headers={"User-Agent": USER_AGENT},
         )
         _client_pid = os.getpid()
     return _client
 
 
-def send_request(request: DeliveryRequest) -> Outcome:
-    """POST once: vet the URL's addresses now, connect to a vetted one (no redirects), read a
-    capped excerpt of the answer. Never raises for network trouble: the Outcome has the error."""
+def sender_pool(threads: int) -> ThreadPoolExecutor:
+    """The process's sender threads (`threads` of them; rebuilt after a fork or a new size)."""
+    global _pool, _pool_key
+    key = (os.getpid(), threads)
+    if _pool is None or _pool_key != key:
+        if _pool is not None and _pool_key is not None and _pool_key[0] == os.getpid():
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook-sender")
+        _pool_key = key
+    return _pool
+
+
+class UrlVetting:
+    """The SSRF guard for one claimed batch: each endpoint URL is resolved and vetted once per
+    batch (not once per message) and never skipped. Thread-safe; the guard's settings are read
+    when it is made (in the job's app context), so sender threads need no app context."""
+
+    def __init__(self, policy: UrlPolicy | None = None):
+        self.policy = policy or current_policy()
+        self._lock = threading.Lock()
+        self._url_locks: dict[str, threading.Lock] = {}
+        self._answers: dict[str, list[str] | str] = {}
+
+    def addresses(self, url: str) -> list[str]:
+        """The vetted addresses of `url`; raises UnsafeUrl as `ssrf.resolve_url` does. A slow
+        lookup of one URL holds only the threads sending to that URL."""
+        with self._lock:
+            url_lock = self._url_locks.setdefault(url, threading.Lock())
+        with url_lock:
+            if url not in self._answers:
+                try:
+                    self._answers[url] = resolve_url(url, self.policy)
+                except UnsafeUrl as exc:
+                    self._answers[url] = str(exc)
+            answer = self._answers[url]
+        if isinstance(answer, str):
+            raise UnsafeUrl(answer)
+        return answer
+
+
+def send_request(request: DeliveryRequest, vetting: UrlVetting | None = None) -> Outcome:
+    """POST once: vet the URL's addresses (once per batch with `vetting`, else now), connect to
+    a vetted one (no redirects), read a capped excerpt of the answer. Never raises for network
+    trouble: the Outcome has the error."""
     url = httpx.URL(request.url)
     clock_start = time.monotonic()
     try:
-        addresses = resolve_url(request.url)
+        addresses = (vetting or UrlVetting()).addresses(request.url)
     except UnsafeUrl as exc:
         return Outcome(request.started_at, error=f"Refused: {exc}"[:500])
     headers = {**request.headers, "host": url.netloc.decode("ascii")}
@@ -138,3 +191,87 @@ def _retry_after(response: httpx.Response, at: datetime) -> timedelta | None:
         except (TypeError, ValueError):
             return None
     return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A leased, signed request waiting in its endpoint's lane."""
+
+    request: DeliveryRequest
+    vetting: UrlVetting
+    claimed_at: float  # time.monotonic()
+
+
+class SenderLanes:
+    """One FIFO lane per endpoint feeding the shared sender threads: at most `per_endpoint`
+    requests of one endpoint are handed to the pool at a time, the next one as soon as one of
+    them finishes (from the sender thread, so the lanes keep moving while the job is busy with
+    the database). A slow endpoint therefore holds at most `per_endpoint` threads. Thread-safe.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, per_endpoint: int):
+        self._pool = pool
+        self._per_endpoint = per_endpoint
+        self._changed = threading.Condition(threading.RLock())
+        self._waiting: dict[int, deque[Waiting]] = defaultdict(deque)
+        self._sending: Counter[int] = Counter()
+        self._finished: list[tuple[DeliveryRequest, Outcome]] = []
+
+    def add(self, waiting: list[Waiting]) -> None:
+        """Queue claimed requests in their endpoints' lanes (in order) and start what may start."""
+        with self._changed:
+            for item in waiting:
+                self._waiting[item.request.endpoint_id].append(item)
+            for endpoint_id in {item.request.endpoint_id for item in waiting}:
+                self._start_next(endpoint_id)
+
+    def held(self) -> dict[int, int]:
+        """Endpoint id → requests waiting or in flight."""
+        with self._changed:
+            return {e: len(self._waiting[e]) + self._sending[e] for e in set(self._waiting) | set(self._sending)}
+
+    def idle(self) -> bool:
+        """Nothing waiting, nothing in flight, nothing finished and not yet taken."""
+        with self._changed:
+            return not self._finished and not any(self._sending.values()) and not any(self._waiting.values())
+
+    def take_finished(self, at_least: int, timeout: float) -> list[tuple[DeliveryRequest, Outcome]]:
+        """Finished attempts in the order they finished, once `at_least` have (or everything
+        held has), or after `timeout` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._finished) >= at_least or not any(self._sending.values()), timeout)
+            finished, self._finished = self._finished, []
+            return finished
+
+    def withdraw(self, claimed_before: float | None = None) -> list[DeliveryRequest]:
+        """Take back waiting (not started) requests claimed before `claimed_before` (all if None)."""
+        taken = []
+        with self._changed:
+            for lane in self._waiting.values():
+                keep = []
+                for item in lane:
+                    if claimed_before is not None and item.claimed_at >= claimed_before:
+                        keep.append(item)
+                    else:
+                        taken.append(item.request)
+                lane.clear()
+                lane.extend(keep)
+        return taken
+
+    def _start_next(self, endpoint_id: int) -> None:
+        lane = self._waiting[endpoint_id]
+        while lane and self._sending[endpoint_id] < self._per_endpoint:
+            item = lane.popleft()
+            self._sending[endpoint_id] += 1
+            context = contextvars.copy_context()  # the job's request id, for X-Request-ID
+            future = self._pool.submit(context.run, send_request, item.request, item.vetting)
+            future.add_done_callback(partial(self._finish, item.request))
+
+    def _finish(self, request: DeliveryRequest, future: "Future[Outcome]") -> None:
+        error = future.exception()
+        outcome = future.result() if error is None else Outcome(request.started_at, error=f"Error: {error!r}"[:500])
+        with self._changed:
+            self._finished.append((request, outcome))
+            self._sending[request.endpoint_id] -= 1
+            self._start_next(request.endpoint_id)
+            self._changed.notify_all()

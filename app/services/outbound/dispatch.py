@@ -6,10 +6,11 @@ a job RQ runs twice) create or send nothing twice. Flushes, never commits.
 """
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, case, insert, or_, select, update
 
 from app.clock import now
 from app.extensions import db, rows_matched
@@ -86,79 +87,190 @@ _CLAIM_COLUMNS = (
 
 
 def claim_message(message_id: int) -> DeliveryRequest | None:
-    """Lease a due pending message for one delivery and sign it; None if it is not due, leased
-    elsewhere, or its endpoint is disabled (then it is marked failed, recoverable later).
+    """Lease one due pending message for delivery and sign it; None if it is not due, leased
+    elsewhere, or its endpoint is disabled (then it is marked failed, recoverable later)."""
+    claimed = claim_due_messages(1, message_ids=[message_id]).requests
+    return claimed[0] if claimed else None
 
-    The lease is a conditional UPDATE that also checks the attempt counters read a moment
-    before, so what was read is what was claimed. A lease left by a worker that died
-    mid-request expires after LEASE; the next claim logs that interrupted attempt.
+
+class ClaimedBatch(NamedTuple):
+    """What a claim leased and signed, and how many due rows it looked at (a full batch of
+    those says more may be due)."""
+
+    requests: list[DeliveryRequest]
+    examined: int
+
+
+def claim_due_messages(
+    limit: int,
+    per_endpoint: int | None = None,
+    held: Mapping[int, int] | None = None,
+    message_ids: Collection[int] | None = None,
+) -> ClaimedBatch:
+    """Lease up to `limit` due pending messages (oldest due first) and sign them. Flushed.
+
+    At most `per_endpoint` messages of one endpoint, counting the `held` ones (endpoint id →
+    messages this worker holds already); endpoints at that bound are left out of the query, so
+    a busy endpoint's backlog cannot crowd the others out. `message_ids` narrows the claim to
+    those messages. Messages of a disabled endpoint are marked failed (recoverable later), not
+    returned.
+
+    On PostgreSQL the due rows are read `FOR UPDATE SKIP LOCKED` and leased by one UPDATE:
+    workers claiming at once take disjoint messages without waiting for each other. SQLite
+    (one writer at a time) claims them one by one, each lease a conditional UPDATE that also
+    checks the counters read a moment before, so what was read is what was claimed. A lease
+    left by a worker that died mid-request expires after LEASE; the next claim logs that
+    interrupted attempt.
     """
     moment = now()
-    row = db.session.execute(
+    held = held or {}
+    full = [endpoint_id for endpoint_id, n in held.items() if per_endpoint is not None and n >= per_endpoint]
+    query = (
         select(*_CLAIM_COLUMNS)
         .join(OutboxEvent, OutboxEvent.id == WebhookMessage.event_id)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
-        .where(WebhookMessage.id == message_id)
-    ).one_or_none()
-    if row is None:
-        return None
-    interrupted = row.locked_until is not None
-    claimed = rows_matched(
-        update(WebhookMessage)
-        .where(
-            WebhookMessage.id == message_id,
-            WebhookMessage.status == "pending",
-            WebhookMessage.next_attempt_at <= moment,
-            WebhookMessage.attempt_count == row.attempt_count,
-            WebhookMessage.retry_index == row.retry_index,
-            or_(WebhookMessage.locked_until.is_(None), WebhookMessage.locked_until < moment),
-        )
-        .values(locked_until=moment + LEASE, attempt_count=row.attempt_count + int(interrupted))
-        .execution_options(synchronize_session=False)
+        .where(*_claimable(moment))
+        .order_by(WebhookMessage.next_attempt_at, WebhookMessage.id)
+        .limit(limit)
     )
-    if not claimed:
-        return None
+    if full:
+        query = query.where(WebhookMessage.endpoint_id.not_in(full))
+    if message_ids is not None:
+        query = query.where(WebhookMessage.id.in_(list(message_ids)))
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        query = query.with_for_update(of=WebhookMessage, skip_locked=True)
+    taken: dict[int, int] = dict(held)
+    rows = []
+    found = db.session.execute(query).all()
+    for row in found:
+        if per_endpoint is not None and taken.get(row.endpoint_id, 0) >= per_endpoint:
+            continue
+        taken[row.endpoint_id] = taken.get(row.endpoint_id, 0) + 1
+        rows.append(row)
+    rows = _lease_locked(rows, moment) if postgres else [row for row in rows if _lease_one(row, moment)]
+    if not rows:
+        return ClaimedBatch([], len(found))
+    interrupted = [row for row in rows if row.locked_until is not None]
     if interrupted:
         db.session.execute(
-            insert(WebhookAttempt).values(
+            insert(WebhookAttempt),
+            [
+                {
+                    "company_id": row.company_id,
+                    "message_id": row.id,
+                    "attempted_at": row.locked_until - LEASE,
+                    "succeeded": False,
+                    "duration_ms": 0,
+                    "response_excerpt": "",
+                    "error": "Interrupted: the worker stopped before recording an outcome; sending again.",
+                }
+                for row in interrupted
+            ],
+        )
+    disabled = [row.id for row in rows if not row.enabled]
+    if disabled:
+        update_messages(
+            disabled,
+            status="failed",
+            locked_until=None,
+            next_attempt_at=None,
+            last_error="Not sent: the endpoint is disabled.",
+        )
+    secrets_by_endpoint: dict[int, list[str]] = {}
+    requests = []
+    for row in rows:
+        if not row.enabled:
+            continue
+        if row.endpoint_id not in secrets_by_endpoint:  # decrypted once per endpoint per batch
+            secrets_by_endpoint[row.endpoint_id] = active_secrets(
+                row.secret_encrypted, row.previous_secret_encrypted, row.previous_secret_expires_at, moment
+            )
+        body = payload_json(row.event_public_id, row.type, row.created_at, row.company_id, row.data)
+        requests.append(
+            DeliveryRequest(
+                message_id=row.id,
                 company_id=row.company_id,
-                message_id=message_id,
-                attempted_at=row.locked_until - LEASE,
-                succeeded=False,
-                duration_ms=0,
-                response_excerpt="",
-                error="Interrupted: the worker stopped before recording an outcome; sending again.",
+                endpoint_id=row.endpoint_id,
+                url=row.url,
+                body=body,
+                headers=signed_headers(row.public_id, moment, body, secrets_by_endpoint[row.endpoint_id]),
+                started_at=moment,
+                retry_index=row.retry_index,
+                failing_since=row.failing_since,
+                lag_seconds=max(0.0, (moment - (row.next_attempt_at or moment)).total_seconds()),
             )
         )
-    if not row.enabled:
+    return ClaimedBatch(requests, len(found))
+
+
+def update_messages(message_ids: Collection[int], **values: Any) -> None:
+    """One UPDATE giving the messages `values` (flushed; the session's objects are not synced)."""
+    db.session.execute(
+        update(WebhookMessage)
+        .where(WebhookMessage.id.in_(list(message_ids)))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _claimable(moment: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Pending, due, and not leased (or its lease ran out)."""
+    return (
+        WebhookMessage.status == "pending",
+        WebhookMessage.next_attempt_at <= moment,
+        or_(WebhookMessage.locked_until.is_(None), WebhookMessage.locked_until < moment),
+    )
+
+
+def _lease_locked(rows: list[Row[Any]], moment: datetime) -> list[Row[Any]]:
+    """Lease rows this transaction holds locked (PostgreSQL): one UPDATE; an expired lease
+    counts the interrupted attempt."""
+    if rows:
         db.session.execute(
             update(WebhookMessage)
-            .where(WebhookMessage.id == message_id)
+            .where(WebhookMessage.id.in_([row.id for row in rows]), *_claimable(moment))
             .values(
-                status="failed",
-                locked_until=None,
-                next_attempt_at=None,
-                last_error="Not sent: the endpoint is disabled.",
+                locked_until=moment + LEASE,
+                attempt_count=WebhookMessage.attempt_count + case((WebhookMessage.locked_until.is_(None), 0), else_=1),
             )
             .execution_options(synchronize_session=False)
         )
-        return None
-    body = payload_json(row.event_public_id, row.type, row.created_at, row.company_id, row.data)
-    secrets_now = active_secrets(
-        row.secret_encrypted, row.previous_secret_encrypted, row.previous_secret_expires_at, moment
+    return rows
+
+
+def _lease_one(row: Row[Any], moment: datetime) -> bool:
+    """Lease one message if it is still as read (SQLite's serial claim)."""
+    interrupted = row.locked_until is not None
+    return bool(
+        rows_matched(
+            update(WebhookMessage)
+            .where(
+                WebhookMessage.id == row.id,
+                WebhookMessage.attempt_count == row.attempt_count,
+                WebhookMessage.retry_index == row.retry_index,
+                *_claimable(moment),
+            )
+            .values(locked_until=moment + LEASE, attempt_count=row.attempt_count + int(interrupted))
+            .execution_options(synchronize_session=False)
+        )
     )
-    return DeliveryRequest(
-        message_id=message_id,
-        company_id=row.company_id,
-        endpoint_id=row.endpoint_id,
-        url=row.url,
-        body=body,
-        headers=signed_headers(row.public_id, moment, body, secrets_now),
-        started_at=moment,
-        retry_index=row.retry_index,
-        failing_since=row.failing_since,
-        lag_seconds=max(0.0, (moment - (row.next_attempt_at or moment)).total_seconds()),
-    )
+
+
+def release_messages(message_ids: Collection[int], leased_at: datetime) -> None:
+    """Give back leases taken at `leased_at` for messages that were not sent (a run that
+    stopped early): due again at once, for any worker, with nothing logged. Flushed."""
+    if message_ids:
+        db.session.execute(
+            update(WebhookMessage)
+            .where(
+                WebhookMessage.id.in_(list(message_ids)),
+                WebhookMessage.status == "pending",
+                WebhookMessage.locked_until == leased_at + LEASE,
+            )
+            .values(locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def due_later(message_id: int) -> datetime | None:

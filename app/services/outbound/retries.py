@@ -8,6 +8,8 @@ an endpoint whose every delivery has failed for 5 days is disabled and its owner
 
 import logging
 import random
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +20,7 @@ from app.clock import now
 from app.extensions import db
 from app.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from app.services.outbound.delivery import DeliveryRequest, Outcome
+from app.services.outbound.dispatch import update_messages
 from app.services.outbound.endpoints import disable_endpoint
 
 # After attempt n fails, attempt n+1 runs RETRY_DELAYS[n-1] later (±10% jitter): 8 attempts.
@@ -37,43 +40,104 @@ log = logging.getLogger("app.webhooks")
 
 def record_outcome(request: DeliveryRequest, outcome: Outcome) -> datetime | None:
     """Log the attempt and move the message on: delivered, retried later, or failed for good.
+    Returns when the next attempt is due, or None. Flushed, not committed."""
+    return dict(record_outcomes([(request, outcome)])).get(request.message_id)
+
+
+def record_outcomes(results: Sequence[tuple[DeliveryRequest, Outcome]]) -> list[tuple[int, datetime]]:
+    """Record a group of attempts (in the order they finished) in a few statements: every
+    attempt in one INSERT, the delivered messages in one UPDATE per status code, each retry or
+    failure in its own UPDATE. Moves each message on — delivered, retried later, or failed for
+    good — and keeps each endpoint's failure record: a success clears it, a failure starts it.
 
     410 Gone disables the endpoint; an endpoint that has only failed for 5 days is disabled and
-    its owners notified. Returns when the next attempt is due, or None. Flushed, not committed.
+    its owners notified. Returns (message id, when its next attempt is due) for the retries.
+    Flushed, not committed.
     """
+    if not results:
+        return []
     moment = now()
     db.session.execute(
-        insert(WebhookAttempt).values(
-            company_id=request.company_id,
-            message_id=request.message_id,
-            attempted_at=outcome.started_at,
-            succeeded=outcome.succeeded,
-            status_code=outcome.status_code,
-            duration_ms=outcome.duration_ms,
-            response_excerpt=outcome.excerpt,
-            error=outcome.error,
-        )
+        insert(WebhookAttempt),
+        [
+            {
+                "company_id": request.company_id,
+                "message_id": request.message_id,
+                "attempted_at": outcome.started_at,
+                "succeeded": outcome.succeeded,
+                "status_code": outcome.status_code,
+                "duration_ms": outcome.duration_ms,
+                "response_excerpt": outcome.excerpt,
+                "error": outcome.error,
+            }
+            for request, outcome in results
+        ],
     )
+    delivered: dict[int, list[int]] = defaultdict(list)  # status code → message ids
+    failing: dict[int, datetime | None] = {}  # endpoint id → its failure record after the group
+    cleared: set[int] = set()  # endpoints whose record a success in this group ended
+    disable: dict[int, str] = {}
+    retrying: list[tuple[int, datetime]] = []
+    for request, outcome in results:
+        if outcome.succeeded:
+            assert outcome.status_code is not None
+            delivered[outcome.status_code].append(request.message_id)
+            if request.failing_since is not None or failing.get(request.endpoint_id) is not None:
+                failing[request.endpoint_id] = None
+                cleared.add(request.endpoint_id)
+            outcome_name = "delivered"
+        else:
+            outcome_name, next_attempt_at = _record_failure(request, outcome, moment, failing, disable)
+            if next_attempt_at is not None:
+                retrying.append((request.message_id, next_attempt_at))
+        _count_and_log(request, outcome, outcome_name)
+    for status_code, message_ids in delivered.items():
+        update_messages(
+            message_ids,
+            status="delivered",
+            delivered_at=moment,
+            attempt_count=WebhookMessage.attempt_count + 1,
+            locked_until=None,
+            next_attempt_at=None,
+            last_status_code=status_code,
+            last_error=None,
+        )
+    for endpoint_id, failing_since in failing.items():
+        statement = update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
+        if failing_since is not None and endpoint_id not in cleared:  # one already started stays
+            statement = statement.where(WebhookEndpoint.failing_since.is_(None))
+        db.session.execute(statement.values(failing_since=failing_since).execution_options(synchronize_session=False))
+    for endpoint_id, reason in disable.items():
+        endpoint = db.session.get_one(WebhookEndpoint, endpoint_id, populate_existing=True)
+        if endpoint.enabled:
+            disable_endpoint(endpoint, reason)
+    return retrying
+
+
+def _record_failure(
+    request: DeliveryRequest,
+    outcome: Outcome,
+    moment: datetime,
+    failing: dict[int, datetime | None],
+    disable: dict[int, str],
+) -> tuple[str, datetime | None]:
+    """Move a message whose attempt failed on (its own UPDATE); note what happens to its
+    endpoint in `failing` and `disable`. Returns the outcome's name and the next attempt's time."""
     values: dict[str, Any] = {
         "attempt_count": WebhookMessage.attempt_count + 1,
         "locked_until": None,
         "next_attempt_at": None,
         "last_status_code": outcome.status_code,
-        "last_error": outcome.error or (None if outcome.succeeded else f"HTTP {outcome.status_code}"),
+        "last_error": outcome.error or f"HTTP {outcome.status_code}",
     }
-    endpoint_values: dict[str, Any] = {}
-    disable_reason = None
-    if outcome.succeeded:
-        values.update(status="delivered", delivered_at=moment)
-        if request.failing_since is not None:
-            endpoint_values["failing_since"] = None
-    elif outcome.status_code == 410:
+    if outcome.status_code == 410:
         values["status"] = "failed"
-        disable_reason = "it answered 410 Gone."
+        disable.setdefault(request.endpoint_id, "it answered 410 Gone.")
     else:
-        failing_since = request.failing_since or outcome.started_at
-        if request.failing_since is None:
-            endpoint_values["failing_since"] = failing_since
+        known = failing.get(request.endpoint_id, request.failing_since)
+        failing_since = known or outcome.started_at
+        if known is None:
+            failing[request.endpoint_id] = failing_since
         if request.retry_index < len(RETRY_DELAYS):
             values.update(
                 retry_index=request.retry_index + 1, next_attempt_at=moment + retry_delay(request.retry_index, outcome)
@@ -81,21 +145,12 @@ def record_outcome(request: DeliveryRequest, outcome: Outcome) -> datetime | Non
         else:
             values["status"] = "failed"
         if moment - failing_since >= DISABLE_AFTER:
-            disable_reason = "every delivery has failed for 5 days."
-    db.session.execute(
-        update(WebhookMessage)
-        .where(WebhookMessage.id == request.message_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if endpoint_values:
-        db.session.execute(
-            update(WebhookEndpoint)
-            .where(WebhookEndpoint.id == request.endpoint_id)
-            .values(**endpoint_values)
-            .execution_options(synchronize_session=False)
-        )
-    outcome_name = "delivered" if outcome.succeeded else ("failed" if values.get("status") == "failed" else "retrying")
+            disable.setdefault(request.endpoint_id, "every delivery has failed for 5 days.")
+    update_messages([request.message_id], **values)
+    return ("failed" if values.get("status") == "failed" else "retrying"), values["next_attempt_at"]
+
+
+def _count_and_log(request: DeliveryRequest, outcome: Outcome, outcome_name: str) -> None:
     metrics.DELIVERIES.labels(outcome=outcome_name).inc()
     metrics.DELIVERY_LAG.observe(request.lag_seconds)
     log.log(
@@ -114,11 +169,6 @@ def record_outcome(request: DeliveryRequest, outcome: Outcome) -> datetime | Non
             "attempt": request.retry_index + 1,
         },
     )
-    if disable_reason:
-        endpoint = db.session.get_one(WebhookEndpoint, request.endpoint_id, populate_existing=True)
-        if endpoint.enabled:
-            disable_endpoint(endpoint, disable_reason)
-    return values["next_attempt_at"]
 
 
 def retry_delay(retry_index: int, outcome: Outcome) -> timedelta:

@@ -10,6 +10,7 @@ https (WEBHOOKS_REQUIRE_HTTPS).
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -85,17 +86,32 @@ def _embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
     return [address for address in found if address is not None]
 
 
-def resolve_url(url: str) -> list[str]:
+@dataclass(frozen=True)
+class UrlPolicy:
+    """The app's settings the guard applies, read once so threads without an app context (the
+    delivery pool) can vet URLs too."""
+
+    allow_private: bool
+    https_only: bool
+
+
+def current_policy() -> UrlPolicy:
+    """The guard's settings of the current app."""
+    return UrlPolicy(allow_private=allow_private_networks(), https_only=require_https())
+
+
+def resolve_url(url: str, policy: UrlPolicy | None = None) -> list[str]:
     """Check `url`'s scheme and resolve its host: the addresses it may be delivered to.
 
     Raises UnsafeUrl unless every resolved address is public (or private networks are allowed
     by WEBHOOKS_ALLOW_PRIVATE_NETWORKS, for development and tests: link-local and metadata
-    addresses never are).
+    addresses never are). `policy` defaults to the current app's settings.
     """
+    policy = policy or current_policy()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeUrl("Use a full http:// or https:// URL.")
-    if require_https() and parts.scheme != "https":
+    if policy.https_only and parts.scheme != "https":
         raise UnsafeUrl("Use an https:// URL.")
     if parts.username or parts.password:
         raise UnsafeUrl("Leave credentials out of the URL; verify our signature instead.")
@@ -105,9 +121,8 @@ def resolve_url(url: str) -> list[str]:
     except (socket.gaierror, UnicodeError, ValueError):
         raise UnsafeUrl(f"We could not resolve {parts.hostname}.") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    allow_private = allow_private_networks()
     for address in addresses:
-        reason = forbidden_reason(address, allow_private)
+        reason = forbidden_reason(address, policy.allow_private)
         if reason:
             raise UnsafeUrl(
                 f"{parts.hostname} resolves to {address}, {reason}; webhooks go only to public internet addresses."
