@@ -4,6 +4,7 @@ production environment, gunicorn processes like the Procfile's, and a readiness 
 import base64
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,13 +28,24 @@ def _name(url):
     return urlsplit(url).path.lstrip("/")
 
 
+def _sqlite_path(url):
+    """The file of a sqlite:///path URL (quick smoke runs), None for PostgreSQL."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
 def recreate_database(url):
+    if (path := _sqlite_path(url)) is not None:
+        path.unlink(missing_ok=True)
+        return
     with psycopg.connect(_admin_url(url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{_name(url)}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{_name(url)}"')
 
 
 def drop_database(url):
+    if (path := _sqlite_path(url)) is not None:
+        path.unlink(missing_ok=True)
+        return
     with psycopg.connect(_admin_url(url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{_name(url)}" WITH (FORCE)')
 
@@ -141,8 +153,11 @@ DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "tp_bench_")
 
 def database_url(name):
     """The scratch database of benchmark `name`: BENCH_DATABASE_URL when set, else
-    BENCH_PG/<BENCH_DB_PREFIX><name> (e.g. tp_perf_listing)."""
-    return os.environ.get("BENCH_DATABASE_URL") or f"{PG_SERVER}/{DB_PREFIX}{name}"
+    BENCH_PG/<BENCH_DB_PREFIX><name> (e.g. tp_perf_listing). BENCH_PG may be sqlite:///DIR
+    for a smoke run without PostgreSQL (one file per benchmark in DIR)."""
+    return os.environ.get("BENCH_DATABASE_URL") or f"{PG_SERVER}/{DB_PREFIX}{name}" + (
+        ".db" if PG_SERVER.startswith("sqlite:///") else ""
+    )
 
 
 def redis_url():
@@ -160,9 +175,13 @@ def migrated_database(url, env):
     migration run per benchmark.
     """
     template = f"{DB_PREFIX}template"
-    admin = _admin_url(url)
+    sqlite = _sqlite_path(url)
     if not _template:
-        template_url = urlsplit(url)._replace(path=f"/{template}").geturl()
+        template_url = (
+            f"sqlite:///{sqlite.with_name(template + '.db')}"
+            if sqlite is not None
+            else urlsplit(url)._replace(path=f"/{template}").geturl()
+        )
         recreate_database(template_url)
         subprocess.run(
             [sys.executable, "-m", "flask", "db", "upgrade", "heads"],
@@ -172,7 +191,10 @@ def migrated_database(url, env):
             capture_output=True,
         )
         _template["url"] = template_url
-    with psycopg.connect(admin, autocommit=True) as conn:
+    if sqlite is not None:
+        shutil.copyfile(_sqlite_path(_template["url"]), sqlite)
+        return
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{_name(url)}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{_name(url)}" TEMPLATE "{template}"')
 
@@ -206,3 +228,7 @@ def generator():
     from bench.loadgen import generator_name
 
     return generator_name()
+
+
+def engine_name():
+    return "SQLite (smoke run)" if PG_SERVER.startswith("sqlite:///") else "PostgreSQL"

@@ -93,7 +93,7 @@ def main(argv=None):
     cores = harness.cpu_count()
     print(
         f"\nbench/run_all{' --quick' if args.quick else ''}: {stamp}, {platform.machine()} {cores} cores, "
-        f"Python {platform.python_version()}, PostgreSQL, gunicorn 2 sync workers, "
+        f"Python {platform.python_version()}, {harness.engine_name()}, gunicorn 2 sync workers, "
         f"load generator {harness.generator()}; {time.monotonic() - started:.0f}s\n"
     )
     print(table(rows))
