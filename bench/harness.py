@@ -1,6 +1,7 @@
 """What every server benchmark here shares: a scratch PostgreSQL database, the app's
 production environment, gunicorn processes like the Procfile's, and a readiness wait."""
 
+import atexit
 import base64
 import os
 import secrets
@@ -191,6 +192,7 @@ def migrated_database(url, env):
             capture_output=True,
         )
         _template["url"] = template_url
+        atexit.register(drop_template)  # a benchmark run on its own (not through run_all)
     if sqlite is not None:
         shutil.copyfile(_sqlite_path(_template["url"]), sqlite)
         return
