@@ -53,7 +53,7 @@ def test_a_quick_run_prints_one_table_with_every_row_of_the_benchmark(tmp_path, 
         f"{page}, signed in (no page cache)"
         for page in ("/gigs", "gig page", "order page", "/account", "/sell (seller home)")
     ]
-    for workload, figure, baseline, ratio, goal, met in body:
+    for _workload, figure, baseline, ratio, goal, met in body:
         assert re.fullmatch(r"[\d,]+ req/s, p99 \d+ ms(, \d+ err)?", figure), figure
         assert baseline.startswith("hello ") and float(ratio) >= 0
         assert goal == ">= 0.25, p99 < 100 ms" and met in ("yes", "NO")
