@@ -214,18 +214,7 @@ def measure(buyers=1000, concurrency=100, quiet=False):
         )
         wait_ready(f"http://127.0.0.1:{sandbox_port}/_sandbox/health", timeout=120)
         t = time.monotonic()
-        seeded = json.loads(
-            subprocess.run(
-                [sys.executable, "-m", "bench.checkout_load", "--seed", str(buyers), str(sandbox_port)],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        seeded = harness.seed_in_app("checkout_load", buyers, sandbox_port, env=env)
         if not quiet:
             print(f"seeded {buyers} signed-in buyers in {time.monotonic() - t:.1f}s", file=sys.stderr)
         processes.append(gunicorn("wsgi:app", port, env, os.path.join(workdir.name, "gunicorn.log")))

@@ -3,6 +3,7 @@ production environment, gunicorn processes like the Procfile's, and a readiness 
 
 import atexit
 import base64
+import json
 import os
 import secrets
 import shutil
@@ -234,3 +235,32 @@ def generator():
 
 def engine_name():
     return "SQLite (smoke run)" if PG_SERVER.startswith("sqlite:///") else "PostgreSQL"
+
+
+def seed_in_app(module, *args, env):
+    """Run `python -m bench.<module> --seed ARGS` in the app's environment `env` and return
+    the JSON document it prints last (the seed step of a benchmark)."""
+    out = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", "--seed", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def load_arguments(parser, connections, max_connections):
+    """Add --seconds, --connections, --rounds and --keep (the settings every load shares)."""
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=connections)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.set_defaults(max_connections=max_connections)
+
+
+def check_load_arguments(parser, args):
+    """Refuse loads that are not bounded (parser.error exits)."""
+    if not 1 <= args.seconds <= 30 or not 1 <= args.rounds <= 5 or not 1 <= args.connections <= args.max_connections:
+        parser.error(f"keep --seconds in 1..30, --rounds in 1..5, --connections in 1..{args.max_connections}")

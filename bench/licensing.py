@@ -18,8 +18,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -29,7 +27,7 @@ import psycopg
 
 from app.services.licensing.license_keys import hash_key
 from bench import harness, loadgen
-from bench.harness import ROOT, Row, drop_database, free_port, gunicorn, migrated_database, stop, wait_ready
+from bench.harness import Row, drop_database, free_port, gunicorn, migrated_database, stop, wait_ready
 
 DATABASE_URL = harness.database_url("licensing")
 REDIS_URL = harness.redis_url()
@@ -163,18 +161,7 @@ def measure(keys=200, seconds=10, connections=8, rounds=1, keep=False, quiet=Fal
     migrated_database(DATABASE_URL, env)
     servers = []
     try:
-        seeded = json.loads(
-            subprocess.run(
-                [sys.executable, "-m", "bench.licensing", "--seed", str(keys)],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        seeded = harness.seed_in_app("licensing", keys, env=env)
         keys = seeded["keys"]
         hashes = [hash_key(key) for key in keys]
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
@@ -255,21 +242,14 @@ def run(quick: bool) -> list[Row]:
 def main():
     parser = argparse.ArgumentParser(description="License API vs a bare SELECT+UPDATE endpoint, same run.")
     parser.add_argument("--keys", type=int, default=200)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    harness.load_arguments(parser, connections=8, max_connections=128)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
         return seed(args.seed)
-    if (
-        not 1 <= args.seconds <= 30
-        or not 1 <= args.rounds <= 5
-        or not 1 <= args.connections <= 128
-        or not 1 <= args.keys <= 5000
-    ):
-        parser.error("keep --seconds in 1..30, --rounds in 1..5, --connections in 1..128, --keys in 1..5000")
+    harness.check_load_arguments(parser, args)
+    if not 1 <= args.keys <= 5000:
+        parser.error("keep --keys in 1..5000")
     started = time.monotonic()
     results = measure(args.keys, args.seconds, args.connections, args.rounds, args.keep)
     base_rps = statistics.median(r.rps for r in results[BASELINE])

@@ -143,14 +143,10 @@ def run(quick: bool) -> list[Row]:
 def main():
     parser = argparse.ArgumentParser(description="Listing/search/gig page vs bare hello, same run.")
     parser.add_argument("--gigs", type=int, default=2000)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--word", default="logo", help="search word for the /gigs?q= run")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    harness.load_arguments(parser, connections=32, max_connections=256)
     args = parser.parse_args()
-    if not 1 <= args.seconds <= 30 or not 1 <= args.rounds <= 5 or not 1 <= args.connections <= 256:
-        parser.error("keep --seconds in 1..30, --rounds in 1..5, --connections in 1..256")
+    harness.check_load_arguments(parser, args)
 
     started = time.monotonic()
     results = measure(args.gigs, args.seconds, args.connections, args.rounds, args.word, args.keep)

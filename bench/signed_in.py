@@ -110,18 +110,7 @@ def measure(gigs=2000, orders=30, seconds=10, connections=8, rounds=1, quiet=Fal
     migrated_database(DATABASE_URL, env)
     servers = []
     try:
-        seeded = json.loads(
-            subprocess.run(
-                [sys.executable, "-m", "bench.signed_in", "--seed", str(gigs), str(orders)],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        seeded = harness.seed_in_app("signed_in", gigs, orders, env=env)
         servers.append(gunicorn("wsgi:app", port, env, "/tmp/bench-signed-in-gunicorn.log"))
         servers.append(gunicorn("bench.hello:app", hello_port, env, "/tmp/bench-signed-in-hello.log"))
         wait_ready(f"http://127.0.0.1:{port}/healthz", timeout=120)
@@ -185,13 +174,7 @@ def profile(path, gigs, orders):
     env = harness.production_env(0, DATABASE_URL, harness.redis_url())
     migrated_database(DATABASE_URL, env)
     try:
-        subprocess.run(
-            [sys.executable, "-m", "bench.signed_in", "--seed", str(gigs), str(orders)],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        harness.seed_in_app("signed_in", gigs, orders, env=env)
         code = "import sys; from bench.signed_in import _profile_here; _profile_here(sys.argv[1])"
         subprocess.run([sys.executable, "-c", code, path], cwd=ROOT, env=env, check=True)
     finally:
@@ -231,9 +214,7 @@ def main():
     parser = argparse.ArgumentParser(description="Signed-in pages vs bare hello, same run.")
     parser.add_argument("--gigs", type=int, default=2000)
     parser.add_argument("--orders", type=int, default=30)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=1)
+    harness.load_arguments(parser, connections=8, max_connections=64)
     parser.add_argument("--profile", metavar="PATH", help="profile PATH (/gigs, /account, /orders/ORDER, /sell/)")
     parser.add_argument("--seed", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -241,8 +222,7 @@ def main():
         return seed(*args.seed)
     if args.profile:
         return profile(args.profile, args.gigs, args.orders)
-    if not 1 <= args.seconds <= 30 or not 1 <= args.rounds <= 5 or not 1 <= args.connections <= 64:
-        parser.error("keep --seconds in 1..30, --rounds in 1..5, --connections in 1..64")
+    harness.check_load_arguments(parser, args)
     started = time.monotonic()
     from bench.run_all import table
 
