@@ -35,6 +35,9 @@ seed: migrate
 run: seed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m app.devrun
 
+# Two processes (pytest-xdist) by default, on SQLite or, with TEST_DATABASE_URL, on PostgreSQL
+# (a database per worker, tests/database.py worker_database); PYTEST_ARGS="-n 0" runs serially.
+PYTEST_ARGS ?= -n 2
 test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -9,6 +9,7 @@ never floats.
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
 from flask import current_app
@@ -41,8 +42,12 @@ def to_minor(amount, currency):
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+@lru_cache(maxsize=8192)
 def format_money(cents, currency, locale=DEFAULT_LOCALE):
-    """'$1,234.50' for 123450 usd, '-€12.50' for -1250 eur, '¥1,234' for 1234 jpy."""
+    """'$1,234.50' for 123450 usd, '-€12.50' for -1250 eur, '¥1,234' for 1234 jpy.
+
+    Memoised: Babel's formatting is the costliest part of rendering a gig card, and pages
+    show the same few prices over and over (a pure function of its arguments)."""
     return format_currency(to_major(cents, currency), currency.upper(), locale=locale)
 
 

@@ -53,11 +53,13 @@ def run_wrk(url, connections, seconds, threads=2, script=None):
     return Result(requests, _ms(*elapsed.groups()) / 1000.0, _ms(*p99.groups()), n_errors)
 
 
-def run_threads(url, connections, seconds, max_requests=200_000, make_body=None):
+def run_threads(url, connections, seconds, max_requests=200_000, make_body=None, headers=None):
     """Fixed concurrency with keep-alive http.client connections, bounded in time and count.
 
     GETs `url`; with `make_body(worker_number, request_number) -> bytes`, POSTs JSON instead.
+    `headers` go with every request (e.g. a session Cookie).
     """
+    headers = dict(headers or {})
     _check_loopback(url)
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -77,10 +79,13 @@ def run_threads(url, connections, seconds, max_requests=200_000, make_body=None)
             start = time.perf_counter()
             try:
                 if make_body is None:
-                    conn.request("GET", path)
+                    conn.request("GET", path, headers=headers)
                 else:
                     conn.request(
-                        "POST", path, body=make_body(number, sent), headers={"Content-Type": "application/json"}
+                        "POST",
+                        path,
+                        body=make_body(number, sent),
+                        headers={**headers, "Content-Type": "application/json"},
                     )
                 response = conn.getresponse()
                 response.read()
@@ -109,8 +114,10 @@ def run_threads(url, connections, seconds, max_requests=200_000, make_body=None)
     return Result(len(latencies), elapsed, p99, errors[0])
 
 
-def load(url, connections=32, seconds=10):
+def load(url, connections=32, seconds=10, headers=None):
     """Drive `url` with whichever generator this machine has."""
+    if headers:
+        return run_threads(url, connections, seconds, headers=headers)
     if shutil.which("wrk"):
         return run_wrk(url, connections, seconds)
     return run_threads(url, connections, seconds)

@@ -27,12 +27,12 @@ import time
 import urllib.request
 
 from bench import harness
-from bench.harness import ROOT, drop_database, recreate_database, wait_ready
+from bench.harness import ROOT, Row, drop_database, free_port, migrated_database, stop, wait_ready
 from bench.loadgen import generator_name, load
 
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tp_ops_bench")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-APP_PORT = int(os.environ.get("BENCH_PORT", "5142"))
+DATABASE_URL = harness.database_url("ops_overhead")
+REDIS_URL = harness.redis_url()
+APP_PORT = int(os.environ.get("BENCH_PORT") or free_port())
 GOAL = 0.9
 
 
@@ -61,33 +61,17 @@ def serve(port, env, log_path):
     return process
 
 
-def main():
-    parser = argparse.ArgumentParser(description="/gigs with logging and metrics on vs off, same run.")
-    parser.add_argument("--gigs", type=int, default=2000)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    args = parser.parse_args()
-    if not 1 <= args.seconds <= 30 or not 1 <= args.rounds <= 5 or not 1 <= args.connections <= 256:
-        parser.error("keep --seconds in 1..30, --rounds in 1..5, --connections in 1..256")
-
-    started = time.monotonic()
+def measure(gigs=2000, seconds=10, connections=32, rounds=1, keep=False, quiet=False):
+    """Load /gigs on the four servers; ({name: [Result per round]}, counted lines, access lines)."""
     base_env = harness.production_env(APP_PORT, DATABASE_URL, REDIS_URL)
-    print(f"database {DATABASE_URL} (fresh), redis {REDIS_URL}, load generator: {generator_name()}")
-    recreate_database(DATABASE_URL)
+    if not quiet:
+        print(f"database {DATABASE_URL} (fresh), redis {REDIS_URL}, load generator: {generator_name()}")
+    migrated_database(DATABASE_URL, base_env)
     servers = []
     metrics_dir = tempfile.TemporaryDirectory(prefix="tp-bench-metrics-")
     try:
         subprocess.run(
-            [sys.executable, "-m", "flask", "db", "upgrade", "heads"],
-            cwd=ROOT,
-            env=base_env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [sys.executable, "-m", "bench.catalog", "--gigs", str(args.gigs)],
+            [sys.executable, "-m", "bench.catalog", "--gigs", str(gigs)],
             cwd=ROOT,
             env=base_env,
             check=True,
@@ -102,7 +86,7 @@ def main():
             "LOG_FORMAT": "json",
             "PROMETHEUS_MULTIPROC_DIR": metrics_dir.name,
         }
-        ports = {"off": APP_PORT, "on": APP_PORT + 1, "off, no cache": APP_PORT + 2, "on, no cache": APP_PORT + 3}
+        ports = {"off": APP_PORT, "on": free_port(), "off, no cache": free_port(), "on, no cache": free_port()}
         log_dir = tempfile.mkdtemp(prefix="tp-bench-logs-")
         for name, port in ports.items():
             env = on_env if name.startswith("on") else off_env
@@ -115,12 +99,12 @@ def main():
             with urllib.request.urlopen(url, timeout=10) as response:
                 if response.status != 200 or "gig-card" not in response.read().decode():
                     raise RuntimeError(f"/gigs ({name}) did not render a page of gigs")
-            load(url, args.connections, 2)  # warm-up
+            load(url, connections, 1 if seconds < 5 else 2)  # warm-up
         results = {name: [] for name in urls}
-        for round_ in range(args.rounds):
+        for round_ in range(rounds):
             order = ("off", "on", "on, no cache", "off, no cache")
             for name in order if round_ % 2 == 0 else order[::-1]:  # who goes first alternates
-                results[name].append(load(urls[name], args.connections, args.seconds))
+                results[name].append(load(urls[name], connections, seconds))
         token = base_env["METRICS_TOKEN"]
         request = urllib.request.Request(
             f"http://127.0.0.1:{ports['on']}/metrics", headers={"Authorization": f"Bearer {token}"}
@@ -134,19 +118,46 @@ def main():
         with open(os.path.join(log_dir, "on.log")) as log:
             access_lines = sum(1 for line in log if '"logger": "app.access"' in line)
     finally:
+        stop(servers)
         for server in servers:
-            server.terminate()
-        for server in servers:
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=15)
             server.log.close()
         metrics_dir.cleanup()
-        if not args.keep:
+        if not keep:
             drop_database(DATABASE_URL)
+    return results, counted, access_lines
 
+
+def run(quick: bool) -> list[Row]:
+    """run_all's entry point: /gigs with logging and metrics on, as a ratio to off."""
+    results, _, _ = measure(gigs=40, seconds=1, connections=4, quiet=True) if quick else measure()
+    rows = []
+    for label, on, off in (("page cache on", "on", "off"), ("page cache off", "on, no cache", "off, no cache")):
+        on_rps = statistics.median(r.rps for r in results[on])
+        off_rps = statistics.median(r.rps for r in results[off])
+        p99 = statistics.median(r.p99_ms for r in results[on])
+        errors = sum(r.errors for r in results[on] + results[off])
+        rows.append(
+            Row(
+                f"/gigs with logs+metrics, {label}",
+                f"{on_rps:,.0f} req/s, p99 {p99:.0f} ms" + (f", {errors} err" if errors else ""),
+                f"off {off_rps:,.0f} req/s",
+                on_rps / off_rps,
+                f">= {GOAL}",
+                on_rps / off_rps >= GOAL and not errors,
+            )
+        )
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description="/gigs with logging and metrics on vs off, same run.")
+    parser.add_argument("--gigs", type=int, default=2000)
+    harness.load_arguments(parser, connections=32, max_connections=256)
+    args = parser.parse_args()
+    harness.check_load_arguments(parser, args)
+
+    started = time.monotonic()
+    results, counted, access_lines = measure(args.gigs, args.seconds, args.connections, args.rounds, args.keep)
     print(f"\n{args.connections} connections, {args.seconds}s per run, {args.rounds} round(s), off/on alternating\n")
     print(f"{'/gigs':<22}{'req/s':>10}{'p99 ms':>10}{'errors':>8}")
     rps = {}

@@ -26,7 +26,7 @@ from app.config import database_url as normalize_database_url
 from app.devredis import start_redis_server
 from app.extensions import db as _db
 from app.queue import QUEUE_NAMES, get_queue
-from tests.database import make_test_config, reset_database, truncate_all
+from tests.database import make_test_config, reset_database, truncate_all, worker_database
 from tests.factories import PASSWORD
 from tests.forms import sign_in_as
 from tests.http_sink import HttpSink, serve_wsgi
@@ -55,9 +55,10 @@ ROUTE_COVERAGE_KNOWN_GAPS: dict = {}
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    """A real Redis for the whole run."""
-    if os.environ.get("REDIS_URL"):
+def redis_url(tmp_path_factory, worker_id):
+    """A real Redis for the whole run: REDIS_URL when set and the run is one process; else
+    (and under `-n N`, where each test flushes its Redis) a private redis-server per process."""
+    if os.environ.get("REDIS_URL") and worker_id == "master":
         yield os.environ["REDIS_URL"]
         return
     port = free_port()
@@ -68,9 +69,17 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
+def database_url(tmp_path_factory, worker_id):
+    """SQLite: a file per run (per xdist worker). PostgreSQL (TEST_DATABASE_URL): that database
+    alone, or under `-n N` one database per worker (`<name>_gw0`, ...), created empty and
+    dropped at the end."""
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    return normalize_database_url(url)
+    url = normalize_database_url(url)
+    if worker_id == "master" or not url.startswith("postgresql"):
+        yield url
+        return
+    with worker_database(url, worker_id) as own:
+        yield own
 
 
 @pytest.fixture(scope="session")

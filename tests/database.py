@@ -1,8 +1,10 @@
 """The suite's database and configuration: an app config bound to a test database and Redis,
 migrating a database from scratch, and emptying it after a committed test."""
 
+from contextlib import contextmanager
+
 from flask_migrate import upgrade
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, make_url, text
 
 from app import db_triggers
 from app.config import TestConfig
@@ -50,3 +52,21 @@ def truncate_all(app):
                     conn.execute(text("DELETE FROM sqlite_sequence"))
                 for sql in db_triggers.LEDGER_APPEND_ONLY["sqlite"]:
                     conn.execute(text(sql))
+
+
+@contextmanager
+def worker_database(url, worker_id):
+    """A PostgreSQL database of this xdist worker's own next to `url` (`<name>_<worker_id>`):
+    created empty, its URL yielded, dropped afterwards."""
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker_id}"
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

@@ -13,8 +13,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 import pytest
 from flask_login.utils import encode_cookie
-from sqlalchemy import event, func, inspect, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, inspect, select
 
 from app.clock import freeze, now
 from app.models import AuditEvent, User, UserSession
@@ -22,6 +21,7 @@ from app.queue import enqueue
 from app.services.sessions import hash_session_token, summarize_user_agent
 from tests.factories import PASSWORD
 from tests.forms import CSRF_INPUT, CSRF_META, post_form, sign_in_with_whop
+from tests.queries import statements_during
 
 NEW_PASSWORD = "a-brand-new-password"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -81,22 +81,6 @@ def audit_rows(db, action):
 
 def audit_count(db):
     return db.session.scalar(select(func.count(AuditEvent.id)))
-
-
-def statements_during(action):
-    """SQL statements the app sends while `action()` runs (transaction control left out)."""
-    seen = []
-
-    def record(_conn, _cursor, statement, _parameters, _context, _executemany):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT")):
-            seen.append(" ".join(statement.split()))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        action()
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
-    return seen
 
 
 def field_error(body, name):

@@ -6,19 +6,22 @@ per IP and per key. The blueprint is CSRF-exempt (no session, no cookies used). 
 limits' Redis is unreachable, the endpoints that take a key answer a signed 503.
 """
 
+import time
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, request
 from flask_limiter.util import get_remote_address
+from limits import parse_many
 from redis.exceptions import RedisError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
 from app import metrics
 from app.clock import now
 from app.config import ConfigError
 from app.errors import ServiceError
-from app.extensions import csrf, db, limiter, rate_limits_shared
+from app.extensions import csrf, db, limiter
 from app.inputs import MAX_INT, too_large_message
+from app.queue import get_redis
 from app.services.licensing import license_keys, public_api, signing, whop_compat
 from app.web import handle_refusal, json_error, refusal_page
 
@@ -43,10 +46,57 @@ def _rate_limit_key():
     return f"key:{key_hash[:32]}" if key_hash else f"nokey:{get_remote_address()}"
 
 
-per_ip = limiter.shared_limit(lambda: current_app.config["LICENSE_RATE_LIMIT_PER_IP"], scope="license-api-ip")
-per_key = limiter.shared_limit(
-    lambda: current_app.config["LICENSE_RATE_LIMIT_PER_KEY"], scope="license-api-key", key_func=_rate_limit_key
-)
+LIMITS_PREFIX = "tp-limits:license-api"
+
+
+class RateLimited(TooManyRequests):
+    """A limit of the license API is spent: 429 RATE_LIMITED with Retry-After."""
+
+    def __init__(self, retry_after_seconds):
+        super().__init__()
+        self.retry_after_seconds = max(int(retry_after_seconds), 1)
+
+
+def _spend_limits(per_key):
+    """Count this request against the per-IP limit (and, with `per_key`, the per-key one) in
+    ONE Redis round trip: each limit is a fixed window whose counter is INCRed and given its
+    expiry in one pipeline. Raises RateLimited when a limit is exceeded, RedisError when Redis
+    is unreachable (the blueprint answers a signed 503: per-process counting would weaken the
+    per-key limits that make guessing keys impractical)."""
+    config = current_app.config
+    buckets = [(f"ip:{get_remote_address()}", config["LICENSE_RATE_LIMIT_PER_IP"])]
+    if per_key:
+        buckets.append((_rate_limit_key(), config["LICENSE_RATE_LIMIT_PER_KEY"]))
+    moment = int(time.time())
+    windows = []
+    pipe = get_redis().pipeline(transaction=False)
+    for who, text in buckets:
+        for item in parse_many(text):
+            seconds = item.get_expiry()
+            start = moment - moment % seconds
+            counter = f"{LIMITS_PREFIX}:{who}:{item.amount}/{seconds}:{start}"
+            pipe.incr(counter)
+            pipe.expire(counter, seconds)
+            windows.append((item.amount, start + seconds - moment))
+    counts = pipe.execute()[::2]
+    waits = [left for (amount, left), count in zip(windows, counts, strict=True) if count > amount]
+    if waits:
+        raise RateLimited(max(waits))
+
+
+def rate_limited(per_key=True):
+    """The license API's limits (LICENSE_RATE_LIMIT_PER_IP, and per key unless `per_key` is
+    False), checked before the view in one Redis round trip."""
+
+    def decorate(view):
+        @wraps(view)
+        def limited(*args, **kwargs):
+            _spend_limits(per_key)
+            return view(*args, **kwargs)
+
+        return limiter.exempt(limited)
+
+    return decorate
 
 
 UNAVAILABLE_RETRY_AFTER_SECONDS = 30
@@ -54,25 +104,6 @@ UNAVAILABLE_MESSAGE = (
     "License checks are temporarily unavailable; nothing was changed. Retry after the "
     "time in Retry-After, and keep trusting the last valid answer meanwhile."
 )
-
-
-def shared_limits_only(view):
-    """Answer a signed 503 SERVICE_UNAVAILABLE, without running `view`, while the rate limits
-    count in process memory because Redis is unreachable.
-
-    The per-key limits are what make guessing keys impractical; counted per process they
-    would multiply by the number of processes, so the API refuses rather than weaken them.
-    Goes under the limit decorators: their check is what notices the outage.
-    """
-
-    @wraps(view)
-    def guarded(*args, **kwargs):
-        if rate_limits_shared():
-            return view(*args, **kwargs)
-        current_app.logger.warning("license API refused: rate-limit storage unreachable")
-        return unavailable()
-
-    return guarded
 
 
 def unavailable():
@@ -164,7 +195,10 @@ def http_error(exc):
         message = too_large_message()
     extra = {"field": exc.field} if getattr(exc, "field", None) else {}
     try:
-        return api_error(exc.code, code, message, **extra)
+        response = api_error(exc.code, code, message, **extra)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
     except ConfigError:
         return json_error(exc.code, code, message, **extra)
 
@@ -187,9 +221,7 @@ def unexpected(exc):
 
 
 @bp.post("/v1/licenses/validate")
-@per_ip
-@per_key
-@shared_limits_only
+@rate_limited()
 @refusal_page(signed_refusal)
 def validate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, MAX_INT)})
@@ -207,9 +239,7 @@ def validate():
 
 
 @bp.post("/v1/licenses/activate")
-@per_ip
-@per_key
-@shared_limits_only
+@rate_limited()
 @refusal_page(signed_refusal)
 def activate():
     body = parse_body(strings=dict([KEY, FINGERPRINT, NAME]), required=("key", "fingerprint"))
@@ -225,9 +255,7 @@ def activate():
 
 
 @bp.post("/v1/licenses/deactivate")
-@per_ip
-@per_key
-@shared_limits_only
+@rate_limited()
 @refusal_page(signed_refusal)
 def deactivate():
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key", "fingerprint"))
@@ -238,9 +266,7 @@ def deactivate():
 
 
 @bp.post("/v1/licenses/checkout")
-@per_ip
-@per_key
-@shared_limits_only
+@rate_limited()
 @refusal_page(signed_refusal)
 def checkout():
     ttl = (int(public_api.FILE_TTL_MIN.total_seconds()), int(public_api.FILE_TTL_MAX.total_seconds()))
@@ -251,8 +277,12 @@ def checkout():
 
 
 @bp.get("/v1/licenses/public-key")
-@per_ip
+@limiter.exempt
 def public_key():
+    try:
+        _spend_limits(per_key=False)
+    except RedisError:  # public information: still served while the limits' Redis is down
+        current_app.logger.warning("license API: public key served without its rate limit (Redis unreachable)")
     key = signing.signing_key()
     return signed(
         {
@@ -265,9 +295,7 @@ def public_key():
 
 
 @bp.post("/v2/memberships/<key>/validate_license")
-@per_ip
-@per_key
-@shared_limits_only
+@rate_limited()
 @refusal_page(signed_refusal)
 def whop_validate_license(key):
     data = request.get_json(silent=True)

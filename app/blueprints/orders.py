@@ -7,11 +7,12 @@ from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, lazyload
 
 from app.access import admin_required
 from app.extensions import db, is_htmx
 from app.inputs import body_limit
-from app.models import Order
+from app.models import Gig, Order
 from app.money import parse_amount_cents
 from app.payments import PaymentsUnavailable
 from app.services import orders as order_service
@@ -49,6 +50,13 @@ DONE_MESSAGES = {
     "resolve_release": "Dispute resolved; the payment goes to the seller.",
 }
 ORDERS_PER_PAGE = 50
+# The workspace shows the gig's title and, while requirements are due, its questions: its
+# packages, extras and images (each a selectin query when a Gig loads) are left unloaded.
+ORDER_PAGE_LOADING = (
+    joinedload(Order.gig).options(
+        lazyload(Gig.packages), lazyload(Gig.extras), lazyload(Gig.images), lazyload(Gig.questions)
+    ),
+)
 REFUND_UNAVAILABLE = "Payments are unavailable right now. Nothing was refunded — please try again."
 
 
@@ -57,7 +65,7 @@ def get_order_or_404(order_id):
 
     Sellers act inside their company's tenant scope.
     """
-    order = db.session.get(Order, order_id)
+    order = db.session.get(Order, order_id, options=ORDER_PAGE_LOADING)
     actor = actor_for(order, current_user) if order is not None else None
     if actor is None:
         abort(404)

@@ -1,0 +1,48 @@
+"""Signed-in pages send the same number of SQL statements however much data they show
+(issue 22): /gigs, a gig page, the seller's home, an order page and /account, each measured
+with one row of what it lists and again with 30."""
+
+import pytest
+
+from tests.factories.catalogue import make_gig
+from tests.factories.orders import make_order
+from tests.queries import statements_during
+
+
+def grow(cast, count):
+    """`count` more published gigs of the cast's company, each with an order of the buyer."""
+    for n in range(count):
+        gig = make_gig(cast.company, f"I will grow your app, take {n}", tiers=("basic", "standard"), images=1)
+        make_order(type(cast)(company=cast.company, gig=gig, buyer=cast.buyer), status="in_progress")
+
+
+def pages(cast, order):
+    return {
+        "/gigs": (cast.buyer, "/gigs"),
+        "gig page": (cast.buyer, f"/gigs/{cast.gig.slug}"),
+        "order page": (cast.buyer, f"/orders/{order.id}"),
+        "/account": (cast.buyer, "/account"),
+        "/sell": (cast.owner, "/sell/"),
+    }
+
+
+@pytest.mark.parametrize("page", ["/gigs", "gig page", "order page", "/account", "/sell"])
+def test_a_signed_in_page_sends_as_many_statements_with_30_rows_as_with_1(app, db, cast, client, sign_in, page):
+    order = make_order(cast, status="in_progress")
+    who, url = pages(cast, order)[page]
+    sign_in(who)
+
+    def count():
+        db.session.expire_all()
+        responses = []
+        statements = statements_during(lambda: responses.append(client.get(url)))
+        assert responses[0].status_code == 200
+        return statements, responses[0].get_data(as_text=True)
+
+    count()  # first request of the session: caches filled
+    one, _ = count()
+    grow(cast, 30)
+    thirty, body = count()
+    assert len(thirty) == len(one), "\n".join(thirty)
+    if page in ("/gigs", "/account", "/sell"):  # the page lists what was added
+        assert body.count("I will grow your app") >= 5
