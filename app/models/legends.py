@@ -99,6 +99,7 @@ class LegendsMember(TenantOwned, Model):
     last_active_on: Mapped[date | None] = mapped_column(Date)
 
     user = relationship("User", lazy="joined")
+    company = relationship("Company")
     klass = relationship("LegendsClass", lazy="joined")
     guild = relationship("LegendsGuild", foreign_keys=[guild_id])
 
