@@ -148,3 +148,8 @@ def as_json(row: LegendsFeedEvent) -> dict[str, Any]:
     """A feed event as the polling endpoint returns it."""
     created: datetime = row.created_at
     return {"id": row.id, "event": row.event, "data": row.data, "created_at": created.isoformat()}
+
+
+def drop_guild(company_id: int, guild_id: int) -> None:
+    """A closed guild leaves the guild board after the commit."""
+    db.session.info.setdefault(_STALE, []).append((boards.guild_key(company_id), guild_id))
