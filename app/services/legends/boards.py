@@ -24,7 +24,7 @@ from sqlalchemy import case, func, select
 
 from app.clock import now
 from app.extensions import db
-from app.models import LegendsGuild, LegendsMember, LegendsXpAward
+from app.models import LegendsClass, LegendsGame, LegendsGuild, LegendsMember, LegendsXpAward
 from app.queue import get_redis
 from app.services.legends.levels import month_start, period_key, week_start
 
@@ -277,3 +277,17 @@ def _write_board(board: str, rows: Sequence[Row], expires: bool) -> int:
             pipe.expire(board + ":tags", PERIOD_TTL)
         pipe.execute()
     return len(rows)
+
+
+def rebuild_all(company_id: int | None = None) -> dict[int, int]:
+    """Rebuild the boards of one game (or every game) from the database: {company id: entries}.
+    Raises RedisError."""
+    query = select(LegendsGame.company_id).execution_options(skip_tenant_scope=True)
+    if company_id is not None:
+        query = query.where(LegendsGame.company_id == company_id)
+    written = {}
+    for game_company_id in db.session.scalars(query).all():
+        class_ids = db.session.scalars(select(LegendsClass.id).where(LegendsClass.company_id == game_company_id)).all()
+        guild_ids = db.session.scalars(select(LegendsGuild.id).where(LegendsGuild.company_id == game_company_id)).all()
+        written[game_company_id] = rebuild(game_company_id, class_ids, guild_ids)
+    return written
