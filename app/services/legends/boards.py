@@ -189,7 +189,7 @@ def write_entries(entries: Sequence[tuple[str, Row]], stale_keys: Sequence[tuple
             write.zrem(board, old)
         write.zadd(board, {new: row.score})
         write.hset(board + ":tags", row.id, new)
-        if board.split(":")[3] != "all":
+        if _is_period_board(board):
             write.expire(board, PERIOD_TTL)
             write.expire(board + ":tags", PERIOD_TTL)
     for (board, row_id), old in zip(stale_keys, old_tags[len(entries) :], strict=True):
@@ -197,6 +197,12 @@ def write_entries(entries: Sequence[tuple[str, Row]], stale_keys: Sequence[tuple
             write.zrem(board, old)
             write.hdel(board + ":tags", row_id)
     write.execute()
+
+
+def _is_period_board(board: str) -> bool:
+    """True for the key of a weekly or monthly board (they expire)."""
+    parts = board.split(":")
+    return len(parts) > 4 and parts[3] != "all"
 
 
 def rank_of(board: str, row_id: int) -> int | None:
