@@ -11,14 +11,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.errors import NotFound
-from app.extensions import db
+from app.extensions import db, is_htmx
 from app.inputs import parse_whole_number
 from app.models import Company, LegendsMember
 from app.services.legends import game as games
 from app.services.legends import guilds
 from app.services.legends.feed import as_json, feed_since
 from app.services.legends.quests import claim_quest
-from app.services.legends.views import game_context
+from app.services.legends.views import board_context, game_context
 from app.web import error_page, refusal_page, render
 
 bp = Blueprint("legends", __name__, url_prefix="/legends")
@@ -116,7 +116,10 @@ def claim(slug, quest_id):
 @login_required
 def board(slug):
     company, member = _member(slug)
-    context = game_context(company, games.enabled_game(company), member, request.args)
+    if is_htmx() and not request.headers.get("HX-Boosted"):  # a tab: only the board is swapped
+        context = {"company": company, "member": member, **board_context(company, member, request.args)}
+    else:
+        context = game_context(company, games.enabled_game(company), member, request.args)
     return render("legends/game.html", "board", **context)
 
 

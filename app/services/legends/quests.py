@@ -9,7 +9,7 @@ affiliate balance accounts of issue 18 (docs/legends.md).
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
 
 from app.clock import now
 from app.extensions import db, rows_matched
@@ -82,9 +82,11 @@ def issue_due_quests(moment: datetime | None = None) -> int:
     for template in templates:
         key = period_key(template.period, moment)
         steps = template.base_target * DIFFICULTY[template.difficulty]
+        target: ColumnElement[int]
+        progress: ColumnElement[int]
         if template.target_kind == "level":
             target = LegendsMember.level + steps
-            progress = LegendsMember.level
+            progress = LegendsMember.level.expression
         else:
             target = steps * (1 + LegendsMember.level // 10)
             progress = literal(0)
