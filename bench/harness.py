@@ -105,3 +105,27 @@ def wait_ready(url, timeout=30):
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def migrate(env):
+    """`flask db upgrade heads` in a production app's environment `env`."""
+    subprocess.run(
+        [sys.executable, "-m", "flask", "db", "upgrade", "heads"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+
+
+def run_module(args, env):
+    """Run `python -m <args>` in `env` from the repository root; its standard output."""
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def stop(servers, database_url=None):
+    """Stop the benchmark's server processes, then drop `database_url` when given."""
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        server.wait(timeout=15)
+    if database_url is not None:
+        drop_database(database_url)

@@ -21,8 +21,6 @@ import io
 import os
 import re
 import statistics
-import subprocess
-import sys
 import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,7 @@ from http.client import HTTPConnection
 import psycopg
 
 from bench import harness
-from bench.harness import ROOT, drop_database, gunicorn, recreate_database, wait_ready
+from bench.harness import gunicorn, recreate_database, wait_ready
 from bench.loadgen import generator_name, load
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tp_legends_bench")
@@ -170,24 +168,11 @@ def main() -> None:
     recreate_database(DATABASE_URL)
     servers = []
     try:
-        subprocess.run(
-            [sys.executable, "-m", "flask", "db", "upgrade", "heads"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        harness.migrate(env)
         t = time.monotonic()
         slug = (
-            subprocess.run(
-                [sys.executable, "-m", "bench.legends_leaderboard", "--seed-only", "--members", str(args.members)],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
+            harness.run_module(["bench.legends_leaderboard", "--seed-only", "--members", str(args.members)], env)
+            .strip()
             .splitlines()[-1]
         )
         print(f"{args.members:,} members seeded in {time.monotonic() - t:.1f}s")
@@ -217,12 +202,7 @@ def main() -> None:
             for name, url, headers in targets + [targets[0]]:
                 results[name].append(load(url, args.connections, args.seconds, headers=headers))
     finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            server.wait(timeout=15)
-        if not args.keep:
-            drop_database(DATABASE_URL)
+        harness.stop(servers, None if args.keep else DATABASE_URL)
     hello_rps = statistics.median(r.rps for r in results["bare hello"])
     print(f"\n{args.connections} connections, {args.seconds}s per run, {args.rounds} round(s)\n")
     print(f"{'endpoint':<20}{'req/s':>10}{'p99 ms':>10}{'errors':>8}{'ratio':>8}")

@@ -68,6 +68,14 @@ def _back(slug: str, anchor: str = ""):
     return redirect(url_for(".index", slug=slug) + anchor, 303)
 
 
+def _act(slug: str, action, anchor: str = ""):
+    """Run `action(game, member)` for the signed-in member of this game, commit, go back."""
+    company, member = _member(slug)
+    action(games.enabled_game(company), member)
+    db.session.commit()
+    return _back(slug, anchor)
+
+
 @bp.route("/<slug>")
 def index(slug):
     return _game_page(slug)
@@ -86,30 +94,21 @@ def join(slug):
 @login_required
 @refusal_page(_refused)
 def change_class(slug):
-    company, member = _member(slug)
-    games.change_class(member, games.enabled_game(company), request.form.get("class_id"))
-    db.session.commit()
-    return _back(slug)
+    return _act(slug, lambda game, member: games.change_class(member, game, request.form.get("class_id")))
 
 
 @bp.route("/<slug>/prestige", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def prestige(slug):
-    _company_, member = _member(slug)
-    games.prestige(member)
-    db.session.commit()
-    return _back(slug)
+    return _act(slug, lambda _game, member: games.prestige(member))
 
 
 @bp.route("/<slug>/quests/<int:quest_id>/claim", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def claim(slug, quest_id):
-    _company_, member = _member(slug)
-    claim_quest(member, quest_id)
-    db.session.commit()
-    return _back(slug, "#quests")
+    return _act(slug, lambda _game, member: claim_quest(member, quest_id), "#quests")
 
 
 @bp.route("/<slug>/board")
@@ -147,47 +146,32 @@ def feed(slug):
 @login_required
 @refusal_page(_refused)
 def create_guild(slug):
-    company, member = _member(slug)
-    guilds.create_guild(member, games.enabled_game(company), request.form)
-    db.session.commit()
-    return _back(slug, "#guild")
+    return _act(slug, lambda game, member: guilds.create_guild(member, game, request.form), "#guild")
 
 
 @bp.route("/<slug>/guilds/<int:guild_id>/join", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def join_guild(slug, guild_id):
-    _company_, member = _member(slug)
-    guilds.join_guild(member, guild_id)
-    db.session.commit()
-    return _back(slug, "#guild")
+    return _act(slug, lambda _game, member: guilds.join_guild(member, guild_id), "#guild")
 
 
 @bp.route("/<slug>/guilds/leave", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def leave_guild(slug):
-    _company_, member = _member(slug)
-    guilds.leave_guild(member)
-    db.session.commit()
-    return _back(slug, "#guild")
+    return _act(slug, lambda _game, member: guilds.leave_guild(member), "#guild")
 
 
 @bp.route("/<slug>/guilds/<int:guild_id>/invite", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def invite(slug, guild_id):
-    _company_, member = _member(slug)
-    guilds.invite(member, guild_id, request.form)
-    db.session.commit()
-    return _back(slug, "#guild")
+    return _act(slug, lambda _game, member: guilds.invite(member, guild_id, request.form), "#guild")
 
 
 @bp.route("/<slug>/guilds/<int:guild_id>/officers", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def promote(slug, guild_id):
-    _company_, member = _member(slug)
-    guilds.promote(member, guild_id, request.form)
-    db.session.commit()
-    return _back(slug, "#guild")
+    return _act(slug, lambda _game, member: guilds.promote(member, guild_id, request.form), "#guild")
