@@ -19,6 +19,7 @@ from app.services.legends.levels import MAX_LEVEL, level_for_xp, xp_for_level
 from app.services.outbound.catalogue import example_data
 from app.services.outbound.outbox import record_event
 from app.tasks.legends import issue_legends_quests
+from tests.factories import make_order
 from tests.forms import post_form
 from tests.legends_game import class_id, commission, game_for, join, member_row, referral
 
@@ -206,3 +207,17 @@ def test_joining_refuses_bad_classes_and_writes_nothing(client, db, make_seller,
         response = post_form(client, f"/legends/{company.slug}/join", {"class_id": hostile})
         assert response.status_code in (400, 422) and "class_id" in response.get_data(as_text=True), hostile
     assert member_row(company, player) is None
+
+
+def test_a_review_and_a_completed_order_earn_the_buyer_xp_once(client, db, cast, sign_in):
+    game_for(cast.company)
+    join(client, sign_in, cast.buyer, cast.company, "Sage")
+    order = make_order(cast, "completed")
+    record_event(cast.company.id, "order.completed", example_data("order.completed", order_id=order.id))
+    record_event(cast.company.id, "order.completed", example_data("order.completed", order_id=order.id))
+    db.session.commit()
+    assert member_row(cast.company, cast.buyer).total_xp == 25
+    assert post_form(client, f"/orders/{order.id}/review", {"rating": "5", "body": "Lovely."}).status_code == 303
+    assert member_row(cast.company, cast.buyer).total_xp == 25 + 15
+    kinds = db.session.scalars(select(LegendsXpAward.kind).order_by(LegendsXpAward.id)).all()
+    assert kinds == ["order", "review"]
