@@ -207,8 +207,23 @@ def drop_template():
         drop_database(_template.pop("url"))
 
 
-def stop(servers):
-    """Terminate gunicorn masters started here, and wait for them (kill after 60 s)."""
+def migrate(env):
+    """`flask db upgrade heads` in a production app's environment `env`."""
+    subprocess.run(
+        [sys.executable, "-m", "flask", "db", "upgrade", "heads"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+
+
+def run_module(args, env):
+    """Run `python -m <args>` in `env` from the repository root; its standard output."""
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def stop(servers, database_url=None):
+    """Terminate gunicorn masters started here, wait for them (kill after 60 s), then drop
+    `database_url` when given."""
     for server in servers:
         server.terminate()
     for server in servers:
@@ -217,6 +232,8 @@ def stop(servers):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=15)
+    if database_url is not None:
+        drop_database(database_url)
 
 
 def fmt_rate(result):

@@ -36,10 +36,13 @@ def _ms(value, unit):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url, connections, seconds, threads=2, script=None):
-    """wrk with latency percentiles (optionally driven by a Lua `script`); non-2xx count as errors."""
+def run_wrk(url, connections, seconds, threads=2, script=None, headers=None):
+    """wrk with latency percentiles (optionally driven by a Lua `script`, sending `headers`);
+    non-2xx count as errors."""
     _check_loopback(url)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
     command += ["-s", str(script)] if script else []
     out = subprocess.run(command + [url], capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -119,8 +122,8 @@ def load(url, connections=32, seconds=10, headers=None):
     if headers:
         return run_threads(url, connections, seconds, headers=headers)
     if shutil.which("wrk"):
-        return run_wrk(url, connections, seconds)
-    return run_threads(url, connections, seconds)
+        return run_wrk(url, connections, seconds, headers=headers)
+    return run_threads(url, connections, seconds, headers=headers)
 
 
 def generator_name():

@@ -31,6 +31,21 @@ SELL_RIGHTS = {
     "sell.affiliates.edit": "settings",
     "sell.affiliates.ban": "settings",
     "sell.affiliates.unban": "settings",
+    **{
+        f"sell.legends.{view}": "settings"
+        for view in (
+            "index",
+            "open_game",
+            "settings",
+            "create_class",
+            "update_class",
+            "create_quest",
+            "update_quest",
+            "create_achievement",
+            "update_achievement",
+            "export",
+        )
+    },
     "sell.payouts.index": "payouts",
     "sell.payouts.withdraw": "payouts",
     "sell.team.update_role": "team",

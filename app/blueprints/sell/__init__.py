@@ -12,6 +12,7 @@ licenses.py         /sell/licenses...                            sell.licenses.*
 payouts.py          /sell/payouts...                             sell.payouts.*
 webhooks.py         /sell/webhooks...                            sell.webhooks.*
 whop.py             /sell/whop...                                sell.whop.*
+legends.py          /sell/legends...                             sell.legends.*
 team.py             /sell/team...                                sell.team.*
 settings.py         /sell/settings                               sell.settings.*
 affiliates.py       /sell/affiliates...                          sell.affiliates.*
@@ -21,6 +22,7 @@ from app.blueprints.sell import (
     affiliates,
     gigs,
     images,
+    legends,
     licenses,
     member_content,
     orders,
@@ -43,6 +45,7 @@ for _module in (
     payouts,
     webhooks,
     whop,
+    legends,
     team,
     settings,
     affiliates,
