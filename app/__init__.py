@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import inputs, queue
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.errors import ServiceError
+from app.services.legends.live import stream_url as legends_stream_url
 from app.extensions import csrf, db, limiter, login_manager, mail, migrate
 from app.web import ERROR_TITLES, error_page, handle_refusal, json_error, page_url, wants_json
 
@@ -176,10 +177,17 @@ def _register_security_headers(app):
         targets.append(app.config["WHOP_API_BASE"])
         return " ".join(targets)
 
+    def connect_targets():
+        # Legends pages open the live-updates stream, on its own port outside production.
+        from app.services.legends.live import origin_of
+
+        stream = origin_of(app.config["LEGENDS_STREAM_URL"])
+        return "'self'" if stream == origin_of(app.config["APP_BASE_URL"]) else f"'self' {stream}"
+
     # img-src https: for the logos companies link in their public profile (https only).
     base_csp = (
         "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
-        "object-src 'none'; base-uri 'self'; form-action " + form_targets()
+        f"connect-src {connect_targets()}; object-src 'none'; base-uri 'self'; form-action " + form_targets()
     )
 
     @app.after_request
@@ -206,3 +214,4 @@ def _register_template_helpers(app):
     app.jinja_env.filters["money"] = money_filter
     app.jinja_env.filters["amount_input"] = amount_input_filter
     app.jinja_env.globals["page_url"] = page_url
+    app.jinja_env.globals["legends_stream_url"] = legends_stream_url
