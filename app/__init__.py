@@ -10,7 +10,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import inputs, queue
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.errors import ServiceError
-from app.services.legends.live import stream_url as legends_stream_url
 from app.extensions import csrf, db, limiter, login_manager, mail, migrate
 from app.web import ERROR_TITLES, error_page, handle_refusal, json_error, page_url, wants_json
 
@@ -209,6 +208,7 @@ def _register_security_headers(app):
 def _register_template_helpers(app):
     from app.markdown import autolink
     from app.money import amount_input_filter, money_filter
+    from app.services.legends.live import stream_url as legends_stream_url
 
     app.jinja_env.filters["autolink"] = autolink
     app.jinja_env.filters["money"] = money_filter

@@ -14,6 +14,7 @@ others only send SUBSCRIBE/UNSUBSCRIBE on it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections import deque
@@ -176,10 +177,8 @@ class Hub:
         finally:
             if self.pubsub is pubsub:
                 self.pubsub = None
-            try:
+            with contextlib.suppress(RedisError, OSError):
                 pubsub.close()
-            except (RedisError, OSError):
-                pass
 
     def relay(self, channel_name: bytes | str, raw: bytes | str) -> int:
         """Put one published message on the queue of each connection it is meant for;
