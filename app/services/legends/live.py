@@ -63,7 +63,7 @@ def read_stream_token(token: str | None, company_id: int, secret_key: str, max_a
     if not token:
         raise ServiceError(401, "token_missing", "Open the game page again to follow it live.", field="token")
     try:
-        claims = _serializer(secret_key).loads(token, max_age=max_age)
+        claims = _serializer(secret_key).loads(token, max_age=int(max_age))
     except SignatureExpired:
         raise ServiceError(
             401, "token_expired", "This live link has expired: reload the page.", field="token"
