@@ -11,6 +11,8 @@ from flask import Blueprint, abort, current_app, request
 from app.blueprints.member_areas import send_member_file
 from app.extensions import db
 from app.integrations.whop import USER_TOKEN_HEADER, WhopTokenError, verify_user_token
+from app.services.legends.game import enabled_game, membership
+from app.services.legends.views import game_context
 from app.services.member_areas import member_area, member_tier
 from app.services.whop_access import dashboard_stats, is_seller_of, open_dashboard, open_experience
 from app.web import refusal_page, render
@@ -72,6 +74,19 @@ def experience_file(experience_id, file_id):
     if not allowed:
         abort(403)
     return send_member_file(product, file_id, _tier_of(user, product))
+
+
+@bp.route("/experiences/<experience_id>/legends")
+@refusal_page(_framed_refusal)
+def legends(experience_id):
+    """The product's company's Legends game, for a Whop member with access to the product."""
+    product, user, allowed = open_experience(experience_id, _whop_claims())
+    db.session.commit()
+    if not allowed:
+        return _framed("experiences/get_access.html", 403, product=product, viewer=user)
+    game = enabled_game(product.company)
+    context = game_context(product.company, game, membership(product.company, user), request.args)
+    return _framed("legends/experience.html", viewer=user, product=product, experience_id=experience_id, **context)
 
 
 def _tier_of(user, product):

@@ -7,6 +7,19 @@ from app.models.company import Company, CompanyInvitation, CompanyMember
 from app.models.gig import Gig, GigExtra, GigImage, GigPackage, GigQuestion, GigRevision
 from app.models.inbound import InboundEvent
 from app.models.ledger import LedgerEntry, LedgerTransaction
+from app.models.legends import (
+    LegendsAchievement,
+    LegendsClass,
+    LegendsFeedEvent,
+    LegendsGame,
+    LegendsGuild,
+    LegendsGuildInvite,
+    LegendsMember,
+    LegendsMemberAchievement,
+    LegendsQuest,
+    LegendsQuestTemplate,
+    LegendsXpAward,
+)
 from app.models.license import License, LicenseActivation, LicensePolicy
 from app.models.notification import Notification
 from app.models.order import Checkout, Order, Payment
@@ -43,6 +56,17 @@ __all__ = [
     "InboundEvent",
     "LedgerEntry",
     "LedgerTransaction",
+    "LegendsAchievement",
+    "LegendsClass",
+    "LegendsFeedEvent",
+    "LegendsGame",
+    "LegendsGuild",
+    "LegendsGuildInvite",
+    "LegendsMember",
+    "LegendsMemberAchievement",
+    "LegendsQuest",
+    "LegendsQuestTemplate",
+    "LegendsXpAward",
     "License",
     "LicenseActivation",
     "LicensePolicy",

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import ServiceError
 from app.extensions import db
 from app.models import Membership, Payment, Product, ProductReview, User
+from app.services.legends.awards import on_review
 from app.services.notifications import notify_user
 
 MAX_PRODUCT_REVIEW_CHARS = 2000
@@ -104,6 +105,7 @@ def leave_product_review(product: Product, buyer: User, rating: object, body: st
             db.session.flush()
     except IntegrityError:
         raise ProductReviewError(409, "You have already reviewed this product.") from None
+    on_review(product.company_id, buyer.id, f"product_review:{review.id}")
     for manager in product.company.managers():
         notify_user(
             manager,

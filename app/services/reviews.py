@@ -15,6 +15,7 @@ from app.errors import ServiceError
 from app.extensions import db
 from app.models import Gig, Order, Review, User
 from app.pagecache import bump_catalog_version
+from app.services.legends.awards import on_review
 from app.services.notifications import notify_user
 from app.services.orders import actor_for, lock_order, seller_recipients
 
@@ -68,6 +69,7 @@ def leave_review(order: Order, buyer: User, rating: object, body: str | None) ->
         .values(rating_sum=Gig.rating_sum + stars, rating_count=Gig.rating_count + 1)
     )
     db.session.flush()
+    on_review(order.company_id, buyer.id, f"review:{review.id}")
     bump_catalog_version()
     for user in seller_recipients(order):
         notify_user(

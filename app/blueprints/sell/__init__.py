@@ -12,6 +12,7 @@ licenses.py         /sell/licenses...                            sell.licenses.*
 payouts.py          /sell/payouts...                             sell.payouts.*
 webhooks.py         /sell/webhooks...                            sell.webhooks.*
 whop.py             /sell/whop...                                sell.whop.*
+legends.py          /sell/legends...                             sell.legends.*
 team.py             /sell/team...                                sell.team.*
 settings.py         /sell/settings                               sell.settings.*
 """
@@ -19,6 +20,7 @@ settings.py         /sell/settings                               sell.settings.*
 from app.blueprints.sell import (
     gigs,
     images,
+    legends,
     licenses,
     member_content,
     orders,
@@ -31,7 +33,20 @@ from app.blueprints.sell import (
 )
 from app.blueprints.sell.home import bp
 
-for _module in (gigs, images, products, member_content, orders, licenses, payouts, webhooks, whop, team, settings):
+for _module in (
+    gigs,
+    images,
+    products,
+    member_content,
+    orders,
+    licenses,
+    payouts,
+    webhooks,
+    whop,
+    legends,
+    team,
+    settings,
+):
     bp.register_blueprint(_module.bp)
 
 __all__ = ["bp"]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from app.clock import now
 from app.extensions import db, rows_matched
 from app.models import OutboxEvent, WebhookEndpoint, WebhookMessage
+from app.services.legends.awards import on_domain_event
 from app.services.outbound.catalogue import EVENT_CATALOGUE, TEST_EVENT_DATA_MESSAGE, TEST_EVENT_TYPE
 from app.services.outbound.dispatch import new_message
 from app.services.outbound.queueing import enqueue_dispatch
@@ -39,6 +40,7 @@ def record_event(company_id: int, event_type: str, data: dict[str, Any]) -> Outb
     db.session.add(event)
     db.session.flush()
     db.session.info.setdefault(_PENDING_KEY, []).append(event.id)
+    on_domain_event(event)  # Legends XP for the events that earn it (app/services/legends/awards.py)
     return event
 
 

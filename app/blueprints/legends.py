@@ -1,0 +1,189 @@
+"""A company's Legends game for its community at /legends/<company slug>: join and pick a
+class, level and XP, quests to claim, achievements, leaderboards, guilds, and the feed the
+live updates fall back to (docs/legends.md).
+
+Everything but the page itself needs a member of *this* company's game: anyone else gets
+404, so a member of one game cannot read or act in another company's.
+"""
+
+from flask import Blueprint, jsonify, redirect, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app.errors import NotFound
+from app.extensions import db
+from app.inputs import parse_whole_number
+from app.models import Company, LegendsMember
+from app.services.legends import game as games
+from app.services.legends import guilds
+from app.services.legends.feed import as_json, feed_since
+from app.services.legends.quests import claim_quest
+from app.services.legends.views import board_context, game_context
+from app.web import error_page, refusal_page, render
+
+bp = Blueprint("legends", __name__, url_prefix="/legends")
+
+
+def _company(slug: str) -> Company:
+    company = db.session.scalar(select(Company).where(Company.slug == slug, Company.kind == "seller"))
+    if company is None or company.is_suspended:
+        raise NotFound("This company has no Legends game.")
+    return company
+
+
+def _game_page(slug, exc=None, status=200):
+    company = _company(slug)
+    game = games.enabled_game(company)
+    member = games.membership(company, current_user)
+    context = game_context(company, game, member, request.args)
+    errors = exc.errors if exc is not None else {}
+    return render("legends/game.html", errors=errors, error=exc.message if exc else None, http_status=status, **context)
+
+
+def _refused(exc, slug, **_view_args):
+    """The game page again, saying why (the error page for a game that is not there)."""
+    if exc.status == 404:
+        return error_page(404, exc.message)
+    return _game_page(slug, exc, exc.status)
+
+
+@bp.app_template_global()
+def legends_board_link(company):
+    """A function making the URLs of the company's leaderboard tabs."""
+    return lambda **args: url_for("legends.board", slug=company.slug, **args)
+
+
+def _member(slug: str) -> tuple[Company, LegendsMember]:
+    """The company and the signed-in user's member row in its game; 404 for anyone else."""
+    company = _company(slug)
+    games.enabled_game(company)
+    member = games.membership(company, current_user)
+    if member is None:
+        raise NotFound("You are not playing this game.")
+    return company, member
+
+
+def _back(slug: str, anchor: str = ""):
+    return redirect(url_for(".index", slug=slug) + anchor, 303)
+
+
+@bp.route("/<slug>")
+def index(slug):
+    return _game_page(slug)
+
+
+@bp.route("/<slug>/join", methods=["POST"])
+@login_required
+@refusal_page(_refused)
+def join(slug):
+    games.join_game(_company(slug), current_user, request.form.get("class_id"))
+    db.session.commit()
+    return _back(slug)
+
+
+@bp.route("/<slug>/class", methods=["POST"])
+@login_required
+@refusal_page(_refused)
+def change_class(slug):
+    company, member = _member(slug)
+    games.change_class(member, games.enabled_game(company), request.form.get("class_id"))
+    db.session.commit()
+    return _back(slug)
+
+
+@bp.route("/<slug>/prestige", methods=["POST"])
+@login_required
+@refusal_page(_refused)
+def prestige(slug):
+    _company_, member = _member(slug)
+    games.prestige(member)
+    db.session.commit()
+    return _back(slug)
+
+
+@bp.route("/<slug>/quests/<int:quest_id>/claim", methods=["POST"])
+@login_required
+@refusal_page(_refused)
+def claim(slug, quest_id):
+    _company_, member = _member(slug)
+    claim_quest(member, quest_id)
+    db.session.commit()
+    return _back(slug, "#quests")
+
+
+@bp.route("/<slug>/board")
+@login_required
+def board(slug):
+    company, member = _member(slug)
+    context = board_context(company, member, request.args)
+    return render("legends/game.html", "board", company=company, member=member, **context)
+
+
+@bp.route("/<slug>/me")
+@login_required
+def me(slug):
+    company, member = _member(slug)
+    context = game_context(company, games.enabled_game(company), member, request.args)
+    return render("legends/game.html", "me", **context)
+
+
+@bp.route("/<slug>/feed")
+@login_required
+def feed(slug):
+    _company_, member = _member(slug)
+    after = parse_whole_number(request.args.get("after", "0")) or 0
+    events = feed_since(member, after)
+    last_id = events[-1].id if events else after
+    if request.accept_mimetypes.best == "application/json" or request.args.get("format") == "json":
+        return jsonify(events=[as_json(row) for row in events], last_id=last_id)
+    return render("legends/feed.html", events=events, last_id=last_id)
+
+
+@bp.route("/<slug>/guilds", methods=["POST"])
+@login_required
+@refusal_page(_refused)
+def create_guild(slug):
+    company, member = _member(slug)
+    guilds.create_guild(member, games.enabled_game(company), request.form)
+    db.session.commit()
+    return _back(slug, "#guild")
+
+
+@bp.route("/<slug>/guilds/<int:guild_id>/join", methods=["POST"])
+@login_required
+@refusal_page(_refused)
+def join_guild(slug, guild_id):
+    _company_, member = _member(slug)
+    guilds.join_guild(member, guild_id)
+    db.session.commit()
+    return _back(slug, "#guild")
+
+
+@bp.route("/<slug>/guilds/leave", methods=["POST"])
+@login_required
+@refusal_page(_refused)
+def leave_guild(slug):
+    _company_, member = _member(slug)
+    guilds.leave_guild(member)
+    db.session.commit()
+    return _back(slug, "#guild")
+
+
+@bp.route("/<slug>/guilds/<int:guild_id>/invite", methods=["POST"])
+@login_required
+@refusal_page(_refused)
+def invite(slug, guild_id):
+    _company_, member = _member(slug)
+    guilds.invite(member, guild_id, request.form)
+    db.session.commit()
+    return _back(slug, "#guild")
+
+
+@bp.route("/<slug>/guilds/<int:guild_id>/officers", methods=["POST"])
+@login_required
+@refusal_page(_refused)
+def promote(slug, guild_id):
+    _company_, member = _member(slug)
+    guilds.promote(member, guild_id, request.form)
+    db.session.commit()
+    return _back(slug, "#guild")

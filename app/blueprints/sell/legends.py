@@ -1,0 +1,154 @@
+"""The creators' Legends dashboard at /sell/legends (owners): open the game, its settings,
+classes, quest templates and achievements, the figures over time, and CSV exports."""
+
+from flask import Blueprint, Response, abort, g, redirect, request, url_for
+from sqlalchemy import select
+
+from app.access import company_required
+from app.errors import NotFound
+from app.extensions import db
+from app.models import LegendsAchievement, LegendsClass, LegendsQuestTemplate
+from app.services.legends import game as games
+from app.services.legends.refusals import LegendsRefusal
+from app.services.legends.stats import EXPORTS, dashboard, export_csv
+from app.web import refusal_page, render
+
+bp = Blueprint("legends", __name__, url_prefix="/legends")
+
+
+def _page(exc=None):
+    game = games.game_of(g.company)
+    context = {}
+    if game is not None:
+        context = {
+            "classes": games.classes_of(g.company.id),
+            "templates": db.session.scalars(select(LegendsQuestTemplate).order_by(LegendsQuestTemplate.id)).all(),
+            "achievements": db.session.scalars(select(LegendsAchievement).order_by(LegendsAchievement.id)).all(),
+            "stats": dashboard(g.company.id),
+        }
+    return render(
+        "legends/sell.html",
+        company=g.company,
+        game=game,
+        exports=EXPORTS,
+        errors=exc.errors if exc else {},
+        error=exc.message if exc else None,
+        form=request.form if exc else {},
+        http_status=exc.status if exc else 200,
+        **context,
+    )
+
+
+def _refused(exc, **_view_args):
+    return _page(exc)
+
+
+def _game():
+    game = games.game_of(g.company)
+    if game is None:
+        raise NotFound("Open your Legends game first.")
+    return game
+
+
+def _own(model, row_id):
+    row = db.session.scalar(select(model).where(model.id == row_id))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def _done():
+    return redirect(url_for(".index"), 303)
+
+
+@bp.route("")
+@company_required("settings")
+def index():
+    return _page()
+
+
+@bp.route("/open", methods=["POST"])
+@company_required("settings")
+@refusal_page(_refused)
+def open_game():
+    if games.game_of(g.company) is not None:
+        raise LegendsRefusal(409, "Your game is already open.")
+    games.open_game(g.company)
+    db.session.commit()
+    return _done()
+
+
+@bp.route("/settings", methods=["POST"])
+@company_required("settings")
+@refusal_page(_refused)
+def settings():
+    games.update_game(_game(), request.form)
+    db.session.commit()
+    return _done()
+
+
+@bp.route("/classes", methods=["POST"])
+@company_required("settings")
+@refusal_page(_refused)
+def create_class():
+    games.save_class(_game().company_id, request.form)
+    db.session.commit()
+    return _done()
+
+
+@bp.route("/classes/<int:class_id>", methods=["POST"])
+@company_required("settings")
+@refusal_page(_refused)
+def update_class(class_id):
+    games.save_class(_game().company_id, request.form, _own(LegendsClass, class_id))
+    db.session.commit()
+    return _done()
+
+
+@bp.route("/quests", methods=["POST"])
+@company_required("settings")
+@refusal_page(_refused)
+def create_quest():
+    games.save_quest_template(_game().company_id, request.form)
+    db.session.commit()
+    return _done()
+
+
+@bp.route("/quests/<int:template_id>", methods=["POST"])
+@company_required("settings")
+@refusal_page(_refused)
+def update_quest(template_id):
+    games.save_quest_template(_game().company_id, request.form, _own(LegendsQuestTemplate, template_id))
+    db.session.commit()
+    return _done()
+
+
+@bp.route("/achievements", methods=["POST"])
+@company_required("settings")
+@refusal_page(_refused)
+def create_achievement():
+    games.save_achievement(_game().company_id, request.form)
+    db.session.commit()
+    return _done()
+
+
+@bp.route("/achievements/<int:achievement_id>", methods=["POST"])
+@company_required("settings")
+@refusal_page(_refused)
+def update_achievement(achievement_id):
+    games.save_achievement(_game().company_id, request.form, _own(LegendsAchievement, achievement_id))
+    db.session.commit()
+    return _done()
+
+
+@bp.route("/export/<kind>.csv")
+@company_required("settings")
+def export(kind):
+    if kind not in EXPORTS:
+        abort(404)
+    game = games.game_of(g.company)
+    if game is None:
+        abort(404)
+    body = export_csv(g.company.id, kind)
+    filename = f"legends-{g.company.slug}-{kind}.csv"
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
