@@ -126,6 +126,10 @@ def _register_blueprints(app):
     ):
         app.register_blueprint(module.bp)
 
+    from app.streaming import links as legends_live_links
+
+    app.register_blueprint(legends_live_links.bp)
+
 
 def _register_error_handlers(app):
     app.register_error_handler(ServiceError, handle_refusal)

@@ -1,10 +1,13 @@
-// Legends live updates (app/templates/legends/_live.html): level-ups, quest completions,
-// achievements and leaderboard moves arrive over server-sent events from the streaming
-// process, opened by htmx's SSE extension (vendor/htmx-ext-sse.js). Each event shows a toast
-// and re-fetches the regions it changes (#legends-me: level and XP; #legends-board: the
-// leaderboard). When the stream cannot be opened (no EventSource, Redis down, link expired)
-// the page polls the game's feed instead, and it catches up once each time the stream opens.
-// Events carry `event_id` (the feed row): each is handled once, whichever way it came.
+// Legends live updates on a game page: level-ups, quest completions, achievements and
+// leaderboard moves arrive over server-sent events from the streaming process, opened by
+// htmx's SSE extension (vendor/htmx-ext-sse.js). Each event shows a toast and re-fetches the
+// regions it changes (#legends-me: level and XP; #legends-board: the leaderboard). When the
+// stream cannot be opened (no EventSource, Redis down, link expired) the page polls the
+// game's feed instead, and it catches up once each time the stream opens. Events carry
+// `event_id` (the feed row): each is handled once, whichever way it came.
+//
+// Pages: a member's game container `#legends-live[data-feed-url]` (the link is asked for at
+// GET …/live-link), or templates/legends/_live.html, which renders the signed link itself.
 (function () {
   "use strict";
   if (window.tradepostLegendsLive) {
@@ -75,8 +78,10 @@
   }
 
   function regionUrl(region, el, suffix) {
-    if (region.dataset.refreshUrl) {
-      return region.dataset.refreshUrl;
+    var game = el.closest("#legends-live");
+    var named = region.dataset.refreshUrl || (game && game.dataset[suffix + "Url"]);
+    if (named) {
+      return named;
     }
     var feed = el.dataset.feedUrl || "";
     return feed ? feed.replace(/\/feed(\?.*)?$/, "/" + suffix) : null;
@@ -233,13 +238,53 @@
     htmx.process(el);
   }
 
-  function wireAll(root) {
-    var scope = root && root.querySelectorAll ? root : document;
-    var found = Array.prototype.slice.call(scope.querySelectorAll("[data-legends-stream]"));
-    if (scope.matches && scope.matches("[data-legends-stream]")) {
+  function within(scope, selector) {
+    var found = Array.prototype.slice.call(scope.querySelectorAll(selector));
+    if (scope.matches && scope.matches(selector)) {
       found.push(scope);
     }
-    found.forEach(function (el) {
+    return found;
+  }
+
+  // A member's game page without the partial: add the status line and the toasts, ask the
+  // web app for this member's signed stream link, then connect.
+  function adopt(game) {
+    if (game.querySelector("[data-legends-stream]")) {
+      return;
+    }
+    var el = document.createElement("div");
+    el.className = "legends-live";
+    el.setAttribute("data-legends-stream", "");
+    el.dataset.feedUrl = game.dataset.feedUrl;
+    el.dataset.lastEventId = game.dataset.lastEventId || "0";
+    if (game.dataset.userId) {
+      el.dataset.userId = game.dataset.userId;
+    }
+    el.innerHTML =
+      '<p class="legends-live-status"><span class="legends-live-dot" aria-hidden="true"></span><span data-legends-status>Connecting…</span></p>' +
+      '<div class="legends-toasts" role="status" aria-live="polite" data-legends-toasts></div>';
+    game.insertBefore(el, game.firstChild);
+    var link = game.dataset.liveLinkUrl || game.dataset.feedUrl.replace(/\/feed(\?.*)?$/, "/live-link");
+    fetch(link + "?after=" + el.dataset.lastEventId, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        return response.ok ? response.json() : {};
+      })
+      .catch(function () {
+        return {};
+      })
+      .then(function (body) {
+        if (body.url) {
+          el.dataset.streamUrl = body.url;
+          el.dataset.userId = String(body.user_id);
+        }
+        wire(el, 0);
+      });
+  }
+
+  function wireAll(root) {
+    var scope = root && root.querySelectorAll ? root : document;
+    within(scope, "#legends-live[data-feed-url]").forEach(adopt);
+    within(scope, "[data-legends-stream][data-stream-url]").forEach(function (el) {
       wire(el, 0);
     });
   }
