@@ -1,10 +1,14 @@
 """The web app's side of Legends live updates: the game page loads the live script, and a
 member (only) gets a signed stream link for their game at GET /legends/<slug>/live-link."""
 
+from pathlib import Path
+
 import httpx
 
 from app.services.legends import live
 from tests.legends_game import game_for, join
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def token_of(url):
@@ -52,3 +56,20 @@ def test_signed_out_the_link_asks_to_sign_in(client, db, make_seller):
     game_for(company)
     response = client.get(f"/legends/{company.slug}/live-link")
     assert response.status_code == 302 and response.headers["Location"].startswith("/signin?")
+
+
+def test_make_run_and_the_procfile_start_the_stream_on_a_gevent_worker(monkeypatch):
+    from honcho.environ import expand_processes, parse_procfile
+
+    from app.devrun import stack_environment
+
+    monkeypatch.setenv("LEGENDS_STREAM_PORT", "5161")
+    monkeypatch.delenv("LEGENDS_STREAM_URL", raising=False)
+    env, _config = stack_environment()
+    assert (env["LEGENDS_STREAM_PORT"], env["LEGENDS_STREAM_URL"]) == ("5161", "http://127.0.0.1:5161")
+    for name in ("Procfile", "Procfile.dev"):
+        procfile = parse_procfile((ROOT / name).read_text(encoding="utf-8"))
+        [stream] = [p for p in expand_processes(procfile.processes, env={}, port=5100) if p.name == "stream.1"]
+        assert "gunicorn --worker-class gevent" in stream.cmd
+        assert "app.streaming.server:create_stream_app()" in stream.cmd
+        assert "LEGENDS_STREAM_PORT" in stream.cmd

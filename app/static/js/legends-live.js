@@ -16,7 +16,9 @@
   window.tradepostLegendsLive = true;
 
   var EVENTS = ["xp_awarded", "level_up", "quest_completed", "quest_claimed", "achievement_unlocked", "prestige", "leaderboard_moved"];
-  var TOAST_SECONDS = 6;
+  var TOAST_SECONDS = 8;
+  var MAX_TOASTS = 4;
+  var REFRESH_DELAY_MS = 250; // a burst of events (XP, level-up, quest, board) → one fetch per region
   var state = new WeakMap();
 
   function stateOf(el) {
@@ -63,15 +65,24 @@
     return null;
   }
 
-  function toast(el, message) {
+  // Past MAX_TOASTS the oldest goes first, but level-ups, achievements and prestige outstay XP.
+  var LASTING = { level_up: true, achievement_unlocked: true, prestige: true };
+
+  function toast(el, message, name) {
     var box = el.querySelector("[data-legends-toasts]");
     if (!box || !message) {
       return;
     }
     var item = document.createElement("p");
     item.className = "legends-toast";
+    if (LASTING[name]) {
+      item.dataset.lasting = "1";
+    }
     item.textContent = message;
     box.appendChild(item);
+    while (box.children.length > MAX_TOASTS) {
+      box.removeChild(box.querySelector(".legends-toast:not([data-lasting])") || box.firstElementChild);
+    }
     window.setTimeout(function () {
       item.remove();
     }, TOAST_SECONDS * 1000);
@@ -87,15 +98,23 @@
     return feed ? feed.replace(/\/feed(\?.*)?$/, "/" + suffix) : null;
   }
 
+  var pending = {};
+
   function refresh(el, selector, suffix) {
-    var region = document.querySelector(selector);
-    if (!region || !window.htmx) {
+    if (pending[selector]) {
       return;
     }
-    var url = regionUrl(region, el, suffix);
-    if (url) {
-      htmx.ajax("GET", url, { target: region, swap: region.dataset.refreshSwap || "outerHTML" });
-    }
+    pending[selector] = window.setTimeout(function () {
+      pending[selector] = null;
+      var region = document.querySelector(selector);
+      if (!region || !window.htmx) {
+        return;
+      }
+      var url = regionUrl(region, el, suffix);
+      if (url) {
+        htmx.ajax("GET", url, { target: region, swap: region.dataset.refreshSwap || "outerHTML" });
+      }
+    }, REFRESH_DELAY_MS);
   }
 
   function handle(el, name, data) {
@@ -109,12 +128,12 @@
       s.lastId = Math.max(s.lastId, id);
       el.dataset.lastEventId = String(s.lastId);
     }
-    toast(el, text(name, data, el));
-    if (name === "leaderboard_moved") {
-      refresh(el, "#legends-board", "board");
-    } else {
+    toast(el, text(name, data, el), name);
+    // The member's own XP changes their row on the board too; a move changes the board.
+    if (name !== "leaderboard_moved") {
       refresh(el, "#legends-me", "me");
     }
+    refresh(el, "#legends-board", "board");
     el.dispatchEvent(new CustomEvent("legends:" + name, { bubbles: true, detail: data }));
   }
 
