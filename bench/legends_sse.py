@@ -25,10 +25,12 @@ import secrets
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from app.streaming import gunicorn_command
+from bench.harness import bench_redis
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPANY_ID = 1
@@ -54,20 +56,7 @@ def start_stream(port: int, redis_url: str, secret_key: str, log_path: Path) -> 
     }
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "--worker-class",
-                "gevent",
-                "--workers",
-                "1",
-                "--worker-connections",
-                "2000",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--graceful-timeout",
-                "2",
-                "app.streaming.server:create_stream_app()",
-            ],
+            gunicorn_command(f"127.0.0.1:{port}", "--workers", "1", "--worker-connections", "2000"),
             cwd=REPO_ROOT,
             env=env,
             stdout=log,
@@ -194,17 +183,8 @@ def main() -> None:
     parser.add_argument("--redis-url")
     args = parser.parse_args()
 
-    sys.path.insert(0, str(REPO_ROOT))
-    from app.devredis import start_redis_server
-
     workdir = Path(tempfile.mkdtemp(prefix="bench-sse-"))
-    redis = None
-    if args.redis_url:
-        redis_url = args.redis_url
-    else:
-        redis_port = free_port()
-        redis = start_redis_server(redis_port, workdir)
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    redis_url, redis = bench_redis(args.redis_url, workdir)
     secret_key = secrets.token_urlsafe(32)
     port = free_port()
     stream = start_stream(port, redis_url, secret_key, workdir / "stream.log")

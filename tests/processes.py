@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from app.streaming import gunicorn_command
 from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -146,18 +147,7 @@ def start_stream(app, port, redis_url, log_path=None, env=None):
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
     process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--worker-class",
-            "gevent",
-            "--workers",
-            "1",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "2",
-            "app.streaming.server:create_stream_app()",
-        ],
+        gunicorn_command(f"127.0.0.1:{port}", "--workers", "1"),
         cwd=REPO_ROOT,
         env=env,
         stdout=output,

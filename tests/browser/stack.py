@@ -32,6 +32,7 @@ import httpx
 
 from app.config import database_url as normalize_database_url
 from app.devredis import server_args
+from app.streaming import gunicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -207,21 +208,7 @@ class Stack:
             ],
         )
         self.spawn("cron", [str(BIN / "rq"), "cron", "--url", self.redis_url, "app.tasks.schedule"])
-        stream = self.spawn(
-            "stream",
-            [
-                str(BIN / "gunicorn"),
-                "--worker-class",
-                "gevent",
-                "--bind",
-                f"127.0.0.1:{self.ports['stream']}",
-                "--graceful-timeout",
-                "2",
-                "--error-logfile",
-                "-",
-                "app.streaming.server:create_stream_app()",
-            ],
-        )
+        stream = self.spawn("stream", gunicorn_command(f"127.0.0.1:{self.ports['stream']}", "--error-logfile", "-"))
         self.wait_for(self.stream_url + "/healthz", stream)
         web = self.spawn(
             "web",
