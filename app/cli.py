@@ -1,5 +1,5 @@
 """Flask CLI commands: `flask users make-admin`, `flask seed-demo`, `flask settings`,
-`flask crypto rotate`, `flask routes-table`."""
+`flask crypto rotate`, `flask routes-table`, `flask legends rebuild-leaderboards`."""
 
 import re
 
@@ -12,6 +12,23 @@ from app.services.accounts import AccountError, grant_admin
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 crypto_cli = AppGroup("crypto", help="Manage the encryption of stored secrets.")
+legends_cli = AppGroup("legends", help="Legends games: leaderboards and quests.")
+
+
+@legends_cli.command("rebuild-leaderboards")
+@click.option("--company-id", type=int, default=None, help="Only this company's game.")
+def rebuild_leaderboards(company_id):
+    """Rebuild the Legends leaderboards in Redis from the database (the truth)."""
+    from redis.exceptions import RedisError
+
+    from app.services.legends.boards import rebuild_all
+
+    try:
+        written = rebuild_all(company_id)
+    except RedisError as error:
+        raise click.ClickException(f"Redis unavailable: {error}") from None
+    for game_company_id, entries in written.items():
+        click.echo(f"company {game_company_id}: {entries} leaderboard entries")
 
 
 @users_cli.command("make-admin")
@@ -103,6 +120,7 @@ def register_cli(app):
 
     app.cli.add_command(users_cli)
     app.cli.add_command(crypto_cli)
+    app.cli.add_command(legends_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(show_settings)
     app.cli.add_command(routes_table_command)

@@ -28,6 +28,21 @@ SELL_RIGHTS = {
     "sell.whop.index": "settings",
     "sell.whop.link_company": "settings",
     "sell.whop.link_product": "settings",
+    **{
+        f"sell.legends.{view}": "settings"
+        for view in (
+            "index",
+            "open_game",
+            "settings",
+            "create_class",
+            "update_class",
+            "create_quest",
+            "update_quest",
+            "create_achievement",
+            "update_achievement",
+            "export",
+        )
+    },
     "sell.payouts.index": "payouts",
     "sell.payouts.withdraw": "payouts",
     "sell.team.update_role": "team",

@@ -18,7 +18,7 @@ from app.services.legends import game as games
 from app.services.legends import guilds
 from app.services.legends.feed import as_json, feed_since
 from app.services.legends.quests import claim_quest
-from app.services.legends.views import board_context, game_context
+from app.services.legends.views import game_context
 from app.web import error_page, refusal_page, render
 
 bp = Blueprint("legends", __name__, url_prefix="/legends")
@@ -36,8 +36,9 @@ def _game_page(slug, exc=None, status=200):
     game = games.enabled_game(company)
     member = games.membership(company, current_user)
     context = game_context(company, game, member, request.args)
-    errors = exc.errors if exc is not None else {}
-    return render("legends/game.html", errors=errors, error=exc.message if exc else None, http_status=status, **context)
+    if exc is not None:
+        context.update(errors=exc.errors, error=exc.message)
+    return render("legends/game.html", http_status=status, **context)
 
 
 def _refused(exc, slug, **_view_args):
@@ -115,8 +116,8 @@ def claim(slug, quest_id):
 @login_required
 def board(slug):
     company, member = _member(slug)
-    context = board_context(company, member, request.args)
-    return render("legends/game.html", "board", company=company, member=member, **context)
+    context = game_context(company, games.enabled_game(company), member, request.args)
+    return render("legends/game.html", "board", **context)
 
 
 @bp.route("/<slug>/me")

@@ -3,6 +3,7 @@
 from rq import cron
 
 from app.tasks.inbound import requeue_stale_inbound_events
+from app.tasks.legends import issue_legends_quests, roll_legends_boards
 from app.tasks.mail import deliver_emails
 from app.tasks.orders import auto_complete_orders, clear_seller_funds, flag_late_orders
 from app.tasks.outbound import sweep_outbound
@@ -18,3 +19,5 @@ cron.register(flag_late_orders, queue_name="scheduled", interval=600)
 cron.register(clear_seller_funds, queue_name="scheduled", interval=3600)
 cron.register(deliver_emails, queue_name="scheduled", interval=60)
 cron.register(run_payout_schedule, queue_name="scheduled", interval=3600)
+cron.register(issue_legends_quests, queue_name="scheduled", cron="1 * * * *")
+cron.register(roll_legends_boards, queue_name="scheduled", cron="3 0 * * *")

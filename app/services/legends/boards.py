@@ -24,7 +24,7 @@ from sqlalchemy import case, func, select
 
 from app.clock import now
 from app.extensions import db
-from app.models import LegendsGuild, LegendsMember, LegendsXpAward
+from app.models import LegendsClass, LegendsGame, LegendsGuild, LegendsMember, LegendsXpAward
 from app.queue import get_redis
 from app.services.legends.levels import month_start, period_key, week_start
 
@@ -189,7 +189,7 @@ def write_entries(entries: Sequence[tuple[str, Row]], stale_keys: Sequence[tuple
             write.zrem(board, old)
         write.zadd(board, {new: row.score})
         write.hset(board + ":tags", row.id, new)
-        if board.split(":")[3] != "all":
+        if _is_period_board(board):
             write.expire(board, PERIOD_TTL)
             write.expire(board + ":tags", PERIOD_TTL)
     for (board, row_id), old in zip(stale_keys, old_tags[len(entries) :], strict=True):
@@ -197,6 +197,12 @@ def write_entries(entries: Sequence[tuple[str, Row]], stale_keys: Sequence[tuple
             write.zrem(board, old)
             write.hdel(board + ":tags", row_id)
     write.execute()
+
+
+def _is_period_board(board: str) -> bool:
+    """True for the key of a weekly or monthly board (they expire)."""
+    parts = board.split(":")
+    return len(parts) > 4 and parts[3] != "all"
 
 
 def rank_of(board: str, row_id: int) -> int | None:
@@ -277,3 +283,17 @@ def _write_board(board: str, rows: Sequence[Row], expires: bool) -> int:
             pipe.expire(board + ":tags", PERIOD_TTL)
         pipe.execute()
     return len(rows)
+
+
+def rebuild_all(company_id: int | None = None) -> dict[int, int]:
+    """Rebuild the boards of one game (or every game) from the database: {company id: entries}.
+    Raises RedisError."""
+    query = select(LegendsGame.company_id).execution_options(skip_tenant_scope=True)
+    if company_id is not None:
+        query = query.where(LegendsGame.company_id == company_id)
+    written = {}
+    for game_company_id in db.session.scalars(query).all():
+        class_ids = db.session.scalars(select(LegendsClass.id).where(LegendsClass.company_id == game_company_id)).all()
+        guild_ids = db.session.scalars(select(LegendsGuild.id).where(LegendsGuild.company_id == game_company_id)).all()
+        written[game_company_id] = rebuild(game_company_id, class_ids, guild_ids)
+    return written

@@ -135,6 +135,8 @@ def _write_boards(entries: list[tuple[str, boards.Row]], companies: dict[int, in
                 live.publish(company_id, "leaderboard_moved", {**data, "old_rank": before[member_id]})
     except RedisError as error:
         log.warning("leaderboards not updated (rebuild them when Redis is back): %s", error)
+    except Exception:  # the commit already happened: a rebuild puts the boards right
+        log.exception("leaderboards not updated")
 
 
 @sa_event.listens_for(Session, "after_soft_rollback")

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.extensions import db
+from app.inputs import parse_id
 from app.models import (
     Company,
     LegendsAchievement,
@@ -43,15 +44,15 @@ def board_choice(company_id: int, args: Mapping[str, str]) -> tuple[str, str, st
     period = period if period in boards.boards_of(category) and category != "guilds" else "all"
     scope = args.get("scope", "all")
     kind, _, raw_id = scope.partition(":")
-    valid = {"class": {k.id for k in classes_of(company_id)}}
-    if kind == "class" and raw_id.isdigit() and int(raw_id) in valid["class"]:
-        return category, period, scope
-    if kind == "guild" and raw_id.isdigit():
-        found = db.session.scalar(
-            select(LegendsGuild.id).where(LegendsGuild.id == int(raw_id), LegendsGuild.company_id == company_id)
-        )
-        if found is not None:
-            return category, period, scope
+    scope_id = parse_id(raw_id)
+    if scope_id is None:
+        return category, period, "all"
+    if kind == "class" and scope_id in {klass.id for klass in classes_of(company_id)}:
+        return category, period, f"class:{scope_id}"
+    if kind == "guild" and db.session.scalar(
+        select(LegendsGuild.id).where(LegendsGuild.id == scope_id, LegendsGuild.company_id == company_id)
+    ):
+        return category, period, f"guild:{scope_id}"
     return category, period, "all"
 
 
@@ -90,6 +91,8 @@ def game_context(
         "member": member,
         "last_event_id": last_feed_id(company.id),
         "max_level": levels.MAX_LEVEL,
+        "errors": {},
+        "error": None,
     }
     if member is None:
         return context

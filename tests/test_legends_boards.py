@@ -1,0 +1,143 @@
+"""Legends leaderboards: Redis sorted sets that agree with a from-scratch recomputation from the
+XP ledger (also after `flask legends rebuild-leaderboards`), ties to whoever got there first,
+"your rank" far down the board, and the database board while Redis is down."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis as redis_lib
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import select
+
+from app import clock
+from app.extensions import db
+from app.models import LegendsClass
+from app.services.legends import boards
+from app.services.legends.game import join_game
+from tests.legends_game import class_id, commission, game_for, member_row, referral
+from tests.processes import free_port
+
+START = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen():
+    """The clock pinned at START; `frozen(seconds)` moves it on."""
+    clock.freeze(START)
+
+    def move(seconds):
+        clock.freeze(START + timedelta(seconds=seconds))
+
+    yield move
+    clock.freeze(None)
+
+
+def _players(company, make_user, count, klass="Scout"):
+    players = []
+    for _ in range(count):
+        user = make_user()
+        join_game(company, user, str(class_id(company, klass)))
+        players.append(user)
+    db.session.commit()
+    return players
+
+
+def _every_board(company_id):
+    scopes = ["all"] + [
+        f"class:{cid}"
+        for cid in db.session.scalars(select(LegendsClass.id).where(LegendsClass.company_id == company_id))
+    ]
+    for category in boards.CATEGORIES:
+        for period in boards.boards_of(category):
+            for scope in scopes:
+                yield category, period, scope
+
+
+def _assert_redis_matches_database(company_id):
+    for category, period, scope in _every_board(company_id):
+        served = boards.top(company_id, category, period, scope, limit=1000)
+        assert served.source == "redis"
+        computed = boards.compute_rows(company_id, category, period, scope)
+        assert [(row[1], row[2]) for row in served.rows] == [(row.id, row.score) for row in computed], (
+            category,
+            period,
+            scope,
+        )
+
+
+def test_boards_match_a_recomputation_before_and_after_a_rebuild(app, db, make_seller, make_user, frozen):
+    _owner, company = make_seller()
+    game_for(company)
+    scouts = _players(company, make_user, 4)
+    sages = _players(company, make_user, 3, "Sage")
+    for step, user in enumerate(scouts + sages):
+        frozen(step * 60)
+        for n in range(step % 3 + 1):
+            referral(company, user, 1000 + step * 10 + n)
+        if step % 2:
+            commission(company, user, 2000 + step, amount_cents=500 * step)
+    _assert_redis_matches_database(company.id)
+    app.extensions["redis"].flushdb()
+    result = app.test_cli_runner().invoke(args=["legends", "rebuild-leaderboards"])
+    assert result.exit_code == 0 and f"company {company.id}:" in result.output
+    _assert_redis_matches_database(company.id)
+
+
+def test_ties_go_to_whoever_got_there_first(db, make_seller, make_user, frozen):
+    _owner, company = make_seller()
+    game_for(company)
+    first, second, third = _players(company, make_user, 3)
+    frozen(10)
+    referral(company, second, 1)
+    frozen(20)
+    referral(company, first, 2)
+    frozen(30)
+    referral(company, third, 3)
+    ids = [member_row(company, user).id for user in (second, first, third)]
+    board = boards.top(company.id, "referrals", "all")
+    assert [row[1] for row in board.rows] == ids
+    assert [row[1] for row in boards.top(company.id, "xp", "weekly").rows] == ids
+    assert [row.id for row in boards.compute_rows(company.id, "referrals", "all")] == ids
+
+
+def test_your_rank_is_shown_far_down_the_board(client, db, make_seller, make_user, sign_in, frozen):
+    _owner, company = make_seller()
+    game_for(company)
+    players = _players(company, make_user, 30)
+    for step, user in enumerate(players[:-1]):
+        frozen(step)
+        referral(company, user, 5000 + step)
+    last = players[-1]
+    board = boards.top(company.id, "xp", "all", limit=10, viewer_id=member_row(company, last).id)
+    assert len(board.rows) == 10 and board.my_rank == 30 and board.total == 30
+    sign_in(last)
+    page = client.get(f"/legends/{company.slug}/board?category=xp&period=all&scope=all")
+    assert page.status_code == 200 and "Your rank: <strong>#30</strong> of 30" in page.get_data(as_text=True)
+    fragment = client.get(
+        f"/legends/{company.slug}/board?category=referrals&period=weekly", headers={"HX-Request": "true"}
+    )
+    assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
+    for query in ("category=zzz&period=999&scope=class:abc", "scope=guild:99999999999999999999", "scope=class:-1"):
+        hostile = client.get(f"/legends/{company.slug}/board?{query}")
+        assert hostile.status_code == 200 and "Your rank: <strong>#30</strong>" in hostile.get_data(as_text=True)
+    assert client.get(f"/legends/{company.slug}/board?category=%00").status_code == 400
+
+
+def test_with_redis_down_the_board_comes_from_the_database(
+    app, client, db, make_seller, make_user, sign_in, monkeypatch
+):
+    _owner, company = make_seller()
+    game_for(company)
+    leader, player = _players(company, make_user, 2)
+    referral(company, leader, 1)
+    sign_in(player)
+    dead = redis_lib.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    monkeypatch.setitem(app.extensions, "redis", dead)
+    referral(company, player, 2)  # the award commits; only the Redis write is lost
+    assert member_row(company, player).total_xp == 170
+    page = client.get(f"/legends/{company.slug}")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and "computed just now" in body
+    assert "Your rank: <strong>#2</strong> of 2" in body
+    assert client.get(f"/legends/{company.slug}/board?category=guilds").status_code == 200
