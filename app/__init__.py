@@ -126,9 +126,9 @@ def _register_blueprints(app):
     ):
         app.register_blueprint(module.bp)
 
-    from app.streaming import links as legends_live_links
+    from app.blueprints import legends_live
 
-    app.register_blueprint(legends_live_links.bp)
+    app.register_blueprint(legends_live.bp)
 
 
 def _register_error_handlers(app):

@@ -513,6 +513,7 @@ GET_PATH_OVERRIDES = {
     "buy.product": {"slug": "product_slug"},
     "browse.shop": {"slug": "company_slug"},
     "buy.checkout": {"slug": "gig_slug"},
+    "legends_live.live_link": {"slug": "company_slug"},
 }
 QUERY_NAMES = (
     "q",
@@ -630,6 +631,7 @@ PAGES = sorted(
         "whop.confirm_link",
         "whop.login",
         "whop.settings",
+        "legends_live.live_link",
     ]
 )
 STRIPE_PAGES = {"sell.onboarding_refresh", "sell.onboarding_return"}

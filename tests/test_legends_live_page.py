@@ -73,3 +73,22 @@ def test_make_run_and_the_procfile_start_the_stream_on_a_gevent_worker(monkeypat
         assert "gunicorn --worker-class gevent" in stream.cmd
         assert "app.streaming.server:create_stream_app()" in stream.cmd
         assert "LEGENDS_STREAM_PORT" in stream.cmd
+
+
+def test_the_partial_carries_a_signed_link_for_the_viewer(app):
+    from flask import render_template
+
+    with app.test_request_context():
+        html = render_template(
+            "legends/_live.html",
+            live_company_id=41,
+            live_user_id=7,
+            live_feed_url="/legends/quill/feed",
+            live_last_event_id=9,
+        )
+    [url] = [part.split('"')[1] for part in html.split() if part.startswith("data-stream-url=")]
+    url = url.replace("&amp;", "&")
+    assert url.startswith(f"{app.config['LEGENDS_STREAM_URL']}/stream/legends/41?token=")
+    assert httpx.URL(url).params["last_event_id"] == "9"
+    assert live.read_stream_token(token_of(url), 41, app.config["SECRET_KEY"], 60) == 7
+    assert 'data-feed-url="/legends/quill/feed"' in html and 'data-user-id="7"' in html

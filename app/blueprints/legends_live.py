@@ -1,5 +1,5 @@
 """The web app's side of Legends live updates: the signed link a game page opens its stream
-with (app/static/js/legends-live.js asks for it when the page does not carry one).
+with (the page's legends-live.js asks for it when the page does not carry one).
 
 `GET /legends/<slug>/live-link` answers the signed-in member of that company's game
 `{"url": <stream URL with a token for them and that game>, "user_id", "expires_in": seconds}`; anyone
