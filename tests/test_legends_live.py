@@ -284,3 +284,13 @@ def test_pages_may_connect_to_the_stream_origin(client, app):
     assert url.endswith("&last_event_id=5")
     token = httpx.URL(url).params["token"]
     assert live.read_stream_token(token, COMPANY, app.config["SECRET_KEY"], 60) == ANN
+
+
+def test_malformed_messages_are_skipped_and_the_stream_goes_on(app, open_stream):
+    page = open_stream(COMPANY, ANN)
+    redis = app.extensions["redis"]
+    for raw in ("not json", '{"event": "bad\\nname", "data": {}}', '{"data": {"event_id": 70}}', "[1, 2]"):
+        redis.publish(live.channel(COMPANY), raw)
+    publish(app, COMPANY, "prestige", {"event_id": 71, "prestige": 1}, user_id=ANN)
+    assert page.next_event() == ("prestige", '{"event_id":71,"prestige":1}', "71")
+    page.assert_no_event()

@@ -168,7 +168,7 @@ class Hub:
             while self.games:
                 message = pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                 if message is not None and message.get("type") == "message":
-                    self.relay(message["channel"], message["data"])
+                    self._relay_safely(message["channel"], message["data"])
         except (RedisError, OSError) as error:
             log.warning("legends stream: Redis connection lost (%s); closing %d games", error, len(self.games))
             if self.pubsub is pubsub:
@@ -179,6 +179,13 @@ class Hub:
                 self.pubsub = None
             with contextlib.suppress(RedisError, OSError):
                 pubsub.close()
+
+    def _relay_safely(self, channel_name: bytes | str, raw: bytes | str) -> None:
+        # One bad message must not stop the reader every open page depends on.
+        try:
+            self.relay(channel_name, raw)
+        except Exception:
+            log.exception("legends stream: could not relay a message on %r", channel_name)
 
     def relay(self, channel_name: bytes | str, raw: bytes | str) -> int:
         """Put one published message on the queue of each connection it is meant for;
