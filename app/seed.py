@@ -22,6 +22,7 @@ from app.payments import get_gateway
 from app.services.accounts import hash_password
 from app.services.companies import create_seller_company, ensure_platform_company, slugify
 from app.services.gigs import save_gig, transition_gig
+from app.services.legends.demo import seed_demo_game
 from app.services.licensing.issuing import issue_license_for_membership, policy_for
 from app.services.licensing.license_keys import license_key
 from app.services.plans import sync_first_plan
@@ -73,7 +74,8 @@ def _user(email, name, intent="hire", is_admin=False):
 
 def seed_demo_data():
     """Create the demo accounts, categories, gigs and products; returns the lines `flask
-    seed-demo` prints: (role, email, password), ("license", key, email) and ("product", url)."""
+    seed-demo` prints: (role, email, password), ("license", key, email), ("product", url) and
+    ("legends", url)."""
     ensure_platform_company()
     for position, (slug, name, description) in enumerate(CATEGORIES):
         if db.session.scalar(select(Category).where(Category.slug == slug)) is None:
@@ -98,6 +100,12 @@ def seed_demo_data():
     _seed_gigs(sellers, _user(*ADMINS[0], is_admin=True))
     logins += seed_demo_licenses()
     products = seed_demo_subscription()
+    products += seed_demo_game(
+        sellers["devon@tradepost.test"].seller_company,
+        [_user(email, name) for email, name in BUYERS],
+        _user,
+        current_app.config["APP_BASE_URL"].rstrip("/"),
+    )
     db.session.commit()
     if current_app.config["SANDBOX_ENABLED"] and current_app.config["SEED_SANDBOX_ACCOUNTS"]:
         connect_demo_sellers_to_sandbox([sellers[email].seller_company for email in VERIFIED_SELLERS])

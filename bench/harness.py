@@ -120,3 +120,27 @@ def bench_redis(url, workdir):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"redis://127.0.0.1:{port}/0", start_redis_server(port, workdir)
+
+
+def migrate(env):
+    """`flask db upgrade heads` in a production app's environment `env`."""
+    subprocess.run(
+        [sys.executable, "-m", "flask", "db", "upgrade", "heads"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+
+
+def run_module(args, env):
+    """Run `python -m <args>` in `env` from the repository root; its standard output."""
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def stop(servers, database_url=None):
+    """Stop the benchmark's server processes, then drop `database_url` when given."""
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        server.wait(timeout=15)
+    if database_url is not None:
+        drop_database(database_url)

@@ -1,11 +1,16 @@
 """Helpers for the Legends tests: a seller's open game, members joining over HTTP, and the
 domain events that earn XP, recorded the way the rest of the app records them."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import LegendsClass, LegendsMember
-from app.services.legends.game import open_game
+from app.models import LegendsAchievement, LegendsClass, LegendsMember, LegendsQuest, LegendsQuestTemplate
+from app.services.legends.engine import Earning, award_xp
+from app.services.legends.game import join_game, open_game
+from app.services.legends.guilds import create_guild, join_guild
+from app.services.legends.levels import MAX_LEVEL, xp_for_level
 from app.services.outbound.catalogue import example_data
 from app.services.outbound.outbox import record_event
 from tests.forms import post_form
@@ -61,3 +66,33 @@ def commission(company, user, commission_id, event_type="commission.cleared", am
         example_data(event_type, affiliate_user_id=user.id, commission_id=commission_id, amount_cents=amount_cents),
     )
     db.session.commit()
+
+
+def fuzz_world(company, leader, mate, loner):
+    """The company's game as tests/test_fuzz_inputs.py posts to it: `leader` at the top level
+    (a completed quest to claim, a class change due, prestige open) leads the open guild
+    "Fuzzers" with `mate`; `loner` plays alone. Returns the world's Legends attributes."""
+    game = open_game(company)
+    members = [join_game(company, user, str(class_id(company, "Scout"))) for user in (leader, mate, loner)]
+    award_xp(members[0], "fuzz:top", Earning("quest", xp_for_level(MAX_LEVEL), exact=True))
+    members[0].class_changed_at -= timedelta(days=31)
+    guild = create_guild(members[0], game, {"name": "Fuzzers", "open": "1"})
+    join_guild(members[1], guild.id)
+    db.session.commit()
+    quest = db.session.scalar(
+        select(LegendsQuest.id).where(LegendsQuest.member_id == members[0].id, LegendsQuest.completed_at.is_not(None))
+    )
+    return {
+        "legends_quest": quest,
+        "legends_guild": guild.id,
+        "legends_class": class_id(company, "Sage"),
+        "legends_template": db.session.scalar(
+            select(LegendsQuestTemplate.id).where(LegendsQuestTemplate.company_id == company.id)
+        ),
+        "legends_achievement": db.session.scalar(
+            select(LegendsAchievement.id).where(LegendsAchievement.company_id == company.id)
+        ),
+        "legends_mate": members[1].id,
+        "legends_loner": members[2].id,
+        "legends_export": "members",
+    }

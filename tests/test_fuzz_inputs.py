@@ -81,6 +81,7 @@ from tests.factories import (
 )
 from tests.forms import csrf_token, image_bytes, post_form
 from tests.hostile import changed_tables, table_counts
+from tests.legends_game import fuzz_world
 from tests.processes import free_port, start_sandbox, stop_process
 from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
 
@@ -251,6 +252,17 @@ def _editor_form(world):
 
 
 LICENSE_JSON = {"key": "license_key", "fingerprint": "machine-1", "name": "Laptop", "nonce": "n-1"}
+
+LEGENDS_CLASS = {"name": "Bard", "description": "Sings.", "xp_multiplier_pct": "150", "commission_bonus_bps": "0"}
+LEGENDS_QUEST = {
+    "title": "Two friends",
+    "period": "weekly",
+    "target_kind": "referrals",
+    "difficulty": "hard",
+    "base_target": "2",
+    "reward_xp": "150",
+}
+LEGENDS_ACHIEVEMENT = {"name": "Fuzz Badge", "rule": "referrals", "threshold": "3", "reward_xp": "10"}
 
 RECIPES = {
     # accounts
@@ -460,6 +472,32 @@ RECIPES = {
             "payout_schedule": "weekly",
         },
     ),
+    # Legends: the buyer leads a guild at the top level, the admin plays alone, the owner has not joined
+    "legends.join": Recipe("owner", path={"slug": "company_slug"}, form={"class_id": "legends_class"}),
+    "legends.change_class": Recipe("buyer", path={"slug": "company_slug"}, form={"class_id": "legends_class"}),
+    "legends.prestige": Recipe("buyer", path={"slug": "company_slug"}),
+    "legends.claim": Recipe("buyer", path={"slug": "company_slug", "quest_id": "legends_quest"}),
+    "legends.create_guild": Recipe("admin", path={"slug": "company_slug"}, form={"name": "Fuzz Club", "open": "1"}),
+    "legends.join_guild": Recipe("admin", path={"slug": "company_slug", "guild_id": "legends_guild"}),
+    "legends.leave_guild": Recipe("buyer", path={"slug": "company_slug"}),
+    "legends.invite": Recipe(
+        "buyer", path={"slug": "company_slug", "guild_id": "legends_guild"}, form={"member_id": "legends_loner"}
+    ),
+    "legends.promote": Recipe(
+        "buyer", path={"slug": "company_slug", "guild_id": "legends_guild"}, form={"member_id": "legends_mate"}
+    ),
+    "sell.legends.open_game": Recipe("owner"),
+    "sell.legends.settings": Recipe(
+        "owner", form={"name": "Fuzz Legends", "terms": "", "class_change_days": "30", "guild_member_cap": "20"}
+    ),
+    "sell.legends.create_class": Recipe("owner", form=LEGENDS_CLASS),
+    "sell.legends.update_class": Recipe("owner", path={"class_id": "legends_class"}, form=LEGENDS_CLASS),
+    "sell.legends.create_quest": Recipe("owner", form=LEGENDS_QUEST),
+    "sell.legends.update_quest": Recipe("owner", path={"template_id": "legends_template"}, form=LEGENDS_QUEST),
+    "sell.legends.create_achievement": Recipe("owner", form=LEGENDS_ACHIEVEMENT),
+    "sell.legends.update_achievement": Recipe(
+        "owner", path={"achievement_id": "legends_achievement"}, form=LEGENDS_ACHIEVEMENT
+    ),
     # admin
     "admin.reprocess_event": Recipe("admin", path={"event_id": "inbound_event"}),
     "admin.set_fee": Recipe("admin", path={"company_id": "company_id"}, form={"fee_bps": "250"}),
@@ -514,6 +552,8 @@ GET_PATH_OVERRIDES = {
     "browse.shop": {"slug": "company_slug"},
     "buy.checkout": {"slug": "gig_slug"},
     "legends_live.live_link": {"slug": "company_slug"},
+    **{f"legends.{view}": {"slug": "company_slug"} for view in ("index", "board", "me", "feed")},
+    "sell.legends.export": {"kind": "legends_export"},
 }
 QUERY_NAMES = (
     "q",
@@ -539,6 +579,9 @@ QUERY_NAMES = (
     "actor",
     "action",
     "company",
+    "after",
+    "scope",
+    "format",
 )
 # static: files from disk, no parameters we read. ops.readyz: takes no input and answers 503
 # by design while no worker or scheduler runs (here, none does); tests/test_ops_health.py.
@@ -632,6 +675,13 @@ PAGES = sorted(
         "whop.login",
         "whop.settings",
         "legends_live.live_link",
+        "legends.index",
+        "legends.board",
+        "legends.me",
+        "legends.feed",
+        "sell.legends.index",
+        "sell.legends.export",
+        "experiences.legends",
     ]
 )
 STRIPE_PAGES = {"sell.onboarding_refresh", "sell.onboarding_return"}
@@ -812,6 +862,7 @@ def _build_world(app):
     suspended = cast.other_seller.seller_company
     suspended.status, suspended.suspended_reason = "suspended", "Fuzzing"
     db.session.commit()
+    legends = fuzz_world(company, cast.buyer, newcomer, cast.admin)
 
     questions = gig.questions
     world = SimpleNamespace(
@@ -865,6 +916,7 @@ def _build_world(app):
         reset_token=reset_token,
         verify_token=verify_token,
         change_token=change_token,
+        **legends,
     )
     world.checkout = orders["in_progress"].checkout_id
     people = {
@@ -1141,6 +1193,7 @@ REFUSED_AS_WRITTEN = {
         "through Stripe is in tests/test_billing_portal_e2e.py",
     ),
     "sell.payouts.withdraw": (409, "the seller has no cleared balance to withdraw (and no Stripe transfer is made)"),
+    "sell.legends.open_game": (409, "the world's game is open already; opening one is in tests/test_legends_sell.py"),
     "orders.act:resolve_partial": (
         422,
         "the factories' orders have no Payment to refund part of; partial "

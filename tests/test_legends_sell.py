@@ -8,7 +8,18 @@ import io
 import pytest
 from sqlalchemy import func, select
 
-from app.models import LegendsAchievement, LegendsClass, LegendsGame, LegendsQuestTemplate
+from app.models import (
+    Company,
+    LegendsAchievement,
+    LegendsClass,
+    LegendsGame,
+    LegendsGuild,
+    LegendsMember,
+    LegendsMemberAchievement,
+    LegendsQuestTemplate,
+    LegendsXpAward,
+)
+from app.services.legends import boards
 from tests.forms import post_form
 from tests.hostile import HUGE_NUMBER, NUL, changed_tables, table_counts
 from tests.legends_game import game_for, join, referral
@@ -145,3 +156,27 @@ def test_exports_need_a_game(client, db, make_seller, sign_in):
     owner, _company = make_seller()
     sign_in(owner)
     assert client.get("/sell/legends/export/members.csv").status_code == 404
+
+
+def test_seed_demo_opens_a_populated_game(app, client, db):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    url = next(line.split()[1] for line in first.output.splitlines() if line.startswith("legends "))
+    slug = url.rsplit("/", 1)[1]
+    company = db.session.scalar(select(Company).where(Company.slug == slug))
+    per_class = dict(
+        db.session.execute(
+            select(LegendsClass.name, func.count(LegendsMember.id))
+            .join(LegendsMember, LegendsMember.class_id == LegendsClass.id)
+            .where(LegendsClass.company_id == company.id)
+            .group_by(LegendsClass.name)
+        ).all()
+    )
+    assert set(per_class) == {"Scout", "Sage", "Champion"} and sum(per_class.values()) == 12
+    assert db.session.scalar(select(func.count(LegendsGuild.id)).where(LegendsGuild.company_id == company.id)) == 1
+    assert db.session.scalar(select(func.count(LegendsMemberAchievement.id))) > 0
+    assert len(boards.top(company.id, "xp", "all").rows) == 12
+    awards = db.session.scalar(select(func.count(LegendsXpAward.id)))
+    second = runner.invoke(args=["seed-demo"])
+    assert second.output == first.output and db.session.scalar(select(func.count(LegendsXpAward.id))) == awards

@@ -51,19 +51,28 @@ def _framed_refusal(exc, **_view_args):
 @bp.route("/experiences/<experience_id>")
 @refusal_page(_framed_refusal)
 def experience(experience_id):
+    def page(product, user):
+        posts, files = member_area(product, _tier_of(user, product))
+        return _framed(
+            "experiences/experience.html",
+            product=product,
+            viewer=user,
+            posts=posts,
+            files=files,
+            experience_id=experience_id,
+        )
+
+    return _with_access(experience_id, page)
+
+
+def _with_access(experience_id, page):
+    """`page(product, user)` for a Whop viewer with access to the experience's product; the
+    get-access page (403) for one without."""
     product, user, allowed = open_experience(experience_id, _whop_claims())
     db.session.commit()
     if not allowed:
         return _framed("experiences/get_access.html", 403, product=product, viewer=user)
-    posts, files = member_area(product, _tier_of(user, product))
-    return _framed(
-        "experiences/experience.html",
-        product=product,
-        viewer=user,
-        posts=posts,
-        files=files,
-        experience_id=experience_id,
-    )
+    return page(product, user)
 
 
 @bp.route("/experiences/<experience_id>/files/<int:file_id>")
@@ -80,13 +89,13 @@ def experience_file(experience_id, file_id):
 @refusal_page(_framed_refusal)
 def legends(experience_id):
     """The product's company's Legends game, for a Whop member with access to the product."""
-    product, user, allowed = open_experience(experience_id, _whop_claims())
-    db.session.commit()
-    if not allowed:
-        return _framed("experiences/get_access.html", 403, product=product, viewer=user)
-    game = enabled_game(product.company)
-    context = game_context(product.company, game, membership(product.company, user), request.args)
-    return _framed("legends/experience.html", viewer=user, product=product, experience_id=experience_id, **context)
+
+    def page(product, user):
+        company = product.company
+        context = game_context(company, enabled_game(company), membership(company, user), request.args)
+        return _framed("legends/experience.html", viewer=user, product=product, experience_id=experience_id, **context)
+
+    return _with_access(experience_id, page)
 
 
 def _tier_of(user, product):

@@ -11,14 +11,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.errors import NotFound
-from app.extensions import db
+from app.extensions import db, is_htmx
 from app.inputs import parse_whole_number
 from app.models import Company, LegendsMember
 from app.services.legends import game as games
 from app.services.legends import guilds
 from app.services.legends.feed import as_json, feed_since
 from app.services.legends.quests import claim_quest
-from app.services.legends.views import game_context
+from app.services.legends.views import board_context, game_context
 from app.web import error_page, refusal_page, render
 
 bp = Blueprint("legends", __name__, url_prefix="/legends")
@@ -68,6 +68,14 @@ def _back(slug: str, anchor: str = ""):
     return redirect(url_for(".index", slug=slug) + anchor, 303)
 
 
+def _act(slug: str, action, anchor: str = ""):
+    """Run `action(game, member)` for the signed-in member of this game, commit, go back."""
+    company, member = _member(slug)
+    action(games.enabled_game(company), member)
+    db.session.commit()
+    return _back(slug, anchor)
+
+
 @bp.route("/<slug>")
 def index(slug):
     return _game_page(slug)
@@ -86,37 +94,31 @@ def join(slug):
 @login_required
 @refusal_page(_refused)
 def change_class(slug):
-    company, member = _member(slug)
-    games.change_class(member, games.enabled_game(company), request.form.get("class_id"))
-    db.session.commit()
-    return _back(slug)
+    return _act(slug, lambda game, member: games.change_class(member, game, request.form.get("class_id")))
 
 
 @bp.route("/<slug>/prestige", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def prestige(slug):
-    _company_, member = _member(slug)
-    games.prestige(member)
-    db.session.commit()
-    return _back(slug)
+    return _act(slug, lambda _game, member: games.prestige(member))
 
 
 @bp.route("/<slug>/quests/<int:quest_id>/claim", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def claim(slug, quest_id):
-    _company_, member = _member(slug)
-    claim_quest(member, quest_id)
-    db.session.commit()
-    return _back(slug, "#quests")
+    return _act(slug, lambda _game, member: claim_quest(member, quest_id), "#quests")
 
 
 @bp.route("/<slug>/board")
 @login_required
 def board(slug):
     company, member = _member(slug)
-    context = game_context(company, games.enabled_game(company), member, request.args)
+    if is_htmx() and not request.headers.get("HX-Boosted"):  # a tab: only the board is swapped
+        context = {"company": company, "member": member, **board_context(company, member, request.args)}
+    else:
+        context = game_context(company, games.enabled_game(company), member, request.args)
     return render("legends/game.html", "board", **context)
 
 
@@ -144,47 +146,32 @@ def feed(slug):
 @login_required
 @refusal_page(_refused)
 def create_guild(slug):
-    company, member = _member(slug)
-    guilds.create_guild(member, games.enabled_game(company), request.form)
-    db.session.commit()
-    return _back(slug, "#guild")
+    return _act(slug, lambda game, member: guilds.create_guild(member, game, request.form), "#guild")
 
 
 @bp.route("/<slug>/guilds/<int:guild_id>/join", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def join_guild(slug, guild_id):
-    _company_, member = _member(slug)
-    guilds.join_guild(member, guild_id)
-    db.session.commit()
-    return _back(slug, "#guild")
+    return _act(slug, lambda _game, member: guilds.join_guild(member, guild_id), "#guild")
 
 
 @bp.route("/<slug>/guilds/leave", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def leave_guild(slug):
-    _company_, member = _member(slug)
-    guilds.leave_guild(member)
-    db.session.commit()
-    return _back(slug, "#guild")
+    return _act(slug, lambda _game, member: guilds.leave_guild(member), "#guild")
 
 
 @bp.route("/<slug>/guilds/<int:guild_id>/invite", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def invite(slug, guild_id):
-    _company_, member = _member(slug)
-    guilds.invite(member, guild_id, request.form)
-    db.session.commit()
-    return _back(slug, "#guild")
+    return _act(slug, lambda _game, member: guilds.invite(member, guild_id, request.form), "#guild")
 
 
 @bp.route("/<slug>/guilds/<int:guild_id>/officers", methods=["POST"])
 @login_required
 @refusal_page(_refused)
 def promote(slug, guild_id):
-    _company_, member = _member(slug)
-    guilds.promote(member, guild_id, request.form)
-    db.session.commit()
-    return _back(slug, "#guild")
+    return _act(slug, lambda _game, member: guilds.promote(member, guild_id, request.form), "#guild")

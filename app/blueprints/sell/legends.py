@@ -57,6 +57,18 @@ def _own(model, row_id):
     return row
 
 
+def _save(save, model=None, row_id=None):
+    """`save(company_id, form[, row])` for the company's game (and its row `row_id` of
+    `model`), commit, back to the dashboard."""
+    company_id = _game().company_id
+    if model is None:
+        save(company_id, request.form)
+    else:
+        save(company_id, request.form, _own(model, row_id))
+    db.session.commit()
+    return _done()
+
+
 def _done():
     return redirect(url_for(".index"), 303)
 
@@ -91,54 +103,42 @@ def settings():
 @company_required("settings")
 @refusal_page(_refused)
 def create_class():
-    games.save_class(_game().company_id, request.form)
-    db.session.commit()
-    return _done()
+    return _save(games.save_class)
 
 
 @bp.route("/classes/<int:class_id>", methods=["POST"])
 @company_required("settings")
 @refusal_page(_refused)
 def update_class(class_id):
-    games.save_class(_game().company_id, request.form, _own(LegendsClass, class_id))
-    db.session.commit()
-    return _done()
+    return _save(games.save_class, LegendsClass, class_id)
 
 
 @bp.route("/quests", methods=["POST"])
 @company_required("settings")
 @refusal_page(_refused)
 def create_quest():
-    games.save_quest_template(_game().company_id, request.form)
-    db.session.commit()
-    return _done()
+    return _save(games.save_quest_template)
 
 
 @bp.route("/quests/<int:template_id>", methods=["POST"])
 @company_required("settings")
 @refusal_page(_refused)
 def update_quest(template_id):
-    games.save_quest_template(_game().company_id, request.form, _own(LegendsQuestTemplate, template_id))
-    db.session.commit()
-    return _done()
+    return _save(games.save_quest_template, LegendsQuestTemplate, template_id)
 
 
 @bp.route("/achievements", methods=["POST"])
 @company_required("settings")
 @refusal_page(_refused)
 def create_achievement():
-    games.save_achievement(_game().company_id, request.form)
-    db.session.commit()
-    return _done()
+    return _save(games.save_achievement)
 
 
 @bp.route("/achievements/<int:achievement_id>", methods=["POST"])
 @company_required("settings")
 @refusal_page(_refused)
 def update_achievement(achievement_id):
-    games.save_achievement(_game().company_id, request.form, _own(LegendsAchievement, achievement_id))
-    db.session.commit()
-    return _done()
+    return _save(games.save_achievement, LegendsAchievement, achievement_id)
 
 
 @bp.route("/export/<kind>.csv")

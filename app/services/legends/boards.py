@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from redis.exceptions import RedisError
 from sqlalchemy import case, func, select
@@ -163,7 +164,7 @@ def member_entries(member: LegendsMember, moment: datetime | None = None) -> lis
     Redis after the member's figures changed."""
     moment = moment or now()
     scopes = ["all", f"class:{member.class_id}"] + ([f"guild:{member.guild_id}"] if member.guild_id else [])
-    entries = []
+    entries: list[tuple[str, Row]] = []
     for category in CATEGORIES:
         for period in boards_of(category):
             rows = compute_rows(member.company_id, category, period, "all", [member.id], moment)
@@ -211,7 +212,7 @@ def rank_of(board: str, row_id: int) -> int | None:
     if current is None:
         return None
     rank = get_redis().zrevrank(board, current)
-    return None if rank is None else rank + 1
+    return None if rank is None else int(cast(int, rank)) + 1
 
 
 def top(

@@ -43,7 +43,7 @@ def lock_member(member_id: int) -> LegendsMember:
     return db.session.scalars(
         select(LegendsMember)
         .where(LegendsMember.id == member_id)
-        .with_for_update()
+        .with_for_update(of=LegendsMember)
         .execution_options(populate_existing=True)
     ).one()
 

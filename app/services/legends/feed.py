@@ -129,10 +129,10 @@ def _write_boards(entries: list[tuple[str, boards.Row]], companies: dict[int, in
         }
         boards.write_entries(entries, stale)
         for member_id, company_id in companies.items():
-            rank = boards.rank_of(boards.key(company_id, "xp", "all"), member_id)
-            if rank is not None and (before[member_id] is None or rank < before[member_id]):
+            rank, old_rank = boards.rank_of(boards.key(company_id, "xp", "all"), member_id), before[member_id]
+            if rank is not None and (old_rank is None or rank < old_rank):
                 data = {"event_id": None, "member_id": member_id, "board": "xp:all", "rank": rank}
-                live.publish(company_id, "leaderboard_moved", {**data, "old_rank": before[member_id]})
+                live.publish(company_id, "leaderboard_moved", {**data, "old_rank": old_rank})
     except RedisError as error:
         log.warning("leaderboards not updated (rebuild them when Redis is back): %s", error)
     except Exception:  # the commit already happened: a rebuild puts the boards right

@@ -61,40 +61,18 @@ def open_game(company: Company, name: str | None = None) -> LegendsGame:
         return game
     game = LegendsGame(company_id=company.id, name=name or f"{company.title} Legends"[:80], enabled=True, terms="")
     db.session.add(game)
-    for name_, description, xp_pct, bonus in DEFAULT_CLASSES:
-        db.session.add(
-            LegendsClass(
-                company_id=company.id,
-                name=name_,
-                description=description,
-                xp_multiplier_pct=xp_pct,
-                commission_bonus_bps=bonus,
-            )
-        )
-    for code, name_, description, rule, threshold, reward in DEFAULT_ACHIEVEMENTS:
-        db.session.add(
-            LegendsAchievement(
-                company_id=company.id,
-                code=code,
-                name=name_,
-                description=description,
-                rule=rule,
-                threshold=threshold,
-                reward_xp=reward,
-            )
-        )
-    for title, period, kind, difficulty, target, reward in DEFAULT_QUESTS:
-        db.session.add(
-            LegendsQuestTemplate(
-                company_id=company.id,
-                title=title,
-                period=period,
-                target_kind=kind,
-                difficulty=difficulty,
-                base_target=target,
-                reward_xp=reward,
-            )
-        )
+    defaults = (
+        (LegendsClass, ("name", "description", "xp_multiplier_pct", "commission_bonus_bps"), DEFAULT_CLASSES),
+        (LegendsAchievement, ("code", "name", "description", "rule", "threshold", "reward_xp"), DEFAULT_ACHIEVEMENTS),
+        (
+            LegendsQuestTemplate,
+            ("title", "period", "target_kind", "difficulty", "base_target", "reward_xp"),
+            DEFAULT_QUESTS,
+        ),
+    )
+    for model, fields, rows in defaults:
+        for row in rows:
+            db.session.add(model(company_id=company.id, **dict(zip(fields, row, strict=True))))
     db.session.flush()
     return game
 

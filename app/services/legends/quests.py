@@ -9,7 +9,7 @@ affiliate balance accounts of issue 18 (docs/legends.md).
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, insert, literal, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
 
 from app.clock import now
 from app.extensions import db, rows_matched
@@ -77,13 +77,16 @@ def issue_due_quests(moment: datetime | None = None) -> int:
         .where(LegendsQuestTemplate.active.is_(True), LegendsGame.enabled.is_(True))
         .execution_options(skip_tenant_scope=True)
     ).all()
-    issued = 0
+    count = select(func.count(LegendsQuest.id)).execution_options(skip_tenant_scope=True)
+    before = db.session.scalar(count) or 0
     for template in templates:
         key = period_key(template.period, moment)
         steps = template.base_target * DIFFICULTY[template.difficulty]
+        target: ColumnElement[int]
+        progress: ColumnElement[int]
         if template.target_kind == "level":
             target = LegendsMember.level + steps
-            progress = LegendsMember.level
+            progress = LegendsMember.level.expression
         else:
             target = steps * (1 + LegendsMember.level // 10)
             progress = literal(0)
@@ -108,9 +111,9 @@ def issue_due_quests(moment: datetime | None = None) -> int:
             ["company_id", "template_id", "member_id", "period_key", "target", "progress", "expires_at", "created_at"],
             rows,
         )
-        issued += rows_matched(statement)
+        db.session.execute(statement)
     db.session.flush()
-    return issued
+    return (db.session.scalar(count) or 0) - before
 
 
 def open_quests(member: LegendsMember) -> list[LegendsQuest]:
