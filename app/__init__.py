@@ -130,6 +130,10 @@ def _register_blueprints(app):
     ):
         app.register_blueprint(module.bp)
 
+    from app.blueprints import legends_live
+
+    app.register_blueprint(legends_live.bp)
+
 
 def _register_error_handlers(app):
     app.register_error_handler(ServiceError, handle_refusal)
@@ -182,10 +186,17 @@ def _register_security_headers(app):
         targets.append(app.config["WHOP_API_BASE"])
         return " ".join(targets)
 
+    def connect_targets():
+        # Legends pages open the live-updates stream, on its own port outside production.
+        from app.services.legends.live import origin_of
+
+        stream = origin_of(app.config["LEGENDS_STREAM_URL"])
+        return "'self'" if stream == origin_of(app.config["APP_BASE_URL"]) else f"'self' {stream}"
+
     # img-src https: for the logos companies link in their public profile (https only).
     base_csp = (
         "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
-        "object-src 'none'; base-uri 'self'; form-action " + form_targets()
+        f"connect-src {connect_targets()}; object-src 'none'; base-uri 'self'; form-action " + form_targets()
     )
 
     @app.after_request
@@ -207,8 +218,10 @@ def _register_security_headers(app):
 def _register_template_helpers(app):
     from app.markdown import autolink
     from app.money import amount_input_filter, money_filter
+    from app.services.legends.live import stream_url as legends_stream_url
 
     app.jinja_env.filters["autolink"] = autolink
     app.jinja_env.filters["money"] = money_filter
     app.jinja_env.filters["amount_input"] = amount_input_filter
     app.jinja_env.globals["page_url"] = page_url
+    app.jinja_env.globals["legends_stream_url"] = legends_stream_url

@@ -35,6 +35,7 @@ DEFAULT_PORT = 5000
 DEFAULT_SANDBOX_PORT = 5055
 DEFAULT_REDIS_PORT = 6380
 DEFAULT_SANDBOX_SMTP_PORT = 1025
+DEFAULT_LEGENDS_STREAM_PORT = 5060
 
 MIN_SECRET_KEY_LENGTH = 32
 MIN_METRICS_TOKEN_LENGTH = 24
@@ -213,6 +214,8 @@ class Config:
     REDIS_PORT = Setting(DEFAULT_REDIS_PORT, cast=as_port)
     # The sandbox's mail catcher listens here (0: off); development mail goes to it.
     SANDBOX_SMTP_PORT = Setting(DEFAULT_SANDBOX_SMTP_PORT, cast=as_port_or_off)
+    # The Legends live-updates process (app/streaming, server-sent events) listens here.
+    LEGENDS_STREAM_PORT = Setting(DEFAULT_LEGENDS_STREAM_PORT, cast=as_port)
 
     SECRET_KEY = Setting(DEV_SECRET_KEY, secret=True)
     SQLALCHEMY_DATABASE_URI = Setting(
@@ -270,6 +273,12 @@ class Config:
     PAGE_CACHE_SECONDS = Setting(30, cast=int)
     # Affiliate-link clicks stored per visitor IP and minute; more are served but not counted.
     REFERRAL_CLICKS_PER_MINUTE = Setting(30, cast=as_count)
+    # Legends live updates: the address browsers open the stream at (its own port locally; in
+    # production the same host as the app, with /stream/ routed to the `stream` process), how
+    # long the signed link a page embeds may open it, and the seconds between heartbeats.
+    LEGENDS_STREAM_URL = Setting(lambda c: f"http://127.0.0.1:{c.LEGENDS_STREAM_PORT}")
+    LEGENDS_STREAM_TOKEN_SECONDS = Setting(1800.0, cast=as_seconds)
+    LEGENDS_STREAM_HEARTBEAT_SECONDS = Setting(15.0, cast=as_seconds)
     # Uploaded files (gig images, deliveries, member files); default instance/uploads.
     UPLOAD_DIR = Setting(None)
     CURRENCY = Setting("usd")

@@ -29,6 +29,8 @@ def stack_environment(environ=None):
         PORT=str(config.PORT),
         SANDBOX_PORT=str(config.SANDBOX_PORT),
         REDIS_PORT=str(config.REDIS_PORT),
+        LEGENDS_STREAM_PORT=str(config.LEGENDS_STREAM_PORT),
+        LEGENDS_STREAM_URL=config.LEGENDS_STREAM_URL,
         APP_BASE_URL=config.APP_BASE_URL,
         SANDBOX_URL=config.SANDBOX_URL,
         # the sandbox's mail catcher listens where the app sends (unless MAIL_* say otherwise)
@@ -63,6 +65,7 @@ def main():
         f"  Mail:             {config.SANDBOX_URL}/_sandbox/mail  (the app sends to "
         f"{config.MAIL_SERVER}:{config.MAIL_PORT})\n"
         f"  Redis:            {config.REDIS_URL}\n"
+        f"  Legends live:     {config.LEGENDS_STREAM_URL}  (server-sent events)\n"
         "  Demo sign-ins are listed above (ROLE EMAIL PASSWORD). Ctrl-C stops everything.\n",
         flush=True,
     )

@@ -10,7 +10,9 @@ workers alike. Without it (tests, a single `flask run`) the process's own regist
 Figures that are read when scraped rather than counted (queue depths and lag, live workers)
 come from `LiveCollector`, which asks Redis at scrape time.
 
-Not here yet: Legends SSE connections (the Legends streaming process does not exist).
+The Legends streaming process (app/streaming) counts its open SSE connections and the
+messages it relays; with PROMETHEUS_MULTIPROC_DIR set they are added to the web's /metrics,
+and the stream also answers its own /metrics.
 """
 
 import os
@@ -93,6 +95,17 @@ DB_POOL_LIMIT = Gauge(
     "tradepost_db_pool_connections_limit",
     "How many connections the pools may hand out (size + overflow), summed over live processes.",
     multiprocess_mode="livesum",
+)
+LEGENDS_SSE_CONNECTIONS = Gauge(
+    "tradepost_legends_sse_connections",
+    "Open Legends live-update (SSE) connections, summed over live streaming processes.",
+    multiprocess_mode="livesum",
+)
+LEGENDS_SSE_MESSAGES = Counter(
+    "tradepost_legends_sse_messages",
+    "Legends live updates written to open SSE connections (one per connection reached), by "
+    "how they were sent (live, or replayed after a reconnect from Last-Event-ID).",
+    ["how"],
 )
 DB_POOL_TIMEOUTS = Counter(
     "tradepost_db_pool_timeouts",

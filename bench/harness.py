@@ -205,6 +205,19 @@ def migrated_database(url, env):
 def drop_template():
     if _template:
         drop_database(_template.pop("url"))
+def bench_redis(url, workdir):
+    """(`url`, None) when given; else a private redis-server on a free port in `workdir`:
+    (its URL, its process, to terminate at the end)."""
+    if url:
+        return url, None
+    import socket
+
+    from app.devredis import start_redis_server
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0", start_redis_server(port, workdir)
 
 
 def migrate(env):

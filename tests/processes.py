@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from app.streaming import gunicorn_command
 from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -133,3 +134,42 @@ def start_cron(redis_url):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def stream_answers(url):
+    """True when the Legends streaming process at `url` answers its health check."""
+    try:
+        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_stream(app, port, redis_url, log_path=None, env=None):
+    """The Legends live-updates process as production runs it (gunicorn, one gevent worker)
+    on `port`, on `redis_url`, checking links with the app's SECRET_KEY; returns the Popen
+    once it answers. Its output goes to `log_path` (else nowhere)."""
+    env = {
+        **os.environ,
+        **(env or {}),
+        "TRADEPOST_ENV": "test",
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "APP_BASE_URL": app.config["APP_BASE_URL"],
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
+    process = subprocess.Popen(
+        gunicorn_command(f"127.0.0.1:{port}", "--workers", "1"),
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    if log_path:
+        output.close()
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: process.poll() is not None or stream_answers(url), timeout=60, message="stream did not start")
+    if process.poll() is not None:
+        raise RuntimeError(f"the stream process exited with {process.returncode}")
+    return process

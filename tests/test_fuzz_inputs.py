@@ -574,6 +574,7 @@ GET_PATH_OVERRIDES = {
     "buy.product": {"slug": "product_slug"},
     "browse.shop": {"slug": "company_slug"},
     "buy.checkout": {"slug": "gig_slug"},
+    "legends_live.live_link": {"slug": "company_slug"},
     **{f"legends.{view}": {"slug": "company_slug"} for view in ("index", "board", "me", "feed")},
     "sell.legends.export": {"kind": "legends_export"},
 }
@@ -700,6 +701,7 @@ PAGES = sorted(
         "whop.confirm_link",
         "whop.login",
         "whop.settings",
+        "legends_live.live_link",
         "legends.index",
         "legends.board",
         "legends.me",

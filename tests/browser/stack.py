@@ -3,9 +3,9 @@
 What an operator runs, configured the way an operator configures it (environment variables
 only): a fresh database migrated with `flask db upgrade heads`, a private redis-server, the
 web app under gunicorn with sync workers (as in the Procfile), an RQ SimpleWorker, the RQ
-cron process and the Stripe/Whop sandbox. Each process writes its output to a log file
-under the artifacts directory; `log_errors()` reads the web and worker logs for 5xx answers
-and tracebacks.
+cron process, the Stripe/Whop sandbox and the Legends live-updates process (gunicorn with a
+gevent worker). Each process writes its output to a log file under the artifacts directory;
+`log_errors()` reads the web, worker and stream logs for 5xx answers and tracebacks.
 
 `python -m tests.browser.stack` starts the stack, prints its URLs and waits for Ctrl-C
 (handy to look at the pages the tests see).
@@ -32,11 +32,12 @@ import httpx
 
 from app.config import database_url as normalize_database_url
 from app.devredis import server_args
+from app.streaming import gunicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-# A 5xx in gunicorn's access log (format below); a traceback in the web or worker log.
+# A 5xx in gunicorn's access log (format below); a traceback in the web, worker or stream log.
 ACCESS_5XX = re.compile(r'^access (5\d\d) "([^"]*)"', re.MULTILINE)
 TRACEBACK = re.compile(r"^Traceback \(most recent call last\)|unhandled error on", re.MULTILINE)
 
@@ -92,10 +93,11 @@ class Stack:
         self.logs = self.artifacts / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.workdir = Path(tempfile.mkdtemp(prefix="tp-browser-"))
-        self.ports = {"web": free_port(), "sandbox": free_port(), "redis": free_port(), "smtp": free_port()}
+        self.ports = {name: free_port() for name in ("web", "sandbox", "redis", "smtp", "stream")}
         self.base_url = f"http://127.0.0.1:{self.ports['web']}"
         self.sandbox_url = f"http://127.0.0.1:{self.ports['sandbox']}"
         self.redis_url = f"redis://127.0.0.1:{self.ports['redis']}/0"
+        self.stream_url = f"http://127.0.0.1:{self.ports['stream']}"
         self.database_url = self.database or f"sqlite:///{self.workdir / 'tradepost.db'}"
         self.env = {
             **{
@@ -125,6 +127,8 @@ class Stack:
             "LICENSE_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
             "UPLOAD_DIR": str(self.workdir / "uploads"),
             "PAGE_CACHE_SECONDS": "0",
+            "LEGENDS_STREAM_PORT": str(self.ports["stream"]),
+            "LEGENDS_STREAM_URL": self.stream_url,
         }
 
     # -- processes ---------------------------------------------------------------------
@@ -204,6 +208,8 @@ class Stack:
             ],
         )
         self.spawn("cron", [str(BIN / "rq"), "cron", "--url", self.redis_url, "app.tasks.schedule"])
+        stream = self.spawn("stream", gunicorn_command(f"127.0.0.1:{self.ports['stream']}", "--error-logfile", "-"))
+        self.wait_for(self.stream_url + "/healthz", stream)
         web = self.spawn(
             "web",
             [
@@ -271,7 +277,7 @@ class Stack:
 
     # -- log checks ---------------------------------------------------------------------
 
-    CHECKED_LOGS = ("web", "worker")
+    CHECKED_LOGS = ("web", "worker", "stream")
 
     def log_sizes(self) -> dict[str, int]:
         return {
@@ -299,7 +305,8 @@ def main():
     stack = Stack(artifacts, database=os.environ.get("TEST_DATABASE_URL")).start()
     print(stack.flask("seed-demo"))
     print(
-        f"web {stack.base_url}\nsandbox {stack.sandbox_url}\nmail {stack.sandbox_url}/_sandbox/mail\n"
+        f"web {stack.base_url}\nsandbox {stack.sandbox_url}\nlive {stack.stream_url}\n"
+        f"mail {stack.sandbox_url}/_sandbox/mail\n"
         f"logs {stack.logs}\nCtrl-C stops.",
         flush=True,
     )
