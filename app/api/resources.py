@@ -10,8 +10,9 @@ from spectree import Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from app.api import bp, schemas, spec
+from app.api import schemas
 from app.api.conventions import idempotent, iso, page
+from app.api.core import bp, spec
 from app.api.gate import scope
 from app.crypto import decrypt
 from app.errors import ServiceError
