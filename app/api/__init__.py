@@ -8,7 +8,7 @@ version. Requests and answers are validated by spectree with the pydantic models
 app/api/schemas.py, which also make the OpenAPI 3.1 document at /api/v1/openapi.json.
 """
 
-from app.api import openapi, resources
+from app.api import docs, openapi, resources
 from app.api.core import bp, spec
 
-__all__ = ["bp", "openapi", "resources", "spec"]
+__all__ = ["bp", "docs", "openapi", "resources", "spec"]

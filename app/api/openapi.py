@@ -45,6 +45,8 @@ def openapi_document() -> dict[str, Any]:
             if path.startswith(PUBLIC_PREFIXES):
                 operation["security"] = []
                 continue
+            view = current_app.view_functions.get(f"api_v1.{operation['operationId']}")
+            operation["x-scope"] = getattr(view, "api_scope", None)
             parameters = operation.setdefault("parameters", [])
             parameters.append(dict(_VERSION_PARAMETER))
             if method == "post":

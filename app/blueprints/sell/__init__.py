@@ -11,12 +11,14 @@ orders.py           /sell/orders                                 sell.orders.ind
 licenses.py         /sell/licenses...                            sell.licenses.*
 payouts.py          /sell/payouts...                             sell.payouts.*
 webhooks.py         /sell/webhooks...                            sell.webhooks.*
+developers.py       /sell/developers...                          sell.developers.*
 whop.py             /sell/whop...                                sell.whop.*
 team.py             /sell/team...                                sell.team.*
 settings.py         /sell/settings                               sell.settings.*
 """
 
 from app.blueprints.sell import (
+    developers,
     gigs,
     images,
     licenses,
@@ -31,7 +33,20 @@ from app.blueprints.sell import (
 )
 from app.blueprints.sell.home import bp
 
-for _module in (gigs, images, products, member_content, orders, licenses, payouts, webhooks, whop, team, settings):
+for _module in (
+    gigs,
+    images,
+    products,
+    member_content,
+    orders,
+    licenses,
+    payouts,
+    webhooks,
+    developers,
+    whop,
+    team,
+    settings,
+):
     bp.register_blueprint(_module.bp)
 
 __all__ = ["bp"]
