@@ -59,7 +59,11 @@ def params() -> Any:
 
 
 def body() -> Any:
-    return request.context.json  # type: ignore[attr-defined]
+    """The validated JSON body; 400 when the request did not send JSON at all."""
+    data = request.context.json  # type: ignore[attr-defined]
+    if data is None:
+        raise ServiceError(400, "invalid_body", "Send a JSON object with Content-Type: application/json.")
+    return data
 
 
 def company_id() -> int:
