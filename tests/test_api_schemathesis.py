@@ -30,18 +30,23 @@ def test_every_operation_behaves_as_documented(app, db, monkeypatch):
     headers = {"Authorization": f"Bearer {shop.key}"}
 
     for operation in operations:
-        keyed = operation.definition.raw.get("security") != []
-        checks = CHECKS + ([ignored_auth] if keyed else [])
+        check_operation(operation, headers)
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case, checks=checks):
-            case.call_and_validate(headers=headers, checks=checks)
 
-        run()
+def check_operation(operation, headers):
+    """Run the checks on EXAMPLES_PER_OPERATION generated requests of `operation`."""
+    keyed = operation.definition.raw.get("security") != []
+    checks = CHECKS + ([ignored_auth] if keyed else [])
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case):
+        case.call_and_validate(headers=headers, checks=checks)
+
+    run()
