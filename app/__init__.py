@@ -79,11 +79,11 @@ def _configure_login(app):
 
 
 def _register_blueprints(app):
-    from app import api
     from app.blueprints import (
         account,
         account_links,
         admin,
+        api_v1,
         auth,
         browse,
         buy,
@@ -124,8 +124,8 @@ def _register_blueprints(app):
         experiences,
     ):
         app.register_blueprint(module.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(api.docs.bp)
+    app.register_blueprint(api_v1.bp)
+    app.register_blueprint(api_v1.docs.bp)
 
 
 def _register_error_handlers(app):
@@ -135,7 +135,7 @@ def _register_error_handlers(app):
     def handle_http_error(exc):
         code = exc.code or 500
         if request.path.startswith("/api/v1/") and request.blueprint != "license_api":
-            from app.api.errors import http_error
+            from app.blueprints.api_v1.errors import http_error
 
             return http_error(exc)  # no route matched (404, 405): the public API's envelope
         if code == 429:

@@ -14,8 +14,8 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app import metrics
-from app.api import license_schemas as docs
-from app.api.core import spec
+from app.blueprints.api_v1 import license_schemas as docs
+from app.blueprints.api_v1.core import spec
 from app.clock import now
 from app.config import ConfigError
 from app.errors import ServiceError

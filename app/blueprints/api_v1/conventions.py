@@ -11,7 +11,7 @@ from flask import g, request
 from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from app.api.errors import ApiError
+from app.blueprints.api_v1.errors import ApiError
 from app.clock import now
 from app.extensions import db
 from app.models.api_key import ApiIdempotencyKey

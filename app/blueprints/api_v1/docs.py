@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from app.api.openapi import openapi_document
+from app.blueprints.api_v1.openapi import openapi_document
 from app.models.api_key import API_SCOPES
 from app.web import render
 

@@ -5,8 +5,8 @@ from redis.exceptions import RedisError
 from spectree import SpecTree
 from werkzeug.exceptions import HTTPException
 
-from app.api import errors, gate
-from app.api.schemas import Error
+from app.blueprints.api_v1 import errors, gate
+from app.blueprints.api_v1.schemas import Error
 from app.errors import ServiceError
 from app.extensions import csrf
 

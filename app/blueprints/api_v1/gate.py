@@ -16,7 +16,7 @@ from flask import Response, current_app, g, request
 from flask_limiter.util import get_remote_address
 from redis.exceptions import RedisError
 
-from app.api.errors import ApiError, unavailable
+from app.blueprints.api_v1.errors import ApiError, unavailable
 from app.extensions import db
 from app.queue import get_redis
 from app.services import api_keys

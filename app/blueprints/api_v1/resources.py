@@ -13,10 +13,10 @@ from spectree import Response
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, noload, selectinload
 
-from app.api import schemas
-from app.api.conventions import idempotent, iso, page
-from app.api.core import bp, spec
-from app.api.gate import scope
+from app.blueprints.api_v1 import schemas
+from app.blueprints.api_v1.conventions import idempotent, iso, page
+from app.blueprints.api_v1.core import bp, spec
+from app.blueprints.api_v1.gate import scope
 from app.crypto import decrypt
 from app.errors import ServiceError
 from app.extensions import db

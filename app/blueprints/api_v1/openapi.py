@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import current_app
 
-from app.api.conventions import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LENGTH
-from app.api.core import bp, spec
-from app.api.gate import API_VERSIONS, VERSION_HEADER, scope
+from app.blueprints.api_v1.conventions import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LENGTH
+from app.blueprints.api_v1.core import bp, spec
+from app.blueprints.api_v1.gate import API_VERSIONS, VERSION_HEADER, scope
 
 PUBLIC_PREFIXES = ("/api/v1/licenses/validate", "/api/v1/licenses/activate", "/api/v1/licenses/deactivate")
 PUBLIC_PREFIXES += ("/api/v1/licenses/checkout", "/api/v1/licenses/public-key", "/api/v2/")
