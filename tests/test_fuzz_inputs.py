@@ -511,6 +511,7 @@ PATH_VALUES = {
     "customer_id": "customer",
     "key_id": "api_key",
     "endpoint_id": "endpoint",
+    "webhook_endpoint_id": "endpoint",
     "message_id": "message",
     "checkout_id": "checkout",
     "slug": "gig_slug",

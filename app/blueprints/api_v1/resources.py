@@ -3,6 +3,7 @@ request and answer with, one query or service call, the object(s) as JSON."""
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -11,7 +12,7 @@ from flask import request
 from pydantic import BaseModel
 from spectree import Response
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, noload, selectinload
+from sqlalchemy.orm import joinedload, noload
 
 from app.blueprints.api_v1 import schemas
 from app.blueprints.api_v1.conventions import idempotent, iso, page
@@ -105,201 +106,195 @@ def tenant_rows(model: Any) -> Any:
 # --- serialisers -------------------------------------------------------------------------
 
 
-def plan_json(plan: Plan) -> dict:
-    return {
-        "id": plan.id,
-        "object": "plan",
-        "created": iso(plan.created_at),
-        "product": plan.product_id,
-        "name": plan.name,
-        "billing": plan.billing,
-        "amount": plan.price_cents,
-        "currency": plan.currency,
-        "trial_days": plan.trial_days,
-        "tier_rank": plan.tier_rank,
-        "enabled": plan.enabled,
-    }
+def serializer(kind: str, spec: str, **computed: Callable[[Any], Any]) -> Callable[[Any], dict]:
+    """A function making the JSON object of a row: `id`, `object` (= kind), `created`, then the
+    fields of `spec` ("name" or "name=attribute", space-separated; datetimes as ISO-8601 UTC)
+    and the `computed` ones."""
+    pairs = [(part.partition("=")[0], part.partition("=")[2] or part) for part in spec.split()]
+
+    def serialize(row: Any) -> dict:
+        answer = {"id": row.id, "object": kind, "created": iso(row.created_at)}
+        for name, attribute in pairs:
+            value = getattr(row, attribute)
+            answer[name] = iso(value) if isinstance(value, datetime) else value
+        for name, compute in computed.items():
+            answer[name] = compute(row)
+        return answer
+
+    return serialize
 
 
-def product_json(product: Product, currency: str) -> dict:
-    return {
-        "id": product.id,
-        "object": "product",
-        "created": iso(product.created_at),
-        "title": product.title,
-        "slug": product.slug,
-        "description": product.description_md,
-        "billing": product.billing,
-        "amount": product.price_cents,
-        "currency": currency,
-        "active": product.active,
-        "plans": [plan_json(plan) for plan in product.plans],
-    }
-
-
-def membership_json(membership: Membership) -> dict:
-    return {
-        "id": membership.id,
-        "object": "membership",
-        "created": iso(membership.created_at),
-        "product": membership.product_id,
-        "plan": membership.plan_id,
-        "user": membership.buyer_id,
-        "status": membership.status,
-        "source": membership.source,
-        "has_access": membership.grants_access,
-        "current_period_end": iso(membership.current_period_end),
-        "access_ends_at": iso(membership.access_ends_at),
-        "cancel_at_period_end": membership.cancel_at_period_end,
-    }
-
-
-def payment_json(payment: Payment) -> dict:
-    return {
-        "id": payment.id,
-        "object": "payment",
-        "created": iso(payment.created_at),
-        "kind": payment.kind,
-        "user": payment.buyer_id,
-        "order": payment.order_id,
-        "membership": payment.membership_id,
-        "amount": payment.amount_cents,
-        "fee": payment.fee_cents,
-        "refunded": payment.refunded_cents,
-        "currency": payment.currency,
-        "status": payment.status,
-    }
-
-
-def order_json(order: Order) -> dict:
-    return {
-        "id": order.id,
-        "object": "order",
-        "created": iso(order.created_at),
-        "user": order.buyer_id,
-        "gig": order.gig_id,
-        "title": order.title,
-        "status": order.status,
-        "package_tier": order.package_tier,
-        "quantity": order.quantity,
-        "total": order.total_cents,
-        "fee": order.fee_cents,
-        "seller_amount": order.seller_amount_cents,
-        "currency": order.currency,
-        "due_at": iso(order.due_at),
-        "is_late": order.is_late,
-        "delivered_at": iso(order.delivered_at),
-        "completed_at": iso(order.completed_at),
-    }
-
-
-def customer_json(user: User) -> dict:
-    return {
-        "id": user.id,
-        "object": "customer",
-        "created": iso(user.created_at),
-        "email": user.email,
-        "name": user.display_name,
-    }
-
-
-def license_json(license: License) -> dict:
-    return {
-        "id": license.id,
-        "object": "license",
-        "created": iso(license.created_at),
-        "product": license.product_id,
-        "user": license.buyer_id,
-        "membership": license.membership_id,
-        "key_hint": license.key_hint,
-        "status": license.display_status(),
-        "max_activations": license.max_activations,
-        "activation_count": license.activation_count,
-        "reset_count": license.reset_count,
-        "expires_at": iso(license.effective_expires_at),
-    }
-
-
-def endpoint_json(endpoint: WebhookEndpoint) -> dict:
-    return {
-        "id": endpoint.id,
-        "object": "webhook_endpoint",
-        "created": iso(endpoint.created_at),
-        "url": endpoint.url,
-        "description": endpoint.description,
-        "event_types": list(endpoint.event_types or []),
-        "enabled": endpoint.enabled,
-        "disabled_reason": endpoint.disabled_reason,
-    }
-
-
-def _currency() -> str:
+def _currency(_row: Any) -> str:
     from app.money import marketplace_currency
 
     return marketplace_currency()
 
 
-# --- products and plans ------------------------------------------------------------------
-
-
-@operation(
-    "/products", "GET", "products:read", schemas.list_of(schemas.Product), query=schemas.ListQuery, tag="products"
+plan_json = serializer(
+    "plan", "product=product_id name billing amount=price_cents currency trial_days tier_rank enabled"
 )
-def list_products():
-    """List products
+product_json = serializer(
+    "product",
+    "title slug description=description_md billing amount=price_cents active",
+    currency=_currency,
+    plans=lambda product: [plan_json(plan) for plan in product.plans],
+)
+membership_json = serializer(
+    "membership",
+    "product=product_id plan=plan_id user=buyer_id status source has_access=grants_access current_period_end "
+    "access_ends_at cancel_at_period_end",
+)
+payment_json = serializer(
+    "payment",
+    "kind user=buyer_id order=order_id membership=membership_id amount=amount_cents fee=fee_cents "
+    "refunded=refunded_cents currency status",
+)
+order_json = serializer(
+    "order",
+    "user=buyer_id gig=gig_id title status package_tier quantity total=total_cents fee=fee_cents "
+    "seller_amount=seller_amount_cents currency due_at is_late delivered_at completed_at",
+)
+customer_json = serializer("customer", "email name=display_name")
+license_json = serializer(
+    "license",
+    "product=product_id user=buyer_id membership=membership_id key_hint max_activations activation_count "
+    "reset_count expires_at=effective_expires_at",
+    status=lambda license: license.display_status(),
+)
+endpoint_json = serializer(
+    "webhook_endpoint",
+    "url description enabled disabled_reason",
+    event_types=lambda endpoint: list(endpoint.event_types or []),
+)
 
-    The company's products, newest first, each with its plans."""
-    currency = _currency()
-    query = tenant_rows(Product).options(noload(Product.company), joinedload(Product.plans))
-    return page(query, Product.id, params().limit, params().starting_after, lambda p: product_json(p, currency)), 200
+
+def resource(
+    path: str,
+    model: Any,
+    needs: str,
+    answer: type[BaseModel],
+    serialize: Callable[[Any], dict],
+    *,
+    noun: str,
+    description: str,
+    query: type[schemas.ListQuery] = schemas.ListQuery,
+    filters: dict[str, Any] | None = None,
+    options: tuple = (),
+    rows: Callable[[], Any] | None = None,
+    find: Callable[[int], Any] | None = None,
+) -> None:
+    """Register the list and retrieve views of a resource at /api/v1`path`: `list_<path>`
+    (a cursor page, narrowed by the query parameters in `filters`: name -> column) and
+    `get_<noun>` (one object; another company's is a 404). `rows`/`find` replace the tenant's
+    rows of `model` for resources that are not tenant rows (customers)."""
+    name = path.strip("/")
+    singular = noun.replace(" ", "_")
+    tag = {"plans": "products", "webhook_endpoints": "webhooks"}.get(name, name)
+
+    def list_view():
+        query_rows = rows() if rows else tenant_rows(model).options(*options)
+        for parameter, column in (filters or {}).items():
+            value = getattr(params(), parameter)
+            if value is not None:
+                query_rows = query_rows.where(column == value)
+        return page(query_rows, model.id, params().limit, params().starting_after, serialize), 200
+
+    def get_view(**ids):
+        object_id = next(iter(ids.values()))
+        row = find(object_id) if find else own(model, object_id, *options)
+        return serialize(row), 200
+
+    list_view.__name__, list_view.__doc__ = f"list_{name}", f"List {noun}s\n\n{description}"
+    get_view.__name__, get_view.__doc__ = f"get_{singular}", f"Retrieve a {noun}"
+    operation(path, "GET", needs, schemas.list_of(answer), query=query, tag=tag)(list_view)
+    operation(f"{path}/<int:{singular}_id>", "GET", needs, answer, tag=tag)(get_view)
 
 
-@operation("/products/<int:product_id>", "GET", "products:read", schemas.Product, tag="products")
-def get_product(product_id):
-    """Retrieve a product"""
-    return product_json(
-        own(Product, product_id, noload(Product.company), selectinload(Product.plans)), _currency()
-    ), 200
+def _customer(customer_id: int) -> User:
+    user = api_resources.find_customer(company_id(), customer_id)
+    if user is None:
+        raise ServiceError(404, "resource_missing", f"No such customer: {customer_id}.", field="id")
+    return user
 
 
-@operation("/plans", "GET", "products:read", schemas.list_of(schemas.Plan), query=schemas.PlansQuery, tag="products")
-def list_plans():
-    """List plans
-
-    The company's plans, newest first; `product` narrows to one product's."""
-    query = tenant_rows(Plan)
-    if params().product is not None:
-        query = query.where(Plan.product_id == params().product)
-    return page(query, Plan.id, params().limit, params().starting_after, plan_json), 200
-
-
-@operation("/plans/<int:plan_id>", "GET", "products:read", schemas.Plan, tag="products")
-def get_plan(plan_id):
-    """Retrieve a plan"""
-    return plan_json(own(Plan, plan_id)), 200
+resource(
+    "/products",
+    Product,
+    "products:read",
+    schemas.Product,
+    product_json,
+    noun="product",
+    description="The company's products, newest first, each with its plans.",
+    options=(noload(Product.company), joinedload(Product.plans)),
+)
+resource(
+    "/plans",
+    Plan,
+    "products:read",
+    schemas.Plan,
+    plan_json,
+    noun="plan",
+    description="The company's plans, newest first; `product` narrows to one product's.",
+    query=schemas.PlansQuery,
+    filters={"product": Plan.product_id},
+)
+resource(
+    "/memberships",
+    Membership,
+    "memberships:read",
+    schemas.Membership,
+    membership_json,
+    noun="membership",
+    description="Memberships in the company's products, newest first; `product` and `user` narrow it.",
+    query=schemas.MembershipsQuery,
+    filters={"product": Membership.product_id, "user": Membership.buyer_id},
+)
+resource(
+    "/payments",
+    Payment,
+    "payments:read",
+    schemas.Payment,
+    payment_json,
+    noun="payment",
+    description="Payments to the company (gig orders, products, subscription periods), newest first.",
+)
+resource(
+    "/orders", Order, "orders:read", schemas.Order, order_json, noun="order", description="The company's gig orders."
+)
+resource(
+    "/customers",
+    User,
+    "customers:read",
+    schemas.Customer,
+    customer_json,
+    noun="customer",
+    description="People who paid the company or hold a membership in its products, newest first.",
+    rows=lambda: api_resources.customers_query(company_id()),
+    find=_customer,
+)
+resource(
+    "/licenses",
+    License,
+    "licenses:read",
+    schemas.License,
+    license_json,
+    noun="license",
+    description="The company's license keys, newest first (never the key itself, only its hint).",
+    query=schemas.LicensesQuery,
+    filters={"product": License.product_id, "status": License.status},
+)
+resource(
+    "/webhook_endpoints",
+    WebhookEndpoint,
+    "webhooks:read",
+    schemas.WebhookEndpoint,
+    endpoint_json,
+    noun="webhook endpoint",
+    description="The company's webhook endpoints, newest first.",
+)
 
 
 # --- memberships ---------------------------------------------------------------------------
-
-
-@operation(
-    "/memberships",
-    "GET",
-    "memberships:read",
-    schemas.list_of(schemas.Membership),
-    query=schemas.MembershipsQuery,
-    tag="memberships",
-)
-def list_memberships():
-    """List memberships
-
-    Memberships in the company's products, newest first; `product` and `user` narrow it."""
-    query = tenant_rows(Membership)
-    if params().product is not None:
-        query = query.where(Membership.product_id == params().product)
-    if params().user is not None:
-        query = query.where(Membership.buyer_id == params().user)
-    return page(query, Membership.id, params().limit, params().starting_after, membership_json), 200
 
 
 @operation(
@@ -329,81 +324,7 @@ def check_membership():
     return answer, 200
 
 
-@operation("/memberships/<int:membership_id>", "GET", "memberships:read", schemas.Membership, tag="memberships")
-def get_membership(membership_id):
-    """Retrieve a membership"""
-    return membership_json(own(Membership, membership_id)), 200
-
-
-# --- payments, orders, customers -------------------------------------------------------------
-
-
-@operation(
-    "/payments", "GET", "payments:read", schemas.list_of(schemas.Payment), query=schemas.ListQuery, tag="payments"
-)
-def list_payments():
-    """List payments
-
-    Payments to the company (gig orders, products, subscription periods), newest first."""
-    return page(tenant_rows(Payment), Payment.id, params().limit, params().starting_after, payment_json), 200
-
-
-@operation("/payments/<int:payment_id>", "GET", "payments:read", schemas.Payment, tag="payments")
-def get_payment(payment_id):
-    """Retrieve a payment"""
-    return payment_json(own(Payment, payment_id)), 200
-
-
-@operation("/orders", "GET", "orders:read", schemas.list_of(schemas.Order), query=schemas.ListQuery, tag="orders")
-def list_orders():
-    """List orders
-
-    The company's gig orders, newest first."""
-    return page(tenant_rows(Order), Order.id, params().limit, params().starting_after, order_json), 200
-
-
-@operation("/orders/<int:order_id>", "GET", "orders:read", schemas.Order, tag="orders")
-def get_order(order_id):
-    """Retrieve an order"""
-    return order_json(own(Order, order_id)), 200
-
-
-@operation(
-    "/customers", "GET", "customers:read", schemas.list_of(schemas.Customer), query=schemas.ListQuery, tag="customers"
-)
-def list_customers():
-    """List customers
-
-    People who paid the company or hold a membership in its products, newest first."""
-    query = api_resources.customers_query(company_id())
-    return page(query, User.id, params().limit, params().starting_after, customer_json), 200
-
-
-@operation("/customers/<int:customer_id>", "GET", "customers:read", schemas.Customer, tag="customers")
-def get_customer(customer_id):
-    """Retrieve a customer"""
-    user = api_resources.find_customer(company_id(), customer_id)
-    if user is None:
-        raise ServiceError(404, "resource_missing", f"No such customer: {customer_id}.", field="id")
-    return customer_json(user), 200
-
-
 # --- license keys -----------------------------------------------------------------------------
-
-
-@operation(
-    "/licenses", "GET", "licenses:read", schemas.list_of(schemas.License), query=schemas.LicensesQuery, tag="licenses"
-)
-def list_licenses():
-    """List license keys
-
-    The company's license keys, newest first (the key itself is never listed, only its hint)."""
-    query = tenant_rows(License)
-    if params().product is not None:
-        query = query.where(License.product_id == params().product)
-    if params().status is not None:
-        query = query.where(License.status == params().status)
-    return page(query, License.id, params().limit, params().starting_after, license_json), 200
 
 
 @operation(
@@ -432,12 +353,6 @@ def create_license():
         product, buyer=buyer, max_activations=data.max_activations, days=data.expires_in_days
     )
     return {**license_json(license), "key": key}, 201
-
-
-@operation("/licenses/<int:license_id>", "GET", "licenses:read", schemas.License, tag="licenses")
-def get_license(license_id):
-    """Retrieve a license key"""
-    return license_json(own(License, license_id)), 200
 
 
 @operation(
@@ -475,21 +390,6 @@ def reset_license(license_id):
 
 @operation(
     "/webhook_endpoints",
-    "GET",
-    "webhooks:read",
-    schemas.list_of(schemas.WebhookEndpoint),
-    query=schemas.ListQuery,
-    tag="webhooks",
-)
-def list_webhook_endpoints():
-    """List webhook endpoints"""
-    return page(
-        tenant_rows(WebhookEndpoint), WebhookEndpoint.id, params().limit, params().starting_after, endpoint_json
-    ), 200
-
-
-@operation(
-    "/webhook_endpoints",
     "POST",
     "webhooks:write",
     schemas.CreatedWebhookEndpoint,
@@ -511,18 +411,12 @@ def create_webhook_endpoint():
     return {**endpoint_json(endpoint), "secret": decrypt(endpoint.secret_encrypted)}, 201
 
 
-@operation("/webhook_endpoints/<int:endpoint_id>", "GET", "webhooks:read", schemas.WebhookEndpoint, tag="webhooks")
-def get_webhook_endpoint(endpoint_id):
-    """Retrieve a webhook endpoint"""
-    return endpoint_json(own(WebhookEndpoint, endpoint_id)), 200
-
-
-@operation("/webhook_endpoints/<int:endpoint_id>", "DELETE", "webhooks:write", schemas.Deleted, tag="webhooks")
-def delete_webhook_endpoint(endpoint_id):
+@operation("/webhook_endpoints/<int:webhook_endpoint_id>", "DELETE", "webhooks:write", schemas.Deleted, tag="webhooks")
+def delete_webhook_endpoint(webhook_endpoint_id):
     """Delete a webhook endpoint
 
     No more events are sent to it; its delivery log goes with it."""
-    endpoint = own(WebhookEndpoint, endpoint_id)
+    endpoint = own(WebhookEndpoint, webhook_endpoint_id)
     endpoints.delete_endpoint(endpoint)
     db.session.commit()
-    return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}, 200
+    return {"id": webhook_endpoint_id, "object": "webhook_endpoint", "deleted": True}, 200
