@@ -17,15 +17,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 import urllib.request
 
 import psycopg
 
 from bench import harness
-from bench.harness import ROOT, drop_database, gunicorn, recreate_database, wait_ready
+from bench.harness import gunicorn, recreate_database, wait_ready
 from bench.loadgen import generator_name, load
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tp_api_bench")
@@ -100,22 +98,8 @@ def main():
     recreate_database(DATABASE_URL)
     servers = []
     try:
-        subprocess.run(
-            [sys.executable, "-m", "flask", "db", "upgrade", "heads"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        seeded = subprocess.run(
-            [sys.executable, "-m", "bench.api_products", "--seed", str(args.products)],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        headers = {"Authorization": f"Bearer {json.loads(seeded.stdout.strip().splitlines()[-1])['key']}"}
+        seeded = harness.migrate_and_seed(env, "bench.api_products", args.products)
+        headers = {"Authorization": f"Bearer {json.loads(seeded)['key']}"}
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
 
@@ -138,12 +122,7 @@ def main():
             for name, url, sent in targets + [targets[0]]:
                 results[name].append(load(url, args.connections, args.seconds, headers=sent))
     finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            server.wait(timeout=15)
-        if not args.keep:
-            drop_database(DATABASE_URL)
+        harness.stop_servers(servers, None if args.keep else DATABASE_URL)
 
     hello_rps = statistics.median(r.rps for r in results["bare hello"])
     print(

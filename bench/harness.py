@@ -105,3 +105,30 @@ def wait_ready(url, timeout=30):
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def migrate_and_seed(env, module, *seed_args):
+    """Migrate the database of `env` to head, then run `python -m module --seed …` in that
+    environment; its last line of output (the seed's JSON)."""
+    subprocess.run(
+        [sys.executable, "-m", "flask", "db", "upgrade", "heads"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    seeded = subprocess.run(
+        [sys.executable, "-m", module, "--seed", *map(str, seed_args)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return seeded.stdout.strip().splitlines()[-1]
+
+
+def stop_servers(servers, database_url=None):
+    """Stop the gunicorn `servers`; drop `database_url` when given."""
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        server.wait(timeout=15)
+    if database_url:
+        drop_database(database_url)

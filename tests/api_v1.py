@@ -45,21 +45,8 @@ def make_api_shop(prefix="", scopes=API_SCOPES):
         current_app.config["WEBHOOKS_ALLOW_PRIVATE_NETWORKS"] = with_private
     key_row, key = api_keys.create_key(company, name="Tests", scopes=scopes, actor=cast.owner)
     db.session.commit()
-    return SimpleNamespace(
-        cast=cast,
-        company=company,
-        owner=cast.owner,
-        buyer=cast.buyer,
-        product=product,
-        plan=plan,
-        membership=membership,
-        license=license,
-        order=order,
-        payment=payment,
-        endpoint=endpoint,
-        key_row=key_row,
-        key=key,
-    )
+    made = {name: value for name, value in locals().items() if name not in ("prefix", "scopes", "with_private")}
+    return SimpleNamespace(**made, owner=cast.owner, buyer=cast.buyer)
 
 
 class Api:

@@ -794,16 +794,17 @@ def _build_world(app):
     product = make_product(company, slug="fuzz-kit", billing="month", price_cents=1900)
     make_policy(product, max_activations=3, duration_days=365)
     membership = make_membership(product, cast.buyer)
-    payment = Payment(  # the buyer paid for it, so they may review it
-        company_id=company.id,
-        kind="subscription",
-        buyer_id=cast.buyer.id,
-        membership_id=membership.id,
-        amount_cents=1900,
-        fee_cents=190,
-        currency="usd",
+    db.session.add(  # the buyer paid for it, so they may review it
+        Payment(
+            company_id=company.id,
+            kind="subscription",
+            buyer_id=cast.buyer.id,
+            membership_id=membership.id,
+            amount_cents=1900,
+            fee_cents=190,
+            currency="usd",
+        )
     )
-    db.session.add(payment)
     api_key, api_plaintext = api_keys.create_key(company, name="Fuzz", scopes=API_SCOPES)
     license = issuing.issue_license_for_membership(membership)
     key = license_keys.license_key(license)
@@ -876,7 +877,7 @@ def _build_world(app):
         plan=product.plans[0].id,
         license=license.id,
         membership=membership.id,
-        payment=payment.id,
+        payment=db.session.scalar(select(Payment.id).where(Payment.membership_id == membership.id)),
         customer=cast.buyer.id,
         api_key=api_key.id,
         api_plaintext=api_plaintext,
