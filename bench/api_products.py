@@ -13,7 +13,6 @@ missing) at fixed concurrency for a fixed time. One server is loaded at a time; 
 measured before and after each round.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -77,13 +76,8 @@ def fetch(url, headers):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="GET /api/v1/products (page of 100) vs bare hello, same run.")
+    parser = harness.load_parser("GET /api/v1/products (page of 100) vs bare hello, same run.", connections=16)
     parser.add_argument("--products", type=int, default=300)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
         return seed(args.seed)

@@ -1,6 +1,7 @@
 """What every server benchmark here shares: a scratch PostgreSQL database, the app's
 production environment, gunicorn processes like the Procfile's, and a readiness wait."""
 
+import argparse
 import base64
 import os
 import secrets
@@ -132,3 +133,15 @@ def stop_servers(servers, database_url=None):
         server.wait(timeout=15)
     if database_url:
         drop_database(database_url)
+
+
+def load_parser(description, connections):
+    """The options every load benchmark takes: --seconds, --connections, --rounds, --keep (and
+    the hidden --seed the benchmark runs itself with to fill the database)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=connections)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    return parser

@@ -56,11 +56,18 @@ def test_create_refuses_bad_input_and_writes_nothing(client, db, sign_in, make_s
     assert message in response.get_data(as_text=True) and keys_of(db, company) == []
 
 
-def test_revoke_asks_for_confirmation_then_refuses_the_key(client, db, sign_in, make_seller):
+@pytest.fixture
+def owner_key(db, sign_in, make_seller):
+    """(company, key row, plaintext) of a signed-in owner's products:read key."""
     owner, company = make_seller()
-    key, plaintext = api_keys.create_key(company, name="old", scopes=["products:read"])
+    key, plaintext = api_keys.create_key(company, name="deploy", scopes=["products:read"])
     db.session.commit()
     sign_in(owner)
+    return company, key, plaintext
+
+
+def test_revoke_asks_for_confirmation_then_refuses_the_key(client, db, owner_key):
+    _, key, plaintext = owner_key
     assert client.get(f"/sell/developers/{key.id}/revoke").status_code == 200
     unconfirmed = post_form(client, f"/sell/developers/{key.id}/revoke")
     assert unconfirmed.status_code == 422 and key.revoked_at is None
@@ -73,11 +80,8 @@ def test_revoke_asks_for_confirmation_then_refuses_the_key(client, db, sign_in, 
     assert again.status_code == 409
 
 
-def test_roll_shows_the_new_key_once_and_keeps_the_old_one_for_the_overlap(client, db, sign_in, make_seller):
-    owner, company = make_seller()
-    key, old_plain = api_keys.create_key(company, name="deploy", scopes=["products:read"])
-    db.session.commit()
-    sign_in(owner)
+def test_roll_shows_the_new_key_once_and_keeps_the_old_one_for_the_overlap(client, db, owner_key):
+    company, key, old_plain = owner_key
     assert client.get(f"/sell/developers/{key.id}/roll").status_code == 200
     bad = post_form(client, f"/sell/developers/{key.id}/roll", {"confirm": "roll", "overlap_hours": "9999"})
     assert bad.status_code == 422 and "keeps working" in bad.get_data(as_text=True)

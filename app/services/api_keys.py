@@ -138,16 +138,8 @@ def create_key(
     )
     db.session.add(key)
     db.session.flush()
-    record_audit_event(
-        "api_key.created",
-        actor=actor,
-        company=company,
-        subject=key,
-        name=key.name,
-        mode=mode,
-        scopes=key.scope_list,
-        hint=key.key_hint,
-    )
+    details = {"name": key.name, "mode": mode, "scopes": key.scope_list, "hint": key.key_hint}
+    record_audit_event("api_key.created", actor=actor, company=company, subject=key, **details)
     return key, plaintext
 
 
@@ -170,16 +162,8 @@ def roll_key(key: ApiKey, *, overlap_hours: int, actor: User | None = None) -> t
     if not 0 <= overlap_hours <= MAX_OVERLAP_HOURS:
         raise ApiKeyInvalid("overlap_hours", f"The overlap must be 0 to {MAX_OVERLAP_HOURS} hours.")
     company = _company(key)
-    new_key, plaintext = create_key(
-        company,
-        name=key.name,
-        scopes=key.scope_list,
-        expires_at=key.expires_at,
-        mode=key.mode,
-        app_installation_id=key.app_installation_id,
-        actor=actor,
-        rolled_from=key,
-    )
+    kept = {name: getattr(key, name) for name in ("name", "expires_at", "mode", "app_installation_id")}
+    new_key, plaintext = create_key(company, scopes=key.scope_list, actor=actor, rolled_from=key, **kept)
     ends = now() + timedelta(hours=overlap_hours)
     key.expires_at = ends if key.expires_at is None else min(key.expires_at, ends)
     if overlap_hours == 0:

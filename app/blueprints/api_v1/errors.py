@@ -43,9 +43,7 @@ def envelope(status: int, code: str, message: str, param: str | None = None, hea
     """The error answer: JSON envelope with `status`, never cached."""
     response = jsonify(error={"type": error_type(status), "code": code, "message": message, "param": param})
     response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
+    response.headers.update({"Cache-Control": "no-store", **(headers or {})})
     return response
 
 

@@ -174,25 +174,24 @@ def resource(
     needs: str,
     answer: type[BaseModel],
     serialize: Callable[[Any], dict],
-    *,
     noun: str,
-    description: str,
-    query: type[schemas.ListQuery] = schemas.ListQuery,
+    *,
     filters: dict[str, Any] | None = None,
     options: tuple = (),
-    rows: Callable[[], Any] | None = None,
     find: Callable[[int], Any] | None = None,
 ) -> None:
     """Register the list and retrieve views of a resource at /api/v1`path`: `list_<path>`
     (a cursor page, narrowed by the query parameters in `filters`: name -> column) and
-    `get_<noun>` (one object; another company's is a 404). `rows`/`find` replace the tenant's
-    rows of `model` for resources that are not tenant rows (customers)."""
+    `get_<noun>` (one object; another company's is a 404); `find` loads one object of a
+    resource that is not a tenant's rows (customers)."""
     name = path.strip("/")
+    query = FILTER_QUERIES.get(tuple(filters or ()), schemas.ListQuery)
+    description = DESCRIPTIONS[path]
     singular = noun.replace(" ", "_")
     tag = {"plans": "products", "webhook_endpoints": "webhooks"}.get(name, name)
 
     def list_view():
-        query_rows = rows() if rows else tenant_rows(model).options(*options)
+        query_rows = tenant_rows(model).options(*options) if model is not User else customers()
         for parameter, column in (filters or {}).items():
             value = getattr(params(), parameter)
             if value is not None:
@@ -210,6 +209,17 @@ def resource(
     operation(f"{path}/<int:{singular}_id>", "GET", needs, answer, tag=tag)(get_view)
 
 
+FILTER_QUERIES: dict[tuple, type[schemas.ListQuery]] = {
+    ("product",): schemas.PlansQuery,
+    ("product", "user"): schemas.MembershipsQuery,
+    ("product", "status"): schemas.LicensesQuery,
+}
+
+
+def customers() -> Any:
+    return api_resources.customers_query(company_id())
+
+
 def _customer(customer_id: int) -> User:
     user = api_resources.find_customer(company_id(), customer_id)
     if user is None:
@@ -217,84 +227,44 @@ def _customer(customer_id: int) -> User:
     return user
 
 
-resource(
-    "/products",
-    Product,
-    "products:read",
-    schemas.Product,
-    product_json,
-    noun="product",
-    description="The company's products, newest first, each with its plans.",
-    options=(noload(Product.company), joinedload(Product.plans)),
-)
-resource(
-    "/plans",
-    Plan,
-    "products:read",
-    schemas.Plan,
-    plan_json,
-    noun="plan",
-    description="The company's plans, newest first; `product` narrows to one product's.",
-    query=schemas.PlansQuery,
-    filters={"product": Plan.product_id},
-)
+DESCRIPTIONS = {
+    "/products": "The company's products, newest first, each with its plans.",
+    "/plans": "The company's plans, newest first; `product` narrows to one product's.",
+    "/memberships": "Memberships in the company's products, newest first; `product` and `user` narrow it.",
+    "/payments": "Payments to the company (gig orders, products, subscription periods), newest first.",
+    "/orders": "The company's gig orders, newest first.",
+    "/customers": "People who paid the company or hold a membership in its products, newest first.",
+    "/licenses": "The company's license keys, newest first (never the key itself, only its hint).",
+    "/webhook_endpoints": "The company's webhook endpoints, newest first.",
+}
+PRODUCT_LOADING = (noload(Product.company), joinedload(Product.plans))
+
+resource("/products", Product, "products:read", schemas.Product, product_json, "product", options=PRODUCT_LOADING)
+resource("/plans", Plan, "products:read", schemas.Plan, plan_json, "plan", filters={"product": Plan.product_id})
 resource(
     "/memberships",
     Membership,
     "memberships:read",
     schemas.Membership,
     membership_json,
-    noun="membership",
-    description="Memberships in the company's products, newest first; `product` and `user` narrow it.",
-    query=schemas.MembershipsQuery,
+    "membership",
     filters={"product": Membership.product_id, "user": Membership.buyer_id},
 )
-resource(
-    "/payments",
-    Payment,
-    "payments:read",
-    schemas.Payment,
-    payment_json,
-    noun="payment",
-    description="Payments to the company (gig orders, products, subscription periods), newest first.",
-)
-resource(
-    "/orders", Order, "orders:read", schemas.Order, order_json, noun="order", description="The company's gig orders."
-)
-resource(
-    "/customers",
-    User,
-    "customers:read",
-    schemas.Customer,
-    customer_json,
-    noun="customer",
-    description="People who paid the company or hold a membership in its products, newest first.",
-    rows=lambda: api_resources.customers_query(company_id()),
-    find=_customer,
-)
+resource("/payments", Payment, "payments:read", schemas.Payment, payment_json, "payment")
+resource("/orders", Order, "orders:read", schemas.Order, order_json, "order")
+resource("/customers", User, "customers:read", schemas.Customer, customer_json, "customer", find=_customer)
 resource(
     "/licenses",
     License,
     "licenses:read",
     schemas.License,
     license_json,
-    noun="license",
-    description="The company's license keys, newest first (never the key itself, only its hint).",
-    query=schemas.LicensesQuery,
+    "license",
     filters={"product": License.product_id, "status": License.status},
 )
 resource(
-    "/webhook_endpoints",
-    WebhookEndpoint,
-    "webhooks:read",
-    schemas.WebhookEndpoint,
-    endpoint_json,
-    noun="webhook endpoint",
-    description="The company's webhook endpoints, newest first.",
+    "/webhook_endpoints", WebhookEndpoint, "webhooks:read", schemas.WebhookEndpoint, endpoint_json, "webhook endpoint"
 )
-
-
-# --- memberships ---------------------------------------------------------------------------
 
 
 @operation(
@@ -355,34 +325,33 @@ def create_license():
     return {**license_json(license), "key": key}, 201
 
 
-@operation(
-    "/licenses/<int:license_id>/suspend",
-    "POST",
-    "licenses:write",
-    schemas.License,
-    tag="licenses",
-    extra_errors=(409,),
-)
-def suspend_license(license_id):
-    """Suspend a license key
-
-    An active key stops validating (SUSPENDED) until the seller reinstates it."""
-    return license_json(seller_admin.suspend_license(own(License, license_id), None)), 200
+LICENSE_ACTIONS = {
+    "suspend": (
+        seller_admin.suspend_license,
+        "Suspend a license key\n\nAn active key stops validating (SUSPENDED) until the seller reinstates it.",
+    ),
+    "reset": (
+        seller_admin.reset_license_activations,
+        "Reset a license key's activations\n\nRemove every machine from the key, so it can be activated afresh.",
+    ),
+}
 
 
-@operation(
-    "/licenses/<int:license_id>/reset",
-    "POST",
-    "licenses:write",
-    schemas.License,
-    tag="licenses",
-    extra_errors=(409,),
-)
-def reset_license(license_id):
-    """Reset a license key's activations
+def license_action(action: str) -> None:
+    """Register POST /licenses/<id>/`action` (view `<action>_license`): the seller's service for
+    it on the company's key, audited without a person (the API key acted)."""
+    service, doc = LICENSE_ACTIONS[action]
 
-    Remove every machine from the key, so it can be activated afresh."""
-    return license_json(seller_admin.reset_license_activations(own(License, license_id), None)), 200
+    def act(license_id):
+        return license_json(service(own(License, license_id), None)), 200
+
+    act.__name__, act.__doc__ = f"{action}_license", doc
+    route = f"/licenses/<int:license_id>/{action}"
+    operation(route, "POST", "licenses:write", schemas.License, tag="licenses", extra_errors=(409,))(act)
+
+
+for _action in LICENSE_ACTIONS:
+    license_action(_action)
 
 
 # --- webhook endpoints ------------------------------------------------------------------------
