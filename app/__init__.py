@@ -84,6 +84,7 @@ def _register_blueprints(app):
         account_links,
         admin,
         affiliate,
+        api_v1,
         auth,
         browse,
         buy,
@@ -129,6 +130,8 @@ def _register_blueprints(app):
         referrals,
     ):
         app.register_blueprint(module.bp)
+    app.register_blueprint(api_v1.bp)
+    app.register_blueprint(api_v1.docs.bp)
 
     from app.blueprints import legends_live
 
@@ -141,6 +144,10 @@ def _register_error_handlers(app):
     @app.errorhandler(HTTPException)
     def handle_http_error(exc):
         code = exc.code or 500
+        if request.path.startswith("/api/v1/") and request.blueprint != "license_api":
+            from app.blueprints.api_v1.errors import http_error
+
+            return http_error(exc)  # no route matched (404, 405): the public API's envelope
         if code == 429:
             db.session.rollback()
         if code == 413:

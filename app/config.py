@@ -337,6 +337,8 @@ class Config:
     LICENSE_SIGNING_KEY = Setting(None, secret=True)
     LICENSE_RATE_LIMIT_PER_IP = Setting("100/minute")
     LICENSE_RATE_LIMIT_PER_KEY = Setting("60/minute")
+    # Public REST API (/api/v1): requests per minute, per API key and per client address.
+    API_RATE_LIMIT_PER_MINUTE = Setting(100, cast=as_count)
 
     # Inbound webhooks (/webhooks/*): larger bodies are refused with 413 before they are read.
     WEBHOOK_MAX_BODY_BYTES = Setting(256 * 1024, cast=as_count)

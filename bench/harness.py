@@ -1,6 +1,7 @@
 """What every server benchmark here shares: a scratch PostgreSQL database, the app's
 production environment, gunicorn processes like the Procfile's, and a readiness wait."""
 
+import argparse
 import atexit
 import base64
 import json
@@ -205,6 +206,8 @@ def migrated_database(url, env):
 def drop_template():
     if _template:
         drop_database(_template.pop("url"))
+
+
 def bench_redis(url, workdir):
     """(`url`, None) when given; else a private redis-server on a free port in `workdir`:
     (its URL, its process, to terminate at the end)."""
@@ -294,3 +297,42 @@ def check_load_arguments(parser, args):
     """Refuse loads that are not bounded (parser.error exits)."""
     if not 1 <= args.seconds <= 30 or not 1 <= args.rounds <= 5 or not 1 <= args.connections <= args.max_connections:
         parser.error(f"keep --seconds in 1..30, --rounds in 1..5, --connections in 1..{args.max_connections}")
+
+
+def migrate_and_seed(env, module, *seed_args):
+    """Migrate the database of `env` to head, then run `python -m module --seed …` in that
+    environment; its last line of output (the seed's JSON)."""
+    subprocess.run(
+        [sys.executable, "-m", "flask", "db", "upgrade", "heads"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    seeded = subprocess.run(
+        [sys.executable, "-m", module, "--seed", *map(str, seed_args)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return seeded.stdout.strip().splitlines()[-1]
+
+
+def stop_servers(servers, database_url=None):
+    """Stop the gunicorn `servers`; drop `database_url` when given."""
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        server.wait(timeout=15)
+    if database_url:
+        drop_database(database_url)
+
+
+def load_parser(description, connections):
+    """The options every load benchmark takes: --seconds, --connections, --rounds, --keep (and
+    the hidden --seed the benchmark runs itself with to fill the database)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=connections)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    return parser

@@ -55,9 +55,11 @@ from app.models import (
     Review,
     WhopIdentity,
 )
+from app.models.api_key import API_SCOPES
 from app.models.user_session import UserSession
 from app.payments import get_gateway
 from app.payments.gateway import StripeGateway
+from app.services import api_keys
 from app.services.account_lifecycle import RESET_VALID_FOR, issue_link
 from app.services.gigs import gig_content
 from app.services.licensing import issuing, license_keys, public_api
@@ -533,6 +535,20 @@ RECIPES = {
     "license_api.whop_validate_license": Recipe(
         "anon", kind="json", path={"key": "license_key"}, form={"metadata": {"hardware_id": "machine-1"}}
     ),
+    # the public REST API, with the company's API key
+    "api_v1.create_license": Recipe("anon", kind="api", form={"product": "product", "max_activations": 2}),
+    "api_v1.suspend_license": Recipe("anon", kind="api", path={"license_id": "license"}),
+    "api_v1.reset_license": Recipe("anon", kind="api", path={"license_id": "license"}),
+    "api_v1.create_webhook_endpoint": Recipe(
+        "anon", kind="api", form={"url": "http://127.0.0.1:9/api-hook", "event_types": ["order.created"]}
+    ),
+    "sell.developers.create": Recipe(
+        "owner", form={"name": "CI", "scopes": ["products:read", "orders:read"], "mode": "live", "expires_days": "30"}
+    ),
+    "sell.developers.revoke": Recipe("owner", path={"key_id": "api_key"}, form={"confirm": "revoke"}),
+    "sell.developers.roll": Recipe(
+        "owner", path={"key_id": "api_key"}, form={"confirm": "roll", "overlap_hours": "24"}
+    ),
     # inbound webhooks, signed as the provider would sign them
     "webhooks.stripe_event": Recipe(
         "anon", kind="stripe_webhook", form={"type": "checkout.session.completed", "object": {"id": "cs_fuzz"}}
@@ -550,7 +566,12 @@ PATH_VALUES = {
     "product_id": "product",
     "plan_id": "plan",
     "license_id": "license",
+    "membership_id": "membership",
+    "payment_id": "payment",
+    "customer_id": "customer",
+    "key_id": "api_key",
     "endpoint_id": "endpoint",
+    "webhook_endpoint_id": "endpoint",
     "message_id": "message",
     "checkout_id": "checkout",
     "slug": "gig_slug",
@@ -695,6 +716,19 @@ PAGES = sorted(
         "sell.affiliates.ban",
         "affiliate.dashboard",
         "affiliate.export",
+        "sell.developers.index",
+        "sell.developers.confirm_revoke",
+        "sell.developers.confirm_roll",
+        "api_docs.index",
+        "api_v1.openapi_json",
+        *(
+            f"api_v1.{view}"
+            for resource in ("product", "plan", "membership", "payment", "order", "customer", "license")
+            for view in (f"list_{resource}s", f"get_{resource}")
+        ),
+        "api_v1.list_webhook_endpoints",
+        "api_v1.get_webhook_endpoint",
+        "api_v1.check_membership",
         "auth.sign_in",
         "auth.sign_up",
         "whop.callback",
@@ -850,6 +884,7 @@ def _build_world(app):
             currency="usd",
         )
     )
+    api_key, api_plaintext = api_keys.create_key(company, name="Fuzz", scopes=API_SCOPES)
     license = issuing.issue_license_for_membership(membership)
     key = license_keys.license_key(license)
     _, activation, _ = public_api.activate_license(key, "machine-1", "Laptop")
@@ -923,6 +958,10 @@ def _build_world(app):
         plan=product.plans[0].id,
         license=license.id,
         membership=membership.id,
+        payment=db.session.scalar(select(Payment.id).where(Payment.membership_id == membership.id)),
+        customer=cast.buyer.id,
+        api_key=api_key.id,
+        api_plaintext=api_plaintext,
         license_key=key,
         activation=activation.id,
         member_post=post.id,
@@ -1106,9 +1145,9 @@ def run_request(app, world, recipe, rule, draw):
         _fresh_stripe(app, world)
     client, token = client_for(app, world, plan["role"])
     form = {name: resolve(world, value) for name, value in fill_names(world, plan["form"]).items()}
-    if recipe.kind in ("json", "stripe_webhook", "whop_webhook"):
+    if recipe.kind in ("json", "api", "stripe_webhook", "whop_webhook"):
         body = apply_changes(form, draw_changes(draw, set(form), json_values))
-        return _send_json(client, url, recipe.kind, body, app, draw)
+        return _send_json(client, url, recipe.kind, body, app, draw, world)
     fields = apply_changes({"csrf_token": token, **form}, draw_changes(draw, set(form) | {"csrf_token"}, text_values))
     if recipe.kind == "multipart":
         files = {
@@ -1124,7 +1163,7 @@ def run_request(app, world, recipe, rule, draw):
     return client.post(url + query, data=body, content_type=content_type, headers=headers)
 
 
-def _send_json(client, url, kind, body, app, draw):
+def _send_json(client, url, kind, body, app, draw, world):
     if kind == "stripe_webhook":
         event = stripe_event(str(body.get("type", "")), body.get("object"), event_id=f"evt_{time.monotonic_ns()}")
         event.update({k: v for k, v in body.items() if k not in ("type", "object")})
@@ -1132,9 +1171,14 @@ def _send_json(client, url, kind, body, app, draw):
     elif kind == "whop_webhook":
         payload, headers = whop_signed({**body, "id": f"msg_{time.monotonic_ns()}"}, app.config["WHOP_WEBHOOK_SECRET"])
     else:
-        payload, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
+        payload, headers = json.dumps(body).encode(), {"Content-Type": "application/json", **api_auth(world, url)}
     draw.note(f"POST {url} JSON: {payload[:3000]!r}")
     return client.post(url, data=payload, headers=headers)
+
+
+def api_auth(world, url):
+    """The company's API key for requests under /api/v1 (the license endpoints ignore it)."""
+    return {"Authorization": f"Bearer {world.api_plaintext}"} if url.startswith("/api/v1/") else {}
 
 
 def _fresh_stripe(app, world):
@@ -1285,6 +1329,6 @@ def test_no_path_or_query_value_crashes_a_page(app, world, endpoint, data):
             _fresh_stripe(app, world)
         client, _ = client_for(app, world, role)
         note(f"GET {url} as {role}")
-        check(app, client.get(url), before, ())
+        check(app, client.get(url, headers=api_auth(world, url)), before, ())
 
     in_savepoint(app, attempt)

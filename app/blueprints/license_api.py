@@ -16,6 +16,8 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
 from app import metrics
+from app.blueprints.api_v1 import license_schemas as docs
+from app.blueprints.api_v1.core import spec
 from app.clock import now
 from app.config import ConfigError
 from app.errors import ServiceError
@@ -221,6 +223,12 @@ def unexpected(exc):
 
 
 @bp.post("/v1/licenses/validate")
+@spec.validate(
+    json=docs.LicenseKeyBody,
+    resp=docs.answers(HTTP_200=docs.ValidateAnswer),
+    tags=["license validation"],
+    skip_validation=True,
+)
 @rate_limited()
 @refusal_page(signed_refusal)
 def validate():
@@ -239,6 +247,12 @@ def validate():
 
 
 @bp.post("/v1/licenses/activate")
+@spec.validate(
+    json=docs.MachineBody,
+    resp=docs.answers(HTTP_200=docs.ActivateAnswer, HTTP_201=docs.ActivateAnswer),
+    tags=["license validation"],
+    skip_validation=True,
+)
 @rate_limited()
 @refusal_page(signed_refusal)
 def activate():
@@ -255,6 +269,12 @@ def activate():
 
 
 @bp.post("/v1/licenses/deactivate")
+@spec.validate(
+    json=docs.MachineBody,
+    resp=docs.answers(HTTP_200=docs.DeactivateAnswer),
+    tags=["license validation"],
+    skip_validation=True,
+)
 @rate_limited()
 @refusal_page(signed_refusal)
 def deactivate():
@@ -266,6 +286,12 @@ def deactivate():
 
 
 @bp.post("/v1/licenses/checkout")
+@spec.validate(
+    json=docs.MachineBody,
+    resp=docs.answers(HTTP_200=docs.CheckoutAnswer),
+    tags=["license validation"],
+    skip_validation=True,
+)
 @rate_limited()
 @refusal_page(signed_refusal)
 def checkout():
@@ -277,6 +303,7 @@ def checkout():
 
 
 @bp.get("/v1/licenses/public-key")
+@spec.validate(resp=docs.answers(HTTP_200=docs.PublicKeyAnswer), tags=["license validation"], skip_validation=True)
 @limiter.exempt
 def public_key():
     try:
@@ -295,6 +322,12 @@ def public_key():
 
 
 @bp.post("/v2/memberships/<key>/validate_license")
+@spec.validate(
+    json=docs.WhopBody,
+    resp=docs.answers(HTTP_201=docs.WhopMembership, HTTP_403=docs.WhopMembership),
+    tags=["license validation"],
+    skip_validation=True,
+)
 @rate_limited()
 @refusal_page(signed_refusal)
 def whop_validate_license(key):

@@ -11,6 +11,7 @@ from app.models.affiliate import (
     ReferralClick,
     ReferralCode,
 )
+from app.models.api_key import ApiIdempotencyKey, ApiKey
 from app.models.audit import AuditEvent
 from app.models.category import Category
 from app.models.company import Company, CompanyInvitation, CompanyMember
@@ -60,6 +61,8 @@ __all__ = [
     "Referral",
     "ReferralClick",
     "ReferralCode",
+    "ApiIdempotencyKey",
+    "ApiKey",
     "AuditEvent",
     "Category",
     "Company",

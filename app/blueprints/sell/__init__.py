@@ -11,6 +11,7 @@ orders.py           /sell/orders                                 sell.orders.ind
 licenses.py         /sell/licenses...                            sell.licenses.*
 payouts.py          /sell/payouts...                             sell.payouts.*
 webhooks.py         /sell/webhooks...                            sell.webhooks.*
+developers.py       /sell/developers...                          sell.developers.*
 whop.py             /sell/whop...                                sell.whop.*
 legends.py          /sell/legends...                             sell.legends.*
 team.py             /sell/team...                                sell.team.*
@@ -20,6 +21,7 @@ affiliates.py       /sell/affiliates...                          sell.affiliates
 
 from app.blueprints.sell import (
     affiliates,
+    developers,
     gigs,
     images,
     legends,
@@ -49,6 +51,10 @@ for _module in (
     team,
     settings,
     affiliates,
+    developers,
+    whop,
+    team,
+    settings,
 ):
     bp.register_blueprint(_module.bp)
 
