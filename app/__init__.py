@@ -2,7 +2,7 @@
 
 import os
 
-from flask import Flask, request
+from flask import Flask, g, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -83,6 +83,7 @@ def _register_blueprints(app):
         account,
         account_links,
         admin,
+        apps,
         auth,
         browse,
         buy,
@@ -121,6 +122,7 @@ def _register_blueprints(app):
         webhooks,
         whop,
         experiences,
+        apps,
     ):
         app.register_blueprint(module.bp)
 
@@ -186,7 +188,9 @@ def _register_security_headers(app):
     def set_security_headers(response):
         framed = request.path.startswith(WHOP_FRAMED_PREFIXES)
         ancestors = "'self' https://whop.com https://*.whop.com" if framed else "'none'"
-        response.headers.setdefault("Content-Security-Policy", f"{base_csp}; frame-ancestors {ancestors}")
+        # Pages embedding an installed app may frame that app's origin, and nothing else.
+        frame_src = f"; frame-src {g.csp_frame_src}" if g.get("csp_frame_src") else ""
+        response.headers.setdefault("Content-Security-Policy", f"{base_csp}; frame-ancestors {ancestors}{frame_src}")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         if not framed:

@@ -84,6 +84,14 @@ SELL_RIGHTS = {
             "update",
         )
     },
+    **{
+        f"sell.developer_apps.{view}": "apps"
+        for view in ("confirm_rotate", "create", "edit", "index", "new", "publish", "rotate", "secret", "unpublish", "update")
+    },
+    **{
+        f"apps.{view}": "apps"
+        for view in ("confirm_install", "confirm_uninstall", "dashboard", "directory", "install", "uninstall")
+    },
 }
 # /sell pages that are not a company's: becoming a seller, choosing the company to work in
 # (any signed-in user, checked against their memberships), gig images (public) and the
@@ -91,7 +99,7 @@ SELL_RIGHTS = {
 NOT_COMPANY_PAGES = {"sell.become", "sell.switch", "sell.images.show", "sell.team.join"}
 EXPECTED = {
     "member": {"orders", "messages"},
-    "admin": {"orders", "messages", "gigs", "products", "licenses", "webhooks", "invite"},
+    "admin": {"orders", "messages", "gigs", "products", "licenses", "webhooks", "invite", "apps"},
     "owner": {
         "orders",
         "messages",
@@ -100,6 +108,7 @@ EXPECTED = {
         "licenses",
         "webhooks",
         "invite",
+        "apps",
         "payouts",
         "team",
         "settings",

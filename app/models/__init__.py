@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see every table."""
 
 from app.models.account_token import AccountToken
+from app.models.apps import App, AppInstallation
 from app.models.audit import AuditEvent
 from app.models.category import Category
 from app.models.company import Company, CompanyInvitation, CompanyMember
@@ -29,6 +30,8 @@ from app.models.whop import MemberFile, MemberPost, WhopCompanyLink, WhopIdentit
 
 __all__ = [
     "AccountToken",
+    "App",
+    "AppInstallation",
     "AuditEvent",
     "Category",
     "Company",

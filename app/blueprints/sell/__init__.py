@@ -12,11 +12,13 @@ licenses.py         /sell/licenses...                            sell.licenses.*
 payouts.py          /sell/payouts...                             sell.payouts.*
 webhooks.py         /sell/webhooks...                            sell.webhooks.*
 whop.py             /sell/whop...                                sell.whop.*
+apps.py             /sell/developers/apps...                     sell.developer_apps.*
 team.py             /sell/team...                                sell.team.*
 settings.py         /sell/settings                               sell.settings.*
 """
 
 from app.blueprints.sell import (
+    apps,
     gigs,
     images,
     licenses,
@@ -31,7 +33,20 @@ from app.blueprints.sell import (
 )
 from app.blueprints.sell.home import bp
 
-for _module in (gigs, images, products, member_content, orders, licenses, payouts, webhooks, whop, team, settings):
+for _module in (
+    gigs,
+    images,
+    products,
+    member_content,
+    orders,
+    licenses,
+    payouts,
+    webhooks,
+    whop,
+    team,
+    settings,
+    apps,
+):
     bp.register_blueprint(_module.bp)
 
 __all__ = ["bp"]
