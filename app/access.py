@@ -24,8 +24,8 @@ _OWNER_RIGHTS = _ADMIN_RIGHTS | {"payouts", "team", "settings"}
 
 # What each role of a company may do: the one table of rights, enforced by company_required.
 # members fulfil orders and answer messages; admins also run gigs, products, licenses,
-# webhooks and apps (building, installing, opening) and invite people; owners also payouts, the team (roles, removals, ownership) and
-# the company's settings.
+# webhooks and apps (building, installing, opening) and invite people; owners also payouts,
+# the team (roles, removals, ownership) and the company's settings.
 ROLE_RIGHTS: dict[str, frozenset[str]] = {
     "member": _MEMBER_RIGHTS,
     "admin": _ADMIN_RIGHTS,

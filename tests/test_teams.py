@@ -86,7 +86,18 @@ SELL_RIGHTS = {
     },
     **{
         f"sell.developer_apps.{view}": "apps"
-        for view in ("confirm_rotate", "create", "edit", "index", "new", "publish", "rotate", "secret", "unpublish", "update")
+        for view in (
+            "confirm_rotate",
+            "create",
+            "edit",
+            "index",
+            "new",
+            "publish",
+            "rotate",
+            "secret",
+            "unpublish",
+            "update",
+        )
     },
     **{
         f"apps.{view}": "apps"

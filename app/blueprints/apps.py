@@ -110,7 +110,9 @@ def confirm_uninstall(public_id):
 
 @bp.post("/sell/apps/<public_id>/uninstall")
 @company_required("apps")
-@refusal_page(lambda exc, public_id: _uninstall_confirmation(get_installation_or_404(public_id), exc.message, exc.status))
+@refusal_page(
+    lambda exc, public_id: _uninstall_confirmation(get_installation_or_404(public_id), exc.message, exc.status)
+)
 def uninstall(public_id):
     installation = get_installation_or_404(public_id)
     require_confirmation("uninstall", "Confirm to uninstall the app.")
@@ -147,9 +149,7 @@ def experience(product_id, public_id):
     url = apps.frame_url(
         app, app.experience_path, token, company_id=str(product.company_id), product_id=str(product.id)
     )
-    return embed_page(
-        app, url, back=url_for("member_areas.home", product_id=product.id), back_label=product.title
-    )
+    return embed_page(app, url, back=url_for("member_areas.home", product_id=product.id), back_label=product.title)
 
 
 @bp.route("/.well-known/jwks.json")

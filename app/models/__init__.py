@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see every table."""
 
 from app.models.account_token import AccountToken
+from app.models.api_key import ApiIdempotencyKey, ApiKey
 from app.models.apps import App, AppInstallation
 from app.models.audit import AuditEvent
 from app.models.category import Category
@@ -30,6 +31,8 @@ from app.models.whop import MemberFile, MemberPost, WhopCompanyLink, WhopIdentit
 
 __all__ = [
     "AccountToken",
+    "ApiIdempotencyKey",
+    "ApiKey",
     "App",
     "AppInstallation",
     "AuditEvent",

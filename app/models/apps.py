@@ -64,7 +64,7 @@ class AppInstallation(TenantOwned, Model):
     installed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     installed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    api_key_id: Mapped[int | None] = mapped_column()
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     # The key in clear is kept Fernet-encrypted for the app to fetch with its secret (like a
     # GitHub App's installation token); NULL once the installation is revoked.
     api_key_encrypted: Mapped[str | None] = mapped_column(Text)

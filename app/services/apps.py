@@ -143,6 +143,8 @@ def clean_app_input(data: AppInput) -> AppInput:
     unknown = [scope for scope in cleaned.scopes if scope not in API_SCOPES]
     if unknown:
         errors["scopes"] = f"Unknown scope: {', '.join(unknown)}."[:300]
+    elif not cleaned.scopes:
+        errors["scopes"] = "Choose at least one API scope your app needs."
     if cleaned.webhook_url and "webhook_url" not in errors:
         try:
             resolve_url(cleaned.webhook_url)
@@ -306,7 +308,9 @@ class AppUnauthorized(ServiceError):
 def authenticate_app(public_id: str, secret: str) -> App:
     """The app whose id and secret these are; raises AppUnauthorized (the same answer for an
     unknown app and a wrong secret)."""
-    app = db.session.scalar(select(App).where(App.public_id == public_id[:40]).execution_options(skip_tenant_scope=True))
+    app = db.session.scalar(
+        select(App).where(App.public_id == public_id[:40]).execution_options(skip_tenant_scope=True)
+    )
     if app is None or not hmac.compare_digest(decrypt(app.webhook_secret_encrypted).encode(), secret.encode()):
         raise AppUnauthorized()
     return app

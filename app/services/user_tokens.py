@@ -122,9 +122,7 @@ def issuer() -> str:
     return current_app.config["APP_BASE_URL"].rstrip("/")
 
 
-def issue_user_token(
-    user: User, app: App, company: Company, *, view: str, product_id: int | None = None
-) -> str:
+def issue_user_token(user: User, app: App, company: Company, *, view: str, product_id: int | None = None) -> str:
     """A signed token telling `app` that `user` is looking at it, for `company`'s installation
     (the newest key signs; it expires TOKEN_LIFETIME from now)."""
     key = signing_keys()[0]

@@ -8,7 +8,7 @@ user tokens Tradepost signs for the app.
 of the API key made for it; at most one active (not revoked) installation per app and company.
 
 Revision ID: 0023
-Revises: 0019
+Revises: 0022
 Create Date: 2026-11-30 14:53:44.191066
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0023"
-down_revision = "0019"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
@@ -62,6 +62,9 @@ def upgrade():
         sa.Column("api_key_id", sa.Integer(), nullable=True),
         sa.Column("api_key_encrypted", sa.Text(), nullable=True),
         sa.Column("company_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["api_key_id"], ["api_keys.id"], name=op.f("fk_app_installations_api_key_id_api_keys"), ondelete="SET NULL"
+        ),
         sa.ForeignKeyConstraint(
             ["app_id"], ["apps.id"], name=op.f("fk_app_installations_app_id_apps"), ondelete="CASCADE"
         ),
