@@ -38,9 +38,9 @@ def get_installable_or_404(public_id):
 
 
 def get_installation_or_404(public_id):
-    """The current company's active installation of the app `public_id`, or 404."""
+    """(app, the current company's active installation of it), or 404."""
     app = apps.installed_app(public_id, g.company) or abort(404)
-    return apps.active_installation(app, g.company.id)
+    return app, apps.active_installation(app, g.company.id)
 
 
 def embed_page(app, url, **context):
@@ -54,11 +54,12 @@ def embed_page(app, url, **context):
 @bp.route("/sell/apps")
 @company_required("apps")
 def directory():
-    installed = {i.app_id: i for i in apps.company_installations(g.company.id)}
+    pairs = apps.company_installations(g.company.id)
+    installed = {app.id: installation for app, installation in pairs}
     listed = apps.directory_apps(g.company)
     listed_ids = {app.id for app in listed}
     # Unpublished apps of others stay listed for the companies that installed them.
-    extra = [i.app for i in installed.values() if i.app_id not in listed_ids]
+    extra = [app for app, _ in pairs if app.id not in listed_ids]
     return render("apps/directory.html", apps=listed + extra, installed=installed, company=g.company)
 
 
@@ -85,8 +86,7 @@ def install(public_id):
     return redirect(url_for(".dashboard", public_id=app.public_id), 303)
 
 
-def _uninstall_confirmation(installation, error=None, status=200):
-    app = installation.app
+def _uninstall_confirmation(app, error=None, status=200):
     return confirm_page(
         title=f"Uninstall {app.name}?",
         message=(
@@ -105,20 +105,21 @@ def _uninstall_confirmation(installation, error=None, status=200):
 @bp.get("/sell/apps/<public_id>/uninstall")
 @company_required("apps")
 def confirm_uninstall(public_id):
-    return _uninstall_confirmation(get_installation_or_404(public_id))
+    app, _ = get_installation_or_404(public_id)
+    return _uninstall_confirmation(app)
 
 
 @bp.post("/sell/apps/<public_id>/uninstall")
 @company_required("apps")
 @refusal_page(
-    lambda exc, public_id: _uninstall_confirmation(get_installation_or_404(public_id), exc.message, exc.status)
+    lambda exc, public_id: _uninstall_confirmation(get_installation_or_404(public_id)[0], exc.message, exc.status)
 )
 def uninstall(public_id):
-    installation = get_installation_or_404(public_id)
+    app, installation = get_installation_or_404(public_id)
     require_confirmation("uninstall", "Confirm to uninstall the app.")
-    apps.uninstall_app(installation, actor=current_user)
+    apps.uninstall_app(app, installation, actor=current_user)
     db.session.commit()
-    flash(f"{installation.app.name} is uninstalled and its API key revoked.", "success")
+    flash(f"{app.name} is uninstalled and its API key revoked.", "success")
     return redirect(url_for(".directory"), 303)
 
 
@@ -126,8 +127,7 @@ def uninstall(public_id):
 @company_required("apps")
 def dashboard(public_id):
     """The app's dashboard view for the installing company's team, in an iframe."""
-    installation = get_installation_or_404(public_id)
-    app = installation.app
+    app, _ = get_installation_or_404(public_id)
     if not app.dashboard_path:
         abort(404)
     token = user_tokens.issue_user_token(current_user, app, g.company, view="dashboard")

@@ -9,7 +9,7 @@ company (a partial unique index). Its API key (services/api_keys.py) is revoked 
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import now
 from app.extensions import Model
@@ -68,8 +68,6 @@ class AppInstallation(TenantOwned, Model):
     # The key in clear is kept Fernet-encrypted for the app to fetch with its secret (like a
     # GitHub App's installation token); NULL once the installation is revoked.
     api_key_encrypted: Mapped[str | None] = mapped_column(Text)
-
-    app = relationship("App", lazy="joined")
 
     @property
     def active(self) -> bool:

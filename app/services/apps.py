@@ -257,16 +257,16 @@ def active_installation(app: App, company_id: int) -> AppInstallation | None:
     return db.session.scalar(query.execution_options(skip_tenant_scope=True))
 
 
-def company_installations(company_id: int) -> list[AppInstallation]:
-    """`company_id`'s active installations, by app name."""
+def company_installations(company_id: int) -> list[tuple[App, AppInstallation]]:
+    """`company_id`'s active installations and their apps, by app name."""
     query = (
-        select(AppInstallation)
+        select(App, AppInstallation)
         .join(App, App.id == AppInstallation.app_id)
         .where(AppInstallation.company_id == company_id, AppInstallation.revoked_at.is_(None))
         .order_by(App.name, App.id)
         .execution_options(skip_tenant_scope=True)
     )
-    return list(db.session.scalars(query))
+    return [(app, installation) for app, installation in db.session.execute(query)]
 
 
 def install_app(app: App, company: Company, actor: User | None = None) -> AppInstallation:
@@ -327,7 +327,7 @@ def installation_key(app: App, company_id: str) -> tuple[AppInstallation, str]:
     return installation, decrypt(installation.api_key_encrypted)
 
 
-def uninstall_app(installation: AppInstallation, actor: User | None = None) -> None:
+def uninstall_app(app: App, installation: AppInstallation, actor: User | None = None) -> None:
     """End `installation` now and revoke its API key: the app's calls for the company stop."""
     if installation.revoked_at is not None:
         raise AppRefused(409, "not_installed", "That app is not installed any more.")
@@ -340,9 +340,7 @@ def uninstall_app(installation: AppInstallation, actor: User | None = None) -> N
         api_keys.revoke_key(key, actor=actor)
     db.session.flush()
     company = db.session.get(Company, installation.company_id)
-    record_audit_event(
-        "app.uninstalled", actor=actor, company=company, subject=installation, app=installation.app.public_id
-    )
+    record_audit_event("app.uninstalled", actor=actor, company=company, subject=installation, app=app.public_id)
 
 
 def frame_url(app: App, path: str, token: str, **params: str) -> str:
