@@ -79,6 +79,7 @@ def _configure_login(app):
 
 
 def _register_blueprints(app):
+    from app import api
     from app.blueprints import (
         account,
         account_links,
@@ -125,6 +126,7 @@ def _register_blueprints(app):
         apps,
     ):
         app.register_blueprint(module.bp)
+    app.register_blueprint(api.bp)
 
 
 def _register_error_handlers(app):
@@ -133,6 +135,10 @@ def _register_error_handlers(app):
     @app.errorhandler(HTTPException)
     def handle_http_error(exc):
         code = exc.code or 500
+        if request.path.startswith("/api/v1/") and request.blueprint != "license_api":
+            from app.api.errors import http_error
+
+            return http_error(exc)  # no route matched (404, 405): the public API's envelope
         if code == 429:
             db.session.rollback()
         if code == 413:

@@ -332,6 +332,8 @@ class Config:
     # still verify during a rotation. Unset: generated once under instance/ in development,
     # per process in tests; production refuses to start without it.
     APP_TOKEN_SIGNING_KEYS = Setting(None, secret=True)
+    # Public REST API (/api/v1): requests per minute, per API key and per client address.
+    API_RATE_LIMIT_PER_MINUTE = Setting(100, cast=as_count)
 
     # Inbound webhooks (/webhooks/*): larger bodies are refused with 413 before they are read.
     WEBHOOK_MAX_BODY_BYTES = Setting(256 * 1024, cast=as_count)
