@@ -10,7 +10,8 @@ What every Tradepost app does, in about a hundred lines:
 3. Fetch the API key of the installing company (`company_id` claim) once, with the app id and
    secret (HTTP Basic) at `POST /apps/installation-key`, and call the API with it.
 
-Settings (environment): TRADEPOST_URL, TRADEPOST_APP_ID, TRADEPOST_APP_SECRET.
+Settings (environment): TRADEPOST_URL, TRADEPOST_APP_ID, TRADEPOST_APP_SECRET, and
+JWKS_REFRESH_COOLDOWN (seconds between forced JWKS fetches for an unknown kid; default 30).
 """
 
 import os
@@ -40,10 +41,14 @@ PAGE = """<!doctype html>
 class Verifier:
     """Verifies user tokens with the keys Tradepost publishes (cached by PyJWKClient)."""
 
-    def __init__(self, tradepost_url: str, app_id: str):
+    def __init__(self, tradepost_url: str, app_id: str, refresh_cooldown: float = 30):
         self.issuer = tradepost_url.rstrip("/")
         self.app_id = app_id
-        self.jwks = jwt.PyJWKClient(self.issuer + "/.well-known/jwks.json", cache_keys=True, lifespan=300)
+        # The key set is cached 5 minutes; an unknown `kid` fetches it again, at most once per
+        # `refresh_cooldown` seconds (so forged kids cannot make us hammer Tradepost).
+        self.jwks = jwt.PyJWKClient(
+            self.issuer + "/.well-known/jwks.json", cache_keys=True, lifespan=300, cooldown_duration=refresh_cooldown
+        )
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims; raises jwt.PyJWTError when it is not valid for this app."""
@@ -84,13 +89,13 @@ class Tradepost:
             if answer.status_code == 401:
                 self.keys.pop(company_id, None)  # revoked: ask again next time
             return f"refused ({answer.status_code})"
-        return f"{len(answer.json().get('data', []))} products"
+        return f"products: {len(answer.json().get('data', []))}"
 
 
 def create_app() -> Flask:
     tradepost_url = os.environ["TRADEPOST_URL"].rstrip("/")
     app_id = os.environ["TRADEPOST_APP_ID"]
-    verifier = Verifier(tradepost_url, app_id)
+    verifier = Verifier(tradepost_url, app_id, float(os.environ.get("JWKS_REFRESH_COOLDOWN", "30")))
     tradepost = Tradepost(tradepost_url, app_id, os.environ["TRADEPOST_APP_SECRET"])
     app = Flask(__name__)
 
