@@ -351,6 +351,7 @@ def test_members_see_the_experience_view_next_to_their_product(client, db, make_
     make_membership(product, buyer)
     sign_in(buyer)
     path = f"/account/products/{product.id}/apps/{registered.public_id}"
+    assert f'href="{path}"' in client.get(f"/account/products/{product.id}").get_data(as_text=True)
     response = client.get(path)
     assert (
         response.status_code == 200

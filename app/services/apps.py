@@ -269,6 +269,11 @@ def company_installations(company_id: int) -> list[tuple[App, AppInstallation]]:
     return [(app, installation) for app, installation in db.session.execute(query)]
 
 
+def experience_apps(company_id: int) -> list[App]:
+    """Apps `company_id` installed that have an experience view (shown to its members)."""
+    return [app for app, _ in company_installations(company_id) if app.experience_path]
+
+
 def install_app(app: App, company: Company, actor: User | None = None) -> AppInstallation:
     """Install `app` for `company`, granting the scopes it asks for, with an API key of
     `company` holding those scopes (kept encrypted for the app to fetch: installation_key).
