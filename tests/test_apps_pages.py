@@ -233,6 +233,7 @@ def test_an_admin_installs_an_app_after_seeing_its_scopes_and_uninstalls_it(clie
     assert "Hello" in client.get("/sell/apps").get_data(as_text=True)
     confirm = client.get(f"/sell/apps/{app.public_id}/install").get_data(as_text=True)
     assert "products:read" in confirm and "orders:read" in confirm
+    assert 'hx-boost="false"' in confirm  # the dashboard's CSP (frame-src) needs a real page load
     unconfirmed = post_form(client, f"/sell/apps/{app.public_id}/install")
     assert unconfirmed.status_code == 422 and db.session.scalar(select(func.count()).select_from(AppInstallation)) == 0
 

@@ -32,6 +32,7 @@ def test_a_seller_registers_installs_and_opens_the_hello_app(people):
     expect(page.get_by_text("Hello is registered.")).to_be_visible()
     app_id = re.search(r"app_[A-Za-z0-9_-]+", page.locator("p.muted code").first.inner_text()).group(0)
     page.get_by_role("link", name="Reveal").click()
+    expect(page.locator("code.wh-secret-value.muted")).to_have_count(0)  # the masked one is replaced
     secret = page.locator("code.wh-secret-value").inner_text().strip()
     assert secret.startswith("whsec_")
     seller.check("the app's page, secret revealed", screenshot="apps-developer")
