@@ -23,19 +23,21 @@ from tests.hostile import NUL, changed_tables, table_counts
 FRAME = re.compile(r'<iframe class="app-frame"[^>]*src="([^"]+)"[^>]*>')
 
 
+# What the registration form sends for a valid app.
+VALID_APP = {
+    "name": "Stock sync",
+    "description": "Keeps stock in sync",
+    "icon_url": "",
+    "base_url": "https://sync.example.com",
+    "dashboard_path": "/dashboard",
+    "experience_path": "/experience",
+    "scopes": ["products:read", "orders:read"],
+    "webhook_url": "",
+}
+
+
 def form(**overrides):
-    data = {
-        "name": "Stock sync",
-        "description": "Keeps stock in sync",
-        "icon_url": "",
-        "base_url": "https://sync.example.com",
-        "dashboard_path": "/dashboard",
-        "experience_path": "/experience",
-        "scopes": ["products:read", "orders:read"],
-        "webhook_url": "",
-    }
-    data.update(overrides)
-    return data
+    return {**VALID_APP, **overrides}
 
 
 def frame_url(response):

@@ -87,7 +87,6 @@ SELL_RIGHTS = {
     **{
         f"sell.developer_apps.{view}": "apps"
         for view in (
-            "confirm_rotate",
             "create",
             "edit",
             "index",

@@ -86,20 +86,33 @@ def install(public_id):
     return redirect(url_for(".dashboard", public_id=app.public_id), 303)
 
 
+# The confirmation steps of apps' destructive actions: word -> (title, message, button).
+CONFIRMATIONS = {
+    "uninstall": (
+        "Uninstall {name}?",
+        "{name} leaves your dashboard and your members' pages, and its API key is revoked at once: "
+        "it can no longer read or change anything of your company.",
+        "Uninstall",
+    ),
+    "rotate": (
+        "Rotate the app secret?",
+        "{name} gets a new secret at once: the current one stops working for fetching installation "
+        "keys and verifying our webhooks. Update your app right after.",
+        "Rotate secret",
+    ),
+}
+
+
+def app_confirmation(app, word, action, cancel, error=None, status=200):
+    """The confirmation page of the action `word` (CONFIRMATIONS) on `app`, posting to `action`."""
+    title, message, button = (text.format(name=app.name) for text in CONFIRMATIONS[word])
+    page = {"title": title, "message": message, "button": button, "word": word}
+    return confirm_page(**page, action=action, cancel=cancel, error=error, status=status)
+
+
 def _uninstall_confirmation(app, error=None, status=200):
-    return confirm_page(
-        title=f"Uninstall {app.name}?",
-        message=(
-            f"{app.name} leaves your dashboard and your members' pages, and its API key is revoked "
-            "at once: it can no longer read or change anything of your company."
-        ),
-        action=url_for(".uninstall", public_id=app.public_id),
-        word="uninstall",
-        button="Uninstall",
-        cancel=url_for(".directory"),
-        error=error,
-        status=status,
-    )
+    action = url_for(".uninstall", public_id=app.public_id)
+    return app_confirmation(app, "uninstall", action, url_for(".directory"), error, status)
 
 
 @bp.get("/sell/apps/<public_id>/uninstall")

@@ -12,6 +12,7 @@ process in tests; production refuses to start without it (app/config.py).
 """
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -81,35 +82,40 @@ def _instance_key_pem() -> str:
         return handle.read()
 
 
+@functools.cache
+def _process_key_pem() -> str:
+    """Tests: one key per process (every test app of the process signs with it)."""
+    return new_private_key_pem()
+
+
+def _configured_text() -> str:
+    """APP_TOKEN_SIGNING_KEYS, or the key development and tests use when it is unset."""
+    configured = current_app.config.get("APP_TOKEN_SIGNING_KEYS")
+    if configured:
+        return configured
+    env = current_app.config.get("ENV_NAME")
+    if env == "development":
+        return _instance_key_pem()
+    if env == "test":
+        return _process_key_pem()
+    raise ConfigError("apps need APP_TOKEN_SIGNING_KEYS set in production")
+
+
 def signing_keys() -> list[TokenKey]:
-    """The configured keys, newest first (loaded once per process and configuration).
+    """The keys, newest first, parsed once per process and configuration.
 
     Raises ConfigError when APP_TOKEN_SIGNING_KEYS cannot be read, or is unset in production.
     """
-    configured = current_app.config.get("APP_TOKEN_SIGNING_KEYS")
-    env = current_app.config.get("ENV_NAME")
-    source = configured or f"{env}:{current_app.instance_path}"
-    cached = _keys.get(source)
-    if cached is not None:
-        return cached
-    if configured:
-        text = configured
-    elif env == "development":
-        text = _instance_key_pem()
-    elif env == "test":
-        text = new_private_key_pem()
-    else:
-        raise ConfigError("apps need APP_TOKEN_SIGNING_KEYS set in production")
-    try:
-        privates = parse_ec_signing_keys(text)
-    except (SigningKeyInvalid, ValueError) as exc:
-        raise ConfigError(f"APP_TOKEN_SIGNING_KEYS cannot be read: {exc}") from None
-    keys = []
-    for private in privates:
-        jwk = public_jwk(private)
-        keys.append(TokenKey(kid=jwk["kid"], private=private, jwk=jwk))
-    _keys[source] = keys
-    return keys
+    text = _configured_text()
+    if text not in _keys:
+        try:
+            privates = parse_ec_signing_keys(text)
+        except (SigningKeyInvalid, ValueError) as exc:
+            raise ConfigError(f"APP_TOKEN_SIGNING_KEYS cannot be read: {exc}") from None
+        _keys[text] = [
+            TokenKey(kid=jwk["kid"], private=key, jwk=jwk) for key, jwk in ((k, public_jwk(k)) for k in privates)
+        ]
+    return _keys[text]
 
 
 def jwks() -> dict[str, Any]:

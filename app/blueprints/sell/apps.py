@@ -6,12 +6,13 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.access import company_required
+from app.blueprints.apps import app_confirmation
 from app.crypto import decrypt
 from app.extensions import db
 from app.models import App
 from app.models.api_key import API_SCOPES
 from app.services import apps
-from app.web import confirm_page, refusal_page, render, require_confirmation
+from app.web import refusal_page, render, require_confirmation
 
 bp = Blueprint("developer_apps", __name__, url_prefix="/developers/apps")
 
@@ -119,57 +120,38 @@ def update(public_id):
     return redirect(url_for(".edit", public_id=app.public_id), 303)
 
 
-def _state_refused(exc, public_id):
+def _state_refused(exc, public_id, published=None):
     return render_form(get_app_or_404(public_id), None, {"published": exc.message}, exc.status)
 
 
-@bp.route("/<public_id>/publish", methods=["POST"])
+@bp.post("/<public_id>/publish", endpoint="publish", defaults={"published": True})
+@bp.post("/<public_id>/unpublish", endpoint="unpublish", defaults={"published": False})
 @company_required("apps")
 @refusal_page(_state_refused)
-def publish(public_id):
-    app = apps.set_published(get_app_or_404(public_id), True, actor=current_user)
+def set_published(public_id, published):
+    """Publish the app in the directory, or take it out (installations stay)."""
+    app = apps.set_published(get_app_or_404(public_id), published, actor=current_user)
     db.session.commit()
-    flash(f"{app.name} is in the app directory.", "success")
-    return redirect(url_for(".edit", public_id=app.public_id), 303)
-
-
-@bp.route("/<public_id>/unpublish", methods=["POST"])
-@company_required("apps")
-@refusal_page(_state_refused)
-def unpublish(public_id):
-    app = apps.set_published(get_app_or_404(public_id), False, actor=current_user)
-    db.session.commit()
-    flash(f"{app.name} is out of the app directory; companies that installed it keep it.", "success")
+    if published:
+        flash(f"{app.name} is in the app directory.", "success")
+    else:
+        flash(f"{app.name} is out of the app directory; companies that installed it keep it.", "success")
     return redirect(url_for(".edit", public_id=app.public_id), 303)
 
 
 def _rotate_confirmation(app, error=None, status=200):
-    return confirm_page(
-        title="Rotate the app secret?",
-        message=(
-            f"{app.name} gets a new secret at once: the current one stops working for fetching "
-            "installation keys and verifying our webhooks. Update your app right after."
-        ),
-        action=url_for(".rotate", public_id=app.public_id),
-        word="rotate",
-        button="Rotate secret",
-        cancel=url_for(".edit", public_id=app.public_id),
-        error=error,
-        status=status,
-    )
+    edit_url = url_for(".edit", public_id=app.public_id)
+    return app_confirmation(app, "rotate", url_for(".rotate", public_id=app.public_id), edit_url, error, status)
 
 
-@bp.get("/<public_id>/rotate")
-@company_required("apps")
-def confirm_rotate(public_id):
-    return _rotate_confirmation(get_app_or_404(public_id))
-
-
-@bp.route("/<public_id>/rotate", methods=["POST"])
+@bp.route("/<public_id>/rotate", methods=["GET", "POST"])
 @company_required("apps")
 @refusal_page(lambda exc, public_id: _rotate_confirmation(get_app_or_404(public_id), exc.message, exc.status))
 def rotate(public_id):
+    """GET: the confirmation step; POST (confirmed): a new app secret, in force at once."""
     app = get_app_or_404(public_id)
+    if request.method == "GET":
+        return _rotate_confirmation(app)
     require_confirmation("rotate", "Confirm to rotate the app secret.")
     apps.rotate_webhook_secret(app, actor=current_user)
     db.session.commit()
