@@ -127,6 +127,7 @@ def _register_blueprints(app):
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api.docs.bp)
 
 
 def _register_error_handlers(app):

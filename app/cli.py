@@ -1,5 +1,5 @@
 """Flask CLI commands: `flask users make-admin`, `flask seed-demo`, `flask settings`,
-`flask crypto rotate`, `flask routes-table`."""
+`flask crypto rotate`, `flask routes-table`, `flask api-keys create|list|revoke`."""
 
 import re
 
@@ -103,7 +103,76 @@ def register_cli(app):
 
     app.cli.add_command(users_cli)
     app.cli.add_command(crypto_cli)
+    app.cli.add_command(api_keys_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(show_settings)
     app.cli.add_command(routes_table_command)
     app.cli.add_command(sandbox_cli)
+
+
+api_keys_cli = AppGroup("api-keys", help="Manage the API keys of the public REST API.")
+
+
+def _company_by_slug(slug):
+    from sqlalchemy import select
+
+    from app.models import Company
+
+    company = db.session.scalar(select(Company).where(Company.slug == slug))
+    if company is None:
+        raise click.ClickException(f"No company with slug {slug!r}.")
+    return company
+
+
+@api_keys_cli.command("create")
+@click.option("--company", "slug", required=True, help="The company's slug.")
+@click.option("--scope", "scopes", multiple=True, required=True, help="A scope (repeat for more), e.g. products:read.")
+@click.option("--name", default="CLI key", show_default=True)
+@click.option("--expires-days", type=int, default=None, help="Days until the key expires (default: never).")
+@click.option("--mode", type=click.Choice(["live", "test"]), default="live", show_default=True)
+def create_api_key(slug, scopes, name, expires_days, mode):
+    """Create an API key for the company with SLUG and print it (shown only this once)."""
+    from app.errors import ServiceError
+    from app.services import api_keys
+
+    company = _company_by_slug(slug)
+    try:
+        key, plaintext = api_keys.create_key(
+            company, name=name, scopes=scopes, expires_at=api_keys.expiry_in_days(expires_days), mode=mode
+        )
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"Created key {key.id} ({key.name}) for {company.slug}; store it now, it is not shown again:")
+    click.echo(plaintext)
+
+
+@api_keys_cli.command("list")
+@click.option("--company", "slug", required=True, help="The company's slug.")
+def list_api_keys(slug):
+    """List the keys of the company with SLUG: ID NAME KEY STATUS SCOPES (never the secrets)."""
+    from app.services import api_keys
+
+    for key in api_keys.list_keys(_company_by_slug(slug)):
+        click.echo(f"{key.id}\t{key.name}\t{key.display}\t{key.display_status()}\t{','.join(key.scope_list)}")
+
+
+@api_keys_cli.command("revoke")
+@click.argument("key_id", type=int)
+def revoke_api_key(key_id):
+    """Revoke the API key with KEY_ID."""
+    from app.errors import ServiceError
+    from app.models.api_key import ApiKey
+    from app.services import api_keys
+
+    key = db.session.get(ApiKey, key_id)
+    if key is None:
+        raise click.ClickException(f"No API key {key_id}.")
+    try:
+        api_keys.revoke_key(key)
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"Revoked key {key_id} ({key.name}).")

@@ -18,8 +18,10 @@ from app.clock import now
 from app.extensions import db
 from app.markdown import render_markdown
 from app.models import Category, Gig, LicenseActivation, LicensePolicy, Membership, Plan, Product, User
+from app.models.api_key import READ_SCOPES, ApiKey
 from app.payments import get_gateway
 from app.services.accounts import hash_password
+from app.services.api_keys import create_key, derived_key, hash_api_key
 from app.services.companies import create_seller_company, ensure_platform_company, slugify
 from app.services.gigs import save_gig, transition_gig
 from app.services.licensing.issuing import issue_license_for_membership, policy_for
@@ -98,6 +100,7 @@ def seed_demo_data():
     _seed_gigs(sellers, _user(*ADMINS[0], is_admin=True))
     logins += seed_demo_licenses()
     products = seed_demo_subscription()
+    products += seed_demo_api_key()
     db.session.commit()
     if current_app.config["SANDBOX_ENABLED"] and current_app.config["SEED_SANDBOX_ACCOUNTS"]:
         connect_demo_sellers_to_sandbox([sellers[email].seller_company for email in VERIFIED_SELLERS])
@@ -508,3 +511,16 @@ def seed_demo_subscription(seller_email: str = "devon@tradepost.test") -> list[t
         ("product", f"{base}/products/{found}")
         for found in db.session.scalars(select(Product.slug).where(Product.slug.in_(demo_slugs)).order_by(Product.id))
     ]
+
+
+def seed_demo_api_key(seller_email: str = "devon@tradepost.test") -> list[tuple[str, str, str]]:
+    """Demo: a test-mode API key of the seller's company with every read scope, derived from
+    SECRET_KEY so each run prints the same key. Returns [("api-key", KEY, company slug)]."""
+    seller = db.session.scalar(select(User).where(User.email == seller_email))
+    if seller is None or seller.seller_company is None:
+        return []
+    company = seller.seller_company
+    plaintext = derived_key(current_app.config["SECRET_KEY"], f"demo-api-key:{company.id}")
+    if db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(plaintext))) is None:
+        create_key(company, name="Demo (read only)", scopes=READ_SCOPES, mode="test", plaintext=plaintext)
+    return [("api-key", plaintext, company.slug)]

@@ -36,10 +36,13 @@ def _ms(value, unit):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url, connections, seconds, threads=2, script=None):
-    """wrk with latency percentiles (optionally driven by a Lua `script`); non-2xx count as errors."""
+def run_wrk(url, connections, seconds, threads=2, script=None, headers=None):
+    """wrk with latency percentiles (optionally driven by a Lua `script`, sending `headers`);
+    non-2xx count as errors."""
     _check_loopback(url)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
     command += ["-s", str(script)] if script else []
     out = subprocess.run(command + [url], capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -53,10 +56,11 @@ def run_wrk(url, connections, seconds, threads=2, script=None):
     return Result(requests, _ms(*elapsed.groups()) / 1000.0, _ms(*p99.groups()), n_errors)
 
 
-def run_threads(url, connections, seconds, max_requests=200_000, make_body=None):
+def run_threads(url, connections, seconds, max_requests=200_000, make_body=None, headers=None):
     """Fixed concurrency with keep-alive http.client connections, bounded in time and count.
 
-    GETs `url`; with `make_body(worker_number, request_number) -> bytes`, POSTs JSON instead.
+    GETs `url` (with `headers`); with `make_body(worker_number, request_number) -> bytes`,
+    POSTs JSON instead.
     """
     _check_loopback(url)
     parts = urlsplit(url)
@@ -77,7 +81,7 @@ def run_threads(url, connections, seconds, max_requests=200_000, make_body=None)
             start = time.perf_counter()
             try:
                 if make_body is None:
-                    conn.request("GET", path)
+                    conn.request("GET", path, headers=headers or {})
                 else:
                     conn.request(
                         "POST", path, body=make_body(number, sent), headers={"Content-Type": "application/json"}
@@ -109,11 +113,11 @@ def run_threads(url, connections, seconds, max_requests=200_000, make_body=None)
     return Result(len(latencies), elapsed, p99, errors[0])
 
 
-def load(url, connections=32, seconds=10):
-    """Drive `url` with whichever generator this machine has."""
+def load(url, connections=32, seconds=10, headers=None):
+    """Drive `url` (GETs sending `headers`) with whichever generator this machine has."""
     if shutil.which("wrk"):
-        return run_wrk(url, connections, seconds)
-    return run_threads(url, connections, seconds)
+        return run_wrk(url, connections, seconds, headers=headers)
+    return run_threads(url, connections, seconds, headers=headers)
 
 
 def generator_name():

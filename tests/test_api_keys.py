@@ -100,3 +100,39 @@ def test_last_used_is_written_at_most_once_a_minute(db, clock):
     assert api_keys.touch_last_used(key, start + timedelta(seconds=61)) is True
     db.session.expire(key)
     assert key.last_used_at == start + timedelta(seconds=61)
+
+
+def test_cli_creates_lists_and_revokes_keys(app, db):
+    _, company = make_seller()
+    runner = app.test_cli_runner()
+    created = runner.invoke(
+        args=["api-keys", "create", "--company", company.slug, "--scope", "products:read", "--scope", "orders:read"]
+        + ["--name", "Ops", "--expires-days", "30"]
+    )
+    assert created.exit_code == 0, created.output
+    plaintext = created.output.strip().splitlines()[-1]
+    key = api_keys.authenticate(plaintext)
+    assert key.scope_list == ["products:read", "orders:read"] and key.expires_at is not None
+    listed = runner.invoke(args=["api-keys", "list", "--company", company.slug]).output
+    assert f"{key.id}\tOps\t{key.display}\tactive" in listed and plaintext not in listed
+    assert runner.invoke(args=["api-keys", "revoke", str(key.id)]).exit_code == 0
+    assert runner.invoke(args=["api-keys", "revoke", str(key.id)]).exit_code == 1
+    assert runner.invoke(args=["api-keys", "revoke", "999999"]).exit_code == 1
+    refused = runner.invoke(args=["api-keys", "create", "--company", company.slug, "--scope", "root"])
+    assert refused.exit_code == 1 and "Unknown scope" in refused.output
+    assert runner.invoke(args=["api-keys", "list", "--company", "no-such-company"]).exit_code == 1
+
+
+def test_seed_demo_prints_the_same_read_only_demo_key_each_run(app, db, client):
+    runner = app.test_cli_runner()
+    lines = [line.split() for line in runner.invoke(args=["seed-demo"]).output.splitlines()]
+    (line,) = [line for line in lines if line[0] == "api-key"]
+    _, plaintext, slug = line
+    assert plaintext.startswith("tp_sk_test_")
+    again = [line.split() for line in runner.invoke(args=["seed-demo"]).output.splitlines()]
+    assert line in again
+    key = api_keys.authenticate(plaintext)
+    assert set(key.scope_list) == {scope for scope in key.scope_list if scope.endswith(":read")}
+    response = client.get("/api/v1/products", headers={"Authorization": f"Bearer {plaintext}"})
+    assert response.status_code == 200 and response.get_json()["data"]
+    assert client.post("/api/v1/licenses", json={}, headers={"Authorization": f"Bearer {plaintext}"}).status_code == 403

@@ -65,6 +65,10 @@ SELL_RIGHTS = {
         for view in ("add_file", "add_post", "index", "remove_file", "remove_post")
     },
     **{
+        f"sell.developers.{view}": "developers"
+        for view in ("index", "create", "confirm_revoke", "revoke", "confirm_roll", "roll")
+    },
+    **{
         f"sell.webhooks.{view}": "webhooks"
         for view in (
             "confirm_delete",
@@ -109,7 +113,7 @@ SELL_RIGHTS = {
 NOT_COMPANY_PAGES = {"sell.become", "sell.switch", "sell.images.show", "sell.team.join"}
 EXPECTED = {
     "member": {"orders", "messages"},
-    "admin": {"orders", "messages", "gigs", "products", "licenses", "webhooks", "invite", "apps"},
+    "admin": {"orders", "messages", "gigs", "products", "licenses", "webhooks", "developers", "invite", "apps"},
     "owner": {
         "orders",
         "messages",
@@ -117,6 +121,7 @@ EXPECTED = {
         "products",
         "licenses",
         "webhooks",
+        "developers",
         "invite",
         "apps",
         "payouts",

@@ -25,7 +25,7 @@ def iso(moment: datetime | None) -> str | None:
     """ISO-8601 UTC with a Z, to the second (None stays None)."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def page(query: Select, id_column: Any, limit: int, starting_after: int | None, serialize: Callable) -> dict:

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import current_app
 
-from app.api import bp, spec
 from app.api.conventions import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LENGTH
+from app.api.core import bp, spec
 from app.api.gate import API_VERSIONS, VERSION_HEADER, scope
 
 PUBLIC_PREFIXES = ("/api/v1/licenses/validate", "/api/v1/licenses/activate", "/api/v1/licenses/deactivate")
@@ -45,6 +45,8 @@ def openapi_document() -> dict[str, Any]:
             if path.startswith(PUBLIC_PREFIXES):
                 operation["security"] = []
                 continue
+            view = current_app.view_functions.get(f"api_v1.{operation['operationId']}")
+            operation["x-scope"] = getattr(view, "api_scope", None)
             parameters = operation.setdefault("parameters", [])
             parameters.append(dict(_VERSION_PARAMETER))
             if method == "post":

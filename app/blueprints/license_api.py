@@ -14,6 +14,8 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app import metrics
+from app.api import license_schemas as docs
+from app.api.core import spec
 from app.clock import now
 from app.config import ConfigError
 from app.errors import ServiceError
@@ -187,6 +189,12 @@ def unexpected(exc):
 
 
 @bp.post("/v1/licenses/validate")
+@spec.validate(
+    json=docs.LicenseKeyBody,
+    resp=docs.answers(HTTP_200=docs.ValidateAnswer),
+    tags=["license validation"],
+    skip_validation=True,
+)
 @per_ip
 @per_key
 @shared_limits_only
@@ -207,6 +215,12 @@ def validate():
 
 
 @bp.post("/v1/licenses/activate")
+@spec.validate(
+    json=docs.MachineBody,
+    resp=docs.answers(HTTP_200=docs.ActivateAnswer, HTTP_201=docs.ActivateAnswer),
+    tags=["license validation"],
+    skip_validation=True,
+)
 @per_ip
 @per_key
 @shared_limits_only
@@ -225,6 +239,12 @@ def activate():
 
 
 @bp.post("/v1/licenses/deactivate")
+@spec.validate(
+    json=docs.MachineBody,
+    resp=docs.answers(HTTP_200=docs.DeactivateAnswer),
+    tags=["license validation"],
+    skip_validation=True,
+)
 @per_ip
 @per_key
 @shared_limits_only
@@ -238,6 +258,12 @@ def deactivate():
 
 
 @bp.post("/v1/licenses/checkout")
+@spec.validate(
+    json=docs.MachineBody,
+    resp=docs.answers(HTTP_200=docs.CheckoutAnswer),
+    tags=["license validation"],
+    skip_validation=True,
+)
 @per_ip
 @per_key
 @shared_limits_only
@@ -251,6 +277,7 @@ def checkout():
 
 
 @bp.get("/v1/licenses/public-key")
+@spec.validate(resp=docs.answers(HTTP_200=docs.PublicKeyAnswer), tags=["license validation"], skip_validation=True)
 @per_ip
 def public_key():
     key = signing.signing_key()
@@ -265,6 +292,12 @@ def public_key():
 
 
 @bp.post("/v2/memberships/<key>/validate_license")
+@spec.validate(
+    json=docs.WhopBody,
+    resp=docs.answers(HTTP_201=docs.WhopMembership, HTTP_403=docs.WhopMembership),
+    tags=["license validation"],
+    skip_validation=True,
+)
 @per_ip
 @per_key
 @shared_limits_only

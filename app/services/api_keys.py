@@ -7,6 +7,7 @@ audit log; secrets never are.
 """
 
 import hashlib
+import hmac
 import re
 import secrets
 import string
@@ -89,6 +90,17 @@ def _new_plaintext(mode: str) -> str:
     return f"tp_sk_{mode}_" + "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
 
 
+def derived_key(secret: str, label: str, mode: str = "test") -> str:
+    """A key derived from `secret` (HMAC-SHA256 of `label`): the same on every run, so the
+    demo seed can print its key again. Never used for keys people create."""
+    digest = int.from_bytes(hmac.new(secret.encode(), label.encode(), hashlib.sha256).digest() * 2, "big")
+    characters = []
+    for _ in range(SECRET_LENGTH):
+        digest, index = divmod(digest, len(_ALPHABET))
+        characters.append(_ALPHABET[index])
+    return f"tp_sk_{mode}_" + "".join(characters)
+
+
 def create_key(
     company: Company,
     *,
@@ -99,15 +111,19 @@ def create_key(
     app_installation_id: int | None = None,
     actor: User | None = None,
     rolled_from: ApiKey | None = None,
+    plaintext: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new key of `company` and its plaintext, which exists only in this return value.
+    """A new key of `company` and its plaintext, which exists only in this return value
+    (`plaintext` given: that key, e.g. the demo key `derived_key` makes; default random).
 
     Flushed, audited (`api_key.created`), not committed."""
     if mode not in API_KEY_MODES:
         raise ApiKeyInvalid("mode", "Mode must be live or test.")
     if expires_at is not None and expires_at <= now():
         raise ApiKeyInvalid("expires_at", "The expiry must be in the future.")
-    plaintext = _new_plaintext(mode)
+    plaintext = plaintext or _new_plaintext(mode)
+    if not KEY_PATTERN.fullmatch(plaintext) or not plaintext.startswith(f"tp_sk_{mode}_"):
+        raise ApiKeyInvalid("key", "Not a key of this mode.")
     key = ApiKey(
         company_id=company.id,
         name=clean_name(name),

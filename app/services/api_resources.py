@@ -52,11 +52,9 @@ def issue_license(
     plaintext = generate_key(policy.key_prefix, policy.key_format)
     duration = days or policy.duration_days
     license = License(company_id=product.company_id, product_id=product.id, buyer_id=getattr(buyer, "id", None))
-    license.key_hash, license.key_encrypted, license.key_hint = (
-        hash_key(plaintext),
-        encrypt(plaintext),
-        key_hint(plaintext),
-    )
+    key_hash = hash_key(plaintext)
+    assert key_hash is not None  # a freshly generated key always normalises
+    license.key_hash, license.key_encrypted, license.key_hint = key_hash, encrypt(plaintext), key_hint(plaintext)
     license.status, license.activation_count = "active", 0
     license.max_activations = max_activations or policy.max_activations
     license.expires_at = now() + timedelta(days=duration) if duration else None

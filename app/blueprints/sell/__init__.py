@@ -11,6 +11,7 @@ orders.py           /sell/orders                                 sell.orders.ind
 licenses.py         /sell/licenses...                            sell.licenses.*
 payouts.py          /sell/payouts...                             sell.payouts.*
 webhooks.py         /sell/webhooks...                            sell.webhooks.*
+developers.py       /sell/developers...                          sell.developers.*
 whop.py             /sell/whop...                                sell.whop.*
 apps.py             /sell/developers/apps...                     sell.developer_apps.*
 team.py             /sell/team...                                sell.team.*
@@ -19,6 +20,7 @@ settings.py         /sell/settings                               sell.settings.*
 
 from app.blueprints.sell import (
     apps,
+    developers,
     gigs,
     images,
     licenses,
@@ -42,6 +44,7 @@ for _module in (
     licenses,
     payouts,
     webhooks,
+    developers,
     whop,
     team,
     settings,
