@@ -192,12 +192,17 @@ def _basic_credentials():
 @limiter.limit(INSTALLATION_KEY_RATE_LIMIT)
 @refusal_page(lambda exc: json_error(exc.status, exc.code, exc.message))
 def installation_key():
-    """An app (HTTP Basic: app id and app secret) fetches the API key of the company named by
-    `company_id` (form or JSON, as in the user token): 401 unknown app or wrong secret, 404 not
-    installed there (or uninstalled). The answer is never cached."""
-    app = apps.authenticate_app(*_basic_credentials())
+    """An app (HTTP Basic: app id and app secret, or `app_id` and `app_secret` in the body)
+    fetches the API key of the company named by `company_id` (form or JSON, as in the user
+    token): 401 unknown app or wrong secret, 404 not installed there (or uninstalled). The
+    answer is never cached."""
     payload = request.get_json(silent=True) if request.is_json else request.form
-    company_id = str((payload or {}).get("company_id", ""))
+    payload = payload if isinstance(payload, dict) or payload is request.form else {}
+    public_id, secret = _basic_credentials()
+    if not public_id:  # or in the body, like OAuth's client_secret_post
+        public_id, secret = str(payload.get("app_id", "")), str(payload.get("app_secret", ""))
+    app = apps.authenticate_app(public_id, secret)
+    company_id = str(payload.get("company_id", ""))
     installation, key = apps.installation_key(app, company_id)
     response = jsonify(
         api_key=key, company_id=str(installation.company_id), scopes=installation.granted_scopes, app_id=app.public_id
