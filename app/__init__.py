@@ -2,7 +2,7 @@
 
 import os
 
-from flask import Flask, request
+from flask import Flask, g, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -85,12 +85,14 @@ def _register_blueprints(app):
         admin,
         affiliate,
         api_v1,
+        apps,
         auth,
         browse,
         buy,
         docs,
         experiences,
         legends,
+        legends_live,
         license_api,
         main,
         member_areas,
@@ -119,6 +121,7 @@ def _register_blueprints(app):
         notifications,
         sell,
         legends,
+        legends_live,
         review,
         admin,
         docs,
@@ -128,14 +131,11 @@ def _register_blueprints(app):
         whop,
         experiences,
         referrals,
+        apps,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(api_v1.bp)
     app.register_blueprint(api_v1.docs.bp)
-
-    from app.blueprints import legends_live
-
-    app.register_blueprint(legends_live.bp)
 
 
 def _register_error_handlers(app):
@@ -210,7 +210,9 @@ def _register_security_headers(app):
     def set_security_headers(response):
         framed = request.path.startswith(WHOP_FRAMED_PREFIXES)
         ancestors = "'self' https://whop.com https://*.whop.com" if framed else "'none'"
-        response.headers.setdefault("Content-Security-Policy", f"{base_csp}; frame-ancestors {ancestors}")
+        # Pages embedding an installed app may frame that app's origin, and nothing else.
+        frame_src = f"; frame-src {g.csp_frame_src}" if g.get("csp_frame_src") else ""
+        response.headers.setdefault("Content-Security-Policy", f"{base_csp}; frame-ancestors {ancestors}{frame_src}")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         if not framed:

@@ -19,13 +19,13 @@ from app.tenancy import set_tenant
 CHOSEN_COMPANY = "company_id"
 
 _MEMBER_RIGHTS = frozenset({"orders", "messages"})
-_ADMIN_RIGHTS = _MEMBER_RIGHTS | {"gigs", "products", "licenses", "webhooks", "developers", "invite"}
+_ADMIN_RIGHTS = _MEMBER_RIGHTS | {"gigs", "products", "licenses", "webhooks", "developers", "invite", "apps"}
 _OWNER_RIGHTS = _ADMIN_RIGHTS | {"payouts", "team", "settings"}
 
 # What each role of a company may do: the one table of rights, enforced by company_required.
 # members fulfil orders and answer messages; admins also run gigs, products, licenses,
-# webhooks and API keys (developers) and invite people; owners also payouts, the team (roles, removals, ownership) and
-# the company's settings.
+# webhooks, API keys (developers) and apps (building, installing, opening) and invite people;
+# owners also payouts, the team (roles, removals, ownership) and the company's settings.
 ROLE_RIGHTS: dict[str, frozenset[str]] = {
     "member": _MEMBER_RIGHTS,
     "admin": _ADMIN_RIGHTS,

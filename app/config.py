@@ -337,6 +337,12 @@ class Config:
     LICENSE_SIGNING_KEY = Setting(None, secret=True)
     LICENSE_RATE_LIMIT_PER_IP = Setting("100/minute")
     LICENSE_RATE_LIMIT_PER_KEY = Setting("60/minute")
+    # Apps (services/user_tokens.py): EC P-256 private keys signing the ES256 user tokens of
+    # embedded apps, newest first (PEM blocks, or base64 of PKCS#8 DER comma-separated). The
+    # newest signs; all are published at /.well-known/jwks.json, so tokens of the previous key
+    # still verify during a rotation. Unset: generated once under instance/ in development,
+    # per process in tests; production refuses to start without it.
+    APP_TOKEN_SIGNING_KEYS = Setting(None, secret=True)
     # Public REST API (/api/v1): requests per minute, per API key and per client address.
     API_RATE_LIMIT_PER_MINUTE = Setting(100, cast=as_count)
 
@@ -390,6 +396,7 @@ PRODUCTION_SECRETS = {
     "WHOP_CLIENT_ID": DEV_WHOP_CLIENT_ID,
     "WHOP_APP_ID": DEV_WHOP_APP_ID,
     "LICENSE_SIGNING_KEY": None,
+    "APP_TOKEN_SIGNING_KEYS": None,
     "ENCRYPTION_KEYS": DEV_ENCRYPTION_KEY,
     "METRICS_TOKEN": None,
 }
@@ -486,6 +493,13 @@ def _weakness(name, value):
             parse_signing_key(value)
         except (ValueError, TypeError):
             return "is not an Ed25519 private key (PEM, or base64 of a 32-byte seed)"
+    if name == "APP_TOKEN_SIGNING_KEYS":
+        from app.signing_keys import parse_ec_signing_keys
+
+        try:
+            parse_ec_signing_keys(value)
+        except (ValueError, TypeError):
+            return "is not a list of EC P-256 private keys (PEM, or base64 of PKCS#8 DER)"
     return None
 
 

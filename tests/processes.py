@@ -22,12 +22,17 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def sandbox_answers(url):
-    """True when the sandbox at `url` answers its health check."""
+def answers_ok(url):
+    """True when `url` answers 200 (a health check)."""
     try:
-        return httpx.get(url + "/_sandbox/health", timeout=1).status_code == 200
+        return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def sandbox_answers(url):
+    """True when the sandbox at `url` answers its health check."""
+    return answers_ok(url + "/_sandbox/health")
 
 
 def start_sandbox(app, port, database, app_base_url, deliver_webhooks=True, smtp_port=0):
@@ -172,4 +177,26 @@ def start_stream(app, port, redis_url, log_path=None, env=None):
     wait_until(lambda: process.poll() is not None or stream_answers(url), timeout=60, message="stream did not start")
     if process.poll() is not None:
         raise RuntimeError(f"the stream process exited with {process.returncode}")
+
+
+def start_hello_app(port, tradepost_url, app_id, app_secret):
+    """The example app (examples/hello_app) as its own process on `port`, for the app `app_id`
+    of the Tradepost at `tradepost_url`; returns the Popen once it answers."""
+    env = {
+        **os.environ,
+        "TRADEPOST_URL": tradepost_url,
+        "TRADEPOST_APP_ID": app_id,
+        "TRADEPOST_APP_SECRET": app_secret,
+        "JWKS_REFRESH_COOLDOWN": "0",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "examples.hello_app", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/health"
+    wait_until(lambda: answers_ok(url), timeout=30, message="the hello app did not start")
     return process

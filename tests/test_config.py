@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from app import config as app_config
@@ -124,10 +126,19 @@ def test_readme_table_and_env_example_agree():
 # -- production refuses public secrets -----------------------------------------------------------
 
 
+def new_ec_key_pem():
+    """A fresh EC P-256 private key as PEM (APP_TOKEN_SIGNING_KEYS)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
 def random_secrets():
     return {
         "SECRET_KEY": secrets.token_urlsafe(48),
         "LICENSE_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "APP_TOKEN_SIGNING_KEYS": new_ec_key_pem(),
         "STRIPE_SECRET_KEY": "sk_live_" + secrets.token_hex(16),
         "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(24),
         "WHOP_WEBHOOK_SECRET": "ws_" + secrets.token_hex(24),
@@ -214,6 +225,8 @@ FIXED_FERNET_KEY = base64.urlsafe_b64encode(b"fixed-test-key-of-32-bytes-long!")
         ("STRIPE_WEBHOOK_SECRET", "a" * 40, "is not a Stripe webhook signing secret"),
         ("LICENSE_SIGNING_KEY", "x", "is not an Ed25519 private key"),
         ("LICENSE_SIGNING_KEY", base64.b64encode(b"seed").decode(), "is not an Ed25519 private key"),
+        ("APP_TOKEN_SIGNING_KEYS", "x", "is not a list of EC P-256 private keys"),
+        ("APP_TOKEN_SIGNING_KEYS", base64.b64encode(b"seed").decode(), "is not a list of EC P-256 private keys"),
         ("WHOP_TOKEN_KEY", "not-a-fernet-key", "is not a Fernet key"),
         ("ENCRYPTION_KEYS", "not-a-fernet-key", "is not a Fernet key"),
         ("ENCRYPTION_KEYS", f"{FIXED_FERNET_KEY},short", "is not a Fernet key"),

@@ -41,6 +41,7 @@ from sqlalchemy import select, update
 from werkzeug.datastructures import FileStorage
 
 from app.clock import now
+from app.crypto import decrypt
 from app.extensions import db
 from app.models import (
     Company,
@@ -81,6 +82,7 @@ from tests.factories import (
     make_product,
     make_user,
 )
+from tests.factories.apps import install_app, make_app
 from tests.forms import csrf_token, image_bytes, post_form
 from tests.hostile import changed_tables, table_counts
 from tests.legends_game import fuzz_world
@@ -254,6 +256,15 @@ def _editor_form(world):
     }
 
 
+APP_FORM = {
+    "name": "Stock sync",
+    "description": "Keeps stock in sync",
+    "base_url": "https://sync.example.com",
+    "dashboard_path": "/dashboard",
+    "experience_path": "/experience",
+    "scopes": ["products:read"],
+    "webhook_url": "",
+}
 LICENSE_JSON = {"key": "license_key", "fingerprint": "machine-1", "name": "Laptop", "nonce": "n-1"}
 
 LEGENDS_CLASS = {"name": "Bard", "description": "Sings.", "xp_multiplier_pct": "150", "commission_bonus_bps": "0"}
@@ -424,6 +435,16 @@ RECIPES = {
     "account.deactivate_machine": Recipe("buyer", path={"activation_id": "activation"}),
     "account.manage_membership": Recipe("buyer", path={"membership_id": "membership"}),
     "sell.payouts.withdraw": Recipe("owner", form={"amount": "150.00"}),
+    "sell.developer_apps.create": Recipe("owner", form=APP_FORM),
+    "sell.developer_apps.update": Recipe("owner", path={"public_id": "app_id"}, form=APP_FORM),
+    "sell.developer_apps.publish": Recipe("owner", path={"public_id": "app_id"}),
+    "sell.developer_apps.unpublish": Recipe("owner", path={"public_id": "app_id"}),
+    "sell.developer_apps.rotate": Recipe("owner", path={"public_id": "app_id"}, form={"confirm": "rotate"}),
+    "apps.install": Recipe("owner", path={"public_id": "fresh_app_id"}, form={"confirm": "install"}),
+    "apps.uninstall": Recipe("owner", path={"public_id": "app_id"}, form={"confirm": "uninstall"}),
+    "apps.installation_key": Recipe(
+        "anon", kind="json", form={"company_id": "company_id", "app_id": "app_id", "app_secret": "app_secret"}
+    ),
     "sell.webhooks.create": Recipe(
         "owner",
         form={
@@ -583,6 +604,7 @@ PATH_VALUES = {
     "token": "verify_token",
     "company_id": "company_id",
     "user_id": "affiliate",
+    "public_id": "app_id",
 }
 GET_PATH_OVERRIDES = {
     "sell.team.join": {"token": "invitation_token"},
@@ -729,6 +751,17 @@ PAGES = sorted(
         "api_v1.list_webhook_endpoints",
         "api_v1.get_webhook_endpoint",
         "api_v1.check_membership",
+        "sell.developer_apps.index",
+        "sell.developer_apps.new",
+        "sell.developer_apps.edit",
+        "sell.developer_apps.secret",
+        "sell.developer_apps.rotate",
+        "apps.directory",
+        "apps.confirm_install",
+        "apps.confirm_uninstall",
+        "apps.dashboard",
+        "apps.experience",
+        "apps.jwks",
         "auth.sign_in",
         "auth.sign_up",
         "whop.callback",
@@ -927,8 +960,17 @@ def _build_world(app):
     db.session.commit()
     legends = fuzz_world(company, cast.buyer, newcomer, cast.admin)
 
+    # An app of the company, installed by it (its experience shows next to the product), and
+    # a second one not installed yet.
+    fuzz_app = make_app(company, "Fuzz app")
+    install_app(fuzz_app, company)
+    fresh_app = make_app(company, "Fresh app")
+
     questions = gig.questions
     world = SimpleNamespace(
+        app_id=fuzz_app.public_id,
+        app_secret=decrypt(fuzz_app.webhook_secret_encrypted),
+        fresh_app_id=fresh_app.public_id,
         company_id=company.id,
         category_id=gig.category_id,
         category_slug=gig.category.slug,

@@ -106,6 +106,24 @@ SELL_RIGHTS = {
             "update",
         )
     },
+    **{
+        f"sell.developer_apps.{view}": "apps"
+        for view in (
+            "create",
+            "edit",
+            "index",
+            "new",
+            "publish",
+            "rotate",
+            "secret",
+            "unpublish",
+            "update",
+        )
+    },
+    **{
+        f"apps.{view}": "apps"
+        for view in ("confirm_install", "confirm_uninstall", "dashboard", "directory", "install", "uninstall")
+    },
 }
 # /sell pages that are not a company's: becoming a seller, choosing the company to work in
 # (any signed-in user, checked against their memberships), gig images (public) and the
@@ -113,7 +131,7 @@ SELL_RIGHTS = {
 NOT_COMPANY_PAGES = {"sell.become", "sell.switch", "sell.images.show", "sell.team.join"}
 EXPECTED = {
     "member": {"orders", "messages"},
-    "admin": {"orders", "messages", "gigs", "products", "licenses", "webhooks", "developers", "invite"},
+    "admin": {"orders", "messages", "gigs", "products", "licenses", "webhooks", "developers", "invite", "apps"},
     "owner": {
         "orders",
         "messages",
@@ -123,6 +141,7 @@ EXPECTED = {
         "webhooks",
         "developers",
         "invite",
+        "apps",
         "payouts",
         "team",
         "settings",

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 
 from app.extensions import db
 from app.models import Product
+from app.services.apps import experience_apps
 from app.services.member_areas import get_member_file, member_area, member_file_path, member_tier
 from app.services.whop_access import can_open_member_area, is_seller_of
 from app.web import render
@@ -42,7 +43,9 @@ def home(product_id):
     if not can_open_member_area(current_user, product):
         return render("member/get_access.html", product=product, http_status=403)
     posts, files = member_area(product, viewer_tier(product))
-    return render("member/area.html", product=product, posts=posts, files=files)
+    return render(
+        "member/area.html", product=product, posts=posts, files=files, apps=experience_apps(product.company_id)
+    )
 
 
 def viewer_tier(product):

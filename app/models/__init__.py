@@ -12,6 +12,7 @@ from app.models.affiliate import (
     ReferralCode,
 )
 from app.models.api_key import ApiIdempotencyKey, ApiKey
+from app.models.apps import App, AppInstallation
 from app.models.audit import AuditEvent
 from app.models.category import Category
 from app.models.company import Company, CompanyInvitation, CompanyMember
@@ -63,6 +64,8 @@ __all__ = [
     "ReferralCode",
     "ApiIdempotencyKey",
     "ApiKey",
+    "App",
+    "AppInstallation",
     "AuditEvent",
     "Category",
     "Company",

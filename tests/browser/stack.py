@@ -32,6 +32,7 @@ import httpx
 
 from app.config import database_url as normalize_database_url
 from app.devredis import server_args
+from app.services.user_tokens import new_private_key_pem
 from app.streaming import gunicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +126,7 @@ class Stack:
             "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
             "WHOP_WEBHOOK_SECRET": "ws_" + secrets.token_hex(16),
             "LICENSE_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "APP_TOKEN_SIGNING_KEYS": new_private_key_pem(),
             "UPLOAD_DIR": str(self.workdir / "uploads"),
             "PAGE_CACHE_SECONDS": "0",
             "LEGENDS_STREAM_PORT": str(self.ports["stream"]),

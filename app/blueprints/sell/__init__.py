@@ -14,6 +14,7 @@ webhooks.py         /sell/webhooks...                            sell.webhooks.*
 developers.py       /sell/developers...                          sell.developers.*
 whop.py             /sell/whop...                                sell.whop.*
 legends.py          /sell/legends...                             sell.legends.*
+apps.py             /sell/developers/apps...                     sell.developer_apps.*
 team.py             /sell/team...                                sell.team.*
 settings.py         /sell/settings                               sell.settings.*
 affiliates.py       /sell/affiliates...                          sell.affiliates.*
@@ -21,6 +22,7 @@ affiliates.py       /sell/affiliates...                          sell.affiliates
 
 from app.blueprints.sell import (
     affiliates,
+    apps,
     developers,
     gigs,
     images,
@@ -46,15 +48,13 @@ for _module in (
     licenses,
     payouts,
     webhooks,
+    developers,
+    apps,
     whop,
     legends,
     team,
     settings,
     affiliates,
-    developers,
-    whop,
-    team,
-    settings,
 ):
     bp.register_blueprint(_module.bp)
 

@@ -1,0 +1,1 @@
+"""Hello app: the smallest Tradepost app. See README.md next to this file."""
