@@ -7,7 +7,7 @@ unlocks (unique per member + achievement), guilds with invitations, and the game
 the live pages poll. docs/legends.md describes the game.
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-11-30 14:54:50.420518
 
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ revocation, who made it, the key it was rolled from, and the app installation it
 key and idempotency key, kept 24 hours.
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 Create Date: 2026-11-30 14:54:00.354524
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0022"
-down_revision = "0019"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
