@@ -483,3 +483,17 @@ def test_commission_rows_never_leak_into_the_seller_tenant_scope(client, db, cas
     sign_in(rival_owner)
     page = text_of(client.get("/sell/affiliates"))
     assert "$100.00" not in page and "$10.00" not in page
+
+
+def test_a_page_shown_again_after_a_refused_post_makes_no_code(client, db, cast, sign_in):
+    product = make_product(cast.company)
+    run_program(cast)
+    sign_in(cast.other_buyer)
+    before = table_counts()
+    response = post_form(client, f"/products/{product.slug}/checkout", {"plan": "not-a-plan"})
+    assert 400 <= response.status_code < 500
+    assert 'data-share="on"' in response.get_data(as_text=True) and "Reload this page to get your link" in text_of(
+        response
+    )
+    assert changed_tables(before, table_counts()) == {}
+    assert f"/products/{product.slug}?ref=" in text_of(client.get(f"/products/{product.slug}"))
