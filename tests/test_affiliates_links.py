@@ -1,17 +1,20 @@
-"""Affiliate links over HTTP: `?ref=` on listing pages and `/r/<code>` record a click (hashed
-IP, user agent, referrer, landing path) and set the signed cookie; bots, unknown or hostile
-codes, the rate limit, a forged cookie and a Redis outage never break the page."""
+"""Affiliate links over HTTP: `?ref=` on listing pages and `/r/<code>` queue a click (hashed
+IP, user agent, referrer, landing path) that the click job writes, and set the signed cookie;
+bots, unknown or hostile codes, the rate limit, a forged cookie and a Redis outage never break
+the page."""
 
 import logging
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.extensions import db
-from app.models import ReferralClick, ReferralCode
-from app.services.affiliates.clicks import hash_ip
+from app.models import AffiliateProgram, Company, Gig, ReferralClick, ReferralCode
+from app.queue import get_redis
+from app.services.affiliates.clicks import QUEUE_KEY, hash_ip
 from app.services.affiliates.links import ANY_SHOP, COOKIE_NAME, dump_claims, load_claims, referral_code_for
 from app.services.affiliates.programs import ProgramSettings, save_program
+from app.tasks.referrals import flush_referral_clicks
 from tests.affiliate_flows import referral_cookie
 from tests.factories import LOGO_GIG, make_gig, make_product, make_seller, make_user
 from tests.forms import sign_in_as
@@ -40,6 +43,8 @@ def shop(db):
 
 
 def clicks():
+    """The click rows, after the click job wrote what the pages queued."""
+    flush_referral_clicks()
     return db.session.scalars(select(ReferralClick).execution_options(skip_tenant_scope=True)).all()
 
 
@@ -63,11 +68,11 @@ def test_a_landing_records_a_click_and_sets_a_signed_first_party_cookie(client, 
     assert click.ip_hash == hash_ip("203.0.113.7") and "203.0.113.7" not in click.ip_hash
     value = cookie.split(";")[0].split("=", 1)[1]
     [claim] = load_claims(value)
-    assert (claim.code, claim.click_id) == (code, click.id)
-    # A second affiliate's link later does not take the shop over: the first click wins.
+    assert (claim.shop, claim.code, claim.click_token) == ("gig:logo-design", code, click.token)
+    # A second affiliate's link later does not take the listing over: the first click wins.
     other = referral_code_for(make_user("other@example.com")).code
     db.session.commit()
-    assert referral_cookie(land(client, f"/products/icon-pack?ref={other}")) is None
+    assert referral_cookie(land(client, f"/gigs/logo-design?ref={other}")) is None
     assert len(clicks()) == 2
 
 
@@ -100,6 +105,7 @@ def test_clicks_are_rate_limited_per_ip(app, client, shop):
     for _ in range(limit + 5):
         assert land(client, f"/gigs/logo-design?ref={code}").status_code == 200
     assert land(client, f"/gigs/logo-design?ref={code}", ip="198.51.100.9").status_code == 200
+    flush_referral_clicks()
     counts = dict(
         db.session.execute(
             select(ReferralClick.ip_hash, func.count())
@@ -119,7 +125,9 @@ def test_the_affiliates_own_clicks_are_not_counted(client, shop):
 
 def test_unknown_and_hostile_codes_serve_the_page_and_record_nothing(client, shop):
     slug, _ = shop
-    for raw in (*HOSTILE_CODES, "UnknownCode99"):
+    unknown = land(client, "/products/icon-pack?ref=UnknownCode99")
+    assert unknown.status_code == 200  # well formed: remembered, and refused where it counts
+    for raw in HOSTILE_CODES:
         response = land(client, "/gigs/logo-design", query_string={"ref": raw})
         assert response.status_code == 200 and referral_cookie(response) is None, repr(raw[:20])
         # 404 for a code that cannot exist; 400 for a NUL byte (refused app-wide before routing)
@@ -164,3 +172,43 @@ def test_redis_down_loses_the_click_serves_the_page_and_logs_a_warning(db, down_
         assert clicks() == []
     finally:
         db.session.remove()
+
+
+def test_tracking_adds_no_sql_to_the_listing_page(app, client, shop):
+    _, code = shop
+    statements = []
+
+    def count(*_):
+        statements.append(1)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        land(client, "/gigs/logo-design")
+        plain, statements[:] = len(statements), []
+        land(client, f"/gigs/logo-design?ref={code}")
+        tracked = len(statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert tracked == plain
+    assert len(clicks()) == 1
+
+
+def test_the_click_job_drops_clicks_that_do_not_count(client, shop):
+    slug, code = shop
+    company = db.session.scalar(select(Company).where(Company.slug == slug))
+    program = db.session.scalar(select(AffiliateProgram))
+    gig_id = db.session.scalar(select(Gig.id).where(Gig.slug == "logo-design"))
+    owner = company.managers()[0]
+    save_program(company, ProgramSettings(enabled=True, all_listings=False, listings=[("gig", gig_id)]), owner)
+    db.session.commit()
+    land(client, f"/products/icon-pack?ref={code}")  # outside the program
+    land(client, f"/gigs/no-such-gig?ref={code}")  # 404 page, unknown listing
+    get_redis().rpush(QUEUE_KEY, b"not json", b'{"c": "' + code.encode() + b'", "co": "1"}')
+    assert clicks() == []
+    land(client, f"/gigs/logo-design?ref={code}")
+    assert [c.listing_id for c in clicks()] == [gig_id]
+    save_program(company, ProgramSettings(enabled=False, all_listings=True), owner)
+    db.session.commit()
+    land(client, f"/gigs/logo-design?ref={code}", ip="198.51.100.1")  # program off
+    assert len(clicks()) == 1 and program.id

@@ -1,23 +1,23 @@
 """Affiliate links: `/r/<code>` and `/r/<code>/<shop>`, and `?ref=<code>` on gig and product
-pages, which record a click and set the signed first-party cookie `tp_ref`.
+pages, which queue a click and set the signed first-party cookie `tp_ref`.
 
 The gig and product views are not touched: an app-wide before-request hook notices `ref` on
-those two endpoints and an after-request hook sets the cookie. Click tracking never breaks or
-slows a page: anything that fails (Redis down, a bad code, the database refusing the row) loses
-the click, keeps the page, and logs a warning.
+those two endpoints and an after-request hook sets the cookie. On those pages tracking costs
+no SQL, only one Redis command the page does not wait for (services/affiliates/clicks.py);
+the click rows are written by a job. Nothing here can break or slow a page: a bad code is ignored, Redis down loses the
+click (a warning is logged), and the page is served.
 """
-
-import logging
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Company, Gig, Product, ReferralCode
-from app.services.affiliates.clicks import is_bot, record_click
+from app.models import Company
+from app.services.affiliates.clicks import is_bot, new_click_token, queue_click
 from app.services.affiliates.links import (
     ANY_SHOP,
+    CODE_PATTERN,
     COOKIE_MAX_AGE,
     COOKIE_NAME,
     Claim,
@@ -27,13 +27,12 @@ from app.services.affiliates.links import (
     load_claims,
     now_seconds,
 )
-from app.services.affiliates.programs import get_program, program_includes
+from app.services.affiliates.programs import get_program
 
 bp = Blueprint("referrals", __name__)
-log = logging.getLogger(__name__)
 
-# endpoint -> (listing type, model) of the pages where `?ref=` counts
-LISTING_PAGES = {"browse.detail": ("gig", Gig), "buy.product": ("product", Product)}
+# endpoint -> listing type of the pages where `?ref=` counts
+LISTING_PAGES = {"browse.detail": "gig", "buy.product": "product"}
 
 
 def referral_claims() -> list[Claim]:
@@ -41,61 +40,42 @@ def referral_claims() -> list[Claim]:
     return load_claims(request.cookies.get(COOKIE_NAME))
 
 
-def _remember(code: ReferralCode, shop: str, click_id: int | None) -> None:
-    """Queue the cookie update for the after-request hook (first click per shop wins)."""
-    claims = add_claim(referral_claims(), Claim(shop, code.code, now_seconds(), click_id))
+def _remember(code: str, shop: str, token: str | None) -> None:
+    """Queue the cookie update for the after-request hook (first click per key wins)."""
+    claims = add_claim(referral_claims(), Claim(shop, code, now_seconds(), token))
     if claims is not None:
         g.referral_cookie = dump_claims(claims)
 
 
-def _click(code: ReferralCode, company_id: int, listing_type: str | None, listing_id: int | None) -> int | None:
-    """Record the click in its own short transaction; None when it was not stored."""
-    if current_user.is_authenticated and current_user.id == code.user_id:
-        return None
-    try:
-        click = record_click(
-            code,
-            company_id,
-            listing_type=listing_type,
-            listing_id=listing_id,
-            ip=request.remote_addr,
-            user_agent=request.user_agent.string,
-            referrer=request.referrer,
-            landing_path=request.full_path.rstrip("?"),
-        )
-        click_id = click.id if click is not None else None
-        db.session.commit()
-        return click_id
-    except Exception:
-        db.session.rollback()
-        log.warning("referral click not recorded", exc_info=True)
-        return None
+def _visit(code: str, **where: object) -> str:
+    """Queue this request's click for `code` (where: listing_type+slug, or company_id)."""
+    token = new_click_token()
+    queue_click(
+        token,
+        code,
+        ip=request.remote_addr,
+        user_agent=request.user_agent.string,
+        referrer=request.referrer,
+        landing_path=request.full_path.rstrip("?"),
+        visitor_id=current_user.id if current_user.is_authenticated else None,
+        **where,  # type: ignore[arg-type]
+    )
+    return token
 
 
 @bp.before_app_request
 def capture_listing_click() -> None:
-    """`?ref=<code>` on a gig or product page: a click for the listing's seller when its
-    program is on and includes the listing, and the cookie. Never raises."""
-    page = LISTING_PAGES.get(request.endpoint or "")
-    raw = request.args.get("ref")
-    if page is None or raw is None or request.method != "GET" or is_bot(request.user_agent.string):
+    """`?ref=<code>` on a gig or product page: queue the click and remember the code for this
+    listing (the job and the checkout check the code, program and listing). Never raises."""
+    listing_type = LISTING_PAGES.get(request.endpoint or "")
+    code = request.args.get("ref")
+    if listing_type is None or code is None or request.method != "GET":
         return
-    try:
-        code = find_code(raw)
-        listing_type, model = page
-        slug = (request.view_args or {}).get("slug")
-        listing = db.session.execute(select(model.id, model.company_id).where(model.slug == slug)).first()
-        if code is None or listing is None:
-            return
-        program = get_program(listing.company_id)
-        if program is None or not program.enabled or not program_includes(program, listing_type, listing.id):
-            return
-    except Exception:
-        db.session.rollback()
-        log.warning("referral link not checked", exc_info=True)
+    slug = str((request.view_args or {}).get("slug", ""))
+    if not CODE_PATTERN.fullmatch(code) or is_bot(request.user_agent.string):
         return
-    click_id = _click(code, listing.company_id, listing_type, listing.id)
-    _remember(code, str(listing.company_id), click_id)
+    token = _visit(code, listing_type=listing_type, slug=slug)
+    _remember(code, f"{listing_type}:{slug}", token)
 
 
 @bp.after_app_request
@@ -114,17 +94,12 @@ def set_referral_cookie(response: Response) -> Response:
     return response
 
 
-def _code_or_404(code: str) -> ReferralCode:
-    found = find_code(code)
-    return found or abort(404)
-
-
 @bp.route("/r/<code>")
 def link(code):
     """An affiliate's general link: remember the code for any shop, then the home page."""
-    found = _code_or_404(code)
+    found = find_code(code) or abort(404)
     if not is_bot(request.user_agent.string):
-        _remember(found, ANY_SHOP, None)
+        _remember(found.code, ANY_SHOP, None)
     return redirect(url_for("main.index"), 302)
 
 
@@ -132,11 +107,11 @@ def link(code):
 def shop_link(code, shop):
     """An affiliate's link to a seller's whole shop: a click for that seller (when its program
     is on), the cookie, then the shop page."""
-    found = _code_or_404(code)
+    found = find_code(code) or abort(404)
     company = db.session.scalar(select(Company).where(Company.slug == shop[:80], Company.kind == "seller"))
     if company is None or company.status != "active":
         abort(404)
     program = get_program(company.id)
     if program is not None and program.enabled and not is_bot(request.user_agent.string):
-        _remember(found, str(company.id), _click(found, company.id, None, None))
+        _remember(found.code, str(company.id), _visit(found.code, company_id=company.id))
     return redirect(url_for("browse.shop", slug=company.slug), 302)

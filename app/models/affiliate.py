@@ -109,8 +109,9 @@ class AffiliateAccount(CreatedAt, Model):
 
 
 class ReferralClick(TenantOwned, Model):
-    """A landing through an affiliate link. `company_id` is the seller whose listing or shop was
-    opened. The IP is kept only as an HMAC with a server secret; bots are never stored."""
+    """A landing through an affiliate link, written by the click flush from the Redis queue.
+    `company_id` is the seller whose listing or shop was opened. The IP is kept only as an HMAC
+    with a server secret; bots are never stored."""
 
     __tablename__ = "referral_clicks"
     __table_args__ = (
@@ -121,6 +122,8 @@ class ReferralClick(TenantOwned, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code_id: Mapped[int] = mapped_column(ForeignKey("referral_codes.id", ondelete="CASCADE"))
     affiliate_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The random id the click carried in the visitor's cookie (links a referral to its click).
+    token: Mapped[str] = mapped_column(String(32), unique=True)
     listing_type: Mapped[str | None] = mapped_column(string_enum(LISTING_TYPES, "listing_type"))
     listing_id: Mapped[int | None] = mapped_column()
     ip_hash: Mapped[str] = mapped_column(String(64))

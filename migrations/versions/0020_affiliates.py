@@ -177,6 +177,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("code_id", sa.Integer(), nullable=False),
         sa.Column("affiliate_user_id", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(length=32), nullable=False),
         sa.Column(
             "listing_type",
             sa.Enum("gig", "product", name="listing_type", native_enum=False, create_constraint=True, length=16),
@@ -205,6 +206,7 @@ def upgrade():
             ["company_id"], ["companies.id"], name=op.f("fk_referral_clicks_company_id_companies"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_referral_clicks")),
+        sa.UniqueConstraint("token", name=op.f("uq_referral_clicks_token")),
     )
     with op.batch_alter_table("referral_clicks", schema=None) as batch_op:
         batch_op.create_index("ix_referral_clicks_affiliate_created", ["affiliate_user_id", "created_at"], unique=False)

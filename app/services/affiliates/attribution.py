@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from app.clock import now
 from app.extensions import db
-from app.models import Checkout, Company, Payment, Referral, ReferralClick, ReferralCode, User
-from app.services.affiliates.links import Claim, claim_for, find_code
+from app.models import Checkout, Company, Gig, Payment, Product, Referral, ReferralClick, ReferralCode, User
+from app.services.affiliates.links import ANY_SHOP, Claim, find_code
 from app.services.affiliates.programs import get_program, is_banned, program_includes
 
 
@@ -66,10 +66,10 @@ def attach_referral(checkout: Checkout, claims: list[Claim]) -> Referral | None:
     existing = referral_of_checkout(checkout.id)
     if existing is not None:
         return existing
-    claim = claim_for(claims, checkout.company_id)
-    code = find_code(claim.code) if claim is not None else None
-    if claim is None or code is None:
+    found = claim_for(claims, checkout.company_id)
+    if found is None:
         return None
+    claim, code = found
     clicked_at = datetime.fromtimestamp(claim.clicked_at, UTC)
     program_id, reason = refusal_for(checkout, code, clicked_at)
     listing_type, listing_id = _listing_of(checkout)
@@ -91,11 +91,34 @@ def attach_referral(checkout: Checkout, claims: list[Claim]) -> Referral | None:
     return referral
 
 
+def _claim_company(claim: Claim) -> int | None:
+    """The seller a claim is for (None: any shop, or a listing that no longer exists)."""
+    kind, _, slug = claim.shop.partition(":")
+    if kind in ("gig", "product") and slug:
+        model = Gig if kind == "gig" else Product
+        return db.session.scalar(select(model.company_id).where(model.slug == slug))
+    return int(claim.shop) if claim.shop.isdigit() else None
+
+
+def claim_for(claims: list[Claim], company_id: int) -> tuple[Claim, ReferralCode] | None:
+    """The claim that applies to a checkout of `company_id`, with its code: the oldest one with
+    a known code made for one of the seller's listings, its shop, or any shop."""
+    for claim in sorted(claims, key=lambda claim: claim.clicked_at):
+        if claim.shop == ANY_SHOP or _claim_company(claim) == company_id:
+            code = find_code(claim.code)
+            if code is not None:
+                return claim, code
+    return None
+
+
 def _own_click(claim: Claim, code: ReferralCode, company_id: int) -> int | None:
-    """The claim's click id, only if that click really is this code's for this company."""
-    if claim.click_id is None:
+    """The id of the claim's click row (once the click flush wrote it), only if that click
+    really is this code's for this company."""
+    if not claim.click_token:
         return None
-    click = db.session.get(ReferralClick, claim.click_id)
+    click = db.session.scalar(
+        select(ReferralClick).where(ReferralClick.token == claim.click_token).execution_options(skip_tenant_scope=True)
+    )
     if click is None or click.code_id != code.id or click.company_id != company_id:
         return None
     return click.id

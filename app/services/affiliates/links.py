@@ -1,15 +1,16 @@
 """Personal referral codes and the signed first-party attribution cookie.
 
 Every signed-in user has one code (created on first need): 10 random URL-safe characters
-(~60 bits), unique. The cookie `tp_ref` holds, per seller company, the first affiliate code a
-visitor landed with and when (`first click wins` within the attribution window); a bare
-`/r/<code>` link stores it under "*" (any shop). It is signed with the app's secret key, so a
-visitor cannot forge or edit it; the server still re-checks everything when a checkout starts.
+(~60 bits), unique. The cookie `tp_ref` holds the affiliate codes a visitor landed with, when,
+and under what: a listing (`gig:<slug>`, `product:<slug>`: the page knows no more without a
+query), a shop (`<company id>`, from `/r/<code>/<shop>`) or any shop (`*`, from `/r/<code>`).
+Each key keeps its first code; when a checkout starts, the oldest valid claim for the seller
+wins (first click wins within the attribution window). It is signed with the app's secret
+key, so a visitor cannot forge or edit it; the server still re-checks everything.
 """
 
 import re
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import current_app
@@ -30,13 +31,13 @@ ANY_SHOP = "*"
 
 @dataclass(frozen=True)
 class Claim:
-    """One remembered landing: the affiliate code, the seller company ("*" for any), when
-    (unix seconds), and the click row it wrote (None when the click was not stored)."""
+    """One remembered landing: what it was for (`gig:<slug>`, `product:<slug>`, a company id,
+    or "*"), the affiliate code, when (unix seconds), and its click's token (None for none)."""
 
     shop: str
     code: str
     clicked_at: int
-    click_id: int | None = None
+    click_token: str | None = None
 
 
 def referral_code_for(user: User) -> ReferralCode:
@@ -81,7 +82,7 @@ def load_claims(raw: str | None) -> list[Claim]:
             and isinstance(item[0], str)
             and isinstance(item[1], str)
             and isinstance(item[2], int)
-            and (item[3] is None or isinstance(item[3], int))
+            and (item[3] is None or isinstance(item[3], str))
         ):
             claims.append(Claim(item[0], item[1], item[2], item[3]))
     return claims[:MAX_CLAIMS]
@@ -89,24 +90,18 @@ def load_claims(raw: str | None) -> list[Claim]:
 
 def dump_claims(claims: list[Claim]) -> str:
     """The signed cookie value of `claims`."""
-    return _serializer().dumps([[c.shop, c.code, c.clicked_at, c.click_id] for c in claims[-MAX_CLAIMS:]])
+    return _serializer().dumps([[c.shop, c.code, c.clicked_at, c.click_token] for c in claims[-MAX_CLAIMS:]])
 
 
 def add_claim(claims: list[Claim], claim: Claim) -> list[Claim] | None:
-    """`claims` with `claim` added, or None when nothing changes: a shop's earlier claim that
-    is still inside the longest possible window wins (first click wins); an older one is
+    """`claims` with `claim` added, or None when nothing changes: an earlier claim on the same
+    key still inside the longest possible window wins (first click wins); an older one is
     replaced. The program's own window is applied when the checkout starts."""
     for earlier in claims:
         if earlier.shop == claim.shop and claim.clicked_at - earlier.clicked_at < MAX_WINDOW_SECONDS:
             return None
     kept = [earlier for earlier in claims if earlier.shop != claim.shop]
     return [*kept, claim][-MAX_CLAIMS:]
-
-
-def claim_for(claims: list[Claim], company_id: int) -> Claim | None:
-    """The claim that applies to a checkout of `company_id`: its own, else an any-shop one."""
-    by_shop: Mapping[str, Claim] = {claim.shop: claim for claim in claims}
-    return by_shop.get(str(company_id)) or by_shop.get(ANY_SHOP)
 
 
 def now_seconds() -> int:
