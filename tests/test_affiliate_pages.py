@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from app.clock import now
 from app.extensions import db as _db
 from app.models import AffiliateBan, AffiliateProgram, AuditEvent, Commission, Payment, Referral, ReferralClick
+from app.services.affiliates.clicks import new_click_token
 from app.services.affiliates.commissions import record_payment_commission
 from app.services.affiliates.links import referral_code_for
 from app.services.affiliates.programs import ProgramSettings, ban_affiliate, save_program
@@ -54,6 +55,7 @@ def click(program, affiliate, listing=None, *, at=None):
     row = ReferralClick(
         company_id=program.company_id,
         code_id=code.id,
+        token=new_click_token(),
         affiliate_user_id=affiliate.id,
         listing_type="gig" if listing is not None else None,
         listing_id=listing.id if listing is not None else None,
