@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from app.clock import now
 from app.extensions import db as _db
 from app.models import AffiliateBan, AffiliateProgram, AuditEvent, Commission, Payment, Referral, ReferralClick
+from app.services.affiliates.clicks import new_click_token
 from app.services.affiliates.commissions import record_payment_commission
 from app.services.affiliates.links import referral_code_for
 from app.services.affiliates.programs import ProgramSettings, ban_affiliate, save_program
@@ -54,6 +55,7 @@ def click(program, affiliate, listing=None, *, at=None):
     row = ReferralClick(
         company_id=program.company_id,
         code_id=code.id,
+        token=new_click_token(),
         affiliate_user_id=affiliate.id,
         listing_type="gig" if listing is not None else None,
         listing_id=listing.id if listing is not None else None,
@@ -483,3 +485,17 @@ def test_commission_rows_never_leak_into_the_seller_tenant_scope(client, db, cas
     sign_in(rival_owner)
     page = text_of(client.get("/sell/affiliates"))
     assert "$100.00" not in page and "$10.00" not in page
+
+
+def test_a_page_shown_again_after_a_refused_post_makes_no_code(client, db, cast, sign_in):
+    product = make_product(cast.company)
+    run_program(cast)
+    sign_in(cast.other_buyer)
+    before = table_counts()
+    response = post_form(client, f"/products/{product.slug}/checkout", {"plan": "not-a-plan"})
+    assert 400 <= response.status_code < 500
+    assert 'data-share="on"' in response.get_data(as_text=True) and "Reload this page to get your link" in text_of(
+        response
+    )
+    assert changed_tables(before, table_counts()) == {}
+    assert f"/products/{product.slug}?ref=" in text_of(client.get(f"/products/{product.slug}"))

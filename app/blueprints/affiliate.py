@@ -7,7 +7,7 @@ import csv
 import io
 from datetime import date
 
-from flask import Blueprint, Response, current_app, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,11 +30,12 @@ RULES = {"first_only": "the first payment", "every": "every payment"}
 CHART = {"height": 140, "top": 12, "left": 36, "step": 52, "bar": 18, "gap": 2, "bottom": 26}
 
 
-def personal_code(user: User) -> str:
+def personal_code(user: User, create: bool = True) -> str | None:
     """The user's referral code, created and committed on first need (the page showing it must
-    keep showing the same one). Two first requests at once: the loser reads the winner's code."""
+    keep showing the same one); None when there is none and `create` is False. Two first
+    requests at once: the loser reads the winner's code."""
     found = db.session.scalar(select(ReferralCode.code).where(ReferralCode.user_id == user.id))
-    if found is not None:
+    if found is not None or not create:
         return found
     try:
         code = referral_code_for(user).code
@@ -79,8 +80,11 @@ def affiliate_share(listing_type: str, listing) -> dict | None:
     share = {"state": state, "program": program if state != "off" else None}
     if state in ("on", "own"):
         share["summary"] = commission_summary(program)
-    if state == "on":
-        share["link"] = listing_url(listing_type, listing.slug, personal_code(current_user))
+    # A page shown again after a refused POST (a checkout, a review) writes nothing: the code is
+    # made only when a page is opened.
+    code = personal_code(current_user, create=request.method == "GET") if state == "on" else None
+    if code is not None:
+        share["link"] = listing_url(listing_type, listing.slug, code)
     return share
 
 

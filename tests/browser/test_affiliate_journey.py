@@ -74,6 +74,12 @@ def test_an_affiliate_link_brings_a_buyer_and_earns_a_commission(people):
     page.get_by_role("link", name="Refer & earn").click()
     expect(page.get_by_role("heading", name="Affiliate dashboard")).to_be_visible()
     stats = page.get_by_test_id("affiliate-stats")
+    # Clicks are queued in Redis and written by a job every minute: reload until it has run.
+    for _ in range(24):
+        if stats.locator('[data-stat="clicks"]').inner_text() == "1":
+            break
+        page.wait_for_timeout(5_000)
+        page.reload()
     expect(stats.locator('[data-stat="clicks"]')).to_have_text("1")
     expect(stats.locator('[data-stat="conversions"]')).to_have_text("1")
     expect(stats.locator('[data-stat="rate"]')).to_have_text("100.0 %")
