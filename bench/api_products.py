@@ -101,8 +101,8 @@ def main():
         servers.append(gunicorn("wsgi:app", APP_PORT, env, "/tmp/api-bench-app-gunicorn.log"))
         servers.append(gunicorn("bench.hello:app", hello_port, env, "/tmp/api-bench-hello-gunicorn.log"))
         app_base, hello_url = f"http://127.0.0.1:{APP_PORT}", f"http://127.0.0.1:{hello_port}/"
-        wait_ready(hello_url)
-        wait_ready(app_base + "/healthz")
+        wait_ready(hello_url, timeout=90)
+        wait_ready(app_base + "/healthz", timeout=90)
         products_url = f"{app_base}/api/v1/products?limit={PAGE}"
         status, body = fetch(products_url, headers)
         if status != 200 or len(body["data"]) != PAGE or not body["data"][0]["plans"]:
