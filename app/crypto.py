@@ -28,6 +28,8 @@ ENCRYPTED_COLUMNS = {
     "licenses": ("key_encrypted",),
     "webhook_endpoints": ("secret_encrypted", "previous_secret_encrypted"),
     "whop_identities": ("refresh_token_encrypted",),
+    "apps": ("webhook_secret_encrypted",),
+    "app_installations": ("api_key_encrypted",),
 }
 
 
