@@ -35,6 +35,7 @@ from app.models import (
 )
 from app.services.outbound.catalogue import example_data
 from tests.factories import make_cast, make_licensed_shop, make_order
+from tests.legends_game import fuzz_world
 
 ENUM_COLUMNS = sorted(
     (table.name, column.name)
@@ -136,6 +137,7 @@ def one_row_each(db):
     )
     db.session.flush()
     affiliate_rows(db, company, order, payment)
+    fuzz_world(company, cast.buyer, cast.other_buyer, cast.admin)  # a Legends game with a guild
 
 
 def affiliate_rows(db, company, order, payment):
@@ -188,7 +190,7 @@ def affiliate_rows(db, company, order, payment):
 
 
 def test_the_enum_columns_are_the_status_like_columns():
-    assert len(ENUM_COLUMNS) == 49
+    assert len(ENUM_COLUMNS) == 54
     assert {
         ("orders", "status"),
         ("payments", "status"),
