@@ -11,6 +11,7 @@ from app.clock import now
 from app.extensions import db as _db
 from app.models import (
     AccountToken,
+    ApiKey,
     CompanyInvitation,
     GigRevision,
     InboundEvent,
@@ -115,6 +116,7 @@ def one_row_each(db):
                 expires_at=now() + timedelta(hours=1),
             ),
             WhopPayment(company_id=shop["company"].id, whop_payment_id="pay_enum", amount_cents=100, currency="usd"),
+            ApiKey(company_id=company.id, name="enum", key_hash="2" * 64, key_hint="abcd", scopes="orders:read"),
             # Decided, with a reason, so that every status is allowed by its other checks.
             GigRevision(
                 company_id=company.id,
@@ -132,7 +134,7 @@ def one_row_each(db):
 
 
 def test_the_enum_columns_are_the_status_like_columns():
-    assert len(ENUM_COLUMNS) == 39
+    assert len(ENUM_COLUMNS) == 40
     assert {
         ("orders", "status"),
         ("payments", "status"),
@@ -147,6 +149,7 @@ def test_the_enum_columns_are_the_status_like_columns():
         ("user_sessions", "revoked_reason"),
         ("gig_revisions", "kind"),
         ("gig_revisions", "status"),
+        ("api_keys", "mode"),
     } <= set(ENUM_COLUMNS)
 
 
