@@ -206,7 +206,7 @@ def test_version_header_pins_a_known_version_and_refuses_others(api):
 
 def test_unknown_paths_and_methods_answer_the_envelope(api, client):
     missing = api.get("/nothing-here")
-    assert missing.status_code == 404 and error_of(missing)["code"] == "resource_missing"
+    assert missing.status_code == 404 and error_of(missing)["code"] == "not_found"
     not_allowed = client.put("/api/v1/products")
     assert not_allowed.status_code == 405 and error_of(not_allowed)["code"] == "method_not_allowed"
     assert api.get("/products/99999999999").status_code == 404

@@ -13,6 +13,7 @@ from app.models import (
     AccountToken,
     AffiliateProgram,
     AffiliateProgramListing,
+    ApiKey,
     Commission,
     CompanyInvitation,
     GigRevision,
@@ -122,6 +123,7 @@ def one_row_each(db):
                 expires_at=now() + timedelta(hours=1),
             ),
             WhopPayment(company_id=shop["company"].id, whop_payment_id="pay_enum", amount_cents=100, currency="usd"),
+            ApiKey(company_id=company.id, name="enum", key_hash="2" * 64, key_hint="abcd", scopes="orders:read"),
             # Decided, with a reason, so that every status is allowed by its other checks.
             GigRevision(
                 company_id=company.id,
@@ -190,7 +192,7 @@ def affiliate_rows(db, company, order, payment):
 
 
 def test_the_enum_columns_are_the_status_like_columns():
-    assert len(ENUM_COLUMNS) == 54
+    assert len(ENUM_COLUMNS) == 55
     assert {
         ("orders", "status"),
         ("payments", "status"),
@@ -205,6 +207,7 @@ def test_the_enum_columns_are_the_status_like_columns():
         ("user_sessions", "revoked_reason"),
         ("gig_revisions", "kind"),
         ("gig_revisions", "status"),
+        ("api_keys", "mode"),
     } <= set(ENUM_COLUMNS)
 
 

@@ -60,7 +60,7 @@ def http_error(exc: HTTPException) -> Response:
     code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
     message = exc.description or exc.name
     if status == 404:
-        code, message = "resource_missing", "No such resource, or it belongs to another company."
+        code, message = "not_found", "No such resource here; check the path against /api/v1/openapi.json."
     elif status == 405:
         message = f"{request.method} is not allowed on {request.path}."
     headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else None
