@@ -59,6 +59,7 @@ from app.models.user_session import UserSession
 from app.payments import get_gateway
 from app.payments.gateway import StripeGateway
 from app.services.account_lifecycle import RESET_VALID_FOR, issue_link
+from app.services.affiliates.links import referral_code_for
 from app.services.gigs import gig_content
 from app.services.licensing import issuing, license_keys, public_api
 from app.services.member_areas import add_member_file, add_member_post
@@ -524,6 +525,8 @@ PATH_VALUES = {
     "token": "verify_token",
     "company_id": "company_id",
     "user_id": "affiliate",
+    "code": "referral_code",
+    "shop": "company_slug",
 }
 GET_PATH_OVERRIDES = {
     "sell.team.join": {"token": "invitation_token"},
@@ -612,6 +615,8 @@ PAGES = sorted(
         "buy.product",
         "account.library",
         "browse.shop",
+        "referrals.link",
+        "referrals.shop_link",
         "site.terms",
         "site.privacy",
         "site.help",
@@ -823,6 +828,7 @@ def _build_world(app):
     reset_token = issue_link(resetter, "reset_password", resetter.email, RESET_VALID_FOR)
     verify_token = issue_link(cast.buyer, "verify_email", cast.buyer.email, RESET_VALID_FOR)
     change_token = issue_link(cast.buyer, "change_email", "bea.changed@example.com", RESET_VALID_FOR)
+    referral_code = referral_code_for(cast.buyer).code
     db.session.commit()
     inbound_id = db.session.scalar(select(InboundEvent.id).where(InboundEvent.event_id == "evt_fuzz"))
     link = lambda token: f"http://x/{token}"  # noqa: E731
@@ -848,6 +854,7 @@ def _build_world(app):
         extra_id=gig.extras[0].id,
         product_slug=product.slug,
         company_slug=company.slug,
+        referral_code=referral_code,
         answer_1=f"q_{questions[0].id}",
         answer_2=f"q_{questions[1].id}",
         answer_3=f"q_{questions[2].id}",
