@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import psycopg
 from cryptography.fernet import Fernet
 
+from app.services.user_tokens import new_private_key_pem
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -67,6 +69,7 @@ def random_production_secrets():
         "WHOP_CLIENT_SECRET": secrets.token_urlsafe(32),
         "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "METRICS_TOKEN": secrets.token_urlsafe(32),
+        "APP_TOKEN_SIGNING_KEYS": new_private_key_pem(),
     }
 
 
