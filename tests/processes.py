@@ -177,6 +177,7 @@ def start_stream(app, port, redis_url, log_path=None, env=None):
     wait_until(lambda: process.poll() is not None or stream_answers(url), timeout=60, message="stream did not start")
     if process.poll() is not None:
         raise RuntimeError(f"the stream process exited with {process.returncode}")
+    return process
 
 
 def start_hello_app(port, tradepost_url, app_id, app_secret):
