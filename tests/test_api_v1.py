@@ -1,8 +1,11 @@
 """The public REST API /api/v1: every resource's success and its refusals (auth, scope,
 tenant, cursor, limit, version, idempotency, rate limit, hostile input)."""
 
+from datetime import UTC, datetime
+
 import pytest
 
+from app.clock import freeze
 from tests.api_v1 import Api, error_of, make_api_shop
 
 
@@ -213,15 +216,20 @@ def test_unknown_paths_and_methods_answer_the_envelope(api, client):
 
 
 def test_rate_limit_is_100_a_minute_per_key_with_headers_then_429(api):
-    for _ in range(100):
-        response = api.get("/plans", limit=1)
-        assert response.status_code == 200
-    assert response.headers["RateLimit-Remaining"] == "0"
-    limited = api.get("/plans")
+    # Pinned to the start of a minute: a fixed window would otherwise roll over mid-loop.
+    freeze(datetime(2026, 12, 1, 17, 0, 5, tzinfo=UTC))
+    try:
+        for _ in range(100):
+            response = api.get("/plans", limit=1)
+            assert response.status_code == 200
+        assert response.headers["RateLimit-Remaining"] == "0"
+        limited = api.get("/plans")
+    finally:
+        freeze(None)
     assert limited.status_code == 429
     assert error_of(limited)["type"] == "rate_limit_error"
     assert int(limited.headers["Retry-After"]) >= 1 and limited.headers["RateLimit-Remaining"] == "0"
-    assert 1 <= int(limited.headers["RateLimit-Reset"]) <= 60
+    assert int(limited.headers["RateLimit-Reset"]) == 55
 
 
 def test_rate_limit_counts_per_address_too(client, shop, app, monkeypatch):

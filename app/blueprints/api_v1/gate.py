@@ -8,7 +8,6 @@ so guessing keys is limited before any database lookup. Redis down: 503, never a
 """
 
 import hashlib
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from flask_limiter.util import get_remote_address
 from redis.exceptions import RedisError
 
 from app.blueprints.api_v1.errors import ApiError, unavailable
+from app.clock import now
 from app.extensions import db
 from app.queue import get_redis
 from app.services import api_keys
@@ -63,7 +63,7 @@ def _count(buckets: list[str], window: int) -> list[int]:
 def check_rate_limits(token: str | None) -> None:
     """Count this request against its address (and key) buckets; RateLimited past the limit."""
     limit = current_app.config["API_RATE_LIMIT_PER_MINUTE"]
-    moment = time.time()
+    moment = now().timestamp()
     window = int(moment // WINDOW_SECONDS)
     reset = max(1, int((window + 1) * WINDOW_SECONDS - moment + 0.999))
     buckets = [f"ip:{get_remote_address()}"]
