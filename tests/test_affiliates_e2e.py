@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.clock import freeze, now
 from app.extensions import db
-from app.models import Membership, Order, OutboxEvent, Payment, ReferralClick, User
+from app.models import Company, Membership, Order, OutboxEvent, Payment, ReferralClick, User
 from app.payments import get_gateway, new_idempotency_key
 from app.services.affiliates.commissions import affiliate_balances, affiliate_company_for
 from app.services.escrow import clear_pending_funds
@@ -30,7 +30,7 @@ from tests.affiliate_flows import (
     referrals,
     start_checkout,
 )
-from tests.factories import answers_for, make_connected_account, make_user
+from tests.factories import answers_for, make_connected_account, make_product, make_user
 from tests.forms import post_form, sign_in_as
 from tests.waiting import wait_for_inbound
 
@@ -259,4 +259,43 @@ def test_a_partial_refund_claws_back_in_proportion_rounded_for_the_seller(app, c
         seller_kept = GIG_TOTAL - GIG_FEE - GIG_COMMISSION + reversed_cents - (2001 - fee_returned)
         assert company_balances(world.company_id) == {"escrow": 0, "pending": seller_kept, "available": 0}
         assert events_of("commission.reversed")[0]["reason"] == "dispute_lost"
+        assert unbalanced_transactions() == []
+
+
+@pytest.mark.parametrize("how", ["refunded", "dispute_lost"])
+def test_a_product_payment_refunded_or_charged_back_in_stripe_claws_its_commission_back(
+    app, client, world, sandbox, run_jobs, how
+):
+    with app.app_context():
+        make_product(db.session.get(Company, world.company_id), "icon-pack", "one_time", 2900)
+    assert client.get(f"/products/icon-pack?ref={world.code}").status_code == 200
+    sign_in_as(client, "buyer@example.com")
+    pay(app, run_jobs, start_checkout(client, "/products/icon-pack/checkout"))
+    with app.app_context():
+        [commission] = commissions()
+        assert (commission.listing_type, commission.amount_cents) == ("product", 2900 * BPS // 10000)
+        assert company_balances(world.company_id)["available"] == -commission.amount_cents
+        payment = db.session.scalars(select(Payment).where(Payment.kind == "product")).one()
+        intent, charge_id = payment.stripe_payment_intent_id, payment.stripe_charge_id
+    if how == "refunded":  # the seller refunds the whole payment from Stripe's dashboard
+        with app.app_context():
+            get_gateway().create_refund(idempotency_key=new_idempotency_key(), payment_intent=intent)
+        wait_for_inbound(app, "charge.refunded")
+    else:  # the buyer's bank takes it back and the seller loses the chargeback
+        assert httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={}).status_code == 200
+        closed = httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute/close", json={"outcome": "lost"})
+        assert closed.status_code == 200, closed.text
+        wait_for_inbound(app, "charge.dispute.closed")
+    run_jobs()
+    with app.app_context():
+        [commission] = commissions()
+        assert (commission.status, commission.reversed_cents, commission.reversal_reason) == (
+            "reversed",
+            commission.amount_cents,
+            how,
+        )
+        wallet = affiliate_company_for(db.session.get(User, world.affiliate_id), create=False)
+        assert account_balance("affiliate_pending", wallet.id) == 0
+        assert company_balances(world.company_id)["available"] == 0
+        assert events_of("commission.reversed")[0]["reason"] == how
         assert unbalanced_transactions() == []

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from app.services.affiliates.commissions import reverse_for_charge
 from app.services.billing_portal import record_default_card, sync_subscription_from_portal
 from app.services.checkout import complete_checkout, record_invoice_failed, record_invoice_paid, record_invoice_upcoming
 from app.services.orders import record_stripe_dispute, record_stripe_dispute_closed, record_stripe_refund
@@ -21,6 +22,26 @@ from app.services.whop_access import (
 )
 
 Handler = Callable[[dict[str, Any]], object]
+
+
+def record_charge_refunded(charge: dict[str, Any]) -> object:
+    """charge.refunded: a gig order's refund (services/orders.py), else a product or
+    subscription payment's, whose affiliate commission is clawed back in proportion."""
+    return record_stripe_refund(charge) or reverse_for_charge(
+        charge.get("id"), charge.get("payment_intent"), charge.get("amount_refunded") or 0, "refunded"
+    )
+
+
+def record_charge_dispute_closed(dispute: dict[str, Any]) -> object:
+    """charge.dispute.closed: a gig order's chargeback (services/orders.py), else a lost one of a
+    product or subscription payment claws its commission back."""
+    order = record_stripe_dispute_closed(dispute)
+    if order is not None or dispute.get("status") != "lost":
+        return order
+    return reverse_for_charge(
+        dispute.get("charge"), dispute.get("payment_intent"), dispute.get("amount") or 0, "dispute_lost"
+    )
+
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     # Payments (services/checkout.py): the webhook, not the browser, creates orders and memberships.
@@ -36,8 +57,8 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("stripe", "customer.updated"): record_default_card,
     # Orders (services/orders.py): chargebacks and refunds made in Stripe's dashboard.
     ("stripe", "charge.dispute.created"): record_stripe_dispute,
-    ("stripe", "charge.dispute.closed"): record_stripe_dispute_closed,
-    ("stripe", "charge.refunded"): record_stripe_refund,
+    ("stripe", "charge.dispute.closed"): record_charge_dispute_closed,
+    ("stripe", "charge.refunded"): record_charge_refunded,
     # Sellers (services/sellers.py): KYC and payouts of a connected account.
     ("stripe", "account.updated"): sync_connected_account,
     # Whop (services/whop_access.py): memberships and payments of linked products.

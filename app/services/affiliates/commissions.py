@@ -31,7 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from app.clock import iso_z, now
 from app.extensions import db
@@ -385,6 +385,31 @@ def reverse_payment_commission(payment: Payment, refunded_total_cents: int, reas
     notify_user(affiliate, "commission.reversed", f"A refund took back {money} of a commission", link=AFFILIATE_LINK)
     _notify_seller(commission.company_id, "commission.reversed", f"{money} of a commission came back to you")
     return commission
+
+
+def reverse_for_charge(
+    charge_id: str | None, payment_intent_id: str | None, refunded_total_cents: int, reason: str
+) -> Commission | None:
+    """A product or subscription payment's charge refunded (or lost to a chargeback) in Stripe:
+    claw its commission back in proportion (gig orders claw back through their refund path,
+    services/escrow.py). The payment is found by its charge or its payment intent (invoice
+    payments know only the latter). None when it is no such payment or earned no commission."""
+    keys = [
+        column == value
+        for column, value in (
+            (Payment.stripe_charge_id, charge_id),
+            (Payment.stripe_payment_intent_id, payment_intent_id),
+        )
+        if value
+    ]
+    if not keys or refunded_total_cents <= 0:
+        return None
+    payment = db.session.scalar(
+        select(Payment).where(or_(*keys), Payment.order_id.is_(None)).limit(1).execution_options(skip_tenant_scope=True)
+    )
+    if payment is None:
+        return None
+    return reverse_payment_commission(payment, refunded_total_cents, reason)
 
 
 # -- paid ---------------------------------------------------------------------------------------------
