@@ -5,8 +5,17 @@ from types import SimpleNamespace
 
 from sqlalchemy import select
 
+from app.clock import now
 from app.extensions import db
-from app.models import Checkout, Commission, Referral
+from app.models import (
+    AffiliateProgram,
+    AffiliateProgramListing,
+    Checkout,
+    Commission,
+    Referral,
+    ReferralClick,
+    ReferralCode,
+)
 from app.services.affiliates.links import COOKIE_NAME, referral_code_for
 from app.services.affiliates.programs import ProgramSettings, save_program
 from tests.factories import make_logo_shop, make_product, make_user
@@ -72,3 +81,61 @@ def commissions():
 
 def last_checkout():
     return db.session.scalars(select(Checkout).order_by(Checkout.id.desc())).first()
+
+
+def affiliate_rows(company, order, payment, code="enumcode01"):
+    """A program, listing, code, click, referral and commission of `company` for the order's
+    payment, its buyer referring themselves (`code`: their unique referral code). Flushed."""
+    program = db.session.scalar(select(AffiliateProgram).where(AffiliateProgram.company_id == company.id))
+    if program is None:
+        program = AffiliateProgram(company_id=company.id, enabled=True)
+        db.session.add(program)
+        db.session.flush()
+        db.session.add(
+            AffiliateProgramListing(company_id=company.id, program_id=program.id, listing_type="gig", listing_id=1)
+        )
+    referral_code = db.session.scalar(select(ReferralCode).where(ReferralCode.user_id == payment.buyer_id))
+    if referral_code is None:
+        referral_code = ReferralCode(user_id=payment.buyer_id, code=code)
+        db.session.add(referral_code)
+        db.session.flush()
+    click = ReferralClick(
+        company_id=company.id,
+        code_id=referral_code.id,
+        affiliate_user_id=referral_code.user_id,
+        token=f"{code}-click",
+        listing_type="gig",
+        listing_id=order.gig_id,
+        ip_hash="0" * 64,
+        created_at=now(),
+    )
+    referral = Referral(
+        company_id=company.id,
+        program_id=program.id,
+        affiliate_user_id=referral_code.user_id,
+        buyer_id=payment.buyer_id,
+        checkout_id=order.checkout_id,
+        listing_type="gig",
+        listing_id=order.gig_id,
+        status="refused",
+        refusal_reason="self_referral",
+    )
+    db.session.add_all([click, referral])
+    db.session.flush()
+    db.session.add(
+        Commission(
+            company_id=company.id,
+            program_id=program.id,
+            referral_id=referral.id,
+            affiliate_user_id=referral_code.user_id,
+            payee_company_id=company.id,
+            payment_id=payment.id,
+            listing_type="gig",
+            listing_id=order.gig_id,
+            base_amount_cents=10000,
+            amount_cents=1000,
+            currency="usd",
+            reversal_reason="refunded",
+        )
+    )
+    db.session.flush()

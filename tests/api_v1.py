@@ -4,19 +4,24 @@ sends its API key."""
 from types import SimpleNamespace
 
 from flask import current_app
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Payment
+from app.models import Commission, Payment, Referral
 from app.models.api_key import API_SCOPES
 from app.services import api_keys
+from app.services.legends.game import join_game, open_game
 from app.services.licensing.issuing import issue_license_for_membership
 from app.services.outbound.endpoints import create_endpoint
+from tests.affiliate_flows import affiliate_rows
 from tests.factories import make_cast, make_membership, make_order, make_plan, make_policy, make_product
+from tests.legends_game import class_id
 
 
 def make_api_shop(prefix="", scopes=API_SCOPES):
     """A seller company with a licensed product (two plans), a member with a license, a gig
-    order, a payment, a webhook endpoint, and an API key holding `scopes` (`shop.key`)."""
+    order, a payment, a webhook endpoint, an affiliate referral and commission, a Legends game
+    with one member, and an API key holding `scopes` (`shop.key`)."""
     cast = make_cast(prefix)
     company = cast.company
     product = make_product(company, f"{prefix}pro-tool")
@@ -43,6 +48,14 @@ def make_api_shop(prefix="", scopes=API_SCOPES):
         endpoint = create_endpoint(company, "http://127.0.0.1:9/hooks", "CRM", ["order.created"])
     finally:
         current_app.config["WEBHOOKS_ALLOW_PRIVATE_NETWORKS"] = with_private
+    db.session.flush()
+    affiliate_rows(company, order, payment, code=f"{prefix}apicode01")
+    referral, commission = (
+        db.session.scalars(select(Referral).where(Referral.company_id == company.id)).one(),
+        (db.session.scalars(select(Commission).where(Commission.company_id == company.id)).one()),
+    )
+    open_game(company)
+    legends_member = join_game(company, cast.buyer, str(class_id(company)))
     key_row, key = api_keys.create_key(company, name="Tests", scopes=scopes, actor=cast.owner)
     db.session.commit()
     made = {name: value for name, value in locals().items() if name not in ("prefix", "scopes", "with_private")}

@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 import pytest
 
 from app.clock import freeze
+from app.services.legends.engine import Earning, award_xp
+from app.services.legends.game import join_game
 from tests.api_v1 import Api, error_of, make_api_shop
+from tests.legends_game import class_id
 
 
 @pytest.fixture
@@ -39,6 +42,9 @@ RETRIEVE = [
     ("/customers/{}", "buyer"),
     ("/licenses/{}", "license"),
     ("/webhook_endpoints/{}", "endpoint"),
+    ("/referrals/{}", "referral"),
+    ("/commissions/{}", "commission"),
+    ("/legends_members/{}", "legends_member"),
 ]
 LISTS = [
     "/products",
@@ -49,6 +55,9 @@ LISTS = [
     "/customers",
     "/licenses",
     "/webhook_endpoints",
+    "/referrals",
+    "/commissions",
+    "/legends_members",
 ]
 
 
@@ -391,3 +400,43 @@ def test_openapi_document_describes_every_route_and_the_security(client):
     assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     assert "/api/v1/memberships/check" in document["paths"] and "/api/v1/licenses/validate" in document["paths"]
     assert document["paths"]["/api/v1/licenses/validate"]["post"]["security"] == []
+
+
+def test_legends_leaderboard_ranks_members_and_answers_a_members_rank(api, shop, client, db):
+    other = make_api_shop("b-")
+    leader = join_game(shop.company, shop.owner, str(class_id(shop.company)))
+    award_xp(leader, "api:lead", Earning("quest", 500, exact=True))
+    award_xp(shop.legends_member, "api:follow", Earning("quest", 200, exact=True))
+    db.session.commit()
+    board = api.get("/legends/leaderboard", category="xp", period="all", limit=5, member=shop.legends_member.id)
+    assert board.status_code == 200, board.get_json()
+    answer = board.get_json()
+    assert [(row["rank"], row["member"], row["score"]) for row in answer["data"]] == [
+        (1, leader.id, 500),
+        (2, shop.legends_member.id, 200),
+    ]
+    assert (answer["member_rank"], answer["member_score"], answer["total"]) == (2, 200, 2)
+    # Another company's game is not on this company's board, nor its member's rank.
+    theirs = api.get("/legends/leaderboard", member=other.legends_member.id).get_json()
+    assert other.legends_member.id not in {row["member"] for row in theirs["data"]}
+    assert theirs["member_rank"] is None
+    refused = api.get("/legends/leaderboard", category="level", period="weekly")
+    assert refused.status_code == 400 and error_of(refused)["param"] == "period"
+    assert error_of(api.get("/legends/leaderboard", category="gold"))["param"] == "category"
+    reader = make_api_shop("c-", scopes=("products:read",))
+    assert Api(client, reader.key).get("/legends/leaderboard").status_code == 403
+
+
+def test_commissions_show_money_in_minor_units_and_narrow_by_affiliate_and_status(api, shop):
+    [commission] = api.get("/commissions").get_json()["data"]
+    assert (commission["amount"], commission["base_amount"], commission["currency"]) == (1000, 10000, "usd")
+    assert commission["affiliate"] == shop.commission.affiliate_user_id and commission["status"] == "pending"
+    assert api.get("/commissions", status="paid").get_json()["data"] == []
+    assert api.get("/commissions", affiliate=shop.commission.affiliate_user_id).get_json()["data"] == [commission]
+    assert error_of(api.get("/commissions", status="lost"))["param"] == "status"
+    [referral] = api.get("/referrals").get_json()["data"]
+    assert (referral["status"], referral["refusal_reason"], referral["listing_type"]) == (
+        "refused",
+        "self_referral",
+        "gig",
+    )

@@ -44,6 +44,7 @@ from app.clock import now
 from app.crypto import decrypt
 from app.extensions import db
 from app.models import (
+    Commission,
     Company,
     CompanyInvitation,
     CompanyMember,
@@ -70,6 +71,7 @@ from app.services.notifications import notify_user
 from app.services.orders import ACTIONS, AUTOMATIC_ACTIONS
 from app.services.outbound import endpoints, outbox
 from app.services.teams import hash_token, invite_member
+from tests.affiliate_flows import affiliate_rows
 from tests.database import truncate_all
 from tests.factories import (
     LOGO_GIG,
@@ -594,6 +596,9 @@ PATH_VALUES = {
     "key_id": "api_key",
     "endpoint_id": "endpoint",
     "webhook_endpoint_id": "endpoint",
+    "referral_id": "api_referral",
+    "commission_id": "api_commission",
+    "legends_member_id": "legends_mate",
     "message_id": "message",
     "checkout_id": "checkout",
     "slug": "gig_slug",
@@ -756,6 +761,12 @@ PAGES = sorted(
         "api_v1.list_webhook_endpoints",
         "api_v1.get_webhook_endpoint",
         "api_v1.check_membership",
+        *(
+            f"api_v1.{view}"
+            for resource in ("referral", "commission", "legends_member")
+            for view in (f"list_{resource}s", f"get_{resource}")
+        ),
+        "api_v1.legends_leaderboard",
         "sell.developer_apps.index",
         "sell.developer_apps.new",
         "sell.developer_apps.edit",
@@ -965,6 +976,9 @@ def _build_world(app):
     affiliate, banned_affiliate = make_program_with_affiliates(cast)
     db.session.commit()
     legends = fuzz_world(company, cast.buyer, newcomer, cast.admin)
+    subscription_payment = db.session.scalar(select(Payment).where(Payment.membership_id == membership.id))
+    affiliate_rows(company, reviewed, subscription_payment, code="fuzzapi01")  # for the API's lists
+    api_commission = db.session.scalar(select(Commission).where(Commission.payment_id == subscription_payment.id))
 
     # An app of the company, installed by it (its experience shows next to the product), and
     # a second one not installed yet.
@@ -1007,7 +1021,9 @@ def _build_world(app):
         plan=product.plans[0].id,
         license=license.id,
         membership=membership.id,
-        payment=db.session.scalar(select(Payment.id).where(Payment.membership_id == membership.id)),
+        payment=subscription_payment.id,
+        api_referral=api_commission.referral_id,
+        api_commission=api_commission.id,
         customer=cast.buyer.id,
         api_key=api_key.id,
         api_plaintext=api_plaintext,

@@ -11,10 +11,7 @@ from app.clock import now
 from app.extensions import db as _db
 from app.models import (
     AccountToken,
-    AffiliateProgram,
-    AffiliateProgramListing,
     ApiKey,
-    Commission,
     CompanyInvitation,
     GigRevision,
     InboundEvent,
@@ -24,9 +21,6 @@ from app.models import (
     OutgoingEmail,
     Payment,
     Payout,
-    Referral,
-    ReferralClick,
-    ReferralCode,
     Refund,
     UserSession,
     WebhookEndpoint,
@@ -35,6 +29,7 @@ from app.models import (
     WhopPayment,
 )
 from app.services.outbound.catalogue import example_data
+from tests.affiliate_flows import affiliate_rows
 from tests.factories import make_cast, make_licensed_shop, make_order
 from tests.legends_game import fuzz_world
 
@@ -138,57 +133,8 @@ def one_row_each(db):
         ]
     )
     db.session.flush()
-    affiliate_rows(db, company, order, payment)
+    affiliate_rows(company, order, payment)
     fuzz_world(company, cast.buyer, cast.other_buyer, cast.admin)  # a Legends game with a guild
-
-
-def affiliate_rows(db, company, order, payment):
-    """A program, listing, code, click, referral and commission (issue 18)."""
-    program = AffiliateProgram(company_id=company.id, enabled=True)
-    code = ReferralCode(user_id=payment.buyer_id, code="enumcode01")
-    db.session.add_all([program, code])
-    db.session.flush()
-    click = ReferralClick(
-        company_id=company.id,
-        code_id=code.id,
-        affiliate_user_id=code.user_id,
-        token="enum-click",
-        listing_type="gig",
-        listing_id=order.gig_id,
-        ip_hash="0" * 64,
-        created_at=now(),
-    )
-    referral = Referral(
-        company_id=company.id,
-        program_id=program.id,
-        affiliate_user_id=code.user_id,
-        buyer_id=payment.buyer_id,
-        checkout_id=order.checkout_id,
-        listing_type="gig",
-        listing_id=order.gig_id,
-        status="refused",
-        refusal_reason="self_referral",
-    )
-    listing = AffiliateProgramListing(company_id=company.id, program_id=program.id, listing_type="gig", listing_id=1)
-    db.session.add_all([click, referral, listing])
-    db.session.flush()
-    db.session.add(
-        Commission(
-            company_id=company.id,
-            program_id=program.id,
-            referral_id=referral.id,
-            affiliate_user_id=code.user_id,
-            payee_company_id=company.id,
-            payment_id=payment.id,
-            listing_type="gig",
-            listing_id=order.gig_id,
-            base_amount_cents=10000,
-            amount_cents=1000,
-            currency="usd",
-            reversal_reason="refunded",
-        )
-    )
-    db.session.flush()
 
 
 def test_the_enum_columns_are_the_status_like_columns():

@@ -21,8 +21,21 @@ from app.blueprints.api_v1.gate import scope
 from app.crypto import decrypt
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import License, Membership, Order, Payment, Plan, Product, User, WebhookEndpoint
+from app.models import (
+    Commission,
+    LegendsMember,
+    License,
+    Membership,
+    Order,
+    Payment,
+    Plan,
+    Product,
+    Referral,
+    User,
+    WebhookEndpoint,
+)
 from app.services import api_resources
+from app.services.legends import boards
 from app.services.licensing import seller_admin
 from app.services.outbound import endpoints
 from app.tenancy import current_tenant_id
@@ -106,14 +119,16 @@ def tenant_rows(model: Any) -> Any:
 # --- serialisers -------------------------------------------------------------------------
 
 
-def serializer(kind: str, spec: str, **computed: Callable[[Any], Any]) -> Callable[[Any], dict]:
-    """A function making the JSON object of a row: `id`, `object` (= kind), `created`, then the
-    fields of `spec` ("name" or "name=attribute", space-separated; datetimes as ISO-8601 UTC)
-    and the `computed` ones."""
+def serializer(
+    kind: str, spec: str, created: str = "created_at", **computed: Callable[[Any], Any]
+) -> Callable[[Any], dict]:
+    """A function making the JSON object of a row: `id`, `object` (= kind), `created` (the
+    row's `created` attribute), then the fields of `spec` ("name" or "name=attribute",
+    space-separated; datetimes as ISO-8601 UTC) and the `computed` ones."""
     pairs = [(part.partition("=")[0], part.partition("=")[2] or part) for part in spec.split()]
 
     def serialize(row: Any) -> dict:
-        answer = {"id": row.id, "object": kind, "created": iso(row.created_at)}
+        answer = {"id": row.id, "object": kind, "created": iso(getattr(row, created))}
         for name, attribute in pairs:
             value = getattr(row, attribute)
             answer[name] = iso(value) if isinstance(value, datetime) else value
@@ -161,6 +176,23 @@ license_json = serializer(
     "reset_count expires_at=effective_expires_at",
     status=lambda license: license.display_status(),
 )
+referral_json = serializer(
+    "referral",
+    "program=program_id affiliate=affiliate_user_id user=buyer_id listing_type listing=listing_id status "
+    "refusal_reason converted_at",
+)
+commission_json = serializer(
+    "commission",
+    "program=program_id referral=referral_id affiliate=affiliate_user_id payment=payment_id order=order_id "
+    "listing_type listing=listing_id payment_number base_amount=base_amount_cents amount=amount_cents "
+    "reversed=reversed_cents currency status clears_at reversal_reason",
+)
+legends_member_json = serializer(
+    "legends_member",
+    "user=user_id character_class=class_id guild=guild_id level prestige xp=total_xp referrals "
+    "commission=commission_cents streak_days",
+    created="joined_at",
+)
 endpoint_json = serializer(
     "webhook_endpoint",
     "url description enabled disabled_reason",
@@ -188,7 +220,12 @@ def resource(
     query = FILTER_QUERIES.get(tuple(filters or ()), schemas.ListQuery)
     description = DESCRIPTIONS[path]
     singular = noun.replace(" ", "_")
-    tag = {"plans": "products", "webhook_endpoints": "webhooks"}.get(name, name)
+    tag = {
+        "plans": "products",
+        "webhook_endpoints": "webhooks",
+        "referrals": "affiliates",
+        "commissions": "affiliates",
+    }.get(name, "legends" if name.startswith("legends") else name)
 
     def list_view():
         query_rows = tenant_rows(model).options(*options) if model is not User else customers()
@@ -209,10 +246,18 @@ def resource(
     operation(f"{path}/<int:{singular}_id>", "GET", needs, answer, tag=tag)(get_view)
 
 
+TAGS = {
+    "plans": "products",
+    "webhook_endpoints": "webhooks",
+    "referrals": "affiliates",
+    "commissions": "affiliates",
+    "legends_members": "legends",
+}
 FILTER_QUERIES: dict[tuple, type[schemas.ListQuery]] = {
     ("product",): schemas.PlansQuery,
     ("product", "user"): schemas.MembershipsQuery,
     ("product", "status"): schemas.LicensesQuery,
+    ("affiliate", "status"): schemas.CommissionsQuery,
 }
 
 
@@ -236,6 +281,9 @@ DESCRIPTIONS = {
     "/customers": "People who paid the company or hold a membership in its products, newest first.",
     "/licenses": "The company's license keys, newest first (never the key itself, only its hint).",
     "/webhook_endpoints": "The company's webhook endpoints, newest first.",
+    "/referrals": "Referrals to the company's affiliate program (pending, completed, or refused with a reason).",
+    "/commissions": "Affiliate commissions the company's payments earned; `affiliate` and `status` narrow it.",
+    "/legends_members": "Members of the company's Legends game, newest first.",
 }
 PRODUCT_LOADING = (noload(Product.company), joinedload(Product.plans))
 
@@ -265,6 +313,44 @@ resource(
 resource(
     "/webhook_endpoints", WebhookEndpoint, "webhooks:read", schemas.WebhookEndpoint, endpoint_json, "webhook endpoint"
 )
+resource("/referrals", Referral, "affiliates:read", schemas.Referral, referral_json, "referral")
+resource(
+    "/commissions",
+    Commission,
+    "affiliates:read",
+    schemas.Commission,
+    commission_json,
+    "commission",
+    filters={"affiliate": Commission.affiliate_user_id, "status": Commission.status},
+)
+resource(
+    "/legends_members", LegendsMember, "legends:read", schemas.LegendsMember, legends_member_json, "legends member"
+)
+
+
+@operation(
+    "/legends/leaderboard", "GET", "legends:read", schemas.Leaderboard, query=schemas.LeaderboardQuery, tag="legends"
+)
+def legends_leaderboard():
+    """Read a Legends leaderboard
+
+    The top `limit` members of the company's game on one board (category and period; ties go
+    to whoever got there first), and `member`'s rank and score when asked. Served from Redis,
+    or computed from the database while Redis is unavailable."""
+    query = params()
+    if query.period not in boards.boards_of(query.category):
+        raise ServiceError(400, "invalid_param", "The level board is all-time only: use period=all.", field="period")
+    board = boards.top(company_id(), query.category, query.period, limit=query.limit, viewer_id=query.member)
+    answer = {
+        "object": "leaderboard",
+        "category": query.category,
+        "period": query.period,
+        "total": board.total,
+        "data": [{"rank": rank, "member": member, "score": score} for rank, member, score in board.rows],
+        "member_rank": board.my_rank,
+        "member_score": board.my_score,
+    }
+    return answer, 200
 
 
 @operation(

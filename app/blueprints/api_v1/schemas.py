@@ -196,6 +196,78 @@ class Deleted(BaseModel):
     deleted: Literal[True]
 
 
+class Referral(Object):
+    object: Literal["referral"]
+    program: int | None
+    affiliate: int = Field(description="The affiliate's user id.")
+    user: int = Field(description="The referred customer's user id.")
+    listing_type: Literal["gig", "product"]
+    listing: int
+    status: Literal["pending", "completed", "refused"]
+    refusal_reason: str | None
+    converted_at: datetime | None
+
+
+class Commission(Object):
+    object: Literal["commission"]
+    program: int
+    referral: int
+    affiliate: int = Field(description="The affiliate's user id.")
+    payment: int
+    order: int | None
+    listing_type: Literal["gig", "product"]
+    listing: int
+    payment_number: int = Field(description="Which payment of the referred customer earned it (renewals count).")
+    base_amount: Money
+    amount: Money
+    reversed: Money
+    currency: Currency
+    status: Literal["pending", "available", "paid", "reversed"]
+    clears_at: datetime | None
+    reversal_reason: str | None
+
+
+class CommissionsQuery(ListQuery):
+    affiliate: Id | None = Field(None, description="Only this affiliate's commissions.")
+    status: Literal["pending", "available", "paid", "reversed"] | None = None
+
+
+class LegendsMember(Object):
+    object: Literal["legends_member"]
+    user: int
+    character_class: int = Field(description="The member's class id.")
+    guild: int | None
+    level: int
+    prestige: int
+    xp: int = Field(description="Total XP, all prestiges.")
+    referrals: int
+    commission: Money
+    streak_days: int
+
+
+class LeaderboardQuery(Query):
+    category: Literal["xp", "level", "referrals", "commission"] = "xp"
+    period: Literal["all", "weekly", "monthly"] = Field("all", description="`level` has an all-time board only.")
+    limit: int = Field(10, ge=1, le=100, description="How many places from the top (1-100).")
+    member: Id | None = Field(None, description="Also give this member's rank and score.")
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int
+    member: int
+    score: int
+
+
+class Leaderboard(BaseModel):
+    object: Literal["leaderboard"]
+    category: str
+    period: str
+    total: int = Field(description="How many members are on the board.")
+    data: list[LeaderboardEntry]
+    member_rank: int | None
+    member_score: int | None
+
+
 def list_of(model: type[BaseModel]) -> type[BaseModel]:
     """The page model of `model`: {"object": "list", "data", "has_more", "url"}."""
     return type(
