@@ -60,9 +60,11 @@ db-check: install
 
 # Browser journeys: Playwright driving Debian's /usr/bin/chromium (apt-get install -y chromium;
 # never `playwright install`) against the real stack on free ports. PostgreSQL when
-# TEST_DATABASE_URL is set. Screenshots and logs: test-artifacts/browser/.
+# TEST_DATABASE_URL is set. Screenshots and logs: test-artifacts/browser/. One journey at a
+# time (each starts its own stack on one database): BROWSER_ARGS, not PYTEST_ARGS' -n 2.
+BROWSER_ARGS ?=
 test-browser: install-dev
-	ROUTE_COVERAGE=off $(BIN)/pytest tests/browser $(PYTEST_ARGS)
+	ROUTE_COVERAGE=off $(BIN)/pytest tests/browser $(BROWSER_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
