@@ -343,3 +343,14 @@ def load_parser(description, connections):
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     return parser
+
+
+def fresh_bench_env(port, database_url, redis_url):
+    """The production environment of a benchmark's app on `port`, after (re)creating its empty
+    database; says on standard output what it runs on."""
+    from bench.loadgen import generator_name
+
+    env = production_env(port, database_url, redis_url)
+    print(f"database {database_url} (fresh), redis {redis_url}, load generator: {generator_name()}")
+    recreate_database(database_url)
+    return env

@@ -29,8 +29,8 @@ from http.client import HTTPConnection
 import psycopg
 
 from bench import harness
-from bench.harness import gunicorn, recreate_database, wait_ready
-from bench.loadgen import generator_name, load
+from bench.harness import gunicorn, wait_ready
+from bench.loadgen import load
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tp_legends_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3")
@@ -160,12 +160,10 @@ def main() -> None:
     if args.seed_only:
         print(seed(args.members))
         return
-    if not 1 <= args.seconds <= 30 or not 1 <= args.rounds <= 5 or not 1 <= args.connections <= 256:
-        parser.error("keep --seconds in 1..30, --rounds in 1..5, --connections in 1..256")
+    args.max_connections = 256
+    harness.check_load_arguments(parser, args)
     started = time.monotonic()
-    env = harness.production_env(APP_PORT, DATABASE_URL, REDIS_URL)
-    print(f"database {DATABASE_URL} (fresh), redis {REDIS_URL}, load generator: {generator_name()}")
-    recreate_database(DATABASE_URL)
+    env = harness.fresh_bench_env(APP_PORT, DATABASE_URL, REDIS_URL)
     servers = []
     try:
         harness.migrate(env)

@@ -293,6 +293,8 @@ class Stack:
         written after the byte offsets in `since`."""
         problems = []
         for name in self.CHECKED_LOGS:
+            if not (self.logs / f"{name}.log").exists():  # a process this stack did not start
+                continue
             with open(self.logs / f"{name}.log", "rb") as log:
                 log.seek((since or {}).get(name, 0))
                 text = log.read().decode(errors="replace")
