@@ -61,8 +61,6 @@ def run_threads(url, connections, seconds, max_requests=200_000, make_body=None,
 
     GETs `url`; with `make_body(worker_number, request_number) -> bytes`, POSTs JSON instead.
     `headers` go with every request (e.g. a session Cookie).
-    GETs `url` (with `headers`); with `make_body(worker_number, request_number) -> bytes`,
-    POSTs JSON instead.
     """
     headers = dict(headers or {})
     _check_loopback(url)
@@ -85,7 +83,6 @@ def run_threads(url, connections, seconds, max_requests=200_000, make_body=None,
             try:
                 if make_body is None:
                     conn.request("GET", path, headers=headers)
-                    conn.request("GET", path, headers=headers or {})
                 else:
                     conn.request(
                         "POST",
@@ -121,9 +118,6 @@ def run_threads(url, connections, seconds, max_requests=200_000, make_body=None,
 
 
 def load(url, connections=32, seconds=10, headers=None):
-    """Drive `url` with whichever generator this machine has."""
-    if headers:
-        return run_threads(url, connections, seconds, headers=headers)
     """Drive `url` (GETs sending `headers`) with whichever generator this machine has."""
     if shutil.which("wrk"):
         return run_wrk(url, connections, seconds, headers=headers)
