@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 import pytest
 
 from app.clock import freeze
+from app.queue import get_redis
+from app.services.legends import boards
 from app.services.legends.engine import Earning, award_xp
 from app.services.legends.game import join_game
 from tests.api_v1 import Api, error_of, make_api_shop
@@ -416,6 +418,10 @@ def test_legends_leaderboard_ranks_members_and_answers_a_members_rank(api, shop,
         (2, shop.legends_member.id, 200),
     ]
     assert (answer["member_rank"], answer["member_score"], answer["total"]) == (2, 200, 2)
+    # Redis restarted empty: the database answers the same, and the boards are written again.
+    get_redis().flushdb()
+    assert api.get("/legends/leaderboard", limit=5, member=shop.legends_member.id).get_json() == answer
+    assert get_redis().exists(boards.key(shop.company.id, "xp", "all"))
     # Another company's game is not on this company's board, nor its member's rank.
     theirs = api.get("/legends/leaderboard", member=other.legends_member.id).get_json()
     assert other.legends_member.id not in {row["member"] for row in theirs["data"]}

@@ -242,9 +242,24 @@ def top(
             rank, score = pipe.execute()
             if rank is not None:
                 my_rank, my_score = rank + 1, int(score)
-        return Board(rows, my_rank, my_score, "redis", int(total))
+        if total:
+            return Board(rows, my_rank, my_score, "redis", int(total))
+        # An empty board: a new game, or Redis lost its boards (restarted empty, or the game was
+        # seeded while Redis was down). The database answers; when it has rows, the game's
+        # boards are written again so the next request reads Redis.
+        board = _computed(company_id, category, period, scope, limit, viewer_id)
+        if not board.total:
+            return Board(rows, my_rank, my_score, "redis", 0)
+        log.warning("leaderboard %s was empty in Redis: rebuilding the game's boards", board_key)
+        rebuild_all(company_id)
+        return board
     except RedisError as error:
         log.warning("leaderboard %s from the database: Redis unavailable (%s)", board_key, error)
+    return _computed(company_id, category, period, scope, limit, viewer_id)
+
+
+def _computed(company_id: int, category: str, period: str, scope: str, limit: int, viewer_id: int | None) -> Board:
+    """A board computed from the database (the truth), as `top` answers it."""
     computed = (
         compute_guild_rows(company_id) if category == "guilds" else compute_rows(company_id, category, period, scope)
     )
