@@ -77,5 +77,5 @@ def bump_catalog_version():
     try:
         _version["value"] = str(get_redis().incr(VERSION_KEY)).encode()
         _version["read_at"] = time.monotonic()
-    except Exception:
-        current_app.logger.warning("page cache version not bumped", exc_info=True)
+    except Exception as error:  # Redis down (e.g. seeding before it starts): one line, no traceback
+        current_app.logger.warning("page cache version not bumped: %s", error)
