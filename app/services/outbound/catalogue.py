@@ -6,6 +6,18 @@ from typing import Any
 
 TEST_EVENT_TYPE = "webhook.test"
 
+# What every commission.* example says about the commission (schemas.py COMMISSION).
+_COMMISSION: dict[str, Any] = {
+    "commission_id": 140,
+    "referral_id": 88,
+    "program_id": 4,
+    "affiliate_user_id": 512,
+    "payment_id": 901,
+    "base_amount_cents": 12000,
+    "amount_cents": 1200,
+    "currency": "usd",
+}
+
 # type -> (when it is sent, example `data`).
 EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
     "order.created": (
@@ -166,14 +178,7 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
         "A referred payment earned an affiliate a commission from your share; it is pending until "
         "the payment (or its order) clears.",
         {
-            "commission_id": 140,
-            "referral_id": 88,
-            "program_id": 4,
-            "affiliate_user_id": 512,
-            "payment_id": 901,
-            "base_amount_cents": 12000,
-            "amount_cents": 1200,
-            "currency": "usd",
+            **_COMMISSION,
             "status": "pending",
             "clears_at": "2026-12-18T17:00:00Z",
         },
@@ -181,14 +186,7 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
     "commission.cleared": (
         "A pending commission cleared with its payment or order: the affiliate may withdraw it.",
         {
-            "commission_id": 140,
-            "referral_id": 88,
-            "program_id": 4,
-            "affiliate_user_id": 512,
-            "payment_id": 901,
-            "base_amount_cents": 12000,
-            "amount_cents": 1200,
-            "currency": "usd",
+            **_COMMISSION,
             "status": "available",
             "clears_at": "2026-12-18T17:00:00Z",
         },
@@ -196,14 +194,7 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
     "commission.reversed": (
         "A refund, a lost dispute or a cancellation clawed a commission back.",
         {
-            "commission_id": 140,
-            "referral_id": 88,
-            "program_id": 4,
-            "affiliate_user_id": 512,
-            "payment_id": 901,
-            "base_amount_cents": 12000,
-            "amount_cents": 1200,
-            "currency": "usd",
+            **_COMMISSION,
             "status": "reversed",
             "clears_at": None,
             "reason": "refunded",
@@ -212,14 +203,7 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
     "commission.paid": (
         "A commission was withdrawn by the affiliate in a payout.",
         {
-            "commission_id": 140,
-            "referral_id": 88,
-            "program_id": 4,
-            "affiliate_user_id": 512,
-            "payment_id": 901,
-            "base_amount_cents": 12000,
-            "amount_cents": 1200,
-            "currency": "usd",
+            **_COMMISSION,
             "status": "paid",
             "clears_at": None,
             "payout_id": 19,
