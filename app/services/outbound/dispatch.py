@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, case, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, case, func, insert, literal, or_, select, true, update
 
 from app.clock import now
 from app.extensions import db, rows_matched
@@ -64,15 +64,19 @@ def new_message(event: OutboxEvent, endpoint: WebhookEndpoint, moment: datetime)
     return message
 
 
-_CLAIM_COLUMNS = (
+_DUE_COLUMNS = (
     WebhookMessage.id,
     WebhookMessage.public_id,
     WebhookMessage.company_id,
     WebhookMessage.endpoint_id,
+    WebhookMessage.event_id,
     WebhookMessage.attempt_count,
     WebhookMessage.retry_index,
     WebhookMessage.locked_until,
     WebhookMessage.next_attempt_at,
+)
+# What signing and sending a claimed message needs besides the message's own columns.
+_SENDING_COLUMNS = (
     OutboxEvent.public_id.label("event_public_id"),
     OutboxEvent.type,
     OutboxEvent.created_at,
@@ -115,8 +119,9 @@ def claim_due_messages(
     those messages. Messages of a disabled endpoint are marked failed (recoverable later), not
     returned.
 
-    On PostgreSQL the due rows are read `FOR UPDATE SKIP LOCKED` and leased by one UPDATE:
-    workers claiming at once take disjoint messages without waiting for each other. SQLite
+    On PostgreSQL one statement locks the due rows `FOR UPDATE SKIP LOCKED`, leases them and
+    returns them with their event and endpoint: workers claiming at once take disjoint messages
+    without waiting for each other. SQLite
     (one writer at a time) claims them one by one, each lease a conditional UPDATE that also
     checks the counters read a moment before, so what was read is what was claimed. A lease
     left by a worker that died mid-request expires after LEASE; the next claim logs that
@@ -125,32 +130,22 @@ def claim_due_messages(
     moment = now()
     held = held or {}
     full = [endpoint_id for endpoint_id, n in held.items() if per_endpoint is not None and n >= per_endpoint]
-    query = (
-        select(*_CLAIM_COLUMNS)
-        .join(OutboxEvent, OutboxEvent.id == WebhookMessage.event_id)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
+    due = (
+        select(*_DUE_COLUMNS)
         .where(*_claimable(moment))
         .order_by(WebhookMessage.next_attempt_at, WebhookMessage.id)
         .limit(limit)
     )
     if full:
-        query = query.where(WebhookMessage.endpoint_id.not_in(full))
+        due = due.where(WebhookMessage.endpoint_id.not_in(full))
     if message_ids is not None:
-        query = query.where(WebhookMessage.id.in_(list(message_ids)))
-    postgres = db.session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        query = query.with_for_update(of=WebhookMessage, skip_locked=True)
-    taken: dict[int, int] = dict(held)
-    rows = []
-    found = db.session.execute(query).all()
-    for row in found:
-        if per_endpoint is not None and taken.get(row.endpoint_id, 0) >= per_endpoint:
-            continue
-        taken[row.endpoint_id] = taken.get(row.endpoint_id, 0) + 1
-        rows.append(row)
-    rows = _lease_locked(rows, moment) if postgres else [row for row in rows if _lease_one(row, moment)]
+        due = due.where(WebhookMessage.id.in_(list(message_ids)))
+    if db.session.get_bind().dialect.name == "postgresql":
+        rows, examined = _claim_locked(due, moment, per_endpoint, held)
+    else:
+        rows, examined = _claim_serially(due, moment, per_endpoint, held)
     if not rows:
-        return ClaimedBatch([], len(found))
+        return ClaimedBatch([], examined)
     interrupted = [row for row in rows if row.locked_until is not None]
     if interrupted:
         db.session.execute(
@@ -201,7 +196,7 @@ def claim_due_messages(
                 lag_seconds=max(0.0, (moment - (row.next_attempt_at or moment)).total_seconds()),
             )
         )
-    return ClaimedBatch(requests, len(found))
+    return ClaimedBatch(requests, examined)
 
 
 def update_messages(message_ids: Collection[int], **values: Any) -> None:
@@ -223,20 +218,62 @@ def _claimable(moment: datetime) -> tuple[ColumnElement[bool], ...]:
     )
 
 
-def _lease_locked(rows: list[Row[Any]], moment: datetime) -> list[Row[Any]]:
-    """Lease rows this transaction holds locked (PostgreSQL): one UPDATE; an expired lease
-    counts the interrupted attempt."""
-    if rows:
-        db.session.execute(
-            update(WebhookMessage)
-            .where(WebhookMessage.id.in_([row.id for row in rows]), *_claimable(moment))
-            .values(
-                locked_until=moment + LEASE,
-                attempt_count=WebhookMessage.attempt_count + case((WebhookMessage.locked_until.is_(None), 0), else_=1),
-            )
-            .execution_options(synchronize_session=False)
+def _claim_locked(
+    due: Select[Any], moment: datetime, per_endpoint: int | None, held: Mapping[int, int]
+) -> tuple[list[Row[Any]], int]:
+    """PostgreSQL's claim, ONE statement: lock the due rows (SKIP LOCKED), keep each endpoint's
+    first ones up to its room, lease them, and return them joined with their event and endpoint
+    (the previous lease as it was, to log an interrupted attempt), plus how many due rows were
+    examined. Rows locked but not leased are unlocked at commit."""
+    picked = due.with_for_update(skip_locked=True).cte("picked")
+    place = func.row_number().over(partition_by=picked.c.endpoint_id, order_by=(picked.c.next_attempt_at, picked.c.id))
+    ranked = select(picked, place.label("place")).cte("ranked")
+    lease = update(WebhookMessage).where(WebhookMessage.id == ranked.c.id)
+    if per_endpoint is not None:
+        rooms = {endpoint_id: per_endpoint - n for endpoint_id, n in held.items() if n < per_endpoint}
+        room = case(rooms, value=ranked.c.endpoint_id, else_=per_endpoint) if rooms else literal(per_endpoint)
+        lease = lease.where(ranked.c.place <= room)
+    leased = (
+        lease.values(
+            locked_until=moment + LEASE,
+            attempt_count=WebhookMessage.attempt_count + case((ranked.c.locked_until.is_(None), 0), else_=1),
         )
-    return rows
+        .returning(*(ranked.c[column.key] for column in _DUE_COLUMNS))
+        .cte("leased")
+    )
+    counted = select(func.count().label("examined")).select_from(picked).subquery("counted")
+    sending = leased.join(OutboxEvent, OutboxEvent.id == leased.c.event_id).join(
+        WebhookEndpoint, WebhookEndpoint.id == leased.c.endpoint_id
+    )
+    query = (
+        select(counted.c.examined, *leased.c, *_SENDING_COLUMNS)
+        .select_from(counted.outerjoin(sending, true()))
+        .order_by(leased.c.next_attempt_at, leased.c.id)
+    )
+    found = db.session.execute(query).all()
+    return [row for row in found if row.id is not None], found[0].examined
+
+
+def _claim_serially(
+    due: Select[Any], moment: datetime, per_endpoint: int | None, held: Mapping[int, int]
+) -> tuple[list[Row[Any]], int]:
+    """SQLite's claim (one writer at a time): read the due rows with their event and endpoint,
+    then lease each by a conditional UPDATE that also checks the counters just read."""
+    query = (
+        due.add_columns(*_SENDING_COLUMNS)
+        .join(OutboxEvent, OutboxEvent.id == WebhookMessage.event_id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
+    )
+    found = db.session.execute(query).all()
+    taken: dict[int, int] = dict(held)
+    rows = []
+    for row in found:
+        if per_endpoint is not None and taken.get(row.endpoint_id, 0) >= per_endpoint:
+            continue
+        if _lease_one(row, moment):
+            taken[row.endpoint_id] = taken.get(row.endpoint_id, 0) + 1
+            rows.append(row)
+    return rows, len(found)
 
 
 def _lease_one(row: Row[Any], moment: datetime) -> bool:
