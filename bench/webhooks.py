@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.webhooks [--messages 3000] [--database-url URL] [--redis-url URL]
                                        [--profile]
+    .venv/bin/python -m bench.run_all --only webhooks   # the three goal rows (bench/README.md)
 
-Steps: start a loopback sink (werkzeug, threaded, its own process: one receiver, one
-endpoint); measure a plain loop of the same signed POSTs with one reused httpx client (the
+Steps: start a loopback sink (a minimal asyncio HTTP/1.1 keep-alive receiver in its own
+process: one receiver, one endpoint); measure a plain loop of the same signed POSTs with one reused httpx client (the
 baseline); then for 1 and 2 `rq worker` SimpleWorker processes, make `--messages` due
 messages and ask for a delivery run as dispatch does (`request_delivery_run`: one
 `deliver_due` job; a run that claims a full batch asks for another, so the second worker joins)
@@ -33,15 +34,12 @@ from redis import Redis
 from rq import Queue, Worker
 from sqlalchemy import func, select
 
+from bench import harness
+from bench.harness import Row, bench_redis, drop_database, free_port, migrated_database
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GOALS_PER_MINUTE = {1: 10_000, 2: 30_000}
 RUN_LIMIT_SECONDS = 300
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class _SinkProtocol(asyncio.Protocol):
@@ -264,6 +262,69 @@ def profile_run(app, message_ids):
     print(profiler.output_text(unicode=False, color=False))
 
 
+def measure(database_url, redis_url, messages):
+    """The plain loop, then 1 and 2 worker processes: {name: deliveries per second}."""
+    sink_url, stop_sink = start_sink()
+    try:
+        app = build_app(database_url, redis_url)
+        Redis.from_url(redis_url).flushdb()
+        results = {LOOP: plain_loop(app, prepare_messages(app, sink_url, messages))}
+        for workers in (1, 2):
+            ids = prepare_messages(app, sink_url, messages)
+            results[workers] = run_workers(app, database_url, redis_url, ids, workers)
+        with app.app_context():
+            from app.extensions import db
+
+            db.engine.dispose()  # before the database is dropped
+        return results
+    finally:
+        stop_sink()
+
+
+LOOP = "plain loop, one httpx client"
+LOOP_RATIO_GOAL = 0.6  # of the plain loop, with 2 worker processes
+
+
+def run(quick: bool) -> list[Row]:
+    """run_all's entry point: deliveries a minute from 1 and 2 worker processes, and 2 against
+    the plain loop (quick: 100 messages a run, on whatever BENCH_PG is)."""
+    database_url = harness.database_url("webhooks")
+    env = harness.production_env(free_port(), database_url, harness.redis_url())
+    migrated_database(database_url, env)
+    try:
+        results = measure(database_url, harness.redis_url(), 100 if quick else 3000)
+    finally:
+        drop_database(database_url)
+    loop = results[LOOP]
+    baseline = f"plain httpx loop {loop * 60:,.0f}/min"
+    rows = []
+    for workers in (1, 2):
+        rate = results[workers]
+        goal = GOALS_PER_MINUTE[workers]
+        rows.append(
+            Row(
+                f"outbound webhooks, {workers} worker process{'es' if workers > 1 else ''}",
+                f"{rate * 60:,.0f} deliveries/min",
+                baseline,
+                None,
+                f">= {goal:,}/min",
+                rate * 60 >= goal,
+            )
+        )
+    two = results[2]
+    rows.append(
+        Row(
+            "outbound webhooks, 2 workers vs a plain loop",
+            f"{two * 60:,.0f} deliveries/min",
+            baseline,
+            two / loop,
+            f">= {LOOP_RATIO_GOAL}",
+            two / loop >= LOOP_RATIO_GOAL,
+        )
+    )
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=3000)
@@ -273,39 +334,29 @@ def main():
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="tp-bench-webhooks-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
-    redis_process = None
-    if args.redis_url:
-        redis_url = args.redis_url
-    else:
-        from app.devredis import start_redis_server
-
-        port = free_port()
-        redis_process = start_redis_server(port, workdir)
-        redis_url = f"redis://127.0.0.1:{port}/0"
-    sink_url, stop_sink = start_sink()
+    redis_url, redis_process = bench_redis(args.redis_url, workdir)
     try:
-        app = build_app(database_url, redis_url)
-        Redis.from_url(redis_url).flushdb()
         if args.profile:
-            profile_run(app, prepare_messages(app, sink_url, args.messages))
+            sink_url, stop_sink = start_sink()
+            try:
+                app = build_app(database_url, redis_url)
+                Redis.from_url(redis_url).flushdb()
+                profile_run(app, prepare_messages(app, sink_url, args.messages))
+            finally:
+                stop_sink()
             return
-        results = {"plain loop, one httpx client": plain_loop(app, prepare_messages(app, sink_url, args.messages))}
-        for workers in (1, 2):
-            ids = prepare_messages(app, sink_url, args.messages)
-            results[f"{workers} SimpleWorker process{'es' if workers > 1 else ''}"] = run_workers(
-                app, database_url, redis_url, ids, workers
-            )
+        results = measure(database_url, redis_url, args.messages)
     finally:
-        stop_sink()
         if redis_process:
             redis_process.terminate()
             redis_process.wait(10)
-    baseline = results["plain loop, one httpx client"]
+    baseline = results[LOOP]
     backend = database_url.split(":", 1)[0]
     print(f"\nOutbound webhooks, {args.messages} messages per run, {backend} + Redis, loopback sink")
     print(f"{'run':34} {'deliveries/s':>13} {'per minute':>11} {'vs loop':>8} {'goal/min':>9} {'vs goal':>8}")
-    for workers, (name, rate) in enumerate(results.items()):
-        goal = GOALS_PER_MINUTE.get(workers)
+    for key, rate in results.items():
+        name = key if key == LOOP else f"{key} SimpleWorker process{'es' if key > 1 else ''}"
+        goal = GOALS_PER_MINUTE.get(key)
         versus = f"{rate * 60 / goal:7.2f}x" if goal else ""
         print(f"{name:34} {rate:13.0f} {rate * 60:11.0f} {rate / baseline:8.2f} {goal or '':>9} {versus:>8}")
 

@@ -16,7 +16,11 @@ from app.errors import ServiceError
 from app.extensions import db
 from app.models import License, LicenseActivation
 from app.services.licensing.license_keys import hash_key
-from app.services.licensing.records import find_activation, find_license, refusal_code, remove_activation
+from app.services.licensing.records import (
+    find_license_and_activation,
+    refusal_code,
+    remove_activation,
+)
 from app.services.licensing.signing import canonical_json, signature_of
 
 VALIDATION_TOUCH_INTERVAL = timedelta(seconds=60)
@@ -145,10 +149,9 @@ def validate_license(key: object, fingerprint: str | None = None, product_id: in
     return Validation("VALID" if activation else "NO_ACTIVATION", license, activation)
 
 
-def usable_license(key: object, lock: bool = True) -> License:
-    """The license with `key` if it works now; LicenseApiError 404 NOT_FOUND, or 403 with the
-    code saying why not."""
-    license = find_license(key, lock=lock)
+def _usable(license: License | None) -> License:
+    """`license` if it works now; LicenseApiError 404 NOT_FOUND, or 403 with the code saying
+    why not."""
     if license is None:
         raise LicenseApiError(404, "NOT_FOUND")
     code = refusal_code(license, now())
@@ -161,11 +164,12 @@ def activate_license(key: object, fingerprint: str, name: str | None = None) -> 
     """Activate the machine `fingerprint` on a usable key, race-free.
 
     Returns (license, activation, created). Raises LicenseApiError: 404 NOT_FOUND, 403
-    SUSPENDED/REVOKED/EXPIRED, 409 TOO_MANY_ACTIVATIONS. The license row stays locked until the
-    caller's transaction ends, so concurrent activations are counted one after another.
+    SUSPENDED/REVOKED/EXPIRED, 409 TOO_MANY_ACTIVATIONS. The license row (read with the
+    machine's activation in one statement) stays locked until the caller's transaction ends,
+    so concurrent activations are counted one after another.
     """
-    license = usable_license(key)
-    activation = find_activation(license, fingerprint)
+    found, activation = find_license_and_activation(key, fingerprint, lock=True)
+    license = _usable(found)
     if activation is not None:
         return license, activation, False
     if license.activation_count >= license.max_activations:
@@ -182,8 +186,7 @@ def activate_license(key: object, fingerprint: str, name: str | None = None) -> 
 def deactivate_license(key: object, fingerprint: str) -> License:
     """Free the machine `fingerprint`'s seat. Raises LicenseApiError 404 for an unknown key or
     a machine that is not activated. Works on any key state (uninstalling is always allowed)."""
-    license = find_license(key, lock=True)
-    activation = find_activation(license, fingerprint) if license is not None else None
+    license, activation = find_license_and_activation(key, fingerprint, lock=True)
     if license is None or activation is None:
         raise LicenseApiError(404, "NOT_FOUND", "No activation of that key on that machine.")
     remove_activation(license, activation)
@@ -199,8 +202,8 @@ def checkout_license_file(key: object, fingerprint: str, ttl_seconds: int | None
     whichever is first. Raises LicenseApiError like activation, and 403 NO_ACTIVATION.
     """
     ttl = FILE_TTL_DEFAULT if ttl_seconds is None else timedelta(seconds=ttl_seconds)
-    license = usable_license(key, lock=False)
-    activation = find_activation(license, fingerprint)
+    found, activation = find_license_and_activation(key, fingerprint)
+    license = _usable(found)
     if activation is None:
         raise LicenseApiError(403, "NO_ACTIVATION")
     issued = now()

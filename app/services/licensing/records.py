@@ -3,7 +3,7 @@ shared by the public API, the seller's actions and the buyer's self-service."""
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from app.errors import ServiceError
 from app.extensions import db
@@ -29,20 +29,33 @@ def find_license(key: object, lock: bool = False) -> License | None:
     return db.session.scalar(query)
 
 
+def find_license_and_activation(
+    key: object, fingerprint: str, lock: bool = False
+) -> tuple[License | None, LicenseActivation | None]:
+    """The license with `key` and its activation on machine `fingerprint`, in ONE statement
+    (the license row-locked when `lock`); (None, None) for an unknown key."""
+    key_hash = hash_key(key)
+    if key_hash is None:
+        return None, None
+    query = (
+        select(License, LicenseActivation)
+        .where(License.key_hash == key_hash)
+        .outerjoin(
+            LicenseActivation,
+            and_(LicenseActivation.license_id == License.id, LicenseActivation.fingerprint == fingerprint),
+        )
+    )
+    if lock:
+        query = query.with_for_update(of=License).execution_options(populate_existing=True)
+    row = db.session.execute(query).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 def lock_license(license: License) -> License:
     """`license` re-read and row-locked for the rest of the transaction."""
     return db.session.scalars(
         select(License).where(License.id == license.id).with_for_update().execution_options(populate_existing=True)
     ).one()
-
-
-def find_activation(license: License, fingerprint: str) -> LicenseActivation | None:
-    """The activation of machine `fingerprint` on `license`, or None."""
-    return db.session.scalar(
-        select(LicenseActivation).where(
-            LicenseActivation.license_id == license.id, LicenseActivation.fingerprint == fingerprint
-        )
-    )
 
 
 def remove_activation(license: License, activation: LicenseActivation) -> None:
