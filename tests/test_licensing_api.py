@@ -16,6 +16,7 @@ from app.models import License, LicenseActivation
 from app.services.licensing import issuing, license_keys, public_api, records, seller_admin, signing
 from tests.factories import make_licensed_shop, make_membership, make_policy, make_product, make_seller, make_user
 from tests.license_api import LicenseApi
+from tests.queries import statements_during
 
 KEY_PATTERN = re.compile(r"^TP(-[0-9A-HJKMNP-TV-Z]{5}){6}$")
 
@@ -389,3 +390,25 @@ def test_production_without_a_signing_key_answers_500_unsigned(app, client, monk
     response = client.post("/api/v1/licenses/validate", json={"key": "TP-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"})
     assert response.status_code == 500 and "Tradepost-Signature" not in response.headers
     assert response.get_json()["error"]["code"] == "INTERNAL_ERROR"
+
+
+def test_each_call_reads_the_key_and_its_machine_in_one_statement(api, shop):
+    """The fewest round trips: validate is one SELECT; activate one locking SELECT (key and
+    machine together), then the INSERT and the count; a repeat activation is the SELECT alone."""
+    key = shop["key"]
+    api.validate(key=key)  # the once-a-minute "last checked" touch is out of the way
+    validate = statements_during(lambda: api.validate(key=key, fingerprint="host-q"))
+    activate = statements_during(lambda: api.activate(key=key, fingerprint="host-q"))
+    again = statements_during(lambda: api.activate(key=key, fingerprint="host-q"))
+    deactivate = statements_during(lambda: api.deactivate(key=key, fingerprint="host-q"))
+    assert [s.split()[0] for s in validate] == ["SELECT"]
+    assert [s.split()[0] for s in activate[:1]] == ["SELECT"] and sorted(s.split()[0] for s in activate[1:]) == [
+        "INSERT",
+        "UPDATE",
+    ]
+    assert [s.split()[0] for s in again] == ["SELECT"]
+    assert [s.split()[0] for s in deactivate[:1]] == ["SELECT"] and sorted(s.split()[0] for s in deactivate[1:]) == [
+        "DELETE",
+        "UPDATE",
+    ]
+    assert "license_activations" in activate[0] and "license_activations" in deactivate[0]

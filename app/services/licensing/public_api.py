@@ -16,11 +16,7 @@ from app.errors import ServiceError
 from app.extensions import db
 from app.models import License, LicenseActivation
 from app.services.licensing.license_keys import hash_key
-from app.services.licensing.records import (
-    find_license_and_activation,
-    refusal_code,
-    remove_activation,
-)
+from app.services.licensing.records import find_license_and_activation, refusal_code, remove_activation
 from app.services.licensing.signing import canonical_json, signature_of
 
 VALIDATION_TOUCH_INTERVAL = timedelta(seconds=60)
