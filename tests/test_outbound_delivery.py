@@ -87,6 +87,7 @@ def test_committed_event_is_delivered_signed_and_logged(db, sink, seller, make_e
     message = only_message(db)
     assert received.headers["Webhook-Id"] == message.public_id
     assert received.headers["Content-Type"] == "application/json"
+    assert received.headers["User-Agent"] == delivery.USER_AGENT
     assert (message.status, message.attempt_count, message.last_status_code) == ("delivered", 1, 200)
     attempt = db.session.scalars(select(WebhookAttempt)).one()
     assert attempt.succeeded and attempt.status_code == 200 and attempt.response_excerpt == "ok"

@@ -86,7 +86,6 @@ def connection_pools() -> urllib3.PoolManager:
             retries=False,
             timeout=urllib3.Timeout(REQUEST_TIMEOUT),
             ca_certs=certifi.where(),
-            headers={"User-Agent": USER_AGENT},
         )
         _pools_pid = os.getpid()
     return _pools
@@ -144,7 +143,7 @@ def send_request(request: DeliveryRequest, vetting: UrlVetting | None = None) ->
     url = urllib3.util.parse_url(request.url)
     host = url.host or ""
     port = url.port or (443 if url.scheme == "https" else 80)
-    headers = {**request.headers, "host": url.netloc or host}
+    headers = {**request.headers, "host": url.netloc or host, "user-agent": USER_AGENT}
     request_id = current_request_id()
     if request_id is not None:  # the request (or job) this delivery stems from, for support
         headers[REQUEST_ID_HEADER] = request_id
