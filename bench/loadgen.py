@@ -5,6 +5,7 @@ generator also stops after `max_requests`. Targets must be on this machine (loop
 """
 
 import http.client
+import math
 import re
 import shutil
 import subprocess
@@ -40,7 +41,8 @@ def run_wrk(url, connections, seconds, threads=2, script=None, headers=None):
     """wrk with latency percentiles (optionally driven by a Lua `script`, sending `headers`);
     non-2xx count as errors."""
     _check_loopback(url)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    # wrk takes whole seconds only ("-d0.5s" is a usage error): a fractional load runs 1 s.
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, math.ceil(seconds))}s", "--latency"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     command += ["-s", str(script)] if script else []
