@@ -13,7 +13,6 @@ from flask import Blueprint, Response, current_app, request
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 from redis.exceptions import RedisError
-from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
 from app import metrics
@@ -197,15 +196,6 @@ def key_route(rule, body, **answers):
     return decorate
 
 
-def without_transaction():
-    """Run the request's statements without BEGIN and COMMIT (autocommit) when each is a
-    transaction of its own (a read, a conditional touch): one round trip to the database
-    instead of three. Left as is when the session already holds a connection (tests share
-    one in an outer transaction)."""
-    if isinstance(db.session.get_bind(), Engine) and not db.session().in_transaction():
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-
-
 # Refusals go to the app's one handler, which shows them with the page each view declares
 # (signed_refusal); it is registered here too, or the catch-all below would take them first.
 # The others answer what is not a refusal (limits, sizes, outages, bugs) in the same signed shape.
@@ -248,7 +238,6 @@ def unexpected(exc):
 
 @key_route("/v1/licenses/validate", docs.LicenseKeyBody, HTTP_200=docs.ValidateAnswer)
 def validate():
-    without_transaction()
     body = parse_body(strings=dict([KEY, FINGERPRINT]), required=("key",), ints={"product_id": (1, MAX_INT)})
     result = public_api.validate_license(body["key"], body.get("fingerprint"), body.get("product_id"))
     # Serialise before commit: committing expires the rows, and reading them again costs queries.
