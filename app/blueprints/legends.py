@@ -18,7 +18,7 @@ from app.services.legends import game as games
 from app.services.legends import guilds
 from app.services.legends.feed import as_json, feed_since
 from app.services.legends.quests import claim_quest
-from app.services.legends.views import board_context, game_context
+from app.services.legends.views import board_context, board_fragment, game_context
 from app.web import error_page, refusal_page, render
 
 bp = Blueprint("legends", __name__, url_prefix="/legends")
@@ -114,8 +114,12 @@ def claim(slug, quest_id):
 @bp.route("/<slug>/board")
 @login_required
 def board(slug):
-    company, member = _member(slug)
     if is_htmx() and not request.headers.get("HX-Boosted"):  # a tab: only the board is swapped
+        fragment = board_fragment(slug, current_user.id, request.args)
+        if fragment is not None:
+            return fragment, 200, {"Vary": "HX-Request"}
+    company, member = _member(slug)
+    if is_htmx() and not request.headers.get("HX-Boosted"):
         context = {"company": company, "member": member, **board_context(company, member, request.args)}
     else:
         context = game_context(company, games.enabled_game(company), member, request.args)
