@@ -5,6 +5,7 @@ generator also stops after `max_requests`. Targets must be on this machine (loop
 """
 
 import http.client
+import math
 import re
 import shutil
 import subprocess
@@ -40,6 +41,7 @@ def run_wrk(url, connections, seconds, threads=2, script=None, headers=None):
     """wrk with latency percentiles (optionally driven by a Lua `script`, sending `headers`);
     non-2xx count as errors."""
     _check_loopback(url)
+    seconds = max(1, math.ceil(seconds))  # wrk takes whole seconds ("-d0.5s" is refused)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
