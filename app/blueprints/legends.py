@@ -9,6 +9,7 @@ Everything but the page itself needs a member of *this* company's game: anyone e
 from flask import Blueprint, jsonify, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from app.errors import NotFound
 from app.extensions import db, is_htmx
@@ -25,7 +26,9 @@ bp = Blueprint("legends", __name__, url_prefix="/legends")
 
 
 def _company(slug: str) -> Company:
-    company = db.session.scalar(select(Company).where(Company.slug == slug, Company.kind == "seller"))
+    # The game pages never list the company's team: skip loading it (a query per request).
+    found = select(Company).where(Company.slug == slug, Company.kind == "seller").options(lazyload(Company.members))
+    company = db.session.scalar(found)
     if company is None or company.is_suspended:
         raise NotFound("This company has no Legends game.")
     return company

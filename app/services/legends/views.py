@@ -251,17 +251,17 @@ def game_context(
     if member is None:
         return context
     level, into, span = levels.progress(member.total_xp - member.prestige_xp)
-    unlocked = {
-        row.achievement_id: row.unlocked_at
-        for row in db.session.scalars(
-            select(LegendsMemberAchievement).where(LegendsMemberAchievement.member_id == member.id)
-        )
-    }
-    achievements = db.session.scalars(
-        select(LegendsAchievement)
+    mine = (LegendsMemberAchievement.achievement_id == LegendsAchievement.id) & (
+        LegendsMemberAchievement.member_id == member.id
+    )
+    shown = db.session.execute(
+        select(LegendsAchievement, LegendsMemberAchievement.unlocked_at)
+        .outerjoin(LegendsMemberAchievement, mine)
         .where(LegendsAchievement.company_id == company.id, LegendsAchievement.active.is_(True))
         .order_by(LegendsAchievement.id)
     ).all()
+    achievements = [achievement for achievement, _ in shown]
+    unlocked = {achievement.id: at for achievement, at in shown if at is not None}
     invites = db.session.scalars(
         select(LegendsGuild)
         .join(LegendsGuildInvite, LegendsGuildInvite.guild_id == LegendsGuild.id)
