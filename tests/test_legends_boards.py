@@ -2,6 +2,7 @@
 XP ledger (also after `flask legends rebuild-leaderboards`), ties to whoever got there first,
 "your rank" far down the board, and the database board while Redis is down."""
 
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from app import clock
 from app.extensions import db
 from app.models import LegendsClass
-from app.services.legends import boards
+from app.services.legends import boardcache, boards
 from app.services.legends.game import join_game
 from app.services.legends.guilds import create_guild
 from tests.legends_game import class_id, commission, game_for, member_row, referral
@@ -261,3 +262,14 @@ def test_with_redis_down_the_tab_comes_from_the_database(app, client, db, make_s
     monkeypatch.setitem(app.extensions, "redis", dead)
     body = _tab(client, company)
     assert "computed just now" in body and "Your rank: <strong>#2</strong> of 2" in body
+
+
+def test_kept_parts_are_bounded_in_number_and_age():
+    kept = boardcache.LocalCache(2, max_age=0.05)
+    kept.put("a", 1)
+    kept.put("b", 2)
+    assert kept.get("a") == 1  # "b" is now the least recently used
+    kept.put("c", 3)
+    assert (kept.get("a"), kept.get("b"), kept.get("c")) == (1, None, 3)
+    time.sleep(0.06)
+    assert kept.get("a") is None and kept.get_or_make("a", lambda: 4) == 4

@@ -22,6 +22,7 @@ lost to an outage is bounded in time.
 """
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -44,24 +45,28 @@ _CHANGED = "legends_changed_games"
 
 
 class LocalCache:
-    """A small per-process LRU whose entries also expire after `max_age` seconds."""
+    """A small per-process LRU whose entries also expire after `max_age` seconds (thread-safe:
+    the development server and threaded workers share it between requests in flight)."""
 
     def __init__(self, size: int, max_age: float = MAX_AGE):
         self.size, self.max_age = size, max_age
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> Any:
-        found = self._entries.get(key)
-        if found is None or time.monotonic() - found[0] > self.max_age:
-            return None
-        self._entries.move_to_end(key)
-        return found[1]
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None or time.monotonic() - found[0] > self.max_age:
+                return None
+            self._entries.move_to_end(key)
+            return found[1]
 
     def put(self, key: Hashable, value: Any) -> Any:
-        self._entries[key] = (time.monotonic(), value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[key] = (time.monotonic(), value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
         return value
 
     def get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
@@ -69,7 +74,8 @@ class LocalCache:
         return found if found is not None else self.put(key, make())
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
 
 @dataclass(frozen=True)
