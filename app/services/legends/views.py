@@ -104,7 +104,7 @@ def _table(category: str, rows: list[tuple[int, int, int]]) -> Markup:
     )
 
 
-def _cached_table(company_id: int, board_key: str, category: str, seen: boards.Glance) -> Markup:
+def _cached_table(board_key: str, category: str, seen: boards.Glance) -> Markup:
     """The board's top rows, rendered once per board version and game version (read first)."""
     return boardcache.tables.get_or_make(
         (board_key, seen.version, seen.game_version),
@@ -161,7 +161,7 @@ def board_context(
         seen = boards.glance(company.id, board_key, viewer_id)
         if seen.total:
             board = boards.Board([], seen.my_rank, seen.my_score, "redis", seen.total)
-            table = _cached_table(company.id, board_key, category, seen)
+            table = _cached_table(board_key, category, seen)
     except RedisError:
         boardcache.forget_all()
     if table is None:  # Redis unavailable or an empty board: `top` answers from the database
@@ -178,15 +178,22 @@ def _card(slug: str, user_id: int, version: str | None) -> boardcache.Card | Non
     """The game and the viewer's member row as the board needs them, from the database and
     kept under `version` (read before); None when the game or the membership is not there."""
     found = db.session.execute(
-        select(Company.id, Company.kind, Company.status, LegendsGame.enabled, LegendsMember.id, LegendsMember.guild_id)
+        select(
+            Company.id.label("company_id"),
+            Company.kind,
+            Company.status,
+            LegendsGame.enabled,
+            LegendsMember.id.label("member_id"),
+            LegendsMember.guild_id,
+        )
         .join(LegendsGame, LegendsGame.company_id == Company.id)
         .join(LegendsMember, (LegendsMember.company_id == Company.id) & (LegendsMember.user_id == user_id))
         .where(Company.slug == slug)
     ).one_or_none()
     if found is None or found.kind != "seller" or found.status == "suspended" or not found.enabled:
         return None
-    classes = tuple((klass.id, klass.name) for klass in classes_of(found[0]))
-    card = boardcache.Card(found[0], slug, found[4], found[5], classes, version)
+    classes = tuple((klass.id, klass.name) for klass in classes_of(found.company_id))
+    card = boardcache.Card(found.company_id, slug, found.member_id, found.guild_id, classes, version)
     return boardcache.cards.put((slug, user_id), card)
 
 
@@ -221,7 +228,7 @@ def board_fragment(slug: str, user_id: int, args: Mapping[str, str]) -> str | No
                 return None
         if not seen.total:
             return None
-        table = _cached_table(card.company_id, board_key, category, seen)
+        table = _cached_table(board_key, category, seen)
     except RedisError:
         boardcache.forget_all()
         return None
