@@ -147,7 +147,9 @@ def _note_changed_games(session: Session, _context: object) -> None:
         session.info.setdefault(_CHANGED, set()).update(changed)
 
 
-@sa_event.listens_for(Session, "after_commit")
+# First among the after-commit listeners: before feed.py publishes live messages, so a page
+# that refreshes its board on one reads the new game version.
+@sa_event.listens_for(Session, "after_commit", insert=True)
 def _bump_committed(session: Session) -> None:
     changed = session.info.pop(_CHANGED, None)
     if changed:
