@@ -12,6 +12,8 @@ for every event. Measured twice in the same run: with 1 connection (the floor: R
 process + one socket) and with `--connections`; prints p50/p95/p99 of each, the ratio of the
 p95s, the target (p95 < 100 ms with 500 connections) and the stream worker's resident memory
 idle and with every connection open. Bounded: fixed message counts and a time limit.
+
+`run(quick)` is bench/run_all's entry point (quick: 20 connections, 20 events).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import json
 import multiprocessing
 import os
 import secrets
-import socket
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -30,18 +32,12 @@ import time
 from pathlib import Path
 
 from app.streaming import gunicorn_command
-from bench.harness import bench_redis
+from bench.harness import Row, bench_redis, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPANY_ID = 1
 TARGET_P95_MS = 100.0
 RUN_LIMIT_SECONDS = 180
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_stream(port: int, redis_url: str, secret_key: str, log_path: Path) -> subprocess.Popen:
@@ -141,7 +137,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def measure(
+async def measure_once(
     port: int, secret_key: str, redis_url: str, connections: int, messages: int, interval: float, start_id: int
 ):
     from app.services.legends.live import stream_token
@@ -175,6 +171,63 @@ def report(label: str, latencies: list[float], delivered: int, expected: int) ->
     return p95
 
 
+def measure(connections: int, messages: int, interval: float, redis_url: str | None = None) -> dict:
+    """One run: the floor (1 connection) and `connections`, with a private Redis unless
+    `redis_url` is given. {"floor": (latencies, delivered), "loaded": (…), "idle_kb", "open_kb"}."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-sse-"))
+    redis_url, redis = bench_redis(redis_url, workdir)
+    secret_key = secrets.token_urlsafe(32)
+    port = free_port()
+    stream = start_stream(port, redis_url, secret_key, workdir / "stream.log")
+    try:
+        wait_ready(port)
+        idle_kb = worker_rss_kb(stream.pid)
+        print(f"stream process: gunicorn --worker-class gevent (1 worker) on :{port}; Redis {redis_url}")
+        print(f"{messages} game-wide events, {interval * 1000:.0f} ms apart, publish → client receive")
+
+        async def both():
+            floor_conns, floor, floor_n = await measure_once(port, secret_key, redis_url, 1, messages, interval, 1)
+            for c in floor_conns:
+                c.close()
+            await asyncio.sleep(0.5)
+            conns, latencies, delivered = await measure_once(
+                port, secret_key, redis_url, connections, messages, interval, 10_000
+            )
+            open_kb = worker_rss_kb(stream.pid)
+            for c in conns:
+                c.close()
+            return {"floor": (floor, floor_n), "loaded": (latencies, delivered), "idle_kb": idle_kb, "open_kb": open_kb}
+
+        return asyncio.run(asyncio.wait_for(both(), timeout=RUN_LIMIT_SECONDS))
+    finally:
+        stream.terminate()
+        stream.wait(timeout=15)
+        if redis is not None:
+            redis.terminate()
+            redis.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(quick: bool) -> list[Row]:
+    """run_all's entry point: 500 connections and 100 events (quick: 20 connections, 20 events)."""
+    connections, messages = (20, 20) if quick else (500, 100)
+    found = measure(connections, messages, 0.05)
+    floor_p95 = percentile(found["floor"][0], 0.95)
+    latencies, delivered = found["loaded"]
+    p50, p95, p99 = (percentile(latencies, f) for f in (0.50, 0.95, 0.99))
+    expected = messages * connections
+    return [
+        Row(
+            f"Legends SSE event → browser, {connections} connections",
+            f"p95 {p95:.1f} ms (p50 {p50:.1f}, p99 {p99:.1f}), {delivered}/{expected} delivered",
+            f"1 connection p95 {floor_p95:.1f} ms",
+            None,
+            f"p95 < {TARGET_P95_MS:.0f} ms with 500 connections, all delivered",
+            p95 < TARGET_P95_MS and delivered == expected,
+        )
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=500)
@@ -182,50 +235,21 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.05)
     parser.add_argument("--redis-url")
     args = parser.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="bench-sse-"))
-    redis_url, redis = bench_redis(args.redis_url, workdir)
-    secret_key = secrets.token_urlsafe(32)
-    port = free_port()
-    stream = start_stream(port, redis_url, secret_key, workdir / "stream.log")
     started = time.monotonic()
-    try:
-        wait_ready(port)
-        idle_kb = worker_rss_kb(stream.pid)
-        print(f"stream process: gunicorn --worker-class gevent (1 worker) on :{port}; Redis {redis_url}")
-        print(f"{args.messages} game-wide events, {args.interval * 1000:.0f} ms apart, publish → client receive")
-
-        async def run():
-            floor_conns, floor, floor_n = await measure(port, secret_key, redis_url, 1, args.messages, args.interval, 1)
-            for c in floor_conns:
-                c.close()
-            await asyncio.sleep(0.5)
-            conns, latencies, delivered = await measure(
-                port, secret_key, redis_url, args.connections, args.messages, args.interval, 10_000
-            )
-            open_kb = worker_rss_kb(stream.pid)
-            for c in conns:
-                c.close()
-            return floor, floor_n, latencies, delivered, open_kb
-
-        floor, floor_n, latencies, delivered, open_kb = asyncio.run(asyncio.wait_for(run(), timeout=RUN_LIMIT_SECONDS))
-        base_p95 = report("1 connection (floor)", floor, floor_n, args.messages)
-        p95 = report(f"{args.connections} connections", latencies, delivered, args.messages * args.connections)
-        print(f"p95 ratio {args.connections} connections / 1 connection: {p95 / base_p95:.1f}x")
-        verdict = "PASS" if p95 < TARGET_P95_MS else "FAIL"
-        print(f"target p95 < {TARGET_P95_MS:.0f} ms with {args.connections} connections: {verdict} ({p95:.1f} ms)")
-        per_conn = (open_kb - idle_kb) / max(args.connections, 1)
-        print(
-            f"stream worker RSS: {idle_kb / 1024:.1f} MiB idle, {open_kb / 1024:.1f} MiB with "
-            f"{args.connections} connections open (~{per_conn:.0f} KiB per connection)"
-        )
-        print(f"run took {time.monotonic() - started:.1f} s")
-    finally:
-        stream.terminate()
-        stream.wait(timeout=15)
-        if redis is not None:
-            redis.terminate()
-            redis.wait(timeout=10)
+    found = measure(args.connections, args.messages, args.interval, args.redis_url)
+    floor, floor_n = found["floor"]
+    latencies, delivered = found["loaded"]
+    base_p95 = report("1 connection (floor)", floor, floor_n, args.messages)
+    p95 = report(f"{args.connections} connections", latencies, delivered, args.messages * args.connections)
+    print(f"p95 ratio {args.connections} connections / 1 connection: {p95 / base_p95:.1f}x")
+    verdict = "PASS" if p95 < TARGET_P95_MS else "FAIL"
+    print(f"target p95 < {TARGET_P95_MS:.0f} ms with {args.connections} connections: {verdict} ({p95:.1f} ms)")
+    per_conn = (found["open_kb"] - found["idle_kb"]) / max(args.connections, 1)
+    print(
+        f"stream worker RSS: {found['idle_kb'] / 1024:.1f} MiB idle, {found['open_kb'] / 1024:.1f} MiB with "
+        f"{args.connections} connections open (~{per_conn:.0f} KiB per connection)"
+    )
+    print(f"run took {time.monotonic() - started:.1f} s")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from tests.processes import REPO_ROOT
 def test_every_benchmark_module_with_a_run_function_is_found():
     found = discover()
     assert {"checkout_load", "licensing", "listing", "ops_overhead", "signed_in"} <= set(found)
+    assert {"legends_leaderboard", "legends_sse"} <= set(found)
     assert not {"harness", "loadgen", "hello", "catalog", "licensing_baseline", "run_all"} & set(found)
 
 

@@ -9,6 +9,7 @@ Everything but the page itself needs a member of *this* company's game: anyone e
 from flask import Blueprint, jsonify, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from app.errors import NotFound
 from app.extensions import db, is_htmx
@@ -18,14 +19,16 @@ from app.services.legends import game as games
 from app.services.legends import guilds
 from app.services.legends.feed import as_json, feed_since
 from app.services.legends.quests import claim_quest
-from app.services.legends.views import board_context, game_context
+from app.services.legends.views import board_context, board_fragment, game_context
 from app.web import error_page, refusal_page, render
 
 bp = Blueprint("legends", __name__, url_prefix="/legends")
 
 
 def _company(slug: str) -> Company:
-    company = db.session.scalar(select(Company).where(Company.slug == slug, Company.kind == "seller"))
+    # The game pages never list the company's team: skip loading it (a query per request).
+    found = select(Company).where(Company.slug == slug, Company.kind == "seller").options(lazyload(Company.members))
+    company = db.session.scalar(found)
     if company is None or company.is_suspended:
         raise NotFound("This company has no Legends game.")
     return company
@@ -114,8 +117,12 @@ def claim(slug, quest_id):
 @bp.route("/<slug>/board")
 @login_required
 def board(slug):
-    company, member = _member(slug)
     if is_htmx() and not request.headers.get("HX-Boosted"):  # a tab: only the board is swapped
+        fragment = board_fragment(slug, current_user.id, request.args)
+        if fragment is not None:
+            return fragment, 200, {"Vary": "HX-Request"}
+    company, member = _member(slug)
+    if is_htmx() and not request.headers.get("HX-Boosted"):
         context = {"company": company, "member": member, **board_context(company, member, request.args)}
     else:
         context = game_context(company, games.enabled_game(company), member, request.args)

@@ -9,16 +9,21 @@ Ties go to whoever got there first: each entry's sorted-set member is a tag
 reverse lexical order under ZREVRANGE, so an earlier time (then a lower id) ranks higher. A
 hash `<key>:tags` maps member id → its current tag, for "your rank" and for replacing it.
 
+Every write to a board also sets its version (`<key>:version`, a random token) after the
+entries, so whatever was read under a version (the rendered top 100, boardcache) is stale once
+it moves; `glance` reads a board's version, size and a viewer's rank in one call.
+
 Redis down: `top` computes the same board from the database (`compute_rows`, also what the
 rebuild writes), so the page shows it, never a 500. Periods roll over by key: a new week
 writes a new key; old period keys expire (PERIOD_TTL).
 """
 
 import logging
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from redis.exceptions import RedisError
 from sqlalchemy import case, func, select
@@ -77,6 +82,21 @@ def key(company_id: int, category: str, period: str, scope: str = "all", moment:
 def guild_key(company_id: int) -> str:
     """The Redis key of the game's guild board."""
     return f"lg:{company_id}:guilds"
+
+
+def version_key(board: str) -> str:
+    """The key of a board's version: a token set anew with every write to the board."""
+    return board + ":version"
+
+
+def game_version_key(company_id: int) -> str:
+    """The key of the game's version (boardcache: what the cached parts show besides scores)."""
+    return f"lg:{company_id}:version"
+
+
+def new_version() -> str:
+    """A version token never used before (random: a Redis that lost its keys cannot repeat one)."""
+    return secrets.token_hex(8)
 
 
 def tag(row_id: int, reached_at: datetime) -> str:
@@ -197,7 +217,14 @@ def write_entries(entries: Sequence[tuple[str, Row]], stale_keys: Sequence[tuple
         if old is not None:
             write.zrem(board, old)
             write.hdel(board + ":tags", row_id)
+    for board in sorted({board for board, _ in entries} | {board for board, _ in stale_keys}):
+        _set_version(write, board)
     write.execute()
+
+
+def _set_version(pipe: Any, board: str) -> None:
+    """Queue a new version for `board` (after its writes, in the same pipeline)."""
+    pipe.set(version_key(board), new_version(), ex=PERIOD_TTL if _is_period_board(board) else None)
 
 
 def _is_period_board(board: str) -> bool:
@@ -297,7 +324,10 @@ def _write_board(board: str, rows: Sequence[Row], expires: bool) -> int:
         if expires:
             pipe.expire(board, PERIOD_TTL)
             pipe.expire(board + ":tags", PERIOD_TTL)
+        _set_version(pipe, board)
         pipe.execute()
+    if not rows:
+        _set_version(redis, board)
     return len(rows)
 
 
@@ -313,3 +343,57 @@ def rebuild_all(company_id: int | None = None) -> dict[int, int]:
         guild_ids = db.session.scalars(select(LegendsGuild.id).where(LegendsGuild.company_id == game_company_id)).all()
         written[game_company_id] = rebuild(game_company_id, class_ids, guild_ids)
     return written
+
+
+# KEYS: board, its tags, its version, the game's version; ARGV: viewer id, a fresh token (set
+# as a version that is missing, so what is read now can be cached under it).
+_GLANCE = """
+local game = redis.call('GET', KEYS[4])
+if not game then game = ARGV[2]; redis.call('SET', KEYS[4], game) end
+local version = redis.call('GET', KEYS[3])
+if not version then
+  version = ARGV[2]
+  local ttl = redis.call('TTL', KEYS[1])
+  if ttl > 0 then redis.call('SET', KEYS[3], version, 'EX', ttl) else redis.call('SET', KEYS[3], version) end
+end
+local rank, score = false, false
+local mine = redis.call('HGET', KEYS[2], ARGV[1])
+if mine then
+  rank = redis.call('ZREVRANK', KEYS[1], mine)
+  score = redis.call('ZSCORE', KEYS[1], mine)
+end
+return {game, version, redis.call('ZCARD', KEYS[1]), rank, score}
+"""
+
+
+@dataclass(frozen=True)
+class Glance:
+    """A board at a glance: the game's and the board's versions, its size, and the viewer's
+    rank (1-based) and score (None when not on it)."""
+
+    game_version: str
+    version: str
+    total: int
+    my_rank: int | None
+    my_score: int | None
+
+
+def glance(company_id: int, board: str, viewer_id: int | None) -> Glance:
+    """Versions, size and the viewer's place on a board in one Redis round trip (a Lua script;
+    a missing version is set first). Raises RedisError."""
+    redis = get_redis()
+    keys = [board, board + ":tags", version_key(board), game_version_key(company_id)]
+    game, version, total, rank, score = redis.register_script(_GLANCE)(keys, [viewer_id or 0, new_version()])
+    return Glance(
+        game.decode(),
+        version.decode(),
+        int(total),
+        None if rank is None else int(rank) + 1,
+        None if score is None else int(float(score)),
+    )
+
+
+def top_entries(board: str, limit: int) -> list[tuple[int, int, int]]:
+    """The top `limit` entries of a board in Redis: (rank, id, score). Raises RedisError."""
+    entries = cast(list[tuple[bytes, float]], get_redis().zrevrange(board, 0, limit - 1, withscores=True))
+    return [(index + 1, untag(member), int(score)) for index, (member, score) in enumerate(entries)]

@@ -2,10 +2,13 @@
 from the database and the leaderboards. Board choices come from query arguments; anything
 unknown falls back to the default board."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
+from flask import current_app, url_for
+from markupsafe import Markup
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.extensions import db
@@ -13,13 +16,15 @@ from app.inputs import parse_id
 from app.models import (
     Company,
     LegendsAchievement,
+    LegendsClass,
     LegendsGame,
     LegendsGuild,
     LegendsGuildInvite,
     LegendsMember,
     LegendsMemberAchievement,
+    User,
 )
-from app.services.legends import boards, levels
+from app.services.legends import boardcache, boards, levels
 from app.services.legends.feed import last_feed_id
 from app.services.legends.game import classes_of
 from app.services.legends.guilds import guild_members
@@ -36,48 +41,204 @@ CATEGORY_LABELS = {
 PERIOD_LABELS = {"all": "All time", "weekly": "This week", "monthly": "This month"}
 
 
-def board_choice(company_id: int, args: Mapping[str, str]) -> tuple[str, str, str]:
-    """(category, period, scope) from query arguments, defaults for anything not offered."""
+def board_choice(
+    company_id: int, args: Mapping[str, str], class_ids: Iterable[int] | None = None
+) -> tuple[str, str, str]:
+    """(category, period, scope) from query arguments, defaults for anything not offered
+    (`class_ids`: the game's classes, when the caller has them)."""
+    classes = set(class_ids if class_ids is not None else (klass.id for klass in classes_of(company_id)))
+
+    def offered(kind: str, scope_id: int) -> bool:
+        if kind == "class":
+            return scope_id in classes
+        guild = select(LegendsGuild.id).where(LegendsGuild.id == scope_id, LegendsGuild.company_id == company_id)
+        return db.session.scalar(guild) is not None
+
+    return cast(tuple[str, str, str], _choice(args, offered))
+
+
+def _choice(args: Mapping[str, str], offered: Callable[[str, int], bool | None]) -> tuple[str, str, str] | None:
+    """board_choice given `offered(kind, id)`: whether the game has that class or guild (None:
+    cannot tell without the database, and then so is the answer)."""
     category = args.get("category", "xp")
     category = category if category in CATEGORY_LABELS else "xp"
     period = args.get("period", "all")
     period = period if period in boards.boards_of(category) and category != "guilds" else "all"
-    scope = args.get("scope", "all")
-    kind, _, raw_id = scope.partition(":")
+    kind, _, raw_id = args.get("scope", "all").partition(":")
     scope_id = parse_id(raw_id)
-    if scope_id is None:
+    if scope_id is None or kind not in ("class", "guild"):
         return category, period, "all"
-    if kind == "class" and scope_id in {klass.id for klass in classes_of(company_id)}:
-        return category, period, f"class:{scope_id}"
-    if kind == "guild" and db.session.scalar(
-        select(LegendsGuild.id).where(LegendsGuild.id == scope_id, LegendsGuild.company_id == company_id)
-    ):
-        return category, period, f"guild:{scope_id}"
-    return category, period, "all"
+    found = offered(kind, scope_id)
+    if found is None:
+        return None
+    return category, period, f"{kind}:{scope_id}" if found else "all"
 
 
-def board_context(company: Company, member: LegendsMember | None, args: Mapping[str, str]) -> dict[str, Any]:
-    """The leaderboard block: the board, the names on it, the choices."""
-    category, period, scope = board_choice(company.id, args)
+def _board_key(company_id: int, category: str, period: str, scope: str) -> str:
+    return boards.guild_key(company_id) if category == "guilds" else boards.key(company_id, category, period, scope)
+
+
+def _names(category: str, ids: list[int]) -> dict[int, str]:
+    """What the board calls each row: a guild's name, or a member's "name · class"."""
     if category == "guilds":
-        board = boards.top(company.id, "guilds", "all", "all", BOARD_LIMIT, member.guild_id if member else None)
-        rows = db.session.scalars(select(LegendsGuild).where(LegendsGuild.id.in_([r[1] for r in board.rows]))).all()
-        names = {row.id: row.name for row in rows}
-    else:
-        board = boards.top(company.id, category, period, scope, BOARD_LIMIT, member.id if member else None)
-        people = db.session.scalars(select(LegendsMember).where(LegendsMember.id.in_([r[1] for r in board.rows]))).all()
-        names = {m.id: f"{m.user.display_name} · {m.klass.name}" for m in people}
+        guilds = select(LegendsGuild.id, LegendsGuild.name).where(LegendsGuild.id.in_(ids))
+        return dict(db.session.execute(guilds).tuples().all())
+    people = (
+        select(LegendsMember.id, User.display_name, LegendsClass.name)
+        .join(User, User.id == LegendsMember.user_id)
+        .join(LegendsClass, LegendsClass.id == LegendsMember.class_id)
+        .where(LegendsMember.id.in_(ids))
+    )
+    return {member_id: f"{name} · {klass}" for member_id, name, klass in db.session.execute(people)}
+
+
+def _render(template: str, **context: Any) -> Markup:
+    """A board partial, rendered without the page's context (it is shared between viewers)."""
+    return Markup(current_app.jinja_env.get_template(template).render(**context))
+
+
+def _table(category: str, rows: list[tuple[int, int, int]]) -> Markup:
+    names = _names(category, [row[1] for row in rows])
+    return _render(
+        "legends/_board_table.html", rows=rows, names=names, category=category, category_labels=CATEGORY_LABELS
+    )
+
+
+def _cached_table(board_key: str, category: str, seen: boards.Glance) -> Markup:
+    """The board's top rows, rendered once per board version and game version (read first)."""
+    return boardcache.tables.get_or_make(
+        (board_key, seen.version, seen.game_version),
+        lambda: _table(category, boards.top_entries(board_key, BOARD_LIMIT)),
+    )
+
+
+def _tabs(
+    slug: str, classes: tuple[tuple[int, str], ...], guild_id: int | None, choice: tuple[str, str, str]
+) -> Markup:
+    """The board's tabs: the same for every viewer of the game in the same guild (kept)."""
+    category, period, scope = choice
+
+    def make() -> Markup:
+        return _render(
+            "legends/_board_tabs.html",
+            board_url=lambda **args: url_for("legends.board", slug=slug, **args),
+            category=category,
+            period=period,
+            scope=scope,
+            classes=classes,
+            guild_id=guild_id,
+            category_labels=CATEGORY_LABELS,
+            period_labels=PERIOD_LABELS,
+            periods=boards.boards_of(category) if category != "guilds" else ("all",),
+        )
+
+    return boardcache.tabs.get_or_make((slug, classes, guild_id, choice), make)
+
+
+def _marked(table: Markup, category: str, member_id: int | None) -> Markup:
+    """The table with the viewer's own row highlighted (when they are in it)."""
+    if category == "guilds" or member_id is None:
+        return table
+    row = f'<tr data-id="{member_id}">'
+    return Markup(str(table).replace(row, f'<tr class="highlight" data-id="{member_id}">', 1))
+
+
+def board_context(
+    company: Company,
+    member: LegendsMember | None,
+    args: Mapping[str, str],
+    game_classes: list[LegendsClass] | None = None,
+) -> dict[str, Any]:
+    """The leaderboard block: the viewer's rank, the top rows (kept between requests while the
+    board and the game have not changed) and the tabs (`game_classes`: when the caller has them)."""
+    classes = tuple((klass.id, klass.name) for klass in (game_classes or classes_of(company.id)))
+    category, period, scope = board_choice(company.id, args, [class_id for class_id, _ in classes])
+    guild_id = member.guild_id if member else None
+    viewer_id = guild_id if category == "guilds" else (member.id if member else None)
+    board_key = _board_key(company.id, category, period, scope)
+    table = None
+    try:
+        seen = boards.glance(company.id, board_key, viewer_id)
+        if seen.total:
+            board = boards.Board([], seen.my_rank, seen.my_score, "redis", seen.total)
+            table = _cached_table(board_key, category, seen)
+    except RedisError:
+        boardcache.forget_all()
+    if table is None:  # Redis unavailable or an empty board: `top` answers from the database
+        board = boards.top(company.id, category, period, scope, BOARD_LIMIT, viewer_id)
+        table = _table(category, board.rows)
     return {
         "board": board,
-        "classes": classes_of(company.id),
-        "board_names": names,
-        "category": category,
-        "period": period,
-        "scope": scope,
-        "category_labels": CATEGORY_LABELS,
-        "period_labels": PERIOD_LABELS,
-        "periods": boards.boards_of(category) if category != "guilds" else ("all",),
+        "board_table": _marked(table, category, member.id if member else None),
+        "board_tabs": _tabs(company.slug, classes, guild_id, (category, period, scope)),
     }
+
+
+def _card(slug: str, user_id: int, version: str | None) -> boardcache.Card | None:
+    """The game and the viewer's member row as the board needs them, from the database and
+    kept under `version` (read before); None when the game or the membership is not there."""
+    found = db.session.execute(
+        select(
+            Company.id.label("company_id"),
+            Company.kind,
+            Company.status,
+            LegendsGame.enabled,
+            LegendsMember.id.label("member_id"),
+            LegendsMember.guild_id,
+        )
+        .join(LegendsGame, LegendsGame.company_id == Company.id)
+        .join(LegendsMember, (LegendsMember.company_id == Company.id) & (LegendsMember.user_id == user_id))
+        .where(Company.slug == slug)
+    ).one_or_none()
+    if found is None or found.kind != "seller" or found.status == "suspended" or not found.enabled:
+        return None
+    classes = tuple((klass.id, klass.name) for klass in classes_of(found.company_id))
+    card = boardcache.Card(found.company_id, slug, found.member_id, found.guild_id, classes, version)
+    return boardcache.cards.put((slug, user_id), card)
+
+
+def _fast_choice(args: Mapping[str, str], card: boardcache.Card) -> tuple[str, str, str] | None:
+    class_ids = {class_id for class_id, _ in card.classes}
+    return _choice(
+        args, lambda kind, scope_id: scope_id in class_ids if kind == "class" else (scope_id == card.guild_id or None)
+    )
+
+
+def board_fragment(slug: str, user_id: int, args: Mapping[str, str]) -> str | None:
+    """The leaderboard fragment (the tabs' htmx swap) for a signed-in player, from one Redis
+    round trip and the parts kept between requests — no SQL while the game has not changed.
+
+    None when it must be answered the full way: not a member of an open game (the full way
+    says why), another guild's board (the database says whether it exists), Redis unavailable
+    or an empty board (computed from the database).
+    """
+    card = boardcache.cards.get((slug, user_id)) or _card(slug, user_id, None)
+    if card is None or (choice := _fast_choice(args, card)) is None:
+        return None
+    category, period, scope = choice
+    viewer_id = card.guild_id if category == "guilds" else card.member_id
+    board_key = _board_key(card.company_id, category, period, scope)
+    try:
+        seen = boards.glance(card.company_id, board_key, viewer_id)
+        if card.version != seen.game_version:
+            card = _card(slug, user_id, seen.game_version)
+            if card is None or _fast_choice(args, card) != choice:
+                return None
+            if (card.guild_id if category == "guilds" else card.member_id) != viewer_id:
+                return None
+        if not seen.total:
+            return None
+        table = _cached_table(board_key, category, seen)
+    except RedisError:
+        boardcache.forget_all()
+        return None
+    return _render(
+        "legends/_board.html",
+        board_url=True,
+        board=boards.Board([], seen.my_rank, seen.my_score, "redis", seen.total),
+        board_tabs=_tabs(slug, card.classes, card.guild_id, choice),
+        board_table=_marked(table, category, card.member_id),
+    )
 
 
 def game_context(
@@ -97,17 +258,17 @@ def game_context(
     if member is None:
         return context
     level, into, span = levels.progress(member.total_xp - member.prestige_xp)
-    unlocked = {
-        row.achievement_id: row.unlocked_at
-        for row in db.session.scalars(
-            select(LegendsMemberAchievement).where(LegendsMemberAchievement.member_id == member.id)
-        )
-    }
-    achievements = db.session.scalars(
-        select(LegendsAchievement)
+    mine = (LegendsMemberAchievement.achievement_id == LegendsAchievement.id) & (
+        LegendsMemberAchievement.member_id == member.id
+    )
+    shown = db.session.execute(
+        select(LegendsAchievement, LegendsMemberAchievement.unlocked_at)
+        .outerjoin(LegendsMemberAchievement, mine)
         .where(LegendsAchievement.company_id == company.id, LegendsAchievement.active.is_(True))
         .order_by(LegendsAchievement.id)
     ).all()
+    achievements = [achievement for achievement, _ in shown]
+    unlocked = {achievement.id: at for achievement, at in shown if at is not None}
     invites = db.session.scalars(
         select(LegendsGuild)
         .join(LegendsGuildInvite, LegendsGuildInvite.guild_id == LegendsGuild.id)
@@ -132,6 +293,6 @@ def game_context(
         invites=invites,
         open_guilds=open_guilds,
         next_class_change=member.class_changed_at + timedelta(days=game.class_change_days),
-        **board_context(company, member, args),
+        **board_context(company, member, args, context["classes"]),
     )
     return context
