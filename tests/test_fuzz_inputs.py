@@ -278,6 +278,7 @@ LEGENDS_QUEST = {
     "difficulty": "hard",
     "base_target": "2",
     "reward_xp": "150",
+    "bonus_cents": "250",
 }
 LEGENDS_ACHIEVEMENT = {"name": "Fuzz Badge", "rule": "referrals", "threshold": "3", "reward_xp": "10"}
 
@@ -539,12 +540,12 @@ RECIPES = {
         "owner", form={"name": "Fuzz Legends", "terms": "", "class_change_days": "30", "guild_member_cap": "20"}
     ),
     "sell.legends.create_class": Recipe("owner", form=LEGENDS_CLASS),
-    "sell.legends.update_class": Recipe("owner", path={"class_id": "legends_class"}, form=LEGENDS_CLASS),
+    "sell.legends.update_class": Recipe("owner", path={"row_id": "legends_class"}, form=LEGENDS_CLASS),
     "sell.legends.create_quest": Recipe("owner", form=LEGENDS_QUEST),
-    "sell.legends.update_quest": Recipe("owner", path={"template_id": "legends_template"}, form=LEGENDS_QUEST),
+    "sell.legends.update_quest": Recipe("owner", path={"row_id": "legends_template"}, form=LEGENDS_QUEST),
     "sell.legends.create_achievement": Recipe("owner", form=LEGENDS_ACHIEVEMENT),
     "sell.legends.update_achievement": Recipe(
-        "owner", path={"achievement_id": "legends_achievement"}, form=LEGENDS_ACHIEVEMENT
+        "owner", path={"row_id": "legends_achievement"}, form=LEGENDS_ACHIEVEMENT
     ),
     # admin
     "admin.reprocess_event": Recipe("admin", path={"event_id": "inbound_event"}),

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -29,6 +30,8 @@ QUEST_TARGETS = ("referrals", "commission", "level", "achievements")
 QUEST_DIFFICULTIES = ("easy", "normal", "hard", "epic")
 ACHIEVEMENT_RULES = ("referrals", "commission", "streak", "prestige", "level", "quests")
 GUILD_ROLES = ("leader", "officer", "member")
+# The most a quest may pay in cash on top of its XP, in minor units ($1,000.00).
+MAX_QUEST_BONUS_CENTS = 100_000
 
 
 class LegendsGame(TenantOwned, CreatedAt, Model):
@@ -47,6 +50,8 @@ class LegendsGame(TenantOwned, CreatedAt, Model):
     terms: Mapped[str] = mapped_column(Text, default="")
     class_change_days: Mapped[int] = mapped_column(Integer, default=30)
     guild_member_cap: Mapped[int] = mapped_column(Integer, default=20)
+    # The seller funds its classes' commission bonuses (LegendsClass.commission_bonus_bps).
+    class_commission_bonus: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     company = relationship("Company")
 
@@ -133,6 +138,7 @@ class LegendsQuestTemplate(TenantOwned, CreatedAt, Model):
     __table_args__ = (
         CheckConstraint("base_target >= 1", name="base_target"),
         CheckConstraint("reward_xp >= 0 AND reward_xp <= 100000", name="reward_xp"),
+        CheckConstraint(f"bonus_cents >= 0 AND bonus_cents <= {MAX_QUEST_BONUS_CENTS}", name="bonus_cents"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -142,6 +148,8 @@ class LegendsQuestTemplate(TenantOwned, CreatedAt, Model):
     difficulty: Mapped[str] = mapped_column(string_enum(QUEST_DIFFICULTIES, "difficulty"))
     base_target: Mapped[int] = mapped_column(BigInteger)
     reward_xp: Mapped[int] = mapped_column(Integer)
+    # A cash bonus the seller pays from its available balance on claiming (0 = XP only).
+    bonus_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -164,6 +172,9 @@ class LegendsQuest(TenantOwned, CreatedAt, Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set with `claimed_at` when a cash bonus is paid: the random key its ledger transaction's
+    # reference is built from (unique per deployment; ids repeat after a database reset).
+    bonus_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     template = relationship("LegendsQuestTemplate", lazy="joined")
 

@@ -8,6 +8,9 @@ from app.access import company_required
 from app.errors import NotFound
 from app.extensions import db
 from app.models import LegendsAchievement, LegendsClass, LegendsQuestTemplate
+from app.models.legends import ACHIEVEMENT_RULES, QUEST_DIFFICULTIES, QUEST_PERIODS, QUEST_TARGETS
+from app.money import marketplace_currency
+from app.services.ledger import account_balance
 from app.services.legends import game as games
 from app.services.legends.refusals import LegendsRefusal
 from app.services.legends.stats import EXPORTS, dashboard, export_csv
@@ -25,12 +28,18 @@ def _page(exc=None):
             "templates": db.session.scalars(select(LegendsQuestTemplate).order_by(LegendsQuestTemplate.id)).all(),
             "achievements": db.session.scalars(select(LegendsAchievement).order_by(LegendsAchievement.id)).all(),
             "stats": dashboard(g.company.id),
+            "available_cents": account_balance("seller_available", g.company.id),
         }
     return render(
         "legends/sell.html",
         company=g.company,
         game=game,
         exports=EXPORTS,
+        currency=marketplace_currency(),
+        periods=QUEST_PERIODS,
+        targets=QUEST_TARGETS,
+        difficulties=QUEST_DIFFICULTIES,
+        rules=ACHIEVEMENT_RULES,
         errors=exc.errors if exc else {},
         error=exc.message if exc else None,
         form=request.form if exc else {},
@@ -99,46 +108,27 @@ def settings():
     return _done()
 
 
-@bp.route("/classes", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def create_class():
-    return _save(games.save_class)
+def _editable(path: str, noun: str, save, model) -> None:
+    """POST /<path> creates a row of `model` with `save`, POST /<path>/<row_id> updates one:
+    endpoints `create_<noun>` and `update_<noun>`."""
+
+    def create():
+        return _save(save)
+
+    def update(row_id):
+        return _save(save, model, row_id)
+
+    for rule, endpoint, view in (
+        (f"/{path}", f"create_{noun}", create),
+        (f"/{path}/<int:row_id>", f"update_{noun}", update),
+    ):
+        view.__name__ = endpoint
+        bp.add_url_rule(rule, endpoint, company_required("settings")(refusal_page(_refused)(view)), methods=["POST"])
 
 
-@bp.route("/classes/<int:class_id>", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def update_class(class_id):
-    return _save(games.save_class, LegendsClass, class_id)
-
-
-@bp.route("/quests", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def create_quest():
-    return _save(games.save_quest_template)
-
-
-@bp.route("/quests/<int:template_id>", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def update_quest(template_id):
-    return _save(games.save_quest_template, LegendsQuestTemplate, template_id)
-
-
-@bp.route("/achievements", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def create_achievement():
-    return _save(games.save_achievement)
-
-
-@bp.route("/achievements/<int:achievement_id>", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def update_achievement(achievement_id):
-    return _save(games.save_achievement, LegendsAchievement, achievement_id)
+_editable("classes", "class", games.save_class, LegendsClass)
+_editable("quests", "quest", games.save_quest_template, LegendsQuestTemplate)
+_editable("achievements", "achievement", games.save_achievement, LegendsAchievement)
 
 
 @bp.route("/export/<kind>.csv")

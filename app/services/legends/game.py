@@ -20,7 +20,13 @@ from app.models import (
     LegendsQuestTemplate,
     User,
 )
-from app.models.legends import ACHIEVEMENT_RULES, QUEST_DIFFICULTIES, QUEST_PERIODS, QUEST_TARGETS
+from app.models.legends import (
+    ACHIEVEMENT_RULES,
+    MAX_QUEST_BONUS_CENTS,
+    QUEST_DIFFICULTIES,
+    QUEST_PERIODS,
+    QUEST_TARGETS,
+)
 from app.services.legends import feed
 from app.services.legends.engine import check_achievements, lock_member
 from app.services.legends.levels import MAX_LEVEL
@@ -197,6 +203,7 @@ def update_game(game: LegendsGame, form: Mapping[str, Any]) -> LegendsGame:
     game.class_change_days = _number(form, "class_change_days", "Days between class changes", 0, 365)
     game.guild_member_cap = _number(form, "guild_member_cap", "Guild member cap", 2, 500)
     game.enabled = form.get("enabled") in ("1", "on", "y")
+    game.class_commission_bonus = form.get("class_commission_bonus") in ("1", "on", "y")
     db.session.flush()
     return game
 
@@ -234,6 +241,8 @@ def save_quest_template(
     template.difficulty = _choice(form, "difficulty", "Difficulty", QUEST_DIFFICULTIES)
     template.base_target = _number(form, "base_target", "Target", 1, 10**9)
     template.reward_xp = _number(form, "reward_xp", "Reward XP", 0, 100_000)
+    if "bonus_cents" in form:  # absent: the bonus stays as it was (none for a new quest)
+        template.bonus_cents = _number(form, "bonus_cents", "Cash bonus (cents)", 0, MAX_QUEST_BONUS_CENTS)
     template.active = form.get("active", "1") in ("1", "on", "y")
     db.session.add(template)
     db.session.flush()
