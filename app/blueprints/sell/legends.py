@@ -9,7 +9,6 @@ from app.errors import NotFound
 from app.extensions import db
 from app.models import LegendsAchievement, LegendsClass, LegendsQuestTemplate
 from app.models.legends import ACHIEVEMENT_RULES, QUEST_DIFFICULTIES, QUEST_PERIODS, QUEST_TARGETS
-from app.money import marketplace_currency
 from app.services.ledger import account_balance
 from app.services.legends import game as games
 from app.services.legends.refusals import LegendsRefusal
@@ -35,7 +34,6 @@ def _page(exc=None):
         company=g.company,
         game=game,
         exports=EXPORTS,
-        currency=marketplace_currency(),
         periods=QUEST_PERIODS,
         targets=QUEST_TARGETS,
         difficulties=QUEST_DIFFICULTIES,
