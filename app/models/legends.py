@@ -34,14 +34,23 @@ GUILD_ROLES = ("leader", "officer", "member")
 MAX_QUEST_BONUS_CENTS = 100_000
 
 
+def _unique_in_game(table: str, column: str) -> UniqueConstraint:
+    """`column` is unique within each company's game."""
+    return UniqueConstraint("company_id", column, name=f"uq_{table}_company_id_{column}")
+
+
+def _bounded(column: str, low: int, high: int) -> CheckConstraint:
+    return CheckConstraint(f"{column} >= {low} AND {column} <= {high}", name=column)
+
+
 class LegendsGame(TenantOwned, CreatedAt, Model):
     """One company's game: on/off and its settings."""
 
     __tablename__ = "legends_games"
     __table_args__ = (
         UniqueConstraint("company_id", name="uq_legends_games_company_id"),
-        CheckConstraint("class_change_days >= 0 AND class_change_days <= 365", name="class_change_days"),
-        CheckConstraint("guild_member_cap >= 2 AND guild_member_cap <= 500", name="guild_member_cap"),
+        _bounded("class_change_days", 0, 365),
+        _bounded("guild_member_cap", 2, 500),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,9 +71,9 @@ class LegendsClass(TenantOwned, CreatedAt, Model):
 
     __tablename__ = "legends_classes"
     __table_args__ = (
-        UniqueConstraint("company_id", "name", name="uq_legends_classes_company_id_name"),
-        CheckConstraint("xp_multiplier_pct >= 50 AND xp_multiplier_pct <= 300", name="xp_multiplier_pct"),
-        CheckConstraint("commission_bonus_bps >= 0 AND commission_bonus_bps <= 5000", name="commission_bonus_bps"),
+        _unique_in_game("legends_classes", "name"),
+        _bounded("xp_multiplier_pct", 50, 300),
+        _bounded("commission_bonus_bps", 0, 5000),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,7 +89,7 @@ class LegendsMember(TenantOwned, Model):
 
     __tablename__ = "legends_members"
     __table_args__ = (
-        UniqueConstraint("company_id", "user_id", name="uq_legends_members_company_id_user_id"),
+        _unique_in_game("legends_members", "user_id"),
         CheckConstraint("prestige >= 0", name="prestige"),
         Index("ix_legends_members_company_id_total_xp", "company_id", "total_xp"),
     )
@@ -137,8 +146,8 @@ class LegendsQuestTemplate(TenantOwned, CreatedAt, Model):
     __tablename__ = "legends_quest_templates"
     __table_args__ = (
         CheckConstraint("base_target >= 1", name="base_target"),
-        CheckConstraint("reward_xp >= 0 AND reward_xp <= 100000", name="reward_xp"),
-        CheckConstraint(f"bonus_cents >= 0 AND bonus_cents <= {MAX_QUEST_BONUS_CENTS}", name="bonus_cents"),
+        _bounded("reward_xp", 0, 100000),
+        _bounded("bonus_cents", 0, MAX_QUEST_BONUS_CENTS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -184,9 +193,9 @@ class LegendsAchievement(TenantOwned, CreatedAt, Model):
 
     __tablename__ = "legends_achievements"
     __table_args__ = (
-        UniqueConstraint("company_id", "code", name="uq_legends_achievements_company_id_code"),
+        _unique_in_game("legends_achievements", "code"),
         CheckConstraint("threshold >= 1", name="threshold"),
-        CheckConstraint("reward_xp >= 0 AND reward_xp <= 100000", name="reward_xp"),
+        _bounded("reward_xp", 0, 100000),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -220,8 +229,8 @@ class LegendsGuild(TenantOwned, CreatedAt, Model):
 
     __tablename__ = "legends_guilds"
     __table_args__ = (
-        UniqueConstraint("company_id", "name", name="uq_legends_guilds_company_id_name"),
-        CheckConstraint("member_cap >= 2 AND member_cap <= 500", name="member_cap"),
+        _unique_in_game("legends_guilds", "name"),
+        _bounded("member_cap", 2, 500),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
