@@ -3,21 +3,9 @@ quests, achievements, guilds and the members' game feed (docs/legends.md)."""
 
 from datetime import date, datetime
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    false,
-)
+from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import JSON, BigInteger, Boolean, Date, Integer, String, Text
 
 from app.clock import now
 from app.extensions import Model

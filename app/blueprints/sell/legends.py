@@ -18,32 +18,29 @@ from app.web import refusal_page, render
 bp = Blueprint("legends", __name__, url_prefix="/legends")
 
 
+# The choices of the quest and achievement forms.
+CHOICES = {
+    "periods": QUEST_PERIODS,
+    "targets": QUEST_TARGETS,
+    "difficulties": QUEST_DIFFICULTIES,
+    "rules": ACHIEVEMENT_RULES,
+}
+
+
 def _page(exc=None):
     game = games.game_of(g.company)
-    context = {}
+    context = {"company": g.company, "game": game, "exports": EXPORTS, "errors": {}, "error": None, "form": {}}
     if game is not None:
-        context = {
-            "classes": games.classes_of(g.company.id),
-            "templates": db.session.scalars(select(LegendsQuestTemplate).order_by(LegendsQuestTemplate.id)).all(),
-            "achievements": db.session.scalars(select(LegendsAchievement).order_by(LegendsAchievement.id)).all(),
-            "stats": dashboard(g.company.id),
-            "available_cents": account_balance("seller_available", g.company.id),
-        }
-    return render(
-        "legends/sell.html",
-        company=g.company,
-        game=game,
-        exports=EXPORTS,
-        periods=QUEST_PERIODS,
-        targets=QUEST_TARGETS,
-        difficulties=QUEST_DIFFICULTIES,
-        rules=ACHIEVEMENT_RULES,
-        errors=exc.errors if exc else {},
-        error=exc.message if exc else None,
-        form=request.form if exc else {},
-        http_status=exc.status if exc else 200,
-        **context,
-    )
+        context.update(
+            classes=games.classes_of(g.company.id),
+            templates=db.session.scalars(select(LegendsQuestTemplate).order_by(LegendsQuestTemplate.id)).all(),
+            achievements=db.session.scalars(select(LegendsAchievement).order_by(LegendsAchievement.id)).all(),
+            stats=dashboard(g.company.id),
+            available_cents=account_balance("seller_available", g.company.id),
+        )
+    if exc is not None:
+        context.update(errors=exc.errors, error=exc.message, form=request.form)
+    return render("legends/sell.html", http_status=exc.status if exc else 200, **CHOICES, **context)
 
 
 def _refused(exc, **_view_args):
@@ -68,32 +65,28 @@ def _save(save, model=None, row_id=None):
     """`save(company_id, form[, row])` for the company's game (and its row `row_id` of
     `model`), commit, back to the dashboard."""
     company_id = _game().company_id
-    if model is None:
-        save(company_id, request.form)
-    else:
-        save(company_id, request.form, _own(model, row_id))
-    db.session.commit()
+    rows = () if model is None else (_own(model, row_id),)
+    save(company_id, request.form, *rows)
     return _done()
 
 
 def _done():
+    """Commit what the request did; back to the dashboard."""
+    db.session.commit()
     return redirect(url_for(".index"), 303)
 
 
-@bp.route("")
-@company_required("settings")
-def index():
-    return _page()
+def _unopened():
+    if games.game_of(g.company) is not None:
+        raise LegendsRefusal(409, "Your game is already open.")
+    return g.company
 
 
 @bp.route("/open", methods=["POST"])
 @company_required("settings")
 @refusal_page(_refused)
 def open_game():
-    if games.game_of(g.company) is not None:
-        raise LegendsRefusal(409, "Your game is already open.")
-    games.open_game(g.company)
-    db.session.commit()
+    games.open_game(_unopened())
     return _done()
 
 
@@ -102,7 +95,6 @@ def open_game():
 @refusal_page(_refused)
 def settings():
     games.update_game(_game(), request.form)
-    db.session.commit()
     return _done()
 
 
@@ -140,3 +132,9 @@ def export(kind):
     body = export_csv(g.company.id, kind)
     filename = f"legends-{g.company.slug}-{kind}.csv"
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("")
+@company_required("settings")
+def index():
+    return _page()

@@ -25,13 +25,11 @@ def dashboard(company_id: int, days: int = 30) -> dict[str, Any]:
         .group_by(LegendsClass.id, LegendsClass.name)
         .order_by(LegendsClass.id)
     ).all()
+    summed = (LegendsMember.total_xp, LegendsMember.referrals, LegendsMember.commission_cents)
     totals = db.session.execute(
-        select(
-            func.count(LegendsMember.id),
-            func.coalesce(func.sum(LegendsMember.total_xp), 0),
-            func.coalesce(func.sum(LegendsMember.referrals), 0),
-            func.coalesce(func.sum(LegendsMember.commission_cents), 0),
-        ).where(LegendsMember.company_id == company_id)
+        select(func.count(LegendsMember.id), *(func.coalesce(func.sum(column), 0) for column in summed)).where(
+            LegendsMember.company_id == company_id
+        )
     ).one()
     since = now() - timedelta(days=days)
     day = func.date(LegendsXpAward.created_at)
