@@ -660,7 +660,10 @@ QUERY_NAMES = (
 )
 # static: files from disk, no parameters we read. ops.readyz: takes no input and answers 503
 # by design while no worker or scheduler runs (here, none does); tests/test_ops_health.py.
-NOT_FUZZED = {"static", "ops.readyz"}
+# experiences.legends_join / legends_claim: need a Whop user token and the frame's signed form
+# token; their hostile input (forged, foreign, NUL tokens; bad classes) is in
+# tests/test_legends_experience.py.
+NOT_FUZZED = {"static", "ops.readyz", "experiences.legends_join", "experiences.legends_claim"}
 PAGES = sorted(
     [
         "main.index",
@@ -793,6 +796,7 @@ PAGES = sorted(
         "sell.legends.index",
         "sell.legends.export",
         "experiences.legends",
+        "experiences.legends_feed",
     ]
 )
 STRIPE_PAGES = {"sell.onboarding_refresh", "sell.onboarding_return"}
