@@ -26,7 +26,9 @@ def upgrade():
         batch.add_column(sa.Column("class_commission_bonus", sa.Boolean(), server_default=sa.false(), nullable=False))
     with op.batch_alter_table("legends_quest_templates") as batch:
         batch.add_column(sa.Column("bonus_cents", sa.BigInteger(), server_default="0", nullable=False))
-        batch.create_check_constraint(op.f("ck_legends_quest_templates_bonus_cents"), "bonus_cents >= 0 AND bonus_cents <= 100000")
+        batch.create_check_constraint(
+            op.f("ck_legends_quest_templates_bonus_cents"), "bonus_cents >= 0 AND bonus_cents <= 100000"
+        )
     with op.batch_alter_table("legends_quests") as batch:
         batch.add_column(sa.Column("bonus_key", sa.String(length=64), nullable=True))
         batch.create_unique_constraint(op.f("uq_legends_quests_bonus_key"), ["bonus_key"])

@@ -4,7 +4,7 @@ commission arithmetic (integer cents; rounding always in the seller's favour).""
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 
 from app.errors import ServiceError
 from app.extensions import db
@@ -205,7 +205,7 @@ def commission_cents(
     return min(amount + amount * class_bonus_bps // 10000, seller_share_cents)
 
 
-def _funded_classes(company_id: int):
+def _funded_classes(company_id: int) -> Select[tuple[LegendsClass]]:
     """The company's Legends classes with a commission bonus, when its game is on and the
     seller funds class bonuses (LegendsGame.class_commission_bonus)."""
     return (
