@@ -7,14 +7,23 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AffiliateProgram, Company, Order, Payment, User
+from app.models import AffiliateProgram, Company, Payment, User
 from app.payments import get_gateway, new_idempotency_key
 from app.services.affiliates.commissions import affiliate_company_for
 from app.services.affiliates.programs import commission_cents
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
 from app.services.legends.game import open_game
-from tests.affiliate_flows import BPS, GIG_FEE, GIG_TOTAL, commissions, make_program_shop, pay, start_checkout
-from tests.factories import answers_for, make_product, make_user
+from tests.affiliate_flows import (
+    BPS,
+    GIG_FEE,
+    GIG_TOTAL,
+    commissions,
+    dispute_and_refund_part,
+    make_program_shop,
+    pay,
+    start_checkout,
+)
+from tests.factories import make_product, make_user
 from tests.forms import post_form, sign_in_as
 from tests.legends_game import class_id
 from tests.waiting import wait_for_inbound
@@ -69,11 +78,6 @@ def buy_gig_through_link(app, client, world, run_jobs):
     pay(app, run_jobs, start_checkout(client, "/gigs/logo-design/checkout", {"package": "basic"}))
 
 
-def act(client, order_id, action, data=None):
-    response = post_form(client, f"/orders/{order_id}/actions/{action}", data)
-    assert response.status_code == 303, response.get_data(as_text=True)[:300]
-
-
 def test_a_sage_earns_the_class_bonus_and_a_partial_refund_claws_it_back_to_the_cent(app, client, world, run_jobs):
     opt_in(client, world)
     assert "+5 % commission funded by" in play_as_sage(client, world)
@@ -85,14 +89,7 @@ def test_a_sage_earns_the_class_bonus_and_a_partial_refund_claws_it_back_to_the_
         [commission] = commissions()
         assert (commission.amount_cents, commission.base_amount_cents) == (GIG_WITH_BONUS, GIG_TOTAL) == (656, 5000)
         assert company_balances(world.company_id)["escrow"] == GIG_TOTAL - GIG_FEE - 656
-        order = db.session.scalars(select(Order)).one()
-        order_id, answers = order.id, answers_for(order.gig)
-    act(client, order_id, "submit_requirements", answers)
-    act(client, order_id, "open_dispute", {"note": "Half the work is missing"})
-    sign_in_as(client, "admin@example.com")
-    act(client, order_id, "resolve_partial", {"amount": "20.01", "note": "Half done"})
-    wait_for_inbound(app, "charge.refunded")
-    run_jobs()
+    dispute_and_refund_part(app, client, run_jobs)
     reversed_cents = -(-656 * 2001 // GIG_TOTAL)  # ceil(262.53) = 263: the seller's favour
     with app.app_context():
         [commission] = commissions()

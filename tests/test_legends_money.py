@@ -2,10 +2,6 @@
 available balance to the member's affiliate earnings (refused while the seller cannot fund it,
 and to anyone outside the game); the creators' bonus field refuses hostile input."""
 
-import concurrent.futures
-import re
-import threading
-
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -24,11 +20,21 @@ from app.models import (
 from app.services.affiliates.commissions import affiliate_company_for
 from app.services.ledger import account_balance, unbalanced_transactions
 from app.services.legends.game import join_game, open_game
-from tests.factories import PASSWORD, make_seller, make_user
+from tests.factories import make_seller, make_user
 from tests.factories.money import fund_available
 from tests.forms import post_form
 from tests.hostile import HUGE_NUMBER, NUL, changed_tables, table_counts
-from tests.legends_game import class_id, game_for, join, member_row, referral
+from tests.legends_game import (
+    RACERS,
+    claims_at_once,
+    class_id,
+    game_for,
+    join,
+    live_sign_in,
+    member_row,
+    race,
+    referral,
+)
 
 BONUS = 250
 QUEST_TITLE = "Bring one friend today"
@@ -188,28 +194,6 @@ def test_the_bonus_field_refuses_hostile_input_and_keeps_the_bonus(client, db, m
     assert db.session.scalar(select(func.count(LedgerEntry.id))) == 0
 
 
-RACERS = 20
-
-
-def _race(work):
-    barrier = threading.Barrier(RACERS)
-
-    def run(index):
-        barrier.wait()
-        return work(index)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=RACERS) as pool:
-        return list(pool.map(run, range(RACERS)))
-
-
-def _signed_in(live_server, email):
-    """An httpx client of the live server signed in as `email`, and its CSRF token."""
-    client = httpx.Client(base_url=live_server, timeout=30)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/signin").text).group(1)
-    assert client.post("/signin", data={"email": email, "password": PASSWORD, "csrf_token": token}).status_code == 303
-    return client, re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text).group(1)
-
-
 def _bonus_game(app, players, funds):
     """A seller funded with `funds` cents whose daily referral quest pays BONUS; `players`
     members, each with that quest completed. (slug, seller id, [(email, quest id)])."""
@@ -241,14 +225,7 @@ def _bonus_game(app, players, funds):
 @pytest.mark.committed
 def test_twenty_concurrent_claims_of_a_bonus_quest_pay_once(app, live_server):
     slug, company_id, [(email, quest_id)] = _bonus_game(app, 1, 10 * BONUS)
-    client, csrf = _signed_in(live_server, email)
-
-    def claim(_index):
-        with httpx.Client(base_url=live_server, timeout=30, cookies=client.cookies) as racer:
-            return racer.post(f"/legends/{slug}/quests/{quest_id}/claim", data={"csrf_token": csrf}).status_code
-
-    codes = sorted(_race(claim))
-    client.close()
+    codes = claims_at_once(live_server, email, slug, quest_id)
     assert codes == [303] + [409] * (RACERS - 1), codes
     with app.app_context():
         assert len(bonus_transactions()) == 1
@@ -262,14 +239,14 @@ def test_twenty_members_claiming_at_once_never_overdraw_the_seller(app, live_ser
     # Six members (sign-ins are rate limited), each claiming from several racers at once; the
     # seller can fund three bonuses.
     slug, company_id, claims = _bonus_game(app, 6, 3 * BONUS)
-    members = [(_signed_in(live_server, email), quest_id) for email, quest_id in claims]
+    members = [(live_sign_in(live_server, email), quest_id) for email, quest_id in claims]
 
     def claim(index):
         (client, csrf), quest_id = members[index % len(members)]
         with httpx.Client(base_url=live_server, timeout=30, cookies=client.cookies) as racer:
             return racer.post(f"/legends/{slug}/quests/{quest_id}/claim", data={"csrf_token": csrf}).status_code
 
-    codes = sorted(_race(claim))
+    codes = sorted(race(claim))
     for (client, _csrf), _quest in members:
         client.close()
     assert codes == [303] * 3 + [409] * (RACERS - 3), codes
