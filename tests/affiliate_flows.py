@@ -12,14 +12,15 @@ from app.models import (
     AffiliateProgramListing,
     Checkout,
     Commission,
+    Order,
     Referral,
     ReferralClick,
     ReferralCode,
 )
 from app.services.affiliates.links import COOKIE_NAME, referral_code_for
 from app.services.affiliates.programs import ProgramSettings, save_program
-from tests.factories import make_logo_shop, make_product, make_user
-from tests.forms import pay_hosted_checkout, post_form
+from tests.factories import answers_for, make_logo_shop, make_product, make_user
+from tests.forms import pay_hosted_checkout, post_form, sign_in_as
 from tests.waiting import wait_for_inbound
 
 GIG_TOTAL, GIG_FEE = 5000, 500  # the logo gig's basic package at the default 10 % fee
@@ -66,6 +67,26 @@ def pay(app, run_jobs, response, *events):
     assert pay_hosted_checkout(response.headers["Location"]).status_code == 303
     for event_type in events or ("checkout.session.completed",):
         wait_for_inbound(app, event_type)
+    run_jobs()
+
+
+def order_action(client, order_id, action, data=None):
+    """Take an order action over HTTP as the signed-in user (303 expected)."""
+    response = post_form(client, f"/orders/{order_id}/actions/{action}", data)
+    assert response.status_code == 303, response.get_data(as_text=True)[:300]
+
+
+def dispute_and_refund_part(app, client, run_jobs, amount="20.01"):
+    """The buyer (signed in) of the only order answers its questions and disputes it; the admin
+    (admin@example.com) refunds `amount` of it; Stripe's refund webhook arrives and runs."""
+    with app.app_context():
+        order = db.session.scalars(select(Order)).one()
+        order_id, answers = order.id, answers_for(order.gig)
+    order_action(client, order_id, "submit_requirements", answers)
+    order_action(client, order_id, "open_dispute", {"note": "Half the work is missing"})
+    sign_in_as(client, "admin@example.com")
+    order_action(client, order_id, "resolve_partial", {"amount": amount, "note": "Half done"})
+    wait_for_inbound(app, "charge.refunded")
     run_jobs()
 
 

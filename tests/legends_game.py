@@ -1,8 +1,10 @@
 """Helpers for the Legends tests: a seller's open game, members joining over HTTP, and the
 domain events that earn XP, recorded the way the rest of the app records them."""
 
+import re
 from datetime import timedelta
 
+import httpx
 from sqlalchemy import select
 
 from app.extensions import db
@@ -13,7 +15,11 @@ from app.services.legends.guilds import create_guild, join_guild
 from app.services.legends.levels import MAX_LEVEL, xp_for_level
 from app.services.outbound.catalogue import example_data
 from app.services.outbound.outbox import record_event
+from tests.factories import PASSWORD
 from tests.forms import post_form
+from tests.racing import all_at_once
+
+RACERS = 20
 
 
 def game_for(company):
@@ -96,3 +102,32 @@ def fuzz_world(company, leader, mate, loner):
         "legends_loner": members[2].id,
         "legends_export": "members",
     }
+
+
+def race(work):
+    """`work(index)` in RACERS threads released at once; their results in order."""
+    return all_at_once(RACERS, work)
+
+
+def live_sign_in(live_server, email):
+    """An httpx client of the live server signed in as `email` through the form, and the CSRF
+    token of its session."""
+    client = httpx.Client(base_url=live_server, timeout=30)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/signin").text).group(1)
+    assert client.post("/signin", data={"email": email, "password": PASSWORD, "csrf_token": token}).status_code == 303
+    return client, re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text).group(1)
+
+
+def claims_at_once(live_server, email, slug, quest_id):
+    """RACERS concurrent claims of the quest by one signed-in session of `email`; the status
+    codes, sorted."""
+    client, csrf = live_sign_in(live_server, email)
+
+    def claim(_index):
+        with httpx.Client(base_url=live_server, timeout=30, cookies=client.cookies) as racer:
+            return racer.post(f"/legends/{slug}/quests/{quest_id}/claim", data={"csrf_token": csrf}).status_code
+
+    try:
+        return sorted(race(claim))
+    finally:
+        client.close()

@@ -23,6 +23,7 @@ from tests.affiliate_flows import (
     GIG_TOTAL,
     PLAN_PRICE,
     commissions,
+    dispute_and_refund_part,
     last_checkout,
     make_program_shop,
     pay,
@@ -236,15 +237,7 @@ def test_a_partial_refund_claws_back_in_proportion_rounded_for_the_seller(app, c
     assert client.get(f"/gigs/logo-design?ref={world.code}").status_code == 200
     sign_in_as(client, "buyer@example.com")
     pay(app, run_jobs, start_checkout(client, "/gigs/logo-design/checkout", {"package": "basic"}))
-    with app.app_context():
-        order = db.session.scalars(select(Order)).one()
-        order_id, answers = order.id, answers_for(order.gig)
-    act(client, order_id, "submit_requirements", answers)
-    act(client, order_id, "open_dispute", {"note": "Half the work is missing"})
-    sign_in_as(client, "admin@example.com")
-    act(client, order_id, "resolve_partial", {"amount": "20.01", "note": "Half done"})
-    wait_for_inbound(app, "charge.refunded")
-    run_jobs()
+    dispute_and_refund_part(app, client, run_jobs)
     reversed_cents = -(-GIG_COMMISSION * 2001 // GIG_TOTAL)  # ceil(250.125) = 251: the seller's favour
     fee_returned = (GIG_FEE * 2001 + GIG_TOTAL // 2) // GIG_TOTAL  # 200
     with app.app_context():

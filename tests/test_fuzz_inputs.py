@@ -278,6 +278,7 @@ LEGENDS_QUEST = {
     "difficulty": "hard",
     "base_target": "2",
     "reward_xp": "150",
+    "bonus_cents": "250",
 }
 LEGENDS_ACHIEVEMENT = {"name": "Fuzz Badge", "rule": "referrals", "threshold": "3", "reward_xp": "10"}
 
@@ -539,12 +540,12 @@ RECIPES = {
         "owner", form={"name": "Fuzz Legends", "terms": "", "class_change_days": "30", "guild_member_cap": "20"}
     ),
     "sell.legends.create_class": Recipe("owner", form=LEGENDS_CLASS),
-    "sell.legends.update_class": Recipe("owner", path={"class_id": "legends_class"}, form=LEGENDS_CLASS),
+    "sell.legends.update_class": Recipe("owner", path={"row_id": "legends_class"}, form=LEGENDS_CLASS),
     "sell.legends.create_quest": Recipe("owner", form=LEGENDS_QUEST),
-    "sell.legends.update_quest": Recipe("owner", path={"template_id": "legends_template"}, form=LEGENDS_QUEST),
+    "sell.legends.update_quest": Recipe("owner", path={"row_id": "legends_template"}, form=LEGENDS_QUEST),
     "sell.legends.create_achievement": Recipe("owner", form=LEGENDS_ACHIEVEMENT),
     "sell.legends.update_achievement": Recipe(
-        "owner", path={"achievement_id": "legends_achievement"}, form=LEGENDS_ACHIEVEMENT
+        "owner", path={"row_id": "legends_achievement"}, form=LEGENDS_ACHIEVEMENT
     ),
     # admin
     "admin.reprocess_event": Recipe("admin", path={"event_id": "inbound_event"}),
@@ -659,7 +660,10 @@ QUERY_NAMES = (
 )
 # static: files from disk, no parameters we read. ops.readyz: takes no input and answers 503
 # by design while no worker or scheduler runs (here, none does); tests/test_ops_health.py.
-NOT_FUZZED = {"static", "ops.readyz"}
+# experiences.legends_join / legends_claim: need a Whop user token and the frame's signed form
+# token; their hostile input (forged, foreign, NUL tokens; bad classes) is in
+# tests/test_legends_experience.py.
+NOT_FUZZED = {"static", "ops.readyz", "experiences.legends_join", "experiences.legends_claim"}
 PAGES = sorted(
     [
         "main.index",
@@ -792,6 +796,7 @@ PAGES = sorted(
         "sell.legends.index",
         "sell.legends.export",
         "experiences.legends",
+        "experiences.legends_feed",
     ]
 )
 STRIPE_PAGES = {"sell.onboarding_refresh", "sell.onboarding_return"}

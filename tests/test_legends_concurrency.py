@@ -2,11 +2,6 @@
 conversion award its XP once, and 20 concurrent claims of one completed quest over HTTP pay
 its reward once."""
 
-import concurrent.futures
-import re
-import threading
-
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -15,22 +10,10 @@ from app.models import LegendsMember, LegendsQuest, LegendsQuestTemplate, Legend
 from app.services.legends.game import join_game, open_game
 from app.services.outbound.catalogue import example_data
 from app.services.outbound.outbox import record_event
-from tests.factories import PASSWORD, make_seller, make_user
-from tests.legends_game import class_id
+from tests.factories import make_seller, make_user
+from tests.legends_game import RACERS, claims_at_once, class_id, race
 
 pytestmark = pytest.mark.committed
-RACERS = 20
-
-
-def _race(work):
-    barrier = threading.Barrier(RACERS)
-
-    def run(index):
-        barrier.wait()
-        return work(index)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=RACERS) as pool:
-        return list(pool.map(run, range(RACERS)))
 
 
 def _game_with_player(app):
@@ -58,7 +41,7 @@ def test_twenty_concurrent_replays_of_a_referral_award_once(app):
             finally:
                 db.session.remove()
 
-    assert _race(replay) == ["ok"] * RACERS
+    assert race(replay) == ["ok"] * RACERS
     with app.app_context():
         awards = db.session.scalars(
             select(LegendsXpAward).where(
@@ -89,17 +72,7 @@ def test_twenty_concurrent_claims_of_a_quest_pay_once(app, live_server):
         )
         before = db.session.get(LegendsMember, member_id).total_xp
         db.session.remove()
-    client = httpx.Client(base_url=live_server, timeout=30)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/signin").text).group(1)
-    assert client.post("/signin", data={"email": email, "password": PASSWORD, "csrf_token": token}).status_code == 303
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").text).group(1)
-
-    def claim(_index):
-        with httpx.Client(base_url=live_server, timeout=30, cookies=client.cookies) as racer:
-            return racer.post(f"/legends/{slug}/quests/{quest_id}/claim", data={"csrf_token": csrf}).status_code
-
-    codes = sorted(_race(claim))
-    client.close()
+    codes = claims_at_once(live_server, email, slug, quest_id)
     assert codes == [303] + [409] * (RACERS - 1), codes
     with app.app_context():
         quest_awards = db.session.scalar(

@@ -94,6 +94,7 @@ def test_an_owner_opens_and_configures_the_game(client, db, make_seller, sign_in
         ("/sell/legends/quests", QUEST, "difficulty", ("legendary",)),
         ("/sell/legends/quests", QUEST, "base_target", ("0", "-5", HUGE_NUMBER)),
         ("/sell/legends/quests", QUEST, "reward_xp", ("100001", "x")),
+        ("/sell/legends/quests", QUEST, "bonus_cents", ("-1", "100001", "abc", "1.5", "", NUL, HUGE_NUMBER)),
         ("/sell/legends/achievements", ACHIEVEMENT, "rule", ("magic",)),
         ("/sell/legends/achievements", ACHIEVEMENT, "threshold", ("0", HUGE_NUMBER)),
         ("/sell/legends/achievements", ACHIEVEMENT, "name", ("", NUL, "😀" * 81)),

@@ -2,9 +2,7 @@
 link followed; twenty accepts of one invitation at once make one membership; twenty runs of
 the payout schedule at once make one payout. (Run on PostgreSQL with TEST_DATABASE_URL.)"""
 
-import concurrent.futures
 import re
-import threading
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,6 +18,7 @@ from app.tasks.payouts import run_payout_schedule
 from tests.factories import fund_available, make_connected_account, make_seller, make_user
 from tests.forms import csrf_token, post_form, sign_in_as
 from tests.mailbox import last_mail_id, wait_for_mail
+from tests.racing import all_at_once
 
 pytestmark = pytest.mark.committed
 LINK = re.compile(r"(https?://\S+/sell/team/join/[A-Za-z0-9_-]+)")
@@ -82,17 +81,6 @@ def test_an_emailed_invitation_opened_by_another_account_is_refused(app, client,
         assert row.company_id == company_id
 
 
-def _all_at_once(n, work):
-    barrier = threading.Barrier(n)
-
-    def run(i):
-        barrier.wait()
-        return work(i)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
-
-
 def test_twenty_accepts_of_one_invitation_at_once_make_one_membership(app, client, live_server, sandbox):
     with app.app_context():
         owner, company = make_seller("owner@example.com")
@@ -108,7 +96,7 @@ def test_twenty_accepts_of_one_invitation_at_once_make_one_membership(app, clien
         with httpx.Client(base_url=live_server, cookies=cookies, timeout=60) as http:
             return http.post(path, data=data).status_code
 
-    statuses = _all_at_once(20, accept)
+    statuses = all_at_once(20, accept)
     assert sorted(statuses).count(303) == 1 and set(statuses) <= {303, 404}, statuses
     with app.app_context():
         assert count(CompanyMember, CompanyMember.company_id == company_id) == 2
@@ -130,7 +118,7 @@ def test_twenty_runs_of_the_payout_schedule_at_once_pay_out_once(app, sandbox):
         with app.app_context():
             return run_payout_schedule()
 
-    assert set(_all_at_once(20, run)) <= {0, 1}
+    assert set(all_at_once(20, run)) <= {0, 1}
     with app.app_context():
         payout = db.session.scalars(select(Payout)).one()
         assert (payout.status, payout.amount_cents, payout.requested_by_user_id) == ("paid", 12345, None)

@@ -19,7 +19,7 @@ from app.money import format_money, marketplace_currency
 from app.services.affiliates import reports
 from app.services.affiliates.commissions import affiliate_balances, affiliate_company_for
 from app.services.affiliates.links import referral_code_for
-from app.services.affiliates.programs import get_program, program_includes
+from app.services.affiliates.programs import class_bonus_terms, get_program, program_includes
 from app.web import render
 
 bp = Blueprint("affiliate", __name__, url_prefix="/affiliate")
@@ -59,7 +59,9 @@ def commission_summary(program: AffiliateProgram) -> str:
     else:
         rate = f"{program.commission_bps / 100:g} % of each payment"
     rule = RULES.get(program.recurring_rule) or f"the first {program.recurring_n} payments"
-    return f"{rate} (on {rule} of a subscription), for purchases within {program.attribution_days} days of the click"
+    summary = f"{rate} (on {rule} of a subscription), for purchases within {program.attribution_days} days of the click"
+    bonus = class_bonus_terms(program.company_id)
+    return f"{summary}; {bonus}" if bonus else summary
 
 
 @bp.app_template_global()

@@ -3,20 +3,9 @@ quests, achievements, guilds and the members' game feed (docs/legends.md)."""
 
 from datetime import date, datetime
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import JSON, BigInteger, Boolean, Date, Integer, String, Text
 
 from app.clock import now
 from app.extensions import Model
@@ -29,6 +18,17 @@ QUEST_TARGETS = ("referrals", "commission", "level", "achievements")
 QUEST_DIFFICULTIES = ("easy", "normal", "hard", "epic")
 ACHIEVEMENT_RULES = ("referrals", "commission", "streak", "prestige", "level", "quests")
 GUILD_ROLES = ("leader", "officer", "member")
+# The most a quest may pay in cash on top of its XP, in minor units ($1,000.00).
+MAX_QUEST_BONUS_CENTS = 100_000
+
+
+def _unique_in_game(table: str, column: str) -> UniqueConstraint:
+    """`column` is unique within each company's game."""
+    return UniqueConstraint("company_id", column, name=f"uq_{table}_company_id_{column}")
+
+
+def _bounded(column: str, low: int, high: int) -> CheckConstraint:
+    return CheckConstraint(f"{column} >= {low} AND {column} <= {high}", name=column)
 
 
 class LegendsGame(TenantOwned, CreatedAt, Model):
@@ -37,8 +37,8 @@ class LegendsGame(TenantOwned, CreatedAt, Model):
     __tablename__ = "legends_games"
     __table_args__ = (
         UniqueConstraint("company_id", name="uq_legends_games_company_id"),
-        CheckConstraint("class_change_days >= 0 AND class_change_days <= 365", name="class_change_days"),
-        CheckConstraint("guild_member_cap >= 2 AND guild_member_cap <= 500", name="guild_member_cap"),
+        _bounded("class_change_days", 0, 365),
+        _bounded("guild_member_cap", 2, 500),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,6 +47,8 @@ class LegendsGame(TenantOwned, CreatedAt, Model):
     terms: Mapped[str] = mapped_column(Text, default="")
     class_change_days: Mapped[int] = mapped_column(Integer, default=30)
     guild_member_cap: Mapped[int] = mapped_column(Integer, default=20)
+    # The seller funds its classes' commission bonuses (LegendsClass.commission_bonus_bps).
+    class_commission_bonus: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     company = relationship("Company")
 
@@ -57,9 +59,9 @@ class LegendsClass(TenantOwned, CreatedAt, Model):
 
     __tablename__ = "legends_classes"
     __table_args__ = (
-        UniqueConstraint("company_id", "name", name="uq_legends_classes_company_id_name"),
-        CheckConstraint("xp_multiplier_pct >= 50 AND xp_multiplier_pct <= 300", name="xp_multiplier_pct"),
-        CheckConstraint("commission_bonus_bps >= 0 AND commission_bonus_bps <= 5000", name="commission_bonus_bps"),
+        _unique_in_game("legends_classes", "name"),
+        _bounded("xp_multiplier_pct", 50, 300),
+        _bounded("commission_bonus_bps", 0, 5000),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,7 +77,7 @@ class LegendsMember(TenantOwned, Model):
 
     __tablename__ = "legends_members"
     __table_args__ = (
-        UniqueConstraint("company_id", "user_id", name="uq_legends_members_company_id_user_id"),
+        _unique_in_game("legends_members", "user_id"),
         CheckConstraint("prestige >= 0", name="prestige"),
         Index("ix_legends_members_company_id_total_xp", "company_id", "total_xp"),
     )
@@ -132,7 +134,8 @@ class LegendsQuestTemplate(TenantOwned, CreatedAt, Model):
     __tablename__ = "legends_quest_templates"
     __table_args__ = (
         CheckConstraint("base_target >= 1", name="base_target"),
-        CheckConstraint("reward_xp >= 0 AND reward_xp <= 100000", name="reward_xp"),
+        _bounded("reward_xp", 0, 100000),
+        _bounded("bonus_cents", 0, MAX_QUEST_BONUS_CENTS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -142,6 +145,8 @@ class LegendsQuestTemplate(TenantOwned, CreatedAt, Model):
     difficulty: Mapped[str] = mapped_column(string_enum(QUEST_DIFFICULTIES, "difficulty"))
     base_target: Mapped[int] = mapped_column(BigInteger)
     reward_xp: Mapped[int] = mapped_column(Integer)
+    # A cash bonus the seller pays from its available balance on claiming (0 = XP only).
+    bonus_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -164,6 +169,9 @@ class LegendsQuest(TenantOwned, CreatedAt, Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set with `claimed_at` when a cash bonus is paid: the random key its ledger transaction's
+    # reference is built from (unique per deployment; ids repeat after a database reset).
+    bonus_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     template = relationship("LegendsQuestTemplate", lazy="joined")
 
@@ -173,9 +181,9 @@ class LegendsAchievement(TenantOwned, CreatedAt, Model):
 
     __tablename__ = "legends_achievements"
     __table_args__ = (
-        UniqueConstraint("company_id", "code", name="uq_legends_achievements_company_id_code"),
+        _unique_in_game("legends_achievements", "code"),
         CheckConstraint("threshold >= 1", name="threshold"),
-        CheckConstraint("reward_xp >= 0 AND reward_xp <= 100000", name="reward_xp"),
+        _bounded("reward_xp", 0, 100000),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -209,8 +217,8 @@ class LegendsGuild(TenantOwned, CreatedAt, Model):
 
     __tablename__ = "legends_guilds"
     __table_args__ = (
-        UniqueConstraint("company_id", "name", name="uq_legends_guilds_company_id_name"),
-        CheckConstraint("member_cap >= 2 AND member_cap <= 500", name="member_cap"),
+        _unique_in_game("legends_guilds", "name"),
+        _bounded("member_cap", 2, 500),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

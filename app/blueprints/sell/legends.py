@@ -8,6 +8,8 @@ from app.access import company_required
 from app.errors import NotFound
 from app.extensions import db
 from app.models import LegendsAchievement, LegendsClass, LegendsQuestTemplate
+from app.models.legends import ACHIEVEMENT_RULES, QUEST_DIFFICULTIES, QUEST_PERIODS, QUEST_TARGETS
+from app.services.ledger import account_balance
 from app.services.legends import game as games
 from app.services.legends.refusals import LegendsRefusal
 from app.services.legends.stats import EXPORTS, dashboard, export_csv
@@ -16,27 +18,29 @@ from app.web import refusal_page, render
 bp = Blueprint("legends", __name__, url_prefix="/legends")
 
 
+# The choices of the quest and achievement forms.
+CHOICES = {
+    "periods": QUEST_PERIODS,
+    "targets": QUEST_TARGETS,
+    "difficulties": QUEST_DIFFICULTIES,
+    "rules": ACHIEVEMENT_RULES,
+}
+
+
 def _page(exc=None):
     game = games.game_of(g.company)
-    context = {}
+    context = {"company": g.company, "game": game, "exports": EXPORTS, "errors": {}, "error": None, "form": {}}
     if game is not None:
-        context = {
-            "classes": games.classes_of(g.company.id),
-            "templates": db.session.scalars(select(LegendsQuestTemplate).order_by(LegendsQuestTemplate.id)).all(),
-            "achievements": db.session.scalars(select(LegendsAchievement).order_by(LegendsAchievement.id)).all(),
-            "stats": dashboard(g.company.id),
-        }
-    return render(
-        "legends/sell.html",
-        company=g.company,
-        game=game,
-        exports=EXPORTS,
-        errors=exc.errors if exc else {},
-        error=exc.message if exc else None,
-        form=request.form if exc else {},
-        http_status=exc.status if exc else 200,
-        **context,
-    )
+        context.update(
+            classes=games.classes_of(g.company.id),
+            templates=db.session.scalars(select(LegendsQuestTemplate).order_by(LegendsQuestTemplate.id)).all(),
+            achievements=db.session.scalars(select(LegendsAchievement).order_by(LegendsAchievement.id)).all(),
+            stats=dashboard(g.company.id),
+            available_cents=account_balance("seller_available", g.company.id),
+        )
+    if exc is not None:
+        context.update(errors=exc.errors, error=exc.message, form=request.form)
+    return render("legends/sell.html", http_status=exc.status if exc else 200, **CHOICES, **context)
 
 
 def _refused(exc, **_view_args):
@@ -61,32 +65,28 @@ def _save(save, model=None, row_id=None):
     """`save(company_id, form[, row])` for the company's game (and its row `row_id` of
     `model`), commit, back to the dashboard."""
     company_id = _game().company_id
-    if model is None:
-        save(company_id, request.form)
-    else:
-        save(company_id, request.form, _own(model, row_id))
-    db.session.commit()
+    rows = () if model is None else (_own(model, row_id),)
+    save(company_id, request.form, *rows)
     return _done()
 
 
 def _done():
+    """Commit what the request did; back to the dashboard."""
+    db.session.commit()
     return redirect(url_for(".index"), 303)
 
 
-@bp.route("")
-@company_required("settings")
-def index():
-    return _page()
+def _unopened():
+    if games.game_of(g.company) is not None:
+        raise LegendsRefusal(409, "Your game is already open.")
+    return g.company
 
 
 @bp.route("/open", methods=["POST"])
 @company_required("settings")
 @refusal_page(_refused)
 def open_game():
-    if games.game_of(g.company) is not None:
-        raise LegendsRefusal(409, "Your game is already open.")
-    games.open_game(g.company)
-    db.session.commit()
+    games.open_game(_unopened())
     return _done()
 
 
@@ -95,50 +95,30 @@ def open_game():
 @refusal_page(_refused)
 def settings():
     games.update_game(_game(), request.form)
-    db.session.commit()
     return _done()
 
 
-@bp.route("/classes", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def create_class():
-    return _save(games.save_class)
+def _editable(path: str, noun: str, save, model) -> None:
+    """POST /<path> creates a row of `model` with `save`, POST /<path>/<row_id> updates one:
+    endpoints `create_<noun>` and `update_<noun>`."""
+
+    def create():
+        return _save(save)
+
+    def update(row_id):
+        return _save(save, model, row_id)
+
+    for rule, endpoint, view in (
+        (f"/{path}", f"create_{noun}", create),
+        (f"/{path}/<int:row_id>", f"update_{noun}", update),
+    ):
+        view.__name__ = endpoint
+        bp.add_url_rule(rule, endpoint, company_required("settings")(refusal_page(_refused)(view)), methods=["POST"])
 
 
-@bp.route("/classes/<int:class_id>", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def update_class(class_id):
-    return _save(games.save_class, LegendsClass, class_id)
-
-
-@bp.route("/quests", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def create_quest():
-    return _save(games.save_quest_template)
-
-
-@bp.route("/quests/<int:template_id>", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def update_quest(template_id):
-    return _save(games.save_quest_template, LegendsQuestTemplate, template_id)
-
-
-@bp.route("/achievements", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def create_achievement():
-    return _save(games.save_achievement)
-
-
-@bp.route("/achievements/<int:achievement_id>", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
-def update_achievement(achievement_id):
-    return _save(games.save_achievement, LegendsAchievement, achievement_id)
+_editable("classes", "class", games.save_class, LegendsClass)
+_editable("quests", "quest", games.save_quest_template, LegendsQuestTemplate)
+_editable("achievements", "achievement", games.save_achievement, LegendsAchievement)
 
 
 @bp.route("/export/<kind>.csv")
@@ -152,3 +132,9 @@ def export(kind):
     body = export_csv(g.company.id, kind)
     filename = f"legends-{g.company.slug}-{kind}.csv"
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("")
+@company_required("settings")
+def index():
+    return _page()

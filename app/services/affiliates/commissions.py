@@ -22,6 +22,9 @@ reference, so a replayed webhook, sweep or refund posts nothing twice.
 
 Commission rounding: `payment × bps // 10000` (down to the cent, the seller's favour), or the
 fixed amount, capped at the seller's share of that payment (services/affiliates/programs.py).
+An affiliate playing the seller's Legends game in a class with a commission bonus the seller
+funds earns `C + C × bonus_bps // 10000` on such a commission C, still capped at the seller's
+share and taken from the seller like the rest; a refund claws it back with the same ceil rule.
 """
 
 import math
@@ -50,7 +53,7 @@ from app.models import (
 )
 from app.money import format_money
 from app.services.affiliates.attribution import convert_referral, referral_of_checkout
-from app.services.affiliates.programs import commission_cents, is_banned, payment_earns
+from app.services.affiliates.programs import class_bonus_bps, commission_cents, is_banned, payment_earns
 from app.services.companies import ensure_platform_company
 from app.services.ledger import Entry, account_balance, post_ledger_transaction
 from app.services.notifications import notify_user
@@ -210,7 +213,8 @@ def record_payment_commission(payment: Payment) -> Commission | None:
     number = _payment_number(payment)
     if not program.enabled or is_banned(program.id, earning.affiliate_user_id) or not payment_earns(program, number):
         return None
-    amount = commission_cents(program, payment.amount_cents, payment.amount_cents - payment.fee_cents)
+    bonus_bps = class_bonus_bps(payment.company_id, earning.affiliate_user_id)
+    amount = commission_cents(program, payment.amount_cents, payment.amount_cents - payment.fee_cents, bonus_bps)
     if amount <= 0:
         return None
     affiliate = db.session.get_one(User, earning.affiliate_user_id)

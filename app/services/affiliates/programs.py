@@ -4,11 +4,22 @@ commission arithmetic (integer cents; rounding always in the seller's favour).""
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import AffiliateBan, AffiliateProgram, AffiliateProgramListing, Company, Gig, Product, User
+from app.models import (
+    AffiliateBan,
+    AffiliateProgram,
+    AffiliateProgramListing,
+    Company,
+    Gig,
+    LegendsClass,
+    LegendsGame,
+    LegendsMember,
+    Product,
+    User,
+)
 from app.models.affiliate import COMMISSION_KINDS, RECURRING_RULES
 from app.services.audit import record_audit_event
 
@@ -178,15 +189,54 @@ def unban_affiliate(program: AffiliateProgram, affiliate: User, actor: User) -> 
     return ban is not None
 
 
-def commission_cents(program: AffiliateProgram, base_cents: int, seller_share_cents: int) -> int:
+def commission_cents(
+    program: AffiliateProgram, base_cents: int, seller_share_cents: int, class_bonus_bps: int = 0
+) -> int:
     """The commission on a payment of `base_cents` of which the seller's share is
     `seller_share_cents`: `base × bps / 10000` rounded DOWN to the cent (in the seller's
-    favour), or the fixed amount; never more than the seller's share, never negative."""
+    favour), or the fixed amount; with a Legends class bonus (`class_bonus_bps`, see
+    `class_bonus_bps`) that commission C becomes `C + C × bonus_bps // 10000` (down again);
+    never more than the seller's share, never negative."""
     if program.commission_kind == "fixed":
         amount = program.commission_cents
     else:
         amount = base_cents * program.commission_bps // 10000
-    return max(0, min(amount, seller_share_cents))
+    amount = max(0, min(amount, seller_share_cents))
+    return min(amount + amount * class_bonus_bps // 10000, seller_share_cents)
+
+
+def _funded_classes(company_id: int) -> Select[tuple[LegendsClass]]:
+    """The company's Legends classes with a commission bonus, when its game is on and the
+    seller funds class bonuses (LegendsGame.class_commission_bonus)."""
+    return (
+        select(LegendsClass)
+        .join(LegendsGame, LegendsGame.company_id == LegendsClass.company_id)
+        .where(
+            LegendsClass.company_id == company_id,
+            LegendsClass.commission_bonus_bps > 0,
+            LegendsGame.enabled.is_(True),
+            LegendsGame.class_commission_bonus.is_(True),
+        )
+        .execution_options(skip_tenant_scope=True)
+    )
+
+
+def class_bonus_bps(company_id: int, affiliate_user_id: int) -> int:
+    """The commission bonus (basis points of the commission) of the affiliate's class in the
+    company's Legends game: 0 unless they play it, in a class with a bonus the seller funds."""
+    query = _funded_classes(company_id).join(LegendsMember, LegendsMember.class_id == LegendsClass.id)
+    klass = db.session.scalar(query.where(LegendsMember.user_id == affiliate_user_id))
+    return klass.commission_bonus_bps if klass is not None else 0
+
+
+def class_bonus_terms(company_id: int) -> str:
+    """The program terms' line on Legends class bonuses ('' without any):
+    'members of its Legends game earn more as Sage (+5 % of the commission), paid by the seller'."""
+    classes = db.session.scalars(_funded_classes(company_id).order_by(LegendsClass.id)).all()
+    if not classes:
+        return ""
+    each = ", ".join(f"{klass.name} (+{klass.commission_bonus_bps / 100:g} % of the commission)" for klass in classes)
+    return f"members of its Legends game earn more as {each}, paid by the seller"
 
 
 def payment_earns(program: AffiliateProgram, payment_number: int) -> bool:

@@ -20,7 +20,13 @@ from app.models import (
     LegendsQuestTemplate,
     User,
 )
-from app.models.legends import ACHIEVEMENT_RULES, QUEST_DIFFICULTIES, QUEST_PERIODS, QUEST_TARGETS
+from app.models.legends import (
+    ACHIEVEMENT_RULES,
+    MAX_QUEST_BONUS_CENTS,
+    QUEST_DIFFICULTIES,
+    QUEST_PERIODS,
+    QUEST_TARGETS,
+)
 from app.services.legends import feed
 from app.services.legends.engine import check_achievements, lock_member
 from app.services.legends.levels import MAX_LEVEL
@@ -190,15 +196,33 @@ def _choice(form: Mapping[str, Any], field: str, label: str, choices: tuple[str,
     return str(value)
 
 
+def _fill(row: Any, form: Mapping[str, Any], fields: tuple[tuple[Any, ...], ...]) -> Any:
+    """Set each `(attribute, parse, *args)` of `fields` on `row` to `parse(form, attribute,
+    *args)`, then `row.active` from the form's checkbox when the row has one; add, flush."""
+    for name, parse, *args in fields:
+        setattr(row, name, parse(form, name, *args))
+    if hasattr(row, "active"):
+        row.active = _checked(form, "active", "1")
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def _checked(form: Mapping[str, Any], field: str, default: str = "") -> bool:
+    return form.get(field, default) in ("1", "on", "y")
+
+
 def update_game(game: LegendsGame, form: Mapping[str, Any]) -> LegendsGame:
     """Save the game's settings from the creators' form. Flushed."""
-    game.name = _text(form, "name", "Name", 80)
-    game.terms = _text(form, "terms", "Terms", 5000, required=False)
-    game.class_change_days = _number(form, "class_change_days", "Days between class changes", 0, 365)
-    game.guild_member_cap = _number(form, "guild_member_cap", "Guild member cap", 2, 500)
-    game.enabled = form.get("enabled") in ("1", "on", "y")
-    db.session.flush()
-    return game
+    game.enabled = _checked(form, "enabled")
+    game.class_commission_bonus = _checked(form, "class_commission_bonus")
+    settings = (
+        ("name", _text, "Name", 80),
+        ("terms", _text, "Terms", 5000, False),
+        ("class_change_days", _number, "Days between class changes", 0, 365),
+        ("guild_member_cap", _number, "Guild member cap", 2, 500),
+    )
+    return _fill(game, form, settings)
 
 
 def _unique(model: Any, company_id: int, column: Any, value: str, field: str, row_id: int | None) -> None:
@@ -215,29 +239,30 @@ def save_class(company_id: int, form: Mapping[str, Any], klass: LegendsClass | N
     _unique(LegendsClass, company_id, LegendsClass.name, name, "name", klass.id if klass else None)
     klass = klass or LegendsClass(company_id=company_id)
     klass.name = name
-    klass.description = _text(form, "description", "Description", 300, required=False)
-    klass.xp_multiplier_pct = _number(form, "xp_multiplier_pct", "XP multiplier (%)", 50, 300)
-    klass.commission_bonus_bps = _number(form, "commission_bonus_bps", "Commission bonus (basis points)", 0, 5000)
-    db.session.add(klass)
-    db.session.flush()
-    return klass
+    fields = (
+        ("description", _text, "Description", 300, False),
+        ("xp_multiplier_pct", _number, "XP multiplier (%)", 50, 300),
+        ("commission_bonus_bps", _number, "Commission bonus (basis points)", 0, 5000),
+    )
+    return _fill(klass, form, fields)
 
 
 def save_quest_template(
     company_id: int, form: Mapping[str, Any], template: LegendsQuestTemplate | None = None
 ) -> LegendsQuestTemplate:
-    """Create or update a quest template from the creators' form. Flushed."""
-    template = template or LegendsQuestTemplate(company_id=company_id)
-    template.title = _text(form, "title", "Title", 80)
-    template.period = _choice(form, "period", "Period", QUEST_PERIODS)
-    template.target_kind = _choice(form, "target_kind", "Target", QUEST_TARGETS)
-    template.difficulty = _choice(form, "difficulty", "Difficulty", QUEST_DIFFICULTIES)
-    template.base_target = _number(form, "base_target", "Target", 1, 10**9)
-    template.reward_xp = _number(form, "reward_xp", "Reward XP", 0, 100_000)
-    template.active = form.get("active", "1") in ("1", "on", "y")
-    db.session.add(template)
-    db.session.flush()
-    return template
+    """Create or update a quest template from the creators' form (a form without `bonus_cents`
+    keeps the cash bonus as it was: none for a new quest). Flushed."""
+    fields: tuple[tuple[Any, ...], ...] = (
+        ("title", _text, "Title", 80),
+        ("period", _choice, "Period", QUEST_PERIODS),
+        ("target_kind", _choice, "Target", QUEST_TARGETS),
+        ("difficulty", _choice, "Difficulty", QUEST_DIFFICULTIES),
+        ("base_target", _number, "Target", 1, 10**9),
+        ("reward_xp", _number, "Reward XP", 0, 100_000),
+    )
+    if "bonus_cents" in form:
+        fields += (("bonus_cents", _number, "Cash bonus (cents)", 0, MAX_QUEST_BONUS_CENTS),)
+    return _fill(template or LegendsQuestTemplate(company_id=company_id), form, fields)
 
 
 def save_achievement(
@@ -251,11 +276,10 @@ def save_achievement(
         _unique(LegendsAchievement, company_id, LegendsAchievement.code, code, "name", None)
         achievement.code = code
     achievement.name = name
-    achievement.description = _text(form, "description", "Description", 300, required=False)
-    achievement.rule = _choice(form, "rule", "Rule", ACHIEVEMENT_RULES)
-    achievement.threshold = _number(form, "threshold", "Threshold", 1, 10**12)
-    achievement.reward_xp = _number(form, "reward_xp", "Reward XP", 0, 100_000)
-    achievement.active = form.get("active", "1") in ("1", "on", "y")
-    db.session.add(achievement)
-    db.session.flush()
-    return achievement
+    fields = (
+        ("description", _text, "Description", 300, False),
+        ("rule", _choice, "Rule", ACHIEVEMENT_RULES),
+        ("threshold", _number, "Threshold", 1, 10**12),
+        ("reward_xp", _number, "Reward XP", 0, 100_000),
+    )
+    return _fill(achievement, form, fields)

@@ -3,8 +3,8 @@ level when issued), and claiming a completed quest's reward once.
 
 Targets: referrals, commission (cents) and achievements quests ask `base × difficulty ×
 (1 + level // 10)`; level quests ask for `level + base × difficulty` (difficulty: easy 1,
-normal 2, hard 3, epic 5). Rewards are XP only: a seller-funded cash bonus needs the
-affiliate balance accounts of issue 18 (docs/legends.md).
+normal 2, hard 3, epic 5). Rewards are XP and, when the template has one, a cash bonus the
+seller funds (services/legends/bonus.py), paid once on claiming.
 """
 
 from datetime import datetime
@@ -15,6 +15,8 @@ from app.clock import now
 from app.extensions import db, rows_matched
 from app.models import LegendsGame, LegendsMember, LegendsQuest, LegendsQuestTemplate
 from app.models.types import UTCDateTime
+from app.payments import new_idempotency_key
+from app.services.legends.bonus import pay_bonus, reserve_bonus
 from app.services.legends.engine import Earning, award_xp
 from app.services.legends.feed import announce
 from app.services.legends.levels import period_end, period_key
@@ -136,12 +138,15 @@ def open_quests(member: LegendsMember) -> list[LegendsQuest]:
 
 def claim_quest(member: LegendsMember, quest_value: object) -> LegendsQuest:
     """Claim a completed quest's reward: once — of concurrent claims one UPDATE matches, the
-    others are refused (409). Another member's quest is 404. Flushed."""
+    others are refused (409). Another member's quest is 404. A cash bonus is paid with it, or
+    the claim is refused (409, nothing written) while the seller cannot fund it. Flushed."""
     quest = db.session.scalar(
         select(LegendsQuest).where(LegendsQuest.id == quest_value, LegendsQuest.member_id == member.id)
     )
     if quest is None:
         raise LegendsRefusal(404, "No such quest.")
+    bonus = quest.template.bonus_cents if quest.completed_at and not quest.claimed_at else 0
+    reserve_bonus(member.company_id, bonus)
     claimed = rows_matched(
         update(LegendsQuest)
         .where(
@@ -149,7 +154,7 @@ def claim_quest(member: LegendsMember, quest_value: object) -> LegendsQuest:
             LegendsQuest.completed_at.is_not(None),
             LegendsQuest.claimed_at.is_(None),
         )
-        .values(claimed_at=now())
+        .values(claimed_at=now(), bonus_key=new_idempotency_key() if bonus else None)
         .execution_options(synchronize_session=False)
     )
     if not claimed:
@@ -158,6 +163,7 @@ def claim_quest(member: LegendsMember, quest_value: object) -> LegendsQuest:
         raise LegendsRefusal(409, message)
     db.session.refresh(quest)
     award_xp(member, f"quest:{quest.id}", Earning("quest", quest.template.reward_xp, exact=True))
+    pay_bonus(member, quest, bonus)
     announce(
         member,
         member.company_id,
@@ -168,6 +174,7 @@ def claim_quest(member: LegendsMember, quest_value: object) -> LegendsQuest:
             "quest_id": quest.id,
             "title": quest.template.title,
             "reward_xp": quest.template.reward_xp,
+            "bonus_cents": bonus,
         },
     )
     return quest

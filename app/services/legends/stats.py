@@ -3,7 +3,8 @@
 import csv
 import io
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,13 +25,11 @@ def dashboard(company_id: int, days: int = 30) -> dict[str, Any]:
         .group_by(LegendsClass.id, LegendsClass.name)
         .order_by(LegendsClass.id)
     ).all()
+    summed = (LegendsMember.total_xp, LegendsMember.referrals, LegendsMember.commission_cents)
     totals = db.session.execute(
-        select(
-            func.count(LegendsMember.id),
-            func.coalesce(func.sum(LegendsMember.total_xp), 0),
-            func.coalesce(func.sum(LegendsMember.referrals), 0),
-            func.coalesce(func.sum(LegendsMember.commission_cents), 0),
-        ).where(LegendsMember.company_id == company_id)
+        select(func.count(LegendsMember.id), *(func.coalesce(func.sum(column), 0) for column in summed)).where(
+            LegendsMember.company_id == company_id
+        )
     ).one()
     since = now() - timedelta(days=days)
     day = func.date(LegendsXpAward.created_at)
@@ -62,66 +61,63 @@ def dashboard(company_id: int, days: int = 30) -> dict[str, Any]:
     }
 
 
+_AWARD_COLUMNS = (
+    ("award_id", "id"),
+    ("member_id", "member_id"),
+    ("source", "source_key"),
+    ("xp", "amount"),
+    ("referrals", "referrals_delta"),
+    ("commission_cents", "commission_cents_delta"),
+    ("created_at", "created_at"),
+)
+# kind -> (rows of, [(CSV header, attribute path)], extra conditions)
+_EXPORTED: dict[str, tuple[Any, tuple[tuple[str, str], ...], tuple[Any, ...]]] = {
+    "members": (
+        LegendsMember,
+        (
+            ("member_id", "id"),
+            ("user", "user.display_name"),
+            ("class", "klass.name"),
+            ("level", "level"),
+            ("prestige", "prestige"),
+            ("total_xp", "total_xp"),
+            ("referrals", "referrals"),
+            ("commission_cents", "commission_cents"),
+            ("joined_at", "joined_at"),
+        ),
+        (),
+    ),
+    "referrals": (LegendsXpAward, _AWARD_COLUMNS, (LegendsXpAward.kind == "referral",)),
+    "commissions": (LegendsXpAward, _AWARD_COLUMNS, (LegendsXpAward.kind.in_(("commission", "reversal")),)),
+    "quests": (
+        LegendsQuest,
+        (
+            ("quest_id", "id"),
+            ("member_id", "member_id"),
+            ("quest", "template.title"),
+            ("period", "period_key"),
+            ("target", "target"),
+            ("completed_at", "completed_at"),
+            ("claimed_at", "claimed_at"),
+        ),
+        (LegendsQuest.completed_at.is_not(None),),
+    ),
+}
+
+
+def _cell(row: Any, path: str) -> Any:
+    value = attrgetter(path)(row)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else value
+
+
 def _rows(company_id: int, kind: str) -> Iterator[list[Any]]:
-    if kind == "members":
-        yield [
-            "member_id",
-            "user",
-            "class",
-            "level",
-            "prestige",
-            "total_xp",
-            "referrals",
-            "commission_cents",
-            "joined_at",
-        ]
-        for member in db.session.scalars(
-            select(LegendsMember).where(LegendsMember.company_id == company_id).order_by(LegendsMember.id)
-        ):
-            yield [
-                member.id,
-                member.user.display_name,
-                member.klass.name,
-                member.level,
-                member.prestige,
-                member.total_xp,
-                member.referrals,
-                member.commission_cents,
-                member.joined_at.isoformat(),
-            ]
-    elif kind in ("referrals", "commissions"):
-        kinds = ("referral",) if kind == "referrals" else ("commission", "reversal")
-        yield ["award_id", "member_id", "source", "xp", "referrals", "commission_cents", "created_at"]
-        for award in db.session.scalars(
-            select(LegendsXpAward)
-            .where(LegendsXpAward.company_id == company_id, LegendsXpAward.kind.in_(kinds))
-            .order_by(LegendsXpAward.id)
-        ):
-            yield [
-                award.id,
-                award.member_id,
-                award.source_key,
-                award.amount,
-                award.referrals_delta,
-                award.commission_cents_delta,
-                award.created_at.isoformat(),
-            ]
-    else:
-        yield ["quest_id", "member_id", "quest", "period", "target", "completed_at", "claimed_at"]
-        for quest in db.session.scalars(
-            select(LegendsQuest)
-            .where(LegendsQuest.company_id == company_id, LegendsQuest.completed_at.is_not(None))
-            .order_by(LegendsQuest.id)
-        ):
-            yield [
-                quest.id,
-                quest.member_id,
-                quest.template.title,
-                quest.period_key,
-                quest.target,
-                quest.completed_at.isoformat() if quest.completed_at else "",
-                quest.claimed_at.isoformat() if quest.claimed_at else "",
-            ]
+    model, columns, conditions = _EXPORTED[kind]
+    yield [header for header, _path in columns]
+    query = select(model).where(model.company_id == company_id, *conditions).order_by(model.id)
+    for row in db.session.scalars(query):
+        yield [_cell(row, path) for _header, path in columns]
 
 
 def export_csv(company_id: int, kind: str) -> str:

@@ -209,6 +209,19 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
             "payout_id": 19,
         },
     ),
+    "legends.quest_bonus_paid": (
+        "A member of your Legends game claimed a quest with a cash bonus: it was paid from your "
+        "available balance to their affiliate earnings.",
+        {
+            "quest_id": 310,
+            "template_id": 12,
+            "member_id": 45,
+            "affiliate_user_id": 512,
+            "title": "Three referrals this week",
+            "amount_cents": 500,
+            "currency": "usd",
+        },
+    ),
 }
 EVENT_TYPES = tuple(EVENT_CATALOGUE)
 TEST_EVENT_DATA_MESSAGE = "This is a test event from Tradepost."

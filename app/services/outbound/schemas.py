@@ -211,6 +211,17 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
         {**COMMISSION, "status": status("reversed"), "reason": one_of(COMMISSION_REVERSAL_REASONS)}
     ),
     "commission.paid": data_schema({**COMMISSION, "status": status("paid"), "payout_id": ID}),
+    "legends.quest_bonus_paid": data_schema(
+        {
+            "quest_id": ID,
+            "template_id": ID,
+            "member_id": ID,
+            "affiliate_user_id": ID,
+            "title": {"type": "string", "maxLength": 80},
+            "amount_cents": {"type": "integer", "minimum": 1},
+            "currency": CURRENCY,
+        }
+    ),
     TEST_EVENT_TYPE: data_schema({"endpoint_id": ID, "message": TEXT}),
 }
 

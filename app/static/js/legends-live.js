@@ -79,7 +79,9 @@
       item.dataset.lasting = "1";
     }
     item.textContent = message;
-    box.appendChild(item);
+    // Lasting toasts stay last: a phone shows only the last one (legends-live.css), and a
+    // level-up must not give way to the "+XP" that came with it.
+    box.insertBefore(item, LASTING[name] ? null : box.querySelector(".legends-toast[data-lasting]"));
     while (box.children.length > MAX_TOASTS) {
       box.removeChild(box.querySelector(".legends-toast:not([data-lasting])") || box.firstElementChild);
     }
