@@ -192,8 +192,9 @@ def test_the_proxied_token_is_short_lived_and_for_this_app_only(app, client, wor
         other = db.session.scalar(select(App).where(App.public_id == world["other"]))
         owner = db.session.scalar(select(User).where(User.email == "shop@example.com"))
         company = db.session.get(Company, world["company_id"])
-        for_other = user_tokens.issue_user_token(owner, other, company, view="dashboard", lifetime=timedelta(seconds=60))
-        for_hello = user_tokens.issue_user_token(owner, hello, company, view="dashboard", lifetime=timedelta(seconds=60))
+        minute = timedelta(seconds=60)
+        for_other = user_tokens.issue_user_token(owner, other, company, view="dashboard", lifetime=minute)
+        for_hello = user_tokens.issue_user_token(owner, hello, company, view="dashboard", lifetime=minute)
     claims = jwt.decode(for_hello, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 60 and claims["aud"] == world["hello"]
     refused = whoami(world, headers={"x-tradepost-user-token": for_other})
