@@ -244,4 +244,3 @@ def send(
 def proxy_grant(user: User, app: App, company: Company, view: str, product_id: int | None = None) -> str:
     """The signed grant for `user` to see `app`'s `view` for `company` through the proxy."""
     return sign_grant(Grant(user.id, app.public_id, company.id, view, product_id))
-
