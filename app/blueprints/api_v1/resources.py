@@ -129,16 +129,18 @@ def company_id() -> int:
 
 def own(model: Any, object_id: int, *options: Any) -> Any:
     """The tenant's `model` row `object_id`, else 404 (another company's rows are missing too)."""
-    row = db.session.scalar(
-        select(model).where(model.id == object_id, model.company_id == company_id()).options(*options)
-    )
+    row = db.session.scalar(tenant_rows(model).where(model.id == object_id).options(*options))
     if row is None:
         raise ServiceError(404, "resource_missing", f"No such {model.__tablename__[:-1]}: {object_id}.", field="id")
     return row
 
 
 def tenant_rows(model: Any) -> Any:
-    return select(model).where(model.company_id == company_id())
+    """The tenant's rows of `model` (of webhook endpoints, its own: not those its apps own)."""
+    query = select(model).where(model.company_id == company_id())
+    if model is WebhookEndpoint:
+        query = query.where(WebhookEndpoint.app_installation_id.is_(None))
+    return query
 
 
 # --- serialisers -------------------------------------------------------------------------
