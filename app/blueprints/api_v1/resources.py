@@ -314,64 +314,47 @@ DESCRIPTIONS = {
     "/legends_members": "Members of the company's Legends game, newest first.",
 }
 PRODUCT_LOADING = (noload(Product.company), joinedload(Product.plans))
+CATALOGUE_PRODUCTS = {"options": PRODUCT_LOADING, "catalogue": True}
+CATALOGUE_PLANS = {"catalogue": True}
 
-resource(
-    "/products",
-    Product,
-    "products:read",
-    schemas.Product,
-    product_json,
-    "product",
-    options=PRODUCT_LOADING,
-    catalogue=True,
-)
-resource(
-    "/plans",
-    Plan,
-    "products:read",
-    schemas.Plan,
-    plan_json,
-    "plan",
-    filters={"product": Plan.product_id},
-    catalogue=True,
-)
-resource(
-    "/memberships",
-    Membership,
-    "memberships:read",
-    schemas.Membership,
-    membership_json,
-    "membership",
-    filters={"product": Membership.product_id, "user": Membership.buyer_id},
-)
-resource("/payments", Payment, "payments:read", schemas.Payment, payment_json, "payment")
-resource("/orders", Order, "orders:read", schemas.Order, order_json, "order")
-resource("/customers", User, "customers:read", schemas.Customer, customer_json, "customer", find=_customer)
-resource(
-    "/licenses",
-    License,
-    "licenses:read",
-    schemas.License,
-    license_json,
-    "license",
-    filters={"product": License.product_id, "status": License.status},
-)
-resource(
-    "/webhook_endpoints", WebhookEndpoint, "webhooks:read", schemas.WebhookEndpoint, endpoint_json, "webhook endpoint"
-)
-resource("/referrals", Referral, "affiliates:read", schemas.Referral, referral_json, "referral")
-resource(
-    "/commissions",
-    Commission,
-    "affiliates:read",
-    schemas.Commission,
-    commission_json,
-    "commission",
-    filters={"affiliate": Commission.affiliate_user_id, "status": Commission.status},
-)
-resource(
-    "/legends_members", LegendsMember, "legends:read", schemas.LegendsMember, legends_member_json, "legends member"
-)
+# path, model, scope, answer schema, serialiser, noun, then resource()'s keyword arguments.
+RESOURCES: list[tuple[str, Any, str, type[BaseModel], Callable[[Any], dict], str, dict[str, Any]]] = [
+    ("/products", Product, "products:read", schemas.Product, product_json, "product", CATALOGUE_PRODUCTS),
+    ("/plans", Plan, "products:read", schemas.Plan, plan_json, "plan", CATALOGUE_PLANS),
+    ("/memberships", Membership, "memberships:read", schemas.Membership, membership_json, "membership", {}),
+    ("/payments", Payment, "payments:read", schemas.Payment, payment_json, "payment", {}),
+    ("/orders", Order, "orders:read", schemas.Order, order_json, "order", {}),
+    ("/customers", User, "customers:read", schemas.Customer, customer_json, "customer", {"find": _customer}),
+    ("/licenses", License, "licenses:read", schemas.License, license_json, "license", {}),
+    (
+        "/webhook_endpoints",
+        WebhookEndpoint,
+        "webhooks:read",
+        schemas.WebhookEndpoint,
+        endpoint_json,
+        "webhook endpoint",
+        {},
+    ),
+    ("/referrals", Referral, "affiliates:read", schemas.Referral, referral_json, "referral", {}),
+    ("/commissions", Commission, "affiliates:read", schemas.Commission, commission_json, "commission", {}),
+    (
+        "/legends_members",
+        LegendsMember,
+        "legends:read",
+        schemas.LegendsMember,
+        legends_member_json,
+        "legends member",
+        {},
+    ),
+]
+FILTERS = {
+    "/plans": {"product": Plan.product_id},
+    "/memberships": {"product": Membership.product_id, "user": Membership.buyer_id},
+    "/licenses": {"product": License.product_id, "status": License.status},
+    "/commissions": {"affiliate": Commission.affiliate_user_id, "status": Commission.status},
+}
+for _path, _model, _needs, _answer, _serialize, _noun, _extra in RESOURCES:
+    resource(_path, _model, _needs, _answer, _serialize, _noun, filters=FILTERS.get(_path), **_extra)
 
 
 @operation(
