@@ -210,6 +210,9 @@ def test_the_proxy_refuses_what_it_must(app, client, world):
     forged = anonymous.get(src.replace(grant, grant[:-4] + "AAAA"))
     assert forged.status_code == 403 and forged.get_json()["error"]["code"] == "grant_invalid"
     assert anonymous.put(src).status_code == 405
+    root = src.removesuffix("dashboard")  # the app's own root page, through the proxy
+    assert anonymous.get(root).status_code == 200 and "Hello, Sam Shop" in anonymous.get(root).get_data(as_text=True)
+    assert anonymous.post(root.replace(grant, grant[:-4] + "AAAA")).status_code == 403
     huge = anonymous.post(src.replace("/dashboard", "/echo"), data={"message": "x" * (300 * 1024)})
     assert huge.status_code == 413
     other_src, _ = proxied_frame(client, world["other"])
