@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.clock import freeze, now
 from app.crypto import decrypt
 from app.extensions import db
-from app.models import App
+from app.models import App, Company, User
 from app.services import user_tokens
 from tests.factories import make_product, make_seller
 from tests.factories.apps import install_app, make_app
@@ -154,3 +154,70 @@ def test_uninstalling_revokes_the_apps_key_at_once(app, client, world):
     # the app holds the key it cached: the API refuses it
     assert whoami(world, token).json()["api"] == "refused (401)"
     assert whoami(world, token).json()["api"].startswith("no API key")
+
+
+PROXY_FRAME = re.compile(r'<iframe class="app-frame"[^>]*src="([^"]+)"[^>]*sandbox="([^"]+)"')
+
+
+def proxied_frame(client, public_id):
+    """(the proxy path of the app's dashboard frame, the frame's sandbox attribute)."""
+    page = client.get(f"/sell/apps/{public_id}?via=proxy")
+    assert page.status_code == 200
+    assert "frame-src 'self'" in page.headers["Content-Security-Policy"]
+    src, sandbox = PROXY_FRAME.search(page.get_data(as_text=True)).groups()
+    return unescape(src), sandbox
+
+
+def test_the_proxy_passes_a_fresh_user_token_in_a_header(app, client, world):
+    sign_in_as(client, "shop@example.com")
+    src, sandbox = proxied_frame(client, world["hello"])
+    assert src.startswith("/apps/proxy/") and src.endswith("/dashboard") and "tradepost_user_token" not in src
+    assert sandbox == "allow-scripts allow-forms"  # never allow-same-origin on our own origin
+    anonymous = app.test_client()  # the sandboxed frame sends no cookie: the grant in the path is enough
+    page = anonymous.get(src)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert "Hello, Sam Shop" in page.get_data(as_text=True) and "products: 1" in page.get_data(as_text=True)
+    assert page.headers["Content-Security-Policy"].startswith("sandbox allow-scripts allow-forms")
+    assert "Set-Cookie" not in page.headers
+    who = anonymous.get(src.replace("/dashboard", "/whoami")).get_json()
+    assert who["name"] == "Sam Shop" and who["view"] == "dashboard"
+    posted = anonymous.post(src.replace("/dashboard", "/echo"), data={"message": "hi"})
+    assert posted.status_code == 200 and posted.get_json() == {"who": who, "message": "hi"}
+
+
+def test_the_proxied_token_is_short_lived_and_for_this_app_only(app, client, world):
+    sign_in_as(client, "shop@example.com")
+    with app.app_context():
+        hello = db.session.scalar(select(App).where(App.public_id == world["hello"]))
+        other = db.session.scalar(select(App).where(App.public_id == world["other"]))
+        owner = db.session.scalar(select(User).where(User.email == "shop@example.com"))
+        company = db.session.get(Company, world["company_id"])
+        minute = timedelta(seconds=60)
+        for_other = user_tokens.issue_user_token(owner, other, company, view="dashboard", lifetime=minute)
+        for_hello = user_tokens.issue_user_token(owner, hello, company, view="dashboard", lifetime=minute)
+    claims = jwt.decode(for_hello, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 60 and claims["aud"] == world["hello"]
+    refused = whoami(world, headers={"x-tradepost-user-token": for_other})
+    assert refused.status_code == 401 and "audience" in refused.json()["error"].lower()
+    assert whoami(world, headers={"x-tradepost-user-token": for_hello}).status_code == 200
+
+
+def test_the_proxy_refuses_what_it_must(app, client, world):
+    sign_in_as(client, "shop@example.com")
+    src, _ = proxied_frame(client, world["hello"])
+    anonymous = app.test_client()
+    grant = src.split("/")[3]
+    forged = anonymous.get(src.replace(grant, grant[:-4] + "AAAA"))
+    assert forged.status_code == 403 and forged.get_json()["error"]["code"] == "grant_invalid"
+    assert anonymous.put(src).status_code == 405
+    root = src.removesuffix("dashboard")  # the app's own root page, through the proxy
+    assert anonymous.get(root).status_code == 200 and "Hello, Sam Shop" in anonymous.get(root).get_data(as_text=True)
+    assert anonymous.post(root.replace(grant, grant[:-4] + "AAAA")).status_code == 403
+    huge = anonymous.post(src.replace("/dashboard", "/echo"), data={"message": "x" * (300 * 1024)})
+    assert huge.status_code == 413
+    other_src, _ = proxied_frame(client, world["other"])
+    unreachable = anonymous.get(other_src)  # https://other.example.com: the SSRF guard cannot vet it
+    assert unreachable.status_code == 502 and unreachable.get_json()["error"]["code"] == "bad_gateway"
+    done = post_form(client, f"/sell/apps/{world['hello']}/uninstall", {"confirm": "uninstall"})
+    assert done.status_code == 303
+    assert anonymous.get(src).status_code == 404  # uninstalled: the grant no longer opens anything

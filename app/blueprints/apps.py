@@ -1,6 +1,6 @@
 """Installed apps: the app directory (install, uninstall), the iframes that embed an app on the
-company dashboard and on members' pages, the JWKS apps verify our user tokens with, and the
-endpoint where an app fetches the API key of an installation.
+company dashboard and on members' pages, the app proxy, the JWKS apps verify our user tokens
+with, and the endpoint where an app fetches the API key of an installation.
 
 The iframe: `src` is the app's view URL with `?tradepost_user_token=<ES256 JWT>` (see
 services/user_tokens.py); the page's CSP `frame-src` names only the app's origin; the iframe
@@ -10,18 +10,25 @@ without allow-top-navigation or allow-popups it cannot navigate or open Tradepos
 allow-same-origin with allow-scripts is safe only because the app's origin is never
 Tradepost's own (services/apps.py refuses such a base URL). `referrerpolicy="no-referrer"`:
 the app learns nothing of the page around it but what the token says.
+
+Through the proxy (`?via=proxy` on the same pages): the frame loads `/apps/proxy/<grant>/…` on
+our origin and every request reaches the app with `x-tradepost-user-token` in a header
+(services/app_proxy.py); that frame is sandboxed without allow-same-origin, and its answers
+carry their own `sandbox` CSP, so the app never runs as Tradepost.
 """
 
 import base64
 import binascii
+from urllib.parse import urlencode
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from app.access import company_required
 from app.extensions import csrf, db, limiter
+from app.inputs import body_limit
 from app.models import Product
-from app.services import apps, user_tokens
+from app.services import app_proxy, apps, user_tokens
 from app.services.whop_access import can_open_member_area
 from app.web import confirm_page, json_error, refusal_page, render, require_confirmation
 
@@ -30,6 +37,10 @@ bp = Blueprint("apps", __name__)
 JWKS_MAX_AGE = 300
 # Per client address: an app fetches a key once per company and keeps it.
 INSTALLATION_KEY_RATE_LIMIT = "60/minute"
+# Per client address: one frame's page, its assets and its form posts.
+PROXY_RATE_LIMIT = "300/minute"
+FRAME_SANDBOX = "allow-scripts allow-forms allow-same-origin"
+PROXY_FRAME_SANDBOX = "allow-scripts allow-forms"
 
 
 def get_installable_or_404(public_id):
@@ -43,12 +54,19 @@ def get_installation_or_404(public_id):
     return app, apps.active_installation(app, g.company.id)
 
 
-def embed_page(app, url, **context):
-    """The page framing `url` of `app`, with frame-src limited to the app's origin and never
-    cached (it carries a user token)."""
-    g.csp_frame_src = apps.app_origin(app)
-    body, status, headers = render("apps/embed.html", app=app, frame_url=url, **context)
+def embed_page(app, url, proxied=False, **context):
+    """The page framing `url` of `app`, with frame-src limited to the app's origin (or to ours,
+    for the proxy) and never cached (it carries a user token or a proxy grant)."""
+    g.csp_frame_src = "'self'" if proxied else apps.app_origin(app)
+    sandbox = PROXY_FRAME_SANDBOX if proxied else FRAME_SANDBOX
+    body, status, headers = render("apps/embed.html", app=app, frame_url=url, sandbox=sandbox, **context)
     return body, status, {**headers, "Cache-Control": "private, no-store"}
+
+
+def proxied_frame_url(app, company, view, path, product_id=None):
+    """The proxy URL of `app`'s view `path`, with a fresh grant for the current user."""
+    grant = app_proxy.proxy_grant(current_user, app, company, view, product_id)
+    return url_for("apps.proxy", grant=grant, path=path.lstrip("/"))
 
 
 @bp.route("/sell/apps")
@@ -143,9 +161,13 @@ def dashboard(public_id):
     app, _ = get_installation_or_404(public_id)
     if not app.dashboard_path:
         abort(404)
-    token = user_tokens.issue_user_token(current_user, app, g.company, view="dashboard")
-    url = apps.frame_url(app, app.dashboard_path, token, company_id=str(g.company.id))
-    return embed_page(app, url, back=url_for(".directory"), back_label="Apps")
+    proxied = request.args.get("via") == "proxy"
+    if proxied:
+        url = proxied_frame_url(app, g.company, "dashboard", app.dashboard_path)
+    else:
+        token = user_tokens.issue_user_token(current_user, app, g.company, view="dashboard")
+        url = apps.frame_url(app, app.dashboard_path, token, company_id=str(g.company.id))
+    return embed_page(app, url, proxied, back=url_for(".directory"), back_label="Apps")
 
 
 @bp.route("/account/products/<int:product_id>/apps/<public_id>")
@@ -158,11 +180,61 @@ def experience(product_id, public_id):
         abort(404)
     if not can_open_member_area(current_user, product):
         abort(403)
-    token = user_tokens.issue_user_token(current_user, app, product.company, view="experience", product_id=product.id)
-    url = apps.frame_url(
-        app, app.experience_path, token, company_id=str(product.company_id), product_id=str(product.id)
+    proxied = request.args.get("via") == "proxy"
+    if proxied:
+        url = proxied_frame_url(app, product.company, "experience", app.experience_path, product.id)
+    else:
+        token = user_tokens.issue_user_token(
+            current_user, app, product.company, view="experience", product_id=product.id
+        )
+        url = apps.frame_url(
+            app, app.experience_path, token, company_id=str(product.company_id), product_id=str(product.id)
+        )
+    back = url_for("member_areas.home", product_id=product.id)
+    return embed_page(app, url, proxied, back=back, back_label=product.title)
+
+
+def proxied_body():
+    """The POST body to send on. The request check (app/inputs.py) has parsed a form already,
+    so a urlencoded form is encoded again; file uploads are not proxied (415)."""
+    if request.method != "POST":
+        return b""
+    if request.mimetype == "multipart/form-data":
+        raise app_proxy.ProxyRefused(415, "unsupported_media_type", "File uploads are not sent through the app proxy.")
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return urlencode(list(request.form.items(multi=True))).encode()
+    return request.get_data()
+
+
+@bp.route("/apps/proxy/<grant>/", defaults={"path": ""}, methods=app_proxy.METHODS)
+@bp.route("/apps/proxy/<grant>/<path:path>", methods=app_proxy.METHODS)
+@body_limit(app_proxy.MAX_REQUEST_BYTES)
+@csrf.exempt
+@limiter.limit(PROXY_RATE_LIMIT)
+@refusal_page(lambda exc, grant, path: json_error(exc.status, exc.code, exc.message))
+def proxy(grant, path):
+    """A request of an app's proxied frame, sent on to the app with a user token in the
+    `x-tradepost-user-token` header (services/app_proxy.py). The grant in the path, not a
+    cookie, says who is looking: the frame runs in an opaque origin that sends none."""
+    target = app_proxy.prepare(app_proxy.read_grant(grant), request.method, request.content_length or 0)
+    db.session.commit()  # nothing was written: hold no transaction while the app answers
+    answer = app_proxy.send(
+        target,
+        path,
+        method=request.method,
+        query=request.args.items(multi=True),
+        headers=request.headers,
+        body=proxied_body(),
+        prefix=url_for(".proxy", grant=grant, path=""),
     )
-    return embed_page(app, url, back=url_for("member_areas.home", product_id=product.id), back_label=product.title)
+    response = Response(answer.body, status=answer.status, headers=answer.headers)
+    if "content-type" not in answer.headers:
+        response.headers.remove("Content-Type")
+    response.headers["Content-Security-Policy"] = app_proxy.SANDBOX_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("Cache-Control", "private, no-store")
+    return response
 
 
 @bp.route("/.well-known/jwks.json")

@@ -29,6 +29,11 @@ class WebhookEndpoint(TenantOwned, Timestamps, Model):
     previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set on the hidden endpoint an app installation owns (services/app_webhooks.py); such an
+    # endpoint is never listed, shown or changed among the seller's own.
+    app_installation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_installations.id", ondelete="CASCADE"), unique=True, index=True
+    )
 
     def receives(self, event_type):
         """True when this endpoint subscribes to `event_type` (an empty filter means all)."""

@@ -22,6 +22,7 @@ from app.extensions import db
 from app.inputs import has_unstorable_characters
 from app.models import Company, User
 from app.models.api_key import API_KEY_MODES, API_SCOPES, ApiKey
+from app.services.api_cache import KeyGrant
 from app.services.audit import record_audit_event
 
 SECRET_LENGTH = 40
@@ -197,13 +198,13 @@ def authenticate(plaintext: str | None) -> ApiKey:
     return key
 
 
-def require_scope(key: ApiKey, scope: str) -> None:
+def require_scope(key: ApiKey | KeyGrant, scope: str) -> None:
     """ApiKeyRefused (403 missing_scope) unless `key` holds `scope`."""
     if scope not in key.scope_list:
         raise ApiKeyRefused("missing_scope", f"This API key lacks the {scope} scope.", status=403)
 
 
-def touch_last_used(key: ApiKey, at: datetime | None = None) -> bool:
+def touch_last_used(key: ApiKey | KeyGrant, at: datetime | None = None) -> bool:
     """Note that `key` was used, at most once a minute (one conditional UPDATE); True when written."""
     at = at or now()
     if key.last_used_at is not None and at - key.last_used_at < LAST_USED_RESOLUTION:

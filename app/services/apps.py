@@ -6,7 +6,8 @@ Rules: a published app is installable by any company; an unpublished one only by
 company. Localhost mode lets the base URL be http://localhost (or 127.0.0.1, [::1]) while the
 developer works on it; such an app cannot be published. Installing makes an API key of the
 installing company with the granted scopes (services/api_keys.py); uninstalling revokes it
-at once.
+at once. An app with a webhook URL receives each installing company's events that its granted
+scopes cover (services/app_webhooks.py); uninstalling stops them.
 """
 
 import hmac
@@ -24,7 +25,7 @@ from app.errors import NotFound, ServiceError
 from app.extensions import db
 from app.models import App, AppInstallation, Company, User
 from app.models.api_key import API_SCOPES, ApiKey
-from app.services import api_keys
+from app.services import api_keys, app_webhooks
 from app.services.audit import record_audit_event
 from app.services.outbound.signing import generate_secret
 from app.services.outbound.ssrf import UnsafeUrl, resolve_url
@@ -187,6 +188,7 @@ def update_app(app: App, data: AppInput, actor: User | None = None) -> App:
     if app.localhost_mode:
         app.published = False
     db.session.flush()
+    app_webhooks.sync_app_endpoints(app)
     record_audit_event("app.updated", actor=actor, company=app_company(app), subject=app)
     return app
 
@@ -213,6 +215,7 @@ def rotate_webhook_secret(app: App, actor: User | None = None) -> str:
     secret = generate_secret()
     app.webhook_secret_encrypted = encrypt(secret)
     db.session.flush()
+    app_webhooks.sync_app_endpoints(app)
     record_audit_event("app.webhook_secret_rotated", actor=actor, company=app_company(app), subject=app)
     return secret
 
@@ -299,6 +302,7 @@ def install_app(app: App, company: Company, actor: User | None = None) -> AppIns
     installation.api_key_id = key.id
     installation.api_key_encrypted = encrypt(plaintext)
     db.session.flush()
+    app_webhooks.sync_installation_endpoint(app, installation)
     record_audit_event("app.installed", actor=actor, company=company, subject=installation, app=app.public_id)
     return installation
 
@@ -344,6 +348,7 @@ def uninstall_app(app: App, installation: AppInstallation, actor: User | None = 
     if key is not None and key.revoked_at is None:
         api_keys.revoke_key(key, actor=actor)
     db.session.flush()
+    app_webhooks.sync_installation_endpoint(app, installation)
     company = db.session.get(Company, installation.company_id)
     record_audit_event("app.uninstalled", actor=actor, company=company, subject=installation, app=app.public_id)
 

@@ -128,9 +128,18 @@ def issuer() -> str:
     return current_app.config["APP_BASE_URL"].rstrip("/")
 
 
-def issue_user_token(user: User, app: App, company: Company, *, view: str, product_id: int | None = None) -> str:
+def issue_user_token(
+    user: User,
+    app: App,
+    company: Company,
+    *,
+    view: str,
+    product_id: int | None = None,
+    lifetime: timedelta = TOKEN_LIFETIME,
+) -> str:
     """A signed token telling `app` that `user` is looking at it, for `company`'s installation
-    (the newest key signs; it expires TOKEN_LIFETIME from now)."""
+    (the newest key signs; it expires `lifetime` from now: TOKEN_LIFETIME for a frame URL,
+    shorter for one proxied request)."""
     key = signing_keys()[0]
     issued = now()
     claims: dict[str, Any] = {
@@ -138,7 +147,7 @@ def issue_user_token(user: User, app: App, company: Company, *, view: str, produ
         "sub": str(user.id),
         "aud": app.public_id,
         "iat": int(issued.timestamp()),
-        "exp": int((issued + TOKEN_LIFETIME).timestamp()),
+        "exp": int((issued + lifetime).timestamp()),
         "company_id": str(company.id),
         "name": user.display_name,
         "view": view,

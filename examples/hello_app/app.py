@@ -136,6 +136,14 @@ def create_app() -> Flask:
             return jsonify(error=error), 401
         return jsonify(who)
 
+    @app.post("/echo")
+    def echo():
+        """A form post of the frame (through Tradepost's proxy, the token is in the header)."""
+        who, error = who_is_looking()
+        if error:
+            return jsonify(error=error), 401
+        return jsonify(who=who, message=request.form.get("message", ""))
+
     @app.get("/")
     @app.get("/<path:view>")
     def view(view: str = ""):

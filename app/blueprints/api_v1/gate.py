@@ -2,14 +2,15 @@
 (per API key and per client address, counted in Redis), the key and the view's scope. The
 answer gets `RateLimit-*` and `Tradepost-Version` headers.
 
-The limits are fixed one-minute windows counted with one Redis round trip (INCR + EXPIRE for
-the key's bucket and the address's bucket). The key's bucket is the hash of what was sent,
-so guessing keys is limited before any database lookup. Redis down: 503, never a 500.
+The limits are fixed one-minute windows counted in one Redis round trip (INCR + EXPIRE for
+the key's bucket and the address's bucket), which also reads the key's cached grant
+(services/api_cache.py) and claims the key's once-a-minute `last_used_at` write: a request
+with a warm key costs no SQL. The key's bucket is the hash of what was sent, so guessing keys
+is limited before any database lookup. Redis down: 503, never a 500.
 """
 
-import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Response, current_app, g, request
 from flask_limiter.util import get_remote_address
@@ -19,7 +20,7 @@ from app.blueprints.api_v1.errors import ApiError, unavailable
 from app.clock import now
 from app.extensions import db
 from app.queue import get_redis
-from app.services import api_keys
+from app.services import api_cache, api_keys
 from app.tenancy import set_tenant
 
 API_VERSIONS = ("2026-11-30",)
@@ -52,27 +53,70 @@ def _bearer() -> str | None:
     return token.strip()
 
 
-def _count(buckets: list[str], window: int) -> list[int]:
-    pipe = get_redis().pipeline(transaction=False)
-    for bucket in buckets:
-        pipe.incr(f"tp-api:{bucket}:{window}")
-        pipe.expire(f"tp-api:{bucket}:{window}", WINDOW_SECONDS + 1)
-    return [int(value) for value in pipe.execute()[::2]]
+# One round trip for everything a request asks of Redis before its view: count the address's
+# and the key's buckets (KEYS: INCR, and EXPIRE when the window's bucket is new), read the key's cached grant, claim its
+# once-a-minute last-used write, and, for a catalogue page when the grant names the company,
+# read that company's catalogue version and the cached page. The entries it names itself are
+# built from ARGV (a single Redis, as everywhere here; not a cluster).
+GATE_SCRIPT = """
+local used = 0
+for _, bucket in ipairs(KEYS) do
+  local count = redis.call('INCR', bucket)
+  if count == 1 then redis.call('EXPIRE', bucket, ARGV[1]) end
+  used = math.max(used, count)
+end
+if ARGV[2] == '' then return {used, false, 0, false, false} end
+local grant = redis.call('GET', 'tp-api:grant:' .. ARGV[2])
+local first = redis.call('SET', 'tp-api:used:' .. ARGV[2], '1', 'NX', 'EX', ARGV[3]) and 1 or 0
+local company = grant and string.match(grant, '^(%d+) ')
+if not company or ARGV[4] == '' then return {used, grant, first, false, false} end
+local version = redis.call('GET', ARGV[5] .. company) or '0'
+return {used, grant, first, version, redis.call('GET', ARGV[6] .. company .. ':' .. ARGV[4])}
+"""
 
 
-def check_rate_limits(token: str | None) -> None:
-    """Count this request against its address (and key) buckets; RateLimited past the limit."""
+class GateRead(NamedTuple):
+    """What the gate's round trip read: the key's cached grant (or None), whether this request
+    notes the key as used, and for a catalogue page the version and the page as stored."""
+
+    grant: bytes | None
+    first_use: bool
+    version: bytes | None
+    page: bytes | None
+
+
+def check_rate_limits(key_hash: str | None, *, with_grant: bool = False, page: bytes = b"") -> GateRead:
+    """Count this request against its address (and key) buckets, and read what the key's
+    request needs (GATE_SCRIPT) when `with_grant`; RateLimited past the limit."""
     limit = current_app.config["API_RATE_LIMIT_PER_MINUTE"]
     moment = now().timestamp()
     window = int(moment // WINDOW_SECONDS)
     reset = max(1, int((window + 1) * WINDOW_SECONDS - moment + 0.999))
-    buckets = [f"ip:{get_remote_address()}"]
-    if token:
-        buckets.append("key:" + hashlib.sha256(token.encode()).hexdigest()[:32])
-    used = max(_count(buckets, window))
+    buckets = [f"tp-api:ip:{get_remote_address()}:{window}"]
+    if key_hash:
+        buckets.append(f"tp-api:key:{key_hash[:32]}:{window}")
+    redis = get_redis()
+    script = current_app.extensions.get("api_gate_script")
+    if script is None:
+        script = current_app.extensions["api_gate_script"] = redis.register_script(GATE_SCRIPT)
+    arguments = [
+        WINDOW_SECONDS + 1,
+        key_hash if key_hash and with_grant else "",
+        int(api_keys.LAST_USED_RESOLUTION.total_seconds()),
+        api_cache.page_digest(page) if page else "",
+        api_cache.VERSION_PREFIX,
+        api_cache.PAGE_PREFIX,
+    ]
+    used, grant, first_use, version, stored = script(keys=buckets, args=arguments, client=redis)
     g.api_rate_limit = (limit, max(0, limit - used), reset)
     if used > limit:
         raise RateLimited(reset)
+    return GateRead(grant, bool(first_use), version, stored)
+
+
+def page_material() -> bytes:
+    """What names a catalogue page within its company: path, query string and API version."""
+    return b"\0".join((request.path.encode(), request.query_string, g.api_version.encode()))
 
 
 def check_request() -> Response | None:
@@ -85,23 +129,30 @@ def check_request() -> Response | None:
         )
     g.api_version = version or LATEST_VERSION
     token = _bearer()
+    required = getattr(view, "api_scope", None)
+    key_hash = api_cache.digest(token) if token else None
+    page = page_material() if getattr(view, "api_catalogue", False) else b""
     try:
-        check_rate_limits(token)
+        read = check_rate_limits(key_hash, with_grant=required is not None, page=page)
     except RedisError as exc:
         return unavailable(str(exc))
-    required = getattr(view, "api_scope", None)
-    if view is None or (required is None and not hasattr(view, "api_scope")):
-        return None
     if required is None:
         return None
     if token is None and request.headers.get("Authorization"):
         raise api_keys.ApiKeyRefused("malformed_api_key", "Send your API key as 'Authorization: Bearer tp_sk_…'.")
-    key = api_keys.authenticate(token)
-    api_keys.require_scope(key, required)
-    if api_keys.touch_last_used(key):
+    grant = api_cache.cached_grant(read.grant)
+    if grant is None or grant.is_expired(now()):
+        key = api_keys.authenticate(token)
+        grant = api_cache.KeyGrant.of(key)
+        if read.grant is None:
+            api_cache.remember_grant(get_redis(), key.key_hash, grant)
+    api_keys.require_scope(grant, required)
+    if read.first_use and api_keys.touch_last_used(grant):
         db.session.commit()
-    g.api_key = key
-    set_tenant(key.company_id)
+    g.api_key = grant
+    set_tenant(grant.company_id)
+    if read.version is not None:
+        g.api_page = api_cache.current_page(read.version, read.page)
     return None
 
 

@@ -8,7 +8,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response as FlaskResponse
-from flask import request
+from flask import current_app, g, request
 from pydantic import BaseModel
 from spectree import Response
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload, noload
 from app.blueprints.api_v1 import schemas
 from app.blueprints.api_v1.conventions import idempotent, iso, page
 from app.blueprints.api_v1.core import bp, spec
-from app.blueprints.api_v1.gate import scope
+from app.blueprints.api_v1.gate import page_material, scope
 from app.crypto import decrypt
 from app.errors import ServiceError
 from app.extensions import db
@@ -34,7 +34,8 @@ from app.models import (
     User,
     WebhookEndpoint,
 )
-from app.services import api_resources
+from app.queue import get_redis
+from app.services import api_cache, api_resources
 from app.services.legends import boards
 from app.services.licensing import seller_admin
 from app.services.outbound import endpoints
@@ -54,9 +55,11 @@ def operation(
     json: type[BaseModel] | None = None,
     tag: str,
     extra_errors: tuple[int, ...] = (),
+    catalogue: bool = False,
 ) -> Callable:
     """Register `view` at /api/v1`rule` for `method`, needing scope `needs`, validated by
-    spectree (`query`, `json`, `answer` for `status`). POSTs are idempotent."""
+    spectree (`query`, `json`, `answer` for `status`). POSTs are idempotent; `catalogue` GETs
+    are answered from the catalogue page cache when they can be."""
 
     def decorate(view: Callable) -> Callable:
         codes = {f"HTTP_{status}": answer, **ERRORS, **{f"HTTP_{code}": schemas.Error for code in extra_errors}}
@@ -64,9 +67,10 @@ def operation(
         validated = spec.validate(
             query=query, json=json, resp=Response(**codes), tags=[tag], operation_id=view.__name__
         )(inner)
-        scope(needs)(validated)
-        bp.add_url_rule(rule, view.__name__, validated, methods=[method])
-        return validated
+        registered = catalogue_cached(validated) if catalogue else validated
+        scope(needs)(registered)
+        bp.add_url_rule(rule, view.__name__, registered, methods=[method])
+        return registered
 
     return decorate
 
@@ -81,6 +85,27 @@ def as_json(view: Callable) -> Callable:
         body = json.dumps(payload, separators=(",", ":"))
         return FlaskResponse(body, mimetype="application/json", headers=headers[0] if headers else None), status
 
+    return run
+
+
+def catalogue_cached(view: Callable) -> Callable:
+    """A catalogue GET (products, plans) served from Redis while the company's catalogue is
+    unchanged (services/api_cache.py). A hit skips the query, the serialisers and spectree:
+    only answers that passed them (200s) are kept, under the exact path, query and version.
+    The gate usually read the page already (gate.GATE_SCRIPT); else it is read here."""
+
+    @wraps(view)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        redis, tenant, material = get_redis(), company_id(), page_material()
+        body, version = g.pop("api_page", None) or api_cache.read_page(redis, tenant, material)
+        if body is not None:
+            return FlaskResponse(body, mimetype="application/json")
+        response = current_app.make_response(view(*args, **kwargs))
+        if response.status_code == 200:
+            api_cache.store_page(redis, tenant, material, version, response.get_data())
+        return response
+
+    run.api_catalogue = True  # type: ignore[attr-defined]
     return run
 
 
@@ -104,16 +129,18 @@ def company_id() -> int:
 
 def own(model: Any, object_id: int, *options: Any) -> Any:
     """The tenant's `model` row `object_id`, else 404 (another company's rows are missing too)."""
-    row = db.session.scalar(
-        select(model).where(model.id == object_id, model.company_id == company_id()).options(*options)
-    )
+    row = db.session.scalar(tenant_rows(model).where(model.id == object_id).options(*options))
     if row is None:
         raise ServiceError(404, "resource_missing", f"No such {model.__tablename__[:-1]}: {object_id}.", field="id")
     return row
 
 
 def tenant_rows(model: Any) -> Any:
-    return select(model).where(model.company_id == company_id())
+    """The tenant's rows of `model` (of webhook endpoints, its own: not those its apps own)."""
+    query = select(model).where(model.company_id == company_id())
+    if model is WebhookEndpoint:
+        query = query.where(WebhookEndpoint.app_installation_id.is_(None))
+    return query
 
 
 # --- serialisers -------------------------------------------------------------------------
@@ -211,6 +238,7 @@ def resource(
     filters: dict[str, Any] | None = None,
     options: tuple = (),
     find: Callable[[int], Any] | None = None,
+    catalogue: bool = False,
 ) -> None:
     """Register the list and retrieve views of a resource at /api/v1`path`: `list_<path>`
     (a cursor page, narrowed by the query parameters in `filters`: name -> column) and
@@ -242,8 +270,8 @@ def resource(
 
     list_view.__name__, list_view.__doc__ = f"list_{name}", f"List {noun}s\n\n{description}"
     get_view.__name__, get_view.__doc__ = f"get_{singular}", f"Retrieve a {noun}"
-    operation(path, "GET", needs, schemas.list_of(answer), query=query, tag=tag)(list_view)
-    operation(f"{path}/<int:{singular}_id>", "GET", needs, answer, tag=tag)(get_view)
+    operation(path, "GET", needs, schemas.list_of(answer), query=query, tag=tag, catalogue=catalogue)(list_view)
+    operation(f"{path}/<int:{singular}_id>", "GET", needs, answer, tag=tag, catalogue=catalogue)(get_view)
 
 
 TAGS = {
@@ -286,46 +314,47 @@ DESCRIPTIONS = {
     "/legends_members": "Members of the company's Legends game, newest first.",
 }
 PRODUCT_LOADING = (noload(Product.company), joinedload(Product.plans))
+CATALOGUE_PRODUCTS = {"options": PRODUCT_LOADING, "catalogue": True}
+CATALOGUE_PLANS = {"catalogue": True}
 
-resource("/products", Product, "products:read", schemas.Product, product_json, "product", options=PRODUCT_LOADING)
-resource("/plans", Plan, "products:read", schemas.Plan, plan_json, "plan", filters={"product": Plan.product_id})
-resource(
-    "/memberships",
-    Membership,
-    "memberships:read",
-    schemas.Membership,
-    membership_json,
-    "membership",
-    filters={"product": Membership.product_id, "user": Membership.buyer_id},
-)
-resource("/payments", Payment, "payments:read", schemas.Payment, payment_json, "payment")
-resource("/orders", Order, "orders:read", schemas.Order, order_json, "order")
-resource("/customers", User, "customers:read", schemas.Customer, customer_json, "customer", find=_customer)
-resource(
-    "/licenses",
-    License,
-    "licenses:read",
-    schemas.License,
-    license_json,
-    "license",
-    filters={"product": License.product_id, "status": License.status},
-)
-resource(
-    "/webhook_endpoints", WebhookEndpoint, "webhooks:read", schemas.WebhookEndpoint, endpoint_json, "webhook endpoint"
-)
-resource("/referrals", Referral, "affiliates:read", schemas.Referral, referral_json, "referral")
-resource(
-    "/commissions",
-    Commission,
-    "affiliates:read",
-    schemas.Commission,
-    commission_json,
-    "commission",
-    filters={"affiliate": Commission.affiliate_user_id, "status": Commission.status},
-)
-resource(
-    "/legends_members", LegendsMember, "legends:read", schemas.LegendsMember, legends_member_json, "legends member"
-)
+# path, model, scope, answer schema, serialiser, noun, then resource()'s keyword arguments.
+RESOURCES: list[tuple[str, Any, str, type[BaseModel], Callable[[Any], dict], str, dict[str, Any]]] = [
+    ("/products", Product, "products:read", schemas.Product, product_json, "product", CATALOGUE_PRODUCTS),
+    ("/plans", Plan, "products:read", schemas.Plan, plan_json, "plan", CATALOGUE_PLANS),
+    ("/memberships", Membership, "memberships:read", schemas.Membership, membership_json, "membership", {}),
+    ("/payments", Payment, "payments:read", schemas.Payment, payment_json, "payment", {}),
+    ("/orders", Order, "orders:read", schemas.Order, order_json, "order", {}),
+    ("/customers", User, "customers:read", schemas.Customer, customer_json, "customer", {"find": _customer}),
+    ("/licenses", License, "licenses:read", schemas.License, license_json, "license", {}),
+    (
+        "/webhook_endpoints",
+        WebhookEndpoint,
+        "webhooks:read",
+        schemas.WebhookEndpoint,
+        endpoint_json,
+        "webhook endpoint",
+        {},
+    ),
+    ("/referrals", Referral, "affiliates:read", schemas.Referral, referral_json, "referral", {}),
+    ("/commissions", Commission, "affiliates:read", schemas.Commission, commission_json, "commission", {}),
+    (
+        "/legends_members",
+        LegendsMember,
+        "legends:read",
+        schemas.LegendsMember,
+        legends_member_json,
+        "legends member",
+        {},
+    ),
+]
+FILTERS = {
+    "/plans": {"product": Plan.product_id},
+    "/memberships": {"product": Membership.product_id, "user": Membership.buyer_id},
+    "/licenses": {"product": License.product_id, "status": License.status},
+    "/commissions": {"affiliate": Commission.affiliate_user_id, "status": Commission.status},
+}
+for _path, _model, _needs, _answer, _serialize, _noun, _extra in RESOURCES:
+    resource(_path, _model, _needs, _answer, _serialize, _noun, filters=FILTERS.get(_path), **_extra)
 
 
 @operation(

@@ -100,15 +100,24 @@ def revoke_refused(exc: ServiceError, key_id: int):
     return render_index(errors={"key": exc.message}, status=exc.status)
 
 
-@bp.route("/<int:key_id>/revoke")
-@company_required("developers")
-def confirm_revoke(key_id):
-    return _revoke_confirmation(get_key_or_404(key_id))
+def key_action(word: str, confirmation, refused):
+    """Register a key action `word` at /<key_id>/<word>: GET `confirm_<word>` shows
+    `confirmation(key)`, POST is the decorated view, its refusals shown by `refused`."""
+
+    def decorate(view):
+        def confirm(key_id):
+            return confirmation(get_key_or_404(key_id))
+
+        confirm.__name__ = f"confirm_{word}"
+        bp.route(f"/<int:key_id>/{word}")(company_required("developers")(confirm))
+        return bp.route(f"/<int:key_id>/{word}", methods=["POST"])(
+            company_required("developers")(refusal_page(refused)(view))
+        )
+
+    return decorate
 
 
-@bp.route("/<int:key_id>/revoke", methods=["POST"])
-@company_required("developers")
-@refusal_page(revoke_refused)
+@key_action("revoke", _revoke_confirmation, revoke_refused)
 def revoke(key_id):
     key = get_key_or_404(key_id)
     require_confirmation("revoke", "Confirm that you want to revoke this key.")
@@ -126,15 +135,7 @@ def roll_refused(exc: ServiceError, key_id: int):
     return _roll_page(get_key_or_404(key_id), exc.errors or {"overlap_hours": exc.message}, exc.status)
 
 
-@bp.route("/<int:key_id>/roll")
-@company_required("developers")
-def confirm_roll(key_id):
-    return _roll_page(get_key_or_404(key_id))
-
-
-@bp.route("/<int:key_id>/roll", methods=["POST"])
-@company_required("developers")
-@refusal_page(roll_refused)
+@key_action("roll", _roll_page, roll_refused)
 def roll(key_id):
     key = get_key_or_404(key_id)
     require_confirmation("roll", "Confirm that you want to roll this key.")

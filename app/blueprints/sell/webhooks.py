@@ -31,9 +31,14 @@ for _type in catalogue.EVENT_TYPES:
 
 
 def get_endpoint_or_404(endpoint_id):
-    """The current company's endpoint, or 404 (other companies' endpoints do not exist here)."""
+    """The current company's own endpoint, or 404 (other companies' endpoints, and those its
+    installed apps own, do not exist here)."""
     endpoint = db.session.scalar(
-        select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.company_id == g.company.id)
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.id == endpoint_id,
+            WebhookEndpoint.company_id == g.company.id,
+            WebhookEndpoint.app_installation_id.is_(None),
+        )
     )
     return endpoint or abort(404)
 

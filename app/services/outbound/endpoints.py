@@ -138,10 +138,12 @@ def disable_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:
 
 
 def list_endpoints(company: Company) -> list[WebhookEndpoint]:
-    """The company's endpoints, oldest first."""
+    """The company's own endpoints, oldest first (not those its installed apps own)."""
     return list(
         db.session.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.company_id == company.id).order_by(WebhookEndpoint.id)
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.company_id == company.id, WebhookEndpoint.app_installation_id.is_(None))
+            .order_by(WebhookEndpoint.id)
         ).all()
     )
 
