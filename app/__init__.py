@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import inputs, queue
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.errors import ServiceError
-from app.extensions import csrf, db, limiter, login_manager, mail, migrate
+from app.extensions import csrf, db, init_limiter, login_manager, mail, migrate
 from app.web import ERROR_TITLES, error_page, handle_refusal, json_error, page_url, wants_json
 
 # The only pages Whop may show inside its iframe; everything else refuses framing.
@@ -50,7 +50,7 @@ def create_app(config_class=None):
     login_manager.init_app(app)
     inputs.init_app(app)  # before CSRF: it sets the body allowance before anything reads the form
     csrf.init_app(app)
-    limiter.init_app(app)
+    init_limiter(app)
     mail.init_app(app)
 
     queue.init_app(app)
@@ -206,21 +206,40 @@ def _register_security_headers(app):
         f"connect-src {connect_targets()}; object-src 'none'; base-uri 'self'; form-action " + form_targets()
     )
 
+    def header_set(framed: bool, frame_src: str = "") -> tuple[tuple[str, str, str], ...]:
+        """(lower-case name, name, value) of each header a response gets unless it has one."""
+        ancestors = "'self' https://whop.com https://*.whop.com" if framed else "'none'"
+        headers = [
+            ("Content-Security-Policy", f"{base_csp}; frame-ancestors {ancestors}{frame_src}"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ]
+        if not framed:
+            headers.append(("X-Frame-Options", "DENY"))
+        if app.config["HSTS_MAX_AGE"]:
+            headers.append(("Strict-Transport-Security", f"max-age={app.config['HSTS_MAX_AGE']}; includeSubDomains"))
+        return tuple((name.lower(), name, value) for name, value in headers)
+
+    # Built once: every response gets one of these two sets (or, on a page embedding an app,
+    # one with that app's origin as the only frame-src).
+    framed_headers, unframed_headers = header_set(True), header_set(False)
+
     @app.after_request
     def set_security_headers(response):
         framed = request.path.startswith(WHOP_FRAMED_PREFIXES)
-        ancestors = "'self' https://whop.com https://*.whop.com" if framed else "'none'"
         # Pages embedding an installed app may frame that app's origin, and nothing else.
-        frame_src = f"; frame-src {g.csp_frame_src}" if g.get("csp_frame_src") else ""
-        response.headers.setdefault("Content-Security-Policy", f"{base_csp}; frame-ancestors {ancestors}{frame_src}")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        if not framed:
-            response.headers.setdefault("X-Frame-Options", "DENY")
-        if app.config["HSTS_MAX_AGE"]:
-            response.headers.setdefault(
-                "Strict-Transport-Security", f"max-age={app.config['HSTS_MAX_AGE']}; includeSubDomains"
-            )
+        frame_src = g.get("csp_frame_src")
+        if frame_src:
+            wanted = header_set(framed, f"; frame-src {frame_src}")
+        else:
+            wanted = framed_headers if framed else unframed_headers
+        headers = response.headers
+        # One pass over what the response has: a membership test on werkzeug's Headers raises
+        # and catches a KeyError for every header that is missing.
+        present = {name.lower() for name, _ in headers}
+        for lowered, name, value in wanted:
+            if lowered not in present:
+                headers.add(name, value)
         return response
 
 

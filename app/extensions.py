@@ -1,9 +1,11 @@
 """Extension singletons, created here and bound to the app in create_app()."""
 
 import sqlite3
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from flask import request
+from flask import Flask, request
+from flask.globals import _cv_request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -44,6 +46,56 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 mail = Mail()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+_LIMITER_CONTEXT = "_limiter_request_context"  # where Flask-Limiter keeps a request's state
+
+
+def init_limiter(app: Flask) -> None:
+    """`limiter.init_app(app)`, with its three per-request hooks made free where no limit applies.
+
+    A route's own `@limiter.limit` is checked by that decorator. Flask-Limiter's before-request
+    hook adds only application, default, meta, fallback and blueprint limits: while none is
+    declared (Tradepost declares none) it is skipped. Its after-request hook (rate-limit
+    headers) and teardown have work only in a request where a limit was checked, which is what
+    creates the limiter's request state; elsewhere they are skipped too.
+    """
+    limiter.init_app(app)
+    check = limiter._check_request_limit
+    release = limiter._Limiter__release_context  # type: ignore[attr-defined]
+    before = app.before_request_funcs[None]
+    after = app.after_request_funcs[None]
+    teardown = app.teardown_request_funcs[None]
+    inject = next(hook for hook in after if isinstance(hook, partial) and hook.args == (limiter,))
+    declared: list[bool] = []  # decided at the first request, once every limit is declared
+
+    def check_declared_limits() -> None:
+        if not declared:
+            manager = limiter.limit_manager
+            declared.append(
+                bool(
+                    manager.application_limits
+                    or manager.default_limits
+                    or limiter._meta_limits
+                    or limiter._in_memory_fallback
+                    or manager._blueprint_limits
+                )
+            )
+        if declared[0]:
+            check()
+
+    def limits_checked() -> bool:
+        ctx = _cv_request.get(None)
+        return ctx is not None and hasattr(ctx, _LIMITER_CONTEXT)
+
+    def inject_headers(response: Any) -> Any:
+        return inject(response) if limits_checked() else response
+
+    def release_context(exc: BaseException | None = None) -> None:
+        if limits_checked():
+            release(exc)
+
+    before[before.index(check)] = check_declared_limits
+    after[after.index(inject)] = inject_headers
+    teardown[teardown.index(release)] = release_context
 
 
 def rows_matched(statement: Executable) -> int:

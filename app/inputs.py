@@ -85,23 +85,26 @@ def init_app(app):
 
 def check_request():
     """Apply the view's body allowance, then refuse unstorable characters (400 naming the field)."""
-    view = current_app.view_functions.get(request.endpoint)
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not one per use
+    view = current_app.view_functions.get(req.endpoint)
     allowance = getattr(view, "max_body_bytes", None)
     if allowance is not None:
-        request.max_content_length = allowance
-    for name, value in (request.view_args or {}).items():
+        req.max_content_length = allowance
+    for name, value in (req.view_args or {}).items():
         if isinstance(value, str):
             _check_text(name, value)
-    _check_pairs(request.args)
-    if request.blueprint in RAW_BODY_BLUEPRINTS:
+    if req.query_string:
+        _check_pairs(req.args)
+    # Without a Content-Type werkzeug parses no form and no files, and it is not JSON.
+    if not req.want_form_data_parsed or req.blueprint in RAW_BODY_BLUEPRINTS:
         return
     if not getattr(view, "form_checks_characters", False):
-        _check_pairs(request.form)
-    for name, upload in request.files.items(multi=True):
+        _check_pairs(req.form)
+    for name, upload in req.files.items(multi=True):
         _check_text(name, name)
         _check_text(name, upload.filename or "")
-    if request.is_json:
-        _check_json("", request.get_json(silent=True))
+    if req.is_json:
+        _check_json("", req.get_json(silent=True))
 
 
 def too_large_message():

@@ -20,6 +20,7 @@ from app import logs, metrics
 from app.extensions import db
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"  # the header as WSGI hands it over
 QUIET_ENDPOINTS = frozenset({"ops.healthz", "ops.readyz", "ops.metrics_text", "static"})
 _TOKEN_KEY = "tradepost.log_token"
 _STARTED_KEY = "tradepost.started"
@@ -64,7 +65,7 @@ def _start() -> None:
     if _TOKEN_KEY in environ:  # a test client re-entering the same request
         return
     environ[_STARTED_KEY] = time.perf_counter()
-    request_id = logs.clean_request_id(request.headers.get(REQUEST_ID_HEADER))
+    request_id = logs.clean_request_id(environ.get(REQUEST_ID_ENVIRON))
     environ[_TOKEN_KEY] = logs.bind(request_id=request_id, route=request.endpoint)
     if current_app.config.get("SENTRY_DSN"):
         import sentry_sdk
@@ -73,33 +74,29 @@ def _start() -> None:
 
 
 def _finish(response: Response) -> Response:
-    started = request.environ.get(_STARTED_KEY)
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not one per use
+    started = req.environ.get(_STARTED_KEY)
     request_id = logs.current_request_id()
     if started is None or request_id is None:
         return response
     response.headers[REQUEST_ID_HEADER] = request_id
     duration = time.perf_counter() - started
-    endpoint = request.endpoint or "unmatched"
+    endpoint = req.endpoint or "unmatched"
+    method = req.method
+    status = response.status_code
     if current_app.config["METRICS_ENABLED"]:
-        metrics.REQUEST_LATENCY.labels(endpoint, request.method).observe(duration)
-        metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        metrics.REQUEST_LATENCY.labels(endpoint, method).observe(duration)
+        metrics.REQUESTS.labels(endpoint, method, str(status)).inc()
     level = logging.DEBUG if endpoint in QUIET_ENDPOINTS else logging.INFO
     if access_log.isEnabledFor(level):
+        path = req.path
         fields: dict[str, Any] = {
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
+            "method": method,
+            "path": path,
+            "status": status,
             "duration_ms": round(duration * 1000, 1),
         }
-        access_log.log(
-            level,
-            "%s %s %s %.1fms",
-            request.method,
-            request.path,
-            response.status_code,
-            duration * 1000,
-            extra=fields,
-        )
+        access_log.log(level, "%s %s %s %.1fms", method, path, status, duration * 1000, extra=fields)
     return response
 
 

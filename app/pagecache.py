@@ -1,4 +1,5 @@
-"""A short-lived Redis cache of whole pages for anonymous visitors (listing, search, gig pages).
+"""A short-lived Redis cache of whole pages for anonymous visitors (listing, search, gig pages),
+and of the fragments every visitor, signed in or not, sees alike (`shared_fragment`).
 
 Only GET requests from visitors with an empty session are cached, so a cached page never
 carries anyone's CSRF token, flash messages or name; signed-in users always get a fresh page.
@@ -7,12 +8,15 @@ Entries live `PAGE_CACHE_SECONDS` (0 turns the cache off) under a catalogue vers
 GET: each process re-reads the version at most once a second.
 """
 
+import hashlib
 import json
 import time
+from collections.abc import Callable
 from functools import wraps
 
 from flask import current_app, request, session
 from flask_login import current_user
+from markupsafe import Markup
 
 from app.extensions import limiter
 from app.queue import get_redis
@@ -67,6 +71,33 @@ def cached_for_anonymous(view):
         return response
 
     return limiter.exempt(wrapped)
+
+
+def shared_fragment(name: str, variant: str, build: Callable[[], str]) -> Markup:
+    """HTML that is the same for every visitor (no CSRF token, no name, nothing of a session):
+    `build()`'s output, kept in Redis for PAGE_CACHE_SECONDS under the catalogue version, so
+    signed-in pages share it while their own parts stay fresh. `variant` names what the HTML
+    depends on besides the catalogue (the filters of a listing). Built every time while the
+    cache is off (PAGE_CACHE_SECONDS 0) or Redis is unavailable.
+    """
+    ttl = current_app.config.get("PAGE_CACHE_SECONDS", 0)
+    if not ttl:
+        return Markup(build())
+    redis = get_redis()
+    try:
+        digest = hashlib.sha256(variant.encode()).hexdigest()[:32]
+        key = f"fragment:1:{_current_version(redis)}:{name}:{digest}"
+        hit = redis.get(key)
+    except Exception:  # a cache outage must not take the page down
+        return Markup(build())
+    if hit is not None:
+        return Markup(hit.decode())
+    html = build()
+    try:
+        redis.set(key, html.encode(), ex=ttl)
+    except Exception:
+        current_app.logger.warning("page cache unavailable", exc_info=True)
+    return Markup(html)
 
 
 def bump_catalog_version():

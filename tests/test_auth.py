@@ -141,6 +141,15 @@ def test_eleventh_sign_in_in_a_minute_is_rate_limited_per_ip(client, db):
     assert "Retry-After" in response.headers
 
 
+def test_rate_limit_headers_come_only_from_routes_that_carry_a_limit(client, db):
+    token = csrf_token(client)
+    limited = client.post("/signin", data={"email": "z@example.com", "password": "nope-nope-1", "csrf_token": token})
+    assert limited.status_code == 401
+    assert limited.headers["X-RateLimit-Limit"] == "10" and limited.headers["X-RateLimit-Remaining"] == "9"
+    for unlimited in (client.get("/signin"), client.get("/healthz"), client.get("/no-such-page")):
+        assert not [name for name, _ in unlimited.headers if name.startswith("X-RateLimit")]
+
+
 def test_sign_in_is_rate_limited_per_email_across_ips(client, db, make_user):
     make_user(email="target@example.com")
     token = csrf_token(client)

@@ -46,3 +46,16 @@ def test_a_signed_in_page_sends_as_many_statements_with_30_rows_as_with_1(app, d
     assert len(thirty) == len(one), "\n".join(thirty)
     if page in ("/gigs", "/account", "/sell"):  # the page lists what was added
         assert body.count("I will grow your app") >= 5
+
+
+@pytest.mark.parametrize("url", ["/sell/", "/sell/gigs"])
+def test_the_sellers_gig_table_reads_only_what_it_shows(db, cast, client, sign_in, url):
+    sign_in(cast.owner)
+    client.get(url)
+    db.session.expire_all()
+    responses = []
+    statements = statements_during(lambda: responses.append(client.get(url)))
+    assert responses[0].status_code == 200 and cast.gig.title in responses[0].get_data(as_text=True)
+    gig_reads = [s for s in statements if s.startswith("SELECT gigs.")]
+    assert gig_reads and not [s for s in gig_reads if "description_md" in s or "gigs.faq" in s]
+    assert not [s for s in statements if "FROM gig_extras" in s or "FROM gig_questions" in s]

@@ -1,6 +1,7 @@
 """The plumbing people rely on: health, errors, headers, config, CLI, jobs."""
 
 import pytest
+from flask import Response
 from redis import Redis
 from sqlalchemy import func, select
 
@@ -60,6 +61,20 @@ def test_security_headers_on_every_page(client):
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in client.get("/nope").headers["Content-Security-Policy"]
+
+
+def test_security_headers_are_added_once_and_a_responses_own_header_wins(app):
+    with app.test_request_context("/gigs"):
+        own = Response("x", headers={"Content-Security-Policy": "default-src 'none'", "referrer-policy": "no-referrer"})
+        headers = app.process_response(own).headers
+    assert headers.getlist("Content-Security-Policy") == ["default-src 'none'"]
+    assert headers.getlist("Referrer-Policy") == ["no-referrer"]
+    assert headers.getlist("X-Frame-Options") == ["DENY"]
+    assert headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    with app.test_request_context("/experiences/exp_1"):
+        framed = app.process_response(Response("x")).headers
+    assert "frame-ancestors 'self' https://whop.com https://*.whop.com" in framed["Content-Security-Policy"]
+    assert "X-Frame-Options" not in framed
 
 
 def test_signed_in_pages_carry_the_csrf_meta_tag_and_vendored_htmx(client, make_user, sign_in):

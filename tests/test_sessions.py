@@ -644,3 +644,16 @@ def test_over_http_sign_out_everywhere_and_password_change(db, make_user, browse
     assert http_post(phone, "/account/security/sign-out-everywhere").status_code == 303
     assert not http_signed_in(phone) and not http_signed_in(laptop)
     assert db.session.scalar(select(func.count(UserSession.id)).where(UserSession.revoked_at.is_(None))) == 0
+
+
+def test_the_session_lookup_brings_the_users_seller_company_in_the_same_statement(client, db, make_seller, sign_in):
+    owner, _ = make_seller(title="Lookup Studio")
+    sign_in(owner)
+    client.get("/")  # the first request of the session records activity
+    db.session.expire_all()
+    pages = []
+    statements = statements_during(lambda: pages.append(client.get("/")))
+    assert pages[0].status_code == 200 and ">Selling<" in pages[0].get_data(as_text=True)
+    lookups = [s for s in statements if "FROM users" in s and "user_sessions" in s]
+    assert len(lookups) == 1 and "company_members" in lookups[0] and "companies" in lookups[0]
+    assert not [s for s in statements if s.startswith("SELECT company_members")], statements

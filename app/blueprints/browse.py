@@ -2,11 +2,12 @@
 
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Company, Product
-from app.pagecache import cached_for_anonymous
+from app.pagecache import cached_for_anonymous, shared_fragment
 from app.services import search
 from app.web import render
 
@@ -23,20 +24,28 @@ def index():
     """
     categories = search.list_categories()
     filters, errors = search.parse_filters(request.args, {c.slug: c.id for c in categories})
-    results = search.search_gigs(filters)
+    shared = {
+        "filters": filters,
+        "errors": errors,
+        "category": next((c for c in categories if c.slug == filters.category), None),
+        "sorts": search.SORTS,
+    }
+    # The results are the same for everyone who asks for these filters: shared, not per user.
+    results_html = shared_fragment(
+        "gigs-results",
+        repr((filters, sorted(errors.items()))),
+        lambda: render_block("browse/index.html", "results", results=search.search_gigs(filters), **shared),
+    )
     body, status, headers = render(
         "browse/index.html",
         "results",
-        filters=filters,
-        results=results,
-        errors=errors,
+        results_html=results_html,
         categories=categories,
-        category=next((c for c in categories if c.slug == filters.category), None),
         args=request.args,
-        sorts=search.SORTS,
         delivery_choices=search.DELIVERY_CHOICES,
         rating_choices=search.RATING_CHOICES,
         http_status=422 if errors else 200,
+        **shared,
     )
     if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
         # Show the canonical address (no empty fields from the form) in the address bar.

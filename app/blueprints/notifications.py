@@ -28,7 +28,7 @@ READ_ON_OPEN = frozenset(
 def read_notifications_of_this_page():
     """Opening the page a notification links to (an order, the account) reads it: the badge
     counts only what the user has not seen yet. Polls and fragments (htmx, not boosted) don't."""
-    if request.method != "GET" or request.endpoint not in READ_ON_OPEN:
+    if request.endpoint not in READ_ON_OPEN or request.method != "GET":
         return
     if is_htmx() and not request.headers.get("HX-Boosted"):
         return

@@ -68,8 +68,10 @@ def capture_listing_click() -> None:
     """`?ref=<code>` on a gig or product page: queue the click and remember the code for this
     listing (the job and the checkout check the code, program and listing). Never raises."""
     listing_type = LISTING_PAGES.get(request.endpoint or "")
+    if listing_type is None:
+        return
     code = request.args.get("ref")
-    if listing_type is None or code is None or request.method != "GET":
+    if code is None or request.method != "GET":
         return
     slug = str((request.view_args or {}).get("slug", ""))
     if not CODE_PATTERN.fullmatch(code) or is_bot(request.user_agent.string):

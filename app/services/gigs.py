@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from flask import has_request_context, url_for
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import Select, select
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import lazyload, load_only
 
 from app.clock import now
 from app.errors import ServiceError
@@ -677,15 +677,29 @@ def _notify_sellers(gig: Gig, action: str, reason: str | None) -> None:
 # -- reads ----------------------------------------------------------------------------------------
 
 
-def company_gigs(company: Company, without: Sequence[Any] = ()) -> Sequence[Gig]:
-    """A seller's gigs in every status, most recently changed first; the relationships in
-    `without` (e.g. `Gig.extras`) are not loaded up front (a page that doesn't show them saves
-    a query each)."""
+# What a seller's gig table shows (sell/_gig_table.html) besides packages, images and category:
+# descriptions, FAQ and tags stay in the database.
+_TABLE_GIG_COLUMNS = (
+    Gig.title,
+    Gig.status,
+    Gig.rejection_reason,
+    Gig.basic_price_cents,
+    Gig.min_delivery_days,
+    Gig.updated_at,
+    Gig.company_id,
+    Gig.category_id,
+)
+
+
+def company_gigs(company: Company) -> Sequence[Gig]:
+    """A seller's gigs in every status, most recently changed first, loaded for their table:
+    packages, images and category come along; extras, questions and long text do not (they
+    load if something asks)."""
     return db.session.scalars(
         select(Gig)
         .where(Gig.company_id == company.id)
         .order_by(Gig.updated_at.desc(), Gig.id.desc())
-        .options(*(lazyload(relationship) for relationship in without))
+        .options(load_only(*_TABLE_GIG_COLUMNS), lazyload(Gig.extras), lazyload(Gig.questions))
     ).all()
 
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import joinedload
 
 from app.clock import now
 from app.extensions import db, rows_matched
@@ -77,27 +77,33 @@ def start_user_session(
 
 
 def find_active_session(token: str | None) -> tuple[User, UserSession] | None:
-    """(user, row) for an active session with this token, else None. Exactly one indexed query.
+    """(user, row) for an active session with this token, else None. Exactly one indexed query, which
+    also loads the user's memberships and their companies.
 
     Revoked, expired and unknown tokens, and sessions of deactivated users, all answer None.
     """
     if not token or not isinstance(token, str) or len(token) > 128:
         return None
-    found = db.session.execute(
-        select(User, UserSession)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(
-            UserSession.token_hash == hash_session_token(token),
-            UserSession.revoked_at.is_(None),
-            UserSession.expires_at > now(),
-            User.active.is_(True),
+    found = (
+        db.session.execute(
+            select(User, UserSession)
+            .join(UserSession, UserSession.user_id == User.id)
+            .where(
+                UserSession.token_hash == hash_session_token(token),
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > now(),
+                User.active.is_(True),
+            )
+            # Every signed-in page shows the user's seller company (base.html): the memberships,
+            # with their companies, come in this same statement rather than in one more.
+            .options(joinedload(User.memberships))
         )
-        # base.html may never look at memberships; load them only when something does.
-        .options(lazyload(User.memberships))
-    ).first()
-    if found is None:
+        .unique()
+        .all()
+    )
+    if not found:
         return None
-    user, row = found
+    user, row = found[0]
     user.session_token = token
     return user, row
 

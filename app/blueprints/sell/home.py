@@ -14,7 +14,7 @@ from app.extensions import db
 from app.forms import show_refusal
 from app.forms.sell import BecomeSellerForm
 from app.inputs import parse_id
-from app.models import Gig, Order
+from app.models import Order
 from app.payments import PaymentsUnavailable
 from app.services.gigs import company_gigs
 from app.services.ledger import company_balances
@@ -46,7 +46,7 @@ def home():
     return render(
         "sell/home.html",
         company=g.company,
-        gigs=company_gigs(g.company, without=(Gig.extras, Gig.questions)),
+        gigs=company_gigs(g.company),
         manager=g.company.is_manager(current_user),
         role=current_user.seller_membership.role,
         role_may=role_may,
