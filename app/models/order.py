@@ -22,6 +22,8 @@ ORDER_STATUSES = (
     "disputed",
     "refunded",
 )
+# Orders still under way (not completed, cancelled or refunded): money or work is outstanding.
+UNDER_WAY_STATUSES = tuple(status for status in ORDER_STATUSES if status not in ("completed", "cancelled", "refunded"))
 CHECKOUT_KINDS = ("gig", "product")
 CHECKOUT_STATUSES = ("open", "completed", "expired", "cancelled")
 PAYMENT_KINDS = ("gig", "product", "subscription")
