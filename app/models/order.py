@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
 from app.models.mixins import CreatedAt, Timestamps
-from app.models.types import UTCDateTime, string_enum
+from app.models.types import UTCDateTime, between, string_enum
 from app.payments.gateway import new_idempotency_key
 from app.tenancy import TenantOwned
 
@@ -46,7 +46,7 @@ class Checkout(CreatedAt, Model):
 
     __tablename__ = "checkouts"
     __table_args__ = (
-        CheckConstraint("quantity BETWEEN 1 AND 10", name="quantity"),
+        between("quantity", 1, 10),
         CheckConstraint("total_cents = subtotal_cents + extras_cents", name="total"),
         CheckConstraint("fee_cents >= 0 AND fee_cents <= total_cents", name="fee"),
         Index("uq_checkouts_idempotency_key", "idempotency_key", unique=True),
