@@ -31,6 +31,7 @@ from app.services.legends.demo import seed_demo_game
 from app.services.licensing.issuing import issue_license_for_membership, policy_for
 from app.services.licensing.license_keys import license_key
 from app.services.plans import sync_first_plan
+from app.services.rows import existing_or_added
 
 DEMO_PASSWORD = "tradepost-demo-1"
 
@@ -246,20 +247,15 @@ def _demo_product(
 ) -> tuple[Product, bool]:
     """The demo product (slug, title, description), created for the company the first time; says if it was."""
     slug, title, description = demo
-    product = db.session.scalar(select(Product).where(Product.slug == slug))
-    if product is not None:
-        return product, False
-    product = Product(
+    return existing_or_added(
+        Product,
+        {"slug": slug},
         company_id=company.id,
         title=title,
-        slug=slug,
         description_md=description,
         description_html=description_html,
         **fields,
     )
-    db.session.add(product)
-    db.session.flush()
-    return product, True
 
 
 DEMO_PRODUCT = ("devon-cli-pro", "Devon CLI Pro", "A command-line toolkit for deploys. Needs a license key.")
