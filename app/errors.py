@@ -47,6 +47,15 @@ class ServiceError(Exception):
         return None if self.field is None else str(self.field)
 
 
+class FieldRefusal(ServiceError):
+    """A service's refusal about one input (`field`, or None): its class's `refusal_code`, 422 unless said."""
+
+    refusal_code = "refused"
+
+    def __init__(self, field: Field | None, message: str, status: int = 422):
+        super().__init__(status, self.refusal_code, message, field=field)
+
+
 class InputError(ServiceError):
     """Input a view could not parse (a number that is not one, a date in the wrong shape): 422."""
 

@@ -1,11 +1,14 @@
 """Demo data for `flask seed-demo`. Running it twice changes nothing."""
 
 import io
+import json
 import os
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,7 +20,7 @@ from sqlalchemy import select
 from app.clock import now
 from app.extensions import db
 from app.markdown import render_markdown
-from app.models import Category, Gig, LicenseActivation, LicensePolicy, Membership, Plan, Product, User
+from app.models import Category, Company, Gig, LicenseActivation, LicensePolicy, Membership, Plan, Product, User
 from app.models.api_key import READ_SCOPES, ApiKey
 from app.payments import get_gateway
 from app.services.accounts import hash_password
@@ -28,6 +31,7 @@ from app.services.legends.demo import seed_demo_game
 from app.services.licensing.issuing import issue_license_for_membership, policy_for
 from app.services.licensing.license_keys import license_key
 from app.services.plans import sync_first_plan
+from app.services.rows import existing_or_added
 
 DEMO_PASSWORD = "tradepost-demo-1"
 
@@ -174,184 +178,15 @@ def _answers(base):
         return False
 
 
-def _package(tier, title, description, price_cents, days, revisions):
-    return tier, {
-        "title": title,
-        "description": description,
-        "price_cents": price_cents,
-        "delivery_days": days,
-        "revisions": revisions,
-    }
+def _demo_gigs():
+    """The demo gigs, one record each in demo_gigs.json (seller by email, banner colours as RGB)."""
+    gigs = json.loads((Path(__file__).parent / "demo_gigs.json").read_text(encoding="utf-8"))
+    for gig in gigs:
+        gig["colors"] = tuple(tuple(color) for color in gig["colors"])
+    return gigs
 
 
-def _gig(seller, category, title, description, tags, packages, extras, questions, colors, publish=True):
-    return {
-        "seller": seller,
-        "category": category,
-        "title": title,
-        "description_md": description,
-        "tags": tags,
-        "packages": dict(packages),
-        "extras": extras,
-        "questions": questions,
-        "colors": colors,
-        "publish": publish,
-    }
-
-
-def _extra(title, price_cents, days=0, max_quantity=1):
-    return {"title": title, "price_cents": price_cents, "extra_days": days, "max_quantity": max_quantity}
-
-
-def _question(prompt, kind="short_text", choices=(), required=True):
-    return {"prompt": prompt, "kind": kind, "choices": list(choices), "required": required}
-
-
-MARIA, DEVON, SAM = (email for email, _, _ in SELLERS)
-DEMO_GIGS = [
-    _gig(
-        MARIA,
-        "design",
-        "I will design a minimalist logo for your brand",
-        "A **clean, timeless logo** that works from favicon to billboard.\n\n- Research into your market\n"
-        "- Vector files (SVG, PDF, PNG)\n- A one-page brand sheet with colours and type",
-        ["logo", "branding", "minimal"],
-        [
-            _package("basic", "Starter", "One concept, PNG + SVG", 4500, 3, 2),
-            _package("standard", "Brand", "Three concepts, full file set", 12000, 5, 5),
-            _package("premium", "Identity", "Logo, brand sheet and social kit", 29000, 7, None),
-        ],
-        [_extra("Express 24-hour delivery", 3000), _extra("Extra concept", 2000, 1, 3)],
-        [
-            _question("What is your brand called?"),
-            _question("Which style do you prefer?", "single_choice", ["Minimal", "Playful", "Classic"]),
-        ],
-        ((31, 122, 92), (23, 37, 84)),
-    ),
-    _gig(
-        MARIA,
-        "design",
-        "I will design your social media post templates",
-        "Editable **Canva or Figma templates** for Instagram, LinkedIn and X in your brand colours.",
-        ["social media", "templates", "canva"],
-        [
-            _package("basic", "Five posts", "Five editable templates", 3500, 3, 1),
-            _package("standard", "Fifteen posts", "Fifteen templates plus stories", 8000, 5, 3),
-        ],
-        [_extra("Animated versions", 2500, 2)],
-        [_question("Link your brand guidelines or website", "long_text")],
-        ((226, 92, 120), (88, 40, 140)),
-    ),
-    _gig(
-        MARIA,
-        "video",
-        "I will edit your YouTube video with captions and b-roll",
-        "Cuts, captions, colour and sound for videos up to **20 minutes**, with licensed b-roll and music.",
-        ["video editing", "youtube", "captions"],
-        [
-            _package("basic", "Quick cut", "Up to 5 minutes of footage", 6000, 3, 1),
-            _package("standard", "Full edit", "Up to 20 minutes, captions, b-roll", 18000, 6, 2),
-            _package("premium", "Channel ready", "Full edit plus thumbnail and shorts", 32000, 8, 3),
-        ],
-        [_extra("Custom thumbnail", 2500, 1), _extra("Vertical short", 1500, 1, 5)],
-        [
-            _question("Where can I download your footage?"),
-            _question("Preferred pace", "single_choice", ["Calm", "Punchy"], required=False),
-        ],
-        ((245, 158, 11), (190, 18, 60)),
-    ),
-    _gig(
-        MARIA,
-        "marketing",
-        "I will plan a month of social media content",
-        "A **30-day content calendar** with captions, hashtags and the best times to post for your audience.",
-        ["content plan", "social media", "marketing"],
-        [
-            _package("basic", "Calendar", "30-day plan with post ideas", 5000, 4, 1),
-            _package("standard", "Calendar + captions", "Plan plus written captions", 11000, 6, 2),
-        ],
-        [_extra("Competitor review", 4000, 2)],
-        [_question("Who is your audience?", "long_text")],
-        ((14, 165, 233), (30, 64, 175)),
-    ),
-    _gig(
-        DEVON,
-        "development",
-        "I will build a fast Flask or Django web app",
-        "A production-ready **Python web app**: models, forms, auth, tests and a deploy script.\n\n"
-        "Clean code you can maintain, documented in a README.",
-        ["python", "flask", "django"],
-        [
-            _package("basic", "Prototype", "One page with a form and database", 15000, 5, 2),
-            _package("standard", "MVP", "Up to five pages, auth, tests", 60000, 14, 3),
-            _package("premium", "Launch", "MVP plus payments and deployment", 150000, 30, None),
-        ],
-        [_extra("Stripe payments", 20000, 3), _extra("Admin dashboard", 15000, 3)],
-        [
-            _question("Describe what the app should do", "long_text"),
-            _question("Hosting preference", "single_choice", ["Heroku", "Fly.io", "My own server"]),
-        ],
-        ((15, 23, 42), (31, 122, 92)),
-    ),
-    _gig(
-        DEVON,
-        "development",
-        "I will fix bugs in your JavaScript or Python code",
-        "Send me the error and the code: I find the cause, fix it and explain what went wrong.",
-        ["bug fix", "javascript", "python"],
-        [
-            _package("basic", "One bug", "A single, well-described bug", 2500, 1, 1),
-            _package("standard", "Three bugs", "Up to three related bugs", 6000, 3, 2),
-        ],
-        [_extra("Regression test for each fix", 1500, 1, 3)],
-        [_question("Paste the error message", "long_text"), _question("Repository link")],
-        ((99, 102, 241), (15, 23, 42)),
-    ),
-    _gig(
-        DEVON,
-        "software",
-        "I will set up CI and automated tests for your repo",
-        "**GitHub Actions** or GitLab CI with linting, tests on every push and a green badge for your README.",
-        ["ci", "testing", "devops"],
-        [
-            _package("basic", "Pipeline", "Lint and test on every push", 8000, 3, 1),
-            _package("standard", "Pipeline + tests", "Pipeline plus ten new tests", 20000, 7, 2),
-            _package("premium", "Release", "Tests, builds and tagged releases", 40000, 10, 3),
-        ],
-        [_extra("Docker image build", 5000, 2)],
-        [_question("Which CI do you use?", "single_choice", ["GitHub Actions", "GitLab CI", "Other"])],
-        ((16, 185, 129), (6, 78, 59)),
-    ),
-    _gig(
-        DEVON,
-        "business",
-        "I will turn your spreadsheet into a clean dashboard",
-        "Messy exports in, a **clear dashboard** out: pivot tables, charts and formulas you can update.",
-        ["excel", "google sheets", "dashboard"],
-        [
-            _package("basic", "One sheet", "Clean-up and one chart", 3000, 2, 2),
-            _package("standard", "Dashboard", "Up to five charts and a summary", 9000, 4, 3),
-        ],
-        [_extra("Automation script", 4500, 2)],
-        [_question("Share the spreadsheet (link)"), _question("What decisions should it support?", "long_text")],
-        ((234, 88, 12), (120, 53, 15)),
-    ),
-    _gig(
-        SAM,
-        "music",
-        "I will mix and master your song for streaming",
-        "Warm, loud-enough masters for Spotify and Apple Music, with **one stem mix** and a radio edit.",
-        ["mixing", "mastering", "audio"],
-        [
-            _package("basic", "Master", "Master of a stereo mix", 4000, 3, 2),
-            _package("standard", "Mix + master", "Up to 24 stems", 12000, 6, 3),
-        ],
-        [_extra("Instrumental version", 2000, 1)],
-        [_question("Genre and reference tracks", "long_text")],
-        ((147, 51, 234), (30, 27, 75)),
-        publish=False,
-    ),
-]
+DEMO_GIGS = _demo_gigs()
 
 
 def banner_png(title, colors, size=(960, 540)):
@@ -401,6 +236,28 @@ def _seed_gigs(sellers, admin):
             transition_gig(gig, "approve", admin)
 
 
+def _seller_company(email: str) -> Company | None:
+    """The seller company of the user with this email, None when there is no such seller."""
+    seller = db.session.scalar(select(User).where(User.email == email))
+    return seller.seller_company if seller is not None else None
+
+
+def _demo_product(
+    company: Company, demo: tuple[str, str, str], description_html: str, **fields: Any
+) -> tuple[Product, bool]:
+    """The demo product (slug, title, description), created for the company the first time; says if it was."""
+    slug, title, description = demo
+    return existing_or_added(
+        Product,
+        {"slug": slug},
+        company_id=company.id,
+        title=title,
+        description_md=description,
+        description_html=description_html,
+        **fields,
+    )
+
+
 DEMO_PRODUCT = ("devon-cli-pro", "Devon CLI Pro", "A command-line toolkit for deploys. Needs a license key.")
 
 
@@ -409,24 +266,12 @@ def seed_demo_licenses(
 ) -> list[tuple[str, str, str]]:
     """Demo: a licensed product of the seller, owned by each buyer, each key active on one
     machine. Idempotent; returns [("license", KEY, buyer email)] for `flask seed-demo` to print."""
-    seller = db.session.scalar(select(User).where(User.email == seller_email))
-    if seller is None or seller.seller_company is None:
+    company = _seller_company(seller_email)
+    if company is None:
         return []
-    company = seller.seller_company
-    slug, title, description = DEMO_PRODUCT
-    product = db.session.scalar(select(Product).where(Product.slug == slug))
-    if product is None:
-        product = Product(
-            company_id=company.id,
-            title=title,
-            slug=slug,
-            description_md=description,
-            description_html=f"<p>{description}</p>",
-            price_cents=4900,
-            billing="one_time",
-        )
-        db.session.add(product)
-        db.session.flush()
+    product, _created = _demo_product(
+        company, DEMO_PRODUCT, f"<p>{DEMO_PRODUCT[2]}</p>", price_cents=4900, billing="one_time"
+    )
     sync_first_plan(product)
     if policy_for(product.id) is None:
         db.session.add(
@@ -479,25 +324,14 @@ def seed_demo_subscription(seller_email: str = "devon@tradepost.test") -> list[t
     """Demo: a subscription product with a monthly plan (7-day free trial) and a yearly plan,
     beside the licensed one-time product. Idempotent; returns one ("product", URL) line per
     demo product for `flask seed-demo` to print."""
-    seller = db.session.scalar(select(User).where(User.email == seller_email))
-    if seller is None or seller.seller_company is None:
+    company = _seller_company(seller_email)
+    if company is None:
         return []
-    company = seller.seller_company
-    slug, title, description = DEMO_SUBSCRIPTION
-    product = db.session.scalar(select(Product).where(Product.slug == slug))
-    if product is None:
-        product = Product(
-            company_id=company.id,
-            title=title,
-            slug=slug,
-            description_md=description,
-            description_html=render_markdown(description),
-            price_cents=900,
-            billing="month",
-            trial_days=7,
-        )
-        db.session.add(product)
-        db.session.flush()
+    description_html = render_markdown(DEMO_SUBSCRIPTION[2])
+    product, created = _demo_product(
+        company, DEMO_SUBSCRIPTION, description_html, price_cents=900, billing="month", trial_days=7
+    )
+    if created:
         monthly = sync_first_plan(product)
         monthly.tier_rank = 1
         db.session.add(
@@ -514,7 +348,7 @@ def seed_demo_subscription(seller_email: str = "devon@tradepost.test") -> list[t
         )
         db.session.flush()
     base = current_app.config["APP_BASE_URL"].rstrip("/")
-    demo_slugs = (DEMO_PRODUCT[0], slug)
+    demo_slugs = (DEMO_PRODUCT[0], DEMO_SUBSCRIPTION[0])
     return [
         ("product", f"{base}/products/{found}")
         for found in db.session.scalars(select(Product.slug).where(Product.slug.in_(demo_slugs)).order_by(Product.id))
@@ -524,10 +358,9 @@ def seed_demo_subscription(seller_email: str = "devon@tradepost.test") -> list[t
 def seed_demo_api_key(seller_email: str = "devon@tradepost.test") -> list[tuple[str, str, str]]:
     """Demo: a test-mode API key of the seller's company with every read scope, derived from
     SECRET_KEY so each run prints the same key. Returns [("api-key", KEY, company slug)]."""
-    seller = db.session.scalar(select(User).where(User.email == seller_email))
-    if seller is None or seller.seller_company is None:
+    company = _seller_company(seller_email)
+    if company is None:
         return []
-    company = seller.seller_company
     plaintext = derived_key(current_app.config["SECRET_KEY"], f"demo-api-key:{company.id}")
     if db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(plaintext))) is None:
         create_key(company, name="Demo (read only)", scopes=READ_SCOPES, mode="test", plaintext=plaintext)

@@ -83,6 +83,23 @@ def _jwks_client(jwks_url: str) -> jwt.PyJWKClient:
     return client
 
 
+# What a user token's failure says, first match wins (subclasses before their bases).
+_KEY_ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.PyJWKClientConnectionError, "signing keys unavailable"),
+    (jwt.PyJWKClientError, "unknown signing key"),
+)
+_CLAIM_ERRORS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.InvalidAudienceError, "token is for another app"),
+    (jwt.InvalidIssuerError, "unexpected issuer"),
+    (jwt.InvalidSignatureError, "bad signature"),
+)
+
+
+def _token_error(exc: jwt.PyJWTError, reasons: tuple[tuple[type[jwt.PyJWTError], str], ...], default: str) -> str:
+    return next((reason for kind, reason in reasons if isinstance(exc, kind)), default)
+
+
 def verify_user_token(token: str | None, *, app_id: str, jwks_url: str, leeway: int = 10) -> dict[str, Any]:
     """Verify a Whop ``x-whop-user-token`` and return its claims.
 
@@ -104,12 +121,8 @@ def verify_user_token(token: str | None, *, app_id: str, jwks_url: str, leeway: 
 
     try:
         signing_key = _jwks_client(jwks_url).get_signing_key(kid)
-    except jwt.PyJWKClientConnectionError as exc:
-        raise WhopTokenError("signing keys unavailable") from exc
-    except jwt.PyJWKClientError as exc:
-        raise WhopTokenError("unknown signing key") from exc
     except jwt.PyJWTError as exc:
-        raise WhopTokenError("invalid signing keys") from exc
+        raise WhopTokenError(_token_error(exc, _KEY_ERRORS, "invalid signing keys")) from exc
 
     try:
         claims = jwt.decode(
@@ -121,18 +134,10 @@ def verify_user_token(token: str | None, *, app_id: str, jwks_url: str, leeway: 
             leeway=leeway,
             options={"require": ["exp", "iss", "aud", "sub"]},
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise WhopTokenError("token expired") from exc
-    except jwt.InvalidAudienceError as exc:
-        raise WhopTokenError("token is for another app") from exc
-    except jwt.InvalidIssuerError as exc:
-        raise WhopTokenError("unexpected issuer") from exc
-    except jwt.InvalidSignatureError as exc:
-        raise WhopTokenError("bad signature") from exc
     except jwt.MissingRequiredClaimError as exc:
         raise WhopTokenError(f"missing claim {exc.claim}") from exc
     except jwt.PyJWTError as exc:
-        raise WhopTokenError("invalid token") from exc
+        raise WhopTokenError(_token_error(exc, _CLAIM_ERRORS, "invalid token")) from exc
 
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.startswith("user_"):

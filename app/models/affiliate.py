@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
 from app.models.mixins import CreatedAt, Timestamps
-from app.models.types import UTCDateTime, string_enum
+from app.models.types import UTCDateTime, between, string_enum
 from app.tenancy import TenantOwned
 
 COMMISSION_KINDS = ("percent", "fixed")
@@ -46,8 +46,8 @@ class AffiliateProgram(TenantOwned, Timestamps, Model):
         UniqueConstraint("company_id", name="uq_affiliate_programs_company"),
         CheckConstraint("commission_bps >= 0 AND commission_bps <= 10000", name="commission_bps"),
         CheckConstraint("commission_cents >= 0", name="commission_cents"),
-        CheckConstraint("attribution_days BETWEEN 1 AND 365", name="attribution_days"),
-        CheckConstraint("recurring_n IS NULL OR recurring_n BETWEEN 1 AND 120", name="recurring_n"),
+        between("attribution_days", 1, 365),
+        between("recurring_n", 1, 120, nullable=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

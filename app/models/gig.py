@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
 from app.models.mixins import Timestamps
-from app.models.types import UTCDateTime, string_enum
+from app.models.types import UTCDateTime, between, string_enum
 from app.tenancy import TenantOwned
 
 GIG_STATUSES = ("draft", "review", "published", "rejected", "paused")
@@ -82,9 +82,9 @@ class GigPackage(GigPart, Model):
     __tablename__ = "gig_packages"
     __table_args__ = (
         UniqueConstraint("gig_id", "tier", name="uq_gig_packages_gig_tier"),
-        CheckConstraint("price_cents BETWEEN 500 AND 1000000", name="price"),
-        CheckConstraint("delivery_days BETWEEN 1 AND 90", name="delivery_days"),
-        CheckConstraint("revisions IS NULL OR revisions BETWEEN 0 AND 10", name="revisions"),
+        between("price_cents", 500, 1000000, name="price"),
+        between("delivery_days", 1, 90),
+        between("revisions", 0, 10, nullable=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -101,9 +101,9 @@ class GigPackage(GigPart, Model):
 class GigExtra(GigPart, Model):
     __tablename__ = "gig_extras"
     __table_args__ = (
-        CheckConstraint("price_cents BETWEEN 100 AND 1000000", name="price"),
-        CheckConstraint("extra_days BETWEEN 0 AND 90", name="extra_days"),
-        CheckConstraint("max_quantity BETWEEN 1 AND 10", name="max_quantity"),
+        between("price_cents", 100, 1000000, name="price"),
+        between("extra_days", 0, 90),
+        between("max_quantity", 1, 10),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.clock import now
 from app.extensions import Model
 from app.models.mixins import CreatedAt, Timestamps
-from app.models.types import UTCDateTime, string_enum
+from app.models.types import UTCDateTime, between, string_enum
 from app.tenancy import TenantOwned
 
 LICENSE_STATUSES = ("active", "suspended", "revoked")
@@ -27,10 +27,8 @@ class LicensePolicy(TenantOwned, Timestamps, Model):
 
     __tablename__ = "license_policies"
     __table_args__ = (
-        CheckConstraint(f"max_activations BETWEEN 1 AND {MAX_ACTIVATIONS_LIMIT}", name="max_activations"),
-        CheckConstraint(
-            f"duration_days IS NULL OR duration_days BETWEEN 1 AND {MAX_DURATION_DAYS}", name="duration_days"
-        ),
+        between("max_activations", 1, MAX_ACTIVATIONS_LIMIT),
+        between("duration_days", 1, MAX_DURATION_DAYS, nullable=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,7 +47,7 @@ class License(TenantOwned, Timestamps, Model):
 
     __tablename__ = "licenses"
     __table_args__ = (
-        CheckConstraint(f"max_activations BETWEEN 1 AND {MAX_ACTIVATIONS_LIMIT}", name="max_activations"),
+        between("max_activations", 1, MAX_ACTIVATIONS_LIMIT),
         CheckConstraint("activation_count >= 0", name="activation_count"),
         CheckConstraint("reset_count >= 0", name="reset_count"),
     )

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
 from app.models.mixins import CreatedAt, Timestamps
-from app.models.types import UTCDateTime, string_enum
+from app.models.types import UTCDateTime, between, string_enum
 from app.payments.gateway import new_idempotency_key
 from app.tenancy import TenantOwned
 
@@ -22,6 +22,8 @@ ORDER_STATUSES = (
     "disputed",
     "refunded",
 )
+# Orders still under way (not completed, cancelled or refunded): money or work is outstanding.
+UNDER_WAY_STATUSES = tuple(status for status in ORDER_STATUSES if status not in ("completed", "cancelled", "refunded"))
 CHECKOUT_KINDS = ("gig", "product")
 CHECKOUT_STATUSES = ("open", "completed", "expired", "cancelled")
 PAYMENT_KINDS = ("gig", "product", "subscription")
@@ -44,7 +46,7 @@ class Checkout(CreatedAt, Model):
 
     __tablename__ = "checkouts"
     __table_args__ = (
-        CheckConstraint("quantity BETWEEN 1 AND 10", name="quantity"),
+        between("quantity", 1, 10),
         CheckConstraint("total_cents = subtotal_cents + extras_cents", name="total"),
         CheckConstraint("fee_cents >= 0 AND fee_cents <= total_cents", name="fee"),
         Index("uq_checkouts_idempotency_key", "idempotency_key", unique=True),

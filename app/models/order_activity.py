@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
 from app.models.mixins import CreatedAt
-from app.models.types import UTCDateTime, string_enum
+from app.models.types import UTCDateTime, between, string_enum
 from app.tenancy import TenantOwned
 
 ACTOR_ROLES = ("buyer", "seller", "admin", "system")
@@ -125,7 +125,7 @@ class Review(TenantOwned, CreatedAt, Model):
 
     __tablename__ = "reviews"
     __table_args__ = (
-        CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+        between("rating", 1, 5),
         Index("ix_reviews_gig_id_created_at", "gig_id", "created_at"),
     )
 

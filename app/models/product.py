@@ -9,7 +9,7 @@ from app.clock import now
 from app.extensions import Model
 from app.models.mixins import CreatedAt, Timestamps
 from app.models.order import NEVER_REUSE_IDS
-from app.models.types import UTCDateTime, string_enum
+from app.models.types import UTCDateTime, between, string_enum
 from app.tenancy import TenantOwned
 
 BILLING = ("one_time", "month", "year")
@@ -23,8 +23,8 @@ MEMBERSHIP_SOURCES = ("stripe", "whop")
 class Product(TenantOwned, Timestamps, Model):
     __tablename__ = "products"
     __table_args__ = (
-        CheckConstraint("price_cents BETWEEN 100 AND 1000000", name="price"),
-        CheckConstraint("trial_days BETWEEN 0 AND 90", name="trial_days"),
+        between("price_cents", 100, 1000000, name="price"),
+        between("trial_days", 0, 90),
         # A unique index, not a constraint: added to SQLite without rebuilding the table.
         Index("uq_products_image_key", "image_key", unique=True),
     )
@@ -67,10 +67,10 @@ class Plan(TenantOwned, Timestamps, Model):
 
     __tablename__ = "plans"
     __table_args__ = (
-        CheckConstraint("price_cents BETWEEN 100 AND 1000000", name="price"),
-        CheckConstraint("trial_days BETWEEN 0 AND 90", name="trial_days"),
+        between("price_cents", 100, 1000000, name="price"),
+        between("trial_days", 0, 90),
         CheckConstraint("billing <> 'one_time' OR trial_days = 0", name="one_time_trial"),
-        CheckConstraint(f"tier_rank IS NULL OR tier_rank BETWEEN 1 AND {MAX_TIER_RANK}", name="tier_rank"),
+        between("tier_rank", 1, MAX_TIER_RANK, nullable=True),
         NEVER_REUSE_IDS,
     )
 
@@ -150,7 +150,7 @@ class ProductReview(TenantOwned, CreatedAt, Model):
 
     __tablename__ = "product_reviews"
     __table_args__ = (
-        CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+        between("rating", 1, 5),
         UniqueConstraint("product_id", "buyer_id", name="uq_product_reviews_product_buyer"),
         Index("ix_product_reviews_product_id_created_at", "product_id", "created_at"),
     )

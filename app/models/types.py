@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Enum
+from sqlalchemy import CheckConstraint, DateTime, Enum
 from sqlalchemy.types import TypeDecorator
 
 
@@ -33,3 +33,9 @@ def string_enum(values, name, length=16):
     database, which refuses it with an IntegrityError, as it refuses any other broken row.
     """
     return Enum(*values, name=name, native_enum=False, create_constraint=True, length=length)
+
+
+def between(column: str, low: int, high: int, *, name: str | None = None, nullable: bool = False) -> CheckConstraint:
+    """CHECK that `column` lies in [low, high] (or is NULL, when `nullable`); named `name`, default the column."""
+    check = f"{column} BETWEEN {low} AND {high}"
+    return CheckConstraint(f"{column} IS NULL OR {check}" if nullable else check, name=name or column)

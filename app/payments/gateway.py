@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict, Unpack, cast
 
 import stripe
 from flask import current_app
@@ -126,6 +126,19 @@ def bps_to_percent(bps: int) -> str:
     return format(value, "f")
 
 
+class CheckoutCommon(TypedDict, total=False):
+    """What every kind of Checkout Session takes: our checkout's id and idempotency key, where
+    Stripe sends the buyer back to, and optionally extra metadata, the buyer's email and expiry."""
+
+    local_checkout_id: Required[int | str]
+    idempotency_key: Required[str]
+    success_url: Required[str]
+    cancel_url: Required[str]
+    metadata: Mapping[str, Any] | None
+    customer_email: str | None
+    expires_at: int | None
+
+
 class StripeGateway:
     """Typed calls to the Stripe API subset Tradepost uses. Thread-safe; share one per process."""
 
@@ -193,35 +206,27 @@ class StripeGateway:
     # -- Checkout ---------------------------------------------------------------------------------
 
     def _create_checkout(
-        self,
-        local_checkout_id: int | str,
-        idempotency_key: str,
-        *,
-        mode: str,
-        line_items: list[dict[str, Any]],
-        ours: dict[str, str],
-        success_url: str,
-        cancel_url: str,
-        customer_email: str | None,
-        expires_at: int | None,
-        **mode_data: Any,
+        self, kind: str, common: CheckoutCommon, line_items: list[dict[str, Any]], data: dict[str, Any]
     ) -> stripe.checkout.Session:
-        """Create the session with what all three kinds share; `mode_data` adds
-        payment_intent_data or subscription_data."""
+        """Create the session with what all three kinds share. `data` is the subscription_data
+        (kind "subscription") or else the payment_intent_data; our metadata is added to it."""
+        local_checkout_id, idempotency_key = common["local_checkout_id"], common["idempotency_key"]
+        ours = _metadata(common.get("metadata"), checkout_id=local_checkout_id, checkout_key=idempotency_key, kind=kind)
+        subscription = kind == "subscription"
         params = {
-            "mode": mode,
+            "mode": "subscription" if subscription else "payment",
             "line_items": line_items,
-            "success_url": success_url,
-            "cancel_url": cancel_url,
+            "success_url": common["success_url"],
+            "cancel_url": common["cancel_url"],
             "client_reference_id": str(local_checkout_id),
-            "customer_email": customer_email,
-            "expires_at": expires_at,
+            "customer_email": common.get("customer_email"),
+            "expires_at": common.get("expires_at"),
             "metadata": ours,
-            **mode_data,
+            "subscription_data" if subscription else "payment_intent_data": {**data, "metadata": ours},
         }
         with _reachable():
             return self.client.v1.checkout.sessions.create(
-                # Built from what the three kinds share plus `mode_data`, so typed by a cast.
+                # Built from what the three kinds share plus `data`, so typed by a cast.
                 params=cast("SessionCreateParams", {k: v for k, v in params.items() if v is not None}),
                 options={"idempotency_key": _key(idempotency_key)},
             )
@@ -229,16 +234,10 @@ class StripeGateway:
     def create_gig_checkout(
         self,
         *,
-        local_checkout_id: int | str,
-        idempotency_key: str,
         line_items: Sequence[LineItem | Mapping[str, Any]],
         currency: str,
-        success_url: str,
-        cancel_url: str,
         transfer_group: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        customer_email: str | None = None,
-        expires_at: int | None = None,
+        **common: Unpack[CheckoutCommon],
     ) -> stripe.checkout.Session:
         """A Checkout Session paying the platform for a gig (escrow: separate charges and transfers).
 
@@ -247,81 +246,43 @@ class StripeGateway:
         and ``metadata.checkout_id`` carry our id, ``metadata.checkout_key`` the key, which
         tells our checkout from another deployment's with the same id.
         """
-        ours = _metadata(metadata, checkout_id=local_checkout_id, checkout_key=idempotency_key, kind="gig")
-        return self._create_checkout(
-            local_checkout_id,
-            idempotency_key,
-            mode="payment",
-            line_items=_line_items(line_items, currency),
-            ours=ours,
-            success_url=success_url,
-            cancel_url=cancel_url,
-            customer_email=customer_email,
-            expires_at=expires_at,
-            payment_intent_data={
-                "transfer_group": transfer_group or f"checkout_{idempotency_key}",
-                "metadata": ours,
-            },
-        )
+        group = transfer_group or f"checkout_{common['idempotency_key']}"
+        return self._create_checkout("gig", common, _line_items(line_items, currency), {"transfer_group": group})
 
     def create_product_checkout(
         self,
         *,
-        local_checkout_id: int | str,
-        idempotency_key: str,
         line_items: Sequence[LineItem | Mapping[str, Any]],
         currency: str,
         application_fee_amount: int,
         destination_account: str,
-        success_url: str,
-        cancel_url: str,
-        metadata: Mapping[str, Any] | None = None,
-        customer_email: str | None = None,
-        expires_at: int | None = None,
+        **common: Unpack[CheckoutCommon],
     ) -> stripe.checkout.Session:
         """A Checkout Session for a one-time digital product: a destination charge.
 
         The seller's account receives the total minus ``application_fee_amount`` (the
         platform's cut, in minor units).
         """
-        ours = _metadata(metadata, checkout_id=local_checkout_id, checkout_key=idempotency_key, kind="product")
-        return self._create_checkout(
-            local_checkout_id,
-            idempotency_key,
-            mode="payment",
-            line_items=_line_items(line_items, currency),
-            ours=ours,
-            success_url=success_url,
-            cancel_url=cancel_url,
-            customer_email=customer_email,
-            expires_at=expires_at,
-            payment_intent_data={
-                "application_fee_amount": _cents(application_fee_amount, "application_fee_amount"),
-                "transfer_data": {"destination": destination_account},
-                "transfer_group": f"checkout_{idempotency_key}",
-                "metadata": ours,
-            },
-        )
+        payment_intent_data = {
+            "application_fee_amount": _cents(application_fee_amount, "application_fee_amount"),
+            "transfer_data": {"destination": destination_account},
+            "transfer_group": f"checkout_{common['idempotency_key']}",
+        }
+        return self._create_checkout("product", common, _line_items(line_items, currency), payment_intent_data)
 
     def create_subscription_checkout(
         self,
         *,
-        local_checkout_id: int | str,
-        idempotency_key: str,
         name: str,
         unit_amount: int,
         currency: str,
         interval: Literal["month", "year"],
         application_fee_bps: int,
         destination_account: str,
-        success_url: str,
-        cancel_url: str,
         trial_days: int | None = None,
         quantity: int = 1,
         description: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        customer_email: str | None = None,
-        expires_at: int | None = None,
+        **common: Unpack[CheckoutCommon],
     ) -> stripe.checkout.Session:
         """A Checkout Session starting a subscription billed to the seller's account.
 
@@ -331,28 +292,16 @@ class StripeGateway:
         """
         if interval not in ("month", "year"):
             raise ValueError("interval must be 'month' or 'year'")
-        ours = _metadata(metadata, checkout_id=local_checkout_id, checkout_key=idempotency_key, kind="subscription")
         subscription_data: dict[str, Any] = {
             "application_fee_percent": bps_to_percent(application_fee_bps),
             "transfer_data": {"destination": destination_account},
-            "metadata": ours,
         }
         if trial_days:
             subscription_data["trial_period_days"] = _cents(trial_days, "trial_days", 1)
-        return self._create_checkout(
-            local_checkout_id,
-            idempotency_key,
-            mode="subscription",
-            line_items=_line_items(
-                [LineItem(name, unit_amount, quantity, description)], currency, recurring={"interval": interval}
-            ),
-            ours=ours,
-            success_url=success_url,
-            cancel_url=cancel_url,
-            customer_email=customer_email,
-            expires_at=expires_at,
-            subscription_data=subscription_data,
+        items = _line_items(
+            [LineItem(name, unit_amount, quantity, description)], currency, recurring={"interval": interval}
         )
+        return self._create_checkout("subscription", common, items, subscription_data)
 
     def retrieve_checkout_session(self, session_id: str) -> stripe.checkout.Session:
         """The session now: status open|complete|expired, payment_status, payment_intent, subscription."""

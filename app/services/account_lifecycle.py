@@ -16,13 +16,15 @@ import hashlib
 import secrets
 import unicodedata
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
 from app.models import AccountToken, CompanyMember, Membership, Order, Payout, User, WhopIdentity
+from app.models.order import UNDER_WAY_STATUSES
 from app.models.product import ACCESS_STATUSES
 from app.services.accounts import (
     MIN_PASSWORD_LENGTH,
@@ -44,14 +46,7 @@ MAX_NAME_LENGTH = 80
 MAX_PASSWORD_LENGTH = 1000
 TOKEN_BYTES = 32
 # Orders still under way: an account with one of these (as buyer or seller) cannot be deleted.
-OPEN_ORDER_STATUSES = (
-    "awaiting_requirements",
-    "in_progress",
-    "delivered",
-    "revision_requested",
-    "cancel_requested",
-    "disputed",
-)
+OPEN_ORDER_STATUSES = UNDER_WAY_STATUSES
 DELETED_NAME = "Deleted user"
 
 
@@ -137,6 +132,21 @@ def _use(token: str | None, purpose: str, signed_in: User | None) -> tuple[Accou
     return row, user
 
 
+def _email_link(
+    user: User, purpose: str, valid_for: timedelta, template: str, endpoint: str, to: str | None = None
+) -> None:
+    """Issue `user` a `purpose` link (valid `valid_for`) to the account_links `endpoint` and email it
+    with `template`: to the account's address, or to `to` (a new address being confirmed)."""
+    token = issue_link(user, purpose, to or user.email, valid_for)
+    send_template(
+        to or user,
+        template,
+        user=user if to else None,
+        link=app_url(f"account_links.{endpoint}", token=token),
+        valid_for=_describe(valid_for),
+    )
+
+
 # -- email verification ------------------------------------------------------------------------------
 
 
@@ -145,13 +155,7 @@ def send_verification_email(user: User) -> bool:
     end). Returns False and sends nothing when the address is already confirmed."""
     if user.email_verified:
         return False
-    token = issue_link(user, "verify_email", user.email, VERIFY_VALID_FOR)
-    send_template(
-        user,
-        "verify_email",
-        link=app_url("account_links.verify_email", token=token),
-        valid_for=_describe(VERIFY_VALID_FOR),
-    )
+    _email_link(user, "verify_email", VERIFY_VALID_FOR, "verify_email", "verify_email")
     return True
 
 
@@ -179,13 +183,7 @@ def request_password_reset(raw_email: str | None) -> None:
     user = find_user_by_email(email)
     if user is None or not user.active:
         return
-    token = issue_link(user, "reset_password", user.email, RESET_VALID_FOR)
-    send_template(
-        user,
-        "password_reset",
-        link=app_url("account_links.reset_password", token=token),
-        valid_for=_describe(RESET_VALID_FOR),
-    )
+    _email_link(user, "reset_password", RESET_VALID_FOR, "password_reset", "reset_password")
     record_audit_event("auth.password_reset_requested", actor=user, subject=user)
 
 
@@ -245,14 +243,7 @@ def request_email_change(user: User, new_email: str | None, current_password: st
         raise AccountError("current_password", "That isn't your current password.")
     if find_user_by_email(email) is not None:
         raise AccountError("email", "Another account uses this email address.")
-    token = issue_link(user, "change_email", email, EMAIL_CHANGE_VALID_FOR)
-    send_template(
-        email,
-        "email_change",
-        user=user,
-        link=app_url("account_links.confirm_email_change", token=token),
-        valid_for=_describe(EMAIL_CHANGE_VALID_FOR),
-    )
+    _email_link(user, "change_email", EMAIL_CHANGE_VALID_FOR, "email_change", "confirm_email_change", to=email)
     record_audit_event("account.email_change_requested", actor=user, subject=user, new_email=email)
     return email
 
@@ -280,46 +271,36 @@ def confirm_email_change(token: str | None, signed_in: User | None = None) -> Us
 # -- deletion ------------------------------------------------------------------------------------------
 
 
+def _count(model: type[Any], *where: ColumnElement[bool]) -> int:
+    """How many rows of `model` match, across every company (account deletion looks at all of them)."""
+    return (
+        db.session.scalar(
+            select(func.count()).select_from(model).where(*where).execution_options(skip_tenant_scope=True)
+        )
+        or 0
+    )
+
+
 def deletion_blockers(user: User) -> list[str]:
     """Why `user`'s account cannot be deleted now (empty when it can)."""
     reasons = []
-    open_purchases = db.session.scalar(
-        select(func.count())
-        .select_from(Order)
-        .where(Order.buyer_id == user.id, Order.status.in_(OPEN_ORDER_STATUSES))
-        .execution_options(skip_tenant_scope=True)
-    )
+    open_purchases = _count(Order, Order.buyer_id == user.id, Order.status.in_(OPEN_ORDER_STATUSES))
     if open_purchases:
         reasons.append(f"You have {open_purchases} order(s) in progress as a buyer.")
-    subscriptions = db.session.scalar(
-        select(func.count())
-        .select_from(Membership)
-        .where(Membership.buyer_id == user.id, Membership.status.in_(ACCESS_STATUSES))
-        .execution_options(skip_tenant_scope=True)
-    )
+    subscriptions = _count(Membership, Membership.buyer_id == user.id, Membership.status.in_(ACCESS_STATUSES))
     if subscriptions:
         reasons.append(f"You have {subscriptions} active membership(s) or subscription(s): cancel them first.")
     for membership in user.memberships:
         company = membership.company
         if membership.role != "owner" or company.kind != "seller":
             continue
-        open_sales = db.session.scalar(
-            select(func.count())
-            .select_from(Order)
-            .where(Order.company_id == company.id, Order.status.in_(OPEN_ORDER_STATUSES))
-            .execution_options(skip_tenant_scope=True)
-        )
+        open_sales = _count(Order, Order.company_id == company.id, Order.status.in_(OPEN_ORDER_STATUSES))
         if open_sales:
             reasons.append(f"{company.title} has {open_sales} order(s) in progress.")
         balances = company_balances(company.id)
         if any(balances.values()):
             reasons.append(f"{company.title} still holds money (escrow, pending or available): withdraw it first.")
-        pending_payouts = db.session.scalar(
-            select(func.count())
-            .select_from(Payout)
-            .where(Payout.company_id == company.id, Payout.status == "pending")
-            .execution_options(skip_tenant_scope=True)
-        )
+        pending_payouts = _count(Payout, Payout.company_id == company.id, Payout.status == "pending")
         if pending_payouts:
             reasons.append(f"{company.title} has a payout on its way.")
     return reasons

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from app import metrics
 from app.clock import iso_z, now
-from app.errors import ServiceError
+from app.errors import FieldRefusal
 from app.extensions import db
 from app.models import Checkout, Company, Gig, GigPackage, Membership, Order, Payment, Plan, Product, User
 from app.money import fee_cents, format_money
@@ -51,11 +51,10 @@ REUSE_WINDOW = timedelta(minutes=10)
 MAX_QUANTITY = 10
 
 
-class CheckoutError(ServiceError):
+class CheckoutError(FieldRefusal):
     """A refusal the buyer can act on; `field` names the input at fault (422 unless said)."""
 
-    def __init__(self, field: str | None, message: str, status: int = 422):
-        super().__init__(status, "checkout_refused", message, field=field)
+    refusal_code = "checkout_refused"
 
 
 @dataclass
@@ -192,6 +191,16 @@ def _reusable_checkout(buyer: User, **selection: Any) -> Checkout | None:
     return next((checkout for checkout in candidates if (checkout.extras or []) == extras), None)
 
 
+def _reuse_or_open(buyer: User, selection: dict[str, Any], **snapshot: Any) -> Checkout:
+    """The buyer's reusable open checkout for `selection`, else a new one of it with `snapshot`; flushed."""
+    checkout = _reusable_checkout(buyer, **selection)
+    if checkout is None:
+        checkout = Checkout(buyer_id=buyer.id, **selection, **snapshot, expires_at=now() + CHECKOUT_TTL)
+        db.session.add(checkout)
+        db.session.flush()
+    return checkout
+
+
 def open_gig_checkout(buyer: User, quote: GigQuote) -> Checkout:
     """Step one of paying for a gig: the open Checkout snapshotting `quote`, with its random
     Stripe idempotency key. The caller commits it, then calls `create_checkout_session`.
@@ -202,41 +211,28 @@ def open_gig_checkout(buyer: User, quote: GigQuote) -> Checkout:
     """
     gig, package = quote.gig, quote.package
     _lock_buyer(buyer)
-    checkout = _reusable_checkout(
+    selection: dict[str, Any] = {
+        "kind": "gig",
+        "gig_id": gig.id,
+        "package_id": package.id,
+        "quantity": quote.quantity,
+        "total_cents": quote.total_cents,
+        "fee_cents": quote.fee_cents,
+        "extras": quote.extras,
+    }
+    return _reuse_or_open(
         buyer,
-        kind="gig",
-        gig_id=gig.id,
-        package_id=package.id,
-        quantity=quote.quantity,
-        total_cents=quote.total_cents,
-        fee_cents=quote.fee_cents,
-        extras=quote.extras,
-    )
-    if checkout is not None:
-        return checkout
-    checkout = Checkout(
-        kind="gig",
-        buyer_id=buyer.id,
+        selection,
         company_id=gig.company_id,
-        gig_id=gig.id,
-        package_id=package.id,
         title=f"{gig.title} — {package.title}",
-        quantity=quote.quantity,
-        extras=quote.extras,
         unit_price_cents=package.price_cents,
         subtotal_cents=quote.subtotal_cents,
         extras_cents=quote.extras_cents,
-        total_cents=quote.total_cents,
         fee_bps=quote.fee_bps,
-        fee_cents=quote.fee_cents,
         currency=current_app.config["CURRENCY"],
         delivery_days=quote.delivery_days,
         package_revisions=package.revisions,
-        expires_at=now() + CHECKOUT_TTL,
     )
-    db.session.add(checkout)
-    db.session.flush()
-    return checkout
 
 
 def quote_product(product: Product, buyer: User) -> int:
@@ -282,43 +278,28 @@ def open_product_checkout(buyer: User, product: Product, plan: Plan | None = Non
         raise PlanRefused("That plan isn't on sale any more. Choose another.", status=409)
     one_time_fee = 0 if plan.is_subscription else fee_cents(plan.price_cents, bps)
     _lock_buyer(buyer)
-    trial_days = trial_days_for(buyer, plan)
-    checkout = _reusable_checkout(
-        buyer,
-        kind="product",
-        product_id=product.id,
-        plan_id=plan.id,
-        trial_days=trial_days,
-        total_cents=plan.price_cents,
-        fee_bps=bps,
-        fee_cents=one_time_fee,
-        extras=[],
-    )
-    if checkout is not None:
-        return checkout
+    selection: dict[str, Any] = {
+        "kind": "product",
+        "product_id": product.id,
+        "plan_id": plan.id,
+        "trial_days": trial_days_for(buyer, plan),
+        "total_cents": plan.price_cents,
+        "fee_bps": bps,
+        "fee_cents": one_time_fee,
+        "extras": [],
+    }
     title = product.title if len(product.plans) <= 1 else f"{product.title} — {plan.name}"
-    checkout = Checkout(
-        kind="product",
-        buyer_id=buyer.id,
+    return _reuse_or_open(
+        buyer,
+        selection,
         company_id=product.company_id,
-        product_id=product.id,
-        plan_id=plan.id,
-        trial_days=trial_days,
         title=title[:200],
         quantity=1,
-        extras=[],
         unit_price_cents=plan.price_cents,
         subtotal_cents=plan.price_cents,
         extras_cents=0,
-        total_cents=plan.price_cents,
-        fee_bps=bps,
-        fee_cents=one_time_fee,
         currency=plan.currency,
-        expires_at=now() + CHECKOUT_TTL,
     )
-    db.session.add(checkout)
-    db.session.flush()
-    return checkout
 
 
 def create_checkout_session(checkout: Checkout, cancel_path: str) -> Checkout:
@@ -486,14 +467,17 @@ def _charge_of(payment_intent_id: str | None) -> str | None:
     return charge.id if isinstance(charge, stripe.Charge) else charge  # an id unless expanded
 
 
+def _from_checkout(checkout: Checkout) -> dict[str, int]:
+    """The columns a row made from a completed checkout copies: its company, buyer and the checkout."""
+    return {"company_id": checkout.company_id, "buyer_id": checkout.buyer_id, "checkout_id": checkout.id}
+
+
 def _record_checkout_payment(checkout: Checkout, session: Mapping[str, Any], kind: str, **paid_for: int) -> Payment:
     """The buyer's one-time payment of a completed checkout, for the order or membership named
     in `paid_for` (`order_id=` or `membership_id=`), with its Stripe intent and charge. Flushed."""
     payment = Payment(
-        company_id=checkout.company_id,
+        **_from_checkout(checkout),
         kind=kind,
-        buyer_id=checkout.buyer_id,
-        checkout_id=checkout.id,
         amount_cents=checkout.total_cents,
         fee_cents=checkout.fee_cents,
         currency=checkout.currency,
@@ -511,11 +495,9 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
         raise ValueError(f"checkout {checkout.id}: a gig checkout without its delivery time")
     package = checkout.package
     order = Order(
-        company_id=checkout.company_id,
-        buyer_id=checkout.buyer_id,
+        **_from_checkout(checkout),
         gig_id=checkout.gig_id,
         package_id=checkout.package_id,
-        checkout_id=checkout.id,
         status="awaiting_requirements",
         title=checkout.title,
         package_tier=package.tier,
@@ -583,11 +565,9 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
 
 def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) -> Membership:
     membership = Membership(
-        company_id=checkout.company_id,
+        **_from_checkout(checkout),
         product_id=checkout.product_id,
-        buyer_id=checkout.buyer_id,
         status="active",
-        checkout_id=checkout.id,
         plan_id=checkout.plan_id,
     )
     db.session.add(membership)
@@ -732,11 +712,9 @@ def ensure_subscription_membership(checkout: Checkout, subscription_id: str) -> 
         return membership
     subscription = get_gateway().retrieve_subscription(subscription_id).to_dict()
     membership = Membership(
-        company_id=checkout.company_id,
+        **_from_checkout(checkout),
         product_id=checkout.product_id,
-        buyer_id=checkout.buyer_id,
         status=_membership_status(subscription["status"]),
-        checkout_id=checkout.id,
         plan_id=checkout.plan_id,
         stripe_subscription_id=subscription_id,
     )

@@ -11,6 +11,7 @@ reuses the pending row and its key, so Stripe refunds once however often it is a
 """
 
 from datetime import timedelta
+from typing import Any
 
 import stripe
 from flask import current_app
@@ -177,6 +178,21 @@ def prepare_refund(
             f"A refund of {format_money(pending.amount_cents, pending.currency)} is still "
             "waiting for Stripe on this order. Repeat it to finish it first."
         )
+    return _add_refund(
+        order,
+        payment,
+        (amount_cents, seller_share, fee_returned),
+        reason=reason[:300],
+        action=action,
+        note=note,
+        status="pending",
+        created_by_user_id=getattr(actor, "id", None),
+    )
+
+
+def _add_refund(order: Order, payment: Payment, split: tuple[int, int, int], **fields: Any) -> Refund:
+    """A new Refund row of the order's payment, added and flushed; `split` is (amount, seller's share, fee returned)."""
+    amount_cents, seller_share, fee_returned = split
     refund = Refund(
         company_id=order.company_id,
         payment_id=payment.id,
@@ -185,11 +201,7 @@ def prepare_refund(
         seller_share_cents=seller_share,
         fee_returned_cents=fee_returned,
         currency=payment.currency,
-        reason=reason[:300],
-        action=action,
-        note=note,
-        status="pending",
-        created_by_user_id=getattr(actor, "id", None),
+        **fields,
     )
     db.session.add(refund)
     db.session.flush()
@@ -306,19 +318,9 @@ def record_external_refund(order: Order, refunded_total_cents: int | None) -> Re
     if amount <= 0:
         return None
     fee_returned, seller_share = split_refund(order, amount)
-    refund = Refund(
-        company_id=order.company_id,
-        payment_id=payment.id,
-        order_id=order.id,
-        amount_cents=amount,
-        seller_share_cents=seller_share,
-        fee_returned_cents=fee_returned,
-        currency=payment.currency,
-        reason="Refunded directly in Stripe",
-        status="succeeded",
+    refund = _add_refund(
+        order, payment, (amount, seller_share, fee_returned), reason="Refunded directly in Stripe", status="succeeded"
     )
-    db.session.add(refund)
-    db.session.flush()
     payment.refunded_cents = refunded_total_cents
     payment.status = "refunded" if payment.refunded_cents >= payment.amount_cents else "partially_refunded"
     reverse_payment_commission(payment, payment.refunded_cents, reversal_reason(order, None))

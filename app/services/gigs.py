@@ -47,8 +47,7 @@ TIER_NAMES = {"basic": "Basic", "standard": "Standard", "premium": "Premium"}
 # The whole status flow. Actors: "seller" = an owner/admin of the gig's company,
 # "admin" = a platform admin who is not a member of that company.
 TRANSITIONS = {
-    ("draft", "submit", "seller"): "review",
-    ("rejected", "submit", "seller"): "review",
+    **{(status, "submit", "seller"): "review" for status in ("draft", "rejected")},
     ("review", "approve", "admin"): "published",
     ("review", "reject", "admin"): "rejected",
     ("published", "pause", "seller"): "paused",

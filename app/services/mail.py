@@ -23,13 +23,12 @@ from datetime import datetime, timedelta
 
 from flask import current_app, render_template
 from flask_mailman import EmailMultiAlternatives
-from sqlalchemy import event as sa_event
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, SessionTransaction
 
 from app.clock import now
 from app.extensions import db, mail
 from app.models import OutgoingEmail, User
+from app.services.after_commit import AfterCommit
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,6 @@ TEMPLATES = (
     "subscription_ended",
     "team_invitation",
 )
-_PENDING_KEY = "mail_pending_email_ids"
 
 
 def app_url(endpoint: str, **values: object) -> str:
@@ -115,28 +113,18 @@ def queue_email(user: User, subject: str, body: str) -> OutgoingEmail:
 def _queue(email: OutgoingEmail) -> OutgoingEmail:
     db.session.add(email)
     db.session.flush()
-    db.session.info.setdefault(_PENDING_KEY, []).append(email.id)
+    _SEND_AFTER_COMMIT.remember(email.id)
     return email
 
 
-@sa_event.listens_for(Session, "after_commit")
-def _enqueue_committed_emails(session: Session) -> None:
-    pending = session.info.pop(_PENDING_KEY, None)
-    if not pending:
-        return
+def _enqueue_send(email_id: int) -> None:
     from app.queue import enqueue
 
-    for email_id in pending:
-        try:
-            enqueue(SEND_JOB, email_id)
-        except Exception:  # the sweep sends it; the commit already happened
-            log.exception("could not queue email %s", email_id)
+    enqueue(SEND_JOB, email_id)
 
 
-@sa_event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back_emails(session: Session, previous_transaction: SessionTransaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_PENDING_KEY, None)
+# Each queued email goes to the send job once its transaction commits (else the sweep sends it).
+_SEND_AFTER_COMMIT = AfterCommit("mail_pending_email_ids", _enqueue_send, log, "could not queue email %s")
 
 
 # -- sending ------------------------------------------------------------------------------------------

@@ -53,6 +53,11 @@ class MemberAreaError(ServiceError):
         super().__init__(422, "invalid_member_content", "; ".join(errors.values()), errors=errors)
 
 
+def _of_product(product: Product) -> dict[str, int]:
+    """The columns that put a row (post, file) in the product's member area and its company."""
+    return {"company_id": product.company_id, "product_id": product.id}
+
+
 def member_area(product: Product, tier_rank: int | None = None) -> tuple[Sequence[MemberPost], Sequence[MemberFile]]:
     """The product's posts (newest first) and files (A–Z); with `tier_rank`, only those a
     member of that tier may see (no minimum, or a minimum up to it). None: all (the seller)."""
@@ -110,8 +115,7 @@ def add_member_post(product: Product, author: User, form: Mapping[str, str]) -> 
     if errors:
         raise MemberAreaError(errors)
     post = MemberPost(
-        company_id=product.company_id,
-        product_id=product.id,
+        **_of_product(product),
         author_id=author.id,
         title=title,
         body_md=body,
@@ -164,8 +168,7 @@ def add_member_file(
         raise MemberAreaError({"file": f"Files can be up to {MAX_FILE_BYTES // (1024 * 1024)} MB."})
     key = save_file(content_key(f"member/{product.id}", data, extension), data)
     member_file = MemberFile(
-        company_id=product.company_id,
-        product_id=product.id,
+        **_of_product(product),
         uploaded_by_id=uploader.id,
         filename=filename,
         storage_key=key,

@@ -60,14 +60,9 @@ def post_order_message(order: Order, actor: Sender, body: str | None, recipients
     db.session.add(message)
     db.session.flush()
     sender = order.company.title if actor.role == "seller" else actor.user.display_name if actor.user else "Tradepost"
+    title = f"{sender} sent a message on order #{order.id}"[:200]
     for user in recipients:
-        notify_user(
-            user,
-            "order.message",
-            f"{sender} sent a message on order #{order.id}"[:200],
-            body=body[:200],
-            link=f"/orders/{order.id}",
-        )
+        notify_user(user, "order.message", title, body=body[:200], link=f"/orders/{order.id}")
     return message
 
 

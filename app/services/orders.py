@@ -16,7 +16,7 @@ Roles: the buyer; the seller (any member of the order's company); a platform adm
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import PurePath
 from typing import Any, Literal
@@ -303,6 +303,11 @@ def _prepare_partial(order: Order, actor: Actor, params: Params) -> Params:
     return params
 
 
+def _of_order(order: Order) -> dict[str, int]:
+    """The columns that tie a row (file, answer, event, dispute) to its order and the order's company."""
+    return {"company_id": order.company_id, "order_id": order.id}
+
+
 def _store_files(
     order: Order, purpose: str, blobs: list[tuple[str, bytes]], actor: Actor, delivery: OrderDelivery | None = None
 ) -> None:
@@ -312,8 +317,7 @@ def _store_files(
         key = storage.save_file(storage.content_key(f"orders/{order.id}", data, extension), data)
         db.session.add(
             OrderFile(
-                company_id=order.company_id,
-                order_id=order.id,
+                **_of_order(order),
                 purpose=purpose,
                 delivery_id=delivery.id if delivery else None,
                 filename=(secure_filename(filename) or f"file.{extension}")[:200],
@@ -335,8 +339,7 @@ def _submit_requirements(order: Order, actor: Actor, params: Params) -> dict[str
     for position, (question, prompt, answer) in enumerate(params.form["answers"]):
         db.session.add(
             OrderAnswer(
-                company_id=order.company_id,
-                order_id=order.id,
+                **_of_order(order),
                 position=position,
                 question_id=question.id if question else None,
                 prompt=prompt,
@@ -357,8 +360,7 @@ def _deliver(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
         + 1
     )
     delivery = OrderDelivery(
-        company_id=order.company_id,
-        order_id=order.id,
+        **_of_order(order),
         number=number,
         message=params.note,
         created_by_user_id=actor.user_id,
@@ -422,8 +424,7 @@ def _accept_cancel(order: Order, actor: Actor, params: Params) -> dict[str, Any]
 def _open_dispute(order: Order, actor: Actor, params: Params) -> dict[str, Any]:
     db.session.add(
         OrderDispute(
-            company_id=order.company_id,
-            order_id=order.id,
+            **_of_order(order),
             opened_by_role=actor.role,
             opened_by_user_id=actor.user_id,
             reason=params.note,
@@ -486,7 +487,7 @@ def _record_refund(order: Order, actor: Actor, params: Params) -> dict[str, Any]
 # -- the actions -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class OrderAction:
     """One thing that can be done to an order; TRANSITIONS says by whom and from which status.
 
@@ -499,7 +500,8 @@ class OrderAction:
     label: str
     verb: str
     event_type: str | None
-    needs_note: bool
+    _: KW_ONLY
+    needs_note: bool = False
     guard: Guard | None = None
     prepare: Prepare = _prepare_note_optional
     effect: Effect = _no_effect
@@ -513,136 +515,114 @@ class OrderAction:
 # In display order: the order workspace lists the actions a person may take in this order.
 ACTIONS: dict[str, OrderAction] = {
     "submit_requirements": OrderAction(
-        label="Submit requirements",
-        verb="submitted the requirements",
-        event_type="order.requirements_submitted",
-        needs_note=False,
+        "Submit requirements",
+        "submitted the requirements",
+        "order.requirements_submitted",
         prepare=_prepare_requirements,
         effect=_submit_requirements,
         kind="form",
     ),
     "deliver": OrderAction(
-        label="Deliver work",
-        verb="delivered the work",
-        event_type="order.delivered",
+        "Deliver work",
+        "delivered the work",
+        "order.delivered",
         needs_note=True,
         prepare=_prepare_delivery,
         effect=_deliver,
         kind="form",
     ),
     "request_revision": OrderAction(
-        label="Request a revision",
-        verb="asked for a revision",
-        event_type="order.revision_requested",
+        "Request a revision",
+        "asked for a revision",
+        "order.revision_requested",
         needs_note=True,
         guard=_revisions_left,
         prepare=_prepare_note_required,
         effect=_request_revision,
     ),
-    "accept": OrderAction(
-        label="Accept delivery",
-        verb="accepted the delivery",
-        event_type="order.completed",
-        needs_note=False,
-        effect=_complete,
-    ),
+    "accept": OrderAction("Accept delivery", "accepted the delivery", "order.completed", effect=_complete),
     "auto_complete": OrderAction(
-        label="Complete",
-        verb="completed the order automatically",
-        event_type="order.completed",
-        needs_note=False,
+        "Complete",
+        "completed the order automatically",
+        "order.completed",
         guard=_review_time_over,
         effect=_complete,
         kind="automatic",
     ),
     "request_cancel": OrderAction(
-        label="Ask to cancel",
-        verb="asked to cancel the order",
-        event_type=None,
+        "Ask to cancel",
+        "asked to cancel the order",
+        None,
         needs_note=True,
         prepare=_prepare_note_required,
         effect=_request_cancel,
     ),
     "accept_cancel": OrderAction(
-        label="Agree to cancel",
+        "Agree to cancel",
+        "agreed to cancel; the buyer is refunded",
+        "order.cancelled",
         explains="The order ends as cancelled and the buyer gets back {amount}; the seller is paid nothing.",
-        verb="agreed to cancel; the buyer is refunded",
-        event_type="order.cancelled",
-        needs_note=False,
         guard=_other_party_answers,
         effect=_accept_cancel,
         refunds=True,
     ),
     "decline_cancel": OrderAction(
-        label="Keep the order going",
-        verb="declined the cancellation",
-        event_type=None,
-        needs_note=False,
-        guard=_other_party_answers,
+        "Keep the order going", "declined the cancellation", None, guard=_other_party_answers
     ),
     "withdraw_cancel": OrderAction(
-        label="Withdraw cancellation request",
-        verb="withdrew the cancellation request",
-        event_type=None,
-        needs_note=False,
-        guard=_requester_withdraws,
+        "Withdraw cancellation request", "withdrew the cancellation request", None, guard=_requester_withdraws
     ),
     "cancel": OrderAction(
-        label="Cancel and refund",
+        "Cancel and refund",
+        "cancelled the order and refunded the buyer",
+        "order.cancelled",
         explains="Stops the order without deciding who was right: the buyer gets back {amount}, the seller is paid "
         "nothing, and the order ends as cancelled.",
-        verb="cancelled the order and refunded the buyer",
-        event_type="order.cancelled",
         needs_note=True,
         prepare=_prepare_note_required,
         effect=_cancel,
         refunds=True,
     ),
     "open_dispute": OrderAction(
-        label="Open a dispute",
-        verb="opened a dispute",
-        event_type="order.disputed",
+        "Open a dispute",
+        "opened a dispute",
+        "order.disputed",
         needs_note=True,
         prepare=_prepare_note_required,
         effect=_open_dispute,
     ),
     "resolve_refund": OrderAction(
-        label="Refund in full",
+        "Refund in full",
+        "resolved the dispute with a full refund",
+        "order.refunded",
         explains="Decides the dispute for the buyer: they get back {amount}, the seller is paid nothing, and the "
         "order ends as refunded with the dispute closed in the buyer's favour.",
-        verb="resolved the dispute with a full refund",
-        event_type="order.refunded",
         needs_note=True,
         effect=_resolve_refund,
         refunds=True,
     ),
     "resolve_partial": OrderAction(
-        label="Refund part",
+        "Refund part",
+        "resolved the dispute with a partial refund",
+        "order.completed",
         explains="Splits it: the buyer gets back the amount you enter, the seller's share of the rest clears as "
         "usual, and the order ends as completed.",
-        verb="resolved the dispute with a partial refund",
-        event_type="order.completed",
         needs_note=True,
         prepare=_prepare_partial,
         effect=_resolve_partial,
         refunds=True,
     ),
     "resolve_release": OrderAction(
-        label="Release to seller",
+        "Release to seller",
+        "resolved the dispute in the seller's favour",
+        "order.completed",
         explains="Decides the dispute for the seller: the buyer gets nothing back, the order ends as completed "
         "and the seller's share clears as usual.",
-        verb="resolved the dispute in the seller's favour",
-        event_type="order.completed",
         needs_note=True,
         effect=_resolve_release,
     ),
     "record_refund": OrderAction(
-        label="Record refund",
-        verb="recorded a refund made in Stripe",
-        event_type="order.refunded",
-        needs_note=False,
-        effect=_record_refund,
-        kind="automatic",
+        "Record refund", "recorded a refund made in Stripe", "order.refunded", effect=_record_refund, kind="automatic"
     ),
 }
 REFUND_ACTIONS = tuple(name for name, action in ACTIONS.items() if action.refunds)
@@ -712,8 +692,7 @@ def transition_order(order: Order, action: str, actor: Actor, params: Params | N
     if target == PREVIOUS:
         order.previous_status = None
     event = OrderEvent(
-        company_id=order.company_id,
-        order_id=order.id,
+        **_of_order(order),
         action=action,
         from_status=from_status,
         to_status=to_status,
@@ -863,8 +842,7 @@ def mark_order_late(order_id: int) -> bool:
     order.is_late = True
     db.session.add(
         OrderEvent(
-            company_id=order.company_id,
-            order_id=order.id,
+            **_of_order(order),
             action="marked_late",
             from_status=order.status,
             to_status=order.status,

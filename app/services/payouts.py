@@ -89,13 +89,20 @@ def request_payout(company: Company, amount_cents: int, actor: User, request_tok
             f"You can withdraw at most {money_with_code(available, currency)} right now."
             + clearing_note(pending_clearances(company.id), currency)
         )
+    return _add_pending_payout(company, amount_cents, request_token, actor.id)
+
+
+def _add_pending_payout(
+    company: Company, amount_cents: int, request_token: str | None, requested_by: int | None
+) -> Payout:
+    """A new pending payout of the company in the platform currency, added and flushed."""
     payout = Payout(
         company_id=company.id,
         amount_cents=amount_cents,
         currency=current_app.config["CURRENCY"],
         status="pending",
         request_token=request_token,
-        requested_by_user_id=actor.id,
+        requested_by_user_id=requested_by,
     )
     db.session.add(payout)
     db.session.flush()
@@ -219,17 +226,7 @@ def request_scheduled_payout(company_id: int) -> Payout | None:
     available = company_balances(company.id)["available"]
     if pending is not None or available < max(1, company.payout_minimum(current_app.config["PAYOUT_MINIMUM_CENTS"])):
         return None
-    payout = Payout(
-        company_id=company.id,
-        amount_cents=available,
-        currency=current_app.config["CURRENCY"],
-        status="pending",
-        request_token=token,
-        requested_by_user_id=None,
-    )
-    db.session.add(payout)
-    db.session.flush()
-    return payout
+    return _add_pending_payout(company, available, token, None)
 
 
 def money_with_code(cents: int, currency: str) -> str:

@@ -106,14 +106,9 @@ def leave_product_review(product: Product, buyer: User, rating: object, body: st
     except IntegrityError:
         raise ProductReviewError(409, "You have already reviewed this product.") from None
     on_review(product.company_id, buyer.id, f"product_review:{review.id}")
+    title = f"{buyer.display_name} left {stars}★ on {product.title}"[:200]
     for manager in product.company.managers():
-        notify_user(
-            manager,
-            "product_review.created",
-            f"{buyer.display_name} left {stars}★ on {product.title}"[:200],
-            body=text[:200],
-            link=f"/products/{product.slug}",
-        )
+        notify_user(manager, "product_review.created", title, body=text[:200], link=f"/products/{product.slug}")
     return review
 
 

@@ -202,8 +202,6 @@ def parse_filters(args: Mapping[str, str], category_ids: Mapping[str, int]) -> t
         sort = "newest"
 
     raw_page = (args.get("page") or "").strip()
-    page = int(raw_page) if _WHOLE_NUMBER.fullmatch(raw_page) and int(raw_page) > 0 else 1
-
     filters = GigFilters(
         q=q,
         category=category,
@@ -213,7 +211,7 @@ def parse_filters(args: Mapping[str, str], category_ids: Mapping[str, int]) -> t
         max_days=max_days,
         min_rating_tenths=min_rating,
         sort=sort,
-        page=page,
+        page=int(raw_page) if _WHOLE_NUMBER.fullmatch(raw_page) and int(raw_page) > 0 else 1,
     )
     return filters, errors
 

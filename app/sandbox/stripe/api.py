@@ -155,6 +155,15 @@ def get_metadata(data: dict, current: dict | None = None, prefix: str = "") -> d
     return metadata
 
 
+def _free_text(data: dict) -> dict[str, Any]:
+    """The caller's own labels that payment intents and transfers both take: description, metadata, transfer group."""
+    return {
+        "description": get_str(data, "description"),
+        "metadata": get_metadata(data),
+        "transfer_group": get_str(data, "transfer_group"),
+    }
+
+
 def get_currency(data: dict, name: str = "currency", *, prefix: str = "", required: bool = True) -> str | None:
     value = get_str(data, name, required=required, prefix=prefix)
     if value is None:
@@ -616,9 +625,7 @@ def create_payment_intent() -> dict:
         amount=amount,
         currency=currency,
         customer=None,
-        description=get_str(data, "description"),
-        metadata=get_metadata(data),
-        transfer_group=get_str(data, "transfer_group"),
+        **_free_text(data),
         application_fee_amount=fee,
         destination=destination,
         receipt_email=get_str(data, "receipt_email"),
@@ -764,10 +771,8 @@ def create_transfer() -> dict:
         amount=amount,
         currency=currency,
         destination=destination,
-        description=get_str(data, "description"),
-        metadata=get_metadata(data),
+        **_free_text(data),
         source_transaction=source_transaction,
-        transfer_group=get_str(data, "transfer_group"),
         balance_transaction=txn["id"],
     )
     txn["source"] = transfer["id"]

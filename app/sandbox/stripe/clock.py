@@ -23,6 +23,8 @@ The older ``/_sandbox/subscriptions/<id>/advance`` (control.py) renews only: it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, url_for
 from werkzeug.wrappers import Response
 
@@ -107,19 +109,20 @@ def retry_invoice(subscription_id: str, outcome: str) -> dict:
     return sub
 
 
-@bp.post("/subscriptions/<subscription_id>/advance")
-def advance(subscription_id: str) -> Response | tuple[Response, int]:
+def _run_with_outcome(action: Callable[[str, str], dict], subscription_id: str) -> Response | tuple[Response, int]:
+    """Run `action(subscription_id, outcome)` with the posted outcome (default paid), back to the subscription."""
     outcome = field("outcome", "paid") or "paid"
     return run_action(
-        lambda: advance_subscription(subscription_id, outcome),
+        lambda: action(subscription_id, outcome),
         url_for("stripe_control.subscription", subscription_id=subscription_id),
     )
+
+
+@bp.post("/subscriptions/<subscription_id>/advance")
+def advance(subscription_id: str) -> Response | tuple[Response, int]:
+    return _run_with_outcome(advance_subscription, subscription_id)
 
 
 @bp.post("/subscriptions/<subscription_id>/retry")
 def retry(subscription_id: str) -> Response | tuple[Response, int]:
-    outcome = field("outcome", "paid") or "paid"
-    return run_action(
-        lambda: retry_invoice(subscription_id, outcome),
-        url_for("stripe_control.subscription", subscription_id=subscription_id),
-    )
+    return _run_with_outcome(retry_invoice, subscription_id)

@@ -130,19 +130,13 @@ def event_deliveries(event_id: str) -> Response:
 def index() -> str:
     st = ops.store()
     events, _ = st.list("event", limit=100)
-    deliveries = {e["id"]: st.attempts_for(e["id"]) for e in events}
-    states = {e["id"]: st.delivery_state(e["id"]) for e in events}
-    subscriptions, _ = st.list("subscription", limit=20)
-    charges, _ = st.list("charge", limit=20)
-    accounts, _ = st.list("account", limit=20)
     return render_template(
         "stripe/control_index.html",
         events=events,
-        deliveries=deliveries,
-        states=states,
-        subscriptions=subscriptions,
-        charges=charges,
-        accounts=accounts,
+        deliveries={e["id"]: st.attempts_for(e["id"]) for e in events},
+        states={e["id"]: st.delivery_state(e["id"]) for e in events},
+        # the latest of each as `subscriptions`, `charges`, `accounts`
+        **{f"{kind}s": st.list(kind, limit=20)[0] for kind in ("subscription", "charge", "account")},
     )
 
 

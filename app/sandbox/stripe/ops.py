@@ -222,15 +222,13 @@ def settle_payment(intent: dict, card: str, email: str | None, name: str | None)
     """
     st = store()
     payment_method = so.new_id("pm_")
+    card_details = {"payment_method": payment_method, "last4": card[-4:], "billing_email": email, "billing_name": name}
     decline = DECLINES.get(card)
     if decline:
         decline_code, message = decline
         failed = so.charge(
             intent=intent,
-            payment_method=payment_method,
-            last4=card[-4:],
-            billing_email=email,
-            billing_name=name,
+            **card_details,
             balance_transaction=None,
             succeeded=False,
             failure_code="card_declined",
@@ -267,15 +265,7 @@ def settle_payment(intent: dict, card: str, email: str | None, name: str | None)
         type_="charge",
         description=intent["description"],
     )
-    charge = so.charge(
-        intent=intent,
-        payment_method=payment_method,
-        last4=card[-4:],
-        billing_email=email,
-        billing_name=name,
-        balance_transaction=txn["id"],
-        succeeded=True,
-    )
+    charge = so.charge(intent=intent, **card_details, balance_transaction=txn["id"], succeeded=True)
     txn["source"] = charge["id"]
     st.insert(txn)
     destination = (intent.get("transfer_data") or {}).get("destination")

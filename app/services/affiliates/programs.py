@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Select, delete, select
 
-from app.errors import ServiceError
+from app.errors import FieldRefusal
 from app.extensions import db
 from app.models import (
     AffiliateBan,
@@ -22,16 +22,16 @@ from app.models import (
 )
 from app.models.affiliate import COMMISSION_KINDS, RECURRING_RULES
 from app.services.audit import record_audit_event
+from app.services.rows import existing_or_added
 
 MAX_TERMS = 5000
 MAX_FIXED_CENTS = 1_000_000_00
 
 
-class ProgramError(ServiceError):
+class ProgramError(FieldRefusal):
     """Program settings that cannot be saved; `field` names the input at fault (422)."""
 
-    def __init__(self, field: str | None, message: str, status: int = 422):
-        super().__init__(status, "affiliate_program_refused", message, field=field)
+    refusal_code = "affiliate_program_refused"
 
 
 @dataclass
@@ -151,25 +151,17 @@ def ban_affiliate(program: AffiliateProgram, affiliate: User, actor: User, reaso
     Refuses (ProgramError 422, field `reason`) a reason over 300 characters. Audited. Flushed."""
     if len(reason) > 300:
         raise ProgramError("reason", "Keep the reason under 300 characters.")
-    ban = db.session.scalar(
-        select(AffiliateBan).where(
-            AffiliateBan.program_id == program.id, AffiliateBan.affiliate_user_id == affiliate.id
-        )
-    )
-    if ban is not None:
-        return ban
-    ban = AffiliateBan(
+    ban, added = existing_or_added(
+        AffiliateBan,
+        {"program_id": program.id, "affiliate_user_id": affiliate.id},
         company_id=program.company_id,
-        program_id=program.id,
-        affiliate_user_id=affiliate.id,
         reason=reason,
         banned_by_user_id=actor.id,
     )
-    db.session.add(ban)
-    db.session.flush()
-    record_audit_event(
-        "affiliate.banned", actor=actor, company=program.company, subject=program, affiliate_user_id=affiliate.id
-    )
+    if added:
+        record_audit_event(
+            "affiliate.banned", actor=actor, company=program.company, subject=program, affiliate_user_id=affiliate.id
+        )
     return ban
 
 
