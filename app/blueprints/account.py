@@ -252,15 +252,13 @@ def _licenses_page(status=200, error=None):
     owned = self_service.buyer_licenses(current_user)
     allowance = self_service.SELF_SERVICE_RESETS
     resets_left = {lic.id: max(allowance - self_service.self_service_resets_used(lic), 0) for lic in owned}
-    keys = {lic.id: license_keys.license_key(lic) for lic in owned}
-    api_base = current_app.config["APP_BASE_URL"].rstrip("/")
     return render(
         "licensing/account.html",
         licenses=owned,
-        keys=keys,
+        keys={lic.id: license_keys.license_key(lic) for lic in owned},
         resets_left=resets_left,
         error=error,
-        api_base=api_base,
+        api_base=current_app.config["APP_BASE_URL"].rstrip("/"),
         now=now(),
         resets_per_window=allowance,
         http_status=status,
