@@ -41,11 +41,11 @@ def home():
     return render(
         "account/home.html",
         "orders",
-        orders=pagination.items,
-        pagination=pagination,
         memberships=db.session.scalars(
             select(Membership).where(Membership.buyer_id == current_user.id).order_by(Membership.created_at.desc())
         ).all(),
+        orders=pagination.items,
+        pagination=pagination,
         status=status,
         statuses=ORDER_STATUSES,
     )
