@@ -5,12 +5,13 @@ shape, and the one place the web layer hands the client's address to the audit l
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import current_app, has_request_context, jsonify, render_template, request, url_for
+from flask import current_app, flash, has_request_context, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.access import company_required
 from app.errors import ServiceError
 from app.extensions import db, is_htmx
 from app.inputs import parse_whole_number
@@ -52,6 +53,30 @@ def refusal_page(page):
         return declared
 
     return decorate
+
+
+def company_page(bp, right, page, rule=""):
+    """Register `page` (called with no arguments) as `bp`'s `index` at `rule`: a seller page
+    for members whose role has `right`, usually the one its forms (`company_form`) post back to."""
+    bp.add_url_rule(rule, "index", company_required(right)(page))
+
+
+def company_form(bp, rule, right, refused):
+    """Route decorator of a seller form's POST view at `rule`: members whose role has `right`
+    (company_required), a refusal shown by `refused` (refusal_page)."""
+
+    def decorate(view):
+        return bp.route(rule, methods=["POST"])(company_required(right)(refusal_page(refused)(view)))
+
+    return decorate
+
+
+def commit_and_redirect(message, endpoint, category="success", **values):
+    """The end of a form's POST view that changed something: commit, flash `message`, and
+    send the browser to `url_for(endpoint, **values)` with 303."""
+    db.session.commit()
+    flash(message, category)
+    return redirect(url_for(endpoint, **values), 303)
 
 
 def handle_refusal(exc):

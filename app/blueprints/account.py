@@ -3,6 +3,8 @@ license keys (machines can be freed here).
 
 Member areas are member_areas.py."""
 
+from functools import wraps
+
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -21,7 +23,7 @@ from app.services.library import buyer_library
 from app.services.licensing import license_keys, self_service
 from app.services.sessions import list_active_sessions, revoke_session_of, sign_out_everywhere
 from app.session_auth import begin_session, current_session, forget_session
-from app.web import filter_by_status, paginate, refusal_page, render
+from app.web import commit_and_redirect, filter_by_status, paginate, refusal_page, render
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 ORDERS_PER_PAGE = 25
@@ -36,15 +38,14 @@ def home():
         ORDER_STATUSES,
     )
     pagination = paginate(orders, ORDERS_PER_PAGE)
-    memberships = db.session.scalars(
-        select(Membership).where(Membership.buyer_id == current_user.id).order_by(Membership.created_at.desc())
-    ).all()
     return render(
         "account/home.html",
         "orders",
+        memberships=db.session.scalars(
+            select(Membership).where(Membership.buyer_id == current_user.id).order_by(Membership.created_at.desc())
+        ).all(),
         orders=pagination.items,
         pagination=pagination,
-        memberships=memberships,
         status=status,
         statuses=ORDER_STATUSES,
     )
@@ -195,49 +196,50 @@ def _settings_refused(form_class, slot):
     return page
 
 
+def _settings_form(rule, form_class, slot, takes_password=True):
+    """Route decorator of a form on the settings page: signed-in users; the view gets the valid
+    form, and an invalid form or a refusal shows the page again with this form in `slot`. A form
+    that takes the password checks its own characters and allows 10 tries an hour per user."""
+
+    def decorate(view):
+        @wraps(view)
+        def validated():
+            form = form_class()
+            if not form.validate_on_submit():
+                return _settings_page(422, **{slot: form})
+            return view(form)
+
+        checked = refusal_page(_settings_refused(form_class, slot))(validated)
+        if takes_password:
+            checked = limiter.limit("10/hour", key_func=_password_change_key, methods=["POST"])(checked)
+        checked = login_required(checked)
+        return bp.route(rule, methods=["POST"])(form_checks_characters(checked) if takes_password else checked)
+
+    return decorate
+
+
 @bp.route("/settings")
 @login_required
 def settings():
     return _settings_page()
 
 
-@bp.route("/settings/profile", methods=["POST"])
-@login_required
-@refusal_page(_settings_refused(ProfileForm, "profile_form"))
-def update_profile():
-    form = ProfileForm()
-    if not form.validate_on_submit():
-        return _settings_page(422, profile_form=form)
+@_settings_form("/settings/profile", ProfileForm, "profile_form", takes_password=False)
+def update_profile(form):
     account_lifecycle.update_profile(_user(), form.display_name.data)
-    db.session.commit()
-    flash("Name saved.", "success")
-    return redirect(url_for(".settings"), 303)
+    return commit_and_redirect("Name saved.", ".settings")
 
 
-@bp.route("/settings/email", methods=["POST"])
-@form_checks_characters
-@login_required
-@limiter.limit("10/hour", key_func=_password_change_key, methods=["POST"])
-@refusal_page(_settings_refused(ChangeEmailForm, "email_form"))
-def change_email():
-    form = ChangeEmailForm()
-    if not form.validate_on_submit():
-        return _settings_page(422, email_form=form)
+@_settings_form("/settings/email", ChangeEmailForm, "email_form")
+def change_email(form):
     email = account_lifecycle.request_email_change(_user(), form.email.data, form.current_password.data)
-    db.session.commit()
-    flash(f"We sent a link to {email}. Your address changes when you open it.", "info")
-    return redirect(url_for(".settings"), 303)
+    return commit_and_redirect(
+        f"We sent a link to {email}. Your address changes when you open it.", ".settings", category="info"
+    )
 
 
-@bp.route("/delete", methods=["POST"])
-@form_checks_characters
-@login_required
-@limiter.limit("10/hour", key_func=_password_change_key, methods=["POST"])
-@refusal_page(_settings_refused(DeleteAccountForm, "delete_form"))
-def delete():
-    form = DeleteAccountForm()
-    if not form.validate_on_submit():
-        return _settings_page(422, delete_form=form)
+@_settings_form("/delete", DeleteAccountForm, "delete_form")
+def delete(form):
     account_lifecycle.delete_account(_user(), form.password.data, form.confirmation.data)
     db.session.commit()
     forget_session()
@@ -252,15 +254,13 @@ def _licenses_page(status=200, error=None):
     owned = self_service.buyer_licenses(current_user)
     allowance = self_service.SELF_SERVICE_RESETS
     resets_left = {lic.id: max(allowance - self_service.self_service_resets_used(lic), 0) for lic in owned}
-    keys = {lic.id: license_keys.license_key(lic) for lic in owned}
-    api_base = current_app.config["APP_BASE_URL"].rstrip("/")
     return render(
         "licensing/account.html",
         licenses=owned,
-        keys=keys,
+        keys={lic.id: license_keys.license_key(lic) for lic in owned},
         resets_left=resets_left,
         error=error,
-        api_base=api_base,
+        api_base=current_app.config["APP_BASE_URL"].rstrip("/"),
         now=now(),
         resets_per_window=allowance,
         http_status=status,

@@ -13,7 +13,7 @@ from app.forms.auth import ForgotPasswordForm, ResetPasswordForm
 from app.inputs import form_checks_characters
 from app.services import account_lifecycle
 from app.session_auth import forget_session
-from app.web import refusal_page, render
+from app.web import commit_and_redirect, refusal_page, render
 
 bp = Blueprint("account_links", __name__)
 
@@ -45,13 +45,16 @@ def _link_refused(exc, token):
     return render("auth/link_refused.html", code=exc.status, message=exc.message, http_status=exc.status)
 
 
+def _link_used(message):
+    """After an emailed link did its work: on to the settings when signed in, else to sign in."""
+    return commit_and_redirect(message, "account.settings" if current_user.is_authenticated else "auth.sign_in")
+
+
 @bp.route("/email/verify/<token>")
 @refusal_page(_link_refused)
 def verify_email(token):
     user = account_lifecycle.verify_email(token, _signed_in())
-    db.session.commit()
-    flash(f"Thank you: {user.email} is confirmed.", "success")
-    return redirect(url_for("account.settings") if current_user.is_authenticated else url_for("auth.sign_in"), 303)
+    return _link_used(f"Thank you: {user.email} is confirmed.")
 
 
 @bp.route("/email/verify/resend", methods=["POST"])
@@ -120,6 +123,4 @@ def reset_password(token):
 @refusal_page(_link_refused)
 def confirm_email_change(token):
     user = account_lifecycle.confirm_email_change(token, _signed_in())
-    db.session.commit()
-    flash(f"Your email address is now {user.email}.", "success")
-    return redirect(url_for("account.settings") if current_user.is_authenticated else url_for("auth.sign_in"), 303)
+    return _link_used(f"Your email address is now {user.email}.")

@@ -21,7 +21,7 @@ from app.services.inbound import enqueue_inbound_event, reset_inbound_event
 from app.services.operations import operations_figures
 from app.services.reports import PERIODS, platform_money
 from app.services.teams import team_members
-from app.web import filter_by_status, paginate, refusal_page, render
+from app.web import commit_and_redirect, filter_by_status, paginate, refusal_page, render
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 EVENTS_PER_PAGE = 50
@@ -130,34 +130,25 @@ def company(company_id):
     return _company_page(_company_or_404(company_id))
 
 
-@bp.route("/companies/<int:company_id>/fee", methods=["POST"])
-@admin_required
-@refusal_page(_company_refused)
-def set_fee(company_id):
-    company = set_platform_fee(_company_or_404(company_id), current_user, request.form.get("fee_bps"))
-    db.session.commit()
-    flash(f"Platform fee for {company.title} saved.", "success")
-    return redirect(url_for(".company", company_id=company_id), 303)
+def _company_action(change, message, field=None):
+    """The POST view of one admin action on a company: `change(company, admin)` (with the form's
+    `field` when it takes one), then the company page again with `message` about the company."""
+
+    @refusal_page(_company_refused)
+    def act(company_id):
+        company = change(_company_or_404(company_id), current_user, *([request.form.get(field)] if field else []))
+        return commit_and_redirect(message.format(company=company), ".company", company_id=company_id)
+
+    return act
 
 
-@bp.route("/companies/<int:company_id>/suspend", methods=["POST"])
-@admin_required
-@refusal_page(_company_refused)
-def suspend(company_id):
-    company = suspend_company(_company_or_404(company_id), current_user, request.form.get("reason"))
-    db.session.commit()
-    flash(f"{company.title} is suspended.", "success")
-    return redirect(url_for(".company", company_id=company_id), 303)
-
-
-@bp.route("/companies/<int:company_id>/reinstate", methods=["POST"])
-@admin_required
-@refusal_page(_company_refused)
-def reinstate(company_id):
-    company = reinstate_company(_company_or_404(company_id), current_user)
-    db.session.commit()
-    flash(f"{company.title} is reinstated.", "success")
-    return redirect(url_for(".company", company_id=company_id), 303)
+# The actions on a company's page: (its POST /companies/<id>/<rule>, endpoint, view).
+for _rule, _endpoint, _view in (
+    ("fee", "set_fee", _company_action(set_platform_fee, "Platform fee for {company.title} saved.", "fee_bps")),
+    ("suspend", "suspend", _company_action(suspend_company, "{company.title} is suspended.", "reason")),
+    ("reinstate", "reinstate", _company_action(reinstate_company, "{company.title} is reinstated.")),
+):
+    bp.add_url_rule(f"/companies/<int:company_id>/{_rule}", _endpoint, admin_required(_view), methods=["POST"])
 
 
 # -- audit log -------------------------------------------------------------------------------------

@@ -20,12 +20,11 @@ def webhooks():
         event_type: json.dumps(example_payload(event_type), indent=2)
         for event_type in (*EVENT_CATALOGUE, TEST_EVENT_TYPE)
     }
-    schemas = {event_type: json.dumps(event_schema(event_type), indent=2) for event_type in examples}
     return render(
         "docs/webhooks.html",
         catalogue=EVENT_CATALOGUE,
         examples=examples,
-        schemas=schemas,
+        schemas={event_type: json.dumps(event_schema(event_type), indent=2) for event_type in examples},
         retry_delays=RETRY_DELAYS,
         test_event_type=TEST_EVENT_TYPE,
     )

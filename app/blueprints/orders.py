@@ -30,7 +30,7 @@ from app.services.orders import (
     transition_order,
 )
 from app.tenancy import set_tenant
-from app.web import paginate, refusal_page, render
+from app.web import commit_and_redirect, paginate, refusal_page, render
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -213,9 +213,7 @@ def post_message(order_id):
 def review(order_id):
     order, _actor = get_order_or_404(order_id)
     review_service.leave_review(order, current_user, request.form.get("rating"), request.form.get("body"))
-    db.session.commit()
-    flash("Thanks for your review!", "success")
-    return redirect(url_for(".workspace", order_id=order_id, _anchor="review"), 303)
+    return commit_and_redirect("Thanks for your review!", ".workspace", order_id=order_id, _anchor="review")
 
 
 @bp.route("/<int:order_id>/review/reply", methods=["POST"])
@@ -227,9 +225,7 @@ def reply(order_id):
     if found is None:
         raise review_service.ReviewError(409, "There is no review to reply to yet.")
     review_service.reply_to_review(found, current_user, request.form.get("reply"))
-    db.session.commit()
-    flash("Reply posted.", "success")
-    return redirect(url_for(".workspace", order_id=order_id, _anchor="review"), 303)
+    return commit_and_redirect("Reply posted.", ".workspace", order_id=order_id, _anchor="review")
 
 
 @bp.route("/disputed")

@@ -116,59 +116,58 @@ def queue():
     return _page()
 
 
-def _decide(gig_id, action):
-    gig = db.session.get(Gig, gig_id) or abort(404)
-    transition_gig(gig, action, current_user, reason=request.form.get("reason", ""))
-    db.session.commit()
-    if is_htmx():
-        return _fragment("gig_row", tab="gigs", gig=gig)
-    flash(
-        f"“{gig.title}” was {'approved and is live' if action == 'approve' else 'sent back to the seller'}.", "success"
+def _gig_decision(action):
+    """The POST view of `action` ("approve" or "reject") on a new gig."""
+
+    def decide(gig_id):
+        gig = db.session.get(Gig, gig_id) or abort(404)
+        transition_gig(gig, action, current_user, reason=request.form.get("reason", ""))
+        db.session.commit()
+        if is_htmx():
+            return _fragment("gig_row", tab="gigs", gig=gig)
+        done = "approved and is live" if action == "approve" else "sent back to the seller"
+        flash(f"“{gig.title}” was {done}.", "success")
+        return redirect(url_for("review.queue"), 303)
+
+    return decide
+
+
+for _action in ("approve", "reject"):
+    bp.add_url_rule(
+        f"/<int:gig_id>/{_action}",
+        _action,
+        admin_required(refusal_page(_decision_refused)(_gig_decision(_action))),
+        methods=["POST"],
     )
-    return redirect(url_for("review.queue"), 303)
 
 
-@bp.route("/<int:gig_id>/approve", methods=["POST"])
-@admin_required
-@refusal_page(_decision_refused)
-def approve(gig_id):
-    return _decide(gig_id, "approve")
+def _revision_decision(action):
+    """The POST view of `action` ("approve" or "reject") on the changes to a live gig."""
 
+    def decide(revision_id):
+        revision = db.session.get(GigRevision, revision_id) or abort(404)
+        if action == "approve":
+            approve_gig_revision(revision, current_user)
+        else:
+            reject_gig_revision(revision, current_user, request.form.get("reason", ""))
+        db.session.commit()
+        if is_htmx():
+            return _fragment("revision_row", tab="edits", revision=revision)
+        done = "approved and are live" if action == "approve" else "sent back to the seller"
+        flash(f"The changes to “{revision.gig.title}” were {done}.", "success")
+        return redirect(url_for("review.queue", tab="edits"), 303)
 
-@bp.route("/<int:gig_id>/reject", methods=["POST"])
-@admin_required
-@refusal_page(_decision_refused)
-def reject(gig_id):
-    return _decide(gig_id, "reject")
-
-
-def _decide_revision(revision_id, action):
-    revision = db.session.get(GigRevision, revision_id) or abort(404)
-    if action == "approve":
-        approve_gig_revision(revision, current_user)
-    else:
-        reject_gig_revision(revision, current_user, request.form.get("reason", ""))
-    db.session.commit()
-    if is_htmx():
-        return _fragment("revision_row", tab="edits", revision=revision)
-    done = "approved and are live" if action == "approve" else "sent back to the seller"
-    flash(f"The changes to “{revision.gig.title}” were {done}.", "success")
-    return redirect(url_for("review.queue", tab="edits"), 303)
+    return decide
 
 
 def _revision_refused(exc, revision_id):
     return _refused(exc, revision_id, "edits")
 
 
-@bp.route("/revisions/<int:revision_id>/approve", methods=["POST"])
-@admin_required
-@refusal_page(_revision_refused)
-def approve_revision(revision_id):
-    return _decide_revision(revision_id, "approve")
-
-
-@bp.route("/revisions/<int:revision_id>/reject", methods=["POST"])
-@admin_required
-@refusal_page(_revision_refused)
-def reject_revision(revision_id):
-    return _decide_revision(revision_id, "reject")
+for _action in ("approve", "reject"):
+    bp.add_url_rule(
+        f"/revisions/<int:revision_id>/{_action}",
+        f"{_action}_revision",
+        admin_required(refusal_page(_revision_refused)(_revision_decision(_action))),
+        methods=["POST"],
+    )

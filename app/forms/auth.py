@@ -8,22 +8,28 @@ from app.inputs import has_unstorable_characters
 from app.services.accounts import MIN_PASSWORD_LENGTH
 
 
-def _new_password_validators() -> list:
-    """A new password's rules (sign-up, change, reset)."""
-    return [
-        DataRequired(message="Choose a new password."),
-        Length(
-            min=MIN_PASSWORD_LENGTH,
-            max=MAX_PASSWORD_LENGTH,
-            message=f"Use {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
-        ),
-        no_nul,
-    ]
+def _new_password() -> PasswordField:
+    """The box of a new password and its rules (change, reset)."""
+    return PasswordField(
+        "New password",
+        validators=[
+            DataRequired(message="Choose a new password."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
+                message=f"Use {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
+            ),
+            no_nul,
+        ],
+    )
 
 
-def _repeat_validators(field: str, message: str) -> list:
+def _new_password_again(field: str, message: str) -> PasswordField:
     """The "again" box of a new password: the same as `field`."""
-    return [DataRequired(message="Type the new password again."), EqualTo(field, message=message), no_nul]
+    return PasswordField(
+        "New password again",
+        validators=[DataRequired(message="Type the new password again."), EqualTo(field, message=message), no_nul],
+    )
 
 
 class SignUpForm(FlaskForm):
@@ -63,8 +69,9 @@ def no_nul(_form, field):
         )
 
 
-class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(
+def _current_password() -> PasswordField:
+    """The box where a signed-in user proves it is them before a change."""
+    return PasswordField(
         "Current password",
         validators=[
             DataRequired(message="Enter your current password."),
@@ -72,14 +79,12 @@ class ChangePasswordForm(FlaskForm):
             no_nul,
         ],
     )
-    new_password = PasswordField(
-        "New password",
-        validators=_new_password_validators(),
-    )
-    confirm_password = PasswordField(
-        "New password again",
-        validators=_repeat_validators("new_password", "The two new passwords differ."),
-    )
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = _current_password()
+    new_password = _new_password()
+    confirm_password = _new_password_again("new_password", "The two new passwords differ.")
 
 
 class ForgotPasswordForm(FlaskForm):
@@ -87,14 +92,8 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField(
-        "New password",
-        validators=_new_password_validators(),
-    )
-    confirm_password = PasswordField(
-        "New password again",
-        validators=_repeat_validators("password", "The two passwords differ."),
-    )
+    password = _new_password()
+    confirm_password = _new_password_again("password", "The two passwords differ.")
 
 
 class ProfileForm(FlaskForm):
@@ -106,14 +105,7 @@ class ProfileForm(FlaskForm):
 
 class ChangeEmailForm(FlaskForm):
     email = EmailField("New email", validators=[DataRequired(message="Enter the new address."), Length(max=254)])
-    current_password = PasswordField(
-        "Current password",
-        validators=[
-            DataRequired(message="Enter your current password."),
-            Length(max=MAX_PASSWORD_LENGTH, message="That isn't your current password."),
-            no_nul,
-        ],
-    )
+    current_password = _current_password()
 
 
 class DeleteAccountForm(FlaskForm):

@@ -202,26 +202,29 @@ def update(gig_id):
     return _editor(get_gig_or_404(gig_id))
 
 
+def _blank_part(name, names):
+    """The `name` part of a blank editor form, for the htmx views that add one; 404 unless it is one of `names`."""
+    if name not in names:
+        abort(404)
+    return _new_form(formdata=None)[name]
+
+
 @bp.route("/rows/<kind>")
 @company_required("gigs")
 def row(kind):
     """htmx: one empty extra/question/FAQ row, with an index no other row uses."""
-    if kind not in ROW_KINDS:
-        abort(404)
-    form = _new_form(formdata=None)
-    form[kind].last_index = secrets.randbelow(9_000_000) + 1_000_000
-    return render("sell/fragment.html", kind=kind, entry=form[kind].append_entry())
+    rows = _blank_part(kind, ROW_KINDS)
+    rows.last_index = secrets.randbelow(9_000_000) + 1_000_000
+    return render("sell/fragment.html", kind=kind, entry=rows.append_entry())
 
 
 @bp.route("/packages/<tier>")
 @company_required("gigs")
 def package(tier):
     """htmx: the Standard/Premium package block, offered (?offered=1) or as an "add" button."""
-    if tier not in OPTIONAL_TIERS:
-        abort(404)
-    form = _new_form(formdata=None)
-    form[tier].offered.data = "y" if request.args.get("offered") == "1" else ""
-    return render("sell/fragment.html", kind="package", tier=tier, subform=form[tier])
+    subform = _blank_part(tier, OPTIONAL_TIERS)
+    subform.offered.data = "y" if request.args.get("offered") == "1" else ""
+    return render("sell/fragment.html", kind="package", tier=tier, subform=subform)
 
 
 @bp.route("/removed-row")
@@ -234,31 +237,36 @@ def removed_row():
 # -- status changes -----------------------------------------------------------------------------
 
 
-def _change_status(gig_id, action, done_message):
-    gig = get_gig_or_404(gig_id)
-    transition_gig(gig, action, current_user)
-    db.session.commit()
-    flash(done_message.format(title=gig.title), "success")
-    back_to_editor = request.form.get("back") == "edit"
-    return redirect(url_for(".update", gig_id=gig.id) if back_to_editor else url_for("sell.home"), 303)
+# The status changes a seller makes from the gig list or the editor (POST /<gig_id>/<action>,
+# endpoint `action`), each with what it flashes.
+STATUS_CHANGES = {
+    "submit": "“{title}” was sent for review.",
+    "pause": "“{title}” is paused: buyers can't order it until you resume.",
+    "resume": "“{title}” is live again.",
+}
 
 
-@bp.route("/<int:gig_id>/submit", methods=["POST"])
-@company_required("gigs")
-def submit(gig_id):
-    return _change_status(gig_id, "submit", "“{title}” was sent for review.")
+def _status_change(action, done_message):
+    """The POST view of one status change: back to the editor when the form says so, else home."""
+
+    def change(gig_id):
+        gig = get_gig_or_404(gig_id)
+        transition_gig(gig, action, current_user)
+        db.session.commit()
+        flash(done_message.format(title=gig.title), "success")
+        back_to_editor = request.form.get("back") == "edit"
+        return redirect(url_for(".update", gig_id=gig.id) if back_to_editor else url_for("sell.home"), 303)
+
+    return change
 
 
-@bp.route("/<int:gig_id>/pause", methods=["POST"])
-@company_required("gigs")
-def pause(gig_id):
-    return _change_status(gig_id, "pause", "“{title}” is paused: buyers can't order it until you resume.")
-
-
-@bp.route("/<int:gig_id>/resume", methods=["POST"])
-@company_required("gigs")
-def resume(gig_id):
-    return _change_status(gig_id, "resume", "“{title}” is live again.")
+for _action, _message in STATUS_CHANGES.items():
+    bp.add_url_rule(
+        f"/<int:gig_id>/{_action}",
+        _action,
+        company_required("gigs")(_status_change(_action, _message)),
+        methods=["POST"],
+    )
 
 
 @bp.route("/<int:gig_id>/delete", methods=["POST"])

@@ -16,20 +16,13 @@ from app.forms.sell import BecomeSellerForm
 from app.inputs import parse_id
 from app.models import Order
 from app.payments import PaymentsUnavailable
+from app.services.account_lifecycle import OPEN_ORDER_STATUSES
 from app.services.gigs import company_gigs
 from app.services.ledger import company_balances
 from app.services.sellers import become_seller, refresh_company_kyc, start_seller_onboarding
 from app.web import error_page, refusal_page, render
 
 bp = Blueprint("sell", __name__, url_prefix="/sell")
-ACTIVE_ORDER_STATUSES = (
-    "awaiting_requirements",
-    "in_progress",
-    "delivered",
-    "revision_requested",
-    "cancel_requested",
-    "disputed",
-)
 ONBOARDING_UNAVAILABLE = (
     "Payments are unavailable right now, so verification with Stripe can't start. "
     "Your seller account is saved — please try again in a minute."
@@ -41,7 +34,7 @@ ONBOARDING_UNAVAILABLE = (
 def home():
     recent_orders = db.session.scalars(select(Order).order_by(Order.created_at.desc()).limit(5)).all()
     active_orders = db.session.scalar(
-        select(func.count()).select_from(Order).where(Order.status.in_(ACTIVE_ORDER_STATUSES))
+        select(func.count()).select_from(Order).where(Order.status.in_(OPEN_ORDER_STATUSES))
     )
     return render(
         "sell/home.html",

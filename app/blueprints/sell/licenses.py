@@ -34,15 +34,12 @@ def _int_arg(name):
 @company_required("licenses")
 def index():
     product_id, status, q = _int_arg("product"), request.args.get("status", ""), request.args.get("q", "")
-    products = db.session.scalars(select(Product).order_by(Product.title)).all()
-    policies = {policy.product_id: policy for policy in db.session.scalars(select(LicensePolicy))}
-    licenses = seller_admin.list_licenses(product_id, status, q)
     return render(
         "licensing/index.html",
         "license_table",
-        products=products,
-        policies=policies,
-        licenses=licenses,
+        products=db.session.scalars(select(Product).order_by(Product.title)).all(),
+        policies={policy.product_id: policy for policy in db.session.scalars(select(LicensePolicy))},
+        licenses=seller_admin.list_licenses(product_id, status, q),
         product_id=product_id,
         status=status,
         q=q,

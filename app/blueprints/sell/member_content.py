@@ -1,12 +1,11 @@
 """The seller's member-content editor (owners and admins): the posts and files that buyers of a
 product see in its member area."""
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, request
 from flask_login import current_user
 
 from app.access import company_required
 from app.blueprints.sell.products import get_own_product_or_404
-from app.extensions import db
 from app.inputs import body_limit
 from app.services.member_areas import (
     MAX_FILE_BYTES,
@@ -18,7 +17,7 @@ from app.services.member_areas import (
     get_member_post,
     member_area,
 )
-from app.web import refusal_page, render
+from app.web import commit_and_redirect, company_form, refusal_page, render
 
 bp = Blueprint("member_content", __name__, url_prefix="/products/<int:product_id>/content")
 
@@ -42,9 +41,11 @@ def _content_refused(exc, product_id):
     return _content_page(get_own_product_or_404(product_id), exc.errors, request.form, exc.status)
 
 
-def _back_to_content(product_id, message):
-    flash(message, "success")
-    return redirect(url_for(".index", product_id=product_id), 303)
+def _remove(product_id, get_item, delete_item, item_id, message):
+    """Delete one of the product's member-area items (404 when it has no such item)."""
+    product = get_own_product_or_404(product_id)
+    delete_item(product, current_user, get_item(product, item_id) or abort(404))
+    return commit_and_redirect(message, ".index", product_id=product_id)
 
 
 @bp.route("")
@@ -53,22 +54,16 @@ def index(product_id):
     return _content_page(get_own_product_or_404(product_id))
 
 
-@bp.route("/posts", methods=["POST"])
-@company_required("products")
-@refusal_page(_content_refused)
+@company_form(bp, "/posts", "products", _content_refused)
 def add_post(product_id):
     add_member_post(get_own_product_or_404(product_id), current_user, request.form)
-    db.session.commit()
-    return _back_to_content(product_id, "Post published to your members.")
+    return commit_and_redirect("Post published to your members.", ".index", product_id=product_id)
 
 
 @bp.route("/posts/<int:post_id>/delete", methods=["POST"])
 @company_required("products")
 def remove_post(product_id, post_id):
-    product = get_own_product_or_404(product_id)
-    delete_member_post(product, current_user, get_member_post(product, post_id) or abort(404))
-    db.session.commit()
-    return _back_to_content(product_id, "Post removed.")
+    return _remove(product_id, get_member_post, delete_member_post, post_id, "Post removed.")
 
 
 @bp.route("/files", methods=["POST"])
@@ -77,14 +72,10 @@ def remove_post(product_id, post_id):
 @refusal_page(_content_refused)
 def add_file(product_id):
     add_member_file(get_own_product_or_404(product_id), current_user, request.files.get("file"), request.form)
-    db.session.commit()
-    return _back_to_content(product_id, "File added for your members.")
+    return commit_and_redirect("File added for your members.", ".index", product_id=product_id)
 
 
 @bp.route("/files/<int:file_id>/delete", methods=["POST"])
 @company_required("products")
 def remove_file(product_id, file_id):
-    product = get_own_product_or_404(product_id)
-    delete_member_file(product, current_user, get_member_file(product, file_id) or abort(404))
-    db.session.commit()
-    return _back_to_content(product_id, "File removed.")
+    return _remove(product_id, get_member_file, delete_member_file, file_id, "File removed.")

@@ -1,9 +1,8 @@
 """The seller's earnings (balances, weekly chart, payout history) and withdrawals."""
 
-from flask import Blueprint, current_app, flash, g, redirect, request, url_for
+from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 
-from app.access import company_required
 from app.errors import InputError
 from app.extensions import db
 from app.models.payout import new_request_token
@@ -21,7 +20,7 @@ from app.services.payouts import (
     request_payout,
     weekly_earnings,
 )
-from app.web import refusal_page, render
+from app.web import commit_and_redirect, company_form, company_page, render
 
 bp = Blueprint("payouts", __name__, url_prefix="/payouts")
 UNAVAILABLE = "Payments are unavailable right now. Nothing was withdrawn — please try again."
@@ -139,15 +138,10 @@ def _withdraw_refused(exc):
     return _page(message, request.form.get("amount", ""), exc.status, token if exc.field != "request_token" else None)
 
 
-@bp.route("")
-@company_required("payouts")
-def index():
-    return _page()
+company_page(bp, "payouts", _page)
 
 
-@bp.route("/withdraw", methods=["POST"])
-@company_required("payouts")
-@refusal_page(_withdraw_refused)
+@company_form(bp, "/withdraw", "payouts", _withdraw_refused)
 def withdraw():
     """Write the pending payout and commit, then transfer and record it and commit again."""
     token = request.form.get("request_token") or new_request_token()
@@ -159,6 +153,6 @@ def withdraw():
     payout = request_payout(g.company, amount, current_user, token)
     db.session.commit()
     payout = complete_payout(payout, current_user)
-    db.session.commit()
-    flash(f"Payout of {format_money(payout.amount_cents, payout.currency)} is on its way.", "success")
-    return redirect(url_for(".index"), 303)
+    return commit_and_redirect(
+        f"Payout of {format_money(payout.amount_cents, payout.currency)} is on its way.", ".index"
+    )

@@ -8,7 +8,7 @@ removes members and transfers ownership (right "team"): see ROLE_RIGHTS in app/a
 from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
 
-from app.access import choose_company, company_required
+from app.access import choose_company
 from app.errors import InputError
 from app.extensions import db
 from app.inputs import parse_id
@@ -24,7 +24,7 @@ from app.services.teams import (
     team_members,
     transfer_ownership,
 )
-from app.web import error_page, refusal_page, render
+from app.web import commit_and_redirect, company_form, company_page, error_page, refusal_page, render
 
 bp = Blueprint("team", __name__, url_prefix="/team")
 
@@ -60,60 +60,37 @@ def _member_id(field="member_id"):
     return member_id
 
 
-@bp.route("")
-@company_required("invite")
-def index():
-    return _page()
+company_page(bp, "invite", _page)
 
 
-@bp.route("/invitations", methods=["POST"])
-@company_required("invite")
-@refusal_page(_refused)
-def invite():
-    invite_member(g.company, current_user, request.form.get("email"), request.form.get("role"), _invitation_link)
-    db.session.commit()
-    flash("Invitation sent.", "success")
-    return redirect(url_for(".index"), 303)
-
-
-@bp.route("/invitations/<int:invitation_id>/revoke", methods=["POST"])
-@company_required("invite")
-@refusal_page(_refused)
-def revoke(invitation_id):
-    revoke_invitation(g.company, current_user, invitation_id)
-    db.session.commit()
-    flash("Invitation withdrawn.", "success")
-    return redirect(url_for(".index"), 303)
-
-
-@bp.route("/members/<int:member_id>/role", methods=["POST"])
-@company_required("team")
-@refusal_page(_refused)
+@company_form(bp, "/members/<int:member_id>/role", "team", _refused)
 def update_role(member_id):
     change_role(g.company, current_user, member_id, request.form.get("role"))
-    db.session.commit()
-    flash("Role changed.", "success")
-    return redirect(url_for(".index"), 303)
+    return commit_and_redirect("Role changed.", ".index")
 
 
-@bp.route("/members/<int:member_id>/remove", methods=["POST"])
-@company_required("team")
-@refusal_page(_refused)
+@company_form(bp, "/members/<int:member_id>/remove", "team", _refused)
 def remove(member_id):
     remove_member(g.company, current_user, member_id)
-    db.session.commit()
-    flash("Member removed from the team.", "success")
-    return redirect(url_for(".index"), 303)
+    return commit_and_redirect("Member removed from the team.", ".index")
 
 
-@bp.route("/transfer", methods=["POST"])
-@company_required("team")
-@refusal_page(_refused)
+@company_form(bp, "/transfer", "team", _refused)
 def transfer():
     member = transfer_ownership(g.company, current_user, _member_id())
-    db.session.commit()
-    flash(f"{member.user.display_name} now owns {g.company.title}.", "success")
-    return redirect(url_for("sell.home"), 303)
+    return commit_and_redirect(f"{member.user.display_name} now owns {g.company.title}.", "sell.home")
+
+
+@company_form(bp, "/invitations", "invite", _refused)
+def invite():
+    invite_member(g.company, current_user, request.form.get("email"), request.form.get("role"), _invitation_link)
+    return commit_and_redirect("Invitation sent.", ".index")
+
+
+@company_form(bp, "/invitations/<int:invitation_id>/revoke", "invite", _refused)
+def revoke(invitation_id):
+    revoke_invitation(g.company, current_user, invitation_id)
+    return commit_and_redirect("Invitation withdrawn.", ".index")
 
 
 def _join_refused(exc, token):

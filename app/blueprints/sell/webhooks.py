@@ -16,7 +16,7 @@ from app.models import WebhookEndpoint, WebhookMessage
 from app.models.outbound import MESSAGE_STATUSES
 from app.services.outbound import catalogue, dispatch, endpoints, outbox, signing
 from app.services.outbound.queueing import enqueue_delivery, try_enqueue_deliveries
-from app.web import confirm_page, refusal_page, render, require_confirmation
+from app.web import commit_and_redirect, company_form, confirm_page, refusal_page, render, require_confirmation
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 FILTER_EVENT_TYPES = (*catalogue.EVENT_TYPES, catalogue.TEST_EVENT_TYPE)
@@ -68,9 +68,9 @@ def render_form(endpoint, values, errors=None, status=200):
         "seller_webhooks/form.html",
         endpoint=endpoint,
         values=values,
-        errors=errors or {},
         catalogue=catalogue.EVENT_CATALOGUE,
         event_groups=EVENT_GROUPS,
+        errors=errors or {},
         http_status=status,
     )
 
@@ -94,15 +94,15 @@ def render_detail(endpoint, secret=None, recover_error=None, since_value="", sta
         block,
         endpoint=endpoint,
         messages=messages,
+        polling=any(m.status == "pending" for m in messages),
         event_type=event_type,
         status=status_filter,
         statuses=MESSAGE_STATUSES,
         event_types=FILTER_EVENT_TYPES,
+        now_utc=now(),
         secret=secret,
         recover_error=recover_error,
         since_value=since_value,
-        polling=any(m.status == "pending" for m in messages),
-        now_utc=now(),
         http_status=status,
     )
     if secret:
@@ -126,14 +126,14 @@ def new():
     return render_form(None, {"url": "", "description": "", "event_types": [], "enabled": True})
 
 
-@bp.route("/", methods=["POST"])
-@company_required("webhooks")
-@refusal_page(form_refused)
+@company_form(bp, "/", "webhooks", form_refused)
 def create():
     endpoint = endpoints.create_endpoint(g.company, actor=current_user, **form_input())
-    db.session.commit()
-    flash("Endpoint added. Reveal its signing secret below and store it with your receiver.", "success")
-    return redirect(url_for(".detail", endpoint_id=endpoint.id), 303)
+    return commit_and_redirect(
+        "Endpoint added. Reveal its signing secret below and store it with your receiver.",
+        ".detail",
+        endpoint_id=endpoint.id,
+    )
 
 
 @bp.route("/<int:endpoint_id>")
@@ -164,85 +164,83 @@ def edit(endpoint_id):
     )
 
 
-@bp.route("/<int:endpoint_id>", methods=["POST"])
-@company_required("webhooks")
-@refusal_page(form_refused)
+@company_form(bp, "/<int:endpoint_id>", "webhooks", form_refused)
 def update(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     endpoints.update_endpoint(endpoint, **form_input())
-    db.session.commit()
-    flash("Endpoint saved.", "success")
-    return redirect(url_for(".detail", endpoint_id=endpoint.id), 303)
+    return commit_and_redirect("Endpoint saved.", ".detail", endpoint_id=endpoint.id)
 
 
-def _delete_confirmation(endpoint, error=None, status=200):
+# The steps that ask before acting on an endpoint, by the action (also the word to confirm):
+# title, message (with the endpoint's url) and button.
+CONFIRMATIONS = {
+    "delete": (
+        "Delete this endpoint?",
+        "{url} will receive no more events, and its delivery log goes with it. "
+        "To stop deliveries for a while instead, disable it.",
+        "Delete endpoint",
+    ),
+    "rotate": (
+        "Rotate the signing secret?",
+        "Deliveries to {url} will be signed with a new secret. The current one keeps "
+        "signing alongside it for 24 hours: update your receiver within that time.",
+        "Rotate secret",
+    ),
+}
+
+
+def _confirmation(endpoint, action, error=None, status=200):
+    title, message, button = CONFIRMATIONS[action]
     return confirm_page(
-        title="Delete this endpoint?",
-        message=(
-            f"{endpoint.url} will receive no more events, and its delivery log goes with it. "
-            "To stop deliveries for a while instead, disable it."
-        ),
-        action=url_for(".delete", endpoint_id=endpoint.id),
-        word="delete",
-        button="Delete endpoint",
+        title=title,
+        message=message.format(url=endpoint.url),
+        action=url_for(f".{action}", endpoint_id=endpoint.id),
+        word=action,
+        button=button,
         cancel=url_for(".detail", endpoint_id=endpoint.id),
         error=error,
         status=status,
     )
 
 
-def _rotate_confirmation(endpoint, error=None, status=200):
-    return confirm_page(
-        title="Rotate the signing secret?",
-        message=(
-            f"Deliveries to {endpoint.url} will be signed with a new secret. The current one keeps "
-            "signing alongside it for 24 hours: update your receiver within that time."
-        ),
-        action=url_for(".rotate", endpoint_id=endpoint.id),
-        word="rotate",
-        button="Rotate secret",
-        cancel=url_for(".detail", endpoint_id=endpoint.id),
-        error=error,
-        status=status,
+def _unconfirmed(action):
+    """The refusal page of `action`'s POST: its confirmation step again, with the error."""
+    return lambda exc, endpoint_id: _confirmation(get_endpoint_or_404(endpoint_id), action, exc.message, exc.status)
+
+
+def _confirmation_step(action):
+    """The GET view of `action`'s confirmation step (the button on it posts to the action)."""
+
+    def confirm(endpoint_id):
+        return _confirmation(get_endpoint_or_404(endpoint_id), action)
+
+    return confirm
+
+
+for _action in CONFIRMATIONS:
+    bp.add_url_rule(
+        f"/<int:endpoint_id>/{_action}", f"confirm_{_action}", company_required("webhooks")(_confirmation_step(_action))
     )
 
 
-@bp.get("/<int:endpoint_id>/delete")
-@company_required("webhooks")
-def confirm_delete(endpoint_id):
-    """The confirmation step before deleting an endpoint."""
-    return _delete_confirmation(get_endpoint_or_404(endpoint_id))
-
-
-@bp.route("/<int:endpoint_id>/delete", methods=["POST"])
-@company_required("webhooks")
-@refusal_page(lambda exc, endpoint_id: _delete_confirmation(get_endpoint_or_404(endpoint_id), exc.message, exc.status))
+@company_form(bp, "/<int:endpoint_id>/delete", "webhooks", _unconfirmed("delete"))
 def delete(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     require_confirmation("delete", "Confirm that this endpoint is to be deleted.")
     endpoints.delete_endpoint(endpoint, actor=current_user)
-    db.session.commit()
-    flash("Endpoint deleted.", "success")
-    return redirect(url_for(".index"), 303)
+    return commit_and_redirect("Endpoint deleted.", ".index")
 
 
-@bp.get("/<int:endpoint_id>/rotate")
-@company_required("webhooks")
-def confirm_rotate(endpoint_id):
-    """The confirmation step before rotating an endpoint's signing secret."""
-    return _rotate_confirmation(get_endpoint_or_404(endpoint_id))
-
-
-@bp.route("/<int:endpoint_id>/rotate", methods=["POST"])
-@company_required("webhooks")
-@refusal_page(lambda exc, endpoint_id: _rotate_confirmation(get_endpoint_or_404(endpoint_id), exc.message, exc.status))
+@company_form(bp, "/<int:endpoint_id>/rotate", "webhooks", _unconfirmed("rotate"))
 def rotate(endpoint_id):
     endpoint = get_endpoint_or_404(endpoint_id)
     require_confirmation("rotate", "Confirm that the signing secret is to be rotated.")
     endpoint = endpoints.rotate_endpoint_secret(endpoint, actor=current_user)
-    db.session.commit()
-    flash("Secret rotated. The previous secret keeps signing alongside the new one for 24 hours.", "success")
-    return redirect(url_for(".secret", endpoint_id=endpoint.id), 303)
+    return commit_and_redirect(
+        "Secret rotated. The previous secret keeps signing alongside the new one for 24 hours.",
+        ".secret",
+        endpoint_id=endpoint.id,
+    )
 
 
 @bp.route("/<int:endpoint_id>/test", methods=["POST"])

@@ -1,16 +1,15 @@
 """The seller's links to Whop (owners and admins): which Whop company is theirs (for the
 dashboard view) and which products show as Whop experiences."""
 
-from flask import Blueprint, flash, g, redirect, request, url_for
+from flask import Blueprint, g, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import company_required
 from app.blueprints.sell.products import get_own_product_or_404
 from app.extensions import db
 from app.models import Product
 from app.services.whop_access import company_link_of, link_whop_company, link_whop_product, product_link_of
-from app.web import refusal_page, render
+from app.web import commit_and_redirect, company_form, company_page, render
 
 bp = Blueprint("whop", __name__, url_prefix="/whop")
 
@@ -35,28 +34,17 @@ def _link_refused(exc, product_id="company"):
     return _page({product_id: exc.errors}, {product_id: request.form}, exc.status)
 
 
-@bp.route("")
-@company_required("settings")
-def index():
-    return _page()
+company_page(bp, "settings", _page)
 
 
-@bp.route("/company", methods=["POST"])
-@company_required("settings")
-@refusal_page(_link_refused)
+@company_form(bp, "/company", "settings", _link_refused)
 def link_company():
     link = link_whop_company(g.company, current_user, request.form.get("whop_company_id"))
-    db.session.commit()
-    flash("Whop company linked." if link else "Whop company unlinked.", "success")
-    return redirect(url_for(".index"), 303)
+    return commit_and_redirect("Whop company linked." if link else "Whop company unlinked.", ".index")
 
 
-@bp.route("/products/<int:product_id>", methods=["POST"])
-@company_required("settings")
-@refusal_page(_link_refused)
+@company_form(bp, "/products/<int:product_id>", "settings", _link_refused)
 def link_product(product_id):
     product = get_own_product_or_404(product_id)
     link = link_whop_product(product, current_user, request.form)
-    db.session.commit()
-    flash(f"“{product.title}” is {'shown in' if link else 'no longer shown in'} Whop.", "success")
-    return redirect(url_for(".index"), 303)
+    return commit_and_redirect(f"“{product.title}” is {'shown in' if link else 'no longer shown in'} Whop.", ".index")
