@@ -6,6 +6,7 @@ from functools import partial
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from app.blueprints.referrals import referral_claims
 from app.clock import now
@@ -32,8 +33,9 @@ UNAVAILABLE = "Payments are unavailable right now. Nothing was charged — pleas
 POLL_SECONDS = {"paid": 1, "processing": 5, "unknown": 5, "unpaid": None, "expired": None}
 
 
-def get_published_gig_or_404(slug):
-    gig = db.session.scalar(select(Gig).where(Gig.slug == slug))
+def get_published_gig_or_404(slug, *options):
+    """The published gig at `slug` (loader `options` added to the query), else a 404."""
+    gig = db.session.scalar(select(Gig).where(Gig.slug == slug).options(*options))
     if gig is None or gig.status != "published":
         abort(404)
     return gig
@@ -93,19 +95,40 @@ def quote(slug):
 def start(slug):
     """Store the price snapshot and commit it, create the Stripe Checkout Session with its key,
     send the buyer to pay. Stripe unreachable: 503, the drawer again with the selection kept."""
-    gig = get_published_gig_or_404(slug)
+    gig = get_published_gig_or_404(slug, lazyload(Gig.images), lazyload(Gig.questions))
     checkout = open_gig_checkout(current_user, _quote_from(gig, request.form))
-    attach_referral(checkout, referral_claims())
-    db.session.commit()
-    checkout = create_checkout_session(checkout, url_for("buy.cancelled", slug=gig.slug))
-    db.session.commit()
-    return _to_payment(checkout)
+    _attach_referral(checkout)
+    cancel_path = url_for("buy.cancelled", slug=gig.slug)
+    commit_keeping_loaded()
+    return _to_payment(create_checkout_session(checkout, cancel_path))
+
+
+def _attach_referral(checkout):
+    """The checkout's referral from the visitor's claims (none without a claim cookie: no
+    query then, as a reused checkout keeps its first referral anyway)."""
+    claims = referral_claims()
+    if claims:
+        attach_referral(checkout, claims)
+
+
+def commit_keeping_loaded():
+    """Commit the checkout before Stripe is asked, without expiring what this request loaded:
+    the snapshot just written is what the session is created from (no reloading round trips)."""
+    session = db.session()
+    previous, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = previous
 
 
 def _to_payment(checkout):
+    """Commit the checkout's session and send the buyer to Stripe's page."""
+    url = checkout.stripe_session_url
+    db.session.commit()
     if is_htmx():
-        return "", 204, {"HX-Redirect": checkout.stripe_session_url}
-    return redirect(checkout.stripe_session_url, 303)
+        return "", 204, {"HX-Redirect": url}
+    return redirect(url, 303)
 
 
 def get_active_product_or_404(slug):
@@ -186,11 +209,10 @@ def start_product(slug):
     """Buy the product on the plan in the form's `plan` field (default: its first plan on sale)."""
     product = get_active_product_or_404(slug)
     checkout = open_product_checkout(current_user, product, choose_plan(product, request.form.get("plan")))
-    attach_referral(checkout, referral_claims())
-    db.session.commit()
-    checkout = create_checkout_session(checkout, url_for("buy.product", slug=product.slug))
-    db.session.commit()
-    return _to_payment(checkout)
+    _attach_referral(checkout)
+    cancel_path = url_for("buy.product", slug=product.slug)
+    commit_keeping_loaded()
+    return _to_payment(create_checkout_session(checkout, cancel_path))
 
 
 def get_own_checkout_or_404(checkout_id=None, session_id=None):
