@@ -37,7 +37,9 @@ run: seed
 
 # Two processes (pytest-xdist) by default, on SQLite or, with TEST_DATABASE_URL, on PostgreSQL
 # (a database per worker, tests/database.py worker_database); PYTEST_ARGS="-n 0" runs serially.
-PYTEST_ARGS ?= -n 2
+# --dist worksteal: an idle worker takes queued tests from the other, so a few long tests
+# (subprocess entry points, the bench smoke run) do not leave one worker running alone at the end.
+PYTEST_ARGS ?= -n 2 --dist worksteal
 test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
