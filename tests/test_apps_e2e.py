@@ -213,6 +213,12 @@ def test_the_proxy_refuses_what_it_must(app, client, world):
     root = src.removesuffix("dashboard")  # the app's own root page, through the proxy
     assert anonymous.get(root).status_code == 200 and "Hello, Sam Shop" in anonymous.get(root).get_data(as_text=True)
     assert anonymous.post(root.replace(grant, grant[:-4] + "AAAA")).status_code == 403
+    posted_root = anonymous.post(root, data={"message": "at the root"})  # the app's root takes a form post
+    assert posted_root.status_code == 200 and posted_root.get_json()["message"] == "at the root"
+    forged_post = anonymous.post(
+        src.replace(grant, grant[:-4] + "AAAA").replace("/dashboard", "/echo"), data={"message": "x"}
+    )
+    assert forged_post.status_code == 403 and forged_post.get_json()["error"]["code"] == "grant_invalid"
     huge = anonymous.post(src.replace("/dashboard", "/echo"), data={"message": "x" * (300 * 1024)})
     assert huge.status_code == 413
     other_src, _ = proxied_frame(client, world["other"])

@@ -136,6 +136,7 @@ def create_app() -> Flask:
             return jsonify(error=error), 401
         return jsonify(who)
 
+    @app.post("/")
     @app.post("/echo")
     def echo():
         """A form post of the frame (through Tradepost's proxy, the token is in the header)."""
