@@ -35,6 +35,8 @@ def test_a_member_joins_with_a_class_and_sees_the_game(client, db, make_seller, 
     body = client.get(f"/legends/{company.slug}").get_data(as_text=True)
     assert 'id="legends-live"' in body and f'data-company-id="{company.id}"' in body
     assert "Level 1" in body and "Quests" in body and "Your rank: <strong>#1</strong>" in body
+    # A commission quest counts money (hard: 3 × $100 at level 1), a referral quest counts people.
+    assert "$0.00 / $300.00" in body and "0 / 30000" not in body and "0 / 6" in body
     again = post_form(client, f"/legends/{company.slug}/join", {"class_id": str(class_id(company))})
     assert again.status_code == 409
 
@@ -115,7 +117,7 @@ def test_the_next_period_issues_new_quests_scaled_to_the_level(client, db, make_
         )
     }  # the newest quest of each template
     assert targets["Three referrals this week"] == 3 * 2 * 2
-    assert targets["Earn $100 this month"] == 10_000 * 3 * 2
+    assert targets["Earn commission this month"] == 10_000 * 3 * 2
 
 
 def test_a_cleared_commission_earns_xp_and_its_reversal_takes_it_back(client, db, make_seller, make_user, sign_in):

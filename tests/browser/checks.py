@@ -54,7 +54,7 @@ OVERFLOW_JS = """
     if (el.id) name += "#" + el.id;
     const classes = [...el.classList].slice(0, 3);
     if (classes.length) name += "." + classes.join(".");
-    const text = (el.innerText || el.value || el.getAttribute("aria-label") || "").trim().replace(/\\s+/g, " ");
+    const text = String(el.innerText || el.value || el.getAttribute("aria-label") || "").trim().replace(/\\s+/g, " ");
     return text ? `${name} "${text.slice(0, 40)}"` : name;
   };
   const visible = (el, rect) => {

@@ -74,6 +74,9 @@ def test_a_level_up_arrives_live_on_the_open_game_page(people, stack):
     expect(page.get_by_role("status").get_by_text("Level up! You reached level 2.")).to_be_visible()
     expect(me.get_by_role("heading", name="Level 2")).to_be_visible()
     assert page.evaluate("window.__sameDocument") is True  # no reload: it came live
+    # The member's page at both widths (quests table included): nothing sticks out at 390 px.
+    expect(page.locator("#quests table")).to_be_visible()
+    player.check("the game, a member at level 2 with quests", screenshot="legends-member-quests")
     for width, height in WIDTHS:
         page.set_viewport_size({"width": width, "height": height})
         screenshot_to(page, player.checks.artifacts / "screens" / f"legends-live-level-up-{width}.png", full_page=False)

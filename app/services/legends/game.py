@@ -49,7 +49,7 @@ DEFAULT_ACHIEVEMENTS = (
 DEFAULT_QUESTS = (
     ("Bring one friend today", "daily", "referrals", "easy", 1, 50),
     ("Three referrals this week", "weekly", "referrals", "normal", 3, 200),
-    ("Earn $100 this month", "monthly", "commission", "hard", 10_000, 500),
+    ("Earn commission this month", "monthly", "commission", "hard", 10_000, 500),
     ("Reach the next level", "special", "level", "easy", 1, 100),
 )
 
