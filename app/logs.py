@@ -105,8 +105,12 @@ def _install_record_factory() -> None:
             fields = context_fields()
         except Exception:  # a record must never fail for want of context
             fields = dict(_context.get() or {})
+        # Only the fields that are set: a record given the same name with `extra=` (RQ's worker
+        # logs a failed job with extra={"job_id": ...}) must not collide with an empty one.
         for name in CONTEXT_FIELDS:
-            setattr(record, name, fields.get(name))
+            value = fields.get(name)
+            if value is not None:
+                setattr(record, name, value)
         return record
 
     factory.tradepost_context = True  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from app.crypto import decrypt
-from app.models import WebhookEndpoint, WebhookMessage
+from app.models import Company, Notification, WebhookEndpoint, WebhookMessage
 from app.services import apps
 from app.services.outbound import outbox
 from app.services.outbound.catalogue import example_data
@@ -102,3 +102,41 @@ def test_the_endpoint_follows_the_apps_url_and_secret(db, sink, hooked, run_jobs
     [received] = sink.wait_for("/moved")
     assert Webhook(secret).verify(received.body.decode(), {k.lower(): v for k, v in received.headers.items()})
     assert db.session.scalars(select(WebhookMessage)).one().status == "delivered"
+
+
+def test_a_failing_app_endpoint_is_disabled_and_both_companies_are_told_with_links_that_work(
+    db, client, sink, hooked, run_jobs, sign_in
+):
+    app, _, shop = hooked
+    sink.respond_with(410, "gone", path="/app-hook")
+    commit_event(db, shop, "order.created")
+    run_jobs()
+    endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+    assert not endpoint.enabled and "410" in endpoint.disabled_reason
+    notes = {note.user_id: note for note in db.session.scalars(select(Notification)).all()}
+    developer_owner = db.session.get(Company, app.company_id).members[0].user
+    shop_owner = shop.members[0].user
+    assert set(notes) == {developer_owner.id, shop_owner.id}
+    to_developer, to_shop = notes[developer_owner.id], notes[shop_owner.id]
+    assert to_developer.link == f"/sell/developers/apps/{app.public_id}" and "Shop" in to_developer.body
+    assert to_shop.link == f"/sell/apps/{app.public_id}" and "Hooky" in to_shop.title
+    assert client.get(to_shop.link).status_code == 200  # the shop owner is signed in
+    sign_in(developer_owner)
+    assert client.get(to_developer.link).status_code == 200
+    # Saving the app with a working URL resumes deliveries.
+    sink.respond_with(200, "ok", path="/app-hook")
+    form = {
+        "name": app.name,
+        "base_url": app.base_url,
+        "dashboard_path": app.dashboard_path or "/",
+        "webhook_url": app.webhook_url,
+        "scopes": app.scopes,
+    }
+    assert post_form(client, f"/sell/developers/apps/{app.public_id}", form).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(WebhookEndpoint, endpoint.id).enabled
+    commit_event(db, shop, "order.completed")
+    run_jobs()
+    sink.wait_for("/app-hook")
+    # The 410 answer to the first event, then the event after resuming (the failed one stays failed).
+    assert [r.json["type"] for r in sink.on("/app-hook")] == ["order.created", "order.completed"]

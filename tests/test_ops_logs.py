@@ -118,7 +118,11 @@ def test_a_job_without_a_request_gets_an_id_of_its_own(db, make_user, sink, run_
 def test_formats_json_for_machines_and_text_for_people():
     logger = logging.getLogger("app.test_format")
     record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "paid %s", ("x",), None, extra={"cents": 5})
-    assert record.request_id is None
+    assert getattr(record, "request_id", None) is None
+    # Outside a bound context a caller may name a context field itself (RQ's worker logs a failed
+    # job with extra={"job_id": ...}): the record takes it instead of refusing to be made.
+    rq_style = logger.makeRecord(logger.name, logging.ERROR, __file__, 1, "failed", (), None, extra={"job_id": "j1"})
+    assert json.loads(JsonFormatter().format(rq_style))["job_id"] == "j1"
     with bind_context(request_id="abc", route="buy.checkout"):
         bound = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "paid %s", ("x",), None, extra={"cents": 5})
     entry = json.loads(JsonFormatter().format(bound))

@@ -9,7 +9,7 @@ from app.clock import now
 from app.crypto import encrypt
 from app.errors import ServiceError
 from app.extensions import db
-from app.models import Company, CompanyMember, User, WebhookEndpoint, WebhookMessage
+from app.models import App, AppInstallation, Company, CompanyMember, User, WebhookEndpoint, WebhookMessage
 from app.services.audit import record_audit_event
 from app.services.notifications import notify_user
 from app.services.outbound.catalogue import EVENT_CATALOGUE
@@ -119,22 +119,57 @@ def rotate_endpoint_secret(endpoint: WebhookEndpoint, actor: User | None = None)
 
 
 def disable_endpoint(endpoint: WebhookEndpoint, reason: str) -> None:
-    """Stop sending to an endpoint and tell the company's owners why."""
+    """Stop sending to an endpoint and tell the owners of the companies concerned why."""
     endpoint.enabled = False
     endpoint.disabled_reason = reason[:200]
-    owners = db.session.scalars(
-        select(CompanyMember).where(CompanyMember.company_id == endpoint.company_id, CompanyMember.role == "owner")
-    ).all()
-    for member in owners:
-        notify_user(
-            member.user,
-            "webhook_endpoint_disabled",
-            "A webhook endpoint was disabled",
-            f"We stopped sending events to {endpoint.url}: {reason}",
-            link=f"/sell/webhooks/{endpoint.id}",
-        )
+    for company_id, title, body, link in _disabled_notices(endpoint, reason):
+        owners = db.session.scalars(
+            select(CompanyMember)
+            .where(CompanyMember.company_id == company_id, CompanyMember.role == "owner")
+            .execution_options(skip_tenant_scope=True)
+        ).all()
+        for member in owners:
+            notify_user(member.user, "webhook_endpoint_disabled", title, body, link=link)
     record_audit_event("webhook.endpoint_disabled", company=endpoint_company(endpoint), subject=endpoint, reason=reason)
     db.session.flush()
+
+
+def _disabled_notices(endpoint: WebhookEndpoint, reason: str) -> list[tuple[int, str, str, str]]:
+    """(company id, title, body, link) of each notice a disabled endpoint sends.
+
+    A seller's own endpoint: its owners, linked to the endpoint's page. An installed app's hidden
+    endpoint (services/app_webhooks.py) has no page of its own: the app's developer is told,
+    linked to the app (saving the app with a working URL resumes deliveries), and the installing
+    company, linked to the installed app.
+    """
+    if endpoint.app_installation_id is None:
+        body = f"We stopped sending events to {endpoint.url}: {reason}"
+        return [(endpoint.company_id, "A webhook endpoint was disabled", body, f"/sell/webhooks/{endpoint.id}")]
+    found = db.session.execute(
+        select(App, Company.title)
+        .join(AppInstallation, AppInstallation.app_id == App.id)
+        .join(Company, Company.id == AppInstallation.company_id)
+        .where(AppInstallation.id == endpoint.app_installation_id)
+        .execution_options(skip_tenant_scope=True)
+    ).first()
+    if found is None:
+        return []
+    app, shop = found
+    return [
+        (
+            app.company_id,
+            f"Webhooks of your app {app.name} were disabled",
+            f"We stopped sending {shop}'s events to {endpoint.url}: {reason} "
+            "Fix the webhook URL and save the app to resume.",
+            f"/sell/developers/apps/{app.public_id}",
+        ),
+        (
+            endpoint.company_id,
+            f"The app {app.name} stopped receiving events",
+            f"Its webhook URL failed and we stopped sending it your events: {reason}",
+            f"/sell/apps/{app.public_id}",
+        ),
+    ]
 
 
 def list_endpoints(company: Company) -> list[WebhookEndpoint]:
