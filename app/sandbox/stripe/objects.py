@@ -302,13 +302,13 @@ def payment_intent(
     *,
     amount: int,
     currency: str,
-    customer: str | None = None,
     description: str | None,
     metadata: dict,
     transfer_group: str | None,
     application_fee_amount: int | None,
     destination: str | None,
     receipt_email: str | None,
+    customer: str | None = None,
 ) -> dict:
     intent_id = new_id("pi_")
     return {
