@@ -72,13 +72,14 @@ def company_required(right: str):
                 if request.method == "GET":
                     return redirect(url_for("sell.become"))
                 abort(403)
+            company = membership.company
             # The role from the user's own memberships, not from the company's member list: the
             # company row may have been loaded elsewhere in this session with only a few columns.
             if not role_may(membership.role, right):
                 record_audit_event(
                     "access.refused",
                     actor=current_user,
-                    company=membership.company,
+                    company=company,
                     right=right,
                     role=membership.role,
                     path=request.path[:300],
@@ -86,8 +87,8 @@ def company_required(right: str):
                 )
                 db.session.commit()
                 abort(403)
-            g.company = membership.company
-            set_tenant(membership.company.id)
+            g.company = company
+            set_tenant(company.id)
             return view(*args, **kwargs)
 
         wrapped.required_right = right

@@ -20,8 +20,9 @@ from sqlalchemy import select
 from app.clock import now
 from app.extensions import db
 from app.markdown import render_markdown
-from app.models import Category, Company, Gig, LicenseActivation, LicensePolicy, Membership, Plan, Product, User
+from app.models import Category, Company, Gig, LicenseActivation, LicensePolicy, Membership, Product, User
 from app.models.api_key import READ_SCOPES, ApiKey
+from app.money import format_amount
 from app.payments import get_gateway
 from app.services.accounts import hash_password
 from app.services.api_keys import create_key, derived_key, hash_api_key
@@ -30,7 +31,7 @@ from app.services.gigs import save_gig, transition_gig
 from app.services.legends.demo import seed_demo_game
 from app.services.licensing.issuing import issue_license_for_membership, policy_for
 from app.services.licensing.license_keys import license_key
-from app.services.plans import sync_first_plan
+from app.services.plans import save_plan, sync_first_plan
 from app.services.rows import existing_or_added
 
 DEMO_PASSWORD = "tradepost-demo-1"
@@ -334,19 +335,8 @@ def seed_demo_subscription(seller_email: str = "devon@tradepost.test") -> list[t
     if created:
         monthly = sync_first_plan(product)
         monthly.tier_rank = 1
-        db.session.add(
-            Plan(
-                company_id=company.id,
-                product_id=product.id,
-                name="Yearly",
-                billing="year",
-                price_cents=9000,
-                currency=monthly.currency,
-                trial_days=0,
-                tier_rank=2,
-            )
-        )
-        db.session.flush()
+        yearly = {"name": "Yearly", "billing": "year", "price": format_amount(9000, monthly.currency), "tier_rank": "2"}
+        save_plan(product, yearly)
     base = current_app.config["APP_BASE_URL"].rstrip("/")
     demo_slugs = (DEMO_PRODUCT[0], DEMO_SUBSCRIPTION[0])
     return [

@@ -12,7 +12,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
-from app.models.mixins import CreatedAt, Timestamps
+from app.models.mixins import CreatedAt, Timestamps, user_reference
 from app.models.types import UTCDateTime, between, string_enum
 from app.tenancy import TenantOwned
 
@@ -225,4 +225,4 @@ class AffiliateBan(TenantOwned, CreatedAt, Model):
     program_id: Mapped[int] = mapped_column(ForeignKey("affiliate_programs.id", ondelete="CASCADE"))
     affiliate_user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(String(300), default="")
-    banned_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    banned_by_user_id: Mapped[int | None] = user_reference()

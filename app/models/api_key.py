@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
 from app.extensions import Model
-from app.models.mixins import CreatedAt
+from app.models.mixins import CreatedAt, user_reference
 from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
 
@@ -50,7 +50,7 @@ class ApiKey(TenantOwned, CreatedAt, Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = user_reference()
     # The key this one replaced when it was rolled (the old one stays valid for the overlap).
     rolled_from_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     # The app installation the key belongs to (apps); NULL for keys made by people.

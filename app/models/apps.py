@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import now
 from app.extensions import Model
-from app.models.mixins import Timestamps
+from app.models.mixins import Timestamps, user_reference
 from app.models.types import UTCDateTime
 from app.tenancy import TenantOwned
 
@@ -61,7 +61,7 @@ class AppInstallation(TenantOwned, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
     granted_scopes: Mapped[list] = mapped_column(JSON, default=list)
-    installed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    installed_by_id: Mapped[int | None] = user_reference()
     installed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))

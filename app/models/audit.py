@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import now
 from app.extensions import Model
+from app.models.mixins import user_reference
 from app.models.types import UTCDateTime
 
 
@@ -16,7 +17,7 @@ class AuditEvent(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
-    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    actor_user_id: Mapped[int | None] = user_reference(index=True)
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
     subject_type: Mapped[str | None] = mapped_column(String(32))
     subject_id: Mapped[str | None] = mapped_column(String(64))

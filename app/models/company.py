@@ -6,7 +6,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, T
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
-from app.models.mixins import CreatedAt
+from app.models.mixins import CreatedAt, user_reference
 from app.models.types import UTCDateTime, string_enum
 from app.payments.gateway import new_idempotency_key
 from app.tenancy import TenantOwned
@@ -118,10 +118,10 @@ class CompanyInvitation(TenantOwned, CreatedAt, Model):
     email: Mapped[str] = mapped_column(String(254))
     role: Mapped[str] = mapped_column(string_enum(INVITABLE_ROLES, "role"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    invited_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    invited_by_user_id: Mapped[int | None] = user_reference()
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    accepted_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    accepted_by_user_id: Mapped[int | None] = user_reference()
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     company = relationship("Company", lazy="joined")

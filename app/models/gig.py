@@ -6,7 +6,7 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Str
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
-from app.models.mixins import Timestamps
+from app.models.mixins import Timestamps, user_reference
 from app.models.types import UTCDateTime, between, string_enum
 from app.tenancy import TenantOwned
 
@@ -174,9 +174,9 @@ class GigRevision(TenantOwned, Timestamps, Model):
     status: Mapped[str] = mapped_column(string_enum(REVISION_STATUSES, "status"), default="pending")
     content: Mapped[dict] = mapped_column(JSON)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    submitted_by_id: Mapped[int | None] = user_reference()
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by_id: Mapped[int | None] = user_reference()
     rejection_reason: Mapped[str | None] = mapped_column(Text)
 
     gig = relationship("Gig", lazy="joined")

@@ -28,6 +28,9 @@ def _unique_in_game(table: str, column: str) -> UniqueConstraint:
 
 
 def _bounded(column: str, low: int, high: int) -> CheckConstraint:
+    """CHECK that `column` lies in [low, high], named the column: types.between() in the words
+    migrations 0021 and 0024 gave these tables (`>= AND <=`, not BETWEEN). The text stays as
+    migrated: tests/test_migrations.py compares every CHECK with its migration's."""
     return CheckConstraint(f"{column} >= {low} AND {column} <= {high}", name=column)
 
 

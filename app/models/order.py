@@ -6,7 +6,7 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Str
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
-from app.models.mixins import CreatedAt, Timestamps
+from app.models.mixins import Bought, CreatedAt, Timestamps
 from app.models.types import UTCDateTime, between, string_enum
 from app.payments.gateway import new_idempotency_key
 from app.tenancy import TenantOwned
@@ -41,7 +41,7 @@ def idempotency_key_column():
     return mapped_column(String(IDEMPOTENCY_KEY_LENGTH), default=new_idempotency_key, nullable=False)
 
 
-class Checkout(CreatedAt, Model):
+class Checkout(Bought, CreatedAt, Model):
     """The price snapshot a buyer agreed to; the webhook turns it into an order or membership."""
 
     __tablename__ = "checkouts"
@@ -55,7 +55,6 @@ class Checkout(CreatedAt, Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(string_enum(CHECKOUT_KINDS, "kind"))
-    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
     gig_id: Mapped[int | None] = mapped_column(ForeignKey("gigs.id"))
     package_id: Mapped[int | None] = mapped_column(ForeignKey("gig_packages.id"))
@@ -85,7 +84,6 @@ class Checkout(CreatedAt, Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    buyer = relationship("User")
     gig = relationship("Gig")
     package = relationship("GigPackage")
     product = relationship("Product")
@@ -95,7 +93,7 @@ class Checkout(CreatedAt, Model):
         return self.status == "open" and moment >= self.expires_at
 
 
-class Order(TenantOwned, Timestamps, Model):
+class Order(Bought, TenantOwned, Timestamps, Model):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint("seller_amount_cents + fee_cents = total_cents", name="split"),
@@ -104,7 +102,6 @@ class Order(TenantOwned, Timestamps, Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     gig_id: Mapped[int] = mapped_column(ForeignKey("gigs.id"), index=True)
     package_id: Mapped[int] = mapped_column(ForeignKey("gig_packages.id"))
     checkout_id: Mapped[int] = mapped_column(ForeignKey("checkouts.id"), unique=True)
@@ -128,7 +125,6 @@ class Order(TenantOwned, Timestamps, Model):
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    buyer = relationship("User")
     gig = relationship("Gig")
     company = relationship("Company")
 

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Str
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
-from app.models.mixins import CreatedAt
+from app.models.mixins import CreatedAt, user_reference
 from app.models.types import UTCDateTime, between, string_enum
 from app.tenancy import TenantOwned
 
@@ -35,7 +35,7 @@ class OrderEvent(TenantOwned, CreatedAt, Model):
     from_status: Mapped[str | None] = mapped_column(String(24))
     to_status: Mapped[str | None] = mapped_column(String(24))
     actor_role: Mapped[str] = mapped_column(string_enum(ACTOR_ROLES, "actor_role", 8))
-    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_user_id: Mapped[int | None] = user_reference()
     note: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict] = mapped_column(JSON, default=dict)
 
@@ -65,7 +65,7 @@ class OrderDelivery(TenantOwned, CreatedAt, Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column()
     message: Mapped[str] = mapped_column(Text)
-    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_user_id: Mapped[int | None] = user_reference()
 
     files = relationship("OrderFile", order_by="OrderFile.id", lazy="selectin")
 
@@ -83,7 +83,7 @@ class OrderFile(TenantOwned, CreatedAt, Model):
     filename: Mapped[str] = mapped_column(String(200))
     storage_key: Mapped[str] = mapped_column(String(200))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
-    uploaded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    uploaded_by_user_id: Mapped[int | None] = user_reference()
 
 
 class OrderMessage(TenantOwned, CreatedAt, Model):
@@ -110,13 +110,13 @@ class OrderDispute(TenantOwned, CreatedAt, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     opened_by_role: Mapped[str] = mapped_column(string_enum(DISPUTE_OPENERS, "opened_by_role", 8))
-    opened_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    opened_by_user_id: Mapped[int | None] = user_reference()
     reason: Mapped[str] = mapped_column(Text)
     stripe_dispute_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(string_enum(DISPUTE_STATUSES, "status"), default="open")
     resolution: Mapped[str | None] = mapped_column(string_enum(DISPUTE_RESOLUTIONS, "resolution"))
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
-    resolved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    resolved_by_user_id: Mapped[int | None] = user_reference()
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -148,7 +148,7 @@ class OutgoingEmail(CreatedAt, Model):
     __table_args__ = (Index("ix_email_outbox_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = user_reference()
     to_email: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import now
 from app.extensions import Model
-from app.models.mixins import CreatedAt, Timestamps
+from app.models.mixins import Bought, CreatedAt, Timestamps
 from app.models.order import NEVER_REUSE_IDS
 from app.models.types import UTCDateTime, between, string_enum
 from app.tenancy import TenantOwned
@@ -95,13 +95,12 @@ class Plan(TenantOwned, Timestamps, Model):
         return BILLING_LABELS[self.billing]
 
 
-class Membership(TenantOwned, Timestamps, Model):
+class Membership(Bought, TenantOwned, Timestamps, Model):
     __tablename__ = "memberships"
     __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
-    buyer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(string_enum(MEMBERSHIP_STATUSES, "status"))
     source: Mapped[str] = mapped_column(string_enum(MEMBERSHIP_SOURCES, "source"), default="stripe")
     checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), unique=True)
@@ -128,7 +127,6 @@ class Membership(TenantOwned, Timestamps, Model):
 
     product = relationship("Product", lazy="joined")
     plan = relationship("Plan", lazy="joined")
-    buyer = relationship("User")
 
     @property
     def grants_access(self):

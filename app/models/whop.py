@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, Un
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model
-from app.models.mixins import CreatedAt
+from app.models.mixins import CreatedAt, user_reference
 from app.models.types import UTCDateTime, string_enum
 from app.tenancy import TenantOwned
 
@@ -80,7 +80,7 @@ class MemberPost(TenantOwned, CreatedAt, Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    author_id: Mapped[int | None] = user_reference()
     title: Mapped[str] = mapped_column(String(160))
     body_md: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
@@ -96,7 +96,7 @@ class MemberFile(TenantOwned, CreatedAt, Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
-    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    uploaded_by_id: Mapped[int | None] = user_reference()
     filename: Mapped[str] = mapped_column(String(160))
     storage_key: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(100))

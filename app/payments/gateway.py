@@ -68,6 +68,12 @@ def _reachable() -> Iterator[None]:
         raise PaymentsUnavailable(str(exc)) from exc
 
 
+def _retrieved(service: Any, object_id: str) -> Any:
+    """``service.retrieve(object_id)``: one Stripe object by id, an outage raised as PaymentsUnavailable."""
+    with _reachable():
+        return service.retrieve(object_id)
+
+
 @dataclass(frozen=True)
 class LineItem:
     """One checkout line: a name, a unit price in minor units and a quantity."""
@@ -200,8 +206,7 @@ class StripeGateway:
 
     def retrieve_account(self, account_id: str) -> stripe.Account:
         """The account as Stripe sees it now (charges_enabled, payouts_enabled, requirements)."""
-        with _reachable():
-            return self.client.v1.accounts.retrieve(account_id)
+        return _retrieved(self.client.v1.accounts, account_id)
 
     # -- Checkout ---------------------------------------------------------------------------------
 
@@ -305,8 +310,7 @@ class StripeGateway:
 
     def retrieve_checkout_session(self, session_id: str) -> stripe.checkout.Session:
         """The session now: status open|complete|expired, payment_status, payment_intent, subscription."""
-        with _reachable():
-            return self.client.v1.checkout.sessions.retrieve(session_id)
+        return _retrieved(self.client.v1.checkout.sessions, session_id)
 
     def expire_checkout_session(self, session_id: str) -> stripe.checkout.Session:
         """Close an open session so it can no longer be paid. Key: ``checkout-session:<id>:expire``
@@ -391,18 +395,15 @@ class StripeGateway:
             return list(self.client.v1.refunds.list(params={"payment_intent": payment_intent, "limit": limit}).data)
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> stripe.PaymentIntent:
-        with _reachable():
-            return self.client.v1.payment_intents.retrieve(payment_intent_id)
+        return _retrieved(self.client.v1.payment_intents, payment_intent_id)
 
     def retrieve_charge(self, charge_id: str) -> stripe.Charge:
-        with _reachable():
-            return self.client.v1.charges.retrieve(charge_id)
+        return _retrieved(self.client.v1.charges, charge_id)
 
     # -- subscriptions --------------------------------------------------------------------------------
 
     def retrieve_subscription(self, subscription_id: str) -> stripe.Subscription:
-        with _reachable():
-            return self.client.v1.subscriptions.retrieve(subscription_id)
+        return _retrieved(self.client.v1.subscriptions, subscription_id)
 
     def cancel_subscription(self, subscription_id: str, *, at_period_end: bool = False) -> stripe.Subscription:
         """Cancel now, or at the end of the paid period. Safe to repeat."""
@@ -493,13 +494,11 @@ class StripeGateway:
 
     def retrieve_customer(self, customer_id: str) -> stripe.Customer:
         """A customer: email, ``invoice_settings.default_payment_method`` (the card renewals charge)."""
-        with _reachable():
-            return self.client.v1.customers.retrieve(customer_id)
+        return _retrieved(self.client.v1.customers, customer_id)
 
     def retrieve_payment_method(self, payment_method_id: str) -> stripe.PaymentMethod:
         """A payment method: its ``card`` (brand, last4, expiry) and customer."""
-        with _reachable():
-            return self.client.v1.payment_methods.retrieve(payment_method_id)
+        return _retrieved(self.client.v1.payment_methods, payment_method_id)
 
     # -- webhooks -------------------------------------------------------------------------------------
 

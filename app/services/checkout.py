@@ -39,7 +39,13 @@ from app.services.mail import app_url, queue_email, send_template
 from app.services.notifications import notify_user
 from app.services.outbound.outbox import record_event
 from app.services.plans import PlanRefused, choose_plan
-from app.services.subscriptions import extend_paid_through, from_stamp, refresh_access, start_grace
+from app.services.subscriptions import (
+    buyer_memberships,
+    extend_paid_through,
+    from_stamp,
+    refresh_access,
+    start_grace,
+)
 
 money_log = logging.getLogger("app.money")
 
@@ -253,14 +259,9 @@ def trial_days_for(buyer: User, plan: Plan) -> int:
     if not plan.is_subscription or not plan.trial_days:
         return 0
     earlier = db.session.scalar(
-        select(Membership.id)
-        .where(
-            Membership.buyer_id == buyer.id,
-            Membership.product_id == plan.product_id,
-            Membership.stripe_subscription_id.is_not(None),
-        )
+        buyer_memberships(Membership.id, buyer.id, plan.product_id)
+        .where(Membership.stripe_subscription_id.is_not(None))
         .limit(1)
-        .execution_options(skip_tenant_scope=True)
     )
     return 0 if earlier is not None else plan.trial_days
 
@@ -467,20 +468,20 @@ def _charge_of(payment_intent_id: str | None) -> str | None:
     return charge.id if isinstance(charge, stripe.Charge) else charge  # an id unless expanded
 
 
-def _from_checkout(checkout: Checkout) -> dict[str, int]:
-    """The columns a row made from a completed checkout copies: its company, buyer and the checkout."""
-    return {"company_id": checkout.company_id, "buyer_id": checkout.buyer_id, "checkout_id": checkout.id}
+def _from_checkout(checkout: Checkout, *same_named: str) -> dict[str, Any]:
+    """The columns a row made from a completed checkout copies: its company, buyer and the
+    checkout, then each of `same_named`, a column of the checkout and the row alike."""
+    copied = {name: getattr(checkout, name) for name in same_named}
+    return {"company_id": checkout.company_id, "buyer_id": checkout.buyer_id, "checkout_id": checkout.id, **copied}
 
 
 def _record_checkout_payment(checkout: Checkout, session: Mapping[str, Any], kind: str, **paid_for: int) -> Payment:
     """The buyer's one-time payment of a completed checkout, for the order or membership named
     in `paid_for` (`order_id=` or `membership_id=`), with its Stripe intent and charge. Flushed."""
     payment = Payment(
-        **_from_checkout(checkout),
+        **_from_checkout(checkout, "fee_cents", "currency"),
         kind=kind,
         amount_cents=checkout.total_cents,
-        fee_cents=checkout.fee_cents,
-        currency=checkout.currency,
         stripe_payment_intent_id=session.get("payment_intent"),
         stripe_charge_id=_charge_of(session.get("payment_intent")),
         **paid_for,
@@ -490,24 +491,29 @@ def _record_checkout_payment(checkout: Checkout, session: Mapping[str, Any], kin
     return payment
 
 
+# What a gig order keeps of its checkout, column for column.
+_ORDER_TERMS = (
+    "gig_id",
+    "package_id",
+    "title",
+    "quantity",
+    "extras",
+    "total_cents",
+    "fee_cents",
+    "currency",
+    "delivery_days",
+)
+
+
 def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
     if checkout.delivery_days is None:
         raise ValueError(f"checkout {checkout.id}: a gig checkout without its delivery time")
     package = checkout.package
     order = Order(
-        **_from_checkout(checkout),
-        gig_id=checkout.gig_id,
-        package_id=checkout.package_id,
+        **_from_checkout(checkout, *_ORDER_TERMS),
         status="awaiting_requirements",
-        title=checkout.title,
         package_tier=package.tier,
-        quantity=checkout.quantity,
-        extras=checkout.extras,
-        total_cents=checkout.total_cents,
-        fee_cents=checkout.fee_cents,
         seller_amount_cents=checkout.total_cents - checkout.fee_cents,
-        currency=checkout.currency,
-        delivery_days=checkout.delivery_days,
         revisions_allowed=checkout.package_revisions,
         due_at=now() + timedelta(days=checkout.delivery_days),
     )
@@ -565,10 +571,8 @@ def _create_order(checkout: Checkout, session: Mapping[str, Any]) -> Order:
 
 def _create_lifetime_membership(checkout: Checkout, session: Mapping[str, Any]) -> Membership:
     membership = Membership(
-        **_from_checkout(checkout),
-        product_id=checkout.product_id,
+        **_from_checkout(checkout, "product_id", "plan_id"),
         status="active",
-        plan_id=checkout.plan_id,
     )
     db.session.add(membership)
     db.session.flush()
@@ -712,10 +716,8 @@ def ensure_subscription_membership(checkout: Checkout, subscription_id: str) -> 
         return membership
     subscription = get_gateway().retrieve_subscription(subscription_id).to_dict()
     membership = Membership(
-        **_from_checkout(checkout),
-        product_id=checkout.product_id,
+        **_from_checkout(checkout, "product_id", "plan_id"),
         status=_membership_status(subscription["status"]),
-        plan_id=checkout.plan_id,
         stripe_subscription_id=subscription_id,
     )
     _apply_subscription(membership, subscription)

@@ -1,4 +1,5 @@
-"""Which function handles each inbound webhook event: one table, read by services/inbound.py.
+"""Which function handles each inbound webhook event: a table per provider, merged into
+HANDLERS, which services/inbound.py reads.
 
 A handler takes the event's object (Stripe's `data.object`, Whop's `data`) and must be
 idempotent: the pipeline may run it twice after a crash, and providers deliver events more
@@ -24,12 +25,22 @@ from app.services.whop_access import (
 Handler = Callable[[dict[str, Any]], object]
 
 
+def _reverse_commission(stripe_object: dict[str, Any], charge_field: str, amount_field: str, reason: str) -> object:
+    """Claw back the affiliate commission of the product or subscription payment whose charge
+    `stripe_object` names in `charge_field`, in proportion to its `amount_field` (a refund's
+    or a dispute's)."""
+    return reverse_for_charge(
+        stripe_object.get(charge_field),
+        stripe_object.get("payment_intent"),
+        stripe_object.get(amount_field) or 0,
+        reason,
+    )
+
+
 def record_charge_refunded(charge: dict[str, Any]) -> object:
     """charge.refunded: a gig order's refund (services/orders.py), else a product or
     subscription payment's, whose affiliate commission is clawed back in proportion."""
-    return record_stripe_refund(charge) or reverse_for_charge(
-        charge.get("id"), charge.get("payment_intent"), charge.get("amount_refunded") or 0, "refunded"
-    )
+    return record_stripe_refund(charge) or _reverse_commission(charge, "id", "amount_refunded", "refunded")
 
 
 def record_charge_dispute_closed(dispute: dict[str, Any]) -> object:
@@ -38,33 +49,41 @@ def record_charge_dispute_closed(dispute: dict[str, Any]) -> object:
     order = record_stripe_dispute_closed(dispute)
     if order is not None or dispute.get("status") != "lost":
         return order
-    return reverse_for_charge(
-        dispute.get("charge"), dispute.get("payment_intent"), dispute.get("amount") or 0, "dispute_lost"
-    )
+    return _reverse_commission(dispute, "charge", "amount", "dispute_lost")
 
 
-HANDLERS: dict[tuple[str, str], Handler] = {
+# Stripe's event types.
+_STRIPE: dict[str, Handler] = {
     # Payments (services/checkout.py): the webhook, not the browser, creates orders and memberships.
-    ("stripe", "checkout.session.completed"): complete_checkout,
-    ("stripe", "invoice.paid"): record_invoice_paid,
-    ("stripe", "invoice.payment_failed"): record_invoice_failed,
-    ("stripe", "invoice.upcoming"): record_invoice_upcoming,
+    "checkout.session.completed": complete_checkout,
+    "invoice.paid": record_invoice_paid,
+    "invoice.payment_failed": record_invoice_failed,
+    "invoice.upcoming": record_invoice_upcoming,
     # Subscriptions: status and period (services/checkout.py), then what the member changed in
     # the customer portal (services/billing_portal.py): cancel at period end, renew, plan, card.
-    ("stripe", "customer.subscription.created"): sync_subscription_from_portal,
-    ("stripe", "customer.subscription.updated"): sync_subscription_from_portal,
-    ("stripe", "customer.subscription.deleted"): partial(sync_subscription_from_portal, deleted=True),
-    ("stripe", "customer.updated"): record_default_card,
+    "customer.subscription.created": sync_subscription_from_portal,
+    "customer.subscription.updated": sync_subscription_from_portal,
+    "customer.subscription.deleted": partial(sync_subscription_from_portal, deleted=True),
+    "customer.updated": record_default_card,
     # Orders (services/orders.py): chargebacks and refunds made in Stripe's dashboard.
-    ("stripe", "charge.dispute.created"): record_stripe_dispute,
-    ("stripe", "charge.dispute.closed"): record_charge_dispute_closed,
-    ("stripe", "charge.refunded"): record_charge_refunded,
+    "charge.dispute.created": record_stripe_dispute,
+    "charge.dispute.closed": record_charge_dispute_closed,
+    "charge.refunded": record_charge_refunded,
     # Sellers (services/sellers.py): KYC and payouts of a connected account.
-    ("stripe", "account.updated"): sync_connected_account,
-    # Whop (services/whop_access.py): memberships and payments of linked products.
-    ("whop", "membership.activated"): partial(sync_whop_membership, activated=True),
-    ("whop", "membership.deactivated"): partial(sync_whop_membership, activated=False),
-    ("whop", "payment.succeeded"): record_whop_payment,
-    ("whop", "payment.failed"): record_whop_payment_failed,
-    ("whop", "refund.created"): record_whop_refund,
+    "account.updated": sync_connected_account,
+}
+
+# Whop (services/whop_access.py): memberships and payments of linked products.
+_WHOP: dict[str, Handler] = {
+    "membership.activated": partial(sync_whop_membership, activated=True),
+    "membership.deactivated": partial(sync_whop_membership, activated=False),
+    "payment.succeeded": record_whop_payment,
+    "payment.failed": record_whop_payment_failed,
+    "refund.created": record_whop_refund,
+}
+
+HANDLERS: dict[tuple[str, str], Handler] = {
+    (provider, event_type): handler
+    for provider, handlers in (("stripe", _STRIPE), ("whop", _WHOP))
+    for event_type, handler in handlers.items()
 }

@@ -22,6 +22,7 @@ from app.models import MemberFile, MemberPost, Membership, Product, User
 from app.models.product import MAX_TIER_RANK
 from app.services.audit import record_audit_event
 from app.services.storage import content_key, delete_file, path_for, save_file
+from app.services.subscriptions import buyer_memberships
 
 MAX_TITLE = 160
 MAX_BODY = 20000
@@ -80,11 +81,7 @@ def member_area(product: Product, tier_rank: int | None = None) -> tuple[Sequenc
 def member_tier(user: User, product: Product) -> int:
     """The highest tier rank among the user's memberships of `product` that grant access (0
     for plans without a rank and for memberships without a plan, such as Whop's)."""
-    memberships = db.session.scalars(
-        select(Membership)
-        .where(Membership.buyer_id == user.id, Membership.product_id == product.id)
-        .execution_options(skip_tenant_scope=True)
-    ).all()
+    memberships = db.session.scalars(buyer_memberships(Membership, user.id, product.id)).all()
     return max((m.tier_rank for m in memberships if m.grants_access), default=0)
 
 

@@ -18,13 +18,25 @@ invoice's subscription line, a subscription that is `active` (its current period
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
+from sqlalchemy import Select, select
 
 from app.clock import now
 from app.models import Membership
 
 RENEWAL_SLACK = timedelta(days=1)
+
+
+def buyer_memberships(what: Any, buyer_id: int, product_id: int) -> Select[Any]:
+    """SELECT `what` from the memberships `buyer_id` holds in `product_id`, whichever company
+    sells it (a buyer's question: outside any tenant scope)."""
+    return (
+        select(what)
+        .where(Membership.buyer_id == buyer_id, Membership.product_id == product_id)
+        .execution_options(skip_tenant_scope=True)
+    )
 
 
 def grace_period() -> timedelta:

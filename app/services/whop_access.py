@@ -29,6 +29,7 @@ from app.money import to_minor
 from app.queue import get_redis
 from app.services.audit import record_audit_event
 from app.services.notifications import notify_user
+from app.services.subscriptions import buyer_memberships
 from app.services.whop_accounts import ensure_whop_user, find_identity
 from app.tenancy import tenant_scope
 
@@ -91,14 +92,10 @@ def _access_ends(user: User, product: Product) -> datetime | None | bool:
     memberships that grant access now, or False when none does."""
     moment = now()
     ends = db.session.scalars(
-        select(Membership.access_ends_at)
-        .where(
-            Membership.buyer_id == user.id,
-            Membership.product_id == product.id,
+        buyer_memberships(Membership.access_ends_at, user.id, product.id).where(
             Membership.status.in_(ACCESS_STATUSES),
             or_(Membership.access_ends_at.is_(None), Membership.access_ends_at > moment),
         )
-        .execution_options(skip_tenant_scope=True)
     ).all()
     if not ends:
         return False

@@ -1,7 +1,7 @@
 """The company's API keys (owners and admins): create one (its secret shown once), revoke it,
 roll it with an overlap period. The keys open the public REST API (/api/v1, /docs/api)."""
 
-from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from flask import Blueprint, abort, g, request, url_for
 from flask_login import current_user
 
 from app.access import company_required
@@ -10,7 +10,7 @@ from app.extensions import db
 from app.inputs import parse_whole_number
 from app.models.api_key import API_KEY_MODES, API_SCOPES, READ_SCOPES, ApiKey
 from app.services import api_keys
-from app.web import confirm_page, refusal_page, render, require_confirmation
+from app.web import commit_and_redirect, company_form, company_page, confirm_page, render, require_confirmation
 
 bp = Blueprint("developers", __name__, url_prefix="/developers")
 EXPIRY_CHOICES = (("", "Never"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"))
@@ -52,15 +52,10 @@ def form_refused(exc: ServiceError):
     return render_index(form_values(), exc.errors, status=exc.status)
 
 
-@bp.route("/")
-@company_required("developers")
-def index():
-    return render_index()
+company_page(bp, "developers", render_index, "/")
 
 
-@bp.route("/", methods=["POST"])
-@company_required("developers")
-@refusal_page(form_refused)
+@company_form(bp, "/", "developers", form_refused)
 def create():
     values = form_values()
     days = None
@@ -110,9 +105,7 @@ def key_action(word: str, confirmation, refused):
 
         confirm.__name__ = f"confirm_{word}"
         bp.route(f"/<int:key_id>/{word}")(company_required("developers")(confirm))
-        return bp.route(f"/<int:key_id>/{word}", methods=["POST"])(
-            company_required("developers")(refusal_page(refused)(view))
-        )
+        return company_form(bp, f"/<int:key_id>/{word}", "developers", refused)(view)
 
     return decorate
 
@@ -122,9 +115,7 @@ def revoke(key_id):
     key = get_key_or_404(key_id)
     require_confirmation("revoke", "Confirm that you want to revoke this key.")
     api_keys.revoke_key(key, actor=current_user)
-    db.session.commit()
-    flash(f"{key.name} is revoked.", "success")
-    return redirect(url_for("sell.developers.index"), 303)
+    return commit_and_redirect(f"{key.name} is revoked.", ".index")
 
 
 def _roll_page(key: ApiKey, errors=None, status=200):

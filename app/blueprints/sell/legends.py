@@ -13,7 +13,7 @@ from app.services.ledger import account_balance
 from app.services.legends import game as games
 from app.services.legends.refusals import LegendsRefusal
 from app.services.legends.stats import EXPORTS, dashboard, export_csv
-from app.web import refusal_page, render
+from app.web import company_form, company_page, render
 
 bp = Blueprint("legends", __name__, url_prefix="/legends")
 
@@ -82,17 +82,16 @@ def _unopened():
     return g.company
 
 
-@bp.route("/open", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
+company_page(bp, "settings", _page)
+
+
+@company_form(bp, "/open", "settings", _refused)
 def open_game():
     games.open_game(_unopened())
     return _done()
 
 
-@bp.route("/settings", methods=["POST"])
-@company_required("settings")
-@refusal_page(_refused)
+@company_form(bp, "/settings", "settings", _refused)
 def settings():
     games.update_game(_game(), request.form)
     return _done()
@@ -113,7 +112,7 @@ def _editable(path: str, noun: str, save, model) -> None:
         (f"/{path}/<int:row_id>", f"update_{noun}", update),
     ):
         view.__name__ = endpoint
-        bp.add_url_rule(rule, endpoint, company_required("settings")(refusal_page(_refused)(view)), methods=["POST"])
+        company_form(bp, rule, "settings", _refused)(view)
 
 
 _editable("classes", "class", games.save_class, LegendsClass)
@@ -132,9 +131,3 @@ def export(kind):
     body = export_csv(g.company.id, kind)
     filename = f"legends-{g.company.slug}-{kind}.csv"
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-@bp.route("")
-@company_required("settings")
-def index():
-    return _page()

@@ -624,7 +624,6 @@ def create_payment_intent() -> dict:
     intent = so.payment_intent(
         amount=amount,
         currency=currency,
-        customer=None,
         **_free_text(data),
         application_fee_amount=fee,
         destination=destination,

@@ -302,13 +302,13 @@ def payment_intent(
     *,
     amount: int,
     currency: str,
-    customer: str | None,
     description: str | None,
     metadata: dict,
     transfer_group: str | None,
     application_fee_amount: int | None,
     destination: str | None,
     receipt_email: str | None,
+    customer: str | None = None,
 ) -> dict:
     intent_id = new_id("pi_")
     return {
@@ -385,11 +385,13 @@ def charge(
     last4: str,
     billing_email: str | None,
     billing_name: str | None,
-    balance_transaction: str | None,
-    succeeded: bool,
+    balance_transaction: str | None = None,
     failure_code: str | None = None,
     failure_message: str | None = None,
 ) -> dict:
+    """A charge of ``intent``'s amount: succeeded, or failed with ``failure_code`` (and no
+    balance transaction)."""
+    succeeded = failure_code is None
     charge_id = new_id("ch_")
     destination = (intent.get("transfer_data") or {}).get("destination")
     amount = intent["amount"]

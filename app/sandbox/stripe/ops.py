@@ -107,17 +107,20 @@ def load(type_: str, object_id: str, label: str | None = None, param: str | None
     return obj
 
 
+def _of_request(name: str) -> str | None:
+    """What the API request being served noted under ``name`` in ``g``; None outside a request."""
+    return g.get(name) if has_request_context() else None
+
+
 def emit(type_: str, obj: dict, previous_attributes: dict | None = None) -> dict:
     """Record an event about ``obj`` (a snapshot) and queue it for webhook delivery."""
     deliver = current_app.config["SANDBOX_DELIVER_WEBHOOKS"]
-    request_id = g.get("stripe_request_id") if has_request_context() else None
-    idempotency_key = g.get("stripe_idempotency_key") if has_request_context() else None
     event = so.event(
         type_=type_,
         obj=obj,
         api_version=API_VERSION,
-        request_id=request_id,
-        idempotency_key=idempotency_key,
+        request_id=_of_request("stripe_request_id"),
+        idempotency_key=_of_request("stripe_idempotency_key"),
         pending_webhooks=1 if deliver else 0,
         previous_attributes=previous_attributes,
     )
@@ -226,14 +229,7 @@ def settle_payment(intent: dict, card: str, email: str | None, name: str | None)
     decline = DECLINES.get(card)
     if decline:
         decline_code, message = decline
-        failed = so.charge(
-            intent=intent,
-            **card_details,
-            balance_transaction=None,
-            succeeded=False,
-            failure_code="card_declined",
-            failure_message=message,
-        )
+        failed = so.charge(intent=intent, **card_details, failure_code="card_declined", failure_message=message)
         st.insert(failed)
         intent.update(
             status="requires_payment_method",
@@ -265,7 +261,7 @@ def settle_payment(intent: dict, card: str, email: str | None, name: str | None)
         type_="charge",
         description=intent["description"],
     )
-    charge = so.charge(intent=intent, **card_details, balance_transaction=txn["id"], succeeded=True)
+    charge = so.charge(intent=intent, **card_details, balance_transaction=txn["id"])
     txn["source"] = charge["id"]
     st.insert(txn)
     destination = (intent.get("transfer_data") or {}).get("destination")
@@ -380,7 +376,6 @@ def _session_payment_intent(session: dict, private: dict, email: str | None) -> 
     return so.payment_intent(
         amount=session["amount_total"],
         currency=session["currency"],
-        customer=None,
         description=data.get("description"),
         metadata=data.get("metadata", {}),
         transfer_group=data.get("transfer_group"),

@@ -238,28 +238,28 @@ def _pkce_matches(verifier: str, challenge: str) -> bool:
 
 def _token_response(
     conn: sqlite3.Connection,
-    *,
-    grant_id: str,
+    grant: sqlite3.Row,
     client_id: str,
-    user_id: str,
     scope: str,
+    *,
     nonce: str | None = None,
     with_id_token: bool = False,
 ) -> dict[str, Any]:
-    """Store a new access + refresh token pair (caller holds the transaction)."""
+    """Store a new access + refresh token pair for the user of `grant` (the authorization code
+    or refresh token they descend from, by its grant_id), within `scope`. The caller holds the
+    transaction."""
     now = store.now()
+    user_id = grant["user_id"]
     access_token = "whop_at_" + secrets.token_urlsafe(32)
     refresh_token = "whop_rt_" + secrets.token_urlsafe(32)
-    conn.execute(
-        "INSERT INTO whop_access_tokens (token, grant_id, client_id, user_id, scope, expires_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (access_token, grant_id, client_id, user_id, scope, now + ACCESS_TOKEN_TTL),
-    )
-    conn.execute(
-        "INSERT INTO whop_refresh_tokens (token, grant_id, client_id, user_id, scope, expires_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (refresh_token, grant_id, client_id, user_id, scope, now + REFRESH_TOKEN_TTL),
-    )
+    for table, token, ttl in (
+        ("whop_access_tokens", access_token, ACCESS_TOKEN_TTL),
+        ("whop_refresh_tokens", refresh_token, REFRESH_TOKEN_TTL),
+    ):
+        conn.execute(
+            f"INSERT INTO {table} (token, grant_id, client_id, user_id, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (token, grant["grant_id"], client_id, user_id, scope, now + ttl),
+        )
     body: dict[str, Any] = {
         "access_token": access_token,
         "token_type": "Bearer",
@@ -321,15 +321,7 @@ def _exchange_code(client_id: str) -> Response:
             elif not _PKCE_RE.match(verifier) or not _pkce_matches(verifier, row["code_challenge"]):
                 failure = "code_verifier does not match the code_challenge."
         if failure is None:
-            body = _token_response(
-                conn,
-                grant_id=row["grant_id"],
-                client_id=client_id,
-                user_id=row["user_id"],
-                scope=row["scope"],
-                nonce=row["nonce"],
-                with_id_token=True,
-            )
+            body = _token_response(conn, row, client_id, row["scope"], nonce=row["nonce"], with_id_token=True)
     if failure is not None:
         return _oauth_error("invalid_grant", failure)
     return _no_store(jsonify(body))
@@ -367,9 +359,7 @@ def _refresh(client_id: str) -> Response:
                 "UPDATE whop_refresh_tokens SET revoked_at = ?, replaced_at = ? WHERE token = ?",
                 (now, now, token),
             )
-            body = _token_response(
-                conn, grant_id=row["grant_id"], client_id=client_id, user_id=row["user_id"], scope=scope
-            )
+            body = _token_response(conn, row, client_id, scope)
     if failure is not None:
         return _oauth_error(*failure)
     return _no_store(jsonify(body))

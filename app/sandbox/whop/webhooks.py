@@ -51,46 +51,29 @@ def sample_data(event_type: str, user: sqlite3.Row | dict | None = None) -> dict
     company = {"id": "biz_tradepostsbx", "title": "Tradepost"}
     product = {"id": "prod_tradepostsbx", "title": "Tradepost Pro"}
     plan = {"id": "plan_tradepostsbx"}
-    if event_type == "payment.succeeded":
-        return {
+    if event_type in ("payment.succeeded", "payment.failed"):
+        paid = event_type == "payment.succeeded"
+        payment = {
             "id": store.new_id("pay"),
-            "status": "paid",
-            "substatus": "succeeded",
+            "status": "paid" if paid else "open",
+            "substatus": "succeeded" if paid else "failed",
             "created_at": now,
-            "paid_at": now,
+            "paid_at": now if paid else None,
             "currency": "usd",
             "total": 10.0,
             "subtotal": 10.0,
             "usd_total": 10.0,
             "refunded_amount": 0.0,
             "user": user_obj,
-            "membership": {"id": store.new_id("mem"), "status": "active"},
+            "membership": {"id": store.new_id("mem"), "status": "active" if paid else "past_due"},
             "product": product,
             "plan": plan,
             "company": company,
             "metadata": {},
         }
-    if event_type == "payment.failed":
-        return {
-            "id": store.new_id("pay"),
-            "status": "open",
-            "substatus": "failed",
-            "created_at": now,
-            "paid_at": None,
-            "currency": "usd",
-            "total": 10.0,
-            "subtotal": 10.0,
-            "usd_total": 10.0,
-            "refunded_amount": 0.0,
-            "failure_message": "Your card was declined.",
-            "billing_reason": "subscription_cycle",
-            "user": user_obj,
-            "membership": {"id": store.new_id("mem"), "status": "past_due"},
-            "product": product,
-            "plan": plan,
-            "company": company,
-            "metadata": {},
-        }
+        if not paid:
+            payment.update(failure_message="Your card was declined.", billing_reason="subscription_cycle")
+        return payment
     if event_type in ("membership.activated", "membership.deactivated"):
         active = event_type == "membership.activated"
         return {

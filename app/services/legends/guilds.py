@@ -16,6 +16,7 @@ from app.inputs import has_unstorable_characters, parse_id
 from app.models import LegendsGame, LegendsGuild, LegendsGuildInvite, LegendsMember
 from app.services.legends import feed
 from app.services.legends.refusals import LegendsRefusal
+from app.services.rows import existing_or_added
 
 
 def guild_of(member: LegendsMember, guild_id: int) -> LegendsGuild:
@@ -92,19 +93,13 @@ def invite(member: LegendsMember, guild_id: int, form: Mapping[str, Any]) -> Leg
         raise InputError("member_id", "Choose a member of this game.")
     if invitee.guild_id == guild.id:
         raise LegendsRefusal(409, "They are already in this guild.", "member_id")
-    existing = db.session.scalar(
-        select(LegendsGuildInvite).where(
-            LegendsGuildInvite.guild_id == guild.id, LegendsGuildInvite.member_id == invitee.id
-        )
+    invitation, _ = existing_or_added(
+        LegendsGuildInvite,
+        {"guild_id": guild.id, "member_id": invitee.id},
+        company_id=member.company_id,
+        invited_by_id=member.id,
     )
-    if existing is not None:
-        return existing
-    row = LegendsGuildInvite(
-        company_id=member.company_id, guild_id=guild.id, member_id=invitee.id, invited_by_id=member.id
-    )
-    db.session.add(row)
-    db.session.flush()
-    return row
+    return invitation
 
 
 def join_guild(member: LegendsMember, guild_id: int) -> LegendsGuild:

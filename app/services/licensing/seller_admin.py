@@ -152,39 +152,26 @@ def _audit(action: str, license: License, actor: User, **data: Any) -> None:
     )
 
 
-def _move(license: License, actor: User, expected: str, to_status: str, audit_action: str, refusal: str) -> License:
-    """`license` locked and moved from `expected` to `to_status`, audited; LicenseStateError
-    (`refusal`, with the status it is in) from any other status."""
+def _move(license: License, actor: User, verb: str, expected: str, to_status: str) -> License:
+    """`license` locked and moved from `expected` to `to_status`, audited as `license.<verb>`;
+    LicenseStateError ("Only <expected> keys can be <verb>", with the status it is in) from any
+    other status."""
     license = lock_license(license)
     if license.status != expected:
-        raise LicenseStateError(refusal.format(status=license.status))
+        raise LicenseStateError(f"Only {expected} keys can be {verb}; this one is {license.status}.")
     license.status = to_status
-    _audit(audit_action, license, actor)
+    _audit(f"license.{verb}", license, actor)
     return license
 
 
 def suspend_license(license: License, actor: User) -> License:
     """active → suspended: validation answers SUSPENDED until reinstated. Audited."""
-    return _move(
-        license,
-        actor,
-        "active",
-        "suspended",
-        "license.suspended",
-        "Only active keys can be suspended; this one is {status}.",
-    )
+    return _move(license, actor, "suspended", expected="active", to_status="suspended")
 
 
 def reinstate_license(license: License, actor: User) -> License:
     """suspended → active. Revoked keys stay revoked. Audited."""
-    return _move(
-        license,
-        actor,
-        "suspended",
-        "active",
-        "license.reinstated",
-        "Only suspended keys can be reinstated; this one is {status}.",
-    )
+    return _move(license, actor, "reinstated", expected="suspended", to_status="active")
 
 
 def revoke_license(license: License, actor: User) -> License:

@@ -18,60 +18,55 @@ _COMMISSION: dict[str, Any] = {
     "currency": "usd",
 }
 
+# The example gig order's price (order.*, referral.converted).
+_PRICE: dict[str, Any] = {"amount_cents": 12000, "currency": "usd"}
+
+
+def _order(status: str, **data: Any) -> dict[str, Any]:
+    """An order.* example `data`: the example order (id 1042) in `status`, with `data`."""
+    return {"order_id": 1042, "status": status, **data}
+
+
 # type -> (when it is sent, example `data`).
 EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
     "order.created": (
         "A buyer paid for a gig; the order is waiting for requirements.",
-        {
-            "order_id": 1042,
-            "gig_id": 77,
-            "package": "standard",
-            "buyer_id": 311,
-            "amount_cents": 12000,
-            "currency": "usd",
-            "status": "awaiting_requirements",
-            "due_at": "2026-11-29T17:00:00Z",
-        },
+        _order(
+            "awaiting_requirements",
+            gig_id=77,
+            package="standard",
+            buyer_id=311,
+            **_PRICE,
+            due_at="2026-11-29T17:00:00Z",
+        ),
     ),
     "order.requirements_submitted": (
         "The buyer answered the gig's questions; work starts now.",
-        {"order_id": 1042, "status": "in_progress", "due_at": "2026-12-01T17:00:00Z"},
+        _order("in_progress", due_at="2026-12-01T17:00:00Z"),
     ),
     "order.delivered": (
         "You delivered the work; the buyer can accept it or ask for a revision.",
-        {"order_id": 1042, "status": "delivered", "delivery_id": 5, "auto_complete_at": "2026-12-04T17:00:00Z"},
+        _order("delivered", delivery_id=5, auto_complete_at="2026-12-04T17:00:00Z"),
     ),
     "order.revision_requested": (
         "The buyer asked for changes to a delivery.",
-        {"order_id": 1042, "status": "revision_requested", "revision": 1},
+        _order("revision_requested", revision=1),
     ),
     "order.completed": (
         "The buyer accepted the delivery (or it auto-completed); funds start clearing.",
-        {
-            "order_id": 1042,
-            "status": "completed",
-            "seller_amount_cents": 10800,
-            "currency": "usd",
-            "clears_at": "2026-12-18T17:00:00Z",
-        },
+        _order("completed", seller_amount_cents=10800, currency="usd", clears_at="2026-12-18T17:00:00Z"),
     ),
     "order.cancelled": (
         "The order was cancelled by agreement or by an admin.",
-        {
-            "order_id": 1042,
-            "status": "cancelled",
-            "reason": "Cancelled by agreement",
-            "amount_refunded_cents": 12000,
-            "currency": "usd",
-        },
+        _order("cancelled", reason="Cancelled by agreement", amount_refunded_cents=12000, currency="usd"),
     ),
     "order.disputed": (
         "The buyer opened a dispute; an admin will review it.",
-        {"order_id": 1042, "status": "disputed", "reason": "not_as_described"},
+        _order("disputed", reason="not_as_described"),
     ),
     "order.refunded": (
         "The buyer was refunded.",
-        {"order_id": 1042, "status": "refunded", "amount_cents": 12000, "currency": "usd"},
+        _order("refunded", **_PRICE),
     ),
     "payment.succeeded": (
         "A payment for one of your products or gigs succeeded.",
@@ -170,8 +165,7 @@ EVENT_CATALOGUE: dict[str, tuple[str, dict[str, Any]]] = {
             "listing_type": "gig",
             "listing_id": 77,
             "payment_id": 901,
-            "amount_cents": 12000,
-            "currency": "usd",
+            **_PRICE,
         },
     ),
     "commission.created": (

@@ -84,11 +84,12 @@ def create_endpoint(
 def update_endpoint(
     endpoint: WebhookEndpoint,
     url: str | None,
-    description: str | None = "",
-    event_types: list[str] | tuple[str, ...] = (),
-    enabled: bool = True,
+    description: str | None,
+    event_types: list[str] | tuple[str, ...],
+    enabled: bool,
 ) -> WebhookEndpoint:
-    """Validate and change an endpoint; re-enabling clears its failure record."""
+    """Validate and change an endpoint: every field is replaced, so none has a default (an
+    omitted description would blank it). Re-enabling clears its failure record."""
     url, description, event_types = _clean_endpoint_input(url, description, event_types)
     endpoint.url, endpoint.description, endpoint.event_types = url, description, event_types
     if enabled and not endpoint.enabled:

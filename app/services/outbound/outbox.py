@@ -6,19 +6,25 @@ import secrets
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session, SessionTransaction
 
 from app.clock import now
 from app.extensions import db, rows_matched
 from app.models import OutboxEvent, WebhookEndpoint, WebhookMessage
+from app.services.after_commit import AfterCommit
 from app.services.legends.awards import on_domain_event
 from app.services.outbound.catalogue import EVENT_CATALOGUE, TEST_EVENT_DATA_MESSAGE, TEST_EVENT_TYPE
 from app.services.outbound.dispatch import new_message
 from app.services.outbound.queueing import enqueue_dispatch
 
 log = logging.getLogger(__name__)
-_PENDING_KEY = "outbound_pending_event_ids"
+# Dispatch of the events a transaction recorded, queued once it commits (else the sweep
+# dispatches it). `enqueue_dispatch` is looked up at each call, as a test replaces it.
+_DISPATCH_AFTER_COMMIT = AfterCommit(
+    "outbound_pending_event_ids",
+    lambda event_id: enqueue_dispatch(event_id),
+    log,
+    "could not enqueue dispatch of outbox event %s",
+)
 
 
 def new_event_id() -> str:
@@ -39,27 +45,9 @@ def record_event(company_id: int, event_type: str, data: dict[str, Any]) -> Outb
     event = OutboxEvent(company_id=company_id, public_id=new_event_id(), type=event_type, data=data)
     db.session.add(event)
     db.session.flush()
-    db.session.info.setdefault(_PENDING_KEY, []).append(event.id)
+    _DISPATCH_AFTER_COMMIT.remember(event.id)
     on_domain_event(event)  # Legends XP for the events that earn it (app/services/legends/awards.py)
     return event
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _enqueue_committed_events(session: Session) -> None:
-    pending = session.info.pop(_PENDING_KEY, None)
-    if not pending:
-        return
-    for event_id in pending:
-        try:
-            enqueue_dispatch(event_id)
-        except Exception:  # the sweep dispatches it; the commit already happened
-            log.exception("could not enqueue dispatch of outbox event %s", event_id)
-
-
-@sa_event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back_events(session: Session, previous_transaction: SessionTransaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_PENDING_KEY, None)
 
 
 def send_test_event(endpoint: WebhookEndpoint) -> WebhookMessage:
