@@ -36,7 +36,10 @@ def read_notifications_of_this_page():
         return
     if is_htmx() and not request.headers.get("HX-Boosted"):
         return
-    if current_user.is_authenticated and mark_notifications_read(current_user, link=request.path):
+    # The (usually cached) unread count first: with nothing unread there is nothing to write.
+    if not current_user.is_authenticated or not unread_notification_count():
+        return
+    if mark_notifications_read(current_user, link=request.path):
         db.session.commit()
 
 
