@@ -97,8 +97,9 @@ def note_generations(session: Session, keys: Iterable[str]) -> None:
 
 @event.listens_for(Session, "after_flush")
 def _note_flushed(session: Session, _context: Any) -> None:
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, UserSession) and obj in session.new:
+    new = session.new
+    for obj in (*new, *session.dirty, *session.deleted):
+        if isinstance(obj, UserSession) and obj in new:
             continue  # a new session changes no cached identity
         keys = _keys_written(obj)
         note_generations(session, (GLOBAL_KEY,) if keys is None else keys)
@@ -270,8 +271,8 @@ def read_generations(keys: tuple[str, ...]) -> tuple[bytes, ...] | None:
                     pipe.set(key, secrets.token_hex(8), ex=KEY_SECONDS, nx=True)
             pipe.mget(keys)
             values = pipe.execute()[-1]
-    except Exception:  # Redis down: the lookup query decides, nothing is cached
-        current_app.logger.warning("identity cache unavailable", exc_info=True)
+    except Exception as error:  # Redis down: the lookup query decides, nothing is cached
+        current_app.logger.warning("identity cache unavailable: %s", error)
         return None
     if None in values:
         return None
