@@ -165,8 +165,8 @@ def bump_generations(keys: Iterable[str]) -> None:
         for key in keys:
             pipe.set(key, secrets.token_hex(8), ex=KEY_SECONDS)
         pipe.execute()
-    except Exception:
-        current_app.logger.error("identity cache generations not replaced: %s", keys, exc_info=True)
+    except Exception as error:
+        current_app.logger.error("identity cache generations %s not replaced: %s", keys, error)
         for cache in _caches():
             cache.clear()
 
