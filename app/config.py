@@ -323,6 +323,10 @@ class Config:
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
     USER_SESSION_IDLE_TIMEOUT = timedelta(hours=8)
     USER_SESSION_MAX_AGE = timedelta(days=7)
+    # The per-process identity cache (app/identity_cache.py): signed-in sessions it keeps (0 =
+    # off: every request runs the lookup query), and the most seconds one is kept.
+    IDENTITY_CACHE_SIZE = Setting(5000, cast=as_count)
+    IDENTITY_CACHE_SECONDS = Setting(60.0, cast=as_seconds)
 
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = "tp-limits"

@@ -2,8 +2,9 @@
 
 Flask-Login's alternative-id mechanism: `User.get_id()` is the session's random token, so the
 session cookie (`_user_id`) and the remember cookie carry that token, never the user id. The
-user loader resolves it with one indexed query (services/sessions.find_active_session); a
-revoked, expired or unknown session, or a deactivated user, means signed out. The token is
+user loader resolves it from this process's identity cache, validated by one Redis read
+(app/identity_cache.py), or else with one indexed query (services/sessions.find_active_session);
+a revoked, expired or unknown session, or a deactivated user, means signed out. The token is
 checked at the start of every request that brings a cookie (static files aside), which is
 also where activity is recorded, at most every few minutes.
 """
@@ -13,9 +14,9 @@ from flask_login import COOKIE_NAME, current_user, login_user, logout_user
 
 from app.access import chosen_company_id
 from app.extensions import db, login_manager
+from app.identity_cache import find_session
 from app.services.sessions import (
     end_user_session,
-    find_active_session,
     sign_out_session,
     start_user_session,
     touch_user_session,
@@ -27,7 +28,7 @@ def configure_login(app):
 
     @login_manager.user_loader
     def load_user(token):
-        found = find_active_session(token)
+        found = find_session(token)
         if found is None:
             return None
         user, row = found

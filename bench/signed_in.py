@@ -186,7 +186,7 @@ def _profile_here(path):
 
     from app import create_app
     from app.extensions import db
-    from app.models import Order, User
+    from app.models import Gig, Order, User
 
     app = create_app()
     client = app.test_client()
@@ -195,11 +195,12 @@ def _profile_here(path):
 
         buyer = db.session.scalar(select(User).where(User.email == BUYER))
         order_id = db.session.scalar(select(Order.id).where(Order.buyer_id == buyer.id).order_by(Order.id.desc()))
+        gig_slug = db.session.scalar(select(Gig.slug).join(Order, Order.gig_id == Gig.id).where(Order.id == order_id))
     page = client.get("/signin").get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     email = SELLER if path.startswith("/sell") else BUYER
     client.post("/signin", data={"csrf_token": token, "email": email, "password": PASSWORD})
-    path = path.replace("ORDER", str(order_id))
+    path = path.replace("ORDER", str(order_id)).replace("GIG", gig_slug)
     for _ in range(5):
         assert client.get(path).status_code == 200
     profiler = Profiler(interval=0.0005)
@@ -215,7 +216,9 @@ def main():
     parser.add_argument("--gigs", type=int, default=2000)
     parser.add_argument("--orders", type=int, default=30)
     harness.load_arguments(parser, connections=8, max_connections=64)
-    parser.add_argument("--profile", metavar="PATH", help="profile PATH (/gigs, /account, /orders/ORDER, /sell/)")
+    parser.add_argument(
+        "--profile", metavar="PATH", help="profile PATH (/gigs, /gigs/GIG, /account, /orders/ORDER, /sell/)"
+    )
     parser.add_argument("--seed", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:

@@ -4,6 +4,7 @@ from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import db, is_htmx
+from app.identity_cache import cached_count, notifications_key
 from app.services.messages import mark_notifications_read, notifications_of, unread_count, user_notification
 from app.web import paginate, render, safe_next
 
@@ -13,8 +14,11 @@ NOTIFICATIONS_PER_PAGE = 50
 
 @bp.app_template_global()
 def unread_notification_count():
-    """Unread notifications of the signed-in user (the bell's number); 0 when signed out."""
-    return unread_count(current_user) if current_user.is_authenticated else 0
+    """Unread notifications of the signed-in user (the bell's number); 0 when signed out.
+    Counted once per change of their notifications in each process (app/identity_cache.py)."""
+    if not current_user.is_authenticated:
+        return 0
+    return cached_count(notifications_key(current_user.id), lambda: unread_count(current_user))
 
 
 # The pages notifications link to. Only these try to read notifications when opened, so no
@@ -32,7 +36,10 @@ def read_notifications_of_this_page():
         return
     if is_htmx() and not request.headers.get("HX-Boosted"):
         return
-    if current_user.is_authenticated and mark_notifications_read(current_user, link=request.path):
+    # The (usually cached) unread count first: with nothing unread there is nothing to write.
+    if not current_user.is_authenticated or not unread_notification_count():
+        return
+    if mark_notifications_read(current_user, link=request.path):
         db.session.commit()
 
 

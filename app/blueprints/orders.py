@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload, lazyload
 from app.access import admin_required
 from app.extensions import db, is_htmx
 from app.inputs import body_limit
-from app.models import Gig, Order
+from app.models import Company, Gig, Order
 from app.money import parse_amount_cents
 from app.payments import PaymentsUnavailable
 from app.services import orders as order_service
@@ -54,7 +54,12 @@ ORDERS_PER_PAGE = 50
 # packages, extras and images (each a selectin query when a Gig loads) are left unloaded.
 ORDER_PAGE_LOADING = (
     joinedload(Order.gig).options(
-        lazyload(Gig.packages), lazyload(Gig.extras), lazyload(Gig.images), lazyload(Gig.questions)
+        lazyload(Gig.packages),
+        lazyload(Gig.extras),
+        lazyload(Gig.images),
+        lazyload(Gig.questions),
+        # The seller company's name, not its member list (loaded only if something asks).
+        joinedload(Gig.company).lazyload(Company.members),
     ),
 )
 REFUND_UNAVAILABLE = "Payments are unavailable right now. Nothing was refunded — please try again."

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from flask import has_request_context, url_for
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import Select, select
-from sqlalchemy.orm import lazyload, load_only
+from sqlalchemy.orm import lazyload, load_only, selectinload
 
 from app.clock import now
 from app.errors import ServiceError
@@ -692,13 +692,21 @@ _TABLE_GIG_COLUMNS = (
 
 def company_gigs(company: Company) -> Sequence[Gig]:
     """A seller's gigs in every status, most recently changed first, loaded for their table:
-    packages, images and category come along; extras, questions and long text do not (they
-    load if something asks)."""
+    the category, how many packages (their ids) and the images' keys come along; extras,
+    questions, long text and the company (the one given, already loaded) do not (they load if
+    something asks)."""
     return db.session.scalars(
         select(Gig)
         .where(Gig.company_id == company.id)
         .order_by(Gig.updated_at.desc(), Gig.id.desc())
-        .options(load_only(*_TABLE_GIG_COLUMNS), lazyload(Gig.extras), lazyload(Gig.questions))
+        .options(
+            load_only(*_TABLE_GIG_COLUMNS),
+            lazyload(Gig.company),
+            selectinload(Gig.packages).load_only(GigPackage.gig_id),
+            selectinload(Gig.images).load_only(GigImage.gig_id, GigImage.storage_key),
+            lazyload(Gig.extras),
+            lazyload(Gig.questions),
+        )
     ).all()
 
 

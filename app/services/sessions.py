@@ -128,7 +128,8 @@ def touch_user_session(row: UserSession) -> bool:
             UserSession.last_seen_at < moment - TOUCH_INTERVAL,
         )
         .values(**values)
-        .execution_options(synchronize_session=False)
+        # Recording activity grants nothing: cached identities stay valid (app/identity_cache.py).
+        .execution_options(synchronize_session=False, generation_unaffected=True)
     )
     return matched == 1
 

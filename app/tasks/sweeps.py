@@ -19,7 +19,10 @@ def prune_notifications() -> int:
     with job_context():
         cutoff = now() - READ_NOTIFICATION_RETENTION
         result = db.session.execute(
-            delete(Notification).where(Notification.read_at.is_not(None), Notification.read_at < cutoff)
+            delete(Notification)
+            .where(Notification.read_at.is_not(None), Notification.read_at < cutoff)
+            # Read notifications change no unread count (app/identity_cache.py).
+            .execution_options(generation_unaffected=True)
         )
         db.session.commit()
         return result.rowcount
@@ -30,7 +33,10 @@ def prune_user_sessions() -> int:
     with job_context():
         cutoff = now() - ENDED_SESSION_RETENTION
         result = db.session.execute(
-            delete(UserSession).where(or_(UserSession.expires_at < cutoff, UserSession.revoked_at < cutoff))
+            delete(UserSession)
+            .where(or_(UserSession.expires_at < cutoff, UserSession.revoked_at < cutoff))
+            # Sessions that ended long ago sign nobody in: no cached identity changes.
+            .execution_options(generation_unaffected=True)
         )
         db.session.commit()
         return result.rowcount
