@@ -129,3 +129,24 @@ def test_twenty_concurrent_activations_never_pass_the_maximum(app, live_server):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(LicenseActivation)) == 5
         assert db.session.scalars(select(License)).one().activation_count == 5
+
+
+def test_twenty_concurrent_activations_of_one_machine_take_one_seat(app, live_server):
+    """Racing requests for the same new machine: one activates it, the others find it active
+    (a request that took a seat and then met the other's row gives the seat back)."""
+    with app.app_context():
+        key = make_licensed_shop(max_activations=5)["key"]
+
+    def activate(_):
+        answer = httpx.post(
+            f"{live_server}/api/v1/licenses/activate", json={"key": key, "fingerprint": "one-machine"}, timeout=30
+        )
+        return answer.status_code, answer.json()["license"]["activations"]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(activate, range(20)))
+    assert sorted(status for status, _ in answers) == [200] * 19 + [201], answers
+    assert {count for _, count in answers} == {1}, answers
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LicenseActivation)) == 1
+        assert db.session.scalars(select(License)).one().activation_count == 1
