@@ -334,6 +334,22 @@ def test_rate_limit_per_ip(api, client):
     assert api.verify(response)["error"]["code"] == "RATE_LIMITED"
 
 
+def test_rate_limit_windows_are_counted_together_and_expire_with_their_window(api, shop, app, monkeypatch):
+    """Two limits of two windows each: a request counts all four windows, and each counter
+    expires with its window."""
+    monkeypatch.setitem(app.config, "LICENSE_RATE_LIMIT_PER_IP", "100/minute;1000/hour")
+    monkeypatch.setitem(app.config, "LICENSE_RATE_LIMIT_PER_KEY", "60/minute;500/day")
+    redis = app.extensions["redis"]
+    redis.flushdb()
+    for _ in range(2):
+        assert api.validate(key=shop["key"])[0] == 200
+    counters = {key.decode(): redis.get(key) for key in redis.scan_iter("tp-limits:license-api:*")}
+    assert sorted(name.split(":")[-2] for name in counters) == ["100/60", "1000/3600", "500/86400", "60/60"]
+    assert set(counters.values()) == {b"2"}
+    for name in counters:
+        assert 0 < redis.ttl(name) <= int(name.split(":")[-2].split("/")[1])
+
+
 def test_validation_records_when_a_key_was_last_checked(api, shop, db, clock):
     moment = now().replace(microsecond=0)
     clock(moment)
