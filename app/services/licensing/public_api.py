@@ -237,8 +237,9 @@ def activate_license(
         raise LicenseApiError(404, "NOT_FOUND")
     at = now()
     params = {"lookup_hash": key_hash, "machine": fingerprint, "machine_name": name, "at": at}
-    if db.session.connection().dialect.name == "postgresql":
-        row = db.session.execute(_ACTIVATE, params).first()
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        row = connection.execute(_ACTIVATE, params).first()
         if row is None:
             raise LicenseApiError(404, "NOT_FOUND")
         if row[_SEAT_AT] is None:
@@ -249,21 +250,21 @@ def activate_license(
         _expire_loaded(seat.id)
         if added is None:
             # A concurrent request activated the same machine first: give the seat back.
-            db.session.execute(
+            connection.execute(
                 update(LICENSES)
                 .where(LICENSES.c.id == seat.id)
                 .values(activation_count=LICENSES.c.activation_count - 1)
             )
             return _activate_locked(key, fingerprint, name)
         return seat, added, True
-    taken = db.session.execute(_TAKE_SEAT, params).first()
+    taken = connection.execute(_TAKE_SEAT, params).first()
     if taken is None:
         license, activation = read_license_and_activation(key_hash, fingerprint)
         if license is None:
             raise LicenseApiError(404, "NOT_FOUND")
         return _without_seat(license, activation, at, key, fingerprint, name)
     _expire_loaded(taken.id)
-    new = db.session.execute(
+    new = connection.execute(
         insert(ACTIVATIONS)
         .values(company_id=taken.company_id, license_id=taken.id, fingerprint=fingerprint, name=name, created_at=at)
         .returning(*_NEW_ACTIVATION)

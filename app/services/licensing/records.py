@@ -24,6 +24,10 @@ class LicenseStateError(ServiceError):
 
 
 # ---- the public API's hot path: plain rows, no ORM objects -----------------------------------
+#
+# Its statements are SQLAlchemy Core built once, and run on the session's connection
+# (`db.session.connection().execute`): Session.execute would run them the same way (a Core
+# statement is not autoflushed), after looking for the bind in every table the statement names.
 
 
 @dataclass(slots=True)
@@ -87,7 +91,8 @@ def read_license_and_activation(
 ) -> tuple[LicenseRow | None, ActivationRow | None]:
     """The license with `key_hash` and its activation on `fingerprint` (None: no machine), in
     one SELECT, as plain rows; (None, None) for an unknown key."""
-    row = db.session.execute(LICENSE_AND_ACTIVATION, {"lookup_hash": key_hash, "machine": fingerprint or ""}).first()
+    params = {"lookup_hash": key_hash, "machine": fingerprint or ""}
+    row = db.session.connection().execute(LICENSE_AND_ACTIVATION, params).first()
     if row is None:
         return None, None
     return license_row(row), activation_row(row, len(LICENSE_COLUMNS))
