@@ -98,13 +98,14 @@ def check_request():
     # Without a Content-Type werkzeug parses no form and no files, and it is not JSON.
     if not req.want_form_data_parsed or req.blueprint in RAW_BODY_BLUEPRINTS:
         return
+    if req.is_json:  # a JSON body has no form fields or files to parse
+        _check_json("", req.get_json(silent=True))
+        return
     if not getattr(view, "form_checks_characters", False):
         _check_pairs(req.form)
     for name, upload in req.files.items(multi=True):
         _check_text(name, name)
         _check_text(name, upload.filename or "")
-    if req.is_json:
-        _check_json("", req.get_json(silent=True))
 
 
 def too_large_message():

@@ -334,6 +334,22 @@ def test_rate_limit_per_ip(api, client):
     assert api.verify(response)["error"]["code"] == "RATE_LIMITED"
 
 
+def test_rate_limit_windows_are_counted_together_and_expire_with_their_window(api, shop, app, monkeypatch):
+    """Two limits of two windows each: a request counts all four windows, and each counter
+    expires with its window."""
+    monkeypatch.setitem(app.config, "LICENSE_RATE_LIMIT_PER_IP", "100/minute;1000/hour")
+    monkeypatch.setitem(app.config, "LICENSE_RATE_LIMIT_PER_KEY", "60/minute;500/day")
+    redis = app.extensions["redis"]
+    redis.flushdb()
+    for _ in range(2):
+        assert api.validate(key=shop["key"])[0] == 200
+    counters = {key.decode(): redis.get(key) for key in redis.scan_iter("tp-limits:license-api:*")}
+    assert sorted(name.split(":")[-2] for name in counters) == ["100/60", "1000/3600", "500/86400", "60/60"]
+    assert set(counters.values()) == {b"2"}
+    for name in counters:
+        assert 0 < redis.ttl(name) <= int(name.split(":")[-2].split("/")[1])
+
+
 def test_validation_records_when_a_key_was_last_checked(api, shop, db, clock):
     moment = now().replace(microsecond=0)
     clock(moment)
@@ -393,8 +409,9 @@ def test_production_without_a_signing_key_answers_500_unsigned(app, client, monk
 
 
 def test_each_call_reads_the_key_and_its_machine_in_one_statement(api, shop):
-    """The fewest round trips: validate is one SELECT; activate one locking SELECT (key and
-    machine together), then the INSERT and the count; a repeat activation is the SELECT alone."""
+    """The fewest round trips: validate is one SELECT; activate, new machine or not, is one
+    statement on PostgreSQL (take the seat, insert the machine, read the key and its machine);
+    on SQLite the seat's UPDATE, then the INSERT or, without a seat, the SELECT."""
     key = shop["key"]
     api.validate(key=key)  # the once-a-minute "last checked" touch is out of the way
     validate = statements_during(lambda: api.validate(key=key, fingerprint="host-q"))
@@ -402,13 +419,48 @@ def test_each_call_reads_the_key_and_its_machine_in_one_statement(api, shop):
     again = statements_during(lambda: api.activate(key=key, fingerprint="host-q"))
     deactivate = statements_during(lambda: api.deactivate(key=key, fingerprint="host-q"))
     assert [s.split()[0] for s in validate] == ["SELECT"]
-    assert [s.split()[0] for s in activate[:1]] == ["SELECT"] and sorted(s.split()[0] for s in activate[1:]) == [
-        "INSERT",
-        "UPDATE",
-    ]
-    assert [s.split()[0] for s in again] == ["SELECT"]
+    if db.session.get_bind().dialect.name == "postgresql":
+        assert [s.split()[0] for s in activate] == ["WITH"] and [s.split()[0] for s in again] == ["WITH"]
+        assert "INSERT INTO license_activations" in activate[0] and "UPDATE licenses" in activate[0]
+    else:
+        assert [s.split()[0] for s in activate] == ["UPDATE", "INSERT"]
+        assert [s.split()[0] for s in again] == ["UPDATE", "SELECT"]
     assert [s.split()[0] for s in deactivate[:1]] == ["SELECT"] and sorted(s.split()[0] for s in deactivate[1:]) == [
         "DELETE",
         "UPDATE",
     ]
-    assert "license_activations" in activate[0] and "license_activations" in deactivate[0]
+    assert "license_activations" in validate[0] and "license_activations" in deactivate[0]
+
+
+def test_activation_answers_match_the_locked_path(api, shop, db, clock):
+    """Every answer of the one-statement activation: a new machine, the same one again, a full
+    key, an unknown key and an expired one, with the counts the key shows."""
+    status, body = api.activate(key=shop["key"], fingerprint="host-a", name="Desk")
+    assert (status, body["code"], body["license"]["activations"]) == (201, "ACTIVATED", 1)
+    assert body["activation"]["name"] == "Desk" and body["activation"]["created_at"] is not None
+    status, again = api.activate(key=shop["key"], fingerprint="host-a", name="Renamed")
+    assert (status, again["code"], again["activation"]) == (200, "ALREADY_ACTIVE", body["activation"])
+    assert api.activate(key=shop["key"], fingerprint="host-b")[1]["license"]["activations"] == 2
+    status, full = api.activate(key=shop["key"], fingerprint="host-c")
+    assert (status, full["error"]["code"]) == (409, "TOO_MANY_ACTIVATIONS")
+    assert api.activate(key="TP-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-AAAAA", fingerprint="x")[0] == 404
+    assert activation_count(shop["key"]) == 2
+
+    license = db.session.get(License, shop["license"].id)
+    license.expires_at = now() + timedelta(days=1)
+    db.session.commit()
+    clock(now() + timedelta(days=2))
+    status, expired = api.activate(key=shop["key"], fingerprint="host-d")
+    assert (status, expired["error"]["code"]) == (403, "EXPIRED")
+    status, expired = api.activate(key=shop["key"], fingerprint="host-a")
+    assert (status, expired["error"]["code"]) == (403, "EXPIRED")  # refused before "already active"
+    assert activation_count(shop["key"]) == 2
+
+
+def test_activation_updates_a_license_the_session_already_holds(db, shop):
+    license = db.session.get(License, shop["license"].id)
+    assert license.activation_count == 0
+    _, activation, created = public_api.activate_license(shop["key"], "host-a", "Laptop")
+    assert created and license.activation_count == 1
+    assert [a.fingerprint for a in license.activations] == ["host-a"]
+    assert db.session.get(LicenseActivation, activation.id).name == "Laptop"

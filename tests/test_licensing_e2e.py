@@ -2,15 +2,19 @@
 subscription's key follows the subscription, and concurrent activations never pass the limit."""
 
 import concurrent.futures
+import threading
+import time
 from datetime import datetime, timedelta
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import func, select
 
 from app.clock import freeze
 from app.extensions import db
 from app.models import License, LicenseActivation, Membership
+from app.services.licensing import public_api
 from app.services.licensing.license_keys import license_key
 from tests.factories import (
     make_connected_account,
@@ -129,3 +133,63 @@ def test_twenty_concurrent_activations_never_pass_the_maximum(app, live_server):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(LicenseActivation)) == 5
         assert db.session.scalars(select(License)).one().activation_count == 5
+
+
+def test_twenty_concurrent_activations_of_one_machine_take_one_seat(app, live_server):
+    """Racing requests for the same new machine: one activates it, the others find it active
+    (a request that took a seat and then met the other's row gives the seat back)."""
+    with app.app_context():
+        key = make_licensed_shop(max_activations=5)["key"]
+
+    def activate(_):
+        answer = httpx.post(
+            f"{live_server}/api/v1/licenses/activate", json={"key": key, "fingerprint": "one-machine"}, timeout=30
+        )
+        return answer.status_code, answer.json()["license"]["activations"]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(activate, range(20)))
+    assert sorted(status for status, _ in answers) == [200] * 19 + [201], answers
+    assert {count for _, count in answers} == {1}, answers
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LicenseActivation)) == 1
+        assert db.session.scalars(select(License)).one().activation_count == 1
+
+
+def test_a_machine_activated_while_its_twin_request_waits_takes_one_seat(app):
+    """One request activates a machine and holds its transaction open; a second request for
+    the same machine waits for the key's row, then finds the machine active (on PostgreSQL it
+    took a seat when the first committed, met the first's row on INSERT and gave the seat back)."""
+    with app.app_context():
+        key = make_licensed_shop(max_activations=5)["key"]
+        postgres = db.session.get_bind().dialect.name == "postgresql"
+    answers = {}
+
+    def second():
+        with app.app_context():
+            license, activation, created = public_api.activate_license(key, "twin")
+            answers["second"] = (created, activation.fingerprint, license.activation_count)
+            db.session.commit()
+
+    with app.app_context():
+        _, _, created = public_api.activate_license(key, "twin")  # the row stays locked until commit
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while postgres and time.monotonic() < deadline and not _waiting_for_a_lock(app):
+            time.sleep(0.02)
+        time.sleep(0 if postgres else 0.3)  # SQLite: the second's BEGIN IMMEDIATE waits
+        db.session.commit()
+    waiter.join(30)
+    assert created and answers["second"] == (False, "twin", 1)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LicenseActivation)) == 1
+        assert db.session.scalars(select(License)).one().activation_count == 1
+
+
+def _waiting_for_a_lock(app):
+    with psycopg.connect(app.config["SQLALCHEMY_DATABASE_URI"].replace("+psycopg", ""), autocommit=True) as conn:
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return conn.execute(waiting).fetchone()[0] > 0

@@ -7,11 +7,14 @@ limits' Redis is unreachable, the endpoints that take a key answer a signed 503.
 """
 
 import time
-from functools import wraps
+from functools import lru_cache, wraps
+from weakref import WeakKeyDictionary
 
 from flask import Blueprint, Response, current_app, request
 from flask_limiter.util import get_remote_address
 from limits import parse_many
+from redis import Redis
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
@@ -50,6 +53,20 @@ def _rate_limit_key():
 
 LIMITS_PREFIX = "tp-limits:license-api"
 
+# Each KEYS[i] is a fixed window's counter: counted, and given its expiry (ARGV[i] seconds)
+# when the window's first request creates it. All of a request's windows in one command.
+COUNT_WINDOWS = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    counts[i] = redis.call('INCR', key)
+    if counts[i] == 1 then
+        redis.call('EXPIRE', key, ARGV[i])
+    end
+end
+return counts
+"""
+_count_windows: WeakKeyDictionary[Redis, Script] = WeakKeyDictionary()
+
 
 class RateLimited(TooManyRequests):
     """A limit of the license API is spent: 429 RATE_LIMITED with Retry-After."""
@@ -59,28 +76,35 @@ class RateLimited(TooManyRequests):
         self.retry_after_seconds = max(int(retry_after_seconds), 1)
 
 
+@lru_cache(maxsize=16)
+def _windows(text):
+    """(amount, seconds) of each limit in a setting such as "100/minute;1000/hour"."""
+    return tuple((item.amount, item.get_expiry()) for item in parse_many(text))
+
+
 def _spend_limits(per_key):
     """Count this request against the per-IP limit (and, with `per_key`, the per-key one) in
-    ONE Redis round trip: each limit is a fixed window whose counter is INCRed and given its
-    expiry in one pipeline. Raises RateLimited when a limit is exceeded, RedisError when Redis
-    is unreachable (the blueprint answers a signed 503: per-process counting would weaken the
-    per-key limits that make guessing keys impractical)."""
+    ONE Redis round trip: each limit is a fixed window whose counter is INCRed (and given its
+    expiry when new) by one Lua script. Raises RateLimited when a limit is exceeded, RedisError
+    when Redis is unreachable (the blueprint answers a signed 503: per-process counting would
+    weaken the per-key limits that make guessing keys impractical)."""
     config = current_app.config
     buckets = [(f"ip:{get_remote_address()}", config["LICENSE_RATE_LIMIT_PER_IP"])]
     if per_key:
         buckets.append((_rate_limit_key(), config["LICENSE_RATE_LIMIT_PER_KEY"]))
     moment = int(time.time())
-    windows = []
-    pipe = get_redis().pipeline(transaction=False)
+    counters, expiries, windows = [], [], []
     for who, text in buckets:
-        for item in parse_many(text):
-            seconds = item.get_expiry()
+        for amount, seconds in _windows(text):
             start = moment - moment % seconds
-            counter = f"{LIMITS_PREFIX}:{who}:{item.amount}/{seconds}:{start}"
-            pipe.incr(counter)
-            pipe.expire(counter, seconds)
-            windows.append((item.amount, start + seconds - moment))
-    counts = pipe.execute()[::2]
+            counters.append(f"{LIMITS_PREFIX}:{who}:{amount}/{seconds}:{start}")
+            expiries.append(seconds)
+            windows.append((amount, start + seconds - moment))
+    redis = get_redis()
+    script = _count_windows.get(redis)
+    if script is None:
+        script = _count_windows[redis] = redis.register_script(COUNT_WINDOWS)
+    counts = script(keys=counters, args=expiries)
     waits = [left for (amount, left), count in zip(windows, counts, strict=True) if count > amount]
     if waits:
         raise RateLimited(max(waits))

@@ -6,6 +6,7 @@ the seller read the key again in their pages. The plain key never reaches the da
 """
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -42,7 +43,35 @@ class LicensePolicy(TenantOwned, Timestamps, Model):
     product = relationship("Product")
 
 
-class License(TenantOwned, Timestamps, Model):
+class LicenseTerms:
+    """When a key works, from its `status`, `expires_at` and `access_ends_at`: shared by the
+    License model and the plain rows the public API reads (services/licensing/records.py)."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        status: str
+        expires_at: datetime | None
+        access_ends_at: datetime | None
+
+    @property
+    def effective_expires_at(self):
+        """The earlier of the key's own expiry and the end of its subscription's access."""
+        ends = [moment for moment in (self.expires_at, self.access_ends_at) if moment is not None]
+        return min(ends) if ends else None
+
+    def is_expired(self, at=None):
+        ends = self.effective_expires_at
+        return ends is not None and (at or now()) >= ends
+
+    def display_status(self, at=None):
+        """active / suspended / revoked / expired, as a person would say it."""
+        if self.status == "active" and self.is_expired(at):
+            return "expired"
+        return self.status
+
+
+class License(TenantOwned, Timestamps, LicenseTerms, Model):
     """One key per membership. Valid while active and before its effective expiry."""
 
     __tablename__ = "licenses"
@@ -79,22 +108,6 @@ class License(TenantOwned, Timestamps, Model):
         cascade="all, delete-orphan",
         passive_deletes=True,
     )
-
-    @property
-    def effective_expires_at(self):
-        """The earlier of the key's own expiry and the end of its subscription's access."""
-        ends = [moment for moment in (self.expires_at, self.access_ends_at) if moment is not None]
-        return min(ends) if ends else None
-
-    def is_expired(self, at=None):
-        ends = self.effective_expires_at
-        return ends is not None and (at or now()) >= ends
-
-    def display_status(self, at=None):
-        """active / suspended / revoked / expired, as a person would say it."""
-        if self.status == "active" and self.is_expired(at):
-            return "expired"
-        return self.status
 
 
 class LicenseActivation(TenantOwned, CreatedAt, Model):

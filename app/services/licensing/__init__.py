@@ -7,10 +7,15 @@ and hash it with sha256; the hash is unique in the database. The key itself is k
 encrypted (app/crypto.py), so buyers and sellers can read it in their pages while a copy of the
 database alone (a backup, a replica) reveals no usable key.
 
-Hot path (validate, activate): one indexed SELECT of the license by hash, one of the
-activation when a fingerprint is sent, and at most one small UPDATE or INSERT. Activation locks
-the license row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite transactions are serial here), so
-concurrent activations never pass the maximum; (license_id, fingerprint) is unique too.
+Hot path (validate, activate), SQLAlchemy Core read as plain rows (`records.LicenseRow`), no
+ORM objects: validate is one indexed SELECT of the license by hash with the machine's
+activation (plus a touch UPDATE at most once a minute per key). Activate is one statement on
+PostgreSQL: an UPDATE that takes a seat only if the key works, has one free and is not yet
+active on the machine (the row lock, and PostgreSQL re-checking the WHERE against the committed
+row, serialise racing requests), an INSERT … ON CONFLICT of the machine, and a read of the key
+and machine for the answers without a seat; after a concurrent change it falls back to
+`SELECT … FOR UPDATE`. SQLite (transactions serial here) runs the UPDATE, then the INSERT or
+the SELECT. Concurrent activations never pass the maximum; (license_id, fingerprint) is unique.
 
 Modules: `license_keys` (the key strings), `signing` (the Ed25519 key that signs answers),
 `issuing` (keys follow memberships), `records` (finding and locking license rows),

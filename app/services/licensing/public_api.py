@@ -9,14 +9,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, bindparam, exists, insert, or_, select, text, true, update
+from sqlalchemy.orm.util import identity_key
 
 from app.clock import now
 from app.errors import ServiceError
 from app.extensions import db
 from app.models import License, LicenseActivation
+from app.models.types import UTCDateTime
 from app.services.licensing.license_keys import hash_key
-from app.services.licensing.records import find_license_and_activation, refusal_code, remove_activation
+from app.services.licensing.records import (
+    ACTIVATION_COLUMNS,
+    ACTIVATIONS,
+    BY_KEY_HASH,
+    LICENSE_COLUMNS,
+    LICENSES,
+    WITH_ACTIVATION,
+    ActivationRow,
+    LicenseRow,
+    activation_row,
+    find_license_and_activation,
+    license_row,
+    read_license_and_activation,
+    refusal_code,
+    remove_activation,
+)
 from app.services.licensing.signing import canonical_json, signature_of
 
 VALIDATION_TOUCH_INTERVAL = timedelta(seconds=60)
@@ -56,7 +73,7 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def license_json(license: License, at: datetime | None = None) -> dict[str, Any]:
+def license_json(license: License | LicenseRow, at: datetime | None = None) -> dict[str, Any]:
     """The license as the API shows it (never the key itself)."""
     return {
         "id": license.id,
@@ -69,7 +86,7 @@ def license_json(license: License, at: datetime | None = None) -> dict[str, Any]
     }
 
 
-def activation_json(activation: LicenseActivation | None) -> dict[str, Any] | None:
+def activation_json(activation: LicenseActivation | ActivationRow | None) -> dict[str, Any] | None:
     """One machine's activation as the API shows it."""
     if activation is None:
         return None
@@ -87,15 +104,15 @@ def activation_json(activation: LicenseActivation | None) -> dict[str, Any] | No
 @dataclass
 class Validation:
     code: str
-    license: License | None = None
-    activation: LicenseActivation | None = None
+    license: LicenseRow | None = None
+    activation: ActivationRow | None = None
 
     @property
     def valid(self) -> bool:
         return self.code == "VALID"
 
 
-def _touch(license: License, at: datetime) -> None:
+def _touch(license: LicenseRow, at: datetime) -> None:
     # At most one small UPDATE a minute per key, so sellers see "last checked"; the WHERE keeps
     # concurrent requests from writing it twice.
     seen = license.last_validated_at
@@ -121,18 +138,9 @@ def validate_license(key: object, fingerprint: str | None = None, product_id: in
     if key_hash is None:
         return Validation("NOT_FOUND")
     # One round trip: the license and, when a fingerprint is sent, that machine's activation.
-    query = (
-        select(License, LicenseActivation)
-        .where(License.key_hash == key_hash)
-        .outerjoin(
-            LicenseActivation,
-            and_(LicenseActivation.license_id == License.id, LicenseActivation.fingerprint == (fingerprint or "")),
-        )
-    )
-    row = db.session.execute(query).first()
-    if row is None:
+    license, activation = read_license_and_activation(key_hash, fingerprint)
+    if license is None:
         return Validation("NOT_FOUND")
-    license, activation = row
     if product_id is not None and product_id != license.product_id:
         return Validation("PRODUCT_MISMATCH")
     at = now()
@@ -156,14 +164,141 @@ def _usable(license: License | None) -> License:
     return license
 
 
-def activate_license(key: object, fingerprint: str, name: str | None = None) -> tuple[License, LicenseActivation, bool]:
+# ---- activation: one statement on PostgreSQL ------------------------------------------------
+
+_AT = bindparam("at", type_=UTCDateTime())
+_FINGERPRINT = bindparam("machine", type_=ACTIVATIONS.c.fingerprint.type)
+_NAME = bindparam("machine_name", type_=ACTIVATIONS.c.name.type)
+
+# Take a seat: the key's count goes up by one if the key works at :at, has a seat free and is
+# not yet active on the machine. The UPDATE locks the row, and on PostgreSQL a concurrent one
+# waits for it and then checks its WHERE again against the committed count, so two requests
+# never take the last seat twice.
+_TAKE_SEAT = (
+    update(LICENSES)
+    .where(
+        BY_KEY_HASH,
+        LICENSES.c.status == "active",
+        or_(LICENSES.c.expires_at.is_(None), LICENSES.c.expires_at > _AT),
+        or_(LICENSES.c.access_ends_at.is_(None), LICENSES.c.access_ends_at > _AT),
+        LICENSES.c.activation_count < LICENSES.c.max_activations,
+        ~exists().where(ACTIVATIONS.c.license_id == LICENSES.c.id, ACTIVATIONS.c.fingerprint == _FINGERPRINT),
+    )
+    .values(activation_count=LICENSES.c.activation_count + 1, updated_at=_AT)
+    .returning(*LICENSE_COLUMNS)
+)
+_NEW_ACTIVATION = tuple(ACTIVATIONS.c[column.name.removeprefix("activation_")] for column in ACTIVATION_COLUMNS)
+
+
+def _activate_in_one_statement() -> Select[Any]:
+    """PostgreSQL: the seat taken, the machine's row inserted (ON CONFLICT DO NOTHING: a
+    concurrent request for the same machine may have inserted it first) and, for the answers
+    that take no seat, the key and the machine as they were when the statement began: all in
+    ONE statement. Columns: the key, its activation, the seat (the key afterwards), the new row.
+
+    The INSERT is text: SQLAlchemy does not cache the compiled form of its PostgreSQL
+    `insert()`, and compiling this statement anew would cost more than the round trip saved."""
+    seat = _TAKE_SEAT.cte("seat")
+    added = (
+        text(
+            "INSERT INTO license_activations (company_id, license_id, fingerprint, name, created_at) "
+            "SELECT company_id, id, :machine, :machine_name, :at FROM seat "
+            "ON CONFLICT (license_id, fingerprint) DO NOTHING "
+            "RETURNING id, fingerprint, name, created_at"
+        )
+        .bindparams(_FINGERPRINT, _NAME, _AT)
+        .columns(*_NEW_ACTIVATION)
+        .cte("added")
+    )
+    return (
+        select(*LICENSE_COLUMNS, *ACTIVATION_COLUMNS, *seat.c, *added.c)
+        .select_from(WITH_ACTIVATION.outerjoin(seat, true()).outerjoin(added, true()))
+        .where(BY_KEY_HASH)
+    )
+
+
+_ACTIVATE = _activate_in_one_statement()
+_SEAT_AT, _ADDED_AT = len(LICENSE_COLUMNS) + len(ACTIVATION_COLUMNS), 2 * len(LICENSE_COLUMNS) + len(ACTIVATION_COLUMNS)
+
+
+def activate_license(
+    key: object, fingerprint: str, name: str | None = None
+) -> tuple[License | LicenseRow, LicenseActivation | ActivationRow, bool]:
     """Activate the machine `fingerprint` on a usable key, race-free.
 
     Returns (license, activation, created). Raises LicenseApiError: 404 NOT_FOUND, 403
-    SUSPENDED/REVOKED/EXPIRED, 409 TOO_MANY_ACTIVATIONS. The license row (read with the
-    machine's activation in one statement) stays locked until the caller's transaction ends,
-    so concurrent activations are counted one after another.
+    SUSPENDED/REVOKED/EXPIRED, 409 TOO_MANY_ACTIVATIONS. One statement on PostgreSQL (two on
+    SQLite, whose transactions are serial): a conditional UPDATE takes the seat and locks the
+    key's row until the caller's transaction ends, and the INSERT adds the machine. When a
+    concurrent request changed the key in between, the locked path below decides instead.
     """
+    key_hash = hash_key(key)
+    if key_hash is None:
+        raise LicenseApiError(404, "NOT_FOUND")
+    at = now()
+    params = {"lookup_hash": key_hash, "machine": fingerprint, "machine_name": name, "at": at}
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        row = connection.execute(_ACTIVATE, params).first()
+        if row is None:
+            raise LicenseApiError(404, "NOT_FOUND")
+        if row[_SEAT_AT] is None:
+            return _without_seat(
+                license_row(row), activation_row(row, len(LICENSE_COLUMNS)), at, key, fingerprint, name
+            )
+        seat, added = LicenseRow(*row[_SEAT_AT:_ADDED_AT]), activation_row(row, _ADDED_AT)
+        _expire_loaded(seat.id)
+        if added is None:
+            # A concurrent request activated the same machine first: give the seat back.
+            connection.execute(
+                update(LICENSES)
+                .where(LICENSES.c.id == seat.id)
+                .values(activation_count=LICENSES.c.activation_count - 1)
+            )
+            return _activate_locked(key, fingerprint, name)
+        return seat, added, True
+    taken = connection.execute(_TAKE_SEAT, params).first()
+    if taken is None:
+        license, activation = read_license_and_activation(key_hash, fingerprint)
+        if license is None:
+            raise LicenseApiError(404, "NOT_FOUND")
+        return _without_seat(license, activation, at, key, fingerprint, name)
+    _expire_loaded(taken.id)
+    new = connection.execute(
+        insert(ACTIVATIONS)
+        .values(company_id=taken.company_id, license_id=taken.id, fingerprint=fingerprint, name=name, created_at=at)
+        .returning(*_NEW_ACTIVATION)
+    ).one()
+    return LicenseRow(*taken), ActivationRow(*new), True
+
+
+def _without_seat(
+    license: LicenseRow, activation: ActivationRow | None, at: datetime, key: object, fingerprint: str, name: str | None
+) -> tuple[License | LicenseRow, LicenseActivation | ActivationRow, bool]:
+    """The answer when no seat was taken, from the key and machine as the statement read them:
+    a refusal of the key, the machine already active, or no seat free. When they show a seat
+    that was free then, a concurrent request took it: the locked path decides."""
+    code = refusal_code(license, at)
+    if code:
+        raise LicenseApiError(403, code)
+    if activation is not None:
+        return license, activation, False
+    if license.activation_count >= license.max_activations:
+        raise LicenseApiError(409, "TOO_MANY_ACTIVATIONS")
+    return _activate_locked(key, fingerprint, name)
+
+
+def _expire_loaded(license_id: int) -> None:
+    """Forget what an ORM License already loaded in this session says about its machines (the
+    seat was taken by a Core statement)."""
+    loaded = db.session.identity_map.get(identity_key(License, license_id))
+    if loaded is not None:
+        db.session.expire(loaded, ["activation_count", "updated_at", "activations"])
+
+
+def _activate_locked(key: object, fingerprint: str, name: str | None) -> tuple[License, LicenseActivation, bool]:
+    """The activation decided on the key's row read and locked with the machine's activation
+    (`SELECT … FOR UPDATE`): the path taken after a concurrent request changed the key."""
     found, activation = find_license_and_activation(key, fingerprint, lock=True)
     license = _usable(found)
     if activation is not None:
