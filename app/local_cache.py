@@ -39,6 +39,11 @@ class LocalCache:
         found = self.get(key)
         return found if found is not None else self.put(key, make())
 
+    def items(self) -> list[tuple[Hashable, Any]]:
+        """(key, value) of every entry, expired or not (for tests and inspection)."""
+        with self._lock:
+            return [(key, value) for key, (_, value) in self._entries.items()]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
