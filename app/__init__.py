@@ -1,8 +1,13 @@
 """Tradepost: an open marketplace for services and digital products."""
 
 import os
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
 
 from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -19,6 +24,36 @@ WHOP_FRAMED_PREFIXES = ("/experiences/", "/dashboard/")
 REDIS_DOWN_MESSAGE = "Part of Tradepost is briefly unavailable. Please try again in a few minutes."
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer made once per set of secret
+    keys instead of twice a request (to open the session and to save it)."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        try:
+            return self._serializers[keys]
+        except KeyError:
+            made = self._serializers[keys] = super().get_signing_serializer(app)
+            return made
+
+
+class Tradepost(Flask):
+    """Flask, with `ensure_sync` remembering its answer per function (Flask asks it of every
+    hook and the view on every request, a score of times, and the answer never changes) and
+    the session serializer made once (CookieSessions)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session_interface = CookieSessions()
+        self._sync_of = lru_cache(maxsize=1024)(super().ensure_sync)
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        return self._sync_of(func)
+
+
 def create_app(config_class=None):
     """Build the web app for `config_class` (default: chosen by TRADEPOST_ENV, after reading
     `.env`). The config reads the environment now, not when app.config was imported."""
@@ -28,7 +63,7 @@ def create_app(config_class=None):
     config = config_class()
     config.validate()
 
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app = Tradepost(__name__, instance_path=str(INSTANCE_DIR))
     app.config.from_object(config)
     app.extensions["settings"] = config  # which settings were read, for `flask settings`
     os.makedirs(app.instance_path, exist_ok=True)
