@@ -35,11 +35,12 @@ from typing import Any
 
 from redis import Redis
 from sqlalchemy import event
-from sqlalchemy.orm import Mapper, Session, SessionTransaction, object_session
+from sqlalchemy.orm import Mapper, Session, object_session
 
 from app.local_cache import LocalCache
 from app.models import Plan, Product
 from app.models.api_key import ApiKey
+from app.services.after_commit import forget_on_rollback, take_notes
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +229,7 @@ def _redis() -> Redis | None:
 
 @event.listens_for(Session, "after_commit")
 def _invalidate_committed(session: Session) -> None:
-    companies = session.info.pop(_CATALOGUE_CHANGED, None)
-    hashes = session.info.pop(_KEYS_CHANGED, None)
+    companies, hashes = take_notes(session, _CATALOGUE_CHANGED, _KEYS_CHANGED)
     if not companies and not hashes:
         return
     redis = _redis()
@@ -247,8 +247,4 @@ def _invalidate_committed(session: Session) -> None:
         log.warning("API cache not invalidated: %s", error)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_CATALOGUE_CHANGED, None)
-        session.info.pop(_KEYS_CHANGED, None)
+forget_on_rollback(_CATALOGUE_CHANGED, _KEYS_CHANGED)

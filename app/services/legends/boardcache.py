@@ -29,11 +29,12 @@ from typing import Any, cast
 from redis.exceptions import RedisError
 from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, select
-from sqlalchemy.orm import InstanceState, Session, SessionTransaction
+from sqlalchemy.orm import InstanceState, Session
 
 from app.local_cache import LocalCache
 from app.models import Company, LegendsClass, LegendsGame, LegendsGuild, LegendsMember, User
 from app.queue import get_redis
+from app.services.after_commit import forget_on_rollback, take_notes
 from app.services.legends import boards
 
 log = logging.getLogger(__name__)
@@ -115,12 +116,9 @@ def _note_changed_games(session: Session, _context: object) -> None:
 # that refreshes its board on one reads the new game version.
 @sa_event.listens_for(Session, "after_commit", insert=True)
 def _bump_committed(session: Session) -> None:
-    changed = session.info.pop(_CHANGED, None)
+    (changed,) = take_notes(session, _CHANGED)
     if changed:
         bump_games(changed)
 
 
-@sa_event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_CHANGED, None)
+forget_on_rollback(_CHANGED)
