@@ -5,8 +5,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from flask import Flask, g, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Response, g, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from itsdangerous import URLSafeTimedSerializer
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -26,7 +26,8 @@ REDIS_DOWN_MESSAGE = "Part of Tradepost is briefly unavailable. Please try again
 
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the signing serializer made once per set of secret
-    keys instead of twice a request (to open the session and to save it)."""
+    keys instead of twice a request (to open the session and to save it), and nothing but the
+    Vary header to work out for a session that is empty and was not changed."""
 
     def __init__(self) -> None:
         self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
@@ -38,6 +39,13 @@ class CookieSessions(SecureCookieSessionInterface):
         except KeyError:
             made = self._serializers[keys] = super().get_signing_serializer(app)
             return made
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not session and not session.modified:  # no cookie to set or delete
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
 
 
 class Tradepost(Flask):
