@@ -1,13 +1,15 @@
 """Tradepost: an open marketplace for services and digital products."""
 
 import os
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from flask import Flask, Response, g, request
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
-from itsdangerous import URLSafeTimedSerializer
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from flask.wrappers import Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -16,6 +18,7 @@ from app import inputs, queue
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.errors import ServiceError
 from app.extensions import csrf, db, init_limiter, login_manager, mail, migrate
+from app.local_cache import LocalCache
 from app.web import ERROR_TITLES, error_page, handle_refusal, json_error, page_url, wants_json
 
 # The only pages Whop may show inside its iframe; everything else refuses framing.
@@ -26,19 +29,46 @@ REDIS_DOWN_MESSAGE = "Part of Tradepost is briefly unavailable. Please try again
 
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the signing serializer made once per set of secret
-    keys instead of twice a request (to open the session and to save it), and nothing but the
-    Vary header to work out for a session that is empty and was not changed."""
+    keys instead of twice a request (to open the session and to save it), a cookie whose
+    signature this process checked in the last minute only decoded again (its age still
+    checked), and nothing but the Vary header to work out for a session that is empty and was
+    not changed."""
 
     def __init__(self) -> None:
         self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
+        self._signed_at = LocalCache(4096, max_age=60.0)  # (keys, cookie) -> when it was signed
+
+    @staticmethod
+    def _keys(app: Flask) -> tuple:
+        return (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
-        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        keys = self._keys(app)
         try:
             return self._serializers[keys]
         except KeyError:
             made = self._serializers[keys] = super().get_signing_serializer(app)
             return made
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        cookie = request.cookies.get(self.get_cookie_name(app))
+        if not cookie:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        checked = (self._keys(app), cookie)
+        signed_at = self._signed_at.get(checked)
+        if signed_at is not None and time.time() - signed_at <= max_age:
+            payload = cookie.rsplit(".", 2)[0]  # "<payload>.<timestamp>.<signature>"
+            return self.session_class(serializer.load_payload(payload.encode()))
+        try:
+            data, moment = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        self._signed_at.put(checked, moment.timestamp())
+        return self.session_class(data)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not session and not session.modified:  # no cookie to set or delete
