@@ -1,8 +1,15 @@
 """Tradepost: an open marketplace for services and digital products."""
 
 import os
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from flask.wrappers import Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -11,12 +18,78 @@ from app import inputs, queue
 from app.config import INSTANCE_DIR, config_from_env, load_env_file
 from app.errors import ServiceError
 from app.extensions import csrf, db, init_limiter, login_manager, mail, migrate
+from app.local_cache import LocalCache
 from app.web import ERROR_TITLES, error_page, handle_refusal, json_error, page_url, wants_json
 
 # The only pages Whop may show inside its iframe; everything else refuses framing.
 WHOP_FRAMED_PREFIXES = ("/experiences/", "/dashboard/")
 
 REDIS_DOWN_MESSAGE = "Part of Tradepost is briefly unavailable. Please try again in a few minutes."
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer made once per set of secret
+    keys instead of twice a request (to open the session and to save it), a cookie whose
+    signature this process checked in the last minute only decoded again (its age still
+    checked), and nothing but the Vary header to work out for a session that is empty and was
+    not changed."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
+        self._signed_at = LocalCache(4096, max_age=60.0)  # (keys, cookie) -> when it was signed
+
+    @staticmethod
+    def _keys(app: Flask) -> tuple:
+        return (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = self._keys(app)
+        try:
+            return self._serializers[keys]
+        except KeyError:
+            made = self._serializers[keys] = super().get_signing_serializer(app)
+            return made
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        cookie = request.cookies.get(self.get_cookie_name(app))
+        if not cookie:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        checked = (self._keys(app), cookie)
+        signed_at = self._signed_at.get(checked)
+        if signed_at is not None and time.time() - signed_at <= max_age:
+            payload = cookie.rsplit(".", 2)[0]  # "<payload>.<timestamp>.<signature>"
+            return self.session_class(serializer.load_payload(payload.encode()))
+        try:
+            data, moment = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        self._signed_at.put(checked, moment.timestamp())
+        return self.session_class(data)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not session and not session.modified:  # no cookie to set or delete
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
+
+
+class Tradepost(Flask):
+    """Flask, with `ensure_sync` remembering its answer per function (Flask asks it of every
+    hook and the view on every request, a score of times, and the answer never changes) and
+    the session serializer made once (CookieSessions)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session_interface = CookieSessions()
+        self._sync_of = lru_cache(maxsize=1024)(super().ensure_sync)
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        return self._sync_of(func)
 
 
 def create_app(config_class=None):
@@ -28,7 +101,7 @@ def create_app(config_class=None):
     config = config_class()
     config.validate()
 
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app = Tradepost(__name__, instance_path=str(INSTANCE_DIR))
     app.config.from_object(config)
     app.extensions["settings"] = config  # which settings were read, for `flask settings`
     os.makedirs(app.instance_path, exist_ok=True)

@@ -129,6 +129,9 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ISO 8601), level, logger, message, the context
     fields that are set, the `extra=` fields, and the traceback if any."""
 
+    # json.dumps with options makes an encoder per call; a record is formatted on every request.
+    _encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -143,7 +146,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(extra_fields(record))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return self._encode(entry)
 
 
 class TextFormatter(logging.Formatter):

@@ -113,6 +113,22 @@ DB_POOL_TIMEOUTS = Counter(
 )
 
 
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def request_series(endpoint: str, method: str, status: int) -> tuple[Any, Any]:
+    """The REQUEST_LATENCY and REQUESTS children of a request's labels, looked up once per
+    process (`labels()` checks and locks on every call; a request needs both)."""
+    key = (endpoint, method, status)
+    found = _request_series.get(key)
+    if found is None:
+        found = _request_series[key] = (
+            REQUEST_LATENCY.labels(endpoint, method),
+            REQUESTS.labels(endpoint, method, str(status)),
+        )
+    return found
+
+
 def multiprocess_dir() -> str | None:
     """Where every process writes its values, or None (this process's registry answers)."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None

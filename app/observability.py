@@ -85,8 +85,9 @@ def _finish(response: Response) -> Response:
     method = req.method
     status = response.status_code
     if current_app.config["METRICS_ENABLED"]:
-        metrics.REQUEST_LATENCY.labels(endpoint, method).observe(duration)
-        metrics.REQUESTS.labels(endpoint, method, str(status)).inc()
+        latency, answered = metrics.request_series(endpoint, method, status)
+        latency.observe(duration)
+        answered.inc()
     level = logging.DEBUG if endpoint in QUIET_ENDPOINTS else logging.INFO
     if access_log.isEnabledFor(level):
         path = req.path

@@ -102,3 +102,26 @@ def test_a_bad_query_is_refused_and_not_cached(client, db, shop):
     for _ in range(2):
         refused = get(client, plaintext, "/products?limit=0")
         assert refused.status_code == 400 and refused.get_json()["error"]["param"] == "limit"
+
+
+def test_a_held_page_is_the_page_as_computed_and_is_sent_by_no_redis_read(app, db, shop):
+    _, key, plaintext = shop
+    client = app.test_client()
+    cold = get(client, plaintext, "/products?limit=5")
+    warm = get(client, plaintext, "/products?limit=5")
+    held = [page for (key_hash, _), page in api_cache.kept_pages.items() if key_hash == key.key_hash]
+    assert len(held) == 1 and held[0].body == cold.get_data() == warm.get_data()
+    get_redis().delete(*get_redis().keys(api_cache.PAGE_PREFIX + "*"))  # Redis's copy gone: the held one serves
+    assert get(client, plaintext, "/products?limit=5").get_data() == cold.get_data()
+
+
+def test_a_held_page_is_not_served_after_redis_lost_its_keys(client, db, shop):
+    _, _, plaintext = shop
+    product_id = get(client, plaintext).get_json()["data"][0]["id"]
+    assert post_form(client, f"/sell/products/{product_id}/edit", product_form(title="Second")).status_code == 303
+    assert get(client, plaintext).get_json()["data"][0]["title"] == "Second"  # now held at this version
+    get_redis().flushdb()  # a Redis restarted empty: the versions count again, from elsewhere
+    assert get(client, plaintext, "/plans").status_code == 200  # the key's grant is cached again
+    for title in ("Third", "Fourth"):  # as many changes as before: counted from 0, the same version again
+        assert post_form(client, f"/sell/products/{product_id}/edit", product_form(title=title)).status_code == 303
+    assert get(client, plaintext).get_json()["data"][0]["title"] == "Fourth"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis as redis_lib
+from jinja2_fragments.flask import render_block
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import event as sa_event
@@ -15,10 +16,12 @@ from sqlalchemy import select
 
 from app import clock
 from app.extensions import db
+from app.local_cache import LocalCache
 from app.models import LegendsClass
 from app.services.legends import boardcache, boards
 from app.services.legends.game import join_game
 from app.services.legends.guilds import create_guild
+from app.services.legends.views import board_context
 from tests.legends_game import class_id, commission, game_for, member_row, referral
 from tests.processes import free_port
 
@@ -217,6 +220,28 @@ def test_two_viewers_each_see_their_own_rank_on_the_same_kept_board(client, db, 
     assert len(seen) == 3 and len(set(seen.values())) == 1  # one table for everyone, but for the highlight
 
 
+def test_a_kept_tab_is_the_board_rendered_afresh(app, client, db, make_seller, make_user, sign_in):
+    """The tab served from kept bytes (no template) is, byte for byte, the page's board block
+    rendered the full way with nothing kept: the viewer's row highlighted, their rank filled in."""
+    _owner, company = make_seller()
+    game_for(company)
+    leader, viewer = _players(company, make_user, 2)
+    referral(company, leader, 1)
+    query = {"category": "xp", "period": "all", "scope": "all"}
+    for user, rank in ((viewer, 2), (leader, 1)):
+        sign_in(user)
+        kept = [_tab(client, company) for _ in range(2)]  # made, then served as kept
+        boardcache.forget_all()
+        member = member_row(company, user)
+        with app.app_context(), app.test_request_context(f"/legends/{company.slug}/board"):
+            fresh = render_block(
+                "legends/game.html", "board", company=company, member=member, **board_context(company, member, query)
+            )
+        assert kept[0] == kept[1] == fresh
+        assert f"Your rank: <strong>#{rank}</strong> of 2 (" in fresh
+        assert 'class="highlight"' in _row(fresh, member.id)
+
+
 def test_a_kept_board_shows_a_new_display_name_and_a_game_switched_off(client, db, make_seller, make_user, sign_in):
     _owner, company = make_seller()
     game = game_for(company)
@@ -265,7 +290,7 @@ def test_with_redis_down_the_tab_comes_from_the_database(app, client, db, make_s
 
 
 def test_kept_parts_are_bounded_in_number_and_age():
-    kept = boardcache.LocalCache(2, max_age=0.05)
+    kept = LocalCache(2, max_age=0.05)
     kept.put("a", 1)
     kept.put("b", 2)
     assert kept.get("a") == 1  # "b" is now the least recently used

@@ -117,24 +117,26 @@ def claim(slug, quest_id):
 @bp.route("/<slug>/board")
 @login_required
 def board(slug):
-    if is_htmx() and not request.headers.get("HX-Boosted"):  # a tab: only the board is swapped
-        fragment = board_fragment(slug, current_user.id, request.args)
-        if fragment is not None:
-            return fragment, 200, {"Vary": "HX-Request"}
+    tab = is_htmx() and not request.headers.get("HX-Boosted")  # a tab: only the board is swapped
+    if tab and (fragment := board_fragment(slug, current_user.id, request.args)) is not None:
+        return fragment, 200, {"Vary": "HX-Request"}
     company, member = _member(slug)
-    if is_htmx() and not request.headers.get("HX-Boosted"):
-        context = {"company": company, "member": member, **board_context(company, member, request.args)}
-    else:
-        context = game_context(company, games.enabled_game(company), member, request.args)
-    return render("legends/game.html", "board", **context)
+    if tab:
+        context = board_context(company, member, request.args)
+        return render("legends/game.html", "board", company=company, member=member, **context)
+    return _member_page(company, member, "board")
 
 
 @bp.route("/<slug>/me")
 @login_required
 def me(slug):
-    company, member = _member(slug)
+    return _member_page(*_member(slug), "me")
+
+
+def _member_page(company: Company, member: LegendsMember, block: str):
+    """The game page of a member of this game (only `block` for an htmx request)."""
     context = game_context(company, games.enabled_game(company), member, request.args)
-    return render("legends/game.html", "me", **context)
+    return render("legends/game.html", block, **context)
 
 
 @bp.route("/<slug>/feed")

@@ -14,6 +14,12 @@ that inserted, changed or deleted one of its products or plans (mapper events, s
 writer is covered), and a page read with the version it was computed under is served only
 while that version is current: an edit shows on the next GET. A page computed from a snapshot
 taken before an edit carries the version read before it, which the edit's bump makes stale.
+A version starts at a random number (`fresh_version`), never at 0 or 1, so a Redis that lost
+its keys does not count up again through versions a page was kept under.
+
+Each process also keeps the pages it served (`kept_pages`, per API key and page, with the
+company and version they were computed under): the gate's round trip then compares versions
+in Redis and sends no page back while the kept one is current (gate.GATE_SCRIPT).
 
 Redis unavailable: reads miss (the database answers), a failed bump is logged (pages then
 live at most PAGE_TTL).
@@ -22,21 +28,25 @@ live at most PAGE_TTL).
 import hashlib
 import json
 import logging
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
 from sqlalchemy import event
-from sqlalchemy.orm import Mapper, Session, SessionTransaction, object_session
+from sqlalchemy.orm import Mapper, Session, object_session
 
+from app.local_cache import LocalCache
 from app.models import Plan, Product
 from app.models.api_key import ApiKey
+from app.services.after_commit import forget_on_rollback, take_notes
 
 log = logging.getLogger(__name__)
 
 KEY_TTL = 60
 PAGE_TTL = 300
+PAGES_KEPT = 64  # per process: ~40 KB each for a page of 100 products
 TOMBSTONE = b"-"
 _CATALOGUE_CHANGED = "api_catalogue_changed_company_ids"
 _KEYS_CHANGED = "api_key_hashes_changed"
@@ -120,10 +130,17 @@ def page_entry(company_id: int, material: bytes) -> str:
     return f"{PAGE_PREFIX}{company_id}:{page_digest(material)}"
 
 
+def fresh_version() -> int:
+    """Where a company's catalogue version starts when it has none (see the module docstring)."""
+    return random.getrandbits(48)
+
+
 def current_page(version: bytes | None, stored: bytes | None) -> tuple[bytes | None, bytes]:
     """(the stored body if it was computed under the current `version`, else None; the
-    current version) from the two entries as read."""
-    version = version or b"0"
+    current version) from the two entries as read; (None, b"") when there is no version yet
+    (nothing is stored until the gate has set one)."""
+    if version is None:
+        return None, b""
     if stored is not None:
         stored_version, _, body = stored.partition(b"\n")
         if stored_version == version:
@@ -145,12 +162,37 @@ def read_page(redis: Redis, company_id: int, material: bytes) -> tuple[bytes | N
     return current_page(version, stored)
 
 
-def store_page(redis: Redis, company_id: int, material: bytes, version: bytes, body: bytes) -> None:
-    """Keep `body`, computed after reading catalogue `version`, for PAGE_TTL seconds."""
-    if not version:
+@dataclass(frozen=True)
+class KeptPage:
+    """A catalogue page this process served, with the company and version it was computed
+    under; `tag` is what the gate's script compares with the company's version now."""
+
+    company_id: int
+    version: bytes
+    body: bytes
+
+    @property
+    def tag(self) -> bytes:
+        return b"%d:%s" % (self.company_id, self.version)
+
+
+kept_pages = LocalCache(PAGES_KEPT, PAGE_TTL)
+
+
+def keep_page(key_hash: str, material: bytes, page: KeptPage) -> None:
+    """Hold a page served to the key `key_hash` (its version known to be current just now)."""
+    if page.version:
+        kept_pages.put((key_hash, material), page)
+
+
+def store_page(redis: Redis, key_hash: str, material: bytes, page: KeptPage) -> None:
+    """Keep `page`, computed after reading its catalogue version, for PAGE_TTL seconds: in
+    Redis for every process, and held by this one (nothing without a version)."""
+    if not page.version:
         return
+    keep_page(key_hash, material, page)
     try:
-        redis.set(page_entry(company_id, material), version + b"\n" + body, ex=PAGE_TTL)
+        redis.set(page_entry(page.company_id, material), page.version + b"\n" + page.body, ex=PAGE_TTL)
     except Exception as error:
         log.warning("API page cache not written: %s", error)
 
@@ -187,8 +229,7 @@ def _redis() -> Redis | None:
 
 @event.listens_for(Session, "after_commit")
 def _invalidate_committed(session: Session) -> None:
-    companies = session.info.pop(_CATALOGUE_CHANGED, None)
-    hashes = session.info.pop(_KEYS_CHANGED, None)
+    companies, hashes = take_notes(session, _CATALOGUE_CHANGED, _KEYS_CHANGED)
     if not companies and not hashes:
         return
     redis = _redis()
@@ -197,6 +238,7 @@ def _invalidate_committed(session: Session) -> None:
     try:
         pipe = redis.pipeline(transaction=False)
         for company_id in companies or ():
+            pipe.set(version_entry(company_id), fresh_version(), nx=True)
             pipe.incr(version_entry(company_id))
         for key_hash in hashes or ():
             pipe.set(key_entry(key_hash), TOMBSTONE, ex=KEY_TTL)
@@ -205,8 +247,4 @@ def _invalidate_committed(session: Session) -> None:
         log.warning("API cache not invalidated: %s", error)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_CATALOGUE_CHANGED, None)
-        session.info.pop(_KEYS_CHANGED, None)
+forget_on_rollback(_CATALOGUE_CHANGED, _KEYS_CHANGED)

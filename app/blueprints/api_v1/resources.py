@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload, noload
 from app.blueprints.api_v1 import schemas
 from app.blueprints.api_v1.conventions import idempotent, iso, page
 from app.blueprints.api_v1.core import bp, spec
-from app.blueprints.api_v1.gate import page_material, scope
+from app.blueprints.api_v1.gate import CataloguePage, scope
 from app.crypto import decrypt
 from app.errors import ServiceError
 from app.extensions import db
@@ -89,20 +89,20 @@ def as_json(view: Callable) -> Callable:
 
 
 def catalogue_cached(view: Callable) -> Callable:
-    """A catalogue GET (products, plans) served from Redis while the company's catalogue is
-    unchanged (services/api_cache.py). A hit skips the query, the serialisers and spectree:
-    only answers that passed them (200s) are kept, under the exact path, query and version.
-    The gate usually read the page already (gate.GATE_SCRIPT); else it is read here."""
+    """A catalogue GET (products, plans) served from the cache while the company's catalogue is
+    unchanged (services/api_cache.py): the page this process holds, or the one in Redis, as the
+    gate found it (gate.check_request). A hit skips the query, the serialisers and spectree:
+    only answers that passed them (200s) are kept, under the exact path, query and version."""
 
     @wraps(view)
     def run(*args: Any, **kwargs: Any) -> Any:
-        redis, tenant, material = get_redis(), company_id(), page_material()
-        body, version = g.pop("api_page", None) or api_cache.read_page(redis, tenant, material)
-        if body is not None:
-            return FlaskResponse(body, mimetype="application/json")
+        found: CataloguePage = g.api_page
+        if found.body is not None:
+            return FlaskResponse(found.body, mimetype="application/json")
         response = current_app.make_response(view(*args, **kwargs))
         if response.status_code == 200:
-            api_cache.store_page(redis, tenant, material, version, response.get_data())
+            page = api_cache.KeptPage(company_id(), found.version, response.get_data())
+            api_cache.store_page(get_redis(), found.key_hash, found.material, page)
         return response
 
     run.api_catalogue = True  # type: ignore[attr-defined]

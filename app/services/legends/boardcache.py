@@ -22,10 +22,6 @@ lost to an outage is bounded in time.
 """
 
 import logging
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, cast
@@ -33,49 +29,17 @@ from typing import Any, cast
 from redis.exceptions import RedisError
 from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, select
-from sqlalchemy.orm import InstanceState, Session, SessionTransaction
+from sqlalchemy.orm import InstanceState, Session
 
+from app.local_cache import LocalCache
 from app.models import Company, LegendsClass, LegendsGame, LegendsGuild, LegendsMember, User
 from app.queue import get_redis
+from app.services.after_commit import forget_on_rollback, take_notes
 from app.services.legends import boards
 
 log = logging.getLogger(__name__)
 MAX_AGE = 60.0
 _CHANGED = "legends_changed_games"
-
-
-class LocalCache:
-    """A small per-process LRU whose entries also expire after `max_age` seconds (thread-safe:
-    the development server and threaded workers share it between requests in flight)."""
-
-    def __init__(self, size: int, max_age: float = MAX_AGE):
-        self.size, self.max_age = size, max_age
-        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None or time.monotonic() - found[0] > self.max_age:
-                return None
-            self._entries.move_to_end(key)
-            return found[1]
-
-    def put(self, key: Hashable, value: Any) -> Any:
-        with self._lock:
-            self._entries[key] = (time.monotonic(), value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return value
-
-    def get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
-        found = self.get(key)
-        return found if found is not None else self.put(key, make())
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
 
 @dataclass(frozen=True)
@@ -92,14 +56,15 @@ class Card:
     version: str | None
 
 
-cards = LocalCache(4096)
-tables = LocalCache(256)
-tabs = LocalCache(1024)
+cards = LocalCache(4096, MAX_AGE)
+tables = LocalCache(256, MAX_AGE)
+tabs = LocalCache(1024, MAX_AGE)
+fragments = LocalCache(1024, MAX_AGE)  # the tab fragment around the viewer's rank, as UTF-8
 
 
 def forget_all() -> None:
     """Drop every cached part of this process (Redis failed: versions may have been missed)."""
-    for cache in (cards, tables, tabs):
+    for cache in (cards, tables, tabs, fragments):
         cache.clear()
 
 
@@ -151,12 +116,9 @@ def _note_changed_games(session: Session, _context: object) -> None:
 # that refreshes its board on one reads the new game version.
 @sa_event.listens_for(Session, "after_commit", insert=True)
 def _bump_committed(session: Session) -> None:
-    changed = session.info.pop(_CHANGED, None)
+    (changed,) = take_notes(session, _CHANGED)
     if changed:
         bump_games(changed)
 
 
-@sa_event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_CHANGED, None)
+forget_on_rollback(_CHANGED)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 from sqlalchemy import case, func, select
 
@@ -365,6 +366,8 @@ end
 return {game, version, redis.call('ZCARD', KEYS[1]), rank, score}
 """
 
+_glance_script: Script | None = None  # registered once; called with the app's client of the moment
+
 
 @dataclass(frozen=True)
 class Glance:
@@ -381,9 +384,12 @@ class Glance:
 def glance(company_id: int, board: str, viewer_id: int | None) -> Glance:
     """Versions, size and the viewer's place on a board in one Redis round trip (a Lua script;
     a missing version is set first). Raises RedisError."""
+    global _glance_script
     redis = get_redis()
+    if _glance_script is None:
+        _glance_script = redis.register_script(_GLANCE)
     keys = [board, board + ":tags", version_key(board), game_version_key(company_id)]
-    game, version, total, rank, score = redis.register_script(_GLANCE)(keys, [viewer_id or 0, new_version()])
+    game, version, total, rank, score = _glance_script(keys, [viewer_id or 0, new_version()], client=redis)
     return Glance(
         game.decode(),
         version.decode(),

@@ -15,10 +15,11 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy import event as sa_event
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import LegendsFeedEvent, LegendsGuild, LegendsMember
+from app.services.after_commit import forget_on_rollback, take_notes
 from app.services.legends import boards, live
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,7 @@ def last_feed_id(company_id: int) -> int:
 
 @sa_event.listens_for(Session, "before_commit")
 def _compute_board_entries(session: Session) -> None:
-    touched = session.info.pop(_TOUCHED, None)
-    guild_ids = session.info.pop(_GUILDS, None)
+    touched, guild_ids = take_notes(session, _TOUCHED, _GUILDS)
     if not touched and not guild_ids:
         return
     entries: list[tuple[str, boards.Row]] = []
@@ -110,13 +110,11 @@ def _compute_board_entries(session: Session) -> None:
 
 @sa_event.listens_for(Session, "after_commit")
 def _publish_committed(session: Session) -> None:
-    messages = session.info.pop(_LIVE, None) or []
-    computed = session.info.pop(_ENTRIES, None)
-    stale = session.info.pop(_STALE, None) or []
+    messages, computed, stale = take_notes(session, _LIVE, _ENTRIES, _STALE)
     if computed or stale:
         entries, companies = computed or ([], {})
-        _write_boards(entries, companies, stale)
-    for company_id, event, data, user_id in messages:
+        _write_boards(entries, companies, stale or [])
+    for company_id, event, data, user_id in messages or ():
         live.publish(company_id, event, data, user_id=user_id)
 
 
@@ -139,11 +137,7 @@ def _write_boards(entries: list[tuple[str, boards.Row]], companies: dict[int, in
         log.exception("leaderboards not updated")
 
 
-@sa_event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
-    if previous_transaction.parent is None:
-        for name in (_LIVE, _TOUCHED, _GUILDS, _STALE, _ENTRIES):
-            session.info.pop(name, None)
+forget_on_rollback(_LIVE, _TOUCHED, _GUILDS, _STALE, _ENTRIES)
 
 
 def as_json(row: LegendsFeedEvent) -> dict[str, Any]:

@@ -143,6 +143,15 @@ def _marked(table: Markup, category: str, member_id: int | None) -> Markup:
     return Markup(str(table).replace(row, f'<tr class="highlight" data-id="{member_id}">', 1))
 
 
+def rank_line(board: boards.Board) -> Markup:
+    """What the board says of the viewer's own place ("Your rank: #12 of 3,400 (1,250)")."""
+    if board.my_rank:
+        return Markup(
+            f"Your rank: <strong>#{board.my_rank:,}</strong> of {board.total:,} ({cast(int, board.my_score):,})"
+        )
+    return Markup("Your rank: not on this board yet")
+
+
 def board_context(
     company: Company,
     member: LegendsMember | None,
@@ -169,6 +178,7 @@ def board_context(
         table = _table(category, board.rows)
     return {
         "board": board,
+        "board_rank": rank_line(board),
         "board_table": _marked(table, category, member.id if member else None),
         "board_tabs": _tabs(company.slug, classes, guild_id, (category, period, scope)),
     }
@@ -204,9 +214,38 @@ def _fast_choice(args: Mapping[str, str], card: boardcache.Card) -> tuple[str, s
     )
 
 
-def board_fragment(slug: str, user_id: int, args: Mapping[str, str]) -> str | None:
-    """The leaderboard fragment (the tabs' htmx swap) for a signed-in player, from one Redis
-    round trip and the parts kept between requests — no SQL while the game has not changed.
+# Where the viewer's rank line goes in a kept fragment: a comment, which rendered names (escaped)
+# cannot contain.
+RANK_SLOT = "<!--board-rank-->"
+
+
+def _fragment_parts(
+    board_key: str, category: str, seen: boards.Glance, card: boardcache.Card, choice: tuple[str, str, str]
+) -> tuple[bytes, bytes]:
+    """The leaderboard fragment as UTF-8 before and after the viewer's rank line: the same for
+    every viewer of the board in the same guild, rendered once per board and game version and
+    kept (the viewer's own row is highlighted in the second part per request)."""
+
+    def make() -> tuple[bytes, bytes]:
+        fragment = _render(
+            "legends/_board.html",
+            board_url=True,
+            board=boards.Board([], None, None, "redis", seen.total),
+            board_rank=Markup(RANK_SLOT),
+            board_tabs=_tabs(card.slug, card.classes, card.guild_id, choice),
+            board_table=_cached_table(board_key, category, seen),
+        )
+        head, _, tail = str(fragment).partition(RANK_SLOT)
+        return head.encode(), tail.encode()
+
+    key = (board_key, seen.version, seen.game_version, card.slug, card.classes, card.guild_id, choice)
+    return cast(tuple[bytes, bytes], boardcache.fragments.get_or_make(key, make))
+
+
+def board_fragment(slug: str, user_id: int, args: Mapping[str, str]) -> bytes | None:
+    """The leaderboard fragment (the tabs' htmx swap) for a signed-in player, as UTF-8, from one
+    Redis round trip and the parts kept between requests — no SQL and no template while the
+    game has not changed: the kept parts around the viewer's rank line.
 
     None when it must be answered the full way: not a member of an open game (the full way
     says why), another guild's board (the database says whether it exists), Redis unavailable
@@ -228,17 +267,15 @@ def board_fragment(slug: str, user_id: int, args: Mapping[str, str]) -> str | No
                 return None
         if not seen.total:
             return None
-        table = _cached_table(board_key, category, seen)
+        head, tail = _fragment_parts(board_key, category, seen, card, choice)
     except RedisError:
         boardcache.forget_all()
         return None
-    return _render(
-        "legends/_board.html",
-        board_url=True,
-        board=boards.Board([], seen.my_rank, seen.my_score, "redis", seen.total),
-        board_tabs=_tabs(slug, card.classes, card.guild_id, choice),
-        board_table=_marked(table, category, card.member_id),
-    )
+    if category != "guilds":
+        row = b'<tr data-id="%d">' % card.member_id
+        tail = tail.replace(row, b'<tr class="highlight" data-id="%d">' % card.member_id, 1)
+    rank = rank_line(boards.Board([], seen.my_rank, seen.my_score, "redis", seen.total))
+    return b"".join((head, rank.encode(), tail))
 
 
 def game_context(
