@@ -32,9 +32,6 @@ uncommitted changes to the user in the request's own session: the lookup query r
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +43,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.clock import now
 from app.extensions import db
+from app.local_cache import LocalCache
 from app.models import Company, CompanyMember, Notification, User, UserSession
 from app.services.sessions import TOUCH_INTERVAL, find_active_session, hash_session_token
 
@@ -192,52 +190,15 @@ class Entry:
     memberships: tuple[tuple[dict, dict], ...] = ()
 
 
-class LruCache:
-    """A map bounded in size (least recently used dropped) and in the age of its values;
-    thread-safe (gthread workers share a process)."""
-
-    def __init__(self, size: int, seconds: float):
-        self.size, self.seconds = size, seconds
-        self._entries: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return None
-            if time.monotonic() - found[0] >= self.seconds:
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return found[1]
-
-    def put(self, key: Any, value: Any) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._entries[key] = (time.monotonic(), value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-def _caches() -> tuple[LruCache, LruCache]:
+def _caches() -> tuple[LocalCache, LocalCache]:
     caches = current_app.extensions.get("identity_cache")
     if caches is None:
         size, seconds = current_app.config["IDENTITY_CACHE_SIZE"], current_app.config["IDENTITY_CACHE_SECONDS"]
-        caches = current_app.extensions["identity_cache"] = (LruCache(size, seconds), LruCache(size, seconds))
+        caches = current_app.extensions["identity_cache"] = (LocalCache(size, seconds), LocalCache(size, seconds))
     return caches
 
 
-def identity_cache() -> LruCache:
+def identity_cache() -> LocalCache:
     """This app's (this process's) token hash -> Entry cache."""
     return _caches()[0]
 

@@ -22,12 +22,18 @@ class LocalCache:
     def get(self, key: Hashable) -> Any:
         with self._lock:
             found = self._entries.get(key)
-            if found is None or time.monotonic() - found[0] > self.max_age:
+            if found is None:
+                return None
+            if time.monotonic() - found[0] >= self.max_age:
+                del self._entries[key]
                 return None
             self._entries.move_to_end(key)
             return found[1]
 
     def put(self, key: Hashable, value: Any) -> Any:
+        """Keep `value` under `key` (a size of 0 keeps nothing); returns `value`."""
+        if self.size <= 0:
+            return value
         with self._lock:
             self._entries[key] = (time.monotonic(), value)
             self._entries.move_to_end(key)
@@ -47,3 +53,6 @@ class LocalCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -62,7 +62,7 @@ from app.models.user_session import UserSession
 from app.payments import get_gateway
 from app.payments.gateway import StripeGateway
 from app.services import api_keys
-from app.services.account_lifecycle import RESET_VALID_FOR, issue_link
+from app.services.account_lifecycle import LINKS, issue_link
 from app.services.affiliates.links import referral_code_for
 from app.services.gigs import gig_content
 from app.services.licensing import issuing, license_keys, public_api
@@ -964,9 +964,9 @@ def _build_world(app):
         )
     )
     resetter = make_user(email="resetter@example.com")
-    reset_token = issue_link(resetter, "reset_password", resetter.email, RESET_VALID_FOR)
-    verify_token = issue_link(cast.buyer, "verify_email", cast.buyer.email, RESET_VALID_FOR)
-    change_token = issue_link(cast.buyer, "change_email", "bea.changed@example.com", RESET_VALID_FOR)
+    reset_token = issue_link(resetter, "reset_password", resetter.email, LINKS["reset_password"][0])
+    verify_token = issue_link(cast.buyer, "verify_email", cast.buyer.email, LINKS["reset_password"][0])
+    change_token = issue_link(cast.buyer, "change_email", "bea.changed@example.com", LINKS["reset_password"][0])
     referral_code = referral_code_for(cast.buyer).code
     db.session.commit()
     inbound_id = db.session.scalar(select(InboundEvent.id).where(InboundEvent.event_id == "evt_fuzz"))

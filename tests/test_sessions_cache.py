@@ -15,7 +15,7 @@ from app import create_app
 from app.clock import freeze, now
 from app.devredis import start_redis_server
 from app.extensions import db as _db
-from app.identity_cache import LruCache
+from app.local_cache import LocalCache
 from app.models import CompanyMember, User, UserSession
 from app.services.notifications import notify_user
 from app.services.sessions import revoke_user_sessions
@@ -96,16 +96,16 @@ def test_a_new_notification_counts_on_the_next_page(client, db, make_user, sign_
 
 
 def test_the_cache_is_bounded_in_size_and_age():
-    cache = LruCache(2, 60)
+    cache = LocalCache(2, 60)
     cache.put("a", 1)
     cache.put("b", 2)
     assert cache.get("a") == 1  # now the most recently used
     cache.put("c", 3)
     assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
-    aged = LruCache(2, 0)
+    aged = LocalCache(2, 0)
     aged.put("a", 1)
     assert aged.get("a") is None
-    off = LruCache(0, 60)
+    off = LocalCache(0, 60)
     off.put("a", 1)
     assert off.get("a") is None
 

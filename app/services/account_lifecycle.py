@@ -39,9 +39,13 @@ from app.services.ledger import company_balances
 from app.services.mail import app_url, send_template
 from app.services.sessions import revoke_user_sessions
 
-VERIFY_VALID_FOR = timedelta(hours=48)
-RESET_VALID_FOR = timedelta(hours=1)
-EMAIL_CHANGE_VALID_FOR = timedelta(hours=24)
+# The links we email, by purpose: how long one stays valid, its email template, and the
+# account_links endpoint it opens.
+LINKS: dict[str, tuple[timedelta, str, str]] = {
+    "verify_email": (timedelta(hours=48), "verify_email", "verify_email"),
+    "reset_password": (timedelta(hours=1), "password_reset", "reset_password"),
+    "change_email": (timedelta(hours=24), "email_change", "confirm_email_change"),
+}
 MAX_NAME_LENGTH = 80
 MAX_PASSWORD_LENGTH = 1000
 TOKEN_BYTES = 32
@@ -132,11 +136,11 @@ def _use(token: str | None, purpose: str, signed_in: User | None) -> tuple[Accou
     return row, user
 
 
-def _email_link(
-    user: User, purpose: str, valid_for: timedelta, template: str, endpoint: str, to: str | None = None
-) -> None:
-    """Issue `user` a `purpose` link (valid `valid_for`) to the account_links `endpoint` and email it
-    with `template`: to the account's address, or to `to` (a new address being confirmed)."""
+def _email_link(user: User, purpose: str, to: str | None = None) -> None:
+    """Issue `user` a `purpose` link (LINKS: how long it is valid, which endpoint it opens) and
+    email it with the purpose's template: to the account's address, or to `to` (a new address
+    being confirmed)."""
+    valid_for, template, endpoint = LINKS[purpose]
     token = issue_link(user, purpose, to or user.email, valid_for)
     send_template(
         to or user,
@@ -151,11 +155,11 @@ def _email_link(
 
 
 def send_verification_email(user: User) -> bool:
-    """Email `user` a link that confirms their address (valid VERIFY_VALID_FOR; earlier links
+    """Email `user` a link that confirms their address (valid LINKS["verify_email"]; earlier links
     end). Returns False and sends nothing when the address is already confirmed."""
     if user.email_verified:
         return False
-    _email_link(user, "verify_email", VERIFY_VALID_FOR, "verify_email", "verify_email")
+    _email_link(user, "verify_email")
     return True
 
 
@@ -176,14 +180,14 @@ def verify_email(token: str | None, signed_in: User | None = None) -> User:
 
 
 def request_password_reset(raw_email: str | None) -> None:
-    """Email a single-use reset link (valid RESET_VALID_FOR) to the account with this
+    """Email a single-use reset link (valid LINKS["reset_password"]) to the account with this
     address, if there is one. The caller's answer must be the same either way: this returns
     nothing and only refuses an address that is not one (AccountError on "email")."""
     email = normalize_email(raw_email)
     user = find_user_by_email(email)
     if user is None or not user.active:
         return
-    _email_link(user, "reset_password", RESET_VALID_FOR, "password_reset", "reset_password")
+    _email_link(user, "reset_password")
     record_audit_event("auth.password_reset_requested", actor=user, subject=user)
 
 
@@ -243,7 +247,7 @@ def request_email_change(user: User, new_email: str | None, current_password: st
         raise AccountError("current_password", "That isn't your current password.")
     if find_user_by_email(email) is not None:
         raise AccountError("email", "Another account uses this email address.")
-    _email_link(user, "change_email", EMAIL_CHANGE_VALID_FOR, "email_change", "confirm_email_change", to=email)
+    _email_link(user, "change_email", to=email)
     record_audit_event("account.email_change_requested", actor=user, subject=user, new_email=email)
     return email
 
