@@ -54,6 +54,39 @@ REFUSED_BY_CSRF_ONLY = {
 ROUTE_COVERAGE_KNOWN_GAPS: dict = {}
 
 
+# The suite's longest tests (they start processes: entry points, the bench smoke run, rq
+# workers, sandboxes; or wait out a real retry delay), longest first, as measured with
+# `--durations`. They run first: under xdist they go to the first worker at the start, and
+# the other worker's short tests even out behind them; one started near the end would leave
+# a worker running alone while the other idles. Names that no longer match change nothing.
+LONGEST_FIRST = (
+    "tests/test_perf_run_all.py::test_a_quick_run_prints_one_table_with_every_row_of_the_benchmark",
+    "tests/test_config.py::test_dotenv_fills_unset_settings_and_loses_to_the_environment_in_every_entry_point",
+    "tests/test_config.py::test_the_sandbox_refuses_to_start_in_production",
+    "tests/test_ops_multiprocess.py::test_web_and_worker_processes_add_up_in_one_metrics_answer",
+    "tests/test_api_schemathesis.py::test_every_operation_behaves_as_documented",
+    "tests/test_outbound_scheduler.py::test_the_scheduler_attempts_a_retry_at_its_due_time_and_once",
+    "tests/test_platform.py::test_readyz_names_redis_when_it_is_stopped",
+    "tests/sandbox/test_sandbox_mail.py::test_flask_sandbox_run_as_make_run_starts_it_logs_each_message_once",
+    "tests/test_outbound_crash.py::test_worker_killed_mid_delivery_loses_nothing",
+    "tests/test_legends_live.py::test_redis_down_the_stream_says_so_and_the_page_retries",
+    "tests/test_ops_sentry.py::test_sentry_is_off_by_default",
+    "tests/test_platform.py::test_seeded_accounts_can_sign_in",
+    "tests/test_config.py::test_the_rq_worker_refuses_production_with_a_development_secret",
+    "tests/test_config.py::test_info_lines_and_the_mail_transport_are_logged",
+    "tests/test_ops_sentry.py::test_unexpected_errors_reach_sentry_with_the_request_id",
+    "tests/test_outbound_batching.py::test_a_slow_endpoint_holds_only_its_own_bound_and_delays_no_other",
+    "tests/test_outbound_batching.py::test_a_worker_killed_mid_batch_loses_nothing",
+    "tests/test_plans.py::test_seed_demo_adds_a_subscription_product_with_monthly_trial_and_yearly_plans",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Run LONGEST_FIRST's tests first, in its order; the rest keep theirs."""
+    rank = {nodeid: index for index, nodeid in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory, worker_id):
     """A real Redis for the whole run: REDIS_URL when set and the run is one process; else

@@ -30,6 +30,7 @@ from app.models import (
 )
 from app.services.outbound.catalogue import example_data
 from tests.affiliate_flows import affiliate_rows
+from tests.database import truncate_all
 from tests.factories import make_cast, make_licensed_shop, make_order
 from tests.legends_game import fuzz_world
 
@@ -41,9 +42,20 @@ ENUM_COLUMNS = sorted(
 )
 
 
-@pytest.fixture
-def one_row_each(db):
-    """A row in every table that has a status-like column."""
+@pytest.fixture(scope="module")
+def one_row_each(app):
+    """A row in every table that has a status-like column: written and committed once for the
+    module (each test's writes roll back with its transaction), every table emptied at its end.
+    Writing them all is most of a test's time; the tests only read and update them."""
+    with app.app_context():
+        write_one_row_each(_db)
+        _db.session.commit()
+        _db.session.remove()
+    yield
+    truncate_all(app)
+
+
+def write_one_row_each(db):
     cast = make_cast()
     order = make_order(cast, status="disputed")
     company = cast.company
