@@ -197,3 +197,14 @@ def sign_in_with_whop(client, whop_user):
     response = back_from_whop(client, authorize_on_whop(start_whop_sign_in(client), account=whop_user["id"]))
     assert response.status_code == 303
     return response
+
+
+def signed_in(client):
+    """True when `client` (a Flask test client, or an httpx client on a live server) is signed
+    in; False when it is sent to sign in."""
+    response = client.get("/account/security")
+    if response.status_code == 200:
+        return True
+    assert response.status_code == 302, response.status_code
+    assert response.headers["Location"].startswith("/signin")
+    return False

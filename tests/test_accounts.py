@@ -10,22 +10,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.clock import freeze, now
 from app.models import AccountToken, AuditEvent, Company, LedgerEntry, OutgoingEmail, Payout, User, UserSession
 from tests.factories import PASSWORD, fund_available, make_order
 from tests.forms import csrf_token, post_form, sign_in_as
 from tests.mailbox import last_mail_id, link_in, mail_json, path_of
 
 NEW_PASSWORD = "a-brand-new-password"
-
-
-@pytest.fixture
-def clock():
-    """Pin app time; `clock(delta)` moves it to `delta` after the start."""
-    start_at = now()
-    freeze(start_at)
-    yield lambda delta: freeze(start_at + delta)
-    freeze(None)
 
 
 @pytest.fixture

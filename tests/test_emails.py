@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app.clock import freeze, now
 from app.models import OutgoingEmail
 from app.services.checkout import record_invoice_failed, record_invoice_upcoming, sync_subscription
 from app.services.mail import (
@@ -24,14 +23,6 @@ from tests.factories import fund_available, make_logo_shop, make_membership, mak
 from tests.forms import buy_order, post_form, sign_in_as
 from tests.mailbox import last_mail_id, link_in, mail_json
 from tests.processes import free_port
-
-
-@pytest.fixture
-def clock():
-    start_at = now()
-    freeze(start_at)
-    yield lambda delta: freeze(start_at + delta)
-    freeze(None)
 
 
 def one_mail(sandbox, to, since):

@@ -15,12 +15,12 @@ import pytest
 from flask_login.utils import encode_cookie
 from sqlalchemy import func, inspect, select
 
-from app.clock import freeze, now
+from app.clock import now
 from app.models import AuditEvent, User, UserSession
 from app.queue import enqueue
 from app.services.sessions import hash_session_token, summarize_user_agent
 from tests.factories import PASSWORD
-from tests.forms import CSRF_INPUT, CSRF_META, post_form, sign_in_with_whop
+from tests.forms import CSRF_INPUT, CSRF_META, post_form, sign_in_with_whop, signed_in
 from tests.queries import statements_during
 
 NEW_PASSWORD = "a-brand-new-password"
@@ -41,16 +41,6 @@ def sign_in_as(client, user, password=PASSWORD, remember=False, **request_kwargs
     response = post_form(client, "/signin", data, **request_kwargs)
     assert response.status_code == 303, response.get_data(as_text=True)[:300]
     return response
-
-
-def signed_in(client):
-    """True when `client` is signed in; False when it is sent to sign-in."""
-    response = client.get("/account/security")
-    if response.status_code == 200:
-        return True
-    assert response.status_code == 302, response.status_code
-    assert response.headers["Location"].startswith("/signin")
-    return False
 
 
 def cookie(client, name):
@@ -86,15 +76,6 @@ def audit_count(db):
 def field_error(body, name):
     """True when the re-rendered form marks field `name` as wrong."""
     return re.search(rf'<div class="field has-error">\s*<label for="{name}"', body) is not None
-
-
-@pytest.fixture
-def clock():
-    """Pin app time; `clock(delta)` moves it to `delta` after the start."""
-    start_at = now()
-    freeze(start_at)
-    yield lambda delta: freeze(start_at + delta)
-    freeze(None)
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -594,14 +575,6 @@ def http_post(browser, path, data=None):
     return browser.post(path, data={"csrf_token": token, **(data or {})})
 
 
-def http_signed_in(browser):
-    response = browser.get("/account/security")
-    if response.status_code == 200:
-        return True
-    assert response.status_code == 302 and response.headers["location"].startswith("/signin")
-    return False
-
-
 def committed_user_email(db, make_user):
     """A committed user's email, with the test's own transaction closed again: on SQLite an
     open one would hold the write lock the live server needs."""
@@ -617,12 +590,12 @@ def test_over_http_copied_cookies_stop_working_at_sign_out(db, make_user, browse
     http_sign_in(owner, email, remember=True)
     session_copy = browsers(session=owner.cookies["session"])
     remember_copy = browsers(remember_token=owner.cookies["remember_token"])
-    assert http_signed_in(session_copy) and http_signed_in(remember_copy)
+    assert signed_in(session_copy) and signed_in(remember_copy)
 
     assert http_post(owner, "/signout").status_code == 303
-    assert not http_signed_in(owner)
-    assert not http_signed_in(session_copy)
-    assert not http_signed_in(remember_copy)
+    assert not signed_in(owner)
+    assert not signed_in(session_copy)
+    assert not signed_in(remember_copy)
 
 
 @pytest.mark.committed
@@ -638,11 +611,11 @@ def test_over_http_sign_out_everywhere_and_password_change(db, make_user, browse
         {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
     )
     assert response.status_code == 303
-    assert http_signed_in(laptop) and not http_signed_in(phone) and not http_signed_in(tablet)
+    assert signed_in(laptop) and not signed_in(phone) and not signed_in(tablet)
 
     http_sign_in(phone, email, password=NEW_PASSWORD)
     assert http_post(phone, "/account/security/sign-out-everywhere").status_code == 303
-    assert not http_signed_in(phone) and not http_signed_in(laptop)
+    assert not signed_in(phone) and not signed_in(laptop)
     assert db.session.scalar(select(func.count(UserSession.id)).where(UserSession.revoked_at.is_(None))) == 0
 
 

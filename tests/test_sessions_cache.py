@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from app.clock import freeze, now
+from app.clock import now
 from app.devredis import start_redis_server
 from app.extensions import db as _db
 from app.local_cache import LocalCache
@@ -21,7 +21,7 @@ from app.services.notifications import notify_user
 from app.services.sessions import revoke_user_sessions
 from tests.database import make_test_config
 from tests.factories import PASSWORD
-from tests.forms import post_form, sign_in_as
+from tests.forms import post_form, sign_in_as, signed_in
 from tests.processes import free_port
 from tests.queries import statements_during
 
@@ -43,14 +43,6 @@ def warm(client, path="/healthz"):
     raise AssertionError(f"{path} never came from the identity cache: {statements}")
 
 
-def signed_in(client):
-    response = client.get("/account/security")
-    if response.status_code == 200:
-        return True
-    assert response.status_code == 302 and response.headers["Location"].startswith("/signin")
-    return False
-
-
 def browser(app, who):
     other = app.test_client()
     sign_in_as(other, who)
@@ -61,14 +53,6 @@ def remembered(client, who):
     """Sign in with "Keep me signed in" ticked."""
     response = post_form(client, "/signin", {"email": who.email, "password": PASSWORD, "remember": "y"})
     assert response.status_code == 303
-
-
-@pytest.fixture
-def clock():
-    start_at = now()
-    freeze(start_at)
-    yield lambda delta: freeze(start_at + delta)
-    freeze(None)
 
 
 # --------------------------------------------------------------------------- the warm path

@@ -5,6 +5,7 @@ for what every factory makes."""
 
 import pytest
 
+from app.clock import freeze, now
 from tests.factories import catalogue, orders, people
 
 
@@ -54,3 +55,13 @@ def category(make_category):
 def cast(db):
     """`make_cast()`: a seller's owner and member, their gig, a buyer, an admin and two outsiders."""
     return orders.make_cast()
+
+
+@pytest.fixture
+def clock():
+    """Pin app time (app/clock.py) at now; `clock(delta)` moves it to `delta` after the start.
+    Released afterwards. (Files whose tests set absolute times define their own `clock`.)"""
+    start_at = now()
+    freeze(start_at)
+    yield lambda delta: freeze(start_at + delta)
+    freeze(None)
