@@ -45,6 +45,7 @@ from app.clock import now
 from app.extensions import db
 from app.local_cache import LocalCache
 from app.models import Company, CompanyMember, Notification, User, UserSession
+from app.services.after_commit import forget_on_rollback, take_notes
 from app.services.sessions import TOUCH_INTERVAL, find_active_session, hash_session_token
 
 GLOBAL_KEY = "auth:gen"
@@ -139,15 +140,12 @@ def _note_bulk(state: Any) -> Any:
 
 @event.listens_for(Session, "after_commit")
 def _replace_generations(session: Session) -> None:
-    keys = session.info.pop(_PENDING, None)
+    (keys,) = take_notes(session, _PENDING)
     if keys and has_app_context():
         bump_generations(keys)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_generations(session: Session, previous_transaction: Any) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(_PENDING, None)
+forget_on_rollback(_PENDING)
 
 
 def bump_generations(keys: Iterable[str]) -> None:
