@@ -143,7 +143,9 @@ def test_trial_cancel_at_period_end_then_renew(app, buyer, shop, run_jobs):
     assert updates(app) == ["cancel_scheduled", "cancel_withdrawn"]
     assert "cancels on" not in buyer.get("/account").get_data(as_text=True)
     with app.app_context():
-        event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "membership.updated")).all()[-1]
+        event = db.session.scalars(
+            select(OutboxEvent).where(OutboxEvent.type == "membership.updated").order_by(OutboxEvent.id.desc())
+        ).first()
         assert event.data["membership_id"] == membership_id and event.data["cancel_at_period_end"] is False
         assert event.data["renews_at"].endswith("Z")
 
