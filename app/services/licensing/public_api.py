@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, insert, or_, select, text, true, update
+from sqlalchemy import Connection, Select, bindparam, exists, func, insert, or_, select, text, true, update
 from sqlalchemy.orm.util import identity_key
 
 from app.clock import now
@@ -22,6 +22,7 @@ from app.services.licensing.records import (
     ACTIVATION_COLUMNS,
     ACTIVATIONS,
     BY_KEY_HASH,
+    LICENSE_AND_ACTIVATION,
     LICENSE_COLUMNS,
     LICENSES,
     WITH_ACTIVATION,
@@ -33,6 +34,7 @@ from app.services.licensing.records import (
     read_license_and_activation,
     refusal_code,
     remove_activation,
+    split_row,
 )
 from app.services.licensing.signing import canonical_json, signature_of
 
@@ -112,39 +114,76 @@ class Validation:
         return self.code == "VALID"
 
 
-def _touch(license: LicenseRow, at: datetime) -> None:
+def _touch(license: LicenseRow, at: datetime, connection: Connection) -> None:
     # At most one small UPDATE a minute per key, so sellers see "last checked"; the WHERE keeps
     # concurrent requests from writing it twice.
     seen = license.last_validated_at
     if seen is not None and seen >= at - VALIDATION_TOUCH_INTERVAL:
         return
-    db.session.execute(
-        update(License)
+    connection.execute(
+        update(LICENSES)
         .where(
-            License.id == license.id,
-            or_(License.last_validated_at.is_(None), License.last_validated_at < at - VALIDATION_TOUCH_INTERVAL),
+            LICENSES.c.id == license.id,
+            or_(LICENSES.c.last_validated_at.is_(None), LICENSES.c.last_validated_at < at - VALIDATION_TOUCH_INTERVAL),
         )
         .values(last_validated_at=at)
-        .execution_options(synchronize_session=False)
     )
 
 
-def validate_license(key: object, fingerprint: str | None = None, product_id: int | None = None) -> Validation:
+_AT = bindparam("at", type_=UTCDateTime())
+_STALE = bindparam("stale", type_=UTCDateTime())
+_PRODUCT = bindparam("product", type_=LICENSES.c.product_id.type)
+
+# PostgreSQL: the read of the key and its machine, with the "last checked" touch in the same
+# statement (a data-modifying CTE runs whether or not the SELECT names it). When the touch is
+# not due (checked less than a minute ago, or another product's key) its UPDATE matches no
+# row and writes nothing: no row lock, no WAL, and the statement stays a read. One round trip.
+_VALIDATE = LICENSE_AND_ACTIVATION.add_cte(
+    update(LICENSES)
+    .where(
+        BY_KEY_HASH,
+        or_(LICENSES.c.last_validated_at.is_(None), LICENSES.c.last_validated_at < _STALE),
+        LICENSES.c.product_id == func.coalesce(_PRODUCT, LICENSES.c.product_id),
+    )
+    .values(last_validated_at=_AT)
+    .returning(LICENSES.c.id)
+    .cte("touched")
+)
+
+
+def validate_license(
+    key: object, fingerprint: str | None = None, product_id: int | None = None, connection: Connection | None = None
+) -> Validation:
     """Check a key (and, with a fingerprint, that this machine is activated). Never activates.
 
-    Returns a Validation whose code is one of CODES.
+    Returns a Validation whose code is one of CODES. One statement on PostgreSQL (the read
+    and the once-a-minute touch), the read then the touch when due on SQLite; on `connection`
+    (the view's: autocommit, one statement needs no transaction), else the session's.
     """
     key_hash = hash_key(key)
     if key_hash is None:
         return Validation("NOT_FOUND")
-    # One round trip: the license and, when a fingerprint is sent, that machine's activation.
-    license, activation = read_license_and_activation(key_hash, fingerprint)
+    connection = connection or db.session.connection()
+    at = now()
+    if connection.dialect.name == "postgresql":
+        params = {
+            "lookup_hash": key_hash,
+            "machine": fingerprint or "",
+            "at": at,
+            "stale": at - VALIDATION_TOUCH_INTERVAL,
+            "product": product_id,
+        }
+        license, activation = split_row(connection.execute(_VALIDATE, params).first())
+        touched = True
+    else:
+        license, activation = read_license_and_activation(key_hash, fingerprint, connection)
+        touched = False
     if license is None:
         return Validation("NOT_FOUND")
     if product_id is not None and product_id != license.product_id:
         return Validation("PRODUCT_MISMATCH")
-    at = now()
-    _touch(license, at)
+    if not touched:
+        _touch(license, at, connection)
     code = refusal_code(license, at)
     if code:
         return Validation(code, license)
@@ -166,7 +205,6 @@ def _usable(license: License | None) -> License:
 
 # ---- activation: one statement on PostgreSQL ------------------------------------------------
 
-_AT = bindparam("at", type_=UTCDateTime())
 _FINGERPRINT = bindparam("machine", type_=ACTIVATIONS.c.fingerprint.type)
 _NAME = bindparam("machine_name", type_=ACTIVATIONS.c.name.type)
 

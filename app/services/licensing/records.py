@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy import Connection, Table, and_, bindparam, select
 
 from app.errors import ServiceError
 from app.extensions import db
@@ -87,12 +87,18 @@ def activation_row(values: Any, start: int) -> ActivationRow | None:
 
 
 def read_license_and_activation(
-    key_hash: str, fingerprint: str | None
+    key_hash: str, fingerprint: str | None, connection: Connection | None = None
 ) -> tuple[LicenseRow | None, ActivationRow | None]:
     """The license with `key_hash` and its activation on `fingerprint` (None: no machine), in
-    one SELECT, as plain rows; (None, None) for an unknown key."""
+    one SELECT, as plain rows; (None, None) for an unknown key. On `connection`, else the
+    session's."""
     params = {"lookup_hash": key_hash, "machine": fingerprint or ""}
-    row = db.session.connection().execute(LICENSE_AND_ACTIVATION, params).first()
+    row = (connection or db.session.connection()).execute(LICENSE_AND_ACTIVATION, params).first()
+    return split_row(row)
+
+
+def split_row(row: Any) -> tuple[LicenseRow | None, ActivationRow | None]:
+    """The license and activation of a LICENSE_AND_ACTIVATION row; (None, None) for no row."""
     if row is None:
         return None, None
     return license_row(row), activation_row(row, len(LICENSE_COLUMNS))
