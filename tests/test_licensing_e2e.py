@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import httpx
 import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 
 from app.clock import freeze
 from app.extensions import db
@@ -137,7 +137,7 @@ def test_twenty_concurrent_activations_never_pass_the_maximum(app, live_server):
 
 def test_twenty_concurrent_activations_of_one_machine_take_one_seat(app, live_server):
     """Racing requests for the same new machine: one activates it, the others find it active
-    (a request that took a seat and then met the other's row gives the seat back)."""
+    (on PostgreSQL a request whose INSERT met the other's row takes no seat)."""
     with app.app_context():
         key = make_licensed_shop(max_activations=5)["key"]
 
@@ -159,7 +159,7 @@ def test_twenty_concurrent_activations_of_one_machine_take_one_seat(app, live_se
 def test_a_machine_activated_while_its_twin_request_waits_takes_one_seat(app):
     """One request activates a machine and holds its transaction open; a second request for
     the same machine waits for the key's row, then finds the machine active (on PostgreSQL it
-    took a seat when the first committed, met the first's row on INSERT and gave the seat back)."""
+    locked the key when the first committed, met the first's row on INSERT and so took no seat)."""
     with app.app_context():
         key = make_licensed_shop(max_activations=5)["key"]
         postgres = db.session.get_bind().dialect.name == "postgresql"
@@ -193,3 +193,37 @@ def _waiting_for_a_lock(app):
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return conn.execute(waiting).fetchone()[0] > 0
+
+
+def test_validate_and_activate_each_run_one_statement_on_a_connection_in_autocommit(app):
+    """With the app's own engine (no test transaction around it): validate and activate each
+    send one statement; on PostgreSQL on a pooled connection in autocommit (the statement is
+    its own transaction: no BEGIN or COMMIT round trips), on SQLite in the session's
+    transaction. What they wrote is kept either way."""
+    with app.app_context():
+        shop = make_licensed_shop(max_activations=2)
+        postgres = db.engine.dialect.name == "postgresql"
+    seen = []
+
+    def record(conn, _cursor, statement, _parameters, _context, _executemany):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN")):
+            seen.append((statement.split()[0], conn.get_execution_options().get("isolation_level")))
+
+    client = app.test_client()
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        validated = client.post("/api/v1/licenses/validate", json={"key": shop["key"]})
+        activated = client.post("/api/v1/licenses/activate", json={"key": shop["key"], "fingerprint": "host-a"})
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert (validated.status_code, validated.get_json()["code"]) == (200, "VALID")
+    assert (activated.status_code, activated.get_json()["code"]) == (201, "ACTIVATED")
+    if postgres:
+        assert seen == [("WITH", "AUTOCOMMIT"), ("WITH", "AUTOCOMMIT")]
+    else:
+        assert [statement for statement, _ in seen] == ["SELECT", "UPDATE", "UPDATE", "INSERT"]
+        assert "AUTOCOMMIT" not in {level for _, level in seen}
+    with app.app_context():
+        license = db.session.scalars(select(License)).one()
+        assert license.last_validated_at is not None and license.activation_count == 1
+        assert db.session.scalars(select(LicenseActivation.fingerprint)).all() == ["host-a"]

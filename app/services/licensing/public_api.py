@@ -208,48 +208,66 @@ def _usable(license: License | None) -> License:
 _FINGERPRINT = bindparam("machine", type_=ACTIVATIONS.c.fingerprint.type)
 _NAME = bindparam("machine_name", type_=ACTIVATIONS.c.name.type)
 
-# Take a seat: the key's count goes up by one if the key works at :at, has a seat free and is
-# not yet active on the machine. The UPDATE locks the row, and on PostgreSQL a concurrent one
-# waits for it and then checks its WHERE again against the committed count, so two requests
-# never take the last seat twice.
+# The key with hash :lookup_hash may take a seat for machine :machine: it works at :at, has a
+# seat free and is not yet active on the machine.
+_SEAT_FREE_WHERE = (
+    BY_KEY_HASH,
+    LICENSES.c.status == "active",
+    or_(LICENSES.c.expires_at.is_(None), LICENSES.c.expires_at > _AT),
+    or_(LICENSES.c.access_ends_at.is_(None), LICENSES.c.access_ends_at > _AT),
+    LICENSES.c.activation_count < LICENSES.c.max_activations,
+    ~exists().where(ACTIVATIONS.c.license_id == LICENSES.c.id, ACTIVATIONS.c.fingerprint == _FINGERPRINT),
+)
+
+# SQLite: take a seat, the key's count up by one if it may (transactions are serial there).
 _TAKE_SEAT = (
     update(LICENSES)
-    .where(
-        BY_KEY_HASH,
-        LICENSES.c.status == "active",
-        or_(LICENSES.c.expires_at.is_(None), LICENSES.c.expires_at > _AT),
-        or_(LICENSES.c.access_ends_at.is_(None), LICENSES.c.access_ends_at > _AT),
-        LICENSES.c.activation_count < LICENSES.c.max_activations,
-        ~exists().where(ACTIVATIONS.c.license_id == LICENSES.c.id, ACTIVATIONS.c.fingerprint == _FINGERPRINT),
-    )
+    .where(*_SEAT_FREE_WHERE)
     .values(activation_count=LICENSES.c.activation_count + 1, updated_at=_AT)
     .returning(*LICENSE_COLUMNS)
 )
 _NEW_ACTIVATION = tuple(ACTIVATIONS.c[column.name.removeprefix("activation_")] for column in ACTIVATION_COLUMNS)
 
 
+# PostgreSQL: the key if it may take a seat, its row locked (`FOR UPDATE`). A concurrent
+# request holding the lock makes this one wait, and PostgreSQL then checks the WHERE again
+# against the committed row, so two requests never take the last seat twice.
+_SEAT_FREE = select(LICENSES.c.id, LICENSES.c.company_id).where(*_SEAT_FREE_WHERE).with_for_update(of=LICENSES)
+
+
 def _activate_in_one_statement() -> Select[Any]:
-    """PostgreSQL: the seat taken, the machine's row inserted (ON CONFLICT DO NOTHING: a
-    concurrent request for the same machine may have inserted it first) and, for the answers
+    """PostgreSQL: the key with a seat free locked, the machine's row inserted (ON CONFLICT
+    DO NOTHING: a concurrent request for the same machine may have inserted it first), the
+    key's count raised for the row inserted (so a conflict takes no seat) and, for the answers
     that take no seat, the key and the machine as they were when the statement began: all in
-    ONE statement. Columns: the key, its activation, the seat (the key afterwards), the new row.
+    ONE statement, a transaction of its own. Columns: the key, its activation, the seat (the
+    key afterwards), the new row.
 
     The INSERT is text: SQLAlchemy does not cache the compiled form of its PostgreSQL
     `insert()`, and compiling this statement anew would cost more than the round trip saved."""
-    seat = _TAKE_SEAT.cte("seat")
+    free = _SEAT_FREE.cte("free")
     added = (
         text(
             "INSERT INTO license_activations (company_id, license_id, fingerprint, name, created_at) "
-            "SELECT company_id, id, :machine, :machine_name, :at FROM seat "
+            "SELECT company_id, id, :machine, :machine_name, :at FROM free "
             "ON CONFLICT (license_id, fingerprint) DO NOTHING "
-            "RETURNING id, fingerprint, name, created_at"
+            "RETURNING id, fingerprint, name, created_at, license_id"
         )
         .bindparams(_FINGERPRINT, _NAME, _AT)
-        .columns(*_NEW_ACTIVATION)
+        .columns(*_NEW_ACTIVATION, ACTIVATIONS.c.license_id)
         .cte("added")
     )
+    seat = (
+        update(LICENSES)
+        .where(LICENSES.c.id == added.c.license_id)
+        .values(activation_count=LICENSES.c.activation_count + 1, updated_at=_AT)
+        .returning(*LICENSE_COLUMNS)
+        .cte("seat")
+    )
+    new_row = [added.c[column.name] for column in _NEW_ACTIVATION]
     return (
-        select(*LICENSE_COLUMNS, *ACTIVATION_COLUMNS, *seat.c, *added.c)
+        select(*LICENSE_COLUMNS, *ACTIVATION_COLUMNS, *seat.c, *new_row)
+        .add_cte(free)
         .select_from(WITH_ACTIVATION.outerjoin(seat, true()).outerjoin(added, true()))
         .where(BY_KEY_HASH)
     )
@@ -260,40 +278,36 @@ _SEAT_AT, _ADDED_AT = len(LICENSE_COLUMNS) + len(ACTIVATION_COLUMNS), 2 * len(LI
 
 
 def activate_license(
-    key: object, fingerprint: str, name: str | None = None
+    key: object, fingerprint: str, name: str | None = None, connection: Connection | None = None
 ) -> tuple[License | LicenseRow, LicenseActivation | ActivationRow, bool]:
     """Activate the machine `fingerprint` on a usable key, race-free.
 
     Returns (license, activation, created). Raises LicenseApiError: 404 NOT_FOUND, 403
-    SUSPENDED/REVOKED/EXPIRED, 409 TOO_MANY_ACTIVATIONS. One statement on PostgreSQL (two on
-    SQLite, whose transactions are serial): a conditional UPDATE takes the seat and locks the
-    key's row until the caller's transaction ends, and the INSERT adds the machine. When a
-    concurrent request changed the key in between, the locked path below decides instead.
+    SUSPENDED/REVOKED/EXPIRED, 409 TOO_MANY_ACTIVATIONS. One statement on PostgreSQL, on
+    `connection` when given (the view's, in autocommit: the statement is its own transaction),
+    else the session's. SQLite (transactions serial) runs a conditional UPDATE that takes the
+    seat, then the INSERT, in the session's transaction. When a concurrent request changed
+    the key in between, the locked path below decides instead, in the session's transaction.
     """
     key_hash = hash_key(key)
     if key_hash is None:
         raise LicenseApiError(404, "NOT_FOUND")
     at = now()
     params = {"lookup_hash": key_hash, "machine": fingerprint, "machine_name": name, "at": at}
-    connection = db.session.connection()
+    if connection is None or connection.dialect.name != "postgresql":
+        connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         row = connection.execute(_ACTIVATE, params).first()
         if row is None:
             raise LicenseApiError(404, "NOT_FOUND")
         if row[_SEAT_AT] is None:
+            # No seat taken: refused, already active, full, or a concurrent request changed
+            # the key or inserted the machine first (the locked path decides).
             return _without_seat(
                 license_row(row), activation_row(row, len(LICENSE_COLUMNS)), at, key, fingerprint, name
             )
-        seat, added = LicenseRow(*row[_SEAT_AT:_ADDED_AT]), activation_row(row, _ADDED_AT)
+        seat, added = LicenseRow(*row[_SEAT_AT:_ADDED_AT]), ActivationRow(*row[_ADDED_AT:])
         _expire_loaded(seat.id)
-        if added is None:
-            # A concurrent request activated the same machine first: give the seat back.
-            connection.execute(
-                update(LICENSES)
-                .where(LICENSES.c.id == seat.id)
-                .values(activation_count=LICENSES.c.activation_count - 1)
-            )
-            return _activate_locked(key, fingerprint, name)
         return seat, added, True
     taken = connection.execute(_TAKE_SEAT, params).first()
     if taken is None:
