@@ -2,8 +2,10 @@
 the Whop-compatible endpoint, bad bodies and rate limits."""
 
 import base64
+import hashlib
 import json
 import re
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -467,3 +469,20 @@ def test_activation_updates_a_license_the_session_already_holds(db, shop):
     assert created and license.activation_count == 1
     assert [a.fingerprint for a in license.activations] == ["host-a"]
     assert db.session.get(LicenseActivation, activation.id).name == "Laptop"
+
+
+def test_rate_limit_script_is_loaded_when_redis_does_not_know_it(api, shop, app, monkeypatch):
+    """The limits run their Lua script by SHA1; a Redis that lacks it (restarted, flushed) is
+    given it once and the request is counted as usual."""
+    from app.blueprints import license_api
+
+    script = license_api.COUNT_WINDOWS + f"-- {secrets.token_hex(8)}\n"
+    monkeypatch.setattr(license_api, "COUNT_WINDOWS", script)
+    monkeypatch.setattr(license_api, "COUNT_WINDOWS_SHA", hashlib.sha1(script.encode()).hexdigest())
+    redis = app.extensions["redis"]
+    assert redis.script_exists(license_api.COUNT_WINDOWS_SHA) == [False]
+    for _ in range(2):
+        assert api.validate(key=shop["key"])[0] == 200
+    assert redis.script_exists(license_api.COUNT_WINDOWS_SHA) == [True]
+    counters = [redis.get(key) for key in redis.scan_iter("tp-limits:license-api:key:*")]
+    assert counters == [b"2"]

@@ -6,17 +6,16 @@ per IP and per key. The blueprint is CSRF-exempt (no session, no cookies used). 
 limits' Redis is unreachable, the endpoints that take a key answer a signed 503.
 """
 
+import hashlib
 import time
 from contextlib import contextmanager
 from functools import lru_cache, wraps
-from weakref import WeakKeyDictionary
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from flask_limiter.util import get_remote_address
 from limits import parse_many
-from redis import Redis
-from redis.commands.core import Script
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
@@ -67,7 +66,7 @@ for i, key in ipairs(KEYS) do
 end
 return counts
 """
-_count_windows: WeakKeyDictionary[Redis, Script] = WeakKeyDictionary()
+COUNT_WINDOWS_SHA = hashlib.sha1(COUNT_WINDOWS.encode()).hexdigest()
 
 
 class RateLimited(TooManyRequests):
@@ -102,14 +101,20 @@ def _spend_limits(per_key):
             counters.append(f"{LIMITS_PREFIX}:{who}:{amount}/{seconds}:{start}")
             expiries.append(seconds)
             windows.append((amount, start + seconds - moment))
-    redis = get_redis()
-    script = _count_windows.get(redis)
-    if script is None:
-        script = _count_windows[redis] = redis.register_script(COUNT_WINDOWS)
-    counts = script(keys=counters, args=expiries)
+    counts = _count(get_redis(), counters, expiries)
     waits = [left for (amount, left), count in zip(windows, counts, strict=True) if count > amount]
     if waits:
         raise RateLimited(max(waits))
+
+
+def _count(redis, counters, expiries):
+    """COUNT_WINDOWS run by its SHA1 (one EVALSHA; the script is loaded once per Redis server,
+    again after a SCRIPT FLUSH or a restart)."""
+    try:
+        return redis.execute_command("EVALSHA", COUNT_WINDOWS_SHA, len(counters), *counters, *expiries)
+    except NoScriptError:
+        redis.script_load(COUNT_WINDOWS)
+        return redis.execute_command("EVALSHA", COUNT_WINDOWS_SHA, len(counters), *counters, *expiries)
 
 
 def rate_limited(per_key=True):
@@ -150,11 +155,22 @@ def _nonce():
     return nonce if isinstance(nonce, str) and len(nonce) <= 128 else None
 
 
+_answers_counted: dict[tuple[str | None, str], Any] = {}
+
+
+def _count_answer(endpoint, result):
+    """tradepost_license_api_requests_total{action, result} += 1 (each label set's child
+    looked up once per process)."""
+    child = _answers_counted.get((endpoint, result))
+    if child is None:
+        action = (endpoint or "unmatched").rpartition(".")[2]
+        child = _answers_counted[endpoint, result] = metrics.LICENSE_API.labels(action=action, result=result.lower())
+    child.inc()
+
+
 def signed(payload, status=200):
     """A JSON answer with meta {nonce, time}, signed over its exact bytes."""
-    result = payload.get("code") or (payload.get("error") or {}).get("code") or "ok"
-    action = (request.endpoint or "unmatched").rpartition(".")[2]
-    metrics.LICENSE_API.labels(action=action, result=str(result).lower()).inc()
+    _count_answer(request.endpoint, str(payload.get("code") or (payload.get("error") or {}).get("code") or "ok"))
     payload["meta"] = {"nonce": _nonce(), "time": public_api.iso(now())}
     body = signing.canonical_json(payload)
     return Response(
@@ -270,15 +286,20 @@ def own_connection():
     is bound to a connection holding one, as in the tests), and on SQLite (the app runs its
     transactions itself there, see app/extensions.py), the session's connection. Whatever ran
     in the session's transaction (activate's locked path, SQLite) is committed after."""
-    session = db.session()
     bind = db.engine
-    if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not session.in_transaction():
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not _in_transaction():
         with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             yield connection
     else:
-        yield session.connection()
-    if session.in_transaction():
-        session.commit()
+        yield db.session.connection()
+    if _in_transaction():
+        db.session.commit()
+
+
+def _in_transaction():
+    """Whether this request's session began a transaction (without making a session to ask)."""
+    registry = db.session.registry
+    return registry.has() and registry().in_transaction()
 
 
 @key_route("/v1/licenses/validate", docs.LicenseKeyBody, HTTP_200=docs.ValidateAnswer)
