@@ -8,14 +8,16 @@ encrypted (app/crypto.py), so buyers and sellers can read it in their pages whil
 database alone (a backup, a replica) reveals no usable key.
 
 Hot path (validate, activate), SQLAlchemy Core read as plain rows (`records.LicenseRow`), no
-ORM objects: validate is one indexed SELECT of the license by hash with the machine's
-activation (plus a touch UPDATE at most once a minute per key). Activate is one statement on
-PostgreSQL: an UPDATE that takes a seat only if the key works, has one free and is not yet
-active on the machine (the row lock, and PostgreSQL re-checking the WHERE against the committed
-row, serialise racing requests), an INSERT … ON CONFLICT of the machine, and a read of the key
-and machine for the answers without a seat; after a concurrent change it falls back to
-`SELECT … FOR UPDATE`. SQLite (transactions serial here) runs the UPDATE, then the INSERT or
-the SELECT. Concurrent activations never pass the maximum; (license_id, fingerprint) is unique.
+ORM objects, one statement each on PostgreSQL, which the view runs on a pooled connection in
+autocommit (a transaction of its own: no BEGIN or COMMIT round trip). Validate is one indexed
+SELECT of the license by hash with the machine's activation, the once-a-minute "last checked"
+touch riding in it as a data-modifying CTE (SQLite: the SELECT, then the touch when due).
+Activate locks the key if it may take a seat (`SELECT … FOR UPDATE`: racing requests wait for
+the row and PostgreSQL re-checks the WHERE against the committed row), inserts the machine
+(ON CONFLICT DO NOTHING), raises the count only for the row inserted, and reads the key and
+machine for the answers without a seat; after a concurrent change it falls back to the locked
+ORM path. SQLite (transactions serial here) runs the UPDATE, then the INSERT or the SELECT.
+Concurrent activations never pass the maximum; (license_id, fingerprint) is unique.
 
 Modules: `license_keys` (the key strings), `signing` (the Ed25519 key that signs answers),
 `issuing` (keys follow memberships), `records` (finding and locking license rows),

@@ -25,7 +25,8 @@ class LicenseStateError(ServiceError):
 
 # ---- the public API's hot path: plain rows, no ORM objects -----------------------------------
 #
-# Its statements are SQLAlchemy Core built once, and run on the session's connection
+# Its statements are SQLAlchemy Core built once, and run on the connection the view passes (a
+# pooled one in autocommit: the statement is its own transaction) or else the session's
 # (`db.session.connection().execute`): Session.execute would run them the same way (a Core
 # statement is not autoflushed), after looking for the bind in every table the statement names.
 
