@@ -53,6 +53,7 @@ def _rate_limit_key():
 
 
 LIMITS_PREFIX = "tp-limits:license-api"
+limits_clock = time.time  # the windows' clock (seconds); tests pin it to stay inside one window
 
 # Each KEYS[i] is a fixed window's counter: counted, and given its expiry (ARGV[i] seconds)
 # when the window's first request creates it. All of a request's windows in one command.
@@ -93,7 +94,7 @@ def _spend_limits(per_key):
     buckets = [(f"ip:{get_remote_address()}", config["LICENSE_RATE_LIMIT_PER_IP"])]
     if per_key:
         buckets.append((_rate_limit_key(), config["LICENSE_RATE_LIMIT_PER_KEY"]))
-    moment = int(time.time())
+    moment = int(limits_clock())
     counters, expiries, windows = [], [], []
     for who, text in buckets:
         for amount, seconds in _windows(text):
