@@ -15,7 +15,6 @@ import secrets
 import time
 from contextlib import nullcontext
 
-import httpx
 import pytest
 from flask import g, has_app_context, request, request_started, request_tearing_down
 from rq import SimpleWorker
@@ -26,6 +25,7 @@ from app.config import database_url as normalize_database_url
 from app.devredis import start_redis_server
 from app.extensions import db as _db
 from app.queue import QUEUE_NAMES, get_queue
+from tests import loopback
 from tests.database import make_test_config, reset_database, truncate_all, worker_database
 from tests.factories import PASSWORD
 from tests.forms import sign_in_as
@@ -230,7 +230,7 @@ def whop(sandbox):
 
     def make_user(email=None, name="Wanda Whop"):
         username = "w" + secrets.token_hex(6)
-        response = httpx.post(
+        response = loopback.post(
             base + "/users", json={"username": username, "name": name, "email": email or f"{username}@example.com"}
         )
         assert response.status_code == 201, response.text
@@ -328,7 +328,7 @@ def _let_sandbox_deliver(url, timeout=10.0):
     arrive in that test's database rather than in the next test's."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if httpx.get(url + "/_sandbox/deliveries", timeout=5).json()["due"] == 0:
+        if loopback.get(url + "/_sandbox/deliveries", timeout=5).json()["due"] == 0:
             return
         time.sleep(0.05)
 

@@ -13,6 +13,7 @@ from app.extensions import db
 from app.services.companies import create_seller_company
 from app.services.outbound import endpoints, outbox
 from app.services.outbound.catalogue import example_data
+from tests import loopback
 from tests.processes import REPO_ROOT, free_port, start_worker
 from tests.waiting import wait_until
 
@@ -40,7 +41,7 @@ def start_gunicorn(port, database_url, redis_url, metrics_dir):
 
 def samples(url):
     found = {}
-    for family in text_string_to_metric_families(httpx.get(url + "/metrics", timeout=10).text):
+    for family in text_string_to_metric_families(loopback.get(url + "/metrics", timeout=10).text):
         for sample in family.samples:
             found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return found
@@ -48,7 +49,7 @@ def samples(url):
 
 def answers(url):
     try:
-        return httpx.get(url + "/healthz", timeout=2).status_code == 200
+        return loopback.get(url + "/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -63,7 +64,7 @@ def test_web_and_worker_processes_add_up_in_one_metrics_answer(app, database_url
     try:
         wait_until(lambda: answers(url), timeout=60, message="gunicorn did not start")
         for _ in range(5):
-            assert httpx.get(url + "/healthz").status_code == 200
+            assert loopback.get(url + "/healthz").status_code == 200
         with app.app_context():
             owner = make_user(intent="sell")
             company = create_seller_company(owner, "Multi Studio")
