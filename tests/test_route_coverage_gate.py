@@ -20,7 +20,6 @@ import pytest
 from flask import Flask, abort, request
 from flask_login import LoginManager, UserMixin, login_required, login_user
 from werkzeug.serving import make_server
-from tests import loopback
 
 pytest_plugins = ["tests.route_coverage"]
 WATCH = {watch}
@@ -186,8 +185,8 @@ def test_requests_over_http_to_the_live_server_count(tiny):
         import httpx
 
         def test_everything_over_http(live_server):
-            assert loopback.get(live_server + "/hello").text == "hello"
-            post = lambda data: loopback.post(live_server + "/items", data=data, headers={"X-Token": "ok"})
+            assert httpx.get(live_server + "/hello").text == "hello"
+            post = lambda data: httpx.post(live_server + "/items", data=data, headers={"X-Token": "ok"})
             assert post({"name": "pen"}).status_code == 303
             assert post({}).status_code == 422
             with httpx.Client(base_url=live_server) as browser:
