@@ -75,14 +75,20 @@ def test_web_and_worker_processes_add_up_in_one_metrics_answer(app, database_url
             db.session.commit()  # the dispatch job goes to Redis, where the worker process takes it
         sink.wait_for("/mp")
         retrying = (("outcome", "retrying"),)
+        lag = ("tradepost_webhook_delivery_lag_seconds_count", ())
+        # The worker counts the delivery, then observes its lag: wait for both (asserted below).
         found = wait_until(
-            lambda: (s := samples(url)).get(("tradepost_webhook_deliveries_total", retrying)) == 1 and s,
+            lambda: (
+                (s := samples(url)).get(("tradepost_webhook_deliveries_total", retrying)) == 1
+                and s.get(lag, 0) >= 1
+                and s
+            ),
             timeout=30,
             message="the worker's delivery never showed in gunicorn's /metrics",
         )
         healthz = (("endpoint", "ops.healthz"), ("method", "GET"), ("status", "200"))
         assert found[("tradepost_http_requests_total", healthz)] >= 6  # the readiness wait's, and ours
-        assert found[("tradepost_webhook_delivery_lag_seconds_count", ())] == 1
+        assert found[lag] == 1
         files = {path.name for path in metrics_dir.iterdir()}
         assert f"counter_{worker.pid}.db" in files  # the worker's own file...
         assert len([name for name in files if name.startswith("counter_")]) >= 2  # ...and gunicorn's
