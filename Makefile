@@ -39,9 +39,12 @@ run: seed
 # (a database per worker, tests/database.py worker_database); PYTEST_ARGS="-n 0" runs serially.
 # --dist worksteal: an idle worker takes queued tests from the other, so a few long tests
 # (subprocess entry points, the bench smoke run) do not leave one worker running alone at the end.
+# PYTHONDONTWRITEBYTECODE= : bytecode is cached (__pycache__, git-ignored) even where the
+# environment turns it off: without it every xdist worker compiles and assertion-rewrites the
+# whole suite again (~8 s of CPU each), and every process a test starts compiles the app.
 PYTEST_ARGS ?= -n 2 --dist worksteal
 test: install-dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest $(PYTEST_ARGS)
 
 # Lint and types, before the tests in CI: ruff (lint rules, then formatting), mypy (the packages
 # in pyproject.toml), then db-check.

@@ -8,7 +8,6 @@ import re
 from html import unescape
 from urllib.parse import urlsplit
 
-import httpx
 from itsdangerous import URLSafeTimedSerializer
 from PIL import Image
 from sqlalchemy import select
@@ -17,6 +16,7 @@ from werkzeug.test import encode_multipart
 
 from app.extensions import db
 from app.models import Order, Payment
+from tests import loopback
 from tests.factories import PASSWORD
 from tests.waiting import wait_for_inbound
 
@@ -136,9 +136,9 @@ def image_bytes(fmt="PNG", size=(320, 200), color=(31, 122, 92)):
 
 def pay_hosted_checkout(url, card="4242 4242 4242 4242"):
     """Pay a sandbox-hosted checkout page with a real form POST, as a browser would."""
-    page = httpx.get(url)
+    page = loopback.get(url)
     assert page.status_code == 200, page.text[:300]
-    return httpx.post(
+    return loopback.post(
         url + "/pay",
         data={"email": "buyer@example.com", "name": "Bea Buyer", "card_number": card, "exp": "12 / 34", "cvc": "123"},
     )
@@ -177,10 +177,10 @@ def start_whop_sign_in(client, path="/whop/login", method="get"):
 
 def authorize_on_whop(url, decision="allow", account=None):
     """Answer the emulator's consent page like a person; returns where it redirects."""
-    page = httpx.get(url)
+    page = loopback.get(url)
     assert page.status_code == 200, page.text[:300]
     fields = {name: unescape(value) for name, value in HIDDEN_INPUT.findall(page.text)}
-    response = httpx.post(url.split("?")[0], data={**fields, "account": account or "", "decision": decision})
+    response = loopback.post(url.split("?")[0], data={**fields, "account": account or "", "decision": decision})
     assert response.status_code == 302, response.text[:300]
     return response.headers["location"]
 

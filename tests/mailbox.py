@@ -9,14 +9,13 @@ by another process (the browser suite's worker) is waited for with `wait_for_mai
 import re
 from urllib.parse import urlsplit
 
-import httpx
-
+from tests import loopback
 from tests.waiting import wait_until
 
 
 def mail_json(sandbox_url, **filters):
     """The caught messages, newest first; `to=` and `since=` filter as the endpoint does."""
-    response = httpx.get(sandbox_url + "/_sandbox/mail.json", params=filters, timeout=10)
+    response = loopback.get(sandbox_url + "/_sandbox/mail.json", params=filters, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
 

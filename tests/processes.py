@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from app.streaming import gunicorn_command
+from tests import loopback
 from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ def free_port():
 def answers_ok(url):
     """True when `url` answers 200 (a health check)."""
     try:
-        return httpx.get(url, timeout=1).status_code == 200
+        return loopback.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -144,7 +145,7 @@ def start_cron(redis_url):
 def stream_answers(url):
     """True when the Legends streaming process at `url` answers its health check."""
     try:
-        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+        return loopback.get(url + "/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 

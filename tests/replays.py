@@ -3,13 +3,13 @@
 
 import concurrent.futures
 
-import httpx
 from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import InboundEvent
 from app.services.checkout import complete_checkout
+from tests import loopback
 from tests.webhook_signing import stripe_signed
 
 TIMES = 20
@@ -27,7 +27,7 @@ def replay_checkout_completed(app, live_server, times=TIMES):
     with concurrent.futures.ThreadPoolExecutor(max_workers=times) as pool:
         answers = list(
             pool.map(
-                lambda _: httpx.post(f"{live_server}/webhooks/stripe", content=body, headers=headers, timeout=20),
+                lambda _: loopback.post(f"{live_server}/webhooks/stripe", content=body, headers=headers, timeout=20),
                 range(times),
             )
         )

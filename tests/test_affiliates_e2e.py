@@ -5,7 +5,6 @@ ledger balances after every test (conftest), and here after every step."""
 
 from datetime import timedelta
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -17,6 +16,7 @@ from app.services.affiliates.commissions import affiliate_balances, affiliate_co
 from app.services.escrow import clear_pending_funds
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
 from app.tasks.referrals import flush_referral_clicks
+from tests import loopback
 from tests.affiliate_flows import (
     BPS,
     GIG_FEE,
@@ -129,7 +129,7 @@ def test_link_signup_gig_and_subscription_commissions_clear_pay_out_and_claw_bac
     with app.app_context():
         subscription_id = db.session.scalars(select(Membership)).one().stripe_subscription_id
     for renewal in (2, 3):
-        renewed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
+        renewed = loopback.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
         assert renewed.status_code == 200, renewed.text
         wait_for_inbound(app, "invoice.paid", count=renewal)
         run_jobs()
@@ -275,8 +275,8 @@ def test_a_product_payment_refunded_or_charged_back_in_stripe_claws_its_commissi
             get_gateway().create_refund(idempotency_key=new_idempotency_key(), payment_intent=intent)
         wait_for_inbound(app, "charge.refunded")
     else:  # the buyer's bank takes it back and the seller loses the chargeback
-        assert httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={}).status_code == 200
-        closed = httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute/close", json={"outcome": "lost"})
+        assert loopback.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={}).status_code == 200
+        closed = loopback.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute/close", json={"outcome": "lost"})
         assert closed.status_code == 200, closed.text
         wait_for_inbound(app, "charge.dispute.closed")
     run_jobs()

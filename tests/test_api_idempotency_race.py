@@ -3,12 +3,12 @@ request gets the same answer (the second waits on the unique index, then replays
 
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import License
+from tests import loopback
 from tests.api_v1 import make_api_shop
 
 pytestmark = pytest.mark.committed
@@ -23,7 +23,7 @@ def test_concurrent_requests_with_one_key_create_one_license(app, live_server):
         db.session.remove()
 
     def post(_):
-        return httpx.post(
+        return loopback.post(
             f"{live_server}/api/v1/licenses",
             json={"product": product_id},
             headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "race-1"},

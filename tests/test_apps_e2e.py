@@ -9,7 +9,6 @@ from datetime import timedelta
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,6 +19,7 @@ from app.crypto import decrypt
 from app.extensions import db
 from app.models import App, Company, User
 from app.services import user_tokens
+from tests import loopback
 from tests.factories import make_product, make_seller
 from tests.factories.apps import install_app, make_app
 from tests.forms import post_form, sign_in_as
@@ -63,14 +63,14 @@ def frame_token(client, public_id):
 
 def whoami(world, token=None, headers=None):
     params = {"tradepost_user_token": token} if token else {}
-    return httpx.get(world["url"] + "/whoami", params=params, headers=headers or {}, timeout=20)
+    return loopback.get(world["url"] + "/whoami", params=params, headers=headers or {}, timeout=20)
 
 
 def test_the_hello_app_verifies_the_token_and_calls_the_api(app, client, world):
     sign_in_as(client, "shop@example.com")
     src, token = frame_token(client, world["hello"])
     assert src.startswith(world["url"] + "/dashboard?")
-    page = httpx.get(src, timeout=20)
+    page = loopback.get(src, timeout=20)
     assert page.status_code == 200 and "Hello, Sam Shop" in page.text
     assert "products: 1" in page.text
     who = whoami(world, token).json()
@@ -139,18 +139,18 @@ def test_uninstalling_revokes_the_apps_key_at_once(app, client, world):
     with app.app_context():
         hello = db.session.scalar(select(App).where(App.public_id == world["hello"]))
         secret = decrypt(hello.webhook_secret_encrypted)
-    fetched = httpx.post(
+    fetched = loopback.post(
         f"{app.config['APP_BASE_URL']}/apps/installation-key",
         json={"company_id": str(world["company_id"])},
         auth=(world["hello"], secret),
     )
     key = fetched.json()["api_key"]
     api = f"{app.config['APP_BASE_URL']}/api/v1/products"
-    assert httpx.get(api, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert loopback.get(api, headers={"Authorization": f"Bearer {key}"}).status_code == 200
 
     done = post_form(client, f"/sell/apps/{world['hello']}/uninstall", {"confirm": "uninstall"})
     assert done.status_code == 303
-    assert httpx.get(api, headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    assert loopback.get(api, headers={"Authorization": f"Bearer {key}"}).status_code == 401
     # the app holds the key it cached: the API refuses it
     assert whoami(world, token).json()["api"] == "refused (401)"
     assert whoami(world, token).json()["api"].startswith("no API key")

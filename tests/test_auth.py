@@ -198,3 +198,29 @@ def test_session_cookie_flags(client, db, make_user):
     cookie = response.headers.get("Set-Cookie")
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
+
+
+def test_only_the_test_config_hashes_passwords_cheaply(app):
+    """The suite signs up thousands of accounts with argon2's cheapest parameters
+    (TestConfig.ARGON2_PROFILE); every other config hashes with the RFC 9106 low-memory ones."""
+    from argon2 import extract_parameters, profiles
+    from flask import Flask
+
+    from app.config import Config, DevelopmentConfig, ProductionConfig, TestConfig
+    from app.services.accounts import hash_password
+
+    def cost(hashed):
+        parameters = extract_parameters(hashed)
+        return parameters.time_cost, parameters.memory_cost, parameters.parallelism
+
+    assert TestConfig.ARGON2_PROFILE == "CHEAPEST"
+    for config in (Config, DevelopmentConfig, ProductionConfig):
+        assert getattr(config, "ARGON2_PROFILE", None) is None, config
+    elsewhere = Flask(__name__)  # no ARGON2_PROFILE, as every config but the test one
+    with elsewhere.app_context():
+        strong = cost(hash_password("long-enough-pw"))
+    with app.app_context():
+        cheap = cost(hash_password("long-enough-pw"))
+    rfc, cheapest = profiles.RFC_9106_LOW_MEMORY, profiles.CHEAPEST
+    assert strong == (rfc.time_cost, rfc.memory_cost, rfc.parallelism) == (3, 65536, 4)
+    assert cheap == (cheapest.time_cost, cheapest.memory_cost, cheapest.parallelism)

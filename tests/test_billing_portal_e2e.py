@@ -7,13 +7,13 @@ import re
 from datetime import UTC, datetime
 from html import unescape
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import InboundEvent, Membership, OutboxEvent, Payment
 from app.payments import get_gateway
+from tests import loopback
 from tests.factories import make_logo_shop, make_plan, make_product, make_user
 from tests.forms import pay_hosted_checkout, post_form, sign_in_as
 from tests.waiting import wait_for_inbound, wait_until
@@ -79,7 +79,7 @@ def open_portal(buyer, membership_id):
     assert f"/account/memberships/{membership_id}/manage" in account and "Manage subscription" in account
     response = post_form(buyer, f"/account/memberships/{membership_id}/manage")
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
-    page = httpx.get(response.headers["Location"])
+    page = loopback.get(response.headers["Location"])
     assert page.status_code == 200
     return page
 
@@ -89,7 +89,7 @@ def submit(page, label, data=None, expect=303):
     actions = [unescape(a) for a in FORM_ACTION.findall(page.text)]
     action = next(a for a in actions if a.endswith(label))
     base = str(page.url).split("/p/session/")[0]
-    response = httpx.post(base + action, data=data or {})
+    response = loopback.post(base + action, data=data or {})
     assert response.status_code == expect, response.text[:500]
     return response
 
@@ -188,7 +188,9 @@ def test_switch_plan_in_the_portal(app, buyer, shop, sandbox, run_jobs):
 
     # The next period is billed at the yearly price.
     subscription_id = switched.stripe_subscription_id
-    assert httpx.post(f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/advance", json={}).status_code == 200
+    assert (
+        loopback.post(f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/advance", json={}).status_code == 200
+    )
     after(app, run_jobs, "invoice.paid", 2)
     with app.app_context():
         payment = db.session.scalars(select(Payment).where(Payment.membership_id == membership_id)).one()
@@ -210,7 +212,7 @@ def test_card_update_is_recorded_and_a_declined_card_changes_nothing(app, buyer,
     assert (updated.card_brand, updated.card_last4) == ("visa", "4242")
     assert updates(app) == ["card_updated"]
     assert "Card •••• 4242" in buyer.get("/account").get_data(as_text=True)
-    assert "Visa •••• 4242" in httpx.get(str(page.url)).text
+    assert "Visa •••• 4242" in loopback.get(str(page.url)).text
     assert inbound_count(app, "customer.updated") == 1  # the declined card sent nothing
 
 
@@ -223,7 +225,7 @@ def test_cancellation_ends_access_at_period_end(app, buyer, shop, sandbox, run_j
 
     # The period ends (the sandbox's clock): Stripe ends the subscription instead of renewing it.
     subscription_id = membership(app, membership_id).stripe_subscription_id
-    ended = httpx.post(f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
+    ended = loopback.post(f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
     assert ended.status_code == 200, ended.text
     after(app, run_jobs, "customer.subscription.deleted", 1)
     gone = membership(app, membership_id)
@@ -260,12 +262,12 @@ def test_stripe_down_answers_503_and_writes_nothing(app, buyer, shop, sandbox, r
         customer_id, row.stripe_customer_id = row.stripe_customer_id, None  # as before the portal existed
         db.session.commit()
 
-    fault = httpx.post(f"{sandbox}/_sandbox/faults", json={"path": "/v1/billing_portal/sessions", "count": "3"})
+    fault = loopback.post(f"{sandbox}/_sandbox/faults", json={"path": "/v1/billing_portal/sessions", "count": "3"})
     assert fault.status_code == 200, fault.text
     try:
         response = post_form(buyer, f"/account/memberships/{membership_id}/manage")
     finally:
-        httpx.delete(f"{sandbox}/_sandbox/faults")
+        loopback.delete(f"{sandbox}/_sandbox/faults")
     assert response.status_code == 503
     assert "Payments are unavailable right now" in response.get_data(as_text=True)
     assert membership(app, membership_id).stripe_customer_id is None  # rolled back with the refusal

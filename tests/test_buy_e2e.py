@@ -1,6 +1,5 @@
 """Buying through the sandbox's hosted checkout over real HTTP: correct to the cent, exactly once."""
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -9,6 +8,7 @@ from app.models import Checkout, InboundEvent, LedgerTransaction, Membership, Or
 from app.payments import get_gateway
 from app.services.checkout import complete_checkout
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
+from tests import loopback
 from tests.factories import make_logo_shop, make_product
 from tests.forms import pay_hosted_checkout, post_form, sign_in_as
 from tests.replays import replay_checkout_completed
@@ -155,7 +155,7 @@ def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run
         first_period_end = membership.current_period_end
         subscription_id = membership.stripe_subscription_id
 
-    renewed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
+    renewed = loopback.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
     assert renewed.status_code == 200, renewed.text
     wait_for_inbound(app, "invoice.paid", count=2)
     wait_for_inbound(app, "customer.subscription.updated")  # carries the new period; sent after the invoice
@@ -169,7 +169,7 @@ def test_subscription_renews_then_fails_a_payment(app, buyer, shop, sandbox, run
             ("subscription", 1250, 125),
         ]
 
-    failed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "failed"})
+    failed = loopback.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "failed"})
     assert failed.status_code == 200, failed.text
     wait_for_inbound(app, "invoice.payment_failed")
     wait_for_inbound(app, "customer.subscription.updated", count=2)

@@ -36,6 +36,7 @@ from app.config import TestConfig as _TestConfig  # not a test class
 from app.extensions import db as _db
 from app.logs import configure_logging
 from app.models import AuditEvent, InboundEvent, Order
+from tests import loopback
 from tests.database import make_test_config
 from tests.factories import PASSWORD
 from tests.forms import post_form
@@ -785,17 +786,17 @@ def test_the_sandbox_delivers_webhooks_to_the_app_on_port(tmp_path):
 
         def health():
             try:
-                return httpx.get(base + "/_sandbox/health", timeout=1).status_code == 200
+                return loopback.get(base + "/_sandbox/health", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
 
         wait_until(health, timeout=60, message="the sandbox did not serve SANDBOX_PORT")
-        page = httpx.get(base + "/_sandbox/", timeout=5)
+        page = loopback.get(base + "/_sandbox/", timeout=5)
         assert page.status_code == 200
         assert f"http://127.0.0.1:{app_port}/webhooks/stripe" in page.text
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
             smtp.sendmail("no-reply@tradepost.test", ["ada@example.com"], b"Subject: Hi\r\n\r\nHello\r\n")
-        caught = httpx.get(base + "/_sandbox/mail.json", timeout=5).json()
+        caught = loopback.get(base + "/_sandbox/mail.json", timeout=5).json()
         assert [(m["to"], m["subject"], m["text"]) for m in caught] == [(["ada@example.com"], "Hi", "Hello\n")]
     finally:
         process.terminate()

@@ -2,7 +2,6 @@
 
 import concurrent.futures
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -10,6 +9,7 @@ from app.models import AuditEvent, Company, InboundEvent
 from app.services.companies import create_seller_company
 from app.services.inbound import handle_inbound_event
 from app.services.inbound_handlers import HANDLERS
+from tests import loopback
 from tests.forms import post_form
 from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
 
@@ -157,7 +157,7 @@ def test_same_event_delivered_concurrently_is_stored_and_processed_once(app, liv
     body, headers = stripe_signed(event, app.config["STRIPE_WEBHOOK_SECRET"])
 
     def deliver(_):
-        return httpx.post(f"{live_server}/webhooks/stripe", content=body, headers=headers, timeout=10).json()
+        return loopback.post(f"{live_server}/webhooks/stripe", content=body, headers=headers, timeout=10).json()
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(deliver, range(8)))

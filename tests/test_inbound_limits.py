@@ -6,11 +6,11 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app.models import InboundEvent
+from tests import loopback
 from tests.webhook_signing import stripe_event, stripe_signed, whop_signed
 
 MINUTE = 60
@@ -129,7 +129,7 @@ def test_a_streamed_body_without_length_stops_at_the_limit(app, live_server, db)
         for start in range(0, len(body), 64 * 1024):
             yield body[start : start + 64 * 1024]
 
-    response = httpx.post(f"{live_server}/webhooks/stripe", content=chunks(), headers=headers, timeout=30)
+    response = loopback.post(f"{live_server}/webhooks/stripe", content=chunks(), headers=headers, timeout=30)
     assert response.status_code == 413
     assert "chunked" in response.request.headers.get("transfer-encoding", "")
     assert stored(db) == 0

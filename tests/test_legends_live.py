@@ -13,6 +13,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from app.devredis import start_redis_server
 from app.services.legends import live
+from tests import loopback
 from tests.processes import free_port, start_stream, stop_process
 from tests.waiting import wait_until
 
@@ -163,7 +164,7 @@ def test_an_idle_stream_sends_heartbeats(open_stream):
 
 def test_the_stream_answers_the_apps_origin_only(stream, app):
     url = url_for_stream(stream, COMPANY, ANN, app)
-    with httpx.stream("GET", url, timeout=10) as response:
+    with loopback.stream("GET", url, timeout=10) as response:
         assert response.status_code == 200
         assert response.headers["access-control-allow-origin"] == app.config["APP_BASE_URL"]
         assert response.headers["cache-control"] == "no-store"
@@ -192,17 +193,17 @@ def test_the_stream_refuses_without_a_valid_link(stream, app):
         ({"token": live.stream_token(OTHER_COMPANY, ANN, app.config["SECRET_KEY"])}, 403, "wrong_game"),
     ]
     for params, status, code in cases:
-        response = httpx.get(path, params=params, timeout=10)
+        response = loopback.get(path, params=params, timeout=10)
         assert response.status_code == status, (params, response.text)
         assert response.json()["error"]["code"] == code
         assert response.headers["content-type"] == "application/json"
-    assert httpx.get(f"{stream}/stream/legends/not-a-number", timeout=10).status_code == 404
-    assert httpx.post(url_for_stream(stream, COMPANY, ANN, app), timeout=10).status_code == 405
+    assert loopback.get(f"{stream}/stream/legends/not-a-number", timeout=10).status_code == 404
+    assert loopback.post(url_for_stream(stream, COMPANY, ANN, app), timeout=10).status_code == 405
 
 
 def test_the_stream_counts_open_connections_and_relayed_messages(app, open_stream, stream):
     def figure(name, labels=""):
-        text = httpx.get(f"{stream}/metrics", timeout=10).text
+        text = loopback.get(f"{stream}/metrics", timeout=10).text
         lines = [line for line in text.splitlines() if line.startswith(name + labels + " ")]
         return float(lines[0].split()[-1]) if lines else 0.0
 
@@ -238,11 +239,11 @@ def test_redis_down_the_stream_says_so_and_the_page_retries(app, tmp_path):
         assert page.ended.wait(10)
         page.close()
 
-        refused = httpx.get(url_for_stream(base, COMPANY, ANN, app), timeout=10)
+        refused = loopback.get(url_for_stream(base, COMPANY, ANN, app), timeout=10)
         assert refused.status_code == 503
         assert refused.json()["error"]["code"] == "stream_unavailable"
         assert refused.headers["retry-after"] == "10"
-        assert httpx.get(f"{base}/healthz", timeout=10).json() == {"status": "ok", "redis": False}
+        assert loopback.get(f"{base}/healthz", timeout=10).json() == {"status": "ok", "redis": False}
 
         redis = start_redis_server(redis_port, redis_dir)
         page = SSEClient(url_for_stream(base, COMPANY, ANN, app))

@@ -6,7 +6,6 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-import httpx
 import psycopg
 import pytest
 from sqlalchemy import Engine, event, func, select
@@ -16,6 +15,7 @@ from app.extensions import db
 from app.models import License, LicenseActivation, Membership
 from app.services.licensing import public_api
 from app.services.licensing.license_keys import license_key
+from tests import loopback
 from tests.factories import (
     make_connected_account,
     make_licensed_shop,
@@ -52,7 +52,7 @@ def clock():
 
 
 def validate(live_server, key, **extra):
-    return httpx.post(f"{live_server}/api/v1/licenses/validate", json={"key": key, **extra}, timeout=10).json()
+    return loopback.post(f"{live_server}/api/v1/licenses/validate", json={"key": key, **extra}, timeout=10).json()
 
 
 def the_key(app):
@@ -99,7 +99,7 @@ def test_subscription_key_expires_with_it_and_returns_on_renewal(app, buyer, san
     clock(period_end + timedelta(days=2))  # the period ran out and no renewal arrived
     assert validate(live_server, key)["code"] == "EXPIRED"
 
-    renewed = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
+    renewed = loopback.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/advance", json={"outcome": "paid"})
     assert renewed.status_code == 200, renewed.text
     wait_for_inbound(app, "invoice.paid", count=2)
     wait_for_inbound(app, "customer.subscription.updated")  # carries the new period; sent after the invoice
@@ -108,7 +108,7 @@ def test_subscription_key_expires_with_it_and_returns_on_renewal(app, buyer, san
     assert answer["code"] == "VALID"
     assert datetime.fromisoformat(answer["license"]["expires_at"]) > period_end + timedelta(days=2)
 
-    canceled = httpx.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/cancel", json={})
+    canceled = loopback.post(f"{sandbox}/_sandbox/subscriptions/{subscription_id}/cancel", json={})
     assert canceled.status_code == 200, canceled.text
     wait_for_inbound(app, "customer.subscription.deleted")
     run_jobs()
@@ -123,7 +123,7 @@ def test_twenty_concurrent_activations_never_pass_the_maximum(app, live_server):
         key = make_licensed_shop(max_activations=5)["key"]
 
     def activate(n):
-        return httpx.post(
+        return loopback.post(
             f"{live_server}/api/v1/licenses/activate", json={"key": key, "fingerprint": f"machine-{n}"}, timeout=30
         ).status_code
 
@@ -142,7 +142,7 @@ def test_twenty_concurrent_activations_of_one_machine_take_one_seat(app, live_se
         key = make_licensed_shop(max_activations=5)["key"]
 
     def activate(_):
-        answer = httpx.post(
+        answer = loopback.post(
             f"{live_server}/api/v1/licenses/activate", json={"key": key, "fingerprint": "one-machine"}, timeout=30
         )
         return answer.status_code, answer.json()["license"]["activations"]

@@ -24,6 +24,7 @@ from app.extensions import db
 from app.models import Checkout, Company, LedgerTransaction, Order, Payment, Payout, Refund
 from app.payments import get_gateway
 from app.services.ledger import company_balances, unbalanced_transactions
+from tests import loopback
 from tests.database import truncate_all
 from tests.factories import LOGO_GIG, answers_for, fund_available, make_gig, make_logo_shop, make_user
 from tests.forms import buy_order, csrf_token, pay_hosted_checkout, post_form, sign_in_as
@@ -41,7 +42,7 @@ def count(model, *where):
 
 def fail_next(sandbox, path, when="after"):
     """Make the sandbox fail the next POST to `path`: `after` acting, as if its answer were lost."""
-    response = httpx.post(f"{sandbox}/_sandbox/faults", json={"path": path, "when": when})
+    response = loopback.post(f"{sandbox}/_sandbox/faults", json={"path": path, "when": when})
     assert response.status_code == 200, response.text
 
 
@@ -82,7 +83,7 @@ def every_flow(app, client, sandbox, run_jobs):
     with app.app_context():
         company = db.session.scalar(select(Company).where(Company.kind == "seller"))
         account_id = company.stripe_account_id
-    assert httpx.post(f"{sandbox}/_sandbox/accounts/{account_id}/verify", json={"outcome": "verified"}).is_success
+    assert loopback.post(f"{sandbox}/_sandbox/accounts/{account_id}/verify", json={"outcome": "verified"}).is_success
     assert "You're verified" in client.get("/sell/onboarding/return").get_data(as_text=True)
     with app.app_context():
         make_gig(db.session.get(Company, company.id), slug="logo-design", **LOGO_GIG)
@@ -145,7 +146,7 @@ def test_a_session_from_another_deployment_with_our_ids_completes_nothing(app, c
             success_url=f"{sandbox}/elsewhere",
             cancel_url=f"{sandbox}/elsewhere",
         )
-    assert httpx.post(f"{sandbox}/_sandbox/checkout/sessions/{theirs.id}/pay", json={}).status_code == 200
+    assert loopback.post(f"{sandbox}/_sandbox/checkout/sessions/{theirs.id}/pay", json={}).status_code == 200
     wait_for_inbound(app, "checkout.session.completed")
     run_jobs()
     with app.app_context():

@@ -3,7 +3,6 @@
 import concurrent.futures
 from datetime import timedelta
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -20,6 +19,7 @@ from app.services.escrow import (
     release_escrow,
 )
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
+from tests import loopback
 from tests.factories import fund_available, make_logo_shop
 from tests.forms import csrf_token, pay_hosted_checkout, post_form, sign_in_as
 from tests.waiting import wait_for_inbound
@@ -177,7 +177,7 @@ def test_two_withdrawals_at_once_never_overdraw(app, client, seller, live_server
     cookies = {cookie.key: cookie.value for cookie in client._cookies.values()}
 
     def withdraw(_):
-        return httpx.post(
+        return loopback.post(
             f"{live_server}/sell/payouts/withdraw",
             data={"amount": "40.00", "csrf_token": token},
             cookies=cookies,

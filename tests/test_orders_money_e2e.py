@@ -25,6 +25,7 @@ from app.models import (
 )
 from app.payments import get_gateway, new_idempotency_key
 from app.services.ledger import account_balance, company_balances, unbalanced_transactions
+from tests import loopback
 from tests.factories import PASSWORD, answers_for, make_cast, make_logo_shop, make_order, make_user
 from tests.forms import buy_order, post_form, sign_in_as
 from tests.waiting import wait_for_inbound, wait_until
@@ -199,7 +200,7 @@ def test_a_stripe_chargeback_moves_the_order_to_disputed(app, client, shop, sand
     order_id, _ = buy_order(app, client, run_jobs)
     with app.app_context():
         charge_id = db.session.scalars(select(Payment)).one().stripe_charge_id
-    opened = httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={"reason": "fraudulent"})
+    opened = loopback.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={"reason": "fraudulent"})
     assert opened.status_code == 200, opened.text
     wait_for_inbound(app, "charge.dispute.created")
     run_jobs()
@@ -216,10 +217,10 @@ def chargeback(app, client, sandbox, run_jobs, outcome):
     order_id, _ = buy_order(app, client, run_jobs)
     with app.app_context():
         charge_id = db.session.scalars(select(Payment)).one().stripe_charge_id
-    assert httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={}).status_code == 200
+    assert loopback.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={}).status_code == 200
     wait_for_inbound(app, "charge.dispute.created")
     run_jobs()
-    closed = httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute/close", json={"outcome": outcome})
+    closed = loopback.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute/close", json={"outcome": outcome})
     assert closed.status_code == 200, closed.text
     processed(app, run_jobs, "charge.dispute.closed")
     return order_id, closed.json()
@@ -287,10 +288,10 @@ def test_a_lost_chargeback_handled_twenty_times_at_once_refunds_once(app, client
     order_id, _ = buy_order(app, client, run_jobs)
     with app.app_context():
         charge_id = db.session.scalars(select(Payment)).one().stripe_charge_id
-    assert httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={}).status_code == 200
+    assert loopback.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute", json={}).status_code == 200
     wait_for_inbound(app, "charge.dispute.created")
     run_jobs()
-    closed = httpx.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute/close", json={"outcome": "lost"}).json()
+    closed = loopback.post(f"{sandbox}/_sandbox/charges/{charge_id}/dispute/close", json={"outcome": "lost"}).json()
 
     def close_in_own_session(_):
         from app.services.orders import record_stripe_dispute_closed

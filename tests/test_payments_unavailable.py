@@ -9,7 +9,6 @@ as a real process.
 
 import re
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -27,6 +26,7 @@ from app.models import (
 )
 from app.payments import get_gateway
 from app.services.ledger import company_balances
+from tests import loopback
 from tests.factories import (
     fund_available,
     make_cast,
@@ -265,7 +265,7 @@ def test_return_page_while_unpaid_says_so_and_offers_the_payment_page(client, db
 def test_return_page_while_the_payment_processes_says_processing_and_keeps_checking(client, db, shop, own_sandbox):
     sign_in_as(client, "buyer@example.com")
     checkout = start_checkout(client, db)
-    paid = httpx.post(
+    paid = loopback.post(
         f"{own_sandbox.url}/_sandbox/checkout/sessions/{checkout.stripe_session_id}/pay", json={"outcome": "processing"}
     )
     assert paid.status_code == 200 and (paid.json()["status"], paid.json()["payment_status"]) == ("complete", "unpaid")
@@ -286,7 +286,7 @@ def test_return_page_after_expiry_says_expired_with_a_link_back(client, db, shop
 def test_return_page_when_paid_confirms_and_polls_for_the_order(client, db, shop, own_sandbox):
     sign_in_as(client, "buyer@example.com")
     checkout = start_checkout(client, db)
-    paid = httpx.post(f"{own_sandbox.url}/_sandbox/checkout/sessions/{checkout.stripe_session_id}/pay", json={})
+    paid = loopback.post(f"{own_sandbox.url}/_sandbox/checkout/sessions/{checkout.stripe_session_id}/pay", json={})
     assert paid.status_code == 200 and paid.json()["payment_status"] == "paid"
     page, poll = success_page(client, checkout)
     assert "Stripe has taken your payment" in page and poll == 1

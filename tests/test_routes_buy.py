@@ -6,12 +6,12 @@ from html import unescape
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Checkout
+from tests import loopback
 from tests.factories import LOGO_GIG, PASSWORD, make_gig, make_product, make_seller, make_user
 from tests.forms import post_form, sign_in_as
 
@@ -54,7 +54,7 @@ def test_buyer_resumes_an_open_checkout_then_cancels_it_on_the_hosted_page(app, 
     resumed = client.get(f"/checkout/{checkout.id}/resume")
     assert resumed.status_code == 303
     assert resumed.headers["Location"] == hosted_url
-    hosted = httpx.get(hosted_url)
+    hosted = loopback.get(hosted_url)
     assert hosted.status_code == 200 and "$100.00" in hosted.text
 
     cancel_url = unescape(CANCEL_LINK.search(hosted.text).group(1))

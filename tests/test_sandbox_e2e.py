@@ -11,6 +11,7 @@ from app.models import Company, InboundEvent
 from app.payments import LineItem, get_gateway, new_idempotency_key
 from app.services.accounts import register_user
 from app.services.companies import create_seller_company
+from tests import loopback
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.committed
@@ -41,10 +42,10 @@ def test_onboarding_verification_reaches_the_app_once(app, sandbox, run_jobs):
             idempotency_key=new_idempotency_key(),
         )
 
-    page = httpx.get(link.url)
+    page = loopback.get(link.url)
     assert page.status_code == 200 and "Submit verification" in page.text
     verify_action = next(a for a in FORM_ACTION.findall(page.text) if a.endswith("verified"))
-    submitted = httpx.post(httpx.URL(link.url).join(verify_action))
+    submitted = loopback.post(httpx.URL(link.url).join(verify_action))
     assert submitted.status_code in (302, 303)
     assert submitted.headers["location"].endswith("/sell/onboarding/return")
 
@@ -72,11 +73,11 @@ def test_checkout_paid_on_the_hosted_page_delivers_completion(app, sandbox, run_
             cancel_url=base + "/checkout/cancelled",
         )
     assert session.amount_total == 8000
-    page = httpx.get(session.url)
+    page = loopback.get(session.url)
     assert "$80.00" in page.text
     action = httpx.URL(session.url).join(FORM_ACTION.findall(page.text)[0])
 
-    declined = httpx.post(
+    declined = loopback.post(
         action,
         data={
             "card_number": "4000 0000 0000 0002",
@@ -89,7 +90,7 @@ def test_checkout_paid_on_the_hosted_page_delivers_completion(app, sandbox, run_
     assert declined.status_code in (200, 402)
     assert "declined" in declined.text.lower()
 
-    paid = httpx.post(
+    paid = loopback.post(
         action,
         data={
             "card_number": "4242 4242 4242 4242",

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Category, Company, Gig, InboundEvent, User
 from app.services.accounts import register_user
+from tests import loopback
 from tests.factories import PASSWORD
 from tests.forms import csrf_token, gig_form, image_bytes, post_form, post_multipart
 from tests.mailbox import last_mail_id, link_in, mail_json, path_of
@@ -40,10 +41,10 @@ def become_seller(client, title):
 
 
 def submit_hosted_onboarding(link, outcome):
-    page = httpx.get(link)
+    page = loopback.get(link)
     assert page.status_code == 200 and "Submit verification" in page.text
     action = next(a for a in FORM_ACTION.findall(page.text) if a.endswith(outcome))
-    response = httpx.post(httpx.URL(link).join(action))
+    response = loopback.post(httpx.URL(link).join(action))
     assert response.status_code in (302, 303)
     return response.headers["location"]
 

@@ -6,7 +6,6 @@ files), the license key's expiry through the public API, emails and outbound eve
 import io
 from datetime import timedelta
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
@@ -18,6 +17,7 @@ from app.payments import get_gateway
 from app.services.ledger import unbalanced_transactions
 from app.services.licensing.license_keys import license_key
 from app.services.member_areas import add_member_file
+from tests import loopback
 from tests.factories import make_connected_account, make_plan, make_policy, make_product, make_seller, make_user
 from tests.forms import pay_hosted_checkout, post_form, sign_in_as
 from tests.test_money_keys import all_at_once
@@ -71,7 +71,7 @@ def buy(app, buyer, plan_id, invoices=1):
 
 def clock_action(sandbox, subscription_id, action, outcome=None):
     body = {"outcome": outcome} if outcome else {}
-    answer = httpx.post(f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/{action}", json=body)
+    answer = loopback.post(f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/{action}", json=body)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -94,7 +94,7 @@ def key_and_license(app, membership_id):
 
 
 def validate(live_server, key):
-    return httpx.post(f"{live_server}/api/v1/licenses/validate", json={"key": key}, timeout=10).json()
+    return loopback.post(f"{live_server}/api/v1/licenses/validate", json={"key": key}, timeout=10).json()
 
 
 def events(app):
@@ -290,13 +290,13 @@ def test_sandbox_clock_refusals(app, buyer, shop, sandbox, run_jobs):
     buy(app, buyer, shop["yearly"])
     with app.app_context():
         subscription_id = get_gateway().client.v1.subscriptions.list(params={"limit": 1}).data[0].id
-    bad = httpx.post(f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/advance", json={"outcome": "maybe"})
+    bad = loopback.post(f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/advance", json={"outcome": "maybe"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "outcome"
-    nothing_open = httpx.post(
+    nothing_open = loopback.post(
         f"{sandbox}/_sandbox/clock/subscriptions/{subscription_id}/retry", json={"outcome": "paid"}
     )
     assert nothing_open.status_code == 400
-    unknown = httpx.post(f"{sandbox}/_sandbox/clock/subscriptions/sub_nope/advance", json={"outcome": "paid"})
+    unknown = loopback.post(f"{sandbox}/_sandbox/clock/subscriptions/sub_nope/advance", json={"outcome": "paid"})
     assert unknown.status_code == 404
     run_jobs()
 

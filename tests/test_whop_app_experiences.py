@@ -7,7 +7,6 @@ signed here with a key Whop never published.
 import secrets
 from datetime import datetime, timedelta
 
-import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -15,6 +14,7 @@ from sqlalchemy import select
 
 from app.models import Membership, Payment, WhopCompanyLink, WhopIdentity, WhopProductLink
 from app.services.member_areas import add_member_post
+from tests import loopback
 from tests.factories import make_product
 
 WHOP_FRAMING = "frame-ancestors 'self' https://whop.com https://*.whop.com"
@@ -26,7 +26,7 @@ def mint(sandbox):
 
     def make(user_id, app_id=None, ttl=300):
         body = {"user_id": user_id, "ttl": ttl, **({"app_id": app_id} if app_id else {})}
-        response = httpx.post(sandbox + "/whop/tokens", json=body)
+        response = loopback.post(sandbox + "/whop/tokens", json=body)
         assert response.status_code == 200, response.text
         return response.json()["token"]
 
@@ -147,7 +147,7 @@ def test_expired_token_gets_401(client, db, shop, mint, monkeypatch):
 
 
 def test_token_signed_by_another_key_gets_401(client, db, shop, mint, sandbox):
-    published = httpx.get(sandbox + "/whop/.well-known/jwks.json").json()["keys"][0]
+    published = loopback.get(sandbox + "/whop/.well-known/jwks.json").json()["keys"][0]
     impostor = ec.generate_private_key(ec.SECP256R1())
     token = jwt.encode(
         {

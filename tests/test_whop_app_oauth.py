@@ -9,11 +9,11 @@ import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 from sqlalchemy import func, select
 
 from app.models import AuditEvent, User, WhopIdentity
 from app.services.whop_accounts import decrypt_token, encrypt_token
+from tests import loopback
 from tests.factories import PASSWORD
 from tests.forms import authorize_on_whop, back_from_whop, csrf_token, post_form, sign_in_with_whop, start_whop_sign_in
 
@@ -185,7 +185,7 @@ def test_profile_refresh_rotates_the_stored_refresh_token(client, db, whop):
     assert "up to date" in client.get("/whop/settings").get_data(as_text=True)
 
     # The rotated-out token is dead: replaying it revokes the grant at Whop...
-    replay = httpx.post(
+    replay = loopback.post(
         whop.base + "/oauth/token",
         data={"grant_type": "refresh_token", "refresh_token": first},
         auth=("tradepost-dev-client", "tradepost-dev-client-secret"),

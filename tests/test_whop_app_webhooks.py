@@ -2,7 +2,6 @@
 
 import secrets
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -17,6 +16,7 @@ from app.services.whop_access import (
     record_whop_refund,
     sync_whop_membership,
 )
+from tests import loopback
 from tests.factories import make_product
 
 
@@ -49,15 +49,15 @@ def test_deactivation_webhook_removes_access_at_once_and_replays_change_nothing(
         _db.session.add(link)
         _db.session.commit()
         product_id = product.id
-    whop_user = httpx.post(
+    whop_user = loopback.post(
         sandbox + "/whop/users", json={"username": "hookfan", "name": "Hook Fan", "email": "hookfan@example.com"}
     ).json()
     data = {"id": "mem_hook1", "user": whop_user, "product": {"id": "prod_hooks"}}
-    token = httpx.post(sandbox + "/whop/tokens", json={"user_id": whop_user["id"]}).json()["token"]
+    token = loopback.post(sandbox + "/whop/tokens", json={"user_id": whop_user["id"]}).json()["token"]
     client = app.test_client()
 
     def send(event_type, **extra):
-        delivery = httpx.post(sandbox + "/whop/webhooks/send", json={"type": event_type, "data": {**data, **extra}})
+        delivery = loopback.post(sandbox + "/whop/webhooks/send", json={"type": event_type, "data": {**data, **extra}})
         assert delivery.status_code == 201 and delivery.json()["status"] == "delivered", delivery.text
         return delivery.json()
 
@@ -77,7 +77,7 @@ def test_deactivation_webhook_removes_access_at_once_and_replays_change_nothing(
     assert client.get("/experiences/exp_hooks", headers={"x-whop-user-token": token}).status_code == 403
 
     # Whop redelivers the earlier activation: stored once, so nothing runs and nothing changes.
-    resent = httpx.post(
+    resent = loopback.post(
         f"{sandbox}/whop/webhooks/deliveries/{activated['id']}/resend", headers={"accept": "application/json"}
     )
     assert resent.json()["status"] == "delivered"
@@ -148,12 +148,12 @@ def test_a_failed_whop_payment_makes_the_membership_past_due_once(app, sandbox, 
         )
         _db.session.commit()
         product_id = product.id
-    whop_user = httpx.post(
+    whop_user = loopback.post(
         sandbox + "/whop/users", json={"username": "failfan", "name": "Fail Fan", "email": "failfan@example.com"}
     ).json()
 
     def send(event_type, data):
-        delivery = httpx.post(sandbox + "/whop/webhooks/send", json={"type": event_type, "data": data})
+        delivery = loopback.post(sandbox + "/whop/webhooks/send", json={"type": event_type, "data": data})
         assert delivery.status_code == 201 and delivery.json()["status"] == "delivered", delivery.text
         assert run_jobs() == 1
 

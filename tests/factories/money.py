@@ -3,11 +3,10 @@ available balance to withdraw."""
 
 from types import SimpleNamespace
 
-import httpx
-
 from app.extensions import db
 from app.payments import get_gateway
 from app.services.ledger import Entry, post_ledger_transaction
+from tests import loopback
 from tests.factories.catalogue import LOGO_GIG, make_gig
 from tests.factories.people import make_seller, make_user
 
@@ -19,7 +18,7 @@ def make_connected_account(sandbox_url, company):
     account = get_gateway().create_connected_account(
         company.id, company.email, idempotency_key=company.stripe_account_key
     )
-    response = httpx.post(f"{sandbox_url}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"})
+    response = loopback.post(f"{sandbox_url}/_sandbox/accounts/{account.id}/verify", json={"outcome": "verified"})
     assert response.status_code == 200, response.text
     company.stripe_account_id, company.payouts_enabled = account.id, True
     db.session.commit()

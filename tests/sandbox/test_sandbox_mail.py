@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests import loopback
 from tests.mailbox import last_mail_id, mail_json, wait_for_mail
 from tests.processes import REPO_ROOT, free_port, sandbox_answers
 from tests.waiting import wait_until
@@ -326,15 +326,15 @@ def test_only_the_newest_messages_are_kept(tmp_path, sandbox_of_its_own):
                 smtp.send_message(message(fay, f"Message {number}"))
         kept = mail_json(url)
         assert [m["subject"] for m in kept] == ["Message 5", "Message 4", "Message 3"]
-        assert httpx.get(f"{url}/_sandbox/mail/{kept[-1]['id'] - 1}").status_code == 404
-        assert "Keeps the newest 3 messages" in httpx.get(url + "/_sandbox/mail").text
+        assert loopback.get(f"{url}/_sandbox/mail/{kept[-1]['id'] - 1}").status_code == 404
+        assert "Keeps the newest 3 messages" in loopback.get(url + "/_sandbox/mail").text
 
 
 def test_smtp_port_zero_turns_the_catcher_off(tmp_path, sandbox_of_its_own):
     with sandbox_of_its_own(tmp_path, SANDBOX_SMTP_PORT="0") as url:
-        page = httpx.get(url + "/_sandbox/mail")
+        page = loopback.get(url + "/_sandbox/mail")
         assert page.status_code == 200 and "The SMTP server is off (<code>SANDBOX_SMTP_PORT=0</code>)" in page.text
-        assert httpx.get(url + "/_sandbox/mail.json").json() == []
+        assert loopback.get(url + "/_sandbox/mail.json").json() == []
 
 
 def run_sandbox(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:

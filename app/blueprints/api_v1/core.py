@@ -2,10 +2,10 @@
 
 from flask import Blueprint
 from redis.exceptions import RedisError
-from spectree import SpecTree
 from werkzeug.exceptions import HTTPException
 
 from app.blueprints.api_v1 import errors, gate
+from app.blueprints.api_v1.lazy_spectree import LazySpecTree
 from app.blueprints.api_v1.schemas import Error
 from app.errors import ServiceError
 from app.extensions import csrf
@@ -29,7 +29,7 @@ def _after(_request, _response, validation_error, _instance, _adapter):
         raise RuntimeError(f"API answer does not match its schema: {validation_error}")
 
 
-spec = SpecTree(
+spec = LazySpecTree(  # models' schemas built with the document, not at import
     "flask",
     mode="strict",
     title="Tradepost API",
