@@ -1,25 +1,61 @@
 """A short-lived Redis cache of whole pages for anonymous visitors (listing, search, gig pages),
-and of the fragments every visitor, signed in or not, sees alike (`shared_fragment`).
+and the parts of pages every visitor, signed in or not, sees alike (`kept`).
 
 Only GET requests from visitors with an empty session are cached, so a cached page never
 carries anyone's CSRF token, flash messages or name; signed-in users always get a fresh page.
 Entries live `PAGE_CACHE_SECONDS` (0 turns the cache off) under a catalogue version that
 `bump_catalog_version()` moves whenever what these pages show changes. A hit costs one Redis
 GET: each process re-reads the version at most once a second.
+
+Kept parts (`parts_version()`, `kept(version, key, build)`): what a signed-in page shows every
+visitor alike (the listing's filters and results, a gig page without its share box) is kept per
+process, for PAGE_PARTS_SECONDS at most, under the catalogue's parts version: a random token in
+Redis that a request reads once (one GET, before anything it builds reads the database). The
+token moves as soon as a transaction writes a row these parts show — any gig or gig part,
+category, company, review, affiliate program (and its Legends class bonuses), or a user's
+display name (ORM mapper events and ORM bulk
+UPDATE/DELETE statements, so every writer through the session is covered) — once when it
+flushes and again after it commits, so an entry built from a snapshot read before the commit
+is kept under a token that is already gone. Tokens are random, never counters, so a Redis that
+lost its keys never hands out one a process already kept something under. Redis unavailable:
+nothing is kept (each request builds its parts), and a failed bump empties this process's
+parts (other processes' entries age out within PAGE_PARTS_SECONDS). Nothing personal goes into
+a kept part: no CSRF token, no name, nothing that depends on who asks beyond "signed in or not".
 """
 
-import hashlib
 import json
+import logging
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import wraps
+from typing import Any, TypeVar
 
-from flask import current_app, request, session
+from flask import current_app, has_app_context, request, session
 from flask_login import current_user
-from markupsafe import Markup
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session, object_session
 
 from app.extensions import limiter
+from app.local_cache import LocalCache
+from app.models import (
+    AffiliateProgram,
+    AffiliateProgramListing,
+    Category,
+    Company,
+    Gig,
+    GigExtra,
+    GigImage,
+    GigPackage,
+    LegendsClass,
+    LegendsGame,
+    Review,
+    User,
+)
 from app.queue import get_redis
+from app.services.after_commit import forget_on_rollback, take_notes
+
+log = logging.getLogger(__name__)
 
 VERSION_KEY = "pagecache:version"
 VERSION_RECHECK_SECONDS = 1.0
@@ -73,40 +109,137 @@ def cached_for_anonymous(view):
     return limiter.exempt(wrapped)
 
 
-def shared_fragment(name: str, variant: str, build: Callable[[], str]) -> Markup:
-    """HTML that is the same for every visitor (no CSRF token, no name, nothing of a session):
-    `build()`'s output, kept in Redis for PAGE_CACHE_SECONDS under the catalogue version, so
-    signed-in pages share it while their own parts stay fresh. `variant` names what the HTML
-    depends on besides the catalogue (the filters of a listing). Built every time while the
-    cache is off (PAGE_CACHE_SECONDS 0) or Redis is unavailable.
-    """
-    ttl = current_app.config.get("PAGE_CACHE_SECONDS", 0)
-    if not ttl:
-        return Markup(build())
-    redis = get_redis()
-    try:
-        digest = hashlib.sha256(variant.encode()).hexdigest()[:32]
-        key = f"fragment:1:{_current_version(redis)}:{name}:{digest}"
-        hit = redis.get(key)
-    except Exception:  # a cache outage must not take the page down
-        return Markup(build())
-    if hit is not None:
-        return Markup(hit.decode())
-    html = build()
-    try:
-        redis.set(key, html.encode(), ex=ttl)
-    except Exception:
-        current_app.logger.warning("page cache unavailable", exc_info=True)
-    return Markup(html)
-
-
 def bump_catalog_version():
     """Make every cached page stale (call when gigs, prices or ratings change).
 
-    Other processes notice within VERSION_RECHECK_SECONDS; this one at once.
+    Other processes notice within VERSION_RECHECK_SECONDS; this one at once. Kept parts
+    move at once, and again when the transaction commits.
     """
+    note_catalogue_change(None)
     try:
         _version["value"] = str(get_redis().incr(VERSION_KEY)).encode()
         _version["read_at"] = time.monotonic()
     except Exception as error:  # Redis down (e.g. seeding before it starts): one line, no traceback
         current_app.logger.warning("page cache version not bumped: %s", error)
+
+
+# --- kept parts: shared by signed-in pages, kept per process under a version token ---------
+
+PARTS_VERSION_KEY = "pagecache:parts:catalogue"
+_CHANGED = "pagecache_catalogue_changed"
+# The seller's affiliate program and its Legends class bonuses: the gig page's share box.
+_WATCHED = (
+    Gig,
+    GigPackage,
+    GigExtra,
+    GigImage,
+    Category,
+    Company,
+    Review,
+    AffiliateProgram,
+    AffiliateProgramListing,
+    LegendsClass,
+    LegendsGame,
+)
+_WATCHED_TABLES = frozenset(model.__table__.name for model in (*_WATCHED, User))
+kept_parts = LocalCache(2048, 3600.0)  # entries also carry their age, checked against the setting
+T = TypeVar("T")
+
+
+def parts_version() -> str | None:
+    """The catalogue's parts version, read from Redis now (one round trip; a fresh random token
+    when there is none). None: parts are off (PAGE_PARTS_SECONDS 0) or Redis is unavailable,
+    and nothing may be kept. Read it before the database reads of what `kept` builds."""
+    if not current_app.config.get("PAGE_PARTS_SECONDS"):
+        return None
+    redis = get_redis()
+    try:
+        token = redis.get(PARTS_VERSION_KEY)
+        if token is None:
+            pipe = redis.pipeline(transaction=False)
+            pipe.set(PARTS_VERSION_KEY, secrets.token_hex(8), nx=True)
+            pipe.get(PARTS_VERSION_KEY)
+            token = pipe.execute()[1]
+    except Exception as error:  # a cache outage costs building the parts, never the request
+        log.warning("page parts unavailable: %s", error)
+        return None
+    return token.decode() if token else None
+
+
+def kept(version: str | None, key: Hashable, build: Callable[[], T]) -> T:
+    """What `build()` returns, kept in this process under `key` while `version` (from
+    `parts_version()`, read before `build` reads anything) is the current one, for
+    PAGE_PARTS_SECONDS at most. `version` None: built every time."""
+    if version is None:
+        return build()
+    found = kept_parts.get(key)
+    moment = time.monotonic()
+    if found is not None and found[0] == version and moment - found[1] < current_app.config["PAGE_PARTS_SECONDS"]:
+        return found[2]
+    value = build()
+    kept_parts.put(key, (version, moment, value))
+    return value
+
+
+def bump_parts_version() -> None:
+    """A new parts version: every kept part of every process is stale."""
+    if not has_app_context():
+        return
+    redis = current_app.extensions.get("redis")
+    if redis is None:
+        return
+    try:
+        redis.set(PARTS_VERSION_KEY, secrets.token_hex(8))
+    except Exception as error:
+        kept_parts.clear()
+        log.warning("page parts version not moved (other processes' parts age out): %s", error)
+
+
+def note_catalogue_change(session: Session | None) -> None:
+    """Kept parts are stale: a new version now, and another after the transaction commits."""
+    from app.extensions import db
+
+    (session or db.session()).info[_CHANGED] = True
+    bump_parts_version()
+
+
+def _row_written(_mapper: Mapper, _connection: Any, target: Any) -> None:
+    session = object_session(target)
+    if session is not None:
+        session.info[_CHANGED] = True
+
+
+def _user_updated(_mapper: Mapper, _connection: Any, target: User) -> None:
+    from sqlalchemy import inspect
+
+    if inspect(target).attrs.display_name.history.has_changes():
+        _row_written(_mapper, _connection, target)
+
+
+for _model in _WATCHED:
+    for _name in ("after_insert", "after_update", "after_delete"):
+        sa_event.listen(_model, _name, _row_written)
+sa_event.listen(User, "after_update", _user_updated)
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _bulk_write(state: ORMExecuteState) -> None:
+    table = getattr(state.statement, "table", None) if state.is_update or state.is_delete else None
+    if table is not None and table.name in _WATCHED_TABLES:
+        note_catalogue_change(state.session)
+
+
+@sa_event.listens_for(Session, "after_flush_postexec")
+def _bump_flushed(session: Session, _context: Any) -> None:
+    if session.info.get(_CHANGED):
+        bump_parts_version()
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _bump_committed(session: Session) -> None:
+    (changed,) = take_notes(session, _CHANGED)
+    if changed:
+        bump_parts_version()
+
+
+forget_on_rollback(_CHANGED)
