@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from flask import current_app, has_app_context, request, session
 from flask_login import current_user
 from sqlalchemy import event as sa_event
+from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, object_session
 
 from app.extensions import limiter
@@ -47,8 +48,10 @@ from app.models import (
     GigExtra,
     GigImage,
     GigPackage,
+    LedgerEntry,
     LegendsClass,
     LegendsGame,
+    Order,
     Review,
     User,
 )
@@ -123,12 +126,15 @@ def bump_catalog_version():
         current_app.logger.warning("page cache version not bumped: %s", error)
 
 
-# --- kept parts: shared by signed-in pages, kept per process under a version token ---------
+# --- kept parts: shared by signed-in pages, kept per process under version tokens ---------------
 
-PARTS_VERSION_KEY = "pagecache:parts:catalogue"
-_CHANGED = "pagecache_catalogue_changed"
-# The seller's affiliate program and its Legends class bonuses: the gig page's share box.
-_WATCHED = (
+PARTS_PREFIX = "pagecache:parts:"
+CATALOGUE = "catalogue"
+EVERY_COMPANY = "company:*"  # moved by bulk writes whose companies are not known
+_CHANGED = "pagecache_parts_changed"
+# What the listing and gig pages show (the catalogue scope); the seller's affiliate program and
+# its Legends class bonuses are the gig page's share box.
+_CATALOGUE_MODELS = (
     Gig,
     GigPackage,
     GigExtra,
@@ -141,29 +147,43 @@ _WATCHED = (
     LegendsClass,
     LegendsGame,
 )
-_WATCHED_TABLES = frozenset(model.__table__.name for model in (*_WATCHED, User))
+# What a seller's own figures are made of (the company:<id> scope): orders and ledger entries.
+_COMPANY_MODELS = (Order, LedgerEntry)
+_CATALOGUE_TABLES = frozenset(model.__table__.name for model in (*_CATALOGUE_MODELS, User))
+_COMPANY_TABLES = frozenset(model.__table__.name for model in _COMPANY_MODELS)
 kept_parts = LocalCache(2048, 3600.0)  # entries also carry their age, checked against the setting
 T = TypeVar("T")
 
 
-def parts_version() -> str | None:
-    """The catalogue's parts version, read from Redis now (one round trip; a fresh random token
-    when there is none). None: parts are off (PAGE_PARTS_SECONDS 0) or Redis is unavailable,
-    and nothing may be kept. Read it before the database reads of what `kept` builds."""
+def company_scope(company_id: int) -> str:
+    """The scope of one seller's own figures (their orders and balances)."""
+    return f"company:{company_id}"
+
+
+def parts_version(*scopes: str) -> str | None:
+    """The version of the catalogue's kept parts and of each of `scopes` (company_scope), read
+    from Redis now in one round trip (a fresh random token where there is none). None: parts
+    are off (PAGE_PARTS_SECONDS 0) or Redis is unavailable, and nothing may be kept. Read it
+    before the database reads of what `kept` builds."""
     if not current_app.config.get("PAGE_PARTS_SECONDS"):
         return None
+    keys = [PARTS_PREFIX + scope for scope in (CATALOGUE, *scopes)]
+    if scopes:
+        keys.append(PARTS_PREFIX + EVERY_COMPANY)
     redis = get_redis()
     try:
-        token = redis.get(PARTS_VERSION_KEY)
-        if token is None:
+        tokens = redis.mget(keys)
+        if None in tokens:
             pipe = redis.pipeline(transaction=False)
-            pipe.set(PARTS_VERSION_KEY, secrets.token_hex(8), nx=True)
-            pipe.get(PARTS_VERSION_KEY)
-            token = pipe.execute()[1]
+            for key, token in zip(keys, tokens, strict=True):
+                if token is None:
+                    pipe.set(key, secrets.token_hex(8), nx=True)
+            pipe.mget(keys)
+            tokens = pipe.execute()[-1]
     except Exception as error:  # a cache outage costs building the parts, never the request
         log.warning("page parts unavailable: %s", error)
         return None
-    return token.decode() if token else None
+    return None if None in tokens else b"|".join(tokens).decode()
 
 
 def kept(version: str | None, key: Hashable, build: Callable[[], T]) -> T:
@@ -181,65 +201,80 @@ def kept(version: str | None, key: Hashable, build: Callable[[], T]) -> T:
     return value
 
 
-def bump_parts_version() -> None:
-    """A new parts version: every kept part of every process is stale."""
+def bump_parts_version(*scopes: str) -> None:
+    """New versions of `scopes` (default: the catalogue): what was kept under them, in every
+    process, is stale."""
     if not has_app_context():
         return
     redis = current_app.extensions.get("redis")
     if redis is None:
         return
     try:
-        redis.set(PARTS_VERSION_KEY, secrets.token_hex(8))
+        redis.mset({PARTS_PREFIX + scope: secrets.token_hex(8) for scope in scopes or (CATALOGUE,)})
     except Exception as error:
         kept_parts.clear()
-        log.warning("page parts version not moved (other processes' parts age out): %s", error)
+        log.warning("page parts versions not moved (other processes' parts age out): %s", error)
+
+
+def _note(session: Session, scope: str) -> None:
+    session.info.setdefault(_CHANGED, set()).add(scope)
 
 
 def note_catalogue_change(session: Session | None) -> None:
-    """Kept parts are stale: a new version now, and another after the transaction commits."""
+    """Kept parts of the catalogue are stale: a new version now, another after the commit."""
     from app.extensions import db
 
-    (session or db.session()).info[_CHANGED] = True
-    bump_parts_version()
+    _note(session or db.session(), CATALOGUE)
+    bump_parts_version(CATALOGUE)
 
 
-def _row_written(_mapper: Mapper, _connection: Any, target: Any) -> None:
+def _catalogue_row_written(_mapper: Mapper, _connection: Any, target: Any) -> None:
     session = object_session(target)
     if session is not None:
-        session.info[_CHANGED] = True
+        _note(session, CATALOGUE)
 
 
-def _user_updated(_mapper: Mapper, _connection: Any, target: User) -> None:
-    from sqlalchemy import inspect
+def _company_row_written(_mapper: Mapper, _connection: Any, target: Any) -> None:
+    session = object_session(target)
+    if session is not None and target.company_id is not None:
+        _note(session, company_scope(target.company_id))
 
+
+def _user_updated(mapper: Mapper, connection: Any, target: User) -> None:
     if inspect(target).attrs.display_name.history.has_changes():
-        _row_written(_mapper, _connection, target)
+        _catalogue_row_written(mapper, connection, target)
 
 
-for _model in _WATCHED:
-    for _name in ("after_insert", "after_update", "after_delete"):
-        sa_event.listen(_model, _name, _row_written)
+for _name in ("after_insert", "after_update", "after_delete"):
+    for _model in _CATALOGUE_MODELS:
+        sa_event.listen(_model, _name, _catalogue_row_written)
+    for _model in _COMPANY_MODELS:
+        sa_event.listen(_model, _name, _company_row_written)
 sa_event.listen(User, "after_update", _user_updated)
 
 
 @sa_event.listens_for(Session, "do_orm_execute")
 def _bulk_write(state: ORMExecuteState) -> None:
     table = getattr(state.statement, "table", None) if state.is_update or state.is_delete else None
-    if table is not None and table.name in _WATCHED_TABLES:
+    if table is not None and table.name in _CATALOGUE_TABLES:
         note_catalogue_change(state.session)
+    elif table is not None and table.name in _COMPANY_TABLES:
+        _note(state.session, EVERY_COMPANY)
+        bump_parts_version(EVERY_COMPANY)
 
 
 @sa_event.listens_for(Session, "after_flush_postexec")
 def _bump_flushed(session: Session, _context: Any) -> None:
-    if session.info.get(_CHANGED):
-        bump_parts_version()
+    changed = session.info.get(_CHANGED)
+    if changed:
+        bump_parts_version(*changed)
 
 
 @sa_event.listens_for(Session, "after_commit")
 def _bump_committed(session: Session) -> None:
     (changed,) = take_notes(session, _CHANGED)
     if changed:
-        bump_parts_version()
+        bump_parts_version(*changed)
 
 
 forget_on_rollback(_CHANGED)

@@ -31,7 +31,7 @@ def pages(cast, order):
 
 
 # Statements of a warm request whose kept parts are current.
-REUSED = {"/gigs": 0, "gig page": 0, "order page": 16, "/account": 3, "/sell": 7}
+REUSED = {"/gigs": 0, "gig page": 0, "order page": 16, "/account": 3, "/sell": 0}
 
 
 @pytest.mark.parametrize("page", ["/gigs", "gig page", "order page", "/account", "/sell"])
@@ -71,6 +71,7 @@ def test_the_sellers_gig_table_reads_only_what_it_shows(db, cast, client, sign_i
     sign_in(cast.owner)
     client.get(url)
     db.session.expire_all()
+    bump_parts_version()  # the seller home keeps its table: measure the request that builds it
     responses = []
     statements = statements_during(lambda: responses.append(client.get(url)))
     assert responses[0].status_code == 200 and cast.gig.title in responses[0].get_data(as_text=True)
