@@ -83,7 +83,7 @@ class KeptGigTable:
 
 def _gig_table(manager):
     gigs = company_gigs(g.company)
-    html = render_template("sell/_gig_table.html", gigs=gigs, manager=manager, csrf_token=lambda: CSRF_SLOT)
+    html = render_template("sell/_gig_table.html", gigs=gigs, manager=manager, csrf_token=lambda: Markup(CSRF_SLOT))
     return KeptGigTable(
         html,
         live=sum(gig.status == "published" for gig in gigs),
