@@ -28,11 +28,14 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import current_app, has_app_context, request, session
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from sqlalchemy import event as sa_event
 from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, object_session
@@ -51,7 +54,16 @@ from app.models import (
     LedgerEntry,
     LegendsClass,
     LegendsGame,
+    Membership,
     Order,
+    OrderAnswer,
+    OrderDelivery,
+    OrderDispute,
+    OrderEvent,
+    OrderFile,
+    OrderMessage,
+    Payment,
+    Refund,
     Review,
     User,
 )
@@ -130,7 +142,7 @@ def bump_catalog_version():
 
 PARTS_PREFIX = "pagecache:parts:"
 CATALOGUE = "catalogue"
-EVERY_COMPANY = "company:*"  # moved by bulk writes whose companies are not known
+SCOPE_KINDS = ("company", "buyer", "order")
 _CHANGED = "pagecache_parts_changed"
 # What the listing and gig pages show (the catalogue scope); the seller's affiliate program and
 # its Legends class bonuses are the gig page's share box.
@@ -147,17 +159,54 @@ _CATALOGUE_MODELS = (
     LegendsClass,
     LegendsGame,
 )
-# What a seller's own figures are made of (the company:<id> scope): orders and ledger entries.
-_COMPANY_MODELS = (Order, LedgerEntry)
+# Rows of one seller, one buyer or one order (the company:<id>, buyer:<id> and order:<id>
+# scopes): a seller's figures, a buyer's orders and memberships, an order's page.
+_ORDER_PARTS = (OrderEvent, OrderAnswer, OrderDelivery, OrderFile, OrderMessage, OrderDispute, Refund, Payment)
+_SCOPED_MODELS = (Order, LedgerEntry, Membership, Review, *_ORDER_PARTS)
 _CATALOGUE_TABLES = frozenset(model.__table__.name for model in (*_CATALOGUE_MODELS, User))
-_COMPANY_TABLES = frozenset(model.__table__.name for model in _COMPANY_MODELS)
+_SCOPED_TABLES = frozenset(model.__table__.name for model in _SCOPED_MODELS)
 kept_parts = LocalCache(2048, 3600.0)  # entries also carry their age, checked against the setting
 T = TypeVar("T")
+
+
+CSRF_SLOT = "<!--csrf-token-->"
+
+
+def csrf_slot() -> Markup:
+    """Stands for `csrf_token()` while a kept part renders: KeptHtml fills in the viewer's own."""
+    return Markup(CSRF_SLOT)
+
+
+@dataclass(frozen=True)
+class KeptHtml:
+    """Kept HTML whose forms carry CSRF_SLOT for their token: rendered into a page (`{{ part }}`),
+    each slot gets this request's own token."""
+
+    html: str
+
+    def __html__(self) -> str:
+        return self.html.replace(CSRF_SLOT, generate_csrf()) if CSRF_SLOT in self.html else self.html
 
 
 def company_scope(company_id: int) -> str:
     """The scope of one seller's own figures (their orders and balances)."""
     return f"company:{company_id}"
+
+
+def buyer_scope(user_id: int) -> str:
+    """The scope of one buyer's orders and memberships."""
+    return f"buyer:{user_id}"
+
+
+def order_scope(order_id: int) -> str:
+    """The scope of one order and its parts (timeline, messages, files, deliveries, review,
+    dispute, payment and refunds)."""
+    return f"order:{order_id}"
+
+
+def _every(kind: str) -> str:
+    """The scope every `kind` scope also reads: moved by bulk writes whose rows are not known."""
+    return f"{kind}:*"
 
 
 def parts_version(*scopes: str) -> str | None:
@@ -167,9 +216,8 @@ def parts_version(*scopes: str) -> str | None:
     before the database reads of what `kept` builds."""
     if not current_app.config.get("PAGE_PARTS_SECONDS"):
         return None
-    keys = [PARTS_PREFIX + scope for scope in (CATALOGUE, *scopes)]
-    if scopes:
-        keys.append(PARTS_PREFIX + EVERY_COMPANY)
+    everies = sorted({_every(scope.partition(":")[0]) for scope in scopes})
+    keys = [PARTS_PREFIX + scope for scope in (CATALOGUE, *scopes, *everies)]
     redis = get_redis()
     try:
         tokens = redis.mget(keys)
@@ -234,10 +282,21 @@ def _catalogue_row_written(_mapper: Mapper, _connection: Any, target: Any) -> No
         _note(session, CATALOGUE)
 
 
-def _company_row_written(_mapper: Mapper, _connection: Any, target: Any) -> None:
+def _scopes_of(target: Any) -> list[str]:
+    if isinstance(target, Order):
+        return [company_scope(target.company_id), buyer_scope(target.buyer_id), order_scope(target.id)]
+    if isinstance(target, Membership):
+        return [buyer_scope(target.buyer_id)]
+    if isinstance(target, LedgerEntry):
+        return [company_scope(target.company_id)] if target.company_id is not None else []
+    return [order_scope(target.order_id)] if target.order_id is not None else []
+
+
+def _scoped_row_written(_mapper: Mapper, _connection: Any, target: Any) -> None:
     session = object_session(target)
-    if session is not None and target.company_id is not None:
-        _note(session, company_scope(target.company_id))
+    if session is not None:
+        for scope in _scopes_of(target):
+            _note(session, scope)
 
 
 def _user_updated(mapper: Mapper, connection: Any, target: User) -> None:
@@ -248,8 +307,8 @@ def _user_updated(mapper: Mapper, connection: Any, target: User) -> None:
 for _name in ("after_insert", "after_update", "after_delete"):
     for _model in _CATALOGUE_MODELS:
         sa_event.listen(_model, _name, _catalogue_row_written)
-    for _model in _COMPANY_MODELS:
-        sa_event.listen(_model, _name, _company_row_written)
+    for _model in _SCOPED_MODELS:
+        sa_event.listen(_model, _name, _scoped_row_written)
 sa_event.listen(User, "after_update", _user_updated)
 
 
@@ -258,9 +317,11 @@ def _bulk_write(state: ORMExecuteState) -> None:
     table = getattr(state.statement, "table", None) if state.is_update or state.is_delete else None
     if table is not None and table.name in _CATALOGUE_TABLES:
         note_catalogue_change(state.session)
-    elif table is not None and table.name in _COMPANY_TABLES:
-        _note(state.session, EVERY_COMPANY)
-        bump_parts_version(EVERY_COMPANY)
+    if table is not None and table.name in _SCOPED_TABLES:
+        everies = [_every(kind) for kind in SCOPE_KINDS]
+        for scope in everies:
+            _note(state.session, scope)
+        bump_parts_version(*everies)
 
 
 @sa_event.listens_for(Session, "after_flush_postexec")

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from flask_wtf.csrf import generate_csrf as csrf_token
 from markupsafe import Markup
 from sqlalchemy import func, select
 
@@ -20,7 +19,7 @@ from app.forms.sell import BecomeSellerForm
 from app.inputs import parse_id
 from app.models import Order
 from app.models.company import MANAGER_ROLES
-from app.pagecache import company_scope, kept, parts_version
+from app.pagecache import KeptHtml, company_scope, csrf_slot, kept, parts_version
 from app.payments import PaymentsUnavailable
 from app.services.account_lifecycle import OPEN_ORDER_STATUSES
 from app.services.gigs import company_gigs
@@ -29,7 +28,6 @@ from app.services.sellers import become_seller, refresh_company_kyc, start_selle
 from app.web import error_page, refusal_page, render
 
 bp = Blueprint("sell", __name__, url_prefix="/sell")
-CSRF_SLOT = "<!--csrf-token-->"
 ONBOARDING_UNAVAILABLE = (
     "Payments are unavailable right now, so verification with Stripe can't start. "
     "Your seller account is saved — please try again in a minute."
@@ -69,21 +67,17 @@ def _figures():
 
 
 @dataclass(frozen=True)
-class KeptGigTable:
-    """The seller's gig table as every member with the same rights sees it, with its counts;
-    `html` has CSRF_SLOT where each form's token goes (filled per request)."""
+class KeptGigTable(KeptHtml):
+    """The seller's gig table as every member with the same rights sees it (each form's CSRF
+    token filled in per request), with its counts."""
 
-    html: str
-    live: int
-    in_review: int
-
-    def __html__(self) -> str:
-        return self.html.replace(CSRF_SLOT, csrf_token())
+    live: int = 0
+    in_review: int = 0
 
 
 def _gig_table(manager):
     gigs = company_gigs(g.company)
-    html = render_template("sell/_gig_table.html", gigs=gigs, manager=manager, csrf_token=lambda: Markup(CSRF_SLOT))
+    html = render_template("sell/_gig_table.html", gigs=gigs, manager=manager, csrf_token=csrf_slot)
     return KeptGigTable(
         html,
         live=sum(gig.status == "published" for gig in gigs),
