@@ -140,3 +140,37 @@ def test_a_rolled_back_write_keeps_nothing_it_did_not_commit(app, db, cast):
     _db.session.flush()
     _db.session.rollback()
     assert "A title that never commits" not in page(watcher, f"/gigs/{cast.gig.slug}")
+
+
+def test_an_order_page_shows_a_new_message_and_state_at_once(app, db, cast):
+    order = make_order(cast, "in_progress")
+    db.session.commit()
+    buyer, owner = client_of(app, cast.buyer), client_of(app, cast.owner)
+    assert "Can you use teal?" not in page(buyer, f"/orders/{order.id}")
+    page(owner, f"/orders/{order.id}")
+    sent = post_form(buyer, f"/orders/{order.id}/messages", {"body": "Can you use teal?"})
+    assert sent.status_code in (200, 303)
+    assert "Can you use teal?" in page(owner, f"/orders/{order.id}")
+    assert post_form(buyer, f"/orders/{order.id}/actions/request_cancel", {"note": "Plans changed"}).status_code == 303
+    assert "cancel requested" in page(owner, f"/orders/{order.id}").lower()
+    assert "cancel requested" in page(buyer, "/account")
+
+
+def test_an_order_page_is_never_shown_to_anyone_else(app, db, cast):
+    order = make_order(cast, "in_progress")
+    db.session.commit()
+    buyer_page = page(client_of(app, cast.buyer), f"/orders/{order.id}")
+    assert "Bea Buyer" in buyer_page
+    assert client_of(app, cast.other_buyer).get(f"/orders/{order.id}").status_code == 404
+    assert client_of(app, cast.other_seller).get(f"/orders/{order.id}").status_code == 404
+    member = client_of(app, cast.member)
+    member_page = page(member, f"/orders/{order.id}")
+    assert CSRF_META.search(member_page).group(1) != CSRF_META.search(buyer_page).group(1)
+    assert "Max Member" in member_page and "csrf-token--" not in member_page
+    # A member who leaves the company loses the page at once, kept or not.
+    owner = client_of(app, cast.owner)
+    from app.models import CompanyMember
+
+    membership = db.session.scalar(select(CompanyMember).where(CompanyMember.user_id == cast.member.id))
+    assert post_form(owner, f"/sell/team/members/{membership.id}/remove").status_code == 303
+    assert member.get(f"/orders/{order.id}").status_code == 404
