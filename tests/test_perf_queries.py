@@ -7,7 +7,6 @@ once warm, and the listing and the gig page none at all."""
 import pytest
 
 from app.pagecache import bump_parts_version
-
 from tests.factories.catalogue import make_gig
 from tests.factories.orders import make_order
 from tests.queries import statements_during
