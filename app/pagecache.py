@@ -7,20 +7,31 @@ Entries live `PAGE_CACHE_SECONDS` (0 turns the cache off) under a catalogue vers
 `bump_catalog_version()` moves whenever what these pages show changes. A hit costs one Redis
 GET: each process re-reads the version at most once a second.
 
-Kept parts (`parts_version()`, `kept(version, key, build)`): what a signed-in page shows every
-visitor alike (the listing's filters and results, a gig page without its share box) is kept per
-process, for PAGE_PARTS_SECONDS at most, under the catalogue's parts version: a random token in
-Redis that a request reads once (one GET, before anything it builds reads the database). The
-token moves as soon as a transaction writes a row these parts show — any gig or gig part,
-category, company, review, affiliate program (and its Legends class bonuses), or a user's
-display name (ORM mapper events and ORM bulk
-UPDATE/DELETE statements, so every writer through the session is covered) — once when it
-flushes and again after it commits, so an entry built from a snapshot read before the commit
-is kept under a token that is already gone. Tokens are random, never counters, so a Redis that
-lost its keys never hands out one a process already kept something under. Redis unavailable:
+Kept parts (`parts_version(*scopes)`, `kept(version, key, build)`): the parts of signed-in
+pages are kept per process, for PAGE_PARTS_SECONDS at most, under version tokens in Redis that a
+request reads in one MGET before anything it builds reads the database:
+
+- the catalogue (every page): any gig or gig part, category, company, review, affiliate program
+  (and its Legends class bonuses), or a user's display name — the listing, gig pages, the
+  seller's gig table;
+- `company_scope(id)`: the company's orders and ledger entries — the seller home's figures;
+- `buyer_scope(id)`: the buyer's orders and memberships — /account's order list;
+- `order_scope(id)`: the order and its parts (timeline, answers, files, deliveries, messages,
+  dispute, review, payment, refunds) — the order page, kept per viewer.
+
+A token moves as soon as a transaction writes such a row (ORM mapper events; an ORM bulk
+UPDATE/DELETE moves every scope of its kind, as its rows are not known), once when it flushes
+and again after it commits, so an entry built from a snapshot read before the commit is kept
+under a token that is already gone. Tokens are random, never counters, so a Redis that lost
+its keys never hands out one a process already kept something under. Redis unavailable:
 nothing is kept (each request builds its parts), and a failed bump empties this process's
-parts (other processes' entries age out within PAGE_PARTS_SECONDS). Nothing personal goes into
-a kept part: no CSRF token, no name, nothing that depends on who asks beyond "signed in or not".
+parts (other processes' entries age out within PAGE_PARTS_SECONDS).
+
+What is kept is shared by everyone whose key matches: the catalogue's parts by every visitor
+("signed in or not" at most), a company's by its members, a buyer's and an order page by
+that one user. No CSRF token is ever kept: forms carry CSRF_SLOT, filled with the request's
+own token when the page is rendered (KeptHtml); names, the bell and flash messages are in
+base.html, rendered per request.
 """
 
 import json
@@ -165,7 +176,7 @@ _ORDER_PARTS = (OrderEvent, OrderAnswer, OrderDelivery, OrderFile, OrderMessage,
 _SCOPED_MODELS = (Order, LedgerEntry, Membership, Review, *_ORDER_PARTS)
 _CATALOGUE_TABLES = frozenset(model.__table__.name for model in (*_CATALOGUE_MODELS, User))
 _SCOPED_TABLES = frozenset(model.__table__.name for model in _SCOPED_MODELS)
-kept_parts = LocalCache(2048, 3600.0)  # entries also carry their age, checked against the setting
+kept_parts = LocalCache(1024, 3600.0)  # ~20-40 KB a page; entries carry their age, checked against the setting
 T = TypeVar("T")
 
 
