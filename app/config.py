@@ -271,6 +271,9 @@ class Config:
     SUBSCRIPTION_GRACE_DAYS = Setting(3, cast=as_count)
     # Anonymous listing, search and gig pages are cached this long in Redis (0 = off).
     PAGE_CACHE_SECONDS = Setting(30, cast=int)
+    # The longest a web process keeps a shared part of a signed-in page (app/pagecache.py kept);
+    # every write to what it shows makes it stale at once. 0 = off.
+    PAGE_PARTS_SECONDS = Setting(300, cast=int)
     # Affiliate-link clicks stored per visitor IP and minute; more are served but not counted.
     REFERRAL_CLICKS_PER_MINUTE = Setting(30, cast=as_count)
     # Legends live updates: the address browsers open the stream at (its own port locally; in

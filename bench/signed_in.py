@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.signed_in                      # ~1.5 minutes
     .venv/bin/python -m bench.signed_in --profile /gigs      # where one page's time goes
+    .venv/bin/python -m bench.signed_in --cpu                # in-process CPU per request, each page
 
 Seeds a fresh PostgreSQL database (bench.catalog's published gigs, plus a seller company with
 30 gigs and 30 orders from one buyer), serves the app (production configuration) and
@@ -11,7 +12,9 @@ session cookie: /gigs, a gig page, an order page and /account as the buyer, /sel
 seller. Goal (issue 22): each >= 0.25 of hello's req/s with p99 < 100 ms.
 
 --profile PATH renders PATH signed in as the buyer 50 times in-process under pyinstrument
-(SQLAlchemy on the same database) and prints the call tree.
+(SQLAlchemy on the same database) and prints the call tree. --cpu renders each page 300 times
+in-process (after 20 warm-ups) and prints the CPU time (time.process_time) per request: the
+figure to compare before and after a change on a loaded machine, where wrk's ratios are noise.
 """
 
 import argparse
@@ -169,38 +172,50 @@ def run(quick: bool) -> list[Row]:
     return rows(measure())
 
 
-def profile(path, gigs, orders):
-    """pyinstrument over 50 in-process renders of `path` as the buyer (after 5 warm-ups)."""
+def profile(path, gigs, orders, function="_profile_here"):
+    """pyinstrument over 50 in-process renders of `path` as the buyer (after 5 warm-ups);
+    with `function="_cpu_here"`, CPU per request of every page instead."""
     env = harness.production_env(0, DATABASE_URL, harness.redis_url())
     migrated_database(DATABASE_URL, env)
     try:
         harness.seed_in_app("signed_in", gigs, orders, env=env)
-        code = "import sys; from bench.signed_in import _profile_here; _profile_here(sys.argv[1])"
-        subprocess.run([sys.executable, "-c", code, path], cwd=ROOT, env=env, check=True)
+        code = f"import sys; from bench.signed_in import {function}; {function}(sys.argv[1])"
+        # The CPU run's log lines (written as in production) go nowhere: only its figures print.
+        quiet = {"stderr": subprocess.DEVNULL} if function == "_cpu_here" else {}
+        subprocess.run([sys.executable, "-c", code, path], cwd=ROOT, env=env, check=True, **quiet)
     finally:
         drop_database(DATABASE_URL)
 
 
-def _profile_here(path):
-    from pyinstrument import Profiler
+def _signed_in_client(app, email):
+    client = app.test_client()
+    page = client.get("/signin").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    client.post("/signin", data={"csrf_token": token, "email": email, "password": PASSWORD})
+    return client
+
+
+def _app_and_paths():
+    from sqlalchemy import select
 
     from app import create_app
     from app.extensions import db
     from app.models import Gig, Order, User
 
     app = create_app()
-    client = app.test_client()
     with app.app_context():
-        from sqlalchemy import select
-
         buyer = db.session.scalar(select(User).where(User.email == BUYER))
         order_id = db.session.scalar(select(Order.id).where(Order.buyer_id == buyer.id).order_by(Order.id.desc()))
         gig_slug = db.session.scalar(select(Gig.slug).join(Order, Order.gig_id == Gig.id).where(Order.id == order_id))
-    page = client.get("/signin").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    email = SELLER if path.startswith("/sell") else BUYER
-    client.post("/signin", data={"csrf_token": token, "email": email, "password": PASSWORD})
-    path = path.replace("ORDER", str(order_id)).replace("GIG", gig_slug)
+    return app, lambda path: path.replace("ORDER", str(order_id)).replace("GIG", gig_slug)
+
+
+def _profile_here(path):
+    from pyinstrument import Profiler
+
+    app, resolve = _app_and_paths()
+    client = _signed_in_client(app, SELLER if path.startswith("/sell") else BUYER)
+    path = resolve(path)
     for _ in range(5):
         assert client.get(path).status_code == 200
     profiler = Profiler(interval=0.0005)
@@ -211,6 +226,20 @@ def _profile_here(path):
     print(profiler.output_text(unicode=True, color=False, show_all=False))
 
 
+def _cpu_here(_path, requests=300):
+    app, resolve = _app_and_paths()
+    buyer, seller = _signed_in_client(app, BUYER), _signed_in_client(app, SELLER)
+    pages = [("/healthz", buyer), ("/gigs", buyer), ("/gigs/GIG", buyer), ("/orders/ORDER", buyer)]
+    pages += [("/account", buyer), ("/sell/", seller)]
+    for path, client in pages:
+        for _ in range(20):
+            assert client.get(resolve(path)).status_code == 200
+        started = time.process_time()
+        for _ in range(requests):
+            client.get(resolve(path))
+        print(f"{path:14s} {(time.process_time() - started) / requests * 1000:6.2f} ms CPU per request")
+
+
 def main():
     parser = argparse.ArgumentParser(description="Signed-in pages vs bare hello, same run.")
     parser.add_argument("--gigs", type=int, default=2000)
@@ -219,12 +248,15 @@ def main():
     parser.add_argument(
         "--profile", metavar="PATH", help="profile PATH (/gigs, /gigs/GIG, /account, /orders/ORDER, /sell/)"
     )
+    parser.add_argument("--cpu", action="store_true", help="in-process CPU per request of each page")
     parser.add_argument("--seed", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
         return seed(*args.seed)
     if args.profile:
         return profile(args.profile, args.gigs, args.orders)
+    if args.cpu:
+        return profile("", args.gigs, args.orders, function="_cpu_here")
     harness.check_load_arguments(parser, args)
     started = time.monotonic()
     from bench.run_all import table

@@ -359,6 +359,27 @@ def test_anonymous_pages_render_without_the_page_cache(db, down_client):
         assert "I will design a modern logo" in response.get_data(as_text=True), path
 
 
+def test_signed_in_pages_are_built_without_kept_parts(db, down_client, down_app):
+    """No version can be read: every signed-in page builds its parts from the database."""
+
+    def build():
+        cast = make_cast()
+        order = make_order(cast, "in_progress")
+        return cast.gig.slug, order.id
+
+    slug, order_id = settled(db, build)
+    buyer = down_client
+    assert sign_in_on(buyer, "buyer@example.com").status_code == 303
+    seller = down_app.test_client()
+    assert sign_in_on(seller, "owner@example.com").status_code == 303
+    for client, path in ((buyer, "/gigs"), (buyer, f"/gigs/{slug}"), (buyer, f"/orders/{order_id}")):
+        response = client.get(path)
+        assert response.status_code == 200 and "I will design a modern logo" in response.get_data(as_text=True), path
+    for client, path in ((buyer, "/account"), (seller, "/sell/")):
+        response = client.get(path)
+        assert response.status_code == 200 and f"#{order_id}" in response.get_data(as_text=True), path
+
+
 def test_member_area_reads_access_from_the_database(db, make_user, down_client, down_app):
     def build():
         company = create_seller_company(make_user(intent="sell"), "Maker Co")

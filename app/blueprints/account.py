@@ -3,10 +3,13 @@ license keys (machines can be freed here).
 
 Member areas are member_areas.py."""
 
+from dataclasses import dataclass
 from functools import wraps
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 from sqlalchemy import select
 
 from app.clock import now
@@ -16,6 +19,7 @@ from app.forms.auth import ChangeEmailForm, ChangePasswordForm, DeleteAccountFor
 from app.inputs import form_checks_characters
 from app.models import Membership, Order
 from app.models.order import ORDER_STATUSES
+from app.pagecache import buyer_scope, kept, parts_version
 from app.services import account_lifecycle
 from app.services.accounts import change_password
 from app.services.billing_portal import open_billing_portal
@@ -32,23 +36,51 @@ ORDERS_PER_PAGE = 25
 @bp.route("")
 @login_required
 def home():
+    """The buyer's orders (kept per buyer and query string under the buyer's version,
+    pagecache.kept: an order's change shows at once) and memberships."""
+    version = parts_version(buyer_scope(current_user.id))
+    orders = kept(version, ("account-orders", current_user.id, request.query_string), _orders_block)
+    return render(
+        "account/home.html",
+        "orders",
+        memberships=_memberships(version),
+        orders_html=orders.html,
+        status=orders.status,
+        statuses=ORDER_STATUSES,
+    )
+
+
+def _memberships(version):
+    """The buyer's memberships, newest first; no query for a buyer who has none (kept under
+    the buyer's version, which a new membership moves). What they show depends on the clock
+    (access ends with the period), so the rows themselves are read every time."""
+    has_any = kept(version, ("account-has-memberships", current_user.id), _has_memberships)
+    if not has_any:
+        return []
+    return db.session.scalars(
+        select(Membership).where(Membership.buyer_id == current_user.id).order_by(Membership.created_at.desc())
+    ).all()
+
+
+def _has_memberships():
+    return db.session.scalar(select(Membership.id).where(Membership.buyer_id == current_user.id).limit(1)) is not None
+
+
+@dataclass(frozen=True)
+class KeptOrders:
+    html: Markup
+    status: str
+
+
+def _orders_block():
     orders, status = filter_by_status(
         select(Order).where(Order.buyer_id == current_user.id).order_by(Order.created_at.desc(), Order.id.desc()),
         Order.status,
         ORDER_STATUSES,
     )
     pagination = paginate(orders, ORDERS_PER_PAGE)
-    return render(
-        "account/home.html",
-        "orders",
-        memberships=db.session.scalars(
-            select(Membership).where(Membership.buyer_id == current_user.id).order_by(Membership.created_at.desc())
-        ).all(),
-        orders=pagination.items,
-        pagination=pagination,
-        status=status,
-        statuses=ORDER_STATUSES,
-    )
+    html = render_block("account/home.html", "orders", orders=pagination.items, pagination=pagination, status=status)
+    return KeptOrders(Markup(html), status)
 
 
 @bp.post("/memberships/<int:membership_id>/manage")

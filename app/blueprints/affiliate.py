@@ -64,27 +64,32 @@ def commission_summary(program: AffiliateProgram) -> str:
     return f"{summary}; {bonus}" if bonus else summary
 
 
+def listing_program(listing_type: str, listing) -> dict:
+    """What the share box shows everyone about the seller's program for a listing: its state
+    ("on", "off", "excluded"), the commission summary and the terms. The same for every
+    viewer, so a kept gig page carries it (browse.ListingRef.program)."""
+    program = get_program(listing.company_id)
+    if program is None or not program.enabled:
+        return {"state": "off", "summary": None, "terms": ""}
+    if not program_includes(program, listing_type, listing.id):
+        return {"state": "excluded", "summary": None, "terms": program.terms or ""}
+    return {"state": "on", "summary": commission_summary(program), "terms": program.terms or ""}
+
+
 @bp.app_template_global()
 def affiliate_share(listing_type: str, listing) -> dict | None:
     """What the share box shows a signed-in user on a gig or product page: their link, and the
     seller's program (commission and terms) — or why sharing this listing earns nothing.
-    None for visitors who are not signed in (their page may come from the page cache)."""
+    None for visitors who are not signed in (their page may come from the page cache).
+    A listing that carries its `program` (listing_program, kept with the page) is not read again."""
     if not current_user.is_authenticated:
         return None
-    program = get_program(listing.company_id)
-    state = "on"
-    if program is None or not program.enabled:
-        state = "off"
-    elif not program_includes(program, listing_type, listing.id):
-        state = "excluded"
-    elif any(m.company_id == listing.company_id for m in current_user.seller_memberships):
-        state = "own"
-    share = {"state": state, "program": program if state != "off" else None}
-    if state in ("on", "own"):
-        share["summary"] = commission_summary(program)
+    share = dict(getattr(listing, "program", None) or listing_program(listing_type, listing))
+    if share["state"] == "on" and any(m.company_id == listing.company_id for m in current_user.seller_memberships):
+        share["state"] = "own"
     # A page shown again after a refused POST (a checkout, a review) writes nothing: the code is
     # made only when a page is opened.
-    code = personal_code(current_user, create=request.method == "GET") if state == "on" else None
+    code = personal_code(current_user, create=request.method == "GET") if share["state"] == "on" else None
     if code is not None:
         share["link"] = listing_url(listing_type, listing.slug, code)
     return share

@@ -3,9 +3,12 @@ the admins' list of disputed orders.
 
 The seller's list of orders is sell/orders.py."""
 
-from flask import Blueprint, abort, flash, redirect, request, send_file, url_for
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 
@@ -14,6 +17,7 @@ from app.extensions import db, is_htmx
 from app.inputs import body_limit
 from app.models import Company, Gig, Order
 from app.money import parse_amount_cents
+from app.pagecache import KeptHtml, csrf_slot, kept, order_scope, parts_version
 from app.payments import PaymentsUnavailable
 from app.services import orders as order_service
 from app.services import reviews as review_service
@@ -125,8 +129,52 @@ def workspace_refused(exc, order_id, action=None):
 @bp.route("/<int:order_id>")
 @login_required
 def workspace(order_id):
-    order, actor = get_order_or_404(order_id)
-    return render_workspace(order, actor)
+    """The order's page for its buyer, its seller's members and admins. Kept per order and
+    viewer under the order's version (pagecache.kept: any write to the order or its parts
+    moves it), each form's CSRF token filled in per request; served only while the viewer's
+    role on the order, checked again from their identity, is the one it was built for."""
+    version = parts_version(order_scope(order_id))
+    page = kept(version, ("order", order_id, current_user.id), lambda: _kept_workspace(order_id))
+    if page is None or page.role != _role_now(page):
+        order, actor = get_order_or_404(order_id)
+        return render_workspace(order, actor)
+    return render_template("_partials/kept_page.html", part=page), 200, {"Vary": "HX-Request"}
+
+
+@dataclass(frozen=True)
+class KeptWorkspace:
+    title: Markup
+    before: KeptHtml
+    role: str
+    buyer_id: int
+    company_id: int
+    after: Markup = Markup("")
+
+
+def _role_now(page):
+    """The viewer's role on the kept page's order, from their identity (no query)."""
+    if page.buyer_id == current_user.id:
+        return "buyer"
+    if any(membership.company_id == page.company_id for membership in current_user.memberships):
+        return "seller"
+    return "admin" if current_user.is_admin else None
+
+
+def _kept_workspace(order_id):
+    order = db.session.get(Order, order_id, options=ORDER_PAGE_LOADING)
+    actor = actor_for(order, current_user) if order is not None else None
+    if actor is None:
+        return None
+    if actor.role == "seller":
+        set_tenant(order.company_id)
+    context = workspace_context(order, actor)
+    return KeptWorkspace(
+        title=Markup(render_block("orders/workspace.html", "title", **context)),
+        before=KeptHtml(render_block("orders/workspace.html", "content", **context, csrf_token=csrf_slot)),
+        role=actor.role,
+        buyer_id=order.buyer_id,
+        company_id=order.company_id,
+    )
 
 
 @bp.route("/<int:order_id>/actions/<action>", methods=["POST"])

@@ -5,8 +5,11 @@ Owners and admins onboard. This module's blueprint is the `sell` blueprint itsel
 /sell; every other page under /sell is a module of this package, registered under it.
 """
 
-from flask import Blueprint, current_app, flash, g, redirect, request, url_for
+from dataclasses import dataclass
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from app.access import choose_company, company_required, role_may
@@ -15,6 +18,8 @@ from app.forms import show_refusal
 from app.forms.sell import BecomeSellerForm
 from app.inputs import parse_id
 from app.models import Order
+from app.models.company import MANAGER_ROLES
+from app.pagecache import KeptHtml, company_scope, csrf_slot, kept, parts_version
 from app.payments import PaymentsUnavailable
 from app.services.account_lifecycle import OPEN_ORDER_STATUSES
 from app.services.gigs import company_gigs
@@ -32,20 +37,51 @@ ONBOARDING_UNAVAILABLE = (
 @bp.route("/")
 @company_required("orders")
 def home():
+    """The seller's home: their gigs (the table kept per company and role under the parts
+    version, pagecache.kept), recent and active orders, balances."""
+    version = parts_version(company_scope(g.company.id))
+    role = current_user.seller_membership.role
+    manager = role in MANAGER_ROLES
+    gigs = kept(version, ("sell-gigs", g.company.id, manager), lambda: _gig_table(manager))
+    figures = kept(version, ("sell-figures", g.company.id), _figures)
+    return render("sell/home.html", company=g.company, gigs=gigs, role=role, role_may=role_may, figures=figures)
+
+
+@dataclass(frozen=True)
+class KeptFigures:
+    """The company's recent orders (rendered), open orders and balances: the same for every
+    member who may see orders, kept under the company's version."""
+
+    recent_orders: Markup
+    active_orders: int
+    balances: dict
+
+
+def _figures():
     recent_orders = db.session.scalars(select(Order).order_by(Order.created_at.desc()).limit(5)).all()
     active_orders = db.session.scalar(
         select(func.count()).select_from(Order).where(Order.status.in_(OPEN_ORDER_STATUSES))
     )
-    return render(
-        "sell/home.html",
-        company=g.company,
-        gigs=company_gigs(g.company),
-        manager=g.company.is_manager(current_user),
-        role=current_user.seller_membership.role,
-        role_may=role_may,
-        recent_orders=recent_orders,
-        active_orders=active_orders,
-        balances=company_balances(g.company.id),
+    html = render_template("sell/_recent_orders.html", recent_orders=recent_orders)
+    return KeptFigures(Markup(html), active_orders or 0, company_balances(g.company.id))
+
+
+@dataclass(frozen=True)
+class KeptGigTable(KeptHtml):
+    """The seller's gig table as every member with the same rights sees it (each form's CSRF
+    token filled in per request), with its counts."""
+
+    live: int = 0
+    in_review: int = 0
+
+
+def _gig_table(manager):
+    gigs = company_gigs(g.company)
+    html = render_template("sell/_gig_table.html", gigs=gigs, manager=manager, csrf_token=csrf_slot)
+    return KeptGigTable(
+        html,
+        live=sum(gig.status == "published" for gig in gigs),
+        in_review=sum(gig.status == "review" for gig in gigs),
     )
 
 
