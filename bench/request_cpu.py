@@ -1,4 +1,4 @@
-"""In-process CPU per request of bare hello, the signed-in floor and the Legends board: what a
+"""In-process CPU per request of bare hello, the app's /healthz signed out and in (the signed-in floor) and the Legends board: what a
 gunicorn worker spends in the WSGI app, without the load generator and the other processes of
 a shared machine in the figure (bench.legends_leaderboard measures the same through wrk).
 
@@ -17,6 +17,7 @@ target like a sync worker does (environ in, body iterated and closed): `process_
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -71,6 +72,21 @@ def _call(app, environ: dict) -> tuple[str, bytes]:
     return answer[0], data
 
 
+_gc_spent = [0.0, 0, 0.0]  # seconds in collections, how many, when the running one started
+
+
+def _gc_watch(phase: str, info: dict) -> None:
+    if phase == "start":
+        _gc_spent[2] = time.process_time()
+    else:
+        _gc_spent[0] += time.process_time() - _gc_spent[2]
+        _gc_spent[1] += 1
+
+
+def _gc_note() -> str:
+    return f"{_gc_spent[1]} collections, {_gc_spent[0] * 1000:.0f} ms in all"
+
+
 def _measure_here(slug: str, requests: int, rounds: int, profile: str | None) -> None:
     """Inside the app's environment: the figures, one line per target."""
     import re
@@ -91,12 +107,27 @@ def _measure_here(slug: str, requests: int, rounds: int, profile: str | None) ->
     query = urlencode({"category": "xp", "period": "all", "scope": "all"})
     targets = {
         "hello": (bench.hello.app, _environ("/")),
+        "anon": (app, _environ("/healthz")),
         "floor": (app, _environ("/healthz", headers=headers)),
         "board": (app, _environ(f"/legends/{slug}/board", query, {**headers, "HX-Request": "true"})),
     }
     status, body = _call(*targets["board"])
     if not status.startswith("200") or b"Your rank: <strong>#" not in body or body.count(b"<tr") < 100:
         raise RuntimeError(f"the board did not render: {status}")
+    if profile and os.environ.get("REQUEST_CPU_CPROFILE"):
+        import cProfile
+        import pstats
+
+        target, environ = targets[profile]
+        for _ in range(50):
+            _call(target, environ)
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        for _ in range(requests):
+            _call(target, environ)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats(os.environ.get("REQUEST_CPU_CPROFILE", "tottime")).print_stats(60)
+        return
     if profile:
         from pyinstrument import Profiler
 
@@ -110,30 +141,55 @@ def _measure_here(slug: str, requests: int, rounds: int, profile: str | None) ->
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False))
         return
-    best: dict[str, float] = {}
-    for _ in range(rounds):
+    import gc
+
+    gc.callbacks.append(_gc_watch)
+    spent: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(50):
+        for target, environ in targets.values():
+            _call(target, environ)
+    for _ in range(rounds):  # interleaved: a busy moment of the machine touches every target alike
         for name, (target, environ) in targets.items():
-            for _ in range(50):
-                _call(target, environ)
             started = time.process_time()
             for _ in range(requests):
                 _call(target, environ)
-            spent = (time.process_time() - started) / requests * 1e6
-            best[name] = min(best.get(name, spent), spent)
-    print(f"CPU per request (best of {rounds} x {requests}):", flush=True)
-    for name, spent in best.items():
-        ratio = best["hello"] / spent
-        print(f"  {name:6} {spent:7.1f} µs   hello/this {ratio:.2f}", flush=True)
+            spent[name].append((time.process_time() - started) / requests * 1e6)
+    calls = {name: _calls(target, environ) for name, (target, environ) in targets.items()}
+    print(f"CPU per request, µs (best and median of {rounds} rounds of {requests}), and function calls:")
+    print(f"  (collector: {_gc_note()})", flush=True)
+    hello = min(spent["hello"])
+    for name, figures in spent.items():
+        best, middle = min(figures), statistics.median(figures)
+        print(
+            f"  {name:6} {best:7.1f}  {middle:7.1f}   hello/this {hello / best:.2f}   {calls[name]:5} calls", flush=True
+        )
+
+
+def _calls(target, environ) -> int:
+    """Python and C function calls per request (a figure the machine's load does not move)."""
+    count = [0]
+
+    def counter(_frame, event, _arg):
+        if event in ("call", "c_call"):
+            count[0] += 1
+
+    sys.setprofile(counter)
+    try:
+        for _ in range(20):
+            _call(target, environ)
+    finally:
+        sys.setprofile(None)
+    return count[0] // 20
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="In-process CPU per request: hello, signed-in floor, board.")
     parser.add_argument("--members", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--keep", action="store_true", help="keep the seeded database")
     parser.add_argument("--reuse", action="store_true", help="measure the database kept by --keep")
-    parser.add_argument("--profile", choices=("hello", "floor", "board"), help="pyinstrument of one target")
+    parser.add_argument("--profile", choices=("hello", "anon", "floor", "board"), help="pyinstrument of one target")
     parser.add_argument("--verbose", action="store_true", help="show the app's log (stderr)")
     parser.add_argument("--here", help=argparse.SUPPRESS)
     args = parser.parse_args()
