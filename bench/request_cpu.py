@@ -1,6 +1,8 @@
-"""In-process CPU per request of bare hello, the app's /healthz signed out and in (the signed-in floor) and the Legends board: what a
-gunicorn worker spends in the WSGI app, without the load generator and the other processes of
-a shared machine in the figure (bench.legends_leaderboard measures the same through wrk).
+"""In-process CPU per request of bare hello, the app's /healthz signed out and signed in (the
+signed-in floor) and the Legends board tab: what a gunicorn worker spends in the WSGI app,
+without the load generator and the other processes of a shared machine in the figure
+(bench.legends_leaderboard measures the same through wrk), and the function calls per request
+(a figure the machine's load does not move).
 
     BENCH_DB_PREFIX=tp_me_ BENCH_REDIS_URL=redis://127.0.0.1:6379/N \\
         .venv/bin/python -m bench.request_cpu                      # 100,000 members, ~1 minute
