@@ -86,9 +86,7 @@ class CookieSessions(SecureCookieSessionInterface):
 def _own_copy(data: dict) -> dict:
     """A copy of a session's contents that no other request shares (a flash list is changed in
     place by `flash`)."""
-    if any(isinstance(value, (dict, list)) for value in data.values()):
-        return copy.deepcopy(data)
-    return dict(data)
+    return {key: copy.deepcopy(value) if isinstance(value, (dict, list)) else value for key, value in data.items()}
 
 
 def _vary_on_cookie(response: Response) -> None:

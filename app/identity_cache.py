@@ -41,6 +41,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app import redis_calls
 from app.clock import now
 from app.extensions import db
 from app.local_cache import LocalCache
@@ -222,7 +223,7 @@ def read_generations(keys: tuple[str, ...]) -> tuple[bytes, ...] | None:
     None when Redis can't be read."""
     redis = current_app.extensions["redis"]
     try:
-        values = redis.mget(keys)
+        values = redis_calls.call(redis, "MGET", *keys)
         if None in values:
             pipe = redis.pipeline(transaction=False)
             for key, value in zip(keys, values, strict=True):

@@ -29,6 +29,7 @@ from redis.commands.core import Script
 from redis.exceptions import RedisError
 from sqlalchemy import case, func, select
 
+from app import redis_calls
 from app.clock import now
 from app.extensions import db
 from app.models import LegendsClass, LegendsGame, LegendsGuild, LegendsMember, LegendsXpAward
@@ -394,7 +395,8 @@ def glance(company_id: int, board: str, viewer_id: int | None, also: Sequence[st
     if _glance_script is None:
         _glance_script = redis.register_script(_GLANCE)
     keys = [board, board + ":tags", version_key(board), game_version_key(company_id), *also]
-    game, version, total, rank, score, *values = _glance_script(keys, [viewer_id or 0, new_version()], client=redis)
+    reply = redis_calls.eval_script(redis, _glance_script, keys, [viewer_id or 0, new_version()])
+    game, version, total, rank, score, *values = reply
     values += [None] * (len(also) - len(values))  # a Lua table ends at its first nil
     return Glance(
         game.decode(),
