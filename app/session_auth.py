@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import current_app, g, request, session
 from flask_login import COOKIE_NAME, current_user, login_user, logout_user
+from flask_login.utils import _create_identifier
 
 from app.access import chosen_company_id
 from app.extensions import db, login_manager
@@ -46,7 +47,24 @@ def configure_login(app):
         user.chosen_company_id = chosen_company_id()
         return user
 
+    login_manager._session_identifier_generator = _identifier
     app.before_request(_check_session)
+
+
+_identifiers: dict[tuple, str] = {}
+
+
+def _identifier() -> str:
+    """Flask-Login's session-protection identifier (a SHA-512 of the client's address and user
+    agent), remembered per address and agent: it is asked for on every signed-in request."""
+    headers = request.headers
+    key = (headers.get("X-Forwarded-For", request.remote_addr), headers.get("User-Agent"))
+    found = _identifiers.get(key)
+    if found is None:
+        if len(_identifiers) >= 4096:
+            _identifiers.clear()
+        found = _identifiers[key] = _create_identifier()
+    return found
 
 
 def _remember_cookie_name():
