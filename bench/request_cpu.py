@@ -128,7 +128,13 @@ def _measure_here(slug: str, requests: int, rounds: int, profile: str | None) ->
         for _ in range(requests):
             _call(target, environ)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats(os.environ.get("REQUEST_CPU_CPROFILE", "tottime")).print_stats(60)
+        stats = pstats.Stats(profiler).sort_stats(os.environ.get("REQUEST_CPU_CPROFILE", "tottime"))
+        if os.environ.get("REQUEST_CPU_CALLEES"):
+            stats.print_callees(os.environ["REQUEST_CPU_CALLEES"])
+        elif os.environ.get("REQUEST_CPU_CALLERS"):
+            stats.print_callers(os.environ["REQUEST_CPU_CALLERS"])
+        else:
+            stats.print_stats(60)
         return
     if profile:
         from pyinstrument import Profiler
