@@ -19,8 +19,8 @@ from app.devredis import start_redis_server
 from app.extensions import db as _db
 from app.local_cache import LocalCache
 from app.models import CompanyMember, User, UserSession
-from app.services.notifications import notify_user
 from app.services.legends.game import join_game
+from app.services.notifications import notify_user
 from app.services.sessions import revoke_user_sessions
 from app.session_auth import forget_session, signed_in_user_id
 from tests.database import make_test_config
