@@ -56,6 +56,8 @@ class CookieSessions(SecureCookieSessionInterface):
         serializer = self.get_signing_serializer(app)
         if serializer is None:
             return None
+        if "HTTP_COOKIE" not in request.environ:  # no cookie at all: nothing to parse
+            return self.session_class()
         cookie = request.cookies.get(self.get_cookie_name(app))
         if not cookie:
             return self.session_class()
@@ -90,13 +92,14 @@ def _own_copy(data: dict) -> dict:
 
 
 def _vary_on_cookie(response: Response) -> None:
-    """`response.vary.add("Cookie")` without parsing the header into a set and back."""
+    """`response.vary.add("Cookie")` without parsing the header into a set and back (nor
+    werkzeug's `Headers.get`, which raises and catches a KeyError when the header is missing)."""
     headers = response.headers
-    vary = headers.get("Vary")
-    if not vary:
-        headers["Vary"] = "Cookie"
+    vary = next((value for name, value in headers.items() if name.lower() == "vary"), None)
+    if vary is None:
+        headers.add("Vary", "Cookie")
     elif "cookie" not in {part.strip().lower() for part in vary.split(",")}:
-        headers["Vary"] = f"{vary}, Cookie"
+        headers["Vary"] = f"{vary}, Cookie" if vary.strip() else "Cookie"
 
 
 class Tradepost(Flask):
@@ -144,6 +147,7 @@ def create_app(config_class=None):
     login_manager.init_app(app)
     inputs.init_app(app)  # before CSRF: it sets the body allowance before anything reads the form
     csrf.init_app(app)
+    _check_csrf_only_where_it_applies(app)
     init_limiter(app)
     mail.init_app(app)
 
@@ -161,6 +165,22 @@ def create_app(config_class=None):
 
     register_cli(app)
     return app
+
+
+def _check_csrf_only_where_it_applies(app):
+    """Flask-WTF's before-request check looks up the view's and blueprint's exemptions before it
+    looks at the method: a GET (nearly every request) pays for the lookup and then is let
+    through. The same check, asked only of the methods it protects (WTF_CSRF_METHODS)."""
+    hooks = app.before_request_funcs[None]
+    check = next(hook for hook in hooks if getattr(hook, "__name__", "") == "csrf_protect")
+    config = app.config
+
+    def csrf_protect():
+        if request.method in config["WTF_CSRF_METHODS"]:
+            return check()
+        return None
+
+    hooks[hooks.index(check)] = csrf_protect
 
 
 def _configure_login(app):
