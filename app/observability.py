@@ -101,10 +101,13 @@ def _finish(response: Response) -> Response:
         # Logger.log without its walk up the stack for the caller's file and line: always here.
         args = (method, path, status, duration * 1000)
         record = access_log.makeRecord(
-            access_log.name, level, __file__, 0, ACCESS_FORMAT, args, None, "_finish", fields
+            access_log.name, level, __file__, _FINISH_LINE, ACCESS_FORMAT, args, None, "_finish", fields
         )
         access_log.handle(record)
     return response
+
+
+_FINISH_LINE = _finish.__code__.co_firstlineno
 
 
 def _forget(_exc: BaseException | None) -> None:
