@@ -7,7 +7,8 @@ the one lookup query (services/sessions.find_active_session) loaded them. A warm
 them back into ORM objects of its own session without SQL (`make_transient_to_detached` +
 `Session.add`, or `Session.merge(load=False)` when the request's session already holds one of
 them: SQLAlchemy's documented way to attach cached rows), so views use `current_user` exactly as
-before.
+before — at its first use: the request's session check (`check_identity`) reads the entry's plain
+values only, and a request that never uses `current_user` builds nothing.
 
 What makes an entry valid: one Redis MGET per request of the generations the entry was loaded
 under: a global one, the user's, each of the user's companies', and (riding along, for the
@@ -377,14 +378,15 @@ def find_session(token: str | None) -> tuple[User, UserSession] | None:
         return None
     session = db.session()
     identity = g.get("identity")
-    if identity is not None and identity.verified and identity.token == token:
+    pending = session.info.get(_PENDING)  # the request's own uncommitted identity changes: the query
+    if identity is not None and identity.verified and identity.token == token and not pending:
         found = materialize(session, identity.entry)
         if found is not None:
             found[0].session_token = token
             return found
     cache = identity_cache()
     token_hash = hash_session_token(token)
-    entry = cache.get(token_hash) if cache.size > 0 and not session.info.get(_PENDING) else None
+    entry = cache.get(token_hash) if cache.size > 0 and not pending else None
     generations = None
     if entry is not None:
         read = g.pop("identity_read", None)
