@@ -9,6 +9,7 @@ without the load generator and the other processes of a shared machine in the fi
     .venv/bin/python -m bench.request_cpu --keep                   # keep the database ...
     .venv/bin/python -m bench.request_cpu --reuse                  # ... and measure it again
     .venv/bin/python -m bench.request_cpu --reuse --profile board  # pyinstrument of one target
+    .venv/bin/python -m bench.request_cpu --reuse --profile board --cprofile tottime  # cProfile
 
 Seeds the database as bench.legends_leaderboard does (production configuration, PostgreSQL),
 builds the app as `wsgi.py` does in a process of its own (the access log to /dev/null, as the
@@ -54,7 +55,7 @@ def _environ(path: str, query: str = "", headers: dict[str, str] | None = None) 
         "wsgi.run_once": False,
     }
     for name, value in (headers or {}).items():
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
+        environ[f"HTTP_{name.upper().replace('-', '_')}"] = value  # a request header, as WSGI names it
     return environ
 
 
@@ -89,7 +90,7 @@ def _gc_note() -> str:
     return f"{_gc_spent[1]} collections, {_gc_spent[0] * 1000:.0f} ms in all"
 
 
-def _measure_here(slug: str, requests: int, rounds: int, profile: str | None) -> None:
+def _measure_here(slug: str, requests: int, rounds: int, profile: str | None, cprofile: str | None) -> None:
     """Inside the app's environment: the figures, one line per target."""
     import re
     from urllib.parse import urlencode
@@ -116,7 +117,7 @@ def _measure_here(slug: str, requests: int, rounds: int, profile: str | None) ->
     status, body = _call(*targets["board"])
     if not status.startswith("200") or b"Your rank: <strong>#" not in body or body.count(b"<tr") < 100:
         raise RuntimeError(f"the board did not render: {status}")
-    if profile and os.environ.get("REQUEST_CPU_CPROFILE"):
+    if profile and cprofile:  # "SORT" or "SORT:callers:PATTERN" / "SORT:callees:PATTERN"
         import cProfile
         import pstats
 
@@ -128,11 +129,13 @@ def _measure_here(slug: str, requests: int, rounds: int, profile: str | None) ->
         for _ in range(requests):
             _call(target, environ)
         profiler.disable()
-        stats = pstats.Stats(profiler).sort_stats(os.environ.get("REQUEST_CPU_CPROFILE", "tottime"))
-        if os.environ.get("REQUEST_CPU_CALLEES"):
-            stats.print_callees(os.environ["REQUEST_CPU_CALLEES"])
-        elif os.environ.get("REQUEST_CPU_CALLERS"):
-            stats.print_callers(os.environ["REQUEST_CPU_CALLERS"])
+        sort, _, rest = cprofile.partition(":")
+        which, _, pattern = rest.partition(":")
+        stats = pstats.Stats(profiler).sort_stats(sort)
+        if which == "callees":
+            stats.print_callees(pattern)
+        elif which == "callers":
+            stats.print_callers(pattern)
         else:
             stats.print_stats(60)
         return
@@ -198,11 +201,14 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the seeded database")
     parser.add_argument("--reuse", action="store_true", help="measure the database kept by --keep")
     parser.add_argument("--profile", choices=("hello", "anon", "floor", "board"), help="pyinstrument of one target")
+    parser.add_argument(
+        "--cprofile", metavar="SORT[:callers|callees:PATTERN]", help="with --profile: cProfile instead, by SORT"
+    )
     parser.add_argument("--verbose", action="store_true", help="show the app's log (stderr)")
     parser.add_argument("--here", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.here:
-        return _measure_here(args.here, args.requests, args.rounds, args.profile)
+        return _measure_here(args.here, args.requests, args.rounds, args.profile, args.cprofile)
     env = harness.production_env(8000, DATABASE_URL, harness.redis_url())
     slug_file = ROOT / "instance" / f"{harness.DB_PREFIX}request_cpu.slug"
     if env.get("SECRET_KEY") and args.reuse:
@@ -218,6 +224,7 @@ def main() -> None:
         command = [sys.executable, "-m", "bench.request_cpu", "--here", slug]
         command += ["--requests", str(args.requests), "--rounds", str(args.rounds)]
         command += ["--profile", args.profile] if args.profile else []
+        command += ["--cprofile", args.cprofile] if args.cprofile else []
         with open(os.devnull, "w") as devnull:  # the access log, as the benchmark's gunicorn has it
             subprocess.run(command, cwd=ROOT, env=env, check=True, stderr=None if args.verbose else devnull)
     finally:
