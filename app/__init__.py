@@ -1,5 +1,6 @@
 """Tradepost: an open marketplace for services and digital products."""
 
+import copy
 import os
 import time
 from collections.abc import Callable
@@ -30,13 +31,14 @@ REDIS_DOWN_MESSAGE = "Part of Tradepost is briefly unavailable. Please try again
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the signing serializer made once per set of secret
     keys instead of twice a request (to open the session and to save it), a cookie whose
-    signature this process checked in the last minute only decoded again (its age still
-    checked), and nothing but the Vary header to work out for a session that is empty and was
-    not changed."""
+    signature this process checked in the last minute neither checked nor decoded again (its
+    age still checked; each request gets its own copy of what it holds), and nothing but the
+    Vary header to work out for a session that is empty or was not changed."""
 
     def __init__(self) -> None:
         self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
-        self._signed_at = LocalCache(4096, max_age=60.0)  # (keys, cookie) -> when it was signed
+        # (keys, cookie) -> (when it was signed, what it holds)
+        self._checked = LocalCache(4096, max_age=60.0)
 
     @staticmethod
     def _keys(app: Flask) -> tuple:
@@ -54,28 +56,50 @@ class CookieSessions(SecureCookieSessionInterface):
         serializer = self.get_signing_serializer(app)
         if serializer is None:
             return None
+        if "HTTP_COOKIE" not in request.environ:  # no cookie at all: nothing to parse
+            return self.session_class()
         cookie = request.cookies.get(self.get_cookie_name(app))
         if not cookie:
             return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
         checked = (self._keys(app), cookie)
-        signed_at = self._signed_at.get(checked)
-        if signed_at is not None and time.time() - signed_at <= max_age:
-            payload = cookie.rsplit(".", 2)[0]  # "<payload>.<timestamp>.<signature>"
-            return self.session_class(serializer.load_payload(payload.encode()))
+        known = self._checked.get(checked)
+        if known is not None and time.time() - known[0] <= max_age:
+            return self.session_class(_own_copy(known[1]))
         try:
             data, moment = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
         except BadSignature:
             return self.session_class()
-        self._signed_at.put(checked, moment.timestamp())
+        self._checked.put(checked, (moment.timestamp(), _own_copy(data)))
         return self.session_class(data)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not session and not session.modified:  # no cookie to set or delete
             if session.accessed:
-                response.vary.add("Cookie")
+                _vary_on_cookie(response)
+            return
+        if not session.modified and not self.should_set_cookie(app, session):
+            if session.accessed:
+                _vary_on_cookie(response)
             return
         super().save_session(app, session, response)
+
+
+def _own_copy(data: dict) -> dict:
+    """A copy of a session's contents that no other request shares (a flash list is changed in
+    place by `flash`)."""
+    return {key: copy.deepcopy(value) if isinstance(value, (dict, list)) else value for key, value in data.items()}
+
+
+def _vary_on_cookie(response: Response) -> None:
+    """`response.vary.add("Cookie")` without parsing the header into a set and back (nor
+    werkzeug's `Headers.get`, which raises and catches a KeyError when the header is missing)."""
+    headers = response.headers
+    vary = next((value for name, value in headers.items() if name.lower() == "vary"), None)
+    if vary is None:
+        headers.add("Vary", "Cookie")
+    elif "cookie" not in {part.strip().lower() for part in vary.split(",")}:
+        headers["Vary"] = f"{vary}, Cookie" if vary.strip() else "Cookie"
 
 
 class Tradepost(Flask):
@@ -123,6 +147,7 @@ def create_app(config_class=None):
     login_manager.init_app(app)
     inputs.init_app(app)  # before CSRF: it sets the body allowance before anything reads the form
     csrf.init_app(app)
+    _check_csrf_only_where_it_applies(app)
     init_limiter(app)
     mail.init_app(app)
 
@@ -140,6 +165,22 @@ def create_app(config_class=None):
 
     register_cli(app)
     return app
+
+
+def _check_csrf_only_where_it_applies(app):
+    """Flask-WTF's before-request check looks up the view's and blueprint's exemptions before it
+    looks at the method: a GET (nearly every request) pays for the lookup and then is let
+    through. The same check, asked only of the methods it protects (WTF_CSRF_METHODS)."""
+    hooks = app.before_request_funcs[None]
+    check = next(hook for hook in hooks if getattr(hook, "__name__", "") == "csrf_protect")
+    config = app.config
+
+    def csrf_protect():
+        if request.method in config["WTF_CSRF_METHODS"]:
+            return check()
+        return None
+
+    hooks[hooks.index(check)] = csrf_protect
 
 
 def _configure_login(app):

@@ -7,7 +7,8 @@ the one lookup query (services/sessions.find_active_session) loaded them. A warm
 them back into ORM objects of its own session without SQL (`make_transient_to_detached` +
 `Session.add`, or `Session.merge(load=False)` when the request's session already holds one of
 them: SQLAlchemy's documented way to attach cached rows), so views use `current_user` exactly as
-before.
+before — at its first use: the request's session check (`check_identity`) reads the entry's plain
+values only, and a request that never uses `current_user` builds nothing.
 
 What makes an entry valid: one Redis MGET per request of the generations the entry was loaded
 under: a global one, the user's, each of the user's companies', and (riding along, for the
@@ -41,6 +42,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app import redis_calls
 from app.clock import now
 from app.extensions import db
 from app.local_cache import LocalCache
@@ -222,7 +224,7 @@ def read_generations(keys: tuple[str, ...]) -> tuple[bytes, ...] | None:
     None when Redis can't be read."""
     redis = current_app.extensions["redis"]
     try:
-        values = redis.mget(keys)
+        values = redis_calls.call(redis, "MGET", *keys)
         if None in values:
             pipe = redis.pipeline(transaction=False)
             for key, value in zip(keys, values, strict=True):
@@ -311,19 +313,87 @@ def hit_is_usable(entry: Entry, touch_interval: Any) -> bool:
     )
 
 
+@dataclass
+class Identity:
+    """A session this process has a usable entry for (app/session_auth.py keeps it in
+    `g.identity`): `verified` once the entry's generations were read back unchanged this request.
+    The ORM objects are built from it only when the request first uses `current_user`."""
+
+    token: str
+    entry: Entry
+    verified: bool = False
+
+    @property
+    def user_id(self) -> int:
+        return self.entry.user_id
+
+
+def check_identity(token: Any, *, verify: bool = True) -> Identity | None:
+    """The identity of `token` from this process's cache, without building ORM objects: verified
+    by one MGET of its generations (`verify`), or left for the caller to `confirm` with the
+    generations of `Identity.entry.keys` it reads in a round trip of its own. None: the full way
+    (find_session) decides — no usable entry, Redis unreadable, a generation moved, the
+    activity to record, or uncommitted identity changes in the request's session."""
+    if not token or not isinstance(token, str) or len(token) > 128:
+        return None
+    cache = identity_cache()
+    registry = db.session.registry  # no session made yet: nothing pending in it
+    if cache.size <= 0 or (registry.has() and registry().info.get(_PENDING)):
+        return None
+    token_hash = hash_session_token(token)
+    entry = cache.get(token_hash)
+    if entry is None or entry.generations is None or not hit_is_usable(entry, TOUCH_INTERVAL):
+        return None
+    identity = Identity(token, entry)
+    if verify:
+        generations = read_generations(entry.keys)
+        if generations is None:
+            return None
+        if not confirm(identity, generations):
+            g.identity_read = (token_hash, entry.keys, generations)  # find_session needs not read again
+            return None
+    return identity
+
+
+def confirm(identity: Identity, generations: Iterable[bytes | None] | None) -> bool:
+    """Mark `identity` verified when `generations` (the current values of its entry's keys, read
+    this request) are the ones it was cached under."""
+    if generations is None:
+        return False
+    generations = tuple(generations)
+    entry = identity.entry
+    if generations != entry.generations:
+        return False
+    identity.verified = True
+    g.identity_generations = dict(zip(entry.keys, generations, strict=True))
+    return True
+
+
 def find_session(token: str | None) -> tuple[User, UserSession] | None:
-    """(user, row) for an active session with this token, else None: from the cache when its
-    generations still hold, else by services/sessions.find_active_session (whose result is
-    cached for the next request)."""
+    """(user, row) for an active session with this token, else None: built from the identity
+    this request verified (check_identity) or from the cache when its generations still hold,
+    else by services/sessions.find_active_session (whose result is cached for the next
+    request)."""
     if not token or not isinstance(token, str) or len(token) > 128:
         return None
     session = db.session()
+    identity = g.get("identity")
+    pending = session.info.get(_PENDING)  # the request's own uncommitted identity changes: the query
+    if identity is not None and identity.verified and identity.token == token and not pending:
+        found = materialize(session, identity.entry)
+        if found is not None:
+            found[0].session_token = token
+            return found
     cache = identity_cache()
     token_hash = hash_session_token(token)
-    entry = cache.get(token_hash) if cache.size > 0 and not session.info.get(_PENDING) else None
+    entry = cache.get(token_hash) if cache.size > 0 and not pending else None
     generations = None
     if entry is not None:
-        generations = read_generations(entry.keys)
+        read = g.pop("identity_read", None)
+        if read is not None and read[:2] == (token_hash, entry.keys):
+            generations = read[2]
+        else:
+            generations = read_generations(entry.keys)
         if generations is not None:
             g.identity_generations = dict(zip(entry.keys, generations, strict=True))
             if entry.generations == generations and hit_is_usable(entry, TOUCH_INTERVAL):

@@ -86,8 +86,11 @@ def context_fields() -> dict[str, Any]:
     fields = dict(_context.get() or {})
     if has_app_context():
         user = g.get("_login_user")
-        if user is not None and getattr(user, "is_authenticated", False):
-            fields["user_id"] = user.id
+        if user is not None:
+            if getattr(user, "is_authenticated", False):
+                fields["user_id"] = user.id
+        elif (identity := g.get("identity")) is not None and identity.verified:
+            fields["user_id"] = identity.user_id  # vouched for by the identity cache, not built
         company_id = g.get("tenant_company_id")
         if company_id is not None:
             fields["company_id"] = company_id

@@ -26,6 +26,7 @@ _TOKEN_KEY = "tradepost.log_token"
 _STARTED_KEY = "tradepost.started"
 
 access_log = logging.getLogger("app.access")
+ACCESS_FORMAT = "%s %s %s %.1fms"
 
 
 def init_app(app: Flask) -> None:
@@ -97,8 +98,16 @@ def _finish(response: Response) -> Response:
             "status": status,
             "duration_ms": round(duration * 1000, 1),
         }
-        access_log.log(level, "%s %s %s %.1fms", method, path, status, duration * 1000, extra=fields)
+        # Logger.log without its walk up the stack for the caller's file and line: always here.
+        args = (method, path, status, duration * 1000)
+        record = access_log.makeRecord(
+            access_log.name, level, __file__, _FINISH_LINE, ACCESS_FORMAT, args, None, "_finish", fields
+        )
+        access_log.handle(record)
     return response
+
+
+_FINISH_LINE = _finish.__code__.co_firstlineno
 
 
 def _forget(_exc: BaseException | None) -> None:

@@ -6,22 +6,27 @@ that sends no session SQL). "Another process" is a second app instance sharing t
 Redis; "Redis down" is a redis-server process stopped for real.
 """
 
+import logging
 from datetime import timedelta
 
 import pytest
+from flask import g
 from sqlalchemy import select
 
-from app import create_app
+from app import create_app, identity_cache
 from app.clock import now
 from app.devredis import start_redis_server
 from app.extensions import db as _db
 from app.local_cache import LocalCache
 from app.models import CompanyMember, User, UserSession
+from app.services.legends.game import join_game
 from app.services.notifications import notify_user
 from app.services.sessions import revoke_user_sessions
+from app.session_auth import forget_session, signed_in_user_id
 from tests.database import make_test_config
 from tests.factories import PASSWORD
 from tests.forms import post_form, sign_in_as, signed_in
+from tests.legends_game import class_id, game_for
 from tests.processes import free_port
 from tests.queries import statements_during
 
@@ -276,3 +281,78 @@ def test_with_redis_down_the_lookup_query_decides(db, make_user, own_redis_app):
         _db.session.commit()
         _db.session.remove()
     assert not signed_in(client)
+
+
+# --------------------------------------------------------------------------- built only when used
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """How many times a request built its user and session row from a cache entry."""
+    count = []
+    real = identity_cache.materialize
+
+    def counting(session, entry):
+        count.append(entry.user_id)
+        return real(session, entry)
+
+    monkeypatch.setattr(identity_cache, "materialize", counting)
+    return count
+
+
+def test_a_vouched_for_request_builds_no_user_until_something_uses_it(client, db, make_user, caplog, built):
+    user = make_user()
+    sign_in_as(client, user)
+    warm(client)
+    caplog.set_level(logging.DEBUG, logger="app.access")  # /healthz is logged at DEBUG
+    built.clear()
+    assert client.get("/healthz").status_code == 200 and built == []
+    [line] = [r for r in caplog.records if r.name == "app.access" and r.getMessage().startswith("GET /healthz")][-1:]
+    assert line.user_id == user.id  # the access log names the user without building it
+    assert user.display_name in client.get("/account").get_data(as_text=True) and built == [user.id]
+    revoke_user_sessions(user, "revoked")
+    db.session.commit()
+    assert not signed_in(client)  # refused at once, as before
+
+
+def test_the_id_of_a_vouched_for_user_is_forgotten_at_sign_out(app, db, make_user):
+    user = make_user()
+    entry = identity_cache.Entry(user_id=user.id, keys=identity_cache.keys_for(user.id, ()))
+    with app.test_request_context("/healthz"):
+        g.identity = identity_cache.Identity("token", entry, verified=True)
+        assert signed_in_user_id() == user.id
+        forget_session()
+        assert signed_in_user_id() is None
+    with app.test_request_context("/healthz"):
+        g.identity = identity_cache.Identity("token", entry)  # read, not yet confirmed: not signed in
+        assert signed_in_user_id() is None
+
+
+def _board_tab(client, company):
+    return client.get(f"/legends/{company.slug}/board?category=xp&period=all&scope=all", headers={"HX-Request": "true"})
+
+
+def test_the_board_tab_checks_the_session_in_its_own_round_trip(client, db, make_seller, make_user, built):
+    _owner, company = make_seller()
+    game_for(company)
+    player = make_user()
+    join_game(company, player, str(class_id(company, "Scout")))
+    db.session.commit()
+    sign_in_as(client, player)
+    warm(client)
+    _board_tab(client, company)
+    built.clear()
+    response = _board_tab(client, company)
+    assert response.status_code == 200 and "Your rank: <strong>#1</strong> of 1" in response.get_data(as_text=True)
+    assert built == []  # confirmed by the board's glance: no user built, no second Redis call
+    notify_user(player, "test", "Something happened")  # a generation of this session moves ...
+    db.session.commit()
+    response = _board_tab(client, company)  # ... so the usual check runs, and still says yes
+    assert response.status_code == 200 and "Your rank: <strong>#1</strong>" in response.get_data(as_text=True)
+    warm(client)
+    _board_tab(client, company)
+    revoke_user_sessions(player, "revoked")
+    db.session.commit()
+    refused = _board_tab(client, company)
+    assert refused.status_code == 302 and refused.headers["Location"].startswith("/signin")
+    assert "Your rank" not in refused.get_data(as_text=True)

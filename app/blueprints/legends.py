@@ -6,6 +6,8 @@ Everything but the page itself needs a member of *this* company's game: anyone e
 404, so a member of one game cannot read or act in another company's.
 """
 
+from functools import partial
+
 from flask import Blueprint, jsonify, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -13,6 +15,7 @@ from sqlalchemy.orm import lazyload
 
 from app.errors import NotFound
 from app.extensions import db, is_htmx
+from app.identity_cache import confirm
 from app.inputs import parse_whole_number
 from app.models import Company, LegendsMember
 from app.services.legends import game as games
@@ -20,6 +23,7 @@ from app.services.legends import guilds
 from app.services.legends.feed import as_json, feed_since
 from app.services.legends.quests import claim_quest
 from app.services.legends.views import board_context, board_fragment, game_context
+from app.session_auth import confirms_identity, settle_identity, unconfirmed_identity
 from app.web import error_page, refusal_page, render
 
 bp = Blueprint("legends", __name__, url_prefix="/legends")
@@ -115,11 +119,31 @@ def claim(slug, quest_id):
 
 
 @bp.route("/<slug>/board")
-@login_required
+@confirms_identity
 def board(slug):
+    """A tab asks with the session the identity cache vouches for unconfirmed: its generations
+    are read in the board's own round trip, and nothing is answered before they held."""
     tab = is_htmx() and not request.headers.get("HX-Boosted")  # a tab: only the board is swapped
-    if tab and (fragment := board_fragment(slug, current_user.id, request.args)) is not None:
-        return fragment, 200, {"Vary": "HX-Request"}
+    identity = unconfirmed_identity()
+    if tab and identity is not None:
+        keys = identity.entry.keys
+        fragment = board_fragment(slug, identity.user_id, request.args, keys, partial(confirm, identity))
+        if fragment is not None:
+            return fragment, 200, _TAB_HEADERS
+        tab_tried = identity.verified  # the board, not the session, wants the full way
+    else:
+        tab_tried = False
+    settle_identity()
+    return _board(slug, tab, tab_tried)
+
+
+_TAB_HEADERS = {"Vary": "HX-Request"}
+
+
+@login_required
+def _board(slug: str, tab: bool, tab_tried: bool):
+    if tab and not tab_tried and (fragment := board_fragment(slug, current_user.id, request.args)) is not None:
+        return fragment, 200, _TAB_HEADERS
     company, member = _member(slug)
     if tab:
         context = board_context(company, member, request.args)

@@ -29,6 +29,7 @@ from redis.commands.core import Script
 from redis.exceptions import RedisError
 from sqlalchemy import case, func, select
 
+from app import redis_calls
 from app.clock import now
 from app.extensions import db
 from app.models import LegendsClass, LegendsGame, LegendsGuild, LegendsMember, LegendsXpAward
@@ -346,8 +347,9 @@ def rebuild_all(company_id: int | None = None) -> dict[int, int]:
     return written
 
 
-# KEYS: board, its tags, its version, the game's version; ARGV: viewer id, a fresh token (set
-# as a version that is missing, so what is read now can be cached under it).
+# KEYS: board, its tags, its version, the game's version, then any keys whose values the caller
+# wants read in the same round trip (the viewer's session generations); ARGV: viewer id, a
+# fresh token (set as a version that is missing, so what is read now can be cached under it).
 _GLANCE = """
 local game = redis.call('GET', KEYS[4])
 if not game then game = ARGV[2]; redis.call('SET', KEYS[4], game) end
@@ -363,7 +365,9 @@ if mine then
   rank = redis.call('ZREVRANK', KEYS[1], mine)
   score = redis.call('ZSCORE', KEYS[1], mine)
 end
-return {game, version, redis.call('ZCARD', KEYS[1]), rank, score}
+local out = {game, version, redis.call('ZCARD', KEYS[1]), rank, score}
+for i = 5, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) end
+return out
 """
 
 _glance_script: Script | None = None  # registered once; called with the app's client of the moment
@@ -372,30 +376,35 @@ _glance_script: Script | None = None  # registered once; called with the app's c
 @dataclass(frozen=True)
 class Glance:
     """A board at a glance: the game's and the board's versions, its size, and the viewer's
-    rank (1-based) and score (None when not on it)."""
+    rank (1-based) and score (None when not on it); `also`: the values of the extra keys read
+    with it (None for a missing one)."""
 
     game_version: str
     version: str
     total: int
     my_rank: int | None
     my_score: int | None
+    also: tuple[bytes | None, ...] = ()
 
 
-def glance(company_id: int, board: str, viewer_id: int | None) -> Glance:
+def glance(company_id: int, board: str, viewer_id: int | None, also: Sequence[str] = ()) -> Glance:
     """Versions, size and the viewer's place on a board in one Redis round trip (a Lua script;
-    a missing version is set first). Raises RedisError."""
+    a missing version is set first), and the values of the keys `also`. Raises RedisError."""
     global _glance_script
     redis = get_redis()
     if _glance_script is None:
         _glance_script = redis.register_script(_GLANCE)
-    keys = [board, board + ":tags", version_key(board), game_version_key(company_id)]
-    game, version, total, rank, score = _glance_script(keys, [viewer_id or 0, new_version()], client=redis)
+    keys = [board, board + ":tags", version_key(board), game_version_key(company_id), *also]
+    reply = redis_calls.eval_script(redis, _glance_script, keys, [viewer_id or 0, new_version()])
+    game, version, total, rank, score, *values = reply
+    values += [None] * (len(also) - len(values))  # a Lua table ends at its first nil
     return Glance(
         game.decode(),
         version.decode(),
         int(total),
         None if rank is None else int(rank) + 1,
         None if score is None else int(float(score)),
+        tuple(values),
     )
 
 

@@ -242,14 +242,24 @@ def _fragment_parts(
     return cast(tuple[bytes, bytes], boardcache.fragments.get_or_make(key, make))
 
 
-def board_fragment(slug: str, user_id: int, args: Mapping[str, str]) -> bytes | None:
+def board_fragment(
+    slug: str,
+    user_id: int,
+    args: Mapping[str, str],
+    also: tuple[str, ...] = (),
+    vouch: Callable[[tuple[bytes | None, ...]], bool] | None = None,
+) -> bytes | None:
     """The leaderboard fragment (the tabs' htmx swap) for a signed-in player, as UTF-8, from one
     Redis round trip and the parts kept between requests — no SQL and no template while the
     game has not changed: the kept parts around the viewer's rank line.
 
+    `also`, `vouch`: Redis keys read in the same round trip, and what must say yes to their
+    values before anything is answered (the viewer's session generations: the caller's check
+    that `user_id` is still signed in).
+
     None when it must be answered the full way: not a member of an open game (the full way
-    says why), another guild's board (the database says whether it exists), Redis unavailable
-    or an empty board (computed from the database).
+    says why), another guild's board (the database says whether it exists), Redis unavailable,
+    an empty board (computed from the database), or `vouch` said no.
     """
     card = boardcache.cards.get((slug, user_id)) or _card(slug, user_id, None)
     if card is None or (choice := _fast_choice(args, card)) is None:
@@ -258,7 +268,9 @@ def board_fragment(slug: str, user_id: int, args: Mapping[str, str]) -> bytes | 
     viewer_id = card.guild_id if category == "guilds" else card.member_id
     board_key = _board_key(card.company_id, category, period, scope)
     try:
-        seen = boards.glance(card.company_id, board_key, viewer_id)
+        seen = boards.glance(card.company_id, board_key, viewer_id, also)
+        if vouch is not None and not vouch(seen.also):
+            return None
         if card.version != seen.game_version:
             card = _card(slug, user_id, seen.game_version)
             if card is None or _fast_choice(args, card) != choice:

@@ -1,0 +1,48 @@
+"""One Redis command on a pooled connection, for the calls every request makes (the session's
+generations, the Legends board's glance): redis-py's `execute_command` wraps each command in
+retries, event hooks and observability recording, about four times the Python work of sending
+it and reading the reply.
+
+Same pool, same connections, same health checks and reply parsing; a connection that failed is
+dropped (disconnected) before it goes back to the pool, and a call that failed to connect or
+lost its connection is tried once more on a fresh one. Errors are redis-py's (RedisError).
+"""
+
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+def call(client: Redis, *args: Any) -> Any:
+    """The reply to the command `args` (e.g. "MGET", key, ...), parsed as `client` parses it."""
+    try:
+        return _once(client, args)
+    except (RedisConnectionError, RedisTimeoutError):
+        return _once(client, args)
+
+
+def eval_script(client: Redis, script: Any, keys: list, args: list) -> Any:
+    """A registered script (`client.register_script`) by its SHA, loaded first if Redis has
+    forgotten it (a restart, SCRIPT FLUSH)."""
+    command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    try:
+        return call(client, *command)
+    except NoScriptError:
+        script.sha = client.script_load(script.script)
+        return call(client, "EVALSHA", script.sha, len(keys), *keys, *args)
+
+
+def _once(client: Redis, args: tuple) -> Any:
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_command(*args)
+        return connection.read_response()
+    except (RedisConnectionError, RedisTimeoutError, OSError):
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
