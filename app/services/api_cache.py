@@ -29,7 +29,7 @@ import hashlib
 import json
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -131,13 +131,13 @@ def version_entry(company_id: int) -> str:
 
 
 @lru_cache(maxsize=1024)
-def page_digest(material: bytes) -> str:
+def page_digest(material: bytes) -> bytes:
     """The name of a page within its company: a hash of its path, query and API version."""
-    return hashlib.sha256(material).hexdigest()[:40]
+    return hashlib.sha256(material).hexdigest()[:40].encode()
 
 
 def page_entry(company_id: int, material: bytes) -> str:
-    return f"{PAGE_PREFIX}{company_id}:{page_digest(material)}"
+    return f"{PAGE_PREFIX}{company_id}:{page_digest(material).decode()}"
 
 
 def fresh_version() -> int:
@@ -180,10 +180,10 @@ class KeptPage:
     company_id: int
     version: bytes
     body: bytes
+    tag: bytes = field(init=False)
 
-    @property
-    def tag(self) -> bytes:
-        return b"%d:%s" % (self.company_id, self.version)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", b"%d:%s" % (self.company_id, self.version))
 
 
 kept_pages = LocalCache(PAGES_KEPT, PAGE_TTL)

@@ -15,13 +15,14 @@ connection taken from the pool and given back, argument encoding, response callb
 half the gate's time otherwise.
 """
 
+import hashlib
 import os
 import threading
 from collections.abc import Callable
 from string import Template
 from typing import Any, NamedTuple
 
-from flask import Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from redis import Redis
 from redis.connection import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -37,6 +38,7 @@ from app.tenancy import set_tenant
 API_VERSIONS = ("2026-11-30",)
 LATEST_VERSION = API_VERSIONS[-1]
 VERSION_HEADER = "Tradepost-Version"
+VERSION_ENVIRON = "HTTP_TRADEPOST_VERSION"  # the header as WSGI hands it over
 WINDOW_SECONDS = 60
 LAST_USED_SECONDS = int(api_keys.LAST_USED_RESOLUTION.total_seconds())
 
@@ -101,45 +103,39 @@ return {used, grant, first, version, redis.call('GET', '$page' .. company .. ':'
 )
 
 
-def _bulk(value: bytes) -> bytes:
-    """One argument in Redis's protocol (RESP bulk string)."""
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
 class GateWire(threading.local):
     """The gate's round trip (GATE_SCRIPT by EVALSHA), per thread: a connection taken once from
-    the app's pool and kept (a fork, or another Redis client — a test's — takes a new one), the
-    command packed here. A connection that went stale (Redis restarted, an idle timeout) is
-    reconnected and the command sent once more; a script Redis lost (a restart, SCRIPT FLUSH)
-    is loaded again. Anything else is a RedisError for the caller (503)."""
+    the app's pool and kept (a forked child, or another Redis client — a test's — takes a new
+    one), the command packed here. A connection that went stale (Redis restarted, an idle
+    timeout) is reconnected and the command sent once more; a script Redis lost (a restart,
+    SCRIPT FLUSH) is loaded again. Anything else is a RedisError for the caller (503)."""
 
-    SHA = __import__("hashlib").sha1(GATE_SCRIPT.encode()).hexdigest().encode()
+    SHA = hashlib.sha1(GATE_SCRIPT.encode()).hexdigest().encode()
 
     def __init__(self) -> None:
         self.pool: ConnectionPool | None = None
-        self.pid = 0
         self.connection: Any = None
 
-    def _connection(self, redis: Redis) -> Any:
-        pool = redis.connection_pool
-        if self.pool is not pool or self.pid != os.getpid():
-            self.connection = pool.get_connection()  # never released: this thread's own from now on
-            self.pool, self.pid = pool, os.getpid()
-        return self.connection
+    def forget(self) -> None:
+        """After a fork: the parent's connection is not the child's."""
+        self.pool = self.connection = None
 
     def call(self, redis: Redis, keys: list[bytes], args: list[bytes]) -> list:
         """GATE_SCRIPT's answer for `keys` and `args` (already bytes)."""
         parts = [
-            b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % (3 + len(keys) + len(args), self.SHA),
-            _bulk(b"%d" % len(keys)),
+            b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$1\r\n%d\r\n" % (3 + len(keys) + len(args), self.SHA, len(keys))
         ]
-        parts += map(_bulk, keys)
-        parts += map(_bulk, args)
-        command = b"".join(parts)
-        connection = self._connection(redis)
+        for value in keys + args:
+            parts.append(b"$%d\r\n%s\r\n" % (len(value), value))
+        command = (b"".join(parts),)
+        pool = redis.connection_pool
+        if self.pool is not pool:
+            self.connection = pool.get_connection()  # never released: this thread's own from now on
+            self.pool = pool
+        connection = self.connection
         for attempt in range(3):
             try:
-                connection.send_packed_command((command,), check_health=False)
+                connection.send_packed_command(command, check_health=False)
                 return connection.read_response()
             except NoScriptError:
                 connection.send_command("SCRIPT", "LOAD", GATE_SCRIPT, check_health=False)
@@ -152,6 +148,7 @@ class GateWire(threading.local):
 
 
 wire = GateWire()
+os.register_at_fork(after_in_child=wire.forget)
 
 
 class GateRead(NamedTuple):
@@ -167,29 +164,36 @@ class GateRead(NamedTuple):
 
 
 def check_rate_limits(
-    key_hash: str | None, *, with_grant: bool = False, page: bytes = b"", held: api_cache.KeptPage | None = None
+    app: Flask,
+    state: Any,
+    address: str,
+    key_hash: str | None,
+    *,
+    with_grant: bool = False,
+    page: bytes = b"",
+    held: api_cache.KeptPage | None = None,
 ) -> GateRead:
     """Count this request against its address (and key) buckets, and read what the key's
-    request needs (GATE_SCRIPT) when `with_grant`; RateLimited past the limit."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]  # one context lookup
+    request needs (GATE_SCRIPT) when `with_grant`; RateLimited past the limit. `state` is the
+    request's `g`, where the limit's state is left for the answer's headers."""
     limit = app.config["API_RATE_LIMIT_PER_MINUTE"]
     moment = now().timestamp()
     window = int(moment // WINDOW_SECONDS)
     reset = max(1, int((window + 1) * WINDOW_SECONDS - moment + 0.999))
-    buckets = [b"tp-api:ip:%s:%d" % ((request.remote_addr or "127.0.0.1").encode(), window)]
+    buckets = [b"tp-api:ip:%s:%d" % (address.encode(), window)]
     if key_hash:
         buckets.append(b"tp-api:key:%s:%d" % (key_hash[:32].encode(), window))
     arguments = [
         key_hash.encode() if key_hash and with_grant else b"",
-        api_cache.page_digest(page).encode() if page else b"",
+        api_cache.page_digest(page) if page else b"",
         held.tag if held is not None else b"",
         b"%d" % api_cache.fresh_version() if page else b"0",
     ]
     used, grant, first_use, version, stored, held_current = wire.call(app.extensions["redis"], buckets, arguments)
-    g.api_rate_limit = (limit, max(0, limit - used), reset)
+    state.api_rate_limit = (limit, max(0, limit - used), reset)
     if used > limit:
         raise RateLimited(reset)
-    return GateRead(grant, bool(first_use), version, stored, bool(held_current))
+    return GateRead(grant, first_use == 1, version, stored, held_current == 1)
 
 
 class CataloguePage(NamedTuple):
@@ -204,18 +208,21 @@ class CataloguePage(NamedTuple):
 
 
 def check_request() -> Response | None:
-    """The bp.before_request hook (see the module docstring)."""
-    req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not one per use
-    state = g._get_current_object()  # type: ignore[attr-defined]
-    view = current_app.view_functions.get(req.endpoint or "")
-    headers = req.headers
-    version = headers.get(VERSION_HEADER)
+    """The bp.before_request hook (see the module docstring). A catalogue page found current
+    is answered here: the view does not run."""
+    # One context lookup each, not one per use; the headers read from the WSGI environ.
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = g._get_current_object()
+    environ = req.environ
+    view = app.view_functions.get(req.endpoint or "")
+    version = environ.get(VERSION_ENVIRON)
     if version is not None and version not in API_VERSIONS:
         raise ApiError(
             400, "unknown_version", f"Unknown API version; this API knows {', '.join(API_VERSIONS)}.", VERSION_HEADER
         )
     state.api_version = version = version or LATEST_VERSION
-    authorization = headers.get("Authorization")
+    authorization = environ.get("HTTP_AUTHORIZATION")
     token = _bearer(authorization)
     required = getattr(view, "api_scope", None)
     key_hash = api_cache.digest(token) if token else None
@@ -224,7 +231,15 @@ def check_request() -> Response | None:
         material = b"\0".join((req.path.encode(), req.query_string, version.encode()))
     held = api_cache.kept_pages.get((key_hash, material)) if material else None
     try:
-        read = check_rate_limits(key_hash, with_grant=required is not None, page=material, held=held)
+        read = check_rate_limits(
+            app,
+            state,
+            req.remote_addr or "127.0.0.1",
+            key_hash,
+            with_grant=required is not None,
+            page=material,
+            held=held,
+        )
     except RedisError as exc:
         return unavailable(str(exc))
     if required is None:
@@ -232,18 +247,22 @@ def check_request() -> Response | None:
     if token is None and authorization:
         raise api_keys.ApiKeyRefused("malformed_api_key", "Send your API key as 'Authorization: Bearer tp_sk_…'.")
     grant = api_cache.cached_grant(read.grant)
-    if grant is None or grant.is_expired(now()):
+    if grant is None or (grant.expires_at is not None and grant.is_expired(now())):
         key = api_keys.authenticate(token)
         grant = api_cache.KeyGrant.of(key)
         if read.grant is None:
             api_cache.remember_grant(get_redis(), key.key_hash, grant)
-    api_keys.require_scope(grant, required)
+    if required not in grant.scopes:
+        api_keys.require_scope(grant, required)  # refuses
     if read.first_use and api_keys.touch_last_used(grant):
         db.session.commit()
     state.api_key = grant
     set_tenant(grant.company_id)
     if material and key_hash:
-        state.api_page = _catalogue_page(key_hash, material, grant.company_id, read, held)
+        found = _catalogue_page(key_hash, material, grant.company_id, read, held)
+        if found.body is not None:
+            return Response(found.body, content_type="application/json")
+        state.api_page = found
     return None
 
 
@@ -265,11 +284,19 @@ def _catalogue_page(
 
 def add_headers(response: Response) -> Response:
     """The bp.after_request hook: rate-limit state and the version that answered."""
-    limits: Any = g.get("api_rate_limit")
-    if limits is not None:
-        limit, remaining, reset = limits
-        response.headers["RateLimit-Limit"] = str(limit)
-        response.headers["RateLimit-Remaining"] = str(remaining)
-        response.headers["RateLimit-Reset"] = str(reset)
-    response.headers[VERSION_HEADER] = g.get("api_version", LATEST_VERSION)
+    state = g._get_current_object()
+    limits: Any = getattr(state, "api_rate_limit", None)
+    version = getattr(state, "api_version", LATEST_VERSION)
+    if limits is None:
+        response.headers[VERSION_HEADER] = version
+        return response
+    limit, remaining, reset = limits
+    response.headers.extend(
+        (
+            ("RateLimit-Limit", str(limit)),
+            ("RateLimit-Remaining", str(remaining)),
+            ("RateLimit-Reset", str(reset)),
+            (VERSION_HEADER, version),
+        )
+    )
     return response
