@@ -259,6 +259,27 @@ def test_redis_down_is_a_503_envelope(api, app, monkeypatch):
     assert error_of(response)["code"] == "service_unavailable" and response.headers["Retry-After"]
 
 
+
+def test_the_gate_loads_its_script_again_when_redis_lost_it(api):
+    first = api.get("/products")
+    get_redis().script_flush()  # a Redis restarted (or SCRIPT FLUSH): the gate's EVALSHA is refused
+    again = api.get("/products")
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    remaining = int(first.headers["RateLimit-Remaining"]) - int(again.headers["RateLimit-Remaining"])
+    assert remaining == 1  # counted once
+
+
+def test_the_gate_reconnects_when_redis_closed_its_connection(api):
+    from app.blueprints.api_v1 import gate
+
+    first = api.get("/products")
+    connection = gate.wire.connection
+    connection.send_command("CLIENT", "ID")
+    get_redis().client_kill_filter(_id=connection.read_response())  # an idle timeout, a restart
+    again = api.get("/products")
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    assert int(first.headers["RateLimit-Remaining"]) - int(again.headers["RateLimit-Remaining"]) == 1
+
 # --- license keys ---------------------------------------------------------------------------
 
 
