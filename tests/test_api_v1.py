@@ -259,7 +259,6 @@ def test_redis_down_is_a_503_envelope(api, app, monkeypatch):
     assert error_of(response)["code"] == "service_unavailable" and response.headers["Retry-After"]
 
 
-
 def test_the_gate_loads_its_script_again_when_redis_lost_it(api):
     first = api.get("/products")
     get_redis().script_flush()  # a Redis restarted (or SCRIPT FLUSH): the gate's EVALSHA is refused
@@ -279,6 +278,7 @@ def test_the_gate_reconnects_when_redis_closed_its_connection(api):
     again = api.get("/products")
     assert again.status_code == 200 and again.get_json() == first.get_json()
     assert int(first.headers["RateLimit-Remaining"]) - int(again.headers["RateLimit-Remaining"]) == 1
+
 
 # --- license keys ---------------------------------------------------------------------------
 
