@@ -272,12 +272,31 @@ def test_the_gate_reconnects_when_redis_closed_its_connection(api):
     from app.blueprints.api_v1 import gate
 
     first = api.get("/products")
-    connection = gate.wire.connection
+    (connection,) = gate.wire.idle
     connection.send_command("CLIENT", "ID")
     get_redis().client_kill_filter(_id=connection.read_response())  # an idle timeout, a restart
     again = api.get("/products")
     assert again.status_code == 200 and again.get_json() == first.get_json()
     assert int(first.headers["RateLimit-Remaining"]) - int(again.headers["RateLimit-Remaining"]) == 1
+
+
+def test_requests_on_threads_of_their_own_share_the_gates_connection(app, shop):
+    """The development server answers each request on a new thread: the gate's connection
+    goes back for the next one, not one per thread left open."""
+    import threading
+
+    from app.blueprints.api_v1 import gate
+
+    answers = []
+
+    def request_once():
+        answers.append(Api(app.test_client(), shop.key).get("/products").status_code)
+
+    for _ in range(3):
+        thread = threading.Thread(target=request_once)
+        thread.start()
+        thread.join()
+    assert answers == [200, 200, 200] and len(gate.wire.idle) == 1
 
 
 # --- license keys ---------------------------------------------------------------------------

@@ -9,15 +9,14 @@ with a warm key costs no SQL. The key's bucket is the hash of what was sent, so 
 is limited before any database lookup. Redis down: 503, never a 500.
 
 That round trip is on every request, so it is sent lean (`GateWire`): the script's EVALSHA
-packed here in Redis's protocol, on a connection the thread keeps from the app's pool, its
-answer read by the pool's parser (hiredis) — what redis-py's command layer would add (a
-connection taken from the pool and given back, argument encoding, response callbacks) is about
-half the gate's time otherwise.
+packed here in Redis's protocol, on a connection the gate keeps (made with the app's pool
+settings), its answer read by redis-py's parser (hiredis) — what redis-py's command layer would
+add (a connection taken from the pool and given back, argument encoding, response callbacks)
+was about half the gate's time.
 """
 
 import hashlib
 import os
-import threading
 from collections.abc import Callable
 from string import Template
 from typing import Any, NamedTuple
@@ -103,22 +102,23 @@ return {used, grant, first, version, redis.call('GET', '$page' .. company .. ':'
 )
 
 
-class GateWire(threading.local):
-    """The gate's round trip (GATE_SCRIPT by EVALSHA), per thread: a connection taken once from
-    the app's pool and kept (a forked child, or another Redis client — a test's — takes a new
-    one), the command packed here. A connection that went stale (Redis restarted, an idle
-    timeout) is reconnected and the command sent once more; a script Redis lost (a restart,
+class GateWire:
+    """The gate's round trip (GATE_SCRIPT by EVALSHA): the command packed here and sent on one
+    of the gate's own connections, made with the app's pool settings and kept idle between
+    requests (one per request in flight: a sync worker keeps one; a forked child, or another
+    Redis client — a test's — starts afresh). A connection that went stale (Redis restarted, an
+    idle timeout) is reconnected and the command sent once more; a script Redis lost (a restart,
     SCRIPT FLUSH) is loaded again. Anything else is a RedisError for the caller (503)."""
 
     SHA = hashlib.sha1(GATE_SCRIPT.encode()).hexdigest().encode()
 
     def __init__(self) -> None:
         self.pool: ConnectionPool | None = None
-        self.connection: Any = None
+        self.idle: list[Any] = []  # list.pop and list.append are atomic: threads share it safely
 
     def forget(self) -> None:
-        """After a fork: the parent's connection is not the child's."""
-        self.pool = self.connection = None
+        """After a fork: the parent's connections are not the child's."""
+        self.pool, self.idle = None, []
 
     def call(self, redis: Redis, keys: list[bytes], args: list[bytes]) -> list:
         """GATE_SCRIPT's answer for `keys` and `args` (already bytes)."""
@@ -130,9 +130,19 @@ class GateWire(threading.local):
         command = (b"".join(parts),)
         pool = redis.connection_pool
         if self.pool is not pool:
-            self.connection = pool.get_connection()  # never released: this thread's own from now on
-            self.pool = pool
-        connection = self.connection
+            self.pool, self.idle = pool, []
+        idle = self.idle
+        try:
+            connection = idle.pop()
+        except IndexError:
+            connection = pool.make_connection()  # connects on first use
+        try:
+            return self._send(connection, command)
+        finally:
+            idle.append(connection)
+
+    @staticmethod
+    def _send(connection: Any, command: tuple[bytes]) -> list:
         for attempt in range(3):
             try:
                 connection.send_packed_command(command, check_health=False)
