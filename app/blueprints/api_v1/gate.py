@@ -37,7 +37,8 @@ from app.tenancy import set_tenant
 API_VERSIONS = ("2026-11-30",)
 LATEST_VERSION = API_VERSIONS[-1]
 VERSION_HEADER = "Tradepost-Version"
-VERSION_ENVIRON = "HTTP_TRADEPOST_VERSION"  # the header as WSGI hands it over
+VERSION_ENVIRON = "HTTP_TRADEPOST_VERSION"  # the headers as WSGI hands them over
+AUTHORIZATION_ENVIRON = "HTTP_AUTHORIZATION"
 WINDOW_SECONDS = 60
 LAST_USED_SECONDS = int(api_keys.LAST_USED_RESOLUTION.total_seconds())
 
@@ -232,7 +233,7 @@ def check_request() -> Response | None:
             400, "unknown_version", f"Unknown API version; this API knows {', '.join(API_VERSIONS)}.", VERSION_HEADER
         )
     state.api_version = version = version or LATEST_VERSION
-    authorization = environ.get("HTTP_AUTHORIZATION")
+    authorization = environ.get(AUTHORIZATION_ENVIRON)
     token = _bearer(authorization)
     required = getattr(view, "api_scope", None)
     key_hash = api_cache.digest(token) if token else None
