@@ -259,6 +259,46 @@ def test_redis_down_is_a_503_envelope(api, app, monkeypatch):
     assert error_of(response)["code"] == "service_unavailable" and response.headers["Retry-After"]
 
 
+def test_the_gate_loads_its_script_again_when_redis_lost_it(api):
+    first = api.get("/products")
+    get_redis().script_flush()  # a Redis restarted (or SCRIPT FLUSH): the gate's EVALSHA is refused
+    again = api.get("/products")
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    remaining = int(first.headers["RateLimit-Remaining"]) - int(again.headers["RateLimit-Remaining"])
+    assert remaining == 1  # counted once
+
+
+def test_the_gate_reconnects_when_redis_closed_its_connection(api):
+    from app.blueprints.api_v1 import gate
+
+    first = api.get("/products")
+    (connection,) = gate.wire.idle
+    connection.send_command("CLIENT", "ID")
+    get_redis().client_kill_filter(_id=connection.read_response())  # an idle timeout, a restart
+    again = api.get("/products")
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    assert int(first.headers["RateLimit-Remaining"]) - int(again.headers["RateLimit-Remaining"]) == 1
+
+
+def test_requests_on_threads_of_their_own_share_the_gates_connection(app, shop):
+    """The development server answers each request on a new thread: the gate's connection
+    goes back for the next one, not one per thread left open."""
+    import threading
+
+    from app.blueprints.api_v1 import gate
+
+    answers = []
+
+    def request_once():
+        answers.append(Api(app.test_client(), shop.key).get("/products").status_code)
+
+    for _ in range(3):
+        thread = threading.Thread(target=request_once)
+        thread.start()
+        thread.join()
+    assert answers == [200, 200, 200] and len(gate.wire.idle) == 1
+
+
 # --- license keys ---------------------------------------------------------------------------
 
 

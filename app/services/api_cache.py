@@ -29,8 +29,9 @@ import hashlib
 import json
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from redis import Redis
@@ -96,13 +97,21 @@ def key_entry(key_hash: str) -> str:
 
 
 def cached_grant(raw: bytes | None) -> KeyGrant | None:
-    """The grant in a cache entry as read (None: missing, a tombstone, or unreadable)."""
+    """The grant in a cache entry as read (None: missing, a tombstone, or unreadable); a fresh
+    object each time (a request notes its last use on it), parsed once per entry text."""
     if raw is None or raw == TOMBSTONE:
         return None
+    parsed = _parsed_grant(raw)
+    return None if parsed is None else KeyGrant(*parsed)
+
+
+@lru_cache(maxsize=1024)
+def _parsed_grant(raw: bytes) -> tuple[int, int, tuple[str, ...], datetime | None] | None:
     try:
-        return KeyGrant.loads(raw)
+        grant = KeyGrant.loads(raw)
     except (ValueError, TypeError):
         return None
+    return grant.id, grant.company_id, grant.scopes, grant.expires_at
 
 
 def remember_grant(redis: Redis, key_hash: str, grant: KeyGrant) -> None:
@@ -121,13 +130,14 @@ def version_entry(company_id: int) -> str:
     return f"{VERSION_PREFIX}{company_id}"
 
 
-def page_digest(material: bytes) -> str:
+@lru_cache(maxsize=1024)
+def page_digest(material: bytes) -> bytes:
     """The name of a page within its company: a hash of its path, query and API version."""
-    return hashlib.sha256(material).hexdigest()[:40]
+    return hashlib.sha256(material).hexdigest()[:40].encode()
 
 
 def page_entry(company_id: int, material: bytes) -> str:
-    return f"{PAGE_PREFIX}{company_id}:{page_digest(material)}"
+    return f"{PAGE_PREFIX}{company_id}:{page_digest(material).decode()}"
 
 
 def fresh_version() -> int:
@@ -170,10 +180,10 @@ class KeptPage:
     company_id: int
     version: bytes
     body: bytes
+    tag: bytes = field(init=False)
 
-    @property
-    def tag(self) -> bytes:
-        return b"%d:%s" % (self.company_id, self.version)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", b"%d:%s" % (self.company_id, self.version))
 
 
 kept_pages = LocalCache(PAGES_KEPT, PAGE_TTL)

@@ -90,15 +90,14 @@ def as_json(view: Callable) -> Callable:
 
 def catalogue_cached(view: Callable) -> Callable:
     """A catalogue GET (products, plans) served from the cache while the company's catalogue is
-    unchanged (services/api_cache.py): the page this process holds, or the one in Redis, as the
-    gate found it (gate.check_request). A hit skips the query, the serialisers and spectree:
-    only answers that passed them (200s) are kept, under the exact path, query and version."""
+    unchanged (services/api_cache.py): the gate (gate.check_request) answers with the page this
+    process holds, or the one in Redis, when it is current, and the view does not run — no
+    query, no serialisers, no spectree. Otherwise the view computes the page, and an answer that
+    passed them (a 200) is kept under the exact path, query and version."""
 
     @wraps(view)
     def run(*args: Any, **kwargs: Any) -> Any:
         found: CataloguePage = g.api_page
-        if found.body is not None:
-            return FlaskResponse(found.body, mimetype="application/json")
         response = current_app.make_response(view(*args, **kwargs))
         if response.status_code == 200:
             page = api_cache.KeptPage(company_id(), found.version, response.get_data())
