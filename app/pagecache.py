@@ -51,33 +51,9 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, object_session
 
+from app import models as m
 from app.extensions import limiter
 from app.local_cache import LocalCache
-from app.models import (
-    AffiliateProgram,
-    AffiliateProgramListing,
-    Category,
-    Company,
-    Gig,
-    GigExtra,
-    GigImage,
-    GigPackage,
-    LedgerEntry,
-    LegendsClass,
-    LegendsGame,
-    Membership,
-    Order,
-    OrderAnswer,
-    OrderDelivery,
-    OrderDispute,
-    OrderEvent,
-    OrderFile,
-    OrderMessage,
-    Payment,
-    Refund,
-    Review,
-    User,
-)
 from app.queue import get_redis
 from app.services.after_commit import forget_on_rollback, take_notes
 
@@ -158,23 +134,32 @@ _CHANGED = "pagecache_parts_changed"
 # What the listing and gig pages show (the catalogue scope); the seller's affiliate program and
 # its Legends class bonuses are the gig page's share box.
 _CATALOGUE_MODELS = (
-    Gig,
-    GigPackage,
-    GigExtra,
-    GigImage,
-    Category,
-    Company,
-    Review,
-    AffiliateProgram,
-    AffiliateProgramListing,
-    LegendsClass,
-    LegendsGame,
+    m.Gig,
+    m.GigPackage,
+    m.GigExtra,
+    m.GigImage,
+    m.Category,
+    m.Company,
+    m.Review,
+    m.AffiliateProgram,
+    m.AffiliateProgramListing,
+    m.LegendsClass,
+    m.LegendsGame,
 )
 # Rows of one seller, one buyer or one order (the company:<id>, buyer:<id> and order:<id>
 # scopes): a seller's figures, a buyer's orders and memberships, an order's page.
-_ORDER_PARTS = (OrderEvent, OrderAnswer, OrderDelivery, OrderFile, OrderMessage, OrderDispute, Refund, Payment)
-_SCOPED_MODELS = (Order, LedgerEntry, Membership, Review, *_ORDER_PARTS)
-_CATALOGUE_TABLES = frozenset(model.__table__.name for model in (*_CATALOGUE_MODELS, User))
+_ORDER_PARTS = (
+    m.OrderEvent,
+    m.OrderAnswer,
+    m.OrderDelivery,
+    m.OrderFile,
+    m.OrderMessage,
+    m.OrderDispute,
+    m.Refund,
+    m.Payment,
+)
+_SCOPED_MODELS = (m.Order, m.LedgerEntry, m.Membership, m.Review, *_ORDER_PARTS)
+_CATALOGUE_TABLES = frozenset(model.__table__.name for model in (*_CATALOGUE_MODELS, m.User))
 _SCOPED_TABLES = frozenset(model.__table__.name for model in _SCOPED_MODELS)
 kept_parts = LocalCache(1024, 3600.0)  # ~20-40 KB a page; entries carry their age, checked against the setting
 T = TypeVar("T")
@@ -294,11 +279,11 @@ def _catalogue_row_written(_mapper: Mapper, _connection: Any, target: Any) -> No
 
 
 def _scopes_of(target: Any) -> list[str]:
-    if isinstance(target, Order):
+    if isinstance(target, m.Order):
         return [company_scope(target.company_id), buyer_scope(target.buyer_id), order_scope(target.id)]
-    if isinstance(target, Membership):
+    if isinstance(target, m.Membership):
         return [buyer_scope(target.buyer_id)]
-    if isinstance(target, LedgerEntry):
+    if isinstance(target, m.LedgerEntry):
         return [company_scope(target.company_id)] if target.company_id is not None else []
     return [order_scope(target.order_id)] if target.order_id is not None else []
 
@@ -310,7 +295,7 @@ def _scoped_row_written(_mapper: Mapper, _connection: Any, target: Any) -> None:
             _note(session, scope)
 
 
-def _user_updated(mapper: Mapper, connection: Any, target: User) -> None:
+def _user_updated(mapper: Mapper, connection: Any, target: m.User) -> None:
     if inspect(target).attrs.display_name.history.has_changes():
         _catalogue_row_written(mapper, connection, target)
 
@@ -320,7 +305,7 @@ for _name in ("after_insert", "after_update", "after_delete"):
         sa_event.listen(_model, _name, _catalogue_row_written)
     for _model in _SCOPED_MODELS:
         sa_event.listen(_model, _name, _scoped_row_written)
-sa_event.listen(User, "after_update", _user_updated)
+sa_event.listen(m.User, "after_update", _user_updated)
 
 
 @sa_event.listens_for(Session, "do_orm_execute")
