@@ -8,6 +8,8 @@ dropped (disconnected) before it goes back to the pool, and a call that failed t
 lost its connection is tried once more on a fresh one. Errors are redis-py's (RedisError).
 """
 
+import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis import Redis
@@ -24,15 +26,26 @@ def call(client: Redis, *args: Any) -> Any:
         return _once(client, args)
 
 
-def eval_script(client: Redis, script: Any, keys: list, args: list) -> Any:
-    """A registered script (`client.register_script`) by its SHA, loaded first if Redis has
-    forgotten it (a restart, SCRIPT FLUSH)."""
+@dataclass(frozen=True)
+class Lua:
+    """A Lua script with its SHA1 known up front (no round trip to register it)."""
+
+    script: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.script.encode()).hexdigest())
+
+
+def eval_script(client: Redis, script: Lua, keys: list, args: list) -> Any:
+    """`script`'s reply, run by its SHA (one EVALSHA), loaded first if Redis has forgotten it
+    (a restart, SCRIPT FLUSH)."""
     command = ("EVALSHA", script.sha, len(keys), *keys, *args)
     try:
         return call(client, *command)
     except NoScriptError:
-        script.sha = client.script_load(script.script)
-        return call(client, "EVALSHA", script.sha, len(keys), *keys, *args)
+        client.script_load(script.script)
+        return call(client, *command)
 
 
 def _once(client: Redis, args: tuple) -> Any:

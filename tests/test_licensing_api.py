@@ -2,7 +2,6 @@
 the Whop-compatible endpoint, bad bodies and rate limits."""
 
 import base64
-import hashlib
 import json
 import re
 import secrets
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from app.clock import freeze, now
 from app.extensions import db
 from app.models import License, LicenseActivation
+from app.redis_calls import Lua
 from app.services.licensing import issuing, license_keys, public_api, records, seller_admin, signing
 from tests.factories import make_licensed_shop, make_membership, make_policy, make_product, make_seller, make_user
 from tests.license_api import LicenseApi
@@ -485,13 +485,12 @@ def test_rate_limit_script_is_loaded_when_redis_does_not_know_it(api, shop, app,
     given it once and the request is counted as usual."""
     from app.blueprints import license_api
 
-    script = license_api.COUNT_WINDOWS + f"-- {secrets.token_hex(8)}\n"
+    script = Lua(license_api.COUNT_WINDOWS.script + f"-- {secrets.token_hex(8)}\n")
     monkeypatch.setattr(license_api, "COUNT_WINDOWS", script)
-    monkeypatch.setattr(license_api, "COUNT_WINDOWS_SHA", hashlib.sha1(script.encode()).hexdigest())
     redis = app.extensions["redis"]
-    assert redis.script_exists(license_api.COUNT_WINDOWS_SHA) == [False]
+    assert redis.script_exists(script.sha) == [False]
     for _ in range(2):
         assert api.validate(key=shop["key"])[0] == 200
-    assert redis.script_exists(license_api.COUNT_WINDOWS_SHA) == [True]
+    assert redis.script_exists(script.sha) == [True]
     counters = [redis.get(key) for key in redis.scan_iter("tp-limits:license-api:key:*")]
     assert counters == [b"2"]

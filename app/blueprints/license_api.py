@@ -6,7 +6,6 @@ per IP and per key. The blueprint is CSRF-exempt (no session, no cookies used). 
 limits' Redis is unreachable, the endpoints that take a key answer a signed 503.
 """
 
-import hashlib
 import time
 from contextlib import contextmanager
 from functools import lru_cache, wraps
@@ -15,11 +14,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from flask_limiter.util import get_remote_address
 from limits import parse_many
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
-from app import metrics
+from app import metrics, redis_calls
 from app.blueprints.api_v1 import license_schemas as docs
 from app.blueprints.api_v1.core import spec
 from app.clock import now
@@ -57,7 +56,7 @@ limits_clock = time.time  # the windows' clock (seconds); tests pin it to stay i
 
 # Each KEYS[i] is a fixed window's counter: counted, and given its expiry (ARGV[i] seconds)
 # when the window's first request creates it. All of a request's windows in one command.
-COUNT_WINDOWS = """
+COUNT_WINDOWS = redis_calls.Lua("""
 local counts = {}
 for i, key in ipairs(KEYS) do
     counts[i] = redis.call('INCR', key)
@@ -66,8 +65,7 @@ for i, key in ipairs(KEYS) do
     end
 end
 return counts
-"""
-COUNT_WINDOWS_SHA = hashlib.sha1(COUNT_WINDOWS.encode()).hexdigest()
+""")
 
 
 class RateLimited(TooManyRequests):
@@ -111,11 +109,7 @@ def _spend_limits(per_key):
 def _count(redis, counters, expiries):
     """COUNT_WINDOWS run by its SHA1 (one EVALSHA; the script is loaded once per Redis server,
     again after a SCRIPT FLUSH or a restart)."""
-    try:
-        return redis.execute_command("EVALSHA", COUNT_WINDOWS_SHA, len(counters), *counters, *expiries)
-    except NoScriptError:
-        redis.script_load(COUNT_WINDOWS)
-        return redis.execute_command("EVALSHA", COUNT_WINDOWS_SHA, len(counters), *counters, *expiries)
+    return redis_calls.eval_script(redis, COUNT_WINDOWS, counters, expiries)
 
 
 def rate_limited(per_key=True):

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from redis.commands.core import Script
 from redis.exceptions import RedisError
 from sqlalchemy import case, func, select
 
@@ -350,7 +349,7 @@ def rebuild_all(company_id: int | None = None) -> dict[int, int]:
 # KEYS: board, its tags, its version, the game's version, then any keys whose values the caller
 # wants read in the same round trip (the viewer's session generations); ARGV: viewer id, a
 # fresh token (set as a version that is missing, so what is read now can be cached under it).
-_GLANCE = """
+_GLANCE = redis_calls.Lua("""
 local game = redis.call('GET', KEYS[4])
 if not game then game = ARGV[2]; redis.call('SET', KEYS[4], game) end
 local version = redis.call('GET', KEYS[3])
@@ -368,9 +367,7 @@ end
 local out = {game, version, redis.call('ZCARD', KEYS[1]), rank, score}
 for i = 5, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) end
 return out
-"""
-
-_glance_script: Script | None = None  # registered once; called with the app's client of the moment
+""")
 
 
 @dataclass(frozen=True)
@@ -390,12 +387,9 @@ class Glance:
 def glance(company_id: int, board: str, viewer_id: int | None, also: Sequence[str] = ()) -> Glance:
     """Versions, size and the viewer's place on a board in one Redis round trip (a Lua script;
     a missing version is set first), and the values of the keys `also`. Raises RedisError."""
-    global _glance_script
     redis = get_redis()
-    if _glance_script is None:
-        _glance_script = redis.register_script(_GLANCE)
     keys = [board, board + ":tags", version_key(board), game_version_key(company_id), *also]
-    reply = redis_calls.eval_script(redis, _glance_script, keys, [viewer_id or 0, new_version()])
+    reply = redis_calls.eval_script(redis, _GLANCE, keys, [viewer_id or 0, new_version()])
     game, version, total, rank, score, *values = reply
     values += [None] * (len(also) - len(values))  # a Lua table ends at its first nil
     return Glance(
