@@ -32,7 +32,6 @@ uncommitted changes to the user in the request's own session: the lookup query r
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,7 +160,7 @@ def bump_generations(keys: Iterable[str]) -> None:
     try:
         pipe = current_app.extensions["redis"].pipeline(transaction=False)
         for key in keys:
-            pipe.set(key, secrets.token_hex(8), ex=KEY_SECONDS)
+            pipe.set(key, redis_calls.new_token(), ex=KEY_SECONDS)
         pipe.execute()
     except Exception as error:
         current_app.logger.error("identity cache generations %s not replaced: %s", keys, error)
@@ -224,14 +223,7 @@ def read_generations(keys: tuple[str, ...]) -> tuple[bytes, ...] | None:
     None when Redis can't be read."""
     redis = current_app.extensions["redis"]
     try:
-        values = redis_calls.call(redis, "MGET", *keys)
-        if None in values:
-            pipe = redis.pipeline(transaction=False)
-            for key, value in zip(keys, values, strict=True):
-                if value is None:
-                    pipe.set(key, secrets.token_hex(8), ex=KEY_SECONDS, nx=True)
-            pipe.mget(keys)
-            values = pipe.execute()[-1]
+        values = redis_calls.tokens(redis, keys, ex=KEY_SECONDS)
     except Exception as error:  # Redis down: the lookup query decides, nothing is cached
         current_app.logger.warning("identity cache unavailable: %s", error)
         return None

@@ -36,7 +36,6 @@ base.html, rendered per request.
 
 import json
 import logging
-import secrets
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, object_session
 
 from app import models as m
+from app import redis_calls
 from app.extensions import limiter
 from app.local_cache import LocalCache
 from app.queue import get_redis
@@ -216,14 +216,7 @@ def parts_version(*scopes: str) -> str | None:
     keys = [PARTS_PREFIX + scope for scope in (CATALOGUE, *scopes, *everies)]
     redis = get_redis()
     try:
-        tokens = redis.mget(keys)
-        if None in tokens:
-            pipe = redis.pipeline(transaction=False)
-            for key, token in zip(keys, tokens, strict=True):
-                if token is None:
-                    pipe.set(key, secrets.token_hex(8), nx=True)
-            pipe.mget(keys)
-            tokens = pipe.execute()[-1]
+        tokens = redis_calls.tokens(redis, keys)
     except Exception as error:  # a cache outage costs building the parts, never the request
         log.warning("page parts unavailable: %s", error)
         return None
@@ -254,7 +247,7 @@ def bump_parts_version(*scopes: str) -> None:
     if redis is None:
         return
     try:
-        redis.mset({PARTS_PREFIX + scope: secrets.token_hex(8) for scope in scopes or (CATALOGUE,)})
+        redis.mset({PARTS_PREFIX + scope: redis_calls.new_token() for scope in scopes or (CATALOGUE,)})
     except Exception as error:
         kept_parts.clear()
         log.warning("page parts versions not moved (other processes' parts age out): %s", error)

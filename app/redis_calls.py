@@ -9,6 +9,8 @@ lost its connection is tried once more on a fresh one. Errors are redis-py's (Re
 """
 
 import hashlib
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +48,26 @@ def eval_script(client: Redis, script: Lua, keys: list, args: list) -> Any:
     except NoScriptError:
         client.script_load(script.script)
         return call(client, *command)
+
+
+def new_token() -> str:
+    """A version or generation token never handed out before (random, never a counter: a Redis
+    that lost its keys cannot repeat one a process still holds)."""
+    return secrets.token_hex(8)
+
+
+def tokens(client: Redis, keys: Sequence[str], ex: int | None = None) -> list:
+    """The values of `keys` in one MGET when all exist; a missing one is first given a
+    new_token() (SET NX, expiring after `ex` seconds when given), in one more round trip."""
+    values = call(client, "MGET", *keys)
+    if None in values:
+        pipe = client.pipeline(transaction=False)
+        for key, value in zip(keys, values, strict=True):
+            if value is None:
+                pipe.set(key, new_token(), ex=ex, nx=True)
+        pipe.mget(keys)
+        values = pipe.execute()[-1]
+    return values
 
 
 def _once(client: Redis, args: tuple) -> Any:

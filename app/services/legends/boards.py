@@ -19,7 +19,6 @@ writes a new key; old period keys expire (PERIOD_TTL).
 """
 
 import logging
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,9 +94,7 @@ def game_version_key(company_id: int) -> str:
     return f"lg:{company_id}:version"
 
 
-def new_version() -> str:
-    """A version token never used before (random: a Redis that lost its keys cannot repeat one)."""
-    return secrets.token_hex(8)
+new_version = redis_calls.new_token  # a version token never used before
 
 
 def tag(row_id: int, reached_at: datetime) -> str:
